@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 _override: contextvars.ContextVar[datetime | None] = contextvars.ContextVar("dalad_clock", default=None)
 _offset = timedelta(0)
+_fixed: datetime | None = None
 _zone = ZoneInfo(os.environ.get("DALAD_TIMEZONE", "Asia/Shanghai"))
 
 
@@ -21,6 +22,8 @@ def now() -> datetime:
     fixed = _override.get()
     if fixed is not None:
         return fixed
+    if _fixed is not None:
+        return _fixed
     return datetime.now(timezone.utc) + _offset
 
 
@@ -60,13 +63,23 @@ def frozen_at(moment: datetime):
         _override.reset(token)
 
 
+def set_time(moment: datetime) -> None:
+    """Fix the process-wide clock at `moment` (tests; naive means local time)."""
+    global _fixed
+    _fixed = aware(moment).astimezone(timezone.utc)
+
+
 def advance(delta: timedelta) -> None:
     """Move the process-wide clock forward (tests; a frozen block keeps its own time)."""
-    global _offset
-    _offset += delta
+    global _offset, _fixed
+    if _fixed is not None:
+        _fixed += delta
+    else:
+        _offset += delta
 
 
 def reset() -> None:
     """Return to the system time."""
-    global _offset
-    _offset = timedelta(0)
+    global _offset, _fixed
+    _offset, _fixed = timedelta(0), None
+_fixed: datetime | None = None

@@ -1,0 +1,95 @@
+"""Engine and session factory from a database URL; schema creation through Alembic."""
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_URL_ENV = "DALAD_DATABASE_URL"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def default_url(instance_dir: str | os.PathLike = "instance") -> str:
+    """Return the URL from DALAD_DATABASE_URL, else an SQLite file under `instance/`."""
+    url = os.environ.get(DEFAULT_URL_ENV)
+    if url:
+        return url
+    Path(instance_dir).mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{Path(instance_dir).resolve() / 'dalad.sqlite3'}"
+
+
+class Database:
+    """One engine and two ways in: `read()` and `write()`, each one transaction.
+
+    On SQLite a write transaction starts with BEGIN IMMEDIATE, so two writers queue on the
+    database lock instead of failing at commit; readers never wait (WAL). On PostgreSQL, writers
+    lock the rows they change (SELECT ... FOR UPDATE in the services).
+    """
+
+    def __init__(self, url: str, *, echo: bool = False):
+        self.url = url
+        self.engine = self._make_engine(url, echo)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._writer = self.engine.execution_options(dalad_write=True)
+        self.read_session = sessionmaker(self.engine, expire_on_commit=False)
+        self.write_session = sessionmaker(self._writer, expire_on_commit=False)
+
+    @staticmethod
+    def _make_engine(url: str, echo: bool) -> Engine:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+
+            @event.listens_for(engine, "connect")
+            def _sqlite_connect(dbapi_connection, _record):
+                dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.execute("PRAGMA busy_timeout=30000")
+                cursor.close()
+
+            @event.listens_for(engine, "begin")
+            def _sqlite_begin(conn):
+                immediate = conn.get_execution_options().get("dalad_write")
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+            return engine
+        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+    @contextlib.contextmanager
+    def write(self):
+        """Yield a session in a write transaction; commit on success, roll back on error."""
+        with self.write_session.begin() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def read(self):
+        """Yield a session for reading; nothing is committed."""
+        with self.read_session() as session:
+            with session.begin():
+                yield session
+
+    def upgrade(self) -> None:
+        """Create or upgrade the schema to the latest Alembic revision."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def session_of(obj) -> Session:
+    """Return the session an ORM object belongs to."""
+    from sqlalchemy.orm import object_session
+    return object_session(obj)

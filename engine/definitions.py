@@ -1,0 +1,332 @@
+"""Deploy: parse, validate and version BPMN processes, DMN decisions and Camunda forms.
+
+A bundle is checked whole before anything is stored: every problem of every file is listed in
+one DefinitionInvalid, and nothing is written. Unchanged content makes no new version.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import clock, runtime
+from .errors import DefinitionInvalid, Problem
+from .models import (DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Resource,
+                     StartSubscription)
+from .validation import check_bpmn
+from .xmlsafe import parse_xml
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+DMN_NAMESPACES = ("https://www.omg.org/spec/DMN/20191111/MODEL/", "http://www.omg.org/spec/DMN/20151101/dmn.xsd")
+NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
+
+
+@dataclass
+class BundleFile:
+    name: str
+    content: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass
+class ParsedProcess:
+    key: str
+    name: Optional[str]
+    version_tag: Optional[str]
+    file: BundleFile
+    spec: dict
+    meta: dict
+
+
+@dataclass
+class ParsedBundle:
+    processes: list[ParsedProcess] = field(default_factory=list)
+    decisions: list[tuple[str, Optional[str], BundleFile]] = field(default_factory=list)
+    forms: list[tuple[str, dict, BundleFile]] = field(default_factory=list)
+
+
+@dataclass
+class DeployedItem:
+    kind: str  # process | decision | form
+    key: str
+    version: int
+    id: int
+    new: bool
+    name: Optional[str] = None
+    resource: Optional[str] = None
+
+
+@dataclass
+class DeploymentResult:
+    deployment: Deployment
+    items: list[DeployedItem]
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
+    """Parse and check every file of a bundle; raise DefinitionInvalid listing all problems."""
+    problems: list[Problem] = []
+    bundle = ParsedBundle()
+    parser = CamundaParser()
+    bpmn_trees: list[tuple[BundleFile, etree._ElementTree]] = []
+    seen = set()
+    for f in files:
+        if f.name in seen:
+            problems.append(Problem(f.name, "the bundle has two files of this name"))
+            continue
+        seen.add(f.name)
+        lower = f.name.lower()
+        try:
+            if lower.endswith(".bpmn") or lower.endswith(".bpmn20.xml"):
+                tree = parse_xml(f.content, f.name)
+                found = check_bpmn(tree, f.name)
+                problems.extend(found)
+                if not found:
+                    bpmn_trees.append((f, tree))
+            elif lower.endswith(".dmn"):
+                tree = parse_xml(f.content, f.name)
+                _add_dmn(parser, tree, f, bundle, problems)
+            elif lower.endswith(".form"):
+                _add_form(f, bundle, problems)
+            else:
+                problems.append(Problem(f.name, "unknown file type: expected .bpmn, .dmn or .form"))
+        except DefinitionInvalid as exc:
+            problems.extend(exc.problems)
+    for f, tree in bpmn_trees:
+        try:
+            parser.add_bpmn_xml(tree, filename=f.name)
+        except ValidationException as exc:
+            problems.append(_problem_from_spiff(exc, f, tree))
+        except (SpiffWorkflowException, AttributeError, KeyError, TypeError, ValueError) as exc:
+            problems.append(Problem(f.name, f"the diagram cannot be read: {type(exc).__name__}: {exc}"))
+    if problems:
+        raise DefinitionInvalid(problems)
+    for f, tree in bpmn_trees:
+        for process in tree.getroot().iter(f"{{{BPMN_NS}}}process"):
+            if process.get("isExecutable", "").lower() != "true":
+                continue
+            key = process.get("id")
+            try:
+                spec = parser.get_spec(key)
+                subs = parser.get_subprocess_specs(key)
+                _literal_timers(spec, subs)
+                spec_dict = runtime.spec_to_dict(spec, subs)
+            except ValidationException as exc:
+                problems.append(_problem_from_spiff(exc, f, tree))
+                continue
+            except (SpiffWorkflowException, AttributeError, KeyError, TypeError, ValueError) as exc:
+                problems.append(Problem(f.name, f"process cannot be built: {type(exc).__name__}: {exc}",
+                                        line=process.sourceline, element_id=key, element_type="process"))
+                continue
+            bundle.processes.append(ParsedProcess(
+                key=key, name=process.get("name"),
+                version_tag=process.get(f"{{{CAMUNDA_NS}}}versionTag"),
+                file=f, spec=spec_dict, meta=process_meta(tree, process, spec)))
+    if problems:
+        raise DefinitionInvalid(problems)
+    return bundle
+
+
+def _problem_from_spiff(exc: ValidationException, f: BundleFile, tree) -> Problem:
+    element_id = getattr(exc, "id", "") or None
+    line, tag = None, getattr(exc, "tag", "") or None
+    if element_id:
+        found = tree.getroot().xpath("//*[@id=$id]", id=element_id)
+        if found:
+            line = found[0].sourceline
+            tag = etree.QName(found[0]).localname
+    message = str(exc).splitlines()[0]
+    return Problem(f.name, message, line=line, element_id=element_id,
+                   element_type=(tag or "").replace("bpmn:", "") or None)
+
+
+def _add_dmn(parser, tree, f: BundleFile, bundle: ParsedBundle, problems: list[Problem]) -> None:
+    root = tree.getroot()
+    if etree.QName(root).namespace not in DMN_NAMESPACES:
+        problems.append(Problem(f.name, "not a DMN 1.1/1.3 file (root element namespace)"))
+        return
+    try:
+        parser.add_dmn_xml(tree, filename=f.name)
+    except (SpiffWorkflowException, AttributeError, KeyError, TypeError, ValueError) as exc:
+        problems.append(Problem(f.name, f"decision table cannot be read: {exc}"))
+        return
+    for decision in root.iter(f"{{{etree.QName(root).namespace}}}decision"):
+        bundle.decisions.append((decision.get("id"), decision.get("name"), f))
+
+
+def _add_form(f: BundleFile, bundle: ParsedBundle, problems: list[Problem]) -> None:
+    try:
+        schema = json.loads(f.content.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        line = getattr(exc, "lineno", None)
+        problems.append(Problem(f.name, f"not a Camunda Forms JSON file: {exc}", line=line))
+        return
+    if not isinstance(schema, dict) or not isinstance(schema.get("id"), str) or not schema["id"]:
+        problems.append(Problem(f.name, "a Camunda form needs an \"id\" at its top level"))
+        return
+    if not isinstance(schema.get("components", []), list):
+        problems.append(Problem(f.name, "\"components\" must be a list"))
+        return
+    bundle.forms.append((schema["id"], schema, f))
+
+
+def _literal_timers(spec, subprocess_specs) -> None:
+    """Camunda writes timer values bare (PT5M); make them literals for the expression engine."""
+    for process_spec in [spec, *subprocess_specs.values()]:
+        if process_spec is None:
+            continue
+        for task_spec in process_spec.task_specs.values():
+            definition = getattr(task_spec, "event_definition", None)
+            if isinstance(definition, TimerEventDefinition):
+                text = (definition.expression or "").strip()
+                if "${" not in text and "#{" not in text and not text.startswith(("'", '"')):
+                    definition.expression = repr(text)
+
+
+def process_meta(tree, process, spec) -> dict:
+    """What the engine reads per element at run time: user-task attributes, lanes, start rules."""
+    lanes = {}
+    for ref in process.iter(f"{{{BPMN_NS}}}flowNodeRef"):
+        lane = ref.getparent()
+        lanes[(ref.text or "").strip()] = lane.get("name") or lane.get("id")
+    c = lambda el, attr: el.get(f"{{{CAMUNDA_NS}}}{attr}")  # noqa: E731
+    user_tasks = {}
+    for el in process.iter(f"{{{BPMN_NS}}}userTask"):
+        fields = []
+        for fd in el.iterfind(f"bpmn:extensionElements/camunda:formData/camunda:formField", NS):
+            fields.append(_form_field(fd))
+        user_tasks[el.get("id")] = {
+            "name": el.get("name"), "lane": lanes.get(el.get("id")),
+            "assignee": c(el, "assignee"), "candidate_users": c(el, "candidateUsers"),
+            "candidate_groups": c(el, "candidateGroups"), "due_date": c(el, "dueDate"),
+            "follow_up_date": c(el, "followUpDate"), "priority": c(el, "priority"),
+            "form_key": c(el, "formKey"), "form_ref": c(el, "formRef"),
+            "form_fields": fields,
+        }
+    starts = []
+    for el in process.findall(f"bpmn:startEvent", NS):
+        kind = "none"
+        for child in el:
+            local = etree.QName(child).localname if isinstance(child.tag, str) else ""
+            if local.endswith("EventDefinition"):
+                kind = local[: -len("EventDefinition")]
+        starts.append({"id": el.get("id"), "kind": kind, "initiator": c(el, "initiator"),
+                       "form_fields": [_form_field(fd) for fd in el.iterfind(
+                           "bpmn:extensionElements/camunda:formData/camunda:formField", NS)]})
+    return {
+        "name": process.get("name"),
+        "user_tasks": user_tasks,
+        "starts": starts,
+        "starter_groups": _split(c(process, "candidateStarterGroups")),
+        "starter_users": _split(c(process, "candidateStarterUsers")),
+        "message_starts": [[element, name] for element, name in runtime.message_start_events(spec)],
+    }
+
+
+def _form_field(fd) -> dict:
+    field = {"id": fd.get("id"), "label": fd.get("label"), "type": fd.get("type") or "string",
+             "default": fd.get("defaultValue"), "validation": {}, "properties": {}, "values": []}
+    for constraint in fd.iterfind("camunda:validation/camunda:constraint", NS):
+        field["validation"][constraint.get("name")] = constraint.get("config")
+    for prop in fd.iterfind("camunda:properties/camunda:property", NS):
+        field["properties"][prop.get("id")] = prop.get("value")
+    for value in fd.iterfind("camunda:value", NS):
+        field["values"].append({"id": value.get("id"), "name": value.get("name")})
+    return field
+
+
+def _split(text: Optional[str]) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+# --- storing -----------------------------------------------------------------------------------
+
+def deploy(session: Session, files: list[BundleFile], *, name: str, source: Optional[str] = None,
+           user: Optional[str] = None, tenant_id: Optional[str] = None,
+           changed_only: bool = False) -> DeploymentResult:
+    """Store a bundle as a deployment; new versions only for content that changed."""
+    bundle = parse_bundle(files)
+    deployment = Deployment(name=name, source=source, tenant_id=tenant_id, deployed_by=user,
+                            deployed_at=clock.now())
+    session.add(deployment)
+    session.flush()
+    resources: dict[str, Resource] = {}
+
+    def resource_for(f: BundleFile) -> Resource:
+        if f.name not in resources:
+            resources[f.name] = Resource(deployment_id=deployment.id, name=f.name, content=f.content,
+                                         sha256=f.sha256)
+            session.add(resources[f.name])
+            session.flush()
+        return resources[f.name]
+
+    items: list[DeployedItem] = []
+    for p in bundle.processes:
+        latest = _latest(session, ProcessDefinition, p.key)
+        if latest is not None and latest.content_hash == p.file.sha256:
+            items.append(DeployedItem("process", p.key, latest.version, latest.id, False, latest.name,
+                                      latest.resource.name))
+            continue
+        definition = ProcessDefinition(
+            key=p.key, version=(latest.version + 1) if latest else 1, name=p.name,
+            version_tag=p.version_tag, deployment_id=deployment.id, resource_id=resource_for(p.file).id,
+            content_hash=p.file.sha256, spec=p.spec, meta=p.meta)
+        session.add(definition)
+        session.flush()
+        for element, message in p.meta["message_starts"]:
+            session.add(StartSubscription(definition_id=definition.id, kind="message",
+                                          element_id=element, message_name=message))
+        items.append(DeployedItem("process", p.key, definition.version, definition.id, True, p.name,
+                                  p.file.name))
+    for key, dname, f in bundle.decisions:
+        latest = _latest(session, DecisionDefinition, key)
+        if latest is not None and latest.content_hash == f.sha256:
+            items.append(DeployedItem("decision", key, latest.version, latest.id, False, latest.name,
+                                      latest.resource.name))
+            continue
+        decision = DecisionDefinition(key=key, version=(latest.version + 1) if latest else 1, name=dname,
+                                      deployment_id=deployment.id, resource_id=resource_for(f).id,
+                                      content_hash=f.sha256)
+        session.add(decision)
+        session.flush()
+        items.append(DeployedItem("decision", key, decision.version, decision.id, True, dname, f.name))
+    for key, schema, f in bundle.forms:
+        latest = _latest(session, FormDefinition, key)
+        if latest is not None and latest.content_hash == f.sha256:
+            items.append(DeployedItem("form", key, latest.version, latest.id, False, None, latest.resource.name))
+            continue
+        form = FormDefinition(key=key, version=(latest.version + 1) if latest else 1, schema=schema,
+                              deployment_id=deployment.id, resource_id=resource_for(f).id, content_hash=f.sha256)
+        session.add(form)
+        session.flush()
+        items.append(DeployedItem("form", key, form.version, form.id, True, None, f.name))
+    if not changed_only:
+        for f in files:
+            resource_for(f)
+    return DeploymentResult(deployment, items)
+
+
+def _latest(session: Session, model, key: str):
+    return session.scalars(select(model).where(model.key == key).order_by(model.version.desc()).limit(1)).first()
+
+
+def latest_process(session: Session, key: str) -> Optional[ProcessDefinition]:
+    return _latest(session, ProcessDefinition, key)
+
+
+def next_version(session: Session, model, key: str) -> int:
+    return (session.scalar(select(func.max(model.version)).where(model.key == key)) or 0) + 1

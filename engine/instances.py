@@ -1,0 +1,301 @@
+"""Instance row <-> workflow: load under lock, save, and keep the inbox, timers and subscriptions
+in step with the state in the same transaction.
+
+A process keeps the workflows it saved last in memory, keyed by instance and revision: when the
+row's revision is still the one this process wrote, the state is not parsed again. The entry is
+taken out while in use and put back only after the commit, so a rolled-back change never leaks.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from . import clock, history, runtime
+from .errors import ExecutionError, InstanceNotRunning, NotFound
+from .expressions import compile_template
+from .models import MessageSubscription, ProcessDefinition, ProcessInstance, TaskCandidate, Timer, UserTask
+
+
+# --- caches ------------------------------------------------------------------------------------
+
+class _LRU:
+    def __init__(self, size: int):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
+
+    def pop(self, key):
+        with self.lock:
+            return self.items.pop(key, None)
+
+    def put(self, key, value):
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+    def clear(self):
+        with self.lock:
+            self.items.clear()
+
+
+_specs = _LRU(256)        # definition id -> (spec, subprocess_specs)
+_workflows = _LRU(2048)   # instance id -> (revision, workflow)
+
+
+def spec_of(definition: ProcessDefinition):
+    """The (spec, subprocess_specs) of a definition version, rebuilt once per process."""
+    cached = _specs.get(definition.id)
+    if cached is None:
+        cached = runtime.spec_from_dict(definition.spec)
+        _specs.put(definition.id, cached)
+    return cached
+
+
+def clear_caches() -> None:
+    _specs.clear()
+    _workflows.clear()
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_saved_workflows(session):
+    for instance_id, revision, workflow in session.info.pop("dalad_saved", []):
+        _workflows.put(instance_id, (revision, workflow))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_saved_workflows(session):
+    session.info.pop("dalad_saved", None)
+
+
+# --- handles -----------------------------------------------------------------------------------
+
+@dataclass
+class Handle:
+    """An instance loaded for change: its row, definition and live workflow."""
+
+    row: ProcessInstance
+    definition: ProcessDefinition
+    workflow: Any
+    events: list[history.Event] = field(default_factory=list)
+    completed_task: Optional[tuple[str, str]] = None  # (task uuid, user)
+
+    @property
+    def meta(self) -> dict:
+        return self.definition.meta
+
+
+def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
+    """Read the instance row, locking it until the transaction ends (PostgreSQL)."""
+    row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                          .with_for_update()).first()
+    if row is None:
+        raise NotFound(f"process instance {instance_id} does not exist")
+    return row
+
+
+def load(session: Session, instance_id: int, *, require_active: bool = True) -> Handle:
+    """Load an instance for change under lock; the workflow comes from the cache when current."""
+    row = lock_instance(session, instance_id)
+    if require_active and row.status in ("completed", "terminated", "suspended"):
+        raise InstanceNotRunning(f"process instance {instance_id} is {row.status}")
+    definition = session.get(ProcessDefinition, row.definition_id)
+    cached = _workflows.pop(instance_id)
+    if cached is not None and cached[0] == row.revision:
+        workflow = cached[1]
+    else:
+        spec, subs = spec_of(definition)
+        workflow = runtime.load_state(row.state, spec, subs)
+    return Handle(row, definition, workflow)
+
+
+def create(session: Session, definition: ProcessDefinition, *, business_key: Optional[str],
+           user: Optional[str]) -> Handle:
+    spec, subs = spec_of(definition)
+    now = clock.now()
+    row = ProcessInstance(definition_id=definition.id, process_key=definition.key, business_key=business_key,
+                          status="running", state="", variables={}, revision=0, started_by=user,
+                          started_at=now, updated_at=now, history_count=0)
+    session.add(row)
+    session.flush()
+    return Handle(row, definition, runtime.new_workflow(spec, subs))
+
+
+def versions(handle: Handle) -> dict:
+    return {"process": f"{handle.definition.key}:{handle.definition.version}"}
+
+
+def save(session: Session, handle: Handle) -> None:
+    """Write the state, sync the inbox, timers and subscriptions, and chain the history events."""
+    row, workflow = handle.row, handle.workflow
+    now = clock.now()
+    row.state = runtime.dump_state(workflow)
+    row.revision += 1
+    row.updated_at = now
+    row.variables = runtime.plain(_visible_variables(workflow))
+    _sync_user_tasks(session, handle, now)
+    timers, messages = runtime.waiting_events(workflow)
+    _sync_timers(session, row, timers)
+    _sync_subscriptions(session, row, messages)
+    if workflow.completed:
+        if row.status != "completed":
+            handle.events.append(history.Event("instance_completed"))
+        row.status, row.ended_at = "completed", now
+    elif row.status in ("running", "waiting"):
+        row.status = "running" if runtime.ready_user_tasks(workflow) else "waiting"
+    digest = runtime.state_digest(workflow)
+    history.record(session, row, handle.events, digest)
+    handle.events = []
+    session.info.setdefault("dalad_saved", []).append((row.id, row.revision, workflow))
+
+
+def _visible_variables(workflow) -> dict:
+    """The process data as an official sees it now: the data of the latest finished task."""
+    last = workflow.last_task
+    data = dict(workflow.data)
+    if last is not None:
+        data.update(last.data)
+    for task in runtime.ready_user_tasks(workflow):
+        data.update(task.data)
+    return data
+
+
+def _sync_user_tasks(session: Session, handle: Handle, now: datetime) -> None:
+    row, workflow = handle.row, handle.workflow
+    existing = {t.task_uuid: t for t in session.scalars(
+        select(UserTask).where(UserTask.instance_id == row.id, UserTask.state == "ready"))}
+    ready = {str(t.id): t for t in runtime.ready_user_tasks(workflow)}
+    for uuid, task_row in existing.items():
+        if uuid in ready:
+            continue
+        if handle.completed_task and handle.completed_task[0] == uuid:
+            task_row.state, task_row.completed_by, task_row.completed_at = "completed", handle.completed_task[1], now
+        else:
+            task_row.state, task_row.completed_at = "cancelled", now
+            handle.events.append(history.Event("task_cancelled", element_id=task_row.element_id,
+                                               data={"task": task_row.id}))
+        session.query(TaskCandidate).filter(TaskCandidate.task_id == task_row.id).delete()
+    for uuid, task in ready.items():
+        if uuid in existing:
+            continue
+        element = task.task_spec.bpmn_id
+        attrs = handle.meta["user_tasks"].get(element, {})
+        task_row = _new_user_task(row, task, element, attrs, now)
+        session.add(task_row)
+        session.flush()
+        handle.events.append(history.Event("task_created", element_id=element,
+                                           occurrence=_occurrence(workflow, task),
+                                           data={"task": task_row.id, "assignee": task_row.assignee,
+                                                 "candidate_groups": task_row.candidate_groups,
+                                                 "due": task_row.due_at}))
+
+
+def _occurrence(workflow, task) -> int:
+    spec = task.task_spec
+    return sum(1 for t in workflow.tasks.values() if t.task_spec is spec and t.state >= task.state)
+
+
+def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: datetime) -> UserTask:
+    data = task.data
+
+    def value(attr):
+        source = attrs.get(attr)
+        if source is None or source == "":
+            return None
+        try:
+            return compile_template(source).evaluate(data)
+        except Exception as exc:  # ExpressionError and anything the value itself raises
+            raise ExecutionError(f"camunda:{attr} '{source}' cannot be evaluated: {exc}",
+                                 element_id=element, instance_id=row.id) from exc
+
+    groups = _names(value("candidate_groups"))
+    if not groups and attrs.get("lane"):
+        groups = [attrs["lane"]]
+    users = _names(value("candidate_users"))
+    assignee = value("assignee")
+    priority = value("priority")
+    task_row = UserTask(
+        instance_id=row.id, task_uuid=str(task.id), element_id=element,
+        name=attrs.get("name") or task.task_spec.bpmn_name, lane=attrs.get("lane"),
+        process_key=row.process_key, business_key=row.business_key,
+        candidate_groups=groups, candidate_users=users, assignee=str(assignee) if assignee else None,
+        priority=int(priority) if priority not in (None, "") else 50,
+        form_key=attrs.get("form_key") or attrs.get("form_ref"), created_at=now,
+        due_at=_when(value("due_date"), element, row.id), follow_up_at=_when(value("follow_up_date"), element, row.id),
+        state="ready")
+    task_row.candidates = ([TaskCandidate(kind="group", value=g) for g in groups]
+                           + [TaskCandidate(kind="user", value=u) for u in users])
+    return task_row
+
+
+def _names(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple, set)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def _when(value, element: str, instance_id: int) -> Optional[datetime]:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return clock.aware(value)
+    if hasattr(value, "year") and hasattr(value, "month"):  # a date: the end of that day is due
+        return clock.aware(datetime(value.year, value.month, value.day, 23, 59, 59))
+    try:
+        return clock.aware(datetime.fromisoformat(str(value)))
+    except ValueError as exc:
+        raise ExecutionError(f"due date {value!r} is not a date", element_id=element,
+                             instance_id=instance_id) from exc
+
+
+def _sync_timers(session: Session, row: ProcessInstance, timers: list[runtime.WaitingTimer]) -> None:
+    existing = {t.task_uuid: t for t in session.scalars(
+        select(Timer).where(Timer.instance_id == row.id, Timer.state == "waiting"))}
+    wanted = {t.task_uuid: t for t in timers}
+    for uuid, timer in existing.items():
+        if uuid not in wanted:
+            timer.state = "cancelled"
+        elif timer.due_at != wanted[uuid].due_at:
+            timer.due_at = wanted[uuid].due_at  # a cycle moved on
+    for uuid, waiting in wanted.items():
+        if uuid not in existing:
+            session.add(Timer(instance_id=row.id, definition_id=row.definition_id, task_uuid=uuid,
+                              element_id=waiting.element_id, due_at=waiting.due_at, state="waiting"))
+
+
+def _sync_subscriptions(session: Session, row: ProcessInstance, messages: list[runtime.WaitingMessage]) -> None:
+    existing = {(s.task_uuid, s.message_name): s for s in session.scalars(
+        select(MessageSubscription).where(MessageSubscription.instance_id == row.id))}
+    wanted = {(m.task_uuid, m.message_name): m for m in messages}
+    for key, sub in existing.items():
+        if key not in wanted:
+            session.delete(sub)
+    for key, waiting in wanted.items():
+        if key not in existing:
+            session.add(MessageSubscription(instance_id=row.id, task_uuid=waiting.task_uuid,
+                                            element_id=waiting.element_id, message_name=waiting.message_name,
+                                            business_key=row.business_key))
+
+
+def close_waits(session: Session, row: ProcessInstance) -> None:
+    """Drop the timers, subscriptions and open tasks of an instance that ends or is terminated."""
+    for timer in session.scalars(select(Timer).where(Timer.instance_id == row.id, Timer.state == "waiting")):
+        timer.state = "cancelled"
+    for sub in session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == row.id)):
+        session.delete(sub)
+    for task in session.scalars(select(UserTask).where(UserTask.instance_id == row.id, UserTask.state == "ready")):
+        task.state, task.completed_at = "cancelled", clock.now()

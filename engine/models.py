@@ -1,0 +1,314 @@
+"""SQLAlchemy tables of the engine.
+
+The workflow state of an instance is one JSON document (`process_instance.state`, without the
+spec, which is rebuilt from the definition version); everything that is queried — the inbox,
+timers, message subscriptions, incidents, history — lives in tables of its own and is kept in
+step with the state in the same transaction.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer,
+                        LargeBinary, String, Text, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from . import clock
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always read back aware (SQLite forgets zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = clock.aware(value).astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict: JSON, list: JSON}
+
+
+# --- deployments -------------------------------------------------------------------------------
+
+class Deployment(Base):
+    __tablename__ = "deployment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    source: Mapped[Optional[str]] = mapped_column(String(200))
+    tenant_id: Mapped[Optional[str]] = mapped_column(String(64))
+    deployed_by: Mapped[Optional[str]] = mapped_column(String(100))
+    deployed_at: Mapped[datetime]
+    resources: Mapped[list["Resource"]] = relationship(back_populates="deployment", order_by="Resource.id")
+
+
+class Resource(Base):
+    """A file of a deployment, kept byte for byte."""
+
+    __tablename__ = "resource"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id"), index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    deployment: Mapped[Deployment] = relationship(back_populates="resources")
+
+
+class ProcessDefinition(Base):
+    """One version of an executable process; `meta` holds what the engine reads per element."""
+
+    __tablename__ = "process_definition"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int]
+    name: Mapped[Optional[str]] = mapped_column(String(300))
+    version_tag: Mapped[Optional[str]] = mapped_column(String(100))
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id"), index=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resource.id"))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[dict]
+    meta: Mapped[dict]
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    resource: Mapped[Resource] = relationship()
+
+
+class DecisionDefinition(Base):
+    __tablename__ = "decision_definition"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int]
+    name: Mapped[Optional[str]] = mapped_column(String(300))
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id"), index=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resource.id"))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[Resource] = relationship()
+
+
+class FormDefinition(Base):
+    __tablename__ = "form_definition"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int]
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id"), index=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resource.id"))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    schema: Mapped[dict]
+    resource: Mapped[Resource] = relationship()
+
+
+class StartSubscription(Base):
+    """A message or timer start event of a definition version (instances created by the engine)."""
+
+    __tablename__ = "start_subscription"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # message | timer
+    element_id: Mapped[str] = mapped_column(String(200))
+    message_name: Mapped[Optional[str]] = mapped_column(String(200), index=True)
+
+
+# --- instances ---------------------------------------------------------------------------------
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(200), index=True)
+    business_key: Mapped[Optional[str]] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[str] = mapped_column(Text, deferred=True)  # runtime.dump_state, no spec
+    variables: Mapped[dict]
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    started_by: Mapped[Optional[str]] = mapped_column(String(100))
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ended_at: Mapped[Optional[datetime]]
+    history_count: Mapped[int] = mapped_column(Integer, default=0)
+    history_head: Mapped[Optional[str]] = mapped_column(String(64))
+    definition: Mapped[ProcessDefinition] = relationship()
+
+
+class UserTask(Base):
+    """The inbox: one row per user task the engine offered, kept in step with the state."""
+
+    __tablename__ = "user_task"
+    __table_args__ = (Index("ix_user_task_state_assignee", "state", "assignee"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    element_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[Optional[str]] = mapped_column(String(300))
+    lane: Mapped[Optional[str]] = mapped_column(String(300))
+    process_key: Mapped[str] = mapped_column(String(200))
+    business_key: Mapped[Optional[str]] = mapped_column(String(200))
+    candidate_groups: Mapped[list] = mapped_column(JSON, default=list)
+    candidate_users: Mapped[list] = mapped_column(JSON, default=list)
+    assignee: Mapped[Optional[str]] = mapped_column(String(100))
+    priority: Mapped[int] = mapped_column(Integer, default=50)
+    form_key: Mapped[Optional[str]] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    due_at: Mapped[Optional[datetime]]
+    follow_up_at: Mapped[Optional[datetime]]
+    state: Mapped[str] = mapped_column(String(16), index=True)  # ready | completed | cancelled
+    completed_by: Mapped[Optional[str]] = mapped_column(String(100))
+    completed_at: Mapped[Optional[datetime]]
+    candidates: Mapped[list["TaskCandidate"]] = relationship(cascade="all, delete-orphan")
+
+
+class TaskCandidate(Base):
+    """Who may claim a ready task: one row per candidate group or user, for indexed inbox queries."""
+
+    __tablename__ = "task_candidate"
+    __table_args__ = (Index("ix_task_candidate_lookup", "kind", "value"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("user_task.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # group | user
+    value: Mapped[str] = mapped_column(String(200))
+
+
+class TaskDraft(Base):
+    __tablename__ = "task_draft"
+    __table_args__ = (UniqueConstraint("task_id", "user_name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("user_task.id"), index=True)
+    user_name: Mapped[str] = mapped_column(String(100))
+    data: Mapped[dict]
+    updated_at: Mapped[datetime]
+
+
+class TaskComment(Base):
+    __tablename__ = "task_comment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("user_task.id"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    user_name: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Timer(Base):
+    """A waiting timer: of an instance's task, or (instance_id empty) of a timer start event."""
+
+    __tablename__ = "timer"
+    __table_args__ = (Index("ix_timer_due", "state", "due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    definition_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_definition.id"))
+    task_uuid: Mapped[Optional[str]] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16))  # waiting | fired | cancelled
+    fired_at: Mapped[Optional[datetime]]
+
+
+class MessageSubscription(Base):
+    """An instance waiting for a message: the index that correlation reads."""
+
+    __tablename__ = "message_subscription"
+    __table_args__ = (Index("ix_message_subscription_lookup", "message_name", "business_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_uuid: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(200))
+    message_name: Mapped[str] = mapped_column(String(200))
+    business_key: Mapped[Optional[str]] = mapped_column(String(200))
+
+
+class Incident(Base):
+    __tablename__ = "incident"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    element_id: Mapped[Optional[str]] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # timer | message | external-task | ...
+    message: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict]
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[Optional[datetime]]
+    resolved_by: Mapped[Optional[str]] = mapped_column(String(100))
+
+
+# --- history -----------------------------------------------------------------------------------
+
+class HistoryEvent(Base):
+    """Append-only. Each row is chained to the previous row of its chain by an HMAC."""
+
+    __tablename__ = "history_event"
+    __table_args__ = (UniqueConstraint("chain", "seq"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    chain: Mapped[str] = mapped_column(String(64))  # 'instance:<id>' or 'system'
+    seq: Mapped[int]
+    instance_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[Optional[str]] = mapped_column(String(100), index=True)
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    element_id: Mapped[Optional[str]] = mapped_column(String(200))
+    occurrence: Mapped[Optional[int]]
+    body: Mapped[str] = mapped_column(Text)  # canonical JSON of the event: what the HMAC covers
+    state_digest: Mapped[Optional[str]] = mapped_column(String(64))
+    prev_hmac: Mapped[Optional[str]] = mapped_column(String(64))
+    hmac: Mapped[str] = mapped_column(String(64))
+
+
+class HistoryChain(Base):
+    """Head of a chain that belongs to no instance (deployments, user administration)."""
+
+    __tablename__ = "history_chain"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    head: Mapped[Optional[str]] = mapped_column(String(64))
+
+
+# --- users -------------------------------------------------------------------------------------
+
+class Bureau(Base):
+    __tablename__ = "bureau"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[Optional[str]] = mapped_column(String(200))
+
+
+class User(Base):
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[Optional[str]] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    bureaus: Mapped[list["UserBureau"]] = relationship(cascade="all, delete-orphan")
+    roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan")
+
+    @property
+    def groups(self) -> list[str]:
+        return [b.bureau_id for b in self.bureaus]
+
+    @property
+    def role_names(self) -> list[str]:
+        return [r.role for r in self.roles]
+
+
+class UserBureau(Base):
+    __tablename__ = "user_bureau"
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
+    bureau_id: Mapped[str] = mapped_column(ForeignKey("bureau.id"), primary_key=True)
+
+
+class UserRole(Base):
+    __tablename__ = "user_role"
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -1,0 +1,303 @@
+"""Pure SpiffWorkflow: build workflows, run them, and read what they wait for.
+
+Nothing here touches the database or Flask. The workflow state is serialised without its spec
+(the spec is rebuilt once per definition version and cached by the caller).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable, Optional
+from uuid import UUID
+
+import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import WorkflowConverter
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
+                                                              TimerEventDefinition)
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from . import clock
+from .errors import ExecutionError, ExpressionError
+from .expressions import compile_expression, compile_template
+
+
+class _ClockDatetime(datetime):
+    """`datetime` whose now() is the engine clock: SpiffWorkflow's timers read time through it."""
+
+    @classmethod
+    def now(cls, tz=None):
+        value = clock.now()
+        return value if tz is None or tz is timezone.utc else value.astimezone(tz)
+
+
+# SpiffWorkflow's timer module calls datetime.now() itself; give it the engine's one clock so
+# tests move time without sleeping and replay sets the time of each event.
+spiff_timer.datetime = _ClockDatetime
+spiff_timer.LOCALTZ = clock.local_zone()
+
+
+class SafeScriptEngine(PythonScriptEngine):
+    """Evaluate diagram expressions with the engine's whitelisted evaluator only."""
+
+    def validate(self, expression):
+        compile_any(expression)
+
+    def evaluate(self, task, expression, external_context=None):
+        variables = task.data if not external_context else {**task.data, **external_context}
+        try:
+            return compile_any(expression).evaluate(variables)
+        except ExpressionError as exc:
+            raise ExecutionError(str(exc), element_id=task.task_spec.bpmn_id) from exc
+
+    def execute(self, task, script, external_context=None):
+        raise ExecutionError("script tasks are not supported by this engine version",
+                             element_id=task.task_spec.bpmn_id)
+
+
+def compile_any(source: str):
+    """Compile a diagram expression: JUEL/composite text when it has ${ or #{, else Python."""
+    if "${" in source or "#{" in source:
+        return compile_template(source)
+    return compile_expression(source)
+
+
+SCRIPT_ENGINE = SafeScriptEngine()
+REGISTRY = BpmnWorkflowSerializer.configure(DEFAULT_CONFIG)
+SERIALIZER = BpmnWorkflowSerializer(REGISTRY)
+_WORKFLOW_CONVERTER = REGISTRY.convert_from_dict[REGISTRY.typenames[BpmnWorkflow]].args[0].__self__
+
+
+# --- specs -------------------------------------------------------------------------------------
+
+def spec_to_dict(spec, subprocess_specs: dict) -> dict:
+    """Serialise a process spec and the specs of its call activities and subprocesses."""
+    return {"spec": REGISTRY.convert(spec),
+            "subprocess_specs": {name: REGISTRY.convert(s) for name, s in subprocess_specs.items()}}
+
+
+def spec_from_dict(dct: dict):
+    """Rebuild (spec, subprocess_specs) from `spec_to_dict`'s output."""
+    spec = REGISTRY.restore(json.loads(json.dumps(dct["spec"])))
+    subs = {name: REGISTRY.restore(json.loads(json.dumps(s))) for name, s in dct["subprocess_specs"].items()}
+    return spec, subs
+
+
+# --- state -------------------------------------------------------------------------------------
+
+def new_workflow(spec, subprocess_specs) -> BpmnWorkflow:
+    return BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE)
+
+
+def dump_state(workflow: BpmnWorkflow) -> str:
+    """Serialise the workflow's runtime state (tasks, data, events) as JSON, without the spec."""
+    dct = WorkflowConverter.to_dict(_WORKFLOW_CONVERTER, workflow)
+    dct["subprocesses"] = _WORKFLOW_CONVERTER.mapping_to_dict(workflow.subprocesses)
+    dct["bpmn_events"] = REGISTRY.convert(workflow.bpmn_events)
+    return json.dumps(dct, separators=(",", ":"), ensure_ascii=False)
+
+
+def load_state(text: str, spec, subprocess_specs) -> BpmnWorkflow:
+    """Rebuild a workflow from `dump_state`'s JSON and its (cached) spec."""
+    dct = json.loads(text)
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE, deserializing=True)
+    workflow.tasks = _WORKFLOW_CONVERTER.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+    workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+    _WORKFLOW_CONVERTER.set_default_attributes(workflow, dct)
+    _WORKFLOW_CONVERTER.subprocesses_from_dict(dct["subprocesses"], workflow)
+    workflow.bpmn_events = REGISTRY.restore(dct.get("bpmn_events", []))
+    return workflow
+
+
+def plain(value: Any) -> Any:
+    """Return `value` as JSON-ready data (dates as ISO text)."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _json_default(value):
+    if isinstance(value, (datetime,)):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"value of type {type(value).__name__} cannot be stored")
+
+
+def state_digest(workflow: BpmnWorkflow) -> str:
+    """Digest of the normalised state: the task tree by spec and state, and the live data.
+
+    Random task ids and timestamps are left out, so re-executing the same inputs at the same
+    clock times gives the same digest.
+    """
+    def walk(task, out):
+        entry = [task.task_spec.name, task.state]
+        if task.state & (TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+            entry.append(task.data)
+            internal = task.internal_data.get("event_value")
+            if internal is not None:
+                entry.append(internal)
+        out.append(entry)
+        for child in task.children:
+            walk(child, out)
+        return out
+
+    doc = {"tree": walk(workflow.task_tree, []), "data": workflow.data,
+           "sub": [walk(sp.task_tree, []) for _, sp in sorted(workflow.subprocesses.items(),
+                                                               key=lambda kv: kv[1].spec.name)]}
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=_json_default, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- running -----------------------------------------------------------------------------------
+
+def run_engine(workflow: BpmnWorkflow) -> None:
+    """Advance the workflow until it waits for a person, a timer or a message."""
+    with _as_execution_error(workflow):
+        workflow.refresh_waiting_tasks()
+        workflow.do_engine_steps()
+
+
+def start(workflow: BpmnWorkflow, variables: dict, *, start_element: str | None = None) -> None:
+    """Give the start variables and run until the first wait."""
+    workflow.data.update(variables)
+    workflow.task_tree.data.update(variables)
+    with _as_execution_error(workflow):
+        if start_element:
+            _discard_other_starts(workflow, start_element)
+        workflow.do_engine_steps()
+
+
+def _discard_other_starts(workflow: BpmnWorkflow, start_element: str) -> None:
+    """Keep only the chosen start event (SpiffWorkflow would otherwise wait on all of them)."""
+    for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+        if isinstance(task.task_spec, StartEvent) and task.task_spec.bpmn_id != start_element:
+            task.cancel()
+
+
+def find_task(workflow: BpmnWorkflow, task_uuid: str):
+    return workflow.get_task_from_id(UUID(task_uuid))
+
+
+def complete_user_task(workflow: BpmnWorkflow, task_uuid: str, data: dict) -> None:
+    """Complete a ready user task with the form data and run until the next wait."""
+    task = find_task(workflow, task_uuid)
+    with _as_execution_error(workflow, task):
+        task.set_data(**data)
+        task.run()
+        workflow.do_engine_steps()
+
+
+def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations: dict | None = None) -> None:
+    """Deliver a message to the workflow and run until the next wait."""
+    event = BpmnEvent(MessageEventDefinition(name), payload, correlations or {})
+    with _as_execution_error(workflow):
+        workflow.catch(event)
+        workflow.refresh_waiting_tasks()
+        workflow.do_engine_steps()
+
+
+def set_variables(workflow: BpmnWorkflow, variables: dict) -> None:
+    """Change process variables where the process will read them: every unfinished task."""
+    workflow.data.update(variables)
+    for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+        task.data.update(variables)
+
+
+class _as_execution_error:
+    """Turn SpiffWorkflow's failures into ExecutionError naming the element."""
+
+    def __init__(self, workflow, task=None):
+        self.task = task
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or isinstance(exc, ExecutionError):
+            return False
+        if isinstance(exc, (SpiffWorkflowException, WorkflowException, ExpressionError, KeyError,
+                            TypeError, ValueError, AttributeError, ZeroDivisionError)):
+            task = getattr(exc, "task", None) or self.task
+            element = task.task_spec.bpmn_id if task is not None else None
+            inner = exc
+            while isinstance(inner, SpiffWorkflowException) and getattr(inner, "exception", None):
+                if isinstance(inner.exception, ExecutionError):
+                    raise inner.exception from exc
+                inner = inner.exception
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ExecutionError(message, element_id=element) from exc
+        return False
+
+
+# --- what the workflow waits for ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WaitingTimer:
+    task_uuid: str
+    element_id: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class WaitingMessage:
+    task_uuid: str
+    element_id: str
+    message_name: str
+
+
+def ready_user_tasks(workflow: BpmnWorkflow) -> list:
+    return workflow.get_tasks(state=TaskState.READY, manual=True)
+
+
+def waiting_events(workflow: BpmnWorkflow) -> tuple[list[WaitingTimer], list[WaitingMessage]]:
+    """List the timers and messages the workflow waits for."""
+    timers, messages = [], []
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if not isinstance(task.task_spec, CatchingEvent) or definition is None:
+            continue
+        uuid, element = str(task.id), task.task_spec.bpmn_id
+        if isinstance(definition, TimerEventDefinition):
+            due = timer_due(task, definition)
+            if due is not None:
+                timers.append(WaitingTimer(uuid, element, due))
+        elif isinstance(definition, MessageEventDefinition):
+            messages.append(WaitingMessage(uuid, element, definition.name))
+    return timers, messages
+
+
+def timer_due(task, definition) -> Optional[datetime]:
+    """The time a waiting timer task fires next, from what SpiffWorkflow computed."""
+    value = task.internal_data.get("event_value")
+    if value is None:
+        return None
+    if isinstance(definition, CycleTimerEventDefinition):
+        if not isinstance(value, dict) or value.get("cycles") == 0:
+            return None
+        return datetime.fromisoformat(value["next"])
+    if isinstance(value, datetime):
+        return clock.aware(value).astimezone(timezone.utc)
+    return TimerEventDefinition.get_datetime(str(value))
+
+
+def message_start_events(spec) -> Iterable[tuple[str, str]]:
+    """(element id, message name) of each message start event of a process spec."""
+    for task_spec in spec.task_specs.values():
+        definition = getattr(task_spec, "event_definition", None)
+        if isinstance(task_spec, StartEvent) and isinstance(definition, MessageEventDefinition):
+            yield task_spec.bpmn_id, definition.name
+
+
+def is_finished(workflow: BpmnWorkflow) -> bool:
+    return workflow.completed

@@ -1,0 +1,423 @@
+"""Use cases, each one transaction: the caller owns the session and commits.
+
+The CLI, the REST API, the web UI and the scenario tests call these and nothing below them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from . import clock, definitions, history, instances, runtime
+from .definitions import BundleFile, DeploymentResult
+from .errors import (AccessDenied, CorrelationError, EngineError, ExecutionError, InvalidInput,
+                     InstanceNotRunning, NotFound, TaskNotReady)
+from .models import (Incident, MessageSubscription, ProcessDefinition, ProcessInstance, StartSubscription,
+                     TaskCandidate, Timer, UserTask)
+
+
+# --- deployments -------------------------------------------------------------------------------
+
+def deploy(session: Session, files: list[BundleFile], *, name: str, source: Optional[str] = None,
+           user: Optional[str] = None, tenant_id: Optional[str] = None,
+           changed_only: bool = False) -> DeploymentResult:
+    """Deploy a bundle (all or nothing); record it in the system history."""
+    result = definitions.deploy(session, files, name=name, source=source, user=user, tenant_id=tenant_id,
+                                changed_only=changed_only)
+    history.record_system(session, history.Event(
+        "deployment", actor=user, data={
+            "deployment": result.deployment.id, "name": name, "source": source,
+            "files": {f.name: f.sha256 for f in files},
+            "items": [[i.kind, i.key, i.version, i.new] for i in result.items]}))
+    return result
+
+
+def process_definition(session: Session, key: str, version: Optional[int] = None) -> ProcessDefinition:
+    query = select(ProcessDefinition).where(ProcessDefinition.key == key)
+    query = query.where(ProcessDefinition.version == version) if version else query.order_by(
+        ProcessDefinition.version.desc())
+    definition = session.scalars(query.limit(1)).first()
+    if definition is None:
+        known = ", ".join(sorted(session.scalars(select(ProcessDefinition.key).distinct()))) or "none"
+        what = f"process '{key}'" + (f" version {version}" if version else "")
+        raise NotFound(f"{what} is not deployed (deployed processes: {known})")
+    return definition
+
+
+# --- instances ---------------------------------------------------------------------------------
+
+def start_process(session: Session, key: str, *, business_key: Optional[str] = None,
+                  variables: Optional[dict] = None, user: Optional[str] = None,
+                  version: Optional[int] = None) -> ProcessInstance:
+    """Start the latest version of `key` (or `version`) and run it until it waits."""
+    definition = process_definition(session, key, version)
+    if definition.suspended:
+        raise InstanceNotRunning(f"process '{key}' version {definition.version} is suspended")
+    variables = _checked_variables(variables)
+    start_event = _plain_start(definition)
+    initiator = next((s.get("initiator") for s in definition.meta["starts"] if s["id"] == start_event), None)
+    if initiator and user:
+        variables.setdefault(initiator, user)
+    handle = instances.create(session, definition, business_key=business_key, user=user)
+    handle.events.append(history.Event("instance_started", actor=user, element_id=start_event,
+                                       versions=instances.versions(handle),
+                                       data={"business_key": business_key, "variables": variables}))
+    runtime.start(handle.workflow, variables, start_element=start_event)
+    instances.save(session, handle)
+    return handle.row
+
+
+def _plain_start(definition: ProcessDefinition) -> Optional[str]:
+    starts = definition.meta["starts"]
+    plain = [s["id"] for s in starts if s["kind"] == "none"]
+    if plain:
+        return plain[0]
+    if len(starts) > 1 or not starts:
+        kinds = ", ".join(f"{s['id']} ({s['kind']})" for s in starts) or "no start event"
+        raise InvalidInput(f"process '{definition.key}' has no plain start event to start by hand: {kinds}")
+    return starts[0]["id"]
+
+
+def _checked_variables(variables: Optional[dict]) -> dict:
+    variables = dict(variables or {})
+    for name in variables:
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise InvalidInput(f"variable name {name!r} is not allowed (letters, digits and _, not first)")
+    try:
+        return runtime.plain(variables)
+    except TypeError as exc:
+        raise InvalidInput(f"variables: {exc}") from exc
+
+
+def instance(session: Session, instance_id: int) -> ProcessInstance:
+    row = session.get(ProcessInstance, instance_id)
+    if row is None:
+        raise NotFound(f"process instance {instance_id} does not exist")
+    return row
+
+
+def suspend(session: Session, instance_id: int, *, user: str, reason: str = "") -> ProcessInstance:
+    row = instances.lock_instance(session, instance_id)
+    if row.status in ("completed", "terminated", "suspended"):
+        raise InstanceNotRunning(f"process instance {instance_id} is {row.status}")
+    _set_status(session, row, "suspended", user, reason, previous=row.status)
+    return row
+
+
+def resume(session: Session, instance_id: int, *, user: str, reason: str = "") -> ProcessInstance:
+    row = instances.lock_instance(session, instance_id)
+    if row.status != "suspended":
+        raise InstanceNotRunning(f"process instance {instance_id} is {row.status}, not suspended")
+    has_tasks = session.scalar(select(UserTask.id).where(UserTask.instance_id == row.id,
+                                                         UserTask.state == "ready").limit(1))
+    open_incident = session.scalar(select(Incident.id).where(Incident.instance_id == row.id,
+                                                             Incident.resolved_at.is_(None)).limit(1))
+    _set_status(session, row, "incident" if open_incident else ("running" if has_tasks else "waiting"),
+                user, reason)
+    return row
+
+
+def terminate(session: Session, instance_id: int, *, user: str, reason: str) -> ProcessInstance:
+    row = instances.lock_instance(session, instance_id)
+    if row.status in ("completed", "terminated"):
+        raise InstanceNotRunning(f"process instance {instance_id} is already {row.status}")
+    instances.close_waits(session, row)
+    row.ended_at = clock.now()
+    _set_status(session, row, "terminated", user, reason)
+    return row
+
+
+def _set_status(session, row, status, user, reason, previous=None):
+    before = previous or row.status
+    row.status, row.updated_at = status, clock.now()
+    history.record(session, row, [history.Event("status_changed", actor=user,
+                                                data={"from": before, "to": status, "reason": reason})],
+                   _current_digest(session, row))
+
+
+def _current_digest(session, row) -> Optional[str]:
+    """The digest carried by the instance's last event (status changes leave the state as it is)."""
+    from .models import HistoryEvent
+    return session.scalar(select(HistoryEvent.state_digest).where(
+        HistoryEvent.chain == f"instance:{row.id}").order_by(HistoryEvent.seq.desc()).limit(1))
+
+
+# --- user tasks --------------------------------------------------------------------------------
+
+def user_task(session: Session, task_id: int) -> UserTask:
+    task = session.get(UserTask, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} does not exist")
+    return task
+
+
+def tasks(session: Session, *, groups: Optional[list[str]] = None, user: Optional[str] = None,
+          assigned_only: bool = False, instance_id: Optional[int] = None, limit: int = 200,
+          offset: int = 0) -> list[UserTask]:
+    """Ready tasks: assigned to `user`, or offered to `user` or one of `groups`."""
+    query = select(UserTask).where(UserTask.state == "ready")
+    if instance_id is not None:
+        query = query.where(UserTask.instance_id == instance_id)
+    if assigned_only and user:
+        query = query.where(UserTask.assignee == user)
+    elif groups is not None or user is not None:
+        offered = select(TaskCandidate.task_id).where(or_(
+            and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(groups or [])),
+            and_(TaskCandidate.kind == "user", TaskCandidate.value == (user or ""))))
+        conditions = [UserTask.id.in_(offered)]
+        if user:
+            conditions.append(UserTask.assignee == user)
+        query = query.where(or_(*conditions))
+    query = query.order_by(UserTask.due_at.is_(None), UserTask.due_at, UserTask.created_at, UserTask.id)
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def _ready_task_locked(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
+    """Lock the task's instance, then read the task afresh (another request may have finished it)."""
+    task = user_task(session, task_id)
+    row = instances.lock_instance(session, task.instance_id)
+    task = session.scalars(select(UserTask).where(UserTask.id == task_id)
+                           .execution_options(populate_existing=True)).one()
+    if task.state != "ready":
+        if task.state == "completed":
+            raise TaskNotReady(f"task {task_id} ({task.name or task.element_id}) was already completed by "
+                               f"{task.completed_by} at {clock.aware(task.completed_at).astimezone(clock.local_zone()):%Y-%m-%d %H:%M:%S}")
+        raise TaskNotReady(f"task {task_id} ({task.name or task.element_id}) is {task.state}")
+    if row.status == "suspended":
+        raise InstanceNotRunning(f"process instance {row.id} is suspended")
+    return task, row
+
+
+def may_work_on(task: UserTask, user: str, groups: list[str]) -> bool:
+    if task.assignee:
+        return task.assignee == user
+    return user in task.candidate_users or bool(set(groups) & set(task.candidate_groups))
+
+
+def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[str]] = None,
+          check_access: bool = True) -> UserTask:
+    task, row = _ready_task_locked(session, task_id)
+    if task.assignee and task.assignee != user:
+        raise TaskNotReady(f"task {task_id} is already claimed by {task.assignee}")
+    if check_access and not may_work_on(task, user, groups or []):
+        raise AccessDenied(f"{user} is not a candidate for task {task_id}")
+    task.assignee = user
+    _task_event(session, row, task, "task_claimed", user, {"assignee": user})
+    return task
+
+
+def unclaim(session: Session, task_id: int, *, user: str) -> UserTask:
+    task, row = _ready_task_locked(session, task_id)
+    previous, task.assignee = task.assignee, None
+    _task_event(session, row, task, "task_unclaimed", user, {"previous": previous})
+    return task
+
+
+def _task_event(session, row, task, kind, user, data):
+    history.record(session, row, [history.Event(kind, actor=user, element_id=task.element_id,
+                                                data={"task": task.id, **data})], _current_digest(session, row))
+
+
+def complete_task(session: Session, task_id: int, *, user: str, data: Optional[dict] = None,
+                  groups: Optional[list[str]] = None, check_access: bool = True) -> ProcessInstance:
+    """Complete a ready user task with form data as `user`, and run the instance until it waits."""
+    task, row = _ready_task_locked(session, task_id)
+    if check_access and not may_work_on(task, user, groups or []):
+        raise AccessDenied(f"{user} may not complete task {task_id} "
+                           f"(offered to {', '.join(task.candidate_groups + task.candidate_users) or 'nobody'}"
+                           f"{', claimed by ' + task.assignee if task.assignee else ''})")
+    data = _checked_variables(data)
+    handle = instances.load(session, row.id)
+    spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
+    if spiff_task is None:
+        raise TaskNotReady(f"task {task_id} is no longer part of process instance {row.id}")
+    handle.events.append(history.Event("task_completed", actor=user, element_id=task.element_id,
+                                       occurrence=instances._occurrence(handle.workflow, spiff_task),
+                                       versions=instances.versions(handle),
+                                       data={"task": task.id, "task_uuid": task.task_uuid, "values": data}))
+    handle.completed_task = (task.task_uuid, user)
+    runtime.complete_user_task(handle.workflow, task.task_uuid, data)
+    instances.save(session, handle)
+    return handle.row
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+@dataclass
+class CorrelationResult:
+    instance: ProcessInstance
+    started: bool
+
+
+def correlate_message(session: Session, name: str, *, business_key: Optional[str] = None,
+                      variables: Optional[dict] = None, correlation_keys: Optional[dict] = None,
+                      user: Optional[str] = None) -> CorrelationResult:
+    """Deliver a message to the one instance waiting for it, or start the process it starts."""
+    variables = _checked_variables(variables)
+    query = select(MessageSubscription).where(MessageSubscription.message_name == name)
+    if business_key is not None:
+        query = query.where(MessageSubscription.business_key == business_key)
+    subscriptions = list(session.scalars(query.limit(50)))
+    if correlation_keys:
+        subscriptions = [s for s in subscriptions
+                         if _matches(session.get(ProcessInstance, s.instance_id).variables, correlation_keys)]
+    instance_ids = sorted({s.instance_id for s in subscriptions})
+    if len(instance_ids) > 1:
+        raise CorrelationError(f"message '{name}' matches {len(instance_ids)} instances "
+                               f"({', '.join(map(str, instance_ids[:10]))}); give a business key or correlation keys")
+    if instance_ids:
+        sub = subscriptions[0]
+        return CorrelationResult(_deliver(session, instance_ids[0], sub.element_id, name, variables, user), False)
+    starts = list(session.scalars(select(StartSubscription).where(StartSubscription.kind == "message",
+                                                                  StartSubscription.message_name == name)))
+    latest = {}
+    for s in starts:
+        definition = session.get(ProcessDefinition, s.definition_id)
+        current = definition_latest = process_definition(session, definition.key)
+        if current.id == definition.id:
+            latest[definition_latest.key] = (definition, s)
+    if len(latest) > 1:
+        raise CorrelationError(f"message '{name}' starts {len(latest)} processes ({', '.join(sorted(latest))})")
+    if not latest:
+        where = f" with business key '{business_key}'" if business_key else ""
+        raise CorrelationError(f"no instance is waiting for message '{name}'{where} and no process starts with it")
+    definition, start = next(iter(latest.values()))
+    handle = instances.create(session, definition, business_key=business_key, user=user)
+    handle.events.append(history.Event("instance_started", actor=user, element_id=start.element_id,
+                                       versions=instances.versions(handle),
+                                       data={"business_key": business_key, "variables": {}, "message": name}))
+    handle.events.append(history.Event("message_correlated", actor=user, element_id=start.element_id,
+                                       data={"message": name, "variables": variables}))
+    runtime.start(handle.workflow, {}, start_element=start.element_id)
+    runtime.catch_message(handle.workflow, name, variables)
+    instances.save(session, handle)
+    return CorrelationResult(handle.row, True)
+
+
+def _matches(values: dict, keys: dict) -> bool:
+    return all(values.get(k) == v for k, v in keys.items())
+
+
+def _deliver(session, instance_id, element_id, name, variables, user) -> ProcessInstance:
+    """Deliver a message as engine work: a failure opens an incident instead of losing it."""
+    def apply(handle):
+        runtime.catch_message(handle.workflow, name, variables)
+    event = history.Event("message_correlated", actor=user, element_id=element_id,
+                          data={"message": name, "variables": variables})
+    return _engine_work(session, instance_id, event, apply, kind="message",
+                        payload={"message": name, "variables": variables, "element_id": element_id})
+
+
+# --- timers ------------------------------------------------------------------------------------
+
+def fire_next_due_timer(session: Session) -> Optional[Timer]:
+    """Fire one due timer, if any; return it. Safe with several schedulers on one database."""
+    now = clock.now()
+    candidates = list(session.scalars(select(Timer).where(Timer.state == "waiting", Timer.due_at <= now,
+                                                          Timer.instance_id.is_not(None))
+                                      .order_by(Timer.due_at, Timer.id).limit(20)))
+    for candidate in candidates:
+        query = select(ProcessInstance).where(ProcessInstance.id == candidate.instance_id).with_for_update(
+            skip_locked=True)
+        row = session.scalars(query).first()
+        if row is None:
+            continue  # another scheduler is on this instance right now
+        timer = session.scalars(select(Timer).where(Timer.id == candidate.id)
+                                .execution_options(populate_existing=True)).one()
+        if timer.state != "waiting" or row.status in ("suspended", "terminated", "completed", "incident"):
+            continue
+        timer.state, timer.fired_at = "fired", now
+        event = history.Event("timer_fired", element_id=timer.element_id,
+                              data={"timer": timer.id, "task_uuid": timer.task_uuid,
+                                    "due": timer.due_at, "fired_at": now})
+        _engine_work(session, row.id, event, runtime.run_engine, kind="timer",
+                     payload={"timer": timer.id, "element_id": timer.element_id})
+        return timer
+    return None
+
+
+def fire_due_timers(db, limit: int = 1000) -> int:
+    """Fire due timers, each in a transaction of its own; return how many fired."""
+    fired = 0
+    while fired < limit:
+        with db.write() as session:
+            if fire_next_due_timer(session) is None:
+                return fired
+        fired += 1
+    return fired
+
+
+# --- engine work and incidents -----------------------------------------------------------------
+
+def _engine_work(session: Session, instance_id: int, event: history.Event, apply, *, kind: str,
+                 payload: dict) -> ProcessInstance:
+    """Run work the engine started itself; on failure keep the last wait state and open an incident."""
+    savepoint = session.begin_nested()
+    try:
+        handle = instances.load(session, instance_id)
+        handle.events.append(event)
+        apply(handle)
+        instances.save(session, handle)
+        savepoint.commit()
+        return handle.row
+    except ExecutionError as exc:
+        savepoint.rollback()
+        row = instances.lock_instance(session, instance_id)
+        incident = Incident(instance_id=row.id, element_id=exc.element_id or payload.get("element_id"),
+                            kind=kind, message=str(exc), payload=runtime.plain({**payload, "event": {
+                                "type": event.type, "actor": event.actor, "element_id": event.element_id,
+                                "data": event.data}}), created_at=clock.now())
+        session.add(incident)
+        session.flush()
+        previous, row.status = row.status, "incident"
+        history.record(session, row, [history.Event("incident", element_id=incident.element_id,
+                                                    data={"incident": incident.id, "kind": kind,
+                                                          "message": str(exc), "from": previous})],
+                       _current_digest(session, row))
+        return row
+
+
+def incidents(session: Session, *, open_only: bool = True) -> list[Incident]:
+    query = select(Incident).order_by(Incident.id)
+    if open_only:
+        query = query.where(Incident.resolved_at.is_(None))
+    return list(session.scalars(query))
+
+
+def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessInstance:
+    """Run the failed engine work again (after a fix: a corrected variable, a migration)."""
+    incident = session.get(Incident, incident_id)
+    if incident is None or incident.resolved_at is not None:
+        raise NotFound(f"open incident {incident_id} does not exist")
+    row = instances.lock_instance(session, incident.instance_id)
+    row.status = "running"
+    recorded = incident.payload["event"]
+    event = history.Event(recorded["type"], actor=user, element_id=recorded["element_id"],
+                          data={**(recorded["data"] or {}), "retry_of_incident": incident.id})
+    if incident.kind == "message":
+        data = incident.payload
+
+        def apply(handle):
+            runtime.catch_message(handle.workflow, data["message"], data["variables"])
+    else:
+        apply = runtime.run_engine
+        if incident.kind == "timer":
+            event.data["fired_at"] = clock.now()
+    result = _engine_work(session, row.id, event, apply, kind=incident.kind, payload=incident.payload)
+    incident.resolved_at, incident.resolved_by = clock.now(), user  # a failed retry opens a new one
+    return result
+
+
+def set_variables(session: Session, instance_id: int, variables: dict, *, user: str) -> ProcessInstance:
+    """Change process variables (an administrator mending data before a retry)."""
+    variables = _checked_variables(variables)
+    handle = instances.load(session, instance_id, require_active=False)
+    if handle.row.status in ("completed", "terminated"):
+        raise InstanceNotRunning(f"process instance {instance_id} is {handle.row.status}")
+    handle.events.append(history.Event("variables_changed", actor=user, data={"variables": variables}))
+    runtime.set_variables(handle.workflow, variables)
+    instances.save(session, handle)
+    return handle.row
