@@ -1,0 +1,568 @@
+"""Deploy-time checks of a BPMN file (Camunda Modeler, Camunda 7 flavour) before SpiffWorkflow
+sees it.
+
+`check_bpmn` returns every problem it finds, each located by file, line, element id and element
+type, so a modeller can fix a diagram in one go. The aim: whatever can be checked at deploy time
+(references, expressions, timer values, unsupported features) is checked here, and nothing that
+could have been refused at deploy fails later while an instance runs.
+
+The checks are tables where that is natural — EXPRESSION_FIELDS (expressions and templates held
+in attributes or child elements), JAVA_ATTRIBUTES, UNSUPPORTED_ELEMENTS, ELEMENT_RULES (one
+function per element type) — so later rules are one more row.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from typing import Optional
+
+from lxml import etree
+
+from engine import timevalues
+from engine.errors import ExpressionError, Problem
+from engine.expressions import compile_expression, compile_template
+
+__all__ = [
+    "BPMN_NS",
+    "CAMUNDA_NS",
+    "DATA_STORE_IMPLEMENTATIONS",
+    "EXPRESSION_FIELDS",
+    "ELEMENT_RULES",
+    "Checker",
+    "ExpressionField",
+    "check_bpmn",
+]
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
+DC_NS = "http://www.omg.org/spec/DD/20100524/DC"
+DI_NS = "http://www.omg.org/spec/DD/20100524/DI"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+
+_MODEL_NAMESPACES = frozenset({BPMN_NS, BPMNDI_NS, DC_NS, DI_NS})
+
+# Names of data stores (bpmn:dataStore/@name) the engine has an implementation for. Empty until
+# an issue adds one; check_bpmn(..., data_stores=...) overrides it.
+DATA_STORE_IMPLEMENTATIONS: frozenset[str] = frozenset()
+
+
+def _b(local: str) -> str:
+    return f"{{{BPMN_NS}}}{local}"
+
+
+def _c(local: str) -> str:
+    return f"{{{CAMUNDA_NS}}}{local}"
+
+
+ACTIVITY_TYPES = frozenset({
+    "task", "userTask", "manualTask", "serviceTask", "scriptTask", "sendTask", "receiveTask",
+    "businessRuleTask", "callActivity", "subProcess", "adHocSubProcess", "transaction",
+})
+EVENT_TYPES = frozenset({
+    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+    "implicitThrowEvent",
+})
+GATEWAY_TYPES = frozenset({
+    "exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway",
+})
+FLOW_NODE_TYPES = ACTIVITY_TYPES | EVENT_TYPES | GATEWAY_TYPES | frozenset({
+    "choreographyTask", "subChoreography", "callChoreography",
+})
+FLOW_CONTAINER_TYPES = frozenset({"process", "subProcess", "adHocSubProcess", "transaction"})
+
+UNSUPPORTED_ELEMENTS = frozenset({
+    "complexGateway", "transaction",
+    "choreography", "choreographyTask", "subChoreography", "callChoreography", "globalChoreographyTask",
+    "conversation", "subConversation", "callConversation", "globalConversation", "conversationLink",
+    "conversationAssociation",
+})
+
+# Elements whose implementation can be Java in Camunda 7 (camunda:class and friends).
+JAVA_IMPLEMENTED = frozenset({"serviceTask", "sendTask", "businessRuleTask", "messageEventDefinition"})
+JAVA_ATTRIBUTES = ("class", "delegateExpression", "expression")  # camunda namespace
+JAVA_LISTENER_ATTRIBUTES = ("class", "delegateExpression")  # no namespace on listener elements
+
+CONDITION_LANGUAGES = frozenset({"", "python", "juel"})
+SCRIPT_FORMATS = frozenset({"", "python"})
+
+_EMBEDDED = re.compile(r"[$#]\{")
+
+
+# --------------------------------------------------------------------------- literal checks
+
+def _literal_date_or_duration(text: str) -> None:
+    if text.strip()[:1] in ("P", "p"):
+        timevalues.parse_duration(text)
+    else:
+        timevalues.parse_datetime(text)
+
+
+def _literal_integer(text: str) -> None:
+    if not re.fullmatch(r"[+-]?\d+", text.strip()):
+        raise ValueError(f"{text!r} is not a whole number")
+
+
+def _literal_count(text: str) -> None:
+    if not re.fullmatch(r"\d+", text.strip()):
+        raise ValueError(f"{text!r} is not a whole number of 0 or more")
+
+
+# --------------------------------------------------------------------------- the tables
+
+@dataclass(frozen=True)
+class ExpressionField:
+    """An expression or template held in an attribute or a child element's text.
+
+    `on`: local names of the BPMN elements carrying it. `attribute`: Clark name of the attribute,
+    or `child`: Clark name of the child element. `kind`: "expression" (compile_expression) or
+    "template" (compile_template; a value without ${...} is a literal, checked by `literal` if
+    given). `owner_is_parent`: report the parent element (for loop characteristics, the
+    activity). `required`: the value must be present and non-empty.
+    """
+
+    on: frozenset[str]
+    label: str
+    kind: str
+    attribute: Optional[str] = None
+    child: Optional[str] = None
+    literal: Optional[Callable[[str], None]] = None
+    owner_is_parent: bool = False
+    required: bool = False
+
+    def values(self, element) -> list[tuple[Optional[str], object]]:
+        if self.attribute is not None:
+            return [(element.get(self.attribute), element)]
+        return [(child.text, child) for child in element.findall(self.child)]
+
+
+_USER_TASK = frozenset({"userTask"})
+_MULTI = frozenset({"multiInstanceLoopCharacteristics"})
+
+EXPRESSION_FIELDS: list[ExpressionField] = [
+    ExpressionField(_USER_TASK, "camunda:assignee", "template", attribute=_c("assignee")),
+    ExpressionField(_USER_TASK, "camunda:candidateUsers", "template", attribute=_c("candidateUsers")),
+    ExpressionField(_USER_TASK, "camunda:candidateGroups", "template", attribute=_c("candidateGroups")),
+    ExpressionField(_USER_TASK, "camunda:dueDate", "template", attribute=_c("dueDate"),
+                    literal=_literal_date_or_duration),
+    ExpressionField(_USER_TASK, "camunda:followUpDate", "template", attribute=_c("followUpDate"),
+                    literal=_literal_date_or_duration),
+    ExpressionField(_USER_TASK, "camunda:priority", "template", attribute=_c("priority"),
+                    literal=_literal_integer),
+    ExpressionField(frozenset({"callActivity"}), "calledElement", "template", attribute="calledElement",
+                    required=True),
+    ExpressionField(_MULTI, "camunda:collection", "expression", attribute=_c("collection"),
+                    owner_is_parent=True),
+    ExpressionField(_MULTI, "completionCondition", "expression", child=_b("completionCondition"),
+                    owner_is_parent=True),
+    ExpressionField(_MULTI, "loopCardinality", "template", child=_b("loopCardinality"),
+                    literal=_literal_count, owner_is_parent=True),
+]
+
+TIMER_PARTS = (
+    # child, literal parser
+    ("timeDuration", lambda text: timevalues.parse_duration(text)),
+    ("timeDate", lambda text: timevalues.parse_datetime(text)),
+    ("timeCycle", lambda text: timevalues.parse_cycle(text)),
+)
+
+
+def _local(element) -> str:
+    tag = element.tag
+    if not isinstance(tag, str):  # comments, processing instructions
+        return ""
+    return etree.QName(tag).localname
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
+
+
+def _namespace(element) -> Optional[str]:
+    tag = element.tag
+    if not isinstance(tag, str):
+        return None
+    return etree.QName(tag).namespace
+
+
+# --------------------------------------------------------------------------- the checker
+
+class Checker:
+    """One run over one file. Rules receive it and use `report`, `compile` and `owner`."""
+
+    def __init__(self, root, filename: str, data_stores: Collection[str]):
+        self.root = root
+        self.filename = filename
+        self.data_stores = frozenset(data_stores)
+        self.problems: list[Problem] = []
+        self.ids: dict[str, object] = {}  # id -> first BPMN/DI element carrying it
+
+    # ---- reporting
+
+    def owner(self, element):
+        """The element a problem inside `element` is reported on: the nearest BPMN element with
+        an id that is not an event definition, loop characteristics or extension."""
+        node = element
+        while node is not None:
+            if (_namespace(node) == BPMN_NS and node.get("id")
+                    and not _local(node).endswith("EventDefinition")
+                    and _local(node) not in ("multiInstanceLoopCharacteristics", "standardLoopCharacteristics")):
+                return node
+            node = node.getparent()
+        return element
+
+    def report(self, element, message: str) -> None:
+        self.problems.append(Problem(
+            file=self.filename,
+            message=message,
+            line=element.sourceline,
+            element_id=element.get("id") or None,
+            element_type=_local(element) or None,
+        ))
+
+    # ---- compiling
+
+    def compile(self, kind: str, source: str) -> Optional[str]:
+        """Compile `source`; return the error message, or None when it compiles."""
+        compiler = compile_expression if kind == "expression" else compile_template
+        try:
+            compiler(source)
+        except ExpressionError as exc:
+            return str(exc)
+        return None
+
+    # ---- the run
+
+    def run(self) -> list[Problem]:
+        root = self.root
+        if _namespace(root) != BPMN_NS or _local(root) != "definitions":
+            self.problems.append(Problem(
+                self.filename,
+                f"not a BPMN file: the root element is {root.tag!r}, expected bpmn:definitions",
+                line=root.sourceline,
+            ))
+            return self.problems
+        fields_by_element: dict[str, list[ExpressionField]] = {}
+        for field in EXPRESSION_FIELDS:
+            for name in field.on:
+                fields_by_element.setdefault(name, []).append(field)
+        self.check_ids()
+        self.check_processes()
+        for container in root.iter(*(_b(t) for t in FLOW_CONTAINER_TYPES)):
+            self.check_container(container)
+        for element in root.iter(etree.Element):
+            namespace = _namespace(element)
+            local = _local(element)
+            if namespace == BPMN_NS:
+                if local in UNSUPPORTED_ELEMENTS:
+                    self.report(element, "element not supported")
+                for field in fields_by_element.get(local, ()):
+                    self.check_field(element, field)
+                for rule in ELEMENT_RULES.get(local, ()):
+                    rule(self, element)
+            elif namespace == CAMUNDA_NS:
+                for rule in CAMUNDA_RULES.get(local, ()):
+                    rule(self, element)
+        self.check_data_stores()
+        unique = list(dict.fromkeys(self.problems))
+        unique.sort(key=lambda p: p.line or 0)
+        return unique
+
+    # ---- structure
+
+    def check_ids(self) -> None:
+        for element in self.root.iter(etree.Element):
+            if _namespace(element) not in _MODEL_NAMESPACES:
+                continue
+            value = element.get("id")
+            if not value:
+                continue
+            first = self.ids.get(value)
+            if first is None:
+                self.ids[value] = element
+            else:
+                self.report(element, f"id '{value}' is used more than once (first on line {first.sourceline})")
+        # SpiffWorkflow indexes every element with an id, extension elements included (a
+        # camunda:formField, say): an extension id equal to a BPMN id would shadow the BPMN element.
+        for element in self.root.iter(etree.Element):
+            if _namespace(element) in _MODEL_NAMESPACES:
+                continue
+            value = element.get("id")
+            if value and value in self.ids:
+                first = self.ids[value]
+                self.report(self.owner(element),
+                            f"{etree.QName(element.tag).localname} id '{value}' is also the id of "
+                            f"{_local(first)} on line {first.sourceline}; use another id")
+
+    def check_processes(self) -> None:
+        processes = self.root.findall(_b("process"))
+        for process in processes:
+            if not process.get("id"):
+                self.report(process, "process has no id")
+        if not any(p.get("isExecutable", "").strip().lower() in ("true", "1") for p in processes):
+            self.problems.append(Problem(self.filename, "no executable process", line=self.root.sourceline))
+
+    def check_container(self, container) -> None:
+        children = [c for c in container if isinstance(c.tag, str)]
+        nodes = {}
+        for child in children:
+            if _namespace(child) == BPMN_NS and _local(child) in FLOW_NODE_TYPES:
+                if child.get("id"):
+                    nodes[child.get("id")] = child
+                else:
+                    self.report(child, f"{_local(child)} has no id")
+        flows = {}
+        for child in children:
+            if child.tag != _b("sequenceFlow"):
+                continue
+            flow_id = child.get("id")
+            if not flow_id:
+                self.report(child, "sequence flow has no id")
+            else:
+                flows[flow_id] = child
+            label = f"sequence flow '{flow_id}'" if flow_id else "sequence flow"
+            for attribute in ("sourceRef", "targetRef"):
+                ref = (child.get(attribute) or "").strip()
+                if not ref:
+                    self.report(child, f"{label} has no {attribute}")
+                elif ref not in nodes:
+                    self.report(child, f"{label}: {attribute} '{ref}' {self.why_missing(ref, children)}")
+        for node in nodes.values():
+            node_id = node.get("id")
+            for direction, end in (("incoming", "targetRef"), ("outgoing", "sourceRef")):
+                for ref_element in node.findall(_b(direction)):
+                    ref = (ref_element.text or "").strip()
+                    flow = flows.get(ref)
+                    if not ref:
+                        self.report(node, f"empty {direction} reference")
+                    elif flow is None:
+                        self.report(node, f"{direction} flow '{ref}' {self.why_missing(ref, children, 'sequence flow')}")
+                    elif (flow.get(end) or "").strip() != node_id:
+                        side = "ends" if direction == "incoming" else "starts"
+                        self.report(node, f"{direction} flow '{ref}' {side} at '{flow.get(end)}', not here")
+            default = node.get("default")
+            if default is not None:
+                flow = flows.get(default.strip())
+                if flow is None:
+                    self.report(node, f"default flow '{default}' {self.why_missing(default.strip(), children, 'sequence flow')}")
+                elif (flow.get("sourceRef") or "").strip() != node_id:
+                    self.report(node, f"default flow '{default}' does not leave this element")
+            if _local(node) == "boundaryEvent":
+                attached = (node.get("attachedToRef") or "").strip()
+                target = nodes.get(attached)
+                if not attached:
+                    self.report(node, "boundary event has no attachedToRef")
+                elif target is None or _local(target) not in ACTIVITY_TYPES:
+                    self.report(node, f"attachedToRef '{attached}' {self.why_missing(attached, children, 'activity')}")
+        for flow_id, flow in flows.items():
+            self.check_condition(flow, flow_id, nodes)
+
+    def why_missing(self, ref: str, siblings, wanted: str = "flow node") -> str:
+        """Explain why `ref` is not a `wanted` in this process/subprocess."""
+        element = self.ids.get(ref)
+        if element is None:
+            return "does not exist"
+        if element in siblings:
+            return f"is {_a(_local(element))}, not {_a(wanted)}"
+        return "is not in the same process/subprocess"
+
+    # ---- conditions on sequence flows
+
+    def check_condition(self, flow, flow_id: str, nodes: dict) -> None:
+        condition = flow.find(_b("conditionExpression"))
+        if condition is None:
+            return
+        source = nodes.get((flow.get("sourceRef") or "").strip())
+        where = source if source is not None else flow
+        label = f"condition on flow '{flow_id}'"
+        language = (condition.get("language") or "").strip()
+        if language.lower() not in CONDITION_LANGUAGES:
+            self.report(where, f"{label} has language '{language}'; only python or juel conditions are supported")
+            return
+        if condition.get(_c("resource")):
+            self.report(where, f"{label} uses an external script (camunda:resource), which is not supported")
+            return
+        text = (condition.text or "").strip()
+        if not text:
+            self.report(where, f"{label} is empty")
+            return
+        error = self.compile("expression", text)
+        if error is not None:
+            self.report(where, f"{label} does not parse: {error}")
+
+    # ---- table-driven expression fields
+
+    def check_field(self, element, field: ExpressionField) -> None:
+        owner = element.getparent() if field.owner_is_parent else element
+        for value, node in field.values(element):
+            text = (value or "").strip()
+            if not text:
+                if field.required:
+                    self.report(owner, f"{field.label} is missing")
+                elif field.child is not None:
+                    self.report(owner, f"{field.label} is empty")
+                continue
+            if field.kind == "expression" or _EMBEDDED.search(text):
+                error = self.compile(field.kind, text)
+                if error is not None:
+                    self.report(owner, f"{field.label} does not parse: {error}")
+            elif field.literal is not None:
+                try:
+                    field.literal(text)
+                except ValueError as exc:
+                    self.report(owner, f"{field.label} is not valid: {exc}")
+
+    # ---- data stores
+
+    def check_data_stores(self) -> None:
+        stores = {s.get("id"): s for s in self.root.iter(_b("dataStore")) if s.get("id")}
+        referenced = set()
+        for reference in self.root.iter(_b("dataStoreReference")):
+            ref = (reference.get("dataStoreRef") or "").strip()
+            if not ref:
+                self.report(reference, "data store reference has no data store implementation (no dataStoreRef)")
+                continue
+            referenced.add(ref)
+            store = stores.get(ref)
+            if store is None:
+                self.report(reference, f"data store '{ref}' does not exist")
+            elif store.get("name") not in self.data_stores:
+                self.report(reference, f"data store '{ref}' ({self.store_name(store)}) has no implementation")
+        for store_id, store in stores.items():
+            if store_id not in referenced and store.get("name") not in self.data_stores:
+                self.report(store, f"data store ({self.store_name(store)}) has no implementation")
+        for store in self.root.iter(_b("dataStore")):
+            if not store.get("id"):
+                self.report(store, "data store has no id")
+
+    @staticmethod
+    def store_name(store) -> str:
+        name = store.get("name")
+        return f"name '{name}'" if name else "no name"
+
+
+# --------------------------------------------------------------------------- element rules
+
+def _check_timer(checker: Checker, definition) -> None:
+    event = checker.owner(definition)
+    present = [(local, parse, child) for local, parse in TIMER_PARTS for child in definition.findall(_b(local))]
+    if not present or all(not (child.text or "").strip() for _, _, child in present):
+        checker.report(event, "timer has no time: timeDuration, timeDate or timeCycle is missing or empty")
+        return
+    if len(present) > 1:
+        names = ", ".join(local for local, _, _ in present)
+        checker.report(event, f"timer has more than one time ({names}); keep one")
+    for local, parse, child in present:
+        text = (child.text or "").strip()
+        if not text:
+            checker.report(event, f"timer {local} is empty")
+        elif _EMBEDDED.search(text):
+            error = checker.compile("template", text)
+            if error is not None:
+                checker.report(event, f"timer {local} does not parse: {error}")
+        else:
+            try:
+                parse(text)
+            except ValueError as exc:
+                checker.report(event, f"timer {local} is not valid: {exc}")
+
+
+def _check_script_task(checker: Checker, task) -> None:
+    script_format = (task.get("scriptFormat") or "").strip()
+    if script_format.lower() not in SCRIPT_FORMATS:
+        checker.report(task, f"script format '{script_format}' is not supported; only python")
+    if task.get(_c("resource")):
+        checker.report(task, f"external script (camunda:resource '{task.get(_c('resource'))}') is not supported; "
+                             "put the script in the diagram")
+    elif not any((s.text or "").strip() for s in task.findall(_b("script"))):
+        checker.report(task, "script is empty")
+
+
+def _check_java(checker: Checker, element) -> None:
+    owner = checker.owner(element)
+    for attribute in JAVA_ATTRIBUTES:
+        if element.get(_c(attribute)):
+            checker.report(owner, f'needs Java (camunda:{attribute}); use camunda:type="external" with a topic')
+    extensions = element.find(_b("extensionElements"))
+    if extensions is not None and extensions.find(_c("connector")) is not None:
+        checker.report(owner, 'needs Java (camunda:connector); use camunda:type="external" with a topic')
+    kind = element.get(_c("type"))
+    if kind is not None:
+        if kind.strip() != "external":
+            checker.report(owner, f'camunda:type \'{kind}\' is not supported; use camunda:type="external" with a topic')
+        elif not (element.get(_c("topic")) or "").strip():
+            checker.report(owner, 'camunda:type="external" needs a non-empty camunda:topic')
+
+
+def _check_listener(checker: Checker, listener) -> None:
+    kind = "execution listener" if _local(listener) == "executionListener" else "task listener"
+    for attribute in JAVA_LISTENER_ATTRIBUTES:
+        if listener.get(attribute):
+            checker.report(checker.owner(listener), f"{kind} needs Java ({attribute}); Java listeners are not supported")
+
+
+def _check_camunda_script(checker: Checker, script) -> None:
+    owner = checker.owner(script)
+    script_format = (script.get("scriptFormat") or "").strip()
+    if script_format.lower() not in SCRIPT_FORMATS:
+        checker.report(owner, f"script format '{script_format}' is not supported; only python")
+    if script.get("resource"):
+        checker.report(owner, f"external script (resource '{script.get('resource')}') is not supported; "
+                              "put the script in the diagram")
+    elif not (script.text or "").strip():
+        checker.report(owner, "script is empty")
+
+
+_PARAMETER_TAGS = frozenset({_c("inputParameter"), _c("outputParameter")})
+
+
+def _check_input_output(checker: Checker, input_output) -> None:
+    owner = checker.owner(input_output)
+    for parameter in input_output:
+        if parameter.tag not in _PARAMETER_TAGS:
+            continue
+        kind = "input" if parameter.tag == _c("inputParameter") else "output"
+        name = (parameter.get("name") or "").strip()
+        if not name:
+            checker.report(owner, f"{kind} parameter has no name")
+        label = f"{kind} parameter '{name}'"
+        for node in parameter.iter(etree.Element):
+            if node.tag == _c("script"):
+                continue
+            text = (node.text or "").strip()
+            if _EMBEDDED.search(text):
+                error = checker.compile("template", text)
+                if error is not None:
+                    checker.report(owner, f"{label} does not parse: {error}")
+
+
+ElementRule = Callable[[Checker, object], None]
+
+# BPMN local name -> rules run on each element of that type, in document order. A new rule is a
+# function (checker, element) that calls checker.report(element_or_owner, message).
+ELEMENT_RULES: dict[str, list[ElementRule]] = {
+    "timerEventDefinition": [_check_timer],
+    "scriptTask": [_check_script_task],
+    **{name: [_check_java] for name in JAVA_IMPLEMENTED},
+}
+
+# camunda local name -> rules.
+CAMUNDA_RULES: dict[str, list[ElementRule]] = {
+    "executionListener": [_check_listener],
+    "taskListener": [_check_listener],
+    "script": [_check_camunda_script],
+    "inputOutput": [_check_input_output],
+}
+
+# --------------------------------------------------------------------------- entry point
+
+def check_bpmn(tree, filename: str, *, data_stores: Optional[Iterable[str]] = None) -> list[Problem]:
+    """Check a parsed BPMN file (an lxml tree or root element, e.g. from engine.xmlsafe.parse_xml)
+    and return every problem found, sorted by line; an empty list means it may be deployed.
+
+    `data_stores`: names of data stores with an implementation (default
+    DATA_STORE_IMPLEMENTATIONS).
+    """
+    root = tree.getroot() if hasattr(tree, "getroot") else tree
+    stores = DATA_STORE_IMPLEMENTATIONS if data_stores is None else frozenset(data_stores)
+    return Checker(root, filename, stores).run()
