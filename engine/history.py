@@ -16,7 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from . import clock
@@ -83,28 +83,31 @@ class Event:
     versions: Optional[dict] = None
 
 
-def _append(session: Session, chain: str, seq: int, prev: Optional[str], event: Event,
-            instance_id: Optional[int], digest: Optional[str], at: datetime) -> HistoryEvent:
+def _row(chain: str, seq: int, prev: Optional[str], event: Event, instance_id: Optional[int],
+         digest: Optional[str], at: datetime) -> dict:
     body = canonical({
         "chain": chain, "seq": seq, "instance_id": instance_id, "at": at.isoformat(),
         "actor": event.actor, "type": event.type, "element_id": event.element_id,
         "occurrence": event.occurrence, "versions": event.versions, "data": event.data, "digest": digest,
     })
-    row = HistoryEvent(chain=chain, seq=seq, instance_id=instance_id, at=at, actor=event.actor,
-                       type=event.type, element_id=event.element_id, occurrence=event.occurrence,
-                       body=body, state_digest=digest, prev_hmac=prev, hmac=sign(prev, body))
-    session.add(row)
-    return row
+    return {"chain": chain, "seq": seq, "instance_id": instance_id, "at": at, "actor": event.actor,
+            "type": event.type, "element_id": event.element_id, "occurrence": event.occurrence,
+            "body": body, "state_digest": digest, "prev_hmac": prev, "hmac": sign(prev, body)}
 
 
 def record(session: Session, instance: ProcessInstance, events: Iterable[Event], digest: Optional[str]) -> None:
     """Append events to an instance's chain and move its head."""
     at = clock.now()
     chain = f"instance:{instance.id}"
+    rows = []
+    count, head = instance.history_count, instance.history_head
     for event in events:
-        seq = instance.history_count + 1
-        row = _append(session, chain, seq, instance.history_head, event, instance.id, digest, at)
-        instance.history_count, instance.history_head = seq, row.hmac
+        count += 1
+        rows.append(_row(chain, count, head, event, instance.id, digest, at))
+        head = rows[-1]["hmac"]
+    if rows:
+        session.connection().execute(insert(HistoryEvent.__table__), rows)
+        instance.history_count, instance.history_head = count, head
 
 
 def record_system(session: Session, event: Event) -> None:
@@ -113,8 +116,9 @@ def record_system(session: Session, event: Event) -> None:
     if head is None:
         head = HistoryChain(name=SYSTEM_CHAIN, count=0, head=None)
         session.add(head)
-    row = _append(session, SYSTEM_CHAIN, head.count + 1, head.head, event, None, None, clock.now())
-    head.count, head.head = head.count + 1, row.hmac
+    row = _row(SYSTEM_CHAIN, head.count + 1, head.head, event, None, None, clock.now())
+    session.connection().execute(insert(HistoryEvent.__table__), [row])
+    head.count, head.head = head.count + 1, row["hmac"]
 
 
 # --- verification ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from . import clock, history, runtime
@@ -51,21 +51,36 @@ class _LRU:
             self.items.clear()
 
 
-_specs = _LRU(256)        # definition id -> (spec, subprocess_specs)
+_definitions = _LRU(256)  # definition id -> DefinitionRuntime
 _workflows = _LRU(2048)   # instance id -> (revision, workflow)
 
 
-def spec_of(definition: ProcessDefinition):
-    """The (spec, subprocess_specs) of a definition version, rebuilt once per process."""
-    cached = _specs.get(definition.id)
+@dataclass(frozen=True)
+class DefinitionRuntime:
+    """What running a definition version needs, rebuilt once per process from its row."""
+
+    id: int
+    key: str
+    version: int
+    meta: dict
+    spec: Any
+    subprocess_specs: dict
+
+
+def definition_runtime(session: Session, definition_id: int) -> DefinitionRuntime:
+    cached = _definitions.get(definition_id)
     if cached is None:
-        cached = runtime.spec_from_dict(definition.spec)
-        _specs.put(definition.id, cached)
+        row = session.get(ProcessDefinition, definition_id)
+        if row is None:
+            raise NotFound(f"process definition {definition_id} does not exist")
+        spec, subs = runtime.spec_from_dict(row.spec)
+        cached = DefinitionRuntime(row.id, row.key, row.version, row.meta, spec, subs)
+        _definitions.put(definition_id, cached)
     return cached
 
 
 def clear_caches() -> None:
-    _specs.clear()
+    _definitions.clear()
     _workflows.clear()
 
 
@@ -87,10 +102,10 @@ class Handle:
     """An instance loaded for change: its row, definition and live workflow."""
 
     row: ProcessInstance
-    definition: ProcessDefinition
+    definition: DefinitionRuntime
     workflow: Any
     events: list[history.Event] = field(default_factory=list)
-    completed_task: Optional[tuple[str, str]] = None  # (task uuid, user)
+    completed_task: Optional[tuple[str, str, Optional[UserTask]]] = None  # (task uuid, user, its row)
 
     @property
     def meta(self) -> dict:
@@ -106,31 +121,31 @@ def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
     return row
 
 
-def load(session: Session, instance_id: int, *, require_active: bool = True) -> Handle:
+def load(session: Session, instance_id: int, *, require_active: bool = True,
+         row: Optional[ProcessInstance] = None) -> Handle:
     """Load an instance for change under lock; the workflow comes from the cache when current."""
-    row = lock_instance(session, instance_id)
+    row = row or lock_instance(session, instance_id)
     if require_active and row.status in ("completed", "terminated", "suspended"):
         raise InstanceNotRunning(f"process instance {instance_id} is {row.status}")
-    definition = session.get(ProcessDefinition, row.definition_id)
+    definition = definition_runtime(session, row.definition_id)
     cached = _workflows.pop(instance_id)
     if cached is not None and cached[0] == row.revision:
         workflow = cached[1]
     else:
-        spec, subs = spec_of(definition)
-        workflow = runtime.load_state(row.state, spec, subs)
+        workflow = runtime.load_state(row.state, definition.spec, definition.subprocess_specs)
     return Handle(row, definition, workflow)
 
 
-def create(session: Session, definition: ProcessDefinition, *, business_key: Optional[str],
+def create(session: Session, definition_id: int, *, business_key: Optional[str],
            user: Optional[str]) -> Handle:
-    spec, subs = spec_of(definition)
+    definition = definition_runtime(session, definition_id)
     now = clock.now()
     row = ProcessInstance(definition_id=definition.id, process_key=definition.key, business_key=business_key,
-                          status="running", state="", variables={}, revision=0, started_by=user,
-                          started_at=now, updated_at=now, history_count=0)
+                          status="running", state="", variables={}, open_tasks={}, waits=[], revision=0,
+                          started_by=user, started_at=now, updated_at=now, history_count=0)
     session.add(row)
     session.flush()
-    return Handle(row, definition, runtime.new_workflow(spec, subs))
+    return Handle(row, definition, runtime.new_workflow(definition.spec, definition.subprocess_specs))
 
 
 def versions(handle: Handle) -> dict:
@@ -141,65 +156,78 @@ def save(session: Session, handle: Handle) -> None:
     """Write the state, sync the inbox, timers and subscriptions, and chain the history events."""
     row, workflow = handle.row, handle.workflow
     now = clock.now()
+    snap = runtime.snapshot(workflow)
     row.state = runtime.dump_state(workflow)
     row.revision += 1
     row.updated_at = now
-    row.variables = runtime.plain(_visible_variables(workflow))
-    _sync_user_tasks(session, handle, now)
-    timers, messages = runtime.waiting_events(workflow)
-    _sync_timers(session, row, timers)
-    _sync_subscriptions(session, row, messages)
+    row.variables = runtime.plain(_visible_variables(workflow, snap.ready))
+    _sync_user_tasks(session, handle, snap.ready, now)
+    waits = sorted([["timer", t.task_uuid, t.element_id, t.due_at.isoformat()] for t in snap.timers]
+                   + [["message", m.task_uuid, m.element_id, m.message_name] for m in snap.messages])
+    if waits != (row.waits or []):
+        _sync_timers(session, row, snap.timers)
+        _sync_subscriptions(session, row, snap.messages)
+        row.waits = waits
     if workflow.completed:
         if row.status != "completed":
             handle.events.append(history.Event("instance_completed"))
         row.status, row.ended_at = "completed", now
     elif row.status in ("running", "waiting"):
-        row.status = "running" if runtime.ready_user_tasks(workflow) else "waiting"
+        row.status = "running" if snap.ready else "waiting"
     digest = runtime.state_digest(workflow)
     history.record(session, row, handle.events, digest)
     handle.events = []
     session.info.setdefault("dalad_saved", []).append((row.id, row.revision, workflow))
 
 
-def _visible_variables(workflow) -> dict:
+def _visible_variables(workflow, ready) -> dict:
     """The process data as an official sees it now: the data of the latest finished task."""
     last = workflow.last_task
     data = dict(workflow.data)
     if last is not None:
         data.update(last.data)
-    for task in runtime.ready_user_tasks(workflow):
+    for task in ready:
         data.update(task.data)
     return data
 
 
-def _sync_user_tasks(session: Session, handle: Handle, now: datetime) -> None:
+def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: datetime) -> None:
     row, workflow = handle.row, handle.workflow
-    existing = {t.task_uuid: t for t in session.scalars(
-        select(UserTask).where(UserTask.instance_id == row.id, UserTask.state == "ready"))}
-    ready = {str(t.id): t for t in runtime.ready_user_tasks(workflow)}
-    for uuid, task_row in existing.items():
+    before: dict = row.open_tasks or {}
+    ready = {str(t.id): t for t in ready_tasks}
+    if before.keys() == ready.keys():
+        return
+    for uuid, task_id in before.items():
         if uuid in ready:
             continue
         if handle.completed_task and handle.completed_task[0] == uuid:
+            task_row = handle.completed_task[2] or session.get(UserTask, task_id)
             task_row.state, task_row.completed_by, task_row.completed_at = "completed", handle.completed_task[1], now
         else:
+            task_row = session.get(UserTask, task_id)
             task_row.state, task_row.completed_at = "cancelled", now
             handle.events.append(history.Event("task_cancelled", element_id=task_row.element_id,
                                                data={"task": task_row.id}))
-        session.query(TaskCandidate).filter(TaskCandidate.task_id == task_row.id).delete()
+    opened = {uuid: task_id for uuid, task_id in before.items() if uuid in ready}
+    connection = session.connection()
     for uuid, task in ready.items():
-        if uuid in existing:
+        if uuid in before:
             continue
         element = task.task_spec.bpmn_id
         attrs = handle.meta["user_tasks"].get(element, {})
-        task_row = _new_user_task(row, task, element, attrs, now)
-        session.add(task_row)
-        session.flush()
+        values = _new_user_task(row, task, element, attrs, now)
+        task_id = connection.execute(insert(UserTask.__table__).returning(UserTask.__table__.c.id), values).scalar_one()
+        candidates = ([{"task_id": task_id, "kind": "group", "value": g} for g in values["candidate_groups"]]
+                      + [{"task_id": task_id, "kind": "user", "value": u} for u in values["candidate_users"]])
+        if candidates:
+            connection.execute(insert(TaskCandidate.__table__), candidates)
+        opened[uuid] = task_id
         handle.events.append(history.Event("task_created", element_id=element,
                                            occurrence=_occurrence(workflow, task),
-                                           data={"task": task_row.id, "assignee": task_row.assignee,
-                                                 "candidate_groups": task_row.candidate_groups,
-                                                 "due": task_row.due_at}))
+                                           data={"task": task_id, "assignee": values["assignee"],
+                                                 "candidate_groups": values["candidate_groups"],
+                                                 "due": values["due_at"]}))
+    row.open_tasks = opened
 
 
 def _occurrence(workflow, task) -> int:
@@ -207,7 +235,8 @@ def _occurrence(workflow, task) -> int:
     return sum(1 for t in workflow.tasks.values() if t.task_spec is spec and t.state >= task.state)
 
 
-def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: datetime) -> UserTask:
+def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: datetime) -> dict:
+    """The inbox row of a task that became ready, its attributes evaluated on the task's data."""
     data = task.data
 
     def value(attr):
@@ -226,7 +255,7 @@ def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: d
     users = _names(value("candidate_users"))
     assignee = value("assignee")
     priority = value("priority")
-    task_row = UserTask(
+    return dict(
         instance_id=row.id, task_uuid=str(task.id), element_id=element,
         name=attrs.get("name") or task.task_spec.bpmn_name, lane=attrs.get("lane"),
         process_key=row.process_key, business_key=row.business_key,
@@ -235,9 +264,6 @@ def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: d
         form_key=attrs.get("form_key") or attrs.get("form_ref"), created_at=now,
         due_at=_when(value("due_date"), element, row.id), follow_up_at=_when(value("follow_up_date"), element, row.id),
         state="ready")
-    task_row.candidates = ([TaskCandidate(kind="group", value=g) for g in groups]
-                           + [TaskCandidate(kind="user", value=u) for u in users])
-    return task_row
 
 
 def _names(value) -> list[str]:
@@ -299,3 +325,4 @@ def close_waits(session: Session, row: ProcessInstance) -> None:
         session.delete(sub)
     for task in session.scalars(select(UserTask).where(UserTask.instance_id == row.id, UserTask.state == "ready")):
         task.state, task.completed_at = "cancelled", clock.now()
+    row.open_tasks, row.waits = {}, []

@@ -78,7 +78,7 @@ class ProcessDefinition(Base):
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id"), index=True)
     resource_id: Mapped[int] = mapped_column(ForeignKey("resource.id"))
     content_hash: Mapped[str] = mapped_column(String(64))
-    spec: Mapped[dict]
+    spec: Mapped[dict] = mapped_column(JSON, deferred=True)
     meta: Mapped[dict]
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)
     resource: Mapped[Resource] = relationship()
@@ -132,6 +132,8 @@ class ProcessInstance(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     state: Mapped[str] = mapped_column(Text, deferred=True)  # runtime.dump_state, no spec
     variables: Mapped[dict]
+    open_tasks: Mapped[dict] = mapped_column(JSON, default=dict)  # ready task uuid -> user_task id
+    waits: Mapped[list] = mapped_column(JSON, default=list)  # [kind, task uuid, element, due or message]
     revision: Mapped[int] = mapped_column(Integer, default=0)
     started_by: Mapped[Optional[str]] = mapped_column(String(100))
     started_at: Mapped[datetime]

@@ -99,12 +99,43 @@ def new_workflow(spec, subprocess_specs) -> BpmnWorkflow:
     return BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE)
 
 
+_FINAL = TaskState.COMPLETED | TaskState.CANCELLED
+
+
 def dump_state(workflow: BpmnWorkflow) -> str:
-    """Serialise the workflow's runtime state (tasks, data, events) as JSON, without the spec."""
-    dct = WorkflowConverter.to_dict(_WORKFLOW_CONVERTER, workflow)
-    dct["subprocesses"] = _WORKFLOW_CONVERTER.mapping_to_dict(workflow.subprocesses)
-    dct["bpmn_events"] = REGISTRY.convert(workflow.bpmn_events)
-    return json.dumps(dct, separators=(",", ":"), ensure_ascii=False)
+    """Serialise the workflow's runtime state (tasks, data, events) as JSON, without the spec.
+
+    Finished tasks do not change, so their JSON is kept on the workflow object and reused by the
+    next save of the same (cached) workflow: a save costs what changed, not the whole history.
+    """
+    fragments = workflow.__dict__.setdefault("_dalad_fragments", {})
+    parts = []
+    for task_id, task in workflow.tasks.items():
+        key = str(task_id)
+        if task.state & _FINAL:
+            signature = (task.state, task.last_state_change, len(task._children))
+            cached = fragments.get(key)
+            if cached is None or cached[0] != signature:
+                cached = (signature, _dumps(REGISTRY.convert(task)))
+                fragments[key] = cached
+            parts.append(f'"{key}":{cached[1]}')
+        else:
+            parts.append(f'"{key}":{_dumps(REGISTRY.convert(task))}')
+    head = {
+        "data": REGISTRY.convert(REGISTRY.clean(workflow.data)),
+        "correlations": workflow.correlations,
+        "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+        "success": workflow.success,
+        "completed": workflow.completed,
+        "root": str(workflow.task_tree.id),
+        "subprocesses": _WORKFLOW_CONVERTER.mapping_to_dict(workflow.subprocesses),
+        "bpmn_events": REGISTRY.convert(workflow.bpmn_events),
+    }
+    return _dumps(head)[:-1] + ',"tasks":{' + ",".join(parts) + "}}"
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def load_state(text: str, spec, subprocess_specs) -> BpmnWorkflow:
@@ -260,21 +291,41 @@ def ready_user_tasks(workflow: BpmnWorkflow) -> list:
     return workflow.get_tasks(state=TaskState.READY, manual=True)
 
 
+@dataclass
+class Snapshot:
+    """What a workflow offers and waits for, read in one pass over its tasks."""
+
+    ready: list
+    timers: list[WaitingTimer]
+    messages: list[WaitingMessage]
+
+
+def snapshot(workflow: BpmnWorkflow) -> Snapshot:
+    ready, timers, messages = [], [], []
+    pools = [workflow.tasks.values(), *(sp.tasks.values() for sp in workflow.subprocesses.values())]
+    for pool in pools:
+        for task in pool:
+            state = task.state
+            if state == TaskState.READY:
+                if task.task_spec.manual:
+                    ready.append(task)
+            elif state == TaskState.WAITING:
+                definition = getattr(task.task_spec, "event_definition", None)
+                if definition is None or not isinstance(task.task_spec, CatchingEvent):
+                    continue
+                if isinstance(definition, TimerEventDefinition):
+                    due = timer_due(task, definition)
+                    if due is not None:
+                        timers.append(WaitingTimer(str(task.id), task.task_spec.bpmn_id, due))
+                elif isinstance(definition, MessageEventDefinition):
+                    messages.append(WaitingMessage(str(task.id), task.task_spec.bpmn_id, definition.name))
+    return Snapshot(ready, timers, messages)
+
+
 def waiting_events(workflow: BpmnWorkflow) -> tuple[list[WaitingTimer], list[WaitingMessage]]:
     """List the timers and messages the workflow waits for."""
-    timers, messages = [], []
-    for task in workflow.get_tasks(state=TaskState.WAITING):
-        definition = getattr(task.task_spec, "event_definition", None)
-        if not isinstance(task.task_spec, CatchingEvent) or definition is None:
-            continue
-        uuid, element = str(task.id), task.task_spec.bpmn_id
-        if isinstance(definition, TimerEventDefinition):
-            due = timer_due(task, definition)
-            if due is not None:
-                timers.append(WaitingTimer(uuid, element, due))
-        elif isinstance(definition, MessageEventDefinition):
-            messages.append(WaitingMessage(uuid, element, definition.name))
-    return timers, messages
+    snap = snapshot(workflow)
+    return snap.timers, snap.messages
 
 
 def timer_due(task, definition) -> Optional[datetime]:

@@ -61,7 +61,7 @@ def start_process(session: Session, key: str, *, business_key: Optional[str] = N
     initiator = next((s.get("initiator") for s in definition.meta["starts"] if s["id"] == start_event), None)
     if initiator and user:
         variables.setdefault(initiator, user)
-    handle = instances.create(session, definition, business_key=business_key, user=user)
+    handle = instances.create(session, definition.id, business_key=business_key, user=user)
     handle.events.append(history.Event("instance_started", actor=user, element_id=start_event,
                                        versions=instances.versions(handle),
                                        data={"business_key": business_key, "variables": variables}))
@@ -176,15 +176,18 @@ def tasks(session: Session, *, groups: Optional[list[str]] = None, user: Optiona
 
 
 def _ready_task_locked(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
-    """Lock the task's instance, then read the task afresh (another request may have finished it)."""
-    task = user_task(session, task_id)
-    row = instances.lock_instance(session, task.instance_id)
+    """Lock the task's instance, then read the task (another request may have just finished it)."""
+    row = session.scalars(select(ProcessInstance).join(UserTask, UserTask.instance_id == ProcessInstance.id)
+                          .where(UserTask.id == task_id).with_for_update(of=ProcessInstance)).first()
+    if row is None:
+        raise NotFound(f"task {task_id} does not exist")
     task = session.scalars(select(UserTask).where(UserTask.id == task_id)
                            .execution_options(populate_existing=True)).one()
     if task.state != "ready":
         if task.state == "completed":
+            when = clock.aware(task.completed_at).astimezone(clock.local_zone())
             raise TaskNotReady(f"task {task_id} ({task.name or task.element_id}) was already completed by "
-                               f"{task.completed_by} at {clock.aware(task.completed_at).astimezone(clock.local_zone()):%Y-%m-%d %H:%M:%S}")
+                               f"{task.completed_by} at {when:%Y-%m-%d %H:%M:%S}")
         raise TaskNotReady(f"task {task_id} ({task.name or task.element_id}) is {task.state}")
     if row.status == "suspended":
         raise InstanceNotRunning(f"process instance {row.id} is suspended")
@@ -230,7 +233,7 @@ def complete_task(session: Session, task_id: int, *, user: str, data: Optional[d
                            f"(offered to {', '.join(task.candidate_groups + task.candidate_users) or 'nobody'}"
                            f"{', claimed by ' + task.assignee if task.assignee else ''})")
     data = _checked_variables(data)
-    handle = instances.load(session, row.id)
+    handle = instances.load(session, row.id, row=row)
     spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
     if spiff_task is None:
         raise TaskNotReady(f"task {task_id} is no longer part of process instance {row.id}")
@@ -238,7 +241,7 @@ def complete_task(session: Session, task_id: int, *, user: str, data: Optional[d
                                        occurrence=instances._occurrence(handle.workflow, spiff_task),
                                        versions=instances.versions(handle),
                                        data={"task": task.id, "task_uuid": task.task_uuid, "values": data}))
-    handle.completed_task = (task.task_uuid, user)
+    handle.completed_task = (task.task_uuid, user, task)
     runtime.complete_user_task(handle.workflow, task.task_uuid, data)
     instances.save(session, handle)
     return handle.row
@@ -285,7 +288,7 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
         where = f" with business key '{business_key}'" if business_key else ""
         raise CorrelationError(f"no instance is waiting for message '{name}'{where} and no process starts with it")
     definition, start = next(iter(latest.values()))
-    handle = instances.create(session, definition, business_key=business_key, user=user)
+    handle = instances.create(session, definition.id, business_key=business_key, user=user)
     handle.events.append(history.Event("instance_started", actor=user, element_id=start.element_id,
                                        versions=instances.versions(handle),
                                        data={"business_key": business_key, "variables": {}, "message": name}))

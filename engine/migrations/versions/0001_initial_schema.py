@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 10:56:38.922525
+Create Date: 2026-11-26 10:58:52.508347
 """
 from alembic import op
 import sqlalchemy as sa
@@ -160,6 +160,8 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('state', sa.Text(), nullable=False),
     sa.Column('variables', sa.JSON(), nullable=False),
+    sa.Column('open_tasks', sa.JSON(), nullable=False),
+    sa.Column('waits', sa.JSON(), nullable=False),
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('started_by', sa.String(length=100), nullable=True),
     sa.Column('started_at', engine.models.UTCDateTime(timezone=True), nullable=False),
