@@ -15,13 +15,14 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import clock, runtime
-from .errors import DefinitionInvalid, Problem
+from .errors import DefinitionInvalid, EngineError, Problem
+from .expressions import compile_template
 from .models import (DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Resource,
-                     StartSubscription)
+                     StartSubscription, Timer)
 from .validation import check_bpmn
 from .xmlsafe import parse_xml
 
@@ -124,6 +125,7 @@ def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
                 spec = parser.get_spec(key)
                 subs = parser.get_subprocess_specs(key)
                 _literal_timers(spec, subs)
+                runtime.use_process_messages([spec, *(sub for sub in subs.values() if sub is not None)])
                 spec_dict = runtime.spec_to_dict(spec, subs)
             except ValidationException as exc:
                 problems.append(_problem_from_spiff(exc, f, tree))
@@ -224,7 +226,14 @@ def process_meta(tree, process, spec) -> dict:
             local = etree.QName(child).localname if isinstance(child.tag, str) else ""
             if local.endswith("EventDefinition"):
                 kind = local[: -len("EventDefinition")]
-        starts.append({"id": el.get("id"), "kind": kind, "initiator": c(el, "initiator"),
+        timer = None
+        for definition in el.findall("bpmn:timerEventDefinition", NS):
+            for child in definition:
+                local = etree.QName(child).localname if isinstance(child.tag, str) else ""
+                if local in ("timeDate", "timeDuration", "timeCycle"):
+                    timer = {"kind": {"timeDate": "date", "timeDuration": "duration", "timeCycle": "cycle"}[local],
+                             "text": (child.text or "").strip()}
+        starts.append({"id": el.get("id"), "kind": kind, "initiator": c(el, "initiator"), "timer": timer,
                        "form_fields": [_form_field(fd) for fd in el.iterfind(
                            "bpmn:extensionElements/camunda:formData/camunda:formField", NS)]})
     return {
@@ -290,6 +299,7 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
         for element, message in p.meta["message_starts"]:
             session.add(StartSubscription(definition_id=definition.id, kind="message",
                                           element_id=element, message_name=message))
+        _schedule_timer_starts(session, definition, p.file.name)
         items.append(DeployedItem("process", p.key, definition.version, definition.id, True, p.name,
                                   p.file.name))
     for key, dname, f in bundle.decisions:
@@ -320,13 +330,33 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
     return DeploymentResult(deployment, items)
 
 
+def _schedule_timer_starts(session: Session, definition: ProcessDefinition, filename: str) -> None:
+    """Timer start events belong to the latest version only: move them to the new one."""
+    older = select(ProcessDefinition.id).where(ProcessDefinition.key == definition.key,
+                                               ProcessDefinition.id != definition.id)
+    for timer in session.scalars(select(Timer).where(Timer.instance_id.is_(None), Timer.state == "waiting",
+                                                     Timer.definition_id.in_(older))):
+        timer.state = "cancelled"
+    for start in definition.meta["starts"]:
+        if not start.get("timer"):
+            continue
+        from .timers import first_due
+
+        text = start["timer"]["text"]
+        try:
+            value = compile_template(text).evaluate({})
+            due = first_due(start["timer"]["kind"], str(value), clock.now())
+        except (EngineError, ValueError) as exc:
+            raise DefinitionInvalid([Problem(filename, f"timer start event cannot be scheduled: {exc}",
+                                             element_id=start["id"], element_type="startEvent")]) from exc
+        if due is not None:
+            session.add(Timer(instance_id=None, definition_id=definition.id, task_uuid=None,
+                              element_id=start["id"], due_at=due, state="waiting", fire_count=0))
+
+
 def _latest(session: Session, model, key: str):
     return session.scalars(select(model).where(model.key == key).order_by(model.version.desc()).limit(1)).first()
 
 
 def latest_process(session: Session, key: str) -> Optional[ProcessDefinition]:
     return _latest(session, ProcessDefinition, key)
-
-
-def next_version(session: Session, model, key: str) -> int:
-    return (session.scalar(select(func.max(model.version)).where(model.key == key)) or 0) + 1

@@ -215,6 +215,7 @@ class Timer(Base):
     due_at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(16))  # waiting | fired | cancelled
     fired_at: Mapped[Optional[datetime]]
+    fire_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class MessageSubscription(Base):

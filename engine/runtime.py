@@ -19,6 +19,9 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import WorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
+from SpiffWorkflow.camunda.specs.event_definitions import \
+    MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
                                                               TimerEventDefinition)
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
@@ -72,8 +75,28 @@ def compile_any(source: str):
     return compile_expression(source)
 
 
+class ProcessMessageEventDefinition(CamundaMessageEventDefinition):
+    """A message whose variables become process variables, as Camunda 7 correlates them."""
+
+    def update_task_data(self, my_task):
+        event_data = my_task.internal_data.get(self.name) or {}
+        payload = event_data.get("payload")
+        if isinstance(payload, dict):
+            my_task.data.update(payload)
+
+
+def use_process_messages(specs) -> None:
+    """Make every message event of the specs deliver its variables as process variables."""
+    for process_spec in specs:
+        for task_spec in process_spec.task_specs.values():
+            definition = getattr(task_spec, "event_definition", None)
+            if type(definition) is CamundaMessageEventDefinition:
+                definition.__class__ = ProcessMessageEventDefinition
+
+
 SCRIPT_ENGINE = SafeScriptEngine()
 REGISTRY = BpmnWorkflowSerializer.configure(DEFAULT_CONFIG)
+MessageEventDefinitionConverter(ProcessMessageEventDefinition, REGISTRY)
 SERIALIZER = BpmnWorkflowSerializer(REGISTRY)
 _WORKFLOW_CONVERTER = REGISTRY.convert_from_dict[REGISTRY.typenames[BpmnWorkflow]].args[0].__self__
 
@@ -199,13 +222,22 @@ def run_engine(workflow: BpmnWorkflow) -> None:
         workflow.do_engine_steps()
 
 
-def start(workflow: BpmnWorkflow, variables: dict, *, start_element: str | None = None) -> None:
-    """Give the start variables and run until the first wait."""
+def start(workflow: BpmnWorkflow, variables: dict, *, start_element: str | None = None,
+          fire_start: bool = False) -> None:
+    """Give the start variables and run until the first wait.
+
+    `start_element` keeps only that start event; `fire_start` fires it at once (a timer start
+    event whose time the engine's scheduler decided has come).
+    """
     workflow.data.update(variables)
     workflow.task_tree.data.update(variables)
     with _as_execution_error(workflow):
         if start_element:
             _discard_other_starts(workflow, start_element)
+        if fire_start:
+            for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+                if isinstance(task.task_spec, StartEvent) and task.task_spec.bpmn_id == start_element:
+                    task._set_internal_data(event_fired=True)
         workflow.do_engine_steps()
 
 
@@ -231,7 +263,8 @@ def complete_user_task(workflow: BpmnWorkflow, task_uuid: str, data: dict) -> No
 
 def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations: dict | None = None) -> None:
     """Deliver a message to the workflow and run until the next wait."""
-    event = BpmnEvent(MessageEventDefinition(name), payload, correlations or {})
+    event = BpmnEvent(ProcessMessageEventDefinition(name), {"payload": payload, "result_var": None},
+                      correlations or {})
     with _as_execution_error(workflow):
         workflow.catch(event)
         workflow.refresh_waiting_tasks()

@@ -4,8 +4,8 @@ The CLI, the REST API, the web UI and the scenario tests call these and nothing 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Optional
 
 from sqlalchemy import and_, or_, select
@@ -19,8 +19,21 @@ from .models import (Incident, MessageSubscription, ProcessDefinition, ProcessIn
                      TaskCandidate, Timer, UserTask)
 
 
+def _one_instant(service):
+    """Run a use case at one instant of the engine clock, so every time it records is the same.
+
+    Replay sets the clock to an event's recorded time and must see what the engine saw.
+    """
+    @functools.wraps(service)
+    def at_one_instant(*args, **kwargs):
+        with clock.frozen_at(clock.now()):
+            return service(*args, **kwargs)
+    return at_one_instant
+
+
 # --- deployments -------------------------------------------------------------------------------
 
+@_one_instant
 def deploy(session: Session, files: list[BundleFile], *, name: str, source: Optional[str] = None,
            user: Optional[str] = None, tenant_id: Optional[str] = None,
            changed_only: bool = False) -> DeploymentResult:
@@ -49,6 +62,7 @@ def process_definition(session: Session, key: str, version: Optional[int] = None
 
 # --- instances ---------------------------------------------------------------------------------
 
+@_one_instant
 def start_process(session: Session, key: str, *, business_key: Optional[str] = None,
                   variables: Optional[dict] = None, user: Optional[str] = None,
                   version: Optional[int] = None) -> ProcessInstance:
@@ -99,6 +113,7 @@ def instance(session: Session, instance_id: int) -> ProcessInstance:
     return row
 
 
+@_one_instant
 def suspend(session: Session, instance_id: int, *, user: str, reason: str = "") -> ProcessInstance:
     row = instances.lock_instance(session, instance_id)
     if row.status in ("completed", "terminated", "suspended"):
@@ -107,6 +122,7 @@ def suspend(session: Session, instance_id: int, *, user: str, reason: str = "") 
     return row
 
 
+@_one_instant
 def resume(session: Session, instance_id: int, *, user: str, reason: str = "") -> ProcessInstance:
     row = instances.lock_instance(session, instance_id)
     if row.status != "suspended":
@@ -120,6 +136,7 @@ def resume(session: Session, instance_id: int, *, user: str, reason: str = "") -
     return row
 
 
+@_one_instant
 def terminate(session: Session, instance_id: int, *, user: str, reason: str) -> ProcessInstance:
     row = instances.lock_instance(session, instance_id)
     if row.status in ("completed", "terminated"):
@@ -200,6 +217,7 @@ def may_work_on(task: UserTask, user: str, groups: list[str]) -> bool:
     return user in task.candidate_users or bool(set(groups) & set(task.candidate_groups))
 
 
+@_one_instant
 def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[str]] = None,
           check_access: bool = True) -> UserTask:
     task, row = _ready_task_locked(session, task_id)
@@ -212,6 +230,7 @@ def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[st
     return task
 
 
+@_one_instant
 def unclaim(session: Session, task_id: int, *, user: str) -> UserTask:
     task, row = _ready_task_locked(session, task_id)
     previous, task.assignee = task.assignee, None
@@ -224,6 +243,7 @@ def _task_event(session, row, task, kind, user, data):
                                                 data={"task": task.id, **data})], _current_digest(session, row))
 
 
+@_one_instant
 def complete_task(session: Session, task_id: int, *, user: str, data: Optional[dict] = None,
                   groups: Optional[list[str]] = None, check_access: bool = True) -> ProcessInstance:
     """Complete a ready user task with form data as `user`, and run the instance until it waits."""
@@ -255,6 +275,7 @@ class CorrelationResult:
     started: bool
 
 
+@_one_instant
 def correlate_message(session: Session, name: str, *, business_key: Optional[str] = None,
                       variables: Optional[dict] = None, correlation_keys: Optional[dict] = None,
                       user: Optional[str] = None) -> CorrelationResult:
@@ -316,30 +337,69 @@ def _deliver(session, instance_id, element_id, name, variables, user) -> Process
 
 # --- timers ------------------------------------------------------------------------------------
 
+@_one_instant
 def fire_next_due_timer(session: Session) -> Optional[Timer]:
-    """Fire one due timer, if any; return it. Safe with several schedulers on one database."""
+    """Fire one due timer, if any; return it. Safe with several schedulers on one database:
+    a timer is taken under the lock of its instance (or its own row, for a timer start event)
+    with SKIP LOCKED, so no timer fires twice and none waits behind another scheduler."""
     now = clock.now()
-    candidates = list(session.scalars(select(Timer).where(Timer.state == "waiting", Timer.due_at <= now,
-                                                          Timer.instance_id.is_not(None))
+    candidates = list(session.scalars(select(Timer).where(Timer.state == "waiting", Timer.due_at <= now)
                                       .order_by(Timer.due_at, Timer.id).limit(20)))
     for candidate in candidates:
-        query = select(ProcessInstance).where(ProcessInstance.id == candidate.instance_id).with_for_update(
-            skip_locked=True)
-        row = session.scalars(query).first()
+        if candidate.instance_id is None:
+            timer = session.scalars(select(Timer).where(Timer.id == candidate.id, Timer.state == "waiting")
+                                    .with_for_update(skip_locked=True)
+                                    .execution_options(populate_existing=True)).first()
+            if timer is not None:
+                _fire_timer_start(session, timer, now)
+                return timer
+            continue
+        row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == candidate.instance_id)
+                              .with_for_update(skip_locked=True)).first()
         if row is None:
             continue  # another scheduler is on this instance right now
         timer = session.scalars(select(Timer).where(Timer.id == candidate.id)
                                 .execution_options(populate_existing=True)).one()
         if timer.state != "waiting" or row.status in ("suspended", "terminated", "completed", "incident"):
             continue
-        timer.state, timer.fired_at = "fired", now
+        timer.state, timer.fired_at, timer.fire_count = "fired", now, timer.fire_count + 1
         event = history.Event("timer_fired", element_id=timer.element_id,
-                              data={"timer": timer.id, "task_uuid": timer.task_uuid,
-                                    "due": timer.due_at, "fired_at": now})
-        _engine_work(session, row.id, event, runtime.run_engine, kind="timer",
+                              data={"timer": timer.id, "due": timer.due_at, "fired_at": now})
+        _engine_work(session, row.id, event, _run_waiting, kind="timer",
                      payload={"timer": timer.id, "element_id": timer.element_id})
         return timer
     return None
+
+
+def _run_waiting(handle) -> None:
+    runtime.run_engine(handle.workflow)
+
+
+def _fire_timer_start(session: Session, timer: Timer, now) -> ProcessInstance:
+    """A timer start event is due: start an instance there, and schedule the next cycle."""
+    from .timers import next_due
+
+    definition = session.get(ProcessDefinition, timer.definition_id)
+    start = next(s for s in definition.meta["starts"] if s["id"] == timer.element_id)
+    timer.fire_count, timer.fired_at = timer.fire_count + 1, now
+    following = next_due(start["timer"]["kind"], str(_timer_text(start)), timer.due_at, timer.fire_count)
+    if following is None:
+        timer.state = "fired"
+    else:
+        timer.due_at = following
+    handle = instances.create(session, definition.id, business_key=None, user=None)
+    handle.events.append(history.Event("instance_started", element_id=timer.element_id,
+                                       versions=instances.versions(handle),
+                                       data={"business_key": None, "variables": {}, "timer": timer.id,
+                                             "due": timer.due_at, "fired_at": now}))
+    runtime.start(handle.workflow, {}, start_element=timer.element_id, fire_start=True)
+    instances.save(session, handle)
+    return handle.row
+
+
+def _timer_text(start: dict):
+    from .expressions import compile_template
+    return compile_template(start["timer"]["text"]).evaluate({})
 
 
 def fire_due_timers(db, limit: int = 1000) -> int:
@@ -390,6 +450,7 @@ def incidents(session: Session, *, open_only: bool = True) -> list[Incident]:
     return list(session.scalars(query))
 
 
+@_one_instant
 def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessInstance:
     """Run the failed engine work again (after a fix: a corrected variable, a migration)."""
     incident = session.get(Incident, incident_id)
@@ -406,7 +467,7 @@ def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessI
         def apply(handle):
             runtime.catch_message(handle.workflow, data["message"], data["variables"])
     else:
-        apply = runtime.run_engine
+        apply = _run_waiting
         if incident.kind == "timer":
             event.data["fired_at"] = clock.now()
     result = _engine_work(session, row.id, event, apply, kind=incident.kind, payload=incident.payload)
@@ -414,6 +475,7 @@ def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessI
     return result
 
 
+@_one_instant
 def set_variables(session: Session, instance_id: int, variables: dict, *, user: str) -> ProcessInstance:
     """Change process variables (an administrator mending data before a retry)."""
     variables = _checked_variables(variables)

@@ -51,6 +51,7 @@ def db(database):
             for name in tables:
                 conn.execute(text(f'DELETE FROM "{name}"'))
         else:
+            conn.execute(text("SET LOCAL lock_timeout = '10s'"))  # a leaked session fails loudly
             conn.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"))
     instances.clear_caches()
     history.set_key(TEST_KEY)

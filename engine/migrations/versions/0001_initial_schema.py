@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 10:58:52.508347
+Create Date: 2026-11-26 11:01:52.746672
 """
 from alembic import op
 import sqlalchemy as sa
@@ -230,6 +230,7 @@ def upgrade() -> None:
     sa.Column('due_at', engine.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('fired_at', engine.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('fire_count', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['definition_id'], ['process_definition.id'], ),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
     sa.PrimaryKeyConstraint('id')

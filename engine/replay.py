@@ -1,0 +1,148 @@
+"""Re-execute an instance from its definition versions and recorded inputs alone.
+
+Never from stored snapshots: the state is rebuilt by running the same diagram with the same
+inputs at the same clock times, and its digest is compared with the digest recorded after every
+event. The first event where they differ is reported, as is a stored state that is not what the
+history produces.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import clock, history, instances, runtime
+from .errors import EngineError, ExecutionError
+from .models import ProcessDefinition, ProcessInstance
+
+# Events that only describe what the inputs caused, or change nothing in the workflow state.
+_DERIVED = {"task_created", "task_cancelled", "instance_completed", "task_claimed", "task_unclaimed",
+            "status_changed", "incident", "comment_added", "task_assigned", "task_delegated", "task_resolved"}
+
+
+@dataclass
+class ReplayStep:
+    """The workflow as it was right after one event."""
+
+    seq: int
+    type: str
+    workflow: object
+    digest: str
+
+
+@dataclass
+class ReplayReport:
+    instance_id: int
+    ok: bool
+    events: int
+    problem: Optional[str] = None
+    seq: Optional[int] = None
+    steps: list[ReplayStep] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"instance {self.instance_id}: replay OK ({self.events} events)"
+        where = f" at event {self.seq}" if self.seq is not None else ""
+        return f"instance {self.instance_id}: replay DIVERGES{where}: {self.problem}"
+
+
+def _definition(session: Session, versions: Optional[dict], instance: ProcessInstance) -> instances.DefinitionRuntime:
+    definition_id = instance.definition_id
+    if versions and versions.get("process"):
+        key, _, version = versions["process"].rpartition(":")
+        found = session.scalar(select(ProcessDefinition.id).where(ProcessDefinition.key == key,
+                                                                  ProcessDefinition.version == int(version)))
+        if found is None:
+            raise EngineError(f"definition {versions['process']} named by the history does not exist")
+        definition_id = found
+    return instances.definition_runtime(session, definition_id)
+
+
+def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
+           until_seq: Optional[int] = None) -> ReplayReport:
+    """Re-execute an instance event by event and compare the state digest after each input."""
+    instance = session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise EngineError(f"process instance {instance_id} does not exist")
+    events = history.events_of(session, instance_id)
+    report = ReplayReport(instance_id, True, len(events))
+    workflow = None
+    # Events of one transaction carry the digest of the state at its end: compare at the last.
+    closes = [i + 1 == len(events) or (events[i + 1].get("digest"), events[i + 1]["at"]) != (e.get("digest"), e["at"])
+              for i, e in enumerate(events)]
+    for event, closes_transaction in zip(events, closes):
+        if until_seq is not None and event["seq"] > until_seq:
+            break
+        kind, seq = event["type"], event["seq"]
+        data = event.get("data") or {}
+        at = datetime.fromisoformat(event["at"])
+        try:
+            with clock.frozen_at(at):
+                if kind == "instance_started":
+                    definition = _definition(session, event.get("versions"), instance)
+                    workflow = runtime.new_workflow(definition.spec, definition.subprocess_specs)
+                    if data.get("message"):
+                        runtime.start(workflow, {}, start_element=event["element_id"])
+                    else:
+                        runtime.start(workflow, data.get("variables") or {}, start_element=event["element_id"],
+                                      fire_start=bool(data.get("timer")))
+                elif workflow is None:
+                    return _diverged(report, seq, f"'{kind}' comes before the instance started")
+                elif kind == "task_completed":
+                    task = _ready_task(workflow, event["element_id"], event.get("occurrence"))
+                    if task is None:
+                        return _diverged(report, seq, f"task '{event['element_id']}' is not ready in the replay")
+                    runtime.complete_user_task(workflow, str(task.id), data.get("values") or {})
+                elif kind == "timer_fired":
+                    runtime.run_engine(workflow)
+                elif kind == "message_correlated":
+                    runtime.catch_message(workflow, data["message"], data.get("variables") or {})
+                elif kind == "variables_changed":
+                    runtime.set_variables(workflow, data.get("variables") or {})
+                elif kind == "migrated":
+                    return _diverged(report, seq, "replay of migrations is not supported yet")
+                elif kind not in _DERIVED:
+                    return _diverged(report, seq, f"unknown event type '{kind}'")
+        except ExecutionError as exc:
+            return _diverged(report, seq, f"re-execution failed: {exc}")
+        if workflow is None:
+            continue
+        digest = runtime.state_digest(workflow)
+        if closes_transaction and event.get("digest") and digest != event["digest"]:
+            return _diverged(report, seq, f"state after '{kind}' differs from the recorded state")
+        if keep_steps:
+            report.steps.append(ReplayStep(seq, kind, workflow, digest))
+            if kind not in _DERIVED:
+                workflow = runtime.load_state(runtime.dump_state(workflow), workflow.spec,
+                                              workflow.subprocess_specs)
+    if until_seq is None and workflow is not None and instance.state:
+        definition = instances.definition_runtime(session, instance.definition_id)
+        stored = runtime.load_state(instance.state, definition.spec, definition.subprocess_specs)
+        if runtime.state_digest(stored) != runtime.state_digest(workflow):
+            return _diverged(report, None, "the stored instance state is not what its history produces "
+                                           "(state edited outside the engine)")
+    return report
+
+
+def _ready_task(workflow, element_id: str, occurrence: Optional[int]):
+    candidates = [t for t in runtime.ready_user_tasks(workflow) if t.task_spec.bpmn_id == element_id]
+    return candidates[0] if candidates else None
+
+
+def _diverged(report: ReplayReport, seq: Optional[int], problem: str) -> ReplayReport:
+    report.ok, report.seq, report.problem = False, seq, problem
+    return report
+
+
+def verify(session: Session, instance_id: int) -> tuple[history.ChainReport, Optional[ReplayReport]]:
+    """Check an instance's chain, then re-execute it; the replay runs only on an intact chain."""
+    instance = session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise EngineError(f"process instance {instance_id} does not exist")
+    chain = history.verify_instance_chain(session, instance)
+    if not chain.ok:
+        return chain, None
+    return chain, replay(session, instance_id)
