@@ -125,7 +125,7 @@ def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
                 spec = parser.get_spec(key)
                 subs = parser.get_subprocess_specs(key)
                 _literal_timers(spec, subs)
-                runtime.use_process_messages([spec, *(sub for sub in subs.values() if sub is not None)])
+                runtime.adapt_specs([spec, *(sub for sub in subs.values() if sub is not None)])
                 spec_dict = runtime.spec_to_dict(spec, subs)
             except ValidationException as exc:
                 problems.append(_problem_from_spiff(exc, f, tree))

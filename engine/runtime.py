@@ -25,6 +25,7 @@ from SpiffWorkflow.camunda.specs.event_definitions import \
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
                                                               TimerEventDefinition)
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.defaults import StartEvent as DefaultStartEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
@@ -85,11 +86,39 @@ class ProcessMessageEventDefinition(CamundaMessageEventDefinition):
             my_task.data.update(payload)
 
 
-def use_process_messages(specs) -> None:
-    """Make every message event of the specs deliver its variables as process variables."""
+class EngineStartEvent(DefaultStartEvent):
+    """A start event that stays quiet when the engine started the instance at another one.
+
+    SpiffWorkflow fires every start event it can (a none start at once) and joins them; the
+    engine decides which start event starts an instance (by hand, a timer, a message), so the
+    others wait until the join cancels them.
+    """
+
+    def _update_hook(self, my_task):
+        if my_task.internal_data.get("dalad_not_chosen"):
+            if my_task.state != TaskState.WAITING:
+                my_task._set_state(TaskState.WAITING)
+            return None
+        return super()._update_hook(my_task)
+
+
+class EngineStartTimer(TimerEventDefinition):
+    """The timer of a timer start event: the engine's scheduler decides when it fires."""
+
+    def has_fired(self, my_task):
+        return my_task._get_internal_data("event_fired", False)
+
+
+def adapt_specs(specs) -> None:
+    """Give freshly parsed specs the engine's semantics: message variables become process
+    variables (Camunda 7), and the engine chooses the start event."""
     for process_spec in specs:
         for task_spec in process_spec.task_specs.values():
+            if type(task_spec) is DefaultStartEvent:
+                task_spec.__class__ = EngineStartEvent
             definition = getattr(task_spec, "event_definition", None)
+            if isinstance(task_spec, StartEvent) and isinstance(definition, TimerEventDefinition):
+                definition.__class__ = EngineStartTimer
             if type(definition) is CamundaMessageEventDefinition:
                 definition.__class__ = ProcessMessageEventDefinition
 
@@ -97,6 +126,8 @@ def use_process_messages(specs) -> None:
 SCRIPT_ENGINE = SafeScriptEngine()
 REGISTRY = BpmnWorkflowSerializer.configure(DEFAULT_CONFIG)
 MessageEventDefinitionConverter(ProcessMessageEventDefinition, REGISTRY)
+type(REGISTRY.convert_from_dict["StartEvent"].args[0].__self__)(EngineStartEvent, REGISTRY)
+type(REGISTRY.convert_from_dict["TimeDateEventDefinition"].args[0].__self__)(EngineStartTimer, REGISTRY)
 SERIALIZER = BpmnWorkflowSerializer(REGISTRY)
 _WORKFLOW_CONVERTER = REGISTRY.convert_from_dict[REGISTRY.typenames[BpmnWorkflow]].args[0].__self__
 
@@ -232,20 +263,14 @@ def start(workflow: BpmnWorkflow, variables: dict, *, start_element: str | None 
     workflow.data.update(variables)
     workflow.task_tree.data.update(variables)
     with _as_execution_error(workflow):
-        if start_element:
-            _discard_other_starts(workflow, start_element)
-        if fire_start:
-            for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
-                if isinstance(task.task_spec, StartEvent) and task.task_spec.bpmn_id == start_element:
-                    task._set_internal_data(event_fired=True)
+        for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+            if not isinstance(task.task_spec, StartEvent) or start_element is None:
+                continue
+            if task.task_spec.bpmn_id != start_element:
+                task._set_internal_data(dalad_not_chosen=True)
+            elif fire_start:
+                task._set_internal_data(event_fired=True)
         workflow.do_engine_steps()
-
-
-def _discard_other_starts(workflow: BpmnWorkflow, start_element: str) -> None:
-    """Keep only the chosen start event (SpiffWorkflow would otherwise wait on all of them)."""
-    for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
-        if isinstance(task.task_spec, StartEvent) and task.task_spec.bpmn_id != start_element:
-            task.cancel()
 
 
 def find_task(workflow: BpmnWorkflow, task_uuid: str):
