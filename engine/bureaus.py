@@ -1,0 +1,111 @@
+"""The bureaus of the 办法 (candidate groups and lanes), project units, and the two roles.
+
+Group ids are stable ASCII (lifecycle.md, "Bureaus"); the UI shows the Chinese name. A project
+unit (项目建设单位) is the group `unit:<dept>`; units are created when first needed.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from .errors import InvalidInput
+from .models import Bureau
+
+
+@dataclass(frozen=True)
+class BureauInfo:
+    id: str
+    name_zh: str
+    name_en: str
+
+
+BUREAUS: tuple[BureauInfo, ...] = (
+    BureauInfo("leading_group", "数字城市建设领导小组", "Digital City Construction Leading Group"),
+    BureauInfo("office", "领导小组办公室（旗大数据中心）", "Leading Group Office (Banner Big Data Center)"),
+    BureauInfo("cac", "旗委网络安全和信息化委员会办公室", "Banner Cyberspace Affairs Commission Office"),
+    BureauInfo("drc", "旗发展和改革委员会", "Banner Development and Reform Commission"),
+    BureauInfo("finance", "旗财政局", "Banner Finance Bureau"),
+    BureauInfo("audit", "旗审计局", "Banner Audit Bureau"),
+    BureauInfo("secrecy", "旗委保密机要局", "Banner Secrecy and Confidential Communications Bureau"),
+    BureauInfo("industry", "旗工信和科技局", "Banner Bureau of Industry, Information Technology and Science"),
+    BureauInfo("police", "旗公安局", "Banner Public Security Bureau"),
+    BureauInfo("government", "旗人民政府", "Banner People's Government"),
+    BureauInfo("consultant", "第三方咨询机构", "Third-party consultancy"),
+    BureauInfo("supervisor", "工程监理单位", "Engineering supervisor"),
+    BureauInfo("archives", "旗档案馆（档案主管部门）", "Banner Archives (archive authority)"),
+)
+BUREAU_IDS: frozenset[str] = frozenset(b.id for b in BUREAUS)
+
+ADMIN, AUDITOR = "admin", "auditor"
+ROLES: tuple[str, ...] = (ADMIN, AUDITOR)
+AUDIT_BUREAU = "audit"  # every member of `audit` has the auditor role (lifecycle.md)
+
+UNIT_PREFIX = "unit:"
+_UNIT = re.compile(r"unit:[a-z0-9_]+")
+
+
+def is_unit(group_id: str) -> bool:
+    """Tell whether `group_id` is a well-formed project-unit group (`unit:<dept>`)."""
+    return isinstance(group_id, str) and _UNIT.fullmatch(group_id) is not None
+
+
+def ensure_bureaus(session: Session) -> list[str]:
+    """Insert the bureaus of the table that are missing; return the ids added."""
+    existing = set(session.scalars(select(Bureau.id).where(Bureau.id.in_(BUREAU_IDS))))
+    missing = [b for b in BUREAUS if b.id not in existing]
+    _insert_missing(session, [{"id": b.id, "name_zh": b.name_zh, "name_en": b.name_en} for b in missing])
+    return [b.id for b in missing]
+
+
+def ensure_unit(session: Session, group_id: str, name_zh: Optional[str] = None) -> Bureau:
+    """Return the project-unit group `group_id`, creating it when it does not exist yet."""
+    if not is_unit(group_id):
+        raise InvalidInput(f"'{group_id}' is not a project unit group: write unit:<dept> with lower-case "
+                           "letters, digits and _ after the colon (unit:edu)")
+    bureau = session.get(Bureau, group_id)
+    if bureau is None:
+        dept = group_id[len(UNIT_PREFIX):]
+        _insert_missing(session, [{"id": group_id, "name_zh": name_zh or f"项目建设单位（{dept}）",
+                                   "name_en": None}])
+        bureau = session.get(Bureau, group_id)
+    return bureau
+
+
+def check_group(session: Session, group_id: str) -> None:
+    """Refuse a group that is neither a bureau of the table nor a well-formed unit group."""
+    if group_id in BUREAU_IDS or is_unit(group_id):
+        return
+    units = sorted(session.scalars(select(Bureau.id).where(Bureau.id.like(f"{UNIT_PREFIX}%"))))
+    known = ", ".join([b.id for b in BUREAUS] + units)
+    hint = " (a unit is unit:<dept> in lower-case letters, digits and _)" if group_id.startswith(
+        UNIT_PREFIX) else ""
+    raise InvalidInput(f"unknown bureau '{group_id}'{hint}; known: {known}, or unit:<dept>")
+
+
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role '{role}'; roles are: {', '.join(ROLES)}")
+
+
+def name_of(session: Session, group_id: str) -> str:
+    """The Chinese name of a group for display, or the id itself when unknown."""
+    bureau = session.get(Bureau, group_id)
+    return bureau.name_zh if bureau else group_id
+
+
+def _insert_missing(session: Session, rows: list[dict]) -> None:
+    """Insert bureau rows, leaving alone any that another transaction inserted meanwhile."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        session.execute(insert(Bureau).values(rows).on_conflict_do_nothing(index_elements=["id"]))
+    else:
+        session.add_all(Bureau(**row) for row in rows)
+        session.flush()

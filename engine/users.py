@@ -1,0 +1,129 @@
+"""Users: accounts, their bureaus (candidate groups) and roles, and password checks.
+
+Functions take a session; the caller commits. Every change is an event of the system history
+chain; passwords and their hashes never go into it.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from . import bureaus as bureau_table
+from . import clock, history
+from .errors import InvalidInput, NotFound
+from .models import Bureau, User, UserBureau, UserRole
+
+MIN_PASSWORD_LENGTH = 8
+_NAME = re.compile(r"[^\s/\\]{1,100}")
+_DUMMY_HASH: Optional[str] = None
+
+
+def add_user(session: Session, name: str, password: str, *, bureaus: Iterable[str], roles: Iterable[str],
+             display_name: Optional[str] = None, demo: bool = False, actor: Optional[str] = None) -> User:
+    """Create a user in `bureaus` with `roles`; unit groups (unit:<dept>) are created as needed."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidInput(f"user name {name!r} is not allowed: 1 to 100 characters, no spaces or slashes")
+    groups = _unique(bureaus)
+    role_names = _unique(roles)
+    for group in groups:
+        bureau_table.check_group(session, group)
+    for role in role_names:
+        bureau_table.check_role(role)
+    if bureau_table.AUDIT_BUREAU in groups and bureau_table.AUDITOR not in role_names:
+        role_names.append(bureau_table.AUDITOR)
+    if not groups and not role_names:
+        raise InvalidInput(f"user '{name}' needs at least one bureau or role")
+    _check_password(password, demo)
+    if find_user(session, name) is not None:
+        raise InvalidInput(f"user '{name}' already exists")
+    units_created = []
+    for group in groups:
+        if bureau_table.is_unit(group):
+            if session.get(Bureau, group) is None:
+                units_created.append(group)
+            bureau_table.ensure_unit(session, group)
+        elif session.get(Bureau, group) is None:
+            bureau_table.ensure_bureaus(session)
+    user = User(name=name, display_name=display_name, password_hash=generate_password_hash(password),
+                active=True, is_demo=demo, created_at=clock.now(),
+                bureaus=[UserBureau(bureau_id=g) for g in groups],
+                roles=[UserRole(role=r) for r in role_names])
+    session.add(user)
+    session.flush()
+    history.record_system(session, history.Event("user_added", actor=actor, data={
+        "user": name, "display_name": display_name, "bureaus": groups, "roles": role_names,
+        "demo": demo, "units_created": units_created}))
+    return user
+
+
+def authenticate(session: Session, name: str, password: str, *, allow_demo: bool = False) -> Optional[User]:
+    """Return the active user whose password this is, else None.
+
+    Demo accounts (known password) log in only when `allow_demo` is true: pass the demo setting.
+    """
+    user = find_user(session, name) if isinstance(name, str) else None
+    if user is None:
+        check_password_hash(_dummy_hash(), password or "")  # take as long as for a real user
+        return None
+    if not check_password_hash(user.password_hash, password or ""):
+        return None
+    if not user.active or (user.is_demo and not allow_demo):
+        return None
+    return user
+
+
+def find_user(session: Session, name: str) -> Optional[User]:
+    """Return the user called `name`, or None."""
+    return session.scalars(select(User).where(User.name == name)).first()
+
+
+def get_user(session: Session, name: str) -> User:
+    """Return the user called `name`; raise NotFound when there is none."""
+    user = find_user(session, name)
+    if user is None:
+        raise NotFound(f"user '{name}' does not exist")
+    return user
+
+
+def set_password(session: Session, name: str, password: str, *, actor: Optional[str] = None) -> User:
+    """Give a user a new password (demo accounts may keep short ones)."""
+    user = get_user(session, name)
+    _check_password(password, user.is_demo)
+    user.password_hash = generate_password_hash(password)
+    history.record_system(session, history.Event("password_changed", actor=actor, data={"user": name}))
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    """Every user by name, with bureaus and roles loaded."""
+    return list(session.scalars(select(User).options(selectinload(User.bureaus), selectinload(User.roles))
+                                .order_by(User.name)))
+
+
+def _check_password(password: str, demo: bool) -> None:
+    if not isinstance(password, str) or not password:
+        raise InvalidInput("the password is empty")
+    if not demo and len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    if isinstance(values, str):  # add_user(..., bureaus="drc") would otherwise spell d, r, c
+        values = [values]
+    out: list[str] = []
+    for value in values or []:
+        value = value.strip() if isinstance(value, str) else value
+        if value and value not in out:
+            out.append(value)
+    return out
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = generate_password_hash("no such user")
+    return _DUMMY_HASH
