@@ -1,0 +1,410 @@
+"""The `dalad` command: set up the database, deploy diagrams, work on instances, tasks and users.
+
+Each command parses its arguments and calls the services in one transaction. A user mistake
+(bad arguments, an engine refusal, an unreachable database) prints one line
+`dalad: error: ...` on stderr and exits 1.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from . import bureaus, clock, services, users
+from .config import Settings, open_engine
+from .database import MIGRATIONS, Database
+from .definitions import BundleFile
+from .errors import AccessDenied, DefinitionInvalid, EngineError
+
+PROG = "dalad"
+DIAGRAM_SUFFIXES = (".bpmn", ".dmn", ".form")
+DEMO_PASSWORD = "demo1234"
+DEMO_UNITS = (("unit:edu", "旗教育体育局"), ("unit:health", "旗卫生健康委员会"))
+
+
+class UsageError(Exception):
+    """A mistake on the command line or in its input."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        command = self.prog.removeprefix(PROG).strip()
+        raise UsageError(f"{command}: {message}" if command else message)
+
+
+# --- entry point -------------------------------------------------------------------------------
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run one `dalad` command; return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        return _fail(exc)
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    if getattr(args, "handler", None) is None:
+        return _fail(f"give a command: {', '.join(parser.commands)} (dalad --help)")
+    db: Optional[Database] = None
+    where = "the database"
+    try:
+        settings = Settings.from_env()
+        where = f"database {settings.display_url}"
+        db = open_engine(settings)
+        if args.needs_schema:
+            _require_schema(db, where)
+        return args.handler(args, settings, db) or 0
+    except DefinitionInvalid as exc:
+        print(f"{PROG}: error: deployment refused, {len(exc.problems)} problem"
+              f"{'' if len(exc.problems) == 1 else 's'}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    except (EngineError, UsageError) as exc:
+        return _fail(exc)
+    except (OperationalError, InterfaceError) as exc:
+        return _fail(f"{where} cannot be used: {_first_line(exc.orig if exc.orig is not None else exc)}")
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if db is not None:
+            db.dispose()
+
+
+def _fail(message) -> int:
+    text = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
+    print(f"{PROG}: error: {text}", file=sys.stderr)
+    return 1
+
+
+def _first_line(exc) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _require_schema(db: Database, where: str) -> None:
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with db.engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if current is None:
+        raise UsageError(f"{where} has no dalad tables yet: run `dalad init-db`")
+    if current != head:
+        raise UsageError(f"{where} is at schema revision {current}, this dalad needs {head}: run `dalad init-db`")
+
+
+# --- arguments ---------------------------------------------------------------------------------
+
+def build_parser() -> _Parser:
+    parser = _Parser(prog=PROG, description="Dalad digital-city project workflows (BPMN engine).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name, handler, help, *, needs_schema=True, parent=sub):
+        p = parent.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler, needs_schema=needs_schema)
+        return p
+
+    command("init-db", cmd_init_db, "create or upgrade the tables and add the bureaus", needs_schema=False)
+
+    p = command("deploy", cmd_deploy, "deploy .bpmn/.dmn/.form files (a folder: every such file in it)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--user", help="who deploys (recorded in the history)")
+
+    p = command("start", cmd_start, "start the latest version of a process")
+    p.add_argument("key", metavar="KEY", help="process id")
+    p.add_argument("--business-key", required=True, metavar="K")
+    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                   help="a variable; VALUE is read as JSON when it parses (1500, true, \"1\"), else as text")
+    p.add_argument("--user", help="who starts it (an existing user)")
+
+    p = command("tasks", cmd_tasks, "list ready tasks, of some groups or a user, or all")
+    p.add_argument("--group", action="extend", nargs="+", default=[], metavar="G")
+    p.add_argument("--user", metavar="U", help="the tasks this user may work on (with the user's bureaus)")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+
+    p = command("complete", cmd_complete, "complete a ready task as a user of its bureau")
+    p.add_argument("task_id", type=int, metavar="TASK_ID")
+    p.add_argument("--user", required=True, metavar="U")
+    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
+
+    p = command("users", None, "manage users")
+    users_sub = p.add_subparsers(dest="users_command", parser_class=_Parser, required=True)
+    p = command("add", cmd_users_add, "add a user", parent=users_sub)
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--bureau", action="extend", nargs="+", default=[], metavar="GROUP",
+                   help=f"{', '.join(b.id for b in bureaus.BUREAUS)} or unit:<dept>")
+    p.add_argument("--role", action="extend", nargs="+", default=[], metavar="ROLE",
+                   choices=bureaus.ROLES)
+    p.add_argument("--password-stdin", action="store_true", required=True,
+                   help="read the password from the first line of standard input")
+    p.add_argument("--display-name", metavar="X")
+    p.add_argument("--actor", help="who adds the user (recorded in the history)")
+    command("list", cmd_users_list, "list users", parent=users_sub)
+    p = command("set-password", cmd_users_set_password, "give a user a new password", parent=users_sub)
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--password-stdin", action="store_true", required=True)
+    p.add_argument("--actor")
+
+    p = command("timers", None, "timers")
+    timers_sub = p.add_subparsers(dest="timers_command", parser_class=_Parser, required=True)
+    command("fire-due", cmd_timers_fire_due, "fire every due timer now", parent=timers_sub)
+    for actions in (users_sub, timers_sub):  # name the actions in "required" messages
+        actions.metavar = "{" + ",".join(actions.choices) + "}"
+
+    p = command("demo-seed", cmd_demo_seed, f"add demo users for every bureau (password {DEMO_PASSWORD})")
+    p.add_argument("--yes-demo", action="store_true", help="allowed without DALAD_DEMO=1")
+
+    p = command("serve", cmd_serve, "run the web server and the timer scheduler")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--demo", action="store_true", help="demo mode (demo accounts may log in)")
+
+    parser.commands = list(sub.choices)
+    return parser
+
+
+def parse_variables(items: list[str]) -> dict:
+    """Read `name=value` items; a value is JSON when it parses, else text."""
+    variables: dict = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"--var {item!r}: write NAME=VALUE (amount=1500, approved=true, unit=edu)")
+        if name in variables:
+            raise UsageError(f"--var {name} is given twice")
+        try:
+            variables[name] = json.loads(raw, parse_constant=_no_constant)
+        except ValueError:
+            variables[name] = raw
+    return variables
+
+
+def _no_constant(name):
+    raise ValueError(name)  # NaN and Infinity stay text
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+def cmd_init_db(args, settings: Settings, db: Database) -> int:
+    db.upgrade()
+    with db.write() as session:
+        added = bureaus.ensure_bureaus(session)
+    print(f"database {settings.display_url} is up to date")
+    print(f"bureaus: {len(added)} added, {len(bureaus.BUREAUS) - len(added)} already there")
+    return 0
+
+
+def cmd_deploy(args, settings: Settings, db: Database) -> int:
+    files = read_bundle(args.paths)
+    name = Path(args.paths[0]).resolve().name or args.paths[0]
+    with db.write() as session:
+        if args.user:
+            users.get_user(session, args.user)
+        result = services.deploy(session, files, name=name, source="dalad deploy", user=args.user)
+        lines = [f"{item.key}  version {item.version}  ({'new' if item.new else 'unchanged'})"
+                 for item in result.items]
+    print("\n".join(lines) if lines else "nothing to deploy")
+    return 0
+
+
+def read_bundle(paths: list[str]) -> list[BundleFile]:
+    """The files to deploy: files as given, folders as every diagram, decision and form inside, sorted."""
+    files: list[BundleFile] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted((p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DIAGRAM_SUFFIXES
+                            and not any(part.startswith(".") for part in p.relative_to(path).parts)),
+                           key=lambda p: p.relative_to(path).as_posix())
+            if not found:
+                raise UsageError(f"{raw}: no {', '.join(DIAGRAM_SUFFIXES)} files in this folder")
+            files += [BundleFile(p.relative_to(path).as_posix(), _read(p)) for p in found]
+        elif path.exists():
+            files.append(BundleFile(path.name, _read(path)))
+        else:
+            raise UsageError(f"{raw}: no such file or folder")
+    return files
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from exc
+
+
+def cmd_start(args, settings: Settings, db: Database) -> int:
+    variables = parse_variables(args.var)
+    with db.write() as session:
+        if args.user:
+            users.get_user(session, args.user)
+        row = services.start_process(session, args.key, business_key=args.business_key,
+                                     variables=variables, user=args.user)
+        line = f"{row.id}  {row.status}"
+    print(line)
+    return 0
+
+
+def cmd_tasks(args, settings: Settings, db: Database) -> int:
+    with db.read() as session:
+        groups = list(args.group)
+        if args.user:
+            groups += users.get_user(session, args.user).groups
+        filtered = bool(args.group or args.user)
+        rows = [task_dict(t) for t in services.tasks(session, groups=groups if filtered else None,
+                                                     user=args.user)]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    for t in rows:
+        print("  ".join(str(v) for v in (
+            t["id"], t["instance_id"], t["element_id"], t["name"] or "-", ",".join(t["candidate_groups"]) or "-",
+            t["assignee"] or "-", t["due"] or "-")))
+    return 0
+
+
+def task_dict(task) -> dict:
+    return {"id": task.id, "instance_id": task.instance_id, "process_key": task.process_key,
+            "business_key": task.business_key, "element_id": task.element_id, "name": task.name,
+            "candidate_groups": list(task.candidate_groups or []),
+            "candidate_users": list(task.candidate_users or []), "assignee": task.assignee,
+            "priority": task.priority, "created": _iso(task.created_at), "due": _iso(task.due_at)}
+
+
+def _iso(moment) -> Optional[str]:
+    return None if moment is None else clock.aware(moment).astimezone(clock.local_zone()).isoformat()
+
+
+def cmd_complete(args, settings: Settings, db: Database) -> int:
+    data = parse_variables(args.var)
+    with db.write() as session:
+        user = users.get_user(session, args.user)
+        if not user.active:
+            raise AccessDenied(f"user '{user.name}' is deactivated")
+        row = services.complete_task(session, args.task_id, user=user.name, data=data, groups=user.groups)
+        line = f"task {args.task_id} completed; instance {row.id}  {row.status}"
+    print(line)
+    return 0
+
+
+def cmd_users_add(args, settings: Settings, db: Database) -> int:
+    password = read_password()
+    with db.write() as session:
+        user = users.add_user(session, args.name, password, bureaus=args.bureau, roles=args.role,
+                              display_name=args.display_name, actor=args.actor)
+        line = f"user {user.name} added: {_user_line(user)}"
+    print(line)
+    return 0
+
+
+def cmd_users_list(args, settings: Settings, db: Database) -> int:
+    with db.read() as session:
+        lines = [f"{u.name}  {_user_line(u)}" for u in users.list_users(session)]
+    for line in lines:
+        print(line)
+    return 0
+
+
+def _user_line(user) -> str:
+    flags = [f for f, on in (("demo", user.is_demo), ("inactive", not user.active)) if on]
+    return "  ".join([user.display_name or "-", ",".join(user.groups) or "-", ",".join(user.role_names) or "-",
+                      *flags])
+
+
+def cmd_users_set_password(args, settings: Settings, db: Database) -> int:
+    password = read_password()
+    with db.write() as session:
+        users.set_password(session, args.name, password, actor=args.actor)
+    print(f"password of {args.name} changed")
+    return 0
+
+
+def read_password() -> str:
+    """The first line of standard input (asked for without echo on a terminal)."""
+    stream = sys.stdin
+    if stream is None:
+        raise UsageError("--password-stdin: there is no standard input")
+    if stream.isatty():
+        return getpass.getpass("password: ")
+    line = stream.readline()
+    password = line.rstrip("\r\n")
+    if not password:
+        raise UsageError("--password-stdin: standard input has no password on its first line")
+    return password
+
+
+def cmd_timers_fire_due(args, settings: Settings, db: Database) -> int:
+    fired = services.fire_due_timers(db)
+    print(f"{fired} timer{'' if fired == 1 else 's'} fired")
+    return 0
+
+
+def demo_accounts() -> list[dict]:
+    """One demo user per bureau and demo unit, an administrator and an auditor."""
+    accounts = [{"name": b.id, "bureaus": [b.id], "roles": [], "display_name": f"{b.name_zh}（演示）"}
+                for b in bureaus.BUREAUS]
+    accounts += [{"name": group.split(":", 1)[1], "bureaus": [group], "roles": [],
+                  "display_name": f"{name}（演示）"} for group, name in DEMO_UNITS]
+    accounts += [{"name": "admin", "bureaus": [], "roles": [bureaus.ADMIN], "display_name": "流程管理员（演示）"},
+                 {"name": "auditor", "bureaus": [], "roles": [bureaus.AUDITOR], "display_name": "审计员（演示）"}]
+    return accounts
+
+
+def cmd_demo_seed(args, settings: Settings, db: Database) -> int:
+    if not (settings.demo or args.yes_demo):
+        raise UsageError(f"demo-seed makes accounts with the published password {DEMO_PASSWORD}: "
+                         "set DALAD_DEMO=1 or pass --yes-demo")
+    added, present = [], []
+    with db.write() as session:
+        bureaus.ensure_bureaus(session)
+        for group, name in DEMO_UNITS:
+            bureaus.ensure_unit(session, group, name)
+        for account in demo_accounts():
+            if users.find_user(session, account["name"]) is not None:
+                present.append(account["name"])
+                continue
+            users.add_user(session, account["name"], DEMO_PASSWORD, bureaus=account["bureaus"],
+                           roles=account["roles"], display_name=account["display_name"], demo=True,
+                           actor="demo-seed")
+            added.append(account["name"])
+    print(f"demo users: {len(added)} added, {len(present)} already there (password {DEMO_PASSWORD})")
+    if added:
+        print("added: " + " ".join(added))
+    return 0
+
+
+def cmd_serve(args, settings: Settings, db: Database) -> int:
+    from werkzeug.serving import run_simple
+
+    from web import create_app
+
+    from .scheduler import start_scheduler
+
+    if args.demo:
+        settings = replace(settings, demo=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per run every 5 s
+    app = create_app(settings, db=db)
+    scheduler = start_scheduler(db)
+    try:
+        run_simple(args.host, args.port, app, threaded=True)
+    finally:
+        scheduler.shutdown(wait=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Configuration from the environment, and opening the engine with it.
+
+    DALAD_DATABASE_URL   SQLAlchemy URL (default: SQLite file instance/dalad.sqlite3)
+    DALAD_INSTANCE_DIR   folder for local files (default: instance)
+    DALAD_HISTORY_KEY    HMAC key of the history chains (default: instance/history.key, made once)
+    DALAD_TIMEZONE       zone of dates written without an offset (default: Asia/Shanghai)
+    DALAD_SECRET_KEY     Flask session key (default: instance/secret.key, made once)
+    DALAD_DEMO           1 to allow demo accounts and demo data (default: 0)
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from . import clock, history
+from .database import Database, default_url
+from .errors import EngineError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+class ConfigurationError(EngineError):
+    """A setting from the environment that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    instance_dir: Path
+    history_key: bytes = field(repr=False)
+    timezone: str = "Asia/Shanghai"
+    secret_key: str = field(default="", repr=False)
+    demo: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Settings":
+        """Read the settings from `environ` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        instance_dir = Path(env.get("DALAD_INSTANCE_DIR") or "instance")
+        url = env.get("DALAD_DATABASE_URL") or default_url(instance_dir)
+        try:
+            make_url(url)
+        except ArgumentError as exc:
+            raise ConfigurationError(f"DALAD_DATABASE_URL is not a database URL: {exc}") from exc
+        key = env.get("DALAD_HISTORY_KEY")
+        key = key.encode() if key else history.load_key(instance_dir)
+        if len(key) < 16:
+            raise ConfigurationError("DALAD_HISTORY_KEY must be at least 16 characters")
+        zone = env.get("DALAD_TIMEZONE") or "Asia/Shanghai"
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigurationError(f"DALAD_TIMEZONE '{zone}' is not a known time zone") from exc
+        demo = (env.get("DALAD_DEMO") or "").strip().lower()
+        if demo not in _TRUE | _FALSE:
+            raise ConfigurationError(f"DALAD_DEMO must be 1 or 0, not '{env.get('DALAD_DEMO')}'")
+        return cls(database_url=url, instance_dir=instance_dir, history_key=key, timezone=zone,
+                   secret_key=env.get("DALAD_SECRET_KEY") or _secret_key_file(instance_dir),
+                   demo=demo in _TRUE)
+
+    @property
+    def display_url(self) -> str:
+        """The database URL without its password, for messages and logs."""
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+
+def open_engine(settings: Settings) -> Database:
+    """Set the history key and the clock zone from `settings`; return the Database."""
+    history.set_key(settings.history_key)
+    clock.set_zone(settings.timezone)
+    return Database(settings.database_url)
+
+
+def _secret_key_file(instance_dir: Path) -> str:
+    """Read instance/secret.key, creating it with a random key the first time."""
+    path = instance_dir / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write aside, then link into place: two processes starting together agree on one key.
+        draft = path.with_name(f".secret.key.{os.getpid()}")
+        draft.write_text(os.urandom(32).hex())
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise ConfigurationError(f"{path} is empty: delete it or set DALAD_SECRET_KEY")
+    return key

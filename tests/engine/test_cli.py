@@ -1,0 +1,215 @@
+"""The `dalad` command, run in-process against the test database: each command does its one job,
+and every user mistake is one `dalad: error: ...` line on stderr with exit status 1."""
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from conftest import DIAGRAMS, TEST_KEY
+from engine import history, users
+from engine.cli import main, parse_variables
+from engine.models import ProcessInstance, Timer, User
+
+REVIEW_BROKEN = (DIAGRAMS / "review.bpmn").read_text().replace('targetRef="end_small"', 'targetRef="nowhere"')
+
+
+@pytest.fixture
+def dalad(db, monkeypatch, tmp_path, capsys):
+    """Run `dalad ARGS...` on the test database; return (status, stdout, stderr)."""
+    monkeypatch.setenv("DALAD_DATABASE_URL", db.url)
+    monkeypatch.setenv("DALAD_HISTORY_KEY", TEST_KEY.decode())
+    monkeypatch.setenv("DALAD_INSTANCE_DIR", str(tmp_path / "instance"))
+    monkeypatch.setenv("DALAD_SECRET_KEY", "test-secret-key")
+    monkeypatch.delenv("DALAD_DEMO", raising=False)
+    monkeypatch.delenv("DALAD_TIMEZONE", raising=False)
+
+    def run(*args: str, stdin: str | None = None):
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        capsys.readouterr()
+        status = main(list(args))
+        out, err = capsys.readouterr()
+        return status, out, err
+    return run
+
+
+def one_error_line(err: str) -> str:
+    """The single error line of a refused command (no traceback, nothing else)."""
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dalad: error: "), err
+    return lines[0]
+
+
+@pytest.fixture
+def deployed(dalad):
+    assert dalad("init-db")[0] == 0
+    status, out, err = dalad("deploy", str(DIAGRAMS))
+    assert status == 0, err
+    return dalad
+
+
+def add_user(dalad, name, *bureau_args):
+    status, out, err = dalad("users", "add", name, "--bureau", *bureau_args, "--password-stdin",
+                             stdin="long enough\n")
+    assert status == 0, err
+
+
+def test_init_db_adds_the_bureaus_and_can_run_again(dalad, db):
+    status, out, _ = dalad("init-db")
+    assert status == 0 and "bureaus: 13 added" in out
+    status, out, _ = dalad("init-db")
+    assert status == 0 and "bureaus: 0 added, 13 already there" in out
+
+
+def test_deploy_a_folder_prints_each_item_then_unchanged(dalad):
+    status, out, err = dalad("deploy", str(DIAGRAMS))
+    assert status == 0, err
+    assert "review  version 1  (new)" in out.splitlines()
+    assert "waits  version 1  (new)" in out.splitlines()
+    status, out, _ = dalad("deploy", str(DIAGRAMS / "review.bpmn"))
+    assert (status, out) == (0, "review  version 1  (unchanged)\n")
+
+
+def test_deploy_of_a_broken_diagram_lists_its_problems_and_stores_nothing(dalad, db, tmp_path):
+    broken = tmp_path / "broken.bpmn"
+    broken.write_text(REVIEW_BROKEN)
+    status, out, err = dalad("deploy", str(broken))
+    assert (status, out) == (1, "")
+    assert "Traceback" not in err
+    assert err.startswith("dalad: error: deployment refused")
+    line = next(n for n, text in enumerate(REVIEW_BROKEN.splitlines(), 1) if 'targetRef="nowhere"' in text)
+    assert f"broken.bpmn:{line} element 'f3' (sequenceFlow)" in err and "'nowhere'" in err
+    with db.read() as session:
+        assert history.verify_system_chain(session).events == 0
+
+
+def test_start_reads_var_values_as_json_when_they_parse(deployed, db):
+    status, out, err = deployed("start", "review", "--business-key", "P-1", "--var", "unit=edu",
+                                "--var", "amount=1500", "--var", "approved=true", "--var", 'code="1"',
+                                "--var", "note=a = b")
+    assert status == 0, err
+    instance_id, instance_status = out.split()
+    assert instance_status == "running"
+    with db.read() as session:
+        row = session.get(ProcessInstance, int(instance_id))
+        assert row.business_key == "P-1"
+        assert {k: row.variables[k] for k in ("unit", "amount", "approved", "code", "note")} == {
+            "unit": "edu", "amount": 1500, "approved": True, "code": "1", "note": "a = b"}
+
+
+def test_parse_variables():
+    assert parse_variables(["x=1.5", "y=null", "z=[1, 2]", "s=", "n=NaN"]) == {
+        "x": 1.5, "y": None, "z": [1, 2], "s": "", "n": "NaN"}
+
+
+def test_tasks_json_and_lines(deployed):
+    deployed("start", "review", "--business-key", "P-1", "--var", "unit=edu")
+    status, out, _ = deployed("tasks", "--json")
+    assert status == 0
+    [task] = json.loads(out)
+    assert {k: task[k] for k in ("element_id", "name", "candidate_groups", "assignee")} == {
+        "element_id": "submit", "name": "提交材料", "candidate_groups": ["unit:edu"], "assignee": None}
+    assert task["due"].endswith("+08:00") and isinstance(task["id"], int) and isinstance(task["instance_id"], int)
+    status, out, _ = deployed("tasks", "--group", "unit:edu")
+    fields = out.strip().split("  ")
+    assert fields[:5] == [str(task["id"]), str(task["instance_id"]), "submit", "提交材料", "unit:edu"]
+    assert fields[5:] == ["-", task["due"]]
+    assert deployed("tasks", "--group", "drc")[1] == ""
+
+
+def test_complete_by_a_user_of_the_task_bureau(deployed, db):
+    deployed("start", "review", "--business-key", "P-1", "--var", "unit=edu")
+    add_user(deployed, "teacher", "unit:edu")
+    add_user(deployed, "planner", "drc")
+    [task] = json.loads(deployed("tasks", "--user", "teacher", "--json")[1])
+
+    status, out, err = deployed("complete", str(task["id"]), "--user", "planner", "--var", "amount=1500")
+    assert status == 1 and out == ""
+    assert "planner may not complete task" in one_error_line(err)
+
+    status, out, err = deployed("complete", str(task["id"]), "--user", "teacher", "--var", "amount=1500")
+    assert status == 0, err
+    assert f"task {task['id']} completed" in out
+    names = {t["element_id"] for t in json.loads(deployed("tasks", "--json")[1])}
+    assert names == {"drc_review", "finance_review"}
+    assert [t["element_id"] for t in json.loads(deployed("tasks", "--user", "planner", "--json")[1])] == [
+        "drc_review"]
+
+
+def test_users_add_reads_the_password_from_stdin(dalad, db):
+    dalad("init-db")
+    status, out, err = dalad("users", "add", "li", "--bureau", "drc", "unit:water", "--role", "admin",
+                             "--display-name", "李明", "--password-stdin", stdin="s3cret pass\nignored\n")
+    assert status == 0, err
+    with db.read() as session:
+        user = users.authenticate(session, "li", "s3cret pass")
+        assert user is not None and (user.groups, user.role_names) == (["drc", "unit:water"], ["admin"])
+    status, out, _ = dalad("users", "list")
+    assert out == "li  李明  drc,unit:water  admin\n"
+
+
+def test_timers_fire_due_after_the_clock_moves(deployed, db, frozen_clock):
+    status, out, _ = deployed("start", "waits", "--business-key", "W-1")
+    instance_id = int(out.split()[0])
+    assert deployed("timers", "fire-due")[1] == "0 timers fired\n"
+    frozen_clock.advance(timedelta(hours=2))
+    assert deployed("timers", "fire-due")[1] == "1 timer fired\n"
+    with db.read() as session:
+        assert [(t.element_id, t.state) for t in session.scalars(
+            select(Timer).where(Timer.instance_id == instance_id))] == [("cooling_off", "fired")]
+
+
+def test_demo_seed_needs_consent_and_runs_twice(dalad, db, monkeypatch):
+    dalad("init-db")
+    status, _, err = dalad("demo-seed")
+    assert status == 1 and "DALAD_DEMO=1" in one_error_line(err)
+    status, out, err = dalad("demo-seed", "--yes-demo")
+    assert status == 0, err
+    monkeypatch.setenv("DALAD_DEMO", "1")
+    status, out, _ = dalad("demo-seed")
+    assert status == 0 and "0 added, 17 already there" in out
+    with db.read() as session:
+        everyone = {u.name: u for u in session.scalars(select(User))}
+        assert all(u.is_demo for u in everyone.values())
+        assert everyone["admin"].role_names == ["admin"] and everyone["auditor"].role_names == ["auditor"]
+        assert everyone["edu"].groups == ["unit:edu"] and everyone["health"].groups == ["unit:health"]
+        assert {g for u in everyone.values() for g in u.groups} >= {"office", "drc", "archives", "leading_group"}
+        assert users.authenticate(session, "drc", "demo1234", allow_demo=True) is not None
+
+
+@pytest.mark.parametrize("args, stdin, message", [
+    (["start", "review", "--business-key", "P-1", "--var", "unit"], None, "NAME=VALUE"),
+    (["start", "nope", "--business-key", "P-1"], None, "process 'nope' is not deployed"),
+    (["start", "review"], None, "--business-key"),
+    (["start", "review", "--business-key", "P-1", "--var", "_x=1"], None, "not allowed"),
+    (["complete", "1", "--user", "nobody"], None, "user 'nobody' does not exist"),
+    (["complete", "one", "--user", "li"], None, "invalid int value"),
+    (["complete", "999", "--user", "li"], None, "task 999 does not exist"),
+    (["deploy", "/no/such/folder"], None, "no such file or folder"),
+    (["users", "add", "x", "--bureau", "dcr", "--password-stdin"], "long enough\n", "unknown bureau 'dcr'"),
+    (["users", "add", "x", "--bureau", "drc", "--password-stdin"], "short\n", "at least 8"),
+    (["users", "add", "x", "--bureau", "drc", "--role", "root", "--password-stdin"], "long enough\n", "root"),
+    (["users", "add", "x", "--bureau", "drc"], None, "--password-stdin"),
+    (["users"], None, "add,list"),
+    (["frobnicate"], None, "invalid choice"),
+    ([], None, "give a command"),
+])
+def test_mistakes_are_one_line_and_exit_1(deployed, args, stdin, message):
+    add_user(deployed, "li", "drc")
+    status, out, err = deployed(*args, stdin=stdin)
+    assert status == 1
+    assert message in one_error_line(err)
+
+
+def test_a_database_without_tables_or_out_of_reach_is_one_line(dalad, monkeypatch, tmp_path):
+    monkeypatch.setenv("DALAD_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    status, _, err = dalad("tasks")
+    assert status == 1 and "run `dalad init-db`" in one_error_line(err)
+    monkeypatch.setenv("DALAD_DATABASE_URL", f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.sqlite3'}")
+    status, _, err = dalad("tasks")
+    assert status == 1 and "cannot be used" in one_error_line(err)
