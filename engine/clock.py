@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _override: contextvars.ContextVar[datetime | None] = contextvars.ContextVar("dalad_clock", default=None)
 _offset = timedelta(0)
 _fixed: datetime | None = None
-_zone = ZoneInfo(os.environ.get("DALAD_TIMEZONE", "Asia/Shanghai"))
+_zone = ZoneInfo("Asia/Shanghai")  # configuration (DALAD_TIMEZONE) sets it through set_zone
 
 
 def now() -> datetime:
@@ -35,7 +34,10 @@ def local_zone() -> ZoneInfo:
 def set_zone(name: str) -> None:
     """Change the local zone (configuration)."""
     global _zone
-    _zone = ZoneInfo(name)
+    try:
+        _zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r} (DALAD_TIMEZONE): use a name such as Asia/Shanghai") from exc
 
 
 def local_now() -> datetime:
@@ -82,4 +84,3 @@ def reset() -> None:
     """Return to the system time."""
     global _offset, _fixed
     _offset, _fixed = timedelta(0), None
-_fixed: datetime | None = None

@@ -41,10 +41,17 @@ def load_key(instance_dir: str | os.PathLike = "instance") -> bytes:
     if env:
         return env.encode()
     path = Path(instance_dir) / "history.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(os.urandom(32).hex())
-        path.chmod(0o600)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():  # write aside, then link: a racing process sees no key or the whole key
+        spare = path.with_name(f".history.key.{os.getpid()}")
+        spare.write_text(os.urandom(32).hex())
+        spare.chmod(0o600)
+        try:
+            os.link(spare, path)
+        except FileExistsError:
+            pass
+        finally:
+            spare.unlink()
     return path.read_text().strip().encode()
 
 

@@ -281,13 +281,16 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
                       user: Optional[str] = None) -> CorrelationResult:
     """Deliver a message to the one instance waiting for it, or start the process it starts."""
     variables = _checked_variables(variables)
-    query = select(MessageSubscription).where(MessageSubscription.message_name == name)
+    query = (select(MessageSubscription, ProcessInstance.variables)
+             .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
+             .where(MessageSubscription.message_name == name)
+             .order_by(MessageSubscription.instance_id))
     if business_key is not None:
         query = query.where(MessageSubscription.business_key == business_key)
-    subscriptions = list(session.scalars(query.limit(50)))
-    if correlation_keys:
-        subscriptions = [s for s in subscriptions
-                         if _matches(session.get(ProcessInstance, s.instance_id).variables, correlation_keys)]
+    if correlation_keys:  # compared with each waiting instance's variables; its state stays unread
+        subscriptions = [sub for sub, values in session.execute(query) if _matches(values, correlation_keys)]
+    else:
+        subscriptions = [sub for sub, _ in session.execute(query.limit(50))]
     instance_ids = sorted({s.instance_id for s in subscriptions})
     if len(instance_ids) > 1:
         raise CorrelationError(f"message '{name}' matches {len(instance_ids)} instances "
@@ -343,8 +346,11 @@ def fire_next_due_timer(session: Session) -> Optional[Timer]:
     a timer is taken under the lock of its instance (or its own row, for a timer start event)
     with SKIP LOCKED, so no timer fires twice and none waits behind another scheduler."""
     now = clock.now()
-    candidates = list(session.scalars(select(Timer).where(Timer.state == "waiting", Timer.due_at <= now)
-                                      .order_by(Timer.due_at, Timer.id).limit(20)))
+    live = select(ProcessInstance.id).where(ProcessInstance.status.in_(("running", "waiting")))
+    candidates = list(session.scalars(
+        select(Timer).where(Timer.state == "waiting", Timer.due_at <= now,
+                            or_(Timer.instance_id.is_(None), Timer.instance_id.in_(live)))
+        .order_by(Timer.due_at, Timer.id).limit(20)))
     for candidate in candidates:
         if candidate.instance_id is None:
             timer = session.scalars(select(Timer).where(Timer.id == candidate.id, Timer.state == "waiting")
