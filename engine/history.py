@@ -102,19 +102,25 @@ def _row(chain: str, seq: int, prev: Optional[str], event: Event, instance_id: O
             "body": body, "state_digest": digest, "prev_hmac": prev, "hmac": sign(prev, body)}
 
 
-def record(session: Session, instance: ProcessInstance, events: Iterable[Event], digest: Optional[str]) -> None:
-    """Append events to an instance's chain and move its head."""
+def append(session: Session, instance_id: int, count: int, head: Optional[str], events: Iterable[Event],
+           digest: Optional[str]) -> tuple[int, Optional[str]]:
+    """Append events to an instance's chain; return the new head (count, HMAC) to store."""
     at = clock.now()
-    chain = f"instance:{instance.id}"
+    chain = f"instance:{instance_id}"
     rows = []
-    count, head = instance.history_count, instance.history_head
     for event in events:
         count += 1
-        rows.append(_row(chain, count, head, event, instance.id, digest, at))
+        rows.append(_row(chain, count, head, event, instance_id, digest, at))
         head = rows[-1]["hmac"]
     if rows:
         session.connection().execute(insert(HistoryEvent.__table__), rows)
-        instance.history_count, instance.history_head = count, head
+    return count, head
+
+
+def record(session: Session, instance: ProcessInstance, events: Iterable[Event], digest: Optional[str]) -> None:
+    """Append events to an instance's chain and move its head."""
+    instance.history_count, instance.history_head = append(
+        session, instance.id, instance.history_count, instance.history_head, events, digest)
 
 
 def record_system(session: Session, event: Event) -> None:

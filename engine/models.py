@@ -132,7 +132,7 @@ class ProcessInstance(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     state: Mapped[str] = mapped_column(Text, deferred=True)  # runtime.dump_state, no spec
     variables: Mapped[dict]
-    open_tasks: Mapped[dict] = mapped_column(JSON, default=dict)  # ready task uuid -> user_task id
+    open_tasks: Mapped[dict] = mapped_column(JSON, default=dict)  # ready task uuid -> [user_task id, element]
     waits: Mapped[list] = mapped_column(JSON, default=list)  # [kind, task uuid, element, due or message]
     revision: Mapped[int] = mapped_column(Integer, default=0)
     started_by: Mapped[Optional[str]] = mapped_column(String(100))

@@ -165,16 +165,19 @@ def dump_state(workflow: BpmnWorkflow) -> str:
     fragments = workflow.__dict__.setdefault("_dalad_fragments", {})
     parts = []
     for task_id, task in workflow.tasks.items():
-        key = str(task_id)
-        if task.state & _FINAL:
-            signature = (task.state, task.last_state_change, len(task._children))
-            cached = fragments.get(key)
+        parent = task.parent
+        # A finished task never changes again; a predicted one, with no data of its own, changes
+        # only with its state, its children or its parent's data (its stored delta is against it).
+        if task.state & _FINAL or (not task.data and (parent is None or parent.state & _FINAL or not parent.data)):
+            signature = (task.state, task.last_state_change, len(task._children), len(task.internal_data),
+                         bool(task.data), None if parent is None else (parent.state, bool(parent.data)))
+            cached = fragments.get(task_id)
             if cached is None or cached[0] != signature:
-                cached = (signature, _dumps(REGISTRY.convert(task)))
-                fragments[key] = cached
-            parts.append(f'"{key}":{cached[1]}')
+                cached = (signature, f'"{task_id}":{_dumps(REGISTRY.convert(task))}')
+                fragments[task_id] = cached
+            parts.append(cached[1])
         else:
-            parts.append(f'"{key}":{_dumps(REGISTRY.convert(task))}')
+            parts.append(f'"{task_id}":{_dumps(REGISTRY.convert(task))}')
     head = {
         "data": REGISTRY.convert(REGISTRY.clean(workflow.data)),
         "correlations": workflow.correlations,

@@ -74,7 +74,7 @@ def start_process(session: Session, key: str, *, business_key: Optional[str] = N
     start_event = _plain_start(definition)
     initiator = next((s.get("initiator") for s in definition.meta["starts"] if s["id"] == start_event), None)
     if initiator and user:
-        variables.setdefault(initiator, user)
+        variables[initiator] = user  # who started it, as authenticated: not a caller's claim
     handle = instances.create(session, definition.id, business_key=business_key, user=user)
     handle.events.append(history.Event("instance_started", actor=user, element_id=start_event,
                                        versions=instances.versions(handle),
@@ -194,12 +194,17 @@ def tasks(session: Session, *, groups: Optional[list[str]] = None, user: Optiona
 
 def _ready_task_locked(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
     """Lock the task's instance, then read the task (another request may have just finished it)."""
-    row = session.scalars(select(ProcessInstance).join(UserTask, UserTask.instance_id == ProcessInstance.id)
-                          .where(UserTask.id == task_id).with_for_update(of=ProcessInstance)).first()
-    if row is None:
+    found = session.execute(select(UserTask, ProcessInstance)
+                            .join(ProcessInstance, UserTask.instance_id == ProcessInstance.id)
+                            .where(UserTask.id == task_id).with_for_update(of=ProcessInstance)).first()
+    if found is None:
         raise NotFound(f"task {task_id} does not exist")
-    task = session.scalars(select(UserTask).where(UserTask.id == task_id)
-                           .execution_options(populate_existing=True)).one()
+    task, row = found
+    if not session.get_bind().dialect.name == "sqlite":
+        # The lock may have waited for another completion: read the task as that one left it.
+        # (On SQLite the write transaction holds the database lock from its first statement.)
+        task = session.scalars(select(UserTask).where(UserTask.id == task_id)
+                               .execution_options(populate_existing=True)).one()
     if task.state != "ready":
         if task.state == "completed":
             when = clock.aware(task.completed_at).astimezone(clock.local_zone())

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 11:01:52.746672
+Create Date: 2026-11-26 11:26:16.241825
 """
 from alembic import op
 import sqlalchemy as sa
