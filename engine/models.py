@@ -244,6 +244,43 @@ class Incident(Base):
     resolved_by: Mapped[Optional[str]] = mapped_column(String(100))
 
 
+class ExternalTask(Base):
+    """A service task with camunda:type="external": workers fetch, lock and complete it."""
+
+    __tablename__ = "external_task"
+    __table_args__ = (Index("ix_external_task_fetch", "state", "topic"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    element_id: Mapped[str] = mapped_column(String(200))
+    topic: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16))  # open | completed | failed | cancelled
+    worker_id: Mapped[Optional[str]] = mapped_column(String(200))
+    lock_expires_at: Mapped[Optional[datetime]]
+    retries: Mapped[Optional[int]]
+    error_message: Mapped[Optional[str]] = mapped_column(Text)
+    error_details: Mapped[Optional[str]] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+
+class Document(Base):
+    """An uploaded attachment, stored whole in the database (shared by every server process)."""
+
+    __tablename__ = "document"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user_task.id"), index=True)
+    field: Mapped[Optional[str]] = mapped_column(String(200))  # the form field / required material
+    filename: Mapped[str] = mapped_column(String(300))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    uploaded_by: Mapped[str] = mapped_column(String(100))
+    uploaded_at: Mapped[datetime]
+
+
 # --- history -----------------------------------------------------------------------------------
 
 class HistoryEvent(Base):
@@ -309,6 +346,19 @@ class UserBureau(Base):
     __tablename__ = "user_bureau"
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
     bureau_id: Mapped[str] = mapped_column(ForeignKey("bureau.id"), primary_key=True)
+
+
+class ApiToken(Base):
+    """A bearer token for the REST API, stored as a hash; an admin issues and revokes it."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    name: Mapped[Optional[str]] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[Optional[datetime]]
+    revoked_at: Mapped[Optional[datetime]]
 
 
 class UserRole(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 11:26:16.241825
+Create Date: 2026-11-26 11:26:32.084073
 """
 from alembic import op
 import sqlalchemy as sa
@@ -71,6 +71,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_history_event_at'), ['at'], unique=False)
         batch_op.create_index(batch_op.f('ix_history_event_instance_id'), ['instance_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_history_event_type'), ['type'], unique=False)
+
+    op.create_table('api_token',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=True),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', engine.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', engine.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', engine.models.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
+    with op.batch_alter_table('api_token', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_token_user_id'), ['user_id'], unique=False)
 
     op.create_table('resource',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -191,6 +206,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_start_subscription_definition_id'), ['definition_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_start_subscription_message_name'), ['message_name'], unique=False)
 
+    op.create_table('external_task',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('instance_id', sa.Integer(), nullable=False),
+    sa.Column('task_uuid', sa.String(length=36), nullable=False),
+    sa.Column('element_id', sa.String(length=200), nullable=False),
+    sa.Column('topic', sa.String(length=200), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('worker_id', sa.String(length=200), nullable=True),
+    sa.Column('lock_expires_at', engine.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('retries', sa.Integer(), nullable=True),
+    sa.Column('error_message', sa.Text(), nullable=True),
+    sa.Column('error_details', sa.Text(), nullable=True),
+    sa.Column('priority', sa.Integer(), nullable=False),
+    sa.Column('created_at', engine.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('task_uuid')
+    )
+    with op.batch_alter_table('external_task', schema=None) as batch_op:
+        batch_op.create_index('ix_external_task_fetch', ['state', 'topic'], unique=False)
+        batch_op.create_index(batch_op.f('ix_external_task_instance_id'), ['instance_id'], unique=False)
+
     op.create_table('incident',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=False),
@@ -268,6 +305,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_user_task_state'), ['state'], unique=False)
         batch_op.create_index('ix_user_task_state_assignee', ['state', 'assignee'], unique=False)
 
+    op.create_table('document',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('instance_id', sa.Integer(), nullable=False),
+    sa.Column('task_id', sa.Integer(), nullable=True),
+    sa.Column('field', sa.String(length=200), nullable=True),
+    sa.Column('filename', sa.String(length=300), nullable=False),
+    sa.Column('content_type', sa.String(length=200), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('content', sa.LargeBinary(), nullable=False),
+    sa.Column('uploaded_by', sa.String(length=100), nullable=False),
+    sa.Column('uploaded_at', engine.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
+    sa.ForeignKeyConstraint(['task_id'], ['user_task.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('document', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_document_instance_id'), ['instance_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_document_sha256'), ['sha256'], unique=False)
+        batch_op.create_index(batch_op.f('ix_document_task_id'), ['task_id'], unique=False)
+
     op.create_table('task_candidate',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('task_id', sa.Integer(), nullable=False),
@@ -327,6 +385,12 @@ def downgrade() -> None:
         batch_op.drop_index('ix_task_candidate_lookup')
 
     op.drop_table('task_candidate')
+    with op.batch_alter_table('document', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_document_task_id'))
+        batch_op.drop_index(batch_op.f('ix_document_sha256'))
+        batch_op.drop_index(batch_op.f('ix_document_instance_id'))
+
+    op.drop_table('document')
     with op.batch_alter_table('user_task', schema=None) as batch_op:
         batch_op.drop_index('ix_user_task_state_assignee')
         batch_op.drop_index(batch_op.f('ix_user_task_state'))
@@ -347,6 +411,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_incident_instance_id'))
 
     op.drop_table('incident')
+    with op.batch_alter_table('external_task', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_external_task_instance_id'))
+        batch_op.drop_index('ix_external_task_fetch')
+
+    op.drop_table('external_task')
     with op.batch_alter_table('start_subscription', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_start_subscription_message_name'))
         batch_op.drop_index(batch_op.f('ix_start_subscription_definition_id'))
@@ -380,6 +449,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_resource_deployment_id'))
 
     op.drop_table('resource')
+    with op.batch_alter_table('api_token', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_token_user_id'))
+
+    op.drop_table('api_token')
     with op.batch_alter_table('history_event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_history_event_type'))
         batch_op.drop_index(batch_op.f('ix_history_event_instance_id'))
