@@ -18,7 +18,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import clock, runtime
+from . import clock, runtime, specs
 from .errors import DefinitionInvalid, EngineError, Problem
 from .expressions import compile_template
 from .models import (DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Resource,
@@ -125,7 +125,7 @@ def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
                 spec = parser.get_spec(key)
                 subs = parser.get_subprocess_specs(key)
                 _literal_timers(spec, subs)
-                runtime.adapt_specs([spec, *(sub for sub in subs.values() if sub is not None)])
+                specs.adapt_specs([spec, *(sub for sub in subs.values() if sub is not None)])
                 spec_dict = runtime.spec_to_dict(spec, subs)
             except ValidationException as exc:
                 problems.append(_problem_from_spiff(exc, f, tree))

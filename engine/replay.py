@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -92,7 +93,7 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                 elif workflow is None:
                     return _diverged(report, seq, f"'{kind}' comes before the instance started")
                 elif kind == "task_completed":
-                    task = _ready_task(workflow, event["element_id"], event.get("occurrence"))
+                    task = _ready_task(workflow, event["element_id"], data.get("path"))
                     if task is None:
                         return _diverged(report, seq, f"task '{event['element_id']}' is not ready in the replay")
                     runtime.complete_user_task(workflow, str(task.id), data.get("values") or {})
@@ -127,9 +128,11 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
     return report
 
 
-def _ready_task(workflow, element_id: str, occurrence: Optional[int]):
-    candidates = [t for t in runtime.ready_user_tasks(workflow) if t.task_spec.bpmn_id == element_id]
-    return candidates[0] if candidates else None
+def _ready_task(workflow, element_id: str, path: Optional[list]):
+    task = runtime.task_at(workflow, path) if path is not None else None
+    if task is not None and task.task_spec.bpmn_id == element_id and task.state == TaskState.READY:
+        return task
+    return None
 
 
 def _diverged(report: ReplayReport, seq: Optional[int], problem: str) -> ReplayReport:

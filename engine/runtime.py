@@ -19,21 +19,17 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import WorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
-from SpiffWorkflow.camunda.specs.event_definitions import \
-    MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
                                                               TimerEventDefinition)
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
-from SpiffWorkflow.bpmn.specs.defaults import StartEvent as DefaultStartEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from . import clock
+from . import clock, specs
 from .errors import ExecutionError, ExpressionError
-from .expressions import compile_expression, compile_template
+from .specs import adapt_specs, compile_any
 
 
 class _ClockDatetime(datetime):
@@ -69,65 +65,9 @@ class SafeScriptEngine(PythonScriptEngine):
                              element_id=task.task_spec.bpmn_id)
 
 
-def compile_any(source: str):
-    """Compile a diagram expression: JUEL/composite text when it has ${ or #{, else Python."""
-    if "${" in source or "#{" in source:
-        return compile_template(source)
-    return compile_expression(source)
-
-
-class ProcessMessageEventDefinition(CamundaMessageEventDefinition):
-    """A message whose variables become process variables, as Camunda 7 correlates them."""
-
-    def update_task_data(self, my_task):
-        event_data = my_task.internal_data.get(self.name) or {}
-        payload = event_data.get("payload")
-        if isinstance(payload, dict):
-            my_task.data.update(payload)
-
-
-class EngineStartEvent(DefaultStartEvent):
-    """A start event that stays quiet when the engine started the instance at another one.
-
-    SpiffWorkflow fires every start event it can (a none start at once) and joins them; the
-    engine decides which start event starts an instance (by hand, a timer, a message), so the
-    others wait until the join cancels them.
-    """
-
-    def _update_hook(self, my_task):
-        if my_task.internal_data.get("dalad_not_chosen"):
-            if my_task.state != TaskState.WAITING:
-                my_task._set_state(TaskState.WAITING)
-            return None
-        return super()._update_hook(my_task)
-
-
-class EngineStartTimer(TimerEventDefinition):
-    """The timer of a timer start event: the engine's scheduler decides when it fires."""
-
-    def has_fired(self, my_task):
-        return my_task._get_internal_data("event_fired", False)
-
-
-def adapt_specs(specs) -> None:
-    """Give freshly parsed specs the engine's semantics: message variables become process
-    variables (Camunda 7), and the engine chooses the start event."""
-    for process_spec in specs:
-        for task_spec in process_spec.task_specs.values():
-            if type(task_spec) is DefaultStartEvent:
-                task_spec.__class__ = EngineStartEvent
-            definition = getattr(task_spec, "event_definition", None)
-            if isinstance(task_spec, StartEvent) and isinstance(definition, TimerEventDefinition):
-                definition.__class__ = EngineStartTimer
-            if type(definition) is CamundaMessageEventDefinition:
-                definition.__class__ = ProcessMessageEventDefinition
-
-
 SCRIPT_ENGINE = SafeScriptEngine()
 REGISTRY = BpmnWorkflowSerializer.configure(DEFAULT_CONFIG)
-MessageEventDefinitionConverter(ProcessMessageEventDefinition, REGISTRY)
-type(REGISTRY.convert_from_dict["StartEvent"].args[0].__self__)(EngineStartEvent, REGISTRY)
-type(REGISTRY.convert_from_dict["TimeDateEventDefinition"].args[0].__self__)(EngineStartTimer, REGISTRY)
+specs.register(REGISTRY)
 SERIALIZER = BpmnWorkflowSerializer(REGISTRY)
 _WORKFLOW_CONVERTER = REGISTRY.convert_from_dict[REGISTRY.typenames[BpmnWorkflow]].args[0].__self__
 
@@ -276,6 +216,38 @@ def start(workflow: BpmnWorkflow, variables: dict, *, start_element: str | None 
         workflow.do_engine_steps()
 
 
+def task_path(task) -> list:
+    """Where a task sits in the task tree, as child positions from the root (subprocesses
+    nested under the task that runs them). Replay finds the same task at the same path."""
+    path = []
+    while task is not None:
+        parent = task.parent
+        if parent is None:
+            parent_task = getattr(task.workflow, "parent_task_id", None)
+            path.append("sub")
+            task = task.workflow.top_workflow.get_task_from_id(parent_task) if parent_task else None
+            continue
+        path.append(next(i for i, child in enumerate(parent.children) if child is task))
+        task = parent
+    return list(reversed(path[:-1]))  # drop the marker of the top workflow's root
+
+
+def task_at(workflow: BpmnWorkflow, path: list):
+    """The task at `task_path` (None when the tree has no such place)."""
+    task = workflow.task_tree
+    for step in path:
+        if step == "sub":
+            sub = workflow.subprocesses.get(task.id)
+            if sub is None:
+                return None
+            task = sub.task_tree
+        elif isinstance(step, int) and step < len(task.children):
+            task = task.children[step]
+        else:
+            return None
+    return task
+
+
 def find_task(workflow: BpmnWorkflow, task_uuid: str):
     return workflow.get_task_from_id(UUID(task_uuid))
 
@@ -291,7 +263,7 @@ def complete_user_task(workflow: BpmnWorkflow, task_uuid: str, data: dict) -> No
 
 def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations: dict | None = None) -> None:
     """Deliver a message to the workflow and run until the next wait."""
-    event = BpmnEvent(ProcessMessageEventDefinition(name), {"payload": payload, "result_var": None},
+    event = BpmnEvent(specs.ProcessMessageEventDefinition(name), {"payload": payload, "result_var": None},
                       correlations or {})
     with _as_execution_error(workflow):
         workflow.catch(event)

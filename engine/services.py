@@ -265,7 +265,8 @@ def complete_task(session: Session, task_id: int, *, user: str, data: Optional[d
     handle.events.append(history.Event("task_completed", actor=user, element_id=task.element_id,
                                        occurrence=instances._occurrence(handle.workflow, spiff_task),
                                        versions=instances.versions(handle),
-                                       data={"task": task.id, "task_uuid": task.task_uuid, "values": data}))
+                                       data={"task": task.id, "path": runtime.task_path(spiff_task),
+                                             "values": data}))
     handle.completed_task = (task.task_uuid, user, task)
     runtime.complete_user_task(handle.workflow, task.task_uuid, data)
     instances.save(session, handle)

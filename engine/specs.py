@@ -1,0 +1,214 @@
+"""SpiffWorkflow spec classes with the engine's (Camunda 7) semantics, and the pass that puts
+them into freshly parsed specs.
+
+- message events deliver their variables as process variables;
+- the engine chooses which start event starts an instance (by hand, a timer, a message);
+- multi-instance activities evaluate `camunda:collection` with the engine's evaluator, give each
+  instance its element variable and `loopCounter`, know `nrOfInstances` /
+  `nrOfCompletedInstances` / `nrOfActiveInstances` in the completion condition, and collect
+  each instance's result into a list of its own (`outputCollection`, default
+  `<activity id>_results`), by position: parallel instances never overwrite each other.
+"""
+from __future__ import annotations
+
+from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
+from SpiffWorkflow.bpmn.specs.defaults import ParallelMultiInstanceTask as DefaultParallelMI
+from SpiffWorkflow.bpmn.specs.defaults import SequentialMultiInstanceTask as DefaultSequentialMI
+from SpiffWorkflow.bpmn.specs.defaults import StartEvent as DefaultStartEvent
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.camunda.specs.event_definitions import \
+    MessageEventDefinition as CamundaMessageEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+from .errors import ExecutionError, ExpressionError
+from .expressions import compile_expression, compile_template
+
+
+def compile_any(source: str):
+    """Compile a diagram expression: JUEL/composite text when it has ${ or #{, else Python."""
+    if "${" in source or "#{" in source:
+        return compile_template(source)
+    return compile_expression(source)
+
+
+def evaluate(source: str, variables: dict, element_id: str):
+    try:
+        return compile_any(source).evaluate(variables)
+    except ExpressionError as exc:
+        raise ExecutionError(str(exc), element_id=element_id) from exc
+
+
+class ProcessMessageEventDefinition(CamundaMessageEventDefinition):
+    """A message whose variables become process variables, as Camunda 7 correlates them."""
+
+    def update_task_data(self, my_task):
+        event_data = my_task.internal_data.get(self.name) or {}
+        payload = event_data.get("payload")
+        if isinstance(payload, dict):
+            my_task.data.update(payload)
+
+
+class EngineStartEvent(DefaultStartEvent):
+    """A start event that stays quiet when the engine started the instance at another one.
+
+    SpiffWorkflow fires every start event it can (a none start at once) and joins them; the
+    engine decides which start event starts an instance, so the others wait until the join
+    cancels them.
+    """
+
+    def _update_hook(self, my_task):
+        if my_task.internal_data.get("dalad_not_chosen"):
+            if my_task.state != TaskState.WAITING:
+                my_task._set_state(TaskState.WAITING)
+            return None
+        return super()._update_hook(my_task)
+
+
+class EngineStartTimer(TimerEventDefinition):
+    """The timer of a timer start event: the engine's scheduler decides when it fires."""
+
+    def has_fired(self, my_task):
+        return my_task._get_internal_data("event_fired", False)
+
+
+# --- multi-instance ----------------------------------------------------------------------------
+
+class _EngineMultiInstance:
+    """Camunda 7 multi-instance over `camunda:collection`, results collected by position.
+
+    The configuration lives in the spec's `extensions["dalad_mi"]` (serialised with the spec):
+    collection expression, element variable, output collection and output element.
+    """
+
+    def _config(self) -> dict:
+        return self.extensions["dalad_mi"]
+
+    def _update_hook(self, my_task):
+        config = self._config()
+        if config.get("collection"):
+            if my_task.parent is not None:
+                my_task._inherit_data()  # the collection is read from what flows in
+            items = evaluate(config["collection"], my_task.data, self.bpmn_id)
+            if isinstance(items, dict):
+                items = list(items.values())
+            if not isinstance(items, (list, tuple)):
+                raise ExecutionError(f"camunda:collection '{config['collection']}' gave "
+                                     f"{type(items).__name__}, not a list", element_id=self.bpmn_id)
+            my_task.data[self.data_input.bpmn_id] = list(items)
+        return super()._update_hook(my_task)
+
+    def create_child(self, my_task, item, key_or_index=None):
+        before = set(c.id for c in my_task.children)
+        super().create_child(my_task, item, key_or_index)
+        for child in my_task.children:
+            if child.id not in before:
+                child.data["loopCounter"] = key_or_index if key_or_index is not None else len(before)
+
+    def _collect(self, my_task, child) -> None:
+        config = self._config()
+        private = {"loopCounter", config.get("element"), self.data_input.bpmn_id if self.data_input else None}
+        if config.get("output_element"):
+            item = evaluate(config["output_element"], child.data, self.bpmn_id)
+        else:
+            item = {k: v for k, v in child.data.items()
+                    if k not in private and not k.startswith("_") and (k not in my_task.data or my_task.data[k] != v)}
+        results = list(my_task.data.get(config["output_collection"]) or [])
+        index = child.data.get("loopCounter")
+        if isinstance(index, int) and index >= 0:
+            results.extend([None] * (index + 1 - len(results)))
+            results[index] = item
+        else:
+            results.append(item)
+        my_task.data[config["output_collection"]] = results
+        my_task.internal_data["merged"].append(str(child.id))
+
+    def check_completion_condition(self, my_task):
+        merged = my_task.internal_data.get("merged", [])
+        if not merged or self.condition is None:
+            return False
+        last = next(c for c in my_task.children if str(c.id) == merged[-1])
+        total = self._count(my_task)
+        variables = {**last.data, "nrOfInstances": total, "nrOfCompletedInstances": len(merged),
+                     "nrOfActiveInstances": total - len(merged)}
+        return bool(evaluate(self.condition, variables, self.bpmn_id))
+
+    def _count(self, my_task) -> int:
+        if self.data_input is not None:
+            return len(my_task.data.get(self.data_input.bpmn_id) or [])
+        return int(my_task.internal_data.get("cardinality") or len(list(self._instances(my_task))))
+
+    def _run_hook(self, my_task):
+        if self.data_input is not None:
+            my_task.data.pop(self.data_input.bpmn_id, None)
+        return super()._run_hook(my_task)
+
+
+class EngineParallelMultiInstance(_EngineMultiInstance, DefaultParallelMI):
+
+    def merge_child(self, workflow, child):
+        my_task = child.parent
+        self._collect(my_task, child)
+        if self.check_completion_condition(my_task):
+            for other in self._instances(my_task):
+                if not other.has_state(TaskState.FINISHED_MASK):
+                    other.cancel()
+            my_task._set_state(TaskState.READY)
+        elif self.children_complete(my_task):
+            my_task._set_state(TaskState.READY)
+
+
+class EngineSequentialMultiInstance(_EngineMultiInstance, DefaultSequentialMI):
+
+    def merge_child(self, workflow, child):
+        my_task = child.parent
+        self._collect(my_task, child)
+        if self.children_complete(my_task) or self.check_completion_condition(my_task):
+            my_task._set_state(TaskState.READY)
+        else:
+            self.add_next_child(my_task)
+
+
+def _adapt_multi_instance(process_spec, task_spec) -> None:
+    parallel = isinstance(task_spec, DefaultParallelMI)
+    collection = task_spec.data_output.bpmn_id if task_spec.data_output is not None else None
+    element = task_spec.output_item.bpmn_id if task_spec.output_item is not None else None
+    inner = process_spec.task_specs.get(task_spec.task_spec)  # the activity itself keeps its properties
+    properties = {**(getattr(inner, "extensions", None) or {}), **(getattr(task_spec, "extensions", None) or {})}
+    task_spec.extensions = {**properties, "dalad_mi": {
+        "collection": collection, "element": element,
+        "output_collection": properties.get("outputCollection") or f"{task_spec.bpmn_id}_results",
+        "output_element": properties.get("outputElement"),
+    }}
+    task_spec.data_input = TaskDataReference(f"_mi_{task_spec.bpmn_id}") if collection else None
+    task_spec.input_item = TaskDataReference(element) if element else None
+    task_spec.data_output = task_spec.output_item = None
+    task_spec.__class__ = EngineParallelMultiInstance if parallel else EngineSequentialMultiInstance
+
+
+def adapt_specs(specs) -> None:
+    """Give freshly parsed specs the engine's semantics (see the module docstring)."""
+    for process_spec in specs:
+        for task_spec in process_spec.task_specs.values():
+            if type(task_spec) is DefaultStartEvent:
+                task_spec.__class__ = EngineStartEvent
+            if isinstance(task_spec, (DefaultParallelMI, DefaultSequentialMI)) and \
+                    not isinstance(task_spec, _EngineMultiInstance):
+                _adapt_multi_instance(process_spec, task_spec)
+            definition = getattr(task_spec, "event_definition", None)
+            if isinstance(task_spec, StartEvent) and isinstance(definition, TimerEventDefinition):
+                definition.__class__ = EngineStartTimer
+            if type(definition) is CamundaMessageEventDefinition:
+                definition.__class__ = ProcessMessageEventDefinition
+
+
+def register(registry) -> None:
+    """Teach the serializer the engine's classes, with the converters of their SpiffWorkflow bases."""
+    def converter_class(typename):
+        return type(registry.convert_from_dict[typename].args[0].__self__)
+
+    converter_class("MessageEventDefinition")(ProcessMessageEventDefinition, registry)
+    converter_class("StartEvent")(EngineStartEvent, registry)
+    converter_class("TimeDateEventDefinition")(EngineStartTimer, registry)
+    converter_class("ParallelMultiInstanceTask")(EngineParallelMultiInstance, registry)
+    converter_class("SequentialMultiInstanceTask")(EngineSequentialMultiInstance, registry)
