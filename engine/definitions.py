@@ -78,8 +78,12 @@ class DeploymentResult:
 
 # --- parsing -----------------------------------------------------------------------------------
 
-def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
-    """Parse and check every file of a bundle; raise DefinitionInvalid listing all problems."""
+def parse_bundle(files: list[BundleFile], resolve_process=None) -> ParsedBundle:
+    """Parse and check every file of a bundle; raise DefinitionInvalid listing all problems.
+
+    `resolve_process(key)` gives the (name, bytes) of the latest deployed file that defines
+    process `key`, for call activities whose called process is not in the bundle.
+    """
     problems: list[Problem] = []
     bundle = ParsedBundle()
     parser = CamundaParser()
@@ -116,6 +120,15 @@ def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
             problems.append(Problem(f.name, f"the diagram cannot be read: {type(exc).__name__}: {exc}"))
     if problems:
         raise DefinitionInvalid(problems)
+    call_mappings = {}
+    for f, tree in bpmn_trees:
+        call_mappings.update(_call_mappings(tree))
+    for called, (f, tree) in _called_elsewhere(parser, bpmn_trees, resolve_process):
+        try:
+            parser.add_bpmn_xml(tree, filename=f.name)
+            call_mappings.update(_call_mappings(tree))
+        except (SpiffWorkflowException, AttributeError, KeyError, TypeError, ValueError) as exc:
+            problems.append(Problem(f.name, f"deployed process '{called}' cannot be read again: {exc}"))
     for f, tree in bpmn_trees:
         for process in tree.getroot().iter(f"{{{BPMN_NS}}}process"):
             if process.get("isExecutable", "").lower() != "true":
@@ -125,6 +138,7 @@ def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
                 spec = parser.get_spec(key)
                 subs = parser.get_subprocess_specs(key)
                 _literal_timers(spec, subs)
+                _configure_call_activities([spec, *subs.values()], call_mappings)
                 specs.adapt_specs([spec, *(sub for sub in subs.values() if sub is not None)])
                 spec_dict = runtime.spec_to_dict(spec, subs)
             except ValidationException as exc:
@@ -141,6 +155,51 @@ def parse_bundle(files: list[BundleFile]) -> ParsedBundle:
     if problems:
         raise DefinitionInvalid(problems)
     return bundle
+
+
+def _call_mappings(tree) -> dict:
+    """camunda:in / camunda:out of every call activity, keyed by (process id, activity id)."""
+    mappings = {}
+    for process in tree.getroot().iter(f"{{{BPMN_NS}}}process"):
+        for activity in process.iter(f"{{{BPMN_NS}}}callActivity"):
+            config = {"in": [], "out": []}
+            for direction in ("in", "out"):
+                for el in activity.iterfind(f"bpmn:extensionElements/camunda:{direction}", NS):
+                    config[direction].append({k: el.get(k) for k in ("source", "sourceExpression", "target",
+                                                                      "variables", "local", "businessKey")
+                                              if el.get(k) is not None})
+            mappings[(process.get("id"), activity.get("id"))] = config
+    return mappings
+
+
+def _configure_call_activities(process_specs, call_mappings: dict) -> None:
+    for process_spec in process_specs:
+        if process_spec is None:
+            continue
+        for task_spec in process_spec.task_specs.values():
+            config = call_mappings.get((process_spec.name, getattr(task_spec, "bpmn_id", None)))
+            if config is not None:
+                task_spec.extensions = {**(getattr(task_spec, "extensions", None) or {}), "dalad_call": config}
+
+
+def _called_elsewhere(parser, bpmn_trees, resolve_process):
+    """Files of already deployed processes that the bundle's call activities call."""
+    if resolve_process is None:
+        return []
+    defined = {p.get("id") for _, tree in bpmn_trees for p in tree.getroot().iter(f"{{{BPMN_NS}}}process")}
+    wanted, found = [], []
+    for _, tree in bpmn_trees:
+        for activity in tree.getroot().iter(f"{{{BPMN_NS}}}callActivity"):
+            called = activity.get("calledElement")
+            if called and called not in defined and called not in wanted:
+                wanted.append(called)
+    for called in wanted:
+        resolved = resolve_process(called)
+        if resolved is not None:
+            name, content = resolved
+            found.append((called, (BundleFile(name, content), parse_xml(content, name))))
+            defined.add(called)
+    return found
 
 
 def _problem_from_spiff(exc: ValidationException, f: BundleFile, tree) -> Problem:
@@ -268,7 +327,11 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
            user: Optional[str] = None, tenant_id: Optional[str] = None,
            changed_only: bool = False) -> DeploymentResult:
     """Store a bundle as a deployment; new versions only for content that changed."""
-    bundle = parse_bundle(files)
+    def resolve_process(key: str):
+        latest = _latest(session, ProcessDefinition, key)
+        return (latest.resource.name, latest.resource.content) if latest is not None else None
+
+    bundle = parse_bundle(files, resolve_process)
     deployment = Deployment(name=name, source=source, tenant_id=tenant_id, deployed_by=user,
                             deployed_at=clock.now())
     session.add(deployment)

@@ -7,6 +7,7 @@ taken out while in use and put back only after the commit, so a rolled-back chan
 """
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -279,13 +280,24 @@ def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: d
     priority = value("priority")
     return dict(
         instance_id=row.id, task_uuid=str(task.id), element_id=element,
-        name=attrs.get("name") or task.task_spec.bpmn_name, lane=attrs.get("lane"),
+        name=_task_name(attrs.get("name") or task.task_spec.bpmn_name, data), lane=attrs.get("lane"),
         process_key=row.process_key, business_key=row.business_key,
         candidate_groups=groups, candidate_users=users, assignee=str(assignee) if assignee else None,
         priority=int(priority) if priority not in (None, "") else 50,
         form_key=attrs.get("form_key") or attrs.get("form_ref"), created_at=now,
         due_at=_when(value("due_date"), element, row.id), follow_up_at=_when(value("follow_up_date"), element, row.id),
         state="ready")
+
+
+def _task_name(name: Optional[str], data: dict) -> Optional[str]:
+    """A task name may hold expressions, as in Camunda 7 ('审批${stage}'); what cannot be
+    evaluated on this task's data is left out rather than shown as code."""
+    if not name or ("${" not in name and "#{" not in name):
+        return name
+    try:
+        return str(compile_template(name).evaluate(data))
+    except Exception:  # noqa: BLE001 - a name is never worth failing a task over
+        return re.sub(r"[$#]\{[^}]*\}", "", name)
 
 
 def _names(value) -> list[str]:

@@ -12,6 +12,7 @@ them into freshly parsed specs.
 from __future__ import annotations
 
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
+from SpiffWorkflow.bpmn.specs.defaults import CallActivity as DefaultCallActivity
 from SpiffWorkflow.bpmn.specs.defaults import ParallelMultiInstanceTask as DefaultParallelMI
 from SpiffWorkflow.bpmn.specs.defaults import SequentialMultiInstanceTask as DefaultSequentialMI
 from SpiffWorkflow.bpmn.specs.defaults import StartEvent as DefaultStartEvent
@@ -70,6 +71,37 @@ class EngineStartTimer(TimerEventDefinition):
 
     def has_fired(self, my_task):
         return my_task._get_internal_data("event_fired", False)
+
+
+class EngineCallActivity(DefaultCallActivity):
+    """A call activity passes only what `camunda:in` / `camunda:out` map, as Camunda 7 does
+    (nothing when none is given); `extensions["dalad_call"]` holds the mappings."""
+
+    def copy_data(self, my_task, subworkflow):
+        config = (self.extensions or {}).get("dalad_call")
+        if config is None:
+            return super().copy_data(my_task, subworkflow)
+        start = subworkflow.get_next_task(subworkflow.task_tree, skip_subprocesses=True, spec_name="Start")
+        start.set_data(**map_variables(config["in"], my_task.data, self.bpmn_id))
+
+    def update_data(self, my_task, subworkflow):
+        config = (self.extensions or {}).get("dalad_call")
+        if config is None:
+            return super().update_data(my_task, subworkflow)
+        my_task.data.update(map_variables(config["out"], subworkflow.last_task.data, self.bpmn_id))
+
+
+def map_variables(mappings: list[dict], source: dict, element_id: str) -> dict:
+    """Apply camunda:in / camunda:out mappings to `source` (a missing source variable is null)."""
+    result = {}
+    for mapping in mappings:
+        if mapping.get("variables") == "all":
+            result.update({k: v for k, v in source.items() if not k.startswith("_")})
+        elif mapping.get("source"):
+            result[mapping.get("target") or mapping["source"]] = source.get(mapping["source"])
+        elif mapping.get("sourceExpression"):
+            result[mapping["target"]] = evaluate(mapping["sourceExpression"], source, element_id)
+    return result
 
 
 # --- multi-instance ----------------------------------------------------------------------------
@@ -192,6 +224,8 @@ def adapt_specs(specs) -> None:
         for task_spec in process_spec.task_specs.values():
             if type(task_spec) is DefaultStartEvent:
                 task_spec.__class__ = EngineStartEvent
+            if type(task_spec) is DefaultCallActivity:
+                task_spec.__class__ = EngineCallActivity
             if isinstance(task_spec, (DefaultParallelMI, DefaultSequentialMI)) and \
                     not isinstance(task_spec, _EngineMultiInstance):
                 _adapt_multi_instance(process_spec, task_spec)
@@ -209,6 +243,7 @@ def register(registry) -> None:
 
     converter_class("MessageEventDefinition")(ProcessMessageEventDefinition, registry)
     converter_class("StartEvent")(EngineStartEvent, registry)
+    converter_class("CallActivity")(EngineCallActivity, registry)
     converter_class("TimeDateEventDefinition")(EngineStartTimer, registry)
     converter_class("ParallelMultiInstanceTask")(EngineParallelMultiInstance, registry)
     converter_class("SequentialMultiInstanceTask")(EngineSequentialMultiInstance, registry)
