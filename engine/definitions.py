@@ -120,13 +120,13 @@ def parse_bundle(files: list[BundleFile], resolve_process=None) -> ParsedBundle:
             problems.append(Problem(f.name, f"the diagram cannot be read: {type(exc).__name__}: {exc}"))
     if problems:
         raise DefinitionInvalid(problems)
-    call_mappings = {}
+    extension_config = {}
     for f, tree in bpmn_trees:
-        call_mappings.update(_call_mappings(tree))
+        extension_config.update(_extension_config(tree))
     for called, (f, tree) in _called_elsewhere(parser, bpmn_trees, resolve_process):
         try:
             parser.add_bpmn_xml(tree, filename=f.name)
-            call_mappings.update(_call_mappings(tree))
+            extension_config.update(_extension_config(tree))
         except (SpiffWorkflowException, AttributeError, KeyError, TypeError, ValueError) as exc:
             problems.append(Problem(f.name, f"deployed process '{called}' cannot be read again: {exc}"))
     for f, tree in bpmn_trees:
@@ -138,7 +138,7 @@ def parse_bundle(files: list[BundleFile], resolve_process=None) -> ParsedBundle:
                 spec = parser.get_spec(key)
                 subs = parser.get_subprocess_specs(key)
                 _literal_timers(spec, subs)
-                _configure_call_activities([spec, *subs.values()], call_mappings)
+                _configure_extensions([spec, *subs.values()], extension_config)
                 specs.adapt_specs([spec, *(sub for sub in subs.values() if sub is not None)])
                 spec_dict = runtime.spec_to_dict(spec, subs)
             except ValidationException as exc:
@@ -157,8 +157,9 @@ def parse_bundle(files: list[BundleFile], resolve_process=None) -> ParsedBundle:
     return bundle
 
 
-def _call_mappings(tree) -> dict:
-    """camunda:in / camunda:out of every call activity, keyed by (process id, activity id)."""
+def _extension_config(tree) -> dict:
+    """What the engine reads from extension elements, keyed by (process id, element id):
+    camunda:in / camunda:out of call activities, camunda:inputOutput input parameters."""
     mappings = {}
     for process in tree.getroot().iter(f"{{{BPMN_NS}}}process"):
         for activity in process.iter(f"{{{BPMN_NS}}}callActivity"):
@@ -168,18 +169,23 @@ def _call_mappings(tree) -> dict:
                     config[direction].append({k: el.get(k) for k in ("source", "sourceExpression", "target",
                                                                       "variables", "local", "businessKey")
                                               if el.get(k) is not None})
-            mappings[(process.get("id"), activity.get("id"))] = config
+            mappings[(process.get("id"), activity.get("id"))] = {"dalad_call": config}
+        for element in process.iter():
+            inputs = element.findall("bpmn:extensionElements/camunda:inputOutput/camunda:inputParameter", NS)
+            if inputs and element.get("id"):
+                io = {"inputs": {p.get("name"): (p.text or "").strip() for p in inputs if p.get("name")}}
+                mappings.setdefault((process.get("id"), element.get("id")), {})["dalad_io"] = io
     return mappings
 
 
-def _configure_call_activities(process_specs, call_mappings: dict) -> None:
+def _configure_extensions(process_specs, extension_config: dict) -> None:
     for process_spec in process_specs:
         if process_spec is None:
             continue
         for task_spec in process_spec.task_specs.values():
-            config = call_mappings.get((process_spec.name, getattr(task_spec, "bpmn_id", None)))
+            config = extension_config.get((process_spec.name, getattr(task_spec, "bpmn_id", None)))
             if config is not None:
-                task_spec.extensions = {**(getattr(task_spec, "extensions", None) or {}), "dalad_call": config}
+                task_spec.extensions = {**(getattr(task_spec, "extensions", None) or {}), **config}
 
 
 def _called_elsewhere(parser, bpmn_trees, resolve_process):
@@ -268,7 +274,7 @@ def process_meta(tree, process, spec) -> dict:
     user_tasks = {}
     for el in process.iter(f"{{{BPMN_NS}}}userTask"):
         fields = []
-        for fd in el.iterfind(f"bpmn:extensionElements/camunda:formData/camunda:formField", NS):
+        for fd in el.iterfind("bpmn:extensionElements/camunda:formData/camunda:formField", NS):
             fields.append(_form_field(fd))
         user_tasks[el.get("id")] = {
             "name": el.get("name"), "lane": lanes.get(el.get("id")),
@@ -279,7 +285,7 @@ def process_meta(tree, process, spec) -> dict:
             "form_fields": fields,
         }
     starts = []
-    for el in process.findall(f"bpmn:startEvent", NS):
+    for el in process.findall("bpmn:startEvent", NS):
         kind = "none"
         for child in el:
             local = etree.QName(child).localname if isinstance(child.tag, str) else ""

@@ -17,7 +17,6 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import WorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
                                                               TimerEventDefinition)
@@ -29,7 +28,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import clock, specs
 from .errors import ExecutionError, ExpressionError
-from .specs import adapt_specs, compile_any
+from .specs import compile_any
 
 
 class _ClockDatetime(datetime):

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from . import clock, definitions, history, instances, runtime
 from .definitions import BundleFile, DeploymentResult
-from .errors import (AccessDenied, CorrelationError, EngineError, ExecutionError, InvalidInput,
+from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
 from .models import (Incident, MessageSubscription, ProcessDefinition, ProcessInstance, StartSubscription,
                      TaskCandidate, Timer, UserTask)
@@ -80,8 +80,24 @@ def start_process(session: Session, key: str, *, business_key: Optional[str] = N
                                        versions=instances.versions(handle),
                                        data={"business_key": business_key, "variables": variables}))
     runtime.start(handle.workflow, variables, start_element=start_event)
-    instances.save(session, handle)
+    _save(session, handle, user)
     return handle.row
+
+
+def _save(session: Session, handle: instances.Handle, user: Optional[str]) -> None:
+    """Save the instance, then deliver the messages its diagram threw to their receivers."""
+    thrown = handle.workflow.get_events()
+    instances.save(session, handle)
+    for event in thrown:
+        payload = event.payload if isinstance(event.payload, dict) else {}
+        element = payload.get("element_id")
+        business_key = payload.get("business_key") or handle.row.business_key
+        try:
+            correlate_message(session, event.event_definition.name, business_key=business_key,
+                              variables=payload.get("payload") or {}, user=user)
+        except CorrelationError as exc:
+            raise ExecutionError(f"message '{event.event_definition.name}' thrown here reaches no receiver: "
+                                 f"{exc}", element_id=element, instance_id=handle.row.id) from exc
 
 
 def _plain_start(definition: ProcessDefinition) -> Optional[str]:
@@ -269,7 +285,7 @@ def complete_task(session: Session, task_id: int, *, user: str, data: Optional[d
                                              "values": data}))
     handle.completed_task = (task.task_uuid, user, task)
     runtime.complete_user_task(handle.workflow, task.task_uuid, data)
-    instances.save(session, handle)
+    _save(session, handle, user)
     return handle.row
 
 
@@ -326,7 +342,7 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
                                        data={"message": name, "variables": variables}))
     runtime.start(handle.workflow, {}, start_element=start.element_id)
     runtime.catch_message(handle.workflow, name, variables)
-    instances.save(session, handle)
+    _save(session, handle, user)
     return CorrelationResult(handle.row, True)
 
 
@@ -405,7 +421,7 @@ def _fire_timer_start(session: Session, timer: Timer, now) -> ProcessInstance:
                                        data={"business_key": None, "variables": {}, "timer": timer.id,
                                              "due": timer.due_at, "fired_at": now}))
     runtime.start(handle.workflow, {}, start_element=timer.element_id, fire_start=True)
-    instances.save(session, handle)
+    _save(session, handle, None)
     return handle.row
 
 
@@ -435,7 +451,7 @@ def _engine_work(session: Session, instance_id: int, event: history.Event, apply
         handle = instances.load(session, instance_id)
         handle.events.append(event)
         apply(handle)
-        instances.save(session, handle)
+        _save(session, handle, event.actor)
         savepoint.commit()
         return handle.row
     except ExecutionError as exc:
@@ -496,5 +512,5 @@ def set_variables(session: Session, instance_id: int, variables: dict, *, user: 
         raise InstanceNotRunning(f"process instance {instance_id} is {handle.row.status}")
     handle.events.append(history.Event("variables_changed", actor=user, data={"variables": variables}))
     runtime.set_variables(handle.workflow, variables)
-    instances.save(session, handle)
+    _save(session, handle, user)
     return handle.row

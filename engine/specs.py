@@ -12,6 +12,7 @@ them into freshly parsed specs.
 from __future__ import annotations
 
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.specs.defaults import CallActivity as DefaultCallActivity
 from SpiffWorkflow.bpmn.specs.defaults import ParallelMultiInstanceTask as DefaultParallelMI
 from SpiffWorkflow.bpmn.specs.defaults import SequentialMultiInstanceTask as DefaultSequentialMI
@@ -41,7 +42,22 @@ def evaluate(source: str, variables: dict, element_id: str):
 
 
 class ProcessMessageEventDefinition(CamundaMessageEventDefinition):
-    """A message whose variables become process variables, as Camunda 7 correlates them."""
+    """A message whose variables become process variables, as Camunda 7 correlates them.
+
+    Thrown (an intermediate throw or end event, a send task), it carries the event's
+    camunda:inputOutput input parameters as its variables; the parameter `businessKey` chooses
+    the receiving instance (default: the sender's own business key). What no task of this
+    instance catches leaves the workflow for the engine to correlate.
+    """
+
+    def throw(self, my_task):
+        config = (getattr(my_task.task_spec, "extensions", None) or {}).get("dalad_io", {})
+        variables = {name: evaluate(source, my_task.data, my_task.task_spec.bpmn_id)
+                     for name, source in config.get("inputs", {}).items()}
+        business_key = variables.pop("businessKey", None)
+        payload = {"payload": variables, "result_var": None, "business_key": business_key,
+                   "element_id": my_task.task_spec.bpmn_id}
+        my_task.workflow.top_workflow.catch(BpmnEvent(self, payload=payload))
 
     def update_task_data(self, my_task):
         event_data = my_task.internal_data.get(self.name) or {}
