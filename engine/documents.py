@@ -1,0 +1,142 @@
+"""Attachments of an instance: checked by content, stored whole in the database, never overwritten.
+
+A file is taken only when its name ends in an allowed type and its first bytes (and, for the
+Office/OFD containers, the parts inside the zip) say it really is that type: an .exe renamed .pdf
+is refused. Each upload is a new `Document` row with its SHA-256; nothing is replaced.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from typing import Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import clock
+from .errors import InvalidInput, NotFound
+from .models import Document, ProcessInstance
+
+MAX_SIZE = 20 * 1024 * 1024
+
+# extension -> (MIME type stored and sent back, what the content must be)
+ALLOWED = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "zip": "application/zip",
+    "ofd": "application/ofd",
+}
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+class DocumentRefused(InvalidInput):
+    """An upload that is not taken; `reason` is one of: empty, too_large, type_not_allowed, content_mismatch."""
+
+    def __init__(self, reason: str, message: str):
+        self.reason = reason
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    extension: str
+    content_type: str
+
+
+def sniff(filename: str, content: bytes) -> Sniffed:
+    """The type of an upload, from its name and its content; refuse what does not match."""
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if extension not in ALLOWED:
+        raise DocumentRefused("type_not_allowed", f"file type '.{extension}' is not allowed "
+                              f"(allowed: {', '.join(sorted(set(ALLOWED) - {'jpeg'}))})")
+    if not _content_is(extension, content):
+        raise DocumentRefused("content_mismatch", f"the content of '{filename}' is not a .{extension} file")
+    return Sniffed(extension, ALLOWED[extension])
+
+
+def _content_is(extension: str, content: bytes) -> bool:
+    if extension == "pdf":
+        return b"%PDF-" in content[:1024]  # some writers put a few bytes before the header
+    if extension == "png":
+        return content.startswith(b"\x89PNG\r\n\x1a\n")
+    if extension in ("jpg", "jpeg"):
+        return content.startswith(b"\xff\xd8\xff")
+    if not content.startswith(_ZIP_MAGIC):
+        return False
+    try:  # reads the central directory only: nothing is unpacked
+        names = set(zipfile.ZipFile(io.BytesIO(content)).namelist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return False
+    if extension == "zip":
+        return True
+    if extension == "docx":
+        return "[Content_Types].xml" in names and any(n.startswith("word/") for n in names)
+    if extension == "xlsx":
+        return "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names)
+    if extension == "ofd":
+        return "OFD.xml" in names
+    return False
+
+
+def clean_filename(name: str) -> str:
+    """The last part of an uploaded name, without control characters, at most 200 characters."""
+    name = re.split(r"[\\/]", name or "")[-1]
+    name = "".join(ch for ch in unicodedata.normalize("NFC", name) if unicodedata.category(ch)[0] != "C")
+    name = name.strip().strip(".") or "file"
+    if len(name) > 200:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 199 - len(ext)] + dot + ext) if dot and len(ext) < 16 else name[:200]
+    return name
+
+
+def add(session: Session, instance_id: int, *, filename: str, content: bytes, user: str,
+        task_id: Optional[int] = None, field: Optional[str] = None) -> Document:
+    """Store an upload as a new document of the instance (its row records who, when and the SHA-256)."""
+    filename = clean_filename(filename)
+    if not content:
+        raise DocumentRefused("empty", f"'{filename}' is empty")
+    if len(content) > MAX_SIZE:
+        raise DocumentRefused("too_large", f"'{filename}' is larger than {MAX_SIZE // (1024 * 1024)} MB")
+    kind = sniff(filename, content)
+    if session.get(ProcessInstance, instance_id) is None:
+        raise NotFound(f"process instance {instance_id} does not exist")
+    document = Document(instance_id=instance_id, task_id=task_id, field=field, filename=filename,
+                        content_type=kind.content_type, size=len(content),
+                        sha256=hashlib.sha256(content).hexdigest(), content=content,
+                        uploaded_by=user, uploaded_at=clock.now())
+    session.add(document)
+    session.flush()
+    return document
+
+
+def get(session: Session, document_id: int) -> Document:
+    document = session.get(Document, document_id)
+    if document is None:
+        raise NotFound(f"document {document_id} does not exist")
+    return document
+
+
+def of_instance(session: Session, instance_id: int) -> list[Document]:
+    """The documents of an instance, newest first (content not loaded)."""
+    return list(session.scalars(select(Document).where(Document.instance_id == instance_id)
+                                .order_by(Document.uploaded_at.desc(), Document.id.desc())))
+
+
+def fields_present(session: Session, task_id: int) -> set[str]:
+    """The material keys (`Document.field`) uploaded at a task."""
+    return set(session.scalars(select(Document.field).where(Document.task_id == task_id,
+                                                            Document.field.is_not(None))))
+
+
+def latest_for(session: Session, task_id: int, field: str) -> Optional[Document]:
+    return session.scalars(select(Document).where(Document.task_id == task_id, Document.field == field)
+                           .order_by(Document.id.desc()).limit(1)).first()
+
