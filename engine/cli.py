@@ -17,7 +17,7 @@ from typing import Optional
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from . import bureaus, clock, services, users
+from . import bureaus, clock, services, tokens, users
 from .config import Settings, open_engine
 from .database import MIGRATIONS, Database
 from .definitions import BundleFile
@@ -157,10 +157,22 @@ def build_parser() -> _Parser:
     p.add_argument("--password-stdin", action="store_true", required=True)
     p.add_argument("--actor")
 
+    p = command("tokens", None, "API tokens of the REST API (an administrator issues and revokes them)")
+    tokens_sub = p.add_subparsers(dest="tokens_command", parser_class=_Parser, required=True)
+    p = command("create", cmd_tokens_create, "issue a bearer token to a user (printed once)", parent=tokens_sub)
+    p.add_argument("user", metavar="USER")
+    p.add_argument("--name", metavar="N", help="what the token is for (a machine, a tool)")
+    p.add_argument("--actor", help="who issues it (recorded in the history)")
+    p = command("list", cmd_tokens_list, "list tokens (never their values)", parent=tokens_sub)
+    p.add_argument("--user", metavar="U")
+    p = command("revoke", cmd_tokens_revoke, "revoke a token", parent=tokens_sub)
+    p.add_argument("token_id", type=int, metavar="ID")
+    p.add_argument("--actor", help="who revokes it (recorded in the history)")
+
     p = command("timers", None, "timers")
     timers_sub = p.add_subparsers(dest="timers_command", parser_class=_Parser, required=True)
     command("fire-due", cmd_timers_fire_due, "fire every due timer now", parent=timers_sub)
-    for actions in (users_sub, timers_sub):  # name the actions in "required" messages
+    for actions in (users_sub, tokens_sub, timers_sub):  # name the actions in "required" messages
         actions.metavar = "{" + ",".join(actions.choices) + "}"
 
     p = command("demo-seed", cmd_demo_seed, f"add demo users for every bureau (password {DEMO_PASSWORD})")
@@ -344,6 +356,33 @@ def read_password() -> str:
     if not password:
         raise UsageError("--password-stdin: standard input has no password on its first line")
     return password
+
+
+def cmd_tokens_create(args, settings: Settings, db: Database) -> int:
+    with db.write() as session:
+        token, plaintext = tokens.issue_token(session, args.user, args.name, actor=args.actor)
+        token_id = token.id
+    print(f"token {token_id} for {args.user} (shown only now; keep it secret):")
+    print(plaintext)
+    return 0
+
+
+def cmd_tokens_list(args, settings: Settings, db: Database) -> int:
+    with db.read() as session:
+        lines = ["  ".join((str(token.id), user, token.name or "-", _iso(token.created_at),
+                            _iso(token.last_used_at) or "never used",
+                            f"revoked {_iso(token.revoked_at)}" if token.revoked_at else "active"))
+                 for token, user in tokens.list_tokens(session, args.user)]
+    for line in lines:
+        print(line)
+    return 0
+
+
+def cmd_tokens_revoke(args, settings: Settings, db: Database) -> int:
+    with db.write() as session:
+        tokens.revoke_token(session, args.token_id, actor=args.actor)
+    print(f"token {args.token_id} revoked")
+    return 0
 
 
 def cmd_timers_fire_due(args, settings: Settings, db: Database) -> int:

@@ -171,10 +171,18 @@ def _extension_config(tree) -> dict:
                                               if el.get(k) is not None})
             mappings[(process.get("id"), activity.get("id"))] = {"dalad_call": config}
         for element in process.iter():
+            if not isinstance(element.tag, str) or not element.get("id"):
+                continue
+            entry = mappings.setdefault((process.get("id"), element.get("id")), {})
+            if element.get(f"{{{CAMUNDA_NS}}}type") == "external":
+                entry["dalad_external"] = {"topic": element.get(f"{{{CAMUNDA_NS}}}topic"),
+                                           "priority": element.get(f"{{{CAMUNDA_NS}}}taskPriority")}
+            for error in element.findall("bpmn:errorEventDefinition", NS):
+                entry["dalad_error"] = {"code_variable": error.get(f"{{{CAMUNDA_NS}}}errorCodeVariable"),
+                                        "message_variable": error.get(f"{{{CAMUNDA_NS}}}errorMessageVariable")}
             inputs = element.findall("bpmn:extensionElements/camunda:inputOutput/camunda:inputParameter", NS)
-            if inputs and element.get("id"):
-                io = {"inputs": {p.get("name"): (p.text or "").strip() for p in inputs if p.get("name")}}
-                mappings.setdefault((process.get("id"), element.get("id")), {})["dalad_io"] = io
+            if inputs:
+                entry["dalad_io"] = {"inputs": {p.get("name"): (p.text or "").strip() for p in inputs if p.get("name")}}
     return mappings
 
 
@@ -184,7 +192,7 @@ def _configure_extensions(process_specs, extension_config: dict) -> None:
             continue
         for task_spec in process_spec.task_specs.values():
             config = extension_config.get((process_spec.name, getattr(task_spec, "bpmn_id", None)))
-            if config is not None:
+            if config:
                 task_spec.extensions = {**(getattr(task_spec, "extensions", None) or {}), **config}
 
 
@@ -227,7 +235,7 @@ def _add_dmn(parser, tree, f: BundleFile, bundle: ParsedBundle, problems: list[P
         problems.append(Problem(f.name, "not a DMN 1.1/1.3 file (root element namespace)"))
         return
     try:
-        parser.add_dmn_xml(tree, filename=f.name)
+        parser.add_dmn_xml(tree.getroot(), filename=f.name)
     except (SpiffWorkflowException, AttributeError, KeyError, TypeError, ValueError) as exc:
         problems.append(Problem(f.name, f"decision table cannot be read: {exc}"))
         return

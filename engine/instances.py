@@ -21,7 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from . import clock, history, runtime
 from .errors import ExecutionError, InstanceNotRunning, NotFound
 from .expressions import compile_template
-from .models import MessageSubscription, ProcessDefinition, ProcessInstance, TaskCandidate, Timer, UserTask
+from .models import ExternalTask, MessageSubscription, ProcessDefinition, ProcessInstance, TaskCandidate, Timer, UserTask
 
 
 # --- caches ------------------------------------------------------------------------------------
@@ -165,10 +165,12 @@ def save(session: Session, handle: Handle) -> None:
     _sync_user_tasks(session, handle, snap.ready, now)
     columns["open_tasks"] = handle.open_tasks
     waits = sorted([["timer", t.task_uuid, t.element_id, t.due_at.isoformat()] for t in snap.timers]
-                   + [["message", m.task_uuid, m.element_id, m.message_name] for m in snap.messages])
+                   + [["message", m.task_uuid, m.element_id, m.message_name] for m in snap.messages]
+                   + [["external", e.task_uuid, e.element_id, e.topic] for e in snap.external])
     if waits != (row.waits or []):
         _sync_timers(session, row, snap.timers)
         _sync_subscriptions(session, row, snap.messages)
+        _sync_external_tasks(session, row, snap.external, now)
         columns["waits"] = waits
     if workflow.completed:
         if row.status != "completed":
@@ -351,12 +353,28 @@ def _sync_subscriptions(session: Session, row: ProcessInstance, messages: list[r
                                             business_key=row.business_key))
 
 
+def _sync_external_tasks(session: Session, row: ProcessInstance, waiting: list, now: datetime) -> None:
+    existing = {t.task_uuid: t for t in session.scalars(
+        select(ExternalTask).where(ExternalTask.instance_id == row.id, ExternalTask.state == "open"))}
+    wanted = {e.task_uuid: e for e in waiting}
+    for uuid, task in existing.items():
+        if uuid not in wanted:
+            task.state = "completed" if task.worker_id else "cancelled"
+    for uuid, e in wanted.items():
+        if uuid not in existing:
+            session.add(ExternalTask(instance_id=row.id, task_uuid=uuid, element_id=e.element_id, topic=e.topic,
+                                     state="open", priority=e.priority, created_at=now))
+
+
 def close_waits(session: Session, row: ProcessInstance) -> None:
     """Drop the timers, subscriptions and open tasks of an instance that ends or is terminated."""
     for timer in session.scalars(select(Timer).where(Timer.instance_id == row.id, Timer.state == "waiting")):
         timer.state = "cancelled"
     for sub in session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == row.id)):
         session.delete(sub)
+    for external in session.scalars(select(ExternalTask).where(ExternalTask.instance_id == row.id,
+                                                               ExternalTask.state == "open")):
+        external.state = "cancelled"
     for task in session.scalars(select(UserTask).where(UserTask.instance_id == row.id, UserTask.state == "ready")):
         task.state, task.completed_at = "cancelled", clock.now()
     row.open_tasks, row.waits = {}, []

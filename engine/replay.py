@@ -97,6 +97,15 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                     if task is None:
                         return _diverged(report, seq, f"task '{event['element_id']}' is not ready in the replay")
                     runtime.complete_user_task(workflow, str(task.id), data.get("values") or {})
+                elif kind in ("external_task_completed", "external_task_bpmn_error"):
+                    task = runtime.task_at(workflow, data.get("path") or [])
+                    if task is None or task.task_spec.bpmn_id != event["element_id"]:
+                        return _diverged(report, seq, f"external task '{event['element_id']}' is not waiting in the replay")
+                    if kind == "external_task_completed":
+                        runtime.complete_external_task(workflow, str(task.id), data.get("variables") or {})
+                    else:
+                        runtime.throw_bpmn_error(workflow, str(task.id), data["code"], data.get("message"),
+                                                 data.get("variables") or {})
                 elif kind == "timer_fired":
                     runtime.run_engine(workflow)
                 elif kind == "message_correlated":

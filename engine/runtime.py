@@ -260,6 +260,29 @@ def complete_user_task(workflow: BpmnWorkflow, task_uuid: str, data: dict) -> No
         workflow.do_engine_steps()
 
 
+def complete_external_task(workflow: BpmnWorkflow, task_uuid: str, variables: dict) -> None:
+    """A worker finished an external task: its variables join the process, which runs on."""
+    task = find_task(workflow, task_uuid)
+    with _as_execution_error(workflow, task):
+        task.set_data(**variables)
+        task.complete()
+        workflow.do_engine_steps()
+
+
+def throw_bpmn_error(workflow: BpmnWorkflow, task_uuid: str, code: str, message: str | None,
+                     variables: dict) -> None:
+    """A worker reports a business error: the error boundary event for `code` on the task (or
+    around it) takes over; no catcher is an error, not a silent end."""
+    task = find_task(workflow, task_uuid)
+    with _as_execution_error(workflow, task):
+        event = BpmnEvent(specs.EngineErrorEventDefinition(code, code),
+                          payload={"variables": variables, "code": code, "message": message},
+                          target=task.workflow)
+        if workflow.top_workflow.event_manager.catch(event, internal=False) == 0:
+            raise ExecutionError(f"no error event catches BPMN error '{code}'", element_id=task.task_spec.bpmn_id)
+        workflow.do_engine_steps()
+
+
 def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations: dict | None = None) -> None:
     """Deliver a message to the workflow and run until the next wait."""
     event = BpmnEvent(specs.ProcessMessageEventDefinition(name), {"payload": payload, "result_var": None},
@@ -313,6 +336,14 @@ class WaitingTimer:
 
 
 @dataclass(frozen=True)
+class WaitingExternal:
+    task_uuid: str
+    element_id: str
+    topic: str
+    priority: int
+
+
+@dataclass(frozen=True)
 class WaitingMessage:
     task_uuid: str
     element_id: str
@@ -330,10 +361,11 @@ class Snapshot:
     ready: list
     timers: list[WaitingTimer]
     messages: list[WaitingMessage]
+    external: list["WaitingExternal"]
 
 
 def snapshot(workflow: BpmnWorkflow) -> Snapshot:
-    ready, timers, messages = [], [], []
+    ready, timers, messages, external = [], [], [], []
     pools = [workflow.tasks.values(), *(sp.tasks.values() for sp in workflow.subprocesses.values())]
     for pool in pools:
         for task in pool:
@@ -341,6 +373,11 @@ def snapshot(workflow: BpmnWorkflow) -> Snapshot:
             if state == TaskState.READY:
                 if task.task_spec.manual:
                     ready.append(task)
+            elif state == TaskState.STARTED:
+                config = (getattr(task.task_spec, "extensions", None) or {}).get("dalad_external")
+                if config:
+                    external.append(WaitingExternal(str(task.id), task.task_spec.bpmn_id, config["topic"],
+                                                    int(config.get("priority") or 0)))
             elif state == TaskState.WAITING:
                 definition = getattr(task.task_spec, "event_definition", None)
                 if definition is None or not isinstance(task.task_spec, CatchingEvent):
@@ -351,7 +388,7 @@ def snapshot(workflow: BpmnWorkflow) -> Snapshot:
                         timers.append(WaitingTimer(str(task.id), task.task_spec.bpmn_id, due))
                 elif isinstance(definition, MessageEventDefinition):
                     messages.append(WaitingMessage(str(task.id), task.task_spec.bpmn_id, definition.name))
-    return Snapshot(ready, timers, messages)
+    return Snapshot(ready, timers, messages, external)
 
 
 def waiting_events(workflow: BpmnWorkflow) -> tuple[list[WaitingTimer], list[WaitingMessage]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Optional
 
 from sqlalchemy import and_, or_, select
@@ -15,7 +16,7 @@ from . import clock, definitions, history, instances, runtime
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
-from .models import (Incident, MessageSubscription, ProcessDefinition, ProcessInstance, StartSubscription,
+from .models import (ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance, StartSubscription,
                      TaskCandidate, Timer, UserTask)
 
 
@@ -489,6 +490,16 @@ def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessI
     recorded = incident.payload["event"]
     event = history.Event(recorded["type"], actor=user, element_id=recorded["element_id"],
                           data={**(recorded["data"] or {}), "retry_of_incident": incident.id})
+    if incident.kind == "external-task":
+        external = session.get(ExternalTask, incident.payload["external_task"])
+        external.retries, external.lock_expires_at = 1, None
+        row.status = "running" if row.open_tasks else "waiting"
+        incident.resolved_at, incident.resolved_by = clock.now(), user
+        history.record(session, row, [history.Event("status_changed", actor=user, element_id=incident.element_id,
+                                                    data={"from": "incident", "to": row.status,
+                                                          "retry_of_incident": incident.id})],
+                       _current_digest(session, row))
+        return row
     if incident.kind == "message":
         data = incident.payload
 
@@ -514,3 +525,131 @@ def set_variables(session: Session, instance_id: int, variables: dict, *, user: 
     runtime.set_variables(handle.workflow, variables)
     _save(session, handle, user)
     return handle.row
+
+
+# --- external tasks ----------------------------------------------------------------------------
+
+@dataclass
+class LockedExternalTask:
+    task: ExternalTask
+    variables: dict
+    business_key: Optional[str]
+    process_key: str
+
+
+@_one_instant
+def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_tasks: int = 10) -> list[LockedExternalTask]:
+    """Lock up to `max_tasks` open external tasks of the topics for `worker_id`.
+
+    `topics`: [{"topicName": …, "lockDuration": milliseconds, "variables": [names] or None}].
+    Tasks locked by another worker stay theirs until the lock expires; several workers and
+    engine processes share the work without taking a task twice (SKIP LOCKED)."""
+    if not worker_id:
+        raise InvalidInput("a worker id is required")
+    now, locked = clock.now(), []
+    for topic in topics:
+        name, duration = topic.get("topicName"), topic.get("lockDuration")
+        if not name or not isinstance(duration, int) or duration <= 0:
+            raise InvalidInput("each topic needs a topicName and a positive lockDuration (milliseconds)")
+        if len(locked) >= max_tasks:
+            break
+        query = (select(ExternalTask).where(ExternalTask.state == "open", ExternalTask.topic == name,
+                                            or_(ExternalTask.lock_expires_at.is_(None), ExternalTask.lock_expires_at <= now),
+                                            or_(ExternalTask.retries.is_(None), ExternalTask.retries > 0))
+                 .order_by(ExternalTask.priority.desc(), ExternalTask.id)
+                 .limit(max_tasks - len(locked)).with_for_update(skip_locked=True))
+        for task in session.scalars(query):
+            row = session.get(ProcessInstance, task.instance_id)
+            if row.status not in ("running", "waiting"):
+                continue
+            task.worker_id, task.lock_expires_at = worker_id, now + timedelta(milliseconds=duration)
+            wanted = topic.get("variables")
+            variables = {k: v for k, v in (row.variables or {}).items()
+                         if not k.startswith("_") and (wanted is None or k in wanted)}
+            locked.append(LockedExternalTask(task, variables, row.business_key, row.process_key))
+    return locked
+
+
+def _locked_by(session: Session, task_id: int, worker_id: str) -> ExternalTask:
+    task = session.get(ExternalTask, task_id)
+    if task is None:
+        raise NotFound(f"external task {task_id} does not exist")
+    if task.state != "open":
+        raise TaskNotReady(f"external task {task_id} is {task.state}")
+    if task.worker_id != worker_id or task.lock_expires_at is None or task.lock_expires_at < clock.now():
+        raise TaskNotReady(f"external task {task_id} is not locked by worker '{worker_id}'"
+                           + (f" (locked by '{task.worker_id}')" if task.worker_id and task.worker_id != worker_id else ""))
+    return task
+
+
+@_one_instant
+def complete_external_task(session: Session, task_id: int, *, worker_id: str, variables: Optional[dict] = None,
+                           user: Optional[str] = None) -> ProcessInstance:
+    """The worker holding the lock finished the task: its variables join the process."""
+    task = _locked_by(session, task_id, worker_id)
+    variables = _checked_variables(variables)
+    handle = instances.load(session, task.instance_id)
+    spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
+    handle.events.append(history.Event("external_task_completed", actor=user or worker_id, element_id=task.element_id,
+                                       data={"external_task": task.id, "path": runtime.task_path(spiff_task),
+                                             "worker": worker_id, "variables": variables}))
+    runtime.complete_external_task(handle.workflow, task.task_uuid, variables)
+    _save(session, handle, user or worker_id)
+    task.state = "completed"
+    return handle.row
+
+
+@_one_instant
+def handle_external_failure(session: Session, task_id: int, *, worker_id: str, error_message: str,
+                            error_details: Optional[str] = None, retries: int = 0, retry_timeout: int = 0,
+                            user: Optional[str] = None) -> ExternalTask:
+    """The worker failed: try again after `retry_timeout` ms while retries remain; at none, an incident."""
+    task = _locked_by(session, task_id, worker_id)
+    task.error_message, task.error_details, task.retries = error_message, error_details, max(int(retries), 0)
+    task.worker_id, task.lock_expires_at = None, clock.now() + timedelta(milliseconds=max(int(retry_timeout), 0))
+    if task.retries == 0:
+        row = instances.lock_instance(session, task.instance_id)
+        incident = Incident(instance_id=row.id, element_id=task.element_id, kind="external-task",
+                            message=f"external task '{task.topic}' failed: {error_message}",
+                            payload={"external_task": task.id, "element_id": task.element_id,
+                                     "event": {"type": "external_task_retried", "actor": user or worker_id,
+                                               "element_id": task.element_id, "data": {"external_task": task.id}}},
+                            created_at=clock.now())
+        session.add(incident)
+        session.flush()
+        previous, row.status = row.status, "incident"
+        history.record(session, row, [history.Event("incident", actor=user or worker_id, element_id=task.element_id,
+                                                    data={"incident": incident.id, "kind": "external-task",
+                                                          "message": incident.message, "from": previous})],
+                       _current_digest(session, row))
+    return task
+
+
+@_one_instant
+def handle_bpmn_error(session: Session, task_id: int, *, worker_id: str, error_code: str,
+                      error_message: Optional[str] = None, variables: Optional[dict] = None,
+                      user: Optional[str] = None) -> ProcessInstance:
+    """The worker reports a business error: the error boundary event for the code takes over."""
+    task = _locked_by(session, task_id, worker_id)
+    if not error_code:
+        raise InvalidInput("a BPMN error needs an errorCode")
+    variables = _checked_variables(variables)
+    handle = instances.load(session, task.instance_id)
+    spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
+    handle.events.append(history.Event("external_task_bpmn_error", actor=user or worker_id,
+                                       element_id=task.element_id,
+                                       data={"external_task": task.id, "path": runtime.task_path(spiff_task),
+                                             "code": error_code, "message": error_message, "variables": variables}))
+    runtime.throw_bpmn_error(handle.workflow, task.task_uuid, error_code, error_message, variables)
+    _save(session, handle, user or worker_id)
+    task.state = "failed"
+    return handle.row
+
+
+@_one_instant
+def extend_external_lock(session: Session, task_id: int, *, worker_id: str, new_duration: int) -> ExternalTask:
+    task = _locked_by(session, task_id, worker_id)
+    if new_duration <= 0:
+        raise InvalidInput("newDuration must be a positive number of milliseconds")
+    task.lock_expires_at = clock.now() + timedelta(milliseconds=new_duration)
+    return task

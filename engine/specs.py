@@ -15,8 +15,10 @@ from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.specs.defaults import CallActivity as DefaultCallActivity
 from SpiffWorkflow.bpmn.specs.defaults import ParallelMultiInstanceTask as DefaultParallelMI
+from SpiffWorkflow.bpmn.specs.defaults import ServiceTask as DefaultServiceTask
 from SpiffWorkflow.bpmn.specs.defaults import SequentialMultiInstanceTask as DefaultSequentialMI
 from SpiffWorkflow.bpmn.specs.defaults import StartEvent as DefaultStartEvent
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.camunda.specs.event_definitions import \
@@ -64,6 +66,22 @@ class ProcessMessageEventDefinition(CamundaMessageEventDefinition):
         payload = event_data.get("payload")
         if isinstance(payload, dict):
             my_task.data.update(payload)
+
+
+class EngineErrorEventDefinition(ErrorEventDefinition):
+    """An error caught with camunda:errorCodeVariable / errorMessageVariable, and the variables
+    a worker sent with its BPMN error."""
+
+    def update_task_data(self, my_task):
+        payload = my_task.internal_data.get(self.name)
+        if not isinstance(payload, dict) or "code" not in payload:
+            return super().update_task_data(my_task)
+        my_task.data.update(payload.get("variables") or {})
+        config = (getattr(my_task.task_spec, "extensions", None) or {}).get("dalad_error", {})
+        if config.get("code_variable"):
+            my_task.data[config["code_variable"]] = payload["code"]
+        if config.get("message_variable"):
+            my_task.data[config["message_variable"]] = payload.get("message")
 
 
 class EngineStartEvent(DefaultStartEvent):
@@ -250,6 +268,8 @@ def adapt_specs(specs) -> None:
                 definition.__class__ = EngineStartTimer
             if type(definition) is CamundaMessageEventDefinition:
                 definition.__class__ = ProcessMessageEventDefinition
+            if type(definition) is ErrorEventDefinition:
+                definition.__class__ = EngineErrorEventDefinition
 
 
 def register(registry) -> None:
@@ -259,6 +279,8 @@ def register(registry) -> None:
 
     converter_class("MessageEventDefinition")(ProcessMessageEventDefinition, registry)
     converter_class("StartEvent")(EngineStartEvent, registry)
+    converter_class("NoneTask")(DefaultServiceTask, registry)  # SpiffWorkflow's config forgot it
+    converter_class("ErrorEventDefinition")(EngineErrorEventDefinition, registry)
     converter_class("CallActivity")(EngineCallActivity, registry)
     converter_class("TimeDateEventDefinition")(EngineStartTimer, registry)
     converter_class("ParallelMultiInstanceTask")(EngineParallelMultiInstance, registry)

@@ -494,6 +494,15 @@ def _check_java(checker: Checker, element) -> None:
             checker.report(owner, 'camunda:type="external" needs a non-empty camunda:topic')
 
 
+def _check_service_implementation(checker: Checker, task) -> None:
+    """A service task must say how it runs (Camunda refuses one that doesn't): here, by workers."""
+    if not any(task.get(_c(a)) for a in (*JAVA_ATTRIBUTES, "type")):
+        extensions = task.find(_b("extensionElements"))
+        if extensions is None or extensions.find(_c("connector")) is None:
+            checker.report(task, 'a service task needs an implementation: camunda:type="external" with a '
+                                 'camunda:topic (workers fetch and complete it)')
+
+
 def _check_listener(checker: Checker, listener) -> None:
     kind = "execution listener" if _local(listener) == "executionListener" else "task listener"
     for attribute in JAVA_LISTENER_ATTRIBUTES:
@@ -544,6 +553,7 @@ ELEMENT_RULES: dict[str, list[ElementRule]] = {
     "timerEventDefinition": [_check_timer],
     "scriptTask": [_check_script_task],
     **{name: [_check_java] for name in JAVA_IMPLEMENTED},
+    "serviceTask": [_check_java, _check_service_implementation],
 }
 
 # camunda local name -> rules.

@@ -1,0 +1,97 @@
+"""Bearer tokens for the REST API: an administrator issues one to a user and revokes it.
+
+The plaintext is shown once, when it is issued; the table keeps only its SHA-256. A token acts
+as its user (same bureaus, same roles), and stops working when it is revoked or the user is
+deactivated. Issuing and revoking are events of the system history chain (never the token).
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import clock, history
+from .errors import InvalidInput, NotFound
+from .models import ApiToken, User
+from .users import get_user
+
+PREFIX = "dalad_"
+TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is a hint: do not write on every request
+
+
+def hash_token(plaintext: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+def issue_token(session: Session, user_name: str, name: Optional[str] = None, *,
+                actor: Optional[str] = None) -> tuple[ApiToken, str]:
+    """Create a token for `user_name`; return its row and the plaintext (not stored anywhere)."""
+    user = get_user(session, user_name)
+    if not user.active:
+        raise InvalidInput(f"user '{user_name}' is deactivated: no token for it")
+    if name is not None and len(name) > 200:
+        raise InvalidInput("a token name has at most 200 characters")
+    plaintext = PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name or None, token_hash=hash_token(plaintext),
+                     created_at=clock.now())
+    session.add(token)
+    session.flush()
+    history.record_system(session, history.Event("token_created", actor=actor, data={
+        "token": token.id, "user": user.name, "name": token.name}))
+    return token, plaintext
+
+
+def create_token(session: Session, user_name: str, name: Optional[str] = None, *,
+                 actor: Optional[str] = None) -> str:
+    """Create a token for `user_name` and return its plaintext (shown once)."""
+    return issue_token(session, user_name, name, actor=actor)[1]
+
+
+def revoke_token(session: Session, token_id: int, *, actor: Optional[str] = None) -> ApiToken:
+    """Revoke a token: it authenticates nobody from now on."""
+    token = session.get(ApiToken, token_id, with_for_update=True)
+    if token is None:
+        raise NotFound(f"API token {token_id} does not exist")
+    if token.revoked_at is not None:
+        when = clock.aware(token.revoked_at).astimezone(clock.local_zone())
+        raise InvalidInput(f"API token {token_id} was already revoked at {when:%Y-%m-%d %H:%M:%S}")
+    token.revoked_at = clock.now()
+    user = session.get(User, token.user_id)
+    history.record_system(session, history.Event("token_revoked", actor=actor, data={
+        "token": token.id, "user": user.name if user else None, "name": token.name}))
+    return token
+
+
+def list_tokens(session: Session, user_name: Optional[str] = None) -> list[tuple[ApiToken, str]]:
+    """Every token (or those of one user) with its user's name, oldest first."""
+    query = select(ApiToken, User.name).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)
+    if user_name is not None:
+        query = query.where(User.id == get_user(session, user_name).id)
+    return [(token, name) for token, name in session.execute(query)]
+
+
+def authenticate_token(session: Session, plaintext: str, *, allow_demo: bool = False) -> Optional[User]:
+    """Return the active user of a valid, unrevoked token, else None; note when it was used.
+
+    Demo accounts authenticate only when `allow_demo` is true, as with passwords. The use is
+    written at most once a minute, so call this in a write transaction.
+    """
+    if not isinstance(plaintext, str) or not plaintext.startswith(PREFIX):
+        return None
+    found = session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+                            .where(ApiToken.token_hash == hash_token(plaintext),
+                                   ApiToken.revoked_at.is_(None))).first()
+    if found is None:
+        return None
+    token, user = found
+    if not user.active or (user.is_demo and not allow_demo):
+        return None
+    now = clock.now()
+    if token.last_used_at is None or now - clock.aware(token.last_used_at) >= TOUCH_EVERY:
+        token.last_used_at = now
+    return user
