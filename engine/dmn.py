@@ -280,7 +280,7 @@ class _ScriptTest:
         return self.expr.evaluate({**context, self.input_variable: value}) is True
 
 
-@dataclass
+@dataclass(eq=False)
 class DecisionInput:
     id: Optional[str]
     label: str  # what messages call the column: the label, else the expression text
@@ -291,7 +291,7 @@ class DecisionInput:
     convert: Optional[Callable[[Any], Any]] = field(repr=False, default=None)
 
 
-@dataclass
+@dataclass(eq=False)
 class DecisionOutput:
     id: Optional[str]
     label: str
@@ -302,7 +302,7 @@ class DecisionOutput:
     convert: Optional[Callable[[Any], Any]] = field(repr=False, default=None)
 
 
-@dataclass
+@dataclass(eq=False)
 class DecisionRule:
     id: Optional[str]
     number: int  # 1-based position in the table
@@ -315,7 +315,7 @@ class DecisionRule:
         return f"rule {self.number}" + (f" (rule id {self.id})" if self.id else "")
 
 
-@dataclass
+@dataclass(eq=False)
 class Decision:
     """One decision of a DMN file: a decision table or a literal expression."""
 

@@ -40,7 +40,9 @@ Semantics worth knowing:
 * Where FEEL would quietly give null for a *type* mistake (`"a" + 1`, `"abc" < 5`, `1/0`,
   `date("oops")`), this gives an ExpressionError naming the column, so a broken table fails
   loudly.  Equality between different types is simply false (`"1" = 1` is false).
-* Numbers are Python ints and floats (`10 / 4` is 2.5, `10 / 5` is 2); booleans are not numbers.
+* Numbers are exact decimals inside an expression (34 digits, as FEEL's decimal128): `0.1 + 0.2 = 0.3`
+  is true and `amount * 1.1` gives 1650 for 1500.  Results leave as int when whole, else float
+  (`10 / 4` is 2.5, `10 / 5` is 2).  Booleans are not numbers.
 * Dates: `date`, `date and time` (aware; without an offset it is local time, see engine.clock),
   `time`, days-and-time durations (timedelta) and years-and-months durations (`YearsMonths`).
   A date compared with a date and time is read as local midnight, and an ISO string compared
@@ -199,11 +201,15 @@ def _kind(x: Any) -> str:
     return type(x).__name__
 
 
-def _show(x: Any) -> str:
+def _literal(x: Any) -> str:
+    """A value written as FEEL would (strings quoted)."""
     if isinstance(x, str):
-        text = '"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    else:
-        text = _text(x)
+        return '"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return _text(x)
+
+
+def _show(x: Any) -> str:
+    text = _literal(x)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -257,9 +263,9 @@ def _text(x: Any) -> str:
     if isinstance(x, timedelta):
         return _iso_duration(x)
     if isinstance(x, (list, tuple)):
-        return "[" + ", ".join(_show(v) for v in x) + "]"
+        return "[" + ", ".join(_literal(v) for v in x) + "]"
     if isinstance(x, Mapping):
-        return "{" + ", ".join(f"{k}: {_show(v)}" for k, v in x.items()) + "}"
+        return "{" + ", ".join(f"{k}: {_literal(v)}" for k, v in x.items()) + "}"
     return str(x)
 
 

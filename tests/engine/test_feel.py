@@ -1,0 +1,430 @@
+"""FEEL: unary tests (input entries) and expressions (input expressions, output entries, literal
+decisions), compiled by our own parser; errors with positions; the SpiffWorkflow pitfalls."""
+from __future__ import annotations
+
+import re
+import timeit
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from engine import clock
+from engine.errors import ExpressionError
+from engine.feel import (FUNCTIONS, Range, YearsMonths, compile_expression, compile_unary_tests,
+                         parse_duration)
+
+VARS = {
+    "amount": 1500,
+    "rate": 1.1,
+    "vip": True,
+    "category": "gold",
+    "nothing": None,
+    "customer": {"name": "Bob", "address": {"city": "Hohhot"}, "age": 42},
+    "items": [{"name": "pen", "price": 2}, {"name": "lamp", "price": 30}, {"name": "desk", "price": 120}],
+    "numbers": [3, 1, 2],
+    "filed": date(2027, 3, 15),
+    "limit": 1000,
+}
+
+
+def value(source: str, variables=VARS):
+    return compile_expression(source).evaluate(variables)
+
+
+def matches(entry: str, input_value, variables=VARS) -> bool:
+    return compile_unary_tests(entry).matches(input_value, variables)
+
+
+def compile_error(source: str) -> str:
+    with pytest.raises(ExpressionError) as caught:
+        compile_expression(source)
+    return str(caught.value)
+
+
+def entry_error(source: str) -> str:
+    with pytest.raises(ExpressionError) as caught:
+        compile_unary_tests(source)
+    return str(caught.value)
+
+
+def run_error(source: str, variables=VARS) -> str:
+    expr = compile_expression(source)
+    with pytest.raises(ExpressionError) as caught:
+        expr.evaluate(variables)
+    return str(caught.value)
+
+
+# ----------------------------------------------------------------- unary tests
+
+
+class TestUnaryTests:
+    @pytest.mark.parametrize("entry", ["-", "", "   ", " - "])
+    def test_dash_and_empty_match_anything(self, entry):
+        tests = compile_unary_tests(entry)
+        assert tests.is_any
+        for v in (None, 0, "x", [1], date(2027, 1, 1)):
+            assert tests.matches(v)
+
+    def test_string_literal(self):
+        assert matches('"gold"', "gold")
+        assert not matches('"gold"', "Gold")
+        assert not matches('"gold"', None)
+        assert not matches('"gold"', 1)
+
+    def test_comma_list_is_either(self):
+        # SpiffWorkflow glues '"a","b"' into Python as a tuple and compares the input with it
+        for v in ("a", "b"):
+            assert matches('"a","b"', v)
+        assert not matches('"a","b"', "c")
+        assert not matches('"a","b"', "a,b")
+        assert not matches('"a","b"', ("a", "b"))
+        assert matches('"a", "b" , "c"', "c")
+
+    def test_not_is_negation(self):
+        # SpiffWorkflow turns not("x") into Python's `not "x"`, which is always False
+        assert not matches('not("x")', "x")
+        assert matches('not("x")', "y")
+        assert matches('not("x")', None)  # null = "x" is false, so not(...) is true
+        assert not matches('not("a","b")', "a")
+        assert not matches('not("a","b")', "b")
+        assert matches('not("a","b")', "c")
+        assert matches("not(< 5, > 10)", 7)
+        assert not matches("not(< 5, > 10)", 3)
+        assert not matches("not(< 5)", None)  # null < 5 is null, and not(null) is null
+
+    @pytest.mark.parametrize("entry,inside,outside", [
+        ("< 100", [99, -5, 99.99], [100, 101]),
+        ("<= 100", [100, 0], [100.5]),
+        ("> 100", [101, 100.01], [100, 0]),
+        (">= 1000", [1000, 5000], [999]),
+        ("= 5", [5, 5.0], [6]),
+        ("!= 5", [6, None], [5]),
+        ("[1..10]", [1, 5, 10], [0, 11, 10.5]),
+        ("]1..10[", [2, 9, 1.5], [1, 10]),
+        ("(1..10)", [2, 9], [1, 10]),
+        ("[1..10)", [1, 9], [10]),
+        ("]1..10]", [10], [1]),
+        ("[1..10[", [1], [10]),
+        ("5", [5, 5.0], [4, "5"]),
+        ("-5", [-5], [5]),
+        ("1.5", [1.5], [1.4]),
+    ])
+    def test_comparisons_and_ranges(self, entry, inside, outside):
+        for v in inside:
+            assert matches(entry, v), (entry, v)
+        for v in outside:
+            assert not matches(entry, v), (entry, v)
+
+    def test_null_input_matches_only_null_and_any(self):
+        for entry in ("< 100", ">= 0", "[1..10]", '"x"', "5", "true", "false"):
+            assert not matches(entry, None), entry
+        assert matches("null", None)
+        assert not matches("null", 0)
+        assert not matches("null", "")
+        assert matches("-", None)
+
+    def test_booleans(self):
+        assert matches("true", True)
+        assert not matches("true", False)
+        assert not matches("true", 1)  # a number is not a boolean
+        assert not matches("true", "true")
+        assert matches("false", False)
+        assert not matches("false", 0)
+        assert not matches("false", None)
+
+    def test_dates(self):
+        assert matches('date("2027-01-01")', date(2027, 1, 1))
+        assert matches('date("2027-01-01")', "2027-01-01")  # an ISO string beside a date is a date
+        assert not matches('date("2027-01-01")', date(2027, 1, 2))
+        assert matches('< date("2027-01-01")', date(2026, 12, 31))
+        assert not matches('< date("2027-01-01")', date(2027, 1, 1))
+        assert matches('[date("2027-01-01")..date("2027-12-31")]', date(2027, 6, 1))
+        assert matches('>= date and time("2027-01-01T09:00:00")',
+                       datetime(2027, 1, 1, 9, 0, tzinfo=clock.local_zone()))
+        # a date beside a date and time is local midnight
+        assert matches('< date and time("2027-01-01T09:00:00")', date(2027, 1, 1))
+        assert matches('> time("09:00:00")', time(10, 30))
+        assert matches('> duration("P1D")', timedelta(days=2))
+
+    def test_input_value_by_question_mark_and_input_variable(self):
+        assert matches("? > 5", 6)
+        assert not matches("? > 5", 5)
+        assert matches("cellInput > 5 and cellInput < 10", 7)
+        assert not matches("cellInput > 5 and cellInput < 10", 10)
+        tests = compile_unary_tests("amt * 2 > 100", "amt")
+        assert tests.matches(60)
+        assert not tests.matches(40)
+        assert matches('starts with(?, "ab")', "abc")
+        assert not matches('starts with(?, "ab")', "cab")
+        assert matches("string length(?) = 3", "abc")
+
+    def test_condition_not_about_the_input(self):
+        # a boolean expression that does not use the input decides on its own (FEEL-Scala)
+        assert matches("amount > limit", "anything")
+        assert not matches("amount > limit", "anything", {**VARS, "amount": 10})
+
+    def test_expressions_compared_with_the_input(self):
+        assert matches("limit", 1000)
+        assert matches("limit * 2", 2000)
+        assert not matches("limit", 999)
+        assert matches("customer.name", "Bob")
+        assert matches("[1, 2, 3]", 2)  # a list tests membership
+        assert not matches("[1, 2, 3]", 4)
+        assert matches("numbers", 3)
+        assert matches('upper case("gold")', "GOLD")
+
+    def test_mixed_lists(self):
+        assert matches('"a", < 0, [10..20]', "a")
+        assert matches('"a", < 0, [10..20]', 15)
+        assert not matches('< 0, [10..20]', 5)
+        assert matches("null, 5", None)
+
+    def test_constant_values_are_exposed(self):
+        assert compile_unary_tests('"high","medium","low"').values == ("high", "medium", "low")
+        assert compile_unary_tests("1, 2.5").values == (1, 2.5)
+        assert compile_unary_tests("< 5").values is None
+        assert compile_unary_tests('not("a")').values is None
+
+    def test_in_type_mismatch_is_an_error_with_column(self):
+        message = entry_error("> true")
+        assert "column 3" in message
+        tests = compile_unary_tests("< 100")
+        with pytest.raises(ExpressionError, match='cannot compare string "abc" with number 100 at column 1'):
+            tests.matches("abc")
+
+    @pytest.mark.parametrize("entry,fragment", [
+        ("'gold'", "double quotes"),
+        ('not("x"), "y"', "not(...) must enclose the whole entry"),
+        ('"a",', "ends where a value or a test was expected"),
+        ("<", "a value after '<'"),
+        ("[1..10", "']', '[' or ')' to close the range"),
+        ('"a" "b"', "unexpected '\"b\"' at column 5"),
+        ("== 5", "use '=' for equality"),
+        ("${amount > 5}", "JUEL"),
+        ("x ! y", "use not(...)"),
+        ('date("2027-02-30")', "not a valid date"),
+        ("1/0", "division by zero"),
+    ])
+    def test_bad_entries_fail_at_compile_time(self, entry, fragment):
+        assert fragment in entry_error(entry)
+
+
+# ----------------------------------------------------------------- expressions
+
+
+class TestExpressions:
+    @pytest.mark.parametrize("source,expected", [
+        ("1 + 2 * 3", 7),
+        ("(1 + 2) * 3", 9),
+        ("10 / 4", 2.5),
+        ("10 / 5", 2),
+        ("2 ** 10", 1024),
+        ("-amount", -1500),
+        ("amount * rate", 1650),  # decimal arithmetic, not 1650.0000000000002
+        ("0.1 + 0.2 = 0.3", True),
+        ("7 - 10", -3),
+        ('"Dalad" + " " + "Banner"', "Dalad Banner"),
+        ('"say \\"hi\\"\\n\\u0041"', 'say "hi"\nA'),
+        ("true", True), ("false", False), ("null", None),
+        ("amount >= 1000", True),
+        ("amount = 1500", True),
+        ("amount != 1500", False),
+        ('category = "gold"', True),
+        ('"1" = 1', False),
+        ("vip and amount > 1000", True),
+        ("vip and amount > 9000", False),
+        ("not(vip) or amount > 9000", False),
+        ('if vip then "gold" else "silver"', "gold"),
+        ('if nothing then "yes" else "no"', "no"),
+        ("customer.address.city", "Hohhot"),
+        ("customer.missing", None),
+        ("missing.field", None),
+        ("items.name", ["pen", "lamp", "desk"]),
+        ("items[price > 10].name", ["lamp", "desk"]),
+        ("items[item.price < 10].name", ["pen"]),
+        ("items[1].name", "pen"),
+        ("items[-1].name", "desk"),
+        ("items[9]", None),
+        ("[1, 2, 3]", [1, 2, 3]),
+        ("{a: 1, \"b c\": 2}", {"a": 1, "b c": 2}),
+        ("{a: 1}.a", 1),
+        ("amount in [1000..2000]", True),
+        ("amount in ]1500..2000]", False),
+        ("amount in (< 1000, > 1400)", True),
+        ('category in ("silver", "gold")', True),
+        ("amount in [1000, 1500]", True),
+        ("amount in (1000..1500)", False),
+        ("amount between 1000 and 2000", True),
+        ("amount between 1600 and 2000", False),
+        ("5 in (? > 3)", True),
+        ("missing = null", True),
+        ("missing + 1", None),
+        ("missing > 1", None),
+        ("missing > 1 or true", True),
+        ("missing > 1 and false", False),
+        ("missing > 1 and true", None),
+    ])
+    def test_values(self, source, expected):
+        result = value(source)
+        assert result == expected and type(result) is type(expected), (source, result)
+
+    def test_decimal_results_leave_as_int_or_float(self):
+        assert value("1.50") == 1.5 and type(value("1.50")) is float
+        assert type(value("1.0 * 2")) is int
+        assert value("10 / 3") == pytest.approx(3.3333333333333335)
+        assert value("rate + 0") == 1.1
+
+    @pytest.mark.parametrize("source,expected", [
+        ('string length("abcd")', 4),
+        ('upper case("abc")', "ABC"),
+        ('lower case("ABC")', "abc"),
+        ('contains("foobar", "oba")', True),
+        ('starts with("foobar", "foo")', True),
+        ('ends with("foobar", "bar")', True),
+        ('substring("foobar", 3)', "obar"),
+        ('substring("foobar", 3, 2)', "ob"),
+        ('substring("foobar", -3)', "bar"),
+        ("string(1.50)", "1.5"),
+        ("string(true)", "true"),
+        ('number("42")', 42),
+        ('number("4.5")', 4.5),
+        ("sum([1, 2, 3])", 6),
+        ("sum(1, 2, 3)", 6),
+        ("sum([0.1, 0.2])", 0.3),
+        ("min(numbers)", 1),
+        ("max(numbers)", 3),
+        ('max("a", "c", "b")', "c"),
+        ("min([])", None),
+        ("count(items)", 3),
+        ("count([])", 0),
+        ("abs(-3)", 3),
+        ("floor(2.7)", 2),
+        ("floor(-2.5)", -3),
+        ("ceiling(2.1)", 3),
+        ("not(true)", False),
+        ("not(null)", None),
+        ("string length(nothing)", None),
+        ("sum([1, null])", None),
+    ])
+    def test_functions(self, source, expected):
+        result = value(source)
+        assert result == expected and type(result) is type(expected), (source, result)
+
+    def test_function_whitelist(self):
+        for name in ("not", "string length", "upper case", "lower case", "contains", "starts with",
+                     "ends with", "sum", "min", "max", "count", "abs", "floor", "ceiling", "date",
+                     "now", "today"):
+            assert name in FUNCTIONS
+        assert "unknown function 'eval'" in compile_error("eval(1)")
+        assert "unknown function 'len': use string length(text) or count(list)" in compile_error("len(x)")
+        assert "unknown function '__import__'" in compile_error('__import__("os")')
+        assert "takes 1 argument, not 2" in compile_error("abs(1, 2)")
+        assert "named arguments are not supported" in compile_error("abs(n: 1)")
+
+    def test_temporal_values(self):
+        assert value('date("2027-01-15")') == date(2027, 1, 15)
+        assert value("date(2027, 1, 15)") == date(2027, 1, 15)
+        assert value('date("2027-01-15") + duration("P30D")') == date(2027, 2, 14)
+        assert value('date("2027-01-31") + duration("P1M")') == date(2027, 2, 28)
+        assert value('date("2027-03-01") - date("2027-01-01")') == timedelta(days=59)
+        assert value("filed > date(\"2027-01-01\")") is True
+        assert value("filed.year") == 2027
+        assert value('date and time("2027-01-15T09:30:00")') == datetime(2027, 1, 15, 9, 30,
+                                                                          tzinfo=clock.local_zone())
+        assert value('date and time("2027-01-15T09:30:00Z")') == datetime(2027, 1, 15, 9, 30,
+                                                                           tzinfo=timezone.utc)
+        assert value('date and time("2027-01-15T09:30:00@Asia/Shanghai")').utcoffset() == timedelta(hours=8)
+        assert value('date and time("2027-01-15T09:30:00+02:00").hour') == 9
+        assert value('time("09:30:00")') == time(9, 30)
+        assert value('time("23:30:00") + duration("PT1H")') == time(0, 30)
+        assert value('duration("P1DT2H")') == timedelta(days=1, hours=2)
+        assert value('duration("P1Y6M")') == YearsMonths(18)
+        assert value('duration("-PT15M")') == timedelta(minutes=-15)
+        assert value('duration("PT1H") * 1.5') == timedelta(minutes=90)
+        assert value('date("2027-01-15T10:00:00")') == date(2027, 1, 15)
+
+    def test_now_and_today_follow_the_engine_clock(self):
+        with clock.frozen_at(datetime(2027, 1, 15, 9, 0)):
+            assert value("today()") == date(2027, 1, 15)
+            assert value("now()") == datetime(2027, 1, 15, 9, 0, tzinfo=clock.local_zone())
+            assert value('today() > date("2027-01-01")') is True
+            expr = compile_expression("now()")  # not folded at compile time
+        with clock.frozen_at(datetime(2028, 2, 1, 9, 0)):
+            assert expr.evaluate({}).year == 2028
+
+    def test_ranges_are_values(self):
+        r = value("[1..10]")
+        assert r == Range(1, 10, True, True)
+        assert value("]a..b[", {"a": 1, "b": 5}) == Range(1, 5, False, False)
+
+    def test_names_are_reported(self):
+        assert compile_expression("a + b.c * abs(x)").names == {"a", "b", "x"}
+
+    def test_durations(self):
+        assert parse_duration("P2W") == timedelta(days=14)
+        with pytest.raises(ValueError, match="mixes years or months with days or time"):
+            parse_duration("P1Y2D")
+        with pytest.raises(ValueError, match="not a duration"):
+            parse_duration("P")
+
+
+class TestExpressionErrors:
+    @pytest.mark.parametrize("source,fragment", [
+        ("", "empty expression"),
+        ("1 +", "the text ends where a value was expected"),
+        ("(1 + 2", "ends where ')' was expected"),
+        ("1 < 2 < 3", "unexpected '<' at column 7"),
+        ("amount >> 3", "unexpected '>' (expected a value) at column 9"),
+        ("'gold'", "double quotes"),
+        ('"gold', "unterminated string"),
+        ("a == b", "use '=' for equality in FEEL at column 3"),
+        ("a && b", "use 'and' in FEEL"),
+        ("a || b", "use 'or' in FEEL"),
+        ("!a", "use not(...) in FEEL"),
+        ("${amount}", "JUEL"),
+        ('"a" + 1', 'cannot add string "a" and number 1 at column 5'),
+        ("1 / 0", "division by zero at column 3"),
+        ('date("2027-13-01")', "not a valid date"),
+        ('date("15.01.2027")', "is not a date (expected YYYY-MM-DD"),
+        ('duration("1 day")', "not a duration"),
+        ("for x in [1,2] return x", "'for' loops are not supported at column 1"),
+        ("some x in [1] satisfies x > 0", "quantifiers are not supported"),
+        ("x instance of number", "'instance of' are not supported"),
+        ("?", "'?' (the input value) can only be used in an input entry"),
+        ("< 5", "only allowed in an input entry"),
+        ("2 ** 100000000", "too large"),
+        ("[1, 2", "ends where ']' was expected"),
+        ("if a then 1", "ends where 'else' was expected"),
+        ("a.", "a name after '.'"),
+        ("`a", "unterminated"),
+        ("a\n  + 'x'", "at line 2, column 5"),
+    ])
+    def test_compile_errors(self, source, fragment):
+        message = compile_error(source)
+        assert fragment in message, message
+        assert repr(source) in message or not source
+
+    def test_run_time_errors_name_the_column(self):
+        assert 'cannot add string "abc" and number 1 at column 6' in run_error("name + 1", {"name": "abc"})
+        assert "division by zero at column 8" in run_error("amount / zero", {"amount": 1, "zero": 0})
+        assert "cannot compare string" in run_error("x < 3", {"x": "a"})
+        assert "has no field 'foo'" in run_error("amount.foo")
+        assert "upper case() expects a string, not number 1" in run_error("upper case(x)", {"x": 1})
+        assert "cannot compare boolean true with boolean false" in run_error("a < b", {"a": True, "b": False})
+
+    def test_deep_nesting_is_refused(self):
+        assert "nested too deeply" in compile_error("(" * 200 + "1" + ")" * 200)
+        assert "nested too deeply" in compile_error("-" * 500 + "1")
+
+    def test_no_python_evaluation_in_the_module(self):
+        source = Path(__file__).resolve().parents[2].joinpath("engine", "feel.py").read_text()
+        assert not re.search(r"(?<![\w.])(eval|exec|compile|__import__|getattr)\(", source)
+
+
+def test_compiled_closures_are_fast():
+    expr = compile_expression("if amount > limit and category = \"gold\" then amount * 0.9 else amount")
+    tests = compile_unary_tests('"gold","silver"')
+    seconds = timeit.timeit(lambda: (expr.evaluate(VARS), tests.matches("silver")), number=20000)
+    assert seconds < 2.0
+    assert compile_expression("1 + 2") is compile_expression("1 + 2")  # compiled once
