@@ -1,15 +1,21 @@
-"""The web application factory. For now it serves only a health check; the screens come later."""
+"""The web application factory: the officials' UI (login, inbox, task pages) and a health check."""
 from __future__ import annotations
 
+import os
 import secrets
+from datetime import timedelta
 from typing import Optional
 
-from flask import Flask, current_app
+from flask import Flask, current_app, render_template, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
 
 from engine.config import Settings, open_engine
 from engine.database import Database
+
+
+_TRUE = {"1", "true", "yes", "on"}
 
 
 def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = None) -> Flask:
@@ -21,9 +27,69 @@ def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = 
     # Without settings (tests that pass only a database) sessions last as long as the app.
     app.config["SECRET_KEY"] = settings.secret_key if settings and settings.secret_key else secrets.token_hex(32)
     app.config["DALAD_DEMO"] = bool(settings and settings.demo)
+    app.config.update(
+        SESSION_COOKIE_NAME="dalad_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=(os.environ.get("DALAD_SECURE_COOKIES") or "").strip().lower() in _TRUE,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=10),
+        MAX_CONTENT_LENGTH=21 * 1024 * 1024,  # a 20 MB document and the rest of its form
+    )
     app.extensions["dalad_db"] = db
     app.add_url_rule("/healthz", "healthz", healthz)
+    _add_ui(app)
     return app
+
+
+UI_BLUEPRINTS = ("auth", "i18n", "inbox", "tasks")
+
+
+def _add_ui(app: Flask) -> None:
+    from . import auth, i18n, inbox, security, tasks
+
+    security.init_app(app)
+    i18n.init_app(app)
+    auth.init_app(app)
+    inbox.init_app(app)
+    tasks.init_app(app)
+    app.register_error_handler(HTTPException, error_page)
+
+
+def N_(text: str) -> str:
+    """Mark text for translation where it is defined; it is translated where it is shown."""
+    return text
+
+
+# Title and explanation of each error page, in the source language of the UI (Chinese).
+_ERRORS = {
+    400: (N_("请求无效"), N_("提交的内容无法处理，请返回后重试。")),
+    401: (N_("请先登录"), N_("登录后才能进行此操作。")),
+    403: (N_("无权访问"), N_("您没有权限查看或办理此项内容。如有疑问，请联系领导小组办公室。")),
+    404: (N_("页面不存在"), N_("您要找的任务、文件或页面不存在，或已被删除。")),
+    405: (N_("不支持的操作"), N_("此页面不支持该请求方式。")),
+    409: (N_("操作冲突"), N_("该任务已被他人处理或状态已变化，请刷新页面后重试。")),
+    413: (N_("文件过大"), N_("上传的文件不能超过 20 MB。")),
+    422: (N_("无法办理"), N_("流程无法按所填内容继续，请检查后重试。")),
+    429: (N_("请求过于频繁"), N_("请稍后再试。")),
+    500: (N_("系统错误"), N_("服务器处理时出现错误，请稍后再试或联系系统管理员。")),
+}
+
+
+def error_page(exc: HTTPException):
+    """An error page in the UI language; the REST API keeps its own error format."""
+    if request.blueprint not in (None, *UI_BLUEPRINTS) or request.path.startswith(("/engine-rest", "/api/")):
+        return exc
+    return render_error(exc.code or 500, exc.description)
+
+
+def render_error(code: int, description: Optional[str] = None, detail: Optional[str] = None):
+    """Render the error page for an HTTP status; `detail` is the engine's own message, if any."""
+    from flask_babel import gettext as _
+
+    title, message = _ERRORS.get(code, _ERRORS[500] if code >= 500 else _ERRORS[400])
+    if code == 400 and description == "csrf":
+        title, message = N_("页面已过期"), N_("页面已过期或请求来源无效，请返回并刷新页面后重试。")
+    return render_template("error.html", code=code, title=_(title), message=_(message), detail=detail), code
 
 
 def database() -> Database:

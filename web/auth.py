@@ -1,0 +1,132 @@
+"""Login and logout with the engine's users; who is asking, as `g.current_user`.
+
+Demo accounts (published password) log in only when the app runs in demo mode. Failed logins
+are throttled per user name and per client address (web/security.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from engine import bureaus, users
+from engine.models import Bureau, User
+
+from . import database, security
+
+bp = Blueprint("auth", __name__)
+SESSION_USER = "user"
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """The logged-in user as the views need it (plain data, no database session attached)."""
+
+    name: str
+    display_name: str
+    groups: list[str]
+    roles: list[str]
+    bureau_names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_admin(self) -> bool:
+        return bureaus.ADMIN in self.roles
+
+    @property
+    def is_auditor(self) -> bool:
+        return bureaus.AUDITOR in self.roles
+
+    @property
+    def reads_everything(self) -> bool:
+        """Auditors and administrators read every task and document (and change nothing by it)."""
+        return self.is_admin or self.is_auditor
+
+    @property
+    def sees_all_tasks(self) -> bool:
+        """The office schedules the daily work of every bureau (Art 3(2)): it sees every open task."""
+        return self.reads_everything or "office" in self.groups
+
+
+def load_current_user() -> None:
+    """Put the session's user in `g.current_user` (None when anonymous, inactive or a refused demo)."""
+    g.current_user = None
+    if request.endpoint in ("static", "healthz"):
+        return
+    name = session.get(SESSION_USER)
+    if not name:
+        return
+    with database().read() as db_session:
+        user = db_session.scalars(select(User).where(User.name == name)
+                                  .options(selectinload(User.bureaus), selectinload(User.roles))).first()
+        if user is None or not user.active or (user.is_demo and not current_app.config.get("DALAD_DEMO")):
+            session.clear()
+            return
+        names = bureau_names(db_session, user.groups)
+        g.current_user = CurrentUser(user.name, user.display_name or user.name, user.groups, user.role_names,
+                                     {group: names.get(group, group) for group in user.groups})
+
+
+def bureau_names(db_session, groups=None) -> dict[str, str]:
+    """Display names of bureaus in the UI language (Chinese when there is no English name)."""
+    from .i18n import select_locale
+    english = select_locale() == "en"
+    query = select(Bureau.id, Bureau.name_zh, Bureau.name_en)
+    if groups is not None:
+        query = query.where(Bureau.id.in_(list(groups)))
+    return {bid: (en if english and en else zh) for bid, zh, en in db_session.execute(query)}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@security.public
+def login():
+    target = security.safe_next(request.values.get("next"), url_for("inbox.index"))
+    if g.current_user is not None and request.method == "GET":
+        return redirect(target)
+    if request.method == "GET":
+        return render_template("login.html", next=target, name="")
+    name = (request.form.get("name") or "").strip()
+    password = request.form.get("password") or ""
+    address = request.remote_addr or "-"
+    throttle = security.throttle()
+    wait = throttle.seconds_left(name, address)
+    if wait:
+        flash(_("登录失败次数过多，请 %(seconds)s 秒后再试。", seconds=wait), "error")
+        return render_template("login.html", next=target, name=name), 429
+    with database().read() as db_session:
+        user = users.authenticate(db_session, name, password, allow_demo=bool(current_app.config.get("DALAD_DEMO")))
+        user_name = user.name if user else None
+    if user_name is None:
+        throttle.failed(name, address)
+        flash(_("用户名或密码不正确。"), "error")
+        return render_template("login.html", next=target, name=name), 401
+    throttle.succeeded(name, address)
+    session.clear()  # a new session on login: no fixation
+    session[SESSION_USER] = user_name
+    session.permanent = True
+    security.csrf_token()  # a fresh token for the new session
+    current_app.logger.info("login: %s from %s", user_name, address)
+    return redirect(target)
+
+
+@bp.post("/logout")
+@security.public
+def logout():
+    session.clear()
+    flash(_("您已退出登录。"), "info")
+    return redirect(url_for("auth.login"))
+
+
+security.protect(bp)
+
+
+def current_user() -> Optional[CurrentUser]:
+    return g.get("current_user")
+
+
+def init_app(app) -> None:
+    app.before_request(load_current_user)
+    app.register_blueprint(bp)
