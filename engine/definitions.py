@@ -315,7 +315,7 @@ def process_meta(tree, process, spec) -> dict:
         "starts": starts,
         "starter_groups": _split(c(process, "candidateStarterGroups")),
         "starter_users": _split(c(process, "candidateStarterUsers")),
-        "message_starts": [[element, name] for element, name in runtime.message_start_events(spec)],
+        "message_starts": [list(start) for start in runtime.message_start_events(spec)],
     }
 
 
@@ -373,9 +373,9 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
             content_hash=p.file.sha256, spec=p.spec, meta=p.meta)
         session.add(definition)
         session.flush()
-        for element, message in p.meta["message_starts"]:
-            session.add(StartSubscription(definition_id=definition.id, kind="message",
-                                          element_id=element, message_name=message))
+        for element, kind, name in p.meta["message_starts"]:
+            session.add(StartSubscription(definition_id=definition.id, kind=kind,
+                                          element_id=element, message_name=name))
         _schedule_timer_starts(session, definition, p.file.name)
         items.append(DeployedItem("process", p.key, definition.version, definition.id, True, p.name,
                                   p.file.name))

@@ -165,7 +165,7 @@ def save(session: Session, handle: Handle) -> None:
     _sync_user_tasks(session, handle, snap.ready, now)
     columns["open_tasks"] = handle.open_tasks
     waits = sorted([["timer", t.task_uuid, t.element_id, t.due_at.isoformat()] for t in snap.timers]
-                   + [["message", m.task_uuid, m.element_id, m.message_name] for m in snap.messages]
+                   + [[m.kind, m.task_uuid, m.element_id, m.message_name] for m in snap.messages]
                    + [["external", e.task_uuid, e.element_id, e.topic] for e in snap.external])
     if waits != (row.waits or []):
         _sync_timers(session, row, snap.timers)
@@ -340,15 +340,15 @@ def _sync_timers(session: Session, row: ProcessInstance, timers: list[runtime.Wa
 
 
 def _sync_subscriptions(session: Session, row: ProcessInstance, messages: list[runtime.WaitingMessage]) -> None:
-    existing = {(s.task_uuid, s.message_name): s for s in session.scalars(
+    existing = {(s.task_uuid, s.kind, s.message_name): s for s in session.scalars(
         select(MessageSubscription).where(MessageSubscription.instance_id == row.id))}
-    wanted = {(m.task_uuid, m.message_name): m for m in messages}
+    wanted = {(m.task_uuid, m.kind, m.message_name): m for m in messages}
     for key, sub in existing.items():
         if key not in wanted:
             session.delete(sub)
     for key, waiting in wanted.items():
         if key not in existing:
-            session.add(MessageSubscription(instance_id=row.id, task_uuid=waiting.task_uuid,
+            session.add(MessageSubscription(instance_id=row.id, task_uuid=waiting.task_uuid, kind=waiting.kind,
                                             element_id=waiting.element_id, message_name=waiting.message_name,
                                             business_key=row.business_key))
 

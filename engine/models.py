@@ -219,11 +219,12 @@ class Timer(Base):
 
 
 class MessageSubscription(Base):
-    """An instance waiting for a message: the index that correlation reads."""
+    """An instance waiting for a message or a signal: the index that correlation reads."""
 
     __tablename__ = "message_subscription"
-    __table_args__ = (Index("ix_message_subscription_lookup", "message_name", "business_key"),)
+    __table_args__ = (Index("ix_message_subscription_lookup", "kind", "message_name", "business_key"),)
     id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), default="message")  # message | signal
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
     task_uuid: Mapped[str] = mapped_column(String(36))
     element_id: Mapped[str] = mapped_column(String(200))

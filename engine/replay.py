@@ -87,6 +87,9 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                     workflow = runtime.new_workflow(definition.spec, definition.subprocess_specs)
                     if data.get("message"):
                         runtime.start(workflow, {}, start_element=event["element_id"])
+                    elif data.get("signal"):
+                        runtime.start(workflow, data.get("variables") or {}, start_element=event["element_id"],
+                                      fire_start=True)
                     else:
                         runtime.start(workflow, data.get("variables") or {}, start_element=event["element_id"],
                                       fire_start=bool(data.get("timer")))
@@ -110,6 +113,8 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                     runtime.run_engine(workflow)
                 elif kind == "message_correlated":
                     runtime.catch_message(workflow, data["message"], data.get("variables") or {})
+                elif kind == "signal_received":
+                    runtime.catch_signal(workflow, data["signal"], data.get("variables") or {})
                 elif kind == "variables_changed":
                     runtime.set_variables(workflow, data.get("variables") or {})
                 elif kind == "migrated":

@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
                                                               TimerEventDefinition)
@@ -283,6 +284,15 @@ def throw_bpmn_error(workflow: BpmnWorkflow, task_uuid: str, code: str, message:
         workflow.do_engine_steps()
 
 
+def catch_signal(workflow: BpmnWorkflow, name: str, variables: dict) -> None:
+    """Deliver a signal to every task of the workflow waiting for it, and run on."""
+    event = BpmnEvent(specs.EngineSignalEventDefinition(name), payload=dict(variables or {}))
+    with _as_execution_error(workflow):
+        workflow.top_workflow.event_manager.catch(event, internal=False)
+        workflow.refresh_waiting_tasks()
+        workflow.do_engine_steps()
+
+
 def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations: dict | None = None) -> None:
     """Deliver a message to the workflow and run until the next wait."""
     event = BpmnEvent(specs.ProcessMessageEventDefinition(name), {"payload": payload, "result_var": None},
@@ -348,6 +358,7 @@ class WaitingMessage:
     task_uuid: str
     element_id: str
     message_name: str
+    kind: str = "message"  # or signal
 
 
 def ready_user_tasks(workflow: BpmnWorkflow) -> list:
@@ -388,6 +399,8 @@ def snapshot(workflow: BpmnWorkflow) -> Snapshot:
                         timers.append(WaitingTimer(str(task.id), task.task_spec.bpmn_id, due))
                 elif isinstance(definition, MessageEventDefinition):
                     messages.append(WaitingMessage(str(task.id), task.task_spec.bpmn_id, definition.name))
+                elif isinstance(definition, SignalEventDefinition):
+                    messages.append(WaitingMessage(str(task.id), task.task_spec.bpmn_id, definition.name, "signal"))
     return Snapshot(ready, timers, messages, external)
 
 
@@ -411,12 +424,14 @@ def timer_due(task, definition) -> Optional[datetime]:
     return TimerEventDefinition.get_datetime(str(value))
 
 
-def message_start_events(spec) -> Iterable[tuple[str, str]]:
-    """(element id, message name) of each message start event of a process spec."""
+def message_start_events(spec) -> Iterable[tuple[str, str, str]]:
+    """(element id, kind, name) of each message or signal start event of a process spec."""
     for task_spec in spec.task_specs.values():
         definition = getattr(task_spec, "event_definition", None)
         if isinstance(task_spec, StartEvent) and isinstance(definition, MessageEventDefinition):
-            yield task_spec.bpmn_id, definition.name
+            yield task_spec.bpmn_id, "message", definition.name
+        elif isinstance(task_spec, StartEvent) and isinstance(definition, SignalEventDefinition):
+            yield task_spec.bpmn_id, "signal", definition.name
 
 
 def is_finished(workflow: BpmnWorkflow) -> bool:

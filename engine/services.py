@@ -11,6 +11,7 @@ from typing import Optional
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 
 from . import clock, definitions, history, instances, runtime
 from .definitions import BundleFile, DeploymentResult
@@ -90,6 +91,9 @@ def _save(session: Session, handle: instances.Handle, user: Optional[str]) -> No
     thrown = handle.workflow.get_events()
     instances.save(session, handle)
     for event in thrown:
+        if isinstance(event.event_definition, SignalEventDefinition):
+            broadcast_signal(session, event.event_definition.name, user=user, exclude=handle.row.id)
+            continue
         payload = event.payload if isinstance(event.payload, dict) else {}
         element = payload.get("element_id")
         business_key = payload.get("business_key") or handle.row.business_key
@@ -306,7 +310,7 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
     variables = _checked_variables(variables)
     query = (select(MessageSubscription, ProcessInstance.variables)
              .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
-             .where(MessageSubscription.message_name == name)
+             .where(MessageSubscription.kind == "message", MessageSubscription.message_name == name)
              .order_by(MessageSubscription.instance_id))
     if business_key is not None:
         query = query.where(MessageSubscription.business_key == business_key)
@@ -359,6 +363,38 @@ def _deliver(session, instance_id, element_id, name, variables, user) -> Process
                           data={"message": name, "variables": variables})
     return _engine_work(session, instance_id, event, apply, kind="message",
                         payload={"message": name, "variables": variables, "element_id": element_id})
+
+
+# --- signals -----------------------------------------------------------------------------------
+
+@_one_instant
+def broadcast_signal(session: Session, name: str, *, variables: Optional[dict] = None, user: Optional[str] = None,
+                     exclude: Optional[int] = None) -> list[int]:
+    """Deliver a signal to every instance waiting for it and start every process it starts;
+    return the instances it reached."""
+    variables = _checked_variables(variables)
+    waiting = sorted(set(session.scalars(select(MessageSubscription.instance_id).where(
+        MessageSubscription.kind == "signal", MessageSubscription.message_name == name))) - {exclude})
+    reached = []
+    for instance_id in waiting:
+        event = history.Event("signal_received", actor=user, data={"signal": name, "variables": variables})
+        row = _engine_work(session, instance_id, event,
+                           lambda handle: runtime.catch_signal(handle.workflow, name, variables), kind="signal",
+                           payload={"signal": name, "variables": variables})
+        reached.append(row.id)
+    for start in session.scalars(select(StartSubscription).where(StartSubscription.kind == "signal",
+                                                                 StartSubscription.message_name == name)):
+        definition = session.get(ProcessDefinition, start.definition_id)
+        if process_definition(session, definition.key).id != definition.id:
+            continue  # an older version: only the latest starts
+        handle = instances.create(session, definition.id, business_key=None, user=user)
+        handle.events.append(history.Event("instance_started", actor=user, element_id=start.element_id,
+                                           versions=instances.versions(handle),
+                                           data={"business_key": None, "variables": variables, "signal": name}))
+        runtime.start(handle.workflow, variables, start_element=start.element_id, fire_start=True)
+        _save(session, handle, user)
+        reached.append(handle.row.id)
+    return reached
 
 
 # --- timers ------------------------------------------------------------------------------------
@@ -500,7 +536,12 @@ def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessI
                                                           "retry_of_incident": incident.id})],
                        _current_digest(session, row))
         return row
-    if incident.kind == "message":
+    if incident.kind == "signal":
+        data = incident.payload
+
+        def apply(handle):
+            runtime.catch_signal(handle.workflow, data["signal"], data["variables"])
+    elif incident.kind == "message":
         data = incident.payload
 
         def apply(handle):

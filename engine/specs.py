@@ -18,7 +18,7 @@ from SpiffWorkflow.bpmn.specs.defaults import ParallelMultiInstanceTask as Defau
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask as DefaultServiceTask
 from SpiffWorkflow.bpmn.specs.defaults import SequentialMultiInstanceTask as DefaultSequentialMI
 from SpiffWorkflow.bpmn.specs.defaults import StartEvent as DefaultStartEvent
-from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition, SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.camunda.specs.event_definitions import \
@@ -82,6 +82,16 @@ class EngineErrorEventDefinition(ErrorEventDefinition):
             my_task.data[config["code_variable"]] = payload["code"]
         if config.get("message_variable"):
             my_task.data[config["message_variable"]] = payload.get("message")
+
+
+class EngineSignalEventDefinition(SignalEventDefinition):
+    """A signal reaches every instance waiting for it: thrown, it is caught here and also handed
+    to the engine, which broadcasts it to the other instances."""
+
+    def throw(self, my_task):
+        event = BpmnEvent(self, payload={})
+        my_task.workflow.top_workflow.event_manager.catch(event, internal=False)
+        my_task.workflow.top_workflow.bpmn_events.append(event)
 
 
 class EngineStartEvent(DefaultStartEvent):
@@ -270,6 +280,8 @@ def adapt_specs(specs) -> None:
                 definition.__class__ = ProcessMessageEventDefinition
             if type(definition) is ErrorEventDefinition:
                 definition.__class__ = EngineErrorEventDefinition
+            if type(definition) is SignalEventDefinition:
+                definition.__class__ = EngineSignalEventDefinition
 
 
 def register(registry) -> None:
@@ -281,6 +293,7 @@ def register(registry) -> None:
     converter_class("StartEvent")(EngineStartEvent, registry)
     converter_class("NoneTask")(DefaultServiceTask, registry)  # SpiffWorkflow's config forgot it
     converter_class("ErrorEventDefinition")(EngineErrorEventDefinition, registry)
+    converter_class("SignalEventDefinition")(EngineSignalEventDefinition, registry)
     converter_class("CallActivity")(EngineCallActivity, registry)
     converter_class("TimeDateEventDefinition")(EngineStartTimer, registry)
     converter_class("ParallelMultiInstanceTask")(EngineParallelMultiInstance, registry)

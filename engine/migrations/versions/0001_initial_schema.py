@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 11:26:32.084073
+Create Date: 2026-11-26 11:39:48.787847
 """
 from alembic import op
 import sqlalchemy as sa
@@ -246,6 +246,7 @@ def upgrade() -> None:
 
     op.create_table('message_subscription',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=False),
     sa.Column('task_uuid', sa.String(length=36), nullable=False),
     sa.Column('element_id', sa.String(length=200), nullable=False),
@@ -256,7 +257,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('message_subscription', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_message_subscription_instance_id'), ['instance_id'], unique=False)
-        batch_op.create_index('ix_message_subscription_lookup', ['message_name', 'business_key'], unique=False)
+        batch_op.create_index('ix_message_subscription_lookup', ['kind', 'message_name', 'business_key'], unique=False)
 
     op.create_table('timer',
     sa.Column('id', sa.Integer(), nullable=False),
