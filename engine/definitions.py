@@ -5,6 +5,7 @@ one DefinitionInvalid, and nothing is written. Unchanged content makes no new ve
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -13,12 +14,14 @@ from typing import Optional
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import clock, runtime, specs
+from . import clock, dmn, runtime, specs
 from .errors import DefinitionInvalid, EngineError, Problem
 from .expressions import compile_template
 from .models import (DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Resource,
@@ -28,8 +31,24 @@ from .xmlsafe import parse_xml
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-DMN_NAMESPACES = ("https://www.omg.org/spec/DMN/20191111/MODEL/", "http://www.omg.org/spec/DMN/20151101/dmn.xsd")
+DMN_NAMESPACES = ("https://www.omg.org/spec/DMN/20191111/MODEL/", "http://www.omg.org/spec/DMN/20180521/MODEL/",
+                  "http://www.omg.org/spec/DMN/20151101/dmn.xsd")
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
+
+
+class _BusinessRuleTaskParser(CamundaTaskParser):
+    """Reads a business rule task as a plain task: the decision is the engine's (engine.dmn)."""
+
+    @staticmethod
+    def get_decision_ref(node):
+        return node.get(f"{{{CAMUNDA_NS}}}decisionRef")
+
+
+class DaladParser(CamundaParser):
+    """Camunda's parser, with business rule tasks evaluated by the engine's own DMN."""
+
+    OVERRIDE_PARSER_CLASSES = {**CamundaParser.OVERRIDE_PARSER_CLASSES,
+                               full_tag("businessRuleTask"): (_BusinessRuleTaskParser, specs.EngineBusinessRuleTask)}
 
 
 @dataclass
@@ -78,15 +97,16 @@ class DeploymentResult:
 
 # --- parsing -----------------------------------------------------------------------------------
 
-def parse_bundle(files: list[BundleFile], resolve_process=None) -> ParsedBundle:
+def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deployed=None) -> ParsedBundle:
     """Parse and check every file of a bundle; raise DefinitionInvalid listing all problems.
 
     `resolve_process(key)` gives the (name, bytes) of the latest deployed file that defines
-    process `key`, for call activities whose called process is not in the bundle.
+    process `key`, for call activities whose called process is not in the bundle;
+    `decision_deployed(key)` says whether a decision of that key is deployed already.
     """
     problems: list[Problem] = []
     bundle = ParsedBundle()
-    parser = CamundaParser()
+    parser = DaladParser()
     bpmn_trees: list[tuple[BundleFile, etree._ElementTree]] = []
     seen = set()
     for f in files:
@@ -104,7 +124,7 @@ def parse_bundle(files: list[BundleFile], resolve_process=None) -> ParsedBundle:
                     bpmn_trees.append((f, tree))
             elif lower.endswith(".dmn"):
                 tree = parse_xml(f.content, f.name)
-                _add_dmn(parser, tree, f, bundle, problems)
+                _add_dmn(tree, f, bundle, problems)
             elif lower.endswith(".form"):
                 _add_form(f, bundle, problems)
             else:
@@ -121,12 +141,25 @@ def parse_bundle(files: list[BundleFile], resolve_process=None) -> ParsedBundle:
     if problems:
         raise DefinitionInvalid(problems)
     extension_config = {}
+    bundle_decisions = {key for key, _, _ in bundle.decisions}
     for f, tree in bpmn_trees:
-        extension_config.update(_extension_config(tree))
+        found = _extension_config(tree, f.name, problems)
+        extension_config.update(found)
+        for (_, element_id), config in found.items():
+            ref = config.get("dalad_decision")
+            if ref and "${" not in ref["decision_key"] and "#{" not in ref["decision_key"] and \
+                    ref["decision_key"] not in bundle_decisions and \
+                    not (decision_deployed and decision_deployed(ref["decision_key"])):
+                element = tree.getroot().xpath("//*[@id=$id]", id=element_id)[0]
+                problems.append(Problem(f.name, f"decision '{ref['decision_key']}' (camunda:decisionRef) is not in "
+                                                "the bundle nor deployed", line=element.sourceline,
+                                        element_id=element_id, element_type="businessRuleTask"))
+    if problems:
+        raise DefinitionInvalid(problems)
     for called, (f, tree) in _called_elsewhere(parser, bpmn_trees, resolve_process):
         try:
             parser.add_bpmn_xml(tree, filename=f.name)
-            extension_config.update(_extension_config(tree))
+            extension_config.update(_extension_config(tree, f.name, problems))
         except (SpiffWorkflowException, AttributeError, KeyError, TypeError, ValueError) as exc:
             problems.append(Problem(f.name, f"deployed process '{called}' cannot be read again: {exc}"))
     for f, tree in bpmn_trees:
@@ -157,7 +190,7 @@ def parse_bundle(files: list[BundleFile], resolve_process=None) -> ParsedBundle:
     return bundle
 
 
-def _extension_config(tree) -> dict:
+def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
     """What the engine reads from extension elements, keyed by (process id, element id):
     camunda:in / camunda:out of call activities, camunda:inputOutput input parameters."""
     mappings = {}
@@ -177,6 +210,11 @@ def _extension_config(tree) -> dict:
             if element.get(f"{{{CAMUNDA_NS}}}type") == "external":
                 entry["dalad_external"] = {"topic": element.get(f"{{{CAMUNDA_NS}}}topic"),
                                            "priority": element.get(f"{{{CAMUNDA_NS}}}taskPriority")}
+            if etree.QName(element).localname == "businessRuleTask":
+                ref, found = dmn.business_rule_reference(element, filename)
+                problems.extend(found)
+                if ref is not None:
+                    entry["dalad_decision"] = dataclasses.asdict(ref)
             for error in element.findall("bpmn:errorEventDefinition", NS):
                 entry["dalad_error"] = {"code_variable": error.get(f"{{{CAMUNDA_NS}}}errorCodeVariable"),
                                         "message_variable": error.get(f"{{{CAMUNDA_NS}}}errorMessageVariable")}
@@ -229,18 +267,15 @@ def _problem_from_spiff(exc: ValidationException, f: BundleFile, tree) -> Proble
                    element_type=(tag or "").replace("bpmn:", "") or None)
 
 
-def _add_dmn(parser, tree, f: BundleFile, bundle: ParsedBundle, problems: list[Problem]) -> None:
+def _add_dmn(tree, f: BundleFile, bundle: ParsedBundle, problems: list[Problem]) -> None:
     root = tree.getroot()
     if etree.QName(root).namespace not in DMN_NAMESPACES:
-        problems.append(Problem(f.name, "not a DMN 1.1/1.3 file (root element namespace)"))
+        problems.append(Problem(f.name, "not a DMN 1.1/1.2/1.3 file (root element namespace)"))
         return
-    try:
-        parser.add_dmn_xml(tree.getroot(), filename=f.name)
-    except (SpiffWorkflowException, AttributeError, KeyError, TypeError, ValueError) as exc:
-        problems.append(Problem(f.name, f"decision table cannot be read: {exc}"))
-        return
-    for decision in root.iter(f"{{{etree.QName(root).namespace}}}decision"):
-        bundle.decisions.append((decision.get("id"), decision.get("name"), f))
+    decisions, found = dmn.parse_dmn(tree, f.name)
+    problems.extend(found)
+    for decision in decisions:
+        bundle.decisions.append((decision.id, decision.name, f))
 
 
 def _add_form(f: BundleFile, bundle: ParsedBundle, problems: list[Problem]) -> None:
@@ -345,7 +380,8 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
         latest = _latest(session, ProcessDefinition, key)
         return (latest.resource.name, latest.resource.content) if latest is not None else None
 
-    bundle = parse_bundle(files, resolve_process)
+    bundle = parse_bundle(files, resolve_process,
+                          lambda key: _latest(session, DecisionDefinition, key) is not None)
     deployment = Deployment(name=name, source=source, tenant_id=tenant_id, deployed_by=user,
                             deployed_at=clock.now())
     session.add(deployment)

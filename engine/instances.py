@@ -18,10 +18,11 @@ from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import clock, history, runtime
+from . import clock, dmn, history, runtime
 from .errors import ExecutionError, InstanceNotRunning, NotFound
 from .expressions import compile_template
-from .models import ExternalTask, MessageSubscription, ProcessDefinition, ProcessInstance, TaskCandidate, Timer, UserTask
+from .xmlsafe import parse_xml
+from .models import DecisionDefinition, ExternalTask, MessageSubscription, ProcessDefinition, ProcessInstance, TaskCandidate, Timer, UserTask
 
 
 # --- caches ------------------------------------------------------------------------------------
@@ -54,6 +55,7 @@ class _LRU:
 
 
 _definitions = _LRU(256)  # definition id -> DefinitionRuntime
+_decision_files = _LRU(256)  # decision definition id -> {decision id: parsed Decision}
 _workflows = _LRU(2048)   # instance id -> (revision, workflow)
 
 
@@ -64,6 +66,7 @@ class DefinitionRuntime:
     id: int
     key: str
     version: int
+    deployment_id: int
     meta: dict
     spec: Any
     subprocess_specs: dict
@@ -76,13 +79,70 @@ def definition_runtime(session: Session, definition_id: int) -> DefinitionRuntim
         if row is None:
             raise NotFound(f"process definition {definition_id} does not exist")
         spec, subs = runtime.spec_from_dict(row.spec)
-        cached = DefinitionRuntime(row.id, row.key, row.version, row.meta, spec, subs)
+        cached = DefinitionRuntime(row.id, row.key, row.version, row.deployment_id, row.meta, spec, subs)
         _definitions.put(definition_id, cached)
     return cached
 
 
+class DecisionResolver:
+    """Finds and evaluates the decisions of one instance's business rule tasks.
+
+    Live, it takes the version the task's binding names (latest now, the process's own
+    deployment, or a fixed version) and records every evaluation for the history; replaying, it
+    takes the versions recorded, in order.
+    """
+
+    def __init__(self, session: Session, definition: "DefinitionRuntime", replayed: Optional[list] = None):
+        self.session, self.definition, self.replayed = session, definition, replayed
+        self.records: list[dict] = []
+
+    def evaluate(self, key: str, config: dict, variables: dict, element_id: str):
+        row = self._version(key, config)
+        decisions = _decision_files.get(row.id)
+        if decisions is None:
+            tree = parse_xml(row.resource.content, row.resource.name)
+            parsed, problems = dmn.parse_dmn(tree, row.resource.name)
+            if problems:
+                raise ExecutionError(f"decision '{key}' version {row.version} does not compile: {problems[0]}",
+                                     element_id=element_id)
+            decisions = {d.id: d for d in parsed}
+            _decision_files.put(row.id, decisions)
+        result = dmn.evaluate_decision(decisions, key, variables)
+        self.records.append({"element_id": element_id, "decision": key, "version": row.version,
+                             "rules": list(result.matched_rules), "outputs": runtime.plain(result.outputs)})
+        return result
+
+    def _version(self, key: str, config: dict) -> DecisionDefinition:
+        query = select(DecisionDefinition).where(DecisionDefinition.key == key)
+        if self.replayed is not None:
+            recorded = self.replayed.pop(0) if self.replayed else None
+            if recorded is None or recorded["decision"] != key:
+                raise ExecutionError(f"the history records no evaluation of decision '{key}' here",
+                                     element_id=None)
+            query = query.where(DecisionDefinition.version == recorded["version"])
+        elif config.get("binding") == "deployment":
+            query = query.where(DecisionDefinition.deployment_id == self.definition.deployment_id)
+        elif config.get("binding") == "version" and config.get("version"):
+            query = query.where(DecisionDefinition.version == int(config["version"]))
+        row = self.session.scalars(query.order_by(DecisionDefinition.version.desc()).limit(1)).first()
+        if row is None:
+            raise NotFound(f"decision '{key}' ({config.get('binding') or 'latest'}) is not deployed")
+        return row
+
+    def take_records(self) -> list[dict]:
+        records, self.records = self.records, []
+        return records
+
+
+def attach_decisions(session: Session, handle_or_workflow, definition: "DefinitionRuntime",
+                     replayed: Optional[list] = None) -> None:
+    workflow = getattr(handle_or_workflow, "workflow", handle_or_workflow)
+    workflow.dalad_decisions = DecisionResolver(session, definition, replayed)
+
+
 def clear_caches() -> None:
     _definitions.clear()
+    _decision_files.clear()
     _workflows.clear()
 
 
@@ -136,6 +196,7 @@ def load(session: Session, instance_id: int, *, require_active: bool = True,
         workflow = cached[1]
     else:
         workflow = runtime.load_state(row.state, definition.spec, definition.subprocess_specs)
+    attach_decisions(session, workflow, definition)
     return Handle(row, definition, workflow)
 
 
@@ -148,7 +209,9 @@ def create(session: Session, definition_id: int, *, business_key: Optional[str],
                           started_by=user, started_at=now, updated_at=now, history_count=0)
     session.add(row)
     session.flush()
-    return Handle(row, definition, runtime.new_workflow(definition.spec, definition.subprocess_specs))
+    workflow = runtime.new_workflow(definition.spec, definition.subprocess_specs)
+    attach_decisions(session, workflow, definition)
+    return Handle(row, definition, workflow)
 
 
 def versions(handle: Handle) -> dict:
@@ -159,6 +222,8 @@ def save(session: Session, handle: Handle) -> None:
     """Write the state, sync the inbox, timers and subscriptions, and chain the history events."""
     row, workflow = handle.row, handle.workflow
     now = clock.now()
+    for record in workflow.dalad_decisions.take_records():
+        handle.events.append(history.Event("decision_evaluated", element_id=record.pop("element_id"), data=record))
     snap = runtime.snapshot(workflow)
     columns = {"state": runtime.dump_state(workflow), "revision": row.revision + 1, "updated_at": now,
                "variables": runtime.plain(_visible_variables(workflow, snap.ready))}

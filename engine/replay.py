@@ -20,7 +20,7 @@ from .errors import EngineError, ExecutionError
 from .models import ProcessDefinition, ProcessInstance
 
 # Events that only describe what the inputs caused, or change nothing in the workflow state.
-_DERIVED = {"task_created", "task_cancelled", "instance_completed", "task_claimed", "task_unclaimed",
+_DERIVED = {"decision_evaluated", "task_created", "task_cancelled", "instance_completed", "task_claimed", "task_unclaimed",
             "status_changed", "incident", "comment_added", "task_assigned", "task_delegated", "task_resolved"}
 
 
@@ -85,6 +85,8 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                 if kind == "instance_started":
                     definition = _definition(session, event.get("versions"), instance)
                     workflow = runtime.new_workflow(definition.spec, definition.subprocess_specs)
+                    instances.attach_decisions(session, workflow, definition, replayed=[
+                        e["data"] for e in events if e["type"] == "decision_evaluated"])
                     if data.get("message"):
                         runtime.start(workflow, {}, start_element=event["element_id"])
                     elif data.get("signal"):
@@ -131,8 +133,10 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
         if keep_steps:
             report.steps.append(ReplayStep(seq, kind, workflow, digest))
             if kind not in _DERIVED:
+                resolver = workflow.dalad_decisions
                 workflow = runtime.load_state(runtime.dump_state(workflow), workflow.spec,
                                               workflow.subprocess_specs)
+                workflow.dalad_decisions = resolver
     if until_seq is None and workflow is not None and instance.state:
         definition = instances.definition_runtime(session, instance.definition_id)
         stored = runtime.load_state(instance.state, definition.spec, definition.subprocess_specs)

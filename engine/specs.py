@@ -12,6 +12,8 @@ them into freshly parsed specs.
 from __future__ import annotations
 
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
+from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
+from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.specs.defaults import CallActivity as DefaultCallActivity
 from SpiffWorkflow.bpmn.specs.defaults import ParallelMultiInstanceTask as DefaultParallelMI
@@ -25,6 +27,7 @@ from SpiffWorkflow.camunda.specs.event_definitions import \
     MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
+from .dmn import DecisionError, map_decision_result
 from .errors import ExecutionError, ExpressionError
 from .expressions import compile_expression, compile_template
 
@@ -82,6 +85,32 @@ class EngineErrorEventDefinition(ErrorEventDefinition):
             my_task.data[config["code_variable"]] = payload["code"]
         if config.get("message_variable"):
             my_task.data[config["message_variable"]] = payload.get("message")
+
+
+class EngineBusinessRuleTask(ScriptEngineTask, BpmnSpecMixin):
+    """A business rule task evaluating a DMN decision with the engine's FEEL evaluator.
+
+    `extensions["dalad_decision"]` holds camunda:decisionRef and friends; the workflow's
+    `dalad_decisions` (set by the engine on every load) finds the decision version to use and
+    records each evaluation for the history.
+    """
+
+    def _execute(self, my_task):
+        config = self.extensions["dalad_decision"]
+        resolver = getattr(my_task.workflow.top_workflow, "dalad_decisions", None)
+        if resolver is None:
+            raise ExecutionError("no decisions are available to this workflow", element_id=self.bpmn_id)
+        key = config["decision_key"]
+        if "${" in key or "#{" in key:
+            key = str(evaluate(key, my_task.data, self.bpmn_id))
+        try:
+            result = resolver.evaluate(key, config, dict(my_task.data), self.bpmn_id)
+            value = map_decision_result(result, config.get("map_decision_result") or "singleEntry")
+        except (DecisionError, ExpressionError) as exc:
+            raise ExecutionError(f"decision '{key}': {exc}", element_id=self.bpmn_id) from exc
+        if config.get("result_variable"):
+            my_task.data[config["result_variable"]] = value
+        return True
 
 
 class EngineSignalEventDefinition(SignalEventDefinition):
@@ -292,6 +321,7 @@ def register(registry) -> None:
     converter_class("MessageEventDefinition")(ProcessMessageEventDefinition, registry)
     converter_class("StartEvent")(EngineStartEvent, registry)
     converter_class("NoneTask")(DefaultServiceTask, registry)  # SpiffWorkflow's config forgot it
+    converter_class("NoneTask")(EngineBusinessRuleTask, registry)
     converter_class("ErrorEventDefinition")(EngineErrorEventDefinition, registry)
     converter_class("SignalEventDefinition")(EngineSignalEventDefinition, registry)
     converter_class("CallActivity")(EngineCallActivity, registry)
