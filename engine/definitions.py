@@ -132,6 +132,7 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
         except DefinitionInvalid as exc:
             problems.extend(exc.problems)
     for f, tree in bpmn_trees:
+        _explicit_splits(tree)
         try:
             parser.add_bpmn_xml(tree, filename=f.name)
         except ValidationException as exc:
@@ -188,6 +189,49 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
     if problems:
         raise DefinitionInvalid(problems)
     return bundle
+
+
+ACTIVITIES = {"task", "userTask", "manualTask", "serviceTask", "scriptTask", "sendTask", "receiveTask",
+              "businessRuleTask", "callActivity", "subProcess", "transaction"}
+
+
+def _explicit_splits(tree) -> None:
+    """Camunda runs several outgoing flows of an activity (or one conditional flow) as an
+    uncontrolled split: every flow without a condition and every flow whose condition holds.
+    SpiffWorkflow refuses such activities, so the parsed tree (not the stored file) gets the
+    inclusive gateway that means exactly that, right after the activity."""
+    for process in tree.getroot().iter(f"{{{BPMN_NS}}}process", f"{{{BPMN_NS}}}subProcess"):
+        flows = {f.get("id"): f for f in process.findall("bpmn:sequenceFlow", NS)}
+        for activity in list(process):
+            if not isinstance(activity.tag, str) or etree.QName(activity).localname not in ACTIVITIES:
+                continue
+            outgoing = [flows[ref.text.strip()] for ref in activity.findall("bpmn:outgoing", NS)
+                        if ref.text and ref.text.strip() in flows]
+            conditional = any(f.find("bpmn:conditionExpression", NS) is not None for f in outgoing)
+            if len(outgoing) < 2 and not conditional:
+                continue
+            gateway_id, link_id = f"{activity.get('id')}__split", f"{activity.get('id')}__to_split"
+            gateway = etree.SubElement(process, f"{{{BPMN_NS}}}inclusiveGateway", id=gateway_id)
+            gateway.sourceline = activity.sourceline
+            if activity.get("default"):
+                gateway.set("default", activity.attrib.pop("default"))
+            etree.SubElement(gateway, f"{{{BPMN_NS}}}incoming").text = link_id
+            for ref in activity.findall("bpmn:outgoing", NS):
+                activity.remove(ref)
+            etree.SubElement(activity, f"{{{BPMN_NS}}}outgoing").text = link_id
+            for flow in outgoing:
+                flow.set("sourceRef", gateway_id)
+                etree.SubElement(gateway, f"{{{BPMN_NS}}}outgoing").text = flow.get("id")
+            etree.SubElement(process, f"{{{BPMN_NS}}}sequenceFlow", id=link_id,
+                             sourceRef=activity.get("id"), targetRef=gateway_id)
+        flows = {f.get("id"): f for f in process.findall("bpmn:sequenceFlow", NS)}
+        for gateway in process.findall("bpmn:inclusiveGateway", NS):
+            # Camunda: a flow out of an inclusive gateway without a condition is always taken.
+            for ref in gateway.findall("bpmn:outgoing", NS):
+                flow = flows.get((ref.text or "").strip())
+                if flow is not None and flow.get("id") != gateway.get("default") and \
+                        flow.find("bpmn:conditionExpression", NS) is None:
+                    etree.SubElement(flow, f"{{{BPMN_NS}}}conditionExpression").text = "True"
 
 
 def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
