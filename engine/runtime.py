@@ -29,6 +29,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import clock, specs
 from .errors import ExecutionError, ExpressionError
+from .scripts import compile_script
 from .specs import compile_any
 
 
@@ -61,8 +62,11 @@ class SafeScriptEngine(PythonScriptEngine):
             raise ExecutionError(str(exc), element_id=task.task_spec.bpmn_id) from exc
 
     def execute(self, task, script, external_context=None):
-        raise ExecutionError("script tasks are not supported by this engine version",
-                             element_id=task.task_spec.bpmn_id)
+        try:
+            task.data.update(compile_script(script).run(task.data))
+        except ExpressionError as exc:
+            raise ExecutionError(str(exc), element_id=task.task_spec.bpmn_id) from exc
+        return True
 
 
 SCRIPT_ENGINE = SafeScriptEngine()

@@ -22,6 +22,7 @@ from lxml import etree
 from engine import timevalues
 from engine.errors import ExpressionError, Problem
 from engine.expressions import compile_expression, compile_template
+from engine.scripts import compile_script
 
 __all__ = [
     "BPMN_NS",
@@ -476,6 +477,12 @@ def _check_script_task(checker: Checker, task) -> None:
                              "put the script in the diagram")
     elif not any((s.text or "").strip() for s in task.findall(_b("script"))):
         checker.report(task, "script is empty")
+    elif script_format.lower() in SCRIPT_FORMATS:
+        source = "\n".join(s.text or "" for s in task.findall(_b("script")))
+        try:
+            compile_script(source)
+        except ExpressionError as exc:
+            checker.report(task, f"script does not compile: {exc}")
 
 
 def _check_java(checker: Checker, element) -> None:
