@@ -11,6 +11,8 @@ them into freshly parsed specs.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
@@ -21,7 +23,8 @@ from SpiffWorkflow.bpmn.specs.defaults import ServiceTask as DefaultServiceTask
 from SpiffWorkflow.bpmn.specs.defaults import SequentialMultiInstanceTask as DefaultSequentialMI
 from SpiffWorkflow.bpmn.specs.defaults import StartEvent as DefaultStartEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition, SignalEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.camunda.specs.event_definitions import \
     MessageEventDefinition as CamundaMessageEventDefinition
@@ -137,6 +140,44 @@ class EngineStartEvent(DefaultStartEvent):
                 my_task._set_state(TaskState.WAITING)
             return None
         return super()._update_hook(my_task)
+
+
+class EngineCycleTimer(CycleTimerEventDefinition):
+    """A timeCycle as Camunda 7 computes it (engine/timers.py): repeating intervals anchored on
+    calendar arithmetic and Quartz cron, on the engine clock. Each firing adds one run of what
+    follows the event; the timer stays waiting while occurrences remain."""
+
+    def cycle_complete(self, my_task):
+        from . import clock, timers
+
+        state = my_task._get_internal_data("event_value")
+        now = clock.now()
+        if state is None or "text" not in state:
+            text = str(my_task.workflow.script_engine.evaluate(my_task, self.expression))
+            try:
+                due = timers.first_due("cycle", text, now)
+            except ValueError as exc:
+                raise ExecutionError(f"timer cycle {text!r}: {exc}", element_id=my_task.task_spec.bpmn_id) from exc
+            state = {"text": text, "started": now.isoformat(), "fired": 0,
+                     "next": due.isoformat() if due else None, "cycles": -1 if due else 0}
+        ready = False
+        if state["next"] is not None and datetime.fromisoformat(state["next"]) <= now and \
+                not isinstance(my_task.task_spec, BoundaryEvent):
+            # An intermediate catch event is passed once, at the cycle's first occurrence.
+            state["fired"], state["next"], state["cycles"] = 1, None, 0
+            my_task._set_internal_data(event_value=state, event_fired=True)
+            return True  # one run of what follows; fired, the event then completes
+        if state["next"] is not None and datetime.fromisoformat(state["next"]) <= now:
+            state["fired"] += 1
+            following = timers.next_due("cycle", state["text"], datetime.fromisoformat(state["next"]),
+                                        state["fired"], started=datetime.fromisoformat(state["started"]))
+            state["next"] = following.isoformat() if following else None
+            state["cycles"] = -1 if following else 0
+            ready = True
+        if state["next"] is None and not ready:
+            my_task.internal_data["event_fired"] = True
+        my_task._set_internal_data(event_value=state)
+        return ready
 
 
 class EngineStartTimer(TimerEventDefinition):
@@ -305,6 +346,8 @@ def adapt_specs(specs) -> None:
             definition = getattr(task_spec, "event_definition", None)
             if isinstance(task_spec, StartEvent) and isinstance(definition, TimerEventDefinition):
                 definition.__class__ = EngineStartTimer
+            elif type(definition) is CycleTimerEventDefinition:
+                definition.__class__ = EngineCycleTimer
             if type(definition) is CamundaMessageEventDefinition:
                 definition.__class__ = ProcessMessageEventDefinition
             if type(definition) is ErrorEventDefinition:
@@ -326,5 +369,6 @@ def register(registry) -> None:
     converter_class("SignalEventDefinition")(EngineSignalEventDefinition, registry)
     converter_class("CallActivity")(EngineCallActivity, registry)
     converter_class("TimeDateEventDefinition")(EngineStartTimer, registry)
+    converter_class("CycleTimerEventDefinition")(EngineCycleTimer, registry)
     converter_class("ParallelMultiInstanceTask")(EngineParallelMultiInstance, registry)
     converter_class("SequentialMultiInstanceTask")(EngineSequentialMultiInstance, registry)
