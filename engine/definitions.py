@@ -262,10 +262,24 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
             for error in element.findall("bpmn:errorEventDefinition", NS):
                 entry["dalad_error"] = {"code_variable": error.get(f"{{{CAMUNDA_NS}}}errorCodeVariable"),
                                         "message_variable": error.get(f"{{{CAMUNDA_NS}}}errorMessageVariable")}
-            inputs = element.findall("bpmn:extensionElements/camunda:inputOutput/camunda:inputParameter", NS)
-            if inputs:
-                entry["dalad_io"] = {"inputs": {p.get("name"): (p.text or "").strip() for p in inputs if p.get("name")}}
+            io = element.find("bpmn:extensionElements/camunda:inputOutput", NS)
+            if io is not None:
+                entry["dalad_io"] = {
+                    kind: {p.get("name"): _parameter(p) for p in io.findall(f"camunda:{kind[:-1]}Parameter", NS)
+                           if p.get("name")}
+                    for kind in ("inputs", "outputs")}
     return mappings
+
+
+def _parameter(element):
+    """The value of a camunda input/output parameter: text, or a camunda:list / camunda:map."""
+    found = element.find("camunda:list", NS)
+    if found is not None:
+        return [_parameter(value) for value in found.findall("camunda:value", NS)]
+    found = element.find("camunda:map", NS)
+    if found is not None:
+        return {entry.get("key"): _parameter(entry) for entry in found.findall("camunda:entry", NS)}
+    return (element.text or "").strip()
 
 
 def _configure_extensions(process_specs, extension_config: dict) -> None:
@@ -276,6 +290,8 @@ def _configure_extensions(process_specs, extension_config: dict) -> None:
             config = extension_config.get((process_spec.name, getattr(task_spec, "bpmn_id", None)))
             if config:
                 task_spec.extensions = {**(getattr(task_spec, "extensions", None) or {}), **config}
+                if config.get("dalad_io") and hasattr(task_spec, "data_input_associations"):
+                    specs.apply_input_output(task_spec, config["dalad_io"])
 
 
 def _called_elsewhere(parser, bpmn_trees, resolve_process):

@@ -60,8 +60,7 @@ class ProcessMessageEventDefinition(CamundaMessageEventDefinition):
 
     def throw(self, my_task):
         config = (getattr(my_task.task_spec, "extensions", None) or {}).get("dalad_io", {})
-        variables = {name: evaluate(source, my_task.data, my_task.task_spec.bpmn_id)
-                     for name, source in config.get("inputs", {}).items()}
+        variables = {name: my_task.data.get(name) for name in config.get("inputs", {})}  # set as it started
         business_key = variables.pop("businessKey", None)
         payload = {"payload": variables, "result_var": None, "business_key": business_key,
                    "element_id": my_task.task_spec.bpmn_id}
@@ -218,6 +217,69 @@ def map_variables(mappings: list[dict], source: dict, element_id: str) -> dict:
     return result
 
 
+# --- camunda:inputOutput ------------------------------------------------------------------------
+
+def _parameter_value(value, variables: dict, element_id: str):
+    """A parameter's value: text (an expression or a constant), or a camunda:list / camunda:map."""
+    if isinstance(value, list):
+        return [_parameter_value(v, variables, element_id) for v in value]
+    if isinstance(value, dict):
+        return {k: _parameter_value(v, variables, element_id) for k, v in value.items()}
+    return evaluate(value, variables, element_id) if ("${" in value or "#{" in value) else value
+
+
+class InputParameter:
+    """A camunda:inputParameter: a variable local to the activity, set when it starts."""
+
+    def __init__(self, name: str, value, element_id: str):
+        self.name, self.value, self.element_id = name, value, element_id
+        self.bpmn_id = f"\x00input:{name}"  # SpiffWorkflow pops this name at the end: nothing
+
+    def get(self, my_task):
+        if self.name in my_task.data:  # a process variable it hides until the activity ends
+            my_task.internal_data.setdefault("dalad_shadowed", {})[self.name] = my_task.data[self.name]
+        my_task.data[self.name] = _parameter_value(self.value, my_task.data, self.element_id)
+
+
+class OutputParameter:
+    """A camunda:outputParameter: a process variable set from the activity's variables at its end."""
+
+    def __init__(self, name: str, value, element_id: str):
+        self.name, self.value, self.element_id = name, value, element_id
+        self.bpmn_id = name
+
+    def set(self, my_task):
+        my_task.data[self.name] = _parameter_value(self.value, my_task.data, self.element_id)
+
+
+class LocalScopeEnd:
+    """Last of an activity's outputs: its local input variables go, the hidden ones come back."""
+
+    def __init__(self, inputs: list[str], outputs: list[str]):
+        self.inputs, self.outputs = inputs, outputs
+        self.bpmn_id = "\x00local-scope-end"
+
+    def set(self, my_task):
+        shadowed = my_task.internal_data.pop("dalad_shadowed", {})
+        for name in self.inputs:
+            if name in self.outputs:
+                continue
+            if name in shadowed:
+                my_task.data[name] = shadowed[name]
+            else:
+                my_task.data.pop(name, None)
+
+
+def apply_input_output(task_spec, io: dict) -> None:
+    """Give an activity its camunda:inputOutput through SpiffWorkflow's data association hooks."""
+    element = task_spec.bpmn_id
+    inputs = [InputParameter(name, value, element) for name, value in io.get("inputs", {}).items()]
+    outputs = [OutputParameter(name, value, element) for name, value in io.get("outputs", {}).items()]
+    task_spec.data_input_associations = [*task_spec.data_input_associations, *inputs]
+    task_spec.data_output_associations = [*task_spec.data_output_associations, *outputs,
+                                          LocalScopeEnd([p.name for p in inputs], [p.name for p in outputs])]
+
+
 # --- multi-instance ----------------------------------------------------------------------------
 
 class _EngineMultiInstance:
@@ -358,6 +420,12 @@ def adapt_specs(specs) -> None:
 
 def register(registry) -> None:
     """Teach the serializer the engine's classes, with the converters of their SpiffWorkflow bases."""
+    registry.register(InputParameter, lambda p: {"name": p.name, "value": p.value, "element_id": p.element_id},
+                      lambda d: InputParameter(d["name"], d["value"], d["element_id"]))
+    registry.register(OutputParameter, lambda p: {"name": p.name, "value": p.value, "element_id": p.element_id},
+                      lambda d: OutputParameter(d["name"], d["value"], d["element_id"]))
+    registry.register(LocalScopeEnd, lambda p: {"inputs": p.inputs, "outputs": p.outputs},
+                      lambda d: LocalScopeEnd(d["inputs"], d["outputs"]))
     def converter_class(typename):
         return type(registry.convert_from_dict[typename].args[0].__self__)
 
