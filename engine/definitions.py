@@ -251,6 +251,9 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
             if not isinstance(element.tag, str) or not element.get("id"):
                 continue
             entry = mappings.setdefault((process.get("id"), element.get("id")), {})
+            for phase in ("Before", "After"):
+                if (element.get(f"{{{CAMUNDA_NS}}}async{phase}") or "").lower() == "true":
+                    entry[f"dalad_async_{phase.lower()}"] = True
             if element.get(f"{{{CAMUNDA_NS}}}type") == "external":
                 entry["dalad_external"] = {"topic": element.get(f"{{{CAMUNDA_NS}}}topic"),
                                            "priority": element.get(f"{{{CAMUNDA_NS}}}taskPriority")}

@@ -231,9 +231,10 @@ def save(session: Session, handle: Handle) -> None:
     columns["open_tasks"] = handle.open_tasks
     waits = sorted([["timer", t.task_uuid, t.element_id, t.due_at.isoformat()] for t in snap.timers]
                    + [[m.kind, m.task_uuid, m.element_id, m.message_name] for m in snap.messages]
-                   + [["external", e.task_uuid, e.element_id, e.topic] for e in snap.external])
+                   + [["external", e.task_uuid, e.element_id, e.topic] for e in snap.external]
+                   + [["job", j.task_uuid, j.element_id, j.phase] for j in snap.jobs])
     if waits != (row.waits or []):
-        _sync_timers(session, row, snap.timers)
+        _sync_timers(session, row, snap.timers, snap.jobs, now)
         _sync_subscriptions(session, row, snap.messages)
         _sync_external_tasks(session, row, snap.external, now)
         columns["waits"] = waits
@@ -389,19 +390,27 @@ def _when(value, element: str, instance_id: int) -> Optional[datetime]:
                              instance_id=instance_id) from exc
 
 
-def _sync_timers(session: Session, row: ProcessInstance, timers: list[runtime.WaitingTimer]) -> None:
-    existing = {t.task_uuid: t for t in session.scalars(
+def _sync_timers(session: Session, row: ProcessInstance, timers: list[runtime.WaitingTimer],
+                 jobs: list[runtime.PendingJob], now: datetime) -> None:
+    existing = {(t.kind, t.task_uuid): t for t in session.scalars(
         select(Timer).where(Timer.instance_id == row.id, Timer.state == "waiting"))}
-    wanted = {t.task_uuid: t for t in timers}
-    for uuid, timer in existing.items():
-        if uuid not in wanted:
+    wanted = {("timer", t.task_uuid): t for t in timers}
+    wanted.update({("job", j.task_uuid): j for j in jobs})
+    for key, timer in existing.items():
+        if key not in wanted:
             timer.state = "cancelled"
-        elif timer.due_at != wanted[uuid].due_at:
-            timer.due_at = wanted[uuid].due_at  # a cycle moved on
-    for uuid, waiting in wanted.items():
-        if uuid not in existing:
-            session.add(Timer(instance_id=row.id, definition_id=row.definition_id, task_uuid=uuid,
-                              element_id=waiting.element_id, due_at=waiting.due_at, state="waiting"))
+        elif key[0] == "timer" and timer.due_at != wanted[key].due_at:
+            timer.due_at = wanted[key].due_at  # a cycle moved on
+    for key, waiting in wanted.items():
+        if key in existing:
+            continue
+        if key[0] == "timer":
+            session.add(Timer(instance_id=row.id, definition_id=row.definition_id, task_uuid=waiting.task_uuid,
+                              element_id=waiting.element_id, due_at=waiting.due_at, state="waiting", kind="timer"))
+        else:
+            session.add(Timer(instance_id=row.id, definition_id=row.definition_id, task_uuid=waiting.task_uuid,
+                              element_id=waiting.element_id, due_at=now, state="waiting", kind="job",
+                              phase=waiting.phase))
 
 
 def _sync_subscriptions(session: Session, row: ProcessInstance, messages: list[runtime.WaitingMessage]) -> None:

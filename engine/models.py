@@ -203,7 +203,8 @@ class TaskComment(Base):
 
 
 class Timer(Base):
-    """A waiting timer: of an instance's task, or (instance_id empty) of a timer start event."""
+    """A waiting timer of an instance's task, a timer start event (instance_id empty), or a job:
+    an asynchronous continuation (kind 'job'), due at once, that the scheduler runs."""
 
     __tablename__ = "timer"
     __table_args__ = (Index("ix_timer_due", "state", "due_at"),)
@@ -212,6 +213,8 @@ class Timer(Base):
     definition_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_definition.id"))
     task_uuid: Mapped[Optional[str]] = mapped_column(String(36))
     element_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(8), default="timer")  # timer | job
+    phase: Mapped[Optional[str]] = mapped_column(String(8))  # a job's: before | after
     due_at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(16))  # waiting | fired | cancelled
     fired_at: Mapped[Optional[datetime]]

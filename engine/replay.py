@@ -15,7 +15,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import clock, history, instances, runtime
+from . import clock, history, instances, migration, runtime
 from .errors import EngineError, ExecutionError
 from .models import ProcessDefinition, ProcessInstance
 
@@ -111,6 +111,11 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                     else:
                         runtime.throw_bpmn_error(workflow, str(task.id), data["code"], data.get("message"),
                                                  data.get("variables") or {})
+                elif kind == "job_executed":
+                    task = runtime.task_at(workflow, data.get("path") or [])
+                    if task is None or task.task_spec.bpmn_id != event["element_id"]:
+                        return _diverged(report, seq, f"job at '{event['element_id']}' is not pending in the replay")
+                    runtime.run_job(workflow, str(task.id), data["phase"])
                 elif kind == "timer_fired":
                     runtime.run_engine(workflow)
                 elif kind == "message_correlated":
@@ -120,7 +125,7 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                 elif kind == "variables_changed":
                     runtime.set_variables(workflow, data.get("variables") or {})
                 elif kind == "migrated":
-                    return _diverged(report, seq, "replay of migrations is not supported yet")
+                    workflow = migration.replay_migration(session, workflow, data)
                 elif kind not in _DERIVED:
                     return _diverged(report, seq, f"unknown event type '{kind}'")
         except ExecutionError as exc:

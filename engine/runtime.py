@@ -193,11 +193,58 @@ def state_digest(workflow: BpmnWorkflow) -> str:
 
 # --- running -----------------------------------------------------------------------------------
 
+def _held(task) -> bool:
+    """An activity marked camunda:asyncBefore, or what follows one marked asyncAfter, waits for
+    its job: the engine commits there and a scheduler goes on in a transaction of its own."""
+    if task.task_spec.manual:
+        return True
+    extensions = getattr(task.task_spec, "extensions", None) or {}
+    if extensions.get("dalad_async_before") and not task.internal_data.get("dalad_released"):
+        return True
+    parent = task.parent
+    if parent is not None and parent.state == TaskState.COMPLETED:
+        parent_extensions = getattr(parent.task_spec, "extensions", None) or {}
+        if parent_extensions.get("dalad_async_after") and not parent.internal_data.get("dalad_released_after"):
+            return True
+    return False
+
+
+def engine_steps(workflow: BpmnWorkflow) -> None:
+    """SpiffWorkflow's do_engine_steps, except that tasks held for a job are left ready."""
+    def update(wf) -> int:
+        count = 0
+        for task in wf.get_tasks(state=TaskState.READY):
+            if not _held(task):
+                task.run()
+                count += 1
+        return count
+
+    while True:
+        active = workflow.get_active_subprocesses()
+        for subprocess in sorted(active, key=lambda sp: sp.depth, reverse=True):
+            while update(subprocess) > 0:
+                pass
+            if subprocess.parent_task_id is not None:
+                parent = workflow.get_task_from_id(subprocess.parent_task_id)
+                parent.task_spec._update(parent)
+        if not (update(workflow) > 0 or len(workflow.get_active_subprocesses()) > len(active)):
+            break
+    workflow.refresh_timers()
+
+
+def run_job(workflow: BpmnWorkflow, task_uuid: str, phase: str) -> None:
+    """Go on past an asynchronous continuation: before the task, or after it."""
+    task = find_task(workflow, task_uuid)
+    with _as_execution_error(workflow, task):
+        task._set_internal_data(**{"dalad_released" if phase == "before" else "dalad_released_after": True})
+        engine_steps(workflow)
+
+
 def run_engine(workflow: BpmnWorkflow) -> None:
     """Advance the workflow until it waits for a person, a timer or a message."""
     with _as_execution_error(workflow):
         workflow.refresh_waiting_tasks()
-        workflow.do_engine_steps()
+        engine_steps(workflow)
 
 
 def start(workflow: BpmnWorkflow, variables: dict, *, start_element: str | None = None,
@@ -217,7 +264,7 @@ def start(workflow: BpmnWorkflow, variables: dict, *, start_element: str | None 
                 task._set_internal_data(dalad_not_chosen=True)
             elif fire_start:
                 task._set_internal_data(event_fired=True)
-        workflow.do_engine_steps()
+        engine_steps(workflow)
 
 
 def task_path(task) -> list:
@@ -262,7 +309,7 @@ def complete_user_task(workflow: BpmnWorkflow, task_uuid: str, data: dict) -> No
     with _as_execution_error(workflow, task):
         task.set_data(**data)
         task.run()
-        workflow.do_engine_steps()
+        engine_steps(workflow)
 
 
 def complete_external_task(workflow: BpmnWorkflow, task_uuid: str, variables: dict) -> None:
@@ -271,7 +318,7 @@ def complete_external_task(workflow: BpmnWorkflow, task_uuid: str, variables: di
     with _as_execution_error(workflow, task):
         task.set_data(**variables)
         task.complete()
-        workflow.do_engine_steps()
+        engine_steps(workflow)
 
 
 def throw_bpmn_error(workflow: BpmnWorkflow, task_uuid: str, code: str, message: str | None,
@@ -285,7 +332,7 @@ def throw_bpmn_error(workflow: BpmnWorkflow, task_uuid: str, code: str, message:
                           target=task.workflow)
         if workflow.top_workflow.event_manager.catch(event, internal=False) == 0:
             raise ExecutionError(f"no error event catches BPMN error '{code}'", element_id=task.task_spec.bpmn_id)
-        workflow.do_engine_steps()
+        engine_steps(workflow)
 
 
 def catch_signal(workflow: BpmnWorkflow, name: str, variables: dict) -> None:
@@ -294,7 +341,7 @@ def catch_signal(workflow: BpmnWorkflow, name: str, variables: dict) -> None:
     with _as_execution_error(workflow):
         workflow.top_workflow.event_manager.catch(event, internal=False)
         workflow.refresh_waiting_tasks()
-        workflow.do_engine_steps()
+        engine_steps(workflow)
 
 
 def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations: dict | None = None) -> None:
@@ -304,7 +351,7 @@ def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations:
     with _as_execution_error(workflow):
         workflow.catch(event)
         workflow.refresh_waiting_tasks()
-        workflow.do_engine_steps()
+        engine_steps(workflow)
 
 
 def set_variables(workflow: BpmnWorkflow, variables: dict) -> None:
@@ -350,6 +397,13 @@ class WaitingTimer:
 
 
 @dataclass(frozen=True)
+class PendingJob:
+    task_uuid: str  # the asyncBefore task, or the asyncAfter task whose continuation waits
+    element_id: str
+    phase: str  # before | after
+
+
+@dataclass(frozen=True)
 class WaitingExternal:
     task_uuid: str
     element_id: str
@@ -377,10 +431,11 @@ class Snapshot:
     timers: list[WaitingTimer]
     messages: list[WaitingMessage]
     external: list["WaitingExternal"]
+    jobs: list["PendingJob"]
 
 
 def snapshot(workflow: BpmnWorkflow) -> Snapshot:
-    ready, timers, messages, external = [], [], [], []
+    ready, timers, messages, external, jobs = [], [], [], [], {}
     pools = [workflow.tasks.values(), *(sp.tasks.values() for sp in workflow.subprocesses.values())]
     for pool in pools:
         for task in pool:
@@ -388,6 +443,9 @@ def snapshot(workflow: BpmnWorkflow) -> Snapshot:
             if state == TaskState.READY:
                 if task.task_spec.manual:
                     ready.append(task)
+                elif _held(task):
+                    job = _job_of(task)
+                    jobs[job.task_uuid] = job
             elif state == TaskState.STARTED:
                 config = (getattr(task.task_spec, "extensions", None) or {}).get("dalad_external")
                 if config:
@@ -405,7 +463,16 @@ def snapshot(workflow: BpmnWorkflow) -> Snapshot:
                     messages.append(WaitingMessage(str(task.id), task.task_spec.bpmn_id, definition.name))
                 elif isinstance(definition, SignalEventDefinition):
                     messages.append(WaitingMessage(str(task.id), task.task_spec.bpmn_id, definition.name, "signal"))
-    return Snapshot(ready, timers, messages, external)
+    return Snapshot(ready, timers, messages, external, list(jobs.values()))
+
+
+def _job_of(task) -> "PendingJob":
+    """The job a held task waits for: the continuation after its parent first, then its own."""
+    parent = task.parent
+    if parent is not None and (getattr(parent.task_spec, "extensions", None) or {}).get("dalad_async_after") \
+            and not parent.internal_data.get("dalad_released_after"):
+        return PendingJob(str(parent.id), parent.task_spec.bpmn_id, "after")
+    return PendingJob(str(task.id), task.task_spec.bpmn_id, "before")
 
 
 def waiting_events(workflow: BpmnWorkflow) -> tuple[list[WaitingTimer], list[WaitingMessage]]:

@@ -428,12 +428,28 @@ def fire_next_due_timer(session: Session) -> Optional[Timer]:
         if timer.state != "waiting" or row.status in ("suspended", "terminated", "completed", "incident"):
             continue
         timer.state, timer.fired_at, timer.fire_count = "fired", now, timer.fire_count + 1
+        if timer.kind == "job":
+            _run_job(session, row, timer)
+            return timer
         event = history.Event("timer_fired", element_id=timer.element_id,
                               data={"timer": timer.id, "due": timer.due_at, "fired_at": now})
         _engine_work(session, row.id, event, _run_waiting, kind="timer",
                      payload={"timer": timer.id, "element_id": timer.element_id})
         return timer
     return None
+
+
+def _run_job(session: Session, row: ProcessInstance, job: Timer) -> None:
+    """Go on past an asynchronous continuation in a transaction of its own; a failure is an
+    incident, and the user's transaction that reached it stays committed."""
+    handle = instances.load(session, row.id, row=row)
+    task = runtime.find_task(handle.workflow, job.task_uuid)
+    path = runtime.task_path(task) if task is not None else None
+    event = history.Event("job_executed", element_id=job.element_id,
+                          data={"job": job.id, "phase": job.phase, "path": path})
+    payload = {"job": job.id, "task_uuid": job.task_uuid, "phase": job.phase, "element_id": job.element_id}
+    _engine_work(session, row.id, event, lambda h: runtime.run_job(h.workflow, job.task_uuid, job.phase),
+                 kind="job", payload=payload)
 
 
 def _run_waiting(handle) -> None:
@@ -536,7 +552,12 @@ def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessI
                                                           "retry_of_incident": incident.id})],
                        _current_digest(session, row))
         return row
-    if incident.kind == "signal":
+    if incident.kind == "job":
+        data = incident.payload
+
+        def apply(handle):
+            runtime.run_job(handle.workflow, data["task_uuid"], data["phase"])
+    elif incident.kind == "signal":
         data = incident.payload
 
         def apply(handle):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 11:39:48.787847
+Create Date: 2026-11-26 11:52:12.005851
 """
 from alembic import op
 import sqlalchemy as sa
@@ -265,6 +265,8 @@ def upgrade() -> None:
     sa.Column('definition_id', sa.Integer(), nullable=True),
     sa.Column('task_uuid', sa.String(length=36), nullable=True),
     sa.Column('element_id', sa.String(length=200), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('phase', sa.String(length=8), nullable=True),
     sa.Column('due_at', engine.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('fired_at', engine.models.UTCDateTime(timezone=True), nullable=True),
