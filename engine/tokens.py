@@ -75,12 +75,10 @@ def list_tokens(session: Session, user_name: Optional[str] = None) -> list[tuple
     return [(token, name) for token, name in session.execute(query)]
 
 
-def authenticate_token(session: Session, plaintext: str, *, allow_demo: bool = False) -> Optional[User]:
-    """Return the active user of a valid, unrevoked token, else None; note when it was used.
+def find_token(session: Session, plaintext: str, *, allow_demo: bool = False) -> Optional[tuple[ApiToken, User]]:
+    """The valid, unrevoked token and its active user, else None; changes nothing.
 
-    Demo accounts authenticate only when `allow_demo` is true, as with passwords. The use is
-    written at most once a minute, so call this in a write transaction.
-    """
+    Demo accounts authenticate only when `allow_demo` is true, as with passwords."""
     if not isinstance(plaintext, str) or not plaintext.startswith(PREFIX):
         return None
     found = session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
@@ -91,7 +89,26 @@ def authenticate_token(session: Session, plaintext: str, *, allow_demo: bool = F
     token, user = found
     if not user.active or (user.is_demo and not allow_demo):
         return None
-    now = clock.now()
-    if token.last_used_at is None or now - clock.aware(token.last_used_at) >= TOUCH_EVERY:
-        token.last_used_at = now
-    return user
+    return token, user
+
+
+def use_is_stale(token: ApiToken) -> bool:
+    """Whether the token's last use is worth writing down now (at most once a minute)."""
+    return token.last_used_at is None or clock.now() - clock.aware(token.last_used_at) >= TOUCH_EVERY
+
+
+def note_use(session: Session, token_id: int) -> None:
+    """Write down that a token was just used."""
+    token = session.get(ApiToken, token_id)
+    if token is not None and use_is_stale(token):
+        token.last_used_at = clock.now()
+
+
+def authenticate_token(session: Session, plaintext: str, *, allow_demo: bool = False) -> Optional[User]:
+    """Return the active user of a valid, unrevoked token, else None; note the use (in a write
+    transaction; the REST API reads with find_token and writes the use only when it is stale)."""
+    found = find_token(session, plaintext, allow_demo=allow_demo)
+    if found is None:
+        return None
+    note_use(session, found[0].id)
+    return found[1]

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from engine.config import Settings, open_engine
 from engine.database import Database
 
+from .rest import rest_api
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -37,6 +38,7 @@ def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = 
     )
     app.extensions["dalad_db"] = db
     app.add_url_rule("/healthz", "healthz", healthz)
+    app.register_blueprint(rest_api)  # /engine-rest and its /.well-known link (web/rest.py)
     _add_ui(app)
     return app
 

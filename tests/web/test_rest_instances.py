@@ -1,0 +1,211 @@
+"""Process definitions, starting, process instances and messages through /engine-rest: who may see
+and change what, and Camunda's shapes for each answer."""
+from __future__ import annotations
+
+import pytest
+
+from test_rest_helpers import deployed, diagram, error_of, modeler_deploy, rest, start  # noqa: F401
+
+INSTANCE_FIELDS = {"links", "id", "definitionId", "businessKey", "caseInstanceId", "ended", "suspended", "tenantId"}
+
+
+@pytest.fixture
+def review(rest):
+    rest.definitions = deployed(rest, "review.bpmn", "mailbox.bpmn", "intake.bpmn")
+    return rest
+
+
+def the_task(rest, instance: dict, user: str) -> dict:
+    [task] = rest.as_(user).get("/task", processInstanceId=instance["id"]).get_json()
+    return task
+
+
+def finish_small_review(rest, instance: dict) -> None:
+    rest.as_("edu").post(f"/task/{the_task(rest, instance, 'edu')['id']}/complete",
+                         {"variables": {"amount": {"value": 500, "type": "Long"}}})
+    rest.as_("office").post(f"/task/{the_task(rest, instance, 'office')['id']}/complete", {})
+
+
+# --- definitions and starting ------------------------------------------------------------------
+
+def test_definitions_are_listed_by_key_and_latest_version_and_read_as_xml(review):
+    office = review.as_("office")
+    keys = [d["key"] for d in office.get("/process-definition", sortBy="key", sortOrder="asc").get_json()]
+    assert keys == ["intake", "mailbox", "review"]
+    assert office.get("/process-definition/count", keyLike="ma%").get_json() == {"count": 1}
+    definition = office.get("/process-definition/key/review").get_json()
+    assert definition == review.definitions["review"]
+    assert office.get(f"/process-definition/{definition['id']}").get_json() == definition
+    xml = office.get(f"/process-definition/{definition['id']}/xml").get_json()
+    assert xml["id"] == definition["id"] and xml["bpmn20Xml"] == diagram("review.bpmn")[1].decode()
+    assert office.get("/process-definition/key/review/xml").get_json() == xml
+    assert "deployed processes: intake, mailbox, review" in error_of(
+        office.get("/process-definition/key/nothing"), 404, "InvalidRequestException")
+    error_of(office.get("/process-definition/x:1:2"), 404, "InvalidRequestException")
+
+
+def test_start_by_key_takes_camunda_variables_and_can_return_them(review):
+    response = review.as_("edu").post("/process-definition/key/review/start", {
+        "businessKey": "P-9", "withVariablesInReturn": True,
+        "variables": {"unit": {"value": "edu", "type": "String"}, "urgent": {"value": "true", "type": "Boolean"},
+                      "budget": {"value": "12000", "type": "Long"}, "extra": {"value": '{"a": [1]}', "type": "Json"}}})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert INSTANCE_FIELDS | {"variables"} == set(body)
+    assert body["businessKey"] == "P-9" and body["definitionId"] == review.definitions["review"]["id"]
+    assert body["variables"]["budget"] == {"type": "Integer", "value": 12000, "valueInfo": {}}
+    assert body["variables"]["urgent"]["value"] is True
+    assert body["variables"]["extra"] == {"type": "Json", "value": '{"a": [1]}', "valueInfo": {}}
+    assert body["variables"]["initiator"]["value"] == "edu"  # who started it, as authenticated
+
+
+def test_starting_is_refused_to_auditors_and_outside_the_starter_groups(review):
+    error_of(review.as_("auditor").post("/process-definition/key/review/start", {}), 403, "AuthorizationException")
+    name, content = diagram("review.bpmn")
+    restricted = content.replace(b'isExecutable="true"', b'isExecutable="true" camunda:candidateStarterGroups="office"')
+    modeler_deploy(review.as_("admin"), "restricted", (name, restricted))
+    message = error_of(review.as_("edu").post("/process-definition/key/review/start",
+                                              {"variables": {"unit": {"value": "edu"}}}), 403, "AuthorizationException")
+    assert "office" in message
+    assert review.as_("office").post("/process-definition/key/review/start",
+                                     {"variables": {"unit": {"value": "edu"}}}).status_code == 200
+    assert review.as_("admin").post("/process-definition/key/review/start",
+                                    {"variables": {"unit": {"value": "edu"}}}).status_code == 200
+    # the first version had no starter groups
+    first = review.definitions["review"]["id"]
+    assert review.as_("edu").post(f"/process-definition/{first}/start",
+                                  {"variables": {"unit": {"value": "edu"}}}).status_code == 200
+
+
+def test_malformed_starts_are_400(review):
+    edu = review.as_("edu")
+    error_of(edu.post("/process-definition/key/review/start", {"businessKey": 5}), 400, "InvalidRequestException")
+    error_of(edu.post("/process-definition/key/review/start", {"startInstructions": [{"type": "startBeforeActivity"}]}),
+             400, "InvalidRequestException")
+    error_of(edu.post("/process-definition/key/review/start", data="[1]", content_type="application/json"),
+             400, "InvalidRequestException")
+    error_of(edu.post("/process-definition/key/review/start", {"variables": {"1x": {"value": 1}}}),
+             400, "InvalidRequestException")
+    error_of(edu.post("/process-definition/key/review/start", {"variables": {"unit": {"value": 1, "type": "Xml"}}}),
+             400, "InvalidRequestException")
+
+
+# --- instances ---------------------------------------------------------------------------------
+
+def test_instances_are_listed_for_those_involved(review):
+    first = start(review, "review", business_key="P-1", unit="edu")
+    second = start(review, "review", user="office", business_key="P-2", unit="health")
+    assert [i["id"] for i in review.as_("edu").get("/process-instance").get_json()] == [first["id"]]
+    assert [i["id"] for i in review.as_("office").get("/process-instance").get_json()] == [second["id"]]
+    assert [i["id"] for i in review.as_("auditor").get("/process-instance").get_json()] == [first["id"], second["id"]]
+    assert review.as_("admin").get("/process-instance/count", businessKey="P-2").get_json() == {"count": 1}
+    assert review.as_("admin").get("/process-instance", processDefinitionKey="mailbox").get_json() == []
+    assert review.as_("drc").get("/process-instance").get_json() == []
+    one = review.as_("edu").get(f"/process-instance/{first['id']}").get_json()
+    assert set(one) == INSTANCE_FIELDS and (one["businessKey"], one["ended"], one["suspended"]) == ("P-1", False, False)
+    error_of(review.as_("drc").get(f"/process-instance/{first['id']}"), 403, "AuthorizationException")
+    error_of(review.as_("edu").get("/process-instance/999"), 404, "InvalidRequestException")
+
+    finish_small_review(review, first)
+    assert review.as_("auditor").get("/process-instance/count").get_json() == {"count": 1}
+    assert "/history/process-instance/" in error_of(review.as_("edu").get(f"/process-instance/{first['id']}"),
+                                                    404, "InvalidRequestException")
+
+
+def test_variables_are_read_by_the_involved_and_changed_by_administrators(review):
+    instance = start(review, "review", unit="edu", note="急")
+    path = f"/process-instance/{instance['id']}/variables"
+    values = review.as_("edu").get(path).get_json()
+    assert values["unit"] == {"type": "String", "value": "edu", "valueInfo": {}}
+    assert review.as_("edu").get(path + "/note").get_json() == {"type": "String", "value": "急", "valueInfo": {}}
+    error_of(review.as_("edu").get(path + "/nothing"), 404, "InvalidRequestException")
+    error_of(review.as_("drc").get(path), 403, "AuthorizationException")
+
+    error_of(review.as_("edu").post(path, {"modifications": {"note": {"value": "x"}}}), 403, "AuthorizationException")
+    error_of(review.as_("auditor").put(path + "/note", {"value": "x"}), 403, "AuthorizationException")
+    error_of(review.as_("admin").post(path, {"deletions": ["note"]}), 400, "InvalidRequestException")
+    assert review.as_("admin").post(path, {"modifications": {"note": {"value": "缓", "type": "String"},
+                                                             "amount": {"value": 10, "type": "Long"}}}).status_code == 204
+    assert review.as_("admin").put(path + "/flag", {"value": True, "type": "Boolean"}).status_code == 204
+    values = review.as_("edu").get(path).get_json()
+    assert (values["note"]["value"], values["amount"]["value"], values["flag"]["value"]) == ("缓", 10, True)
+
+
+def test_administrators_suspend_and_resume_and_a_suspended_instance_takes_no_work(review):
+    instance = start(review, "review", unit="edu")
+    path = f"/process-instance/{instance['id']}/suspended"
+    error_of(review.as_("edu").put(path, {"suspended": True}), 403, "AuthorizationException")
+    error_of(review.as_("admin").put(path, {"suspended": "yes"}), 400, "InvalidRequestException")
+    assert review.as_("admin").put(path, {"suspended": True}).status_code == 204
+    assert review.as_("edu").get(f"/process-instance/{instance['id']}").get_json()["suspended"] is True
+    task = the_task(review, instance, "edu")
+    assert task["suspended"] is True
+    assert review.as_("edu").get("/process-instance", suspended="true").get_json()[0]["id"] == instance["id"]
+    assert "suspended" in error_of(review.as_("edu").post(f"/task/{task['id']}/complete", {
+        "variables": {"amount": {"value": 1}}}), 409, "InstanceNotRunning")
+    error_of(review.as_("admin").put(path, {"suspended": True}), 409, "InstanceNotRunning")
+    assert review.as_("admin").put(path, {"suspended": False}).status_code == 204
+    assert review.as_("edu").post(f"/task/{task['id']}/complete", {
+        "variables": {"amount": {"value": 1}}}).status_code == 204
+
+
+def test_administrators_delete_an_instance_with_a_reason(review):
+    instance = start(review, "review", unit="edu")
+    error_of(review.as_("edu").delete(f"/process-instance/{instance['id']}"), 403, "AuthorizationException")
+    assert review.as_("admin").delete(f"/process-instance/{instance['id']}", deleteReason="重复立项").status_code == 204
+    error_of(review.as_("admin").get(f"/process-instance/{instance['id']}"), 404, "InvalidRequestException")
+    assert review.as_("edu").get("/task").get_json() == []
+    historic = review.as_("edu").get(f"/history/process-instance/{instance['id']}").get_json()
+    assert (historic["state"], historic["deleteReason"]) == ("EXTERNALLY_TERMINATED", "重复立项")
+    error_of(review.as_("admin").delete(f"/process-instance/{instance['id']}"), 404, "InvalidRequestException")
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+def test_a_message_reaches_the_instance_waiting_under_its_business_key(review):
+    first = start(review, "mailbox", business_key="M-1")
+    second = start(review, "mailbox", business_key="M-2")
+    response = review.as_("drc").post("/message", {
+        "messageName": "reply", "businessKey": "M-2",
+        "processVariables": {"answer": {"value": "同意", "type": "String"}}})
+    assert response.status_code == 204
+    [task] = review.as_("office").get("/task").get_json()
+    assert (task["processInstanceId"], task["taskDefinitionKey"]) == (second["id"], "read")
+    assert review.as_("admin").get(f"/process-instance/{second['id']}/variables/answer").get_json()["value"] == "同意"
+
+    result = review.as_("drc").post("/message", {"messageName": "reply", "businessKey": "M-1", "resultEnabled": True,
+                                                 "variablesInResultEnabled": True})
+    assert result.status_code == 200
+    [entry] = result.get_json()
+    assert entry["resultType"] == "Execution" and entry["processInstance"] is None
+    assert entry["execution"]["processInstanceId"] == first["id"] and "variables" in entry
+
+
+def test_a_message_can_start_its_process_and_correlation_keys_pick_an_instance(review):
+    response = review.as_("drc").post("/message", {"messageName": "open_case", "businessKey": "C-1",
+                                                   "resultEnabled": True})
+    [entry] = response.get_json()
+    assert entry["resultType"] == "ProcessDefinition" and entry["execution"] is None
+    assert entry["processInstance"]["businessKey"] == "C-1"
+    assert entry["processInstance"]["definitionId"] == review.definitions["intake"]["id"]
+
+    start(review, "mailbox", case_no="A-1")
+    target = start(review, "mailbox", case_no="B-2")
+    assert review.as_("drc").post("/message", {
+        "messageName": "reply", "correlationKeys": {"case_no": {"value": "B-2", "type": "String"}}}).status_code == 204
+    assert [t["processInstanceId"] for t in review.as_("office").get("/task", taskDefinitionKey="read").get_json()] == [
+        target["id"]]
+
+
+def test_messages_that_match_nothing_or_are_malformed_are_refused(review):
+    start(review, "mailbox", business_key="M-1")
+    message = error_of(review.as_("drc").post("/message", {"messageName": "reply", "businessKey": "M-404"}),
+                       400, "RestException")
+    assert message.startswith("Cannot correlate message 'reply':")
+    start(review, "mailbox", business_key="M-1")
+    assert "2 instances" in error_of(review.as_("drc").post("/message", {"messageName": "reply", "businessKey": "M-1"}),
+                                     400, "RestException")
+    error_of(review.as_("drc").post("/message", {"businessKey": "M-1"}), 400, "InvalidRequestException")
+    error_of(review.as_("drc").post("/message", {"messageName": "reply", "processInstanceId": "1"}), 400,
+             "InvalidRequestException")
+    error_of(review.as_("auditor").post("/message", {"messageName": "reply"}), 403, "AuthorizationException")

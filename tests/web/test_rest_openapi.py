@@ -1,0 +1,136 @@
+"""The edges of /engine-rest: its OpenAPI document describes exactly the calls it serves, the
+Modeler's well-known link leads to our admin pages, unknown calls answer in JSON, and the calls
+whose engine support is still coming answer 501 (external tasks work once the engine has them)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from engine import services
+from test_rest_helpers import BASE, error_of, modeler_deploy, rest  # noqa: F401
+
+
+def described_routes(app) -> set[tuple[str, str]]:
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith(BASE + "/") or rule.endpoint == "rest_api.unknown":
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?[^>]+>", "{}", rule.rule[len(BASE):])
+        routes |= {(method.lower(), path) for method in rule.methods - {"HEAD", "OPTIONS"}}
+    return routes
+
+
+def test_the_openapi_document_describes_every_call_and_nothing_else(rest):
+    response = rest.anonymous.get("/openapi.json")  # public: no credentials needed
+    assert response.status_code == 200
+    document = response.get_json()
+    assert document["openapi"].startswith("3.0") and document["servers"] == [{"url": "http://localhost/engine-rest"}]
+    documented = {(method, re.sub(r"\{[^}]+\}", "{}", path))
+                  for path, operations in document["paths"].items() for method in operations}
+    assert documented == described_routes(rest.app)
+
+    schemas = document["components"]["schemas"]
+    text = response.get_data(as_text=True)
+    for name in re.findall(r'"#/components/schemas/([^"]+)"', text):
+        assert name in schemas, name
+    operation_ids = [op["operationId"] for ops in document["paths"].values() for op in ops.values()]
+    assert len(operation_ids) == len(set(operation_ids))
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            declared = {p["name"] for p in operation["parameters"] if p["in"] == "path"}
+            assert declared == set(re.findall(r"\{([^}]+)\}", path)), path
+
+
+def test_the_well_known_webapps_lead_the_modeler_to_our_admin_pages(rest):
+    response = rest.client.get("/.well-known/camunda-automation-platform/webapps")
+    assert response.status_code == 200
+    urls = response.get_json()
+    assert set(urls) == {"adminUrl", "cockpitUrl", "tasklistUrl"}
+    # the Modeler adds "/" and, for a URL ending in cockpit/, "default/#/": ours stay as they are
+    cockpit = re.sub(r"/?$", "/", urls["cockpitUrl"])
+    assert not cockpit.endswith("cockpit/")
+    link = cockpit + "/repository/?deploymentsQuery=%5B%5D"
+    assert link.startswith("http://localhost/admin/deployments#")
+
+
+def test_unknown_calls_answer_in_json(rest):
+    admin = rest.as_("admin")
+    assert "/engine-rest/openapi.json" in error_of(admin.get("/no/such/call"), 404, "RestException")
+    error_of(admin.delete("/deployment"), 404, "RestException")
+    assert admin.get("/engine").get_json() == [{"name": "default"}]
+
+
+@pytest.mark.parametrize("path", ["/signal", "/decision-definition/key/approval_path/evaluate"])
+def test_calls_the_engine_cannot_do_yet_answer_501(rest, path):
+    name = "throw_signal" if path == "/signal" else "evaluate_decision"
+    if hasattr(services, name):
+        pytest.skip(f"the engine has services.{name} now")
+    message = error_of(rest.as_("admin").post(path, {"name": "x"}), 501, "RestException")
+    assert message.endswith("not supported yet")
+
+
+BUDGET = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Definitions_budget" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="budget" name="budget" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:serviceTask id="check" name="check" camunda:type="external" camunda:topic="budget-check">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:serviceTask>
+    <bpmn:boundaryEvent id="over" attachedToRef="check"><bpmn:outgoing>f3</bpmn:outgoing>
+      <bpmn:errorEventDefinition id="ErrDef_1" errorRef="Error_over" /></bpmn:boundaryEvent>
+    <bpmn:userTask id="confirm" camunda:candidateGroups="finance"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing></bpmn:userTask>
+    <bpmn:userTask id="explain" camunda:candidateGroups="unit:edu"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f5</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>
+    <bpmn:endEvent id="end_over"><bpmn:incoming>f5</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="check" />
+    <bpmn:sequenceFlow id="f2" sourceRef="check" targetRef="confirm" />
+    <bpmn:sequenceFlow id="f3" sourceRef="over" targetRef="explain" />
+    <bpmn:sequenceFlow id="f4" sourceRef="confirm" targetRef="end" />
+    <bpmn:sequenceFlow id="f5" sourceRef="explain" targetRef="end_over" />
+  </bpmn:process>
+  <bpmn:error id="Error_over" name="over" errorCode="OVER_BUDGET" />
+</bpmn:definitions>
+"""
+TOPICS = [{"topicName": "budget-check", "lockDuration": 60000, "variables": ["amount"]}]
+
+
+def test_external_task_workers_fetch_lock_complete_and_report_errors(rest):
+    worker = rest.as_("office")
+    calls = [("/external-task/fetchAndLock", {"workerId": "w1", "topics": TOPICS}),
+             ("/external-task/1/complete", {"workerId": "w1"}), ("/external-task/1/failure", {"workerId": "w1"}),
+             ("/external-task/1/bpmnError", {"workerId": "w1", "errorCode": "X"}),
+             ("/external-task/1/extendLock", {"workerId": "w1", "newDuration": 1000})]
+    if not hasattr(services, "fetch_and_lock"):
+        for path, body in calls:
+            assert error_of(worker.post(path, body), 501, "RestException").endswith("not supported yet")
+        return
+    assert modeler_deploy(rest.as_("admin"), "budget", ("budget.bpmn", BUDGET)).status_code == 200
+    for business_key in ("B-1", "B-2"):
+        response = rest.as_("finance").post("/process-definition/key/budget/start", {
+            "businessKey": business_key, "variables": {"amount": {"value": 1200, "type": "Long"}}})
+        assert response.status_code == 200, response.get_json()
+    error_of(rest.as_("auditor").post(*calls[0]), 403, "AuthorizationException")
+    error_of(worker.post("/external-task/fetchAndLock", {"topics": TOPICS}), 400, "InvalidRequestException")
+
+    locked = worker.post("/external-task/fetchAndLock", {"workerId": "w1", "maxTasks": 1, "topics": TOPICS})
+    assert locked.status_code == 200, locked.get_json()
+    [task] = locked.get_json()
+    assert (task["topicName"], task["workerId"], task["activityId"], task["businessKey"],
+            task["processDefinitionKey"]) == ("budget-check", "w1", "check", "B-1", "budget")
+    assert task["variables"] == {"amount": {"type": "Integer", "value": 1200, "valueInfo": {}}}
+    assert task["lockExpirationTime"] == "2026-03-02T09:01:00.000+0800"
+    path = f"/external-task/{task['id']}"
+    assert worker.post(path + "/extendLock", {"workerId": "w1", "newDuration": 120000}).status_code == 204
+    error_of(worker.post(path + "/complete", {"workerId": "w2"}), 409, "TaskNotReady")
+    assert worker.post(path + "/complete", {"workerId": "w1", "variables": {
+        "budget_ok": {"value": True, "type": "Boolean"}}}).status_code == 204
+    assert [t["taskDefinitionKey"] for t in rest.as_("finance").get("/task").get_json()] == ["confirm"]
+
+    [second] = worker.post("/external-task/fetchAndLock", {"workerId": "w1", "topics": TOPICS}).get_json()
+    assert second["businessKey"] == "B-2"
+    assert worker.post(f"/external-task/{second['id']}/bpmnError", {
+        "workerId": "w1", "errorCode": "OVER_BUDGET", "errorMessage": "超预算"}).status_code == 204
+    assert [t["taskDefinitionKey"] for t in rest.as_("edu").get("/task").get_json()] == ["explain"]
+    error_of(worker.post("/external-task/99/failure", {"workerId": "w1", "errorMessage": "x"}), 404,
+             "InvalidRequestException")

@@ -1,0 +1,169 @@
+"""Tasks through /engine-rest: each official sees the tasks of their bureaus, claims, hands back and
+completes them under the engine's rules; auditors see everything and do nothing; administrators
+hand tasks to candidates. review.bpmn: `submit` goes to unit:<unit>, then drc and finance (≥ 1000)
+or office (< 1000)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from test_rest_helpers import deployed, diagram, error_of, modeler_deploy, rest, start  # noqa: F401
+
+TASK_FIELDS = {"id", "name", "assignee", "owner", "created", "due", "followUp", "delegationState", "description",
+               "executionId", "parentTaskId", "priority", "processDefinitionId", "processInstanceId",
+               "caseExecutionId", "caseDefinitionId", "caseInstanceId", "taskDefinitionKey", "suspended", "formKey",
+               "camundaFormRef", "tenantId"}
+
+
+@pytest.fixture
+def review(rest):
+    rest.definitions = deployed(rest, "review.bpmn")
+    return rest
+
+
+def submit_task(rest, instance: dict, user: str = "edu") -> dict:
+    [task] = rest.as_(user).get("/task", processInstanceId=instance["id"], taskDefinitionKey="submit").get_json()
+    return task
+
+
+def test_an_official_sees_the_tasks_of_their_bureau_in_camunda_shape(review):
+    first = start(review, "review", business_key="P-1", unit="edu")
+    start(review, "review", business_key="P-2", unit="edu")
+    tasks = review.as_("edu").get("/task").get_json()
+    assert [t["processInstanceId"] for t in tasks] == [first["id"], str(int(first["id"]) + 1)]
+    task = tasks[0]
+    assert set(task) == TASK_FIELDS
+    assert (task["name"], task["taskDefinitionKey"], task["assignee"], task["priority"], task["suspended"]) == (
+        "提交材料", "submit", None, 60, False)
+    assert task["created"] == "2026-03-02T09:00:00.000+0800"
+    assert task["due"] == "2026-03-09T23:59:59.000+0800"  # five working days, end of that day
+    assert task["processDefinitionId"] == review.definitions["review"]["id"] and task["executionId"] == first["id"]
+    assert review.as_("edu").get("/task/count").get_json() == {"count": 2}
+    assert review.as_("office").get("/task").get_json() == []
+    assert review.as_("office").get("/task/count").get_json() == {"count": 0}
+    assert len(review.as_("auditor").get("/task").get_json()) == 2
+    assert len(review.as_("admin").get("/task").get_json()) == 2
+
+
+def test_task_filters_sorting_and_paging(review, frozen_clock):
+    first = start(review, "review", business_key="P-1", unit="edu")
+    frozen_clock.advance(timedelta(minutes=5))  # the second task is newer
+    second = start(review, "review", business_key="P-2", unit="edu")
+    edu = review.as_("edu")
+
+    def ids(**query):
+        return [t["processInstanceId"] for t in edu.get("/task", **query).get_json()]
+
+    assert ids(processInstanceBusinessKey="P-2") == [second["id"]]
+    assert ids(processInstanceBusinessKeyLike="P-%") == [first["id"], second["id"]]
+    assert ids(processDefinitionKey="review", taskDefinitionKey="submit") == [first["id"], second["id"]]
+    assert ids(taskDefinitionKey="drc_review") == []
+    assert ids(sortBy="created", sortOrder="desc") == [second["id"], first["id"]]
+    assert ids(sortBy="created", sortOrder="desc", maxResults=1) == [second["id"]]
+    assert ids(firstResult=1) == [second["id"]]
+    assert ids(createdAfter="2026-03-02T09:01:00.000+0800") == [second["id"]]
+    assert ids(dueBefore="2026-03-10T00:00:00.000+0800", minPriority=60) == [first["id"], second["id"]]
+    assert ids(nameLike="提交%", candidateGroup="unit:edu") == [first["id"], second["id"]]
+    task = submit_task(review, first)
+    assert edu.post(f"/task/{task['id']}/claim", {"userId": "edu"}).status_code == 204
+    assert ids(assignee="edu") == [first["id"]]
+    assert ids(unassigned="true") == [second["id"]]
+    assert ids(candidateGroup="unit:edu") == [second["id"]]  # Camunda: candidate tasks are unclaimed ones
+    assert ids(candidateGroup="unit:edu", includeAssignedTasks="true") == [first["id"], second["id"]]
+    assert ids(candidateUser="edu2") == [second["id"]]
+    assert edu.get("/task/count", assigned="true").get_json() == {"count": 1}
+    error_of(edu.get("/task", sortBy="colour"), 400, "InvalidRequestException")
+    error_of(edu.get("/task", dueBefore="next week"), 400, "InvalidRequestException")
+    error_of(edu.get("/task", assigned="maybe"), 400, "InvalidRequestException")
+
+
+def test_one_task_is_read_by_its_bureau_and_by_auditors_only(review):
+    instance = start(review, "review", unit="edu")
+    task = submit_task(review, instance)
+    assert review.as_("edu").get(f"/task/{task['id']}").get_json() == task
+    assert review.as_("auditor").get(f"/task/{task['id']}").status_code == 200
+    message = error_of(review.as_("office").get(f"/task/{task['id']}"), 403, "AuthorizationException")
+    assert "unit:edu" in message
+    error_of(review.as_("edu").get("/task/999"), 404, "InvalidRequestException")
+    error_of(review.as_("edu").get("/task/abc"), 404, "InvalidRequestException")
+
+
+def test_form_variables_are_the_task_fields_with_their_types(review):
+    instance = start(review, "review", unit="edu")
+    task = submit_task(review, instance)
+    assert review.as_("edu").get(f"/task/{task['id']}/form-variables").get_json() == {
+        "amount": {"type": "Long", "value": None, "valueInfo": {}}}
+    review.as_("edu").post(f"/task/{task['id']}/complete", {"variables": {"amount": {"value": 500, "type": "Long"}}})
+    [office_task] = review.as_("office").get("/task", processInstanceId=instance["id"]).get_json()
+    values = review.as_("office").get(f"/task/{office_task['id']}/form-variables").get_json()
+    assert values["amount"] == {"type": "Integer", "value": 500, "valueInfo": {}}  # no form: every variable
+    assert values["unit"] == {"type": "String", "value": "edu", "valueInfo": {}}
+    assert set(review.as_("office").get(f"/task/{office_task['id']}/form-variables",
+                                        variableNames="unit,initiator").get_json()) == {"unit", "initiator"}
+
+
+def test_claim_unclaim_and_assign_follow_the_bureaus(review):
+    instance = start(review, "review", unit="edu")
+    task_id = submit_task(review, instance)["id"]
+    edu, edu2, admin = review.as_("edu"), review.as_("edu2"), review.as_("admin")
+
+    assert edu.post(f"/task/{task_id}/claim", {"userId": "edu"}).status_code == 204
+    assert edu2.get(f"/task/{task_id}").get_json()["assignee"] == "edu"  # a colleague sees who has it
+    assert "already claimed by edu" in error_of(edu2.post(f"/task/{task_id}/claim", {"userId": "edu2"}),
+                                                409, "TaskNotReady")
+    assert "claimed by edu" in error_of(edu2.post(f"/task/{task_id}/unclaim"), 403, "AuthorizationException")
+    error_of(edu2.post(f"/task/{task_id}/claim", {"userId": "edu"}), 403, "AuthorizationException")
+    error_of(review.as_("office").post(f"/task/{task_id}/claim"), 403, "AuthorizationException")
+    error_of(review.as_("auditor").post(f"/task/{task_id}/claim", {"userId": "auditor"}), 403,
+             "AuthorizationException")
+
+    assert edu.post(f"/task/{task_id}/unclaim").status_code == 204
+    assert edu.get(f"/task/{task_id}").get_json()["assignee"] is None
+    assert edu2.post(f"/task/{task_id}/claim").status_code == 204  # no body: for oneself
+    assert edu.get(f"/task/{task_id}").get_json()["assignee"] == "edu2"
+
+    # an administrator hands the task to another candidate, never to someone outside its bureaus
+    assert admin.post(f"/task/{task_id}/assignee", {"userId": "edu"}).status_code == 204
+    assert edu.get(f"/task/{task_id}").get_json()["assignee"] == "edu"
+    error_of(admin.post(f"/task/{task_id}/assignee", {"userId": "office"}), 403, "AuthorizationException")
+    error_of(edu2.post(f"/task/{task_id}/assignee", {"userId": "edu2"}), 403, "AuthorizationException")
+    assert admin.post(f"/task/{task_id}/assignee", {"userId": None}).status_code == 204
+    assert edu.get(f"/task/{task_id}").get_json()["assignee"] is None
+    error_of(edu.post(f"/task/{task_id}/assignee", {"userId": 7}), 400, "InvalidRequestException")
+
+
+def test_completing_runs_the_process_on_and_checks_the_data(review):
+    instance = start(review, "review", unit="edu")
+    task_id = submit_task(review, instance)["id"]
+    edu = review.as_("edu")
+
+    error_of(review.as_("auditor").post(f"/task/{task_id}/complete", {}), 403, "AuthorizationException")
+    error_of(review.as_("office").post(f"/task/{task_id}/complete", {}), 403, "AuthorizationException")
+    error_of(edu.post(f"/task/{task_id}/complete", {"variables": {"amount": {"value": "lots", "type": "Long"}}}),
+             400, "InvalidRequestException")
+    assert "amount" in error_of(edu.post(f"/task/{task_id}/complete", {}), 422, "ExecutionError")
+
+    done = edu.post(f"/task/{task_id}/complete", {"variables": {"amount": {"value": 1500, "type": "Long"}},
+                                                  "withVariablesInReturn": True})
+    assert done.status_code == 200
+    assert done.get_json()["amount"] == {"type": "Integer", "value": 1500, "valueInfo": {}}
+    error_of(edu.post(f"/task/{task_id}/complete", {}), 404, "InvalidRequestException")
+    assert [t["taskDefinitionKey"] for t in review.as_("drc").get("/task").get_json()] == ["drc_review"]
+    assert [t["taskDefinitionKey"] for t in review.as_("finance").get("/task").get_json()] == ["finance_review"]
+    [drc_task] = review.as_("drc").get("/task").get_json()
+    error_of(review.as_("auditing").post(f"/task/{drc_task['id']}/complete", {}), 403, "AuthorizationException")
+    assert review.as_("drc").post(f"/task/{drc_task['id']}/submit-form", {"variables": {}}).status_code == 204
+    assert review.as_("drc").get("/task").get_json() == []
+
+
+def test_an_auditor_in_the_audit_bureau_still_does_the_audit_bureaus_tasks(review):
+    name, content = diagram("review.bpmn")
+    audited = content.replace(b'camunda:candidateGroups="finance"', b'camunda:candidateGroups="audit"')
+    modeler_deploy(review.as_("admin"), "audit", (name, audited))
+    instance = start(review, "review", unit="edu")
+    review.as_("edu").post(f"/task/{submit_task(review, instance)['id']}/complete",
+                           {"variables": {"amount": {"value": 1500}}})
+    [audit_task] = review.as_("auditing").get("/task", taskDefinitionKey="finance_review").get_json()
+    error_of(review.as_("auditor").post(f"/task/{audit_task['id']}/complete", {}), 403, "AuthorizationException")
+    assert review.as_("auditing").post(f"/task/{audit_task['id']}/complete", {}).status_code == 204

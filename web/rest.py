@@ -1,0 +1,1730 @@
+"""The REST API at /engine-rest, in the shapes of Camunda 7's engine-rest where Camunda has the call.
+
+Camunda Modeler deploys here (Deploy → Camunda 7, endpoint http://host:5000/engine-rest), and
+scripts and other systems start processes, work on tasks, send messages and read the history.
+Callers authenticate with Basic (user name and password) or Bearer (a token from `dalad tokens
+create`); each call acts as that user under the rules of the UI: tasks are worked on by the
+bureaus they are offered to, auditors read everything and change nothing (but the tasks of their
+own bureau: every member of `audit` is an auditor), administrators deploy and manage instances.
+Ids are strings, dates `yyyy-MM-dd'T'HH:mm:ss.SSSZ` in the local zone, errors
+`{"type": ..., "message": ...}` with the status of `web.errors.status_of`.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterable, Optional
+
+from flask import Blueprint, current_app, g, request
+from lxml import etree
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from engine import bureaus, clock, services, tokens, users
+from engine.definitions import BPMN_NS, BundleFile
+from engine.errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput, NotFound, Problem
+from engine.models import (DecisionDefinition, Deployment, HistoryEvent, Incident, ProcessDefinition,
+                           ProcessInstance, Resource, TaskCandidate, UserTask)
+from engine.xmlsafe import parse_xml
+
+from .errors import status_of
+from .rest_openapi import openapi_document
+
+rest_api = Blueprint("rest_api", __name__, url_prefix="/engine-rest")
+well_known = Blueprint("rest_well_known", __name__)
+
+CAMUNDA_VERSION = "7.20.0"  # the engine-rest version whose shapes this API follows
+REALM = 'Basic realm="dalad"'
+PARSE_ERROR = "ENGINE-09005 Could not parse BPMN process."
+# Where Camunda Modeler's "open in Cockpit" links lead: our admin and inbox pages. The Modeler
+# appends "/" and a Cockpit route; after "#" that stays in the browser.
+ADMIN_PATH, COCKPIT_PATH, TASKLIST_PATH = "admin#", "admin/deployments#", "inbox/#"
+
+
+@rest_api.record_once
+def _register_well_known(state) -> None:
+    state.app.register_blueprint(well_known)
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+class RestError(Exception):
+    """A refusal of the REST layer itself (a malformed request, an unsupported call)."""
+
+    def __init__(self, status: int, type_: str, message: str, headers: Optional[dict] = None):
+        super().__init__(message)
+        self.status, self.type, self.message, self.headers = status, type_, message, headers or {}
+
+
+def _bad_request(message: str) -> RestError:
+    return RestError(400, "InvalidRequestException", message)
+
+
+# Camunda's exception names where it has one for the same refusal; else the engine's class name.
+_CAMUNDA_TYPES = {AccessDenied: "AuthorizationException", NotFound: "InvalidRequestException",
+                  InvalidInput: "InvalidRequestException"}
+
+
+def _body(type_: str, message: str, **extra) -> dict:
+    return {"type": type_, "message": message, **extra}
+
+
+@rest_api.errorhandler(RestError)
+def _rest_error(exc: RestError):
+    headers = {"WWW-Authenticate": REALM, **exc.headers} if exc.status == 401 else exc.headers
+    return _body(exc.type, exc.message), exc.status, headers
+
+
+@rest_api.errorhandler(EngineError)
+def _engine_error(exc: EngineError):
+    status = status_of(exc)
+    if isinstance(exc, DefinitionInvalid):
+        return parse_exception(exc.problems), status
+    type_ = next((name for cls, name in _CAMUNDA_TYPES.items() if isinstance(exc, cls)), type(exc).__name__)
+    extra = {}
+    if isinstance(exc, AccessDenied) and g.get("rest_caller") is not None:
+        extra = {"userId": g.rest_caller.name, "missingAuthorizations": []}
+    if status >= 500:
+        current_app.logger.error("engine-rest %s %s: %s", request.method, request.path, exc)
+    return _body(type_, str(exc), **extra), status
+
+
+@rest_api.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    return _body("RestException", exc.description or exc.name), exc.code or 500
+
+
+def parse_exception(problems: list[Problem]) -> dict:
+    """A refused deployment as Camunda's ParseException (Camunda Modeler shows it as a parse error)."""
+    lines, details = [], {}
+    for p in problems:
+        lines.append(f"* {p.message} | resource {p.file} | line {p.line or 0} | column {p.column or 0}")
+        details.setdefault(p.file, {"errors": [], "warnings": []})["errors"].append({
+            "message": p.message, "line": p.line or 0, "column": p.column or 0,
+            "mainElementId": p.element_id, "elementIds": [p.element_id] if p.element_id else []})
+    return _body("ParseException", f"{PARSE_ERROR} Errors: \n" + "\n".join(lines), details=details)
+
+
+# --- callers -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated user of a request, as the access rules need it."""
+
+    name: str
+    groups: tuple[str, ...]
+    roles: tuple[str, ...]
+
+    @property
+    def is_admin(self) -> bool:
+        return bureaus.ADMIN in self.roles
+
+    @property
+    def reads_all(self) -> bool:
+        return self.is_admin or bureaus.AUDITOR in self.roles
+
+    @property
+    def read_only(self) -> bool:
+        return bureaus.AUDITOR in self.roles and not self.is_admin
+
+
+_PUBLIC_ENDPOINTS = {"rest_api.openapi"}
+
+
+@rest_api.before_request
+def _authenticate() -> None:
+    """Every call but the OpenAPI document needs a user: Basic or Bearer, else 401."""
+    if request.endpoint in _PUBLIC_ENDPOINTS:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.strip().partition(" ")
+    allow_demo = bool(current_app.config.get("DALAD_DEMO"))
+    caller = None
+    if scheme.lower() == "basic":
+        caller = _password_caller(*_basic_credentials(credentials), allow_demo=allow_demo)
+        reason = "wrong user name or password"
+    elif scheme.lower() == "bearer":
+        stale = None
+        with _db().read() as session:
+            found = tokens.find_token(session, credentials.strip(), allow_demo=allow_demo)
+            if found is not None:
+                caller = _caller_of(found[1])
+                stale = found[0].id if tokens.use_is_stale(found[0]) else None
+        if stale is not None:  # the last use is written at most once a minute, not on every call
+            with _db().write() as session:
+                tokens.note_use(session, stale)
+        reason = "the token is unknown or revoked, or its user is deactivated"
+    else:
+        reason = ("authentication required: Basic (user name and password) or Bearer (a token from "
+                  "`dalad tokens create`)")
+    if caller is None:
+        raise RestError(401, "AuthenticationException", reason)
+    g.rest_caller = caller
+
+
+def _password_caller(name: Optional[str], password: str, *, allow_demo: bool) -> Optional[Caller]:
+    """Check a user name and password, with the login throttle of the UI when the app has one:
+    failures here and on the login page count together."""
+    if name is None:
+        return None
+    throttle = current_app.extensions.get("dalad_login_throttle")
+    address = request.remote_addr or "-"
+    if throttle is not None:
+        wait = throttle.seconds_left(name, address)
+        if wait:
+            raise RestError(429, "AuthenticationException", f"too many failed logins: try again in {wait} s",
+                            {"Retry-After": str(wait)})
+    with _db().read() as session:
+        caller = _caller_of(users.authenticate(session, name, password, allow_demo=allow_demo))
+    if throttle is not None:
+        (throttle.succeeded if caller else throttle.failed)(name, address)
+    return caller
+
+
+def _basic_credentials(encoded: str) -> tuple[Optional[str], str]:
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None, ""
+    name, sep, password = decoded.partition(":")
+    return (name, password) if sep else (None, "")
+
+
+def _caller_of(user) -> Optional[Caller]:
+    return None if user is None else Caller(user.name, tuple(user.groups), tuple(user.role_names))
+
+
+def _caller() -> Caller:
+    return g.rest_caller
+
+
+def _require_admin(what: str) -> Caller:
+    caller = _caller()
+    if not caller.is_admin:
+        raise AccessDenied(f"{caller.name} may not {what}: that needs the admin role")
+    return caller
+
+
+def _require_writer(what: str) -> Caller:
+    caller = _caller()
+    if caller.read_only:
+        raise AccessDenied(f"{caller.name} is an auditor: auditors read everything and do not {what}")
+    return caller
+
+
+def _require_task_worker(caller: Caller, what: str) -> None:
+    """Auditors in a bureau (every member of `audit` is one) still do their bureau's tasks."""
+    if not caller.groups:
+        _require_writer(what)
+
+
+def _db():
+    return current_app.extensions["dalad_db"]
+
+
+# --- request values ----------------------------------------------------------------------------
+
+def _arg(name: str) -> Optional[str]:
+    value = request.args.get(name)
+    return value if value not in (None, "") else None
+
+
+def _arg_int(name: str) -> Optional[int]:
+    value = _arg(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': not an integer") from None
+
+
+def _arg_bool(name: str) -> Optional[bool]:
+    value = _arg(name)
+    if value is None:
+        return None
+    if value.lower() not in ("true", "false"):
+        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': write true or false")
+    return value.lower() == "true"
+
+
+def _arg_list(name: str) -> Optional[list[str]]:
+    value = _arg(name)
+    return None if value is None else [part for part in value.split(",") if part]
+
+
+def _arg_date(name: str) -> Optional[datetime]:
+    value = _arg(name)
+    if value is None:
+        return None
+    try:
+        return clock.aware(datetime.fromisoformat(value))
+    except ValueError:
+        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': "
+                           "write a date as 2026-03-02T09:00:00.000+0800") from None
+
+
+def _int_id(value: str, what: str) -> int:
+    """Our ids are numbers; any other id names nothing."""
+    if not value.isdigit():
+        raise NotFound(f"{what} {value} does not exist")
+    return int(value)
+
+
+def _json_body() -> dict:
+    if not request.get_data():
+        return {}
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        raise _bad_request("the request body must be a JSON object")
+    return body
+
+
+def _paged(query):
+    first, limit = _arg_int("firstResult"), _arg_int("maxResults")
+    if first:
+        query = query.offset(max(first, 0))
+    if limit is not None:
+        query = query.limit(max(limit, 0))
+    return query
+
+
+def _page_list(items: list) -> list:
+    first, limit = _arg_int("firstResult") or 0, _arg_int("maxResults")
+    items = items[max(first, 0):]
+    return items if limit is None else items[:max(limit, 0)]
+
+
+def _sorted(query, columns: dict, default):
+    """Camunda's sortBy/sortOrder, with a stable order after the chosen column."""
+    sort_by, order = _arg("sortBy"), (_arg("sortOrder") or "asc").lower()
+    if order not in ("asc", "desc"):
+        raise _bad_request(f"sortOrder '{order}' is not asc or desc")
+    if sort_by is None:
+        return query.order_by(*default)
+    if sort_by not in columns:
+        raise _bad_request(f"sortBy '{sort_by}' is not one of: {', '.join(columns)}")
+    column = columns[sort_by]
+    return query.order_by(column.desc() if order == "desc" else column.asc(), *default)
+
+
+def _like(column, pattern: str):
+    return column.like(pattern)
+
+
+def _count(session: Session, query) -> dict:
+    return {"count": session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))}
+
+
+# --- values ------------------------------------------------------------------------------------
+
+def _date(moment: Optional[datetime]) -> Optional[str]:
+    """Camunda's date format, in the local zone: 2026-03-02T09:00:00.000+0800."""
+    if moment is None:
+        return None
+    local = clock.aware(moment).astimezone(clock.local_zone())
+    return f"{local:%Y-%m-%dT%H:%M:%S}.{local.microsecond // 1000:03d}{local:%z}"
+
+
+def _millis(start: Optional[datetime], end: Optional[datetime]) -> Optional[int]:
+    if start is None or end is None:
+        return None
+    return int((clock.aware(end) - clock.aware(start)).total_seconds() * 1000)
+
+
+def _id(value) -> Optional[str]:
+    return None if value is None else str(value)
+
+
+_TRUE_TEXT, _FALSE_TEXT = ("true",), ("false",)
+
+
+def variable_value(name: str, dto: Any) -> Any:
+    """One of Camunda's typed values ({"value": 1500, "type": "Long"}) as a plain value."""
+    if not isinstance(dto, dict):
+        raise _bad_request(f"variable '{name}' must be an object with a value and a type, "
+                           "as {\"value\": 1500, \"type\": \"Long\"}")
+    value, type_ = dto.get("value"), (dto.get("type") or "").strip()
+    kind = type_.lower()
+    if value is None or kind == "null":
+        return None
+
+    def refuse(reason: str = ""):
+        return _bad_request(f"Cannot convert value '{value}' of variable '{name}' to type {type_}{reason}")
+
+    if not type_:
+        return value  # untyped: the JSON value as it is
+    if kind == "string":
+        return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE_TEXT + _FALSE_TEXT:
+            return value.lower() == "true"
+        raise refuse()
+    if kind in ("integer", "long", "short"):
+        if isinstance(value, bool):
+            raise refuse()
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                raise refuse() from None
+        raise refuse()
+    if kind == "double":
+        if isinstance(value, bool):
+            raise refuse()
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise refuse() from None
+    if kind == "date":
+        if not isinstance(value, str):
+            raise refuse()
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise refuse(": write 2026-03-02T09:00:00.000+0800") from None
+        return value
+    if kind == "json":
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise refuse(f": not JSON ({exc.msg})") from None
+    raise _bad_request(f"variable '{name}': type '{type_}' is not supported here "
+                       "(String, Boolean, Integer, Long, Double, Date, Json, Null)")
+
+
+def variables_in(dtos: Any, what: str = "variables") -> dict:
+    """Camunda's {"name": {"value": ..., "type": ...}} as {"name": value}."""
+    if dtos is None:
+        return {}
+    if not isinstance(dtos, dict):
+        raise _bad_request(f"{what} must be an object of name: {{value, type}}")
+    return {name: variable_value(name, dto) for name, dto in dtos.items()}
+
+
+def variable_dto(value: Any) -> dict:
+    """A plain value as Camunda's typed value."""
+    if value is None:
+        return {"type": "Null", "value": None, "valueInfo": {}}
+    if isinstance(value, bool):
+        return {"type": "Boolean", "value": value, "valueInfo": {}}
+    if isinstance(value, int):
+        return {"type": "Integer" if -2**31 <= value < 2**31 else "Long", "value": value, "valueInfo": {}}
+    if isinstance(value, float):
+        return {"type": "Double", "value": value, "valueInfo": {}}
+    if isinstance(value, str):
+        return {"type": "String", "value": value, "valueInfo": {}}
+    return {"type": "Json", "value": json.dumps(value, ensure_ascii=False), "valueInfo": {}}
+
+
+def variables_out(values: dict, names: Optional[Iterable[str]] = None) -> dict:
+    wanted = set(names) if names is not None else None
+    return {name: variable_dto(value) for name, value in sorted((values or {}).items())
+            if wanted is None or name in wanted}
+
+
+# --- engine, version, OpenAPI, well-known --------------------------------------------------------
+
+@rest_api.get("/version")
+def version():
+    return {"version": CAMUNDA_VERSION}
+
+
+@rest_api.get("/engine")
+def engines():
+    return [{"name": "default"}]
+
+
+@rest_api.get("/openapi.json")
+def openapi():
+    return openapi_document(request.url_root.rstrip("/") + rest_api.url_prefix, CAMUNDA_VERSION)
+
+
+@well_known.get("/.well-known/camunda-automation-platform/webapps")
+def webapps():
+    """Where Camunda Modeler's links after a deployment lead: our admin pages."""
+    root = request.url_root
+    return {"adminUrl": root + ADMIN_PATH, "cockpitUrl": root + COCKPIT_PATH, "tasklistUrl": root + TASKLIST_PATH}
+
+
+# --- deployments -------------------------------------------------------------------------------
+
+_RESERVED_PARTS = {"deployment-name", "deployment-source", "enable-duplicate-filtering", "deploy-changed-only",
+                   "tenant-id", "deployment-activation-time"}
+
+
+def _self_link(path: str) -> list[dict]:
+    return [{"method": "GET", "href": request.url_root.rstrip("/") + rest_api.url_prefix + path, "rel": "self"}]
+
+
+def deployment_dto(deployment: Deployment, links: Optional[list] = None) -> dict:
+    return {"links": links or [], "id": str(deployment.id), "name": deployment.name, "source": deployment.source,
+            "deploymentTime": _date(deployment.deployed_at), "tenantId": deployment.tenant_id}
+
+
+def definition_dto(session: Session, definition: ProcessDefinition) -> dict:
+    deployment = session.get(Deployment, definition.deployment_id)
+    return {"id": str(definition.id), "key": definition.key, "category": None, "description": None,
+            "name": definition.name, "version": definition.version, "resource": definition.resource.name,
+            "deploymentId": str(definition.deployment_id), "diagram": None, "suspended": bool(definition.suspended),
+            "tenantId": deployment.tenant_id if deployment else None, "versionTag": definition.version_tag,
+            "historyTimeToLive": None, "startableInTasklist": True}
+
+
+def decision_dto(session: Session, decision: DecisionDefinition) -> dict:
+    deployment = session.get(Deployment, decision.deployment_id)
+    return {"id": str(decision.id), "key": decision.key, "category": None, "name": decision.name,
+            "version": decision.version, "resource": decision.resource.name,
+            "deploymentId": str(decision.deployment_id), "decisionRequirementsDefinitionId": None,
+            "decisionRequirementsDefinitionKey": None, "tenantId": deployment.tenant_id if deployment else None,
+            "versionTag": None, "historyTimeToLive": None}
+
+
+def _form_flag(name: str) -> bool:
+    value = (request.form.get(name) or "false").strip().lower()
+    if value not in ("true", "false"):
+        raise _bad_request(f"form part '{name}' must be true or false, not '{value}'")
+    return value == "true"
+
+
+def _uploaded_files() -> list[BundleFile]:
+    """Every part that is not a setting is a file, named by its file name (else its part name)."""
+    files = [BundleFile(storage.filename or field, storage.read())
+             for field, storage in request.files.items(multi=True)]
+    files += [BundleFile(field, value.encode("utf-8")) for field, value in request.form.items(multi=True)
+              if field not in _RESERVED_PARTS]
+    return files
+
+
+@rest_api.post("/deployment/create")
+def create_deployment():
+    """Deploy the uploaded files (Camunda Modeler's Deploy); only new versions are listed."""
+    caller = _require_admin("deploy")
+    if request.mimetype != "multipart/form-data":
+        raise _bad_request("deployment/create takes multipart/form-data: the settings and one part per file")
+    files = _uploaded_files()
+    if not files:
+        raise _bad_request("No deployment resources contained in the form upload.")
+    if request.form.get("deployment-activation-time"):
+        raise _bad_request("deployment-activation-time is not supported: definitions are active when deployed")
+    name = (request.form.get("deployment-name") or files[0].name).strip()
+    source = request.form.get("deployment-source") or None
+    tenant_id = request.form.get("tenant-id") or None
+    for label, value, limit in (("deployment-name", name, 200), ("deployment-source", source, 200),
+                                ("tenant-id", tenant_id, 64)):
+        if value and len(value) > limit:
+            raise _bad_request(f"{label} has more than {limit} characters")
+    changed_only = _form_flag("deploy-changed-only")
+    filter_duplicates = _form_flag("enable-duplicate-filtering") or changed_only
+    with _db().write() as session:
+        attempt = session.begin_nested()
+        result = services.deploy(session, files, name=name, source=source, user=caller.name, tenant_id=tenant_id,
+                                 changed_only=changed_only)
+        new = [item for item in result.items if item.new]
+        previous = _same_deployment(session, name, source, tenant_id, result.deployment.id) \
+            if filter_duplicates and not new else None
+        if previous is not None:
+            previous_id = previous.id
+            attempt.rollback()  # nothing changed: answer with the deployment that has it all, as Camunda does
+            return _deployment_with_definitions(session, session.get(Deployment, previous_id), [])
+        attempt.commit()
+        return _deployment_with_definitions(session, result.deployment, new)
+
+
+def _same_deployment(session: Session, name: str, source: Optional[str], tenant_id: Optional[str],
+                     new_id: int) -> Optional[Deployment]:
+    """The latest earlier deployment of this name (and source, tenant): a duplicate answers with it."""
+    query = (select(Deployment).where(Deployment.name == name, Deployment.id != new_id)
+             .order_by(Deployment.id.desc()).limit(1))
+    query = query.where(Deployment.tenant_id == tenant_id if tenant_id else Deployment.tenant_id.is_(None))
+    if source:
+        query = query.where(Deployment.source == source)
+    return session.scalars(query).first()
+
+
+def _deployment_with_definitions(session: Session, deployment: Deployment, new_items: list) -> dict:
+    processes = {str(i.id): definition_dto(session, session.get(ProcessDefinition, i.id))
+                 for i in new_items if i.kind == "process"}
+    decisions = {str(i.id): decision_dto(session, session.get(DecisionDefinition, i.id))
+                 for i in new_items if i.kind == "decision"}
+    return {**deployment_dto(deployment, _self_link(f"/deployment/{deployment.id}")),
+            "deployedProcessDefinitions": processes or None, "deployedCaseDefinitions": None,
+            "deployedDecisionDefinitions": decisions or None, "deployedDecisionRequirementsDefinitions": None}
+
+
+def _deployment_query():
+    query = select(Deployment)
+    if _arg("id"):
+        query = query.where(Deployment.id == _id_filter(_arg("id")))
+    if _arg("name"):
+        query = query.where(Deployment.name == _arg("name"))
+    if _arg("nameLike"):
+        query = query.where(_like(Deployment.name, _arg("nameLike")))
+    if _arg("source"):
+        query = query.where(Deployment.source == _arg("source"))
+    if _arg_bool("withoutSource"):
+        query = query.where(Deployment.source.is_(None))
+    tenants = _arg_list("tenantIdIn")
+    if tenants:
+        condition = Deployment.tenant_id.in_(tenants)
+        if _arg_bool("includeDeploymentsWithoutTenantId"):
+            condition = or_(condition, Deployment.tenant_id.is_(None))
+        query = query.where(condition)
+    if _arg_bool("withoutTenantId"):
+        query = query.where(Deployment.tenant_id.is_(None))
+    if _arg_date("before"):
+        query = query.where(Deployment.deployed_at < _arg_date("before"))
+    if _arg_date("after"):
+        query = query.where(Deployment.deployed_at > _arg_date("after"))
+    return _sorted(query, {"id": Deployment.id, "name": Deployment.name, "deploymentTime": Deployment.deployed_at,
+                           "tenantId": Deployment.tenant_id}, (Deployment.id,))
+
+
+def _id_filter(value: Optional[str]) -> int:
+    """An id from a query parameter; one that is not a number matches nothing."""
+    return int(value) if value is not None and value.isdigit() else -1
+
+
+@rest_api.get("/deployment")
+def deployments():
+    """The deployments (Camunda Modeler checks the connection with ?maxResults=0)."""
+    with _db().read() as session:
+        return [deployment_dto(d) for d in session.scalars(_paged(_deployment_query()))]
+
+
+@rest_api.get("/deployment/count")
+def deployments_count():
+    with _db().read() as session:
+        return _count(session, _deployment_query())
+
+
+def _deployment(session: Session, deployment_id: str) -> Deployment:
+    deployment = session.get(Deployment, _int_id(deployment_id, "deployment"))
+    if deployment is None:
+        raise NotFound(f"deployment {deployment_id} does not exist")
+    return deployment
+
+
+@rest_api.get("/deployment/<deployment_id>")
+def deployment(deployment_id: str):
+    with _db().read() as session:
+        return deployment_dto(_deployment(session, deployment_id), _self_link(f"/deployment/{deployment_id}"))
+
+
+@rest_api.get("/deployment/<deployment_id>/resources")
+def deployment_resources(deployment_id: str):
+    with _db().read() as session:
+        _deployment(session, deployment_id)
+        return [{"id": str(r.id), "name": r.name, "deploymentId": str(r.deployment_id)} for r in session.scalars(
+            select(Resource).where(Resource.deployment_id == int(deployment_id)).order_by(Resource.id))]
+
+
+@rest_api.get("/deployment/<deployment_id>/resources/<resource_id>/data")
+def deployment_resource_data(deployment_id: str, resource_id: str):
+    with _db().read() as session:
+        resource = session.get(Resource, _int_id(resource_id, "resource"))
+        if resource is None or str(resource.deployment_id) != deployment_id:
+            raise NotFound(f"deployment {deployment_id} has no resource {resource_id}")
+        kind = "application/json" if resource.name.lower().endswith(".form") else "application/xml"
+        return resource.content, 200, {"Content-Type": kind,
+                                       "Content-Disposition": f'attachment; filename="{resource.name}"'}
+
+
+# --- process definitions -----------------------------------------------------------------------
+
+def _definition_query():
+    query = select(ProcessDefinition)
+    if _arg("processDefinitionId"):
+        query = query.where(ProcessDefinition.id == _id_filter(_arg("processDefinitionId")))
+    ids = _arg_list("processDefinitionIdIn")
+    if ids:
+        query = query.where(ProcessDefinition.id.in_([_id_filter(i) for i in ids]))
+    if _arg("key"):
+        query = query.where(ProcessDefinition.key == _arg("key"))
+    keys = _arg_list("keysIn") or _arg_list("keyIn")
+    if keys:
+        query = query.where(ProcessDefinition.key.in_(keys))
+    if _arg("keyLike"):
+        query = query.where(_like(ProcessDefinition.key, _arg("keyLike")))
+    if _arg("name"):
+        query = query.where(ProcessDefinition.name == _arg("name"))
+    if _arg("nameLike"):
+        query = query.where(_like(ProcessDefinition.name, _arg("nameLike")))
+    if _arg_int("version") is not None:
+        query = query.where(ProcessDefinition.version == _arg_int("version"))
+    if _arg("deploymentId"):
+        query = query.where(ProcessDefinition.deployment_id == _id_filter(_arg("deploymentId")))
+    if _arg("versionTag"):
+        query = query.where(ProcessDefinition.version_tag == _arg("versionTag"))
+    if _arg_bool("suspended"):
+        query = query.where(ProcessDefinition.suspended.is_(True))
+    if _arg_bool("active"):
+        query = query.where(ProcessDefinition.suspended.is_(False))
+    if _arg_bool("latestVersion"):
+        latest = (select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("version"))
+                  .group_by(ProcessDefinition.key).subquery())
+        query = query.join(latest, and_(latest.c.key == ProcessDefinition.key,
+                                        latest.c.version == ProcessDefinition.version))
+    return _sorted(query, {"id": ProcessDefinition.id, "key": ProcessDefinition.key, "name": ProcessDefinition.name,
+                           "version": ProcessDefinition.version, "deploymentId": ProcessDefinition.deployment_id,
+                           "versionTag": ProcessDefinition.version_tag},
+                   (ProcessDefinition.key, ProcessDefinition.version))
+
+
+@rest_api.get("/process-definition")
+def process_definitions():
+    with _db().read() as session:
+        return [definition_dto(session, d) for d in session.scalars(_paged(_definition_query()))]
+
+
+@rest_api.get("/process-definition/count")
+def process_definitions_count():
+    with _db().read() as session:
+        return _count(session, _definition_query())
+
+
+def _definition(session: Session, definition_id: str) -> ProcessDefinition:
+    definition = session.get(ProcessDefinition, _int_id(definition_id, "process definition"))
+    if definition is None:
+        raise NotFound(f"process definition {definition_id} does not exist")
+    return definition
+
+
+@rest_api.get("/process-definition/<definition_id>")
+def process_definition(definition_id: str):
+    with _db().read() as session:
+        return definition_dto(session, _definition(session, definition_id))
+
+
+@rest_api.get("/process-definition/key/<key>")
+def process_definition_by_key(key: str):
+    with _db().read() as session:
+        return definition_dto(session, services.process_definition(session, key))
+
+
+def _xml_dto(definition: ProcessDefinition) -> dict:
+    return {"id": str(definition.id), "bpmn20Xml": definition.resource.content.decode("utf-8", errors="replace")}
+
+
+@rest_api.get("/process-definition/<definition_id>/xml")
+def process_definition_xml(definition_id: str):
+    with _db().read() as session:
+        return _xml_dto(_definition(session, definition_id))
+
+
+@rest_api.get("/process-definition/key/<key>/xml")
+def process_definition_xml_by_key(key: str):
+    with _db().read() as session:
+        return _xml_dto(services.process_definition(session, key))
+
+
+@rest_api.post("/process-definition/<definition_id>/start")
+def start_by_id(definition_id: str):
+    with _db().write() as session:
+        return _start(session, _definition(session, definition_id))
+
+
+@rest_api.post("/process-definition/key/<key>/start")
+def start_by_key(key: str):
+    with _db().write() as session:
+        return _start(session, services.process_definition(session, key))
+
+
+def _start(session: Session, definition: ProcessDefinition) -> dict:
+    """Start `definition` with Camunda's {businessKey, variables, withVariablesInReturn}."""
+    caller = _require_writer("start processes")
+    body = _json_body()
+    if body.get("startInstructions"):
+        raise _bad_request("startInstructions are not supported: a process starts at its start event")
+    _check_may_start(caller, definition)
+    business_key = body.get("businessKey")
+    if business_key is not None and not isinstance(business_key, str):
+        raise _bad_request("businessKey must be text")
+    row = services.start_process(session, definition.key, business_key=business_key,
+                                 variables=variables_in(body.get("variables")), user=caller.name,
+                                 version=definition.version)
+    dto = instance_dto(session, row, _self_link(f"/process-instance/{row.id}"))
+    if body.get("withVariablesInReturn"):
+        dto["variables"] = variables_out(row.variables)
+    return dto
+
+
+def _check_may_start(caller: Caller, definition: ProcessDefinition) -> None:
+    """camunda:candidateStarterGroups / candidateStarterUsers, when the process names them."""
+    groups, people = definition.meta.get("starter_groups") or [], definition.meta.get("starter_users") or []
+    if caller.is_admin or not (groups or people):
+        return
+    if caller.name in people or set(caller.groups) & set(groups):
+        return
+    raise AccessDenied(f"{caller.name} may not start process '{definition.key}': it is started by "
+                       f"{', '.join(groups + people)}")
+
+
+# --- visibility --------------------------------------------------------------------------------
+
+def _offered_to(caller: Caller):
+    """Tasks offered to the caller or to one of the caller's bureaus."""
+    return select(TaskCandidate.task_id).where(or_(
+        and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(list(caller.groups))),
+        and_(TaskCandidate.kind == "user", TaskCandidate.value == caller.name)))
+
+
+def _task_visible(caller: Caller):
+    """Who sees a task: its bureaus and candidates, its assignee, and those who read everything."""
+    if caller.reads_all:
+        return None
+    return or_(UserTask.assignee == caller.name, UserTask.id.in_(_offered_to(caller)))
+
+
+def _instance_visible(caller: Caller):
+    """Who sees an instance: who started it and who was offered, claimed or did one of its tasks."""
+    if caller.reads_all:
+        return None
+    involved = select(UserTask.instance_id).where(or_(
+        UserTask.assignee == caller.name, UserTask.completed_by == caller.name, UserTask.id.in_(_offered_to(caller))))
+    return or_(ProcessInstance.started_by == caller.name, ProcessInstance.id.in_(involved))
+
+
+def _visible_instance(session: Session, instance_id: str) -> ProcessInstance:
+    row = services.instance(session, _int_id(instance_id, "process instance"))
+    condition = _instance_visible(_caller())
+    if condition is not None and session.scalar(
+            select(func.count()).select_from(ProcessInstance).where(ProcessInstance.id == row.id, condition)) == 0:
+        raise AccessDenied(f"{_caller().name} may not see process instance {row.id}: "
+                           "neither started by them nor offered to their bureaus")
+    return row
+
+
+# --- process instances -------------------------------------------------------------------------
+
+_ENDED = ("completed", "terminated")
+
+
+def instance_dto(session: Session, row: ProcessInstance, links: Optional[list] = None) -> dict:
+    definition = session.get(ProcessDefinition, row.definition_id)
+    deployment = session.get(Deployment, definition.deployment_id) if definition else None
+    return {"links": links or [], "id": str(row.id), "definitionId": str(row.definition_id),
+            "businessKey": row.business_key, "caseInstanceId": None, "ended": row.status in _ENDED,
+            "suspended": row.status == "suspended", "tenantId": deployment.tenant_id if deployment else None}
+
+
+def _instance_filters(query, *, history: bool):
+    """The filters that /process-instance and /history/process-instance share."""
+    ids = _arg_list("processInstanceIds") or ([_arg("processInstanceId")] if _arg("processInstanceId") else None)
+    if ids:
+        query = query.where(ProcessInstance.id.in_([_id_filter(i) for i in ids]))
+    key = "processInstanceBusinessKey" if history else "businessKey"
+    if _arg(key):
+        query = query.where(ProcessInstance.business_key == _arg(key))
+    if _arg(key + "Like"):
+        query = query.where(_like(ProcessInstance.business_key, _arg(key + "Like")))
+    if _arg("processDefinitionKey"):
+        query = query.where(ProcessInstance.process_key == _arg("processDefinitionKey"))
+    keys = _arg_list("processDefinitionKeyIn")
+    if keys:
+        query = query.where(ProcessInstance.process_key.in_(keys))
+    if _arg("processDefinitionId"):
+        query = query.where(ProcessInstance.definition_id == _id_filter(_arg("processDefinitionId")))
+    if _arg_bool("suspended"):
+        query = query.where(ProcessInstance.status == "suspended")
+    if _arg_bool("active"):
+        query = query.where(ProcessInstance.status.in_(("running", "waiting", "incident")))
+    if _arg_bool("withIncident") or _arg_bool("withIncidents"):
+        query = query.where(ProcessInstance.id.in_(select(Incident.instance_id).where(Incident.resolved_at.is_(None))))
+    condition = _instance_visible(_caller())
+    return query if condition is None else query.where(condition)
+
+
+def _instance_query():
+    query = _instance_filters(select(ProcessInstance).where(ProcessInstance.status.not_in(_ENDED)), history=False)
+    return _sorted(query, {"instanceId": ProcessInstance.id, "definitionKey": ProcessInstance.process_key,
+                           "definitionId": ProcessInstance.definition_id, "businessKey": ProcessInstance.business_key},
+                   (ProcessInstance.id,))
+
+
+@rest_api.get("/process-instance")
+def process_instances():
+    with _db().read() as session:
+        return [instance_dto(session, row) for row in session.scalars(_paged(_instance_query()))]
+
+
+@rest_api.get("/process-instance/count")
+def process_instances_count():
+    with _db().read() as session:
+        return _count(session, _instance_query())
+
+
+def _running_instance(session: Session, instance_id: str) -> ProcessInstance:
+    row = _visible_instance(session, instance_id)
+    if row.status in _ENDED:
+        raise NotFound(f"process instance {row.id} has ended ({row.status}); "
+                       f"see /history/process-instance/{row.id}")
+    return row
+
+
+@rest_api.get("/process-instance/<instance_id>")
+def process_instance(instance_id: str):
+    with _db().read() as session:
+        return instance_dto(session, _running_instance(session, instance_id))
+
+
+@rest_api.get("/process-instance/<instance_id>/variables")
+def process_instance_variables(instance_id: str):
+    with _db().read() as session:
+        return variables_out(_running_instance(session, instance_id).variables)
+
+
+@rest_api.get("/process-instance/<instance_id>/variables/<name>")
+def process_instance_variable(instance_id: str, name: str):
+    with _db().read() as session:
+        values = _running_instance(session, instance_id).variables or {}
+        if name not in values:
+            raise NotFound(f"process instance {instance_id} has no variable '{name}'")
+        return variable_dto(values[name])
+
+
+@rest_api.post("/process-instance/<instance_id>/variables")
+def modify_process_instance_variables(instance_id: str):
+    """Camunda's {"modifications": {...}}: an administrator mends process data."""
+    caller = _require_admin("change process variables")
+    body = _json_body()
+    if body.get("deletions"):
+        raise _bad_request("deleting variables is not supported: set them to null instead")
+    with _db().write() as session:
+        row = _running_instance(session, instance_id)
+        services.set_variables(session, row.id, variables_in(body.get("modifications"), "modifications"),
+                               user=caller.name)
+    return "", 204
+
+
+@rest_api.put("/process-instance/<instance_id>/variables/<name>")
+def put_process_instance_variable(instance_id: str, name: str):
+    caller = _require_admin("change process variables")
+    value = variable_value(name, _json_body())
+    with _db().write() as session:
+        row = _running_instance(session, instance_id)
+        services.set_variables(session, row.id, {name: value}, user=caller.name)
+    return "", 204
+
+
+@rest_api.put("/process-instance/<instance_id>/suspended")
+def suspend_process_instance(instance_id: str):
+    """{"suspended": true} suspends, false resumes (administrators)."""
+    caller = _require_admin("suspend or resume process instances")
+    suspended = _json_body().get("suspended")
+    if not isinstance(suspended, bool):
+        raise _bad_request("give {\"suspended\": true} or {\"suspended\": false}")
+    with _db().write() as session:
+        row = _running_instance(session, instance_id)
+        change = services.suspend if suspended else services.resume
+        change(session, row.id, user=caller.name, reason="REST API")
+    return "", 204
+
+
+@rest_api.delete("/process-instance/<instance_id>")
+def delete_process_instance(instance_id: str):
+    """Terminate an instance (administrators); ?deleteReason= is kept in its history."""
+    caller = _require_admin("delete process instances")
+    reason = (_arg("deleteReason") or _json_body().get("deleteReason")
+              or f"deleted through the REST API by {caller.name}")
+    with _db().write() as session:
+        row = _running_instance(session, instance_id)
+        services.terminate(session, row.id, user=caller.name, reason=str(reason))
+    return "", 204
+
+
+# --- tasks -------------------------------------------------------------------------------------
+
+def task_dto(task: UserTask, instance: ProcessInstance) -> dict:
+    return {"id": str(task.id), "name": task.name, "assignee": task.assignee, "owner": None,
+            "created": _date(task.created_at), "due": _date(task.due_at), "followUp": _date(task.follow_up_at),
+            "delegationState": None, "description": None,
+            "executionId": str(task.instance_id), "parentTaskId": None, "priority": task.priority,
+            "processDefinitionId": str(instance.definition_id), "processInstanceId": str(task.instance_id),
+            "caseExecutionId": None, "caseDefinitionId": None, "caseInstanceId": None,
+            "taskDefinitionKey": task.element_id, "suspended": instance.status == "suspended",
+            "formKey": task.form_key, "camundaFormRef": None, "tenantId": None}
+
+
+def _task_query(session: Session):
+    query = (select(UserTask, ProcessInstance).join(ProcessInstance, ProcessInstance.id == UserTask.instance_id)
+             .where(UserTask.state == "ready"))
+    instances = _arg_list("processInstanceIdIn") or ([_arg("processInstanceId")] if _arg("processInstanceId") else None)
+    if instances:
+        query = query.where(UserTask.instance_id.in_([_id_filter(i) for i in instances]))
+    if _arg("taskId"):
+        query = query.where(UserTask.id == _id_filter(_arg("taskId")))
+    if _arg("processInstanceBusinessKey"):
+        query = query.where(UserTask.business_key == _arg("processInstanceBusinessKey"))
+    if _arg("processInstanceBusinessKeyLike"):
+        query = query.where(_like(UserTask.business_key, _arg("processInstanceBusinessKeyLike")))
+    if _arg("processDefinitionKey"):
+        query = query.where(UserTask.process_key == _arg("processDefinitionKey"))
+    if _arg_list("processDefinitionKeyIn"):
+        query = query.where(UserTask.process_key.in_(_arg_list("processDefinitionKeyIn")))
+    if _arg("processDefinitionId"):
+        query = query.where(ProcessInstance.definition_id == _id_filter(_arg("processDefinitionId")))
+    if _arg("taskDefinitionKey"):
+        query = query.where(UserTask.element_id == _arg("taskDefinitionKey"))
+    if _arg_list("taskDefinitionKeyIn"):
+        query = query.where(UserTask.element_id.in_(_arg_list("taskDefinitionKeyIn")))
+    if _arg("name"):
+        query = query.where(UserTask.name == _arg("name"))
+    if _arg("nameLike"):
+        query = query.where(_like(UserTask.name, _arg("nameLike")))
+    if _arg("assignee"):
+        query = query.where(UserTask.assignee == _arg("assignee"))
+    if _arg("assigneeLike"):
+        query = query.where(_like(UserTask.assignee, _arg("assigneeLike")))
+    if _arg_bool("assigned"):
+        query = query.where(UserTask.assignee.is_not(None))
+    if _arg_bool("unassigned"):
+        query = query.where(UserTask.assignee.is_(None))
+    groups = _arg_list("candidateGroups") or ([_arg("candidateGroup")] if _arg("candidateGroup") else None)
+    candidate_user = _arg("candidateUser")
+    if groups or candidate_user:
+        # Camunda: candidate tasks are the unclaimed ones, unless includeAssignedTasks=true
+        if candidate_user:
+            found = users.find_user(session, candidate_user)
+            offered = _offered_to(Caller(candidate_user, tuple(found.groups) if found else (), ()))
+        else:
+            offered = select(TaskCandidate.task_id).where(TaskCandidate.kind == "group",
+                                                          TaskCandidate.value.in_(groups))
+        query = query.where(UserTask.id.in_(offered))
+        if not _arg_bool("includeAssignedTasks"):
+            query = query.where(UserTask.assignee.is_(None))
+    if _arg_bool("withCandidateGroups"):
+        query = query.where(UserTask.id.in_(select(TaskCandidate.task_id).where(TaskCandidate.kind == "group")))
+    if _arg_bool("active"):
+        query = query.where(ProcessInstance.status != "suspended")
+    if _arg_bool("suspended"):
+        query = query.where(ProcessInstance.status == "suspended")
+    for name, column, compare in (("dueBefore", UserTask.due_at, "lt"), ("dueAfter", UserTask.due_at, "gt"),
+                                  ("createdBefore", UserTask.created_at, "lt"),
+                                  ("createdAfter", UserTask.created_at, "gt"),
+                                  ("followUpBefore", UserTask.follow_up_at, "lt"),
+                                  ("followUpAfter", UserTask.follow_up_at, "gt")):
+        moment = _arg_date(name)
+        if moment is not None:
+            query = query.where(column < moment if compare == "lt" else column > moment)
+    for name, compare in (("priority", "eq"), ("minPriority", "ge"), ("maxPriority", "le")):
+        value = _arg_int(name)
+        if value is not None:
+            query = query.where({"eq": UserTask.priority == value, "ge": UserTask.priority >= value,
+                                 "le": UserTask.priority <= value}[compare])
+    condition = _task_visible(_caller())
+    if condition is not None:
+        query = query.where(condition)
+    return _sorted(query, {"id": UserTask.id, "name": UserTask.name, "assignee": UserTask.assignee,
+                           "created": UserTask.created_at, "dueDate": UserTask.due_at,
+                           "followUpDate": UserTask.follow_up_at, "priority": UserTask.priority,
+                           "instanceId": UserTask.instance_id, "processInstanceId": UserTask.instance_id},
+                   (UserTask.created_at, UserTask.id))
+
+
+@rest_api.get("/task")
+def tasks():
+    with _db().read() as session:
+        return [task_dto(task, row) for task, row in session.execute(_paged(_task_query(session)))]
+
+
+@rest_api.get("/task/count")
+def tasks_count():
+    with _db().read() as session:
+        return _count(session, _task_query(session))
+
+
+def _visible_task(session: Session, task_id: str) -> tuple[UserTask, ProcessInstance]:
+    task = services.user_task(session, _int_id(task_id, "task"))
+    if task.state != "ready":
+        raise NotFound(f"task {task.id} is {task.state}; see /history/activity-instance?processInstanceId="
+                       f"{task.instance_id}")
+    condition = _task_visible(_caller())
+    if condition is not None and session.scalar(
+            select(func.count()).select_from(UserTask).where(UserTask.id == task.id, condition)) == 0:
+        raise AccessDenied(f"{_caller().name} may not see task {task.id}: it is offered to "
+                           f"{', '.join(task.candidate_groups + task.candidate_users) or 'nobody'}")
+    return task, session.get(ProcessInstance, task.instance_id)
+
+
+@rest_api.get("/task/<task_id>")
+def task(task_id: str):
+    with _db().read() as session:
+        return task_dto(*_visible_task(session, task_id))
+
+
+_FORM_TYPES = {"string": "String", "long": "Long", "boolean": "Boolean", "date": "Date", "enum": "String"}
+
+
+@rest_api.get("/task/<task_id>/form-variables")
+def task_form_variables(task_id: str):
+    """The task's form fields (camunda:formData) with their current or default values."""
+    names = _arg_list("variableNames")
+    with _db().read() as session:
+        task, row = _visible_task(session, task_id)
+        definition = session.get(ProcessDefinition, row.definition_id)
+        fields = ((definition.meta.get("user_tasks") or {}).get(task.element_id) or {}).get("form_fields") or []
+        values = row.variables or {}
+        if not fields:
+            return variables_out(values, names)
+        out = {}
+        for field in fields:
+            if names is not None and field["id"] not in names:
+                continue
+            value = values.get(field["id"], field.get("default"))
+            dto = variable_dto(_form_value(value, field.get("type")))
+            if field.get("type") in _FORM_TYPES:  # the field's type, also while it has no value
+                dto["type"] = _FORM_TYPES[field["type"]]
+            out[field["id"]] = dto
+        return out
+
+
+def _form_value(value, kind: Optional[str]):
+    """A default from the diagram is text; read it as the field's type."""
+    if not isinstance(value, str):
+        return value
+    if kind == "long":
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    if kind == "boolean" and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def _user_id(body: dict) -> Optional[str]:
+    user_id = body.get("userId")
+    if user_id is not None and not isinstance(user_id, str):
+        raise _bad_request("userId must be text")
+    return user_id or None
+
+
+@rest_api.post("/task/<task_id>/claim")
+def claim_task(task_id: str):
+    caller = _caller()
+    target = _user_id(_json_body()) or caller.name
+    with _db().write() as session:
+        task, _row = _visible_task(session, task_id)
+        _claim_for(session, task, caller, target)
+    return "", 204
+
+
+def _claim_for(session: Session, task: UserTask, caller: Caller, target: str) -> None:
+    """Claim as oneself; only an administrator claims for someone else (who must be a candidate)."""
+    if target != caller.name and not caller.is_admin:
+        raise AccessDenied(f"{caller.name} may claim task {task.id} only for themselves, not for {target}")
+    if target == caller.name:
+        _require_task_worker(caller, "claim tasks")
+        services.claim(session, task.id, user=caller.name, groups=list(caller.groups))
+        return
+    user = users.get_user(session, target)
+    if not user.active:
+        raise InvalidInput(f"user '{target}' is deactivated")
+    services.claim(session, task.id, user=target, groups=user.groups)
+
+
+@rest_api.post("/task/<task_id>/unclaim")
+def unclaim_task(task_id: str):
+    caller = _caller()
+    with _db().write() as session:
+        task, _row = _visible_task(session, task_id)
+        _unclaim(session, task, caller)
+    return "", 204
+
+
+def _unclaim(session: Session, task: UserTask, caller: Caller) -> None:
+    """The assignee gives a task back to its bureaus; an administrator may take it from anyone."""
+    if task.assignee != caller.name and not caller.is_admin:
+        holder = f"claimed by {task.assignee}" if task.assignee else "not claimed"
+        raise AccessDenied(f"{caller.name} may not unclaim task {task.id}: it is {holder}")
+    services.unclaim(session, task.id, user=caller.name)
+
+
+@rest_api.post("/task/<task_id>/assignee")
+def set_task_assignee(task_id: str):
+    """Camunda's setAssignee: null unclaims; another user takes it (administrators)."""
+    caller = _caller()
+    target = _user_id(_json_body())
+    with _db().write() as session:
+        task, _row = _visible_task(session, task_id)
+        if target is None:
+            _unclaim(session, task, caller)
+        elif task.assignee != target:
+            if task.assignee is not None:
+                _unclaim(session, task, caller)
+            _claim_for(session, task, caller, target)
+    return "", 204
+
+
+@rest_api.post("/task/<task_id>/complete")
+def complete_task(task_id: str):
+    """Complete with Camunda's {"variables": {...}}; withVariablesInReturn answers the variables."""
+    caller = _caller()
+    body = _json_body()
+    with _db().write() as session:
+        task, _row = _visible_task(session, task_id)
+        _require_task_worker(caller, "complete tasks")
+        row = services.complete_task(session, task.id, user=caller.name, data=variables_in(body.get("variables")),
+                                     groups=list(caller.groups))
+        if body.get("withVariablesInReturn"):
+            return variables_out(row.variables)
+    return "", 204
+
+
+@rest_api.post("/task/<task_id>/submit-form")
+def submit_task_form(task_id: str):
+    return complete_task(task_id)
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+@rest_api.post("/message")
+def correlate_message():
+    """Camunda's message correlation: to the one waiting instance, or start the process it starts."""
+    caller = _require_writer("send messages")
+    body = _json_body()
+    name = body.get("messageName")
+    if not isinstance(name, str) or not name:
+        raise _bad_request("messageName is required")
+    if body.get("businessKey") is not None and not isinstance(body["businessKey"], str):
+        raise _bad_request("businessKey must be text")
+    for unsupported in ("processInstanceId", "tenantId", "processVariablesLocal", "localCorrelationKeys"):
+        if body.get(unsupported):
+            raise _bad_request(f"{unsupported} is not supported: correlate by businessKey and correlationKeys")
+    with _db().write() as session:
+        try:
+            result = services.correlate_message(
+                session, name, business_key=body.get("businessKey"),
+                variables=variables_in(body.get("processVariables"), "processVariables"),
+                correlation_keys=variables_in(body.get("correlationKeys"), "correlationKeys") or None,
+                user=caller.name)
+        except EngineError as exc:
+            if status_of(exc) == 400 and not isinstance(exc, InvalidInput):
+                raise RestError(400, "RestException", f"Cannot correlate message '{name}': {exc}") from exc
+            raise
+        if not body.get("resultEnabled"):
+            return "", 204
+        row = result.instance
+        entry = {"resultType": "ProcessDefinition" if result.started else "Execution",
+                 "execution": None if result.started else {"id": str(row.id), "processInstanceId": str(row.id),
+                                                           "ended": row.status in _ENDED, "tenantId": None},
+                 "processInstance": instance_dto(session, row) if result.started else None}
+        if body.get("variablesInResultEnabled"):
+            entry["variables"] = variables_out(row.variables)
+        return [entry]
+
+
+# --- history -----------------------------------------------------------------------------------
+
+_STATES = {"running": "ACTIVE", "waiting": "ACTIVE", "incident": "ACTIVE", "suspended": "SUSPENDED",
+           "completed": "COMPLETED", "terminated": "EXTERNALLY_TERMINATED"}
+
+
+def _history_instance_query():
+    query = select(ProcessInstance, ProcessDefinition).join(
+        ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+    query = _instance_filters(query, history=True)
+    if _arg_bool("finished"):
+        query = query.where(ProcessInstance.status.in_(_ENDED))
+    if _arg_bool("unfinished"):
+        query = query.where(ProcessInstance.status.not_in(_ENDED))
+    if _arg_bool("completed"):
+        query = query.where(ProcessInstance.status == "completed")
+    if _arg_bool("externallyTerminated"):
+        query = query.where(ProcessInstance.status == "terminated")
+    if _arg("startedBy"):
+        query = query.where(ProcessInstance.started_by == _arg("startedBy"))
+    for name, column, before in (("startedBefore", ProcessInstance.started_at, True),
+                                 ("startedAfter", ProcessInstance.started_at, False),
+                                 ("finishedBefore", ProcessInstance.ended_at, True),
+                                 ("finishedAfter", ProcessInstance.ended_at, False)):
+        moment = _arg_date(name)
+        if moment is not None:
+            query = query.where(column < moment if before else column > moment)
+    return _sorted(query, {"instanceId": ProcessInstance.id, "definitionId": ProcessInstance.definition_id,
+                           "definitionKey": ProcessInstance.process_key, "definitionName": ProcessDefinition.name,
+                           "definitionVersion": ProcessDefinition.version,
+                           "businessKey": ProcessInstance.business_key, "startTime": ProcessInstance.started_at,
+                           "endTime": ProcessInstance.ended_at}, (ProcessInstance.id,))
+
+
+def _historic_instance_dtos(session: Session, pairs: list) -> list[dict]:
+    ids = [row.id for row, _definition in pairs]
+    started, reasons = {}, {}
+    if ids:
+        for instance_id, type_, element, body in session.execute(
+                select(HistoryEvent.instance_id, HistoryEvent.type, HistoryEvent.element_id, HistoryEvent.body)
+                .where(HistoryEvent.instance_id.in_(ids), HistoryEvent.type.in_(("instance_started", "status_changed")))
+                .order_by(HistoryEvent.instance_id, HistoryEvent.seq)):
+            if type_ == "instance_started":
+                started.setdefault(instance_id, element)
+            else:
+                data = json.loads(body).get("data") or {}
+                if data.get("to") == "terminated":
+                    reasons[instance_id] = data.get("reason")
+    tenants = {}
+    out = []
+    for row, definition in pairs:
+        if definition.deployment_id not in tenants:
+            tenants[definition.deployment_id] = session.get(Deployment, definition.deployment_id).tenant_id
+        out.append({"id": str(row.id), "rootProcessInstanceId": str(row.id), "superProcessInstanceId": None,
+                    "superCaseInstanceId": None, "caseInstanceId": None, "processDefinitionName": definition.name,
+                    "processDefinitionKey": definition.key, "processDefinitionVersion": definition.version,
+                    "processDefinitionId": str(definition.id), "businessKey": row.business_key,
+                    "startTime": _date(row.started_at), "endTime": _date(row.ended_at), "removalTime": None,
+                    "durationInMillis": _millis(row.started_at, row.ended_at), "startUserId": row.started_by,
+                    "startActivityId": started.get(row.id), "deleteReason": reasons.get(row.id),
+                    "tenantId": tenants[definition.deployment_id], "state": _STATES.get(row.status, "ACTIVE")})
+    return out
+
+
+@rest_api.get("/history/process-instance")
+def history_process_instances():
+    with _db().read() as session:
+        return _historic_instance_dtos(session, list(session.execute(_paged(_history_instance_query()))))
+
+
+@rest_api.get("/history/process-instance/count")
+def history_process_instances_count():
+    with _db().read() as session:
+        return _count(session, _history_instance_query())
+
+
+@rest_api.get("/history/process-instance/<instance_id>")
+def history_process_instance(instance_id: str):
+    with _db().read() as session:
+        row = _visible_instance(session, instance_id)
+        return _historic_instance_dtos(session, [(row, session.get(ProcessDefinition, row.definition_id))])[0]
+
+
+# Activity instances, rebuilt from the instance history: start events, user tasks (created to
+# completed or cancelled), and the message and timer events that were reached.
+_ACTIVITY_EVENTS = ("instance_started", "task_created", "task_claimed", "task_unclaimed", "task_completed",
+                    "task_cancelled", "message_correlated", "timer_fired", "status_changed")
+_EVENT_KINDS = ("message", "timer", "signal", "error", "escalation", "conditional", "terminate", "compensate",
+                "link", "cancel")
+_ACTIVITY_TYPES = {
+    "startEvent": {"message": "messageStartEvent", "timer": "startTimerEvent", "signal": "signalStartEvent",
+                   None: "startEvent"},
+    "intermediateCatchEvent": {"message": "intermediateMessageCatch", "timer": "intermediateTimer",
+                               "signal": "intermediateSignalCatch", "conditional": "intermediateConditional"},
+    "boundaryEvent": {"message": "boundaryMessage", "timer": "boundaryTimer", "signal": "boundarySignal",
+                      "error": "boundaryError", "escalation": "boundaryEscalation"},
+    "endEvent": {"error": "errorEndEvent", "terminate": "terminateEndEvent", "message": "messageEndEvent",
+                 None: "noneEndEvent"},
+}
+_catalogs: dict[str, dict] = {}
+
+
+def _element_catalog(session: Session, definition: ProcessDefinition) -> dict[str, tuple[str, Optional[str]]]:
+    """Element id -> (Camunda activity type, name), read from the deployed diagram once."""
+    catalog = _catalogs.get(definition.content_hash)
+    if catalog is None:
+        catalog = {}
+        try:
+            root = parse_xml(definition.resource.content, definition.resource.name).getroot()
+        except DefinitionInvalid:
+            root = None
+        for element in root.iter(f"{{{BPMN_NS}}}*") if root is not None else ():
+            element_id = element.get("id")
+            if element_id is None:
+                continue
+            tag = etree.QName(element).localname
+            kind = next((k for k in _EVENT_KINDS if element.find(f"{{{BPMN_NS}}}{k}EventDefinition") is not None),
+                        None)
+            types = _ACTIVITY_TYPES.get(tag)
+            catalog[element_id] = ((types.get(kind) or tag) if types else tag, element.get("name"))
+        if len(_catalogs) > 500:
+            _catalogs.clear()
+        _catalogs[definition.content_hash] = catalog
+    return catalog
+
+
+def _activity_instances(session: Session, condition) -> list[dict]:
+    """The activity instances of the instances matching `condition`, in order of start."""
+    instances = {row.id: (row, definition) for row, definition in session.execute(
+        select(ProcessInstance, ProcessDefinition)
+        .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id).where(condition))}
+    if not instances:
+        return []
+    events = session.execute(
+        select(HistoryEvent.id, HistoryEvent.instance_id, HistoryEvent.type, HistoryEvent.element_id,
+               HistoryEvent.at, HistoryEvent.actor, HistoryEvent.body)
+        .where(HistoryEvent.instance_id.in_(select(ProcessInstance.id).where(condition)),
+               HistoryEvent.type.in_(_ACTIVITY_EVENTS))
+        .order_by(HistoryEvent.instance_id, HistoryEvent.seq))
+    out: list[dict] = []
+    open_tasks: dict[int, dict] = {}
+    for event_id, instance_id, type_, element, at, actor, body in events:
+        row, definition = instances[instance_id]
+        data = json.loads(body).get("data") or {}
+        if type_ == "status_changed":
+            if data.get("to") == "terminated":
+                for activity in [a for a in out if a["processInstanceId"] == str(instance_id) and a["endTime"] is None]:
+                    _end_activity(activity, at, canceled=True)
+            continue
+        if type_ in ("task_claimed", "task_unclaimed", "task_completed", "task_cancelled"):
+            activity = open_tasks.get(data.get("task"))
+            if activity is None:
+                continue
+            if type_ == "task_claimed":
+                activity["assignee"] = data.get("assignee")
+            elif type_ == "task_unclaimed":
+                activity["assignee"] = None
+            else:
+                activity["assignee"] = actor if type_ == "task_completed" else activity["assignee"]
+                _end_activity(activity, at, canceled=type_ == "task_cancelled")
+                open_tasks.pop(data.get("task"), None)
+            continue
+        if element is None:
+            continue
+        kind, name = _element_catalog(session, definition).get(element, (None, None))
+        if type_ == "message_correlated" and kind and kind.endswith(("startEvent", "StartEvent")):
+            continue  # the start itself is the instance_started event
+        activity = {"id": f"{element}:{event_id}", "parentActivityInstanceId": str(instance_id),
+                    "activityId": element, "activityName": name, "activityType": kind or "unknown",
+                    "processDefinitionKey": definition.key, "processDefinitionId": str(definition.id),
+                    "processInstanceId": str(instance_id), "executionId": str(instance_id), "taskId": None,
+                    "calledProcessInstanceId": None, "calledCaseInstanceId": None, "assignee": None,
+                    "startTime": _date(at), "endTime": None, "durationInMillis": None, "canceled": False,
+                    "completeScope": False, "tenantId": None, "removalTime": None,
+                    "rootProcessInstanceId": str(instance_id), "_start": at}
+        if type_ == "task_created":
+            activity["taskId"] = _id(data.get("task"))
+            activity["assignee"] = data.get("assignee")
+            open_tasks[data.get("task")] = activity
+        else:
+            _end_activity(activity, at, canceled=False)
+        out.append(activity)
+    for activity in out:
+        activity.pop("_start")
+    return out
+
+
+def _end_activity(activity: dict, at: datetime, *, canceled: bool) -> None:
+    activity["endTime"], activity["canceled"] = _date(at), canceled
+    activity["durationInMillis"] = _millis(activity["_start"], at)
+
+
+def _activity_query() -> list[dict]:
+    condition = ProcessInstance.id.is_not(None)
+    visible = _instance_visible(_caller())
+    if visible is not None:
+        condition = and_(condition, visible)
+    if _arg("processInstanceId"):
+        condition = and_(condition, ProcessInstance.id == _id_filter(_arg("processInstanceId")))
+    if _arg("processDefinitionId"):
+        condition = and_(condition, ProcessInstance.definition_id == _id_filter(_arg("processDefinitionId")))
+    if _arg("processDefinitionKey"):
+        condition = and_(condition, ProcessInstance.process_key == _arg("processDefinitionKey"))
+    with _db().read() as session:
+        activities = _activity_instances(session, condition)
+    wanted: list[tuple[str, Callable[[dict], bool]]] = []
+    for name, test in (("activityId", lambda a, v: a["activityId"] == v),
+                       ("activityInstanceId", lambda a, v: a["id"] == v),
+                       ("activityName", lambda a, v: a["activityName"] == v),
+                       ("activityType", lambda a, v: a["activityType"] == v),
+                       ("taskAssignee", lambda a, v: a["assignee"] == v)):
+        value = _arg(name)
+        if value is not None:
+            wanted.append((name, lambda a, t=test, v=value: t(a, v)))
+    for name, test in (("finished", lambda a: a["endTime"] is not None),
+                       ("unfinished", lambda a: a["endTime"] is None),
+                       ("canceled", lambda a: a["canceled"]),
+                       ("completeScope", lambda a: a["completeScope"])):
+        if _arg_bool(name):
+            wanted.append((name, test))
+    activities = [a for a in activities if all(test(a) for _name, test in wanted)]
+    sort_by, order = _arg("sortBy"), (_arg("sortOrder") or "asc").lower()
+    keys = {"activityInstanceId": "id", "instanceId": "processInstanceId", "executionId": "executionId",
+            "activityId": "activityId", "activityName": "activityName", "activityType": "activityType",
+            "startTime": "startTime", "endTime": "endTime", "duration": "durationInMillis",
+            "definitionId": "processDefinitionId"}
+    if sort_by is not None:
+        if sort_by not in keys:
+            raise _bad_request(f"sortBy '{sort_by}' is not one of: {', '.join(keys)}")
+        field = keys[sort_by]  # activities without the value (not ended yet) come last either way
+        present = sorted((a for a in activities if a[field] is not None), key=lambda a: a[field],
+                         reverse=order == "desc")
+        activities = present + [a for a in activities if a[field] is None]
+    return activities
+
+
+@rest_api.get("/history/activity-instance")
+def history_activity_instances():
+    return _page_list(_activity_query())
+
+
+@rest_api.get("/history/activity-instance/count")
+def history_activity_instances_count():
+    return {"count": len(_activity_query())}
+
+
+# User operations: the history events that a person caused, in Camunda's operation-log shape.
+_OPERATIONS = {  # event type -> (operationType, entityType, category)
+    "instance_started": ("Create", "ProcessInstance", "Operator"),
+    "task_claimed": ("Claim", "Task", "TaskWorker"),
+    "task_unclaimed": ("Claim", "Task", "TaskWorker"),
+    "task_completed": ("Complete", "Task", "TaskWorker"),
+    "status_changed": (None, "ProcessInstance", "Operator"),  # Suspend, Activate or Delete
+    "variables_changed": ("ModifyVariable", "Variable", "Operator"),
+    "message_correlated": ("CorrelateMessage", "ProcessInstance", "Operator"),
+    "deployment": ("Create", "Deployment", "Operator"),
+    "user_added": ("Create", "User", "Admin"),
+    "password_changed": ("Update", "User", "Admin"),
+    "token_created": ("Create", "ApiToken", "Admin"),
+    "token_revoked": ("Delete", "ApiToken", "Admin"),
+}
+
+
+def _operation_entry(event: HistoryEvent, definition_id, process_key) -> dict:
+    data = (json.loads(event.body).get("data") or {})
+    operation, entity, category = _OPERATIONS[event.type]
+    prop = org = new = annotation = None
+    if event.type == "status_changed":
+        target, annotation = data.get("to"), data.get("reason") or None
+        if target == "terminated":
+            operation, prop, new = "Delete", "deleteReason", data.get("reason")
+        else:
+            operation = ("Suspend" if target == "suspended" else "Activate" if data.get("from") == "suspended"
+                         else "Update")
+            prop, org, new = "suspensionState", data.get("from"), target
+    elif event.type == "task_claimed":
+        prop, new = "assignee", data.get("assignee")
+    elif event.type == "task_unclaimed":
+        prop, org = "assignee", data.get("previous")
+    elif event.type == "variables_changed":
+        prop, new = "variables", json.dumps(sorted((data.get("variables") or {}).keys()))
+    elif event.type == "message_correlated":
+        prop, new = "messageName", data.get("message")
+    elif event.type in ("user_added", "password_changed", "token_created", "token_revoked"):
+        prop, new = "user", data.get("user")
+    elif event.type == "instance_started":
+        prop, new = "businessKey", data.get("business_key")
+    task_id = data.get("task") if entity == "Task" else None
+    return {"id": str(event.id), "userId": event.actor, "timestamp": _date(event.at), "operationId": str(event.id),
+            "operationType": operation, "entityType": entity, "category": category, "annotation": annotation,
+            "property": prop, "orgValue": _text_or_none(org), "newValue": _text_or_none(new),
+            "deploymentId": _id(data.get("deployment")) if event.type == "deployment" else None,
+            "processDefinitionId": _id(definition_id), "processDefinitionKey": process_key,
+            "processInstanceId": _id(event.instance_id), "executionId": _id(event.instance_id),
+            "caseDefinitionId": None, "caseInstanceId": None, "caseExecutionId": None, "taskId": _id(task_id),
+            "externalTaskId": None, "batchId": None, "jobId": None, "jobDefinitionId": None, "removalTime": None,
+            "rootProcessInstanceId": _id(event.instance_id)}
+
+
+def _text_or_none(value) -> Optional[str]:
+    return None if value is None else value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+_STATUS_OPERATIONS = ("Suspend", "Activate", "Delete", "Update")  # what a status_changed event is
+
+
+def _operation_types() -> tuple[set[str], bool]:
+    """The event types the operationType/entityType/category filters allow, and whether
+    status changes must still be told apart after reading them."""
+    types = set(_OPERATIONS)
+    wanted = _arg("operationType")
+    if wanted is not None:
+        types &= {t for t, (op, _e, _c) in _OPERATIONS.items()
+                  if op == wanted or (op is None and wanted in _STATUS_OPERATIONS)}
+    entities = _arg_list("entityTypeIn") or ([_arg("entityType")] if _arg("entityType") else None)
+    if entities:
+        types &= {t for t, (_o, entity, _c) in _OPERATIONS.items() if entity in entities}
+    if _arg("category"):
+        types &= {t for t, (_o, _e, category) in _OPERATIONS.items() if category == _arg("category")}
+    return types, wanted is not None and "status_changed" in types
+
+
+def _operation_query(*, count: bool = False):
+    """The user operation log (a list, or its count): SQL does the paging unless an entry must be
+    read to be filtered (a status change's kind, a task or a deployment id)."""
+    caller = _caller()
+    types, tell_status = _operation_types()
+    query = (select(HistoryEvent, ProcessInstance.definition_id, ProcessInstance.process_key)
+             .outerjoin(ProcessInstance, ProcessInstance.id == HistoryEvent.instance_id)
+             .where(HistoryEvent.actor.is_not(None), HistoryEvent.type.in_(sorted(types))))
+    visible = _instance_visible(caller)
+    if visible is not None:  # officials see the operations on the instances they see, not the system's
+        query = query.where(HistoryEvent.instance_id.in_(select(ProcessInstance.id).where(visible)))
+    if _arg("processInstanceId"):
+        query = query.where(HistoryEvent.instance_id == _id_filter(_arg("processInstanceId")))
+    if _arg("processDefinitionId"):
+        query = query.where(ProcessInstance.definition_id == _id_filter(_arg("processDefinitionId")))
+    if _arg("processDefinitionKey"):
+        query = query.where(ProcessInstance.process_key == _arg("processDefinitionKey"))
+    if _arg("userId"):
+        query = query.where(HistoryEvent.actor == _arg("userId"))
+    if _arg_date("afterTimestamp"):
+        query = query.where(HistoryEvent.at > _arg_date("afterTimestamp"))
+    if _arg_date("beforeTimestamp"):
+        query = query.where(HistoryEvent.at < _arg_date("beforeTimestamp"))
+    if _arg("sortBy") not in (None, "timestamp"):
+        raise _bad_request("sortBy must be timestamp")
+    descending = (_arg("sortOrder") or "asc").lower() == "desc"
+    query = query.order_by(HistoryEvent.at.desc() if descending else HistoryEvent.at,
+                           HistoryEvent.id.desc() if descending else HistoryEvent.id)
+    after_reading = [(name, value) for name, value in (
+        ("operationType", _arg("operationType") if tell_status else None), ("taskId", _arg("taskId")),
+        ("deploymentId", _arg("deploymentId"))) if value is not None]
+    with _db().read() as session:
+        if not after_reading:
+            if count:
+                return _count(session, query)
+            return [_operation_entry(*row) for row in session.execute(_paged(query))]
+        entries = [_operation_entry(*row) for row in session.execute(query)]
+    entries = [e for e in entries if all(e[name] == value for name, value in after_reading)]
+    return {"count": len(entries)} if count else _page_list(entries)
+
+
+@rest_api.get("/history/user-operation")
+def history_user_operations():
+    return _operation_query()
+
+
+@rest_api.get("/history/user-operation/count")
+def history_user_operations_count():
+    return _operation_query(count=True)
+
+
+# --- external tasks, signals, decisions ---------------------------------------------------------
+# ENGINE-PENDING: each call goes to engine.services.<name> when the engine has it, and answers 501
+# ("… not supported yet") until then. External tasks follow services.fetch_and_lock and friends;
+# signals (services.throw_signal) and decisions (services.evaluate_decision) are guesses at names
+# and arguments still to come: check them when the engine functions land.
+
+def _engine_function(name: str, what: str) -> Callable:
+    function = getattr(services, name, None)
+    if function is None:
+        raise RestError(501, "RestException", f"{what} not supported yet")
+    return function
+
+
+def _worker_body() -> dict:
+    body = _json_body()
+    if not isinstance(body.get("workerId"), str) or not body["workerId"]:
+        raise _bad_request("workerId is required")
+    return body
+
+
+def _locked_task_dto(session: Session, locked) -> dict:
+    task = locked.task
+    row = session.get(ProcessInstance, task.instance_id)
+    definition = session.get(ProcessDefinition, row.definition_id)
+    return {"activityId": task.element_id, "activityInstanceId": f"{task.element_id}:{task.task_uuid}",
+            "errorMessage": task.error_message, "errorDetails": task.error_details,
+            "executionId": str(task.instance_id), "id": str(task.id), "lockExpirationTime": _date(task.lock_expires_at),
+            "processDefinitionId": str(row.definition_id), "processDefinitionKey": locked.process_key,
+            "processDefinitionVersionTag": definition.version_tag if definition else None,
+            "processInstanceId": str(task.instance_id), "retries": task.retries, "suspended": False,
+            "workerId": task.worker_id, "topicName": task.topic, "tenantId": None,
+            "variables": variables_out(locked.variables), "priority": task.priority,
+            "businessKey": locked.business_key, "extensionProperties": {}}
+
+
+@rest_api.post("/external-task/fetchAndLock")
+def fetch_and_lock():
+    """Lock tasks of the topics for a worker; answers at once (no long polling)."""
+    function = _engine_function("fetch_and_lock", "external tasks are")
+    _require_writer("work on external tasks")
+    body = _worker_body()
+    topics = body.get("topics") or []
+    if not isinstance(topics, list) or not all(isinstance(t, dict) for t in topics):
+        raise _bad_request("topics must be a list of {topicName, lockDuration, variables}")
+    max_tasks = body.get("maxTasks", 10)
+    if not isinstance(max_tasks, int) or isinstance(max_tasks, bool) or max_tasks < 0:
+        raise _bad_request("maxTasks must be a number")
+    with _db().write() as session:
+        locked = function(session, body["workerId"], topics, max_tasks=max_tasks)
+        return [_locked_task_dto(session, item) for item in locked]
+
+
+@rest_api.post("/external-task/<task_id>/complete")
+def complete_external_task(task_id: str):
+    function = _engine_function("complete_external_task", "external tasks are")
+    caller = _require_writer("work on external tasks")
+    body = _worker_body()
+    with _db().write() as session:
+        function(session, _int_id(task_id, "external task"), worker_id=body["workerId"],
+                 variables=variables_in(body.get("variables")), user=caller.name)
+    return "", 204
+
+
+@rest_api.post("/external-task/<task_id>/failure")
+def fail_external_task(task_id: str):
+    function = _engine_function("handle_external_failure", "external tasks are")
+    caller = _require_writer("work on external tasks")
+    body = _worker_body()
+    numbers = {name: body.get(name) or 0 for name in ("retries", "retryTimeout")}
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers.values()):
+        raise _bad_request("retries and retryTimeout must be numbers")
+    with _db().write() as session:
+        function(session, _int_id(task_id, "external task"), worker_id=body["workerId"],
+                 error_message=str(body.get("errorMessage") or ""), error_details=body.get("errorDetails"),
+                 retries=numbers["retries"], retry_timeout=numbers["retryTimeout"], user=caller.name)
+    return "", 204
+
+
+@rest_api.post("/external-task/<task_id>/bpmnError")
+def external_task_bpmn_error(task_id: str):
+    function = _engine_function("handle_bpmn_error", "external tasks are")
+    caller = _require_writer("work on external tasks")
+    body = _worker_body()
+    with _db().write() as session:
+        function(session, _int_id(task_id, "external task"), worker_id=body["workerId"],
+                 error_code=body.get("errorCode"), error_message=body.get("errorMessage"),
+                 variables=variables_in(body.get("variables")), user=caller.name)
+    return "", 204
+
+
+@rest_api.post("/external-task/<task_id>/extendLock")
+def extend_external_task_lock(task_id: str):
+    function = _engine_function("extend_external_lock", "external tasks are")
+    _require_writer("work on external tasks")
+    body = _worker_body()
+    duration = body.get("newDuration")
+    if not isinstance(duration, int) or isinstance(duration, bool):
+        raise _bad_request("newDuration must be a number of milliseconds")
+    with _db().write() as session:
+        function(session, _int_id(task_id, "external task"), worker_id=body["workerId"], new_duration=duration)
+    return "", 204
+
+
+@rest_api.post("/signal")
+def throw_signal():
+    function = _engine_function("throw_signal", "signals are")
+    caller = _require_writer("send signals")
+    body = _json_body()
+    with _db().write() as session:
+        function(session, body.get("name"), variables=variables_in(body.get("variables")), user=caller.name)
+    return "", 204
+
+
+@rest_api.post("/decision-definition/key/<key>/evaluate")
+def evaluate_decision(key: str):
+    function = _engine_function("evaluate_decision", "evaluating decisions is")
+    body = _json_body()
+    with _db().read() as session:
+        results = function(session, key, variables_in(body.get("variables")))
+    return [variables_out(result) for result in results]
+
+
+# --- anything else -----------------------------------------------------------------------------
+
+@rest_api.route("/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+def unknown(rest: str):
+    raise RestError(404, "RestException", f"{request.method} /engine-rest/{rest} is not a call of this API "
+                                          f"(see /engine-rest/openapi.json)")

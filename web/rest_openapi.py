@@ -1,0 +1,463 @@
+"""The OpenAPI 3 document of the REST API at /engine-rest (served at /engine-rest/openapi.json).
+
+It describes what web/rest.py implements, in the names of Camunda 7's engine-rest document
+(operations, parameters and schemas keep Camunda's names where Camunda has the call); the
+test `test_rest_openapi` checks that every route is described and nothing else.
+"""
+from __future__ import annotations
+
+from copy import deepcopy
+
+# --- schema shorthands -------------------------------------------------------------------------
+
+STR = {"type": "string", "nullable": True}
+INT = {"type": "integer", "format": "int32", "nullable": True}
+LONG = {"type": "integer", "format": "int64", "nullable": True}
+BOOL = {"type": "boolean", "nullable": True}
+DATE = {"type": "string", "format": "date-time", "nullable": True,
+        "description": "yyyy-MM-dd'T'HH:mm:ss.SSSZ in the server's zone, e.g. 2026-03-02T09:00:00.000+0800"}
+ANY = {"nullable": True, "description": "any JSON value"}
+
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(description: str = "", **properties) -> dict:
+    schema = {"type": "object", "properties": properties}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def array(items: dict) -> dict:
+    return {"type": "array", "items": items}
+
+
+def map_of(items: dict, description: str = "") -> dict:
+    schema = {"type": "object", "additionalProperties": items, "nullable": True}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+SCHEMAS = {
+    "ExceptionDto": obj("An error: the exception's name and a message.", type=STR, message=STR),
+    "AuthorizationExceptionDto": obj("Refused for lack of rights (403).", type=STR, message=STR, userId=STR,
+                                     missingAuthorizations=array(obj())),
+    "ProblemDto": obj(message=STR, line=INT, column=INT, mainElementId=STR, elementIds=array(STR)),
+    "ResourceReportDto": obj(errors=array(ref("ProblemDto")), warnings=array(ref("ProblemDto"))),
+    "ParseExceptionDto": obj("A refused deployment; the message starts with `ENGINE-09005 Could not parse BPMN "
+                             "process.` and details are keyed by file name.", type=STR, message=STR,
+                             details=map_of(ref("ResourceReportDto"))),
+    "CountResultDto": obj(count=LONG),
+    "VersionDto": obj("The engine-rest version whose shapes this API follows.", version=STR),
+    "ProcessEngineDto": obj(name=STR),
+    "AtomLink": obj(rel=STR, href=STR, method=STR),
+    "VariableValueDto": obj("A typed value. Types: String, Boolean, Integer, Long, Double, Date (ISO text, kept as "
+                            "text), Json (the value is JSON text), Null.", value=ANY, type=STR,
+                            valueInfo=map_of(ANY)),
+    "VariableMap": map_of(ref("VariableValueDto"), "Variables by name."),
+    "DeploymentDto": obj(links=array(ref("AtomLink")), id=STR, name=STR, source=STR, deploymentTime=DATE,
+                         tenantId=STR),
+    "DeploymentWithDefinitionsDto": {"allOf": [ref("DeploymentDto"), obj(
+        "deployed… list only the versions this deployment created (null when none).",
+        deployedProcessDefinitions=map_of(ref("ProcessDefinitionDto"), "by process definition id"),
+        deployedCaseDefinitions=map_of(obj()), deployedDecisionDefinitions=map_of(ref("DecisionDefinitionDto")),
+        deployedDecisionRequirementsDefinitions=map_of(obj()))]},
+    "DeploymentResourceDto": obj(id=STR, name=STR, deploymentId=STR),
+    "ProcessDefinitionDto": obj(id=STR, key=STR, category=STR, description=STR, name=STR, version=INT,
+                                resource=STR, deploymentId=STR, diagram=STR, suspended=BOOL, tenantId=STR,
+                                versionTag=STR, historyTimeToLive=INT, startableInTasklist=BOOL),
+    "ProcessDefinitionDiagramDto": obj(id=STR, bpmn20Xml=STR),
+    "DecisionDefinitionDto": obj(id=STR, key=STR, category=STR, name=STR, version=INT, resource=STR,
+                                 deploymentId=STR, decisionRequirementsDefinitionId=STR,
+                                 decisionRequirementsDefinitionKey=STR, tenantId=STR, versionTag=STR,
+                                 historyTimeToLive=INT),
+    "StartProcessInstanceDto": obj(businessKey=STR, variables=ref("VariableMap"), withVariablesInReturn=BOOL),
+    "ProcessInstanceDto": obj(links=array(ref("AtomLink")), id=STR, definitionId=STR, businessKey=STR,
+                              caseInstanceId=STR, ended=BOOL, suspended=BOOL, tenantId=STR),
+    "ProcessInstanceWithVariablesDto": {"allOf": [ref("ProcessInstanceDto"),
+                                                  obj(variables=ref("VariableMap"))]},
+    "PatchVariablesDto": obj("Only modifications: deleting variables is not supported.",
+                             modifications=ref("VariableMap"), deletions=array(STR)),
+    "SuspensionStateDto": obj(suspended=BOOL),
+    "TaskDto": obj(id=STR, name=STR, assignee=STR, owner=STR, created=DATE, due=DATE, followUp=DATE,
+                   delegationState=STR, description=STR, executionId=STR, parentTaskId=STR, priority=INT,
+                   processDefinitionId=STR, processInstanceId=STR, caseExecutionId=STR, caseDefinitionId=STR,
+                   caseInstanceId=STR, taskDefinitionKey=STR, suspended=BOOL, formKey=STR,
+                   camundaFormRef=obj(), tenantId=STR),
+    "UserIdDto": obj(userId=STR),
+    "CompleteTaskDto": obj(variables=ref("VariableMap"), withVariablesInReturn=BOOL),
+    "CorrelationMessageDto": obj("Correlates to the one instance waiting for the message (by business key and "
+                                 "correlation keys), or starts the process whose start event it is.",
+                                 messageName=STR, businessKey=STR, correlationKeys=ref("VariableMap"),
+                                 processVariables=ref("VariableMap"), all=BOOL, resultEnabled=BOOL,
+                                 variablesInResultEnabled=BOOL),
+    "ExecutionDto": obj(id=STR, processInstanceId=STR, ended=BOOL, tenantId=STR),
+    "MessageCorrelationResultWithVariableDto": obj(
+        resultType={"type": "string", "enum": ["Execution", "ProcessDefinition"]},
+        execution={"allOf": [ref("ExecutionDto")], "nullable": True},
+        processInstance={"allOf": [ref("ProcessInstanceDto")], "nullable": True},
+        variables=ref("VariableMap")),
+    "HistoricProcessInstanceDto": obj(
+        id=STR, rootProcessInstanceId=STR, superProcessInstanceId=STR, superCaseInstanceId=STR,
+        caseInstanceId=STR, processDefinitionName=STR, processDefinitionKey=STR, processDefinitionVersion=INT,
+        processDefinitionId=STR, businessKey=STR, startTime=DATE, endTime=DATE, removalTime=DATE,
+        durationInMillis=LONG, startUserId=STR, startActivityId=STR, deleteReason=STR, tenantId=STR,
+        state={"type": "string", "enum": ["ACTIVE", "SUSPENDED", "COMPLETED", "EXTERNALLY_TERMINATED",
+                                          "INTERNALLY_TERMINATED"]}),
+    "HistoricActivityInstanceDto": obj(
+        "Rebuilt from the instance history: start events, user tasks, and the message and timer events reached.",
+        id=STR, parentActivityInstanceId=STR, activityId=STR, activityName=STR, activityType=STR,
+        processDefinitionKey=STR, processDefinitionId=STR, processInstanceId=STR, executionId=STR, taskId=STR,
+        calledProcessInstanceId=STR, calledCaseInstanceId=STR, assignee=STR, startTime=DATE, endTime=DATE,
+        durationInMillis=LONG, canceled=BOOL, completeScope=BOOL, tenantId=STR, removalTime=DATE,
+        rootProcessInstanceId=STR),
+    "UserOperationLogEntryDto": obj(
+        "A history event that a person caused. operationType: Create, Claim, Complete, Suspend, Activate, "
+        "Delete, ModifyVariable, CorrelateMessage, Update.",
+        id=STR, userId=STR, timestamp=DATE, operationId=STR, operationType=STR, entityType=STR, category=STR,
+        annotation=STR, property=STR, orgValue=STR, newValue=STR, deploymentId=STR, processDefinitionId=STR,
+        processDefinitionKey=STR, processInstanceId=STR, executionId=STR, caseDefinitionId=STR,
+        caseInstanceId=STR, caseExecutionId=STR, taskId=STR, externalTaskId=STR, batchId=STR, jobId=STR,
+        jobDefinitionId=STR, removalTime=DATE, rootProcessInstanceId=STR),
+    "FetchExternalTasksDto": obj("Answered at once: asyncResponseTimeout (long polling) is not used.",
+                                 workerId=STR, maxTasks=INT, usePriority=BOOL, topics=array(obj(
+                                     topicName=STR, lockDuration=LONG, variables=array(STR)))),
+    "LockedExternalTaskDto": obj(activityId=STR, activityInstanceId=STR, errorMessage=STR, errorDetails=STR,
+                                 executionId=STR, id=STR, lockExpirationTime=DATE, processDefinitionId=STR,
+                                 processDefinitionKey=STR, processDefinitionVersionTag=STR, processInstanceId=STR,
+                                 retries=INT, suspended=BOOL, workerId=STR, topicName=STR, tenantId=STR,
+                                 variables=ref("VariableMap"), priority=LONG, businessKey=STR,
+                                 extensionProperties=map_of(STR)),
+    "CompleteExternalTaskDto": obj(workerId=STR, variables=ref("VariableMap")),
+    "ExternalTaskFailureDto": obj(workerId=STR, errorMessage=STR, errorDetails=STR, retries=INT, retryTimeout=LONG),
+    "ExternalTaskBpmnError": obj(workerId=STR, errorCode=STR, errorMessage=STR, variables=ref("VariableMap")),
+    "ExtendLockOnExternalTaskDto": obj(workerId=STR, newDuration=LONG),
+    "DeploymentCreateForm": obj(
+        "Camunda Modeler's form: the settings, then one part per file (.bpmn, .dmn, .form) named by its file name.",
+        **{"deployment-name": STR, "deployment-source": STR,
+           "enable-duplicate-filtering": {"type": "string", "enum": ["true", "false"]},
+           "deploy-changed-only": {"type": "string", "enum": ["true", "false"]}, "tenant-id": STR,
+           "data": {"type": "string", "format": "binary", "description": "any other part name: a file"}}),
+}
+
+# --- operation shorthands ----------------------------------------------------------------------
+
+ERRORS = {
+    "400": ("Refused: a malformed request, or the engine refused the input.", "ExceptionDto"),
+    "401": ("No valid credentials (WWW-Authenticate: Basic realm=\"dalad\").", "ExceptionDto"),
+    "403": ("The user may not do this.", "AuthorizationExceptionDto"),
+    "404": ("No such object.", "ExceptionDto"),
+    "409": ("The task or instance changed: already completed, claimed, suspended.", "ExceptionDto"),
+    "422": ("The diagram failed on the data given.", "ExceptionDto"),
+    "501": ("Not supported yet.", "ExceptionDto"),
+}
+
+
+def json_content(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def query(name: str, schema: dict, description: str = "") -> dict:
+    param = {"name": name, "in": "query", "required": False, "schema": {k: v for k, v in schema.items()
+                                                                         if k != "nullable"}}
+    if description:
+        param["description"] = description
+    return param
+
+
+def path(name: str, description: str = "") -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
+            "description": description or name}
+
+
+def op(operation_id: str, tag: str, summary: str, *, params=(), body=None, ok=None, status="200",
+       errors=("400", "401", "403", "404")) -> dict:
+    responses = {}
+    if ok is None:
+        responses["204"] = {"description": "Done; no content."}
+    else:
+        responses[status] = {"description": "Done.", "content": json_content(ok)}
+    for code in errors:
+        description, schema = ERRORS[code]
+        responses[code] = {"description": description, "content": json_content(ref(schema))}
+    operation = {"operationId": operation_id, "tags": [tag], "summary": summary, "parameters": list(params),
+                 "responses": responses}
+    if body is not None:
+        operation["requestBody"] = body
+    return operation
+
+
+def json_body(schema_name: str, required: bool = False) -> dict:
+    return {"required": required, "content": json_content(ref(schema_name))}
+
+
+PAGING = [query("firstResult", INT, "skip this many results"), query("maxResults", INT, "at most this many results")]
+
+
+def sorting(*fields: str) -> list[dict]:
+    return [query("sortBy", {"type": "string", "enum": list(fields)}),
+            query("sortOrder", {"type": "string", "enum": ["asc", "desc"]})]
+
+
+def listed(schema: str) -> dict:
+    return array(ref(schema))
+
+
+COUNT = ref("CountResultDto")
+
+DEPLOYMENT_FILTERS = [query("id", STR), query("name", STR), query("nameLike", STR, "SQL LIKE pattern, % and _"),
+                      query("source", STR), query("withoutSource", BOOL), query("tenantIdIn", STR, "comma-separated"),
+                      query("withoutTenantId", BOOL), query("includeDeploymentsWithoutTenantId", BOOL),
+                      query("before", DATE), query("after", DATE)]
+DEFINITION_FILTERS = [query("processDefinitionId", STR), query("processDefinitionIdIn", STR), query("key", STR),
+                      query("keysIn", STR), query("keyLike", STR), query("name", STR), query("nameLike", STR),
+                      query("version", INT), query("latestVersion", BOOL), query("deploymentId", STR),
+                      query("versionTag", STR), query("suspended", BOOL), query("active", BOOL)]
+INSTANCE_FILTERS = [query("processInstanceIds", STR, "comma-separated"), query("businessKey", STR),
+                    query("businessKeyLike", STR), query("processDefinitionKey", STR),
+                    query("processDefinitionKeyIn", STR), query("processDefinitionId", STR),
+                    query("suspended", BOOL), query("active", BOOL), query("withIncident", BOOL)]
+TASK_FILTERS = [query(name, schema) for name, schema in (
+    ("taskId", STR), ("processInstanceId", STR), ("processInstanceIdIn", STR), ("processInstanceBusinessKey", STR),
+    ("processInstanceBusinessKeyLike", STR), ("processDefinitionKey", STR), ("processDefinitionKeyIn", STR),
+    ("processDefinitionId", STR), ("taskDefinitionKey", STR), ("taskDefinitionKeyIn", STR), ("name", STR),
+    ("nameLike", STR), ("assignee", STR), ("assigneeLike", STR), ("assigned", BOOL), ("unassigned", BOOL),
+    ("candidateGroup", STR), ("candidateGroups", STR), ("candidateUser", STR), ("includeAssignedTasks", BOOL),
+    ("withCandidateGroups", BOOL), ("active", BOOL), ("suspended", BOOL), ("dueBefore", DATE), ("dueAfter", DATE),
+    ("createdBefore", DATE), ("createdAfter", DATE), ("followUpBefore", DATE), ("followUpAfter", DATE),
+    ("priority", INT), ("minPriority", INT), ("maxPriority", INT))]
+HISTORY_INSTANCE_FILTERS = [query(name, schema) for name, schema in (
+    ("processInstanceId", STR), ("processInstanceIds", STR), ("processInstanceBusinessKey", STR),
+    ("processInstanceBusinessKeyLike", STR), ("processDefinitionKey", STR), ("processDefinitionKeyIn", STR),
+    ("processDefinitionId", STR), ("finished", BOOL), ("unfinished", BOOL), ("completed", BOOL),
+    ("externallyTerminated", BOOL), ("suspended", BOOL), ("active", BOOL), ("withIncidents", BOOL),
+    ("startedBy", STR), ("startedBefore", DATE), ("startedAfter", DATE), ("finishedBefore", DATE),
+    ("finishedAfter", DATE))]
+ACTIVITY_FILTERS = [query(name, schema) for name, schema in (
+    ("processInstanceId", STR), ("processDefinitionId", STR), ("processDefinitionKey", STR), ("activityId", STR),
+    ("activityInstanceId", STR), ("activityName", STR), ("activityType", STR), ("taskAssignee", STR),
+    ("finished", BOOL), ("unfinished", BOOL), ("canceled", BOOL), ("completeScope", BOOL))]
+OPERATION_FILTERS = [query(name, schema) for name, schema in (
+    ("processInstanceId", STR), ("processDefinitionId", STR), ("processDefinitionKey", STR), ("taskId", STR),
+    ("deploymentId", STR), ("userId", STR), ("operationType", STR), ("entityType", STR), ("entityTypeIn", STR),
+    ("category", STR), ("afterTimestamp", DATE), ("beforeTimestamp", DATE))]
+
+ID, KEY, VAR = path("id"), path("key"), path("varName")
+
+PATHS = {
+    "/version": {"get": op("getRestAPIVersion", "Version", "The engine-rest version whose shapes this API follows.",
+                           ok=ref("VersionDto"), errors=("401",))},
+    "/engine": {"get": op("getProcessEngineNames", "Engine", "The one engine: default.",
+                          ok=listed("ProcessEngineDto"), errors=("401",))},
+    "/openapi.json": {"get": {"operationId": "getOpenApi", "tags": ["OpenAPI"], "summary": "This document.",
+                              "security": [], "parameters": [],
+                              "responses": {"200": {"description": "OpenAPI 3 document.",
+                                                    "content": json_content({"type": "object"})}}}},
+    "/deployment": {"get": op("getDeployments", "Deployment", "Deployments (Camunda Modeler checks the connection "
+                                                              "with ?maxResults=0).",
+                              params=DEPLOYMENT_FILTERS + sorting("id", "name", "deploymentTime", "tenantId") + PAGING,
+                              ok=listed("DeploymentDto"), errors=("400", "401"))},
+    "/deployment/count": {"get": op("getDeploymentsCount", "Deployment", "How many deployments match.",
+                                    params=DEPLOYMENT_FILTERS, ok=COUNT, errors=("400", "401"))},
+    "/deployment/create": {"post": op(
+        "createDeployment", "Deployment",
+        "Deploy .bpmn, .dmn and .form files (administrators). Unchanged content makes no new version; with "
+        "enable-duplicate-filtering (or deploy-changed-only) an unchanged bundle answers with the earlier deployment "
+        "of the same name. A refused bundle answers 400 with a ParseException.",
+        body={"required": True, "content": {"multipart/form-data": {"schema": ref("DeploymentCreateForm")}}},
+        ok=ref("DeploymentWithDefinitionsDto"), errors=("401", "403"))},
+    "/deployment/{id}": {"get": op("getDeployment", "Deployment", "One deployment.", params=[ID],
+                                   ok=ref("DeploymentDto"))},
+    "/deployment/{id}/resources": {"get": op("getDeploymentResources", "Deployment", "The files of a deployment.",
+                                             params=[ID], ok=listed("DeploymentResourceDto"))},
+    "/deployment/{id}/resources/{resourceId}/data": {"get": {
+        "operationId": "getDeploymentResourceData", "tags": ["Deployment"], "summary": "A file, byte for byte.",
+        "parameters": [ID, path("resourceId")],
+        "responses": {"200": {"description": "The file.", "content": {
+            "application/xml": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"type": "string", "format": "binary"}}}},
+            "404": {"description": ERRORS["404"][0], "content": json_content(ref("ExceptionDto"))}}}},
+    "/process-definition": {"get": op("getProcessDefinitions", "Process Definition", "Process definitions.",
+                                      params=DEFINITION_FILTERS + sorting("id", "key", "name", "version",
+                                                                          "deploymentId", "versionTag") + PAGING,
+                                      ok=listed("ProcessDefinitionDto"), errors=("400", "401"))},
+    "/process-definition/count": {"get": op("getProcessDefinitionsCount", "Process Definition",
+                                            "How many process definitions match.", params=DEFINITION_FILTERS,
+                                            ok=COUNT, errors=("400", "401"))},
+    "/process-definition/{id}": {"get": op("getProcessDefinition", "Process Definition", "One version.",
+                                           params=[ID], ok=ref("ProcessDefinitionDto"))},
+    "/process-definition/key/{key}": {"get": op("getProcessDefinitionByKey", "Process Definition",
+                                                "The latest version of a process.", params=[KEY],
+                                                ok=ref("ProcessDefinitionDto"))},
+    "/process-definition/{id}/xml": {"get": op("getProcessDefinitionBpmn20Xml", "Process Definition",
+                                               "The BPMN of a version.", params=[ID],
+                                               ok=ref("ProcessDefinitionDiagramDto"))},
+    "/process-definition/key/{key}/xml": {"get": op("getProcessDefinitionBpmn20XmlByKey", "Process Definition",
+                                                    "The BPMN of the latest version.", params=[KEY],
+                                                    ok=ref("ProcessDefinitionDiagramDto"))},
+    "/process-definition/{id}/start": {"post": op(
+        "startProcessInstance", "Process Definition",
+        "Start this version (candidate starter groups and users apply; auditors may not).", params=[ID],
+        body=json_body("StartProcessInstanceDto"), ok=ref("ProcessInstanceWithVariablesDto"),
+        errors=("400", "401", "403", "404", "409", "422"))},
+    "/process-definition/key/{key}/start": {"post": op(
+        "startProcessInstanceByKey", "Process Definition", "Start the latest version.", params=[KEY],
+        body=json_body("StartProcessInstanceDto"), ok=ref("ProcessInstanceWithVariablesDto"),
+        errors=("400", "401", "403", "404", "409", "422"))},
+    "/process-instance": {"get": op("getProcessInstances", "Process Instance",
+                                    "Unfinished instances the user may see.",
+                                    params=INSTANCE_FILTERS + sorting("instanceId", "definitionKey", "definitionId",
+                                                                      "businessKey") + PAGING,
+                                    ok=listed("ProcessInstanceDto"), errors=("400", "401"))},
+    "/process-instance/count": {"get": op("getProcessInstancesCount", "Process Instance",
+                                          "How many unfinished instances match.", params=INSTANCE_FILTERS, ok=COUNT,
+                                          errors=("400", "401"))},
+    "/process-instance/{id}": {
+        "get": op("getProcessInstance", "Process Instance", "One unfinished instance.", params=[ID],
+                  ok=ref("ProcessInstanceDto")),
+        "delete": op("deleteProcessInstance", "Process Instance",
+                     "Terminate an instance (administrators); the reason is kept in its history.",
+                     params=[ID, query("deleteReason", STR)], errors=("401", "403", "404", "409"))},
+    "/process-instance/{id}/variables": {
+        "get": op("getProcessInstanceVariables", "Process Instance", "The instance's variables.", params=[ID],
+                  ok=ref("VariableMap")),
+        "post": op("modifyProcessInstanceVariables", "Process Instance", "Change variables (administrators).",
+                   params=[ID], body=json_body("PatchVariablesDto", True), errors=("400", "401", "403", "404",
+                                                                                   "409"))},
+    "/process-instance/{id}/variables/{varName}": {
+        "get": op("getProcessInstanceVariable", "Process Instance", "One variable.", params=[ID, VAR],
+                  ok=ref("VariableValueDto")),
+        "put": op("setProcessInstanceVariable", "Process Instance", "Set one variable (administrators).",
+                  params=[ID, VAR], body=json_body("VariableValueDto", True),
+                  errors=("400", "401", "403", "404", "409"))},
+    "/process-instance/{id}/suspended": {"put": op(
+        "updateSuspensionStateById", "Process Instance", "Suspend or resume (administrators).", params=[ID],
+        body=json_body("SuspensionStateDto", True), errors=("400", "401", "403", "404", "409"))},
+    "/task": {"get": op("getTasks", "Task", "Ready tasks the user may see: offered to their bureaus or to them, "
+                                            "or claimed by them (auditors and administrators: all).",
+                        params=TASK_FILTERS + sorting("id", "name", "assignee", "created", "dueDate", "followUpDate",
+                                                      "priority", "instanceId", "processInstanceId") + PAGING,
+                        ok=listed("TaskDto"), errors=("400", "401"))},
+    "/task/count": {"get": op("getTasksCount", "Task", "How many tasks match.", params=TASK_FILTERS, ok=COUNT,
+                              errors=("400", "401"))},
+    "/task/{id}": {"get": op("getTask", "Task", "One ready task.", params=[ID], ok=ref("TaskDto"))},
+    "/task/{id}/form-variables": {"get": op(
+        "getFormVariables", "Task", "The task's form fields with their current or default values.",
+        params=[ID, query("variableNames", STR, "comma-separated")], ok=ref("VariableMap"))},
+    "/task/{id}/claim": {"post": op("claim", "Task", "Claim for oneself (administrators: for a candidate).",
+                                    params=[ID], body=json_body("UserIdDto"),
+                                    errors=("400", "401", "403", "404", "409"))},
+    "/task/{id}/unclaim": {"post": op("unclaim", "Task", "Give a claimed task back to its bureaus.", params=[ID],
+                                      errors=("401", "403", "404", "409"))},
+    "/task/{id}/assignee": {"post": op("setAssignee", "Task", "Claim for oneself; null unclaims; administrators "
+                                                              "may hand it to a candidate.",
+                                       params=[ID], body=json_body("UserIdDto", True),
+                                       errors=("400", "401", "403", "404", "409"))},
+    "/task/{id}/complete": {"post": op("complete", "Task", "Complete with variables; with withVariablesInReturn "
+                                                           "the instance's variables are returned.",
+                                       params=[ID], body=json_body("CompleteTaskDto"), ok=ref("VariableMap"),
+                                       errors=("400", "401", "403", "404", "409", "422"))},
+    "/task/{id}/submit-form": {"post": op("submit", "Task", "The same as complete.", params=[ID],
+                                          body=json_body("CompleteTaskDto"), ok=ref("VariableMap"),
+                                          errors=("400", "401", "403", "404", "409", "422"))},
+    "/message": {"post": op("deliverMessage", "Message", "Correlate a message (answers 204, or the results with "
+                                                         "resultEnabled).",
+                            body=json_body("CorrelationMessageDto", True),
+                            ok=listed("MessageCorrelationResultWithVariableDto"),
+                            errors=("400", "401", "403", "409", "422"))},
+    "/history/process-instance": {"get": op(
+        "getHistoricProcessInstances", "Historic Process Instance", "Instances, finished or not, the user may see.",
+        params=HISTORY_INSTANCE_FILTERS + sorting("instanceId", "definitionId", "definitionKey", "definitionName",
+                                                  "definitionVersion", "businessKey", "startTime", "endTime") + PAGING,
+        ok=listed("HistoricProcessInstanceDto"), errors=("400", "401"))},
+    "/history/process-instance/count": {"get": op(
+        "getHistoricProcessInstancesCount", "Historic Process Instance", "How many match.",
+        params=HISTORY_INSTANCE_FILTERS, ok=COUNT, errors=("400", "401"))},
+    "/history/process-instance/{id}": {"get": op(
+        "getHistoricProcessInstance", "Historic Process Instance", "One instance.", params=[ID],
+        ok=ref("HistoricProcessInstanceDto"))},
+    "/history/activity-instance": {"get": op(
+        "getHistoricActivityInstances", "Historic Activity Instance", "Activities of the instances the user may see.",
+        params=ACTIVITY_FILTERS + sorting("activityInstanceId", "instanceId", "executionId", "activityId",
+                                          "activityName", "activityType", "startTime", "endTime", "duration",
+                                          "definitionId") + PAGING,
+        ok=listed("HistoricActivityInstanceDto"), errors=("400", "401"))},
+    "/history/activity-instance/count": {"get": op(
+        "getHistoricActivityInstancesCount", "Historic Activity Instance", "How many match.",
+        params=ACTIVITY_FILTERS, ok=COUNT, errors=("400", "401"))},
+    "/history/user-operation": {"get": op(
+        "queryUserOperationEntries", "Historic User Operation Log",
+        "What people did; officials see the operations on the instances they see, auditors and administrators "
+        "everything (deployments, users, tokens too).",
+        params=OPERATION_FILTERS + sorting("timestamp") + PAGING, ok=listed("UserOperationLogEntryDto"),
+        errors=("400", "401"))},
+    "/history/user-operation/count": {"get": op(
+        "queryUserOperationCount", "Historic User Operation Log", "How many match.", params=OPERATION_FILTERS,
+        ok=COUNT, errors=("400", "401"))},
+}
+
+WORKER_ERRORS = ("400", "401", "403", "404", "409", "422", "501")
+PATHS.update({
+    "/external-task/fetchAndLock": {"post": op(
+        "fetchAndLock", "External Task", "Lock open tasks of the topics for a worker (answers 501 while the engine "
+                                         "has no external tasks).",
+        body=json_body("FetchExternalTasksDto", True), ok=listed("LockedExternalTaskDto"),
+        errors=("400", "401", "403", "501"))},
+    "/external-task/{id}/complete": {"post": op(
+        "completeExternalTaskResource", "External Task", "The worker holding the lock completes the task.",
+        params=[ID], body=json_body("CompleteExternalTaskDto", True), errors=WORKER_ERRORS)},
+    "/external-task/{id}/failure": {"post": op(
+        "handleFailure", "External Task", "The worker failed: retried later while retries remain, else an incident.",
+        params=[ID], body=json_body("ExternalTaskFailureDto", True), errors=WORKER_ERRORS)},
+    "/external-task/{id}/bpmnError": {"post": op(
+        "handleExternalTaskBpmnError", "External Task", "A business error, caught by the error boundary event.",
+        params=[ID], body=json_body("ExternalTaskBpmnError", True), errors=WORKER_ERRORS)},
+    "/external-task/{id}/extendLock": {"post": op(
+        "extendLock", "External Task", "Extend the worker's lock.", params=[ID],
+        body=json_body("ExtendLockOnExternalTaskDto", True), errors=WORKER_ERRORS)},
+})
+
+# Calls whose engine support is still being built: they answer 501 until it lands.
+NOT_YET = {
+    "/signal": ("throwSignal", "Signal", "Throw a signal."),
+    "/decision-definition/key/{key}/evaluate": ("evaluateDecisionByKey", "Decision Definition",
+                                                "Evaluate the latest version of a decision."),
+}
+for _path, (_operation, _tag, _summary) in NOT_YET.items():
+    _params = [ID] if "{id}" in _path else [KEY] if "{key}" in _path else []
+    PATHS[_path] = {"post": op(_operation, _tag, _summary + " Not supported yet: answers 501.", params=_params,
+                               body={"content": json_content({"type": "object"})}, errors=("401", "501"))}
+
+# The deployment answers 400 with a ParseException, not a plain error.
+PATHS["/deployment/create"]["post"]["responses"] = {
+    "200": {"description": "Deployed (or, as a duplicate, the earlier deployment).",
+            "content": json_content(ref("DeploymentWithDefinitionsDto"))},
+    "400": {"description": "The bundle was refused (every problem, by file) or the form is malformed.",
+            "content": json_content({"oneOf": [ref("ParseExceptionDto"), ref("ExceptionDto")]})},
+    "401": {"description": ERRORS["401"][0], "content": json_content(ref("ExceptionDto"))},
+    "403": {"description": "Deploying needs the admin role.",
+            "content": json_content(ref("AuthorizationExceptionDto"))},
+}
+
+
+def openapi_document(base_url: str, camunda_version: str) -> dict:
+    """The document, with the server at `base_url` (…/engine-rest)."""
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "dalad engine-rest", "version": camunda_version,
+                 "description": "The REST API of the dalad workflow engine, in the shapes of Camunda 7 engine-rest "
+                                f"{camunda_version} where Camunda has the call. Authenticate with Basic (user name "
+                                "and password) or Bearer (a token from `dalad tokens create USER`). Ids are strings; "
+                                "dates are yyyy-MM-dd'T'HH:mm:ss.SSSZ. Camunda Modeler deploys here "
+                                "(Deploy → Camunda 7; its links lead to "
+                                "/.well-known/camunda-automation-platform/webapps, outside this base)."},
+        "servers": [{"url": base_url}],
+        "security": [{"basicAuth": []}, {"bearerAuth": []}],
+        "paths": deepcopy(PATHS),
+        "components": {"schemas": deepcopy(SCHEMAS),
+                       "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"},
+                                           "bearerAuth": {"type": "http", "scheme": "bearer"}}},
+    }
