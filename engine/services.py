@@ -12,6 +12,7 @@ from typing import Optional
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
 from . import clock, definitions, history, instances, runtime
 from .definitions import BundleFile, DeploymentResult
@@ -94,6 +95,8 @@ def _save(session: Session, handle: instances.Handle, user: Optional[str]) -> No
         if isinstance(event.event_definition, SignalEventDefinition):
             broadcast_signal(session, event.event_definition.name, user=user, exclude=handle.row.id)
             continue
+        if not isinstance(event.event_definition, MessageEventDefinition):
+            continue  # an escalation nothing caught ends there, as in Camunda
         payload = event.payload if isinstance(event.payload, dict) else {}
         element = payload.get("element_id")
         business_key = payload.get("business_key") or handle.row.business_key

@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent as DefaultBoundaryEvent
 from SpiffWorkflow.bpmn.specs.defaults import CallActivity as DefaultCallActivity
 from SpiffWorkflow.bpmn.specs.defaults import ParallelMultiInstanceTask as DefaultParallelMI
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask as DefaultServiceTask
@@ -177,6 +178,23 @@ class EngineCycleTimer(CycleTimerEventDefinition):
             my_task.internal_data["event_fired"] = True
         my_task._set_internal_data(event_value=state)
         return ready
+
+
+class EngineBoundaryEvent(DefaultBoundaryEvent):
+    """A non-interrupting boundary event stays armed while its activity runs, as in Camunda:
+    each message or signal that arrives starts its path again (a timer cycle re-arms itself)."""
+
+    def _on_complete_hook(self, my_task):
+        super()._on_complete_hook(my_task)
+        split = my_task.parent
+        if self.cancel_activity or isinstance(self.event_definition, CycleTimerEventDefinition) or split is None:
+            return
+        activity_running = any(not c.has_state(TaskState.FINISHED_MASK) and not isinstance(c.task_spec, BoundaryEvent)
+                               for c in split.children)
+        if activity_running:
+            again = split._add_child(self, TaskState.WAITING)
+            again.task_spec._predict(again, mask=TaskState.NOT_FINISHED_MASK)
+            again.task_spec._update(again)
 
 
 class EngineStartTimer(TimerEventDefinition):
@@ -402,6 +420,8 @@ def adapt_specs(specs) -> None:
                 task_spec.__class__ = EngineStartEvent
             if type(task_spec) is DefaultCallActivity:
                 task_spec.__class__ = EngineCallActivity
+            if type(task_spec) is DefaultBoundaryEvent:
+                task_spec.__class__ = EngineBoundaryEvent
             if isinstance(task_spec, (DefaultParallelMI, DefaultSequentialMI)) and \
                     not isinstance(task_spec, _EngineMultiInstance):
                 _adapt_multi_instance(process_spec, task_spec)
@@ -436,6 +456,7 @@ def register(registry) -> None:
     converter_class("ErrorEventDefinition")(EngineErrorEventDefinition, registry)
     converter_class("SignalEventDefinition")(EngineSignalEventDefinition, registry)
     converter_class("CallActivity")(EngineCallActivity, registry)
+    converter_class("BoundaryEvent")(EngineBoundaryEvent, registry)
     converter_class("TimeDateEventDefinition")(EngineStartTimer, registry)
     converter_class("CycleTimerEventDefinition")(EngineCycleTimer, registry)
     converter_class("ParallelMultiInstanceTask")(EngineParallelMultiInstance, registry)

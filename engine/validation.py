@@ -510,6 +510,13 @@ def _check_service_implementation(checker: Checker, task) -> None:
                                  'camunda:topic (workers fetch and complete it)')
 
 
+def _check_event_subprocess(checker: Checker, subprocess) -> None:
+    """SpiffWorkflow would run an event subprocess at once, as if it were embedded: refuse it."""
+    if (subprocess.get("triggeredByEvent") or "").strip().lower() == "true":
+        checker.report(subprocess, "event subprocesses are not supported yet; use a boundary event on the "
+                                   "activity (non-interrupting boundary events fire each time their event arrives)")
+
+
 def _check_listener(checker: Checker, listener) -> None:
     kind = "execution listener" if _local(listener) == "executionListener" else "task listener"
     for attribute in JAVA_LISTENER_ATTRIBUTES:
@@ -561,6 +568,7 @@ ELEMENT_RULES: dict[str, list[ElementRule]] = {
     "scriptTask": [_check_script_task],
     **{name: [_check_java] for name in JAVA_IMPLEMENTED},
     "serviceTask": [_check_java, _check_service_implementation],
+    "subProcess": [_check_event_subprocess],
 }
 
 # camunda local name -> rules.
