@@ -172,7 +172,16 @@ def build_parser() -> _Parser:
     p = command("timers", None, "timers")
     timers_sub = p.add_subparsers(dest="timers_command", parser_class=_Parser, required=True)
     command("fire-due", cmd_timers_fire_due, "fire every due timer now", parent=timers_sub)
-    for actions in (users_sub, tokens_sub, timers_sub):  # name the actions in "required" messages
+
+    p = command("history", None, "the chained history of instances")
+    history_sub = p.add_subparsers(dest="history_command", parser_class=_Parser, required=True)
+    p = command("verify", cmd_history_verify, "check each instance's chain, then re-execute it and compare "
+                "the state after every event (exit 1 on any failure)", parent=history_sub)
+    p.add_argument("ids", nargs="*", type=int, metavar="INSTANCE")
+    p.add_argument("--all", action="store_true", help="every instance, and the system and access chains")
+    p.add_argument("--progress-every", type=int, default=50, metavar="N",
+                   help="report progress on stderr every N instances (default 50)")
+    for actions in (users_sub, tokens_sub, timers_sub, history_sub):  # name the actions in "required" messages
         actions.metavar = "{" + ",".join(actions.choices) + "}"
 
     p = command("demo-seed", cmd_demo_seed, f"add demo users for every bureau (password {DEMO_PASSWORD})")
@@ -389,6 +398,36 @@ def cmd_timers_fire_due(args, settings: Settings, db: Database) -> int:
     fired = services.fire_due_timers(db)
     print(f"{fired} timer{'' if fired == 1 else 's'} fired")
     return 0
+
+
+def cmd_history_verify(args, settings: Settings, db: Database) -> int:
+    """One line per instance: OK, or the first event where the chain breaks or the re-execution
+    diverges; with --all the system and access chains too."""
+    from . import audit, history
+
+    if bool(args.ids) == bool(args.all):
+        raise UsageError("history verify: give instance ids or --all (not both)")
+    if args.progress_every < 1:
+        raise UsageError("history verify: --progress-every must be at least 1")
+    with db.read() as session:
+        ids = audit.instances_to_verify(session, args.ids or None)
+    failed = 0
+    for done, instance_id in enumerate(ids, start=1):
+        with db.read() as session:
+            result = audit.verify_instance(session, instance_id)
+        failed += not result.ok
+        print(result, flush=True)
+        if len(ids) > args.progress_every and (done % args.progress_every == 0 or done == len(ids)):
+            print(f"verified {done}/{len(ids)} instances, {failed} failed", file=sys.stderr, flush=True)
+    if args.all:
+        with db.read() as session:
+            chains = [history.verify_system_chain(session), history.verify_chain(session, audit.ACCESS_CHAIN)]
+        for report in chains:
+            failed += not report.ok
+            print(report)
+    print(f"{len(ids)} instance{'' if len(ids) == 1 else 's'} verified: "
+          f"{'all OK' if not failed else f'{failed} FAILED'}")
+    return 1 if failed else 0
 
 
 def demo_accounts() -> list[dict]:

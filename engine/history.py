@@ -125,11 +125,16 @@ def record(session: Session, instance: ProcessInstance, events: Iterable[Event],
 
 def record_system(session: Session, event: Event) -> None:
     """Append an event that belongs to no instance (deployments, users) to the system chain."""
-    head = session.get(HistoryChain, SYSTEM_CHAIN, with_for_update=True)
+    record_chain(session, SYSTEM_CHAIN, event)
+
+
+def record_chain(session: Session, name: str, event: Event) -> None:
+    """Append an event to a chain that belongs to no instance ('system', or 'access': auditors' reads)."""
+    head = session.get(HistoryChain, name, with_for_update=True)
     if head is None:
-        head = HistoryChain(name=SYSTEM_CHAIN, count=0, head=None)
+        head = HistoryChain(name=name, count=0, head=None)
         session.add(head)
-    row = _row(SYSTEM_CHAIN, head.count + 1, head.head, event, None, None, clock.now())
+    row = _row(name, head.count + 1, head.head, event, None, None, clock.now())
     session.connection().execute(insert(HistoryEvent.__table__), [row])
     head.count, head.head = head.count + 1, row["hmac"]
 
@@ -193,9 +198,13 @@ def verify_instance_chain(session: Session, instance: ProcessInstance) -> ChainR
 
 
 def verify_system_chain(session: Session) -> ChainReport:
-    head = session.get(HistoryChain, SYSTEM_CHAIN)
-    return verify_rows(SYSTEM_CHAIN, chain_rows(session, SYSTEM_CHAIN),
-                       head.count if head else 0, head.head if head else None)
+    return verify_chain(session, SYSTEM_CHAIN)
+
+
+def verify_chain(session: Session, name: str) -> ChainReport:
+    """Check a chain that belongs to no instance against its recorded head."""
+    head = session.get(HistoryChain, name)
+    return verify_rows(name, chain_rows(session, name), head.count if head else 0, head.head if head else None)
 
 
 def events_of(session: Session, instance_id: int) -> list[dict]:

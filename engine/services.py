@@ -400,6 +400,19 @@ def broadcast_signal(session: Session, name: str, *, variables: Optional[dict] =
     return reached
 
 
+# --- decisions ---------------------------------------------------------------------------------
+
+def evaluate_decision(session: Session, key: str, variables: Optional[dict] = None) -> list[dict]:
+    """Evaluate the latest version of decision `key` on `variables`: one dict per matched rule."""
+    from .dmn import DecisionError
+
+    resolver = instances.DecisionResolver(session, None)
+    try:
+        return resolver.evaluate(key, {}, _checked_variables(variables), None).outputs
+    except DecisionError as exc:
+        raise InvalidInput(f"decision '{key}': {exc}") from exc
+
+
 # --- timers ------------------------------------------------------------------------------------
 
 @_one_instant

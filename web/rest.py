@@ -1601,18 +1601,6 @@ def history_user_operations_count():
 
 
 # --- external tasks, signals, decisions ---------------------------------------------------------
-# ENGINE-PENDING: each call goes to engine.services.<name> when the engine has it, and answers 501
-# ("… not supported yet") until then. External tasks follow services.fetch_and_lock and friends;
-# signals (services.throw_signal) and decisions (services.evaluate_decision) are guesses at names
-# and arguments still to come: check them when the engine functions land.
-
-def _engine_function(name: str, what: str) -> Callable:
-    function = getattr(services, name, None)
-    if function is None:
-        raise RestError(501, "RestException", f"{what} not supported yet")
-    return function
-
-
 def _worker_body() -> dict:
     body = _json_body()
     if not isinstance(body.get("workerId"), str) or not body["workerId"]:
@@ -1638,7 +1626,6 @@ def _locked_task_dto(session: Session, locked) -> dict:
 @rest_api.post("/external-task/fetchAndLock")
 def fetch_and_lock():
     """Lock tasks of the topics for a worker; answers at once (no long polling)."""
-    function = _engine_function("fetch_and_lock", "external tasks are")
     _require_writer("work on external tasks")
     body = _worker_body()
     topics = body.get("topics") or []
@@ -1648,31 +1635,29 @@ def fetch_and_lock():
     if not isinstance(max_tasks, int) or isinstance(max_tasks, bool) or max_tasks < 0:
         raise _bad_request("maxTasks must be a number")
     with _db().write() as session:
-        locked = function(session, body["workerId"], topics, max_tasks=max_tasks)
+        locked = services.fetch_and_lock(session, body["workerId"], topics, max_tasks=max_tasks)
         return [_locked_task_dto(session, item) for item in locked]
 
 
 @rest_api.post("/external-task/<task_id>/complete")
 def complete_external_task(task_id: str):
-    function = _engine_function("complete_external_task", "external tasks are")
     caller = _require_writer("work on external tasks")
     body = _worker_body()
     with _db().write() as session:
-        function(session, _int_id(task_id, "external task"), worker_id=body["workerId"],
+        services.complete_external_task(session, _int_id(task_id, "external task"), worker_id=body["workerId"],
                  variables=variables_in(body.get("variables")), user=caller.name)
     return "", 204
 
 
 @rest_api.post("/external-task/<task_id>/failure")
 def fail_external_task(task_id: str):
-    function = _engine_function("handle_external_failure", "external tasks are")
     caller = _require_writer("work on external tasks")
     body = _worker_body()
     numbers = {name: body.get(name) or 0 for name in ("retries", "retryTimeout")}
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers.values()):
         raise _bad_request("retries and retryTimeout must be numbers")
     with _db().write() as session:
-        function(session, _int_id(task_id, "external task"), worker_id=body["workerId"],
+        services.handle_external_failure(session, _int_id(task_id, "external task"), worker_id=body["workerId"],
                  error_message=str(body.get("errorMessage") or ""), error_details=body.get("errorDetails"),
                  retries=numbers["retries"], retry_timeout=numbers["retryTimeout"], user=caller.name)
     return "", 204
@@ -1680,11 +1665,10 @@ def fail_external_task(task_id: str):
 
 @rest_api.post("/external-task/<task_id>/bpmnError")
 def external_task_bpmn_error(task_id: str):
-    function = _engine_function("handle_bpmn_error", "external tasks are")
     caller = _require_writer("work on external tasks")
     body = _worker_body()
     with _db().write() as session:
-        function(session, _int_id(task_id, "external task"), worker_id=body["workerId"],
+        services.handle_bpmn_error(session, _int_id(task_id, "external task"), worker_id=body["workerId"],
                  error_code=body.get("errorCode"), error_message=body.get("errorMessage"),
                  variables=variables_in(body.get("variables")), user=caller.name)
     return "", 204
@@ -1692,33 +1676,33 @@ def external_task_bpmn_error(task_id: str):
 
 @rest_api.post("/external-task/<task_id>/extendLock")
 def extend_external_task_lock(task_id: str):
-    function = _engine_function("extend_external_lock", "external tasks are")
     _require_writer("work on external tasks")
     body = _worker_body()
     duration = body.get("newDuration")
     if not isinstance(duration, int) or isinstance(duration, bool):
         raise _bad_request("newDuration must be a number of milliseconds")
     with _db().write() as session:
-        function(session, _int_id(task_id, "external task"), worker_id=body["workerId"], new_duration=duration)
+        services.extend_external_lock(session, _int_id(task_id, "external task"), worker_id=body["workerId"], new_duration=duration)
     return "", 204
 
 
 @rest_api.post("/signal")
 def throw_signal():
-    function = _engine_function("throw_signal", "signals are")
     caller = _require_writer("send signals")
     body = _json_body()
+    if not isinstance(body.get("name"), str) or not body["name"].strip():
+        raise _bad_request("name is required")
     with _db().write() as session:
-        function(session, body.get("name"), variables=variables_in(body.get("variables")), user=caller.name)
+        services.broadcast_signal(session, body["name"], variables=variables_in(body.get("variables")),
+                                  user=caller.name)
     return "", 204
 
 
 @rest_api.post("/decision-definition/key/<key>/evaluate")
 def evaluate_decision(key: str):
-    function = _engine_function("evaluate_decision", "evaluating decisions is")
     body = _json_body()
     with _db().read() as session:
-        results = function(session, key, variables_in(body.get("variables")))
+        results = services.evaluate_decision(session, key, variables_in(body.get("variables")))
     return [variables_out(result) for result in results]
 
 

@@ -1,6 +1,6 @@
 """The edges of /engine-rest: its OpenAPI document describes exactly the calls it serves, the
-Modeler's well-known link leads to our admin pages, unknown calls answer in JSON, and the calls
-whose engine support is still coming answer 501 (external tasks work once the engine has them)."""
+Modeler's well-known link leads to our admin pages, unknown calls answer in JSON; signals,
+decisions and external tasks go to the engine."""
 from __future__ import annotations
 
 import re
@@ -61,13 +61,23 @@ def test_unknown_calls_answer_in_json(rest):
     assert admin.get("/engine").get_json() == [{"name": "default"}]
 
 
-@pytest.mark.parametrize("path", ["/signal", "/decision-definition/key/approval_path/evaluate"])
-def test_calls_the_engine_cannot_do_yet_answer_501(rest, path):
-    name = "throw_signal" if path == "/signal" else "evaluate_decision"
-    if hasattr(services, name):
-        pytest.skip(f"the engine has services.{name} now")
-    message = error_of(rest.as_("admin").post(path, {"name": "x"}), 501, "RestException")
-    assert message.endswith("not supported yet")
+def test_a_signal_reaches_the_waiting_instances_and_a_decision_is_evaluated(rest):
+    from conftest import DIAGRAMS
+    admin = rest.as_("admin")
+    assert modeler_deploy(admin, "signals", ("signals.bpmn", (DIAGRAMS / "signals.bpmn").read_bytes()),
+                          [("path_rules.dmn", (DIAGRAMS / "path_rules.dmn").read_bytes())]).status_code == 200
+    error_of(admin.post("/signal", {"variables": {}}), 400, "InvalidRequestException")
+    response = admin.post("/signal", {"name": "policy_changed",
+                                      "variables": {"policy": {"value": "新规", "type": "String"}}})
+    assert response.status_code == 204
+    with rest.db.read() as session:
+        assert [t.element_id for t in services.tasks(session, groups=["government"])] == ["review_policy"]
+    evaluated = admin.post("/decision-definition/key/path_rules/evaluate", {"variables": {
+        "in_plan": {"value": True, "type": "Boolean"}, "simple": {"value": False, "type": "Boolean"}}})
+    assert evaluated.status_code == 200, evaluated.get_json()
+    assert evaluated.get_json() == [{"path": {"value": "no_proposal", "type": "String", "valueInfo": {}}}]
+    assert "not deployed" in error_of(admin.post("/decision-definition/key/nowhere/evaluate", {"variables": {}}),
+                                      404, "InvalidRequestException")
 
 
 BUDGET = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -101,10 +111,6 @@ def test_external_task_workers_fetch_lock_complete_and_report_errors(rest):
              ("/external-task/1/complete", {"workerId": "w1"}), ("/external-task/1/failure", {"workerId": "w1"}),
              ("/external-task/1/bpmnError", {"workerId": "w1", "errorCode": "X"}),
              ("/external-task/1/extendLock", {"workerId": "w1", "newDuration": 1000})]
-    if not hasattr(services, "fetch_and_lock"):
-        for path, body in calls:
-            assert error_of(worker.post(path, body), 501, "RestException").endswith("not supported yet")
-        return
     assert modeler_deploy(rest.as_("admin"), "budget", ("budget.bpmn", BUDGET)).status_code == 200
     for business_key in ("B-1", "B-2"):
         response = rest.as_("finance").post("/process-definition/key/budget/start", {

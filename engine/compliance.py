@@ -1,0 +1,520 @@
+"""Compliance checks an auditor runs over every project: rules as data, evidence from the history.
+
+A rule is a plain dict (`DEFAULT_RULES` below): an id, the article it guards, titles, and one of
+four kinds, each reading the events of an instance in order:
+
+* `before_gate`  — a `guarded` event happened before any `gate` event (Art 8: funds or
+  procurement before the design and budget approval).
+* `requires`     — a `trigger` event without a `required` event `before` it, `after` it, or
+  `any`where (Art 20: an adjustment beyond the self-adjustment limits without drc approval;
+  Art 22: acceptance passed without archive acceptance).
+* `deadline`     — an `end` event later than `within` (an ISO duration such as P6M) after the
+  `start` event, or than the date that the expression `due` gives at the start event; or no end
+  event while that time has passed (Art 21 six months, Art 17 24 months, Art 27 rectification
+  deadlines).
+* `materials`    — at a `trigger` event, each of `materials` was uploaded as a document (its
+  material key is the name, or ends in ':' and the name) or is listed in the list variable
+  `variable` (Art 21: the ten acceptance materials).
+
+An event matcher is `{"types": [...], "elements": [...], "when": "${...}"}`: event types (default
+`task_completed`), element ids (default any) and an expression evaluated by engine/expressions.py
+over the process variables as the history knows them right after that event (the inputs recorded
+so far; names it uses that are unknown are null). `processes` limits a rule to process keys.
+
+The 办法's own diagrams have not landed yet: the element ids and variable names below are the
+ones lifecycle.md's steps suggest. An administrator adapts or extends the rules without a
+release, with a JSON file (default `instance/compliance.json`, or DALAD_COMPLIANCE_FILE):
+
+    {"rules": [
+      {"id": "art8_funds_before_design_approval", "guarded": {"elements": ["issue_funds"]}},
+      {"id": "art17_self_evaluation_24_months", "enabled": false},
+      {"id": "local_1", "article": "第九条", "title_zh": "...", "kind": "deadline", ...}
+    ]}
+
+An entry with the id of a built-in rule changes only the keys it gives; a new id adds a rule.
+A file chosen over a table: it is reviewed and versioned like the diagrams, and a mistake in it is
+reported with the file, the rule and the field, while the built-in rules keep working.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import clock, history
+from .audit import inputs_of
+from .errors import EngineError, ExpressionError
+from .expressions import Expression, compile_expression
+from .models import Document, HistoryEvent, ProcessInstance
+from .timevalues import Duration, parse_duration
+
+KINDS = ("before_gate", "requires", "deadline", "materials")
+ACCEPTANCE_MATERIALS = ("初验意见", "验收会议纪要", "验收报告", "建设总结", "招投标及合同材料", "项目过程文档",
+                        "财务报告", "安全风险评估报告", "密码应用安全性评估报告", "审计报告")
+
+DEFAULT_RULES: list[dict] = [
+    {"id": "art8_funds_before_design_approval", "article": "第八条",
+     "title_zh": "初步设计和投资概算批复前下达建设资金或开展采购",
+     "title_en": "Construction funds or procurement before the design and budget approval",
+     "description_zh": "初步设计方案和投资概算未获批复前，不予下达项目建设投资资金，项目建设单位不得开工建设。",
+     "description_en": "No construction funds and no construction before the preliminary design and budget "
+                       "estimate are approved.",
+     "kind": "before_gate",
+     "gate": {"elements": ["design_approval"], "when": "${decision == 'approve'}"},
+     "guarded": {"elements": ["release_construction_funds", "procurement", "start_construction"]}},
+    {"id": "art20_adjustment_without_approval", "article": "第二十条",
+     "title_zh": "超过10%或不属于三种情形的调整未经发改委批准",
+     "title_en": "Adjustment over 10 % or outside the three grounds without drc approval",
+     "description_zh": "调整数额不超过概算总投资10%并符合三种情形之一的，方可由建设单位自行调整并备案；否则须报发改委批准。",
+     "description_en": "Only an adjustment within 10 % of the total and on one of the three grounds may be made by "
+                       "the unit with a record filed; any other needs a new drc approval.",
+     "kind": "requires", "order": "after",
+     "trigger": {"elements": ["adjustment"],
+                 "when": "${(adjustment_ratio != null && adjustment_ratio > 0.1) || !(adjustment_ground == '1' "
+                         "|| adjustment_ground == '2' || adjustment_ground == '3')}"},
+     "required": {"elements": ["adjustment_approval"], "when": "${decision == 'approve'}"}},
+    {"id": "art21_acceptance_application_late", "article": "第二十一条",
+     "title_zh": "建成后半年内未提交竣工验收申请",
+     "title_en": "No acceptance application within six months of completion",
+     "description_zh": "项目建成后半年内，项目建设单位向领导小组办公室提交竣工验收申请。",
+     "description_en": "Within six months of completion the unit applies to the office for final acceptance.",
+     "kind": "deadline", "start": {"elements": ["declare_completion"]},
+     "end": {"elements": ["acceptance_application"]}, "within": "P6M"},
+    {"id": "art21_acceptance_materials", "article": "第二十一条",
+     "title_zh": "竣工验收申请材料不全（十项材料）",
+     "title_en": "Acceptance application without all ten materials",
+     "description_zh": "竣工验收申请须附初验意见、会议纪要、验收报告、建设总结、招投标及合同材料、过程文档、财务报告、"
+                       "安全风险评估报告、密码应用安全性评估报告、审计报告。",
+     "description_en": "The acceptance application carries the ten materials Art 21 lists.",
+     "kind": "materials", "trigger": {"elements": ["acceptance_application"]},
+     "materials": list(ACCEPTANCE_MATERIALS), "variable": "materials"},
+    {"id": "art22_acceptance_without_archive_acceptance", "article": "第二十二条",
+     "title_zh": "未通过档案验收即通过项目验收",
+     "title_en": "Acceptance passed without archive acceptance",
+     "description_zh": "未进行档案验收或档案验收不合格的，不得通过项目验收。",
+     "description_en": "Without a passed archive acceptance a project may not pass acceptance.",
+     "kind": "requires", "order": "before",
+     "trigger": {"elements": ["joint_acceptance"], "when": "${acceptance_passed == true}"},
+     "required": {"elements": ["archive_acceptance"], "when": "${archive_passed == true}"}},
+    {"id": "art17_self_evaluation_24_months", "article": "第十七条",
+     "title_zh": "投入运行24个月后仍未提交自评价报告",
+     "title_en": "Self-evaluation missing 24 months after going live",
+     "description_zh": "项目通过验收并投入运行后12-24个月内，项目建设单位开展自评价并报送自评价报告。",
+     "description_en": "12 to 24 months after going live the unit reports its self-evaluation.",
+     "kind": "deadline",
+     "start": {"elements": ["joint_acceptance", "go_live"], "when": "${acceptance_passed != false}"},
+     "end": {"elements": ["self_evaluation"]}, "within": "P24M"},
+    {"id": "art27_rectification_overdue", "article": "第二十七条",
+     "title_zh": "整改逾期",
+     "title_en": "Rectification order past its deadline",
+     "description_zh": "发现违反规定或批复要求的，应当要求项目建设单位限期整改。",
+     "description_en": "A rectification order sets a deadline; the unit reports the rectification by then.",
+     "kind": "deadline", "start": {"elements": ["rectification_order"]},
+     "end": {"elements": ["rectification_report"]}, "due": "${rectification_deadline}"},
+]
+
+
+class ComplianceConfigError(EngineError):
+    """The rules file cannot be used: names the file, the rule and the field."""
+
+
+# --- rules -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Matcher:
+    """Which events count: their types, elements and a condition on the variables then."""
+
+    types: tuple[str, ...]
+    elements: tuple[str, ...]
+    when: Optional[Expression]
+
+    def matches(self, event: dict, variables: dict) -> bool:
+        if event["type"] not in self.types:
+            return False
+        if self.elements and event.get("element_id") not in self.elements:
+            return False
+        if self.when is None:
+            return True
+        scope = {**{name: None for name in self.when.names}, **variables}
+        try:
+            return bool(self.when.evaluate(scope))
+        except ExpressionError:
+            return False  # the condition cannot hold on these values
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    article: str
+    title_zh: str
+    title_en: str
+    description_zh: str
+    description_en: str
+    kind: str
+    matchers: dict  # role (gate, guarded, trigger, required, start, end) -> Matcher
+    order: str = "after"
+    within: Optional[Duration] = None
+    within_text: Optional[str] = None
+    due: Optional[Expression] = None
+    materials: tuple[str, ...] = ()
+    variable: Optional[str] = None
+    processes: tuple[str, ...] = ()
+    source: str = "built-in"
+
+    def title(self, language: str) -> str:
+        return self.title_en if language == "en" and self.title_en else self.title_zh
+
+    def description(self, language: str) -> str:
+        return self.description_en if language == "en" and self.description_en else self.description_zh
+
+
+_ROLES = {"before_gate": ("gate", "guarded"), "requires": ("trigger", "required"), "deadline": ("start", "end"),
+          "materials": ("trigger",)}
+
+
+def rule_from_dict(spec: dict, where: str) -> Rule:
+    """Build a rule from its data; a mistake names `where` (file and rule) and the field."""
+    def fail(field_name, message):
+        raise ComplianceConfigError(f"{where}: field '{field_name}': {message}")
+
+    def text(name, required=True):
+        value = spec.get(name)
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or not value.strip():
+            fail(name, "must be non-empty text")
+        return value.strip()
+
+    def names(name, value):
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            fail(name, "must be a list of non-empty texts")
+        return tuple(v.strip() for v in value)
+
+    def expression(name, source):
+        try:
+            return compile_expression(source)
+        except ExpressionError as exc:
+            fail(name, str(exc))
+
+    kind = text("kind")
+    if kind not in KINDS:
+        fail("kind", f"'{kind}' is not one of {', '.join(KINDS)}")
+    matchers = {}
+    for role in _ROLES[kind]:
+        raw = spec.get(role)
+        if not isinstance(raw, dict):
+            fail(role, 'must be an object such as {"elements": ["design_approval"], "when": "${decision == \'approve\'}"}')
+        unknown = set(raw) - {"types", "elements", "when"}
+        if unknown:
+            fail(role, f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))} "
+                       "(use types, elements, when)")
+        types = names(f"{role}.types", raw.get("types")) or ("task_completed",)
+        elements = names(f"{role}.elements", raw.get("elements"))
+        when = raw.get("when")
+        if when is not None and not isinstance(when, str):
+            fail(f"{role}.when", "must be an expression text")
+        matchers[role] = Matcher(types, elements, expression(f"{role}.when", when) if when else None)
+    rule = dict(id=text("id"), article=text("article"), title_zh=text("title_zh"),
+                title_en=text("title_en", False), description_zh=text("description_zh", False),
+                description_en=text("description_en", False), kind=kind, matchers=matchers,
+                processes=names("processes", spec.get("processes")), source=where)
+    if kind == "requires":
+        order = spec.get("order", "after")
+        if order not in ("before", "after", "any"):
+            fail("order", f"'{order}' is not one of before, after, any")
+        rule["order"] = order
+    if kind == "deadline":
+        within, due = spec.get("within"), spec.get("due")
+        if (within is None) == (due is None):
+            fail("within", "give exactly one of 'within' (an ISO duration such as P6M) and 'due' (an expression)")
+        if within is not None:
+            try:
+                rule["within"], rule["within_text"] = parse_duration(str(within)), str(within)
+            except ValueError as exc:
+                fail("within", str(exc))
+        else:
+            if not isinstance(due, str):
+                fail("due", "must be an expression text")
+            rule["due"] = expression("due", due)
+    if kind == "materials":
+        rule["materials"] = names("materials", spec.get("materials"))
+        if not rule["materials"]:
+            fail("materials", "must list at least one material")
+        variable = spec.get("variable")
+        if variable is not None and (not isinstance(variable, str) or not variable.isidentifier()):
+            fail("variable", "must be a variable name")
+        rule["variable"] = variable
+    return Rule(**rule)
+
+
+def rules_file() -> Path:
+    """Where an administrator's rules are read from."""
+    explicit = os.environ.get("DALAD_COMPLIANCE_FILE")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("DALAD_INSTANCE_DIR") or "instance") / "compliance.json"
+
+
+def load_rules(path: Optional[Path] = None) -> list[Rule]:
+    """The built-in rules changed and extended by the rules file (when it exists)."""
+    path = rules_file() if path is None else Path(path)
+    specs = {spec["id"]: (copy.deepcopy(spec), f"built-in rule '{spec['id']}'") for spec in DEFAULT_RULES}
+    if path.exists():
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ComplianceConfigError(f"{path}: cannot be read: {exc}") from exc
+        except json.JSONDecodeError as exc:
+            raise ComplianceConfigError(f"{path}: line {exc.lineno} column {exc.colno}: not JSON: {exc.msg}") from exc
+        entries = document.get("rules") if isinstance(document, dict) else None
+        if not isinstance(entries, list):
+            raise ComplianceConfigError(f'{path}: expected {{"rules": [...]}} at the top')
+        for number, entry in enumerate(entries, start=1):
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) or not entry["id"].strip():
+                raise ComplianceConfigError(f"{path}: rule #{number}: field 'id': must be non-empty text")
+            rule_id = entry["id"].strip()
+            base = specs.get(rule_id, ({}, ""))[0]
+            specs[rule_id] = ({**base, **entry, "id": rule_id}, f"{path} rule '{rule_id}' (#{number})")
+    rules = []
+    for spec, where in specs.values():
+        enabled = spec.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ComplianceConfigError(f"{where}: field 'enabled': must be true or false")
+        if enabled:
+            rules.append(rule_from_dict(spec, where))
+    return rules
+
+
+# --- checking ----------------------------------------------------------------------------------
+
+@dataclass
+class Breach:
+    """A project that breaks a rule, with the events that show it."""
+
+    instance_id: int
+    business_key: Optional[str]
+    process_key: str
+    project_name: Optional[str]
+    reason: str  # before_gate | missing_before | missing_after | missing | late | overdue | missing_materials
+    detail: str  # in English, for exports and logs; the web pages word it from reason and params
+    params: dict
+    evidence: list[dict]  # the events, as the history signed them
+
+
+@dataclass
+class RuleResult:
+    rule: Rule
+    checked: int  # instances that had a triggering event
+    breaches: list[Breach] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaches
+
+
+@dataclass
+class _Project:
+    row: ProcessInstance
+    events: list[dict]
+    variables: list[dict]  # the variables right after each event
+
+    def matching(self, matcher: Matcher) -> list[tuple[int, dict]]:
+        return [(i, e) for i, e in enumerate(self.events) if matcher.matches(e, self.variables[i])]
+
+
+def check(session: Session, rules: list[Rule], *, now: Optional[datetime] = None) -> list[RuleResult]:
+    """Run each rule over the instances it concerns (those with an event at its first elements)."""
+    now = now or clock.now()
+    loaded: dict[int, _Project] = {}
+    results = []
+    for rule in rules:
+        result = RuleResult(rule, 0)
+        for instance_id in _candidates(session, rule):
+            project = loaded.get(instance_id) or loaded.setdefault(instance_id, _load(session, instance_id))
+            if rule.processes and project.row.process_key not in rule.processes:
+                continue
+            breaches = _KINDS[rule.kind](session, rule, project, now)
+            if breaches is None:
+                continue
+            result.checked += 1
+            result.breaches.extend(breaches)
+        results.append(result)
+    return results
+
+
+def _candidates(session: Session, rule: Rule) -> list[int]:
+    first = rule.matchers[_ROLES[rule.kind][0] if rule.kind != "before_gate" else "guarded"]
+    query = select(HistoryEvent.instance_id).where(HistoryEvent.chain.like("instance:%"),
+                                                   HistoryEvent.type.in_(first.types))
+    if first.elements:
+        query = query.where(HistoryEvent.element_id.in_(first.elements))
+    return sorted(set(session.scalars(query.distinct())))
+
+
+def _load(session: Session, instance_id: int) -> _Project:
+    events = history.events_of(session, instance_id)
+    known: dict = {}
+    variables = []
+    for event in events:
+        known = {**known, **inputs_of(event)}
+        variables.append(known)
+    return _Project(session.get(ProcessInstance, instance_id), events, variables)
+
+
+def _breach(project: _Project, reason: str, detail: str, params: dict, evidence: list[dict]) -> Breach:
+    row = project.row
+    return Breach(row.id, row.business_key, row.process_key, (row.variables or {}).get("project_name"), reason,
+                  detail, params, evidence)
+
+
+def _at(event: dict) -> datetime:
+    return clock.aware(datetime.fromisoformat(event["at"]))
+
+
+def _check_before_gate(session, rule: Rule, project: _Project, now) -> Optional[list[Breach]]:
+    guarded = project.matching(rule.matchers["guarded"])
+    if not guarded:
+        return None
+    gates = project.matching(rule.matchers["gate"])
+    first_gate = gates[0][0] if gates else None
+    out = []
+    for index, event in guarded:
+        if first_gate is None or index < first_gate:
+            evidence = [event] + ([gates[0][1]] if gates else [])
+            when = f"; the approval came later at event {gates[0][1]['seq']}" if gates else "; no approval at all"
+            out.append(_breach(project, "before_gate", f"'{event.get('element_id')}' at event {event['seq']} "
+                               f"came before the approval{when}",
+                               {"element": event.get("element_id"), "seq": event["seq"],
+                                "gate_seq": gates[0][1]["seq"] if gates else None}, evidence))
+    return out
+
+
+def _check_requires(session, rule: Rule, project: _Project, now) -> Optional[list[Breach]]:
+    triggers = project.matching(rule.matchers["trigger"])
+    if not triggers:
+        return None
+    required = project.matching(rule.matchers["required"])
+    out = []
+    for index, event in triggers:
+        if rule.order == "before":
+            found = [r for r in required if r[0] < index]
+        elif rule.order == "after":
+            found = [r for r in required if r[0] > index]
+        else:
+            found = required
+        if not found:
+            reason = {"before": "missing_before", "after": "missing_after", "any": "missing"}[rule.order]
+            elements = ", ".join(rule.matchers["required"].elements) or "the required step"
+            out.append(_breach(project, reason, f"event {event['seq']} ('{event.get('element_id')}') has no "
+                               f"{'' if rule.order == 'any' else rule.order + ' '}'{elements}' as required",
+                               {"element": event.get("element_id"), "seq": event["seq"],
+                                "required": list(rule.matchers["required"].elements)}, [event]))
+    return out
+
+
+def _check_deadline(session, rule: Rule, project: _Project, now) -> Optional[list[Breach]]:
+    starts = project.matching(rule.matchers["start"])
+    if not starts:
+        return None
+    ends = project.matching(rule.matchers["end"])
+    out = []
+    for position, (index, event) in enumerate(starts):
+        due = _due(rule, event, project.variables[index])
+        if due is None:
+            continue
+        following = starts[position + 1][0] if position + 1 < len(starts) else None
+        end = next(((i, e) for i, e in ends if i > index and (following is None or i < following)), None)
+        params = {"element": event.get("element_id"), "seq": event["seq"], "due": due.isoformat()}
+        if end is not None:
+            if _at(end[1]) > due:
+                out.append(_breach(project, "late", f"'{end[1].get('element_id')}' at event {end[1]['seq']} came "
+                                   f"after the deadline {due.isoformat()}", {**params, "end_seq": end[1]["seq"],
+                                                                            "done": end[1]["at"]},
+                                   [event, end[1]]))
+        elif now > due:
+            out.append(_breach(project, "overdue", f"nothing done since event {event['seq']}; the deadline "
+                               f"{due.isoformat()} has passed", params, [event]))
+    return out
+
+
+def _due(rule: Rule, event: dict, variables: dict) -> Optional[datetime]:
+    start = _at(event).astimezone(clock.local_zone())
+    if rule.within is not None:
+        return rule.within.add_to(start)
+    scope = {**{name: None for name in rule.due.names}, **variables}
+    try:
+        value = rule.due.evaluate(scope)
+    except ExpressionError:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        return clock.aware(value)
+    if isinstance(value, date):  # the whole of the last day counts
+        return clock.aware(datetime.combine(value, time.max))
+    return None
+
+
+def _check_materials(session, rule: Rule, project: _Project, now) -> Optional[list[Breach]]:
+    triggers = project.matching(rule.matchers["trigger"])
+    if not triggers:
+        return None
+    documents = list(session.execute(select(Document.field, Document.uploaded_at, Document.filename, Document.sha256)
+                                     .where(Document.instance_id == project.row.id)))
+    out = []
+    for index, event in triggers:
+        at = _at(event)
+        keys = {str(field_name) for field_name, uploaded, _, _ in documents if field_name and uploaded <= at}
+        listed = project.variables[index].get(rule.variable) if rule.variable else None
+        listed = {str(v) for v in listed} if isinstance(listed, list) else set()
+        missing = [m for m in rule.materials
+                   if m not in listed and not any(k == m or k.endswith(":" + m) for k in keys)]
+        if missing:
+            out.append(_breach(project, "missing_materials", f"event {event['seq']} lacks {len(missing)} of "
+                               f"{len(rule.materials)} materials: {', '.join(missing)}",
+                               {"element": event.get("element_id"), "seq": event["seq"], "missing": missing,
+                                "required": len(rule.materials)}, [event]))
+    return out
+
+
+_KINDS = {"before_gate": _check_before_gate, "requires": _check_requires, "deadline": _check_deadline,
+          "materials": _check_materials}
+
+
+def rule_as_dict(rule: Rule) -> dict:
+    """A rule as its data (what the page shows under "how it is checked")."""
+    out: dict[str, Any] = {"id": rule.id, "kind": rule.kind}
+    for role, matcher in rule.matchers.items():
+        entry: dict[str, Any] = {"types": list(matcher.types)}
+        if matcher.elements:
+            entry["elements"] = list(matcher.elements)
+        if matcher.when is not None:
+            entry["when"] = matcher.when.source
+        out[role] = entry
+    if rule.kind == "requires":
+        out["order"] = rule.order
+    if rule.within_text:
+        out["within"] = rule.within_text
+    if rule.due is not None:
+        out["due"] = rule.due.source
+    if rule.materials:
+        out["materials"] = list(rule.materials)
+        if rule.variable:
+            out["variable"] = rule.variable
+    if rule.processes:
+        out["processes"] = list(rule.processes)
+    return out

@@ -1,0 +1,206 @@
+"""`dalad history verify` and the verification behind the auditors' button: each chain is checked
+(HMAC, sequence, head), then the instance is re-executed from its definition versions and recorded
+inputs and compared after every event; each kind of tampering done directly in the database is
+named with the place where it happened."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import text
+
+from conftest import TEST_KEY, deploy_files
+from engine import audit, history, instances, services
+from engine.cli import main
+
+
+def complete(db, instance_id: int, element: str, values: dict | None = None, user: str = "edu_li") -> None:
+    with db.write() as s:
+        [task] = [t for t in services.tasks(s, instance_id=instance_id) if t.element_id == element]
+        services.complete_task(s, task.id, user=user, data=values or {}, check_access=False)
+
+
+@pytest.fixture
+def two(db, frozen_clock) -> tuple[int, int]:
+    """Two audit_project instances: one at the approval, one past it."""
+    deploy_files(db, "audit_project.bpmn", "audit_stage.bpmn")
+    ids = []
+    for key in ("P-1", "P-2"):
+        with db.write() as s:
+            ids.append(services.start_process(s, "audit_project", business_key=key, variables={"unit": "edu"},
+                                              user="edu_li").id)
+        complete(db, ids[-1], "submit_design", {"budget": 1500})
+    complete(db, ids[1], "design_approval", {"decision": "approve"}, user="drc_zhang")
+    return ids[0], ids[1]
+
+
+def sql(db, statement: str, **params) -> int:
+    """Tamper behind the engine's back."""
+    with db.engine.begin() as conn:
+        rowcount = conn.execute(text(statement), params).rowcount
+    instances.clear_caches()
+    return rowcount
+
+
+def verify(db, instance_id) -> audit.Verification:
+    with db.read() as s:
+        return audit.verify_instance(s, instance_id)
+
+
+def seq_of(db, instance_id, kind, element=None) -> int:
+    with db.read() as s:
+        return next(e["seq"] for e in history.events_of(s, instance_id)
+                    if e["type"] == kind and (element is None or e["element_id"] == element))
+
+
+def test_an_untouched_instance_verifies_ok(db, two):
+    result = verify(db, two[1])
+    assert result.ok and result.stage == "ok" and result.events >= 5
+    assert str(result).startswith(f"instance {two[1]} (P-2): OK (")
+
+
+def test_an_edited_value_in_a_history_row_breaks_the_chain_at_that_event(db, two):
+    seq = seq_of(db, two[1], "task_completed", "submit_design")
+    assert sql(db, "UPDATE history_event SET body = replace(body, :old, :new) WHERE chain = :c AND seq = :s",
+               old='"budget":1500', new='"budget":150', c=f"instance:{two[1]}", s=seq) == 1
+    result = verify(db, two[1])
+    assert not result.ok and result.stage == "chain" and result.seq == seq
+    assert f"BROKEN at event {seq}" in str(result) and "HMAC" in result.problem
+
+
+def test_an_edited_column_is_named(db, two):
+    seq = seq_of(db, two[1], "task_completed", "design_approval")
+    sql(db, "UPDATE history_event SET actor = 'mallory' WHERE chain = :c AND seq = :s", c=f"instance:{two[1]}", s=seq)
+    result = verify(db, two[1])
+    assert (result.stage, result.seq) == ("chain", seq) and "actor" in result.problem
+
+
+def test_a_deleted_row_is_named_by_its_missing_sequence_number(db, two):
+    sql(db, "DELETE FROM history_event WHERE chain = :c AND seq = 2", c=f"instance:{two[1]}")
+    result = verify(db, two[1])
+    assert (result.stage, result.seq) == ("chain", 2) and "missing" in result.problem
+
+
+def test_an_inserted_row_is_caught_where_it_was_put(db, two):
+    chain = f"instance:{two[0]}"
+    with db.read() as s:
+        last = history.chain_rows(s, chain)[-1]
+        body = dict(json.loads(last.body), seq=last.seq + 1, type="task_completed", actor="mallory",
+                    element_id="design_approval", data={"values": {"decision": "approve"}, "path": [0]})
+    body_text = history.canonical(body)
+    sql(db, "INSERT INTO history_event (chain, seq, instance_id, at, actor, type, element_id, occurrence, body, "
+            "state_digest, prev_hmac, hmac) SELECT chain, seq + 1, instance_id, at, 'mallory', 'task_completed', "
+            "'design_approval', occurrence, :body, state_digest, hmac, :hmac FROM history_event "
+            "WHERE chain = :c AND seq = :s", body=body_text, hmac=history.sign(last.hmac, body_text), c=chain,
+        s=last.seq)
+    result = verify(db, two[0])
+    assert not result.ok and result.stage == "chain" and result.seq == last.seq + 1
+    assert f"head records {last.seq}" in result.problem
+
+
+def test_a_truncated_history_is_caught_by_the_head(db, two):
+    with db.read() as s:
+        count = len(history.events_of(s, two[1]))
+    assert sql(db, "DELETE FROM history_event WHERE chain = :c AND seq > 3", c=f"instance:{two[1]}") == count - 3
+    result = verify(db, two[1])
+    assert not result.ok and result.stage == "chain" and result.seq == 4
+    assert f"its head records {count}" in result.problem
+
+
+def test_a_value_edited_inside_the_stored_state_is_named(db, two):
+    with db.engine.begin() as conn:
+        state = conn.execute(text("SELECT state FROM process_instance WHERE id = :i"), {"i": two[1]}).scalar_one()
+    assert '"budget":1500' in state
+    sql(db, "UPDATE process_instance SET state = :s WHERE id = :i", s=state.replace('"budget":1500', '"budget":15'),
+        i=two[1])
+    result = verify(db, two[1])
+    assert not result.ok and result.stage == "state"
+    assert "'budget' (15 stored, 1500 from the history)" in result.problem
+    assert "STATE ALTERED" in str(result)
+
+
+def test_a_rewritten_input_signed_again_diverges_at_its_event_when_replayed(db, two):
+    """Someone with the key re-signs every row after changing an input: the chain is whole again,
+    but the state digests recorded at the time no longer follow from the inputs."""
+    chain = f"instance:{two[1]}"
+    seq = seq_of(db, two[1], "task_completed", "submit_design")
+    with db.read() as s:
+        rows = [(r.seq, json.loads(r.body)) for r in history.chain_rows(s, chain)]
+    prev = None
+    for number, body in rows:
+        if number == seq:
+            body["data"]["values"]["budget"] = 1
+        body_text = history.canonical(body)
+        signed = history.sign(prev, body_text)
+        sql(db, "UPDATE history_event SET body = :b, hmac = :h, prev_hmac = :p WHERE chain = :c AND seq = :s",
+            b=body_text, h=signed, p=prev, c=chain, s=number)
+        prev = signed
+    sql(db, "UPDATE process_instance SET history_head = :h WHERE id = :i", h=prev, i=two[1])
+    result = verify(db, two[1])
+    assert not result.ok and result.stage == "replay" and result.seq == seq
+    assert f"DIVERGES at event {seq}: state after 'task_completed' at 'submit_design' differs" in str(result)
+
+
+# --- the command -------------------------------------------------------------------------------
+
+@pytest.fixture
+def dalad(db, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DALAD_DATABASE_URL", db.url)
+    monkeypatch.setenv("DALAD_HISTORY_KEY", TEST_KEY.decode())
+    monkeypatch.setenv("DALAD_INSTANCE_DIR", str(tmp_path / "instance"))
+    monkeypatch.setenv("DALAD_SECRET_KEY", "test-secret-key")
+
+    def run(*args):
+        capsys.readouterr()
+        status = main(list(args))
+        out, err = capsys.readouterr()
+        return status, out, err
+    return run
+
+
+def test_verify_all_prints_one_line_per_instance_and_the_chains_and_exits_0(db, two, dalad):
+    with db.write() as s:
+        audit.record_access(s, "auditor_sun", "audit.instance_history", instance_id=two[0])
+    status, out, err = dalad("history", "verify", "--all")
+    lines = out.strip().splitlines()
+    assert status == 0, err
+    assert lines[0].startswith(f"instance {two[0]} (P-1): OK") and lines[1].startswith(f"instance {two[1]} (P-2): OK")
+    assert lines[2] == "system: OK (1 events)" and lines[3] == "access: OK (1 events)"
+    assert lines[-1] == "2 instances verified: all OK"
+    assert err == ""
+
+
+def test_verify_names_the_broken_instance_and_exits_1(db, two, dalad):
+    sql(db, "UPDATE history_event SET actor = 'mallory' WHERE chain = :c AND seq = 3", c=f"instance:{two[0]}")
+    status, out, err = dalad("history", "verify", str(two[0]), str(two[1]))
+    lines = out.strip().splitlines()
+    assert status == 1
+    assert lines[0] == f"instance {two[0]} (P-1): BROKEN at event 3: column 'actor' differs from the signed content (edited)"
+    assert lines[1].startswith(f"instance {two[1]} (P-2): OK")
+    assert lines[-1] == "2 instances verified: 1 FAILED"
+
+
+def test_verify_all_catches_an_edited_access_log(db, two, dalad):
+    with db.write() as s:
+        audit.record_access(s, "auditor_sun", "audit.search")
+    sql(db, "UPDATE history_event SET body = replace(body, 'auditor_sun', 'someone') WHERE chain = 'access'")
+    status, out, _ = dalad("history", "verify", "--all")
+    assert status == 1 and "access: BROKEN at event 1" in out
+
+
+def test_verify_reports_progress_on_stderr_on_long_runs(db, two, dalad):
+    status, out, err = dalad("history", "verify", "--all", "--progress-every", "1")
+    assert status == 0
+    assert err.splitlines() == ["verified 1/2 instances, 0 failed", "verified 2/2 instances, 0 failed"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "give instance ids or --all"),
+    (("1", "--all"), "give instance ids or --all"),
+    (("999",), "process instance 999 does not exist"),
+    (("--all", "--progress-every", "0"), "--progress-every must be at least 1"),
+])
+def test_verify_mistakes_are_one_error_line(db, two, dalad, args, message):
+    status, out, err = dalad("history", "verify", *args)
+    assert status == 1 and out == ""
+    assert err.startswith("dalad: error: ") and message in err and len(err.strip().splitlines()) == 1
