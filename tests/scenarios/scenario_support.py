@@ -1,0 +1,90 @@
+"""Driving the real bpmn/ files through the engine's services as the officials of the 办法."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from engine import clock, services
+from engine.definitions import BundleFile
+
+BPMN = Path(__file__).resolve().parents[2] / "bpmn"
+CODE = "2026-150621-65-01-000123"
+
+
+def bpmn_bundle() -> list[BundleFile]:
+    files = sorted(p for p in BPMN.iterdir() if p.suffix in (".bpmn", ".dmn", ".form"))
+    return [BundleFile(p.name, p.read_bytes()) for p in files]
+
+
+def deploy_all(db):
+    with db.write() as s:
+        return services.deploy(s, bpmn_bundle(), name="办法", user="admin")
+
+
+def start(db, key, business_key=None, user="office", **variables) -> int:
+    with db.write() as s:
+        return services.start_process(s, key, business_key=business_key, variables=variables, user=user).id
+
+
+def offered(db, instance_id=None) -> list[tuple[str, list[str]]]:
+    """(element, candidate groups) of every ready task, in inbox order."""
+    with db.read() as s:
+        return [(t.element_id, t.candidate_groups) for t in services.tasks(s, instance_id=instance_id)]
+
+
+def inbox(db, group, instance_id=None) -> list[str]:
+    with db.read() as s:
+        return [t.element_id for t in services.tasks(s, groups=[group], instance_id=instance_id)]
+
+
+def work(db, group, element, data=None, instance_id=None, user=None):
+    """Complete the ready task `element` offered to `group` as a member of `group`."""
+    with db.read() as s:
+        found = [t for t in services.tasks(s, groups=[group], instance_id=instance_id) if t.element_id == element]
+    assert found, f"{element} is not offered to {group}: {offered(db, instance_id)}"
+    with db.write() as s:
+        services.complete_task(s, found[0].id, user=user or group.replace("unit:", ""), data=data or {},
+                               groups=[group])
+
+
+def variables(db, instance_id) -> dict:
+    with db.read() as s:
+        return dict(services.instance(s, instance_id).variables)
+
+
+def status(db, instance_id) -> str:
+    with db.read() as s:
+        return services.instance(s, instance_id).status
+
+
+def move_to(db, when: datetime) -> int:
+    clock.set_time(when)
+    return services.fire_due_timers(db)
+
+
+CALLED_TASKS_GAP = ("engine: tasks of a called process (stage_review) lose their candidate groups; "
+                    "see test_engine_gaps_for_bpmn.py")
+
+SUBMISSION = {"document_title": "智慧教育平台可行性研究报告", "necessity": "现有系统分散，需统一建设",
+              "content_scale": "统一身份认证、数据中台", "investment_amount": 1800000,
+              "unified_access": "部署于政务云，接入视图信息综合应用平台和城市集中运行指挥中心",
+              "sharing_analysis": "向共享平台提供学籍数据 12 项", "security_measures": "等保三级",
+              "crypto_plan": "商用密码应用方案", "secure_products": "国产服务器和数据库"}
+
+
+def pass_stage(db, pid, *, code=CODE, decision="approve", amount=1800000, office="pass", classified=False):
+    """One stage review: the unit submits, the consultant evaluates, office and cac review, drc replies."""
+    work(db, "unit:edu", "submit_stage_document", SUBMISSION, pid)
+    work(db, "consultant", "evaluate_by_consultant", {
+        "consultant_sharing_opinion": "共享分析充分", "consultant_security_opinion": "安全措施可行",
+        "consultant_conclusion": "recommend"}, pid)
+    work(db, "office", "technical_review", {"office_review_opinion": "同意", "construction_mode": "self",
+                                            "office_conclusion": office}, pid)
+    work(db, "cac", "security_review", {"cac_review_opinion": "同意", "cac_conclusion": "pass"}, pid)
+    if classified:
+        work(db, "secrecy", "secrecy_review", {"secrecy_review_opinion": "同意", "secrecy_conclusion": "pass"}, pid)
+    if office != "pass":
+        return
+    work(db, "drc", "drc_reply", {"drc_decision": decision, "reply_no": "达发改审批字〔2026〕12号",
+                                  "reply_date": "2026-04-01", "project_code": code, "approved_amount": amount,
+                                  "approved_completion_date": "2026-12-31", "drc_opinion": "同意"}, pid)

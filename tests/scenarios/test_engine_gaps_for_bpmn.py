@@ -1,0 +1,141 @@
+"""Camunda 7 constructs the diagrams of bpmn/ need or would use, which the engine does not run
+as Camunda does yet. Each test is a minimal diagram and the Camunda behaviour; strict xfail, so
+the engine change that makes one pass turns it red and the marker comes off."""
+import pytest
+
+from engine import services
+from engine.definitions import BundleFile
+
+HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+        'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'id="D" targetNamespace="http://bpmn.io/schema/bpmn">')
+
+
+def _deploy(db, **files):
+    with db.write() as s:
+        services.deploy(s, [BundleFile(name, (HEAD + text + "</bpmn:definitions>").encode()) for name, text in
+                            files.items()], name="gap", user="admin")
+
+
+def _start(db, key, business_key=None, **variables):
+    with db.write() as s:
+        return services.start_process(s, key, business_key=business_key, variables=variables).id
+
+
+def _tasks(db, instance_id):
+    with db.read() as s:
+        return [(t.element_id, t.candidate_groups, t.due_at is not None) for t in services.tasks(s, instance_id=instance_id)]
+
+
+CALLER = """<bpmn:process id="caller" isExecutable="true">
+  <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+  <bpmn:callActivity id="call" calledElement="called"><bpmn:extensionElements><camunda:in variables="all" /></bpmn:extensionElements>
+    <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:callActivity>
+  <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="call" /><bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="e" />
+</bpmn:process>"""
+CALLED = """<bpmn:process id="called" isExecutable="true">
+  <bpmn:startEvent id="s2"><bpmn:outgoing>g1</bpmn:outgoing></bpmn:startEvent>
+  <bpmn:userTask id="review" name="技术审查" camunda:candidateGroups="unit:${unit}" camunda:dueDate="P5D">
+    <bpmn:incoming>g1</bpmn:incoming><bpmn:outgoing>g2</bpmn:outgoing></bpmn:userTask>
+  <bpmn:endEvent id="e2"><bpmn:incoming>g2</bpmn:incoming></bpmn:endEvent>
+  <bpmn:sequenceFlow id="g1" sourceRef="s2" targetRef="review" /><bpmn:sequenceFlow id="g2" sourceRef="review" targetRef="e2" />
+</bpmn:process>"""
+
+
+@pytest.mark.xfail(strict=True, reason="engine: a user task of a called process is created without the camunda: "
+                                       "attributes of its own process (candidateGroups, dueDate, ...)")
+def test_a_task_of_a_called_process_is_offered_to_its_candidate_groups(db, frozen_clock):
+    """Blocks stage_review (called by project for every approval stage): its tasks are offered to nobody."""
+    _deploy(db, **{"caller.bpmn": CALLER, "called.bpmn": CALLED})
+    instance_id = _start(db, "caller", unit="edu")
+    assert _tasks(db, instance_id) == [("review", ["unit:edu"], True)]
+
+
+@pytest.mark.xfail(strict=True, reason="engine: a timeDate expression that gives a date (not text) fails: "
+                                       "'datetime.date' object has no attribute 'upper'")
+def test_a_timer_date_expression_may_give_a_date(db, frozen_clock):
+    """The diagrams write ${str(add_months(...))} meanwhile; Camunda accepts a java.util.Date."""
+    _deploy(db, **{"timer_date.bpmn": """<bpmn:process id="timer_date" isExecutable="true">
+  <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+  <bpmn:intermediateCatchEvent id="wait"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    <bpmn:timerEventDefinition><bpmn:timeDate xsi:type="bpmn:tFormalExpression">${add_months(today(), 12)}</bpmn:timeDate></bpmn:timerEventDefinition>
+  </bpmn:intermediateCatchEvent>
+  <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="wait" /><bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="e" />
+</bpmn:process>"""})
+    instance_id = _start(db, "timer_date")
+    with db.read() as s:
+        assert services.instance(s, instance_id).status == "waiting"
+
+
+@pytest.mark.xfail(strict=True, reason="engine: camunda:inputOutput of an element inside an embedded sub-process "
+                                       "is ignored (extension config is keyed by the top process id)")
+def test_a_message_thrown_inside_an_embedded_subprocess_carries_its_input_parameters(db, frozen_clock):
+    """The diagrams use a multi-instance call activity (project_launch) instead of this."""
+    _deploy(db, **{"spawn.bpmn": """<bpmn:process id="spawn" isExecutable="true">
+  <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+  <bpmn:subProcess id="sub"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    <bpmn:startEvent id="ss"><bpmn:outgoing>s1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:endEvent id="throw"><bpmn:extensionElements><camunda:inputOutput>
+        <camunda:inputParameter name="businessKey">P-1</camunda:inputParameter>
+        <camunda:inputParameter name="unit">edu</camunda:inputParameter>
+      </camunda:inputOutput></bpmn:extensionElements>
+      <bpmn:incoming>s1</bpmn:incoming><bpmn:messageEventDefinition messageRef="M" /></bpmn:endEvent>
+    <bpmn:sequenceFlow id="s1" sourceRef="ss" targetRef="throw" />
+  </bpmn:subProcess>
+  <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="sub" /><bpmn:sequenceFlow id="f2" sourceRef="sub" targetRef="e" />
+</bpmn:process>
+<bpmn:process id="receiver" isExecutable="true">
+  <bpmn:startEvent id="rs"><bpmn:outgoing>r1</bpmn:outgoing><bpmn:messageEventDefinition messageRef="M" /></bpmn:startEvent>
+  <bpmn:userTask id="work" camunda:candidateGroups="unit:${unit}"><bpmn:incoming>r1</bpmn:incoming><bpmn:outgoing>r2</bpmn:outgoing></bpmn:userTask>
+  <bpmn:endEvent id="re"><bpmn:incoming>r2</bpmn:incoming></bpmn:endEvent>
+  <bpmn:sequenceFlow id="r1" sourceRef="rs" targetRef="work" /><bpmn:sequenceFlow id="r2" sourceRef="work" targetRef="re" />
+</bpmn:process>
+<bpmn:message id="M" name="started" />"""})
+    _start(db, "spawn")
+    with db.read() as s:
+        assert [(t.business_key, t.candidate_groups) for t in services.tasks(s)] == [("P-1", ["unit:edu"])]
+
+
+@pytest.mark.xfail(strict=True, reason="engine: a receive task cannot be deployed (its message definition is "
+                                       "not serialisable)")
+def test_a_receive_task_waits_for_its_message(db, frozen_clock):
+    """The project waits for the decision after a suspension with a message catch event instead."""
+    _deploy(db, **{"receive.bpmn": """<bpmn:process id="receive" isExecutable="true">
+  <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+  <bpmn:receiveTask id="wait" messageRef="M"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:receiveTask>
+  <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="wait" /><bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="e" />
+</bpmn:process>
+<bpmn:message id="M" name="resumed" />"""})
+    instance_id = _start(db, "receive", "P-1")
+    with db.write() as s:
+        services.correlate_message(s, "resumed", business_key="P-1")
+    with db.read() as s:
+        assert services.instance(s, instance_id).status == "completed"
+
+
+@pytest.mark.xfail(strict=True, reason="engine: an event-based gateway does not subscribe to the messages of "
+                                       "the catch events after it")
+def test_an_event_based_gateway_waits_for_either_message(db, frozen_clock):
+    """The project would wait for 'resumed' or 'terminated' after a suspension; it waits for one
+    message carrying the decision instead."""
+    _deploy(db, **{"either.bpmn": """<bpmn:process id="either" isExecutable="true">
+  <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+  <bpmn:eventBasedGateway id="g"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing><bpmn:outgoing>f3</bpmn:outgoing></bpmn:eventBasedGateway>
+  <bpmn:intermediateCatchEvent id="a"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing><bpmn:messageEventDefinition messageRef="MA" /></bpmn:intermediateCatchEvent>
+  <bpmn:intermediateCatchEvent id="b"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f5</bpmn:outgoing><bpmn:messageEventDefinition messageRef="MB" /></bpmn:intermediateCatchEvent>
+  <bpmn:endEvent id="ea"><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>
+  <bpmn:endEvent id="eb"><bpmn:incoming>f5</bpmn:incoming></bpmn:endEvent>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="g" /><bpmn:sequenceFlow id="f2" sourceRef="g" targetRef="a" />
+  <bpmn:sequenceFlow id="f3" sourceRef="g" targetRef="b" /><bpmn:sequenceFlow id="f4" sourceRef="a" targetRef="ea" />
+  <bpmn:sequenceFlow id="f5" sourceRef="b" targetRef="eb" />
+</bpmn:process>
+<bpmn:message id="MA" name="resumed" /><bpmn:message id="MB" name="terminated" />"""})
+    instance_id = _start(db, "either", "P-1")
+    with db.write() as s:
+        services.correlate_message(s, "terminated", business_key="P-1")
+    with db.read() as s:
+        assert services.instance(s, instance_id).status == "completed"

@@ -1,0 +1,73 @@
+"""Scenario 1: a plan-listed project goes the whole way, from the annual plan to the third-party
+post-evaluation (Art 5 to 29)."""
+from datetime import datetime
+
+import pytest
+
+from scenario_support import (CALLED_TASKS_GAP, CODE, deploy_all, inbox, move_to, offered, pass_stage, status,
+                              variables, work)
+from engine import services
+
+
+@pytest.mark.xfail(strict=True, reason=CALLED_TASKS_GAP)
+def test_plan_listed_project_from_plan_to_post_evaluation(db, frozen_clock):
+    deploy_all(db)
+    with db.write() as s:
+        pid = services.correlate_message(s, "project_planned", business_key="P-2026-001", variables={
+            "project_id": "P-2026-001", "project_name": "智慧教育平台", "unit": "edu", "category": "software",
+            "nature": "new", "estimated_budget": 1800000, "plan_year": 2026, "in_plan": True}).instance.id
+    assert offered(db, pid) == [("confirm_project_basis", ["office"])]
+    work(db, "office", "confirm_project_basis", {"in_plan": True, "plan_basis": "数字达拉特“十四五”规划",
+                                                 "emergency": False, "simple": False, "cross_department": False,
+                                                 "classified": False, "basis_opinion": "已列入规划"}, pid)
+    assert variables(db, pid)["approval_path"] == "no_proposal"
+    pass_stage(db, pid)  # feasibility study
+    assert variables(db, pid)["feasibility_decision"] == "approve"
+    assert variables(db, pid)["project_code"] == CODE
+    pass_stage(db, pid)  # preliminary design and budget
+    v = variables(db, pid)
+    assert (v["design_decision"], v["approved_budget"]) == ("approve", 1800000)
+    assert inbox(db, "finance", pid) == ["release_construction_funds"]
+    work(db, "finance", "release_construction_funds", {"released_amount": 1800000, "release_doc_no": "达财预〔2026〕8号",
+                                                       "release_date": "2026-04-10"}, pid)
+    work(db, "unit:edu", "appoint_implementing_body", {
+        "implementing_body": "信息中心", "responsible_person": "王伟", "responsible_phone": "0477-1234567",
+        "management_rules": True, "security_management": "制度", "crypto_sync": "同步", "cloud_usage": "政务云"}, pid)
+    work(db, "unit:edu", "procure_and_contract", {"procurement_method": "open_tender", "supplier": "某公司",
+                                                  "contract_no": "HT-1", "contract_amount": 1750000}, pid)
+    work(db, "unit:edu", "appoint_supervisor", {"supervisor_name": "某监理", "supervision_contract_no": "JL-1",
+                                                "supervision_fee": 30000}, pid)
+    progress = {"progress_percent": 50, "spent_total": 800000, "platform_updated": True, "progress_note": "开发中",
+                "serious_problem": False, "adjustment_needed": False, "construction_completed": False}
+    work(db, "unit:edu", "report_progress", progress, pid)
+    work(db, "unit:edu", "report_progress", {**progress, "progress_percent": 100, "spent_total": 1700000,
+                                             "construction_completed": True, "completion_date": "2026-10-15"}, pid)
+    work(db, "unit:edu", "preliminary_acceptance", {"preliminary_acceptance_date": "2026-10-20",
+                                                    "preliminary_passed": True}, pid)
+    work(db, "audit", "issue_audit_report", {"audit_opinion": "资金使用合规"}, pid)
+    work(db, "unit:edu", "apply_final_acceptance", {"application_date": "2026-11-20"}, pid)
+    work(db, "archives", "archive_acceptance", {"archive_result": "pass", "archive_opinion": "合格"}, pid)
+    work(db, "office", "joint_acceptance", {"secure_products_check": "ok", "crypto_security_check": "ok",
+                                            "energy_efficiency_check": "na", "joint_acceptance_result": "pass",
+                                            "joint_acceptance_opinion": "通过"}, pid)
+    work(db, "unit:edu", "file_acceptance_report", {"in_operation_on": "2026-12-01"}, pid)
+    work(db, "unit:edu", "register_assets", {"asset_type": "intangible", "asset_cost": 1700000,
+                                             "asset_register_no": "ZC-1", "surplus_returned": 100000}, pid)
+    work(db, "finance", "confirm_asset_registration", {"asset_registration_opinion": "同意"}, pid)
+    assert inbox(db, "unit:edu", pid) == []  # self-evaluation opens 12 months after going live
+    move_to(db, datetime(2027, 11, 30, 9))
+    assert inbox(db, "unit:edu", pid) == []
+    move_to(db, datetime(2027, 12, 1, 9))
+    assert inbox(db, "unit:edu", pid) == ["self_evaluation"]
+    work(db, "unit:edu", "self_evaluation", {"budget_execution_rate": 94, "output_indicators": "完成",
+                                             "benefit_indicators": "良好", "satisfaction_rate": 92}, pid)
+    work(db, "drc", "drc_reviews_self_evaluation", {"drc_self_evaluation_opinion": "同意"}, pid)
+    work(db, "finance", "finance_reviews_self_evaluation", {"finance_self_evaluation_opinion": "同意"}, pid)
+    work(db, "office", "office_reviews_self_evaluation", {"office_self_evaluation_opinion": "同意",
+                                                          "commission_post_evaluation": True}, pid)
+    work(db, "consultant", "third_party_post_evaluation", {"post_evaluation_conclusion": "达到预期",
+                                                           "post_evaluation_grade": "good"}, pid)
+    work(db, "office", "apply_evaluation_results", {"evaluation_assessment": "良好", "next_year_weight": "normal"}, pid)
+    assert status(db, pid) == "completed"
+    v = variables(db, pid)
+    assert (v["post_evaluation_grade"], v["next_year_weight"]) == ("good", "normal")
