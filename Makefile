@@ -27,16 +27,15 @@ BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-# Suites run by `make test`, in this order. Planned additions:
+# Suites run by `make test`, in this order. Planned addition:
 #   test-browser   (Playwright/Chromium UI tests; .ci/run will install chromium)
-#   lint-diagrams  (BPMN diagram lint of bpmn/)
-TEST_SUITES ?= test-sqlite test-pg
+TEST_SUITES ?= test-sqlite test-pg lint-diagrams
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test test-sqlite test-pg bench clean distclean
+.PHONY: help venv run test test-sqlite test-pg lint-diagrams bench clean distclean
 
 help:
 	@sed -n '3,13s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -72,6 +71,14 @@ test-sqlite: venv
 # DALAD_TEST_DATABASE_URL, runs pytest and always stops the server.
 test-pg: venv
 	scripts/with-postgres $(BIN)/pytest -q -m "not sqlite_only" $(PYTEST_ARGS)
+
+# Camunda's own rules over bpmn/*.bpmn: bpmnlint with bpmnlint-plugin-camunda-compat (Camunda 7.20),
+# configured in .bpmnlintrc; npm installs them into node_modules/ the first time (Debian's nodejs
+# and npm are installed when missing and we are root).
+lint-diagrams:
+	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -q --no-install-recommends nodejs npm </dev/null; }
+	@[ -x node_modules/.bin/bpmnlint ] || npm install --no-audit --no-fund --no-package-lock --loglevel=error
+	node_modules/.bin/bpmnlint bpmn/*.bpmn
 
 bench: venv
 	$(BIN)/python bench/engine_throughput.py

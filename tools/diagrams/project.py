@@ -53,6 +53,7 @@ def build() -> Diagram:
     d.rule_task("determine_approval_path", "确定审批路径", "office", 3, decision="approval_path", result="approval_path",
                 mapping="singleEntry", doc="第五条之二：审批路径决策表 approval_path（FIRST）。")
     d.gateway("cross_department_check", "跨部门共建？", "office", 4)
+    d.gateway("framework_draft_merge", "", "unit", 4.5, 3)
     d.user_task("draft_framework", "编制跨部门工程框架方案", "unit", 5, 3, groups=UNIT,
                 doc="第五条之二：牵头部门会同参建部门开展跨部门工程框架设计，确定参建部门、建设目标、主体内容，"
                     "明确各部门项目与总体工程的业务流、数据流及系统接口，初步形成政务信息资源目录。",
@@ -246,6 +247,7 @@ def build() -> Diagram:
                doc="第二十一条：建成后半年内未提交竣工验收申请，提醒领导小组办公室。")
     d.end("alert_acceptance_application", "提醒办公室", "unit", 40, 2, message="overdue_alert",
           inputs=alert_inputs("竣工验收申请（建成后半年内）"))
+    d.gateway("archive_merge", "", "archives", 40.5)
     d.user_task("archive_acceptance", "档案验收", "archives", 41, groups="archives", due=due_in("periods.archives_days"),
                 doc="第二十二条：未进行档案验收或档案验收不合格的，不得通过项目验收。",
                 form=[enum("archive_result", "档案验收结论", [("pass", "合格"), ("fail", "不合格")]),
@@ -254,6 +256,7 @@ def build() -> Diagram:
     d.user_task("rectify_archives", "档案整改", "unit", 42, 2, groups=UNIT,
                 doc="第二十二条：按照档案管理规定整改，并探索应用电子档案。",
                 form=[text("archive_rectification", "档案整改情况")])
+    d.gateway("joint_acceptance_merge", "", "office", 42.5)
     d.user_task("joint_acceptance", "组织联合验收", "office", 43, groups="office", due=due_in("periods.office_days"),
                 doc="第三条第（二）项、第十三条、第二十一条：领导小组办公室按照国家有关规定组织联合验收；"
                     "安全可靠产品、密码应用和安全审查、硬件设备和新建数据中心能源利用效率是验收的重要内容。",
@@ -338,12 +341,13 @@ def build() -> Diagram:
     d.flow("confirm_project_basis", "determine_approval_path")
     d.flow("determine_approval_path", "cross_department_check")
     d.flow("cross_department_check", "framework_merge", "否", default=True)
-    d.flow("cross_department_check", "draft_framework", "跨部门", cond="${cross_department}", route="vh")
+    d.flow("cross_department_check", "framework_draft_merge", "跨部门", cond="${cross_department}", route="vh")
+    d.flow("framework_draft_merge", "draft_framework")
     d.flow("draft_framework", "confirm_participation")
     d.flow("confirm_participation", "review_framework", route="z")
     d.flow("review_framework", "framework_outcome")
-    d.flow("framework_outcome", "draft_framework", "退回修改", cond="${framework_conclusion == 'revise'}",
-           route="below", channel=None, id="Flow_framework_returned")
+    d.flow("framework_outcome", "framework_draft_merge", "退回修改", cond="${framework_conclusion == 'revise'}",
+           route="below", channel=("unit", 3, 58), id="Flow_framework_returned")
     d.flow("framework_outcome", "launch_participant_projects", "同意", default=True)
     d.flow("launch_participant_projects", "framework_merge", route="hv")
     d.flow("framework_merge", "approval_path_split", route="z")
@@ -414,11 +418,13 @@ def build() -> Diagram:
     d.flow("preliminary_outcome", "issue_audit_report", "通过", default=True, route="vh")
     d.flow("issue_audit_report", "apply_final_acceptance", route="z")
     d.flow("acceptance_application_overdue", "alert_acceptance_application")
-    d.flow("apply_final_acceptance", "archive_acceptance", route="z")
+    d.flow("apply_final_acceptance", "archive_merge", route="z")
+    d.flow("archive_merge", "archive_acceptance")
     d.flow("archive_acceptance", "archive_outcome")
     d.flow("archive_outcome", "rectify_archives", "不合格", cond="${archive_result == 'fail'}", route="vh")
-    d.flow("rectify_archives", "archive_acceptance", route="below", channel=("unit", 3))
-    d.flow("archive_outcome", "joint_acceptance", "合格", default=True, route="z")
+    d.flow("rectify_archives", "archive_merge", route="below", channel=("unit", 3))
+    d.flow("archive_outcome", "joint_acceptance_merge", "合格", default=True, route="z")
+    d.flow("joint_acceptance_merge", "joint_acceptance")
     d.flow("joint_acceptance", "joint_acceptance_outcome")
     d.flow("joint_acceptance_outcome", "acceptance_failed_split", "不通过", cond="${joint_acceptance_result == 'fail'}",
            route="vh")
@@ -427,7 +433,7 @@ def build() -> Diagram:
     d.flow("explain_failed_acceptance", "acceptance_failed_join", route="hv")
     d.flow("withhold_funds", "acceptance_failed_join", route="hv")
     d.flow("acceptance_failed_join", "rectify_acceptance", route="vh")
-    d.flow("rectify_acceptance", "joint_acceptance", route="below", channel=("unit", 3, 40))
+    d.flow("rectify_acceptance", "joint_acceptance_merge", route="below", channel=("unit", 3, 40))
     d.flow("joint_acceptance_outcome", "file_acceptance_report", "通过", default=True, route="vh")
     d.flow("file_acceptance_report", "register_assets")
     d.flow("register_assets", "confirm_asset_registration", route="z")
