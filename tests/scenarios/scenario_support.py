@@ -88,3 +88,50 @@ def pass_stage(db, pid, *, code=CODE, decision="approve", amount=1800000, office
     work(db, "drc", "drc_reply", {"drc_decision": decision, "reply_no": "达发改审批字〔2026〕12号",
                                   "reply_date": "2026-04-01", "project_code": code, "approved_amount": amount,
                                   "approved_completion_date": "2026-12-31", "drc_opinion": "同意"}, pid)
+
+
+def declare_project(db, project_id="P-2026-010", *, in_plan=False, emergency=False, simple=False, classified=False,
+                    cross_department=False, **extra) -> int:
+    """The unit declares a project by hand; the office confirms the approval conditions."""
+    pid = start(db, "project", project_id, user="edu", project_id=project_id, project_name="智慧教育平台",
+                unit="edu", category="software", nature="new", estimated_budget=1800000, **extra)
+    work(db, "office", "confirm_project_basis", {"in_plan": in_plan, "emergency": emergency, "simple": simple,
+                                                 "cross_department": cross_department, "classified": classified,
+                                                 "basis_opinion": "确认"}, pid)
+    return pid
+
+
+def build_until_progress(db, pid):
+    """Funds released, implementing body, procurement and supervisor: the first progress report is due."""
+    work(db, "finance", "release_construction_funds", {"released_amount": 1800000, "release_doc_no": "达财预〔2026〕8号",
+                                                       "release_date": "2026-04-10"}, pid)
+    work(db, "unit:edu", "appoint_implementing_body", {
+        "implementing_body": "信息中心", "responsible_person": "王伟", "responsible_phone": "0477-1234567",
+        "management_rules": True, "security_management": "制度", "crypto_sync": "同步", "cloud_usage": "政务云"}, pid)
+    if variables(db, pid).get("classified"):
+        work(db, "secrecy", "review_classified_procurement", {"procurement_secrecy_opinion": "同意",
+                                                              "procurement_secrecy_conclusion": "pass"}, pid)
+    work(db, "unit:edu", "procure_and_contract", {"procurement_method": "open_tender", "supplier": "某公司",
+                                                  "contract_no": "HT-1", "contract_amount": 1750000}, pid)
+    work(db, "unit:edu", "appoint_supervisor", {"supervisor_name": "某监理", "supervision_contract_no": "JL-1",
+                                                "supervision_fee": 30000}, pid)
+
+
+PROGRESS = {"progress_percent": 50, "spent_total": 800000, "platform_updated": True, "progress_note": "开发中",
+            "serious_problem": False, "adjustment_needed": False, "construction_completed": False}
+
+
+def complete_construction(db, pid, completion_date="2026-10-15"):
+    work(db, "unit:edu", "report_progress", {**PROGRESS, "progress_percent": 100, "spent_total": 1700000,
+                                             "construction_completed": True, "completion_date": completion_date}, pid)
+    work(db, "unit:edu", "preliminary_acceptance", {"preliminary_acceptance_date": completion_date,
+                                                    "preliminary_passed": True}, pid)
+
+
+def apply_for_acceptance(db, pid):
+    work(db, "audit", "issue_audit_report", {"audit_opinion": "资金使用合规"}, pid)
+    work(db, "unit:edu", "apply_final_acceptance", {"application_date": "2026-11-20"}, pid)
+
+
+JOINT_PASS = {"secure_products_check": "ok", "crypto_security_check": "ok", "energy_efficiency_check": "na",
+              "joint_acceptance_result": "pass", "joint_acceptance_opinion": "通过"}
