@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin, EventSplit, _EndJoin
+from SpiffWorkflow.bpmn.specs.control import EventSplit, _EndJoin
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
@@ -503,6 +503,7 @@ class MigrationOutcome:
     instance_id: int
     migrated: bool
     error: Optional[str] = None
+    reasons: list[Reason] = field(default_factory=list)  # when the check refused it
 
 
 def migrate_each(db, instance_ids: list[int], target_definition_id: int, mapping: Optional[dict] = None,
@@ -515,7 +516,7 @@ def migrate_each(db, instance_ids: list[int], target_definition_id: int, mapping
                 migrate(session, instance_id, target_definition_id, mapping, user=user)
             outcomes.append(MigrationOutcome(instance_id, True))
         except EngineError as exc:
-            outcomes.append(MigrationOutcome(instance_id, False, str(exc)))
+            outcomes.append(MigrationOutcome(instance_id, False, str(exc), getattr(exc, "reasons", [])))
     return outcomes
 
 

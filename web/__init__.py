@@ -48,12 +48,14 @@ UI_BLUEPRINTS = ("auth", "i18n", "inbox", "tasks")
 
 def _add_ui(app: Flask) -> None:
     from . import audit, auth, i18n, inbox, security, tasks
+    from . import admin
 
     security.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     inbox.init_app(app)
     tasks.init_app(app)
+    admin.init_app(app)
     audit.init_app(app)
     app.register_error_handler(HTTPException, error_page)
 
