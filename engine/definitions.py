@@ -157,10 +157,12 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
                                         element_id=element_id, element_type="businessRuleTask"))
     if problems:
         raise DefinitionInvalid(problems)
+    process_elements = {p.get("id"): (t, p) for _, t in bpmn_trees for p in t.getroot().iter(f"{{{BPMN_NS}}}process")}
     for called, (f, tree) in _called_elsewhere(parser, bpmn_trees, resolve_process):
         try:
             parser.add_bpmn_xml(tree, filename=f.name)
             extension_config.update(_extension_config(tree, f.name, problems))
+            process_elements.update({p.get("id"): (tree, p) for p in tree.getroot().iter(f"{{{BPMN_NS}}}process")})
         except (SpiffWorkflowException, AttributeError, KeyError, TypeError, ValueError) as exc:
             problems.append(Problem(f.name, f"deployed process '{called}' cannot be read again: {exc}"))
     for f, tree in bpmn_trees:
@@ -185,7 +187,8 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
             bundle.processes.append(ParsedProcess(
                 key=key, name=process.get("name"),
                 version_tag=process.get(f"{{{CAMUNDA_NS}}}versionTag"),
-                file=f, spec=spec_dict, meta=process_meta(tree, process, spec)))
+                file=f, spec=spec_dict, meta=_with_called_tasks(process_meta(tree, process, spec), subs,
+                                                               process_elements)))
     if problems:
         raise DefinitionInvalid(problems)
     return bundle
@@ -238,6 +241,14 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
     """What the engine reads from extension elements, keyed by (process id, element id):
     camunda:in / camunda:out of call activities, camunda:inputOutput input parameters."""
     mappings = {}
+    scopes = (f"{{{BPMN_NS}}}process", f"{{{BPMN_NS}}}subProcess", f"{{{BPMN_NS}}}transaction")
+
+    def scope_of(element) -> str:
+        parent = element.getparent()
+        while parent is not None and parent.tag not in scopes:
+            parent = parent.getparent()
+        return parent.get("id") if parent is not None else ""
+
     for process in tree.getroot().iter(f"{{{BPMN_NS}}}process"):
         for activity in process.iter(f"{{{BPMN_NS}}}callActivity"):
             config = {"in": [], "out": []}
@@ -246,11 +257,11 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
                     config[direction].append({k: el.get(k) for k in ("source", "sourceExpression", "target",
                                                                       "variables", "local", "businessKey")
                                               if el.get(k) is not None})
-            mappings[(process.get("id"), activity.get("id"))] = {"dalad_call": config}
+            mappings[(scope_of(activity), activity.get("id"))] = {"dalad_call": config}
         for element in process.iter():
             if not isinstance(element.tag, str) or not element.get("id"):
                 continue
-            entry = mappings.setdefault((process.get("id"), element.get("id")), {})
+            entry = mappings.setdefault((scope_of(element), element.get("id")), {})
             for phase in ("Before", "After"):
                 if (element.get(f"{{{CAMUNDA_NS}}}async{phase}") or "").lower() == "true":
                     entry[f"dalad_async_{phase.lower()}"] = True
@@ -370,6 +381,16 @@ def _literal_timers(spec, subprocess_specs) -> None:
                     definition.expression = repr(text)
 
 
+def _with_called_tasks(meta: dict, subprocess_specs: dict, process_elements: dict) -> dict:
+    """Add the user-task attributes of the processes that call activities call, by process id."""
+    called = {}
+    for name in subprocess_specs:
+        if name in process_elements:
+            tree, element = process_elements[name]
+            called[name] = process_meta(tree, element, None)["user_tasks"]
+    return {**meta, "called_user_tasks": called}
+
+
 def process_meta(tree, process, spec) -> dict:
     """What the engine reads per element at run time: user-task attributes, lanes, start rules."""
     lanes = {}
@@ -413,7 +434,7 @@ def process_meta(tree, process, spec) -> dict:
         "starts": starts,
         "starter_groups": _split(c(process, "candidateStarterGroups")),
         "starter_users": _split(c(process, "candidateStarterUsers")),
-        "message_starts": [list(start) for start in runtime.message_start_events(spec)],
+        "message_starts": [list(start) for start in runtime.message_start_events(spec)] if spec else [],
     }
 
 

@@ -305,7 +305,8 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
         if uuid in before:
             continue
         element = task.task_spec.bpmn_id
-        attrs = handle.meta["user_tasks"].get(element, {})
+        called = handle.meta.get("called_user_tasks", {}).get(task.workflow.spec.name)
+        attrs = (called or {}).get(element) or handle.meta["user_tasks"].get(element, {})
         values = _new_user_task(row, task, element, attrs, now)
         task_id = connection.execute(insert(UserTask.__table__).returning(UserTask.__table__.c.id), values).scalar_one()
         candidates = ([{"task_id": task_id, "kind": "group", "value": g} for g in values["candidate_groups"]]
@@ -383,8 +384,12 @@ def _when(value, element: str, instance_id: int) -> Optional[datetime]:
         return clock.aware(value)
     if hasattr(value, "year") and hasattr(value, "month"):  # a date: the end of that day is due
         return clock.aware(datetime(value.year, value.month, value.day, 23, 59, 59))
+    text = str(value).strip()
     try:
-        return clock.aware(datetime.fromisoformat(str(value)))
+        if text.upper().startswith("P"):  # a duration from now, as Camunda reads an ISO 8601 period
+            from .timers import first_due
+            return first_due("duration", text, clock.now())
+        return clock.aware(datetime.fromisoformat(text))
     except ValueError as exc:
         raise ExecutionError(f"due date {value!r} is not a date", element_id=element,
                              instance_id=instance_id) from exc

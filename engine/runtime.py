@@ -19,6 +19,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
                                                               TimerEventDefinition)
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
@@ -455,14 +456,18 @@ def snapshot(workflow: BpmnWorkflow) -> Snapshot:
                 definition = getattr(task.task_spec, "event_definition", None)
                 if definition is None or not isinstance(task.task_spec, CatchingEvent):
                     continue
-                if isinstance(definition, TimerEventDefinition):
-                    due = timer_due(task, definition)
-                    if due is not None:
-                        timers.append(WaitingTimer(str(task.id), task.task_spec.bpmn_id, due))
-                elif isinstance(definition, MessageEventDefinition):
-                    messages.append(WaitingMessage(str(task.id), task.task_spec.bpmn_id, definition.name))
-                elif isinstance(definition, SignalEventDefinition):
-                    messages.append(WaitingMessage(str(task.id), task.task_spec.bpmn_id, definition.name, "signal"))
+                inner = definition.event_definitions if isinstance(definition, MultipleEventDefinition) \
+                    else [definition]  # an event-based gateway waits for any of its events
+                for definition in inner:
+                    if isinstance(definition, TimerEventDefinition):
+                        due = timer_due(task, definition)
+                        if due is not None:
+                            timers.append(WaitingTimer(str(task.id), task.task_spec.bpmn_id, due))
+                    elif isinstance(definition, MessageEventDefinition):
+                        messages.append(WaitingMessage(str(task.id), task.task_spec.bpmn_id, definition.name))
+                    elif isinstance(definition, SignalEventDefinition):
+                        messages.append(WaitingMessage(str(task.id), task.task_spec.bpmn_id, definition.name,
+                                                       "signal"))
     return Snapshot(ready, timers, messages, external, list(jobs.values()))
 
 

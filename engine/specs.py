@@ -11,7 +11,8 @@ them into freshly parsed specs.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from copy import deepcopy
+from datetime import date, datetime, timedelta
 
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
@@ -19,18 +20,25 @@ from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent as DefaultBoundaryEvent
 from SpiffWorkflow.bpmn.specs.defaults import CallActivity as DefaultCallActivity
+from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway as DefaultInclusiveGateway
+from SpiffWorkflow.bpmn.specs.defaults import ParallelGateway as DefaultParallelGateway
 from SpiffWorkflow.bpmn.specs.defaults import ParallelMultiInstanceTask as DefaultParallelMI
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask as DefaultServiceTask
 from SpiffWorkflow.bpmn.specs.defaults import SequentialMultiInstanceTask as DefaultSequentialMI
 from SpiffWorkflow.bpmn.specs.defaults import StartEvent as DefaultStartEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition, SignalEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as BpmnMessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
+                                                              DurationTimerEventDefinition,
+                                                              TimeDateEventDefinition, TimerEventDefinition)
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.camunda.specs.event_definitions import \
     MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
+from . import clock
 from .dmn import DecisionError, map_decision_result
 from .errors import ExecutionError, ExpressionError
 from .expressions import compile_expression, compile_template
@@ -197,6 +205,39 @@ class EngineBoundaryEvent(DefaultBoundaryEvent):
             again.task_spec._update(again)
 
 
+def timer_text(value) -> str:
+    """A timer value as SpiffWorkflow reads it: ISO text for dates, date-times and durations."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day).isoformat()  # local midnight
+    if isinstance(value, timedelta):
+        return f"PT{int(value.total_seconds())}S"
+    return str(value).strip()
+
+
+class EngineTimeDateTimer(TimeDateEventDefinition):
+    """A timeDate whose expression may give a date or date-time, not only text (as in Camunda)."""
+
+    def has_fired(self, my_task):
+        if my_task._get_internal_data("event_value") is None:
+            value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            my_task._set_internal_data(event_value=timer_text(value))
+        return super().has_fired(my_task)
+
+
+class EngineDurationTimer(DurationTimerEventDefinition):
+    """A timeDuration whose expression may give a duration (days(5)) or ISO text."""
+
+    def has_fired(self, my_task):
+        if my_task._get_internal_data("event_value") is None:
+            value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            duration = TimerEventDefinition.parse_iso_duration(timer_text(value))
+            due = clock.now() + TimerEventDefinition.get_timedelta_from_start(duration, clock.now())
+            my_task._set_internal_data(event_value=due.isoformat())
+        return super().has_fired(my_task)
+
+
 class EngineStartTimer(TimerEventDefinition):
     """The timer of a timer start event: the engine's scheduler decides when it fires."""
 
@@ -233,6 +274,61 @@ def map_variables(mappings: list[dict], source: dict, element_id: str) -> dict:
         elif mapping.get("sourceExpression"):
             result[mapping["target"]] = evaluate(mapping["sourceExpression"], source, element_id)
     return result
+
+
+class _JoinOfChanges:
+    """A join that keeps what each branch changed: a branch that left a variable alone does not
+    put its old value back over another branch's answer (Camunda has one variable scope)."""
+
+    def _run_hook(self, my_task):
+        return self._join_changes(my_task)
+
+    def _join_changes(self, my_task):
+        others = [t for t in my_task.workflow.tasks.values()
+                  if t.task_spec == self and t.has_state(TaskState.FINISHED_MASK) and not my_task.is_descendant_of(t)]
+        tails = [t.parent for t in others] + [my_task.parent]
+        baseline = _common_ancestor(tails).data
+        merged = deepcopy(baseline)
+        for tail in sorted(tails, key=lambda t: t.last_state_change):
+            for key, value in tail.data.items():
+                if key not in baseline or baseline[key] != value:
+                    merged[key] = deepcopy(value)
+        for task in others:
+            if task.has_state(TaskState.COMPLETED):
+                task._drop_children(force=True)
+        my_task.data = merged
+        return True
+
+
+def _common_ancestor(tasks):
+    """The nearest task all `tasks` descend from (where their branches split)."""
+    chains = []
+    for task in tasks:
+        chain, node = [], task
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        chains.append(chain)
+    shared = set(id(t) for t in chains[0]).intersection(*(set(id(t) for t in c) for c in chains[1:]))
+    return next(t for t in chains[0] if id(t) in shared)
+
+
+class EngineParallelGateway(_JoinOfChanges, DefaultParallelGateway):
+    pass
+
+
+class EngineInclusiveGateway(_JoinOfChanges, DefaultInclusiveGateway):
+
+    def _run_hook(self, my_task):
+        """Join as above, then choose the outgoing flows as SpiffWorkflow's inclusive gateway does."""
+        self._join_changes(my_task)
+        matches, defaults = self._get_matching_outputs(my_task)
+        if len(matches + defaults) == 0:
+            raise ExecutionError("no condition on the gateway's outgoing flows holds", element_id=self.bpmn_id)
+        my_task._sync_children(matches or defaults, TaskState.FUTURE)
+        for child in my_task.children:
+            child.task_spec._predict(child, mask=TaskState.FUTURE | TaskState.PREDICTED_MASK)
+        return True
 
 
 # --- camunda:inputOutput ------------------------------------------------------------------------
@@ -412,6 +508,25 @@ def _adapt_multi_instance(process_spec, task_spec) -> None:
     task_spec.__class__ = EngineParallelMultiInstance if parallel else EngineSequentialMultiInstance
 
 
+def _adapt_event_definition(task_spec, definition) -> None:
+    if isinstance(task_spec, StartEvent) and isinstance(definition, TimerEventDefinition):
+        definition.__class__ = EngineStartTimer
+    elif type(definition) is CycleTimerEventDefinition:
+        definition.__class__ = EngineCycleTimer
+    elif type(definition) is TimeDateEventDefinition:
+        definition.__class__ = EngineTimeDateTimer
+    elif type(definition) is DurationTimerEventDefinition:
+        definition.__class__ = EngineDurationTimer
+    elif type(definition) in (CamundaMessageEventDefinition, BpmnMessageEventDefinition):
+        if not hasattr(definition, "expression"):  # a receive task's plain BPMN message
+            definition.expression, definition.result_var = None, None
+        definition.__class__ = ProcessMessageEventDefinition
+    elif type(definition) is ErrorEventDefinition:
+        definition.__class__ = EngineErrorEventDefinition
+    elif type(definition) is SignalEventDefinition:
+        definition.__class__ = EngineSignalEventDefinition
+
+
 def adapt_specs(specs) -> None:
     """Give freshly parsed specs the engine's semantics (see the module docstring)."""
     for process_spec in specs:
@@ -422,20 +537,17 @@ def adapt_specs(specs) -> None:
                 task_spec.__class__ = EngineCallActivity
             if type(task_spec) is DefaultBoundaryEvent:
                 task_spec.__class__ = EngineBoundaryEvent
+            if type(task_spec) is DefaultParallelGateway:
+                task_spec.__class__ = EngineParallelGateway
+            if type(task_spec) is DefaultInclusiveGateway:
+                task_spec.__class__ = EngineInclusiveGateway
             if isinstance(task_spec, (DefaultParallelMI, DefaultSequentialMI)) and \
                     not isinstance(task_spec, _EngineMultiInstance):
                 _adapt_multi_instance(process_spec, task_spec)
             definition = getattr(task_spec, "event_definition", None)
-            if isinstance(task_spec, StartEvent) and isinstance(definition, TimerEventDefinition):
-                definition.__class__ = EngineStartTimer
-            elif type(definition) is CycleTimerEventDefinition:
-                definition.__class__ = EngineCycleTimer
-            if type(definition) is CamundaMessageEventDefinition:
-                definition.__class__ = ProcessMessageEventDefinition
-            if type(definition) is ErrorEventDefinition:
-                definition.__class__ = EngineErrorEventDefinition
-            if type(definition) is SignalEventDefinition:
-                definition.__class__ = EngineSignalEventDefinition
+            for inner in (definition.event_definitions if isinstance(definition, MultipleEventDefinition)
+                          else [definition]):
+                _adapt_event_definition(task_spec, inner)
 
 
 def register(registry) -> None:
@@ -457,7 +569,11 @@ def register(registry) -> None:
     converter_class("SignalEventDefinition")(EngineSignalEventDefinition, registry)
     converter_class("CallActivity")(EngineCallActivity, registry)
     converter_class("BoundaryEvent")(EngineBoundaryEvent, registry)
+    converter_class("ParallelGateway")(EngineParallelGateway, registry)
+    converter_class("InclusiveGateway")(EngineInclusiveGateway, registry)
     converter_class("TimeDateEventDefinition")(EngineStartTimer, registry)
     converter_class("CycleTimerEventDefinition")(EngineCycleTimer, registry)
+    converter_class("TimeDateEventDefinition")(EngineTimeDateTimer, registry)
+    converter_class("DurationTimerEventDefinition")(EngineDurationTimer, registry)
     converter_class("ParallelMultiInstanceTask")(EngineParallelMultiInstance, registry)
     converter_class("SequentialMultiInstanceTask")(EngineSequentialMultiInstance, registry)
