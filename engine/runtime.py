@@ -230,6 +230,17 @@ def engine_steps(workflow: BpmnWorkflow) -> None:
                 parent.task_spec._update(parent)
         if not (update(workflow) > 0 or len(workflow.get_active_subprocesses()) > len(active)):
             break
+    refresh_timers(workflow)
+
+
+def refresh_timers(workflow: BpmnWorkflow) -> None:
+    """Let waiting timers look at the clock. SpiffWorkflow keeps catching tasks it has since
+    dropped from the tree (a loop that went round again) in its event manager: forget those."""
+    manager = workflow.top_workflow.event_manager
+    for task_id, task in list(manager.tasks.items()):
+        if task.parent is None and task is not task.workflow.task_tree or \
+                task.workflow.get_task_from_id(task_id) is None:
+            manager.tasks.pop(task_id, None)
     workflow.refresh_timers()
 
 
@@ -244,7 +255,7 @@ def run_job(workflow: BpmnWorkflow, task_uuid: str, phase: str) -> None:
 def run_engine(workflow: BpmnWorkflow) -> None:
     """Advance the workflow until it waits for a person, a timer or a message."""
     with _as_execution_error(workflow):
-        workflow.refresh_waiting_tasks()
+        refresh_timers(workflow)
         engine_steps(workflow)
 
 
@@ -341,7 +352,7 @@ def catch_signal(workflow: BpmnWorkflow, name: str, variables: dict) -> None:
     event = BpmnEvent(specs.EngineSignalEventDefinition(name), payload=dict(variables or {}))
     with _as_execution_error(workflow):
         workflow.top_workflow.event_manager.catch(event, internal=False)
-        workflow.refresh_waiting_tasks()
+        refresh_timers(workflow)
         engine_steps(workflow)
 
 
@@ -351,7 +362,7 @@ def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations:
                       correlations or {})
     with _as_execution_error(workflow):
         workflow.catch(event)
-        workflow.refresh_waiting_tasks()
+        refresh_timers(workflow)
         engine_steps(workflow)
 
 
