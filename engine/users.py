@@ -98,6 +98,47 @@ def set_password(session: Session, name: str, password: str, *, actor: Optional[
     return user
 
 
+def update_user(session: Session, name: str, *, bureaus: Iterable[str], roles: Iterable[str],
+                display_name: Optional[str] = None, actor: Optional[str] = None) -> User:
+    """Give a user new bureaus, roles and display name (checked as in add_user)."""
+    user = get_user(session, name)
+    groups = _unique(bureaus)
+    role_names = _unique(roles)
+    for group in groups:
+        bureau_table.check_group(session, group)
+    for role in role_names:
+        bureau_table.check_role(role)
+    if bureau_table.AUDIT_BUREAU in groups and bureau_table.AUDITOR not in role_names:
+        role_names.append(bureau_table.AUDITOR)
+    if not groups and not role_names:
+        raise InvalidInput(f"user '{name}' needs at least one bureau or role")
+    bureau_table.ensure_bureaus(session)
+    for group in groups:
+        if bureau_table.is_unit(group):
+            bureau_table.ensure_unit(session, group)
+    before = {"bureaus": user.groups, "roles": user.role_names, "display_name": user.display_name}
+    user.bureaus = [b for b in user.bureaus if b.bureau_id in groups] + [
+        UserBureau(bureau_id=g) for g in groups if g not in before["bureaus"]]
+    user.roles = [r for r in user.roles if r.role in role_names] + [
+        UserRole(role=r) for r in role_names if r not in before["roles"]]
+    user.display_name = display_name
+    session.flush()
+    history.record_system(session, history.Event("user_updated", actor=actor, data={
+        "user": name, "before": before,
+        "after": {"bureaus": groups, "roles": role_names, "display_name": display_name}}))
+    return user
+
+
+def set_active(session: Session, name: str, active: bool, *, actor: Optional[str] = None) -> User:
+    """Deactivate a user (no login, no API token) or activate them again; their history stays."""
+    user = get_user(session, name)
+    if user.active != active:
+        user.active = active
+        history.record_system(session, history.Event("user_activated" if active else "user_deactivated",
+                                                     actor=actor, data={"user": name}))
+    return user
+
+
 def list_users(session: Session) -> list[User]:
     """Every user by name, with bureaus and roles loaded."""
     return list(session.scalars(select(User).options(selectinload(User.bureaus), selectinload(User.roles))

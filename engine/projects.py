@@ -1,0 +1,453 @@
+"""Read-side project queries: a project is a process instance, described by its variables.
+
+The fields come from the variables lifecycle.md names: the business key (the project code),
+`project_name`, `unit`, `category`, `stage`, `approved_budget`, `spend`, `plan_year`. An
+instance without a `stage` variable gets the stage its open task (or the process, or its last
+completed task) names. These functions read the inbox tables and the instance columns, and load
+the workflow state only to paint the diagram of one project.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Iterable, Optional
+
+from sqlalchemy import and_, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from . import clock, history, instances, runtime
+from .bureaus import UNIT_PREFIX
+from .models import Incident, ProcessDefinition, ProcessInstance, Resource, TaskCandidate, UserTask
+from .rendering import Highlight
+from .xmlsafe import parse_xml
+
+# Stages of the 办法 in their order (lifecycle.md, P2), and how task and process names show them.
+STAGES = ("proposal", "feasibility", "design", "construction", "acceptance", "post_evaluation")
+_STAGE_WORDS = (  # checked in this order: "后评价" before anything else that says 评价
+    ("post_evaluation", ("后评价", "自评价", "post_eval", "self_eval", "post-eval")),
+    ("acceptance", ("验收", "accept")),
+    ("construction", ("建设实施", "施工", "进度", "采购", "招标", "合同", "construct", "progress", "procure",
+                      "tender", "contract")),
+    ("design", ("初步设计", "design")),
+    ("feasibility", ("可行性", "可研", "feasib")),
+    ("proposal", ("建议书", "proposal")),
+)
+STATUSES = ("running", "waiting", "suspended", "incident", "completed", "terminated")
+OPEN_STATUSES = ("running", "waiting", "suspended", "incident")
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks: their name, bureaus, and whether they see every project."""
+
+    name: str
+    groups: tuple[str, ...] = ()
+    sees_all: bool = False
+
+
+@dataclass(frozen=True)
+class ProjectFilter:
+    text: Optional[str] = None  # project code or name, in part
+    unit: Optional[str] = None  # the dept of unit:<dept>
+    category: Optional[str] = None
+    stage: Optional[str] = None
+    status: Optional[str] = None  # one of STATUSES, or "open"
+    process: Optional[str] = None
+    overdue: bool = False
+    year: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class NextTask:
+    id: int
+    name: str
+    groups: tuple[str, ...]
+    assignee: Optional[str]
+    due_at: Optional[datetime]
+    overdue: bool
+
+
+@dataclass
+class Project:
+    instance_id: int
+    process_key: str
+    process_name: str
+    code: Optional[str]
+    name: Optional[str]
+    unit: Optional[str]
+    category: Optional[str]
+    stage: Optional[str]
+    status: str
+    approved_budget: Optional[Decimal]
+    spend: Optional[Decimal]
+    year: int
+    started_at: datetime
+    started_by: Optional[str]
+    ended_at: Optional[datetime]
+    variables: dict = field(repr=False, default_factory=dict)
+    next_tasks: list[NextTask] = field(default_factory=list)
+
+    @property
+    def overdue(self) -> bool:
+        return any(task.overdue for task in self.next_tasks)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+def stage_of_text(*texts: Optional[str]) -> Optional[str]:
+    """The stage a task or process name speaks of, else None."""
+    for stage, words in _STAGE_WORDS:
+        for text in texts:
+            if text and any(word in text.lower() for word in words):
+                return stage
+    return None
+
+
+def amount(value) -> Optional[Decimal]:
+    """A money variable as Decimal (None when absent or not a number)."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value).replace(",", "").strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _year(variables: dict, started_at: datetime) -> int:
+    for key in ("plan_year", "year"):
+        value = variables.get(key)
+        try:
+            year = int(str(value).strip())
+        except (TypeError, ValueError):
+            continue
+        if 1900 < year < 3000:
+            return year
+    return clock.aware(started_at).astimezone(clock.local_zone()).year
+
+
+def _text(value) -> Optional[str]:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+# --- who sees what -----------------------------------------------------------------------------
+
+def _visible(viewer: Viewer):
+    """SQL condition: the instances `viewer` may see."""
+    if viewer.sees_all:
+        return true()
+    depts = [g[len(UNIT_PREFIX):] for g in viewer.groups if g.startswith(UNIT_PREFIX)]
+    offered = select(TaskCandidate.task_id).where(or_(
+        and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(list(viewer.groups) or [""])),
+        and_(TaskCandidate.kind == "user", TaskCandidate.value == viewer.name)))
+    involved = select(UserTask.instance_id).where(or_(
+        UserTask.assignee == viewer.name, UserTask.completed_by == viewer.name, UserTask.id.in_(offered)))
+    return or_(ProcessInstance.started_by == viewer.name,
+               ProcessInstance.variables["unit"].as_string().in_(depts) if depts else false(),
+               ProcessInstance.id.in_(involved))
+
+
+def may_see(session: Session, viewer: Viewer, instance_id: int) -> bool:
+    """Whether `viewer` may see the project of instance `instance_id` (which must exist)."""
+    return session.scalar(select(ProcessInstance.id).where(
+        ProcessInstance.id == instance_id, _visible(viewer))) is not None
+
+
+# --- the list ----------------------------------------------------------------------------------
+
+def _process_names(session: Session) -> dict[str, str]:
+    names = {}
+    for key, name in session.execute(select(ProcessDefinition.key, ProcessDefinition.name)
+                                     .order_by(ProcessDefinition.version)):
+        names[key] = name or key
+    return names
+
+
+def _next_tasks(session: Session, instance_ids: list[int], now: datetime) -> dict[int, list[NextTask]]:
+    out: dict[int, list[NextTask]] = defaultdict(list)
+    for start in range(0, len(instance_ids), 500):
+        chunk = instance_ids[start:start + 500]
+        for task in session.scalars(select(UserTask).where(UserTask.state == "ready", UserTask.instance_id.in_(chunk))
+                                    .order_by(UserTask.due_at.is_(None), UserTask.due_at, UserTask.id)):
+            out[task.instance_id].append(NextTask(
+                task.id, task.name or task.element_id, tuple(task.candidate_groups or ()), task.assignee,
+                task.due_at, task.due_at is not None and task.due_at < now))
+    return out
+
+
+def _last_completed_names(session: Session, instance_ids: list[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    if not instance_ids:
+        return out
+    for start in range(0, len(instance_ids), 500):
+        chunk = instance_ids[start:start + 500]
+        for instance_id, name, element in session.execute(
+                select(UserTask.instance_id, UserTask.name, UserTask.element_id)
+                .where(UserTask.state == "completed", UserTask.instance_id.in_(chunk))
+                .order_by(UserTask.completed_at, UserTask.id)):
+            out[instance_id] = name or element
+    return out
+
+
+def projects(session: Session, viewer: Viewer, filters: ProjectFilter = ProjectFilter()) -> list[Project]:
+    """The projects `viewer` may see that pass `filters`, newest first."""
+    query = (select(ProcessInstance.id, ProcessInstance.process_key, ProcessInstance.business_key,
+                    ProcessInstance.status, ProcessInstance.variables, ProcessInstance.started_at,
+                    ProcessInstance.started_by, ProcessInstance.ended_at)
+             .where(_visible(viewer)).order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc()))
+    if filters.process:
+        query = query.where(ProcessInstance.process_key == filters.process)
+    if filters.status == "open":
+        query = query.where(ProcessInstance.status.in_(OPEN_STATUSES))
+    elif filters.status:
+        query = query.where(ProcessInstance.status == filters.status)
+    rows = session.execute(query).all()
+    now = clock.now()
+    ids = [row.id for row in rows]
+    tasks = _next_tasks(session, ids, now)
+    names = _process_names(session)
+    needs_history = [row.id for row in rows if not (row.variables or {}).get("stage") and not tasks.get(row.id)]
+    last_done = _last_completed_names(session, needs_history)
+    out = []
+    for row in rows:
+        variables = row.variables or {}
+        process_name = names.get(row.process_key, row.process_key)
+        next_tasks = tasks.get(row.id, [])
+        stage = _text(variables.get("stage")) or stage_of_text(*(t.name for t in next_tasks)) \
+            or stage_of_text(process_name, row.process_key) or stage_of_text(last_done.get(row.id))
+        project = Project(
+            instance_id=row.id, process_key=row.process_key, process_name=process_name,
+            code=_text(variables.get("project_code")) or row.business_key,
+            name=_text(variables.get("project_name")), unit=_text(variables.get("unit")),
+            category=_text(variables.get("category")), stage=stage, status=row.status,
+            approved_budget=amount(variables.get("approved_budget")), spend=amount(variables.get("spend")),
+            year=_year(variables, row.started_at), started_at=row.started_at, started_by=row.started_by,
+            ended_at=row.ended_at, variables=variables, next_tasks=next_tasks)
+        if _passes(project, filters):
+            out.append(project)
+    return out
+
+
+def _passes(project: Project, filters: ProjectFilter) -> bool:
+    if filters.text:
+        needle = filters.text.lower()
+        if not any(needle in (value or "").lower() for value in (project.code, project.name)):
+            return False
+    if filters.unit and project.unit != filters.unit:
+        return False
+    if filters.category and project.category != filters.category:
+        return False
+    if filters.stage and project.stage != filters.stage:
+        return False
+    if filters.year and project.year != filters.year:
+        return False
+    return not filters.overdue or project.overdue
+
+
+def project(session: Session, viewer: Viewer, instance_id: int) -> Optional[Project]:
+    """One project as the list shows it, or None when `viewer` may not see it."""
+    row = session.get(ProcessInstance, instance_id)
+    if row is None:
+        return None
+    found = [p for p in projects(session, viewer, ProjectFilter(process=row.process_key))
+             if p.instance_id == instance_id]
+    return found[0] if found else None
+
+
+def choices(found: Iterable[Project]) -> dict[str, list[str]]:
+    """The distinct units, categories, stages, processes and years of some projects (for filters)."""
+    found = list(found)
+    stages = {p.stage for p in found if p.stage}
+    return {
+        "units": sorted({p.unit for p in found if p.unit}),
+        "categories": sorted({p.category for p in found if p.category}),
+        "stages": [s for s in STAGES if s in stages] + sorted(stages - set(STAGES)),
+        "processes": sorted({(p.process_key, p.process_name) for p in found}),
+        "years": sorted({p.year for p in found}, reverse=True),
+    }
+
+
+# --- the dashboard -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Dashboard:
+    per_stage: list[tuple[Optional[str], int]]  # open projects per stage, in the order of the 办法
+    overdue_per_bureau: list[tuple[str, int]]  # overdue ready tasks per candidate group, most first
+    budget_per_year: list[tuple[int, Decimal, Decimal]]  # (year, approved, spent), by year
+    total: int
+    open: int
+    overdue_tasks: int
+    approved_total: Decimal
+    spent_total: Decimal
+
+
+def dashboard(session: Session, viewer: Viewer) -> Dashboard:
+    """Figures for the office and the leading group: stages, overdue tasks, budgets per year."""
+    found = projects(session, viewer)
+    open_projects = [p for p in found if p.is_open]
+    by_stage = Counter(p.stage for p in open_projects)
+    per_stage = [(s, by_stage[s]) for s in STAGES if by_stage[s]]
+    per_stage += sorted(((s, n) for s, n in by_stage.items() if s not in STAGES and s is not None),
+                        key=lambda item: item[0])
+    if by_stage[None]:
+        per_stage.append((None, by_stage[None]))
+    overdue = Counter()
+    overdue_count = 0
+    for p in open_projects:
+        for task in p.next_tasks:
+            if task.overdue:
+                overdue_count += 1
+                for group in task.groups or ("",):
+                    overdue[group] += 1
+    budget: dict[int, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for p in found:
+        if p.approved_budget is not None or p.spend is not None:
+            budget[p.year][0] += p.approved_budget or 0
+            budget[p.year][1] += p.spend or 0
+    return Dashboard(
+        per_stage=per_stage,
+        overdue_per_bureau=sorted(overdue.items(), key=lambda item: (-item[1], item[0])),
+        budget_per_year=[(year, *budget[year]) for year in sorted(budget)],
+        total=len(found), open=len(open_projects), overdue_tasks=overdue_count,
+        approved_total=sum((p.approved_budget or Decimal(0) for p in found), Decimal(0)),
+        spent_total=sum((p.spend or Decimal(0) for p in found), Decimal(0)))
+
+
+# --- one project: timeline, decisions, documents, diagram --------------------------------------
+
+@dataclass
+class Step:
+    """A user task of the project: when it opened, who finished it, when."""
+
+    task_id: int
+    element_id: str
+    name: str
+    groups: tuple[str, ...]
+    state: str
+    created_at: datetime
+    completed_at: Optional[datetime]
+    completed_by: Optional[str]
+    values: dict = field(default_factory=dict)
+
+
+@dataclass
+class StagePeriod:
+    stage: Optional[str]
+    started_at: datetime
+    ended_at: Optional[datetime]
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def is_open(self) -> bool:
+        return any(step.state == "ready" for step in self.steps)
+
+
+def steps(session: Session, instance_id: int) -> list[Step]:
+    """The project's user tasks in the order they opened, with the values each was completed with."""
+    values: dict[int, dict] = {}
+    for event in history.events_of(session, instance_id):
+        if event["type"] == "task_completed" and isinstance(event.get("data"), dict):
+            values[event["data"].get("task")] = event["data"].get("values") or {}
+    return [Step(t.id, t.element_id, t.name or t.element_id, tuple(t.candidate_groups or ()), t.state,
+                 t.created_at, t.completed_at, t.completed_by, values.get(t.id, {}))
+            for t in session.scalars(select(UserTask).where(UserTask.instance_id == instance_id)
+                                     .order_by(UserTask.created_at, UserTask.id))]
+
+
+def timeline(found: Project, all_steps: list[Step]) -> list[StagePeriod]:
+    """The stages the project went through, each with its dates and steps; a step that names no
+    stage belongs to the stage before it (or the project's stage, for the first)."""
+    periods: list[StagePeriod] = []
+    default = stage_of_text(found.process_name, found.process_key) or found.variables.get("stage")
+    current = None
+    for step in all_steps:
+        if step.state == "cancelled":
+            continue
+        stage = stage_of_text(step.name, step.element_id) or (periods[-1].stage if periods else default)
+        if current is None or stage != current.stage:
+            current = StagePeriod(stage, step.created_at, None)
+            periods.append(current)
+        current.steps.append(step)
+    for period in periods:
+        if not period.is_open:
+            period.ended_at = max((s.completed_at for s in period.steps if s.completed_at), default=None)
+    return periods
+
+
+def decisions(session: Session, instance_id: int) -> list[dict]:
+    """DMN decisions the engine evaluated for the project, in order: decision, when, result."""
+    out = []
+    for event in history.events_of(session, instance_id):
+        if event["type"] == "decision_evaluated":
+            data = event.get("data") or {}
+            out.append({"element_id": event.get("element_id"), "at": event["at"],
+                        "decision": data.get("decision") or data.get("decision_id") or event.get("element_id"),
+                        "result": data.get("result", data.get("output"))})
+    return out
+
+
+def diagram_highlight(session: Session, row: ProcessInstance) -> Highlight:
+    """The instance's position on its diagram: done, current, the flows taken, waits, failures."""
+    highlight = Highlight()
+    if row.state:
+        definition = instances.definition_runtime(session, row.definition_id)
+        workflow = runtime.load_state(row.state, definition.spec, definition.subprocess_specs)
+        _paint(workflow, highlight, _flows(session, row.definition_id))
+    for kind, _uuid, element, detail in row.waits or []:
+        if kind == "timer":
+            due = clock.aware(datetime.fromisoformat(detail)).astimezone(clock.local_zone())
+            highlight.waiting[element] = due.strftime("%Y-%m-%d %H:%M")
+        highlight.active.add(element)
+    highlight.failed |= set(session.scalars(select(Incident.element_id).where(
+        Incident.instance_id == row.id, Incident.resolved_at.is_(None), Incident.element_id.is_not(None))))
+    return highlight
+
+
+def _flows(session: Session, definition_id: int) -> dict[tuple[str, str], list[str]]:
+    """(source, target) -> sequence flow ids, read from the deployed diagram."""
+    resource = session.scalar(select(Resource).join(ProcessDefinition, ProcessDefinition.resource_id == Resource.id)
+                              .where(ProcessDefinition.id == definition_id))
+    out: dict[tuple[str, str], list[str]] = defaultdict(list)
+    if resource is None:
+        return out
+    root = parse_xml(resource.content, resource.name).getroot()
+    for flow in root.iter("{http://www.omg.org/spec/BPMN/20100524/MODEL}sequenceFlow"):
+        out[(flow.get("sourceRef"), flow.get("targetRef"))].append(flow.get("id"))
+    return out
+
+
+def _paint(workflow, highlight: Highlight, flows: dict) -> None:
+    from SpiffWorkflow.util.task import TaskState
+
+    merged = []  # a parallel join keeps one branch's task and cancels the others' once it passes
+    pools = [workflow.tasks.values(), *(sp.tasks.values() for sp in workflow.subprocesses.values())]
+    for pool in pools:
+        for task in pool:
+            element = getattr(task.task_spec, "bpmn_id", None)
+            if element is None:
+                continue
+            if task.state == TaskState.COMPLETED:
+                highlight.completed.add(element)
+            elif task.state in (TaskState.READY, TaskState.STARTED):
+                highlight.active.add(element)
+            elif task.state not in (TaskState.WAITING, TaskState.CANCELLED):  # waiting: reached, not passed
+                continue
+            parent = task.parent
+            while parent is not None and getattr(parent.task_spec, "bpmn_id", None) is None:
+                parent = parent.parent
+            if parent is None or parent.state != TaskState.COMPLETED:
+                continue
+            if task.state == TaskState.CANCELLED:
+                merged.append((parent.task_spec.bpmn_id, element))
+            else:
+                highlight.taken_flows.update(flows.get((parent.task_spec.bpmn_id, element), ()))
+    for source, element in merged:
+        if element in highlight.completed or element in highlight.active:
+            highlight.taken_flows.update(flows.get((source, element), ()))
+    highlight.completed -= highlight.active

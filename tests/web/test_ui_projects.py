@@ -1,0 +1,310 @@
+"""Projects: the list with its fields, filters and exports, the project page with its live diagram,
+the dashboard and its SVG charts; who sees what; every new UI string has its English."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from test_ui_fixtures import app, client, login, text_of  # noqa: F401
+
+from conftest import deploy_files
+from engine import charts, clock, documents, projects, services
+from engine.models import UserTask
+from engine.projects import ProjectFilter, Viewer
+
+PDF = b"%PDF-1.4\n%%EOF\n"
+SUBJECTS = {"anonymous": None, "other_unit": "health_zhao", "other_bureau": "drc_zhang", "right": "edu_li",
+            "auditor": "auditor_sun", "admin": "admin_zhou"}
+REPO = Path(__file__).resolve().parents[2]
+ALL = Viewer("office_chen", ("office",), sees_all=True)
+
+
+def _complete(db, instance_id: int, element: str, user: str, groups: list[str], data: dict | None = None) -> int:
+    with db.write() as session:
+        task = session.scalars(select(UserTask).where(UserTask.instance_id == instance_id, UserTask.element_id == element,
+                                                      UserTask.state == "ready")).one()
+        services.complete_task(session, task.id, user=user, groups=groups, data=data or {})
+        return task.id
+
+
+def _start(db, key: str, user: str, **variables) -> int:
+    with db.write() as session:
+        return services.start_process(session, "feasibility_ui", business_key=key, variables=variables, user=user).id
+
+
+@pytest.fixture
+def portfolio(db, app, frozen_clock):
+    """A (2026-03-02): edu's feasibility study under review by the consultant (due 03-23) and the office
+    (due 03-16), its report uploaded. B (03-16): health's project in construction (a `stage`
+    variable) with budget and spend, plan year 2025, its unit's task due 03-30."""
+    deploy_files(db, "feasibility_ui.bpmn")
+    a = _start(db, "P-A", "edu_li", unit="edu", project_name="智慧教育云平台", category="software",
+               estimated_budget=1280000, plan_year=2026)
+    with db.write() as session:
+        submit = session.scalars(select(UserTask).where(UserTask.instance_id == a)).one()
+        document = documents.add(session, a, filename="可研报告.pdf", content=PDF, user="edu_li", task_id=submit.id,
+                                 field="report").id
+    _complete(db, a, "submit_feasibility", "edu_li", ["unit:edu"], {"report_title": "智慧教育云平台可研", "necessity": "需要"})
+    clock.advance(timedelta(days=14))  # B starts two weeks later: its deadline comes later
+    b = _start(db, "P-B", "health_zhao", unit="health", project_name="全民健康档案系统", category="infrastructure",
+               stage="construction", approved_budget=500000, spend=200000.5, plan_year=2025)
+    return {"a": a, "b": b, "document": document}
+
+
+def _client_for(app, name):
+    client = app.test_client()
+    if name:
+        assert login(client, name).status_code == 302
+    else:
+        client.get("/login")
+    return client
+
+
+# --- access ------------------------------------------------------------------------------------
+
+GET_MATRIX = {
+    "/projects/": dict(anonymous=302, other_unit=200, other_bureau=200, right=200, auditor=200, admin=200),
+    "/projects/export.csv": dict(anonymous=302, other_unit=200, other_bureau=200, right=200, auditor=200, admin=200),
+    "/projects/export.xlsx": dict(anonymous=302, other_unit=200, other_bureau=200, right=200, auditor=200, admin=200),
+    "/projects/{a}": dict(anonymous=302, other_unit=403, other_bureau=403, right=200, auditor=200, admin=200),
+    "/projects/{a}/diagram.svg": dict(anonymous=302, other_unit=403, other_bureau=403, right=200, auditor=200,
+                                      admin=200),
+    "/projects/{a}/documents/{document}": dict(anonymous=302, other_unit=403, other_bureau=403, right=200,
+                                               auditor=200, admin=200),
+    "/projects/999999": dict(anonymous=302, other_unit=404, other_bureau=404, right=404, auditor=404, admin=404),
+}
+
+
+@pytest.mark.parametrize("route", list(GET_MATRIX))
+@pytest.mark.parametrize("subject", list(SUBJECTS))
+def test_access(app, portfolio, route, subject):
+    response = _client_for(app, SUBJECTS[subject]).get(route.format(**portfolio))
+    assert response.status_code == GET_MATRIX[route][subject]
+    if subject == "anonymous":
+        assert "/login" in response.headers["Location"]
+
+
+# The dashboard is the office's and the leading group's (auditors and administrators read it too).
+DASHBOARD = {"anonymous": (None, 302), "other_unit": ("edu_li", 403), "other_bureau": ("drc_zhang", 403),
+             "right": ("office_chen", 200), "leading_group": ("leader_gao", 200), "auditor": ("auditor_sun", 200),
+             "admin": ("admin_zhou", 200)}
+
+
+@pytest.mark.parametrize("subject", list(DASHBOARD))
+def test_dashboard_access(app, db, portfolio, subject):
+    from engine import users
+    with db.write() as session:
+        users.add_user(session, "leader_gao", "correct-horse-7", bureaus=["leading_group"], roles=[])
+    name, status = DASHBOARD[subject]
+    client = _client_for(app, name)
+    assert client.get("/dashboard").status_code == status
+    if name:
+        assert ('href="/dashboard"' in client.get("/projects/").get_data(as_text=True)) == (status == 200)
+
+
+def test_a_document_of_another_project_is_not_found_there(app, portfolio):
+    client = _client_for(app, "auditor_sun")
+    assert client.get(f"/projects/{portfolio['b']}/documents/{portfolio['document']}").status_code == 404
+
+
+# --- the list ----------------------------------------------------------------------------------
+
+def test_the_list_shows_each_projects_fields(app, portfolio):
+    text = text_of(_client_for(app, "office_chen").get("/projects/"))
+    for shown in ("P-A", "智慧教育云平台", "旗教育体育局", "软件开发及购买", "可行性研究报告", "办理中",
+                  "第三方评估", "第三方咨询机构", "技术审查", "领导小组办公室（旗大数据中心）",
+                  "P-B", "全民健康档案系统", "旗卫生健康委员会", "电子政务基础设施", "建设实施",
+                  "¥500,000.00", "¥200,000.50", "共 2 条"):
+        assert shown in text, shown
+
+
+def _codes(db, name: str, groups: list[str]) -> list[str]:
+    with db.read() as session:
+        return [p.code for p in projects.projects(session, Viewer(name, tuple(groups)))]
+
+
+def test_each_official_sees_only_their_projects(app, db, portfolio):
+    assert _codes(db, "edu_li", ["unit:edu"]) == ["P-A"]
+    assert _codes(db, "health_zhao", ["unit:health"]) == ["P-B"]
+    assert _codes(db, "drc_zhang", ["drc"]) == []
+    _complete(db, portfolio["a"], "consultant_evaluation", "c", ["consultant"], {"evaluation": "pass"})
+    _complete(db, portfolio["a"], "office_review", "o", ["office"], {"construction_mode": "self"})
+    assert _codes(db, "drc_zhang", ["drc"]) == ["P-A"]  # offered to drc now
+    text = text_of(_client_for(app, "edu_li").get("/projects/"))
+    assert "P-A" in text and "P-B" not in text
+
+
+def test_stage_status_and_overdue_come_from_variables_and_tasks(db, portfolio, frozen_clock):
+    with db.read() as session:
+        found = {p.code: p for p in projects.projects(session, ALL)}
+    assert found["P-A"].stage == "feasibility"  # no variable: the process name says it
+    assert found["P-B"].stage == "construction"
+    assert [t.name for t in found["P-A"].next_tasks] == ["技术审查", "第三方评估"]  # by due date
+    assert not found["P-A"].overdue
+    clock.advance(timedelta(days=10))
+    with db.read() as session:
+        found = {p.code: p for p in projects.projects(session, ALL)}
+    assert found["P-A"].overdue and not found["P-B"].overdue
+
+
+@pytest.mark.parametrize("query, codes", [
+    ("unit=edu", ["P-A"]), ("stage=construction", ["P-B"]), ("q=健康", ["P-B"]), ("q=p-a", ["P-A"]),
+    ("year=2025", ["P-B"]), ("category=software", ["P-A"]), ("status=completed", []), ("status=open", ["P-B", "P-A"]),
+    ("process=feasibility_ui&status=running", ["P-B", "P-A"]),
+])
+def test_filters(app, portfolio, query, codes):
+    text = text_of(_client_for(app, "office_chen").get(f"/projects/?{query}"))
+    assert [code for code in ("P-B", "P-A") if code in text] == codes
+
+
+def test_the_overdue_filter(app, portfolio, frozen_clock):
+    client = _client_for(app, "office_chen")
+    assert "没有符合筛选条件的项目" in text_of(client.get("/projects/?overdue=1"))
+    clock.advance(timedelta(days=10))
+    text = text_of(client.get("/projects/?overdue=1"))
+    assert "P-A" in text and "P-B" not in text and "逾期" in text
+
+
+def test_csv_export_is_excel_readable_and_quotes_formulas(app, db, portfolio):
+    _start(db, "P-C", "edu_li", unit="edu", project_name="=HYPERLINK(\"http://x\")", category="om")
+    response = _client_for(app, "office_chen").get("/projects/export.csv?unit=edu")
+    assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
+    data = response.get_data()
+    assert data.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[0][:4] == ["项目编号", "项目名称", "建设单位", "项目类别"]
+    by_code = {row[0]: row for row in rows[1:]}
+    assert set(by_code) == {"P-A", "P-C"}
+    assert by_code["P-A"][2] == "旗教育体育局" and by_code["P-A"][8] == "技术审查；第三方评估"
+    assert by_code["P-C"][1] == "'=HYPERLINK(\"http://x\")"
+
+
+def test_xlsx_export_has_typed_amounts(app, db, portfolio):
+    from openpyxl import load_workbook
+    _start(db, "P-C", "edu_li", unit="edu", project_name="=1+2 项目", category="om")
+    response = _client_for(app, "auditor_sun").get("/projects/export.xlsx")
+    assert response.mimetype.endswith("spreadsheetml.sheet")
+    sheet = load_workbook(io.BytesIO(response.get_data())).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "项目编号" and rows[0][6] == "批复概算（元）"
+    by_code = {row[0]: row for row in rows[1:]}
+    assert by_code["P-B"][6] == 500000 and by_code["P-B"][7] == 200000.5
+    assert by_code["P-C"][1] == "'=1+2 项目"
+
+
+# --- one project -------------------------------------------------------------------------------
+
+def _approve(db, instance_id):
+    _complete(db, instance_id, "consultant_evaluation", "consultant_wu", ["consultant"],
+              {"evaluation": "pass", "evaluation_opinion": "同意"})
+    _complete(db, instance_id, "office_review", "office_chen", ["office"], {"construction_mode": "unified"})
+    _complete(db, instance_id, "drc_approval", "drc_zhang", ["drc"], {"decision": "approve", "approved_budget": 1150000})
+
+
+def test_the_diagram_shows_where_the_project_stands(db, portfolio):
+    with db.read() as session:
+        highlight = projects.diagram_highlight(session, services.instance(session, portfolio["a"]))
+    assert {"start", "submit_feasibility", "split"} <= highlight.completed
+    assert highlight.active == {"consultant_evaluation", "office_review"}
+    assert highlight.taken_flows == {"f1", "f2", "f3", "f4"}
+    _approve(db, portfolio["a"])
+    with db.read() as session:
+        highlight = projects.diagram_highlight(session, services.instance(session, portfolio["a"]))
+    assert highlight.active == set()
+    assert {"consultant_evaluation", "office_review", "join", "drc_approval", "end_approved"} <= highlight.completed
+    assert {"f5", "f6", "f7", "f8", "f_approve"} <= highlight.taken_flows  # both branches into the join
+    assert not {"f_reject", "f_revise"} & highlight.taken_flows
+
+
+def test_the_diagram_is_an_svg_with_the_position_painted(app, portfolio):
+    response = _client_for(app, "edu_li").get(f"/projects/{portfolio['a']}/diagram.svg")
+    assert response.mimetype == "image/svg+xml"
+    svg = response.get_data(as_text=True)
+    assert "<script" not in svg
+    assert re.search(r'class="[^"]*\bactive\b[^"]*"[^>]*data-element-id="consultant_evaluation"', svg) or \
+        re.search(r'data-element-id="consultant_evaluation"[^>]*class="[^"]*\bactive\b', svg)
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_the_project_page_has_stages_decisions_documents_and_the_diagram(app, db, portfolio):
+    _approve(db, portfolio["a"])
+    text = text_of(_client_for(app, "edu_li").get(f"/projects/{portfolio['a']}"))
+    for shown in ("P-A", "已办结", "可行性研究报告", "提交可行性研究报告", "第三方评估", "技术审查", "发改委批复",
+                  "评估结论", "建议通过", "建设方式", "统一建设", "批复结论", "批复同意", "¥1,150,000.00",
+                  "可研报告.pdf", "流程已结束，没有待办任务", "2026-03-02"):
+        assert shown in text, shown
+    page = _client_for(app, "edu_li").get(f"/projects/{portfolio['a']}").get_data(as_text=True)
+    assert f'src="/projects/{portfolio["a"]}/diagram.svg"' in page
+    assert f'href="/projects/{portfolio["a"]}/documents/{portfolio["document"]}"' in page
+
+
+def test_a_current_task_links_only_for_whoever_may_open_it(app, portfolio):
+    office = _client_for(app, "office_chen").get(f"/projects/{portfolio['a']}").get_data(as_text=True)
+    assert office.count('href="/tasks/') == 2
+    unit = _client_for(app, "edu_li").get(f"/projects/{portfolio['a']}").get_data(as_text=True)
+    assert 'href="/tasks/' not in unit.split('id="current"')[1].split("</section>")[0]
+
+
+# --- the dashboard -----------------------------------------------------------------------------
+
+def test_dashboard_figures(db, portfolio, frozen_clock):
+    clock.advance(timedelta(days=10))
+    with db.read() as session:
+        figures = projects.dashboard(session, ALL)
+    assert figures.total == 2 and figures.open == 2 and figures.overdue_tasks == 2
+    assert figures.per_stage == [("feasibility", 1), ("construction", 1)]
+    assert figures.overdue_per_bureau == [("consultant", 1), ("office", 1)]
+    assert [(y, float(a), float(s)) for y, a, s in figures.budget_per_year] == [(2025, 500000.0, 200000.5)]
+
+
+def test_dashboard_page_draws_accessible_charts_without_scripts_or_styles(app, portfolio, frozen_clock):
+    clock.advance(timedelta(days=10))
+    page = _client_for(app, "office_chen").get("/dashboard").get_data(as_text=True)
+    svgs = re.findall(r"<svg.*?</svg>", page, re.S)
+    assert len(svgs) == 3
+    for svg in svgs:
+        assert 'role="img"' in svg and "aria-labelledby" in svg and "<title" in svg and "<desc" in svg
+        assert "<style" not in svg and "<script" not in svg and "style=" not in svg
+    text = text_of(_client_for(app, "office_chen").get("/dashboard"))
+    for shown in ("在办项目各阶段分布", "各部门逾期任务", "各年度批复概算与已支出", "第三方咨询机构", "2025", "50 万"):
+        assert shown in text, shown
+
+
+def test_chart_text_is_escaped_and_steps_are_round():
+    svg = charts.bar_chart("c", "<标题>", [("<script>alert(1)</script>", 3)])
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert charts.nice_step(1150000) == 500000 and charts.nice_step(7) == 2 and charts.nice_step(0) == 1
+    assert "暂无" in charts.bar_chart("e", "t", [], empty="暂无")
+    grouped = charts.grouped_bar_chart("g", "t", ["2025", "2026"], [("批复", [5, 10]), ("支出", [1, 0])])
+    assert grouped.count('class="bar"') == 4 and 'url(#g-hatch)' in grouped
+
+
+# --- translations ------------------------------------------------------------------------------
+
+MY_SOURCES = ["web/projects.py", "web/start.py", "web/users_admin.py", "web/templates/base.html",
+              *sorted(str(p.relative_to(REPO)) for folder in ("projects", "start", "users")
+                      for p in (REPO / "web" / "templates" / folder).glob("*.html"))]
+
+
+def test_every_string_of_these_pages_has_its_english():
+    from babel.messages.extract import extract_from_file
+    from babel.messages.pofile import read_po
+
+    with open(REPO / "web/translations/en/LC_MESSAGES/messages.po", "rb") as handle:
+        catalog = read_po(handle, locale="en")
+    missing = []
+    keywords = {"_": None, "gettext": None, "N_": None}
+    for source in MY_SOURCES:
+        method = "python" if source.endswith(".py") else "jinja2.ext:babel_extract"
+        for _line, message, _comments, _context in extract_from_file(method, str(REPO / source), keywords=keywords):
+            text = message if isinstance(message, str) else message[0]
+            entry = catalog.get(text)
+            if entry is None or not entry.string:
+                missing.append(f"{source}: {text}")
+    assert not missing, "no English for:\n" + "\n".join(missing)

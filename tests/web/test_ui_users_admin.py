@@ -1,0 +1,191 @@
+"""User administration: administrators only; add, change bureaus and roles, reset a password,
+deactivate; every change a system history event; mistakes come back with what was typed."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from test_ui_fixtures import PASSWORD, app, client, login, post, text_of  # noqa: F401
+
+from engine import history, users
+from engine.errors import InvalidInput
+from engine.models import HistoryEvent
+
+SUBJECTS = {"anonymous": None, "other_unit": "health_zhao", "other_bureau": "drc_zhang", "right": "admin_zhou",
+            "auditor": "auditor_sun", "admin": "admin_zhou"}
+NEW_USER = {"name": "water_qian", "display_name": "钱工", "password": "long-enough-1", "password2": "long-enough-1",
+            "bureaus": ["unit:edu"], "new_unit": "water", "new_unit_name": "旗水利局"}
+
+
+def _client_for(app, subject):
+    client = app.test_client()
+    if SUBJECTS[subject]:
+        assert login(client, SUBJECTS[subject]).status_code == 302
+    else:
+        client.get("/login")
+    return client
+
+
+def _system_events(db, kind: str) -> list[dict]:
+    with db.read() as session:
+        rows = session.scalars(select(HistoryEvent).where(HistoryEvent.chain == history.SYSTEM_CHAIN,
+                                                          HistoryEvent.type == kind).order_by(HistoryEvent.seq))
+        return [json.loads(row.body) for row in rows]
+
+
+# --- access ------------------------------------------------------------------------------------
+
+ROUTES = [("GET", "/admin/users", None), ("GET", "/admin/users/edu_wang", None),
+          ("POST", "/admin/users", NEW_USER), ("POST", "/admin/users/edu_wang", {"bureaus": ["unit:health"]}),
+          ("POST", "/admin/users/edu_wang/password", {"password": "brand-new-pass", "password2": "brand-new-pass"}),
+          ("POST", "/admin/users/edu_wang/active", {"active": "0"})]
+EXPECTED = {"GET": dict(anonymous=302, other_unit=403, other_bureau=403, right=200, auditor=403, admin=200),
+            "POST": dict(anonymous=401, other_unit=403, other_bureau=403, right=302, auditor=403, admin=302)}
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
+@pytest.mark.parametrize("subject", list(SUBJECTS))
+def test_access(app, route, subject):
+    method, path, data = route
+    client = _client_for(app, subject)
+    response = client.get(path) if method == "GET" else post(client, path, data)
+    assert response.status_code == EXPECTED[method][subject]
+
+
+def test_an_unknown_user_is_not_found(app):
+    assert _client_for(app, "admin").get("/admin/users/nobody").status_code == 404
+
+
+def test_a_post_without_the_csrf_token_is_refused(app, db):
+    client = _client_for(app, "admin")
+    assert client.post("/admin/users", data=NEW_USER).status_code == 400
+    with db.read() as session:
+        assert users.find_user(session, "water_qian") is None
+
+
+def test_only_administrators_see_the_link(app):
+    assert 'href="/admin/users"' in _client_for(app, "admin").get("/inbox/").get_data(as_text=True)
+    assert 'href="/admin/users"' not in _client_for(app, "auditor").get("/inbox/").get_data(as_text=True)
+
+
+# --- changes -----------------------------------------------------------------------------------
+
+def test_add_a_user_with_a_new_unit(app, db):
+    client = _client_for(app, "admin")
+    response = post(client, "/admin/users", NEW_USER)
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/users/water_qian"
+    with db.read() as session:
+        user = users.find_user(session, "water_qian")
+        assert user.display_name == "钱工" and sorted(user.groups) == ["unit:edu", "unit:water"]
+        assert not user.is_demo
+        assert users.authenticate(session, "water_qian", "long-enough-1") is not None
+    [event] = [e for e in _system_events(db, "user_added") if e["data"]["user"] == "water_qian"]
+    assert event["actor"] == "admin_zhou"
+    assert "long-enough-1" not in json.dumps(event)
+    assert "旗水利局" in text_of(client.get("/admin/users/water_qian"))
+
+
+@pytest.mark.parametrize("change, field, message", [
+    ({"name": "edu_li"}, "name", "已存在"),
+    ({"name": "has space"}, "name", "不含空格"),
+    ({"password": "short", "password2": "short"}, "password", "密码至少 8 位"),
+    ({"password2": "different-pass"}, "password2", "两次输入的密码不一致"),
+    ({"bureaus": [], "new_unit": ""}, "bureaus", "请至少选择一个部门或角色"),
+    ({"new_unit": "Water Bureau"}, "new_unit", "小写字母"),
+    ({"bureaus": ["ministry"]}, "bureaus", "所选部门无效"),
+])
+def test_mistakes_come_back_with_what_was_typed(app, db, change, field, message):
+    response = post(_client_for(app, "admin"), "/admin/users", {**NEW_USER, **change})
+    assert response.status_code == 422
+    assert message in text_of(response)
+    page = response.get_data(as_text=True)
+    assert 'value="钱工"' in page  # nothing typed is lost (passwords are never sent back)
+    assert "long-enough-1" not in page
+    with db.read() as session:
+        assert users.find_user(session, "water_qian") is None
+
+
+def test_change_bureaus_and_roles(app, db):
+    client = _client_for(app, "admin")
+    response = post(client, "/admin/users/edu_wang", {"display_name": "王老师", "bureaus": ["unit:health", "audit"]})
+    assert response.status_code == 302
+    with db.read() as session:
+        user = users.find_user(session, "edu_wang")
+        assert sorted(user.groups) == ["audit", "unit:health"] and user.role_names == ["auditor"]
+        assert user.display_name == "王老师"
+    [event] = _system_events(db, "user_updated")
+    assert event["actor"] == "admin_zhou"
+    assert event["data"]["before"]["bureaus"] == ["unit:edu"]
+    assert sorted(event["data"]["after"]["bureaus"]) == ["audit", "unit:health"]
+    assert "已保存" in text_of(client.get("/admin/users/edu_wang"))
+
+
+def test_an_administrator_keeps_their_own_role_and_account(app, db):
+    client = _client_for(app, "admin")
+    response = post(client, "/admin/users/admin_zhou", {"bureaus": ["office"]})
+    assert response.status_code == 422 and "不能取消您本人的流程管理员角色" in text_of(response)
+    post(client, "/admin/users/admin_zhou/active", {"active": "0"})
+    with db.read() as session:
+        user = users.find_user(session, "admin_zhou")
+        assert user.active and user.role_names == ["admin"]
+    assert "不能停用您本人的账号" in text_of(client.get("/admin/users/admin_zhou"))
+
+
+def test_deactivate_and_activate_again(app, db):
+    admin = _client_for(app, "admin")
+    assert post(admin, "/admin/users/edu_wang/active", {"active": "0"}).status_code == 302
+    assert login(app.test_client(), "edu_wang").status_code == 401
+    assert [e["data"]["user"] for e in _system_events(db, "user_deactivated")] == ["edu_wang"]
+    assert "已停用" in text_of(admin.get("/admin/users"))
+    post(admin, "/admin/users/edu_wang/active", {"active": "1"})
+    assert login(app.test_client(), "edu_wang").status_code == 302
+    assert [e["data"]["user"] for e in _system_events(db, "user_activated")] == ["edu_wang"]
+
+
+def test_a_deactivated_official_is_logged_out_at_the_next_request(app):
+    official = _client_for(app, "other_unit")
+    assert official.get("/inbox/").status_code == 200
+    post(_client_for(app, "admin"), "/admin/users/health_zhao/active", {"active": "0"})
+    assert official.get("/inbox/").status_code == 302
+
+
+def test_reset_a_password(app, db):
+    admin = _client_for(app, "admin")
+    response = post(admin, "/admin/users/edu_wang/password", {"password": "short", "password2": "short"})
+    assert "密码至少 8 位" in text_of(admin.get(response.headers["Location"]))
+    post(admin, "/admin/users/edu_wang/password", {"password": "brand-new-pass", "password2": "brand-new-pass"})
+    assert login(app.test_client(), "edu_wang", "brand-new-pass").status_code == 302
+    assert login(app.test_client(), "edu_wang", PASSWORD).status_code == 401
+    [event] = _system_events(db, "password_changed")
+    assert event["actor"] == "admin_zhou" and "brand-new-pass" not in json.dumps(event)
+
+
+def test_demo_accounts_are_marked_and_log_in_only_in_demo_mode(app):
+    text = text_of(_client_for(app, "admin").get("/admin/users"))
+    assert "demo_drc" in text and "演示账号（不可登录）" in text
+    page = _client_for(app, "admin").get("/admin/users").get_data(as_text=True)
+    assert 'name="demo"' not in page  # the page never makes a demo account
+
+
+# --- the engine functions ----------------------------------------------------------------------
+
+def test_update_user_checks_like_add_user(db, app):
+    with db.write() as session:
+        with pytest.raises(InvalidInput, match="unknown bureau"):
+            users.update_user(session, "edu_wang", bureaus=["ministry"], roles=[])
+        with pytest.raises(InvalidInput, match="at least one bureau or role"):
+            users.update_user(session, "edu_wang", bureaus=[], roles=[])
+        with pytest.raises(InvalidInput, match="unknown role"):
+            users.update_user(session, "edu_wang", bureaus=["drc"], roles=["root"])
+        user = users.update_user(session, "edu_wang", bureaus=["drc", "unit:new_dept"], roles=["admin"])
+        assert sorted(user.groups) == ["drc", "unit:new_dept"] and user.role_names == ["admin"]
+
+
+def test_set_active_records_only_changes(db, app):
+    with db.write() as session:
+        users.set_active(session, "edu_wang", True)
+        users.set_active(session, "edu_wang", False, actor="admin_zhou")
+        users.set_active(session, "edu_wang", False, actor="admin_zhou")
+    assert len(_system_events(db, "user_deactivated")) == 1 and _system_events(db, "user_activated") == []

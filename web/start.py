@@ -1,0 +1,185 @@
+"""Starting work: the processes a user may start, and the start form of each.
+
+Who may start a process: the users and bureaus its diagram names in
+`camunda:candidateStarterUsers` / `camunda:candidateStarterGroups` (`unit:*` there means any
+project unit), or every logged-in official when it names none. Auditors without a bureau only
+read, so they start nothing. The start form is the plain start event's `camunda:formData`; the
+business key (the project code) is asked for too, and a unit official's unit is filled in.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from engine import bureaus, clock, services
+from engine.errors import EngineError
+from engine.models import ProcessDefinition, ProcessInstance, UserTask
+from forms import schemas
+from forms.fields import FieldSpec, Option, from_form_data
+
+from . import database, security
+from .auth import CurrentUser, bureau_names
+from .errors import status_of
+
+bp = security.protect(Blueprint("start", __name__))
+ANY_UNIT = "unit:*"
+BUSINESS_KEY = "business_key"
+_BUSINESS_KEY = re.compile(r"[^\s/\\]{1,100}")
+OPEN_STATUSES = ("running", "waiting", "suspended", "incident")
+
+
+@dataclass(frozen=True)
+class Startable:
+    """A process the user may start: its latest version and the start event's form."""
+
+    key: str
+    name: str
+    version: int
+    start_id: str
+    fields: list
+    starter_groups: tuple[str, ...]
+    starter_users: tuple[str, ...]
+
+
+def may_start(meta: dict, user: CurrentUser) -> bool:
+    """Whether the diagram's starter users and groups let `user` start it."""
+    if user.is_auditor and not user.groups and not user.is_admin:
+        return False
+    groups = meta.get("starter_groups") or []
+    names = meta.get("starter_users") or []
+    if not groups and not names:
+        return True
+    if user.name in names or set(user.groups) & set(groups):
+        return True
+    return ANY_UNIT in groups and any(bureaus.is_unit(group) for group in user.groups)
+
+
+def _plain_start(meta: dict) -> Optional[dict]:
+    return next((s for s in meta.get("starts") or [] if s.get("kind") == "none"), None)
+
+
+def startable(session, user: CurrentUser) -> list[Startable]:
+    """The latest, unsuspended version of each process with a plain start event that `user` may start."""
+    latest: dict[str, ProcessDefinition] = {}
+    for definition in session.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key,
+                                                                        ProcessDefinition.version.desc())):
+        latest.setdefault(definition.key, definition)
+    out = []
+    for definition in latest.values():
+        meta = definition.meta or {}
+        start = _plain_start(meta)
+        if definition.suspended or start is None or not may_start(meta, user):
+            continue
+        out.append(Startable(definition.key, definition.name or meta.get("name") or definition.key,
+                             definition.version, start["id"], from_form_data(start.get("form_fields") or []),
+                             tuple(meta.get("starter_groups") or ()), tuple(meta.get("starter_users") or ())))
+    return sorted(out, key=lambda s: s.name)
+
+
+def _startable(session, key: str) -> Startable:
+    """The process `key` if the current user may start it: 404 when it is unknown, 403 when not theirs."""
+    if session.scalar(select(ProcessDefinition.id).where(ProcessDefinition.key == key).limit(1)) is None:
+        abort(404)
+    found = next((s for s in startable(session, g.current_user) if s.key == key), None)
+    if found is None:
+        abort(403)
+    return found
+
+
+def _unit_field(specs: list[FieldSpec], user: CurrentUser, names: dict) -> Optional[FieldSpec]:
+    """A choice of unit for an official of several units, when the form does not ask for one."""
+    units = [group for group in user.groups if bureaus.is_unit(group)]
+    if len(units) < 2 or any(spec.id == "unit" for spec in specs):
+        return None
+    options = tuple(Option(group[len(bureaus.UNIT_PREFIX):], names.get(group, group)) for group in units)
+    return FieldSpec(id="unit", label=_("建设单位"), type="enum", required=True, options=options)
+
+
+def _form_specs(process: Startable, user: CurrentUser, names: dict) -> list[FieldSpec]:
+    specs = [spec for spec in process.fields if spec.type != "file"]
+    unit = _unit_field(specs, user, names)
+    return ([unit] if unit else []) + specs
+
+
+def _suggested_key(session, process: Startable) -> str:
+    today = clock.today()
+    started = session.scalar(select(func.count(ProcessInstance.id)).where(
+        ProcessInstance.process_key == process.key,
+        ProcessInstance.business_key.like(f"{process.key.upper()}-{today:%Y%m%d}-%"))) or 0
+    return f"{process.key.upper()}-{today:%Y%m%d}-{started + 1:02d}"
+
+
+@bp.get("/start/")
+def index():
+    """The processes this user may start."""
+    with database().read() as session:
+        processes = startable(session, g.current_user)
+        names = bureau_names(session)
+    return render_template("start/index.html", processes=processes, names=names, any_unit=ANY_UNIT)
+
+
+@bp.get("/start/<key>")
+def form(key: str):
+    with database().read() as session:
+        process = _startable(session, key)
+        names = bureau_names(session)
+        specs = _form_specs(process, g.current_user, names)
+        values = {spec.id: schemas.as_text(spec, spec.default) for spec in specs}
+        values[BUSINESS_KEY] = _suggested_key(session, process)
+    return _render(process, specs, values, {})
+
+
+def _render(process: Startable, specs, values: dict, errors: dict, status: int = 200):
+    files = [spec for spec in process.fields if spec.type == "file"]
+    return render_template("start/form.html", process=process, specs=specs, values=values, errors=errors,
+                           files=files, business_key=BUSINESS_KEY), status
+
+
+@bp.post("/start/<key>")
+def submit(key: str):
+    """Check the start form, then start the process with the user as its initiator."""
+    user = g.current_user
+    with database().read() as session:
+        process = _startable(session, key)
+        specs = _form_specs(process, user, bureau_names(session))
+        result = schemas.validate(specs, request.form)
+        business_key = (request.form.get(BUSINESS_KEY) or "").strip()
+        errors = dict(result.errors)
+        if not _BUSINESS_KEY.fullmatch(business_key):
+            errors[BUSINESS_KEY] = [_("请填写项目编号：1 至 100 个字符，不含空格和斜杠")]
+        elif session.scalar(select(ProcessInstance.id).where(
+                ProcessInstance.process_key == key, ProcessInstance.business_key == business_key,
+                ProcessInstance.status.in_(OPEN_STATUSES)).limit(1)) is not None:
+            errors[BUSINESS_KEY] = [_("已有使用此编号、尚未办结的同类流程，请换一个编号")]
+    typed = {**result.typed, BUSINESS_KEY: business_key}
+    if errors:
+        flash(_("表单有 %(n)s 处需要更正，请查看标红的项目。", n=len(errors)), "error")
+        return _render(process, specs, typed, errors, 422)
+    variables = schemas.to_variables(result.values)
+    units = [group for group in user.groups if bureaus.is_unit(group)]
+    if "unit" not in variables and len(units) == 1:
+        variables["unit"] = units[0][len(bureaus.UNIT_PREFIX):]
+    try:
+        with database().write() as session:
+            row = services.start_process(session, key, business_key=business_key, variables=variables,
+                                         user=user.name, version=process.version)
+            instance_id = row.id
+            mine = [t.id for t in session.scalars(select(UserTask).where(
+                UserTask.instance_id == instance_id, UserTask.state == "ready").order_by(UserTask.id))
+                if services.may_work_on(t, user.name, user.groups)]
+    except EngineError as exc:
+        flash(_("流程未能发起：%(detail)s", detail=str(exc)), "error")
+        return _render(process, specs, typed, {}, status_of(exc))
+    flash(_("已发起“%(name)s”，项目编号 %(code)s。", name=process.name, code=business_key), "success")
+    if mine:
+        return redirect(url_for("tasks.show", task_id=mine[0]))
+    return redirect(url_for("projects.show", instance_id=instance_id))
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
