@@ -8,6 +8,7 @@
 #                     any failed)
 #   make test-sqlite  pytest on a temp SQLite file
 #   make test-pg      pytest on a throwaway PostgreSQL (scripts/with-postgres)
+#   make test-browser Playwright drives Debian's headless Chromium through the UI
 #   make bench        engine throughput benchmark
 #   make clean        caches and build artefacts (keeps $(VENV) and instance/)
 #   make distclean    clean + remove $(VENV)
@@ -27,18 +28,17 @@ BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-# Suites run by `make test`, in this order. Planned addition:
-#   test-browser   (Playwright/Chromium UI tests; .ci/run will install chromium)
-TEST_SUITES ?= test-sqlite test-pg lint-diagrams
+# Suites run by `make test`, in this order.
+TEST_SUITES ?= test-sqlite test-pg lint-diagrams test-browser
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test test-sqlite test-pg lint-diagrams bench clean distclean
+.PHONY: help venv run test test-sqlite test-pg lint-diagrams test-browser bench clean distclean
 
 help:
-	@sed -n '3,13s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,14s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 venv: $(STAMP)
 
@@ -64,13 +64,29 @@ test: venv
 	if [ -n "$$failed" ]; then echo "=== FAILED:$$failed" >&2; exit 1; fi; \
 	echo "=== all suites passed: $(TEST_SUITES)"
 
+# tests/browser runs in its own suite (test-browser), not in these two.
 test-sqlite: venv
-	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_ARGS)
+	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q --ignore=tests/browser $(PYTEST_ARGS)
 
 # scripts/with-postgres starts a throwaway server, exports
 # DALAD_TEST_DATABASE_URL, runs pytest and always stops the server.
 test-pg: venv
-	scripts/with-postgres $(BIN)/pytest -q -m "not sqlite_only" $(PYTEST_ARGS)
+	scripts/with-postgres $(BIN)/pytest -q --ignore=tests/browser -m "not sqlite_only" $(PYTEST_ARGS)
+
+# Playwright (pip) drives Debian's chromium package (apt, when root); no browser is ever
+# downloaded. Screenshots of the key pages land in test-artifacts/browser/.
+test-browser: venv
+	@if ! $(BIN)/python -c "import playwright.sync_api" 2>/dev/null; then \
+	  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --disable-pip-version-check -q playwright; fi
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "missing:$$missing (apt-get install as root)" >&2; exit 1; fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing </dev/null; \
+	fi
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 DALAD_BROWSER_REQUIRED=1 env -u DALAD_TEST_DATABASE_URL \
+	  $(BIN)/pytest -q -p no:cacheprovider tests/browser $(PYTEST_ARGS)
 
 # Camunda's own rules over bpmn/*.bpmn: bpmnlint with bpmnlint-plugin-camunda-compat (Camunda 7.20),
 # configured in .bpmnlintrc; npm installs them into node_modules/ the first time (Debian's nodejs
