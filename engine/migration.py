@@ -458,6 +458,7 @@ def _migrate(session, instance_id, target_definition_id, mapping, user) -> Proce
         data={"from": label(source), "to": label(target), "mapping": mapping, "moved": check.mapped,
               "dropped": [n.element_id for n in result.notes if n.kind == "dropped"]}))
     instances.write_columns(session, row, {"definition_id": target.id})
+    session.expire(row, ["definition"])  # the relationship still holds the source version
     instances.save(session, handle)
     _retarget_rows(session, row, target, workflow)
     return row
