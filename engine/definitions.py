@@ -409,6 +409,7 @@ def process_meta(tree, process, spec) -> dict:
             "candidate_groups": c(el, "candidateGroups"), "due_date": c(el, "dueDate"),
             "follow_up_date": c(el, "followUpDate"), "priority": c(el, "priority"),
             "form_key": c(el, "formKey"), "form_ref": c(el, "formRef"),
+            "form_ref_binding": c(el, "formRefBinding") or "latest", "form_ref_version": c(el, "formRefVersion"),
             "form_fields": fields,
         }
     starts = []
@@ -490,7 +491,7 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
         definition = ProcessDefinition(
             key=p.key, version=(latest.version + 1) if latest else 1, name=p.name,
             version_tag=p.version_tag, deployment_id=deployment.id, resource_id=resource_for(p.file).id,
-            content_hash=p.file.sha256, spec=p.spec, meta=p.meta)
+            content_hash=p.file.sha256, spec=p.spec, meta={**p.meta, "deployment_id": deployment.id})
         session.add(definition)
         session.flush()
         for element, kind, name in p.meta["message_starts"]:

@@ -128,16 +128,26 @@ def _is_money(component: dict) -> bool:
 
 
 def fields_for_task(session: Session, definition_meta: dict, element_id: str) -> list[FieldSpec]:
-    """The form of a user task: its formData fields, else the Camunda form that `form_ref` names."""
+    """The form of a user task: its formData fields, else the Camunda form that `form_ref` names:
+    its latest version, the one deployed with the process (`deployment`: that deployment or, if
+    unchanged there, the latest before it), or a fixed `version`."""
     from engine.models import FormDefinition
 
-    task_meta = (definition_meta.get("user_tasks") or {}).get(element_id) or {}
+    task_meta = (definition_meta.get("user_tasks") or {}).get(element_id)
+    for called in (definition_meta.get("called_user_tasks") or {}).values():
+        task_meta = task_meta or called.get(element_id)  # a task of a called process
+    task_meta = task_meta or {}
     if task_meta.get("form_fields"):
         return from_form_data(task_meta["form_fields"])
     ref = task_meta.get("form_ref")
     if ref:
-        form = session.scalars(select(FormDefinition).where(FormDefinition.key == ref)
-                               .order_by(FormDefinition.version.desc()).limit(1)).first()
+        query = select(FormDefinition).where(FormDefinition.key == ref)
+        binding = task_meta.get("form_ref_binding") or "latest"
+        if binding == "deployment" and definition_meta.get("deployment_id"):
+            query = query.where(FormDefinition.deployment_id <= definition_meta["deployment_id"])
+        elif binding == "version" and str(task_meta.get("form_ref_version") or "").isdigit():
+            query = query.where(FormDefinition.version == int(task_meta["form_ref_version"]))
+        form = session.scalars(query.order_by(FormDefinition.version.desc()).limit(1)).first()
         if form is not None:
             return from_form_schema(form.schema)
     return []
