@@ -286,6 +286,11 @@ class _JoinOfChanges:
     def _join_changes(self, my_task):
         others = [t for t in my_task.workflow.tasks.values()
                   if t.task_spec == self and t.has_state(TaskState.FINISHED_MASK) and not my_task.is_descendant_of(t)]
+        previous = my_task.parent
+        while previous is not None and previous.task_spec != self:
+            previous = previous.parent
+        if previous is not None:  # a loop came round: the branches of earlier rounds are history
+            others = [t for t in others if t.is_descendant_of(previous)]
         tails = [t.parent for t in others] + [my_task.parent]
         baseline = _common_ancestor(tails).data
         merged = deepcopy(baseline)

@@ -62,38 +62,6 @@ def move_to(db, when: datetime) -> int:
     return services.fire_due_timers(db)
 
 
-CALLED_TASKS_GAP = ("engine: tasks of a called process (stage_review) lose their candidate groups; "
-                    "see test_engine_gaps_for_bpmn.py")
-JOIN_GAP = ("engine: a parallel or inclusive join lets a branch put back stale values, and the revision loop "
-            "through the joined reviews fails (see test_engine_gaps_for_bpmn.py)")
-
-_PROBE = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Probe" targetNamespace="http://bpmn.io/schema/bpmn">
-<bpmn:process id="probe_caller" isExecutable="true">
-  <bpmn:startEvent id="ps"><bpmn:outgoing>p1</bpmn:outgoing></bpmn:startEvent>
-  <bpmn:callActivity id="pc" calledElement="probe_called"><bpmn:incoming>p1</bpmn:incoming><bpmn:outgoing>p2</bpmn:outgoing></bpmn:callActivity>
-  <bpmn:endEvent id="pe"><bpmn:incoming>p2</bpmn:incoming></bpmn:endEvent>
-  <bpmn:sequenceFlow id="p1" sourceRef="ps" targetRef="pc" /><bpmn:sequenceFlow id="p2" sourceRef="pc" targetRef="pe" />
-</bpmn:process>
-<bpmn:process id="probe_called" isExecutable="true">
-  <bpmn:startEvent id="qs"><bpmn:outgoing>q1</bpmn:outgoing></bpmn:startEvent>
-  <bpmn:userTask id="probe_task" camunda:candidateGroups="office"><bpmn:incoming>q1</bpmn:incoming><bpmn:outgoing>q2</bpmn:outgoing></bpmn:userTask>
-  <bpmn:endEvent id="qe"><bpmn:incoming>q2</bpmn:incoming></bpmn:endEvent>
-  <bpmn:sequenceFlow id="q1" sourceRef="qs" targetRef="probe_task" /><bpmn:sequenceFlow id="q2" sourceRef="probe_task" targetRef="qe" />
-</bpmn:process></bpmn:definitions>"""
-
-
-def require_called_task_groups(db):
-    """xfail the scenario here while the engine offers tasks of called processes to nobody."""
-    import pytest
-    with db.write() as s:
-        services.deploy(s, [BundleFile("probe.bpmn", _PROBE.encode())], name="probe", user="admin")
-        instance_id = services.start_process(s, "probe_caller").id
-    with db.read() as s:
-        groups = [t.candidate_groups for t in services.tasks(s, instance_id=instance_id)]
-    if groups != [["office"]]:
-        pytest.xfail(CALLED_TASKS_GAP)
-
 SUBMISSION = {"document_title": "智慧教育平台可行性研究报告", "necessity": "现有系统分散，需统一建设",
               "content_scale": "统一身份认证、数据中台", "investment_amount": 1800000,
               "unified_access": "部署于政务云，接入视图信息综合应用平台和城市集中运行指挥中心",

@@ -1,7 +1,5 @@
-"""Camunda 7 constructs the diagrams of bpmn/ need or would use, which the engine does not run
-as Camunda does yet. Each test is a minimal diagram and the Camunda behaviour, marked xfail while
-the engine lacks it: an XPASS in the report says the marker can come off."""
-import pytest
+"""Camunda 7 constructs the diagrams of bpmn/ need or would use, each a minimal diagram and the
+Camunda behaviour: they were engine gaps when the diagrams were drawn, and guard the fixes."""
 
 from engine import services
 from engine.definitions import BundleFile
@@ -43,8 +41,6 @@ CALLED = """<bpmn:process id="called" isExecutable="true">
 </bpmn:process>"""
 
 
-@pytest.mark.xfail(strict=False, reason="engine: a user task of a called process is created without the camunda: "
-                                       "attributes of its own process (candidateGroups, dueDate, ...)")
 def test_a_task_of_a_called_process_is_offered_to_its_candidate_groups(db, frozen_clock):
     """Blocks stage_review (called by project for every approval stage): its tasks are offered to nobody."""
     _deploy(db, **{"caller.bpmn": CALLER, "called.bpmn": CALLED})
@@ -52,8 +48,6 @@ def test_a_task_of_a_called_process_is_offered_to_its_candidate_groups(db, froze
     assert _tasks(db, instance_id) == [("review", ["unit:edu"], True)]
 
 
-@pytest.mark.xfail(strict=False, reason="engine: a timeDate expression that gives a date (not text) fails: "
-                                       "'datetime.date' object has no attribute 'upper'")
 def test_a_timer_date_expression_may_give_a_date(db, frozen_clock):
     """The diagrams write ${str(add_months(...))} meanwhile; Camunda accepts a java.util.Date."""
     _deploy(db, **{"timer_date.bpmn": """<bpmn:process id="timer_date" isExecutable="true">
@@ -69,8 +63,6 @@ def test_a_timer_date_expression_may_give_a_date(db, frozen_clock):
         assert services.instance(s, instance_id).status == "waiting"
 
 
-@pytest.mark.xfail(strict=False, reason="engine: camunda:inputOutput of an element inside an embedded sub-process "
-                                       "is ignored (extension config is keyed by the top process id)")
 def test_a_message_thrown_inside_an_embedded_subprocess_carries_its_input_parameters(db, frozen_clock):
     """The diagrams use a multi-instance call activity (project_launch) instead of this."""
     _deploy(db, **{"spawn.bpmn": """<bpmn:process id="spawn" isExecutable="true">
@@ -99,8 +91,6 @@ def test_a_message_thrown_inside_an_embedded_subprocess_carries_its_input_parame
         assert [(t.business_key, t.candidate_groups) for t in services.tasks(s)] == [("P-1", ["unit:edu"])]
 
 
-@pytest.mark.xfail(strict=False, reason="engine: a receive task cannot be deployed (its message definition is "
-                                       "not serialisable)")
 def test_a_receive_task_waits_for_its_message(db, frozen_clock):
     """The project waits for the decision after a suspension with a message catch event instead."""
     _deploy(db, **{"receive.bpmn": """<bpmn:process id="receive" isExecutable="true">
@@ -117,8 +107,6 @@ def test_a_receive_task_waits_for_its_message(db, frozen_clock):
         assert services.instance(s, instance_id).status == "completed"
 
 
-@pytest.mark.xfail(strict=False, reason="engine: an event-based gateway does not subscribe to the messages of "
-                                       "the catch events after it")
 def test_an_event_based_gateway_waits_for_either_message(db, frozen_clock):
     """The project would wait for 'resumed' or 'terminated' after a suspension; it waits for one
     message carrying the decision instead."""
@@ -141,8 +129,6 @@ def test_an_event_based_gateway_waits_for_either_message(db, frozen_clock):
         assert services.instance(s, instance_id).status == "completed"
 
 
-@pytest.mark.xfail(strict=False, reason="engine: a parallel join takes a branch's whole data, so a branch that did "
-                                       "not change a variable puts back its old value over the other branch's answer")
 def test_a_parallel_join_keeps_the_answer_of_the_branch_that_gave_it(db, frozen_clock):
     """Camunda has one variable scope per instance: what one branch sets stays set. Blocks the
     stage review's revision loops (a second round sees the first round's conclusions)."""

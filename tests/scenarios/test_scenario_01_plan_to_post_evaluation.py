@@ -2,15 +2,13 @@
 post-evaluation (Art 5 to 29)."""
 from datetime import datetime
 
-import pytest
 
-from scenario_support import (require_called_task_groups, CODE, deploy_all, inbox, move_to, offered, pass_stage, status,
+from scenario_support import (CODE, deploy_all, inbox, move_to, offered, pass_stage, status,
                               variables, work)
 from engine import services
 
 
 def test_plan_listed_project_from_plan_to_post_evaluation(db, frozen_clock):
-    require_called_task_groups(db)
     deploy_all(db)
     with db.write() as s:
         pid = services.correlate_message(s, "project_planned", business_key="P-2026-001", variables={

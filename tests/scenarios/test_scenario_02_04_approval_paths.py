@@ -1,13 +1,11 @@
 """Scenarios 2-4: the approval path decision (Art 5+) as the office's answers feed it."""
-import pytest
 
-from scenario_support import require_called_task_groups, declare_project, inbox, offered, pass_stage, variables
+from scenario_support import declare_project, inbox, offered, pass_stage, variables
 
 
 
 def test_02_project_outside_the_plan_goes_proposal_feasibility_design(db, frozen_clock):
     from scenario_support import deploy_all
-    require_called_task_groups(db)
     deploy_all(db)
     pid = declare_project(db)
     assert variables(db, pid)["approval_path"] == "full"
@@ -23,7 +21,6 @@ def test_02_project_outside_the_plan_goes_proposal_feasibility_design(db, frozen
 
 def test_03_emergency_project_skips_the_proposal(db, frozen_clock):
     from scenario_support import deploy_all
-    require_called_task_groups(db)
     deploy_all(db)
     pid = declare_project(db, "P-2026-011", emergency=True)
     assert variables(db, pid)["approval_path"] == "no_proposal"
@@ -36,7 +33,6 @@ def test_03_emergency_project_skips_the_proposal(db, frozen_clock):
 
 def test_04_small_simple_project_has_one_combined_review_even_when_plan_listed(db, frozen_clock):
     from scenario_support import deploy_all
-    require_called_task_groups(db)
     deploy_all(db)
     pid = declare_project(db, "P-2026-012", simple=True, in_plan=True)
     assert variables(db, pid)["approval_path"] == "simplified"  # FIRST: the simplest path wins
