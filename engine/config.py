@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from . import clock, history
+from . import clock, history, keyfiles
 from .database import Database, default_url
 from .errors import EngineError
 
@@ -81,19 +81,7 @@ def open_engine(settings: Settings) -> Database:
 def _secret_key_file(instance_dir: Path) -> str:
     """Read instance/secret.key, creating it with a random key the first time."""
     path = instance_dir / "secret.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write aside, then link into place: two processes starting together agree on one key.
-        draft = path.with_name(f".secret.key.{os.getpid()}")
-        draft.write_text(os.urandom(32).hex())
-        draft.chmod(0o600)
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    key = path.read_text().strip()
+    key = keyfiles.read_or_create(path)
     if not key:
         raise ConfigurationError(f"{path} is empty: delete it or set DALAD_SECRET_KEY")
     return key

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Optional
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from . import clock
+from . import clock, keyfiles
 from .errors import EngineError
 from .models import HistoryChain, HistoryEvent, ProcessInstance
 
@@ -40,19 +40,7 @@ def load_key(instance_dir: str | os.PathLike = "instance") -> bytes:
     env = os.environ.get("DALAD_HISTORY_KEY")
     if env:
         return env.encode()
-    path = Path(instance_dir) / "history.key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():  # write aside, then link: a racing process sees no key or the whole key
-        spare = path.with_name(f".history.key.{os.getpid()}")
-        spare.write_text(os.urandom(32).hex())
-        spare.chmod(0o600)
-        try:
-            os.link(spare, path)
-        except FileExistsError:
-            pass
-        finally:
-            spare.unlink()
-    return path.read_text().strip().encode()
+    return keyfiles.read_or_create(Path(instance_dir) / "history.key").encode()
 
 
 def _current_key() -> bytes:

@@ -513,39 +513,37 @@ def _adapt_multi_instance(process_spec, task_spec) -> None:
     task_spec.__class__ = EngineParallelMultiInstance if parallel else EngineSequentialMultiInstance
 
 
+_SPEC_CLASSES = {  # SpiffWorkflow's class -> the engine's, exactly (subclasses are left alone)
+    DefaultStartEvent: EngineStartEvent, DefaultCallActivity: EngineCallActivity,
+    DefaultBoundaryEvent: EngineBoundaryEvent, DefaultParallelGateway: EngineParallelGateway,
+    DefaultInclusiveGateway: EngineInclusiveGateway,
+}
+_DEFINITION_CLASSES = {
+    CycleTimerEventDefinition: EngineCycleTimer, TimeDateEventDefinition: EngineTimeDateTimer,
+    DurationTimerEventDefinition: EngineDurationTimer, CamundaMessageEventDefinition: ProcessMessageEventDefinition,
+    BpmnMessageEventDefinition: ProcessMessageEventDefinition, ErrorEventDefinition: EngineErrorEventDefinition,
+    SignalEventDefinition: EngineSignalEventDefinition,
+}
+
+
 def _adapt_event_definition(task_spec, definition) -> None:
     if isinstance(task_spec, StartEvent) and isinstance(definition, TimerEventDefinition):
         definition.__class__ = EngineStartTimer
-    elif type(definition) is CycleTimerEventDefinition:
-        definition.__class__ = EngineCycleTimer
-    elif type(definition) is TimeDateEventDefinition:
-        definition.__class__ = EngineTimeDateTimer
-    elif type(definition) is DurationTimerEventDefinition:
-        definition.__class__ = EngineDurationTimer
-    elif type(definition) in (CamundaMessageEventDefinition, BpmnMessageEventDefinition):
-        if not hasattr(definition, "expression"):  # a receive task's plain BPMN message
-            definition.expression, definition.result_var = None, None
-        definition.__class__ = ProcessMessageEventDefinition
-    elif type(definition) is ErrorEventDefinition:
-        definition.__class__ = EngineErrorEventDefinition
-    elif type(definition) is SignalEventDefinition:
-        definition.__class__ = EngineSignalEventDefinition
+        return
+    engine_class = _DEFINITION_CLASSES.get(type(definition))
+    if engine_class is None:
+        return
+    if type(definition) is BpmnMessageEventDefinition:  # a receive task's plain BPMN message
+        definition.expression, definition.result_var = None, None
+    definition.__class__ = engine_class
 
 
 def adapt_specs(specs) -> None:
     """Give freshly parsed specs the engine's semantics (see the module docstring)."""
     for process_spec in specs:
         for task_spec in process_spec.task_specs.values():
-            if type(task_spec) is DefaultStartEvent:
-                task_spec.__class__ = EngineStartEvent
-            if type(task_spec) is DefaultCallActivity:
-                task_spec.__class__ = EngineCallActivity
-            if type(task_spec) is DefaultBoundaryEvent:
-                task_spec.__class__ = EngineBoundaryEvent
-            if type(task_spec) is DefaultParallelGateway:
-                task_spec.__class__ = EngineParallelGateway
-            if type(task_spec) is DefaultInclusiveGateway:
-                task_spec.__class__ = EngineInclusiveGateway
+            if type(task_spec) in _SPEC_CLASSES:
+                task_spec.__class__ = _SPEC_CLASSES[type(task_spec)]
             if isinstance(task_spec, (DefaultParallelMI, DefaultSequentialMI)) and \
                     not isinstance(task_spec, _EngineMultiInstance):
                 _adapt_multi_instance(process_spec, task_spec)
