@@ -259,15 +259,26 @@ class Diagram:
         return self._add(node)
 
     def call(self, id, name, lane, col, row=0, *, called, ins=(), outs=(), doc=None, collection=None,
-             element=None, sequential=False, **kw):
+             element=None, sequential=False, output_collection=None, **kw):
         node = Node(id, "callActivity", name, lane, col, row, doc=doc, **kw)
         node.attrs["calledElement"] = called
+        if output_collection:
+            node.extensions += ["<camunda:properties>",
+                                f'  <camunda:property name="outputCollection" value="{output_collection}" />',
+                                "</camunda:properties>"]
         for mapping in ins:
             node.extensions.append(self._mapping("in", mapping))
         for mapping in outs:
             node.extensions.append(self._mapping("out", mapping))
         if collection:
             self._multi(node, collection, element, sequential, None)
+        return self._add(node)
+
+    def script_task(self, id, name, lane, col, row=0, *, script, doc=None, **kw):
+        """A Python script task (the subset the engine interprets)."""
+        node = Node(id, "scriptTask", name, lane, col, row, doc=doc, **kw)
+        node.attrs["scriptFormat"] = "python"
+        node.body.append("<bpmn:script>" + escape(script).replace("\n", "&#10;") + "</bpmn:script>")
         return self._add(node)
 
     def gateway(self, id, name, lane, col, row=0, *, kind="exclusive", doc=None, default=None, **kw):

@@ -132,3 +132,13 @@ def apply_for_acceptance(db, pid):
 
 JOINT_PASS = {"secure_products_check": "ok", "crypto_security_check": "ok", "energy_efficiency_check": "na",
               "joint_acceptance_result": "pass", "joint_acceptance_opinion": "通过"}
+
+
+def instance_by_key(db, key: str, business_key: str):
+    """The id of the instance of process `key` with this business key (None if there is none)."""
+    from sqlalchemy import select
+
+    from engine.models import ProcessDefinition, ProcessInstance
+    with db.read() as s:
+        return s.scalar(select(ProcessInstance.id).join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+                        .where(ProcessDefinition.key == key, ProcessInstance.business_key == business_key))

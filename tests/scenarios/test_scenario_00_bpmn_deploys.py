@@ -6,5 +6,6 @@ def test_the_processes_of_the_measures_deploy(db, frozen_clock):
     result = deploy_all(db)
     processes = {i.key for i in result.items if i.kind == "process"}
     decisions = {i.key for i in result.items if i.kind == "decision"}
-    assert {"project", "stage_review", "overdue_alert", "project_launch", "supervision"} <= processes
+    assert {"project", "stage_review", "overdue_alert", "project_launch", "supervision", "annual_plan",
+            "plan_submission"} <= processes
     assert {"approval_path", "adjustment_route", "review_periods"} <= decisions
