@@ -16,7 +16,10 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.bpmn.parser.task_parsers import SubprocessParser
+from SpiffWorkflow.bpmn.specs.defaults import EventSubprocess as DefaultEventSubprocess
 from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
+from SpiffWorkflow.camunda.parser.task_spec import SubWorkflowParser as CamundaSubWorkflowParser
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,11 +47,26 @@ class _BusinessRuleTaskParser(CamundaTaskParser):
         return node.get(f"{{{CAMUNDA_NS}}}decisionRef")
 
 
-class DaladParser(CamundaParser):
-    """Camunda's parser, with business rule tasks evaluated by the engine's own DMN."""
+class _SubprocessParser(CamundaSubWorkflowParser):
+    """Camunda's subprocess parser, knowing event subprocesses (triggeredByEvent)."""
 
-    OVERRIDE_PARSER_CLASSES = {**CamundaParser.OVERRIDE_PARSER_CLASSES,
-                               full_tag("businessRuleTask"): (_BusinessRuleTaskParser, specs.EngineBusinessRuleTask)}
+    def create_task(self):
+        if (self.node.get("triggeredByEvent") or "").lower() == "true":
+            return DefaultEventSubprocess(self.spec, self.bpmn_id,
+                                          subworkflow_spec=SubprocessParser.get_subprocess_spec(self),
+                                          **self.bpmn_attributes)
+        return super().create_task()
+
+
+class DaladParser(CamundaParser):
+    """Camunda's parser, with business rule tasks evaluated by the engine's own DMN and event
+    subprocesses known as such."""
+
+    OVERRIDE_PARSER_CLASSES = {
+        **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("businessRuleTask"): (_BusinessRuleTaskParser, specs.EngineBusinessRuleTask),
+        full_tag("subProcess"): (_SubprocessParser, CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("subProcess")][1]),
+    }
 
 
 @dataclass
@@ -262,6 +280,9 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
             if not isinstance(element.tag, str) or not element.get("id"):
                 continue
             entry = mappings.setdefault((scope_of(element), element.get("id")), {})
+            if etree.QName(element).localname == "startEvent" and \
+                    (element.getparent().get("triggeredByEvent") or "").lower() == "true":
+                entry["dalad_interrupting"] = (element.get("isInterrupting") or "true").lower() != "false"
             for phase in ("Before", "After"):
                 if (element.get(f"{{{CAMUNDA_NS}}}async{phase}") or "").lower() == "true":
                     entry[f"dalad_async_{phase.lower()}"] = True

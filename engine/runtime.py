@@ -89,6 +89,7 @@ def spec_from_dict(dct: dict):
     """Rebuild (spec, subprocess_specs) from `spec_to_dict`'s output."""
     spec = REGISTRY.restore(json.loads(json.dumps(dct["spec"])))
     subs = {name: REGISTRY.restore(json.loads(json.dumps(s))) for name, s in dct["subprocess_specs"].items()}
+    specs.wire_event_subprocesses(spec)  # the serializer keeps no input link of theirs
     return spec, subs
 
 
@@ -210,12 +211,22 @@ def _held(task) -> bool:
     return False
 
 
+MAX_ENGINE_STEPS = 100_000
+
+
 def engine_steps(workflow: BpmnWorkflow) -> None:
-    """SpiffWorkflow's do_engine_steps, except that tasks held for a job are left ready."""
+    """SpiffWorkflow's do_engine_steps, except that tasks held for a job are left ready, and a
+    diagram that runs on without ever waiting is stopped with an error instead of hanging."""
+    budget = [MAX_ENGINE_STEPS]
+
     def update(wf) -> int:
         count = 0
         for task in wf.get_tasks(state=TaskState.READY):
             if not _held(task):
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise ExecutionError(f"the process ran {MAX_ENGINE_STEPS} steps without waiting: an endless "
+                                         "loop in the diagram?", element_id=task.task_spec.bpmn_id)
                 task.run()
                 count += 1
         return count
@@ -351,7 +362,9 @@ def catch_signal(workflow: BpmnWorkflow, name: str, variables: dict) -> None:
     """Deliver a signal to every task of the workflow waiting for it, and run on."""
     event = BpmnEvent(specs.EngineSignalEventDefinition(name), payload=dict(variables or {}))
     with _as_execution_error(workflow):
+        before = set(workflow.subprocesses)
         workflow.top_workflow.event_manager.catch(event, internal=False)
+        _interrupt_for_event_subprocesses(workflow, before)
         refresh_timers(workflow)
         engine_steps(workflow)
 
@@ -361,7 +374,9 @@ def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations:
     event = BpmnEvent(specs.ProcessMessageEventDefinition(name), {"payload": payload, "result_var": None},
                       correlations or {})
     with _as_execution_error(workflow):
+        before = set(workflow.subprocesses)
         workflow.catch(event)
+        _interrupt_for_event_subprocesses(workflow, before)
         refresh_timers(workflow)
         engine_steps(workflow)
 
@@ -479,7 +494,48 @@ def snapshot(workflow: BpmnWorkflow) -> Snapshot:
                     elif isinstance(definition, SignalEventDefinition):
                         messages.append(WaitingMessage(str(task.id), task.task_spec.bpmn_id, definition.name,
                                                        "signal"))
+    if not workflow.completed:
+        messages.extend(_event_subprocess_subscriptions(workflow))
     return Snapshot(ready, timers, messages, external, list(jobs.values()))
+
+
+def _event_subprocess_subscriptions(workflow: BpmnWorkflow) -> list[WaitingMessage]:
+    """The messages and signals that start the process's event subprocesses (an interrupting one
+    only until it has run)."""
+    found, root = [], str(workflow.task_tree.id)
+    for name in getattr(workflow.spec.start, "trigger_specs", []):
+        if _interrupting(workflow, name) and any(sp.spec.name == name for sp in workflow.subprocesses.values()):
+            continue
+        for start in workflow.subprocess_specs[name].bpmn_start_events:
+            definition = start.event_definition
+            if isinstance(definition, MessageEventDefinition):
+                found.append(WaitingMessage(root, name, definition.name))
+            elif isinstance(definition, SignalEventDefinition):
+                found.append(WaitingMessage(root, name, definition.name, "signal"))
+    return found
+
+
+def _interrupting(workflow: BpmnWorkflow, name: str) -> bool:
+    return any((getattr(s, "extensions", None) or {}).get("dalad_interrupting", True)
+               for s in workflow.subprocess_specs[name].bpmn_start_events)
+
+
+def _interrupt_for_event_subprocesses(workflow: BpmnWorkflow, before: set) -> None:
+    """An event subprocess that just started gets its way to the process's end (SpiffWorkflow
+    adds it without one); an interrupting one cancels what else the process was doing."""
+    for task_id, subprocess in list(workflow.subprocesses.items()):
+        if task_id in before or subprocess.spec.name not in getattr(workflow.spec.start, "trigger_specs", []):
+            continue
+        trigger = workflow.get_task_from_id(task_id)
+        if not trigger.children:
+            trigger.task_spec._predict(trigger, mask=TaskState.NOT_FINISHED_MASK)
+        if not _interrupting(workflow, subprocess.spec.name):
+            continue
+        for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+            if task is trigger or trigger.is_descendant_of(task) or task.is_descendant_of(trigger):
+                continue
+            if task.workflow is workflow and not task.has_state(TaskState.FINISHED_MASK):
+                task.cancel()
 
 
 def _job_of(task) -> "PendingJob":

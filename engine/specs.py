@@ -190,13 +190,14 @@ class EngineCycleTimer(CycleTimerEventDefinition):
 
 class EngineBoundaryEvent(DefaultBoundaryEvent):
     """A non-interrupting boundary event stays armed while its activity runs, as in Camunda:
-    each message or signal that arrives starts its path again (a timer cycle re-arms itself)."""
+    each message or signal that arrives starts its path again (a timer fires once; a timer cycle
+    re-arms itself)."""
 
     def _on_complete_hook(self, my_task):
         super()._on_complete_hook(my_task)
         split = my_task.parent
-        if self.cancel_activity or isinstance(self.event_definition, CycleTimerEventDefinition) or split is None:
-            return
+        if self.cancel_activity or isinstance(self.event_definition, TimerEventDefinition) or split is None:
+            return  # a timer fires once (a cycle re-arms itself)
         activity_running = any(not c.has_state(TaskState.FINISHED_MASK) and not isinstance(c.task_spec, BoundaryEvent)
                                for c in split.children)
         if activity_running:
@@ -538,9 +539,23 @@ def _adapt_event_definition(task_spec, definition) -> None:
     definition.__class__ = engine_class
 
 
+def wire_event_subprocesses(process_spec) -> None:
+    """SpiffWorkflow connects an event subprocess to the process the first time it is triggered,
+    changing the (shared) spec so that later instances would start it at once: wire it now, as
+    its trigger expects, without making it a step of the start."""
+    start = process_spec.start
+    for name in getattr(start, "trigger_specs", []):
+        event_subprocess = process_spec.task_specs[name]
+        if start.name not in event_subprocess._inputs:
+            event_subprocess._inputs.append(start.name)
+        if not event_subprocess.outputs:
+            event_subprocess.connect(process_spec.end)
+
+
 def adapt_specs(specs) -> None:
     """Give freshly parsed specs the engine's semantics (see the module docstring)."""
     for process_spec in specs:
+        wire_event_subprocesses(process_spec)
         for task_spec in process_spec.task_specs.values():
             if type(task_spec) in _SPEC_CLASSES:
                 task_spec.__class__ = _SPEC_CLASSES[type(task_spec)]

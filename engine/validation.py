@@ -511,10 +511,18 @@ def _check_service_implementation(checker: Checker, task) -> None:
 
 
 def _check_event_subprocess(checker: Checker, subprocess) -> None:
-    """SpiffWorkflow would run an event subprocess at once, as if it were embedded: refuse it."""
-    if (subprocess.get("triggeredByEvent") or "").strip().lower() == "true":
-        checker.report(subprocess, "event subprocesses are not supported yet; use a boundary event on the "
-                                   "activity (non-interrupting boundary events fire each time their event arrives)")
+    """Event subprocesses start on a message or a signal; other starts are refused."""
+    if (subprocess.get("triggeredByEvent") or "").strip().lower() != "true":
+        return
+    kinds = {_local(child) for start in subprocess.findall(_b("startEvent")) for child in start
+             if isinstance(child.tag, str) and _local(child).endswith("EventDefinition")}
+    if not kinds or not kinds <= {"messageEventDefinition", "signalEventDefinition"}:
+        started_by = ", ".join(sorted(k[:-len("EventDefinition")] for k in kinds)) or "none"
+        checker.report(subprocess, f"an event subprocess must start on a message or a signal (here: {started_by}); "
+                                   "use a boundary event for timers, errors and escalations")
+    if subprocess.getparent() is not None and _local(subprocess.getparent()) != "process":
+        checker.report(subprocess, "an event subprocess inside a subprocess is not supported yet; "
+                                   "put it at the process level")
 
 
 def _check_listener(checker: Checker, listener) -> None:
