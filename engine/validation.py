@@ -525,6 +525,14 @@ def _check_event_subprocess(checker: Checker, subprocess) -> None:
                                    "put it at the process level")
 
 
+def _check_call_binding(checker: Checker, activity) -> None:
+    """The called process is bound when the caller is deployed (latest or same deployment)."""
+    binding = (activity.get(_c("calledElementBinding")) or "latest").strip()
+    if binding not in ("latest", "deployment"):
+        checker.report(activity, f"calledElementBinding '{binding}' is not supported; the called process is the "
+                                 "latest version when this process is deployed ('latest' or 'deployment')")
+
+
 def _check_listener(checker: Checker, listener) -> None:
     kind = "execution listener" if _local(listener) == "executionListener" else "task listener"
     for attribute in JAVA_LISTENER_ATTRIBUTES:
@@ -577,6 +585,7 @@ ELEMENT_RULES: dict[str, list[ElementRule]] = {
     **{name: [_check_java] for name in JAVA_IMPLEMENTED},
     "serviceTask": [_check_java, _check_service_implementation],
     "subProcess": [_check_event_subprocess],
+    "callActivity": [_check_call_binding],
 }
 
 # camunda local name -> rules.

@@ -43,3 +43,16 @@ def test_mappings_decide_what_goes_in_and_comes_out(db, frozen_clock, bundles):
 def test_a_called_process_that_is_nowhere_is_refused_at_deploy(db):
     with pytest.raises(DefinitionInvalid, match="stage_review"):
         deploy_files(db, "two_stages.bpmn")
+
+
+def test_a_version_binding_of_the_called_process_is_refused_at_deploy(db):
+    from conftest import DIAGRAMS
+    from engine.definitions import BundleFile
+    source = (DIAGRAMS / "two_stages.bpmn").read_text(encoding="utf-8").replace(
+        'calledElement="stage_review">', 'calledElement="stage_review" camunda:calledElementBinding="version" '
+                                         'camunda:calledElementVersion="1">', 1)
+    with pytest.raises(DefinitionInvalid, match=r"element 'feasibility_review' \(callActivity\): "
+                                                r"calledElementBinding 'version' is not supported"):
+        with db.write() as s:
+            services.deploy(s, [BundleFile("two_stages.bpmn", source.encode()),
+                                BundleFile("stage_review.bpmn", (DIAGRAMS / "stage_review.bpmn").read_bytes())], name="x")
