@@ -49,7 +49,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 run: venv
 	$(BIN)/dalad init-db
-	@if ls bpmn/*.bpmn bpmn/*.dmn bpmn/*.form >/dev/null 2>&1; then $(BIN)/dalad deploy bpmn/; \
+	@if ls bpmn/*.bpmn >/dev/null 2>&1; then $(BIN)/dalad deploy bpmn/; \
 	else echo "bpmn/ holds no diagrams yet: nothing to deploy"; fi
 	DALAD_DEMO=1 $(BIN)/dalad demo-seed
 	DALAD_DEMO=1 $(BIN)/dalad serve --host 127.0.0.1 --port 5000 --demo
