@@ -19,14 +19,26 @@ four kinds, each reading the events of an instance in order:
 An event matcher is `{"types": [...], "elements": [...], "when": "${...}"}`: event types (default
 `task_completed`), element ids (default any) and an expression evaluated by engine/expressions.py
 over the process variables as the history knows them right after that event (the inputs recorded
-so far; names it uses that are unknown are null). `processes` limits a rule to process keys.
+so far; names it uses that are unknown are null). An element of a called process may be named with
+the call activity that ran it, `review_design/drc_reply`: stage_review.bpmn's reply to the design
+stage, not to the feasibility study (the history names only `drc_reply`; the event's task path
+leads to the call activity). `processes` limits a rule to process keys. `materials` is a list of
+material keys or an object of key -> name (the name is what a breach lists).
 
-The 办法's own diagrams have not landed yet: the element ids and variable names below are the
-ones lifecycle.md's steps suggest. An administrator adapts or extends the rules without a
-release, with a JSON file (default `instance/compliance.json`, or DALAD_COMPLIANCE_FILE):
+The rules read the 办法's diagrams (bpmn/project.bpmn, stage_review.bpmn, adjustment_route.dmn):
+Art 8 `release_construction_funds` / `procure_and_contract` before `drc_reply` approves in
+`review_design` or `review_combined`; Art 20 `request_adjustment` outside the self-adjustment limits
+without a later `approve_adjustment`; Art 21 `apply_final_acceptance` within six months of the
+`completion_date` of the last `report_progress`, with its ten file fields; Art 22 `joint_acceptance`
+passed after `archive_acceptance` passed; Art 17 `self_evaluation` within 24 months of the
+`in_operation_on` that `file_acceptance_report` records. Supervision (Art 27) is not drawn yet: its
+rule keeps lifecycle.md's names (`SUPERVISION`). An administrator adapts or extends the rules
+without a release, with a JSON file (default `instance/compliance.json`, or DALAD_COMPLIANCE_FILE):
 
     {"rules": [
-      {"id": "art8_funds_before_design_approval", "guarded": {"elements": ["issue_funds"]}},
+      {"id": "art27_rectification_overdue",
+       "start": {"types": ["instance_started"], "elements": ["order_issued"]},
+       "end": {"elements": ["rectify_and_report"]}},
       {"id": "art17_self_evaluation_24_months", "enabled": false},
       {"id": "local_1", "article": "第九条", "title_zh": "...", "kind": "deadline", ...}
     ]}
@@ -48,7 +60,9 @@ from typing import Any, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import clock, history
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
+
+from . import clock, history, instances, runtime
 from .audit import inputs_of
 from .errors import EngineError, ExpressionError
 from .expressions import Expression, compile_expression
@@ -56,8 +70,21 @@ from .models import Document, HistoryEvent, ProcessInstance
 from .timevalues import Duration, parse_duration
 
 KINDS = ("before_gate", "requires", "deadline", "materials")
-ACCEPTANCE_MATERIALS = ("初验意见", "验收会议纪要", "验收报告", "建设总结", "招投标及合同材料", "项目过程文档",
-                        "财务报告", "安全风险评估报告", "密码应用安全性评估报告", "审计报告")
+# The ten materials of Art 21, as the file fields of `apply_final_acceptance` in bpmn/project.bpmn.
+ACCEPTANCE_MATERIALS = {"preliminary_acceptance_opinion": "初验意见", "leadership_minutes": "验收会议纪要",
+                        "acceptance_report": "验收报告", "construction_summary": "建设总结",
+                        "tender_contract_materials": "招投标及合同材料", "process_documents": "项目过程文档",
+                        "financial_report": "财务报告", "security_assessment_report": "安全风险评估报告",
+                        "crypto_assessment_report": "密码应用安全性评估报告", "audit_report_copy": "审计报告"}
+# Art 20's self-adjustment (adjustment_route.dmn, rule 1): within the approved budget, the goal unchanged,
+# at most 10 % of the approved budget (an approved adjustment's new budget, else the design approval's
+# amount) and on one of the three grounds. The rule flags the complement, whatever the table says.
+_SELF_ADJUSTABLE = ("within_budget == true && goal_unchanged == true && adjustment_amount != null "
+                    "&& adjustment_amount <= 0.1 * (approved_budget != null ? approved_budget : approved_amount) "
+                    "&& (adjustment_ground == 'gov_approved' || adjustment_ground == 'optimize_tech' "
+                    "|| adjustment_ground == 'business_need')")
+# Supervision (Art 27) is not drawn yet: its rule keeps lifecycle.md's names, all of them here.
+SUPERVISION = {"order": "rectification_order", "report": "rectification_report", "deadline": "rectification_deadline"}
 
 DEFAULT_RULES: list[dict] = [
     {"id": "art8_funds_before_design_approval", "article": "第八条",
@@ -67,8 +94,9 @@ DEFAULT_RULES: list[dict] = [
      "description_en": "No construction funds and no construction before the preliminary design and budget "
                        "estimate are approved.",
      "kind": "before_gate",
-     "gate": {"elements": ["design_approval"], "when": "${decision == 'approve'}"},
-     "guarded": {"elements": ["release_construction_funds", "procurement", "start_construction"]}},
+     "gate": {"elements": ["review_design/drc_reply", "review_combined/drc_reply"],
+              "when": "${drc_decision == 'approve'}"},
+     "guarded": {"elements": ["release_construction_funds", "procure_and_contract"]}},
     {"id": "art20_adjustment_without_approval", "article": "第二十条",
      "title_zh": "超过10%或不属于三种情形的调整未经发改委批准",
      "title_en": "Adjustment over 10 % or outside the three grounds without drc approval",
@@ -76,48 +104,48 @@ DEFAULT_RULES: list[dict] = [
      "description_en": "Only an adjustment within 10 % of the total and on one of the three grounds may be made by "
                        "the unit with a record filed; any other needs a new drc approval.",
      "kind": "requires", "order": "after",
-     "trigger": {"elements": ["adjustment"],
-                 "when": "${(adjustment_ratio != null && adjustment_ratio > 0.1) || !(adjustment_ground == '1' "
-                         "|| adjustment_ground == '2' || adjustment_ground == '3')}"},
-     "required": {"elements": ["adjustment_approval"], "when": "${decision == 'approve'}"}},
+     "trigger": {"elements": ["request_adjustment"], "when": "${!(" + _SELF_ADJUSTABLE + ")}"},
+     "required": {"elements": ["approve_adjustment"]}},
     {"id": "art21_acceptance_application_late", "article": "第二十一条",
      "title_zh": "建成后半年内未提交竣工验收申请",
      "title_en": "No acceptance application within six months of completion",
      "description_zh": "项目建成后半年内，项目建设单位向领导小组办公室提交竣工验收申请。",
      "description_en": "Within six months of completion the unit applies to the office for final acceptance.",
-     "kind": "deadline", "start": {"elements": ["declare_completion"]},
-     "end": {"elements": ["acceptance_application"]}, "within": "P6M"},
+     "kind": "deadline",
+     "start": {"elements": ["report_progress"], "when": "${construction_completed == true}"},
+     "end": {"elements": ["apply_final_acceptance"]},
+     "due": "${add_months(date(completion_date), 6)}"},
     {"id": "art21_acceptance_materials", "article": "第二十一条",
      "title_zh": "竣工验收申请材料不全（十项材料）",
      "title_en": "Acceptance application without all ten materials",
      "description_zh": "竣工验收申请须附初验意见、会议纪要、验收报告、建设总结、招投标及合同材料、过程文档、财务报告、"
                        "安全风险评估报告、密码应用安全性评估报告、审计报告。",
      "description_en": "The acceptance application carries the ten materials Art 21 lists.",
-     "kind": "materials", "trigger": {"elements": ["acceptance_application"]},
-     "materials": list(ACCEPTANCE_MATERIALS), "variable": "materials"},
+     "kind": "materials", "trigger": {"elements": ["apply_final_acceptance"]},
+     "materials": dict(ACCEPTANCE_MATERIALS)},
     {"id": "art22_acceptance_without_archive_acceptance", "article": "第二十二条",
      "title_zh": "未通过档案验收即通过项目验收",
      "title_en": "Acceptance passed without archive acceptance",
      "description_zh": "未进行档案验收或档案验收不合格的，不得通过项目验收。",
      "description_en": "Without a passed archive acceptance a project may not pass acceptance.",
      "kind": "requires", "order": "before",
-     "trigger": {"elements": ["joint_acceptance"], "when": "${acceptance_passed == true}"},
-     "required": {"elements": ["archive_acceptance"], "when": "${archive_passed == true}"}},
+     "trigger": {"elements": ["joint_acceptance"], "when": "${joint_acceptance_result == 'pass'}"},
+     "required": {"elements": ["archive_acceptance"], "when": "${archive_result == 'pass'}"}},
     {"id": "art17_self_evaluation_24_months", "article": "第十七条",
      "title_zh": "投入运行24个月后仍未提交自评价报告",
      "title_en": "Self-evaluation missing 24 months after going live",
      "description_zh": "项目通过验收并投入运行后12-24个月内，项目建设单位开展自评价并报送自评价报告。",
      "description_en": "12 to 24 months after going live the unit reports its self-evaluation.",
      "kind": "deadline",
-     "start": {"elements": ["joint_acceptance", "go_live"], "when": "${acceptance_passed != false}"},
-     "end": {"elements": ["self_evaluation"]}, "within": "P24M"},
+     "start": {"elements": ["file_acceptance_report"], "when": "${in_operation_on != null}"},
+     "end": {"elements": ["self_evaluation"]}, "due": "${add_months(date(in_operation_on), 24)}"},
     {"id": "art27_rectification_overdue", "article": "第二十七条",
      "title_zh": "整改逾期",
      "title_en": "Rectification order past its deadline",
      "description_zh": "发现违反规定或批复要求的，应当要求项目建设单位限期整改。",
      "description_en": "A rectification order sets a deadline; the unit reports the rectification by then.",
-     "kind": "deadline", "start": {"elements": ["rectification_order"]},
-     "end": {"elements": ["rectification_report"]}, "due": "${rectification_deadline}"},
+     "kind": "deadline", "start": {"elements": [SUPERVISION["order"]]},
+     "end": {"elements": [SUPERVISION["report"]]}, "due": "${" + SUPERVISION["deadline"] + "}"},
 ]
 
 
@@ -135,10 +163,13 @@ class Matcher:
     elements: tuple[str, ...]
     when: Optional[Expression]
 
-    def matches(self, event: dict, variables: dict) -> bool:
+    def matches(self, event: dict, variables: dict, call: Optional[str] = None) -> bool:
+        """`call` is the call activity that ran the event's element (None at the top level)."""
         if event["type"] not in self.types:
             return False
-        if self.elements and event.get("element_id") not in self.elements:
+        element = event.get("element_id")
+        if self.elements and element not in self.elements and (call is None or f"{call}/{element}"
+                                                                not in self.elements):
             return False
         if self.when is None:
             return True
@@ -147,6 +178,16 @@ class Matcher:
             return bool(self.when.evaluate(scope))
         except ExpressionError:
             return False  # the condition cannot hold on these values
+
+
+    @property
+    def own_elements(self) -> tuple[str, ...]:
+        """The element ids themselves ('review_design/drc_reply' is 'drc_reply')."""
+        return tuple(dict.fromkeys(e.rpartition("/")[2] for e in self.elements))
+
+    @property
+    def qualified(self) -> bool:
+        return any("/" in e for e in self.elements)
 
 
 @dataclass(frozen=True)
@@ -164,6 +205,7 @@ class Rule:
     within_text: Optional[str] = None
     due: Optional[Expression] = None
     materials: tuple[str, ...] = ()
+    material_names: dict = field(default_factory=dict)  # material key -> the name shown
     variable: Optional[str] = None
     processes: tuple[str, ...] = ()
     source: str = "built-in"
@@ -248,7 +290,14 @@ def rule_from_dict(spec: dict, where: str) -> Rule:
                 fail("due", "must be an expression text")
             rule["due"] = expression("due", due)
     if kind == "materials":
-        rule["materials"] = names("materials", spec.get("materials"))
+        raw = spec.get("materials")
+        if isinstance(raw, dict):  # {"field_id": "名称", ...}
+            if not all(isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip() for k, v in raw.items()):
+                fail("materials", "must map material keys to non-empty names")
+            rule["materials"] = tuple(k.strip() for k in raw)
+            rule["material_names"] = {k.strip(): v.strip() for k, v in raw.items()}
+        else:
+            rule["materials"] = names("materials", raw)
         if not rule["materials"]:
             fail("materials", "must list at least one material")
         variable = spec.get("variable")
@@ -328,9 +377,17 @@ class _Project:
     row: ProcessInstance
     events: list[dict]
     variables: list[dict]  # the variables right after each event
+    _calls: Optional[list] = None
 
-    def matching(self, matcher: Matcher) -> list[tuple[int, dict]]:
-        return [(i, e) for i, e in enumerate(self.events) if matcher.matches(e, self.variables[i])]
+    def calls(self, session: Session) -> list[Optional[str]]:
+        """For each event, the call activity that ran its element (None at the top level)."""
+        if self._calls is None:
+            self._calls = _calls_of(session, self.row, self.events)
+        return self._calls
+
+    def matching(self, matcher: Matcher, session: Optional[Session] = None) -> list[tuple[int, dict]]:
+        calls = self.calls(session) if matcher.qualified and session is not None else [None] * len(self.events)
+        return [(i, e) for i, e in enumerate(self.events) if matcher.matches(e, self.variables[i], calls[i])]
 
 
 def check(session: Session, rules: list[Rule], *, now: Optional[datetime] = None) -> list[RuleResult]:
@@ -358,7 +415,7 @@ def _candidates(session: Session, rule: Rule) -> list[int]:
     query = select(HistoryEvent.instance_id).where(HistoryEvent.chain.like("instance:%"),
                                                    HistoryEvent.type.in_(first.types))
     if first.elements:
-        query = query.where(HistoryEvent.element_id.in_(first.elements))
+        query = query.where(HistoryEvent.element_id.in_(first.own_elements))
     return sorted(set(session.scalars(query.distinct())))
 
 
@@ -372,6 +429,28 @@ def _load(session: Session, instance_id: int) -> _Project:
     return _Project(session.get(ProcessInstance, instance_id), events, variables)
 
 
+def _calls_of(session: Session, row: ProcessInstance, events: list[dict]) -> list[Optional[str]]:
+    """The call activity of each event: the history names only the element, and its `path` (task
+    positions, 'sub' where a called process begins) leads through the instance's task tree to the
+    call activity. An instance whose state cannot be read matches no call-qualified element."""
+    out: list[Optional[str]] = [None] * len(events)
+    paths = [(i, (e.get("data") or {}).get("path")) for i, e in enumerate(events)]
+    paths = [(i, p) for i, p in paths if isinstance(p, list) and "sub" in p]
+    if not paths:
+        return out
+    try:
+        definition = instances.definition_runtime(session, row.definition_id)
+        workflow = runtime.load_state(row.state, definition.spec, definition.subprocess_specs)
+    except Exception:  # noqa: BLE001 - a state that cannot be read gives no call activities
+        return out
+    for index, path in paths:
+        last = len(path) - 1 - path[::-1].index("sub")
+        task = runtime.task_at(workflow, path[:last])
+        if task is not None and isinstance(task.task_spec, CallActivity):
+            out[index] = task.task_spec.bpmn_id
+    return out
+
+
 def _breach(project: _Project, reason: str, detail: str, params: dict, evidence: list[dict]) -> Breach:
     row = project.row
     return Breach(row.id, row.business_key, row.process_key, (row.variables or {}).get("project_name"), reason,
@@ -383,10 +462,10 @@ def _at(event: dict) -> datetime:
 
 
 def _check_before_gate(session, rule: Rule, project: _Project, now) -> Optional[list[Breach]]:
-    guarded = project.matching(rule.matchers["guarded"])
+    guarded = project.matching(rule.matchers["guarded"], session)
     if not guarded:
         return None
-    gates = project.matching(rule.matchers["gate"])
+    gates = project.matching(rule.matchers["gate"], session)
     first_gate = gates[0][0] if gates else None
     out = []
     for index, event in guarded:
@@ -401,10 +480,10 @@ def _check_before_gate(session, rule: Rule, project: _Project, now) -> Optional[
 
 
 def _check_requires(session, rule: Rule, project: _Project, now) -> Optional[list[Breach]]:
-    triggers = project.matching(rule.matchers["trigger"])
+    triggers = project.matching(rule.matchers["trigger"], session)
     if not triggers:
         return None
-    required = project.matching(rule.matchers["required"])
+    required = project.matching(rule.matchers["required"], session)
     out = []
     for index, event in triggers:
         if rule.order == "before":
@@ -424,10 +503,10 @@ def _check_requires(session, rule: Rule, project: _Project, now) -> Optional[lis
 
 
 def _check_deadline(session, rule: Rule, project: _Project, now) -> Optional[list[Breach]]:
-    starts = project.matching(rule.matchers["start"])
+    starts = project.matching(rule.matchers["start"], session)
     if not starts:
         return None
-    ends = project.matching(rule.matchers["end"])
+    ends = project.matching(rule.matchers["end"], session)
     out = []
     for position, (index, event) in enumerate(starts):
         due = _due(rule, event, project.variables[index])
@@ -470,7 +549,7 @@ def _due(rule: Rule, event: dict, variables: dict) -> Optional[datetime]:
 
 
 def _check_materials(session, rule: Rule, project: _Project, now) -> Optional[list[Breach]]:
-    triggers = project.matching(rule.matchers["trigger"])
+    triggers = project.matching(rule.matchers["trigger"], session)
     if not triggers:
         return None
     documents = list(session.execute(select(Document.field, Document.uploaded_at, Document.filename, Document.sha256)
@@ -482,12 +561,14 @@ def _check_materials(session, rule: Rule, project: _Project, now) -> Optional[li
         listed = project.variables[index].get(rule.variable) if rule.variable else None
         listed = {str(v) for v in listed} if isinstance(listed, list) else set()
         missing = [m for m in rule.materials
-                   if m not in listed and not any(k == m or k.endswith(":" + m) for k in keys)]
+                   if not any(name in listed or any(k == name or k.endswith(":" + name) for k in keys)
+                              for name in (m, rule.material_names.get(m, m)))]
         if missing:
+            shown = [rule.material_names.get(m, m) for m in missing]
             out.append(_breach(project, "missing_materials", f"event {event['seq']} lacks {len(missing)} of "
-                               f"{len(rule.materials)} materials: {', '.join(missing)}",
-                               {"element": event.get("element_id"), "seq": event["seq"], "missing": missing,
-                                "required": len(rule.materials)}, [event]))
+                               f"{len(rule.materials)} materials: {', '.join(shown)}",
+                               {"element": event.get("element_id"), "seq": event["seq"], "missing": shown,
+                                "missing_keys": missing, "required": len(rule.materials)}, [event]))
     return out
 
 
@@ -512,7 +593,8 @@ def rule_as_dict(rule: Rule) -> dict:
     if rule.due is not None:
         out["due"] = rule.due.source
     if rule.materials:
-        out["materials"] = list(rule.materials)
+        out["materials"] = ({m: rule.material_names.get(m, m) for m in rule.materials} if rule.material_names
+                            else list(rule.materials))
         if rule.variable:
             out["variable"] = rule.variable
     if rule.processes:

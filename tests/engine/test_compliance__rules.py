@@ -2,8 +2,10 @@
 a clean project; the checks are data an administrator changes and extends with a JSON file whose
 mistakes are named by file, rule and field.
 
-audit_checks.bpmn offers every step of a project at once (a parallel split), so a test completes
-them in whatever order and at whatever time the case needs."""
+audit_checks.bpmn offers every step of a project at once (a parallel split), with the element ids of
+bpmn/project.bpmn (its review_design calls audit_checks_stage for the drc_reply of stage_review.bpmn),
+so a test completes them in whatever order and at whatever time the case needs. The same rules on
+the real diagrams: test_compliance__real_diagrams.py."""
 from __future__ import annotations
 
 import json
@@ -20,7 +22,7 @@ PDF = b"%PDF-1.4\n%%EOF\n"
 
 @pytest.fixture
 def checks(db, frozen_clock):
-    deploy_files(db, "audit_checks.bpmn")
+    deploy_files(db, "audit_checks.bpmn", "audit_checks_stage.bpmn")
 
     def project(key: str, steps: list, name: str | None = None) -> int:
         """Start a project and run `steps`: (element, values) or a timedelta to wait."""
@@ -55,81 +57,113 @@ def breached(result) -> dict:
 MONTH = timedelta(days=31)
 
 
+APPROVE = {"drc_decision": "approve", "approved_amount": 1000000}
+
+
 def test_art8_funds_or_procurement_before_the_design_approval(db, checks):
-    checks("CLEAN", [("design_approval", {"decision": "approve"}), ("release_construction_funds", {}),
-                     ("procurement", {})])
-    checks("EARLY", [("procurement", {}), ("design_approval", {"decision": "approve"})])
-    checks("NEVER", [("release_construction_funds", {}), ("design_approval", {"decision": "revise"})])
+    checks("CLEAN", [("drc_reply", APPROVE), ("release_construction_funds", {}), ("procure_and_contract", {})])
+    checks("EARLY", [("procure_and_contract", {}), ("drc_reply", APPROVE)])
+    checks("NEVER", [("release_construction_funds", {}), ("drc_reply", {"drc_decision": "revise"})])
     result = run(db, "art8_funds_before_design_approval")
     found = breached(result)
     assert set(found) == {"EARLY", "NEVER"} and result.checked == 3
     early = found["EARLY"]
-    assert early.reason == "before_gate" and early.params["element"] == "procurement"
-    assert [e["element_id"] for e in early.evidence] == ["procurement", "design_approval"]
+    assert early.reason == "before_gate" and early.params["element"] == "procure_and_contract"
+    assert [e["element_id"] for e in early.evidence] == ["procure_and_contract", "drc_reply"]
     assert early.params["gate_seq"] == early.evidence[1]["seq"]
     assert found["NEVER"].params["gate_seq"] is None and "no approval at all" in found["NEVER"].detail
 
 
+SELF = {"within_budget": True, "goal_unchanged": True, "adjustment_ground": "optimize_tech"}
+
+
 @pytest.mark.parametrize("values, breaks", [
-    ({"adjustment_ratio": 0.08, "adjustment_ground": "1"}, False),
-    ({"adjustment_ratio": 0.12, "adjustment_ground": "1"}, True),
-    ({"adjustment_ratio": 0.05, "adjustment_ground": "4"}, True),
+    ({**SELF, "adjustment_amount": 80000}, False),
+    ({**SELF, "adjustment_amount": 100000}, False),  # exactly 10 %
+    ({**SELF, "adjustment_amount": 120000}, True),
+    ({**SELF, "adjustment_amount": 50000, "adjustment_ground": "none"}, True),
+    ({**SELF, "adjustment_amount": 50000, "within_budget": False}, True),
+    ({**SELF, "adjustment_amount": 50000, "goal_unchanged": False}, True),
 ])
 def test_art20_an_adjustment_beyond_the_limits_needs_drc_approval_after_it(db, checks, values, breaks):
-    checks("WITHOUT", [("adjustment", values)])
-    checks("APPROVED", [("adjustment", values), ("adjustment_approval", {"decision": "approve"})])
+    """The 10 % is of the design approval's amount (drc_reply in review_design)."""
+    checks("WITHOUT", [("drc_reply", APPROVE), ("request_adjustment", values)])
+    checks("APPROVED", [("drc_reply", APPROVE), ("request_adjustment", values),
+                        ("approve_adjustment", {"adjustment_decision": "reject"})])
     result = run(db, "art20_adjustment_without_approval")
     assert set(breached(result)) == ({"WITHOUT"} if breaks else set())
     if breaks:
         breach = breached(result)["WITHOUT"]
-        assert breach.reason == "missing_after" and breach.params["required"] == ["adjustment_approval"]
-        assert breach.evidence[0]["element_id"] == "adjustment"
+        assert breach.reason == "missing_after" and breach.params["required"] == ["approve_adjustment"]
+        assert breach.evidence[0]["element_id"] == "request_adjustment"
         assert breach.evidence[0]["data"]["values"] == values
 
 
+def test_art20_the_limit_follows_an_approved_adjustment_of_the_budget(db, checks):
+    checks("RAISED", [("drc_reply", APPROVE), ("approve_adjustment", {"adjustment_decision": "approve",
+                                                                       "approved_budget": 2000000}),
+                      ("request_adjustment", {**SELF, "adjustment_amount": 150000})])
+    assert run(db, "art20_adjustment_without_approval").checked == 0  # 7.5 % of the new budget
+
+
 def test_art20_an_approval_before_the_adjustment_does_not_count(db, checks):
-    checks("BEFORE", [("adjustment_approval", {"decision": "approve"}),
-                      ("adjustment", {"adjustment_ratio": 0.2, "adjustment_ground": "2"})])
+    checks("BEFORE", [("drc_reply", APPROVE), ("approve_adjustment", {"adjustment_decision": "approve"}),
+                      ("request_adjustment", {**SELF, "adjustment_amount": 200000, "adjustment_ground": "none"})])
     assert set(breached(run(db, "art20_adjustment_without_approval"))) == {"BEFORE"}
 
 
+COMPLETED = {"construction_completed": True, "completion_date": "2026-03-02"}
+
+
 def test_art21_an_acceptance_application_later_than_six_months(db, checks):
-    checks("NONE_YET", [("declare_completion", {})])  # declared now, 2026-03-02; the clock moves on below
-    checks("IN_TIME", [("declare_completion", {}), 5 * MONTH, ("acceptance_application", {})])
-    checks("LATE", [("declare_completion", {}), 7 * MONTH, ("acceptance_application", {})])
+    checks("NONE_YET", [("report_progress", COMPLETED)])  # completed 2026-03-02 (today); the clock moves on
+    checks("IN_TIME", [("report_progress", COMPLETED), 5 * MONTH, ("apply_final_acceptance", {})])
+    checks("LATE", [("report_progress", COMPLETED), 7 * MONTH, ("apply_final_acceptance", {})])
+    checks("NOT_DONE", [("report_progress", {"construction_completed": False})])
     result = run(db, "art21_acceptance_application_late")
     found = breached(result)
     assert set(found) == {"LATE", "NONE_YET"}
     assert found["LATE"].reason == "late" and len(found["LATE"].evidence) == 2
     assert found["NONE_YET"].reason == "overdue"
-    assert found["NONE_YET"].params["due"].startswith("2026-09-02")  # six months after 2026-03-02
+    assert found["NONE_YET"].params["due"].startswith("2026-09-02T23:59:59")  # six months after 2026-03-02
+
+
+def test_art21_the_six_months_run_from_the_completion_date_reported(db, checks):
+    checks("EARLIER", [("report_progress", {**COMPLETED, "completion_date": "2025-08-01"}),
+                       ("apply_final_acceptance", {})])
+    found = breached(run(db, "art21_acceptance_application_late"))
+    assert found["EARLIER"].reason == "late" and found["EARLIER"].params["due"].startswith("2026-02-01")
 
 
 def test_art21_a_missing_application_is_not_overdue_before_six_months(db, checks):
-    checks("FRESH", [("declare_completion", {})])
+    checks("FRESH", [("report_progress", COMPLETED)])
     assert run(db, "art21_acceptance_application_late").ok
 
 
 def test_art21_the_acceptance_application_needs_all_ten_materials(db, checks):
-    complete_id = checks("DOCS", [])
-    with db.write() as s:
-        for name in compliance.ACCEPTANCE_MATERIALS:
-            documents.add(s, complete_id, filename=f"{name}.pdf", content=PDF, user="edu_li",
-                          field=f"attachments:{name}")
-    with db.write() as s:
-        [task] = [t for t in services.tasks(s, instance_id=complete_id) if t.element_id == "acceptance_application"]
-        services.complete_task(s, task.id, user="edu_li", data={}, check_access=False)
-    checks("LISTED", [("acceptance_application", {"materials": list(compliance.ACCEPTANCE_MATERIALS)})])
-    checks("NINE", [("acceptance_application", {"materials": list(compliance.ACCEPTANCE_MATERIALS[:9])})])
+    def upload(key, fields):
+        instance_id = checks(key, [])
+        with db.write() as s:
+            for name in fields:
+                documents.add(s, instance_id, filename=f"{name}.pdf", content=PDF, user="edu_li", field=name)
+        with db.write() as s:
+            [task] = [t for t in services.tasks(s, instance_id=instance_id)
+                      if t.element_id == "apply_final_acceptance"]
+            services.complete_task(s, task.id, user="edu_li", data={}, check_access=False)
+
+    upload("DOCS", list(compliance.ACCEPTANCE_MATERIALS))
+    upload("NINE", list(compliance.ACCEPTANCE_MATERIALS)[:9])
+    upload("BY_NAME", [f"attachments:{name}" for name in compliance.ACCEPTANCE_MATERIALS.values()])
     result = run(db, "art21_acceptance_materials")
     found = breached(result)
     assert set(found) == {"NINE"}
     assert found["NINE"].params["missing"] == ["审计报告"]
+    assert found["NINE"].params["missing_keys"] == ["audit_report_copy"]
     assert found["NINE"].reason == "missing_materials"
 
 
 def test_art21_materials_uploaded_after_the_application_do_not_count(db, checks, frozen_clock):
-    late_id = checks("AFTER", [("acceptance_application", {})])
+    late_id = checks("AFTER", [("apply_final_acceptance", {})])
     frozen_clock.advance(timedelta(days=1))
     with db.write() as s:
         for name in compliance.ACCEPTANCE_MATERIALS:
@@ -138,23 +172,26 @@ def test_art21_materials_uploaded_after_the_application_do_not_count(db, checks,
 
 
 def test_art22_acceptance_passed_without_archive_acceptance(db, checks):
-    checks("CLEAN", [("archive_acceptance", {"archive_passed": True}),
-                     ("joint_acceptance", {"acceptance_passed": True})])
-    checks("NO_ARCHIVE", [("joint_acceptance", {"acceptance_passed": True})])
-    checks("ARCHIVE_FAILED", [("archive_acceptance", {"archive_passed": False}),
-                              ("joint_acceptance", {"acceptance_passed": True})])
-    checks("NOT_PASSED", [("joint_acceptance", {"acceptance_passed": False})])
+    checks("CLEAN", [("archive_acceptance", {"archive_result": "pass"}),
+                     ("joint_acceptance", {"joint_acceptance_result": "pass"})])
+    checks("NO_ARCHIVE", [("joint_acceptance", {"joint_acceptance_result": "pass"})])
+    checks("ARCHIVE_FAILED", [("archive_acceptance", {"archive_result": "fail"}),
+                              ("joint_acceptance", {"joint_acceptance_result": "pass"})])
+    checks("NOT_PASSED", [("joint_acceptance", {"joint_acceptance_result": "fail"})])
     found = breached(run(db, "art22_acceptance_without_archive_acceptance"))
     assert set(found) == {"NO_ARCHIVE", "ARCHIVE_FAILED"}
     assert found["NO_ARCHIVE"].reason == "missing_before"
 
 
+LIVE = {"in_operation_on": "2026-03-02"}
+
+
 def test_art17_self_evaluation_missing_24_months_after_going_live(db, checks):
-    checks("DONE", [("joint_acceptance", {"acceptance_passed": True}), 13 * MONTH, ("self_evaluation", {})])
-    checks("MISSING", [("joint_acceptance", {"acceptance_passed": True})])
+    checks("DONE", [("file_acceptance_report", LIVE), 13 * MONTH, ("self_evaluation", {})])
+    checks("MISSING", [("file_acceptance_report", LIVE)])
     result = run(db, "art17_self_evaluation_24_months")
     assert result.ok  # the missing one is not yet 24 months live
-    checks("LATE", [("joint_acceptance", {"acceptance_passed": True}), 25 * MONTH, ("self_evaluation", {})])
+    checks("LATE", [("file_acceptance_report", LIVE), 25 * MONTH, ("self_evaluation", {})])
     found = breached(run(db, "art17_self_evaluation_24_months"))
     assert set(found) == {"MISSING", "LATE"}
     assert found["MISSING"].reason == "overdue" and found["LATE"].reason == "late"
@@ -184,16 +221,16 @@ def write(tmp_path, document) -> str:
 
 def test_an_administrator_retargets_disables_and_adds_rules(db, checks, tmp_path):
     path = write(tmp_path, {"rules": [
-        {"id": "art8_funds_before_design_approval", "guarded": {"elements": ["adjustment"]}},
+        {"id": "art8_funds_before_design_approval", "guarded": {"elements": ["request_adjustment"]}},
         {"id": "art17_self_evaluation_24_months", "enabled": False},
         {"id": "local_procurement_before_completion", "article": "第十条", "title_zh": "竣工申报前须完成采购",
-         "kind": "requires", "order": "before", "trigger": {"elements": ["declare_completion"]},
-         "required": {"elements": ["procurement"]}}]})
+         "kind": "requires", "order": "before", "trigger": {"elements": ["apply_final_acceptance"]},
+         "required": {"elements": ["procure_and_contract"]}}]})
     rules = compliance.load_rules(path)
     ids = [r.id for r in rules]
     assert "art17_self_evaluation_24_months" not in ids and ids[-1] == "local_procurement_before_completion"
-    checks("P", [("adjustment", {}), ("procurement", {}), ("declare_completion", {})])
-    checks("Q", [("declare_completion", {}), ("design_approval", {"decision": "approve"})])
+    checks("P", [("request_adjustment", {}), ("procure_and_contract", {}), ("apply_final_acceptance", {})])
+    checks("Q", [("apply_final_acceptance", {}), ("drc_reply", APPROVE)])
     assert set(breached(run(db, "art8_funds_before_design_approval", rules))) == {"P"}  # procurement no longer guarded
     assert set(breached(run(db, "local_procurement_before_completion", rules))) == {"Q"}
     assert rules[-1].source.endswith("rule 'local_procurement_before_completion' (#3)")
@@ -207,7 +244,7 @@ def test_an_administrator_retargets_disables_and_adds_rules(db, checks, tmp_path
      "rule 'x' (#1): field 'kind': 'sometimes' is not one of"),
     ({"rules": [{"id": "art8_funds_before_design_approval", "gate": {"elements": ["a"], "when": "${a >}"}}]},
      "rule 'art8_funds_before_design_approval' (#1): field 'gate.when'"),
-    ({"rules": [{"id": "art21_acceptance_application_late", "within": "six months"}]},
+    ({"rules": [{"id": "art21_acceptance_application_late", "due": None, "within": "six months"}]},
      "field 'within': "),
     ({"rules": [{"id": "art27_rectification_overdue", "within": "P1M"}]}, "give exactly one of 'within'"),
     ({"rules": [{"id": "art22_acceptance_without_archive_acceptance", "order": "later"}]}, "field 'order'"),

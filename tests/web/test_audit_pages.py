@@ -299,21 +299,30 @@ def test_the_report_has_the_project_timeline_diagram_documents_and_verification(
         assert "@media print" in stylesheet.get_data(as_text=True)
 
 
-def test_the_compliance_page_lists_a_breaking_project_with_its_evidence(db, app, project):
-    # audit_project released funds only after approval: the Art 8 check passes for it ...
+def test_the_compliance_page_lists_a_breaking_project_with_its_evidence(db, app):
+    # audit_checks has the ids of bpmn/project.bpmn: a project released funds only after the design
+    # approval (drc_reply in review_design), so the Art 8 check passes for it ...
+    audit._files.clear()  # element names are cached by resource id, which an emptied database reuses
+    deploy_files(db, "audit_checks.bpmn", "audit_checks_stage.bpmn")
+
+    def start(key, name):
+        with db.write() as s:
+            return services.start_process(s, "audit_checks", business_key=key,
+                                          variables={"unit": "edu", "project_name": name}, user="edu_li").id
+    clean = start("P-GOOD", "合规项目")
+    complete(db, clean, "drc_reply", {"drc_decision": "approve", "approved_amount": 1000000}, user="drc_zhang")
+    complete(db, clean, "release_construction_funds", user="finance_liu")
     c = as_user(app, "auditor_sun")
     page = text_of(c.get("/audit/compliance?rule=art8_funds_before_design_approval"))
     assert "未发现问题（检查 1 个项目）" in page
-    # ... a project of audit_checks procures before approval and is listed with the event
-    deploy_files(db, "audit_checks.bpmn")
-    with db.write() as s:
-        other = services.start_process(s, "audit_checks", business_key="P-BAD", variables={"unit": "edu",
-                                        "project_name": "违规项目"}, user="edu_li").id
-    complete(db, other, "procurement")
+    # ... a project that procures before approval is listed with the event
+    other = start("P-BAD", "违规项目")
+    complete(db, other, "procure_and_contract")
     page = c.get("/audit/compliance?rule=art8_funds_before_design_approval").get_data(as_text=True)
     body = text_of(c.get("/audit/compliance?rule=art8_funds_before_design_approval"))
-    assert "1 处违规" in body and "违规项目" in body and "办理了“招标采购”，但没有任何批复" in body
-    seq = seq_of(db, other, "procurement")
+    assert "1 处违规" in body and "违规项目" in body and "办理了“组织招标采购并签订合同”，但没有任何批复" in body
+    assert "合规项目" not in body
+    seq = seq_of(db, other, "procure_and_contract")
     assert f"/audit/instances/{other}?seq={seq}" in page
 
 
