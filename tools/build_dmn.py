@@ -116,7 +116,30 @@ REVIEW_PERIODS = Table(
     doc="办法对审查和批复未规定时限，由管理员在此按工作日设定（节假日按国家法定节假日安排）；默认值参照本地可比规定，"
         "例如旗发改委批复 20 个工作日。第三方咨询机构的评估时间另列，不计入审查部门的时限。命中策略 UNIQUE：每个阶段一行。")
 
-TABLES = [APPROVAL_PATH, ADJUSTMENT_ROUTE, REVIEW_PERIODS]
+OM_ELIGIBILITY = Table(
+    "om_eligibility", "运维经费和系统建设资格", "FIRST",
+    inputs=[("符合密码应用和网络安全要求", "crypto_security_compliant", "boolean"),
+            ("存在重大安全隐患", "major_hidden_danger", "boolean"),
+            ("按要求共享数据资源", "shares_data", "boolean"),
+            ("重复采集数据", "duplicate_collection", "boolean"),
+            ("主张依法律法规或旗委、旗政府要求不能共享", "legal_ground_claimed", "boolean")],
+    outputs=[("结论", "eligibility", "string"), ("依据", "eligibility_reason", "string")],
+    rules=[(["false", "-", "-", "-", "-"], [q("refused"), q("第二十四条第（二）项：不符合密码应用和网络安全要求")],
+            "第二十四条（二）：不单独安排运维经费，不得新建、改建、扩建；没有例外"),
+           (["-", "true", "-", "-", "-"], [q("refused"), q("第二十四条第（二）项：存在重大安全隐患")],
+            "第二十四条（二）：存在重大安全隐患，没有例外"),
+           (["-", "-", "-", "true", "-"], [q("refused"), q("第二十四条第（一）项：重复采集数据")],
+            "第二十四条（一）：重复采集数据"),
+           (["-", "-", "false", "-", "true"], [q("legal_ground"), q("第二十四条：主张依法不能共享，办公室审核、旗政府批准")],
+            "第二十四条：部门认为依法律法规和旗委、旗政府要求不能信息共享但确有必要建设或保留的，由领导小组办公室审核，报旗人民政府批准"),
+           (["-", "-", "false", "-", "-"], [q("refused"), q("第二十四条第（一）项：未按要求共享数据资源")],
+            "第二十四条（一）：联网通办是原则，孤网是例外"),
+           (["-", "-", "-", "-", "-"], [q("eligible"), q("第二十四条：能够按要求信息共享，办公室会同有关部门审核")],
+            "第二十四条：符合要求，进入审核")],
+    doc="第二十四条。命中策略 FIRST（按顺序取第一条）：安全和密码问题（第（二）项）没有例外，排在最前；"
+        "重复采集数据不适用依法不能共享的例外；未共享时才看是否主张法定事由；其余符合要求。改动规则时请保持这个顺序。")
+
+TABLES = [APPROVAL_PATH, ADJUSTMENT_ROUTE, REVIEW_PERIODS, OM_ELIGIBILITY]
 
 
 if __name__ == "__main__":
