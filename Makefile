@@ -51,7 +51,7 @@ run: venv
 	$(BIN)/dalad init-db
 	@if ls bpmn/*.bpmn >/dev/null 2>&1; then $(BIN)/dalad deploy bpmn/; \
 	else echo "bpmn/ holds no diagrams yet: nothing to deploy"; fi
-	DALAD_DEMO=1 $(BIN)/dalad demo-seed
+	DALAD_DEMO=1 $(BIN)/dalad demo-seed --projects
 	DALAD_DEMO=1 $(BIN)/dalad serve --host 127.0.0.1 --port 5000 --demo
 
 # Runs every suite even when an earlier one fails, then fails if any did.

@@ -186,6 +186,8 @@ def build_parser() -> _Parser:
 
     p = command("demo-seed", cmd_demo_seed, f"add demo users for every bureau (password {DEMO_PASSWORD})")
     p.add_argument("--yes-demo", action="store_true", help="allowed without DALAD_DEMO=1")
+    p.add_argument("--projects", action="store_true",
+                   help="also start demo projects of the 办法 at several stages (needs bpmn/ deployed)")
 
     p = command("serve", cmd_serve, "run the web server and the timer scheduler")
     p.add_argument("--host", default="127.0.0.1")
@@ -461,6 +463,10 @@ def cmd_demo_seed(args, settings: Settings, db: Database) -> int:
     print(f"demo users: {len(added)} added, {len(present)} already there (password {DEMO_PASSWORD})")
     if added:
         print("added: " + " ".join(added))
+    if getattr(args, "projects", False):
+        from engine.demo import seed_demo_projects
+        started = seed_demo_projects(db)
+        print(f"demo projects: {len(started)} started" + (": " + " ".join(started) if started else ""))
     return 0
 
 
