@@ -427,11 +427,22 @@ class _EngineMultiInstance:
         return super()._update_hook(my_task)
 
     def create_child(self, my_task, item, key_or_index=None):
-        before = set(c.id for c in my_task.children)
-        super().create_child(my_task, item, key_or_index)
-        for child in my_task.children:
-            if child.id not in before:
-                child.data["loopCounter"] = key_or_index if key_or_index is not None else len(before)
+        """SpiffWorkflow's create_child, with `loopCounter` set before the instance starts (a call
+        activity's camunda:in reads it then)."""
+        task_spec = my_task.workflow.spec.task_specs[self.task_spec]
+        if not task_spec.completed_event.is_connected(self.merge_child):
+            task_spec.completed_event.connect(self.merge_child)
+        counter = key_or_index if key_or_index is not None else len(list(self._instances(my_task)))
+        child = my_task._add_child(task_spec, TaskState.WAITING)
+        child.triggered = True
+        if self.input_item is not None:
+            self.input_item.set(child, deepcopy(item))
+        child.data["loopCounter"] = counter
+        if key_or_index is not None:
+            child.internal_data["key_or_index"] = key_or_index
+        else:
+            child.internal_data["item"] = item
+        child.task_spec._update(child)
 
     def _collect(self, my_task, child) -> None:
         config = self._config()
