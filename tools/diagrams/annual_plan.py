@@ -1,6 +1,6 @@
 """年度建设计划 (Art 5): departments submit, the office reviews, the leading group approves, finance
 issues the special funds, each included entry starts a project."""
-from common import Diagram, Field, day, enum, file, lanes, line, money, text
+from common import Diagram, Field, due_in, day, enum, file, lanes, line, money, text
 
 SORT = """entries = []
 late_departments = []
@@ -36,6 +36,8 @@ def build() -> Diagram:
                 form=[Field("plan_year", "计划年度", "long", required=True),
                       line("department_codes", "申报部门代码（逗号分隔）", help="例：edu,health,transport"),
                       day("submission_deadline", "申报截止日期"), text("call_note", "申报要求", required=False)])
+    d.rule_task("set_review_periods", "确定办理时限", "unit", 2, decision="review_periods", result="periods",
+                inputs={"stage": "annual_plan"}, doc="办理时限决策表（review_periods）的 annual_plan 行：各部门办理时限（工作日）。")
     d.call("collect_department_plans", "各部门提交项目计划", "unit", 3, called="plan_submission",
            ins=[("${department}", "unit"), "plan_year", "submission_deadline"], outs=["all"],
            collection="${department_codes.split(',')}", element="department", output_collection="submissions",
@@ -43,7 +45,7 @@ def build() -> Diagram:
     d.script_task("sort_submissions", "汇总各部门申报", "office", 4, script=SORT,
                   doc="第五条：领导小组办公室汇总项目计划，记录逾期未报的部门。")
     d.gateway("review_merge", "", "office", 5, doc="第五条：领导小组退回后重新审核。")
-    d.user_task("review_plan_entry", "审核：${entry.entry_name}", "office", 6, groups="office",
+    d.user_task("review_plan_entry", "审核：${entry.entry_name}", "office", 6, groups="office", due=due_in("periods.office_days"),
                 collection="${entries}", element="entry", output_collection="reviewed_entries",
                 doc="第五条：领导小组办公室对每个项目计划出具审核意见（纳入或不纳入及理由）；"
                     "是否依据数字达拉特规划建设是纳入的重要因素；后评价结果作为安排的参考（第二十九条）。",
@@ -52,11 +54,12 @@ def build() -> Diagram:
     d.script_task("summarize_plan", "形成年度计划草案", "office", 7, script=INCLUDE,
                   doc="第五条：汇总纳入计划的项目及投资概算。")
     d.user_task("approve_plan", "审议${plan_year}年度建设计划", "leading_group", 8, groups="leading_group",
+                due=due_in("periods.leading_group_days"),
                 doc="第三条第（一）项、第五条：领导小组会议审议通过年度建设计划，或退回领导小组办公室重新审核。",
                 form=[enum("plan_approval", "会议结论", [("approve", "通过"), ("return", "退回重新审核")]),
                       line("meeting_minutes_no", "会议纪要编号"), text("plan_approval_opinion", "会议意见")])
     d.gateway("approval_outcome", "会议结论", "leading_group", 9)
-    d.user_task("issue_special_funds", "安排专项资金", "finance", 10, groups="finance",
+    d.user_task("issue_special_funds", "安排专项资金", "finance", 10, groups="finance", due=due_in("periods.finance_days"),
                 doc="第三条第（五）项、第五条、第八条：旗财政局按年度建设计划安排专项资金；初步设计和概算批复后方下达项目建设资金。",
                 form=[money("special_funds_amount", "专项资金（元）"), line("special_funds_doc_no", "资金文件文号"),
                       file("special_funds_document", "资金文件", required=False)])
@@ -71,7 +74,7 @@ def build() -> Diagram:
 
     d.chain("yearly_cycle", "start_merge")
     d.flow("started_by_office", "start_merge")
-    d.chain("start_merge", "open_call", "collect_department_plans", "sort_submissions", "review_merge",
+    d.chain("start_merge", "open_call", "set_review_periods", "collect_department_plans", "sort_submissions", "review_merge",
             "review_plan_entry", "summarize_plan", "approve_plan", "approval_outcome")
     d.flow("approval_outcome", "issue_special_funds", "通过", cond="${plan_approval == 'approve'}")
     d.flow("approval_outcome", "review_merge", "退回", default=True, route="above")

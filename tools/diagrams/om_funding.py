@@ -1,5 +1,5 @@
 """运维经费 (Art 24): O&M funds, or an upgrade or new system, only for systems that share data and are secure."""
-from common import UNIT, Diagram, day, enum, file, lanes, line, money, text, yes_no
+from common import UNIT, Diagram, due_in, day, enum, file, lanes, line, money, text, yes_no
 
 
 def build() -> Diagram:
@@ -16,8 +16,10 @@ def build() -> Diagram:
                   yes_no("legal_ground_claimed", "主张依法律法规或旗委、旗政府要求不能信息共享", required=True),
                   text("legal_ground", "法定事由及依据", required=False),
                   file("application_document", "申请材料")])
+    d.rule_task("set_review_periods", "确定办理时限", "unit", 1, decision="review_periods", result="periods",
+                inputs={"stage": "om_funding"}, doc="办理时限决策表（review_periods）的 om_funding 行：各部门办理时限（工作日）。")
     d.user_task("verify_compliance", "核实共享和安全情况", "office", 1, groups="office",
-                due="${add_working_days(today(), 15)}",
+                due=due_in("periods.office_days"),
                 doc="第二十四条、第二十七条：领导小组办公室会同有关部门（网信办、保密机要局、公安局）核实系统是否按要求共享数据资源、"
                     "是否重复采集数据、是否符合密码应用和网络安全要求、是否存在重大安全隐患。",
                 form=[yes_no("shares_data", "按要求共享数据资源", required=True),
@@ -28,13 +30,13 @@ def build() -> Diagram:
     d.rule_task("decide_eligibility", "判定申请资格", "office", 2, decision="om_eligibility", result="om_decision",
                 doc="第二十四条：资格决策表 om_eligibility（命中策略 FIRST）。")
     d.gateway("eligibility_outcome", "资格", "office", 3)
-    d.user_task("review_application", "审核申请", "office", 4, 0, groups="office", due="${add_working_days(today(), 15)}",
+    d.user_task("review_application", "审核申请", "office", 4, 0, groups="office", due=due_in("periods.office_days"),
                 doc="第二十四条：能够按要求信息共享的，领导小组办公室会同有关部门审核。",
                 form=[enum("office_om_decision", "审核结论", [("approve", "同意"), ("reject", "不同意")]),
                       money("approved_om_amount", "核定金额（元）"), text("office_om_opinion", "审核意见")])
     d.gateway("review_outcome", "审核结论", "office", 5, 0)
     d.end("rejected_by_office", "不予安排", "office", 6, 0.5, doc="第二十四条：领导小组办公室审核不同意。")
-    d.user_task("review_legal_ground", "审核法定事由", "office", 4, 1, groups="office", due="${add_working_days(today(), 15)}",
+    d.user_task("review_legal_ground", "审核法定事由", "office", 4, 1, groups="office", due=due_in("periods.office_days"),
                 doc="第二十四条：部门认为依法不能信息共享但确有必要建设或保留的，由领导小组办公室审核。",
                 form=[enum("legal_ground_review", "审核结论", [("submit", "报旗人民政府批准"), ("reject", "不同意")]),
                       money("approved_om_amount", "拟核定金额（元）"), text("legal_ground_opinion", "审核意见")])
@@ -43,19 +45,19 @@ def build() -> Diagram:
     d.end("refused_by_rule", "不予安排", "office", 4, 2,
           doc="第二十四条第（一）、（二）项：不单独安排运行维护经费，不得新建、改建、扩建；依据见 om_decision.eligibility_reason。")
     d.user_task("approve_exception", "批准例外", "government", 6, groups="government",
-                due="${add_working_days(today(), 30)}",
+                due=due_in("periods.government_days"),
                 doc="第二十四条：报旗人民政府批准后方可建设或保留。",
                 form=[enum("government_decision", "批准结论", [("approve", "批准"), ("reject", "不批准")]),
                       line("government_doc_no", "批复文号"), text("government_opinion", "意见")])
     d.gateway("government_outcome", "批准？", "government", 7)
     d.end("rejected_by_government", "不予批准", "government", 7, 0.7, doc="第二十四条：旗人民政府不批准。")
     d.gateway("funding_merge", "", "finance", 8)
-    d.user_task("arrange_funds", "安排经费", "finance", 9, groups="finance", due="${add_working_days(today(), 15)}",
+    d.user_task("arrange_funds", "安排经费", "finance", 9, groups="finance", due=due_in("periods.finance_days"),
                 doc="第三条第（五）项、第二十四条：旗财政局安排运维经费或建设资金。",
                 form=[money("arranged_amount", "安排金额（元）"), line("funds_doc_no", "资金文件文号"), day("funds_date", "安排日期")])
     d.end("funds_arranged", "经费已安排", "finance", 10, doc="第二十四条：经费安排完成。")
 
-    d.chain("om_applied", "verify_compliance", "decide_eligibility", "eligibility_outcome")
+    d.chain("om_applied", "set_review_periods", "verify_compliance", "decide_eligibility", "eligibility_outcome")
     d.flow("eligibility_outcome", "review_application", "符合要求", cond="${om_decision.eligibility == 'eligible'}")
     d.flow("eligibility_outcome", "review_legal_ground", "主张法定事由", cond="${om_decision.eligibility == 'legal_ground'}")
     d.flow("eligibility_outcome", "refused_by_rule", "不符合", default=True)

@@ -1,5 +1,5 @@
 """监督整改 (Art 25-27, 30): a bureau orders a project to rectify; the office decides what follows."""
-from common import UNIT, Diagram, Lane, day, enum, file, lanes, line, text
+from common import UNIT, Diagram, due_in, Lane, day, enum, file, lanes, line, text
 
 ISSUERS = [("office", "领导小组办公室（旗大数据中心）"), ("drc", "旗发展和改革委员会"), ("finance", "旗财政局"),
            ("cac", "旗委网信办"), ("secrecy", "旗委保密机要局"), ("police", "旗公安局"), ("audit", "旗审计局")]
@@ -22,6 +22,8 @@ def build() -> Diagram:
                   text("problem", "发现的问题"),
                   line("article", "违反的规定或批复要求", help="例：第二十七条 密码应用"),
                   day("rectification_deadline", "整改期限")])
+    d.rule_task("set_review_periods", "确定办理时限", "issuer", 1, decision="review_periods", result="periods",
+                inputs={"stage": "supervision"}, doc="办理时限决策表（review_periods）的 supervision 行：各部门办理时限（工作日）。")
     d.user_task("rectify_and_report", "限期整改并报告", "unit", 1, groups=UNIT, due="${rectification_deadline}",
                 doc="第二十五条、第二十七条：项目建设单位接受监督，如实提供资料，在期限内整改并报告整改情况。",
                 form=[text("rectification_report", "整改情况"), file("rectification_evidence", "整改报告及佐证材料")])
@@ -35,7 +37,7 @@ def build() -> Diagram:
     d.gateway("verification_outcome", "整改到位？", "issuer", 3)
     d.end("rectification_closed", "整改完成", "issuer", 4, doc="第二十七条：整改到位，监督事项办结。")
     d.gateway("penalty_merge", "", "office", 3, doc="第二十七条：逾期不整改或整改后仍不符合要求。")
-    d.user_task("decide_penalty", "作出处理决定", "office", 4, groups="office",
+    d.user_task("decide_penalty", "作出处理决定", "office", 4, groups="office", due=due_in("periods.office_days"),
                 doc="第二十六条、第二十七条、第三十条：领导小组办公室决定通报批评、暂缓安排投资计划、暂停项目建设或终止项目。",
                 form=[enum("penalty", "处理决定", [("criticize", "通报批评"), ("defer_investment", "暂缓安排投资计划"),
                                                ("suspend", "暂停项目建设"), ("terminate", "终止项目")]),
@@ -48,14 +50,14 @@ def build() -> Diagram:
     d.end("send_termination", "通知项目终止", "office", 6, 2, message="project_terminated",
           inputs={"businessKey": "${project_id}", "termination_reason": "${penalty_opinion}"},
           doc="第二十七条：终止项目；项目流程收到消息 project_terminated 后结束。")
-    d.user_task("defer_investment_plan", "暂缓安排投资计划", "finance", 6, groups="finance",
+    d.user_task("defer_investment_plan", "暂缓安排投资计划", "finance", 6, groups="finance", due=due_in("periods.finance_days"),
                 doc="第五条、第二十七条：暂缓安排该单位的投资计划和资金。",
                 form=[text("deferral_note", "暂缓安排情况")])
     d.end("investment_deferred", "已暂缓安排", "finance", 7, doc="第二十七条：暂缓安排投资计划。")
     d.user_task("rectify_while_suspended", "暂停期间整改", "unit", 7, groups=UNIT,
                 doc="第二十七条：项目暂停期间，项目建设单位整改并报告。",
                 form=[text("suspension_rectification", "整改情况")])
-    d.user_task("decide_after_suspension", "决定恢复建设或终止项目", "office", 8, 1, groups="office",
+    d.user_task("decide_after_suspension", "决定恢复建设或终止项目", "office", 8, 1, groups="office", due=due_in("periods.office_days"),
                 doc="第二十七条：领导小组办公室根据整改情况决定恢复建设或终止项目。",
                 form=[enum("suspension_outcome", "决定", [("resume", "恢复建设"), ("terminate", "终止项目")]),
                       text("suspension_opinion", "意见")])
@@ -63,7 +65,7 @@ def build() -> Diagram:
           inputs={"businessKey": "${project_id}", "suspension_outcome": "${suspension_outcome}"},
           doc="第二十七条：以消息 suspension_decided 通知项目流程恢复建设或终止（变量 suspension_outcome）。")
 
-    d.chain("order_issued", "rectify_and_report", "verify_rectification", "verification_outcome")
+    d.chain("order_issued", "set_review_periods", "rectify_and_report", "verify_rectification", "verification_outcome")
     d.flow("verification_outcome", "rectification_closed", "整改到位", cond="${verification_result == 'done'}")
     d.flow("verification_outcome", "penalty_merge", "仍不符合要求", default=True)
     d.flow("rectification_overdue", "penalty_merge")
