@@ -72,7 +72,7 @@ def build() -> Diagram:
     d.call("launch_participant_projects", "下达各参建部门项目", "office", 9, 2, called="project_launch",
            ins=[("${project_id}-${participant}", "project_id"), ("${project_name}（${participant}参建部分）", "project_name"),
                 ("${participant}", "unit"), "category", "nature",
-                ("${participant_confirmations[participants.index(participant)].part_budget}", "estimated_budget"),
+                ("${participant_confirmations[loopCounter].part_budget}", "estimated_budget"),
                 ("project_id", "framework_id"), "in_plan", "plan_year"],
            collection="${participants}", element="participant",
            doc="第五条之二：框架方案确定后，各部门按照项目管理要求申请建设本部门参建内容：每个参建部门一个项目流程。")
