@@ -69,3 +69,15 @@ def test_13_rectification_verified_closes_the_matter(db, frozen_clock):
     work(db, "police", "verify_rectification", {"verification_result": "done", "verification_opinion": "到位"}, sid)
     assert status(db, sid) == "completed"
     assert inbox(db, "unit:edu", pid) == ["report_progress"]
+
+
+def test_12_drc_suspends_a_seriously_delayed_project_then_resumes_it(db, frozen_clock):
+    deploy_all(db)
+    pid = _under_construction(db, "P-2026-121")
+    work(db, "unit:edu", "report_progress", {**PROGRESS, "serious_problem": True, "progress_note": "工期严重滞后"}, pid)
+    work(db, "drc", "handle_serious_problem", {"problem_decision": "suspend", "problem_deadline": "2026-06-30",
+                                               "problem_opinion": "暂停建设，限期整改"}, pid)
+    work(db, "unit:edu", "rectify_serious_problem", {"problem_rectification": "更换施工团队"}, pid)
+    assert offered(db, pid) == [("decide_resumption", ["drc"])]
+    work(db, "drc", "decide_resumption", {"resumption_decision": "resume", "resumption_opinion": "恢复建设"}, pid)
+    assert inbox(db, "unit:edu", pid) == ["report_progress"]
