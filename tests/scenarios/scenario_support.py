@@ -142,3 +142,9 @@ def instance_by_key(db, key: str, business_key: str):
     with db.read() as s:
         return s.scalar(select(ProcessInstance.id).join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
                         .where(ProcessDefinition.key == key, ProcessInstance.business_key == business_key))
+
+
+# An Art 5 plan entry as a department submits it (its name and budget come with each use).
+ENTRY = {"basis": "数字达拉特规划第三章", "nature": "new", "category": "software", "schedule": "2027年建成",
+         "cloud_needs": "8核32G 四台", "sharing": "向共享平台提供目录 12 项", "network_needs": "电子政务外网",
+         "om_support": "运维外包", "follows_plan": True, "plan_clause": "教育数字化"}

@@ -3,17 +3,25 @@ post-evaluation (Art 5 to 29)."""
 from datetime import datetime
 
 
-from scenario_support import (CODE, deploy_all, inbox, move_to, offered, pass_stage, status,
-                              variables, work)
-from engine import services
+from scenario_support import (CODE, ENTRY, deploy_all, inbox, instance_by_key, move_to, offered, pass_stage, start,
+                              status, variables, work)
 
 
 def test_plan_listed_project_from_plan_to_post_evaluation(db, frozen_clock):
     deploy_all(db)
-    with db.write() as s:
-        pid = services.correlate_message(s, "project_planned", business_key="P-2026-001", variables={
-            "project_id": "P-2026-001", "project_name": "智慧教育平台", "unit": "edu", "category": "software",
-            "nature": "new", "estimated_budget": 1800000, "plan_year": 2026, "in_plan": True}).instance.id
+    # Art 5: the annual plan; the education bureau's entry is included, approved and funded
+    aid = start(db, "annual_plan", "PLAN-2026")
+    work(db, "office", "open_call", {"plan_year": 2026, "department_codes": "edu",
+                                     "submission_deadline": "2026-03-20"}, aid)
+    work(db, "unit:edu", "submit_plan_entry", {**ENTRY, "entry_name": "智慧教育平台", "estimated_budget": 1800000})
+    work(db, "office", "review_plan_entry", {"plan_decision": "include", "plan_reason": "符合规划"}, aid)
+    work(db, "leading_group", "approve_plan", {"plan_approval": "approve", "meeting_minutes_no": "2026-1",
+                                               "plan_approval_opinion": "通过"}, aid)
+    work(db, "finance", "issue_special_funds", {"special_funds_amount": 1800000,
+                                                "special_funds_doc_no": "达财预〔2026〕1号"}, aid)
+    assert status(db, aid) == "completed"
+    pid = instance_by_key(db, "project", "P-2026-edu")  # the plan started the project (Art 5+)
+    assert (variables(db, pid)["project_name"], variables(db, pid)["plan_year"]) == ("智慧教育平台", 2026)
     assert offered(db, pid) == [("confirm_project_basis", ["office"])]
     work(db, "office", "confirm_project_basis", {"in_plan": True, "plan_basis": "数字达拉特“十四五”规划",
                                                  "emergency": False, "simple": False, "cross_department": False,

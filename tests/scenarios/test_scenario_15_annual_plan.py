@@ -2,11 +2,8 @@
 entry starts its project (the first part of scenario 1)."""
 from datetime import datetime
 
-from scenario_support import deploy_all, inbox, instance_by_key, move_to, offered, start, status, variables, work
-
-ENTRY = {"basis": "数字达拉特规划第三章", "nature": "new", "category": "software", "schedule": "2027年建成",
-         "cloud_needs": "8核32G 四台", "sharing": "向共享平台提供目录 12 项", "network_needs": "电子政务外网",
-         "om_support": "运维外包", "follows_plan": True, "plan_clause": "教育数字化"}
+from scenario_support import (ENTRY, deploy_all, inbox, instance_by_key, move_to, offered, start, status,
+                              variables, work)
 
 
 def test_15_three_departments_one_late(db, frozen_clock):
