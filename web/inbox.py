@@ -85,6 +85,16 @@ def due_state(due_at: Optional[datetime]) -> tuple[str, str]:
     return "ok", _("剩余 %(n)s 个工作日", n=left)
 
 
+def calendar_note(due_at: Optional[datetime]) -> str:
+    """A word on a deadline in a year whose official holidays the calendar package does not know yet."""
+    if due_at is None:
+        return ""
+    year = clock.aware(due_at).astimezone(clock.local_zone()).year
+    if workdays.calendar_covers(year):
+        return ""
+    return _("%(year)s 年法定节假日尚未收录，工作日暂按周一至周五计算", year=year)
+
+
 def nav_counts() -> dict:
     """Counts for the navigation of a logged-in user."""
     user = g.get("current_user")
@@ -99,3 +109,4 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
     app.context_processor(nav_counts)
     app.jinja_env.globals["due_state"] = due_state
+    app.jinja_env.globals["calendar_note"] = calendar_note

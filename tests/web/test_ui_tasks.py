@@ -251,3 +251,13 @@ def test_camunda_form_task_validates_with_its_schema(db, client):
     assert response.status_code == 422
     text = text_of(response)
     assert "金额最多保留两位小数" in text and "此项为必填项" in text and "还缺少必需材料：运维合同" in text
+
+
+def test_a_deadline_in_a_year_without_official_holidays_says_how_it_is_counted(db, client, frozen_clock):
+    from datetime import datetime
+    covered = start_project(db)
+    frozen_clock.set_time(datetime(2031, 3, 3, 9, 0))  # chinesecalendar does not know 2031
+    uncovered = start_project(db, business_key="P-2031-001")
+    login(client, "edu_li")
+    assert "工作日暂按周一至周五计算" not in text_of(client.get(f"/tasks/{covered}"))
+    assert "2031 年法定节假日尚未收录，工作日暂按周一至周五计算" in text_of(client.get(f"/tasks/{uncovered}"))
