@@ -14,7 +14,8 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE / "diagrams"))
 sys.path.insert(0, str(HERE))
 
-DIAGRAMS = ["stage_review", "overdue_alert", "project_launch", "project", "plan_submission", "annual_plan", "supervision", "om_funding", "planning"]
+DIAGRAMS = ["stage_review", "overdue_alert", "project_launch", "project", "plan_submission", "annual_plan", "supervision",
+            "om_funding", "planning", "plan_change"]
 
 
 def main(names: list[str]) -> int:
