@@ -31,8 +31,8 @@ Art 8 `release_construction_funds` / `procure_and_contract` before `drc_reply` a
 without a later `approve_adjustment`; Art 21 `apply_final_acceptance` within six months of the
 `completion_date` of the last `report_progress`, with its ten file fields; Art 22 `joint_acceptance`
 passed after `archive_acceptance` passed; Art 17 `self_evaluation` within 24 months of the
-`in_operation_on` that `file_acceptance_report` records. Supervision (Art 27) is not drawn yet: its
-rule keeps lifecycle.md's names (`SUPERVISION`). An administrator adapts or extends the rules
+`in_operation_on` that `file_acceptance_report` records; Art 27 supervision.bpmn's
+`rectify_and_report` by the `rectification_deadline` that its start `order_issued` set (`SUPERVISION`). An administrator adapts or extends the rules
 without a release, with a JSON file (default `instance/compliance.json`, or DALAD_COMPLIANCE_FILE):
 
     {"rules": [
@@ -83,8 +83,8 @@ _SELF_ADJUSTABLE = ("within_budget == true && goal_unchanged == true && adjustme
                     "&& adjustment_amount <= 0.1 * (approved_budget != null ? approved_budget : approved_amount) "
                     "&& (adjustment_ground == 'gov_approved' || adjustment_ground == 'optimize_tech' "
                     "|| adjustment_ground == 'business_need')")
-# Supervision (Art 27) is not drawn yet: its rule keeps lifecycle.md's names, all of them here.
-SUPERVISION = {"order": "rectification_order", "report": "rectification_report", "deadline": "rectification_deadline"}
+# Supervision (Art 27): supervision.bpmn's order (its start event), the unit's report, the deadline.
+SUPERVISION = {"order": "order_issued", "report": "rectify_and_report", "deadline": "rectification_deadline"}
 
 DEFAULT_RULES: list[dict] = [
     {"id": "art8_funds_before_design_approval", "article": "第八条",
@@ -144,7 +144,7 @@ DEFAULT_RULES: list[dict] = [
      "title_en": "Rectification order past its deadline",
      "description_zh": "发现违反规定或批复要求的，应当要求项目建设单位限期整改。",
      "description_en": "A rectification order sets a deadline; the unit reports the rectification by then.",
-     "kind": "deadline", "start": {"elements": [SUPERVISION["order"]]},
+     "kind": "deadline", "start": {"types": ["instance_started"], "elements": [SUPERVISION["order"]]},
      "end": {"elements": [SUPERVISION["report"]]}, "due": "${" + SUPERVISION["deadline"] + "}"},
 ]
 

@@ -221,3 +221,22 @@ def test_art27_rectification_deadlines_on_the_real_diagrams(real, tmp_path):
     assert set(found) == {"P-A27-LATE"} and result.checked == 2
     assert found["P-A27-LATE"].params["due"].startswith("2026-02-27T23:59:59")
     assert elements(found["P-A27-LATE"]) == ["joint_acceptance", "rectify_acceptance"]
+
+
+def test_art27_rectification_orders_past_their_deadline_on_the_real_diagrams(real):
+    """supervision.bpmn: the order's deadline (its start form) against the unit's report."""
+    from scenario_support import start
+    db = real
+    order = {"project_name": "智慧教育平台", "unit": "edu", "problem": "未按批复使用政务云", "article": "第十四条"}
+    on_time = start(db, "supervision", "P-A27-ON-TIME", user="office", project_id="P-A27-ON-TIME", issuer="office",
+                    rectification_deadline="2026-03-20", **order)
+    start(db, "supervision", "P-A27-LATE", user="office", project_id="P-A27-LATE", issuer="office",
+                 rectification_deadline="2026-03-05", **order)
+    move_to(db, datetime(2026, 3, 4, 10))
+    work(db, "unit:edu", "rectify_and_report", {"rectification_report": "已迁移至政务云"}, on_time)
+    result = run(db, "art27_rectification_overdue")
+    assert breached(result) == {} and result.checked == 2  # the late one is not due yet
+    move_to(db, datetime(2026, 3, 6, 10))  # past the deadline, no report; the timer sends it to office
+    found = breached(run(db, "art27_rectification_overdue"))
+    assert set(found) == {"P-A27-LATE"} and found["P-A27-LATE"].reason == "overdue"
+    assert elements(found["P-A27-LATE"])[0] == "order_issued"

@@ -197,14 +197,18 @@ def test_art17_self_evaluation_missing_24_months_after_going_live(db, checks):
     assert found["MISSING"].reason == "overdue" and found["LATE"].reason == "late"
 
 
-def test_art27_rectification_orders_past_their_deadline(db, checks):
+def test_art27_rectification_orders_past_their_deadline(db, checks, tmp_path):
+    """On the test diagram the order is a task: an administrator retargets the rule (rules as data)."""
+    rules = compliance.load_rules(write(tmp_path, {"rules": [
+        {"id": "art27_rectification_overdue", "start": {"types": ["task_completed"], "elements": ["rectification_order"]},
+         "end": {"elements": ["rectification_report"]}}]}))
     checks("ON_TIME", [("rectification_order", {"rectification_deadline": "2026-03-20"}), timedelta(days=10),
                        ("rectification_report", {})])
     checks("LATE", [("rectification_order", {"rectification_deadline": "2026-03-05"}), timedelta(days=10),
                     ("rectification_report", {})])
     checks("OPEN", [("rectification_order", {"rectification_deadline": "2026-03-10"})])
     checks("OPEN_NOT_DUE", [("rectification_order", {"rectification_deadline": "2026-12-31"})])
-    found = breached(run(db, "art27_rectification_overdue"))
+    found = breached(run(db, "art27_rectification_overdue", rules))
     assert set(found) == {"LATE", "OPEN"}
     assert found["LATE"].params["due"].startswith("2026-03-05T23:59:59")
     assert found["OPEN"].reason == "overdue"
