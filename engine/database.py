@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 DEFAULT_URL_ENV = "DALAD_DATABASE_URL"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -87,9 +87,3 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def session_of(obj) -> Session:
-    """Return the session an ORM object belongs to."""
-    from sqlalchemy.orm import object_session
-    return object_session(obj)

@@ -66,6 +66,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine import clock
 from engine.errors import ExpressionError
+from engine.expressions import _midnight  # one reading of a date as local midnight
 
 __all__ = [
     "FeelExpression",
@@ -385,10 +386,6 @@ def _str_temporal(s: str) -> date | datetime | None:
 
 
 # --------------------------------------------------------------------------- comparison
-
-
-def _midnight(d: date) -> datetime:
-    return datetime.combine(d, time(), tzinfo=clock.local_zone())
 
 
 def _align(a: Any, b: Any) -> Optional[tuple[Any, Any]]:

@@ -73,7 +73,6 @@ class SafeScriptEngine(PythonScriptEngine):
 SCRIPT_ENGINE = SafeScriptEngine()
 REGISTRY = BpmnWorkflowSerializer.configure(DEFAULT_CONFIG)
 specs.register(REGISTRY)
-SERIALIZER = BpmnWorkflowSerializer(REGISTRY)
 _WORKFLOW_CONVERTER = REGISTRY.convert_from_dict[REGISTRY.typenames[BpmnWorkflow]].args[0].__self__
 
 
@@ -547,12 +546,6 @@ def _job_of(task) -> "PendingJob":
     return PendingJob(str(task.id), task.task_spec.bpmn_id, "before")
 
 
-def waiting_events(workflow: BpmnWorkflow) -> tuple[list[WaitingTimer], list[WaitingMessage]]:
-    """List the timers and messages the workflow waits for."""
-    snap = snapshot(workflow)
-    return snap.timers, snap.messages
-
-
 def timer_due(task, definition) -> Optional[datetime]:
     """The time a waiting timer task fires next, from what SpiffWorkflow computed."""
     value = task.internal_data.get("event_value")
@@ -575,7 +568,3 @@ def message_start_events(spec) -> Iterable[tuple[str, str, str]]:
             yield task_spec.bpmn_id, "message", definition.name
         elif isinstance(task_spec, StartEvent) and isinstance(definition, SignalEventDefinition):
             yield task_spec.bpmn_id, "signal", definition.name
-
-
-def is_finished(workflow: BpmnWorkflow) -> bool:
-    return workflow.completed
