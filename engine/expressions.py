@@ -45,7 +45,7 @@ from typing import Any, Callable, Mapping, Optional
 from engine import clock, workdays
 from engine.errors import ExpressionError
 
-__all__ = ["Expression", "compile_expression", "compile_template", "FUNCTIONS", "METHODS"]
+__all__ = ["Expression", "compile_any", "compile_expression", "compile_template", "FUNCTIONS", "METHODS"]
 
 Fn = Callable[[Mapping[str, Any]], Any]
 
@@ -1152,6 +1152,16 @@ def compile_expression(source: str) -> Expression:
     except (RecursionError, MemoryError):
         raise _too_deep(source) from None
     return Expression(source, frozenset(names), fn)
+
+
+def compile_any(source: str) -> Expression:
+    """Compile a diagram expression as the engine runs it: JUEL or composite text when it has
+    ${ or #{, else Python. Every expression SpiffWorkflow evaluates comes through here."""
+    if not isinstance(source, str):
+        raise ExpressionError(f"an expression must be text, not {type(source).__name__}")
+    if "${" in source or "#{" in source:
+        return compile_template(source)
+    return compile_expression(source)
 
 
 @functools.lru_cache(maxsize=4096)
