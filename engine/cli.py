@@ -17,11 +17,13 @@ from typing import Optional
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from forms import submission
+
 from . import bureaus, clock, services, tokens, users
 from .config import Settings, open_engine
 from .database import MIGRATIONS, Database
 from .definitions import BundleFile
-from .errors import AccessDenied, DefinitionInvalid, EngineError
+from .errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput
 
 PROG = "dalad"
 DIAGRAM_SUFFIXES = (".bpmn", ".dmn", ".form")
@@ -138,6 +140,8 @@ def build_parser() -> _Parser:
     p.add_argument("task_id", type=int, metavar="TASK_ID")
     p.add_argument("--user", required=True, metavar="U")
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--override", metavar="REASON",
+                   help="an administrator completes without the form's checks; the reason is kept in the history")
 
     p = command("users", None, "manage users")
     users_sub = p.add_subparsers(dest="users_command", parser_class=_Parser, required=True)
@@ -317,7 +321,21 @@ def cmd_complete(args, settings: Settings, db: Database) -> int:
         user = users.get_user(session, args.user)
         if not user.active:
             raise AccessDenied(f"user '{user.name}' is deactivated")
-        row = services.complete_task(session, args.task_id, user=user.name, data=data, groups=user.groups)
+        override = None
+        if args.override is not None:
+            if bureaus.ADMIN not in user.role_names:
+                raise AccessDenied(f"{user.name} may not complete a task without its form's checks: "
+                                   "that needs the admin role")
+            if not args.override.strip():
+                raise UsageError("--override needs the reason")
+            override = f"{args.override.strip()} ({user.name})"
+        else:
+            submitted = submission.check(session, services.user_task(session, args.task_id), data, typed_values=True)
+            if not submitted.ok:
+                raise InvalidInput(f"task {args.task_id}: {submitted.problems()}")
+            data = submitted.variables
+        row = services.complete_task(session, args.task_id, user=user.name, data=data, groups=user.groups,
+                                     override=override)
         line = f"task {args.task_id} completed; instance {row.id}  {row.status}"
     print(line)
     return 0

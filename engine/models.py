@@ -17,6 +17,8 @@ from sqlalchemy.types import TypeDecorator
 
 from . import clock
 
+MAX_ID = 2**31 - 1  # the largest id a row has (PostgreSQL INTEGER); a larger one names nothing
+
 
 class UTCDateTime(TypeDecorator):
     """A timestamp stored in UTC and always read back aware (SQLite forgets zones)."""

@@ -575,13 +575,18 @@ def _check_variable_mapping(checker: Checker, mapping) -> None:
                            f"camunda:{_local(mapping)} sourceExpression does not parse: {error}")
 
 
+# camunda:property names whose value the engine evaluates: outputElement (multi-instance, per
+# instance), dalad:correlatorGroups (engine/senders.py, on the instance's variables).
+EVALUATED_PROPERTIES = {"outputElement": "any", "dalad:correlatorGroups": "template"}
+
+
 def _check_property(checker: Checker, prop) -> None:
-    """camunda:property outputElement (multi-instance) is an expression evaluated per instance."""
     value = (prop.get("value") or "").strip()
-    if prop.get("name") == "outputElement" and value:
-        error = checker.compile("any", value)
+    kind = EVALUATED_PROPERTIES.get(prop.get("name"))
+    if kind is not None and value and (kind == "any" or _EMBEDDED.search(value)):
+        error = checker.compile(kind, value)
         if error is not None:
-            checker.report(checker.owner(prop), f"camunda:property outputElement does not parse: {error}")
+            checker.report(checker.owner(prop), f"camunda:property {prop.get('name')} does not parse: {error}")
 
 
 def _check_correlation_property(checker: Checker, retrieval) -> None:

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from engine.config import Settings, open_engine
 from engine.database import Database
 
+from . import limits
 from .rest import rest_api
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -38,6 +39,7 @@ def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = 
         MAX_CONTENT_LENGTH=21 * 1024 * 1024,  # a 20 MB document and the rest of its form
     )
     app.extensions["dalad_db"] = db
+    limits.init_app(app)  # before any route: <int:...> ids are bounded
     app.add_url_rule("/healthz", "healthz", healthz)
     app.register_blueprint(rest_api)  # /engine-rest and its /.well-known link (web/rest.py)
     _add_ui(app)

@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 from engine import clock, definitions, history, migration, services
 from engine.diff import diff_versions
 from engine.errors import DefinitionInvalid, EngineError, InvalidInput
-from engine.models import (DecisionDefinition, Deployment, FormDefinition, Incident, ProcessDefinition,
+from engine.models import (MAX_ID, DecisionDefinition, Deployment, FormDefinition, Incident, ProcessDefinition,
                            ProcessInstance, Resource, Timer, UserTask)
 from engine.rendering import Highlight, render_svg
 
@@ -352,7 +352,7 @@ def migrate_run(key: str):
         versions = _versions(session, key)
         source = _version_of(versions, request.form.get("from")) or abort(400)
         target = _version_of(versions, request.form.get("to")) or abort(400)
-    ids = sorted({int(v) for v in request.form.getlist("instance") if v.isdigit()})
+    ids = sorted({int(v) for v in request.form.getlist("instance") if v.isdigit() and int(v) <= MAX_ID})
     mapping = _mapping_from(request.form)
     back = url_for("admin.migrate_form", key=key, **{"from": source.version, "to": target.version},
                    **{f"map-{k}": v for k, v in mapping.items()})

@@ -24,12 +24,13 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from engine import bureaus, clock, services, tokens, users
+from engine import bureaus, clock, senders, services, tokens, users
 from engine.definitions import BPMN_NS, BundleFile
 from engine.errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput, NotFound, Problem
-from engine.models import (DecisionDefinition, Deployment, HistoryEvent, Incident, ProcessDefinition,
+from engine.models import (MAX_ID, DecisionDefinition, Deployment, HistoryEvent, Incident, ProcessDefinition,
                            ProcessInstance, Resource, TaskCandidate, UserTask)
 from engine.xmlsafe import parse_xml
+from forms import submission
 
 from .errors import status_of
 from .rest_openapi import openapi_document
@@ -198,6 +199,10 @@ def _caller_of(user) -> Optional[Caller]:
     return None if user is None else Caller(user.name, tuple(user.groups), tuple(user.role_names))
 
 
+def _sender(caller: Caller) -> senders.Sender:
+    return senders.Sender(caller.name, caller.groups, caller.is_admin)
+
+
 def _caller() -> Caller:
     return g.rest_caller
 
@@ -238,9 +243,12 @@ def _arg_int(name: str) -> Optional[int]:
     if value is None:
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': not an integer") from None
+    if abs(number) > MAX_ID:
+        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': out of range")
+    return number
 
 
 def _arg_bool(name: str) -> Optional[bool]:
@@ -268,9 +276,13 @@ def _arg_date(name: str) -> Optional[datetime]:
                            "write a date as 2026-03-02T09:00:00.000+0800") from None
 
 
+def _is_id(value: Optional[str]) -> bool:
+    return value is not None and value.isascii() and value.isdigit() and int(value) <= MAX_ID
+
+
 def _int_id(value: str, what: str) -> int:
-    """Our ids are numbers; any other id names nothing."""
-    if not value.isdigit():
+    """Our ids are numbers a row can have; any other id names nothing."""
+    if not _is_id(value):
         raise NotFound(f"{what} {value} does not exist")
     return int(value)
 
@@ -594,7 +606,7 @@ def _deployment_query():
 
 def _id_filter(value: Optional[str]) -> int:
     """An id from a query parameter; one that is not a number matches nothing."""
-    return int(value) if value is not None and value.isdigit() else -1
+    return int(value) if _is_id(value) else -1
 
 
 @rest_api.get("/deployment")
@@ -711,7 +723,7 @@ def process_definition(definition_id: str):
 @rest_api.get("/process-definition/key/<key>")
 def process_definition_by_key(key: str):
     with _db().read() as session:
-        return definition_dto(session, services.process_definition(session, key))
+        return definition_dto(session, services.process_definition(session, key, list_known=_caller().is_admin))
 
 
 def _xml_dto(definition: ProcessDefinition) -> dict:
@@ -727,7 +739,7 @@ def process_definition_xml(definition_id: str):
 @rest_api.get("/process-definition/key/<key>/xml")
 def process_definition_xml_by_key(key: str):
     with _db().read() as session:
-        return _xml_dto(services.process_definition(session, key))
+        return _xml_dto(services.process_definition(session, key, list_known=_caller().is_admin))
 
 
 @rest_api.post("/process-definition/<definition_id>/start")
@@ -739,7 +751,7 @@ def start_by_id(definition_id: str):
 @rest_api.post("/process-definition/key/<key>/start")
 def start_by_key(key: str):
     with _db().write() as session:
-        return _start(session, services.process_definition(session, key))
+        return _start(session, services.process_definition(session, key, list_known=_caller().is_admin))
 
 
 def _start(session: Session, definition: ProcessDefinition) -> dict:
@@ -1054,8 +1066,8 @@ def _visible_task(session: Session, task_id: str) -> tuple[UserTask, ProcessInst
     condition = _task_visible(_caller())
     if condition is not None and session.scalar(
             select(func.count()).select_from(UserTask).where(UserTask.id == task.id, condition)) == 0:
-        raise AccessDenied(f"{_caller().name} may not see task {task.id}: it is offered to "
-                           f"{', '.join(task.candidate_groups + task.candidate_users) or 'nobody'}")
+        raise AccessDenied(f"{_caller().name} may not see task {task.id}: it is not offered to them or their "
+                           "bureaus")
     return task, session.get(ProcessInstance, task.instance_id)
 
 
@@ -1177,11 +1189,27 @@ def complete_task(task_id: str):
     with _db().write() as session:
         task, _row = _visible_task(session, task_id)
         _require_task_worker(caller, "complete tasks")
-        row = services.complete_task(session, task.id, user=caller.name, data=variables_in(body.get("variables")),
-                                     groups=list(caller.groups))
+        data, override = _form_checked(session, task, variables_in(body.get("variables")), body.get("overrideReason"))
+        row = services.complete_task(session, task.id, user=caller.name, data=data, groups=list(caller.groups),
+                                     override=override)
         if body.get("withVariablesInReturn"):
             return variables_out(row.variables)
     return "", 204
+
+
+def _form_checked(session: Session, task: UserTask, values: dict, override_reason) -> tuple[dict, Optional[str]]:
+    """The variables a completion sets, checked as the task page checks its form; an
+    administrator may skip the check by giving `overrideReason` (a dalad extension, recorded in
+    the history with the completion)."""
+    if override_reason is not None:
+        caller = _require_admin("complete a task without its form's checks")
+        if not isinstance(override_reason, str) or not override_reason.strip():
+            raise _bad_request("overrideReason must say why the form's checks are skipped")
+        return values, f"{override_reason.strip()} ({caller.name})"
+    submitted = submission.check(session, task, values, typed_values=True)
+    if not submitted.ok:
+        raise _bad_request(f"Cannot submit task form {task.id}: {submitted.problems()}")
+    return submitted.variables, None
 
 
 @rest_api.post("/task/<task_id>/submit-form")
@@ -1210,7 +1238,7 @@ def correlate_message():
                 session, name, business_key=body.get("businessKey"),
                 variables=variables_in(body.get("processVariables"), "processVariables"),
                 correlation_keys=variables_in(body.get("correlationKeys"), "correlationKeys") or None,
-                user=caller.name)
+                user=caller.name, sender=_sender(caller))
         except EngineError as exc:
             if status_of(exc) == 400 and not isinstance(exc, InvalidInput):
                 raise RestError(400, "RestException", f"Cannot correlate message '{name}': {exc}") from exc
@@ -1694,7 +1722,7 @@ def throw_signal():
         raise _bad_request("name is required")
     with _db().write() as session:
         services.broadcast_signal(session, body["name"], variables=variables_in(body.get("variables")),
-                                  user=caller.name)
+                                  user=caller.name, sender=_sender(caller))
     return "", 204
 
 
