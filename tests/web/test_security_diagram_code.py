@@ -305,3 +305,18 @@ def test_code_that_got_past_deploy_is_refused_by_the_sandbox_when_it_runs(rest, 
     message = error_of(response, 422, "ExecutionError")
     assert f"element '{element_id}'" in message and "is not allowed" in message
     assert not marker.exists()
+
+
+# --- bounded work: a script that would run for minutes ----------------------------------------------
+
+def test_a_script_bomb_becomes_an_incident_naming_its_element_and_the_server_goes_on(rest):
+    from engine import services
+    bomb = "l = [1]\nfor i in [0] * 60:\n    l = [l, l]\nx = str(l)"
+    xml = process(task("scriptTask", 'scriptFormat="python" camunda:asyncBefore="true"',
+                       f"<bpmn:script>{_escape(bomb)}</bpmn:script>"))
+    assert _deploy(rest, xml).status_code == 200
+    started = rest.as_("admin").post("/process-definition/key/attack/start", {}).get_json()
+    services.fire_due_timers(rest.db)  # the scheduler runs the job
+    incident = _incident_of(rest.db, int(started["id"]))
+    assert incident.element_id == "target" and "larger than 1,000,000 units" in incident.message
+    assert rest.as_("admin").get("/process-definition/count").get_json() == {"count": 1}
