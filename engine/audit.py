@@ -446,8 +446,9 @@ def verify_instance(session: Session, instance_id: int) -> Verification:
         return Verification(instance_id, key, False, chain.events, chain.problem, seq, "chain")
     if not report.ok:
         if report.seq is None:
-            return Verification(instance_id, key, False, report.events, _stored_state_difference(session, instance),
-                                None, "state")
+            problem = (_stored_state_difference(session, instance)
+                       if report.problem.startswith("the stored instance state") else report.problem)
+            return Verification(instance_id, key, False, report.events, problem, None, "state")
         seq, problem = _input_of_transaction(history.events_of(session, instance_id), report)
         return Verification(instance_id, key, False, report.events, problem, seq, "replay")
     return Verification(instance_id, key, True, report.events)

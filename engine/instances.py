@@ -226,7 +226,7 @@ def save(session: Session, handle: Handle) -> None:
         handle.events.append(history.Event("decision_evaluated", element_id=record.pop("element_id"), data=record))
     snap = runtime.snapshot(workflow)
     columns = {"state": runtime.dump_state(workflow), "revision": row.revision + 1, "updated_at": now,
-               "variables": runtime.plain(_visible_variables(workflow, snap.ready))}
+               "variables": runtime.plain(visible_variables(workflow, snap.ready))}
     _sync_user_tasks(session, handle, snap.ready, now)
     columns["open_tasks"] = handle.open_tasks
     waits = sorted([["timer", t.task_uuid, t.element_id, t.due_at.isoformat()] for t in snap.timers]
@@ -269,7 +269,7 @@ def write_columns(session: Session, obj, columns: dict) -> None:
         set_committed_value(obj, name, value)
 
 
-def _visible_variables(workflow, ready) -> dict:
+def visible_variables(workflow, ready) -> dict:
     """The process data as an official sees it now: the data of the latest finished task."""
     last = workflow.last_task
     data = dict(workflow.data)

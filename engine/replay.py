@@ -3,7 +3,8 @@
 Never from stored snapshots: the state is rebuilt by running the same diagram with the same
 inputs at the same clock times, and its digest is compared with the digest recorded after every
 event. The first event where they differ is reported, as is a stored state that is not what the
-history produces.
+history produces, and any column that pages and access checks read (the instance's variables,
+status and open tasks; each ready inbox row, its candidates) that is not what the history says.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from . import clock, history, instances, migration, runtime
 from .errors import EngineError, ExecutionError
-from .models import ProcessDefinition, ProcessInstance
+from .models import ProcessDefinition, ProcessInstance, TaskCandidate, UserTask
 
 # Events that only describe what the inputs caused, or change nothing in the workflow state.
 _DERIVED = {"decision_evaluated", "task_created", "task_cancelled", "instance_completed", "task_claimed", "task_unclaimed",
@@ -148,7 +149,39 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
         if runtime.state_digest(stored) != runtime.state_digest(workflow):
             return _diverged(report, None, "the stored instance state is not what its history produces "
                                            "(state edited outside the engine)")
+        problem = _stored_columns_problem(session, instance, workflow, events)
+        if problem is not None:
+            return _diverged(report, None, f"{problem} (edited outside the engine)")
     return report
+
+
+def _stored_columns_problem(session: Session, instance: ProcessInstance, workflow, events: list) -> Optional[str]:
+    """What the stored columns say that the re-executed workflow and the signed events do not."""
+    snap = runtime.snapshot(workflow)
+    if runtime.plain(instances.visible_variables(workflow, snap.ready)) != instance.variables:
+        return "the stored variables are not what the history produces"
+    if workflow.completed != (instance.status == "completed") or (
+            instance.status in ("running", "waiting") and instance.status != ("running" if snap.ready else "waiting")):
+        return f"the stored status '{instance.status}' is not what the history produces"
+    ready = sorted(t.task_spec.bpmn_id for t in snap.ready)  # task uuids are new in every execution
+    open_tasks = instance.open_tasks or {}
+    if sorted(entry[1] for entry in open_tasks.values()) != ready:
+        return "the stored open tasks are not the tasks ready in the re-execution"
+    created = {e["data"]["task"]: e["data"] for e in events if e["type"] == "task_created" and e.get("data")}
+    rows = session.scalars(select(UserTask).where(UserTask.instance_id == instance.id, UserTask.state == "ready"))
+    inbox = {row.task_uuid: row for row in rows}
+    if {uuid: [row.id, row.element_id] for uuid, row in inbox.items()} != open_tasks:
+        return "the inbox rows are not the instance's open tasks"
+    for row in inbox.values():
+        signed = created.get(row.id) or {}
+        if sorted(row.candidate_groups or []) != sorted(signed.get("candidate_groups") or []):
+            return f"the candidate groups of task {row.id} are not those the history recorded"
+        indexed = sorted((c.kind, c.value) for c in session.scalars(
+            select(TaskCandidate).where(TaskCandidate.task_id == row.id)))
+        if indexed != sorted([("group", g) for g in row.candidate_groups or []]
+                             + [("user", u) for u in row.candidate_users or []]):
+            return f"the candidates indexed for task {row.id} are not the task's"
+    return None
 
 
 def _ready_task(workflow, element_id: str, path: Optional[list]):

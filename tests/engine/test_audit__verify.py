@@ -204,3 +204,44 @@ def test_verify_mistakes_are_one_error_line(db, two, dalad, args, message):
     status, out, err = dalad("history", "verify", *args)
     assert status == 1 and out == ""
     assert err.startswith("dalad: error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+def _tamper(db, statement) -> None:
+    """Change what pages and access checks read, behind the engine's back (no history event)."""
+    with db.engine.begin() as conn:
+        assert conn.execute(statement).rowcount >= 1
+    instances.clear_caches()
+
+
+def _ready_task_id(db, instance_id) -> int:
+    with db.read() as s:
+        return services.tasks(s, instance_id=instance_id)[0].id
+
+
+@pytest.mark.parametrize("what, named", [
+    ("variables", "the stored variables are not what the history produces"),
+    ("status", "the stored status 'completed' is not what the history produces"),
+    ("open tasks", "the stored open tasks are not the tasks ready in the re-execution"),
+    ("candidate groups", "the candidate groups of task"),
+    ("indexed candidates", "the candidates indexed for task"),
+])
+def test_verify_compares_the_columns_pages_read_with_the_re_execution(db, two, dalad, what, named):
+    from sqlalchemy import insert, update
+
+    from engine.models import ProcessInstance, TaskCandidate, UserTask
+    instance_id = two[0]
+    row = ProcessInstance.__table__
+    statement = {
+        "variables": lambda: update(row).where(row.c.id == instance_id).values(
+            variables={"unit": "health", "budget": 50_000_000}),
+        "status": lambda: update(row).where(row.c.id == instance_id).values(status="completed"),
+        "open tasks": lambda: update(row).where(row.c.id == instance_id).values(open_tasks={}),
+        "candidate groups": lambda: update(UserTask.__table__).where(
+            UserTask.__table__.c.id == _ready_task_id(db, instance_id)).values(candidate_groups=["unit:health"]),
+        "indexed candidates": lambda: insert(TaskCandidate.__table__).values(
+            task_id=_ready_task_id(db, instance_id), kind="group", value="unit:health"),
+    }[what]()
+    assert dalad("history", "verify", str(instance_id))[0] == 0
+    _tamper(db, statement)
+    status, out, _ = dalad("history", "verify", str(instance_id))
+    assert status == 1 and "STATE ALTERED" in out and named in out, out
