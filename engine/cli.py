@@ -10,11 +10,13 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from forms import submission
@@ -185,6 +187,12 @@ def build_parser() -> _Parser:
     p.add_argument("--all", action="store_true", help="every instance, and the system and access chains")
     p.add_argument("--progress-every", type=int, default=50, metavar="N",
                    help="report progress on stderr every N instances (default 50)")
+    p.add_argument("--anchor", metavar="FILE", help="with --all: prove every chain FILE anchored still holds "
+                   "its anchored head (nothing deleted since)")
+    p = command("anchor", cmd_history_anchor, "print a signed, dated statement of every chain's head "
+                "(keep it outside the database; daily from cron)", parent=history_sub)
+    p.add_argument("--output", metavar="FILE", help="also write it to FILE")
+    p.add_argument("--actor", help="who takes it (recorded in the history)")
     for actions in (users_sub, tokens_sub, timers_sub, history_sub):  # name the actions in "required" messages
         actions.metavar = "{" + ",".join(actions.choices) + "}"
 
@@ -231,7 +239,26 @@ def cmd_init_db(args, settings: Settings, db: Database) -> int:
         added = bureaus.ensure_bureaus(session)
     print(f"database {settings.display_url} is up to date")
     print(f"bureaus: {len(added)} added, {len(bureaus.BUREAUS) - len(added)} already there")
+    warning = key_beside_database(settings)
+    if warning:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def key_beside_database(settings: Settings) -> Optional[str]:
+    """Outside demo mode, the history key file in the same folder as the SQLite file means one
+    copy (a backup, a stolen disk image) holds both the history and the key that proves it."""
+    if settings.demo or os.environ.get("DALAD_HISTORY_KEY"):
+        return None
+    url = make_url(settings.database_url)
+    if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:":
+        return None
+    key_file = (settings.instance_dir / "history.key").resolve()
+    if Path(url.database).resolve().parent != key_file.parent:
+        return None
+    return (f"the history key {key_file} is in the same folder as the database {url.database}: whoever "
+            "copies the folder can rewrite history undetectably; set DALAD_HISTORY_KEY from a secret "
+            "store, or DALAD_INSTANCE_DIR elsewhere than the database")
 
 
 def cmd_deploy(args, settings: Settings, db: Database) -> int:
@@ -429,6 +456,9 @@ def cmd_history_verify(args, settings: Settings, db: Database) -> int:
         raise UsageError("history verify: give instance ids or --all (not both)")
     if args.progress_every < 1:
         raise UsageError("history verify: --progress-every must be at least 1")
+    if args.anchor and not args.all:
+        raise UsageError("history verify: --anchor goes with --all")
+    signed = _read_anchor(args.anchor) if args.anchor else None
     with db.read() as session:
         ids = audit.instances_to_verify(session, args.ids or None)
     failed = 0
@@ -445,9 +475,35 @@ def cmd_history_verify(args, settings: Settings, db: Database) -> int:
         for report in chains:
             failed += not report.ok
             print(report)
+    if signed is not None:
+        from . import anchors
+        with db.read() as session:
+            anchor_report = anchors.check(session, signed)
+        failed += not anchor_report.ok
+        for line in anchor_report.lines:
+            print(line)
     print(f"{len(ids)} instance{'' if len(ids) == 1 else 's'} verified: "
           f"{'all OK' if not failed else f'{failed} FAILED'}")
     return 1 if failed else 0
+
+
+def _read_anchor(path: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"history verify: cannot read the anchor {path}: {exc}") from None
+
+
+def cmd_history_anchor(args, settings: Settings, db: Database) -> int:
+    from . import anchors
+
+    with db.write() as session:
+        signed = anchors.take(session, actor=args.actor)
+    text = json.dumps(signed, ensure_ascii=False, indent=1)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
 
 
 def demo_accounts() -> list[dict]:

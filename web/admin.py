@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from engine import clock, definitions, history, migration, services
+from engine import anchors, clock, definitions, history, migration, services
 from engine.diff import diff_versions
 from engine.errors import DefinitionInvalid, EngineError, InvalidInput
 from engine.models import (MAX_ID, DecisionDefinition, Deployment, FormDefinition, Incident, ProcessDefinition,
@@ -94,8 +94,12 @@ def deployments():
                                     .limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
         files = _files_of(session, [d.id for d in rows])
         created = _definitions_of(session, [d.id for d in rows])
+        last_anchor = anchors.last_taken(session)
+    if last_anchor:
+        last_anchor = clock.aware(datetime.fromisoformat(last_anchor)).astimezone(clock.local_zone()).strftime(
+            "%Y-%m-%d %H:%M")
     return render_template("admin/deployments.html", deployments=rows, files=files, created=created,
-                           page=page, pages=max(1, -(-total // PER_PAGE)), total=total)
+                           page=page, pages=max(1, -(-total // PER_PAGE)), total=total, last_anchor=last_anchor)
 
 
 def _files_of(session: Session, deployment_ids: list[int]) -> dict[int, list[tuple[int, str]]]:

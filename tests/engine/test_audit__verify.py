@@ -5,6 +5,7 @@ named with the place where it happened."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -245,3 +246,74 @@ def test_verify_compares_the_columns_pages_read_with_the_re_execution(db, two, d
     _tamper(db, statement)
     status, out, _ = dalad("history", "verify", str(instance_id))
     assert status == 1 and "STATE ALTERED" in out and named in out, out
+
+
+# --- anchors: what a chain that still verifies cannot show ----------------------------------------
+
+def _anchor(dalad, tmp_path) -> str:
+    path = tmp_path / "anchor.json"
+    status, out, err = dalad("history", "anchor", "--output", str(path), "--actor", "ops")
+    assert status == 0, err
+    assert json.loads(out) == json.loads(path.read_text())
+    return str(path)
+
+
+def _remove_instance(db, instance_id) -> None:
+    """Delete an instance and everything of it, as someone with the database's password could."""
+    statements = ["DELETE FROM task_candidate WHERE task_id IN (SELECT id FROM user_task WHERE instance_id = :i)",
+                  *[f"DELETE FROM {t} WHERE instance_id = :i" for t in
+                    ("task_draft", "task_comment", "document", "user_task", "timer", "message_subscription",
+                     "incident", "external_task", "history_event")],
+                  "DELETE FROM process_instance WHERE id = :i"]
+    for statement in statements:
+        if "task_draft" in statement or "task_comment" in statement:
+            statement = statement.replace("WHERE instance_id = :i",
+                                          "WHERE task_id IN (SELECT id FROM user_task WHERE instance_id = :i)")
+        sql(db, statement, i=instance_id)
+
+
+def _cut_last_event(db, instance_id) -> None:
+    """Delete an instance's last event and move its head back: the chain left still verifies."""
+    chain = f"instance:{instance_id}"
+    with db.read() as s:
+        rows = history.chain_rows(s, chain)
+    sql(db, "DELETE FROM history_event WHERE chain = :c AND seq = :s", c=chain, s=rows[-1].seq)
+    sql(db, "UPDATE process_instance SET history_count = :n, history_head = :h WHERE id = :i",
+        n=rows[-2].seq, h=rows[-2].hmac, i=instance_id)
+
+
+def test_an_anchor_proves_a_cut_tail_a_removed_instance_and_an_emptied_access_log(db, two, dalad, tmp_path):
+    with db.write() as s:
+        [task] = services.tasks(s, instance_id=two[0])
+        services.claim(s, task.id, user="drc_zhang", check_access=False)  # an event that changes no state
+        audit.record_access(s, "auditor_sun", "audit.instance_history", instance_id=two[0])
+    anchor = _anchor(dalad, tmp_path)
+    status, out, _ = dalad("history", "verify", "--all", "--anchor", anchor)
+    assert status == 0 and "chains still hold their anchored heads" in out, out
+
+    _cut_last_event(db, two[0])
+    sql(db, "UPDATE user_task SET assignee = NULL WHERE instance_id = :i", i=two[0])
+    _remove_instance(db, two[1])
+    sql(db, "DELETE FROM history_event WHERE chain = 'access'")
+    sql(db, "UPDATE history_chain SET count = 0, head = NULL WHERE name = 'access'")
+    status, out, _ = dalad("history", "verify", "--all")
+    assert status == 0, out  # without the anchor, what is left verifies: the gap this closes
+    status, out, _ = dalad("history", "verify", "--all", "--anchor", anchor)
+    assert status == 1
+    assert f"instance:{two[0]}: anchored with" in out and "is gone" in out
+    assert f"instance:{two[1]}: anchored with" in out and "access: anchored with 1 events" in out
+    assert "3 chains FAILED" in out
+
+
+def test_an_edited_anchor_is_refused_and_the_admin_pages_show_the_last_one(db, two, dalad, tmp_path):
+    anchor = _anchor(dalad, tmp_path)
+    signed = json.loads(Path(anchor).read_text(encoding="utf-8"))
+    signed["statement"]["chains"][f"instance:{two[0]}"][0] -= 1  # hide an event from the anchor
+    (tmp_path / "edited.json").write_text(json.dumps(signed))
+    status, out, _ = dalad("history", "verify", "--all", "--anchor", str(tmp_path / "edited.json"))
+    assert status == 1 and "its signature does not match" in out
+    status, _, err = dalad("history", "verify", "1", "--anchor", anchor)
+    assert status == 1 and "--anchor goes with --all" in err
+    from engine import anchors
+    with db.read() as s:
+        assert anchors.last_taken(s) == signed["statement"]["at"]

@@ -236,3 +236,20 @@ def test_a_database_without_tables_or_out_of_reach_is_one_line(dalad, monkeypatc
     monkeypatch.setenv("DALAD_DATABASE_URL", f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.sqlite3'}")
     status, _, err = dalad("tasks")
     assert status == 1 and "cannot be used" in one_error_line(err)
+
+
+def test_init_db_warns_when_the_history_key_sits_beside_the_sqlite_file(monkeypatch, tmp_path, capsys):
+    folder = tmp_path / "instance"
+    folder.mkdir()
+    monkeypatch.setenv("DALAD_DATABASE_URL", f"sqlite:///{folder / 'dalad.sqlite3'}")
+    monkeypatch.setenv("DALAD_INSTANCE_DIR", str(folder))
+    monkeypatch.setenv("DALAD_SECRET_KEY", "test-secret-key")
+    monkeypatch.delenv("DALAD_HISTORY_KEY", raising=False)
+    monkeypatch.delenv("DALAD_DEMO", raising=False)
+    assert main(["init-db"]) == 0
+    err = capsys.readouterr().err
+    assert "dalad: warning: the history key" in err and "same folder as the database" in err
+    monkeypatch.setenv("DALAD_HISTORY_KEY", TEST_KEY.decode())
+    assert main(["init-db"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    history.set_key(TEST_KEY)
