@@ -733,6 +733,25 @@ def access_log(session: Session, limit: int = 200) -> list[dict]:
     return [json.loads(row.body) for row in rows]
 
 
+def check_creations(session: Session) -> history.ChainReport:
+    """Every instance the system chain says was created still exists, and every instance that
+    exists was created through the engine (the chain itself is checked by verify_system_chain)."""
+    created = {}
+    for row in session.scalars(select(HistoryEvent).where(HistoryEvent.chain == history.SYSTEM_CHAIN,
+                                                          HistoryEvent.type == "instance_created")):
+        created[json.loads(row.body)["data"]["instance"]] = row.seq
+    existing = set(session.scalars(select(ProcessInstance.id)))
+    gone = sorted(set(created) - existing)
+    if gone:
+        return history.ChainReport("instances", False, len(created), f"instance {gone[0]} was created (system "
+                                   f"event {created[gone[0]]}) and is gone ({len(gone)} missing)", created[gone[0]])
+    unknown = sorted(existing - set(created))
+    if unknown:
+        return history.ChainReport("instances", False, len(created), f"instance {unknown[0]} has no creation event "
+                                   f"in the system chain ({len(unknown)} such)")
+    return history.ChainReport("instances", True, len(created))
+
+
 def instances_to_verify(session: Session, ids: Optional[list[int]] = None) -> list[int]:
     """Instance ids to verify: those given (each must exist), else all."""
     if ids:

@@ -166,7 +166,8 @@ def test_verify_all_prints_one_line_per_instance_and_the_chains_and_exits_0(db, 
     lines = out.strip().splitlines()
     assert status == 0, err
     assert lines[0].startswith(f"instance {two[0]} (P-1): OK") and lines[1].startswith(f"instance {two[1]} (P-2): OK")
-    assert lines[2] == "system: OK (1 events)" and lines[3] == "access: OK (1 events)"
+    assert lines[2] == "system: OK (3 events)" and lines[3] == "access: OK (1 events)"  # a deployment, 2 creations
+    assert lines[4] == "instances: OK (2 events)"
     assert lines[-1] == "2 instances verified: all OK"
     assert err == ""
 
@@ -297,12 +298,19 @@ def test_an_anchor_proves_a_cut_tail_a_removed_instance_and_an_emptied_access_lo
     sql(db, "DELETE FROM history_event WHERE chain = 'access'")
     sql(db, "UPDATE history_chain SET count = 0, head = NULL WHERE name = 'access'")
     status, out, _ = dalad("history", "verify", "--all")
-    assert status == 0, out  # without the anchor, what is left verifies: the gap this closes
+    assert status == 1 and "instances: BROKEN at event" in out and f"instance {two[1]} was created" in out
+    assert f"instance:{two[0]}" not in out and "access: OK (0 events)" in out  # what only the anchor shows
     status, out, _ = dalad("history", "verify", "--all", "--anchor", anchor)
     assert status == 1
     assert f"instance:{two[0]}: anchored with" in out and "is gone" in out
     assert f"instance:{two[1]}: anchored with" in out and "access: anchored with 1 events" in out
     assert "3 chains FAILED" in out
+
+
+def test_verify_all_finds_an_instance_deleted_without_an_anchor(db, two, dalad):
+    _remove_instance(db, two[0])
+    status, out, _ = dalad("history", "verify", "--all")
+    assert status == 1 and f"instance {two[0]} was created (system event" in out and "and is gone" in out
 
 
 def test_an_edited_anchor_is_refused_and_the_admin_pages_show_the_last_one(db, two, dalad, tmp_path):
