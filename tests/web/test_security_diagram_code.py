@@ -132,19 +132,18 @@ SITES = {
 
 # Scripts in places the engine does not run them are refused whatever they hold: a silent skip
 # would let a reviewer believe code ran (or did not) that did not (or did).
+def script_in(holder: str) -> str:
+    """A user task whose extension `holder` (an element path, outermost first) holds a script."""
+    opening = "".join(f"<camunda:{part}>" for part in holder.split("/"))
+    closing = "".join(f"</camunda:{part.split()[0]}>" for part in reversed(holder.split("/")))
+    return task(inner=extensions(f'{opening}<camunda:script scriptFormat="python">{{p}}</camunda:script>{closing}'))
+
+
 REFUSED_PLACES = {
-    "camunda:script in an execution listener": task(inner=extensions(
-        '<camunda:executionListener event="start"><camunda:script scriptFormat="python">{p}</camunda:script>'
-        '</camunda:executionListener>')),
-    "camunda:script in a task listener": task(inner=extensions(
-        '<camunda:taskListener event="create"><camunda:script scriptFormat="python">{p}</camunda:script>'
-        '</camunda:taskListener>')),
-    "camunda:script in an input parameter": task(inner=extensions(
-        '<camunda:inputOutput><camunda:inputParameter name="v"><camunda:script scriptFormat="python">{p}'
-        '</camunda:script></camunda:inputParameter></camunda:inputOutput>')),
-    "camunda:script in an output parameter": task(inner=extensions(
-        '<camunda:inputOutput><camunda:outputParameter name="v"><camunda:script scriptFormat="python">{p}'
-        '</camunda:script></camunda:outputParameter></camunda:inputOutput>')),
+    "camunda:script in an execution listener": script_in('executionListener event="start"'),
+    "camunda:script in a task listener": script_in('taskListener event="create"'),
+    "camunda:script in an input parameter": script_in('inputOutput/inputParameter name="v"'),
+    "camunda:script in an output parameter": script_in('inputOutput/outputParameter name="v"'),
     "execution listener expression": task(inner=extensions('<camunda:executionListener event="start" '
                                                            'expression="{p}" />')),
     "message camunda:expression": event('<bpmn:messageEventDefinition id="md" messageRef="Message_m" '
