@@ -216,27 +216,40 @@ def tasks(session: Session, *, groups: Optional[list[str]] = None, user: Optiona
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
-def _ready_task_locked(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
-    """Lock the task's instance, then read the task (another request may have just finished it)."""
+def lock_task(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
+    """Lock the task's instance first, then read the task and the instance as the last change left
+    them (never an older copy this session read before the lock)."""
     found = session.execute(select(UserTask, ProcessInstance)
                             .join(ProcessInstance, UserTask.instance_id == ProcessInstance.id)
-                            .where(UserTask.id == task_id).with_for_update(of=ProcessInstance)).first()
+                            .where(UserTask.id == task_id).with_for_update(of=ProcessInstance)
+                            .execution_options(populate_existing=True)).first()
     if found is None:
         raise NotFound(f"task {task_id} does not exist")
     task, row = found
     if not session.get_bind().dialect.name == "sqlite":
-        # The lock may have waited for another completion: read the task as that one left it.
-        # (On SQLite the write transaction holds the database lock from its first statement.)
+        # The lock may have waited for another completion, and PostgreSQL re-reads only the locked
+        # row then: read the task as that one left it. (On SQLite the write transaction holds the
+        # database lock from its first statement.)
         task = session.scalars(select(UserTask).where(UserTask.id == task_id)
                                .execution_options(populate_existing=True)).one()
+    return task, row
+
+
+def check_ready(task: UserTask, row: ProcessInstance) -> None:
+    """Refuse work on a task that is no longer ready, saying who completed it and when."""
     if task.state != "ready":
         if task.state == "completed":
             when = clock.aware(task.completed_at).astimezone(clock.local_zone())
-            raise TaskNotReady(f"task {task_id} ({task.name or task.element_id}) was already completed by "
+            raise TaskNotReady(f"task {task.id} ({task.name or task.element_id}) was already completed by "
                                f"{task.completed_by} at {when:%Y-%m-%d %H:%M:%S}")
-        raise TaskNotReady(f"task {task_id} ({task.name or task.element_id}) is {task.state}")
+        raise TaskNotReady(f"task {task.id} ({task.name or task.element_id}) is {task.state}")
     if row.status == "suspended":
         raise InstanceNotRunning(f"process instance {row.id} is suspended")
+
+
+def _ready_task_locked(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
+    task, row = lock_task(session, task_id)
+    check_ready(task, row)
     return task, row
 
 

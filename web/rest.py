@@ -1046,17 +1046,26 @@ def tasks_count():
         return _count(session, _task_query(session))
 
 
-def _visible_task(session: Session, task_id: str) -> tuple[UserTask, ProcessInstance]:
-    task = services.user_task(session, _int_id(task_id, "task"))
-    if task.state != "ready":
-        raise NotFound(f"task {task.id} is {task.state}; see /history/activity-instance?processInstanceId="
-                       f"{task.instance_id}")
+def _visible_task(session: Session, task_id: str, *, for_change: bool = False) -> tuple[UserTask, ProcessInstance]:
+    """The task if the caller may see it. For a change, the task's instance is locked first and
+    both are read as the last change left them: a task done meanwhile is a 409 naming who did it."""
+    if for_change:
+        task, row = services.lock_task(session, _int_id(task_id, "task"))
+    else:
+        task = services.user_task(session, _int_id(task_id, "task"))
+        row = None
+        if task.state != "ready":
+            raise NotFound(f"task {task.id} is {task.state}; see /history/activity-instance?processInstanceId="
+                           f"{task.instance_id}")
     condition = _task_visible(_caller())
     if condition is not None and session.scalar(
             select(func.count()).select_from(UserTask).where(UserTask.id == task.id, condition)) == 0:
         raise AccessDenied(f"{_caller().name} may not see task {task.id}: it is offered to "
                            f"{', '.join(task.candidate_groups + task.candidate_users) or 'nobody'}")
-    return task, session.get(ProcessInstance, task.instance_id)
+    if row is None:
+        return task, session.get(ProcessInstance, task.instance_id)
+    services.check_ready(task, row)
+    return task, row
 
 
 @rest_api.get("/task/<task_id>")
@@ -1117,7 +1126,7 @@ def claim_task(task_id: str):
     caller = _caller()
     target = _user_id(_json_body()) or caller.name
     with _db().write() as session:
-        task, _row = _visible_task(session, task_id)
+        task, _row = _visible_task(session, task_id, for_change=True)
         _claim_for(session, task, caller, target)
     return "", 204
 
@@ -1140,7 +1149,7 @@ def _claim_for(session: Session, task: UserTask, caller: Caller, target: str) ->
 def unclaim_task(task_id: str):
     caller = _caller()
     with _db().write() as session:
-        task, _row = _visible_task(session, task_id)
+        task, _row = _visible_task(session, task_id, for_change=True)
         _unclaim(session, task, caller)
     return "", 204
 
@@ -1159,7 +1168,7 @@ def set_task_assignee(task_id: str):
     caller = _caller()
     target = _user_id(_json_body())
     with _db().write() as session:
-        task, _row = _visible_task(session, task_id)
+        task, _row = _visible_task(session, task_id, for_change=True)
         if target is None:
             _unclaim(session, task, caller)
         elif task.assignee != target:
@@ -1175,7 +1184,7 @@ def complete_task(task_id: str):
     caller = _caller()
     body = _json_body()
     with _db().write() as session:
-        task, _row = _visible_task(session, task_id)
+        task, _row = _visible_task(session, task_id, for_change=True)
         _require_task_worker(caller, "complete tasks")
         row = services.complete_task(session, task.id, user=caller.name, data=variables_in(body.get("variables")),
                                      groups=list(caller.groups))

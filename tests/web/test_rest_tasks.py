@@ -148,7 +148,8 @@ def test_completing_runs_the_process_on_and_checks_the_data(review):
                                                   "withVariablesInReturn": True})
     assert done.status_code == 200
     assert done.get_json()["amount"] == {"type": "Integer", "value": 1500, "valueInfo": {}}
-    error_of(edu.post(f"/task/{task_id}/complete", {}), 404, "InvalidRequestException")
+    assert "already completed by edu at 2026-03-02 09:00:00" in error_of(
+        edu.post(f"/task/{task_id}/complete", {}), 409, "TaskNotReady")
     assert [t["taskDefinitionKey"] for t in review.as_("drc").get("/task").get_json()] == ["drc_review"]
     assert [t["taskDefinitionKey"] for t in review.as_("finance").get("/task").get_json()] == ["finance_review"]
     [drc_task] = review.as_("drc").get("/task").get_json()
