@@ -668,9 +668,13 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
 
 
 def _locked_by(session: Session, task_id: int, worker_id: str) -> ExternalTask:
-    task = session.get(ExternalTask, task_id)
-    if task is None:
+    """The external task, read after its instance is locked, if `worker_id` holds it."""
+    instance_id = session.scalar(select(ExternalTask.instance_id).where(ExternalTask.id == task_id))
+    if instance_id is None:
         raise NotFound(f"external task {task_id} does not exist")
+    instances.lock_instance(session, instance_id)
+    task = session.scalars(select(ExternalTask).where(ExternalTask.id == task_id)
+                           .execution_options(populate_existing=True)).one()
     if task.state != "open":
         raise TaskNotReady(f"external task {task_id} is {task.state}")
     if task.worker_id != worker_id or task.lock_expires_at is None or task.lock_expires_at < clock.now():
