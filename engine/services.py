@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import clock, definitions, history, instances, runtime
+from . import clock, definitions, history, instances, runtime, variable_limits
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
@@ -124,6 +124,9 @@ def _checked_variables(variables: Optional[dict]) -> dict:
     for name in variables:
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
             raise InvalidInput(f"variable name {name!r} is not allowed (letters, digits and _, not first)")
+    refused = variable_limits.problem(variables)
+    if refused:
+        raise InvalidInput(refused)
     try:
         return runtime.plain(variables)
     except TypeError as exc:
