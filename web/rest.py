@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Optional
 from flask import Blueprint, current_app, g, request
 from lxml import etree
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
@@ -31,7 +32,7 @@ from engine.models import (DecisionDefinition, Deployment, HistoryEvent, Inciden
                            ProcessInstance, Resource, TaskCandidate, UserTask)
 from engine.xmlsafe import parse_xml
 
-from .errors import status_of
+from .errors import database_unavailable, status_of
 from .rest_openapi import openapi_document
 
 rest_api = Blueprint("rest_api", __name__, url_prefix="/engine-rest")
@@ -155,8 +156,7 @@ def _authenticate() -> None:
                 caller = _caller_of(found[1])
                 stale = found[0].id if tokens.use_is_stale(found[0]) else None
         if stale is not None:  # the last use is written at most once a minute, not on every call
-            with _db().write() as session:
-                tokens.note_use(session, stale)
+            _note_token_use(stale)
         reason = "the token is unknown or revoked, or its user is deactivated"
     else:
         reason = ("authentication required: Basic (user name and password) or Bearer (a token from "
@@ -164,6 +164,18 @@ def _authenticate() -> None:
     if caller is None:
         raise RestError(401, "AuthenticationException", reason)
     g.rest_caller = caller
+
+
+def _note_token_use(token_id: int) -> None:
+    """A hint, written when it can be: a database that takes no writes now (read-only, full) still
+    answers the calls that only read."""
+    try:
+        with _db().write() as session:
+            tokens.note_use(session, token_id)
+    except SQLAlchemyError as exc:
+        if not database_unavailable(exc):
+            raise
+        current_app.logger.warning("token %s: last use not recorded: %s", token_id, getattr(exc, "orig", exc))
 
 
 def _password_caller(name: Optional[str], password: str, *, allow_demo: bool) -> Optional[Caller]:
@@ -238,9 +250,12 @@ def _arg_int(name: str) -> Optional[int]:
     if value is None:
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': not an integer") from None
+    if abs(number) > MAX_ID:
+        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': at most {MAX_ID}")
+    return number
 
 
 def _arg_bool(name: str) -> Optional[bool]:
@@ -268,9 +283,16 @@ def _arg_date(name: str) -> Optional[datetime]:
                            "write a date as 2026-03-02T09:00:00.000+0800") from None
 
 
+MAX_ID = 2**31 - 1  # ids and numeric parameters are 32-bit, as in Camunda
+
+
+def _is_id(value: Optional[str]) -> bool:
+    return value is not None and value.isascii() and value.isdigit() and int(value) <= MAX_ID
+
+
 def _int_id(value: str, what: str) -> int:
-    """Our ids are numbers; any other id names nothing."""
-    if not value.isdigit():
+    """Our ids are 32-bit numbers; any other id names nothing."""
+    if not _is_id(value):
         raise NotFound(f"{what} {value} does not exist")
     return int(value)
 
@@ -401,6 +423,8 @@ def variable_value(name: str, dto: Any) -> Any:
             return json.loads(value)
         except json.JSONDecodeError as exc:
             raise refuse(f": not JSON ({exc.msg})") from None
+        except RecursionError:
+            raise refuse(": nested too deep") from None
     raise _bad_request(f"variable '{name}': type '{type_}' is not supported here "
                        "(String, Boolean, Integer, Long, Double, Date, Json, Null)")
 
@@ -594,7 +618,7 @@ def _deployment_query():
 
 def _id_filter(value: Optional[str]) -> int:
     """An id from a query parameter; one that is not a number matches nothing."""
-    return int(value) if value is not None and value.isdigit() else -1
+    return int(value) if _is_id(value) else -1
 
 
 @rest_api.get("/deployment")
