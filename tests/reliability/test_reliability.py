@@ -32,7 +32,7 @@ import pytest
 from sqlalchemy import select
 
 from conftest import DIAGRAMS, TEST_KEY
-from engine import audit, bureaus, clock, services, tokens, users
+from engine import audit, clock, services
 from engine.definitions import BundleFile
 from engine.models import HistoryEvent, ProcessInstance, Timer, UserTask
 from live_http import Client
@@ -198,13 +198,8 @@ def at_once(*calls) -> None:
 
 
 @pytest.fixture
-def setup(db, tmp_path):
-    with db.write() as session:
-        bureaus.ensure_bureaus(session)
-        issued = {}
-        for name, groups in PEOPLE.items():
-            users.add_user(session, name, "long enough password", bureaus=groups, roles=[])
-            issued[name] = tokens.create_token(session, name, "reliability")
+def setup(db, tmp_path, officials):
+    issued = officials(PEOPLE)
     with db.write() as session:
         cycle = (HERE / "every_second.bpmn").read_text(encoding="utf-8")
         files = [BundleFile("review.bpmn", (DIAGRAMS / "review.bpmn").read_bytes())] + [

@@ -13,28 +13,19 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select
 
-from conftest import deploy_files
-from engine import bureaus, history, services, tokens, users
+from conftest import OFFICIAL_PASSWORD, deploy_files
+from engine import history, services
 from engine.models import ProcessInstance, UserTask
 from live_http import Client, served
 from web import create_app
 
-PASSWORD = "long enough password"
 PEOPLE = {"dora": ["drc"], "dan": ["drc"], "fred": ["finance"], "edu": ["unit:edu"]}
 ROUNDS = 3
 
 
 @pytest.fixture
-def live(db, frozen_clock, monkeypatch):
-    from werkzeug.security import generate_password_hash
-    monkeypatch.setattr(users, "generate_password_hash",
-                        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"))
-    with db.write() as session:
-        bureaus.ensure_bureaus(session)
-        issued = {}
-        for name, groups in PEOPLE.items():
-            users.add_user(session, name, PASSWORD, bureaus=groups, roles=[])
-            issued[name] = tokens.create_token(session, name, "tests")
+def live(db, frozen_clock, officials):
+    issued = officials(PEOPLE)
     deploy_files(db, "review.bpmn", "budget_check.bpmn")
     app = create_app(db=db)
     app.config.update(SECRET_KEY="test-secret-key")
@@ -49,7 +40,7 @@ def live(db, frozen_clock, monkeypatch):
             @staticmethod
             def browser(name: str) -> Client:
                 client = Client(base)
-                client.login(name, PASSWORD)
+                client.login(name, OFFICIAL_PASSWORD)
                 return client
         Live.db = db
         yield Live

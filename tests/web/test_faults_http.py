@@ -10,24 +10,17 @@ import json
 import pytest
 from sqlalchemy import event, make_url, text
 
-from conftest import deploy_files
-from engine import bureaus, services, tokens, users
+from conftest import OFFICIAL_PASSWORD, deploy_files
+from engine import services
 from engine.database import Database
 from web import create_app
 
-PASSWORD = "long enough password"
 
 
 @pytest.fixture
-def people(db, frozen_clock, monkeypatch):
+def people(db, frozen_clock, officials):
     """drc official `dora` with a Bearer token, review.bpmn deployed, one instance at drc_review."""
-    from werkzeug.security import generate_password_hash
-    monkeypatch.setattr(users, "generate_password_hash",
-                        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"))
-    with db.write() as session:
-        bureaus.ensure_bureaus(session)
-        users.add_user(session, "dora", PASSWORD, bureaus=["drc"], roles=[])
-        token = tokens.create_token(session, "dora", "tests")
+    token = officials({"dora": ["drc"]})["dora"]
     deploy_files(db, "review.bpmn")
     with db.write() as session:
         instance_id = services.start_process(session, "review", variables={"unit": "edu"}, user="edu").id
@@ -104,7 +97,7 @@ def test_a_database_that_does_not_answer_gives_503_with_retry_after(db, people):
         client.get("/login")
         with client.session_transaction() as session:
             csrf = session["_csrf"]
-        page = client.post("/login", data={"name": "dora", "password": PASSWORD, "_csrf": csrf})
+        page = client.post("/login", data={"name": "dora", "password": OFFICIAL_PASSWORD, "_csrf": csrf})
         assert page.status_code == 503 and page.headers["Retry-After"] == "10"
         assert "服务暂时不可用" in page.get_data(as_text=True)
     finally:
