@@ -334,6 +334,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # Raised by logout, a password change and deactivation: every login session (and cached
+    # credential check) made under an older number ends at its next request.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
     bureaus: Mapped[list["UserBureau"]] = relationship(cascade="all, delete-orphan")
     roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan")
 
