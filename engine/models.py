@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer,
-                        LargeBinary, String, Text, UniqueConstraint)
+                        LargeBinary, String, Text, UniqueConstraint, true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -50,6 +50,7 @@ class Deployment(Base):
     tenant_id: Mapped[Optional[str]] = mapped_column(String(64))
     deployed_by: Mapped[Optional[str]] = mapped_column(String(100))
     deployed_at: Mapped[datetime]
+    warnings: Mapped[Optional[list]] = mapped_column(JSON)  # [problem as dict]: what deploys with a warning
     resources: Mapped[list["Resource"]] = relationship(back_populates="deployment", order_by="Resource.id")
 
 
@@ -323,6 +324,7 @@ class Bureau(Base):
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     name_zh: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[Optional[str]] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class User(Base):

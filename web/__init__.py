@@ -15,6 +15,7 @@ from engine.config import Settings, open_engine
 from engine.database import Database
 
 from .rest import rest_api
+from . import rest_identity  # noqa: F401  /engine-rest/user and /group, on rest_api
 
 _TRUE = {"1", "true", "yes", "on"}
 

@@ -1132,17 +1132,19 @@ def claim_task(task_id: str):
 
 
 def _claim_for(session: Session, task: UserTask, caller: Caller, target: str) -> None:
-    """Claim as oneself; only an administrator claims for someone else (who must be a candidate)."""
-    if target != caller.name and not caller.is_admin:
-        raise AccessDenied(f"{caller.name} may claim task {task.id} only for themselves, not for {target}")
+    """Claim as oneself (a candidate, or an administrator: any task); for someone else, the
+    assignee or an administrator hands it over (services.reassign_task)."""
     if target == caller.name:
         _require_task_worker(caller, "claim tasks")
-        services.claim(session, task.id, user=caller.name, groups=list(caller.groups))
+        services.claim(session, task.id, user=caller.name, groups=list(caller.groups), roles=caller.roles)
         return
-    user = users.get_user(session, target)
-    if not user.active:
-        raise InvalidInput(f"user '{target}' is deactivated")
-    services.claim(session, task.id, user=target, groups=user.groups)
+    services.reassign_task(session, task.id, actor=caller.name, to_user=target, groups=list(caller.groups),
+                           roles=caller.roles, reason=_reason())
+
+
+def _reason() -> str:
+    """A reason sent with a REST call (dalad's `reason` query parameter), else what the call was."""
+    return (request.args.get("reason") or "").strip()[:500] or f"REST {request.method} {request.path}"
 
 
 @rest_api.post("/task/<task_id>/unclaim")
@@ -1155,8 +1157,8 @@ def unclaim_task(task_id: str):
 
 
 def _unclaim(session: Session, task: UserTask, caller: Caller) -> None:
-    """The assignee gives a task back to its bureaus; an administrator may take it from anyone."""
-    if task.assignee != caller.name and not caller.is_admin:
+    """The assignee gives a task back to its candidates; an administrator may take it from anyone."""
+    if services.task_access(task, caller.name, list(caller.groups), caller.roles, "assign") is None:
         holder = f"claimed by {task.assignee}" if task.assignee else "not claimed"
         raise AccessDenied(f"{caller.name} may not unclaim task {task.id}: it is {holder}")
     services.unclaim(session, task.id, user=caller.name)
@@ -1164,17 +1166,15 @@ def _unclaim(session: Session, task: UserTask, caller: Caller) -> None:
 
 @rest_api.post("/task/<task_id>/assignee")
 def set_task_assignee(task_id: str):
-    """Camunda's setAssignee: null unclaims; another user takes it (administrators)."""
+    """Camunda's setAssignee: null gives the task back; another user takes it (its assignee or an
+    administrator hands it over)."""
     caller = _caller()
     target = _user_id(_json_body())
     with _db().write() as session:
         task, _row = _visible_task(session, task_id, for_change=True)
-        if target is None:
-            _unclaim(session, task, caller)
-        elif task.assignee != target:
-            if task.assignee is not None:
-                _unclaim(session, task, caller)
-            _claim_for(session, task, caller, target)
+        if task.assignee != target:
+            services.reassign_task(session, task.id, actor=caller.name, to_user=target, groups=list(caller.groups),
+                                   roles=caller.roles, reason=_reason())
     return "", 204
 
 
@@ -1187,7 +1187,7 @@ def complete_task(task_id: str):
         task, _row = _visible_task(session, task_id, for_change=True)
         _require_task_worker(caller, "complete tasks")
         row = services.complete_task(session, task.id, user=caller.name, data=variables_in(body.get("variables")),
-                                     groups=list(caller.groups))
+                                     groups=list(caller.groups), roles=caller.roles, reason=_reason())
         if body.get("withVariablesInReturn"):
             return variables_out(row.variables)
     return "", 204
@@ -1487,6 +1487,7 @@ _OPERATIONS = {  # event type -> (operationType, entityType, category)
     "instance_started": ("Create", "ProcessInstance", "Operator"),
     "task_claimed": ("Claim", "Task", "TaskWorker"),
     "task_unclaimed": ("Claim", "Task", "TaskWorker"),
+    "task_assigned": ("Assign", "Task", "TaskWorker"),
     "task_completed": ("Complete", "Task", "TaskWorker"),
     "status_changed": (None, "ProcessInstance", "Operator"),  # Suspend, Activate or Delete
     "variables_changed": ("ModifyVariable", "Variable", "Operator"),
@@ -1515,6 +1516,8 @@ def _operation_entry(event: HistoryEvent, definition_id, process_key) -> dict:
         prop, new = "assignee", data.get("assignee")
     elif event.type == "task_unclaimed":
         prop, org = "assignee", data.get("previous")
+    elif event.type == "task_assigned":
+        prop, org, new, annotation = "assignee", data.get("from"), data.get("to"), data.get("reason")
     elif event.type == "variables_changed":
         prop, new = "variables", json.dumps(sorted((data.get("variables") or {}).keys()))
     elif event.type == "message_correlated":
