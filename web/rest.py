@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Optional
@@ -32,7 +34,7 @@ from engine.models import (DecisionDefinition, Deployment, ExternalTask, History
 from engine.xmlsafe import parse_xml
 
 from .errors import status_of
-from .rest_openapi import openapi_document
+from .rest_openapi import accepted, openapi_document
 
 rest_api = Blueprint("rest_api", __name__, url_prefix="/engine-rest")
 well_known = Blueprint("rest_well_known", __name__)
@@ -228,15 +230,58 @@ def _db():
 
 # --- request values ----------------------------------------------------------------------------
 
+@rest_api.before_request
+def _read_query() -> None:
+    """The query of a call: its query parameters and, for a POST query variant, the JSON body's
+    filters. A parameter or filter the call does not take (per rest_openapi) is a 400, never ignored."""
+    if request.url_rule is None or request.endpoint in _UNCHECKED_ENDPOINTS or request.method == "OPTIONS":
+        return
+    call = re.sub(r"<[^>]+>", "{}", request.url_rule.rule[len(rest_api.url_prefix):])
+    method = "get" if request.method == "HEAD" else request.method
+    params, body_fields = accepted(method, call)
+    unknown = sorted(set(request.args) - params)
+    if unknown:
+        raise _bad_request(f"{request.method} {call} takes no query parameter {', '.join(map(repr, unknown))}"
+                           + (f"; it takes: {', '.join(sorted(params))}" if params else ""))
+    values: dict[str, Any] = request.args.to_dict()
+    if body_fields is not None:
+        body = _json_body()
+        unknown = sorted(set(body) - body_fields)
+        if unknown:
+            raise _bad_request(f"{request.method} {call}: the query has no filter {', '.join(map(repr, unknown))}; "
+                               f"it has: {', '.join(sorted(body_fields))}")
+        values.update({name: value for name, value in body.items() if value is not None})
+    g.rest_query, g.rest_query_names = values, params | (body_fields or frozenset())
+
+
+_UNCHECKED_ENDPOINTS = {"rest_api.unknown", "rest_api.openapi"}
+
+
+def _query_value(name: str) -> Any:
+    if name not in g.get("rest_query_names", ()):
+        raise RuntimeError(f"{request.method} {request.path} reads query parameter '{name}', which "
+                           "web/rest_openapi.py does not list for it")
+    value = g.rest_query.get(name)
+    return None if value in (None, "", []) else value
+
+
 def _arg(name: str) -> Optional[str]:
-    value = request.args.get(name)
-    return value if value not in (None, "") else None
+    value = _query_value(name)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise _bad_request(f"Cannot set query parameter '{name}' to value {json.dumps(value, ensure_ascii=False)}: "
+                       "give text")
 
 
 def _arg_int(name: str) -> Optional[int]:
+    value = _query_value(name)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
     value = _arg(name)
-    if value is None:
-        return None
     try:
         return int(value)
     except ValueError:
@@ -244,17 +289,75 @@ def _arg_int(name: str) -> Optional[int]:
 
 
 def _arg_bool(name: str) -> Optional[bool]:
+    value = _query_value(name)
+    if value is None or isinstance(value, bool):
+        return value
     value = _arg(name)
-    if value is None:
-        return None
     if value.lower() not in ("true", "false"):
         raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': write true or false")
     return value.lower() == "true"
 
 
 def _arg_list(name: str) -> Optional[list[str]]:
+    value = _query_value(name)
+    if isinstance(value, list):
+        if not all(isinstance(part, str) for part in value):
+            raise _bad_request(f"Cannot set query parameter '{name}': give a list of text")
+        return value
     value = _arg(name)
     return None if value is None else [part for part in value.split(",") if part]
+
+
+_COMPARISONS = {
+    "eq": lambda a, b: a == b, "neq": lambda a, b: a != b,
+    "gt": lambda a, b: a > b, "gteq": lambda a, b: a >= b, "lt": lambda a, b: a < b, "lteq": lambda a, b: a <= b,
+    "like": lambda a, b: isinstance(a, str) and _like_match(a, b),
+    "notLike": lambda a, b: isinstance(a, str) and not _like_match(a, b)}
+
+
+def _like_match(value: str, pattern) -> bool:
+    return fnmatch.fnmatchcase(value, str(pattern).replace("%", "*").replace("_", "?"))
+
+
+def _arg_variables(name: str) -> Optional[Callable[[dict], bool]]:
+    """Camunda's variable filter (`amount_gt_1000,unit_eq_edu`, or in a POST body
+    [{"name": "amount", "operator": "gt", "value": 1000}]) as a test of a variables dict."""
+    value = _query_value(name)
+    if value is None:
+        return None
+    conditions = []
+    if isinstance(value, str):
+        for part in value.split(","):
+            match = re.fullmatch(r"(.+?)_(eq|neq|gteq|gt|lteq|lt|like|notLike)_(.*)", part)
+            if match is None:
+                raise _bad_request(f"Cannot set query parameter '{name}' to value '{part}': "
+                                   "write name_operator_value, operator one of " + ", ".join(_COMPARISONS))
+            text = match.group(3)
+            try:
+                operand = json.loads(text) if match.group(2) not in ("like", "notLike") else text
+            except json.JSONDecodeError:
+                operand = text
+            conditions.append((match.group(1), match.group(2), operand))
+    elif isinstance(value, list) and all(isinstance(c, dict) for c in value):
+        for c in value:
+            if c.get("operator") not in _COMPARISONS or not isinstance(c.get("name"), str):
+                raise _bad_request(f"'{name}' takes [{{name, operator, value}}], operator one of "
+                                   + ", ".join(_COMPARISONS))
+            conditions.append((c["name"], c["operator"], c.get("value")))
+    else:
+        raise _bad_request(f"'{name}' takes name_operator_value text or a list of {{name, operator, value}}")
+
+    def holds(variables: dict) -> bool:
+        for var, operator, operand in conditions:
+            if var not in (variables or {}):
+                return False
+            try:
+                if not _COMPARISONS[operator](variables[var], operand):
+                    return False
+            except TypeError:  # a number compared with text: no match, as Camunda's typed query
+                return False
+        return True
+    return holds
 
 
 def _arg_date(name: str) -> Optional[datetime]:
@@ -303,6 +406,16 @@ def _json_body() -> dict:
     return body
 
 
+def _variables_filtered(session: Session, query, test: Optional[Callable[[dict], bool]], variables_of,
+                        *, count: bool = False):
+    """Rows of `query` (paged) or their count, where `test` (a variable filter) holds; without a
+    filter SQL does it all, with one the matching rows are read and tested."""
+    if test is None:
+        return _count(session, query) if count else list(session.execute(_paged(query)))
+    rows = [row for row in session.execute(query) if test(variables_of(row))]
+    return {"count": len(rows)} if count else _page_list(rows)
+
+
 def _paged(query):
     first, limit = _arg_int("firstResult"), _arg_int("maxResults")
     if first:
@@ -318,17 +431,33 @@ def _page_list(items: list) -> list:
     return items if limit is None else items[:max(limit, 0)]
 
 
+def _sort_keys() -> list[tuple[str, str]]:
+    """Camunda's sortBy/sortOrder, or a POST body's sorting: [{sortBy, sortOrder}, …]."""
+    names = g.get("rest_query_names", ())
+    sorting = g.rest_query.get("sorting") if "sorting" in names else None
+    if sorting is not None:
+        items = [sorting] if isinstance(sorting, dict) else sorting
+        if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("sortBy") for i in items):
+            raise _bad_request("sorting takes [{\"sortBy\": …, \"sortOrder\": \"asc\" or \"desc\"}]")
+        keys = [(str(i["sortBy"]), str(i.get("sortOrder") or "asc").lower()) for i in items]
+    else:
+        sort_by = _arg("sortBy") if "sortBy" in names else None
+        keys = [] if sort_by is None else [(sort_by, (_arg("sortOrder") or "asc").lower())]
+    for _name, order in keys:
+        if order not in ("asc", "desc"):
+            raise _bad_request(f"sortOrder '{order}' is not asc or desc")
+    return keys
+
+
 def _sorted(query, columns: dict, default):
-    """Camunda's sortBy/sortOrder, with a stable order after the chosen column."""
-    sort_by, order = _arg("sortBy"), (_arg("sortOrder") or "asc").lower()
-    if order not in ("asc", "desc"):
-        raise _bad_request(f"sortOrder '{order}' is not asc or desc")
-    if sort_by is None:
-        return query.order_by(*default)
-    if sort_by not in columns:
-        raise _bad_request(f"sortBy '{sort_by}' is not one of: {', '.join(columns)}")
-    column = columns[sort_by]
-    return query.order_by(column.desc() if order == "desc" else column.asc(), *default)
+    """Camunda's sorting, with a stable order after the chosen columns."""
+    order_by = []
+    for sort_by, order in _sort_keys():
+        if sort_by not in columns:
+            raise _bad_request(f"sortBy '{sort_by}' is not one of: {', '.join(columns)}")
+        column = columns[sort_by]
+        order_by.append(column.desc() if order == "desc" else column.asc())
+    return query.order_by(*order_by, *default)
 
 
 def _like(column, pattern: str):
@@ -664,7 +793,7 @@ def _definition_query():
         query = query.where(ProcessDefinition.rest_id.in_(ids))
     if _arg("key"):
         query = query.where(ProcessDefinition.key == _arg("key"))
-    keys = _arg_list("keysIn") or _arg_list("keyIn")
+    keys = _arg_list("keysIn")
     if keys:
         query = query.where(ProcessDefinition.key.in_(keys))
     if _arg("keyLike"):
@@ -834,7 +963,8 @@ def instance_dto(session: Session, row: ProcessInstance, links: Optional[list] =
 
 def _instance_filters(query, *, history: bool):
     """The filters that /process-instance and /history/process-instance share."""
-    ids = _arg_list("processInstanceIds") or ([_arg("processInstanceId")] if _arg("processInstanceId") else None)
+    ids = _arg_list("processInstanceIds") or ([_arg("processInstanceId")] if history and _arg("processInstanceId")
+                                              else None)
     if ids:
         query = query.where(ProcessInstance.rest_id.in_(ids))
     key = "processInstanceBusinessKey" if history else "businessKey"
@@ -853,7 +983,7 @@ def _instance_filters(query, *, history: bool):
         query = query.where(ProcessInstance.status == "suspended")
     if _arg_bool("active"):
         query = query.where(ProcessInstance.status.in_(("running", "waiting", "incident")))
-    if _arg_bool("withIncident") or _arg_bool("withIncidents"):
+    if _arg_bool("withIncidents" if history else "withIncident"):
         query = query.where(ProcessInstance.id.in_(select(Incident.instance_id).where(Incident.resolved_at.is_(None))))
     condition = _instance_visible(_caller())
     return query if condition is None else query.where(condition)
@@ -867,15 +997,19 @@ def _instance_query():
 
 
 @rest_api.get("/process-instance")
+@rest_api.post("/process-instance")
 def process_instances():
     with _db().read() as session:
-        return [instance_dto(session, row) for row in session.scalars(_paged(_instance_query()))]
+        rows = _variables_filtered(session, _instance_query(), _arg_variables("variables"), lambda r: r[0].variables)
+        return [instance_dto(session, row) for row, in rows]
 
 
 @rest_api.get("/process-instance/count")
+@rest_api.post("/process-instance/count")
 def process_instances_count():
     with _db().read() as session:
-        return _count(session, _instance_query())
+        return _variables_filtered(session, _instance_query(), _arg_variables("variables"),
+                                   lambda r: r[0].variables, count=True)
 
 
 def _running_instance(session: Session, instance_id: str) -> ProcessInstance:
@@ -949,6 +1083,8 @@ def suspend_process_instance(instance_id: str):
 def delete_process_instance(instance_id: str):
     """Terminate an instance (administrators); ?deleteReason= is kept in its history."""
     caller = _require_admin("delete process instances")
+    for flag in ("skipCustomListeners", "skipIoMappings", "skipSubprocesses"):
+        _arg_bool(flag)  # nothing to skip: a deleted instance runs no listeners, mappings or called processes
     reason = (_arg("deleteReason") or _json_body().get("deleteReason")
               or f"deleted through the REST API by {caller.name}")
     with _db().write() as session:
@@ -1048,15 +1184,20 @@ def _task_query(session: Session):
 
 
 @rest_api.get("/task")
+@rest_api.post("/task")
 def tasks():
     with _db().read() as session:
-        return [task_dto(session, task, row) for task, row in session.execute(_paged(_task_query(session)))]
+        rows = _variables_filtered(session, _task_query(session), _arg_variables("processVariables"),
+                                   lambda r: r[1].variables)
+        return [task_dto(session, task, row) for task, row in rows]
 
 
 @rest_api.get("/task/count")
+@rest_api.post("/task/count")
 def tasks_count():
     with _db().read() as session:
-        return _count(session, _task_query(session))
+        return _variables_filtered(session, _task_query(session), _arg_variables("processVariables"),
+                                   lambda r: r[1].variables, count=True)
 
 
 def _visible_task(session: Session, task_id: str) -> tuple[UserTask, ProcessInstance]:
@@ -1260,6 +1401,9 @@ def _history_instance_query():
         query = query.where(ProcessInstance.status == "terminated")
     if _arg("startedBy"):
         query = query.where(ProcessInstance.started_by == _arg("startedBy"))
+    if _arg("superProcessInstanceId"):  # a called process runs inside its caller: no instance has a super
+        query = query.where(ProcessInstance.id.is_(None))
+    _arg_bool("rootProcessInstances")  # every instance is a root instance: true filters nothing
     for name, column, before in (("startedBefore", ProcessInstance.started_at, True),
                                  ("startedAfter", ProcessInstance.started_at, False),
                                  ("finishedBefore", ProcessInstance.ended_at, True),
@@ -1305,15 +1449,19 @@ def _historic_instance_dtos(session: Session, pairs: list) -> list[dict]:
 
 
 @rest_api.get("/history/process-instance")
+@rest_api.post("/history/process-instance")
 def history_process_instances():
     with _db().read() as session:
-        return _historic_instance_dtos(session, list(session.execute(_paged(_history_instance_query()))))
+        return _historic_instance_dtos(session, _variables_filtered(
+            session, _history_instance_query(), _arg_variables("variables"), lambda r: r[0].variables))
 
 
 @rest_api.get("/history/process-instance/count")
+@rest_api.post("/history/process-instance/count")
 def history_process_instances_count():
     with _db().read() as session:
-        return _count(session, _history_instance_query())
+        return _variables_filtered(session, _history_instance_query(), _arg_variables("variables"),
+                                   lambda r: r[0].variables, count=True)
 
 
 @rest_api.get("/history/process-instance/<instance_id>")
@@ -1464,7 +1612,8 @@ def _activity_query() -> list[dict]:
         if _arg_bool(name):
             wanted.append((name, test))
     activities = [a for a in activities if all(test(a) for _name, test in wanted)]
-    sort_by, order = _arg("sortBy"), (_arg("sortOrder") or "asc").lower()
+    sort_keys = _sort_keys()
+    sort_by, order = sort_keys[0] if sort_keys else (None, "asc")
     keys = {"activityInstanceId": "id", "instanceId": "processInstanceId", "executionId": "executionId",
             "activityId": "activityId", "activityName": "activityName", "activityType": "activityType",
             "startTime": "startTime", "endTime": "endTime", "duration": "durationInMillis",
@@ -1600,9 +1749,10 @@ def _operation_query(*, count: bool = False):
         query = query.where(HistoryEvent.at > _arg_date("afterTimestamp"))
     if _arg_date("beforeTimestamp"):
         query = query.where(HistoryEvent.at < _arg_date("beforeTimestamp"))
-    if _arg("sortBy") not in (None, "timestamp"):
+    sort_keys = _sort_keys()
+    if any(sort_by != "timestamp" for sort_by, _order in sort_keys):
         raise _bad_request("sortBy must be timestamp")
-    descending = (_arg("sortOrder") or "asc").lower() == "desc"
+    descending = bool(sort_keys) and sort_keys[0][1] == "desc"
     query = query.order_by(HistoryEvent.at.desc() if descending else HistoryEvent.at,
                            HistoryEvent.id.desc() if descending else HistoryEvent.id)
     after_reading = [(name, value) for name, value in (
