@@ -5,6 +5,7 @@ or office (< 1000)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import UUID
 
 import pytest
 
@@ -29,11 +30,13 @@ def submit_task(rest, instance: dict, user: str = "edu") -> dict:
 
 def test_an_official_sees_the_tasks_of_their_bureau_in_camunda_shape(review):
     first = start(review, "review", business_key="P-1", unit="edu")
-    start(review, "review", business_key="P-2", unit="edu")
+    second = start(review, "review", business_key="P-2", unit="edu")
     tasks = review.as_("edu").get("/task").get_json()
-    assert [t["processInstanceId"] for t in tasks] == [first["id"], str(int(first["id"]) + 1)]
+    assert [t["processInstanceId"] for t in tasks] == [first["id"], second["id"]]
     task = tasks[0]
     assert set(task) == TASK_FIELDS
+    for value in (task["id"], task["processInstanceId"], task["processDefinitionId"], task["executionId"]):
+        assert UUID(value).version == 1  # the form of Camunda's StrongUuidGenerator
     assert (task["name"], task["taskDefinitionKey"], task["assignee"], task["priority"], task["suspended"]) == (
         "提交材料", "submit", None, 60, False)
     assert task["created"] == "2026-03-02T09:00:00.000+0800"
