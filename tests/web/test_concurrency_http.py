@@ -55,13 +55,14 @@ def live(db, frozen_clock, monkeypatch):
         yield Live
 
 
-def parallel_reviews(db) -> tuple[int, dict[str, int]]:
+def parallel_reviews(db) -> tuple[int, dict[str, tuple[int, str]]]:
+    """Each review task's (web id, REST id)."""
     with db.write() as session:
         instance_id = services.start_process(session, "review", variables={"unit": "edu"}, user="edu").id
         [submit] = services.tasks(session, instance_id=instance_id)
         services.complete_task(session, submit.id, user="edu", groups=["unit:edu"], data={"amount": 1500})
     with db.read() as session:
-        return instance_id, {t.element_id: t.id for t in services.tasks(session, instance_id=instance_id)}
+        return instance_id, {t.element_id: (t.id, t.rest_id) for t in services.tasks(session, instance_id=instance_id)}
 
 
 def at_once(*calls):
@@ -76,11 +77,12 @@ def at_once(*calls):
         return [f.result(timeout=120) for f in [pool.submit(run, c) for c in calls]]
 
 
-def by_rest(client: Client, task_id: int):
-    return lambda: client.post(f"/engine-rest/task/{task_id}/complete", json_body={})
+def by_rest(client: Client, task: tuple[int, str]):
+    return lambda: client.post(f"/engine-rest/task/{task[1]}/complete", json_body={})
 
 
-def by_form(client: Client, task_id: int):
+def by_form(client: Client, task: tuple[int, str]):
+    task_id = task[0]
     csrf = client.csrf(f"/tasks/{task_id}")  # read the page first, as the official does
     return lambda: client.post(f"/tasks/{task_id}/complete", form={"_csrf": csrf})
 
