@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import clock, definitions, history, instances, runtime, variable_limits
+from . import bureaus, clock, definitions, history, instances, runtime, variable_limits
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
@@ -256,22 +256,49 @@ def _ready_task_locked(session: Session, task_id: int) -> tuple[UserTask, Proces
     return task, row
 
 
-def may_work_on(task: UserTask, user: str, groups: list[str]) -> bool:
-    if task.assignee:
-        return task.assignee == user
-    return user in task.candidate_users or bool(set(groups) & set(task.candidate_groups))
+def task_access(task: UserTask, user: str, groups: list[str], roles=(), action: str = "work") -> Optional[str]:
+    """The one rule of who may do what with a user task; Camunda 7 with authorization checks and
+    its default task authorizations is the reference. `action` "work" (claim, complete) is the
+    assignee's, or, while nobody has claimed it, a candidate user's or a candidate group member's;
+    "assign" (hand it to another user, give it back) is the assignee's. An administrator (Camunda's
+    camunda-admin) may do both with any task, also one offered to nobody or to unknown groups.
+    Returns why it is allowed ("assignee", "candidate", "admin"), or None."""
+    if action == "assign":
+        if task.assignee and task.assignee == user:
+            return "assignee"
+    elif task.assignee:
+        if task.assignee == user:
+            return "assignee"
+    elif user in task.candidate_users or set(groups) & set(task.candidate_groups):
+        return "candidate"
+    return "admin" if bureaus.ADMIN in (roles or ()) else None
+
+
+def may_work_on(task: UserTask, user: str, groups: list[str], roles=()) -> bool:
+    return task_access(task, user, groups, roles) is not None
+
+
+def _override(task: UserTask, user: str, groups, roles, action: str, reason: Optional[str]) -> dict:
+    """History data of an administrator acting on a task the rule gives to others, with the reason."""
+    if task_access(task, user, groups or [], roles, action) != "admin":
+        return {}
+    offered = ", ".join(task.candidate_groups + task.candidate_users) or "nobody"
+    holder = f", claimed by {task.assignee}" if task.assignee else ""
+    return {"admin_override": (reason or "").strip() or f"administrator, not the assignee or a candidate "
+                                                         f"(offered to {offered}{holder})"}
 
 
 @_one_instant
-def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[str]] = None,
-          check_access: bool = True) -> UserTask:
+def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[str]] = None, roles=(),
+          check_access: bool = True, reason: Optional[str] = None) -> UserTask:
     task, row = _ready_task_locked(session, task_id)
     if task.assignee and task.assignee != user:
         raise TaskNotReady(f"task {task_id} is already claimed by {task.assignee}")
-    if check_access and not may_work_on(task, user, groups or []):
+    if check_access and task_access(task, user, groups or [], roles) is None:
         raise AccessDenied(f"{user} is not a candidate for task {task_id}")
+    extra = _override(task, user, groups, roles, "work", reason) if check_access else {}
     task.assignee = user
-    _task_event(session, row, task, "task_claimed", user, {"assignee": user})
+    _task_event(session, row, task, "task_claimed", user, {"assignee": user, **extra})
     return task
 
 
@@ -283,6 +310,29 @@ def unclaim(session: Session, task_id: int, *, user: str) -> UserTask:
     return task
 
 
+@_one_instant
+def reassign_task(session: Session, task_id: int, *, actor: str, to_user: Optional[str], reason: str,
+                  groups: Optional[list[str]] = None, roles=(), check_access: bool = True) -> UserTask:
+    """Hand a ready task to another user (转办; None gives it back to its candidates): the
+    assignee may, an administrator may for any task. Recorded with `reason` in the history."""
+    from . import users
+
+    task, row = _ready_task_locked(session, task_id)
+    if check_access and task_access(task, actor, groups or [], roles, "assign") is None:
+        holder = f"claimed by {task.assignee}" if task.assignee else "not claimed"
+        raise AccessDenied(f"{actor} may not reassign task {task_id}: it is {holder}; the assignee or an "
+                           "administrator may")
+    if to_user is not None:
+        target = users.get_user(session, to_user)
+        if not target.active:
+            raise InvalidInput(f"user '{to_user}' is deactivated")
+    extra = _override(task, actor, groups, roles, "assign", reason) if check_access else {}
+    previous, task.assignee = task.assignee, to_user
+    _task_event(session, row, task, "task_assigned", actor,
+                {"from": previous, "to": to_user, "reason": (reason or "").strip() or None, **extra})
+    return task
+
+
 def _task_event(session, row, task, kind, user, data):
     history.record(session, row, [history.Event(kind, actor=user, element_id=task.element_id,
                                                 data={"task": task.id, **data})], _current_digest(session, row))
@@ -290,13 +340,15 @@ def _task_event(session, row, task, kind, user, data):
 
 @_one_instant
 def complete_task(session: Session, task_id: int, *, user: str, data: Optional[dict] = None,
-                  groups: Optional[list[str]] = None, check_access: bool = True) -> ProcessInstance:
+                  groups: Optional[list[str]] = None, roles=(), check_access: bool = True,
+                  reason: Optional[str] = None) -> ProcessInstance:
     """Complete a ready user task with form data as `user`, and run the instance until it waits."""
     task, row = _ready_task_locked(session, task_id)
-    if check_access and not may_work_on(task, user, groups or []):
+    if check_access and not may_work_on(task, user, groups or [], roles):
         raise AccessDenied(f"{user} may not complete task {task_id} "
                            f"(offered to {', '.join(task.candidate_groups + task.candidate_users) or 'nobody'}"
                            f"{', claimed by ' + task.assignee if task.assignee else ''})")
+    override = _override(task, user, groups, roles, "work", reason) if check_access else {}
     data = _checked_variables(data)
     handle = instances.load(session, row.id, row=row)
     spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
@@ -306,7 +358,7 @@ def complete_task(session: Session, task_id: int, *, user: str, data: Optional[d
                                        occurrence=instances._occurrence(handle.workflow, spiff_task),
                                        versions=instances.versions(handle),
                                        data={"task": task.id, "path": runtime.task_path(spiff_task),
-                                             "values": data}))
+                                             "values": data, **override}))
     handle.completed_task = (task.task_uuid, user, task)
     runtime.complete_user_task(handle.workflow, task.task_uuid, data)
     _save(session, handle, user)

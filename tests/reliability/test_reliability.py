@@ -106,8 +106,8 @@ class Ledger:
     def __init__(self):
         self.lock = threading.Lock()
         self.outcomes: Counter = Counter()
-        self.acknowledged: list[tuple[int, str]] = []  # (task id, official) answered 204
-        self.conflicts: list[tuple[int, str, str]] = []  # (task id, official, message) answered 409
+        self.acknowledged: list[tuple[str, str]] = []  # (task REST id, official) answered 204
+        self.conflicts: list[tuple[str, str, str]] = []  # (task REST id, official, message) answered 409
         self.unexpected: list[str] = []
 
     def note(self, what: str, reply) -> None:
@@ -145,7 +145,7 @@ class Load:
             return reply
         return None
 
-    def complete(self, who: str, task_id: int, server: int, variables=None):
+    def complete(self, who: str, task_id: str, server: int, variables=None):
         reply = self.call(who, server, "POST", f"/engine-rest/task/{task_id}/complete", f"complete {task_id} as {who}",
                           {"variables": variables or {}})
         if reply is not None and reply.status == 204:
@@ -160,7 +160,7 @@ class Load:
         reply = self.call(who, server, "GET", f"/engine-rest/task?processInstanceId={instance_id}"
                                               f"&taskDefinitionKey={element}", f"tasks of {instance_id}")
         found = reply.json() if reply is not None and reply.status == 200 else []
-        return int(found[0]["id"]) if found else None
+        return found[0]["id"] if found else None
 
     def round(self, client: int, number: int) -> None:
         server = (client + number) % 2
@@ -284,7 +284,7 @@ def drive_every_instance_to_its_end(db, load: Load) -> int:
             break
         for task in ready:
             variables = {"amount": {"value": 1500, "type": "Long"}} if task.element_id == "submit" else {}
-            reply = load.complete(who[task.element_id], task.id, task.id % 2, variables)
+            reply = load.complete(who[task.element_id], task.rest_id, task.id % 2, variables)
             assert reply is not None and reply.status == 204, (task.id, task.element_id, reply and reply.text)
     with db.read() as session:
         statuses = Counter(session.scalars(select(ProcessInstance.status).where(ProcessInstance.process_key == "review")))
@@ -295,10 +295,12 @@ def drive_every_instance_to_its_end(db, load: Load) -> int:
 def check_completions(db, ledger: Ledger) -> tuple[list, list]:
     """Each acknowledged completion stored by its official; no task completed twice."""
     with db.read() as session:
-        done = {t.id: (t.state, t.completed_by) for t in session.scalars(select(UserTask))}
+        rows = list(session.scalars(select(UserTask)))
+        done = {t.rest_id: (t.state, t.completed_by) for t in rows}
+        rest_ids = {t.id: t.rest_id for t in rows}
         per_task = Counter()
         for body in session.scalars(select(HistoryEvent.body).where(HistoryEvent.type == "task_completed")):
-            per_task[json.loads(body)["data"]["task"]] += 1
+            per_task[rest_ids[json.loads(body)["data"]["task"]]] += 1
     lost = [(task, who) for task, who in ledger.acknowledged if done.get(task) != ("completed", who)]
     acknowledged = Counter(task for task, _ in ledger.acknowledged)
     double = sorted({task for task, n in per_task.items() if n > 1} | {task for task, n in acknowledged.items() if n > 1})

@@ -46,13 +46,14 @@ def live(db, frozen_clock, officials):
         yield Live
 
 
-def parallel_reviews(db) -> tuple[int, dict[str, int]]:
+def parallel_reviews(db) -> tuple[int, dict[str, tuple[int, str]]]:
+    """Each review task's (web id, REST id)."""
     with db.write() as session:
         instance_id = services.start_process(session, "review", variables={"unit": "edu"}, user="edu").id
         [submit] = services.tasks(session, instance_id=instance_id)
         services.complete_task(session, submit.id, user="edu", groups=["unit:edu"], data={"amount": 1500})
     with db.read() as session:
-        return instance_id, {t.element_id: t.id for t in services.tasks(session, instance_id=instance_id)}
+        return instance_id, {t.element_id: (t.id, t.rest_id) for t in services.tasks(session, instance_id=instance_id)}
 
 
 def at_once(*calls):
@@ -67,11 +68,12 @@ def at_once(*calls):
         return [f.result(timeout=120) for f in [pool.submit(run, c) for c in calls]]
 
 
-def by_rest(client: Client, task_id: int):
-    return lambda: client.post(f"/engine-rest/task/{task_id}/complete", json_body={})
+def by_rest(client: Client, task: tuple[int, str]):
+    return lambda: client.post(f"/engine-rest/task/{task[1]}/complete", json_body={})
 
 
-def by_form(client: Client, task_id: int):
+def by_form(client: Client, task: tuple[int, str]):
+    task_id = task[0]
     csrf = client.csrf(f"/tasks/{task_id}")  # read the page first, as the official does
     return lambda: client.post(f"/tasks/{task_id}/complete", form={"_csrf": csrf})
 
@@ -138,11 +140,12 @@ def test_completing_a_task_someone_finished_earlier_gives_409_who_and_when(live)
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_an_external_task_completed_twice_at_once_over_http_gives_one_204_and_a_409(live, round_):
     with live.db.write() as session:
-        instance_id = services.start_process(session, "budget_check", variables={"amount": 1200}, user="edu").id
+        row = services.start_process(session, "budget_check", variables={"amount": 1200}, user="edu")
+        instance_id, rest_id = row.id, row.rest_id
     worker = live.rest("fred")
     topics = [{"topicName": "budget-check", "lockDuration": 60000}]
     locked = worker.post("/engine-rest/external-task/fetchAndLock", json_body={"workerId": "w1", "topics": topics})
-    [task] = [t for t in locked.json() if t["processInstanceId"] == str(instance_id)]
+    [task] = [t for t in locked.json() if t["processInstanceId"] == rest_id]
     replies = at_once(*(lambda: live.rest("fred").post(f"/engine-rest/external-task/{task['id']}/complete",
                                                        json_body={"workerId": "w1"}) for _ in range(2)))
     assert sorted(r.status for r in replies) == [204, 409], [(r.status, r.text[:300]) for r in replies]

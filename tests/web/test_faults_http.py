@@ -1,5 +1,5 @@
-"""What a caller gets when the request or the database is at fault: ids beyond 32 bits name
-nothing (404), NaN and Infinity are not JSON (400), a database that is down, full or read-only
+"""What a caller gets when the request or the database is at fault: ids that are no REST id or
+beyond 32 bits name nothing (404), NaN and Infinity are not JSON (400), a database that is down, full or read-only
 gives 503 with Retry-After and a message in Chinese and English, never a 500; reads keep working
 on a read-only database (a Bearer token's last use is written only when it can be), and after the
 database takes writes again the server does too, without a restart."""
@@ -27,8 +27,9 @@ def people(db, frozen_clock, officials):
         [submit] = services.tasks(session, instance_id=instance_id)
         services.complete_task(session, submit.id, user="edu", check_access=False, data={"amount": 1500})
     with db.read() as session:
-        tasks = {t.element_id: t.id for t in services.tasks(session, instance_id=instance_id)}
-    return {"token": token, "tasks": tasks, "instance": instance_id}
+        ready = services.tasks(session, instance_id=instance_id)
+    return {"token": token, "tasks": {t.element_id: t.rest_id for t in ready},  # REST ids
+            "pages": {t.element_id: t.id for t in ready}, "instance": instance_id}
 
 
 def client_on(database: Database):
@@ -41,7 +42,7 @@ def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}", "Accept": "application/json"}
 
 
-def complete(client, token: str, task_id: int, variables: dict | None = None):
+def complete(client, token: str, task_id: str, variables: dict | None = None):
     return client.post(f"/engine-rest/task/{task_id}/complete", headers=bearer(token),
                        data=json.dumps({"variables": variables or {}}), content_type="application/json")
 
@@ -68,7 +69,7 @@ def test_ids_beyond_32_bits_name_nothing(db, people):
     response = client.get("/engine-rest/task", headers=headers, query_string={"maxResults": "99999999999"})
     assert response.status_code == 400 and "at most 2147483647" in response.get_json()["message"]
     assert client.get("/tasks/2147483648").status_code == 404  # the UI's routes: no such page
-    assert client.get(f"/tasks/{people['tasks']['drc_review']}").status_code == 302  # a page: log in first
+    assert client.get(f"/tasks/{people['pages']['drc_review']}").status_code == 302  # a page: log in first
 
 
 @pytest.mark.parametrize("body", ['{"variables": {"x": {"value": NaN, "type": "Double"}}}',
