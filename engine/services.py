@@ -308,8 +308,9 @@ class CorrelationResult:
 @_one_instant
 def correlate_message(session: Session, name: str, *, business_key: Optional[str] = None,
                       variables: Optional[dict] = None, correlation_keys: Optional[dict] = None,
-                      user: Optional[str] = None) -> CorrelationResult:
-    """Deliver a message to the one instance waiting for it, or start the process it starts."""
+                      user: Optional[str] = None, instance_id: Optional[int] = None) -> CorrelationResult:
+    """Deliver a message to the one instance waiting for it, or start the process it starts;
+    with `instance_id`, only to that instance (which must be waiting for it)."""
     variables = _checked_variables(variables)
     query = (select(MessageSubscription, ProcessInstance.variables)
              .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
@@ -317,6 +318,8 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
              .order_by(MessageSubscription.instance_id))
     if business_key is not None:
         query = query.where(MessageSubscription.business_key == business_key)
+    if instance_id is not None:
+        query = query.where(MessageSubscription.instance_id == instance_id)
     if correlation_keys:  # compared with each waiting instance's variables; its state stays unread
         subscriptions = [sub for sub, values in session.execute(query) if _matches(values, correlation_keys)]
     else:
@@ -328,6 +331,8 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
     if instance_ids:
         sub = subscriptions[0]
         return CorrelationResult(_deliver(session, instance_ids[0], sub.element_id, name, variables, user), False)
+    if instance_id is not None:
+        raise CorrelationError(f"process instance {instance_id} is not waiting for message '{name}'")
     starts = list(session.scalars(select(StartSubscription).where(StartSubscription.kind == "message",
                                                                   StartSubscription.message_name == name)))
     latest = {}

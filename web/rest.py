@@ -538,6 +538,12 @@ def variable_value(name: str, dto: Any) -> Any:
         except ValueError:
             raise refuse(": write 2026-03-02T09:00:00.000+0800") from None
         return value
+    if kind == "object":
+        data_format = (dto.get("valueInfo") or {}).get("serializationDataFormat")
+        if data_format != "application/json":
+            raise refuse(": an Object is taken serialized as JSON (valueInfo.serializationDataFormat "
+                         "application/json), not as " + (data_format or "nothing"))
+        kind = "json"
     if kind == "json":
         if not isinstance(value, str):
             return value
@@ -546,7 +552,40 @@ def variable_value(name: str, dto: Any) -> Any:
         except json.JSONDecodeError as exc:
             raise refuse(f": not JSON ({exc.msg})") from None
     raise _bad_request(f"variable '{name}': type '{type_}' is not supported here "
-                       "(String, Boolean, Integer, Long, Double, Date, Json, Null)")
+                       "(String, Boolean, Short, Integer, Long, Double, Date, Json, Object as JSON, Null)")
+
+
+# The Camunda types a plain value does not tell by itself: kept per instance (variable_types) and
+# given back while the value still fits them.
+_KEPT_TYPES = {"Short": int, "Long": int, "Date": str, "Json": object, "Object": object}
+
+
+def types_in(dtos: Any) -> dict:
+    """The types to keep of typed values given over REST: name -> {type, valueInfo}, or None
+    for a variable whose value speaks for itself (its earlier kept type is dropped)."""
+    types = {}
+    for name, dto in (dtos or {}).items():
+        type_ = (dto.get("type") or "").strip().capitalize() if isinstance(dto, dict) else ""
+        kept = type_ in _KEPT_TYPES and dto.get("value") is not None
+        types[name] = {"type": type_, "valueInfo": {k: v for k, v in (dto.get("valueInfo") or {}).items()
+                                                    if k in ("objectTypeName", "serializationDataFormat")}} \
+            if kept else None
+    return types
+
+
+def remember_types(row: ProcessInstance, dtos: Any) -> None:
+    """Keep the types of the variables just given to instance `row` (same transaction)."""
+    given = types_in(dtos)
+    if not given:
+        return
+    kept = dict(row.variable_types or {})
+    for name, type_ in given.items():
+        if type_ is None:
+            kept.pop(name, None)
+        else:
+            kept[name] = type_
+    if kept != (row.variable_types or {}):
+        row.variable_types = kept
 
 
 def variables_in(dtos: Any, what: str = "variables") -> dict:
@@ -558,8 +597,13 @@ def variables_in(dtos: Any, what: str = "variables") -> dict:
     return {name: variable_value(name, dto) for name, dto in dtos.items()}
 
 
-def variable_dto(value: Any) -> dict:
-    """A plain value as Camunda's typed value."""
+def variable_dto(value: Any, kept: Optional[dict] = None) -> dict:
+    """A plain value as Camunda's typed value (the `kept` type while the value fits it)."""
+    if kept and value is not None and isinstance(value, _KEPT_TYPES.get(kept["type"], ())) \
+            and not isinstance(value, bool):
+        if kept["type"] in ("Json", "Object"):
+            value = json.dumps(value, ensure_ascii=False)
+        return {"type": kept["type"], "value": value, "valueInfo": dict(kept.get("valueInfo") or {})}
     if value is None:
         return {"type": "Null", "value": None, "valueInfo": {}}
     if isinstance(value, bool):
@@ -573,10 +617,15 @@ def variable_dto(value: Any) -> dict:
     return {"type": "Json", "value": json.dumps(value, ensure_ascii=False), "valueInfo": {}}
 
 
-def variables_out(values: dict, names: Optional[Iterable[str]] = None) -> dict:
+def variables_out(values: dict, names: Optional[Iterable[str]] = None, types: Optional[dict] = None) -> dict:
     wanted = set(names) if names is not None else None
-    return {name: variable_dto(value) for name, value in sorted((values or {}).items())
+    types = types or {}
+    return {name: variable_dto(value, types.get(name)) for name, value in sorted((values or {}).items())
             if wanted is None or name in wanted}
+
+
+def instance_variables_out(row: ProcessInstance, names: Optional[Iterable[str]] = None) -> dict:
+    return variables_out(row.variables, names, row.variable_types)
 
 
 # --- engine, version, OpenAPI, well-known --------------------------------------------------------
@@ -896,9 +945,10 @@ def _start(session: Session, definition: ProcessDefinition) -> dict:
     row = services.start_process(session, definition.key, business_key=business_key,
                                  variables=variables_in(body.get("variables")), user=caller.name,
                                  version=definition.version)
+    remember_types(row, body.get("variables"))
     dto = instance_dto(session, row, _self_link(f"/process-instance/{row.rest_id}"))
     if body.get("withVariablesInReturn"):
-        dto["variables"] = variables_out(row.variables)
+        dto["variables"] = instance_variables_out(row)
     return dto
 
 
@@ -1029,16 +1079,16 @@ def process_instance(instance_id: str):
 @rest_api.get("/process-instance/<instance_id>/variables")
 def process_instance_variables(instance_id: str):
     with _db().read() as session:
-        return variables_out(_running_instance(session, instance_id).variables)
+        return instance_variables_out(_running_instance(session, instance_id))
 
 
 @rest_api.get("/process-instance/<instance_id>/variables/<name>")
 def process_instance_variable(instance_id: str, name: str):
     with _db().read() as session:
-        values = _running_instance(session, instance_id).variables or {}
-        if name not in values:
+        row = _running_instance(session, instance_id)
+        if name not in (row.variables or {}):
             raise NotFound(f"process instance {instance_id} has no variable '{name}'")
-        return variable_dto(values[name])
+        return variable_dto(row.variables[name], (row.variable_types or {}).get(name))
 
 
 @rest_api.post("/process-instance/<instance_id>/variables")
@@ -1052,16 +1102,19 @@ def modify_process_instance_variables(instance_id: str):
         row = _running_instance(session, instance_id)
         services.set_variables(session, row.id, variables_in(body.get("modifications"), "modifications"),
                                user=caller.name)
+        remember_types(row, body.get("modifications"))
     return "", 204
 
 
 @rest_api.put("/process-instance/<instance_id>/variables/<name>")
 def put_process_instance_variable(instance_id: str, name: str):
     caller = _require_admin("change process variables")
-    value = variable_value(name, _json_body())
+    dto = _json_body()
+    value = variable_value(name, dto)
     with _db().write() as session:
         row = _running_instance(session, instance_id)
         services.set_variables(session, row.id, {name: value}, user=caller.name)
+        remember_types(row, {name: dto})
     return "", 204
 
 
@@ -1333,8 +1386,9 @@ def complete_task(task_id: str):
         _require_task_worker(caller, "complete tasks")
         row = services.complete_task(session, task.id, user=caller.name, data=variables_in(body.get("variables")),
                                      groups=list(caller.groups))
+        remember_types(row, body.get("variables"))
         if body.get("withVariablesInReturn"):
-            return variables_out(row.variables)
+            return instance_variables_out(row)
     return "", 204
 
 
@@ -1355,29 +1409,36 @@ def correlate_message():
         raise _bad_request("messageName is required")
     if body.get("businessKey") is not None and not isinstance(body["businessKey"], str):
         raise _bad_request("businessKey must be text")
-    for unsupported in ("processInstanceId", "tenantId", "processVariablesLocal", "localCorrelationKeys"):
+    for unsupported in ("tenantId", "processVariablesLocal", "localCorrelationKeys", "all"):
         if body.get(unsupported):
-            raise _bad_request(f"{unsupported} is not supported: correlate by businessKey and correlationKeys")
+            raise _bad_request(f"{unsupported} is not supported: correlate by businessKey, processInstanceId and "
+                               "correlationKeys to one instance")
     with _db().write() as session:
+        instance_id = body.get("processInstanceId")
+        if instance_id is not None:
+            if not isinstance(instance_id, str):
+                raise _bad_request("processInstanceId must be text")
+            instance_id = _int_id(session, ProcessInstance, instance_id, "process instance")
         try:
             result = services.correlate_message(
                 session, name, business_key=body.get("businessKey"),
                 variables=variables_in(body.get("processVariables"), "processVariables"),
                 correlation_keys=variables_in(body.get("correlationKeys"), "correlationKeys") or None,
-                user=caller.name)
+                user=caller.name, instance_id=instance_id)
         except EngineError as exc:
             if status_of(exc) == 400 and not isinstance(exc, InvalidInput):
                 raise RestError(400, "RestException", f"Cannot correlate message '{name}': {exc}") from exc
             raise
+        row = result.instance
+        remember_types(row, body.get("processVariables"))
         if not body.get("resultEnabled"):
             return "", 204
-        row = result.instance
         entry = {"resultType": "ProcessDefinition" if result.started else "Execution",
                  "execution": None if result.started else {"id": row.rest_id, "processInstanceId": row.rest_id,
                                                            "ended": row.status in _ENDED, "tenantId": None},
                  "processInstance": instance_dto(session, row) if result.started else None}
         if body.get("variablesInResultEnabled"):
-            entry["variables"] = variables_out(row.variables)
+            entry["variables"] = instance_variables_out(row)
         return [entry]
 
 
@@ -1797,7 +1858,7 @@ def _locked_task_dto(session: Session, locked) -> dict:
             "processDefinitionVersionTag": definition.version_tag,
             "processInstanceId": row.rest_id, "retries": task.retries, "suspended": False,
             "workerId": task.worker_id, "topicName": task.topic, "tenantId": None,
-            "variables": variables_out(locked.variables), "priority": task.priority,
+            "variables": variables_out(locked.variables, None, row.variable_types), "priority": task.priority,
             "businessKey": locked.business_key, "extensionProperties": {}}
 
 
@@ -1821,9 +1882,14 @@ def fetch_and_lock():
 def complete_external_task(task_id: str):
     caller = _require_writer("work on external tasks")
     body = _worker_body()
+    if body.get("localVariables"):
+        raise _bad_request("localVariables are not supported: an external task has no scope of its own here; "
+                           "give variables")
     with _db().write() as session:
-        services.complete_external_task(session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
-                 variables=variables_in(body.get("variables")), user=caller.name)
+        row = services.complete_external_task(
+            session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
+            variables=variables_in(body.get("variables")), user=caller.name)
+        remember_types(row, body.get("variables"))
     return "", 204
 
 
@@ -1835,9 +1901,10 @@ def fail_external_task(task_id: str):
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers.values()):
         raise _bad_request("retries and retryTimeout must be numbers")
     with _db().write() as session:
-        services.handle_external_failure(session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
-                 error_message=str(body.get("errorMessage") or ""), error_details=body.get("errorDetails"),
-                 retries=numbers["retries"], retry_timeout=numbers["retryTimeout"], user=caller.name)
+        services.handle_external_failure(
+            session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
+            error_message=str(body.get("errorMessage") or ""), error_details=body.get("errorDetails"),
+            retries=numbers["retries"], retry_timeout=numbers["retryTimeout"], user=caller.name)
     return "", 204
 
 
@@ -1846,9 +1913,11 @@ def external_task_bpmn_error(task_id: str):
     caller = _require_writer("work on external tasks")
     body = _worker_body()
     with _db().write() as session:
-        services.handle_bpmn_error(session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
-                 error_code=body.get("errorCode"), error_message=body.get("errorMessage"),
-                 variables=variables_in(body.get("variables")), user=caller.name)
+        row = services.handle_bpmn_error(
+            session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
+            error_code=body.get("errorCode"), error_message=body.get("errorMessage"),
+            variables=variables_in(body.get("variables")), user=caller.name)
+        remember_types(row, body.get("variables"))
     return "", 204
 
 
@@ -1860,7 +1929,8 @@ def extend_external_task_lock(task_id: str):
     if not isinstance(duration, int) or isinstance(duration, bool):
         raise _bad_request("newDuration must be a number of milliseconds")
     with _db().write() as session:
-        services.extend_external_lock(session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"], new_duration=duration)
+        services.extend_external_lock(session, _int_id(session, ExternalTask, task_id, "external task"),
+                                      worker_id=body["workerId"], new_duration=duration)
     return "", 204
 
 

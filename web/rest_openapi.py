@@ -59,8 +59,10 @@ SCHEMAS = {
     "VersionDto": obj("The engine-rest version whose shapes this API follows.", version=STR),
     "ProcessEngineDto": obj(name=STR),
     "AtomLink": obj(rel=STR, href=STR, method=STR),
-    "VariableValueDto": obj("A typed value. Types: String, Boolean, Integer, Long, Double, Date (ISO text, kept as "
-                            "text), Json (the value is JSON text), Null.", value=ANY, type=STR,
+    "VariableValueDto": obj("A typed value. Types: String, Boolean, Short, Integer, Long, Double, Date (ISO text, "
+                            "kept as text), Json (the value is JSON text), Object (JSON text with valueInfo "
+                            "serializationDataFormat application/json), Null. The type given is kept and given back "
+                            "while the value still fits it.", value=ANY, type=STR,
                             valueInfo=map_of(ANY)),
     "VariableMap": map_of(ref("VariableValueDto"), "Variables by name."),
     "DeploymentDto": obj(links=array(ref("AtomLink")), id=STR, name=STR, source=STR, deploymentTime=DATE,
@@ -96,7 +98,8 @@ SCHEMAS = {
     "CompleteTaskDto": obj(variables=ref("VariableMap"), withVariablesInReturn=BOOL),
     "CorrelationMessageDto": obj("Correlates to the one instance waiting for the message (by business key and "
                                  "correlation keys), or starts the process whose start event it is.",
-                                 messageName=STR, businessKey=STR, correlationKeys=ref("VariableMap"),
+                                 messageName=STR, businessKey=STR, processInstanceId=STR, withoutTenantId=BOOL,
+                                 correlationKeys=ref("VariableMap"),
                                  processVariables=ref("VariableMap"), all=BOOL, resultEnabled=BOOL,
                                  variablesInResultEnabled=BOOL),
     "ExecutionDto": obj(id=STR, processInstanceId=STR, ended=BOOL, tenantId=STR),

@@ -150,7 +150,7 @@ def test_completing_runs_the_process_on_and_checks_the_data(review):
     done = edu.post(f"/task/{task_id}/complete", {"variables": {"amount": {"value": 1500, "type": "Long"}},
                                                   "withVariablesInReturn": True})
     assert done.status_code == 200
-    assert done.get_json()["amount"] == {"type": "Integer", "value": 1500, "valueInfo": {}}
+    assert done.get_json()["amount"] == {"type": "Long", "value": 1500, "valueInfo": {}}
     error_of(edu.post(f"/task/{task_id}/complete", {}), 404, "InvalidRequestException")
     assert [t["taskDefinitionKey"] for t in review.as_("drc").get("/task").get_json()] == ["drc_review"]
     assert [t["taskDefinitionKey"] for t in review.as_("finance").get("/task").get_json()] == ["finance_review"]
