@@ -1960,3 +1960,7 @@ def evaluate_decision(key: str):
 def unknown(rest: str):
     raise RestError(404, "RestException", f"{request.method} /engine-rest/{rest} is not a call of this API "
                                           f"(see /engine-rest/openapi.json)")
+
+
+# The other calls join rest_api from their own modules.
+from . import rest_queries  # noqa: E402,F401

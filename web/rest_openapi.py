@@ -486,6 +486,104 @@ for _path, (_operation, _tag, _summary) in NOT_YET.items():
     PATHS[_path] = {"post": op(_operation, _tag, _summary + " Not supported yet: answers 501.", params=_params,
                                body={"content": json_content({"type": "object"})}, errors=("401", "501"))}
 
+# --- queries (web/rest_queries.py) ---------------------------------------------------------------
+
+SCHEMAS.update({
+    "HistoricTaskInstanceDto": obj(
+        id=STR, processDefinitionKey=STR, processDefinitionId=STR, processInstanceId=STR, executionId=STR,
+        caseDefinitionKey=STR, caseDefinitionId=STR, caseInstanceId=STR, caseExecutionId=STR,
+        activityInstanceId=STR, name=STR, description=STR, deleteReason=STR, owner=STR, assignee=STR,
+        startTime=DATE, endTime=DATE, duration=LONG, taskDefinitionKey=STR, priority=INT, due=DATE,
+        parentTaskId=STR, followUp=DATE, tenantId=STR, removalTime=DATE, rootProcessInstanceId=STR),
+    "VariableInstanceDto": obj(
+        "One variable of one running instance; its id is derived from the instance's id and the name.",
+        id=STR, name=STR, type=STR, value=ANY, valueInfo=map_of(ANY), processDefinitionId=STR,
+        processInstanceId=STR, executionId=STR, caseInstanceId=STR, caseExecutionId=STR, taskId=STR, batchId=STR,
+        activityInstanceId=STR, tenantId=STR, errorMessage=STR),
+    "HistoricVariableInstanceDto": obj(
+        "One variable of one instance, finished or not, as it is now.",
+        id=STR, name=STR, type=STR, value=ANY, valueInfo=map_of(ANY), processDefinitionKey=STR,
+        processDefinitionId=STR, processInstanceId=STR, executionId=STR, activityInstanceId=STR,
+        caseDefinitionKey=STR, caseDefinitionId=STR, caseInstanceId=STR, caseExecutionId=STR, taskId=STR,
+        tenantId=STR, errorMessage=STR, state=STR, createTime=DATE, removalTime=DATE, rootProcessInstanceId=STR),
+    "ExternalTaskDto": obj(
+        activityId=STR, activityInstanceId=STR, errorMessage=STR, executionId=STR, id=STR,
+        lockExpirationTime=DATE, createTime=DATE, processDefinitionId=STR, processDefinitionKey=STR,
+        processDefinitionVersionTag=STR, processInstanceId=STR, retries=INT, suspended=BOOL, workerId=STR,
+        topicName=STR, tenantId=STR, priority=LONG, businessKey=STR),
+})
+
+HISTORY_TASK_FILTERS = [query(name, schema) for name, schema in (
+    ("taskId", STR), ("processInstanceId", STR), ("processInstanceIdIn", LIST), ("processInstanceBusinessKey", STR),
+    ("processInstanceBusinessKeyIn", LIST), ("processInstanceBusinessKeyLike", STR), ("executionId", STR),
+    ("processDefinitionId", STR), ("processDefinitionKey", STR), ("processDefinitionName", STR), ("taskName", STR),
+    ("taskNameLike", STR), ("taskDefinitionKey", STR), ("taskDefinitionKeyIn", LIST), ("taskDeleteReason", STR),
+    ("taskAssignee", STR), ("taskAssigneeLike", STR), ("taskPriority", INT), ("assigned", BOOL),
+    ("unassigned", BOOL), ("finished", BOOL), ("unfinished", BOOL), ("processFinished", BOOL),
+    ("processUnfinished", BOOL), ("taskDueDateBefore", DATE), ("taskDueDateAfter", DATE),
+    ("withoutTaskDueDate", BOOL), ("taskFollowUpDateBefore", DATE), ("taskFollowUpDateAfter", DATE),
+    ("startedBefore", DATE), ("startedAfter", DATE), ("finishedBefore", DATE), ("finishedAfter", DATE),
+    ("withCandidateGroups", BOOL), ("withoutCandidateGroups", BOOL), ("taskHadCandidateGroup", STR),
+    ("taskHadCandidateUser", STR))]
+HISTORY_TASK_SORTING = ("taskId", "processInstanceId", "processDefinitionId", "taskName", "assignee", "startTime",
+                        "endTime", "dueDate", "followUpDate", "taskDefinitionKey", "priority")
+VARIABLE_FILTERS = [query(name, schema) for name, schema in (
+    ("variableName", STR), ("variableNameLike", STR), ("processInstanceIdIn", LIST), ("executionIdIn", LIST),
+    ("caseInstanceIdIn", LIST), ("caseExecutionIdIn", LIST), ("taskIdIn", LIST), ("batchIdIn", LIST),
+    ("activityInstanceIdIn", LIST), ("tenantIdIn", LIST), ("variableValues", VARIABLES),
+    ("variableNamesIgnoreCase", BOOL), ("variableValuesIgnoreCase", BOOL), ("variableScopeIdIn", LIST))]
+HISTORY_VARIABLE_FILTERS = [query(name, schema) for name, schema in (
+    ("variableName", STR), ("variableNameLike", STR), ("variableNameIn", LIST), ("variableValue", STR),
+    ("variableNamesIgnoreCase", BOOL), ("variableValuesIgnoreCase", BOOL), ("variableTypeIn", LIST),
+    ("includeDeleted", BOOL), ("processInstanceId", STR), ("processInstanceIdIn", LIST),
+    ("processDefinitionId", STR), ("processDefinitionKey", STR), ("executionIdIn", LIST), ("taskIdIn", LIST),
+    ("activityInstanceIdIn", LIST), ("tenantIdIn", LIST), ("withoutTenantId", BOOL))]
+EXTERNAL_TASK_FILTERS = [query(name, schema) for name, schema in (
+    ("externalTaskId", STR), ("externalTaskIdIn", LIST), ("topicName", STR), ("workerId", STR), ("locked", BOOL),
+    ("notLocked", BOOL), ("withRetriesLeft", BOOL), ("noRetriesLeft", BOOL), ("activityId", STR),
+    ("activityIdIn", LIST), ("executionId", STR), ("processInstanceId", STR), ("processInstanceIdIn", LIST),
+    ("processDefinitionId", STR), ("active", BOOL), ("suspended", BOOL), ("priorityHigherThanOrEquals", LONG),
+    ("priorityLowerThanOrEquals", LONG))]
+DESERIALIZE = [query("deserializeValues", BOOL, "values are JSON: serialized or not they read the same")]
+
+
+def queried(tag: str, name: str, dto: str, summary: str, filters: list, sort_fields, *, extra=()) -> dict:
+    """A list call and its count, each by GET (query parameters) and POST (a JSON body)."""
+    body = query_body(name + "QueryDto", filters)
+    params = filters + sorting(*sort_fields) + PAGING + list(extra)
+    return {"list": {"get": op(f"get{name}s", tag, summary, params=params, ok=listed(dto), errors=("400", "401")),
+                     "post": op(f"query{name}s", tag, "The same, filters in the body.",
+                                params=PAGING + list(extra), body=body, ok=listed(dto), errors=("400", "401"))},
+            "count": {"get": op(f"get{name}sCount", tag, "How many match.", params=filters, ok=COUNT,
+                                errors=("400", "401")),
+                      "post": op(f"query{name}sCount", tag, "The same, filters in the body.", body=body, ok=COUNT,
+                                 errors=("400", "401"))}}
+
+
+for _base, _calls in (
+        ("/history/task", queried("Historic Task Instance", "HistoricTaskInstance", "HistoricTaskInstanceDto",
+                                  "User tasks, finished or not, of the instances the user may see.",
+                                  HISTORY_TASK_FILTERS, HISTORY_TASK_SORTING)),
+        ("/variable-instance", queried("Variable Instance", "VariableInstance", "VariableInstanceDto",
+                                       "Variables of the running instances the user may see.", VARIABLE_FILTERS,
+                                       ("variableName", "variableType", "activityInstanceId", "tenantId"),
+                                       extra=DESERIALIZE)),
+        ("/history/variable-instance", queried("Historic Variable Instance", "HistoricVariableInstance",
+                                               "HistoricVariableInstanceDto",
+                                               "Variables of the instances, finished or not, the user may see.",
+                                               HISTORY_VARIABLE_FILTERS, ("instanceId", "variableName", "tenantId"),
+                                               extra=DESERIALIZE)),
+        ("/external-task", queried("External Task", "ExternalTask", "ExternalTaskDto",
+                                   "Open external tasks.", EXTERNAL_TASK_FILTERS,
+                                   ("id", "lockExpirationTime", "processInstanceId", "processDefinitionId",
+                                    "processDefinitionKey", "taskPriority", "createTime")))):
+    PATHS[_base], PATHS[_base + "/count"] = _calls["list"], _calls["count"]
+PATHS["/external-task/{id}"] = {"get": op("getExternalTask", "External Task", "One open external task.",
+                                          params=[ID], ok=ref("ExternalTaskDto"))}
+PATHS["/external-task/{id}/errorDetails"] = {"get": op(
+    "getExternalTaskErrorDetails", "External Task", "The error details of the last failure (text; 204 when none).",
+    params=[ID], ok={"type": "string"})}
+
 # The deployment answers 400 with a ParseException, not a plain error.
 PATHS["/deployment/create"]["post"]["responses"] = {
     "200": {"description": "Deployed (or, as a duplicate, the earlier deployment).",
