@@ -267,6 +267,19 @@ def unclaim(session: Session, task_id: int, *, user: str) -> UserTask:
     return task
 
 
+@_one_instant
+def set_candidates(session: Session, task_id: int, *, groups: list[str], users: list[str], user: str) -> UserTask:
+    """Offer a ready task to other candidate groups and users (an administrator's identity links)."""
+    task, row = _ready_task_locked(session, task_id)
+    previous = {"groups": list(task.candidate_groups), "users": list(task.candidate_users)}
+    task.candidate_groups, task.candidate_users = list(groups), list(users)
+    task.candidates = ([TaskCandidate(kind="group", value=g) for g in groups]
+                       + [TaskCandidate(kind="user", value=u) for u in users])
+    _task_event(session, row, task, "task_candidates_changed", user,
+                {"groups": list(groups), "users": list(users), "previous": previous})
+    return task
+
+
 def _task_event(session, row, task, kind, user, data):
     history.record(session, row, [history.Event(kind, actor=user, element_id=task.element_id,
                                                 data={"task": task.id, **data})], _current_digest(session, row))
@@ -446,18 +459,44 @@ def fire_next_due_timer(session: Session) -> Optional[Timer]:
             continue  # another scheduler is on this instance right now
         timer = session.scalars(select(Timer).where(Timer.id == candidate.id)
                                 .execution_options(populate_existing=True)).one()
-        if timer.state != "waiting" or row.status in ("suspended", "terminated", "completed", "incident"):
-            continue
-        timer.state, timer.fired_at, timer.fire_count = "fired", now, timer.fire_count + 1
-        if timer.kind == "job":
-            _run_job(session, row, timer)
+        if _fire(session, row, timer, now):
             return timer
-        event = history.Event("timer_fired", element_id=timer.element_id,
-                              data={"timer": timer.id, "due": timer.due_at, "fired_at": now})
-        _engine_work(session, row.id, event, _run_waiting, kind="timer",
-                     payload={"timer": timer.id, "element_id": timer.element_id})
-        return timer
     return None
+
+
+def _fire(session: Session, row: ProcessInstance, timer: Timer, now) -> bool:
+    """Fire a timer or run a job of locked instance `row`, if it still waits and the instance runs."""
+    if timer.state != "waiting" or row.status in ("suspended", "terminated", "completed", "incident"):
+        return False
+    timer.state, timer.fired_at, timer.fire_count = "fired", now, timer.fire_count + 1
+    if timer.kind == "job":
+        _run_job(session, row, timer)
+        return True
+    event = history.Event("timer_fired", element_id=timer.element_id,
+                          data={"timer": timer.id, "due": timer.due_at, "fired_at": now})
+    _engine_work(session, row.id, event, _run_waiting, kind="timer",
+                 payload={"timer": timer.id, "element_id": timer.element_id})
+    return True
+
+
+@_one_instant
+def execute_job(session: Session, timer_id: int) -> Timer:
+    """Fire one waiting timer or run one job now, before it is due (Camunda's job execute)."""
+    timer = session.get(Timer, timer_id)
+    if timer is None or timer.state != "waiting":
+        raise NotFound(f"job {timer_id} does not wait: it ran or was cancelled")
+    if timer.instance_id is None:  # a timer start event: its own row is the lock
+        session.scalars(select(Timer).where(Timer.id == timer_id).with_for_update()).one()
+        session.refresh(timer)
+        if timer.state != "waiting":
+            raise NotFound(f"job {timer_id} does not wait: it ran or was cancelled")
+        _fire_timer_start(session, timer, clock.now())
+        return timer
+    row = instances.lock_instance(session, timer.instance_id)
+    session.refresh(timer)
+    if not _fire(session, row, timer, clock.now()):
+        raise InstanceNotRunning(f"job {timer_id} cannot run: process instance {row.id} is {row.status}")
+    return timer
 
 
 def _run_job(session: Session, row: ProcessInstance, job: Timer) -> None:

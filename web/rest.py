@@ -1283,19 +1283,23 @@ def task_form_variables(task_id: str):
         task, row = _visible_task(session, task_id)
         definition = session.get(ProcessDefinition, row.definition_id)
         fields = ((definition.meta.get("user_tasks") or {}).get(task.element_id) or {}).get("form_fields") or []
-        values = row.variables or {}
         if not fields:
-            return variables_out(values, names)
-        out = {}
-        for field in fields:
-            if names is not None and field["id"] not in names:
-                continue
-            value = values.get(field["id"], field.get("default"))
-            dto = variable_dto(_form_value(value, field.get("type")))
-            if field.get("type") in _FORM_TYPES:  # the field's type, also while it has no value
-                dto["type"] = _FORM_TYPES[field["type"]]
-            out[field["id"]] = dto
-        return out
+            return instance_variables_out(row, names)
+        return form_variables_out(fields, row.variables or {}, names)
+
+
+def form_variables_out(fields: list[dict], values: dict, names: Optional[list[str]]) -> dict:
+    """Form fields (camunda:formData) as typed values: the current value, else the default."""
+    out = {}
+    for field in fields:
+        if names is not None and field["id"] not in names:
+            continue
+        value = values.get(field["id"], field.get("default"))
+        dto = variable_dto(_form_value(value, field.get("type")))
+        if field.get("type") in _FORM_TYPES:  # the field's type, also while it has no value
+            dto["type"] = _FORM_TYPES[field["type"]]
+        out[field["id"]] = dto
+    return out
 
 
 def _form_value(value, kind: Optional[str]):
@@ -1963,4 +1967,4 @@ def unknown(rest: str):
 
 
 # The other calls join rest_api from their own modules.
-from . import rest_queries  # noqa: E402,F401
+from . import rest_admin, rest_queries, rest_runtime  # noqa: E402,F401

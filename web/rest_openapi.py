@@ -584,6 +584,143 @@ PATHS["/external-task/{id}/errorDetails"] = {"get": op(
     "getExternalTaskErrorDetails", "External Task", "The error details of the last failure (text; 204 when none).",
     params=[ID], ok={"type": "string"})}
 
+# --- operating calls (web/rest_admin.py) and runtime calls (web/rest_runtime.py) --------------------
+
+SCHEMAS.update({
+    "IncidentDto": obj(
+        "An open incident. incidentType: failedExternalTask, failedJob (a timer or asynchronous continuation), "
+        "or the engine work that failed (message, signal); configuration: the failed external task or job.",
+        id=STR, processDefinitionId=STR, processInstanceId=STR, executionId=STR, incidentTimestamp=DATE,
+        incidentType=STR, activityId=STR, failedActivityId=STR, causeIncidentId=STR, rootCauseIncidentId=STR,
+        configuration=STR, tenantId=STR, incidentMessage=STR, jobDefinitionId=STR, annotation=STR),
+    "JobDto": obj("A waiting timer or asynchronous continuation, or one that failed into an incident (retries 0).",
+                  id=STR, jobDefinitionId=STR, processInstanceId=STR, executionId=STR, processDefinitionId=STR,
+                  processDefinitionKey=STR, retries=INT, exceptionMessage=STR, failedActivityId=STR, dueDate=DATE,
+                  suspended=BOOL, priority=LONG, tenantId=STR, createTime=DATE, batchId=STR),
+    "RetriesDto": obj(retries=INT),
+    "EventSubscriptionDto": obj(id=STR, eventType=STR, eventName=STR, executionId=STR, processInstanceId=STR,
+                                activityId=STR, createdDate=DATE, tenantId=STR),
+    "AuthorizationDto": obj(
+        "What dalad's roles and bureaus allow, in Camunda's terms (read only): administrators ALL, auditors READ, "
+        "each bureau works on its tasks and starts processes.",
+        id=STR, type=INT, permissions=array(STR), userId=STR, groupId=STR, resourceType=INT, resourceId=STR,
+        links=array(ref("AtomLink")), removalTime=DATE, rootProcessInstanceId=STR),
+    "ActivityInstanceIncidentDto": obj(id=STR, activityId=STR),
+    "TransitionInstanceDto": obj(id=STR, parentActivityInstanceId=STR, processInstanceId=STR,
+                                 processDefinitionId=STR, activityId=STR, activityName=STR, activityType=STR,
+                                 executionId=STR, incidentIds=array(STR),
+                                 incidents=array(ref("ActivityInstanceIncidentDto"))),
+    "ActivityInstanceDto": obj(
+        "The instance (activityType processDefinition) and the activities where it waits now.",
+        id=STR, parentActivityInstanceId=STR, activityId=STR, activityType=STR, processInstanceId=STR,
+        processDefinitionId=STR, childActivityInstances=array(ref("ActivityInstanceDto")),
+        childTransitionInstances=array(ref("TransitionInstanceDto")), executionIds=array(STR), activityName=STR,
+        incidentIds=array(STR), incidents=array(ref("ActivityInstanceIncidentDto"))),
+    "IdentityLinkDto": obj("type: candidate or assignee.", userId=STR, groupId=STR, type=STR),
+})
+
+INCIDENT_FILTERS = [query(name, schema) for name, schema in (
+    ("incidentId", STR), ("incidentType", STR), ("incidentMessage", STR), ("incidentMessageLike", STR),
+    ("processDefinitionId", STR), ("processDefinitionKeyIn", LIST), ("processInstanceId", STR),
+    ("executionId", STR), ("incidentTimestampBefore", DATE), ("incidentTimestampAfter", DATE), ("activityId", STR),
+    ("failedActivityId", STR), ("causeIncidentId", STR), ("rootCauseIncidentId", STR), ("configuration", STR))]
+JOB_FILTERS = [query(name, schema) for name, schema in (
+    ("jobId", STR), ("jobIds", LIST), ("processInstanceId", STR), ("processInstanceIds", LIST), ("executionId", STR),
+    ("processDefinitionId", STR), ("processDefinitionKey", STR), ("activityId", STR), ("failedActivityId", STR),
+    ("withRetriesLeft", BOOL), ("noRetriesLeft", BOOL), ("executable", BOOL), ("timers", BOOL),
+    ("messages", BOOL), ("withException", BOOL), ("exceptionMessage", STR), ("active", BOOL), ("suspended", BOOL),
+    ("tenantIdIn", LIST))]
+EXECUTION_FILTERS = [query(name, schema) for name, schema in (
+    ("businessKey", STR), ("processDefinitionId", STR), ("processDefinitionKey", STR), ("processInstanceId", STR),
+    ("activityId", STR), ("signalEventSubscriptionName", STR), ("messageEventSubscriptionName", STR),
+    ("active", BOOL), ("suspended", BOOL), ("tenantIdIn", LIST))]
+SUBSCRIPTION_FILTERS = [query(name, schema) for name, schema in (
+    ("eventSubscriptionId", STR), ("eventName", STR), ("eventType", STR), ("executionId", STR),
+    ("processInstanceId", STR), ("activityId", STR), ("tenantIdIn", LIST), ("withoutTenantId", BOOL),
+    ("includeEventSubscriptionsWithoutTenantId", BOOL))]
+AUTHORIZATION_FILTERS = [query(name, schema) for name, schema in (
+    ("id", STR), ("type", INT), ("userIdIn", LIST), ("groupIdIn", LIST), ("resourceType", INT),
+    ("resourceId", STR))]
+VARIABLE_NAMES = [query("variableNames", STR, "comma-separated")]
+DESERIALIZE_ONE = [query("deserializeValue", BOOL, "values are JSON: serialized or not they read the same")]
+ADMIN_ERRORS = ("400", "401", "403", "404", "409", "422")
+
+
+def _listed_and_counted(base: str, tag: str, name: str, dto: str, summary: str, filters: list, sort_fields):
+    PATHS[base] = {"get": op(f"get{name}s", tag, summary, params=filters + sorting(*sort_fields) + PAGING,
+                             ok=listed(dto), errors=("400", "401"))}
+    PATHS[base + "/count"] = {"get": op(f"get{name}sCount", tag, "How many match.", params=filters, ok=COUNT,
+                                        errors=("400", "401"))}
+
+
+_listed_and_counted("/incident", "Incident", "Incident", "IncidentDto", "Open incidents of the instances the user "
+                    "may see.", INCIDENT_FILTERS, ("incidentId", "incidentMessage", "incidentTimestamp",
+                                                   "incidentType", "executionId", "activityId", "processInstanceId",
+                                                   "processDefinitionId"))
+_listed_and_counted("/job", "Job", "Job", "JobDto", "Waiting and failed jobs.", JOB_FILTERS,
+                    ("jobId", "processInstanceId", "executionId", "processDefinitionId", "processDefinitionKey",
+                     "jobRetries", "jobDueDate", "jobPriority"))
+_listed_and_counted("/execution", "Execution", "Execution", "ExecutionDto", "Running instances (their root "
+                    "executions) the user may see.", EXECUTION_FILTERS,
+                    ("instanceId", "definitionKey", "definitionId", "tenantId"))
+_listed_and_counted("/event-subscription", "Event Subscription", "EventSubscription", "EventSubscriptionDto",
+                    "Message and signal events instances wait for.", SUBSCRIPTION_FILTERS, ("created", "tenantId"))
+_listed_and_counted("/authorization", "Authorization", "Authorization", "AuthorizationDto",
+                    "Authorizations (administrators and auditors).", AUTHORIZATION_FILTERS,
+                    ("resourceType", "resourceId"))
+PATHS.update({
+    "/incident/{id}": {
+        "get": op("getIncident", "Incident", "One open incident.", params=[ID], ok=ref("IncidentDto")),
+        "delete": op("resolveIncident", "Incident", "Resolve by running the failed work again (administrators); a "
+                     "new failure opens a new incident.", params=[ID], errors=ADMIN_ERRORS)},
+    "/job/{id}": {"get": op("getJob", "Job", "One waiting or failed job.", params=[ID], ok=ref("JobDto"))},
+    "/job/{id}/retries": {"put": op("setJobRetries", "Job", "Retries above 0 run a failed job again "
+                                    "(administrators).", params=[ID], body=json_body("RetriesDto", True),
+                                    errors=ADMIN_ERRORS)},
+    "/job/{id}/execute": {"post": op("executeJob", "Job", "Run a waiting job now, or a failed one again "
+                                     "(administrators).", params=[ID], errors=ADMIN_ERRORS)},
+    "/external-task/{id}/unlock": {"post": op("unlock", "External Task", "Release the lock.", params=[ID],
+                                              errors=("401", "403", "404"))},
+    "/external-task/{id}/retries": {"put": op(
+        "setExternalTaskResourceRetries", "External Task", "Retries above 0 on a task that failed into an "
+        "incident resolve it (administrators).", params=[ID], body=json_body("RetriesDto", True),
+        errors=ADMIN_ERRORS)},
+    "/execution/{id}": {"get": op("getExecution", "Execution", "One execution.", params=[ID],
+                                  ok=ref("ExecutionDto"))},
+    "/process-instance/{id}/activity-instances": {"get": op(
+        "getActivityInstanceTree", "Process Instance", "The activity instance tree.", params=[ID],
+        ok=ref("ActivityInstanceDto"))},
+    "/task/{id}/identity-links": {
+        "get": op("getIdentityLinks", "Task", "Candidate groups and users, and the assignee.",
+                  params=[ID, query("type", STR)], ok=listed("IdentityLinkDto")),
+        "post": op("addIdentityLink", "Task", "Add a candidate (administrators) or set the assignee.", params=[ID],
+                   body=json_body("IdentityLinkDto", True), errors=ADMIN_ERRORS)},
+    "/task/{id}/identity-links/delete": {"post": op(
+        "deleteIdentityLink", "Task", "Remove a candidate (administrators) or the assignee.", params=[ID],
+        body=json_body("IdentityLinkDto", True), errors=ADMIN_ERRORS)},
+    "/task/{id}/variables": {
+        "get": op("getTaskVariables", "Task", "The variables the task sees: its process instance's.", params=[ID],
+                  ok=ref("VariableMap")),
+        "post": op("modifyTaskVariables", "Task", "Set variables of the task's process instance (whoever may work "
+                   "on the task).", params=[ID], body=json_body("PatchVariablesDto", True), errors=ADMIN_ERRORS)},
+    "/task/{id}/variables/{varName}": {
+        "get": op("getTaskVariable", "Task", "One variable the task sees.", params=[ID, VAR] + DESERIALIZE_ONE,
+                  ok=ref("VariableValueDto")),
+        "put": op("putTaskVariable", "Task", "Set one variable of the task's process instance.", params=[ID, VAR],
+                  body=json_body("VariableValueDto", True), errors=ADMIN_ERRORS)},
+    "/task/{id}/localVariables": {"get": op("getTaskLocalVariables", "Task", "Always empty: a task has no scope "
+                                            "of its own.", params=[ID], ok=ref("VariableMap"))},
+    "/task/{id}/localVariables/{varName}": {"get": op(
+        "getTaskLocalVariable", "Task", "Always 404: a task has no local variables.", params=[ID, VAR] + DESERIALIZE_ONE,
+        ok=ref("VariableValueDto"))},
+    "/process-definition/{id}/form-variables": {"get": op(
+        "getStartFormVariables", "Process Definition", "The start form's fields with their defaults.",
+        params=[ID] + VARIABLE_NAMES, ok=ref("VariableMap"))},
+    "/process-definition/key/{key}/form-variables": {"get": op(
+        "getStartFormVariablesByKey", "Process Definition", "The latest version's start form fields.",
+        params=[KEY] + VARIABLE_NAMES, ok=ref("VariableMap"))},
+})
+
 # The deployment answers 400 with a ParseException, not a plain error.
 PATHS["/deployment/create"]["post"]["responses"] = {
     "200": {"description": "Deployed (or, as a duplicate, the earlier deployment).",

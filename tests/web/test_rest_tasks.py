@@ -100,7 +100,7 @@ def test_form_variables_are_the_task_fields_with_their_types(review):
     review.as_("edu").post(f"/task/{task['id']}/complete", {"variables": {"amount": {"value": 500, "type": "Long"}}})
     [office_task] = review.as_("office").get("/task", processInstanceId=instance["id"]).get_json()
     values = review.as_("office").get(f"/task/{office_task['id']}/form-variables").get_json()
-    assert values["amount"] == {"type": "Integer", "value": 500, "valueInfo": {}}  # no form: every variable
+    assert values["amount"] == {"type": "Long", "value": 500, "valueInfo": {}}  # no form: every variable
     assert values["unit"] == {"type": "String", "value": "edu", "valueInfo": {}}
     assert set(review.as_("office").get(f"/task/{office_task['id']}/form-variables",
                                         variableNames="unit,initiator").get_json()) == {"unit", "initiator"}
