@@ -481,10 +481,14 @@ def _fire(session: Session, row: ProcessInstance, timer: Timer, now) -> bool:
 
 @_one_instant
 def execute_job(session: Session, timer_id: int) -> Timer:
-    """Fire one waiting timer or run one job now, before it is due (Camunda's job execute)."""
+    """Run one waiting job now (Camunda's job execute): an asynchronous continuation, or a timer
+    that is due. A timer is not fired before its time: the history replays it at that time."""
     timer = session.get(Timer, timer_id)
     if timer is None or timer.state != "waiting":
         raise NotFound(f"job {timer_id} does not wait: it ran or was cancelled")
+    if timer.kind == "timer" and timer.due_at > clock.now():
+        raise InvalidInput(f"timer '{timer.element_id}' is due at {clock.aware(timer.due_at).isoformat()}: "
+                           "a timer fires at its time, not before")
     if timer.instance_id is None:  # a timer start event: its own row is the lock
         session.scalars(select(Timer).where(Timer.id == timer_id).with_for_update()).one()
         session.refresh(timer)

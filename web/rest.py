@@ -233,7 +233,8 @@ def _db():
 @rest_api.before_request
 def _read_query() -> None:
     """The query of a call: its query parameters and, for a POST query variant, the JSON body's
-    filters. A parameter or filter the call does not take (per rest_openapi) is a 400, never ignored."""
+    filters. A parameter or filter the call does not take (per rest_openapi) is a 400, never ignored
+    (a body field set to null filters nothing: clients send every field they know)."""
     if request.url_rule is None or request.endpoint in _UNCHECKED_ENDPOINTS or request.method == "OPTIONS":
         return
     call = re.sub(r"<[^>]+>", "{}", request.url_rule.rule[len(rest_api.url_prefix):])
@@ -246,7 +247,7 @@ def _read_query() -> None:
     values: dict[str, Any] = request.args.to_dict()
     if body_fields is not None:
         body = _json_body()
-        unknown = sorted(set(body) - body_fields)
+        unknown = sorted(name for name, value in body.items() if value is not None and name not in body_fields)
         if unknown:
             raise _bad_request(f"{request.method} {call}: the query has no filter {', '.join(map(repr, unknown))}; "
                                f"it has: {', '.join(sorted(body_fields))}")
