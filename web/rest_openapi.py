@@ -28,10 +28,10 @@ def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def obj(description: str = "", **properties) -> dict:
+def obj(doc: str = "", **properties) -> dict:
     schema = {"type": "object", "properties": properties}
-    if description:
-        schema["description"] = description
+    if doc:
+        schema["description"] = doc
     return schema
 
 
@@ -508,7 +508,7 @@ SCHEMAS.update({
         tenantId=STR, errorMessage=STR, state=STR, createTime=DATE, removalTime=DATE, rootProcessInstanceId=STR),
     "ExternalTaskDto": obj(
         activityId=STR, activityInstanceId=STR, errorMessage=STR, executionId=STR, id=STR,
-        lockExpirationTime=DATE, createTime=DATE, processDefinitionId=STR, processDefinitionKey=STR,
+        lockExpirationTime=DATE, processDefinitionId=STR, processDefinitionKey=STR,
         processDefinitionVersionTag=STR, processInstanceId=STR, retries=INT, suspended=BOOL, workerId=STR,
         topicName=STR, tenantId=STR, priority=LONG, businessKey=STR),
 })
@@ -596,7 +596,7 @@ SCHEMAS.update({
     "JobDto": obj("A waiting timer or asynchronous continuation, or one that failed into an incident (retries 0).",
                   id=STR, jobDefinitionId=STR, processInstanceId=STR, executionId=STR, processDefinitionId=STR,
                   processDefinitionKey=STR, retries=INT, exceptionMessage=STR, failedActivityId=STR, dueDate=DATE,
-                  suspended=BOOL, priority=LONG, tenantId=STR, createTime=DATE, batchId=STR),
+                  suspended=BOOL, priority=LONG, tenantId=STR, createTime=DATE),
     "RetriesDto": obj(retries=INT),
     "EventSubscriptionDto": obj(id=STR, eventType=STR, eventName=STR, executionId=STR, processInstanceId=STR,
                                 activityId=STR, createdDate=DATE, tenantId=STR),
@@ -605,7 +605,7 @@ SCHEMAS.update({
         "each bureau works on its tasks and starts processes.",
         id=STR, type=INT, permissions=array(STR), userId=STR, groupId=STR, resourceType=INT, resourceId=STR,
         links=array(ref("AtomLink")), removalTime=DATE, rootProcessInstanceId=STR),
-    "ActivityInstanceIncidentDto": obj(id=STR, activityId=STR),
+    "ActivityInstanceIncidentDto": obj(id=STR, parentActivityInstanceId=STR),
     "TransitionInstanceDto": obj(id=STR, parentActivityInstanceId=STR, processInstanceId=STR,
                                  processDefinitionId=STR, activityId=STR, activityName=STR, activityType=STR,
                                  executionId=STR, incidentIds=array(STR),

@@ -307,7 +307,7 @@ def external_task_dto(task: ExternalTask, row: ProcessInstance, definition: Proc
     return {"activityId": task.element_id, "activityInstanceId": f"{task.element_id}:{task.task_uuid}",
             "errorMessage": task.error_message, "executionId": row.rest_id, "id": task.rest_id,
             "lockExpirationTime": _date(task.lock_expires_at) if task.worker_id else None,
-            "createTime": _date(task.created_at), "processDefinitionId": definition.rest_id,
+            "processDefinitionId": definition.rest_id,
             "processDefinitionKey": definition.key, "processDefinitionVersionTag": definition.version_tag,
             "processInstanceId": row.rest_id, "retries": task.retries, "suspended": row.status == "suspended",
             "workerId": task.worker_id, "topicName": task.topic, "tenantId": None, "priority": task.priority,

@@ -56,7 +56,8 @@ def activity_instances(instance_id: str):
                         "activityId": t.element_id, "activityName": catalog.get(t.element_id, (None, None))[1],
                         "activityType": catalog.get(t.element_id, ("unknown", None))[0],
                         "executionId": row.rest_id, "incidentIds": incidents.get(t.element_id, []),
-                        "incidents": [{"id": i, "activityId": t.element_id} for i in incidents.get(t.element_id, [])]}
+                        "incidents": [{"id": i, "parentActivityInstanceId": f"{t.element_id}:{t.task_uuid}"}
+                                      for i in incidents.get(t.element_id, [])]}
                        for t in timers if t.kind == "job"]
         root = _activity(row.rest_id, row, definition, definition.key, "processDefinition", definition.name, [])
         root["parentActivityInstanceId"] = None
@@ -70,7 +71,7 @@ def _activity(id_: str, row: ProcessInstance, definition: ProcessDefinition, ele
             "processInstanceId": row.rest_id, "processDefinitionId": definition.rest_id,
             "childActivityInstances": [], "childTransitionInstances": [], "executionIds": [row.rest_id],
             "activityName": name, "incidentIds": incident_ids,
-            "incidents": [{"id": i, "activityId": element} for i in incident_ids]}
+            "incidents": [{"id": i, "parentActivityInstanceId": id_} for i in incident_ids]}
 
 
 # --- a task's identity links -------------------------------------------------------------------------
