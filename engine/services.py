@@ -39,10 +39,10 @@ def _one_instant(service):
 @_one_instant
 def deploy(session: Session, files: list[BundleFile], *, name: str, source: Optional[str] = None,
            user: Optional[str] = None, tenant_id: Optional[str] = None,
-           changed_only: bool = False) -> DeploymentResult:
+           changed_only: bool = False, all_versions: bool = False) -> DeploymentResult:
     """Deploy a bundle (all or nothing); record it in the system history."""
     result = definitions.deploy(session, files, name=name, source=source, user=user, tenant_id=tenant_id,
-                                changed_only=changed_only)
+                                changed_only=changed_only, all_versions=all_versions)
     history.record_system(session, history.Event(
         "deployment", actor=user, data={
             "deployment": result.deployment.id, "name": name, "source": source,

@@ -720,32 +720,39 @@ def create_deployment():
                                 ("tenant-id", tenant_id, 64)):
         if value and len(value) > limit:
             raise _bad_request(f"{label} has more than {limit} characters")
+    # As Camunda: without filtering every definition gets a new version; enable-duplicate-filtering
+    # answers an unchanged bundle with the earlier deployment and else deploys it all anew;
+    # deploy-changed-only (which filters too) deploys only what changed.
     changed_only = _form_flag("deploy-changed-only")
     filter_duplicates = _form_flag("enable-duplicate-filtering") or changed_only
     with _db().write() as session:
-        attempt = session.begin_nested()
+        if filter_duplicates:
+            previous = _unchanged_deployment(session, files, name, source, tenant_id)
+            if previous is not None:
+                return _deployment_with_definitions(session, previous, [])
         result = services.deploy(session, files, name=name, source=source, user=caller.name, tenant_id=tenant_id,
-                                 changed_only=changed_only)
-        new = [item for item in result.items if item.new]
-        previous = _same_deployment(session, name, source, tenant_id, result.deployment.id) \
-            if filter_duplicates and not new else None
-        if previous is not None:
-            previous_id = previous.id
-            attempt.rollback()  # nothing changed: answer with the deployment that has it all, as Camunda does
-            return _deployment_with_definitions(session, session.get(Deployment, previous_id), [])
-        attempt.commit()
-        return _deployment_with_definitions(session, result.deployment, new)
+                                 changed_only=changed_only, all_versions=not changed_only)
+        return _deployment_with_definitions(session, result.deployment, [item for item in result.items if item.new])
 
 
-def _same_deployment(session: Session, name: str, source: Optional[str], tenant_id: Optional[str],
-                     new_id: int) -> Optional[Deployment]:
-    """The latest earlier deployment of this name (and source, tenant): a duplicate answers with it."""
-    query = (select(Deployment).where(Deployment.name == name, Deployment.id != new_id)
-             .order_by(Deployment.id.desc()).limit(1))
-    query = query.where(Deployment.tenant_id == tenant_id if tenant_id else Deployment.tenant_id.is_(None))
+def _unchanged_deployment(session: Session, files: list[BundleFile], name: str, source: Optional[str],
+                          tenant_id: Optional[str]) -> Optional[Deployment]:
+    """The latest earlier deployment of this name (and source, tenant) when every file uploaded is,
+    byte for byte, the latest file of its name in those deployments (Camunda's duplicate check)."""
+    named = select(Deployment).where(
+        Deployment.name == name, Deployment.tenant_id == tenant_id if tenant_id else Deployment.tenant_id.is_(None))
     if source:
-        query = query.where(Deployment.source == source)
-    return session.scalars(query).first()
+        named = named.where(Deployment.source == source)
+    latest: dict[str, str] = {}
+    for resource_name, sha256 in session.execute(
+            select(Resource.name, Resource.sha256)
+            .where(Resource.deployment_id.in_(named.with_only_columns(Deployment.id)),
+                   Resource.name.in_([f.name for f in files]))
+            .order_by(Resource.deployment_id.desc())):
+        latest.setdefault(resource_name, sha256)
+    if any(latest.get(f.name) != f.sha256 for f in files):
+        return None
+    return session.scalars(named.order_by(Deployment.id.desc()).limit(1)).first()
 
 
 def _deployment_with_definitions(session: Session, deployment: Deployment, new_items: list) -> dict:
