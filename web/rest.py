@@ -372,6 +372,15 @@ def _arg_date(name: str) -> Optional[datetime]:
                            "write a date as 2026-03-02T09:00:00.000+0800") from None
 
 
+def _dated(query, bounds: Iterable[tuple[str, Any, bool]]):
+    """Camunda's …Before / …After filters: (parameter, column, True for before) each."""
+    for name, column, before in bounds:
+        moment = _arg_date(name)
+        if moment is not None:
+            query = query.where(column < moment if before else column > moment)
+    return query
+
+
 def _int_id(session: Session, model, value: str, what: str) -> int:
     """The integer key of the row that REST id `value` (a UUID, as Camunda makes them) names."""
     key = session.scalar(select(model.id).where(model.rest_id == value))
@@ -1477,13 +1486,10 @@ def _history_instance_query():
     if _arg("superProcessInstanceId"):  # a called process runs inside its caller: no instance has a super
         query = query.where(ProcessInstance.id.is_(None))
     _arg_bool("rootProcessInstances")  # every instance is a root instance: true filters nothing
-    for name, column, before in (("startedBefore", ProcessInstance.started_at, True),
-                                 ("startedAfter", ProcessInstance.started_at, False),
-                                 ("finishedBefore", ProcessInstance.ended_at, True),
-                                 ("finishedAfter", ProcessInstance.ended_at, False)):
-        moment = _arg_date(name)
-        if moment is not None:
-            query = query.where(column < moment if before else column > moment)
+    query = _dated(query, (("startedBefore", ProcessInstance.started_at, True),
+                           ("startedAfter", ProcessInstance.started_at, False),
+                           ("finishedBefore", ProcessInstance.ended_at, True),
+                           ("finishedAfter", ProcessInstance.ended_at, False)))
     return _sorted(query, {"instanceId": ProcessInstance.id, "definitionId": ProcessInstance.definition_id,
                            "definitionKey": ProcessInstance.process_key, "definitionName": ProcessDefinition.name,
                            "definitionVersion": ProcessDefinition.version,

@@ -19,7 +19,7 @@ from engine.errors import AccessDenied, InvalidInput, NotFound
 from engine.models import (Deployment, ExternalTask, Incident, MessageSubscription, ProcessDefinition,
                            ProcessInstance, Timer, UserTask)
 
-from .rest import (_ENDED, _arg, _arg_bool, _arg_date, _arg_list, _bad_request, _caller, _count, _date, _db,
+from .rest import (_ENDED, _arg, _arg_bool, _arg_list, _bad_request, _caller, _count, _date, _dated, _db,
                    _instance_visible, _int_id, _json_body, _like, _page_list, _paged, _require_admin,
                    _require_writer, _rest_ids, _sort_keys, _sorted, rest_api)
 from .rest_queries import open_external_task
@@ -70,10 +70,8 @@ def _incident_query():
         query = query.where(_like(Incident.message, _arg("incidentMessageLike")))
     if _arg_list("processDefinitionKeyIn"):
         query = query.where(ProcessDefinition.key.in_(_arg_list("processDefinitionKeyIn")))
-    for name, before in (("incidentTimestampBefore", True), ("incidentTimestampAfter", False)):
-        moment = _arg_date(name)
-        if moment is not None:
-            query = query.where(Incident.created_at < moment if before else Incident.created_at > moment)
+    query = _dated(query, (("incidentTimestampBefore", Incident.created_at, True),
+                           ("incidentTimestampAfter", Incident.created_at, False)))
     query = _sorted(query, {"incidentId": Incident.id, "incidentMessage": Incident.message,
                             "incidentTimestamp": Incident.created_at, "incidentType": Incident.kind,
                             "executionId": Incident.instance_id, "activityId": Incident.element_id,

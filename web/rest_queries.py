@@ -17,8 +17,8 @@ from engine.errors import NotFound
 from engine.models import (Deployment, ExternalTask, ProcessDefinition, ProcessInstance, TaskCandidate,
                            UserTask)
 
-from .rest import (_ENDED, _arg, _arg_bool, _arg_date, _arg_int, _arg_list, _arg_variables, _bad_request, _caller, _count,
-                   _date, _db, _instance_visible, _int_id, _like, _like_match, _millis, _page_list, _paged,
+from .rest import (_ENDED, _arg, _arg_bool, _arg_int, _arg_list, _arg_variables, _bad_request, _caller, _count,
+                   _date, _dated, _db, _instance_visible, _int_id, _like, _like_match, _millis, _page_list, _paged,
                    _sort_keys, _sorted, rest_api, variable_dto)
 
 
@@ -83,17 +83,12 @@ def _history_task_query():
     if _arg("taskHadCandidateUser"):
         query = query.where(UserTask.id.in_(select(TaskCandidate.task_id).where(
             TaskCandidate.kind == "user", TaskCandidate.value == _arg("taskHadCandidateUser"))))
-    for name, column, before in (("taskDueDateBefore", UserTask.due_at, True),
-                                 ("taskDueDateAfter", UserTask.due_at, False),
-                                 ("taskFollowUpDateBefore", UserTask.follow_up_at, True),
-                                 ("taskFollowUpDateAfter", UserTask.follow_up_at, False),
-                                 ("startedBefore", UserTask.created_at, True),
-                                 ("startedAfter", UserTask.created_at, False),
-                                 ("finishedBefore", UserTask.completed_at, True),
-                                 ("finishedAfter", UserTask.completed_at, False)):
-        moment = _arg_date(name)
-        if moment is not None:
-            query = query.where(column < moment if before else column > moment)
+    query = _dated(query, (("taskDueDateBefore", UserTask.due_at, True), ("taskDueDateAfter", UserTask.due_at, False),
+                           ("taskFollowUpDateBefore", UserTask.follow_up_at, True),
+                           ("taskFollowUpDateAfter", UserTask.follow_up_at, False),
+                           ("startedBefore", UserTask.created_at, True), ("startedAfter", UserTask.created_at, False),
+                           ("finishedBefore", UserTask.completed_at, True),
+                           ("finishedAfter", UserTask.completed_at, False)))
     return _sorted(query, {"taskId": UserTask.id, "processInstanceId": UserTask.instance_id,
                            "processDefinitionId": ProcessInstance.definition_id, "taskName": UserTask.name,
                            "assignee": UserTask.assignee, "startTime": UserTask.created_at,
