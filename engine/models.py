@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer,
-                        LargeBinary, String, Text, UniqueConstraint)
+                        LargeBinary, String, Text, UniqueConstraint, true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -64,6 +64,7 @@ class Deployment(Base):
     tenant_id: Mapped[Optional[str]] = mapped_column(String(64))
     deployed_by: Mapped[Optional[str]] = mapped_column(String(100))
     deployed_at: Mapped[datetime]
+    warnings: Mapped[Optional[list]] = mapped_column(JSON)  # [problem as dict]: what deploys with a warning
     resources: Mapped[list["Resource"]] = relationship(back_populates="deployment", order_by="Resource.id")
 
 
@@ -346,6 +347,7 @@ class Bureau(Base):
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     name_zh: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[Optional[str]] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class User(Base):
@@ -357,6 +359,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # Raised by logout, a password change and deactivation: every login session (and cached
+    # credential check) made under an older number ends at its next request.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
     bureaus: Mapped[list["UserBureau"]] = relationship(cascade="all, delete-orphan")
     roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan")
 

@@ -1270,17 +1270,27 @@ def tasks_count():
                                    lambda r: r[1].variables, count=True)
 
 
-def _visible_task(session: Session, task_id: str) -> tuple[UserTask, ProcessInstance]:
-    task = services.user_task(session, _int_id(session, UserTask, task_id, "task"))
-    if task.state != "ready":
-        raise NotFound(f"task {task.rest_id} is {task.state}; see /history/activity-instance?processInstanceId="
-                       f"{_rest_id(session, ProcessInstance, task.instance_id)}")
+def _visible_task(session: Session, task_id: str, *, for_change: bool = False) -> tuple[UserTask, ProcessInstance]:
+    """The task if the caller may see it. For a change, the task's instance is locked first and
+    both are read as the last change left them: a task done meanwhile is a 409 naming who did it."""
+    internal_id = _int_id(session, UserTask, task_id, "task")
+    if for_change:
+        task, row = services.lock_task(session, internal_id)
+    else:
+        task = services.user_task(session, internal_id)
+        row = None
+        if task.state != "ready":
+            raise NotFound(f"task {task.rest_id} is {task.state}; see /history/activity-instance?processInstanceId="
+                           f"{_rest_id(session, ProcessInstance, task.instance_id)}")
     condition = _task_visible(_caller())
     if condition is not None and session.scalar(
             select(func.count()).select_from(UserTask).where(UserTask.id == task.id, condition)) == 0:
         raise AccessDenied(f"{_caller().name} may not see task {task.rest_id}: it is offered to "
                            f"{', '.join(task.candidate_groups + task.candidate_users) or 'nobody'}")
-    return task, session.get(ProcessInstance, task.instance_id)
+    if row is None:
+        return task, session.get(ProcessInstance, task.instance_id)
+    services.check_ready(task, row)
+    return task, row
 
 
 @rest_api.get("/task/<task_id>")
@@ -1345,37 +1355,39 @@ def claim_task(task_id: str):
     caller = _caller()
     target = _user_id(_json_body()) or caller.name
     with _db().write() as session:
-        task, _row = _visible_task(session, task_id)
+        task, _row = _visible_task(session, task_id, for_change=True)
         _claim_for(session, task, caller, target)
     return "", 204
 
 
 def _claim_for(session: Session, task: UserTask, caller: Caller, target: str) -> None:
-    """Claim as oneself; only an administrator claims for someone else (who must be a candidate)."""
-    if target != caller.name and not caller.is_admin:
-        raise AccessDenied(f"{caller.name} may claim task {task.id} only for themselves, not for {target}")
+    """Claim as oneself (a candidate, or an administrator: any task); for someone else, the
+    assignee or an administrator hands it over (services.reassign_task)."""
     if target == caller.name:
         _require_task_worker(caller, "claim tasks")
-        services.claim(session, task.id, user=caller.name, groups=list(caller.groups))
+        services.claim(session, task.id, user=caller.name, groups=list(caller.groups), roles=caller.roles)
         return
-    user = users.get_user(session, target)
-    if not user.active:
-        raise InvalidInput(f"user '{target}' is deactivated")
-    services.claim(session, task.id, user=target, groups=user.groups)
+    services.reassign_task(session, task.id, actor=caller.name, to_user=target, groups=list(caller.groups),
+                           roles=caller.roles, reason=_reason())
+
+
+def _reason() -> str:
+    """A reason sent with a REST call (dalad's `reason` query parameter), else what the call was."""
+    return (request.args.get("reason") or "").strip()[:500] or f"REST {request.method} {request.path}"
 
 
 @rest_api.post("/task/<task_id>/unclaim")
 def unclaim_task(task_id: str):
     caller = _caller()
     with _db().write() as session:
-        task, _row = _visible_task(session, task_id)
+        task, _row = _visible_task(session, task_id, for_change=True)
         _unclaim(session, task, caller)
     return "", 204
 
 
 def _unclaim(session: Session, task: UserTask, caller: Caller) -> None:
-    """The assignee gives a task back to its bureaus; an administrator may take it from anyone."""
-    if task.assignee != caller.name and not caller.is_admin:
+    """The assignee gives a task back to its candidates; an administrator may take it from anyone."""
+    if services.task_access(task, caller.name, list(caller.groups), caller.roles, "assign") is None:
         holder = f"claimed by {task.assignee}" if task.assignee else "not claimed"
         raise AccessDenied(f"{caller.name} may not unclaim task {task.id}: it is {holder}")
     services.unclaim(session, task.id, user=caller.name)
@@ -1383,17 +1395,15 @@ def _unclaim(session: Session, task: UserTask, caller: Caller) -> None:
 
 @rest_api.post("/task/<task_id>/assignee")
 def set_task_assignee(task_id: str):
-    """Camunda's setAssignee: null unclaims; another user takes it (administrators)."""
+    """Camunda's setAssignee: null gives the task back; another user takes it (its assignee or an
+    administrator hands it over)."""
     caller = _caller()
     target = _user_id(_json_body())
     with _db().write() as session:
-        task, _row = _visible_task(session, task_id)
-        if target is None:
-            _unclaim(session, task, caller)
-        elif task.assignee != target:
-            if task.assignee is not None:
-                _unclaim(session, task, caller)
-            _claim_for(session, task, caller, target)
+        task, _row = _visible_task(session, task_id, for_change=True)
+        if task.assignee != target:
+            services.reassign_task(session, task.id, actor=caller.name, to_user=target, groups=list(caller.groups),
+                                   roles=caller.roles, reason=_reason())
     return "", 204
 
 
@@ -1403,10 +1413,10 @@ def complete_task(task_id: str):
     caller = _caller()
     body = _json_body()
     with _db().write() as session:
-        task, _row = _visible_task(session, task_id)
+        task, _row = _visible_task(session, task_id, for_change=True)
         _require_task_worker(caller, "complete tasks")
         row = services.complete_task(session, task.id, user=caller.name, data=variables_in(body.get("variables")),
-                                     groups=list(caller.groups))
+                                     groups=list(caller.groups), roles=caller.roles, reason=_reason())
         remember_types(row, body.get("variables"))
         if body.get("withVariablesInReturn"):
             return instance_variables_out(row)
@@ -1722,6 +1732,7 @@ _OPERATIONS = {  # event type -> (operationType, entityType, category)
     "instance_started": ("Create", "ProcessInstance", "Operator"),
     "task_claimed": ("Claim", "Task", "TaskWorker"),
     "task_unclaimed": ("Claim", "Task", "TaskWorker"),
+    "task_assigned": ("Assign", "Task", "TaskWorker"),
     "task_completed": ("Complete", "Task", "TaskWorker"),
     "status_changed": (None, "ProcessInstance", "Operator"),  # Suspend, Activate or Delete
     "variables_changed": ("ModifyVariable", "Variable", "Operator"),
@@ -1761,6 +1772,8 @@ def _operation_entry(event: HistoryEvent, instance_id, definition_id, process_ke
         prop, new = "assignee", data.get("assignee")
     elif event.type == "task_unclaimed":
         prop, org = "assignee", data.get("previous")
+    elif event.type == "task_assigned":
+        prop, org, new, annotation = "assignee", data.get("from"), data.get("to"), data.get("reason")
     elif event.type == "variables_changed":
         prop, new = "variables", json.dumps(sorted((data.get("variables") or {}).keys()))
     elif event.type == "message_correlated":

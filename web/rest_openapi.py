@@ -721,6 +721,57 @@ PATHS.update({
         params=[KEY] + VARIABLE_NAMES, ok=ref("VariableMap"))},
 })
 
+# Users and groups (web/rest_identity.py).
+SCHEMAS.update({
+    "UserProfileDto": obj("A user: id is the user name, firstName the display name; lastName and email are null.",
+                          id=STR, firstName=STR, lastName=STR, email=STR),
+    "UserCredentialsDto": obj(password=STR, authenticatedUserPassword=STR),
+    "UserDto": obj(profile=ref("UserProfileDto"), credentials=ref("UserCredentialsDto")),
+    "GroupDto": obj("A group (bureau): name is its Chinese name, type WORKFLOW.", id=STR, name=STR, type=STR),
+})
+USER_FILTERS = [query(n, STR) for n in ("id", "idIn", "firstName", "firstNameLike", "lastName", "lastNameLike",
+                                        "email", "emailLike", "memberOfGroup")]
+GROUP_FILTERS = [query(n, STR) for n in ("id", "idIn", "name", "nameLike", "type", "member")]
+USER_ID, GROUP_ID = path("id", "user name"), path("id", "group id")
+PATHS.update({
+    "/user": {"get": op("getUsers", "User", "Active users.", params=USER_FILTERS + PAGING + sorting(
+        "userId", "firstName", "lastName", "email"), ok=listed("UserProfileDto"), errors=("400", "401"))},
+    "/user/count": {"get": op("getUserCount", "User", "How many users match.", params=USER_FILTERS, ok=COUNT,
+                              errors=("400", "401"))},
+    "/user/create": {"post": op("createUser", "User", "Create a user (administrators); groups are added after.",
+                                body=json_body("UserDto", True))},
+    "/user/{id}/profile": {
+        "get": op("getUserProfile", "User", "A user's profile.", params=[USER_ID], ok=ref("UserProfileDto")),
+        "put": op("updateProfile", "User", "Change the display name (administrators).", params=[USER_ID],
+                  body=json_body("UserProfileDto", True))},
+    "/user/{id}/credentials": {"put": op("updateCredentials", "User", "A new password (the user, or an "
+                                                                      "administrator).",
+                                         params=[USER_ID], body=json_body("UserCredentialsDto", True))},
+    "/user/{id}": {"delete": op("deleteUser", "User", "Deactivate a user (administrators).", params=[USER_ID])},
+    "/group": {"get": op("getQueryGroups", "Group", "Active groups.", params=GROUP_FILTERS + PAGING + sorting(
+        "id", "name", "type"), ok=listed("GroupDto"), errors=("400", "401"))},
+    "/group/count": {"get": op("getGroupCount", "Group", "How many groups match.", params=GROUP_FILTERS, ok=COUNT,
+                               errors=("400", "401"))},
+    "/group/create": {"post": op("createGroup", "Group", "Add a group (administrators).",
+                                 body=json_body("GroupDto", True))},
+    "/group/{id}": {
+        "get": op("getGroup", "Group", "A group.", params=[GROUP_ID], ok=ref("GroupDto")),
+        "put": op("updateGroup", "Group", "Rename a group (administrators).", params=[GROUP_ID],
+                  body=json_body("GroupDto", True)),
+        "delete": op("deleteGroup", "Group", "Deactivate a group (administrators).", params=[GROUP_ID])},
+    "/group/{id}/members/{userId}": {
+        "put": op("createGroupMember", "Group", "Put a user in the group (administrators).",
+                  params=[GROUP_ID, path("userId")]),
+        "delete": op("deleteGroupMember", "Group", "Take a user out of the group (administrators).",
+                     params=[GROUP_ID, path("userId")])},
+})
+
+# Work on a task may say why (kept in its history): an administrator's on a task not offered to them.
+REASON = query("reason", STR, "why, kept in the task's history")
+for _path in ("/task/{id}/claim", "/task/{id}/unclaim", "/task/{id}/assignee", "/task/{id}/complete",
+              "/task/{id}/submit-form", "/task/{id}/identity-links", "/task/{id}/identity-links/delete"):
+    PATHS[_path]["post"]["parameters"].append(REASON)
+
 # The deployment answers 400 with a ParseException, not a plain error.
 PATHS["/deployment/create"]["post"]["responses"] = {
     "200": {"description": "Deployed (or, as a duplicate, the earlier deployment).",

@@ -104,7 +104,7 @@ def _change_links(task_id: str, add: bool) -> tuple[str, int]:
     caller = _caller()
     type_, kind, name = _identity_link(_json_body())
     with _db().write() as session:
-        task, _row = _visible_task(session, task_id)
+        task, _row = _visible_task(session, task_id, for_change=True)
         if type_ == "assignee":
             if add:
                 if task.assignee is not None and task.assignee != name:
@@ -175,7 +175,7 @@ def _set_task_variables(task_id: str, dtos: dict) -> None:
     caller = _caller()
     values = variables_in(dtos)
     with _db().write() as session:
-        task, row = _visible_task(session, task_id)
+        task, row = _visible_task(session, task_id, for_change=True)
         _require_task_worker(caller, "change variables")
         if not caller.is_admin and not services.may_work_on(task, caller.name, list(caller.groups)):
             raise AccessDenied(f"{caller.name} may not change the variables of task {task_id}: it is offered to "

@@ -25,6 +25,7 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('is_demo', sa.Boolean(), nullable=False),
     sa.Column('created_at', engine.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('session_version', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
@@ -32,6 +33,7 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=100), nullable=False),
     sa.Column('name_zh', sa.String(length=200), nullable=False),
     sa.Column('name_en', sa.String(length=200), nullable=True),
+    sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('deployment',
@@ -42,6 +44,7 @@ def upgrade() -> None:
     sa.Column('tenant_id', sa.String(length=64), nullable=True),
     sa.Column('deployed_by', sa.String(length=100), nullable=True),
     sa.Column('deployed_at', engine.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('warnings', sa.JSON(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('rest_id'),
     )
