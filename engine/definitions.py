@@ -34,8 +34,6 @@ from .xmlsafe import parse_xml
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-DMN_NAMESPACES = ("https://www.omg.org/spec/DMN/20191111/MODEL/", "http://www.omg.org/spec/DMN/20180521/MODEL/",
-                  "http://www.omg.org/spec/DMN/20151101/dmn.xsd")
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
 
 
@@ -363,10 +361,6 @@ def _problem_from_spiff(exc: ValidationException, f: BundleFile, tree) -> Proble
 
 
 def _add_dmn(tree, f: BundleFile, bundle: ParsedBundle, problems: list[Problem]) -> None:
-    root = tree.getroot()
-    if etree.QName(root).namespace not in DMN_NAMESPACES:
-        problems.append(Problem(f.name, "not a DMN 1.1/1.2/1.3 file (root element namespace)"))
-        return
     decisions, found = dmn.parse_dmn(tree, f.name)
     problems.extend(found)
     for decision in decisions:
