@@ -9,6 +9,7 @@
 #   make test-sqlite  pytest on a temp SQLite file
 #   make test-pg      pytest on a throwaway PostgreSQL (scripts/with-postgres)
 #   make test-browser Playwright drives Debian's headless Chromium through the UI
+#   make conformance  the DMN TCK (levels 2 and 3) through the engine's DMN API
 #   make bench        engine throughput benchmark
 #   make clean        caches and build artefacts (keeps $(VENV) and instance/)
 #   make distclean    clean + remove $(VENV)
@@ -29,16 +30,16 @@ STAMP       := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 # Suites run by `make test`, in this order.
-TEST_SUITES ?= test-sqlite test-pg lint-diagrams test-browser
+TEST_SUITES ?= test-sqlite test-pg lint-diagrams test-browser conformance
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test test-sqlite test-pg lint-diagrams test-browser bench clean distclean
+.PHONY: help venv run test test-sqlite test-pg lint-diagrams test-browser conformance bench clean distclean
 
 help:
-	@sed -n '3,14s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,15s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 venv: $(STAMP)
 
@@ -95,6 +96,13 @@ lint-diagrams:
 	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -q --no-install-recommends nodejs npm </dev/null; }
 	@[ -x node_modules/.bin/bpmnlint ] || npm install --no-audit --no-fund --no-package-lock --loglevel=error
 	node_modules/.bin/bpmnlint bpmn/*.bpmn
+
+# The DMN TCK at ../shared/conformance/dmn-tck (DALAD_DMN_TCK overrides) through engine.dmn's
+# parse and evaluate: prints `dmn-tck level-N: passed P of T`, logs every case in
+# test-artifacts/dmn-tck.log, fails when a case listed in tests/conformance/passing.txt fails.
+# After raising the score: `$(BIN)/python tests/conformance/run_dmn_tck.py --update`.
+conformance: venv
+	$(BIN)/python tests/conformance/run_dmn_tck.py
 
 bench: venv
 	$(BIN)/python bench/engine_throughput.py
