@@ -43,8 +43,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from lxml import etree
 
 from engine import clock, expressions, feel, feel_values
-from engine.dmn_boxed import (BoxedCompiler, ItemType, base_type, conform, conforms, expression_child,
-                              make_function)
+from engine.dmn_boxed import (BoxedCompiler, ItemType, base_type, conform, element_type, expression_child,
+                              is_instance, make_function)
 from engine.errors import EngineError, ExpressionError, NotFound, Problem
 from engine.feel import Function, Scope
 
@@ -854,7 +854,8 @@ def _read_table(reader: _Reader, table: etree._Element, decision: Decision) -> N
             names[name] = index
         column.convert, column.item_type = _column_type(reader, decision, column.type_ref, el.sourceline, where)
         if column.item_type is None and len(outputs) == 1 and decision.result_type is not None:
-            column.item_type = decision.result_type
+            column.item_type = element_type(decision.result_type) if decision.result_type.collection \
+                else decision.result_type
         default_el = reader.child(el, "defaultOutputEntry")
         if default_el is not None:
             default_text, default_line = reader.text_of(default_el)
@@ -1030,7 +1031,7 @@ def _model_scope(model: Optional[Model], variables: Mapping[str, Any], context: 
         if isinstance(nested, Mapping):
             exported.update(feel_values.from_python(dict(nested)))
         functions[prefix] = exported
-    functions[" types"] = {name: (lambda t: lambda v: conforms(v, t))(t)
+    functions[" types"] = {name: (lambda t: lambda v: is_instance(v, t))(t)
                            for name, t in model.input_types.get(" types", {}).items() if t is not None}
     if model.standard:
         for name, t in model.input_types.items():
@@ -1210,6 +1211,10 @@ def _run_table(decision: Decision, scope: Scope, context: Mapping[str, Any] = {}
                             rule_ids=[r.id or "" for r in matched])
     rows = [_rule_outputs(decision, rule, scope, context) for rule in matched]
     ids = [rule.id or "" for rule in matched]
+    if not rows and any(o.default is not None for o in decision.outputs):
+        row = {o.key: (_evaluate_expr(o.default, scope, context) if o.default is not None else None)
+               for o in decision.outputs}
+        return (row[decision.outputs[0].key] if len(decision.outputs) == 1 else row), [row], []
 
     if policy == "ANY" and len(rows) > 1:
         if any(not _same_row(rows[0], row) for row in rows[1:]):
@@ -1226,9 +1231,6 @@ def _run_table(decision: Decision, scope: Scope, context: Mapping[str, Any] = {}
         rows = _aggregate(decision, matched, rows)
         key = decision.outputs[0].key if decision.outputs else "result"
         return (rows[0].get(key) if rows else None), rows, ids
-    if not rows and any(o.default is not None for o in decision.outputs):
-        rows = [{o.key: (_evaluate_expr(o.default, scope, context) if o.default is not None else None)
-                 for o in decision.outputs}]
     return _table_value(decision, rows), rows, ids
 
 

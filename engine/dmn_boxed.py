@@ -70,19 +70,24 @@ def conforms(value: Any, t: Optional[ItemType]) -> bool:
     return _conform(value, t, 0) is not _BAD
 
 
+def element_type(t: ItemType) -> ItemType:
+    """The type of a collection type's items."""
+    return ItemType(t.name, base=t.base, ref=t.ref, components=t.components, allowed=t.allowed)
+
+
 def _conform(value: Any, t: Optional[ItemType], depth: int) -> Any:
     if value is None or t is None or depth > 50:
         return value
     if t.collection:
         items = value if isinstance(value, list) else [value]
-        single = ItemType(t.name, base=t.base, ref=t.ref, components=t.components)
+        single = element_type(t)
         out = []
         for item in items:
             converted = _conform(item, single, depth + 1)
             if converted is _BAD:
                 return _BAD
             out.append(converted)
-        return _allowed(out, t)
+        return out
     if isinstance(value, list) and len(value) == 1 and t.base not in ("list", "Any"):
         value = value[0]
         if value is None:
@@ -95,7 +100,7 @@ def _conform(value: Any, t: Optional[ItemType], depth: int) -> Any:
         if not isinstance(value, dict):
             return _BAD
         for key, component in t.components.items():
-            if key in value and _conform(value[key], component, depth + 1) is _BAD:
+            if key not in value or _conform(value[key], component, depth + 1) is _BAD:
                 return _BAD
     elif t.base is not None and t.base != "Any":
         k = kind(value)
@@ -109,6 +114,24 @@ def _conform(value: Any, t: Optional[ItemType], depth: int) -> Any:
         if not ok:
             return _BAD
     return _allowed(value, t)
+
+
+def is_instance(value: Any, t: ItemType, depth: int = 0) -> bool:
+    """`value instance of t`: its kind, all components of a structure, a list for a collection;
+    allowed values are not looked at, nor is a singleton list converted."""
+    if value is None or depth > 50:
+        return value is None
+    if t.collection:
+        return isinstance(value, list) and all(v is None or is_instance(v, element_type(t), depth + 1)
+                                               for v in value)
+    if t.ref is not None:
+        return is_instance(value, t.ref, depth + 1)
+    if t.components is not None:
+        return isinstance(value, dict) and all(
+            k in value and (c is None or value[k] is None or is_instance(value[k], c, depth + 1))
+            for k, c in t.components.items())
+    return _conform(value, ItemType(t.name, base=t.base, element=t.element), depth) is not _BAD and \
+        not (isinstance(value, list) and t.base not in ("list", "Any"))
 
 
 def _allowed(value: Any, t: ItemType) -> Any:
@@ -341,7 +364,7 @@ class BoxedCompiler:
             out = []
             for v in values if isinstance(values, list) else [values]:
                 s.budget.tick()
-                scope = s.child({**v, "item": v} if isinstance(v, dict) else {"item": v})
+                scope = s.child({"item": v, **v} if isinstance(v, dict) else {"item": v})
                 if match(scope) is True:
                     out.append(v)
             return out
@@ -360,5 +383,5 @@ def make_function(name: str, params: list[str], types: list[Optional[ItemType]],
     return Function(name, params, run, types)
 
 
-__all__ = ["BoxedCompiler", "ItemType", "base_type", "conform", "conforms", "expression_child", "local",
+__all__ = ["BoxedCompiler", "ItemType", "base_type", "conform", "conforms", "element_type", "expression_child", "is_instance", "local",
            "make_function", "Range"]

@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 from engine import feel_functions
 from engine.errors import ExpressionError
 from engine.feel_functions import BUILTINS, Builtin
-from engine.feel_values import (ARITHMETIC, COMPARISONS, MAX_ITEMS, Function, Range, YearsMonths,
+from engine.feel_values import (ARITHMETIC, COMPARISONS, MAX_ITEMS, NULL_END, Function, Range, YearsMonths,
                                 at_literal, compare, describe, equal, from_python, in_range, is_num,
                                 kind, negate, num, parse_date, parse_date_time, parse_duration,
                                 parse_time, path, text, to_python)
@@ -437,9 +437,9 @@ def _test_value(x: Any, v: Any, uses_input: bool, constant: bool = False) -> Opt
     if isinstance(x, Range):
         return in_range(x, v)
     if isinstance(x, list):
-        if isinstance(v, list):
-            return equal(v, x)
-        return any(equal(v, item) is True for item in x)
+        if any(in_range(item, v) is True if isinstance(item, Range) else equal(v, item) is True for item in x):
+            return True
+        return isinstance(v, list) and equal(v, x) is True
     if isinstance(x, bool) and not constant and v is not None and not isinstance(v, bool):
         return x
     return equal(v, x)
@@ -994,6 +994,12 @@ class _Parser:
             def lookup(s: Scope) -> Any:
                 value = s.lookup(name)
                 if value is _MISSING:
+                    if "." in name:  # a name in scope elsewhere (`Person.Name`), here a path
+                        head, *keys = name.split(".")
+                        value = s.lookup(head.strip())
+                        for key in keys:
+                            value = path(None if value is _MISSING else value, key.strip())
+                        return value
                     return _builtin_value(name) if name in BUILTINS else None
                 return value
 
@@ -1077,7 +1083,7 @@ class _Parser:
                 return None
             if a is not None and b is not None and compare(a, b) is None:
                 return None
-            return Range(a, b, start_included, end_included)
+            return Range(NULL_END if a is None else a, NULL_END if b is None else b, start_included, end_included)
 
         return _constant_fold(make, start, end)
 
@@ -1207,7 +1213,7 @@ def _select(value: Any, inner: Fn, s: Scope) -> Any:
 
 def _item_scope(s: Scope, item: Any) -> Scope:
     if isinstance(item, dict):
-        return s.child({**item, "item": item})
+        return s.child({"item": item, **item})
     return s.child({"item": item})
 
 

@@ -34,25 +34,34 @@ class Builtin:
         self.name, self.signatures, self.impl, self.pure, self.null_safe = name, signatures, impl, pure, null_safe
 
     def bind(self, args: list[Any], named: Optional[dict[str, Any]]) -> Optional[list[Any]]:
-        """The positional arguments for the implementation, or None when no signature fits."""
+        """The positional arguments for the implementation, or None when no signature fits.  A
+        singleton list given for a parameter that takes one value is that value (DMN 1.4+)."""
         for sig in self.signatures:
-            required = [p for p in sig if not p.endswith("?") and not p.startswith("*")]
-            names = [p.rstrip("?").lstrip("*") for p in sig]
-            rest = sig and sig[-1].startswith("*")
-            if named is None:
-                if len(args) < len(required) or (not rest and len(args) > len(sig)):
-                    continue
-                return list(args)
-            if not set(named) <= set(names) or any(p.rstrip("?") not in named for p in required):
-                continue
-            bound = [named.get(n) for n in names]
-            if rest:
-                tail = bound.pop()
-                bound.extend(tail if isinstance(tail, list) else [tail])
-            while bound and len(bound) > len(required) and names[len(bound) - 1] not in named:
-                bound.pop()
-            return bound
+            bound = self._bind(sig, args, named)
+            if bound is not None:
+                names = [p.rstrip("?").lstrip("*") for p in sig]
+                return [v[0] if isinstance(v, list) and len(v) == 1 and i < len(names) and names[i] in _SCALAR
+                        else v for i, v in enumerate(bound)]
         return None
+
+    @staticmethod
+    def _bind(sig: tuple[str, ...], args: list[Any], named: Optional[dict[str, Any]]) -> Optional[list[Any]]:
+        required = [p for p in sig if not p.endswith("?") and not p.startswith("*")]
+        names = [p.rstrip("?").lstrip("*") for p in sig]
+        rest = bool(sig) and sig[-1].startswith("*")
+        if named is None:
+            if len(args) < len(required) or (not rest and len(args) > len(sig)):
+                return None
+            return list(args)
+        if not set(named) <= set(names) or any(p not in named for p in required):
+            return None
+        bound = [named.get(n) for n in names]
+        if rest:
+            tail = bound.pop()
+            bound.extend(tail if isinstance(tail, list) else [tail])
+        while bound and len(bound) > len(required) and names[len(bound) - 1] not in named:
+            bound.pop()
+        return bound
 
     def __call__(self, *args: Any) -> Any:
         try:
@@ -63,6 +72,10 @@ class Builtin:
 
 
 BUILTINS: dict[str, Builtin] = {}
+_SCALAR = frozenset({"string", "match", "input", "pattern", "replacement", "flags", "from", "n", "number",
+                     "scale", "dividend", "divisor", "date", "start position", "length", "negand", "year",
+                     "month", "day", "hour", "minute", "second", "offset", "time", "to", "grouping separator",
+                     "decimal separator"})
 
 
 def _fn(name: str, *signatures: str, pure: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -106,8 +119,8 @@ def _items(args: tuple[Any, ...]) -> list:
     """A list argument, or the arguments themselves (`sum([1, 2])` or `sum(1, 2)`)."""
     if len(args) == 1 and isinstance(args[0], list):
         return args[0]
-    if len(args) == 1 and args[0] is None:
-        raise Fail("null")
+    if not args or (len(args) == 1 and args[0] is None):
+        raise Fail("no list")
     return list(args)
 
 

@@ -51,9 +51,20 @@ class YearsMonths:
         return f"{sign}P{body}"
 
 
+class _NullEnd:
+    """The end of a range written as null (`[null..10]`): nothing lies in such a range."""
+
+    def __repr__(self) -> str:
+        return "null"
+
+
+NULL_END = _NullEnd()
+
+
 @dataclass(frozen=True)
 class Range:
-    """A FEEL range such as `[1..10]` or `]0..100[`; an end that is None is unbounded."""
+    """A FEEL range such as `[1..10]` or `]0..100[`; an end that is None is unbounded (`< 10`),
+    one that is NULL_END was written as null."""
 
     start: Any
     end: Any
@@ -420,8 +431,8 @@ def _instant(x: datetime) -> datetime:
 
 
 def _time_key(t: time) -> Any:
-    """A time as comparable seconds (with its offset applied when it has one)."""
-    seconds = t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+    """A time as comparable milliseconds (with its offset applied when it has one)."""
+    seconds = t.hour * 3600 + t.minute * 60 + t.second + t.microsecond // 1000 / 1000
     offset = t.utcoffset() if t.tzinfo is not None and not isinstance(t.tzinfo, ZoneInfo) else None
     if isinstance(t.tzinfo, ZoneInfo):
         offset = datetime.combine(clock.today(), t).utcoffset()
@@ -456,6 +467,7 @@ def _pair(a: Any, b: Any) -> Optional[tuple[Any, Any]]:
     if ka == "number":
         return num(a), num(b)
     if ka == "date and time":
+        a, b = a.replace(microsecond=a.microsecond // 1000 * 1000), b.replace(microsecond=b.microsecond // 1000 * 1000)
         if (a.tzinfo is None) == (b.tzinfo is None):
             return (a, b) if a.tzinfo is None else (a.astimezone(timezone.utc), b.astimezone(timezone.utc))
         return _instant(a), _instant(b)
@@ -496,13 +508,19 @@ def equal(a: Any, b: Any) -> Optional[bool]:
         return True
     if ka == "range":
         return (a.start_included == b.start_included and a.end_included == b.end_included
-                and equal(a.start, b.start) is True and equal(a.end, b.end) is True)
+                and _same_end(a.start, b.start) and _same_end(a.end, b.end))
     if ka == "function":
         return a is b
     pair = _pair(a, b)
     if pair is None:
         return None
     return pair[0] == pair[1]
+
+
+def _same_end(a: Any, b: Any) -> bool:
+    if a is None or b is None or a is NULL_END or b is NULL_END:
+        return a is b
+    return equal(a, b) is True
 
 
 def compare(a: Any, b: Any) -> Optional[int]:
@@ -546,7 +564,7 @@ COMPARISONS = {"=": equal, "!=": not_equal, "<": less, "<=": less_eq, ">": great
 
 def in_range(r: Range, v: Any) -> Optional[bool]:
     """Whether `v` lies in the range (null when it cannot be compared with the ends)."""
-    if v is None:
+    if v is None or r.start is NULL_END or r.end is NULL_END:
         return None
     if r.start is not None:
         c = compare(v, r.start)
@@ -771,7 +789,8 @@ FIELDS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "days": _dt_days, "hours": lambda v: _dt_part(v, 3_600_000_000, 24),
         "minutes": lambda v: _dt_part(v, 60_000_000, 60), "seconds": lambda v: _dt_part(v, 1_000_000, 60)},
     "years and months duration": {"years": lambda v: Decimal(v.years), "months": lambda v: Decimal(v.months)},
-    "range": {"start": lambda v: v.start, "end": lambda v: v.end,
+    "range": {"start": lambda v: None if v.start is NULL_END else v.start,
+              "end": lambda v: None if v.end is NULL_END else v.end,
               "start included": lambda v: v.start_included, "end included": lambda v: v.end_included},
 }
 
