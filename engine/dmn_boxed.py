@@ -297,7 +297,14 @@ class BoxedCompiler:
         if any(p is None for p in parts.values()) or len(parts) != 3:
             return None
         cond, then, other = parts["if"], parts["then"], parts["else"]
-        return lambda s: then(s) if cond(s) is True else other(s)
+
+        def run(s: Scope) -> Any:
+            c = cond(s)
+            if c is True:
+                return then(s)
+            return other(s) if c is False or c is None else None
+
+        return run
 
     def iteration(self, el: etree._Element, where: str, body_name: str) -> Optional[tuple[str, Fn, Fn]]:
         parts = {local(c): self.child_expr(c, f"{where} {local(c)}") for c in el
@@ -337,10 +344,10 @@ class BoxedCompiler:
             for v in values if isinstance(values, list) else [values]:
                 s.budget.tick()
                 r = cond(s.child({name: v}))
-                if every and r is not True:
-                    return False
-                if not every and r is True:
-                    return True
+                if not isinstance(r, bool):
+                    return None
+                if r is not every:
+                    return r
             return every
 
         return run
@@ -365,7 +372,10 @@ class BoxedCompiler:
             for v in values if isinstance(values, list) else [values]:
                 s.budget.tick()
                 scope = s.child({"item": v, **v} if isinstance(v, dict) else {"item": v})
-                if match(scope) is True:
+                keep = match(scope)
+                if not isinstance(keep, bool) and keep is not None:
+                    return None
+                if keep is True:
                     out.append(v)
             return out
 

@@ -1165,23 +1165,27 @@ def _iterate(contexts: list[tuple[str, Fn, Optional[Fn]]], s: Scope, bindings: d
 
 
 def _domain(first: Any, last: Any, is_span: bool) -> Optional[Iterable[Any]]:
-    if is_span or isinstance(first, Range):
-        if isinstance(first, Range):
-            first, last = first.start, first.end
-        if not (is_num(first) and is_num(last)):
-            if type(first) is date and type(last) is date:
-                step = 1 if last >= first else -1
-                count = abs((last - first).days) + 1
-                return (first + timedelta(days=step * k) for k in range(min(count, MAX_ITEMS)))
+    """What `for`/`some`/`every` iterate: a list, the whole numbers `a..b` (up or down), or an
+    ascending range of whole numbers."""
+    if isinstance(first, Range):
+        first, last = first.start, first.end
+        if compare(first, last) != -1 and compare(first, last) != 0:
             return None
-        a, b = num(first), num(last)
-        if a != a.to_integral_value() or b != b.to_integral_value() or abs(b - a) > MAX_ITEMS:
-            return None
-        step = 1 if b >= a else -1
-        return (Decimal(k) for k in range(int(a), int(b) + step, step))
-    if isinstance(first, list):
-        return first
-    return None if first is None else [first]
+    elif not is_span:
+        if isinstance(first, list):
+            return first
+        return None if first is None else [first]
+    if type(first) is date and type(last) is date:  # dates, a day at a time
+        step = 1 if last >= first else -1
+        count = abs((last - first).days) + 1
+        return None if count > MAX_ITEMS else (first + timedelta(days=step * k) for k in range(count))
+    if not (is_num(first) and is_num(last)):
+        return None
+    a, b = num(first), num(last)
+    if a != a.to_integral_value() or b != b.to_integral_value() or abs(b - a) > MAX_ITEMS:
+        return None
+    step = 1 if b >= a else -1
+    return (Decimal(k) for k in range(int(a), int(b) + step, step))
 
 
 def _select(value: Any, inner: Fn, s: Scope) -> Any:
@@ -1221,16 +1225,28 @@ def _call_value(fn: Function, args: list[Any]) -> Any:
     return call_function(fn, args, None, None)
 
 
+_RANGE_END = r'\s*(?:-?\d+(?:\.\d+)?|"(?:[^"\\]|\\.)*"|@"[^"]*"|(?:date|time|date and time|duration)\("[^"]*"\)|null)?\s*'
+_RANGE_TEXT = re.compile(r"[\[\]\(]" + _RANGE_END + r"\.\." + _RANGE_END + r"[\[\]\)]")
+
+
 def _read_range(source: str) -> Any:
-    """range("[1..10]"): the text of a range literal with literal ends."""
+    """range("[1..10]"): the text of a range with literal ends of one kind, ascending."""
+    text_ = source.strip()
+    if text_[:1] in "[](" and not _RANGE_TEXT.fullmatch(text_):
+        return None
     try:
-        expr = _compile(source.strip(), frozenset())
+        expr = _compile(text_, frozenset())
     except ExpressionError:
         return None
     if not expr.constant:
         return None
     value = expr.value_of({})
-    return value if isinstance(value, Range) else None
+    if not isinstance(value, Range):
+        return None
+    ends = [e for e in (value.start, value.end) if e is not None and e is not NULL_END]
+    if len(ends) == 2 and (kind(ends[0]) != kind(ends[1]) or compare(ends[0], ends[1]) == 1):
+        return None
+    return value
 
 
 feel_functions.uses(_call_value, _read_range)

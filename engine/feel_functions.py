@@ -24,6 +24,19 @@ _MAX_REGEX_INPUT = 100_000
 _MAX_PATTERN = 1_000
 
 
+def _coerced(value: Any, param: str) -> Any:
+    """A singleton list for a one-value parameter is its item; one value for a list parameter is a
+    list of it (DMN 1.4+)."""
+    if param in _SCALAR and isinstance(value, list) and len(value) == 1:
+        return value[0]
+    if param in _LISTS and value is not None and not isinstance(value, list):
+        return [value]
+    return value
+
+
+_OMITTED = object()  # an optional parameter not given (null given is null)
+
+
 class Builtin:
     """A built-in function: its signatures and implementation."""
 
@@ -40,8 +53,7 @@ class Builtin:
             bound = self._bind(sig, args, named)
             if bound is not None:
                 names = [p.rstrip("?").lstrip("*") for p in sig]
-                return [v[0] if isinstance(v, list) and len(v) == 1 and i < len(names) and names[i] in _SCALAR
-                        else v for i, v in enumerate(bound)]
+                return [_coerced(v, names[i] if i < len(names) else "") for i, v in enumerate(bound)]
         return None
 
     @staticmethod
@@ -72,6 +84,7 @@ class Builtin:
 
 
 BUILTINS: dict[str, Builtin] = {}
+_LISTS = frozenset({"list", "entries", "contexts"})
 _SCALAR = frozenset({"string", "match", "input", "pattern", "replacement", "flags", "from", "n", "number",
                      "scale", "dividend", "divisor", "date", "start position", "length", "negand", "year",
                      "month", "day", "hour", "minute", "second", "offset", "time", "to", "grouping separator",
@@ -245,8 +258,7 @@ def _substring(s: Any, start: Any, length: Any = None) -> str:
     index = first - 1 if first > 0 else len(chars) + first
     if length is None:
         return "".join(chars[index:])
-    count = _n(length)
-    count = int(count.to_integral_value())
+    count = int(_n(length))
     if count < 0:
         raise Fail("negative length")
     return "".join(chars[index:index + count])
@@ -314,8 +326,10 @@ def _regex(pattern: Any, flags: Any) -> re.Pattern:
         value |= re.M
     if "i" in options:
         value |= re.I
-    if "x" in options:
-        source = re.sub(r"\s+", "", source)
+    if "x" in options:  # whitespace outside character classes is not part of the pattern
+        source = re.sub(r"(\[(?:\\.|[^\]])*\])|\s+", lambda m: m.group(1) or "", source)
+    if re.search(r"\[(?:\\[^\d]|[^\]\\])*\\\d", source):
+        raise Fail("a back-reference inside a character class")
     return re.compile(source, value)
 
 
@@ -579,8 +593,14 @@ def _flatten(items: Any) -> list:
 def _list_replace(items: Any, where: Any, new: Any) -> list:
     values = list(_list(items))
     if isinstance(where, Function):
-        return [new if call_function(where, [x, new]) is True else x for x in values]
-    at = _int(where)
+        out = []
+        for x in values:
+            matched = call_function(where, [x, new])
+            if not isinstance(matched, bool):
+                raise Fail("the match function gives no boolean")
+            out.append(new if matched else x)
+        return out
+    at = int(_n(where))
     if at == 0 or abs(at) > len(values):
         raise Fail("position out of the list")
     values[at - 1 if at > 0 else at] = new
@@ -613,9 +633,13 @@ _ROUNDINGS = {"round up": ROUND_UP, "round down": ROUND_DOWN, "round half up": R
 
 
 def _rounded(n: Any, scale: Any, rounding: str) -> Decimal:
-    value, places = _n(n), _int(scale) if scale is not None else 0
+    if scale is None:
+        raise Fail("null scale")
+    value, places = _n(n), 0 if scale is _OMITTED else int(_n(scale))
     if not -6111 <= places <= 6176:
         raise Fail("scale out of range")
+    if value.as_tuple().exponent >= -places:  # nothing to round
+        return value
     result = value.quantize(Decimal(1).scaleb(-places), rounding=rounding, context=DEC)
     return result + 0 if result == 0 else result
 
@@ -626,18 +650,18 @@ def _decimal(n: Any, scale: Any) -> Decimal:
 
 
 @_fn("floor", "n, scale?")
-def _floor(n: Any, scale: Any = None) -> Decimal:
+def _floor(n: Any, scale: Any = _OMITTED) -> Decimal:
     return _rounded(n, scale, ROUND_FLOOR)
 
 
 @_fn("ceiling", "n, scale?")
-def _ceiling(n: Any, scale: Any = None) -> Decimal:
+def _ceiling(n: Any, scale: Any = _OMITTED) -> Decimal:
     return _rounded(n, scale, ROUND_CEILING)
 
 
 for _name, _mode_name in _ROUNDINGS.items():
     BUILTINS[_name] = Builtin(_name, [("n", "scale?")],
-                              lambda n, scale=None, _r=_mode_name: _rounded(n, scale, _r))
+                              lambda n, scale=_OMITTED, _r=_mode_name: _rounded(n, scale, _r))
 
 
 @_fn("abs", "n")

@@ -279,13 +279,13 @@ def text(x: Any) -> str:
 
 # --------------------------------------------------------------------------- temporal text
 
-_DATE_RE = re.compile(r"(-?\d{4,9})-(\d{2})-(\d{2})")
+_DATE_RE = re.compile(r"(-?(?:\d{4}|[1-9]\d{4,8}))-(\d{2})-(\d{2})")
 _TIME_RE = re.compile(
     r"(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2}(?::\d{2})?|@[A-Za-z][A-Za-z0-9_+\-/]*)?")
 _LOOSE_TIME_RE = re.compile(
     r"(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|z|[+-]\d{2}:?\d{2}|@[A-Za-z][A-Za-z0-9_+\-/]*)?")
 _DURATION_RE = re.compile(r"(-)?P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
-                          r"(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?")
+                          r"(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d*)?)S)?)?")
 
 
 def parse_date(value: str) -> date:
@@ -636,15 +636,13 @@ def subtract(a: Any, b: Any) -> Any:
     try:
         if is_num(a) and is_num(b):
             return checked(DEC.subtract(num(a), num(b)))
-        if isinstance(a, datetime) and isinstance(b, datetime):
-            if (a.tzinfo is None) != (b.tzinfo is None):
-                return _instant(a) - _instant(b)
-            return a - b
         if type(a) is date and type(b) is date:
             return a - b
-        if isinstance(a, date) and isinstance(b, date):
-            x = a if isinstance(a, datetime) else datetime.combine(a, time(), b.tzinfo)
-            y = b if isinstance(b, datetime) else datetime.combine(b, time(), a.tzinfo)
+        if isinstance(a, date) and isinstance(b, date):  # a date is its midnight UTC
+            x = a if isinstance(a, datetime) else datetime.combine(a, time(), timezone.utc)
+            y = b if isinstance(b, datetime) else datetime.combine(b, time(), timezone.utc)
+            if (x.tzinfo is None) != (y.tzinfo is None):
+                return None
             return x - y
         if isinstance(a, time) and isinstance(b, time):
             if (a.tzinfo is None) != (b.tzinfo is None):
@@ -684,7 +682,7 @@ def multiply(a: Any, b: Any) -> Any:
         if isinstance(a, timedelta) and is_num(b):
             return _delta(num(b) * _micros(a))
         if isinstance(a, YearsMonths) and is_num(b):
-            return YearsMonths(int((num(b) * a.total_months).to_integral_value()))
+            return YearsMonths(int(num(b) * a.total_months))
     except (OverflowError, ValueError, Fail, DecimalException):
         return None
     return None
