@@ -362,7 +362,8 @@ class Decision:
     result_type: Optional[ItemType] = field(repr=False, default=None)
     model: Optional[Model] = field(repr=False, default=None)
     service_outputs: tuple[str, ...] = ()  # a decision service: its output decisions' ids
-    service_params: tuple[str, ...] = ()  # ... and its parameters (input decisions' and input data's names)
+    service_params: tuple[str, ...] = ()  # ... and its parameters (input data's and input decisions' names)
+    service_types: tuple[Optional[ItemType], ...] = ()  # ... and their types
 
     @property
     def returns_list(self) -> bool:
@@ -481,8 +482,10 @@ class _Reader:
         t = ItemType(name, collection=(el.get("isCollection") or "").strip() == "true")
         type_ref_el = self.child(el, "typeRef")
         components = self.children(el, "itemComponent")
-        if self.child(el, "functionItem") is not None:
+        function_item = self.child(el, "functionItem")
+        if function_item is not None:
             t.base = "function"
+            t.output = self.type_of(function_item.get("outputTypeRef"), function_item.sourceline)
         elif components:
             t.components = {c.get("name") or "": self.read_item(c) for c in components}
         elif type_ref_el is not None and (type_ref_el.text or "").strip():
@@ -653,7 +656,7 @@ def _read_knowledge_model(reader: _Reader, el: etree._Element) -> None:
     if variable is not None:
         result_type = reader.type_of(variable.get("typeRef"), variable.sourceline)
         if result_type is not None and result_type.base == "function":
-            result_type = None
+            result_type = result_type.output
     if (logic.get("kind") or "FEEL").upper() != "FEEL":
         reader.model.functions[name] = lambda scope: Function(name, param_names, lambda values, budget: None)
         return
@@ -672,8 +675,8 @@ def _read_service(reader: _Reader, el: etree._Element, ids: Mapping[str, etree._
     name = el.get("name") or sid
     service = Decision(id=sid, name=name, file=reader.filename, line=el.sourceline, kind="service", model=reader.model)
     service.service_outputs = tuple(_href_id(r.get("href")) for r in reader.children(el, "outputDecision"))
-    params = []
-    for tag in ("inputDecision", "inputData"):
+    params, types = [], []
+    for tag in ("inputData", "inputDecision"):
         for ref in reader.children(el, tag):
             target = ids.get(_href_id(ref.get("href")))
             if target is None:
@@ -681,7 +684,10 @@ def _read_service(reader: _Reader, el: etree._Element, ids: Mapping[str, etree._
                                ref.sourceline)
                 return None
             params.append(target.get("name") or "")
+            variable = reader.child(target, "variable")
+            types.append(reader.type_of(variable.get("typeRef"), variable.sourceline) if variable is not None else None)
     service.service_params = tuple(params)
+    service.service_types = tuple(types)
     required = set(service.service_outputs)
     for ref in reader.children(el, "encapsulatedDecision") + reader.children(el, "inputDecision"):
         required.add(_href_id(ref.get("href")))
@@ -690,7 +696,7 @@ def _read_service(reader: _Reader, el: etree._Element, ids: Mapping[str, etree._
     if variable is not None:
         service.result_type = reader.type_of(variable.get("typeRef"), variable.sourceline)
         if service.result_type is not None and service.result_type.base == "function":
-            service.result_type = None
+            service.result_type = service.result_type.output
     model = reader.model
 
     def make(scope: Scope) -> Function:
@@ -1051,7 +1057,7 @@ def _evaluate_with_requirements(by_id: Mapping[str, Decision], decision: Decisio
         result = DecisionResult(d.id, feel_values.to_python(rows), matched, value=feel_values.to_python(raw))
         if d is not decision:
             required[d.id] = result
-            _expose(d, rows, raw, context)
+        _expose(d, rows, raw, context)
     assert result is not None
     if required:
         result = DecisionResult(result.decision_id, result.outputs, result.matched_rules, required, result.value)
@@ -1060,9 +1066,14 @@ def _evaluate_with_requirements(by_id: Mapping[str, Decision], decision: Decisio
 
 def _run_service(service: Decision, values: Mapping[str, Any], by_id: Mapping[str, Decision]) -> Any:
     """A decision service: its output decisions over its parameters (input decisions and data)."""
-    params = {name: values.get(name) for name in service.service_params if name in values}
-    context: dict[str, Any] = dict(feel_values.from_python(params))
-    scope = _model_scope(service.model, params, context)
+    params = {}
+    for name, t in zip(service.service_params, service.service_types):
+        value = feel_values.from_python(values.get(name))
+        if value is not None and conform(value, t) is None:
+            return None  # an argument of the wrong type: the invocation is null
+        params[name] = conform(value, t)
+    context: dict[str, Any] = dict(params)
+    scope = _model_scope(service.model, {}, context)
     given = set(params)
     results = {}
     for output_id in service.service_outputs:

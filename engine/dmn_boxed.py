@@ -47,6 +47,7 @@ class ItemType:
     components: Optional[dict[str, Optional["ItemType"]]] = None
     allowed: Any = None  # feel.UnaryTests
     element: Optional["ItemType"] = field(default=None, repr=False)  # list<T> items
+    output: Optional["ItemType"] = field(default=None, repr=False)  # a function type's result
 
 
 def base_type(name: Optional[str]) -> Optional[ItemType]:
@@ -173,7 +174,11 @@ class BoxedCompiler:
         if method is None:
             self.problem(f"{where}: a <{name}> is not an expression this engine runs", el.sourceline)
             return None
-        return method(el, where)
+        fn = method(el, where)
+        t = self.type_of(el.get("typeRef"), el.sourceline) if fn is not None and name != "decisionTable" else None
+        if t is None or t.base == "function":
+            return fn
+        return lambda s: conform(fn(s), t)
 
     def child_expr(self, el: Optional[etree._Element], where: str) -> Optional[Fn]:
         inner = expression_child(el) if el is not None else None
@@ -387,7 +392,11 @@ def make_function(name: str, params: list[str], types: list[Optional[ItemType]],
     """A FEEL function value (a function definition, a BKM) closing over `scope`."""
 
     def run(values: list[Any], budget: Any) -> Any:
-        args = {p: conform(v, t) for p, v, t in zip(params, values, types)}
+        args = {}
+        for p, v, t in zip(params, values, types):
+            args[p] = conform(v, t)
+            if v is not None and args[p] is None:
+                return None  # an argument of the wrong type: the invocation is null
         return conform(body(scope.child(args)), result_type)
 
     return Function(name, params, run, types)
