@@ -642,6 +642,8 @@ class _Parser:
         def run(s: Scope) -> Any:
             results: list[Any] = []
             for bindings in _iterate(contexts, s, {}):
+                if bindings is _MISSING:
+                    return None
                 s.budget.tick()
                 results.append(body(s.child({**bindings, "partial": results})))
                 if len(results) > MAX_ITEMS:
@@ -658,6 +660,8 @@ class _Parser:
 
         def run(s: Scope) -> Optional[bool]:
             for bindings in _iterate(contexts, s, {}):
+                if bindings is _MISSING:
+                    return None
                 s.budget.tick()
                 r = cond(s.child(bindings))
                 if every and r is not True:
@@ -1148,7 +1152,7 @@ def _scope_types(s: Scope) -> Mapping[str, Callable[[Any], bool]]:
     return types if isinstance(types, Mapping) else {}
 
 
-def _iterate(contexts: list[tuple[str, Fn, Optional[Fn]]], s: Scope, bindings: dict[str, Any]) -> Iterable[dict]:
+def _iterate(contexts: list[tuple[str, Fn, Optional[Fn]]], s: Scope, bindings: dict[str, Any]) -> Iterable[Any]:
     """Every combination of the iteration contexts' values (the first varies slowest)."""
     if not contexts:
         yield dict(bindings)
@@ -1157,6 +1161,7 @@ def _iterate(contexts: list[tuple[str, Fn, Optional[Fn]]], s: Scope, bindings: d
     scope = s.child(bindings)
     values = _domain(domain(scope), end(scope) if end is not None else _MISSING, end is not None)
     if values is None:
+        yield _MISSING  # not something to iterate: the whole expression is null
         return
     for value in values:
         bindings[name] = value

@@ -22,6 +22,7 @@ from engine.feel_values import (DEC, MAX_ITEMS, Fail, Function, Range, YearsMont
 
 _MAX_REGEX_INPUT = 100_000
 _MAX_PATTERN = 1_000
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d+,\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d+,\d*\})")
 
 
 def _coerced(value: Any, param: str) -> Any:
@@ -330,6 +331,8 @@ def _regex(pattern: Any, flags: Any) -> re.Pattern:
         source = re.sub(r"(\[(?:\\.|[^\]])*\])|\s+", lambda m: m.group(1) or "", source)
     if re.search(r"\[(?:\\[^\d]|[^\]\\])*\\\d", source):
         raise Fail("a back-reference inside a character class")
+    if _NESTED_QUANTIFIER.search(source):  # (a+)+ and the like backtrack without bound: refused
+        raise Fail("a quantified group that holds a quantifier")
     return re.compile(source, value)
 
 

@@ -734,3 +734,102 @@ class TestBusinessRuleTask:
                                    {"category": "gold", "amount": 900, "filed": "2026-01-05"})
         assert {ref.result_variable: map_decision_result(result, ref.map_decision_result)} == {
             "route": {"path": "clerk", "reviewers": 1}}
+
+
+# ----------------------------------------------------------------- DMN 1.4/1.5: the standard's semantics
+
+DMN15 = "https://www.omg.org/spec/DMN/20230324/MODEL/"
+
+LOAN_15 = """\
+  <itemDefinition name="tApplicant">
+    <itemComponent name="Monthly Income"><typeRef>number</typeRef></itemComponent>
+    <itemComponent name="Category"><typeRef>string</typeRef>
+      <allowedValues><text>"A", "B"</text></allowedValues></itemComponent>
+  </itemDefinition>
+  <itemDefinition name="tRates" isCollection="true"><typeRef>number</typeRef></itemDefinition>
+  <inputData id="i_applicant" name="Applicant"><variable name="Applicant" typeRef="tApplicant" /></inputData>
+  <businessKnowledgeModel id="b_payment" name="Monthly Payment">
+    <variable name="Monthly Payment" />
+    <encapsulatedLogic>
+      <formalParameter name="principal" typeRef="number" /><formalParameter name="months" typeRef="number" />
+      <literalExpression><text>principal / months</text></literalExpression>
+    </encapsulatedLogic>
+  </businessKnowledgeModel>
+  <decision id="d_rates" name="Rates">
+    <variable name="Rates" typeRef="tRates" />
+    <relation>
+      <column name="rate" /><column name="label" />
+      <row><literalExpression><text>0.05</text></literalExpression><literalExpression><text>"low"</text></literalExpression></row>
+      <row><literalExpression><text>0.08</text></literalExpression><literalExpression><text>"high"</text></literalExpression></row>
+    </relation>
+  </decision>
+  <decision id="d_summary" name="Loan Summary">
+    <variable name="Loan Summary" />
+    <informationRequirement><requiredInput href="#i_applicant" /></informationRequirement>
+    <informationRequirement><requiredDecision href="#d_rate_list" /></informationRequirement>
+    <knowledgeRequirement><requiredKnowledge href="#b_payment" /></knowledgeRequirement>
+    <context>
+      <contextEntry><variable name="Yearly Income" />
+        <literalExpression><text>Applicant.Monthly Income * 12</text></literalExpression></contextEntry>
+      <contextEntry><variable name="Payment" />
+        <invocation><literalExpression><text>Monthly Payment</text></literalExpression>
+          <binding><parameter name="principal" /><literalExpression><text>Yearly Income</text></literalExpression></binding>
+          <binding><parameter name="months" /><literalExpression><text>12</text></literalExpression></binding>
+        </invocation></contextEntry>
+      <contextEntry><variable name="Best Rate" />
+        <literalExpression><text>min(Rate List)</text></literalExpression></contextEntry>
+    </context>
+  </decision>
+  <decision id="d_rate_list" name="Rate List">
+    <variable name="Rate List" />
+    <literalExpression><text>for r in [0.08, 0.05] return r</text></literalExpression>
+  </decision>
+  <decision id="d_undefined" name="Undefined">
+    <variable name="Undefined" typeRef="number" />
+    <literalExpression><text>(10 + 20) / 0</text></literalExpression>
+  </decision>
+  <decisionService id="s_summary" name="Summary Service">
+    <variable name="Summary Service" />
+    <outputDecision href="#d_summary" />
+    <inputData href="#i_applicant" />
+  </decisionService>
+"""
+
+
+class TestDmn15:
+    """Files in the DMN 1.4/1.5 namespaces follow the standard: boxed expressions, knowledge models,
+    decision services, item definitions as types, results by decision name, null for what FEEL
+    does not define."""
+
+    @pytest.fixture
+    def loan(self):
+        return load(f'<definitions xmlns="{DMN15}" id="loan" name="Loan" namespace="http://dalad/loan">\n'
+                    f"{LOAN_15}</definitions>\n")
+
+    def test_boxed_context_invocation_and_required_decision_by_name(self, loan):
+        result = evaluate_decision(loan, "d_summary", {"Applicant": {"Monthly Income": 1000, "Category": "A"}})
+        assert result.value == {"Yearly Income": 12000, "Payment": 1000, "Best Rate": 0.05}
+        assert result.outputs == [{"Loan Summary": result.value}]
+
+    def test_a_value_that_does_not_conform_to_its_type_is_null(self, loan):
+        # "C" is not an allowed Category: the input is null, so is what depends on it
+        result = evaluate_decision(loan, "d_summary", {"Applicant": {"Monthly Income": 1000, "Category": "C"}})
+        assert result.value == {"Yearly Income": None, "Payment": None, "Best Rate": 0.05}
+        # a relation of contexts is not a list of numbers (tRates)
+        assert evaluate_decision(loan, "d_rates", {}).value is None
+
+    def test_a_constant_that_feel_leaves_undefined_is_null_at_run_time(self, loan):
+        assert "d_undefined" in loan
+        assert evaluate_decision(loan, "d_undefined", {}).value is None
+
+    def test_a_decision_service_runs_its_output_decisions(self, loan):
+        result = evaluate_decision(loan, "s_summary", {"Applicant": {"Monthly Income": 10, "Category": "B"}})
+        assert result.value == {"Yearly Income": 120, "Payment": 10, "Best Rate": 0.05}
+
+    def test_syntax_errors_are_still_refused_with_file_line_and_element(self):
+        xml = (f'<definitions xmlns="{DMN15}" id="x" name="X" namespace="http://dalad/x">\n'
+               '  <decision id="d" name="D">\n    <variable name="D" />\n'
+               '    <literalExpression><text>1 +</text></literalExpression>\n  </decision>\n</definitions>\n')
+        decisions, problems = parse(xml, "x.dmn")
+        assert decisions == [] and len(problems) == 1
+        assert str(problems[0]).startswith("x.dmn:4 element 'd' (decision): decision 'd': incomplete")
