@@ -1077,10 +1077,7 @@ def _run_service(service: Decision, values: Mapping[str, Any], by_id: Mapping[st
     given = set(params)
     results = {}
     for output_id in service.service_outputs:
-        decision = by_id.get(output_id)
-        if decision is None:
-            raise DecisionError(f"decision service '{service.name}' outputs decision '{output_id}', which is not "
-                                "deployed with it", decision_id=service.id)
+        decision = _deployed(by_id, output_id, service)
         if decision.name in given:
             results[decision.name] = context.get(decision.name)
             continue
@@ -1088,6 +1085,14 @@ def _run_service(service: Decision, values: Mapping[str, Any], by_id: Mapping[st
         results[decision.name or decision.id] = context.get(decision.name or decision.id)
     value = next(iter(results.values())) if len(results) == 1 else results
     return conform(value, service.result_type)
+
+
+def _deployed(by_id: Mapping[str, Decision], decision_id: str, needed_by: Decision) -> Decision:
+    decision = by_id.get(decision_id)
+    if decision is None:
+        raise DecisionError(f"decision '{needed_by.id}' requires decision '{decision_id}', which is not deployed "
+                            "with it", decision_id=needed_by.id)
+    return decision
 
 
 def _requirement_order(by_id: Mapping[str, Decision], decision: Decision, order: list[Decision],
@@ -1098,10 +1103,7 @@ def _requirement_order(by_id: Mapping[str, Decision], decision: Decision, order:
         raise DecisionError(f"required decisions form a cycle: {' -> '.join(path + [decision.id])}",
                             decision_id=decision.id)
     for req in decision.required:
-        required = by_id.get(req)
-        if required is None:
-            raise DecisionError(f"decision '{decision.id}' requires decision '{req}', which is not deployed "
-                                "with it", decision_id=decision.id)
+        required = _deployed(by_id, req, decision)
         if required.name in given:
             continue
         _requirement_order(by_id, required, order, path + [decision.id], given)

@@ -325,11 +325,11 @@ class BoxedCompiler:
         name, domain, body = found
 
         def run(s: Scope) -> Any:
-            values = domain(s)
+            values = _domain_values(domain, s)
             if values is None:
                 return None
             results: list[Any] = []
-            for v in values if isinstance(values, list) else [values]:
+            for v in values:
                 s.budget.tick()
                 results.append(body(s.child({name: v, "partial": results})))
             return results
@@ -343,10 +343,10 @@ class BoxedCompiler:
         name, domain, cond = found
 
         def run(s: Scope) -> Any:
-            values = domain(s)
+            values = _domain_values(domain, s)
             if values is None:
                 return None
-            for v in values if isinstance(values, list) else [values]:
+            for v in values:
                 s.budget.tick()
                 r = cond(s.child({name: v}))
                 if not isinstance(r, bool):
@@ -370,11 +370,11 @@ class BoxedCompiler:
         domain, match = parts["in"], parts["match"]
 
         def run(s: Scope) -> Any:
-            values = domain(s)
+            values = _domain_values(domain, s)
             if values is None:
                 return None
             out = []
-            for v in values if isinstance(values, list) else [values]:
+            for v in values:
                 s.budget.tick()
                 scope = s.child({"item": v, **v} if isinstance(v, dict) else {"item": v})
                 keep = match(scope)
@@ -385,6 +385,14 @@ class BoxedCompiler:
             return out
 
         return run
+
+
+def _domain_values(domain: Fn, s: Scope) -> Optional[list]:
+    """What a boxed for, some, every or filter goes through: a list (one value is a list of it)."""
+    values = domain(s)
+    if values is None:
+        return None
+    return values if isinstance(values, list) else [values]
 
 
 def make_function(name: str, params: list[str], types: list[Optional[ItemType]], body: Fn, scope: Scope,

@@ -416,37 +416,30 @@ def _numbers(args: tuple[Any, ...]) -> list[Decimal]:
     return [_n(v) for v in _items(args)]
 
 
-@_fn("sum", "list", "*n")
-def _sum(*args: Any) -> Optional[Decimal]:
+def _fold(args: tuple[Any, ...], start: Decimal, op: Callable[[Decimal, Decimal], Decimal]) -> Optional[Decimal]:
     values = _numbers(args)
     if not values:
         return None
-    total = Decimal(0)
+    total = start
     for v in values:
-        total = DEC.add(total, v)
+        total = op(total, v)
     return checked(total)
+
+
+@_fn("sum", "list", "*n")
+def _sum(*args: Any) -> Optional[Decimal]:
+    return _fold(args, Decimal(0), DEC.add)
 
 
 @_fn("mean", "list", "*n")
 def _mean(*args: Any) -> Optional[Decimal]:
-    values = _numbers(args)
-    if not values:
-        return None
-    total = Decimal(0)
-    for v in values:
-        total = DEC.add(total, v)
-    return checked(DEC.divide(total, Decimal(len(values))))
+    total = _sum(*args)
+    return None if total is None else checked(DEC.divide(total, Decimal(len(_numbers(args)))))
 
 
 @_fn("product", "list", "*n")
 def _product(*args: Any) -> Optional[Decimal]:
-    values = _numbers(args)
-    if not values:
-        return None
-    total = Decimal(1)
-    for v in values:
-        total = DEC.multiply(total, v)
-    return checked(total)
+    return _fold(args, Decimal(1), DEC.multiply)
 
 
 @_fn("median", "list", "*n")

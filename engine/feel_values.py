@@ -603,63 +603,69 @@ def _add_delta(t: date | time, d: timedelta) -> Any:
     return (base + d).timetz()
 
 
+def _null_on_failure(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """An operator on two values: null when either is null or the operation fails (FEEL's rule)."""
+
+    def run(a: Any, b: Any) -> Any:
+        if a is None or b is None:
+            return None
+        try:
+            return op(a, b)
+        except (OverflowError, ValueError, Fail, DecimalException):
+            return None
+
+    return run
+
+
+@_null_on_failure
 def add(a: Any, b: Any) -> Any:
-    if a is None or b is None:
-        return None
-    try:
-        if is_num(a) and is_num(b):
-            return checked(DEC.add(num(a), num(b)))
-        if isinstance(a, str) and isinstance(b, str):
-            if len(a) + len(b) > MAX_ITEMS:
-                raise Fail("string too long")
+    if is_num(a) and is_num(b):
+        return checked(DEC.add(num(a), num(b)))
+    if isinstance(a, str) and isinstance(b, str):
+        if len(a) + len(b) > MAX_ITEMS:
+            raise Fail("string too long")
+        return a + b
+    if isinstance(a, (timedelta, YearsMonths)) and isinstance(b, (date, time)):
+        a, b = b, a
+    if isinstance(b, timedelta):
+        if isinstance(a, timedelta):
             return a + b
-        if isinstance(a, (timedelta, YearsMonths)) and isinstance(b, (date, time)):
-            a, b = b, a
-        if isinstance(b, timedelta):
-            if isinstance(a, timedelta):
-                return a + b
-            if isinstance(a, (date, time)):
-                return _add_delta(a, b)
-        if isinstance(b, YearsMonths):
-            if isinstance(a, YearsMonths):
-                return YearsMonths(a.total_months + b.total_months)
-            if isinstance(a, date):
-                return _add_months(a, b.total_months)
-    except (OverflowError, ValueError, Fail, DecimalException):
-        return None
+        if isinstance(a, (date, time)):
+            return _add_delta(a, b)
+    if isinstance(b, YearsMonths):
+        if isinstance(a, YearsMonths):
+            return YearsMonths(a.total_months + b.total_months)
+        if isinstance(a, date):
+            return _add_months(a, b.total_months)
     return None
 
 
+@_null_on_failure
 def subtract(a: Any, b: Any) -> Any:
-    if a is None or b is None:
-        return None
-    try:
-        if is_num(a) and is_num(b):
-            return checked(DEC.subtract(num(a), num(b)))
-        if type(a) is date and type(b) is date:
+    if is_num(a) and is_num(b):
+        return checked(DEC.subtract(num(a), num(b)))
+    if type(a) is date and type(b) is date:
+        return a - b
+    if isinstance(a, date) and isinstance(b, date):  # a date is its midnight UTC
+        x = a if isinstance(a, datetime) else datetime.combine(a, time(), timezone.utc)
+        y = b if isinstance(b, datetime) else datetime.combine(b, time(), timezone.utc)
+        if (x.tzinfo is None) != (y.tzinfo is None):
+            return None
+        return x - y
+    if isinstance(a, time) and isinstance(b, time):
+        if (a.tzinfo is None) != (b.tzinfo is None):
+            return None
+        return timedelta(seconds=_time_key(a) - _time_key(b))
+    if isinstance(b, timedelta):
+        if isinstance(a, timedelta):
             return a - b
-        if isinstance(a, date) and isinstance(b, date):  # a date is its midnight UTC
-            x = a if isinstance(a, datetime) else datetime.combine(a, time(), timezone.utc)
-            y = b if isinstance(b, datetime) else datetime.combine(b, time(), timezone.utc)
-            if (x.tzinfo is None) != (y.tzinfo is None):
-                return None
-            return x - y
-        if isinstance(a, time) and isinstance(b, time):
-            if (a.tzinfo is None) != (b.tzinfo is None):
-                return None
-            return timedelta(seconds=_time_key(a) - _time_key(b))
-        if isinstance(b, timedelta):
-            if isinstance(a, timedelta):
-                return a - b
-            if isinstance(a, (date, time)):
-                return _add_delta(a, -b)
-        if isinstance(b, YearsMonths):
-            if isinstance(a, YearsMonths):
-                return YearsMonths(a.total_months - b.total_months)
-            if isinstance(a, date):
-                return _add_months(a, -b.total_months)
-    except (OverflowError, ValueError, Fail, DecimalException):
-        return None
+        if isinstance(a, (date, time)):
+            return _add_delta(a, -b)
+    if isinstance(b, YearsMonths):
+        if isinstance(a, YearsMonths):
+            return YearsMonths(a.total_months - b.total_months)
+        if isinstance(a, date):
+            return _add_months(a, -b.total_months)
     return None
 
 
@@ -671,40 +677,32 @@ def _delta(micros: Decimal) -> timedelta:
     return timedelta(microseconds=int(micros.to_integral_value()))
 
 
+@_null_on_failure
 def multiply(a: Any, b: Any) -> Any:
-    if a is None or b is None:
-        return None
-    try:
-        if is_num(a) and is_num(b):
-            return checked(DEC.multiply(num(a), num(b)))
-        if is_num(a) and isinstance(b, (timedelta, YearsMonths)):
-            a, b = b, a
-        if isinstance(a, timedelta) and is_num(b):
-            return _delta(num(b) * _micros(a))
-        if isinstance(a, YearsMonths) and is_num(b):
-            return YearsMonths(int(num(b) * a.total_months))
-    except (OverflowError, ValueError, Fail, DecimalException):
-        return None
+    if is_num(a) and is_num(b):
+        return checked(DEC.multiply(num(a), num(b)))
+    if is_num(a) and isinstance(b, (timedelta, YearsMonths)):
+        a, b = b, a
+    if isinstance(a, timedelta) and is_num(b):
+        return _delta(num(b) * _micros(a))
+    if isinstance(a, YearsMonths) and is_num(b):
+        return YearsMonths(int(num(b) * a.total_months))
     return None
 
 
+@_null_on_failure
 def divide(a: Any, b: Any) -> Any:
-    if a is None or b is None:
-        return None
-    try:
-        if is_num(a) and is_num(b):
-            return None if num(b) == 0 else checked(DEC.divide(num(a), num(b)))
-        if isinstance(a, timedelta) and is_num(b):
-            return None if num(b) == 0 else _delta(DEC.divide(Decimal(_micros(a)), num(b)))
-        if isinstance(a, YearsMonths) and is_num(b):
-            return None if num(b) == 0 else YearsMonths(int(DEC.divide(Decimal(a.total_months), num(b))))
-        if isinstance(a, timedelta) and isinstance(b, timedelta):
-            return None if not b else checked(DEC.divide(Decimal(_micros(a)), Decimal(_micros(b))))
-        if isinstance(a, YearsMonths) and isinstance(b, YearsMonths):
-            return None if not b.total_months else checked(DEC.divide(Decimal(a.total_months),
-                                                                        Decimal(b.total_months)))
-    except (OverflowError, ValueError, Fail, DecimalException):
-        return None
+    if is_num(a) and is_num(b):
+        return None if num(b) == 0 else checked(DEC.divide(num(a), num(b)))
+    if isinstance(a, timedelta) and is_num(b):
+        return None if num(b) == 0 else _delta(DEC.divide(Decimal(_micros(a)), num(b)))
+    if isinstance(a, YearsMonths) and is_num(b):
+        return None if num(b) == 0 else YearsMonths(int(DEC.divide(Decimal(a.total_months), num(b))))
+    if isinstance(a, timedelta) and isinstance(b, timedelta):
+        return None if not b else checked(DEC.divide(Decimal(_micros(a)), Decimal(_micros(b))))
+    if isinstance(a, YearsMonths) and isinstance(b, YearsMonths):
+        return None if not b.total_months else checked(DEC.divide(Decimal(a.total_months),
+                                                                    Decimal(b.total_months)))
     return None
 
 
