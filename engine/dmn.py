@@ -1,21 +1,28 @@
-"""DMN decisions as Camunda Modeler writes them for Camunda 7: read at deploy, evaluated at run time.
+"""DMN decisions (DMN 1.1 to 1.5; Camunda Modeler 7 writes 1.3): read at deploy, evaluated at run time.
 
 The whole API:
 
     decisions, problems = parse_dmn(tree, filename)          # at deploy; refuse if problems
+    decisions, problems = parse_dmn_bundle({name: tree})     # several files, one importing another
     by_id = {d.id: d for d in decisions}                      # every decision of the file (a DRD)
     result = evaluate_decision(by_id, "approval", variables)  # DecisionResult or DecisionError
     value = map_decision_result(result, "singleEntry")        # camunda:mapDecisionResult
     ref, problems = business_rule_reference(task, filename)   # a BPMN businessRuleTask's camunda: attributes
 
-`parse_dmn` reads DMN 1.1, 1.2 and 1.3 files: decision tables (inputs, outputs, rules, hit policy
-and aggregation) and literal-expression decisions, with their required decisions.  Every cell is
-compiled at deploy (FEEL by default, see engine.feel; `expressionLanguage="juel"` or `"python"` on
-a cell, column or the definitions uses engine.expressions), and every problem is reported with the
-decision, the rule and the column: "decision 'approval' rule 3 (rule id Rule_x) input column 2
-('amount'): <error>".
+`parse_dmn` reads decision tables (inputs, outputs, rules, hit policy and aggregation), literal
+expressions and the other boxed expressions (engine.dmn_boxed), business knowledge models and
+decision services (a service is evaluated by its id like a decision), with their required
+decisions.  Every cell is compiled at deploy (FEEL by default, see engine.feel;
+`expressionLanguage="juel"` or `"python"` on a table's cell, column or the definitions uses
+engine.expressions), and every problem is reported with the decision, the rule and the column:
+"decision 'approval' rule 3 (rule id Rule_x) input column 2 ('amount'): <error>".
+`DecisionResult.value` is the decision's value as the DMN standard defines it; a required
+decision's value is a variable by the decision's name.
 
-`evaluate_decision` follows Camunda 7 (engine-dmn):
+Files in the DMN 1.4 and 1.5 namespaces follow the standard: a value that does not conform to its
+typeRef (a FEEL type or an item definition) is null, an empty output cell is null, FEEL's
+undefined operations are null.  Files in the 1.1-1.3 namespaces (what Camunda Modeler 7 saves)
+follow Camunda 7 (engine-dmn):
 
 * Input expressions are evaluated and converted to the column's typeRef (string, boolean,
   integer, long, double, date, plus FEEL's number, date and time, time, duration, any); a value
