@@ -400,6 +400,7 @@ def make_function(name: str, params: list[str], types: list[Optional[ItemType]],
     """A FEEL function value (a function definition, a BKM) closing over `scope`."""
 
     def run(values: list[Any], budget: Any) -> Any:
+        scope.budget.tick()
         args = {}
         for p, v, t in zip(params, values, types):
             args[p] = conform(v, t)

@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 FUNCTIONS: Mapping[str, Builtin] = BUILTINS
-MAX_STEPS = 5_000_000  # loop iterations, filter tests and calls in one evaluation
+MAX_STEPS = 1_000_000  # loop iterations, filter tests and calls in one evaluation
 _MAX_DEPTH = 100
 _MAX_CALL_DEPTH = 200
 
@@ -95,19 +95,27 @@ _MISSING = object()
 class Scope:
     """Names in scope: local entries over a parent scope; the root reads the caller's variables."""
 
-    __slots__ = ("vars", "parent", "budget", "outer")
+    __slots__ = ("vars", "parent", "budget", "outer", "read")
 
     def __init__(self, values: Mapping[str, Any], parent: Optional["Scope"] = None,
                  budget: Optional[_Budget] = None, outer: bool = False):
         self.vars, self.parent, self.outer = values, parent, outer
         self.budget = budget if budget is not None else (parent.budget if parent is not None else _Budget())
+        self.read: dict[str, Any] = {}  # outer: the caller's variables read so far, as FEEL values
 
     def lookup(self, name: str) -> Any:
         scope: Optional[Scope] = self
         while scope is not None:
-            value = scope.vars.get(name, _MISSING)
+            if scope.outer:
+                value = scope.read.get(name, _MISSING)
+                if value is _MISSING:
+                    value = scope.vars.get(name, _MISSING)
+                    if value is not _MISSING:
+                        value = scope.read[name] = from_python(value)
+            else:
+                value = scope.vars.get(name, _MISSING)
             if value is not _MISSING:
-                return from_python(value) if scope.outer else value
+                return value
             scope = scope.parent
         return _MISSING
 
@@ -702,6 +710,7 @@ class _Parser:
 
         def make(s: Scope) -> Function:
             def run(values: list[Any], budget: Any) -> Any:
+                s.budget.tick()
                 for value, spec in zip(values, types):
                     if spec is not None and value is not None and not _type_check(spec, value, {}):
                         return None
@@ -1134,14 +1143,11 @@ def _literal(value: Any) -> Fn:
     return fn
 
 
-_CONSTANT_SCOPE = Scope({})
-
-
 def _constant_fold(fn: Fn, *parts: Fn) -> Fn:
     """A node whose parts are constants gets its value now (at compile time)."""
     if all(hasattr(p, "constant") for p in parts):
         try:
-            return _literal(fn(_CONSTANT_SCOPE))
+            return _literal(fn(Scope({})))
         except ExpressionError:
             return fn
     return fn

@@ -613,13 +613,13 @@ def _sort(items: Any, precedes: Any = None) -> list:
         return sorted(values, key=functools.cmp_to_key(lambda a, b: compare(a, b) or 0))
     if not isinstance(precedes, Function):
         raise Fail("precedes is not a function")
-    out: list = []
-    for x in values:  # insertion sort: the order function is FEEL, results may be null
-        index = len(out)
-        while index > 0 and call_function(precedes, [x, out[index - 1]]) is True:
-            index -= 1
-        out.insert(index, x)
-    return out
+
+    def order(a: Any, b: Any) -> int:
+        if call_function(precedes, [a, b]) is True:
+            return -1
+        return 1 if call_function(precedes, [b, a]) is True else 0
+
+    return sorted(values, key=functools.cmp_to_key(order))
 
 
 # --------------------------------------------------------------------------- numbers
