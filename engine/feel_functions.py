@@ -327,6 +327,8 @@ def _regex(pattern: Any, flags: Any) -> re.Pattern:
         value |= re.M
     if "i" in options:
         value |= re.I
+    if "s" not in options and "q" not in options:  # XPath's '.' matches neither \n nor \r
+        source = re.sub(r"(\[(?:\\.|[^\]])*\]|\\.)|\.", lambda m: m.group(1) or "[^\\n\\r]", source)
     if "x" in options:  # whitespace outside character classes is not part of the pattern
         source = re.sub(r"(\[(?:\\.|[^\]])*\])|\s+", lambda m: m.group(1) or "", source)
     if re.search(r"\[(?:\\[^\d]|[^\]\\])*\\\d", source):
