@@ -1,6 +1,6 @@
 """DMN boxed expressions and item definitions (DMN 1.1 to 1.5), compiled at deploy.
 
-`BoxedCompiler(reader, names, types, table_compiler).compile(element, where)` turns an expression
+`BoxedCompiler(problem, names, type_of, table).compile(element, where)` turns an expression
 element of a decision, business knowledge model or context entry into a closure
 `fn(scope) -> FEEL value`: literal expression, context, invocation, relation, list, function
 definition, decision table (engine.dmn compiles those), and DMN 1.5's conditional, filter, for,
@@ -22,7 +22,7 @@ from lxml import etree
 from engine import feel
 from engine.errors import ExpressionError
 from engine.feel import Scope
-from engine.feel_values import Function, Range, kind
+from engine.feel_values import Function, kind
 
 Fn = Callable[[Scope], Any]
 
@@ -65,10 +65,6 @@ def conform(value: Any, t: Optional[ItemType]) -> Any:
     """The value as of type `t` (singleton lists converted), or null when it does not conform."""
     result = _conform(value, t, 0)
     return None if result is _BAD else result
-
-
-def conforms(value: Any, t: Optional[ItemType]) -> bool:
-    return _conform(value, t, 0) is not _BAD
 
 
 def element_type(t: ItemType) -> ItemType:
@@ -411,5 +407,5 @@ def make_function(name: str, params: list[str], types: list[Optional[ItemType]],
     return Function(name, params, run, types)
 
 
-__all__ = ["BoxedCompiler", "ItemType", "base_type", "conform", "conforms", "element_type", "expression_child", "is_instance", "local",
-           "make_function", "Range"]
+__all__ = ["BoxedCompiler", "ItemType", "base_type", "conform", "element_type", "expression_child", "is_instance",
+           "local", "make_function"]

@@ -41,11 +41,10 @@ _OMITTED = object()  # an optional parameter not given (null given is null)
 class Builtin:
     """A built-in function: its signatures and implementation."""
 
-    __slots__ = ("name", "signatures", "impl", "pure", "null_safe")
+    __slots__ = ("name", "signatures", "impl", "pure")
 
-    def __init__(self, name: str, signatures: list[tuple[str, ...]], impl: Callable[..., Any],
-                 pure: bool = True, null_safe: bool = True):
-        self.name, self.signatures, self.impl, self.pure, self.null_safe = name, signatures, impl, pure, null_safe
+    def __init__(self, name: str, signatures: list[tuple[str, ...]], impl: Callable[..., Any], pure: bool = True):
+        self.name, self.signatures, self.impl, self.pure = name, signatures, impl, pure
 
     def bind(self, args: list[Any], named: Optional[dict[str, Any]]) -> Optional[list[Any]]:
         """The positional arguments for the implementation, or None when no signature fits.  A
