@@ -65,7 +65,7 @@ class Builtin:
             if len(args) < len(required) or (not rest and len(args) > len(sig)):
                 return None
             return list(args)
-        if not set(named) <= set(names) or any(p not in named for p in required):
+        if not set(named) <= set(names):
             return None
         bound = [named.get(n) for n in names]
         if rest:
