@@ -17,7 +17,8 @@ decisions.  Every cell is compiled at deploy (FEEL by default, see engine.feel;
 engine.expressions), and every problem is reported with the decision, the rule and the column:
 "decision 'approval' rule 3 (rule id Rule_x) input column 2 ('amount'): <error>".
 `DecisionResult.value` is the decision's value as the DMN standard defines it; a required
-decision's value is a variable by the decision's name.
+decision's value is a variable by the decision's name (and, as in Camunda 7, its outputs by
+their names).
 
 Files in the DMN 1.4 and 1.5 namespaces follow the standard: a value that does not conform to its
 typeRef (a FEEL type or an item definition) is null, an empty output cell is null, FEEL's
@@ -1118,9 +1119,9 @@ def _requirement_order(by_id: Mapping[str, Decision], decision: Decision, order:
 
 
 def _expose(decision: Decision, rows: list[dict[str, Any]], value: Any, context: dict[str, Any]) -> None:
-    """Put a required decision's result into the variables: by the decision's name (the DMN
-    standard) and, in DMN 1.1-1.3 files, by its outputs' names as Camunda 7 does."""
-    if not decision.standard and rows:
+    """Put a required decision's result into the variables: by its outputs' names as Camunda 7
+    does, then by the decision's name (the DMN standard), which wins."""
+    if rows:
         if len(rows) == 1 and not decision.returns_list:
             context.update(rows[0])
         else:
