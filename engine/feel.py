@@ -585,7 +585,7 @@ class _Parser:
         def test(s: Scope, v: Any) -> Optional[bool]:
             return _test_value(node(s), v, uses_input, is_constant)
 
-        if constant is not _MISSING and not isinstance(constant, (Range, list, bool)):
+        if constant is not _MISSING and not isinstance(constant, (Range, list)):
             return _Test(test, constant)
         return _Test(test)
 

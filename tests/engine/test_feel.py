@@ -183,6 +183,7 @@ class TestUnaryTests:
     def test_constant_values_are_exposed(self):
         assert compile_unary_tests('"high","medium","low"').values == ("high", "medium", "low")
         assert compile_unary_tests("1, 2.5").values == (1, 2.5)
+        assert compile_unary_tests("true, false").values == (True, False)
         assert compile_unary_tests("< 5").values is None
         assert compile_unary_tests('not("a")').values is None
 
