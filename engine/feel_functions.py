@@ -841,7 +841,7 @@ def _coincides(a: Any, b: Any) -> bool:
         _eqv(x.start, y.start) and _eqv(x.end, y.end)
 
 
-def _range_fn(name: str, impl: Callable[[Any, Any], bool], names: tuple[str, str] = ("", "")) -> None:
+def _range_fn(name: str, impl: Callable[[Any, Any], bool]) -> None:
     signatures = [("point1", "point2"), ("point", "range"), ("range", "point"), ("range1", "range2")]
 
     def run(a: Any, b: Any) -> bool:
