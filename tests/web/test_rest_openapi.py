@@ -183,3 +183,40 @@ def test_a_dmn_15_decision_and_decision_service_are_deployed_and_evaluated(rest)
         [row] = evaluated.get_json()
         [value] = row.values()
         assert value["type"] == "Json" and json.loads(value["value"]) == {"base": 60000, "capped": 50000}
+
+
+RATES_15 = b"""<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20230324/MODEL/" id="rates" name="Rates" namespace="http://dalad/rates">
+  <businessKnowledgeModel id="b_share" name="Share Of">
+    <variable name="Share Of" />
+    <encapsulatedLogic>
+      <formalParameter name="amount" typeRef="number" /><formalParameter name="rate" typeRef="number" />
+      <literalExpression><text>amount * rate</text></literalExpression>
+    </encapsulatedLogic>
+  </businessKnowledgeModel>
+</definitions>
+"""
+
+AUDIT_FEE_15 = b"""<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20230324/MODEL/" id="audit" name="Audit" namespace="http://dalad/audit">
+  <import name="rates" namespace="http://dalad/rates" importType="https://www.omg.org/spec/DMN/20230324/MODEL/" />
+  <decision id="audit_fee" name="Audit Fee">
+    <variable name="Audit Fee" typeRef="number" />
+    <literalExpression><text>rates.Share Of(contract_amount, 0.01)</text></literalExpression>
+  </decision>
+</definitions>
+"""
+
+
+def test_a_dmn_file_imports_another_deployed_with_it(rest):
+    from conftest import DIAGRAMS
+    admin = rest.as_("admin")
+    response = modeler_deploy(admin, "audit", ("signals.bpmn", (DIAGRAMS / "signals.bpmn").read_bytes()),
+                              [("audit.dmn", AUDIT_FEE_15)])
+    assert "no DMN file of namespace 'http://dalad/rates' is deployed with this one" in str(response.get_json())
+    assert modeler_deploy(admin, "audit", ("signals.bpmn", (DIAGRAMS / "signals.bpmn").read_bytes()),
+                          [("audit.dmn", AUDIT_FEE_15), ("rates.dmn", RATES_15)]).status_code == 200
+    evaluated = admin.post("/decision-definition/key/audit_fee/evaluate", {"variables": {
+        "contract_amount": {"value": 300_000, "type": "Long"}}})
+    assert evaluated.status_code == 200, evaluated.get_json()
+    assert evaluated.get_json() == [{"Audit Fee": {"value": 3000, "type": "Integer", "valueInfo": {}}}]
