@@ -308,17 +308,40 @@ def _ends_with(s: Any, match: Any) -> bool:
     return _str(s).endswith(_str(match))
 
 
+_CLASS_OR_ESCAPE = r"(\[(?:\\.|[^\]])*\]|\\.)"
+_PROPERTIES = {"L": r"[^\W\d_]", "Lu": "[A-Z]", "Ll": "[a-z]", "N": r"\d", "Nd": r"\d",
+               "IsBasicLatin": r"[\x00-\x7F]"}
+
+
+def _xpath_to_python(source: str, options: str) -> str:
+    """An XML Schema / XPath regular expression as Python's `re` reads it."""
+    if re.search(r"\(\?[^:=!<]", source):
+        raise Fail("unsupported regular expression")
+    if "x" in options:  # whitespace outside character classes is not part of the pattern
+        source = re.sub(r"(\[(?:\\.|[^\]])*\])|\s+", lambda m: m.group(1) or "", source)
+    # character class subtraction: [A-Z-[OI]] is an A-Z that is not O or I
+    source = re.sub(r"\[((?:\\.|[^\[\]])*)-\[((?:\\.|[^\]])*)\]\]", r"(?![\2])[\1]", source)
+
+    def prop(m: re.Match) -> str:
+        if m.group(0).startswith("\\p{"):
+            name = m.group(0)[3:-1]
+            if name not in _PROPERTIES:
+                raise Fail(f"unsupported character property {name}")
+            return _PROPERTIES[name]
+        return m.group(0)
+
+    source = re.sub(r"\[(?:\\.|[^\]])*\]|\\p\{[A-Za-z]+\}|\\.", prop, source)
+    if "s" not in options:  # XPath's '.' matches neither \n nor \r
+        source = re.sub(_CLASS_OR_ESCAPE + r"|\.", lambda m: m.group(1) or "[^\\n\\r]", source)
+    return source
+
+
 def _regex(pattern: Any, flags: Any) -> re.Pattern:
     source = _str(pattern)
     options = _str(flags) if flags is not None else ""
     if len(source) > _MAX_PATTERN or set(options) - set("smixq"):
         raise Fail("bad pattern or flags")
-    if "q" in options:
-        source = re.escape(source)
-    else:
-        if re.search(r"\(\?[^:=!<]", source) or "\\p{" in source and not re.search(r"\\p\{I?s?[A-Z]", source):
-            raise Fail("unsupported regular expression")
-        source = source.replace("\\p{L}", "a-zA-Z\u00c0-\uffff").replace("\\p{Lu}", "A-Z")
+    source = re.escape(source) if "q" in options else _xpath_to_python(source, options)
     value = 0
     if "s" in options:
         value |= re.S
@@ -326,10 +349,6 @@ def _regex(pattern: Any, flags: Any) -> re.Pattern:
         value |= re.M
     if "i" in options:
         value |= re.I
-    if "s" not in options and "q" not in options:  # XPath's '.' matches neither \n nor \r
-        source = re.sub(r"(\[(?:\\.|[^\]])*\]|\\.)|\.", lambda m: m.group(1) or "[^\\n\\r]", source)
-    if "x" in options:  # whitespace outside character classes is not part of the pattern
-        source = re.sub(r"(\[(?:\\.|[^\]])*\])|\s+", lambda m: m.group(1) or "", source)
     if re.search(r"\[(?:\\[^\d]|[^\]\\])*\\\d", source):
         raise Fail("a back-reference inside a character class")
     if _NESTED_QUANTIFIER.search(source):  # (a+)+ and the like backtrack without bound: refused

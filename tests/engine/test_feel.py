@@ -392,6 +392,9 @@ class TestFeel15:
         ("5 in < 10", True),
         ("5 in < 3", False),
         ('string join(["a", "b"], "-")', "a-b"),
+        ('matches("x", "[A-Z-[OI]]", "i")', True),  # XML Schema class subtraction
+        ('matches("h\u00e9", "^\\p{L}+$")', True),
+        ('replace("abc", "b.", "X")', "aX"),
         ("round half up(2.5, 0)", 3),
         ('sort([3, 1, 2], function(x, y) x < y)', [1, 2, 3]),
         ("decimal(1/3, 34) * 3 = 0.9999999999999999999999999999999999", True),
