@@ -12,6 +12,7 @@
 #   make test-browser Playwright drives Debian's headless Chromium through the UI
 #   make test-reliability  two real servers under load, kill -9 and four timer schedulers,
 #                     on SQLite then on PostgreSQL (about a minute each)
+#   make conformance  the DMN TCK (levels 2 and 3) through the engine's DMN API
 #   make bench        engine throughput benchmark
 #   make clean        caches and build artefacts (keeps $(VENV) and instance/)
 #   make distclean    clean + remove $(VENV)
@@ -32,16 +33,16 @@ STAMP       := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 # Suites run by `make test`, in this order.
-TEST_SUITES ?= test-sqlite test-pg lint-diagrams test-browser test-reliability
+TEST_SUITES ?= test-sqlite test-pg lint-diagrams test-browser test-reliability conformance
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser test-reliability bench clean distclean
+.PHONY: help venv run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser test-reliability conformance bench clean distclean
 
 help:
-	@sed -n '3,17s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,18s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 venv: $(STAMP)
 
@@ -113,6 +114,13 @@ lint-diagrams:
 test-reliability: venv
 	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q -s -p no:cacheprovider tests/reliability $(PYTEST_ARGS)
 	scripts/with-postgres $(BIN)/pytest -q -s -p no:cacheprovider tests/reliability $(PYTEST_ARGS)
+
+# The DMN TCK at ../shared/conformance/dmn-tck (DALAD_DMN_TCK overrides) through engine.dmn's
+# parse and evaluate: prints `dmn-tck level-N: passed P of T`, logs every case in
+# test-artifacts/dmn-tck.log, fails when a case listed in tests/conformance/passing.txt fails.
+# After raising the score: `$(BIN)/python tests/conformance/run_dmn_tck.py --update`.
+conformance: venv
+	$(BIN)/python tests/conformance/run_dmn_tck.py
 
 bench: venv
 	$(BIN)/python bench/engine_throughput.py

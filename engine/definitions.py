@@ -34,8 +34,6 @@ from .xmlsafe import parse_xml
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-DMN_NAMESPACES = ("https://www.omg.org/spec/DMN/20191111/MODEL/", "http://www.omg.org/spec/DMN/20180521/MODEL/",
-                  "http://www.omg.org/spec/DMN/20151101/dmn.xsd")
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
 
 
@@ -126,6 +124,7 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
     bundle = ParsedBundle()
     parser = DaladParser()
     bpmn_trees: list[tuple[BundleFile, etree._ElementTree]] = []
+    dmn_trees: dict[str, tuple[BundleFile, etree._ElementTree]] = {}
     seen = set()
     for f in files:
         if f.name in seen:
@@ -141,14 +140,14 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
                 if not found:
                     bpmn_trees.append((f, tree))
             elif lower.endswith(".dmn"):
-                tree = parse_xml(f.content, f.name)
-                _add_dmn(tree, f, bundle, problems)
+                dmn_trees[f.name] = (f, parse_xml(f.content, f.name))
             elif lower.endswith(".form"):
                 _add_form(f, bundle, problems)
             else:
                 problems.append(Problem(f.name, "unknown file type: expected .bpmn, .dmn or .form"))
         except DefinitionInvalid as exc:
             problems.extend(exc.problems)
+    _add_dmn(dmn_trees, bundle, problems)
     for f, tree in bpmn_trees:
         _explicit_splits(tree)
         try:
@@ -362,15 +361,13 @@ def _problem_from_spiff(exc: ValidationException, f: BundleFile, tree) -> Proble
                    element_type=(tag or "").replace("bpmn:", "") or None)
 
 
-def _add_dmn(tree, f: BundleFile, bundle: ParsedBundle, problems: list[Problem]) -> None:
-    root = tree.getroot()
-    if etree.QName(root).namespace not in DMN_NAMESPACES:
-        problems.append(Problem(f.name, "not a DMN 1.1/1.2/1.3 file (root element namespace)"))
-        return
-    decisions, found = dmn.parse_dmn(tree, f.name)
+def _add_dmn(trees: dict[str, tuple[BundleFile, etree._ElementTree]], bundle: ParsedBundle,
+             problems: list[Problem]) -> None:
+    """The DMN files of the bundle, read together (one may import another)."""
+    decisions, found = dmn.parse_dmn_bundle({name: tree for name, (_, tree) in trees.items()})
     problems.extend(found)
     for decision in decisions:
-        bundle.decisions.append((decision.id, decision.name, f))
+        bundle.decisions.append((decision.id, decision.name, trees[decision.file][0]))
 
 
 def _add_form(f: BundleFile, bundle: ParsedBundle, problems: list[Problem]) -> None:
