@@ -108,12 +108,13 @@ def list_groups(session: Session, *, ids: Optional[list[str]] = None) -> list[Bu
 
 
 def unknown_groups(session: Session, group_ids) -> list[str]:
-    """Of `group_ids`, those that are no active group (units count as known: they are made on use)."""
+    """Of `group_ids`, those that are no active group (units, and the 办法's bureaus before
+    init-db seeds them, count as known: they are made on use)."""
     wanted = sorted({g for g in group_ids if g and not is_unit(g)})
     if not wanted:
         return []
-    active = set(session.scalars(select(Bureau.id).where(Bureau.id.in_(wanted), Bureau.active.is_(True))))
-    return [g for g in wanted if g not in active]
+    rows = dict(session.execute(select(Bureau.id, Bureau.active).where(Bureau.id.in_(wanted))).all())
+    return [g for g in wanted if not rows.get(g, g in BUREAU_IDS)]
 
 
 def add_group(session: Session, group_id: str, *, name_zh: str, name_en: Optional[str] = None,

@@ -435,6 +435,7 @@ class WaitingExternal:
     element_id: str
     topic: str
     priority: int
+    incident: Optional[str] = None  # a script the engine cannot run: an incident when reached
 
 
 @dataclass(frozen=True)
@@ -476,7 +477,7 @@ def snapshot(workflow: BpmnWorkflow) -> Snapshot:
                 config = (getattr(task.task_spec, "extensions", None) or {}).get("dalad_external")
                 if config:
                     external.append(WaitingExternal(str(task.id), task.task_spec.bpmn_id, config["topic"],
-                                                    int(config.get("priority") or 0)))
+                                                    int(config.get("priority") or 0), config.get("incident")))
             elif state == TaskState.WAITING:
                 definition = getattr(task.task_spec, "event_definition", None)
                 if definition is None or not isinstance(task.task_spec, CatchingEvent):

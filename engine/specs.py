@@ -38,7 +38,7 @@ from SpiffWorkflow.camunda.specs.event_definitions import \
     MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from . import clock
+from . import clock, feel
 from .dmn import DecisionError, map_decision_result
 from .errors import ExecutionError, ExpressionError
 from .expressions import compile_expression, compile_template
@@ -339,10 +339,19 @@ class EngineInclusiveGateway(_JoinOfChanges, DefaultInclusiveGateway):
 
 # --- camunda:inputOutput ------------------------------------------------------------------------
 
+FEEL_PARAMETER = "dalad:feel"  # key of a parameter given as <camunda:script scriptFormat="feel">
+
+
 def _parameter_value(value, variables: dict, element_id: str):
-    """A parameter's value: text (an expression or a constant), or a camunda:list / camunda:map."""
+    """A parameter's value: text (an expression or a constant), a camunda:list / camunda:map, or
+    FEEL (the FEEL of the DMN tables, engine/feel.py)."""
     if isinstance(value, list):
         return [_parameter_value(v, variables, element_id) for v in value]
+    if isinstance(value, dict) and FEEL_PARAMETER in value:
+        try:
+            return feel.compile_expression(value[FEEL_PARAMETER]).evaluate(variables)
+        except ExpressionError as exc:
+            raise ExecutionError(f"FEEL parameter: {exc}", element_id=element_id) from exc
     if isinstance(value, dict):
         return {k: _parameter_value(v, variables, element_id) for k, v in value.items()}
     return evaluate(value, variables, element_id) if ("${" in value or "#{" in value) else value

@@ -100,13 +100,20 @@ def _http_error(exc: HTTPException):
 
 def parse_exception(problems: list[Problem]) -> dict:
     """A refused deployment as Camunda's ParseException (Camunda Modeler shows it as a parse error)."""
-    lines, details = [], {}
-    for p in problems:
-        lines.append(f"* {p.message} | resource {p.file} | line {p.line or 0} | column {p.column or 0}")
-        details.setdefault(p.file, {"errors": [], "warnings": []})["errors"].append({
-            "message": p.message, "line": p.line or 0, "column": p.column or 0,
-            "mainElementId": p.element_id, "elementIds": [p.element_id] if p.element_id else []})
-    return _body("ParseException", f"{PARSE_ERROR} Errors: \n" + "\n".join(lines), details=details)
+    lines = [f"* {p.message} | resource {p.file} | line {p.line or 0} | column {p.column or 0}" for p in problems]
+    return _body("ParseException", f"{PARSE_ERROR} Errors: \n" + "\n".join(lines),
+                 details=resource_reports(problems, []))
+
+
+def resource_reports(errors: list[Problem], warnings: list[Problem]) -> dict:
+    """Camunda's ResourceReportDto per file: {file: {"errors": [...], "warnings": [...]}}."""
+    details: dict = {}
+    for kind, problems in (("errors", errors), ("warnings", warnings)):
+        for p in problems:
+            details.setdefault(p.file, {"errors": [], "warnings": []})[kind].append({
+                "message": p.message, "line": p.line or 0, "column": p.column or 0,
+                "mainElementId": p.element_id, "elementIds": [p.element_id] if p.element_id else []})
+    return details
 
 
 # --- callers -----------------------------------------------------------------------------------
@@ -540,7 +547,10 @@ def create_deployment():
             attempt.rollback()  # nothing changed: answer with the deployment that has it all, as Camunda does
             return _deployment_with_definitions(session, session.get(Deployment, previous_id), [])
         attempt.commit()
-        return _deployment_with_definitions(session, result.deployment, new)
+        answer = _deployment_with_definitions(session, result.deployment, new)
+        if result.warnings:  # what deploys but runs otherwise than in Camunda, as Camunda reports parse warnings
+            answer["details"] = resource_reports([], result.warnings)
+        return answer
 
 
 def _same_deployment(session: Session, name: str, source: Optional[str], tenant_id: Optional[str],

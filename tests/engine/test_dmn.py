@@ -525,8 +525,8 @@ class TestProblems:
          "it has 0 output entries for 1 output columns"),
         (definitions(table("d", [("Amount", "amount", "Interger")], [("r", "string")], [])),
          "input column 1 ('Amount'): unknown typeRef 'Interger'"),
-        (definitions(table("d", [("Input 1", "", "string")], [("r", "string")], [(['"x"'], ['"y"'])])),
-         "input column 1 ('Input 1') has no input expression, but rule 1 (rule id DecisionRule_1) tests it"),
+        (definitions(table("d", [("", "", "string")], [("r", "string")], [(['"x"'], ['"y"'])])),
+         "input column 1 ('Input_1') has no input expression, but rule 1 (rule id DecisionRule_1) tests it"),
         (definitions(table("d", AMOUNT, [("r", "string")], [], required=["ghost"])),
          "decision 'd' requires decision 'ghost', which is not in this file"),
         (definitions(table("a", AMOUNT, [("r", "string")], [], required=["b"]),
@@ -733,3 +733,11 @@ class TestBusinessRuleTask:
                                    {"category": "gold", "amount": 900, "filed": "2026-01-05"})
         assert {ref.result_variable: map_decision_result(result, ref.map_decision_result)} == {
             "route": {"path": "clerk", "reviewers": 1}}
+
+
+def test_an_input_without_expression_reads_the_variable_its_label_names():
+    """Camunda 7 reads an input column whose input expression is empty by its label."""
+    xml = definitions(table("d", [("season", "", "string"), ("Guest Count", "", "integer")], [("dish", "string")],
+                            [(['"Winter"', "> 4"], ['"Stew"']), (['"Winter"', "<= 4"], ['"Roast"'])]))
+    assert run(xml, "d", season="Winter", **{"Guest Count": 6}).outputs == [{"dish": "Stew"}]
+    assert run(xml, "d", season="Winter", **{"Guest Count": 2}).outputs == [{"dish": "Roast"}]
