@@ -13,6 +13,7 @@ from typing import Optional
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.camunda.parser import CamundaParser
@@ -244,8 +245,9 @@ def _unknown_group_warnings(bpmn_trees, unknown_groups) -> list[Problem]:
     for f, element, what, groups in named:
         missing = [g for g in groups if g in unknown]
         if missing:
-            warnings.append(Problem(f.name, f"{what} {', '.join(repr(g) for g in missing)} does not exist: nobody "
-                                            "is offered this until an administrator adds it (`dalad groups add`)",
+            verb = "does not exist" if len(missing) == 1 else "do not exist"
+            warnings.append(Problem(f.name, f"{what} {', '.join(repr(g) for g in missing)} {verb}: nobody is "
+                                            "offered this until an administrator adds it (`dalad groups add`)",
                                     line=element.sourceline, element_id=element.get("id"),
                                     element_type=etree.QName(element).localname))
     return warnings
@@ -442,10 +444,12 @@ def _literal_timers(spec, subprocess_specs) -> None:
             continue
         for task_spec in process_spec.task_specs.values():
             definition = getattr(task_spec, "event_definition", None)
-            if isinstance(definition, TimerEventDefinition):
-                text = (definition.expression or "").strip()
-                if "${" not in text and "#{" not in text and not text.startswith(("'", '"')):
-                    definition.expression = repr(text)
+            inner = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
+            for timer in inner:  # an event-based gateway waits for several events at once
+                if isinstance(timer, TimerEventDefinition):
+                    text = (timer.expression or "").strip()
+                    if "${" not in text and "#{" not in text and not text.startswith(("'", '"')):
+                        timer.expression = repr(text)
 
 
 def _with_called_tasks(meta: dict, subprocess_specs: dict, process_elements: dict) -> dict:

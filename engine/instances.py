@@ -236,7 +236,7 @@ def save(session: Session, handle: Handle) -> None:
     if waits != (row.waits or []):
         _sync_timers(session, row, snap.timers, snap.jobs, now)
         _sync_subscriptions(session, row, snap.messages)
-        for incident in _sync_external_tasks(session, row, snap.external, now):
+        for incident in _sync_external_tasks(session, row, snap.external, now, columns["variables"]):
             handle.events.append(history.Event("incident", element_id=incident.element_id, data={
                 "incident": incident.id, "kind": incident.kind, "message": incident.message, "from": row.status}))
             columns["status"] = "incident"
@@ -435,9 +435,11 @@ def _sync_subscriptions(session: Session, row: ProcessInstance, messages: list[r
                                             business_key=row.business_key))
 
 
-def _sync_external_tasks(session: Session, row: ProcessInstance, waiting: list, now: datetime) -> list[Incident]:
-    """Open a row per new external task (and an incident for one the engine cannot run); close
-    those no longer waiting. Returns the incidents opened."""
+def _sync_external_tasks(session: Session, row: ProcessInstance, waiting: list, now: datetime,
+                         visible: dict) -> list[Incident]:
+    """Open a row per new external task (and an incident for one the engine cannot run), with the
+    variables only its scope sees (a multi-instance element, an input parameter); close those no
+    longer waiting. Returns the incidents opened."""
     existing = {t.task_uuid: t for t in session.scalars(
         select(ExternalTask).where(ExternalTask.instance_id == row.id, ExternalTask.state == "open"))}
     wanted = {e.task_uuid: e for e in waiting}
@@ -447,8 +449,10 @@ def _sync_external_tasks(session: Session, row: ProcessInstance, waiting: list, 
     opened = []
     for uuid, e in wanted.items():
         if uuid not in existing:
+            local = {k: v for k, v in (e.data or {}).items()
+                     if not k.startswith("_") and (k not in visible or visible[k] != v)}
             task = ExternalTask(instance_id=row.id, task_uuid=uuid, element_id=e.element_id, topic=e.topic,
-                                state="open", priority=e.priority, created_at=now,
+                                state="open", priority=e.priority, created_at=now, variables=runtime.plain(local) or None,
                                 retries=0 if e.incident else None, error_message=e.incident)
             session.add(task)
             if e.incident:

@@ -694,7 +694,7 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                 continue
             task.worker_id, task.lock_expires_at = worker_id, now + timedelta(milliseconds=duration)
             wanted = topic.get("variables")
-            variables = {k: v for k, v in (row.variables or {}).items()
+            variables = {k: v for k, v in {**(row.variables or {}), **(task.variables or {})}.items()
                          if not k.startswith("_") and (wanted is None or k in wanted)}
             locked.append(LockedExternalTask(task, variables, row.business_key, row.process_key))
     return locked

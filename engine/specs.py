@@ -217,6 +217,13 @@ def timer_text(value) -> str:
     return str(value).strip()
 
 
+def _due_by_now(my_task, due: datetime) -> None:
+    """A timer is due at its time, not a moment after (SpiffWorkflow waits for a later instant,
+    while the scheduler fires at `due_at <= now`)."""
+    if due <= clock.now():
+        my_task._set_internal_data(event_fired=True)
+
+
 class EngineTimeDateTimer(TimeDateEventDefinition):
     """A timeDate whose expression may give a date or date-time, not only text (as in Camunda)."""
 
@@ -224,6 +231,7 @@ class EngineTimeDateTimer(TimeDateEventDefinition):
         if my_task._get_internal_data("event_value") is None:
             value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             my_task._set_internal_data(event_value=timer_text(value))
+        _due_by_now(my_task, TimerEventDefinition.parse_time_or_duration(my_task._get_internal_data("event_value")))
         return super().has_fired(my_task)
 
 
@@ -236,6 +244,7 @@ class EngineDurationTimer(DurationTimerEventDefinition):
             duration = TimerEventDefinition.parse_iso_duration(timer_text(value))
             due = clock.now() + TimerEventDefinition.get_timedelta_from_start(duration, clock.now())
             my_task._set_internal_data(event_value=due.isoformat())
+        _due_by_now(my_task, TimerEventDefinition.get_datetime(my_task._get_internal_data("event_value")))
         return super().has_fired(my_task)
 
 
