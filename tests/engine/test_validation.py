@@ -915,3 +915,47 @@ def test_every_problem_is_reported_in_line_order():
     assert problems[2].message == f"needs Java (camunda:class); {JAVA_HINT}"
     assert problems[3].message == "task has no id"
     assert problems[4].message == "sequence flow 'Flow_3': targetRef 'EndEvent_2' does not exist"
+
+
+JS_TASK = """    <bpmn:scriptTask id="Task_js" scriptFormat="javascript">
+      <bpmn:incoming>Flow_in</bpmn:incoming>
+      <bpmn:outgoing>Flow_out</bpmn:outgoing>
+      <bpmn:script>execution.setVariable("x", 1);</bpmn:script>
+    </bpmn:scriptTask>"""
+
+
+def test_a_javascript_script_becomes_an_incident_unless_the_setting_refuses_it(monkeypatch):
+    from engine import foreign
+    from engine.config import ConfigurationError, Settings
+
+    xml = diagram(around(JS_TASK, "Task_js"))
+    root, warnings, problems = adapted(xml)
+    assert problems == [] and [w.element_id for w in warnings] == ["Task_js"]
+    task = element(root, "Task_js")
+    assert (task.get(CAMUNDA + "topic"), task.get(foreign.INCIDENT_ATTRIBUTE).startswith("script task 'Task_js'")) == (
+        "script:javascript", True)
+    monkeypatch.setattr(foreign, "_script_policy", "refuse")
+    _, warnings, problems = adapted(xml)
+    assert warnings == [] and problems[0] == at(xml, "Task_js", "scriptTask", "a javascript script cannot run here "
+                                                "and dalad.scripts.javascript=refuse refuses such diagrams; write it "
+                                                "in Python")
+    assert Settings.from_env({"DALAD_HISTORY_KEY": "k" * 16, "DALAD_SECRET_KEY": "s",
+                              "DALAD_SCRIPTS_JAVASCRIPT": "refuse"}).scripts_javascript == "refuse"
+    with pytest.raises(ConfigurationError, match="DALAD_SCRIPTS_JAVASCRIPT"):
+        Settings.from_env({"DALAD_HISTORY_KEY": "k" * 16, "DALAD_SECRET_KEY": "s", "DALAD_SCRIPTS_JAVASCRIPT": "run"})
+
+
+def test_feel_parameters_are_checked_at_deploy():
+    xml = diagram(around("""    <bpmn:userTask id="Task_1">
+      <bpmn:extensionElements>
+        <camunda:inputOutput>
+          <camunda:outputParameter name="size"><camunda:script scriptFormat="feel">if amount &gt; 10 then "big" else "small"</camunda:script></camunda:outputParameter>
+          <camunda:outputParameter name="broken"><camunda:script scriptFormat="feel">amount &gt;</camunda:script></camunda:outputParameter>
+        </camunda:inputOutput>
+      </bpmn:extensionElements>
+      <bpmn:incoming>Flow_in</bpmn:incoming>
+      <bpmn:outgoing>Flow_out</bpmn:outgoing>
+    </bpmn:userTask>""", "Task_1"))
+    [problem] = check(xml)
+    assert (problem.element_id, problem.message.startswith("outputParameter 'broken': FEEL does not parse")) == (
+        "Task_1", True)
