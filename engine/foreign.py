@@ -233,30 +233,21 @@ class _Adapter:
             link.set("targetRef", target.get("id") if target is not None else "")
             ref(new, "incoming", owner.get("id"))
             ref(new, "outgoing", link_id)
-        elif position == "before":
-            for incoming in owner.findall(_b("incoming")):
-                flow = flows.get((incoming.text or "").strip())
+        else:  # the owner's incoming (before) or outgoing (after) flows move to the new element
+            before = position == "before"
+            side, end_attribute = ("incoming", "targetRef") if before else ("outgoing", "sourceRef")
+            for moved in owner.findall(_b(side)):
+                flow = flows.get((moved.text or "").strip())
                 if flow is not None:
-                    flow.set("targetRef", new_id)
-                    ref(new, "incoming", flow.get("id"))
-                owner.remove(incoming)
-            link.set("sourceRef", new_id)
-            link.set("targetRef", owner.get("id"))
-            ref(new, "outgoing", link_id)
-            ref(owner, "incoming", link_id)
-        else:
-            for outgoing in owner.findall(_b("outgoing")):
-                flow = flows.get((outgoing.text or "").strip())
-                if flow is not None:
-                    flow.set("sourceRef", new_id)
-                    ref(new, "outgoing", flow.get("id"))
-                owner.remove(outgoing)
-            if owner.get("default"):
+                    flow.set(end_attribute, new_id)
+                    ref(new, side, flow.get("id"))
+                owner.remove(moved)
+            if not before and owner.get("default"):
                 new.set("default", owner.attrib.pop("default"))
-            link.set("sourceRef", owner.get("id"))
-            link.set("targetRef", new_id)
-            ref(owner, "outgoing", link_id)
-            ref(new, "incoming", link_id)
+            link.set("sourceRef", new_id if before else owner.get("id"))
+            link.set("targetRef", owner.get("id") if before else new_id)
+            ref(new, "outgoing" if before else "incoming", link_id)
+            ref(owner, "incoming" if before else "outgoing", link_id)
         return new
 
     # ---- data stores

@@ -959,3 +959,41 @@ def test_feel_parameters_are_checked_at_deploy():
     [problem] = check(xml)
     assert (problem.element_id, problem.message.startswith("outputParameter 'broken': FEEL does not parse")) == (
         "Task_1", True)
+
+
+def test_script_listeners_get_a_step_of_their_own_where_they_run():
+    """A JavaScript listener runs before (start) or after (end) its element, or on its flow (take):
+    the rewired diagram passes every structural check."""
+    listener = '<camunda:executionListener event="{event}"><camunda:script scriptFormat="javascript">x = 1;' \
+               '</camunda:script></camunda:executionListener>'
+    body = f"""    <bpmn:startEvent id="StartEvent_1">
+      <bpmn:outgoing>Flow_in</bpmn:outgoing>
+    </bpmn:startEvent>
+    <bpmn:userTask id="Task_1">
+      <bpmn:extensionElements>{listener.format(event="start")}{listener.format(event="end")}</bpmn:extensionElements>
+      <bpmn:incoming>Flow_in</bpmn:incoming>
+      <bpmn:outgoing>Flow_out</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:endEvent id="EndEvent_1">
+      <bpmn:incoming>Flow_out</bpmn:incoming>
+    </bpmn:endEvent>
+    <bpmn:sequenceFlow id="Flow_in" sourceRef="StartEvent_1" targetRef="Task_1" />
+    <bpmn:sequenceFlow id="Flow_out" sourceRef="Task_1" targetRef="EndEvent_1">
+      <bpmn:extensionElements>{listener.format(event="take")}</bpmn:extensionElements>
+    </bpmn:sequenceFlow>
+"""
+    xml = diagram(body)
+    root, warnings, problems = adapted(xml)
+    assert problems == []
+    assert [w.element_id for w in warnings] == ["Task_1", "Task_1", "Flow_out"]
+
+    def successor(element_id):
+        [flow] = root.xpath("//*[local-name()='sequenceFlow'][@sourceRef=$id]", id=element_id)
+        return flow.get("targetRef")
+
+    path, node = [], "StartEvent_1"
+    while node != "EndEvent_1":
+        node = successor(node)
+        path.append(node)
+    assert path == ["Task_1__start_javascript_listener", "Task_1", "Task_1__end_javascript_listener",
+                    "Flow_out__take_javascript_listener", "EndEvent_1"]
