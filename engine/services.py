@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import bureaus, clock, definitions, history, instances, runtime
+from . import bureaus, clock, definitions, history, instances, runtime, users
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)

@@ -42,6 +42,10 @@ def test_a_group_is_added_renamed_and_deactivated_and_takes_members_while_active
         users.add_user(s, "bob", PASSWORD, bureaus=["accounting"], roles=[])
     with db.write() as s, pytest.raises(InvalidInput, match="unknown bureau 'sales'.*dalad groups add"):
         users.add_user(s, "bob", PASSWORD, bureaus=["sales"], roles=[])
+    with db.write() as s:
+        bureaus.set_group_active(s, "secrecy", False)  # a bureau of the 办法 too
+    with db.write() as s, pytest.raises(InvalidInput, match="group 'secrecy' is deactivated"):
+        users.add_user(s, "bob", PASSWORD, bureaus=["secrecy"], roles=[])
     assert system_events(db, "group_added") == [{"group": "accounting", "name_zh": "会计", "name_en": "Accounting"}]
     assert system_events(db, "group_renamed")[0]["after"] == {"name_zh": "财务会计", "name_en": "Accounting"}
     assert system_events(db, "group_deactivated") == [{"group": "accounting"}]
