@@ -48,7 +48,7 @@ def test_a_group_is_added_renamed_and_deactivated_and_takes_members_while_active
         users.add_user(s, "bob", PASSWORD, bureaus=["secrecy"], roles=[])
     assert system_events(db, "group_added") == [{"group": "accounting", "name_zh": "会计", "name_en": "Accounting"}]
     assert system_events(db, "group_renamed")[0]["after"] == {"name_zh": "财务会计", "name_en": "Accounting"}
-    assert system_events(db, "group_deactivated") == [{"group": "accounting"}]
+    assert system_events(db, "group_deactivated") == [{"group": "accounting"}, {"group": "secrecy"}]
 
 
 @pytest.mark.parametrize("group_id, name, message", [
