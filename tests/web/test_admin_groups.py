@@ -63,6 +63,8 @@ def test_an_administrator_hands_a_task_over_with_a_reason(db, admin):
         [event] = [e for e in history.events_of(s, instance_id) if e["type"] == "task_assigned"]
     assert (event["actor"], event["data"]["to"], event["data"]["reason"]) == ("admin_zhou", "office_chen",
                                                                               "edu_li is ill")
+    page = text_of(admin.get(f"/admin/instances/{instance_id}"))
+    assert "指派任务" in page and "— → office_chen：edu_li is ill" in page and "管理员代办：edu_li is ill" in page
 
 
 def test_the_dry_run_lists_warnings_and_the_deployment_keeps_them(db, admin):
