@@ -828,6 +828,11 @@ def _read_table(reader: _Reader, table: etree._Element, decision: Decision) -> N
     for index, el in enumerate(reader.children(table, "input"), start=1):
         expr_el = reader.child(el, "inputExpression")
         text, line = reader.text_of(expr_el)
+        if not text.strip():  # Camunda reads an input without an expression by its label (or name)
+            named = (el.get("label") or el.get("name") or "").strip()
+            if named:
+                text = named if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", named) else f"`{named}`"
+                line = line or el.sourceline
         label = (el.get("label") or "").strip() or text.strip() or (el.get("id") or f"input {index}")
         column = DecisionInput(
             id=el.get("id"), label=label, text=text,

@@ -103,13 +103,20 @@ def _http_error(exc: HTTPException):
 
 def parse_exception(problems: list[Problem]) -> dict:
     """A refused deployment as Camunda's ParseException (Camunda Modeler shows it as a parse error)."""
-    lines, details = [], {}
-    for p in problems:
-        lines.append(f"* {p.message} | resource {p.file} | line {p.line or 0} | column {p.column or 0}")
-        details.setdefault(p.file, {"errors": [], "warnings": []})["errors"].append({
-            "message": p.message, "line": p.line or 0, "column": p.column or 0,
-            "mainElementId": p.element_id, "elementIds": [p.element_id] if p.element_id else []})
-    return _body("ParseException", f"{PARSE_ERROR} Errors: \n" + "\n".join(lines), details=details)
+    lines = [f"* {p.message} | resource {p.file} | line {p.line or 0} | column {p.column or 0}" for p in problems]
+    return _body("ParseException", f"{PARSE_ERROR} Errors: \n" + "\n".join(lines),
+                 details=resource_reports(problems, []))
+
+
+def resource_reports(errors: list[Problem], warnings: list[Problem]) -> dict:
+    """Camunda's ResourceReportDto per file: {file: {"errors": [...], "warnings": [...]}}."""
+    details: dict = {}
+    for kind, problems in (("errors", errors), ("warnings", warnings)):
+        for p in problems:
+            details.setdefault(p.file, {"errors": [], "warnings": []})[kind].append({
+                "message": p.message, "line": p.line or 0, "column": p.column or 0,
+                "mainElementId": p.element_id, "elementIds": [p.element_id] if p.element_id else []})
+    return details
 
 
 # --- callers -----------------------------------------------------------------------------------
@@ -762,7 +769,10 @@ def create_deployment():
                 return _deployment_with_definitions(session, previous, [])
         result = services.deploy(session, files, name=name, source=source, user=caller.name, tenant_id=tenant_id,
                                  changed_only=changed_only, all_versions=not changed_only)
-        return _deployment_with_definitions(session, result.deployment, [item for item in result.items if item.new])
+        answer = _deployment_with_definitions(session, result.deployment, [item for item in result.items if item.new])
+        if result.warnings:  # what deploys but runs otherwise than in Camunda, as Camunda reports parse warnings
+            answer["details"] = resource_reports([], result.warnings)
+        return answer
 
 
 def _unchanged_deployment(session: Session, files: list[BundleFile], name: str, source: Optional[str],

@@ -524,8 +524,8 @@ class TestProblems:
          "it has 0 output entries for 1 output columns"),
         (definitions(table("d", [("Amount", "amount", "Interger")], [("r", "string")], [])),
          "input column 1 ('Amount'): unknown typeRef 'Interger'"),
-        (definitions(table("d", [("Input 1", "", "string")], [("r", "string")], [(['"x"'], ['"y"'])])),
-         "input column 1 ('Input 1') has no input expression, but rule 1 (rule id DecisionRule_1) tests it"),
+        (definitions(table("d", [("", "", "string")], [("r", "string")], [(['"x"'], ['"y"'])])),
+         "input column 1 ('Input_1') has no input expression, but rule 1 (rule id DecisionRule_1) tests it"),
         (definitions(table("d", AMOUNT, [("r", "string")], [], required=["ghost"])),
          "decision 'd' requires decision 'ghost', which is not in this file"),
         (definitions(table("a", AMOUNT, [("r", "string")], [], required=["b"]),
@@ -833,3 +833,11 @@ class TestDmn15:
         decisions, problems = parse(xml, "x.dmn")
         assert decisions == [] and len(problems) == 1
         assert str(problems[0]).startswith("x.dmn:4 element 'd' (decision): decision 'd': incomplete")
+
+
+def test_an_input_without_expression_reads_the_variable_its_label_names():
+    """Camunda 7 reads an input column whose input expression is empty by its label."""
+    xml = definitions(table("d", [("season", "", "string"), ("Guest Count", "", "integer")], [("dish", "string")],
+                            [(['"Winter"', "> 4"], ['"Stew"']), (['"Winter"', "<= 4"], ['"Roast"'])]))
+    assert run(xml, "d", season="Winter", **{"Guest Count": 6}).outputs == [{"dish": "Stew"}]
+    assert run(xml, "d", season="Winter", **{"Guest Count": 2}).outputs == [{"dish": "Roast"}]
