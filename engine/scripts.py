@@ -18,6 +18,7 @@ import contextvars
 import functools
 from typing import Any, Callable, Mapping
 
+from . import variable_limits as limits
 from .errors import ExpressionError
 from .expressions import MAX_ITEMS, WORK_BUDGET, _Builder, _budget, _describe, _Fail, charge, measure
 
@@ -67,6 +68,10 @@ class Script:
         finally:
             _budget.reset(token)
             _changed.reset(changed_token)
+        changed = {name: value for name, value in env.items() if variables.get(name) is not value}
+        refused = limits.shape_problem(env) or limits.size_problem(changed)
+        if refused:
+            raise ExpressionError(f"script result refused: {refused}")
         return env
 
 

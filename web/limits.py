@@ -1,7 +1,6 @@
-"""Limits on what a request may name or carry, checked before any view reads it.
+"""Limits on what a request may carry, checked before any view reads it (ids in URLs are bounded
+by web.IdConverter).
 
-- An id in a URL (`<int:...>`) larger than any row can have matches no route: 404, never a
-  database overflow.
 - A JSON body (every REST call, and any request sent as JSON) is at most MAX_JSON_BYTES
   (413 beyond) and nests at most MAX_JSON_DEPTH arrays/objects (400 beyond), so no body can
   exhaust the parser's stack or the process's memory. Uploads (multipart) keep their own limit,
@@ -12,22 +11,11 @@ from __future__ import annotations
 import re
 
 from flask import Flask, abort, request
-from werkzeug.routing import IntegerConverter
-
-from engine.models import MAX_ID
 
 MAX_JSON_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 64
 _FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 _STRUCTURE = re.compile(rb'[\[\]{}"\\]')
-
-
-class IdConverter(IntegerConverter):
-    """`<int:...>` as an id: 0 to MAX_ID."""
-
-    def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(map, *args, **kwargs)
 
 
 def json_depth(data: bytes) -> int:
@@ -68,6 +56,5 @@ def check_json_body() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Before any blueprint registers a route: ids are bounded; every request is checked first."""
-    app.url_map.converters["int"] = IdConverter
+    """Every request is checked first."""
     app.before_request(check_json_body)

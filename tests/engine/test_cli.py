@@ -161,7 +161,7 @@ def test_complete_checks_the_form_as_the_page_does_and_an_override_is_on_the_rec
         row = session.scalars(select(ProcessInstance).where(ProcessInstance.business_key == "P-1")).one()
         assert row.variables["approved_budget"] == 90
         [event] = [e for e in history.events_of(session, row.id) if e["type"] == "task_completed"]
-        assert (event["actor"], event["data"]["override"]) == ("chief", "概算调整已批复 (chief)")
+        assert (event["actor"], event["data"]["form_override"]) == ("chief", "概算调整已批复 (chief)")
 
 
 def test_users_add_reads_the_password_from_stdin(dalad, db):

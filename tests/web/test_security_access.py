@@ -33,14 +33,20 @@ def project(rest):
     return rest
 
 
-def variables(rest, instance_id) -> dict:
+def row_id(rest, rest_id: str) -> int:
+    """The row of the instance the REST API calls `rest_id`."""
     with rest.db.read() as session:
-        return dict(session.get(ProcessInstance, int(instance_id)).variables)
+        return session.scalar(select(ProcessInstance.id).where(ProcessInstance.rest_id == rest_id))
 
 
-def status(rest, instance_id) -> str:
+def variables(rest, rest_id) -> dict:
     with rest.db.read() as session:
-        return session.get(ProcessInstance, int(instance_id)).status
+        return dict(session.get(ProcessInstance, row_id(rest, rest_id)).variables)
+
+
+def status(rest, rest_id) -> str:
+    with rest.db.read() as session:
+        return session.get(ProcessInstance, row_id(rest, rest_id)).status
 
 
 def message(api, name, business_key="P-2026-EDU", **values):
@@ -99,7 +105,7 @@ def test_a_signal_reaches_nothing_unless_the_sender_may_reach_every_receiver(pro
     error_of(project.as_("edu").post("/signal", {"name": "unit_policy_changed"}), 403, "AuthorizationException")
     assert [t["taskDefinitionKey"] for t in project.as_("edu").get("/task").get_json()] == ["report_progress"]
     with project.db.read() as session:
-        assert not [e for e in history.events_of(session, int(second["id"])) if e["type"] == "signal_received"]
+        assert not [e for e in history.events_of(session, row_id(project, second["id"])) if e["type"] == "signal_received"]
     error_of(project.as_("office").post("/signal", {"name": "unit_policy_changed", "variables": {
         "unit": {"value": "office"}}}), 403, "AuthorizationException")
     assert project.as_("office").post("/signal", {"name": "unit_policy_changed"}).status_code == 204
@@ -159,9 +165,9 @@ def test_the_override_is_recorded_in_the_history(project):
         "overrideReason": "纸质材料已审核，补录系统"})
     assert response.status_code == 204, response.get_json()
     with project.db.read() as session:
-        [event] = [e for e in history.events_of(session, int(project.instance["id"])) if e["type"] == "task_completed"]
+        [event] = [e for e in history.events_of(session, row_id(project, project.instance["id"])) if e["type"] == "task_completed"]
     assert event["actor"] == "edu_admin"
-    assert event["data"]["override"] == "纸质材料已审核，补录系统 (edu_admin)"
+    assert event["data"]["form_override"] == "纸质材料已审核，补录系统 (edu_admin)"
     assert event["data"]["values"]["audit_note"] == "补录"
 
 

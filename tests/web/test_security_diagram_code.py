@@ -13,6 +13,7 @@ from __future__ import annotations
 from xml.sax.saxutils import escape
 
 import pytest
+from sqlalchemy import select
 
 from engine import definitions, replay
 from engine.models import Incident, ProcessInstance
@@ -144,6 +145,11 @@ REFUSED_PLACES = {
     "camunda:script in a task listener": script_in('taskListener event="create"'),
     "camunda:script in an input parameter": script_in('inputOutput/inputParameter name="v"'),
     "camunda:script in an output parameter": script_in('inputOutput/outputParameter name="v"'),
+}
+
+# What Camunda would run as Java deploys with a warning and is never evaluated (engine/foreign.py):
+# an expression listener is skipped, a message event with camunda:expression waits for a worker.
+JAVA_PLACES = {
     "execution listener expression": task(inner=extensions('<camunda:executionListener event="start" '
                                                            'expression="{p}" />')),
     "message camunda:expression": event('<bpmn:messageEventDefinition id="md" messageRef="Message_m" '
@@ -219,6 +225,18 @@ def test_scripts_and_expressions_the_engine_does_not_run_are_refused(rest, tmp_p
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("place", sorted(JAVA_PLACES))
+def test_java_expressions_deploy_with_a_warning_and_are_never_evaluated(rest, tmp_path, place):
+    marker = tmp_path / "pwned"
+    payload = "${" + f"__import__('pathlib').Path('{marker}').touch()" + "}"
+    xml = process(JAVA_PLACES[place].replace("{p}", _escape(payload)),
+                  after='  <bpmn:message id="Message_m" name="m" />\n')
+    response = _deploy(rest, xml)
+    assert response.status_code == 200, response.get_json()
+    rest.as_("admin").post("/process-definition/key/attack/start", {})
+    assert not marker.exists()
+
+
 # --- run time: a definition that got past the deploy checks ---------------------------------------
 
 @pytest.fixture
@@ -227,8 +245,14 @@ def unchecked(monkeypatch):
     monkeypatch.setattr(definitions, "check_bpmn", lambda tree, filename: [])
 
 
-def _incident_of(db, instance_id: int) -> Incident:
+def _row_id(db, rest_id: str) -> int:
     with db.read() as session:
+        return session.scalar(select(ProcessInstance.id).where(ProcessInstance.rest_id == rest_id))
+
+
+def _incident_of(db, rest_id: str) -> Incident:
+    with db.read() as session:
+        instance_id = _row_id(db, rest_id)
         row = session.get(ProcessInstance, instance_id)
         assert row.status == "incident", row.status
         [incident] = session.query(Incident).filter_by(instance_id=instance_id).all()
@@ -244,10 +268,10 @@ def test_a_correlation_property_never_runs_python_when_an_official_sends_the_mes
     started = rest.as_("admin").post("/process-definition/key/attack/start", {"businessKey": "A-1"}).get_json()
     response = rest.as_("admin").post("/message", {"messageName": "m", "businessKey": "A-1"})
     assert response.status_code == 204
-    incident = _incident_of(rest.db, int(started["id"]))
+    incident = _incident_of(rest.db, started["id"])
     assert incident.element_id == "target" and "__import__" in incident.message
     with rest.db.read() as session:  # the auditors' replay re-executes it: still nothing runs
-        replay.verify(session, int(started["id"]))
+        replay.verify(session, _row_id(rest.db, started["id"]))
     assert not marker.exists()
 
 
@@ -316,6 +340,6 @@ def test_a_script_bomb_becomes_an_incident_naming_its_element_and_the_server_goe
     assert _deploy(rest, xml).status_code == 200
     started = rest.as_("admin").post("/process-definition/key/attack/start", {}).get_json()
     services.fire_due_timers(rest.db)  # the scheduler runs the job
-    incident = _incident_of(rest.db, int(started["id"]))
+    incident = _incident_of(rest.db, started["id"])
     assert incident.element_id == "target" and "larger than 1,000,000 units" in incident.message
     assert rest.as_("admin").get("/process-definition/count").get_json() == {"count": 1}
