@@ -168,14 +168,19 @@ def _stored_columns_problem(session: Session, instance: ProcessInstance, workflo
     open_tasks = instance.open_tasks or {}
     if sorted(entry[1] for entry in open_tasks.values()) != ready:
         return "the stored open tasks are not the tasks ready in the re-execution"
-    created = {e["data"]["task"]: e["data"] for e in events if e["type"] == "task_created" and e.get("data")}
+    signed_groups = {}  # task row id -> its candidate groups as created, or as an administrator changed them
+    for e in events:
+        data = e.get("data") or {}
+        if e["type"] == "task_created":
+            signed_groups[data.get("task")] = data.get("candidate_groups") or []
+        elif e["type"] == "task_candidates_changed":
+            signed_groups[data.get("task")] = data.get("groups") or []
     rows = session.scalars(select(UserTask).where(UserTask.instance_id == instance.id, UserTask.state == "ready"))
     inbox = {row.task_uuid: row for row in rows}
     if {uuid: [row.id, row.element_id] for uuid, row in inbox.items()} != open_tasks:
         return "the inbox rows are not the instance's open tasks"
     for row in inbox.values():
-        signed = created.get(row.id) or {}
-        if sorted(row.candidate_groups or []) != sorted(signed.get("candidate_groups") or []):
+        if sorted(row.candidate_groups or []) != sorted(signed_groups.get(row.id) or []):
             return f"the candidate groups of task {row.id} are not those the history recorded"
         indexed = sorted((c.kind, c.value) for c in session.scalars(
             select(TaskCandidate).where(TaskCandidate.task_id == row.id)))

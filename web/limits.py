@@ -12,7 +12,7 @@ import re
 
 from flask import Flask, abort, request
 
-MAX_JSON_BYTES = 1024 * 1024
+MAX_JSON_BYTES = 8 * 1024 * 1024  # room for 1 MiB of variables (engine/variable_limits.py) written as \uXXXX
 MAX_JSON_DEPTH = 64
 _FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 _STRUCTURE = re.compile(rb'[\[\]{}"\\]')
