@@ -504,7 +504,8 @@ def cmd_history_verify(args, settings: Settings, db: Database) -> int:
             print(f"verified {done}/{len(ids)} instances, {failed} failed", file=sys.stderr, flush=True)
     if args.all:
         with db.read() as session:
-            chains = [history.verify_system_chain(session), history.verify_chain(session, audit.ACCESS_CHAIN)]
+            chains = [history.verify_system_chain(session), history.verify_chain(session, audit.ACCESS_CHAIN),
+                      audit.verify_timer_occurrences(session)]
         for report in chains:
             failed += not report.ok
             print(report)

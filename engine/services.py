@@ -216,27 +216,40 @@ def tasks(session: Session, *, groups: Optional[list[str]] = None, user: Optiona
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
-def _ready_task_locked(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
-    """Lock the task's instance, then read the task (another request may have just finished it)."""
+def lock_task(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
+    """Lock the task's instance first, then read the task and the instance as the last change left
+    them (never an older copy this session read before the lock)."""
     found = session.execute(select(UserTask, ProcessInstance)
                             .join(ProcessInstance, UserTask.instance_id == ProcessInstance.id)
-                            .where(UserTask.id == task_id).with_for_update(of=ProcessInstance)).first()
+                            .where(UserTask.id == task_id).with_for_update(of=ProcessInstance)
+                            .execution_options(populate_existing=True)).first()
     if found is None:
         raise NotFound(f"task {task_id} does not exist")
     task, row = found
     if not session.get_bind().dialect.name == "sqlite":
-        # The lock may have waited for another completion: read the task as that one left it.
-        # (On SQLite the write transaction holds the database lock from its first statement.)
+        # The lock may have waited for another completion, and PostgreSQL re-reads only the locked
+        # row then: read the task as that one left it. (On SQLite the write transaction holds the
+        # database lock from its first statement.)
         task = session.scalars(select(UserTask).where(UserTask.id == task_id)
                                .execution_options(populate_existing=True)).one()
+    return task, row
+
+
+def check_ready(task: UserTask, row: ProcessInstance) -> None:
+    """Refuse work on a task that is no longer ready, saying who completed it and when."""
     if task.state != "ready":
         if task.state == "completed":
             when = clock.aware(task.completed_at).astimezone(clock.local_zone())
-            raise TaskNotReady(f"task {task_id} ({task.name or task.element_id}) was already completed by "
+            raise TaskNotReady(f"task {task.id} ({task.name or task.element_id}) was already completed by "
                                f"{task.completed_by} at {when:%Y-%m-%d %H:%M:%S}")
-        raise TaskNotReady(f"task {task_id} ({task.name or task.element_id}) is {task.state}")
+        raise TaskNotReady(f"task {task.id} ({task.name or task.element_id}) is {task.state}")
     if row.status == "suspended":
         raise InstanceNotRunning(f"process instance {row.id} is suspended")
+
+
+def _ready_task_locked(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
+    task, row = lock_task(session, task_id)
+    check_ready(task, row)
     return task, row
 
 
@@ -471,29 +484,31 @@ def evaluate_decision(session: Session, key: str, variables: Optional[dict] = No
 def fire_next_due_timer(session: Session) -> Optional[Timer]:
     """Fire one due timer, if any; return it. Safe with several schedulers on one database:
     a timer is taken under the lock of its instance (or its own row, for a timer start event)
-    with SKIP LOCKED, so no timer fires twice and none waits behind another scheduler."""
+    with SKIP LOCKED, so none waits behind another scheduler, and only while it is still due at
+    the time this scheduler saw: an occurrence another scheduler fired meanwhile is not fired
+    again, and the next one not before its time."""
     now = clock.now()
     live = select(ProcessInstance.id).where(ProcessInstance.status.in_(("running", "waiting")))
-    candidates = list(session.scalars(
-        select(Timer).where(Timer.state == "waiting", Timer.due_at <= now,
-                            or_(Timer.instance_id.is_(None), Timer.instance_id.in_(live)))
-        .order_by(Timer.due_at, Timer.id).limit(20)))
-    for candidate in candidates:
-        if candidate.instance_id is None:
-            timer = session.scalars(select(Timer).where(Timer.id == candidate.id, Timer.state == "waiting")
-                                    .with_for_update(skip_locked=True)
+    candidates = session.execute(
+        select(Timer.id, Timer.instance_id, Timer.due_at)
+        .where(Timer.state == "waiting", Timer.due_at <= now,
+               or_(Timer.instance_id.is_(None), Timer.instance_id.in_(live)))
+        .order_by(Timer.due_at, Timer.id).limit(20)).all()
+    for timer_id, instance_id, seen_due in candidates:
+        still_due = select(Timer).where(Timer.id == timer_id, Timer.state == "waiting", Timer.due_at == seen_due)
+        if instance_id is None:
+            timer = session.scalars(still_due.with_for_update(skip_locked=True)
                                     .execution_options(populate_existing=True)).first()
             if timer is not None:
                 _fire_timer_start(session, timer, now)
                 return timer
             continue
-        row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == candidate.instance_id)
-                              .with_for_update(skip_locked=True)).first()
+        row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                              .with_for_update(skip_locked=True).execution_options(populate_existing=True)).first()
         if row is None:
             continue  # another scheduler is on this instance right now
-        timer = session.scalars(select(Timer).where(Timer.id == candidate.id)
-                                .execution_options(populate_existing=True)).one()
-        if timer.state != "waiting" or row.status in ("suspended", "terminated", "completed", "incident"):
+        timer = session.scalars(still_due.execution_options(populate_existing=True)).first()
+        if timer is None or row.status in ("suspended", "terminated", "completed", "incident"):
             continue
         timer.state, timer.fired_at, timer.fire_count = "fired", now, timer.fire_count + 1
         if timer.kind == "job":
@@ -525,13 +540,12 @@ def _run_waiting(handle) -> None:
 
 
 def _fire_timer_start(session: Session, timer: Timer, now) -> ProcessInstance:
-    """A timer start event is due: start an instance there, and schedule the next cycle."""
-    from .timers import next_due
-
+    """A timer start event is due: start an instance there, recording the occurrence's due time,
+    and schedule the next occurrence."""
     definition = session.get(ProcessDefinition, timer.definition_id)
-    start = next(s for s in definition.meta["starts"] if s["id"] == timer.element_id)
+    due = timer.due_at
     timer.fire_count, timer.fired_at = timer.fire_count + 1, now
-    following = next_due(start["timer"]["kind"], str(_timer_text(start)), timer.due_at, timer.fire_count)
+    following = next_start_due(definition, timer.element_id, due, timer.fire_count)
     if following is None:
         timer.state = "fired"
     else:
@@ -540,15 +554,20 @@ def _fire_timer_start(session: Session, timer: Timer, now) -> ProcessInstance:
     handle.events.append(history.Event("instance_started", element_id=timer.element_id,
                                        versions=instances.versions(handle),
                                        data={"business_key": None, "variables": {}, "timer": timer.id,
-                                             "due": timer.due_at, "fired_at": now}))
+                                             "due": due, "fired_at": now}))
     runtime.start(handle.workflow, {}, start_element=timer.element_id, fire_start=True)
     _save(session, handle, None)
     return handle.row
 
 
-def _timer_text(start: dict):
+def next_start_due(definition: ProcessDefinition, element_id: str, due, fired: int):
+    """When a timer start event fires next after its occurrence at `due`, its `fired`-th; None when over."""
     from .expressions import compile_template
-    return compile_template(start["timer"]["text"]).evaluate({})
+    from .timers import next_due
+
+    start = next(s for s in definition.meta["starts"] if s["id"] == element_id)
+    return next_due(start["timer"]["kind"], str(compile_template(start["timer"]["text"]).evaluate({})),
+                    due, fired)
 
 
 def fire_due_timers(db, limit: int = 1000) -> int:

@@ -52,7 +52,7 @@ def add_user(session: Session, name: str, password: str, *, bureaus: Iterable[st
         elif session.get(Bureau, group) is None:
             bureau_table.ensure_bureaus(session)
     user = User(name=name, display_name=display_name, password_hash=generate_password_hash(password),
-                active=True, is_demo=demo, created_at=clock.now(),
+                active=True, is_demo=demo, created_at=clock.now(), session_version=1,
                 bureaus=[UserBureau(bureau_id=g) for g in groups],
                 roles=[UserRole(role=r) for r in role_names])
     session.add(user)
@@ -97,6 +97,7 @@ def set_password(session: Session, name: str, password: str, *, actor: Optional[
     user = get_user(session, name)
     _check_password(password, user.is_demo)
     user.password_hash = generate_password_hash(password)
+    end_sessions(user)
     history.record_system(session, history.Event("password_changed", actor=actor, data={"user": name}))
     return user
 
@@ -161,9 +162,15 @@ def set_active(session: Session, name: str, active: bool, *, actor: Optional[str
     user = get_user(session, name)
     if user.active != active:
         user.active = active
+        end_sessions(user)
         history.record_system(session, history.Event("user_activated" if active else "user_deactivated",
                                                      actor=actor, data={"user": name}))
     return user
+
+
+def end_sessions(user: User) -> None:
+    """End every login session of `user`: each carries the session version it began under."""
+    user.session_version = (user.session_version or 1) + 1
 
 
 def list_users(session: Session) -> list[User]:
