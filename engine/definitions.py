@@ -35,8 +35,6 @@ from .xmlsafe import parse_xml
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-DMN_NAMESPACES = ("https://www.omg.org/spec/DMN/20191111/MODEL/", "http://www.omg.org/spec/DMN/20180521/MODEL/",
-                  "http://www.omg.org/spec/DMN/20151101/dmn.xsd")
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
 
 
@@ -131,6 +129,7 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
     bundle = ParsedBundle()
     parser = DaladParser()
     bpmn_trees: list[tuple[BundleFile, etree._ElementTree]] = []
+    dmn_trees: dict[str, tuple[BundleFile, etree._ElementTree]] = {}
     seen = set()
     for f in files:
         if f.name in seen:
@@ -148,14 +147,14 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
                 if not found:
                     bpmn_trees.append((f, tree))
             elif lower.endswith(".dmn"):
-                tree = parse_xml(f.content, f.name)
-                _add_dmn(tree, f, bundle, problems)
+                dmn_trees[f.name] = (f, parse_xml(f.content, f.name))
             elif lower.endswith(".form"):
                 _add_form(f, bundle, problems)
             else:
                 problems.append(Problem(f.name, "unknown file type: expected .bpmn, .dmn or .form"))
         except DefinitionInvalid as exc:
             problems.extend(exc.problems)
+    _add_dmn(dmn_trees, bundle, problems)
     for f, tree in bpmn_trees:
         _explicit_splits(tree)
         try:
@@ -410,15 +409,13 @@ def _problem_from_spiff(exc: ValidationException, f: BundleFile, tree) -> Proble
                    element_type=(tag or "").replace("bpmn:", "") or None)
 
 
-def _add_dmn(tree, f: BundleFile, bundle: ParsedBundle, problems: list[Problem]) -> None:
-    root = tree.getroot()
-    if etree.QName(root).namespace not in DMN_NAMESPACES:
-        problems.append(Problem(f.name, "not a DMN 1.1/1.2/1.3 file (root element namespace)"))
-        return
-    decisions, found = dmn.parse_dmn(tree, f.name)
+def _add_dmn(trees: dict[str, tuple[BundleFile, etree._ElementTree]], bundle: ParsedBundle,
+             problems: list[Problem]) -> None:
+    """The DMN files of the bundle, read together (one may import another)."""
+    decisions, found = dmn.parse_dmn_bundle({name: tree for name, (_, tree) in trees.items()})
     problems.extend(found)
     for decision in decisions:
-        bundle.decisions.append((decision.id, decision.name, f))
+        bundle.decisions.append((decision.id, decision.name, trees[decision.file][0]))
 
 
 def _add_form(f: BundleFile, bundle: ParsedBundle, problems: list[Problem]) -> None:
@@ -530,8 +527,9 @@ def _split(text: Optional[str]) -> list[str]:
 
 def deploy(session: Session, files: list[BundleFile], *, name: str, source: Optional[str] = None,
            user: Optional[str] = None, tenant_id: Optional[str] = None,
-           changed_only: bool = False) -> DeploymentResult:
-    """Store a bundle as a deployment; new versions only for content that changed."""
+           changed_only: bool = False, all_versions: bool = False) -> DeploymentResult:
+    """Store a bundle as a deployment; new versions only for content that changed (with
+    `all_versions`, of everything in it, as Camunda deploys without deploy-changed-only)."""
     def resolve_process(key: str):
         latest = _latest(session, ProcessDefinition, key)
         return (latest.resource.name, latest.resource.content) if latest is not None else None
@@ -557,7 +555,7 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
     items: list[DeployedItem] = []
     for p in bundle.processes:
         latest = _latest(session, ProcessDefinition, p.key)
-        if latest is not None and latest.content_hash == p.file.sha256:
+        if latest is not None and latest.content_hash == p.file.sha256 and not all_versions:
             items.append(DeployedItem("process", p.key, latest.version, latest.id, False, latest.name,
                                       latest.resource.name))
             continue
@@ -575,7 +573,7 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
                                   p.file.name))
     for key, dname, f in bundle.decisions:
         latest = _latest(session, DecisionDefinition, key)
-        if latest is not None and latest.content_hash == f.sha256:
+        if latest is not None and latest.content_hash == f.sha256 and not all_versions:
             items.append(DeployedItem("decision", key, latest.version, latest.id, False, latest.name,
                                       latest.resource.name))
             continue
@@ -587,7 +585,7 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
         items.append(DeployedItem("decision", key, decision.version, decision.id, True, dname, f.name))
     for key, schema, f in bundle.forms:
         latest = _latest(session, FormDefinition, key)
-        if latest is not None and latest.content_hash == f.sha256:
+        if latest is not None and latest.content_hash == f.sha256 and not all_versions:
             items.append(DeployedItem("form", key, latest.version, latest.id, False, None, latest.resource.name))
             continue
         form = FormDefinition(key=key, version=(latest.version + 1) if latest else 1, schema=schema,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
+from lxml import etree
 from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -84,6 +85,17 @@ def definition_runtime(session: Session, definition_id: int) -> DefinitionRuntim
     return cached
 
 
+def _dmn_files(resource) -> dict:
+    """A DMN resource's tree, with the other DMN files of its deployment when it imports one."""
+    tree = parse_xml(resource.content, resource.name)
+    trees = {resource.name: tree}
+    if any(etree.QName(el).localname == "import" for el in tree.getroot() if isinstance(el.tag, str)):
+        for other in resource.deployment.resources:
+            if other.name != resource.name and other.name.lower().endswith(".dmn"):
+                trees[other.name] = parse_xml(other.content, other.name)
+    return trees
+
+
 class DecisionResolver:
     """Finds and evaluates the decisions of one instance's business rule tasks.
 
@@ -100,8 +112,8 @@ class DecisionResolver:
         row = self._version(key, config)
         decisions = _decision_files.get(row.id)
         if decisions is None:
-            tree = parse_xml(row.resource.content, row.resource.name)
-            parsed, problems = dmn.parse_dmn(tree, row.resource.name)
+            parsed, problems = dmn.parse_dmn_bundle(_dmn_files(row.resource))
+            problems = [p for p in problems if p.file == row.resource.name]
             if problems:
                 raise ExecutionError(f"decision '{key}' version {row.version} does not compile: {problems[0]}",
                                      element_id=element_id)
