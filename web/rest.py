@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from engine import bureaus, clock, services, tokens, users
-from engine.definitions import BPMN_NS, BundleFile
+from engine.definitions import BPMN_NS, BundleFile, user_task_meta
 from engine.errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput, NotFound, Problem
 from engine.models import (DecisionDefinition, Deployment, ExternalTask, HistoryEvent, Incident, ProcessDefinition,
                            ProcessInstance, Resource, TaskCandidate, UserTask)
@@ -1341,7 +1341,7 @@ def task_form_variables(task_id: str):
     with _db().read() as session:
         task, row = _visible_task(session, task_id)
         definition = session.get(ProcessDefinition, row.definition_id)
-        fields = ((definition.meta.get("user_tasks") or {}).get(task.element_id) or {}).get("form_fields") or []
+        fields = user_task_meta(definition.meta, task.element_id).get("form_fields") or []
         if not fields:
             return instance_variables_out(row, names)
         return form_variables_out(fields, row.variables or {}, names)

@@ -311,6 +311,8 @@ def test_call_activity_with_in_and_out_mappings(rest):
     deploy(rest, "call_activity.bpmn")
     instance = start(rest, "c7_call_parent", amount=800)
     [decide] = rest.as_("finance").get("/task", taskDefinitionKey="decide").get_json()
+    form = rest.as_("finance").get(f"/task/{decide['id']}/form-variables").get_json()
+    assert set(form) == {"approved", "approver_note"}
     complete(rest, decide, "finance", approved=True, approver_note="within budget")
     values = variables(rest, instance)
     assert (values["approved"], values["note"], values["amount"]) == (True, "within budget", 800)
