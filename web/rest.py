@@ -769,8 +769,7 @@ def create_deployment():
                 return _deployment_with_definitions(session, previous, [])
         result = services.deploy(session, files, name=name, source=source, user=caller.name, tenant_id=tenant_id,
                                  changed_only=changed_only, all_versions=not changed_only)
-        answer = _deployment_with_definitions(session, result.deployment,
-                                              [item for item in result.items if item.new])
+        answer = _deployment_with_definitions(session, result.deployment, [item for item in result.items if item.new])
         if result.warnings:  # what deploys but runs otherwise than in Camunda, as Camunda reports parse warnings
             answer["details"] = resource_reports([], result.warnings)
         return answer

@@ -736,14 +736,6 @@ class TestBusinessRuleTask:
             "route": {"path": "clerk", "reviewers": 1}}
 
 
-def test_an_input_without_expression_reads_the_variable_its_label_names():
-    """Camunda 7 reads an input column whose input expression is empty by its label."""
-    xml = definitions(table("d", [("season", "", "string"), ("Guest Count", "", "integer")], [("dish", "string")],
-                            [(['"Winter"', "> 4"], ['"Stew"']), (['"Winter"', "<= 4"], ['"Roast"'])]))
-    assert run(xml, "d", season="Winter", **{"Guest Count": 6}).outputs == [{"dish": "Stew"}]
-    assert run(xml, "d", season="Winter", **{"Guest Count": 2}).outputs == [{"dish": "Roast"}]
-
-
 # ----------------------------------------------------------------- DMN 1.4/1.5: the standard's semantics
 
 DMN15 = "https://www.omg.org/spec/DMN/20230324/MODEL/"
@@ -841,3 +833,11 @@ class TestDmn15:
         decisions, problems = parse(xml, "x.dmn")
         assert decisions == [] and len(problems) == 1
         assert str(problems[0]).startswith("x.dmn:4 element 'd' (decision): decision 'd': incomplete")
+
+
+def test_an_input_without_expression_reads_the_variable_its_label_names():
+    """Camunda 7 reads an input column whose input expression is empty by its label."""
+    xml = definitions(table("d", [("season", "", "string"), ("Guest Count", "", "integer")], [("dish", "string")],
+                            [(['"Winter"', "> 4"], ['"Stew"']), (['"Winter"', "<= 4"], ['"Roast"'])]))
+    assert run(xml, "d", season="Winter", **{"Guest Count": 6}).outputs == [{"dish": "Stew"}]
+    assert run(xml, "d", season="Winter", **{"Guest Count": 2}).outputs == [{"dish": "Roast"}]
