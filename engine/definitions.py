@@ -464,6 +464,15 @@ CORRELATOR_GROUPS = "dalad:correlatorGroups"  # on a catch/start event: who may 
 PROTECTED_VARIABLES = "dalad:protectedVariables"  # on the process: what outside senders may not set
 
 
+def user_task_meta(meta: dict, element_id: str) -> dict:
+    """The attributes of user task `element_id`: the process's own, else a called process's."""
+    own = (meta.get("user_tasks") or {}).get(element_id)
+    if own:
+        return own
+    return next((called[element_id] for called in (meta.get("called_user_tasks") or {}).values()
+                 if element_id in called), {})
+
+
 def process_meta(tree, process, spec) -> dict:
     """What the engine reads per element at run time: user-task attributes, lanes, start rules."""
     lanes = {}

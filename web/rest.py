@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from engine import bureaus, clock, senders, services, tokens, users
-from engine.definitions import BPMN_NS, BundleFile
+from engine.definitions import BPMN_NS, BundleFile, user_task_meta
 from engine.errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput, NotFound, Problem
 from engine.models import (DecisionDefinition, Deployment, ExternalTask, HistoryEvent, Incident, ProcessDefinition,
                            ProcessInstance, Resource, TaskCandidate, UserTask)
@@ -1345,7 +1345,7 @@ def task_form_variables(task_id: str):
     with _db().read() as session:
         task, row = _visible_task(session, task_id)
         definition = session.get(ProcessDefinition, row.definition_id)
-        fields = ((definition.meta.get("user_tasks") or {}).get(task.element_id) or {}).get("form_fields") or []
+        fields = user_task_meta(definition.meta, task.element_id).get("form_fields") or []
         if not fields:
             return instance_variables_out(row, names)
         return form_variables_out(fields, row.variables or {}, names)
@@ -1409,7 +1409,7 @@ def _claim_for(session: Session, task: UserTask, caller: Caller, target: str) ->
 
 def _reason() -> str:
     """A reason sent with a REST call (dalad's `reason` query parameter), else what the call was."""
-    return (request.args.get("reason") or "").strip()[:500] or f"REST {request.method} {request.path}"
+    return (_arg("reason") or "").strip()[:500] or f"REST {request.method} {request.path}"
 
 
 @rest_api.post("/task/<task_id>/unclaim")
