@@ -324,7 +324,8 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
 
 def _occurrence(workflow, task) -> int:
     spec = task.task_spec
-    return sum(1 for t in workflow.tasks.values() if t.task_spec is spec and t.state >= task.state)
+    return sum(1 for t in workflow.tasks.values() if t.task_spec is spec and t.state >= task.state) + \
+        runtime.compacted(workflow)["occurrences"].get(spec.name, 0)
 
 
 def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: datetime) -> dict:

@@ -42,6 +42,8 @@ class ReplayReport:
     problem: Optional[str] = None
     seq: Optional[int] = None
     steps: list[ReplayStep] = field(default_factory=list)
+    reexecuted: int = 0  # inputs re-executed (one forward pass: each once)
+    tasks_digested: int = 0  # tasks the state digests walked: the work of proving each state
 
     def __str__(self) -> str:
         if self.ok:
@@ -132,6 +134,9 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
             return _diverged(report, seq, f"re-execution failed: {exc}")
         if workflow is None:
             continue
+        if kind not in _DERIVED:
+            report.reexecuted += 1
+        report.tasks_digested += len(workflow.tasks) + sum(len(sp.tasks) for sp in workflow.subprocesses.values())
         digest = runtime.state_digest(workflow)
         if closes_transaction and event.get("digest") and digest != event["digest"]:
             return _diverged(report, seq, f"state after '{kind}' differs from the recorded state")
