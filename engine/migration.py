@@ -481,7 +481,9 @@ def _retarget_rows(session: Session, row: ProcessInstance, target: instances.Def
                 setattr(task_row, column, values[column])
         wanted = {("group", g) for g in values["candidate_groups"]} | {("user", u) for u in values["candidate_users"]}
         if {(c.kind, c.value) for c in task_row.candidates} != wanted:
-            task_row.candidates = [TaskCandidate(kind=k, value=v) for k, v in sorted(wanted)]
+            task_row.candidates = [TaskCandidate(kind=k, value=v, ready=True, claimed=task_row.assignee is not None,
+                                                 created_at=task_row.created_at, due_key=task_row.due_key)
+                                   for k, v in sorted(wanted)]
     instances.write_columns(session, row, {"open_tasks": open_tasks})
 
     def element_of(uuid):

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import clock, definitions, history, instances, runtime
+from . import clock, definitions, history, inbox, instances, runtime
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
@@ -255,6 +255,7 @@ def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[st
     if check_access and not may_work_on(task, user, groups or []):
         raise AccessDenied(f"{user} is not a candidate for task {task_id}")
     task.assignee = user
+    inbox.mark_claimed(session, task)
     _task_event(session, row, task, "task_claimed", user, {"assignee": user})
     return task
 
@@ -263,6 +264,7 @@ def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[st
 def unclaim(session: Session, task_id: int, *, user: str) -> UserTask:
     task, row = _ready_task_locked(session, task_id)
     previous, task.assignee = task.assignee, None
+    inbox.mark_claimed(session, task)
     _task_event(session, row, task, "task_unclaimed", user, {"previous": previous})
     return task
 

@@ -958,9 +958,13 @@ def task_dto(task: UserTask, instance: ProcessInstance) -> dict:
             "formKey": task.form_key, "camundaFormRef": None, "tenantId": None}
 
 
-def _task_query(session: Session):
-    query = (select(UserTask, ProcessInstance).join(ProcessInstance, ProcessInstance.id == UserTask.instance_id)
+def _task_query(session: Session, columns=(UserTask, ProcessInstance)):
+    """Ready tasks as Camunda's task query filters and sorts them. One candidate group, unclaimed
+    (what a bureau's client asks): read in order from that group's inbox rows (`task_candidate`)."""
+    query = (select(*columns).select_from(UserTask).join(ProcessInstance, ProcessInstance.id == UserTask.instance_id)
              .where(UserTask.state == "ready"))
+    order = (UserTask.created_at, UserTask.id)
+    visible = _task_visible(_caller())
     instances = _arg_list("processInstanceIdIn") or ([_arg("processInstanceId")] if _arg("processInstanceId") else None)
     if instances:
         query = query.where(UserTask.instance_id.in_([_id_filter(i) for i in instances]))
@@ -994,17 +998,24 @@ def _task_query(session: Session):
         query = query.where(UserTask.assignee.is_(None))
     groups = _arg_list("candidateGroups") or ([_arg("candidateGroup")] if _arg("candidateGroup") else None)
     candidate_user = _arg("candidateUser")
-    if groups or candidate_user:
-        # Camunda: candidate tasks are the unclaimed ones, unless includeAssignedTasks=true
+    unclaimed = not _arg_bool("includeAssignedTasks")  # Camunda: candidate tasks are the unclaimed ones
+    if groups and len(set(groups)) == 1 and not candidate_user:
+        row = TaskCandidate
+        on_inbox = [row.task_id == UserTask.id, row.kind == "group", row.value == groups[0], row.ready.is_(True)]
+        query = query.join(row, and_(*on_inbox, *([row.claimed.is_(False)] if unclaimed else [])))
+        order = (row.created_at, row.task_id)
+        if groups[0] in _caller().groups:
+            visible = None  # offered to the caller's own bureau
+    elif groups or candidate_user:
         if candidate_user:
             found = users.find_user(session, candidate_user)
             offered = _offered_to(Caller(candidate_user, tuple(found.groups) if found else (), ()))
         else:
             offered = select(TaskCandidate.task_id).where(TaskCandidate.kind == "group",
-                                                          TaskCandidate.value.in_(groups))
+                                                          TaskCandidate.value.in_(groups), TaskCandidate.ready.is_(True))
         query = query.where(UserTask.id.in_(offered))
-        if not _arg_bool("includeAssignedTasks"):
-            query = query.where(UserTask.assignee.is_(None))
+    if (groups or candidate_user) and unclaimed:
+        query = query.where(UserTask.assignee.is_(None))
     if _arg_bool("withCandidateGroups"):
         query = query.where(UserTask.id.in_(select(TaskCandidate.task_id).where(TaskCandidate.kind == "group")))
     if _arg_bool("active"):
@@ -1024,14 +1035,13 @@ def _task_query(session: Session):
         if value is not None:
             query = query.where({"eq": UserTask.priority == value, "ge": UserTask.priority >= value,
                                  "le": UserTask.priority <= value}[compare])
-    condition = _task_visible(_caller())
-    if condition is not None:
-        query = query.where(condition)
+    if visible is not None:
+        query = query.where(visible)
     return _sorted(query, {"id": UserTask.id, "name": UserTask.name, "assignee": UserTask.assignee,
                            "created": UserTask.created_at, "dueDate": UserTask.due_at,
                            "followUpDate": UserTask.follow_up_at, "priority": UserTask.priority,
                            "instanceId": UserTask.instance_id, "processInstanceId": UserTask.instance_id},
-                   (UserTask.created_at, UserTask.id))
+                   order)
 
 
 @rest_api.get("/task")
@@ -1043,7 +1053,8 @@ def tasks():
 @rest_api.get("/task/count")
 def tasks_count():
     with _db().read() as session:
-        return _count(session, _task_query(session))
+        query = _task_query(session, (func.count(),)).order_by(None)
+        return {"count": session.scalar(query)}
 
 
 def _visible_task(session: Session, task_id: str) -> tuple[UserTask, ProcessInstance]:
