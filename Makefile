@@ -9,7 +9,8 @@
 #   make test-sqlite  pytest on a temp SQLite file
 #   make test-pg      pytest on a throwaway PostgreSQL (scripts/with-postgres)
 #   make test-browser Playwright drives Debian's headless Chromium through the UI
-#   make bench        engine throughput benchmark
+#   make bench        engine throughput, long instance, verify and HTTP latency benchmarks
+#   make bench-scale  the inbox and completions with 100,000 open tasks
 #   make clean        caches and build artefacts (keeps $(VENV) and instance/)
 #   make distclean    clean + remove $(VENV)
 #
@@ -20,13 +21,15 @@
 # Markers (see setup.cfg): sqlite_only tests are skipped on the PG pass;
 # postgres_only tests are meant to be skipped by conftest when the URL is unset.
 #
-# Knobs: VENV=/path (default .venv), PYTHON=python3, PYTEST_ARGS='-x -k foo'.
+# Knobs: VENV=/path (default .venv), PYTHON=python3, PYTEST_ARGS='-x -k foo',
+# BENCH_ARGS='--database-url postgresql+psycopg://…' (benchmarks on PostgreSQL).
 
 PYTHON      ?= python3
 VENV        ?= .venv
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 PYTEST_ARGS ?=
+BENCH_ARGS  ?=
 
 # Suites run by `make test`, in this order.
 TEST_SUITES ?= test-sqlite test-pg lint-diagrams test-browser
@@ -35,7 +38,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test test-sqlite test-pg lint-diagrams test-browser bench clean distclean
+.PHONY: help venv run test test-sqlite test-pg lint-diagrams test-browser bench bench-scale clean distclean
 
 help:
 	@sed -n '3,14s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -97,7 +100,11 @@ lint-diagrams:
 	node_modules/.bin/bpmnlint bpmn/*.bpmn
 
 bench: venv
-	$(BIN)/python bench/engine_throughput.py
+	$(BIN)/python bench/engine_throughput.py $(BENCH_ARGS)
+	$(BIN)/python bench/http_latency.py $(BENCH_ARGS)
+
+bench-scale: venv
+	$(BIN)/python bench/inbox_scale.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache test-artifacts

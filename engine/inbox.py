@@ -93,6 +93,14 @@ def mark_claimed(session: Session, task: UserTask) -> None:
 
 # --- reading -------------------------------------------------------------------------------------
 
+def open_count(session: Session, group: str, *, unclaimed: bool = True) -> int:
+    """How many ready tasks are offered to `group` (unclaimed ones only, or all): a count of that
+    group's inbox rows, read from their index alone."""
+    query = select(func.count()).select_from(TaskCandidate).where(
+        TaskCandidate.kind == "group", TaskCandidate.value == group, TaskCandidate.ready.is_(True))
+    return session.scalar(query.where(TaskCandidate.claimed.is_(False)) if unclaimed else query)
+
+
 def _offered_to(user: str, groups: list[str]):
     return UserTask.id.in_(select(TaskCandidate.task_id).where(or_(
         and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(groups or [])),
@@ -150,6 +158,9 @@ def list_page(session: Session, view: str, *, user: str, groups: list[str], filt
         conditions.append(and_(UserTask.due_at >= now, UserTask.due_at <= soon_limit(now)))
     base = (select(UserTask, ProcessInstance.variables, ProcessInstance.status)
             .join(ProcessInstance, ProcessInstance.id == UserTask.instance_id).where(*conditions))
+    counted = select(UserTask.id).where(*conditions)
+    if filters.project or filters.text:  # they read the project name from the instance
+        counted = counted.join(ProcessInstance, ProcessInstance.id == UserTask.instance_id)
     order = {
         "due": (UserTask.due_key, UserTask.created_at, UserTask.id),
         "created": (UserTask.created_at.desc(), UserTask.id.desc()),
@@ -157,7 +168,7 @@ def list_page(session: Session, view: str, *, user: str, groups: list[str], filt
     }[filters.sort if filters.sort in SORTS else "due"]
     rows = session.execute(base.order_by(*order).limit(per_page).offset((page - 1) * per_page))
     return InboxPage([InboxRow(task, variables or {}, status) for task, variables, status in rows],
-                     _capped_count(session, base), page, per_page)
+                     _capped_count(session, counted), page, per_page)
 
 
 def _inbox_rows(user: str, groups: list[str]) -> list:

@@ -24,7 +24,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from engine import bureaus, clock, services, tokens, users
+from engine import bureaus, clock, inbox, services, tokens, users
 from engine.definitions import BPMN_NS, BundleFile
 from engine.errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput, NotFound, Problem
 from engine.models import (DecisionDefinition, Deployment, HistoryEvent, Incident, ProcessDefinition,
@@ -1053,8 +1053,20 @@ def tasks():
 @rest_api.get("/task/count")
 def tasks_count():
     with _db().read() as session:
-        query = _task_query(session, (func.count(),)).order_by(None)
-        return {"count": session.scalar(query)}
+        group = _bureau_inbox_asked()
+        if group is not None:
+            return {"count": inbox.open_count(session, group, unclaimed=not _arg_bool("includeAssignedTasks"))}
+        return {"count": session.scalar(_task_query(session, (func.count(),)).order_by(None))}
+
+
+def _bureau_inbox_asked() -> Optional[str]:
+    """The group when a query asks for nothing but one group's tasks the caller may see."""
+    groups = _arg_list("candidateGroups") or ([_arg("candidateGroup")] if _arg("candidateGroup") else [])
+    others = set(request.args) - {"candidateGroup", "candidateGroups", "includeAssignedTasks"}
+    caller = _caller()
+    if len(set(groups)) == 1 and not others and (groups[0] in caller.groups or caller.reads_all):
+        return groups[0]
+    return None
 
 
 def _visible_task(session: Session, task_id: str) -> tuple[UserTask, ProcessInstance]:
