@@ -1095,13 +1095,16 @@ def delete_process_instance(instance_id: str):
 
 # --- tasks -------------------------------------------------------------------------------------
 
-def task_dto(session: Session, task: UserTask, instance: ProcessInstance) -> dict:
+def task_dto(session: Session, task: UserTask, instance: ProcessInstance,
+             definition_ids: Optional[dict] = None) -> dict:
+    """`definition_ids`: REST ids of the definitions by key, read once for a list of tasks."""
+    definition_id = (definition_ids.get(instance.definition_id) if definition_ids is not None
+                     else _rest_id(session, ProcessDefinition, instance.definition_id))
     return {"id": task.rest_id, "name": task.name, "assignee": task.assignee, "owner": None,
             "created": _date(task.created_at), "due": _date(task.due_at), "followUp": _date(task.follow_up_at),
             "delegationState": None, "description": None,
             "executionId": instance.rest_id, "parentTaskId": None, "priority": task.priority,
-            "processDefinitionId": _rest_id(session, ProcessDefinition, instance.definition_id),
-            "processInstanceId": instance.rest_id,
+            "processDefinitionId": definition_id, "processInstanceId": instance.rest_id,
             "caseExecutionId": None, "caseDefinitionId": None, "caseInstanceId": None,
             "taskDefinitionKey": task.element_id, "suspended": instance.status == "suspended",
             "formKey": task.form_key, "camundaFormRef": None, "tenantId": None}
@@ -1199,7 +1202,8 @@ def tasks():
     with _db().read() as session:
         rows = _variables_filtered(session, _task_query(session), _arg_variables("processVariables"),
                                    lambda r: r[1].variables)
-        return [task_dto(session, task, row) for task, row in rows]
+        definition_ids = _rest_ids(session, ProcessDefinition, {row.definition_id for _, row in rows})
+        return [task_dto(session, task, row, definition_ids) for task, row in rows]
 
 
 @rest_api.get("/task/count")
