@@ -78,6 +78,14 @@ def candidate_rows(task_id: int, task: dict) -> list[dict]:
             + [{**common, "kind": "user", "value": u} for u in dict.fromkeys(task["candidate_users"])])
 
 
+def candidates_of(task: UserTask, groups: list[str], users: list[str]) -> list[TaskCandidate]:
+    """New candidate rows of a task whose candidates change (it is ready)."""
+    values = {"ready": True, "claimed": task.assignee is not None, "created_at": task.created_at,
+              "due_key": task.due_key}
+    return ([TaskCandidate(kind="group", value=g, **values) for g in dict.fromkeys(groups)]
+            + [TaskCandidate(kind="user", value=u, **values) for u in dict.fromkeys(users)])
+
+
 def mark_closed(session: Session, task_ids: list[int]) -> None:
     """Tasks completed or cancelled leave their candidates' inboxes."""
     if task_ids:

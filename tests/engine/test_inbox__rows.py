@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from conftest import deploy_files
-from engine import clock, inbox, services
+from engine import clock, inbox, services, users
 from engine.inbox import InboxFilter, list_page
 
 
@@ -50,6 +50,14 @@ def test_claims_and_completions_move_the_inbox_rows(db, joint):
     with db.write() as session:
         services.unclaim(session, joint["B"], user="zhang")
         services.complete_task(session, joint["A"], user="li", groups=["finance"])
+    assert page_keys(db, "bureau", ["drc"]) == (["B", "C"], "2")
+    with db.write() as session:  # handed to someone (转办), then given back to the bureaus
+        users.add_user(session, "li", "long enough password", bureaus=["finance"], roles=[])
+        services.reassign_task(session, joint["C"], actor="admin", to_user=None, reason="", check_access=False)
+        services.reassign_task(session, joint["B"], actor="admin", to_user="li", reason="", check_access=False)
+    assert page_keys(db, "bureau", ["drc"]) == (["C"], "1")
+    with db.write() as session:
+        services.reassign_task(session, joint["B"], actor="admin", to_user=None, reason="", check_access=False)
     assert page_keys(db, "bureau", ["drc"]) == (["B", "C"], "2")
     with db.read() as session:
         assert inbox.counts(session, user="zhang", groups=["drc"], see_all=True) == {
