@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import bureaus, clock, definitions, history, instances, runtime, senders, users, variable_limits
+from . import bureaus, clock, definitions, history, inbox, instances, runtime, senders, users, variable_limits
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
@@ -303,6 +303,7 @@ def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[st
         raise AccessDenied(f"{user} is not a candidate for task {task_id}")
     extra = _override(task, user, groups, roles, "work", reason) if check_access else {}
     task.assignee = user
+    inbox.mark_claimed(session, task)
     _task_event(session, row, task, "task_claimed", user, {"assignee": user, **extra})
     return task
 
@@ -311,6 +312,7 @@ def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[st
 def unclaim(session: Session, task_id: int, *, user: str) -> UserTask:
     task, row = _ready_task_locked(session, task_id)
     previous, task.assignee = task.assignee, None
+    inbox.mark_claimed(session, task)
     _task_event(session, row, task, "task_unclaimed", user, {"previous": previous})
     return task
 
@@ -321,8 +323,7 @@ def set_candidates(session: Session, task_id: int, *, groups: list[str], users: 
     task, row = _ready_task_locked(session, task_id)
     previous = {"groups": list(task.candidate_groups), "users": list(task.candidate_users)}
     task.candidate_groups, task.candidate_users = list(groups), list(users)
-    task.candidates = ([TaskCandidate(kind="group", value=g) for g in groups]
-                       + [TaskCandidate(kind="user", value=u) for u in users])
+    task.candidates = inbox.candidates_of(task, groups, users)
     _task_event(session, row, task, "task_candidates_changed", user,
                 {"groups": list(groups), "users": list(users), "previous": previous})
     return task
@@ -346,6 +347,7 @@ def reassign_task(session: Session, task_id: int, *, actor: str, to_user: Option
             raise InvalidInput(f"user '{to_user}' is deactivated")
     extra = _override(task, actor, groups, roles, "assign", reason) if check_access else {}
     previous, task.assignee = task.assignee, to_user
+    inbox.mark_claimed(session, task)
     _task_event(session, row, task, "task_assigned", actor,
                 {"from": previous, "to": to_user, "reason": (reason or "").strip() or None, **extra})
     return task
