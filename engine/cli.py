@@ -266,7 +266,10 @@ def cmd_deploy(args, settings: Settings, db: Database) -> int:
         result = services.deploy(session, files, name=name, source="dalad deploy", user=args.user)
         lines = [f"{item.key}  version {item.version}  ({'new' if item.new else 'unchanged'})"
                  for item in result.items]
+        warnings = [f"warning: {w}" for w in result.warnings]
     print("\n".join(lines) if lines else "nothing to deploy")
+    for line in warnings:
+        print(line)
     return 0
 
 

@@ -45,6 +45,11 @@ def database(tmp_path_factory):
 @pytest.fixture
 def db(database):
     """An empty database (every table emptied before the test) and a history key."""
+    return emptied(database)
+
+
+def emptied(database):
+    """Empty every table of `database`, forget cached workflows, set the test history key."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with database.engine.begin() as conn:
         if database.is_sqlite:
