@@ -131,8 +131,14 @@ SCHEMAS = {
         caseInstanceId=STR, caseExecutionId=STR, taskId=STR, externalTaskId=STR, batchId=STR, jobId=STR,
         jobDefinitionId=STR, removalTime=DATE, rootProcessInstanceId=STR),
     "FetchExternalTasksDto": obj("Answered at once: asyncResponseTimeout (long polling) is not used.",
-                                 workerId=STR, maxTasks=INT, usePriority=BOOL, topics=array(obj(
-                                     topicName=STR, lockDuration=LONG, variables=array(STR)))),
+                                 workerId=STR, maxTasks=INT, usePriority=BOOL,
+                                 topics=array(ref("FetchExternalTaskTopicDto"))),
+    "FetchExternalTaskTopicDto": obj("A topic, narrowed by business key, process definition and process variables "
+                                     "(values the instance's variables equal).",
+                                     topicName=STR, lockDuration=LONG, variables=array(STR), businessKey=STR,
+                                     processDefinitionId=STR, processDefinitionIdIn=array(STR),
+                                     processDefinitionKey=STR, processDefinitionKeyIn=array(STR),
+                                     processVariables=map_of(ANY)),
     "LockedExternalTaskDto": obj(activityId=STR, activityInstanceId=STR, errorMessage=STR, errorDetails=STR,
                                  executionId=STR, id=STR, lockExpirationTime=DATE, processDefinitionId=STR,
                                  processDefinitionKey=STR, processDefinitionVersionTag=STR, processInstanceId=STR,
