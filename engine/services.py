@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import bureaus, clock, definitions, history, instances, runtime
+from . import bureaus, clock, definitions, history, instances, runtime, users, variable_limits
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
@@ -124,6 +124,9 @@ def _checked_variables(variables: Optional[dict]) -> dict:
     for name in variables:
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
             raise InvalidInput(f"variable name {name!r} is not allowed (letters, digits and _, not first)")
+    refused = variable_limits.problem(variables)
+    if refused:
+        raise InvalidInput(refused)
     try:
         return runtime.plain(variables)
     except TypeError as exc:
@@ -767,7 +770,7 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                 continue
             task.worker_id, task.lock_expires_at = worker_id, now + timedelta(milliseconds=duration)
             wanted = topic.get("variables")
-            variables = {k: v for k, v in (row.variables or {}).items()
+            variables = {k: v for k, v in {**(row.variables or {}), **(task.variables or {})}.items()
                          if not k.startswith("_") and (wanted is None or k in wanted)}
             locked.append(LockedExternalTask(task, variables, row.business_key, row.process_key))
     return locked
@@ -791,9 +794,13 @@ def _topic_instances(topic: dict):
 
 
 def _locked_by(session: Session, task_id: int, worker_id: str) -> ExternalTask:
-    task = session.get(ExternalTask, task_id)
-    if task is None:
+    """The external task, read after its instance is locked, if `worker_id` holds it."""
+    instance_id = session.scalar(select(ExternalTask.instance_id).where(ExternalTask.id == task_id))
+    if instance_id is None:
         raise NotFound(f"external task {task_id} does not exist")
+    instances.lock_instance(session, instance_id)
+    task = session.scalars(select(ExternalTask).where(ExternalTask.id == task_id)
+                           .execution_options(populate_existing=True)).one()
     if task.state != "open":
         raise TaskNotReady(f"external task {task_id} is {task.state}")
     if task.worker_id != worker_id or task.lock_expires_at is None or task.lock_expires_at < clock.now():
@@ -807,16 +814,46 @@ def complete_external_task(session: Session, task_id: int, *, worker_id: str, va
                            user: Optional[str] = None) -> ProcessInstance:
     """The worker holding the lock finished the task: its variables join the process."""
     task = _locked_by(session, task_id, worker_id)
-    variables = _checked_variables(variables)
+    return _finish_external(session, task, _checked_variables(variables), user or worker_id, {"worker": worker_id})
+
+
+def _finish_external(session: Session, task: ExternalTask, variables: dict, actor: Optional[str],
+                     data: dict) -> ProcessInstance:
     handle = instances.load(session, task.instance_id)
     spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
-    handle.events.append(history.Event("external_task_completed", actor=user or worker_id, element_id=task.element_id,
+    handle.events.append(history.Event("external_task_completed", actor=actor, element_id=task.element_id,
                                        data={"external_task": task.id, "path": runtime.task_path(spiff_task),
-                                             "worker": worker_id, "variables": variables}))
+                                             **data, "variables": variables}))
     runtime.complete_external_task(handle.workflow, task.task_uuid, variables)
-    _save(session, handle, user or worker_id)
+    _save(session, handle, actor)
     task.state = "completed"
     return handle.row
+
+
+@_one_instant
+def complete_external_task_as_admin(session: Session, task_id: int, *, user: str, variables: Optional[dict] = None,
+                                    reason: str = "") -> ProcessInstance:
+    """An administrator does an external task's work by hand (a `java:` task with no worker, a
+    script the engine cannot run): its open incident is resolved, the variables join the process."""
+    task = session.get(ExternalTask, task_id)
+    if task is None:
+        raise NotFound(f"external task {task_id} does not exist")
+    if task.state != "open":
+        raise TaskNotReady(f"external task {task_id} is {task.state}")
+    variables = _checked_variables(variables)
+    row = instances.lock_instance(session, task.instance_id)
+    if row.status in ("suspended", "completed", "terminated"):
+        raise InstanceNotRunning(f"process instance {row.id} is {row.status}")
+    for incident in session.scalars(select(Incident).where(Incident.instance_id == row.id,
+                                                           Incident.element_id == task.element_id,
+                                                           Incident.resolved_at.is_(None))):
+        if (incident.payload or {}).get("external_task") == task.id:
+            incident.resolved_at, incident.resolved_by = clock.now(), user
+    if row.status == "incident" and not session.scalar(select(Incident.id).where(
+            Incident.instance_id == row.id, Incident.resolved_at.is_(None)).limit(1)):
+        row.status = "running"
+    return _finish_external(session, task, variables, user,
+                            {"worker": None, "by_admin": (reason or "").strip() or "completed by an administrator"})
 
 
 @_one_instant

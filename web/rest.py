@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Optional
 from flask import Blueprint, current_app, g, request
 from lxml import etree
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
@@ -33,7 +34,7 @@ from engine.models import (DecisionDefinition, Deployment, ExternalTask, History
                            ProcessInstance, Resource, TaskCandidate, UserTask)
 from engine.xmlsafe import parse_xml
 
-from .errors import status_of
+from .errors import database_unavailable, status_of
 from .rest_openapi import accepted, openapi_document
 
 rest_api = Blueprint("rest_api", __name__, url_prefix="/engine-rest")
@@ -102,13 +103,20 @@ def _http_error(exc: HTTPException):
 
 def parse_exception(problems: list[Problem]) -> dict:
     """A refused deployment as Camunda's ParseException (Camunda Modeler shows it as a parse error)."""
-    lines, details = [], {}
-    for p in problems:
-        lines.append(f"* {p.message} | resource {p.file} | line {p.line or 0} | column {p.column or 0}")
-        details.setdefault(p.file, {"errors": [], "warnings": []})["errors"].append({
-            "message": p.message, "line": p.line or 0, "column": p.column or 0,
-            "mainElementId": p.element_id, "elementIds": [p.element_id] if p.element_id else []})
-    return _body("ParseException", f"{PARSE_ERROR} Errors: \n" + "\n".join(lines), details=details)
+    lines = [f"* {p.message} | resource {p.file} | line {p.line or 0} | column {p.column or 0}" for p in problems]
+    return _body("ParseException", f"{PARSE_ERROR} Errors: \n" + "\n".join(lines),
+                 details=resource_reports(problems, []))
+
+
+def resource_reports(errors: list[Problem], warnings: list[Problem]) -> dict:
+    """Camunda's ResourceReportDto per file: {file: {"errors": [...], "warnings": [...]}}."""
+    details: dict = {}
+    for kind, problems in (("errors", errors), ("warnings", warnings)):
+        for p in problems:
+            details.setdefault(p.file, {"errors": [], "warnings": []})[kind].append({
+                "message": p.message, "line": p.line or 0, "column": p.column or 0,
+                "mainElementId": p.element_id, "elementIds": [p.element_id] if p.element_id else []})
+    return details
 
 
 # --- callers -----------------------------------------------------------------------------------
@@ -157,8 +165,7 @@ def _authenticate() -> None:
                 caller = _caller_of(found[1])
                 stale = found[0].id if tokens.use_is_stale(found[0]) else None
         if stale is not None:  # the last use is written at most once a minute, not on every call
-            with _db().write() as session:
-                tokens.note_use(session, stale)
+            _note_token_use(stale)
         reason = "the token is unknown or revoked, or its user is deactivated"
     else:
         reason = ("authentication required: Basic (user name and password) or Bearer (a token from "
@@ -166,6 +173,18 @@ def _authenticate() -> None:
     if caller is None:
         raise RestError(401, "AuthenticationException", reason)
     g.rest_caller = caller
+
+
+def _note_token_use(token_id: int) -> None:
+    """A hint, written when it can be: a database that takes no writes now (read-only, full) still
+    answers the calls that only read."""
+    try:
+        with _db().write() as session:
+            tokens.note_use(session, token_id)
+    except SQLAlchemyError as exc:
+        if not database_unavailable(exc):
+            raise
+        current_app.logger.warning("token %s: last use not recorded: %s", token_id, getattr(exc, "orig", exc))
 
 
 def _password_caller(name: Optional[str], password: str, *, allow_demo: bool) -> Optional[Caller]:
@@ -278,15 +297,22 @@ def _arg(name: str) -> Optional[str]:
                        "give text")
 
 
+MAX_INT = 2**31 - 1  # numeric parameters are 32-bit, as in Camunda
+
+
 def _arg_int(name: str) -> Optional[int]:
     value = _query_value(name)
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    value = _arg(name)
-    try:
-        return int(value)
-    except ValueError:
-        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': not an integer") from None
+        number = value
+    else:
+        value = _arg(name)
+        try:
+            number = int(value)
+        except ValueError:
+            raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': not an integer") from None
+    if number is not None and abs(number) > MAX_INT:
+        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': at most {MAX_INT}")
+    return number
 
 
 def _arg_bool(name: str) -> Optional[bool]:
@@ -561,6 +587,8 @@ def variable_value(name: str, dto: Any) -> Any:
             return json.loads(value)
         except json.JSONDecodeError as exc:
             raise refuse(f": not JSON ({exc.msg})") from None
+        except RecursionError:
+            raise refuse(": nested too deep") from None
     raise _bad_request(f"variable '{name}': type '{type_}' is not supported here "
                        "(String, Boolean, Short, Integer, Long, Double, Date, Json, Object as JSON, Null)")
 
@@ -741,7 +769,10 @@ def create_deployment():
                 return _deployment_with_definitions(session, previous, [])
         result = services.deploy(session, files, name=name, source=source, user=caller.name, tenant_id=tenant_id,
                                  changed_only=changed_only, all_versions=not changed_only)
-        return _deployment_with_definitions(session, result.deployment, [item for item in result.items if item.new])
+        answer = _deployment_with_definitions(session, result.deployment, [item for item in result.items if item.new])
+        if result.warnings:  # what deploys but runs otherwise than in Camunda, as Camunda reports parse warnings
+            answer["details"] = resource_reports([], result.warnings)
+        return answer
 
 
 def _unchanged_deployment(session: Session, files: list[BundleFile], name: str, source: Optional[str],

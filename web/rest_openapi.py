@@ -71,7 +71,10 @@ SCHEMAS = {
         "deployed… list only the versions this deployment created (null when none).",
         deployedProcessDefinitions=map_of(ref("ProcessDefinitionDto"), "by process definition id"),
         deployedCaseDefinitions=map_of(obj()), deployedDecisionDefinitions=map_of(ref("DecisionDefinitionDto")),
-        deployedDecisionRequirementsDefinitions=map_of(obj()))]},
+        deployedDecisionRequirementsDefinitions=map_of(obj()),
+        details=map_of(ref("ResourceReportDto"), "Only when the deployment has warnings (what deploys but runs "
+                                                 "otherwise than in Camunda: Java as external tasks, scripts as "
+                                                 "incidents, unknown groups), by file name."))]},
     "DeploymentResourceDto": obj(id=STR, name=STR, deploymentId=STR),
     "ProcessDefinitionDto": obj(id=STR, key=STR, category=STR, description=STR, name=STR, version=INT,
                                 resource=STR, deploymentId=STR, diagram=STR, suspended=BOOL, tenantId=STR,
