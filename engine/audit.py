@@ -35,7 +35,6 @@ from .xmlsafe import parse_xml
 
 ACCESS_CHAIN = "access"
 _BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
-_REACHED = TaskState.COMPLETED | TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
 _ACTIVE = TaskState.READY | TaskState.STARTED | TaskState.WAITING
 # Event data that carries what a person or system put into the process (before -> after).
 _INPUT_KEYS = {"instance_started": "variables", "task_completed": "values", "variables_changed": "variables",
@@ -153,17 +152,6 @@ def _own_subprocesses(top, workflow) -> list:
     return [sp for sp_id, sp in top.subprocesses.items() if sp_id in workflow.tasks and sp is not workflow]
 
 
-def _nearest_named_ancestor(task):
-    parent = task.parent
-    while parent is not None and getattr(parent.task_spec, "bpmn_id", None) is None:
-        parent = parent.parent
-    return parent
-
-
-def _is_join(spec) -> bool:
-    return type(spec).__name__.endswith(("ParallelGateway", "InclusiveGateway"))
-
-
 def highlight_of(top, workflow, flows: dict, *, note: Note = default_note,
                  failed: Iterable[str] = ()) -> tuple[Highlight, list[Wait]]:
     """The state of one diagram at a replay step: completed elements, taken flows, active tokens,
@@ -199,11 +187,13 @@ def highlight_of(top, workflow, flows: dict, *, note: Note = default_note,
                 if wait is not None:
                     waits.append(wait)
                     hl.waiting[element] = note(wait.kind, wait.value)
-            reached = state & _REACHED or (state == TaskState.CANCELLED and _is_join(spec))
-            if reached:
-                source = _nearest_named_ancestor(task)
-                if source is not None and source.state == TaskState.COMPLETED:
-                    hl.taken_flows.update(flows.get((source.task_spec.bpmn_id, element), ()))
+            flow = runtime.flow_in(task)
+            if flow is not None:
+                hl.taken_flows.update(flows.get(flow, ()))
+    summary = runtime.compacted(top)  # finished steps compaction dropped from the tree
+    hl.completed.update(summary["completed"].get(workflow.spec.name, ()))
+    for source, element in summary["flows"].get(workflow.spec.name, []) + summary["merged"].get(workflow.spec.name, []):
+        hl.taken_flows.update(flows.get((source, element), ()))
     hl.failed.update(failed)
     hl.active -= hl.failed
     return hl, sorted(waits, key=lambda w: (w.element_id, w.kind))

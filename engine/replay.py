@@ -8,6 +8,7 @@ status and open tasks; each ready inbox row, its candidates) that is not what th
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
@@ -44,6 +45,8 @@ class ReplayReport:
     problem: Optional[str] = None
     seq: Optional[int] = None
     steps: list[ReplayStep] = field(default_factory=list)
+    reexecuted: int = 0  # inputs re-executed (one forward pass: each once)
+    tasks_digested: int = 0  # tasks the state digests walked: the work of proving each state
 
     def __str__(self) -> str:
         if self.ok:
@@ -65,12 +68,12 @@ def _definition(session: Session, versions: Optional[dict], instance: ProcessIns
 
 
 def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
-           until_seq: Optional[int] = None) -> ReplayReport:
+           until_seq: Optional[int] = None, events: Optional[list[dict]] = None) -> ReplayReport:
     """Re-execute an instance event by event and compare the state digest after each input."""
     instance = session.get(ProcessInstance, instance_id)
     if instance is None:
         raise EngineError(f"process instance {instance_id} does not exist")
-    events = history.events_of(session, instance_id)
+    events = history.events_of(session, instance_id) if events is None else events
     report = ReplayReport(instance_id, True, len(events))
     workflow = None
     # Events of one transaction carry the digest of the state at its end: compare at the last.
@@ -134,8 +137,14 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
             return _diverged(report, seq, f"re-execution failed: {exc}")
         if workflow is None:
             continue
+        if kind not in _DERIVED:
+            report.reexecuted += 1
+        checked = closes_transaction and event.get("digest")
+        if not (checked or keep_steps):
+            continue  # the digest is recorded for the state at the transaction's end
+        report.tasks_digested += len(workflow.tasks) + sum(len(sp.tasks) for sp in workflow.subprocesses.values())
         digest = runtime.state_digest(workflow)
-        if closes_transaction and event.get("digest") and digest != event["digest"]:
+        if checked and digest != event["digest"]:
             return _diverged(report, seq, f"state after '{kind}' differs from the recorded state")
         if keep_steps:
             report.steps.append(ReplayStep(seq, kind, workflow, digest))
@@ -212,7 +221,8 @@ def verify(session: Session, instance_id: int) -> tuple[history.ChainReport, Opt
     instance = session.get(ProcessInstance, instance_id)
     if instance is None:
         raise EngineError(f"process instance {instance_id} does not exist")
-    chain = history.verify_instance_chain(session, instance)
+    rows = history.chain_rows(session, f"instance:{instance_id}")  # read once: checked, then re-executed
+    chain = history.verify_instance_chain(session, instance, rows)
     if not chain.ok:
         return chain, None
-    return chain, replay(session, instance_id)
+    return chain, replay(session, instance_id, events=[json.loads(row.body) for row in rows])

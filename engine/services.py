@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import bureaus, clock, definitions, history, instances, runtime, senders, users, variable_limits
+from . import bureaus, clock, definitions, history, inbox, instances, runtime, senders, users, variable_limits
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
@@ -303,6 +303,7 @@ def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[st
         raise AccessDenied(f"{user} is not a candidate for task {task_id}")
     extra = _override(task, user, groups, roles, "work", reason) if check_access else {}
     task.assignee = user
+    inbox.mark_claimed(session, task)
     _task_event(session, row, task, "task_claimed", user, {"assignee": user, **extra})
     return task
 
@@ -311,6 +312,7 @@ def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[st
 def unclaim(session: Session, task_id: int, *, user: str) -> UserTask:
     task, row = _ready_task_locked(session, task_id)
     previous, task.assignee = task.assignee, None
+    inbox.mark_claimed(session, task)
     _task_event(session, row, task, "task_unclaimed", user, {"previous": previous})
     return task
 
@@ -321,8 +323,7 @@ def set_candidates(session: Session, task_id: int, *, groups: list[str], users: 
     task, row = _ready_task_locked(session, task_id)
     previous = {"groups": list(task.candidate_groups), "users": list(task.candidate_users)}
     task.candidate_groups, task.candidate_users = list(groups), list(users)
-    task.candidates = ([TaskCandidate(kind="group", value=g) for g in groups]
-                       + [TaskCandidate(kind="user", value=u) for u in users])
+    task.candidates = inbox.candidates_of(task, groups, users)
     _task_event(session, row, task, "task_candidates_changed", user,
                 {"groups": list(groups), "users": list(users), "previous": previous})
     return task
@@ -346,6 +347,7 @@ def reassign_task(session: Session, task_id: int, *, actor: str, to_user: Option
             raise InvalidInput(f"user '{to_user}' is deactivated")
     extra = _override(task, actor, groups, roles, "assign", reason) if check_access else {}
     previous, task.assignee = task.assignee, to_user
+    inbox.mark_claimed(session, task)
     _task_event(session, row, task, "task_assigned", actor,
                 {"from": previous, "to": to_user, "reason": (reason or "").strip() or None, **extra})
     return task
@@ -771,7 +773,9 @@ class LockedExternalTask:
 def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_tasks: int = 10) -> list[LockedExternalTask]:
     """Lock up to `max_tasks` open external tasks of the topics for `worker_id`.
 
-    `topics`: [{"topicName": …, "lockDuration": milliseconds, "variables": [names] or None}].
+    `topics`: [{"topicName": …, "lockDuration": milliseconds, "variables": [names] or None}], each
+    also narrowed, as Camunda's, by businessKey, processDefinitionKey(In), processDefinitionId(In)
+    (REST ids) and processVariables (values the instance's variables must equal).
     Tasks locked by another worker stay theirs until the lock expires; several workers and
     engine processes share the work without taking a task twice (SKIP LOCKED)."""
     if not worker_id:
@@ -788,9 +792,13 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                                             or_(ExternalTask.retries.is_(None), ExternalTask.retries > 0))
                  .order_by(ExternalTask.priority.desc(), ExternalTask.id)
                  .limit(max_tasks - len(locked)).with_for_update(skip_locked=True))
+        instances = _topic_instances(topic)
+        if instances is not None:
+            query = query.where(ExternalTask.instance_id.in_(instances))
         for task in session.scalars(query):
             row = session.get(ProcessInstance, task.instance_id)
-            if row.status not in ("running", "waiting"):
+            if row.status not in ("running", "waiting") or not _matches(row.variables or {},
+                                                                       topic.get("processVariables") or {}):
                 continue
             task.worker_id, task.lock_expires_at = worker_id, now + timedelta(milliseconds=duration)
             wanted = topic.get("variables")
@@ -798,6 +806,23 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                          if not k.startswith("_") and (wanted is None or k in wanted)}
             locked.append(LockedExternalTask(task, variables, row.business_key, row.process_key))
     return locked
+
+
+def _topic_instances(topic: dict):
+    """The instances a topic's filters allow (a subquery), or None when it has none."""
+    conditions = []
+    if topic.get("businessKey") is not None:
+        conditions.append(ProcessInstance.business_key == topic["businessKey"])
+    keys = ([topic["processDefinitionKey"]] if topic.get("processDefinitionKey") else []) + \
+        list(topic.get("processDefinitionKeyIn") or [])
+    if keys:
+        conditions.append(ProcessInstance.process_key.in_(keys))
+    ids = ([topic["processDefinitionId"]] if topic.get("processDefinitionId") else []) + \
+        list(topic.get("processDefinitionIdIn") or [])
+    if ids:
+        conditions.append(ProcessInstance.definition_id.in_(
+            select(ProcessDefinition.id).where(ProcessDefinition.rest_id.in_(ids))))
+    return select(ProcessInstance.id).where(*conditions) if conditions else None
 
 
 def _locked_by(session: Session, task_id: int, worker_id: str) -> ExternalTask:

@@ -1,13 +1,12 @@
 """The web application factory: the officials' UI (login, inbox, task pages) and a health check."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import sys
 from datetime import timedelta
 from typing import Optional
-
-import json
-import sys
 
 from flask import Flask, current_app, render_template, request
 from flask.json.provider import DefaultJSONProvider

@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from engine import bureaus, clock, senders, services, tokens, users
+from engine import bureaus, clock, inbox, senders, services, tokens, users
 from engine.definitions import BPMN_NS, BundleFile, user_task_meta
 from engine.errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput, NotFound, Problem
 from engine.models import (DecisionDefinition, Deployment, ExternalTask, HistoryEvent, Incident, ProcessDefinition,
@@ -264,22 +264,23 @@ def _read_query() -> None:
     call = re.sub(r"<[^>]+>", "{}", request.url_rule.rule[len(rest_api.url_prefix):])
     method = "get" if request.method == "HEAD" else request.method
     params, body_fields = accepted(method, call)
-    unknown = sorted(set(request.args) - params)
-    if unknown:
-        raise _bad_request(f"{request.method} {call} takes no query parameter {', '.join(map(repr, unknown))}"
-                           + (f"; it takes: {', '.join(sorted(params))}" if params else ""))
+    _refuse_unknown("query parameter", set(request.args), params, call)
     values: dict[str, Any] = request.args.to_dict()
     if body_fields is not None:
         body = _json_body()
-        unknown = sorted(name for name, value in body.items() if value is not None and name not in body_fields)
-        if unknown:
-            raise _bad_request(f"{request.method} {call}: the query has no filter {', '.join(map(repr, unknown))}; "
-                               f"it has: {', '.join(sorted(body_fields))}")
+        _refuse_unknown("filter", {name for name, value in body.items() if value is not None}, body_fields, call)
         values.update({name: value for name, value in body.items() if value is not None})
     g.rest_query, g.rest_query_names = values, params | (body_fields or frozenset())
 
 
 _UNCHECKED_ENDPOINTS = {"rest_api.unknown", "rest_api.openapi"}
+
+
+def _refuse_unknown(what: str, given: set[str], known: frozenset, call: str) -> None:
+    unknown = sorted(given - known)
+    if unknown:
+        raise _bad_request(f"unknown {what}{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; "
+                           f"{request.method} {call} takes " + (", ".join(sorted(known)) if known else "none"))
 
 
 def _query_value(name: str) -> Any:
@@ -1201,21 +1202,28 @@ def delete_process_instance(instance_id: str):
 
 # --- tasks -------------------------------------------------------------------------------------
 
-def task_dto(session: Session, task: UserTask, instance: ProcessInstance) -> dict:
+def task_dto(session: Session, task: UserTask, instance: ProcessInstance,
+             definition_ids: Optional[dict] = None) -> dict:
+    """`definition_ids`: REST ids of the definitions by key, read once for a list of tasks."""
+    definition_id = (definition_ids.get(instance.definition_id) if definition_ids is not None
+                     else _rest_id(session, ProcessDefinition, instance.definition_id))
     return {"id": task.rest_id, "name": task.name, "assignee": task.assignee, "owner": None,
             "created": _date(task.created_at), "due": _date(task.due_at), "followUp": _date(task.follow_up_at),
             "delegationState": None, "description": None,
             "executionId": instance.rest_id, "parentTaskId": None, "priority": task.priority,
-            "processDefinitionId": _rest_id(session, ProcessDefinition, instance.definition_id),
-            "processInstanceId": instance.rest_id,
+            "processDefinitionId": definition_id, "processInstanceId": instance.rest_id,
             "caseExecutionId": None, "caseDefinitionId": None, "caseInstanceId": None,
             "taskDefinitionKey": task.element_id, "suspended": instance.status == "suspended",
             "formKey": task.form_key, "camundaFormRef": None, "tenantId": None}
 
 
 def _task_query(session: Session):
+    """Ready tasks as Camunda's task query filters and sorts them. One candidate group, unclaimed
+    (what a bureau's client asks): read in order from that group's inbox rows (`task_candidate`)."""
     query = (select(UserTask, ProcessInstance).join(ProcessInstance, ProcessInstance.id == UserTask.instance_id)
              .where(UserTask.state == "ready"))
+    order = (UserTask.created_at, UserTask.id)
+    visible = _task_visible(_caller())
     instances = _arg_list("processInstanceIdIn") or ([_arg("processInstanceId")] if _arg("processInstanceId") else None)
     if instances:
         query = query.where(ProcessInstance.rest_id.in_(instances))
@@ -1249,17 +1257,24 @@ def _task_query(session: Session):
         query = query.where(UserTask.assignee.is_(None))
     groups = _arg_list("candidateGroups") or ([_arg("candidateGroup")] if _arg("candidateGroup") else None)
     candidate_user = _arg("candidateUser")
-    if groups or candidate_user:
-        # Camunda: candidate tasks are the unclaimed ones, unless includeAssignedTasks=true
+    unclaimed = not _arg_bool("includeAssignedTasks")  # Camunda: candidate tasks are the unclaimed ones
+    if groups and len(set(groups)) == 1 and not candidate_user:
+        row = TaskCandidate
+        on_inbox = [row.task_id == UserTask.id, row.kind == "group", row.value == groups[0], row.ready.is_(True)]
+        query = query.join(row, and_(*on_inbox, *([row.claimed.is_(False)] if unclaimed else [])))
+        order = (row.created_at, row.task_id)
+        if groups[0] in _caller().groups:
+            visible = None  # offered to the caller's own bureau
+    elif groups or candidate_user:
         if candidate_user:
             found = users.find_user(session, candidate_user)
             offered = _offered_to(Caller(candidate_user, tuple(found.groups) if found else (), ()))
         else:
             offered = select(TaskCandidate.task_id).where(TaskCandidate.kind == "group",
-                                                          TaskCandidate.value.in_(groups))
+                                                          TaskCandidate.value.in_(groups), TaskCandidate.ready.is_(True))
         query = query.where(UserTask.id.in_(offered))
-        if not _arg_bool("includeAssignedTasks"):
-            query = query.where(UserTask.assignee.is_(None))
+    if (groups or candidate_user) and unclaimed:
+        query = query.where(UserTask.assignee.is_(None))
     if _arg_bool("withCandidateGroups"):
         query = query.where(UserTask.id.in_(select(TaskCandidate.task_id).where(TaskCandidate.kind == "group")))
     if _arg_bool("active"):
@@ -1279,14 +1294,13 @@ def _task_query(session: Session):
         if value is not None:
             query = query.where({"eq": UserTask.priority == value, "ge": UserTask.priority >= value,
                                  "le": UserTask.priority <= value}[compare])
-    condition = _task_visible(_caller())
-    if condition is not None:
-        query = query.where(condition)
+    if visible is not None:
+        query = query.where(visible)
     return _sorted(query, {"id": UserTask.id, "name": UserTask.name, "assignee": UserTask.assignee,
                            "created": UserTask.created_at, "dueDate": UserTask.due_at,
                            "followUpDate": UserTask.follow_up_at, "priority": UserTask.priority,
                            "instanceId": UserTask.instance_id, "processInstanceId": UserTask.instance_id},
-                   (UserTask.created_at, UserTask.id))
+                   order)
 
 
 @rest_api.get("/task")
@@ -1295,15 +1309,30 @@ def tasks():
     with _db().read() as session:
         rows = _variables_filtered(session, _task_query(session), _arg_variables("processVariables"),
                                    lambda r: r[1].variables)
-        return [task_dto(session, task, row) for task, row in rows]
+        definition_ids = _rest_ids(session, ProcessDefinition, {row.definition_id for _, row in rows})
+        return [task_dto(session, task, row, definition_ids) for task, row in rows]
 
 
 @rest_api.get("/task/count")
 @rest_api.post("/task/count")
 def tasks_count():
     with _db().read() as session:
+        group = _bureau_inbox_asked()
+        if group is not None:
+            return {"count": inbox.open_count(session, group, unclaimed=not _arg_bool("includeAssignedTasks"))}
         return _variables_filtered(session, _task_query(session), _arg_variables("processVariables"),
                                    lambda r: r[1].variables, count=True)
+
+
+def _bureau_inbox_asked() -> Optional[str]:
+    """The group when a query asks for nothing but one group's tasks the caller may see."""
+    asked = set(g.get("rest_query", {}))
+    groups = _arg_list("candidateGroups") or ([_arg("candidateGroup")] if _arg("candidateGroup") else [])
+    caller = _caller()
+    if (len(set(groups)) == 1 and not asked - {"candidateGroup", "candidateGroups", "includeAssignedTasks"}
+            and (groups[0] in caller.groups or caller.reads_all)):
+        return groups[0]
+    return None
 
 
 def _visible_task(session: Session, task_id: str, *, for_change: bool = False) -> tuple[UserTask, ProcessInstance]:

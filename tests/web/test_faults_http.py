@@ -120,7 +120,7 @@ def test_a_read_only_sqlite_database_still_reads_and_refuses_writes_with_503(db,
 
 @pytest.mark.sqlite_only
 def test_a_full_sqlite_database_gives_503_and_loses_nothing(db, people):
-    raw = db.engine.raw_connection()  # no free pages left by earlier tests: the write must grow the file
+    raw = db.engine.raw_connection()  # no free pages left inside the file either
     try:
         raw.driver_connection.execute("VACUUM")
     finally:
@@ -129,6 +129,7 @@ def test_a_full_sqlite_database_gives_503_and_loses_nothing(db, people):
 
     @event.listens_for(full.engine, "connect")
     def no_room_to_grow(dbapi_connection, _record):  # the disk is full: the file cannot grow
+        dbapi_connection.execute("VACUUM")  # no free pages left by earlier tests to write into
         pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
         dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
 
