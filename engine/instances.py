@@ -176,7 +176,8 @@ def _record_creations(session):
     creation without its instance (`audit.check_creations`). Recorded at commit: the system
     chain's lock is the last a transaction takes, and is held only while it commits."""
     for event in session.info.pop("dalad_created", []):
-        history.record_system(session, event)
+        if session.scalar(select(ProcessInstance.id).where(ProcessInstance.id == event.data["instance"])):
+            history.record_system(session, event)  # (not one a rolled-back savepoint created)
 
 
 # --- handles -----------------------------------------------------------------------------------
