@@ -348,10 +348,11 @@ class StagePeriod:
         return any(step.state == "ready" for step in self.steps)
 
 
-def steps(session: Session, instance_id: int) -> list[Step]:
-    """The project's user tasks in the order they opened, with the values each was completed with."""
+def steps(session: Session, instance_id: int, events: Optional[list[dict]] = None) -> list[Step]:
+    """The project's user tasks in the order they opened, with the values each was completed with
+    (`events`: the instance's history when the caller has read it already)."""
     values: dict[int, dict] = {}
-    for event in history.events_of(session, instance_id):
+    for event in history.events_of(session, instance_id) if events is None else events:
         if event["type"] == "task_completed" and isinstance(event.get("data"), dict):
             values[event["data"].get("task")] = event["data"].get("values") or {}
     return [Step(t.id, t.element_id, t.name or t.element_id, tuple(t.candidate_groups or ()), t.state,
@@ -363,8 +364,14 @@ def steps(session: Session, instance_id: int) -> list[Step]:
 def timeline(found: Project, all_steps: list[Step]) -> list[StagePeriod]:
     """The stages the project went through, each with its dates and steps; a step that names no
     stage belongs to the stage before it (or the project's stage, for the first)."""
+    return stage_periods(all_steps, stage_of_text(found.process_name, found.process_key)
+                         or found.variables.get("stage"))
+
+
+def stage_periods(all_steps: list[Step], default: Optional[str]) -> list[StagePeriod]:
+    """`all_steps` grouped by the stage each names (a step naming none: the one before it's, the
+    first: `default`)."""
     periods: list[StagePeriod] = []
-    default = stage_of_text(found.process_name, found.process_key) or found.variables.get("stage")
     current = None
     for step in all_steps:
         if step.state == "cancelled":
@@ -378,18 +385,6 @@ def timeline(found: Project, all_steps: list[Step]) -> list[StagePeriod]:
         if not period.is_open:
             period.ended_at = max((s.completed_at for s in period.steps if s.completed_at), default=None)
     return periods
-
-
-def decisions(session: Session, instance_id: int) -> list[dict]:
-    """DMN decisions the engine evaluated for the project, in order: decision, when, result."""
-    out = []
-    for event in history.events_of(session, instance_id):
-        if event["type"] == "decision_evaluated":
-            data = event.get("data") or {}
-            out.append({"element_id": event.get("element_id"), "at": event["at"],
-                        "decision": data.get("decision") or data.get("decision_id") or event.get("element_id"),
-                        "result": data.get("result", data.get("output"))})
-    return out
 
 
 def diagram_highlight(session: Session, row: ProcessInstance) -> Highlight:

@@ -23,11 +23,10 @@ from engine.errors import EngineError
 from engine.models import ProcessDefinition, ProcessInstance, Resource, User
 from engine.projects import ProjectFilter, Viewer
 from engine.rendering import render_svg
-from forms.fields import fields_for_task
 
-from . import N_, database, security
+from . import N_, casefile, database, security
 from .auth import CurrentUser, bureau_names
-from .i18n import local_time, money
+from .i18n import local_time
 from .tasks import STAGES, engine_error, may_see as may_see_task
 
 bp = security.protect(Blueprint("projects", __name__))
@@ -38,7 +37,6 @@ CATEGORIES = {"infrastructure": N_("电子政务基础设施"), "software": N_("
 STATUSES = {"running": N_("办理中"), "waiting": N_("等待中"), "suspended": N_("已暂停"), "incident": N_("异常"),
             "completed": N_("已办结"), "terminated": N_("已终止")}
 STATUS_FILTERS = {"open": N_("未办结"), **STATUSES}
-FIELD_CLASSES = ("enum", "boolean", "money", "long", "date")
 
 
 def viewer_of(user: CurrentUser) -> Viewer:
@@ -218,15 +216,16 @@ def show(instance_id: int):
         row, found = _visible_project(session, instance_id)
         definition = session.get(ProcessDefinition, row.definition_id)
         names = bureau_names(session)
-        all_steps = queries.steps(session, instance_id)
-        docs = documents.of_instance(session, instance_id)
+        case = casefile.build(session, row, user)
+        all_steps = case.steps
+        docs = case.documents
         task_rows = {t.id: t for t in _task_rows(session, instance_id)}
         people = _display_names(session, {s.completed_by for s in all_steps} | {d.uploaded_by for d in docs}
+                                | {c.user_name for c in case.comments}
                                 | {t.assignee for t in found.next_tasks} | {row.started_by})
         return render_template(
             "projects/show.html", project=found, instance=row, definition=definition, names=names,
-            periods=queries.timeline(found, all_steps), decisions=_decisions(session, definition, all_steps),
-            rules=queries.decisions(session, instance_id), documents=docs, people=people,
+            periods=queries.timeline(found, all_steps), case=case, documents=docs, people=people,
             openable={tid for tid, t in task_rows.items() if may_see_task(t, user)})
 
 
@@ -243,28 +242,19 @@ def _display_names(session, names: set) -> dict:
         select(User.name, User.display_name).where(User.name.in_(names)))}
 
 
-def _decisions(session, definition: ProcessDefinition, all_steps) -> list[dict]:
-    """Completed steps that chose something (a list, a yes/no, an amount): what, who, when."""
-    out = []
-    for step in all_steps:
-        if step.state != "completed" or not step.values:
-            continue
-        specs = fields_for_task(session, definition.meta or {}, step.element_id)
-        chosen = []
-        for spec in specs:
-            if spec.id not in step.values or spec.type == "file":
-                continue
-            value = step.values[spec.id]
-            if spec.type == "enum":
-                value = next((o.label for o in spec.options if o.value == str(value)), value)
-            elif spec.type == "boolean":
-                value = _("是") if value in (True, "true") else _("否")
-            elif spec.type == "money":
-                value = money(value)
-            chosen.append((spec.label, str(value), spec.type))
-        if any(kind in ("enum", "boolean") for _label, _value, kind in chosen):
-            out.append({"step": step, "values": chosen})
-    return out
+@bp.get("/projects/<int:instance_id>/stages/<int:index>/approval-form")
+def approval_form(instance_id: int, index: int):
+    """The printable 审批表 of one stage of the 办件: its steps, opinions, 文号, dates, signatures."""
+    user = g.current_user
+    with database().read() as session:
+        row, found = _visible_project(session, instance_id)
+        case = casefile.build(session, row, user)
+        if index >= len(case.stages):
+            abort(404)
+        stage = case.stages[index]
+        people = _display_names(session, {e.completed_by for e in stage.entries})
+        return render_template("projects/approval_form.html", project=found, stage=stage, case=case,
+                               names=bureau_names(session), people=people, now=clock.now())
 
 
 @bp.get("/projects/<int:instance_id>/diagram.svg")

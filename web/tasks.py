@@ -20,10 +20,10 @@ from sqlalchemy import delete, select
 from engine import bureaus, clock, documents, history, instances, services
 from engine.errors import EngineError, TaskNotReady
 from engine.models import ProcessDefinition, ProcessInstance, TaskComment, TaskDraft, User, UserTask
-from forms import schemas
+from forms import prefill, schemas
 from forms.fields import FieldSpec, fields_for_task, materials_of
 
-from . import N_, database, render_error, security
+from . import N_, casefile, database, render_error, security
 from .auth import CurrentUser, bureau_names
 from .errors import status_of
 
@@ -112,13 +112,13 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
     instance = session.get(ProcessInstance, task.instance_id)
     definition = session.get(ProcessDefinition, instance.definition_id)
     specs = fields_for_task(session, definition.meta, task.element_id)
+    branch = _branch(session, task, instance)
     if form is None:
-        form = _initial_form(session, task, specs, instance.variables or {}, user)
+        form = _initial_form(session, task, specs, branch, user)
     materials = materials_of(specs)
     present = documents.fields_present(session, task.id)
-    docs = documents.of_instance(session, instance.id)
-    comments = list(session.scalars(select(TaskComment).where(TaskComment.instance_id == instance.id)
-                                    .order_by(TaskComment.created_at, TaskComment.id)))
+    case = casefile.build(session, instance, user, task)
+    docs, comments = case.documents, case.comments
     events = _path(session, instance, definition)
     names = bureau_names(session)
     people = _display_names(session, {e["actor"] for e in events} | {c.user_name for c in comments}
@@ -127,29 +127,33 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
         "task.html", task=task, instance=instance, definition=definition, specs=specs, form=form,
         materials=[(m, m.key in present) for m in materials], upload_choices=_upload_choices(specs),
         material_labels=dict(_upload_choices(specs)), uploaded=_latest_uploads(docs, task.id),
-        documents=docs, comments=comments, events=events, bureaus=names, people=people,
-        project=_project_context(instance, names), may_act=may_act(task, user),
+        documents=docs, comments=comments, events=events, bureaus=names, people=people, case=case,
+        project=_project_context(branch if branch is not None else instance.variables or {}, names), may_act=may_act(task, user),
         may_claim=task.state == "ready" and not task.assignee and may_act(task, user),
         may_unclaim=task.state == "ready" and task.assignee == user.name), status
 
 
-def _initial_form(session, task, specs, variables, user) -> FormState:
+def _initial_form(session, task: UserTask, specs, branch: Optional[dict], user) -> FormState:
+    """A ready task's form as it opens (forms/prefill.py); a closed task's: the values it was
+    completed with, as recorded."""
+    if task.state != "ready":
+        recorded = casefile.recorded_values(session, task)
+        return FormState({s.id: schemas.as_text(s, recorded.get(s.id)) for s in specs}, {})
     draft = session.scalars(select(TaskDraft).where(TaskDraft.task_id == task.id,
                                                     TaskDraft.user_name == user.name)).first()
-    values = {}
-    for spec in specs:
-        if draft is not None and spec.id in draft.data and not spec.readonly:
-            values[spec.id] = draft.data[spec.id]
-        elif spec.id in variables:
-            values[spec.id] = schemas.as_text(spec, variables[spec.id])
-        else:
-            values[spec.id] = schemas.as_text(spec, spec.default)
+    values = prefill.initial_values(specs, draft.data if draft else None, branch)
     return FormState(values, {}, draft.updated_at if draft else None)
 
 
-def _project_context(instance: ProcessInstance, names: dict) -> list[tuple[str, str, str]]:
-    """(label, value, kind) of what the instance's variables tell about the project."""
-    variables = instance.variables or {}
+def _branch(session, task: UserTask, instance: ProcessInstance) -> Optional[dict]:
+    """A ready task's own variables (its branch: multi-instance element, called process)."""
+    if task.state != "ready" or not instance.state:
+        return None
+    return instances.branch_variables(session, instance, task.task_uuid)
+
+
+def _project_context(variables: dict, names: dict) -> list[tuple[str, str, str]]:
+    """(label, value, kind) of what the task's variables tell about the project."""
     rows = []
     for key, label in PROJECT_FIELDS:
         value = variables.get(key)
@@ -249,19 +253,14 @@ def complete(task_id: int):
                 flash(_("表单有 %(n)s 处需要更正，请查看标红的项目。", n=len(result.errors)), "error")
             if missing:
                 flash(_("还缺少必需材料：%(items)s。请先上传后再提交。", items="、".join(missing)), "error")
-            return _render(session, task, FormState({**_shown(specs, instance), **result.typed}, result.errors),
-                           422)
+            shown = prefill.initial_values(specs, None, _branch(session, task, instance))
+            return _render(session, task, FormState({**shown, **result.typed}, result.errors), 422)
         data = schemas.to_variables(result.values)
         data.update(_file_variables(session, task, specs))
         services.complete_task(session, task_id, user=user.name, data=data, groups=user.groups)
         session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id))
     flash(_("任务“%(name)s”已办结。", name=task.name or task.element_id), "success")
     return redirect(url_for("inbox.index"))
-
-
-def _shown(specs, instance) -> dict:
-    variables = instance.variables or {}
-    return {s.id: schemas.as_text(s, variables.get(s.id, s.default)) for s in specs}
 
 
 def _file_variables(session, task, specs) -> dict:
@@ -349,6 +348,8 @@ def download(document_id: int):
                 may_see(t, user) for t in session.scalars(select(UserTask).where(
                     UserTask.instance_id == document.instance_id))):
             abort(403)
+        if document.task_id is not None and not casefile.may_read(session.get(UserTask, document.task_id), user):
+            abort(403)  # another unit's material
         content = document.content
         name, mimetype = document.filename, document.content_type
     response = send_file(io.BytesIO(content), mimetype=mimetype, as_attachment=True, download_name=name,

@@ -1,0 +1,202 @@
+"""Officials decide with the whole case in front of them (issue 12).
+
+No cross-task pre-fill: a form opens with its own draft, the variables its fields are bound to on
+its own branch, and defaults; never a sibling's entry, never an earlier review's decision. The
+办件 on every task page and the project page: earlier submissions and opinions by stage, labelled,
+the figures side by side, the return reason on a returned task, a printable 审批表 per stage.
+Fields with a choice source are lists checked on the server.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from test_ui_fixtures import app, client, login, post, text_of  # noqa: F401
+
+from conftest import deploy_files
+from engine import services, users
+from engine.models import ProcessInstance, UserTask
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scenarios"))
+import scenario_support as real  # noqa: E402
+
+
+def _ready(db, instance_id: int, element: str, group: str | None = None) -> UserTask:
+    with db.read() as session:
+        found = [t for t in session.scalars(select(UserTask).where(
+            UserTask.instance_id == instance_id, UserTask.element_id == element, UserTask.state == "ready"))
+            if group is None or group in t.candidate_groups]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _as(app, name: str):
+    client = app.test_client()
+    assert login(client, name).status_code == 302
+    return client
+
+
+def _field_value(page: str, name: str) -> str:
+    """What an input, textarea or select of the form shows."""
+    found = re.search(r'<input[^>]*name="%s"[^>]*value="([^"]*)"' % name, page)
+    if found:
+        return found.group(1)
+    found = re.search(r'<textarea[^>]*name="%s"[^>]*>(.*?)</textarea>' % name, page, re.S)
+    if found:
+        return found.group(1)
+    select_ = re.search(r'<select[^>]*name="%s".*?</select>' % name, page, re.S)
+    assert select_, f"no field {name}"
+    chosen = re.search(r'<option value="([^"]*)"\s*selected', select_.group(0))
+    return chosen.group(1) if chosen else ""
+
+
+def _form(page: str) -> str:
+    return page.split('id="form"')[1].split("</section>")[0]
+
+
+# --- §2: no data crosses from one task to another's form ---------------------------------------
+
+def test_a_department_does_not_open_its_form_with_another_departments_entry(app, db):
+    deploy_files(db, "plan_entries.bpmn")
+    with db.write() as session:
+        pid = services.start_process(session, "plan_entries", variables={
+            "departments": ["unit:edu", "unit:health"], "members": ["office"]}, user="office_chen").id
+    edu = _ready(db, pid, "submit_entry", "unit:edu")
+    assert post(_as(app, "edu_li"), f"/tasks/{edu.id}/complete",
+                {"project_name": "教育数据中台（内部）", "amount": "900000"}).status_code == 302
+    health = _ready(db, pid, "submit_entry", "unit:health")
+    page = _as(app, "health_zhao").get(f"/tasks/{health.id}").get_data(as_text=True)
+    assert _field_value(page, "project_name") == "" and _field_value(page, "amount") == ""
+    assert "教育数据中台" not in page  # neither in the form nor in the 办件
+    office = _as(app, "office_chen").get(f"/tasks/{health.id}").get_data(as_text=True)
+    assert "教育数据中台（内部）" in office.split('id="casefile"')[1]  # the reviewing office sees both
+
+
+def test_bound_fields_show_their_own_branch_and_a_draft_wins(app, db):
+    deploy_files(db, "prefill_branches.bpmn")
+    with db.write() as session:
+        pid = services.start_process(session, "prefill_branches", variables={"entries": [
+            {"unit": "edu", "title": "智慧课堂"}, {"unit": "health", "title": "健康档案"}]}, user="office_chen").id
+    edu, health = _ready(db, pid, "check_entry", "unit:edu"), _ready(db, pid, "check_entry", "unit:health")
+    edu_client = _as(app, "edu_li")
+    page = edu_client.get(f"/tasks/{edu.id}").get_data(as_text=True)
+    assert _field_value(page, "title") == "智慧课堂" and ">edu<" in _form(page) and "健康档案" not in page
+    page = _as(app, "health_zhao").get(f"/tasks/{health.id}").get_data(as_text=True)
+    assert _field_value(page, "title") == "健康档案" and ">health<" in _form(page) and "智慧课堂" not in _form(page)
+    assert post(edu_client, f"/tasks/{edu.id}/draft", {"title": "智慧课堂二期", "note": "核对中"}).status_code == 302
+    page = edu_client.get(f"/tasks/{edu.id}").get_data(as_text=True)
+    assert _field_value(page, "title") == "智慧课堂二期" and _field_value(page, "note") == "核对中"
+
+
+@pytest.fixture
+def reviewers(app, db):
+    """The real bpmn/ deployed, a consultant and a cac official; edu's project past the office's
+    confirmation, its proposal submitted and evaluated, the office passed it and cac returned it."""
+    with db.write() as session:
+        users.add_user(session, "cac_ma", "correct-horse-7", bureaus=["cac"], roles=[], display_name="马科长（网信办）")
+        users.add_user(session, "consultant_wu", "correct-horse-7", bureaus=["consultant"], roles=[], display_name="吴工")
+    real.deploy_all(db)
+    pid = real.declare_project(db, "P-2026-012")
+    real.work(db, "unit:edu", "submit_stage_document", real.SUBMISSION, pid)
+    real.work(db, "consultant", "evaluate_by_consultant", {
+        "consultant_sharing_opinion": "共享分析充分", "consultant_security_opinion": "缺少等保测评安排",
+        "consultant_conclusion": "recommend"}, pid)
+    real.work(db, "office", "technical_review", {"office_review_opinion": "技术路线可行", "construction_mode": "self",
+                                                "office_conclusion": "pass"}, pid)
+    real.work(db, "cac", "security_review", {"cac_review_opinion": "请补充等保三级测评方案", "cac_conclusion": "revise"},
+              pid)
+    return pid
+
+
+def test_a_returned_task_says_why_at_the_top_and_opens_empty(app, db, reviewers):
+    task = _ready(db, reviewers, "submit_stage_document")
+    page = _as(app, "edu_li").get(f"/tasks/{task.id}").get_data(as_text=True)
+    top = page.split('id="returned"')[1].split("</section>")[0]
+    assert "本环节被退回" in top
+    assert "请补充等保三级测评方案" in top and "网络安全审查" in top and "退回修改" in top
+    assert page.index('id="returned"') < page.index('id="form"')
+    assert _field_value(page, "necessity") == ""  # the unit's earlier text is in the 办件, not typed in for it
+    assert "现有系统分散，需统一建设" in page.split('id="casefile"')[1]
+
+
+def test_a_re_review_opens_without_its_earlier_decision(app, db, reviewers):
+    real.work(db, "unit:edu", "submit_stage_document", {**real.SUBMISSION, "investment_amount": 1900000}, reviewers)
+    real.work(db, "consultant", "evaluate_by_consultant", {
+        "consultant_sharing_opinion": "已补充", "consultant_security_opinion": "已补充", "consultant_conclusion": "recommend"},
+        reviewers)
+    cac = _as(app, "cac_ma").get(f"/tasks/{_ready(db, reviewers, 'security_review').id}").get_data(as_text=True)
+    assert _field_value(cac, "cac_conclusion") == "" and _field_value(cac, "cac_review_opinion") == ""
+    office = _as(app, "office_chen").get(f"/tasks/{_ready(db, reviewers, 'technical_review').id}").get_data(as_text=True)
+    assert _field_value(office, "office_conclusion") == "" and _field_value(office, "construction_mode") == ""
+    assert "技术路线可行" in office.split('id="casefile"')[1]  # its own earlier opinion: in the 办件
+
+
+# --- §1: the 办件 -------------------------------------------------------------------------------
+
+def test_each_reviewing_bureau_sees_the_submission_labelled_by_stage(app, db, reviewers):
+    cac_text = text_of(_as(app, "cac_ma").get(f"/projects/{reviewers}"))
+    real.work(db, "unit:edu", "submit_stage_document", real.SUBMISSION, reviewers)
+    task = _ready(db, reviewers, "evaluate_by_consultant")
+    page = _as(app, "consultant_wu").get(f"/tasks/{task.id}").get_data(as_text=True)
+    case = page.split('id="casefile"')[1].split('id="form"')[0]
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", case))
+    for shown in ("项目建议书", "提交项目建议书", "建设必要性", "现有系统分散，需统一建设", "网络安全保障措施", "等保三级",
+                  "投资金额（元）", "¥1,800,000.00", "网络安全审查意见", "请补充等保三级测评方案", "审查结论", "退回修改",
+                  "确认立项依据和审批条件", "申报信息", "项目名称", "智慧教育平台", "估算"):
+        assert shown in text, shown
+    for raw in ("necessity", "cac_conclusion", "investment_amount", "revise", "{"):
+        assert raw not in text, raw
+    assert "请补充等保三级测评方案" in cac_text  # the project page is the same 办件
+
+
+def test_the_figures_stand_side_by_side_and_the_stage_prints(app, db, reviewers):
+    # resubmitted at ¥1,950,000; the consultant, office and cac pass it on to drc
+    real.work(db, "unit:edu", "submit_stage_document", {**real.SUBMISSION, "investment_amount": 1950000}, reviewers)
+    real.work(db, "consultant", "evaluate_by_consultant", {
+        "consultant_sharing_opinion": "可", "consultant_security_opinion": "可", "consultant_conclusion": "recommend"},
+        reviewers)
+    real.work(db, "office", "technical_review", {"office_review_opinion": "同意", "construction_mode": "self",
+                                                "office_conclusion": "pass"}, reviewers)
+    real.work(db, "cac", "security_review", {"cac_review_opinion": "同意", "cac_conclusion": "pass"}, reviewers)
+    drc = _ready(db, reviewers, "drc_reply")
+    page = _as(app, "drc_zhang").get(f"/tasks/{drc.id}").get_data(as_text=True)
+    figures = page.split('class="case-figures"')[1].split("</ol>")[0]
+    labels = re.findall(r'class="figure-label">([^<]+)<', figures)
+    assert labels == ["估算", "可研", "初设", "批复", "合同", "已支出"]
+    assert "¥1,800,000.00" in figures
+    office = _as(app, "office_chen")
+    links = re.findall(r'href="(/projects/\d+/stages/\d+/approval-form)"[^>]*>打印审批表',
+                       office.get(f"/projects/{reviewers}").get_data(as_text=True))
+    assert len(links) == 2  # the opening (项目全生命周期) and 项目建议书
+    printed = office.get(links[1])
+    assert printed.status_code == 200
+    text = text_of(printed)
+    for shown in ("项目建议书审批表", "智慧教育平台", "P-2026-012", "经办人（签字）", "请补充等保三级测评方案",
+                  "技术审查", "2026-03-02"):
+        assert shown in text, shown
+    assert "approval.css" in printed.get_data(as_text=True)
+    assert office.get(f"/projects/{reviewers}/stages/99/approval-form").status_code == 404
+    assert _as(app, "health_zhao").get(f"/projects/{reviewers}/stages/1/approval-form").status_code == 403
+
+
+# --- §3: choices from lists --------------------------------------------------------------------
+
+def test_a_unit_is_chosen_from_the_list_and_checked_on_the_server(app, db):
+    deploy_files(db, "prefill_branches.bpmn")
+    with db.write() as session:
+        pid = services.start_process(session, "prefill_branches", variables={"entries": [
+            {"unit": "edu", "title": "智慧课堂"}]}, user="office_chen").id
+    task = _ready(db, pid, "check_entry")
+    edu = _as(app, "edu_li")
+    page = edu.get(f"/tasks/{task.id}").get_data(as_text=True)
+    options = re.search(r'<select[^>]*name="lead_unit".*?</select>', page, re.S).group(0)
+    assert '<option value="edu"' in options and "旗教育体育局" in options and "旗卫生健康委员会" in options
+    refused = post(edu, f"/tasks/{task.id}/complete", {"title": "智慧课堂", "lead_unit": "旗教育体育局"})
+    assert refused.status_code == 422 and "请从列表中选择" in text_of(refused)
+    assert post(edu, f"/tasks/{task.id}/complete", {"title": "智慧课堂", "lead_unit": "health"}).status_code == 302
+    with db.read() as session:
+        assert session.get(ProcessInstance, pid).status == "completed"
