@@ -27,7 +27,6 @@ from engine.models import Bureau, ProcessInstance, User
 from .fields import FieldSpec, Option
 
 PROPERTY = "dalad:choices"
-SEARCHABLE_FROM = 12  # a list longer than this gets a search box
 PROJECT_PROCESS = "project"
 
 
@@ -84,6 +83,3 @@ def with_choices(session: Session, specs: list[FieldSpec]) -> list[FieldSpec]:
         out.append(dataclasses.replace(spec, type="enum", options=loaded[source]))
     return out
 
-
-def searchable(spec: FieldSpec) -> bool:
-    return len(spec.options) > SEARCHABLE_FROM

@@ -21,6 +21,7 @@ TYPES = ("string", "textarea", "long", "money", "boolean", "date", "enum", "file
 _COMPONENT_TYPES = {"textfield": "string", "textarea": "textarea", "number": "long", "checkbox": "boolean",
                     "select": "enum", "radio": "enum", "datetime": "date", "filepicker": "file"}
 _DISPLAY_ONLY = {"text", "spacer", "separator", "image", "button", "html", "iframe", "table", "documentPreview"}
+SEARCHABLE_FROM = 12
 _MATERIAL_SPLIT = re.compile(r"[;；,，、\n]+")
 
 
@@ -50,6 +51,16 @@ class FieldSpec:
     materials: tuple[str, ...] = ()  # required items listed by the field property `materials`
     properties: dict = field(default_factory=dict, compare=False)
     binding: Optional[str] = None  # a default written as an expression (`${project_name}`)
+
+    @property
+    def searchable(self) -> bool:
+        """A list long enough to get a box that filters it."""
+        return len(self.options) > SEARCHABLE_FROM
+
+    @property
+    def multiple(self) -> bool:
+        """Several choices at once (property `dalad:multiple`), kept as "a,b,c"."""
+        return str((self.properties or {}).get("dalad:multiple", "")).lower() == "true"
 
 
 @dataclass(frozen=True)

@@ -15,3 +15,25 @@ document.addEventListener("submit", function (event) {
   form.dataset.sent = "1";
   setTimeout(function () { delete form.dataset.sent; }, 5000);
 });
+
+// A long list (data-searchable) gets a box above it that narrows its options to those containing the text typed.
+document.querySelectorAll("select[data-searchable]").forEach(function (select) {
+  var box = document.createElement("input");
+  box.type = "search";
+  box.className = "select-filter";
+  box.placeholder = select.getAttribute("data-searchable");
+  box.setAttribute("aria-label", select.getAttribute("data-searchable"));
+  select.parentNode.insertBefore(box, select);
+  box.addEventListener("input", function () {
+    var needle = box.value.trim().toLowerCase();
+    var first = null;
+    Array.prototype.forEach.call(select.options, function (option) {
+      var shown = !option.value || !needle || option.text.toLowerCase().indexOf(needle) >= 0;
+      option.hidden = !shown;
+      if (shown && option.value && first === null) { first = option; }
+    });
+    if (needle && first && (select.selectedIndex < 1 || select.options[select.selectedIndex].hidden)) {
+      select.value = first.value;
+    }
+  });
+});
