@@ -387,6 +387,8 @@ def timeline(events: list[dict]) -> list[Entry]:
             changes.append(Change("assignee", None, data.get("assignee")))
         elif event["type"] == "task_unclaimed":
             changes.append(Change("assignee", data.get("previous"), None))
+        elif event["type"] == "task_assigned":
+            changes.append(Change("assignee", data.get("previous"), data.get("assignee")))
         entries.append(Entry(event["seq"], clock.aware(datetime.fromisoformat(event["at"])), event.get("actor"),
                              event["type"], event.get("element_id"), data, changes))
     return entries

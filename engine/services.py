@@ -243,6 +243,10 @@ def _ready_task_locked(session: Session, task_id: int) -> tuple[UserTask, Proces
 def may_work_on(task: UserTask, user: str, groups: list[str]) -> bool:
     if task.assignee:
         return task.assignee == user
+    return is_candidate(task, user, groups)
+
+
+def is_candidate(task: UserTask, user: str, groups: list[str]) -> bool:
     return user in task.candidate_users or bool(set(groups) & set(task.candidate_groups))
 
 
@@ -264,6 +268,31 @@ def unclaim(session: Session, task_id: int, *, user: str) -> UserTask:
     task, row = _ready_task_locked(session, task_id)
     previous, task.assignee = task.assignee, None
     _task_event(session, row, task, "task_unclaimed", user, {"previous": previous})
+    return task
+
+
+@_one_instant
+def reassign_task(session: Session, task_id: int, *, actor: str, assignee: str, reason: str,
+                  groups: Optional[list[str]] = None, assignee_groups: Optional[list[str]] = None,
+                  check_access: bool = True) -> UserTask:
+    """Hand a ready task to `assignee` (转办), with a reason, recorded under `actor`'s name.
+
+    With `check_access` (an official): `actor` must hold the task (its assignee, or a candidate
+    when unclaimed) and `assignee` (whose bureaus are `assignee_groups`) must be a candidate too,
+    a colleague of the same bureau. Administrators pass `check_access=False`.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("reassigning a task needs a reason")
+    task, row = _ready_task_locked(session, task_id)
+    if check_access:
+        if not may_work_on(task, actor, groups or []):
+            raise AccessDenied(f"{actor} does not hold task {task_id}")
+        if not is_candidate(task, assignee, assignee_groups or []):
+            raise AccessDenied(f"{assignee} is not a candidate for task {task_id}")
+    previous, task.assignee = task.assignee, assignee
+    _task_event(session, row, task, "task_assigned", actor, {"previous": previous, "assignee": assignee,
+                                                                "reason": reason})
     return task
 
 

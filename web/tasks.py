@@ -15,11 +15,11 @@ from typing import Optional
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 
 from engine import bureaus, clock, documents, history, instances, services
 from engine.errors import EngineError, TaskNotReady
-from engine.models import ProcessDefinition, ProcessInstance, TaskComment, TaskDraft, User, UserTask
+from engine.models import ProcessDefinition, ProcessInstance, TaskComment, TaskDraft, User, UserBureau, UserTask
 from forms import prefill, schemas
 from forms.fields import FieldSpec, fields_for_task, materials_of
 
@@ -48,7 +48,7 @@ EVENT_LABELS = {
     "task_unclaimed": N_("取消签收"), "task_completed": N_("办结任务"), "task_cancelled": N_("任务取消"),
     "comment_added": N_("发表意见"), "timer_fired": N_("到期提醒触发"), "message_correlated": N_("收到消息"),
     "status_changed": N_("状态变更"), "variables_changed": N_("修改流程数据"), "incident": N_("发生异常"),
-    "instance_completed": N_("流程结束"), "migrated": N_("迁移流程版本"),
+    "instance_completed": N_("流程结束"), "migrated": N_("迁移流程版本"), "task_assigned": N_("转办"),
 }
 REFUSALS = {
     "empty": N_("文件为空，请重新选择。"),
@@ -122,6 +122,7 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
     events = _path(session, instance, definition)
     names = bureau_names(session)
     people = _display_names(session, {e["actor"] for e in events} | {c.user_name for c in comments}
+                            | {(e.get("data") or {}).get("assignee") for e in events}
                             | {d.uploaded_by for d in docs} | {task.assignee, task.completed_by})
     return render_template(
         "task.html", task=task, instance=instance, definition=definition, specs=specs, form=form,
@@ -130,7 +131,8 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
         documents=docs, comments=comments, events=events, bureaus=names, people=people, case=case,
         project=_project_context(branch if branch is not None else instance.variables or {}, names), may_act=may_act(task, user),
         may_claim=task.state == "ready" and not task.assignee and may_act(task, user),
-        may_unclaim=task.state == "ready" and task.assignee == user.name), status
+        may_unclaim=task.state == "ready" and task.assignee == user.name,
+        colleagues=_colleagues(session, task, user) if may_act(task, user) else []), status
 
 
 def _initial_form(session, task: UserTask, specs, branch: Optional[dict], user) -> FormState:
@@ -235,6 +237,37 @@ def unclaim(task_id: int):
         services.unclaim(session, task_id, user=user.name)
     flash(_("已取消签收，任务退回部门待办。"), "success")
     return redirect(url_for("tasks.show", task_id=task_id))
+
+
+@bp.post("/tasks/<int:task_id>/reassign")
+def reassign(task_id: int):
+    """转办: who holds the task hands it to a colleague who may work on it too, with a reason."""
+    user = g.current_user
+    colleague = request.form.get("assignee") or ""
+    with database().write() as session:
+        task = _workable_task(session, task_id)
+        found = session.scalars(select(User).where(User.name == colleague, User.active.is_(True))).first()
+        if found is None or colleague == user.name:
+            flash(_("请选择要转办的同事。"), "error")
+            return redirect(url_for("tasks.show", task_id=task_id, _anchor="reassign"))
+        if not (request.form.get("reason") or "").strip():
+            flash(_("请填写转办理由。"), "error")
+            return redirect(url_for("tasks.show", task_id=task_id, _anchor="reassign"))
+        services.reassign_task(session, task_id, actor=user.name, assignee=colleague,
+                               reason=request.form["reason"][:MAX_COMMENT], groups=user.groups,
+                               assignee_groups=found.groups)
+        name = found.display_name or found.name
+    flash(_("已转办给 %(who)s。", who=name), "success")
+    return redirect(url_for("inbox.index"))
+
+
+def _colleagues(session, task: UserTask, user: CurrentUser) -> list[tuple[str, str]]:
+    """(name, display name) of the active users other than `user` who may work on `task` too."""
+    groups = list(task.candidate_groups or [])
+    query = select(User.name, User.display_name).where(User.active.is_(True), User.name != user.name, or_(
+        User.name.in_(list(task.candidate_users or []) or [""]),
+        User.id.in_(select(UserBureau.user_id).where(UserBureau.bureau_id.in_(groups or [""])))))
+    return [(name, display or name) for name, display in session.execute(query.order_by(User.name))]
 
 
 @bp.post("/tasks/<int:task_id>/complete")

@@ -200,3 +200,39 @@ def test_a_unit_is_chosen_from_the_list_and_checked_on_the_server(app, db):
     assert post(edu, f"/tasks/{task.id}/complete", {"title": "智慧课堂", "lead_unit": "health"}).status_code == 302
     with db.read() as session:
         assert session.get(ProcessInstance, pid).status == "completed"
+
+
+# --- §5: 转办 -----------------------------------------------------------------------------------
+
+def test_a_claimed_task_is_handed_to_a_colleague_with_a_reason(app, db):
+    from test_ui_fixtures import start_project
+    from engine import history
+
+    task_id = start_project(db)
+    li = _as(app, "edu_li")
+    assert post(li, f"/tasks/{task_id}/claim").status_code == 302
+    page = li.get(f"/tasks/{task_id}").get_data(as_text=True)
+    choices = re.search(r'<select name="assignee".*?</select>', page, re.S).group(0)
+    assert 'value="edu_wang"' in choices and "health_zhao" not in choices and 'value="edu_li"' not in choices
+    assert post(li, f"/tasks/{task_id}/reassign", {"assignee": "edu_wang", "reason": ""}).status_code == 302
+    assert _task_assignee(db, task_id) == "edu_li"  # no reason, no handover
+    assert post(li, f"/tasks/{task_id}/reassign", {"assignee": "health_zhao", "reason": "出差"}).status_code == 403
+    assert post(li, f"/tasks/{task_id}/reassign", {"assignee": "edu_wang", "reason": "本人出差一周"}).status_code == 302
+    assert _task_assignee(db, task_id) == "edu_wang"
+    assert post(li, f"/tasks/{task_id}/reassign", {"assignee": "edu_li", "reason": "再转"}).status_code == 403
+    with db.read() as session:
+        event = history.events_of(session, _task_instance(db, task_id))[-1]
+    assert (event["type"], event["actor"], event["data"]["previous"], event["data"]["assignee"], event["data"]["reason"]) \
+        == ("task_assigned", "edu_li", "edu_li", "edu_wang", "本人出差一周")
+    text = text_of(_as(app, "edu_wang").get(f"/tasks/{task_id}"))
+    assert "转办" in text and "本人出差一周" in text and "已签收：edu_wang（测试）" in text
+
+
+def _task_assignee(db, task_id):
+    with db.read() as session:
+        return session.get(UserTask, task_id).assignee
+
+
+def _task_instance(db, task_id):
+    with db.read() as session:
+        return session.get(UserTask, task_id).instance_id
