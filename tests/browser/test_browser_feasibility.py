@@ -140,7 +140,7 @@ def test_feasibility_study_from_submission_to_approval(officials, live_server, t
     page.wait_for_url(re.compile(rf".*/projects/{instance.id}$"))
     assert "已办结" in page.locator(".task-head .badges").inner_text()
     assert "¥1,150,000.00" in page.locator(".facts").first.inner_text()
-    assert "批复同意" in page.locator("#decisions").inner_text()
+    assert "批复同意" in page.locator("#casefile").inner_text()
     assert page.locator("#documents table.docs tbody tr").count() == 3
     diagram = page.locator("#diagram img")
     diagram.scroll_into_view_if_needed()
