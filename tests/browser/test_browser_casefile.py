@@ -177,3 +177,33 @@ def test_a_claimed_task_is_handed_to_a_colleague(officials, diagrams):
     wang.goto(f"/tasks/{task_id}")
     assert "本人出差一周" in wang.page.locator(".timeline").inner_text()
     wang.shot("38-handed-over-task")
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def _no_sideways_scroll(official, path: str, shot: str) -> None:
+    official.goto(path)
+    page = official.page
+    wide = page.evaluate("""() => [document.documentElement.scrollWidth, document.documentElement.clientWidth,
+        [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1)
+            .slice(0, 5).map(e => e.tagName + '.' + e.className)]""")
+    assert wide[0] <= wide[1], f"{path} scrolls sideways at 390 px: {wide}"
+    official.shot(shot)
+
+
+def test_phone_width_without_sideways_scroll(officials, diagrams):
+    server = diagrams
+    pid = real.declare_project(server.db, "P-2026-040")
+    real.work(server.db, "unit:edu", "submit_stage_document", real.SUBMISSION, pid)
+    office = officials("office_chen")
+    office.page.set_viewport_size(PHONE)
+    menu = office.page.locator(".sidenav")
+    assert not menu.is_visible() or menu.bounding_box()["height"] < 120  # the menu is collapsed
+    _no_sideways_scroll(office, "/inbox/all", "40-phone-inbox")
+    assert office.page.locator("table.tasks tbody tr").first.evaluate("r => getComputedStyle(r).display") == "block"
+    _no_sideways_scroll(office, f"/tasks/{_ready(server, pid, 'evaluate_by_consultant')}", "41-phone-task")
+    _no_sideways_scroll(office, f"/projects/{pid}", "42-phone-project")
+    auditor = officials("auditor_sun")
+    auditor.page.set_viewport_size(PHONE)
+    _no_sideways_scroll(auditor, f"/audit/instances/{pid}", "43-phone-audit-timeline")

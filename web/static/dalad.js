@@ -37,3 +37,14 @@ document.querySelectorAll("select[data-searchable]").forEach(function (select) {
     }
   });
 });
+
+// Each cell knows its column's heading, so a table laid out as cards on a phone still labels it.
+document.querySelectorAll("table").forEach(function (table) {
+  var heads = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) { return th.textContent.trim(); });
+  if (!heads.length) { return; }
+  table.querySelectorAll("tbody tr").forEach(function (row) {
+    Array.prototype.forEach.call(row.children, function (cell, i) {
+      if (heads[i] && !cell.hasAttribute("data-label")) { cell.setAttribute("data-label", heads[i]); }
+    });
+  });
+});
