@@ -236,3 +236,15 @@ def _task_assignee(db, task_id):
 def _task_instance(db, task_id):
     with db.read() as session:
         return session.get(UserTask, task_id).instance_id
+
+
+# --- §5: landing where work is ------------------------------------------------------------------
+
+def test_an_official_lands_on_the_bureau_inbox_when_nothing_is_assigned_to_them(app, db):
+    from test_ui_fixtures import start_project
+
+    task_id = start_project(db)
+    li = _as(app, "edu_li")
+    assert li.get("/").headers["Location"] == "/inbox/bureau"
+    assert post(li, f"/tasks/{task_id}/claim").status_code == 302
+    assert li.get("/").headers["Location"] == "/inbox/"
