@@ -78,6 +78,10 @@ def _project_name():
     return ProcessInstance.variables["project_name"].as_string()
 
 
+def _unified_code():
+    return ProcessInstance.variables["project_code"].as_string()
+
+
 def list_page(session: Session, view: str, *, user: str, groups: list[str], filters: InboxFilter = InboxFilter(),
               page: int = 1, per_page: int = 20) -> InboxPage:
     """One page of ready tasks of an inbox view (mine, bureau or all), filtered and sorted."""
@@ -90,11 +94,13 @@ def list_page(session: Session, view: str, *, user: str, groups: list[str], filt
             TaskCandidate.kind == "group", TaskCandidate.value == filters.bureau)))
     if filters.project:
         conditions.append(or_(UserTask.business_key.icontains(filters.project, autoescape=True),
-                              _project_name().icontains(filters.project, autoescape=True)))
+                              _project_name().icontains(filters.project, autoescape=True),
+                              _unified_code().icontains(filters.project, autoescape=True)))
     if filters.text:
         conditions.append(or_(UserTask.name.icontains(filters.text, autoescape=True),
                               UserTask.business_key.icontains(filters.text, autoescape=True),
-                              _project_name().icontains(filters.text, autoescape=True)))
+                              _project_name().icontains(filters.text, autoescape=True),
+                              _unified_code().icontains(filters.text, autoescape=True)))
     if filters.due == "overdue":
         conditions.append(UserTask.due_at < now)
     elif filters.due == "soon":

@@ -119,7 +119,7 @@ def export_rows(found, names) -> tuple[list[str], list[list]]:
     """The header and rows of an export: what the list shows, one project a row."""
     header = [_("项目编号"), _("项目名称"), _("建设单位"), _("项目类别"), _("所处阶段"), _("状态"),
               _("批复概算（元）"), _("已支出（元）"), _("下一步任务"), _("办理部门"), _("办理期限"), _("是否逾期"),
-              _("所属流程"), _("年度"), _("发起时间")]
+              _("所属流程"), _("年度"), _("发起时间"), _("投资项目统一代码")]
     rows = []
     for p in found:
         task = p.next_tasks[0] if p.next_tasks else None
@@ -129,7 +129,7 @@ def export_rows(found, names) -> tuple[list[str], list[list]]:
             "；".join(t.name for t in p.next_tasks),
             "；".join(dict.fromkeys(names.get(gid, gid) for t in p.next_tasks for gid in t.groups)),
             local_time(task.due_at, "%Y-%m-%d") if task and task.due_at else "",
-            _("是") if p.overdue else _("否"), p.process_name, p.year, local_time(p.started_at)])
+            _("是") if p.overdue else _("否"), p.process_name, p.year, local_time(p.started_at), p.unified_code or ""])
     return header, rows
 
 

@@ -248,3 +248,36 @@ def test_an_official_lands_on_the_bureau_inbox_when_nothing_is_assigned_to_them(
     assert li.get("/").headers["Location"] == "/inbox/bureau"
     assert post(li, f"/tasks/{task_id}/claim").status_code == 302
     assert li.get("/").headers["Location"] == "/inbox/"
+
+
+# --- §5: stage, project code and spending through the lifecycle --------------------------------
+
+def test_the_stage_is_named_and_the_code_stays_through_construction(app, db):
+    from engine import projects
+    from engine.projects import Viewer
+
+    real.deploy_all(db)
+    pid = real.declare_project(db, "P-2026-050", in_plan=True)
+    seen = []
+
+    def look():
+        with db.read() as session:
+            found = projects.projects(session, Viewer("office_chen", ("office",), sees_all=True))
+        project = next(p for p in found if p.instance_id == pid)
+        seen.append((project.stage, project.code, project.unified_code, project.spend))
+
+    real.pass_stage(db, pid)
+    real.pass_stage(db, pid)
+    look()
+    real.build_until_progress(db, pid)
+    real.work(db, "unit:edu", "report_progress", real.PROGRESS, pid)
+    look()
+    real.complete_construction(db, pid)
+    look()
+    assert [s[0] for s in seen] == ["construction", "construction", "acceptance"]
+    assert {s[1] for s in seen} == {"P-2026-050"} and {s[2] for s in seen} == {real.CODE}
+    assert [s[3] for s in seen] == [None, 800000, 1700000]
+    office = _as(app, "office_chen")
+    assert "P-2026-050" in text_of(office.get("/projects/", query_string={"q": real.CODE}))
+    dashboard = text_of(office.get("/dashboard"))
+    assert "¥1,700,000.00" in dashboard  # 已支出合计 from the progress reports
