@@ -97,6 +97,20 @@ class CaseFile:
     comments: list[TaskComment]
     start_rows: list[Row]
     steps: list  # every step of the instance (engine.projects.Step), the hidden ones too
+    events: list[dict]  # the instance's history, as recorded
+    tasks: dict  # task id -> UserTask of every task of the instance
+    hidden: set  # ids of the tasks `viewer` may not read
+    latest: dict = field(default_factory=dict)  # element id -> its newest task
+    material_labels: dict = field(default_factory=dict)  # Document.field -> what the form calls it
+
+    def __post_init__(self):
+        for task in sorted(self.tasks.values(), key=lambda t: t.id):
+            self.latest[task.element_id] = task
+
+    def step_name(self, event: dict) -> Optional[str]:
+        """The name of the step an event happened at, as the task showed it (placeholders filled)."""
+        task = self.tasks.get((event.get("data") or {}).get("task")) or self.latest.get(event.get("element_id"))
+        return task.name if task is not None and task.name else None
 
     @property
     def entry_count(self) -> int:
@@ -145,10 +159,24 @@ def build(session, instance: ProcessInstance, viewer: CurrentUser, current: Opti
         stages.append(Stage(len(stages), period.stage, entries, [s.name for s in period.steps if s.state == "ready"],
                             period.started_at, period.ended_at))
     case = CaseFile(definition.name or definition.key, stages, _figures(stages, start_values, instance.variables or {}), [], docs, comments,
-                    _rows(start_specs, start_values, docs), steps)
+                    _rows(start_specs, start_values, docs), steps, events, rows, hidden)
     if current is not None and current.state == "ready":
         case.returned_by = _returned_by(stages, current)
+    case.material_labels = _material_labels(docs, rows, labels)
     return case
+
+
+def _material_labels(docs: list[Document], tasks: dict, labels: "_Labels") -> dict[str, str]:
+    out = {}
+    for doc in docs:
+        if doc.field and doc.field not in out and doc.task_id in tasks:
+            specs = {spec.id: spec for spec in labels.of(tasks[doc.task_id].element_id)}
+            field_id, _sep, item = doc.field.partition(":")
+            if item:
+                out[doc.field] = item  # an item of a field's `materials` list is its own label
+            elif field_id in specs:
+                out[doc.field] = specs[field_id].label
+    return out
 
 
 def may_read(task: UserTask, viewer: CurrentUser) -> bool:

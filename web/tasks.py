@@ -119,7 +119,7 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
     present = documents.fields_present(session, task.id)
     case = casefile.build(session, instance, user, task)
     docs, comments = case.documents, case.comments
-    events = _path(session, instance, definition)
+    events = _path(case)
     names = bureau_names(session)
     people = _display_names(session, {e["actor"] for e in events} | {c.user_name for c in comments}
                             | {(e.get("data") or {}).get("assignee") for e in events}
@@ -127,7 +127,7 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
     return render_template(
         "task.html", task=task, instance=instance, definition=definition, specs=specs, form=form,
         materials=[(m, m.key in present) for m in materials], upload_choices=_upload_choices(specs),
-        material_labels=dict(_upload_choices(specs)), uploaded=_latest_uploads(docs, task.id),
+        material_labels={**case.material_labels, **dict(_upload_choices(specs))}, uploaded=_latest_uploads(docs, task.id),
         documents=docs, comments=comments, events=events, bureaus=names, people=people, case=case,
         project=_project_context(branch if branch is not None else instance.variables or {}, names), may_act=may_act(task, user),
         may_claim=task.state == "ready" and not task.assignee and may_act(task, user),
@@ -170,17 +170,15 @@ def _project_context(variables: dict, names: dict) -> list[tuple[str, str, str]]
     return rows
 
 
-def _path(session, instance: ProcessInstance, definition: ProcessDefinition) -> list[dict]:
-    """The instance's history as the page lists it: who did what, when, at which step."""
-    steps = (definition.meta or {}).get("user_tasks") or {}
+def _path(case: casefile.CaseFile) -> list[dict]:
+    """The instance's history as the page lists it: who did what, when, at which step (less what
+    happened at tasks the viewer may not read)."""
     out = []
-    for event in history.events_of(session, instance.id):
+    for event in case.events:
         label = EVENT_LABELS.get(event["type"])
-        if label is None:
+        if label is None or (event.get("data") or {}).get("task") in case.hidden:
             continue
-        element = event.get("element_id")
-        out.append({**event, "label": _(label),
-                    "step": ((steps.get(element) or {}).get("name") or element) if element in steps else None,
+        out.append({**event, "label": _(label), "step": case.step_name(event),
                     "when": clock.aware(_parse(event["at"])).astimezone(clock.local_zone())})
     return out
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from test_ui_fixtures import app, client, login, post, text_of  # noqa: F401
 
 from conftest import deploy_files
-from engine import services, users
+from engine import documents, services, users
 from engine.models import ProcessInstance, UserTask
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scenarios"))
@@ -52,6 +52,10 @@ def _field_value(page: str, name: str) -> str:
     assert select_, f"no field {name}"
     chosen = re.search(r'<option value="([^"]*)"\s*selected', select_.group(0))
     return chosen.group(1) if chosen else ""
+
+
+def text_of_html(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
 def _form(page: str) -> str:
@@ -139,6 +143,9 @@ def test_a_re_review_opens_without_its_earlier_decision(app, db, reviewers):
 
 def test_each_reviewing_bureau_sees_the_submission_labelled_by_stage(app, db, reviewers):
     cac_text = text_of(_as(app, "cac_ma").get(f"/projects/{reviewers}"))
+    with db.write() as session:
+        documents.add(session, reviewers, filename="建议书（盖章）.pdf", content=b"%PDF-1.4\n%%EOF\n", user="edu_li",
+                      task_id=_ready(db, reviewers, "submit_stage_document").id, field="stage_document")
     real.work(db, "unit:edu", "submit_stage_document", real.SUBMISSION, reviewers)
     task = _ready(db, reviewers, "evaluate_by_consultant")
     page = _as(app, "consultant_wu").get(f"/tasks/{task.id}").get_data(as_text=True)
@@ -150,6 +157,12 @@ def test_each_reviewing_bureau_sees_the_submission_labelled_by_stage(app, db, re
         assert shown in text, shown
     for raw in ("necessity", "cac_conclusion", "investment_amount", "revise", "{"):
         assert raw not in text, raw
+    assert "${" not in page and "提交项目建议书" in page.split('class="timeline"')[1]  # names as the tasks showed them
+    documents_table = text_of_html(page.split('id="documents"')[1].split("</section>")[0])
+    assert "建议书（盖章）.pdf" in documents_table and "申报文件（盖章扫描件）" in documents_table
+    assert "stage_document" not in documents_table
+    report = _as(app, "auditor_sun").get(f"/audit/instances/{reviewers}/report").get_data(as_text=True)
+    assert "${" not in report
     assert "请补充等保三级测评方案" in cac_text  # the project page is the same 办件
 
 
@@ -171,12 +184,12 @@ def test_the_figures_stand_side_by_side_and_the_stage_prints(app, db, reviewers)
     office = _as(app, "office_chen")
     links = re.findall(r'href="(/projects/\d+/stages/\d+/approval-form)"[^>]*>打印审批表',
                        office.get(f"/projects/{reviewers}").get_data(as_text=True))
-    assert len(links) == 2  # the opening (项目全生命周期) and 项目建议书
-    printed = office.get(links[1])
+    assert len(links) == 1  # 项目建议书, from the confirmation of the project's basis (立项) on
+    printed = office.get(links[0])
     assert printed.status_code == 200
     text = text_of(printed)
     for shown in ("项目建议书审批表", "智慧教育平台", "P-2026-012", "经办人（签字）", "请补充等保三级测评方案",
-                  "技术审查", "2026-03-02"):
+                  "确认立项依据和审批条件", "技术审查", "2026-03-02"):
         assert shown in text, shown
     assert "approval.css" in printed.get_data(as_text=True)
     assert office.get(f"/projects/{reviewers}/stages/99/approval-form").status_code == 404
