@@ -122,6 +122,11 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                     runtime.catch_message(workflow, data["message"], data.get("variables") or {})
                 elif kind == "signal_received":
                     runtime.catch_signal(workflow, data["signal"], data.get("variables") or {})
+                elif kind == "task_withdrawn":
+                    task = runtime.task_at(workflow, data.get("path") or [])
+                    if task is None or task.task_spec.bpmn_id != event["element_id"]:
+                        return _diverged(report, seq, f"task '{event['element_id']}' is not in the replay to take back")
+                    runtime.withdraw_user_task(workflow, task)
                 elif kind == "variables_changed":
                     runtime.set_variables(workflow, data.get("variables") or {})
                 elif kind == "migrated":

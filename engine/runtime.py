@@ -334,6 +334,13 @@ def complete_user_task(workflow: BpmnWorkflow, task_uuid: str, data: dict) -> No
         engine_steps(workflow)
 
 
+def withdraw_user_task(workflow: BpmnWorkflow, task) -> None:
+    """Take a completed user task back: ready again with the data it had before it was completed;
+    what followed it (the next tasks, their branch) is removed."""
+    workflow.reset_from_task_id(task.id)
+    engine_steps(workflow)
+
+
 def complete_external_task(workflow: BpmnWorkflow, task_uuid: str, variables: dict) -> None:
     """A worker finished an external task: its variables join the process, which runs on."""
     task = find_task(workflow, task_uuid)

@@ -49,6 +49,7 @@ EVENT_LABELS = {
     "comment_added": N_("发表意见"), "timer_fired": N_("到期提醒触发"), "message_correlated": N_("收到消息"),
     "status_changed": N_("状态变更"), "variables_changed": N_("修改流程数据"), "incident": N_("发生异常"),
     "instance_completed": N_("流程结束"), "migrated": N_("迁移流程版本"), "task_assigned": N_("转办"),
+    "task_withdrawn": N_("撤回"),
 }
 REFUSALS = {
     "empty": N_("文件为空，请重新选择。"),
@@ -132,7 +133,9 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
         project=_project_context(branch if branch is not None else instance.variables or {}, names), may_act=may_act(task, user),
         may_claim=task.state == "ready" and not task.assignee and may_act(task, user),
         may_unclaim=task.state == "ready" and task.assignee == user.name,
-        colleagues=_colleagues(session, task, user) if may_act(task, user) else []), status
+        colleagues=_colleagues(session, task, user) if may_act(task, user) else [],
+        may_withdraw=task.state == "completed" and task.completed_by == user.name
+        and services.withdraw_problem(session, task, instance) is None), status
 
 
 def _initial_form(session, task: UserTask, specs, branch: Optional[dict], user) -> FormState:
@@ -237,6 +240,24 @@ def unclaim(task_id: int):
     return redirect(url_for("tasks.show", task_id=task_id))
 
 
+@bp.post("/tasks/<int:task_id>/withdraw")
+def withdraw(task_id: int):
+    """撤回: who completed the task takes it back (the next step not yet taken up); what they had
+    submitted becomes their draft."""
+    user = g.current_user
+    with database().write() as session:
+        task = _visible_task(session, task_id)
+        recorded = casefile.recorded_values(session, task)
+        services.withdraw_task(session, task_id, user=user.name)
+        definition = session.get(ProcessDefinition, session.get(ProcessInstance, task.instance_id).definition_id)
+        draft = {s.id: schemas.as_text(s, recorded.get(s.id)) for s in fields_for_task(session, definition.meta,
+                                                                                       task.element_id)
+                 if schemas.takes_input(s) and s.id in recorded}
+        session.add(TaskDraft(task_id=task_id, user_name=user.name, data=draft, updated_at=clock.now()))
+    flash(_("已撤回，任务回到您的待办；您提交的内容已作为草稿载入。"), "success")
+    return redirect(url_for("tasks.show", task_id=task_id))
+
+
 @bp.post("/tasks/<int:task_id>/reassign")
 def reassign(task_id: int):
     """转办: who holds the task hands it to a colleague who may work on it too, with a reason."""
@@ -291,6 +312,7 @@ def complete(task_id: int):
         services.complete_task(session, task_id, user=user.name, data=data, groups=user.groups)
         session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id))
     flash(_("任务“%(name)s”已办结。", name=task.name or task.element_id), "success")
+    flash(str(task_id), "withdrawable")  # base.html links to the task, where it may be taken back
     return redirect(url_for("inbox.index"))
 
 

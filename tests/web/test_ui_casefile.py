@@ -294,3 +294,39 @@ def test_the_stage_is_named_and_the_code_stays_through_construction(app, db):
     assert "P-2026-050" in text_of(office.get("/projects/", query_string={"q": real.CODE}))
     dashboard = text_of(office.get("/dashboard"))
     assert "¥1,700,000.00" in dashboard  # 已支出合计 from the progress reports
+
+
+# --- §5: 撤回 -----------------------------------------------------------------------------------
+
+def test_who_completed_a_task_takes_it_back_while_the_next_is_untouched(app, db, reviewers):
+    from engine import history, replay
+
+    real.work(db, "unit:edu", "submit_stage_document", real.SUBMISSION, reviewers, user="edu_li")
+    submit = max((t for t in _tasks(db, reviewers) if t.element_id == "submit_stage_document"), key=lambda t: t.id)
+    assert submit.state == "completed"
+    li = _as(app, "edu_li")
+    assert "撤回" in text_of(li.get(f"/tasks/{submit.id}"))
+    assert "撤回" not in text_of(_as(app, "edu_wang").get(f"/tasks/{submit.id}"))
+    assert post(_as(app, "edu_wang"), f"/tasks/{submit.id}/withdraw").status_code == 403
+    assert post(li, f"/tasks/{submit.id}/withdraw").status_code == 302
+    again = _ready(db, reviewers, "submit_stage_document")
+    assert again.id == submit.id and not [t for t in _tasks(db, reviewers)
+                                          if t.element_id == "evaluate_by_consultant" and t.state == "ready"]
+    page = li.get(f"/tasks/{submit.id}").get_data(as_text=True)
+    assert _field_value(page, "necessity") == real.SUBMISSION["necessity"]  # what was submitted, as a draft
+    with db.read() as session:
+        withdrawn = [e for e in history.events_of(session, reviewers) if e["type"] == "task_withdrawn"]
+        assert [(e["actor"], e["data"]["task"]) for e in withdrawn] == [("edu_li", submit.id)]
+        assert replay.replay(session, reviewers).ok
+    # once the consultant claims the next task, it can no longer be taken back
+    real.work(db, "unit:edu", "submit_stage_document", real.SUBMISSION, reviewers, user="edu_li")
+    with db.write() as session:
+        services.claim(session, _ready(db, reviewers, "evaluate_by_consultant").id, user="consultant_wu",
+                       groups=["consultant"])
+    assert "撤回" not in text_of(li.get(f"/tasks/{submit.id}")).split("办理表单")[0]
+    assert post(li, f"/tasks/{submit.id}/withdraw").status_code == 409
+
+
+def _tasks(db, instance_id):
+    with db.read() as session:
+        return list(session.scalars(select(UserTask).where(UserTask.instance_id == instance_id)))
