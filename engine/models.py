@@ -202,6 +202,20 @@ class TaskComment(Base):
     created_at: Mapped[datetime]
 
 
+class Notice(Base):
+    """An in-app notice to one official: a reminder (催办) about a task."""
+
+    __tablename__ = "notice"
+    __table_args__ = (Index("ix_notice_user_unread", "user_name", "read_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(100))
+    task_id: Mapped[int] = mapped_column(ForeignKey("user_task.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    read_at: Mapped[Optional[datetime]]
+
+
 class Timer(Base):
     """A waiting timer of an instance's task, a timer start event (instance_id empty), or a job:
     an asynchronous continuation (kind 'job'), due at once, that the scheduler runs."""
@@ -283,6 +297,8 @@ class Document(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     uploaded_by: Mapped[str] = mapped_column(String(100))
     uploaded_at: Mapped[datetime]
+    removed_by: Mapped[Optional[str]] = mapped_column(String(100))  # taken off its task before completion
+    removed_at: Mapped[Optional[datetime]]
 
 
 # --- history -----------------------------------------------------------------------------------

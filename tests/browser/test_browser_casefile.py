@@ -207,3 +207,43 @@ def test_phone_width_without_sideways_scroll(officials, diagrams):
     auditor = officials("auditor_sun")
     auditor.page.set_viewport_size(PHONE)
     _no_sideways_scroll(auditor, f"/audit/instances/{pid}", "43-phone-audit-timeline")
+
+
+def test_take_back_and_a_reminder(officials, diagrams):
+    from datetime import timedelta
+
+    from engine import clock
+
+    server = diagrams
+    with server.db.write() as session:
+        pid = services.start_process(session, "plan_entries", variables={
+            "departments": ["unit:edu"], "members": ["office"]}, user="office_chen").id
+    li = officials("edu_li")
+    li.goto(f"/tasks/{_ready(server, pid, 'submit_entry')}")
+    li.page.fill("#f-project_name", "智慧课堂")
+    li.page.fill("#f-amount", "12000")
+    li.page.get_by_role("button", name="提交办结").click()
+    li.page.wait_for_url(re.compile(r".*/inbox/.*"))
+    li.page.get_by_role("link", name="办理有误？在下一环节签收前可以撤回。").click()
+    li.shot("39-take-back-offered")
+    li.page.get_by_role("button", name="撤回", exact=True).click()
+    li.page.wait_for_load_state()
+    assert "已撤回" in li.page.locator(".flashes").inner_text()
+    assert li.page.input_value("#f-project_name") == "智慧课堂"  # what was submitted, as the draft
+    li.shot("44-taken-back")
+
+    task_id = _ready(server, pid, "submit_entry")
+    with server.db.write() as session:
+        session.get(UserTask, task_id).due_at = clock.now() - timedelta(days=2)
+    office = officials("office_chen")
+    office.goto(f"/tasks/{task_id}")
+    office.page.locator("#remind summary").click()
+    office.page.fill("#remind textarea[name=text]", "本周五前报送")
+    office.page.get_by_role("button", name="发送催办").click()
+    office.page.wait_for_load_state()
+    assert "已催办" in office.page.locator(".flashes").inner_text()
+    li.goto("/inbox/")
+    assert li.page.locator(".sidenav .count-alert").inner_text() == "1"
+    li.page.get_by_role("link", name=re.compile("提醒")).click()
+    assert "本周五前报送" in li.page.locator("#reminders").inner_text()
+    li.shot("45-reminder-notice")

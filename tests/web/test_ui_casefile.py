@@ -330,3 +330,31 @@ def test_who_completed_a_task_takes_it_back_while_the_next_is_untouched(app, db,
 def _tasks(db, instance_id):
     with db.read() as session:
         return list(session.scalars(select(UserTask).where(UserTask.instance_id == instance_id)))
+
+
+# --- §5: 催办 and the notice list -------------------------------------------------------------
+
+def test_the_office_reminds_an_overdue_task_and_its_holders_see_it(app, db, frozen_clock):
+    from datetime import timedelta
+
+    from test_ui_fixtures import start_project
+    from engine import clock, history
+
+    task_id = start_project(db)
+    office = _as(app, "office_chen")
+    refused = post(office, f"/tasks/{task_id}/remind", {"text": "请尽快"})
+    assert refused.status_code == 400  # not overdue yet
+    assert "催办" not in text_of(office.get(f"/tasks/{task_id}")).split("办件")[0]
+    clock.advance(timedelta(days=30))
+    assert post(_as(app, "drc_zhang"), f"/tasks/{task_id}/remind", {"text": "x"}).status_code == 403
+    assert post(office, f"/tasks/{task_id}/remind", {"text": "本周五前报送"}).status_code == 302
+    with db.read() as session:
+        event = history.events_of(session, _task_instance(db, task_id))[-1]
+    assert (event["type"], event["actor"], event["data"]["to"]) == ("task_reminded", "office_chen", ["edu_li", "edu_wang"])
+    li = _as(app, "edu_li")
+    menu = li.get("/inbox/").get_data(as_text=True)
+    assert re.search(r'提醒\s*<span class="count count-alert">1</span>', menu)
+    notices = text_of(li.get("/notices"))
+    assert "本周五前报送" in notices and "提交可行性研究报告" in notices
+    assert re.search(r'提醒\s*<span class="count">0</span>', li.get("/inbox/").get_data(as_text=True))
+    assert "本周五前报送" not in text_of(_as(app, "health_zhao").get("/notices"))
