@@ -49,7 +49,8 @@ EVENT_LABELS = {
     "comment_added": N_("发表意见"), "timer_fired": N_("到期提醒触发"), "message_correlated": N_("收到消息"),
     "status_changed": N_("状态变更"), "variables_changed": N_("修改流程数据"), "incident": N_("发生异常"),
     "instance_completed": N_("流程结束"), "migrated": N_("迁移流程版本"), "task_assigned": N_("转办"),
-    "task_withdrawn": N_("撤回"),
+    "task_withdrawn": N_("撤回"), "document_added": N_("上传材料"), "document_removed": N_("移除材料"),
+    "document_retagged": N_("更改材料类型"),
 }
 REFUSALS = {
     "empty": N_("文件为空，请重新选择。"),
@@ -128,7 +129,9 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
     return render_template(
         "task.html", task=task, instance=instance, definition=definition, specs=specs, form=form,
         materials=[(m, m.key in present) for m in materials], upload_choices=_upload_choices(specs),
-        material_labels={**case.material_labels, **dict(_upload_choices(specs))}, uploaded=_latest_uploads(docs, task.id),
+        material_labels={**case.material_labels, **dict(_upload_choices(specs))},
+        own_documents=[d for d in docs if d.task_id == task.id],
+        reusable=[d for d in docs if d.task_id != task.id], uploaded=_latest_uploads(docs, task.id),
         documents=docs, comments=comments, events=events, bureaus=names, people=people, case=case,
         project=_project_context(branch if branch is not None else instance.variables or {}, names), may_act=may_act(task, user),
         may_claim=task.state == "ready" and not task.assignee and may_act(task, user),
@@ -294,6 +297,7 @@ def complete(task_id: int):
     user = g.current_user
     with database().write() as session:
         task = _workable_task(session, task_id)
+        _store_uploads(session, task)  # files chosen in the form, then 提交办结 at once
         instance = session.get(ProcessInstance, task.instance_id)
         definition = session.get(ProcessDefinition, instance.definition_id)
         specs = fields_for_task(session, definition.meta, task.element_id)
@@ -330,19 +334,30 @@ def _file_variables(session, task, specs) -> dict:
 
 @bp.post("/tasks/<int:task_id>/draft")
 def save_draft(task_id: int):
-    user = g.current_user
     with database().write() as session:
-        task = _workable_task(session, task_id)
-        definition = session.get(ProcessDefinition, session.get(ProcessInstance, task.instance_id).definition_id)
-        typed = schemas.typed_values(fields_for_task(session, definition.meta, task.element_id), request.form)
-        draft = session.scalars(select(TaskDraft).where(TaskDraft.task_id == task_id,
-                                                        TaskDraft.user_name == user.name)).first()
-        if draft is None:
-            session.add(TaskDraft(task_id=task_id, user_name=user.name, data=typed, updated_at=clock.now()))
-        else:
-            draft.data, draft.updated_at = typed, clock.now()
+        _keep_typed(session, _workable_task(session, task_id))
     flash(_("草稿已保存。草稿只有您本人可见，提交前不会进入流程。"), "success")
     return redirect(url_for("tasks.show", task_id=task_id))
+
+
+def _specs_of(session, task: UserTask) -> list[FieldSpec]:
+    definition = session.get(ProcessDefinition, session.get(ProcessInstance, task.instance_id).definition_id)
+    return fields_for_task(session, definition.meta, task.element_id)
+
+
+def _keep_typed(session, task: UserTask) -> None:
+    """What the user typed into the task form (sent along with this request) becomes their draft."""
+    user = g.current_user
+    specs = _specs_of(session, task)
+    if not any(schemas.takes_input(spec) and spec.id in request.form for spec in specs):
+        return  # the request did not come from the form: nothing typed to keep
+    typed = schemas.typed_values(specs, request.form)
+    draft = session.scalars(select(TaskDraft).where(TaskDraft.task_id == task.id,
+                                                    TaskDraft.user_name == user.name)).first()
+    if draft is None:
+        session.add(TaskDraft(task_id=task.id, user_name=user.name, data=typed, updated_at=clock.now()))
+    else:
+        draft.data, draft.updated_at = typed, clock.now()
 
 
 @bp.post("/tasks/<int:task_id>/comments")
@@ -368,16 +383,22 @@ def add_comment(task_id: int):
 
 @bp.post("/tasks/<int:task_id>/documents")
 def upload(task_id: int):
-    user = g.current_user
-    upload_file = request.files.get("file")
+    """Upload one or several files at once (each with its material type), keeping what was typed."""
     with database().write() as session:
         task = _workable_task(session, task_id)
-        if upload_file is None or not upload_file.filename:
+        _keep_typed(session, task)
+        if not _store_uploads(session, task):
             flash(_("请选择要上传的文件。"), "error")
-            return redirect(url_for("tasks.show", task_id=task_id, _anchor="documents"))
-        definition = session.get(ProcessDefinition, session.get(ProcessInstance, task.instance_id).definition_id)
-        choices = dict(_upload_choices(fields_for_task(session, definition.meta, task.element_id)))
-        field = request.form.get("material") or None
+    return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))
+
+
+def _store_uploads(session, task: UserTask) -> int:
+    """Store the files sent with the request; flash what was taken and what refused. How many were sent."""
+    user = g.current_user
+    files = [f for f in request.files.getlist("files") + request.files.getlist("file") if f and f.filename]
+    choices = dict(_upload_choices(_specs_of(session, task)))
+    for index, upload_file in enumerate(files):
+        field = request.form.get(f"material-{index}", request.form.get("material")) or None
         if field is not None and field not in choices:
             field = None
         content = upload_file.stream.read(documents.MAX_SIZE + 1)
@@ -385,10 +406,66 @@ def upload(task_id: int):
             document = documents.add(session, task.instance_id, filename=upload_file.filename, content=content,
                                      user=user.name, task_id=task.id, field=field)
         except documents.DocumentRefused as exc:
-            flash(_(REFUSALS.get(exc.reason, N_("文件未能上传。"))), "error")
-            return redirect(url_for("tasks.show", task_id=task_id, _anchor="documents"))
+            flash(_("“%(name)s”：%(reason)s", name=documents.clean_filename(upload_file.filename),
+                    reason=_(REFUSALS.get(exc.reason, N_("文件未能上传。")))), "error")
+            continue
         flash(_("已上传“%(name)s”。", name=document.filename), "success")
-    return redirect(url_for("tasks.show", task_id=task_id, _anchor="documents"))
+    return len(files)
+
+
+def _own_document(session, task: UserTask, document_id: int):
+    document = documents.get(session, document_id)
+    if document.task_id != task.id or document.removed_at is not None:
+        abort(404)
+    return document
+
+
+@bp.post("/tasks/<int:task_id>/documents/<int:document_id>/remove")
+def remove_document(task_id: int, document_id: int):
+    """A file uploaded by mistake comes off the task before it is completed (the history keeps it)."""
+    with database().write() as session:
+        task = _workable_task(session, task_id)
+        _keep_typed(session, task)
+        document = _own_document(session, task, document_id)
+        documents.remove(session, document, user=g.current_user.name)
+        flash(_("已移除“%(name)s”。", name=document.filename), "success")
+    return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))
+
+
+@bp.post("/tasks/<int:task_id>/documents/<int:document_id>/retag")
+def retag_document(task_id: int, document_id: int):
+    """Say which material a file uploaded at this task is."""
+    with database().write() as session:
+        task = _workable_task(session, task_id)
+        _keep_typed(session, task)
+        document = _own_document(session, task, document_id)
+        field = request.form.get(f"retag-{document_id}") or None
+        if field is not None and field not in dict(_upload_choices(_specs_of(session, task))):
+            abort(400)
+        documents.retag(session, document, field, user=g.current_user.name)
+        flash(_("已更改“%(name)s”的材料类型。", name=document.filename), "success")
+    return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))
+
+
+@bp.post("/tasks/<int:task_id>/documents/reuse")
+def reuse_document(task_id: int):
+    """Use a material already in the 办件 at this task instead of uploading it again."""
+    user = g.current_user
+    with database().write() as session:
+        task = _workable_task(session, task_id)
+        _keep_typed(session, task)
+        source_id = request.form.get("reuse") or ""
+        source = documents.get(session, int(source_id)) if source_id.isdigit() else None
+        if source is None or source.instance_id != task.instance_id or source.removed_at is not None or (
+                source.task_id is not None and not casefile.may_read(session.get(UserTask, source.task_id), user)):
+            flash(_("请选择办件中的材料。"), "error")
+            return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))
+        field = request.form.get("reuse_material") or None
+        if field is not None and field not in dict(_upload_choices(_specs_of(session, task))):
+            field = None
+        documents.reuse(session, source, task_id=task.id, field=field, user=user.name)
+        flash(_("已引用“%(name)s”。", name=source.filename), "success")
+    return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))
 
 
 @bp.get("/documents/<int:document_id>")

@@ -247,3 +247,36 @@ def test_take_back_and_a_reminder(officials, diagrams):
     li.page.get_by_role("link", name=re.compile("提醒")).click()
     assert "本周五前报送" in li.page.locator("#reminders").inner_text()
     li.shot("45-reminder-notice")
+
+
+def test_several_files_at_once_inside_the_form_keep_what_was_typed(officials, diagrams, tmp_path):
+    server = diagrams
+    with server.db.write() as session:
+        pid = services.start_process(session, "feasibility_ui", business_key="P-2026-060", variables={
+            "unit": "edu", "project_name": "智慧课堂"}, user="edu_li").id
+    files = []
+    for name in ("可行性研究报告.pdf", "密码应用方案.pdf", "产品说明.pdf"):
+        files.append(tmp_path / name)
+        files[-1].write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    unit = officials("edu_li")
+    page = unit.page
+    unit.goto(f"/tasks/{_ready(server, pid, 'submit_feasibility')}")
+    page.fill("#f-report_title", "智慧课堂可行性研究报告")
+    page.fill("#f-necessity", "整合全旗中小学教学资源。")
+    page.set_input_files("#materials input[name=files]", [str(f) for f in files])
+    page.select_option("#materials select[name=material-0]", label="可行性研究报告")
+    page.select_option("#materials select[name=material-1]", label="密码应用方案")
+    unit.shot("46-several-files-each-typed")
+    page.get_by_role("button", name="上传材料").click()
+    page.wait_for_load_state()
+    assert page.locator(".flash-success").count() == 3
+    assert page.input_value("#f-necessity") == "整合全旗中小学教学资源。"  # nothing typed is lost
+    checklist = page.locator("#materials .checklist")
+    assert checklist.locator(".ok").count() == 2 and "安全可靠产品说明" in checklist.locator(".missing").inner_text()
+    own = page.locator("#materials .own-doc", has_text="产品说明.pdf")
+    own.locator("select").select_option(label="安全可靠产品说明")
+    own.get_by_role("button", name="改为此类型").click()
+    page.wait_for_load_state()
+    assert page.locator("#materials .checklist .missing").count() == 0
+    assert page.input_value("#f-necessity") == "整合全旗中小学教学资源。"
+    unit.shot("47-materials-complete")

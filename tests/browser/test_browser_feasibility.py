@@ -23,9 +23,9 @@ def _ready_task(live_server, element_id: str) -> int:
 
 
 def _upload(page, material_label: str, path) -> None:
-    page.select_option("form.upload select[name=material]", label=material_label)
-    page.set_input_files("form.upload input[name=file]", str(path))
-    page.click("form.upload button[type=submit]")
+    page.select_option("#materials .upload select[name=material]", label=material_label)
+    page.set_input_files("#materials input[name=files]", str(path))
+    page.get_by_role("button", name="上传材料").click()
     page.wait_for_load_state()
     assert page.locator(".flash-success").count() == 1, page.locator(".flashes").inner_text()
 

@@ -19,7 +19,7 @@ from test_ui_fixtures import app, client, login, post, text_of  # noqa: F401
 
 from conftest import deploy_files
 from engine import documents, services, users
-from engine.models import ProcessInstance, UserTask
+from engine.models import Document, ProcessInstance, UserTask
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scenarios"))
 import scenario_support as real  # noqa: E402
@@ -358,3 +358,79 @@ def test_the_office_reminds_an_overdue_task_and_its_holders_see_it(app, db, froz
     assert "本周五前报送" in notices and "提交可行性研究报告" in notices
     assert re.search(r'提醒\s*<span class="count">0</span>', li.get("/inbox/").get_data(as_text=True))
     assert "本周五前报送" not in text_of(_as(app, "health_zhao").get("/notices"))
+
+
+# --- §4: attachments inside the form ------------------------------------------------------------
+
+PDF_BYTES = b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+
+
+def _checklist(page: str) -> dict:
+    items = re.findall(r'<li class="(ok|missing)"><span class="mark"[^>]*>[^<]*</span>\s*([^<]+?)\s*<span', page)
+    return {label: state for state, label in items}
+
+
+def test_several_files_at_once_each_typed_and_the_typed_text_kept(app, db):
+    import io
+
+    from test_ui_fixtures import GOOD_FORM, start_project
+
+    task_id = start_project(db)
+    li = _as(app, "edu_li")
+    response = post(li, f"/tasks/{task_id}/documents", {
+        **GOOD_FORM, "summary": "正在填写的概述", "material": "",
+        "material-0": "report", "material-1": "attachments:密码应用方案",
+        "files": [(io.BytesIO(PDF_BYTES), "可研报告.pdf"), (io.BytesIO(PDF_BYTES), "密码方案.pdf"),
+                  (io.BytesIO(b"MZ" + b"\0" * 40), "病毒.pdf")]}, content_type="multipart/form-data")
+    assert response.status_code == 302
+    page = li.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert _field_value(page, "summary") == "正在填写的概述"  # what was typed came back as the draft
+    assert _checklist(page) == {"可行性研究报告": "ok", "密码应用方案": "ok", "安全可靠产品说明": "missing"}
+    with db.read() as session:
+        stored = {d.filename: d.field for d in session.scalars(select(Document).where(Document.task_id == task_id))}
+    assert stored == {"可研报告.pdf": "report", "密码方案.pdf": "attachments:密码应用方案"}  # the .exe refused
+
+
+def test_a_file_is_removed_or_retagged_before_completion_and_the_history_keeps_both(app, db):
+    import io
+
+    from test_ui_fixtures import start_project
+    from engine import history
+
+    task_id = start_project(db)
+    li = _as(app, "edu_li")
+    post(li, f"/tasks/{task_id}/claim")
+    post(li, f"/tasks/{task_id}/documents", {"material": "report", "files": [(io.BytesIO(PDF_BYTES), "错的.pdf")]},
+         content_type="multipart/form-data")
+    post(li, f"/tasks/{task_id}/documents", {"material": "", "files": [(io.BytesIO(PDF_BYTES), "产品说明.pdf")]},
+         content_type="multipart/form-data")
+    with db.read() as session:
+        wrong, other = session.scalars(select(Document).where(Document.task_id == task_id).order_by(Document.id))
+    assert post(li, f"/tasks/{task_id}/documents/{wrong.id}/remove", {"summary": "保留"}).status_code == 302
+    assert post(li, f"/tasks/{task_id}/documents/{other.id}/retag",
+                {f"retag-{other.id}": "attachments:安全可靠产品说明"}).status_code == 302
+    assert post(_as(app, "edu_wang"), f"/tasks/{task_id}/documents/{other.id}/remove").status_code == 403  # not theirs
+    page = li.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert _checklist(page)["可行性研究报告"] == "missing" and _checklist(page)["安全可靠产品说明"] == "ok"
+    assert "错的.pdf" not in page.split('id="documents"')[1]
+    with db.read() as session:
+        events = [(e["type"], (e.get("data") or {}).get("document")) for e in history.events_of(
+            session, _task_instance(db, task_id)) if e["type"].startswith("document_")]
+        kept = session.get(Document, wrong.id)
+        assert kept.removed_by == "edu_li" and kept.content == PDF_BYTES  # the file itself is kept
+    assert events == [("document_added", wrong.id), ("document_added", other.id), ("document_removed", wrong.id),
+                      ("document_retagged", other.id)]
+
+
+def test_a_material_in_the_case_is_reused_at_a_later_step(app, db, reviewers):
+    with db.write() as session:
+        source = documents.add(session, reviewers, filename="建议书.pdf", content=PDF_BYTES, user="edu_li",
+                               task_id=_ready(db, reviewers, "submit_stage_document").id, field="stage_document")
+    real.work(db, "unit:edu", "submit_stage_document", real.SUBMISSION, reviewers)
+    task = _ready(db, reviewers, "evaluate_by_consultant")
+    consultant = _as(app, "consultant_wu")
+    assert post(consultant, f"/tasks/{task.id}/documents/reuse",
+                {"reuse": str(source.id), "reuse_material": "consultant_report"}).status_code == 302
+    with db.read() as session:
+        copy = session.scalars(select(Document).where(Document.task_id == task.id)).one()
+    assert (copy.sha256, copy.field, copy.uploaded_by) == (source.sha256, "consultant_report", "consultant_wu")

@@ -48,3 +48,27 @@ document.querySelectorAll("table").forEach(function (table) {
     });
   });
 });
+
+// Several files chosen at once: each gets its own material type (material-0, material-1, … in the
+// order the files are sent), starting from the type chosen for all.
+document.querySelectorAll("input[type=file][data-material-list]").forEach(function (input) {
+  var common = input.form.querySelector("select[name=material]");
+  var list = document.createElement("ul");
+  list.className = "file-list";
+  input.closest(".upload").appendChild(list);
+  input.addEventListener("change", function () {
+    list.textContent = "";
+    Array.prototype.forEach.call(input.files, function (file, i) {
+      var item = document.createElement("li");
+      var name = document.createElement("span");
+      name.textContent = file.name;
+      var select = common.cloneNode(true);
+      select.name = "material-" + i;
+      select.value = common.value;
+      select.setAttribute("aria-label", input.getAttribute("data-material-list") + "：" + file.name);
+      item.appendChild(name);
+      item.appendChild(select);
+      list.appendChild(item);
+    });
+  });
+});
