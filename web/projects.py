@@ -13,7 +13,7 @@ import io
 from decimal import Decimal
 from typing import Optional
 
-from flask import Blueprint, Response, abort, g, render_template, request, send_file
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, send_file
 from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
@@ -245,6 +245,23 @@ def _display_names(session, names: set) -> dict:
 @bp.get("/projects/<int:instance_id>/stages/<int:index>/approval-form")
 def approval_form(instance_id: int, index: int):
     """The printable 审批表 of one stage of the 办件: its steps, opinions, 文号, dates, signatures."""
+    return _approval_form_html(instance_id, index)
+
+
+@bp.get("/projects/<int:instance_id>/stages/<int:index>/approval-form.pdf")
+def approval_form_pdf(instance_id: int, index: int):
+    """The same 审批表 as a PDF made on the server (WeasyPrint), with the print styles."""
+    import weasyprint
+
+    html = _approval_form_html(instance_id, index)
+    pdf = weasyprint.HTML(string=html, base_url=request.host_url, url_fetcher=_static_only()).write_pdf()
+    response = send_file(io.BytesIO(pdf), mimetype="application/pdf", as_attachment=True, max_age=0,
+                         download_name=f"approval-form-{instance_id}-{index + 1}.pdf")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _approval_form_html(instance_id: int, index: int) -> str:
     user = g.current_user
     with database().read() as session:
         row, found = _visible_project(session, instance_id)
@@ -254,7 +271,29 @@ def approval_form(instance_id: int, index: int):
         stage = case.stages[index]
         people = _display_names(session, {e.completed_by for e in stage.entries})
         return render_template("projects/approval_form.html", project=found, stage=stage, case=case,
-                               names=bureau_names(session), people=people, now=clock.now())
+                               names=bureau_names(session), people=people, now=clock.now(), index=index)
+
+
+def _static_only():
+    """A WeasyPrint fetcher that reads the app's own static files from disk and nothing else (no
+    request leaves the server)."""
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    import weasyprint.urls
+
+    static = Path(current_app.static_folder).resolve()
+    prefix = current_app.static_url_path + "/"
+
+    class StaticOnly(weasyprint.urls.URLFetcher):
+        def fetch(self, url, headers=None):
+            path = urlsplit(url).path
+            target = (static / path.removeprefix(prefix)).resolve()
+            if not path.startswith(prefix) or static not in target.parents or not target.is_file():
+                raise ValueError(f"not loaded: {url}")
+            return weasyprint.urls.URLFetcherResponse(url, target.read_bytes(), {"Content-Type": "text/css"})
+
+    return StaticOnly()
 
 
 @bp.get("/projects/<int:instance_id>/diagram.svg")

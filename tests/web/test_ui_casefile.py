@@ -192,6 +192,9 @@ def test_the_figures_stand_side_by_side_and_the_stage_prints(app, db, reviewers)
                   "确认立项依据和审批条件", "技术审查", "2026-03-02"):
         assert shown in text, shown
     assert "approval.css" in printed.get_data(as_text=True)
+    pdf = office.get(links[0].replace("approval-form", "approval-form.pdf"))
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF-")
+    assert len(pdf.data) > 20000  # text and embedded fonts, not an empty page
     assert office.get(f"/projects/{reviewers}/stages/99/approval-form").status_code == 404
     assert _as(app, "health_zhao").get(f"/projects/{reviewers}/stages/1/approval-form").status_code == 403
 
