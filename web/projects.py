@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from decimal import Decimal
 from typing import Optional
 
@@ -311,6 +312,25 @@ def diagram(instance_id: int):
     return response
 
 
+@bp.get("/projects/<int:instance_id>/diagram.bpmn")
+def diagram_xml(instance_id: int):
+    """The project's diagram as deployed, for the bpmn-js viewer of the page."""
+    with database().read() as session:
+        row, _found = _visible_project(session, instance_id)
+        resource = session.get(Resource, session.get(ProcessDefinition, row.definition_id).resource_id)
+        return Response(resource.content, mimetype="application/xml")
+
+
+@bp.get("/projects/<int:instance_id>/diagram-state.json")
+def diagram_state(instance_id: int):
+    """Where the project stands, for the viewer's markers: done, current, waiting, flows taken, and
+    how many times each step was done."""
+    with database().read() as session:
+        row, _found = _visible_project(session, instance_id)
+        counts = Counter(step.element_id for step in queries.steps(session, instance_id) if step.state == "completed")
+        return queries.diagram_highlight(session, row).as_dict(counts)
+
+
 @bp.get("/projects/<int:instance_id>/documents/<int:document_id>")
 def document(instance_id: int, document_id: int):
     """A document of a project, for whoever may see the project."""
@@ -370,8 +390,19 @@ def _wan(value: float) -> str:
 bp.register_error_handler(EngineError, engine_error)
 
 
+VIEWER = "vendor/bpmn-js/bpmn-navigated-viewer.production.min.js"  # copied there by `make vendor`
+
+
+def bpmn_viewer_installed() -> bool:
+    """Whether the bpmn-js viewer is in the static files (else pages show the drawn image only)."""
+    from pathlib import Path
+
+    return (Path(current_app.static_folder) / VIEWER).is_file()
+
+
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    app.jinja_env.globals["bpmn_viewer_installed"] = bpmn_viewer_installed
     app.jinja_env.globals.update(stage_label=stage_label, category_label=category_label, status_label=status_label,
                                  unit_label=unit_label)
     app.context_processor(lambda: {"sees_dashboard": sees_dashboard(g.get("current_user"))})

@@ -280,3 +280,27 @@ def test_several_files_at_once_inside_the_form_keep_what_was_typed(officials, di
     assert page.locator("#materials .checklist .missing").count() == 0
     assert page.input_value("#f-necessity") == "整合全旗中小学教学资源。"
     unit.shot("47-materials-complete")
+
+
+def test_diagrams_in_bpmn_js_with_the_state_and_the_replay(officials, diagrams):
+    server = diagrams
+    pid = real.declare_project(server.db, "P-2026-070")
+    real.work(server.db, "unit:edu", "submit_stage_document", real.SUBMISSION, pid)
+    office = officials("office_chen")
+    office.goto(f"/projects/{pid}")
+    viewer = office.page.locator("#diagram .bpmn-viewer.is-ready")
+    viewer.wait_for(timeout=15000)
+    assert office.page.locator("#diagram .diagram-fallback").is_hidden()
+    assert viewer.locator(".djs-element.is-done").count() >= 3  # start, confirmation, gateway …
+    assert viewer.locator("[data-element-id='stage_proposal'].is-active, .djs-element.is-active").count() >= 1
+    assert viewer.locator(".djs-connection.is-taken").count() >= 2
+    office.shot("48-bpmn-js-project")
+    auditor = officials("auditor_sun")
+    auditor.goto(f"/audit/instances/{pid}?seq=3")
+    viewer = auditor.page.locator(".bpmn-viewer.is-ready")
+    viewer.wait_for(timeout=15000)
+    early = viewer.locator(".djs-element.is-done").count()
+    auditor.goto(f"/audit/instances/{pid}")
+    auditor.page.locator(".bpmn-viewer.is-ready").wait_for(timeout=15000)
+    assert auditor.page.locator(".bpmn-viewer .djs-element.is-done").count() > early  # the replay at each event
+    auditor.shot("49-bpmn-js-audit-replay")
