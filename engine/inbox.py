@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from . import clock, workdays
-from .models import ProcessDefinition, ProcessInstance, TaskCandidate, UserTask
+from .models import ProcessDefinition, ProcessInstance, TaskCandidate, User, UserTask
 
 VIEWS = ("mine", "bureau", "all")
 SORTS = ("due", "created", "priority")
@@ -57,8 +57,9 @@ def _offered_to(user: str, groups: list[str]):
 
 
 def _view_condition(view: str, user: str, groups: list[str]):
-    if view == "mine":
-        return UserTask.assignee == user
+    if view == "mine":  # theirs, and those of colleagues away who named them their substitute (委托)
+        away = select(User.name).where(User.substitute == user, User.away_until >= clock.today())
+        return or_(UserTask.assignee == user, UserTask.assignee.in_(away))
     if view == "bureau":
         return and_(UserTask.assignee.is_(None), _offered_to(user, groups))
     if view == "all":

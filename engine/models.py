@@ -7,7 +7,7 @@ step with the state in the same transaction.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Optional
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer,
@@ -350,6 +350,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    substitute: Mapped[Optional[str]] = mapped_column(String(100))  # 委托: who works on their tasks while away
+    away_until: Mapped[Optional[date]]  # the last day away (the substitute acts until then)
     bureaus: Mapped[list["UserBureau"]] = relationship(cascade="all, delete-orphan")
     roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan")
 

@@ -43,11 +43,11 @@ def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = 
     return app
 
 
-UI_BLUEPRINTS = ("auth", "i18n", "inbox", "tasks", "start", "projects", "users_admin", "notices")
+UI_BLUEPRINTS = ("auth", "i18n", "inbox", "tasks", "start", "projects", "users_admin", "notices", "profile")
 
 
 def _add_ui(app: Flask) -> None:
-    from . import audit, auth, i18n, inbox, notices, projects, security, start, tasks, users_admin
+    from . import audit, auth, i18n, inbox, notices, profile, projects, security, start, tasks, users_admin
     from . import admin
 
     security.init_app(app)
@@ -56,6 +56,7 @@ def _add_ui(app: Flask) -> None:
     inbox.init_app(app)
     tasks.init_app(app)
     notices.init_app(app)
+    profile.init_app(app)
     start.init_app(app)
     projects.init_app(app)
     users_admin.init_app(app)

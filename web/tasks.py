@@ -17,7 +17,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import delete, or_, select
 
-from engine import bureaus, clock, documents, history, instances, services
+from engine import bureaus, clock, documents, history, instances, services, users
 from engine.errors import EngineError, TaskNotReady
 from engine.models import ProcessDefinition, ProcessInstance, TaskComment, TaskDraft, User, UserBureau, UserTask
 from forms import prefill, schemas
@@ -137,6 +137,8 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
         may_claim=task.state == "ready" and not task.assignee and may_act(task, user),
         may_unclaim=task.state == "ready" and task.assignee == user.name,
         colleagues=_colleagues(session, task, user) if may_act(task, user) else [],
+        may_take_over=task.state == "ready" and bool(task.assignee)
+        and task.assignee in users.represented(session, user.name),
         may_withdraw=task.state == "completed" and task.completed_by == user.name
         and services.withdraw_problem(session, task, instance) is None), status
 
@@ -281,6 +283,24 @@ def reassign(task_id: int):
         name = found.display_name or found.name
     flash(_("已转办给 %(who)s。", who=name), "success")
     return redirect(url_for("inbox.index"))
+
+
+@bp.post("/tasks/<int:task_id>/take-over")
+def take_over(task_id: int):
+    """委托: the substitute of the official a task is assigned to takes it over while they are away."""
+    user = g.current_user
+    with database().write() as session:
+        task = _visible_task(session, task_id)
+        if task.state != "ready":
+            raise TaskNotReady(f"task {task_id} is {task.state}")
+        if task.assignee not in users.represented(session, user.name):
+            abort(403)
+        away = session.scalars(select(User).where(User.name == task.assignee)).one()
+        services.reassign_task(session, task_id, actor=user.name, assignee=user.name, check_access=False,
+                               reason=_("委托代办：%(who)s 外出至 %(until)s", who=away.display_name or away.name,
+                                        until=away.away_until.isoformat()))
+    flash(_("已接办，任务由您办理。"), "success")
+    return redirect(url_for("tasks.show", task_id=task_id))
 
 
 def _colleagues(session, task: UserTask, user: CurrentUser) -> list[tuple[str, str]]:

@@ -437,3 +437,33 @@ def test_a_material_in_the_case_is_reused_at_a_later_step(app, db, reviewers):
     with db.read() as session:
         copy = session.scalars(select(Document).where(Document.task_id == task.id)).one()
     assert (copy.sha256, copy.field, copy.uploaded_by) == (source.sha256, "consultant_report", "consultant_wu")
+
+
+# --- §5: 委托 (a substitute while away) ----------------------------------------------------------
+
+def test_a_substitute_takes_over_the_tasks_of_a_colleague_away(app, db, frozen_clock):
+    from datetime import timedelta
+
+    from test_ui_fixtures import start_project
+    from engine import clock, history
+
+    task_id = start_project(db)
+    li, wang = _as(app, "edu_li"), _as(app, "edu_wang")
+    post(li, f"/tasks/{task_id}/claim")
+    assert post(li, "/me/substitute", {"substitute": "health_zhao", "until": "2026-03-06"}).status_code == 302
+    with db.read() as session:
+        assert session.scalars(select(users.User).where(users.User.name == "edu_li")).one().substitute is None
+    assert post(li, "/me/substitute", {"substitute": "edu_wang", "until": "2026-03-06"}).status_code == 302
+    assert f'href="/tasks/{task_id}"' in wang.get("/inbox/").get_data(as_text=True)  # in their 我的待办
+    assert "接办（委托代办）" in text_of(wang.get(f"/tasks/{task_id}"))
+    assert post(_as(app, "health_zhao"), f"/tasks/{task_id}/take-over").status_code == 403
+    assert post(wang, f"/tasks/{task_id}/take-over").status_code == 302
+    assert _task_assignee(db, task_id) == "edu_wang"
+    with db.read() as session:
+        event = history.events_of(session, _task_instance(db, task_id))[-1]
+    assert (event["type"], event["actor"], event["data"]["previous"]) == ("task_assigned", "edu_wang", "edu_li")
+    assert "委托代办" in event["data"]["reason"] and "2026-03-06" in event["data"]["reason"]
+    # back from being away: the colleague no longer sees their tasks
+    post(wang, f"/tasks/{task_id}/reassign", {"assignee": "edu_li", "reason": "已回"})
+    clock.advance(timedelta(days=5))
+    assert f'href="/tasks/{task_id}"' not in wang.get("/inbox/").get_data(as_text=True)
