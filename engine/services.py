@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import clock, definitions, history, instances, runtime
+from . import bureaus, clock, definitions, history, instances, runtime, users, variable_limits
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
@@ -39,10 +39,10 @@ def _one_instant(service):
 @_one_instant
 def deploy(session: Session, files: list[BundleFile], *, name: str, source: Optional[str] = None,
            user: Optional[str] = None, tenant_id: Optional[str] = None,
-           changed_only: bool = False) -> DeploymentResult:
+           changed_only: bool = False, all_versions: bool = False) -> DeploymentResult:
     """Deploy a bundle (all or nothing); record it in the system history."""
     result = definitions.deploy(session, files, name=name, source=source, user=user, tenant_id=tenant_id,
-                                changed_only=changed_only)
+                                changed_only=changed_only, all_versions=all_versions)
     history.record_system(session, history.Event(
         "deployment", actor=user, data={
             "deployment": result.deployment.id, "name": name, "source": source,
@@ -124,6 +124,9 @@ def _checked_variables(variables: Optional[dict]) -> dict:
     for name in variables:
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
             raise InvalidInput(f"variable name {name!r} is not allowed (letters, digits and _, not first)")
+    refused = variable_limits.problem(variables)
+    if refused:
+        raise InvalidInput(refused)
     try:
         return runtime.plain(variables)
     except TypeError as exc:
@@ -216,50 +219,86 @@ def tasks(session: Session, *, groups: Optional[list[str]] = None, user: Optiona
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
-def _ready_task_locked(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
-    """Lock the task's instance, then read the task (another request may have just finished it)."""
+def lock_task(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
+    """Lock the task's instance first, then read the task and the instance as the last change left
+    them (never an older copy this session read before the lock)."""
     found = session.execute(select(UserTask, ProcessInstance)
                             .join(ProcessInstance, UserTask.instance_id == ProcessInstance.id)
-                            .where(UserTask.id == task_id).with_for_update(of=ProcessInstance)).first()
+                            .where(UserTask.id == task_id).with_for_update(of=ProcessInstance)
+                            .execution_options(populate_existing=True)).first()
     if found is None:
         raise NotFound(f"task {task_id} does not exist")
     task, row = found
     if not session.get_bind().dialect.name == "sqlite":
-        # The lock may have waited for another completion: read the task as that one left it.
-        # (On SQLite the write transaction holds the database lock from its first statement.)
+        # The lock may have waited for another completion, and PostgreSQL re-reads only the locked
+        # row then: read the task as that one left it. (On SQLite the write transaction holds the
+        # database lock from its first statement.)
         task = session.scalars(select(UserTask).where(UserTask.id == task_id)
                                .execution_options(populate_existing=True)).one()
-    if task.state != "ready":
-        if task.state == "completed":
-            when = clock.aware(task.completed_at).astimezone(clock.local_zone())
-            raise TaskNotReady(f"task {task_id} ({task.name or task.element_id}) was already completed by "
-                               f"{task.completed_by} at {when:%Y-%m-%d %H:%M:%S}")
-        raise TaskNotReady(f"task {task_id} ({task.name or task.element_id}) is {task.state}")
-    if row.status == "suspended":
-        raise InstanceNotRunning(f"process instance {row.id} is suspended")
     return task, row
 
 
-def may_work_on(task: UserTask, user: str, groups: list[str]) -> bool:
-    if task.assignee:
-        return task.assignee == user
-    return is_candidate(task, user, groups)
+def check_ready(task: UserTask, row: ProcessInstance) -> None:
+    """Refuse work on a task that is no longer ready, saying who completed it and when."""
+    if task.state != "ready":
+        if task.state == "completed":
+            when = clock.aware(task.completed_at).astimezone(clock.local_zone())
+            raise TaskNotReady(f"task {task.id} ({task.name or task.element_id}) was already completed by "
+                               f"{task.completed_by} at {when:%Y-%m-%d %H:%M:%S}")
+        raise TaskNotReady(f"task {task.id} ({task.name or task.element_id}) is {task.state}")
+    if row.status == "suspended":
+        raise InstanceNotRunning(f"process instance {row.id} is suspended")
 
 
-def is_candidate(task: UserTask, user: str, groups: list[str]) -> bool:
-    return user in task.candidate_users or bool(set(groups) & set(task.candidate_groups))
+def _ready_task_locked(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
+    task, row = lock_task(session, task_id)
+    check_ready(task, row)
+    return task, row
+
+
+def task_access(task: UserTask, user: str, groups: list[str], roles=(), action: str = "work") -> Optional[str]:
+    """The one rule of who may do what with a user task; Camunda 7 with authorization checks and
+    its default task authorizations is the reference. `action` "work" (claim, complete) is the
+    assignee's, or, while nobody has claimed it, a candidate user's or a candidate group member's;
+    "assign" (hand it to another user, give it back) is the assignee's. An administrator (Camunda's
+    camunda-admin) may do both with any task, also one offered to nobody or to unknown groups.
+    Returns why it is allowed ("assignee", "candidate", "admin"), or None."""
+    if action == "assign":
+        if task.assignee and task.assignee == user:
+            return "assignee"
+    elif task.assignee:
+        if task.assignee == user:
+            return "assignee"
+    elif user in task.candidate_users or set(groups) & set(task.candidate_groups):
+        return "candidate"
+    return "admin" if bureaus.ADMIN in (roles or ()) else None
+
+
+def may_work_on(task: UserTask, user: str, groups: list[str], roles=()) -> bool:
+    return task_access(task, user, groups, roles) is not None
+
+
+def _override(task: UserTask, user: str, groups, roles, action: str, reason: Optional[str]) -> dict:
+    """History data of an administrator acting on a task the rule gives to others, with the reason."""
+    if task_access(task, user, groups or [], roles, action) != "admin":
+        return {}
+    offered = ", ".join(task.candidate_groups + task.candidate_users) or "nobody"
+    holder = f", claimed by {task.assignee}" if task.assignee else ""
+    return {"admin_override": (reason or "").strip() or f"administrator, not the assignee or a candidate "
+                                                         f"(offered to {offered}{holder})"}
 
 
 @_one_instant
-def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[str]] = None,
-          check_access: bool = True) -> UserTask:
+def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[str]] = None, roles=(),
+          check_access: bool = True, reason: Optional[str] = None) -> UserTask:
     task, row = _ready_task_locked(session, task_id)
     if task.assignee and task.assignee != user:
         raise TaskNotReady(f"task {task_id} is already claimed by {task.assignee}")
-    if check_access and not may_work_on(task, user, groups or []):
+    if check_access and task_access(task, user, groups or [], roles) is None:
         raise AccessDenied(f"{user} is not a candidate for task {task_id}")
+    extra = _override(task, user, groups, roles, "work", reason) if check_access else {}
     task.assignee = user
-    _task_event(session, row, task, "task_claimed", user, {"assignee": user})
+    _task_event(session, row, task, "task_claimed", user, {"assignee": user, **extra})
     return task
 
 
@@ -272,27 +311,38 @@ def unclaim(session: Session, task_id: int, *, user: str) -> UserTask:
 
 
 @_one_instant
-def reassign_task(session: Session, task_id: int, *, actor: str, assignee: str, reason: str,
-                  groups: Optional[list[str]] = None, assignee_groups: Optional[list[str]] = None,
-                  check_access: bool = True) -> UserTask:
-    """Hand a ready task to `assignee` (转办), with a reason, recorded under `actor`'s name.
-
-    With `check_access` (an official): `actor` must hold the task (its assignee, or a candidate
-    when unclaimed) and `assignee` (whose bureaus are `assignee_groups`) must be a candidate too,
-    a colleague of the same bureau. Administrators pass `check_access=False`.
-    """
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("reassigning a task needs a reason")
+def set_candidates(session: Session, task_id: int, *, groups: list[str], users: list[str], user: str) -> UserTask:
+    """Offer a ready task to other candidate groups and users (an administrator's identity links)."""
     task, row = _ready_task_locked(session, task_id)
-    if check_access:
-        if not may_work_on(task, actor, groups or []):
-            raise AccessDenied(f"{actor} does not hold task {task_id}")
-        if not is_candidate(task, assignee, assignee_groups or []):
-            raise AccessDenied(f"{assignee} is not a candidate for task {task_id}")
-    previous, task.assignee = task.assignee, assignee
-    _task_event(session, row, task, "task_assigned", actor, {"previous": previous, "assignee": assignee,
-                                                                "reason": reason})
+    previous = {"groups": list(task.candidate_groups), "users": list(task.candidate_users)}
+    task.candidate_groups, task.candidate_users = list(groups), list(users)
+    task.candidates = ([TaskCandidate(kind="group", value=g) for g in groups]
+                       + [TaskCandidate(kind="user", value=u) for u in users])
+    _task_event(session, row, task, "task_candidates_changed", user,
+                {"groups": list(groups), "users": list(users), "previous": previous})
+    return task
+
+
+@_one_instant
+def reassign_task(session: Session, task_id: int, *, actor: str, to_user: Optional[str], reason: str,
+                  groups: Optional[list[str]] = None, roles=(), check_access: bool = True) -> UserTask:
+    """Hand a ready task to another user (转办; None gives it back to its candidates): the
+    assignee may, an administrator may for any task. Recorded with `reason` in the history."""
+    from . import users
+
+    task, row = _ready_task_locked(session, task_id)
+    if check_access and task_access(task, actor, groups or [], roles, "assign") is None:
+        holder = f"claimed by {task.assignee}" if task.assignee else "not claimed"
+        raise AccessDenied(f"{actor} may not reassign task {task_id}: it is {holder}; the assignee or an "
+                           "administrator may")
+    if to_user is not None:
+        target = users.get_user(session, to_user)
+        if not target.active:
+            raise InvalidInput(f"user '{to_user}' is deactivated")
+    extra = _override(task, actor, groups, roles, "assign", reason) if check_access else {}
+    previous, task.assignee = task.assignee, to_user
+    _task_event(session, row, task, "task_assigned", actor,
+                {"from": previous, "to": to_user, "reason": (reason or "").strip() or None, **extra})
     return task
 
 
@@ -303,13 +353,15 @@ def _task_event(session, row, task, kind, user, data):
 
 @_one_instant
 def complete_task(session: Session, task_id: int, *, user: str, data: Optional[dict] = None,
-                  groups: Optional[list[str]] = None, check_access: bool = True) -> ProcessInstance:
+                  groups: Optional[list[str]] = None, roles=(), check_access: bool = True,
+                  reason: Optional[str] = None) -> ProcessInstance:
     """Complete a ready user task with form data as `user`, and run the instance until it waits."""
     task, row = _ready_task_locked(session, task_id)
-    if check_access and not may_work_on(task, user, groups or []):
+    if check_access and not may_work_on(task, user, groups or [], roles):
         raise AccessDenied(f"{user} may not complete task {task_id} "
                            f"(offered to {', '.join(task.candidate_groups + task.candidate_users) or 'nobody'}"
                            f"{', claimed by ' + task.assignee if task.assignee else ''})")
+    override = _override(task, user, groups, roles, "work", reason) if check_access else {}
     data = _checked_variables(data)
     handle = instances.load(session, row.id, row=row)
     spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
@@ -319,7 +371,7 @@ def complete_task(session: Session, task_id: int, *, user: str, data: Optional[d
                                        occurrence=instances._occurrence(handle.workflow, spiff_task),
                                        versions=instances.versions(handle),
                                        data={"task": task.id, "path": runtime.task_path(spiff_task),
-                                             "values": data}))
+                                             "values": data, **override}))
     handle.completed_task = (task.task_uuid, user, task)
     runtime.complete_user_task(handle.workflow, task.task_uuid, data)
     _save(session, handle, user)
@@ -388,8 +440,9 @@ class CorrelationResult:
 @_one_instant
 def correlate_message(session: Session, name: str, *, business_key: Optional[str] = None,
                       variables: Optional[dict] = None, correlation_keys: Optional[dict] = None,
-                      user: Optional[str] = None) -> CorrelationResult:
-    """Deliver a message to the one instance waiting for it, or start the process it starts."""
+                      user: Optional[str] = None, instance_id: Optional[int] = None) -> CorrelationResult:
+    """Deliver a message to the one instance waiting for it, or start the process it starts;
+    with `instance_id`, only to that instance (which must be waiting for it)."""
     variables = _checked_variables(variables)
     query = (select(MessageSubscription, ProcessInstance.variables)
              .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
@@ -397,6 +450,8 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
              .order_by(MessageSubscription.instance_id))
     if business_key is not None:
         query = query.where(MessageSubscription.business_key == business_key)
+    if instance_id is not None:
+        query = query.where(MessageSubscription.instance_id == instance_id)
     if correlation_keys:  # compared with each waiting instance's variables; its state stays unread
         subscriptions = [sub for sub, values in session.execute(query) if _matches(values, correlation_keys)]
     else:
@@ -408,6 +463,8 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
     if instance_ids:
         sub = subscriptions[0]
         return CorrelationResult(_deliver(session, instance_ids[0], sub.element_id, name, variables, user), False)
+    if instance_id is not None:
+        raise CorrelationError(f"process instance {instance_id} is not waiting for message '{name}'")
     starts = list(session.scalars(select(StartSubscription).where(StartSubscription.kind == "message",
                                                                   StartSubscription.message_name == name)))
     latest = {}
@@ -499,40 +556,72 @@ def evaluate_decision(session: Session, key: str, variables: Optional[dict] = No
 def fire_next_due_timer(session: Session) -> Optional[Timer]:
     """Fire one due timer, if any; return it. Safe with several schedulers on one database:
     a timer is taken under the lock of its instance (or its own row, for a timer start event)
-    with SKIP LOCKED, so no timer fires twice and none waits behind another scheduler."""
+    with SKIP LOCKED, so none waits behind another scheduler, and only while it is still due at
+    the time this scheduler saw: an occurrence another scheduler fired meanwhile is not fired
+    again, and the next one not before its time."""
     now = clock.now()
     live = select(ProcessInstance.id).where(ProcessInstance.status.in_(("running", "waiting")))
-    candidates = list(session.scalars(
-        select(Timer).where(Timer.state == "waiting", Timer.due_at <= now,
-                            or_(Timer.instance_id.is_(None), Timer.instance_id.in_(live)))
-        .order_by(Timer.due_at, Timer.id).limit(20)))
-    for candidate in candidates:
-        if candidate.instance_id is None:
-            timer = session.scalars(select(Timer).where(Timer.id == candidate.id, Timer.state == "waiting")
-                                    .with_for_update(skip_locked=True)
+    candidates = session.execute(
+        select(Timer.id, Timer.instance_id, Timer.due_at)
+        .where(Timer.state == "waiting", Timer.due_at <= now,
+               or_(Timer.instance_id.is_(None), Timer.instance_id.in_(live)))
+        .order_by(Timer.due_at, Timer.id).limit(20)).all()
+    for timer_id, instance_id, seen_due in candidates:
+        still_due = select(Timer).where(Timer.id == timer_id, Timer.state == "waiting", Timer.due_at == seen_due)
+        if instance_id is None:
+            timer = session.scalars(still_due.with_for_update(skip_locked=True)
                                     .execution_options(populate_existing=True)).first()
             if timer is not None:
                 _fire_timer_start(session, timer, now)
                 return timer
             continue
-        row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == candidate.instance_id)
-                              .with_for_update(skip_locked=True)).first()
+        row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                              .with_for_update(skip_locked=True).execution_options(populate_existing=True)).first()
         if row is None:
             continue  # another scheduler is on this instance right now
-        timer = session.scalars(select(Timer).where(Timer.id == candidate.id)
-                                .execution_options(populate_existing=True)).one()
-        if timer.state != "waiting" or row.status in ("suspended", "terminated", "completed", "incident"):
-            continue
-        timer.state, timer.fired_at, timer.fire_count = "fired", now, timer.fire_count + 1
-        if timer.kind == "job":
-            _run_job(session, row, timer)
+        timer = session.scalars(still_due.execution_options(populate_existing=True)).first()
+        if timer is not None and _fire(session, row, timer, now):
             return timer
-        event = history.Event("timer_fired", element_id=timer.element_id,
-                              data={"timer": timer.id, "due": timer.due_at, "fired_at": now})
-        _engine_work(session, row.id, event, _run_waiting, kind="timer",
-                     payload={"timer": timer.id, "element_id": timer.element_id})
-        return timer
     return None
+
+
+def _fire(session: Session, row: ProcessInstance, timer: Timer, now) -> bool:
+    """Fire a timer or run a job of locked instance `row`, if it still waits and the instance runs."""
+    if timer.state != "waiting" or row.status in ("suspended", "terminated", "completed", "incident"):
+        return False
+    timer.state, timer.fired_at, timer.fire_count = "fired", now, timer.fire_count + 1
+    if timer.kind == "job":
+        _run_job(session, row, timer)
+        return True
+    event = history.Event("timer_fired", element_id=timer.element_id,
+                          data={"timer": timer.id, "due": timer.due_at, "fired_at": now})
+    _engine_work(session, row.id, event, _run_waiting, kind="timer",
+                 payload={"timer": timer.id, "element_id": timer.element_id})
+    return True
+
+
+@_one_instant
+def execute_job(session: Session, timer_id: int) -> Timer:
+    """Run one waiting job now (Camunda's job execute): an asynchronous continuation, or a timer
+    that is due. A timer is not fired before its time: the history replays it at that time."""
+    timer = session.get(Timer, timer_id)
+    if timer is None or timer.state != "waiting":
+        raise NotFound(f"job {timer_id} does not wait: it ran or was cancelled")
+    if timer.kind == "timer" and timer.due_at > clock.now():
+        raise InvalidInput(f"timer '{timer.element_id}' is due at {clock.aware(timer.due_at).isoformat()}: "
+                           "a timer fires at its time, not before")
+    if timer.instance_id is None:  # a timer start event: its own row is the lock
+        session.scalars(select(Timer).where(Timer.id == timer_id).with_for_update()).one()
+        session.refresh(timer)
+        if timer.state != "waiting":
+            raise NotFound(f"job {timer_id} does not wait: it ran or was cancelled")
+        _fire_timer_start(session, timer, clock.now())
+        return timer
+    row = instances.lock_instance(session, timer.instance_id)
+    session.refresh(timer)
+    if not _fire(session, row, timer, clock.now()):
+        raise InstanceNotRunning(f"job {timer_id} cannot run: process instance {row.id} is {row.status}")
+    return timer
 
 
 def _run_job(session: Session, row: ProcessInstance, job: Timer) -> None:
@@ -553,13 +642,12 @@ def _run_waiting(handle) -> None:
 
 
 def _fire_timer_start(session: Session, timer: Timer, now) -> ProcessInstance:
-    """A timer start event is due: start an instance there, and schedule the next cycle."""
-    from .timers import next_due
-
+    """A timer start event is due: start an instance there, recording the occurrence's due time,
+    and schedule the next occurrence."""
     definition = session.get(ProcessDefinition, timer.definition_id)
-    start = next(s for s in definition.meta["starts"] if s["id"] == timer.element_id)
+    due = timer.due_at
     timer.fire_count, timer.fired_at = timer.fire_count + 1, now
-    following = next_due(start["timer"]["kind"], str(_timer_text(start)), timer.due_at, timer.fire_count)
+    following = next_start_due(definition, timer.element_id, due, timer.fire_count)
     if following is None:
         timer.state = "fired"
     else:
@@ -568,15 +656,20 @@ def _fire_timer_start(session: Session, timer: Timer, now) -> ProcessInstance:
     handle.events.append(history.Event("instance_started", element_id=timer.element_id,
                                        versions=instances.versions(handle),
                                        data={"business_key": None, "variables": {}, "timer": timer.id,
-                                             "due": timer.due_at, "fired_at": now}))
+                                             "due": due, "fired_at": now}))
     runtime.start(handle.workflow, {}, start_element=timer.element_id, fire_start=True)
     _save(session, handle, None)
     return handle.row
 
 
-def _timer_text(start: dict):
+def next_start_due(definition: ProcessDefinition, element_id: str, due, fired: int):
+    """When a timer start event fires next after its occurrence at `due`, its `fired`-th; None when over."""
     from .expressions import compile_template
-    return compile_template(start["timer"]["text"]).evaluate({})
+    from .timers import next_due
+
+    start = next(s for s in definition.meta["starts"] if s["id"] == element_id)
+    return next_due(start["timer"]["kind"], str(compile_template(start["timer"]["text"]).evaluate({})),
+                    due, fired)
 
 
 def fire_due_timers(db, limit: int = 1000) -> int:
@@ -722,16 +815,20 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                 continue
             task.worker_id, task.lock_expires_at = worker_id, now + timedelta(milliseconds=duration)
             wanted = topic.get("variables")
-            variables = {k: v for k, v in (row.variables or {}).items()
+            variables = {k: v for k, v in {**(row.variables or {}), **(task.variables or {})}.items()
                          if not k.startswith("_") and (wanted is None or k in wanted)}
             locked.append(LockedExternalTask(task, variables, row.business_key, row.process_key))
     return locked
 
 
 def _locked_by(session: Session, task_id: int, worker_id: str) -> ExternalTask:
-    task = session.get(ExternalTask, task_id)
-    if task is None:
+    """The external task, read after its instance is locked, if `worker_id` holds it."""
+    instance_id = session.scalar(select(ExternalTask.instance_id).where(ExternalTask.id == task_id))
+    if instance_id is None:
         raise NotFound(f"external task {task_id} does not exist")
+    instances.lock_instance(session, instance_id)
+    task = session.scalars(select(ExternalTask).where(ExternalTask.id == task_id)
+                           .execution_options(populate_existing=True)).one()
     if task.state != "open":
         raise TaskNotReady(f"external task {task_id} is {task.state}")
     if task.worker_id != worker_id or task.lock_expires_at is None or task.lock_expires_at < clock.now():
@@ -745,16 +842,46 @@ def complete_external_task(session: Session, task_id: int, *, worker_id: str, va
                            user: Optional[str] = None) -> ProcessInstance:
     """The worker holding the lock finished the task: its variables join the process."""
     task = _locked_by(session, task_id, worker_id)
-    variables = _checked_variables(variables)
+    return _finish_external(session, task, _checked_variables(variables), user or worker_id, {"worker": worker_id})
+
+
+def _finish_external(session: Session, task: ExternalTask, variables: dict, actor: Optional[str],
+                     data: dict) -> ProcessInstance:
     handle = instances.load(session, task.instance_id)
     spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
-    handle.events.append(history.Event("external_task_completed", actor=user or worker_id, element_id=task.element_id,
+    handle.events.append(history.Event("external_task_completed", actor=actor, element_id=task.element_id,
                                        data={"external_task": task.id, "path": runtime.task_path(spiff_task),
-                                             "worker": worker_id, "variables": variables}))
+                                             **data, "variables": variables}))
     runtime.complete_external_task(handle.workflow, task.task_uuid, variables)
-    _save(session, handle, user or worker_id)
+    _save(session, handle, actor)
     task.state = "completed"
     return handle.row
+
+
+@_one_instant
+def complete_external_task_as_admin(session: Session, task_id: int, *, user: str, variables: Optional[dict] = None,
+                                    reason: str = "") -> ProcessInstance:
+    """An administrator does an external task's work by hand (a `java:` task with no worker, a
+    script the engine cannot run): its open incident is resolved, the variables join the process."""
+    task = session.get(ExternalTask, task_id)
+    if task is None:
+        raise NotFound(f"external task {task_id} does not exist")
+    if task.state != "open":
+        raise TaskNotReady(f"external task {task_id} is {task.state}")
+    variables = _checked_variables(variables)
+    row = instances.lock_instance(session, task.instance_id)
+    if row.status in ("suspended", "completed", "terminated"):
+        raise InstanceNotRunning(f"process instance {row.id} is {row.status}")
+    for incident in session.scalars(select(Incident).where(Incident.instance_id == row.id,
+                                                           Incident.element_id == task.element_id,
+                                                           Incident.resolved_at.is_(None))):
+        if (incident.payload or {}).get("external_task") == task.id:
+            incident.resolved_at, incident.resolved_by = clock.now(), user
+    if row.status == "incident" and not session.scalar(select(Incident.id).where(
+            Incident.instance_id == row.id, Incident.resolved_at.is_(None)).limit(1)):
+        row.status = "running"
+    return _finish_external(session, task, variables, user,
+                            {"worker": None, "by_admin": (reason or "").strip() or "completed by an administrator"})
 
 
 @_one_instant

@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, or_, select
 
 from engine import bureaus, clock, documents, history, instances, services, users
-from engine.errors import EngineError, TaskNotReady
+from engine.errors import EngineError, NotFound, TaskNotReady
 from engine.models import ProcessDefinition, ProcessInstance, TaskComment, TaskDraft, User, UserBureau, UserTask
 from forms import prefill, schemas
 from forms.fields import FieldSpec, fields_for_task, materials_of
@@ -82,10 +82,16 @@ def _visible_task(session, task_id: int) -> UserTask:
 
 
 def _workable_task(session, task_id: int) -> UserTask:
-    """The task, when the current user may change it: 403 for the others, 409 when it is closed."""
-    task = _visible_task(session, task_id)
-    if task.state != "ready":
-        raise TaskNotReady(f"task {task_id} is {task.state}")
+    """The task, when the current user may change it: 403 for the others, 409 when it is closed.
+
+    Its instance is locked first and both are read as the last change left them."""
+    try:
+        task, row = services.lock_task(session, task_id)
+    except NotFound:
+        abort(404)
+    if not may_see(task, g.current_user):
+        abort(403)
+    services.check_ready(task, row)
     if not may_act(task, g.current_user):
         abort(403)
     return task
@@ -124,7 +130,7 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
     events = _path(case)
     names = bureau_names(session)
     people = _display_names(session, {e["actor"] for e in events} | {c.user_name for c in comments}
-                            | {(e.get("data") or {}).get("assignee") for e in events}
+                            | {(e.get("data") or {}).get("to") for e in events if e["type"] == "task_assigned"}
                             | {d.uploaded_by for d in docs} | {task.assignee, task.completed_by})
     return render_template(
         "task.html", task=task, instance=instance, definition=definition, specs=specs, form=form,
@@ -136,7 +142,7 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
         project=_project_context(branch if branch is not None else instance.variables or {}, names), may_act=may_act(task, user),
         may_claim=task.state == "ready" and not task.assignee and may_act(task, user),
         may_unclaim=task.state == "ready" and task.assignee == user.name,
-        colleagues=_colleagues(session, task, user) if may_act(task, user) else [],
+        colleagues=_colleagues(session, task, user) if task.state == "ready" and task.assignee == user.name else [],
         may_take_over=task.state == "ready" and bool(task.assignee)
         and task.assignee in users.represented(session, user.name),
         may_withdraw=task.state == "completed" and task.completed_by == user.name
@@ -235,9 +241,7 @@ def claim(task_id: int):
 def unclaim(task_id: int):
     user = g.current_user
     with database().write() as session:
-        task = _visible_task(session, task_id)
-        if task.state != "ready":
-            raise TaskNotReady(f"task {task_id} is {task.state}")
+        task = _workable_task(session, task_id)
         if task.assignee != user.name:
             abort(403)
         services.unclaim(session, task_id, user=user.name)
@@ -265,22 +269,25 @@ def withdraw(task_id: int):
 
 @bp.post("/tasks/<int:task_id>/reassign")
 def reassign(task_id: int):
-    """转办: who holds the task hands it to a colleague who may work on it too, with a reason."""
+    """转办: who has claimed the task hands it to a colleague who may work on it too, with a reason."""
     user = g.current_user
     colleague = request.form.get("assignee") or ""
+    reason = (request.form.get("reason") or "").strip()[:MAX_COMMENT]
     with database().write() as session:
         task = _workable_task(session, task_id)
-        found = session.scalars(select(User).where(User.name == colleague, User.active.is_(True))).first()
-        if found is None or colleague == user.name:
+        if task.assignee != user.name:
+            abort(403)  # claim it first: 转办 is the assignee's (services.task_access "assign")
+        if colleague not in dict(_colleagues(session, task, user)):
+            if session.scalar(select(User.id).where(User.name == colleague)) is not None:
+                abort(403)  # not someone the task is offered to
             flash(_("请选择要转办的同事。"), "error")
             return redirect(url_for("tasks.show", task_id=task_id, _anchor="reassign"))
-        if not (request.form.get("reason") or "").strip():
+        if not reason:
             flash(_("请填写转办理由。"), "error")
             return redirect(url_for("tasks.show", task_id=task_id, _anchor="reassign"))
-        services.reassign_task(session, task_id, actor=user.name, assignee=colleague,
-                               reason=request.form["reason"][:MAX_COMMENT], groups=user.groups,
-                               assignee_groups=found.groups)
-        name = found.display_name or found.name
+        services.reassign_task(session, task_id, actor=user.name, to_user=colleague, reason=reason,
+                               groups=user.groups, roles=user.roles)
+        name = _display_names(session, {colleague}).get(colleague, colleague)
     flash(_("已转办给 %(who)s。", who=name), "success")
     return redirect(url_for("inbox.index"))
 
@@ -296,7 +303,7 @@ def take_over(task_id: int):
         if task.assignee not in users.represented(session, user.name):
             abort(403)
         away = session.scalars(select(User).where(User.name == task.assignee)).one()
-        services.reassign_task(session, task_id, actor=user.name, assignee=user.name, check_access=False,
+        services.reassign_task(session, task_id, actor=user.name, to_user=user.name, check_access=False,
                                reason=_("委托代办：%(who)s 外出至 %(until)s", who=away.display_name or away.name,
                                         until=away.away_until.isoformat()))
     flash(_("已接办，任务由您办理。"), "success")

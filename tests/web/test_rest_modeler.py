@@ -149,7 +149,7 @@ def test_deploy_changed_only_lists_and_stores_only_what_changed(rest):
     assert third.get_json()["id"] == body["id"] and third.get_json()["deployedProcessDefinitions"] is None
 
 
-def test_without_duplicate_filtering_an_unchanged_bundle_is_a_new_deployment_without_new_versions(rest):
+def test_without_duplicate_filtering_an_unchanged_bundle_is_deployed_again_as_new_versions(rest):
     admin = rest.as_("admin")
     modeler_deploy(admin, "项目审查", REVIEW)
     # curl -F deployment-name=... -F review.bpmn=@review.bpmn: no filtering asked for
@@ -158,9 +158,23 @@ def test_without_duplicate_filtering_an_unchanged_bundle_is_a_new_deployment_wit
             f'Content-Type: application/octet-stream\r\n\r\n').encode() + REVIEW[1] + f"\r\n--{BOUNDARY}--\r\n".encode()
     response = admin.post("/deployment/create", data=body, content_type=f"multipart/form-data; boundary={BOUNDARY}")
     assert response.status_code == 200
-    assert response.get_json()["deployedProcessDefinitions"] is None
+    assert [d["version"] for d in response.get_json()["deployedProcessDefinitions"].values()] == [2]  # as Camunda
     assert admin.get("/deployment/count").get_json() == {"count": 2}
-    assert [d["version"] for d in admin.get("/process-definition", key="review").get_json()] == [1]
+    assert [d["version"] for d in admin.get("/process-definition", key="review").get_json()] == [1, 2]
+
+
+def test_duplicate_filtering_deploys_a_changed_bundle_whole_and_changed_only_only_what_changed(rest):
+    admin = rest.as_("admin")
+    modeler_deploy(admin, "pair", REVIEW, [diagram("mailbox.bpmn")])
+    whole = modeler_deploy(admin, "pair", REVIEW_CHANGED, [diagram("mailbox.bpmn")]).get_json()
+    assert sorted((d["key"], d["version"]) for d in whole["deployedProcessDefinitions"].values()) == [
+        ("mailbox", 2), ("review", 2)]  # one file changed: Camunda deploys the bundle anew
+    again = modeler_deploy(admin, "pair", REVIEW_CHANGED, [diagram("mailbox.bpmn")]).get_json()
+    assert again["id"] == whole["id"] and again["deployedProcessDefinitions"] is None
+    only = modeler_deploy(admin, "pair", REVIEW, [diagram("mailbox.bpmn")], changed_only=True).get_json()
+    assert [(d["key"], d["version"]) for d in only["deployedProcessDefinitions"].values()] == [("review", 3)]
+    other_name = modeler_deploy(admin, "another", REVIEW, [diagram("mailbox.bpmn")]).get_json()
+    assert other_name["id"] != only["id"]  # duplicates are looked for among deployments of the same name
 
 
 def test_a_deployment_needs_a_multipart_form_with_files(rest):
@@ -187,8 +201,9 @@ def test_deployments_are_listed_counted_and_read_by_any_official(rest):
     assert [d["name"] for d in office.get("/deployment", nameLike="b-%").get_json()] == ["b-review"]
     assert office.get("/deployment/count", source="Camunda Modeler").get_json() == {"count": 2}
     assert [d["name"] for d in office.get("/deployment", firstResult=1, maxResults=5).get_json()] == ["a-mailbox"]
-    one = office.get("/deployment/1").get_json()
-    assert one["id"] == "1" and one["links"][0]["rel"] == "self"
-    error_of(office.get("/deployment/99"), 404, "InvalidRequestException")
+    listed = office.get("/deployment", name="a-mailbox").get_json()[0]["id"]
+    one = office.get(f"/deployment/{listed}").get_json()
+    assert one["id"] == listed and one["links"][0]["rel"] == "self"
+    error_of(office.get("/deployment/1"), 404, "InvalidRequestException")  # the integer key inside is no REST id
     error_of(office.get("/deployment/abc"), 404, "InvalidRequestException")
     error_of(office.get("/deployment", maxResults="many"), 400, "InvalidRequestException")

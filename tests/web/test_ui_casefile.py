@@ -238,7 +238,7 @@ def test_a_claimed_task_is_handed_to_a_colleague_with_a_reason(app, db):
     assert post(li, f"/tasks/{task_id}/reassign", {"assignee": "edu_li", "reason": "再转"}).status_code == 403
     with db.read() as session:
         event = history.events_of(session, _task_instance(db, task_id))[-1]
-    assert (event["type"], event["actor"], event["data"]["previous"], event["data"]["assignee"], event["data"]["reason"]) \
+    assert (event["type"], event["actor"], event["data"]["from"], event["data"]["to"], event["data"]["reason"]) \
         == ("task_assigned", "edu_li", "edu_li", "edu_wang", "本人出差一周")
     text = text_of(_as(app, "edu_wang").get(f"/tasks/{task_id}"))
     assert "转办" in text and "本人出差一周" in text and "已签收：edu_wang（测试）" in text
@@ -349,6 +349,7 @@ def test_the_office_reminds_an_overdue_task_and_its_holders_see_it(app, db, froz
     assert refused.status_code == 400  # not overdue yet
     assert "催办" not in text_of(office.get(f"/tasks/{task_id}")).split("办件")[0]
     clock.advance(timedelta(days=30))
+    office = _as(app, "office_chen")  # a new login: sessions end after a while
     assert post(_as(app, "drc_zhang"), f"/tasks/{task_id}/remind", {"text": "x"}).status_code == 403
     assert post(office, f"/tasks/{task_id}/remind", {"text": "本周五前报送"}).status_code == 302
     with db.read() as session:
@@ -461,9 +462,11 @@ def test_a_substitute_takes_over_the_tasks_of_a_colleague_away(app, db, frozen_c
     assert _task_assignee(db, task_id) == "edu_wang"
     with db.read() as session:
         event = history.events_of(session, _task_instance(db, task_id))[-1]
-    assert (event["type"], event["actor"], event["data"]["previous"]) == ("task_assigned", "edu_wang", "edu_li")
+    assert (event["type"], event["actor"], event["data"]["from"]) == ("task_assigned", "edu_wang", "edu_li")
     assert "委托代办" in event["data"]["reason"] and "2026-03-06" in event["data"]["reason"]
     # back from being away: the colleague no longer sees their tasks
     post(wang, f"/tasks/{task_id}/reassign", {"assignee": "edu_li", "reason": "已回"})
+    assert _task_assignee(db, task_id) == "edu_li"
     clock.advance(timedelta(days=5))
+    wang = _as(app, "edu_wang")  # a new login: sessions end after a while
     assert f'href="/tasks/{task_id}"' not in wang.get("/inbox/").get_data(as_text=True)
