@@ -425,9 +425,7 @@ def _store_uploads(session, task: UserTask) -> int:
     files = [f for f in request.files.getlist("files") + request.files.getlist("file") if f and f.filename]
     choices = dict(_upload_choices(_specs_of(session, task)))
     for index, upload_file in enumerate(files):
-        field = request.form.get(f"material-{index}", request.form.get("material")) or None
-        if field is not None and field not in choices:
-            field = None
+        field = _material(request.form.get(f"material-{index}", request.form.get("material")), choices)
         content = upload_file.stream.read(documents.MAX_SIZE + 1)
         try:
             document = documents.add(session, task.instance_id, filename=upload_file.filename, content=content,
@@ -438,6 +436,11 @@ def _store_uploads(session, task: UserTask) -> int:
             continue
         flash(_("已上传“%(name)s”。", name=document.filename), "success")
     return len(files)
+
+
+def _material(value: Optional[str], choices: dict) -> Optional[str]:
+    """The material a file is said to be, if the task asks for it; else none (其他附件)."""
+    return value if value and value in choices else None
 
 
 def _own_document(session, task: UserTask, document_id: int):
@@ -466,9 +469,7 @@ def retag_document(task_id: int, document_id: int):
         task = _workable_task(session, task_id)
         _keep_typed(session, task)
         document = _own_document(session, task, document_id)
-        field = request.form.get(f"retag-{document_id}") or None
-        if field is not None and field not in dict(_upload_choices(_specs_of(session, task))):
-            abort(400)
+        field = _material(request.form.get(f"retag-{document_id}"), dict(_upload_choices(_specs_of(session, task))))
         documents.retag(session, document, field, user=g.current_user.name)
         flash(_("已更改“%(name)s”的材料类型。", name=document.filename), "success")
     return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))
@@ -487,9 +488,7 @@ def reuse_document(task_id: int):
                 source.task_id is not None and not casefile.may_read(session.get(UserTask, source.task_id), user)):
             flash(_("请选择办件中的材料。"), "error")
             return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))
-        field = request.form.get("reuse_material") or None
-        if field is not None and field not in dict(_upload_choices(_specs_of(session, task))):
-            field = None
+        field = _material(request.form.get("reuse_material"), dict(_upload_choices(_specs_of(session, task))))
         documents.reuse(session, source, task_id=task.id, field=field, user=user.name)
         flash(_("已引用“%(name)s”。", name=source.filename), "success")
     return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))

@@ -53,6 +53,21 @@ def _work(server, instance_id, group, element, data, user):
                                groups=[group])
 
 
+def _plan_entries(server, departments: list[str]) -> int:
+    """An instance of the plan-entry test diagram: one entry task per department."""
+    with server.db.write() as session:
+        return services.start_process(session, "plan_entries", variables={
+            "departments": departments, "members": ["office"]}, user="office_chen").id
+
+
+def _submit_entry(official, server, pid: int, name: str, amount: str, group: str | None = None) -> None:
+    official.goto(f"/tasks/{_ready(server, pid, 'submit_entry', group)}")
+    official.page.fill("#f-project_name", name)
+    official.page.fill("#f-amount", amount)
+    official.page.get_by_role("button", name="提交办结").click()
+    official.page.wait_for_url(re.compile(r".*/inbox/.*"))
+
+
 def test_the_case_is_in_front_of_each_reviewer(officials, diagrams):
     server = diagrams
     unit = officials("edu_li")
@@ -138,15 +153,8 @@ def test_the_case_is_in_front_of_each_reviewer(officials, diagrams):
 
 def test_a_department_opens_its_own_entry_only(officials, diagrams):
     server = diagrams
-    with server.db.write() as session:
-        pid = services.start_process(session, "plan_entries", variables={
-            "departments": ["unit:edu", "unit:health"], "members": ["office"]}, user="office_chen").id
-    edu = officials("edu_li")
-    edu.goto(f"/tasks/{_ready(server, pid, 'submit_entry', 'unit:edu')}")
-    edu.page.fill("#f-project_name", "教育数据中台（内部）")
-    edu.page.fill("#f-amount", "900000")
-    edu.page.get_by_role("button", name="提交办结").click()
-    edu.page.wait_for_url(re.compile(r".*/inbox/.*"))
+    pid = _plan_entries(server, ["unit:edu", "unit:health"])
+    _submit_entry(officials("edu_li"), server, pid, "教育数据中台（内部）", "900000", "unit:edu")
     health = officials("health_zhao")
     health.goto(f"/tasks/{_ready(server, pid, 'submit_entry', 'unit:health')}")
     assert health.page.input_value("#f-project_name") == "" and health.page.input_value("#f-amount") == ""
@@ -156,9 +164,7 @@ def test_a_department_opens_its_own_entry_only(officials, diagrams):
 
 def test_a_claimed_task_is_handed_to_a_colleague(officials, diagrams):
     server = diagrams
-    with server.db.write() as session:
-        pid = services.start_process(session, "plan_entries", variables={
-            "departments": ["unit:edu"], "members": ["office"]}, user="office_chen").id
+    pid = _plan_entries(server, ["unit:edu"])
     task_id = _ready(server, pid, "submit_entry")
     li = officials("edu_li")
     li.goto(f"/tasks/{task_id}")
@@ -215,15 +221,9 @@ def test_take_back_and_a_reminder(officials, diagrams):
     from engine import clock
 
     server = diagrams
-    with server.db.write() as session:
-        pid = services.start_process(session, "plan_entries", variables={
-            "departments": ["unit:edu"], "members": ["office"]}, user="office_chen").id
+    pid = _plan_entries(server, ["unit:edu"])
     li = officials("edu_li")
-    li.goto(f"/tasks/{_ready(server, pid, 'submit_entry')}")
-    li.page.fill("#f-project_name", "智慧课堂")
-    li.page.fill("#f-amount", "12000")
-    li.page.get_by_role("button", name="提交办结").click()
-    li.page.wait_for_url(re.compile(r".*/inbox/.*"))
+    _submit_entry(li, server, pid, "智慧课堂", "12000")
     li.page.get_by_role("link", name="办理有误？在下一环节签收前可以撤回。").click()
     li.shot("39-take-back-offered")
     li.page.get_by_role("button", name="撤回", exact=True).click()

@@ -142,9 +142,9 @@ def test_feasibility_study_from_submission_to_approval(officials, live_server, t
     assert "¥1,150,000.00" in page.locator(".facts").first.inner_text()
     assert "批复同意" in page.locator("#casefile").inner_text()
     assert page.locator("#documents table.docs tbody tr").count() == 3
-    diagram = page.locator("#diagram img")
+    diagram = page.locator("#diagram .bpmn-viewer.is-ready")  # bpmn-js, with the path taken marked
     diagram.scroll_into_view_if_needed()
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=diagram.element_handle())
+    assert diagram.locator(".djs-element.is-done").count() > 3
     unit.shot("12-project-page")
 
     # The dashboard for the leading group, and the user administration.
