@@ -24,7 +24,7 @@ def home():
     user = g.current_user
     with database().read() as session:
         counts = inbox_queries.counts(session, user=user.name, groups=user.groups, see_all=False)
-    view = "bureau" if not counts["mine"] and counts["bureau"] else "mine"
+    view = "bureau" if counts["mine"] == "0" and counts["bureau"] != "0" else "mine"  # counts are labels
     return redirect(url_for("inbox.index", view=view))
 
 

@@ -290,6 +290,8 @@ HISTORY_INSTANCE_SORTING = ("instanceId", "definitionId", "definitionKey", "defi
                             "businessKey", "startTime", "endTime")
 
 ID, KEY, VAR = path("id"), path("key"), path("varName")
+REASON = query("reason", STR, "dalad: why (kept in the history when an administrator acts on a task offered to "
+                              "others, and with a hand-over)")
 
 PATHS = {
     "/version": {"get": op("getRestAPIVersion", "Version", "The engine-rest version whose shapes this API follows.",
@@ -401,20 +403,24 @@ PATHS = {
     "/task/{id}/form-variables": {"get": op(
         "getFormVariables", "Task", "The task's form fields with their current or default values.",
         params=[ID, query("variableNames", STR, "comma-separated")], ok=ref("VariableMap"))},
-    "/task/{id}/claim": {"post": op("claim", "Task", "Claim for oneself (administrators: for a candidate).",
-                                    params=[ID], body=json_body("UserIdDto"),
+    "/task/{id}/claim": {"post": op("claim", "Task", "Claim for oneself (a candidate; an administrator: any "
+                                                     "task), or hand it to another user (its assignee or an "
+                                                     "administrator).",
+                                    params=[ID, REASON], body=json_body("UserIdDto"),
                                     errors=("400", "401", "403", "404", "409"))},
-    "/task/{id}/unclaim": {"post": op("unclaim", "Task", "Give a claimed task back to its bureaus.", params=[ID],
+    "/task/{id}/unclaim": {"post": op("unclaim", "Task", "Give a claimed task back to its bureaus (its assignee or "
+                                                         "an administrator).", params=[ID],
                                       errors=("401", "403", "404", "409"))},
-    "/task/{id}/assignee": {"post": op("setAssignee", "Task", "Claim for oneself; null unclaims; administrators "
-                                                              "may hand it to a candidate.",
-                                       params=[ID], body=json_body("UserIdDto", True),
+    "/task/{id}/assignee": {"post": op("setAssignee", "Task", "Hand the task to a user, or back to its candidates "
+                                                              "with null (its assignee or an administrator).",
+                                       params=[ID, REASON], body=json_body("UserIdDto", True),
                                        errors=("400", "401", "403", "404", "409"))},
-    "/task/{id}/complete": {"post": op("complete", "Task", "Complete with variables; with withVariablesInReturn "
+    "/task/{id}/complete": {"post": op("complete", "Task", "Complete with variables (the assignee, else a candidate; "
+                                                           "an administrator: any task); with withVariablesInReturn "
                                                            "the instance's variables are returned.",
-                                       params=[ID], body=json_body("CompleteTaskDto"), ok=ref("VariableMap"),
+                                       params=[ID, REASON], body=json_body("CompleteTaskDto"), ok=ref("VariableMap"),
                                        errors=("400", "401", "403", "404", "409", "422"))},
-    "/task/{id}/submit-form": {"post": op("submit", "Task", "The same as complete.", params=[ID],
+    "/task/{id}/submit-form": {"post": op("submit", "Task", "The same as complete.", params=[ID, REASON],
                                           body=json_body("CompleteTaskDto"), ok=ref("VariableMap"),
                                           errors=("400", "401", "403", "404", "409", "422"))},
     "/message": {"post": op("deliverMessage", "Message", "Correlate a message (answers 204, or the results with "

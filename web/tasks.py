@@ -20,7 +20,7 @@ from sqlalchemy import delete, or_, select
 from engine import bureaus, clock, documents, history, instances, services, users
 from engine.errors import EngineError, NotFound, TaskNotReady
 from engine.models import ProcessDefinition, ProcessInstance, TaskComment, TaskDraft, User, UserBureau, UserTask
-from forms import prefill, schemas
+from forms import prefill, schemas, submission
 from forms.fields import FieldSpec, fields_for_task, materials_of
 
 from . import N_, casefile, database, render_error, security
@@ -57,6 +57,9 @@ REFUSALS = {
     "too_large": N_("文件超过 20 MB，无法上传。"),
     "type_not_allowed": N_("不支持该文件类型。允许的类型：PDF、DOCX、XLSX、PNG、JPG、ZIP、OFD。"),
     "content_mismatch": N_("文件内容与扩展名不符，已拒绝上传。"),
+    "archive_too_large": N_("压缩文件包含的文件过多或解压后过大，已拒绝上传。"),
+    "task_quota": N_("本任务的附件总量已超过 100 MB，无法继续上传。"),
+    "instance_quota": N_("本项目的附件总量已超过 500 MB，无法继续上传。"),
 }
 
 
@@ -322,41 +325,26 @@ def _colleagues(session, task: UserTask, user: CurrentUser) -> list[tuple[str, s
 @bp.post("/tasks/<int:task_id>/complete")
 def complete(task_id: int):
     user = g.current_user
+    files = _inspected_uploads(task_id)
     with database().write() as session:
         task = _workable_task(session, task_id)
-        _store_uploads(session, task)  # files chosen in the form, then 提交办结 at once
-        instance = session.get(ProcessInstance, task.instance_id)
-        definition = session.get(ProcessDefinition, instance.definition_id)
-        specs = fields_for_task(session, definition.meta, task.element_id)
-        result = schemas.validate(specs, request.form)
-        present = documents.fields_present(session, task.id)
-        missing = [m.label for m in materials_of(specs) if m.key not in present]
-        if not result.ok or missing:
-            if not result.ok:
-                flash(_("表单有 %(n)s 处需要更正，请查看标红的项目。", n=len(result.errors)), "error")
-            if missing:
-                flash(_("还缺少必需材料：%(items)s。请先上传后再提交。", items="、".join(missing)), "error")
-            shown = prefill.initial_values(specs, None, _branch(session, task, instance))
-            return _render(session, task, FormState({**shown, **result.typed}, result.errors), 422)
-        data = schemas.to_variables(result.values)
-        data.update(_file_variables(session, task, specs))
-        services.complete_task(session, task_id, user=user.name, data=data, groups=user.groups)
+        _store_uploads(session, task, files)  # files chosen in the form, then 提交办结 at once
+        submitted = submission.check(session, task, request.form, typed_values=False)
+        if not submitted.ok:
+            if submitted.errors:
+                flash(_("表单有 %(n)s 处需要更正，请查看标红的项目。", n=len(submitted.errors)), "error")
+            if submitted.missing:
+                flash(_("还缺少必需材料：%(items)s。请先上传后再提交。", items="、".join(submitted.missing)), "error")
+            instance = session.get(ProcessInstance, task.instance_id)
+            shown = prefill.initial_values(submitted.specs, None, _branch(session, task, instance))
+            return _render(session, task, FormState({**shown, **submitted.typed}, submitted.errors), 422)
+        services.complete_task(session, task_id, user=user.name, data=submitted.variables, groups=user.groups)
         session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id))
     flash(_("任务“%(name)s”已办结。", name=task.name or task.element_id), "success")
     flash(str(task_id), "withdrawable")  # base.html links to the task, where it may be taken back
     return redirect(url_for("inbox.index"))
 
 
-def _file_variables(session, task, specs) -> dict:
-    """A file field's variable: the latest document uploaded for it at this task."""
-    out = {}
-    for spec in specs:
-        if spec.type != "file":
-            continue
-        document = documents.latest_for(session, task.id, spec.id)
-        if document is not None:
-            out[spec.id] = {"document": document.id, "filename": document.filename, "sha256": document.sha256}
-    return out
 
 
 @bp.post("/tasks/<int:task_id>/draft")
@@ -411,27 +399,46 @@ def add_comment(task_id: int):
 @bp.post("/tasks/<int:task_id>/documents")
 def upload(task_id: int):
     """Upload one or several files at once (each with its material type), keeping what was typed."""
+    files = _inspected_uploads(task_id)
     with database().write() as session:
         task = _workable_task(session, task_id)
         _keep_typed(session, task)
-        if not _store_uploads(session, task):
+        if not _store_uploads(session, task, files):
             flash(_("请选择要上传的文件。"), "error")
     return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))
 
 
-def _store_uploads(session, task: UserTask) -> int:
-    """Store the files sent with the request; flash what was taken and what refused. How many were sent."""
-    user = g.current_user
-    files = [f for f in request.files.getlist("files") + request.files.getlist("file") if f and f.filename]
-    choices = dict(_upload_choices(_specs_of(session, task)))
-    for index, upload_file in enumerate(files):
-        field = _material(request.form.get(f"material-{index}", request.form.get("material")), choices)
+def _inspected_uploads(task_id: int) -> list[tuple]:
+    """The files sent with the request, each with what its content is or why it is refused, read
+    outside the write transaction (only for whom may work on the task)."""
+    sent = [f for f in request.files.getlist("files") + request.files.getlist("file") if f and f.filename]
+    if not sent:
+        return []
+    with database().read() as session:
+        _workable_task(session, task_id)
+    out = []
+    for upload_file in sent:
         content = upload_file.stream.read(documents.MAX_SIZE + 1)
         try:
-            document = documents.add(session, task.instance_id, filename=upload_file.filename, content=content,
-                                     user=user.name, task_id=task.id, field=field)
+            out.append((upload_file.filename, content, documents.inspect(upload_file.filename, content)))
         except documents.DocumentRefused as exc:
-            flash(_("“%(name)s”：%(reason)s", name=documents.clean_filename(upload_file.filename),
+            out.append((upload_file.filename, content, exc))
+    return out
+
+
+def _store_uploads(session, task: UserTask, files: list[tuple]) -> int:
+    """Store the inspected files; flash what was taken and what refused. How many were sent."""
+    user = g.current_user
+    choices = dict(_upload_choices(_specs_of(session, task)))
+    for index, (filename, content, inspected) in enumerate(files):
+        try:
+            if isinstance(inspected, documents.DocumentRefused):
+                raise inspected
+            field = _material(request.form.get(f"material-{index}", request.form.get("material")), choices)
+            document = documents.add(session, task.instance_id, filename=filename, content=content, user=user.name,
+                                     task_id=task.id, field=field, inspected=inspected)
+        except documents.DocumentRefused as exc:  # its content, or a quota
+            flash(_("“%(name)s”：%(reason)s", name=documents.clean_filename(filename),
                     reason=_(REFUSALS.get(exc.reason, N_("文件未能上传。")))), "error")
             continue
         flash(_("已上传“%(name)s”。", name=document.filename), "success")

@@ -302,7 +302,7 @@ def test_the_stage_is_named_and_the_code_stays_through_construction(app, db):
 # --- §5: 撤回 -----------------------------------------------------------------------------------
 
 def test_who_completed_a_task_takes_it_back_while_the_next_is_untouched(app, db, reviewers):
-    from engine import history, replay
+    from engine import audit, history, replay
 
     real.work(db, "unit:edu", "submit_stage_document", real.SUBMISSION, reviewers, user="edu_li")
     submit = max((t for t in _tasks(db, reviewers) if t.element_id == "submit_stage_document"), key=lambda t: t.id)
@@ -321,6 +321,8 @@ def test_who_completed_a_task_takes_it_back_while_the_next_is_untouched(app, db,
         withdrawn = [e for e in history.events_of(session, reviewers) if e["type"] == "task_withdrawn"]
         assert [(e["actor"], e["data"]["task"]) for e in withdrawn] == [("edu_li", submit.id)]
         assert replay.replay(session, reviewers).ok
+        verified = audit.verify_instance(session, reviewers)
+        assert verified.ok, verified.problem  # chain, re-execution and the stored columns agree
     # once the consultant claims the next task, it can no longer be taken back
     real.work(db, "unit:edu", "submit_stage_document", real.SUBMISSION, reviewers, user="edu_li")
     with db.write() as session:
