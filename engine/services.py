@@ -827,7 +827,9 @@ class LockedExternalTask:
 def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_tasks: int = 10) -> list[LockedExternalTask]:
     """Lock up to `max_tasks` open external tasks of the topics for `worker_id`.
 
-    `topics`: [{"topicName": …, "lockDuration": milliseconds, "variables": [names] or None}].
+    `topics`: [{"topicName": …, "lockDuration": milliseconds, "variables": [names] or None}], each
+    also narrowed, as Camunda's, by businessKey, processDefinitionKey(In), processDefinitionId(In)
+    (REST ids) and processVariables (values the instance's variables must equal).
     Tasks locked by another worker stay theirs until the lock expires; several workers and
     engine processes share the work without taking a task twice (SKIP LOCKED)."""
     if not worker_id:
@@ -844,9 +846,13 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                                             or_(ExternalTask.retries.is_(None), ExternalTask.retries > 0))
                  .order_by(ExternalTask.priority.desc(), ExternalTask.id)
                  .limit(max_tasks - len(locked)).with_for_update(skip_locked=True))
+        instances = _topic_instances(topic)
+        if instances is not None:
+            query = query.where(ExternalTask.instance_id.in_(instances))
         for task in session.scalars(query):
             row = session.get(ProcessInstance, task.instance_id)
-            if row.status not in ("running", "waiting"):
+            if row.status not in ("running", "waiting") or not _matches(row.variables or {},
+                                                                       topic.get("processVariables") or {}):
                 continue
             task.worker_id, task.lock_expires_at = worker_id, now + timedelta(milliseconds=duration)
             wanted = topic.get("variables")
@@ -854,6 +860,23 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                          if not k.startswith("_") and (wanted is None or k in wanted)}
             locked.append(LockedExternalTask(task, variables, row.business_key, row.process_key))
     return locked
+
+
+def _topic_instances(topic: dict):
+    """The instances a topic's filters allow (a subquery), or None when it has none."""
+    conditions = []
+    if topic.get("businessKey") is not None:
+        conditions.append(ProcessInstance.business_key == topic["businessKey"])
+    keys = ([topic["processDefinitionKey"]] if topic.get("processDefinitionKey") else []) + \
+        list(topic.get("processDefinitionKeyIn") or [])
+    if keys:
+        conditions.append(ProcessInstance.process_key.in_(keys))
+    ids = ([topic["processDefinitionId"]] if topic.get("processDefinitionId") else []) + \
+        list(topic.get("processDefinitionIdIn") or [])
+    if ids:
+        conditions.append(ProcessInstance.definition_id.in_(
+            select(ProcessDefinition.id).where(ProcessDefinition.rest_id.in_(ids))))
+    return select(ProcessInstance.id).where(*conditions) if conditions else None
 
 
 def _locked_by(session: Session, task_id: int, worker_id: str) -> ExternalTask:

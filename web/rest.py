@@ -264,22 +264,23 @@ def _read_query() -> None:
     call = re.sub(r"<[^>]+>", "{}", request.url_rule.rule[len(rest_api.url_prefix):])
     method = "get" if request.method == "HEAD" else request.method
     params, body_fields = accepted(method, call)
-    unknown = sorted(set(request.args) - params)
-    if unknown:
-        raise _bad_request(f"{request.method} {call} takes no query parameter {', '.join(map(repr, unknown))}"
-                           + (f"; it takes: {', '.join(sorted(params))}" if params else ""))
+    _refuse_unknown("query parameter", set(request.args), params, call)
     values: dict[str, Any] = request.args.to_dict()
     if body_fields is not None:
         body = _json_body()
-        unknown = sorted(name for name, value in body.items() if value is not None and name not in body_fields)
-        if unknown:
-            raise _bad_request(f"{request.method} {call}: the query has no filter {', '.join(map(repr, unknown))}; "
-                               f"it has: {', '.join(sorted(body_fields))}")
+        _refuse_unknown("filter", {name for name, value in body.items() if value is not None}, body_fields, call)
         values.update({name: value for name, value in body.items() if value is not None})
     g.rest_query, g.rest_query_names = values, params | (body_fields or frozenset())
 
 
 _UNCHECKED_ENDPOINTS = {"rest_api.unknown", "rest_api.openapi"}
+
+
+def _refuse_unknown(what: str, given: set[str], known: frozenset, call: str) -> None:
+    unknown = sorted(given - known)
+    if unknown:
+        raise _bad_request(f"unknown {what}{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; "
+                           f"{request.method} {call} takes " + (", ".join(sorted(known)) if known else "none"))
 
 
 def _query_value(name: str) -> Any:

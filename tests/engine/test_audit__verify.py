@@ -5,6 +5,7 @@ named with the place where it happened."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -241,7 +242,8 @@ def test_verify_compares_the_columns_pages_read_with_the_re_execution(db, two, d
         "candidate groups": lambda: update(UserTask.__table__).where(
             UserTask.__table__.c.id == _ready_task_id(db, instance_id)).values(candidate_groups=["unit:health"]),
         "indexed candidates": lambda: insert(TaskCandidate.__table__).values(
-            task_id=_ready_task_id(db, instance_id), kind="group", value="unit:health"),
+            task_id=_ready_task_id(db, instance_id), kind="group", value="unit:health",
+            created_at=datetime(2026, 3, 2, tzinfo=timezone.utc), due_key=datetime(2026, 3, 2, tzinfo=timezone.utc)),
     }[what]()
     assert dalad("history", "verify", str(instance_id))[0] == 0
     _tamper(db, statement)
