@@ -24,7 +24,7 @@ from .models import ProcessDefinition, ProcessInstance, TaskCandidate, UserTask
 # Events that only describe what the inputs caused, or change nothing in the workflow state.
 _DERIVED = {"decision_evaluated", "task_created", "task_cancelled", "instance_completed", "task_claimed", "task_unclaimed",
             "status_changed", "incident", "comment_added", "document_added", "task_assigned", "task_delegated", "task_resolved",
-            "task_candidates_changed"}
+            "task_reminded", "document_removed", "document_retagged", "task_candidates_changed"}
 
 
 @dataclass
@@ -127,6 +127,11 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                     runtime.catch_message(workflow, data["message"], data.get("variables") or {})
                 elif kind == "signal_received":
                     runtime.catch_signal(workflow, data["signal"], data.get("variables") or {})
+                elif kind == "task_withdrawn":
+                    task = runtime.task_at(workflow, data.get("path") or [])
+                    if task is None or task.task_spec.bpmn_id != event["element_id"]:
+                        return _diverged(report, seq, f"task '{event['element_id']}' is not in the replay to take back")
+                    runtime.withdraw_user_task(workflow, task, data.get("values") or [])
                 elif kind == "variables_changed":
                     runtime.set_variables(workflow, data.get("variables") or {})
                 elif kind == "migrated":
