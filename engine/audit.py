@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Callable, Iterable, Optional
@@ -57,6 +58,7 @@ class DiagramFile:
 
 
 _files: dict[int, DiagramFile] = {}
+_PLACEHOLDER = re.compile(r"[$#]\{[^}]*\}")
 
 
 def diagram_file(definition: ProcessDefinition) -> DiagramFile:
@@ -70,8 +72,8 @@ def diagram_file(definition: ProcessDefinition) -> DiagramFile:
             el_id = el.get("id")
             if not el_id:
                 continue
-            if el.get("name"):
-                names[el_id] = " ".join(el.get("name").split())
+            if el.get("name"):  # a name computed per instance (`提交${stage_name}`) shows its fixed part
+                names[el_id] = _PLACEHOLDER.sub("…", " ".join(el.get("name").split()))
             local = etree.QName(el).localname
             if local == "sequenceFlow":
                 flows.setdefault((el.get("sourceRef"), el.get("targetRef")), []).append(el_id)
@@ -441,8 +443,9 @@ def verify_instance(session: Session, instance_id: int) -> Verification:
         return Verification(instance_id, key, False, chain.events, chain.problem, seq, "chain")
     if not report.ok:
         if report.seq is None:
-            return Verification(instance_id, key, False, report.events, _stored_state_difference(session, instance),
-                                None, "state")
+            problem = (_stored_state_difference(session, instance)
+                       if report.problem.startswith("the stored instance state") else report.problem)
+            return Verification(instance_id, key, False, report.events, problem, None, "state")
         seq, problem = _input_of_transaction(history.events_of(session, instance_id), report)
         return Verification(instance_id, key, False, report.events, problem, seq, "replay")
     return Verification(instance_id, key, True, report.events)
@@ -732,6 +735,25 @@ def access_log(session: Session, limit: int = 200) -> list[dict]:
     rows = session.scalars(select(HistoryEvent).where(HistoryEvent.chain == ACCESS_CHAIN)
                            .order_by(HistoryEvent.seq.desc()).limit(limit))
     return [json.loads(row.body) for row in rows]
+
+
+def check_creations(session: Session) -> history.ChainReport:
+    """Every instance the system chain says was created still exists, and every instance that
+    exists was created through the engine (the chain itself is checked by verify_system_chain)."""
+    created = {}
+    for row in session.scalars(select(HistoryEvent).where(HistoryEvent.chain == history.SYSTEM_CHAIN,
+                                                          HistoryEvent.type == "instance_created")):
+        created[json.loads(row.body)["data"]["instance"]] = row.seq
+    existing = set(session.scalars(select(ProcessInstance.id)))
+    gone = sorted(set(created) - existing)
+    if gone:
+        return history.ChainReport("instances", False, len(created), f"instance {gone[0]} was created (system "
+                                   f"event {created[gone[0]]}) and is gone ({len(gone)} missing)", created[gone[0]])
+    unknown = sorted(existing - set(created))
+    if unknown:
+        return history.ChainReport("instances", False, len(created), f"instance {unknown[0]} has no creation event "
+                                   f"in the system chain ({len(unknown)} such)")
+    return history.ChainReport("instances", True, len(created))
 
 
 @dataclass

@@ -167,6 +167,17 @@ def _publish_saved_workflows(session):
 @event.listens_for(Session, "after_rollback")
 def _forget_saved_workflows(session):
     session.info.pop("dalad_saved", None)
+    session.info.pop("dalad_created", None)
+
+
+@event.listens_for(Session, "before_commit")
+def _record_creations(session):
+    """Each instance created is an event of the system chain, so that a deleted instance leaves a
+    creation without its instance (`audit.check_creations`). Recorded at commit: the system
+    chain's lock is the last a transaction takes, and is held only while it commits."""
+    for event in session.info.pop("dalad_created", []):
+        if session.scalar(select(ProcessInstance.id).where(ProcessInstance.id == event.data["instance"])):
+            history.record_system(session, event)  # (not one a rolled-back savepoint created)
 
 
 # --- handles -----------------------------------------------------------------------------------
@@ -213,6 +224,15 @@ def load(session: Session, instance_id: int, *, require_active: bool = True,
     return Handle(row, definition, workflow)
 
 
+def branch_variables(session: Session, row: ProcessInstance, task_uuid: str) -> Optional[dict]:
+    """The variables a ready task sees on its own branch (its multi-instance element, its called
+    process), read from the stored state; None when the task is no longer in it."""
+    definition = definition_runtime(session, row.definition_id)
+    workflow = runtime.load_state(row.state, definition.spec, definition.subprocess_specs)
+    task = runtime.find_task(workflow, task_uuid)
+    return None if task is None else runtime.plain(task.data)
+
+
 def create(session: Session, definition_id: int, *, business_key: Optional[str],
            user: Optional[str]) -> Handle:
     definition = definition_runtime(session, definition_id)
@@ -222,6 +242,9 @@ def create(session: Session, definition_id: int, *, business_key: Optional[str],
                           started_by=user, started_at=now, updated_at=now, history_count=0)
     session.add(row)
     session.flush()
+    session.info.setdefault("dalad_created", []).append(history.Event(
+        "instance_created", actor=user, data={"instance": row.id, "process": f"{definition.key}:{definition.version}",
+                                              "business_key": business_key}))
     workflow = runtime.new_workflow(definition.spec, definition.subprocess_specs)
     attach_decisions(session, workflow, definition)
     return Handle(row, definition, workflow)
@@ -239,7 +262,7 @@ def save(session: Session, handle: Handle) -> None:
         handle.events.append(history.Event("decision_evaluated", element_id=record.pop("element_id"), data=record))
     snap = runtime.snapshot(workflow)
     columns = {"state": runtime.dump_state(workflow), "revision": row.revision + 1, "updated_at": now,
-               "variables": runtime.plain(_visible_variables(workflow, snap.ready))}
+               "variables": runtime.plain(visible_variables(workflow, snap.ready))}
     _sync_user_tasks(session, handle, snap.ready, now)
     columns["open_tasks"] = handle.open_tasks
     waits = sorted([["timer", t.task_uuid, t.element_id, t.due_at.isoformat()] for t in snap.timers]
@@ -285,7 +308,7 @@ def write_columns(session: Session, obj, columns: dict) -> None:
         set_committed_value(obj, name, value)
 
 
-def _visible_variables(workflow, ready) -> dict:
+def visible_variables(workflow, ready) -> dict:
     """The process data as an official sees it now: the data of the latest finished task."""
     last = workflow.last_task
     data = dict(workflow.data)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Optional
@@ -15,7 +16,13 @@ from uuid import UUID
 import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
+import SpiffWorkflow.bpmn.script_engine.python_engine as spiff_python_engine
+import SpiffWorkflow.bpmn.script_engine.python_environment as spiff_python_environment
+import SpiffWorkflow.bpmn.serializer.migration.version_1_2 as spiff_migration_1_2
+import SpiffWorkflow.bpmn.workflow as spiff_workflow_module
+import SpiffWorkflow.specs.Transform as spiff_transform
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -32,7 +39,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import clock, specs
 from .errors import ExecutionError, ExpressionError
 from .scripts import compile_script
-from .specs import compile_any
+from .expressions import compile_any
 
 
 class _ClockDatetime(datetime):
@@ -50,26 +57,65 @@ spiff_timer.datetime = _ClockDatetime
 spiff_timer.LOCALTZ = clock.local_zone()
 
 
+class SandboxEnvironment(BasePythonScriptEngineEnvironment):
+    """Where SpiffWorkflow evaluates diagram code. Some of its own classes call
+    `script_engine.environment.evaluate` directly (message correlation properties, ad-hoc
+    subprocesses), so the environment itself is the engine's: expressions go through the
+    whitelisted evaluator, scripts through the script interpreter, and nothing reaches Python's
+    eval or exec."""
+
+    def __init__(self, environment_globals=None):
+        super().__init__({})  # no globals: functions come from the evaluator's whitelist only
+
+    def evaluate(self, expression, context, external_context=None):
+        return compile_any(expression).evaluate({**(external_context or {}), **context})
+
+    def execute(self, script, context, external_context=None):
+        context.update(compile_script(script).run(context))
+        return True
+
+    def call_service(self, context, **kwargs):
+        raise ExpressionError("the engine calls no services from a diagram; use an external task")
+
+
 class SafeScriptEngine(PythonScriptEngine):
     """Evaluate diagram expressions with the engine's whitelisted evaluator only."""
+
+    def __init__(self, environment=None):
+        super().__init__(environment=SandboxEnvironment())
 
     def validate(self, expression):
         compile_any(expression)
 
     def evaluate(self, task, expression, external_context=None):
-        variables = task.data if not external_context else {**task.data, **external_context}
         try:
-            return compile_any(expression).evaluate(variables)
+            return self.environment.evaluate(expression, task.data, external_context)
         except ExpressionError as exc:
             raise ExecutionError(str(exc), element_id=task.task_spec.bpmn_id) from exc
 
     def execute(self, task, script, external_context=None):
         try:
-            task.data.update(compile_script(script).run(task.data))
+            return self.environment.execute(script, task.data)
         except ExpressionError as exc:
             raise ExecutionError(str(exc), element_id=task.task_spec.bpmn_id) from exc
-        return True
 
+    def call_service(self, task, **kwargs):
+        raise ExecutionError("the engine calls no services from a diagram; use an external task",
+                             element_id=task.task_spec.bpmn_id)
+
+
+def _never(*args, **kwargs):
+    raise ExecutionError("diagram code never runs through Python's eval or exec")
+
+
+# SpiffWorkflow's defaults would be Python's eval/exec: a workflow or script engine made without
+# the engine's (BpmnWorkflow(spec), PythonScriptEngine()) gets the sandbox too, and the modules
+# that call eval/exec themselves (the default environment, an old serializer migration, the
+# generic Transform spec) find the names bound to a refusal.
+spiff_workflow_module.PythonScriptEngine = SafeScriptEngine
+spiff_python_engine.TaskDataEnvironment = SandboxEnvironment
+for _module in (spiff_python_environment, spiff_migration_1_2, spiff_transform):
+    _module.eval = _module.exec = _never
 
 SCRIPT_ENGINE = SafeScriptEngine()
 REGISTRY = BpmnWorkflowSerializer.configure(DEFAULT_CONFIG)
@@ -504,6 +550,19 @@ def complete_user_task(workflow: BpmnWorkflow, task_uuid: str, data: dict) -> No
         task.set_data(**data)
         task.run()
         engine_steps(workflow)
+
+
+def withdraw_user_task(workflow: BpmnWorkflow, task, submitted: list[str]) -> None:
+    """Take a completed user task back: ready again, without the values it was completed with
+    (`submitted`: their names; one its branch had before comes back from the task's parent); what
+    followed it (the next tasks, their branch) is removed. The task keeps the rest of its data: its
+    parent may be a compacted start that no longer holds what the branch had gathered."""
+    data = {name: value for name, value in task.data.items() if name not in submitted}
+    for name in submitted:
+        if name in task.parent.data:
+            data[name] = deepcopy(task.parent.data[name])
+    workflow.reset_from_task_id(task.id, data=data)
+    engine_steps(workflow)
 
 
 def complete_external_task(workflow: BpmnWorkflow, task_uuid: str, variables: dict) -> None:

@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import bureaus, clock, definitions, history, inbox, instances, runtime, users, variable_limits
+from . import bureaus, clock, definitions, history, inbox, instances, runtime, senders, users, variable_limits
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
-from .models import (ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance, StartSubscription,
-                     TaskCandidate, Timer, UserTask)
+from .models import (Document, ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance,
+                     StartSubscription, TaskCandidate, TaskComment, TaskDraft, Timer, UserTask)
 
 
 def _one_instant(service):
@@ -51,14 +51,19 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
     return result
 
 
-def process_definition(session: Session, key: str, version: Optional[int] = None) -> ProcessDefinition:
+def process_definition(session: Session, key: str, version: Optional[int] = None, *,
+                       list_known: bool = False) -> ProcessDefinition:
+    """The latest (or given) version of process `key`; NotFound lists the deployed keys only
+    when `list_known` (for administrators)."""
     query = select(ProcessDefinition).where(ProcessDefinition.key == key)
     query = query.where(ProcessDefinition.version == version) if version else query.order_by(
         ProcessDefinition.version.desc())
     definition = session.scalars(query.limit(1)).first()
     if definition is None:
-        known = ", ".join(sorted(session.scalars(select(ProcessDefinition.key).distinct()))) or "none"
         what = f"process '{key}'" + (f" version {version}" if version else "")
+        if not list_known:
+            raise NotFound(f"{what} is not deployed")
+        known = ", ".join(sorted(session.scalars(select(ProcessDefinition.key).distinct()))) or "none"
         raise NotFound(f"{what} is not deployed (deployed processes: {known})")
     return definition
 
@@ -356,8 +361,11 @@ def _task_event(session, row, task, kind, user, data):
 @_one_instant
 def complete_task(session: Session, task_id: int, *, user: str, data: Optional[dict] = None,
                   groups: Optional[list[str]] = None, roles=(), check_access: bool = True,
-                  reason: Optional[str] = None) -> ProcessInstance:
-    """Complete a ready user task with form data as `user`, and run the instance until it waits."""
+                  reason: Optional[str] = None, form_override: Optional[str] = None) -> ProcessInstance:
+    """Complete a ready user task with form data as `user`, and run the instance until it waits.
+
+    The data is checked against the task's form by the caller (forms.submission); `form_override`
+    is an administrator's reason for completing without that check, kept in the history event."""
     task, row = _ready_task_locked(session, task_id)
     if check_access and not may_work_on(task, user, groups or [], roles):
         raise AccessDenied(f"{user} may not complete task {task_id} "
@@ -373,11 +381,66 @@ def complete_task(session: Session, task_id: int, *, user: str, data: Optional[d
                                        occurrence=instances._occurrence(handle.workflow, spiff_task),
                                        versions=instances.versions(handle),
                                        data={"task": task.id, "path": runtime.task_path(spiff_task),
-                                             "values": data, **override}))
+                                             "values": data, **override,
+                                             **({"form_override": form_override} if form_override else {})}))
     handle.completed_task = (task.task_uuid, user, task)
     runtime.complete_user_task(handle.workflow, task.task_uuid, data)
     _save(session, handle, user)
     return handle.row
+
+
+# What may have happened since a completion for it to be taken back (撤回): the next tasks were
+# offered (and rules evaluated on the way), nothing else.
+_WITHDRAWABLE_AFTER = frozenset({"task_created", "decision_evaluated"})
+
+
+@_one_instant
+def withdraw_task(session: Session, task_id: int, *, user: str) -> UserTask:
+    """撤回: who completed a task takes it back while the tasks it led to are unclaimed and untouched
+    (no draft, comment or document); it is ready again for them, recorded as `task_withdrawn`."""
+    row = instances.lock_instance(session, user_task(session, task_id).instance_id)
+    task = session.scalars(select(UserTask).where(UserTask.id == task_id)
+                           .execution_options(populate_existing=True)).one()
+    if task.state != "completed" or task.completed_by != user:
+        raise AccessDenied(f"only who completed task {task_id} may take it back")
+    problem = withdraw_problem(session, task, row)
+    if problem:
+        raise TaskNotReady(f"task {task_id} cannot be taken back: {problem}")
+    submitted = sorted(next((e.get("data") or {}).get("values") or {} for e in reversed(history.events_of(session, row.id))
+                            if e["type"] == "task_completed" and (e.get("data") or {}).get("task") == task.id))
+    handle = instances.load(session, row.id, row=row)
+    spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
+    handle.events.append(history.Event("task_withdrawn", actor=user, element_id=task.element_id,
+                                       data={"task": task.id, "path": runtime.task_path(spiff_task),
+                                             "values": submitted}))
+    runtime.withdraw_user_task(handle.workflow, spiff_task, submitted)
+    task.state, task.completed_by, task.completed_at = "ready", None, None
+    row.open_tasks = {**(row.open_tasks or {}), task.task_uuid: [task.id, task.element_id]}
+    _save(session, handle, user)
+    return task
+
+
+def withdraw_problem(session: Session, task: UserTask, row: ProcessInstance) -> Optional[str]:
+    """Why a completed task cannot be taken back now, or None when it can."""
+    if row.status not in ("running", "waiting"):
+        return f"the process is {row.status}"
+    events = history.events_of(session, row.id)
+    done = max((i for i, e in enumerate(events) if e["type"] == "task_completed"
+                and (e.get("data") or {}).get("task") == task.id), default=None)
+    if done is None:
+        return "its completion is not in the history"
+    later = events[done + 1:]
+    if any(e["type"] not in _WITHDRAWABLE_AFTER for e in later):
+        return "the process has moved on since"
+    opened = [(e.get("data") or {}).get("task") for e in later if e["type"] == "task_created"]
+    for next_task in session.scalars(select(UserTask).where(UserTask.id.in_(opened or [0]))):
+        if next_task.state != "ready" or next_task.assignee:
+            return f"'{next_task.name or next_task.element_id}' has been taken up"
+    touched = [model for model in (TaskDraft, TaskComment, Document)
+               if session.scalar(select(model.id).where(model.task_id.in_(opened or [0])).limit(1))]
+    if touched:
+        return "the next step has been worked on"
+    return None
 
 
 # --- messages ----------------------------------------------------------------------------------
@@ -391,10 +454,13 @@ class CorrelationResult:
 @_one_instant
 def correlate_message(session: Session, name: str, *, business_key: Optional[str] = None,
                       variables: Optional[dict] = None, correlation_keys: Optional[dict] = None,
-                      user: Optional[str] = None, instance_id: Optional[int] = None) -> CorrelationResult:
+                      user: Optional[str] = None, instance_id: Optional[int] = None,
+                      sender: Optional[senders.Sender] = None) -> CorrelationResult:
     """Deliver a message to the one instance waiting for it, or start the process it starts;
-    with `instance_id`, only to that instance (which must be waiting for it)."""
+    with `instance_id`, only to that instance (which must be waiting for it). `sender`: who sends
+    it from outside the engine, checked by engine/senders.py (None: the engine itself or an operator)."""
     variables = _checked_variables(variables)
+    what = f"message '{name}'"
     query = (select(MessageSubscription, ProcessInstance.variables)
              .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
              .where(MessageSubscription.kind == "message", MessageSubscription.message_name == name)
@@ -413,6 +479,10 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
                                f"({', '.join(map(str, instance_ids[:10]))}); give a business key or correlation keys")
     if instance_ids:
         sub = subscriptions[0]
+        if sender is not None:
+            row = session.get(ProcessInstance, sub.instance_id)
+            senders.check_may_deliver(session, sender, row, sub.element_id, what)
+            senders.check_variables(sender, session.get(ProcessDefinition, row.definition_id), variables, what)
         return CorrelationResult(_deliver(session, instance_ids[0], sub.element_id, name, variables, user), False)
     if instance_id is not None:
         raise CorrelationError(f"process instance {instance_id} is not waiting for message '{name}'")
@@ -430,6 +500,9 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
         where = f" with business key '{business_key}'" if business_key else ""
         raise CorrelationError(f"no instance is waiting for message '{name}'{where} and no process starts with it")
     definition, start = next(iter(latest.values()))
+    if sender is not None:
+        senders.check_may_start(sender, definition, start.element_id, what)
+        senders.check_variables(sender, definition, variables, what)
     handle = instances.create(session, definition.id, business_key=business_key, user=user)
     handle.events.append(history.Event("instance_started", actor=user, element_id=start.element_id,
                                        versions=instances.versions(handle),
@@ -460,12 +533,27 @@ def _deliver(session, instance_id, element_id, name, variables, user) -> Process
 
 @_one_instant
 def broadcast_signal(session: Session, name: str, *, variables: Optional[dict] = None, user: Optional[str] = None,
-                     exclude: Optional[int] = None) -> list[int]:
+                     exclude: Optional[int] = None, sender: Optional[senders.Sender] = None) -> list[int]:
     """Deliver a signal to every instance waiting for it and start every process it starts;
-    return the instances it reached."""
+    return the instances it reached. A `sender` (from outside the engine) must be allowed to
+    reach every one of them (engine/senders.py), else nothing is delivered."""
     variables = _checked_variables(variables)
-    waiting = sorted(set(session.scalars(select(MessageSubscription.instance_id).where(
-        MessageSubscription.kind == "signal", MessageSubscription.message_name == name))) - {exclude})
+    subscriptions = {sub.instance_id: sub for sub in session.scalars(select(MessageSubscription).where(
+        MessageSubscription.kind == "signal", MessageSubscription.message_name == name)
+        .order_by(MessageSubscription.id.desc()))}
+    waiting = sorted(set(subscriptions) - {exclude})
+    starts = [(session.get(ProcessDefinition, start.definition_id), start) for start in session.scalars(
+        select(StartSubscription).where(StartSubscription.kind == "signal", StartSubscription.message_name == name))]
+    starts = [(d, start) for d, start in starts if process_definition(session, d.key).id == d.id]  # latest only
+    if sender is not None:
+        what = f"signal '{name}'"
+        for instance_id in waiting:
+            row = session.get(ProcessInstance, instance_id)
+            senders.check_may_deliver(session, sender, row, subscriptions[instance_id].element_id, what)
+            senders.check_variables(sender, session.get(ProcessDefinition, row.definition_id), variables, what)
+        for definition, start in starts:
+            senders.check_may_start(sender, definition, start.element_id, what)
+            senders.check_variables(sender, definition, variables, what)
     reached = []
     for instance_id in waiting:
         event = history.Event("signal_received", actor=user, data={"signal": name, "variables": variables})
@@ -473,11 +561,7 @@ def broadcast_signal(session: Session, name: str, *, variables: Optional[dict] =
                            lambda handle: runtime.catch_signal(handle.workflow, name, variables), kind="signal",
                            payload={"signal": name, "variables": variables})
         reached.append(row.id)
-    for start in session.scalars(select(StartSubscription).where(StartSubscription.kind == "signal",
-                                                                 StartSubscription.message_name == name)):
-        definition = session.get(ProcessDefinition, start.definition_id)
-        if process_definition(session, definition.key).id != definition.id:
-            continue  # an older version: only the latest starts
+    for definition, start in starts:
         handle = instances.create(session, definition.id, business_key=None, user=user)
         handle.events.append(history.Event("instance_started", actor=user, element_id=start.element_id,
                                            versions=instances.versions(handle),
@@ -743,7 +827,9 @@ class LockedExternalTask:
 def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_tasks: int = 10) -> list[LockedExternalTask]:
     """Lock up to `max_tasks` open external tasks of the topics for `worker_id`.
 
-    `topics`: [{"topicName": …, "lockDuration": milliseconds, "variables": [names] or None}].
+    `topics`: [{"topicName": …, "lockDuration": milliseconds, "variables": [names] or None}], each
+    also narrowed, as Camunda's, by businessKey, processDefinitionKey(In), processDefinitionId(In)
+    (REST ids) and processVariables (values the instance's variables must equal).
     Tasks locked by another worker stay theirs until the lock expires; several workers and
     engine processes share the work without taking a task twice (SKIP LOCKED)."""
     if not worker_id:
@@ -760,9 +846,13 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                                             or_(ExternalTask.retries.is_(None), ExternalTask.retries > 0))
                  .order_by(ExternalTask.priority.desc(), ExternalTask.id)
                  .limit(max_tasks - len(locked)).with_for_update(skip_locked=True))
+        instances = _topic_instances(topic)
+        if instances is not None:
+            query = query.where(ExternalTask.instance_id.in_(instances))
         for task in session.scalars(query):
             row = session.get(ProcessInstance, task.instance_id)
-            if row.status not in ("running", "waiting"):
+            if row.status not in ("running", "waiting") or not _matches(row.variables or {},
+                                                                       topic.get("processVariables") or {}):
                 continue
             task.worker_id, task.lock_expires_at = worker_id, now + timedelta(milliseconds=duration)
             wanted = topic.get("variables")
@@ -770,6 +860,23 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                          if not k.startswith("_") and (wanted is None or k in wanted)}
             locked.append(LockedExternalTask(task, variables, row.business_key, row.process_key))
     return locked
+
+
+def _topic_instances(topic: dict):
+    """The instances a topic's filters allow (a subquery), or None when it has none."""
+    conditions = []
+    if topic.get("businessKey") is not None:
+        conditions.append(ProcessInstance.business_key == topic["businessKey"])
+    keys = ([topic["processDefinitionKey"]] if topic.get("processDefinitionKey") else []) + \
+        list(topic.get("processDefinitionKeyIn") or [])
+    if keys:
+        conditions.append(ProcessInstance.process_key.in_(keys))
+    ids = ([topic["processDefinitionId"]] if topic.get("processDefinitionId") else []) + \
+        list(topic.get("processDefinitionIdIn") or [])
+    if ids:
+        conditions.append(ProcessInstance.definition_id.in_(
+            select(ProcessDefinition.id).where(ProcessDefinition.rest_id.in_(ids))))
+    return select(ProcessInstance.id).where(*conditions) if conditions else None
 
 
 def _locked_by(session: Session, task_id: int, worker_id: str) -> ExternalTask:

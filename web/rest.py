@@ -27,12 +27,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from engine import bureaus, clock, inbox, services, tokens, users
+from engine import bureaus, clock, inbox, senders, services, tokens, users
 from engine.definitions import BPMN_NS, BundleFile, user_task_meta
 from engine.errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput, NotFound, Problem
 from engine.models import (DecisionDefinition, Deployment, ExternalTask, HistoryEvent, Incident, ProcessDefinition,
                            ProcessInstance, Resource, TaskCandidate, UserTask)
 from engine.xmlsafe import parse_xml
+from forms import submission
 
 from .errors import database_unavailable, status_of
 from .rest_openapi import accepted, openapi_document
@@ -219,6 +220,10 @@ def _caller_of(user) -> Optional[Caller]:
     return None if user is None else Caller(user.name, tuple(user.groups), tuple(user.role_names))
 
 
+def _sender(caller: Caller) -> senders.Sender:
+    return senders.Sender(caller.name, caller.groups, caller.is_admin)
+
+
 def _caller() -> Caller:
     return g.rest_caller
 
@@ -259,22 +264,23 @@ def _read_query() -> None:
     call = re.sub(r"<[^>]+>", "{}", request.url_rule.rule[len(rest_api.url_prefix):])
     method = "get" if request.method == "HEAD" else request.method
     params, body_fields = accepted(method, call)
-    unknown = sorted(set(request.args) - params)
-    if unknown:
-        raise _bad_request(f"{request.method} {call} takes no query parameter {', '.join(map(repr, unknown))}"
-                           + (f"; it takes: {', '.join(sorted(params))}" if params else ""))
+    _refuse_unknown("query parameter", set(request.args), params, call)
     values: dict[str, Any] = request.args.to_dict()
     if body_fields is not None:
         body = _json_body()
-        unknown = sorted(name for name, value in body.items() if value is not None and name not in body_fields)
-        if unknown:
-            raise _bad_request(f"{request.method} {call}: the query has no filter {', '.join(map(repr, unknown))}; "
-                               f"it has: {', '.join(sorted(body_fields))}")
+        _refuse_unknown("filter", {name for name, value in body.items() if value is not None}, body_fields, call)
         values.update({name: value for name, value in body.items() if value is not None})
     g.rest_query, g.rest_query_names = values, params | (body_fields or frozenset())
 
 
 _UNCHECKED_ENDPOINTS = {"rest_api.unknown", "rest_api.openapi"}
+
+
+def _refuse_unknown(what: str, given: set[str], known: frozenset, call: str) -> None:
+    unknown = sorted(given - known)
+    if unknown:
+        raise _bad_request(f"unknown {what}{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; "
+                           f"{request.method} {call} takes " + (", ".join(sorted(known)) if known else "none"))
 
 
 def _query_value(name: str) -> Any:
@@ -949,7 +955,7 @@ def process_definition(definition_id: str):
 @rest_api.get("/process-definition/key/<key>")
 def process_definition_by_key(key: str):
     with _db().read() as session:
-        return definition_dto(session, services.process_definition(session, key))
+        return definition_dto(session, services.process_definition(session, key, list_known=_caller().is_admin))
 
 
 def _xml_dto(definition: ProcessDefinition) -> dict:
@@ -965,7 +971,7 @@ def process_definition_xml(definition_id: str):
 @rest_api.get("/process-definition/key/<key>/xml")
 def process_definition_xml_by_key(key: str):
     with _db().read() as session:
-        return _xml_dto(services.process_definition(session, key))
+        return _xml_dto(services.process_definition(session, key, list_known=_caller().is_admin))
 
 
 @rest_api.post("/process-definition/<definition_id>/start")
@@ -977,7 +983,7 @@ def start_by_id(definition_id: str):
 @rest_api.post("/process-definition/key/<key>/start")
 def start_by_key(key: str):
     with _db().write() as session:
-        return _start(session, services.process_definition(session, key))
+        return _start(session, services.process_definition(session, key, list_known=_caller().is_admin))
 
 
 def _start(session: Session, definition: ProcessDefinition) -> dict:
@@ -1344,8 +1350,8 @@ def _visible_task(session: Session, task_id: str, *, for_change: bool = False) -
     condition = _task_visible(_caller())
     if condition is not None and session.scalar(
             select(func.count()).select_from(UserTask).where(UserTask.id == task.id, condition)) == 0:
-        raise AccessDenied(f"{_caller().name} may not see task {task.rest_id}: it is offered to "
-                           f"{', '.join(task.candidate_groups + task.candidate_users) or 'nobody'}")
+        raise AccessDenied(f"{_caller().name} may not see task {task.rest_id}: it is not offered to them or their "
+                           "bureaus")
     if row is None:
         return task, session.get(ProcessInstance, task.instance_id)
     services.check_ready(task, row)
@@ -1474,12 +1480,28 @@ def complete_task(task_id: str):
     with _db().write() as session:
         task, _row = _visible_task(session, task_id, for_change=True)
         _require_task_worker(caller, "complete tasks")
-        row = services.complete_task(session, task.id, user=caller.name, data=variables_in(body.get("variables")),
-                                     groups=list(caller.groups), roles=caller.roles, reason=_reason())
+        data, override = _form_checked(session, task, variables_in(body.get("variables")), body.get("overrideReason"))
+        row = services.complete_task(session, task.id, user=caller.name, data=data, groups=list(caller.groups),
+                                     roles=caller.roles, reason=_reason(), form_override=override)
         remember_types(row, body.get("variables"))
         if body.get("withVariablesInReturn"):
             return instance_variables_out(row)
     return "", 204
+
+
+def _form_checked(session: Session, task: UserTask, values: dict, override_reason) -> tuple[dict, Optional[str]]:
+    """The variables a completion sets, checked as the task page checks its form; an
+    administrator may skip the check by giving `overrideReason` (a dalad extension, recorded in
+    the history with the completion)."""
+    if override_reason is not None:
+        caller = _require_admin("complete a task without its form's checks")
+        if not isinstance(override_reason, str) or not override_reason.strip():
+            raise _bad_request("overrideReason must say why the form's checks are skipped")
+        return values, f"{override_reason.strip()} ({caller.name})"
+    submitted = submission.check(session, task, values, typed_values=True)
+    if not submitted.ok:
+        raise _bad_request(f"Cannot submit task form {task.rest_id}: {submitted.problems()}")
+    return submitted.variables, None
 
 
 @rest_api.post("/task/<task_id>/submit-form")
@@ -1514,7 +1536,7 @@ def correlate_message():
                 session, name, business_key=body.get("businessKey"),
                 variables=variables_in(body.get("processVariables"), "processVariables"),
                 correlation_keys=variables_in(body.get("correlationKeys"), "correlationKeys") or None,
-                user=caller.name, instance_id=instance_id)
+                user=caller.name, instance_id=instance_id, sender=_sender(caller))
         except EngineError as exc:
             if status_of(exc) == 400 and not isinstance(exc, InvalidInput):
                 raise RestError(400, "RestException", f"Cannot correlate message '{name}': {exc}") from exc
@@ -2032,7 +2054,7 @@ def throw_signal():
         raise _bad_request("name is required")
     with _db().write() as session:
         services.broadcast_signal(session, body["name"], variables=variables_in(body.get("variables")),
-                                  user=caller.name)
+                                  user=caller.name, sender=_sender(caller))
     return "", 204
 
 

@@ -1,5 +1,5 @@
 """运维经费 (Art 24): O&M funds, or an upgrade or new system, only for systems that share data and are secure."""
-from common import UNIT, Diagram, due_in, day, enum, file, lanes, line, money, text, yes_no
+from common import UNIT, Diagram, due_in, day, enum, file, lanes, line, money, text, units, yes_no
 
 
 def build() -> Diagram:
@@ -9,7 +9,7 @@ def build() -> Diagram:
                     "认为依法不能共享但确有必要建设或保留的，领导小组办公室审核后报旗人民政府批准；"
                     "未按要求共享或重复采集数据、不符合密码应用和网络安全要求或存在重大安全隐患的，不单独安排运维经费，不得新建、改建、扩建。")
     d.start("om_applied", "提出申请", "unit", 0, doc="第二十四条：项目建设单位申请运维经费，或申请升级改造、新建信息化系统。",
-            form=[line("unit", "申请单位代码"), line("system_name", "信息系统名称", maxlength=100),
+            form=[units("unit", "申请单位"), line("system_name", "信息系统名称", maxlength=100),
                   enum("request_kind", "申请事项", [("om_funds", "运行维护经费"), ("upgrade", "升级改造"), ("new", "新建系统"),
                                                  ("retain", "保留系统")]),
                   money("requested_amount", "申请金额（元）"), text("request_reason", "申请理由"),

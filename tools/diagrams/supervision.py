@@ -1,5 +1,5 @@
 """监督整改 (Art 25-27, 30): a bureau orders a project to rectify; the office decides what follows."""
-from common import UNIT, Diagram, due_in, Lane, day, enum, file, lanes, line, text
+from common import UNIT, Diagram, due_in, Lane, day, enum, file, lanes, line, project_key, text, units
 
 ISSUERS = [("office", "领导小组办公室（旗大数据中心）"), ("drc", "旗发展和改革委员会"), ("finance", "旗财政局"),
            ("cac", "旗委网信办"), ("secrecy", "旗委保密机要局"), ("police", "旗公安局"), ("audit", "旗审计局")]
@@ -16,8 +16,8 @@ def build() -> Diagram:
                     "领导小组办公室可以通报批评、暂缓安排投资计划、暂停项目建设直至终止项目。业务键与被监督项目相同；"
                     "暂停、终止以消息 project_suspended、project_terminated、suspension_decided 送达项目流程（项目须在建设期）。")
     d.start("order_issued", "下达限期整改通知", "issuer", 0, doc="第二十七条：监督部门发现问题，下达限期整改通知（问题、依据条款、整改期限）。",
-            form=[line("project_id", "项目编号（业务键）"), line("project_name", "项目名称", maxlength=100),
-                  line("unit", "项目建设单位代码"),
+            form=[project_key("project_id", existing=True), line("project_name", "项目名称", maxlength=100),
+                  units("unit", "项目建设单位"),
                   enum("issuer", "下达部门", ISSUERS),
                   text("problem", "发现的问题"),
                   line("article", "违反的规定或批复要求", help="例：第二十七条 密码应用"),
