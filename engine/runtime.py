@@ -369,12 +369,16 @@ def catch_signal(workflow: BpmnWorkflow, name: str, variables: dict) -> None:
 
 
 def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations: dict | None = None) -> None:
-    """Deliver a message to the workflow and run until the next wait."""
+    """Deliver a message to the workflow and run until the next wait. Its variables become process
+    variables, as Camunda's correlation sets them on the instance: the steps waiting elsewhere in the
+    process (beside a non-interrupting event subprocess the message started) read them too."""
     event = BpmnEvent(specs.ProcessMessageEventDefinition(name), {"payload": payload, "result_var": None},
                       correlations or {})
     with _as_execution_error(workflow):
         before = set(workflow.subprocesses)
         workflow.catch(event)
+        if isinstance(payload, dict) and payload:
+            set_variables(workflow, payload)
         _interrupt_for_event_subprocesses(workflow, before)
         refresh_timers(workflow)
         engine_steps(workflow)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import clock, definitions, history, instances, runtime
+from . import clock, compliance, definitions, history, instances, runtime
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
@@ -282,6 +282,7 @@ def complete_task(session: Session, task_id: int, *, user: str, data: Optional[d
                            f"(offered to {', '.join(task.candidate_groups + task.candidate_users) or 'nobody'}"
                            f"{', claimed by ' + task.assignee if task.assignee else ''})")
     data = _checked_variables(data)
+    compliance.enforce(row.process_key, task.element_id, {**(row.variables or {}), **data})
     handle = instances.load(session, row.id, row=row)
     spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
     if spiff_task is None:

@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 from engine import bureaus, clock, documents, history, instances, services
 from engine.errors import EngineError, TaskNotReady
 from engine.models import ProcessDefinition, ProcessInstance, TaskComment, TaskDraft, User, UserTask
-from forms import schemas
+from forms import schemas, submission
 from forms.fields import FieldSpec, fields_for_task, materials_of
 
 from . import N_, database, render_error, security
@@ -239,20 +239,15 @@ def complete(task_id: int):
     with database().write() as session:
         task = _workable_task(session, task_id)
         instance = session.get(ProcessInstance, task.instance_id)
-        definition = session.get(ProcessDefinition, instance.definition_id)
-        specs = fields_for_task(session, definition.meta, task.element_id)
-        result = schemas.validate(specs, request.form)
-        present = documents.fields_present(session, task.id)
-        missing = [m.label for m in materials_of(specs) if m.key not in present]
-        if not result.ok or missing:
-            if not result.ok:
-                flash(_("表单有 %(n)s 处需要更正，请查看标红的项目。", n=len(result.errors)), "error")
-            if missing:
-                flash(_("还缺少必需材料：%(items)s。请先上传后再提交。", items="、".join(missing)), "error")
-            return _render(session, task, FormState({**_shown(specs, instance), **result.typed}, result.errors),
-                           422)
-        data = schemas.to_variables(result.values)
-        data.update(_file_variables(session, task, specs))
+        checked = submission.check(session, task, request.form)
+        if not checked.ok:
+            if checked.errors:
+                flash(_("表单有 %(n)s 处需要更正，请查看标红的项目。", n=len(checked.errors)), "error")
+            if checked.missing:
+                flash(_("还缺少必需材料：%(items)s。请先上传后再提交。", items="、".join(checked.missing)), "error")
+            return _render(session, task, FormState({**_shown(checked.specs, instance), **checked.result.typed},
+                                                    checked.errors), 422)
+        data = submission.variables(session, task, checked)
         services.complete_task(session, task_id, user=user.name, data=data, groups=user.groups)
         session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id))
     flash(_("任务“%(name)s”已办结。", name=task.name or task.element_id), "success")
@@ -262,18 +257,6 @@ def complete(task_id: int):
 def _shown(specs, instance) -> dict:
     variables = instance.variables or {}
     return {s.id: schemas.as_text(s, variables.get(s.id, s.default)) for s in specs}
-
-
-def _file_variables(session, task, specs) -> dict:
-    """A file field's variable: the latest document uploaded for it at this task."""
-    out = {}
-    for spec in specs:
-        if spec.type != "file":
-            continue
-        document = documents.latest_for(session, task.id, spec.id)
-        if document is not None:
-            out[spec.id] = {"document": document.id, "filename": document.filename, "sha256": document.sha256}
-    return out
 
 
 @bp.post("/tasks/<int:task_id>/draft")

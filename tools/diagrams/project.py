@@ -14,7 +14,7 @@ def _stage_outs(prefix: str) -> list:
             ("consultant_security_opinion", f"{prefix}_consultant_security_opinion"),
             "project_code", "approved_completion_date"]
     if prefix in ("design", "combined"):
-        outs += [("approved_amount", "approved_budget"), "construction_mode"]
+        outs += [("approved_amount", "approved_budget"), ("approved_amount", "original_budget"), "construction_mode"]
     return outs
 
 
@@ -47,9 +47,13 @@ def build() -> Diagram:
                       yes_no("emergency", "应对突发事件需紧急建设"),
                       yes_no("simple", "建设内容单一、投资规模较小、建设标准明确、技术方案简单"),
                       yes_no("cross_department", "跨部门共建共享"),
-                      yes_no("classified", "涉密信息系统"), text("basis_opinion", "确认意见")])
+                      yes_no("classified", "涉密信息系统"),
+                      yes_no("bureau_audit_required", "年度计划或法律法规要求由旗审计局审计",
+                             help="不勾选（默认）：竣工验收申请附中介机构出具的竣工决算审计报告（第二十一条）"),
+                      text("basis_opinion", "确认意见")])
     d.rule_task("set_project_periods", "确定办理时限", "office", 1, 1, decision="review_periods", result="periods",
-                inputs={"stage": "project"}, doc="办理时限决策表（review_periods）的 project 行。")
+                inputs={"stage": "project"}, outputs={"construction_phase": "${false}", "suspended": "${false}", "adjusted_so_far": "${0}"},
+                doc="办理时限决策表（review_periods）的 project 行；项目尚未进入建设期、未被暂停。")
     d.rule_task("determine_approval_path", "确定审批路径", "office", 3, decision="approval_path", result="approval_path",
                 mapping="singleEntry", doc="第五条之二：审批路径决策表 approval_path（FIRST）。")
     d.gateway("cross_department_check", "跨部门共建？", "office", 4)
@@ -107,7 +111,8 @@ def build() -> Diagram:
                 doc="第五条、第八条第二款：初步设计方案和投资概算批复后，旗财政局从年度信息化项目专项资金中下达项目建设投资资金；"
                     "批复前不予下达，项目建设单位不得开工建设。",
                 form=[money("released_amount", "下达资金（元）", help="不超过批复的投资概算"),
-                      line("release_doc_no", "资金下达文号"), day("release_date", "下达日期")])
+                      line("release_doc_no", "资金下达文号"), day("release_date", "下达日期")],
+                outputs={"construction_phase": "${true}"})
     # --- construction (Art 10-16) -------------------------------------------------------------------
     d.user_task("appoint_implementing_body", "确定项目实施机构和项目责任人", "unit", 21, 1, groups=UNIT,
                 doc="第十条至第十二条：确定项目实施机构和项目责任人，建立健全项目管理制度和网络安全管理制度，"
@@ -150,35 +155,15 @@ def build() -> Diagram:
                       yes_no("adjustment_needed", "需调整主要建设内容", required=True),
                       yes_no("construction_completed", "建设内容已全部完成", required=True),
                       day("completion_date", "建成日期", required=False, help="建设完成时填写；竣工验收申请须在其后半年内提交")])
-    d.boundary("progress_terminated", "终止项目", "report_progress", message="project_terminated", side="top", offset=0.15,
-               doc="第二十七条：监督整改流程决定终止项目。")
-    d.boundary("progress_suspended", "暂停建设", "report_progress", message="project_suspended", side="top", offset=0.85,
-               doc="第二十七条：监督整改流程决定暂停项目建设。")
     d.boundary("progress_overdue", "进展逾期", "report_progress", interrupting=False, offset=0.12,
                timer=("timeDate", "${str(add_days(add_months(today(), periods.progress_months), 1))}"))
     d.boundary("approved_period_passed", "超过批复期", "report_progress", interrupting=False, offset=0.5,
                timer=("timeDate", "${str(add_days(date(approved_completion_date), 1))}"),
                doc="第二十一条：批复期内应完成建设并组织初验；超过批复期仍未初验，每次进展报告都提醒。")
-    d.boundary("year_end_approaching", "年底前", "report_progress", interrupting=False, offset=0.88,
-               timer=("timeDate", "${today().month == 12 ? (today().year + 1) : today().year}-12-01"),
-               doc="第十七条：建设期内每年年底前提交年度绩效评价报告。")
-    d.end("terminated_by_supervision", "项目终止", "unit", 27.3, 0, doc="第二十七条：项目终止。")
-    d.catch("suspension_decided", "收到暂停处理决定", "unit", 29, 0, message="suspension_decided",
-            doc="第二十七条：暂停期间整改，由监督整改流程决定恢复建设或终止项目。")
-    d.gateway("suspension_outcome", "处理决定", "unit", 30, 0)
-    d.end("terminated_after_suspension", "项目终止", "unit", 31, 0)
     d.end("alert_progress_overdue", "提醒办公室和发改委", "unit", 28 - 38 / 170, 3, message="overdue_alert",
           inputs=alert_inputs("建设进展报告", drc=True))
     d.end("alert_period_passed", "提醒办公室和发改委", "unit", 28, 4, message="overdue_alert",
           inputs=alert_inputs("批复期内完成建设和初验", drc=True))
-    d.user_task("submit_annual_report", "提交年度绩效评价报告", "unit", 29.5, 5, groups=UNIT,
-                due="${today().year}-12-31",
-                doc="第十七条：建设期内的项目建设单位每年年底前向项目审批部门提交项目绩效评价报告。",
-                form=[file("annual_report", "年度绩效评价报告"), text("annual_summary", "年度绩效情况摘要")])
-    d.user_task("receive_annual_report", "审阅年度绩效评价报告", "drc", 30.5, 2, groups="drc",
-                due=due_in("periods.drc_days"), doc="第十七条：项目审批部门接收年度绩效评价报告。",
-                form=[text("annual_report_opinion", "审阅意见")])
-    d.end("annual_report_done", "年度报告完成", "drc", 31.5, 2)
     d.gateway("construction_return", "", "unit", 27, 2)
     d.gateway("progress_outcome", "建设情况", "unit", 29, 1)
     # serious delay or loss, spending beyond the approved budget (Art 18, 19, 30)
@@ -212,24 +197,29 @@ def build() -> Diagram:
     d.gateway("adjustment_filing_split", "", "unit", 33, 3.0, kind="parallel")
     d.user_task("file_adjustment_with_drc", "登记调整备案", "drc", 34, 3, groups="drc",
                 doc="第二十条：项目建设单位自行调整，同时向项目审批部门备案。",
-                form=[text("drc_filing_note", "备案登记意见")])
+                form=[text("drc_filing_note", "备案登记意见")],
+                outputs={"adjusted_so_far": "${adjusted_so_far + adjustment_amount}"})
     d.user_task("file_adjustment_with_office", "登记调整备案", "office", 34, 1, groups="office",
                 doc="第二十条：项目建设单位自行调整，同时向领导小组办公室备案。",
                 form=[text("office_filing_note", "备案登记意见")])
     d.gateway("adjustment_filing_join", "", "unit", 35, 3.0, kind="parallel")
     d.user_task("approve_adjustment", "审批建设内容调整", "drc", 33, 4, groups="drc", due=due_in("periods.drc_days"),
-                doc="第二十条、《条例》第二十一条、第二十三条：不符合自行调整条件的，报原审批部门审批。",
                 form=[enum("adjustment_decision", "审批结论", [("approve", "同意调整"), ("reject", "不同意调整")]),
-                      money("approved_budget", "调整后批复概算（元）"), line("adjustment_reply_no", "批复文号"),
-                      text("adjustment_opinion", "审批意见")])
+                      money("adjusted_budget", "调整后批复概算（元）", required=False, help="同意调整时填写"),
+                      line("adjustment_reply_no", "批复文号"), text("adjustment_opinion", "审批意见")],
+                outputs={"approved_budget": "${adjustment_decision == 'approve' ? adjusted_budget : approved_budget}"},
+                doc="第二十条、《条例》第二十一条、第二十三条：不符合自行调整条件的，报原审批部门审批；不同意调整的，概算不变。")
     # --- preliminary and final acceptance (Art 13, 21, 22) -------------------------------------------
     d.user_task("preliminary_acceptance", "组织完成初验", "unit", 37, 1, groups=UNIT,
                 doc="第二十一条第一款：项目建设单位在批复期内完成建设内容，并组织完成初验。",
                 form=[day("preliminary_acceptance_date", "初验日期"), file("preliminary_opinion", "初验意见"),
                       yes_no("preliminary_passed", "初验通过", required=True)])
     d.gateway("preliminary_outcome", "初验通过？", "unit", 38, 1)
+    d.gateway("audit_route", "审计方式", "unit", 38.5, 1,
+              doc="第二十一条：竣工验收申请附审计报告。默认由项目建设单位委托中介机构出具竣工决算审计报告并随申请上传；"
+                  "年度计划或法律法规要求的（立项时由领导小组办公室勾选 bureau_audit_required），由旗审计局审计（第三条第（六）项、第二十八条）。")
     d.user_task("issue_audit_report", "出具项目审计报告", "audit", 39, groups="audit", due=due_in("periods.audit_days"),
-                doc="第三条第（六）项、第二十一条、第二十八条：旗审计局对项目进行审计，出具审计报告（竣工验收申请材料之一）。",
+                doc="第三条第（六）项、第二十一条、第二十八条：年度计划或法律法规要求时，旗审计局对项目进行审计，出具审计报告（竣工验收申请材料之一）。",
                 form=[file("audit_report", "审计报告"), text("audit_opinion", "审计意见")])
     d.user_task("apply_final_acceptance", "提交竣工验收申请", "unit", 40, 1, groups=UNIT,
                 due="${add_months(date(completion_date), 6)}",
@@ -241,7 +231,8 @@ def build() -> Diagram:
                       file("financial_report", "财务报告"),
                       file("security_assessment_report", "安全风险评估报告（分级保护测评或等级保护测评报告）"),
                       file("crypto_assessment_report", "密码应用安全性评估报告"),
-                      file("audit_report_copy", "审计报告"), day("application_date", "申请日期")])
+                      file("audit_report_copy", "审计报告（竣工决算审计报告或旗审计局审计报告）"),
+                      day("application_date", "申请日期")])
     d.boundary("acceptance_application_overdue", "建成满半年", "apply_final_acceptance", interrupting=False,
                timer=("timeDate", "${str(add_days(add_months(date(completion_date), 6), 1))}"),
                doc="第二十一条：建成后半年内未提交竣工验收申请，提醒领导小组办公室。")
@@ -281,7 +272,8 @@ def build() -> Diagram:
                 form=[text("acceptance_rectification", "整改情况"), file("acceptance_rectification_report", "整改报告")])
     d.user_task("file_acceptance_report", "验收报告备案", "unit", 46, 1, groups=UNIT,
                 doc="第二十一条：验收完成后，项目建设单位将验收报告等材料报领导小组办公室备案。",
-                form=[file("final_acceptance_report", "验收报告"), day("in_operation_on", "投入运行日期")])
+                form=[file("final_acceptance_report", "验收报告"), day("in_operation_on", "投入运行日期")],
+                outputs={"construction_phase": "${false}"})
     d.user_task("register_assets", "办理资产登记", "unit", 47, 1, groups=UNIT,
                 doc="第十九条、第二十三条：按照政府会计制度及时办理资产登记；形成无形资产的按成本初始计量；结余资金按规定退回。",
                 form=[enum("asset_type", "资产类型", [("fixed", "固定资产"), ("intangible", "无形资产"), ("both", "固定资产和无形资产")]),
@@ -333,6 +325,7 @@ def build() -> Diagram:
                       enum("next_year_weight", "对下一年度投资和运维经费安排的意见", [("priority", "优先安排"), ("normal", "正常安排"),
                                                                             ("reduce", "压减"), ("suspend", "暂缓安排")])])
     d.end("project_closed", "项目闭环", "office", 58, doc="第二十九条：评价结果存入项目档案。")
+    _events_at_any_stage(d)
     # --- flows: start and approval ------------------------------------------------------------------
     d.flow("project_declared", "start_merge")
     d.flow("project_planned", "start_merge", route="hv")
@@ -377,14 +370,8 @@ def build() -> Diagram:
     d.flow("procure_and_contract", "appoint_supervisor")
     d.flow("appoint_supervisor", "progress_merge")
     d.flow("progress_merge", "report_progress")
-    d.flow("progress_terminated", "terminated_by_supervision")
-    d.flow("progress_suspended", "suspension_decided")
-    d.flow("suspension_decided", "suspension_outcome")
-    d.flow("suspension_outcome", "terminated_after_suspension", "终止", cond="${suspension_outcome == 'terminate'}")
-    d.flow("suspension_outcome", "progress_merge", "恢复建设", default=True, route="above", id="Flow_resumed_by_supervision")
     d.flow("progress_overdue", "alert_progress_overdue")
     d.flow("approved_period_passed", "alert_period_passed")
-    d.flow("year_end_approaching", "submit_annual_report")
     d.flow("construction_return", "progress_merge")
     d.flow("report_progress", "progress_outcome")
     d.flow("progress_outcome", "handle_serious_problem", "逾期、损失或超概算", route="vh",
@@ -415,7 +402,9 @@ def build() -> Diagram:
     d.flow("preliminary_acceptance", "preliminary_outcome")
     d.flow("preliminary_outcome", "construction_return", "未通过", cond="${!preliminary_passed}", route="below",
            channel=("unit", 2, 30), id="Flow_preliminary_failed")
-    d.flow("preliminary_outcome", "issue_audit_report", "通过", default=True, route="vh")
+    d.flow("preliminary_outcome", "audit_route", "通过", default=True)
+    d.flow("audit_route", "issue_audit_report", "审计局审计", cond="${bureau_audit_required}", route="vh")
+    d.flow("audit_route", "apply_final_acceptance", "中介机构审计", default=True)
     d.flow("issue_audit_report", "apply_final_acceptance", route="z")
     d.flow("acceptance_application_overdue", "alert_acceptance_application")
     d.flow("apply_final_acceptance", "archive_merge", route="z")
@@ -457,6 +446,56 @@ def build() -> Diagram:
            id="Flow_adjusted")
     d.flow("approve_adjustment", "construction_return", route="below", channel=("unit", 3, 70),
            id="Flow_adjustment_decided")
-    d.flow("submit_annual_report", "receive_annual_report", route="vh")
-    d.flow("receive_annual_report", "annual_report_done")
     return d
+
+
+def _events_at_any_stage(d: Diagram) -> None:
+    """Process-level event subprocesses: what reaches the project whatever step it is at."""
+    d.event_subprocess("on_termination", "终止项目", "unit", 0, 5, cols=2,
+                       doc="第十八条、第二十七条：监督整改流程决定终止项目（消息 project_terminated），项目在任何阶段结束。")
+    d.start("termination_received", "收到终止决定", "unit", 0, 5, message="project_terminated", parent="on_termination")
+    d.end("terminated_by_supervision", "项目终止", "unit", 1, 5, parent="on_termination")
+    d.flow("termination_received", "terminated_by_supervision")
+    d.event_subprocess("on_suspension", "暂停项目建设", "unit", 2, 5, cols=4,
+                       doc="第二十七条：监督整改流程决定暂停项目建设（消息 project_suspended），在任何阶段；暂停期间项目的待办不能办结"
+                           "（规则 art27_no_work_while_suspended；两个消息带 suspended 变量），直到处理决定恢复建设（消息 suspension_decided）；"
+                           "终止另以消息 project_terminated 送达。")
+    d.start("suspension_received", "收到暂停决定", "unit", 2, 5, message="project_suspended", interrupting=False,
+            parent="on_suspension")
+    d.catch("suspension_decided", "收到恢复建设决定", "unit", 3.5, 5, message="suspension_decided", parent="on_suspension")
+    d.end("suspension_lifted", "恢复建设", "unit", 5, 5, parent="on_suspension")
+    d.flow("suspension_received", "suspension_decided")
+    d.flow("suspension_decided", "suspension_lifted")
+    d.event_subprocess("on_year_end", "年度绩效评价报告", "unit", 6, 5, cols=5, rows=2,
+                       doc="第十七条：建设期内的项目建设单位每年年底前向项目审批部门提交项目绩效评价报告。每年 12 月 1 日"
+                           "（流程 year_end_reports 发出信号 year_end_report_due），在建设期的项目无论处于哪一步都生成报告任务。")
+    d.start("year_end_signal", "12月1日", "unit", 6, 5, signal="year_end_report_due", interrupting=False,
+            parent="on_year_end")
+    d.gateway("in_construction_check", "在建设期？", "unit", 7, 5, parent="on_year_end")
+    d.user_task("submit_annual_report", "提交年度绩效评价报告", "unit", 8, 5, groups=UNIT, parent="on_year_end",
+                due="${today().year}-12-31",
+                doc="第十七条：建设期内的项目建设单位每年年底前向项目审批部门提交项目绩效评价报告。",
+                form=[file("annual_report", "年度绩效评价报告"), text("annual_summary", "年度绩效情况摘要")])
+    d.user_task("receive_annual_report", "审阅年度绩效评价报告", "unit", 9, 5, groups="drc", parent="on_year_end",
+                due=due_in("periods.drc_days"), doc="第十七条：项目审批部门（旗发展和改革委员会）接收年度绩效评价报告。",
+                form=[text("annual_report_opinion", "审阅意见")])
+    d.end("annual_report_done", "年度报告完成", "unit", 10, 5, parent="on_year_end")
+    d.end("not_in_construction", "不在建设期", "unit", 8, 6, parent="on_year_end")
+    d.flow("year_end_signal", "in_construction_check")
+    d.flow("in_construction_check", "submit_annual_report", "建设期", cond="${construction_phase}")
+    d.flow("in_construction_check", "not_in_construction", "否", default=True, route="vh")
+    d.flow("submit_annual_report", "receive_annual_report")
+    d.flow("receive_annual_report", "annual_report_done")
+    d.event_subprocess("on_supervision", "监督整改通知", "unit", 11, 5, cols=2,
+                       doc="第二十五条、第二十七条：有关部门对本项目下达限期整改通知（消息 supervision_opened），项目在任何阶段都收到，"
+                           "通知不存在的项目编号则整改通知无法下达。")
+    d.start("supervision_received", "收到整改通知", "unit", 11, 5, message="supervision_opened", interrupting=False,
+            parent="on_supervision")
+    d.end("supervision_noted", "已记录", "unit", 12, 5, parent="on_supervision")
+    d.flow("supervision_received", "supervision_noted")
+    d.event_subprocess("on_plan_change", "年度计划调整", "unit", 13, 5, cols=2,
+                       doc="第五条：领导小组批准的年度建设计划调整把本项目列入计划（消息 plan_changed，带计划调整文号 plan_change_no）。")
+    d.start("plan_change_received", "列入年度计划", "unit", 13, 5, message="plan_changed", interrupting=False,
+            parent="on_plan_change")
+    d.end("plan_change_noted", "已列入计划", "unit", 14, 5, parent="on_plan_change")
+    d.flow("plan_change_received", "plan_change_noted")
