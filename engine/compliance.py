@@ -153,10 +153,11 @@ DEFAULT_RULES: list[dict] = [
 ]
 
 
-def _consistent(rule_id, article, title_zh, title_en, elements, check, field_id, message_zh, when=None, **extra):
+def _consistent(rule_id, article, title_zh, title_en, elements, check, field_id, message_zh, when=None):
+    """A built-in consistency rule on bpmn/project.bpmn (with the stage reviews it calls)."""
     trigger = {"elements": elements, **({"when": when} if when else {})}
     return {"id": rule_id, "article": article, "title_zh": title_zh, "title_en": title_en, "kind": "consistent",
-            "trigger": trigger, "check": check, "field": field_id, "message_zh": message_zh, **extra}
+            "trigger": trigger, "check": check, "field": field_id, "message_zh": message_zh, "processes": ["project"]}
 
 
 # Money, dates and verdicts checked against each other (kind `consistent`): refused at the form on
@@ -194,9 +195,13 @@ DEFAULT_RULES += [
                 "An approved adjustment without the adjusted budget", ["approve_adjustment"],
                 "${adjusted_budget != null && adjusted_budget > 0}", "adjusted_budget",
                 "同意调整的，须填写调整后批复概算", when="${adjustment_decision == 'approve'}"),
+    _consistent("art21_withheld_funds_released_after_pass", "第二十一条", "验收通过后未拨付此前暂停拨付的资金",
+                "Funds withheld after a failed acceptance not released after the pass", ["confirm_asset_registration"],
+                "${withheld_amount == null || withheld_released == withheld_amount}", "withheld_released",
+                "曾因未通过竣工验收暂停拨付的资金，验收通过后应如数拨付"),
     _consistent("art27_no_work_while_suspended", "第二十七条", "暂停建设期间办理项目事项",
                 "Work on a project while its construction is suspended", [], "${suspended != true}", "suspended",
-                "项目已被暂停建设（第二十七条），恢复建设前不能办理本项目的待办", processes=["project"]),
+                "项目已被暂停建设（第二十七条），恢复建设前不能办理本项目的待办"),
 ]
 
 

@@ -532,6 +532,7 @@ def _interrupt_for_event_subprocesses(workflow: BpmnWorkflow, before: set) -> No
         trigger = workflow.get_task_from_id(task_id)
         if not trigger.children:
             trigger.task_spec._predict(trigger, mask=TaskState.NOT_FINISHED_MASK)
+        _share_process_variables(workflow, trigger, subprocess)
         if not _interrupting(workflow, subprocess.spec.name):
             continue
         for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
@@ -539,6 +540,20 @@ def _interrupt_for_event_subprocesses(workflow: BpmnWorkflow, before: set) -> No
                 continue
             if task.workflow is workflow and not task.has_state(TaskState.FINISHED_MASK):
                 task.cancel()
+
+
+def _share_process_variables(workflow: BpmnWorkflow, trigger, subprocess) -> None:
+    """An event subprocess reads the process's variables as they are now (Camunda runs it in the
+    instance's scope), beneath what its message or signal brought."""
+    current = dict(workflow.data)
+    if workflow.last_task is not None and workflow.last_task.workflow is workflow \
+            and not workflow.last_task.is_descendant_of(trigger):
+        current.update(workflow.last_task.data)
+    for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+        if task.workflow is workflow and task is not trigger and not task.is_descendant_of(trigger):
+            current.update(task.data)
+    for task in subprocess.get_tasks():
+        task.data = {**current, **task.data}
 
 
 def _job_of(task) -> "PendingJob":

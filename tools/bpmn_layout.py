@@ -198,24 +198,24 @@ class Diagram:
             node.body += self._timer(id, timer)
         return self._add(node)
 
-    def end(self, id, name, lane, col, row=0, *, doc=None, message=None, inputs=None, terminate=False, signal=None,
-            **kw):
+    def end(self, id, name, lane, col, row=0, *, doc=None, message=None, inputs=None, terminate=False, **kw):
         node = Node(id, "endEvent", name, lane, col, row, doc=doc, **kw)
         if inputs:
             node.extensions += self._inputs(inputs)
-        if signal:
-            node.body.append(f'<bpmn:signalEventDefinition id="{id}_def" signalRef="{self.signal(signal)}" />')
         if message:
             node.body.append(f'<bpmn:messageEventDefinition id="{id}_def" messageRef="{self.message(message)}" />')
         if terminate:
             node.body.append(f'<bpmn:terminateEventDefinition id="{id}_def" />')
         return self._add(node)
 
-    def throw(self, id, name, lane, col, row=0, *, message, inputs=None, doc=None, **kw):
+    def throw(self, id, name, lane, col, row=0, *, message=None, signal=None, inputs=None, doc=None, **kw):
         node = Node(id, "intermediateThrowEvent", name, lane, col, row, doc=doc, **kw)
         if inputs:
             node.extensions += self._inputs(inputs)
-        node.body.append(f'<bpmn:messageEventDefinition id="{id}_def" messageRef="{self.message(message)}" />')
+        if signal:
+            node.body.append(f'<bpmn:signalEventDefinition id="{id}_def" signalRef="{self.signal(signal)}" />')
+        else:
+            node.body.append(f'<bpmn:messageEventDefinition id="{id}_def" messageRef="{self.message(message)}" />')
         return self._add(node)
 
     def catch(self, id, name, lane, col, row=0, *, message=None, timer=None, doc=None, **kw):

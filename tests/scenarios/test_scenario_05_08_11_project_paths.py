@@ -86,7 +86,8 @@ def test_10_no_acceptance_application_within_six_months(db, frozen_clock):
     assert _alerts(db, "office") == []
     move_to(db, datetime(2027, 4, 16, 9))
     assert _alerts(db, "office") == ["office_follow_up"]
-    assert inbox(db, "unit:edu", pid) == ["apply_final_acceptance"]  # the application stays open
+    # the application stays open (and on 1 December the project, not yet accepted, had its Art 17 report asked)
+    assert inbox(db, "unit:edu", pid) == ["apply_final_acceptance", "submit_annual_report"]
 
 
 def test_11_self_evaluation_opens_at_12_months_and_alerts_at_24(db, frozen_clock):

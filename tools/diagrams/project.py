@@ -280,8 +280,12 @@ def build() -> Diagram:
                       money("asset_cost", "资产初始计量成本（元）"), line("asset_register_no", "资产登记编号"),
                       money("surplus_returned", "退回结余资金（元）", help="项目建设目标和内容不变、总投资有结余的，按规定退回")])
     d.user_task("confirm_asset_registration", "审核资产登记和结余资金", "finance", 48, groups="finance",
-                due=due_in("periods.finance_days"), doc="第三条第（五）项、第十九条、第二十三条：旗财政局负责项目资金管理。",
-                form=[text("asset_registration_opinion", "审核意见")])
+                due=due_in("periods.finance_days"),
+                doc="第三条第（五）项、第十九条、第二十一条、第二十三条：旗财政局负责项目资金管理；未通过竣工验收时暂停拨付的资金，"
+                    "验收通过后拨付（规则 art21_withheld_funds_released_after_pass）。",
+                form=[text("asset_registration_opinion", "审核意见"),
+                      money("withheld_released", "拨付此前暂停拨付的资金（元）", required=False,
+                            help="曾未通过竣工验收而暂停拨付的，验收通过后如数拨付")])
     # --- post-evaluation (Art 17, 26, 29) ----------------------------------------------------------
     d.catch("twelve_months_in_operation", "投入运行满12个月", "unit", 49, 1,
             timer=("timeDate", "${str(add_months(date(in_operation_on), 12))}"),
