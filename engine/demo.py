@@ -54,7 +54,7 @@ def _declare(db, key: str, name: str, unit: str, planned: bool = False) -> int:
             iid = services.start_process(s, "project", business_key=key, user=unit, variables=variables).id
     _work(db, iid, "office", "confirm_project_basis", {"in_plan": True, "emergency": False, "simple": False,
                                                        "cross_department": False, "classified": False,
-                                                       "basis_opinion": "已列入数字达拉特规划"})
+                                                       "plan_basis": "数字达拉特规划第三章", "basis_opinion": "已列入数字达拉特规划"})
     return iid
 
 

@@ -74,6 +74,7 @@ def start_process(session: Session, key: str, *, business_key: Optional[str] = N
     if definition.suspended:
         raise InstanceNotRunning(f"process '{key}' version {definition.version} is suspended")
     variables = _checked_variables(variables)
+    _refuse_shared_key(session, definition.key, business_key)
     start_event = _plain_start(definition)
     initiator = next((s.get("initiator") for s in definition.meta["starts"] if s["id"] == start_event), None)
     if initiator and user:
@@ -85,6 +86,20 @@ def start_process(session: Session, key: str, *, business_key: Optional[str] = N
     runtime.start(handle.workflow, variables, start_element=start_event)
     _save(session, handle, user)
     return handle.row
+
+
+def _refuse_shared_key(session: Session, key: str, business_key: Optional[str]) -> None:
+    """No two instances of a process share a business key that messages correlate on: refuse a new
+    one while another instance of the process with that key waits for a message."""
+    if not business_key:
+        return
+    other = session.scalar(select(MessageSubscription.instance_id)
+                           .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
+                           .where(MessageSubscription.kind == "message", MessageSubscription.business_key == business_key,
+                                  ProcessInstance.process_key == key).limit(1))
+    if other is not None:
+        raise InvalidInput(f"process '{key}' already has an instance ({other}) with business key '{business_key}' "
+                           "that waits for messages: a message correlated on that key would have two receivers")
 
 
 def _save(session: Session, handle: instances.Handle, user: Optional[str]) -> None:
@@ -343,6 +358,7 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
         where = f" with business key '{business_key}'" if business_key else ""
         raise CorrelationError(f"no instance is waiting for message '{name}'{where} and no process starts with it")
     definition, start = next(iter(latest.values()))
+    _refuse_shared_key(session, definition.key, business_key)
     handle = instances.create(session, definition.id, business_key=business_key, user=user)
     handle.events.append(history.Event("instance_started", actor=user, element_id=start.element_id,
                                        versions=instances.versions(handle),

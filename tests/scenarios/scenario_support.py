@@ -141,6 +141,7 @@ def declare_project(db, project_id="P-2026-010", *, in_plan=False, emergency=Fal
         add_by_plan_change(db, project_id)
     work(db, "office", "confirm_project_basis", {"in_plan": in_plan, "emergency": emergency, "simple": simple,
                                                  "cross_department": cross_department, "classified": classified,
+                                                 "plan_basis": "数字达拉特规划第三章" if in_plan else "",
                                                  "basis_opinion": "确认"}, pid)
     return pid
 

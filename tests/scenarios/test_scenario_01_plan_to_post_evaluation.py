@@ -21,7 +21,7 @@ def test_plan_listed_project_from_plan_to_post_evaluation(db, frozen_clock):
     work(db, "finance", "issue_special_funds", {"special_funds_amount": 1800000,
                                                 "special_funds_doc_no": "达财预〔2026〕1号"}, aid)
     assert status(db, aid) == "completed"
-    pid = instance_by_key(db, "project", "P-2026-edu")  # the plan started the project (Art 5+)
+    pid = instance_by_key(db, "project", "P-2026-edu-01")  # the plan started the project (Art 5+)
     assert (variables(db, pid)["project_name"], variables(db, pid)["plan_year"]) == ("智慧教育平台", 2026)
     assert offered(db, pid) == [("confirm_project_basis", ["office"])]
     work(db, "office", "confirm_project_basis", {"in_plan": True, "plan_basis": "数字达拉特“十四五”规划",

@@ -19,8 +19,8 @@ def _completed(db, project_id):
 
 def test_05_cross_department_framework_then_each_part(db, frozen_clock):
     deploy_all(db)
-    pid = declare_project(db, "P-2026-050", in_plan=True, cross_department=True, participants=["health", "transport"])
-    framework = {"framework_document": "框架方案.pdf", "framework_goals": "城市运行一网统管", "framework_flows": "事件流转接口", "resource_catalogue": "目录初稿"}
+    pid = declare_project(db, "P-2026-050", in_plan=True, cross_department=True)
+    framework = {"participants": "health,transport", "framework_document": "框架方案.pdf", "framework_goals": "城市运行一网统管", "framework_flows": "事件流转接口", "resource_catalogue": "目录初稿"}
     work(db, "unit:edu", "draft_framework", framework, pid)
     work(db, "unit:health", "confirm_participation", {"part_content": "医疗事件接入", "part_budget": 500000,
                                                       "part_agreed": True}, pid)
@@ -40,6 +40,9 @@ def test_05_cross_department_framework_then_each_part(db, frozen_clock):
         assert (v["unit"], v["framework_id"], v["estimated_budget"]) == (part, "P-2026-050", budget)
         assert inbox(db, "office", parts[part]) == ["confirm_project_basis"]
     assert offered(db, pid) == [("submit_stage_document", ["unit:edu"])]  # the lead part goes on to its feasibility study
+    # the lead keeps its own part only: 1,800,000 in all, of which 1,200,000 are the participants' parts
+    lead = variables(db, pid)
+    assert (lead["framework_total_budget"], lead["parts_total"], lead["estimated_budget"]) == (1800000, 1200000, 600000)
 
 
 def test_08_failed_joint_acceptance_passes_the_second_time(db, frozen_clock):

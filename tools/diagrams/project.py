@@ -23,6 +23,13 @@ def _stage_ins(stage: str, stage_name: str) -> list:
             "unit", "classified", "estimated_budget", "project_code"]
 
 
+FRAMEWORK_PARTS = """parts_total = 0
+for confirmation in participant_confirmations:
+    parts_total = parts_total + confirmation.get('part_budget')
+framework_total_budget = estimated_budget
+"""
+
+
 def build() -> Diagram:
     d = Diagram("project", "项目全生命周期", lanes("unit", "office", "drc", "finance", "secrecy", "audit", "archives",
                                                 "consultant"),
@@ -43,7 +50,9 @@ def build() -> Diagram:
                 due=due_in("periods.office_days"),
                 doc="第五条之二：领导小组办公室确认项目是否已在经批准的发展规划、空间规划、区域规划或专项规划中明确（列入数字达拉特规划即是）、"
                     "是否紧急建设、是否属于《条例》第十三条可简化程序的项目，以及是否跨部门共建、是否涉密。",
-                form=[yes_no("in_plan", "已在经批准的规划中明确"), line("plan_basis", "规划依据（规划名称及条目）", required=False),
+                form=[yes_no("in_plan", "已在经批准的规划中明确（第五条之二，免项目建议书）",
+                             help="由领导小组办公室对照规划本身确认；年度计划中的“依据数字达拉特规划建设”不等于已在规划中明确"),
+                      line("plan_basis", "规划依据（规划名称及条目）", required=False),
                       yes_no("emergency", "应对突发事件需紧急建设"),
                       yes_no("simple", "建设内容单一、投资规模较小、建设标准明确、技术方案简单"),
                       yes_no("cross_department", "跨部门共建共享"),
@@ -61,24 +70,31 @@ def build() -> Diagram:
     d.user_task("draft_framework", "编制跨部门工程框架方案", "unit", 5, 3, groups=UNIT,
                 doc="第五条之二：牵头部门会同参建部门开展跨部门工程框架设计，确定参建部门、建设目标、主体内容，"
                     "明确各部门项目与总体工程的业务流、数据流及系统接口，初步形成政务信息资源目录。",
-                form=[text("framework_goals", "建设目标和主体内容"), text("framework_flows", "业务流、数据流及系统接口"),
+                form=[Field("participants", "参建部门", "string", required=True,
+                            help="参建部门代码，逗号分隔（例 health,transport）"),
+                      text("framework_goals", "建设目标和主体内容"), text("framework_flows", "业务流、数据流及系统接口"),
                       text("resource_catalogue", "政务信息资源目录（初稿）"), file("framework_document", "框架方案")])
     d.user_task("confirm_participation", "确认本部门参建内容", "unit", 6, 3, groups="unit:${participant}",
-                collection="${participants}", element="participant", output_collection="participant_confirmations",
+                collection="${participants.split(',')}", element="participant", output_collection="participant_confirmations",
                 doc="第五条之二：各参建部门确认本部门的参建内容，确保建设内容无重复交叉。",
                 form=[text("part_content", "本部门参建内容"), money("part_budget", "本部门投资估算（元）"),
                       yes_no("part_agreed", "同意框架方案")])
+    d.script_task("sum_framework_parts", "汇总各部门投资", "office", 6, 2, script=FRAMEWORK_PARTS,
+                  doc="第五条之二：各参建部门本部门投资估算合计（parts_total）；工程总投资记为 framework_total_budget。")
     d.user_task("review_framework", "审核跨部门框架方案", "office", 7, 2, groups="office", due=due_in("periods.office_days"),
-                doc="第五条之二：框架方案联合报领导小组办公室，审核各部门建设内容无重复交叉，实现共建共享。",
+                doc="第五条之二：框架方案联合报领导小组办公室，审核各部门建设内容无重复交叉，实现共建共享。同意后牵头部门项目只保留"
+                    "本部门部分的投资（总投资减去各参建部门部分），各参建部门的部分各自立项，不重复计算。",
                 form=[enum("framework_conclusion", "审核结论", [("approve", "同意"), ("revise", "退回修改")]),
-                      text("framework_opinion", "审核意见")])
+                      text("framework_opinion", "审核意见")],
+                outputs={"estimated_budget": "${framework_conclusion == 'approve' ? framework_total_budget - parts_total "
+                                             ": estimated_budget}"})
     d.gateway("framework_outcome", "框架方案审核", "office", 8, 2)
     d.call("launch_participant_projects", "下达各参建部门项目", "office", 9, 2, called="project_launch",
            ins=[("${project_id}-${participant}", "project_id"), ("${project_name}（${participant}参建部分）", "project_name"),
                 ("${participant}", "unit"), "category", "nature",
                 ("${participant_confirmations[loopCounter].part_budget}", "estimated_budget"),
-                ("project_id", "framework_id"), "in_plan", "plan_year"],
-           collection="${participants}", element="participant",
+                ("project_id", "framework_id"), ("${false}", "follows_plan"), ("${''}", "plan_clause"), "plan_year"],
+           collection="${participants.split(',')}", element="participant",
            doc="第五条之二：框架方案确定后，各部门按照项目管理要求申请建设本部门参建内容：每个参建部门一个项目流程。")
     d.gateway("framework_merge", "", "office", 10)
     # --- approval stages (Art 8) -------------------------------------------------------------------
@@ -341,7 +357,8 @@ def build() -> Diagram:
     d.flow("cross_department_check", "framework_draft_merge", "跨部门", cond="${cross_department}", route="vh")
     d.flow("framework_draft_merge", "draft_framework")
     d.flow("draft_framework", "confirm_participation")
-    d.flow("confirm_participation", "review_framework", route="z")
+    d.flow("confirm_participation", "sum_framework_parts")
+    d.flow("sum_framework_parts", "review_framework")
     d.flow("review_framework", "framework_outcome")
     d.flow("framework_outcome", "framework_draft_merge", "退回修改", cond="${framework_conclusion == 'revise'}",
            route="below", channel=("unit", 3, 58), id="Flow_framework_returned")
