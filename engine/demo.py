@@ -100,10 +100,10 @@ def seed_demo_projects(db) -> list[str]:
         _work(db, iid, "office", "open_call", {"plan_year": 2027, "department_codes": "edu,health",
                                                "submission_deadline": "2026-12-31"})
         added.append("DEMO-PLAN-2027")
-    if "DEMO-OM-001" in missing:  # an O&M funding application to verify
+    if "DEMO-OM-001" in missing:  # an upgrade of a built system, its sharing and security to verify (Art 24)
         with db.write() as s:
             services.start_process(s, "om_funding", business_key="DEMO-OM-001", user="edu", variables={
-                "unit": "edu", "system_name": "学籍管理系统（演示）", "request_kind": "om_funds",
+                "unit": "edu", "system_name": "学籍管理系统（演示）", "request_kind": "upgrade",
                 "requested_amount": 200000, "request_reason": "年度运维", "legal_ground_claimed": False})
         added.append("DEMO-OM-001")
     return added

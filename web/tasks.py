@@ -17,7 +17,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
-from engine import bureaus, clock, documents, history, instances, services
+from engine import bureaus, clock, documents, history, instances, projects, services
 from engine.errors import EngineError, TaskNotReady
 from engine.models import ProcessDefinition, ProcessInstance, TaskComment, TaskDraft, User, UserTask
 from forms import schemas, submission
@@ -128,9 +128,19 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
         materials=[(m, m.key in present) for m in materials], upload_choices=_upload_choices(specs),
         material_labels=dict(_upload_choices(specs)), uploaded=_latest_uploads(docs, task.id),
         documents=docs, comments=comments, events=events, bureaus=names, people=people,
-        project=_project_context(instance, names), may_act=may_act(task, user),
+        project=_project_context(instance, names), findings=_plan_findings(session, instance),
+        may_act=may_act(task, user),
         may_claim=task.state == "ready" and not task.assignee and may_act(task, user),
         may_unclaim=task.state == "ready" and task.assignee == user.name), status
+
+
+def _plan_findings(session, instance: ProcessInstance) -> list:
+    """On the annual plan's tasks: the decisions against its departments it must weigh (Art 24, 27)."""
+    if instance.process_key != "annual_plan":
+        return []
+    variables = instance.variables or {}
+    return projects.plan_findings(session, str(variables.get("department_codes") or "").split(","),
+                                  variables.get("plan_year"))
 
 
 def _initial_form(session, task, specs, variables, user) -> FormState:

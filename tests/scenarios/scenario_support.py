@@ -187,6 +187,21 @@ ACCEPTANCE_FILES = {key: f"{key}.pdf" for key in (
     "crypto_assessment_report", "audit_report_copy")}
 
 
+def accepted_project(db, project_id) -> int:
+    """A project built, accepted (Art 21-22) and in operation since 2026-12-01."""
+    pid = declare_project(db, project_id, in_plan=True)
+    pass_stage(db, pid)
+    pass_stage(db, pid)
+    build_until_progress(db, pid)
+    complete_construction(db, pid)
+    apply_for_acceptance(db, pid)
+    work(db, "archives", "archive_acceptance", {"archive_result": "pass", "archive_opinion": "合格"}, pid)
+    work(db, "office", "joint_acceptance", JOINT_PASS, pid)
+    work(db, "unit:edu", "file_acceptance_report", {"final_acceptance_report": "验收报告.pdf",
+                                                    "in_operation_on": "2026-12-01"}, pid)
+    return pid
+
+
 JOINT_PASS = {"secure_products_check": "ok", "crypto_security_check": "ok", "energy_efficiency_check": "na",
               "joint_acceptance_result": "pass", "joint_acceptance_opinion": "通过"}
 

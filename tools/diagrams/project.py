@@ -61,7 +61,8 @@ def build() -> Diagram:
                              help="不勾选（默认）：竣工验收申请附中介机构出具的竣工决算审计报告（第二十一条）"),
                       text("basis_opinion", "确认意见")])
     d.rule_task("set_project_periods", "确定办理时限", "office", 1, 1, decision="review_periods", result="periods",
-                inputs={"stage": "project"}, outputs={"construction_phase": "${false}", "suspended": "${false}", "adjusted_so_far": "${0}"},
+                inputs={"stage": "project"}, outputs={"construction_phase": "${false}", "suspended": "${false}", "adjusted_so_far": "${0}",
+                         "accepted": "${false}"},
                 doc="办理时限决策表（review_periods）的 project 行；项目尚未进入建设期、未被暂停。")
     d.rule_task("determine_approval_path", "确定审批路径", "office", 3, decision="approval_path", result="approval_path",
                 mapping="singleEntry", doc="第五条之二：审批路径决策表 approval_path（FIRST）。")
@@ -289,7 +290,7 @@ def build() -> Diagram:
     d.user_task("file_acceptance_report", "验收报告备案", "unit", 46, 1, groups=UNIT,
                 doc="第二十一条：验收完成后，项目建设单位将验收报告等材料报领导小组办公室备案。",
                 form=[file("final_acceptance_report", "验收报告"), day("in_operation_on", "投入运行日期")],
-                outputs={"construction_phase": "${false}"})
+                outputs={"construction_phase": "${false}", "accepted": "${true}"})
     d.user_task("register_assets", "办理资产登记", "unit", 47, 1, groups=UNIT,
                 doc="第十九条、第二十三条：按照政府会计制度及时办理资产登记；形成无形资产的按成本初始计量；结余资金按规定退回。",
                 form=[enum("asset_type", "资产类型", [("fixed", "固定资产"), ("intangible", "无形资产"), ("both", "固定资产和无形资产")]),
@@ -520,3 +521,10 @@ def _events_at_any_stage(d: Diagram) -> None:
             parent="on_plan_change")
     d.end("plan_change_noted", "已列入计划", "unit", 14, 5, parent="on_plan_change")
     d.flow("plan_change_received", "plan_change_noted")
+    d.event_subprocess("on_om_check", "运维经费申请查询", "unit", 15, 5, cols=2,
+                       doc="第二十四条：运维经费申请（om_funding，业务键为本项目编号）查询本项目是否已通过竣工验收（accepted）。")
+    d.start("om_check_received", "收到查询", "unit", 15, 5, message="om_check_requested", interrupting=False,
+            parent="on_om_check")
+    d.end("om_check_answered", "答复验收情况", "unit", 16, 5, message="om_check_result", parent="on_om_check",
+          inputs={"system_accepted": "${accepted}"})
+    d.flow("om_check_received", "om_check_answered")
