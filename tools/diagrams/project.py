@@ -235,6 +235,7 @@ def build() -> Diagram:
     d.gateway("audit_route", "审计方式", "unit", 38.5, 1,
               doc="第二十一条：竣工验收申请附审计报告。默认由项目建设单位委托中介机构出具竣工决算审计报告并随申请上传；"
                   "年度计划或法律法规要求的（立项时由领导小组办公室勾选 bureau_audit_required），由旗审计局审计（第三条第（六）项、第二十八条）。")
+    d.gateway("audit_merge", "", "unit", 39.5, 1)
     d.user_task("issue_audit_report", "出具项目审计报告", "audit", 39, groups="audit", due=due_in("periods.audit_days"),
                 doc="第三条第（六）项、第二十一条、第二十八条：年度计划或法律法规要求时，旗审计局对项目进行审计，出具审计报告（竣工验收申请材料之一）。",
                 form=[file("audit_report", "审计报告"), text("audit_opinion", "审计意见")])
@@ -426,8 +427,9 @@ def build() -> Diagram:
            channel=("unit", 2, 30), id="Flow_preliminary_failed")
     d.flow("preliminary_outcome", "audit_route", "通过", default=True)
     d.flow("audit_route", "issue_audit_report", "审计局审计", cond="${bureau_audit_required}", route="vh")
-    d.flow("audit_route", "apply_final_acceptance", "中介机构审计", default=True)
-    d.flow("issue_audit_report", "apply_final_acceptance", route="z")
+    d.flow("audit_route", "audit_merge", "中介机构审计", default=True)
+    d.flow("issue_audit_report", "audit_merge", route="hv")
+    d.flow("audit_merge", "apply_final_acceptance")
     d.flow("acceptance_application_overdue", "alert_acceptance_application")
     d.flow("apply_final_acceptance", "archive_merge", route="z")
     d.flow("archive_merge", "archive_acceptance")
