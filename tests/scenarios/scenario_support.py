@@ -187,12 +187,19 @@ ACCEPTANCE_FILES = {key: f"{key}.pdf" for key in (
     "crypto_assessment_report", "audit_report_copy")}
 
 
-def accepted_project(db, project_id) -> int:
-    """A project built, accepted (Art 21-22) and in operation since 2026-12-01."""
+def under_construction(db, project_id) -> int:
+    """A plan-listed project approved (feasibility, design: 1,800,000), funded and procured: its first
+    progress report is due."""
     pid = declare_project(db, project_id, in_plan=True)
     pass_stage(db, pid)
     pass_stage(db, pid)
     build_until_progress(db, pid)
+    return pid
+
+
+def accepted_project(db, project_id) -> int:
+    """A project built, accepted (Art 21-22) and in operation since 2026-12-01."""
+    pid = under_construction(db, project_id)
     complete_construction(db, pid)
     apply_for_acceptance(db, pid)
     work(db, "archives", "archive_acceptance", {"archive_result": "pass", "archive_opinion": "合格"}, pid)

@@ -6,16 +6,7 @@
 """
 import pytest
 
-from scenario_support import (PROGRESS, FormRefused, build_until_progress, declare_project, deploy_all, inbox,
-                              pass_stage, variables, work)
-
-
-def _under_construction(db, key):
-    pid = declare_project(db, key, in_plan=True)
-    pass_stage(db, pid)  # feasibility
-    pass_stage(db, pid)  # design: approved 1,800,000
-    build_until_progress(db, pid)
-    return pid
+from scenario_support import PROGRESS, FormRefused, deploy_all, inbox, under_construction, variables, work
 
 
 def _adjust(db, pid, amount):
@@ -32,7 +23,7 @@ def _adjust(db, pid, amount):
 
 def test_three_adjustments_of_9_percent_are_added_up(db, frozen_clock):
     deploy_all(db)
-    pid = _under_construction(db, "P-2026-201")
+    pid = under_construction(db, "P-2026-201")
     assert _adjust(db, pid, 162000) == "self_adjust"  # 9 %
     assert _adjust(db, pid, 162000) == "new_approval"  # 18 % in all: drc decides
     assert inbox(db, "drc", pid) == ["approve_adjustment"]
@@ -42,7 +33,7 @@ def test_three_adjustments_of_9_percent_are_added_up(db, frozen_clock):
                          ids=["exactly 10 percent in all", "10 percent plus 1 yuan in all"])
 def test_the_edge_of_ten_percent_cumulative(db, frozen_clock, second, route):
     deploy_all(db)
-    pid = _under_construction(db, "P-2026-202")
+    pid = under_construction(db, "P-2026-202")
     assert _adjust(db, pid, 90000) == "self_adjust"
     assert _adjust(db, pid, second) == route
     if route == "self_adjust":
@@ -51,7 +42,7 @@ def test_the_edge_of_ten_percent_cumulative(db, frozen_clock, second, route):
 
 def test_a_rejected_adjustment_changes_nothing(db, frozen_clock):
     deploy_all(db)
-    pid = _under_construction(db, "P-2026-203")
+    pid = under_construction(db, "P-2026-203")
     assert _adjust(db, pid, 400000) == "new_approval"
     with pytest.raises(FormRefused) as refused:  # approving needs the adjusted budget
         work(db, "drc", "approve_adjustment", {"adjustment_decision": "approve", "adjustment_reply_no": "达发改〔2026〕31号",
@@ -68,7 +59,7 @@ def test_a_rejected_adjustment_changes_nothing(db, frozen_clock):
 
 def test_an_approved_adjustment_sets_the_new_budget(db, frozen_clock):
     deploy_all(db)
-    pid = _under_construction(db, "P-2026-204")
+    pid = under_construction(db, "P-2026-204")
     assert _adjust(db, pid, 400000) == "new_approval"
     work(db, "drc", "approve_adjustment", {"adjustment_decision": "approve", "adjusted_budget": 2200000,
                                            "adjustment_reply_no": "达发改〔2026〕31号", "adjustment_opinion": "同意"}, pid)

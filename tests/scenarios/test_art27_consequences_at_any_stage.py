@@ -6,8 +6,9 @@ progress; the order names an existing project (a mistyped 项目编号 is refuse
 import pytest
 
 from engine.errors import ExecutionError
-from scenario_support import (PROGRESS, SUBMISSION, FormRefused, apply_for_acceptance, build_until_progress, complete_construction,
-                              declare_project, deploy_all, inbox, offered, pass_stage, start, status, variables, work)
+from scenario_support import (PROGRESS, SUBMISSION, FormRefused, apply_for_acceptance, complete_construction,
+                              declare_project, deploy_all, offered, pass_stage, start, status, under_construction,
+                              variables, work)
 
 ORDER = {"project_name": "智慧教育平台", "unit": "edu", "issuer": "finance", "problem": "资金使用不合规",
          "article": "第二十七条", "rectification_deadline": "2026-06-30"}
@@ -31,18 +32,11 @@ def _in_procurement(db, key):
 
 
 def _in_construction(db, key):
-    pid = declare_project(db, key, in_plan=True)
-    pass_stage(db, pid)
-    pass_stage(db, pid)
-    build_until_progress(db, pid)
-    return pid, ("unit:edu", "report_progress", PROGRESS)
+    return under_construction(db, key), ("unit:edu", "report_progress", PROGRESS)
 
 
 def _in_acceptance(db, key):
-    pid = declare_project(db, key, in_plan=True)
-    pass_stage(db, pid)
-    pass_stage(db, pid)
-    build_until_progress(db, pid)
+    pid = under_construction(db, key)
     complete_construction(db, pid)
     apply_for_acceptance(db, pid)
     return pid, ("archives", "archive_acceptance", {"archive_result": "pass", "archive_opinion": "合格"})

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from engine import compliance, services
-from scenario_support import (JOINT_PASS, FormRefused, apply_for_acceptance, build_until_progress,
+from scenario_support import (CODE, JOINT_PASS, SUBMISSION, FormRefused, apply_for_acceptance, build_until_progress,
                               complete_construction, declare_project, deploy_all, inbox, pass_stage, variables, work)
 
 RELEASE = {"release_doc_no": "达财预〔2026〕8号", "release_date": "2026-04-10"}
@@ -48,7 +48,6 @@ def test_funds_beyond_the_approved_budget_are_refused_on_every_door(db, frozen_c
 def test_a_completion_date_before_the_reply_date_is_refused(db, frozen_clock):
     deploy_all(db)
     pid = declare_project(db, "P-2026-402", in_plan=True)
-    from scenario_support import SUBMISSION, CODE
     work(db, "unit:edu", "submit_stage_document", SUBMISSION, pid)
     work(db, "consultant", "evaluate_by_consultant", {"consultant_report": "评估.pdf", "consultant_sharing_opinion": "充分",
                                                      "consultant_security_opinion": "可行", "consultant_conclusion": "recommend"}, pid)

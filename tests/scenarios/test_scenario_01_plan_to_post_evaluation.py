@@ -75,8 +75,11 @@ def test_plan_listed_project_from_plan_to_post_evaluation(db, frozen_clock):
     assert inbox(db, "unit:edu", pid) == ["self_evaluation"]
     work(db, "unit:edu", "self_evaluation", {"self_evaluation_report": "self_evaluation_report.pdf", "budget_execution_rate": 94, "output_indicators": "完成",
                                              "benefit_indicators": "良好", "satisfaction_rate": 92}, pid)
-    work(db, "drc", "drc_reviews_self_evaluation", {"drc_self_evaluation_opinion": "同意"}, pid)
-    work(db, "finance", "finance_reviews_self_evaluation", {"finance_self_evaluation_opinion": "同意"}, pid)
+    # Art 17: the office commissions the post-evaluation jointly with drc and finance
+    work(db, "drc", "drc_reviews_self_evaluation", {"drc_self_evaluation_opinion": "同意",
+                                                    "drc_joins_post_evaluation": True}, pid)
+    work(db, "finance", "finance_reviews_self_evaluation", {"finance_self_evaluation_opinion": "同意",
+                                                            "finance_joins_post_evaluation": True}, pid)
     work(db, "office", "office_reviews_self_evaluation", {"office_self_evaluation_opinion": "同意",
                                                           "commission_post_evaluation": True}, pid)
     work(db, "consultant", "third_party_post_evaluation", {"post_evaluation_report": "post_evaluation_report.pdf", "post_evaluation_conclusion": "达到预期",

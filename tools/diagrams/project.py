@@ -191,6 +191,11 @@ def build() -> Diagram:
     d.user_task("rectify_serious_problem", "整改并报告", "unit", 31, 2, groups=UNIT, due="${problem_deadline}",
                 doc="第十八条：项目建设单位按审批部门要求整改并报告。",
                 form=[text("problem_rectification", "整改情况"), file("problem_rectification_report", "整改报告")])
+    d.boundary("rectification_deadline_passed", "整改期限届满", "rectify_serious_problem", interrupting=False,
+               side="top", offset=0.85, timer=("timeDate", "${str(add_days(date(problem_deadline), 1))}"),
+               doc="第十八条：审批部门要求的整改期限届满仍未报告整改情况，提醒旗发展和改革委员会和领导小组办公室。")
+    d.end("alert_rectification_overdue", "提醒发改委和办公室", "unit", 31.6, 1, message="overdue_alert",
+          inputs=alert_inputs("严重逾期或重大损失的整改（第十八条）", drc=True))
     d.gateway("suspended_check", "已暂停？", "unit", 32, 2)
     d.user_task("decide_resumption", "决定恢复建设或终止项目", "drc", 33, 1, groups="drc", due=due_in("periods.drc_days"),
                 doc="第十八条：暂停的项目整改后，审批部门决定恢复建设或终止项目。",
@@ -324,13 +329,17 @@ def build() -> Diagram:
           inputs=alert_inputs("绩效自评价（投入运行后24个月内）", drc=True))
     d.gateway("self_evaluation_split", "", "office", 51, kind="parallel")
     d.user_task("drc_reviews_self_evaluation", "审阅自评价报告", "drc", 52, groups="drc", due=due_in("periods.drc_days"),
-                doc="第十七条：自评价报告报送旗发展和改革委员会。", form=[text("drc_self_evaluation_opinion", "审阅意见")])
+                doc="第十七条：自评价报告报送旗发展和改革委员会；发改委联合决定是否委托第三方后评价。",
+                form=[text("drc_self_evaluation_opinion", "审阅意见"),
+                      yes_no("drc_joins_post_evaluation", "同意联合委托第三方后评价", required=True)])
     d.user_task("finance_reviews_self_evaluation", "审阅自评价报告", "finance", 52, groups="finance",
-                due=due_in("periods.finance_days"), doc="第十七条：自评价报告报送旗财政局。",
-                form=[text("finance_self_evaluation_opinion", "审阅意见")])
+                due=due_in("periods.finance_days"), doc="第十七条：自评价报告报送旗财政局；财政局联合决定是否委托第三方后评价。",
+                form=[text("finance_self_evaluation_opinion", "审阅意见"),
+                      yes_no("finance_joins_post_evaluation", "同意联合委托第三方后评价", required=True)])
     d.user_task("office_reviews_self_evaluation", "审阅自评价并决定是否委托后评价", "office", 52, groups="office",
                 due=due_in("periods.office_days"),
-                doc="第十七条、第二十六条：旗大数据中心联合旗发展和改革委员会、旗财政局结合自评价情况，可以委托第三方咨询机构开展后评价。",
+                doc="第十七条、第二十六条：旗大数据中心联合旗发展和改革委员会、旗财政局结合自评价情况，可以委托第三方咨询机构开展后评价"
+                    "（三方都同意才委托）。",
                 form=[text("office_self_evaluation_opinion", "审阅意见"),
                       yes_no("commission_post_evaluation", "委托第三方后评价", required=True)])
     d.gateway("self_evaluation_join", "", "office", 53, kind="parallel")
@@ -405,6 +414,7 @@ def build() -> Diagram:
            channel=("unit", 2), id="Flow_next_month")
     d.flow("handle_serious_problem", "rectify_serious_problem", route="hv")
     d.flow("rectify_serious_problem", "suspended_check")
+    d.flow("rectification_deadline_passed", "alert_rectification_overdue")
     d.flow("suspended_check", "decide_resumption", "已暂停", cond="${problem_decision == 'suspend'}", route="vh")
     d.flow("suspended_check", "construction_return", "继续建设", default=True, route="below",
            channel=("unit", 2, 45), id="Flow_rectified")
@@ -461,7 +471,8 @@ def build() -> Diagram:
     d.flow("drc_reviews_self_evaluation", "self_evaluation_join", route="hv")
     d.flow("finance_reviews_self_evaluation", "self_evaluation_join", route="hv")
     d.flow("self_evaluation_join", "post_evaluation_check")
-    d.flow("post_evaluation_check", "third_party_post_evaluation", "委托", cond="${commission_post_evaluation}", route="vh")
+    d.flow("post_evaluation_check", "third_party_post_evaluation", "委托", route="vh",
+           cond="${commission_post_evaluation && drc_joins_post_evaluation && finance_joins_post_evaluation}")
     d.flow("post_evaluation_check", "post_evaluation_merge", "不委托", default=True)
     d.flow("third_party_post_evaluation", "post_evaluation_merge", route="hv")
     d.flow("post_evaluation_merge", "apply_evaluation_results")
@@ -510,23 +521,23 @@ def _events_at_any_stage(d: Diagram) -> None:
     d.flow("in_construction_check", "not_in_construction", "否", default=True, route="vh")
     d.flow("submit_annual_report", "receive_annual_report")
     d.flow("receive_annual_report", "annual_report_done")
-    d.event_subprocess("on_supervision", "监督整改通知", "unit", 11, 5, cols=2,
-                       doc="第二十五条、第二十七条：有关部门对本项目下达限期整改通知（消息 supervision_opened），项目在任何阶段都收到，"
-                           "通知不存在的项目编号则整改通知无法下达。")
-    d.start("supervision_received", "收到整改通知", "unit", 11, 5, message="supervision_opened", interrupting=False,
-            parent="on_supervision")
-    d.end("supervision_noted", "已记录", "unit", 12, 5, parent="on_supervision")
-    d.flow("supervision_received", "supervision_noted")
-    d.event_subprocess("on_plan_change", "年度计划调整", "unit", 13, 5, cols=2,
-                       doc="第五条：领导小组批准的年度建设计划调整把本项目列入计划（消息 plan_changed，带计划调整文号 plan_change_no）。")
-    d.start("plan_change_received", "列入年度计划", "unit", 13, 5, message="plan_changed", interrupting=False,
-            parent="on_plan_change")
-    d.end("plan_change_noted", "已列入计划", "unit", 14, 5, parent="on_plan_change")
-    d.flow("plan_change_received", "plan_change_noted")
-    d.event_subprocess("on_om_check", "运维经费申请查询", "unit", 15, 5, cols=2,
-                       doc="第二十四条：运维经费申请（om_funding，业务键为本项目编号）查询本项目是否已通过竣工验收（accepted）。")
-    d.start("om_check_received", "收到查询", "unit", 15, 5, message="om_check_requested", interrupting=False,
-            parent="on_om_check")
-    d.end("om_check_answered", "答复验收情况", "unit", 16, 5, message="om_check_result", parent="on_om_check",
-          inputs={"system_accepted": "${accepted}"})
-    d.flow("om_check_received", "om_check_answered")
+    _on_message(d, "on_supervision", "监督整改通知", 11, ("supervision_received", "收到整改通知", "supervision_opened"),
+                ("supervision_noted", "已记录"),
+                doc="第二十五条、第二十七条：有关部门对本项目下达限期整改通知（消息 supervision_opened），项目在任何阶段都收到，"
+                    "通知不存在的项目编号则整改通知无法下达。")
+    _on_message(d, "on_plan_change", "年度计划调整", 13, ("plan_change_received", "列入年度计划", "plan_changed"),
+                ("plan_change_noted", "已列入计划"),
+                doc="第五条：领导小组批准的年度建设计划调整把本项目列入计划（消息 plan_changed，带计划调整文号 plan_change_no）。")
+    _on_message(d, "on_om_check", "运维经费申请查询", 15, ("om_check_received", "收到查询", "om_check_requested"),
+                ("om_check_answered", "答复验收情况"), reply=("om_check_result", {"system_accepted": "${accepted}"}),
+                doc="第二十四条：运维经费申请（om_funding，业务键为本项目编号）查询本项目是否已通过竣工验收（accepted）。")
+
+
+def _on_message(d: Diagram, id: str, name: str, col: int, start: tuple, end: tuple, *, doc: str, reply=None) -> None:
+    """A non-interrupting event subprocess of two events: a message arrives (its variables become the
+    project's), and it ends, answering with a message of its own when `reply` is (name, inputs)."""
+    d.event_subprocess(id, name, "unit", col, 5, cols=2, doc=doc)
+    d.start(start[0], start[1], "unit", col, 5, message=start[2], interrupting=False, parent=id)
+    message, inputs = reply or (None, None)
+    d.end(end[0], end[1], "unit", col + 1, 5, parent=id, message=message, inputs=inputs)
+    d.flow(start[0], end[0])
