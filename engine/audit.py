@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 
 from . import clock, history, replay, runtime
 from .errors import EngineError, InvalidInput, NotFound
-from .models import (Bureau, Document, HistoryChain, HistoryEvent, ProcessDefinition, ProcessInstance, User,
-                     UserBureau)
+from .models import (Bureau, Document, HistoryChain, HistoryEvent, ProcessDefinition, ProcessInstance, Timer,
+                     User, UserBureau)
 from .rendering import Highlight
 from .xmlsafe import parse_xml
 
@@ -387,6 +387,8 @@ def timeline(events: list[dict]) -> list[Entry]:
             changes.append(Change("assignee", None, data.get("assignee")))
         elif event["type"] == "task_unclaimed":
             changes.append(Change("assignee", data.get("previous"), None))
+        elif event["type"] == "task_assigned":
+            changes.append(Change("assignee", data.get("from"), data.get("to")))
         entries.append(Entry(event["seq"], clock.aware(datetime.fromisoformat(event["at"])), event.get("actor"),
                              event["type"], event.get("element_id"), data, changes))
     return entries
@@ -732,6 +734,73 @@ def access_log(session: Session, limit: int = 200) -> list[dict]:
     return [json.loads(row.body) for row in rows]
 
 
+@dataclass
+class TimerOccurrences:
+    """The proof that every timer occurrence fired once: no double, none skipped."""
+
+    timers: int
+    occurrences: int
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def __str__(self) -> str:
+        if self.ok:
+            return (f"timer occurrences: OK ({self.occurrences} occurrence{'' if self.occurrences == 1 else 's'} "
+                    f"of {self.timers} timer{'' if self.timers == 1 else 's'}, each fired once)")
+        return "timer occurrences: FAILED: " + "; ".join(self.problems)
+
+
+def verify_timer_occurrences(session: Session) -> TimerOccurrences:
+    """From the due time each firing recorded in the (chained) history: a timer of an instance
+    fired at most once; a timer start event fired once for each occurrence of its schedule from
+    the first recorded one on, none twice, none skipped, and waits now for the one after."""
+    from collections import Counter, defaultdict
+
+    from .services import next_start_due
+
+    started, fired = defaultdict(list), Counter()
+    query = select(HistoryEvent.type, HistoryEvent.body).where(HistoryEvent.type.in_(("instance_started",
+                                                                                      "timer_fired")))
+    for kind, body in session.execute(query):
+        data = json.loads(body)["data"] or {}
+        if data.get("timer") is None or data.get("retry_of_incident"):
+            continue
+        if kind == "timer_fired":
+            fired[data["timer"]] += 1
+        else:
+            started[data["timer"]].append(clock.aware(datetime.fromisoformat(data["due"])))
+    problems = [f"timer {timer} fired {n} times" for timer, n in sorted(fired.items()) if n > 1]
+    for timer in session.scalars(select(Timer).where(Timer.id.in_(list(started))).order_by(Timer.id)):
+        definition = session.get(ProcessDefinition, timer.definition_id)
+        name = f"timer {timer.id} ({definition.key} {timer.element_id})"
+        dues = sorted(started[timer.id])
+        problems += [f"{name} fired {n} times for {_local(due)}" for due, n in sorted(Counter(dues).items()) if n > 1]
+        schedule = [dues[0]]
+        while schedule[-1] < dues[-1]:
+            following = next_start_due(definition, timer.element_id, schedule[-1], len(schedule))
+            if following is None:
+                break
+            schedule.append(following)
+        problems += [f"{name}: the occurrence at {_local(due)} never fired" for due in schedule if due not in dues]
+        problems += [f"{name} fired at {_local(due)}, not an occurrence of its schedule"
+                     for due in sorted(set(dues) - set(schedule))]
+        if timer.fire_count != len(dues):
+            problems.append(f"{name} counts {timer.fire_count} firings, the history {len(dues)}")
+        if timer.state == "waiting":
+            following = next_start_due(definition, timer.element_id, dues[-1], len(schedule))
+            if following is not None and clock.aware(timer.due_at) != following:
+                problems.append(f"{name} waits for {_local(timer.due_at)}, its next occurrence is {_local(following)}")
+    occurrences = sum(fired.values()) + sum(len(d) for d in started.values())
+    return TimerOccurrences(len(fired) + len(started), occurrences, problems)
+
+
+def _local(moment: datetime) -> str:
+    return f"{clock.aware(moment).astimezone(clock.local_zone()):%Y-%m-%d %H:%M:%S}"
+
+
 def instances_to_verify(session: Session, ids: Optional[list[int]] = None) -> list[int]:
     """Instance ids to verify: those given (each must exist), else all."""
     if ids:
@@ -746,4 +815,5 @@ def instances_to_verify(session: Session, ids: Optional[list[int]] = None) -> li
 
 __all__ = ["ACCESS_CHAIN", "AuditQuery", "Entry", "Found", "Step", "Verification", "Wait", "access_log",
            "actor_bureaus", "data_at", "definition_at", "diagram_file", "highlight_of", "parse_query",
-           "record_access", "search", "step_at", "timeline", "to_csv", "to_json", "verify_instance"]
+           "record_access", "search", "step_at", "timeline", "to_csv", "to_json", "verify_instance",
+           "verify_timer_occurrences"]

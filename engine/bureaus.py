@@ -1,7 +1,10 @@
-"""The bureaus of the 办法 (candidate groups and lanes), project units, and the two roles.
+"""Groups (candidate groups and lanes): the bureaus of the 办法, those an administrator adds,
+project units; and the two roles.
 
-Group ids are stable ASCII (lifecycle.md, "Bureaus"); the UI shows the Chinese name. A project
-unit (项目建设单位) is the group `unit:<dept>`; units are created when first needed.
+Groups are rows of the `bureau` table. `init-db` seeds the 办法's bureaus (BUREAUS); an
+administrator adds more (`dalad groups add`, the admin pages, REST /group), renames and
+deactivates them. Group ids are stable ASCII (lifecycle.md, "Bureaus"); the UI shows the Chinese
+name. A project unit (项目建设单位) is the group `unit:<dept>`; units are created when first needed.
 """
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .errors import InvalidInput
+from . import history
+from .errors import InvalidInput, NotFound
 from .models import Bureau
 
 
@@ -47,6 +51,7 @@ AUDIT_BUREAU = "audit"  # every member of `audit` has the auditor role (lifecycl
 
 UNIT_PREFIX = "unit:"
 _UNIT = re.compile(r"unit:[a-z0-9_]+")
+_GROUP_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}")
 
 
 def is_unit(group_id: str) -> bool:
@@ -77,14 +82,100 @@ def ensure_unit(session: Session, group_id: str, name_zh: Optional[str] = None) 
 
 
 def check_group(session: Session, group_id: str) -> None:
-    """Refuse a group that is neither a bureau of the table nor a well-formed unit group."""
+    """Refuse a group that is not an active group of the table, a bureau of the 办法 (seeded on
+    first use) or a well-formed unit group."""
     if group_id in BUREAU_IDS or is_unit(group_id):
         return
-    units = sorted(session.scalars(select(Bureau.id).where(Bureau.id.like(f"{UNIT_PREFIX}%"))))
-    known = ", ".join([b.id for b in BUREAUS] + units)
-    hint = " (a unit is unit:<dept> in lower-case letters, digits and _)" if group_id.startswith(
+    row = session.get(Bureau, group_id) if isinstance(group_id, str) else None
+    if row is not None and row.active:
+        return
+    if row is not None:
+        raise InvalidInput(f"group '{group_id}' is deactivated")
+    known = ", ".join(g.id for g in list_groups(session) if g.active and not is_unit(g.id))
+    hint = " (a unit is unit:<dept> in lower-case letters, digits and _)" if str(group_id).startswith(
         UNIT_PREFIX) else ""
-    raise InvalidInput(f"unknown bureau '{group_id}'{hint}; known: {known}, or unit:<dept>")
+    raise InvalidInput(f"unknown bureau '{group_id}'{hint}; known: {known}, or unit:<dept> "
+                       "(add a group with `dalad groups add`)")
+
+
+def list_groups(session: Session, *, ids: Optional[list[str]] = None) -> list[Bureau]:
+    """Every group of the table (the 办法's bureaus in their order, then the others by id)."""
+    query = select(Bureau)
+    if ids is not None:
+        query = query.where(Bureau.id.in_(ids))
+    order = {b.id: i for i, b in enumerate(BUREAUS)}
+    return sorted(session.scalars(query), key=lambda b: (order.get(b.id, len(order)), b.id))
+
+
+def unknown_groups(session: Session, group_ids) -> list[str]:
+    """Of `group_ids`, those that are no active group (units count as known: they are made on use)."""
+    wanted = sorted({g for g in group_ids if g and not is_unit(g)})
+    if not wanted:
+        return []
+    active = set(session.scalars(select(Bureau.id).where(Bureau.id.in_(wanted), Bureau.active.is_(True))))
+    return [g for g in wanted if g not in active]
+
+
+def add_group(session: Session, group_id: str, *, name_zh: str, name_en: Optional[str] = None,
+              actor: Optional[str] = None) -> Bureau:
+    """Add a group (a bureau, or a Camunda group a diagram names) that users can be put in."""
+    group_id = (group_id or "").strip()
+    if not _GROUP_ID.fullmatch(group_id):
+        raise InvalidInput(f"group id {group_id!r} is not allowed: 1 to 100 letters, digits and _ . : -, "
+                           "starting with a letter, digit or _")
+    if is_unit(group_id):
+        return ensure_unit(session, group_id, _name(name_zh, "name_zh"))
+    if session.get(Bureau, group_id) is not None:
+        raise InvalidInput(f"group '{group_id}' already exists")
+    bureau = Bureau(id=group_id, name_zh=_name(name_zh, "name_zh"), name_en=_name(name_en, "name_en", True),
+                    active=True)
+    session.add(bureau)
+    session.flush()
+    history.record_system(session, history.Event("group_added", actor=actor, data={
+        "group": group_id, "name_zh": bureau.name_zh, "name_en": bureau.name_en}))
+    return bureau
+
+
+def get_group(session: Session, group_id: str) -> Bureau:
+    bureau = session.get(Bureau, group_id)
+    if bureau is None:
+        raise NotFound(f"group '{group_id}' does not exist")
+    return bureau
+
+
+def rename_group(session: Session, group_id: str, *, name_zh: Optional[str] = None,
+                 name_en: Optional[str] = None, actor: Optional[str] = None) -> Bureau:
+    """Give a group a new Chinese and/or English name (its id, which diagrams name, stays)."""
+    bureau = get_group(session, group_id)
+    before = {"name_zh": bureau.name_zh, "name_en": bureau.name_en}
+    if name_zh is not None:
+        bureau.name_zh = _name(name_zh, "name_zh")
+    if name_en is not None:
+        bureau.name_en = _name(name_en, "name_en", True)
+    history.record_system(session, history.Event("group_renamed", actor=actor, data={
+        "group": group_id, "before": before, "after": {"name_zh": bureau.name_zh, "name_en": bureau.name_en}}))
+    return bureau
+
+
+def set_group_active(session: Session, group_id: str, active: bool, *, actor: Optional[str] = None) -> Bureau:
+    """Deactivate a group (no new members; its tasks and members stay) or activate it again."""
+    bureau = get_group(session, group_id)
+    if bureau.active != active:
+        bureau.active = active
+        history.record_system(session, history.Event("group_activated" if active else "group_deactivated",
+                                                     actor=actor, data={"group": group_id}))
+    return bureau
+
+
+def _name(value: Optional[str], field: str, optional: bool = False) -> Optional[str]:
+    value = (value or "").strip()
+    if not value:
+        if optional:
+            return None
+        raise InvalidInput(f"{field} is empty: a group needs a Chinese name")
+    if len(value) > 200:
+        raise InvalidInput(f"{field} has more than 200 characters")
+    return value
 
 
 def check_role(role: str) -> None:

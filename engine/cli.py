@@ -138,13 +138,21 @@ def build_parser() -> _Parser:
     p.add_argument("task_id", type=int, metavar="TASK_ID")
     p.add_argument("--user", required=True, metavar="U")
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--reason", metavar="TEXT", help="why (recorded when an administrator completes a task "
+                   "that is not offered to them)")
+
+    p = command("reassign", cmd_reassign, "hand a ready task to another user (its assignee or an administrator)")
+    p.add_argument("task_id", type=int, metavar="TASK_ID")
+    p.add_argument("--to", metavar="USER", help="the new assignee (none: back to its candidates)")
+    p.add_argument("--user", required=True, metavar="U", help="who hands it over")
+    p.add_argument("--reason", required=True, metavar="TEXT", help="why (recorded in the history)")
 
     p = command("users", None, "manage users")
     users_sub = p.add_subparsers(dest="users_command", parser_class=_Parser, required=True)
     p = command("add", cmd_users_add, "add a user", parent=users_sub)
     p.add_argument("name", metavar="NAME")
     p.add_argument("--bureau", action="extend", nargs="+", default=[], metavar="GROUP",
-                   help=f"{', '.join(b.id for b in bureaus.BUREAUS)} or unit:<dept>")
+                   help="an existing group (`dalad groups list`: the 办法's bureaus and those added) or unit:<dept>")
     p.add_argument("--role", action="extend", nargs="+", default=[], metavar="ROLE",
                    choices=bureaus.ROLES)
     p.add_argument("--password-stdin", action="store_true", required=True,
@@ -156,6 +164,25 @@ def build_parser() -> _Parser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--password-stdin", action="store_true", required=True)
     p.add_argument("--actor")
+
+    p = command("groups", None, "manage groups (bureaus: the candidate groups of the diagrams)")
+    groups_sub = p.add_subparsers(dest="groups_command", parser_class=_Parser, required=True)
+    p = command("add", cmd_groups_add, "add a group", parent=groups_sub)
+    p.add_argument("group_id", metavar="ID")
+    p.add_argument("--name-zh", required=True, metavar="NAME")
+    p.add_argument("--name-en", metavar="NAME")
+    p.add_argument("--actor", help="who adds it (recorded in the history)")
+    command("list", cmd_groups_list, "list groups", parent=groups_sub)
+    p = command("rename", cmd_groups_rename, "give a group a new name", parent=groups_sub)
+    p.add_argument("group_id", metavar="ID")
+    p.add_argument("--name-zh", metavar="NAME")
+    p.add_argument("--name-en", metavar="NAME")
+    p.add_argument("--actor")
+    for action, help_text in (("deactivate", "deactivate a group (no new members; tasks and members stay)"),
+                              ("activate", "activate a deactivated group")):
+        p = command(action, cmd_groups_active, help_text, parent=groups_sub)
+        p.add_argument("group_id", metavar="ID")
+        p.add_argument("--actor")
 
     p = command("tokens", None, "API tokens of the REST API (an administrator issues and revokes them)")
     tokens_sub = p.add_subparsers(dest="tokens_command", parser_class=_Parser, required=True)
@@ -181,7 +208,7 @@ def build_parser() -> _Parser:
     p.add_argument("--all", action="store_true", help="every instance, and the system and access chains")
     p.add_argument("--progress-every", type=int, default=50, metavar="N",
                    help="report progress on stderr every N instances (default 50)")
-    for actions in (users_sub, tokens_sub, timers_sub, history_sub):  # name the actions in "required" messages
+    for actions in (users_sub, groups_sub, tokens_sub, timers_sub, history_sub):  # name the actions in "required" messages
         actions.metavar = "{" + ",".join(actions.choices) + "}"
 
     p = command("demo-seed", cmd_demo_seed, f"add demo users for every bureau (password {DEMO_PASSWORD})")
@@ -317,9 +344,21 @@ def cmd_complete(args, settings: Settings, db: Database) -> int:
         user = users.get_user(session, args.user)
         if not user.active:
             raise AccessDenied(f"user '{user.name}' is deactivated")
-        row = services.complete_task(session, args.task_id, user=user.name, data=data, groups=user.groups)
+        row = services.complete_task(session, args.task_id, user=user.name, data=data, groups=user.groups,
+                                     roles=user.role_names, reason=args.reason)
         line = f"task {args.task_id} completed; instance {row.id}  {row.status}"
     print(line)
+    return 0
+
+
+def cmd_reassign(args, settings: Settings, db: Database) -> int:
+    with db.write() as session:
+        user = users.get_user(session, args.user)
+        if not user.active:
+            raise AccessDenied(f"user '{user.name}' is deactivated")
+        services.reassign_task(session, args.task_id, actor=user.name, to_user=args.to, reason=args.reason,
+                               groups=user.groups, roles=user.role_names)
+    print(f"task {args.task_id} " + (f"assigned to {args.to}" if args.to else "given back to its candidates"))
     return 0
 
 
@@ -345,6 +384,45 @@ def _user_line(user) -> str:
     flags = [f for f, on in (("demo", user.is_demo), ("inactive", not user.active)) if on]
     return "  ".join([user.display_name or "-", ",".join(user.groups) or "-", ",".join(user.role_names) or "-",
                       *flags])
+
+
+def cmd_groups_add(args, settings: Settings, db: Database) -> int:
+    with db.write() as session:
+        group = bureaus.add_group(session, args.group_id, name_zh=args.name_zh, name_en=args.name_en,
+                                  actor=args.actor)
+        line = f"group {group.id} added: {_group_line(group)}"
+    print(line)
+    return 0
+
+
+def cmd_groups_list(args, settings: Settings, db: Database) -> int:
+    with db.read() as session:
+        lines = [f"{g.id}  {_group_line(g)}" for g in bureaus.list_groups(session)]
+    print("\n".join(lines) if lines else "no groups: run `dalad init-db`")
+    return 0
+
+
+def cmd_groups_rename(args, settings: Settings, db: Database) -> int:
+    if args.name_zh is None and args.name_en is None:
+        raise UsageError("give --name-zh and/or --name-en")
+    with db.write() as session:
+        group = bureaus.rename_group(session, args.group_id, name_zh=args.name_zh, name_en=args.name_en,
+                                     actor=args.actor)
+        line = f"group {group.id} renamed: {_group_line(group)}"
+    print(line)
+    return 0
+
+
+def cmd_groups_active(args, settings: Settings, db: Database) -> int:
+    active = args.groups_command == "activate"
+    with db.write() as session:
+        bureaus.set_group_active(session, args.group_id, active, actor=args.actor)
+    print(f"group {args.group_id} {'activated' if active else 'deactivated'}")
+    return 0
+
+
+def _group_line(group) -> str:
+    return "  ".join([group.name_zh, group.name_en or "-", *(["inactive"] if not group.active else [])])
 
 
 def cmd_users_set_password(args, settings: Settings, db: Database) -> int:
@@ -423,7 +501,8 @@ def cmd_history_verify(args, settings: Settings, db: Database) -> int:
             print(f"verified {done}/{len(ids)} instances, {failed} failed", file=sys.stderr, flush=True)
     if args.all:
         with db.read() as session:
-            chains = [history.verify_system_chain(session), history.verify_chain(session, audit.ACCESS_CHAIN)]
+            chains = [history.verify_system_chain(session), history.verify_chain(session, audit.ACCESS_CHAIN),
+                      audit.verify_timer_occurrences(session)]
         for report in chains:
             failed += not report.ok
             print(report)

@@ -6,6 +6,7 @@
     DALAD_TIMEZONE       zone of dates written without an offset (default: Asia/Shanghai)
     DALAD_SECRET_KEY     Flask session key (default: instance/secret.key, made once)
     DALAD_DEMO           1 to allow demo accounts and demo data (default: 0)
+    DALAD_SESSION_IDLE_HOURS  a login session idle this long ends (default: 8)
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     secret_key: str = field(default="", repr=False)
     demo: bool = False
+    session_idle_hours: float = 8.0
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Settings":
@@ -61,9 +63,16 @@ class Settings:
         demo = (env.get("DALAD_DEMO") or "").strip().lower()
         if demo not in _TRUE | _FALSE:
             raise ConfigurationError(f"DALAD_DEMO must be 1 or 0, not '{env.get('DALAD_DEMO')}'")
+        idle = env.get("DALAD_SESSION_IDLE_HOURS") or "8"
+        try:
+            idle_hours = float(idle)
+        except ValueError:
+            idle_hours = 0.0
+        if not 0 < idle_hours <= 24 * 30:
+            raise ConfigurationError(f"DALAD_SESSION_IDLE_HOURS must be a number of hours above 0, not '{idle}'")
         return cls(database_url=url, instance_dir=instance_dir, history_key=key, timezone=zone,
                    secret_key=env.get("DALAD_SECRET_KEY") or _secret_key_file(instance_dir),
-                   demo=demo in _TRUE)
+                   demo=demo in _TRUE, session_idle_hours=idle_hours)
 
     @property
     def display_url(self) -> str:

@@ -176,9 +176,10 @@ class Handle:
 
 
 def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
-    """Read the instance row, locking it until the transaction ends (PostgreSQL)."""
+    """Read the instance row, locking it until the transaction ends (PostgreSQL), as the last change
+    left it: a copy this session read before the lock is refreshed."""
     row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
-                          .with_for_update()).first()
+                          .with_for_update().execution_options(populate_existing=True)).first()
     if row is None:
         raise NotFound(f"process instance {instance_id} does not exist")
     return row

@@ -7,11 +7,13 @@ step with the state in the same transaction.
 """
 from __future__ import annotations
 
+import secrets
+import uuid
 from datetime import datetime, timezone
 from typing import Optional
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer,
-                        LargeBinary, String, Text, UniqueConstraint)
+                        LargeBinary, String, Text, UniqueConstraint, true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -40,16 +42,29 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict: JSON, list: JSON}
 
 
+def new_rest_id() -> str:
+    """The id the REST API shows, in the form of Camunda's StrongUuidGenerator (a time-based UUID,
+    version 1), with a random node per id so that several processes never make the same one."""
+    return str(uuid.uuid1(node=secrets.randbits(48) | 1 << 40))
+
+
+def rest_id_column() -> Mapped[str]:
+    """Rows that Camunda clients name carry a UUID of their own; integer keys stay inside."""
+    return mapped_column(String(36), unique=True, default=new_rest_id)
+
+
 # --- deployments -------------------------------------------------------------------------------
 
 class Deployment(Base):
     __tablename__ = "deployment"
     id: Mapped[int] = mapped_column(primary_key=True)
+    rest_id: Mapped[str] = rest_id_column()
     name: Mapped[str] = mapped_column(String(200))
     source: Mapped[Optional[str]] = mapped_column(String(200))
     tenant_id: Mapped[Optional[str]] = mapped_column(String(64))
     deployed_by: Mapped[Optional[str]] = mapped_column(String(100))
     deployed_at: Mapped[datetime]
+    warnings: Mapped[Optional[list]] = mapped_column(JSON)  # [problem as dict]: what deploys with a warning
     resources: Mapped[list["Resource"]] = relationship(back_populates="deployment", order_by="Resource.id")
 
 
@@ -71,6 +86,7 @@ class ProcessDefinition(Base):
     __tablename__ = "process_definition"
     __table_args__ = (UniqueConstraint("key", "version"),)
     id: Mapped[int] = mapped_column(primary_key=True)
+    rest_id: Mapped[str] = rest_id_column()
     key: Mapped[str] = mapped_column(String(200), index=True)
     version: Mapped[int]
     name: Mapped[Optional[str]] = mapped_column(String(300))
@@ -88,6 +104,7 @@ class DecisionDefinition(Base):
     __tablename__ = "decision_definition"
     __table_args__ = (UniqueConstraint("key", "version"),)
     id: Mapped[int] = mapped_column(primary_key=True)
+    rest_id: Mapped[str] = rest_id_column()
     key: Mapped[str] = mapped_column(String(200), index=True)
     version: Mapped[int]
     name: Mapped[Optional[str]] = mapped_column(String(300))
@@ -126,12 +143,14 @@ class StartSubscription(Base):
 class ProcessInstance(Base):
     __tablename__ = "process_instance"
     id: Mapped[int] = mapped_column(primary_key=True)
+    rest_id: Mapped[str] = rest_id_column()
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
     process_key: Mapped[str] = mapped_column(String(200), index=True)
     business_key: Mapped[Optional[str]] = mapped_column(String(200), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     state: Mapped[str] = mapped_column(Text, deferred=True)  # runtime.dump_state, no spec
     variables: Mapped[dict]
+    variable_types: Mapped[dict] = mapped_column(JSON, default=dict)  # name -> Camunda type given over REST
     open_tasks: Mapped[dict] = mapped_column(JSON, default=dict)  # ready task uuid -> [user_task id, element]
     waits: Mapped[list] = mapped_column(JSON, default=list)  # [kind, task uuid, element, due or message]
     revision: Mapped[int] = mapped_column(Integer, default=0)
@@ -150,6 +169,7 @@ class UserTask(Base):
     __tablename__ = "user_task"
     __table_args__ = (Index("ix_user_task_state_assignee", "state", "assignee"),)
     id: Mapped[int] = mapped_column(primary_key=True)
+    rest_id: Mapped[str] = rest_id_column()
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
     task_uuid: Mapped[str] = mapped_column(String(36), unique=True)
     element_id: Mapped[str] = mapped_column(String(200))
@@ -209,6 +229,7 @@ class Timer(Base):
     __tablename__ = "timer"
     __table_args__ = (Index("ix_timer_due", "state", "due_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
+    rest_id: Mapped[str] = rest_id_column()
     instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"), index=True)
     definition_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_definition.id"))
     task_uuid: Mapped[Optional[str]] = mapped_column(String(36))
@@ -227,6 +248,7 @@ class MessageSubscription(Base):
     __tablename__ = "message_subscription"
     __table_args__ = (Index("ix_message_subscription_lookup", "kind", "message_name", "business_key"),)
     id: Mapped[int] = mapped_column(primary_key=True)
+    rest_id: Mapped[str] = rest_id_column()
     kind: Mapped[str] = mapped_column(String(8), default="message")  # message | signal
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
     task_uuid: Mapped[str] = mapped_column(String(36))
@@ -238,6 +260,7 @@ class MessageSubscription(Base):
 class Incident(Base):
     __tablename__ = "incident"
     id: Mapped[int] = mapped_column(primary_key=True)
+    rest_id: Mapped[str] = rest_id_column()
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
     element_id: Mapped[Optional[str]] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))  # timer | message | external-task | ...
@@ -254,6 +277,7 @@ class ExternalTask(Base):
     __tablename__ = "external_task"
     __table_args__ = (Index("ix_external_task_fetch", "state", "topic"),)
     id: Mapped[int] = mapped_column(primary_key=True)
+    rest_id: Mapped[str] = rest_id_column()
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
     task_uuid: Mapped[str] = mapped_column(String(36), unique=True)
     element_id: Mapped[str] = mapped_column(String(200))
@@ -323,6 +347,7 @@ class Bureau(Base):
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     name_zh: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[Optional[str]] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class User(Base):
@@ -334,6 +359,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # Raised by logout, a password change and deactivation: every login session (and cached
+    # credential check) made under an older number ends at its next request.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
     bureaus: Mapped[list["UserBureau"]] = relationship(cascade="all, delete-orphan")
     roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan")
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import clock, compliance, definitions, history, instances, runtime
+from . import bureaus, clock, compliance, definitions, history, instances, runtime
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
@@ -231,46 +231,86 @@ def tasks(session: Session, *, groups: Optional[list[str]] = None, user: Optiona
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
-def _ready_task_locked(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
-    """Lock the task's instance, then read the task (another request may have just finished it)."""
+def lock_task(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
+    """Lock the task's instance first, then read the task and the instance as the last change left
+    them (never an older copy this session read before the lock)."""
     found = session.execute(select(UserTask, ProcessInstance)
                             .join(ProcessInstance, UserTask.instance_id == ProcessInstance.id)
-                            .where(UserTask.id == task_id).with_for_update(of=ProcessInstance)).first()
+                            .where(UserTask.id == task_id).with_for_update(of=ProcessInstance)
+                            .execution_options(populate_existing=True)).first()
     if found is None:
         raise NotFound(f"task {task_id} does not exist")
     task, row = found
     if not session.get_bind().dialect.name == "sqlite":
-        # The lock may have waited for another completion: read the task as that one left it.
-        # (On SQLite the write transaction holds the database lock from its first statement.)
+        # The lock may have waited for another completion, and PostgreSQL re-reads only the locked
+        # row then: read the task as that one left it. (On SQLite the write transaction holds the
+        # database lock from its first statement.)
         task = session.scalars(select(UserTask).where(UserTask.id == task_id)
                                .execution_options(populate_existing=True)).one()
-    if task.state != "ready":
-        if task.state == "completed":
-            when = clock.aware(task.completed_at).astimezone(clock.local_zone())
-            raise TaskNotReady(f"task {task_id} ({task.name or task.element_id}) was already completed by "
-                               f"{task.completed_by} at {when:%Y-%m-%d %H:%M:%S}")
-        raise TaskNotReady(f"task {task_id} ({task.name or task.element_id}) is {task.state}")
-    if row.status == "suspended":
-        raise InstanceNotRunning(f"process instance {row.id} is suspended")
     return task, row
 
 
-def may_work_on(task: UserTask, user: str, groups: list[str]) -> bool:
-    if task.assignee:
-        return task.assignee == user
-    return user in task.candidate_users or bool(set(groups) & set(task.candidate_groups))
+def check_ready(task: UserTask, row: ProcessInstance) -> None:
+    """Refuse work on a task that is no longer ready, saying who completed it and when."""
+    if task.state != "ready":
+        if task.state == "completed":
+            when = clock.aware(task.completed_at).astimezone(clock.local_zone())
+            raise TaskNotReady(f"task {task.id} ({task.name or task.element_id}) was already completed by "
+                               f"{task.completed_by} at {when:%Y-%m-%d %H:%M:%S}")
+        raise TaskNotReady(f"task {task.id} ({task.name or task.element_id}) is {task.state}")
+    if row.status == "suspended":
+        raise InstanceNotRunning(f"process instance {row.id} is suspended")
+
+
+def _ready_task_locked(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
+    task, row = lock_task(session, task_id)
+    check_ready(task, row)
+    return task, row
+
+
+def task_access(task: UserTask, user: str, groups: list[str], roles=(), action: str = "work") -> Optional[str]:
+    """The one rule of who may do what with a user task; Camunda 7 with authorization checks and
+    its default task authorizations is the reference. `action` "work" (claim, complete) is the
+    assignee's, or, while nobody has claimed it, a candidate user's or a candidate group member's;
+    "assign" (hand it to another user, give it back) is the assignee's. An administrator (Camunda's
+    camunda-admin) may do both with any task, also one offered to nobody or to unknown groups.
+    Returns why it is allowed ("assignee", "candidate", "admin"), or None."""
+    if action == "assign":
+        if task.assignee and task.assignee == user:
+            return "assignee"
+    elif task.assignee:
+        if task.assignee == user:
+            return "assignee"
+    elif user in task.candidate_users or set(groups) & set(task.candidate_groups):
+        return "candidate"
+    return "admin" if bureaus.ADMIN in (roles or ()) else None
+
+
+def may_work_on(task: UserTask, user: str, groups: list[str], roles=()) -> bool:
+    return task_access(task, user, groups, roles) is not None
+
+
+def _override(task: UserTask, user: str, groups, roles, action: str, reason: Optional[str]) -> dict:
+    """History data of an administrator acting on a task the rule gives to others, with the reason."""
+    if task_access(task, user, groups or [], roles, action) != "admin":
+        return {}
+    offered = ", ".join(task.candidate_groups + task.candidate_users) or "nobody"
+    holder = f", claimed by {task.assignee}" if task.assignee else ""
+    return {"admin_override": (reason or "").strip() or f"administrator, not the assignee or a candidate "
+                                                         f"(offered to {offered}{holder})"}
 
 
 @_one_instant
-def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[str]] = None,
-          check_access: bool = True) -> UserTask:
+def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[str]] = None, roles=(),
+          check_access: bool = True, reason: Optional[str] = None) -> UserTask:
     task, row = _ready_task_locked(session, task_id)
     if task.assignee and task.assignee != user:
         raise TaskNotReady(f"task {task_id} is already claimed by {task.assignee}")
-    if check_access and not may_work_on(task, user, groups or []):
+    if check_access and task_access(task, user, groups or [], roles) is None:
         raise AccessDenied(f"{user} is not a candidate for task {task_id}")
+    extra = _override(task, user, groups, roles, "work", reason) if check_access else {}
     task.assignee = user
-    _task_event(session, row, task, "task_claimed", user, {"assignee": user})
+    _task_event(session, row, task, "task_claimed", user, {"assignee": user, **extra})
     return task
 
 
@@ -282,6 +322,29 @@ def unclaim(session: Session, task_id: int, *, user: str) -> UserTask:
     return task
 
 
+@_one_instant
+def reassign_task(session: Session, task_id: int, *, actor: str, to_user: Optional[str], reason: str,
+                  groups: Optional[list[str]] = None, roles=(), check_access: bool = True) -> UserTask:
+    """Hand a ready task to another user (转办; None gives it back to its candidates): the
+    assignee may, an administrator may for any task. Recorded with `reason` in the history."""
+    from . import users
+
+    task, row = _ready_task_locked(session, task_id)
+    if check_access and task_access(task, actor, groups or [], roles, "assign") is None:
+        holder = f"claimed by {task.assignee}" if task.assignee else "not claimed"
+        raise AccessDenied(f"{actor} may not reassign task {task_id}: it is {holder}; the assignee or an "
+                           "administrator may")
+    if to_user is not None:
+        target = users.get_user(session, to_user)
+        if not target.active:
+            raise InvalidInput(f"user '{to_user}' is deactivated")
+    extra = _override(task, actor, groups, roles, "assign", reason) if check_access else {}
+    previous, task.assignee = task.assignee, to_user
+    _task_event(session, row, task, "task_assigned", actor,
+                {"from": previous, "to": to_user, "reason": (reason or "").strip() or None, **extra})
+    return task
+
+
 def _task_event(session, row, task, kind, user, data):
     history.record(session, row, [history.Event(kind, actor=user, element_id=task.element_id,
                                                 data={"task": task.id, **data})], _current_digest(session, row))
@@ -289,13 +352,15 @@ def _task_event(session, row, task, kind, user, data):
 
 @_one_instant
 def complete_task(session: Session, task_id: int, *, user: str, data: Optional[dict] = None,
-                  groups: Optional[list[str]] = None, check_access: bool = True) -> ProcessInstance:
+                  groups: Optional[list[str]] = None, roles=(), check_access: bool = True,
+                  reason: Optional[str] = None) -> ProcessInstance:
     """Complete a ready user task with form data as `user`, and run the instance until it waits."""
     task, row = _ready_task_locked(session, task_id)
-    if check_access and not may_work_on(task, user, groups or []):
+    if check_access and not may_work_on(task, user, groups or [], roles):
         raise AccessDenied(f"{user} may not complete task {task_id} "
                            f"(offered to {', '.join(task.candidate_groups + task.candidate_users) or 'nobody'}"
                            f"{', claimed by ' + task.assignee if task.assignee else ''})")
+    override = _override(task, user, groups, roles, "work", reason) if check_access else {}
     data = _checked_variables(data)
     compliance.enforce(row.process_key, task.element_id, {**(row.variables or {}), **data})
     handle = instances.load(session, row.id, row=row)
@@ -306,7 +371,7 @@ def complete_task(session: Session, task_id: int, *, user: str, data: Optional[d
                                        occurrence=instances._occurrence(handle.workflow, spiff_task),
                                        versions=instances.versions(handle),
                                        data={"task": task.id, "path": runtime.task_path(spiff_task),
-                                             "values": data}))
+                                             "values": data, **override}))
     handle.completed_task = (task.task_uuid, user, task)
     runtime.complete_user_task(handle.workflow, task.task_uuid, data)
     _save(session, handle, user)
@@ -436,29 +501,31 @@ def evaluate_decision(session: Session, key: str, variables: Optional[dict] = No
 def fire_next_due_timer(session: Session) -> Optional[Timer]:
     """Fire one due timer, if any; return it. Safe with several schedulers on one database:
     a timer is taken under the lock of its instance (or its own row, for a timer start event)
-    with SKIP LOCKED, so no timer fires twice and none waits behind another scheduler."""
+    with SKIP LOCKED, so none waits behind another scheduler, and only while it is still due at
+    the time this scheduler saw: an occurrence another scheduler fired meanwhile is not fired
+    again, and the next one not before its time."""
     now = clock.now()
     live = select(ProcessInstance.id).where(ProcessInstance.status.in_(("running", "waiting")))
-    candidates = list(session.scalars(
-        select(Timer).where(Timer.state == "waiting", Timer.due_at <= now,
-                            or_(Timer.instance_id.is_(None), Timer.instance_id.in_(live)))
-        .order_by(Timer.due_at, Timer.id).limit(20)))
-    for candidate in candidates:
-        if candidate.instance_id is None:
-            timer = session.scalars(select(Timer).where(Timer.id == candidate.id, Timer.state == "waiting")
-                                    .with_for_update(skip_locked=True)
+    candidates = session.execute(
+        select(Timer.id, Timer.instance_id, Timer.due_at)
+        .where(Timer.state == "waiting", Timer.due_at <= now,
+               or_(Timer.instance_id.is_(None), Timer.instance_id.in_(live)))
+        .order_by(Timer.due_at, Timer.id).limit(20)).all()
+    for timer_id, instance_id, seen_due in candidates:
+        still_due = select(Timer).where(Timer.id == timer_id, Timer.state == "waiting", Timer.due_at == seen_due)
+        if instance_id is None:
+            timer = session.scalars(still_due.with_for_update(skip_locked=True)
                                     .execution_options(populate_existing=True)).first()
             if timer is not None:
                 _fire_timer_start(session, timer, now)
                 return timer
             continue
-        row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == candidate.instance_id)
-                              .with_for_update(skip_locked=True)).first()
+        row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                              .with_for_update(skip_locked=True).execution_options(populate_existing=True)).first()
         if row is None:
             continue  # another scheduler is on this instance right now
-        timer = session.scalars(select(Timer).where(Timer.id == candidate.id)
-                                .execution_options(populate_existing=True)).one()
-        if timer.state != "waiting" or row.status in ("suspended", "terminated", "completed", "incident"):
+        timer = session.scalars(still_due.execution_options(populate_existing=True)).first()
+        if timer is None or row.status in ("suspended", "terminated", "completed", "incident"):
             continue
         timer.state, timer.fired_at, timer.fire_count = "fired", now, timer.fire_count + 1
         if timer.kind == "job":
@@ -490,13 +557,12 @@ def _run_waiting(handle) -> None:
 
 
 def _fire_timer_start(session: Session, timer: Timer, now) -> ProcessInstance:
-    """A timer start event is due: start an instance there, and schedule the next cycle."""
-    from .timers import next_due
-
+    """A timer start event is due: start an instance there, recording the occurrence's due time,
+    and schedule the next occurrence."""
     definition = session.get(ProcessDefinition, timer.definition_id)
-    start = next(s for s in definition.meta["starts"] if s["id"] == timer.element_id)
+    due = timer.due_at
     timer.fire_count, timer.fired_at = timer.fire_count + 1, now
-    following = next_due(start["timer"]["kind"], str(_timer_text(start)), timer.due_at, timer.fire_count)
+    following = next_start_due(definition, timer.element_id, due, timer.fire_count)
     if following is None:
         timer.state = "fired"
     else:
@@ -505,15 +571,20 @@ def _fire_timer_start(session: Session, timer: Timer, now) -> ProcessInstance:
     handle.events.append(history.Event("instance_started", element_id=timer.element_id,
                                        versions=instances.versions(handle),
                                        data={"business_key": None, "variables": {}, "timer": timer.id,
-                                             "due": timer.due_at, "fired_at": now}))
+                                             "due": due, "fired_at": now}))
     runtime.start(handle.workflow, {}, start_element=timer.element_id, fire_start=True)
     _save(session, handle, None)
     return handle.row
 
 
-def _timer_text(start: dict):
+def next_start_due(definition: ProcessDefinition, element_id: str, due, fired: int):
+    """When a timer start event fires next after its occurrence at `due`, its `fired`-th; None when over."""
     from .expressions import compile_template
-    return compile_template(start["timer"]["text"]).evaluate({})
+    from .timers import next_due
+
+    start = next(s for s in definition.meta["starts"] if s["id"] == element_id)
+    return next_due(start["timer"]["kind"], str(compile_template(start["timer"]["text"]).evaluate({})),
+                    due, fired)
 
 
 def fire_due_timers(db, limit: int = 1000) -> int:

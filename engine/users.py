@@ -23,8 +23,11 @@ _DUMMY_HASH: Optional[str] = None
 
 
 def add_user(session: Session, name: str, password: str, *, bureaus: Iterable[str], roles: Iterable[str],
-             display_name: Optional[str] = None, demo: bool = False, actor: Optional[str] = None) -> User:
-    """Create a user in `bureaus` with `roles`; unit groups (unit:<dept>) are created as needed."""
+             display_name: Optional[str] = None, demo: bool = False, actor: Optional[str] = None,
+             members_later: bool = False) -> User:
+    """Create a user in `bureaus` with `roles`; unit groups (unit:<dept>) are created as needed.
+    `members_later`: a user without bureau or role for now (Camunda's REST creates the user first,
+    then the memberships)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidInput(f"user name {name!r} is not allowed: 1 to 100 characters, no spaces or slashes")
     groups = _unique(bureaus)
@@ -35,7 +38,7 @@ def add_user(session: Session, name: str, password: str, *, bureaus: Iterable[st
         bureau_table.check_role(role)
     if bureau_table.AUDIT_BUREAU in groups and bureau_table.AUDITOR not in role_names:
         role_names.append(bureau_table.AUDITOR)
-    if not groups and not role_names:
+    if not groups and not role_names and not members_later:
         raise InvalidInput(f"user '{name}' needs at least one bureau or role")
     _check_password(password, demo)
     if find_user(session, name) is not None:
@@ -49,7 +52,7 @@ def add_user(session: Session, name: str, password: str, *, bureaus: Iterable[st
         elif session.get(Bureau, group) is None:
             bureau_table.ensure_bureaus(session)
     user = User(name=name, display_name=display_name, password_hash=generate_password_hash(password),
-                active=True, is_demo=demo, created_at=clock.now(),
+                active=True, is_demo=demo, created_at=clock.now(), session_version=1,
                 bureaus=[UserBureau(bureau_id=g) for g in groups],
                 roles=[UserRole(role=r) for r in role_names])
     session.add(user)
@@ -94,6 +97,7 @@ def set_password(session: Session, name: str, password: str, *, actor: Optional[
     user = get_user(session, name)
     _check_password(password, user.is_demo)
     user.password_hash = generate_password_hash(password)
+    end_sessions(user)
     history.record_system(session, history.Event("password_changed", actor=actor, data={"user": name}))
     return user
 
@@ -129,14 +133,44 @@ def update_user(session: Session, name: str, *, bureaus: Iterable[str], roles: I
     return user
 
 
+def set_membership(session: Session, name: str, group: str, member: bool, *,
+                   actor: Optional[str] = None) -> User:
+    """Put a user in a group or take them out of it (Camunda's group members)."""
+    user = get_user(session, name)
+    before = user.groups
+    if member and group not in before:
+        bureau_table.check_group(session, group)
+        if bureau_table.is_unit(group):
+            bureau_table.ensure_unit(session, group)
+        elif session.get(Bureau, group) is None:
+            bureau_table.ensure_bureaus(session)
+        user.bureaus.append(UserBureau(bureau_id=group))
+        if group == bureau_table.AUDIT_BUREAU and bureau_table.AUDITOR not in user.role_names:
+            user.roles.append(UserRole(role=bureau_table.AUDITOR))  # every member of audit is an auditor
+    elif not member and group in before:
+        user.bureaus = [b for b in user.bureaus if b.bureau_id != group]
+    else:
+        return user
+    session.flush()
+    history.record_system(session, history.Event("user_updated", actor=actor, data={
+        "user": name, "before": {"bureaus": before}, "after": {"bureaus": user.groups}}))
+    return user
+
+
 def set_active(session: Session, name: str, active: bool, *, actor: Optional[str] = None) -> User:
     """Deactivate a user (no login, no API token) or activate them again; their history stays."""
     user = get_user(session, name)
     if user.active != active:
         user.active = active
+        end_sessions(user)
         history.record_system(session, history.Event("user_activated" if active else "user_deactivated",
                                                      actor=actor, data={"user": name}))
     return user
+
+
+def end_sessions(user: User) -> None:
+    """End every login session of `user`: each carries the session version it began under."""
+    user.session_version = (user.session_version or 1) + 1
 
 
 def list_users(session: Session) -> list[User]:

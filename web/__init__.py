@@ -15,6 +15,7 @@ from engine.config import Settings, open_engine
 from engine.database import Database
 
 from .rest import rest_api
+from . import rest_identity  # noqa: F401  /engine-rest/user and /group, on rest_api
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -33,7 +34,8 @@ def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = 
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=(os.environ.get("DALAD_SECURE_COOKIES") or "").strip().lower() in _TRUE,
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=10),
+        # A session idle this long ends (checked on the server too: web/auth.py).
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_idle_hours if settings else 8),
         MAX_CONTENT_LENGTH=21 * 1024 * 1024,  # a 20 MB document and the rest of its form
     )
     app.extensions["dalad_db"] = db

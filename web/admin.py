@@ -502,6 +502,30 @@ def instance_action(instance_id: int, action: str):
     return redirect(url_for("admin.instance", instance_id=instance_id))
 
 
+@bp.post("/tasks/<int:task_id>/reassign")
+def reassign(task_id: int):
+    """Hand a ready task to a user (or back to its candidates), with the administrator's reason."""
+    reason, to_user = _reason(), (request.form.get("to_user") or "").strip() or None
+    user = g.current_user
+    with database().read() as session:
+        task = session.get(UserTask, task_id)
+        if task is None:
+            abort(404)
+        instance_id = task.instance_id
+    if not reason:
+        flash(_("请填写原因。"), "error")
+        return redirect(url_for("admin.instance", instance_id=instance_id))
+    try:
+        with database().write() as session:
+            services.reassign_task(session, task_id, actor=user.name, to_user=to_user, reason=reason,
+                                   groups=user.groups, roles=user.roles)
+    except EngineError as exc:
+        flash(_("操作未完成：%(error)s", error=str(exc)), "error")
+    else:
+        flash(_("任务已转交给 %(user)s。", user=to_user) if to_user else _("任务已退回候选人。"), "success")
+    return redirect(url_for("admin.instance", instance_id=instance_id))
+
+
 # --- incidents ---------------------------------------------------------------------------------
 
 @bp.get("/incidents")

@@ -1,7 +1,9 @@
 """Login and logout with the engine's users; who is asking, as `g.current_user`.
 
 Demo accounts (published password) log in only when the app runs in demo mode. Failed logins
-are throttled per user name and per client address (web/security.py).
+are throttled per user name and per client address (web/security.py). A session carries the
+user's session version (logout, a password change and deactivation raise it, ending every session
+of that user) and the time of its last request: idle longer than DALAD_SESSION_IDLE_HOURS, it ends.
 """
 from __future__ import annotations
 
@@ -13,13 +15,15 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from engine import bureaus, users
+from engine import bureaus, clock, users
 from engine.models import Bureau, User
 
 from . import database, security
 
 bp = Blueprint("auth", __name__)
 SESSION_USER = "user"
+SESSION_VERSION = "session_version"
+SESSION_SEEN = "seen"  # seconds since the epoch of the session's last request
 
 
 @dataclass(frozen=True)
@@ -59,13 +63,21 @@ def load_current_user() -> None:
     name = session.get(SESSION_USER)
     if not name:
         return
+    now = clock.now().timestamp()
+    seen = session.get(SESSION_SEEN)
+    if not isinstance(seen, (int, float)) or now - seen > current_app.permanent_session_lifetime.total_seconds():
+        session.clear()
+        return
     with database().read() as db_session:
         user = db_session.scalars(select(User).where(User.name == name)
                                   .options(selectinload(User.bureaus), selectinload(User.roles))).first()
-        if user is None or not user.active or (user.is_demo and not current_app.config.get("DALAD_DEMO")):
+        if (user is None or not user.active or session.get(SESSION_VERSION) != user.session_version
+                or (user.is_demo and not current_app.config.get("DALAD_DEMO"))):
             session.clear()
             return
         names = bureau_names(db_session, user.groups)
+        if now - seen > 60:  # the cookie is rewritten at most once a minute for this
+            session[SESSION_SEEN] = int(now)
         g.current_user = CurrentUser(user.name, user.display_name or user.name, user.groups, user.role_names,
                                      {group: names.get(group, group) for group in user.groups})
 
@@ -98,7 +110,7 @@ def login():
         return render_template("login.html", next=target, name=name), 429
     with database().read() as db_session:
         user = users.authenticate(db_session, name, password, allow_demo=bool(current_app.config.get("DALAD_DEMO")))
-        user_name = user.name if user else None
+        user_name, version = (user.name, user.session_version) if user else (None, None)
     if user_name is None:
         throttle.failed(name, address)
         flash(_("用户名或密码不正确。"), "error")
@@ -106,6 +118,8 @@ def login():
     throttle.succeeded(name, address)
     session.clear()  # a new session on login: no fixation
     session[SESSION_USER] = user_name
+    session[SESSION_VERSION] = version
+    session[SESSION_SEEN] = int(clock.now().timestamp())
     session.permanent = True
     security.csrf_token()  # a fresh token for the new session
     current_app.logger.info("login: %s from %s", user_name, address)
@@ -115,6 +129,10 @@ def login():
 @bp.post("/logout")
 @security.public
 def logout():
+    """End every session of this user (other browsers too), not only this one."""
+    if g.current_user is not None:
+        with database().write() as db_session:
+            users.end_sessions(users.get_user(db_session, g.current_user.name))
     session.clear()
     flash(_("您已退出登录。"), "info")
     return redirect(url_for("auth.login"))

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Optional
@@ -27,12 +29,12 @@ from werkzeug.exceptions import HTTPException
 from engine import bureaus, clock, services, tokens, users
 from engine.definitions import BPMN_NS, BundleFile
 from engine.errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput, NotFound, Problem
-from engine.models import (DecisionDefinition, Deployment, HistoryEvent, Incident, ProcessDefinition,
+from engine.models import (DecisionDefinition, Deployment, ExternalTask, HistoryEvent, Incident, ProcessDefinition,
                            ProcessInstance, Resource, TaskCandidate, UserTask)
 from engine.xmlsafe import parse_xml
 
 from .errors import status_of
-from .rest_openapi import openapi_document
+from .rest_openapi import accepted, openapi_document
 
 rest_api = Blueprint("rest_api", __name__, url_prefix="/engine-rest")
 well_known = Blueprint("rest_well_known", __name__)
@@ -228,15 +230,58 @@ def _db():
 
 # --- request values ----------------------------------------------------------------------------
 
+@rest_api.before_request
+def _read_query() -> None:
+    """The query of a call: its query parameters and, for a POST query variant, the JSON body's
+    filters. A parameter or filter the call does not take (per rest_openapi) is a 400, never ignored."""
+    if request.url_rule is None or request.endpoint in _UNCHECKED_ENDPOINTS or request.method == "OPTIONS":
+        return
+    call = re.sub(r"<[^>]+>", "{}", request.url_rule.rule[len(rest_api.url_prefix):])
+    method = "get" if request.method == "HEAD" else request.method
+    params, body_fields = accepted(method, call)
+    unknown = sorted(set(request.args) - params)
+    if unknown:
+        raise _bad_request(f"{request.method} {call} takes no query parameter {', '.join(map(repr, unknown))}"
+                           + (f"; it takes: {', '.join(sorted(params))}" if params else ""))
+    values: dict[str, Any] = request.args.to_dict()
+    if body_fields is not None:
+        body = _json_body()
+        unknown = sorted(set(body) - body_fields)
+        if unknown:
+            raise _bad_request(f"{request.method} {call}: the query has no filter {', '.join(map(repr, unknown))}; "
+                               f"it has: {', '.join(sorted(body_fields))}")
+        values.update({name: value for name, value in body.items() if value is not None})
+    g.rest_query, g.rest_query_names = values, params | (body_fields or frozenset())
+
+
+_UNCHECKED_ENDPOINTS = {"rest_api.unknown", "rest_api.openapi"}
+
+
+def _query_value(name: str) -> Any:
+    if name not in g.get("rest_query_names", ()):
+        raise RuntimeError(f"{request.method} {request.path} reads query parameter '{name}', which "
+                           "web/rest_openapi.py does not list for it")
+    value = g.rest_query.get(name)
+    return None if value in (None, "", []) else value
+
+
 def _arg(name: str) -> Optional[str]:
-    value = request.args.get(name)
-    return value if value not in (None, "") else None
+    value = _query_value(name)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise _bad_request(f"Cannot set query parameter '{name}' to value {json.dumps(value, ensure_ascii=False)}: "
+                       "give text")
 
 
 def _arg_int(name: str) -> Optional[int]:
+    value = _query_value(name)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
     value = _arg(name)
-    if value is None:
-        return None
     try:
         return int(value)
     except ValueError:
@@ -244,17 +289,75 @@ def _arg_int(name: str) -> Optional[int]:
 
 
 def _arg_bool(name: str) -> Optional[bool]:
+    value = _query_value(name)
+    if value is None or isinstance(value, bool):
+        return value
     value = _arg(name)
-    if value is None:
-        return None
     if value.lower() not in ("true", "false"):
         raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': write true or false")
     return value.lower() == "true"
 
 
 def _arg_list(name: str) -> Optional[list[str]]:
+    value = _query_value(name)
+    if isinstance(value, list):
+        if not all(isinstance(part, str) for part in value):
+            raise _bad_request(f"Cannot set query parameter '{name}': give a list of text")
+        return value
     value = _arg(name)
     return None if value is None else [part for part in value.split(",") if part]
+
+
+_COMPARISONS = {
+    "eq": lambda a, b: a == b, "neq": lambda a, b: a != b,
+    "gt": lambda a, b: a > b, "gteq": lambda a, b: a >= b, "lt": lambda a, b: a < b, "lteq": lambda a, b: a <= b,
+    "like": lambda a, b: isinstance(a, str) and _like_match(a, b),
+    "notLike": lambda a, b: isinstance(a, str) and not _like_match(a, b)}
+
+
+def _like_match(value: str, pattern) -> bool:
+    return fnmatch.fnmatchcase(value, str(pattern).replace("%", "*").replace("_", "?"))
+
+
+def _arg_variables(name: str) -> Optional[Callable[[dict], bool]]:
+    """Camunda's variable filter (`amount_gt_1000,unit_eq_edu`, or in a POST body
+    [{"name": "amount", "operator": "gt", "value": 1000}]) as a test of a variables dict."""
+    value = _query_value(name)
+    if value is None:
+        return None
+    conditions = []
+    if isinstance(value, str):
+        for part in value.split(","):
+            match = re.fullmatch(r"(.+?)_(eq|neq|gteq|gt|lteq|lt|like|notLike)_(.*)", part)
+            if match is None:
+                raise _bad_request(f"Cannot set query parameter '{name}' to value '{part}': "
+                                   "write name_operator_value, operator one of " + ", ".join(_COMPARISONS))
+            text = match.group(3)
+            try:
+                operand = json.loads(text) if match.group(2) not in ("like", "notLike") else text
+            except json.JSONDecodeError:
+                operand = text
+            conditions.append((match.group(1), match.group(2), operand))
+    elif isinstance(value, list) and all(isinstance(c, dict) for c in value):
+        for c in value:
+            if c.get("operator") not in _COMPARISONS or not isinstance(c.get("name"), str):
+                raise _bad_request(f"'{name}' takes [{{name, operator, value}}], operator one of "
+                                   + ", ".join(_COMPARISONS))
+            conditions.append((c["name"], c["operator"], c.get("value")))
+    else:
+        raise _bad_request(f"'{name}' takes name_operator_value text or a list of {{name, operator, value}}")
+
+    def holds(variables: dict) -> bool:
+        for var, operator, operand in conditions:
+            if var not in (variables or {}):
+                return False
+            try:
+                if not _COMPARISONS[operator](variables[var], operand):
+                    return False
+            except TypeError:  # a number compared with text: no match, as Camunda's typed query
+                return False
+        return True
+    return holds
 
 
 def _arg_date(name: str) -> Optional[datetime]:
@@ -268,11 +371,30 @@ def _arg_date(name: str) -> Optional[datetime]:
                            "write a date as 2026-03-02T09:00:00.000+0800") from None
 
 
-def _int_id(value: str, what: str) -> int:
-    """Our ids are numbers; any other id names nothing."""
-    if not value.isdigit():
+def _int_id(session: Session, model, value: str, what: str) -> int:
+    """The integer key of the row that REST id `value` (a UUID, as Camunda makes them) names."""
+    key = session.scalar(select(model.id).where(model.rest_id == value))
+    if key is None:
         raise NotFound(f"{what} {value} does not exist")
-    return int(value)
+    return key
+
+
+def _ids_in(column, model, values: Iterable[str]):
+    """`column` (an integer key of `model`) is one of the rows these REST ids name."""
+    return column.in_(select(model.id).where(model.rest_id.in_(list(values))))
+
+
+def _rest_ids(session: Session, model, keys: Iterable) -> dict[int, str]:
+    """The REST ids of rows given by integer key (one query for many)."""
+    wanted = {k for k in keys if k is not None}
+    if not wanted:
+        return {}
+    return dict(session.execute(select(model.id, model.rest_id).where(model.id.in_(wanted))).all())
+
+
+def _rest_id(session: Session, model, key) -> Optional[str]:
+    """The REST id of one row by integer key (rows already loaded cost nothing)."""
+    return None if key is None else session.get(model, key).rest_id
 
 
 def _json_body() -> dict:
@@ -282,6 +404,16 @@ def _json_body() -> dict:
     if not isinstance(body, dict):
         raise _bad_request("the request body must be a JSON object")
     return body
+
+
+def _variables_filtered(session: Session, query, test: Optional[Callable[[dict], bool]], variables_of,
+                        *, count: bool = False):
+    """Rows of `query` (paged) or their count, where `test` (a variable filter) holds; without a
+    filter SQL does it all, with one the matching rows are read and tested."""
+    if test is None:
+        return _count(session, query) if count else list(session.execute(_paged(query)))
+    rows = [row for row in session.execute(query) if test(variables_of(row))]
+    return {"count": len(rows)} if count else _page_list(rows)
 
 
 def _paged(query):
@@ -299,17 +431,33 @@ def _page_list(items: list) -> list:
     return items if limit is None else items[:max(limit, 0)]
 
 
+def _sort_keys() -> list[tuple[str, str]]:
+    """Camunda's sortBy/sortOrder, or a POST body's sorting: [{sortBy, sortOrder}, …]."""
+    names = g.get("rest_query_names", ())
+    sorting = g.rest_query.get("sorting") if "sorting" in names else None
+    if sorting is not None:
+        items = [sorting] if isinstance(sorting, dict) else sorting
+        if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("sortBy") for i in items):
+            raise _bad_request("sorting takes [{\"sortBy\": …, \"sortOrder\": \"asc\" or \"desc\"}]")
+        keys = [(str(i["sortBy"]), str(i.get("sortOrder") or "asc").lower()) for i in items]
+    else:
+        sort_by = _arg("sortBy") if "sortBy" in names else None
+        keys = [] if sort_by is None else [(sort_by, (_arg("sortOrder") or "asc").lower())]
+    for _name, order in keys:
+        if order not in ("asc", "desc"):
+            raise _bad_request(f"sortOrder '{order}' is not asc or desc")
+    return keys
+
+
 def _sorted(query, columns: dict, default):
-    """Camunda's sortBy/sortOrder, with a stable order after the chosen column."""
-    sort_by, order = _arg("sortBy"), (_arg("sortOrder") or "asc").lower()
-    if order not in ("asc", "desc"):
-        raise _bad_request(f"sortOrder '{order}' is not asc or desc")
-    if sort_by is None:
-        return query.order_by(*default)
-    if sort_by not in columns:
-        raise _bad_request(f"sortBy '{sort_by}' is not one of: {', '.join(columns)}")
-    column = columns[sort_by]
-    return query.order_by(column.desc() if order == "desc" else column.asc(), *default)
+    """Camunda's sorting, with a stable order after the chosen columns."""
+    order_by = []
+    for sort_by, order in _sort_keys():
+        if sort_by not in columns:
+            raise _bad_request(f"sortBy '{sort_by}' is not one of: {', '.join(columns)}")
+        column = columns[sort_by]
+        order_by.append(column.desc() if order == "desc" else column.asc())
+    return query.order_by(*order_by, *default)
 
 
 def _like(column, pattern: str):
@@ -334,10 +482,6 @@ def _millis(start: Optional[datetime], end: Optional[datetime]) -> Optional[int]
     if start is None or end is None:
         return None
     return int((clock.aware(end) - clock.aware(start)).total_seconds() * 1000)
-
-
-def _id(value) -> Optional[str]:
-    return None if value is None else str(value)
 
 
 _TRUE_TEXT, _FALSE_TEXT = ("true",), ("false",)
@@ -470,24 +614,24 @@ def _self_link(path: str) -> list[dict]:
 
 
 def deployment_dto(deployment: Deployment, links: Optional[list] = None) -> dict:
-    return {"links": links or [], "id": str(deployment.id), "name": deployment.name, "source": deployment.source,
+    return {"links": links or [], "id": deployment.rest_id, "name": deployment.name, "source": deployment.source,
             "deploymentTime": _date(deployment.deployed_at), "tenantId": deployment.tenant_id}
 
 
 def definition_dto(session: Session, definition: ProcessDefinition) -> dict:
     deployment = session.get(Deployment, definition.deployment_id)
-    return {"id": str(definition.id), "key": definition.key, "category": None, "description": None,
+    return {"id": definition.rest_id, "key": definition.key, "category": None, "description": None,
             "name": definition.name, "version": definition.version, "resource": definition.resource.name,
-            "deploymentId": str(definition.deployment_id), "diagram": None, "suspended": bool(definition.suspended),
+            "deploymentId": deployment.rest_id, "diagram": None, "suspended": bool(definition.suspended),
             "tenantId": deployment.tenant_id if deployment else None, "versionTag": definition.version_tag,
             "historyTimeToLive": None, "startableInTasklist": True}
 
 
 def decision_dto(session: Session, decision: DecisionDefinition) -> dict:
     deployment = session.get(Deployment, decision.deployment_id)
-    return {"id": str(decision.id), "key": decision.key, "category": None, "name": decision.name,
+    return {"id": decision.rest_id, "key": decision.key, "category": None, "name": decision.name,
             "version": decision.version, "resource": decision.resource.name,
-            "deploymentId": str(decision.deployment_id), "decisionRequirementsDefinitionId": None,
+            "deploymentId": deployment.rest_id, "decisionRequirementsDefinitionId": None,
             "decisionRequirementsDefinitionKey": None, "tenantId": deployment.tenant_id if deployment else None,
             "versionTag": None, "historyTimeToLive": None}
 
@@ -555,11 +699,11 @@ def _same_deployment(session: Session, name: str, source: Optional[str], tenant_
 
 
 def _deployment_with_definitions(session: Session, deployment: Deployment, new_items: list) -> dict:
-    processes = {str(i.id): definition_dto(session, session.get(ProcessDefinition, i.id))
-                 for i in new_items if i.kind == "process"}
-    decisions = {str(i.id): decision_dto(session, session.get(DecisionDefinition, i.id))
-                 for i in new_items if i.kind == "decision"}
-    return {**deployment_dto(deployment, _self_link(f"/deployment/{deployment.id}")),
+    processes = {dto["id"]: dto for dto in (definition_dto(session, session.get(ProcessDefinition, i.id))
+                                            for i in new_items if i.kind == "process")}
+    decisions = {dto["id"]: dto for dto in (decision_dto(session, session.get(DecisionDefinition, i.id))
+                                            for i in new_items if i.kind == "decision")}
+    return {**deployment_dto(deployment, _self_link(f"/deployment/{deployment.rest_id}")),
             "deployedProcessDefinitions": processes or None, "deployedCaseDefinitions": None,
             "deployedDecisionDefinitions": decisions or None, "deployedDecisionRequirementsDefinitions": None}
 
@@ -567,7 +711,7 @@ def _deployment_with_definitions(session: Session, deployment: Deployment, new_i
 def _deployment_query():
     query = select(Deployment)
     if _arg("id"):
-        query = query.where(Deployment.id == _id_filter(_arg("id")))
+        query = query.where(Deployment.rest_id == _arg("id"))
     if _arg("name"):
         query = query.where(Deployment.name == _arg("name"))
     if _arg("nameLike"):
@@ -592,11 +736,6 @@ def _deployment_query():
                            "tenantId": Deployment.tenant_id}, (Deployment.id,))
 
 
-def _id_filter(value: Optional[str]) -> int:
-    """An id from a query parameter; one that is not a number matches nothing."""
-    return int(value) if value is not None and value.isdigit() else -1
-
-
 @rest_api.get("/deployment")
 def deployments():
     """The deployments (Camunda Modeler checks the connection with ?maxResults=0)."""
@@ -611,7 +750,7 @@ def deployments_count():
 
 
 def _deployment(session: Session, deployment_id: str) -> Deployment:
-    deployment = session.get(Deployment, _int_id(deployment_id, "deployment"))
+    deployment = session.get(Deployment, _int_id(session, Deployment, deployment_id, "deployment"))
     if deployment is None:
         raise NotFound(f"deployment {deployment_id} does not exist")
     return deployment
@@ -626,16 +765,17 @@ def deployment(deployment_id: str):
 @rest_api.get("/deployment/<deployment_id>/resources")
 def deployment_resources(deployment_id: str):
     with _db().read() as session:
-        _deployment(session, deployment_id)
-        return [{"id": str(r.id), "name": r.name, "deploymentId": str(r.deployment_id)} for r in session.scalars(
-            select(Resource).where(Resource.deployment_id == int(deployment_id)).order_by(Resource.id))]
+        found = _deployment(session, deployment_id)
+        return [{"id": str(r.id), "name": r.name, "deploymentId": found.rest_id} for r in session.scalars(
+            select(Resource).where(Resource.deployment_id == found.id).order_by(Resource.id))]
 
 
 @rest_api.get("/deployment/<deployment_id>/resources/<resource_id>/data")
 def deployment_resource_data(deployment_id: str, resource_id: str):
     with _db().read() as session:
-        resource = session.get(Resource, _int_id(resource_id, "resource"))
-        if resource is None or str(resource.deployment_id) != deployment_id:
+        found = _deployment(session, deployment_id)
+        resource = session.get(Resource, int(resource_id)) if resource_id.isdigit() else None
+        if resource is None or resource.deployment_id != found.id:
             raise NotFound(f"deployment {deployment_id} has no resource {resource_id}")
         kind = "application/json" if resource.name.lower().endswith(".form") else "application/xml"
         return resource.content, 200, {"Content-Type": kind,
@@ -647,13 +787,13 @@ def deployment_resource_data(deployment_id: str, resource_id: str):
 def _definition_query():
     query = select(ProcessDefinition)
     if _arg("processDefinitionId"):
-        query = query.where(ProcessDefinition.id == _id_filter(_arg("processDefinitionId")))
+        query = query.where(ProcessDefinition.rest_id == _arg("processDefinitionId"))
     ids = _arg_list("processDefinitionIdIn")
     if ids:
-        query = query.where(ProcessDefinition.id.in_([_id_filter(i) for i in ids]))
+        query = query.where(ProcessDefinition.rest_id.in_(ids))
     if _arg("key"):
         query = query.where(ProcessDefinition.key == _arg("key"))
-    keys = _arg_list("keysIn") or _arg_list("keyIn")
+    keys = _arg_list("keysIn")
     if keys:
         query = query.where(ProcessDefinition.key.in_(keys))
     if _arg("keyLike"):
@@ -665,7 +805,7 @@ def _definition_query():
     if _arg_int("version") is not None:
         query = query.where(ProcessDefinition.version == _arg_int("version"))
     if _arg("deploymentId"):
-        query = query.where(ProcessDefinition.deployment_id == _id_filter(_arg("deploymentId")))
+        query = query.where(_ids_in(ProcessDefinition.deployment_id, Deployment, [_arg("deploymentId")]))
     if _arg("versionTag"):
         query = query.where(ProcessDefinition.version_tag == _arg("versionTag"))
     if _arg_bool("suspended"):
@@ -696,7 +836,8 @@ def process_definitions_count():
 
 
 def _definition(session: Session, definition_id: str) -> ProcessDefinition:
-    definition = session.get(ProcessDefinition, _int_id(definition_id, "process definition"))
+    definition = session.get(ProcessDefinition, _int_id(session, ProcessDefinition, definition_id,
+                                                        "process definition"))
     if definition is None:
         raise NotFound(f"process definition {definition_id} does not exist")
     return definition
@@ -715,7 +856,7 @@ def process_definition_by_key(key: str):
 
 
 def _xml_dto(definition: ProcessDefinition) -> dict:
-    return {"id": str(definition.id), "bpmn20Xml": definition.resource.content.decode("utf-8", errors="replace")}
+    return {"id": definition.rest_id, "bpmn20Xml": definition.resource.content.decode("utf-8", errors="replace")}
 
 
 @rest_api.get("/process-definition/<definition_id>/xml")
@@ -755,7 +896,7 @@ def _start(session: Session, definition: ProcessDefinition) -> dict:
     row = services.start_process(session, definition.key, business_key=business_key,
                                  variables=variables_in(body.get("variables")), user=caller.name,
                                  version=definition.version)
-    dto = instance_dto(session, row, _self_link(f"/process-instance/{row.id}"))
+    dto = instance_dto(session, row, _self_link(f"/process-instance/{row.rest_id}"))
     if body.get("withVariablesInReturn"):
         dto["variables"] = variables_out(row.variables)
     return dto
@@ -798,11 +939,11 @@ def _instance_visible(caller: Caller):
 
 
 def _visible_instance(session: Session, instance_id: str) -> ProcessInstance:
-    row = services.instance(session, _int_id(instance_id, "process instance"))
+    row = services.instance(session, _int_id(session, ProcessInstance, instance_id, "process instance"))
     condition = _instance_visible(_caller())
     if condition is not None and session.scalar(
             select(func.count()).select_from(ProcessInstance).where(ProcessInstance.id == row.id, condition)) == 0:
-        raise AccessDenied(f"{_caller().name} may not see process instance {row.id}: "
+        raise AccessDenied(f"{_caller().name} may not see process instance {row.rest_id}: "
                            "neither started by them nor offered to their bureaus")
     return row
 
@@ -815,16 +956,17 @@ _ENDED = ("completed", "terminated")
 def instance_dto(session: Session, row: ProcessInstance, links: Optional[list] = None) -> dict:
     definition = session.get(ProcessDefinition, row.definition_id)
     deployment = session.get(Deployment, definition.deployment_id) if definition else None
-    return {"links": links or [], "id": str(row.id), "definitionId": str(row.definition_id),
+    return {"links": links or [], "id": row.rest_id, "definitionId": definition.rest_id,
             "businessKey": row.business_key, "caseInstanceId": None, "ended": row.status in _ENDED,
             "suspended": row.status == "suspended", "tenantId": deployment.tenant_id if deployment else None}
 
 
 def _instance_filters(query, *, history: bool):
     """The filters that /process-instance and /history/process-instance share."""
-    ids = _arg_list("processInstanceIds") or ([_arg("processInstanceId")] if _arg("processInstanceId") else None)
+    ids = _arg_list("processInstanceIds") or ([_arg("processInstanceId")] if history and _arg("processInstanceId")
+                                              else None)
     if ids:
-        query = query.where(ProcessInstance.id.in_([_id_filter(i) for i in ids]))
+        query = query.where(ProcessInstance.rest_id.in_(ids))
     key = "processInstanceBusinessKey" if history else "businessKey"
     if _arg(key):
         query = query.where(ProcessInstance.business_key == _arg(key))
@@ -836,12 +978,12 @@ def _instance_filters(query, *, history: bool):
     if keys:
         query = query.where(ProcessInstance.process_key.in_(keys))
     if _arg("processDefinitionId"):
-        query = query.where(ProcessInstance.definition_id == _id_filter(_arg("processDefinitionId")))
+        query = query.where(_ids_in(ProcessInstance.definition_id, ProcessDefinition, [_arg("processDefinitionId")]))
     if _arg_bool("suspended"):
         query = query.where(ProcessInstance.status == "suspended")
     if _arg_bool("active"):
         query = query.where(ProcessInstance.status.in_(("running", "waiting", "incident")))
-    if _arg_bool("withIncident") or _arg_bool("withIncidents"):
+    if _arg_bool("withIncidents" if history else "withIncident"):
         query = query.where(ProcessInstance.id.in_(select(Incident.instance_id).where(Incident.resolved_at.is_(None))))
     condition = _instance_visible(_caller())
     return query if condition is None else query.where(condition)
@@ -855,22 +997,26 @@ def _instance_query():
 
 
 @rest_api.get("/process-instance")
+@rest_api.post("/process-instance")
 def process_instances():
     with _db().read() as session:
-        return [instance_dto(session, row) for row in session.scalars(_paged(_instance_query()))]
+        rows = _variables_filtered(session, _instance_query(), _arg_variables("variables"), lambda r: r[0].variables)
+        return [instance_dto(session, row) for row, in rows]
 
 
 @rest_api.get("/process-instance/count")
+@rest_api.post("/process-instance/count")
 def process_instances_count():
     with _db().read() as session:
-        return _count(session, _instance_query())
+        return _variables_filtered(session, _instance_query(), _arg_variables("variables"),
+                                   lambda r: r[0].variables, count=True)
 
 
 def _running_instance(session: Session, instance_id: str) -> ProcessInstance:
     row = _visible_instance(session, instance_id)
     if row.status in _ENDED:
-        raise NotFound(f"process instance {row.id} has ended ({row.status}); "
-                       f"see /history/process-instance/{row.id}")
+        raise NotFound(f"process instance {row.rest_id} has ended ({row.status}); "
+                       f"see /history/process-instance/{row.rest_id}")
     return row
 
 
@@ -937,6 +1083,8 @@ def suspend_process_instance(instance_id: str):
 def delete_process_instance(instance_id: str):
     """Terminate an instance (administrators); ?deleteReason= is kept in its history."""
     caller = _require_admin("delete process instances")
+    for flag in ("skipCustomListeners", "skipIoMappings", "skipSubprocesses"):
+        _arg_bool(flag)  # nothing to skip: a deleted instance runs no listeners, mappings or called processes
     reason = (_arg("deleteReason") or _json_body().get("deleteReason")
               or f"deleted through the REST API by {caller.name}")
     with _db().write() as session:
@@ -947,12 +1095,13 @@ def delete_process_instance(instance_id: str):
 
 # --- tasks -------------------------------------------------------------------------------------
 
-def task_dto(task: UserTask, instance: ProcessInstance) -> dict:
-    return {"id": str(task.id), "name": task.name, "assignee": task.assignee, "owner": None,
+def task_dto(session: Session, task: UserTask, instance: ProcessInstance) -> dict:
+    return {"id": task.rest_id, "name": task.name, "assignee": task.assignee, "owner": None,
             "created": _date(task.created_at), "due": _date(task.due_at), "followUp": _date(task.follow_up_at),
             "delegationState": None, "description": None,
-            "executionId": str(task.instance_id), "parentTaskId": None, "priority": task.priority,
-            "processDefinitionId": str(instance.definition_id), "processInstanceId": str(task.instance_id),
+            "executionId": instance.rest_id, "parentTaskId": None, "priority": task.priority,
+            "processDefinitionId": _rest_id(session, ProcessDefinition, instance.definition_id),
+            "processInstanceId": instance.rest_id,
             "caseExecutionId": None, "caseDefinitionId": None, "caseInstanceId": None,
             "taskDefinitionKey": task.element_id, "suspended": instance.status == "suspended",
             "formKey": task.form_key, "camundaFormRef": None, "tenantId": None}
@@ -963,9 +1112,9 @@ def _task_query(session: Session):
              .where(UserTask.state == "ready"))
     instances = _arg_list("processInstanceIdIn") or ([_arg("processInstanceId")] if _arg("processInstanceId") else None)
     if instances:
-        query = query.where(UserTask.instance_id.in_([_id_filter(i) for i in instances]))
+        query = query.where(ProcessInstance.rest_id.in_(instances))
     if _arg("taskId"):
-        query = query.where(UserTask.id == _id_filter(_arg("taskId")))
+        query = query.where(UserTask.rest_id == _arg("taskId"))
     if _arg("processInstanceBusinessKey"):
         query = query.where(UserTask.business_key == _arg("processInstanceBusinessKey"))
     if _arg("processInstanceBusinessKeyLike"):
@@ -975,7 +1124,7 @@ def _task_query(session: Session):
     if _arg_list("processDefinitionKeyIn"):
         query = query.where(UserTask.process_key.in_(_arg_list("processDefinitionKeyIn")))
     if _arg("processDefinitionId"):
-        query = query.where(ProcessInstance.definition_id == _id_filter(_arg("processDefinitionId")))
+        query = query.where(_ids_in(ProcessInstance.definition_id, ProcessDefinition, [_arg("processDefinitionId")]))
     if _arg("taskDefinitionKey"):
         query = query.where(UserTask.element_id == _arg("taskDefinitionKey"))
     if _arg_list("taskDefinitionKeyIn"):
@@ -1035,34 +1184,49 @@ def _task_query(session: Session):
 
 
 @rest_api.get("/task")
+@rest_api.post("/task")
 def tasks():
     with _db().read() as session:
-        return [task_dto(task, row) for task, row in session.execute(_paged(_task_query(session)))]
+        rows = _variables_filtered(session, _task_query(session), _arg_variables("processVariables"),
+                                   lambda r: r[1].variables)
+        return [task_dto(session, task, row) for task, row in rows]
 
 
 @rest_api.get("/task/count")
+@rest_api.post("/task/count")
 def tasks_count():
     with _db().read() as session:
-        return _count(session, _task_query(session))
+        return _variables_filtered(session, _task_query(session), _arg_variables("processVariables"),
+                                   lambda r: r[1].variables, count=True)
 
 
-def _visible_task(session: Session, task_id: str) -> tuple[UserTask, ProcessInstance]:
-    task = services.user_task(session, _int_id(task_id, "task"))
-    if task.state != "ready":
-        raise NotFound(f"task {task.id} is {task.state}; see /history/activity-instance?processInstanceId="
-                       f"{task.instance_id}")
+def _visible_task(session: Session, task_id: str, *, for_change: bool = False) -> tuple[UserTask, ProcessInstance]:
+    """The task if the caller may see it. For a change, the task's instance is locked first and
+    both are read as the last change left them: a task done meanwhile is a 409 naming who did it."""
+    internal_id = _int_id(session, UserTask, task_id, "task")
+    if for_change:
+        task, row = services.lock_task(session, internal_id)
+    else:
+        task = services.user_task(session, internal_id)
+        row = None
+        if task.state != "ready":
+            raise NotFound(f"task {task.rest_id} is {task.state}; see /history/activity-instance?processInstanceId="
+                           f"{_rest_id(session, ProcessInstance, task.instance_id)}")
     condition = _task_visible(_caller())
     if condition is not None and session.scalar(
             select(func.count()).select_from(UserTask).where(UserTask.id == task.id, condition)) == 0:
-        raise AccessDenied(f"{_caller().name} may not see task {task.id}: it is offered to "
+        raise AccessDenied(f"{_caller().name} may not see task {task.rest_id}: it is offered to "
                            f"{', '.join(task.candidate_groups + task.candidate_users) or 'nobody'}")
-    return task, session.get(ProcessInstance, task.instance_id)
+    if row is None:
+        return task, session.get(ProcessInstance, task.instance_id)
+    services.check_ready(task, row)
+    return task, row
 
 
 @rest_api.get("/task/<task_id>")
 def task(task_id: str):
     with _db().read() as session:
-        return task_dto(*_visible_task(session, task_id))
+        return task_dto(session, *_visible_task(session, task_id))
 
 
 _FORM_TYPES = {"string": "String", "long": "Long", "boolean": "Boolean", "date": "Date", "enum": "String"}
@@ -1117,37 +1281,39 @@ def claim_task(task_id: str):
     caller = _caller()
     target = _user_id(_json_body()) or caller.name
     with _db().write() as session:
-        task, _row = _visible_task(session, task_id)
+        task, _row = _visible_task(session, task_id, for_change=True)
         _claim_for(session, task, caller, target)
     return "", 204
 
 
 def _claim_for(session: Session, task: UserTask, caller: Caller, target: str) -> None:
-    """Claim as oneself; only an administrator claims for someone else (who must be a candidate)."""
-    if target != caller.name and not caller.is_admin:
-        raise AccessDenied(f"{caller.name} may claim task {task.id} only for themselves, not for {target}")
+    """Claim as oneself (a candidate, or an administrator: any task); for someone else, the
+    assignee or an administrator hands it over (services.reassign_task)."""
     if target == caller.name:
         _require_task_worker(caller, "claim tasks")
-        services.claim(session, task.id, user=caller.name, groups=list(caller.groups))
+        services.claim(session, task.id, user=caller.name, groups=list(caller.groups), roles=caller.roles)
         return
-    user = users.get_user(session, target)
-    if not user.active:
-        raise InvalidInput(f"user '{target}' is deactivated")
-    services.claim(session, task.id, user=target, groups=user.groups)
+    services.reassign_task(session, task.id, actor=caller.name, to_user=target, groups=list(caller.groups),
+                           roles=caller.roles, reason=_reason())
+
+
+def _reason() -> str:
+    """A reason sent with a REST call (dalad's `reason` query parameter), else what the call was."""
+    return (request.args.get("reason") or "").strip()[:500] or f"REST {request.method} {request.path}"
 
 
 @rest_api.post("/task/<task_id>/unclaim")
 def unclaim_task(task_id: str):
     caller = _caller()
     with _db().write() as session:
-        task, _row = _visible_task(session, task_id)
+        task, _row = _visible_task(session, task_id, for_change=True)
         _unclaim(session, task, caller)
     return "", 204
 
 
 def _unclaim(session: Session, task: UserTask, caller: Caller) -> None:
-    """The assignee gives a task back to its bureaus; an administrator may take it from anyone."""
-    if task.assignee != caller.name and not caller.is_admin:
+    """The assignee gives a task back to its candidates; an administrator may take it from anyone."""
+    if services.task_access(task, caller.name, list(caller.groups), caller.roles, "assign") is None:
         holder = f"claimed by {task.assignee}" if task.assignee else "not claimed"
         raise AccessDenied(f"{caller.name} may not unclaim task {task.id}: it is {holder}")
     services.unclaim(session, task.id, user=caller.name)
@@ -1155,17 +1321,15 @@ def _unclaim(session: Session, task: UserTask, caller: Caller) -> None:
 
 @rest_api.post("/task/<task_id>/assignee")
 def set_task_assignee(task_id: str):
-    """Camunda's setAssignee: null unclaims; another user takes it (administrators)."""
+    """Camunda's setAssignee: null gives the task back; another user takes it (its assignee or an
+    administrator hands it over)."""
     caller = _caller()
     target = _user_id(_json_body())
     with _db().write() as session:
-        task, _row = _visible_task(session, task_id)
-        if target is None:
-            _unclaim(session, task, caller)
-        elif task.assignee != target:
-            if task.assignee is not None:
-                _unclaim(session, task, caller)
-            _claim_for(session, task, caller, target)
+        task, _row = _visible_task(session, task_id, for_change=True)
+        if task.assignee != target:
+            services.reassign_task(session, task.id, actor=caller.name, to_user=target, groups=list(caller.groups),
+                                   roles=caller.roles, reason=_reason())
     return "", 204
 
 
@@ -1175,10 +1339,10 @@ def complete_task(task_id: str):
     caller = _caller()
     body = _json_body()
     with _db().write() as session:
-        task, _row = _visible_task(session, task_id)
+        task, _row = _visible_task(session, task_id, for_change=True)
         _require_task_worker(caller, "complete tasks")
         row = services.complete_task(session, task.id, user=caller.name, data=variables_in(body.get("variables")),
-                                     groups=list(caller.groups))
+                                     groups=list(caller.groups), roles=caller.roles, reason=_reason())
         if body.get("withVariablesInReturn"):
             return variables_out(row.variables)
     return "", 204
@@ -1219,7 +1383,7 @@ def correlate_message():
             return "", 204
         row = result.instance
         entry = {"resultType": "ProcessDefinition" if result.started else "Execution",
-                 "execution": None if result.started else {"id": str(row.id), "processInstanceId": str(row.id),
+                 "execution": None if result.started else {"id": row.rest_id, "processInstanceId": row.rest_id,
                                                            "ended": row.status in _ENDED, "tenantId": None},
                  "processInstance": instance_dto(session, row) if result.started else None}
         if body.get("variablesInResultEnabled"):
@@ -1247,6 +1411,9 @@ def _history_instance_query():
         query = query.where(ProcessInstance.status == "terminated")
     if _arg("startedBy"):
         query = query.where(ProcessInstance.started_by == _arg("startedBy"))
+    if _arg("superProcessInstanceId"):  # a called process runs inside its caller: no instance has a super
+        query = query.where(ProcessInstance.id.is_(None))
+    _arg_bool("rootProcessInstances")  # every instance is a root instance: true filters nothing
     for name, column, before in (("startedBefore", ProcessInstance.started_at, True),
                                  ("startedAfter", ProcessInstance.started_at, False),
                                  ("finishedBefore", ProcessInstance.ended_at, True),
@@ -1280,10 +1447,10 @@ def _historic_instance_dtos(session: Session, pairs: list) -> list[dict]:
     for row, definition in pairs:
         if definition.deployment_id not in tenants:
             tenants[definition.deployment_id] = session.get(Deployment, definition.deployment_id).tenant_id
-        out.append({"id": str(row.id), "rootProcessInstanceId": str(row.id), "superProcessInstanceId": None,
+        out.append({"id": row.rest_id, "rootProcessInstanceId": row.rest_id, "superProcessInstanceId": None,
                     "superCaseInstanceId": None, "caseInstanceId": None, "processDefinitionName": definition.name,
                     "processDefinitionKey": definition.key, "processDefinitionVersion": definition.version,
-                    "processDefinitionId": str(definition.id), "businessKey": row.business_key,
+                    "processDefinitionId": definition.rest_id, "businessKey": row.business_key,
                     "startTime": _date(row.started_at), "endTime": _date(row.ended_at), "removalTime": None,
                     "durationInMillis": _millis(row.started_at, row.ended_at), "startUserId": row.started_by,
                     "startActivityId": started.get(row.id), "deleteReason": reasons.get(row.id),
@@ -1292,15 +1459,19 @@ def _historic_instance_dtos(session: Session, pairs: list) -> list[dict]:
 
 
 @rest_api.get("/history/process-instance")
+@rest_api.post("/history/process-instance")
 def history_process_instances():
     with _db().read() as session:
-        return _historic_instance_dtos(session, list(session.execute(_paged(_history_instance_query()))))
+        return _historic_instance_dtos(session, _variables_filtered(
+            session, _history_instance_query(), _arg_variables("variables"), lambda r: r[0].variables))
 
 
 @rest_api.get("/history/process-instance/count")
+@rest_api.post("/history/process-instance/count")
 def history_process_instances_count():
     with _db().read() as session:
-        return _count(session, _history_instance_query())
+        return _variables_filtered(session, _history_instance_query(), _arg_variables("variables"),
+                                   lambda r: r[0].variables, count=True)
 
 
 @rest_api.get("/history/process-instance/<instance_id>")
@@ -1373,7 +1544,7 @@ def _activity_instances(session: Session, condition) -> list[dict]:
         data = json.loads(body).get("data") or {}
         if type_ == "status_changed":
             if data.get("to") == "terminated":
-                for activity in [a for a in out if a["processInstanceId"] == str(instance_id) and a["endTime"] is None]:
+                for activity in [a for a in out if a["processInstanceId"] == row.rest_id and a["endTime"] is None]:
                     _end_activity(activity, at, canceled=True)
             continue
         if type_ in ("task_claimed", "task_unclaimed", "task_completed", "task_cancelled"):
@@ -1394,23 +1565,25 @@ def _activity_instances(session: Session, condition) -> list[dict]:
         kind, name = _element_catalog(session, definition).get(element, (None, None))
         if type_ == "message_correlated" and kind and kind.endswith(("startEvent", "StartEvent")):
             continue  # the start itself is the instance_started event
-        activity = {"id": f"{element}:{event_id}", "parentActivityInstanceId": str(instance_id),
+        activity = {"id": f"{element}:{event_id}", "parentActivityInstanceId": row.rest_id,
                     "activityId": element, "activityName": name, "activityType": kind or "unknown",
-                    "processDefinitionKey": definition.key, "processDefinitionId": str(definition.id),
-                    "processInstanceId": str(instance_id), "executionId": str(instance_id), "taskId": None,
+                    "processDefinitionKey": definition.key, "processDefinitionId": definition.rest_id,
+                    "processInstanceId": row.rest_id, "executionId": row.rest_id, "taskId": None,
                     "calledProcessInstanceId": None, "calledCaseInstanceId": None, "assignee": None,
                     "startTime": _date(at), "endTime": None, "durationInMillis": None, "canceled": False,
                     "completeScope": False, "tenantId": None, "removalTime": None,
-                    "rootProcessInstanceId": str(instance_id), "_start": at}
+                    "rootProcessInstanceId": row.rest_id, "_start": at}
         if type_ == "task_created":
-            activity["taskId"] = _id(data.get("task"))
+            activity["taskId"] = data.get("task")
             activity["assignee"] = data.get("assignee")
             open_tasks[data.get("task")] = activity
         else:
             _end_activity(activity, at, canceled=False)
         out.append(activity)
+    task_ids = _rest_ids(session, UserTask, (a["taskId"] for a in out))
     for activity in out:
         activity.pop("_start")
+        activity["taskId"] = task_ids.get(activity["taskId"])
     return out
 
 
@@ -1425,9 +1598,10 @@ def _activity_query() -> list[dict]:
     if visible is not None:
         condition = and_(condition, visible)
     if _arg("processInstanceId"):
-        condition = and_(condition, ProcessInstance.id == _id_filter(_arg("processInstanceId")))
+        condition = and_(condition, ProcessInstance.rest_id == _arg("processInstanceId"))
     if _arg("processDefinitionId"):
-        condition = and_(condition, ProcessInstance.definition_id == _id_filter(_arg("processDefinitionId")))
+        condition = and_(condition, _ids_in(ProcessInstance.definition_id, ProcessDefinition,
+                                            [_arg("processDefinitionId")]))
     if _arg("processDefinitionKey"):
         condition = and_(condition, ProcessInstance.process_key == _arg("processDefinitionKey"))
     with _db().read() as session:
@@ -1448,7 +1622,8 @@ def _activity_query() -> list[dict]:
         if _arg_bool(name):
             wanted.append((name, test))
     activities = [a for a in activities if all(test(a) for _name, test in wanted)]
-    sort_by, order = _arg("sortBy"), (_arg("sortOrder") or "asc").lower()
+    sort_keys = _sort_keys()
+    sort_by, order = sort_keys[0] if sort_keys else (None, "asc")
     keys = {"activityInstanceId": "id", "instanceId": "processInstanceId", "executionId": "executionId",
             "activityId": "activityId", "activityName": "activityName", "activityType": "activityType",
             "startTime": "startTime", "endTime": "endTime", "duration": "durationInMillis",
@@ -1478,6 +1653,7 @@ _OPERATIONS = {  # event type -> (operationType, entityType, category)
     "instance_started": ("Create", "ProcessInstance", "Operator"),
     "task_claimed": ("Claim", "Task", "TaskWorker"),
     "task_unclaimed": ("Claim", "Task", "TaskWorker"),
+    "task_assigned": ("Assign", "Task", "TaskWorker"),
     "task_completed": ("Complete", "Task", "TaskWorker"),
     "status_changed": (None, "ProcessInstance", "Operator"),  # Suspend, Activate or Delete
     "variables_changed": ("ModifyVariable", "Variable", "Operator"),
@@ -1490,7 +1666,18 @@ _OPERATIONS = {  # event type -> (operationType, entityType, category)
 }
 
 
-def _operation_entry(event: HistoryEvent, definition_id, process_key) -> dict:
+def _operation_entries(session: Session, rows) -> list[dict]:
+    """Log entries of (event, instance REST id, definition REST id, process key) rows, with the
+    REST ids of the tasks and deployments they name."""
+    entries = [_operation_entry(*row) for row in rows]
+    tasks = _rest_ids(session, UserTask, (e["taskId"] for e in entries))
+    deployments = _rest_ids(session, Deployment, (e["deploymentId"] for e in entries))
+    for entry in entries:
+        entry["taskId"], entry["deploymentId"] = tasks.get(entry["taskId"]), deployments.get(entry["deploymentId"])
+    return entries
+
+
+def _operation_entry(event: HistoryEvent, instance_id, definition_id, process_key) -> dict:
     data = (json.loads(event.body).get("data") or {})
     operation, entity, category = _OPERATIONS[event.type]
     prop = org = new = annotation = None
@@ -1506,6 +1693,8 @@ def _operation_entry(event: HistoryEvent, definition_id, process_key) -> dict:
         prop, new = "assignee", data.get("assignee")
     elif event.type == "task_unclaimed":
         prop, org = "assignee", data.get("previous")
+    elif event.type == "task_assigned":
+        prop, org, new, annotation = "assignee", data.get("from"), data.get("to"), data.get("reason")
     elif event.type == "variables_changed":
         prop, new = "variables", json.dumps(sorted((data.get("variables") or {}).keys()))
     elif event.type == "message_correlated":
@@ -1518,12 +1707,12 @@ def _operation_entry(event: HistoryEvent, definition_id, process_key) -> dict:
     return {"id": str(event.id), "userId": event.actor, "timestamp": _date(event.at), "operationId": str(event.id),
             "operationType": operation, "entityType": entity, "category": category, "annotation": annotation,
             "property": prop, "orgValue": _text_or_none(org), "newValue": _text_or_none(new),
-            "deploymentId": _id(data.get("deployment")) if event.type == "deployment" else None,
-            "processDefinitionId": _id(definition_id), "processDefinitionKey": process_key,
-            "processInstanceId": _id(event.instance_id), "executionId": _id(event.instance_id),
-            "caseDefinitionId": None, "caseInstanceId": None, "caseExecutionId": None, "taskId": _id(task_id),
+            "deploymentId": data.get("deployment") if event.type == "deployment" else None,
+            "processDefinitionId": definition_id, "processDefinitionKey": process_key,
+            "processInstanceId": instance_id, "executionId": instance_id,
+            "caseDefinitionId": None, "caseInstanceId": None, "caseExecutionId": None, "taskId": task_id,
             "externalTaskId": None, "batchId": None, "jobId": None, "jobDefinitionId": None, "removalTime": None,
-            "rootProcessInstanceId": _id(event.instance_id)}
+            "rootProcessInstanceId": instance_id}
 
 
 def _text_or_none(value) -> Optional[str]:
@@ -1554,16 +1743,17 @@ def _operation_query(*, count: bool = False):
     read to be filtered (a status change's kind, a task or a deployment id)."""
     caller = _caller()
     types, tell_status = _operation_types()
-    query = (select(HistoryEvent, ProcessInstance.definition_id, ProcessInstance.process_key)
+    query = (select(HistoryEvent, ProcessInstance.rest_id, ProcessDefinition.rest_id, ProcessInstance.process_key)
              .outerjoin(ProcessInstance, ProcessInstance.id == HistoryEvent.instance_id)
+             .outerjoin(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
              .where(HistoryEvent.actor.is_not(None), HistoryEvent.type.in_(sorted(types))))
     visible = _instance_visible(caller)
     if visible is not None:  # officials see the operations on the instances they see, not the system's
         query = query.where(HistoryEvent.instance_id.in_(select(ProcessInstance.id).where(visible)))
     if _arg("processInstanceId"):
-        query = query.where(HistoryEvent.instance_id == _id_filter(_arg("processInstanceId")))
+        query = query.where(ProcessInstance.rest_id == _arg("processInstanceId"))
     if _arg("processDefinitionId"):
-        query = query.where(ProcessInstance.definition_id == _id_filter(_arg("processDefinitionId")))
+        query = query.where(ProcessDefinition.rest_id == _arg("processDefinitionId"))
     if _arg("processDefinitionKey"):
         query = query.where(ProcessInstance.process_key == _arg("processDefinitionKey"))
     if _arg("userId"):
@@ -1572,9 +1762,10 @@ def _operation_query(*, count: bool = False):
         query = query.where(HistoryEvent.at > _arg_date("afterTimestamp"))
     if _arg_date("beforeTimestamp"):
         query = query.where(HistoryEvent.at < _arg_date("beforeTimestamp"))
-    if _arg("sortBy") not in (None, "timestamp"):
+    sort_keys = _sort_keys()
+    if any(sort_by != "timestamp" for sort_by, _order in sort_keys):
         raise _bad_request("sortBy must be timestamp")
-    descending = (_arg("sortOrder") or "asc").lower() == "desc"
+    descending = bool(sort_keys) and sort_keys[0][1] == "desc"
     query = query.order_by(HistoryEvent.at.desc() if descending else HistoryEvent.at,
                            HistoryEvent.id.desc() if descending else HistoryEvent.id)
     after_reading = [(name, value) for name, value in (
@@ -1584,8 +1775,8 @@ def _operation_query(*, count: bool = False):
         if not after_reading:
             if count:
                 return _count(session, query)
-            return [_operation_entry(*row) for row in session.execute(_paged(query))]
-        entries = [_operation_entry(*row) for row in session.execute(query)]
+            return _operation_entries(session, session.execute(_paged(query)))
+        entries = _operation_entries(session, session.execute(query))
     entries = [e for e in entries if all(e[name] == value for name, value in after_reading)]
     return {"count": len(entries)} if count else _page_list(entries)
 
@@ -1614,10 +1805,10 @@ def _locked_task_dto(session: Session, locked) -> dict:
     definition = session.get(ProcessDefinition, row.definition_id)
     return {"activityId": task.element_id, "activityInstanceId": f"{task.element_id}:{task.task_uuid}",
             "errorMessage": task.error_message, "errorDetails": task.error_details,
-            "executionId": str(task.instance_id), "id": str(task.id), "lockExpirationTime": _date(task.lock_expires_at),
-            "processDefinitionId": str(row.definition_id), "processDefinitionKey": locked.process_key,
-            "processDefinitionVersionTag": definition.version_tag if definition else None,
-            "processInstanceId": str(task.instance_id), "retries": task.retries, "suspended": False,
+            "executionId": row.rest_id, "id": task.rest_id, "lockExpirationTime": _date(task.lock_expires_at),
+            "processDefinitionId": definition.rest_id, "processDefinitionKey": locked.process_key,
+            "processDefinitionVersionTag": definition.version_tag,
+            "processInstanceId": row.rest_id, "retries": task.retries, "suspended": False,
             "workerId": task.worker_id, "topicName": task.topic, "tenantId": None,
             "variables": variables_out(locked.variables), "priority": task.priority,
             "businessKey": locked.business_key, "extensionProperties": {}}
@@ -1644,7 +1835,7 @@ def complete_external_task(task_id: str):
     caller = _require_writer("work on external tasks")
     body = _worker_body()
     with _db().write() as session:
-        services.complete_external_task(session, _int_id(task_id, "external task"), worker_id=body["workerId"],
+        services.complete_external_task(session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
                  variables=variables_in(body.get("variables")), user=caller.name)
     return "", 204
 
@@ -1657,7 +1848,7 @@ def fail_external_task(task_id: str):
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers.values()):
         raise _bad_request("retries and retryTimeout must be numbers")
     with _db().write() as session:
-        services.handle_external_failure(session, _int_id(task_id, "external task"), worker_id=body["workerId"],
+        services.handle_external_failure(session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
                  error_message=str(body.get("errorMessage") or ""), error_details=body.get("errorDetails"),
                  retries=numbers["retries"], retry_timeout=numbers["retryTimeout"], user=caller.name)
     return "", 204
@@ -1668,7 +1859,7 @@ def external_task_bpmn_error(task_id: str):
     caller = _require_writer("work on external tasks")
     body = _worker_body()
     with _db().write() as session:
-        services.handle_bpmn_error(session, _int_id(task_id, "external task"), worker_id=body["workerId"],
+        services.handle_bpmn_error(session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
                  error_code=body.get("errorCode"), error_message=body.get("errorMessage"),
                  variables=variables_in(body.get("variables")), user=caller.name)
     return "", 204
@@ -1682,7 +1873,7 @@ def extend_external_task_lock(task_id: str):
     if not isinstance(duration, int) or isinstance(duration, bool):
         raise _bad_request("newDuration must be a number of milliseconds")
     with _db().write() as session:
-        services.extend_external_lock(session, _int_id(task_id, "external task"), worker_id=body["workerId"], new_duration=duration)
+        services.extend_external_lock(session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"], new_duration=duration)
     return "", 204
 
 

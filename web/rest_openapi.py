@@ -2,11 +2,16 @@
 
 It describes what web/rest.py implements, in the names of Camunda 7's engine-rest document
 (operations, parameters and schemas keep Camunda's names where Camunda has the call); the
-test `test_rest_openapi` checks that every route is described and nothing else.
+test `test_rest_openapi` checks that every route is described and nothing else. It is also the
+one list of the query parameters (and POST query bodies) each call accepts: `accepted` answers
+the REST layer, which refuses any other with a 400.
 """
 from __future__ import annotations
 
+import re
 from copy import deepcopy
+from functools import lru_cache
+from typing import Optional
 
 # --- schema shorthands -------------------------------------------------------------------------
 
@@ -206,7 +211,32 @@ def listed(schema: str) -> dict:
     return array(ref(schema))
 
 
+SORTING_ITEM = obj(sortBy=STR, sortOrder={"type": "string", "enum": ["asc", "desc"]})
+
+
+def query_body(schema_name: str, filters: list[dict], *, sorted_: bool = True) -> dict:
+    """The body of a POST query variant: the GET form's filters as JSON fields (lists as arrays),
+    and `sorting` as Camunda's [{sortBy, sortOrder}]. Registers the schema; answers the body."""
+    properties = {}
+    for param in filters:
+        schema = dict(param["schema"])
+        kind = param.get("description") or schema.get("description") or ""
+        if kind == "comma-separated":
+            schema = {"oneOf": [array({"type": "string"}), {"type": "string"}]}
+        elif kind.startswith("name_operator_value"):
+            schema = array(obj(name=STR, operator=STR, value=ANY))
+        properties[param["name"]] = schema
+    if sorted_:
+        properties["sorting"] = {"oneOf": [array(SORTING_ITEM), SORTING_ITEM]}
+    SCHEMAS[schema_name] = obj("The filters of the GET form as JSON; paging stays in the query string.",
+                               **properties)
+    return json_body(schema_name)
+
+
 COUNT = ref("CountResultDto")
+LIST = {"type": "string", "description": "comma-separated"}
+VARIABLES = {"type": "string", "description": "name_operator_value, comma-separated (eq, neq, gt, gteq, lt, lteq, "
+                                              "like, notLike); in a POST body [{name, operator, value}]"}
 
 DEPLOYMENT_FILTERS = [query("id", STR), query("name", STR), query("nameLike", STR, "SQL LIKE pattern, % and _"),
                       query("source", STR), query("withoutSource", BOOL), query("tenantIdIn", STR, "comma-separated"),
@@ -219,23 +249,25 @@ DEFINITION_FILTERS = [query("processDefinitionId", STR), query("processDefinitio
 INSTANCE_FILTERS = [query("processInstanceIds", STR, "comma-separated"), query("businessKey", STR),
                     query("businessKeyLike", STR), query("processDefinitionKey", STR),
                     query("processDefinitionKeyIn", STR), query("processDefinitionId", STR),
-                    query("suspended", BOOL), query("active", BOOL), query("withIncident", BOOL)]
+                    query("suspended", BOOL), query("active", BOOL), query("withIncident", BOOL),
+                    query("variables", VARIABLES)]
 TASK_FILTERS = [query(name, schema) for name, schema in (
-    ("taskId", STR), ("processInstanceId", STR), ("processInstanceIdIn", STR), ("processInstanceBusinessKey", STR),
-    ("processInstanceBusinessKeyLike", STR), ("processDefinitionKey", STR), ("processDefinitionKeyIn", STR),
-    ("processDefinitionId", STR), ("taskDefinitionKey", STR), ("taskDefinitionKeyIn", STR), ("name", STR),
+    ("taskId", STR), ("processInstanceId", STR), ("processInstanceIdIn", LIST), ("processInstanceBusinessKey", STR),
+    ("processInstanceBusinessKeyLike", STR), ("processDefinitionKey", STR), ("processDefinitionKeyIn", LIST),
+    ("processDefinitionId", STR), ("taskDefinitionKey", STR), ("taskDefinitionKeyIn", LIST), ("name", STR),
     ("nameLike", STR), ("assignee", STR), ("assigneeLike", STR), ("assigned", BOOL), ("unassigned", BOOL),
-    ("candidateGroup", STR), ("candidateGroups", STR), ("candidateUser", STR), ("includeAssignedTasks", BOOL),
+    ("candidateGroup", STR), ("candidateGroups", LIST), ("candidateUser", STR), ("includeAssignedTasks", BOOL),
     ("withCandidateGroups", BOOL), ("active", BOOL), ("suspended", BOOL), ("dueBefore", DATE), ("dueAfter", DATE),
     ("createdBefore", DATE), ("createdAfter", DATE), ("followUpBefore", DATE), ("followUpAfter", DATE),
-    ("priority", INT), ("minPriority", INT), ("maxPriority", INT))]
+    ("priority", INT), ("minPriority", INT), ("maxPriority", INT), ("processVariables", VARIABLES))]
 HISTORY_INSTANCE_FILTERS = [query(name, schema) for name, schema in (
     ("processInstanceId", STR), ("processInstanceIds", STR), ("processInstanceBusinessKey", STR),
     ("processInstanceBusinessKeyLike", STR), ("processDefinitionKey", STR), ("processDefinitionKeyIn", STR),
     ("processDefinitionId", STR), ("finished", BOOL), ("unfinished", BOOL), ("completed", BOOL),
     ("externallyTerminated", BOOL), ("suspended", BOOL), ("active", BOOL), ("withIncidents", BOOL),
     ("startedBy", STR), ("startedBefore", DATE), ("startedAfter", DATE), ("finishedBefore", DATE),
-    ("finishedAfter", DATE))]
+    ("finishedAfter", DATE), ("superProcessInstanceId", STR), ("rootProcessInstances", BOOL),
+    ("variables", VARIABLES))]
 ACTIVITY_FILTERS = [query(name, schema) for name, schema in (
     ("processInstanceId", STR), ("processDefinitionId", STR), ("processDefinitionKey", STR), ("activityId", STR),
     ("activityInstanceId", STR), ("activityName", STR), ("activityType", STR), ("taskAssignee", STR),
@@ -244,6 +276,12 @@ OPERATION_FILTERS = [query(name, schema) for name, schema in (
     ("processInstanceId", STR), ("processDefinitionId", STR), ("processDefinitionKey", STR), ("taskId", STR),
     ("deploymentId", STR), ("userId", STR), ("operationType", STR), ("entityType", STR), ("entityTypeIn", STR),
     ("category", STR), ("afterTimestamp", DATE), ("beforeTimestamp", DATE))]
+
+INSTANCE_SORTING = ("instanceId", "definitionKey", "definitionId", "businessKey")
+TASK_SORTING = ("id", "name", "assignee", "created", "dueDate", "followUpDate", "priority", "instanceId",
+                "processInstanceId")
+HISTORY_INSTANCE_SORTING = ("instanceId", "definitionId", "definitionKey", "definitionName", "definitionVersion",
+                            "businessKey", "startTime", "endTime")
 
 ID, KEY, VAR = path("id"), path("key"), path("varName")
 
@@ -309,18 +347,25 @@ PATHS = {
         errors=("400", "401", "403", "404", "409", "422"))},
     "/process-instance": {"get": op("getProcessInstances", "Process Instance",
                                     "Unfinished instances the user may see.",
-                                    params=INSTANCE_FILTERS + sorting("instanceId", "definitionKey", "definitionId",
-                                                                      "businessKey") + PAGING,
-                                    ok=listed("ProcessInstanceDto"), errors=("400", "401"))},
+                                    params=INSTANCE_FILTERS + sorting(*INSTANCE_SORTING) + PAGING,
+                                    ok=listed("ProcessInstanceDto"), errors=("400", "401")),
+                          "post": op("queryProcessInstances", "Process Instance", "The same, filters in the body.",
+                                     params=PAGING, body=query_body("ProcessInstanceQueryDto", INSTANCE_FILTERS),
+                                     ok=listed("ProcessInstanceDto"), errors=("400", "401"))},
     "/process-instance/count": {"get": op("getProcessInstancesCount", "Process Instance",
                                           "How many unfinished instances match.", params=INSTANCE_FILTERS, ok=COUNT,
-                                          errors=("400", "401"))},
+                                          errors=("400", "401")),
+                                "post": op("queryProcessInstancesCount", "Process Instance", "The same, filters in "
+                                           "the body.", body=json_body("ProcessInstanceQueryDto"), ok=COUNT,
+                                           errors=("400", "401"))},
     "/process-instance/{id}": {
         "get": op("getProcessInstance", "Process Instance", "One unfinished instance.", params=[ID],
                   ok=ref("ProcessInstanceDto")),
         "delete": op("deleteProcessInstance", "Process Instance",
                      "Terminate an instance (administrators); the reason is kept in its history.",
-                     params=[ID, query("deleteReason", STR)], errors=("401", "403", "404", "409"))},
+                     params=[ID, query("deleteReason", STR), query("skipCustomListeners", BOOL),
+                             query("skipIoMappings", BOOL), query("skipSubprocesses", BOOL)],
+                     errors=("400", "401", "403", "404", "409"))},
     "/process-instance/{id}/variables": {
         "get": op("getProcessInstanceVariables", "Process Instance", "The instance's variables.", params=[ID],
                   ok=ref("VariableMap")),
@@ -338,11 +383,14 @@ PATHS = {
         body=json_body("SuspensionStateDto", True), errors=("400", "401", "403", "404", "409"))},
     "/task": {"get": op("getTasks", "Task", "Ready tasks the user may see: offered to their bureaus or to them, "
                                             "or claimed by them (auditors and administrators: all).",
-                        params=TASK_FILTERS + sorting("id", "name", "assignee", "created", "dueDate", "followUpDate",
-                                                      "priority", "instanceId", "processInstanceId") + PAGING,
-                        ok=listed("TaskDto"), errors=("400", "401"))},
+                        params=TASK_FILTERS + sorting(*TASK_SORTING) + PAGING,
+                        ok=listed("TaskDto"), errors=("400", "401")),
+              "post": op("queryTasks", "Task", "The same, filters in the body.", params=PAGING,
+                         body=query_body("TaskQueryDto", TASK_FILTERS), ok=listed("TaskDto"), errors=("400", "401"))},
     "/task/count": {"get": op("getTasksCount", "Task", "How many tasks match.", params=TASK_FILTERS, ok=COUNT,
-                              errors=("400", "401"))},
+                              errors=("400", "401")),
+                    "post": op("queryTasksCount", "Task", "The same, filters in the body.",
+                               body=json_body("TaskQueryDto"), ok=COUNT, errors=("400", "401"))},
     "/task/{id}": {"get": op("getTask", "Task", "One ready task.", params=[ID], ok=ref("TaskDto"))},
     "/task/{id}/form-variables": {"get": op(
         "getFormVariables", "Task", "The task's form fields with their current or default values.",
@@ -370,12 +418,16 @@ PATHS = {
                             errors=("400", "401", "403", "409", "422"))},
     "/history/process-instance": {"get": op(
         "getHistoricProcessInstances", "Historic Process Instance", "Instances, finished or not, the user may see.",
-        params=HISTORY_INSTANCE_FILTERS + sorting("instanceId", "definitionId", "definitionKey", "definitionName",
-                                                  "definitionVersion", "businessKey", "startTime", "endTime") + PAGING,
-        ok=listed("HistoricProcessInstanceDto"), errors=("400", "401"))},
+        params=HISTORY_INSTANCE_FILTERS + sorting(*HISTORY_INSTANCE_SORTING) + PAGING,
+        ok=listed("HistoricProcessInstanceDto"), errors=("400", "401")),
+        "post": op("queryHistoricProcessInstances", "Historic Process Instance", "The same, filters in the body.",
+                   params=PAGING, body=query_body("HistoricProcessInstanceQueryDto", HISTORY_INSTANCE_FILTERS),
+                   ok=listed("HistoricProcessInstanceDto"), errors=("400", "401"))},
     "/history/process-instance/count": {"get": op(
         "getHistoricProcessInstancesCount", "Historic Process Instance", "How many match.",
-        params=HISTORY_INSTANCE_FILTERS, ok=COUNT, errors=("400", "401"))},
+        params=HISTORY_INSTANCE_FILTERS, ok=COUNT, errors=("400", "401")),
+        "post": op("queryHistoricProcessInstancesCount", "Historic Process Instance", "The same, filters in the "
+                   "body.", body=json_body("HistoricProcessInstanceQueryDto"), ok=COUNT, errors=("400", "401"))},
     "/history/process-instance/{id}": {"get": op(
         "getHistoricProcessInstance", "Historic Process Instance", "One instance.", params=[ID],
         ok=ref("HistoricProcessInstanceDto"))},
@@ -431,6 +483,51 @@ for _path, (_operation, _tag, _summary) in NOT_YET.items():
     PATHS[_path] = {"post": op(_operation, _tag, _summary + " Not supported yet: answers 501.", params=_params,
                                body={"content": json_content({"type": "object"})}, errors=("401", "501"))}
 
+# Users and groups (web/rest_identity.py).
+SCHEMAS.update({
+    "UserProfileDto": obj("A user: id is the user name, firstName the display name; lastName and email are null.",
+                          id=STR, firstName=STR, lastName=STR, email=STR),
+    "UserCredentialsDto": obj(password=STR, authenticatedUserPassword=STR),
+    "UserDto": obj(profile=ref("UserProfileDto"), credentials=ref("UserCredentialsDto")),
+    "GroupDto": obj("A group (bureau): name is its Chinese name, type WORKFLOW.", id=STR, name=STR, type=STR),
+})
+USER_FILTERS = [query(n, STR) for n in ("id", "idIn", "firstName", "firstNameLike", "lastName", "lastNameLike",
+                                        "email", "emailLike", "memberOfGroup")]
+GROUP_FILTERS = [query(n, STR) for n in ("id", "idIn", "name", "nameLike", "type", "member")]
+USER_ID, GROUP_ID = path("id", "user name"), path("id", "group id")
+PATHS.update({
+    "/user": {"get": op("getUsers", "User", "Active users.", params=USER_FILTERS + PAGING + sorting(
+        "userId", "firstName", "lastName", "email"), ok=listed("UserProfileDto"), errors=("400", "401"))},
+    "/user/count": {"get": op("getUserCount", "User", "How many users match.", params=USER_FILTERS, ok=COUNT,
+                              errors=("400", "401"))},
+    "/user/create": {"post": op("createUser", "User", "Create a user (administrators); groups are added after.",
+                                body=json_body("UserDto", True))},
+    "/user/{id}/profile": {
+        "get": op("getUserProfile", "User", "A user's profile.", params=[USER_ID], ok=ref("UserProfileDto")),
+        "put": op("updateProfile", "User", "Change the display name (administrators).", params=[USER_ID],
+                  body=json_body("UserProfileDto", True))},
+    "/user/{id}/credentials": {"put": op("updateCredentials", "User", "A new password (the user, or an "
+                                                                      "administrator).",
+                                         params=[USER_ID], body=json_body("UserCredentialsDto", True))},
+    "/user/{id}": {"delete": op("deleteUser", "User", "Deactivate a user (administrators).", params=[USER_ID])},
+    "/group": {"get": op("getQueryGroups", "Group", "Active groups.", params=GROUP_FILTERS + PAGING + sorting(
+        "id", "name", "type"), ok=listed("GroupDto"), errors=("400", "401"))},
+    "/group/count": {"get": op("getGroupCount", "Group", "How many groups match.", params=GROUP_FILTERS, ok=COUNT,
+                               errors=("400", "401"))},
+    "/group/create": {"post": op("createGroup", "Group", "Add a group (administrators).",
+                                 body=json_body("GroupDto", True))},
+    "/group/{id}": {
+        "get": op("getGroup", "Group", "A group.", params=[GROUP_ID], ok=ref("GroupDto")),
+        "put": op("updateGroup", "Group", "Rename a group (administrators).", params=[GROUP_ID],
+                  body=json_body("GroupDto", True)),
+        "delete": op("deleteGroup", "Group", "Deactivate a group (administrators).", params=[GROUP_ID])},
+    "/group/{id}/members/{userId}": {
+        "put": op("createGroupMember", "Group", "Put a user in the group (administrators).",
+                  params=[GROUP_ID, path("userId")]),
+        "delete": op("deleteGroupMember", "Group", "Take a user out of the group (administrators).",
+                     params=[GROUP_ID, path("userId")])},
+})
+
 # The deployment answers 400 with a ParseException, not a plain error.
 PATHS["/deployment/create"]["post"]["responses"] = {
     "200": {"description": "Deployed (or, as a duplicate, the earlier deployment).",
@@ -461,3 +558,26 @@ def openapi_document(base_url: str, camunda_version: str) -> dict:
                        "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"},
                                            "bearerAuth": {"type": "http", "scheme": "bearer"}}},
     }
+
+
+def _template(path_: str) -> str:
+    return re.sub(r"\{[^}]+\}", "{}", path_)
+
+
+@lru_cache(maxsize=None)
+def _accepted_table() -> dict:
+    table = {}
+    for path_, operations in PATHS.items():
+        for method, operation in operations.items():
+            params = frozenset(p["name"] for p in operation["parameters"] if p["in"] == "query")
+            schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            name = schema.get("$ref", "").rpartition("/")[2]
+            body = frozenset(SCHEMAS[name]["properties"]) if name.endswith("QueryDto") else None
+            table[(method, _template(path_))] = (params, body)
+    return table
+
+
+def accepted(method: str, path_: str) -> tuple[frozenset, Optional[frozenset]]:
+    """The query parameters a call takes, and the fields of its JSON query body (None: the call
+    takes no query body). `path_` is the call's path below /engine-rest with {} for each variable."""
+    return _accepted_table().get((method.lower(), path_), (frozenset(), None))

@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
 from engine import bureaus, clock, documents, history, instances, projects, services
-from engine.errors import EngineError, TaskNotReady
+from engine.errors import EngineError, NotFound
 from engine.models import ProcessDefinition, ProcessInstance, TaskComment, TaskDraft, User, UserTask
 from forms import schemas, submission
 from forms.fields import FieldSpec, fields_for_task, materials_of
@@ -80,10 +80,16 @@ def _visible_task(session, task_id: int) -> UserTask:
 
 
 def _workable_task(session, task_id: int) -> UserTask:
-    """The task, when the current user may change it: 403 for the others, 409 when it is closed."""
-    task = _visible_task(session, task_id)
-    if task.state != "ready":
-        raise TaskNotReady(f"task {task_id} is {task.state}")
+    """The task, when the current user may change it: 403 for the others, 409 when it is closed.
+
+    Its instance is locked first and both are read as the last change left them."""
+    try:
+        task, row = services.lock_task(session, task_id)
+    except NotFound:
+        abort(404)
+    if not may_see(task, g.current_user):
+        abort(403)
+    services.check_ready(task, row)
     if not may_act(task, g.current_user):
         abort(403)
     return task
@@ -233,9 +239,7 @@ def claim(task_id: int):
 def unclaim(task_id: int):
     user = g.current_user
     with database().write() as session:
-        task = _visible_task(session, task_id)
-        if task.state != "ready":
-            raise TaskNotReady(f"task {task_id} is {task.state}")
+        task = _workable_task(session, task_id)
         if task.assignee != user.name:
             abort(403)
         services.unclaim(session, task_id, user=user.name)

@@ -35,7 +35,8 @@ def _choices(session) -> dict:
     """Bureaus of the table, then the project units, with their names in the UI language."""
     names = bureau_names(session)
     units = sorted(session.scalars(select(Bureau.id).where(Bureau.id.like(f"{bureaus.UNIT_PREFIX}%"))))
-    return {"bureaus": [(b.id, names.get(b.id, b.name_zh)) for b in bureaus.BUREAUS],
+    groups = [b.id for b in bureaus.list_groups(session) if b.active and not bureaus.is_unit(b.id)]
+    return {"bureaus": [(g, names.get(g, g)) for g in groups],
             "units": [(u, names.get(u, u)) for u in units], "roles": list(bureaus.ROLES), "names": names}
 
 
@@ -66,8 +67,9 @@ def _check(form: dict, *, new: bool) -> dict:
         errors["new_unit"] = [_("单位代码只能包含小写字母、数字和下划线，例如 edu")]
     elif form["new_unit"]:
         form["bureaus"].append(f"{bureaus.UNIT_PREFIX}{form['new_unit']}")
-    if any(g not in bureaus.BUREAU_IDS and not bureaus.is_unit(g) for g in form["bureaus"]):
-        errors["bureaus"] = [_("所选部门无效")]
+    with database().read() as session:
+        if bureaus.unknown_groups(session, [g for g in form["bureaus"] if g not in bureaus.BUREAU_IDS]):
+            errors["bureaus"] = [_("所选部门无效")]
     if any(r not in bureaus.ROLES for r in form["roles"]):
         errors["roles"] = [_("所选角色无效")]
     if not form["bureaus"] and not form["roles"] and "bureaus" not in errors:
@@ -190,6 +192,55 @@ def set_active(name: str):
     flash(_("已启用用户“%(name)s”。", name=name) if active else _("已停用用户“%(name)s”，该用户不能再登录。", name=name),
           "success")
     return redirect(url_for("users_admin.edit", name=name))
+
+
+# --- groups (candidate groups of the diagrams) ---------------------------------------------------
+
+@bp.get("/admin/groups")
+def groups():
+    with database().read() as session:
+        return render_template("users/groups.html", groups=bureaus.list_groups(session), form={})
+
+
+@bp.post("/admin/groups")
+def add_group():
+    form = {k: (request.form.get(k) or "").strip() for k in ("id", "name_zh", "name_en")}
+    try:
+        with database().write() as session:
+            bureaus.add_group(session, form["id"], name_zh=form["name_zh"], name_en=form["name_en"] or None,
+                              actor=g.current_user.name)
+    except EngineError as exc:
+        flash(_("未能保存：%(detail)s", detail=str(exc)), "error")
+        with database().read() as session:
+            return render_template("users/groups.html", groups=bureaus.list_groups(session), form=form), 400
+    flash(_("已新增部门“%(id)s”。", id=form["id"]), "success")
+    return redirect(url_for("users_admin.groups"))
+
+
+@bp.post("/admin/groups/<group_id>")
+def rename_group(group_id: str):
+    try:
+        with database().write() as session:
+            bureaus.rename_group(session, group_id, name_zh=request.form.get("name_zh"),
+                                 name_en=request.form.get("name_en") or "", actor=g.current_user.name)
+    except EngineError as exc:
+        flash(_("未能保存：%(detail)s", detail=str(exc)), "error")
+    else:
+        flash(_("已保存部门“%(id)s”的名称。", id=group_id), "success")
+    return redirect(url_for("users_admin.groups"))
+
+
+@bp.post("/admin/groups/<group_id>/active")
+def set_group_active(group_id: str):
+    active = request.form.get("active") == "1"
+    try:
+        with database().write() as session:
+            bureaus.set_group_active(session, group_id, active, actor=g.current_user.name)
+    except EngineError as exc:
+        flash(_("未能保存：%(detail)s", detail=str(exc)), "error")
+    else:
+        flash(_("已启用部门“%(id)s”。", id=group_id) if active else _("已停用部门“%(id)s”。", id=group_id), "success")
+    return redirect(url_for("users_admin.groups"))
 
 
 def role_label(role: str) -> str:

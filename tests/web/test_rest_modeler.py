@@ -187,8 +187,9 @@ def test_deployments_are_listed_counted_and_read_by_any_official(rest):
     assert [d["name"] for d in office.get("/deployment", nameLike="b-%").get_json()] == ["b-review"]
     assert office.get("/deployment/count", source="Camunda Modeler").get_json() == {"count": 2}
     assert [d["name"] for d in office.get("/deployment", firstResult=1, maxResults=5).get_json()] == ["a-mailbox"]
-    one = office.get("/deployment/1").get_json()
-    assert one["id"] == "1" and one["links"][0]["rel"] == "self"
-    error_of(office.get("/deployment/99"), 404, "InvalidRequestException")
+    listed = office.get("/deployment", name="a-mailbox").get_json()[0]["id"]
+    one = office.get(f"/deployment/{listed}").get_json()
+    assert one["id"] == listed and one["links"][0]["rel"] == "self"
+    error_of(office.get("/deployment/1"), 404, "InvalidRequestException")  # the integer key inside is no REST id
     error_of(office.get("/deployment/abc"), 404, "InvalidRequestException")
     error_of(office.get("/deployment", maxResults="many"), 400, "InvalidRequestException")

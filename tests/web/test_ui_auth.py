@@ -141,3 +141,58 @@ def test_error_pages_are_in_chinese(client):
 
 def test_health_check_needs_no_login(client):
     assert client.get("/healthz").get_json()["status"] == "ok"
+
+
+def _copy_session(app, client):
+    """A second browser holding the same session cookie (a stolen or a second-tab cookie)."""
+    other = app.test_client()
+    other.set_cookie("dalad_session", client.get_cookie("dalad_session").value)
+    return other
+
+
+def test_logout_ends_every_session_of_the_user_even_a_copied_cookie(app, client):
+    login(client, "drc_zhang")
+    elsewhere = app.test_client()
+    login(elsewhere, "drc_zhang")
+    stolen = _copy_session(app, client)
+    assert stolen.get("/inbox/").status_code == 200
+    post(client, "/logout")
+    assert stolen.get("/inbox/").status_code == 302
+    assert elsewhere.get("/inbox/").status_code == 302
+    login(client, "drc_zhang")  # a new login works again
+    assert client.get("/inbox/").status_code == 200
+
+
+def test_a_password_reset_or_deactivation_ends_the_users_sessions(app, client):
+    login(client, "drc_zhang")
+    admin = app.test_client()
+    login(admin, "admin_zhou")
+    post(admin, "/admin/users/drc_zhang/password", {"password": "another-pass-9", "password2": "another-pass-9"})
+    assert client.get("/inbox/").status_code == 302
+    assert admin.get("/admin/users").status_code == 200  # the administrator's own session goes on
+    login(client, "drc_zhang", "another-pass-9")
+    assert client.get("/inbox/").status_code == 200
+    post(admin, "/admin/users/drc_zhang/active", {"active": "0"})
+    post(admin, "/admin/users/drc_zhang/active", {"active": "1"})  # reactivation does not revive it
+    assert client.get("/inbox/").status_code == 302
+
+
+def test_a_session_idle_longer_than_the_limit_ends(app, client, frozen_clock):
+    from datetime import timedelta
+    login(client, "drc_zhang")
+    frozen_clock.advance(timedelta(hours=7, minutes=59))
+    assert client.get("/inbox/").status_code == 200  # a request keeps the session alive
+    frozen_clock.advance(timedelta(hours=7, minutes=59))
+    assert client.get("/inbox/").status_code == 200
+    frozen_clock.advance(timedelta(hours=8, minutes=1))
+    assert client.get("/inbox/").status_code == 302
+
+
+def test_the_idle_limit_is_configurable(monkeypatch, tmp_path):
+    from engine.config import ConfigurationError, Settings
+    import pytest
+    env = {"DALAD_INSTANCE_DIR": str(tmp_path), "DALAD_HISTORY_KEY": "k" * 32, "DALAD_SECRET_KEY": "s"}
+    assert Settings.from_env(env).session_idle_hours == 8
+    assert Settings.from_env({**env, "DALAD_SESSION_IDLE_HOURS": "0.5"}).session_idle_hours == 0.5
+    with pytest.raises(ConfigurationError, match="DALAD_SESSION_IDLE_HOURS"):
+        Settings.from_env({**env, "DALAD_SESSION_IDLE_HOURS": "forever"})

@@ -167,6 +167,7 @@ def test_the_overdue_filter(app, portfolio, frozen_clock):
     client = _client_for(app, "office_chen")
     assert "没有符合筛选条件的项目" in text_of(client.get("/projects/?overdue=1"))
     clock.advance(timedelta(days=10))
+    client = _client_for(app, "office_chen")  # ten days on, the idle session has ended: log in again
     text = text_of(client.get("/projects/?overdue=1"))
     assert "P-A" in text and "P-B" not in text and "逾期" in text
 

@@ -25,6 +25,7 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('is_demo', sa.Boolean(), nullable=False),
     sa.Column('created_at', engine.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('session_version', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
@@ -32,16 +33,20 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=100), nullable=False),
     sa.Column('name_zh', sa.String(length=200), nullable=False),
     sa.Column('name_en', sa.String(length=200), nullable=True),
+    sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('deployment',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rest_id', sa.String(length=36), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('source', sa.String(length=200), nullable=True),
     sa.Column('tenant_id', sa.String(length=64), nullable=True),
     sa.Column('deployed_by', sa.String(length=100), nullable=True),
     sa.Column('deployed_at', engine.models.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.Column('warnings', sa.JSON(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('rest_id'),
     )
     op.create_table('history_chain',
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -114,6 +119,7 @@ def upgrade() -> None:
     )
     op.create_table('decision_definition',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rest_id', sa.String(length=36), nullable=False),
     sa.Column('key', sa.String(length=200), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=300), nullable=True),
@@ -123,6 +129,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['deployment_id'], ['deployment.id'], ),
     sa.ForeignKeyConstraint(['resource_id'], ['resource.id'], ),
     sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('rest_id'),
     sa.UniqueConstraint('key', 'version')
     )
     with op.batch_alter_table('decision_definition', schema=None) as batch_op:
@@ -148,6 +155,7 @@ def upgrade() -> None:
 
     op.create_table('process_definition',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rest_id', sa.String(length=36), nullable=False),
     sa.Column('key', sa.String(length=200), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=300), nullable=True),
@@ -161,6 +169,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['deployment_id'], ['deployment.id'], ),
     sa.ForeignKeyConstraint(['resource_id'], ['resource.id'], ),
     sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('rest_id'),
     sa.UniqueConstraint('key', 'version')
     )
     with op.batch_alter_table('process_definition', schema=None) as batch_op:
@@ -169,12 +178,14 @@ def upgrade() -> None:
 
     op.create_table('process_instance',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rest_id', sa.String(length=36), nullable=False),
     sa.Column('definition_id', sa.Integer(), nullable=False),
     sa.Column('process_key', sa.String(length=200), nullable=False),
     sa.Column('business_key', sa.String(length=200), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('state', sa.Text(), nullable=False),
     sa.Column('variables', sa.JSON(), nullable=False),
+    sa.Column('variable_types', sa.JSON(), nullable=False),
     sa.Column('open_tasks', sa.JSON(), nullable=False),
     sa.Column('waits', sa.JSON(), nullable=False),
     sa.Column('revision', sa.Integer(), nullable=False),
@@ -185,7 +196,8 @@ def upgrade() -> None:
     sa.Column('history_count', sa.Integer(), nullable=False),
     sa.Column('history_head', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['definition_id'], ['process_definition.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('rest_id'),
     )
     with op.batch_alter_table('process_instance', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_process_instance_business_key'), ['business_key'], unique=False)
@@ -208,6 +220,7 @@ def upgrade() -> None:
 
     op.create_table('external_task',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rest_id', sa.String(length=36), nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=False),
     sa.Column('task_uuid', sa.String(length=36), nullable=False),
     sa.Column('element_id', sa.String(length=200), nullable=False),
@@ -222,6 +235,7 @@ def upgrade() -> None:
     sa.Column('created_at', engine.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
     sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('rest_id'),
     sa.UniqueConstraint('task_uuid')
     )
     with op.batch_alter_table('external_task', schema=None) as batch_op:
@@ -230,6 +244,7 @@ def upgrade() -> None:
 
     op.create_table('incident',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rest_id', sa.String(length=36), nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=False),
     sa.Column('element_id', sa.String(length=200), nullable=True),
     sa.Column('kind', sa.String(length=32), nullable=False),
@@ -239,13 +254,15 @@ def upgrade() -> None:
     sa.Column('resolved_at', engine.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('resolved_by', sa.String(length=100), nullable=True),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('rest_id'),
     )
     with op.batch_alter_table('incident', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_incident_instance_id'), ['instance_id'], unique=False)
 
     op.create_table('message_subscription',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rest_id', sa.String(length=36), nullable=False),
     sa.Column('kind', sa.String(length=8), nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=False),
     sa.Column('task_uuid', sa.String(length=36), nullable=False),
@@ -253,7 +270,8 @@ def upgrade() -> None:
     sa.Column('message_name', sa.String(length=200), nullable=False),
     sa.Column('business_key', sa.String(length=200), nullable=True),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('rest_id'),
     )
     with op.batch_alter_table('message_subscription', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_message_subscription_instance_id'), ['instance_id'], unique=False)
@@ -261,6 +279,7 @@ def upgrade() -> None:
 
     op.create_table('timer',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rest_id', sa.String(length=36), nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=True),
     sa.Column('definition_id', sa.Integer(), nullable=True),
     sa.Column('task_uuid', sa.String(length=36), nullable=True),
@@ -273,7 +292,8 @@ def upgrade() -> None:
     sa.Column('fire_count', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['definition_id'], ['process_definition.id'], ),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('rest_id'),
     )
     with op.batch_alter_table('timer', schema=None) as batch_op:
         batch_op.create_index('ix_timer_due', ['state', 'due_at'], unique=False)
@@ -281,6 +301,7 @@ def upgrade() -> None:
 
     op.create_table('user_task',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rest_id', sa.String(length=36), nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=False),
     sa.Column('task_uuid', sa.String(length=36), nullable=False),
     sa.Column('element_id', sa.String(length=200), nullable=False),
@@ -301,6 +322,7 @@ def upgrade() -> None:
     sa.Column('completed_at', engine.models.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
     sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('rest_id'),
     sa.UniqueConstraint('task_uuid')
     )
     with op.batch_alter_table('user_task', schema=None) as batch_op:
