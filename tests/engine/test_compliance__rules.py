@@ -254,6 +254,11 @@ def test_an_administrator_retargets_disables_and_adds_rules(db, checks, tmp_path
     ({"rules": [{"id": "art22_acceptance_without_archive_acceptance", "order": "later"}]}, "field 'order'"),
     ({"rules": [{"id": "art21_acceptance_materials", "trigger": {"element": ["x"]}}]}, "unknown key element"),
     ({"rules": [{"id": "art21_acceptance_materials", "enabled": "no"}]}, "field 'enabled'"),
+    ({"rules": [{"id": "art8_release_within_approved_budget", "check": "${released_amount <=}"}]},
+     "rule 'art8_release_within_approved_budget' (#1): field 'check'"),
+    ({"rules": [{"id": "local_2", "article": "第一条", "title_zh": "t", "kind": "consistent",
+                 "trigger": {"elements": ["x"]}, "check": "${a > 0}", "message_zh": "m"}]},
+     "rule 'local_2' (#1): field 'field'"),
 ])
 def test_a_mistake_in_the_rules_file_names_the_file_the_rule_and_the_field(tmp_path, document, message):
     path = write(tmp_path, document)
