@@ -97,3 +97,24 @@ def test_an_order_against_a_project_that_does_not_exist_is_refused(db, frozen_cl
         start(db, "supervision", "SV-P-2026-305", user="finance", project_id="P-2026-305", **ORDER)  # digits swapped
     sid = start(db, "supervision", "SV-P-2026-350", user="finance", project_id="P-2026-350", **ORDER)
     assert offered(db, sid) == [("rectify_and_report", ["unit:edu"])]
+
+
+@pytest.mark.parametrize("decision, ended", [("terminate", True), ("resume", False)])
+def test_drc_suspends_under_art18_but_termination_is_the_offices_under_art27(db, frozen_clock, decision, ended):
+    """第十八条：……审批部门按照有关规定要求项目建设单位整改或暂停项目建设。(no termination by drc)"""
+    deploy_all(db)
+    pid = under_construction(db, "P-2026-360")
+    work(db, "unit:edu", "report_progress", {**PROGRESS, "serious_problem": True, "progress_note": "投资重大损失"}, pid)
+    work(db, "drc", "handle_serious_problem", {"problem_decision": "suspend", "problem_deadline": "2026-06-30",
+                                               "problem_opinion": "暂停建设，限期整改"}, pid)
+    work(db, "unit:edu", "rectify_serious_problem", {"problem_rectification": "未完成",
+                                                     "problem_rectification_report": "整改报告.pdf"}, pid)
+    with pytest.raises(FormRefused) as refused:  # 终止 is not among drc's choices
+        work(db, "drc", "decide_resumption", {"resumption_decision": "terminate", "resumption_opinion": "终止"}, pid)
+    assert list(refused.value.errors) == ["resumption_decision"]
+    work(db, "drc", "decide_resumption", {"resumption_decision": "refer", "resumption_opinion": "提请办公室处理"}, pid)
+    assert offered(db, pid) == [("decide_termination", ["office"])]
+    work(db, "office", "decide_termination", {"termination_decision": decision, "termination_opinion": "第二十七条"}, pid)
+    assert (status(db, pid) == "completed") is ended
+    if not ended:
+        assert offered(db, pid) == [("report_progress", ["unit:edu"])]

@@ -197,12 +197,20 @@ def build() -> Diagram:
     d.end("alert_rectification_overdue", "提醒发改委和办公室", "unit", 31.6, 1, message="overdue_alert",
           inputs=alert_inputs("严重逾期或重大损失的整改（第十八条）", drc=True))
     d.gateway("suspended_check", "已暂停？", "unit", 32, 2)
-    d.user_task("decide_resumption", "决定恢复建设或终止项目", "drc", 33, 1, groups="drc", due=due_in("periods.drc_days"),
-                doc="第十八条：暂停的项目整改后，审批部门决定恢复建设或终止项目。",
-                form=[enum("resumption_decision", "决定", [("resume", "恢复建设"), ("terminate", "终止项目")]),
+    d.user_task("decide_resumption", "决定恢复建设或提请处理", "drc", 33, 1, groups="drc", due=due_in("periods.drc_days"),
+                doc="第十八条：暂停的项目整改后，审批部门决定恢复建设；第十八条只授权审批部门要求整改或暂停，"
+                    "终止项目由领导小组办公室依第二十七条决定，故整改后仍不符合要求的提请领导小组办公室处理。",
+                form=[enum("resumption_decision", "决定", [("resume", "恢复建设"),
+                                                         ("refer", "提请领导小组办公室处理（第二十七条）")]),
                       text("resumption_opinion", "意见")])
     d.gateway("resumption_outcome", "恢复建设？", "drc", 34, 1)
-    d.end("terminated_by_drc", "项目终止", "drc", 35, 1)
+    d.user_task("decide_termination", "决定恢复建设或终止项目", "office", 35, 0, groups="office",
+                due=due_in("periods.office_days"),
+                doc="第二十七条：整改后仍不符合要求的，领导小组办公室可以暂停项目建设直至终止项目。",
+                form=[enum("termination_decision", "决定", [("resume", "恢复建设"), ("terminate", "终止项目")]),
+                      text("termination_opinion", "意见")])
+    d.gateway("termination_outcome", "终止？", "office", 36, 0)
+    d.end("terminated_by_office", "项目终止", "office", 37, 0)
     # adjustment of the main content (Art 20)
     d.user_task("request_adjustment", "提出建设内容调整", "unit", 30, 3.0, groups=UNIT,
                 doc="第二十条：项目建设目标和内容确需调整的，说明调整内容、金额和情形。",
@@ -419,7 +427,11 @@ def build() -> Diagram:
     d.flow("suspended_check", "construction_return", "继续建设", default=True, route="below",
            channel=("unit", 2, 45), id="Flow_rectified")
     d.flow("decide_resumption", "resumption_outcome")
-    d.flow("resumption_outcome", "terminated_by_drc", "终止", cond="${resumption_decision == 'terminate'}")
+    d.flow("resumption_outcome", "decide_termination", "提请办公室", cond="${resumption_decision == 'refer'}", route="hv")
+    d.flow("decide_termination", "termination_outcome")
+    d.flow("termination_outcome", "terminated_by_office", "终止", cond="${termination_decision == 'terminate'}")
+    d.flow("termination_outcome", "construction_return", "恢复建设", default=True, route="above",
+           channel=("office", 0, -55), id="Flow_resumed_by_office")
     d.flow("resumption_outcome", "construction_return", "恢复建设", default=True, route="above",
            channel=("drc", 0, -55), id="Flow_resumed_by_drc")
     d.flow("request_adjustment", "determine_adjustment_route")
