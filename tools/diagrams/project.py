@@ -142,11 +142,17 @@ def build() -> Diagram:
                       text("cloud_usage", "政务云资源使用和集约化建设（第十四条）"),
                       text("capacity_arrangement", "运行维护能力和外包安排（第十五条）", required=False)])
     d.gateway("classified_check", "涉密系统？", "unit", 22, 1)
+    d.gateway("procurement_review_merge", "", "secrecy", 22.5)
     d.user_task("review_classified_procurement", "涉密采购保密审查", "secrecy", 23, groups="secrecy",
                 due=due_in("periods.secrecy_days"),
-                doc="第十条：招标采购涉密信息系统的，应当执行保密有关法律法规规定。",
+                doc="第十条：招标采购涉密信息系统的，应当执行保密有关法律法规规定；不符合的不同意采购，项目建设单位调整采购方案后再审。",
                 form=[text("procurement_secrecy_opinion", "保密审查意见"),
-                      enum("procurement_secrecy_conclusion", "审查结论", [("pass", "同意采购")])])
+                      enum("procurement_secrecy_conclusion", "审查结论", [("pass", "同意采购"),
+                                                                     ("refuse", "不同意，调整采购方案后再审")])])
+    d.gateway("procurement_secrecy_outcome", "同意采购？", "secrecy", 23.6)
+    d.user_task("revise_classified_procurement", "调整涉密采购方案", "unit", 22.5, 0, groups=UNIT,
+                doc="第十条：按保密审查意见调整涉密信息系统的采购方案，重新报保密审查。",
+                form=[text("procurement_revision", "调整情况")])
     d.gateway("classified_merge", "", "unit", 24, 1)
     d.user_task("procure_and_contract", "组织招标采购并签订合同", "unit", 25, 1, groups=UNIT,
                 doc="第十条：严格执行招标投标、政府采购、合同管理制度。",
@@ -404,8 +410,13 @@ def build() -> Diagram:
     d.flow("release_construction_funds", "appoint_implementing_body", route="z")
     d.flow("appoint_implementing_body", "classified_check")
     d.flow("classified_check", "classified_merge", "否", default=True)
-    d.flow("classified_check", "review_classified_procurement", "涉密", cond="${classified}", route="vh")
-    d.flow("review_classified_procurement", "classified_merge", route="hv")
+    d.flow("classified_check", "procurement_review_merge", "涉密", cond="${classified}", route="vh")
+    d.flow("procurement_review_merge", "review_classified_procurement")
+    d.flow("review_classified_procurement", "procurement_secrecy_outcome")
+    d.flow("procurement_secrecy_outcome", "classified_merge", "同意", default=True, route="hv")
+    d.flow("procurement_secrecy_outcome", "revise_classified_procurement", "不同意", route="above",
+           cond="${procurement_secrecy_conclusion == 'refuse'}")
+    d.flow("revise_classified_procurement", "procurement_review_merge")
     d.flow("classified_merge", "procure_and_contract")
     d.flow("procure_and_contract", "appoint_supervisor")
     d.flow("appoint_supervisor", "progress_merge")
