@@ -1,7 +1,8 @@
 """Art 17: every project under construction on 1 December reports its year to drc, whatever step it
-is at that day; a project still in approval does not.
+is at that day; a project still in approval does not. Art 26: the office assesses each year.
 
 第十七条：……建设期内的项目建设单位每年年底前向项目审批部门提交项目绩效评价报告。
+第二十六条：领导小组办公室对建设项目实施情况进行总体监督和应用效果评价，出具评价考核意见，评价考核意见纳入旗信息化考评体系当中。
 """
 from datetime import datetime
 
@@ -47,6 +48,10 @@ def test_every_project_under_construction_gets_its_year_end_report(db, frozen_cl
     assert inbox(db, "unit:edu", adjusting) == ["request_adjustment"]
     work(db, "drc", "receive_annual_report", {"annual_report_opinion": "已阅"}, adjusting)
     assert inbox(db, "drc", adjusting) == []
+    # Art 26: the office's 评价考核意见 each year, not only when the project closes
+    work(db, "office", "annual_assessment", {"annual_assessment_grade": "good",
+                                             "annual_assessment_opinion": "进度正常，纳入考评"}, adjusting)
+    assert "annual_assessment" not in inbox(db, "office", adjusting)
 
 
 def test_the_report_is_asked_again_the_next_year(db, frozen_clock):
@@ -56,6 +61,7 @@ def test_the_report_is_asked_again_the_next_year(db, frozen_clock):
     move_to(db, datetime(2026, 12, 1, 9))
     work(db, "unit:edu", "submit_annual_report", {"annual_report": "2026年度报告.pdf", "annual_summary": "进度正常"}, pid)
     work(db, "drc", "receive_annual_report", {"annual_report_opinion": "已阅"}, pid)
+    work(db, "office", "annual_assessment", {"annual_assessment_grade": "pass", "annual_assessment_opinion": "合格"}, pid)
     move_to(db, datetime(2027, 11, 30, 9))
     assert "submit_annual_report" not in inbox(db, "unit:edu", pid)
     move_to(db, datetime(2027, 12, 1, 9))

@@ -524,7 +524,7 @@ def _events_at_any_stage(d: Diagram) -> None:
     d.end("suspension_lifted", "恢复建设", "unit", 5, 5, parent="on_suspension")
     d.flow("suspension_received", "suspension_decided")
     d.flow("suspension_decided", "suspension_lifted")
-    d.event_subprocess("on_year_end", "年度绩效评价报告", "unit", 6, 5, cols=5, rows=2,
+    d.event_subprocess("on_year_end", "年度绩效评价报告", "unit", 6, 5, cols=6, rows=2,
                        doc="第十七条：建设期内的项目建设单位每年年底前向项目审批部门提交项目绩效评价报告。每年 12 月 1 日"
                            "（流程 year_end_reports 发出信号 year_end_report_due），在建设期的项目无论处于哪一步都生成报告任务。")
     d.start("year_end_signal", "12月1日", "unit", 6, 5, signal="year_end_report_due", interrupting=False,
@@ -537,21 +537,29 @@ def _events_at_any_stage(d: Diagram) -> None:
     d.user_task("receive_annual_report", "审阅年度绩效评价报告", "unit", 9, 5, groups="drc", parent="on_year_end",
                 due=due_in("periods.drc_days"), doc="第十七条：项目审批部门（旗发展和改革委员会）接收年度绩效评价报告。",
                 form=[text("annual_report_opinion", "审阅意见")])
-    d.end("annual_report_done", "年度报告完成", "unit", 10, 5, parent="on_year_end")
+    d.user_task("annual_assessment", "出具年度评价考核意见", "unit", 10, 5, groups="office", parent="on_year_end",
+                due=due_in("periods.office_days"),
+                doc="第二十六条：领导小组办公室对建设项目实施情况进行总体监督和应用效果评价，出具评价考核意见，纳入旗信息化考评体系；"
+                    "建设期内每年结合年度绩效评价报告出具一次，不只在项目闭环时。",
+                form=[enum("annual_assessment_grade", "年度评价考核等次", [("excellent", "优秀"), ("good", "良好"),
+                                                                     ("pass", "合格"), ("fail", "不合格")]),
+                      text("annual_assessment_opinion", "评价考核意见（纳入旗信息化考评体系）")])
+    d.end("annual_report_done", "年度报告完成", "unit", 11, 5, parent="on_year_end")
     d.end("not_in_construction", "不在建设期", "unit", 8, 6, parent="on_year_end")
     d.flow("year_end_signal", "in_construction_check")
     d.flow("in_construction_check", "submit_annual_report", "建设期", cond="${construction_phase}")
     d.flow("in_construction_check", "not_in_construction", "否", default=True, route="vh")
     d.flow("submit_annual_report", "receive_annual_report")
-    d.flow("receive_annual_report", "annual_report_done")
-    _on_message(d, "on_supervision", "监督整改通知", 11, ("supervision_received", "收到整改通知", "supervision_opened"),
+    d.flow("receive_annual_report", "annual_assessment")
+    d.flow("annual_assessment", "annual_report_done")
+    _on_message(d, "on_supervision", "监督整改通知", 12, ("supervision_received", "收到整改通知", "supervision_opened"),
                 ("supervision_noted", "已记录"),
                 doc="第二十五条、第二十七条：有关部门对本项目下达限期整改通知（消息 supervision_opened），项目在任何阶段都收到，"
                     "通知不存在的项目编号则整改通知无法下达。")
-    _on_message(d, "on_plan_change", "年度计划调整", 13, ("plan_change_received", "列入年度计划", "plan_changed"),
+    _on_message(d, "on_plan_change", "年度计划调整", 14, ("plan_change_received", "列入年度计划", "plan_changed"),
                 ("plan_change_noted", "已列入计划"),
                 doc="第五条：领导小组批准的年度建设计划调整把本项目列入计划（消息 plan_changed，带计划调整文号 plan_change_no）。")
-    _on_message(d, "on_om_check", "运维经费申请查询", 15, ("om_check_received", "收到查询", "om_check_requested"),
+    _on_message(d, "on_om_check", "运维经费申请查询", 16, ("om_check_received", "收到查询", "om_check_requested"),
                 ("om_check_answered", "答复验收情况"), reply=("om_check_result", {"system_accepted": "${accepted}"}),
                 doc="第二十四条：运维经费申请（om_funding，业务键为本项目编号）查询本项目是否已通过竣工验收（accepted）。")
 
