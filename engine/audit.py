@@ -418,13 +418,14 @@ class Verification:
     events: int
     problem: Optional[str] = None
     seq: Optional[int] = None
-    stage: str = "ok"  # ok | chain | replay | state
+    stage: str = "ok"  # ok | chain | replay | state | error
 
     def __str__(self) -> str:
         name = f"instance {self.instance_id}" + (f" ({self.business_key})" if self.business_key else "")
         if self.ok:
             return f"{name}: OK ({self.events} events: chain intact, re-execution matches every recorded state)"
-        verdict = {"chain": "BROKEN", "replay": "DIVERGES", "state": "STATE ALTERED"}[self.stage]
+        verdict = {"chain": "BROKEN", "replay": "DIVERGES", "state": "STATE ALTERED",
+                   "error": "CANNOT BE VERIFIED"}[self.stage]
         where = f" at event {self.seq}" if self.seq is not None else ""
         return f"{name}: {verdict}{where}: {self.problem}"
 
@@ -441,6 +442,8 @@ def verify_instance(session: Session, instance_id: int) -> Verification:
     except EngineError as exc:
         return Verification(instance_id, key, False, instance.history_count, f"re-execution failed: {exc}",
                             None, "replay")
+    except Exception as exc:  # noqa: BLE001 - a record the engine cannot even read is reported, not fatal
+        return unverifiable(instance_id, key, exc)
     if not chain.ok:
         seq = chain.seq
         if chain.events > instance.history_count and chain.seq == chain.events + 1:
@@ -453,6 +456,13 @@ def verify_instance(session: Session, instance_id: int) -> Verification:
         seq, problem = _input_of_transaction(history.events_of(session, instance_id), report)
         return Verification(instance_id, key, False, report.events, problem, seq, "replay")
     return Verification(instance_id, key, True, report.events)
+
+
+def unverifiable(instance_id: int, business_key: Optional[str], exc: BaseException) -> Verification:
+    """An instance whose record could not even be read or re-executed: a failure of the proof."""
+    text = str(exc)
+    return Verification(instance_id, business_key, False, 0,
+                        f"{type(exc).__name__}: {text[:300] + '…' if len(text) > 300 else text}", None, "error")
 
 
 def _input_of_transaction(events: list[dict], report) -> tuple[int, str]:

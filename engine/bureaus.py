@@ -84,13 +84,13 @@ def ensure_unit(session: Session, group_id: str, name_zh: Optional[str] = None) 
 def check_group(session: Session, group_id: str) -> None:
     """Refuse a group that is not an active group of the table, a bureau of the 办法 (seeded on
     first use) or a well-formed unit group."""
+    row = session.get(Bureau, group_id) if isinstance(group_id, str) else None
+    if row is not None:
+        if not row.active:
+            raise InvalidInput(f"group '{group_id}' is deactivated")
+        return
     if group_id in BUREAU_IDS or is_unit(group_id):
         return
-    row = session.get(Bureau, group_id) if isinstance(group_id, str) else None
-    if row is not None and row.active:
-        return
-    if row is not None:
-        raise InvalidInput(f"group '{group_id}' is deactivated")
     known = ", ".join(g.id for g in list_groups(session) if g.active and not is_unit(g.id))
     hint = " (a unit is unit:<dept> in lower-case letters, digits and _)" if str(group_id).startswith(
         UNIT_PREFIX) else ""
@@ -108,12 +108,13 @@ def list_groups(session: Session, *, ids: Optional[list[str]] = None) -> list[Bu
 
 
 def unknown_groups(session: Session, group_ids) -> list[str]:
-    """Of `group_ids`, those that are no active group (units count as known: they are made on use)."""
+    """Of `group_ids`, those that are no active group (units, and the 办法's bureaus before
+    init-db seeds them, count as known: they are made on use)."""
     wanted = sorted({g for g in group_ids if g and not is_unit(g)})
     if not wanted:
         return []
-    active = set(session.scalars(select(Bureau.id).where(Bureau.id.in_(wanted), Bureau.active.is_(True))))
-    return [g for g in wanted if g not in active]
+    rows = dict(session.execute(select(Bureau.id, Bureau.active).where(Bureau.id.in_(wanted))).all())
+    return [g for g in wanted if not rows.get(g, g in BUREAU_IDS)]
 
 
 def add_group(session: Session, group_id: str, *, name_zh: str, name_en: Optional[str] = None,

@@ -266,7 +266,10 @@ def cmd_deploy(args, settings: Settings, db: Database) -> int:
         result = services.deploy(session, files, name=name, source="dalad deploy", user=args.user)
         lines = [f"{item.key}  version {item.version}  ({'new' if item.new else 'unchanged'})"
                  for item in result.items]
+        warnings = [f"warning: {w}" for w in result.warnings]
     print("\n".join(lines) if lines else "nothing to deploy")
+    for line in warnings:
+        print(line)
     return 0
 
 
@@ -493,8 +496,11 @@ def cmd_history_verify(args, settings: Settings, db: Database) -> int:
         ids = audit.instances_to_verify(session, args.ids or None)
     failed = 0
     for done, instance_id in enumerate(ids, start=1):
-        with db.read() as session:
-            result = audit.verify_instance(session, instance_id)
+        try:
+            with db.read() as session:
+                result = audit.verify_instance(session, instance_id)
+        except Exception as exc:  # noqa: BLE001 - one unreadable instance must not stop the proof of the others
+            result = audit.unverifiable(instance_id, None, exc)
         failed += not result.ok
         print(result, flush=True)
         if len(ids) > args.progress_every and (done % args.progress_every == 0 or done == len(ids)):

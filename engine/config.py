@@ -7,6 +7,9 @@
     DALAD_SECRET_KEY     Flask session key (default: instance/secret.key, made once)
     DALAD_DEMO           1 to allow demo accounts and demo data (default: 0)
     DALAD_SESSION_IDLE_HOURS  a login session idle this long ends (default: 8)
+    DALAD_SCRIPTS_JAVASCRIPT  the setting dalad.scripts.javascript: what a JavaScript or Groovy
+                         script of a diagram does: `incident` when reached (default), or `refuse`
+                         the diagram at deploy
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from . import clock, history, keyfiles
+from . import clock, foreign, history, keyfiles
 from .database import Database, default_url
 from .errors import EngineError
 
@@ -40,6 +43,7 @@ class Settings:
     secret_key: str = field(default="", repr=False)
     demo: bool = False
     session_idle_hours: float = 8.0
+    scripts_javascript: str = "incident"
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Settings":
@@ -70,9 +74,13 @@ class Settings:
             idle_hours = 0.0
         if not 0 < idle_hours <= 24 * 30:
             raise ConfigurationError(f"DALAD_SESSION_IDLE_HOURS must be a number of hours above 0, not '{idle}'")
+        scripts = (env.get("DALAD_SCRIPTS_JAVASCRIPT") or "incident").strip().lower()
+        if scripts not in foreign.SCRIPT_POLICIES:
+            raise ConfigurationError(f"DALAD_SCRIPTS_JAVASCRIPT (dalad.scripts.javascript) must be one of "
+                                     f"{', '.join(foreign.SCRIPT_POLICIES)}, not '{scripts}'")
         return cls(database_url=url, instance_dir=instance_dir, history_key=key, timezone=zone,
                    secret_key=env.get("DALAD_SECRET_KEY") or _secret_key_file(instance_dir),
-                   demo=demo in _TRUE, session_idle_hours=idle_hours)
+                   demo=demo in _TRUE, session_idle_hours=idle_hours, scripts_javascript=scripts)
 
     @property
     def display_url(self) -> str:
@@ -84,6 +92,7 @@ def open_engine(settings: Settings) -> Database:
     """Set the history key and the clock zone from `settings`; return the Database."""
     history.set_key(settings.history_key)
     clock.set_zone(settings.timezone)
+    foreign.set_script_policy(settings.scripts_javascript)
     return Database(settings.database_url)
 
 

@@ -22,6 +22,17 @@ def default_url(instance_dir: str | os.PathLike = "instance") -> str:
     return f"sqlite:///{Path(instance_dir).resolve() / 'dalad.sqlite3'}"
 
 
+def _reconnect_when_read_only(context) -> None:
+    """A connection opened while the database was read-only stays read-only (PostgreSQL reads
+    default_transaction_read_only when it connects, SQLite opens a file it may not write read-only):
+    when a write is refused as read-only, drop the pool's connections, so those opened after the
+    database takes writes again do."""
+    refused = context.original_exception
+    if (getattr(refused, "sqlstate", None) == "25006"  # read_only_sql_transaction
+            or (getattr(refused, "sqlite_errorname", None) or "").startswith("SQLITE_READONLY")):
+        context.is_disconnect = True
+
+
 class Database:
     """One engine and two ways in: `read()` and `write()`, each one transaction.
 
@@ -57,8 +68,11 @@ class Database:
                 immediate = conn.get_execution_options().get("dalad_write")
                 conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+            event.listen(engine, "handle_error", _reconnect_when_read_only)
             return engine
-        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        event.listen(engine, "handle_error", _reconnect_when_read_only)
+        return engine
 
     @contextlib.contextmanager
     def write(self):

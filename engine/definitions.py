@@ -13,6 +13,7 @@ from typing import Optional
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.camunda.parser import CamundaParser
@@ -24,7 +25,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import clock, dmn, runtime, specs
+from . import bureaus, clock, dmn, foreign, runtime, specs
 from .errors import DefinitionInvalid, EngineError, Problem
 from .expressions import compile_template
 from .models import (DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Resource,
@@ -34,8 +35,6 @@ from .xmlsafe import parse_xml
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-DMN_NAMESPACES = ("https://www.omg.org/spec/DMN/20191111/MODEL/", "http://www.omg.org/spec/DMN/20180521/MODEL/",
-                  "http://www.omg.org/spec/DMN/20151101/dmn.xsd")
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
 
 
@@ -94,6 +93,7 @@ class ParsedBundle:
     processes: list[ParsedProcess] = field(default_factory=list)
     decisions: list[tuple[str, Optional[str], BundleFile]] = field(default_factory=list)
     forms: list[tuple[str, dict, BundleFile]] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # what deploys but runs otherwise than in Camunda
 
 
 @dataclass
@@ -111,21 +111,25 @@ class DeployedItem:
 class DeploymentResult:
     deployment: Deployment
     items: list[DeployedItem]
+    warnings: list[Problem] = field(default_factory=list)
 
 
 # --- parsing -----------------------------------------------------------------------------------
 
-def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deployed=None) -> ParsedBundle:
+def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deployed=None,
+                 unknown_groups=None) -> ParsedBundle:
     """Parse and check every file of a bundle; raise DefinitionInvalid listing all problems.
 
     `resolve_process(key)` gives the (name, bytes) of the latest deployed file that defines
     process `key`, for call activities whose called process is not in the bundle;
-    `decision_deployed(key)` says whether a decision of that key is deployed already.
+    `decision_deployed(key)` says whether a decision of that key is deployed already;
+    `unknown_groups(ids)` gives those of the group ids that are no group (a warning each).
     """
     problems: list[Problem] = []
     bundle = ParsedBundle()
     parser = DaladParser()
     bpmn_trees: list[tuple[BundleFile, etree._ElementTree]] = []
+    dmn_trees: dict[str, tuple[BundleFile, etree._ElementTree]] = {}
     seen = set()
     for f in files:
         if f.name in seen:
@@ -136,19 +140,21 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
         try:
             if lower.endswith(".bpmn") or lower.endswith(".bpmn20.xml"):
                 tree = parse_xml(f.content, f.name)
-                found = check_bpmn(tree, f.name)
+                warnings, found = foreign.adapt(tree.getroot(), f.name)
+                bundle.warnings.extend(warnings)
+                found += check_bpmn(tree, f.name)
                 problems.extend(found)
                 if not found:
                     bpmn_trees.append((f, tree))
             elif lower.endswith(".dmn"):
-                tree = parse_xml(f.content, f.name)
-                _add_dmn(tree, f, bundle, problems)
+                dmn_trees[f.name] = (f, parse_xml(f.content, f.name))
             elif lower.endswith(".form"):
                 _add_form(f, bundle, problems)
             else:
                 problems.append(Problem(f.name, "unknown file type: expected .bpmn, .dmn or .form"))
         except DefinitionInvalid as exc:
             problems.extend(exc.problems)
+    _add_dmn(dmn_trees, bundle, problems)
     for f, tree in bpmn_trees:
         _explicit_splits(tree)
         try:
@@ -209,7 +215,41 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
                                                                process_elements)))
     if problems:
         raise DefinitionInvalid(problems)
+    if unknown_groups is not None:
+        bundle.warnings.extend(_unknown_group_warnings(bpmn_trees, unknown_groups))
+    bundle.warnings.sort(key=lambda p: (p.file, p.line or 0))
     return bundle
+
+
+def _unknown_group_warnings(bpmn_trees, unknown_groups) -> list[Problem]:
+    """A warning per element naming a group that does not exist (literal candidate groups of user
+    tasks, a lane standing for them, candidate starter groups): nobody can be offered its tasks
+    until an administrator adds the group (`dalad groups add`)."""
+    named = []
+    for f, tree in bpmn_trees:
+        for process in tree.getroot().iter(f"{{{BPMN_NS}}}process"):
+            lanes = {(ref.text or "").strip(): ref.getparent() for ref in process.iter(f"{{{BPMN_NS}}}flowNodeRef")}
+            starters = _split(process.get(f"{{{CAMUNDA_NS}}}candidateStarterGroups"))
+            named.append((f, process, "candidate starter group", [g for g in starters if "{" not in g]))
+            for task in process.iter(f"{{{BPMN_NS}}}userTask"):
+                text = task.get(f"{{{CAMUNDA_NS}}}candidateGroups")
+                lane = lanes.get(task.get("id"))
+                if text is not None:
+                    named.append((f, task, "candidate group", [g for g in _split(text) if "{" not in g]))
+                elif lane is not None and not task.get(f"{{{CAMUNDA_NS}}}assignee") and \
+                        not task.get(f"{{{CAMUNDA_NS}}}candidateUsers"):
+                    named.append((f, task, "candidate group (its lane)", [lane.get("name") or lane.get("id")]))
+    unknown = set(unknown_groups(sorted({g for *_, groups in named for g in groups})))
+    warnings = []
+    for f, element, what, groups in named:
+        missing = [g for g in groups if g in unknown]
+        if missing:
+            verb = "does not exist" if len(missing) == 1 else "do not exist"
+            warnings.append(Problem(f.name, f"{what} {', '.join(repr(g) for g in missing)} {verb}: nobody is "
+                                            "offered this until an administrator adds it (`dalad groups add`)",
+                                    line=element.sourceline, element_id=element.get("id"),
+                                    element_type=etree.QName(element).localname))
+    return warnings
 
 
 ACTIVITIES = {"task", "userTask", "manualTask", "serviceTask", "scriptTask", "sendTask", "receiveTask",
@@ -288,7 +328,8 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
                     entry[f"dalad_async_{phase.lower()}"] = True
             if element.get(f"{{{CAMUNDA_NS}}}type") == "external":
                 entry["dalad_external"] = {"topic": element.get(f"{{{CAMUNDA_NS}}}topic"),
-                                           "priority": element.get(f"{{{CAMUNDA_NS}}}taskPriority")}
+                                           "priority": element.get(f"{{{CAMUNDA_NS}}}taskPriority"),
+                                           "incident": element.get(foreign.INCIDENT_ATTRIBUTE)}
             if etree.QName(element).localname == "businessRuleTask":
                 ref, found = dmn.business_rule_reference(element, filename)
                 problems.extend(found)
@@ -307,7 +348,11 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
 
 
 def _parameter(element):
-    """The value of a camunda input/output parameter: text, or a camunda:list / camunda:map."""
+    """The value of a camunda input/output parameter: text, a camunda:list / camunda:map, or a
+    FEEL script ({specs.FEEL_PARAMETER: text})."""
+    script = element.find("camunda:script", NS)
+    if script is not None and (script.get("scriptFormat") or "").strip().lower() == "feel":
+        return {specs.FEEL_PARAMETER: (script.text or "").strip()}
     found = element.find("camunda:list", NS)
     if found is not None:
         return [_parameter(value) for value in found.findall("camunda:value", NS)]
@@ -344,7 +389,9 @@ def _called_elsewhere(parser, bpmn_trees, resolve_process):
         resolved = resolve_process(called)
         if resolved is not None:
             name, content = resolved
-            found.append((called, (BundleFile(name, content), parse_xml(content, name))))
+            tree = parse_xml(content, name)
+            foreign.adapt(tree.getroot(), name)  # as when it was deployed (its warnings were given then)
+            found.append((called, (BundleFile(name, content), tree)))
             defined.add(called)
     return found
 
@@ -362,15 +409,13 @@ def _problem_from_spiff(exc: ValidationException, f: BundleFile, tree) -> Proble
                    element_type=(tag or "").replace("bpmn:", "") or None)
 
 
-def _add_dmn(tree, f: BundleFile, bundle: ParsedBundle, problems: list[Problem]) -> None:
-    root = tree.getroot()
-    if etree.QName(root).namespace not in DMN_NAMESPACES:
-        problems.append(Problem(f.name, "not a DMN 1.1/1.2/1.3 file (root element namespace)"))
-        return
-    decisions, found = dmn.parse_dmn(tree, f.name)
+def _add_dmn(trees: dict[str, tuple[BundleFile, etree._ElementTree]], bundle: ParsedBundle,
+             problems: list[Problem]) -> None:
+    """The DMN files of the bundle, read together (one may import another)."""
+    decisions, found = dmn.parse_dmn_bundle({name: tree for name, (_, tree) in trees.items()})
     problems.extend(found)
     for decision in decisions:
-        bundle.decisions.append((decision.id, decision.name, f))
+        bundle.decisions.append((decision.id, decision.name, trees[decision.file][0]))
 
 
 def _add_form(f: BundleFile, bundle: ParsedBundle, problems: list[Problem]) -> None:
@@ -396,10 +441,12 @@ def _literal_timers(spec, subprocess_specs) -> None:
             continue
         for task_spec in process_spec.task_specs.values():
             definition = getattr(task_spec, "event_definition", None)
-            if isinstance(definition, TimerEventDefinition):
-                text = (definition.expression or "").strip()
-                if "${" not in text and "#{" not in text and not text.startswith(("'", '"')):
-                    definition.expression = repr(text)
+            inner = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
+            for timer in inner:  # an event-based gateway waits for several events at once
+                if isinstance(timer, TimerEventDefinition):
+                    text = (timer.expression or "").strip()
+                    if "${" not in text and "#{" not in text and not text.startswith(("'", '"')):
+                        timer.expression = repr(text)
 
 
 def _with_called_tasks(meta: dict, subprocess_specs: dict, process_elements: dict) -> dict:
@@ -480,16 +527,19 @@ def _split(text: Optional[str]) -> list[str]:
 
 def deploy(session: Session, files: list[BundleFile], *, name: str, source: Optional[str] = None,
            user: Optional[str] = None, tenant_id: Optional[str] = None,
-           changed_only: bool = False) -> DeploymentResult:
-    """Store a bundle as a deployment; new versions only for content that changed."""
+           changed_only: bool = False, all_versions: bool = False) -> DeploymentResult:
+    """Store a bundle as a deployment; new versions only for content that changed (with
+    `all_versions`, of everything in it, as Camunda deploys without deploy-changed-only)."""
     def resolve_process(key: str):
         latest = _latest(session, ProcessDefinition, key)
         return (latest.resource.name, latest.resource.content) if latest is not None else None
 
     bundle = parse_bundle(files, resolve_process,
-                          lambda key: _latest(session, DecisionDefinition, key) is not None)
+                          lambda key: _latest(session, DecisionDefinition, key) is not None,
+                          lambda ids: bureaus.unknown_groups(session, ids))
     deployment = Deployment(name=name, source=source, tenant_id=tenant_id, deployed_by=user,
-                            deployed_at=clock.now())
+                            deployed_at=clock.now(),
+                            warnings=[dataclasses.asdict(w) for w in bundle.warnings] or None)
     session.add(deployment)
     session.flush()
     resources: dict[str, Resource] = {}
@@ -505,7 +555,7 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
     items: list[DeployedItem] = []
     for p in bundle.processes:
         latest = _latest(session, ProcessDefinition, p.key)
-        if latest is not None and latest.content_hash == p.file.sha256:
+        if latest is not None and latest.content_hash == p.file.sha256 and not all_versions:
             items.append(DeployedItem("process", p.key, latest.version, latest.id, False, latest.name,
                                       latest.resource.name))
             continue
@@ -523,7 +573,7 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
                                   p.file.name))
     for key, dname, f in bundle.decisions:
         latest = _latest(session, DecisionDefinition, key)
-        if latest is not None and latest.content_hash == f.sha256:
+        if latest is not None and latest.content_hash == f.sha256 and not all_versions:
             items.append(DeployedItem("decision", key, latest.version, latest.id, False, latest.name,
                                       latest.resource.name))
             continue
@@ -535,7 +585,7 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
         items.append(DeployedItem("decision", key, decision.version, decision.id, True, dname, f.name))
     for key, schema, f in bundle.forms:
         latest = _latest(session, FormDefinition, key)
-        if latest is not None and latest.content_hash == f.sha256:
+        if latest is not None and latest.content_hash == f.sha256 and not all_versions:
             items.append(DeployedItem("form", key, latest.version, latest.id, False, None, latest.resource.name))
             continue
         form = FormDefinition(key=key, version=(latest.version + 1) if latest else 1, schema=schema,
@@ -546,7 +596,7 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
     if not changed_only:
         for f in files:
             resource_for(f)
-    return DeploymentResult(deployment, items)
+    return DeploymentResult(deployment, items, bundle.warnings)
 
 
 def _schedule_timer_starts(session: Session, definition: ProcessDefinition, filename: str) -> None:

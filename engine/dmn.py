@@ -1,21 +1,29 @@
-"""DMN decisions as Camunda Modeler writes them for Camunda 7: read at deploy, evaluated at run time.
+"""DMN decisions (DMN 1.1 to 1.5; Camunda Modeler 7 writes 1.3): read at deploy, evaluated at run time.
 
 The whole API:
 
     decisions, problems = parse_dmn(tree, filename)          # at deploy; refuse if problems
+    decisions, problems = parse_dmn_bundle({name: tree})     # several files, one importing another
     by_id = {d.id: d for d in decisions}                      # every decision of the file (a DRD)
     result = evaluate_decision(by_id, "approval", variables)  # DecisionResult or DecisionError
     value = map_decision_result(result, "singleEntry")        # camunda:mapDecisionResult
     ref, problems = business_rule_reference(task, filename)   # a BPMN businessRuleTask's camunda: attributes
 
-`parse_dmn` reads DMN 1.1, 1.2 and 1.3 files: decision tables (inputs, outputs, rules, hit policy
-and aggregation) and literal-expression decisions, with their required decisions.  Every cell is
-compiled at deploy (FEEL by default, see engine.feel; `expressionLanguage="juel"` or `"python"` on
-a cell, column or the definitions uses engine.expressions), and every problem is reported with the
-decision, the rule and the column: "decision 'approval' rule 3 (rule id Rule_x) input column 2
-('amount'): <error>".
+`parse_dmn` reads decision tables (inputs, outputs, rules, hit policy and aggregation), literal
+expressions and the other boxed expressions (engine.dmn_boxed), business knowledge models and
+decision services (a service is evaluated by its id like a decision), with their required
+decisions.  Every cell is compiled at deploy (FEEL by default, see engine.feel;
+`expressionLanguage="juel"` or `"python"` on a table's cell, column or the definitions uses
+engine.expressions), and every problem is reported with the decision, the rule and the column:
+"decision 'approval' rule 3 (rule id Rule_x) input column 2 ('amount'): <error>".
+`DecisionResult.value` is the decision's value as the DMN standard defines it; a required
+decision's value is a variable by the decision's name (and, as in Camunda 7, its outputs by
+their names).
 
-`evaluate_decision` follows Camunda 7 (engine-dmn):
+Files in the DMN 1.4 and 1.5 namespaces follow the standard: a value that does not conform to its
+typeRef (a FEEL type or an item definition) is null, an empty output cell is null, FEEL's
+undefined operations are null.  Files in the 1.1-1.3 namespaces (what Camunda Modeler 7 saves)
+follow Camunda 7 (engine-dmn):
 
 * Input expressions are evaluated and converted to the column's typeRef (string, boolean,
   integer, long, double, date, plus FEEL's number, date and time, time, duration, any); a value
@@ -42,8 +50,11 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from lxml import etree
 
-from engine import clock, expressions, feel
+from engine import clock, expressions, feel, feel_values
+from engine.dmn_boxed import (BoxedCompiler, ItemType, base_type, conform, element_type, expression_child,
+                              is_instance, make_function)
 from engine.errors import EngineError, ExpressionError, NotFound, Problem
+from engine.feel import Function, Scope
 
 __all__ = [
     "Decision",
@@ -60,6 +71,8 @@ __all__ = [
 ]
 
 DMN_NAMESPACES = {
+    "https://www.omg.org/spec/DMN/20230324/MODEL/": "1.5",
+    "https://www.omg.org/spec/DMN/20211108/MODEL/": "1.4",
     "https://www.omg.org/spec/DMN/20191111/MODEL/": "1.3",
     "http://www.omg.org/spec/DMN/20180521/MODEL/": "1.2",
     "http://www.omg.org/spec/DMN/20151101/dmn.xsd": "1.1",
@@ -289,6 +302,7 @@ class DecisionInput:
     input_variable: str
     expression: Any = field(repr=False, default=None)  # .evaluate(context); None for an empty expression
     convert: Optional[Callable[[Any], Any]] = field(repr=False, default=None)
+    item_type: Optional[ItemType] = field(repr=False, default=None)  # DMN 1.4+: the typeRef's type
 
 
 @dataclass(eq=False)
@@ -300,6 +314,8 @@ class DecisionOutput:
     type_ref: Optional[str]
     values: Optional[tuple[Any, ...]] = None  # outputValues, for PRIORITY and OUTPUT ORDER
     convert: Optional[Callable[[Any], Any]] = field(repr=False, default=None)
+    item_type: Optional[ItemType] = field(repr=False, default=None)
+    default: Any = field(repr=False, default=None)  # defaultOutputEntry (DMN 1.2+), compiled
 
 
 @dataclass(eq=False)
@@ -316,14 +332,30 @@ class DecisionRule:
 
 
 @dataclass(eq=False)
+class Model:
+    """What the decisions of one DMN file share: its business knowledge models and decision
+    services (FEEL functions), input data types, imported models by prefix, and how strictly
+    typeRefs apply (`standard`: DMN 1.4+ files, where a value that does not conform is null;
+    otherwise Camunda 7's conversions, where it is an error)."""
+
+    filename: str
+    standard: bool
+    functions: dict[str, Callable[[Scope], Any]] = field(default_factory=dict)  # name -> (scope -> Function)
+    input_types: dict[str, Optional[ItemType]] = field(default_factory=dict)
+    imports: dict[str, "Model"] = field(default_factory=dict)
+    decisions: dict[str, "Decision"] = field(default_factory=dict)  # by id
+
+
+@dataclass(eq=False)
 class Decision:
-    """One decision of a DMN file: a decision table or a literal expression."""
+    """One decision of a DMN file: a decision table, a literal expression, another boxed
+    expression ("boxed") or a decision service ("service")."""
 
     id: str
     name: Optional[str]
     file: str
     line: Optional[int]
-    kind: str  # "table" or "literal"
+    kind: str  # "table", "literal", "boxed" or "service"
     required: tuple[str, ...] = ()  # ids of required decisions (same file)
     hit_policy: str = "UNIQUE"
     aggregation: Optional[str] = None
@@ -334,23 +366,37 @@ class Decision:
     variable_type_ref: Optional[str] = None
     literal: Any = field(repr=False, default=None)
     literal_convert: Optional[Callable[[Any], Any]] = field(repr=False, default=None)
+    body: Optional[Callable[[Scope], Any]] = field(repr=False, default=None)  # a boxed expression
+    result_type: Optional[ItemType] = field(repr=False, default=None)
+    model: Optional[Model] = field(repr=False, default=None)
+    service_outputs: tuple[str, ...] = ()  # a decision service: its output decisions' ids
+    service_params: tuple[str, ...] = ()  # ... and its parameters (input data's and input decisions' names)
+    service_types: tuple[Optional[ItemType], ...] = ()  # ... and their types
 
     @property
     def returns_list(self) -> bool:
         """Whether a required decision's outputs reach the variables as lists (Camunda 7 rule)."""
         return self.kind == "table" and (
-            self.hit_policy == "RULE ORDER" or (self.hit_policy == "COLLECT" and self.aggregation is None))
+            self.hit_policy in ("RULE ORDER", "OUTPUT ORDER")
+            or (self.hit_policy == "COLLECT" and self.aggregation is None))
+
+    @property
+    def standard(self) -> bool:
+        return self.model is not None and self.model.standard
 
 
 @dataclass(frozen=True)
 class DecisionResult:
     """What a decision gave: one dict per matched rule (output key -> value), in table order (or the
-    hit policy's order); a COLLECT aggregation gives one dict.  `matched_rules` are rule ids."""
+    hit policy's order); a COLLECT aggregation gives one dict.  `matched_rules` are rule ids.
+    `value` is the decision's value as the DMN standard defines it (a table's single output
+    value, list of values or context; a literal or boxed expression's value)."""
 
     decision_id: str
     outputs: list[dict[str, Any]]
     matched_rules: list[str]
     required: dict[str, "DecisionResult"] = field(default_factory=dict)  # required decisions' results
+    value: Any = None
 
 
 # --------------------------------------------------------------------------- parsing
@@ -371,11 +417,16 @@ def _language(value: Optional[str]) -> Optional[str]:
 
 
 class _Reader:
-    def __init__(self, filename: str, ns: str, default_language: Optional[str]):
+    def __init__(self, filename: str, ns: str, default_language: Optional[str], names: frozenset[str] = frozenset()):
         self.filename = filename
         self.ns = ns
         self.default_language = default_language
+        self.names = names  # every name of the bundle: FEEL reads names with spaces against them
         self.problems: list[Problem] = []
+        self.model = Model(filename, DMN_NAMESPACES.get(ns, "1.3") >= "1.4")
+        self.item_types: dict[str, Optional[ItemType]] = {}
+        self.item_elements: dict[str, etree._Element] = {}
+        self.current: Optional[str] = None  # the decision being read
 
     def q(self, name: str) -> str:
         return f"{{{self.ns}}}{name}"
@@ -407,22 +458,172 @@ class _Reader:
         attr = el.get("expressionLanguage") if el is not None else None
         return attr if attr is not None else (self.default_language or "")
 
+    # -- item definitions
+
+    def type_of(self, type_ref: Optional[str], line: Optional[int]) -> Optional[ItemType]:
+        """The type a typeRef names (an item definition, an imported one, or a FEEL type); None for
+        none or an unknown one (which then checks nothing)."""
+        if not type_ref or not type_ref.strip():
+            return None
+        name = type_ref.strip()
+        if name in self.item_elements:
+            return self.item_type(name)
+        if "." in name:
+            prefix, _, rest = name.partition(".")
+            imported = self.model.imports.get(prefix)
+            if imported is not None and rest in imported.input_types.get(" types", {}):
+                return imported.input_types[" types"][rest]
+        found = base_type(name)
+        if found is None and (name.startswith("list<") or name == "list"):
+            return ItemType(name, base="list")
+        return found
+
+    def item_type(self, name: str) -> Optional[ItemType]:
+        if name in self.item_types:
+            return self.item_types[name]
+        self.item_types[name] = None  # a definition that refers to itself checks nothing more
+        self.item_types[name] = self.read_item(self.item_elements[name])
+        return self.item_types[name]
+
+    def read_item(self, el: etree._Element) -> ItemType:
+        name = el.get("name") or ""
+        t = ItemType(name, collection=(el.get("isCollection") or "").strip() == "true")
+        type_ref_el = self.child(el, "typeRef")
+        components = self.children(el, "itemComponent")
+        function_item = self.child(el, "functionItem")
+        if function_item is not None:
+            t.base = "function"
+            t.output = self.type_of(function_item.get("outputTypeRef"), function_item.sourceline)
+        elif components:
+            t.components = {c.get("name") or "": self.read_item(c) for c in components}
+        elif type_ref_el is not None and (type_ref_el.text or "").strip():
+            ref = self.type_of(type_ref_el.text.strip(), type_ref_el.sourceline)
+            if ref is not None and ref.base is not None and ref.components is None and ref.ref is None \
+                    and not ref.collection and ref.allowed is None:
+                t.base = ref.base
+            else:
+                t.ref = ref
+        allowed = self.child(el, "allowedValues")
+        if allowed is not None:
+            values_text, line = self.text_of(allowed)
+            try:
+                t.allowed = feel.compile_unary_tests(values_text, "cellInput", self.names, not self.model.standard)
+            except ExpressionError as exc:
+                self.problem(None, f"item definition '{name}' allowed values: {exc}", line)
+        return t
+
+    # -- expressions
+
+    def boxed(self) -> BoxedCompiler:
+        def problem(message: str, line: Optional[int]) -> None:
+            self.problem(self.current, message, line)
+
+        return BoxedCompiler(problem, self.names, self.type_of, self.nested_table, not self.model.standard)
+
+    def nested_table(self, el: etree._Element, where: str) -> Optional[Callable[[Scope], Any]]:
+        """A decision table inside a business knowledge model or a context entry."""
+        table = Decision(id=self.current or "", name=where, file=self.filename, line=el.sourceline, kind="table",
+                         model=self.model)
+        before = len(self.problems)
+        _read_table(self, el, table)
+        if len(self.problems) != before:
+            return None
+        return lambda scope: _run_table(table, scope)[0]
+
+
+def _names_of(root: etree._Element) -> set[str]:
+    """Every name a DMN file gives (decisions, inputs, knowledge models, parameters, entries, components)."""
+    names = set()
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        for attr in ("name", "iteratorVariable"):
+            value = el.get(attr)
+            if value and value.strip():
+                names.add(" ".join(value.split()))
+    return names
+
 
 def parse_dmn(tree: Any, filename: str) -> tuple[list[Decision], list[Problem]]:
     """Read a DMN file's decisions (tree from engine.xmlsafe.parse_xml) and compile every cell.
 
     Returns the decisions that are sound and the problems found; a file with any problem must
     be refused (the problems name the decision, rule and column of each broken cell)."""
-    root = tree.getroot() if hasattr(tree, "getroot") else tree
-    qname = etree.QName(root)
-    if qname.localname != "definitions" or qname.namespace not in DMN_NAMESPACES:
-        return [], [Problem(filename, "not a DMN 1.1/1.2/1.3 file: the root element must be <definitions> "
-                            "in a DMN namespace (" + ", ".join(DMN_NAMESPACES) + ")", line=root.sourceline)]
-    reader = _Reader(filename, qname.namespace, root.get("expressionLanguage"))
+    return parse_dmn_bundle({filename: tree})
+
+
+def parse_dmn_bundle(trees: Mapping[str, Any]) -> tuple[list[Decision], list[Problem]]:
+    """Read several DMN files deployed together (one may import another by its namespace)."""
+    roots = {}
+    problems: list[Problem] = []
+    for filename, tree in trees.items():
+        root = tree.getroot() if hasattr(tree, "getroot") else tree
+        qname = etree.QName(root)
+        if qname.localname != "definitions" or qname.namespace not in DMN_NAMESPACES:
+            problems.append(Problem(filename, "not a DMN 1.1 to 1.5 file: the root element must be <definitions> "
+                                    "in a DMN namespace (" + ", ".join(DMN_NAMESPACES) + ")", line=root.sourceline))
+            continue
+        roots[filename] = root
+    names: set[str] = set()
+    for root in roots.values():
+        names |= _names_of(root)
+    by_namespace = {root.get("namespace"): filename for filename, root in roots.items() if root.get("namespace")}
+    models: dict[str, Model] = {}
+    decisions: list[Decision] = []
+
+    def read(filename: str, path: tuple[str, ...]) -> Optional[Model]:
+        if filename in models:
+            return models[filename]
+        if filename in path:
+            problems.append(Problem(filename, "the imports form a cycle: " + " -> ".join(path + (filename,))))
+            return None
+        root = roots[filename]
+        reader = _Reader(filename, etree.QName(root).namespace, root.get("expressionLanguage"), frozenset(names))
+        for imp in reader.children(root, "import"):
+            target = by_namespace.get(imp.get("namespace"))
+            if target is None:
+                if "DMN" in (imp.get("importType") or "").upper():
+                    reader.problem(None, f"import '{imp.get('name')}': no DMN file of namespace "
+                                   f"'{imp.get('namespace')}' is deployed with this one", imp.sourceline)
+                continue
+            imported = read(target, path + (filename,))
+            if imported is not None:
+                reader.model.imports[imp.get("name") or ""] = imported
+        models[filename] = reader.model
+        decisions.extend(_read_definitions(reader, root))
+        problems.extend(reader.problems)
+        return reader.model
+
+    for filename in roots:
+        read(filename, ())
+    return decisions, problems
+
+
+def find_decision(decisions: Mapping[str, Decision], name: str, filename: Optional[str] = None) -> Optional[Decision]:
+    """A decision or decision service by id, else by name (preferring one of `filename`)."""
+    if name in decisions:
+        return decisions[name]
+    found = [d for d in decisions.values() if d.name == name]
+    return next((d for d in found if d.file == filename), found[0] if found else None)
+
+
+def _read_definitions(reader: _Reader, root: etree._Element) -> list[Decision]:
+    model = reader.model
+    for el in reader.children(root, "itemDefinition"):
+        reader.item_elements[el.get("name") or ""] = el
+    model.input_types[" types"] = {name: reader.item_type(name) for name in reader.item_elements}
+    for el in reader.children(root, "inputData"):
+        variable = reader.child(el, "variable")
+        name = (variable.get("name") if variable is not None else None) or el.get("name") or ""
+        model.input_types[name] = reader.type_of(variable.get("typeRef") if variable is not None else None,
+                                                 el.sourceline)
+    ids = {el.get("id"): el for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
+    for el in reader.children(root, "businessKnowledgeModel"):
+        _read_knowledge_model(reader, el)
     decisions: list[Decision] = []
     seen: dict[str, int] = {}
     for el in reader.children(root, "decision"):
-        did = el.get("id")
+        did = el.get("id") or (el.get("name") if reader.model.standard else None)
         if not did:
             reader.problem(None, f"a decision ({el.get('name') or 'without a name'}) has no id", el.sourceline)
             continue
@@ -431,46 +632,130 @@ def parse_dmn(tree: Any, filename: str) -> tuple[list[Decision], list[Problem]]:
             continue
         seen[did] = el.sourceline
         before = len(reader.problems)
+        reader.current = did
         decision = _read_decision(reader, el, did)
         if decision is not None and len(reader.problems) == before:
             decisions.append(decision)
-    if not seen and not reader.problems:
-        reader.problems.append(Problem(filename, "the file has no decision", line=root.sourceline))
-    _check_requirements(reader, root, decisions, seen)
-    return decisions, reader.problems
+    for el in reader.children(root, "decisionService"):
+        service = _read_service(reader, el, ids)
+        if service is not None:
+            decisions.append(service)
+            seen[service.id] = el.sourceline
+    if not seen and not reader.problems and not reader.children(root, "businessKnowledgeModel"):
+        reader.problems.append(Problem(reader.filename, "the file has no decision", line=root.sourceline))
+    _check_requirements(reader, root, [d for d in decisions if d.kind != "service"], seen)
+    for d in decisions:
+        model.decisions[d.id] = d
+    return decisions
+
+
+def _read_knowledge_model(reader: _Reader, el: etree._Element) -> None:
+    name = el.get("name") or ""
+    reader.current = el.get("id") or name
+    logic = reader.child(el, "encapsulatedLogic")
+    variable = reader.child(el, "variable")
+    result_type = None
+    if logic is None:
+        reader.model.functions[name] = lambda scope: None
+        return
+    params = reader.children(logic, "formalParameter")
+    param_names = [p.get("name") or "" for p in params]
+    types = [reader.type_of(p.get("typeRef"), p.sourceline) for p in params]
+    if variable is not None:
+        result_type = reader.type_of(variable.get("typeRef"), variable.sourceline)
+        if result_type is not None and result_type.base == "function":
+            result_type = result_type.output
+    if (logic.get("kind") or "FEEL").upper() != "FEEL":
+        reader.model.functions[name] = lambda scope: Function(name, param_names, lambda values, budget: None)
+        return
+    body = reader.boxed().child_expr(logic, f"business knowledge model '{name}'")
+    if body is None:
+        return
+    reader.model.functions[name] = lambda scope: make_function(name, param_names, types, body, scope, result_type)
+
+
+def _href_id(href: Optional[str]) -> str:
+    return (href or "").rpartition("#")[2]
+
+
+def _read_service(reader: _Reader, el: etree._Element, ids: Mapping[str, etree._Element]) -> Optional[Decision]:
+    sid = el.get("id") or el.get("name") or ""
+    name = el.get("name") or sid
+    service = Decision(id=sid, name=name, file=reader.filename, line=el.sourceline, kind="service", model=reader.model)
+    service.service_outputs = tuple(_href_id(r.get("href")) for r in reader.children(el, "outputDecision"))
+    params, types = [], []
+    for tag in ("inputData", "inputDecision"):
+        for ref in reader.children(el, tag):
+            target = ids.get(_href_id(ref.get("href")))
+            if target is None:
+                reader.problem(sid, f"decision service '{name}': {tag} '{ref.get('href')}' is not in this file",
+                               ref.sourceline)
+                return None
+            params.append(target.get("name") or "")
+            variable = reader.child(target, "variable")
+            types.append(reader.type_of(variable.get("typeRef"), variable.sourceline) if variable is not None else None)
+    service.service_params = tuple(params)
+    service.service_types = tuple(types)
+    required = set(service.service_outputs)
+    for ref in reader.children(el, "encapsulatedDecision") + reader.children(el, "inputDecision"):
+        required.add(_href_id(ref.get("href")))
+    service.required = tuple(service.service_outputs)
+    variable = reader.child(el, "variable")
+    if variable is not None:
+        service.result_type = reader.type_of(variable.get("typeRef"), variable.sourceline)
+        if service.result_type is not None and service.result_type.base == "function":
+            service.result_type = service.result_type.output
+    model = reader.model
+
+    def make(scope: Scope) -> Function:
+        def run(values: list[Any], budget: Any) -> Any:
+            return _run_service(service, dict(zip(service.service_params, values)), model.decisions)
+
+        return Function(name, list(service.service_params), run)
+
+    model.functions[name] = make
+    return service
 
 
 def _read_decision(reader: _Reader, el: etree._Element, did: str) -> Optional[Decision]:
-    decision = Decision(id=did, name=el.get("name"), file=reader.filename, line=el.sourceline, kind="table")
+    decision = Decision(id=did, name=el.get("name"), file=reader.filename, line=el.sourceline, kind="table",
+                        model=reader.model)
     required = []
     for req in reader.children(el, "informationRequirement"):
         ref = reader.child(req, "requiredDecision")
         if ref is None:
             continue  # requiredInput: documentation of an input, nothing to evaluate
         href = (ref.get("href") or "").strip()
-        if not href.startswith("#") or len(href) < 2:
+        if "#" not in href or len(href) < 2 or (not href.startswith("#") and not reader.model.standard):
             reader.problem(did, f"decision '{did}': required decision href '{href}' must point into the same "
                            "file ('#decision_id')", ref.sourceline)
             continue
-        required.append(href[1:])
+        required.append(_href_id(href))
     decision.required = tuple(required)
+    variable = reader.child(el, "variable")
+    if variable is not None and reader.model.standard:
+        decision.result_type = reader.type_of(variable.get("typeRef"), variable.sourceline)
     table = reader.child(el, "decisionTable")
     literal = reader.child(el, "literalExpression")
     if table is not None:
         _read_table(reader, table, decision)
-    elif literal is not None:
+    elif literal is not None and not reader.model.standard:
         _read_literal(reader, el, literal, decision)
     else:
-        other = next((etree.QName(c).localname for c in el if isinstance(c.tag, str)
-                      and etree.QName(c).localname in ("context", "invocation", "relation", "list",
-                                                       "functionDefinition")), None)
-        if other:
-            reader.problem(did, f"decision '{did}': a {other} is not supported; use a decision table or a "
-                           "literal expression", el.sourceline)
-        else:
+        expression = expression_child(el)
+        if expression is None:
+            if reader.model.standard:
+                decision.kind, decision.body = "boxed", (lambda scope: None)
+                decision.variable = variable.get("name") if variable is not None else decision.name
+                return decision
             reader.problem(did, f"decision '{did}' has neither a decision table nor a literal expression",
                            el.sourceline)
-        return None
+            return None
+        decision.kind = "boxed"
+        decision.variable = (variable.get("name") if variable is not None else None) or decision.name or did
+        decision.body = reader.boxed().compile(expression, f"decision '{did}'")
+        if decision.body is None:
+            return None
     return decision
 
 
@@ -504,11 +789,22 @@ def _compile_expression(reader: _Reader, did: str, el: etree._Element, text: str
         return None
     try:
         if language == "feel":
-            return feel.compile_expression(text)
+            return feel.compile_expression(text, reader.names, not reader.model.standard)
         return _ScriptExpression(text, language)
     except ExpressionError as exc:
         reader.problem(did, f"{where}: {exc}", line)
         return None
+
+
+def _column_type(reader: _Reader, decision: Decision, type_ref: Optional[str], line: Optional[int],
+                 where: str) -> tuple[Optional[Callable[[Any], Any]], Optional[ItemType]]:
+    """A column's typeRef: Camunda's converter (DMN 1.1-1.3) or the DMN type (1.4+)."""
+    if reader.model.standard:
+        return None, reader.type_of(type_ref, line)
+    convert, error = _converter(type_ref)
+    if error:
+        reader.problem(decision.id, f"{where}: {error}", line)
+    return convert, None
 
 
 def _read_table(reader: _Reader, table: etree._Element, decision: Decision) -> None:
@@ -532,15 +828,19 @@ def _read_table(reader: _Reader, table: etree._Element, decision: Decision) -> N
     for index, el in enumerate(reader.children(table, "input"), start=1):
         expr_el = reader.child(el, "inputExpression")
         text, line = reader.text_of(expr_el)
+        if not text.strip():  # Camunda reads an input without an expression by its label (or name)
+            named = (el.get("label") or el.get("name") or "").strip()
+            if named:
+                text = named if re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", named) else f"`{named}`"
+                line = line or el.sourceline
         label = (el.get("label") or "").strip() or text.strip() or (el.get("id") or f"input {index}")
         column = DecisionInput(
             id=el.get("id"), label=label, text=text,
             type_ref=expr_el.get("typeRef") if expr_el is not None else None,
             input_variable=el.get(f"{{{CAMUNDA_DMN_NS}}}inputVariable") or "cellInput")
         where = f"decision '{did}' input column {index} ('{label}')"
-        column.convert, error = _converter(column.type_ref)
-        if error:
-            reader.problem(did, f"{where}: {error}", expr_el.sourceline if expr_el is not None else el.sourceline)
+        column.convert, column.item_type = _column_type(
+            reader, decision, column.type_ref, expr_el.sourceline if expr_el is not None else el.sourceline, where)
         if text.strip():
             column.expression = _compile_expression(reader, did, expr_el, text, line,
                                                     where + " input expression")
@@ -548,7 +848,7 @@ def _read_table(reader: _Reader, table: etree._Element, decision: Decision) -> N
         if values_el is not None:
             values_text, values_line = reader.text_of(values_el)
             try:
-                feel.compile_unary_tests(values_text)
+                feel.compile_unary_tests(values_text, "cellInput", reader.names, not reader.model.standard)
             except ExpressionError as exc:
                 reader.problem(did, f"{where} input values: {exc}", values_line)
         decision.inputs.append(column)
@@ -571,14 +871,21 @@ def _read_table(reader: _Reader, table: etree._Element, decision: Decision) -> N
                            f"{names[name]})", el.sourceline)
         elif name is not None:
             names[name] = index
-        column.convert, error = _converter(column.type_ref)
-        if error:
-            reader.problem(did, f"{where}: {error}", el.sourceline)
+        column.convert, column.item_type = _column_type(reader, decision, column.type_ref, el.sourceline, where)
+        if column.item_type is None and len(outputs) == 1 and decision.result_type is not None:
+            column.item_type = element_type(decision.result_type) if decision.result_type.collection \
+                else decision.result_type
+        default_el = reader.child(el, "defaultOutputEntry")
+        if default_el is not None:
+            default_text, default_line = reader.text_of(default_el)
+            if default_text.strip():
+                column.default = _compile_expression(reader, did, default_el, default_text, default_line,
+                                                     where + " default output")
         values_el = reader.child(el, "outputValues")
         if values_el is not None:
             values_text, values_line = reader.text_of(values_el)
             try:
-                tests = feel.compile_unary_tests(values_text)
+                tests = feel.compile_unary_tests(values_text, "cellInput", reader.names, not reader.model.standard)
                 if not tests.is_any and tests.values is None:
                     reader.problem(did, f"{where} output values: list the values as constants, e.g. "
                                    "\"high\",\"medium\",\"low\"", values_line)
@@ -634,7 +941,7 @@ def _read_rule(reader: _Reader, el: etree._Element, number: int, decision: Decis
             continue
         try:
             if language == "feel":
-                test = feel.compile_unary_tests(text, column.input_variable)
+                test = feel.compile_unary_tests(text, column.input_variable, reader.names, not reader.model.standard)
                 if test.is_any:
                     continue
             else:
@@ -649,12 +956,12 @@ def _read_rule(reader: _Reader, el: etree._Element, number: int, decision: Decis
         text, line = reader.text_of(entry)
         output_texts.append(text)
         if not text.strip():
-            continue  # Camunda: an empty output entry adds nothing to the rule's output
+            continue  # Camunda: an empty output entry adds nothing to the rule's output (DMN 1.4+: null)
         where = f"{here} output column {index + 1} ('{column.label}')"
         expr = _compile_expression(reader, did, entry, text, line or entry.sourceline, where)
         if expr is None:
             continue
-        if isinstance(expr, feel.FeelExpression) and not expr.names:
+        if isinstance(expr, feel.FeelExpression) and expr.constant and not reader.model.standard:
             try:  # a constant: check it against the output's typeRef now
                 _convert(column.convert, expr.evaluate({}))
             except ExpressionError as exc:
@@ -674,7 +981,7 @@ def _check_requirements(reader: _Reader, root: etree._Element, decisions: list[D
     by_id = {d.id: d for d in decisions}
     for d in decisions:
         for req in d.required:
-            if req not in seen:
+            if req not in seen and not any(req in m.decisions for m in reader.model.imports.values()):
                 reader.problem(d.id, f"decision '{d.id}' requires decision '{req}', which is not in this file",
                                d.line)
             elif req == d.id:
@@ -704,77 +1011,188 @@ def _check_requirements(reader: _Reader, root: etree._Element, decisions: list[D
 
 def evaluate_decision(decisions_by_id: Mapping[str, Decision], decision_id: str,
                       variables: Mapping[str, Any]) -> DecisionResult:
-    """Evaluate a decision (after its required decisions) over `variables`.
+    """Evaluate a decision (after its required decisions) or a decision service over `variables`.
 
     `decisions_by_id` holds the decision and every decision it requires (the decisions of its
     file).  Raises NotFound for an unknown decision id and DecisionError when evaluation fails."""
     decision = decisions_by_id.get(decision_id)
     if decision is None:
         raise NotFound(f"no decision '{decision_id}'")
+    try:
+        if decision.kind == "service":
+            value = _run_service(decision, variables, decisions_by_id)
+            return DecisionResult(decision.id, [{decision.name or decision.id: feel_values.to_python(value)}], [],
+                                  value=feel_values.to_python(value))
+        context: dict[str, Any] = {}
+        scope = _model_scope(decision.model, variables, context)
+        return _evaluate_with_requirements(decisions_by_id, decision, scope, context, set())
+    except ExpressionError as exc:
+        raise DecisionError(f"decision '{decision_id}': {exc}", decision_id=decision_id) from None
+    except RecursionError:
+        raise DecisionError(f"decision '{decision_id}': evaluation nested too deeply", decision_id=decision_id) from None
+
+
+def _model_scope(model: Optional[Model], variables: Mapping[str, Any], context: dict[str, Any]) -> Scope:
+    """The scope decisions of `model` see: the variables (input data conformed to their types), the
+    knowledge models and decision services as functions, imported models by prefix, and `context`
+    (where required decisions' results go)."""
+    root = Scope(variables, outer=True)
+    if model is None:
+        return root.child(context)
+    functions: dict[str, Any] = {}
+    scope = root.child(functions)
+    for name, make in model.functions.items():
+        functions[name] = make(scope)
+    for prefix, imported in model.imports.items():
+        inner = _model_scope(imported, {}, {})
+        exported = {name: inner.lookup(name) for name in imported.functions}
+        nested = variables.get(prefix)
+        if isinstance(nested, Mapping):
+            exported.update(feel_values.from_python(dict(nested)))
+        functions[prefix] = exported
+    functions[" types"] = {name: (lambda t: lambda v: is_instance(v, t))(t)
+                           for name, t in model.input_types.get(" types", {}).items() if t is not None}
+    if model.standard:
+        for name, t in model.input_types.items():
+            if t is not None and not name.startswith(" ") and name in variables:
+                context[name] = conform(feel_values.from_python(variables[name]), t)
+    return scope.child(context)
+
+
+def _evaluate_with_requirements(by_id: Mapping[str, Decision], decision: Decision, scope: Scope,
+                                context: dict[str, Any], given: set[str]) -> DecisionResult:
     order: list[Decision] = []
-    _requirement_order(decisions_by_id, decision, order, [])
-    context = dict(variables)
+    _requirement_order(by_id, decision, order, [], given)
     required: dict[str, DecisionResult] = {}
     result: Optional[DecisionResult] = None
     for d in order:
-        result = _evaluate_one(d, context)
+        rows, matched, raw = _evaluate_one(d, scope, context)
+        result = DecisionResult(d.id, feel_values.to_python(rows), matched, value=feel_values.to_python(raw))
         if d is not decision:
             required[d.id] = result
-            _expose(d, result, context)
+        _expose(d, rows, raw, context)
     assert result is not None
     if required:
-        result = DecisionResult(result.decision_id, result.outputs, result.matched_rules, required)
+        result = DecisionResult(result.decision_id, result.outputs, result.matched_rules, required, result.value)
     return result
 
 
+def _run_service(service: Decision, values: Mapping[str, Any], by_id: Mapping[str, Decision]) -> Any:
+    """A decision service: its output decisions over its parameters (input decisions and data)."""
+    params = {}
+    for name, t in zip(service.service_params, service.service_types):
+        value = feel_values.from_python(values.get(name))
+        if value is not None and conform(value, t) is None:
+            return None  # an argument of the wrong type: the invocation is null
+        params[name] = conform(value, t)
+    context: dict[str, Any] = dict(params)
+    scope = _model_scope(service.model, {}, context)
+    given = set(params)
+    results = {}
+    for output_id in service.service_outputs:
+        decision = _deployed(by_id, output_id, service)
+        if decision.name in given:
+            results[decision.name] = context.get(decision.name)
+            continue
+        _evaluate_with_requirements(by_id, decision, scope, context, given)
+        results[decision.name or decision.id] = context.get(decision.name or decision.id)
+    value = next(iter(results.values())) if len(results) == 1 else results
+    return conform(value, service.result_type)
+
+
+def _deployed(by_id: Mapping[str, Decision], decision_id: str, needed_by: Decision) -> Decision:
+    decision = by_id.get(decision_id)
+    if decision is None:
+        raise DecisionError(f"decision '{needed_by.id}' requires decision '{decision_id}', which is not deployed "
+                            "with it", decision_id=needed_by.id)
+    return decision
+
+
 def _requirement_order(by_id: Mapping[str, Decision], decision: Decision, order: list[Decision],
-                       path: list[str]) -> None:
+                       path: list[str], given: set[str] = frozenset()) -> None:
     if decision in order:
         return
     if decision.id in path:
         raise DecisionError(f"required decisions form a cycle: {' -> '.join(path + [decision.id])}",
                             decision_id=decision.id)
     for req in decision.required:
-        required = by_id.get(req)
-        if required is None:
-            raise DecisionError(f"decision '{decision.id}' requires decision '{req}', which is not deployed "
-                                "with it", decision_id=decision.id)
-        _requirement_order(by_id, required, order, path + [decision.id])
+        required = _deployed(by_id, req, decision)
+        if required.name in given:
+            continue
+        _requirement_order(by_id, required, order, path + [decision.id], given)
     order.append(decision)
 
 
-def _expose(decision: Decision, result: DecisionResult, context: dict[str, Any]) -> None:
-    """Put a required decision's outputs into the variables, as Camunda 7 does."""
-    rows = result.outputs
-    if not rows:
-        return
-    if len(rows) == 1 and not decision.returns_list:
-        context.update(rows[0])
-        return
-    keys: dict[str, None] = {}
-    for row in rows:
-        keys.update(dict.fromkeys(row))
-    for key in keys:
-        context[key] = [row[key] for row in rows if key in row]
+def _expose(decision: Decision, rows: list[dict[str, Any]], value: Any, context: dict[str, Any]) -> None:
+    """Put a required decision's result into the variables: by its outputs' names as Camunda 7
+    does, then by the decision's name (the DMN standard), which wins."""
+    if rows:
+        if len(rows) == 1 and not decision.returns_list:
+            context.update(rows[0])
+        else:
+            keys: dict[str, None] = {}
+            for row in rows:
+                keys.update(dict.fromkeys(row))
+            for key in keys:
+                context[key] = [row[key] for row in rows if key in row]
+    if decision.name:
+        context[decision.name] = value
 
 
-def _evaluate_one(decision: Decision, context: Mapping[str, Any]) -> DecisionResult:
-    if decision.kind == "literal":
+def _plain(scope: Scope, context: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables as Python values, for a JUEL or Python cell."""
+    out: dict[str, Any] = {}
+    chain = []
+    s: Optional[Scope] = scope
+    while s is not None:
+        chain.append(s)
+        s = s.parent
+    for s in reversed(chain):
+        out.update(s.vars if s.outer else feel_values.to_python(dict(s.vars)))
+    out.update(feel_values.to_python(dict(context)))
+    return out
+
+
+def _evaluate_expr(expr: Any, scope: Scope, context: Mapping[str, Any]) -> Any:
+    """A compiled cell's FEEL value in `scope` (FEEL) or over the plain variables (JUEL, Python)."""
+    if isinstance(expr, feel.FeelExpression):
+        return expr.value_of(scope=scope)
+    return feel_values.from_python(expr.evaluate(_plain(scope, context)))
+
+
+def _typed(decision: Decision, convert: Optional[Callable[[Any], Any]], item_type: Optional[ItemType],
+           value: Any) -> Any:
+    """A value after a typeRef: conformed (DMN 1.4+) or converted as Camunda does (ValueError)."""
+    if decision.standard:
+        return conform(value, item_type)
+    if convert is None or value is None:
+        return value
+    return feel_values.from_python(convert(feel_values.to_python(value)))
+
+
+def _evaluate_one(decision: Decision, scope: Scope, context: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str], Any]:
+    """(rows, matched rule ids, the decision's value as the DMN standard defines it)."""
+    did = decision.id
+    if decision.kind in ("literal", "boxed"):
         try:
-            value = decision.literal.evaluate(context)
+            if decision.kind == "boxed":
+                value = decision.body(scope)
+            else:
+                value = _evaluate_expr(decision.literal, scope, context)
         except ExpressionError as exc:
-            raise DecisionError(f"decision '{decision.id}' literal expression: {exc}",
-                                decision_id=decision.id) from None
+            raise DecisionError(f"decision '{did}' literal expression: {exc}", decision_id=did) from None
         try:
-            value = _convert(decision.literal_convert, value)
+            value = _typed(decision, decision.literal_convert, decision.result_type, value)
         except ValueError as exc:
-            raise DecisionError(f"decision '{decision.id}' variable '{decision.variable}': {exc}",
-                                decision_id=decision.id) from None
-        return DecisionResult(decision.id, [{decision.variable: value}], [])
-    return _evaluate_table(decision, context)
+            raise DecisionError(f"decision '{did}' variable '{decision.variable}': {exc}",
+                                decision_id=did) from None
+        return [{decision.variable: value}], [], value
+    value, rows, ids = _run_table(decision, scope, context)
+    return rows, ids, conform(value, decision.result_type) if decision.standard else value
 
 
-def _evaluate_table(decision: Decision, context: Mapping[str, Any]) -> DecisionResult:
+def _run_table(decision: Decision, scope: Scope, context: Mapping[str, Any] = {}) -> tuple[Any, list[dict[str, Any]], list[str]]:
+    """(the table's value, its rows, matched rule ids)."""
     did = decision.id
     values = []
     for index, column in enumerate(decision.inputs, start=1):
@@ -783,11 +1201,11 @@ def _evaluate_table(decision: Decision, context: Mapping[str, Any]) -> DecisionR
             values.append(None)
             continue
         try:
-            value = column.expression.evaluate(context)
+            value = _evaluate_expr(column.expression, scope, context)
         except ExpressionError as exc:
             raise DecisionError(f"{where}: {exc}", decision_id=did) from None
         try:
-            values.append(_convert(column.convert, value))
+            values.append(_typed(decision, column.convert, column.item_type, value))
         except ValueError as exc:
             raise DecisionError(f"{where}: {exc} (typeRef of the input)", decision_id=did) from None
 
@@ -796,7 +1214,10 @@ def _evaluate_table(decision: Decision, context: Mapping[str, Any]) -> DecisionR
     for rule in decision.rules:
         for index, test in rule.tests:
             try:
-                ok = test.matches(values[index], context)
+                if isinstance(test, feel.UnaryTests):
+                    ok = test.test(values[index], scope)
+                else:
+                    ok = test.matches(feel_values.to_python(values[index]), _plain(scope, context))
             except ExpressionError as exc:
                 column = decision.inputs[index]
                 raise DecisionError(f"decision '{did}' {rule.where()} input column {index + 1} "
@@ -814,8 +1235,12 @@ def _evaluate_table(decision: Decision, context: Mapping[str, Any]) -> DecisionR
         raise DecisionError(f"decision '{did}' has hit policy UNIQUE but {len(matched)} rules match: "
                             + _rule_list(matched) + "; only one rule may match", decision_id=did,
                             rule_ids=[r.id or "" for r in matched])
-    rows = [_rule_outputs(decision, rule, context) for rule in matched]
+    rows = [_rule_outputs(decision, rule, scope, context) for rule in matched]
     ids = [rule.id or "" for rule in matched]
+    if not rows and any(o.default is not None for o in decision.outputs):
+        row = {o.key: (_evaluate_expr(o.default, scope, context) if o.default is not None else None)
+               for o in decision.outputs}
+        return (row[decision.outputs[0].key] if len(decision.outputs) == 1 else row), [row], []
 
     if policy == "ANY" and len(rows) > 1:
         if any(not _same_row(rows[0], row) for row in rows[1:]):
@@ -829,28 +1254,45 @@ def _evaluate_table(decision: Decision, context: Mapping[str, Any]) -> DecisionR
             order = order[:1]
         rows, ids = [rows[i] for i in order], [ids[i] for i in order]
     elif policy == "COLLECT" and decision.aggregation:
-        return DecisionResult(did, _aggregate(decision, matched, rows), ids)
-    return DecisionResult(did, rows, ids)
+        rows = _aggregate(decision, matched, rows)
+        key = decision.outputs[0].key if decision.outputs else "result"
+        return (rows[0].get(key) if rows else None), rows, ids
+    return _table_value(decision, rows), rows, ids
+
+
+def _table_value(decision: Decision, rows: list[dict[str, Any]]) -> Any:
+    """A table's value: its single output's value(s), or a context (or list of contexts) of its outputs."""
+    if len(decision.outputs) == 1:
+        key = decision.outputs[0].key
+        values = [row.get(key) for row in rows]
+    else:
+        values = [{o.name or o.key: row.get(o.key) for o in decision.outputs} for row in rows]
+    if decision.returns_list:
+        return values
+    return values[0] if values else None
 
 
 def _rule_list(rules: list[DecisionRule]) -> str:
     return ", ".join(rule.where() for rule in rules)
 
 
-def _rule_outputs(decision: Decision, rule: DecisionRule, context: Mapping[str, Any]) -> dict[str, Any]:
+def _rule_outputs(decision: Decision, rule: DecisionRule, scope: Scope, context: Mapping[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for index, expr in rule.outputs:
         column = decision.outputs[index]
         where = f"decision '{decision.id}' {rule.where()} output column {index + 1} ('{column.label}')"
         try:
-            value = expr.evaluate(context)
+            value = _evaluate_expr(expr, scope, context)
         except ExpressionError as exc:
             raise DecisionError(f"{where}: {exc}", decision_id=decision.id, rule_ids=[rule.id or ""]) from None
         try:
-            row[column.key] = _convert(column.convert, value)
+            row[column.key] = _typed(decision, column.convert, column.item_type, value)
         except ValueError as exc:
             raise DecisionError(f"{where}: {exc} (typeRef of the output)", decision_id=decision.id,
                                 rule_ids=[rule.id or ""]) from None
+    if decision.standard:
+        for column in decision.outputs:
+            row.setdefault(column.key, None)
     return row
 
 
@@ -859,6 +1301,8 @@ def _same_value(a: Any, b: Any) -> bool:
         return a is b
     if _is_number(a) and _is_number(b):
         return a == b
+    if isinstance(a, (list, dict)) or isinstance(b, (list, dict)):
+        return feel_values.equal(a, b) is True
     return type(a) is type(b) and a == b
 
 
@@ -898,10 +1342,9 @@ def _aggregate(decision: Decision, matched: list[DecisionRule], rows: list[dict[
     numbers = []
     for rule, value in values:
         if _is_number(value):
-            numbers.append(float(value) if isinstance(value, Decimal) else value)
-        elif isinstance(value, str) and _NUMBER_TEXT.fullmatch(value):
-            text = value.strip()
-            numbers.append(int(text) if _INTEGER_TEXT.fullmatch(text) else float(text))
+            numbers.append(feel_values.num(value))
+        elif isinstance(value, str) and _NUMBER_TEXT.fullmatch(value) and not decision.standard:
+            numbers.append(Decimal(value.strip()))
         else:
             raise DecisionError(f"decision '{decision.id}' COLLECT {decision.aggregation}: {rule.where()} gives "
                                 f"{feel.describe(value)}, which is not a number", decision_id=decision.id,

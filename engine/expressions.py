@@ -353,6 +353,7 @@ def _fn_working_days_between(a: Any, b: Any) -> int:
 # name -> (function, least arguments, most arguments or None for any number)
 FUNCTIONS: dict[str, tuple[Callable[..., Any], int, Optional[int]]] = {
     "now": (_fn_now, 0, 0),
+    "dateTime": (_fn_now, 0, 0),  # Camunda's dateTime(): now, for its Joda-Time idioms
     "today": (_fn_today, 0, 0),
     "date": (_fn_date, 1, 3),
     "datetime": (_fn_datetime, 1, 6),
@@ -417,6 +418,23 @@ _JUEL_METHODS: dict[tuple[str, str], Callable[..., Any]] = {
     ("str", "trim"): str.strip,
     **{(k, "equals"): operator.eq for k in ("str", "dict", "list", "tuple", "number", "boolean")},
 }
+
+# Camunda's Joda-Time idioms on dates: ${dateTime().plusDays(2).toDate()}; JUEL only.
+_JODA_UNITS = {"Days": "days", "Weeks": "weeks", "Hours": "hours", "Minutes": "minutes", "Seconds": "seconds"}
+
+
+def _joda_shift(sign: int, unit: str) -> Callable[..., Any]:
+    if unit in ("Months", "Years"):
+        factor = 12 if unit == "Years" else 1
+        return lambda t, n: _fn_add_months(t, sign * factor * _as_int(n))
+    return lambda t, n: t + timedelta(**{_JODA_UNITS[unit]: sign * _as_int(n)})
+
+
+_JUEL_METHODS.update({
+    **{(k, f"{verb}{unit}"): _joda_shift(sign, unit) for k in ("datetime", "date")
+       for verb, sign in (("plus", 1), ("minus", -1)) for unit in (*_JODA_UNITS, "Months", "Years")},
+    **{(k, "toDate"): (lambda t: t) for k in ("datetime", "date")},
+})
 
 _SKIPS_TWO = frozenset({"date", "datetime"})  # date(text) or date(y, m, d); datetime(text) or datetime(y, m, d, ...)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
+from lxml import etree
 from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -22,7 +23,7 @@ from . import clock, dmn, history, runtime
 from .errors import ExecutionError, InstanceNotRunning, NotFound
 from .expressions import compile_template
 from .xmlsafe import parse_xml
-from .models import DecisionDefinition, ExternalTask, MessageSubscription, ProcessDefinition, ProcessInstance, TaskCandidate, Timer, UserTask
+from .models import DecisionDefinition, ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance, TaskCandidate, Timer, UserTask
 
 
 # --- caches ------------------------------------------------------------------------------------
@@ -84,6 +85,17 @@ def definition_runtime(session: Session, definition_id: int) -> DefinitionRuntim
     return cached
 
 
+def _dmn_files(resource) -> dict:
+    """A DMN resource's tree, with the other DMN files of its deployment when it imports one."""
+    tree = parse_xml(resource.content, resource.name)
+    trees = {resource.name: tree}
+    if any(etree.QName(el).localname == "import" for el in tree.getroot() if isinstance(el.tag, str)):
+        for other in resource.deployment.resources:
+            if other.name != resource.name and other.name.lower().endswith(".dmn"):
+                trees[other.name] = parse_xml(other.content, other.name)
+    return trees
+
+
 class DecisionResolver:
     """Finds and evaluates the decisions of one instance's business rule tasks.
 
@@ -100,8 +112,8 @@ class DecisionResolver:
         row = self._version(key, config)
         decisions = _decision_files.get(row.id)
         if decisions is None:
-            tree = parse_xml(row.resource.content, row.resource.name)
-            parsed, problems = dmn.parse_dmn(tree, row.resource.name)
+            parsed, problems = dmn.parse_dmn_bundle(_dmn_files(row.resource))
+            problems = [p for p in problems if p.file == row.resource.name]
             if problems:
                 raise ExecutionError(f"decision '{key}' version {row.version} does not compile: {problems[0]}",
                                      element_id=element_id)
@@ -237,13 +249,16 @@ def save(session: Session, handle: Handle) -> None:
     if waits != (row.waits or []):
         _sync_timers(session, row, snap.timers, snap.jobs, now)
         _sync_subscriptions(session, row, snap.messages)
-        _sync_external_tasks(session, row, snap.external, now)
+        for incident in _sync_external_tasks(session, row, snap.external, now, columns["variables"]):
+            handle.events.append(history.Event("incident", element_id=incident.element_id, data={
+                "incident": incident.id, "kind": incident.kind, "message": incident.message, "from": row.status}))
+            columns["status"] = "incident"
         columns["waits"] = waits
     if workflow.completed:
         if row.status != "completed":
             handle.events.append(history.Event("instance_completed"))
         columns["status"], columns["ended_at"] = "completed", now
-    elif row.status in ("running", "waiting"):
+    elif row.status in ("running", "waiting") and columns.get("status") != "incident":
         columns["status"] = "running" if snap.ready else "waiting"
     count, head = history.append(session, row.id, row.history_count, row.history_head, handle.events,
                                  runtime.state_digest(workflow))
@@ -433,17 +448,37 @@ def _sync_subscriptions(session: Session, row: ProcessInstance, messages: list[r
                                             business_key=row.business_key))
 
 
-def _sync_external_tasks(session: Session, row: ProcessInstance, waiting: list, now: datetime) -> None:
+def _sync_external_tasks(session: Session, row: ProcessInstance, waiting: list, now: datetime,
+                         visible: dict) -> list[Incident]:
+    """Open a row per new external task (and an incident for one the engine cannot run), with the
+    variables only its scope sees (a multi-instance element, an input parameter); close those no
+    longer waiting. Returns the incidents opened."""
     existing = {t.task_uuid: t for t in session.scalars(
         select(ExternalTask).where(ExternalTask.instance_id == row.id, ExternalTask.state == "open"))}
     wanted = {e.task_uuid: e for e in waiting}
     for uuid, task in existing.items():
         if uuid not in wanted:
             task.state = "completed" if task.worker_id else "cancelled"
+    opened = []
     for uuid, e in wanted.items():
         if uuid not in existing:
-            session.add(ExternalTask(instance_id=row.id, task_uuid=uuid, element_id=e.element_id, topic=e.topic,
-                                     state="open", priority=e.priority, created_at=now))
+            local = {k: v for k, v in (e.data or {}).items()
+                     if not k.startswith("_") and (k not in visible or visible[k] != v)}
+            task = ExternalTask(instance_id=row.id, task_uuid=uuid, element_id=e.element_id, topic=e.topic,
+                                state="open", priority=e.priority, created_at=now, variables=runtime.plain(local) or None,
+                                retries=0 if e.incident else None, error_message=e.incident)
+            session.add(task)
+            if e.incident:
+                session.flush()
+                incident = Incident(instance_id=row.id, element_id=e.element_id, kind="external-task",
+                                    message=e.incident, created_at=now,
+                                    payload={"external_task": task.id, "element_id": e.element_id, "event": {
+                                        "type": "external_task_retried", "actor": None, "element_id": e.element_id,
+                                        "data": {"external_task": task.id}}})
+                session.add(incident)
+                session.flush()
+                opened.append(incident)
+    return opened
 
 
 def close_waits(session: Session, row: ProcessInstance) -> None:

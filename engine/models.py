@@ -290,6 +290,7 @@ class ExternalTask(Base):
     error_details: Mapped[Optional[str]] = mapped_column(Text)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
+    variables: Mapped[Optional[dict]] = mapped_column(JSON)  # those only its scope sees (a multi-instance item)
 
 
 class Document(Base):

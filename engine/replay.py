@@ -21,7 +21,8 @@ from .models import ProcessDefinition, ProcessInstance
 
 # Events that only describe what the inputs caused, or change nothing in the workflow state.
 _DERIVED = {"decision_evaluated", "task_created", "task_cancelled", "instance_completed", "task_claimed", "task_unclaimed",
-            "status_changed", "incident", "comment_added", "document_added", "task_assigned", "task_delegated", "task_resolved"}
+            "status_changed", "incident", "comment_added", "document_added", "task_assigned", "task_delegated", "task_resolved",
+            "task_candidates_changed"}
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Optional
 from uuid import UUID
@@ -25,7 +25,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDef
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
-from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock, specs
@@ -233,10 +233,16 @@ def engine_steps(workflow: BpmnWorkflow) -> None:
     while True:
         active = workflow.get_active_subprocesses()
         for subprocess in sorted(active, key=lambda sp: sp.depth, reverse=True):
+            parent = None
+            if subprocess.parent_task_id is not None:
+                try:
+                    parent = workflow.get_task_from_id(subprocess.parent_task_id)
+                except TaskNotFoundException:  # its activity was cancelled meanwhile (an error boundary fired)
+                    workflow.subprocesses.pop(subprocess.parent_task_id, None)
+                    continue
             while update(subprocess) > 0:
                 pass
-            if subprocess.parent_task_id is not None:
-                parent = workflow.get_task_from_id(subprocess.parent_task_id)
+            if parent is not None:
                 parent.task_spec._update(parent)
         if not (update(workflow) > 0 or len(workflow.get_active_subprocesses()) > len(active)):
             break
@@ -352,8 +358,14 @@ def throw_bpmn_error(workflow: BpmnWorkflow, task_uuid: str, code: str, message:
         event = BpmnEvent(specs.EngineErrorEventDefinition(code, code),
                           payload={"variables": variables, "code": code, "message": message},
                           target=task.workflow)
-        if workflow.top_workflow.event_manager.catch(event, internal=False) == 0:
+        manager, scopes, scope = workflow.top_workflow.event_manager, [], task.workflow
+        while scope is not None:  # the error goes up through the subprocesses around the task
+            scopes.append(scope)
+            scope = getattr(scope, "parent_workflow", None)
+        if not any(t.workflow in scopes and t.task_spec.event_definition.catches(t, event)
+                   for t in manager.tasks.values()):
             raise ExecutionError(f"no error event catches BPMN error '{code}'", element_id=task.task_spec.bpmn_id)
+        manager.catch(event, internal=False)
         engine_steps(workflow)
 
 
@@ -439,6 +451,8 @@ class WaitingExternal:
     element_id: str
     topic: str
     priority: int
+    incident: Optional[str] = None  # a script the engine cannot run: an incident when reached
+    data: Optional[dict] = field(default=None, compare=False)  # the variables the task sees
 
 
 @dataclass(frozen=True)
@@ -480,7 +494,8 @@ def snapshot(workflow: BpmnWorkflow) -> Snapshot:
                 config = (getattr(task.task_spec, "extensions", None) or {}).get("dalad_external")
                 if config:
                     external.append(WaitingExternal(str(task.id), task.task_spec.bpmn_id, config["topic"],
-                                                    int(config.get("priority") or 0)))
+                                                    int(config.get("priority") or 0), config.get("incident"),
+                                                    task.data))
             elif state == TaskState.WAITING:
                 definition = getattr(task.task_spec, "event_definition", None)
                 if definition is None or not isinstance(task.task_spec, CatchingEvent):
@@ -500,6 +515,13 @@ def snapshot(workflow: BpmnWorkflow) -> Snapshot:
     if not workflow.completed:
         messages.extend(_event_subprocess_subscriptions(workflow))
     return Snapshot(ready, timers, messages, external, list(jobs.values()))
+
+
+def listens_for_messages(spec, subprocess_specs: dict) -> bool:
+    """Whether the process has event subprocesses that a message starts (it waits for them all along)."""
+    return any(isinstance(start.event_definition, MessageEventDefinition)
+               for name in getattr(spec.start, "trigger_specs", [])
+               for start in subprocess_specs[name].bpmn_start_events)
 
 
 def _event_subprocess_subscriptions(workflow: BpmnWorkflow) -> list[WaitingMessage]:

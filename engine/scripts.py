@@ -16,6 +16,7 @@ import ast
 import functools
 from typing import Any, Callable, Mapping
 
+from . import variable_limits as limits
 from .errors import ExpressionError
 from .expressions import _Builder, _describe, _Fail  # the same whitelist, one place
 
@@ -52,6 +53,10 @@ class Script:
             raise ExpressionError("'break' or 'continue' outside a loop") from None
         except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
             raise ExpressionError(f"script failed: {_describe(exc)}") from exc
+        changed = {name: value for name, value in env.items() if variables.get(name) is not value}
+        refused = limits.shape_problem(env) or limits.size_problem(changed)
+        if refused:
+            raise ExpressionError(f"script result refused: {refused}")
         return env
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import bureaus, clock, compliance, definitions, history, instances, runtime
+from . import bureaus, clock, compliance, definitions, history, instances, runtime, users, variable_limits
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
@@ -39,10 +39,10 @@ def _one_instant(service):
 @_one_instant
 def deploy(session: Session, files: list[BundleFile], *, name: str, source: Optional[str] = None,
            user: Optional[str] = None, tenant_id: Optional[str] = None,
-           changed_only: bool = False) -> DeploymentResult:
+           changed_only: bool = False, all_versions: bool = False) -> DeploymentResult:
     """Deploy a bundle (all or nothing); record it in the system history."""
     result = definitions.deploy(session, files, name=name, source=source, user=user, tenant_id=tenant_id,
-                                changed_only=changed_only)
+                                changed_only=changed_only, all_versions=all_versions)
     history.record_system(session, history.Event(
         "deployment", actor=user, data={
             "deployment": result.deployment.id, "name": name, "source": source,
@@ -74,7 +74,7 @@ def start_process(session: Session, key: str, *, business_key: Optional[str] = N
     if definition.suspended:
         raise InstanceNotRunning(f"process '{key}' version {definition.version} is suspended")
     variables = _checked_variables(variables)
-    _refuse_shared_key(session, definition.key, business_key)
+    _refuse_shared_key(session, definition, business_key)
     start_event = _plain_start(definition)
     initiator = next((s.get("initiator") for s in definition.meta["starts"] if s["id"] == start_event), None)
     if initiator and user:
@@ -88,18 +88,24 @@ def start_process(session: Session, key: str, *, business_key: Optional[str] = N
     return handle.row
 
 
-def _refuse_shared_key(session: Session, key: str, business_key: Optional[str]) -> None:
-    """No two instances of a process share a business key that messages correlate on: refuse a new
-    one while another instance of the process with that key waits for a message."""
+def _refuse_shared_key(session: Session, definition: ProcessDefinition, business_key: Optional[str]) -> None:
+    """A process whose event subprocesses start on messages listens on its business key for its whole
+    life: a second open instance of it under the same key would make every such message ambiguous,
+    so it is refused (Art 5: each plan entry its own key). Other processes may share keys, as in
+    Camunda (a message then names its instance)."""
     if not business_key:
+        return
+    compiled = instances.definition_runtime(session, definition.id)
+    if not runtime.listens_for_messages(compiled.spec, compiled.subprocess_specs):
         return
     other = session.scalar(select(MessageSubscription.instance_id)
                            .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
                            .where(MessageSubscription.kind == "message", MessageSubscription.business_key == business_key,
-                                  ProcessInstance.process_key == key).limit(1))
+                                  ProcessInstance.process_key == definition.key).limit(1))
     if other is not None:
-        raise InvalidInput(f"process '{key}' already has an instance ({other}) with business key '{business_key}' "
-                           "that waits for messages: a message correlated on that key would have two receivers")
+        raise InvalidInput(f"process '{definition.key}' already has an instance ({other}) with business key "
+                           f"'{business_key}' that listens for messages: a message correlated on that key would have "
+                           "two receivers")
 
 
 def _save(session: Session, handle: instances.Handle, user: Optional[str]) -> None:
@@ -139,6 +145,9 @@ def _checked_variables(variables: Optional[dict]) -> dict:
     for name in variables:
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
             raise InvalidInput(f"variable name {name!r} is not allowed (letters, digits and _, not first)")
+    refused = variable_limits.problem(variables)
+    if refused:
+        raise InvalidInput(refused)
     try:
         return runtime.plain(variables)
     except TypeError as exc:
@@ -323,6 +332,19 @@ def unclaim(session: Session, task_id: int, *, user: str) -> UserTask:
 
 
 @_one_instant
+def set_candidates(session: Session, task_id: int, *, groups: list[str], users: list[str], user: str) -> UserTask:
+    """Offer a ready task to other candidate groups and users (an administrator's identity links)."""
+    task, row = _ready_task_locked(session, task_id)
+    previous = {"groups": list(task.candidate_groups), "users": list(task.candidate_users)}
+    task.candidate_groups, task.candidate_users = list(groups), list(users)
+    task.candidates = ([TaskCandidate(kind="group", value=g) for g in groups]
+                       + [TaskCandidate(kind="user", value=u) for u in users])
+    _task_event(session, row, task, "task_candidates_changed", user,
+                {"groups": list(groups), "users": list(users), "previous": previous})
+    return task
+
+
+@_one_instant
 def reassign_task(session: Session, task_id: int, *, actor: str, to_user: Optional[str], reason: str,
                   groups: Optional[list[str]] = None, roles=(), check_access: bool = True) -> UserTask:
     """Hand a ready task to another user (转办; None gives it back to its candidates): the
@@ -389,8 +411,9 @@ class CorrelationResult:
 @_one_instant
 def correlate_message(session: Session, name: str, *, business_key: Optional[str] = None,
                       variables: Optional[dict] = None, correlation_keys: Optional[dict] = None,
-                      user: Optional[str] = None) -> CorrelationResult:
-    """Deliver a message to the one instance waiting for it, or start the process it starts."""
+                      user: Optional[str] = None, instance_id: Optional[int] = None) -> CorrelationResult:
+    """Deliver a message to the one instance waiting for it, or start the process it starts;
+    with `instance_id`, only to that instance (which must be waiting for it)."""
     variables = _checked_variables(variables)
     query = (select(MessageSubscription, ProcessInstance.variables)
              .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
@@ -398,6 +421,8 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
              .order_by(MessageSubscription.instance_id))
     if business_key is not None:
         query = query.where(MessageSubscription.business_key == business_key)
+    if instance_id is not None:
+        query = query.where(MessageSubscription.instance_id == instance_id)
     if correlation_keys:  # compared with each waiting instance's variables; its state stays unread
         subscriptions = [sub for sub, values in session.execute(query) if _matches(values, correlation_keys)]
     else:
@@ -409,6 +434,8 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
     if instance_ids:
         sub = subscriptions[0]
         return CorrelationResult(_deliver(session, instance_ids[0], sub.element_id, name, variables, user), False)
+    if instance_id is not None:
+        raise CorrelationError(f"process instance {instance_id} is not waiting for message '{name}'")
     starts = list(session.scalars(select(StartSubscription).where(StartSubscription.kind == "message",
                                                                   StartSubscription.message_name == name)))
     latest = {}
@@ -423,7 +450,7 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
         where = f" with business key '{business_key}'" if business_key else ""
         raise CorrelationError(f"no instance is waiting for message '{name}'{where} and no process starts with it")
     definition, start = next(iter(latest.values()))
-    _refuse_shared_key(session, definition.key, business_key)
+    _refuse_shared_key(session, definition, business_key)
     handle = instances.create(session, definition.id, business_key=business_key, user=user)
     handle.events.append(history.Event("instance_started", actor=user, element_id=start.element_id,
                                        versions=instances.versions(handle),
@@ -525,18 +552,48 @@ def fire_next_due_timer(session: Session) -> Optional[Timer]:
         if row is None:
             continue  # another scheduler is on this instance right now
         timer = session.scalars(still_due.execution_options(populate_existing=True)).first()
-        if timer is None or row.status in ("suspended", "terminated", "completed", "incident"):
-            continue
-        timer.state, timer.fired_at, timer.fire_count = "fired", now, timer.fire_count + 1
-        if timer.kind == "job":
-            _run_job(session, row, timer)
+        if timer is not None and _fire(session, row, timer, now):
             return timer
-        event = history.Event("timer_fired", element_id=timer.element_id,
-                              data={"timer": timer.id, "due": timer.due_at, "fired_at": now})
-        _engine_work(session, row.id, event, _run_waiting, kind="timer",
-                     payload={"timer": timer.id, "element_id": timer.element_id})
-        return timer
     return None
+
+
+def _fire(session: Session, row: ProcessInstance, timer: Timer, now) -> bool:
+    """Fire a timer or run a job of locked instance `row`, if it still waits and the instance runs."""
+    if timer.state != "waiting" or row.status in ("suspended", "terminated", "completed", "incident"):
+        return False
+    timer.state, timer.fired_at, timer.fire_count = "fired", now, timer.fire_count + 1
+    if timer.kind == "job":
+        _run_job(session, row, timer)
+        return True
+    event = history.Event("timer_fired", element_id=timer.element_id,
+                          data={"timer": timer.id, "due": timer.due_at, "fired_at": now})
+    _engine_work(session, row.id, event, _run_waiting, kind="timer",
+                 payload={"timer": timer.id, "element_id": timer.element_id})
+    return True
+
+
+@_one_instant
+def execute_job(session: Session, timer_id: int) -> Timer:
+    """Run one waiting job now (Camunda's job execute): an asynchronous continuation, or a timer
+    that is due. A timer is not fired before its time: the history replays it at that time."""
+    timer = session.get(Timer, timer_id)
+    if timer is None or timer.state != "waiting":
+        raise NotFound(f"job {timer_id} does not wait: it ran or was cancelled")
+    if timer.kind == "timer" and timer.due_at > clock.now():
+        raise InvalidInput(f"timer '{timer.element_id}' is due at {clock.aware(timer.due_at).isoformat()}: "
+                           "a timer fires at its time, not before")
+    if timer.instance_id is None:  # a timer start event: its own row is the lock
+        session.scalars(select(Timer).where(Timer.id == timer_id).with_for_update()).one()
+        session.refresh(timer)
+        if timer.state != "waiting":
+            raise NotFound(f"job {timer_id} does not wait: it ran or was cancelled")
+        _fire_timer_start(session, timer, clock.now())
+        return timer
+    row = instances.lock_instance(session, timer.instance_id)
+    session.refresh(timer)
+    if not _fire(session, row, timer, clock.now()):
+        raise InstanceNotRunning(f"job {timer_id} cannot run: process instance {row.id} is {row.status}")
+    return timer
 
 
 def _run_job(session: Session, row: ProcessInstance, job: Timer) -> None:
@@ -730,16 +787,20 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                 continue
             task.worker_id, task.lock_expires_at = worker_id, now + timedelta(milliseconds=duration)
             wanted = topic.get("variables")
-            variables = {k: v for k, v in (row.variables or {}).items()
+            variables = {k: v for k, v in {**(row.variables or {}), **(task.variables or {})}.items()
                          if not k.startswith("_") and (wanted is None or k in wanted)}
             locked.append(LockedExternalTask(task, variables, row.business_key, row.process_key))
     return locked
 
 
 def _locked_by(session: Session, task_id: int, worker_id: str) -> ExternalTask:
-    task = session.get(ExternalTask, task_id)
-    if task is None:
+    """The external task, read after its instance is locked, if `worker_id` holds it."""
+    instance_id = session.scalar(select(ExternalTask.instance_id).where(ExternalTask.id == task_id))
+    if instance_id is None:
         raise NotFound(f"external task {task_id} does not exist")
+    instances.lock_instance(session, instance_id)
+    task = session.scalars(select(ExternalTask).where(ExternalTask.id == task_id)
+                           .execution_options(populate_existing=True)).one()
     if task.state != "open":
         raise TaskNotReady(f"external task {task_id} is {task.state}")
     if task.worker_id != worker_id or task.lock_expires_at is None or task.lock_expires_at < clock.now():
@@ -753,16 +814,46 @@ def complete_external_task(session: Session, task_id: int, *, worker_id: str, va
                            user: Optional[str] = None) -> ProcessInstance:
     """The worker holding the lock finished the task: its variables join the process."""
     task = _locked_by(session, task_id, worker_id)
-    variables = _checked_variables(variables)
+    return _finish_external(session, task, _checked_variables(variables), user or worker_id, {"worker": worker_id})
+
+
+def _finish_external(session: Session, task: ExternalTask, variables: dict, actor: Optional[str],
+                     data: dict) -> ProcessInstance:
     handle = instances.load(session, task.instance_id)
     spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
-    handle.events.append(history.Event("external_task_completed", actor=user or worker_id, element_id=task.element_id,
+    handle.events.append(history.Event("external_task_completed", actor=actor, element_id=task.element_id,
                                        data={"external_task": task.id, "path": runtime.task_path(spiff_task),
-                                             "worker": worker_id, "variables": variables}))
+                                             **data, "variables": variables}))
     runtime.complete_external_task(handle.workflow, task.task_uuid, variables)
-    _save(session, handle, user or worker_id)
+    _save(session, handle, actor)
     task.state = "completed"
     return handle.row
+
+
+@_one_instant
+def complete_external_task_as_admin(session: Session, task_id: int, *, user: str, variables: Optional[dict] = None,
+                                    reason: str = "") -> ProcessInstance:
+    """An administrator does an external task's work by hand (a `java:` task with no worker, a
+    script the engine cannot run): its open incident is resolved, the variables join the process."""
+    task = session.get(ExternalTask, task_id)
+    if task is None:
+        raise NotFound(f"external task {task_id} does not exist")
+    if task.state != "open":
+        raise TaskNotReady(f"external task {task_id} is {task.state}")
+    variables = _checked_variables(variables)
+    row = instances.lock_instance(session, task.instance_id)
+    if row.status in ("suspended", "completed", "terminated"):
+        raise InstanceNotRunning(f"process instance {row.id} is {row.status}")
+    for incident in session.scalars(select(Incident).where(Incident.instance_id == row.id,
+                                                           Incident.element_id == task.element_id,
+                                                           Incident.resolved_at.is_(None))):
+        if (incident.payload or {}).get("external_task") == task.id:
+            incident.resolved_at, incident.resolved_by = clock.now(), user
+    if row.status == "incident" and not session.scalar(select(Incident.id).where(
+            Incident.instance_id == row.id, Incident.resolved_at.is_(None)).limit(1)):
+        row.status = "running"
+    return _finish_external(session, task, variables, user,
+                            {"worker": None, "by_admin": (reason or "").strip() or "completed by an administrator"})
 
 
 @_one_instant

@@ -38,7 +38,7 @@ from SpiffWorkflow.camunda.specs.event_definitions import \
     MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from . import clock
+from . import clock, feel
 from .dmn import DecisionError, map_decision_result
 from .errors import ExecutionError, ExpressionError
 from .expressions import compile_expression, compile_template
@@ -217,6 +217,13 @@ def timer_text(value) -> str:
     return str(value).strip()
 
 
+def _due_by_now(my_task, due: datetime) -> None:
+    """A timer is due at its time, not a moment after (SpiffWorkflow waits for a later instant,
+    while the scheduler fires at `due_at <= now`)."""
+    if due <= clock.now():
+        my_task._set_internal_data(event_fired=True)
+
+
 class EngineTimeDateTimer(TimeDateEventDefinition):
     """A timeDate whose expression may give a date or date-time, not only text (as in Camunda)."""
 
@@ -224,6 +231,7 @@ class EngineTimeDateTimer(TimeDateEventDefinition):
         if my_task._get_internal_data("event_value") is None:
             value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             my_task._set_internal_data(event_value=timer_text(value))
+        _due_by_now(my_task, TimerEventDefinition.parse_time_or_duration(my_task._get_internal_data("event_value")))
         return super().has_fired(my_task)
 
 
@@ -236,6 +244,7 @@ class EngineDurationTimer(DurationTimerEventDefinition):
             duration = TimerEventDefinition.parse_iso_duration(timer_text(value))
             due = clock.now() + TimerEventDefinition.get_timedelta_from_start(duration, clock.now())
             my_task._set_internal_data(event_value=due.isoformat())
+        _due_by_now(my_task, TimerEventDefinition.get_datetime(my_task._get_internal_data("event_value")))
         return super().has_fired(my_task)
 
 
@@ -339,10 +348,19 @@ class EngineInclusiveGateway(_JoinOfChanges, DefaultInclusiveGateway):
 
 # --- camunda:inputOutput ------------------------------------------------------------------------
 
+FEEL_PARAMETER = "dalad:feel"  # key of a parameter given as <camunda:script scriptFormat="feel">
+
+
 def _parameter_value(value, variables: dict, element_id: str):
-    """A parameter's value: text (an expression or a constant), or a camunda:list / camunda:map."""
+    """A parameter's value: text (an expression or a constant), a camunda:list / camunda:map, or
+    FEEL (the FEEL of the DMN tables, engine/feel.py)."""
     if isinstance(value, list):
         return [_parameter_value(v, variables, element_id) for v in value]
+    if isinstance(value, dict) and FEEL_PARAMETER in value:
+        try:
+            return feel.compile_expression(value[FEEL_PARAMETER]).evaluate(variables)
+        except ExpressionError as exc:
+            raise ExecutionError(f"FEEL parameter: {exc}", element_id=element_id) from exc
     if isinstance(value, dict):
         return {k: _parameter_value(v, variables, element_id) for k, v in value.items()}
     return evaluate(value, variables, element_id) if ("${" in value or "#{" in value) else value

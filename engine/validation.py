@@ -13,13 +13,13 @@ function per element type) — so later rules are one more row.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
 
 from lxml import etree
 
-from engine import timevalues
+from engine import feel, timevalues
 from engine.errors import ExpressionError, Problem
 from engine.expressions import compile_expression, compile_template
 from engine.scripts import compile_script
@@ -27,7 +27,6 @@ from engine.scripts import compile_script
 __all__ = [
     "BPMN_NS",
     "CAMUNDA_NS",
-    "DATA_STORE_IMPLEMENTATIONS",
     "EXPRESSION_FIELDS",
     "ELEMENT_RULES",
     "Checker",
@@ -42,11 +41,6 @@ DI_NS = "http://www.omg.org/spec/DD/20100524/DI"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 
 _MODEL_NAMESPACES = frozenset({BPMN_NS, BPMNDI_NS, DC_NS, DI_NS})
-
-# Names of data stores (bpmn:dataStore/@name) the engine has an implementation for. Empty until
-# an issue adds one; check_bpmn(..., data_stores=...) overrides it.
-DATA_STORE_IMPLEMENTATIONS: frozenset[str] = frozenset()
-
 
 def _b(local: str) -> str:
     return f"{{{BPMN_NS}}}{local}"
@@ -82,7 +76,6 @@ UNSUPPORTED_ELEMENTS = frozenset({
 # Elements whose implementation can be Java in Camunda 7 (camunda:class and friends).
 JAVA_IMPLEMENTED = frozenset({"serviceTask", "sendTask", "businessRuleTask", "messageEventDefinition"})
 JAVA_ATTRIBUTES = ("class", "delegateExpression", "expression")  # camunda namespace
-JAVA_LISTENER_ATTRIBUTES = ("class", "delegateExpression")  # no namespace on listener elements
 
 CONDITION_LANGUAGES = frozenset({"", "python", "juel"})
 SCRIPT_FORMATS = frozenset({"", "python"})
@@ -191,10 +184,9 @@ def _namespace(element) -> Optional[str]:
 class Checker:
     """One run over one file. Rules receive it and use `report`, `compile` and `owner`."""
 
-    def __init__(self, root, filename: str, data_stores: Collection[str]):
+    def __init__(self, root, filename: str):
         self.root = root
         self.filename = filename
-        self.data_stores = frozenset(data_stores)
         self.problems: list[Problem] = []
         self.ids: dict[str, object] = {}  # id -> first BPMN/DI element carrying it
 
@@ -264,7 +256,6 @@ class Checker:
             elif namespace == CAMUNDA_NS:
                 for rule in CAMUNDA_RULES.get(local, ()):
                     rule(self, element)
-        self.check_data_stores()
         unique = list(dict.fromkeys(self.problems))
         unique.sort(key=lambda p: p.line or 0)
         return unique
@@ -301,7 +292,13 @@ class Checker:
             if not process.get("id"):
                 self.report(process, "process has no id")
         if not any(p.get("isExecutable", "").strip().lower() in ("true", "1") for p in processes):
-            self.problems.append(Problem(self.filename, "no executable process", line=self.root.sourceline))
+            for process in processes:
+                flag = process.get("isExecutable")
+                self.report(process, "the process is not executable: it has no isExecutable=\"true\" (Camunda 7 "
+                                     "treats a process without isExecutable as not executable)" if flag is None
+                            else f"the process is not executable: isExecutable=\"{flag}\"")
+            if not processes:
+                self.problems.append(Problem(self.filename, "no executable process", line=self.root.sourceline))
 
     def check_container(self, container) -> None:
         children = [c for c in container if isinstance(c.tag, str)]
@@ -413,34 +410,6 @@ class Checker:
                 except ValueError as exc:
                     self.report(owner, f"{field.label} is not valid: {exc}")
 
-    # ---- data stores
-
-    def check_data_stores(self) -> None:
-        stores = {s.get("id"): s for s in self.root.iter(_b("dataStore")) if s.get("id")}
-        referenced = set()
-        for reference in self.root.iter(_b("dataStoreReference")):
-            ref = (reference.get("dataStoreRef") or "").strip()
-            if not ref:
-                self.report(reference, "data store reference has no data store implementation (no dataStoreRef)")
-                continue
-            referenced.add(ref)
-            store = stores.get(ref)
-            if store is None:
-                self.report(reference, f"data store '{ref}' does not exist")
-            elif store.get("name") not in self.data_stores:
-                self.report(reference, f"data store '{ref}' ({self.store_name(store)}) has no implementation")
-        for store_id, store in stores.items():
-            if store_id not in referenced and store.get("name") not in self.data_stores:
-                self.report(store, f"data store ({self.store_name(store)}) has no implementation")
-        for store in self.root.iter(_b("dataStore")):
-            if not store.get("id"):
-                self.report(store, "data store has no id")
-
-    @staticmethod
-    def store_name(store) -> str:
-        name = store.get("name")
-        return f"name '{name}'" if name else "no name"
-
 
 # --------------------------------------------------------------------------- element rules
 
@@ -510,6 +479,13 @@ def _check_service_implementation(checker: Checker, task) -> None:
                                  'camunda:topic (workers fetch and complete it)')
 
 
+def _check_decision_reference(checker: Checker, task) -> None:
+    """A business rule task runs a DMN decision (a Java or external one is a service task by now)."""
+    if task.get(_c("decisionRef")) is None and not task.get(_c("type")):
+        checker.report(task, "a business rule task needs camunda:decisionRef (a DMN decision) or an implementation "
+                             '(camunda:class, delegateExpression, expression, or camunda:type="external")')
+
+
 def _check_event_subprocess(checker: Checker, subprocess) -> None:
     """Event subprocesses start on a message or a signal; other starts are refused."""
     if (subprocess.get("triggeredByEvent") or "").strip().lower() != "true":
@@ -533,17 +509,17 @@ def _check_call_binding(checker: Checker, activity) -> None:
                                  "latest version when this process is deployed ('latest' or 'deployment')")
 
 
-def _check_listener(checker: Checker, listener) -> None:
-    kind = "execution listener" if _local(listener) == "executionListener" else "task listener"
-    for attribute in JAVA_LISTENER_ATTRIBUTES:
-        if listener.get(attribute):
-            checker.report(checker.owner(listener), f"{kind} needs Java ({attribute}); Java listeners are not supported")
-
-
 def _check_camunda_script(checker: Checker, script) -> None:
     owner = checker.owner(script)
     script_format = (script.get("scriptFormat") or "").strip()
-    if script_format.lower() not in SCRIPT_FORMATS:
+    if script_format.lower() == "feel" and script.getparent() is not None and \
+            script.getparent().tag in _PARAMETER_TAGS:  # FEEL in camunda:inputOutput: the engine's FEEL
+        try:
+            feel.compile_expression((script.text or "").strip())
+        except ExpressionError as exc:
+            checker.report(owner, f"{_local(script.getparent())} '{script.getparent().get('name')}': FEEL does not "
+                                  f"parse: {exc}")
+    elif script_format.lower() not in SCRIPT_FORMATS:
         checker.report(owner, f"script format '{script_format}' is not supported; only python")
     if script.get("resource"):
         checker.report(owner, f"external script (resource '{script.get('resource')}') is not supported; "
@@ -586,25 +562,20 @@ ELEMENT_RULES: dict[str, list[ElementRule]] = {
     "serviceTask": [_check_java, _check_service_implementation],
     "subProcess": [_check_event_subprocess],
     "callActivity": [_check_call_binding],
+    "businessRuleTask": [_check_java, _check_decision_reference],
 }
 
 # camunda local name -> rules.
 CAMUNDA_RULES: dict[str, list[ElementRule]] = {
-    "executionListener": [_check_listener],
-    "taskListener": [_check_listener],
     "script": [_check_camunda_script],
     "inputOutput": [_check_input_output],
 }
 
 # --------------------------------------------------------------------------- entry point
 
-def check_bpmn(tree, filename: str, *, data_stores: Optional[Iterable[str]] = None) -> list[Problem]:
-    """Check a parsed BPMN file (an lxml tree or root element, e.g. from engine.xmlsafe.parse_xml)
-    and return every problem found, sorted by line; an empty list means it may be deployed.
-
-    `data_stores`: names of data stores with an implementation (default
-    DATA_STORE_IMPLEMENTATIONS).
-    """
+def check_bpmn(tree, filename: str) -> list[Problem]:
+    """Check a parsed BPMN file (an lxml tree or root element, e.g. from engine.xmlsafe.parse_xml,
+    after engine.foreign.adapt) and return every problem found, sorted by line; an empty list
+    means it may be deployed."""
     root = tree.getroot() if hasattr(tree, "getroot") else tree
-    stores = DATA_STORE_IMPLEMENTATIONS if data_stores is None else frozenset(data_stores)
-    return Checker(root, filename, stores).run()
+    return Checker(root, filename).run()

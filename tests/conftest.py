@@ -45,6 +45,11 @@ def database(tmp_path_factory):
 @pytest.fixture
 def db(database):
     """An empty database (every table emptied before the test) and a history key."""
+    return emptied(database)
+
+
+def emptied(database):
+    """Empty every table of `database`, forget cached workflows, set the test history key."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with database.engine.begin() as conn:
         if database.is_sqlite:
@@ -75,3 +80,27 @@ def deploy_files(db, *names: str, user: str = "admin"):
     from engine import services
     with db.write() as session:
         return services.deploy(session, bundle(*names), name="test", user=user)
+
+
+OFFICIAL_PASSWORD = "long enough password"
+
+
+@pytest.fixture
+def officials(db, monkeypatch):
+    """Make officials: `officials({"dora": ["drc"]})` adds each user in those bureaus, with the
+    password OFFICIAL_PASSWORD (hashed cheaply) and a Bearer token; returns name -> token."""
+    from werkzeug.security import generate_password_hash
+
+    from engine import bureaus, tokens, users
+    monkeypatch.setattr(users, "generate_password_hash",
+                        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"))
+
+    def make(people: dict[str, list[str]]) -> dict[str, str]:
+        with db.write() as session:
+            bureaus.ensure_bureaus(session)
+            issued = {}
+            for name, groups in people.items():
+                users.add_user(session, name, OFFICIAL_PASSWORD, bureaus=groups, roles=[])
+                issued[name] = tokens.create_token(session, name, "tests")
+        return issued
+    return make

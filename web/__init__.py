@@ -6,14 +6,20 @@ import secrets
 from datetime import timedelta
 from typing import Optional
 
+import json
+import sys
+
 from flask import Flask, current_app, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.routing import IntegerConverter
 
 from engine.config import Settings, open_engine
 from engine.database import Database
 
+from .errors import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, database_unavailable
 from .rest import rest_api
 from . import rest_identity  # noqa: F401  /engine-rest/user and /group, on rest_api
 
@@ -26,6 +32,8 @@ def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = 
         settings = settings or Settings.from_env()
         db = open_engine(settings)
     app = Flask(__name__)
+    app.url_map.converters["int"] = IdConverter  # before any route: /tasks/<int:task_id> and the like
+    app.json = StrictJSON(app)
     # Without settings (tests that pass only a database) sessions last as long as the app.
     app.config["SECRET_KEY"] = settings.secret_key if settings and settings.secret_key else secrets.token_hex(32)
     app.config["DALAD_DEMO"] = bool(settings and settings.demo)
@@ -39,10 +47,50 @@ def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = 
         MAX_CONTENT_LENGTH=21 * 1024 * 1024,  # a 20 MB document and the rest of its form
     )
     app.extensions["dalad_db"] = db
+    app.register_error_handler(SQLAlchemyError, database_error)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.register_blueprint(rest_api)  # /engine-rest and its /.well-known link (web/rest.py)
     _add_ui(app)
     return app
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in a route: our ids are 32-bit, so a larger number names nothing (404), never a
+    database error."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+class StrictJSON(DefaultJSONProvider):
+    """Request bodies as RFC 8259 JSON: NaN and Infinity are refused (400), as is a document nested
+    deeper than Python can read, instead of failing later."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return json.loads(s, parse_constant=_no_constant, **kwargs)
+        except RecursionError:
+            raise ValueError("the JSON document is nested too deep") from None
+
+
+def database_error(exc: SQLAlchemyError):
+    """A database that is down, full or read-only: 503 with Retry-After and a message in Chinese and
+    English (the UI's page in its language); any other database error is a fault: 500."""
+    if not database_unavailable(exc):
+        current_app.log_exception(sys.exc_info())
+        return current_app.handle_http_exception(InternalServerError(original_exception=exc))
+    current_app.logger.warning("database unavailable for %s %s: %s", request.method, request.path,
+                               getattr(exc, "orig", None) or exc)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if request.path.startswith("/engine-rest"):
+        return {"type": "ServiceUnavailableException", "message": UNAVAILABLE_MESSAGE}, 503, headers
+    page, code = render_error(503)
+    return page, code, headers
 
 
 UI_BLUEPRINTS = ("auth", "i18n", "inbox", "tasks", "start", "projects", "users_admin")
@@ -82,6 +130,7 @@ _ERRORS = {
     422: (N_("无法办理"), N_("流程无法按所填内容继续，请检查后重试。")),
     429: (N_("请求过于频繁"), N_("请稍后再试。")),
     500: (N_("系统错误"), N_("服务器处理时出现错误，请稍后再试或联系系统管理员。")),
+    503: (N_("服务暂时不可用"), N_("数据库暂时不可用（停机、磁盘已满或只读），已保存的内容不会丢失，请稍后重试。")),
 }
 
 

@@ -17,14 +17,14 @@ from typing import Optional
 from flask import (Blueprint, Response, abort, flash, g, redirect, render_template, request, send_file,
                    url_for)
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from engine import clock, definitions, history, migration, services
+from engine import bureaus, clock, definitions, history, migration, services
 from engine.diff import diff_versions
 from engine.errors import DefinitionInvalid, EngineError, InvalidInput
-from engine.models import (DecisionDefinition, Deployment, FormDefinition, Incident, ProcessDefinition,
+from engine.models import (DecisionDefinition, Deployment, ExternalTask, FormDefinition, Incident, ProcessDefinition,
                            ProcessInstance, Resource, Timer, UserTask)
 from engine.rendering import Highlight, render_svg
 
@@ -57,6 +57,7 @@ EVENT_LABELS = {
     "timer_fired": N_("定时器触发"), "message_correlated": N_("收到消息"), "signal_received": N_("收到信号"),
     "status_changed": N_("状态变更"), "variables_changed": N_("修改流程数据"), "incident": N_("发生异常"),
     "instance_completed": N_("流程结束"), "migrated": N_("迁移流程版本"), "decision_evaluated": N_("决策表求值"),
+    "task_assigned": N_("指派任务"),
 }
 
 
@@ -165,12 +166,12 @@ def upload():
     if request.form.get("action") == "validate":
         with database().read() as session:
             try:
-                preview = _dry_run(session, files)
+                preview, warnings = _dry_run(session, files)
             except DefinitionInvalid as exc:
                 return render_template("admin/upload.html", name=name, problems=exc.problems, preview=None,
                                        checked=[f.name for f in files]), 400
         flash(_("校验通过：未发现问题。尚未部署。"), "success")
-        return render_template("admin/upload.html", name=name, problems=[], preview=preview,
+        return render_template("admin/upload.html", name=name, problems=[], preview=preview, warnings=warnings,
                                checked=[f.name for f in files])
     try:
         with database().write() as session:
@@ -193,7 +194,7 @@ def _uploaded_files() -> list[definitions.BundleFile]:
     return found
 
 
-def _dry_run(session: Session, files: list[definitions.BundleFile]) -> list[Preview]:
+def _dry_run(session: Session, files: list[definitions.BundleFile]) -> tuple[list[Preview], list]:
     """Parse and check a bundle as a deployment would, against what is deployed; store nothing."""
     def resolve_process(key: str):
         latest = definitions.latest_process(session, key)
@@ -202,7 +203,8 @@ def _dry_run(session: Session, files: list[definitions.BundleFile]) -> list[Prev
     def latest(model, key):
         return session.scalars(select(model).where(model.key == key).order_by(model.version.desc()).limit(1)).first()
 
-    bundle = definitions.parse_bundle(files, resolve_process, lambda key: latest(DecisionDefinition, key) is not None)
+    bundle = definitions.parse_bundle(files, resolve_process, lambda key: latest(DecisionDefinition, key) is not None,
+                                      lambda ids: bureaus.unknown_groups(session, ids))
     preview = []
     items = ([("process", p.key, p.file) for p in bundle.processes]
              + [("decision", key, f) for key, _name, f in bundle.decisions]
@@ -214,7 +216,7 @@ def _dry_run(session: Session, files: list[definitions.BundleFile]) -> list[Prev
             preview.append(Preview(kind, key, f.name, current.version, False))
         else:
             preview.append(Preview(kind, key, f.name, (current.version + 1) if current else 1, True))
-    return preview
+    return preview, bundle.warnings
 
 
 # --- definitions -------------------------------------------------------------------------------
@@ -541,25 +543,55 @@ def _render_incidents(errors: Optional[dict] = None, values: Optional[dict] = No
         if not show_all:
             query = query.where(Incident.resolved_at.is_(None))
         rows = list(session.execute(query.limit(500)))
+        by_hand = list(session.scalars(select(ExternalTask).where(
+            ExternalTask.state == "open", or_(ExternalTask.topic.like("java:%"), ExternalTask.topic.like("script:%")))
+            .order_by(ExternalTask.id).limit(500)))
     return render_template("admin/incidents.html", rows=rows, show_all=show_all, errors=errors or {},
-                           values=values or {}), status
+                           values=values or {}, by_hand=by_hand), status
+
+
+def _variables_form(key) -> tuple[Optional[dict], Optional[tuple]]:
+    """The variables typed as a JSON object (optional); else the page again with the error at `key`."""
+    text = (request.form.get("variables") or "").strip()
+    if not text:
+        return {}, None
+    try:
+        variables = json.loads(text)
+    except json.JSONDecodeError as exc:
+        message = _("流程数据不是有效的 JSON：第 %(line)s 行第 %(column)s 列：%(error)s",
+                    line=exc.lineno, column=exc.colno, error=exc.msg)
+        return None, _render_incidents({key: message}, {key: text}, 400)
+    if not isinstance(variables, dict):
+        return None, _render_incidents({key: _("流程数据须为 JSON 对象，例如 {\"score\": 12}。")}, {key: text}, 400)
+    return variables, None
+
+
+@bp.post("/external-tasks/<int:task_id>/complete")
+def complete_external(task_id: int):
+    """Do by hand what a Java delegate or a JavaScript/Groovy script would have done."""
+    variables, refused = _variables_form(f"x{task_id}")
+    if refused is not None:
+        return refused
+    try:
+        with database().write() as session:
+            services.complete_external_task_as_admin(session, task_id, user=g.current_user.name, variables=variables,
+                                                     reason=_reason())
+    except InvalidInput as exc:
+        return _render_incidents({f"x{task_id}": str(exc)}, {f"x{task_id}": request.form.get("variables")}, 400)
+    except EngineError as exc:
+        flash(_("操作未完成：%(error)s", error=str(exc)), "error")
+        return redirect(url_for("admin.incidents"))
+    flash(_("已代为完成外部任务，流程继续运行。"), "success")
+    return redirect(url_for("admin.incidents"))
 
 
 @bp.post("/incidents/<int:incident_id>/retry")
 def retry(incident_id: int):
     """Retry the failed work, after setting the variables given as a JSON object (optional)."""
+    variables, refused = _variables_form(incident_id)
+    if refused is not None:
+        return refused
     text = (request.form.get("variables") or "").strip()
-    variables = {}
-    if text:
-        try:
-            variables = json.loads(text)
-        except json.JSONDecodeError as exc:
-            message = _("流程数据不是有效的 JSON：第 %(line)s 行第 %(column)s 列：%(error)s",
-                        line=exc.lineno, column=exc.colno, error=exc.msg)
-            return _render_incidents({incident_id: message}, {incident_id: text}, 400)
-        if not isinstance(variables, dict):
-            return _render_incidents({incident_id: _("流程数据须为 JSON 对象，例如 {\"score\": 12}。")},
-                                     {incident_id: text}, 400)
     user = g.current_user.name
     try:
         with database().write() as session:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Optional
 from flask import Blueprint, current_app, g, request
 from lxml import etree
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
@@ -33,7 +34,7 @@ from engine.models import (DecisionDefinition, Deployment, ExternalTask, History
                            ProcessInstance, Resource, TaskCandidate, UserTask)
 from engine.xmlsafe import parse_xml
 
-from .errors import status_of
+from .errors import database_unavailable, status_of
 from .rest_openapi import accepted, openapi_document
 
 rest_api = Blueprint("rest_api", __name__, url_prefix="/engine-rest")
@@ -102,13 +103,20 @@ def _http_error(exc: HTTPException):
 
 def parse_exception(problems: list[Problem]) -> dict:
     """A refused deployment as Camunda's ParseException (Camunda Modeler shows it as a parse error)."""
-    lines, details = [], {}
-    for p in problems:
-        lines.append(f"* {p.message} | resource {p.file} | line {p.line or 0} | column {p.column or 0}")
-        details.setdefault(p.file, {"errors": [], "warnings": []})["errors"].append({
-            "message": p.message, "line": p.line or 0, "column": p.column or 0,
-            "mainElementId": p.element_id, "elementIds": [p.element_id] if p.element_id else []})
-    return _body("ParseException", f"{PARSE_ERROR} Errors: \n" + "\n".join(lines), details=details)
+    lines = [f"* {p.message} | resource {p.file} | line {p.line or 0} | column {p.column or 0}" for p in problems]
+    return _body("ParseException", f"{PARSE_ERROR} Errors: \n" + "\n".join(lines),
+                 details=resource_reports(problems, []))
+
+
+def resource_reports(errors: list[Problem], warnings: list[Problem]) -> dict:
+    """Camunda's ResourceReportDto per file: {file: {"errors": [...], "warnings": [...]}}."""
+    details: dict = {}
+    for kind, problems in (("errors", errors), ("warnings", warnings)):
+        for p in problems:
+            details.setdefault(p.file, {"errors": [], "warnings": []})[kind].append({
+                "message": p.message, "line": p.line or 0, "column": p.column or 0,
+                "mainElementId": p.element_id, "elementIds": [p.element_id] if p.element_id else []})
+    return details
 
 
 # --- callers -----------------------------------------------------------------------------------
@@ -157,8 +165,7 @@ def _authenticate() -> None:
                 caller = _caller_of(found[1])
                 stale = found[0].id if tokens.use_is_stale(found[0]) else None
         if stale is not None:  # the last use is written at most once a minute, not on every call
-            with _db().write() as session:
-                tokens.note_use(session, stale)
+            _note_token_use(stale)
         reason = "the token is unknown or revoked, or its user is deactivated"
     else:
         reason = ("authentication required: Basic (user name and password) or Bearer (a token from "
@@ -166,6 +173,18 @@ def _authenticate() -> None:
     if caller is None:
         raise RestError(401, "AuthenticationException", reason)
     g.rest_caller = caller
+
+
+def _note_token_use(token_id: int) -> None:
+    """A hint, written when it can be: a database that takes no writes now (read-only, full) still
+    answers the calls that only read."""
+    try:
+        with _db().write() as session:
+            tokens.note_use(session, token_id)
+    except SQLAlchemyError as exc:
+        if not database_unavailable(exc):
+            raise
+        current_app.logger.warning("token %s: last use not recorded: %s", token_id, getattr(exc, "orig", exc))
 
 
 def _password_caller(name: Optional[str], password: str, *, allow_demo: bool) -> Optional[Caller]:
@@ -233,7 +252,8 @@ def _db():
 @rest_api.before_request
 def _read_query() -> None:
     """The query of a call: its query parameters and, for a POST query variant, the JSON body's
-    filters. A parameter or filter the call does not take (per rest_openapi) is a 400, never ignored."""
+    filters. A parameter or filter the call does not take (per rest_openapi) is a 400, never ignored
+    (a body field set to null filters nothing: clients send every field they know)."""
     if request.url_rule is None or request.endpoint in _UNCHECKED_ENDPOINTS or request.method == "OPTIONS":
         return
     call = re.sub(r"<[^>]+>", "{}", request.url_rule.rule[len(rest_api.url_prefix):])
@@ -246,7 +266,7 @@ def _read_query() -> None:
     values: dict[str, Any] = request.args.to_dict()
     if body_fields is not None:
         body = _json_body()
-        unknown = sorted(set(body) - body_fields)
+        unknown = sorted(name for name, value in body.items() if value is not None and name not in body_fields)
         if unknown:
             raise _bad_request(f"{request.method} {call}: the query has no filter {', '.join(map(repr, unknown))}; "
                                f"it has: {', '.join(sorted(body_fields))}")
@@ -277,15 +297,22 @@ def _arg(name: str) -> Optional[str]:
                        "give text")
 
 
+MAX_INT = 2**31 - 1  # numeric parameters are 32-bit, as in Camunda
+
+
 def _arg_int(name: str) -> Optional[int]:
     value = _query_value(name)
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    value = _arg(name)
-    try:
-        return int(value)
-    except ValueError:
-        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': not an integer") from None
+        number = value
+    else:
+        value = _arg(name)
+        try:
+            number = int(value)
+        except ValueError:
+            raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': not an integer") from None
+    if number is not None and abs(number) > MAX_INT:
+        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': at most {MAX_INT}")
+    return number
 
 
 def _arg_bool(name: str) -> Optional[bool]:
@@ -369,6 +396,15 @@ def _arg_date(name: str) -> Optional[datetime]:
     except ValueError:
         raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': "
                            "write a date as 2026-03-02T09:00:00.000+0800") from None
+
+
+def _dated(query, bounds: Iterable[tuple[str, Any, bool]]):
+    """Camunda's …Before / …After filters: (parameter, column, True for before) each."""
+    for name, column, before in bounds:
+        moment = _arg_date(name)
+        if moment is not None:
+            query = query.where(column < moment if before else column > moment)
+    return query
 
 
 def _int_id(session: Session, model, value: str, what: str) -> int:
@@ -538,6 +574,12 @@ def variable_value(name: str, dto: Any) -> Any:
         except ValueError:
             raise refuse(": write 2026-03-02T09:00:00.000+0800") from None
         return value
+    if kind == "object":
+        data_format = (dto.get("valueInfo") or {}).get("serializationDataFormat")
+        if data_format != "application/json":
+            raise refuse(": an Object is taken serialized as JSON (valueInfo.serializationDataFormat "
+                         "application/json), not as " + (data_format or "nothing"))
+        kind = "json"
     if kind == "json":
         if not isinstance(value, str):
             return value
@@ -545,8 +587,43 @@ def variable_value(name: str, dto: Any) -> Any:
             return json.loads(value)
         except json.JSONDecodeError as exc:
             raise refuse(f": not JSON ({exc.msg})") from None
+        except RecursionError:
+            raise refuse(": nested too deep") from None
     raise _bad_request(f"variable '{name}': type '{type_}' is not supported here "
-                       "(String, Boolean, Integer, Long, Double, Date, Json, Null)")
+                       "(String, Boolean, Short, Integer, Long, Double, Date, Json, Object as JSON, Null)")
+
+
+# The Camunda types a plain value does not tell by itself: kept per instance (variable_types) and
+# given back while the value still fits them.
+_KEPT_TYPES = {"Short": int, "Long": int, "Date": str, "Json": object, "Object": object}
+
+
+def types_in(dtos: Any) -> dict:
+    """The types to keep of typed values given over REST: name -> {type, valueInfo}, or None
+    for a variable whose value speaks for itself (its earlier kept type is dropped)."""
+    types = {}
+    for name, dto in (dtos or {}).items():
+        type_ = (dto.get("type") or "").strip().capitalize() if isinstance(dto, dict) else ""
+        kept = type_ in _KEPT_TYPES and dto.get("value") is not None
+        types[name] = {"type": type_, "valueInfo": {k: v for k, v in (dto.get("valueInfo") or {}).items()
+                                                    if k in ("objectTypeName", "serializationDataFormat")}} \
+            if kept else None
+    return types
+
+
+def remember_types(row: ProcessInstance, dtos: Any) -> None:
+    """Keep the types of the variables just given to instance `row` (same transaction)."""
+    given = types_in(dtos)
+    if not given:
+        return
+    kept = dict(row.variable_types or {})
+    for name, type_ in given.items():
+        if type_ is None:
+            kept.pop(name, None)
+        else:
+            kept[name] = type_
+    if kept != (row.variable_types or {}):
+        row.variable_types = kept
 
 
 def variables_in(dtos: Any, what: str = "variables") -> dict:
@@ -558,8 +635,13 @@ def variables_in(dtos: Any, what: str = "variables") -> dict:
     return {name: variable_value(name, dto) for name, dto in dtos.items()}
 
 
-def variable_dto(value: Any) -> dict:
-    """A plain value as Camunda's typed value."""
+def variable_dto(value: Any, kept: Optional[dict] = None) -> dict:
+    """A plain value as Camunda's typed value (the `kept` type while the value fits it)."""
+    if kept and value is not None and isinstance(value, _KEPT_TYPES.get(kept["type"], ())) \
+            and not isinstance(value, bool):
+        if kept["type"] in ("Json", "Object"):
+            value = json.dumps(value, ensure_ascii=False)
+        return {"type": kept["type"], "value": value, "valueInfo": dict(kept.get("valueInfo") or {})}
     if value is None:
         return {"type": "Null", "value": None, "valueInfo": {}}
     if isinstance(value, bool):
@@ -573,10 +655,15 @@ def variable_dto(value: Any) -> dict:
     return {"type": "Json", "value": json.dumps(value, ensure_ascii=False), "valueInfo": {}}
 
 
-def variables_out(values: dict, names: Optional[Iterable[str]] = None) -> dict:
+def variables_out(values: dict, names: Optional[Iterable[str]] = None, types: Optional[dict] = None) -> dict:
     wanted = set(names) if names is not None else None
-    return {name: variable_dto(value) for name, value in sorted((values or {}).items())
+    types = types or {}
+    return {name: variable_dto(value, types.get(name)) for name, value in sorted((values or {}).items())
             if wanted is None or name in wanted}
+
+
+def instance_variables_out(row: ProcessInstance, names: Optional[Iterable[str]] = None) -> dict:
+    return variables_out(row.variables, names, row.variable_types)
 
 
 # --- engine, version, OpenAPI, well-known --------------------------------------------------------
@@ -670,32 +757,42 @@ def create_deployment():
                                 ("tenant-id", tenant_id, 64)):
         if value and len(value) > limit:
             raise _bad_request(f"{label} has more than {limit} characters")
+    # As Camunda: without filtering every definition gets a new version; enable-duplicate-filtering
+    # answers an unchanged bundle with the earlier deployment and else deploys it all anew;
+    # deploy-changed-only (which filters too) deploys only what changed.
     changed_only = _form_flag("deploy-changed-only")
     filter_duplicates = _form_flag("enable-duplicate-filtering") or changed_only
     with _db().write() as session:
-        attempt = session.begin_nested()
+        if filter_duplicates:
+            previous = _unchanged_deployment(session, files, name, source, tenant_id)
+            if previous is not None:
+                return _deployment_with_definitions(session, previous, [])
         result = services.deploy(session, files, name=name, source=source, user=caller.name, tenant_id=tenant_id,
-                                 changed_only=changed_only)
-        new = [item for item in result.items if item.new]
-        previous = _same_deployment(session, name, source, tenant_id, result.deployment.id) \
-            if filter_duplicates and not new else None
-        if previous is not None:
-            previous_id = previous.id
-            attempt.rollback()  # nothing changed: answer with the deployment that has it all, as Camunda does
-            return _deployment_with_definitions(session, session.get(Deployment, previous_id), [])
-        attempt.commit()
-        return _deployment_with_definitions(session, result.deployment, new)
+                                 changed_only=changed_only, all_versions=not changed_only)
+        answer = _deployment_with_definitions(session, result.deployment, [item for item in result.items if item.new])
+        if result.warnings:  # what deploys but runs otherwise than in Camunda, as Camunda reports parse warnings
+            answer["details"] = resource_reports([], result.warnings)
+        return answer
 
 
-def _same_deployment(session: Session, name: str, source: Optional[str], tenant_id: Optional[str],
-                     new_id: int) -> Optional[Deployment]:
-    """The latest earlier deployment of this name (and source, tenant): a duplicate answers with it."""
-    query = (select(Deployment).where(Deployment.name == name, Deployment.id != new_id)
-             .order_by(Deployment.id.desc()).limit(1))
-    query = query.where(Deployment.tenant_id == tenant_id if tenant_id else Deployment.tenant_id.is_(None))
+def _unchanged_deployment(session: Session, files: list[BundleFile], name: str, source: Optional[str],
+                          tenant_id: Optional[str]) -> Optional[Deployment]:
+    """The latest earlier deployment of this name (and source, tenant) when every file uploaded is,
+    byte for byte, the latest file of its name in those deployments (Camunda's duplicate check)."""
+    named = select(Deployment).where(
+        Deployment.name == name, Deployment.tenant_id == tenant_id if tenant_id else Deployment.tenant_id.is_(None))
     if source:
-        query = query.where(Deployment.source == source)
-    return session.scalars(query).first()
+        named = named.where(Deployment.source == source)
+    latest: dict[str, str] = {}
+    for resource_name, sha256 in session.execute(
+            select(Resource.name, Resource.sha256)
+            .where(Resource.deployment_id.in_(named.with_only_columns(Deployment.id)),
+                   Resource.name.in_([f.name for f in files]))
+            .order_by(Resource.deployment_id.desc())):
+        latest.setdefault(resource_name, sha256)
+    if any(latest.get(f.name) != f.sha256 for f in files):
+        return None
+    return session.scalars(named.order_by(Deployment.id.desc()).limit(1)).first()
 
 
 def _deployment_with_definitions(session: Session, deployment: Deployment, new_items: list) -> dict:
@@ -896,9 +993,10 @@ def _start(session: Session, definition: ProcessDefinition) -> dict:
     row = services.start_process(session, definition.key, business_key=business_key,
                                  variables=variables_in(body.get("variables")), user=caller.name,
                                  version=definition.version)
+    remember_types(row, body.get("variables"))
     dto = instance_dto(session, row, _self_link(f"/process-instance/{row.rest_id}"))
     if body.get("withVariablesInReturn"):
-        dto["variables"] = variables_out(row.variables)
+        dto["variables"] = instance_variables_out(row)
     return dto
 
 
@@ -1029,16 +1127,16 @@ def process_instance(instance_id: str):
 @rest_api.get("/process-instance/<instance_id>/variables")
 def process_instance_variables(instance_id: str):
     with _db().read() as session:
-        return variables_out(_running_instance(session, instance_id).variables)
+        return instance_variables_out(_running_instance(session, instance_id))
 
 
 @rest_api.get("/process-instance/<instance_id>/variables/<name>")
 def process_instance_variable(instance_id: str, name: str):
     with _db().read() as session:
-        values = _running_instance(session, instance_id).variables or {}
-        if name not in values:
+        row = _running_instance(session, instance_id)
+        if name not in (row.variables or {}):
             raise NotFound(f"process instance {instance_id} has no variable '{name}'")
-        return variable_dto(values[name])
+        return variable_dto(row.variables[name], (row.variable_types or {}).get(name))
 
 
 @rest_api.post("/process-instance/<instance_id>/variables")
@@ -1052,16 +1150,19 @@ def modify_process_instance_variables(instance_id: str):
         row = _running_instance(session, instance_id)
         services.set_variables(session, row.id, variables_in(body.get("modifications"), "modifications"),
                                user=caller.name)
+        remember_types(row, body.get("modifications"))
     return "", 204
 
 
 @rest_api.put("/process-instance/<instance_id>/variables/<name>")
 def put_process_instance_variable(instance_id: str, name: str):
     caller = _require_admin("change process variables")
-    value = variable_value(name, _json_body())
+    dto = _json_body()
+    value = variable_value(name, dto)
     with _db().write() as session:
         row = _running_instance(session, instance_id)
         services.set_variables(session, row.id, {name: value}, user=caller.name)
+        remember_types(row, {name: dto})
     return "", 204
 
 
@@ -1240,19 +1341,23 @@ def task_form_variables(task_id: str):
         task, row = _visible_task(session, task_id)
         definition = session.get(ProcessDefinition, row.definition_id)
         fields = ((definition.meta.get("user_tasks") or {}).get(task.element_id) or {}).get("form_fields") or []
-        values = row.variables or {}
         if not fields:
-            return variables_out(values, names)
-        out = {}
-        for field in fields:
-            if names is not None and field["id"] not in names:
-                continue
-            value = values.get(field["id"], field.get("default"))
-            dto = variable_dto(_form_value(value, field.get("type")))
-            if field.get("type") in _FORM_TYPES:  # the field's type, also while it has no value
-                dto["type"] = _FORM_TYPES[field["type"]]
-            out[field["id"]] = dto
-        return out
+            return instance_variables_out(row, names)
+        return form_variables_out(fields, row.variables or {}, names)
+
+
+def form_variables_out(fields: list[dict], values: dict, names: Optional[list[str]]) -> dict:
+    """Form fields (camunda:formData) as typed values: the current value, else the default."""
+    out = {}
+    for field in fields:
+        if names is not None and field["id"] not in names:
+            continue
+        value = values.get(field["id"], field.get("default"))
+        dto = variable_dto(_form_value(value, field.get("type")))
+        if field.get("type") in _FORM_TYPES:  # the field's type, also while it has no value
+            dto["type"] = _FORM_TYPES[field["type"]]
+        out[field["id"]] = dto
+    return out
 
 
 def _form_value(value, kind: Optional[str]):
@@ -1343,8 +1448,9 @@ def complete_task(task_id: str):
         _require_task_worker(caller, "complete tasks")
         row = services.complete_task(session, task.id, user=caller.name, data=variables_in(body.get("variables")),
                                      groups=list(caller.groups), roles=caller.roles, reason=_reason())
+        remember_types(row, body.get("variables"))
         if body.get("withVariablesInReturn"):
-            return variables_out(row.variables)
+            return instance_variables_out(row)
     return "", 204
 
 
@@ -1365,29 +1471,36 @@ def correlate_message():
         raise _bad_request("messageName is required")
     if body.get("businessKey") is not None and not isinstance(body["businessKey"], str):
         raise _bad_request("businessKey must be text")
-    for unsupported in ("processInstanceId", "tenantId", "processVariablesLocal", "localCorrelationKeys"):
+    for unsupported in ("tenantId", "processVariablesLocal", "localCorrelationKeys", "all"):
         if body.get(unsupported):
-            raise _bad_request(f"{unsupported} is not supported: correlate by businessKey and correlationKeys")
+            raise _bad_request(f"{unsupported} is not supported: correlate by businessKey, processInstanceId and "
+                               "correlationKeys to one instance")
     with _db().write() as session:
+        instance_id = body.get("processInstanceId")
+        if instance_id is not None:
+            if not isinstance(instance_id, str):
+                raise _bad_request("processInstanceId must be text")
+            instance_id = _int_id(session, ProcessInstance, instance_id, "process instance")
         try:
             result = services.correlate_message(
                 session, name, business_key=body.get("businessKey"),
                 variables=variables_in(body.get("processVariables"), "processVariables"),
                 correlation_keys=variables_in(body.get("correlationKeys"), "correlationKeys") or None,
-                user=caller.name)
+                user=caller.name, instance_id=instance_id)
         except EngineError as exc:
             if status_of(exc) == 400 and not isinstance(exc, InvalidInput):
                 raise RestError(400, "RestException", f"Cannot correlate message '{name}': {exc}") from exc
             raise
+        row = result.instance
+        remember_types(row, body.get("processVariables"))
         if not body.get("resultEnabled"):
             return "", 204
-        row = result.instance
         entry = {"resultType": "ProcessDefinition" if result.started else "Execution",
                  "execution": None if result.started else {"id": row.rest_id, "processInstanceId": row.rest_id,
                                                            "ended": row.status in _ENDED, "tenantId": None},
                  "processInstance": instance_dto(session, row) if result.started else None}
         if body.get("variablesInResultEnabled"):
-            entry["variables"] = variables_out(row.variables)
+            entry["variables"] = instance_variables_out(row)
         return [entry]
 
 
@@ -1414,13 +1527,10 @@ def _history_instance_query():
     if _arg("superProcessInstanceId"):  # a called process runs inside its caller: no instance has a super
         query = query.where(ProcessInstance.id.is_(None))
     _arg_bool("rootProcessInstances")  # every instance is a root instance: true filters nothing
-    for name, column, before in (("startedBefore", ProcessInstance.started_at, True),
-                                 ("startedAfter", ProcessInstance.started_at, False),
-                                 ("finishedBefore", ProcessInstance.ended_at, True),
-                                 ("finishedAfter", ProcessInstance.ended_at, False)):
-        moment = _arg_date(name)
-        if moment is not None:
-            query = query.where(column < moment if before else column > moment)
+    query = _dated(query, (("startedBefore", ProcessInstance.started_at, True),
+                           ("startedAfter", ProcessInstance.started_at, False),
+                           ("finishedBefore", ProcessInstance.ended_at, True),
+                           ("finishedAfter", ProcessInstance.ended_at, False)))
     return _sorted(query, {"instanceId": ProcessInstance.id, "definitionId": ProcessInstance.definition_id,
                            "definitionKey": ProcessInstance.process_key, "definitionName": ProcessDefinition.name,
                            "definitionVersion": ProcessDefinition.version,
@@ -1810,7 +1920,7 @@ def _locked_task_dto(session: Session, locked) -> dict:
             "processDefinitionVersionTag": definition.version_tag,
             "processInstanceId": row.rest_id, "retries": task.retries, "suspended": False,
             "workerId": task.worker_id, "topicName": task.topic, "tenantId": None,
-            "variables": variables_out(locked.variables), "priority": task.priority,
+            "variables": variables_out(locked.variables, None, row.variable_types), "priority": task.priority,
             "businessKey": locked.business_key, "extensionProperties": {}}
 
 
@@ -1834,9 +1944,14 @@ def fetch_and_lock():
 def complete_external_task(task_id: str):
     caller = _require_writer("work on external tasks")
     body = _worker_body()
+    if body.get("localVariables"):
+        raise _bad_request("localVariables are not supported: an external task has no scope of its own here; "
+                           "give variables")
     with _db().write() as session:
-        services.complete_external_task(session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
-                 variables=variables_in(body.get("variables")), user=caller.name)
+        row = services.complete_external_task(
+            session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
+            variables=variables_in(body.get("variables")), user=caller.name)
+        remember_types(row, body.get("variables"))
     return "", 204
 
 
@@ -1848,9 +1963,10 @@ def fail_external_task(task_id: str):
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers.values()):
         raise _bad_request("retries and retryTimeout must be numbers")
     with _db().write() as session:
-        services.handle_external_failure(session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
-                 error_message=str(body.get("errorMessage") or ""), error_details=body.get("errorDetails"),
-                 retries=numbers["retries"], retry_timeout=numbers["retryTimeout"], user=caller.name)
+        services.handle_external_failure(
+            session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
+            error_message=str(body.get("errorMessage") or ""), error_details=body.get("errorDetails"),
+            retries=numbers["retries"], retry_timeout=numbers["retryTimeout"], user=caller.name)
     return "", 204
 
 
@@ -1859,9 +1975,11 @@ def external_task_bpmn_error(task_id: str):
     caller = _require_writer("work on external tasks")
     body = _worker_body()
     with _db().write() as session:
-        services.handle_bpmn_error(session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
-                 error_code=body.get("errorCode"), error_message=body.get("errorMessage"),
-                 variables=variables_in(body.get("variables")), user=caller.name)
+        row = services.handle_bpmn_error(
+            session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
+            error_code=body.get("errorCode"), error_message=body.get("errorMessage"),
+            variables=variables_in(body.get("variables")), user=caller.name)
+        remember_types(row, body.get("variables"))
     return "", 204
 
 
@@ -1873,7 +1991,8 @@ def extend_external_task_lock(task_id: str):
     if not isinstance(duration, int) or isinstance(duration, bool):
         raise _bad_request("newDuration must be a number of milliseconds")
     with _db().write() as session:
-        services.extend_external_lock(session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"], new_duration=duration)
+        services.extend_external_lock(session, _int_id(session, ExternalTask, task_id, "external task"),
+                                      worker_id=body["workerId"], new_duration=duration)
     return "", 204
 
 
@@ -1903,3 +2022,7 @@ def evaluate_decision(key: str):
 def unknown(rest: str):
     raise RestError(404, "RestException", f"{request.method} /engine-rest/{rest} is not a call of this API "
                                           f"(see /engine-rest/openapi.json)")
+
+
+# The other calls join rest_api from their own modules.
+from . import rest_admin, rest_queries, rest_runtime  # noqa: E402,F401

@@ -28,10 +28,10 @@ def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def obj(description: str = "", **properties) -> dict:
+def obj(doc: str = "", **properties) -> dict:
     schema = {"type": "object", "properties": properties}
-    if description:
-        schema["description"] = description
+    if doc:
+        schema["description"] = doc
     return schema
 
 
@@ -59,8 +59,10 @@ SCHEMAS = {
     "VersionDto": obj("The engine-rest version whose shapes this API follows.", version=STR),
     "ProcessEngineDto": obj(name=STR),
     "AtomLink": obj(rel=STR, href=STR, method=STR),
-    "VariableValueDto": obj("A typed value. Types: String, Boolean, Integer, Long, Double, Date (ISO text, kept as "
-                            "text), Json (the value is JSON text), Null.", value=ANY, type=STR,
+    "VariableValueDto": obj("A typed value. Types: String, Boolean, Short, Integer, Long, Double, Date (ISO text, "
+                            "kept as text), Json (the value is JSON text), Object (JSON text with valueInfo "
+                            "serializationDataFormat application/json), Null. The type given is kept and given back "
+                            "while the value still fits it.", value=ANY, type=STR,
                             valueInfo=map_of(ANY)),
     "VariableMap": map_of(ref("VariableValueDto"), "Variables by name."),
     "DeploymentDto": obj(links=array(ref("AtomLink")), id=STR, name=STR, source=STR, deploymentTime=DATE,
@@ -69,7 +71,10 @@ SCHEMAS = {
         "deployed… list only the versions this deployment created (null when none).",
         deployedProcessDefinitions=map_of(ref("ProcessDefinitionDto"), "by process definition id"),
         deployedCaseDefinitions=map_of(obj()), deployedDecisionDefinitions=map_of(ref("DecisionDefinitionDto")),
-        deployedDecisionRequirementsDefinitions=map_of(obj()))]},
+        deployedDecisionRequirementsDefinitions=map_of(obj()),
+        details=map_of(ref("ResourceReportDto"), "Only when the deployment has warnings (what deploys but runs "
+                                                 "otherwise than in Camunda: Java as external tasks, scripts as "
+                                                 "incidents, unknown groups), by file name."))]},
     "DeploymentResourceDto": obj(id=STR, name=STR, deploymentId=STR),
     "ProcessDefinitionDto": obj(id=STR, key=STR, category=STR, description=STR, name=STR, version=INT,
                                 resource=STR, deploymentId=STR, diagram=STR, suspended=BOOL, tenantId=STR,
@@ -96,7 +101,8 @@ SCHEMAS = {
     "CompleteTaskDto": obj(variables=ref("VariableMap"), withVariablesInReturn=BOOL),
     "CorrelationMessageDto": obj("Correlates to the one instance waiting for the message (by business key and "
                                  "correlation keys), or starts the process whose start event it is.",
-                                 messageName=STR, businessKey=STR, correlationKeys=ref("VariableMap"),
+                                 messageName=STR, businessKey=STR, processInstanceId=STR, withoutTenantId=BOOL,
+                                 correlationKeys=ref("VariableMap"),
                                  processVariables=ref("VariableMap"), all=BOOL, resultEnabled=BOOL,
                                  variablesInResultEnabled=BOOL),
     "ExecutionDto": obj(id=STR, processInstanceId=STR, ended=BOOL, tenantId=STR),
@@ -483,6 +489,241 @@ for _path, (_operation, _tag, _summary) in NOT_YET.items():
     PATHS[_path] = {"post": op(_operation, _tag, _summary + " Not supported yet: answers 501.", params=_params,
                                body={"content": json_content({"type": "object"})}, errors=("401", "501"))}
 
+# --- queries (web/rest_queries.py) ---------------------------------------------------------------
+
+SCHEMAS.update({
+    "HistoricTaskInstanceDto": obj(
+        id=STR, processDefinitionKey=STR, processDefinitionId=STR, processInstanceId=STR, executionId=STR,
+        caseDefinitionKey=STR, caseDefinitionId=STR, caseInstanceId=STR, caseExecutionId=STR,
+        activityInstanceId=STR, name=STR, description=STR, deleteReason=STR, owner=STR, assignee=STR,
+        startTime=DATE, endTime=DATE, duration=LONG, taskDefinitionKey=STR, priority=INT, due=DATE,
+        parentTaskId=STR, followUp=DATE, tenantId=STR, removalTime=DATE, rootProcessInstanceId=STR),
+    "VariableInstanceDto": obj(
+        "One variable of one running instance; its id is derived from the instance's id and the name.",
+        id=STR, name=STR, type=STR, value=ANY, valueInfo=map_of(ANY), processDefinitionId=STR,
+        processInstanceId=STR, executionId=STR, caseInstanceId=STR, caseExecutionId=STR, taskId=STR, batchId=STR,
+        activityInstanceId=STR, tenantId=STR, errorMessage=STR),
+    "HistoricVariableInstanceDto": obj(
+        "One variable of one instance, finished or not, as it is now.",
+        id=STR, name=STR, type=STR, value=ANY, valueInfo=map_of(ANY), processDefinitionKey=STR,
+        processDefinitionId=STR, processInstanceId=STR, executionId=STR, activityInstanceId=STR,
+        caseDefinitionKey=STR, caseDefinitionId=STR, caseInstanceId=STR, caseExecutionId=STR, taskId=STR,
+        tenantId=STR, errorMessage=STR, state=STR, createTime=DATE, removalTime=DATE, rootProcessInstanceId=STR),
+    "ExternalTaskDto": obj(
+        activityId=STR, activityInstanceId=STR, errorMessage=STR, executionId=STR, id=STR,
+        lockExpirationTime=DATE, processDefinitionId=STR, processDefinitionKey=STR,
+        processDefinitionVersionTag=STR, processInstanceId=STR, retries=INT, suspended=BOOL, workerId=STR,
+        topicName=STR, tenantId=STR, priority=LONG, businessKey=STR),
+})
+
+HISTORY_TASK_FILTERS = [query(name, schema) for name, schema in (
+    ("taskId", STR), ("processInstanceId", STR), ("processInstanceIdIn", LIST), ("processInstanceBusinessKey", STR),
+    ("processInstanceBusinessKeyIn", LIST), ("processInstanceBusinessKeyLike", STR), ("executionId", STR),
+    ("processDefinitionId", STR), ("processDefinitionKey", STR), ("processDefinitionName", STR), ("taskName", STR),
+    ("taskNameLike", STR), ("taskDefinitionKey", STR), ("taskDefinitionKeyIn", LIST), ("taskDeleteReason", STR),
+    ("taskAssignee", STR), ("taskAssigneeLike", STR), ("taskPriority", INT), ("assigned", BOOL),
+    ("unassigned", BOOL), ("finished", BOOL), ("unfinished", BOOL), ("processFinished", BOOL),
+    ("processUnfinished", BOOL), ("taskDueDateBefore", DATE), ("taskDueDateAfter", DATE),
+    ("withoutTaskDueDate", BOOL), ("taskFollowUpDateBefore", DATE), ("taskFollowUpDateAfter", DATE),
+    ("startedBefore", DATE), ("startedAfter", DATE), ("finishedBefore", DATE), ("finishedAfter", DATE),
+    ("withCandidateGroups", BOOL), ("withoutCandidateGroups", BOOL), ("taskHadCandidateGroup", STR),
+    ("taskHadCandidateUser", STR))]
+HISTORY_TASK_SORTING = ("taskId", "processInstanceId", "processDefinitionId", "taskName", "assignee", "startTime",
+                        "endTime", "dueDate", "followUpDate", "taskDefinitionKey", "priority")
+VARIABLE_FILTERS = [query(name, schema) for name, schema in (
+    ("variableName", STR), ("variableNameLike", STR), ("processInstanceIdIn", LIST), ("executionIdIn", LIST),
+    ("caseInstanceIdIn", LIST), ("caseExecutionIdIn", LIST), ("taskIdIn", LIST), ("batchIdIn", LIST),
+    ("activityInstanceIdIn", LIST), ("tenantIdIn", LIST), ("variableValues", VARIABLES),
+    ("variableNamesIgnoreCase", BOOL), ("variableValuesIgnoreCase", BOOL), ("variableScopeIdIn", LIST))]
+HISTORY_VARIABLE_FILTERS = [query(name, schema) for name, schema in (
+    ("variableName", STR), ("variableNameLike", STR), ("variableNameIn", LIST), ("variableValue", STR),
+    ("variableNamesIgnoreCase", BOOL), ("variableValuesIgnoreCase", BOOL), ("variableTypeIn", LIST),
+    ("includeDeleted", BOOL), ("processInstanceId", STR), ("processInstanceIdIn", LIST),
+    ("processDefinitionId", STR), ("processDefinitionKey", STR), ("executionIdIn", LIST), ("taskIdIn", LIST),
+    ("activityInstanceIdIn", LIST), ("tenantIdIn", LIST), ("withoutTenantId", BOOL))]
+EXTERNAL_TASK_FILTERS = [query(name, schema) for name, schema in (
+    ("externalTaskId", STR), ("externalTaskIdIn", LIST), ("topicName", STR), ("workerId", STR), ("locked", BOOL),
+    ("notLocked", BOOL), ("withRetriesLeft", BOOL), ("noRetriesLeft", BOOL), ("activityId", STR),
+    ("activityIdIn", LIST), ("executionId", STR), ("processInstanceId", STR), ("processInstanceIdIn", LIST),
+    ("processDefinitionId", STR), ("active", BOOL), ("suspended", BOOL), ("priorityHigherThanOrEquals", LONG),
+    ("priorityLowerThanOrEquals", LONG))]
+DESERIALIZE = [query("deserializeValues", BOOL, "values are JSON: serialized or not they read the same")]
+
+
+def queried(tag: str, name: str, dto: str, summary: str, filters: list, sort_fields, *, extra=()) -> dict:
+    """A list call and its count, each by GET (query parameters) and POST (a JSON body)."""
+    body = query_body(name + "QueryDto", filters)
+    params = filters + sorting(*sort_fields) + PAGING + list(extra)
+    return {"list": {"get": op(f"get{name}s", tag, summary, params=params, ok=listed(dto), errors=("400", "401")),
+                     "post": op(f"query{name}s", tag, "The same, filters in the body.",
+                                params=PAGING + list(extra), body=body, ok=listed(dto), errors=("400", "401"))},
+            "count": {"get": op(f"get{name}sCount", tag, "How many match.", params=filters, ok=COUNT,
+                                errors=("400", "401")),
+                      "post": op(f"query{name}sCount", tag, "The same, filters in the body.", body=body, ok=COUNT,
+                                 errors=("400", "401"))}}
+
+
+for _base, _calls in (
+        ("/history/task", queried("Historic Task Instance", "HistoricTaskInstance", "HistoricTaskInstanceDto",
+                                  "User tasks, finished or not, of the instances the user may see.",
+                                  HISTORY_TASK_FILTERS, HISTORY_TASK_SORTING)),
+        ("/variable-instance", queried("Variable Instance", "VariableInstance", "VariableInstanceDto",
+                                       "Variables of the running instances the user may see.", VARIABLE_FILTERS,
+                                       ("variableName", "variableType", "activityInstanceId", "tenantId"),
+                                       extra=DESERIALIZE)),
+        ("/history/variable-instance", queried("Historic Variable Instance", "HistoricVariableInstance",
+                                               "HistoricVariableInstanceDto",
+                                               "Variables of the instances, finished or not, the user may see.",
+                                               HISTORY_VARIABLE_FILTERS, ("instanceId", "variableName", "tenantId"),
+                                               extra=DESERIALIZE)),
+        ("/external-task", queried("External Task", "ExternalTask", "ExternalTaskDto",
+                                   "Open external tasks.", EXTERNAL_TASK_FILTERS,
+                                   ("id", "lockExpirationTime", "processInstanceId", "processDefinitionId",
+                                    "processDefinitionKey", "taskPriority", "createTime")))):
+    PATHS[_base], PATHS[_base + "/count"] = _calls["list"], _calls["count"]
+PATHS["/external-task/{id}"] = {"get": op("getExternalTask", "External Task", "One open external task.",
+                                          params=[ID], ok=ref("ExternalTaskDto"))}
+PATHS["/external-task/{id}/errorDetails"] = {"get": op(
+    "getExternalTaskErrorDetails", "External Task", "The error details of the last failure (text; 204 when none).",
+    params=[ID], ok={"type": "string"})}
+
+# --- operating calls (web/rest_admin.py) and runtime calls (web/rest_runtime.py) --------------------
+
+SCHEMAS.update({
+    "IncidentDto": obj(
+        "An open incident. incidentType: failedExternalTask, failedJob (a timer or asynchronous continuation), "
+        "or the engine work that failed (message, signal); configuration: the failed external task or job.",
+        id=STR, processDefinitionId=STR, processInstanceId=STR, executionId=STR, incidentTimestamp=DATE,
+        incidentType=STR, activityId=STR, failedActivityId=STR, causeIncidentId=STR, rootCauseIncidentId=STR,
+        configuration=STR, tenantId=STR, incidentMessage=STR, jobDefinitionId=STR, annotation=STR),
+    "JobDto": obj("A waiting timer or asynchronous continuation, or one that failed into an incident (retries 0).",
+                  id=STR, jobDefinitionId=STR, processInstanceId=STR, executionId=STR, processDefinitionId=STR,
+                  processDefinitionKey=STR, retries=INT, exceptionMessage=STR, failedActivityId=STR, dueDate=DATE,
+                  suspended=BOOL, priority=LONG, tenantId=STR, createTime=DATE),
+    "RetriesDto": obj(retries=INT),
+    "EventSubscriptionDto": obj(id=STR, eventType=STR, eventName=STR, executionId=STR, processInstanceId=STR,
+                                activityId=STR, createdDate=DATE, tenantId=STR),
+    "AuthorizationDto": obj(
+        "What dalad's roles and bureaus allow, in Camunda's terms (read only): administrators ALL, auditors READ, "
+        "each bureau works on its tasks and starts processes.",
+        id=STR, type=INT, permissions=array(STR), userId=STR, groupId=STR, resourceType=INT, resourceId=STR,
+        links=array(ref("AtomLink")), removalTime=DATE, rootProcessInstanceId=STR),
+    "ActivityInstanceIncidentDto": obj(id=STR, parentActivityInstanceId=STR),
+    "TransitionInstanceDto": obj(id=STR, parentActivityInstanceId=STR, processInstanceId=STR,
+                                 processDefinitionId=STR, activityId=STR, activityName=STR, activityType=STR,
+                                 executionId=STR, incidentIds=array(STR),
+                                 incidents=array(ref("ActivityInstanceIncidentDto"))),
+    "ActivityInstanceDto": obj(
+        "The instance (activityType processDefinition) and the activities where it waits now.",
+        id=STR, parentActivityInstanceId=STR, activityId=STR, activityType=STR, processInstanceId=STR,
+        processDefinitionId=STR, childActivityInstances=array(ref("ActivityInstanceDto")),
+        childTransitionInstances=array(ref("TransitionInstanceDto")), executionIds=array(STR), activityName=STR,
+        incidentIds=array(STR), incidents=array(ref("ActivityInstanceIncidentDto"))),
+    "IdentityLinkDto": obj("type: candidate or assignee.", userId=STR, groupId=STR, type=STR),
+})
+
+INCIDENT_FILTERS = [query(name, schema) for name, schema in (
+    ("incidentId", STR), ("incidentType", STR), ("incidentMessage", STR), ("incidentMessageLike", STR),
+    ("processDefinitionId", STR), ("processDefinitionKeyIn", LIST), ("processInstanceId", STR),
+    ("executionId", STR), ("incidentTimestampBefore", DATE), ("incidentTimestampAfter", DATE), ("activityId", STR),
+    ("failedActivityId", STR), ("causeIncidentId", STR), ("rootCauseIncidentId", STR), ("configuration", STR))]
+JOB_FILTERS = [query(name, schema) for name, schema in (
+    ("jobId", STR), ("jobIds", LIST), ("processInstanceId", STR), ("processInstanceIds", LIST), ("executionId", STR),
+    ("processDefinitionId", STR), ("processDefinitionKey", STR), ("activityId", STR), ("failedActivityId", STR),
+    ("withRetriesLeft", BOOL), ("noRetriesLeft", BOOL), ("executable", BOOL), ("timers", BOOL),
+    ("messages", BOOL), ("withException", BOOL), ("exceptionMessage", STR), ("active", BOOL), ("suspended", BOOL),
+    ("tenantIdIn", LIST))]
+EXECUTION_FILTERS = [query(name, schema) for name, schema in (
+    ("businessKey", STR), ("processDefinitionId", STR), ("processDefinitionKey", STR), ("processInstanceId", STR),
+    ("activityId", STR), ("signalEventSubscriptionName", STR), ("messageEventSubscriptionName", STR),
+    ("active", BOOL), ("suspended", BOOL), ("tenantIdIn", LIST))]
+SUBSCRIPTION_FILTERS = [query(name, schema) for name, schema in (
+    ("eventSubscriptionId", STR), ("eventName", STR), ("eventType", STR), ("executionId", STR),
+    ("processInstanceId", STR), ("activityId", STR), ("tenantIdIn", LIST), ("withoutTenantId", BOOL),
+    ("includeEventSubscriptionsWithoutTenantId", BOOL))]
+AUTHORIZATION_FILTERS = [query(name, schema) for name, schema in (
+    ("id", STR), ("type", INT), ("userIdIn", LIST), ("groupIdIn", LIST), ("resourceType", INT),
+    ("resourceId", STR))]
+VARIABLE_NAMES = [query("variableNames", STR, "comma-separated")]
+DESERIALIZE_ONE = [query("deserializeValue", BOOL, "values are JSON: serialized or not they read the same")]
+ADMIN_ERRORS = ("400", "401", "403", "404", "409", "422")
+
+
+def _listed_and_counted(base: str, tag: str, name: str, dto: str, summary: str, filters: list, sort_fields):
+    PATHS[base] = {"get": op(f"get{name}s", tag, summary, params=filters + sorting(*sort_fields) + PAGING,
+                             ok=listed(dto), errors=("400", "401"))}
+    PATHS[base + "/count"] = {"get": op(f"get{name}sCount", tag, "How many match.", params=filters, ok=COUNT,
+                                        errors=("400", "401"))}
+
+
+_listed_and_counted("/incident", "Incident", "Incident", "IncidentDto", "Open incidents of the instances the user "
+                    "may see.", INCIDENT_FILTERS, ("incidentId", "incidentMessage", "incidentTimestamp",
+                                                   "incidentType", "executionId", "activityId", "processInstanceId",
+                                                   "processDefinitionId"))
+_listed_and_counted("/job", "Job", "Job", "JobDto", "Waiting and failed jobs.", JOB_FILTERS,
+                    ("jobId", "processInstanceId", "executionId", "processDefinitionId", "processDefinitionKey",
+                     "jobRetries", "jobDueDate", "jobPriority"))
+_listed_and_counted("/execution", "Execution", "Execution", "ExecutionDto", "Running instances (their root "
+                    "executions) the user may see.", EXECUTION_FILTERS,
+                    ("instanceId", "definitionKey", "definitionId", "tenantId"))
+_listed_and_counted("/event-subscription", "Event Subscription", "EventSubscription", "EventSubscriptionDto",
+                    "Message and signal events instances wait for.", SUBSCRIPTION_FILTERS, ("created", "tenantId"))
+_listed_and_counted("/authorization", "Authorization", "Authorization", "AuthorizationDto",
+                    "Authorizations (administrators and auditors).", AUTHORIZATION_FILTERS,
+                    ("resourceType", "resourceId"))
+PATHS.update({
+    "/incident/{id}": {
+        "get": op("getIncident", "Incident", "One open incident.", params=[ID], ok=ref("IncidentDto")),
+        "delete": op("resolveIncident", "Incident", "Resolve by running the failed work again (administrators); a "
+                     "new failure opens a new incident.", params=[ID], errors=ADMIN_ERRORS)},
+    "/job/{id}": {"get": op("getJob", "Job", "One waiting or failed job.", params=[ID], ok=ref("JobDto"))},
+    "/job/{id}/retries": {"put": op("setJobRetries", "Job", "Retries above 0 run a failed job again "
+                                    "(administrators).", params=[ID], body=json_body("RetriesDto", True),
+                                    errors=ADMIN_ERRORS)},
+    "/job/{id}/execute": {"post": op("executeJob", "Job", "Run a waiting job now, or a failed one again "
+                                     "(administrators).", params=[ID], errors=ADMIN_ERRORS)},
+    "/external-task/{id}/unlock": {"post": op("unlock", "External Task", "Release the lock.", params=[ID],
+                                              errors=("401", "403", "404"))},
+    "/external-task/{id}/retries": {"put": op(
+        "setExternalTaskResourceRetries", "External Task", "Retries above 0 on a task that failed into an "
+        "incident resolve it (administrators).", params=[ID], body=json_body("RetriesDto", True),
+        errors=ADMIN_ERRORS)},
+    "/execution/{id}": {"get": op("getExecution", "Execution", "One execution.", params=[ID],
+                                  ok=ref("ExecutionDto"))},
+    "/process-instance/{id}/activity-instances": {"get": op(
+        "getActivityInstanceTree", "Process Instance", "The activity instance tree.", params=[ID],
+        ok=ref("ActivityInstanceDto"))},
+    "/task/{id}/identity-links": {
+        "get": op("getIdentityLinks", "Task", "Candidate groups and users, and the assignee.",
+                  params=[ID, query("type", STR)], ok=listed("IdentityLinkDto")),
+        "post": op("addIdentityLink", "Task", "Add a candidate (administrators) or set the assignee.", params=[ID],
+                   body=json_body("IdentityLinkDto", True), errors=ADMIN_ERRORS)},
+    "/task/{id}/identity-links/delete": {"post": op(
+        "deleteIdentityLink", "Task", "Remove a candidate (administrators) or the assignee.", params=[ID],
+        body=json_body("IdentityLinkDto", True), errors=ADMIN_ERRORS)},
+    "/task/{id}/variables": {
+        "get": op("getTaskVariables", "Task", "The variables the task sees: its process instance's.", params=[ID],
+                  ok=ref("VariableMap")),
+        "post": op("modifyTaskVariables", "Task", "Set variables of the task's process instance (whoever may work "
+                   "on the task).", params=[ID], body=json_body("PatchVariablesDto", True), errors=ADMIN_ERRORS)},
+    "/task/{id}/variables/{varName}": {
+        "get": op("getTaskVariable", "Task", "One variable the task sees.", params=[ID, VAR] + DESERIALIZE_ONE,
+                  ok=ref("VariableValueDto")),
+        "put": op("putTaskVariable", "Task", "Set one variable of the task's process instance.", params=[ID, VAR],
+                  body=json_body("VariableValueDto", True), errors=ADMIN_ERRORS)},
+    "/task/{id}/localVariables": {"get": op("getTaskLocalVariables", "Task", "Always empty: a task has no scope "
+                                            "of its own.", params=[ID], ok=ref("VariableMap"))},
+    "/task/{id}/localVariables/{varName}": {"get": op(
+        "getTaskLocalVariable", "Task", "Always 404: a task has no local variables.", params=[ID, VAR] + DESERIALIZE_ONE,
+        ok=ref("VariableValueDto"))},
+    "/process-definition/{id}/form-variables": {"get": op(
+        "getStartFormVariables", "Process Definition", "The start form's fields with their defaults.",
+        params=[ID] + VARIABLE_NAMES, ok=ref("VariableMap"))},
+    "/process-definition/key/{key}/form-variables": {"get": op(
+        "getStartFormVariablesByKey", "Process Definition", "The latest version's start form fields.",
+        params=[KEY] + VARIABLE_NAMES, ok=ref("VariableMap"))},
+})
+
 # Users and groups (web/rest_identity.py).
 SCHEMAS.update({
     "UserProfileDto": obj("A user: id is the user name, firstName the display name; lastName and email are null.",
@@ -527,6 +768,12 @@ PATHS.update({
         "delete": op("deleteGroupMember", "Group", "Take a user out of the group (administrators).",
                      params=[GROUP_ID, path("userId")])},
 })
+
+# Work on a task may say why (kept in its history): an administrator's on a task not offered to them.
+REASON = query("reason", STR, "why, kept in the task's history")
+for _path in ("/task/{id}/claim", "/task/{id}/unclaim", "/task/{id}/assignee", "/task/{id}/complete",
+              "/task/{id}/submit-form", "/task/{id}/identity-links", "/task/{id}/identity-links/delete"):
+    PATHS[_path]["post"]["parameters"].append(REASON)
 
 # The deployment answers 400 with a ParseException, not a plain error.
 PATHS["/deployment/create"]["post"]["responses"] = {

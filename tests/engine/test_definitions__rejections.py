@@ -96,7 +96,7 @@ def test_file_without_executable_process_is_refused(db):
     error = refused(db, {"review.bpmn": text})
     [problem] = error.problems
     assert problem.file == "review.bpmn" and problem.line is not None
-    assert "no executable process" in problem.message
+    assert "the process is not executable" in problem.message
 
 
 def test_doctype_with_external_entity_is_refused_without_reading_it(db):
@@ -122,4 +122,4 @@ def test_every_problem_of_a_bundle_is_listed_in_one_refusal(db):
     assert "amount_gateway" in message and "f_large" in message
     assert "cooling_off" in message and "timeDuration" in message
     assert "malformed XML" in message
-    assert "no executable process" in message
+    assert "the process is not executable" in message

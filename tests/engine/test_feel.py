@@ -183,15 +183,15 @@ class TestUnaryTests:
     def test_constant_values_are_exposed(self):
         assert compile_unary_tests('"high","medium","low"').values == ("high", "medium", "low")
         assert compile_unary_tests("1, 2.5").values == (1, 2.5)
+        assert compile_unary_tests("true, false").values == (True, False)
         assert compile_unary_tests("< 5").values is None
         assert compile_unary_tests('not("a")').values is None
 
-    def test_in_type_mismatch_is_an_error_with_column(self):
-        message = entry_error("> true")
-        assert "column 3" in message
-        tests = compile_unary_tests("< 100")
-        with pytest.raises(ExpressionError, match='cannot compare string "abc" with number 100 at column 1'):
-            tests.matches("abc")
+    def test_a_type_mismatch_does_not_match(self):
+        # DMN 1.4+: comparing values of different types gives null, so the test does not pass
+        assert not matches("> true", True)
+        assert not matches("< 100", "abc")
+        assert not matches('"1"', 1)
 
     @pytest.mark.parametrize("entry,fragment", [
         ("'gold'", "double quotes"),
@@ -203,8 +203,6 @@ class TestUnaryTests:
         ("== 5", "use '=' for equality"),
         ("${amount > 5}", "JUEL"),
         ("x ! y", "use not(...)"),
-        ('date("2027-02-30")', "not a valid date"),
-        ("1/0", "division by zero"),
     ])
     def test_bad_entries_fail_at_compile_time(self, entry, fragment):
         assert fragment in entry_error(entry)
@@ -231,7 +229,7 @@ class TestExpressions:
         ("amount = 1500", True),
         ("amount != 1500", False),
         ('category = "gold"', True),
-        ('"1" = 1', False),
+        ('"1" = 1', None),
         ("vip and amount > 1000", True),
         ("vip and amount > 9000", False),
         ("not(vip) or amount > 9000", False),
@@ -320,7 +318,9 @@ class TestExpressions:
         assert "unknown function 'len': use string length(text) or count(list)" in compile_error("len(x)")
         assert "unknown function '__import__'" in compile_error('__import__("os")')
         assert "takes 1 argument, not 2" in compile_error("abs(1, 2)")
-        assert "named arguments are not supported" in compile_error("abs(n: 1)")
+        assert value("abs(n: -1)") == 1
+        assert value('substring(string: "foobar", start position: 3)') == "obar"
+        assert "positional and named arguments cannot be mixed" in compile_error("substring(string: x, 3)")
 
     def test_temporal_values(self):
         assert value('date("2027-01-15")') == date(2027, 1, 15)
@@ -369,6 +369,52 @@ class TestExpressions:
             parse_duration("P")
 
 
+class TestFeel15:
+    """What DMN 1.4/1.5 added and the TCK checks: iteration, quantifiers, types, functions, names."""
+
+    @pytest.mark.parametrize("source,expected", [
+        ("for x in [1, 2, 3] return x * 2", [2, 4, 6]),
+        ("for i in 1..3, j in [10, 20] return i + j", [11, 21, 12, 22, 13, 23]),
+        ("for i in 0..4 return if i = 0 then 1 else i * partial[-1]", [1, 1, 2, 6, 24]),
+        ("some x in [1, 5] satisfies x > 3", True),
+        ("every x in [1, 5] satisfies x > 3", False),
+        ("5 instance of number", True),
+        ('[1, 2] instance of list<number>', True),
+        ('{a: 1} instance of context<a: string>', False),
+        ("(function(a, b) a * b)(6, 7)", 42),
+        ("{sq: function(n) n * n, r: sq(4)}.r", 16),
+        ("{a: 1 + 2, b: a + 3}.b", 6),
+        ('@"2027-01-15" = date("2027-01-15")', True),
+        ('@"P1D" = duration("P1D")', True),
+        ("[1, 2, 3, 4][item >= 3]", [3, 4]),
+        ("{a: 1}[a = 1]", [{"a": 1}]),
+        ("5 in [null..10]", None),
+        ("5 in < 10", True),
+        ("5 in < 3", False),
+        ('string join(["a", "b"], "-")', "a-b"),
+        ('matches("x", "[A-Z-[OI]]", "i")', True),  # XML Schema class subtraction
+        ('matches("h\u00e9", "^\\p{L}+$")', True),
+        ('replace("abc", "b.", "X")', "aX"),
+        ("round half up(2.5, 0)", 3),
+        ('sort([3, 1, 2], function(x, y) x < y)', [1, 2, 3]),
+        ("decimal(1/3, 34) * 3 = 0.9999999999999999999999999999999999", True),
+        ('string length("\\U01F40E")', 1),
+        ('context put({a: 1}, "b", 2)', {"a": 1, "b": 2}),
+        ('years and months duration(date("2020-01-15"), date("2021-03-14"))', YearsMonths(13)),
+    ])
+    def test_values(self, source, expected):
+        assert value(source) == expected, source
+
+    def test_names_with_spaces_are_read_against_the_names_in_scope(self):
+        names = frozenset({"Monthly Salary", "Pre-bureau Risk"})
+        expr = compile_expression("Monthly Salary * 12 + Pre-bureau Risk", names)
+        assert expr.evaluate({"Monthly Salary": 100, "Pre-bureau Risk": 1}) == 1201
+        assert "unexpected" in compile_error("Monthly Salary * 12")
+
+    def test_time_keeps_microseconds(self):
+        assert value('time("10:20:30.123456")') == time(10, 20, 30, 123456)
+
+
 class TestExpressionErrors:
     @pytest.mark.parametrize("source,fragment", [
         ("", "empty expression"),
@@ -383,17 +429,8 @@ class TestExpressionErrors:
         ("a || b", "use 'or' in FEEL"),
         ("!a", "use not(...) in FEEL"),
         ("${amount}", "JUEL"),
-        ('"a" + 1', 'cannot add string "a" and number 1 at column 5'),
-        ("1 / 0", "division by zero at column 3"),
-        ('date("2027-13-01")', "not a valid date"),
-        ('date("15.01.2027")', "is not a date (expected YYYY-MM-DD"),
-        ('duration("1 day")', "not a duration"),
-        ("for x in [1,2] return x", "'for' loops are not supported at column 1"),
-        ("some x in [1] satisfies x > 0", "quantifiers are not supported"),
-        ("x instance of number", "'instance of' are not supported"),
         ("?", "'?' (the input value) can only be used in an input entry"),
         ("< 5", "only allowed in an input entry"),
-        ("2 ** 100000000", "too large"),
         ("[1, 2", "ends where ']' was expected"),
         ("if a then 1", "ends where 'else' was expected"),
         ("a.", "a name after '.'"),
@@ -405,13 +442,20 @@ class TestExpressionErrors:
         assert fragment in message, message
         assert repr(source) in message or not source
 
-    def test_run_time_errors_name_the_column(self):
-        assert 'cannot add string "abc" and number 1 at column 6' in run_error("name + 1", {"name": "abc"})
-        assert "division by zero at column 8" in run_error("amount / zero", {"amount": 1, "zero": 0})
-        assert "cannot compare string" in run_error("x < 3", {"x": "a"})
-        assert "has no field 'foo'" in run_error("amount.foo")
-        assert "upper case() expects a string, not number 1" in run_error("upper case(x)", {"x": 1})
-        assert "cannot compare boolean true with boolean false" in run_error("a < b", {"a": True, "b": False})
+    @pytest.mark.parametrize("source", [
+        '"a" + 1', "1 / 0", "amount / 0", 'date("2027-13-01")', 'date("15.01.2027")', 'duration("1 day")',
+        "2 ** 100000000", '"a" < 3', "true < false", "amount.foo", "upper case(amount)", "[1..\"x\"]",
+        "{a: 1, a: 2}", "abs()", 'matches("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", "(a+)+$")',
+    ])
+    def test_what_is_not_defined_is_null(self, source):
+        # DMN 1.4+: an operation on values it is not defined for gives null, at run time
+        assert compile_expression(source, strict=False).evaluate(VARS) is None
+
+    def test_evaluation_is_bounded(self, monkeypatch):
+        monkeypatch.setattr("engine.feel.MAX_STEPS", 1000)
+        assert "exceeds 1000 steps" in run_error("for i in 1..100, j in 1..100 return i * j")
+        assert "nested" in run_error("{f: function(n) f(n + 1), r: f(1)}.r")
+        assert value("count(for i in 1..10, j in 1..10 return i * j)") == 100
 
     def test_deep_nesting_is_refused(self):
         assert "nested too deeply" in compile_error("(" * 200 + "1" + ")" * 200)

@@ -8,6 +8,7 @@ import pytest
 
 from engine.errors import ExpressionError, Problem
 from engine.expressions import compile_expression
+from engine.foreign import adapt
 from engine.validation import check_bpmn
 from engine.xmlsafe import parse_xml
 
@@ -252,7 +253,10 @@ def test_literal_timers_are_clean(definition):
 
 def test_no_executable_process():
     xml = diagram(around(USER_TASK, "Task_1"), process='id="invoice" name="Invoice" isExecutable="false"')
-    assert check(xml) == [Problem(FILE, "no executable process", line=2)]
+    assert check(xml) == [at(xml, "invoice", "process", 'the process is not executable: isExecutable="false"')]
+    xml = diagram(around(USER_TASK, "Task_1"), process='id="invoice" name="Invoice"')
+    assert check(xml) == [at(xml, "invoice", "process", 'the process is not executable: it has no '
+                             'isExecutable="true" (Camunda 7 treats a process without isExecutable as not executable)')]
 
 
 def test_process_without_id():
@@ -714,21 +718,44 @@ def test_scripts_in_listeners_and_parameters():
 JAVA_HINT = 'use camunda:type="external" with a topic'
 
 
+def adapted(xml: str) -> tuple[object, list[Problem], list[Problem]]:
+    """As a deployment reads a file: engine.foreign rewrites what needs the JVM, then the checks run.
+    Returns the rewritten root, the warnings and the problems."""
+    root = parse_xml(xml.encode("utf-8"), FILE).getroot()
+    warnings, problems = adapt(root, FILE)
+    return root, warnings, problems + check_bpmn(root, FILE)
+
+
+def element(root, element_id: str):
+    [found] = root.xpath("//*[@id=$id]", id=element_id)
+    return found
+
+
+CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
+
+
 @pytest.mark.parametrize("kind", ["serviceTask", "sendTask", "businessRuleTask"])
 @pytest.mark.parametrize("attribute, value", [
     ("class", "org.example.SendMail"),
     ("delegateExpression", "${mailer}"),
     ("expression", "${mailer.send(execution)}"),
 ])
-def test_java_implementations_are_refused(kind, attribute, value):
+def test_java_implementations_deploy_as_external_tasks_with_a_warning(kind, attribute, value):
     xml = diagram(around(f"""    <bpmn:{kind} id="Task_java" name="Send" camunda:{attribute}="{value}">
       <bpmn:incoming>Flow_in</bpmn:incoming>
       <bpmn:outgoing>Flow_out</bpmn:outgoing>
     </bpmn:{kind}>""", "Task_java"))
-    assert check(xml) == [at(xml, "Task_java", kind, f"needs Java (camunda:{attribute}); {JAVA_HINT}")]
+    root, warnings, problems = adapted(xml)
+    assert problems == []
+    assert warnings == [at(xml, "Task_java", kind, f"needs Java (camunda:{attribute} '{value}'): when reached it "
+                           f"becomes an external task of topic 'java:{value}' for a Python worker (or an "
+                           "administrator completes it)")]
+    task = element(root, "Task_java")
+    assert (task.tag.split("}")[1], task.get(CAMUNDA + "type"), task.get(CAMUNDA + "topic")) == (
+        "serviceTask", "external", f"java:{value}")
 
 
-def test_connector_is_refused():
+def test_a_connector_becomes_an_external_task():
     xml = diagram(around("""    <bpmn:serviceTask id="Task_http" name="Call">
       <bpmn:extensionElements>
         <camunda:connector>
@@ -738,7 +765,9 @@ def test_connector_is_refused():
       <bpmn:incoming>Flow_in</bpmn:incoming>
       <bpmn:outgoing>Flow_out</bpmn:outgoing>
     </bpmn:serviceTask>""", "Task_http"))
-    assert check(xml) == [at(xml, "Task_http", "serviceTask", f"needs Java (camunda:connector); {JAVA_HINT}")]
+    root, warnings, problems = adapted(xml)
+    assert problems == [] and [w.element_id for w in warnings] == ["Task_http"]
+    assert element(root, "Task_http").get(CAMUNDA + "topic") == "java:connector:http-connector"
 
 
 @pytest.mark.parametrize("attributes, message", [
@@ -754,7 +783,7 @@ def test_external_tasks_need_a_topic(attributes, message):
     assert check(xml) == [at(xml, "Task_ext", "serviceTask", message)]
 
 
-def test_message_end_event_with_java_is_refused():
+def test_a_message_end_event_with_java_becomes_an_external_task_then_the_end():
     body = """    <bpmn:startEvent id="StartEvent_1">
       <bpmn:outgoing>Flow_1</bpmn:outgoing>
     </bpmn:startEvent>
@@ -765,10 +794,16 @@ def test_message_end_event_with_java_is_refused():
     <bpmn:sequenceFlow id="Flow_1" sourceRef="StartEvent_1" targetRef="End_message" />
 """
     xml = diagram(body)
-    assert check(xml) == [at(xml, "End_message", "endEvent", f"needs Java (camunda:class); {JAVA_HINT}")]
+    root, warnings, problems = adapted(xml)
+    assert problems == []
+    assert warnings == [at(xml, "End_message", "endEvent", "message end event needs Java (camunda:class "
+                           "'org.example.Notify'): when reached it becomes an external task of topic "
+                           "'java:org.example.Notify' for a Python worker (or an administrator completes it)")]
+    assert element(root, "End_message").get(CAMUNDA + "topic") == "java:org.example.Notify"
+    assert element(root, "End_message__end").tag.endswith("endEvent")
 
 
-def test_java_listeners_are_refused():
+def test_java_listeners_are_skipped_with_a_warning_per_listener():
     task = """    <bpmn:userTask id="Task_1" name="Review">
       <bpmn:extensionElements>
         <camunda:executionListener class="org.example.Audit" event="start" />
@@ -785,36 +820,36 @@ def test_java_listeners_are_refused():
     </bpmn:extensionElements>
 """
     xml = diagram(process_listener + around(task, "Task_1"))
-    assert check(xml) == [
-        Problem(FILE, "execution listener needs Java (class); Java listeners are not supported",
+    root, warnings, problems = adapted(xml)
+    assert problems == []
+    assert warnings == [
+        Problem(FILE, "start execution listener needs Java (class 'org.example.ProcessAudit'): skipped",
                 line=line_of(xml, "<bpmn:process "), element_id="invoice", element_type="process"),
-        at(xml, "Task_1", "userTask", "execution listener needs Java (class); Java listeners are not supported"),
-        at(xml, "Task_1", "userTask", "task listener needs Java (delegateExpression); Java listeners are not supported"),
+        at(xml, "Task_1", "userTask", "start execution listener needs Java (class 'org.example.Audit'): skipped"),
+        at(xml, "Task_1", "userTask", "create task listener needs Java (delegateExpression '${notifier}'): skipped"),
     ]
+
+
+def test_a_business_rule_task_needs_a_decision_or_an_implementation():
+    xml = diagram(around("""    <bpmn:businessRuleTask id="Task_rules" name="Decide">
+      <bpmn:incoming>Flow_in</bpmn:incoming>
+      <bpmn:outgoing>Flow_out</bpmn:outgoing>
+    </bpmn:businessRuleTask>""", "Task_rules"))
+    assert check(xml) == [at(xml, "Task_rules", "businessRuleTask", "a business rule task needs camunda:decisionRef "
+                             "(a DMN decision) or an implementation (camunda:class, delegateExpression, expression, "
+                             'or camunda:type="external")')]
 
 
 # --------------------------------------------------------------------------- data stores, unsupported
 
-def test_data_store_reference_without_implementation():
+def test_data_stores_are_documentation():
     body = around(USER_TASK, "Task_1") + """    <bpmn:dataStoreReference id="DataStoreReference_1" name="Archive" />
     <bpmn:dataStoreReference id="DataStoreReference_2" dataStoreRef="DataStore_ledger" />
-    <bpmn:dataStoreReference id="DataStoreReference_3" dataStoreRef="DataStore_404" />
 """
-    xml = diagram(body, after='  <bpmn:dataStore id="DataStore_ledger" name="ledger" />\n'
-                              '  <bpmn:dataStore id="DataStore_unused" name="unused" />\n')
-    assert check(xml) == [
-        at(xml, "DataStoreReference_1", "dataStoreReference",
-           "data store reference has no data store implementation (no dataStoreRef)"),
-        at(xml, "DataStoreReference_2", "dataStoreReference",
-           "data store 'DataStore_ledger' (name 'ledger') has no implementation"),
-        at(xml, "DataStoreReference_3", "dataStoreReference", "data store 'DataStore_404' does not exist"),
-        at(xml, "DataStore_unused", "dataStore", "data store (name 'unused') has no implementation"),
-    ]
-    assert check(xml, data_stores={"ledger", "unused"}) == [
-        at(xml, "DataStoreReference_1", "dataStoreReference",
-           "data store reference has no data store implementation (no dataStoreRef)"),
-        at(xml, "DataStoreReference_3", "dataStoreReference", "data store 'DataStore_404' does not exist"),
-    ]
+    xml = diagram(body, after='  <bpmn:dataStore id="DataStore_ledger" name="ledger" />\n')
+    root, warnings, problems = adapted(xml)
+    assert (warnings, problems) == ([], [])
+    assert not root.xpath("//*[local-name()='dataStoreReference' or local-name()='dataStore']")
 
 
 def test_unsupported_elements():
@@ -880,3 +915,85 @@ def test_every_problem_is_reported_in_line_order():
     assert problems[2].message == f"needs Java (camunda:class); {JAVA_HINT}"
     assert problems[3].message == "task has no id"
     assert problems[4].message == "sequence flow 'Flow_3': targetRef 'EndEvent_2' does not exist"
+
+
+JS_TASK = """    <bpmn:scriptTask id="Task_js" scriptFormat="javascript">
+      <bpmn:incoming>Flow_in</bpmn:incoming>
+      <bpmn:outgoing>Flow_out</bpmn:outgoing>
+      <bpmn:script>execution.setVariable("x", 1);</bpmn:script>
+    </bpmn:scriptTask>"""
+
+
+def test_a_javascript_script_becomes_an_incident_unless_the_setting_refuses_it(monkeypatch):
+    from engine import foreign
+    from engine.config import ConfigurationError, Settings
+
+    xml = diagram(around(JS_TASK, "Task_js"))
+    root, warnings, problems = adapted(xml)
+    assert problems == [] and [w.element_id for w in warnings] == ["Task_js"]
+    task = element(root, "Task_js")
+    assert (task.get(CAMUNDA + "topic"), task.get(foreign.INCIDENT_ATTRIBUTE).startswith("script task 'Task_js'")) == (
+        "script:javascript", True)
+    monkeypatch.setattr(foreign, "_script_policy", "refuse")
+    _, warnings, problems = adapted(xml)
+    assert warnings == [] and problems[0] == at(xml, "Task_js", "scriptTask", "a javascript script cannot run here "
+                                                "and dalad.scripts.javascript=refuse refuses such diagrams; write it "
+                                                "in Python")
+    assert Settings.from_env({"DALAD_HISTORY_KEY": "k" * 16, "DALAD_SECRET_KEY": "s",
+                              "DALAD_SCRIPTS_JAVASCRIPT": "refuse"}).scripts_javascript == "refuse"
+    with pytest.raises(ConfigurationError, match="DALAD_SCRIPTS_JAVASCRIPT"):
+        Settings.from_env({"DALAD_HISTORY_KEY": "k" * 16, "DALAD_SECRET_KEY": "s", "DALAD_SCRIPTS_JAVASCRIPT": "run"})
+
+
+def test_feel_parameters_are_checked_at_deploy():
+    xml = diagram(around("""    <bpmn:userTask id="Task_1">
+      <bpmn:extensionElements>
+        <camunda:inputOutput>
+          <camunda:outputParameter name="size"><camunda:script scriptFormat="feel">if amount &gt; 10 then "big" else "small"</camunda:script></camunda:outputParameter>
+          <camunda:outputParameter name="broken"><camunda:script scriptFormat="feel">amount &gt;</camunda:script></camunda:outputParameter>
+        </camunda:inputOutput>
+      </bpmn:extensionElements>
+      <bpmn:incoming>Flow_in</bpmn:incoming>
+      <bpmn:outgoing>Flow_out</bpmn:outgoing>
+    </bpmn:userTask>""", "Task_1"))
+    [problem] = check(xml)
+    assert (problem.element_id, problem.message.startswith("outputParameter 'broken': FEEL does not parse")) == (
+        "Task_1", True)
+
+
+def test_script_listeners_get_a_step_of_their_own_where_they_run():
+    """A JavaScript listener runs before (start) or after (end) its element, or on its flow (take):
+    the rewired diagram passes every structural check."""
+    listener = '<camunda:executionListener event="{event}"><camunda:script scriptFormat="javascript">x = 1;' \
+               '</camunda:script></camunda:executionListener>'
+    body = f"""    <bpmn:startEvent id="StartEvent_1">
+      <bpmn:outgoing>Flow_in</bpmn:outgoing>
+    </bpmn:startEvent>
+    <bpmn:userTask id="Task_1">
+      <bpmn:extensionElements>{listener.format(event="start")}{listener.format(event="end")}</bpmn:extensionElements>
+      <bpmn:incoming>Flow_in</bpmn:incoming>
+      <bpmn:outgoing>Flow_out</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:endEvent id="EndEvent_1">
+      <bpmn:incoming>Flow_out</bpmn:incoming>
+    </bpmn:endEvent>
+    <bpmn:sequenceFlow id="Flow_in" sourceRef="StartEvent_1" targetRef="Task_1" />
+    <bpmn:sequenceFlow id="Flow_out" sourceRef="Task_1" targetRef="EndEvent_1">
+      <bpmn:extensionElements>{listener.format(event="take")}</bpmn:extensionElements>
+    </bpmn:sequenceFlow>
+"""
+    xml = diagram(body)
+    root, warnings, problems = adapted(xml)
+    assert problems == []
+    assert [w.element_id for w in warnings] == ["Task_1", "Task_1", "Flow_out"]
+
+    def successor(element_id):
+        [flow] = root.xpath("//*[local-name()='sequenceFlow'][@sourceRef=$id]", id=element_id)
+        return flow.get("targetRef")
+
+    path, node = [], "StartEvent_1"
+    while node != "EndEvent_1":
+        node = successor(node)
+        path.append(node)
+    assert path == ["Task_1__start_javascript_listener", "Task_1", "Task_1__end_javascript_listener",
+                    "Flow_out__take_javascript_listener", "EndEvent_1"]

@@ -13,29 +13,20 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select
 
-from conftest import deploy_files
-from engine import bureaus, history, services, tokens, users
+from conftest import OFFICIAL_PASSWORD, deploy_files
+from engine import history, services
 from engine.models import ProcessInstance, UserTask
 from live_http import Client, served
 from web import create_app
 
-PASSWORD = "long enough password"
 PEOPLE = {"dora": ["drc"], "dan": ["drc"], "fred": ["finance"], "edu": ["unit:edu"]}
 ROUNDS = 3
 
 
 @pytest.fixture
-def live(db, frozen_clock, monkeypatch):
-    from werkzeug.security import generate_password_hash
-    monkeypatch.setattr(users, "generate_password_hash",
-                        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"))
-    with db.write() as session:
-        bureaus.ensure_bureaus(session)
-        issued = {}
-        for name, groups in PEOPLE.items():
-            users.add_user(session, name, PASSWORD, bureaus=groups, roles=[])
-            issued[name] = tokens.create_token(session, name, "tests")
-    deploy_files(db, "review.bpmn")
+def live(db, frozen_clock, officials):
+    issued = officials(PEOPLE)
+    deploy_files(db, "review.bpmn", "budget_check.bpmn")
     app = create_app(db=db)
     app.config.update(SECRET_KEY="test-secret-key")
     with served(app) as base:
@@ -49,7 +40,7 @@ def live(db, frozen_clock, monkeypatch):
             @staticmethod
             def browser(name: str) -> Client:
                 client = Client(base)
-                client.login(name, PASSWORD)
+                client.login(name, OFFICIAL_PASSWORD)
                 return client
         Live.db = db
         yield Live
@@ -144,3 +135,22 @@ def test_completing_a_task_someone_finished_earlier_gives_409_who_and_when(live)
     assert reply.status == 409 and "already completed by dora at 2026-03-02 09:00:00" in reply.json()["message"]
     reply = by_form(live.browser("dan"), tasks["drc_review"])()
     assert reply.status == 409 and "already completed by dora at 2026-03-02 09:00:00" in reply.text
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_an_external_task_completed_twice_at_once_over_http_gives_one_204_and_a_409(live, round_):
+    with live.db.write() as session:
+        row = services.start_process(session, "budget_check", variables={"amount": 1200}, user="edu")
+        instance_id, rest_id = row.id, row.rest_id
+    worker = live.rest("fred")
+    topics = [{"topicName": "budget-check", "lockDuration": 60000}]
+    locked = worker.post("/engine-rest/external-task/fetchAndLock", json_body={"workerId": "w1", "topics": topics})
+    [task] = [t for t in locked.json() if t["processInstanceId"] == rest_id]
+    replies = at_once(*(lambda: live.rest("fred").post(f"/engine-rest/external-task/{task['id']}/complete",
+                                                       json_body={"workerId": "w1"}) for _ in range(2)))
+    assert sorted(r.status for r in replies) == [204, 409], [(r.status, r.text[:300]) for r in replies]
+    with live.db.read() as session:
+        assert [t.element_id for t in services.tasks(session, instance_id=instance_id)] == ["confirm"]
+        events = history.events_of(session, instance_id)
+        assert [e["type"] for e in events].count("external_task_completed") == 1
+        assert history.verify_instance_chain(session, session.get(ProcessInstance, instance_id)).ok

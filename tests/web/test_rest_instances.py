@@ -53,7 +53,7 @@ def test_start_by_key_takes_camunda_variables_and_can_return_them(review):
     body = response.get_json()
     assert INSTANCE_FIELDS | {"variables"} == set(body)
     assert body["businessKey"] == "P-9" and body["definitionId"] == review.definitions["review"]["id"]
-    assert body["variables"]["budget"] == {"type": "Integer", "value": 12000, "valueInfo": {}}
+    assert body["variables"]["budget"] == {"type": "Long", "value": 12000, "valueInfo": {}}  # a Long stays Long
     assert body["variables"]["urgent"]["value"] is True
     assert body["variables"]["extra"] == {"type": "Json", "value": '{"a": [1]}', "valueInfo": {}}
     assert body["variables"]["initiator"]["value"] == "edu"  # who started it, as authenticated
@@ -197,6 +197,21 @@ def test_a_message_can_start_its_process_and_correlation_keys_pick_an_instance(r
         target["id"]]
 
 
+def test_a_message_goes_to_the_instance_named_by_process_instance_id(review):
+    first = start(review, "mailbox", business_key="M-1")
+    second = start(review, "mailbox", business_key="M-1")  # the same business key: only the id tells them apart
+    drc = review.as_("drc")
+    assert "2 instances" in error_of(drc.post("/message", {"messageName": "reply", "businessKey": "M-1"}),
+                                     400, "RestException")
+    assert drc.post("/message", {"messageName": "reply", "processInstanceId": second["id"],
+                                 "withoutTenantId": True}).status_code == 204
+    [task] = review.as_("office").get("/task", taskDefinitionKey="read").get_json()
+    assert task["processInstanceId"] == second["id"]
+    assert "not waiting" in error_of(drc.post("/message", {"messageName": "reply", "processInstanceId": second["id"]}),
+                                     400, "RestException")
+    assert drc.post("/message", {"messageName": "reply", "processInstanceId": first["id"]}).status_code == 204
+
+
 def test_messages_that_match_nothing_or_are_malformed_are_refused(review):
     start(review, "mailbox", business_key="M-1")
     message = error_of(review.as_("drc").post("/message", {"messageName": "reply", "businessKey": "M-404"}),
@@ -206,6 +221,36 @@ def test_messages_that_match_nothing_or_are_malformed_are_refused(review):
     assert "2 instances" in error_of(review.as_("drc").post("/message", {"messageName": "reply", "businessKey": "M-1"}),
                                      400, "RestException")
     error_of(review.as_("drc").post("/message", {"businessKey": "M-1"}), 400, "InvalidRequestException")
-    error_of(review.as_("drc").post("/message", {"messageName": "reply", "processInstanceId": "1"}), 400,
+    error_of(review.as_("drc").post("/message", {"messageName": "reply", "processInstanceId": "1"}), 404,
+             "InvalidRequestException")
+    error_of(review.as_("drc").post("/message", {"messageName": "reply", "tenantId": "t1"}), 400,
              "InvalidRequestException")
     error_of(review.as_("auditor").post("/message", {"messageName": "reply"}), 403, "AuthorizationException")
+
+
+def test_variable_types_round_trip_through_start_set_and_read(review):
+    typed = {"budget": {"value": 12, "type": "Long"}, "rank": {"value": 3, "type": "Short"},
+             "count": {"value": 3, "type": "Integer"},
+             "deadline": {"value": "2026-04-01T00:00:00.000+0800", "type": "Date"},
+             "meta": {"value": '{"a": [1, 2]}', "type": "Json"},
+             "order": {"value": '{"id": 7, "items": ["x"]}', "type": "Object",
+                       "valueInfo": {"objectTypeName": "com.example.Order", "serializationDataFormat": "application/json"}}}
+    response = review.as_("edu").post("/process-definition/key/review/start", {
+        "variables": {**typed, "unit": {"value": "edu", "type": "String"}}, "withVariablesInReturn": True})
+    assert response.status_code == 200, response.get_json()
+    instance = response.get_json()
+    admin = review.as_("admin")
+    read = admin.get(f"/process-instance/{instance['id']}/variables").get_json()
+    for name, dto in typed.items():
+        assert read[name] == {"valueInfo": {}, **dto}, name
+        assert instance["variables"][name] == read[name]
+    assert read["count"]["type"] == "Integer" and read["unit"]["type"] == "String"
+    # a variable set again without the kept type is what its new value says
+    assert admin.put(f"/process-instance/{instance['id']}/variables/budget", {"value": "big", "type": "String"}) \
+        .status_code == 204
+    assert admin.get(f"/process-instance/{instance['id']}/variables/budget").get_json() == {
+        "type": "String", "value": "big", "valueInfo": {}}
+    error_of(review.as_("edu").post("/process-definition/key/review/start", {"variables": {"o": {
+        "value": "rO0AB", "type": "Object",
+        "valueInfo": {"serializationDataFormat": "application/x-java-serialized-object"}}}}),
+        400, "InvalidRequestException")

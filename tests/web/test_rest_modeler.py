@@ -149,7 +149,7 @@ def test_deploy_changed_only_lists_and_stores_only_what_changed(rest):
     assert third.get_json()["id"] == body["id"] and third.get_json()["deployedProcessDefinitions"] is None
 
 
-def test_without_duplicate_filtering_an_unchanged_bundle_is_a_new_deployment_without_new_versions(rest):
+def test_without_duplicate_filtering_an_unchanged_bundle_is_deployed_again_as_new_versions(rest):
     admin = rest.as_("admin")
     modeler_deploy(admin, "项目审查", REVIEW)
     # curl -F deployment-name=... -F review.bpmn=@review.bpmn: no filtering asked for
@@ -158,9 +158,23 @@ def test_without_duplicate_filtering_an_unchanged_bundle_is_a_new_deployment_wit
             f'Content-Type: application/octet-stream\r\n\r\n').encode() + REVIEW[1] + f"\r\n--{BOUNDARY}--\r\n".encode()
     response = admin.post("/deployment/create", data=body, content_type=f"multipart/form-data; boundary={BOUNDARY}")
     assert response.status_code == 200
-    assert response.get_json()["deployedProcessDefinitions"] is None
+    assert [d["version"] for d in response.get_json()["deployedProcessDefinitions"].values()] == [2]  # as Camunda
     assert admin.get("/deployment/count").get_json() == {"count": 2}
-    assert [d["version"] for d in admin.get("/process-definition", key="review").get_json()] == [1]
+    assert [d["version"] for d in admin.get("/process-definition", key="review").get_json()] == [1, 2]
+
+
+def test_duplicate_filtering_deploys_a_changed_bundle_whole_and_changed_only_only_what_changed(rest):
+    admin = rest.as_("admin")
+    modeler_deploy(admin, "pair", REVIEW, [diagram("mailbox.bpmn")])
+    whole = modeler_deploy(admin, "pair", REVIEW_CHANGED, [diagram("mailbox.bpmn")]).get_json()
+    assert sorted((d["key"], d["version"]) for d in whole["deployedProcessDefinitions"].values()) == [
+        ("mailbox", 2), ("review", 2)]  # one file changed: Camunda deploys the bundle anew
+    again = modeler_deploy(admin, "pair", REVIEW_CHANGED, [diagram("mailbox.bpmn")]).get_json()
+    assert again["id"] == whole["id"] and again["deployedProcessDefinitions"] is None
+    only = modeler_deploy(admin, "pair", REVIEW, [diagram("mailbox.bpmn")], changed_only=True).get_json()
+    assert [(d["key"], d["version"]) for d in only["deployedProcessDefinitions"].values()] == [("review", 3)]
+    other_name = modeler_deploy(admin, "another", REVIEW, [diagram("mailbox.bpmn")]).get_json()
+    assert other_name["id"] != only["id"]  # duplicates are looked for among deployments of the same name
 
 
 def test_a_deployment_needs_a_multipart_form_with_files(rest):

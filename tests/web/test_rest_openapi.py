@@ -3,6 +3,7 @@ Modeler's well-known link leads to our admin pages, unknown calls answer in JSON
 decisions and external tasks go to the engine."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -124,7 +125,7 @@ def test_external_task_workers_fetch_lock_complete_and_report_errors(rest):
     [task] = locked.get_json()
     assert (task["topicName"], task["workerId"], task["activityId"], task["businessKey"],
             task["processDefinitionKey"]) == ("budget-check", "w1", "check", "B-1", "budget")
-    assert task["variables"] == {"amount": {"type": "Integer", "value": 1200, "valueInfo": {}}}
+    assert task["variables"] == {"amount": {"type": "Long", "value": 1200, "valueInfo": {}}}
     assert task["lockExpirationTime"] == "2026-03-02T09:01:00.000+0800"
     path = f"/external-task/{task['id']}"
     assert worker.post(path + "/extendLock", {"workerId": "w1", "newDuration": 120000}).status_code == 204
@@ -140,3 +141,82 @@ def test_external_task_workers_fetch_lock_complete_and_report_errors(rest):
     assert [t["taskDefinitionKey"] for t in rest.as_("edu").get("/task").get_json()] == ["explain"]
     error_of(worker.post("/external-task/99/failure", {"workerId": "w1", "errorMessage": "x"}), 404,
              "InvalidRequestException")
+
+
+FEES_15 = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20230324/MODEL/" id="fees" name="Fees" namespace="http://dalad/fees">
+  <inputData id="i_amount" name="contract_amount"><variable name="contract_amount" typeRef="number" /></inputData>
+  <businessKnowledgeModel id="b_share" name="Share Of">
+    <variable name="Share Of" />
+    <encapsulatedLogic>
+      <formalParameter name="amount" typeRef="number" /><formalParameter name="rate" typeRef="number" />
+      <literalExpression><text>round half up(amount * rate, 2)</text></literalExpression>
+    </encapsulatedLogic>
+  </businessKnowledgeModel>
+  <decision id="review_fee" name="Review Fee">
+    <variable name="Review Fee" />
+    <informationRequirement><requiredInput href="#i_amount" /></informationRequirement>
+    <knowledgeRequirement><requiredKnowledge href="#b_share" /></knowledgeRequirement>
+    <context>
+      <contextEntry><variable name="base" /><literalExpression><text>Share Of(contract_amount, 0.015)</text></literalExpression></contextEntry>
+      <contextEntry><variable name="capped" /><literalExpression><text>min(base, 50000)</text></literalExpression></contextEntry>
+    </context>
+  </decision>
+  <decisionService id="fee_service" name="Fee Service">
+    <variable name="Fee Service" />
+    <outputDecision href="#review_fee" />
+    <inputData href="#i_amount" />
+  </decisionService>
+</definitions>
+""".encode()
+
+
+def test_a_dmn_15_decision_and_decision_service_are_deployed_and_evaluated(rest):
+    from conftest import DIAGRAMS
+    admin = rest.as_("admin")
+    assert modeler_deploy(admin, "fees", ("signals.bpmn", (DIAGRAMS / "signals.bpmn").read_bytes()),
+                          [("fees.dmn", FEES_15)]).status_code == 200
+    for key in ("review_fee", "fee_service"):
+        evaluated = admin.post(f"/decision-definition/key/{key}/evaluate", {"variables": {
+            "contract_amount": {"value": 4_000_000, "type": "Long"}}})
+        assert evaluated.status_code == 200, evaluated.get_json()
+        [row] = evaluated.get_json()
+        [value] = row.values()
+        assert value["type"] == "Json" and json.loads(value["value"]) == {"base": 60000, "capped": 50000}
+
+
+RATES_15 = b"""<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20230324/MODEL/" id="rates" name="Rates" namespace="http://dalad/rates">
+  <businessKnowledgeModel id="b_share" name="Share Of">
+    <variable name="Share Of" />
+    <encapsulatedLogic>
+      <formalParameter name="amount" typeRef="number" /><formalParameter name="rate" typeRef="number" />
+      <literalExpression><text>amount * rate</text></literalExpression>
+    </encapsulatedLogic>
+  </businessKnowledgeModel>
+</definitions>
+"""
+
+AUDIT_FEE_15 = b"""<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20230324/MODEL/" id="audit" name="Audit" namespace="http://dalad/audit">
+  <import name="rates" namespace="http://dalad/rates" importType="https://www.omg.org/spec/DMN/20230324/MODEL/" />
+  <decision id="audit_fee" name="Audit Fee">
+    <variable name="Audit Fee" typeRef="number" />
+    <literalExpression><text>rates.Share Of(contract_amount, 0.01)</text></literalExpression>
+  </decision>
+</definitions>
+"""
+
+
+def test_a_dmn_file_imports_another_deployed_with_it(rest):
+    from conftest import DIAGRAMS
+    admin = rest.as_("admin")
+    response = modeler_deploy(admin, "audit", ("signals.bpmn", (DIAGRAMS / "signals.bpmn").read_bytes()),
+                              [("audit.dmn", AUDIT_FEE_15)])
+    assert "no DMN file of namespace 'http://dalad/rates' is deployed with this one" in str(response.get_json())
+    assert modeler_deploy(admin, "audit", ("signals.bpmn", (DIAGRAMS / "signals.bpmn").read_bytes()),
+                          [("audit.dmn", AUDIT_FEE_15), ("rates.dmn", RATES_15)]).status_code == 200
+    evaluated = admin.post("/decision-definition/key/audit_fee/evaluate", {"variables": {
+        "contract_amount": {"value": 300_000, "type": "Long"}}})
+    assert evaluated.status_code == 200, evaluated.get_json()
+    assert evaluated.get_json() == [{"Audit Fee": {"value": 3000, "type": "Integer", "valueInfo": {}}}]

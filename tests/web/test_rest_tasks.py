@@ -100,7 +100,7 @@ def test_form_variables_are_the_task_fields_with_their_types(review):
     review.as_("edu").post(f"/task/{task['id']}/complete", {"variables": {"amount": {"value": 500, "type": "Long"}}})
     [office_task] = review.as_("office").get("/task", processInstanceId=instance["id"]).get_json()
     values = review.as_("office").get(f"/task/{office_task['id']}/form-variables").get_json()
-    assert values["amount"] == {"type": "Integer", "value": 500, "valueInfo": {}}  # no form: every variable
+    assert values["amount"] == {"type": "Long", "value": 500, "valueInfo": {}}  # no form: every variable
     assert values["unit"] == {"type": "String", "value": "edu", "valueInfo": {}}
     assert set(review.as_("office").get(f"/task/{office_task['id']}/form-variables",
                                         variableNames="unit,initiator").get_json()) == {"unit", "initiator"}
@@ -151,7 +151,7 @@ def test_completing_runs_the_process_on_and_checks_the_data(review):
     done = edu.post(f"/task/{task_id}/complete", {"variables": {"amount": {"value": 1500, "type": "Long"}},
                                                   "withVariablesInReturn": True})
     assert done.status_code == 200
-    assert done.get_json()["amount"] == {"type": "Integer", "value": 1500, "valueInfo": {}}
+    assert done.get_json()["amount"] == {"type": "Long", "value": 1500, "valueInfo": {}}
     assert "already completed by edu at 2026-03-02 09:00:00" in error_of(
         edu.post(f"/task/{task_id}/complete", {}), 409, "TaskNotReady")
     assert [t["taskDefinitionKey"] for t in review.as_("drc").get("/task").get_json()] == ["drc_review"]

@@ -233,6 +233,7 @@ def upgrade() -> None:
     sa.Column('error_details', sa.Text(), nullable=True),
     sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('created_at', engine.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('variables', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('rest_id'),

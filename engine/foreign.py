@@ -1,0 +1,277 @@
+"""What a Camunda 7 diagram asks of the JVM, and what the engine does with it instead.
+
+Camunda deploys a diagram whose Java it cannot load and fails only when a token gets there; so
+does dalad, with a Python way out. `adapt` rewrites the parsed tree (never the stored file) before
+the checks and SpiffWorkflow see it, and returns a warning per element:
+
+* `camunda:class`, `delegateExpression`, `expression` (and `camunda:connector`) on a service task,
+  send task, business rule task or a message intermediate throw / end event: the element becomes
+  an external task of topic `java:<class or expression>` (`java:connector:<id>`), which a Python
+  worker fetches and completes, or an administrator completes from the incidents page. A message
+  end event becomes that task followed by a plain end.
+* Java execution and task listeners are skipped.
+* A JavaScript or Groovy script (a script task, or a script listener on an activity, an event or
+  a flow) becomes an external task of topic `script:<format>` that opens an incident when
+  reached; an administrator completes it with the variables the script would have set. With the
+  setting `dalad.scripts.javascript=refuse` (`DALAD_SCRIPTS_JAVASCRIPT=refuse`) such diagrams are
+  refused instead.
+* Data stores and data store references are documentation (Camunda 7 runs nothing for them):
+  dropped.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from lxml import etree
+
+from .errors import Problem
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+INCIDENT_ATTRIBUTE = "{urn:dalad}incident"  # on a rewritten element: the incident opened when reached
+
+JAVA_ATTRIBUTES = ("class", "delegateExpression", "expression")
+JAVA_ACTIVITIES = ("serviceTask", "sendTask", "businessRuleTask")
+FOREIGN_SCRIPTS = frozenset({"javascript", "js", "ecmascript", "nashorn", "graal.js", "groovy"})
+SCRIPT_POLICIES = ("incident", "refuse")
+_script_policy = "incident"
+
+
+def set_script_policy(policy: str) -> None:
+    """dalad.scripts.javascript: 'incident' (default) or 'refuse'."""
+    global _script_policy
+    if policy not in SCRIPT_POLICIES:
+        raise ValueError(f"dalad.scripts.javascript must be one of {', '.join(SCRIPT_POLICIES)}, not '{policy}'")
+    _script_policy = policy
+
+
+def script_policy() -> str:
+    return _script_policy
+
+
+def _b(local: str) -> str:
+    return f"{{{BPMN_NS}}}{local}"
+
+
+def _c(local: str) -> str:
+    return f"{{{CAMUNDA_NS}}}{local}"
+
+
+def _local(element) -> str:
+    return etree.QName(element).localname if isinstance(element.tag, str) else ""
+
+
+class _Adapter:
+    def __init__(self, root, filename: str):
+        self.root, self.filename = root, filename
+        self.warnings: list[Problem] = []
+        self.problems: list[Problem] = []
+
+    def note(self, element, message: str, *, refuse: bool = False) -> None:
+        (self.problems if refuse else self.warnings).append(Problem(
+            self.filename, message, line=element.sourceline, element_id=element.get("id") or None,
+            element_type=_local(element) or None))
+
+    # ---- Java
+
+    def java_of(self, element) -> Optional[tuple[str, str]]:
+        """(what, topic) of a Java implementation on `element`, or None."""
+        for attribute in JAVA_ATTRIBUTES:
+            value = (element.get(_c(attribute)) or "").strip()
+            if value:
+                return f"camunda:{attribute} '{value}'", f"java:{value}"
+        connector = element.find(f"{_b('extensionElements')}/{_c('connector')}")
+        if connector is not None:
+            connector_id = (connector.findtext(_c("connectorId")) or "").strip() or "?"
+            return f"camunda:connector '{connector_id}'", f"java:connector:{connector_id}"
+        return None
+
+    @staticmethod
+    def drop_java(element) -> None:
+        for attribute in JAVA_ATTRIBUTES + ("resultVariable",):
+            element.attrib.pop(_c(attribute), None)
+        extensions = element.find(_b("extensionElements"))
+        if extensions is not None:
+            for connector in extensions.findall(_c("connector")):
+                extensions.remove(connector)
+
+    @staticmethod
+    def make_external(element, topic: str, incident: Optional[str] = None) -> None:
+        element.tag = _b("serviceTask")
+        element.set(_c("type"), "external")
+        element.set(_c("topic"), topic[:200])
+        if incident:
+            element.set(INCIDENT_ATTRIBUTE, incident)
+
+    def java_activities(self) -> None:
+        for element in list(self.root.iter(*(_b(t) for t in JAVA_ACTIVITIES))):
+            kind = _local(element)
+            found = self.java_of(element)
+            if found is not None:
+                what, topic = found
+                self.note(element, f"needs Java ({what}): when reached it becomes an external task of topic "
+                                   f"'{topic[:200]}' for a Python worker (or an administrator completes it)")
+                self.drop_java(element)
+                self.make_external(element, topic)
+            elif kind != "serviceTask" and (element.get(_c("type")) or "").strip() == "external":
+                self.make_external(element, element.get(_c("topic")) or "")
+
+    def java_messages(self) -> None:
+        for event in list(self.root.iter(_b("intermediateThrowEvent"), _b("endEvent"))):
+            definition = event.find(_b("messageEventDefinition"))
+            if definition is None:
+                continue
+            found = self.java_of(definition)
+            external = (definition.get(_c("type")) or "").strip() == "external"
+            if found is None and not external:
+                continue
+            topic = found[1] if found else (definition.get(_c("topic")) or "")
+            is_end = _local(event) == "endEvent"
+            if found:
+                self.note(event, f"message {'end' if is_end else 'throw'} event needs Java ({found[0]}): when "
+                                 f"reached it becomes an external task of topic '{topic[:200]}' for a Python worker "
+                                 "(or an administrator completes it)")
+            event.remove(definition)
+            self.make_external(event, topic)
+            if is_end:
+                self.insert(event, "after", _b("endEvent"), f"{event.get('id')}__end")
+
+    # ---- scripts and listeners
+
+    def refused_script(self, element, script_format: str) -> bool:
+        if script_policy() == "refuse":
+            self.note(element, f"a {script_format} script cannot run here and dalad.scripts.javascript=refuse "
+                               "refuses such diagrams; write it in Python", refuse=True)
+            return True
+        return False
+
+    def foreign_script_tasks(self) -> None:
+        for task in list(self.root.iter(_b("scriptTask"))):
+            script_format = (task.get("scriptFormat") or "").strip().lower()
+            if script_format not in FOREIGN_SCRIPTS or self.refused_script(task, script_format):
+                continue
+            self.note(task, f"script in {script_format}: when reached it becomes an incident (an administrator "
+                            "completes it with the variables the script would set)")
+            for script in task.findall(_b("script")):
+                task.remove(script)
+            task.attrib.pop("scriptFormat", None)
+            task.attrib.pop(_c("resultVariable"), None)
+            incident = (f"script task '{task.get('id')}' is written in {script_format}, which dalad does not run: "
+                        "complete it from the incidents page with the variables the script would set")
+            self.make_external(task, f"script:{script_format}", incident)
+
+    def listeners(self) -> None:
+        for listener in list(self.root.iter(_c("executionListener"), _c("taskListener"))):
+            extensions = listener.getparent()
+            owner = extensions.getparent() if extensions is not None else None
+            if owner is None:
+                continue
+            java = next((f"{a} '{listener.get(a)}'" for a in JAVA_ATTRIBUTES if (listener.get(a) or "").strip()), None)
+            script = listener.find(_c("script"))
+            script_format = (script.get("scriptFormat") or "").strip().lower() if script is not None else ""
+            kind = "task listener" if _local(listener) == "taskListener" else "execution listener"
+            event = (listener.get("event") or "").strip() or "start"
+            if java is not None:
+                extensions.remove(listener)
+                self.note(owner, f"{event} {kind} needs Java ({java}): skipped")
+            elif script_format in FOREIGN_SCRIPTS and not self.refused_script(owner, script_format):
+                extensions.remove(listener)
+                self.script_listener(owner, kind, event, script_format)
+
+    def script_listener(self, owner, kind: str, event: str, script_format: str) -> None:
+        owner_kind = _local(owner)
+        if owner_kind == "process":
+            self.note(owner, f"{event} {kind} in {script_format} on the process: not run (dalad runs no "
+                             f"{script_format})")
+            return
+        before = event in ("start", "create")
+        if owner_kind in ("startEvent", "boundaryEvent"):
+            before = False
+        elif owner_kind == "endEvent":
+            before = True
+        position = "middle" if owner_kind == "sequenceFlow" else "before" if before else "after"
+        new_id = f"{owner.get('id')}__{event}_{script_format}_listener"
+        suffix = 1
+        while self.root.xpath("//*[@id=$id]", id=new_id):
+            suffix += 1
+            new_id = f"{owner.get('id')}__{event}_{script_format}_listener{suffix}"
+        task = self.insert(owner, position, _b("serviceTask"), new_id)
+        incident = (f"{event} {kind} of '{owner.get('id')}' is written in {script_format}, which dalad does not run: "
+                    "complete it from the incidents page with the variables the script would set")
+        self.make_external(task, f"script:{script_format}", incident)
+        self.note(owner, f"{event} {kind} in {script_format}: when reached it becomes an incident (an administrator "
+                         "completes it with the variables the script would set)")
+
+    # ---- flow surgery
+
+    def insert(self, owner, position: str, tag: str, new_id: str):
+        """A new element `tag` before or after `owner` (a flow node), or in the middle of `owner`
+        (a sequence flow), rewiring the sequence flows; returns it."""
+        parent = owner.getparent()
+        flows = {f.get("id"): f for f in parent.findall(_b("sequenceFlow"))}
+        nodes = {n.get("id"): n for n in parent if isinstance(n.tag, str) and n.get("id")}
+        new = etree.SubElement(parent, tag, id=new_id)
+        new.sourceline = owner.sourceline
+        link_id = f"{new_id}__flow"
+        link = etree.SubElement(parent, _b("sequenceFlow"), id=link_id)
+        link.sourceline = owner.sourceline
+
+        def ref(node, direction: str, flow_id: str) -> None:
+            if node is not None:
+                etree.SubElement(node, _b(direction)).text = flow_id
+
+        def move_ref(node, direction: str, old: str, new_flow: str) -> None:
+            for element in (node.findall(_b(direction)) if node is not None else []):
+                if (element.text or "").strip() == old:
+                    element.text = new_flow
+
+        if position == "middle":
+            target = nodes.get((owner.get("targetRef") or "").strip())
+            owner.set("targetRef", new_id)
+            move_ref(target, "incoming", owner.get("id"), link_id)
+            link.set("sourceRef", new_id)
+            link.set("targetRef", target.get("id") if target is not None else "")
+            ref(new, "incoming", owner.get("id"))
+            ref(new, "outgoing", link_id)
+        else:  # the owner's incoming (before) or outgoing (after) flows move to the new element
+            before = position == "before"
+            side, end_attribute = ("incoming", "targetRef") if before else ("outgoing", "sourceRef")
+            for moved in owner.findall(_b(side)):
+                flow = flows.get((moved.text or "").strip())
+                if flow is not None:
+                    flow.set(end_attribute, new_id)
+                    ref(new, side, flow.get("id"))
+                owner.remove(moved)
+            if not before and owner.get("default"):
+                new.set("default", owner.attrib.pop("default"))
+            link.set("sourceRef", new_id if before else owner.get("id"))
+            link.set("targetRef", owner.get("id") if before else new_id)
+            ref(new, "outgoing" if before else "incoming", link_id)
+            ref(owner, "incoming" if before else "outgoing", link_id)
+        return new
+
+    # ---- data stores
+
+    def data_stores(self) -> None:
+        for reference in list(self.root.iter(_b("dataStoreReference"))):
+            reference_id = reference.get("id")
+            reference.getparent().remove(reference)
+            for association in list(self.root.iter(_b("dataInputAssociation"), _b("dataOutputAssociation"))):
+                refs = [(r.text or "").strip() for r in association.findall(_b("sourceRef"))] + \
+                       [(r.text or "").strip() for r in association.findall(_b("targetRef"))]
+                if reference_id in refs:
+                    association.getparent().remove(association)
+        for store in list(self.root.iter(_b("dataStore"))):
+            store.getparent().remove(store)
+
+
+def adapt(root, filename: str) -> tuple[list[Problem], list[Problem]]:
+    """Rewrite the parsed BPMN tree `root` in place (see the module docstring); return
+    (warnings, problems): what deploys with a warning, what is refused."""
+    adapter = _Adapter(root, filename)
+    adapter.data_stores()
+    adapter.listeners()
+    adapter.java_activities()
+    adapter.java_messages()
+    adapter.foreign_script_tasks()
+    return adapter.warnings, adapter.problems

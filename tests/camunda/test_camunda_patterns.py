@@ -1,0 +1,323 @@
+"""Diagrams shaped as a Camunda 7 team brings them (tests/camunda/*.bpmn, saved as Camunda Modeler 5
+saves them), driven only as a Camunda client would: deploy, start, complete tasks with their
+form fields, fetch-and-lock external tasks (`java:` topics too), correlate messages, throw signals;
+each test asserts the end state Camunda reaches (or, where Camunda would run Java or JavaScript,
+what dalad does instead), and every instance's history then replays. Timers fire through the
+engine's scheduler with the clock moved on."""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Optional
+
+import pytest
+from sqlalchemy import select
+
+from engine import replay, services
+from engine.models import HistoryEvent, ProcessInstance
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "web"))
+from test_rest_helpers import PASSWORD, error_of, modeler_deploy, rest  # noqa: E402,F401
+from test_ui_fixtures import login, post  # noqa: E402
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(autouse=True)
+def history_proves_every_instance(rest):
+    """After each test, every instance's history chain holds and re-executes to the same states."""
+    yield
+    with rest.db.read() as session:
+        for instance_id in session.scalars(select(ProcessInstance.id)):
+            chain, report = replay.verify(session, instance_id)
+            assert chain.ok and report.ok, (instance_id, chain, report)
+
+
+def deploy(rest, name: str, *attachments: str) -> dict:
+    """Deploy as Camunda Modeler does; return the answer."""
+    response = modeler_deploy(rest.as_("admin"), name, (name, (HERE / name).read_bytes()),
+                              [(a, (HERE / a).read_bytes()) for a in attachments])
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def warnings_of(answer: dict) -> dict[str, list[str]]:
+    """The deploy answer's warnings by element id (Camunda's ResourceReportDto shape)."""
+    found: dict[str, list[str]] = {}
+    for report in (answer.get("details") or {}).values():
+        assert report["errors"] == []
+        for warning in report["warnings"]:
+            assert warning["line"] > 0
+            found.setdefault(warning["mainElementId"], []).append(warning["message"])
+    return found
+
+
+def start(rest, key: str, user: str = "admin", business_key: Optional[str] = None, **variables) -> str:
+    response = rest.as_(user).post(f"/process-definition/key/{key}/start", {
+        "businessKey": business_key, "variables": {n: {"value": v} for n, v in variables.items()}})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["id"]
+
+
+def tasks(rest, instance_id: str, user: str = "admin") -> dict[str, dict]:
+    return {t["taskDefinitionKey"]: t for t in rest.as_(user).get("/task", processInstanceId=instance_id).get_json()}
+
+
+def complete(rest, task: dict, user: str, **variables) -> None:
+    response = rest.as_(user).post(f"/task/{task['id']}/complete",
+                                   {"variables": {n: {"value": v} for n, v in variables.items()}})
+    assert response.status_code == 204, response.get_json()
+
+
+def state(rest, instance_id: str) -> str:
+    return rest.as_("admin").get(f"/history/process-instance/{instance_id}").get_json()["state"]
+
+
+def variables(rest, instance_id: str) -> dict:
+    answer = rest.as_("admin").get(f"/process-instance/{instance_id}/variables").get_json()
+    return {name: dto["value"] for name, dto in answer.items()}
+
+
+def fetch(rest, topic: str, worker: str = "python-worker") -> list[dict]:
+    response = rest.as_("admin").post("/external-task/fetchAndLock", {
+        "workerId": worker, "maxTasks": 10, "topics": [{"topicName": topic, "lockDuration": 60000}]})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def work(rest, topic: str, worker: str = "python-worker", **variables) -> dict:
+    [task] = fetch(rest, topic, worker)
+    response = rest.as_("admin").post(f"/external-task/{task['id']}/complete", {
+        "workerId": worker, "variables": {n: {"value": v} for n, v in variables.items()}})
+    assert response.status_code == 204, response.get_json()
+    return task
+
+
+def fire_timers(rest, delta: timedelta, clock) -> None:
+    clock.advance(delta)
+    services.fire_due_timers(rest.db)
+
+
+# --------------------------------------------------------------------------- the patterns
+
+def test_pools_with_lanes_offer_each_task_to_its_lane_once_the_groups_exist(rest):
+    answer = deploy(rest, "pool_lanes.bpmn")
+    assert warnings_of(answer) == {
+        "approve_invoice": ["candidate group (its lane) 'Management' does not exist: nobody is offered this until "
+                            "an administrator adds it (`dalad groups add`)"],
+        "prepare_transfer": ["candidate group (its lane) 'Accounting' does not exist: nobody is offered this until "
+                             "an administrator adds it (`dalad groups add`)"]}
+    admin = rest.as_("admin")
+    for group, name, user in (("Management", "管理层", "mary"), ("Accounting", "会计", "ann")):
+        assert admin.post("/group/create", {"id": group, "name": name, "type": "WORKFLOW"}).status_code == 204
+        assert admin.post("/user/create", {"profile": {"id": user, "firstName": user.title()},
+                                           "credentials": {"password": "long enough password"}}).status_code == 204
+        assert admin.put(f"/group/{group}/members/{user}", {}).status_code == 204
+    instance = start(rest, "c7_pool_lanes")
+    mary, ann = rest.basic("mary"), rest.basic("ann")
+    [approve] = mary.get("/task", candidateGroup="Management").get_json()
+    assert ann.get("/task").get_json() == []
+    complete_response = mary.post(f"/task/{approve['id']}/complete", {"variables": {"approved": {"value": True}}})
+    assert complete_response.status_code == 204
+    [transfer] = ann.get("/task").get_json()
+    assert transfer["taskDefinitionKey"] == "prepare_transfer"
+    assert ann.post(f"/task/{transfer['id']}/complete", {}).status_code == 204
+    assert state(rest, instance) == "COMPLETED"
+
+
+def test_form_data_without_a_form_key_is_the_task_form(rest):
+    deploy(rest, "form_data.bpmn")
+    instance = start(rest, "c7_form_data", user="office")
+    [task] = rest.as_("office").get("/task", processInstanceId=instance).get_json()
+    form = rest.as_("office").get(f"/task/{task['id']}/form-variables").get_json()
+    assert set(form) == {"reason", "days", "paid", "kind", "first_day"}
+    assert form["paid"]["value"] is True
+    complete(rest, task, "office", reason="family", days=12, paid=False, kind="annual", first_day="2026-04-01")
+    assert set(tasks(rest, instance)) == {"approve_long_leave"}  # days > 10
+    assert {k: v for k, v in variables(rest, instance).items() if k in ("days", "paid", "kind")} == {
+        "days": 12, "paid": False, "kind": "annual"}
+    complete(rest, tasks(rest, instance)["approve_long_leave"], "office")
+    assert state(rest, instance) == "COMPLETED"
+
+
+def test_candidate_group_lists_with_spaces_and_unknown_people_leave_the_work_to_administrators(rest):
+    answer = deploy(rest, "parallel_user_tasks.bpmn")
+    assert warnings_of(answer) == {"task_groups": [
+        "candidate group 'accounting', 'management' do not exist: nobody is offered this until an administrator "
+        "adds it (`dalad groups add`)"]}
+    instance = start(rest, "c7_parallel_user_tasks")
+    found = tasks(rest, instance)
+    assert found["task_demo"]["assignee"] == "demo"
+    error_of(rest.as_("office").post(f"/task/{found['task_groups']['id']}/claim"), 403, "AuthorizationException")
+    error_of(rest.as_("office").post(f"/task/{found['task_demo']['id']}/complete", {}), 403,
+             "AuthorizationException")
+    for task in found.values():  # an administrator may work on any task, as camunda-admin may
+        assert rest.as_("admin").post(f"/task/{task['id']}/complete?reason=demo+is+on+leave", {}).status_code == 204
+    assert state(rest, instance) == "COMPLETED"
+    with rest.db.read() as session:  # the history names the administrator's reason
+        bodies = session.scalars(select(HistoryEvent.body).where(HistoryEvent.type == "task_completed"))
+        reasons = sorted(json.loads(body)["data"]["admin_override"] for body in bodies)
+    assert reasons == ["demo is on leave", "demo is on leave"]
+
+
+def test_java_delegates_become_java_topics_for_python_workers(rest):
+    answer = deploy(rest, "java_delegates.bpmn")
+    warned = warnings_of(answer)
+    assert set(warned) == {"c7_java_delegates", "archive_invoice", "notify_creditor", "score_creditor",
+                           "EndEvent_paid"}
+    assert "start execution listener needs Java (class 'org.camunda.bpm.example.ProcessStartListener'): skipped" \
+        in warned["c7_java_delegates"]
+    assert any("topic 'java:org.camunda.bpm.example.invoice.service.ArchiveInvoiceService'" in w
+               for w in warned["archive_invoice"])
+    instance = start(rest, "c7_java_delegates", business_key="INV-1", amount=30)
+    task = work(rest, "java:org.camunda.bpm.example.invoice.service.ArchiveInvoiceService", archived=True)
+    assert (task["activityId"], task["businessKey"], task["variables"]["amount"]["value"]) == (
+        "archive_invoice", "INV-1", 30)
+    work(rest, "java:${notifier}")
+    work(rest, "java:${scoring.score(execution)}", score=7)
+    assert state(rest, instance) == "ACTIVE"
+    assert variables(rest, instance)["score"] == 7
+    work(rest, "java:org.camunda.bpm.example.PaidNotification")
+    assert state(rest, instance) == "COMPLETED"
+
+
+def test_javascript_listeners_and_groovy_scripts_become_incidents_an_administrator_resolves(rest, monkeypatch):
+    answer = deploy(rest, "javascript_listener.bpmn")
+    assert set(warnings_of(answer)) == {"review", "compute_fee"}
+    instance = start(rest, "c7_javascript_listener", amount=200)
+    assert rest.as_("admin").get("/process-instance", withIncident="true").get_json()[0]["id"] == instance
+    assert tasks(rest, instance) == {}  # the listener runs before the task is created: it waits for it
+    assert fetch(rest, "script:javascript") == []  # no retries left: an incident, not work for a worker
+    admin_page = rest.app.test_client()
+    _admin_completes_scripts(rest, admin_page, {"reviewer": "office"})
+    [review] = rest.as_("office").get("/task", processInstanceId=instance).get_json()
+    complete(rest, review, "office")
+    assert state(rest, instance) == "ACTIVE"  # the Groovy fee script: another incident
+    _admin_completes_scripts(rest, admin_page, {"fee": 20})
+    assert variables(rest, instance)["fee"] == 20 and variables(rest, instance)["reviewer"] == "office"
+    complete(rest, tasks(rest, instance)["pay_fee"], "finance")
+    assert state(rest, instance) == "COMPLETED"
+
+
+def _admin_completes_scripts(rest, client, values: dict) -> None:
+    """An administrator completes the waiting script from the incidents page."""
+    assert login(client, "admin", PASSWORD).status_code == 302
+    page = client.get("/admin/incidents").get_data(as_text=True)
+    [task_id] = re.findall(r'id="external-(\d+)"', page)
+    response = post(client, f"/admin/external-tasks/{task_id}/complete",
+                    {"variables": json.dumps(values), "reason": "script by hand"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def test_data_store_references_are_documentation(rest):
+    assert warnings_of(deploy(rest, "data_store.bpmn")) == {}
+    instance = start(rest, "c7_data_store")
+    complete(rest, tasks(rest, instance)["record_case"], "office")
+    assert state(rest, instance) == "COMPLETED"
+
+
+def test_joda_date_idioms_set_due_dates_and_timers(rest, frozen_clock):
+    deploy(rest, "joda_dates.bpmn")
+    instance = start(rest, "c7_joda_dates")
+    task = tasks(rest, instance)["check_claim"]
+    assert (task["due"], task["followUp"]) == ("2026-03-04T09:00:00.000+0800", "2026-03-09T09:00:00.000+0800")
+    complete(rest, task, "office")
+    fire_timers(rest, timedelta(days=30), frozen_clock)
+    assert tasks(rest, instance) == {}  # 2 April: not a month yet
+    fire_timers(rest, timedelta(days=1), frozen_clock)
+    closing = tasks(rest, instance)["close_claim"]
+    assert closing["due"] == "2026-04-02T09:00:00.000+0800"
+    complete(rest, closing, "office")
+    assert state(rest, instance) == "COMPLETED"
+
+
+@pytest.mark.parametrize("amount, category, next_task", [(1500, "large", "review_large"), (200, "small", "ship_small")])
+def test_feel_output_mappings(rest, amount, category, next_task):
+    deploy(rest, "feel_mapping.bpmn")
+    instance = start(rest, "c7_feel_mapping")
+    complete(rest, tasks(rest, instance)["enter_order"], "office", amount=amount, customer="li")
+    values = variables(rest, instance)
+    assert (values["category"], values["greeting"]) == (category, "Dear LI")
+    assert set(tasks(rest, instance)) == {next_task}
+
+
+@pytest.mark.parametrize("month, guests, dish", [(1, 4, "Roastbeef"), (12, 10, "Stew"), (4, 2, "Steak"),
+                                                 (10, 6, "Light Salad")])
+def test_drd_with_a_required_decision(rest, month, guests, dish):
+    deploy(rest, "drd_dish.bpmn", "drd_dish.dmn")
+    instance = start(rest, "c7_drd_dish", month=month, guestCount=guests)
+    assert variables(rest, instance)["dish"] == dish
+    assert set(tasks(rest, instance)) == {"cook"}
+
+
+def test_event_based_gateway_over_message_signal_and_timer(rest, frozen_clock):
+    deploy(rest, "event_gateway.bpmn")
+    paid = start(rest, "c7_event_gateway", business_key="ORDER-1")
+    frozen = start(rest, "c7_event_gateway", business_key="ORDER-2")
+    late = start(rest, "c7_event_gateway", business_key="ORDER-3")
+    admin = rest.as_("admin")
+    assert admin.post("/message", {"messageName": "payment_received", "businessKey": "ORDER-1"}).status_code == 204
+    assert set(tasks(rest, paid)) == {"ship"}
+    # the signal reaches every instance still waiting: ORDER-2 and ORDER-3
+    fire_timers(rest, timedelta(days=6), frozen_clock)
+    assert admin.post("/signal", {"name": "orders_frozen"}).status_code == 204
+    assert set(tasks(rest, frozen)) == {"hold"} and set(tasks(rest, late)) == {"hold"}
+    error_of(admin.post("/message", {"messageName": "payment_received", "businessKey": "ORDER-2"}), 400,
+             "RestException")  # the gateway took the signal: nothing waits for the payment any more
+    again = start(rest, "c7_event_gateway", business_key="ORDER-4")
+    fire_timers(rest, timedelta(days=7), frozen_clock)
+    assert set(tasks(rest, again)) == {"remind"}
+
+
+def test_sequential_multi_instance_subprocess_with_an_error_boundary(rest):
+    deploy(rest, "mi_subprocess_error.bpmn")
+    good = start(rest, "c7_mi_subprocess_error", items=["a", "b"])
+    for item in ("a", "b"):
+        assert work(rest, "check_item")["variables"]["item"]["value"] == item  # one after the other
+    assert set(tasks(rest, good)) == {"all_checked"}
+    bad = start(rest, "c7_mi_subprocess_error", items=["a", "b", "c"])
+    work(rest, "check_item")
+    [second] = fetch(rest, "check_item")
+    assert second["variables"]["item"]["value"] == "b"
+    response = rest.as_("admin").post(f"/external-task/{second['id']}/bpmnError", {
+        "workerId": "python-worker", "errorCode": "ITEM_BAD", "errorMessage": "b is broken"})
+    assert response.status_code == 204, response.get_json()
+    assert set(tasks(rest, bad)) == {"fix_items"}
+    assert fetch(rest, "check_item") == []  # the third item is never checked
+    values = variables(rest, bad)
+    assert (values["error_code"], values["error_message"]) == ("ITEM_BAD", "b is broken")
+
+
+def test_interrupting_message_event_subprocess(rest):
+    deploy(rest, "message_event_subprocess.bpmn")
+    kept = start(rest, "c7_message_event_subprocess", business_key="O-1")
+    cancelled = start(rest, "c7_message_event_subprocess", business_key="O-2")
+    assert rest.as_("admin").post("/message", {"messageName": "cancel_order", "businessKey": "O-2"}).status_code == 204
+    assert set(tasks(rest, cancelled)) == {"refund"}  # pack_order was interrupted
+    assert set(tasks(rest, kept)) == {"pack_order"}
+    complete(rest, tasks(rest, cancelled)["refund"], "finance")
+    assert state(rest, cancelled) == "COMPLETED"
+
+
+def test_call_activity_with_in_and_out_mappings(rest):
+    deploy(rest, "call_activity.bpmn")
+    instance = start(rest, "c7_call_parent", amount=800)
+    [decide] = rest.as_("finance").get("/task", taskDefinitionKey="decide").get_json()
+    complete(rest, decide, "finance", approved=True, approver_note="within budget")
+    values = variables(rest, instance)
+    assert (values["approved"], values["note"], values["amount"]) == (True, "within budget", 800)
+    assert "requested" not in values and "limit" not in values  # only camunda:out comes back
+    complete(rest, tasks(rest, instance)["order_goods"], "office")
+    assert state(rest, instance) == "COMPLETED"
+
+
+def test_quartz_cron_timer_start_runs_on_workdays(rest, frozen_clock):
+    deploy(rest, "cron_start.bpmn")  # Monday 2026-03-02 09:00
+    admin = rest.as_("admin")
+    fire_timers(rest, timedelta(days=2), frozen_clock)  # Tuesday 09:00 and Wednesday 09:00
+    assert admin.get("/process-instance/count", processDefinitionKey="c7_cron_start").get_json() == {"count": 2}
+    fire_timers(rest, timedelta(days=4, hours=1), frozen_clock)  # Thursday, Friday; not Saturday, Sunday
+    assert admin.get("/process-instance/count", processDefinitionKey="c7_cron_start").get_json() == {"count": 4}

@@ -1,0 +1,106 @@
+"""Operating and runtime calls of /engine-rest (web/rest_admin.py, web/rest_runtime.py): who may
+do what, and what each changes, in Camunda's shapes. The client libraries drive the same calls in
+tests/clients."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from engine import services
+from engine.models import HistoryEvent, ProcessInstance
+from engine.replay import verify
+from test_rest_helpers import deployed, error_of, modeler_deploy, rest, start  # noqa: F401
+
+CLIENT_ORDER = Path(__file__).parent.parent / "clients" / "client_order.bpmn"
+
+
+@pytest.fixture
+def orders(rest):
+    admin = rest.as_("admin")
+    assert modeler_deploy(admin, "orders", ("client_order.bpmn", CLIENT_ORDER.read_bytes())).status_code == 200
+    rest.definitions = deployed(rest, "mailbox.bpmn")
+    return rest
+
+
+def test_an_administrator_offers_a_task_to_another_bureau_and_the_history_keeps_it(orders):
+    admin, office, drc = orders.as_("admin"), orders.as_("office"), orders.as_("drc")
+    order = admin.post("/process-definition/key/client_order/start", {"businessKey": "O-1"}).get_json()
+    [task] = office.get("/task", processInstanceId=order["id"]).get_json()
+    path = f"/task/{task['id']}/identity-links"
+    error_of(office.post(path, {"groupId": "drc", "type": "candidate"}), 403, "AuthorizationException")
+    assert drc.get("/task").get_json() == []
+    assert admin.post(path, {"groupId": "drc", "type": "candidate"}).status_code == 204
+    assert [t["id"] for t in drc.get("/task").get_json()] == [task["id"]]
+    assert admin.get(path, type="candidate").get_json() == [
+        {"userId": None, "groupId": "office", "type": "candidate"},
+        {"userId": None, "groupId": "drc", "type": "candidate"}]
+    assert admin.post(path + "/delete", {"groupId": "office", "type": "candidate"}).status_code == 204
+    assert office.get("/task").get_json() == []
+    assert drc.post(path, {"userId": "drc", "type": "assignee"}).status_code == 204  # claiming is a worker's
+    assert admin.get(path, type="assignee").get_json() == [{"userId": "drc", "groupId": None, "type": "assignee"}]
+    error_of(admin.post(path, {"groupId": "drc", "type": "owner"}), 400, "InvalidRequestException")
+    error_of(admin.post(path, {"groupId": "drc", "userId": "x", "type": "candidate"}), 400,
+             "InvalidRequestException")
+    with orders.db.read() as session:
+        row = session.scalars(select(ProcessInstance).where(ProcessInstance.rest_id == order["id"])).one()
+        changes = [e for e in session.scalars(select(HistoryEvent).where(HistoryEvent.instance_id == row.id))
+                   if e.type == "task_candidates_changed"]
+        assert [e.actor for e in changes] == ["admin", "admin"]
+        chain, replay = verify(session, row.id)  # the record still proves and replays
+        assert chain.ok and replay.ok
+
+
+def test_authorizations_are_read_by_administrators_and_auditors_only(orders):
+    listed = orders.as_("admin").get("/authorization").get_json()
+    assert {"userId": "admin", "resourceType": 8, "permissions": ["ALL"]}.items() <= next(
+        a for a in listed if a["userId"] == "admin" and a["resourceType"] == 8).items()
+    office = [a for a in listed if a["groupId"] == "office"]
+    assert {a["resourceType"] for a in office} == {6, 7, 8}
+    assert orders.as_("auditor").get("/authorization/count", userIdIn="auditor").get_json()["count"] > 0
+    assert orders.as_("admin").get("/authorization", groupIdIn="office", resourceType="7").get_json() == [
+        a for a in office if a["resourceType"] == 7]
+    error_of(orders.as_("office").get("/authorization"), 403, "AuthorizationException")
+
+
+def test_start_form_variables_executions_and_event_subscriptions(orders):
+    admin = orders.as_("admin")
+    definition_id = admin.get("/process-definition/key/client_order").get_json()["id"]
+    assert admin.get(f"/process-definition/{definition_id}/form-variables").get_json() == {
+        "amount": {"type": "Long", "value": 100, "valueInfo": {}}}
+    assert admin.get("/process-definition/key/client_order/form-variables", variableNames="other").get_json() == {}
+    first = start(orders, "mailbox", business_key="M-1")
+    second = start(orders, "mailbox", business_key="M-2")
+    executions = admin.get("/execution", messageEventSubscriptionName="reply").get_json()
+    assert [e["id"] for e in executions] == [first["id"], second["id"]]
+    assert executions[0] == {"id": first["id"], "processInstanceId": first["id"], "ended": False, "tenantId": None}
+    assert admin.get(f"/execution/{first['id']}").get_json() == executions[0]
+    assert admin.get("/execution/count", businessKey="M-2").get_json() == {"count": 1}
+    [subscription] = admin.get("/event-subscription", processInstanceId=second["id"]).get_json()
+    assert (subscription["eventType"], subscription["eventName"], subscription["executionId"]) == (
+        "message", "reply", second["id"])
+    assert admin.get("/event-subscription/count", eventName="reply", eventType="message").get_json() == {"count": 2}
+    error_of(admin.get("/execution/" + "0" * 8), 404, "InvalidRequestException")
+
+
+def test_a_failed_job_is_listed_resolved_by_an_administrator_and_its_incident_goes(orders):
+    admin = orders.as_("admin")
+    instance = admin.post("/process-definition/key/client_async/start", {"businessKey": "A-1", "variables": {
+        "spent": {"value": 5, "type": "Integer"}}}).get_json()
+    [waiting] = admin.get("/job", processInstanceId=instance["id"]).get_json()
+    assert (waiting["retries"], waiting["exceptionMessage"]) == (1, None)
+    services.fire_due_timers(orders.db)
+    [incident] = admin.get("/incident", processInstanceId=instance["id"]).get_json()
+    assert (incident["incidentType"], incident["configuration"], incident["activityId"]) == (
+        "failedJob", waiting["id"], "compute")
+    assert admin.get("/job/count", withException="true").get_json() == {"count": 1}
+    error_of(orders.as_("office").delete(f"/incident/{incident['id']}"), 403, "AuthorizationException")
+    assert admin.put(f"/process-instance/{instance['id']}/variables/budget",
+                     {"value": 10, "type": "Integer"}).status_code == 204
+    assert admin.post(f"/job/{waiting['id']}/execute").status_code == 204
+    assert admin.get("/incident", processInstanceId=instance["id"]).get_json() == []
+    assert admin.get("/job", processInstanceId=instance["id"]).get_json() == []
+    tree = admin.get(f"/process-instance/{instance['id']}/activity-instances").get_json()
+    assert (tree["activityType"], [c["activityId"] for c in tree["childActivityInstances"]]) == (
+        "processDefinition", ["check"])

@@ -1,0 +1,56 @@
+"""/engine-rest/user and /group in Camunda 7.20's shapes: everyone reads, administrators change;
+deleting deactivates; unknown query parameters are refused."""
+from __future__ import annotations
+
+from test_rest_helpers import PASSWORD, error_of, rest  # noqa: F401
+
+
+def test_users_and_groups_read_in_camunda_shapes(rest):
+    edu = rest.as_("edu")
+    users = edu.get("/user", sortBy="userId", sortOrder="desc", maxResults=2).get_json()
+    assert users == [{"id": "office", "firstName": None, "lastName": None, "email": None},
+                     {"id": "finance", "firstName": None, "lastName": None, "email": None}]
+    assert [u["id"] for u in edu.get("/user", memberOfGroup="unit:edu").get_json()] == ["edu", "edu2"]
+    assert [u["id"] for u in edu.get("/user", idIn="drc,admin").get_json()] == ["admin", "drc"]
+    assert edu.get("/user/count", memberOfGroup="unit:edu").get_json() == {"count": 2}
+    assert edu.get("/user/drc/profile").get_json()["id"] == "drc"
+    error_of(edu.get("/user/ghost/profile"), 404, "InvalidRequestException")
+    group = edu.get("/group/office").get_json()
+    assert group == {"id": "office", "name": "领导小组办公室（旗大数据中心）", "type": "WORKFLOW"}
+    assert [g["id"] for g in edu.get("/group", member="edu").get_json()] == ["unit:edu"]
+    assert [g["id"] for g in edu.get("/group", nameLike="旗财%").get_json()] == ["finance"]
+    assert edu.get("/group/count", idIn="office,drc").get_json() == {"count": 2}
+    message = error_of(edu.get("/group", members="edu"), 400, "InvalidRequestException")
+    assert "takes no query parameter 'members'" in message
+    error_of(edu.get("/user", sortBy="age"), 400, "InvalidRequestException")
+
+
+def test_administrators_create_change_and_delete_users_and_groups(rest):
+    admin, edu = rest.as_("admin"), rest.as_("edu")
+    error_of(edu.post("/group/create", {"id": "sales", "name": "销售"}), 403, "AuthorizationException")
+    assert admin.post("/group/create", {"id": "sales", "name": "销售", "type": "WORKFLOW"}).status_code == 204
+    error_of(admin.post("/group/create", {"id": "sales", "name": "x"}), 400, "InvalidRequestException")
+    error_of(admin.post("/group/create", {"id": "ops", "name": "x", "type": "SYSTEM"}), 400, "InvalidRequestException")
+    assert admin.put("/group/sales", {"id": "sales", "name": "销售部"}).status_code == 204
+    assert admin.get("/group/sales").get_json()["name"] == "销售部"
+    assert admin.post("/user/create", {"profile": {"id": "sam", "firstName": "Sam", "lastName": "Lee"},
+                                       "credentials": {"password": PASSWORD}}).status_code == 204
+    assert rest.basic("sam").get("/user/sam/profile").get_json()["firstName"] == "Sam Lee"
+    assert admin.put("/group/sales/members/sam", {}).status_code == 204
+    assert [u["id"] for u in edu.get("/user", memberOfGroup="sales").get_json()] == ["sam"]
+    # a user changes their own password with the current one, as Camunda asks
+    error_of(rest.basic("sam").put("/user/sam/credentials", {"password": "another long one",
+                                                             "authenticatedUserPassword": "wrong"}),
+             400, "InvalidRequestException")
+    assert rest.basic("sam").put("/user/sam/credentials", {"password": "another long one",
+                                                           "authenticatedUserPassword": PASSWORD}).status_code == 204
+    error_of(rest.basic("sam", "another long one").put("/user/edu/credentials", {"password": "x" * 10}), 403,
+             "AuthorizationException")
+    assert admin.delete("/group/sales/members/sam").status_code == 204
+    assert edu.get("/user", memberOfGroup="sales").get_json() == []
+    assert admin.delete("/group/sales").status_code == 204
+    assert "sales" not in [g["id"] for g in edu.get("/group").get_json()]
+    error_of(admin.put("/group/sales/members/edu", {}), 400, "InvalidRequestException")  # deactivated
+    assert admin.delete("/user/sam").status_code == 204
+    assert rest.basic("sam", "another long one").get("/user").status_code == 401
+    error_of(admin.delete("/user/admin"), 400, "InvalidRequestException")
