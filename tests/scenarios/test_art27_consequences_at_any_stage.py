@@ -3,11 +3,15 @@ progress; the order names an existing project (a mistyped 项目编号 is refuse
 
 第二十七条：……逾期不整改或整改后仍不符合要求的，领导小组办公室可以对其通报批评、暂缓安排投资计划、暂停项目建设直至终止项目。
 """
+from datetime import datetime
+
 import pytest
 
+from engine import replay
 from engine.errors import ExecutionError
 from scenario_support import (PROGRESS, SUBMISSION, FormRefused, apply_for_acceptance, complete_construction,
-                              declare_project, deploy_all, offered, pass_stage, start, status, under_construction,
+                              declare_project, deploy_all, move_to, offered, pass_stage, start, status,
+                              under_construction,
                               variables, work)
 
 ORDER = {"project_name": "智慧教育平台", "unit": "edu", "issuer": "finance", "problem": "资金使用不合规",
@@ -118,3 +122,18 @@ def test_drc_suspends_under_art18_but_termination_is_the_offices_under_art27(db,
     assert (status(db, pid) == "completed") is ended
     if not ended:
         assert offered(db, pid) == [("report_progress", ["unit:edu"])]
+
+
+def test_the_history_of_a_project_reached_by_consequences_replays(db, frozen_clock):
+    """Auditors re-execute the record: the messages the event subprocesses took (their variables set
+    on the whole project) give the same states again."""
+    deploy_all(db)
+    pid, _ = _in_construction(db, "P-2026-370")
+    sid = _penalty(db, "P-2026-370", "suspend")
+    work(db, "unit:edu", "rectify_while_suspended", {"suspension_rectification": "已整改"}, sid)
+    work(db, "office", "decide_after_suspension", {"suspension_outcome": "resume", "suspension_opinion": "恢复"}, sid)
+    move_to(db, datetime(2026, 12, 1, 9))  # the year-end signal
+    work(db, "unit:edu", "submit_annual_report", {"annual_report": "年度报告.pdf", "annual_summary": "正常"}, pid)
+    with db.read() as s:
+        chain, report = replay.verify(s, pid)
+    assert chain.ok and report.ok, (chain, report)
