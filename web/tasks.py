@@ -39,6 +39,7 @@ PROJECT_FIELDS = (
     ("estimated_budget", N_("投资估算")),
     ("approved_budget", N_("批复概算")),
     ("spend", N_("已支出")),
+    ("plan_basis", N_("规划依据")),
 )
 MONEY_FIELDS = {"estimated_budget", "approved_budget", "spend"}
 STAGES = {"proposal": N_("项目建议书"), "feasibility": N_("可行性研究报告"), "design": N_("初步设计方案和投资概算"),

@@ -227,3 +227,25 @@ def instance_by_key(db, key: str, business_key: str):
 ENTRY = {"basis": "数字达拉特规划第三章", "nature": "new", "category": "software", "schedule": "2027年建成",
          "cloud_needs": "8核32G 四台", "sharing": "向共享平台提供目录 12 项", "network_needs": "电子政务外网",
          "om_support": "运维外包", "follows_plan": True, "plan_clause": "教育数字化"}
+
+
+def task_page(db, instance_id, element) -> str:
+    """The visible text of the page of the ready task `element`, as an official of `office` (who sees
+    every task) opens it in the browser."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "web"))
+    from test_ui_fixtures import login, text_of  # the UI tests' own helpers
+
+    from engine import bureaus, users
+    from web import create_app
+    with db.write() as s:
+        bureaus.ensure_bureaus(s)
+        if users.find_user(s, "office_chen") is None:
+            users.add_user(s, "office_chen", "correct-horse-7", bureaus=["office"], roles=[])
+    app = create_app(db=db)
+    app.config.update(TESTING=True, SECRET_KEY="test-secret-key")
+    client = app.test_client()
+    login(client, "office_chen", "correct-horse-7")
+    with db.read() as s:
+        [task] = [t for t in services.tasks(s, instance_id=instance_id) if t.element_id == element][:1]
+    return text_of(client.get(f"/tasks/{task.id}"))

@@ -5,15 +5,12 @@ department's entries of the next annual plan are reviewed (the task page's findi
 第二十四条：……对未按要求共享数据资源或重复采集数据的信息化系统，不单独安排运行维护经费，项目建设单位不得新建、改建、扩建政务信息系统。
 第二十七条：……领导小组办公室可以对其通报批评、暂缓安排投资计划、暂停项目建设直至终止项目。
 """
-import sys
-from pathlib import Path
-
 import pytest
 
 from engine import projects
 from engine.errors import ExecutionError
 from scenario_support import (ENTRY, accepted_project, build_until_progress, declare_project, deploy_all, inbox,
-                              offered, pass_stage, start, status, variables, work)
+                              offered, pass_stage, start, status, task_page, variables, work)
 
 APPLICATION = {"unit": "edu", "system_name": "学籍管理系统", "requested_amount": 200000, "request_reason": "年度运维",
                "legal_ground_claimed": False}
@@ -46,25 +43,6 @@ def test_a_new_system_that_shares_goes_back_to_the_plan_not_to_finance(db, froze
     assert inbox(db, "finance", oid) == [] and "arranged_amount" not in variables(db, oid)
 
 
-def _findings_page(db, aid):
-    """The office's review task page of the annual plan, as the office sees it."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "web"))
-    from test_ui_fixtures import login, text_of  # the UI tests' own helpers
-    from engine import bureaus, users
-    from web import create_app
-    with db.write() as s:
-        bureaus.ensure_bureaus(s)
-        users.add_user(s, "office_chen", "correct-horse-7", bureaus=["office"], roles=[])
-    app = create_app(db=db)
-    app.config.update(TESTING=True, SECRET_KEY="test-secret-key")
-    client = app.test_client()
-    login(client, "office_chen", "correct-horse-7")
-    from engine import services
-    with db.read() as s:
-        task = [t for t in services.tasks(s, instance_id=aid) if t.element_id == "review_plan_entry"][0]
-    return text_of(client.get(f"/tasks/{task.id}"))
-
-
 def test_refusals_and_deferrals_show_in_the_next_plans_review(db, frozen_clock):
     deploy_all(db)
     # Art 24: the education bureau's system does not share: refused
@@ -94,6 +72,6 @@ def test_refusals_and_deferrals_show_in_the_next_plans_review(db, frozen_clock):
     assert sorted((f.unit, f.kind, f.subject) for f in found) == [("edu", "investment_deferred", "P-2026-243"),
                                                                   ("edu", "om_refused", "学籍管理系统")]
     assert [(f.kind, f.subject) for f in later] == [("om_refused", "学籍管理系统")]  # the deferral ran out
-    page = _findings_page(db, aid)
+    page = task_page(db, aid, "review_plan_entry")
     assert "暂缓安排投资计划（至 2027 年）：P-2026-243" in page
     assert "第二十四条不予安排（不得新建、改建、扩建）：学籍管理系统" in page
