@@ -13,7 +13,8 @@
 #   make test-reliability  two real servers under load, kill -9 and four timer schedulers,
 #                     on SQLite then on PostgreSQL (about a minute each)
 #   make conformance  the DMN TCK (levels 2 and 3) through the engine's DMN API
-#   make bench        engine throughput benchmark
+#   make bench        engine throughput, long instance, verify and HTTP latency benchmarks
+#   make bench-scale  the inbox and completions with 100,000 open tasks
 #   make clean        caches and build artefacts (keeps $(VENV) and instance/)
 #   make distclean    clean + remove $(VENV)
 #
@@ -24,13 +25,15 @@
 # Markers (see setup.cfg): sqlite_only tests are skipped on the PG pass;
 # postgres_only tests are meant to be skipped by conftest when the URL is unset.
 #
-# Knobs: VENV=/path (default .venv), PYTHON=python3, PYTEST_ARGS='-x -k foo'.
+# Knobs: VENV=/path (default .venv), PYTHON=python3, PYTEST_ARGS='-x -k foo',
+# BENCH_ARGS='--database-url postgresql+psycopg://…' (benchmarks on PostgreSQL).
 
 PYTHON      ?= python3
 VENV        ?= .venv
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 PYTEST_ARGS ?=
+BENCH_ARGS  ?=
 
 # Suites run by `make test`, in this order.
 TEST_SUITES ?= test-sqlite test-pg lint-diagrams test-browser test-reliability conformance
@@ -39,10 +42,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser test-reliability conformance bench clean distclean
+.PHONY: help venv run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser test-reliability conformance bench bench-scale clean distclean
 
 help:
-	@sed -n '3,18s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,19s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 venv: $(STAMP)
 
@@ -123,7 +126,11 @@ conformance: venv
 	$(BIN)/python tests/conformance/run_dmn_tck.py
 
 bench: venv
-	$(BIN)/python bench/engine_throughput.py
+	$(BIN)/python bench/engine_throughput.py $(BENCH_ARGS)
+	$(BIN)/python bench/http_latency.py $(BENCH_ARGS)
+
+bench-scale: venv
+	$(BIN)/python bench/inbox_scale.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache test-artifacts

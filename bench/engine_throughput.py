@@ -1,11 +1,18 @@
 #!/usr/bin/env python3
-"""Engine throughput on the shared workload, as a ratio of plain in-memory SpiffWorkflow.
+"""Engine throughput on the shared workload, as a ratio of plain in-memory SpiffWorkflow and of
+the durable limit; the cost of a step on a long-lived instance; the proof of its history.
 
 Runs ../shared/bench/permit40.bpmn through the engine's services on a fresh SQLite file (default
 durability: WAL, synchronous=FULL): each user task is completed in a transaction of its own, with
 the state loaded from and saved to the database as a web request would do it; the completion
-answers with the tasks now open, and the next one is completed. In the same run it measures `spiff_ceiling.ceiling()` and prints both
-figures and `ratio: R` (engine tasks/s over ceiling tasks/s, medians over instances).
+answers with the tasks now open, and the next one is completed. In the same run, interleaved, it
+measures `spiff_ceiling.ceiling()` and one bare durable commit of the same bytes as an instance's
+state, and prints `ratio: R` (engine tasks/s over ceiling tasks/s) and `durable-limit ratio: R`
+(engine tasks/s over the tasks/s of in-memory SpiffWorkflow plus one bare commit per task).
+
+Then a monthly-report loop (tests/diagrams/progress_loop.bpmn) is driven to 1,000 and 10,000
+history events; completions on it and on fresh instances alternate: `long instance: N events X ms,
+fresh Y ms` (medians), and `verify: 1000 events X ms` (`dalad history verify` of it).
 
     python bench/engine_throughput.py [--instances N] [--database-url URL] [--cold]
 
@@ -30,9 +37,14 @@ sys.path.insert(0, str(REPO))
 
 from spiff_ceiling import WORKLOAD, ceiling, fill  # noqa: E402
 
-from engine import history, instances, services  # noqa: E402
+from sqlalchemy import select, text  # noqa: E402
+
+from engine import history, instances, replay, services  # noqa: E402
 from engine.database import Database  # noqa: E402
 from engine.definitions import BundleFile  # noqa: E402
+from engine.models import ProcessInstance  # noqa: E402
+
+LOOP = REPO / "tests" / "diagrams" / "progress_loop.bpmn"
 
 
 def run_instance(db: Database, n: int, cold: bool) -> tuple[int, float]:
@@ -56,25 +68,104 @@ def run_instance(db: Database, n: int, cold: bool) -> tuple[int, float]:
     return done, elapsed
 
 
-def measure(url: str, rounds: int, warmup: int, cold: bool) -> tuple[dict, dict]:
-    """Alternate one engine instance and one ceiling instance per round, so both see the same
-    machine (a shared virtual machine drifts); return the medians of each."""
-    db = Database(url)
-    db.upgrade()
-    history.set_key(b"benchmark-history-key-0123456789")
+def bare_commits(db: Database, size: int, count: int) -> float:
+    """Median seconds of one transaction that writes `size` characters to one row and commits,
+    with the engine's own connection settings: the least a durable step can cost."""
+    times = []
+    for n in range(count):
+        body = f"{n:08d}{time.perf_counter_ns()}".ljust(size, "x")  # new bytes each time, as a step writes
+        t0 = time.perf_counter()
+        with db.write() as session:
+            session.execute(text("UPDATE bench_bare_commit SET body = :body WHERE id = 1"), {"body": body})
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def measure(db: Database, rounds: int, warmup: int, cold: bool) -> tuple[dict, dict, dict]:
+    """Alternate one engine instance, one ceiling instance and a set of bare commits per round, so
+    all see the same machine (a shared virtual machine drifts); return the medians of each."""
     with db.write() as session:
         services.deploy(session, [BundleFile(WORKLOAD.name, WORKLOAD.read_bytes())], name="bench", user="bench")
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE bench_bare_commit (id INTEGER PRIMARY KEY, body TEXT)"))
+        conn.execute(text("INSERT INTO bench_bare_commit VALUES (1, '')"))
     for i in range(warmup):
         run_instance(db, -1 - i, cold)
     ceiling(instances=1, warmup=warmup)
-    ours, spiff = [], []
+    with db.read() as session:  # the bytes a step writes: a (finished) instance's state
+        size = len(session.scalars(select(ProcessInstance.state).order_by(ProcessInstance.id).limit(1)).first())
+    ours, spiff, commits = [], [], []
     for i in range(rounds):
         done, elapsed = run_instance(db, i, cold)
         ours.append(done / elapsed)
         spiff.append(ceiling(instances=1, warmup=0)["tasks_per_s_median"])
-    db.dispose()
+        commits.append(bare_commits(db, size, done))
     return ({"user_tasks_per_instance": done, "tasks_per_s_median": statistics.median(ours)},
-            {"tasks_per_s_median": statistics.median(spiff)})
+            {"tasks_per_s_median": statistics.median(spiff)},
+            {"commit_s_median": statistics.median(commits), "state_chars": size})
+
+
+# --- a long-lived instance ---------------------------------------------------------------------
+
+def _start_loop(db: Database) -> int:
+    with db.write() as session:
+        return services.start_process(session, "progress_loop", user="bench").id
+
+
+def _complete_loop(db: Database, instance_id: int, cold: bool) -> float:
+    """Seconds of one completion (its own transaction) of the loop's report task."""
+    with db.read() as session:
+        [(task_id, _)] = session.get(ProcessInstance, instance_id).open_tasks.values()
+    if cold:
+        instances.clear_caches()
+    t0 = time.perf_counter()
+    with db.write() as session:
+        services.complete_task(session, task_id, user="bench", data={"finished": False}, check_access=False)
+    return time.perf_counter() - t0
+
+
+def _drive_loop(db: Database, instance_id: int, events: int) -> None:
+    """Complete rounds, many per transaction, until the instance has `events` history events."""
+    while True:
+        with db.write() as session:
+            row = session.get(ProcessInstance, instance_id)
+            if row.history_count >= events:
+                return
+            for _ in range(min(200, (events - row.history_count + 1) // 2)):
+                [(task_id, _)] = session.get(ProcessInstance, instance_id).open_tasks.values()
+                services.complete_task(session, task_id, user="bench", data={"finished": False},
+                                       check_access=False)
+
+
+def long_instance(db: Database, marks: tuple[int, ...], samples: int, cold: bool) -> list[dict]:
+    """At each mark of history events: medians of completions on the long instance and on fresh
+    instances, alternated; at the first mark also the time `verify` takes."""
+    with db.write() as session:
+        services.deploy(session, [BundleFile(LOOP.name, LOOP.read_bytes())], name="loop", user="bench")
+    long_id = _start_loop(db)
+    out = []
+    for mark in marks:
+        _drive_loop(db, long_id, mark)
+        longs, fresh = [], []
+        for _ in range(samples):
+            longs.append(_complete_loop(db, long_id, cold))
+            new = _start_loop(db)
+            fresh.append(statistics.median(_complete_loop(db, new, cold) for _ in range(3)))
+        with db.read() as session:
+            events = session.get(ProcessInstance, long_id).history_count
+        result = {"events": mark, "recorded": events, "long_s": statistics.median(longs),
+                  "fresh_s": statistics.median(fresh)}
+        if mark == marks[0]:
+            proofs = []
+            for _ in range(3):
+                with db.read() as session:
+                    t0 = time.perf_counter()
+                    chain, report = replay.verify(session, long_id)
+                    proofs.append(time.perf_counter() - t0)
+                assert chain.ok and report.ok, report
+            result["verify_s"], result["verified_events"] = statistics.median(proofs), report.events
+        out.append(result)
+    return out
 
 
 def main() -> None:
@@ -82,19 +173,49 @@ def main() -> None:
     ap.add_argument("--instances", type=int, default=30, help="rounds: instances of each (default 30)")
     ap.add_argument("--database-url")
     ap.add_argument("--cold", action="store_true")
+    ap.add_argument("--samples", type=int, default=30, help="completions per mark of the long instance")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
-        ours, spiff = measure(url, args.instances, 2, args.cold)
+        db = fresh_database(url)
+        ours, spiff, bare = measure(db, args.instances, 2, args.cold)
+        longs = long_instance(db, (1000, 10_000), args.samples, args.cold)
+        db.dispose()
     ratio = ours["tasks_per_s_median"] / spiff["tasks_per_s_median"]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{platform.system()} {platform.release()}")
+    limit_s = 1 / spiff["tasks_per_s_median"] + bare["commit_s_median"]
+    print(machine_line())
     print(f"database: {url.split(':')[0]}{' (cold cache)' if args.cold else ''}")
     print(f"dalad engine: {ours['tasks_per_s_median']:.0f} user tasks/s "
           f"({1000 / ours['tasks_per_s_median']:.2f} ms per task, {ours['user_tasks_per_instance']} per instance)")
     print(f"plain SpiffWorkflow in memory: {spiff['tasks_per_s_median']:.0f} user tasks/s "
           f"({1000 / spiff['tasks_per_s_median']:.2f} ms per task)")
+    print(f"bare durable commit of {bare['state_chars']} characters: {bare['commit_s_median'] * 1000:.2f} ms; "
+          f"durable limit {limit_s * 1000:.2f} ms per task")
     print(f"ratio: {ratio:.3f}")
+    print(f"durable-limit ratio: {limit_s * ours['tasks_per_s_median']:.3f}")
+    for result in longs:
+        print(f"long instance: {result['events']} events {result['long_s'] * 1000:.2f} ms, "
+              f"fresh {result['fresh_s'] * 1000:.2f} ms")
+    first = longs[0]
+    print(f"verify: {first['events']} events {first['verify_s'] * 1000:.0f} ms "
+          f"({first['verified_events']} events re-executed and proven)")
+
+
+def fresh_database(url: str) -> Database:
+    """The database at `url`, emptied (a PostgreSQL one is reset), upgraded, with a history key."""
+    db = Database(url)
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    db.upgrade()
+    history.set_key(b"benchmark-history-key-0123456789")
+    return db
+
+
+def machine_line() -> str:
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}, load average {load}")
 
 
 if __name__ == "__main__":

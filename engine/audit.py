@@ -35,7 +35,6 @@ from .xmlsafe import parse_xml
 
 ACCESS_CHAIN = "access"
 _BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
-_REACHED = TaskState.COMPLETED | TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
 _ACTIVE = TaskState.READY | TaskState.STARTED | TaskState.WAITING
 # Event data that carries what a person or system put into the process (before -> after).
 _INPUT_KEYS = {"instance_started": "variables", "task_completed": "values", "variables_changed": "variables",
@@ -153,17 +152,6 @@ def _own_subprocesses(top, workflow) -> list:
     return [sp for sp_id, sp in top.subprocesses.items() if sp_id in workflow.tasks and sp is not workflow]
 
 
-def _nearest_named_ancestor(task):
-    parent = task.parent
-    while parent is not None and getattr(parent.task_spec, "bpmn_id", None) is None:
-        parent = parent.parent
-    return parent
-
-
-def _is_join(spec) -> bool:
-    return type(spec).__name__.endswith(("ParallelGateway", "InclusiveGateway"))
-
-
 def highlight_of(top, workflow, flows: dict, *, note: Note = default_note,
                  failed: Iterable[str] = ()) -> tuple[Highlight, list[Wait]]:
     """The state of one diagram at a replay step: completed elements, taken flows, active tokens,
@@ -199,11 +187,13 @@ def highlight_of(top, workflow, flows: dict, *, note: Note = default_note,
                 if wait is not None:
                     waits.append(wait)
                     hl.waiting[element] = note(wait.kind, wait.value)
-            reached = state & _REACHED or (state == TaskState.CANCELLED and _is_join(spec))
-            if reached:
-                source = _nearest_named_ancestor(task)
-                if source is not None and source.state == TaskState.COMPLETED:
-                    hl.taken_flows.update(flows.get((source.task_spec.bpmn_id, element), ()))
+            flow = runtime.flow_in(task)
+            if flow is not None:
+                hl.taken_flows.update(flows.get(flow, ()))
+    summary = runtime.compacted(top)  # finished steps compaction dropped from the tree
+    hl.completed.update(summary["completed"].get(workflow.spec.name, ()))
+    for source, element in summary["flows"].get(workflow.spec.name, []) + summary["merged"].get(workflow.spec.name, []):
+        hl.taken_flows.update(flows.get((source, element), ()))
     hl.failed.update(failed)
     hl.active -= hl.failed
     return hl, sorted(waits, key=lambda w: (w.element_id, w.kind))
@@ -451,8 +441,9 @@ def verify_instance(session: Session, instance_id: int) -> Verification:
         return Verification(instance_id, key, False, chain.events, chain.problem, seq, "chain")
     if not report.ok:
         if report.seq is None:
-            return Verification(instance_id, key, False, report.events, _stored_state_difference(session, instance),
-                                None, "state")
+            problem = (_stored_state_difference(session, instance)
+                       if report.problem.startswith("the stored instance state") else report.problem)
+            return Verification(instance_id, key, False, report.events, problem, None, "state")
         seq, problem = _input_of_transaction(history.events_of(session, instance_id), report)
         return Verification(instance_id, key, False, report.events, problem, seq, "replay")
     return Verification(instance_id, key, True, report.events)
@@ -742,6 +733,25 @@ def access_log(session: Session, limit: int = 200) -> list[dict]:
     rows = session.scalars(select(HistoryEvent).where(HistoryEvent.chain == ACCESS_CHAIN)
                            .order_by(HistoryEvent.seq.desc()).limit(limit))
     return [json.loads(row.body) for row in rows]
+
+
+def check_creations(session: Session) -> history.ChainReport:
+    """Every instance the system chain says was created still exists, and every instance that
+    exists was created through the engine (the chain itself is checked by verify_system_chain)."""
+    created = {}
+    for row in session.scalars(select(HistoryEvent).where(HistoryEvent.chain == history.SYSTEM_CHAIN,
+                                                          HistoryEvent.type == "instance_created")):
+        created[json.loads(row.body)["data"]["instance"]] = row.seq
+    existing = set(session.scalars(select(ProcessInstance.id)))
+    gone = sorted(set(created) - existing)
+    if gone:
+        return history.ChainReport("instances", False, len(created), f"instance {gone[0]} was created (system "
+                                   f"event {created[gone[0]]}) and is gone ({len(gone)} missing)", created[gone[0]])
+    unknown = sorted(existing - set(created))
+    if unknown:
+        return history.ChainReport("instances", False, len(created), f"instance {unknown[0]} has no creation event "
+                                   f"in the system chain ({len(unknown)} such)")
+    return history.ChainReport("instances", True, len(created))
 
 
 @dataclass

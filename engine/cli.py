@@ -10,18 +10,22 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
+
+from forms import submission
 
 from . import bureaus, clock, services, tokens, users
 from .config import Settings, open_engine
 from .database import MIGRATIONS, Database
 from .definitions import BundleFile
-from .errors import AccessDenied, DefinitionInvalid, EngineError
+from .errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput
 
 PROG = "dalad"
 DIAGRAM_SUFFIXES = (".bpmn", ".dmn", ".form")
@@ -140,6 +144,8 @@ def build_parser() -> _Parser:
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--reason", metavar="TEXT", help="why (recorded when an administrator completes a task "
                    "that is not offered to them)")
+    p.add_argument("--override", metavar="REASON",
+                   help="an administrator completes without the form's checks; the reason is kept in the history")
 
     p = command("reassign", cmd_reassign, "hand a ready task to another user (its assignee or an administrator)")
     p.add_argument("task_id", type=int, metavar="TASK_ID")
@@ -208,6 +214,12 @@ def build_parser() -> _Parser:
     p.add_argument("--all", action="store_true", help="every instance, and the system and access chains")
     p.add_argument("--progress-every", type=int, default=50, metavar="N",
                    help="report progress on stderr every N instances (default 50)")
+    p.add_argument("--anchor", metavar="FILE", help="with --all: prove every chain FILE anchored still holds "
+                   "its anchored head (nothing deleted since)")
+    p = command("anchor", cmd_history_anchor, "print a signed, dated statement of every chain's head "
+                "(keep it outside the database; daily from cron)", parent=history_sub)
+    p.add_argument("--output", metavar="FILE", help="also write it to FILE")
+    p.add_argument("--actor", help="who takes it (recorded in the history)")
     for actions in (users_sub, groups_sub, tokens_sub, timers_sub, history_sub):  # name the actions in "required" messages
         actions.metavar = "{" + ",".join(actions.choices) + "}"
 
@@ -254,7 +266,26 @@ def cmd_init_db(args, settings: Settings, db: Database) -> int:
         added = bureaus.ensure_bureaus(session)
     print(f"database {settings.display_url} is up to date")
     print(f"bureaus: {len(added)} added, {len(bureaus.BUREAUS) - len(added)} already there")
+    warning = key_beside_database(settings)
+    if warning:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def key_beside_database(settings: Settings) -> Optional[str]:
+    """Outside demo mode, the history key file in the same folder as the SQLite file means one
+    copy (a backup, a stolen disk image) holds both the history and the key that proves it."""
+    if settings.demo or os.environ.get("DALAD_HISTORY_KEY"):
+        return None
+    url = make_url(settings.database_url)
+    if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:":
+        return None
+    key_file = (settings.instance_dir / "history.key").resolve()
+    if Path(url.database).resolve().parent != key_file.parent:
+        return None
+    return (f"the history key {key_file} is in the same folder as the database {url.database}: whoever "
+            "copies the folder can rewrite history undetectably; set DALAD_HISTORY_KEY from a secret "
+            "store, or DALAD_INSTANCE_DIR elsewhere than the database")
 
 
 def cmd_deploy(args, settings: Settings, db: Database) -> int:
@@ -347,8 +378,21 @@ def cmd_complete(args, settings: Settings, db: Database) -> int:
         user = users.get_user(session, args.user)
         if not user.active:
             raise AccessDenied(f"user '{user.name}' is deactivated")
+        form_override = None
+        if args.override is not None:
+            if bureaus.ADMIN not in user.role_names:
+                raise AccessDenied(f"{user.name} may not complete a task without its form's checks: "
+                                   "that needs the admin role")
+            if not args.override.strip():
+                raise UsageError("--override needs the reason")
+            form_override = f"{args.override.strip()} ({user.name})"
+        else:
+            submitted = submission.check(session, services.user_task(session, args.task_id), data, typed_values=True)
+            if not submitted.ok:
+                raise InvalidInput(f"task {args.task_id}: {submitted.problems()}")
+            data = submitted.variables
         row = services.complete_task(session, args.task_id, user=user.name, data=data, groups=user.groups,
-                                     roles=user.role_names, reason=args.reason)
+                                     roles=user.role_names, reason=args.reason, form_override=form_override)
         line = f"task {args.task_id} completed; instance {row.id}  {row.status}"
     print(line)
     return 0
@@ -492,6 +536,9 @@ def cmd_history_verify(args, settings: Settings, db: Database) -> int:
         raise UsageError("history verify: give instance ids or --all (not both)")
     if args.progress_every < 1:
         raise UsageError("history verify: --progress-every must be at least 1")
+    if args.anchor and not args.all:
+        raise UsageError("history verify: --anchor goes with --all")
+    signed = _read_anchor(args.anchor) if args.anchor else None
     with db.read() as session:
         ids = audit.instances_to_verify(session, args.ids or None)
     failed = 0
@@ -508,13 +555,39 @@ def cmd_history_verify(args, settings: Settings, db: Database) -> int:
     if args.all:
         with db.read() as session:
             chains = [history.verify_system_chain(session), history.verify_chain(session, audit.ACCESS_CHAIN),
-                      audit.verify_timer_occurrences(session)]
+                      audit.verify_timer_occurrences(session), audit.check_creations(session)]
         for report in chains:
             failed += not report.ok
             print(report)
+    if signed is not None:
+        from . import anchors
+        with db.read() as session:
+            anchor_report = anchors.check(session, signed)
+        failed += not anchor_report.ok
+        for line in anchor_report.lines:
+            print(line)
     print(f"{len(ids)} instance{'' if len(ids) == 1 else 's'} verified: "
           f"{'all OK' if not failed else f'{failed} FAILED'}")
     return 1 if failed else 0
+
+
+def _read_anchor(path: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"history verify: cannot read the anchor {path}: {exc}") from None
+
+
+def cmd_history_anchor(args, settings: Settings, db: Database) -> int:
+    from . import anchors
+
+    with db.write() as session:
+        signed = anchors.take(session, actor=args.actor)
+    text = json.dumps(signed, ensure_ascii=False, indent=1)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
 
 
 def demo_accounts() -> list[dict]:

@@ -64,9 +64,7 @@ from typing import Any, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
-
-from . import clock, history, instances, runtime
+from . import clock, history
 from .audit import inputs_of
 from .errors import EngineError, ExpressionError, InvalidInput
 from .expressions import Expression, compile_expression
@@ -467,14 +465,14 @@ class _Project:
     variables: list[dict]  # the variables right after each event
     _calls: Optional[list] = None
 
-    def calls(self, session: Session) -> list[Optional[str]]:
+    def calls(self) -> list[Optional[str]]:
         """For each event, the call activity that ran its element (None at the top level)."""
         if self._calls is None:
-            self._calls = _calls_of(session, self.row, self.events)
+            self._calls = _calls_of(self.events)
         return self._calls
 
     def matching(self, matcher: Matcher, session: Optional[Session] = None) -> list[tuple[int, dict]]:
-        calls = self.calls(session) if matcher.qualified and session is not None else [None] * len(self.events)
+        calls = self.calls() if matcher.qualified and session is not None else [None] * len(self.events)
         return [(i, e) for i, e in enumerate(self.events) if matcher.matches(e, self.variables[i], calls[i])]
 
 
@@ -517,25 +515,14 @@ def _load(session: Session, instance_id: int) -> _Project:
     return _Project(session.get(ProcessInstance, instance_id), events, variables)
 
 
-def _calls_of(session: Session, row: ProcessInstance, events: list[dict]) -> list[Optional[str]]:
-    """The call activity of each event: the history names only the element, and its `path` (task
-    positions, 'sub' where a called process begins) leads through the instance's task tree to the
-    call activity. An instance whose state cannot be read matches no call-qualified element."""
-    out: list[Optional[str]] = [None] * len(events)
-    paths = [(i, (e.get("data") or {}).get("path")) for i, e in enumerate(events)]
-    paths = [(i, p) for i, p in paths if isinstance(p, list) and "sub" in p]
-    if not paths:
-        return out
-    try:
-        definition = instances.definition_runtime(session, row.definition_id)
-        workflow = runtime.load_state(row.state, definition.spec, definition.subprocess_specs)
-    except Exception:  # noqa: BLE001 - a state that cannot be read gives no call activities
-        return out
-    for index, path in paths:
-        last = len(path) - 1 - path[::-1].index("sub")
-        task = runtime.task_at(workflow, path[:last])
-        if task is not None and isinstance(task.task_spec, CallActivity):
-            out[index] = task.task_spec.bpmn_id
+def _calls_of(events: list[dict]) -> list[Optional[str]]:
+    """The call activity of each event: the innermost sub-workflow on its recorded `path`, when a
+    call activity runs it ("call:<element>")."""
+    out: list[Optional[str]] = []
+    for event in events:
+        path = (event.get("data") or {}).get("path")
+        markers = [step for step in path if isinstance(step, str)] if isinstance(path, list) else []
+        out.append(markers[-1][len("call:"):] if markers and markers[-1].startswith("call:") else None)
     return out
 
 

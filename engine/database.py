@@ -44,6 +44,7 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False):
         self.url = url
         self.engine = self._make_engine(url, echo)
+        event.listen(self.engine, "handle_error", _reconnect_when_read_only)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._writer = self.engine.execution_options(dalad_write=True)
         self.read_session = sessionmaker(self.engine, expire_on_commit=False)
@@ -68,11 +69,8 @@ class Database:
                 immediate = conn.get_execution_options().get("dalad_write")
                 conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
-            event.listen(engine, "handle_error", _reconnect_when_read_only)
             return engine
-        engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
-        event.listen(engine, "handle_error", _reconnect_when_read_only)
-        return engine
+        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
     @contextlib.contextmanager
     def write(self):

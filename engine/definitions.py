@@ -459,6 +459,20 @@ def _with_called_tasks(meta: dict, subprocess_specs: dict, process_elements: dic
     return {**meta, "called_user_tasks": called}
 
 
+# camunda:property names the engine reads (Camunda Modeler: Extension properties).
+CORRELATOR_GROUPS = "dalad:correlatorGroups"  # on a catch/start event: who may send it from outside
+PROTECTED_VARIABLES = "dalad:protectedVariables"  # on the process: what outside senders may not set
+
+
+def user_task_meta(meta: dict, element_id: str) -> dict:
+    """The attributes of user task `element_id`: the process's own, else a called process's."""
+    own = (meta.get("user_tasks") or {}).get(element_id)
+    if own:
+        return own
+    return next((called[element_id] for called in (meta.get("called_user_tasks") or {}).values()
+                 if element_id in called), {})
+
+
 def process_meta(tree, process, spec) -> dict:
     """What the engine reads per element at run time: user-task attributes, lanes, start rules."""
     lanes = {}
@@ -497,8 +511,19 @@ def process_meta(tree, process, spec) -> dict:
         starts.append({"id": el.get("id"), "kind": kind, "initiator": c(el, "initiator"), "timer": timer,
                        "form_fields": [_form_field(fd) for fd in el.iterfind(
                            "bpmn:extensionElements/camunda:formData/camunda:formField", NS)]})
+    correlators = {}  # element id -> dalad:correlatorGroups (engine/senders.py)
+    for el in process.iter():
+        for prop in el.iterfind("bpmn:extensionElements/camunda:properties/camunda:property", NS):
+            if prop.get("name") == CORRELATOR_GROUPS and el.get("id"):
+                correlators[el.get("id")] = prop.get("value") or ""
+    protected = [name for name in _split(next((p.get("value") for p in process.iterfind(
+        "bpmn:extensionElements/camunda:properties/camunda:property", NS) if p.get("name") == PROTECTED_VARIABLES), ""))]
+    protected += [c(el, "resultVariable") for el in process.iter(f"{{{BPMN_NS}}}businessRuleTask")
+                  if c(el, "resultVariable")]
     return {
         "name": process.get("name"),
+        "correlators": correlators,
+        "protected_variables": protected,
         "user_tasks": user_tasks,
         "starts": starts,
         "starter_groups": _split(c(process, "candidateStarterGroups")),

@@ -1459,7 +1459,7 @@ def business_rule_reference(task: etree._Element, filename: str) -> tuple[Option
     if mapping not in MAP_DECISION_RESULT:
         problem(f"camunda:mapDecisionResult '{mapping}' is not one of {', '.join(MAP_DECISION_RESULT)}")
     for name, value in (("decisionRef", key), ("decisionRefVersion", version)):
-        if value and value.startswith(("${", "#{")):
+        if value and ("${" in value or "#{" in value):
             try:
                 expressions.compile_template(value)
             except ExpressionError as exc:

@@ -3,25 +3,37 @@
 A file is taken only when its name ends in an allowed type and its first bytes (and, for the
 Office/OFD containers, the parts inside the zip) say it really is that type: an .exe renamed .pdf
 is refused. Each upload is a new `Document` row with its SHA-256; nothing is replaced.
+
+Limits: a file is at most MAX_SIZE; the documents uploaded at one task together at most
+TASK_QUOTA, those of one instance (a project) at most INSTANCE_QUOTA. An archive (zip, docx,
+xlsx, ofd) has at most MAX_ENTRIES entries (read from its end record before anything else) and
+unpacks to at most MAX_UNPACKED; nothing is ever unpacked. `inspect` does these checks on the
+content alone, so a caller runs it before opening a write transaction.
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import re
+import struct
 import unicodedata
 import zipfile
 from dataclasses import dataclass
 from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import clock
 from .errors import InvalidInput, NotFound
 from .models import Document, ProcessInstance
 
-MAX_SIZE = 20 * 1024 * 1024
+MB = 1024 * 1024
+MAX_SIZE = 20 * MB
+TASK_QUOTA = 100 * MB
+INSTANCE_QUOTA = 500 * MB
+MAX_ENTRIES = 10_000
+MAX_UNPACKED = 200 * MB
 
 # extension -> (MIME type stored and sent back, what the content must be)
 ALLOWED = {
@@ -38,7 +50,8 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 class DocumentRefused(InvalidInput):
-    """An upload that is not taken; `reason` is one of: empty, too_large, type_not_allowed, content_mismatch."""
+    """An upload that is not taken; `reason` is one of: empty, too_large, type_not_allowed,
+    content_mismatch, archive_too_large, task_quota, instance_quota."""
 
     def __init__(self, reason: str, message: str):
         self.reason = reason
@@ -62,6 +75,24 @@ def sniff(filename: str, content: bytes) -> Sniffed:
     return Sniffed(extension, ALLOWED[extension])
 
 
+def inspect(filename: str, content: bytes) -> Sniffed:
+    """Every check an upload's content alone decides: not empty, not too large, its type."""
+    if not content:
+        raise DocumentRefused("empty", f"'{filename}' is empty")
+    if len(content) > MAX_SIZE:
+        raise DocumentRefused("too_large", f"'{filename}' is larger than {MAX_SIZE // MB} MB")
+    return sniff(filename, content)
+
+
+def _archive_entries(content: bytes) -> int:
+    """The entry count in a zip's end record (65535 when it defers to a ZIP64 record), read
+    without parsing the central directory; -1 when there is no end record."""
+    at = content.rfind(b"PK\x05\x06", max(0, len(content) - 22 - 65535))
+    if at < 0 or at + 22 > len(content):
+        return -1
+    return struct.unpack_from("<H", content, at + 10)[0]
+
+
 def _content_is(extension: str, content: bytes) -> bool:
     if extension == "pdf":
         return b"%PDF-" in content[:1024]  # some writers put a few bytes before the header
@@ -71,10 +102,18 @@ def _content_is(extension: str, content: bytes) -> bool:
         return content.startswith(b"\xff\xd8\xff")
     if not content.startswith(_ZIP_MAGIC):
         return False
+    entries = _archive_entries(content)
+    if entries > MAX_ENTRIES:
+        raise DocumentRefused("archive_too_large", f"the archive has more than {MAX_ENTRIES:,} entries")
     try:  # reads the central directory only: nothing is unpacked
-        names = set(zipfile.ZipFile(io.BytesIO(content)).namelist())
-    except (zipfile.BadZipFile, ValueError, OSError):
+        infos = zipfile.ZipFile(io.BytesIO(content)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError):
         return False
+    if len(infos) > MAX_ENTRIES:
+        raise DocumentRefused("archive_too_large", f"the archive has more than {MAX_ENTRIES:,} entries")
+    if sum(info.file_size for info in infos) > MAX_UNPACKED:
+        raise DocumentRefused("archive_too_large", f"the archive unpacks to more than {MAX_UNPACKED // MB} MB")
+    names = {info.filename for info in infos}
     if extension == "zip":
         return True
     if extension == "docx":
@@ -98,16 +137,23 @@ def clean_filename(name: str) -> str:
 
 
 def add(session: Session, instance_id: int, *, filename: str, content: bytes, user: str,
-        task_id: Optional[int] = None, field: Optional[str] = None) -> Document:
-    """Store an upload as a new document of the instance (its row records who, when and the SHA-256)."""
+        task_id: Optional[int] = None, field: Optional[str] = None, inspected: Optional[Sniffed] = None) -> Document:
+    """Store an upload as a new document of the instance (its row records who, when and the SHA-256).
+
+    Pass what `inspect` found before the transaction as `inspected` (else it is inspected here);
+    the quotas are checked here."""
     filename = clean_filename(filename)
-    if not content:
-        raise DocumentRefused("empty", f"'{filename}' is empty")
-    if len(content) > MAX_SIZE:
-        raise DocumentRefused("too_large", f"'{filename}' is larger than {MAX_SIZE // (1024 * 1024)} MB")
-    kind = sniff(filename, content)
+    kind = inspected or inspect(filename, content)
     if session.get(ProcessInstance, instance_id) is None:
         raise NotFound(f"process instance {instance_id} does not exist")
+    for column, key, quota, reason, what in ((Document.task_id, task_id, TASK_QUOTA, "task_quota", "this task"),
+                                             (Document.instance_id, instance_id, INSTANCE_QUOTA, "instance_quota",
+                                              "this project")):
+        if key is None:
+            continue
+        used = session.scalar(select(func.coalesce(func.sum(Document.size), 0)).where(column == key))
+        if used + len(content) > quota:
+            raise DocumentRefused(reason, f"the documents of {what} would exceed {quota // MB} MB")
     document = Document(instance_id=instance_id, task_id=task_id, field=field, filename=filename,
                         content_type=kind.content_type, size=len(content),
                         sha256=hashlib.sha256(content).hexdigest(), content=content,

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import ast
 import calendar
+import contextvars
 import functools
 import operator
 from datetime import date, datetime, time, timedelta
@@ -45,14 +46,28 @@ from typing import Any, Callable, Mapping, Optional
 from engine import clock, workdays
 from engine.errors import ExpressionError
 
-__all__ = ["Expression", "compile_expression", "compile_template", "FUNCTIONS", "METHODS"]
+__all__ = ["Expression", "compile_any", "compile_expression", "compile_template", "FUNCTIONS", "METHODS"]
 
 Fn = Callable[[Mapping[str, Any]], Any]
 
 _NUM = (int, float)  # with `type(x) in _NUM`, bool is not a number here
-_MAX_SEQUENCE = 1_000_000  # longest string/list a `*` may build
-_MAX_POW_BITS = 64_000  # largest integer a `**` may build
 _MAX_DEPTH = 100  # deepest JUEL nesting
+
+# Bounded work. Every value an evaluation builds is limited in size, and every evaluation (an
+# expression, or a whole script with the expressions in it) has a budget of work units: a unit is
+# one element walked by the engine's own code (measure), eight elements or characters handled by
+# Python's built-ins (len // 8), and a script step is eight. Past either limit it fails, naming the
+# expression, well within a second; nothing grows without bound in memory or time.
+MAX_TEXT = 1_000_000  # characters of a string
+MAX_ITEMS = 100_000  # elements of one list, tuple, set or dict
+MAX_INT_BITS = 64_000  # an integer (about 19 000 digits)
+MAX_SIZE = 1_000_000  # units of one value with everything in it (a string counts its length)
+MAX_NESTING = 64  # lists and dicts inside each other (as deep as an HTTP JSON body may nest)
+WORK_BUDGET = 2_000_000  # units of work of one evaluation or one script run
+_MAX_SEQUENCE = MAX_TEXT  # longest string/list a `*` may build
+_MAX_POW_BITS = MAX_INT_BITS  # largest integer a `**` may build
+_BIG = 1 << 62  # below this an int needs no size check
+_budget: contextvars.ContextVar[Optional[list]] = contextvars.ContextVar("dalad_work_budget", default=None)
 
 
 class _Fail(Exception):
@@ -71,17 +86,104 @@ class Expression:
 
     def evaluate(self, variables: Mapping[str, Any]) -> Any:
         """Return the value over `variables`; raise ExpressionError if that fails."""
+        token = _budget.set([WORK_BUDGET]) if _budget.get() is None else None
         try:
-            return self._fn(variables)
+            value = self._fn(variables)
+            if not isinstance(value, (bool, int, float, type(None))):
+                charge(measure(value))
+            return value
         except _Fail as exc:
             raise ExpressionError(str(exc), self.source) from None
         except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
             raise ExpressionError(_describe(exc), self.source) from exc
         except RecursionError as exc:  # pragma: no cover - needs pathological data
             raise ExpressionError("value nested too deeply", self.source) from exc
+        finally:
+            if token is not None:
+                _budget.reset(token)
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
+
+
+# --------------------------------------------------------------------------- bounded work
+
+
+def charge(units: int) -> None:
+    """Count `units` of work against the running evaluation's budget."""
+    left = _budget.get()
+    if left is not None:
+        left[0] -= units
+        if left[0] < 0:
+            raise _Fail(f"the evaluation did more than {WORK_BUDGET:,} units of work")
+
+
+def measure(value: Any, limit: int = MAX_SIZE, *, not_in: Any = None) -> int:
+    """The size of `value` with everything in it, counted as often as it is referenced (what its
+    text or JSON would hold); fails past `limit`, nested deeper than MAX_NESTING, or when `value`
+    holds the container `not_in` (which would then hold itself). A value held twice is walked
+    once: the work is the number of distinct values, charged to the budget."""
+    seen: dict[int, int] = {-1: 0}
+    size = _size(value, 0, limit, not_in, seen)
+    charge(seen[-1])  # the elements walked
+    return size
+
+
+def _size(x: Any, depth: int, limit: int, not_in: Any, seen: dict) -> int:
+    t = type(x)
+    if t is str:
+        return 1 + len(x)
+    if t is int:
+        return x.bit_length() // 60 + 1 if (x > _BIG or x < -_BIG) else 1
+    if t in _SCALARS:
+        return 1
+    known = seen.get(id(x))
+    if known is not None:
+        return known
+    if x is not_in:
+        raise _Fail("a list or dict may not hold itself")
+    if depth >= MAX_NESTING:
+        raise _Fail(f"values nested deeper than {MAX_NESTING} levels are not allowed")
+    items = [*x.keys(), *x.values()] if isinstance(x, Mapping) else x if t in _CONTAINERS else ()
+    total = 1 + len(items)
+    seen[-1] += total
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            total += 1 + len(item)
+        elif kind in _SCALARS or (kind is int and -_BIG <= item <= _BIG):
+            total += 1
+        else:
+            total += _size(item, depth + 1, limit, not_in, seen)
+        if total > limit:
+            raise _Fail(f"a value larger than {limit:,} units (strings count their length) is not allowed")
+    seen[id(x)] = total
+    return total
+
+
+_SCALARS = frozenset({float, bool, type(None), date, datetime, time, timedelta})
+_CONTAINERS = frozenset({list, tuple, set, frozenset})
+
+
+def bounded(value: Any) -> Any:
+    """`value` if its own size is within the limits (not what it holds: see `measure`)."""
+    t = type(value)
+    if t is str:
+        if len(value) > MAX_TEXT:
+            raise _Fail(f"a string longer than {MAX_TEXT:,} characters is not allowed")
+        charge(_work(value))
+    elif t is list or t is tuple or t is dict or t is set:
+        if len(value) > MAX_ITEMS:
+            raise _Fail(f"a {t.__name__} of more than {MAX_ITEMS:,} items is not allowed")
+        charge(_work(value))
+    elif t is int and (value > _BIG or value < -_BIG) and value.bit_length() > MAX_INT_BITS:
+        raise _Fail(f"an integer of more than {MAX_INT_BITS:,} bits is not allowed")
+    return value
+
+
+def _work(value: Any) -> int:
+    """The work of a built-in reading `value` once."""
+    return 1 + len(value) // 8 if type(value) in (str, list, tuple, dict, set) else 1
 
 
 # --------------------------------------------------------------------------- value helpers
@@ -234,15 +336,37 @@ def _coerce_pair(x: Any, y: Any, juel: bool, strict: bool) -> tuple[Any, Any]:
 
 def _safe_mul(x: Any, y: Any) -> Any:
     for seq, n in ((x, y), (y, x)):
-        if isinstance(seq, (str, list, tuple)) and type(n) is int and len(seq) * n > _MAX_SEQUENCE:
-            raise _Fail("result of '*' is too large")
-    return x * y
+        if isinstance(seq, (str, list, tuple)) and type(n) is int:
+            if len(seq) * n > _MAX_SEQUENCE:
+                raise _Fail("result of '*' is too large")
+            if not isinstance(seq, str) and n > 0 and measure(seq) * n > MAX_SIZE:
+                raise _Fail(f"result of '*' is larger than {MAX_SIZE:,} units")
+    return bounded(x * y)
 
 
 def _safe_pow(x: Any, y: Any) -> Any:
     if type(x) is int and type(y) is int and y > 0 and abs(x) > 1 and x.bit_length() * y > _MAX_POW_BITS:
         raise _Fail("result of '**' is too large")
-    return x**y
+    return bounded(x**y)
+
+
+def _fn_round(x: Any, digits: Any = None) -> Any:
+    if digits is not None and (type(digits) is not int or abs(digits) > 100):
+        raise _Fail("round() takes at most 100 digits either way")
+    return round(x) if digits is None else round(x, digits)
+
+
+def _fn_str(x: Any) -> str:
+    charge(measure(x))
+    return bounded(str(x))
+
+
+def _linear(impl: Callable[..., Any]) -> Callable[..., Any]:
+    """A function whose work grows with its arguments' length (sum, min, max, len is O(1))."""
+    def call(*args: Any) -> Any:
+        charge(sum(_work(a) for a in args))
+        return bounded(impl(*args))
+    return call
 
 
 # --------------------------------------------------------------------------- whitelisted functions
@@ -366,16 +490,20 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, Optional[int]]] = {
     "add_working_days": (_fn_add_working_days, 2, 2),
     "working_days_between": (_fn_working_days_between, 2, 2),
     "len": (len, 1, 1),
-    "str": (str, 1, 1),
-    "int": (int, 1, 2),
-    "float": (float, 1, 1),
+    "str": (_fn_str, 1, 1),
+    "int": (_linear(int), 1, 2),
+    "float": (_linear(float), 1, 1),
     "abs": (abs, 1, 1),
-    "min": (min, 1, None),
-    "max": (max, 1, None),
-    "round": (round, 1, 2),
-    "sum": (sum, 1, 2),
+    "min": (_linear(min), 1, None),
+    "max": (_linear(max), 1, None),
+    "round": (_fn_round, 1, 2),
+    "sum": (_linear(sum), 1, 2),
     "bool": (bool, 1, 1),
 }
+
+
+def _too_long(what: str):
+    raise _Fail(f"{what} would build a string longer than {MAX_TEXT:,} characters")
 
 
 def _kind(x: Any) -> str:
@@ -394,7 +522,9 @@ def _kind(x: Any) -> str:
 # own methods (or small functions), never looked up on the value, so a subclass cannot swap them.
 METHODS: dict[tuple[str, str], Callable[..., Any]] = {
     **{("str", m): getattr(str, m)
-       for m in ("lower", "upper", "strip", "startswith", "endswith", "split", "join", "count", "index")},
+       for m in ("lower", "upper", "strip", "startswith", "endswith", "split", "count", "index")},
+    ("str", "join"): lambda s, items: str.join(s, items) if sum(
+        _work(i) + len(s) for i in items) <= MAX_TEXT else _too_long("join()"),
     ("dict", "get"): lambda d, key, default=None: d.get(key, default),
     ("dict", "keys"): lambda d: list(d.keys()),
     ("dict", "values"): lambda d: list(d.values()),
@@ -604,7 +734,10 @@ class _Builder:
                     index = _as_int(key)
                     return obj[index] if 0 <= index < len(obj) else None
             try:
-                return obj[key]
+                found = obj[key]
+                if type(key) is slice:
+                    charge(_work(found))
+                return found
             except KeyError:
                 raise _Fail(f"no key {_show(key)}") from None
             except IndexError:
@@ -665,7 +798,7 @@ class _Builder:
             def call1(v: Mapping[str, Any]) -> Any:
                 x = a(v)
                 try:
-                    return impl(x)
+                    return bounded(impl(x))
                 except errors as exc:
                     raise fail(exc) from None
             return call1
@@ -673,7 +806,7 @@ class _Builder:
         def calln(v: Mapping[str, Any]) -> Any:
             values = [a(v) for a in args]
             try:
-                return impl(*values)
+                return bounded(impl(*values))
             except errors as exc:
                 raise fail(exc) from None
         return calln
@@ -695,8 +828,9 @@ class _Builder:
             impl = table.get((_kind(obj), name))
             if impl is None:
                 raise _Fail(f"method {name!r} is not available on {_tname(obj)}")
+            charge(_work(obj) + sum(_work(x) for x in values))
             try:
-                return impl(obj, *values)
+                return bounded(impl(obj, *values))
             except errors as exc:
                 raise _Fail(f"{name}(): {exc if isinstance(exc, _Fail) else _describe(exc)}") from None
 
@@ -764,8 +898,13 @@ class _Builder:
         def arith(v: Mapping[str, Any]) -> Any:
             x, y = a(v), b(v)
             if type(x) in _NUM and type(y) in _NUM:
-                return fast(x, y)
+                result = fast(x, y)
+                return bounded(result) if type(result) is int and (result > _BIG or result < -_BIG) else result
             x, y = _coerce_pair(x, y, juel, True)
+            if type(x) in (str, list, tuple) and type(y) is type(x):
+                if len(x) + len(y) > (MAX_TEXT if type(x) is str else MAX_ITEMS):
+                    raise _Fail(f"result of '{sym}' is too large")
+                charge(_work(x) + _work(y))
             try:
                 return slow(x, y)
             except TypeError:
@@ -782,6 +921,8 @@ class _Builder:
             sym, op, coerce = entry
             if coerce and not (type(x) is type(y) and type(x) in _SIMPLE_TYPES):
                 x, y = _coerce_pair(x, y, juel, False)
+            if type(y) in (str, list, tuple, dict, set):
+                charge(_work(y))  # `in`, and comparing containers, reads them
             try:
                 return op(x, y)
             except TypeError:
@@ -816,13 +957,16 @@ class _Builder:
 
     # -- literals
 
+    # A literal may hold other values (variables) by reference: what it holds is measured, so that
+    # nesting a value in itself again and again ([x, x]) cannot double its size each time.
+
     def list_(self, node: ast.List) -> Fn:
         items = [self.build(e) for e in node.elts]
-        return lambda v: [f(v) for f in items]
+        return lambda v: _held([f(v) for f in items])
 
     def tuple_(self, node: ast.Tuple) -> Fn:
         items = [self.build(e) for e in node.elts]
-        return lambda v: tuple(f(v) for f in items)
+        return lambda v: _held(tuple(f(v) for f in items))
 
     def set_(self, node: ast.Set) -> Fn:
         items = [self.build(e) for e in node.elts]
@@ -832,10 +976,18 @@ class _Builder:
         if any(k is None for k in node.keys):
             self.fail("'**' unpacking is not allowed", node)
         pairs = [(self.build(k), self.build(e)) for k, e in zip(node.keys, node.values)]
-        return lambda v: {k(v): e(v) for k, e in pairs}
+        return lambda v: _held({k(v): e(v) for k, e in pairs})
 
     def expression(self, node: ast.Expression) -> Fn:
         return self.build(node.body)
+
+
+def _held(container):
+    """A container just built from values: measured when it holds containers."""
+    values = container.values() if type(container) is dict else container
+    if any(type(x) in (list, tuple, dict, set) for x in values):
+        charge(measure(container))
+    return container
 
 
 _BUILDERS: dict[type, Callable[[_Builder, Any], Fn]] = {
@@ -1170,6 +1322,16 @@ def compile_expression(source: str) -> Expression:
     except (RecursionError, MemoryError):
         raise _too_deep(source) from None
     return Expression(source, frozenset(names), fn)
+
+
+def compile_any(source: str) -> Expression:
+    """Compile a diagram expression as the engine runs it: JUEL or composite text when it has
+    ${ or #{, else Python. Every expression SpiffWorkflow evaluates comes through here."""
+    if not isinstance(source, str):
+        raise ExpressionError(f"an expression must be text, not {type(source).__name__}")
+    if "${" in source or "#{" in source:
+        return compile_template(source)
+    return compile_expression(source)
 
 
 @functools.lru_cache(maxsize=4096)

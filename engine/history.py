@@ -147,7 +147,7 @@ class ChainReport:
 _COLUMNS = ("chain", "seq", "instance_id", "actor", "type", "element_id", "occurrence")
 
 
-def verify_rows(chain: str, rows: list[HistoryEvent], count: int, head: Optional[str]) -> ChainReport:
+def verify_rows(chain: str, rows: list, count: int, head: Optional[str]) -> ChainReport:
     """Check a chain's rows against their HMACs, their sequence and the recorded head."""
     prev = None
     for expected_seq, row in enumerate(rows, start=1):
@@ -175,14 +175,16 @@ def verify_rows(chain: str, rows: list[HistoryEvent], count: int, head: Optional
     return ChainReport(chain, True, len(rows))
 
 
-def chain_rows(session: Session, chain: str) -> list[HistoryEvent]:
-    return list(session.scalars(select(HistoryEvent).where(HistoryEvent.chain == chain)
-                                .order_by(HistoryEvent.seq, HistoryEvent.id)))
+def chain_rows(session: Session, chain: str) -> list:
+    """A chain's rows in order, as plain rows (read-only: no ORM objects to build per event)."""
+    table = HistoryEvent.__table__
+    return list(session.execute(select(table).where(table.c.chain == chain).order_by(table.c.seq, table.c.id)))
 
 
-def verify_instance_chain(session: Session, instance: ProcessInstance) -> ChainReport:
+def verify_instance_chain(session: Session, instance: ProcessInstance, rows: Optional[list] = None) -> ChainReport:
     chain = f"instance:{instance.id}"
-    return verify_rows(chain, chain_rows(session, chain), instance.history_count, instance.history_head)
+    rows = chain_rows(session, chain) if rows is None else rows
+    return verify_rows(chain, rows, instance.history_count, instance.history_head)
 
 
 def verify_system_chain(session: Session) -> ChainReport:

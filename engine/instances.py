@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import clock, dmn, history, runtime
+from . import clock, dmn, history, inbox, runtime
 from .errors import ExecutionError, InstanceNotRunning, NotFound
 from .expressions import compile_template
 from .xmlsafe import parse_xml
@@ -167,6 +167,16 @@ def _publish_saved_workflows(session):
 @event.listens_for(Session, "after_rollback")
 def _forget_saved_workflows(session):
     session.info.pop("dalad_saved", None)
+    session.info.pop("dalad_created", None)
+
+
+@event.listens_for(Session, "before_commit")
+def _record_creations(session):
+    """Each instance created is an event of the system chain, so that a deleted instance leaves a
+    creation without its instance (`audit.check_creations`). Recorded at commit: the system
+    chain's lock is the last a transaction takes, and is held only while it commits."""
+    for event in session.info.pop("dalad_created", []):
+        history.record_system(session, event)
 
 
 # --- handles -----------------------------------------------------------------------------------
@@ -222,6 +232,9 @@ def create(session: Session, definition_id: int, *, business_key: Optional[str],
                           started_by=user, started_at=now, updated_at=now, history_count=0)
     session.add(row)
     session.flush()
+    session.info.setdefault("dalad_created", []).append(history.Event(
+        "instance_created", actor=user, data={"instance": row.id, "process": f"{definition.key}:{definition.version}",
+                                              "business_key": business_key}))
     workflow = runtime.new_workflow(definition.spec, definition.subprocess_specs)
     attach_decisions(session, workflow, definition)
     return Handle(row, definition, workflow)
@@ -239,7 +252,7 @@ def save(session: Session, handle: Handle) -> None:
         handle.events.append(history.Event("decision_evaluated", element_id=record.pop("element_id"), data=record))
     snap = runtime.snapshot(workflow)
     columns = {"state": runtime.dump_state(workflow), "revision": row.revision + 1, "updated_at": now,
-               "variables": runtime.plain(_visible_variables(workflow, snap.ready))}
+               "variables": runtime.plain(visible_variables(workflow, snap.ready))}
     _sync_user_tasks(session, handle, snap.ready, now)
     columns["open_tasks"] = handle.open_tasks
     waits = sorted([["timer", t.task_uuid, t.element_id, t.due_at.isoformat()] for t in snap.timers]
@@ -285,7 +298,7 @@ def write_columns(session: Session, obj, columns: dict) -> None:
         set_committed_value(obj, name, value)
 
 
-def _visible_variables(workflow, ready) -> dict:
+def visible_variables(workflow, ready) -> dict:
     """The process data as an official sees it now: the data of the latest finished task."""
     last = workflow.last_task
     data = dict(workflow.data)
@@ -303,6 +316,8 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
     handle.open_tasks = before
     if before.keys() == ready.keys():
         return
+    closed = [task_id for uuid, (task_id, _element) in before.items() if uuid not in ready]
+    inbox.mark_closed(session, closed)
     for uuid, (task_id, _element) in before.items():
         if uuid in ready:
             continue
@@ -325,8 +340,7 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
         attrs = (called or {}).get(element) or handle.meta["user_tasks"].get(element, {})
         values = _new_user_task(row, task, element, attrs, now)
         task_id = connection.execute(insert(UserTask.__table__).returning(UserTask.__table__.c.id), values).scalar_one()
-        candidates = ([{"task_id": task_id, "kind": "group", "value": g} for g in values["candidate_groups"]]
-                      + [{"task_id": task_id, "kind": "user", "value": u} for u in values["candidate_users"]])
+        candidates = inbox.candidate_rows(task_id, values)
         if candidates:
             connection.execute(insert(TaskCandidate.__table__), candidates)
         opened[uuid] = [task_id, element]
@@ -340,7 +354,8 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
 
 def _occurrence(workflow, task) -> int:
     spec = task.task_spec
-    return sum(1 for t in workflow.tasks.values() if t.task_spec is spec and t.state >= task.state)
+    return sum(1 for t in workflow.tasks.values() if t.task_spec is spec and t.state >= task.state) + \
+        runtime.compacted(workflow)["occurrences"].get(spec.name, 0)
 
 
 def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: datetime) -> dict:
@@ -363,6 +378,7 @@ def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: d
     users = _names(value("candidate_users"))
     assignee = value("assignee")
     priority = value("priority")
+    due_at = _when(value("due_date"), element, row.id)
     return dict(
         instance_id=row.id, task_uuid=str(task.id), element_id=element,
         name=_task_name(attrs.get("name") or task.task_spec.bpmn_name, data), lane=attrs.get("lane"),
@@ -370,7 +386,7 @@ def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: d
         candidate_groups=groups, candidate_users=users, assignee=str(assignee) if assignee else None,
         priority=int(priority) if priority not in (None, "") else 50,
         form_key=attrs.get("form_key") or attrs.get("form_ref"), created_at=now,
-        due_at=_when(value("due_date"), element, row.id), follow_up_at=_when(value("follow_up_date"), element, row.id),
+        due_at=due_at, due_key=inbox.due_key(due_at), follow_up_at=_when(value("follow_up_date"), element, row.id),
         state="ready")
 
 
@@ -490,6 +506,9 @@ def close_waits(session: Session, row: ProcessInstance) -> None:
     for external in session.scalars(select(ExternalTask).where(ExternalTask.instance_id == row.id,
                                                                ExternalTask.state == "open")):
         external.state = "cancelled"
+    cancelled = []
     for task in session.scalars(select(UserTask).where(UserTask.instance_id == row.id, UserTask.state == "ready")):
         task.state, task.completed_at = "cancelled", clock.now()
+        cancelled.append(task.id)
+    inbox.mark_closed(session, cancelled)
     row.open_tasks, row.waits = {}, []

@@ -35,9 +35,9 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import clock, history, instances, runtime
+from . import clock, history, inbox, instances, runtime
 from .errors import EngineError, ExecutionError, InstanceNotRunning, InvalidInput, NotFound
-from .models import (ExternalTask, MessageSubscription, ProcessDefinition, ProcessInstance, TaskCandidate, Timer,
+from .models import (ExternalTask, MessageSubscription, ProcessDefinition, ProcessInstance, Timer,
                      UserTask)
 
 _ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
@@ -481,7 +481,8 @@ def _retarget_rows(session: Session, row: ProcessInstance, target: instances.Def
                 setattr(task_row, column, values[column])
         wanted = {("group", g) for g in values["candidate_groups"]} | {("user", u) for u in values["candidate_users"]}
         if {(c.kind, c.value) for c in task_row.candidates} != wanted:
-            task_row.candidates = [TaskCandidate(kind=k, value=v) for k, v in sorted(wanted)]
+            task_row.candidates = inbox.candidates_of(task_row, sorted(v for k, v in wanted if k == "group"),
+                                                      sorted(v for k, v in wanted if k == "user"))
     instances.write_columns(session, row, {"open_tasks": open_tasks})
 
     def element_of(uuid):

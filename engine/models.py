@@ -19,6 +19,8 @@ from sqlalchemy.types import TypeDecorator
 
 from . import clock
 
+MAX_ID = 2**31 - 1  # the largest id a row has (PostgreSQL INTEGER); a larger one names nothing
+
 
 class UTCDateTime(TypeDecorator):
     """A timestamp stored in UTC and always read back aware (SQLite forgets zones)."""
@@ -167,7 +169,9 @@ class UserTask(Base):
     """The inbox: one row per user task the engine offered, kept in step with the state."""
 
     __tablename__ = "user_task"
-    __table_args__ = (Index("ix_user_task_state_assignee", "state", "assignee"),)
+    __table_args__ = (Index("ix_user_task_state_assignee", "state", "assignee"),
+                      Index("ix_user_task_inbox_due", "state", "due_key", "created_at", "id"),
+                      Index("ix_user_task_state_process", "state", "process_key"))
     id: Mapped[int] = mapped_column(primary_key=True)
     rest_id: Mapped[str] = rest_id_column()
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
@@ -184,6 +188,7 @@ class UserTask(Base):
     form_key: Mapped[Optional[str]] = mapped_column(String(300))
     created_at: Mapped[datetime]
     due_at: Mapped[Optional[datetime]]
+    due_key: Mapped[datetime]  # due_at, or NO_DUE_DATE: the inbox's order "by due date, none last" on both databases
     follow_up_at: Mapped[Optional[datetime]]
     state: Mapped[str] = mapped_column(String(16), index=True)  # ready | completed | cancelled
     completed_by: Mapped[Optional[str]] = mapped_column(String(100))
@@ -191,15 +196,28 @@ class UserTask(Base):
     candidates: Mapped[list["TaskCandidate"]] = relationship(cascade="all, delete-orphan")
 
 
+NO_DUE_DATE = datetime(9999, 12, 31, tzinfo=timezone.utc)
+
+
 class TaskCandidate(Base):
-    """Who may claim a ready task: one row per candidate group or user, for indexed inbox queries."""
+    """Who may claim a task: one row per candidate group or user. It is also the inbox row of that
+    group or user: whether the task is open (ready) and claimed, and its order keys, copied from the
+    task, so a bureau's inbox page and count read one index range in order."""
 
     __tablename__ = "task_candidate"
-    __table_args__ = (Index("ix_task_candidate_lookup", "kind", "value"),)
+    __table_args__ = (Index("ix_task_candidate_lookup", "kind", "value"),
+                      Index("ix_task_candidate_inbox_created", "kind", "value", "ready", "claimed", "created_at",
+                            "task_id"),
+                      Index("ix_task_candidate_inbox_due", "kind", "value", "ready", "claimed", "due_key",
+                            "created_at", "task_id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("user_task.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(8))  # group | user
     value: Mapped[str] = mapped_column(String(200))
+    ready: Mapped[bool] = mapped_column(Boolean, default=True)  # the task's state is ready
+    claimed: Mapped[bool] = mapped_column(Boolean, default=False)  # the task has an assignee
+    created_at: Mapped[datetime]
+    due_key: Mapped[datetime]
 
 
 class TaskDraft(Base):

@@ -425,7 +425,14 @@ def _flows(session: Session, definition_id: int) -> dict[tuple[str, str], list[s
 def _paint(workflow, highlight: Highlight, flows: dict) -> None:
     from SpiffWorkflow.util.task import TaskState
 
-    merged = []  # a parallel join keeps one branch's task and cancels the others' once it passes
+    summary = runtime.compacted(workflow)  # finished steps compaction dropped from the tree
+    for completed in summary["completed"].values():
+        highlight.completed.update(completed)
+    for pairs in summary["flows"].values():
+        for pair in pairs:
+            highlight.taken_flows.update(flows.get(tuple(pair), ()))
+    merged = [tuple(pair) for pairs in summary["merged"].values() for pair in pairs]
+    # a parallel join keeps one branch's task and cancels the others' once it passes
     pools = [workflow.tasks.values(), *(sp.tasks.values() for sp in workflow.subprocesses.values())]
     for pool in pools:
         for task in pool:
@@ -436,17 +443,13 @@ def _paint(workflow, highlight: Highlight, flows: dict) -> None:
                 highlight.completed.add(element)
             elif task.state in (TaskState.READY, TaskState.STARTED):
                 highlight.active.add(element)
-            elif task.state not in (TaskState.WAITING, TaskState.CANCELLED):  # waiting: reached, not passed
-                continue
-            parent = task.parent
-            while parent is not None and getattr(parent.task_spec, "bpmn_id", None) is None:
-                parent = parent.parent
-            if parent is None or parent.state != TaskState.COMPLETED:
+            flow = runtime.flow_in(task)
+            if flow is None or task.state == TaskState.ERROR:
                 continue
             if task.state == TaskState.CANCELLED:
-                merged.append((parent.task_spec.bpmn_id, element))
+                merged.append(flow)
             else:
-                highlight.taken_flows.update(flows.get((parent.task_spec.bpmn_id, element), ()))
+                highlight.taken_flows.update(flows.get(flow, ()))
     for source, element in merged:
         if element in highlight.completed or element in highlight.active:
             highlight.taken_flows.update(flows.get((source, element), ()))

@@ -3,10 +3,12 @@
 Never from stored snapshots: the state is rebuilt by running the same diagram with the same
 inputs at the same clock times, and its digest is compared with the digest recorded after every
 event. The first event where they differ is reported, as is a stored state that is not what the
-history produces.
+history produces, and any column that pages and access checks read (the instance's variables,
+status and open tasks; each ready inbox row, its candidates) that is not what the history says.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from . import clock, history, instances, migration, runtime
 from .errors import EngineError, ExecutionError
-from .models import ProcessDefinition, ProcessInstance
+from .models import ProcessDefinition, ProcessInstance, TaskCandidate, UserTask
 
 # Events that only describe what the inputs caused, or change nothing in the workflow state.
 _DERIVED = {"decision_evaluated", "task_created", "task_cancelled", "instance_completed", "task_claimed", "task_unclaimed",
@@ -43,6 +45,8 @@ class ReplayReport:
     problem: Optional[str] = None
     seq: Optional[int] = None
     steps: list[ReplayStep] = field(default_factory=list)
+    reexecuted: int = 0  # inputs re-executed (one forward pass: each once)
+    tasks_digested: int = 0  # tasks the state digests walked: the work of proving each state
 
     def __str__(self) -> str:
         if self.ok:
@@ -64,12 +68,12 @@ def _definition(session: Session, versions: Optional[dict], instance: ProcessIns
 
 
 def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
-           until_seq: Optional[int] = None) -> ReplayReport:
+           until_seq: Optional[int] = None, events: Optional[list[dict]] = None) -> ReplayReport:
     """Re-execute an instance event by event and compare the state digest after each input."""
     instance = session.get(ProcessInstance, instance_id)
     if instance is None:
         raise EngineError(f"process instance {instance_id} does not exist")
-    events = history.events_of(session, instance_id)
+    events = history.events_of(session, instance_id) if events is None else events
     report = ReplayReport(instance_id, True, len(events))
     workflow = None
     # Events of one transaction carry the digest of the state at its end: compare at the last.
@@ -133,8 +137,14 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
             return _diverged(report, seq, f"re-execution failed: {exc}")
         if workflow is None:
             continue
+        if kind not in _DERIVED:
+            report.reexecuted += 1
+        checked = closes_transaction and event.get("digest")
+        if not (checked or keep_steps):
+            continue  # the digest is recorded for the state at the transaction's end
+        report.tasks_digested += len(workflow.tasks) + sum(len(sp.tasks) for sp in workflow.subprocesses.values())
         digest = runtime.state_digest(workflow)
-        if closes_transaction and event.get("digest") and digest != event["digest"]:
+        if checked and digest != event["digest"]:
             return _diverged(report, seq, f"state after '{kind}' differs from the recorded state")
         if keep_steps:
             report.steps.append(ReplayStep(seq, kind, workflow, digest))
@@ -149,7 +159,44 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
         if runtime.state_digest(stored) != runtime.state_digest(workflow):
             return _diverged(report, None, "the stored instance state is not what its history produces "
                                            "(state edited outside the engine)")
+        problem = _stored_columns_problem(session, instance, workflow, events)
+        if problem is not None:
+            return _diverged(report, None, f"{problem} (edited outside the engine)")
     return report
+
+
+def _stored_columns_problem(session: Session, instance: ProcessInstance, workflow, events: list) -> Optional[str]:
+    """What the stored columns say that the re-executed workflow and the signed events do not."""
+    snap = runtime.snapshot(workflow)
+    if runtime.plain(instances.visible_variables(workflow, snap.ready)) != instance.variables:
+        return "the stored variables are not what the history produces"
+    if workflow.completed != (instance.status == "completed") or (
+            instance.status in ("running", "waiting") and instance.status != ("running" if snap.ready else "waiting")):
+        return f"the stored status '{instance.status}' is not what the history produces"
+    ready = sorted(t.task_spec.bpmn_id for t in snap.ready)  # task uuids are new in every execution
+    open_tasks = instance.open_tasks or {}
+    if sorted(entry[1] for entry in open_tasks.values()) != ready:
+        return "the stored open tasks are not the tasks ready in the re-execution"
+    signed_groups = {}  # task row id -> its candidate groups as created, or as an administrator changed them
+    for e in events:
+        data = e.get("data") or {}
+        if e["type"] == "task_created":
+            signed_groups[data.get("task")] = data.get("candidate_groups") or []
+        elif e["type"] == "task_candidates_changed":
+            signed_groups[data.get("task")] = data.get("groups") or []
+    rows = session.scalars(select(UserTask).where(UserTask.instance_id == instance.id, UserTask.state == "ready"))
+    inbox = {row.task_uuid: row for row in rows}
+    if {uuid: [row.id, row.element_id] for uuid, row in inbox.items()} != open_tasks:
+        return "the inbox rows are not the instance's open tasks"
+    for row in inbox.values():
+        if sorted(row.candidate_groups or []) != sorted(signed_groups.get(row.id) or []):
+            return f"the candidate groups of task {row.id} are not those the history recorded"
+        indexed = sorted((c.kind, c.value) for c in session.scalars(
+            select(TaskCandidate).where(TaskCandidate.task_id == row.id)))
+        if indexed != sorted([("group", g) for g in row.candidate_groups or []]
+                             + [("user", u) for u in row.candidate_users or []]):
+            return f"the candidates indexed for task {row.id} are not the task's"
+    return None
 
 
 def _ready_task(workflow, element_id: str, path: Optional[list]):
@@ -169,7 +216,8 @@ def verify(session: Session, instance_id: int) -> tuple[history.ChainReport, Opt
     instance = session.get(ProcessInstance, instance_id)
     if instance is None:
         raise EngineError(f"process instance {instance_id} does not exist")
-    chain = history.verify_instance_chain(session, instance)
+    rows = history.chain_rows(session, f"instance:{instance_id}")  # read once: checked, then re-executed
+    chain = history.verify_instance_chain(session, instance, rows)
     if not chain.ok:
         return chain, None
-    return chain, replay(session, instance_id)
+    return chain, replay(session, instance_id, events=[json.loads(row.body) for row in rows])

@@ -15,7 +15,13 @@ from uuid import UUID
 import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
+import SpiffWorkflow.bpmn.script_engine.python_engine as spiff_python_engine
+import SpiffWorkflow.bpmn.script_engine.python_environment as spiff_python_environment
+import SpiffWorkflow.bpmn.serializer.migration.version_1_2 as spiff_migration_1_2
+import SpiffWorkflow.bpmn.workflow as spiff_workflow_module
+import SpiffWorkflow.specs.Transform as spiff_transform
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -24,6 +30,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDef
                                                               TimerEventDefinition)
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -31,7 +38,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import clock, specs
 from .errors import ExecutionError, ExpressionError
 from .scripts import compile_script
-from .specs import compile_any
+from .expressions import compile_any
 
 
 class _ClockDatetime(datetime):
@@ -49,26 +56,65 @@ spiff_timer.datetime = _ClockDatetime
 spiff_timer.LOCALTZ = clock.local_zone()
 
 
+class SandboxEnvironment(BasePythonScriptEngineEnvironment):
+    """Where SpiffWorkflow evaluates diagram code. Some of its own classes call
+    `script_engine.environment.evaluate` directly (message correlation properties, ad-hoc
+    subprocesses), so the environment itself is the engine's: expressions go through the
+    whitelisted evaluator, scripts through the script interpreter, and nothing reaches Python's
+    eval or exec."""
+
+    def __init__(self, environment_globals=None):
+        super().__init__({})  # no globals: functions come from the evaluator's whitelist only
+
+    def evaluate(self, expression, context, external_context=None):
+        return compile_any(expression).evaluate({**(external_context or {}), **context})
+
+    def execute(self, script, context, external_context=None):
+        context.update(compile_script(script).run(context))
+        return True
+
+    def call_service(self, context, **kwargs):
+        raise ExpressionError("the engine calls no services from a diagram; use an external task")
+
+
 class SafeScriptEngine(PythonScriptEngine):
     """Evaluate diagram expressions with the engine's whitelisted evaluator only."""
+
+    def __init__(self, environment=None):
+        super().__init__(environment=SandboxEnvironment())
 
     def validate(self, expression):
         compile_any(expression)
 
     def evaluate(self, task, expression, external_context=None):
-        variables = task.data if not external_context else {**task.data, **external_context}
         try:
-            return compile_any(expression).evaluate(variables)
+            return self.environment.evaluate(expression, task.data, external_context)
         except ExpressionError as exc:
             raise ExecutionError(str(exc), element_id=task.task_spec.bpmn_id) from exc
 
     def execute(self, task, script, external_context=None):
         try:
-            task.data.update(compile_script(script).run(task.data))
+            return self.environment.execute(script, task.data)
         except ExpressionError as exc:
             raise ExecutionError(str(exc), element_id=task.task_spec.bpmn_id) from exc
-        return True
 
+    def call_service(self, task, **kwargs):
+        raise ExecutionError("the engine calls no services from a diagram; use an external task",
+                             element_id=task.task_spec.bpmn_id)
+
+
+def _never(*args, **kwargs):
+    raise ExecutionError("diagram code never runs through Python's eval or exec")
+
+
+# SpiffWorkflow's defaults would be Python's eval/exec: a workflow or script engine made without
+# the engine's (BpmnWorkflow(spec), PythonScriptEngine()) gets the sandbox too, and the modules
+# that call eval/exec themselves (the default environment, an old serializer migration, the
+# generic Transform spec) find the names bound to a refusal.
+spiff_workflow_module.PythonScriptEngine = SafeScriptEngine
+spiff_python_engine.TaskDataEnvironment = SandboxEnvironment
+for _module in (spiff_python_environment, spiff_migration_1_2, spiff_transform):
+    _module.eval = _module.exec = _never
 
 SCRIPT_ENGINE = SafeScriptEngine()
 REGISTRY = BpmnWorkflowSerializer.configure(DEFAULT_CONFIG)
@@ -95,7 +141,9 @@ def spec_from_dict(dct: dict):
 # --- state -------------------------------------------------------------------------------------
 
 def new_workflow(spec, subprocess_specs) -> BpmnWorkflow:
-    return BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE)
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE)
+    workflow.dalad_compacted = _empty_summary()
+    return workflow
 
 
 _FINAL = TaskState.COMPLETED | TaskState.CANCELLED
@@ -114,8 +162,8 @@ def dump_state(workflow: BpmnWorkflow) -> str:
         # A finished task never changes again; a predicted one, with no data of its own, changes
         # only with its state, its children or its parent's data (its stored delta is against it).
         if task.state & _FINAL or (not task.data and (parent is None or parent.state & _FINAL or not parent.data)):
-            signature = (task.state, task.last_state_change, len(task._children), len(task.internal_data),
-                         bool(task.data), None if parent is None else (parent.state, bool(parent.data)))
+            signature = (task.state, task.last_state_change, tuple(task._children), len(task.internal_data),
+                         bool(task.data), None if parent is None else (parent.id, parent.state, bool(parent.data)))
             cached = fragments.get(task_id)
             if cached is None or cached[0] != signature:
                 cached = (signature, f'"{task_id}":{_dumps(REGISTRY.convert(task))}')
@@ -132,6 +180,7 @@ def dump_state(workflow: BpmnWorkflow) -> str:
         "root": str(workflow.task_tree.id),
         "subprocesses": _WORKFLOW_CONVERTER.mapping_to_dict(workflow.subprocesses),
         "bpmn_events": REGISTRY.convert(workflow.bpmn_events),
+        "dalad_compacted": compacted(workflow),
     }
     return _dumps(head)[:-1] + ',"tasks":{' + ",".join(parts) + "}}"
 
@@ -149,6 +198,7 @@ def load_state(text: str, spec, subprocess_specs) -> BpmnWorkflow:
     _WORKFLOW_CONVERTER.set_default_attributes(workflow, dct)
     _WORKFLOW_CONVERTER.subprocesses_from_dict(dct["subprocesses"], workflow)
     workflow.bpmn_events = REGISTRY.restore(dct.get("bpmn_events", []))
+    workflow.dalad_compacted = dct.get("dalad_compacted") or _empty_summary()
     return workflow
 
 
@@ -168,12 +218,27 @@ def _json_default(value):
 
 
 def state_digest(workflow: BpmnWorkflow) -> str:
-    """Digest of the normalised state: the task tree by spec and state, and the live data.
+    """Digest of the normalised state: the task tree by spec and state, the live data, and what
+    compaction kept of the finished steps it dropped.
 
     Random task ids and timestamps are left out, so re-executing the same inputs at the same
-    clock times gives the same digest.
+    clock times gives the same digest. The walk keeps its own stack: a tree of any depth is fine.
     """
-    def walk(task, out):
+    doc = {"tree": _tree_entries(workflow.task_tree), "data": workflow.data,
+           "sub": [_tree_entries(sp.task_tree) for _, sp in sorted(workflow.subprocesses.items(),
+                                                                   key=lambda kv: kv[1].spec.name)]}
+    summary = compacted(workflow)
+    if any(summary.values()):
+        doc["compacted"] = summary
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=_json_default, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _tree_entries(root) -> list:
+    """[spec name, state(, live data)] of each task, depth first in child order."""
+    out, stack = [], [root]
+    while stack:
+        task = stack.pop()
         entry = [task.task_spec.name, task.state]
         if task.state & (TaskState.READY | TaskState.WAITING | TaskState.STARTED):
             entry.append(task.data)
@@ -181,15 +246,158 @@ def state_digest(workflow: BpmnWorkflow) -> str:
             if internal is not None:
                 entry.append(internal)
         out.append(entry)
-        for child in task.children:
-            walk(child, out)
-        return out
+        stack.extend(reversed(task.children))
+    return out
 
-    doc = {"tree": walk(workflow.task_tree, []), "data": workflow.data,
-           "sub": [walk(sp.task_tree, []) for _, sp in sorted(workflow.subprocesses.items(),
-                                                               key=lambda kv: kv[1].spec.name)]}
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=_json_default, ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+
+# --- compaction ----------------------------------------------------------------------------------
+
+_REACHED = TaskState.COMPLETED | TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
+
+
+def _empty_summary() -> dict:
+    return {"occurrences": {}, "completed": {}, "flows": {}, "merged": {}}
+
+
+def compacted(workflow: BpmnWorkflow) -> dict:
+    """What compaction kept of the finished steps it dropped from the tree: per diagram, the
+    elements completed and the flows taken (source, target) or merged into a parallel join, and
+    per task spec of the top process how often it was reached (for history's `occurrence`)."""
+    summary = getattr(workflow, "dalad_compacted", None)
+    if summary is None:
+        summary = workflow.dalad_compacted = _empty_summary()
+    return summary
+
+
+def compact(workflow: BpmnWorkflow) -> None:
+    """Drop finished steps nothing will read again, so a task tree stays as small as what is live.
+
+    SpiffWorkflow keeps every task ever run and nests each round of a loop under the previous one:
+    cost per step and tree depth grow with the instance's age. A finished task with one child that
+    leads to what is still open, that child itself finished, is cut out (its child moves up to its
+    parent), together with its other, finished, branches and the sub-workflows they ran. The
+    history records every dropped step; what diagrams draw of them stays in `compacted`.
+    Replay runs the same compaction after the same steps, so digests still compare.
+    """
+    summary = compacted(workflow)
+    for current in [workflow, *list(workflow.subprocesses.values())]:
+        if current is workflow or current.parent_task_id in workflow.subprocesses:
+            _compact_tree(workflow, current, summary)
+
+
+def _compact_tree(top: BpmnWorkflow, current, summary: dict) -> None:
+    live = set()  # tasks with something unfinished (or the last task run) at or below them
+    for task in current.tasks.values():
+        if not task.state & _FINAL or task is current.last_task:
+            while task is not None and task.id not in live:
+                live.add(task.id)
+                task = task.parent
+    fragments = top.__dict__.get("_dalad_fragments", {})
+    for task in list(current.tasks.values()):
+        if task.id not in current.tasks or task.state != TaskState.COMPLETED or task is current.last_task:
+            continue
+        parent = task.parent
+        if parent is None:
+            continue
+        ahead = [child for child in task.children if child.id in live]
+        if len(ahead) != 1 or ahead[0].state != TaskState.COMPLETED or _element(ahead[0]) is None:
+            continue
+        child = ahead[0]
+        key = _diagram_of(top, current)
+        _remember_flow(summary, key, child)
+        child.internal_data["dalad_cut"] = True  # its flow in is in the summary, its parent moved
+        dropped, pending = [], [task]
+        while pending:
+            gone = pending.pop()
+            dropped.append(gone)
+            pending.extend(c for c in gone.children if c is not child)
+        for gone in dropped:  # while the tree is whole: where each came from
+            _remember(summary, top, current, key, gone)
+        parent._children[parent._children.index(task.id)] = child.id
+        child._parent = parent.id
+        for gone in dropped:
+            current.tasks.pop(gone.id, None)
+            fragments.pop(gone.id, None)
+            _drop_subprocess(top, gone, key, summary)
+        fragments.pop(parent.id, None)
+        fragments.pop(child.id, None)
+
+
+def _drop_subprocess(top: BpmnWorkflow, owner, key: str, summary: dict) -> None:
+    """Forget the finished sub-workflow `owner` ran and the ones it ran, keeping what diagrams
+    draw of them (`key`: the diagram the owner is drawn in)."""
+    pending = [(owner, key)]
+    while pending:
+        owner, key = pending.pop()
+        sub = top.subprocesses.pop(owner.id, None)
+        if sub is None:
+            continue
+        sub_key = sub.spec.name if isinstance(owner.task_spec, CallActivity) else key
+        for task in sub.tasks.values():
+            _remember(summary, top, sub, sub_key, task)
+            pending.append((task, sub_key))
+
+
+def _diagram_of(top: BpmnWorkflow, workflow) -> str:
+    """The diagram a workflow's elements are drawn in: a call activity's is the called process's,
+    an embedded subprocess's is its parent's."""
+    while workflow is not top:
+        owner = top.get_task_from_id(workflow.parent_task_id)
+        if owner is None or isinstance(owner.task_spec, CallActivity):
+            return workflow.spec.name
+        workflow = owner.workflow
+    return top.spec.name
+
+
+def _element(task) -> Optional[str]:
+    return getattr(task.task_spec, "bpmn_id", None)
+
+
+def _add(summary: dict, part: str, key: str, value) -> None:
+    values = summary[part].setdefault(key, [])
+    if value not in values:
+        values.append(value)
+        values.sort()
+
+
+def _remember(summary: dict, top, workflow, key: str, task) -> None:
+    if workflow is top and task.state >= TaskState.READY:
+        counts = summary["occurrences"]
+        counts[task.task_spec.name] = counts.get(task.task_spec.name, 0) + 1
+    element = _element(task)
+    if element is None:
+        return
+    if task.state == TaskState.COMPLETED:
+        _add(summary, "completed", key, element)
+    _remember_flow(summary, key, task)
+
+
+def _remember_flow(summary: dict, key: str, task) -> None:
+    """The flow that brought `task` (source element, element), as the diagrams draw it."""
+    flow = flow_in(task)
+    if flow is not None:
+        _add(summary, "merged" if task.state == TaskState.CANCELLED else "flows", key, list(flow))
+
+
+def flow_in(task) -> Optional[tuple[str, str]]:
+    """(source, element) of the flow that reached `task` from a finished element, if it was taken
+    (or, for a cancelled copy of a parallel or inclusive join, merged there); None for a task
+    whose way in was compacted away (the summary has it)."""
+    element = _element(task)
+    if element is None or task.internal_data.get("dalad_cut"):
+        return None
+    if not (task.state & _REACHED or (task.state == TaskState.CANCELLED and _is_join(task.task_spec))):
+        return None
+    source = task.parent
+    while source is not None and _element(source) is None:
+        source = source.parent
+    if source is None or source.state != TaskState.COMPLETED:
+        return None
+    return _element(source), element
+
+
+def _is_join(spec) -> bool:
+    return type(spec).__name__.endswith(("ParallelGateway", "InclusiveGateway"))
 
 
 # --- running -----------------------------------------------------------------------------------
@@ -246,6 +454,7 @@ def engine_steps(workflow: BpmnWorkflow) -> None:
                 parent.task_spec._update(parent)
         if not (update(workflow) > 0 or len(workflow.get_active_subprocesses()) > len(active)):
             break
+    compact(workflow)
     refresh_timers(workflow)
 
 
@@ -297,14 +506,16 @@ def start(workflow: BpmnWorkflow, variables: dict, *, start_element: str | None 
 
 def task_path(task) -> list:
     """Where a task sits in the task tree, as child positions from the root (subprocesses
-    nested under the task that runs them). Replay finds the same task at the same path."""
+    nested under the task that runs them: "sub", or "call:<element>" under a call activity).
+    Replay finds the same task at the same path."""
     path = []
     while task is not None:
         parent = task.parent
         if parent is None:
             parent_task = getattr(task.workflow, "parent_task_id", None)
-            path.append("sub")
             task = task.workflow.top_workflow.get_task_from_id(parent_task) if parent_task else None
+            path.append(f"call:{task.task_spec.bpmn_id}" if isinstance(getattr(task, "task_spec", None), CallActivity)
+                        else "sub")
             continue
         path.append(next(i for i, child in enumerate(parent.children) if child is task))
         task = parent
@@ -315,7 +526,7 @@ def task_at(workflow: BpmnWorkflow, path: list):
     """The task at `task_path` (None when the tree has no such place)."""
     task = workflow.task_tree
     for step in path:
-        if step == "sub":
+        if step == "sub" or str(step).startswith("call:"):
             sub = workflow.subprocesses.get(task.id)
             if sub is None:
                 return None

@@ -8,23 +8,26 @@ method (`update`, `pop`, `setdefault`, `clear`). Expressions are the engine's wh
 expressions (engine/expressions.py). Camunda's `execution.getVariable('x')` /
 `execution.setVariable('x', value)` are read as the variable `x`. Names assigned by the script
 become process variables, as SpiffWorkflow's Python scripts do; names starting with `_` are
-refused. Each run is limited in steps.
+refused. Each run is limited in steps and, with the expressions in it, in work and in the size
+of every value it builds (engine/expressions.py: MAX_ITEMS, MAX_SIZE, WORK_BUDGET).
 """
 from __future__ import annotations
 
 import ast
+import contextvars
 import functools
 from typing import Any, Callable, Mapping
 
 from . import variable_limits as limits
 from .errors import ExpressionError
-from .expressions import _Builder, _describe, _Fail  # the same whitelist, one place
+from .expressions import MAX_ITEMS, WORK_BUDGET, _Builder, _budget, _describe, _Fail, charge, measure
 
 MAX_STEPS = 100_000
 _LIST_METHODS = {"append", "extend", "insert", "remove", "pop", "clear"}
 _DICT_METHODS = {"update", "pop", "setdefault", "clear"}
 
 Step = Callable[[dict, list], None]
+_changed: contextvars.ContextVar[list] = contextvars.ContextVar("dalad_script_changed")  # containers changed in place
 
 
 class _Break(Exception):
@@ -44,15 +47,27 @@ class Script:
     def run(self, variables: Mapping[str, Any]) -> dict:
         env = dict(variables)
         budget = [MAX_STEPS]
+        token = _budget.set([WORK_BUDGET])  # one budget for the script and every expression in it
+        changed: list = []
+        changed_token = _changed.set(changed)
         try:
             for step in self._body:
                 step(env, budget)
+            # What the script leaves in the process must fit the limits as a whole (each piece
+            # was counted when it went in, but a container may have taken many of them).
+            for value in [v for k, v in env.items() if k not in variables or variables[k] is not v] + changed:
+                measure(value)
         except _Fail as exc:
             raise ExpressionError(f"script failed: {exc}") from None
         except (_Break, _Continue):
             raise ExpressionError("'break' or 'continue' outside a loop") from None
         except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
             raise ExpressionError(f"script failed: {_describe(exc)}") from exc
+        except (MemoryError, RecursionError):
+            raise ExpressionError("script failed: it built a value too large") from None
+        finally:
+            _budget.reset(token)
+            _changed.reset(changed_token)
         changed = {name: value for name, value in env.items() if variables.get(name) is not value}
         refused = limits.shape_problem(env) or limits.size_problem(changed)
         if refused:
@@ -147,7 +162,9 @@ class _Compiler:
                 target = container(env)
                 if type(target) not in (dict, list):
                     raise _Fail(f"cannot assign an item of {type(target).__name__}")
+                charge(measure(value, not_in=target))
                 target[key(env)] = value
+                _check_length(target)
             return store
         self.fail("only names and items can be assigned", node)
 
@@ -169,6 +186,7 @@ class _Compiler:
             items = iterable(env)
             if type(items) not in (list, tuple, dict, str):
                 raise _Fail(f"cannot loop over {type(items).__name__}")
+            charge(1 + len(items) // 8)
             for item in list(items):
                 _tick(budget)
                 target(env, item)
@@ -201,7 +219,11 @@ class _Compiler:
             allowed = _LIST_METHODS if type(target) is list else _DICT_METHODS if type(target) is dict else set()
             if method not in allowed:
                 raise _Fail(f"{type(target).__name__} has no method {method!r} here")
-            getattr(target, method)(*[a(env) for a in args])
+            values = [a(env) for a in args]
+            for value in values:  # what goes in is counted, and may not be the container itself
+                charge(measure(value, not_in=target))
+            getattr(target, method)(*values)
+            _check_length(target)
         return mutate
 
 
@@ -209,6 +231,15 @@ def _tick(budget: list) -> None:
     budget[0] -= 1
     if budget[0] < 0:
         raise _Fail(f"script ran more than {MAX_STEPS} steps")
+    charge(8)
+
+
+def _check_length(container) -> None:
+    changed = _changed.get()
+    if not changed or changed[-1] is not container:
+        changed.append(container)
+    if len(container) > MAX_ITEMS:
+        raise _Fail(f"a {type(container).__name__} of more than {MAX_ITEMS:,} items is not allowed")
 
 
 def _load(node: ast.AST) -> ast.AST:

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import bureaus, clock, compliance, definitions, history, instances, runtime, users, variable_limits
+from . import (bureaus, clock, compliance, definitions, history, inbox, instances, runtime, senders, users,
+               variable_limits)
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
@@ -51,14 +52,19 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
     return result
 
 
-def process_definition(session: Session, key: str, version: Optional[int] = None) -> ProcessDefinition:
+def process_definition(session: Session, key: str, version: Optional[int] = None, *,
+                       list_known: bool = False) -> ProcessDefinition:
+    """The latest (or given) version of process `key`; NotFound lists the deployed keys only
+    when `list_known` (for administrators)."""
     query = select(ProcessDefinition).where(ProcessDefinition.key == key)
     query = query.where(ProcessDefinition.version == version) if version else query.order_by(
         ProcessDefinition.version.desc())
     definition = session.scalars(query.limit(1)).first()
     if definition is None:
-        known = ", ".join(sorted(session.scalars(select(ProcessDefinition.key).distinct()))) or "none"
         what = f"process '{key}'" + (f" version {version}" if version else "")
+        if not list_known:
+            raise NotFound(f"{what} is not deployed")
+        known = ", ".join(sorted(session.scalars(select(ProcessDefinition.key).distinct()))) or "none"
         raise NotFound(f"{what} is not deployed (deployed processes: {known})")
     return definition
 
@@ -319,6 +325,7 @@ def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[st
         raise AccessDenied(f"{user} is not a candidate for task {task_id}")
     extra = _override(task, user, groups, roles, "work", reason) if check_access else {}
     task.assignee = user
+    inbox.mark_claimed(session, task)
     _task_event(session, row, task, "task_claimed", user, {"assignee": user, **extra})
     return task
 
@@ -327,6 +334,7 @@ def claim(session: Session, task_id: int, *, user: str, groups: Optional[list[st
 def unclaim(session: Session, task_id: int, *, user: str) -> UserTask:
     task, row = _ready_task_locked(session, task_id)
     previous, task.assignee = task.assignee, None
+    inbox.mark_claimed(session, task)
     _task_event(session, row, task, "task_unclaimed", user, {"previous": previous})
     return task
 
@@ -337,8 +345,7 @@ def set_candidates(session: Session, task_id: int, *, groups: list[str], users: 
     task, row = _ready_task_locked(session, task_id)
     previous = {"groups": list(task.candidate_groups), "users": list(task.candidate_users)}
     task.candidate_groups, task.candidate_users = list(groups), list(users)
-    task.candidates = ([TaskCandidate(kind="group", value=g) for g in groups]
-                       + [TaskCandidate(kind="user", value=u) for u in users])
+    task.candidates = inbox.candidates_of(task, groups, users)
     _task_event(session, row, task, "task_candidates_changed", user,
                 {"groups": list(groups), "users": list(users), "previous": previous})
     return task
@@ -362,6 +369,7 @@ def reassign_task(session: Session, task_id: int, *, actor: str, to_user: Option
             raise InvalidInput(f"user '{to_user}' is deactivated")
     extra = _override(task, actor, groups, roles, "assign", reason) if check_access else {}
     previous, task.assignee = task.assignee, to_user
+    inbox.mark_claimed(session, task)
     _task_event(session, row, task, "task_assigned", actor,
                 {"from": previous, "to": to_user, "reason": (reason or "").strip() or None, **extra})
     return task
@@ -375,8 +383,11 @@ def _task_event(session, row, task, kind, user, data):
 @_one_instant
 def complete_task(session: Session, task_id: int, *, user: str, data: Optional[dict] = None,
                   groups: Optional[list[str]] = None, roles=(), check_access: bool = True,
-                  reason: Optional[str] = None) -> ProcessInstance:
-    """Complete a ready user task with form data as `user`, and run the instance until it waits."""
+                  reason: Optional[str] = None, form_override: Optional[str] = None) -> ProcessInstance:
+    """Complete a ready user task with form data as `user`, and run the instance until it waits.
+
+    The data is checked against the task's form by the caller (forms.submission); `form_override`
+    is an administrator's reason for completing without that check, kept in the history event."""
     task, row = _ready_task_locked(session, task_id)
     if check_access and not may_work_on(task, user, groups or [], roles):
         raise AccessDenied(f"{user} may not complete task {task_id} "
@@ -393,7 +404,8 @@ def complete_task(session: Session, task_id: int, *, user: str, data: Optional[d
                                        occurrence=instances._occurrence(handle.workflow, spiff_task),
                                        versions=instances.versions(handle),
                                        data={"task": task.id, "path": runtime.task_path(spiff_task),
-                                             "values": data, **override}))
+                                             "values": data, **override,
+                                             **({"form_override": form_override} if form_override else {})}))
     handle.completed_task = (task.task_uuid, user, task)
     runtime.complete_user_task(handle.workflow, task.task_uuid, data)
     _save(session, handle, user)
@@ -411,10 +423,13 @@ class CorrelationResult:
 @_one_instant
 def correlate_message(session: Session, name: str, *, business_key: Optional[str] = None,
                       variables: Optional[dict] = None, correlation_keys: Optional[dict] = None,
-                      user: Optional[str] = None, instance_id: Optional[int] = None) -> CorrelationResult:
+                      user: Optional[str] = None, instance_id: Optional[int] = None,
+                      sender: Optional[senders.Sender] = None) -> CorrelationResult:
     """Deliver a message to the one instance waiting for it, or start the process it starts;
-    with `instance_id`, only to that instance (which must be waiting for it)."""
+    with `instance_id`, only to that instance (which must be waiting for it). `sender`: who sends
+    it from outside the engine, checked by engine/senders.py (None: the engine itself or an operator)."""
     variables = _checked_variables(variables)
+    what = f"message '{name}'"
     query = (select(MessageSubscription, ProcessInstance.variables)
              .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
              .where(MessageSubscription.kind == "message", MessageSubscription.message_name == name)
@@ -433,6 +448,10 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
                                f"({', '.join(map(str, instance_ids[:10]))}); give a business key or correlation keys")
     if instance_ids:
         sub = subscriptions[0]
+        if sender is not None:
+            row = session.get(ProcessInstance, sub.instance_id)
+            senders.check_may_deliver(session, sender, row, sub.element_id, what)
+            senders.check_variables(sender, session.get(ProcessDefinition, row.definition_id), variables, what)
         return CorrelationResult(_deliver(session, instance_ids[0], sub.element_id, name, variables, user), False)
     if instance_id is not None:
         raise CorrelationError(f"process instance {instance_id} is not waiting for message '{name}'")
@@ -450,6 +469,9 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
         where = f" with business key '{business_key}'" if business_key else ""
         raise CorrelationError(f"no instance is waiting for message '{name}'{where} and no process starts with it")
     definition, start = next(iter(latest.values()))
+    if sender is not None:
+        senders.check_may_start(sender, definition, start.element_id, what)
+        senders.check_variables(sender, definition, variables, what)
     _refuse_shared_key(session, definition, business_key)
     handle = instances.create(session, definition.id, business_key=business_key, user=user)
     handle.events.append(history.Event("instance_started", actor=user, element_id=start.element_id,
@@ -481,12 +503,27 @@ def _deliver(session, instance_id, element_id, name, variables, user) -> Process
 
 @_one_instant
 def broadcast_signal(session: Session, name: str, *, variables: Optional[dict] = None, user: Optional[str] = None,
-                     exclude: Optional[int] = None) -> list[int]:
+                     exclude: Optional[int] = None, sender: Optional[senders.Sender] = None) -> list[int]:
     """Deliver a signal to every instance waiting for it and start every process it starts;
-    return the instances it reached."""
+    return the instances it reached. A `sender` (from outside the engine) must be allowed to
+    reach every one of them (engine/senders.py), else nothing is delivered."""
     variables = _checked_variables(variables)
-    waiting = sorted(set(session.scalars(select(MessageSubscription.instance_id).where(
-        MessageSubscription.kind == "signal", MessageSubscription.message_name == name))) - {exclude})
+    subscriptions = {sub.instance_id: sub for sub in session.scalars(select(MessageSubscription).where(
+        MessageSubscription.kind == "signal", MessageSubscription.message_name == name)
+        .order_by(MessageSubscription.id.desc()))}
+    waiting = sorted(set(subscriptions) - {exclude})
+    starts = [(session.get(ProcessDefinition, start.definition_id), start) for start in session.scalars(
+        select(StartSubscription).where(StartSubscription.kind == "signal", StartSubscription.message_name == name))]
+    starts = [(d, start) for d, start in starts if process_definition(session, d.key).id == d.id]  # latest only
+    if sender is not None:
+        what = f"signal '{name}'"
+        for instance_id in waiting:
+            row = session.get(ProcessInstance, instance_id)
+            senders.check_may_deliver(session, sender, row, subscriptions[instance_id].element_id, what)
+            senders.check_variables(sender, session.get(ProcessDefinition, row.definition_id), variables, what)
+        for definition, start in starts:
+            senders.check_may_start(sender, definition, start.element_id, what)
+            senders.check_variables(sender, definition, variables, what)
     reached = []
     for instance_id in waiting:
         event = history.Event("signal_received", actor=user, data={"signal": name, "variables": variables})
@@ -494,11 +531,7 @@ def broadcast_signal(session: Session, name: str, *, variables: Optional[dict] =
                            lambda handle: runtime.catch_signal(handle.workflow, name, variables), kind="signal",
                            payload={"signal": name, "variables": variables})
         reached.append(row.id)
-    for start in session.scalars(select(StartSubscription).where(StartSubscription.kind == "signal",
-                                                                 StartSubscription.message_name == name)):
-        definition = session.get(ProcessDefinition, start.definition_id)
-        if process_definition(session, definition.key).id != definition.id:
-            continue  # an older version: only the latest starts
+    for definition, start in starts:
         handle = instances.create(session, definition.id, business_key=None, user=user)
         handle.events.append(history.Event("instance_started", actor=user, element_id=start.element_id,
                                            versions=instances.versions(handle),
@@ -764,7 +797,9 @@ class LockedExternalTask:
 def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_tasks: int = 10) -> list[LockedExternalTask]:
     """Lock up to `max_tasks` open external tasks of the topics for `worker_id`.
 
-    `topics`: [{"topicName": …, "lockDuration": milliseconds, "variables": [names] or None}].
+    `topics`: [{"topicName": …, "lockDuration": milliseconds, "variables": [names] or None}], each
+    also narrowed, as Camunda's, by businessKey, processDefinitionKey(In), processDefinitionId(In)
+    (REST ids) and processVariables (values the instance's variables must equal).
     Tasks locked by another worker stay theirs until the lock expires; several workers and
     engine processes share the work without taking a task twice (SKIP LOCKED)."""
     if not worker_id:
@@ -781,9 +816,13 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                                             or_(ExternalTask.retries.is_(None), ExternalTask.retries > 0))
                  .order_by(ExternalTask.priority.desc(), ExternalTask.id)
                  .limit(max_tasks - len(locked)).with_for_update(skip_locked=True))
+        instances = _topic_instances(topic)
+        if instances is not None:
+            query = query.where(ExternalTask.instance_id.in_(instances))
         for task in session.scalars(query):
             row = session.get(ProcessInstance, task.instance_id)
-            if row.status not in ("running", "waiting"):
+            if row.status not in ("running", "waiting") or not _matches(row.variables or {},
+                                                                       topic.get("processVariables") or {}):
                 continue
             task.worker_id, task.lock_expires_at = worker_id, now + timedelta(milliseconds=duration)
             wanted = topic.get("variables")
@@ -791,6 +830,23 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                          if not k.startswith("_") and (wanted is None or k in wanted)}
             locked.append(LockedExternalTask(task, variables, row.business_key, row.process_key))
     return locked
+
+
+def _topic_instances(topic: dict):
+    """The instances a topic's filters allow (a subquery), or None when it has none."""
+    conditions = []
+    if topic.get("businessKey") is not None:
+        conditions.append(ProcessInstance.business_key == topic["businessKey"])
+    keys = ([topic["processDefinitionKey"]] if topic.get("processDefinitionKey") else []) + \
+        list(topic.get("processDefinitionKeyIn") or [])
+    if keys:
+        conditions.append(ProcessInstance.process_key.in_(keys))
+    ids = ([topic["processDefinitionId"]] if topic.get("processDefinitionId") else []) + \
+        list(topic.get("processDefinitionIdIn") or [])
+    if ids:
+        conditions.append(ProcessInstance.definition_id.in_(
+            select(ProcessDefinition.id).where(ProcessDefinition.rest_id.in_(ids))))
+    return select(ProcessInstance.id).where(*conditions) if conditions else None
 
 
 def _locked_by(session: Session, task_id: int, worker_id: str) -> ExternalTask:

@@ -41,14 +41,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import clock, feel
 from .dmn import DecisionError, map_decision_result
 from .errors import ExecutionError, ExpressionError
-from .expressions import compile_expression, compile_template
-
-
-def compile_any(source: str):
-    """Compile a diagram expression: JUEL/composite text when it has ${ or #{, else Python."""
-    if "${" in source or "#{" in source:
-        return compile_template(source)
-    return compile_expression(source)
+from .expressions import compile_any
 
 
 def evaluate(source: str, variables: dict, element_id: str):

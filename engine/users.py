@@ -5,7 +5,11 @@ chain; passwords and their hashes never go into it.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import re
+import time
 from typing import Iterable, Optional
 
 from sqlalchemy import select
@@ -72,11 +76,35 @@ def authenticate(session: Session, name: str, password: str, *, allow_demo: bool
     if user is None:
         check_password_hash(_dummy_hash(), password or "")  # take as long as for a real user
         return None
-    if not check_password_hash(user.password_hash, password or ""):
+    if not _password_matches(user, password or ""):
         return None
     if not user.active or (user.is_demo and not allow_demo):
         return None
     return user
+
+
+VERIFIED_FOR = 30.0  # seconds a password checked once is recognised without the slow hash again
+_verified: dict[tuple, tuple[bytes, float]] = {}
+_VERIFIED_KEY = os.urandom(32)  # this process's own: what it keeps is no password and no hash
+
+
+def _password_matches(user: User, password: str) -> bool:
+    """check_password_hash, remembered for VERIFIED_FOR seconds per user, stored hash and session
+    version: a REST client sending HTTP Basic on every call pays the deliberately slow hash once.
+    A new password (or session version) is a new key, so a change is seen on the next call;
+    whether the user is active is read from the database every time."""
+    key = (user.id, user.password_hash, user.session_version)
+    seen = hmac.new(_VERIFIED_KEY, password.encode(), hashlib.sha256).digest()
+    now = time.monotonic()
+    known = _verified.get(key)
+    if known is not None and known[1] > now and hmac.compare_digest(known[0], seen):
+        return True
+    if not check_password_hash(user.password_hash, password):
+        return False
+    if len(_verified) >= 10_000:
+        _verified.clear()
+    _verified[key] = (seen, now + VERIFIED_FOR)
+    return True
 
 
 def find_user(session: Session, name: str) -> Optional[User]:

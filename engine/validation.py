@@ -21,7 +21,7 @@ from lxml import etree
 
 from engine import feel, timevalues
 from engine.errors import ExpressionError, Problem
-from engine.expressions import compile_expression, compile_template
+from engine.expressions import compile_any, compile_expression, compile_template
 from engine.scripts import compile_script
 
 __all__ = [
@@ -109,9 +109,10 @@ class ExpressionField:
     """An expression or template held in an attribute or a child element's text.
 
     `on`: local names of the BPMN elements carrying it. `attribute`: Clark name of the attribute,
-    or `child`: Clark name of the child element. `kind`: "expression" (compile_expression) or
-    "template" (compile_template; a value without ${...} is a literal, checked by `literal` if
-    given). `owner_is_parent`: report the parent element (for loop characteristics, the
+    or `child`: Clark name (or an ElementPath such as './/{ns}tag', as SpiffWorkflow reads it) of
+    the child element. `kind`: "expression" (compile_expression), "any" (compile_any: as the
+    engine evaluates what SpiffWorkflow hands it) or "template" (compile_template; a value
+    without ${...} is a literal, checked by `literal` if given). `owner_is_parent`: report the parent element (for loop characteristics, the
     activity). `required`: the value must be present and non-empty.
     """
 
@@ -134,6 +135,7 @@ _USER_TASK = frozenset({"userTask"})
 _MULTI = frozenset({"multiInstanceLoopCharacteristics"})
 
 EXPRESSION_FIELDS: list[ExpressionField] = [
+    ExpressionField(_USER_TASK, "task name", "template", attribute="name"),
     ExpressionField(_USER_TASK, "camunda:assignee", "template", attribute=_c("assignee")),
     ExpressionField(_USER_TASK, "camunda:candidateUsers", "template", attribute=_c("candidateUsers")),
     ExpressionField(_USER_TASK, "camunda:candidateGroups", "template", attribute=_c("candidateGroups")),
@@ -145,12 +147,17 @@ EXPRESSION_FIELDS: list[ExpressionField] = [
                     literal=_literal_integer),
     ExpressionField(frozenset({"callActivity"}), "calledElement", "template", attribute="calledElement",
                     required=True),
-    ExpressionField(_MULTI, "camunda:collection", "expression", attribute=_c("collection"),
+    ExpressionField(_MULTI, "camunda:collection", "any", attribute=_c("collection"),
                     owner_is_parent=True),
-    ExpressionField(_MULTI, "completionCondition", "expression", child=_b("completionCondition"),
+    ExpressionField(_MULTI, "completionCondition", "any", child=_b("completionCondition"),
                     owner_is_parent=True),
     ExpressionField(_MULTI, "loopCardinality", "template", child=_b("loopCardinality"),
                     literal=_literal_count, owner_is_parent=True),
+    ExpressionField(frozenset({"standardLoopCharacteristics"}), "loopCondition", "any", child=_b("loopCondition"),
+                    owner_is_parent=True),
+    ExpressionField(frozenset({"adHocSubProcess"}), "completionCondition", "any", child=_b("completionCondition")),
+    ExpressionField(frozenset({"conditionalEventDefinition"}), "condition", "any", child=".//" + _b("condition"),
+                    owner_is_parent=True, required=True),
 ]
 
 TIMER_PARTS = (
@@ -217,7 +224,7 @@ class Checker:
 
     def compile(self, kind: str, source: str) -> Optional[str]:
         """Compile `source`; return the error message, or None when it compiles."""
-        compiler = compile_expression if kind == "expression" else compile_template
+        compiler = {"expression": compile_expression, "any": compile_any, "template": compile_template}[kind]
         try:
             compiler(source)
         except ExpressionError as exc:
@@ -367,7 +374,7 @@ class Checker:
     # ---- conditions on sequence flows
 
     def check_condition(self, flow, flow_id: str, nodes: dict) -> None:
-        condition = flow.find(_b("conditionExpression"))
+        condition = flow.find(".//" + _b("conditionExpression"))  # where SpiffWorkflow looks
         if condition is None:
             return
         source = nodes.get((flow.get("sourceRef") or "").strip())
@@ -384,7 +391,7 @@ class Checker:
         if not text:
             self.report(where, f"{label} is empty")
             return
-        error = self.compile("expression", text)
+        error = self.compile("any", text)
         if error is not None:
             self.report(where, f"{label} does not parse: {error}")
 
@@ -392,7 +399,10 @@ class Checker:
 
     def check_field(self, element, field: ExpressionField) -> None:
         owner = element.getparent() if field.owner_is_parent else element
-        for value, node in field.values(element):
+        values = field.values(element)
+        if not values and field.required:
+            self.report(owner, f"{field.label} is missing")
+        for value, node in values:
             text = (value or "").strip()
             if not text:
                 if field.required:
@@ -400,7 +410,7 @@ class Checker:
                 elif field.child is not None:
                     self.report(owner, f"{field.label} is empty")
                 continue
-            if field.kind == "expression" or _EMBEDDED.search(text):
+            if field.kind != "template" or _EMBEDDED.search(text):
                 error = self.compile(field.kind, text)
                 if error is not None:
                     self.report(owner, f"{field.label} does not parse: {error}")
@@ -415,7 +425,8 @@ class Checker:
 
 def _check_timer(checker: Checker, definition) -> None:
     event = checker.owner(definition)
-    present = [(local, parse, child) for local, parse in TIMER_PARTS for child in definition.findall(_b(local))]
+    present = [(local, parse, child) for local, parse in TIMER_PARTS
+               for child in definition.findall(".//" + _b(local))]  # where SpiffWorkflow looks
     if not present or all(not (child.text or "").strip() for _, _, child in present):
         checker.report(event, "timer has no time: timeDuration, timeDate or timeCycle is missing or empty")
         return
@@ -444,10 +455,10 @@ def _check_script_task(checker: Checker, task) -> None:
     if task.get(_c("resource")):
         checker.report(task, f"external script (camunda:resource '{task.get(_c('resource'))}') is not supported; "
                              "put the script in the diagram")
-    elif not any((s.text or "").strip() for s in task.findall(_b("script"))):
+    elif not any((s.text or "").strip() for s in task.findall(".//" + _b("script"))):
         checker.report(task, "script is empty")
     elif script_format.lower() in SCRIPT_FORMATS:
-        source = "\n".join(s.text or "" for s in task.findall(_b("script")))
+        source = "\n".join(s.text or "" for s in task.findall(".//" + _b("script")))
         try:
             compile_script(source)
         except ExpressionError as exc:
@@ -509,23 +520,71 @@ def _check_call_binding(checker: Checker, activity) -> None:
                                  "latest version when this process is deployed ('latest' or 'deployment')")
 
 
+_SCRIPT_HOLDERS = {"executionListener": "an execution listener", "taskListener": "a task listener",
+                   "inputParameter": "an input parameter", "outputParameter": "an output parameter"}
+
+
 def _check_camunda_script(checker: Checker, script) -> None:
     owner = checker.owner(script)
+    holder = script.getparent()
     script_format = (script.get("scriptFormat") or "").strip()
-    if script_format.lower() == "feel" and script.getparent() is not None and \
-            script.getparent().tag in _PARAMETER_TAGS:  # FEEL in camunda:inputOutput: the engine's FEEL
+    if script_format.lower() == "feel" and holder is not None and \
+            holder.tag in _PARAMETER_TAGS:  # FEEL in camunda:inputOutput: the engine's FEEL
         try:
             feel.compile_expression((script.text or "").strip())
         except ExpressionError as exc:
-            checker.report(owner, f"{_local(script.getparent())} '{script.getparent().get('name')}': FEEL does not "
-                                  f"parse: {exc}")
-    elif script_format.lower() not in SCRIPT_FORMATS:
+            checker.report(owner, f"{_local(holder)} '{holder.get('name')}': FEEL does not parse: {exc}")
+        return
+    where = _SCRIPT_HOLDERS.get(_local(holder) if holder is not None else "")
+    if where is not None:  # the engine runs other scripts in script tasks only: never skip one silently
+        checker.report(owner, f"a script in {where} is not run by the engine; put it in a script task "
+                              "(or use a ${...} expression)")
+        return
+    if script_format.lower() not in SCRIPT_FORMATS:
         checker.report(owner, f"script format '{script_format}' is not supported; only python")
     if script.get("resource"):
         checker.report(owner, f"external script (resource '{script.get('resource')}') is not supported; "
                               "put the script in the diagram")
     elif not (script.text or "").strip():
         checker.report(owner, "script is empty")
+
+
+def _check_variable_mapping(checker: Checker, mapping) -> None:
+    """camunda:in / camunda:out of a call activity: a sourceExpression is evaluated by the engine."""
+    source = (mapping.get("sourceExpression") or "").strip()
+    if source:
+        error = checker.compile("any", source)
+        if error is not None:
+            checker.report(checker.owner(mapping),
+                           f"camunda:{_local(mapping)} sourceExpression does not parse: {error}")
+
+
+# camunda:property names whose value the engine evaluates: outputElement (multi-instance, per
+# instance), dalad:correlatorGroups (engine/senders.py, on the instance's variables).
+EVALUATED_PROPERTIES = {"outputElement": "any", "dalad:correlatorGroups": "template"}
+
+
+def _check_property(checker: Checker, prop) -> None:
+    value = (prop.get("value") or "").strip()
+    kind = EVALUATED_PROPERTIES.get(prop.get("name"))
+    if kind is not None and value and (kind == "any" or _EMBEDDED.search(value)):
+        error = checker.compile(kind, value)
+        if error is not None:
+            checker.report(checker.owner(prop), f"camunda:property {prop.get('name')} does not parse: {error}")
+
+
+def _check_correlation_property(checker: Checker, retrieval) -> None:
+    """A correlation property's retrieval expression: SpiffWorkflow evaluates the text of the
+    first child (whatever it is) each time the message is thrown or caught."""
+    owner = retrieval.getparent() if retrieval.getparent() is not None else retrieval
+    children = list(retrieval)
+    text = (children[0].text or "").strip() if children else ""
+    if not text:
+        checker.report(owner, "correlation property retrieval expression is empty")
+        return
+    error = checker.compile("any", text)
+    if error is not None:
+        checker.report(owner, f"correlation property retrieval expression does not parse: {error}")
 
 
 _PARAMETER_TAGS = frozenset({_c("inputParameter"), _c("outputParameter")})
@@ -563,12 +622,16 @@ ELEMENT_RULES: dict[str, list[ElementRule]] = {
     "subProcess": [_check_event_subprocess],
     "callActivity": [_check_call_binding],
     "businessRuleTask": [_check_java, _check_decision_reference],
+    "correlationPropertyRetrievalExpression": [_check_correlation_property],
 }
 
 # camunda local name -> rules.
 CAMUNDA_RULES: dict[str, list[ElementRule]] = {
     "script": [_check_camunda_script],
     "inputOutput": [_check_input_output],
+    "in": [_check_variable_mapping],
+    "out": [_check_variable_mapping],
+    "property": [_check_property],
 }
 
 # --------------------------------------------------------------------------- entry point

@@ -131,12 +131,10 @@ def fields_for_task(session: Session, definition_meta: dict, element_id: str) ->
     """The form of a user task: its formData fields, else the Camunda form that `form_ref` names:
     its latest version, the one deployed with the process (`deployment`: that deployment or, if
     unchanged there, the latest before it), or a fixed `version`."""
+    from engine.definitions import user_task_meta
     from engine.models import FormDefinition
 
-    task_meta = (definition_meta.get("user_tasks") or {}).get(element_id)
-    for called in (definition_meta.get("called_user_tasks") or {}).values():
-        task_meta = task_meta or called.get(element_id)  # a task of a called process
-    task_meta = task_meta or {}
+    task_meta = user_task_meta(definition_meta, element_id)  # or a called process's task
     if task_meta.get("form_fields"):
         return from_form_data(task_meta["form_fields"])
     ref = task_meta.get("form_ref")

@@ -1,13 +1,12 @@
 """The web application factory: the officials' UI (login, inbox, task pages) and a health check."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import sys
 from datetime import timedelta
 from typing import Optional
-
-import json
-import sys
 
 from flask import Flask, current_app, render_template, request
 from flask.json.provider import DefaultJSONProvider
@@ -19,6 +18,7 @@ from werkzeug.routing import IntegerConverter
 from engine.config import Settings, open_engine
 from engine.database import Database
 
+from . import limits
 from .errors import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, database_unavailable
 from .rest import rest_api
 from . import rest_identity  # noqa: F401  /engine-rest/user and /group, on rest_api
@@ -48,6 +48,7 @@ def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = 
     )
     app.extensions["dalad_db"] = db
     app.register_error_handler(SQLAlchemyError, database_error)
+    limits.init_app(app)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.register_blueprint(rest_api)  # /engine-rest and its /.well-known link (web/rest.py)
     _add_ui(app)

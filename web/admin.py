@@ -21,11 +21,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from engine import bureaus, clock, definitions, history, migration, services
+from engine import anchors, bureaus, clock, definitions, history, migration, services
 from engine.diff import diff_versions
 from engine.errors import DefinitionInvalid, EngineError, InvalidInput
-from engine.models import (DecisionDefinition, Deployment, ExternalTask, FormDefinition, Incident, ProcessDefinition,
-                           ProcessInstance, Resource, Timer, UserTask)
+from engine.models import (MAX_ID, DecisionDefinition, Deployment, ExternalTask, FormDefinition, Incident,
+                           ProcessDefinition, ProcessInstance, Resource, Timer, UserTask)
 from engine.rendering import Highlight, render_svg
 
 from . import N_, database, render_error, security
@@ -95,8 +95,12 @@ def deployments():
                                     .limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
         files = _files_of(session, [d.id for d in rows])
         created = _definitions_of(session, [d.id for d in rows])
+        last_anchor = anchors.last_taken(session)
+    if last_anchor:
+        last_anchor = clock.aware(datetime.fromisoformat(last_anchor)).astimezone(clock.local_zone()).strftime(
+            "%Y-%m-%d %H:%M")
     return render_template("admin/deployments.html", deployments=rows, files=files, created=created,
-                           page=page, pages=max(1, -(-total // PER_PAGE)), total=total)
+                           page=page, pages=max(1, -(-total // PER_PAGE)), total=total, last_anchor=last_anchor)
 
 
 def _files_of(session: Session, deployment_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
@@ -354,7 +358,7 @@ def migrate_run(key: str):
         versions = _versions(session, key)
         source = _version_of(versions, request.form.get("from")) or abort(400)
         target = _version_of(versions, request.form.get("to")) or abort(400)
-    ids = sorted({int(v) for v in request.form.getlist("instance") if v.isdigit()})
+    ids = sorted({int(v) for v in request.form.getlist("instance") if v.isdigit() and int(v) <= MAX_ID})
     mapping = _mapping_from(request.form)
     back = url_for("admin.migrate_form", key=key, **{"from": source.version, "to": target.version},
                    **{f"map-{k}": v for k, v in mapping.items()})

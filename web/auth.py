@@ -7,6 +7,7 @@ of that user) and the time of its last request: idle longer than DALAD_SESSION_I
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -15,7 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from engine import bureaus, clock, users
+from engine import bureaus, users
 from engine.models import Bureau, User
 
 from . import database, security
@@ -24,6 +25,8 @@ bp = Blueprint("auth", __name__)
 SESSION_USER = "user"
 SESSION_VERSION = "session_version"
 SESSION_SEEN = "seen"  # seconds since the epoch of the session's last request
+# Sessions age in wall-clock time, not on the engine clock (which tests and replay move).
+wall_clock = time.time
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ def load_current_user() -> None:
     name = session.get(SESSION_USER)
     if not name:
         return
-    now = clock.now().timestamp()
+    now = wall_clock()
     seen = session.get(SESSION_SEEN)
     if not isinstance(seen, (int, float)) or now - seen > current_app.permanent_session_lifetime.total_seconds():
         session.clear()
@@ -119,7 +122,7 @@ def login():
     session.clear()  # a new session on login: no fixation
     session[SESSION_USER] = user_name
     session[SESSION_VERSION] = version
-    session[SESSION_SEEN] = int(clock.now().timestamp())
+    session[SESSION_SEEN] = int(wall_clock())
     session.permanent = True
     security.csrf_token()  # a fresh token for the new session
     current_app.logger.info("login: %s from %s", user_name, address)

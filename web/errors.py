@@ -33,7 +33,7 @@ def status_of(exc: EngineError) -> int:
 # A database that cannot serve now but may soon: 503 with Retry-After, never a 500.
 RETRY_AFTER_SECONDS = 10
 UNAVAILABLE_MESSAGE = ("数据库暂时不可用（停机、磁盘已满或只读），已保存的内容不会丢失，请稍后重试。"
-                       f" The database is unavailable for the moment (down, full or read-only): nothing saved "
+                       " The database is unavailable for the moment (down, full or read-only): nothing saved "
                        f"is lost; try again in {RETRY_AFTER_SECONDS} s.")
 # SQLSTATE: connection (08), insufficient resources (53: disk full, out of memory, too many
 # connections), operator intervention (57: shutdown), read-only transaction, serialization failure,

@@ -84,7 +84,7 @@ def filters_from(args) -> ProjectFilter:
     return ProjectFilter(text=text("q"), unit=text("unit"), category=text("category"), stage=text("stage"),
                          status=status if status in STATUS_FILTERS else None, process=text("process"),
                          overdue=args.get("overdue") in ("1", "true", "on"),
-                         year=int(year) if year and year.isdigit() else None)
+                         year=int(year) if year and year.isdigit() and len(year) <= 4 else None)
 
 
 def _listed(session):

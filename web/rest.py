@@ -27,12 +27,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from engine import bureaus, clock, services, tokens, users
-from engine.definitions import BPMN_NS, BundleFile
+from engine import bureaus, clock, inbox, senders, services, tokens, users
+from engine.definitions import BPMN_NS, BundleFile, user_task_meta
 from engine.errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput, NotFound, Problem
 from engine.models import (DecisionDefinition, Deployment, ExternalTask, HistoryEvent, Incident, ProcessDefinition,
                            ProcessInstance, Resource, TaskCandidate, UserTask)
 from engine.xmlsafe import parse_xml
+from forms import submission
 
 from .errors import database_unavailable, status_of
 from .rest_openapi import accepted, openapi_document
@@ -219,6 +220,10 @@ def _caller_of(user) -> Optional[Caller]:
     return None if user is None else Caller(user.name, tuple(user.groups), tuple(user.role_names))
 
 
+def _sender(caller: Caller) -> senders.Sender:
+    return senders.Sender(caller.name, caller.groups, caller.is_admin)
+
+
 def _caller() -> Caller:
     return g.rest_caller
 
@@ -259,22 +264,23 @@ def _read_query() -> None:
     call = re.sub(r"<[^>]+>", "{}", request.url_rule.rule[len(rest_api.url_prefix):])
     method = "get" if request.method == "HEAD" else request.method
     params, body_fields = accepted(method, call)
-    unknown = sorted(set(request.args) - params)
-    if unknown:
-        raise _bad_request(f"{request.method} {call} takes no query parameter {', '.join(map(repr, unknown))}"
-                           + (f"; it takes: {', '.join(sorted(params))}" if params else ""))
+    _refuse_unknown("query parameter", set(request.args), params, call)
     values: dict[str, Any] = request.args.to_dict()
     if body_fields is not None:
         body = _json_body()
-        unknown = sorted(name for name, value in body.items() if value is not None and name not in body_fields)
-        if unknown:
-            raise _bad_request(f"{request.method} {call}: the query has no filter {', '.join(map(repr, unknown))}; "
-                               f"it has: {', '.join(sorted(body_fields))}")
+        _refuse_unknown("filter", {name for name, value in body.items() if value is not None}, body_fields, call)
         values.update({name: value for name, value in body.items() if value is not None})
     g.rest_query, g.rest_query_names = values, params | (body_fields or frozenset())
 
 
 _UNCHECKED_ENDPOINTS = {"rest_api.unknown", "rest_api.openapi"}
+
+
+def _refuse_unknown(what: str, given: set[str], known: frozenset, call: str) -> None:
+    unknown = sorted(given - known)
+    if unknown:
+        raise _bad_request(f"unknown {what}{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; "
+                           f"{request.method} {call} takes " + (", ".join(sorted(known)) if known else "none"))
 
 
 def _query_value(name: str) -> Any:
@@ -949,7 +955,7 @@ def process_definition(definition_id: str):
 @rest_api.get("/process-definition/key/<key>")
 def process_definition_by_key(key: str):
     with _db().read() as session:
-        return definition_dto(session, services.process_definition(session, key))
+        return definition_dto(session, services.process_definition(session, key, list_known=_caller().is_admin))
 
 
 def _xml_dto(definition: ProcessDefinition) -> dict:
@@ -965,7 +971,7 @@ def process_definition_xml(definition_id: str):
 @rest_api.get("/process-definition/key/<key>/xml")
 def process_definition_xml_by_key(key: str):
     with _db().read() as session:
-        return _xml_dto(services.process_definition(session, key))
+        return _xml_dto(services.process_definition(session, key, list_known=_caller().is_admin))
 
 
 @rest_api.post("/process-definition/<definition_id>/start")
@@ -977,7 +983,7 @@ def start_by_id(definition_id: str):
 @rest_api.post("/process-definition/key/<key>/start")
 def start_by_key(key: str):
     with _db().write() as session:
-        return _start(session, services.process_definition(session, key))
+        return _start(session, services.process_definition(session, key, list_known=_caller().is_admin))
 
 
 def _start(session: Session, definition: ProcessDefinition) -> dict:
@@ -1196,21 +1202,28 @@ def delete_process_instance(instance_id: str):
 
 # --- tasks -------------------------------------------------------------------------------------
 
-def task_dto(session: Session, task: UserTask, instance: ProcessInstance) -> dict:
+def task_dto(session: Session, task: UserTask, instance: ProcessInstance,
+             definition_ids: Optional[dict] = None) -> dict:
+    """`definition_ids`: REST ids of the definitions by key, read once for a list of tasks."""
+    definition_id = (definition_ids.get(instance.definition_id) if definition_ids is not None
+                     else _rest_id(session, ProcessDefinition, instance.definition_id))
     return {"id": task.rest_id, "name": task.name, "assignee": task.assignee, "owner": None,
             "created": _date(task.created_at), "due": _date(task.due_at), "followUp": _date(task.follow_up_at),
             "delegationState": None, "description": None,
             "executionId": instance.rest_id, "parentTaskId": None, "priority": task.priority,
-            "processDefinitionId": _rest_id(session, ProcessDefinition, instance.definition_id),
-            "processInstanceId": instance.rest_id,
+            "processDefinitionId": definition_id, "processInstanceId": instance.rest_id,
             "caseExecutionId": None, "caseDefinitionId": None, "caseInstanceId": None,
             "taskDefinitionKey": task.element_id, "suspended": instance.status == "suspended",
             "formKey": task.form_key, "camundaFormRef": None, "tenantId": None}
 
 
 def _task_query(session: Session):
+    """Ready tasks as Camunda's task query filters and sorts them. One candidate group, unclaimed
+    (what a bureau's client asks): read in order from that group's inbox rows (`task_candidate`)."""
     query = (select(UserTask, ProcessInstance).join(ProcessInstance, ProcessInstance.id == UserTask.instance_id)
              .where(UserTask.state == "ready"))
+    order = (UserTask.created_at, UserTask.id)
+    visible = _task_visible(_caller())
     instances = _arg_list("processInstanceIdIn") or ([_arg("processInstanceId")] if _arg("processInstanceId") else None)
     if instances:
         query = query.where(ProcessInstance.rest_id.in_(instances))
@@ -1244,17 +1257,24 @@ def _task_query(session: Session):
         query = query.where(UserTask.assignee.is_(None))
     groups = _arg_list("candidateGroups") or ([_arg("candidateGroup")] if _arg("candidateGroup") else None)
     candidate_user = _arg("candidateUser")
-    if groups or candidate_user:
-        # Camunda: candidate tasks are the unclaimed ones, unless includeAssignedTasks=true
+    unclaimed = not _arg_bool("includeAssignedTasks")  # Camunda: candidate tasks are the unclaimed ones
+    if groups and len(set(groups)) == 1 and not candidate_user:
+        row = TaskCandidate
+        on_inbox = [row.task_id == UserTask.id, row.kind == "group", row.value == groups[0], row.ready.is_(True)]
+        query = query.join(row, and_(*on_inbox, *([row.claimed.is_(False)] if unclaimed else [])))
+        order = (row.created_at, row.task_id)
+        if groups[0] in _caller().groups:
+            visible = None  # offered to the caller's own bureau
+    elif groups or candidate_user:
         if candidate_user:
             found = users.find_user(session, candidate_user)
             offered = _offered_to(Caller(candidate_user, tuple(found.groups) if found else (), ()))
         else:
             offered = select(TaskCandidate.task_id).where(TaskCandidate.kind == "group",
-                                                          TaskCandidate.value.in_(groups))
+                                                          TaskCandidate.value.in_(groups), TaskCandidate.ready.is_(True))
         query = query.where(UserTask.id.in_(offered))
-        if not _arg_bool("includeAssignedTasks"):
-            query = query.where(UserTask.assignee.is_(None))
+    if (groups or candidate_user) and unclaimed:
+        query = query.where(UserTask.assignee.is_(None))
     if _arg_bool("withCandidateGroups"):
         query = query.where(UserTask.id.in_(select(TaskCandidate.task_id).where(TaskCandidate.kind == "group")))
     if _arg_bool("active"):
@@ -1274,14 +1294,13 @@ def _task_query(session: Session):
         if value is not None:
             query = query.where({"eq": UserTask.priority == value, "ge": UserTask.priority >= value,
                                  "le": UserTask.priority <= value}[compare])
-    condition = _task_visible(_caller())
-    if condition is not None:
-        query = query.where(condition)
+    if visible is not None:
+        query = query.where(visible)
     return _sorted(query, {"id": UserTask.id, "name": UserTask.name, "assignee": UserTask.assignee,
                            "created": UserTask.created_at, "dueDate": UserTask.due_at,
                            "followUpDate": UserTask.follow_up_at, "priority": UserTask.priority,
                            "instanceId": UserTask.instance_id, "processInstanceId": UserTask.instance_id},
-                   (UserTask.created_at, UserTask.id))
+                   order)
 
 
 @rest_api.get("/task")
@@ -1290,15 +1309,30 @@ def tasks():
     with _db().read() as session:
         rows = _variables_filtered(session, _task_query(session), _arg_variables("processVariables"),
                                    lambda r: r[1].variables)
-        return [task_dto(session, task, row) for task, row in rows]
+        definition_ids = _rest_ids(session, ProcessDefinition, {row.definition_id for _, row in rows})
+        return [task_dto(session, task, row, definition_ids) for task, row in rows]
 
 
 @rest_api.get("/task/count")
 @rest_api.post("/task/count")
 def tasks_count():
     with _db().read() as session:
+        group = _bureau_inbox_asked()
+        if group is not None:
+            return {"count": inbox.open_count(session, group, unclaimed=not _arg_bool("includeAssignedTasks"))}
         return _variables_filtered(session, _task_query(session), _arg_variables("processVariables"),
                                    lambda r: r[1].variables, count=True)
+
+
+def _bureau_inbox_asked() -> Optional[str]:
+    """The group when a query asks for nothing but one group's tasks the caller may see."""
+    asked = set(g.get("rest_query", {}))
+    groups = _arg_list("candidateGroups") or ([_arg("candidateGroup")] if _arg("candidateGroup") else [])
+    caller = _caller()
+    if (len(set(groups)) == 1 and not asked - {"candidateGroup", "candidateGroups", "includeAssignedTasks"}
+            and (groups[0] in caller.groups or caller.reads_all)):
+        return groups[0]
+    return None
 
 
 def _visible_task(session: Session, task_id: str, *, for_change: bool = False) -> tuple[UserTask, ProcessInstance]:
@@ -1316,8 +1350,8 @@ def _visible_task(session: Session, task_id: str, *, for_change: bool = False) -
     condition = _task_visible(_caller())
     if condition is not None and session.scalar(
             select(func.count()).select_from(UserTask).where(UserTask.id == task.id, condition)) == 0:
-        raise AccessDenied(f"{_caller().name} may not see task {task.rest_id}: it is offered to "
-                           f"{', '.join(task.candidate_groups + task.candidate_users) or 'nobody'}")
+        raise AccessDenied(f"{_caller().name} may not see task {task.rest_id}: it is not offered to them or their "
+                           "bureaus")
     if row is None:
         return task, session.get(ProcessInstance, task.instance_id)
     services.check_ready(task, row)
@@ -1340,7 +1374,7 @@ def task_form_variables(task_id: str):
     with _db().read() as session:
         task, row = _visible_task(session, task_id)
         definition = session.get(ProcessDefinition, row.definition_id)
-        fields = ((definition.meta.get("user_tasks") or {}).get(task.element_id) or {}).get("form_fields") or []
+        fields = user_task_meta(definition.meta, task.element_id).get("form_fields") or []
         if not fields:
             return instance_variables_out(row, names)
         return form_variables_out(fields, row.variables or {}, names)
@@ -1404,7 +1438,7 @@ def _claim_for(session: Session, task: UserTask, caller: Caller, target: str) ->
 
 def _reason() -> str:
     """A reason sent with a REST call (dalad's `reason` query parameter), else what the call was."""
-    return (request.args.get("reason") or "").strip()[:500] or f"REST {request.method} {request.path}"
+    return (_arg("reason") or "").strip()[:500] or f"REST {request.method} {request.path}"
 
 
 @rest_api.post("/task/<task_id>/unclaim")
@@ -1446,12 +1480,28 @@ def complete_task(task_id: str):
     with _db().write() as session:
         task, _row = _visible_task(session, task_id, for_change=True)
         _require_task_worker(caller, "complete tasks")
-        row = services.complete_task(session, task.id, user=caller.name, data=variables_in(body.get("variables")),
-                                     groups=list(caller.groups), roles=caller.roles, reason=_reason())
+        data, override = _form_checked(session, task, variables_in(body.get("variables")), body.get("overrideReason"))
+        row = services.complete_task(session, task.id, user=caller.name, data=data, groups=list(caller.groups),
+                                     roles=caller.roles, reason=_reason(), form_override=override)
         remember_types(row, body.get("variables"))
         if body.get("withVariablesInReturn"):
             return instance_variables_out(row)
     return "", 204
+
+
+def _form_checked(session: Session, task: UserTask, values: dict, override_reason) -> tuple[dict, Optional[str]]:
+    """The variables a completion sets, checked as the task page checks its form; an
+    administrator may skip the check by giving `overrideReason` (a dalad extension, recorded in
+    the history with the completion)."""
+    if override_reason is not None:
+        caller = _require_admin("complete a task without its form's checks")
+        if not isinstance(override_reason, str) or not override_reason.strip():
+            raise _bad_request("overrideReason must say why the form's checks are skipped")
+        return values, f"{override_reason.strip()} ({caller.name})"
+    submitted = submission.check(session, task, values, typed_values=True)
+    if not submitted.ok:
+        raise _bad_request(f"Cannot submit task form {task.rest_id}: {submitted.problems()}")
+    return submitted.variables, None
 
 
 @rest_api.post("/task/<task_id>/submit-form")
@@ -1486,7 +1536,7 @@ def correlate_message():
                 session, name, business_key=body.get("businessKey"),
                 variables=variables_in(body.get("processVariables"), "processVariables"),
                 correlation_keys=variables_in(body.get("correlationKeys"), "correlationKeys") or None,
-                user=caller.name, instance_id=instance_id)
+                user=caller.name, instance_id=instance_id, sender=_sender(caller))
         except EngineError as exc:
             if status_of(exc) == 400 and not isinstance(exc, InvalidInput):
                 raise RestError(400, "RestException", f"Cannot correlate message '{name}': {exc}") from exc
@@ -2004,7 +2054,7 @@ def throw_signal():
         raise _bad_request("name is required")
     with _db().write() as session:
         services.broadcast_signal(session, body["name"], variables=variables_in(body.get("variables")),
-                                  user=caller.name)
+                                  user=caller.name, sender=_sender(caller))
     return "", 204
 
 

@@ -134,8 +134,14 @@ SCHEMAS = {
         caseInstanceId=STR, caseExecutionId=STR, taskId=STR, externalTaskId=STR, batchId=STR, jobId=STR,
         jobDefinitionId=STR, removalTime=DATE, rootProcessInstanceId=STR),
     "FetchExternalTasksDto": obj("Answered at once: asyncResponseTimeout (long polling) is not used.",
-                                 workerId=STR, maxTasks=INT, usePriority=BOOL, topics=array(obj(
-                                     topicName=STR, lockDuration=LONG, variables=array(STR)))),
+                                 workerId=STR, maxTasks=INT, usePriority=BOOL,
+                                 topics=array(ref("FetchExternalTaskTopicDto"))),
+    "FetchExternalTaskTopicDto": obj("A topic, narrowed by business key, process definition and process variables "
+                                     "(values the instance's variables equal).",
+                                     topicName=STR, lockDuration=LONG, variables=array(STR), businessKey=STR,
+                                     processDefinitionId=STR, processDefinitionIdIn=array(STR),
+                                     processDefinitionKey=STR, processDefinitionKeyIn=array(STR),
+                                     processVariables=map_of(ANY)),
     "LockedExternalTaskDto": obj(activityId=STR, activityInstanceId=STR, errorMessage=STR, errorDetails=STR,
                                  executionId=STR, id=STR, lockExpirationTime=DATE, processDefinitionId=STR,
                                  processDefinitionKey=STR, processDefinitionVersionTag=STR, processInstanceId=STR,
@@ -163,7 +169,6 @@ ERRORS = {
     "404": ("No such object.", "ExceptionDto"),
     "409": ("The task or instance changed: already completed, claimed, suspended.", "ExceptionDto"),
     "422": ("The diagram failed on the data given.", "ExceptionDto"),
-    "501": ("Not supported yet.", "ExceptionDto"),
 }
 
 
@@ -290,6 +295,8 @@ HISTORY_INSTANCE_SORTING = ("instanceId", "definitionId", "definitionKey", "defi
                             "businessKey", "startTime", "endTime")
 
 ID, KEY, VAR = path("id"), path("key"), path("varName")
+REASON = query("reason", STR, "dalad: why (kept in the history when an administrator acts on a task offered to "
+                              "others, and with a hand-over)")
 
 PATHS = {
     "/version": {"get": op("getRestAPIVersion", "Version", "The engine-rest version whose shapes this API follows.",
@@ -401,20 +408,24 @@ PATHS = {
     "/task/{id}/form-variables": {"get": op(
         "getFormVariables", "Task", "The task's form fields with their current or default values.",
         params=[ID, query("variableNames", STR, "comma-separated")], ok=ref("VariableMap"))},
-    "/task/{id}/claim": {"post": op("claim", "Task", "Claim for oneself (administrators: for a candidate).",
-                                    params=[ID], body=json_body("UserIdDto"),
+    "/task/{id}/claim": {"post": op("claim", "Task", "Claim for oneself (a candidate; an administrator: any "
+                                                     "task), or hand it to another user (its assignee or an "
+                                                     "administrator).",
+                                    params=[ID, REASON], body=json_body("UserIdDto"),
                                     errors=("400", "401", "403", "404", "409"))},
-    "/task/{id}/unclaim": {"post": op("unclaim", "Task", "Give a claimed task back to its bureaus.", params=[ID],
+    "/task/{id}/unclaim": {"post": op("unclaim", "Task", "Give a claimed task back to its bureaus (its assignee or "
+                                                         "an administrator).", params=[ID],
                                       errors=("401", "403", "404", "409"))},
-    "/task/{id}/assignee": {"post": op("setAssignee", "Task", "Claim for oneself; null unclaims; administrators "
-                                                              "may hand it to a candidate.",
-                                       params=[ID], body=json_body("UserIdDto", True),
+    "/task/{id}/assignee": {"post": op("setAssignee", "Task", "Hand the task to a user, or back to its candidates "
+                                                              "with null (its assignee or an administrator).",
+                                       params=[ID, REASON], body=json_body("UserIdDto", True),
                                        errors=("400", "401", "403", "404", "409"))},
-    "/task/{id}/complete": {"post": op("complete", "Task", "Complete with variables; with withVariablesInReturn "
+    "/task/{id}/complete": {"post": op("complete", "Task", "Complete with variables (the assignee, else a candidate; "
+                                                           "an administrator: any task); with withVariablesInReturn "
                                                            "the instance's variables are returned.",
-                                       params=[ID], body=json_body("CompleteTaskDto"), ok=ref("VariableMap"),
+                                       params=[ID, REASON], body=json_body("CompleteTaskDto"), ok=ref("VariableMap"),
                                        errors=("400", "401", "403", "404", "409", "422"))},
-    "/task/{id}/submit-form": {"post": op("submit", "Task", "The same as complete.", params=[ID],
+    "/task/{id}/submit-form": {"post": op("submit", "Task", "The same as complete.", params=[ID, REASON],
                                           body=json_body("CompleteTaskDto"), ok=ref("VariableMap"),
                                           errors=("400", "401", "403", "404", "409", "422"))},
     "/message": {"post": op("deliverMessage", "Message", "Correlate a message (answers 204, or the results with "
@@ -457,13 +468,13 @@ PATHS = {
         ok=COUNT, errors=("400", "401"))},
 }
 
-WORKER_ERRORS = ("400", "401", "403", "404", "409", "422", "501")
+WORKER_ERRORS = ("400", "401", "403", "404", "409", "422")
 PATHS.update({
     "/external-task/fetchAndLock": {"post": op(
-        "fetchAndLock", "External Task", "Lock open tasks of the topics for a worker (answers 501 while the engine "
-                                         "has no external tasks).",
+        "fetchAndLock", "External Task", "Lock open tasks of the topics for a worker (answered at once: no long "
+                                         "polling).",
         body=json_body("FetchExternalTasksDto", True), ok=listed("LockedExternalTaskDto"),
-        errors=("400", "401", "403", "501"))},
+        errors=("400", "401", "403"))},
     "/external-task/{id}/complete": {"post": op(
         "completeExternalTaskResource", "External Task", "The worker holding the lock completes the task.",
         params=[ID], body=json_body("CompleteExternalTaskDto", True), errors=WORKER_ERRORS)},
@@ -478,16 +489,19 @@ PATHS.update({
         body=json_body("ExtendLockOnExternalTaskDto", True), errors=WORKER_ERRORS)},
 })
 
-# Calls whose engine support is still being built: they answer 501 until it lands.
-NOT_YET = {
-    "/signal": ("throwSignal", "Signal", "Throw a signal."),
-    "/decision-definition/key/{key}/evaluate": ("evaluateDecisionByKey", "Decision Definition",
-                                                "Evaluate the latest version of a decision."),
-}
-for _path, (_operation, _tag, _summary) in NOT_YET.items():
-    _params = [ID] if "{id}" in _path else [KEY] if "{key}" in _path else []
-    PATHS[_path] = {"post": op(_operation, _tag, _summary + " Not supported yet: answers 501.", params=_params,
-                               body={"content": json_content({"type": "object"})}, errors=("401", "501"))}
+SCHEMAS.update({
+    "SignalDto": obj(name=STR, variables=ref("VariableMap")),
+    "EvaluateDecisionDto": obj(variables=ref("VariableMap")),
+})
+PATHS.update({
+    "/signal": {"post": op("throwSignal", "Signal", "Throw a signal: every instance waiting for it gets it, every "
+                           "process it starts starts.", body=json_body("SignalDto", True),
+                           errors=("400", "401", "403", "422"))},
+    "/decision-definition/key/{key}/evaluate": {"post": op(
+        "evaluateDecisionByKey", "Decision Definition", "Evaluate the latest version of a decision: one variable "
+        "map per matched rule.", params=[KEY], body=json_body("EvaluateDecisionDto", True),
+        ok=listed("VariableMap"), errors=("400", "401", "404"))},
+})
 
 # --- queries (web/rest_queries.py) ---------------------------------------------------------------
 

@@ -56,6 +56,9 @@ REFUSALS = {
     "too_large": N_("文件超过 20 MB，无法上传。"),
     "type_not_allowed": N_("不支持该文件类型。允许的类型：PDF、DOCX、XLSX、PNG、JPG、ZIP、OFD。"),
     "content_mismatch": N_("文件内容与扩展名不符，已拒绝上传。"),
+    "archive_too_large": N_("压缩文件包含的文件过多或解压后过大，已拒绝上传。"),
+    "task_quota": N_("本任务的附件总量已超过 100 MB，无法继续上传。"),
+    "instance_quota": N_("本项目的附件总量已超过 500 MB，无法继续上传。"),
 }
 
 
@@ -253,17 +256,16 @@ def complete(task_id: int):
     user = g.current_user
     with database().write() as session:
         task = _workable_task(session, task_id)
-        instance = session.get(ProcessInstance, task.instance_id)
-        checked = submission.check(session, task, request.form)
-        if not checked.ok:
-            if checked.errors:
-                flash(_("表单有 %(n)s 处需要更正，请查看标红的项目。", n=len(checked.errors)), "error")
-            if checked.missing:
-                flash(_("还缺少必需材料：%(items)s。请先上传后再提交。", items="、".join(checked.missing)), "error")
-            return _render(session, task, FormState({**_shown(checked.specs, instance), **checked.result.typed},
-                                                    checked.errors), 422)
-        data = submission.variables(session, task, checked)
-        services.complete_task(session, task_id, user=user.name, data=data, groups=user.groups)
+        submitted = submission.check(session, task, request.form, typed_values=False)
+        if not submitted.ok:
+            if submitted.errors:
+                flash(_("表单有 %(n)s 处需要更正，请查看标红的项目。", n=len(submitted.errors)), "error")
+            if submitted.missing:
+                flash(_("还缺少必需材料：%(items)s。请先上传后再提交。", items="、".join(submitted.missing)), "error")
+            instance = session.get(ProcessInstance, task.instance_id)
+            return _render(session, task, FormState({**_shown(submitted.specs, instance), **submitted.typed},
+                                                    submitted.errors), 422)
+        services.complete_task(session, task_id, user=user.name, data=submitted.variables, groups=user.groups)
         session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id))
     flash(_("任务“%(name)s”已办结。", name=task.name or task.element_id), "success")
     return redirect(url_for("inbox.index"))
@@ -316,25 +318,28 @@ def add_comment(task_id: int):
 def upload(task_id: int):
     user = g.current_user
     upload_file = request.files.get("file")
-    with database().write() as session:
-        task = _workable_task(session, task_id)
-        if upload_file is None or not upload_file.filename:
-            flash(_("请选择要上传的文件。"), "error")
-            return redirect(url_for("tasks.show", task_id=task_id, _anchor="documents"))
-        definition = session.get(ProcessDefinition, session.get(ProcessInstance, task.instance_id).definition_id)
-        choices = dict(_upload_choices(fields_for_task(session, definition.meta, task.element_id)))
-        field = request.form.get("material") or None
-        if field is not None and field not in choices:
-            field = None
-        content = upload_file.stream.read(documents.MAX_SIZE + 1)
-        try:
+    back = redirect(url_for("tasks.show", task_id=task_id, _anchor="documents"))
+    with database().read() as session:  # who may upload, before anything is read or inspected
+        _workable_task(session, task_id)
+    if upload_file is None or not upload_file.filename:
+        flash(_("请选择要上传的文件。"), "error")
+        return back
+    content = upload_file.stream.read(documents.MAX_SIZE + 1)
+    try:
+        inspected = documents.inspect(upload_file.filename, content)  # outside the write transaction
+        with database().write() as session:
+            task = _workable_task(session, task_id)
+            definition = session.get(ProcessDefinition, session.get(ProcessInstance, task.instance_id).definition_id)
+            choices = dict(_upload_choices(fields_for_task(session, definition.meta, task.element_id)))
+            field = request.form.get("material") or None
+            if field is not None and field not in choices:
+                field = None
             document = documents.add(session, task.instance_id, filename=upload_file.filename, content=content,
-                                     user=user.name, task_id=task.id, field=field)
-        except documents.DocumentRefused as exc:
-            flash(_(REFUSALS.get(exc.reason, N_("文件未能上传。"))), "error")
-            return redirect(url_for("tasks.show", task_id=task_id, _anchor="documents"))
-        flash(_("已上传“%(name)s”。", name=document.filename), "success")
-    return redirect(url_for("tasks.show", task_id=task_id, _anchor="documents"))
+                                     user=user.name, task_id=task.id, field=field, inspected=inspected)
+            flash(_("已上传“%(name)s”。", name=document.filename), "success")
+    except documents.DocumentRefused as exc:
+        flash(_(REFUSALS.get(exc.reason, N_("文件未能上传。"))), "error")
+    return back
 
 
 @bp.get("/documents/<int:document_id>")

@@ -40,7 +40,7 @@ def typed(value, type_: str) -> VariableValueSchema:
     return VariableValueSchema(value=value, type=type_)
 
 
-async def _review(server, instance_id: UUID, business_key: str) -> None:
+async def _review(server, instance_id: UUID) -> None:
     """The office approves the order's review; the order goes on to the external task."""
     office = engine(server, "office")
     [task] = await office.get_tasks(GetTasksFilterSchema(process_instance_id=instance_id))
@@ -147,10 +147,13 @@ def test_an_order_from_start_to_end_through_the_engine_and_external_task_clients
 def test_a_failing_worker_opens_an_incident_and_a_bpmn_error_takes_the_error_path(server):
     async def scenario():
         admin = engine(server)
+        other = await engine(server, "office").start_process("client_order", business_key="CC-3")
+        await _review(server, other.id)
         started = await engine(server, "office").start_process("client_order", business_key="CC-2")
-        await _review(server, started.id, "CC-2")
+        await _review(server, started.id)
         charger = worker(server, "py-worker-2")
-        [locked] = await charger.fetch_and_lock(["charge"], business_key="CC-2")
+        [locked] = await charger.fetch_and_lock(["charge"], business_key="CC-2")  # not CC-3's, older
+        assert locked.business_key == "CC-2"
         await charger.failure(locked.id, error_message="card service down", retries=0)
         incidents = [i for i in await admin.get_incidents("failedExternalTask") if i.process_instance_id == started.id]
         assert [(i.activity_id, i.configuration) for i in incidents] == [("charge", locked.id)]

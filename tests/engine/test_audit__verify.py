@@ -5,6 +5,8 @@ named with the place where it happened."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -165,7 +167,8 @@ def test_verify_all_prints_one_line_per_instance_and_the_chains_and_exits_0(db, 
     lines = out.strip().splitlines()
     assert status == 0, err
     assert lines[0].startswith(f"instance {two[0]} (P-1): OK") and lines[1].startswith(f"instance {two[1]} (P-2): OK")
-    assert lines[2] == "system: OK (1 events)" and lines[3] == "access: OK (1 events)"
+    assert lines[2] == "system: OK (3 events)" and lines[3] == "access: OK (1 events)"  # a deployment, 2 creations
+    assert "instances: OK (2 events)" in lines
     assert lines[-1] == "2 instances verified: all OK"
     assert err == ""
 
@@ -204,3 +207,123 @@ def test_verify_mistakes_are_one_error_line(db, two, dalad, args, message):
     status, out, err = dalad("history", "verify", *args)
     assert status == 1 and out == ""
     assert err.startswith("dalad: error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+def _tamper(db, statement) -> None:
+    """Change what pages and access checks read, behind the engine's back (no history event)."""
+    with db.engine.begin() as conn:
+        assert conn.execute(statement).rowcount >= 1
+    instances.clear_caches()
+
+
+def _ready_task_id(db, instance_id) -> int:
+    with db.read() as s:
+        return services.tasks(s, instance_id=instance_id)[0].id
+
+
+@pytest.mark.parametrize("what, named", [
+    ("variables", "the stored variables are not what the history produces"),
+    ("status", "the stored status 'completed' is not what the history produces"),
+    ("open tasks", "the stored open tasks are not the tasks ready in the re-execution"),
+    ("candidate groups", "the candidate groups of task"),
+    ("indexed candidates", "the candidates indexed for task"),
+])
+def test_verify_compares_the_columns_pages_read_with_the_re_execution(db, two, dalad, what, named):
+    from sqlalchemy import insert, update
+
+    from engine.models import ProcessInstance, TaskCandidate, UserTask
+    instance_id = two[0]
+    row = ProcessInstance.__table__
+    statement = {
+        "variables": lambda: update(row).where(row.c.id == instance_id).values(
+            variables={"unit": "health", "budget": 50_000_000}),
+        "status": lambda: update(row).where(row.c.id == instance_id).values(status="completed"),
+        "open tasks": lambda: update(row).where(row.c.id == instance_id).values(open_tasks={}),
+        "candidate groups": lambda: update(UserTask.__table__).where(
+            UserTask.__table__.c.id == _ready_task_id(db, instance_id)).values(candidate_groups=["unit:health"]),
+        "indexed candidates": lambda: insert(TaskCandidate.__table__).values(
+            task_id=_ready_task_id(db, instance_id), kind="group", value="unit:health",
+            created_at=datetime(2026, 3, 2, tzinfo=timezone.utc), due_key=datetime(2026, 3, 2, tzinfo=timezone.utc)),
+    }[what]()
+    assert dalad("history", "verify", str(instance_id))[0] == 0
+    _tamper(db, statement)
+    status, out, _ = dalad("history", "verify", str(instance_id))
+    assert status == 1 and "STATE ALTERED" in out and named in out, out
+
+
+# --- anchors: what a chain that still verifies cannot show ----------------------------------------
+
+def _anchor(dalad, tmp_path) -> str:
+    path = tmp_path / "anchor.json"
+    status, out, err = dalad("history", "anchor", "--output", str(path), "--actor", "ops")
+    assert status == 0, err
+    assert json.loads(out) == json.loads(path.read_text())
+    return str(path)
+
+
+def _remove_instance(db, instance_id) -> None:
+    """Delete an instance and everything of it, as someone with the database's password could."""
+    statements = ["DELETE FROM task_candidate WHERE task_id IN (SELECT id FROM user_task WHERE instance_id = :i)",
+                  *[f"DELETE FROM {t} WHERE instance_id = :i" for t in
+                    ("task_draft", "task_comment", "document", "user_task", "timer", "message_subscription",
+                     "incident", "external_task", "history_event")],
+                  "DELETE FROM process_instance WHERE id = :i"]
+    for statement in statements:
+        if "task_draft" in statement or "task_comment" in statement:
+            statement = statement.replace("WHERE instance_id = :i",
+                                          "WHERE task_id IN (SELECT id FROM user_task WHERE instance_id = :i)")
+        sql(db, statement, i=instance_id)
+
+
+def _cut_last_event(db, instance_id) -> None:
+    """Delete an instance's last event and move its head back: the chain left still verifies."""
+    chain = f"instance:{instance_id}"
+    with db.read() as s:
+        rows = history.chain_rows(s, chain)
+    sql(db, "DELETE FROM history_event WHERE chain = :c AND seq = :s", c=chain, s=rows[-1].seq)
+    sql(db, "UPDATE process_instance SET history_count = :n, history_head = :h WHERE id = :i",
+        n=rows[-2].seq, h=rows[-2].hmac, i=instance_id)
+
+
+def test_an_anchor_proves_a_cut_tail_a_removed_instance_and_an_emptied_access_log(db, two, dalad, tmp_path):
+    with db.write() as s:
+        [task] = services.tasks(s, instance_id=two[0])
+        services.claim(s, task.id, user="drc_zhang", check_access=False)  # an event that changes no state
+        audit.record_access(s, "auditor_sun", "audit.instance_history", instance_id=two[0])
+    anchor = _anchor(dalad, tmp_path)
+    status, out, _ = dalad("history", "verify", "--all", "--anchor", anchor)
+    assert status == 0 and "chains still hold their anchored heads" in out, out
+
+    _cut_last_event(db, two[0])
+    sql(db, "UPDATE user_task SET assignee = NULL WHERE instance_id = :i", i=two[0])
+    _remove_instance(db, two[1])
+    sql(db, "DELETE FROM history_event WHERE chain = 'access'")
+    sql(db, "UPDATE history_chain SET count = 0, head = NULL WHERE name = 'access'")
+    status, out, _ = dalad("history", "verify", "--all")
+    assert status == 1 and "instances: BROKEN at event" in out and f"instance {two[1]} was created" in out
+    assert f"instance:{two[0]}" not in out and "access: OK (0 events)" in out  # what only the anchor shows
+    status, out, _ = dalad("history", "verify", "--all", "--anchor", anchor)
+    assert status == 1
+    assert f"instance:{two[0]}: anchored with" in out and "is gone" in out
+    assert f"instance:{two[1]}: anchored with" in out and "access: anchored with 1 events" in out
+    assert "3 chains FAILED" in out
+
+
+def test_verify_all_finds_an_instance_deleted_without_an_anchor(db, two, dalad):
+    _remove_instance(db, two[0])
+    status, out, _ = dalad("history", "verify", "--all")
+    assert status == 1 and f"instance {two[0]} was created (system event" in out and "and is gone" in out
+
+
+def test_an_edited_anchor_is_refused_and_the_admin_pages_show_the_last_one(db, two, dalad, tmp_path):
+    anchor = _anchor(dalad, tmp_path)
+    signed = json.loads(Path(anchor).read_text(encoding="utf-8"))
+    signed["statement"]["chains"][f"instance:{two[0]}"][0] -= 1  # hide an event from the anchor
+    (tmp_path / "edited.json").write_text(json.dumps(signed))
+    status, out, _ = dalad("history", "verify", "--all", "--anchor", str(tmp_path / "edited.json"))
+    assert status == 1 and "its signature does not match" in out
+    status, _, err = dalad("history", "verify", "1", "--anchor", anchor)
+    assert status == 1 and "--anchor goes with --all" in err
+    from engine import anchors
+    with db.read() as s:
+        assert anchors.last_taken(s) == signed["statement"]["at"]

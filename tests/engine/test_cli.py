@@ -141,6 +141,29 @@ def test_complete_by_a_user_of_the_task_bureau(deployed, db):
         "drc_review"]
 
 
+def test_complete_checks_the_form_as_the_page_does_and_an_override_is_on_the_record(deployed, db):
+    deployed("start", "unit_project", "--business-key", "P-1", "--var", "unit=edu", "--var", "approved_budget=100")
+    add_user(deployed, "teacher", "unit:edu")
+    add_user(deployed, "chief", "unit:edu", "--role", "admin")
+    [task] = json.loads(deployed("tasks", "--user", "teacher", "--json")[1])
+    task_id = str(task["id"])
+    status, out, err = deployed("complete", task_id, "--user", "teacher", "--var", "progress=5",
+                                "--var", "approved_budget=50000000")
+    assert status == 1 and "the form does not take 'approved_budget'" in one_error_line(err)
+    status, out, err = deployed("complete", task_id, "--user", "teacher", "--var", "progress=500")
+    assert status == 1 and "field 'progress'" in one_error_line(err)
+    status, out, err = deployed("complete", task_id, "--user", "teacher", "--var", "progress=5", "--override", "x")
+    assert status == 1 and "needs the admin role" in one_error_line(err)
+    status, out, err = deployed("complete", task_id, "--user", "chief", "--var", "progress=5",
+                                "--var", "approved_budget=90", "--override", "概算调整已批复")
+    assert status == 0, err
+    with db.read() as session:
+        row = session.scalars(select(ProcessInstance).where(ProcessInstance.business_key == "P-1")).one()
+        assert row.variables["approved_budget"] == 90
+        [event] = [e for e in history.events_of(session, row.id) if e["type"] == "task_completed"]
+        assert (event["actor"], event["data"]["form_override"]) == ("chief", "概算调整已批复 (chief)")
+
+
 def test_users_add_reads_the_password_from_stdin(dalad, db):
     dalad("init-db")
     status, out, err = dalad("users", "add", "li", "--bureau", "drc", "unit:water", "--role", "admin",
@@ -213,3 +236,20 @@ def test_a_database_without_tables_or_out_of_reach_is_one_line(dalad, monkeypatc
     monkeypatch.setenv("DALAD_DATABASE_URL", f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.sqlite3'}")
     status, _, err = dalad("tasks")
     assert status == 1 and "cannot be used" in one_error_line(err)
+
+
+def test_init_db_warns_when_the_history_key_sits_beside_the_sqlite_file(monkeypatch, tmp_path, capsys):
+    folder = tmp_path / "instance"
+    folder.mkdir()
+    monkeypatch.setenv("DALAD_DATABASE_URL", f"sqlite:///{folder / 'dalad.sqlite3'}")
+    monkeypatch.setenv("DALAD_INSTANCE_DIR", str(folder))
+    monkeypatch.setenv("DALAD_SECRET_KEY", "test-secret-key")
+    monkeypatch.delenv("DALAD_HISTORY_KEY", raising=False)
+    monkeypatch.delenv("DALAD_DEMO", raising=False)
+    assert main(["init-db"]) == 0
+    err = capsys.readouterr().err
+    assert "dalad: warning: the history key" in err and "same folder as the database" in err
+    monkeypatch.setenv("DALAD_HISTORY_KEY", TEST_KEY.decode())
+    assert main(["init-db"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    history.set_key(TEST_KEY)

@@ -66,17 +66,17 @@ def work(db, group, element, data=None, instance_id=None, user=None):
     user = user or group.replace("unit:", "")
     with db.write() as s:
         task = services.user_task(s, found[0].id)
-        specs = {spec.id: spec for spec in submission.check(s, task, {}).specs}
+        specs = {spec.id: spec for spec in submission.check(s, task, {}, typed_values=False).specs}
         form = {}
         for key, value in (data or {}).items():
             if key in specs and specs[key].type == "file":
                 documents.add(s, task.instance_id, filename=value, content=PDF, user=user, task_id=task.id, field=key)
             else:
                 form[key] = _as_typed(value)
-        checked = submission.check(s, task, form)
+        checked = submission.check(s, task, form, typed_values=False)
         if not checked.ok:
             raise FormRefused(element, checked.errors, checked.missing)
-        services.complete_task(s, task.id, user=user, data=submission.variables(s, task, checked), groups=[group])
+        services.complete_task(s, task.id, user=user, data=checked.variables, groups=[group])
 
 
 def variables(db, instance_id) -> dict:

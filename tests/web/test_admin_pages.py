@@ -266,3 +266,11 @@ def test_the_instance_page_shows_the_diagram_tasks_and_history(db, admin):
     assert f"task_form v{definition.version}" in page and "发起流程" in page and "edu_li" in page
     svg = admin.get(f"/admin/instances/{instance_id}/diagram.svg")
     assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+
+
+def test_the_deployments_page_says_when_history_was_last_anchored(db, admin):
+    from engine import anchors
+    assert "尚未锚定历史记录" in text_of(admin.get("/admin/deployments"))
+    with db.write() as session:
+        anchors.take(session, actor="ops")
+    assert "上次锚定历史记录：2026-03-02 09:00" in text_of(admin.get("/admin/deployments"))

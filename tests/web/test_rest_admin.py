@@ -104,3 +104,28 @@ def test_a_failed_job_is_listed_resolved_by_an_administrator_and_its_incident_go
     tree = admin.get(f"/process-instance/{instance['id']}/activity-instances").get_json()
     assert (tree["activityType"], [c["activityId"] for c in tree["childActivityInstances"]]) == (
         "processDefinition", ["check"])
+
+
+def test_fetch_and_lock_takes_only_the_tasks_its_topic_filters_name(orders):
+    admin, office = orders.as_("admin"), orders.as_("office")
+    started = {}
+    for key, amount in (("F-1", 7), ("F-2", 8)):
+        started[key] = admin.post("/process-definition/key/client_order/start", {
+            "businessKey": key, "variables": {"amount": {"value": amount, "type": "Long"}}}).get_json()
+        [task] = office.get("/task", processInstanceId=started[key]["id"]).get_json()
+        assert office.post(f"/task/{task['id']}/complete", {}).status_code == 204
+    definition_id = admin.get("/process-definition/key/client_order").get_json()["id"]
+
+    def fetch(**filters):
+        answer = admin.post("/external-task/fetchAndLock", {"workerId": "w", "maxTasks": 5, "topics": [
+            {"topicName": "charge", "lockDuration": 1000, **filters}]})
+        assert answer.status_code == 200, answer.get_json()
+        tasks = answer.get_json()
+        for task in tasks:  # give them back for the next fetch
+            assert admin.post(f"/external-task/{task['id']}/unlock").status_code == 204
+        return sorted(t["businessKey"] for t in tasks)
+
+    assert fetch(processVariables={"amount": 8}) == ["F-2"]
+    assert fetch(businessKey="F-1") == ["F-1"]
+    assert fetch(processDefinitionKey="client_async") == []
+    assert fetch(processDefinitionIdIn=[definition_id], processDefinitionKeyIn=["client_order"]) == ["F-1", "F-2"]

@@ -317,6 +317,7 @@ def upgrade() -> None:
     sa.Column('form_key', sa.String(length=300), nullable=True),
     sa.Column('created_at', engine.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('due_at', engine.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('due_key', engine.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('follow_up_at', engine.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('completed_by', sa.String(length=100), nullable=True),
@@ -330,6 +331,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_user_task_instance_id'), ['instance_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_user_task_state'), ['state'], unique=False)
         batch_op.create_index('ix_user_task_state_assignee', ['state', 'assignee'], unique=False)
+        batch_op.create_index('ix_user_task_inbox_due', ['state', 'due_key', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_user_task_state_process', ['state', 'process_key'], unique=False)
 
     op.create_table('document',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -357,11 +360,19 @@ def upgrade() -> None:
     sa.Column('task_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=8), nullable=False),
     sa.Column('value', sa.String(length=200), nullable=False),
+    sa.Column('ready', sa.Boolean(), nullable=False),
+    sa.Column('claimed', sa.Boolean(), nullable=False),
+    sa.Column('created_at', engine.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_key', engine.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['task_id'], ['user_task.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('task_candidate', schema=None) as batch_op:
         batch_op.create_index('ix_task_candidate_lookup', ['kind', 'value'], unique=False)
+        batch_op.create_index('ix_task_candidate_inbox_created',
+                              ['kind', 'value', 'ready', 'claimed', 'created_at', 'task_id'], unique=False)
+        batch_op.create_index('ix_task_candidate_inbox_due',
+                              ['kind', 'value', 'ready', 'claimed', 'due_key', 'created_at', 'task_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_task_candidate_task_id'), ['task_id'], unique=False)
 
     op.create_table('task_comment',
@@ -408,6 +419,8 @@ def downgrade() -> None:
     op.drop_table('task_comment')
     with op.batch_alter_table('task_candidate', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_task_candidate_task_id'))
+        batch_op.drop_index('ix_task_candidate_inbox_due')
+        batch_op.drop_index('ix_task_candidate_inbox_created')
         batch_op.drop_index('ix_task_candidate_lookup')
 
     op.drop_table('task_candidate')
@@ -418,6 +431,8 @@ def downgrade() -> None:
 
     op.drop_table('document')
     with op.batch_alter_table('user_task', schema=None) as batch_op:
+        batch_op.drop_index('ix_user_task_state_process')
+        batch_op.drop_index('ix_user_task_inbox_due')
         batch_op.drop_index('ix_user_task_state_assignee')
         batch_op.drop_index(batch_op.f('ix_user_task_state'))
         batch_op.drop_index(batch_op.f('ix_user_task_instance_id'))
