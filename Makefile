@@ -2,6 +2,7 @@
 #
 #   make venv         create $(VENV) and pip install -e '.[test]' (re-run only
 #                     when setup.cfg / pyproject.toml change)
+#   make vendor       the bpmn-js viewer (npm) into web/static/vendor/
 #   make run          init the DB, deploy bpmn/, seed demo data, serve on
 #                     http://127.0.0.1:5000 in demo mode
 #   make test         every suite in TEST_SUITES, in order (all run; fails if
@@ -42,7 +43,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser test-reliability conformance bench bench-scale clean distclean
+.PHONY: help venv vendor run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser test-reliability conformance bench bench-scale clean distclean
 
 help:
 	@sed -n '3,19s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -54,7 +55,20 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test]'
 	touch $@
 
-run: venv
+# The bpmn-js viewer the pages draw diagrams with: npm installs it (as it does the linter) and its
+# files are copied into web/static/vendor/, which the app serves itself (no CDN).
+VIEWER_DIR := web/static/vendor/bpmn-js
+VIEWER_JS  := $(VIEWER_DIR)/bpmn-navigated-viewer.production.min.js
+vendor: $(VIEWER_JS)
+
+$(VIEWER_JS): package.json
+	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -q --no-install-recommends nodejs npm </dev/null; }
+	@[ -f node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js ] || npm install --no-audit --no-fund --no-package-lock --loglevel=error
+	mkdir -p $(VIEWER_DIR)
+	cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js node_modules/bpmn-js/dist/assets/diagram-js.css \
+	  node_modules/bpmn-js/dist/assets/bpmn-js.css $(VIEWER_DIR)/
+
+run: venv vendor
 	$(BIN)/dalad init-db
 	@if ls bpmn/*.bpmn >/dev/null 2>&1; then $(BIN)/dalad deploy bpmn/; \
 	else echo "bpmn/ holds no diagrams yet: nothing to deploy"; fi
@@ -90,7 +104,7 @@ camunda-openapi:
 
 # Playwright (pip) drives Debian's chromium package (apt, when root); no browser is ever
 # downloaded. Screenshots of the key pages land in test-artifacts/browser/.
-test-browser: venv
+test-browser: venv vendor
 	@if ! $(BIN)/python -c "import playwright.sync_api" 2>/dev/null; then \
 	  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --disable-pip-version-check -q playwright; fi
 	@missing=""; \

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Callable, Iterable, Optional
@@ -57,6 +58,7 @@ class DiagramFile:
 
 
 _files: dict[int, DiagramFile] = {}
+_PLACEHOLDER = re.compile(r"[$#]\{[^}]*\}")
 
 
 def diagram_file(definition: ProcessDefinition) -> DiagramFile:
@@ -70,8 +72,8 @@ def diagram_file(definition: ProcessDefinition) -> DiagramFile:
             el_id = el.get("id")
             if not el_id:
                 continue
-            if el.get("name"):
-                names[el_id] = " ".join(el.get("name").split())
+            if el.get("name"):  # a name computed per instance (`提交${stage_name}`) shows its fixed part
+                names[el_id] = _PLACEHOLDER.sub("…", " ".join(el.get("name").split()))
             local = etree.QName(el).localname
             if local == "sequenceFlow":
                 flows.setdefault((el.get("sourceRef"), el.get("targetRef")), []).append(el_id)

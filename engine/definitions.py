@@ -528,6 +528,7 @@ def process_meta(tree, process, spec) -> dict:
         "starts": starts,
         "starter_groups": _split(c(process, "candidateStarterGroups")),
         "starter_users": _split(c(process, "candidateStarterUsers")),
+        "startable_by_hand": (c(process, "isStartableInTasklist") or "true").strip().lower() != "false",
         "message_starts": [list(start) for start in runtime.message_start_events(spec)] if spec else [],
     }
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from . import clock
 from .errors import InvalidInput, NotFound
-from .models import Document, ProcessInstance
+from .models import Document, ProcessInstance, UserTask
 
 MB = 1024 * 1024
 MAX_SIZE = 20 * MB
@@ -160,7 +160,44 @@ def add(session: Session, instance_id: int, *, filename: str, content: bytes, us
                         uploaded_by=user, uploaded_at=clock.now())
     session.add(document)
     session.flush()
+    if task_id is not None:
+        _record(session, document, "document_added", user, {"filename": filename, "sha256": document.sha256})
     return document
+
+
+def remove(session: Session, document: Document, *, user: str) -> None:
+    """Take a document off its task (uploaded by mistake); the row and the history keep it."""
+    document.removed_by, document.removed_at = user, clock.now()
+    _record(session, document, "document_removed", user, {"filename": document.filename})
+
+
+def retag(session: Session, document: Document, field: Optional[str], *, user: str) -> None:
+    """Say which material a document is; the history keeps what it was before."""
+    previous, document.field = document.field, field
+    _record(session, document, "document_retagged", user, {"from": previous, "to": field})
+
+
+def reuse(session: Session, document: Document, *, task_id: int, field: Optional[str], user: str) -> Document:
+    """Use a document already in the case as a material of another task (a new row, same content)."""
+    copy = Document(instance_id=document.instance_id, task_id=task_id, field=field, filename=document.filename,
+                    content_type=document.content_type, size=document.size, sha256=document.sha256,
+                    content=document.content, uploaded_by=user, uploaded_at=clock.now())
+    session.add(copy)
+    session.flush()
+    _record(session, copy, "document_added", user, {"filename": copy.filename, "sha256": copy.sha256,
+                                                    "reused": document.id})
+    return copy
+
+
+def _record(session: Session, document: Document, kind: str, user: str, data: dict) -> None:
+    from . import history, instances, services
+
+    row = instances.lock_instance(session, document.instance_id)
+    element = session.scalar(select(UserTask.element_id).where(UserTask.id == document.task_id))
+    history.record(session, row, [history.Event(kind, actor=user, element_id=element,
+                                                data={"task": document.task_id, "document": document.id,
+                                                      "field": document.field, **data})],
+                   services._current_digest(session, row))
 
 
 def get(session: Session, document_id: int) -> Document:
@@ -171,18 +208,20 @@ def get(session: Session, document_id: int) -> Document:
 
 
 def of_instance(session: Session, instance_id: int) -> list[Document]:
-    """The documents of an instance, newest first (content not loaded)."""
-    return list(session.scalars(select(Document).where(Document.instance_id == instance_id)
+    """The documents of an instance, newest first (content not loaded; removed ones left out)."""
+    return list(session.scalars(select(Document).where(Document.instance_id == instance_id,
+                                                       Document.removed_at.is_(None))
                                 .order_by(Document.uploaded_at.desc(), Document.id.desc())))
 
 
 def fields_present(session: Session, task_id: int) -> set[str]:
     """The material keys (`Document.field`) uploaded at a task."""
-    return set(session.scalars(select(Document.field).where(Document.task_id == task_id,
+    return set(session.scalars(select(Document.field).where(Document.task_id == task_id, Document.removed_at.is_(None),
                                                             Document.field.is_not(None))))
 
 
 def latest_for(session: Session, task_id: int, field: str) -> Optional[Document]:
-    return session.scalars(select(Document).where(Document.task_id == task_id, Document.field == field)
+    return session.scalars(select(Document).where(Document.task_id == task_id, Document.field == field,
+                                                  Document.removed_at.is_(None))
                            .order_by(Document.id.desc()).limit(1)).first()
 

@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import clock, workdays
-from .models import NO_DUE_DATE, ProcessDefinition, ProcessInstance, TaskCandidate, UserTask
+from .models import NO_DUE_DATE, ProcessDefinition, ProcessInstance, TaskCandidate, User, UserTask
 
 VIEWS = ("mine", "bureau", "all")
 SORTS = ("due", "created", "priority")
@@ -116,8 +116,9 @@ def _offered_to(user: str, groups: list[str]):
 
 
 def _view_condition(view: str, user: str, groups: list[str]):
-    if view == "mine":
-        return UserTask.assignee == user
+    if view == "mine":  # theirs, and those of colleagues away who named them their substitute (委托)
+        away = select(User.name).where(User.substitute == user, User.away_until >= clock.today())
+        return or_(UserTask.assignee == user, UserTask.assignee.in_(away))
     if view == "bureau":
         return and_(UserTask.assignee.is_(None), _offered_to(user, groups))
     if view == "all":
@@ -135,6 +136,10 @@ def soon_limit(now: datetime) -> datetime:
 
 def _project_name():
     return ProcessInstance.variables["project_name"].as_string()
+
+
+def _unified_code():
+    return ProcessInstance.variables["project_code"].as_string()
 
 
 def list_page(session: Session, view: str, *, user: str, groups: list[str], filters: InboxFilter = InboxFilter(),
@@ -155,11 +160,13 @@ def list_page(session: Session, view: str, *, user: str, groups: list[str], filt
             TaskCandidate.kind == "group", TaskCandidate.value == filters.bureau)))
     if filters.project:
         conditions.append(or_(UserTask.business_key.icontains(filters.project, autoescape=True),
-                              _project_name().icontains(filters.project, autoescape=True)))
+                              _project_name().icontains(filters.project, autoescape=True),
+                              _unified_code().icontains(filters.project, autoescape=True)))
     if filters.text:
         conditions.append(or_(UserTask.name.icontains(filters.text, autoescape=True),
                               UserTask.business_key.icontains(filters.text, autoescape=True),
-                              _project_name().icontains(filters.text, autoescape=True)))
+                              _project_name().icontains(filters.text, autoescape=True),
+                              _unified_code().icontains(filters.text, autoescape=True)))
     if filters.due == "overdue":
         conditions.append(UserTask.due_at < now)
     elif filters.due == "soon":

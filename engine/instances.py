@@ -176,7 +176,8 @@ def _record_creations(session):
     creation without its instance (`audit.check_creations`). Recorded at commit: the system
     chain's lock is the last a transaction takes, and is held only while it commits."""
     for event in session.info.pop("dalad_created", []):
-        history.record_system(session, event)
+        if session.scalar(select(ProcessInstance.id).where(ProcessInstance.id == event.data["instance"])):
+            history.record_system(session, event)  # (not one a rolled-back savepoint created)
 
 
 # --- handles -----------------------------------------------------------------------------------
@@ -221,6 +222,15 @@ def load(session: Session, instance_id: int, *, require_active: bool = True,
         workflow = runtime.load_state(row.state, definition.spec, definition.subprocess_specs)
     attach_decisions(session, workflow, definition)
     return Handle(row, definition, workflow)
+
+
+def branch_variables(session: Session, row: ProcessInstance, task_uuid: str) -> Optional[dict]:
+    """The variables a ready task sees on its own branch (its multi-instance element, its called
+    process), read from the stored state; None when the task is no longer in it."""
+    definition = definition_runtime(session, row.definition_id)
+    workflow = runtime.load_state(row.state, definition.spec, definition.subprocess_specs)
+    task = runtime.find_task(workflow, task_uuid)
+    return None if task is None else runtime.plain(task.data)
 
 
 def create(session: Session, definition_id: int, *, business_key: Optional[str],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Optional
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer,
@@ -240,6 +240,20 @@ class TaskComment(Base):
     created_at: Mapped[datetime]
 
 
+class Notice(Base):
+    """An in-app notice to one official: a reminder (催办) about a task."""
+
+    __tablename__ = "notice"
+    __table_args__ = (Index("ix_notice_user_unread", "user_name", "read_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(100))
+    task_id: Mapped[int] = mapped_column(ForeignKey("user_task.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    read_at: Mapped[Optional[datetime]]
+
+
 class Timer(Base):
     """A waiting timer of an instance's task, a timer start event (instance_id empty), or a job:
     an asynchronous continuation (kind 'job'), due at once, that the scheduler runs."""
@@ -326,6 +340,8 @@ class Document(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     uploaded_by: Mapped[str] = mapped_column(String(100))
     uploaded_at: Mapped[datetime]
+    removed_by: Mapped[Optional[str]] = mapped_column(String(100))  # taken off its task before completion
+    removed_at: Mapped[Optional[datetime]]
 
 
 # --- history -----------------------------------------------------------------------------------
@@ -381,6 +397,8 @@ class User(Base):
     # Raised by logout, a password change and deactivation: every login session (and cached
     # credential check) made under an older number ends at its next request.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
+    substitute: Mapped[Optional[str]] = mapped_column(String(100))  # 委托: who works on their tasks while away
+    away_until: Mapped[Optional[date]]  # the last day away (the substitute acts until then)
     bureaus: Mapped[list["UserBureau"]] = relationship(cascade="all, delete-orphan")
     roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan")
 

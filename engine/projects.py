@@ -23,18 +23,21 @@ from .models import Incident, ProcessDefinition, ProcessInstance, Resource, Task
 from .rendering import Highlight
 from .xmlsafe import parse_xml
 
-# Stages of the 办法 in their order (lifecycle.md, P2), and how task and process names show them.
+# Stages of the 办法 in their order (lifecycle.md, P2), and how task names and element ids show them.
 STAGES = ("proposal", "feasibility", "design", "construction", "acceptance", "post_evaluation")
 _STAGE_WORDS = (  # checked in this order: "后评价" before anything else that says 评价
-    ("post_evaluation", ("后评价", "自评价", "post_eval", "self_eval", "post-eval")),
-    ("acceptance", ("验收", "accept")),
-    ("construction", ("建设实施", "施工", "进度", "采购", "招标", "合同", "construct", "progress", "procure",
-                      "tender", "contract")),
+    ("post_evaluation", ("后评价", "自评价", "评价结果", "post_eval", "self_eval", "post-eval", "evaluation_result")),
+    ("acceptance", ("验收", "审计报告", "档案", "资产", "拨付", "accept", "audit_report", "archive", "asset",
+                    "withhold")),
+    ("construction", ("建设实施", "施工", "进度", "进展", "采购", "招标", "合同", "实施机构", "监理", "年度绩效",
+                      "严重", "调整", "恢复建设", "construct", "progress", "procure", "tender", "contract",
+                      "implementing", "supervisor", "annual_report", "serious", "adjust", "resum")),
     ("design", ("初步设计", "design")),
     ("feasibility", ("可行性", "可研", "feasib")),
-    ("proposal", ("建议书", "proposal")),
+    ("proposal", ("建议书", "立项", "框架", "参建", "proposal", "project_basis", "framework", "participation")),
 )
 STATUSES = ("running", "waiting", "suspended", "incident", "completed", "terminated")
+SPENT_REPORTED = "spent_total"  # the amount spent so far, as the unit's latest progress report gives it
 OPEN_STATUSES = ("running", "waiting", "suspended", "incident")
 
 
@@ -63,6 +66,7 @@ class ProjectFilter:
 class NextTask:
     id: int
     name: str
+    element_id: str
     groups: tuple[str, ...]
     assignee: Optional[str]
     due_at: Optional[datetime]
@@ -74,7 +78,8 @@ class Project:
     instance_id: int
     process_key: str
     process_name: str
-    code: Optional[str]
+    code: Optional[str]  # the business key: it stays when the 统一代码 arrives
+    unified_code: Optional[str]  # 投资项目统一代码 (project_code), from the first approval on
     name: Optional[str]
     unit: Optional[str]
     category: Optional[str]
@@ -176,12 +181,13 @@ def _next_tasks(session: Session, instance_ids: list[int], now: datetime) -> dic
         for task in session.scalars(select(UserTask).where(UserTask.state == "ready", UserTask.instance_id.in_(chunk))
                                     .order_by(UserTask.due_at.is_(None), UserTask.due_at, UserTask.id)):
             out[task.instance_id].append(NextTask(
-                task.id, task.name or task.element_id, tuple(task.candidate_groups or ()), task.assignee,
+                task.id, task.name or task.element_id, task.element_id, tuple(task.candidate_groups or ()), task.assignee,
                 task.due_at, task.due_at is not None and task.due_at < now))
     return out
 
 
 def _last_completed_names(session: Session, instance_ids: list[int]) -> dict[int, str]:
+    """The name and element id of each instance's last completed task (what its stage is read from)."""
     out: dict[int, str] = {}
     if not instance_ids:
         return out
@@ -191,7 +197,7 @@ def _last_completed_names(session: Session, instance_ids: list[int]) -> dict[int
                 select(UserTask.instance_id, UserTask.name, UserTask.element_id)
                 .where(UserTask.state == "completed", UserTask.instance_id.in_(chunk))
                 .order_by(UserTask.completed_at, UserTask.id)):
-            out[instance_id] = name or element
+            out[instance_id] = f"{name or ''} {element}"
     return out
 
 
@@ -219,14 +225,15 @@ def projects(session: Session, viewer: Viewer, filters: ProjectFilter = ProjectF
         variables = row.variables or {}
         process_name = names.get(row.process_key, row.process_key)
         next_tasks = tasks.get(row.id, [])
-        stage = _text(variables.get("stage")) or stage_of_text(*(t.name for t in next_tasks)) \
+        stage = _text(variables.get("stage")) or stage_of_text(*(f"{t.name} {t.element_id}" for t in next_tasks)) \
             or stage_of_text(process_name, row.process_key) or stage_of_text(last_done.get(row.id))
         project = Project(
             instance_id=row.id, process_key=row.process_key, process_name=process_name,
-            code=_text(variables.get("project_code")) or row.business_key,
+            code=row.business_key, unified_code=_text(variables.get("project_code")),
             name=_text(variables.get("project_name")), unit=_text(variables.get("unit")),
             category=_text(variables.get("category")), stage=stage, status=row.status,
-            approved_budget=amount(variables.get("approved_budget")), spend=amount(variables.get("spend")),
+            approved_budget=amount(variables.get("approved_budget")),
+            spend=amount(variables.get("spend", variables.get(SPENT_REPORTED))),
             year=_year(variables, row.started_at), started_at=row.started_at, started_by=row.started_by,
             ended_at=row.ended_at, variables=variables, next_tasks=next_tasks)
         if _passes(project, filters):
@@ -237,7 +244,7 @@ def projects(session: Session, viewer: Viewer, filters: ProjectFilter = ProjectF
 def _passes(project: Project, filters: ProjectFilter) -> bool:
     if filters.text:
         needle = filters.text.lower()
-        if not any(needle in (value or "").lower() for value in (project.code, project.name)):
+        if not any(needle in (value or "").lower() for value in (project.code, project.unified_code, project.name)):
             return False
     if filters.unit and project.unit != filters.unit:
         return False
@@ -348,10 +355,11 @@ class StagePeriod:
         return any(step.state == "ready" for step in self.steps)
 
 
-def steps(session: Session, instance_id: int) -> list[Step]:
-    """The project's user tasks in the order they opened, with the values each was completed with."""
+def steps(session: Session, instance_id: int, events: Optional[list[dict]] = None) -> list[Step]:
+    """The project's user tasks in the order they opened, with the values each was completed with
+    (`events`: the instance's history when the caller has read it already)."""
     values: dict[int, dict] = {}
-    for event in history.events_of(session, instance_id):
+    for event in history.events_of(session, instance_id) if events is None else events:
         if event["type"] == "task_completed" and isinstance(event.get("data"), dict):
             values[event["data"].get("task")] = event["data"].get("values") or {}
     return [Step(t.id, t.element_id, t.name or t.element_id, tuple(t.candidate_groups or ()), t.state,
@@ -363,8 +371,14 @@ def steps(session: Session, instance_id: int) -> list[Step]:
 def timeline(found: Project, all_steps: list[Step]) -> list[StagePeriod]:
     """The stages the project went through, each with its dates and steps; a step that names no
     stage belongs to the stage before it (or the project's stage, for the first)."""
+    return stage_periods(all_steps, stage_of_text(found.process_name, found.process_key)
+                         or found.variables.get("stage"))
+
+
+def stage_periods(all_steps: list[Step], default: Optional[str]) -> list[StagePeriod]:
+    """`all_steps` grouped by the stage each names (a step naming none: the one before it's, the
+    first: `default`)."""
     periods: list[StagePeriod] = []
-    default = stage_of_text(found.process_name, found.process_key) or found.variables.get("stage")
     current = None
     for step in all_steps:
         if step.state == "cancelled":
@@ -378,18 +392,6 @@ def timeline(found: Project, all_steps: list[Step]) -> list[StagePeriod]:
         if not period.is_open:
             period.ended_at = max((s.completed_at for s in period.steps if s.completed_at), default=None)
     return periods
-
-
-def decisions(session: Session, instance_id: int) -> list[dict]:
-    """DMN decisions the engine evaluated for the project, in order: decision, when, result."""
-    out = []
-    for event in history.events_of(session, instance_id):
-        if event["type"] == "decision_evaluated":
-            data = event.get("data") or {}
-            out.append({"element_id": event.get("element_id"), "at": event["at"],
-                        "decision": data.get("decision") or data.get("decision_id") or event.get("element_id"),
-                        "result": data.get("result", data.get("output"))})
-    return out
 
 
 def diagram_highlight(session: Session, row: ProcessInstance) -> Highlight:

@@ -135,6 +135,13 @@ class Highlight:
     waiting: dict[str, str] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
 
+    def as_dict(self, counts: Optional[dict] = None) -> dict:
+        """The state as JSON for the bpmn-js viewer (web/static/diagram.js); `counts`: how many
+        times each element was done."""
+        return {"completed": sorted(self.completed), "active": sorted(self.active),
+                "taken": sorted(self.taken_flows), "waiting": dict(self.waiting), "failed": sorted(self.failed),
+                "counts": dict(counts or {})}
+
 
 # --------------------------------------------------------------------------------------------
 # small helpers

@@ -24,7 +24,7 @@ from .models import ProcessDefinition, ProcessInstance, TaskCandidate, UserTask
 # Events that only describe what the inputs caused, or change nothing in the workflow state.
 _DERIVED = {"decision_evaluated", "task_created", "task_cancelled", "instance_completed", "task_claimed", "task_unclaimed",
             "status_changed", "incident", "comment_added", "document_added", "task_assigned", "task_delegated", "task_resolved",
-            "task_candidates_changed"}
+            "task_reminded", "document_removed", "document_retagged", "task_candidates_changed"}
 
 
 @dataclass
@@ -127,6 +127,11 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                     runtime.catch_message(workflow, data["message"], data.get("variables") or {})
                 elif kind == "signal_received":
                     runtime.catch_signal(workflow, data["signal"], data.get("variables") or {})
+                elif kind == "task_withdrawn":
+                    task = runtime.task_at(workflow, data.get("path") or [])
+                    if task is None or task.task_spec.bpmn_id != event["element_id"]:
+                        return _diverged(report, seq, f"task '{event['element_id']}' is not in the replay to take back")
+                    runtime.withdraw_user_task(workflow, task, data.get("values") or [])
                 elif kind == "variables_changed":
                     runtime.set_variables(workflow, data.get("variables") or {})
                 elif kind == "migrated":
@@ -177,13 +182,16 @@ def _stored_columns_problem(session: Session, instance: ProcessInstance, workflo
     open_tasks = instance.open_tasks or {}
     if sorted(entry[1] for entry in open_tasks.values()) != ready:
         return "the stored open tasks are not the tasks ready in the re-execution"
-    signed_groups = {}  # task row id -> its candidate groups as created, or as an administrator changed them
+    signed_groups, signed_assignee = {}, {}  # task row id -> as created, claimed, handed over, changed
     for e in events:
         data = e.get("data") or {}
-        if e["type"] == "task_created":
-            signed_groups[data.get("task")] = data.get("candidate_groups") or []
-        elif e["type"] == "task_candidates_changed":
-            signed_groups[data.get("task")] = data.get("groups") or []
+        task_id, kind = data.get("task"), e["type"]
+        if kind == "task_created":
+            signed_groups[task_id], signed_assignee[task_id] = data.get("candidate_groups") or [], data.get("assignee")
+        elif kind == "task_candidates_changed":
+            signed_groups[task_id] = data.get("groups") or []
+        elif kind in ("task_claimed", "task_unclaimed", "task_assigned"):
+            signed_assignee[task_id] = data.get("assignee") if kind == "task_claimed" else data.get("to")
     rows = session.scalars(select(UserTask).where(UserTask.instance_id == instance.id, UserTask.state == "ready"))
     inbox = {row.task_uuid: row for row in rows}
     if {uuid: [row.id, row.element_id] for uuid, row in inbox.items()} != open_tasks:
@@ -191,6 +199,8 @@ def _stored_columns_problem(session: Session, instance: ProcessInstance, workflo
     for row in inbox.values():
         if sorted(row.candidate_groups or []) != sorted(signed_groups.get(row.id) or []):
             return f"the candidate groups of task {row.id} are not those the history recorded"
+        if row.assignee != signed_assignee.get(row.id):
+            return f"the assignee of task {row.id} is not the one the history recorded"
         indexed = sorted((c.kind, c.value) for c in session.scalars(
             select(TaskCandidate).where(TaskCandidate.task_id == row.id)))
         if indexed != sorted([("group", g) for g in row.candidate_groups or []]

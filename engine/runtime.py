@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Optional
@@ -549,6 +550,19 @@ def complete_user_task(workflow: BpmnWorkflow, task_uuid: str, data: dict) -> No
         task.set_data(**data)
         task.run()
         engine_steps(workflow)
+
+
+def withdraw_user_task(workflow: BpmnWorkflow, task, submitted: list[str]) -> None:
+    """Take a completed user task back: ready again, without the values it was completed with
+    (`submitted`: their names; one its branch had before comes back from the task's parent); what
+    followed it (the next tasks, their branch) is removed. The task keeps the rest of its data: its
+    parent may be a compacted start that no longer holds what the branch had gathered."""
+    data = {name: value for name, value in task.data.items() if name not in submitted}
+    for name in submitted:
+        if name in task.parent.data:
+            data[name] = deepcopy(task.parent.data[name])
+    workflow.reset_from_task_id(task.id, data=data)
+    engine_steps(workflow)
 
 
 def complete_external_task(workflow: BpmnWorkflow, task_uuid: str, variables: dict) -> None:

@@ -19,8 +19,8 @@ from . import (bureaus, clock, compliance, definitions, history, inbox, instance
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
-from .models import (ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance, StartSubscription,
-                     TaskCandidate, Timer, UserTask)
+from .models import (Document, ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance,
+                     StartSubscription, TaskCandidate, TaskComment, TaskDraft, Timer, UserTask)
 
 
 def _one_instant(service):
@@ -410,6 +410,60 @@ def complete_task(session: Session, task_id: int, *, user: str, data: Optional[d
     runtime.complete_user_task(handle.workflow, task.task_uuid, data)
     _save(session, handle, user)
     return handle.row
+
+
+# What may have happened since a completion for it to be taken back (撤回): the next tasks were
+# offered (and rules evaluated on the way), nothing else.
+_WITHDRAWABLE_AFTER = frozenset({"task_created", "decision_evaluated"})
+
+
+@_one_instant
+def withdraw_task(session: Session, task_id: int, *, user: str) -> UserTask:
+    """撤回: who completed a task takes it back while the tasks it led to are unclaimed and untouched
+    (no draft, comment or document); it is ready again for them, recorded as `task_withdrawn`."""
+    row = instances.lock_instance(session, user_task(session, task_id).instance_id)
+    task = session.scalars(select(UserTask).where(UserTask.id == task_id)
+                           .execution_options(populate_existing=True)).one()
+    if task.state != "completed" or task.completed_by != user:
+        raise AccessDenied(f"only who completed task {task_id} may take it back")
+    problem = withdraw_problem(session, task, row)
+    if problem:
+        raise TaskNotReady(f"task {task_id} cannot be taken back: {problem}")
+    submitted = sorted(next((e.get("data") or {}).get("values") or {} for e in reversed(history.events_of(session, row.id))
+                            if e["type"] == "task_completed" and (e.get("data") or {}).get("task") == task.id))
+    handle = instances.load(session, row.id, row=row)
+    spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
+    handle.events.append(history.Event("task_withdrawn", actor=user, element_id=task.element_id,
+                                       data={"task": task.id, "path": runtime.task_path(spiff_task),
+                                             "values": submitted}))
+    runtime.withdraw_user_task(handle.workflow, spiff_task, submitted)
+    task.state, task.completed_by, task.completed_at = "ready", None, None
+    row.open_tasks = {**(row.open_tasks or {}), task.task_uuid: [task.id, task.element_id]}
+    _save(session, handle, user)
+    return task
+
+
+def withdraw_problem(session: Session, task: UserTask, row: ProcessInstance) -> Optional[str]:
+    """Why a completed task cannot be taken back now, or None when it can."""
+    if row.status not in ("running", "waiting"):
+        return f"the process is {row.status}"
+    events = history.events_of(session, row.id)
+    done = max((i for i, e in enumerate(events) if e["type"] == "task_completed"
+                and (e.get("data") or {}).get("task") == task.id), default=None)
+    if done is None:
+        return "its completion is not in the history"
+    later = events[done + 1:]
+    if any(e["type"] not in _WITHDRAWABLE_AFTER for e in later):
+        return "the process has moved on since"
+    opened = [(e.get("data") or {}).get("task") for e in later if e["type"] == "task_created"]
+    for next_task in session.scalars(select(UserTask).where(UserTask.id.in_(opened or [0]))):
+        if next_task.state != "ready" or next_task.assignee:
+            return f"'{next_task.name or next_task.element_id}' has been taken up"
+    touched = [model for model in (TaskDraft, TaskComment, Document)
+               if session.scalar(select(model.id).where(model.task_id.in_(opened or [0])).limit(1))]
+    if touched:
+        return "the next step has been worked on"
+    return None
 
 
 # --- messages ----------------------------------------------------------------------------------

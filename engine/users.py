@@ -10,6 +10,7 @@ import hmac
 import os
 import re
 import time
+from datetime import date
 from typing import Iterable, Optional
 
 from sqlalchemy import select
@@ -194,6 +195,28 @@ def set_active(session: Session, name: str, active: bool, *, actor: Optional[str
         history.record_system(session, history.Event("user_activated" if active else "user_deactivated",
                                                      actor=actor, data={"user": name}))
     return user
+
+
+def set_substitute(session: Session, name: str, substitute: Optional[str], until: Optional[date]) -> User:
+    """委托: while `name` is away (to `until`, inclusive) `substitute`, a colleague of a bureau they
+    share, may take over the tasks assigned to them; None ends it."""
+    user = get_user(session, name)
+    if substitute is not None:
+        colleague = get_user(session, substitute)
+        if substitute == name or not colleague.active or not set(colleague.groups) & set(user.groups):
+            raise InvalidInput(f"'{substitute}' is not an active colleague of {name} in one of their bureaus")
+        if until is None or until < clock.today():
+            raise InvalidInput("the last day away must be today or later")
+    user.substitute, user.away_until = substitute, (until if substitute else None)
+    history.record_system(session, history.Event("substitute_set", actor=name, data={
+        "user": name, "substitute": substitute, "until": until.isoformat() if substitute and until else None}))
+    return user
+
+
+def represented(session: Session, substitute: str) -> list[str]:
+    """The users away today who named `substitute` to take over their tasks."""
+    return list(session.scalars(select(User.name).where(User.substitute == substitute,
+                                                        User.away_until >= clock.today())))
 
 
 def end_sessions(user: User) -> None:

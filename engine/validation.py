@@ -612,6 +612,24 @@ def _check_input_output(checker: Checker, input_output) -> None:
 
 ElementRule = Callable[[Checker, object], None]
 
+CHOICE_SOURCES = ("units", "bureaus", "projects", "users")  # forms/choices.py: the lists a field may offer
+
+
+def _check_form_field(checker: Checker, form_field) -> None:
+    """A field whose choices come from a list names a list there is, and is text or an enum."""
+    for prop in form_field.iter(_c("property")):
+        if prop.get("id") != "dalad:choices":
+            continue
+        source = (prop.get("value") or "").strip()
+        where = f"form field '{form_field.get('id')}'"
+        if source not in CHOICE_SOURCES:
+            checker.report(checker.owner(form_field), f"{where}: dalad:choices '{source}' is not a list; "
+                                                      f"use one of {', '.join(CHOICE_SOURCES)}")
+        elif (form_field.get("type") or "string") not in ("string", "enum"):
+            checker.report(checker.owner(form_field), f"{where}: dalad:choices needs type string or enum, "
+                                                      f"not {form_field.get('type')}")
+
+
 # BPMN local name -> rules run on each element of that type, in document order. A new rule is a
 # function (checker, element) that calls checker.report(element_or_owner, message).
 ELEMENT_RULES: dict[str, list[ElementRule]] = {
@@ -632,6 +650,7 @@ CAMUNDA_RULES: dict[str, list[ElementRule]] = {
     "in": [_check_variable_mapping],
     "out": [_check_variable_mapping],
     "property": [_check_property],
+    "formField": [_check_form_field],
 }
 
 # --------------------------------------------------------------------------- entry point

@@ -21,6 +21,7 @@ TYPES = ("string", "textarea", "long", "money", "boolean", "date", "enum", "file
 _COMPONENT_TYPES = {"textfield": "string", "textarea": "textarea", "number": "long", "checkbox": "boolean",
                     "select": "enum", "radio": "enum", "datetime": "date", "filepicker": "file"}
 _DISPLAY_ONLY = {"text", "spacer", "separator", "image", "button", "html", "iframe", "table", "documentPreview"}
+SEARCHABLE_FROM = 12
 _MATERIAL_SPLIT = re.compile(r"[;；,，、\n]+")
 
 
@@ -49,6 +50,17 @@ class FieldSpec:
     group: Optional[str] = None  # the label of the Camunda Forms group it sits in
     materials: tuple[str, ...] = ()  # required items listed by the field property `materials`
     properties: dict = field(default_factory=dict, compare=False)
+    binding: Optional[str] = None  # a default written as an expression (`${project_name}`)
+
+    @property
+    def searchable(self) -> bool:
+        """A list long enough to get a box that filters it."""
+        return len(self.options) > SEARCHABLE_FROM
+
+    @property
+    def multiple(self) -> bool:
+        """Several choices at once (property `dalad:multiple`), kept as "a,b,c"."""
+        return str((self.properties or {}).get("dalad:multiple", "")).lower() == "true"
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,8 @@ def from_form_data(form_fields: list[dict]) -> list[FieldSpec]:
             minlength=_integer(validation.get("minlength")), maxlength=_integer(validation.get("maxlength")),
             default=_default(raw.get("default"), kind), options=options,
             help=properties.get("help") or properties.get("description"),
-            materials=_materials(properties.get("materials")), properties=properties))
+            materials=_materials(properties.get("materials")), properties=properties,
+            binding=_binding(raw.get("default"))))
     return specs
 
 
@@ -128,7 +141,8 @@ def _is_money(component: dict) -> bool:
 
 
 def fields_for_task(session: Session, definition_meta: dict, element_id: str) -> list[FieldSpec]:
-    """The form of a user task: its formData fields, else the Camunda form that `form_ref` names:
+    """The form of a user task (fields with a choice source get the source's current options,
+    forms/choices.py): its formData fields, else the Camunda form that `form_ref` names:
     its latest version, the one deployed with the process (`deployment`: that deployment or, if
     unchanged there, the latest before it), or a fixed `version`."""
     from engine.definitions import user_task_meta
@@ -136,7 +150,9 @@ def fields_for_task(session: Session, definition_meta: dict, element_id: str) ->
 
     task_meta = user_task_meta(definition_meta, element_id)  # or a called process's task
     if task_meta.get("form_fields"):
-        return from_form_data(task_meta["form_fields"])
+        from .choices import with_choices
+
+        return with_choices(session, from_form_data(task_meta["form_fields"]))
     ref = task_meta.get("form_ref")
     if ref:
         query = select(FormDefinition).where(FormDefinition.key == ref)
@@ -181,6 +197,10 @@ def _number(value: Any) -> Optional[Decimal]:
 def _integer(value: Any) -> Optional[int]:
     number = _number(value)
     return int(number) if number is not None else None
+
+
+def _binding(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) and ("${" in value or "#{" in value) else None
 
 
 def _default(value: Any, kind: str) -> Any:

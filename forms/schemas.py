@@ -111,14 +111,31 @@ def _field(spec: FieldSpec) -> fields.Field:
         validators.append(checks.Length(min=spec.minlength, error=_("至少输入 %(n)s 个字符", n=spec.minlength)))
     if spec.maxlength is not None:
         validators.append(checks.Length(max=spec.maxlength, error=_("最多输入 %(n)s 个字符", n=spec.maxlength)))
-    if spec.type == "enum" and spec.options:
+    if spec.type == "enum" and spec.options and spec.multiple:
+        validators.append(_all_of([o.value for o in spec.options]))
+    elif spec.type == "enum" and spec.options:
         validators.append(checks.OneOf([o.value for o in spec.options], error=_("请从列表中选择")))
     return fields.String(required=spec.required, validate=validators, error_messages=messages)
 
 
+def _all_of(allowed: list[str]):
+    """Several choices sent as "a,b": each must be one of the list."""
+    def check(value: str) -> None:
+        if any(part not in allowed for part in value.split(",")):
+            raise ValidationError(_("请从列表中选择"))
+    return check
+
+
 def typed_values(specs: list[FieldSpec], form: Mapping[str, Any]) -> dict:
-    """The text of each input field as the browser sent it (a checkbox: "on" or "")."""
-    return {spec.id: str(form.get(spec.id) or "") for spec in specs if takes_input(spec)}
+    """The text of each input field as the browser sent it (a checkbox: "on" or ""; several
+    choices: joined with commas)."""
+    return {spec.id: _sent(spec, form) for spec in specs if takes_input(spec)}
+
+
+def _sent(spec: FieldSpec, form: Mapping[str, Any]) -> str:
+    if spec.multiple and hasattr(form, "getlist"):
+        return ",".join(v for v in form.getlist(spec.id) if v)
+    return str(form.get(spec.id) or "")
 
 
 def validate(specs: list[FieldSpec], form: Mapping[str, Any]) -> Result:

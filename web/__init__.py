@@ -94,11 +94,11 @@ def database_error(exc: SQLAlchemyError):
     return page, code, headers
 
 
-UI_BLUEPRINTS = ("auth", "i18n", "inbox", "tasks", "start", "projects", "users_admin")
+UI_BLUEPRINTS = ("auth", "i18n", "inbox", "tasks", "start", "projects", "users_admin", "notices", "profile")
 
 
 def _add_ui(app: Flask) -> None:
-    from . import audit, auth, i18n, inbox, projects, security, start, tasks, users_admin
+    from . import audit, auth, i18n, inbox, notices, profile, projects, security, start, tasks, users_admin
     from . import admin
 
     security.init_app(app)
@@ -106,6 +106,8 @@ def _add_ui(app: Flask) -> None:
     auth.init_app(app)
     inbox.init_app(app)
     tasks.init_app(app)
+    notices.init_app(app)
+    profile.init_app(app)
     start.init_app(app)
     projects.init_app(app)
     users_admin.init_app(app)

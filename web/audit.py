@@ -222,6 +222,24 @@ def diagram(instance_id: int):
     return response
 
 
+@bp.get("/instances/<int:instance_id>/diagram.bpmn")
+def diagram_xml(instance_id: int):
+    """The file of the diagram shown at an event (a called process's, inside one), for bpmn-js."""
+    with database().read() as session:
+        _instance(session, instance_id)
+        step = audit.step_at(session, instance_id, _seq_arg(), path=_path_arg(), note=_note)
+        return Response(step.file.content, mimetype="application/xml")
+
+
+@bp.get("/instances/<int:instance_id>/diagram-state.json")
+def diagram_state(instance_id: int):
+    """The instance as it was right after an event, re-executed from the history, for bpmn-js."""
+    with database().read() as session:
+        _instance(session, instance_id)
+        step = audit.step_at(session, instance_id, _seq_arg(), path=_path_arg(), note=_note)
+        return step.highlight.as_dict()
+
+
 # --- exports -----------------------------------------------------------------------------------
 
 def _names_of(session):

@@ -98,7 +98,7 @@ def bureau_names(db_session, groups=None) -> dict[str, str]:
 @bp.route("/login", methods=["GET", "POST"])
 @security.public
 def login():
-    target = security.safe_next(request.values.get("next"), url_for("inbox.index"))
+    target = security.safe_next(request.values.get("next"), url_for("inbox.home"))
     if g.current_user is not None and request.method == "GET":
         return redirect(target)
     if request.method == "GET":

@@ -20,7 +20,12 @@ VIEW_TITLES = {"mine": N_("我的待办"), "bureau": N_("部门待办"), "all": 
 
 @bp.get("/")
 def home():
-    return redirect(url_for("inbox.index"))
+    """Where work is: 我的待办, or 部门待办 when nothing is assigned to the official yet."""
+    user = g.current_user
+    with database().read() as session:
+        counts = inbox_queries.counts(session, user=user.name, groups=user.groups, see_all=False)
+    view = "bureau" if counts["mine"] == "0" and counts["bureau"] != "0" else "mine"  # counts are labels
+    return redirect(url_for("inbox.index", view=view))
 
 
 @bp.get("/inbox/", defaults={"view": "mine"})

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from decimal import Decimal
 from typing import Optional
 
-from flask import Blueprint, Response, abort, g, render_template, request, send_file
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, send_file
 from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
@@ -23,11 +24,10 @@ from engine.errors import EngineError
 from engine.models import ProcessDefinition, ProcessInstance, Resource, User
 from engine.projects import ProjectFilter, Viewer
 from engine.rendering import render_svg
-from forms.fields import fields_for_task
 
-from . import N_, database, security
+from . import N_, casefile, database, security
 from .auth import CurrentUser, bureau_names
-from .i18n import local_time, money
+from .i18n import local_time
 from .tasks import STAGES, engine_error, may_see as may_see_task
 
 bp = security.protect(Blueprint("projects", __name__))
@@ -38,7 +38,6 @@ CATEGORIES = {"infrastructure": N_("电子政务基础设施"), "software": N_("
 STATUSES = {"running": N_("办理中"), "waiting": N_("等待中"), "suspended": N_("已暂停"), "incident": N_("异常"),
             "completed": N_("已办结"), "terminated": N_("已终止")}
 STATUS_FILTERS = {"open": N_("未办结"), **STATUSES}
-FIELD_CLASSES = ("enum", "boolean", "money", "long", "date")
 
 
 def viewer_of(user: CurrentUser) -> Viewer:
@@ -121,7 +120,7 @@ def export_rows(found, names) -> tuple[list[str], list[list]]:
     """The header and rows of an export: what the list shows, one project a row."""
     header = [_("项目编号"), _("项目名称"), _("建设单位"), _("项目类别"), _("所处阶段"), _("状态"),
               _("批复概算（元）"), _("已支出（元）"), _("下一步任务"), _("办理部门"), _("办理期限"), _("是否逾期"),
-              _("所属流程"), _("年度"), _("发起时间")]
+              _("所属流程"), _("年度"), _("发起时间"), _("投资项目统一代码")]
     rows = []
     for p in found:
         task = p.next_tasks[0] if p.next_tasks else None
@@ -131,7 +130,7 @@ def export_rows(found, names) -> tuple[list[str], list[list]]:
             "；".join(t.name for t in p.next_tasks),
             "；".join(dict.fromkeys(names.get(gid, gid) for t in p.next_tasks for gid in t.groups)),
             local_time(task.due_at, "%Y-%m-%d") if task and task.due_at else "",
-            _("是") if p.overdue else _("否"), p.process_name, p.year, local_time(p.started_at)])
+            _("是") if p.overdue else _("否"), p.process_name, p.year, local_time(p.started_at), p.unified_code or ""])
     return header, rows
 
 
@@ -218,15 +217,16 @@ def show(instance_id: int):
         row, found = _visible_project(session, instance_id)
         definition = session.get(ProcessDefinition, row.definition_id)
         names = bureau_names(session)
-        all_steps = queries.steps(session, instance_id)
-        docs = documents.of_instance(session, instance_id)
+        case = casefile.build(session, row, user)
+        all_steps = case.steps
+        docs = case.documents
         task_rows = {t.id: t for t in _task_rows(session, instance_id)}
         people = _display_names(session, {s.completed_by for s in all_steps} | {d.uploaded_by for d in docs}
+                                | {c.user_name for c in case.comments}
                                 | {t.assignee for t in found.next_tasks} | {row.started_by})
         return render_template(
             "projects/show.html", project=found, instance=row, definition=definition, names=names,
-            periods=queries.timeline(found, all_steps), decisions=_decisions(session, definition, all_steps),
-            rules=queries.decisions(session, instance_id), documents=docs, people=people,
+            periods=queries.timeline(found, all_steps), case=case, documents=docs, people=people,
             openable={tid for tid, t in task_rows.items() if may_see_task(t, user)})
 
 
@@ -243,28 +243,58 @@ def _display_names(session, names: set) -> dict:
         select(User.name, User.display_name).where(User.name.in_(names)))}
 
 
-def _decisions(session, definition: ProcessDefinition, all_steps) -> list[dict]:
-    """Completed steps that chose something (a list, a yes/no, an amount): what, who, when."""
-    out = []
-    for step in all_steps:
-        if step.state != "completed" or not step.values:
-            continue
-        specs = fields_for_task(session, definition.meta or {}, step.element_id)
-        chosen = []
-        for spec in specs:
-            if spec.id not in step.values or spec.type == "file":
-                continue
-            value = step.values[spec.id]
-            if spec.type == "enum":
-                value = next((o.label for o in spec.options if o.value == str(value)), value)
-            elif spec.type == "boolean":
-                value = _("是") if value in (True, "true") else _("否")
-            elif spec.type == "money":
-                value = money(value)
-            chosen.append((spec.label, str(value), spec.type))
-        if any(kind in ("enum", "boolean") for _label, _value, kind in chosen):
-            out.append({"step": step, "values": chosen})
-    return out
+@bp.get("/projects/<int:instance_id>/stages/<int:index>/approval-form")
+def approval_form(instance_id: int, index: int):
+    """The printable 审批表 of one stage of the 办件: its steps, opinions, 文号, dates, signatures."""
+    return _approval_form_html(instance_id, index)
+
+
+@bp.get("/projects/<int:instance_id>/stages/<int:index>/approval-form.pdf")
+def approval_form_pdf(instance_id: int, index: int):
+    """The same 审批表 as a PDF made on the server (WeasyPrint), with the print styles."""
+    import weasyprint
+
+    html = _approval_form_html(instance_id, index)
+    pdf = weasyprint.HTML(string=html, base_url=request.host_url, url_fetcher=_static_only()).write_pdf()
+    response = send_file(io.BytesIO(pdf), mimetype="application/pdf", as_attachment=True, max_age=0,
+                         download_name=f"approval-form-{instance_id}-{index + 1}.pdf")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _approval_form_html(instance_id: int, index: int) -> str:
+    user = g.current_user
+    with database().read() as session:
+        row, found = _visible_project(session, instance_id)
+        case = casefile.build(session, row, user)
+        if index >= len(case.stages):
+            abort(404)
+        stage = case.stages[index]
+        people = _display_names(session, {e.completed_by for e in stage.entries})
+        return render_template("projects/approval_form.html", project=found, stage=stage, case=case,
+                               names=bureau_names(session), people=people, now=clock.now(), index=index)
+
+
+def _static_only():
+    """A WeasyPrint fetcher that reads the app's own static files from disk and nothing else (no
+    request leaves the server)."""
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    import weasyprint.urls
+
+    static = Path(current_app.static_folder).resolve()
+    prefix = current_app.static_url_path + "/"
+
+    class StaticOnly(weasyprint.urls.URLFetcher):
+        def fetch(self, url, headers=None):
+            path = urlsplit(url).path
+            target = (static / path.removeprefix(prefix)).resolve()
+            if not path.startswith(prefix) or static not in target.parents or not target.is_file():
+                raise ValueError(f"not loaded: {url}")
+            return weasyprint.urls.URLFetcherResponse(url, target.read_bytes(), {"Content-Type": "text/css"})
+
+    return StaticOnly()
 
 
 @bp.get("/projects/<int:instance_id>/diagram.svg")
@@ -280,6 +310,25 @@ def diagram(instance_id: int):
     # The drawing styles itself with one <style> block; it runs no script and loads nothing.
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return response
+
+
+@bp.get("/projects/<int:instance_id>/diagram.bpmn")
+def diagram_xml(instance_id: int):
+    """The project's diagram as deployed, for the bpmn-js viewer of the page."""
+    with database().read() as session:
+        row, _found = _visible_project(session, instance_id)
+        resource = session.get(Resource, session.get(ProcessDefinition, row.definition_id).resource_id)
+        return Response(resource.content, mimetype="application/xml")
+
+
+@bp.get("/projects/<int:instance_id>/diagram-state.json")
+def diagram_state(instance_id: int):
+    """Where the project stands, for the viewer's markers: done, current, waiting, flows taken, and
+    how many times each step was done."""
+    with database().read() as session:
+        row, _found = _visible_project(session, instance_id)
+        counts = Counter(step.element_id for step in queries.steps(session, instance_id) if step.state == "completed")
+        return queries.diagram_highlight(session, row).as_dict(counts)
 
 
 @bp.get("/projects/<int:instance_id>/documents/<int:document_id>")
@@ -341,8 +390,19 @@ def _wan(value: float) -> str:
 bp.register_error_handler(EngineError, engine_error)
 
 
+VIEWER = "vendor/bpmn-js/bpmn-navigated-viewer.production.min.js"  # copied there by `make vendor`
+
+
+def bpmn_viewer_installed() -> bool:
+    """Whether the bpmn-js viewer is in the static files (else pages show the drawn image only)."""
+    from pathlib import Path
+
+    return (Path(current_app.static_folder) / VIEWER).is_file()
+
+
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    app.jinja_env.globals["bpmn_viewer_installed"] = bpmn_viewer_installed
     app.jinja_env.globals.update(stage_label=stage_label, category_label=category_label, status_label=status_label,
                                  unit_label=unit_label)
     app.context_processor(lambda: {"sees_dashboard": sees_dashboard(g.get("current_user"))})

@@ -20,6 +20,7 @@ from engine import bureaus, clock, services
 from engine.errors import EngineError
 from engine.models import ProcessDefinition, ProcessInstance, UserTask
 from forms import schemas
+from forms.choices import with_choices
 from forms.fields import FieldSpec, Option, from_form_data
 
 from . import database, security
@@ -29,6 +30,7 @@ from .errors import status_of
 bp = security.protect(Blueprint("start", __name__))
 ANY_UNIT = "unit:*"
 BUSINESS_KEY = "business_key"
+KEY_PROPERTY = "dalad:businessKey"
 _BUSINESS_KEY = re.compile(r"[^\s/\\]{1,100}")
 OPEN_STATUSES = ("running", "waiting", "suspended", "incident")
 
@@ -64,16 +66,21 @@ def _plain_start(meta: dict) -> Optional[dict]:
 
 
 def startable(session, user: CurrentUser) -> list[Startable]:
-    """The latest, unsuspended version of each process with a plain start event that `user` may start."""
+    """The latest, unsuspended version of each process meant to be started by hand (a plain start
+    event, not `camunda:isStartableInTasklist="false"`, not a process other processes call unless
+    it names its starters) that `user` may start."""
     latest: dict[str, ProcessDefinition] = {}
     for definition in session.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key,
                                                                         ProcessDefinition.version.desc())):
         latest.setdefault(definition.key, definition)
+    called = {key for d in latest.values() for key in ((d.meta or {}).get("called_user_tasks") or {})}
     out = []
     for definition in latest.values():
         meta = definition.meta or {}
         start = _plain_start(meta)
-        if definition.suspended or start is None or not may_start(meta, user):
+        if definition.suspended or start is None or not meta.get("startable_by_hand", True) \
+                or (definition.key in called and not meta.get("starter_groups") and not meta.get("starter_users")) \
+                or not may_start(meta, user):
             continue
         out.append(Startable(definition.key, definition.name or meta.get("name") or definition.key,
                              definition.version, start["id"], from_form_data(start.get("form_fields") or []),
@@ -100,10 +107,16 @@ def _unit_field(specs: list[FieldSpec], user: CurrentUser, names: dict) -> Optio
     return FieldSpec(id="unit", label=_("建设单位"), type="enum", required=True, options=options)
 
 
-def _form_specs(process: Startable, user: CurrentUser, names: dict) -> list[FieldSpec]:
-    specs = [spec for spec in process.fields if spec.type != "file"]
+def _form_specs(session, process: Startable, user: CurrentUser, names: dict) -> list[FieldSpec]:
+    specs = with_choices(session, [spec for spec in process.fields if spec.type != "file"])
     unit = _unit_field(specs, user, names)
     return ([unit] if unit else []) + specs
+
+
+def _key_field(specs: list[FieldSpec]) -> str:
+    """The input that holds the business key: a start-form field marked `dalad:businessKey`
+    (one 项目编号 on the form), else the page's own."""
+    return next((s.id for s in specs if str(s.properties.get(KEY_PROPERTY, "")).lower() == "true"), BUSINESS_KEY)
 
 
 def _suggested_key(session, process: Startable) -> str:
@@ -128,16 +141,20 @@ def form(key: str):
     with database().read() as session:
         process = _startable(session, key)
         names = bureau_names(session)
-        specs = _form_specs(process, g.current_user, names)
+        specs = _form_specs(session, process, g.current_user, names)
         values = {spec.id: schemas.as_text(spec, spec.default) for spec in specs}
-        values[BUSINESS_KEY] = _suggested_key(session, process)
+        values[_key_field(specs)] = _suggested_key(session, process)
+        units = [group for group in g.current_user.groups if bureaus.is_unit(group)]
+        if len(units) == 1 and any(spec.id == "unit" and spec.options for spec in specs):
+            values["unit"] = units[0][len(bureaus.UNIT_PREFIX):]  # the official's own unit, chosen for them
     return _render(process, specs, values, {})
 
 
 def _render(process: Startable, specs, values: dict, errors: dict, status: int = 200):
     files = [spec for spec in process.fields if spec.type == "file"]
     return render_template("start/form.html", process=process, specs=specs, values=values, errors=errors,
-                           files=files, business_key=BUSINESS_KEY), status
+                           files=files, business_key=BUSINESS_KEY,
+                           key_in_form=_key_field(specs) != BUSINESS_KEY), status
 
 
 @bp.post("/start/<key>")
@@ -146,17 +163,18 @@ def submit(key: str):
     user = g.current_user
     with database().read() as session:
         process = _startable(session, key)
-        specs = _form_specs(process, user, bureau_names(session))
+        specs = _form_specs(session, process, user, bureau_names(session))
         result = schemas.validate(specs, request.form)
-        business_key = (request.form.get(BUSINESS_KEY) or "").strip()
+        key_field = _key_field(specs)
+        business_key = (request.form.get(key_field) or "").strip()
         errors = dict(result.errors)
         if not _BUSINESS_KEY.fullmatch(business_key):
-            errors[BUSINESS_KEY] = [_("请填写项目编号：1 至 100 个字符，不含空格和斜杠")]
+            errors[key_field] = [_("请填写项目编号：1 至 100 个字符，不含空格和斜杠")]
         elif session.scalar(select(ProcessInstance.id).where(
                 ProcessInstance.process_key == key, ProcessInstance.business_key == business_key,
                 ProcessInstance.status.in_(OPEN_STATUSES)).limit(1)) is not None:
-            errors[BUSINESS_KEY] = [_("已有使用此编号、尚未办结的同类流程，请换一个编号")]
-    typed = {**result.typed, BUSINESS_KEY: business_key}
+            errors[key_field] = [_("已有使用此编号、尚未办结的同类流程，请换一个编号")]
+    typed = {**result.typed, key_field: business_key}
     if errors:
         flash(_("表单有 %(n)s 处需要更正，请查看标红的项目。", n=len(errors)), "error")
         return _render(process, specs, typed, errors, 422)

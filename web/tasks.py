@@ -15,15 +15,15 @@ from typing import Optional
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 
-from engine import bureaus, clock, documents, history, instances, projects, services
-from engine.errors import EngineError, NotFound
-from engine.models import ProcessDefinition, ProcessInstance, TaskComment, TaskDraft, User, UserTask
-from forms import schemas, submission
+from engine import bureaus, clock, documents, history, instances, projects, services, users
+from engine.errors import EngineError, NotFound, TaskNotReady
+from engine.models import ProcessDefinition, ProcessInstance, TaskComment, TaskDraft, User, UserBureau, UserTask
+from forms import prefill, schemas, submission
 from forms.fields import FieldSpec, fields_for_task, materials_of
 
-from . import N_, database, render_error, security
+from . import N_, casefile, database, render_error, security
 from .auth import CurrentUser, bureau_names
 from .errors import status_of
 
@@ -49,7 +49,9 @@ EVENT_LABELS = {
     "task_unclaimed": N_("取消签收"), "task_completed": N_("办结任务"), "task_cancelled": N_("任务取消"),
     "comment_added": N_("发表意见"), "timer_fired": N_("到期提醒触发"), "message_correlated": N_("收到消息"),
     "status_changed": N_("状态变更"), "variables_changed": N_("修改流程数据"), "incident": N_("发生异常"),
-    "instance_completed": N_("流程结束"), "migrated": N_("迁移流程版本"),
+    "instance_completed": N_("流程结束"), "migrated": N_("迁移流程版本"), "task_assigned": N_("转办"),
+    "task_withdrawn": N_("撤回"), "document_added": N_("上传材料"), "document_removed": N_("移除材料"),
+    "document_retagged": N_("更改材料类型"),
 }
 REFUSALS = {
     "empty": N_("文件为空，请重新选择。"),
@@ -122,26 +124,34 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
     instance = session.get(ProcessInstance, task.instance_id)
     definition = session.get(ProcessDefinition, instance.definition_id)
     specs = fields_for_task(session, definition.meta, task.element_id)
+    branch = _branch(session, task, instance)
     if form is None:
-        form = _initial_form(session, task, specs, instance.variables or {}, user)
+        form = _initial_form(session, task, specs, branch, user)
     materials = materials_of(specs)
     present = documents.fields_present(session, task.id)
-    docs = documents.of_instance(session, instance.id)
-    comments = list(session.scalars(select(TaskComment).where(TaskComment.instance_id == instance.id)
-                                    .order_by(TaskComment.created_at, TaskComment.id)))
-    events = _path(session, instance, definition)
+    case = casefile.build(session, instance, user, task)
+    docs, comments = case.documents, case.comments
+    events = _path(case)
     names = bureau_names(session)
     people = _display_names(session, {e["actor"] for e in events} | {c.user_name for c in comments}
+                            | {(e.get("data") or {}).get("to") for e in events if e["type"] == "task_assigned"}
                             | {d.uploaded_by for d in docs} | {task.assignee, task.completed_by})
     return render_template(
         "task.html", task=task, instance=instance, definition=definition, specs=specs, form=form,
         materials=[(m, m.key in present) for m in materials], upload_choices=_upload_choices(specs),
-        material_labels=dict(_upload_choices(specs)), uploaded=_latest_uploads(docs, task.id),
-        documents=docs, comments=comments, events=events, bureaus=names, people=people,
-        project=_project_context(instance, names), findings=_plan_findings(session, instance),
-        may_act=may_act(task, user),
+        material_labels={**case.material_labels, **dict(_upload_choices(specs))},
+        own_documents=[d for d in docs if d.task_id == task.id],
+        reusable=[d for d in docs if d.task_id != task.id], uploaded=_latest_uploads(docs, task.id),
+        documents=docs, comments=comments, events=events, bureaus=names, people=people, case=case,
+        project=_project_context(branch if branch is not None else instance.variables or {}, names),
+        findings=_plan_findings(session, instance), may_act=may_act(task, user),
         may_claim=task.state == "ready" and not task.assignee and may_act(task, user),
-        may_unclaim=task.state == "ready" and task.assignee == user.name), status
+        may_unclaim=task.state == "ready" and task.assignee == user.name,
+        colleagues=_colleagues(session, task, user) if task.state == "ready" and task.assignee == user.name else [],
+        may_take_over=task.state == "ready" and bool(task.assignee)
+        and task.assignee in users.represented(session, user.name),
+        may_withdraw=task.state == "completed" and task.completed_by == user.name
+        and services.withdraw_problem(session, task, instance) is None), status
 
 
 def _plan_findings(session, instance: ProcessInstance) -> list:
@@ -153,23 +163,27 @@ def _plan_findings(session, instance: ProcessInstance) -> list:
                                   variables.get("plan_year"))
 
 
-def _initial_form(session, task, specs, variables, user) -> FormState:
+def _initial_form(session, task: UserTask, specs, branch: Optional[dict], user) -> FormState:
+    """A ready task's form as it opens (forms/prefill.py); a closed task's: the values it was
+    completed with, as recorded."""
+    if task.state != "ready":
+        recorded = casefile.recorded_values(session, task)
+        return FormState({s.id: schemas.as_text(s, recorded.get(s.id)) for s in specs}, {})
     draft = session.scalars(select(TaskDraft).where(TaskDraft.task_id == task.id,
                                                     TaskDraft.user_name == user.name)).first()
-    values = {}
-    for spec in specs:
-        if draft is not None and spec.id in draft.data and not spec.readonly:
-            values[spec.id] = draft.data[spec.id]
-        elif spec.id in variables:
-            values[spec.id] = schemas.as_text(spec, variables[spec.id])
-        else:
-            values[spec.id] = schemas.as_text(spec, spec.default)
+    values = prefill.initial_values(specs, draft.data if draft else None, branch)
     return FormState(values, {}, draft.updated_at if draft else None)
 
 
-def _project_context(instance: ProcessInstance, names: dict) -> list[tuple[str, str, str]]:
-    """(label, value, kind) of what the instance's variables tell about the project."""
-    variables = instance.variables or {}
+def _branch(session, task: UserTask, instance: ProcessInstance) -> Optional[dict]:
+    """A ready task's own variables (its branch: multi-instance element, called process)."""
+    if task.state != "ready" or not instance.state:
+        return None
+    return instances.branch_variables(session, instance, task.task_uuid)
+
+
+def _project_context(variables: dict, names: dict) -> list[tuple[str, str, str]]:
+    """(label, value, kind) of what the task's variables tell about the project."""
     rows = []
     for key, label in PROJECT_FIELDS:
         value = variables.get(key)
@@ -184,17 +198,15 @@ def _project_context(instance: ProcessInstance, names: dict) -> list[tuple[str, 
     return rows
 
 
-def _path(session, instance: ProcessInstance, definition: ProcessDefinition) -> list[dict]:
-    """The instance's history as the page lists it: who did what, when, at which step."""
-    steps = (definition.meta or {}).get("user_tasks") or {}
+def _path(case: casefile.CaseFile) -> list[dict]:
+    """The instance's history as the page lists it: who did what, when, at which step (less what
+    happened at tasks the viewer may not read)."""
     out = []
-    for event in history.events_of(session, instance.id):
+    for event in case.events:
         label = EVENT_LABELS.get(event["type"])
-        if label is None:
+        if label is None or (event.get("data") or {}).get("task") in case.hidden:
             continue
-        element = event.get("element_id")
-        out.append({**event, "label": _(label),
-                    "step": ((steps.get(element) or {}).get("name") or element) if element in steps else None,
+        out.append({**event, "label": _(label), "step": case.step_name(event),
                     "when": clock.aware(_parse(event["at"])).astimezone(clock.local_zone())})
     return out
 
@@ -251,11 +263,83 @@ def unclaim(task_id: int):
     return redirect(url_for("tasks.show", task_id=task_id))
 
 
+@bp.post("/tasks/<int:task_id>/withdraw")
+def withdraw(task_id: int):
+    """撤回: who completed the task takes it back (the next step not yet taken up); what they had
+    submitted becomes their draft."""
+    user = g.current_user
+    with database().write() as session:
+        task = _visible_task(session, task_id)
+        recorded = casefile.recorded_values(session, task)
+        services.withdraw_task(session, task_id, user=user.name)
+        definition = session.get(ProcessDefinition, session.get(ProcessInstance, task.instance_id).definition_id)
+        draft = {s.id: schemas.as_text(s, recorded.get(s.id)) for s in fields_for_task(session, definition.meta,
+                                                                                       task.element_id)
+                 if schemas.takes_input(s) and s.id in recorded}
+        session.add(TaskDraft(task_id=task_id, user_name=user.name, data=draft, updated_at=clock.now()))
+    flash(_("已撤回，任务回到您的待办；您提交的内容已作为草稿载入。"), "success")
+    return redirect(url_for("tasks.show", task_id=task_id))
+
+
+@bp.post("/tasks/<int:task_id>/reassign")
+def reassign(task_id: int):
+    """转办: who has claimed the task hands it to a colleague who may work on it too, with a reason."""
+    user = g.current_user
+    colleague = request.form.get("assignee") or ""
+    reason = (request.form.get("reason") or "").strip()[:MAX_COMMENT]
+    with database().write() as session:
+        task = _workable_task(session, task_id)
+        if task.assignee != user.name:
+            abort(403)  # claim it first: 转办 is the assignee's (services.task_access "assign")
+        if colleague not in dict(_colleagues(session, task, user)):
+            if session.scalar(select(User.id).where(User.name == colleague)) is not None:
+                abort(403)  # not someone the task is offered to
+            flash(_("请选择要转办的同事。"), "error")
+            return redirect(url_for("tasks.show", task_id=task_id, _anchor="reassign"))
+        if not reason:
+            flash(_("请填写转办理由。"), "error")
+            return redirect(url_for("tasks.show", task_id=task_id, _anchor="reassign"))
+        services.reassign_task(session, task_id, actor=user.name, to_user=colleague, reason=reason,
+                               groups=user.groups, roles=user.roles)
+        name = _display_names(session, {colleague}).get(colleague, colleague)
+    flash(_("已转办给 %(who)s。", who=name), "success")
+    return redirect(url_for("inbox.index"))
+
+
+@bp.post("/tasks/<int:task_id>/take-over")
+def take_over(task_id: int):
+    """委托: the substitute of the official a task is assigned to takes it over while they are away."""
+    user = g.current_user
+    with database().write() as session:
+        task = _visible_task(session, task_id)
+        if task.state != "ready":
+            raise TaskNotReady(f"task {task_id} is {task.state}")
+        if task.assignee not in users.represented(session, user.name):
+            abort(403)
+        away = session.scalars(select(User).where(User.name == task.assignee)).one()
+        services.reassign_task(session, task_id, actor=user.name, to_user=user.name, check_access=False,
+                               reason=_("委托代办：%(who)s 外出至 %(until)s", who=away.display_name or away.name,
+                                        until=away.away_until.isoformat()))
+    flash(_("已接办，任务由您办理。"), "success")
+    return redirect(url_for("tasks.show", task_id=task_id))
+
+
+def _colleagues(session, task: UserTask, user: CurrentUser) -> list[tuple[str, str]]:
+    """(name, display name) of the active users other than `user` who may work on `task` too."""
+    groups = list(task.candidate_groups or [])
+    query = select(User.name, User.display_name).where(User.active.is_(True), User.name != user.name, or_(
+        User.name.in_(list(task.candidate_users or []) or [""]),
+        User.id.in_(select(UserBureau.user_id).where(UserBureau.bureau_id.in_(groups or [""])))))
+    return [(name, display or name) for name, display in session.execute(query.order_by(User.name))]
+
+
 @bp.post("/tasks/<int:task_id>/complete")
 def complete(task_id: int):
     user = g.current_user
+    files = _inspected_uploads(task_id)
     with database().write() as session:
         task = _workable_task(session, task_id)
+        _store_uploads(session, task, files)  # files chosen in the form, then 提交办结 at once
         submitted = submission.check(session, task, request.form, typed_values=False)
         if not submitted.ok:
             if submitted.errors:
@@ -263,34 +347,43 @@ def complete(task_id: int):
             if submitted.missing:
                 flash(_("还缺少必需材料：%(items)s。请先上传后再提交。", items="、".join(submitted.missing)), "error")
             instance = session.get(ProcessInstance, task.instance_id)
-            return _render(session, task, FormState({**_shown(submitted.specs, instance), **submitted.typed},
-                                                    submitted.errors), 422)
+            shown = prefill.initial_values(submitted.specs, None, _branch(session, task, instance))
+            return _render(session, task, FormState({**shown, **submitted.typed}, submitted.errors), 422)
         services.complete_task(session, task_id, user=user.name, data=submitted.variables, groups=user.groups)
         session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id))
     flash(_("任务“%(name)s”已办结。", name=task.name or task.element_id), "success")
+    flash(str(task_id), "withdrawable")  # base.html links to the task, where it may be taken back
     return redirect(url_for("inbox.index"))
 
 
-def _shown(specs, instance) -> dict:
-    variables = instance.variables or {}
-    return {s.id: schemas.as_text(s, variables.get(s.id, s.default)) for s in specs}
 
 
 @bp.post("/tasks/<int:task_id>/draft")
 def save_draft(task_id: int):
-    user = g.current_user
     with database().write() as session:
-        task = _workable_task(session, task_id)
-        definition = session.get(ProcessDefinition, session.get(ProcessInstance, task.instance_id).definition_id)
-        typed = schemas.typed_values(fields_for_task(session, definition.meta, task.element_id), request.form)
-        draft = session.scalars(select(TaskDraft).where(TaskDraft.task_id == task_id,
-                                                        TaskDraft.user_name == user.name)).first()
-        if draft is None:
-            session.add(TaskDraft(task_id=task_id, user_name=user.name, data=typed, updated_at=clock.now()))
-        else:
-            draft.data, draft.updated_at = typed, clock.now()
+        _keep_typed(session, _workable_task(session, task_id))
     flash(_("草稿已保存。草稿只有您本人可见，提交前不会进入流程。"), "success")
     return redirect(url_for("tasks.show", task_id=task_id))
+
+
+def _specs_of(session, task: UserTask) -> list[FieldSpec]:
+    definition = session.get(ProcessDefinition, session.get(ProcessInstance, task.instance_id).definition_id)
+    return fields_for_task(session, definition.meta, task.element_id)
+
+
+def _keep_typed(session, task: UserTask) -> None:
+    """What the user typed into the task form (sent along with this request) becomes their draft."""
+    user = g.current_user
+    specs = _specs_of(session, task)
+    if not any(schemas.takes_input(spec) and spec.id in request.form for spec in specs):
+        return  # the request did not come from the form: nothing typed to keep
+    typed = schemas.typed_values(specs, request.form)
+    draft = session.scalars(select(TaskDraft).where(TaskDraft.task_id == task.id,
+                                                    TaskDraft.user_name == user.name)).first()
+    if draft is None:
+        session.add(TaskDraft(task_id=task.id, user_name=user.name, data=typed, updated_at=clock.now()))
+    else:
+        draft.data, draft.updated_at = typed, clock.now()
 
 
 @bp.post("/tasks/<int:task_id>/comments")
@@ -316,30 +409,107 @@ def add_comment(task_id: int):
 
 @bp.post("/tasks/<int:task_id>/documents")
 def upload(task_id: int):
-    user = g.current_user
-    upload_file = request.files.get("file")
-    back = redirect(url_for("tasks.show", task_id=task_id, _anchor="documents"))
-    with database().read() as session:  # who may upload, before anything is read or inspected
+    """Upload one or several files at once (each with its material type), keeping what was typed."""
+    files = _inspected_uploads(task_id)
+    with database().write() as session:
+        task = _workable_task(session, task_id)
+        _keep_typed(session, task)
+        if not _store_uploads(session, task, files):
+            flash(_("请选择要上传的文件。"), "error")
+    return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))
+
+
+def _inspected_uploads(task_id: int) -> list[tuple]:
+    """The files sent with the request, each with what its content is or why it is refused, read
+    outside the write transaction (only for whom may work on the task)."""
+    sent = [f for f in request.files.getlist("files") + request.files.getlist("file") if f and f.filename]
+    if not sent:
+        return []
+    with database().read() as session:
         _workable_task(session, task_id)
-    if upload_file is None or not upload_file.filename:
-        flash(_("请选择要上传的文件。"), "error")
-        return back
-    content = upload_file.stream.read(documents.MAX_SIZE + 1)
-    try:
-        inspected = documents.inspect(upload_file.filename, content)  # outside the write transaction
-        with database().write() as session:
-            task = _workable_task(session, task_id)
-            definition = session.get(ProcessDefinition, session.get(ProcessInstance, task.instance_id).definition_id)
-            choices = dict(_upload_choices(fields_for_task(session, definition.meta, task.element_id)))
-            field = request.form.get("material") or None
-            if field is not None and field not in choices:
-                field = None
-            document = documents.add(session, task.instance_id, filename=upload_file.filename, content=content,
-                                     user=user.name, task_id=task.id, field=field, inspected=inspected)
-            flash(_("已上传“%(name)s”。", name=document.filename), "success")
-    except documents.DocumentRefused as exc:
-        flash(_(REFUSALS.get(exc.reason, N_("文件未能上传。"))), "error")
-    return back
+    out = []
+    for upload_file in sent:
+        content = upload_file.stream.read(documents.MAX_SIZE + 1)
+        try:
+            out.append((upload_file.filename, content, documents.inspect(upload_file.filename, content)))
+        except documents.DocumentRefused as exc:
+            out.append((upload_file.filename, content, exc))
+    return out
+
+
+def _store_uploads(session, task: UserTask, files: list[tuple]) -> int:
+    """Store the inspected files; flash what was taken and what refused. How many were sent."""
+    user = g.current_user
+    choices = dict(_upload_choices(_specs_of(session, task)))
+    for index, (filename, content, inspected) in enumerate(files):
+        try:
+            if isinstance(inspected, documents.DocumentRefused):
+                raise inspected
+            field = _material(request.form.get(f"material-{index}", request.form.get("material")), choices)
+            document = documents.add(session, task.instance_id, filename=filename, content=content, user=user.name,
+                                     task_id=task.id, field=field, inspected=inspected)
+        except documents.DocumentRefused as exc:  # its content, or a quota
+            flash(_("“%(name)s”：%(reason)s", name=documents.clean_filename(filename),
+                    reason=_(REFUSALS.get(exc.reason, N_("文件未能上传。")))), "error")
+            continue
+        flash(_("已上传“%(name)s”。", name=document.filename), "success")
+    return len(files)
+
+
+def _material(value: Optional[str], choices: dict) -> Optional[str]:
+    """The material a file is said to be, if the task asks for it; else none (其他附件)."""
+    return value if value and value in choices else None
+
+
+def _own_document(session, task: UserTask, document_id: int):
+    document = documents.get(session, document_id)
+    if document.task_id != task.id or document.removed_at is not None:
+        abort(404)
+    return document
+
+
+@bp.post("/tasks/<int:task_id>/documents/<int:document_id>/remove")
+def remove_document(task_id: int, document_id: int):
+    """A file uploaded by mistake comes off the task before it is completed (the history keeps it)."""
+    with database().write() as session:
+        task = _workable_task(session, task_id)
+        _keep_typed(session, task)
+        document = _own_document(session, task, document_id)
+        documents.remove(session, document, user=g.current_user.name)
+        flash(_("已移除“%(name)s”。", name=document.filename), "success")
+    return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))
+
+
+@bp.post("/tasks/<int:task_id>/documents/<int:document_id>/retag")
+def retag_document(task_id: int, document_id: int):
+    """Say which material a file uploaded at this task is."""
+    with database().write() as session:
+        task = _workable_task(session, task_id)
+        _keep_typed(session, task)
+        document = _own_document(session, task, document_id)
+        field = _material(request.form.get(f"retag-{document_id}"), dict(_upload_choices(_specs_of(session, task))))
+        documents.retag(session, document, field, user=g.current_user.name)
+        flash(_("已更改“%(name)s”的材料类型。", name=document.filename), "success")
+    return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))
+
+
+@bp.post("/tasks/<int:task_id>/documents/reuse")
+def reuse_document(task_id: int):
+    """Use a material already in the 办件 at this task instead of uploading it again."""
+    user = g.current_user
+    with database().write() as session:
+        task = _workable_task(session, task_id)
+        _keep_typed(session, task)
+        source_id = request.form.get("reuse") or ""
+        source = documents.get(session, int(source_id)) if source_id.isdigit() else None
+        if source is None or source.instance_id != task.instance_id or source.removed_at is not None or (
+                source.task_id is not None and not casefile.may_read(session.get(UserTask, source.task_id), user)):
+            flash(_("请选择办件中的材料。"), "error")
+            return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))
+        field = _material(request.form.get("reuse_material"), dict(_upload_choices(_specs_of(session, task))))
+        documents.reuse(session, source, task_id=task.id, field=field, user=user.name)
+        flash(_("已引用“%(name)s”。", name=source.filename), "success")
+    return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))
 
 
 @bp.get("/documents/<int:document_id>")
@@ -352,6 +522,8 @@ def download(document_id: int):
                 may_see(t, user) for t in session.scalars(select(UserTask).where(
                     UserTask.instance_id == document.instance_id))):
             abort(403)
+        if document.task_id is not None and not casefile.may_read(session.get(UserTask, document.task_id), user):
+            abort(403)  # another unit's material
         content = document.content
         name, mimetype = document.filename, document.content_type
     response = send_file(io.BytesIO(content), mimetype=mimetype, as_attachment=True, download_name=name,

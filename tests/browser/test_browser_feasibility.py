@@ -23,9 +23,9 @@ def _ready_task(live_server, element_id: str) -> int:
 
 
 def _upload(page, material_label: str, path) -> None:
-    page.select_option("form.upload select[name=material]", label=material_label)
-    page.set_input_files("form.upload input[name=file]", str(path))
-    page.click("form.upload button[type=submit]")
+    page.select_option("#materials .upload select[name=material]", label=material_label)
+    page.set_input_files("#materials input[name=files]", str(path))
+    page.get_by_role("button", name="上传材料").click()
     page.wait_for_load_state()
     assert page.locator(".flash-success").count() == 1, page.locator(".flashes").inner_text()
 
@@ -140,11 +140,11 @@ def test_feasibility_study_from_submission_to_approval(officials, live_server, t
     page.wait_for_url(re.compile(rf".*/projects/{instance.id}$"))
     assert "已办结" in page.locator(".task-head .badges").inner_text()
     assert "¥1,150,000.00" in page.locator(".facts").first.inner_text()
-    assert "批复同意" in page.locator("#decisions").inner_text()
+    assert "批复同意" in page.locator("#casefile").inner_text()
     assert page.locator("#documents table.docs tbody tr").count() == 3
-    diagram = page.locator("#diagram img")
+    diagram = page.locator("#diagram .bpmn-viewer.is-ready")  # bpmn-js, with the path taken marked
     diagram.scroll_into_view_if_needed()
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=diagram.element_handle())
+    assert diagram.locator(".djs-element.is-done").count() > 3
     unit.shot("12-project-page")
 
     # The dashboard for the leading group, and the user administration.

@@ -63,9 +63,9 @@ def test_projects_dashboard_start_and_users_pages(officials, live_server):
 
     office.goto(f"/projects/{under_review}")
     assert page.locator("#current tbody tr").count() == 2
-    image = page.locator("#diagram img")
-    image.scroll_into_view_if_needed()
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+    viewer = page.locator("#diagram .bpmn-viewer.is-ready")  # bpmn-js, the current reviews marked
+    viewer.scroll_into_view_if_needed()
+    assert viewer.locator(".djs-element.is-active").count() == 2
     office.shot("21-project-under-review")
 
     page.get_by_role("link", name="统计看板").click()

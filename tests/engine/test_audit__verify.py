@@ -212,7 +212,7 @@ def test_verify_mistakes_are_one_error_line(db, two, dalad, args, message):
 def _tamper(db, statement) -> None:
     """Change what pages and access checks read, behind the engine's back (no history event)."""
     with db.engine.begin() as conn:
-        assert conn.execute(statement).rowcount >= 1
+        assert conn.execute(statement).rowcount != 0  # (-1: not told, as psycopg for an INSERT)
     instances.clear_caches()
 
 
@@ -226,6 +226,7 @@ def _ready_task_id(db, instance_id) -> int:
     ("status", "the stored status 'completed' is not what the history produces"),
     ("open tasks", "the stored open tasks are not the tasks ready in the re-execution"),
     ("candidate groups", "the candidate groups of task"),
+    ("assignee", "the assignee of task"),
     ("indexed candidates", "the candidates indexed for task"),
 ])
 def test_verify_compares_the_columns_pages_read_with_the_re_execution(db, two, dalad, what, named):
@@ -241,6 +242,8 @@ def test_verify_compares_the_columns_pages_read_with_the_re_execution(db, two, d
         "open tasks": lambda: update(row).where(row.c.id == instance_id).values(open_tasks={}),
         "candidate groups": lambda: update(UserTask.__table__).where(
             UserTask.__table__.c.id == _ready_task_id(db, instance_id)).values(candidate_groups=["unit:health"]),
+        "assignee": lambda: update(UserTask.__table__).where(
+            UserTask.__table__.c.id == _ready_task_id(db, instance_id)).values(assignee="health_zhao"),
         "indexed candidates": lambda: insert(TaskCandidate.__table__).values(
             task_id=_ready_task_id(db, instance_id), kind="group", value="unit:health",
             created_at=datetime(2026, 3, 2, tzinfo=timezone.utc), due_key=datetime(2026, 3, 2, tzinfo=timezone.utc)),

@@ -1,6 +1,6 @@
 """年度建设计划 (Art 5): departments submit, the office reviews, the leading group approves, finance
 issues the special funds, each included entry starts a project."""
-from common import Diagram, Field, due_in, day, enum, file, lanes, line, money, text
+from common import Diagram, Field, due_in, day, enum, file, lanes, line, money, text, units
 
 SORT = """entries = []
 late_departments = []
@@ -34,7 +34,7 @@ def build() -> Diagram:
     d.user_task("open_call", "发布年度项目计划申报通知", "office", 2, groups="office",
                 doc="第五条：领导小组办公室发布下一年度项目计划申报通知，确定申报部门和截止期限。",
                 form=[Field("plan_year", "计划年度", "long", required=True),
-                      line("department_codes", "申报部门代码（逗号分隔）", help="例：edu,health,transport"),
+                      units("department_codes", "申报部门", multiple=True),
                       day("submission_deadline", "申报截止日期"), text("call_note", "申报要求", required=False)])
     d.rule_task("set_review_periods", "确定办理时限", "unit", 2, decision="review_periods", result="periods",
                 inputs={"stage": "annual_plan"}, doc="办理时限决策表（review_periods）的 annual_plan 行：各部门办理时限（工作日）。")

@@ -73,6 +73,21 @@ def line(id: str, label: str, required=True, **kw) -> Field:
     return Field(id, label, "string", required=required, **kw)
 
 
+def units(id: str, label: str, multiple=False, **kw) -> Field:
+    """Project units chosen from the list the administrators keep (several, as "edu,health")."""
+    kw.setdefault("required", True)
+    return Field(id, label, "string", properties={"dalad:choices": "units",
+                                                  **({"dalad:multiple": "true"} if multiple else {})}, **kw)
+
+
+def project_key(id: str, label: str = "项目编号", existing=False, **kw) -> Field:
+    """The project code, the instance's business key: on a start form the one 项目编号 field
+    (`existing`: chosen from the list of projects)."""
+    kw.setdefault("required", True)
+    return Field(id, label, "string", properties={"dalad:businessKey": "true",
+                                                  **({"dalad:choices": "projects"} if existing else {})}, **kw)
+
+
 def money(id: str, label: str, required=True, **kw) -> Field:
     kw.setdefault("min", "0")
     return Field(id, label, "money", required=required, **kw)

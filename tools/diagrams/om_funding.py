@@ -1,5 +1,5 @@
 """运维经费 (Art 24): O&M funds, or an upgrade or new system, only for systems that share data and are secure."""
-from common import UNIT, Diagram, due_in, day, enum, file, lanes, line, money, text, yes_no
+from common import UNIT, Diagram, due_in, day, enum, file, lanes, line, money, text, units, yes_no
 
 
 def build() -> Diagram:
@@ -11,8 +11,7 @@ def build() -> Diagram:
     d.start("om_applied", "提出申请", "unit", 0,
             doc="第二十四条：项目建设单位申请已建成并通过验收的系统的运维经费（或保留系统），或就升级改造、新建系统接受共享和安全审核"
                 "（升级改造、新建的建设资金经年度建设计划和立项审批安排，不在本流程安排）。",
-            form=[line("unit", "申请单位代码"), line("system_name", "信息系统名称", maxlength=100),
-
+            form=[units("unit", "申请单位"), line("system_name", "信息系统名称", maxlength=100),
                   enum("request_kind", "申请事项", [("om_funds", "运行维护经费"), ("upgrade", "升级改造"), ("new", "新建系统"),
                                                  ("retain", "保留系统")]),
                   money("requested_amount", "申请金额（元）"), text("request_reason", "申请理由"),

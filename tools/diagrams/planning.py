@@ -1,5 +1,5 @@
 """数字达拉特规划 (Art 4): the office drafts or revises the plan with the departments; the government approves."""
-from common import Diagram, due_in, enum, file, lanes, line, text, yes_no
+from common import Diagram, due_in, enum, file, lanes, line, text, units, yes_no
 
 
 def build() -> Diagram:
@@ -9,7 +9,7 @@ def build() -> Diagram:
     d.start("planning_started", "启动编制或修订", "office", 0, 0, doc="第四条：领导小组办公室启动规划编制或更新。",
             form=[line("plan_period", "规划期", help="例：2026—2030"),
                   enum("planning_kind", "事项", [("draft", "编制规划"), ("revise", "修订规划")]),
-                  line("department_codes", "征求意见的部门代码（逗号分隔）")])
+                  units("department_codes", "征求意见的部门", multiple=True)])
     d.start("major_change_reported", "发展环境重大变化", "office", 0, 1, message="planning_major_change",
             doc="第四条：内外部发展环境发生重大变化（消息 planning_major_change，变量 change_description、department_codes、plan_period），启动修订。")
     d.gateway("start_merge", "", "office", 1)

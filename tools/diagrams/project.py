@@ -1,6 +1,6 @@
 """项目全生命周期 (Art 5+ to 23, 29): from approval to post-evaluation."""
 from common import (UNIT, Diagram, Field, alert_inputs, day, due_in, enum, file, line, lanes, money,
-                    overdue_after, text, yes_no)
+                    overdue_after, project_key, text, units, yes_no)
 
 REVIEW_OUTS = ["drc_decision", "reply_no", "reply_date", "project_code", "approved_amount",
                "approved_completion_date", "construction_mode"]
@@ -37,8 +37,8 @@ def build() -> Diagram:
                     "投资项目统一代码 project_code 自第一次批复起必填。")
     # --- start and approval path (Art 5+) ---------------------------------------------------------
     d.start("project_declared", "申报项目", "unit", 0, 1, doc="第五条之二：项目建设单位申报未纳入年度计划的项目（由领导小组办公室确认依据）。",
-            form=[line("project_id", "项目编号"), line("project_name", "项目名称", maxlength=100),
-                  line("unit", "项目建设单位代码"),
+            form=[project_key("project_id"), line("project_name", "项目名称", maxlength=100),
+                  units("unit", "项目建设单位"),
                   enum("category", "项目类别", [("infrastructure", "电子政务基础设施"), ("software", "软件开发及购买"),
                                             ("om", "运维服务")]),
                   enum("nature", "项目性质", [("new", "新建"), ("upgrade", "升级改造"), ("om", "运维")]),

@@ -1,5 +1,5 @@
 """监督整改 (Art 25-27, 30): a bureau orders a project to rectify; the office decides what follows."""
-from common import UNIT, Diagram, Field, due_in, Lane, day, enum, file, lanes, line, text
+from common import UNIT, Diagram, due_in, Lane, day, enum, file, lanes, line, project_key, text, units
 
 ISSUERS = [("office", "领导小组办公室（旗大数据中心）"), ("drc", "旗发展和改革委员会"), ("finance", "旗财政局"),
            ("cac", "旗委网信办"), ("secrecy", "旗委保密机要局"), ("police", "旗公安局"), ("audit", "旗审计局")]
@@ -17,9 +17,8 @@ def build() -> Diagram:
                     "整改通知、暂停、恢复、终止以消息 supervision_opened、project_suspended、suspension_decided、project_terminated "
                     "送达项目流程，项目在任何阶段都能收到。整改通知流程有自己的业务键。")
     d.start("order_issued", "下达限期整改通知", "issuer", 0, doc="第二十七条：监督部门发现问题，下达限期整改通知（问题、依据条款、整改期限）。",
-            form=[Field("project_id", "被监督项目", "string", required=True, properties={"dalad:choices": "projects"}),
-                  line("project_name", "项目名称", maxlength=100),
-                  line("unit", "项目建设单位代码"),
+            form=[project_key("project_id", existing=True), line("project_name", "项目名称", maxlength=100),
+                  units("unit", "项目建设单位"),
                   enum("issuer", "下达部门", ISSUERS),
                   text("problem", "发现的问题"),
                   line("article", "违反的规定或批复要求", help="例：第二十七条 密码应用"),

@@ -1,0 +1,53 @@
+"""An official's own settings: who takes over their tasks while they are away (委托)."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from engine import users
+from engine.errors import InvalidInput
+from engine.models import User, UserBureau
+
+from . import database, security
+
+bp = security.protect(Blueprint("profile", __name__))
+
+
+def _colleagues(session, user) -> list[tuple[str, str]]:
+    shared = select(UserBureau.user_id).where(UserBureau.bureau_id.in_(list(user.groups) or [""]))
+    return [(name, display or name) for name, display in session.execute(
+        select(User.name, User.display_name).where(User.active.is_(True), User.name != user.name, User.id.in_(shared))
+        .order_by(User.name))]
+
+
+@bp.get("/me")
+def show():
+    with database().read() as session:
+        me = users.get_user(session, g.current_user.name)
+        return render_template("profile.html", me=me, colleagues=_colleagues(session, g.current_user))
+
+
+@bp.post("/me/substitute")
+def set_substitute():
+    user = g.current_user
+    substitute = request.form.get("substitute") or None
+    try:
+        until = date.fromisoformat(request.form.get("until") or "") if substitute else None
+    except ValueError:
+        flash(_("请填写外出的最后一天。"), "error")
+        return redirect(url_for("profile.show"))
+    try:
+        with database().write() as session:
+            users.set_substitute(session, user.name, substitute, until)
+    except InvalidInput:
+        flash(_("请选择本部门的同事，并填写今天或以后的日期。"), "error")
+        return redirect(url_for("profile.show"))
+    flash(_("已委托，外出期间同事可接办您的任务。") if substitute else _("已取消委托。"), "success")
+    return redirect(url_for("profile.show"))
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
