@@ -15,6 +15,10 @@ four kinds, each reading the events of an instance in order:
 * `materials`    — at a `trigger` event, each of `materials` was uploaded as a document (its
   material key is the name, or ends in ':' and the name) or is listed in the list variable
   `variable` (Art 21: the ten acceptance materials).
+* `consistent`   — at a `trigger` event, the expression `check` holds over the values then
+  (money, dates and verdicts against each other: Art 8, 13, 20, 21). These rules are also
+  enforced when a task completes or a process starts, on every channel (task page, REST, CLI):
+  a submission that breaks one is refused with `message_zh` next to the form field `field`.
 
 An event matcher is `{"types": [...], "elements": [...], "when": "${...}"}`: event types (default
 `task_completed`), element ids (default any) and an expression evaluated by engine/expressions.py
@@ -62,12 +66,12 @@ from sqlalchemy.orm import Session
 
 from . import clock, history
 from .audit import inputs_of
-from .errors import EngineError, ExpressionError
+from .errors import EngineError, ExpressionError, InvalidInput
 from .expressions import Expression, compile_expression
 from .models import Document, HistoryEvent, ProcessInstance
 from .timevalues import Duration, parse_duration
 
-KINDS = ("before_gate", "requires", "deadline", "materials")
+KINDS = ("before_gate", "requires", "deadline", "materials", "consistent")
 # The ten materials of Art 21, as the file fields of `apply_final_acceptance` in bpmn/project.bpmn.
 ACCEPTANCE_MATERIALS = {"preliminary_acceptance_opinion": "初验意见", "leadership_minutes": "验收会议纪要",
                         "acceptance_report": "验收报告", "construction_summary": "建设总结",
@@ -147,6 +151,63 @@ DEFAULT_RULES: list[dict] = [
 ]
 
 
+def _consistent(rule_id, article, title_zh, title_en, elements, check, field_id, message_zh, when=None):
+    """A built-in consistency rule on bpmn/project.bpmn (with the stage reviews it calls)."""
+    trigger = {"elements": elements, **({"when": when} if when else {})}
+    return {"id": rule_id, "article": article, "title_zh": title_zh, "title_en": title_en, "kind": "consistent",
+            "trigger": trigger, "check": check, "field": field_id, "message_zh": message_zh, "processes": ["project"]}
+
+
+# Money, dates and verdicts checked against each other (kind `consistent`): refused at the form on
+# every channel, and reported on /audit/compliance for what was recorded before a rule existed.
+_APPROVED = "(approved_budget != null ? approved_budget : approved_amount)"
+DEFAULT_RULES += [
+    _consistent("art8_release_within_approved_budget", "第八条、第十九条", "下达资金超过批复的投资概算",
+                "Funds released beyond the approved budget", ["release_construction_funds"],
+                "${" + _APPROVED + " != null && released_amount + (released_before != null ? released_before : 0) <= "
+                + _APPROVED + "}",
+                "released_amount", "下达资金（含此前已下达）不得超过批复的投资概算"),
+    _consistent("art5_funds_need_a_plan_entry", "第五条", "未列入年度建设计划（也无经批准的计划调整）的项目下达建设资金",
+                "Construction funds for a project neither in the year's plan nor added by an approved plan change",
+                ["release_construction_funds"], "${plan_year != null || plan_change_no != null}", "released_amount",
+                "该项目未列入年度建设计划，也没有经领导小组批准的计划调整，不得下达建设资金"),
+    _consistent("art5_in_plan_names_the_plan", "第五条", "免项目建议书未写明所依据的规划",
+                "No proposal without naming the approved plan that lists the project", ["confirm_project_basis"],
+                "${in_plan != true || (plan_basis != null && plan_basis != '')}", "plan_basis",
+                "确认已在经批准的规划中明确的，须写明规划名称及条目"),
+    _consistent("art8_completion_after_reply", "第八条", "批复建设完成期限早于批复日期",
+                "Approved completion date before the reply date", ["drc_reply"],
+                "${drc_decision != 'approve' || date(approved_completion_date) >= date(reply_date)}",
+                "approved_completion_date", "批复建设完成期限不得早于批复日期"),
+    _consistent("art13_acceptance_needs_conforming_checks", "第十三条、第二十一条", "产品或密码安全审查不符合仍通过联合验收",
+                "Joint acceptance passed with non-conforming products, cryptography or energy efficiency",
+                ["joint_acceptance"], "${secure_products_check == 'ok' && crypto_security_check == 'ok' "
+                "&& energy_efficiency_check != 'not_ok'}", "joint_acceptance_result",
+                "软硬件产品安全可靠、密码应用和安全审查、能源利用效率有“不符合”的，验收不得通过",
+                when="${joint_acceptance_result == 'pass'}"),
+    _consistent("art21_failed_acceptance_needs_deadline", "第二十一条", "验收不通过未定整改期限",
+                "Failed acceptance without a rectification deadline", ["joint_acceptance"],
+                "${rectification_deadline != null}", "rectification_deadline", "验收不通过的，须确定整改期限",
+                when="${joint_acceptance_result == 'fail'}"),
+    _consistent("art23_in_operation_after_completion", "第二十一条、第二十三条", "投入运行日期早于建成日期",
+                "In operation before the construction was completed", ["file_acceptance_report"],
+                "${completion_date == null || date(in_operation_on) >= date(completion_date)}", "in_operation_on",
+                "投入运行日期不得早于建成日期"),
+    _consistent("art20_approved_adjustment_states_budget", "第二十条", "同意调整未给出调整后的概算",
+                "An approved adjustment without the adjusted budget", ["approve_adjustment"],
+                "${adjusted_budget != null && adjusted_budget > 0}", "adjusted_budget",
+                "同意调整的，须填写调整后批复概算", when="${adjustment_decision == 'approve'}"),
+    _consistent("art21_withheld_funds_released_after_pass", "第二十一条", "验收通过后未拨付此前暂停拨付的资金",
+                "Funds withheld after a failed acceptance not released after the pass", ["confirm_asset_registration"],
+                "${withheld_amount == null || withheld_released == withheld_amount}", "withheld_released",
+                "曾因未通过竣工验收暂停拨付的资金，验收通过后应如数拨付"),
+    _consistent("art27_no_work_while_suspended", "第二十七条", "暂停建设期间办理项目事项",
+                "Work on a project while its construction is suspended", [], "${suspended != true}", "suspended",
+                "项目已被暂停建设（第二十七条），恢复建设前不能办理本项目的待办"),
+]
+
+
+
 class ComplianceConfigError(EngineError):
     """The rules file cannot be used: names the file, the rule and the field."""
 
@@ -206,6 +267,10 @@ class Rule:
     material_names: dict = field(default_factory=dict)  # material key -> the name shown
     variable: Optional[str] = None
     processes: tuple[str, ...] = ()
+    check: Optional[Expression] = None  # consistent: what must hold
+    field: Optional[str] = None  # consistent: the form field a breach is shown next to
+    message_zh: str = ""
+    message_en: str = ""
     source: str = "built-in"
 
     def title(self, language: str) -> str:
@@ -216,7 +281,7 @@ class Rule:
 
 
 _ROLES = {"before_gate": ("gate", "guarded"), "requires": ("trigger", "required"), "deadline": ("start", "end"),
-          "materials": ("trigger",)}
+          "materials": ("trigger",), "consistent": ("trigger",)}
 
 
 def rule_from_dict(spec: dict, where: str) -> Rule:
@@ -302,6 +367,13 @@ def rule_from_dict(spec: dict, where: str) -> Rule:
         if variable is not None and (not isinstance(variable, str) or not variable.isidentifier()):
             fail("variable", "must be a variable name")
         rule["variable"] = variable
+    if kind == "consistent":
+        if not isinstance(spec.get("check"), str):
+            fail("check", "must be an expression text such as ${released_amount <= approved_budget}")
+        rule["check"] = expression("check", spec["check"])
+        rule["field"] = text("field")
+        rule["message_zh"] = text("message_zh")
+        rule["message_en"] = text("message_en", False)
     return Rule(**rule)
 
 
@@ -313,9 +385,25 @@ def rules_file() -> Path:
     return Path(os.environ.get("DALAD_INSTANCE_DIR") or "instance") / "compliance.json"
 
 
+_loaded: dict = {}  # path -> (modification time, rules): the file is read again only when it changes
+
+
 def load_rules(path: Optional[Path] = None) -> list[Rule]:
     """The built-in rules changed and extended by the rules file (when it exists)."""
     path = rules_file() if path is None else Path(path)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    cached = _loaded.get(str(path))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    rules = _read_rules(path)
+    _loaded[str(path)] = (stamp, rules)
+    return rules
+
+
+def _read_rules(path: Path) -> list[Rule]:
     specs = {spec["id"]: (copy.deepcopy(spec), f"built-in rule '{spec['id']}'") for spec in DEFAULT_RULES}
     if path.exists():
         try:
@@ -559,8 +647,64 @@ def _check_materials(session, rule: Rule, project: _Project, now) -> Optional[li
     return out
 
 
+def _holds(rule: Rule, variables: dict) -> bool:
+    scope = {**{name: None for name in rule.check.names}, **variables}
+    try:
+        return bool(rule.check.evaluate(scope))
+    except ExpressionError:
+        return False  # a check that cannot be evaluated on these values does not hold
+
+
+def _check_consistent(session, rule: Rule, project: _Project, now) -> Optional[list[Breach]]:
+    triggers = project.matching(rule.matchers["trigger"], session)
+    if not triggers:
+        return None
+    return [_breach(project, "inconsistent", f"event {event['seq']} ('{event.get('element_id')}'): {rule.message_zh}",
+                    {"element": event.get("element_id"), "seq": event["seq"], "field": rule.field,
+                     "message": rule.message_zh}, [event])
+            for index, event in triggers if not _holds(rule, project.variables[index])]
+
+
 _KINDS = {"before_gate": _check_before_gate, "requires": _check_requires, "deadline": _check_deadline,
-          "materials": _check_materials}
+          "materials": _check_materials, "consistent": _check_consistent}
+
+
+@dataclass(frozen=True)
+class Inconsistency:
+    rule_id: str
+    field: str
+    message: str
+
+
+class RuleViolation(InvalidInput):
+    """A submission that breaks consistency rules of the rule table; names each field and rule."""
+
+    def __init__(self, found: list[Inconsistency], element_id: str):
+        self.found = found
+        super().__init__(f"element '{element_id}': " + "; ".join(
+            f"field '{i.field}': {i.message} (rule {i.rule_id})" for i in found))
+
+
+def inconsistencies(process_key: str, element_id: str, variables: dict, *,
+                    event_type: str = "task_completed") -> list[Inconsistency]:
+    """The consistency rules that `variables` (the project's data with the submitted values)
+    break when `element_id` completes (or, with `event_type="instance_started"`, starts)."""
+    found = []
+    for rule in load_rules():
+        if rule.kind != "consistent" or (rule.processes and process_key not in rule.processes):
+            continue
+        if not rule.matchers["trigger"].matches({"type": event_type, "element_id": element_id}, variables):
+            continue
+        if not _holds(rule, variables):
+            found.append(Inconsistency(rule.id, rule.field, rule.message_zh))
+    return found
+
+
+def enforce(process_key: str, element_id: str, variables: dict, *, event_type: str = "task_completed") -> None:
+    """Refuse (RuleViolation) a completion or start that breaks a consistency rule."""
+    found = inconsistencies(process_key, element_id, variables, event_type=event_type)
+    if found:
+        raise RuleViolation(found, element_id)
 
 
 def rule_as_dict(rule: Rule) -> dict:
@@ -584,6 +728,8 @@ def rule_as_dict(rule: Rule) -> dict:
                             else list(rule.materials))
         if rule.variable:
             out["variable"] = rule.variable
+    if rule.check is not None:
+        out.update(check=rule.check.source, field=rule.field, message_zh=rule.message_zh)
     if rule.processes:
         out["processes"] = list(rule.processes)
     return out

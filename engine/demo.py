@@ -42,14 +42,19 @@ def _stage(db, iid: int, unit: str) -> None:
                                         "approved_completion_date": "2026-12-31", "drc_opinion": "同意"})
 
 
-def _declare(db, key: str, name: str, unit: str) -> int:
+def _declare(db, key: str, name: str, unit: str, planned: bool = False) -> int:
+    """A project declared by its unit, or (`planned`) started by the 2026 annual plan."""
+    variables = {"project_id": key, "project_name": name, "unit": unit, "category": "software", "nature": "new",
+                 "estimated_budget": 1800000}
     with db.write() as s:
-        iid = services.start_process(s, "project", business_key=key, user=unit, variables={
-            "project_id": key, "project_name": name, "unit": unit, "category": "software", "nature": "new",
-            "estimated_budget": 1800000}).id
+        if planned:
+            iid = services.correlate_message(s, "project_planned", business_key=key, user="office",
+                                             variables={**variables, "plan_year": 2026, "in_plan": True}).instance.id
+        else:
+            iid = services.start_process(s, "project", business_key=key, user=unit, variables=variables).id
     _work(db, iid, "office", "confirm_project_basis", {"in_plan": True, "emergency": False, "simple": False,
                                                        "cross_department": False, "classified": False,
-                                                       "basis_opinion": "已列入数字达拉特规划"})
+                                                       "plan_basis": "数字达拉特规划第三章", "basis_opinion": "已列入数字达拉特规划"})
     return iid
 
 
@@ -70,7 +75,7 @@ def seed_demo_projects(db) -> list[str]:
         _work(db, iid, "unit:health", "submit_stage_document", SUBMISSION)
         added.append("DEMO-P-002")
     if "DEMO-P-003" in missing:  # under construction, and under a rectification order from cac
-        iid = _declare(db, "DEMO-P-003", "教育城域网升级（演示）", "edu")
+        iid = _declare(db, "DEMO-P-003", "教育城域网升级（演示）", "edu", planned=True)
         _stage(db, iid, "edu")
         _stage(db, iid, "edu")
         _work(db, iid, "finance", "release_construction_funds", {"released_amount": 1800000,
@@ -84,7 +89,7 @@ def seed_demo_projects(db) -> list[str]:
         _work(db, iid, "unit:edu", "appoint_supervisor", {"supervisor_name": "某监理", "supervision_contract_no": "JL-90",
                                                           "supervision_fee": 30000})
         with db.write() as s:
-            services.start_process(s, "supervision", business_key="DEMO-P-003", user="cac", variables={
+            services.start_process(s, "supervision", business_key="DEMO-SV-003", user="cac", variables={
                 "project_id": "DEMO-P-003", "project_name": "教育城域网升级（演示）", "unit": "edu", "issuer": "cac",
                 "problem": "未开展密码应用安全性评估", "article": "第十二条、第二十七条",
                 "rectification_deadline": "2026-12-31"})
@@ -95,10 +100,10 @@ def seed_demo_projects(db) -> list[str]:
         _work(db, iid, "office", "open_call", {"plan_year": 2027, "department_codes": "edu,health",
                                                "submission_deadline": "2026-12-31"})
         added.append("DEMO-PLAN-2027")
-    if "DEMO-OM-001" in missing:  # an O&M funding application to verify
+    if "DEMO-OM-001" in missing:  # an upgrade of a built system, its sharing and security to verify (Art 24)
         with db.write() as s:
             services.start_process(s, "om_funding", business_key="DEMO-OM-001", user="edu", variables={
-                "unit": "edu", "system_name": "学籍管理系统（演示）", "request_kind": "om_funds",
+                "unit": "edu", "system_name": "学籍管理系统（演示）", "request_kind": "upgrade",
                 "requested_amount": 200000, "request_reason": "年度运维", "legal_ground_claimed": False})
         added.append("DEMO-OM-001")
     return added

@@ -456,3 +456,52 @@ def _paint(workflow, highlight: Highlight, flows: dict) -> None:
         if element in highlight.completed or element in highlight.active:
             highlight.taken_flows.update(flows.get((source, element), ()))
     highlight.completed -= highlight.active
+
+
+# --- what the annual plan's review weighs (Art 24, 27, 29) -------------------------------------
+
+@dataclass
+class PlanFinding:
+    """A decision against a department that the next annual plan's review must see."""
+
+    unit: str
+    kind: str  # investment_deferred (Art 27) | om_refused (Art 24)
+    subject: str  # the project (its code) or the system (its name)
+    reason: str
+    instance_id: int
+    until_year: Optional[int] = None
+
+
+def plan_findings(session: Session, units: Iterable[str], plan_year: Optional[int]) -> list[PlanFinding]:
+    """For the departments of a plan: the office's 暂缓安排投资计划 still in force for `plan_year`
+    (supervision.bpmn, Art 27) and Art 24 refusals of their systems (om_funding.bpmn)."""
+    wanted = {str(u).strip() for u in units if str(u).strip()}
+    if not wanted:
+        return []
+    rows = session.execute(select(ProcessInstance.id, ProcessInstance.process_key, ProcessInstance.business_key,
+                                  ProcessInstance.variables)
+                           .where(ProcessInstance.process_key.in_(("supervision", "om_funding")),
+                                  ProcessInstance.status == "completed")
+                           .order_by(ProcessInstance.id))
+    found = []
+    for instance_id, key, business_key, variables in rows:
+        variables = variables or {}
+        unit = str(variables.get("unit") or "")
+        if unit not in wanted:
+            continue
+        if key == "supervision" and variables.get("penalty") == "defer_investment":
+            until = _int_or_none(variables.get("deferred_until_year"))
+            if plan_year is None or until is None or int(plan_year) <= until:
+                found.append(PlanFinding(unit, "investment_deferred", str(variables.get("project_id") or ""),
+                                         str(variables.get("penalty_opinion") or ""), instance_id, until))
+        elif key == "om_funding" and (variables.get("om_decision") or {}).get("eligibility") == "refused":
+            found.append(PlanFinding(unit, "om_refused", str(variables.get("system_name") or business_key or ""),
+                                     str(variables["om_decision"].get("eligibility_reason") or ""), instance_id))
+    return found
+
+
+def _int_or_none(value) -> Optional[int]:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None

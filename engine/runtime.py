@@ -606,12 +606,16 @@ def catch_signal(workflow: BpmnWorkflow, name: str, variables: dict) -> None:
 
 
 def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations: dict | None = None) -> None:
-    """Deliver a message to the workflow and run until the next wait."""
+    """Deliver a message to the workflow and run until the next wait. Its variables become process
+    variables, as Camunda's correlation sets them on the instance: the steps waiting elsewhere in the
+    process (beside a non-interrupting event subprocess the message started) read them too."""
     event = BpmnEvent(specs.ProcessMessageEventDefinition(name), {"payload": payload, "result_var": None},
                       correlations or {})
     with _as_execution_error(workflow):
         before = set(workflow.subprocesses)
         workflow.catch(event)
+        if isinstance(payload, dict) and payload:
+            set_variables(workflow, payload)
         _interrupt_for_event_subprocesses(workflow, before)
         refresh_timers(workflow)
         engine_steps(workflow)
@@ -738,6 +742,13 @@ def snapshot(workflow: BpmnWorkflow) -> Snapshot:
     return Snapshot(ready, timers, messages, external, list(jobs.values()))
 
 
+def listens_for_messages(spec, subprocess_specs: dict) -> bool:
+    """Whether the process has event subprocesses that a message starts (it waits for them all along)."""
+    return any(isinstance(start.event_definition, MessageEventDefinition)
+               for name in getattr(spec.start, "trigger_specs", [])
+               for start in subprocess_specs[name].bpmn_start_events)
+
+
 def _event_subprocess_subscriptions(workflow: BpmnWorkflow) -> list[WaitingMessage]:
     """The messages and signals that start the process's event subprocesses (an interrupting one
     only until it has run)."""
@@ -768,6 +779,7 @@ def _interrupt_for_event_subprocesses(workflow: BpmnWorkflow, before: set) -> No
         trigger = workflow.get_task_from_id(task_id)
         if not trigger.children:
             trigger.task_spec._predict(trigger, mask=TaskState.NOT_FINISHED_MASK)
+        _share_process_variables(workflow, trigger, subprocess)
         if not _interrupting(workflow, subprocess.spec.name):
             continue
         for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
@@ -775,6 +787,20 @@ def _interrupt_for_event_subprocesses(workflow: BpmnWorkflow, before: set) -> No
                 continue
             if task.workflow is workflow and not task.has_state(TaskState.FINISHED_MASK):
                 task.cancel()
+
+
+def _share_process_variables(workflow: BpmnWorkflow, trigger, subprocess) -> None:
+    """An event subprocess reads the process's variables as they are now (Camunda runs it in the
+    instance's scope), beneath what its message or signal brought."""
+    current = dict(workflow.data)
+    if workflow.last_task is not None and workflow.last_task.workflow is workflow \
+            and not workflow.last_task.is_descendant_of(trigger):
+        current.update(workflow.last_task.data)
+    for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+        if task.workflow is workflow and task is not trigger and not task.is_descendant_of(trigger):
+            current.update(task.data)
+    for task in subprocess.get_tasks():
+        task.data = {**current, **task.data}
 
 
 def _job_of(task) -> "PendingJob":

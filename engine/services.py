@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import bureaus, clock, definitions, history, inbox, instances, runtime, senders, users, variable_limits
+from . import (bureaus, clock, compliance, definitions, history, inbox, instances, runtime, senders, users,
+               variable_limits)
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
@@ -79,6 +80,7 @@ def start_process(session: Session, key: str, *, business_key: Optional[str] = N
     if definition.suspended:
         raise InstanceNotRunning(f"process '{key}' version {definition.version} is suspended")
     variables = _checked_variables(variables)
+    _refuse_shared_key(session, definition, business_key)
     start_event = _plain_start(definition)
     initiator = next((s.get("initiator") for s in definition.meta["starts"] if s["id"] == start_event), None)
     if initiator and user:
@@ -90,6 +92,26 @@ def start_process(session: Session, key: str, *, business_key: Optional[str] = N
     runtime.start(handle.workflow, variables, start_element=start_event)
     _save(session, handle, user)
     return handle.row
+
+
+def _refuse_shared_key(session: Session, definition: ProcessDefinition, business_key: Optional[str]) -> None:
+    """A process whose event subprocesses start on messages listens on its business key for its whole
+    life: a second open instance of it under the same key would make every such message ambiguous,
+    so it is refused (Art 5: each plan entry its own key). Other processes may share keys, as in
+    Camunda (a message then names its instance)."""
+    if not business_key:
+        return
+    compiled = instances.definition_runtime(session, definition.id)
+    if not runtime.listens_for_messages(compiled.spec, compiled.subprocess_specs):
+        return
+    other = session.scalar(select(MessageSubscription.instance_id)
+                           .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
+                           .where(MessageSubscription.kind == "message", MessageSubscription.business_key == business_key,
+                                  ProcessInstance.process_key == definition.key).limit(1))
+    if other is not None:
+        raise InvalidInput(f"process '{definition.key}' already has an instance ({other}) with business key "
+                           f"'{business_key}' that listens for messages: a message correlated on that key would have "
+                           "two receivers")
 
 
 def _save(session: Session, handle: instances.Handle, user: Optional[str]) -> None:
@@ -373,6 +395,7 @@ def complete_task(session: Session, task_id: int, *, user: str, data: Optional[d
                            f"{', claimed by ' + task.assignee if task.assignee else ''})")
     override = _override(task, user, groups, roles, "work", reason) if check_access else {}
     data = _checked_variables(data)
+    compliance.enforce(row.process_key, task.element_id, {**(row.variables or {}), **data})
     handle = instances.load(session, row.id, row=row)
     spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
     if spiff_task is None:
@@ -503,6 +526,7 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
     if sender is not None:
         senders.check_may_start(sender, definition, start.element_id, what)
         senders.check_variables(sender, definition, variables, what)
+    _refuse_shared_key(session, definition, business_key)
     handle = instances.create(session, definition.id, business_key=business_key, user=user)
     handle.events.append(history.Event("instance_started", actor=user, element_id=start.element_id,
                                        versions=instances.versions(handle),

@@ -1,8 +1,9 @@
 """A task completion checked as the task page checks it, whichever door it comes through (the page,
 the REST API, the command line): the task's form fields (camunda:formData or a Camunda form),
-their types, required, min/max and lengths, the required materials uploaded, and — from the
-REST API and the command line, which send typed values rather than a browser form — no field the
-form does not declare (readonly and file fields included: those are not input).
+their types, required, min/max and lengths, the required materials uploaded, the consistency rules
+of the rule table (engine/compliance.py, kind `consistent`: the values against the project's data),
+and — from the REST API and the command line, which send typed values rather than a browser form —
+no field the form does not declare (readonly and file fields included: those are not input).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, Mapping
 
 from sqlalchemy.orm import Session
 
-from engine import documents
+from engine import compliance, documents
 from engine.models import ProcessDefinition, ProcessInstance, UserTask
 
 from . import schemas
@@ -65,6 +66,10 @@ def check(session: Session, task: UserTask, form: Mapping[str, Any], *, typed_va
     submission.typed = result.typed
     present = documents.fields_present(session, task.id)
     submission.missing = [m.label for m in materials_of(specs) if m.key not in present]
+    if result.ok:
+        values = {**(instance.variables or {}), **schemas.to_variables(result.values)}
+        for breach in compliance.inconsistencies(instance.process_key, task.element_id, values):
+            submission.errors.setdefault(breach.field, []).append(breach.message)
     if submission.ok:
         submission.variables = {**schemas.to_variables(result.values), **_file_variables(session, task, specs)}
     return submission

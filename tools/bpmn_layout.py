@@ -112,6 +112,8 @@ class Node:
     side: str = "bottom"
     offset: float = 0.7  # where on the host's side, 0..1
     label_at: Optional[str] = None  # below | above | left | right (external labels)
+    parent: Optional[str] = None  # the event subprocess it is drawn and nested in
+    span: tuple = (1, 1)  # an expanded subprocess: columns and rows it covers from its cell
     incoming: list = field(default_factory=list)
     outgoing: list = field(default_factory=list)
     # filled by layout
@@ -160,6 +162,7 @@ class Diagram:
         self.nodes: dict[str, Node] = {}
         self.flows: list[Flow] = []
         self.messages: dict[str, str] = {}  # message name -> id
+        self.signals: dict[str, str] = {}  # signal name -> id
         self.errors: dict[str, str] = {}
 
     # --- elements ------------------------------------------------------------------------------
@@ -175,9 +178,16 @@ class Diagram:
     def message(self, name: str) -> str:
         return self.messages.setdefault(name, f"Message_{name}")
 
+    def signal(self, name: str) -> str:
+        return self.signals.setdefault(name, f"Signal_{name}")
+
     def start(self, id, name, lane, col, row=0, *, doc=None, message=None, timer=None, form=(),
-              initiator=None, **kw):
+              initiator=None, signal=None, interrupting=True, **kw):
         node = Node(id, "startEvent", name, lane, col, row, doc=doc, **kw)
+        if not interrupting:
+            node.attrs["isInterrupting"] = "false"
+        if signal:
+            node.body.append(f'<bpmn:signalEventDefinition id="{id}_def" signalRef="{self.signal(signal)}" />')
         if initiator:
             node.attrs["camunda:initiator"] = initiator
         if form:
@@ -198,11 +208,14 @@ class Diagram:
             node.body.append(f'<bpmn:terminateEventDefinition id="{id}_def" />')
         return self._add(node)
 
-    def throw(self, id, name, lane, col, row=0, *, message, inputs=None, doc=None, **kw):
+    def throw(self, id, name, lane, col, row=0, *, message=None, signal=None, inputs=None, doc=None, **kw):
         node = Node(id, "intermediateThrowEvent", name, lane, col, row, doc=doc, **kw)
         if inputs:
             node.extensions += self._inputs(inputs)
-        node.body.append(f'<bpmn:messageEventDefinition id="{id}_def" messageRef="{self.message(message)}" />')
+        if signal:
+            node.body.append(f'<bpmn:signalEventDefinition id="{id}_def" signalRef="{self.signal(signal)}" />')
+        else:
+            node.body.append(f'<bpmn:messageEventDefinition id="{id}_def" messageRef="{self.message(message)}" />')
         return self._add(node)
 
     def catch(self, id, name, lane, col, row=0, *, message=None, timer=None, doc=None, **kw):
@@ -229,7 +242,7 @@ class Diagram:
 
     def user_task(self, id, name, lane, col, row=0, *, groups, doc=None, form=(), form_ref=None, due=None,
                   priority=None, collection=None, element=None, sequential=False, output_collection=None,
-                  completion=None, **kw):
+                  completion=None, outputs=None, **kw):
         node = Node(id, "userTask", name, lane, col, row, doc=doc, **kw)
         node.attrs["camunda:candidateGroups"] = groups
         if form_ref:
@@ -245,15 +258,17 @@ class Diagram:
                                 "</camunda:properties>"]
         if form:
             node.extensions += self._form_data(form)
+        if outputs:
+            node.extensions += self._inputs({}, outputs)
         if collection:
             self._multi(node, collection, element, sequential, completion)
         return self._add(node)
 
     def rule_task(self, id, name, lane, col, row=0, *, decision, result, mapping="singleResult", doc=None,
-                  inputs=None, **kw):
+                  inputs=None, outputs=None, **kw):
         node = Node(id, "businessRuleTask", name, lane, col, row, doc=doc, **kw)
-        if inputs:
-            node.extensions += self._inputs(inputs)
+        if inputs or outputs:
+            node.extensions += self._inputs(inputs, outputs)
         node.attrs.update({"camunda:resultVariable": result, "camunda:decisionRef": decision,
                            "camunda:mapDecisionResult": mapping})
         return self._add(node)
@@ -272,6 +287,13 @@ class Diagram:
             node.extensions.append(self._mapping("out", mapping))
         if collection:
             self._multi(node, collection, element, sequential, None)
+        return self._add(node)
+
+    def event_subprocess(self, id, name, lane, col, row=0, *, cols, rows=1, doc=None):
+        """An event subprocess drawn expanded over `cols` columns and `rows` rows from its cell;
+        its elements are added with `parent=id` in cells inside that box."""
+        node = Node(id, "subProcess", name, lane, col, row, doc=doc, span=(cols, rows))
+        node.attrs["triggeredByEvent"] = "true"
         return self._add(node)
 
     def script_task(self, id, name, lane, col, row=0, *, script, doc=None, **kw):
@@ -311,10 +333,12 @@ class Diagram:
         return ["<camunda:formData>", *(f.xml("  ") for f in form), "</camunda:formData>"]
 
     @staticmethod
-    def _inputs(inputs: dict) -> list[str]:
+    def _inputs(inputs: dict, outputs: Optional[dict] = None) -> list[str]:
         lines = ["<camunda:inputOutput>"]
-        for name, value in inputs.items():
+        for name, value in (inputs or {}).items():
             lines.append(f'  <camunda:inputParameter name="{name}">{escape(str(value))}</camunda:inputParameter>')
+        for name, value in (outputs or {}).items():
+            lines.append(f'  <camunda:outputParameter name="{name}">{escape(str(value))}</camunda:outputParameter>')
         lines.append("</camunda:inputOutput>")
         return lines
 
@@ -352,7 +376,7 @@ class Diagram:
     def _lane_rows(self) -> dict[str, int]:
         rows = {lane.id: lane.rows for lane in self.lanes}
         for node in self.nodes.values():
-            rows[node.lane] = max(rows[node.lane], node.row + 1)
+            rows[node.lane] = max(rows[node.lane], node.row + (node.span[1] if node.kind == "subProcess" else 1))
         return rows
 
     def layout(self) -> None:
@@ -364,10 +388,17 @@ class Diagram:
             self.lane_box[lane.id] = (y, height)
             y += height
         self.pool_h = y - POOL_Y
-        max_col = max(n.col for n in self.nodes.values())
+        max_col = max(n.col + (n.span[0] - 1 if n.kind == "subProcess" else 0) for n in self.nodes.values())
         self.pool_w = (FIRST_COL_X - POOL_X) + max_col * COL_W + 110
         for node in self.nodes.values():
             if node.kind == "boundaryEvent":
+                continue
+            if node.kind == "subProcess":
+                cols, rows_spanned = node.span
+                lane_top, _ = self.lane_box[node.lane]
+                node.x = FIRST_COL_X + (node.col - 0.5) * COL_W + 10
+                node.y = lane_top + node.row * ROW_H + 10
+                node.w, node.h = cols * COL_W - 20, rows_spanned * ROW_H - 20
                 continue
             w, h = self._size(node)
             lane_top, _ = self.lane_box[node.lane]
@@ -549,13 +580,29 @@ class Diagram:
         for lane in self.lanes:
             out.append(f'      <bpmn:lane id="Lane_{lane.id}" name={quoteattr(lane.name)}>')
             for node in self.nodes.values():
-                if node.lane == lane.id:
+                if node.lane == lane.id and node.parent is None:
                     out.append(f"        <bpmn:flowNodeRef>{node.id}</bpmn:flowNodeRef>")
             out.append("      </bpmn:lane>")
         out.append("    </bpmn:laneSet>")
+        out.extend(self._children_xml(None))
+        out.append("  </bpmn:process>")
+        for name, mid in self.messages.items():
+            out.append(f'  <bpmn:message id="{mid}" name="{name}" />')
+        for name, sid in self.signals.items():
+            out.append(f'  <bpmn:signal id="{sid}" name="{name}" />')
+        out.extend(self._di_xml())
+        out.append("</bpmn:definitions>")
+        return "\n".join(out) + "\n"
+
+    def _children_xml(self, parent: Optional[str]) -> list[str]:
+        """The elements and flows directly inside the process (parent None) or an event subprocess."""
+        out = []
         for node in self.nodes.values():
-            out.extend(self._node_xml(node))
+            if node.parent == parent:
+                out.extend(self._node_xml(node))
         for flow in self.flows:
+            if self.nodes[flow.source].parent != parent:
+                continue
             name = f" name={quoteattr(flow.name)}" if flow.name else ""
             head = f'    <bpmn:sequenceFlow id="{flow.id}"{name} sourceRef="{flow.source}" targetRef="{flow.target}"'
             if flow.condition:
@@ -566,12 +613,9 @@ class Diagram:
                 out.append("    </bpmn:sequenceFlow>")
             else:
                 out.append(head + " />")
-        out.append("  </bpmn:process>")
-        for name, mid in self.messages.items():
-            out.append(f'  <bpmn:message id="{mid}" name="{name}" />')
-        out.extend(self._di_xml())
-        out.append("</bpmn:definitions>")
-        return "\n".join(out) + "\n"
+        if parent is None:
+            return out
+        return ["  " + line for line in out]
 
     def _node_xml(self, node: Node) -> list[str]:
         attrs = f'id="{node.id}"'
@@ -590,6 +634,8 @@ class Diagram:
         lines.extend(f"      <bpmn:outgoing>{f}</bpmn:outgoing>" for f in node.outgoing)
         for chunk in node.body:
             lines.extend(f"      {line}" for line in chunk.split("\n"))
+        if node.kind == "subProcess":
+            lines.extend(self._children_xml(node.id))
         lines.append(f"    </bpmn:{node.kind}>")
         return lines
 
@@ -611,6 +657,7 @@ class Diagram:
                   [n for n in self.nodes.values() if n.kind == "boundaryEvent"]
         for node in ordered:
             extra = ' isMarkerVisible="true"' if node.kind == "exclusiveGateway" else ""
+            extra += ' isExpanded="true"' if node.kind == "subProcess" else ""
             out.append(f'      <bpmndi:BPMNShape id="{node.id}_di" bpmnElement="{node.id}"{extra}>')
             out.append(f'        <dc:Bounds x="{f(node.x)}" y="{f(node.y)}" width="{f(node.w)}" height="{f(node.h)}" />')
             label = self._node_label(node)

@@ -15,7 +15,7 @@ sys.path.insert(0, str(HERE / "diagrams"))
 sys.path.insert(0, str(HERE))
 
 DIAGRAMS = ["stage_review", "overdue_alert", "project_launch", "project", "plan_submission", "annual_plan", "supervision",
-            "om_funding", "planning", "plan_change"]
+            "om_funding", "planning", "plan_change", "year_end_reports", "quarterly_summary"]
 
 
 def main(names: list[str]) -> int:

@@ -86,13 +86,17 @@ APPROVAL_PATH = Table(
 ADJUSTMENT_ROUTE = Table(
     "adjustment_route", "建设内容调整方式", "FIRST",
     inputs=[("投资规模未超出概算批复", "within_budget", "boolean"), ("建设目标不变", "goal_unchanged", "boolean"),
-            ("调整金额占概算总投资比例", "adjustment_amount / approved_budget", "double"),
+            ("已自行调整和本次调整金额之和占原批复概算总投资比例", "(adjusted_so_far + adjustment_amount) / original_budget",
+             "double"),
             ("调整情形", "adjustment_ground", "string")],
     outputs=[("调整方式", "route", "string")],
     rules=[(["true", "true", "<= 0.1", '"gov_approved","optimize_tech","business_need"'], [q("self_adjust")],
-            "第二十条：未超概算、目标不变、调整金额不超过概算总投资10%，且属于三种情形之一：由项目建设单位调整，同时向审批部门、领导小组办公室备案"),
+            "第二十条：未超概算、目标不变、调整金额（与此前自行调整的累计）不超过原批复概算总投资10%，且属于三种情形之一："
+            "由项目建设单位调整，同时向审批部门、领导小组办公室备案"),
            (["-", "-", "-", "-"], [q("new_approval")], "其他调整：报原审批部门（旗发展和改革委员会）审批")],
-    doc="第二十条。命中策略 FIRST：先检查可自行调整的全部条件，其余一律报批。10% 的界限在第一条规则的第三列。")
+    doc="第二十条。命中策略 FIRST：先检查可自行调整的全部条件，其余一律报批。10% 的界限在第一条规则的第三列，"
+        "按累计计算：此前自行调整的金额（adjusted_so_far）加本次，对初步设计批复的原概算（original_budget）；"
+        "未获批准的调整不改变任何数额。")
 
 REVIEW_PERIODS = Table(
     "review_periods", "办理时限（工作日）", "UNIQUE",

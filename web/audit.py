@@ -48,6 +48,7 @@ REASONS = {
     "late": N_("“%(element)s”之后办理超过期限（应于 %(due)s 前）"),
     "overdue": N_("自“%(element)s”起已超过期限（%(due)s），仍未办理"),
     "missing_materials": N_("缺少 %(count)s 项材料：%(missing)s"),
+    "inconsistent": N_("“%(element)s”：%(message)s"),
 }
 
 
@@ -355,6 +356,8 @@ def _reason(breach: compliance.Breach, names) -> str:
         return _(REASONS[breach.reason], element=element, due=due)
     if breach.reason == "missing_materials":
         return _(REASONS["missing_materials"], count=len(params["missing"]), missing="、".join(params["missing"]))
+    if breach.reason == "inconsistent":
+        return _(REASONS["inconsistent"], element=element, message=params["message"])
     return breach.detail
 
 

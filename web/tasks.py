@@ -17,7 +17,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import delete, or_, select
 
-from engine import bureaus, clock, documents, history, instances, services, users
+from engine import bureaus, clock, documents, history, instances, projects, services, users
 from engine.errors import EngineError, NotFound, TaskNotReady
 from engine.models import ProcessDefinition, ProcessInstance, TaskComment, TaskDraft, User, UserBureau, UserTask
 from forms import prefill, schemas, submission
@@ -39,6 +39,7 @@ PROJECT_FIELDS = (
     ("estimated_budget", N_("投资估算")),
     ("approved_budget", N_("批复概算")),
     ("spend", N_("已支出")),
+    ("plan_basis", N_("规划依据")),
 )
 MONEY_FIELDS = {"estimated_budget", "approved_budget", "spend"}
 STAGES = {"proposal": N_("项目建议书"), "feasibility": N_("可行性研究报告"), "design": N_("初步设计方案和投资概算"),
@@ -142,7 +143,8 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
         own_documents=[d for d in docs if d.task_id == task.id],
         reusable=[d for d in docs if d.task_id != task.id], uploaded=_latest_uploads(docs, task.id),
         documents=docs, comments=comments, events=events, bureaus=names, people=people, case=case,
-        project=_project_context(branch if branch is not None else instance.variables or {}, names), may_act=may_act(task, user),
+        project=_project_context(branch if branch is not None else instance.variables or {}, names),
+        findings=_plan_findings(session, instance), may_act=may_act(task, user),
         may_claim=task.state == "ready" and not task.assignee and may_act(task, user),
         may_unclaim=task.state == "ready" and task.assignee == user.name,
         colleagues=_colleagues(session, task, user) if task.state == "ready" and task.assignee == user.name else [],
@@ -150,6 +152,15 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
         and task.assignee in users.represented(session, user.name),
         may_withdraw=task.state == "completed" and task.completed_by == user.name
         and services.withdraw_problem(session, task, instance) is None), status
+
+
+def _plan_findings(session, instance: ProcessInstance) -> list:
+    """On the annual plan's tasks: the decisions against its departments it must weigh (Art 24, 27)."""
+    if instance.process_key != "annual_plan":
+        return []
+    variables = instance.variables or {}
+    return projects.plan_findings(session, str(variables.get("department_codes") or "").split(","),
+                                  variables.get("plan_year"))
 
 
 def _initial_form(session, task: UserTask, specs, branch: Optional[dict], user) -> FormState:

@@ -1,6 +1,7 @@
 """The diagrams in bpmn/ are drawn as a person would: every element has a shape, no two shapes
 overlap (a boundary event sits on its own activity only), every flow has waypoints that start
-and end on its source and target, and every shape lies inside its lane."""
+and end on its source and target, and every shape lies inside its lane (an element of an
+expanded event subprocess inside the subprocess's box)."""
 from pathlib import Path
 
 import pytest
@@ -56,14 +57,35 @@ def test_no_two_shapes_overlap(path):
     hosts = {b.get("id"): b.get("attachedToRef") for b in root.iter(f"{{{NS['bpmn']}}}boundaryEvent")}
     ids = [el.get("id") for name in NODES for el in root.iter(f"{{{NS['bpmn']}}}{name}")]
     boxes = {i: _bounds(shapes[i]) for i in ids}
+    inside = _enclosing(root)
     clashes = []
     for n, a in enumerate(ids):
         for b in ids[n + 1:]:
-            if hosts.get(a) == b or hosts.get(b) == a:
+            if hosts.get(a) == b or hosts.get(b) == a or inside.get(a) == b or inside.get(b) == a:
                 continue
             if _overlap(boxes[a], boxes[b]):
                 clashes.append((a, b))
     assert clashes == []
+
+
+def _enclosing(root) -> dict:
+    """Element id -> the id of the subprocess it is nested in."""
+    return {child.get("id"): sub.get("id") for sub in root.iter(f"{{{NS['bpmn']}}}subProcess")
+            for child in sub if child.get("id") and etree.QName(child).localname in NODES + ("sequenceFlow",)}
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_elements_of_a_subprocess_lie_inside_its_box(path):
+    root, shapes, _ = _diagram(path)
+    outside = []
+    for child, sub in _enclosing(root).items():
+        if child not in shapes:
+            continue
+        x0, y0, x1, y1 = _bounds(shapes[child])
+        sx0, sy0, sx1, sy1 = _bounds(shapes[sub])
+        if not (sx0 <= x0 and x1 <= sx1 and sy0 <= y0 and y1 <= sy1):
+            outside.append((child, sub))
+    assert outside == []
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])

@@ -254,6 +254,11 @@ def test_an_administrator_retargets_disables_and_adds_rules(db, checks, tmp_path
     ({"rules": [{"id": "art22_acceptance_without_archive_acceptance", "order": "later"}]}, "field 'order'"),
     ({"rules": [{"id": "art21_acceptance_materials", "trigger": {"element": ["x"]}}]}, "unknown key element"),
     ({"rules": [{"id": "art21_acceptance_materials", "enabled": "no"}]}, "field 'enabled'"),
+    ({"rules": [{"id": "art8_release_within_approved_budget", "check": "${released_amount <=}"}]},
+     "rule 'art8_release_within_approved_budget' (#1): field 'check'"),
+    ({"rules": [{"id": "local_2", "article": "第一条", "title_zh": "t", "kind": "consistent",
+                 "trigger": {"elements": ["x"]}, "check": "${a > 0}", "message_zh": "m"}]},
+     "rule 'local_2' (#1): field 'field'"),
 ])
 def test_a_mistake_in_the_rules_file_names_the_file_the_rule_and_the_field(tmp_path, document, message):
     path = write(tmp_path, document)
@@ -265,5 +270,7 @@ def test_a_mistake_in_the_rules_file_names_the_file_the_rule_and_the_field(tmp_p
 def test_without_a_file_the_built_in_rules_cover_the_articles(tmp_path):
     rules = compliance.load_rules(tmp_path / "none.json")
     assert [r.article for r in rules] == ["第八条", "第二十条", "第二十一条", "第二十一条", "第二十二条", "第十七条",
-                                          "第二十七条"]
+                                          "第二十七条", "第八条、第十九条", "第五条", "第五条", "第八条", "第十三条、第二十一条",
+                                          "第二十一条", "第二十一条、第二十三条", "第二十条", "第二十一条", "第二十七条"]
+    assert [r.kind for r in rules][7:] == ["consistent"] * 10
     assert all(r.source.startswith("built-in") for r in rules)

@@ -1,22 +1,30 @@
 """Art 5, last sentence: the fixed annual plan changes only in special circumstances, with the
-leading group's approval; finance then adjusts the special funds."""
+leading group's approval; finance then adjusts the special funds. Art 5 with Art 8: construction
+funds go only to a project in the year's plan or added by an approved plan change."""
 import pytest
 
-from scenario_support import deploy_all, inbox, start, status, variables, work
+from scenario_support import (FormRefused, add_by_plan_change, declare_project, deploy_all, inbox, pass_stage,
+                              status, variables, work)
 
-REQUEST = {"plan_year": 2026, "special_circumstances": "上级政策调整，须新增防汛预警系统",
-           "change_content": "新增防汛预警系统一项", "budget_change": 600000}
+RELEASE = {"released_amount": 1800000, "release_doc_no": "达财预〔2026〕8号", "release_date": "2026-04-10"}
 
 
-@pytest.mark.parametrize("decision, steps", [("approve", ["adjust_special_funds"]), ("reject", [])])
-def test_a_plan_change_needs_the_leading_group(db, frozen_clock, decision, steps):
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_funds_only_for_a_project_in_the_plan_or_added_by_an_approved_change(db, frozen_clock, decision):
+    """第五条：数字达拉特年度建设计划及投资概算一经确定，无特殊情况不再调整。旗财政局结合数字达拉特年度建设计划下达信息化项目专项资金。"""
     deploy_all(db)
-    cid = start(db, "plan_change", "PLAN-2026-CHANGE-1", user="office", **REQUEST)
-    assert inbox(db, "leading_group", cid) == ["decide_plan_change"]
-    work(db, "leading_group", "decide_plan_change", {"change_decision": decision, "change_minutes_no": "2026-5",
-                                                     "change_opinion": "同意" if decision == "approve" else "不予调整"}, cid)
-    assert inbox(db, "finance", cid) == steps
-    if steps:
-        work(db, "finance", "adjust_special_funds", {"adjusted_funds": 2400000, "adjust_doc_no": "达财预〔2026〕9号"}, cid)
-        assert variables(db, cid)["adjusted_funds"] == 2400000
+    pid = declare_project(db, "P-2026-090", in_plan=True, planned=False)
+    cid = add_by_plan_change(db, "P-2026-090", decision)
     assert status(db, cid) == "completed"
+    assert ("plan_change_no" in variables(db, pid)) == (decision == "approve")
+    pass_stage(db, pid)
+    pass_stage(db, pid)
+    assert inbox(db, "finance", pid) == ["release_construction_funds"]
+    if decision == "approve":
+        work(db, "finance", "release_construction_funds", RELEASE, pid)
+        assert inbox(db, "unit:edu", pid) == ["appoint_implementing_body"]
+    else:
+        with pytest.raises(FormRefused) as refused:
+            work(db, "finance", "release_construction_funds", RELEASE, pid)
+        assert "未列入年度建设计划" in refused.value.errors["released_amount"][0]
+        assert inbox(db, "finance", pid) == ["release_construction_funds"]

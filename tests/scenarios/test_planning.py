@@ -6,11 +6,11 @@ from scenario_support import deploy_all, inbox, offered, start, status, variable
 
 
 def _round(db, iid, decision):
-    work(db, "office", "draft_plan", {"draft_summary": "一网通办、一网统管"}, iid)
+    work(db, "office", "draft_plan", {"plan_draft": "plan_draft.pdf", "draft_summary": "一网通办、一网统管", "plan_draft": "规划草案.pdf"}, iid)
     assert sorted(g for _, gs in offered(db, iid) for g in gs) == ["unit:edu", "unit:health"]
     work(db, "unit:edu", "give_department_opinion", {"department_needs": "智慧教育", "department_plan_aligned": True}, iid)
     work(db, "unit:health", "give_department_opinion", {"department_needs": "健康档案", "department_plan_aligned": False}, iid)
-    work(db, "office", "finalize_plan", {"evaluation_opinion": "论证充分"}, iid)
+    work(db, "office", "finalize_plan", {"plan_final": "plan_final.pdf", "evaluation_opinion": "论证充分"}, iid)
     work(db, "government", "approve_planning", {"planning_decision": decision, "planning_doc_no": "达政发〔2026〕1号",
                                                 "planning_opinion": "意见"}, iid)
 

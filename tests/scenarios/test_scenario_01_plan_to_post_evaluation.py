@@ -2,8 +2,9 @@
 post-evaluation (Art 5 to 29)."""
 from datetime import datetime
 
+import pytest
 
-from scenario_support import (CODE, ENTRY, deploy_all, inbox, instance_by_key, move_to, offered, pass_stage, start,
+from scenario_support import (ACCEPTANCE_FILES, CODE, ENTRY, FormRefused, deploy_all, inbox, instance_by_key, move_to, offered, pass_stage, start,
                               status, variables, work)
 
 
@@ -20,7 +21,7 @@ def test_plan_listed_project_from_plan_to_post_evaluation(db, frozen_clock):
     work(db, "finance", "issue_special_funds", {"special_funds_amount": 1800000,
                                                 "special_funds_doc_no": "达财预〔2026〕1号"}, aid)
     assert status(db, aid) == "completed"
-    pid = instance_by_key(db, "project", "P-2026-edu")  # the plan started the project (Art 5+)
+    pid = instance_by_key(db, "project", "P-2026-edu-01")  # the plan started the project (Art 5+)
     assert (variables(db, pid)["project_name"], variables(db, pid)["plan_year"]) == ("智慧教育平台", 2026)
     assert offered(db, pid) == [("confirm_project_basis", ["office"])]
     work(db, "office", "confirm_project_basis", {"in_plan": True, "plan_basis": "数字达拉特“十四五”规划",
@@ -40,23 +41,30 @@ def test_plan_listed_project_from_plan_to_post_evaluation(db, frozen_clock):
         "implementing_body": "信息中心", "responsible_person": "王伟", "responsible_phone": "0477-1234567",
         "management_rules": True, "security_management": "制度", "crypto_sync": "同步", "cloud_usage": "政务云"}, pid)
     work(db, "unit:edu", "procure_and_contract", {"procurement_method": "open_tender", "supplier": "某公司",
-                                                  "contract_no": "HT-1", "contract_amount": 1750000}, pid)
+                                                  "contract_no": "HT-1", "contract_amount": 1750000,
+                                                  "contract_file": "合同.pdf"}, pid)
     work(db, "unit:edu", "appoint_supervisor", {"supervisor_name": "某监理", "supervision_contract_no": "JL-1",
-                                                "supervision_fee": 30000}, pid)
+                                                "supervision_fee": 30000, "supervision_contract": "监理合同.pdf"}, pid)
     progress = {"progress_percent": 50, "spent_total": 800000, "platform_updated": True, "progress_note": "开发中",
                 "serious_problem": False, "adjustment_needed": False, "construction_completed": False}
     work(db, "unit:edu", "report_progress", progress, pid)
     work(db, "unit:edu", "report_progress", {**progress, "progress_percent": 100, "spent_total": 1700000,
                                              "construction_completed": True, "completion_date": "2026-10-15"}, pid)
     work(db, "unit:edu", "preliminary_acceptance", {"preliminary_acceptance_date": "2026-10-20",
-                                                    "preliminary_passed": True}, pid)
-    work(db, "audit", "issue_audit_report", {"audit_opinion": "资金使用合规"}, pid)
-    work(db, "unit:edu", "apply_final_acceptance", {"application_date": "2026-11-20"}, pid)
+                                                    "preliminary_passed": True, "preliminary_opinion": "初验意见.pdf"}, pid)
+    # Art 21: the audit report is the unit's 竣工决算审计报告 from an intermediary (no 审计局 step by default)
+    assert inbox(db, "audit", pid) == [] and inbox(db, "unit:edu", pid) == ["apply_final_acceptance"]
+    with pytest.raises(FormRefused) as refused:  # a material left out: the page refuses the application
+        work(db, "unit:edu", "apply_final_acceptance", {"application_date": "2026-11-20",
+                                                        **{k: v for k, v in ACCEPTANCE_FILES.items()
+                                                           if k != "audit_report_copy"}}, pid)
+    assert refused.value.missing == ["审计报告（竣工决算审计报告或旗审计局审计报告）"]
+    work(db, "unit:edu", "apply_final_acceptance", {"application_date": "2026-11-20", **ACCEPTANCE_FILES}, pid)
     work(db, "archives", "archive_acceptance", {"archive_result": "pass", "archive_opinion": "合格"}, pid)
     work(db, "office", "joint_acceptance", {"secure_products_check": "ok", "crypto_security_check": "ok",
                                             "energy_efficiency_check": "na", "joint_acceptance_result": "pass",
                                             "joint_acceptance_opinion": "通过"}, pid)
-    work(db, "unit:edu", "file_acceptance_report", {"in_operation_on": "2026-12-01"}, pid)
+    work(db, "unit:edu", "file_acceptance_report", {"final_acceptance_report": "final_acceptance_report.pdf", "in_operation_on": "2026-12-01"}, pid)
     work(db, "unit:edu", "register_assets", {"asset_type": "intangible", "asset_cost": 1700000,
                                              "asset_register_no": "ZC-1", "surplus_returned": 100000}, pid)
     work(db, "finance", "confirm_asset_registration", {"asset_registration_opinion": "同意"}, pid)
@@ -65,13 +73,16 @@ def test_plan_listed_project_from_plan_to_post_evaluation(db, frozen_clock):
     assert inbox(db, "unit:edu", pid) == []
     move_to(db, datetime(2027, 12, 1, 9))
     assert inbox(db, "unit:edu", pid) == ["self_evaluation"]
-    work(db, "unit:edu", "self_evaluation", {"budget_execution_rate": 94, "output_indicators": "完成",
+    work(db, "unit:edu", "self_evaluation", {"self_evaluation_report": "self_evaluation_report.pdf", "budget_execution_rate": 94, "output_indicators": "完成",
                                              "benefit_indicators": "良好", "satisfaction_rate": 92}, pid)
-    work(db, "drc", "drc_reviews_self_evaluation", {"drc_self_evaluation_opinion": "同意"}, pid)
-    work(db, "finance", "finance_reviews_self_evaluation", {"finance_self_evaluation_opinion": "同意"}, pid)
+    # Art 17: the office commissions the post-evaluation jointly with drc and finance
+    work(db, "drc", "drc_reviews_self_evaluation", {"drc_self_evaluation_opinion": "同意",
+                                                    "drc_joins_post_evaluation": True}, pid)
+    work(db, "finance", "finance_reviews_self_evaluation", {"finance_self_evaluation_opinion": "同意",
+                                                            "finance_joins_post_evaluation": True}, pid)
     work(db, "office", "office_reviews_self_evaluation", {"office_self_evaluation_opinion": "同意",
                                                           "commission_post_evaluation": True}, pid)
-    work(db, "consultant", "third_party_post_evaluation", {"post_evaluation_conclusion": "达到预期",
+    work(db, "consultant", "third_party_post_evaluation", {"post_evaluation_report": "post_evaluation_report.pdf", "post_evaluation_conclusion": "达到预期",
                                                            "post_evaluation_grade": "good"}, pid)
     work(db, "office", "apply_evaluation_results", {"evaluation_assessment": "良好", "next_year_weight": "normal"}, pid)
     assert status(db, pid) == "completed"

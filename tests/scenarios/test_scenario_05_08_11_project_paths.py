@@ -19,8 +19,8 @@ def _completed(db, project_id):
 
 def test_05_cross_department_framework_then_each_part(db, frozen_clock):
     deploy_all(db)
-    pid = declare_project(db, "P-2026-050", in_plan=True, cross_department=True, participants=["health", "transport"])
-    framework = {"framework_goals": "城市运行一网统管", "framework_flows": "事件流转接口", "resource_catalogue": "目录初稿"}
+    pid = declare_project(db, "P-2026-050", in_plan=True, cross_department=True)
+    framework = {"participants": "health,transport", "framework_document": "框架方案.pdf", "framework_goals": "城市运行一网统管", "framework_flows": "事件流转接口", "resource_catalogue": "目录初稿"}
     work(db, "unit:edu", "draft_framework", framework, pid)
     work(db, "unit:health", "confirm_participation", {"part_content": "医疗事件接入", "part_budget": 500000,
                                                       "part_agreed": True}, pid)
@@ -40,6 +40,9 @@ def test_05_cross_department_framework_then_each_part(db, frozen_clock):
         assert (v["unit"], v["framework_id"], v["estimated_budget"]) == (part, "P-2026-050", budget)
         assert inbox(db, "office", parts[part]) == ["confirm_project_basis"]
     assert offered(db, pid) == [("submit_stage_document", ["unit:edu"])]  # the lead part goes on to its feasibility study
+    # the lead keeps its own part only: 1,800,000 in all, of which 1,200,000 are the participants' parts
+    lead = variables(db, pid)
+    assert (lead["framework_total_budget"], lead["parts_total"], lead["estimated_budget"]) == (1800000, 1200000, 600000)
 
 
 def test_08_failed_joint_acceptance_passes_the_second_time(db, frozen_clock):
@@ -52,10 +55,10 @@ def test_08_failed_joint_acceptance_passes_the_second_time(db, frozen_clock):
                                             "joint_acceptance_opinion": "密码应用不符合"}, pid)
     assert inbox(db, "unit:edu", pid) == ["explain_failed_acceptance"]
     assert inbox(db, "finance", pid) == ["withhold_funds"]
-    work(db, "unit:edu", "explain_failed_acceptance", {"failure_explanation": "密评未完成"}, pid)
+    work(db, "unit:edu", "explain_failed_acceptance", {"failure_explanation_file": "failure_explanation_file.pdf", "failure_explanation": "密评未完成"}, pid)
     work(db, "finance", "withhold_funds", {"withheld_amount": 100000, "withhold_note": "暂停拨付尾款"}, pid)
     assert offered(db, pid) == [("rectify_acceptance", ["unit:edu"])]
-    work(db, "unit:edu", "rectify_acceptance", {"acceptance_rectification": "完成密评"}, pid)
+    work(db, "unit:edu", "rectify_acceptance", {"acceptance_rectification_report": "acceptance_rectification_report.pdf", "acceptance_rectification": "完成密评"}, pid)
     assert inbox(db, "office", pid) == ["joint_acceptance"]
     work(db, "office", "joint_acceptance", JOINT_PASS, pid)
     assert inbox(db, "unit:edu", pid) == ["file_acceptance_report"]
@@ -82,12 +85,12 @@ def _alerts(db, group):
 def test_10_no_acceptance_application_within_six_months(db, frozen_clock):
     deploy_all(db)
     pid = _completed(db, "P-2026-100")  # completed on 2026-10-15
-    work(db, "audit", "issue_audit_report", {"audit_opinion": "资金使用合规"}, pid)
     move_to(db, datetime(2027, 4, 15, 12))
     assert _alerts(db, "office") == []
     move_to(db, datetime(2027, 4, 16, 9))
     assert _alerts(db, "office") == ["office_follow_up"]
-    assert inbox(db, "unit:edu", pid) == ["apply_final_acceptance"]  # the application stays open
+    # the application stays open (and on 1 December the project, not yet accepted, had its Art 17 report asked)
+    assert inbox(db, "unit:edu", pid) == ["apply_final_acceptance", "submit_annual_report"]
 
 
 def test_11_self_evaluation_opens_at_12_months_and_alerts_at_24(db, frozen_clock):
@@ -96,7 +99,7 @@ def test_11_self_evaluation_opens_at_12_months_and_alerts_at_24(db, frozen_clock
     apply_for_acceptance(db, pid)
     work(db, "archives", "archive_acceptance", {"archive_result": "pass", "archive_opinion": "合格"}, pid)
     work(db, "office", "joint_acceptance", JOINT_PASS, pid)
-    work(db, "unit:edu", "file_acceptance_report", {"in_operation_on": "2026-12-01"}, pid)
+    work(db, "unit:edu", "file_acceptance_report", {"final_acceptance_report": "final_acceptance_report.pdf", "in_operation_on": "2026-12-01"}, pid)
     work(db, "unit:edu", "register_assets", {"asset_type": "intangible", "asset_cost": 1700000,
                                              "asset_register_no": "ZC-1", "surplus_returned": 0}, pid)
     work(db, "finance", "confirm_asset_registration", {"asset_registration_opinion": "同意"}, pid)

@@ -50,7 +50,7 @@ def test_07_adjustment_route_follows_the_ten_percent_rule(db, frozen_clock, amou
         work(db, "drc", "file_adjustment_with_drc", {"drc_filing_note": "已备案"}, pid)
         work(db, "office", "file_adjustment_with_office", {"office_filing_note": "已备案"}, pid)
     else:
-        work(db, "drc", "approve_adjustment", {"adjustment_decision": "approve", "approved_budget": 1900000,
+        work(db, "drc", "approve_adjustment", {"adjustment_decision": "approve", "adjusted_budget": 1900000,
                                                "adjustment_reply_no": "达发改审批字〔2026〕30号",
                                                "adjustment_opinion": "同意"}, pid)
         assert variables(db, pid)["approved_budget"] == 1900000

@@ -3,7 +3,7 @@ the legal-ground exception needs the office's review and the government's approv
 have no exception; an eligible system is reviewed and funded."""
 import pytest
 
-from scenario_support import deploy_all, inbox, offered, start, status, variables, work
+from scenario_support import accepted_project, deploy_all, inbox, offered, start, status, variables, work
 
 APPLICATION = {"unit": "edu", "system_name": "学籍管理系统", "request_kind": "om_funds", "requested_amount": 200000,
                "request_reason": "年度运维"}
@@ -12,7 +12,9 @@ COMPLIANT = {"shares_data": True, "duplicate_collection": False, "crypto_securit
 
 
 def _apply(db, legal=False, **facts):
-    oid = start(db, "om_funding", "OM-2026-001", user="edu", legal_ground_claimed=legal, **APPLICATION)
+    """O&M funds for the system a project built and had accepted: the application carries its 项目编号."""
+    accepted_project(db, "P-2026-140")
+    oid = start(db, "om_funding", "P-2026-140", user="edu", legal_ground_claimed=legal, **APPLICATION)
     work(db, "office", "verify_compliance", {**COMPLIANT, **facts}, oid)
     return oid
 

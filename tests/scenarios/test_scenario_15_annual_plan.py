@@ -33,9 +33,9 @@ def test_15_three_departments_one_late(db, frozen_clock):
                                                "plan_approval_opinion": "通过"}, aid)
     work(db, "finance", "issue_special_funds", {"special_funds_amount": 1800000, "special_funds_doc_no": "达财预〔2026〕1号"}, aid)
     assert status(db, aid) == "completed"
-    pid = instance_by_key(db, "project", "P-2027-edu")
+    pid = instance_by_key(db, "project", "P-2027-edu-01")
     assert pid is not None
-    assert instance_by_key(db, "project", "P-2027-health") is None
+    assert instance_by_key(db, "project", "P-2027-health-01") is None
     project = variables(db, pid)
     assert (project["project_name"], project["unit"], project["estimated_budget"], project["plan_year"]) == \
         ("智慧教育平台", "edu", 1800000, 2027)

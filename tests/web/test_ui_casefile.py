@@ -106,7 +106,7 @@ def reviewers(app, db):
     real.deploy_all(db)
     pid = real.declare_project(db, "P-2026-012")
     real.work(db, "unit:edu", "submit_stage_document", real.SUBMISSION, pid)
-    real.work(db, "consultant", "evaluate_by_consultant", {
+    real.work(db, "consultant", "evaluate_by_consultant", {"consultant_report": "评估报告.pdf",
         "consultant_sharing_opinion": "共享分析充分", "consultant_security_opinion": "缺少等保测评安排",
         "consultant_conclusion": "recommend"}, pid)
     real.work(db, "office", "technical_review", {"office_review_opinion": "技术路线可行", "construction_mode": "self",
@@ -129,7 +129,7 @@ def test_a_returned_task_says_why_at_the_top_and_opens_empty(app, db, reviewers)
 
 def test_a_re_review_opens_without_its_earlier_decision(app, db, reviewers):
     real.work(db, "unit:edu", "submit_stage_document", {**real.SUBMISSION, "investment_amount": 1900000}, reviewers)
-    real.work(db, "consultant", "evaluate_by_consultant", {
+    real.work(db, "consultant", "evaluate_by_consultant", {"consultant_report": "评估报告.pdf",
         "consultant_sharing_opinion": "已补充", "consultant_security_opinion": "已补充", "consultant_conclusion": "recommend"},
         reviewers)
     cac = _as(app, "cac_ma").get(f"/tasks/{_ready(db, reviewers, 'security_review').id}").get_data(as_text=True)
@@ -169,7 +169,7 @@ def test_each_reviewing_bureau_sees_the_submission_labelled_by_stage(app, db, re
 def test_the_figures_stand_side_by_side_and_the_stage_prints(app, db, reviewers):
     # resubmitted at ¥1,950,000; the consultant, office and cac pass it on to drc
     real.work(db, "unit:edu", "submit_stage_document", {**real.SUBMISSION, "investment_amount": 1950000}, reviewers)
-    real.work(db, "consultant", "evaluate_by_consultant", {
+    real.work(db, "consultant", "evaluate_by_consultant", {"consultant_report": "评估报告.pdf",
         "consultant_sharing_opinion": "可", "consultant_security_opinion": "可", "consultant_conclusion": "recommend"},
         reviewers)
     real.work(db, "office", "technical_review", {"office_review_opinion": "同意", "construction_mode": "self",

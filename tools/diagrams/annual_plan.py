@@ -5,8 +5,8 @@ from common import Diagram, Field, due_in, day, enum, file, lanes, line, money, 
 SORT = """entries = []
 late_departments = []
 for s in submissions:
-    if s.get('entry_name'):
-        entries.append(s)
+    if s.get('dept_entries'):
+        entries.extend(s.get('dept_entries'))
     else:
         late_departments.append(s.get('unit'))
 """
@@ -64,12 +64,14 @@ def build() -> Diagram:
                 form=[money("special_funds_amount", "专项资金（元）"), line("special_funds_doc_no", "资金文件文号"),
                       file("special_funds_document", "资金文件", required=False)])
     d.call("launch_plan_projects", "下达纳入计划的项目", "office", 11, called="project_launch",
-           ins=[("P-${plan_year}-${entry.unit}", "project_id"),
+           ins=[("${entry.project_id}", "project_id"),
                 ("${entry.entry_name}", "project_name"), ("${entry.unit}", "unit"), ("${entry.category}", "category"),
                 ("${entry.nature}", "nature"), ("${entry.estimated_budget}", "estimated_budget"), "plan_year",
-                ("${''}", "framework_id"), ("${entry.follows_plan}", "in_plan")],
+                ("${''}", "framework_id"), ("${entry.follows_plan}", "follows_plan"),
+                ("${entry.plan_clause}", "plan_clause")],
            collection="${included}", element="entry",
-           doc="第五条：每个纳入年度计划的项目以消息 project_planned 启动一个项目全生命周期流程（业务键为项目编号）。")
+           doc="第五条：每个纳入年度计划的项目以消息 project_planned 启动一个项目全生命周期流程（业务键为各自的项目编号）。"
+               "“依据数字达拉特规划建设”是纳入计划的因素，不等于第五条之二的“规划中已经明确的项目”：后者由领导小组办公室在项目中确认。")
     d.end("plan_issued", "年度计划下达", "office", 12, doc="第五条：年度建设计划确定，无特殊情况不再调整。")
 
     d.chain("yearly_cycle", "start_merge")
