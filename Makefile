@@ -131,8 +131,9 @@ lint-diagrams:
 test-long: venv
 	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider -m long_run tests/engine $(PYTEST_ARGS)
 
-# Two `dalad serve` processes on 127.0.0.1 under HTTP load, each killed with SIGKILL once, and
-# timer cycles fired by four schedulers; then the checker (tests/reliability). -s: it prints
+# Two `dalad serve` processes on 127.0.0.1 under HTTP load, each killed with SIGKILL once, timer
+# cycles fired by four schedulers, on PostgreSQL every database connection dropped once; then the
+# checker (tests/reliability). -s: it prints
 # "reliability: N attempts, N ok, N conflicts (409), 0 lost, 0 double, 0 5xx".
 test-reliability: venv
 	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q -s -p no:cacheprovider tests/reliability $(PYTEST_ARGS)

@@ -7,7 +7,8 @@ once on SQLite and once on PostgreSQL):
 - a timer start cycle (every second) fired by four schedulers: the two servers' and two more
   processes running the same loop;
 - kill -9 of each server in turn mid-load, restarted on the same port; a request without an
-  answer is sent again to the other server;
+  answer is sent again to the other server; on PostgreSQL, every connection dropped at once (what
+  a database restart looks like): a 503 with Retry-After is sent again too;
 - then the checker: every acknowledged completion is stored, by its official, exactly once; no
   task completed twice; every timer occurrence fired once, none skipped (from the history); every
   instance still moves on to its end over HTTP; `dalad history verify --all` passes.
@@ -15,6 +16,7 @@ once on SQLite and once on PostgreSQL):
 Bounded in time and in rounds; load goes only to 127.0.0.1."""
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -29,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from conftest import DIAGRAMS, TEST_KEY
 from engine import audit, clock, services
@@ -44,8 +46,9 @@ CLIENTS = 4
 MAX_ROUNDS = 200  # per client: the load ends at LOAD_SECONDS or here, whichever comes first
 TIMERS, SCHEDULER_PROCESSES = 3, 2  # timer start cycles (every second each); schedulers besides the servers'
 KILLS_AT = (6, 13)  # seconds into the load: kill -9 server 0, then server 1
+DROP_AT = 18  # PostgreSQL: every connection of the servers and schedulers dropped, as a restart does
 PEOPLE = {"edu": ["unit:edu"], "dora": ["drc"], "dan": ["drc"], "fred": ["finance"]}
-NO_ANSWER = (urllib.error.URLError, ConnectionError, TimeoutError, OSError)
+NO_ANSWER = (urllib.error.URLError, OSError, http.client.HTTPException)  # refused, reset, cut off mid-answer
 
 
 def free_port() -> int:
@@ -115,6 +118,8 @@ class Ledger:
             self.outcomes["attempts"] += 1
             if reply is None:
                 self.outcomes["no answer"] += 1
+            elif reply.status == 503 and reply.headers.get("Retry-After"):  # the database was away: retried
+                self.outcomes["503"] += 1
             elif reply.status >= 500:
                 self.outcomes["5xx"] += 1
                 self.unexpected.append(f"{what}: {reply.status} {reply.text[:300]}")
@@ -132,8 +137,9 @@ class Load:
         self.servers, self.issued, self.ledger = servers, issued, ledger
 
     def call(self, who: str, server: int, method: str, path: str, what: str, body=None):
-        """One request, sent again to the other server while there is no answer (a killed server)."""
-        for attempt in range(6):
+        """One request, sent again to the other server while there is no answer (a killed server) or
+        the answer is 503 with Retry-After (the database was away)."""
+        for attempt in range(8):
             client = Client(self.servers.url((server + attempt) % 2), bearer=self.issued[who], timeout=30)
             try:
                 reply = client.request(method, path, json_body=body)
@@ -142,6 +148,9 @@ class Load:
                 time.sleep(0.3)
                 continue
             self.ledger.note(what, reply)
+            if reply.status == 503 and reply.headers.get("Retry-After"):
+                time.sleep(0.3)
+                continue
             return reply
         return None
 
@@ -243,6 +252,10 @@ def test_every_promise_holds_under_load_kills_and_several_schedulers(db, setup, 
             servers.kill(i)
             servers.start(i)
             servers.wait_up(i)
+        dropped = 0
+        if not db.is_sqlite:
+            time.sleep(max(0.0, began + DROP_AT - time.monotonic()))
+            dropped = drop_every_connection(db)
         for t in clients:
             t.join(timeout=LOAD_SECONDS + 300)
         for i, proc in enumerate(schedulers):
@@ -262,6 +275,7 @@ def test_every_promise_holds_under_load_kills_and_several_schedulers(db, setup, 
     print(f"\nreliability: {o['attempts']} attempts, {o['ok']} ok, {o['conflicts']} conflicts (409), "
           f"{len(lost)} lost, {len(double)} double, {o['5xx']} 5xx\n"
           f"  ({db.engine.dialect.name}: {o['no answer']} sent again for want of an answer (server killed), "
+          f"{dropped} database connections dropped, {o['503']} sent again after 503 with Retry-After, "
           f"{len(ledger.acknowledged)} completions acknowledged, {timers} timer occurrences, "
           f"{movable} instances all moved to their end, {sum(servers.starts)} server starts)")
     assert not ledger.unexpected, ledger.unexpected[:10]
@@ -271,6 +285,17 @@ def test_every_promise_holds_under_load_kills_and_several_schedulers(db, setup, 
     assert verify.stdout.strip().splitlines()[-1].endswith("all OK")
     assert o["conflicts"] > 0 and len(ledger.acknowledged) > 20, o  # the load did race
     assert all("already completed by" in message for _, _, message in ledger.conflicts)
+
+
+def drop_every_connection(db) -> int:
+    """What the servers see of a PostgreSQL restart: every connection of theirs is gone at once.
+    Returns how many there were."""
+    with db.engine.connect() as conn:
+        dropped = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+        conn.commit()
+    db.engine.dispose()
+    return dropped
 
 
 def drive_every_instance_to_its_end(db, load: Load) -> int:
