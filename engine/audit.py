@@ -27,7 +27,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import clock, history, replay, runtime
+from . import clock, history, inbox, replay, runtime
 from .errors import EngineError, InvalidInput, NotFound
 from .models import (Bureau, Document, HistoryChain, HistoryEvent, ProcessDefinition, ProcessInstance, Timer,
                      User, UserBureau)
@@ -754,6 +754,34 @@ def check_creations(session: Session) -> history.ChainReport:
         return history.ChainReport("instances", False, len(created), f"instance {unknown[0]} has no creation event "
                                    f"in the system chain ({len(unknown)} such)")
     return history.ChainReport("instances", True, len(created))
+
+
+@dataclass
+class InboxCounts:
+    """The groups' task counts (`inbox.open_count`) against the candidate rows they count."""
+
+    groups: int
+    problem: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"inbox counts: OK ({self.groups} group{'' if self.groups == 1 else 's'} with ready tasks)"
+        return f"inbox counts: FAILED: {self.problem}"
+
+
+def check_inbox_counts(session: Session) -> InboxCounts:
+    """Each group's counts of ready and of unclaimed tasks are what its candidate rows hold."""
+    counted, rows = inbox.counted(session), inbox.counted_by_rows(session)
+    for group in sorted(set(counted) | set(rows)):
+        says, holds = counted.get(group, (0, 0)), rows.get(group, (0, 0))
+        if says != holds:
+            return InboxCounts(len(rows), f"group '{group}' is counted with {says[0]} ready tasks, {says[1]} "
+                                          f"unclaimed; its candidate rows hold {holds[0]} and {holds[1]}")
+    return InboxCounts(len(rows))
 
 
 @dataclass

@@ -555,7 +555,8 @@ def cmd_history_verify(args, settings: Settings, db: Database) -> int:
     if args.all:
         with db.read() as session:
             chains = [history.verify_system_chain(session), history.verify_chain(session, audit.ACCESS_CHAIN),
-                      audit.verify_timer_occurrences(session), audit.check_creations(session)]
+                      audit.verify_timer_occurrences(session), audit.check_creations(session),
+                      audit.check_inbox_counts(session)]
         for report in chains:
             failed += not report.ok
             print(report)

@@ -6,15 +6,16 @@ columns only, never the workflow state, so listing a thousand tasks costs what l
 from __future__ import annotations
 
 import heapq
+import itertools
 from dataclasses import dataclass
 from datetime import datetime, time, timezone
 from typing import Optional
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, delete, event, func, insert, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from . import clock, workdays
-from .models import NO_DUE_DATE, ProcessDefinition, ProcessInstance, TaskCandidate, User, UserTask
+from .models import NO_DUE_DATE, InboxCount, ProcessDefinition, ProcessInstance, TaskCandidate, User, UserTask
 
 VIEWS = ("mine", "bureau", "all")
 SORTS = ("due", "created", "priority")
@@ -78,35 +79,130 @@ def candidate_rows(task_id: int, task: dict) -> list[dict]:
             + [{**common, "kind": "user", "value": u} for u in dict.fromkeys(task["candidate_users"])])
 
 
-def candidates_of(task: UserTask, groups: list[str], users: list[str]) -> list[TaskCandidate]:
-    """New candidate rows of a task whose candidates change (it is ready)."""
+def add_candidates(session: Session, rows: list[dict]) -> None:
+    """Store the candidate rows of a new task (`candidate_rows`) and count it in its groups' inboxes."""
+    if rows:
+        session.connection().execute(insert(TaskCandidate.__table__), rows)
+        _count(session, [(r["value"], 1, 0 if r["claimed"] else 1) for r in rows if r["kind"] == "group" and r["ready"]])
+
+
+def replace_candidates(session: Session, task: UserTask, groups: list[str], users: list[str]) -> None:
+    """Offer a ready task to other candidates: new candidate rows, the groups' counts moved."""
+    unclaimed = 0 if task.assignee is not None else 1
+    _count(session, [(c.value, -1, -unclaimed) for c in task.candidates if c.kind == "group" and c.ready])
     values = {"ready": True, "claimed": task.assignee is not None, "created_at": task.created_at,
               "due_key": task.due_key}
-    return ([TaskCandidate(kind="group", value=g, **values) for g in dict.fromkeys(groups)]
-            + [TaskCandidate(kind="user", value=u, **values) for u in dict.fromkeys(users)])
+    task.candidates = ([TaskCandidate(kind="group", value=g, **values) for g in dict.fromkeys(groups)]
+                       + [TaskCandidate(kind="user", value=u, **values) for u in dict.fromkeys(users)])
+    _count(session, [(g, 1, unclaimed) for g in dict.fromkeys(groups)])
 
 
 def mark_closed(session: Session, task_ids: list[int]) -> None:
     """Tasks completed or cancelled leave their candidates' inboxes."""
     if task_ids:
-        session.execute(update(TaskCandidate).where(TaskCandidate.task_id.in_(task_ids)).values(ready=False)
-                        .execution_options(synchronize_session=False))
+        left = session.execute(update(TaskCandidate).where(TaskCandidate.task_id.in_(task_ids),
+                                                           TaskCandidate.ready.is_(True)).values(ready=False)
+                               .returning(TaskCandidate.kind, TaskCandidate.value, TaskCandidate.claimed)
+                               .execution_options(synchronize_session=False))
+        _count(session, [(value, -1, 0 if claimed else -1) for kind, value, claimed in left if kind == "group"])
 
 
 def mark_claimed(session: Session, task: UserTask) -> None:
     """A task claimed (or given back) leaves (or re-enters) its bureaus' unclaimed inbox."""
-    session.execute(update(TaskCandidate).where(TaskCandidate.task_id == task.id)
-                    .values(claimed=task.assignee is not None).execution_options(synchronize_session=False))
+    claimed = task.assignee is not None
+    moved = session.execute(update(TaskCandidate).where(TaskCandidate.task_id == task.id,
+                                                        TaskCandidate.claimed.is_(not claimed))
+                            .values(claimed=claimed).returning(TaskCandidate.kind, TaskCandidate.value,
+                                                               TaskCandidate.ready)
+                            .execution_options(synchronize_session=False))
+    _count(session, [(value, 0, -1 if claimed else 1) for kind, value, ready in moved if kind == "group" and ready])
+
+
+# --- the groups' counts: changes gathered per transaction, inserted at its commit -----------------
+
+_PENDING, _AT_SAVEPOINT = "dalad_inbox_counts", "dalad_inbox_counts_at_savepoint"
+FOLD_EVERY = 64  # a committing writer folds the group it changes every this many changes it inserts
+_inserted = itertools.count(1)
+
+
+def _count(session: Session, changes: list[tuple[str, int, int]]) -> None:
+    pending = session.info.setdefault(_PENDING, {})
+    for group, ready, unclaimed in changes:
+        was = pending.get(group, (0, 0))
+        pending[group] = (was[0] + ready, was[1] + unclaimed)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _remember_counts_at_savepoint(session, transaction):
+    if transaction.nested:
+        session.info.setdefault(_AT_SAVEPOINT, {})[transaction] = dict(session.info.get(_PENDING, {}))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back_counts(session, transaction):
+    at_savepoint = session.info.get(_AT_SAVEPOINT, {})
+    if transaction.nested and transaction in at_savepoint:
+        session.info[_PENDING] = at_savepoint.pop(transaction)
+    elif not transaction.nested:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_AT_SAVEPOINT, None)
+
+
+@event.listens_for(Session, "before_commit")
+def _insert_counts(session):
+    """At the outermost commit: one row of changes per group touched (none where they cancel
+    out, as when a completion closes a group's task and opens the next for the same group)."""
+    if session.in_nested_transaction():
+        return
+    session.info.pop(_AT_SAVEPOINT, None)
+    changes = [{"candidate_group": group, "ready": ready, "unclaimed": unclaimed}
+               for group, (ready, unclaimed) in sorted(session.info.pop(_PENDING, {}).items()) if ready or unclaimed]
+    if not changes:
+        return
+    session.connection().execute(insert(InboxCount.__table__), changes)
+    folds = [change["candidate_group"] for change in changes if next(_inserted) % FOLD_EVERY == 0]
+    for group in folds:  # in name order, the last statements before the commit: two folders never wait on each other in a cycle
+        fold_counts(session, group)
+
+
+def fold_counts(session: Session, group: str) -> None:
+    """Replace a group's rows of changes by one row of their sums.
+
+    Safe beside concurrent writers on PostgreSQL (READ COMMITTED): rows inserted by transactions
+    not yet committed are neither deleted nor summed, and a concurrent fold of the same group
+    waits for this one and then skips the rows it deleted, so every change is summed once."""
+    folded = session.execute(delete(InboxCount).where(InboxCount.candidate_group == group)
+                             .returning(InboxCount.ready, InboxCount.unclaimed)
+                             .execution_options(synchronize_session=False)).all()
+    ready, unclaimed = sum(r for r, _u in folded), sum(u for _r, u in folded)
+    if ready or unclaimed:
+        session.connection().execute(insert(InboxCount.__table__),
+                                     {"candidate_group": group, "ready": ready, "unclaimed": unclaimed})
 
 
 # --- reading -------------------------------------------------------------------------------------
 
 def open_count(session: Session, group: str, *, unclaimed: bool = True) -> int:
-    """How many ready tasks are offered to `group` (unclaimed ones only, or all): a count of that
-    group's inbox rows, read from their index alone."""
-    query = select(func.count()).select_from(TaskCandidate).where(
-        TaskCandidate.kind == "group", TaskCandidate.value == group, TaskCandidate.ready.is_(True))
-    return session.scalar(query.where(TaskCandidate.claimed.is_(False)) if unclaimed else query)
+    """How many ready tasks are offered to `group` (unclaimed ones only, or all): the sum of the
+    group's rows of changes (`InboxCount`), read from their index alone."""
+    column = InboxCount.unclaimed if unclaimed else InboxCount.ready
+    return session.scalar(select(func.coalesce(func.sum(column), 0)).where(InboxCount.candidate_group == group))
+
+
+def counted_by_rows(session: Session) -> dict[str, tuple[int, int]]:
+    """(ready, unclaimed) per group as the candidate rows give them: what the counts must say."""
+    rows = session.execute(select(TaskCandidate.value, func.count(),
+                                  func.sum(case((TaskCandidate.claimed.is_(False), 1), else_=0)))
+                           .where(TaskCandidate.kind == "group", TaskCandidate.ready.is_(True))
+                           .group_by(TaskCandidate.value))
+    return {group: (ready, unclaimed) for group, ready, unclaimed in rows}
+
+
+def counted(session: Session) -> dict[str, tuple[int, int]]:
+    """(ready, unclaimed) per group as the counts say (groups with none left out)."""
+    rows = session.execute(select(InboxCount.candidate_group, func.sum(InboxCount.ready),
+                                  func.sum(InboxCount.unclaimed)).group_by(InboxCount.candidate_group))
+    return {group: (ready, unclaimed) for group, ready, unclaimed in rows if ready or unclaimed}
 
 
 def _offered_to(user: str, groups: list[str]):
@@ -115,10 +211,10 @@ def _offered_to(user: str, groups: list[str]):
         and_(TaskCandidate.kind == "user", TaskCandidate.value == user))))
 
 
-def _view_condition(view: str, user: str, groups: list[str]):
+def _view_condition(session: Session, view: str, user: str, groups: list[str]):
     if view == "mine":  # theirs, and those of colleagues away who named them their substitute (委托)
-        away = select(User.name).where(User.substitute == user, User.away_until >= clock.today())
-        return or_(UserTask.assignee == user, UserTask.assignee.in_(away))
+        away = session.scalars(select(User.name).where(User.substitute == user, User.away_until >= clock.today()))
+        return UserTask.assignee.in_([user, *away])  # one index range per name
     if view == "bureau":
         return and_(UserTask.assignee.is_(None), _offered_to(user, groups))
     if view == "all":
@@ -152,7 +248,7 @@ def list_page(session: Session, view: str, *, user: str, groups: list[str], filt
     if view == "bureau" and filters == InboxFilter(sort="due"):
         return _bureau_page(session, user, groups, page, per_page)
     now = clock.now()
-    conditions = [UserTask.state == "ready", _view_condition(view, user, groups)]
+    conditions = [UserTask.state == "ready", _view_condition(session, view, user, groups)]
     if filters.process:
         conditions.append(UserTask.process_key == filters.process)
     if filters.bureau:
@@ -214,14 +310,18 @@ def _bureau_page(session: Session, user: str, groups: list[str], page: int, per_
 
 
 def _bureau_count(session: Session, user: str, groups: list[str]) -> int:
-    return _capped_count(session, select(TaskCandidate.task_id).where(or_(*_inbox_rows(user, groups))).distinct())
+    """Distinct tasks of the user's inbox ranges, up to COUNT_CAP: each range read up to the cap
+    (if one reaches it, so does the union; if none does, the union is exact)."""
+    ranges = [select(select(TaskCandidate.task_id).where(condition).limit(COUNT_CAP + 1).subquery().c.task_id)
+              for condition in _inbox_rows(user, groups)]
+    return _capped_count(session, select(union(*ranges).subquery()))
 
 
 def counts(session: Session, *, user: str, groups: list[str], see_all: bool) -> dict[str, str]:
     """How many ready tasks each inbox view holds (for the navigation), up to COUNT_CAP."""
     def count(view):
         return _capped_count(session, select(UserTask.id).where(UserTask.state == "ready",
-                                                                _view_condition(view, user, groups)))
+                                                                _view_condition(session, view, user, groups)))
     result = {"mine": count_label(count("mine")), "bureau": count_label(_bureau_count(session, user, groups))}
     if see_all:
         result["all"] = count_label(count("all"))

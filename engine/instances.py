@@ -23,7 +23,7 @@ from . import clock, dmn, history, inbox, runtime
 from .errors import ExecutionError, InstanceNotRunning, NotFound
 from .expressions import compile_template
 from .xmlsafe import parse_xml
-from .models import DecisionDefinition, ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance, TaskCandidate, Timer, UserTask
+from .models import DecisionDefinition, ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance, Timer, UserTask
 
 
 # --- caches ------------------------------------------------------------------------------------
@@ -350,9 +350,7 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
         attrs = (called or {}).get(element) or handle.meta["user_tasks"].get(element, {})
         values = _new_user_task(row, task, element, attrs, now)
         task_id = connection.execute(insert(UserTask.__table__).returning(UserTask.__table__.c.id), values).scalar_one()
-        candidates = inbox.candidate_rows(task_id, values)
-        if candidates:
-            connection.execute(insert(TaskCandidate.__table__), candidates)
+        inbox.add_candidates(session, inbox.candidate_rows(task_id, values))
         opened[uuid] = [task_id, element]
         handle.events.append(history.Event("task_created", element_id=element,
                                            occurrence=_occurrence(workflow, task),

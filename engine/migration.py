@@ -481,8 +481,8 @@ def _retarget_rows(session: Session, row: ProcessInstance, target: instances.Def
                 setattr(task_row, column, values[column])
         wanted = {("group", g) for g in values["candidate_groups"]} | {("user", u) for u in values["candidate_users"]}
         if {(c.kind, c.value) for c in task_row.candidates} != wanted:
-            task_row.candidates = inbox.candidates_of(task_row, sorted(v for k, v in wanted if k == "group"),
-                                                      sorted(v for k, v in wanted if k == "user"))
+            inbox.replace_candidates(session, task_row, sorted(v for k, v in wanted if k == "group"),
+                                     sorted(v for k, v in wanted if k == "user"))
     instances.write_columns(session, row, {"open_tasks": open_tasks})
 
     def element_of(uuid):

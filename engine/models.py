@@ -220,6 +220,21 @@ class TaskCandidate(Base):
     due_key: Mapped[datetime]
 
 
+class InboxCount(Base):
+    """How many ready tasks a candidate group's inbox holds, without a row that every completion
+    of the group updates (on PostgreSQL such a row would queue the group's completions behind one
+    another): each transaction that opens, closes, claims or gives back tasks inserts one row of
+    changes per group it touched; a count sums its group's rows (one index range), and now and
+    then a committing writer folds a group's rows into one (`inbox.fold_counts`)."""
+
+    __tablename__ = "inbox_count"
+    __table_args__ = (Index("ix_inbox_count_group", "candidate_group", "ready", "unclaimed"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_group: Mapped[str] = mapped_column(String(200))
+    ready: Mapped[int] = mapped_column(Integer)  # change in the group's ready tasks
+    unclaimed: Mapped[int] = mapped_column(Integer)  # change in those of them without an assignee
+
+
 class TaskDraft(Base):
     __tablename__ = "task_draft"
     __table_args__ = (UniqueConstraint("task_id", "user_name"),)

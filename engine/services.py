@@ -345,7 +345,7 @@ def set_candidates(session: Session, task_id: int, *, groups: list[str], users: 
     task, row = _ready_task_locked(session, task_id)
     previous = {"groups": list(task.candidate_groups), "users": list(task.candidate_users)}
     task.candidate_groups, task.candidate_users = list(groups), list(users)
-    task.candidates = inbox.candidates_of(task, groups, users)
+    inbox.replace_candidates(session, task, groups, users)
     _task_event(session, row, task, "task_candidates_changed", user,
                 {"groups": list(groups), "users": list(users), "previous": previous})
     return task

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import heapq
 import json
 import re
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from flask import Blueprint, current_app, g, request
 from lxml import etree
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Bundle, Session
 from werkzeug.exceptions import HTTPException
 
 from engine import bureaus, clock, inbox, senders, services, tokens, users
@@ -1217,11 +1218,23 @@ def task_dto(session: Session, task: UserTask, instance: ProcessInstance,
             "formKey": task.form_key, "camundaFormRef": None, "tenantId": None}
 
 
-def _task_query(session: Session):
-    """Ready tasks as Camunda's task query filters and sorts them. One candidate group, unclaimed
-    (what a bureau's client asks): read in order from that group's inbox rows (`task_candidate`)."""
-    query = (select(UserTask, ProcessInstance).join(ProcessInstance, ProcessInstance.id == UserTask.instance_id)
-             .where(UserTask.state == "ready"))
+_TASK_DTO_COLUMNS = (UserTask.rest_id, UserTask.name, UserTask.assignee, UserTask.created_at, UserTask.due_at,
+                     UserTask.follow_up_at, UserTask.priority, UserTask.element_id, UserTask.form_key,
+                     UserTask.instance_id)
+
+
+def _tasks_with_instances(*, with_variables: bool = False):
+    """Tasks joined with their instances: the columns task_dto shows (and the instance's variables
+    when a variable filter reads them), as plain rows, not ORM objects (a page of a busy inbox)."""
+    shown = (ProcessInstance.rest_id, ProcessInstance.definition_id, ProcessInstance.status)
+    return (select(Bundle("task", UserTask.id, *_TASK_DTO_COLUMNS),
+                   Bundle("instance", *shown, *([ProcessInstance.variables] if with_variables else [])))
+            .join_from(UserTask, ProcessInstance, ProcessInstance.id == UserTask.instance_id))
+
+
+def _task_query(session: Session, *, with_variables: bool):
+    """Ready tasks as Camunda's task query filters and sorts them."""
+    query = _tasks_with_instances(with_variables=with_variables).where(UserTask.state == "ready")
     order = (UserTask.created_at, UserTask.id)
     visible = _task_visible(_caller())
     instances = _arg_list("processInstanceIdIn") or ([_arg("processInstanceId")] if _arg("processInstanceId") else None)
@@ -1307,8 +1320,13 @@ def _task_query(session: Session):
 @rest_api.post("/task")
 def tasks():
     with _db().read() as session:
-        rows = _variables_filtered(session, _task_query(session), _arg_variables("processVariables"),
-                                   lambda r: r[1].variables)
+        group = _bureau_inbox_asked({"firstResult", "maxResults"})
+        if group is not None:
+            rows = _bureau_inbox_page(session, group)
+        else:
+            test = _arg_variables("processVariables")
+            rows = _variables_filtered(session, _task_query(session, with_variables=test is not None), test,
+                                       lambda r: r[1].variables)
         definition_ids = _rest_ids(session, ProcessDefinition, {row.definition_id for _, row in rows})
         return [task_dto(session, task, row, definition_ids) for task, row in rows]
 
@@ -1320,19 +1338,39 @@ def tasks_count():
         group = _bureau_inbox_asked()
         if group is not None:
             return {"count": inbox.open_count(session, group, unclaimed=not _arg_bool("includeAssignedTasks"))}
-        return _variables_filtered(session, _task_query(session), _arg_variables("processVariables"),
+        test = _arg_variables("processVariables")
+        return _variables_filtered(session, _task_query(session, with_variables=test is not None), test,
                                    lambda r: r[1].variables, count=True)
 
 
-def _bureau_inbox_asked() -> Optional[str]:
-    """The group when a query asks for nothing but one group's tasks the caller may see."""
+def _bureau_inbox_asked(paging: frozenset = frozenset()) -> Optional[str]:
+    """The group when a query asks for nothing but one group's tasks the caller may see (and a page)."""
     asked = set(g.get("rest_query", {}))
     groups = _arg_list("candidateGroups") or ([_arg("candidateGroup")] if _arg("candidateGroup") else [])
     caller = _caller()
-    if (len(set(groups)) == 1 and not asked - {"candidateGroup", "candidateGroups", "includeAssignedTasks"}
+    if (len(set(groups)) == 1 and not asked - {"candidateGroup", "candidateGroups", "includeAssignedTasks", *paging}
             and (groups[0] in caller.groups or caller.reads_all)):
         return groups[0]
     return None
+
+
+def _bureau_inbox_page(session: Session, group: str) -> list:
+    """A page of a group's ready tasks, oldest first: the page's task ids read in order from the
+    group's inbox index (the unclaimed range; with includeAssignedTasks also the claimed one, the
+    two merged), then those tasks alone."""
+    first, limit = max(_arg_int("firstResult") or 0, 0), _arg_int("maxResults")
+    ranges = [False] if not _arg_bool("includeAssignedTasks") else [False, True]
+    runs = []
+    for claimed in ranges:
+        run = (select(TaskCandidate.created_at, TaskCandidate.task_id)
+               .where(TaskCandidate.kind == "group", TaskCandidate.value == group, TaskCandidate.ready.is_(True),
+                      TaskCandidate.claimed.is_(claimed)).order_by(TaskCandidate.created_at, TaskCandidate.task_id))
+        runs.append(session.execute(run if limit is None else run.limit(first + max(limit, 0))).all())
+    ids = [task_id for _created, task_id in heapq.merge(*runs)][first:]
+    ids = ids if limit is None else ids[:max(limit, 0)]
+    found = {task.id: (task, row) for task, row in session.execute(
+        _tasks_with_instances().where(UserTask.id.in_(ids)))} if ids else {}
+    return [found[task_id] for task_id in ids if task_id in found]
 
 
 def _visible_task(session: Session, task_id: str, *, for_change: bool = False) -> tuple[UserTask, ProcessInstance]:

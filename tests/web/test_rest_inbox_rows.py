@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, text
 
 from test_rest_helpers import deployed, rest, start  # noqa: F401
 
@@ -57,22 +56,3 @@ def test_the_bureau_inbox_follows_claims_completions_and_cancellations(review):
     assert inbox(admin) == [third] and count(review.as_("auditor")) == 1  # who reads all sees the same
     assert inbox(review.as_("drc")) == [] and count(review.as_("drc")) == 0  # not drc's bureau
 
-
-@pytest.mark.sqlite_only  # the plan of SQLite's query planner; PostgreSQL's depends on its statistics
-def test_the_bureau_inbox_reads_one_index_in_order(review):
-    statements = []
-
-    def keep(conn, cursor, statement, parameters, context, executemany):
-        if "task_candidate" in statement and "LIMIT" in statement:
-            statements.append((statement, parameters))
-
-    event.listen(review.db.engine, "before_cursor_execute", keep)
-    try:
-        assert len(inbox(review.as_("edu"))) == 3
-    finally:
-        event.remove(review.db.engine, "before_cursor_execute", keep)
-    [(statement, parameters)] = statements
-    with review.db.engine.connect() as conn:
-        plan = " | ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
-    assert "ix_task_candidate_inbox_created" in plan, plan
-    assert "TEMP B-TREE" not in plan, plan  # the index gives the order: no sort of the whole bureau

@@ -379,6 +379,16 @@ def upgrade() -> None:
                               ['kind', 'value', 'ready', 'claimed', 'due_key', 'created_at', 'task_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_task_candidate_task_id'), ['task_id'], unique=False)
 
+    op.create_table('inbox_count',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('candidate_group', sa.String(length=200), nullable=False),
+    sa.Column('ready', sa.Integer(), nullable=False),
+    sa.Column('unclaimed', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('inbox_count', schema=None) as batch_op:
+        batch_op.create_index('ix_inbox_count_group', ['candidate_group', 'ready', 'unclaimed'], unique=False)
+
     op.create_table('task_comment',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('task_id', sa.Integer(), nullable=False),
@@ -439,6 +449,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_task_comment_instance_id'))
 
     op.drop_table('task_comment')
+    with op.batch_alter_table('inbox_count', schema=None) as batch_op:
+        batch_op.drop_index('ix_inbox_count_group')
+
+    op.drop_table('inbox_count')
     with op.batch_alter_table('task_candidate', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_task_candidate_task_id'))
         batch_op.drop_index('ix_task_candidate_inbox_due')
