@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from conftest import OFFICIAL_PASSWORD, deploy_files
-from engine import history, services
+from engine import audit, history, inbox, services
 from engine.models import ProcessInstance, UserTask
 from live_http import Client, served
 from web import create_app
@@ -154,3 +154,22 @@ def test_an_external_task_completed_twice_at_once_over_http_gives_one_204_and_a_
         events = history.events_of(session, instance_id)
         assert [e["type"] for e in events].count("external_task_completed") == 1
         assert history.verify_instance_chain(session, session.get(ProcessInstance, instance_id)).ok
+
+
+def test_a_bureaus_completions_at_once_over_http_keep_its_counts_exact(live, monkeypatch):
+    """Each completion inserts its groups' changes and (here, every time) folds them: completions
+    of one bureau at once neither wait on one another in a cycle nor lose a change."""
+    monkeypatch.setattr(inbox, "FOLD_EVERY", 1)
+    with live.db.write() as session:
+        for _ in range(4):
+            services.start_process(session, "review", variables={"unit": "edu"}, user="edu")
+    with live.db.read() as session:
+        submits = [t.rest_id for t in services.tasks(session)]
+    body = {"variables": {"amount": {"value": 1500}}}
+    replies = at_once(*(lambda task=task: live.rest("edu").post(f"/engine-rest/task/{task}/complete", json_body=body)
+                        for task in submits))
+    assert [r.status for r in replies] == [204] * 4, [r.text[:300] for r in replies]
+    with live.db.read() as session:
+        assert {group: inbox.open_count(session, group) for group in ("unit:edu", "drc", "finance")} == {
+            "unit:edu": 0, "drc": 4, "finance": 4}
+        assert audit.check_inbox_counts(session).ok, audit.check_inbox_counts(session)
