@@ -25,7 +25,7 @@ from flask import Blueprint, current_app, g, request
 from lxml import etree
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Bundle, Session
+from sqlalchemy.orm import Bundle, Session, aliased
 from werkzeug.exceptions import HTTPException
 
 from engine import bureaus, clock, inbox, senders, services, tokens, users
@@ -1021,26 +1021,28 @@ def _check_may_start(caller: Caller, definition: ProcessDefinition) -> None:
 # --- visibility --------------------------------------------------------------------------------
 
 def _offered_to(caller: Caller):
-    """Tasks offered to the caller or to one of the caller's bureaus."""
-    return select(TaskCandidate.task_id).where(or_(
-        and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(list(caller.groups))),
-        and_(TaskCandidate.kind == "user", TaskCandidate.value == caller.name)))
+    """The task (of the enclosing query) is offered to the caller or to one of the caller's bureaus:
+    a look at that task's candidate rows, never a list of all the tasks of the caller's bureaus."""
+    candidate = aliased(TaskCandidate)  # not the inbox rows a query may join already
+    return select(candidate.id).where(candidate.task_id == UserTask.id, or_(
+        and_(candidate.kind == "group", candidate.value.in_(list(caller.groups))),
+        and_(candidate.kind == "user", candidate.value == caller.name))).exists()
 
 
 def _task_visible(caller: Caller):
     """Who sees a task: its bureaus and candidates, its assignee, and those who read everything."""
     if caller.reads_all:
         return None
-    return or_(UserTask.assignee == caller.name, UserTask.id.in_(_offered_to(caller)))
+    return or_(UserTask.assignee == caller.name, _offered_to(caller))
 
 
 def _instance_visible(caller: Caller):
     """Who sees an instance: who started it and who was offered, claimed or did one of its tasks."""
     if caller.reads_all:
         return None
-    involved = select(UserTask.instance_id).where(or_(
-        UserTask.assignee == caller.name, UserTask.completed_by == caller.name, UserTask.id.in_(_offered_to(caller))))
-    return or_(ProcessInstance.started_by == caller.name, ProcessInstance.id.in_(involved))
+    involved = select(UserTask.id).where(UserTask.instance_id == ProcessInstance.id, or_(
+        UserTask.assignee == caller.name, UserTask.completed_by == caller.name, _offered_to(caller))).exists()
+    return or_(ProcessInstance.started_by == caller.name, involved)
 
 
 def _visible_instance(session: Session, instance_id: str) -> ProcessInstance:
@@ -1283,9 +1285,9 @@ def _task_query(session: Session, *, with_variables: bool):
             found = users.find_user(session, candidate_user)
             offered = _offered_to(Caller(candidate_user, tuple(found.groups) if found else (), ()))
         else:
-            offered = select(TaskCandidate.task_id).where(TaskCandidate.kind == "group",
-                                                          TaskCandidate.value.in_(groups), TaskCandidate.ready.is_(True))
-        query = query.where(UserTask.id.in_(offered))
+            offered = UserTask.id.in_(select(TaskCandidate.task_id).where(
+                TaskCandidate.kind == "group", TaskCandidate.value.in_(groups), TaskCandidate.ready.is_(True)))
+        query = query.where(offered)
     if (groups or candidate_user) and unclaimed:
         query = query.where(UserTask.assignee.is_(None))
     if _arg_bool("withCandidateGroups"):
@@ -1385,9 +1387,9 @@ def _visible_task(session: Session, task_id: str, *, for_change: bool = False) -
         if task.state != "ready":
             raise NotFound(f"task {task.rest_id} is {task.state}; see /history/activity-instance?processInstanceId="
                            f"{_rest_id(session, ProcessInstance, task.instance_id)}")
-    condition = _task_visible(_caller())
-    if condition is not None and session.scalar(
-            select(func.count()).select_from(UserTask).where(UserTask.id == task.id, condition)) == 0:
+    caller = _caller()  # _task_visible's rule, on the row read (its candidates are those of its candidate rows)
+    if not (caller.reads_all or task.assignee == caller.name or set(task.candidate_groups or ()) & set(caller.groups)
+            or caller.name in (task.candidate_users or ())):
         raise AccessDenied(f"{_caller().name} may not see task {task.rest_id}: it is not offered to them or their "
                            "bureaus")
     if row is None:

@@ -92,6 +92,12 @@ def test_the_rest_inbox_and_count_read_their_indexes(review):
                            includeAssignedTasks="true").get_json()) == 1
     plans = check_plans(review.db, listed)
     assert "ix_task_candidate_inbox_created" in plans, plans
+    task = edu.get("/task", candidateGroup="unit:edu", maxResults=1).get_json()[0]["id"]
+    with statements_of(review.db) as looked:  # as every change of a task checks who may see it
+        assert edu.get(f"/task/{task}").status_code == 200
+    plans = check_plans(review.db, looked).replace("\n", " | ").split(" | ")
+    candidates = [line for line in plans if "task_candidate" in line]
+    assert all("task_id" in line for line in candidates), plans  # that task's rows if any, not the bureau's
     with statements_of(review.db) as counted:
         assert edu.get("/task/count", candidateGroup="unit:edu").get_json() == {"count": 3}
     assert "ix_inbox_count_group" in check_plans(review.db, counted)
