@@ -44,13 +44,19 @@ class InboxRow:
 @dataclass(frozen=True)
 class InboxPage:
     rows: list[InboxRow]
-    total: int
+    total: int  # up to COUNT_CAP + 1
     page: int
     per_page: int
+    more: bool  # tasks follow this page's
 
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
+
+    @property
+    def pages_label(self) -> str:
+        """How many pages: beyond the counted ones, as many as the user has reached, and more."""
+        return f"{max(self.page, self.pages - 1)}+" if self.total > COUNT_CAP else str(self.pages)
 
     @property
     def total_label(self) -> str:
@@ -277,9 +283,9 @@ def list_page(session: Session, view: str, *, user: str, groups: list[str], filt
         "created": (UserTask.created_at.desc(), UserTask.id.desc()),
         "priority": (UserTask.priority.desc(), UserTask.due_key, UserTask.id),
     }[filters.sort if filters.sort in SORTS else "due"]
-    rows = session.execute(base.order_by(*order).limit(per_page).offset((page - 1) * per_page))
-    return InboxPage([InboxRow(task, variables or {}, status) for task, variables, status in rows],
-                     _capped_count(session, counted), page, per_page)
+    rows = session.execute(base.order_by(*order).limit(per_page + 1).offset((page - 1) * per_page)).all()
+    return InboxPage([InboxRow(task, variables or {}, status) for task, variables, status in rows[:per_page]],
+                     _capped_count(session, counted), page, per_page, len(rows) > per_page)
 
 
 def _inbox_rows(user: str, groups: list[str]) -> list:
@@ -295,18 +301,15 @@ def _bureau_page(session: Session, user: str, groups: list[str], page: int, per_
     end = page * per_page
     runs = [session.execute(select(TaskCandidate.due_key, TaskCandidate.created_at, TaskCandidate.task_id)
                             .where(condition).order_by(TaskCandidate.due_key, TaskCandidate.created_at,
-                                                       TaskCandidate.task_id).limit(end)).all()
+                                                       TaskCandidate.task_id).limit(end + 1)).all()
             for condition in _inbox_rows(user, groups)]
-    ids: list[int] = []
-    for _due, _created, task_id in heapq.merge(*runs):
-        if task_id not in ids:
-            ids.append(task_id)
-    ids = ids[end - per_page:end]
+    ids = list(dict.fromkeys(task_id for _due, _created, task_id in heapq.merge(*runs)))  # in order, each once
+    more, ids = len(ids) > end, ids[end - per_page:end]
     found = {task.id: (task, variables, status) for task, variables, status in session.execute(
         select(UserTask, ProcessInstance.variables, ProcessInstance.status)
         .join(ProcessInstance, ProcessInstance.id == UserTask.instance_id).where(UserTask.id.in_(ids)))}
     rows = [InboxRow(found[i][0], found[i][1] or {}, found[i][2]) for i in ids if i in found]
-    return InboxPage(rows, _bureau_count(session, user, groups), page, per_page)
+    return InboxPage(rows, _bureau_count(session, user, groups), page, per_page, more)
 
 
 def _bureau_count(session: Session, user: str, groups: list[str]) -> int:
@@ -317,15 +320,18 @@ def _bureau_count(session: Session, user: str, groups: list[str]) -> int:
     return _capped_count(session, select(union(*ranges).subquery()))
 
 
-def counts(session: Session, *, user: str, groups: list[str], see_all: bool) -> dict[str, str]:
-    """How many ready tasks each inbox view holds (for the navigation), up to COUNT_CAP."""
+def counts(session: Session, *, user: str, groups: list[str], see_all: bool,
+           known: Optional[dict[str, int]] = None) -> dict[str, str]:
+    """How many ready tasks each inbox view holds (for the navigation), up to COUNT_CAP; `known`:
+    views counted already (the unfiltered page being shown)."""
     def count(view):
+        if known and view in known:
+            return known[view]
+        if view == "bureau":
+            return _bureau_count(session, user, groups)
         return _capped_count(session, select(UserTask.id).where(UserTask.state == "ready",
                                                                 _view_condition(session, view, user, groups)))
-    result = {"mine": count_label(count("mine")), "bureau": count_label(_bureau_count(session, user, groups))}
-    if see_all:
-        result["all"] = count_label(count("all"))
-    return result
+    return {view: count_label(count(view)) for view in VIEWS if view != "all" or see_all}
 
 
 def process_choices(session: Session) -> list[tuple[str, str]]:

@@ -44,6 +44,9 @@ def index(view: str):
                                        page=page_number, per_page=PER_PAGE)
         processes = inbox_queries.process_choices(session)
         names = bureau_names(session)
+        unfiltered = filters == InboxFilter(sort=filters.sort)  # then the page's total is the view's count
+        g.nav_counts = inbox_queries.counts(session, user=user.name, groups=user.groups, see_all=user.sees_all_tasks,
+                                            known={view: page.total} if unfiltered else None)
     return render_template("inbox.html", view=view, title=_(VIEW_TITLES[view]), page=page, filters=filters,
                            processes=processes, process_names=dict(processes), bureaus=names,
                            query_args={k: v for k, v in request.args.items() if k != "page" and v})
@@ -105,6 +108,8 @@ def nav_counts() -> dict:
     user = g.get("current_user")
     if user is None:
         return {}
+    if "nav_counts" in g:  # counted with the inbox page
+        return {"nav_counts": g.nav_counts}
     with database().read() as session:
         counts = inbox_queries.counts(session, user=user.name, groups=user.groups, see_all=user.sees_all_tasks)
     return {"nav_counts": counts}

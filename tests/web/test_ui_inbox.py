@@ -1,13 +1,14 @@
 """The inbox: which tasks each official sees, filters, sorting, paging, due dates in working days."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import event, update
 
 from test_ui_fixtures import app, client, login, post, start_project, text_of  # noqa: F401
 
-from engine import clock
+from engine import clock, inbox
 from engine.inbox import InboxFilter, list_page
 from engine.models import UserTask
 
@@ -126,3 +127,18 @@ def test_inbox_queries_never_read_the_workflow_state(db, client):
         event.remove(db.engine, "before_cursor_execute", remember)
     assert page.total == 1
     assert not any("process_instance.state" in s for s in statements)
+
+
+def test_paging_goes_on_past_the_counted_tasks(db, client, frozen_clock, monkeypatch):
+    monkeypatch.setattr(inbox, "COUNT_CAP", 5)  # counts stop there; the pages do not
+    for i in range(23):
+        start_project(db, f"P-{i:02d}")
+        frozen_clock.advance(timedelta(minutes=1))
+    login(client, "edu_li")
+    first = client.get("/inbox/bureau")
+    assert _rows(first) == 20 and "共 5+ 条，第 1 / 1+ 页" in text_of(first)
+    assert "page=2" in first.get_data(as_text=True)  # 下一页, although the count stopped at 5
+    second = client.get("/inbox/bureau?page=2")
+    assert _rows(second) == 3 and "第 2 / 2+ 页" in text_of(second) and "page=3" not in second.get_data(as_text=True)
+    shown = {key for page in (first, second) for key in re.findall(r"P-\d\d", text_of(page))}
+    assert len(shown) == 23  # each task once over the pages
