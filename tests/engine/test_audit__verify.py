@@ -169,6 +169,7 @@ def test_verify_all_prints_one_line_per_instance_and_the_chains_and_exits_0(db, 
     assert lines[0].startswith(f"instance {two[0]} (P-1): OK") and lines[1].startswith(f"instance {two[1]} (P-2): OK")
     assert lines[2] == "system: OK (3 events)" and lines[3] == "access: OK (1 events)"  # a deployment, 2 creations
     assert "instances: OK (2 events)" in lines
+    assert any(line.startswith("inbox counts: OK (") for line in lines)  # the groups' task counts
     assert lines[-1] == "2 instances verified: all OK"
     assert err == ""
 
