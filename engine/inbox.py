@@ -89,7 +89,8 @@ def add_candidates(session: Session, rows: list[dict]) -> None:
     """Store the candidate rows of a new task (`candidate_rows`) and count it in its groups' inboxes."""
     if rows:
         session.connection().execute(insert(TaskCandidate.__table__), rows)
-        _count(session, [(r["value"], 1, 0 if r["claimed"] else 1) for r in rows if r["kind"] == "group" and r["ready"]])
+        _count(session, [(r["value"], 1, 0 if r["claimed"] else 1)
+                         for r in rows if r["kind"] == "group" and r["ready"]])
 
 
 def replace_candidates(session: Session, task: UserTask, groups: list[str], users: list[str]) -> None:
@@ -167,7 +168,7 @@ def _insert_counts(session):
         return
     session.connection().execute(insert(InboxCount.__table__), changes)
     folds = [change["candidate_group"] for change in changes if next(_inserted) % FOLD_EVERY == 0]
-    for group in folds:  # in name order, the last statements before the commit: two folders never wait on each other in a cycle
+    for group in folds:  # in name order, before the commit's other locks: folders never wait in a cycle
         fold_counts(session, group)
 
 
