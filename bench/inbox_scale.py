@@ -5,11 +5,12 @@ and HTTP completions, against a real `dalad serve`.
 Seeds N open tasks (default 100,000) through the engine's services, a thousand starts per
 transaction: instances of a monthly-report loop (tests/diagrams/progress_loop.bpmn), each waiting
 at its report task, all offered to one bureau (unit:edu) — the worst case for that bureau's
-inbox. Then prints p95 over alternated requests:
+inbox. Completions are timed first when 1,000 tasks are open, for comparison. Then prints
+medians and p95 over alternated requests, and:
 
     inbox 100k: rest p95 X ms, web p95 Y ms   (REST /task?candidateGroup=…&maxResults=50 and
                                                 /task/count; web /inbox/bureau and /inbox/all)
-    complete 100k: p95 X ms                    (POST /task/{id}/complete of a report among them)
+    complete 100k: p95 X ms (with 1000: Y ms)  (POST /task/{id}/complete of a report among them)
 
     python bench/inbox_scale.py [--tasks N] [--database-url URL]
 """
@@ -31,21 +32,26 @@ from engine_throughput import LOOP, fresh_database, machine_line  # noqa: E402
 from http_latency import PASSWORD, Client, Server, p95  # noqa: E402
 
 from engine import services, tokens, users  # noqa: E402
+from engine.database import Database  # noqa: E402
 from engine.definitions import BundleFile  # noqa: E402
 
 BUREAU = "unit:edu"
+SMALL = 1000  # completions are measured first on this many open tasks, for comparison
 
 
-def seed(url: str, count: int) -> dict:
-    """The database with `count` open tasks; tokens of an official of the bureau and of the office."""
-    db = fresh_database(url)
-    with db.write() as session:
-        services.deploy(session, [BundleFile(LOOP.name, LOOP.read_bytes())], name="bench", user="bench")
-        users.add_user(session, "bench", PASSWORD, bureaus=[BUREAU], roles=[])
-        users.add_user(session, "clerk", PASSWORD, bureaus=[BUREAU], roles=[])
-        users.add_user(session, "chief", PASSWORD, bureaus=["office"], roles=[])
-        issued = {name: tokens.create_token(session, name, "bench") for name in ("bench", "clerk")}
-    t0, done = time.perf_counter(), 0
+def seed(url: str, count: int, *, done: int = 0) -> dict:
+    """The database with `count` open tasks (`done` of them there already, else a fresh database);
+    tokens of an official of the bureau and of the office."""
+    db = Database(url) if done else fresh_database(url)
+    issued = {}
+    if not done:
+        with db.write() as session:
+            services.deploy(session, [BundleFile(LOOP.name, LOOP.read_bytes())], name="bench", user="bench")
+            users.add_user(session, "bench", PASSWORD, bureaus=[BUREAU], roles=[])
+            users.add_user(session, "clerk", PASSWORD, bureaus=[BUREAU], roles=[])
+            users.add_user(session, "chief", PASSWORD, bureaus=["office"], roles=[])
+            issued = {name: tokens.create_token(session, name, "bench") for name in ("bench", "clerk")}
+    t0 = time.perf_counter()
     while done < count:
         with db.write() as session:
             for _ in range(min(1000, count - done)):
@@ -86,15 +92,34 @@ class Browser:
         return self._request("GET", path)
 
 
+def completions(url: str, tmp: str, issued: dict, rounds: int) -> list[float]:
+    """Times of HTTP completions of the bureau's tasks (the last of its first page each time)."""
+    server = Server(url, tmp)
+    try:
+        worker = Client(server.port, f"Bearer {issued['bench']}")
+        return [complete_one(worker) for _ in range(rounds)]
+    finally:
+        server.stop()
+
+
+def complete_one(worker: Client) -> float:
+    page = worker.call("GET", f"/task?candidateGroup={urllib.parse.quote(BUREAU)}&maxResults=50")[1]
+    variables = {"finished": {"value": False}, "progress": {"value": "on schedule"}}
+    return worker.call("POST", f"/task/{page[-1]['id']}/complete", {"variables": variables})[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=100_000)
     ap.add_argument("--requests", type=int, default=100)
     ap.add_argument("--database-url")
     args = ap.parse_args()
+    small = min(SMALL, args.tasks)
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
-        issued = seed(url, args.tasks)
+        issued = seed(url, small)
+        small_completes = completions(url, tmp, issued, args.requests)
+        seed(url, args.tasks, done=small)
         server = Server(url, tmp)
         try:
             clerk = Client(server.port, f"Bearer {issued['clerk']}")
@@ -105,13 +130,11 @@ def main() -> None:
             rest, count, web_bureau, web_all, completes = [], [], [], [], []
             query = f"candidateGroup={urllib.parse.quote(BUREAU)}"
             for _ in range(args.requests):
-                elapsed, page = clerk.call("GET", f"/task?{query}&maxResults=50")
-                rest.append(elapsed)
+                rest.append(clerk.call("GET", f"/task?{query}&maxResults=50")[0])
                 count.append(clerk.call("GET", f"/task/count?{query}")[0])
                 web_bureau.append(clerk_web.get("/inbox/bureau")[0])
                 web_all.append(chief_web.get("/inbox/all")[0])
-                variables = {"finished": {"value": False}, "progress": {"value": "on schedule"}}
-                completes.append(worker.call("POST", f"/task/{page[-1]['id']}/complete", {"variables": variables})[0])
+                completes.append(complete_one(worker))
         finally:
             server.stop()
     ms = 1000
@@ -124,7 +147,9 @@ def main() -> None:
           f"/inbox/all: median {statistics.median(web_all) * ms:.2f} ms, p95 {p95(web_all) * ms:.2f} ms")
     print(f"inbox {args.tasks // 1000}k: rest p95 {max(p95(rest), p95(count)) * ms:.2f} ms, "
           f"web p95 {max(p95(web_bureau), p95(web_all)) * ms:.2f} ms")
-    print(f"complete {args.tasks // 1000}k: p95 {p95(completes) * ms:.2f} ms")
+    print(f"complete: {small} open tasks median {statistics.median(small_completes) * ms:.2f} ms, "
+          f"p95 {p95(small_completes) * ms:.2f} ms; {args.tasks}: median {statistics.median(completes) * ms:.2f} ms")
+    print(f"complete {args.tasks // 1000}k: p95 {p95(completes) * ms:.2f} ms (with {small}: {p95(small_completes) * ms:.2f} ms)")
 
 
 if __name__ == "__main__":
