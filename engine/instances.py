@@ -198,13 +198,33 @@ class Handle:
         return self.definition.meta
 
 
+def held_locks(session: Session) -> dict[str, set]:
+    """The rows this transaction has locked and read ("instance" and "task" ids): until it ends, or
+    a rollback (also to a savepoint) forgets them, this session's copies of them are current and a
+    second lock reads nothing again."""
+    transaction = session.get_transaction()
+    held = session.info.get("dalad_locks")
+    if held is None or held[0] is not transaction:
+        held = session.info["dalad_locks"] = (transaction, {"instance": set(), "task": set()})
+    return held[1]
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_locks(session, _previous):
+    session.info.pop("dalad_locks", None)
+
+
 def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
     """Read the instance row, locking it until the transaction ends (PostgreSQL), as the last change
     left it: a copy this session read before the lock is refreshed."""
+    held = held_locks(session)
+    if instance_id in held["instance"]:
+        return session.get(ProcessInstance, instance_id)
     row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
                           .with_for_update().execution_options(populate_existing=True)).first()
     if row is None:
         raise NotFound(f"process instance {instance_id} does not exist")
+    held["instance"].add(instance_id)
     return row
 
 

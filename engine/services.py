@@ -246,22 +246,31 @@ def tasks(session: Session, *, groups: Optional[list[str]] = None, user: Optiona
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
-def lock_task(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
+def lock_task(session: Session, task_id: Optional[int] = None, *,
+              rest_id: Optional[str] = None) -> tuple[UserTask, ProcessInstance]:
     """Lock the task's instance first, then read the task and the instance as the last change left
-    them (never an older copy this session read before the lock)."""
+    them (never an older copy this session read before the lock). The task is named by its id or
+    its REST id; a task this transaction already locked is not read again."""
+    held = instances.held_locks(session)
+    if task_id in held["task"]:
+        task = session.get(UserTask, task_id)
+        return task, session.get(ProcessInstance, task.instance_id)
+    condition = UserTask.id == task_id if rest_id is None else UserTask.rest_id == rest_id
     found = session.execute(select(UserTask, ProcessInstance)
                             .join(ProcessInstance, UserTask.instance_id == ProcessInstance.id)
-                            .where(UserTask.id == task_id).with_for_update(of=ProcessInstance)
+                            .where(condition).with_for_update(of=ProcessInstance)
                             .execution_options(populate_existing=True)).first()
     if found is None:
-        raise NotFound(f"task {task_id} does not exist")
+        raise NotFound(f"task {task_id if rest_id is None else rest_id} does not exist")
     task, row = found
     if not session.get_bind().dialect.name == "sqlite":
         # The lock may have waited for another completion, and PostgreSQL re-reads only the locked
         # row then: read the task as that one left it. (On SQLite the write transaction holds the
         # database lock from its first statement.)
-        task = session.scalars(select(UserTask).where(UserTask.id == task_id)
+        task = session.scalars(select(UserTask).where(UserTask.id == task.id)
                                .execution_options(populate_existing=True)).one()
+    held["instance"].add(row.id)
+    held["task"].add(task.id)
     return task, row
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Optional
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from . import clock, history
 from .errors import InvalidInput, NotFound
@@ -82,8 +82,8 @@ def find_token(session: Session, plaintext: str, *, allow_demo: bool = False) ->
     if not isinstance(plaintext, str) or not plaintext.startswith(PREFIX):
         return None
     found = session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-                            .where(ApiToken.token_hash == hash_token(plaintext),
-                                   ApiToken.revoked_at.is_(None))).first()
+                            .where(ApiToken.token_hash == hash_token(plaintext), ApiToken.revoked_at.is_(None))
+                            .options(joinedload(User.bureaus), joinedload(User.roles))).unique().first()
     if found is None:
         return None
     token, user = found
