@@ -163,8 +163,8 @@ def _authenticate() -> None:
         with _db().read() as session:
             found = tokens.find_token(session, credentials.strip(), allow_demo=allow_demo)
             if found is not None:
-                caller = _caller_of(found[1])
-                stale = found[0].id if tokens.use_is_stale(found[0]) else None
+                caller = Caller(found.user, found.groups, found.roles)
+                stale = found.token_id if tokens.use_is_stale(found.last_used_at) else None
         if stale is not None:  # the last use is written at most once a minute, not on every call
             _note_token_use(stale)
         reason = "the token is unknown or revoked, or its user is deactivated"
