@@ -369,10 +369,10 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
         called = handle.meta.get("called_user_tasks", {}).get(task.workflow.spec.name)
         attrs = (called or {}).get(element) or handle.meta["user_tasks"].get(element, {})
         values = _new_user_task(row, task, element, attrs, now)
-        task_id = connection.execute(insert(UserTask.__table__).returning(UserTask.__table__.c.id), values).scalar_one()
+        task_id = connection.execute(_INSERT_TASK, values).scalar_one()
         candidates = inbox.candidate_rows(task_id, values)
         if candidates:
-            connection.execute(insert(TaskCandidate.__table__), candidates)
+            connection.execute(_INSERT_CANDIDATES, candidates)
         opened[uuid] = [task_id, element]
         handle.events.append(history.Event("task_created", element_id=element,
                                            occurrence=_occurrence(workflow, task),
@@ -380,6 +380,10 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
                                                  "candidate_groups": values["candidate_groups"],
                                                  "due": values["due_at"]}))
     handle.open_tasks = opened
+
+
+_INSERT_TASK = insert(UserTask.__table__).returning(UserTask.__table__.c.id)  # built once: every step runs them
+_INSERT_CANDIDATES = insert(TaskCandidate.__table__)
 
 
 def _occurrence(workflow, task) -> int:
