@@ -74,9 +74,10 @@ def process_definition(session: Session, key: str, version: Optional[int] = None
 @_one_instant
 def start_process(session: Session, key: str, *, business_key: Optional[str] = None,
                   variables: Optional[dict] = None, user: Optional[str] = None,
-                  version: Optional[int] = None) -> ProcessInstance:
-    """Start the latest version of `key` (or `version`) and run it until it waits."""
-    definition = process_definition(session, key, version)
+                  version: Optional[int] = None, definition: Optional[ProcessDefinition] = None) -> ProcessInstance:
+    """Start the latest version of `key` (or `version`, or the `definition` the caller has read
+    already) and run it until it waits."""
+    definition = definition or process_definition(session, key, version)
     if definition.suspended:
         raise InstanceNotRunning(f"process '{key}' version {definition.version} is suspended")
     variables = _checked_variables(variables)

@@ -998,7 +998,7 @@ def _start(session: Session, definition: ProcessDefinition) -> dict:
         raise _bad_request("businessKey must be text")
     row = services.start_process(session, definition.key, business_key=business_key,
                                  variables=variables_in(body.get("variables")), user=caller.name,
-                                 version=definition.version)
+                                 version=definition.version, definition=definition)
     remember_types(row, body.get("variables"))
     dto = instance_dto(session, row, _self_link(f"/process-instance/{row.rest_id}"))
     if body.get("withVariablesInReturn"):
