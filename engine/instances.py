@@ -220,12 +220,15 @@ def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
     held = held_locks(session)
     if instance_id in held["instance"]:
         return session.get(ProcessInstance, instance_id)
-    row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
-                          .with_for_update().execution_options(populate_existing=True)).first()
+    row = session.scalars(_LOCK_INSTANCE, {"instance_id": instance_id}).first()
     if row is None:
         raise NotFound(f"process instance {instance_id} does not exist")
     held["instance"].add(instance_id)
     return row
+
+
+_LOCK_INSTANCE = select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id")).with_for_update() \
+    .execution_options(populate_existing=True)
 
 
 def load(session: Session, instance_id: int, *, require_active: bool = True,

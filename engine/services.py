@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -256,11 +256,10 @@ def lock_task(session: Session, task_id: Optional[int] = None, *,
     if task_id in held["task"]:
         task = session.get(UserTask, task_id)
         return task, session.get(ProcessInstance, task.instance_id)
-    condition = UserTask.id == task_id if rest_id is None else UserTask.rest_id == rest_id
-    found = session.execute(select(UserTask, ProcessInstance)
-                            .join(ProcessInstance, UserTask.instance_id == ProcessInstance.id)
-                            .where(condition).with_for_update(of=ProcessInstance)
-                            .execution_options(populate_existing=True)).first()
+    if rest_id is None:
+        found = session.execute(_LOCK_TASK_BY_ID, {"task_id": task_id}).first()
+    else:
+        found = session.execute(_LOCK_TASK_BY_REST_ID, {"rest_id": rest_id}).first()
     if found is None:
         raise NotFound(f"task {task_id if rest_id is None else rest_id} does not exist")
     task, row = found
@@ -268,11 +267,17 @@ def lock_task(session: Session, task_id: Optional[int] = None, *,
         # The lock may have waited for another completion, and PostgreSQL re-reads only the locked
         # row then: read the task as that one left it. (On SQLite the write transaction holds the
         # database lock from its first statement.)
-        task = session.scalars(select(UserTask).where(UserTask.id == task.id)
-                               .execution_options(populate_existing=True)).one()
+        task = session.scalars(_READ_TASK, {"task_id": task.id}).one()
     held["instance"].add(row.id)
     held["task"].add(task.id)
     return task, row
+
+
+_LOCKED_TASK = select(UserTask, ProcessInstance).join(ProcessInstance, UserTask.instance_id == ProcessInstance.id) \
+    .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)
+_LOCK_TASK_BY_ID = _LOCKED_TASK.where(UserTask.id == bindparam("task_id"))  # built once: every step runs one
+_LOCK_TASK_BY_REST_ID = _LOCKED_TASK.where(UserTask.rest_id == bindparam("rest_id"))
+_READ_TASK = select(UserTask).where(UserTask.id == bindparam("task_id")).execution_options(populate_existing=True)
 
 
 def check_ready(task: UserTask, row: ProcessInstance) -> None:
