@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import bindparam, literal_column, select, union_all
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from . import clock, history
 from .errors import InvalidInput, NotFound
-from .models import ApiToken, User, UserBureau, UserRole
-from .users import get_user
+from .models import ApiToken, User
+from .users import get_user, memberships
 
 PREFIX = "dalad_"
 TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is a hint: do not write on every request
@@ -92,11 +92,6 @@ _TOKEN_USER = select(ApiToken.__table__.c.id, ApiToken.__table__.c.last_used_at,
                      User.__table__.c.name, User.__table__.c.active, User.__table__.c.is_demo) \
     .join(User.__table__, User.__table__.c.id == ApiToken.__table__.c.user_id) \
     .where(ApiToken.__table__.c.token_hash == bindparam("token_hash"), ApiToken.__table__.c.revoked_at.is_(None))
-_GROUPS_AND_ROLES = union_all(
-    select(literal_column("'group'").label("kind"), UserBureau.__table__.c.bureau_id.label("value"))
-    .where(UserBureau.__table__.c.user_id == bindparam("user_id")),
-    select(literal_column("'role'"), UserRole.__table__.c.role).where(UserRole.__table__.c.user_id == bindparam("user_id")),
-).order_by("kind", "value")
 
 
 def find_token(session: Session, plaintext: str, *, allow_demo: bool = False) -> Optional[Bearer]:
@@ -106,16 +101,14 @@ def find_token(session: Session, plaintext: str, *, allow_demo: bool = False) ->
     Demo accounts authenticate only when `allow_demo` is true, as with passwords."""
     if not isinstance(plaintext, str) or not plaintext.startswith(PREFIX):
         return None
-    connection = session.connection()
-    found = connection.execute(_TOKEN_USER, {"token_hash": hash_token(plaintext)}).first()
+    found = session.connection().execute(_TOKEN_USER, {"token_hash": hash_token(plaintext)}).first()
     if found is None:
         return None
     token_id, last_used_at, user_id, name, active, is_demo = found
     if not active or (is_demo and not allow_demo):
         return None
-    rows = connection.execute(_GROUPS_AND_ROLES, {"user_id": user_id}).all()
-    return Bearer(token_id, last_used_at, user_id, name, tuple(v for k, v in rows if k == "group"),
-                  tuple(v for k, v in rows if k == "role"))
+    member = memberships(session, user_id)
+    return Bearer(token_id, last_used_at, user_id, name, member.groups, member.roles)
 
 
 def use_is_stale(last_used_at: Optional[datetime]) -> bool:
