@@ -553,9 +553,10 @@ def cmd_history_verify(args, settings: Settings, db: Database) -> int:
         if len(ids) > args.progress_every and (done % args.progress_every == 0 or done == len(ids)):
             print(f"verified {done}/{len(ids)} instances, {failed} failed", file=sys.stderr, flush=True)
     if args.all:
-        with db.read() as session:
+        with db.read(snapshot=True) as session:
             chains = [history.verify_system_chain(session), history.verify_chain(session, audit.ACCESS_CHAIN),
-                      audit.verify_timer_occurrences(session), audit.check_creations(session)]
+                      *history.verify_heads(session), audit.verify_timer_occurrences(session),
+                      audit.check_creations(session)]
         for report in chains:
             failed += not report.ok
             print(report)
