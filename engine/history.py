@@ -27,7 +27,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import event as orm_event, insert, select, update
+from sqlalchemy import bindparam, event as orm_event, insert, select, update
 from sqlalchemy.orm import Session
 
 from . import clock, keyfiles
@@ -115,7 +115,7 @@ def append(session: Session, instance_id: int, count: int, head: Optional[str], 
         rows.append(_row(chain, count, head, event, instance_id, digest, at))
         head = rows[-1]["hmac"]
     if rows:
-        _moving(session)["instances"].add(instance_id)
+        _moving(session)["heads"][chain] = [count, head]
         session.connection().execute(insert(HistoryEvent.__table__), rows)
     return count, head
 
@@ -145,7 +145,7 @@ def record_chain(session: Session, name: str, event: Event) -> None:
     row = _row(name, head.count + 1, head.head, event, None, None, clock.now())
     session.connection().execute(insert(HistoryEvent.__table__), [row])
     head.count, head.head = head.count + 1, row["hmac"]
-    moving["chains"].add(name)
+    moving["heads"][name] = [head.count, head.head]
 
 
 def _moving(session: Session) -> dict:
@@ -155,31 +155,25 @@ def _moving(session: Session) -> dict:
                           "(a before_commit hook registered after engine.history's)")
     pending = session.info.get(_PENDING)
     if pending is None:
-        pending = session.info[_PENDING] = {"system": [], "instances": set(), "chains": set()}
+        pending = session.info[_PENDING] = {"system": [], "heads": {}, "reread": False}
     return pending
 
 
 @orm_event.listens_for(Session, "before_commit")
 def _write_system_events(session: Session) -> None:
     """At commit, after everything else the transaction writes: the system events it recorded and
-    one `chain_heads` event with the head of each chain it moved, as stored now (a savepoint rolled
-    back has put back what it moved), in one insert and one update of the system chain's head."""
+    one `chain_heads` event with the head of each chain it moved, in one insert and one update of
+    the system chain's head. After a savepoint rolled back (which puts back what it moved), the
+    heads and the instances created are read as stored."""
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
     session.flush()  # every lock of the transaction's own rows first; the system chain's head last
-    heads = {}
-    if pending["instances"]:
-        table = ProcessInstance.__table__
-        heads.update((f"instance:{iid}", [count, head]) for iid, count, head in session.execute(
-            select(table.c.id, table.c.history_count, table.c.history_head)
-            .where(table.c.id.in_(pending["instances"]))))
-    if pending["chains"]:
-        table = HistoryChain.__table__
-        heads.update((name, [count, head]) for name, count, head in session.execute(
-            select(table.c.name, table.c.count, table.c.head).where(table.c.name.in_(pending["chains"]))))
-    created = {iid for iid in (c for _, _, c in pending["system"]) if iid is not None}
+    heads = pending["heads"]
+    if pending["reread"]:
+        heads = _stored_heads(session, heads)
     present = {int(name.split(":", 1)[1]) for name in heads if name.startswith("instance:")}
+    created = {iid for _, _, iid in pending["system"] if iid is not None}
     if created - present:
         table = ProcessInstance.__table__
         present |= set(session.scalars(select(table.c.id).where(table.c.id.in_(created - present))))
@@ -191,21 +185,42 @@ def _write_system_events(session: Session) -> None:
         _append_system(session, events)
 
 
+def _stored_heads(session: Session, names) -> dict:
+    """The heads of these chains as the database holds them now (a chain gone is left out)."""
+    ids = [int(name.split(":", 1)[1]) for name in names if name.startswith("instance:")]
+    others = [name for name in names if not name.startswith("instance:")]
+    table = ProcessInstance.__table__
+    heads = {f"instance:{iid}": [count, head] for iid, count, head in session.execute(
+        select(table.c.id, table.c.history_count, table.c.history_head).where(table.c.id.in_(ids)))}
+    table = HistoryChain.__table__
+    heads.update((name, [count, head]) for name, count, head in session.execute(
+        select(table.c.name, table.c.count, table.c.head).where(table.c.name.in_(others))))
+    return heads
+
+
+_CHAINS = HistoryChain.__table__
+_LOCK_SYSTEM = select(_CHAINS.c.count, _CHAINS.c.head).where(_CHAINS.c.name == SYSTEM_CHAIN).with_for_update()
+_MOVE_SYSTEM = update(_CHAINS).where(_CHAINS.c.name == SYSTEM_CHAIN).values(
+    count=bindparam("new_count"), head=bindparam("new_head"))
+_INSERT_EVENTS = insert(HistoryEvent.__table__)
+
+
 def _append_system(session: Session, events: list[tuple[Event, datetime]]) -> None:
-    connection, table = session.connection(), HistoryChain.__table__
-    locked = select(table.c.count, table.c.head).where(table.c.name == SYSTEM_CHAIN).with_for_update()
-    current = connection.execute(locked).first()
+    """Lock the system chain's head, append the events, move the head (statements built once: this
+    runs at every commit)."""
+    connection = session.connection()
+    current = connection.execute(_LOCK_SYSTEM).first()
     if current is None:
         _create_chain_row(session, SYSTEM_CHAIN)
-        current = connection.execute(locked).first()
+        current = connection.execute(_LOCK_SYSTEM).first()
     count, head = current
     rows = []
     for event, at in events:
         count += 1
         rows.append(_row(SYSTEM_CHAIN, count, head, event, None, None, at))
         head = rows[-1]["hmac"]
-    connection.execute(insert(HistoryEvent.__table__), rows)
-    connection.execute(update(table).where(table.c.name == SYSTEM_CHAIN).values(count=count, head=head))
+    connection.execute(_INSERT_EVENTS, rows)
+    connection.execute(_MOVE_SYSTEM, {"new_count": count, "new_head": head})
 
 
 def _create_chain_row(session: Session, name: str) -> None:
@@ -218,6 +233,14 @@ def _create_chain_row(session: Session, name: str) -> None:
                         .on_conflict_do_nothing(index_elements=["name"]))
     else:
         session.execute(insert(HistoryChain).values(name=name, count=0, head=None))
+
+
+@orm_event.listens_for(Session, "after_rollback")
+def _reread_after_a_savepoint(session: Session) -> None:
+    """A savepoint rolled back (for the whole transaction, `_forget_pending` drops everything)."""
+    pending = session.info.get(_PENDING)
+    if pending is not None:
+        pending["reread"] = True
 
 
 @orm_event.listens_for(Session, "after_transaction_end")
