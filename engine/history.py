@@ -21,16 +21,14 @@ from __future__ import annotations
 import hashlib
 import hmac as hmac_lib
 import json
-import os
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from sqlalchemy import bindparam, event as orm_event, insert, select, update
 from sqlalchemy.orm import Session
 
-from . import clock, keyfiles
+from . import clock
 from .errors import EngineError
 from .models import HistoryChain, HistoryEvent, ProcessInstance
 
@@ -47,14 +45,6 @@ def set_key(key: bytes) -> None:
     if len(key) < 16:
         raise EngineError("the history key must be at least 16 bytes")
     _key = key
-
-
-def load_key(instance_dir: str | os.PathLike = "instance") -> bytes:
-    """Read DALAD_HISTORY_KEY, else `instance/history.key`, creating it once with a random key."""
-    env = os.environ.get("DALAD_HISTORY_KEY")
-    if env:
-        return env.encode()
-    return keyfiles.read_or_create(Path(instance_dir) / "history.key").encode()
 
 
 def _current_key() -> bytes:
@@ -165,6 +155,8 @@ def _write_system_events(session: Session) -> None:
     one `chain_heads` event with the head of each chain it moved, in one insert and one update of
     the system chain's head. After a savepoint rolled back (which puts back what it moved), the
     heads and the instances created are read as stored."""
+    if session.in_nested_transaction():
+        return  # a savepoint commits: the transaction goes on
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
