@@ -105,7 +105,7 @@ def append(session: Session, instance_id: int, count: int, head: Optional[str], 
         rows.append(_row(chain, count, head, event, instance_id, digest, at))
         head = rows[-1]["hmac"]
     if rows:
-        _moving(session)["heads"][chain] = [count, head]
+        moved_head(session, chain, count, head)
         session.connection().execute(insert(HistoryEvent.__table__), rows)
     return count, head
 
@@ -127,7 +127,7 @@ def record_chain(session: Session, name: str, event: Event) -> None:
     """Append an event to a chain that belongs to no instance and no system ('access': auditors' reads)."""
     if name == SYSTEM_CHAIN:
         raise EngineError("the system chain is written at commit: use record_system")
-    moving = _moving(session)
+    _moving(session)
     head = session.get(HistoryChain, name, with_for_update=True)
     if head is None:
         _create_chain_row(session, name)
@@ -135,7 +135,12 @@ def record_chain(session: Session, name: str, event: Event) -> None:
     row = _row(name, head.count + 1, head.head, event, None, None, clock.now())
     session.connection().execute(insert(HistoryEvent.__table__), [row])
     head.count, head.head = head.count + 1, row["hmac"]
-    moving["heads"][name] = [head.count, head.head]
+    moved_head(session, name, head.count, head.head)
+
+
+def moved_head(session: Session, chain: str, count: int, head: str) -> None:
+    """Note a chain's new head: the system chain records it when the transaction commits."""
+    _moving(session)["heads"][chain] = [count, head]
 
 
 def _moving(session: Session) -> dict:
