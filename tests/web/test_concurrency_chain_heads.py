@@ -12,9 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from conftest import OFFICIAL_PASSWORD, TEST_KEY, deploy_files
 from engine import history, services, users
 from engine.models import HistoryEvent, ProcessInstance, UserTask
 from live_http import Client
+from test_concurrency_http import at_once
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -67,17 +66,6 @@ def production(db, officials, tmp_path):
         process.wait(timeout=30)
 
 
-def _at_once(calls: list) -> list:
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        barrier.wait(timeout=60)
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return [f.result(timeout=180) for f in [pool.submit(run, c) for c in calls]]
-
-
 def _ready(db, element: str) -> list[tuple[int, str]]:
     """(instance id, task REST id) of each ready task of that element."""
     with db.read() as session:
@@ -107,7 +95,7 @@ def test_parallel_completions_of_several_instances_neither_deadlock_nor_get_lost
                for _ in range(INSTANCES)]
     submits = _ready(db, "submit")
     assert [i for i, _ in submits] == ids
-    replies = _at_once([_complete(base, issued["edu"], rest_id, {"amount": 1500}) for _, rest_id in submits]
+    replies = at_once(*[_complete(base, issued["edu"], rest_id, {"amount": 1500}) for _, rest_id in submits]
                        + [_auditor_reads(base, ids[:3])])
     assert [r.status for r in replies[:-1]] == [204] * INSTANCES, [r.text[:300] for r in replies[:-1]]
     assert [r.status for r in replies[-1]] == [200] * 3
@@ -116,7 +104,7 @@ def test_parallel_completions_of_several_instances_neither_deadlock_nor_get_lost
                for element, people in (("drc_review", ("dora", "dan")), ("finance_review", ("fred", "fay")))
                for n, (instance_id, rest_id) in enumerate(_ready(db, element)) for who in [people[n % 2]]]
     assert len(reviews) == 2 * INSTANCES
-    replies = _at_once([call for call, *_ in reviews] + [_auditor_reads(base, ids[3:])])
+    replies = at_once(*[call for call, *_ in reviews] + [_auditor_reads(base, ids[3:])])
     failed = [(r.status, r.text[:300]) for r in replies[:-1] if r.status != 204]
     assert not failed, (failed, log.read_text()[-3000:])
     assert [r.status for r in replies[-1]] == [200] * (INSTANCES - 3)
