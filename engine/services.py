@@ -74,8 +74,11 @@ def process_definition(session: Session, key: str, version: Optional[int] = None
 @_one_instant
 def start_process(session: Session, key: str, *, business_key: Optional[str] = None,
                   variables: Optional[dict] = None, user: Optional[str] = None,
-                  version: Optional[int] = None) -> ProcessInstance:
-    """Start the latest version of `key` (or `version`) and run it until it waits."""
+                  version: Optional[int] = None, form_override: Optional[str] = None) -> ProcessInstance:
+    """Start the latest version of `key` (or `version`) and run it until it waits. The variables
+    are checked against the start form by the caller (forms.submission.check_start);
+    `form_override` is an administrator's reason for starting without that check, kept in the
+    history event."""
     definition = process_definition(session, key, version)
     if definition.suspended:
         raise InstanceNotRunning(f"process '{key}' version {definition.version} is suspended")
@@ -88,7 +91,8 @@ def start_process(session: Session, key: str, *, business_key: Optional[str] = N
     handle = instances.create(session, definition.id, business_key=business_key, user=user)
     handle.events.append(history.Event("instance_started", actor=user, element_id=start_event,
                                        versions=instances.versions(handle),
-                                       data={"business_key": business_key, "variables": variables}))
+                                       data={"business_key": business_key, "variables": variables,
+                                             **({"form_override": form_override} if form_override else {})}))
     runtime.start(handle.workflow, variables, start_element=start_event)
     _save(session, handle, user)
     return handle.row
