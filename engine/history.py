@@ -163,6 +163,7 @@ def _write_system_events(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint commits: the transaction goes on
     pending = session.info.pop(_PENDING, None)
+    session.info[_SEALED] = True  # a chain moved after this would go unrecorded: refused (_moving)
     if not pending:
         return
     session.flush()  # every lock of the transaction's own rows first; the system chain's head last
@@ -177,7 +178,6 @@ def _write_system_events(session: Session) -> None:
     events = [(e, at) for e, at, iid in pending["system"] if iid is None or iid in present]
     if heads:
         events.append((Event(HEADS_EVENT, data={"heads": dict(sorted(heads.items()))}), clock.now()))
-    session.info[_SEALED] = True
     if events:
         _append_system(session, events)
 

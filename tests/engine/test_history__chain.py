@@ -205,5 +205,8 @@ def test_the_system_chain_is_written_last_and_once_per_commit(db, finished):
         with pytest.raises(Exception, match="after the system chain was written"):
             with db.write() as session:
                 history.record_system(session, history.Event("early"))
+        with pytest.raises(Exception, match="after the system chain was written"):
+            with db.write() as session:
+                pass  # (a transaction that recorded nothing itself)
     finally:
         event.remove(Session, "before_commit", late)
