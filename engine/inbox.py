@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timezone
 from typing import Optional
 
-from sqlalchemy import and_, case, delete, event, func, insert, or_, select, union, update
+from sqlalchemy import and_, bindparam, case, delete, event, func, insert, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from . import clock, workdays
@@ -88,7 +88,7 @@ def candidate_rows(task_id: int, task: dict) -> list[dict]:
 def add_candidates(session: Session, rows: list[dict]) -> None:
     """Store the candidate rows of a new task (`candidate_rows`) and count it in its groups' inboxes."""
     if rows:
-        session.connection().execute(insert(TaskCandidate.__table__), rows)
+        session.connection().execute(_INSERT, rows)
         _count(session, [(r["value"], 1, 0 if r["claimed"] else 1)
                          for r in rows if r["kind"] == "group" and r["ready"]])
 
@@ -106,12 +106,16 @@ def replace_candidates(session: Session, task: UserTask, groups: list[str], user
 
 def mark_closed(session: Session, task_ids: list[int]) -> None:
     """Tasks completed or cancelled leave their candidates' inboxes."""
-    if task_ids:
-        left = session.execute(update(TaskCandidate).where(TaskCandidate.task_id.in_(task_ids),
-                                                           TaskCandidate.ready.is_(True)).values(ready=False)
-                               .returning(TaskCandidate.kind, TaskCandidate.value, TaskCandidate.claimed)
-                               .execution_options(synchronize_session=False))
+    if task_ids:  # (Core: no candidate row is loaded as an object, and the ORM's update costs more)
+        left = session.connection().execute(_CLOSE, {"task_ids": task_ids})
         _count(session, [(value, -1, 0 if claimed else -1) for kind, value, claimed in left if kind == "group"])
+
+
+_CANDIDATES = TaskCandidate.__table__
+_INSERT = insert(_CANDIDATES)  # built once: every step that opens a task runs it
+_CLOSE = update(_CANDIDATES).where(_CANDIDATES.c.task_id.in_(bindparam("task_ids", expanding=True)),
+                                   _CANDIDATES.c.ready.is_(True)) \
+    .values(ready=False).returning(_CANDIDATES.c.kind, _CANDIDATES.c.value, _CANDIDATES.c.claimed)
 
 
 def mark_claimed(session: Session, task: UserTask) -> None:
@@ -155,10 +159,11 @@ def _forget_rolled_back_counts(session, transaction):
         session.info.pop(_AT_SAVEPOINT, None)
 
 
-@event.listens_for(Session, "before_commit")
+@event.listens_for(Session, "before_commit", insert=True)
 def _insert_counts(session):
     """At the outermost commit: one row of changes per group touched (none where they cancel
-    out, as when a completion closes a group's task and opens the next for the same group)."""
+    out, as when a completion closes a group's task and opens the next for the same group).
+    First of the commit's hooks: before the system chain's lock (engine.history), held briefly."""
     if session.in_nested_transaction():
         return
     session.info.pop(_AT_SAVEPOINT, None)

@@ -167,17 +167,6 @@ def _publish_saved_workflows(session):
 @event.listens_for(Session, "after_rollback")
 def _forget_saved_workflows(session):
     session.info.pop("dalad_saved", None)
-    session.info.pop("dalad_created", None)
-
-
-@event.listens_for(Session, "before_commit")
-def _record_creations(session):
-    """Each instance created is an event of the system chain, so that a deleted instance leaves a
-    creation without its instance (`audit.check_creations`). Recorded at commit: the system
-    chain's lock is the last a transaction takes, and is held only while it commits."""
-    for event in session.info.pop("dalad_created", []):
-        if session.scalar(select(ProcessInstance.id).where(ProcessInstance.id == event.data["instance"])):
-            history.record_system(session, event)  # (not one a rolled-back savepoint created)
 
 
 # --- handles -----------------------------------------------------------------------------------
@@ -198,14 +187,37 @@ class Handle:
         return self.definition.meta
 
 
+def held_locks(session: Session) -> dict[str, set]:
+    """The rows this transaction has locked and read ("instance" and "task" ids): until it ends, or
+    a rollback (also to a savepoint) forgets them, this session's copies of them are current and a
+    second lock reads nothing again."""
+    transaction = session.get_transaction()
+    held = session.info.get("dalad_locks")
+    if held is None or held[0] is not transaction:
+        held = session.info["dalad_locks"] = (transaction, {"instance": set(), "task": set()})
+    return held[1]
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_locks(session, _previous):
+    session.info.pop("dalad_locks", None)
+
+
 def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
     """Read the instance row, locking it until the transaction ends (PostgreSQL), as the last change
     left it: a copy this session read before the lock is refreshed."""
-    row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
-                          .with_for_update().execution_options(populate_existing=True)).first()
+    held = held_locks(session)
+    if instance_id in held["instance"]:
+        return session.get(ProcessInstance, instance_id)
+    row = session.scalars(_LOCK_INSTANCE, {"instance_id": instance_id}).first()
     if row is None:
         raise NotFound(f"process instance {instance_id} does not exist")
+    held["instance"].add(instance_id)
     return row
+
+
+_LOCK_INSTANCE = select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id")).with_for_update() \
+    .execution_options(populate_existing=True)
 
 
 def load(session: Session, instance_id: int, *, require_active: bool = True,
@@ -242,9 +254,9 @@ def create(session: Session, definition_id: int, *, business_key: Optional[str],
                           started_by=user, started_at=now, updated_at=now, history_count=0)
     session.add(row)
     session.flush()
-    session.info.setdefault("dalad_created", []).append(history.Event(
+    history.record_system(session, history.Event(  # so that a deleted instance is named (audit.check_creations)
         "instance_created", actor=user, data={"instance": row.id, "process": f"{definition.key}:{definition.version}",
-                                              "business_key": business_key}))
+                                              "business_key": business_key}), created=row.id)
     workflow = runtime.new_workflow(definition.spec, definition.subprocess_specs)
     attach_decisions(session, workflow, definition)
     return Handle(row, definition, workflow)
@@ -349,7 +361,7 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
         called = handle.meta.get("called_user_tasks", {}).get(task.workflow.spec.name)
         attrs = (called or {}).get(element) or handle.meta["user_tasks"].get(element, {})
         values = _new_user_task(row, task, element, attrs, now)
-        task_id = connection.execute(insert(UserTask.__table__).returning(UserTask.__table__.c.id), values).scalar_one()
+        task_id = connection.execute(_INSERT_TASK, values).scalar_one()
         inbox.add_candidates(session, inbox.candidate_rows(task_id, values))
         opened[uuid] = [task_id, element]
         handle.events.append(history.Event("task_created", element_id=element,
@@ -358,6 +370,9 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
                                                  "candidate_groups": values["candidate_groups"],
                                                  "due": values["due_at"]}))
     handle.open_tasks = opened
+
+
+_INSERT_TASK = insert(UserTask.__table__).returning(UserTask.__table__.c.id)  # built once: every step runs it
 
 
 def _occurrence(workflow, task) -> int:
