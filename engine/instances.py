@@ -300,7 +300,8 @@ def save(session: Session, handle: Handle) -> None:
     columns["history_count"], columns["history_head"] = count, head
     write_columns(session, row, columns)
     handle.events = []
-    session.info.setdefault("dalad_saved", []).append((row.id, row.revision, workflow))
+    if not workflow.completed:  # an ended instance does not move again: the cache keeps live ones
+        session.info.setdefault("dalad_saved", []).append((row.id, row.revision, workflow))
 
 
 _UPDATE_BY_ID: dict = {}
