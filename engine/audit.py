@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import clock, history, replay, runtime
+from .called import called_definition
 from .errors import EngineError, InvalidInput, NotFound
 from .models import (Bureau, Document, HistoryChain, HistoryEvent, ProcessDefinition, ProcessInstance, Timer,
                      User, UserBureau)
@@ -83,18 +84,9 @@ def diagram_file(definition: ProcessDefinition) -> DiagramFile:
     return cached
 
 
-def called_definition(session: Session, caller: ProcessDefinition, process_id: str) -> ProcessDefinition:
-    """The version of a called process that a definition's call activities run: the one deployed
-    with it, else the latest deployed before it (what the deployment resolved)."""
-    query = select(ProcessDefinition).where(ProcessDefinition.key == process_id)
-    found = session.scalars(query.where(ProcessDefinition.deployment_id == caller.deployment_id)).first()
-    if found is None:
-        found = session.scalars(query.where(ProcessDefinition.deployment_id <= caller.deployment_id)
-                                .order_by(ProcessDefinition.deployment_id.desc(),
-                                          ProcessDefinition.version.desc()).limit(1)).first()
-    if found is None:
-        raise NotFound(f"called process '{process_id}' of {caller.key} version {caller.version} is not deployed")
-    return found
+def called_elements(definition: ProcessDefinition) -> dict[str, str]:
+    """{call activity id: the process it calls} of a definition's diagram."""
+    return diagram_file(definition).called
 
 
 def definition_at(session: Session, instance: ProcessInstance, events: list[dict], seq: int) -> ProcessDefinition:

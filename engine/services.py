@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import (bureaus, clock, compliance, definitions, history, inbox, instances, runtime, senders, users,
+from . import (bureaus, called, clock, compliance, definitions, history, inbox, instances, runtime, senders, users,
                variable_limits)
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
@@ -204,6 +204,7 @@ def terminate(session: Session, instance_id: int, *, user: str, reason: str) -> 
 def _set_status(session, row, status, user, reason, previous=None):
     before = previous or row.status
     row.status, row.updated_at = status, clock.now()
+    called.follow_root(session, row, "running" if status in ("waiting", "incident") else status)
     history.record(session, row, [history.Event("status_changed", actor=user,
                                                 data={"from": before, "to": status, "reason": reason})],
                    _current_digest(session, row))
@@ -490,8 +491,11 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
              .order_by(MessageSubscription.instance_id))
     if business_key is not None:
         query = query.where(MessageSubscription.business_key == business_key)
-    if instance_id is not None:
-        query = query.where(MessageSubscription.instance_id == instance_id)
+    if instance_id is not None:  # a called process's instance: what waits in it, in its root's state
+        target = session.get(ProcessInstance, instance_id)
+        query = query.where(MessageSubscription.called_instance_id == instance_id
+                            if target is not None and target.root_instance_id is not None
+                            else MessageSubscription.instance_id == instance_id)
     if correlation_keys:  # compared with each waiting instance's variables; its state stays unread
         subscriptions = [sub for sub, values in session.execute(query) if _matches(values, correlation_keys)]
     else:
@@ -502,10 +506,10 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
                                f"({', '.join(map(str, instance_ids[:10]))}); give a business key or correlation keys")
     if instance_ids:
         sub = subscriptions[0]
-        if sender is not None:
-            row = session.get(ProcessInstance, sub.instance_id)
+        if sender is not None:  # the process that catches it: a called one's own rules and variables
+            row = session.get(ProcessInstance, sub.called_instance_id or sub.instance_id)
             senders.check_may_deliver(session, sender, row, sub.element_id, what)
-            senders.check_variables(sender, session.get(ProcessDefinition, row.definition_id), variables, what)
+            senders.check_instance_variables(session, sender, row, variables, what)
         return CorrelationResult(_deliver(session, instance_ids[0], sub.element_id, name, variables, user), False)
     if instance_id is not None:
         raise CorrelationError(f"process instance {instance_id} is not waiting for message '{name}'")
@@ -572,9 +576,10 @@ def broadcast_signal(session: Session, name: str, *, variables: Optional[dict] =
     if sender is not None:
         what = f"signal '{name}'"
         for instance_id in waiting:
-            row = session.get(ProcessInstance, instance_id)
-            senders.check_may_deliver(session, sender, row, subscriptions[instance_id].element_id, what)
-            senders.check_variables(sender, session.get(ProcessDefinition, row.definition_id), variables, what)
+            sub = subscriptions[instance_id]
+            row = session.get(ProcessInstance, sub.called_instance_id or instance_id)
+            senders.check_may_deliver(session, sender, row, sub.element_id, what)
+            senders.check_instance_variables(session, sender, row, variables, what)
         for definition, start in starts:
             senders.check_may_start(sender, definition, start.element_id, what)
             senders.check_variables(sender, definition, variables, what)
@@ -871,8 +876,8 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                  .order_by(ExternalTask.priority.desc(), ExternalTask.id)
                  .limit(max_tasks - len(locked)).with_for_update(skip_locked=True))
         instances = _topic_instances(topic)
-        if instances is not None:
-            query = query.where(ExternalTask.instance_id.in_(instances))
+        if instances is not None:  # a called process's task is matched by its own instance
+            query = query.where(func.coalesce(ExternalTask.called_instance_id, ExternalTask.instance_id).in_(instances))
         for task in session.scalars(query):
             row = session.get(ProcessInstance, task.instance_id)
             if row.status not in ("running", "waiting") or not _matches(row.variables or {},
@@ -880,9 +885,10 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                 continue
             task.worker_id, task.lock_expires_at = worker_id, now + timedelta(milliseconds=duration)
             wanted = topic.get("variables")
-            variables = {k: v for k, v in {**(row.variables or {}), **(task.variables or {})}.items()
+            scope = session.get(ProcessInstance, task.called_instance_id) if task.called_instance_id else row
+            variables = {k: v for k, v in {**(scope.variables or {}), **(task.variables or {})}.items()
                          if not k.startswith("_") and (wanted is None or k in wanted)}
-            locked.append(LockedExternalTask(task, variables, row.business_key, row.process_key))
+            locked.append(LockedExternalTask(task, variables, scope.business_key, scope.process_key))
     return locked
 
 

@@ -6,15 +6,16 @@ through a task is a variable of its process instance.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import services
+from engine.audit import called_elements
 from engine.errors import AccessDenied, NotFound
 from engine.models import ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance, Timer, \
     UserTask
 
-from .rest import (_arg, _arg_bool, _arg_list, _bad_request, _caller, _claim_for, _db, _definition,
+from .rest import (_ENDED, _arg, _arg_bool, _arg_list, _bad_request, _caller, _claim_for, _db, _definition,
                    _element_catalog, _json_body, _require_task_worker, _running_instance, _unclaim, _visible_task,
                    form_variables_out, instance_variables_out, remember_types, rest_api, variable_dto, variable_value,
                    variables_in)
@@ -36,13 +37,17 @@ def activity_instances(instance_id: str):
                                                                Incident.resolved_at.is_(None))):
             incidents.setdefault(incident.element_id, []).append(incident.rest_id)
         waiting = [(t.element_id, t.task_uuid) for t in session.scalars(
-            select(UserTask).where(UserTask.instance_id == row.id, UserTask.state == "ready"))]
+            select(UserTask).where(_owned_by(UserTask, row), UserTask.state == "ready"))]
         waiting += [(t.element_id, t.task_uuid) for t in session.scalars(
-            select(ExternalTask).where(ExternalTask.instance_id == row.id, ExternalTask.state == "open"))]
+            select(ExternalTask).where(_owned_by(ExternalTask, row), ExternalTask.state == "open"))]
         waiting += [(s.element_id, s.task_uuid) for s in session.scalars(
-            select(MessageSubscription).where(MessageSubscription.instance_id == row.id))]
+            select(MessageSubscription).where(_owned_by(MessageSubscription, row)))]
         timers = list(session.scalars(select(Timer).where(Timer.instance_id == row.id, Timer.state == "waiting")))
         waiting += [(t.element_id, t.task_uuid) for t in timers if t.kind == "timer"]
+        calls = called_elements(definition)  # a running call: its call activity, as in Camunda
+        waiting += [(next((a for a, p in calls.items() if p == c.process_key), c.process_key), c.call_task)
+                    for c in session.scalars(select(ProcessInstance).where(
+                        ProcessInstance.super_instance_id == row.id, ProcessInstance.status.not_in(_ENDED)))]
         seen, children = set(), []
         for element, task_uuid in waiting:
             if (element, task_uuid) in seen:
@@ -63,6 +68,11 @@ def activity_instances(instance_id: str):
         root["parentActivityInstanceId"] = None
         root["childActivityInstances"], root["childTransitionInstances"] = children, transitions
         return root
+
+
+def _owned_by(model, row: ProcessInstance):
+    """Rows of `model` that belong to `row`: a called process's own, or the root's outside its calls."""
+    return func.coalesce(model.called_instance_id, model.instance_id) == row.id
 
 
 def _activity(id_: str, row: ProcessInstance, definition: ProcessDefinition, element: str, kind: str, name,

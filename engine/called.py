@@ -1,0 +1,146 @@
+"""A called process as a process instance of its own.
+
+A call activity's process runs inside the state of the instance at the root of the calls: one
+lock, one history chain, one replay for the whole tree, as before. Each call also has a
+`process_instance` row of its own — the called definition version, `super_instance_id` (the
+caller), `root_instance_id` (whose state runs it), `call_task` (the call activity's task there),
+and the called process's variables — that the REST API, the inbox and the pages name for the
+called process's tasks. `sync` keeps the rows in step at each save of the root, in the same
+transaction; its own `state` stays empty and its history is the root's chain.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from . import clock, history, instances, runtime
+from .errors import NotFound
+from .models import ProcessDefinition, ProcessInstance
+from .specs import call_scope
+
+ENDED = ("completed", "terminated")
+
+
+def called_definition(session: Session, caller: ProcessDefinition, process_id: str) -> ProcessDefinition:
+    """The version of a called process that a definition's call activities run: the one deployed
+    with it, else the latest deployed before it (what the deployment bundled into its spec)."""
+    query = select(ProcessDefinition).where(ProcessDefinition.key == process_id)
+    found = session.scalars(query.where(ProcessDefinition.deployment_id == caller.deployment_id)).first()
+    if found is None:
+        found = session.scalars(query.where(ProcessDefinition.deployment_id <= caller.deployment_id)
+                                .order_by(ProcessDefinition.deployment_id.desc(),
+                                          ProcessDefinition.version.desc()).limit(1)).first()
+    if found is None:
+        raise NotFound(f"called process '{process_id}' of {caller.key} version {caller.version} is not deployed")
+    return found
+
+
+def sync(session: Session, root: ProcessInstance, workflow, ready: list, now: datetime) -> dict[str, int]:
+    """Open a row for each call the step started, close those that ended, bring the running ones'
+    variables up to date. Returns {call activity task uuid: row id} of the calls running now."""
+    notes = workflow.__dict__.pop("dalad_calls", [])
+    live = _live_calls(workflow)
+    if not notes and not live:
+        return {}
+    rows = {r.call_task: r for r in _running_rows(session, root)}
+    for what, call_task, process_id, caller, data in notes:
+        if what == "started" and call_task not in rows:
+            rows[call_task] = _open(session, root, rows.get(caller) if caller else root, process_id, call_task, now)
+        elif what != "started" and call_task in rows:
+            ended = rows.pop(call_task)
+            ended.status, ended.ended_at, ended.updated_at = what, now, now
+            if data is not None:
+                ended.variables = runtime.plain(_public(data))
+    for call_task, row in rows.items():
+        sub = live.get(call_task)
+        if sub is None:
+            continue
+        variables = _variables(sub, ready)
+        if variables != row.variables:
+            row.variables, row.updated_at = variables, now
+    return {call_task: row.id for call_task, row in rows.items() if call_task in live}
+
+
+def _open(session: Session, root: ProcessInstance, caller: ProcessInstance, process_id: str, call_task: str,
+          now: datetime) -> ProcessInstance:
+    definition = called_definition(session, session.get(ProcessDefinition, caller.definition_id), process_id)
+    row = ProcessInstance(definition_id=definition.id, process_key=definition.key, business_key=root.business_key,
+                          status="running", state="", variables={}, open_tasks={}, waits=[], revision=0,
+                          started_by=root.started_by, started_at=now, updated_at=now, history_count=0,
+                          super_instance_id=caller.id, root_instance_id=root.id, call_task=call_task)
+    session.add(row)
+    session.flush()
+    session.info.setdefault("dalad_created", []).append(history.Event(
+        "instance_created", actor=root.started_by, data={
+            "instance": row.id, "process": f"{definition.key}:{definition.version}",
+            "business_key": root.business_key, "called_by": caller.id, "root": root.id, "call_task": call_task}))
+    return row
+
+
+def _live_calls(workflow) -> dict:
+    """{call activity task uuid: the sub-workflow running its called process}"""
+    return {str(task_id): sub for task_id, sub in workflow.subprocesses.items() if call_scope(sub) == str(task_id)}
+
+
+def _running_rows(session: Session, root: ProcessInstance) -> list[ProcessInstance]:
+    return list(session.scalars(select(ProcessInstance).where(ProcessInstance.root_instance_id == root.id,
+                                                              ProcessInstance.status.not_in(ENDED))))
+
+
+def _variables(sub, ready: list) -> dict:
+    """A called process's variables as its instance shows them (as `instances.visible_variables`)."""
+    return runtime.plain(_public(instances.visible_variables(sub, [t for t in ready if t.workflow is sub])))
+
+
+def _public(data: dict) -> dict:
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+def stored_calls_problem(session: Session, root: ProcessInstance, workflow, snap, inbox: dict) -> Optional[str]:
+    """What the rows of the running calls, and the called instance each inbox row names, say that
+    the re-executed workflow does not (compared by called process, status and variables: task ids
+    are new in every execution). `inbox`: the root's ready task rows by task uuid."""
+    if root.status == "terminated":
+        return None  # its calls were terminated with it
+    rows = {r.id: r for r in _running_rows(session, root)}
+    status = "suspended" if root.status == "suspended" else "running"
+
+    def shape(key, state, variables):
+        return json.dumps([key, state, variables], sort_keys=True, default=str)
+
+    produced = sorted(shape(sub.spec.name, status, _variables(sub, snap.ready)) for sub in _live_calls(workflow).values())
+    if sorted(shape(r.process_key, r.status, r.variables) for r in rows.values()) != produced:
+        return "the stored called process instances are not the calls running in the re-execution"
+    live = _live_calls(workflow)
+    expected = sorted((t.task_spec.bpmn_id, live[scope].spec.name if (scope := call_scope(t.workflow)) else "")
+                      for t in snap.ready)
+    named = sorted((r.element_id, rows[r.called_instance_id].process_key if r.called_instance_id in rows else "")
+                   for r in inbox.values())
+    if named != expected:
+        return "the called process instances the inbox rows name are not those of the re-execution"
+    return None
+
+
+def follow_root(session: Session, root: ProcessInstance, status: str) -> None:
+    """A root instance suspended, resumed or terminated takes its running calls with it."""
+    values = {"status": status, "updated_at": clock.now()}
+    if status in ENDED:
+        values["ended_at"] = values["updated_at"]
+    session.execute(update(ProcessInstance).where(ProcessInstance.root_instance_id == root.id,
+                                                  ProcessInstance.status.not_in(ENDED)).values(**values))
+
+
+def root_of(session: Session, row: ProcessInstance) -> ProcessInstance:
+    """The instance whose state runs `row` (itself for a root instance)."""
+    return row if row.root_instance_id is None else session.get(ProcessInstance, row.root_instance_id)
+
+
+def of_task(calls: dict[str, int], task) -> Optional[int]:
+    """The called instance a task of the root's state belongs to (None: the root's own)."""
+    if not calls:
+        return None
+    return calls.get(call_scope(task.workflow))
