@@ -816,7 +816,7 @@ def _local(moment: datetime) -> str:
 
 
 def instances_to_verify(session: Session, ids: Optional[list[int]] = None) -> list[int]:
-    """Instance ids to verify: those given (each must exist), else all."""
+    """Instance ids to verify: those given (each must exist), else all but called ones."""
     if ids:
         known = set(session.scalars(select(ProcessInstance.id).where(ProcessInstance.id.in_(ids))))
         missing = [str(i) for i in ids if i not in known]
@@ -824,7 +824,8 @@ def instances_to_verify(session: Session, ids: Optional[list[int]] = None) -> li
             raise NotFound(f"process instance{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
                            f"do{'' if len(missing) > 1 else 'es'} not exist")
         return list(ids)
-    return list(session.scalars(select(ProcessInstance.id).order_by(ProcessInstance.id)))
+    return list(session.scalars(select(ProcessInstance.id).where(  # a called process is proved with its root
+        ProcessInstance.super_instance_id.is_(None)).order_by(ProcessInstance.id)))
 
 
 __all__ = ["ACCESS_CHAIN", "AuditQuery", "Entry", "Found", "Step", "Verification", "Wait", "access_log",

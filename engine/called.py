@@ -134,6 +134,16 @@ def follow_root(session: Session, root: ProcessInstance, status: str) -> None:
                                                   ProcessInstance.status.not_in(ENDED)).values(**values))
 
 
+def retarget(session: Session, root: ProcessInstance) -> None:
+    """After `root` moved to another version: its running calls run what that version calls."""
+    callers = {root.id: root}
+    for row in sorted(_running_rows(session, root), key=lambda r: r.id):  # a caller before what it calls
+        caller = callers.get(row.super_instance_id, root)
+        row.definition_id = called_definition(session, session.get(ProcessDefinition, caller.definition_id),
+                                              row.process_key).id
+        callers[row.id] = row
+
+
 def root_of(session: Session, row: ProcessInstance) -> ProcessInstance:
     """The instance whose state runs `row` (itself for a root instance)."""
     return row if row.root_instance_id is None else session.get(ProcessInstance, row.root_instance_id)

@@ -332,8 +332,9 @@ def migrate_form(key: str):
         mapping = _mapping_from(request.args)
         checks, choices, capped = [], {}, False
         if source is not None and target is not None and source.id != target.id:
-            ids = list(session.scalars(select(ProcessInstance.id).where(
-                ProcessInstance.definition_id == source.id, ProcessInstance.status.in_(ACTIVE_STATUSES))
+            ids = list(session.scalars(select(ProcessInstance.id).where(  # called ones move with their root
+                ProcessInstance.definition_id == source.id, ProcessInstance.status.in_(ACTIVE_STATUSES),
+                ProcessInstance.super_instance_id.is_(None))
                 .order_by(ProcessInstance.id).limit(MAX_CHECKED + 1)))
             capped, ids = len(ids) > MAX_CHECKED, ids[:MAX_CHECKED]
             checks = migration.plan_migration(session, ids, target.id, mapping)
