@@ -14,13 +14,14 @@ import json
 from datetime import datetime
 from typing import Optional
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from . import clock, history, instances, runtime
 from .errors import NotFound
 from .models import ProcessDefinition, ProcessInstance
-from .specs import call_scope
+from .specs import call_scope, is_call
 
 ENDED = ("completed", "terminated")
 
@@ -44,25 +45,52 @@ def sync(session: Session, root: ProcessInstance, workflow, ready: list, now: da
     variables up to date. Returns {call activity task uuid: row id} of the calls running now."""
     notes = workflow.__dict__.pop("dalad_calls", [])
     live = _live_calls(workflow)
-    if not notes and not live:
+    if not notes and not live and not _calls_anything(workflow):
         return {}
     rows = {r.call_task: r for r in _running_rows(session, root)}
     for what, call_task, process_id, caller, data in notes:
-        if what == "started" and call_task not in rows:
-            rows[call_task] = _open(session, root, rows.get(caller) if caller else root, process_id, call_task, now)
-        elif what != "started" and call_task in rows:
-            ended = rows.pop(call_task)
-            ended.status, ended.ended_at, ended.updated_at = what, now, now
-            if data is not None:
-                ended.variables = runtime.plain(_public(data))
+        if what == "started":
+            if call_task not in rows:
+                rows[call_task] = _open(session, root, rows.get(caller, root), process_id, call_task, now)
+        elif call_task in rows:
+            _close(rows.pop(call_task), what, now, data)
+    for call_task, sub in sorted(live.items(), key=lambda item: item[1].depth):
+        if call_task not in rows:  # running again: a withdrawal took back a step inside it
+            rows[call_task] = _reopen(session, root, call_task, now) or _open(
+                session, root, rows.get(call_scope(sub.parent_workflow), root), sub.spec.name, call_task, now)
+    for call_task in [c for c in rows if c not in live]:  # a withdrawal took back the step before it
+        _close(rows.pop(call_task), "terminated", now, None)
     for call_task, row in rows.items():
-        sub = live.get(call_task)
-        if sub is None:
-            continue
-        variables = _variables(sub, ready)
+        variables = _variables(live[call_task], ready)
         if variables != row.variables:
             row.variables, row.updated_at = variables, now
-    return {call_task: row.id for call_task, row in rows.items() if call_task in live}
+    return {call_task: row.id for call_task, row in rows.items()}
+
+
+def _calls_anything(workflow) -> bool:
+    """Whether the process (or a process it calls) has call activities: then its calls' rows are
+    read at each save, so that none outlives its call."""
+    spec = workflow.spec
+    found = spec.__dict__.get("dalad_calls_anything")
+    if found is None:
+        found = spec.__dict__["dalad_calls_anything"] = any(
+            is_call(task_spec) for process in [spec, *workflow.subprocess_specs.values()]
+            for task_spec in process.task_specs.values())
+    return found
+
+
+def _close(row: ProcessInstance, status: str, now: datetime, data: Optional[dict]) -> None:
+    row.status, row.ended_at, row.updated_at = status, now, now
+    if data is not None:
+        row.variables = runtime.plain(_public(data))
+
+
+def _reopen(session: Session, root: ProcessInstance, call_task: str, now: datetime) -> Optional[ProcessInstance]:
+    row = session.scalars(select(ProcessInstance).where(ProcessInstance.root_instance_id == root.id,
+                                                        ProcessInstance.call_task == call_task)).first()
+    if row is not None:
+        row.status, row.ended_at, row.updated_at = "running", None, now
+    return row
 
 
 def _open(session: Session, root: ProcessInstance, caller: ProcessInstance, process_id: str, call_task: str,
@@ -82,8 +110,11 @@ def _open(session: Session, root: ProcessInstance, caller: ProcessInstance, proc
 
 
 def _live_calls(workflow) -> dict:
-    """{call activity task uuid: the sub-workflow running its called process}"""
-    return {str(task_id): sub for task_id, sub in workflow.subprocesses.items() if call_scope(sub) == str(task_id)}
+    """{call activity task uuid: the sub-workflow running its called process} of the calls under way
+    (a finished one stays in the state until compaction drops it)."""
+    return {str(task_id): sub for task_id, sub in workflow.subprocesses.items()
+            if not sub.completed and call_scope(sub) == str(task_id)
+            and workflow.get_task_from_id(task_id).state == TaskState.STARTED}
 
 
 def _running_rows(session: Session, root: ProcessInstance) -> list[ProcessInstance]:
@@ -142,11 +173,6 @@ def retarget(session: Session, root: ProcessInstance) -> None:
         row.definition_id = called_definition(session, session.get(ProcessDefinition, caller.definition_id),
                                               row.process_key).id
         callers[row.id] = row
-
-
-def root_of(session: Session, row: ProcessInstance) -> ProcessInstance:
-    """The instance whose state runs `row` (itself for a root instance)."""
-    return row if row.root_instance_id is None else session.get(ProcessInstance, row.root_instance_id)
 
 
 def of_task(calls: dict[str, int], task) -> Optional[int]:

@@ -56,3 +56,50 @@ def test_a_version_binding_of_the_called_process_is_refused_at_deploy(db):
         with db.write() as s:
             services.deploy(s, [BundleFile("two_stages.bpmn", source.encode()),
                                 BundleFile("stage_review.bpmn", (DIAGRAMS / "stage_review.bpmn").read_bytes())], name="x")
+
+
+def _calls(session, root_id):
+    from sqlalchemy import select
+
+    from engine.models import ProcessInstance
+    return [(r.process_key, r.status, r.super_instance_id) for r in session.scalars(
+        select(ProcessInstance).where(ProcessInstance.root_instance_id == root_id).order_by(ProcessInstance.id))]
+
+
+def test_each_call_is_an_instance_of_its_own_that_a_withdrawal_ends(db, frozen_clock):
+    """A call's instance ends when the step before it is taken back, and a new one runs when it is
+    done again; the tasks name their call's instance, and the history proves the rows."""
+    deploy_files(db, "stage_review.bpmn", "prepare_then_review.bpmn")
+    with db.write() as s:
+        root = services.start_process(s, "prepare_then_review", variables={"stage": "可研"}).id
+    with db.read() as s:
+        (prepare,) = services.tasks(s, instance_id=root)
+        assert prepare.called_instance_id is None and _calls(s, root) == []
+    with db.write() as s:
+        services.complete_task(s, prepare.id, user="drc1", data={}, check_access=False)
+    with db.read() as s:
+        (approve,) = services.tasks(s, instance_id=root)
+        assert _calls(s, root) == [("stage_review", "running", root)]
+        called = services.instance(s, approve.called_instance_id)
+        assert (called.process_key, called.variables["stage"], called.state) == ("stage_review", "可研", "")
+        assert replay.verify(s, called.id)[1].instance_id == root  # proved with its root
+    with db.write() as s:
+        services.withdraw_task(s, prepare.id, user="drc1")
+    with db.read() as s:
+        assert _calls(s, root) == [("stage_review", "terminated", root)]
+        assert [t.id for t in services.tasks(s, instance_id=root)] == [prepare.id]
+        chain, report = replay.verify(s, root)
+        assert chain.ok and report.ok, report
+    with db.write() as s:
+        services.complete_task(s, prepare.id, user="drc1", data={}, check_access=False)
+    with db.read() as s:
+        assert _calls(s, root) == [("stage_review", "terminated", root), ("stage_review", "running", root)]
+        (approve,) = services.tasks(s, instance_id=root)
+    with db.write() as s:
+        services.complete_task(s, approve.id, user="drc1", data={"decision": "同意", "note": "x"},
+                               check_access=False)
+    with db.read() as s:
+        assert _calls(s, root) == [("stage_review", "terminated", root), ("stage_review", "completed", root)]
+        assert services.instance(s, root).status == "completed"
+        chain, report = replay.verify(s, root)
+        assert chain.ok and report.ok, report
