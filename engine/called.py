@@ -143,10 +143,10 @@ def stored_calls_problem(session: Session, root: ProcessInstance, workflow, snap
     def shape(key, state, variables):
         return json.dumps([key, state, variables], sort_keys=True, default=str)
 
-    produced = sorted(shape(sub.spec.name, status, _variables(sub, snap.ready)) for sub in _live_calls(workflow).values())
+    live = _live_calls(workflow)
+    produced = sorted(shape(sub.spec.name, status, _variables(sub, snap.ready)) for sub in live.values())
     if sorted(shape(r.process_key, r.status, r.variables) for r in rows.values()) != produced:
         return "the stored called process instances are not the calls running in the re-execution"
-    live = _live_calls(workflow)
     expected = sorted((t.task_spec.bpmn_id, live[scope].spec.name if (scope := call_scope(t.workflow)) else "")
                       for t in snap.ready)
     named = sorted((r.element_id, rows[r.called_instance_id].process_key if r.called_instance_id in rows else "")

@@ -103,3 +103,27 @@ def test_each_call_is_an_instance_of_its_own_that_a_withdrawal_ends(db, frozen_c
         assert services.instance(s, root).status == "completed"
         chain, report = replay.verify(s, root)
         assert chain.ok and report.ok, report
+
+
+def test_each_instance_of_a_multi_instance_call_is_an_instance_of_its_own(db, frozen_clock):
+    deploy_files(db, "stage_review.bpmn", "review_each.bpmn")
+    with db.write() as s:
+        root = services.start_process(s, "review_each", variables={"stages": ["可研", "初设"]}).id
+    with db.read() as s:
+        (prepare,) = services.tasks(s, instance_id=root)
+    with db.write() as s:
+        services.complete_task(s, prepare.id, user="drc1", data={}, check_access=False)
+    with db.read() as s:
+        approvals = services.tasks(s, instance_id=root)
+        called = {t.name: services.instance(s, t.called_instance_id) for t in approvals}
+        assert sorted(called) == ["审批初设", "审批可研"]
+        assert {c.variables["stage"] for c in called.values()} == {"可研", "初设"}
+        assert {c.super_instance_id for c in called.values()} == {root} and len({c.id for c in called.values()}) == 2
+    for task in approvals:
+        with db.write() as s:
+            services.complete_task(s, task.id, user="drc1", data={"decision": "同意", "note": "x"},
+                                   check_access=False)
+    with db.read() as s:
+        assert _calls(s, root) == [("stage_review", "completed", root)] * 2
+        chain, report = replay.verify(s, root)
+        assert chain.ok and report.ok, report
