@@ -1713,22 +1713,30 @@ def _activity_instances(session: Session, condition) -> list[dict]:
         .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id).where(condition))}
     if not instances:
         return []
-    events = session.execute(
+    roots = select(func.coalesce(ProcessInstance.root_instance_id, ProcessInstance.id)).where(condition)
+    events = session.execute(  # a called process's are in its root's history
         select(HistoryEvent.id, HistoryEvent.instance_id, HistoryEvent.type, HistoryEvent.element_id,
                HistoryEvent.at, HistoryEvent.actor, HistoryEvent.body)
-        .where(HistoryEvent.instance_id.in_(select(ProcessInstance.id).where(condition)),
-               HistoryEvent.type.in_(_ACTIVITY_EVENTS))
+        .where(HistoryEvent.instance_id.in_(roots), HistoryEvent.type.in_(_ACTIVITY_EVENTS))
         .order_by(HistoryEvent.instance_id, HistoryEvent.seq))
+    called = dict(session.execute(select(UserTask.id, UserTask.called_instance_id).where(
+        UserTask.instance_id.in_(roots), UserTask.called_instance_id.is_not(None))).all())
+    root_ids = _rest_ids(session, ProcessInstance, {row.root_instance_id or row.id for row, _d in instances.values()})
     out: list[dict] = []
     open_tasks: dict[int, dict] = {}
     for event_id, instance_id, type_, element, at, actor, body in events:
-        row, definition = instances[instance_id]
         data = json.loads(body).get("data") or {}
         if type_ == "status_changed":
             if data.get("to") == "terminated":
-                for activity in [a for a in out if a["processInstanceId"] == row.rest_id and a["endTime"] is None]:
+                for activity in [a for a in out if a["rootProcessInstanceId"] == root_ids.get(instance_id)
+                                 and a["endTime"] is None]:
                     _end_activity(activity, at, canceled=True)
             continue
+        owner = called.get(data.get("task"), instance_id) if type_ == "task_created" else instance_id
+        if owner not in instances and type_ not in ("task_claimed", "task_unclaimed", "task_completed",
+                                                    "task_cancelled"):
+            continue  # an event of an instance not asked for (the root of a called one asked for)
+        row, definition = instances.get(owner, (None, None))
         if type_ in ("task_claimed", "task_unclaimed", "task_completed", "task_cancelled"):
             activity = open_tasks.get(data.get("task"))
             if activity is None:
@@ -1754,7 +1762,7 @@ def _activity_instances(session: Session, condition) -> list[dict]:
                     "calledProcessInstanceId": None, "calledCaseInstanceId": None, "assignee": None,
                     "startTime": _date(at), "endTime": None, "durationInMillis": None, "canceled": False,
                     "completeScope": False, "tenantId": None, "removalTime": None,
-                    "rootProcessInstanceId": row.rest_id, "_start": at}
+                    "rootProcessInstanceId": root_ids.get(instance_id, row.rest_id), "_start": at}
         if type_ == "task_created":
             activity["taskId"] = data.get("task")
             activity["assignee"] = data.get("assignee")

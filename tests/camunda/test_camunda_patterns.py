@@ -340,6 +340,11 @@ def test_call_activity_with_in_and_out_mappings(rest):
     assert rest.as_("drc").post("/message", message).status_code == 204
     assert state(rest, child["id"]) == "COMPLETED"
     assert admin.get("/process-instance", superProcessInstance=instance).get_json() == []
+    [done] = admin.get("/history/activity-instance", processInstanceId=child["id"]).get_json()
+    assert (done["activityId"], done["processDefinitionId"], done["rootProcessInstanceId"], done["assignee"]) == (
+        "decide", child_definition["id"], instance, "finance")
+    assert "decide" not in {a["activityId"] for a in admin.get("/history/activity-instance",
+                                                               processInstanceId=instance).get_json()}
     values = variables(rest, instance)
     assert (values["approved"], values["note"], values["amount"]) == (True, "within budget", 800)
     assert "requested" not in values and "limit" not in values  # only camunda:out comes back
