@@ -58,14 +58,14 @@ class DiagramFile:
     called: dict  # call activity id -> called process id
 
 
-_files: dict[int, DiagramFile] = {}
+_files: dict[tuple[int, str], DiagramFile] = {}  # by resource id and content (ids restart in emptied test databases)
 _PLACEHOLDER = re.compile(r"[$#]\{[^}]*\}")
 
 
 def diagram_file(definition: ProcessDefinition) -> DiagramFile:
     """The file of a definition version, read once per process."""
     resource = definition.resource
-    cached = _files.get(resource.id)
+    cached = _files.get((resource.id, resource.sha256))
     if cached is None:
         root = parse_xml(resource.content, resource.name).getroot()
         names, flows, called = {}, {}, {}
@@ -80,7 +80,7 @@ def diagram_file(definition: ProcessDefinition) -> DiagramFile:
                 flows.setdefault((el.get("sourceRef"), el.get("targetRef")), []).append(el_id)
             elif local == "callActivity" and el.get("calledElement"):
                 called[el_id] = el.get("calledElement")
-        cached = _files[resource.id] = DiagramFile(resource.id, resource.name, resource.content, names, flows, called)
+        cached = _files[(resource.id, resource.sha256)] = DiagramFile(resource.id, resource.name, resource.content, names, flows, called)
     return cached
 
 

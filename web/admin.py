@@ -448,8 +448,9 @@ def instance(instance_id: int):
     with database().read() as session:
         row = _instance(session, instance_id)
         definition = session.get(ProcessDefinition, row.definition_id)
-        tasks = list(session.scalars(select(UserTask).where(UserTask.instance_id == row.id, UserTask.state == "ready")
-                                     .order_by(UserTask.id)))
+        tasks = list(session.scalars(select(UserTask).where(  # a called instance's tasks are in its root's state
+            (UserTask.called_instance_id if row.root_instance_id else UserTask.instance_id) == row.id,
+            UserTask.state == "ready").order_by(UserTask.id)))
         timers = list(session.scalars(select(Timer).where(Timer.instance_id == row.id, Timer.state == "waiting")
                                       .order_by(Timer.due_at)))
         incidents = list(session.scalars(select(Incident).where(Incident.instance_id == row.id)
