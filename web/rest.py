@@ -1218,10 +1218,10 @@ def delete_process_instance(instance_id: str):
 
 # --- tasks -------------------------------------------------------------------------------------
 
-# The instance a task or external task belongs to: the called process's for one of its tasks, else the
-# instance whose state runs it (engine/called.py).
-TASK_INSTANCE = func.coalesce(UserTask.called_instance_id, UserTask.instance_id)
-EXTERNAL_TASK_INSTANCE = func.coalesce(ExternalTask.called_instance_id, ExternalTask.instance_id)
+def owner_of(model):
+    """The instance a user task, external task or message subscription belongs to: a called
+    process's own instance, else the instance whose state runs it (engine/called.py)."""
+    return func.coalesce(model.called_instance_id, model.instance_id)
 
 
 def task_dto(session: Session, task: UserTask, instance: ProcessInstance,
@@ -1242,7 +1242,7 @@ def task_dto(session: Session, task: UserTask, instance: ProcessInstance,
 def _task_query(session: Session):
     """Ready tasks as Camunda's task query filters and sorts them. One candidate group, unclaimed
     (what a bureau's client asks): read in order from that group's inbox rows (`task_candidate`)."""
-    query = (select(UserTask, ProcessInstance).join(ProcessInstance, ProcessInstance.id == TASK_INSTANCE)
+    query = (select(UserTask, ProcessInstance).join(ProcessInstance, ProcessInstance.id == owner_of(UserTask))
              .where(UserTask.state == "ready"))
     order = (UserTask.created_at, UserTask.id)
     visible = _task_visible(_caller())

@@ -21,7 +21,7 @@ from engine.models import (Deployment, ExternalTask, Incident, MessageSubscripti
 
 from .rest import (_ENDED, _arg, _arg_bool, _arg_list, _bad_request, _caller, _count, _date, _dated, _db,
                    _instance_visible, _int_id, _json_body, _like, _page_list, _paged, _require_admin,
-                   _require_writer, _rest_ids, _sort_keys, _sorted, rest_api)
+                   _require_writer, _rest_ids, _sort_keys, _sorted, owner_of, rest_api)
 from .rest_queries import open_external_task
 
 
@@ -366,7 +366,7 @@ def execution(execution_id: str):
 
 def _subscription_query():
     query = _visible(select(MessageSubscription, ProcessInstance)
-                     .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id))
+                     .join(ProcessInstance, ProcessInstance.id == owner_of(MessageSubscription)))
     for name, column in (("eventSubscriptionId", MessageSubscription.rest_id),
                          ("eventName", MessageSubscription.message_name), ("eventType", MessageSubscription.kind),
                          ("executionId", ProcessInstance.rest_id), ("processInstanceId", ProcessInstance.rest_id),

@@ -17,9 +17,9 @@ from engine.errors import NotFound
 from engine.models import (Deployment, ExternalTask, ProcessDefinition, ProcessInstance, TaskCandidate,
                            UserTask)
 
-from .rest import (_ENDED, EXTERNAL_TASK_INSTANCE, TASK_INSTANCE, _arg, _arg_bool, _arg_int, _arg_list, _arg_variables, _bad_request, _caller, _count,
+from .rest import (_ENDED, _arg, _arg_bool, _arg_int, _arg_list, _arg_variables, _bad_request, _caller, _count,
                    _date, _dated, _db, _instance_visible, _int_id, _like, _like_match, _millis, _page_list, _paged,
-                   _sort_keys, _sorted, rest_api, variable_dto)
+                   _sort_keys, _sorted, owner_of, rest_api, variable_dto)
 
 
 def _visible(query):
@@ -40,7 +40,7 @@ _DELETE_REASONS = {"completed": "completed", "cancelled": "deleted"}
 
 def _history_task_query():
     query = _visible(select(UserTask, ProcessInstance, ProcessDefinition)
-                     .join(ProcessInstance, ProcessInstance.id == TASK_INSTANCE)
+                     .join(ProcessInstance, ProcessInstance.id == owner_of(UserTask))
                      .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id))
     query = _instance_ids(query, "processInstanceIdIn", single="processInstanceId")
     for name, column in (("taskId", UserTask.rest_id), ("processInstanceBusinessKey", UserTask.business_key),
@@ -263,7 +263,7 @@ def history_variable_instances_count():
 
 def _external_task_query():
     query = (select(ExternalTask, ProcessInstance, ProcessDefinition)
-             .join(ProcessInstance, ProcessInstance.id == EXTERNAL_TASK_INSTANCE)
+             .join(ProcessInstance, ProcessInstance.id == owner_of(ExternalTask))
              .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
              .where(ExternalTask.state == "open"))
     ids = _arg_list("externalTaskIdIn") or ([_arg("externalTaskId")] if _arg("externalTaskId") else None)

@@ -6,7 +6,7 @@ through a task is a variable of its process instance.
 """
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import services
@@ -17,8 +17,8 @@ from engine.models import ExternalTask, Incident, MessageSubscription, ProcessDe
 
 from .rest import (_ENDED, _arg, _arg_bool, _arg_list, _bad_request, _caller, _claim_for, _db, _definition,
                    _element_catalog, _json_body, _require_task_worker, _running_instance, _unclaim, _visible_task,
-                   form_variables_out, instance_variables_out, remember_types, rest_api, variable_dto, variable_value,
-                   variables_in)
+                   form_variables_out, instance_variables_out, owner_of, remember_types, rest_api, variable_dto,
+                   variable_value, variables_in)
 
 
 # --- the activity instance tree --------------------------------------------------------------------
@@ -37,11 +37,11 @@ def activity_instances(instance_id: str):
                                                                Incident.resolved_at.is_(None))):
             incidents.setdefault(incident.element_id, []).append(incident.rest_id)
         waiting = [(t.element_id, t.task_uuid) for t in session.scalars(
-            select(UserTask).where(_owned_by(UserTask, row), UserTask.state == "ready"))]
+            select(UserTask).where(owner_of(UserTask) == row.id, UserTask.state == "ready"))]
         waiting += [(t.element_id, t.task_uuid) for t in session.scalars(
-            select(ExternalTask).where(_owned_by(ExternalTask, row), ExternalTask.state == "open"))]
+            select(ExternalTask).where(owner_of(ExternalTask) == row.id, ExternalTask.state == "open"))]
         waiting += [(s.element_id, s.task_uuid) for s in session.scalars(
-            select(MessageSubscription).where(_owned_by(MessageSubscription, row)))]
+            select(MessageSubscription).where(owner_of(MessageSubscription) == row.id))]
         timers = list(session.scalars(select(Timer).where(Timer.instance_id == row.id, Timer.state == "waiting")))
         waiting += [(t.element_id, t.task_uuid) for t in timers if t.kind == "timer"]
         calls = called_elements(definition)  # a running call: its call activity, as in Camunda
@@ -68,11 +68,6 @@ def activity_instances(instance_id: str):
         root["parentActivityInstanceId"] = None
         root["childActivityInstances"], root["childTransitionInstances"] = children, transitions
         return root
-
-
-def _owned_by(model, row: ProcessInstance):
-    """Rows of `model` that belong to `row`: a called process's own, or the root's outside its calls."""
-    return func.coalesce(model.called_instance_id, model.instance_id) == row.id
 
 
 def _activity(id_: str, row: ProcessInstance, definition: ProcessDefinition, element: str, kind: str, name,

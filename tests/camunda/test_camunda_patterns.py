@@ -333,6 +333,8 @@ def test_call_activity_with_in_and_out_mappings(rest):
     assert set(form) == {"approved", "approver_note"}
     complete(rest, decide, "finance", approved=True, approver_note="within budget")
     assert variables(rest, child["id"])["approved"] is True
+    [waits] = admin.get("/event-subscription", processInstanceId=child["id"]).get_json()
+    assert (waits["activityId"], waits["eventName"]) == ("approval_filed", "c7_approval_filed")
     # the message the called process waits for: only the group its catch event names may send it
     message = {"messageName": "c7_approval_filed", "processInstanceId": child["id"]}
     refused = rest.as_("office").post("/message", message)
