@@ -132,6 +132,9 @@ def build_parser() -> _Parser:
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                    help="a variable; VALUE is read as JSON when it parses (1500, true, \"1\"), else as text")
     p.add_argument("--user", help="who starts it (an existing user)")
+    p.add_argument("--override", metavar="REASON",
+                   help="an administrator (--user) starts without the start form's checks; the reason is kept "
+                        "in the history")
 
     p = command("tasks", cmd_tasks, "list ready tasks, of some groups or a user, or all")
     p.add_argument("--group", action="extend", nargs="+", default=[], metavar="G")
@@ -333,10 +336,18 @@ def _read(path: Path) -> bytes:
 def cmd_start(args, settings: Settings, db: Database) -> int:
     variables = parse_variables(args.var)
     with db.write() as session:
-        if args.user:
-            users.get_user(session, args.user)
+        user = users.get_user(session, args.user) if args.user else None
+        form_override = None
+        if args.override is not None:
+            form_override = _override_reason(user, args.override, "start a process without its start form's checks")
+        else:
+            submitted = submission.check_start(session, services.process_definition(session, args.key), variables,
+                                               user.groups if user else ())
+            if not submitted.ok:
+                raise InvalidInput(f"the start form of '{args.key}': {submitted.problems()}")
+            variables = submitted.variables
         row = services.start_process(session, args.key, business_key=args.business_key,
-                                     variables=variables, user=args.user)
+                                     variables=variables, user=args.user, form_override=form_override)
         line = f"{row.id}  {row.status}"
     print(line)
     return 0
@@ -372,6 +383,15 @@ def _iso(moment) -> Optional[str]:
     return None if moment is None else clock.aware(moment).astimezone(clock.local_zone()).isoformat()
 
 
+def _override_reason(user, reason: str, what: str) -> str:
+    """An administrator's reason for skipping a form's checks, as the history keeps it."""
+    if user is None or bureaus.ADMIN not in user.role_names:
+        raise AccessDenied(f"{user.name if user else 'nobody (no --user)'} may not {what}: that needs the admin role")
+    if not reason.strip():
+        raise UsageError("--override needs the reason")
+    return f"{reason.strip()} ({user.name})"
+
+
 def cmd_complete(args, settings: Settings, db: Database) -> int:
     data = parse_variables(args.var)
     with db.write() as session:
@@ -380,12 +400,7 @@ def cmd_complete(args, settings: Settings, db: Database) -> int:
             raise AccessDenied(f"user '{user.name}' is deactivated")
         form_override = None
         if args.override is not None:
-            if bureaus.ADMIN not in user.role_names:
-                raise AccessDenied(f"{user.name} may not complete a task without its form's checks: "
-                                   "that needs the admin role")
-            if not args.override.strip():
-                raise UsageError("--override needs the reason")
-            form_override = f"{args.override.strip()} ({user.name})"
+            form_override = _override_reason(user, args.override, "complete a task without its form's checks")
         else:
             submitted = submission.check(session, services.user_task(session, args.task_id), data, typed_values=True)
             if not submitted.ok:

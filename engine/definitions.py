@@ -18,6 +18,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.bpmn.parser.task_parsers import SubprocessParser
+from SpiffWorkflow.bpmn.parser.event_parsers import (CANCEL_EVENT_XPATH, ERROR_EVENT_XPATH, ESCALATION_EVENT_XPATH,
+                                                     MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH,
+                                                     TERMINATION_EVENT_XPATH)
+from SpiffWorkflow.camunda.parser.event_parsers import CamundaEndEventParser
 from SpiffWorkflow.bpmn.specs.defaults import EventSubprocess as DefaultEventSubprocess
 from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
 from SpiffWorkflow.camunda.parser.task_spec import SubWorkflowParser as CamundaSubWorkflowParser
@@ -57,12 +61,26 @@ class _SubprocessParser(CamundaSubWorkflowParser):
         return super().create_task()
 
 
+class _EndEventParser(CamundaEndEventParser):
+    """Camunda's end event parser, knowing signal end events too (SpiffWorkflow's reads a signal
+    end event as a plain end, so its signal would never be broadcast)."""
+
+    def create_task(self):
+        event_definition = self.get_event_definition(
+            [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, CANCEL_EVENT_XPATH, ERROR_EVENT_XPATH,
+             ESCALATION_EVENT_XPATH, TERMINATION_EVENT_XPATH])
+        task = self._create_task(event_definition)
+        task.connect(self.spec.end)
+        return task
+
+
 class DaladParser(CamundaParser):
-    """Camunda's parser, with business rule tasks evaluated by the engine's own DMN and event
-    subprocesses known as such."""
+    """Camunda's parser, with business rule tasks evaluated by the engine's own DMN, event
+    subprocesses known as such and signal end events that signal."""
 
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("endEvent"): (_EndEventParser, CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("endEvent")][1]),
         full_tag("businessRuleTask"): (_BusinessRuleTaskParser, specs.EngineBusinessRuleTask),
         full_tag("subProcess"): (_SubprocessParser, CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("subProcess")][1]),
     }

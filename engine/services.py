@@ -74,8 +74,11 @@ def process_definition(session: Session, key: str, version: Optional[int] = None
 @_one_instant
 def start_process(session: Session, key: str, *, business_key: Optional[str] = None,
                   variables: Optional[dict] = None, user: Optional[str] = None,
-                  version: Optional[int] = None) -> ProcessInstance:
-    """Start the latest version of `key` (or `version`) and run it until it waits."""
+                  version: Optional[int] = None, form_override: Optional[str] = None) -> ProcessInstance:
+    """Start the latest version of `key` (or `version`) and run it until it waits. The variables
+    are checked against the start form by the caller (forms.submission.check_start);
+    `form_override` is an administrator's reason for starting without that check, kept in the
+    history event."""
     definition = process_definition(session, key, version)
     if definition.suspended:
         raise InstanceNotRunning(f"process '{key}' version {definition.version} is suspended")
@@ -88,7 +91,8 @@ def start_process(session: Session, key: str, *, business_key: Optional[str] = N
     handle = instances.create(session, definition.id, business_key=business_key, user=user)
     handle.events.append(history.Event("instance_started", actor=user, element_id=start_event,
                                        versions=instances.versions(handle),
-                                       data={"business_key": business_key, "variables": variables}))
+                                       data={"business_key": business_key, "variables": variables,
+                                             **({"form_override": form_override} if form_override else {})}))
     runtime.start(handle.workflow, variables, start_element=start_event)
     _save(session, handle, user)
     return handle.row
@@ -547,8 +551,20 @@ def _matches(values: dict, keys: dict) -> bool:
     return all(values.get(k) == v for k, v in keys.items())
 
 
+def _waits_for(session: Session, instance_id: int, kind: str, name: str) -> bool:
+    """Whether the instance, locked, still waits for the message or signal `name`: a subscription
+    read before the lock may have gone with a change that committed in between (PostgreSQL)."""
+    instances.lock_instance(session, instance_id)
+    return session.scalar(select(MessageSubscription.id).where(
+        MessageSubscription.instance_id == instance_id, MessageSubscription.kind == kind,
+        MessageSubscription.message_name == name).limit(1)) is not None
+
+
 def _deliver(session, instance_id, element_id, name, variables, user) -> ProcessInstance:
     """Deliver a message as engine work: a failure opens an incident instead of losing it."""
+    if not _waits_for(session, instance_id, "message", name):
+        raise CorrelationError(f"process instance {instance_id} no longer waits for message '{name}': "
+                               "it moved on while the message was being correlated")
     def apply(handle):
         runtime.catch_message(handle.workflow, name, variables)
     event = history.Event("message_correlated", actor=user, element_id=element_id,
@@ -585,6 +601,8 @@ def broadcast_signal(session: Session, name: str, *, variables: Optional[dict] =
             senders.check_variables(sender, definition, variables, what)
     reached = []
     for instance_id in waiting:
+        if not _waits_for(session, instance_id, "signal", name):
+            continue  # it moved on before its turn came
         event = history.Event("signal_received", actor=user, data={"signal": name, "variables": variables})
         row = _engine_work(session, instance_id, event,
                            lambda handle: runtime.catch_signal(handle.workflow, name, variables), kind="signal",

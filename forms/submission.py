@@ -1,5 +1,5 @@
-"""A task completion checked as the task page checks it, whichever door it comes through (the page,
-the REST API, the command line): the task's form fields (camunda:formData or a Camunda form),
+"""A task completion (or a start) checked as the task page (or the start page) checks it, whichever
+door it comes through (the page, the REST API, the command line): the task's form fields (camunda:formData or a Camunda form),
 their types, required, min/max and lengths, the required materials uploaded, the consistency rules
 of the rule table (engine/compliance.py, kind `consistent`: the values against the project's data),
 and — from the REST API and the command line, which send typed values rather than a browser form —
@@ -8,15 +8,15 @@ no field the form does not declare (readonly and file fields included: those are
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
-from engine import compliance, documents
+from engine import bureaus, compliance, documents
 from engine.models import ProcessDefinition, ProcessInstance, UserTask
 
 from . import schemas
-from .fields import FieldSpec, fields_for_task, materials_of
+from .fields import FieldSpec, fields_for_task, from_form_data, materials_of
 
 
 @dataclass
@@ -54,13 +54,7 @@ def check(session: Session, task: UserTask, form: Mapping[str, Any], *, typed_va
     specs = fields_for_task(session, definition.meta, task.element_id)
     submission = Submission(specs)
     if typed_values:
-        inputs = {spec.id for spec in specs if schemas.takes_input(spec)}
-        submission.undeclared = sorted(name for name in form if name not in inputs)
-        form = {name: _as_text(value) for name, value in form.items() if name in inputs}
-        for name, value in form.items():
-            if value is None:
-                submission.errors[name] = ["a form field takes text, a number, true/false or null"]
-        form = {name: value for name, value in form.items() if value is not None}
+        form = _typed_as_text(submission, form)
     result = schemas.validate(specs, form)
     submission.errors.update(result.errors)
     submission.typed = result.typed
@@ -73,6 +67,65 @@ def check(session: Session, task: UserTask, form: Mapping[str, Any], *, typed_va
     if submission.ok:
         submission.variables = {**schemas.to_variables(result.values), **_file_variables(session, task, specs)}
     return submission
+
+
+def start_form(session: Session, definition: ProcessDefinition) -> list[FieldSpec]:
+    """The form of the start event a process starts at by hand (its camunda:formData), with the
+    current options of fields that have a choice source; [] when it declares none."""
+    from .choices import with_choices
+
+    start = next((s for s in definition.meta.get("starts") or [] if s.get("kind") == "none"), None)
+    return with_choices(session, from_form_data((start or {}).get("form_fields") or []))
+
+
+def check_start(session: Session, definition: ProcessDefinition, values: Mapping[str, Any],
+                groups: Sequence[str] = ()) -> Submission:
+    """Typed variables sent to start `definition` from the API or the command line by a member of
+    `groups`, checked as the start page checks its form when the start event declares one: types,
+    required, min/max and choices, and no variable the form does not declare. As on the page, a
+    form that does not ask for `unit` gets the starter's own unit (one of them, named in `unit`,
+    when the starter belongs to several). Without a start form, anything is taken (as Camunda
+    takes it)."""
+    specs = [spec for spec in start_form(session, definition) if spec.type != "file"]
+    submission = Submission(specs)
+    if not specs:
+        submission.variables = dict(values)
+        return submission
+    values = dict(values)
+    unit = _starter_unit(submission, specs, values, groups)
+    result = schemas.validate(specs, _typed_as_text(submission, values))
+    submission.errors.update(result.errors)
+    submission.typed = result.typed
+    if submission.ok:
+        submission.variables = {**schemas.to_variables(result.values), **({"unit": unit} if unit else {})}
+    return submission
+
+
+def _starter_unit(submission: Submission, specs: list[FieldSpec], values: dict, groups: Sequence[str]):
+    """The unit a start form that does not ask for one gets from its starter (taken out of
+    `values`): the starter's only unit, or the one of theirs `unit` names."""
+    units = [group[len(bureaus.UNIT_PREFIX):] for group in groups if bureaus.is_unit(group)]
+    if not units or any(spec.id == "unit" for spec in specs):
+        return None
+    sent = values.pop("unit", None)
+    if sent is None and len(units) == 1:
+        return units[0]
+    if sent not in units:
+        submission.errors["unit"] = [f"one of the starter's units: {', '.join(units)}"]
+        return None
+    return sent
+
+
+def _typed_as_text(submission: Submission, values: Mapping[str, Any]) -> dict:
+    """Typed values as the text the form's inputs would hold; names the form does not take and
+    values no input can hold are noted on `submission`."""
+    inputs = {spec.id for spec in submission.specs if schemas.takes_input(spec)}
+    submission.undeclared = sorted(name for name in values if name not in inputs)
+    form = {name: _as_text(value) for name, value in values.items() if name in inputs}
+    for name, value in form.items():
+        if value is None:
+            submission.errors[name] = ["a form field takes text, a number, true/false or null"]
+    return {name: value for name, value in form.items() if value is not None}
 
 
 def _as_text(value: Any):

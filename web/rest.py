@@ -996,14 +996,31 @@ def _start(session: Session, definition: ProcessDefinition) -> dict:
     business_key = body.get("businessKey")
     if business_key is not None and not isinstance(business_key, str):
         raise _bad_request("businessKey must be text")
-    row = services.start_process(session, definition.key, business_key=business_key,
-                                 variables=variables_in(body.get("variables")), user=caller.name,
-                                 version=definition.version)
+    variables, override = _start_form_checked(session, definition, variables_in(body.get("variables")),
+                                              body.get("overrideReason"))
+    row = services.start_process(session, definition.key, business_key=business_key, variables=variables,
+                                 user=caller.name, version=definition.version, form_override=override)
     remember_types(row, body.get("variables"))
     dto = instance_dto(session, row, _self_link(f"/process-instance/{row.rest_id}"))
     if body.get("withVariablesInReturn"):
         dto["variables"] = instance_variables_out(row)
     return dto
+
+
+def _start_form_checked(session: Session, definition: ProcessDefinition, values: dict,
+                        override_reason) -> tuple[dict, Optional[str]]:
+    """The variables a start sets, checked as the start page checks the start event's form (when it
+    declares one); an administrator may skip the check with `overrideReason`, kept in the history."""
+    if override_reason is not None:
+        caller = _require_admin("start a process without its start form's checks")
+        if not isinstance(override_reason, str) or not override_reason.strip():
+            raise _bad_request("overrideReason must say why the form's checks are skipped")
+        return values, f"{override_reason.strip()} ({caller.name})"
+    submitted = submission.check_start(session, definition, values, _caller().groups)
+    if not submitted.ok:
+        raise _bad_request(f"Cannot instantiate process definition {definition.rest_id}: the start form "
+                           f"of '{definition.key}': {submitted.problems()}")
+    return submitted.variables, None
 
 
 def _check_may_start(caller: Caller, definition: ProcessDefinition) -> None:

@@ -51,7 +51,7 @@ def test_an_order_from_start_to_end_through_the_engine_and_external_task_clients
     async def scenario():
         admin, office, clerk = engine(server), engine(server, "office"), engine(server, CLERK)
         started = await office.start_process("client_order", business_key="CC-1", variables={
-            "amount": typed(1200, "Long"), "meta": typed('{"channel": "web"}', "Json")})
+            "amount": typed(1200, "Long")})
         assert isinstance(started.id, UUID) and started.business_key == "CC-1"
         assert [i.id for i in await admin.get_process_instances(ProcessInstanceQuerySchema(
             business_key="CC-1", process_definition_key="client_order"))] == [started.id]
@@ -84,7 +84,8 @@ def test_an_order_from_start_to_end_through_the_engine_and_external_task_clients
         await clerk.update_task_variable(UpdateTaskVariableDTO(task_id=task.id, variable_name="note",
                                                                variable=typed("checked", "String")))
         await admin.update_variable_instances(process_instance_id=started.id, schema=UpdateProcessVariablesSchema(
-            modifications={"due": typed("2026-12-24T00:00:00.000+0800", "Date")}))
+            modifications={"due": typed("2026-12-24T00:00:00.000+0800", "Date"),
+                           "meta": typed('{"channel": "web"}', "Json")}))
         runtime = await admin.get_variable_instances(VariableInstanceFilterParamsSchema(
             process_instance_id_in=[started.id], deserialize_values=False))
         by_name = {v.name: v for v in runtime}

@@ -164,6 +164,36 @@ def test_complete_checks_the_form_as_the_page_does_and_an_override_is_on_the_rec
         assert (event["actor"], event["data"]["form_override"]) == ("chief", "概算调整已批复 (chief)")
 
 
+def test_start_checks_the_start_form_as_the_start_page_does(deployed, db):
+    add_user(deployed, "teacher", "unit:edu")
+    add_user(deployed, "chief", "unit:edu", "--role", "admin")
+    form = ["--var", "project_name=智慧校园平台", "--var", "category=software", "--var", "estimated_budget=800000",
+            "--var", "plan_year=2026"]
+    status, out, err = deployed("start", "feasibility_ui", "--business-key", "F-1", *form, "--var", "unit=health")
+    assert status == 1 and "the start form of 'feasibility_ui': the form does not take 'unit'" in one_error_line(err)
+    status, out, err = deployed("start", "feasibility_ui", "--business-key", "F-1", "--var", "project_name=短")
+    assert status == 1 and "field 'project_name'" in one_error_line(err) and "field 'category'" in one_error_line(err)
+    status, out, err = deployed("start", "feasibility_ui", "--business-key", "F-1", *form, "--var", "unit=health",
+                                "--user", "teacher")
+    assert status == 1 and "field 'unit': one of the starter's units: edu" in one_error_line(err)
+    status, out, err = deployed("start", "feasibility_ui", "--business-key", "F-1", *form, "--var", "unit=health",
+                                "--user", "teacher", "--override", "补录")
+    assert status == 1 and "needs the admin role" in one_error_line(err)
+    with db.read() as session:
+        assert session.scalars(select(ProcessInstance).where(ProcessInstance.business_key == "F-1")).all() == []
+    status, out, err = deployed("start", "feasibility_ui", "--business-key", "F-1", *form, "--user", "teacher")
+    assert status == 0, err
+    assert deployed("start", "feasibility_ui", "--business-key", "F-2", *form, "--var", "unit=health",
+                    "--user", "chief", "--override", "补录")[0] == 0
+    with db.read() as session:
+        first, second = session.scalars(select(ProcessInstance).where(ProcessInstance.process_key == "feasibility_ui")
+                                        .order_by(ProcessInstance.id))
+        assert (first.variables["plan_year"], first.variables["unit"]) == (2026, "edu")  # the starter's unit
+        assert second.variables["unit"] == "health"
+        [event] = [e for e in history.events_of(session, second.id) if e["type"] == "instance_started"]
+        assert event["data"]["form_override"] == "补录 (chief)"
+
+
 def test_users_add_reads_the_password_from_stdin(dalad, db):
     dalad("init-db")
     status, out, err = dalad("users", "add", "li", "--bureau", "drc", "unit:water", "--role", "admin",

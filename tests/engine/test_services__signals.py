@@ -33,9 +33,16 @@ def test_a_signal_nobody_waits_for_reaches_nobody_quietly(db, frozen_clock):
 def test_a_signal_end_event_is_broadcast_by_the_engine(db, frozen_clock):
     deploy_files(db, "signals.bpmn")
     with db.write() as s:
+        waiting = services.start_process(s, "after_review", business_key="W-1").id
+    with db.write() as s:
         (started,) = services.broadcast_signal(s, "policy_changed")
     with db.read() as s:
         (task,) = services.tasks(s, instance_id=started)
+        assert _elements(db, groups=["office"]) == []
     with db.write() as s:
         services.complete_task(s, task.id, user="gov", data={}, check_access=False)
         assert services.instance(s, started).status == "completed"
+    assert _elements(db, groups=["office"]) == ["publish"]  # `announce` signalled policy_reviewed
+    with db.read() as s:
+        chain, report = replay.verify(s, waiting)
+        assert chain.ok and report.ok, report

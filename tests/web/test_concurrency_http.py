@@ -19,14 +19,14 @@ from engine.models import ProcessInstance, UserTask
 from live_http import Client, served
 from web import create_app
 
-PEOPLE = {"dora": ["drc"], "dan": ["drc"], "fred": ["finance"], "edu": ["unit:edu"]}
+PEOPLE = {"dora": ["drc"], "dan": ["drc"], "fred": ["finance"], "edu": ["unit:edu"], "olga": ["office"]}
 ROUNDS = 3
 
 
 @pytest.fixture
 def live(db, frozen_clock, officials):
     issued = officials(PEOPLE)
-    deploy_files(db, "review.bpmn", "budget_check.bpmn")
+    deploy_files(db, "review.bpmn", "budget_check.bpmn", "recallable_report.bpmn")
     app = create_app(db=db)
     app.config.update(SECRET_KEY="test-secret-key")
     with served(app) as base:
@@ -154,3 +154,42 @@ def test_an_external_task_completed_twice_at_once_over_http_gives_one_204_and_a_
         events = history.events_of(session, instance_id)
         assert [e["type"] for e in events].count("external_task_completed") == 1
         assert history.verify_instance_chain(session, session.get(ProcessInstance, instance_id)).ok
+
+
+MESSAGE_ROUNDS = 8
+
+
+@pytest.mark.parametrize("round_", range(MESSAGE_ROUNDS))
+def test_a_message_racing_the_completion_it_would_interrupt_is_delivered_or_refused_never_lost(live, round_):
+    """recallable_report.bpmn: the unit reports progress while the office's recall (a message caught
+    on the task's boundary) arrives; either way the instance goes on. Either the recall wins (the
+    task is gone: 404/409; the unit rectifies) or the report does (the instance no longer waits:
+    the message gets 400; drc checks the report). Never both 2xx, which would tell the office its
+    recall was delivered while nothing caught it and its variables were written into the instance."""
+    with live.db.write() as session:
+        row = services.start_process(session, "recallable_report", business_key=f"P-RACE-{round_}",
+                                     variables={"unit": "edu"}, user="edu")
+        instance_id = row.id
+        [task] = services.tasks(session, instance_id=instance_id)
+        task_rest_id = task.rest_id
+    report = lambda: live.rest("edu").post(f"/engine-rest/task/{task_rest_id}/complete",  # noqa: E731
+                                           json_body={"variables": {"progress": {"value": 60}}})
+    recall = lambda: live.rest("olga").post("/engine-rest/message", json_body={  # noqa: E731
+        "messageName": "report_recalled", "businessKey": f"P-RACE-{round_}",
+        "processVariables": {"order_no": {"value": f"令-{round_}"}}})
+    reported, recalled = at_once(report, recall)
+    replies = [(r.status, r.text[:300]) for r in (reported, recalled)]
+    assert (reported.status, recalled.status) in ((204, 400), (404, 204), (409, 204)), replies
+    with live.db.read() as session:
+        row = session.get(ProcessInstance, instance_id)
+        events = [e["type"] for e in history.events_of(session, instance_id)]
+        waiting = [t.element_id for t in services.tasks(session, instance_id=instance_id)]
+        if recalled.status == 204:
+            assert waiting == ["rectify"] and row.variables["order_no"] == f"令-{round_}", replies
+            assert "task_completed" not in events
+        else:
+            assert waiting == ["check_report"] and "order_no" not in row.variables, replies
+            assert "message_correlated" not in events
+            assert "no longer waits for message 'report_recalled'" in recalled.json()["message"] \
+                or "no instance is waiting" in recalled.json()["message"], replies
+        assert history.verify_instance_chain(session, row).ok

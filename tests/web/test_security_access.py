@@ -100,6 +100,43 @@ def test_the_real_project_cannot_be_started_from_the_annual_plan_by_an_official(
         assert session.scalars(select(ProcessInstance).where(ProcessInstance.business_key == "P-2026-HACK")).all() == []
 
 
+def test_a_rest_start_is_checked_like_the_start_form_on_the_page(project):
+    """A unit official starting the real project by hand through REST cannot claim a plan entry
+    (plan_year, the funding gate's proof), a budget below zero or a unit that does not exist: the
+    start event's form is checked as the start page checks it. Nothing is started by a refusal."""
+    files = sorted((REPO / "bpmn").iterdir())
+    bundle = [(f.name, f.read_bytes()) for f in files if f.suffix in (".bpmn", ".dmn", ".form")]
+    assert modeler_deploy(project.as_("admin"), "办法", bundle[0], bundle[1:]).status_code == 200
+    form = {"project_id": "P-2026-EDU-77", "project_name": "智慧教育平台", "unit": "edu", "category": "software",
+            "nature": "new", "estimated_budget": 800000}
+    edu = project.as_("edu")
+
+    def begin(api, values, **extra):
+        return api.post("/process-definition/key/project/start", {
+            "businessKey": values.get("project_id"), "variables": {k: {"value": v} for k, v in values.items()}, **extra})
+
+    for values, named in [({**form, "plan_year": 2026}, "'plan_year'"),
+                          ({**form, "plan_year": 2026, "in_plan": True, "released_amount": 1}, "'released_amount'"),
+                          ({**form, "estimated_budget": -5}, "field 'estimated_budget'"),
+                          ({**form, "unit": "nowhere"}, "field 'unit'"),
+                          ({k: v for k, v in form.items() if k != "project_name"}, "field 'project_name'")]:
+        refused = error_of(begin(edu, values), 400, "InvalidRequestException")
+        assert named in refused and "the start form of 'project'" in refused, refused
+    with project.db.read() as session:
+        assert session.scalars(select(ProcessInstance).where(ProcessInstance.process_key == "project")).all() == []
+    error_of(begin(edu, {**form, "plan_year": 2026}, overrideReason="补录"), 403, "AuthorizationException")
+    started = begin(edu, form)
+    assert started.status_code == 200 and "plan_year" not in variables(project, started.get_json()["id"])
+    by_admin = begin(project.as_("admin"), {**form, "project_id": "P-2026-EDU-78", "plan_year": 2026},
+                     overrideReason="2026 年计划补录")
+    assert by_admin.status_code == 200
+    assert variables(project, by_admin.get_json()["id"])["plan_year"] == 2026
+    with project.db.read() as session:
+        [event] = [e for e in history.events_of(session, row_id(project, by_admin.get_json()["id"]))
+                   if e["type"] == "instance_started"]
+    assert event["data"]["form_override"] == "2026 年计划补录 (admin)"
+
+
 def test_a_signal_reaches_nothing_unless_the_sender_may_reach_every_receiver(project):
     second = start(project, "unit_project", user="health", business_key="P-2026-HEALTH", unit="health")
     error_of(project.as_("edu").post("/signal", {"name": "unit_policy_changed"}), 403, "AuthorizationException")
