@@ -452,6 +452,9 @@ def withdraw_problem(session: Session, task: UserTask, row: ProcessInstance) -> 
     """Why a completed task cannot be taken back now, or None when it can."""
     if row.status not in ("running", "waiting"):
         return f"the process is {row.status}"
+    if task.called_instance_id is not None and \
+            session.get(ProcessInstance, task.called_instance_id).status in ("completed", "terminated"):
+        return "the called process it belongs to has ended"
     events = history.events_of(session, row.id)
     done = max((i for i, e in enumerate(events) if e["type"] == "task_completed"
                 and (e.get("data") or {}).get("task") == task.id), default=None)

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import deploy_files
 from engine import replay, services
-from engine.errors import DefinitionInvalid
+from engine.errors import DefinitionInvalid, TaskNotReady
 
 
 def _run(db, instance_id, decisions):
@@ -127,3 +127,16 @@ def test_each_instance_of_a_multi_instance_call_is_an_instance_of_its_own(db, fr
         assert _calls(s, root) == [("stage_review", "completed", root)] * 2
         chain, report = replay.verify(s, root)
         assert chain.ok and report.ok, report
+
+
+def test_a_task_of_a_called_process_that_ended_cannot_be_taken_back(db, frozen_clock):
+    deploy_files(db, "stage_review.bpmn", "two_stages.bpmn")
+    with db.write() as s:
+        root = services.start_process(s, "two_stages", variables={"project_name": "智慧教育"}).id
+    with db.read() as s:
+        (first,) = services.tasks(s, instance_id=root)
+    with db.write() as s:
+        services.complete_task(s, first.id, user="drc1", data={"decision": "同意", "note": "x"}, check_access=False)
+    with pytest.raises(TaskNotReady, match="the called process it belongs to has ended"):
+        with db.write() as s:
+            services.withdraw_task(s, first.id, user="drc1")
