@@ -1523,8 +1523,9 @@ def complete_task(task_id: str):
         row = services.complete_task(session, task.id, user=caller.name, data=data, groups=list(caller.groups),
                                      roles=caller.roles, reason=_reason(), form_override=override)
         remember_types(row, body.get("variables"))
-        if body.get("withVariablesInReturn"):
-            return instance_variables_out(row)
+        if body.get("withVariablesInReturn"):  # the task's own instance's: a called process's for its tasks
+            return instance_variables_out(session.get(ProcessInstance, task.called_instance_id) or row
+                                          if task.called_instance_id else row)
     return "", 204
 
 

@@ -331,7 +331,10 @@ def test_call_activity_with_in_and_out_mappings(rest):
     assert [t["id"] for t in admin.get("/task", processDefinitionKey="c7_call_child").get_json()] == [decide["id"]]
     form = rest.as_("finance").get(f"/task/{decide['id']}/form-variables").get_json()
     assert set(form) == {"approved", "approver_note"}
-    complete(rest, decide, "finance", approved=True, approver_note="within budget")
+    answer = rest.as_("finance").post(f"/task/{decide['id']}/complete", {"withVariablesInReturn": True, "variables": {
+        "approved": {"value": True}, "approver_note": {"value": "within budget"}}})
+    assert {n: v["value"] for n, v in answer.get_json().items()} == {
+        "requested": 800, "limit": 1600, "approved": True, "approver_note": "within budget"}  # the called instance's
     assert variables(rest, child["id"])["approved"] is True
     [waits] = admin.get("/event-subscription", processInstanceId=child["id"]).get_json()
     assert (waits["activityId"], waits["eventName"]) == ("approval_filed", "c7_approval_filed")
