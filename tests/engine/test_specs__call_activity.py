@@ -3,7 +3,7 @@ Camunda 7), and may call a process deployed earlier in another bundle."""
 import pytest
 
 from conftest import deploy_files
-from engine import replay, services
+from engine import audit, replay, services
 from engine.errors import DefinitionInvalid, TaskNotReady
 
 
@@ -103,6 +103,8 @@ def test_each_call_is_an_instance_of_its_own_that_a_withdrawal_ends(db, frozen_c
         assert services.instance(s, root).status == "completed"
         chain, report = replay.verify(s, root)
         assert chain.ok and report.ok, report
+        assert audit.check_creations(s).ok  # each called instance's creation is in the system chain
+        assert audit.instances_to_verify(s) == [root]  # verify --all proves the called ones with their root
 
 
 def test_each_instance_of_a_multi_instance_call_is_an_instance_of_its_own(db, frozen_clock):
