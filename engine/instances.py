@@ -277,7 +277,7 @@ def save(session: Session, handle: Handle) -> None:
                    + [["external", e.task_uuid, e.element_id, e.topic] for e in snap.external]
                    + [["job", j.task_uuid, j.element_id, j.phase] for j in snap.jobs])
     if waits != (row.waits or []):
-        _sync_timers(session, row, snap.timers, snap.jobs, now)
+        _sync_timers(session, handle, snap.timers, snap.jobs, now)
         _sync_subscriptions(session, handle, snap.messages)
         for incident in _sync_external_tasks(session, handle, snap.external, now, columns["variables"]):
             handle.events.append(history.Event("incident", element_id=incident.element_id, data={
@@ -445,8 +445,9 @@ def _when(value, element: str, instance_id: int) -> Optional[datetime]:
                              instance_id=instance_id) from exc
 
 
-def _sync_timers(session: Session, row: ProcessInstance, timers: list[runtime.WaitingTimer],
+def _sync_timers(session: Session, handle: Handle, timers: list[runtime.WaitingTimer],
                  jobs: list[runtime.PendingJob], now: datetime) -> None:
+    row = handle.row
     existing = {(t.kind, t.task_uuid): t for t in session.scalars(
         select(Timer).where(Timer.instance_id == row.id, Timer.state == "waiting"))}
     wanted = {("timer", t.task_uuid): t for t in timers}
@@ -461,11 +462,12 @@ def _sync_timers(session: Session, row: ProcessInstance, timers: list[runtime.Wa
             continue
         if key[0] == "timer":
             session.add(Timer(instance_id=row.id, definition_id=row.definition_id, task_uuid=waiting.task_uuid,
-                              element_id=waiting.element_id, due_at=waiting.due_at, state="waiting", kind="timer"))
+                              element_id=waiting.element_id, due_at=waiting.due_at, state="waiting", kind="timer",
+                              called_instance_id=_called_of(handle, waiting.task_uuid)))
         else:
             session.add(Timer(instance_id=row.id, definition_id=row.definition_id, task_uuid=waiting.task_uuid,
                               element_id=waiting.element_id, due_at=now, state="waiting", kind="job",
-                              phase=waiting.phase))
+                              phase=waiting.phase, called_instance_id=_called_of(handle, waiting.task_uuid)))
 
 
 def _sync_subscriptions(session: Session, handle: Handle, messages: list[runtime.WaitingMessage]) -> None:

@@ -278,6 +278,7 @@ class Timer(Base):
     state: Mapped[str] = mapped_column(String(16))  # waiting | fired | cancelled
     fired_at: Mapped[Optional[datetime]]
     fire_count: Mapped[int] = mapped_column(Integer, default=0)
+    called_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"))  # in a called process
 
 
 class MessageSubscription(Base):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Optional
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine import bureaus, services, users
@@ -160,8 +160,9 @@ def _job_rows(session: Session, key: Optional[int] = None) -> list[tuple[Timer, 
                                                            Incident.kind.in_(("job", "timer")))):
         failed[incident.payload.get("job") or incident.payload.get("timer")] = incident
     query = (select(Timer, ProcessInstance, ProcessDefinition)
-             .outerjoin(ProcessInstance, ProcessInstance.id == Timer.instance_id)
-             .join(ProcessDefinition, ProcessDefinition.id == Timer.definition_id)
+             .outerjoin(ProcessInstance, ProcessInstance.id == owner_of(Timer))  # a called process's: its own
+             .join(ProcessDefinition, ProcessDefinition.id == func.coalesce(ProcessInstance.definition_id,
+                                                                            Timer.definition_id))
              .where(or_(Timer.state == "waiting", Timer.id.in_(list(failed)))))
     condition = _instance_visible(_caller())
     if condition is not None:

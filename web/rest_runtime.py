@@ -42,7 +42,7 @@ def activity_instances(instance_id: str):
             select(ExternalTask).where(owner_of(ExternalTask) == row.id, ExternalTask.state == "open"))]
         waiting += [(s.element_id, s.task_uuid) for s in session.scalars(
             select(MessageSubscription).where(owner_of(MessageSubscription) == row.id))]
-        timers = list(session.scalars(select(Timer).where(Timer.instance_id == row.id, Timer.state == "waiting")))
+        timers = list(session.scalars(select(Timer).where(owner_of(Timer) == row.id, Timer.state == "waiting")))
         waiting += [(t.element_id, t.task_uuid) for t in timers if t.kind == "timer"]
         calls = called_elements(definition)  # a running call: its call activity, as in Camunda
         waiting += [(next((a for a, p in calls.items() if p == c.process_key), c.process_key), c.call_task)

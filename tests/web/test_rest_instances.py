@@ -276,3 +276,17 @@ def test_an_external_task_of_a_called_process_names_the_called_instance(rest):
     assert admin.post(f"/external-task/{task['id']}/complete", {"workerId": "w"}).status_code == 204
     [confirm] = admin.get("/task", processInstanceId=called["id"]).get_json()
     assert confirm["taskDefinitionKey"] == "confirm"
+
+
+def test_a_timer_of_a_called_process_is_its_called_instances_job(rest):
+    definitions = deployed(rest, "call_reminders.bpmn", "reminders.bpmn")
+    caller = start(rest, "call_reminders", user="admin")
+    admin = rest.as_("admin")
+    [called] = admin.get("/process-instance", superProcessInstance=caller["id"]).get_json()
+    [job] = admin.get("/job", processInstanceId=called["id"]).get_json()
+    assert (job["processInstanceId"], job["processDefinitionId"]) == (called["id"], definitions["reminders"]["id"])
+    assert admin.get("/job", processInstanceId=caller["id"]).get_json() == []
+    tree = admin.get(f"/process-instance/{called['id']}/activity-instances").get_json()
+    assert [a["activityId"] for a in tree["childActivityInstances"]] == ["next_workday_morning"]
+    tree = admin.get(f"/process-instance/{caller['id']}/activity-instances").get_json()
+    assert [a["activityId"] for a in tree["childActivityInstances"]] == ["run_check"]

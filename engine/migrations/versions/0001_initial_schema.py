@@ -304,6 +304,8 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('fired_at', engine.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('fire_count', sa.Integer(), nullable=False),
+    sa.Column('called_instance_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['called_instance_id'], ['process_instance.id'], ),
     sa.ForeignKeyConstraint(['definition_id'], ['process_definition.id'], ),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
     sa.PrimaryKeyConstraint('id'),
