@@ -705,21 +705,8 @@ def bureau_names(session: Session) -> dict[str, str]:
 
 def record_access(session: Session, user: str, action: str, **details) -> None:
     """Write an auditor's read or export to the chain 'access' (never to an instance's chain)."""
-    _ensure_chain(session, ACCESS_CHAIN)
     history.record_chain(session, ACCESS_CHAIN, history.Event(
         "audit_access", actor=user, data={"action": action, **runtime.plain(details)}))
-
-
-def _ensure_chain(session: Session, name: str) -> None:
-    """Create the head row of a chain once, leaving alone one another transaction just made."""
-    if session.get(HistoryChain, name) is not None:
-        return
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        from sqlalchemy.dialects import postgresql, sqlite
-        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-        session.execute(insert(HistoryChain).values(name=name, count=0, head=None)
-                        .on_conflict_do_nothing(index_elements=["name"]))
 
 
 def access_log(session: Session, limit: int = 200) -> list[dict]:

@@ -10,19 +10,17 @@ import argparse
 import getpass
 import json
 import logging
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from forms import submission
 
 from . import bureaus, clock, services, tokens, users
-from .config import Settings, open_engine
+from .config import Settings, open_engine, sqlite_folder
 from .database import MIGRATIONS, Database
 from .definitions import BundleFile
 from .errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput
@@ -276,19 +274,18 @@ def cmd_init_db(args, settings: Settings, db: Database) -> int:
 
 
 def key_beside_database(settings: Settings) -> Optional[str]:
-    """Outside demo mode, the history key file in the same folder as the SQLite file means one
-    copy (a backup, a stolen disk image) holds both the history and the key that proves it."""
-    if settings.demo or os.environ.get("DALAD_HISTORY_KEY"):
+    """In development outside demo mode, the history key file in the same folder as the SQLite
+    file means one copy (a backup, a stolen disk image) holds both the history and the key that
+    proves it (production mode refuses it: engine/config.py)."""
+    if settings.demo or settings.history_key_file is None:
         return None
-    url = make_url(settings.database_url)
-    if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:":
+    folder = sqlite_folder(settings.database_url)
+    key_file = settings.history_key_file.resolve()
+    if folder is None or key_file.parent != folder:
         return None
-    key_file = (settings.instance_dir / "history.key").resolve()
-    if Path(url.database).resolve().parent != key_file.parent:
-        return None
-    return (f"the history key {key_file} is in the same folder as the database {url.database}: whoever "
+    return (f"the history key {key_file} is in the same folder as the database {folder}: whoever "
             "copies the folder can rewrite history undetectably; set DALAD_HISTORY_KEY from a secret "
-            "store, or DALAD_INSTANCE_DIR elsewhere than the database")
+            "store or DALAD_HISTORY_KEY_FILE to another folder (DALAD_ENV=production refuses to start so)")
 
 
 def cmd_deploy(args, settings: Settings, db: Database) -> int:
@@ -568,9 +565,10 @@ def cmd_history_verify(args, settings: Settings, db: Database) -> int:
         if len(ids) > args.progress_every and (done % args.progress_every == 0 or done == len(ids)):
             print(f"verified {done}/{len(ids)} instances, {failed} failed", file=sys.stderr, flush=True)
     if args.all:
-        with db.read() as session:
+        with db.read(snapshot=True) as session:
             chains = [history.verify_system_chain(session), history.verify_chain(session, audit.ACCESS_CHAIN),
-                      audit.verify_timer_occurrences(session), audit.check_creations(session)]
+                      *history.verify_heads(session), audit.verify_timer_occurrences(session),
+                      audit.check_creations(session)]
         for report in chains:
             failed += not report.ok
             print(report)

@@ -66,7 +66,7 @@ from sqlalchemy.orm import Session
 
 from . import clock, history
 from .audit import inputs_of
-from .errors import EngineError, ExpressionError, InvalidInput
+from .errors import ExpressionError, InvalidInput, Misconfigured
 from .expressions import Expression, compile_expression
 from .models import Document, HistoryEvent, ProcessInstance
 from .timevalues import Duration, parse_duration
@@ -208,7 +208,7 @@ DEFAULT_RULES += [
 
 
 
-class ComplianceConfigError(EngineError):
+class ComplianceConfigError(Misconfigured):
     """The rules file cannot be used: names the file, the rule and the field."""
 
 

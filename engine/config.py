@@ -1,8 +1,14 @@
 """Configuration from the environment, and opening the engine with it.
 
+    DALAD_ENV            `development` (default) or `production` (default of web.wsgi, the
+                         production server's entry point)
     DALAD_DATABASE_URL   SQLAlchemy URL (default: SQLite file instance/dalad.sqlite3)
     DALAD_INSTANCE_DIR   folder for local files (default: instance)
-    DALAD_HISTORY_KEY    HMAC key of the history chains (default: instance/history.key, made once)
+    DALAD_HISTORY_KEY    HMAC key of the history chains (default: read from DALAD_HISTORY_KEY_FILE)
+    DALAD_HISTORY_KEY_FILE  file holding that key, made once with a random key (default:
+                         instance/history.key in development; in production
+                         $XDG_CONFIG_HOME/dalad/history.key, else ~/.config/dalad/history.key,
+                         never in the SQLite file's folder)
     DALAD_TIMEZONE       zone of dates written without an offset (default: Asia/Shanghai)
     DALAD_SECRET_KEY     Flask session key (default: instance/secret.key, made once)
     DALAD_DEMO           1 to allow demo accounts and demo data (default: 0)
@@ -26,6 +32,7 @@ from . import clock, foreign, history, keyfiles
 from .database import Database, default_url
 from .errors import EngineError
 
+ENVIRONMENTS = ("development", "production")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -44,21 +51,36 @@ class Settings:
     demo: bool = False
     session_idle_hours: float = 8.0
     scripts_javascript: str = "incident"
+    environment: str = "development"
+    history_key_file: Optional[Path] = None  # None: the key came from DALAD_HISTORY_KEY
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
 
     @classmethod
-    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> "Settings":
-        """Read the settings from `environ` (default: the process environment)."""
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None, *,
+                 environment: str = "development") -> "Settings":
+        """Read the settings from `environ` (default: the process environment); `environment` is
+        the mode when DALAD_ENV does not say (web.wsgi: production)."""
         env = os.environ if environ is None else environ
+        environment = (env.get("DALAD_ENV") or environment).strip().lower()
+        if environment not in ENVIRONMENTS:
+            raise ConfigurationError(f"DALAD_ENV must be one of {', '.join(ENVIRONMENTS)}, not '{env.get('DALAD_ENV')}'")
         instance_dir = Path(env.get("DALAD_INSTANCE_DIR") or "instance")
         url = env.get("DALAD_DATABASE_URL") or default_url(instance_dir)
         try:
             make_url(url)
         except ArgumentError as exc:
             raise ConfigurationError(f"DALAD_DATABASE_URL is not a database URL: {exc}") from exc
-        key = env.get("DALAD_HISTORY_KEY")
-        key = key.encode() if key else history.load_key(instance_dir)
+        key, key_file = env.get("DALAD_HISTORY_KEY"), None
+        if not key:
+            key_file = _history_key_file(env, environment, instance_dir, url)
+            key = keyfiles.read_or_create(key_file)
+        key = key.encode()
         if len(key) < 16:
-            raise ConfigurationError("DALAD_HISTORY_KEY must be at least 16 characters")
+            raise ConfigurationError(f"{'the history key in ' + str(key_file) if key_file else 'DALAD_HISTORY_KEY'} "
+                                     "must be at least 16 characters")
         zone = env.get("DALAD_TIMEZONE") or "Asia/Shanghai"
         try:
             ZoneInfo(zone)
@@ -80,7 +102,8 @@ class Settings:
                                      f"{', '.join(foreign.SCRIPT_POLICIES)}, not '{scripts}'")
         return cls(database_url=url, instance_dir=instance_dir, history_key=key, timezone=zone,
                    secret_key=env.get("DALAD_SECRET_KEY") or _secret_key_file(instance_dir),
-                   demo=demo in _TRUE, session_idle_hours=idle_hours, scripts_javascript=scripts)
+                   demo=demo in _TRUE, session_idle_hours=idle_hours, scripts_javascript=scripts,
+                   environment=environment, history_key_file=key_file)
 
     @property
     def display_url(self) -> str:
@@ -103,3 +126,29 @@ def _secret_key_file(instance_dir: Path) -> str:
     if not key:
         raise ConfigurationError(f"{path} is empty: delete it or set DALAD_SECRET_KEY")
     return key
+
+
+def sqlite_folder(url: str) -> Optional[Path]:
+    """The folder of an SQLite database file (None: another database, or one in memory)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database).resolve().parent
+
+
+def _history_key_file(env: Mapping[str, str], environment: str, instance_dir: Path, url: str) -> Path:
+    """Where the history key file is. In production never beside the SQLite file: one copy of
+    that folder (a backup, a disk image) would hold the history and the key that proves it."""
+    named = env.get("DALAD_HISTORY_KEY_FILE")
+    if environment == "development":
+        return Path(named) if named else instance_dir / "history.key"
+    config_home = Path(env.get("XDG_CONFIG_HOME") or Path(env.get("HOME") or Path.home()) / ".config")
+    path = Path(named) if named else config_home / "dalad" / "history.key"
+    folder = sqlite_folder(url)
+    if folder is not None and path.resolve().parent == folder:
+        raise ConfigurationError(
+            f"production mode (DALAD_ENV=production): the history key file {path.resolve()} is in the same "
+            f"folder as the SQLite database {make_url(url).database}; whoever copies that folder could rewrite "
+            "the history undetectably. Set DALAD_HISTORY_KEY from a secret store, or DALAD_HISTORY_KEY_FILE to "
+            "a file in another folder (or DALAD_ENV=development for a trial)")
+    return path

@@ -79,10 +79,13 @@ class Database:
             yield session
 
     @contextlib.contextmanager
-    def read(self):
-        """Yield a session for reading; nothing is committed."""
+    def read(self, *, snapshot: bool = False):
+        """Yield a session for reading; nothing is committed. `snapshot`: every query of it sees the
+        database as it was at its first (PostgreSQL: REPEATABLE READ; SQLite's reads always do)."""
         with self.read_session() as session:
             with session.begin():
+                if snapshot and not self.is_sqlite:
+                    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
                 yield session
 
     def upgrade(self) -> None:

@@ -82,3 +82,8 @@ class ExecutionError(EngineError):
 
 class InstanceNotRunning(EngineError):
     """The instance is suspended, terminated or completed and cannot take this action."""
+
+
+class Misconfigured(EngineError):
+    """A file or setting of the operator's cannot be used (the compliance rules file): nothing the
+    user sent is at fault and nothing is saved; refused until the operator fixes it."""

@@ -4,26 +4,38 @@ Each row's `body` is the canonical JSON of the event; its HMAC covers the previo
 that body, keyed by a secret from the configuration (never from the database). The instance row
 (or the `history_chain` row for the system chain) keeps the head: count and last HMAC, so an
 edited, inserted, deleted or truncated row is caught by `verify_chain`.
+
+The system chain holds what belongs to no instance (deployments, users, each instance's creation)
+and, for every transaction that moved another chain, one `chain_heads` event naming each moved
+chain's new head. A chain cut at its end and its head moved back, a whole instance deleted or the
+access log emptied then no longer matches the head the system chain recorded last for it
+(`verify_heads`); to hide that, the system chain itself would have to be cut, with every chain
+that moved since: a return of the whole database to an earlier moment, which anchors show.
+
+The system chain's head is the one lock every writing transaction shares, so it is taken in one
+place, at commit (`_write_system_events`), after every other lock of the transaction: no two
+transactions can wait for each other through it, and it is held only while the commit ends.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac as hmac_lib
 import json
-import os
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, event as orm_event, insert, select, update
 from sqlalchemy.orm import Session
 
-from . import clock, keyfiles
+from . import clock
 from .errors import EngineError
 from .models import HistoryChain, HistoryEvent, ProcessInstance
 
 SYSTEM_CHAIN = "system"
+HEADS_EVENT = "chain_heads"
+_PENDING = "dalad_history_pending"  # session.info: what the transaction's commit adds to the system chain
+_SEALED = "dalad_history_sealed"    # session.info: the system chain is written; no chain may move now
 _key: Optional[bytes] = None
 
 
@@ -33,14 +45,6 @@ def set_key(key: bytes) -> None:
     if len(key) < 16:
         raise EngineError("the history key must be at least 16 bytes")
     _key = key
-
-
-def load_key(instance_dir: str | os.PathLike = "instance") -> bytes:
-    """Read DALAD_HISTORY_KEY, else `instance/history.key`, creating it once with a random key."""
-    env = os.environ.get("DALAD_HISTORY_KEY")
-    if env:
-        return env.encode()
-    return keyfiles.read_or_create(Path(instance_dir) / "history.key").encode()
 
 
 def _current_key() -> bytes:
@@ -101,6 +105,7 @@ def append(session: Session, instance_id: int, count: int, head: Optional[str], 
         rows.append(_row(chain, count, head, event, instance_id, digest, at))
         head = rows[-1]["hmac"]
     if rows:
+        moved_head(session, chain, count, head)
         session.connection().execute(insert(HistoryEvent.__table__), rows)
     return count, head
 
@@ -111,20 +116,136 @@ def record(session: Session, instance: ProcessInstance, events: Iterable[Event],
         session, instance.id, instance.history_count, instance.history_head, events, digest)
 
 
-def record_system(session: Session, event: Event) -> None:
-    """Append an event that belongs to no instance (deployments, users) to the system chain."""
-    record_chain(session, SYSTEM_CHAIN, event)
+def record_system(session: Session, event: Event, *, created: Optional[int] = None) -> None:
+    """Add an event that belongs to no instance (deployments, users) to the system chain, written
+    when the transaction commits. `created`: the event records that instance's creation, written
+    only if the instance row is still there at commit (not made by a rolled-back savepoint)."""
+    _moving(session)["system"].append((event, clock.now(), created))
 
 
 def record_chain(session: Session, name: str, event: Event) -> None:
-    """Append an event to a chain that belongs to no instance ('system', or 'access': auditors' reads)."""
+    """Append an event to a chain that belongs to no instance and no system ('access': auditors' reads)."""
+    if name == SYSTEM_CHAIN:
+        raise EngineError("the system chain is written at commit: use record_system")
+    _moving(session)
     head = session.get(HistoryChain, name, with_for_update=True)
     if head is None:
-        head = HistoryChain(name=name, count=0, head=None)
-        session.add(head)
+        _create_chain_row(session, name)
+        head = session.get(HistoryChain, name, with_for_update=True)
     row = _row(name, head.count + 1, head.head, event, None, None, clock.now())
     session.connection().execute(insert(HistoryEvent.__table__), [row])
     head.count, head.head = head.count + 1, row["hmac"]
+    moved_head(session, name, head.count, head.head)
+
+
+def moved_head(session: Session, chain: str, count: int, head: str) -> None:
+    """Note a chain's new head: the system chain records it when the transaction commits."""
+    _moving(session)["heads"][chain] = [count, head]
+
+
+def _moving(session: Session) -> dict:
+    """What this transaction adds to the system chain at commit: its events, and the chains it moved."""
+    if session.info.get(_SEALED):
+        raise EngineError("history recorded after the system chain was written for this transaction "
+                          "(a before_commit hook registered after engine.history's)")
+    pending = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = {"system": [], "heads": {}, "reread": False}
+    return pending
+
+
+@orm_event.listens_for(Session, "before_commit")
+def _write_system_events(session: Session) -> None:
+    """At commit, after everything else the transaction writes: the system events it recorded and
+    one `chain_heads` event with the head of each chain it moved, in one insert and one update of
+    the system chain's head. After a savepoint rolled back (which puts back what it moved), the
+    heads and the instances created are read as stored."""
+    if session.in_nested_transaction():
+        return  # a savepoint commits: the transaction goes on
+    pending = session.info.pop(_PENDING, None)
+    session.info[_SEALED] = True  # a chain moved after this would go unrecorded: refused (_moving)
+    if not pending:
+        return
+    session.flush()  # every lock of the transaction's own rows first; the system chain's head last
+    heads = pending["heads"]
+    if pending["reread"]:
+        heads = _stored_heads(session, heads)
+    present = {int(name.split(":", 1)[1]) for name in heads if name.startswith("instance:")}
+    created = {iid for _, _, iid in pending["system"] if iid is not None}
+    if created - present:
+        table = ProcessInstance.__table__
+        present |= set(session.scalars(select(table.c.id).where(table.c.id.in_(created - present))))
+    events = [(e, at) for e, at, iid in pending["system"] if iid is None or iid in present]
+    if heads:
+        events.append((Event(HEADS_EVENT, data={"heads": dict(sorted(heads.items()))}), clock.now()))
+    if events:
+        _append_system(session, events)
+
+
+def _stored_heads(session: Session, names) -> dict:
+    """The heads of these chains as the database holds them now (a chain gone is left out)."""
+    ids = [int(name.split(":", 1)[1]) for name in names if name.startswith("instance:")]
+    others = [name for name in names if not name.startswith("instance:")]
+    table = ProcessInstance.__table__
+    heads = {f"instance:{iid}": [count, head] for iid, count, head in session.execute(
+        select(table.c.id, table.c.history_count, table.c.history_head).where(table.c.id.in_(ids)))}
+    table = HistoryChain.__table__
+    heads.update((name, [count, head]) for name, count, head in session.execute(
+        select(table.c.name, table.c.count, table.c.head).where(table.c.name.in_(others))))
+    return heads
+
+
+_CHAINS = HistoryChain.__table__
+_LOCK_SYSTEM = select(_CHAINS.c.count, _CHAINS.c.head).where(_CHAINS.c.name == SYSTEM_CHAIN).with_for_update()
+_MOVE_SYSTEM = update(_CHAINS).where(_CHAINS.c.name == SYSTEM_CHAIN).values(
+    count=bindparam("new_count"), head=bindparam("new_head"))
+_INSERT_EVENTS = insert(HistoryEvent.__table__)
+
+
+def _append_system(session: Session, events: list[tuple[Event, datetime]]) -> None:
+    """Lock the system chain's head, append the events, move the head (statements built once: this
+    runs at every commit)."""
+    connection = session.connection()
+    current = connection.execute(_LOCK_SYSTEM).first()
+    if current is None:
+        _create_chain_row(session, SYSTEM_CHAIN)
+        current = connection.execute(_LOCK_SYSTEM).first()
+    count, head = current
+    rows = []
+    for event, at in events:
+        count += 1
+        rows.append(_row(SYSTEM_CHAIN, count, head, event, None, None, at))
+        head = rows[-1]["hmac"]
+    connection.execute(_INSERT_EVENTS, rows)
+    connection.execute(_MOVE_SYSTEM, {"new_count": count, "new_head": head})
+
+
+def _create_chain_row(session: Session, name: str) -> None:
+    """Create the head row of a chain once, leaving alone one another transaction just made."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        from sqlalchemy.dialects import postgresql, sqlite
+        insert_ = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        session.execute(insert_(HistoryChain).values(name=name, count=0, head=None)
+                        .on_conflict_do_nothing(index_elements=["name"]))
+    else:
+        session.execute(insert(HistoryChain).values(name=name, count=0, head=None))
+
+
+@orm_event.listens_for(Session, "after_rollback")
+def _reread_after_a_savepoint(session: Session) -> None:
+    """A savepoint rolled back (for the whole transaction, `_forget_pending` drops everything)."""
+    pending = session.info.get(_PENDING)
+    if pending is not None:
+        pending["reread"] = True
+
+
+@orm_event.listens_for(Session, "after_transaction_end")
+def _forget_pending(session: Session, transaction) -> None:
+    """A transaction ended (committed or rolled back): nothing of it is pending any more."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_SEALED, None)
 
 
 # --- verification ------------------------------------------------------------------------------
@@ -136,10 +257,11 @@ class ChainReport:
     events: int
     problem: Optional[str] = None
     seq: Optional[int] = None
+    counted: str = "events"
 
     def __str__(self) -> str:
         if self.ok:
-            return f"{self.chain}: OK ({self.events} events)"
+            return f"{self.chain}: OK ({self.events} {self.counted})"
         where = f" at event {self.seq}" if self.seq is not None else ""
         return f"{self.chain}: BROKEN{where}: {self.problem}"
 
@@ -195,6 +317,47 @@ def verify_chain(session: Session, name: str) -> ChainReport:
     """Check a chain that belongs to no instance against its recorded head."""
     head = session.get(HistoryChain, name)
     return verify_rows(name, chain_rows(session, name), head.count if head else 0, head.head if head else None)
+
+
+def verify_heads(session: Session) -> list[ChainReport]:
+    """Every chain's head now against the head the system chain recorded last for it: one report
+    per chain that differs (cut at its end, emptied, deleted, or moved without the engine), else
+    one report that all match. Read in one snapshot with the system chain it trusts."""
+    recorded: dict[str, tuple[int, str, int]] = {}  # chain: (count, head, system event)
+    for seq, body in session.execute(select(HistoryEvent.seq, HistoryEvent.body).where(
+            HistoryEvent.chain == SYSTEM_CHAIN, HistoryEvent.type == HEADS_EVENT).order_by(HistoryEvent.seq)):
+        for name, (count, head) in json.loads(body)["data"]["heads"].items():
+            recorded[name] = (count, head, seq)
+    table = ProcessInstance.__table__
+    current = {f"instance:{iid}": (count, head) for iid, count, head in session.execute(
+        select(table.c.id, table.c.history_count, table.c.history_head))}
+    current.update((name, (count, head)) for name, count, head in session.execute(
+        select(HistoryChain.name, HistoryChain.count, HistoryChain.head).where(HistoryChain.name != SYSTEM_CHAIN)))
+    problems = []
+    for name in sorted(set(recorded) | set(current), key=_chain_order):
+        count, head = current.get(name, (None, None))
+        if name not in recorded:
+            if count:
+                problems.append(ChainReport(name, False, count, f"holds {count} events, but the system chain "
+                                            "never recorded its head (written without the engine)"))
+            continue
+        last_count, last_head, seq = recorded[name]
+        said = f"the system chain recorded {last_count} events last (system event {seq})"
+        if count is None:
+            problems.append(ChainReport(name, False, 0, f"is gone, but {said} (deleted)"))
+        elif count != last_count:
+            problems.append(ChainReport(name, False, count, f"holds {count} events, but {said}: "
+                                        + ("events cut at its end and its head moved back" if count < last_count
+                                           else "events added without the engine")))
+        elif head != last_head:
+            problems.append(ChainReport(name, False, count, f"its head is not the one {said} (rewritten)"))
+    return problems or [ChainReport("chain heads", True, len(recorded),
+                                    counted="chains, each at the head the system chain recorded last")]
+
+
+def _chain_order(name: str):
+    kind, _, number = name.partition(":")
+    return (kind, int(number) if number.isdigit() else 0, name)
 
 
 def events_of(session: Session, instance_id: int) -> list[dict]:

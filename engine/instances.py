@@ -169,17 +169,6 @@ def _publish_saved_workflows(session):
 @event.listens_for(Session, "after_rollback")
 def _forget_saved_workflows(session):
     session.info.pop("dalad_saved", None)
-    session.info.pop("dalad_created", None)
-
-
-@event.listens_for(Session, "before_commit")
-def _record_creations(session):
-    """Each instance created is an event of the system chain, so that a deleted instance leaves a
-    creation without its instance (`audit.check_creations`). Recorded at commit: the system
-    chain's lock is the last a transaction takes, and is held only while it commits."""
-    for event in session.info.pop("dalad_created", []):
-        if session.scalar(select(ProcessInstance.id).where(ProcessInstance.id == event.data["instance"])):
-            history.record_system(session, event)  # (not one a rolled-back savepoint created)
 
 
 # --- handles -----------------------------------------------------------------------------------
@@ -248,9 +237,9 @@ def create(session: Session, definition_id: int, *, business_key: Optional[str],
                           started_by=user, started_at=now, updated_at=now, history_count=0)
     session.add(row)
     session.flush()
-    session.info.setdefault("dalad_created", []).append(history.Event(
+    history.record_system(session, history.Event(  # so that a deleted instance is named (audit.check_creations)
         "instance_created", actor=user, data={"instance": row.id, "process": f"{definition.key}:{definition.version}",
-                                              "business_key": business_key}))
+                                              "business_key": business_key}), created=row.id)
     workflow = runtime.new_workflow(definition.spec, definition.subprocess_specs)
     attach_decisions(session, workflow, definition)
     return Handle(row, definition, workflow)

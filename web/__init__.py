@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import IntegerConverter
 
+from engine import compliance
 from engine.config import Settings, open_engine
 from engine.database import Database
 
@@ -47,6 +48,7 @@ def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = 
         MAX_CONTENT_LENGTH=21 * 1024 * 1024,  # a 20 MB document and the rest of its form
     )
     app.extensions["dalad_db"] = db
+    compliance.load_rules()  # a mistake in the rules file stops the start, naming the file and the field
     app.register_error_handler(SQLAlchemyError, database_error)
     limits.init_app(app)
     app.add_url_rule("/healthz", "healthz", healthz)

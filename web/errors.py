@@ -5,8 +5,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from engine.errors import (AccessDenied, ConcurrentUpdate, CorrelationError, DefinitionInvalid, EngineError,
-                           ExecutionError, ExpressionError, InstanceNotRunning, InvalidInput, NotFound,
-                           TaskNotReady)
+                           ExecutionError, ExpressionError, InstanceNotRunning, InvalidInput, Misconfigured,
+                           NotFound, TaskNotReady)
 
 _STATUS = (
     (NotFound, 404),
@@ -19,6 +19,7 @@ _STATUS = (
     (InstanceNotRunning, 409),
     (ConcurrentUpdate, 409),
     (ExecutionError, 422),  # the diagram failed on the data given: the user can correct the data
+    (Misconfigured, 503),  # the operator's file or setting is wrong: the same request works once it is fixed
 )
 
 

@@ -19,7 +19,7 @@ from engine.errors import AccessDenied, InvalidInput, NotFound
 from engine.models import (Deployment, ExternalTask, Incident, MessageSubscription, ProcessDefinition,
                            ProcessInstance, Timer, UserTask)
 
-from .rest import (_ENDED, _arg, _arg_bool, _arg_list, _bad_request, _caller, _count, _date, _dated, _db,
+from .rest import (_ENDED, _arg, _arg_bool, _arg_int, _arg_list, _bad_request, _caller, _count, _date, _dated, _db,
                    _instance_visible, _int_id, _json_body, _like, _page_list, _paged, _require_admin,
                    _require_writer, _rest_ids, _sort_keys, _sorted, owner_of, rest_api)
 from .rest_queries import open_external_task
@@ -433,12 +433,11 @@ def _authorizations(session: Session) -> list[dict]:
 
 def _authorization_rows(session: Session) -> list[dict]:
     rows = _authorizations(session)
-    tests = {"id": lambda a, v: a["id"] == v, "type": lambda a, v: str(a["type"]) == v,
-             "resourceType": lambda a, v: str(a["resourceType"]) == v, "resourceId": lambda a, v: a["resourceId"] == v}
-    for name, test in tests.items():
-        value = _arg(name)
+    wanted = {"id": _arg("id"), "type": _arg_int("type"), "resourceType": _arg_int("resourceType"),
+              "resourceId": _arg("resourceId")}  # (the numbers as Camunda's: a 400 for one that is not)
+    for name, value in wanted.items():
         if value is not None:
-            rows = [a for a in rows if test(a, value)]
+            rows = [a for a in rows if a[name] == value]
     for name, field in (("userIdIn", "userId"), ("groupIdIn", "groupId")):
         wanted = _arg_list(name)
         if wanted:

@@ -1,6 +1,7 @@
 """The WSGI application for a production server: `gunicorn -c gunicorn.conf.py web.wsgi:app`.
 
-Settings come from the environment (engine/config.py). Each worker process also runs the timer
+Settings come from the environment (engine/config.py), in production mode unless DALAD_ENV says
+otherwise: the history key is never read from a file beside the SQLite file. Each worker process also runs the timer
 scheduler (due timers are claimed with SKIP LOCKED, so none fires twice) unless
 DALAD_SCHEDULER=0, e.g. when `dalad timers fire-due` runs from cron instead.
 """
@@ -17,7 +18,7 @@ from . import create_app
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
-settings = Settings.from_env()
+settings = Settings.from_env(environment="production")
 database = open_engine(settings)
 app = create_app(settings, db=database)
 if (os.environ.get("DALAD_SCHEDULER") or "1").strip().lower() not in ("0", "false", "no", "off"):

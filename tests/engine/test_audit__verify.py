@@ -167,7 +167,9 @@ def test_verify_all_prints_one_line_per_instance_and_the_chains_and_exits_0(db, 
     lines = out.strip().splitlines()
     assert status == 0, err
     assert lines[0].startswith(f"instance {two[0]} (P-1): OK") and lines[1].startswith(f"instance {two[1]} (P-2): OK")
-    assert lines[2] == "system: OK (3 events)" and lines[3] == "access: OK (1 events)"  # a deployment, 2 creations
+    # a deployment, 2 creations, and the chains' heads after each of the 6 transactions that moved one
+    assert lines[2] == "system: OK (9 events)" and lines[3] == "access: OK (1 events)"
+    assert lines[4] == "chain heads: OK (3 chains, each at the head the system chain recorded last)"
     assert "instances: OK (2 events)" in lines
     assert lines[-1] == "2 instances verified: all OK"
     assert err == ""
@@ -288,11 +290,70 @@ def _cut_last_event(db, instance_id) -> None:
         n=rows[-2].seq, h=rows[-2].hmac, i=instance_id)
 
 
-def test_an_anchor_proves_a_cut_tail_a_removed_instance_and_an_emptied_access_log(db, two, dalad, tmp_path):
+def _claim_and_read(db, two) -> None:
+    """A claim (an event that changes no state) on the first instance, and an auditor's read."""
     with db.write() as s:
         [task] = services.tasks(s, instance_id=two[0])
-        services.claim(s, task.id, user="drc_zhang", check_access=False)  # an event that changes no state
+        services.claim(s, task.id, user="drc_zhang", check_access=False)
         audit.record_access(s, "auditor_sun", "audit.instance_history", instance_id=two[0])
+
+
+def _events(db, chain) -> int:
+    with db.read() as s:
+        return len(history.chain_rows(s, chain))
+
+
+def _cut_access_log(db, keep: int) -> None:
+    with db.read() as s:
+        rows = history.chain_rows(s, "access")
+    sql(db, "DELETE FROM history_event WHERE chain = 'access' AND seq > :k", k=keep)
+    sql(db, "UPDATE history_chain SET count = :k, head = :h WHERE name = 'access'",
+        k=keep, h=rows[keep - 1].hmac if keep else None)
+
+
+@pytest.mark.parametrize("attack", ["cut tail", "removed instance", "emptied access log", "cut access log",
+                                    "edited variables"])
+def test_verify_all_names_what_someone_with_the_database_but_not_the_key_did(db, two, dalad, attack):
+    """Each attack of issue 10 §4, with no anchor taken: the system chain recorded every chain's head."""
+    _claim_and_read(db, two)
+    with db.write() as s:
+        audit.record_access(s, "auditor_sun", "audit.search")
+    assert dalad("history", "verify", "--all")[0] == 0
+    n, chain = _events(db, f"instance:{two[0]}"), f"instance:{two[0]}"
+    if attack == "cut tail":
+        _cut_last_event(db, two[0])
+        sql(db, "UPDATE user_task SET assignee = NULL WHERE instance_id = :i", i=two[0])
+        named = [f"{chain}: BROKEN: holds {n - 1} events, but the system chain recorded {n} events last (system "
+                 "event", "events cut at its end and its head moved back"]
+    elif attack == "removed instance":
+        _remove_instance(db, two[1])
+        named = [f"instance:{two[1]}: BROKEN: is gone, but the system chain recorded", f"instance {two[1]} was created"]
+    elif attack == "emptied access log":
+        sql(db, "DELETE FROM history_event WHERE chain = 'access'")
+        sql(db, "DELETE FROM history_chain WHERE name = 'access'")
+        named = ["access: BROKEN: is gone, but the system chain recorded 2 events last"]
+    elif attack == "cut access log":
+        _cut_access_log(db, 1)
+        named = ["access: BROKEN: holds 1 events, but the system chain recorded 2 events last",
+                 "events cut at its end"]
+    else:
+        sql(db, "UPDATE process_instance SET variables = :v WHERE id = :i", i=two[0],
+            v=json.dumps({"unit": "health", "budget": 50_000_000}))
+        named = [f"instance {two[0]} (P-1): STATE ALTERED", "the stored variables are not what the history produces"]
+    status, out, _ = dalad("history", "verify", "--all")
+    assert status == 1 and out.strip().splitlines()[-1].endswith("FAILED"), out
+    for words in named:
+        assert words in out, out
+
+
+def test_a_chain_written_behind_the_engine_s_back_is_named(db, two, dalad):
+    sql(db, "INSERT INTO history_chain (name, count, head) VALUES ('shadow', 1, 'x')")
+    status, out, _ = dalad("history", "verify", "--all")
+    assert status == 1 and "shadow: BROKEN: holds 1 events, but the system chain never recorded its head" in out
+
+
+def test_an_anchor_proves_a_cut_tail_a_removed_instance_and_an_emptied_access_log(db, two, dalad, tmp_path):
+    _claim_and_read(db, two)
     anchor = _anchor(dalad, tmp_path)
     status, out, _ = dalad("history", "verify", "--all", "--anchor", anchor)
     assert status == 0 and "chains still hold their anchored heads" in out, out
@@ -302,9 +363,6 @@ def test_an_anchor_proves_a_cut_tail_a_removed_instance_and_an_emptied_access_lo
     _remove_instance(db, two[1])
     sql(db, "DELETE FROM history_event WHERE chain = 'access'")
     sql(db, "UPDATE history_chain SET count = 0, head = NULL WHERE name = 'access'")
-    status, out, _ = dalad("history", "verify", "--all")
-    assert status == 1 and "instances: BROKEN at event" in out and f"instance {two[1]} was created" in out
-    assert f"instance:{two[0]}" not in out and "access: OK (0 events)" in out  # what only the anchor shows
     status, out, _ = dalad("history", "verify", "--all", "--anchor", anchor)
     assert status == 1
     assert f"instance:{two[0]}: anchored with" in out and "is gone" in out

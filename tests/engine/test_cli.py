@@ -283,3 +283,34 @@ def test_init_db_warns_when_the_history_key_sits_beside_the_sqlite_file(monkeypa
     assert main(["init-db"]) == 0
     assert "warning" not in capsys.readouterr().err
     history.set_key(TEST_KEY)
+
+
+def test_production_mode_keeps_the_history_key_away_from_the_sqlite_file(monkeypatch, tmp_path, capsys):
+    """DALAD_ENV=production: the key file defaults to the user's configuration folder, and one
+    beside the SQLite file stops every command with what to do; development stays as it was."""
+    from engine.config import ConfigurationError, Settings
+
+    folder = tmp_path / "instance"
+    env = {"DALAD_DATABASE_URL": f"sqlite:///{folder / 'dalad.sqlite3'}", "DALAD_INSTANCE_DIR": str(folder),
+           "DALAD_SECRET_KEY": "s", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    development = Settings.from_env(env)
+    assert not development.production and development.history_key_file == folder / "history.key"
+    production = Settings.from_env({**env, "DALAD_ENV": "production"})
+    assert production.production and production.history_key_file == tmp_path / "config" / "dalad" / "history.key"
+    assert production.history_key == production.history_key_file.read_text().encode()
+    assert Settings.from_env(env, environment="production").history_key_file == production.history_key_file
+    with pytest.raises(ConfigurationError, match="DALAD_ENV must be one of development, production, not 'prod'"):
+        Settings.from_env({**env, "DALAD_ENV": "prod"})
+    beside = {**env, "DALAD_ENV": "production", "DALAD_HISTORY_KEY_FILE": str(folder / "history.key")}
+    with pytest.raises(ConfigurationError, match="is in the same folder as the SQLite database"):
+        Settings.from_env(beside)
+    assert Settings.from_env({**beside, "DALAD_HISTORY_KEY": "k" * 16}).history_key_file is None
+
+    for name, value in beside.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DALAD_HISTORY_KEY", raising=False)
+    assert main(["init-db"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dalad: error: production mode (DALAD_ENV=production): the history key file")
+    assert "DALAD_HISTORY_KEY_FILE to a file in another folder" in err and len(err.strip().splitlines()) == 1
+    history.set_key(TEST_KEY)

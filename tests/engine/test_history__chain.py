@@ -153,3 +153,60 @@ def test_edited_system_chain_is_caught(db, frozen_clock):
     with db.read() as session:
         report = history.verify_system_chain(session)
     assert_broken_at(report, 1)
+
+
+def _recorded_heads(db) -> list[dict]:
+    with db.read() as session:
+        return [json.loads(row.body)["data"]["heads"] for row in history.chain_rows(session, history.SYSTEM_CHAIN)
+                if row.type == history.HEADS_EVENT]
+
+
+def test_each_commit_records_the_heads_it_moved_in_the_system_chain(db, finished):
+    heads = _recorded_heads(db)
+    assert len(heads) == 3  # the start with the submit, and each review: one commit each
+    with db.read() as session:
+        row = session.get(ProcessInstance, finished)
+        assert heads[-1] == {f"instance:{finished}": [row.history_count, row.history_head]}
+        assert history.verify_heads(session)[0].ok
+
+
+def test_a_move_a_savepoint_rolled_back_is_not_recorded(db, finished):
+    """Engine work runs in a savepoint and is rolled back when it fails: the head recorded at commit
+    is the one stored, not the one the rolled-back work had moved to."""
+    from engine import instances
+
+    with db.read() as session:
+        before = session.get(ProcessInstance, finished)
+        before = [before.history_count, before.history_head]
+    with db.write() as session:
+        savepoint = session.begin_nested()
+        row = instances.lock_instance(session, finished)
+        history.record(session, row, [history.Event("comment_added", actor="dora")], None)
+        session.flush()
+        savepoint.rollback()
+    with db.read() as session:
+        row = session.get(ProcessInstance, finished)
+        assert verify(db, finished).ok and [row.history_count, row.history_head] == before
+        assert _recorded_heads(db)[-1] == {f"instance:{finished}": before}
+        assert history.verify_heads(session)[0].ok
+
+
+def test_the_system_chain_is_written_last_and_once_per_commit(db, finished):
+    """What a transaction records after the system chain was written (a hook run after it) is an
+    error, not a head left out."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    def late(session):
+        history.record_system(session, history.Event("late"))
+
+    event.listen(Session, "before_commit", late)
+    try:
+        with pytest.raises(Exception, match="after the system chain was written"):
+            with db.write() as session:
+                history.record_system(session, history.Event("early"))
+        with pytest.raises(Exception, match="after the system chain was written"):
+            with db.write() as session:
+                pass  # (a transaction that recorded nothing itself)
+    finally:
+        event.remove(Session, "before_commit", late)

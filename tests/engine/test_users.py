@@ -16,12 +16,14 @@ PASSWORD = "correct horse"
 
 @pytest.fixture
 def session(db):
-    with db.write() as session:
+    with db.write_session() as session:  # (system_events commits: the system chain is written at commit)
         bureaus.ensure_bureaus(session)
         yield session
+        session.commit()
 
 
 def system_events(session) -> list[dict]:
+    session.commit()
     return [json.loads(row.body) for row in history.chain_rows(session, history.SYSTEM_CHAIN)]
 
 

@@ -107,6 +107,7 @@ def test_verify_all_goes_on_past_an_instance_it_cannot_read_and_reports_it(deplo
                                               at=row.updated_at, actor="admin", type="variables_changed", body=body,
                                               prev_hmac=row.history_head, hmac=mac))
         row.history_count, row.history_head = row.history_count + 1, mac
+        history.moved_head(s, f"instance:{broken}", row.history_count, mac)  # as the engine did then
     instances.clear_caches()
     monkeypatch.setenv("DALAD_DATABASE_URL", db.url)
     monkeypatch.setenv("DALAD_HISTORY_KEY", TEST_KEY.decode())
@@ -116,6 +117,7 @@ def test_verify_all_goes_on_past_an_instance_it_cannot_read_and_reports_it(deplo
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith(f"instance {broken}: CANNOT BE VERIFIED: RecursionError"), lines[0]
     assert lines[1].startswith(f"instance {after}: OK")
-    assert lines[2] == "system: OK (3 events)" and lines[3] == "access: OK (0 events)"  # a deployment, 2 creations
-    assert lines[4].startswith("timer occurrences: OK")
+    # a deployment, 2 creations and the chains' heads after each of the 3 transactions that moved one
+    assert lines[2] == "system: OK (6 events)" and lines[3] == "access: OK (0 events)"
+    assert lines[4].startswith("chain heads: OK (2 chains") and lines[5].startswith("timer occurrences: OK")
     assert lines[-1] == "2 instances verified: 1 FAILED"

@@ -70,3 +70,42 @@ def test_gunicorn_serves_the_app_with_its_limits(server):
         urllib.request.urlopen(long_line, timeout=5)
     with refused.value:
         assert refused.value.code in (400, 414)
+
+
+def test_gunicorn_refuses_to_start_with_the_history_key_beside_the_sqlite_file(tmp_path):
+    """web.wsgi runs in production mode: a key file in the database's folder is refused at start,
+    with the message saying how to fix it; in a folder of its own it is made once and used."""
+    folder = tmp_path / "data"
+    url = f"sqlite:///{folder / 'dalad.sqlite3'}"
+    folder.mkdir()
+    Database(url).upgrade()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DALAD_")}, "DALAD_DATABASE_URL": url,
+           "DALAD_INSTANCE_DIR": str(folder), "DALAD_SECRET_KEY": "s" * 32, "DALAD_SCHEDULER": "0",
+           "DALAD_HISTORY_KEY_FILE": str(folder / "history.key"), "DALAD_BIND": f"127.0.0.1:{_free_port()}",
+           "DALAD_WORKERS": "1", "DALAD_THREADS": "1"}
+    gunicorn = [str(Path(sys.executable).with_name("gunicorn")), "-c", "gunicorn.conf.py", "web.wsgi:app"]
+    refused = subprocess.run(gunicorn, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0
+    assert "production mode (DALAD_ENV=production): the history key file" in refused.stderr
+    assert "Set DALAD_HISTORY_KEY from a secret store, or DALAD_HISTORY_KEY_FILE to a file in another folder" \
+        in refused.stderr
+    assert not (folder / "history.key").exists()
+
+    del env["DALAD_HISTORY_KEY_FILE"]
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    process = subprocess.Popen(gunicorn, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://{env['DALAD_BIND']}/healthz", timeout=1):
+                    break
+            except OSError:
+                assert process.poll() is None, process.stderr.read().decode()
+                time.sleep(0.1)
+        assert len((tmp_path / "config" / "dalad" / "history.key").read_text()) == 64
+        assert not (folder / "history.key").exists()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        process.stderr.close()
