@@ -102,10 +102,11 @@ def _open(session: Session, root: ProcessInstance, caller: ProcessInstance, proc
                           super_instance_id=caller.id, root_instance_id=root.id, call_task=call_task)
     session.add(row)
     session.flush()
-    session.info.setdefault("dalad_created", []).append(history.Event(
+    history.record_system(session, history.Event(  # as instances.create: a deleted one is named
         "instance_created", actor=root.started_by, data={
             "instance": row.id, "process": f"{definition.key}:{definition.version}",
-            "business_key": root.business_key, "called_by": caller.id, "root": root.id, "call_task": call_task}))
+            "business_key": root.business_key, "called_by": caller.id, "root": root.id, "call_task": call_task}),
+        created=row.id)
     return row
 
 
