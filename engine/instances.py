@@ -190,17 +190,40 @@ class Handle:
         return self.definition.meta
 
 
+def held_locks(session: Session) -> dict[str, set]:
+    """The rows this transaction has locked and read ("instance" and "task" ids): until it ends, or
+    a rollback (also to a savepoint) forgets them, this session's copies of them are current and a
+    second lock reads nothing again."""
+    transaction = session.get_transaction()
+    held = session.info.get("dalad_locks")
+    if held is None or held[0] is not transaction:
+        held = session.info["dalad_locks"] = (transaction, {"instance": set(), "task": set()})
+    return held[1]
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_locks(session, _previous):
+    session.info.pop("dalad_locks", None)
+
+
 def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
     """Read the instance row, locking it until the transaction ends (PostgreSQL), as the last change
     left it: a copy this session read before the lock is refreshed."""
-    row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
-                          .with_for_update().execution_options(populate_existing=True)).first()
+    held = held_locks(session)
+    if instance_id in held["instance"]:
+        return session.get(ProcessInstance, instance_id)
+    row = session.scalars(_LOCK_INSTANCE, {"instance_id": instance_id}).first()
     if row is None:
         raise NotFound(f"process instance {instance_id} does not exist")
     if row.root_instance_id is not None:
         raise InvalidInput(f"process instance {instance_id} is a called process ({row.process_key}) that runs in "
                            f"process instance {row.root_instance_id}: act on that instance")
+    held["instance"].add(instance_id)
     return row
+
+
+_LOCK_INSTANCE = select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id")).with_for_update() \
+    .execution_options(populate_existing=True)
 
 
 def load(session: Session, instance_id: int, *, require_active: bool = True,
@@ -346,10 +369,10 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
         attrs = (called or {}).get(element) or handle.meta["user_tasks"].get(element, {})
         values = _new_user_task(row, task, element, attrs, now)
         values["called_instance_id"] = called_processes.of_task(handle.calls, task)
-        task_id = connection.execute(insert(UserTask.__table__).returning(UserTask.__table__.c.id), values).scalar_one()
+        task_id = connection.execute(_INSERT_TASK, values).scalar_one()
         candidates = inbox.candidate_rows(task_id, values)
         if candidates:
-            connection.execute(insert(TaskCandidate.__table__), candidates)
+            connection.execute(_INSERT_CANDIDATES, candidates)
         opened[uuid] = [task_id, element]
         handle.events.append(history.Event("task_created", element_id=element,
                                            occurrence=_occurrence(workflow, task),
@@ -357,6 +380,10 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
                                                  "candidate_groups": values["candidate_groups"],
                                                  "due": values["due_at"]}))
     handle.open_tasks = opened
+
+
+_INSERT_TASK = insert(UserTask.__table__).returning(UserTask.__table__.c.id)  # built once: every step runs them
+_INSERT_CANDIDATES = insert(TaskCandidate.__table__)
 
 
 def _occurrence(workflow, task) -> int:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -74,12 +74,13 @@ def process_definition(session: Session, key: str, version: Optional[int] = None
 @_one_instant
 def start_process(session: Session, key: str, *, business_key: Optional[str] = None,
                   variables: Optional[dict] = None, user: Optional[str] = None,
-                  version: Optional[int] = None, form_override: Optional[str] = None) -> ProcessInstance:
-    """Start the latest version of `key` (or `version`) and run it until it waits. The variables
-    are checked against the start form by the caller (forms.submission.check_start);
-    `form_override` is an administrator's reason for starting without that check, kept in the
-    history event."""
-    definition = process_definition(session, key, version)
+                  version: Optional[int] = None, form_override: Optional[str] = None,
+                  definition: Optional[ProcessDefinition] = None) -> ProcessInstance:
+    """Start the latest version of `key` (or `version`, or the `definition` the caller has read
+    already) and run it until it waits. The variables are checked against the start form by the
+    caller (forms.submission.check_start); `form_override` is an administrator's reason for
+    starting without that check, kept in the history event."""
+    definition = definition or process_definition(session, key, version)
     if definition.suspended:
         raise InstanceNotRunning(f"process '{key}' version {definition.version} is suspended")
     variables = _checked_variables(variables)
@@ -251,23 +252,37 @@ def tasks(session: Session, *, groups: Optional[list[str]] = None, user: Optiona
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
-def lock_task(session: Session, task_id: int) -> tuple[UserTask, ProcessInstance]:
+def lock_task(session: Session, task_id: Optional[int] = None, *,
+              rest_id: Optional[str] = None) -> tuple[UserTask, ProcessInstance]:
     """Lock the task's instance first, then read the task and the instance as the last change left
-    them (never an older copy this session read before the lock)."""
-    found = session.execute(select(UserTask, ProcessInstance)
-                            .join(ProcessInstance, UserTask.instance_id == ProcessInstance.id)
-                            .where(UserTask.id == task_id).with_for_update(of=ProcessInstance)
-                            .execution_options(populate_existing=True)).first()
+    them (never an older copy this session read before the lock). The task is named by its id or
+    its REST id; a task this transaction already locked is not read again."""
+    held = instances.held_locks(session)
+    if task_id in held["task"]:
+        task = session.get(UserTask, task_id)
+        return task, session.get(ProcessInstance, task.instance_id)
+    if rest_id is None:
+        found = session.execute(_LOCK_TASK_BY_ID, {"task_id": task_id}).first()
+    else:
+        found = session.execute(_LOCK_TASK_BY_REST_ID, {"rest_id": rest_id}).first()
     if found is None:
-        raise NotFound(f"task {task_id} does not exist")
+        raise NotFound(f"task {task_id if rest_id is None else rest_id} does not exist")
     task, row = found
     if not session.get_bind().dialect.name == "sqlite":
         # The lock may have waited for another completion, and PostgreSQL re-reads only the locked
         # row then: read the task as that one left it. (On SQLite the write transaction holds the
         # database lock from its first statement.)
-        task = session.scalars(select(UserTask).where(UserTask.id == task_id)
-                               .execution_options(populate_existing=True)).one()
+        task = session.scalars(_READ_TASK, {"task_id": task.id}).one()
+    held["instance"].add(row.id)
+    held["task"].add(task.id)
     return task, row
+
+
+_LOCKED_TASK = select(UserTask, ProcessInstance).join(ProcessInstance, UserTask.instance_id == ProcessInstance.id) \
+    .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)
+_LOCK_TASK_BY_ID = _LOCKED_TASK.where(UserTask.id == bindparam("task_id"))  # built once: every step runs one
+_LOCK_TASK_BY_REST_ID = _LOCKED_TASK.where(UserTask.rest_id == bindparam("rest_id"))
+_READ_TASK = select(UserTask).where(UserTask.id == bindparam("task_id")).execution_options(populate_existing=True)
 
 
 def check_ready(task: UserTask, row: ProcessInstance) -> None:

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from . import clock, history
 from .errors import InvalidInput, NotFound
 from .models import ApiToken, User
-from .users import get_user
+from .users import get_user, memberships
 
 PREFIX = "dalad_"
 TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is a hint: do not write on every request
@@ -75,32 +76,50 @@ def list_tokens(session: Session, user_name: Optional[str] = None) -> list[tuple
     return [(token, name) for token, name in session.execute(query)]
 
 
-def find_token(session: Session, plaintext: str, *, allow_demo: bool = False) -> Optional[tuple[ApiToken, User]]:
-    """The valid, unrevoked token and its active user, else None; changes nothing.
+@dataclass(frozen=True)
+class Bearer:
+    """Whom a valid token acts for: its user with the user's bureaus and roles."""
+
+    token_id: int
+    last_used_at: Optional[datetime]
+    user_id: int
+    user: str
+    groups: tuple[str, ...]
+    roles: tuple[str, ...]
+
+
+_TOKEN_USER = select(ApiToken.__table__.c.id, ApiToken.__table__.c.last_used_at, User.__table__.c.id,
+                     User.__table__.c.name, User.__table__.c.active, User.__table__.c.is_demo) \
+    .join(User.__table__, User.__table__.c.id == ApiToken.__table__.c.user_id) \
+    .where(ApiToken.__table__.c.token_hash == bindparam("token_hash"), ApiToken.__table__.c.revoked_at.is_(None))
+
+
+def find_token(session: Session, plaintext: str, *, allow_demo: bool = False) -> Optional[Bearer]:
+    """The valid, unrevoked token's active user with its bureaus and roles, else None; changes
+    nothing. Two Core statements: every REST call with a token pays this, not the ORM's loading.
 
     Demo accounts authenticate only when `allow_demo` is true, as with passwords."""
     if not isinstance(plaintext, str) or not plaintext.startswith(PREFIX):
         return None
-    found = session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-                            .where(ApiToken.token_hash == hash_token(plaintext),
-                                   ApiToken.revoked_at.is_(None))).first()
+    found = session.connection().execute(_TOKEN_USER, {"token_hash": hash_token(plaintext)}).first()
     if found is None:
         return None
-    token, user = found
-    if not user.active or (user.is_demo and not allow_demo):
+    token_id, last_used_at, user_id, name, active, is_demo = found
+    if not active or (is_demo and not allow_demo):
         return None
-    return token, user
+    member = memberships(session, user_id)
+    return Bearer(token_id, last_used_at, user_id, name, member.groups, member.roles)
 
 
-def use_is_stale(token: ApiToken) -> bool:
-    """Whether the token's last use is worth writing down now (at most once a minute)."""
-    return token.last_used_at is None or clock.now() - clock.aware(token.last_used_at) >= TOUCH_EVERY
+def use_is_stale(last_used_at: Optional[datetime]) -> bool:
+    """Whether a token's last use is worth writing down now (at most once a minute)."""
+    return last_used_at is None or clock.now() - clock.aware(last_used_at) >= TOUCH_EVERY
 
 
 def note_use(session: Session, token_id: int) -> None:
     """Write down that a token was just used."""
     token = session.get(ApiToken, token_id)
-    if token is not None and use_is_stale(token):
+    if token is not None and use_is_stale(token.last_used_at):
         token.last_used_at = clock.now()
 
 
@@ -110,5 +129,5 @@ def authenticate_token(session: Session, plaintext: str, *, allow_demo: bool = F
     found = find_token(session, plaintext, allow_demo=allow_demo)
     if found is None:
         return None
-    note_use(session, found[0].id)
-    return found[1]
+    note_use(session, found.token_id)
+    return session.get(User, found.user_id)

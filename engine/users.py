@@ -10,10 +10,11 @@ import hmac
 import os
 import re
 import time
+from dataclasses import dataclass
 from datetime import date
 from typing import Iterable, Optional
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, literal_column, null, select, union_all
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -106,6 +107,33 @@ def _password_matches(user: User, password: str) -> bool:
         _verified.clear()
     _verified[key] = (seen, now + VERIFIED_FOR)
     return True
+
+
+@dataclass(frozen=True)
+class Memberships:
+    """A user's bureaus (with their names) and roles, read in one statement: what every request
+    of a logged-in user or a token needs."""
+
+    groups: tuple[str, ...]
+    roles: tuple[str, ...]
+    names: dict  # bureau id -> (name_zh, name_en)
+
+
+_MEMBERSHIPS = union_all(
+    select(literal_column("'group'").label("kind"), UserBureau.__table__.c.bureau_id.label("value"),
+           Bureau.__table__.c.name_zh, Bureau.__table__.c.name_en)
+    .join(Bureau.__table__, Bureau.__table__.c.id == UserBureau.__table__.c.bureau_id)
+    .where(UserBureau.__table__.c.user_id == bindparam("user_id")),
+    select(literal_column("'role'"), UserRole.__table__.c.role, null(), null())
+    .where(UserRole.__table__.c.user_id == bindparam("user_id")),
+).order_by("kind", "value")
+
+
+def memberships(session: Session, user_id: int) -> Memberships:
+    rows = session.connection().execute(_MEMBERSHIPS, {"user_id": user_id}).all()
+    return Memberships(tuple(value for kind, value, _zh, _en in rows if kind == "group"),
+                       tuple(value for kind, value, _zh, _en in rows if kind == "role"),
+                       {value: (zh, en) for kind, value, zh, en in rows if kind == "group"})
 
 
 def find_user(session: Session, name: str) -> Optional[User]:

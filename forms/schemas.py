@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping, Optional
 
-from flask_babel import gettext as _
+from flask_babel import get_locale, gettext as _
 from marshmallow import Schema, ValidationError, fields, validate as checks
 
 from .fields import FieldSpec
@@ -84,9 +84,25 @@ class YesNo(fields.Field):
 
 
 def schema_for(specs: list[FieldSpec]) -> Schema:
-    """A marshmallow schema for the fields of a form that take input."""
-    declared = {spec.id: _field(spec) for spec in specs if takes_input(spec)}
-    return Schema.from_dict(declared, name="TaskForm")()
+    """A marshmallow schema for the fields of a form that take input, built once per form and
+    language (every completion checks its form: building the schema cost more than using it)."""
+    inputs = [spec for spec in specs if takes_input(spec)]
+    key = (str(get_locale()), tuple(_schema_key(spec) for spec in inputs))
+    schema = _schemas.get(key)
+    if schema is None:
+        if len(_schemas) >= 1000:
+            _schemas.clear()
+        schema = _schemas[key] = Schema.from_dict({spec.id: _field(spec) for spec in inputs}, name="TaskForm")()
+    return schema
+
+
+_schemas: dict[tuple, Schema] = {}
+
+
+def _schema_key(spec: FieldSpec) -> tuple:
+    """What `_field` reads of a spec."""
+    return (spec.id, spec.type, spec.required, spec.min, spec.max, spec.minlength, spec.maxlength,
+            tuple(o.value for o in spec.options), spec.multiple)
 
 
 def takes_input(spec: FieldSpec) -> bool:

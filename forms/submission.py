@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
-from engine import bureaus, compliance, documents
+from engine import bureaus, compliance, documents, instances
 from engine.models import ProcessDefinition, ProcessInstance, UserTask
 
 from . import schemas
@@ -50,16 +50,17 @@ def check(session: Session, task: UserTask, form: Mapping[str, Any], *, typed_va
     from the API (True: each is read as the page would read its text, and an undeclared one is
     refused)."""
     instance = session.get(ProcessInstance, task.instance_id)
-    definition = session.get(ProcessDefinition, instance.definition_id)
-    specs = fields_for_task(session, definition.meta, task.element_id)
+    meta = instances.definition_runtime(session, instance.definition_id).meta  # parsed once per process
+    specs = fields_for_task(session, meta, task.element_id)
     submission = Submission(specs)
     if typed_values:
         form = _typed_as_text(submission, form)
     result = schemas.validate(specs, form)
     submission.errors.update(result.errors)
     submission.typed = result.typed
-    present = documents.fields_present(session, task.id)
-    submission.missing = [m.label for m in materials_of(specs) if m.key not in present]
+    materials = materials_of(specs)
+    present = documents.fields_present(session, task.id) if materials else set()
+    submission.missing = [m.label for m in materials if m.key not in present]
     if result.ok:
         values = {**(instance.variables or {}), **schemas.to_variables(result.values)}
         for breach in compliance.inconsistencies(instance.process_key, task.element_id, values):

@@ -13,8 +13,7 @@ from typing import Optional
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import bindparam, select
 
 from engine import bureaus, users
 from engine.models import Bureau, User
@@ -71,24 +70,33 @@ def load_current_user() -> None:
     if not isinstance(seen, (int, float)) or now - seen > current_app.permanent_session_lifetime.total_seconds():
         session.clear()
         return
-    with database().read() as db_session:
-        user = db_session.scalars(select(User).where(User.name == name)
-                                  .options(selectinload(User.bureaus), selectinload(User.roles))).first()
+    with database().read() as db_session:  # two statements: the user, then bureaus (named) and roles
+        user = db_session.connection().execute(_SESSION_USER, {"name": name}).first()
         if (user is None or not user.active or session.get(SESSION_VERSION) != user.session_version
                 or (user.is_demo and not current_app.config.get("DALAD_DEMO"))):
             session.clear()
             return
-        names = bureau_names(db_session, user.groups)
-        if now - seen > 60:  # the cookie is rewritten at most once a minute for this
-            session[SESSION_SEEN] = int(now)
-        g.current_user = CurrentUser(user.name, user.display_name or user.name, user.groups, user.role_names,
-                                     {group: names.get(group, group) for group in user.groups})
+        member = users.memberships(db_session, user.id)
+    if now - seen > 60:  # the cookie is rewritten at most once a minute for this
+        session[SESSION_SEEN] = int(now)
+    english = _english()
+    g.current_user = CurrentUser(user.name, user.display_name or user.name, list(member.groups), list(member.roles),
+                                 {group: (en if english and en else zh) for group, (zh, en) in member.names.items()})
+
+
+_SESSION_USER = select(User.__table__.c.id, User.__table__.c.name, User.__table__.c.display_name,
+                       User.__table__.c.active, User.__table__.c.is_demo, User.__table__.c.session_version) \
+    .where(User.__table__.c.name == bindparam("name"))
+
+
+def _english() -> bool:
+    from .i18n import select_locale
+    return select_locale() == "en"
 
 
 def bureau_names(db_session, groups=None) -> dict[str, str]:
     """Display names of bureaus in the UI language (Chinese when there is no English name)."""
-    from .i18n import select_locale
-    english = select_locale() == "en"
+    english = _english()
     query = select(Bureau.id, Bureau.name_zh, Bureau.name_en)
     if groups is not None:
         query = query.where(Bureau.id.in_(list(groups)))

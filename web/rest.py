@@ -163,8 +163,8 @@ def _authenticate() -> None:
         with _db().read() as session:
             found = tokens.find_token(session, credentials.strip(), allow_demo=allow_demo)
             if found is not None:
-                caller = _caller_of(found[1])
-                stale = found[0].id if tokens.use_is_stale(found[0]) else None
+                caller = Caller(found.user, found.groups, found.roles)
+                stale = found.token_id if tokens.use_is_stale(found.last_used_at) else None
         if stale is not None:  # the last use is written at most once a minute, not on every call
             _note_token_use(stale)
         reason = "the token is unknown or revoked, or its user is deactivated"
@@ -999,7 +999,8 @@ def _start(session: Session, definition: ProcessDefinition) -> dict:
     variables, override = _start_form_checked(session, definition, variables_in(body.get("variables")),
                                               body.get("overrideReason"))
     row = services.start_process(session, definition.key, business_key=business_key, variables=variables,
-                                 user=caller.name, version=definition.version, form_override=override)
+                                 user=caller.name, version=definition.version, form_override=override,
+                                 definition=definition)
     remember_types(row, body.get("variables"))
     dto = instance_dto(session, row, _self_link(f"/process-instance/{row.rest_id}"))
     if body.get("withVariablesInReturn"):
@@ -1048,6 +1049,13 @@ def _task_visible(caller: Caller):
     if caller.reads_all:
         return None
     return or_(UserTask.assignee == caller.name, UserTask.id.in_(_offered_to(caller)))
+
+
+def _offered_on_row(task: UserTask, caller: Caller) -> bool:
+    """What `_task_visible` finds, read from the task row already loaded (its candidate rows are
+    made from these columns): its assignee, a candidate user, or one of the candidate groups."""
+    return task.assignee == caller.name or caller.name in (task.candidate_users or []) \
+        or not set(caller.groups).isdisjoint(task.candidate_groups or [])
 
 
 def _instance_visible(caller: Caller):
@@ -1377,16 +1385,16 @@ def _bureau_inbox_asked() -> Optional[str]:
 def _visible_task(session: Session, task_id: str, *, for_change: bool = False) -> tuple[UserTask, ProcessInstance]:
     """The task if the caller may see it. For a change, the task's instance is locked first and
     both are read as the last change left them: a task done meanwhile is a 409 naming who did it."""
-    internal_id = _int_id(session, UserTask, task_id, "task")
     if for_change:
-        task, row = services.lock_task(session, internal_id)
+        task, row = services.lock_task(session, rest_id=task_id)
     else:
-        task = services.user_task(session, internal_id)
+        task = services.user_task(session, _int_id(session, UserTask, task_id, "task"))
         row = None
         if task.state != "ready":
             raise NotFound(f"task {task.rest_id} is {task.state}; see /history/activity-instance?processInstanceId="
                            f"{_rest_id(session, ProcessInstance, task.instance_id)}")
-    condition = _task_visible(_caller())
+    caller = _caller()
+    condition = None if _offered_on_row(task, caller) else _task_visible(caller)
     if condition is not None and session.scalar(
             select(func.count()).select_from(UserTask).where(UserTask.id == task.id, condition)) == 0:
         raise AccessDenied(f"{_caller().name} may not see task {task.rest_id}: it is not offered to them or their "

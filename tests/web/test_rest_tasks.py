@@ -172,3 +172,28 @@ def test_an_auditor_in_the_audit_bureau_still_does_the_audit_bureaus_tasks(revie
     [audit_task] = review.as_("auditing").get("/task", taskDefinitionKey="finance_review").get_json()
     error_of(review.as_("auditor").post(f"/task/{audit_task['id']}/complete", {}), 403, "AuthorizationException")
     assert review.as_("auditing").post(f"/task/{audit_task['id']}/complete", {}).status_code == 204
+
+
+def test_a_completion_reads_its_task_and_instance_once_under_the_lock(review):
+    """The task and its instance are read together under the instance's lock, and neither the
+    visibility check nor the service reads them again (PostgreSQL re-reads the task once after the
+    lock, as another completion may have changed it while this one waited)."""
+    from sqlalchemy import event
+
+    instance = start(review, "review", unit="edu")
+    task_id = submit_task(review, instance)["id"]
+    reads = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and ("user_task" in statement or "process_instance" in statement):
+            reads.append(statement)
+
+    event.listen(review.db.engine, "before_cursor_execute", keep)
+    try:
+        done = review.as_("edu").post(f"/task/{task_id}/complete", {"variables": {"amount": {"value": 500, "type": "Long"}}})
+    finally:
+        event.remove(review.db.engine, "before_cursor_execute", keep)
+    assert done.status_code == 204
+    locked = [s for s in reads if "FOR UPDATE" in s.upper()]
+    assert len(reads) == (1 if review.db.is_sqlite else 2), reads
+    assert review.db.is_sqlite or len(locked) == 1
