@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import clock, history, inbox, replay, runtime
+from .called import called_definition
 from .errors import EngineError, InvalidInput, NotFound
 from .models import (Bureau, Document, HistoryChain, HistoryEvent, ProcessDefinition, ProcessInstance, Timer,
                      User, UserBureau)
@@ -57,14 +58,14 @@ class DiagramFile:
     called: dict  # call activity id -> called process id
 
 
-_files: dict[int, DiagramFile] = {}
+_files: dict[tuple[int, str], DiagramFile] = {}  # by resource id and content (ids restart in emptied test databases)
 _PLACEHOLDER = re.compile(r"[$#]\{[^}]*\}")
 
 
 def diagram_file(definition: ProcessDefinition) -> DiagramFile:
     """The file of a definition version, read once per process."""
     resource = definition.resource
-    cached = _files.get(resource.id)
+    cached = _files.get((resource.id, resource.sha256))
     if cached is None:
         root = parse_xml(resource.content, resource.name).getroot()
         names, flows, called = {}, {}, {}
@@ -79,22 +80,13 @@ def diagram_file(definition: ProcessDefinition) -> DiagramFile:
                 flows.setdefault((el.get("sourceRef"), el.get("targetRef")), []).append(el_id)
             elif local == "callActivity" and el.get("calledElement"):
                 called[el_id] = el.get("calledElement")
-        cached = _files[resource.id] = DiagramFile(resource.id, resource.name, resource.content, names, flows, called)
+        cached = _files[(resource.id, resource.sha256)] = DiagramFile(resource.id, resource.name, resource.content, names, flows, called)
     return cached
 
 
-def called_definition(session: Session, caller: ProcessDefinition, process_id: str) -> ProcessDefinition:
-    """The version of a called process that a definition's call activities run: the one deployed
-    with it, else the latest deployed before it (what the deployment resolved)."""
-    query = select(ProcessDefinition).where(ProcessDefinition.key == process_id)
-    found = session.scalars(query.where(ProcessDefinition.deployment_id == caller.deployment_id)).first()
-    if found is None:
-        found = session.scalars(query.where(ProcessDefinition.deployment_id <= caller.deployment_id)
-                                .order_by(ProcessDefinition.deployment_id.desc(),
-                                          ProcessDefinition.version.desc()).limit(1)).first()
-    if found is None:
-        raise NotFound(f"called process '{process_id}' of {caller.key} version {caller.version} is not deployed")
-    return found
+def called_elements(definition: ProcessDefinition) -> dict[str, str]:
+    """{call activity id: the process it calls} of a definition's diagram."""
+    return diagram_file(definition).called
 
 
 def definition_at(session: Session, instance: ProcessInstance, events: list[dict], seq: int) -> ProcessDefinition:
@@ -839,7 +831,7 @@ def _local(moment: datetime) -> str:
 
 
 def instances_to_verify(session: Session, ids: Optional[list[int]] = None) -> list[int]:
-    """Instance ids to verify: those given (each must exist), else all."""
+    """Instance ids to verify: those given (each must exist), else all but called ones."""
     if ids:
         known = set(session.scalars(select(ProcessInstance.id).where(ProcessInstance.id.in_(ids))))
         missing = [str(i) for i in ids if i not in known]
@@ -847,7 +839,8 @@ def instances_to_verify(session: Session, ids: Optional[list[int]] = None) -> li
             raise NotFound(f"process instance{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
                            f"do{'' if len(missing) > 1 else 'es'} not exist")
         return list(ids)
-    return list(session.scalars(select(ProcessInstance.id).order_by(ProcessInstance.id)))
+    return list(session.scalars(select(ProcessInstance.id).where(  # a called process is proved with its root
+        ProcessInstance.super_instance_id.is_(None)).order_by(ProcessInstance.id)))
 
 
 __all__ = ["ACCESS_CHAIN", "AuditQuery", "Entry", "Found", "Step", "Verification", "Wait", "access_log",

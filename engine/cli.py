@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -644,15 +643,14 @@ def cmd_demo_seed(args, settings: Settings, db: Database) -> int:
 def cmd_serve(args, settings: Settings, db: Database) -> int:
     from werkzeug.serving import run_simple
 
-    from web import create_app
+    from web import create_app, prepare_server_process
 
     from .scheduler import start_scheduler
 
     if args.demo:
         settings = replace(settings, demo=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per run every 5 s
     app = create_app(settings, db=db)
+    prepare_server_process()
     scheduler = start_scheduler(db)
     try:
         run_simple(args.host, args.port, app, threaded=True)

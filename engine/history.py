@@ -94,6 +94,9 @@ def _row(chain: str, seq: int, prev: Optional[str], event: Event, instance_id: O
             "body": body, "state_digest": digest, "prev_hmac": prev, "hmac": sign(prev, body)}
 
 
+_INSERT_EVENTS = insert(HistoryEvent.__table__)  # built once: every step and every commit runs it
+
+
 def append(session: Session, instance_id: int, count: int, head: Optional[str], events: Iterable[Event],
            digest: Optional[str]) -> tuple[int, Optional[str]]:
     """Append events to an instance's chain; return the new head (count, HMAC) to store."""
@@ -106,7 +109,7 @@ def append(session: Session, instance_id: int, count: int, head: Optional[str], 
         head = rows[-1]["hmac"]
     if rows:
         moved_head(session, chain, count, head)
-        session.connection().execute(insert(HistoryEvent.__table__), rows)
+        session.connection().execute(_INSERT_EVENTS, rows)
     return count, head
 
 
@@ -133,7 +136,7 @@ def record_chain(session: Session, name: str, event: Event) -> None:
         _create_chain_row(session, name)
         head = session.get(HistoryChain, name, with_for_update=True)
     row = _row(name, head.count + 1, head.head, event, None, None, clock.now())
-    session.connection().execute(insert(HistoryEvent.__table__), [row])
+    session.connection().execute(_INSERT_EVENTS, [row])
     head.count, head.head = head.count + 1, row["hmac"]
     moved_head(session, name, head.count, head.head)
 
@@ -199,7 +202,6 @@ _CHAINS = HistoryChain.__table__
 _LOCK_SYSTEM = select(_CHAINS.c.count, _CHAINS.c.head).where(_CHAINS.c.name == SYSTEM_CHAIN).with_for_update()
 _MOVE_SYSTEM = update(_CHAINS).where(_CHAINS.c.name == SYSTEM_CHAIN).values(
     count=bindparam("new_count"), head=bindparam("new_head"))
-_INSERT_EVENTS = insert(HistoryEvent.__table__)
 
 
 def _append_system(session: Session, events: list[tuple[Event, datetime]]) -> None:

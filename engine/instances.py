@@ -8,6 +8,7 @@ taken out while in use and put back only after the commit, so a rolled-back chan
 from __future__ import annotations
 
 import re
+from uuid import UUID
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import clock, dmn, history, inbox, runtime
-from .errors import ExecutionError, InstanceNotRunning, NotFound
+from . import called as called_processes
+from .errors import ExecutionError, InstanceNotRunning, InvalidInput, NotFound
 from .expressions import compile_template
 from .xmlsafe import parse_xml
 from .models import DecisionDefinition, ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance, Timer, UserTask
@@ -181,6 +183,7 @@ class Handle:
     events: list[history.Event] = field(default_factory=list)
     completed_task: Optional[tuple[str, str, Optional[UserTask]]] = None  # (task uuid, user, its row)
     open_tasks: dict = field(default_factory=dict)
+    calls: dict = field(default_factory=dict)  # call activity task uuid -> its called instance's row id
 
     @property
     def meta(self) -> dict:
@@ -212,6 +215,9 @@ def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
     row = session.scalars(_LOCK_INSTANCE, {"instance_id": instance_id}).first()
     if row is None:
         raise NotFound(f"process instance {instance_id} does not exist")
+    if row.root_instance_id is not None:
+        raise InvalidInput(f"process instance {instance_id} is a called process ({row.process_key}) that runs in "
+                           f"process instance {row.root_instance_id}: act on that instance")
     held["instance"].add(instance_id)
     return row
 
@@ -275,6 +281,7 @@ def save(session: Session, handle: Handle) -> None:
     snap = runtime.snapshot(workflow)
     columns = {"state": runtime.dump_state(workflow), "revision": row.revision + 1, "updated_at": now,
                "variables": runtime.plain(visible_variables(workflow, snap.ready))}
+    handle.calls = called_processes.sync(session, row, workflow, snap.ready, now)
     _sync_user_tasks(session, handle, snap.ready, now)
     columns["open_tasks"] = handle.open_tasks
     waits = sorted([["timer", t.task_uuid, t.element_id, t.due_at.isoformat()] for t in snap.timers]
@@ -282,9 +289,9 @@ def save(session: Session, handle: Handle) -> None:
                    + [["external", e.task_uuid, e.element_id, e.topic] for e in snap.external]
                    + [["job", j.task_uuid, j.element_id, j.phase] for j in snap.jobs])
     if waits != (row.waits or []):
-        _sync_timers(session, row, snap.timers, snap.jobs, now)
-        _sync_subscriptions(session, row, snap.messages)
-        for incident in _sync_external_tasks(session, row, snap.external, now, columns["variables"]):
+        _sync_timers(session, handle, snap.timers, snap.jobs, now)
+        _sync_subscriptions(session, handle, snap.messages)
+        for incident in _sync_external_tasks(session, handle, snap.external, now, columns["variables"]):
             handle.events.append(history.Event("incident", element_id=incident.element_id, data={
                 "incident": incident.id, "kind": incident.kind, "message": incident.message, "from": row.status}))
             columns["status"] = "incident"
@@ -300,7 +307,8 @@ def save(session: Session, handle: Handle) -> None:
     columns["history_count"], columns["history_head"] = count, head
     write_columns(session, row, columns)
     handle.events = []
-    session.info.setdefault("dalad_saved", []).append((row.id, row.revision, workflow))
+    if not workflow.completed:  # an ended instance does not move again: the cache keeps live ones
+        session.info.setdefault("dalad_saved", []).append((row.id, row.revision, workflow))
 
 
 _UPDATE_BY_ID: dict = {}
@@ -361,6 +369,7 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
         called = handle.meta.get("called_user_tasks", {}).get(task.workflow.spec.name)
         attrs = (called or {}).get(element) or handle.meta["user_tasks"].get(element, {})
         values = _new_user_task(row, task, element, attrs, now)
+        values["called_instance_id"] = called_processes.of_task(handle.calls, task)
         task_id = connection.execute(_INSERT_TASK, values).scalar_one()
         inbox.add_candidates(session, inbox.candidate_rows(task_id, values))
         opened[uuid] = [task_id, element]
@@ -450,8 +459,9 @@ def _when(value, element: str, instance_id: int) -> Optional[datetime]:
                              instance_id=instance_id) from exc
 
 
-def _sync_timers(session: Session, row: ProcessInstance, timers: list[runtime.WaitingTimer],
+def _sync_timers(session: Session, handle: Handle, timers: list[runtime.WaitingTimer],
                  jobs: list[runtime.PendingJob], now: datetime) -> None:
+    row = handle.row
     existing = {(t.kind, t.task_uuid): t for t in session.scalars(
         select(Timer).where(Timer.instance_id == row.id, Timer.state == "waiting"))}
     wanted = {("timer", t.task_uuid): t for t in timers}
@@ -466,14 +476,16 @@ def _sync_timers(session: Session, row: ProcessInstance, timers: list[runtime.Wa
             continue
         if key[0] == "timer":
             session.add(Timer(instance_id=row.id, definition_id=row.definition_id, task_uuid=waiting.task_uuid,
-                              element_id=waiting.element_id, due_at=waiting.due_at, state="waiting", kind="timer"))
+                              element_id=waiting.element_id, due_at=waiting.due_at, state="waiting", kind="timer",
+                              called_instance_id=_called_of(handle, waiting.task_uuid)))
         else:
             session.add(Timer(instance_id=row.id, definition_id=row.definition_id, task_uuid=waiting.task_uuid,
                               element_id=waiting.element_id, due_at=now, state="waiting", kind="job",
-                              phase=waiting.phase))
+                              phase=waiting.phase, called_instance_id=_called_of(handle, waiting.task_uuid)))
 
 
-def _sync_subscriptions(session: Session, row: ProcessInstance, messages: list[runtime.WaitingMessage]) -> None:
+def _sync_subscriptions(session: Session, handle: Handle, messages: list[runtime.WaitingMessage]) -> None:
+    row = handle.row
     existing = {(s.task_uuid, s.kind, s.message_name): s for s in session.scalars(
         select(MessageSubscription).where(MessageSubscription.instance_id == row.id))}
     wanted = {(m.task_uuid, m.kind, m.message_name): m for m in messages}
@@ -484,14 +496,16 @@ def _sync_subscriptions(session: Session, row: ProcessInstance, messages: list[r
         if key not in existing:
             session.add(MessageSubscription(instance_id=row.id, task_uuid=waiting.task_uuid, kind=waiting.kind,
                                             element_id=waiting.element_id, message_name=waiting.message_name,
-                                            business_key=row.business_key))
+                                            business_key=row.business_key,
+                                            called_instance_id=_called_of(handle, waiting.task_uuid)))
 
 
-def _sync_external_tasks(session: Session, row: ProcessInstance, waiting: list, now: datetime,
+def _sync_external_tasks(session: Session, handle: Handle, waiting: list, now: datetime,
                          visible: dict) -> list[Incident]:
     """Open a row per new external task (and an incident for one the engine cannot run), with the
-    variables only its scope sees (a multi-instance element, an input parameter); close those no
-    longer waiting. Returns the incidents opened."""
+    variables only its scope sees (a multi-instance element, an input parameter) and the called
+    instance it belongs to; close those no longer waiting. Returns the incidents opened."""
+    row = handle.row
     existing = {t.task_uuid: t for t in session.scalars(
         select(ExternalTask).where(ExternalTask.instance_id == row.id, ExternalTask.state == "open"))}
     wanted = {e.task_uuid: e for e in waiting}
@@ -505,7 +519,8 @@ def _sync_external_tasks(session: Session, row: ProcessInstance, waiting: list, 
                      if not k.startswith("_") and (k not in visible or visible[k] != v)}
             task = ExternalTask(instance_id=row.id, task_uuid=uuid, element_id=e.element_id, topic=e.topic,
                                 state="open", priority=e.priority, created_at=now, variables=runtime.plain(local) or None,
-                                retries=0 if e.incident else None, error_message=e.incident)
+                                retries=0 if e.incident else None, error_message=e.incident,
+                                called_instance_id=_called_of(handle, uuid))
             session.add(task)
             if e.incident:
                 session.flush()
@@ -518,6 +533,12 @@ def _sync_external_tasks(session: Session, row: ProcessInstance, waiting: list, 
                 session.flush()
                 opened.append(incident)
     return opened
+
+
+def _called_of(handle: Handle, task_uuid: str) -> Optional[int]:
+    """The called instance whose process waits at task `task_uuid` (None: the root's own)."""
+    task = handle.workflow.get_task_from_id(UUID(task_uuid)) if handle.calls else None
+    return None if task is None else called_processes.of_task(handle.calls, task)
 
 
 def close_waits(session: Session, row: ProcessInstance) -> None:

@@ -35,7 +35,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import clock, history, inbox, instances, runtime
+from . import called, clock, history, inbox, instances, runtime
 from .errors import EngineError, ExecutionError, InstanceNotRunning, InvalidInput, NotFound
 from .models import (ExternalTask, MessageSubscription, ProcessDefinition, ProcessInstance, Timer,
                      UserTask)
@@ -365,7 +365,9 @@ def _check_instance(session: Session, row: ProcessInstance, target: instances.De
                     mapping: dict, workflow=None) -> tuple[MigrationCheck, Optional[MigrationResult]]:
     source = instances.definition_runtime(session, row.definition_id)
     check = MigrationCheck(row.id, row.business_key, row.status, source.version, False)
-    if row.status in ("completed", "terminated"):
+    if row.root_instance_id is not None:  # a called process moves with the instance that runs it
+        check.reasons.append(Reason("status", detail=f"called, runs in instance {row.root_instance_id}"))
+    elif row.status in ("completed", "terminated"):
         check.reasons.append(Reason("status", detail=row.status))
     elif target.key != source.key:
         check.reasons.append(Reason("process", detail=f"{label(source)} -> {label(target)}"))
@@ -461,6 +463,7 @@ def _migrate(session, instance_id, target_definition_id, mapping, user) -> Proce
     session.expire(row, ["definition"])  # the relationship still holds the source version
     instances.save(session, handle)
     _retarget_rows(session, row, target, workflow)
+    called.retarget(session, row)
     return row
 
 

@@ -162,6 +162,11 @@ class ProcessInstance(Base):
     ended_at: Mapped[Optional[datetime]]
     history_count: Mapped[int] = mapped_column(Integer, default=0)
     history_head: Mapped[Optional[str]] = mapped_column(String(64))
+    # a called process's instance (engine/called.py): its caller, the instance whose state runs it
+    # (its own `state` is empty) and the call activity's task there; None on a root instance
+    super_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    root_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    call_task: Mapped[Optional[str]] = mapped_column(String(36))
     definition: Mapped[ProcessDefinition] = relationship()
 
 
@@ -193,6 +198,7 @@ class UserTask(Base):
     state: Mapped[str] = mapped_column(String(16), index=True)  # ready | completed | cancelled
     completed_by: Mapped[Optional[str]] = mapped_column(String(100))
     completed_at: Mapped[Optional[datetime]]
+    called_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"))  # a called process's task
     candidates: Mapped[list["TaskCandidate"]] = relationship(cascade="all, delete-orphan")
 
 
@@ -287,6 +293,7 @@ class Timer(Base):
     state: Mapped[str] = mapped_column(String(16))  # waiting | fired | cancelled
     fired_at: Mapped[Optional[datetime]]
     fire_count: Mapped[int] = mapped_column(Integer, default=0)
+    called_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"))  # in a called process
 
 
 class MessageSubscription(Base):
@@ -302,6 +309,7 @@ class MessageSubscription(Base):
     element_id: Mapped[str] = mapped_column(String(200))
     message_name: Mapped[str] = mapped_column(String(200))
     business_key: Mapped[Optional[str]] = mapped_column(String(200))
+    called_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"))  # in a called process
 
 
 class Incident(Base):
@@ -338,6 +346,7 @@ class ExternalTask(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     variables: Mapped[Optional[dict]] = mapped_column(JSON)  # those only its scope sees (a multi-instance item)
+    called_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"))  # a called process's task
 
 
 class Document(Base):

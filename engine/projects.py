@@ -71,6 +71,7 @@ class NextTask:
     assignee: Optional[str]
     due_at: Optional[datetime]
     overdue: bool
+    called_instance_id: Optional[int] = None  # the called process's instance the task belongs to
 
 
 @dataclass
@@ -182,7 +183,7 @@ def _next_tasks(session: Session, instance_ids: list[int], now: datetime) -> dic
                                     .order_by(UserTask.due_at.is_(None), UserTask.due_at, UserTask.id)):
             out[task.instance_id].append(NextTask(
                 task.id, task.name or task.element_id, task.element_id, tuple(task.candidate_groups or ()), task.assignee,
-                task.due_at, task.due_at is not None and task.due_at < now))
+                task.due_at, task.due_at is not None and task.due_at < now, task.called_instance_id))
     return out
 
 
@@ -206,7 +207,8 @@ def projects(session: Session, viewer: Viewer, filters: ProjectFilter = ProjectF
     query = (select(ProcessInstance.id, ProcessInstance.process_key, ProcessInstance.business_key,
                     ProcessInstance.status, ProcessInstance.variables, ProcessInstance.started_at,
                     ProcessInstance.started_by, ProcessInstance.ended_at)
-             .where(_visible(viewer)).order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc()))
+             .where(_visible(viewer), ProcessInstance.super_instance_id.is_(None))  # a called process is its caller's
+             .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc()))
     if filters.process:
         query = query.where(ProcessInstance.process_key == filters.process)
     if filters.status == "open":
@@ -260,6 +262,8 @@ def _passes(project: Project, filters: ProjectFilter) -> bool:
 def project(session: Session, viewer: Viewer, instance_id: int) -> Optional[Project]:
     """One project as the list shows it, or None when `viewer` may not see it."""
     row = session.get(ProcessInstance, instance_id)
+    if row is not None and row.root_instance_id is not None:  # a called process: the project that runs it
+        instance_id, row = row.root_instance_id, session.get(ProcessInstance, row.root_instance_id)
     if row is None:
         return None
     found = [p for p in projects(session, viewer, ProjectFilter(process=row.process_key))

@@ -17,7 +17,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import clock, history, instances, migration, runtime
+from . import called, clock, history, instances, migration, runtime
 from .errors import EngineError, ExecutionError
 from .models import ProcessDefinition, ProcessInstance, TaskCandidate, UserTask
 
@@ -142,6 +142,7 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
             return _diverged(report, seq, f"re-execution failed: {exc}")
         if workflow is None:
             continue
+        workflow.__dict__.pop("dalad_calls", None)  # what a save would read (engine/called.py): nothing here
         if kind not in _DERIVED:
             report.reexecuted += 1
         checked = closes_transaction and event.get("digest")
@@ -179,6 +180,8 @@ def _stored_columns_problem(session: Session, instance: ProcessInstance, workflo
             instance.status in ("running", "waiting") and instance.status != ("running" if snap.ready else "waiting")):
         return f"the stored status '{instance.status}' is not what the history produces"
     ready = sorted(t.task_spec.bpmn_id for t in snap.ready)  # task uuids are new in every execution
+    if instance.status == "terminated":
+        ready = []  # terminating cancelled them (the state stays as it was)
     open_tasks = instance.open_tasks or {}
     if sorted(entry[1] for entry in open_tasks.values()) != ready:
         return "the stored open tasks are not the tasks ready in the re-execution"
@@ -206,7 +209,7 @@ def _stored_columns_problem(session: Session, instance: ProcessInstance, workflo
         if indexed != sorted([("group", g) for g in row.candidate_groups or []]
                              + [("user", u) for u in row.candidate_users or []]):
             return f"the candidates indexed for task {row.id} are not the task's"
-    return None
+    return called.stored_calls_problem(session, instance, workflow, snap, inbox)
 
 
 def _ready_task(workflow, element_id: str, path: Optional[list]):
@@ -222,10 +225,13 @@ def _diverged(report: ReplayReport, seq: Optional[int], problem: str) -> ReplayR
 
 
 def verify(session: Session, instance_id: int) -> tuple[history.ChainReport, Optional[ReplayReport]]:
-    """Check an instance's chain, then re-execute it; the replay runs only on an intact chain."""
+    """Check an instance's chain, then re-execute it; the replay runs only on an intact chain.
+    A called process's instance is proved with the instance whose state runs it (its root)."""
     instance = session.get(ProcessInstance, instance_id)
     if instance is None:
         raise EngineError(f"process instance {instance_id} does not exist")
+    if instance.root_instance_id is not None:
+        return verify(session, instance.root_instance_id)
     rows = history.chain_rows(session, f"instance:{instance_id}")  # read once: checked, then re-executed
     chain = history.verify_instance_chain(session, instance, rows)
     if not chain.ok:

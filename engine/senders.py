@@ -5,7 +5,7 @@ A message or signal that reaches a waiting instance may be sent by an administra
 who holds a ready task of that instance (the task is offered to them or claimed by them), or by a
 member of a group the diagram names on the catching element with the extension property
 `dalad:correlatorGroups` (comma-separated, `${...}` read on the instance's variables, e.g.
-`office, unit:${unit}`). One that starts a process may be sent by an administrator, by the
+`office, unit:${unit}`; in a called process, its own diagram and variables). One that starts a process may be sent by an administrator, by the
 process's starters (`camunda:candidateStarterGroups` / `candidateStarterUsers`) or by the groups
 the start event names with `dalad:correlatorGroups`; a process that names nobody is started this
 way by administrators only.
@@ -55,9 +55,19 @@ def check_variables(sender: Sender, definition: ProcessDefinition, variables: It
                            f"'{definition.key}' protects them (only administrators may)")
 
 
+def check_instance_variables(session: Session, sender: Sender, row: ProcessInstance, variables: Iterable[str],
+                             what: str) -> None:
+    """Refuse what `check_variables` refuses for the process of `row` and, for a called process's
+    instance, for its root's process too (a message's variables reach every unfinished step)."""
+    for instance in (row, session.get(ProcessInstance, row.root_instance_id) if row.root_instance_id else None):
+        if instance is not None:
+            check_variables(sender, session.get(ProcessDefinition, instance.definition_id), variables, what)
+
+
 def check_may_deliver(session: Session, sender: Sender, row: ProcessInstance, element_id: str, what: str) -> None:
-    """May `sender` deliver `what` to the waiting instance `row` (at `element_id`)?"""
-    if sender.is_admin or _holds_task(session, sender, row.id):
+    """May `sender` deliver `what` to the waiting instance `row` (at `element_id`; a called process's
+    instance when the element is in it)? A task held anywhere in the instances its root runs counts."""
+    if sender.is_admin or _holds_task(session, sender, row.root_instance_id or row.id):
         return
     definition = session.get(ProcessDefinition, row.definition_id)
     if _named(sender, definition, element_id, row.variables or {}):

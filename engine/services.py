@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import (bureaus, clock, compliance, definitions, history, inbox, instances, runtime, senders, users,
+from . import (bureaus, called, clock, compliance, definitions, history, inbox, instances, runtime, senders, users,
                variable_limits)
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
@@ -209,6 +209,7 @@ def terminate(session: Session, instance_id: int, *, user: str, reason: str) -> 
 def _set_status(session, row, status, user, reason, previous=None):
     before = previous or row.status
     row.status, row.updated_at = status, clock.now()
+    called.follow_root(session, row, "running" if status in ("waiting", "incident") else status)
     history.record(session, row, [history.Event("status_changed", actor=user,
                                                 data={"from": before, "to": status, "reason": reason})],
                    _current_digest(session, row))
@@ -466,6 +467,9 @@ def withdraw_problem(session: Session, task: UserTask, row: ProcessInstance) -> 
     """Why a completed task cannot be taken back now, or None when it can."""
     if row.status not in ("running", "waiting"):
         return f"the process is {row.status}"
+    if task.called_instance_id is not None and \
+            session.get(ProcessInstance, task.called_instance_id).status in ("completed", "terminated"):
+        return "the called process it belongs to has ended"
     events = history.events_of(session, row.id)
     done = max((i for i, e in enumerate(events) if e["type"] == "task_completed"
                 and (e.get("data") or {}).get("task") == task.id), default=None)
@@ -509,8 +513,11 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
              .order_by(MessageSubscription.instance_id))
     if business_key is not None:
         query = query.where(MessageSubscription.business_key == business_key)
-    if instance_id is not None:
-        query = query.where(MessageSubscription.instance_id == instance_id)
+    if instance_id is not None:  # a called process's instance: what waits in it, in its root's state
+        target = session.get(ProcessInstance, instance_id)
+        query = query.where(MessageSubscription.called_instance_id == instance_id
+                            if target is not None and target.root_instance_id is not None
+                            else MessageSubscription.instance_id == instance_id)
     if correlation_keys:  # compared with each waiting instance's variables; its state stays unread
         subscriptions = [sub for sub, values in session.execute(query) if _matches(values, correlation_keys)]
     else:
@@ -521,10 +528,10 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
                                f"({', '.join(map(str, instance_ids[:10]))}); give a business key or correlation keys")
     if instance_ids:
         sub = subscriptions[0]
-        if sender is not None:
-            row = session.get(ProcessInstance, sub.instance_id)
+        if sender is not None:  # the process that catches it: a called one's own rules and variables
+            row = session.get(ProcessInstance, sub.called_instance_id or sub.instance_id)
             senders.check_may_deliver(session, sender, row, sub.element_id, what)
-            senders.check_variables(sender, session.get(ProcessDefinition, row.definition_id), variables, what)
+            senders.check_instance_variables(session, sender, row, variables, what)
         return CorrelationResult(_deliver(session, instance_ids[0], sub.element_id, name, variables, user), False)
     if instance_id is not None:
         raise CorrelationError(f"process instance {instance_id} is not waiting for message '{name}'")
@@ -603,9 +610,10 @@ def broadcast_signal(session: Session, name: str, *, variables: Optional[dict] =
     if sender is not None:
         what = f"signal '{name}'"
         for instance_id in waiting:
-            row = session.get(ProcessInstance, instance_id)
-            senders.check_may_deliver(session, sender, row, subscriptions[instance_id].element_id, what)
-            senders.check_variables(sender, session.get(ProcessDefinition, row.definition_id), variables, what)
+            sub = subscriptions[instance_id]
+            row = session.get(ProcessInstance, sub.called_instance_id or instance_id)
+            senders.check_may_deliver(session, sender, row, sub.element_id, what)
+            senders.check_instance_variables(session, sender, row, variables, what)
         for definition, start in starts:
             senders.check_may_start(sender, definition, start.element_id, what)
             senders.check_variables(sender, definition, variables, what)
@@ -904,8 +912,8 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                  .order_by(ExternalTask.priority.desc(), ExternalTask.id)
                  .limit(max_tasks - len(locked)).with_for_update(skip_locked=True))
         instances = _topic_instances(topic)
-        if instances is not None:
-            query = query.where(ExternalTask.instance_id.in_(instances))
+        if instances is not None:  # a called process's task is matched by its own instance
+            query = query.where(func.coalesce(ExternalTask.called_instance_id, ExternalTask.instance_id).in_(instances))
         for task in session.scalars(query):
             row = session.get(ProcessInstance, task.instance_id)
             if row.status not in ("running", "waiting") or not _matches(row.variables or {},
@@ -913,9 +921,10 @@ def fetch_and_lock(session: Session, worker_id: str, topics: list[dict], *, max_
                 continue
             task.worker_id, task.lock_expires_at = worker_id, now + timedelta(milliseconds=duration)
             wanted = topic.get("variables")
-            variables = {k: v for k, v in {**(row.variables or {}), **(task.variables or {})}.items()
+            scope = session.get(ProcessInstance, task.called_instance_id) if task.called_instance_id else row
+            variables = {k: v for k, v in {**(scope.variables or {}), **(task.variables or {})}.items()
                          if not k.startswith("_") and (wanted is None or k in wanted)}
-            locked.append(LockedExternalTask(task, variables, row.business_key, row.process_key))
+            locked.append(LockedExternalTask(task, variables, scope.business_key, scope.process_key))
     return locked
 
 

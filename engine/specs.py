@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from copy import deepcopy
 from datetime import date, datetime, timedelta
+from typing import Optional
 
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
@@ -250,12 +251,16 @@ class EngineStartTimer(TimerEventDefinition):
 
 class EngineCallActivity(DefaultCallActivity):
     """A call activity passes only what `camunda:in` / `camunda:out` map, as Camunda 7 does
-    (nothing when none is given); `extensions["dalad_call"]` holds the mappings."""
+    (nothing when none is given); `extensions["dalad_call"]` holds the mappings.
+
+    Each call is a process instance of its own for the API and pages (engine/called.py): the
+    workflow notes here, for the save that follows the step, which calls started and ended."""
 
     def copy_data(self, my_task, subworkflow):
         config = (self.extensions or {}).get("dalad_call")
-        if config is None:
+        if config is None:  # an embedded subprocess (SpiffWorkflow's Camunda parser gives it this class)
             return super().copy_data(my_task, subworkflow)
+        note_call(my_task, "started")
         start = subworkflow.get_next_task(subworkflow.task_tree, skip_subprocesses=True, spec_name="Start")
         start.set_data(**map_variables(config["in"], my_task.data, self.bpmn_id))
 
@@ -263,7 +268,42 @@ class EngineCallActivity(DefaultCallActivity):
         config = (self.extensions or {}).get("dalad_call")
         if config is None:
             return super().update_data(my_task, subworkflow)
+        note_call(my_task, "completed", subworkflow.last_task.data)
         my_task.data.update(map_variables(config["out"], subworkflow.last_task.data, self.bpmn_id))
+
+    def _on_cancel(self, my_task):
+        if is_call(self) and my_task.id in my_task.workflow.top_workflow.subprocesses:
+            note_call(my_task, "terminated")
+        super()._on_cancel(my_task)
+
+
+def is_call(task_spec) -> bool:
+    """A call activity (not an embedded subprocess, which SpiffWorkflow's Camunda parser also makes a
+    CallActivity): definitions.py gives every callActivity its `dalad_call` mappings."""
+    return isinstance(task_spec, DefaultCallActivity) and "dalad_call" in (task_spec.extensions or {})
+
+
+def note_call(my_task, what: str, data: Optional[dict] = None) -> None:
+    """Remember on the top workflow (not in its state) that a call started or ended: (what, the
+    call activity's task, the called process, the call whose process holds the call activity)."""
+    top = my_task.workflow.top_workflow
+    top.__dict__.setdefault("dalad_calls", []).append(
+        (what, str(my_task.id), my_task.task_spec.spec, call_scope(my_task.workflow),
+         None if data is None else dict(data)))
+
+
+def call_scope(workflow) -> Optional[str]:
+    """The call activity's task (uuid) whose called process `workflow` belongs to (through
+    embedded subprocesses); None for the top process."""
+    top = workflow.top_workflow
+    while workflow is not top:
+        owner = top.get_task_from_id(workflow.parent_task_id)
+        if owner is None:
+            return None
+        if is_call(owner.task_spec):
+            return str(owner.id)
+        workflow = owner.workflow
+    return None
 
 
 def map_variables(mappings: list[dict], source: dict, element_id: str) -> dict:

@@ -121,13 +121,3 @@ def note_use(session: Session, token_id: int) -> None:
     token = session.get(ApiToken, token_id)
     if token is not None and use_is_stale(token.last_used_at):
         token.last_used_at = clock.now()
-
-
-def authenticate_token(session: Session, plaintext: str, *, allow_demo: bool = False) -> Optional[User]:
-    """Return the active user of a valid, unrevoked token, else None; note the use (in a write
-    transaction; the REST API reads with find_token and writes the use only when it is stale)."""
-    found = find_token(session, plaintext, allow_demo=allow_demo)
-    if found is None:
-        return None
-    note_use(session, found.token_id)
-    return session.get(User, found.user_id)

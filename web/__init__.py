@@ -1,7 +1,9 @@
 """The web application factory: the officials' UI (login, inbox, task pages) and a health check."""
 from __future__ import annotations
 
+import gc
 import json
+import logging
 import os
 import secrets
 import sys
@@ -25,6 +27,23 @@ from .rest import rest_api
 from . import rest_identity  # noqa: F401  /engine-rest/user and /group, on rest_api
 
 _TRUE = {"1", "true", "yes", "on"}
+
+
+def prepare_server_process() -> None:
+    """Logging and garbage collection for a process that serves requests (`dalad serve`,
+    web.wsgi), called once its app is made.
+
+    The log has INFO lines, but not SpiffWorkflow's line per task state change (three or more per
+    completion, each formatted and written) nor APScheduler's per run. The objects made while
+    starting (modules, routes, templates, parsers) are frozen out of the collector's walks, and
+    it collects the youngest generation after 20,000 allocations instead of 700: a full
+    collection then walks only what requests made (the cached workflows), and runs less often."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("spiff").setLevel(logging.WARNING)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = None) -> Flask:

@@ -332,8 +332,9 @@ def migrate_form(key: str):
         mapping = _mapping_from(request.args)
         checks, choices, capped = [], {}, False
         if source is not None and target is not None and source.id != target.id:
-            ids = list(session.scalars(select(ProcessInstance.id).where(
-                ProcessInstance.definition_id == source.id, ProcessInstance.status.in_(ACTIVE_STATUSES))
+            ids = list(session.scalars(select(ProcessInstance.id).where(  # called ones move with their root
+                ProcessInstance.definition_id == source.id, ProcessInstance.status.in_(ACTIVE_STATUSES),
+                ProcessInstance.super_instance_id.is_(None))
                 .order_by(ProcessInstance.id).limit(MAX_CHECKED + 1)))
             capped, ids = len(ids) > MAX_CHECKED, ids[:MAX_CHECKED]
             checks = migration.plan_migration(session, ids, target.id, mapping)
@@ -447,8 +448,9 @@ def instance(instance_id: int):
     with database().read() as session:
         row = _instance(session, instance_id)
         definition = session.get(ProcessDefinition, row.definition_id)
-        tasks = list(session.scalars(select(UserTask).where(UserTask.instance_id == row.id, UserTask.state == "ready")
-                                     .order_by(UserTask.id)))
+        tasks = list(session.scalars(select(UserTask).where(  # a called instance's tasks are in its root's state
+            (UserTask.called_instance_id if row.root_instance_id else UserTask.instance_id) == row.id,
+            UserTask.state == "ready").order_by(UserTask.id)))
         timers = list(session.scalars(select(Timer).where(Timer.instance_id == row.id, Timer.state == "waiting")
                                       .order_by(Timer.due_at)))
         incidents = list(session.scalars(select(Incident).where(Incident.instance_id == row.id)

@@ -13,14 +13,14 @@ import json
 from datetime import datetime
 from typing import Optional
 
-from flask import Blueprint, Response, abort, current_app, flash, g, render_template, request
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from engine import audit, clock, compliance, history
 from engine.errors import EngineError, InvalidInput
-from engine.models import ProcessDefinition, ProcessInstance, User
+from engine.models import ProcessDefinition, ProcessInstance, User, UserTask
 from engine.rendering import render_svg
 
 from . import N_, database, render_error, security
@@ -188,8 +188,12 @@ def verify(instance_id: int):
 
 def _history_page(session, instance_id: int, verification: Optional[audit.Verification] = None):
     instance = _instance(session, instance_id)
+    if instance.root_instance_id is not None:  # a called process: its history is its root's chain
+        return redirect(url_for("audit.instance_history", instance_id=instance.root_instance_id))
     events = history.events_of(session, instance_id)
     entries = audit.timeline(events)
+    called = dict(session.execute(select(UserTask.id, UserTask.called_instance_id).where(  # task -> called instance
+        UserTask.instance_id == instance_id, UserTask.called_instance_id.is_not(None))).all())
     seq, path = _seq_arg(), _path_arg()
     step = audit.step_at(session, instance_id, seq, path=path, note=_note) if events else None
     kinds = sorted({e.type for e in entries})
@@ -206,7 +210,7 @@ def _history_page(session, instance_id: int, verification: Optional[audit.Verifi
         chosen_type=chosen_type, chosen_actor=chosen_actor, labels=LABELS, status=STATUS,
         people=_people(session, actors), member_of=audit.actor_bureaus(session, actors), bureaus=bureaus,
         project=_project(instance, bureaus), verification=verification, value=_value,
-        sub="/".join(path), step_definition=step.definition if step else None)
+        sub="/".join(path), step_definition=step.definition if step else None, called=called)
 
 
 @bp.get("/instances/<int:instance_id>/diagram.svg")

@@ -1065,9 +1065,11 @@ def _instance_visible(caller: Caller):
     """Who sees an instance: who started it and who was offered, claimed or did one of its tasks."""
     if caller.reads_all:
         return None
-    involved = select(UserTask.id).where(UserTask.instance_id == ProcessInstance.id, or_(
-        UserTask.assignee == caller.name, UserTask.completed_by == caller.name, _offered_to(caller))).exists()
-    return or_(ProcessInstance.started_by == caller.name, involved)
+    def involved():
+        return or_(UserTask.assignee == caller.name, UserTask.completed_by == caller.name, _offered_to(caller))
+    return or_(ProcessInstance.started_by == caller.name,
+               select(UserTask.id).where(UserTask.instance_id == ProcessInstance.id, involved()).exists(),
+               ProcessInstance.id.in_(select(UserTask.called_instance_id).where(involved())))
 
 
 def _visible_instance(session: Session, instance_id: str) -> ProcessInstance:
@@ -1111,6 +1113,15 @@ def _instance_filters(query, *, history: bool):
         query = query.where(ProcessInstance.process_key.in_(keys))
     if _arg("processDefinitionId"):
         query = query.where(_ids_in(ProcessInstance.definition_id, ProcessDefinition, [_arg("processDefinitionId")]))
+    calls = aliased(ProcessInstance)  # a called process's instance names its caller (engine/called.py)
+    if _arg("superProcessInstanceId" if history else "superProcessInstance"):
+        query = query.where(ProcessInstance.super_instance_id.in_(select(calls.id).where(
+            calls.rest_id == _arg("superProcessInstanceId" if history else "superProcessInstance"))))
+    if _arg("subProcessInstanceId" if history else "subProcessInstance"):
+        query = query.where(ProcessInstance.id.in_(select(calls.super_instance_id).where(
+            calls.rest_id == _arg("subProcessInstanceId" if history else "subProcessInstance"))))
+    if _arg_bool("rootProcessInstances"):
+        query = query.where(ProcessInstance.super_instance_id.is_(None))
     if _arg_bool("suspended"):
         query = query.where(ProcessInstance.status == "suspended")
     if _arg_bool("active"):
@@ -1144,11 +1155,16 @@ def process_instances_count():
                                    lambda r: r[0].variables, count=True)
 
 
-def _running_instance(session: Session, instance_id: str) -> ProcessInstance:
+def _running_instance(session: Session, instance_id: str, *, for_change: bool = False) -> ProcessInstance:
+    """`for_change`: not a called process's instance, which changes with the root that runs it."""
     row = _visible_instance(session, instance_id)
     if row.status in _ENDED:
         raise NotFound(f"process instance {row.rest_id} has ended ({row.status}); "
                        f"see /history/process-instance/{row.rest_id}")
+    if for_change and row.root_instance_id is not None:
+        raise _bad_request(f"process instance {row.rest_id} is a called process ('{row.process_key}') that runs in "
+                           f"process instance {_rest_id(session, ProcessInstance, row.root_instance_id)}: suspend, "
+                           "resume, delete it or change its variables there")
     return row
 
 
@@ -1181,7 +1197,7 @@ def modify_process_instance_variables(instance_id: str):
     if body.get("deletions"):
         raise _bad_request("deleting variables is not supported: set them to null instead")
     with _db().write() as session:
-        row = _running_instance(session, instance_id)
+        row = _running_instance(session, instance_id, for_change=True)
         services.set_variables(session, row.id, variables_in(body.get("modifications"), "modifications"),
                                user=caller.name)
         remember_types(row, body.get("modifications"))
@@ -1194,7 +1210,7 @@ def put_process_instance_variable(instance_id: str, name: str):
     dto = _json_body()
     value = variable_value(name, dto)
     with _db().write() as session:
-        row = _running_instance(session, instance_id)
+        row = _running_instance(session, instance_id, for_change=True)
         services.set_variables(session, row.id, {name: value}, user=caller.name)
         remember_types(row, {name: dto})
     return "", 204
@@ -1208,7 +1224,7 @@ def suspend_process_instance(instance_id: str):
     if not isinstance(suspended, bool):
         raise _bad_request("give {\"suspended\": true} or {\"suspended\": false}")
     with _db().write() as session:
-        row = _running_instance(session, instance_id)
+        row = _running_instance(session, instance_id, for_change=True)
         change = services.suspend if suspended else services.resume
         change(session, row.id, user=caller.name, reason="REST API")
     return "", 204
@@ -1223,12 +1239,18 @@ def delete_process_instance(instance_id: str):
     reason = (_arg("deleteReason") or _json_body().get("deleteReason")
               or f"deleted through the REST API by {caller.name}")
     with _db().write() as session:
-        row = _running_instance(session, instance_id)
+        row = _running_instance(session, instance_id, for_change=True)
         services.terminate(session, row.id, user=caller.name, reason=str(reason))
     return "", 204
 
 
 # --- tasks -------------------------------------------------------------------------------------
+
+def owner_of(model):
+    """The instance a user task, external task or message subscription belongs to: a called
+    process's own instance, else the instance whose state runs it (engine/called.py)."""
+    return func.coalesce(model.called_instance_id, model.instance_id)
+
 
 def task_dto(session: Session, task: UserTask, instance: ProcessInstance,
              definition_ids: Optional[dict] = None) -> dict:
@@ -1256,7 +1278,7 @@ def _tasks_with_instances(*, with_variables: bool = False):
     shown = (ProcessInstance.rest_id, ProcessInstance.definition_id, ProcessInstance.status)
     return (select(Bundle("task", UserTask.id, *_TASK_DTO_COLUMNS),
                    Bundle("instance", *shown, *([ProcessInstance.variables] if with_variables else [])))
-            .join_from(UserTask, ProcessInstance, ProcessInstance.id == UserTask.instance_id))
+            .join_from(UserTask, ProcessInstance, ProcessInstance.id == owner_of(UserTask)))
 
 
 def _task_query(session: Session, *, with_variables: bool):
@@ -1274,9 +1296,9 @@ def _task_query(session: Session, *, with_variables: bool):
     if _arg("processInstanceBusinessKeyLike"):
         query = query.where(_like(UserTask.business_key, _arg("processInstanceBusinessKeyLike")))
     if _arg("processDefinitionKey"):
-        query = query.where(UserTask.process_key == _arg("processDefinitionKey"))
+        query = query.where(ProcessInstance.process_key == _arg("processDefinitionKey"))
     if _arg_list("processDefinitionKeyIn"):
-        query = query.where(UserTask.process_key.in_(_arg_list("processDefinitionKeyIn")))
+        query = query.where(ProcessInstance.process_key.in_(_arg_list("processDefinitionKeyIn")))
     if _arg("processDefinitionId"):
         query = query.where(_ids_in(ProcessInstance.definition_id, ProcessDefinition, [_arg("processDefinitionId")]))
     if _arg("taskDefinitionKey"):
@@ -1417,8 +1439,8 @@ def _visible_task(session: Session, task_id: str, *, for_change: bool = False) -
             select(func.count()).select_from(UserTask).where(UserTask.id == task.id, condition)) == 0:
         raise AccessDenied(f"{_caller().name} may not see task {task.rest_id}: it is not offered to them or their "
                            "bureaus")
-    if row is None:
-        return task, session.get(ProcessInstance, task.instance_id)
+    if row is None:  # the instance the task belongs to: a called process's own
+        return task, session.get(ProcessInstance, task.called_instance_id or task.instance_id)
     services.check_ready(task, row)
     return task, row
 
@@ -1549,8 +1571,9 @@ def complete_task(task_id: str):
         row = services.complete_task(session, task.id, user=caller.name, data=data, groups=list(caller.groups),
                                      roles=caller.roles, reason=_reason(), form_override=override)
         remember_types(row, body.get("variables"))
-        if body.get("withVariablesInReturn"):
-            return instance_variables_out(row)
+        if body.get("withVariablesInReturn"):  # the task's own instance's: a called process's for its tasks
+            return instance_variables_out(session.get(ProcessInstance, task.called_instance_id) or row
+                                          if task.called_instance_id else row)
     return "", 204
 
 
@@ -1639,9 +1662,6 @@ def _history_instance_query():
         query = query.where(ProcessInstance.status == "terminated")
     if _arg("startedBy"):
         query = query.where(ProcessInstance.started_by == _arg("startedBy"))
-    if _arg("superProcessInstanceId"):  # a called process runs inside its caller: no instance has a super
-        query = query.where(ProcessInstance.id.is_(None))
-    _arg_bool("rootProcessInstances")  # every instance is a root instance: true filters nothing
     query = _dated(query, (("startedBefore", ProcessInstance.started_at, True),
                            ("startedAfter", ProcessInstance.started_at, False),
                            ("finishedBefore", ProcessInstance.ended_at, True),
@@ -1668,11 +1688,14 @@ def _historic_instance_dtos(session: Session, pairs: list) -> list[dict]:
                 if data.get("to") == "terminated":
                     reasons[instance_id] = data.get("reason")
     tenants = {}
+    calls = _rest_ids(session, ProcessInstance, {key for row, _definition in pairs
+                                                 for key in (row.super_instance_id, row.root_instance_id) if key})
     out = []
     for row, definition in pairs:
         if definition.deployment_id not in tenants:
             tenants[definition.deployment_id] = session.get(Deployment, definition.deployment_id).tenant_id
-        out.append({"id": row.rest_id, "rootProcessInstanceId": row.rest_id, "superProcessInstanceId": None,
+        out.append({"id": row.rest_id, "rootProcessInstanceId": calls.get(row.root_instance_id, row.rest_id),
+                    "superProcessInstanceId": calls.get(row.super_instance_id),
                     "superCaseInstanceId": None, "caseInstanceId": None, "processDefinitionName": definition.name,
                     "processDefinitionKey": definition.key, "processDefinitionVersion": definition.version,
                     "processDefinitionId": definition.rest_id, "businessKey": row.business_key,
@@ -1756,22 +1779,30 @@ def _activity_instances(session: Session, condition) -> list[dict]:
         .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id).where(condition))}
     if not instances:
         return []
-    events = session.execute(
+    roots = select(func.coalesce(ProcessInstance.root_instance_id, ProcessInstance.id)).where(condition)
+    events = session.execute(  # a called process's are in its root's history
         select(HistoryEvent.id, HistoryEvent.instance_id, HistoryEvent.type, HistoryEvent.element_id,
                HistoryEvent.at, HistoryEvent.actor, HistoryEvent.body)
-        .where(HistoryEvent.instance_id.in_(select(ProcessInstance.id).where(condition)),
-               HistoryEvent.type.in_(_ACTIVITY_EVENTS))
+        .where(HistoryEvent.instance_id.in_(roots), HistoryEvent.type.in_(_ACTIVITY_EVENTS))
         .order_by(HistoryEvent.instance_id, HistoryEvent.seq))
+    called = dict(session.execute(select(UserTask.id, UserTask.called_instance_id).where(
+        UserTask.instance_id.in_(roots), UserTask.called_instance_id.is_not(None))).all())
+    root_ids = _rest_ids(session, ProcessInstance, {row.root_instance_id or row.id for row, _d in instances.values()})
     out: list[dict] = []
     open_tasks: dict[int, dict] = {}
     for event_id, instance_id, type_, element, at, actor, body in events:
-        row, definition = instances[instance_id]
         data = json.loads(body).get("data") or {}
         if type_ == "status_changed":
             if data.get("to") == "terminated":
-                for activity in [a for a in out if a["processInstanceId"] == row.rest_id and a["endTime"] is None]:
+                for activity in [a for a in out if a["rootProcessInstanceId"] == root_ids.get(instance_id)
+                                 and a["endTime"] is None]:
                     _end_activity(activity, at, canceled=True)
             continue
+        owner = called.get(data.get("task"), instance_id) if type_ == "task_created" else instance_id
+        if owner not in instances and type_ not in ("task_claimed", "task_unclaimed", "task_completed",
+                                                    "task_cancelled"):
+            continue  # an event of an instance not asked for (the root of a called one asked for)
+        row, definition = instances.get(owner, (None, None))
         if type_ in ("task_claimed", "task_unclaimed", "task_completed", "task_cancelled"):
             activity = open_tasks.get(data.get("task"))
             if activity is None:
@@ -1797,7 +1828,7 @@ def _activity_instances(session: Session, condition) -> list[dict]:
                     "calledProcessInstanceId": None, "calledCaseInstanceId": None, "assignee": None,
                     "startTime": _date(at), "endTime": None, "durationInMillis": None, "canceled": False,
                     "completeScope": False, "tenantId": None, "removalTime": None,
-                    "rootProcessInstanceId": row.rest_id, "_start": at}
+                    "rootProcessInstanceId": root_ids.get(instance_id, row.rest_id), "_start": at}
         if type_ == "task_created":
             activity["taskId"] = data.get("task")
             activity["assignee"] = data.get("assignee")
@@ -2026,7 +2057,7 @@ def _worker_body() -> dict:
 
 def _locked_task_dto(session: Session, locked) -> dict:
     task = locked.task
-    row = session.get(ProcessInstance, task.instance_id)
+    row = session.get(ProcessInstance, task.called_instance_id or task.instance_id)
     definition = session.get(ProcessDefinition, row.definition_id)
     return {"activityId": task.element_id, "activityInstanceId": f"{task.element_id}:{task.task_uuid}",
             "errorMessage": task.error_message, "errorDetails": task.error_details,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Optional
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine import bureaus, services, users
@@ -21,7 +21,7 @@ from engine.models import (Deployment, ExternalTask, Incident, MessageSubscripti
 
 from .rest import (_ENDED, _arg, _arg_bool, _arg_int, _arg_list, _bad_request, _caller, _count, _date, _dated, _db,
                    _instance_visible, _int_id, _json_body, _like, _page_list, _paged, _require_admin,
-                   _require_writer, _rest_ids, _sort_keys, _sorted, rest_api)
+                   _require_writer, _rest_ids, _sort_keys, _sorted, owner_of, rest_api)
 from .rest_queries import open_external_task
 
 
@@ -160,8 +160,9 @@ def _job_rows(session: Session, key: Optional[int] = None) -> list[tuple[Timer, 
                                                            Incident.kind.in_(("job", "timer")))):
         failed[incident.payload.get("job") or incident.payload.get("timer")] = incident
     query = (select(Timer, ProcessInstance, ProcessDefinition)
-             .outerjoin(ProcessInstance, ProcessInstance.id == Timer.instance_id)
-             .join(ProcessDefinition, ProcessDefinition.id == Timer.definition_id)
+             .outerjoin(ProcessInstance, ProcessInstance.id == owner_of(Timer))  # a called process's: its own
+             .join(ProcessDefinition, ProcessDefinition.id == func.coalesce(ProcessInstance.definition_id,
+                                                                            Timer.definition_id))
              .where(or_(Timer.state == "waiting", Timer.id.in_(list(failed)))))
     condition = _instance_visible(_caller())
     if condition is not None:
@@ -366,7 +367,7 @@ def execution(execution_id: str):
 
 def _subscription_query():
     query = _visible(select(MessageSubscription, ProcessInstance)
-                     .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id))
+                     .join(ProcessInstance, ProcessInstance.id == owner_of(MessageSubscription)))
     for name, column in (("eventSubscriptionId", MessageSubscription.rest_id),
                          ("eventName", MessageSubscription.message_name), ("eventType", MessageSubscription.kind),
                          ("executionId", ProcessInstance.rest_id), ("processInstanceId", ProcessInstance.rest_id),

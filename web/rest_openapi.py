@@ -261,7 +261,8 @@ INSTANCE_FILTERS = [query("processInstanceIds", STR, "comma-separated"), query("
                     query("businessKeyLike", STR), query("processDefinitionKey", STR),
                     query("processDefinitionKeyIn", STR), query("processDefinitionId", STR),
                     query("suspended", BOOL), query("active", BOOL), query("withIncident", BOOL),
-                    query("variables", VARIABLES)]
+                    query("superProcessInstance", STR), query("subProcessInstance", STR),
+                    query("rootProcessInstances", BOOL), query("variables", VARIABLES)]
 TASK_FILTERS = [query(name, schema) for name, schema in (
     ("taskId", STR), ("processInstanceId", STR), ("processInstanceIdIn", LIST), ("processInstanceBusinessKey", STR),
     ("processInstanceBusinessKeyLike", STR), ("processDefinitionKey", STR), ("processDefinitionKeyIn", LIST),
@@ -277,8 +278,8 @@ HISTORY_INSTANCE_FILTERS = [query(name, schema) for name, schema in (
     ("processDefinitionId", STR), ("finished", BOOL), ("unfinished", BOOL), ("completed", BOOL),
     ("externallyTerminated", BOOL), ("suspended", BOOL), ("active", BOOL), ("withIncidents", BOOL),
     ("startedBy", STR), ("startedBefore", DATE), ("startedAfter", DATE), ("finishedBefore", DATE),
-    ("finishedAfter", DATE), ("superProcessInstanceId", STR), ("rootProcessInstances", BOOL),
-    ("variables", VARIABLES))]
+    ("finishedAfter", DATE), ("superProcessInstanceId", STR), ("subProcessInstanceId", STR),
+    ("rootProcessInstances", BOOL), ("variables", VARIABLES))]
 ACTIVITY_FILTERS = [query(name, schema) for name, schema in (
     ("processInstanceId", STR), ("processDefinitionId", STR), ("processDefinitionKey", STR), ("activityId", STR),
     ("activityInstanceId", STR), ("activityName", STR), ("activityType", STR), ("taskAssignee", STR),

@@ -19,7 +19,7 @@ from engine.models import (Deployment, ExternalTask, ProcessDefinition, ProcessI
 
 from .rest import (_ENDED, _arg, _arg_bool, _arg_int, _arg_list, _arg_variables, _bad_request, _caller, _count,
                    _date, _dated, _db, _instance_visible, _int_id, _like, _like_match, _millis, _page_list, _paged,
-                   _sort_keys, _sorted, rest_api, variable_dto)
+                   _sort_keys, _sorted, owner_of, rest_api, variable_dto)
 
 
 def _visible(query):
@@ -40,12 +40,12 @@ _DELETE_REASONS = {"completed": "completed", "cancelled": "deleted"}
 
 def _history_task_query():
     query = _visible(select(UserTask, ProcessInstance, ProcessDefinition)
-                     .join(ProcessInstance, ProcessInstance.id == UserTask.instance_id)
+                     .join(ProcessInstance, ProcessInstance.id == owner_of(UserTask))
                      .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id))
     query = _instance_ids(query, "processInstanceIdIn", single="processInstanceId")
     for name, column in (("taskId", UserTask.rest_id), ("processInstanceBusinessKey", UserTask.business_key),
                          ("processDefinitionId", ProcessDefinition.rest_id),
-                         ("processDefinitionKey", UserTask.process_key), ("processDefinitionName", ProcessDefinition.name),
+                         ("processDefinitionKey", ProcessInstance.process_key), ("processDefinitionName", ProcessDefinition.name),
                          ("executionId", ProcessInstance.rest_id), ("taskName", UserTask.name),
                          ("taskDefinitionKey", UserTask.element_id), ("taskAssignee", UserTask.assignee),
                          ("taskDeleteReason", None)):
@@ -263,7 +263,7 @@ def history_variable_instances_count():
 
 def _external_task_query():
     query = (select(ExternalTask, ProcessInstance, ProcessDefinition)
-             .join(ProcessInstance, ProcessInstance.id == ExternalTask.instance_id)
+             .join(ProcessInstance, ProcessInstance.id == owner_of(ExternalTask))
              .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
              .where(ExternalTask.state == "open"))
     ids = _arg_list("externalTaskIdIn") or ([_arg("externalTaskId")] if _arg("externalTaskId") else None)
@@ -327,7 +327,7 @@ def open_external_task(session: Session, task_id: str) -> tuple[ExternalTask, Pr
     task = session.get(ExternalTask, _int_id(session, ExternalTask, task_id, "external task"))
     if task.state != "open":
         raise NotFound(f"external task {task_id} is {task.state}")
-    row = session.get(ProcessInstance, task.instance_id)
+    row = session.get(ProcessInstance, task.called_instance_id or task.instance_id)
     return task, row, session.get(ProcessDefinition, row.definition_id)
 
 

@@ -10,14 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import services
+from engine.audit import called_elements
 from engine.errors import AccessDenied, NotFound
 from engine.models import ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance, Timer, \
     UserTask
 
-from .rest import (_arg, _arg_bool, _arg_list, _bad_request, _caller, _claim_for, _db, _definition,
+from .rest import (_ENDED, _arg, _arg_bool, _arg_list, _bad_request, _caller, _claim_for, _db, _definition,
                    _element_catalog, _json_body, _require_task_worker, _running_instance, _unclaim, _visible_task,
-                   form_variables_out, instance_variables_out, remember_types, rest_api, variable_dto, variable_value,
-                   variables_in)
+                   form_variables_out, instance_variables_out, owner_of, remember_types, rest_api, variable_dto,
+                   variable_value, variables_in)
 
 
 # --- the activity instance tree --------------------------------------------------------------------
@@ -36,13 +37,17 @@ def activity_instances(instance_id: str):
                                                                Incident.resolved_at.is_(None))):
             incidents.setdefault(incident.element_id, []).append(incident.rest_id)
         waiting = [(t.element_id, t.task_uuid) for t in session.scalars(
-            select(UserTask).where(UserTask.instance_id == row.id, UserTask.state == "ready"))]
+            select(UserTask).where(owner_of(UserTask) == row.id, UserTask.state == "ready"))]
         waiting += [(t.element_id, t.task_uuid) for t in session.scalars(
-            select(ExternalTask).where(ExternalTask.instance_id == row.id, ExternalTask.state == "open"))]
+            select(ExternalTask).where(owner_of(ExternalTask) == row.id, ExternalTask.state == "open"))]
         waiting += [(s.element_id, s.task_uuid) for s in session.scalars(
-            select(MessageSubscription).where(MessageSubscription.instance_id == row.id))]
-        timers = list(session.scalars(select(Timer).where(Timer.instance_id == row.id, Timer.state == "waiting")))
+            select(MessageSubscription).where(owner_of(MessageSubscription) == row.id))]
+        timers = list(session.scalars(select(Timer).where(owner_of(Timer) == row.id, Timer.state == "waiting")))
         waiting += [(t.element_id, t.task_uuid) for t in timers if t.kind == "timer"]
+        calls = called_elements(definition)  # a running call: its call activity, as in Camunda
+        waiting += [(next((a for a, p in calls.items() if p == c.process_key), c.process_key), c.call_task)
+                    for c in session.scalars(select(ProcessInstance).where(
+                        ProcessInstance.super_instance_id == row.id, ProcessInstance.status.not_in(_ENDED)))]
         seen, children = set(), []
         for element, task_uuid in waiting:
             if (element, task_uuid) in seen:

@@ -7,19 +7,16 @@ DALAD_SCHEDULER=0, e.g. when `dalad timers fire-due` runs from cron instead.
 """
 from __future__ import annotations
 
-import logging
 import os
 
 from engine.config import Settings, open_engine
 from engine.scheduler import start_scheduler
 
-from . import create_app
-
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-logging.getLogger("apscheduler").setLevel(logging.WARNING)
+from . import create_app, prepare_server_process
 
 settings = Settings.from_env(environment="production")
 database = open_engine(settings)
 app = create_app(settings, db=database)
+prepare_server_process()
 if (os.environ.get("DALAD_SCHEDULER") or "1").strip().lower() not in ("0", "false", "no", "off"):
     scheduler = start_scheduler(database)

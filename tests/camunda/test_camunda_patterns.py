@@ -309,16 +309,70 @@ def test_interrupting_message_event_subprocess(rest):
 
 def test_call_activity_with_in_and_out_mappings(rest):
     deploy(rest, "call_activity.bpmn")
+    admin = rest.as_("admin")
+    child_definition = admin.get("/process-definition/key/c7_call_child").get_json()
     instance = start(rest, "c7_call_parent", amount=800)
+    [child] = admin.get("/process-instance", superProcessInstance=instance).get_json()
+    assert child["id"] != instance and child["definitionId"] == child_definition["id"]
+    assert [i["id"] for i in admin.get("/process-instance", subProcessInstance=child["id"]).get_json()] == [instance]
+    assert [i["id"] for i in admin.get("/process-instance", rootProcessInstances="true").get_json()] == [instance]
+    [historic] = admin.get("/history/process-instance", superProcessInstanceId=instance).get_json()
+    assert (historic["id"], historic["superProcessInstanceId"], historic["rootProcessInstanceId"],
+            historic["processDefinitionKey"], historic["state"]) == (child["id"], instance, instance, "c7_call_child",
+                                                                     "ACTIVE")
+    assert variables(rest, child["id"]) == {"requested": 800, "limit": 1600}  # only camunda:in goes in
+    [waiting] = admin.get(f"/process-instance/{child['id']}/activity-instances").get_json()["childActivityInstances"]
+    assert (waiting["activityId"], waiting["processInstanceId"]) == ("decide", child["id"])
+    [calling] = admin.get(f"/process-instance/{instance}/activity-instances").get_json()["childActivityInstances"]
+    assert calling["activityId"] == "call_approval"
+    assert tasks(rest, instance) == {}  # the caller's own tasks: the called process's are its instance's
     [decide] = rest.as_("finance").get("/task", taskDefinitionKey="decide").get_json()
+    assert (decide["processInstanceId"], decide["processDefinitionId"]) == (child["id"], child_definition["id"])
+    assert [t["id"] for t in admin.get("/task", processDefinitionKey="c7_call_child").get_json()] == [decide["id"]]
     form = rest.as_("finance").get(f"/task/{decide['id']}/form-variables").get_json()
     assert set(form) == {"approved", "approver_note"}
-    complete(rest, decide, "finance", approved=True, approver_note="within budget")
+    answer = rest.as_("finance").post(f"/task/{decide['id']}/complete", {"withVariablesInReturn": True, "variables": {
+        "approved": {"value": True}, "approver_note": {"value": "within budget"}}})
+    assert {n: v["value"] for n, v in answer.get_json().items()} == {
+        "requested": 800, "limit": 1600, "approved": True, "approver_note": "within budget"}  # the called instance's
+    assert variables(rest, child["id"])["approved"] is True
+    [waits] = admin.get("/event-subscription", processInstanceId=child["id"]).get_json()
+    assert (waits["activityId"], waits["eventName"]) == ("approval_filed", "c7_approval_filed")
+    # the message the called process waits for: only the group its catch event names may send it
+    message = {"messageName": "c7_approval_filed", "processInstanceId": child["id"]}
+    refused = rest.as_("office").post("/message", message)
+    assert refused.status_code == 403, refused.get_json()
+    assert rest.as_("drc").post("/message", message).status_code == 204
+    assert state(rest, child["id"]) == "COMPLETED"
+    assert admin.get("/process-instance", superProcessInstance=instance).get_json() == []
+    [done] = admin.get("/history/activity-instance", processInstanceId=child["id"]).get_json()
+    assert (done["activityId"], done["processDefinitionId"], done["rootProcessInstanceId"], done["assignee"]) == (
+        "decide", child_definition["id"], instance, "finance")
+    assert "decide" not in {a["activityId"] for a in admin.get("/history/activity-instance",
+                                                               processInstanceId=instance).get_json()}
     values = variables(rest, instance)
     assert (values["approved"], values["note"], values["amount"]) == (True, "within budget", 800)
     assert "requested" not in values and "limit" not in values  # only camunda:out comes back
     complete(rest, tasks(rest, instance)["order_goods"], "office")
     assert state(rest, instance) == "COMPLETED"
+
+
+def test_a_called_process_is_suspended_and_terminated_with_its_caller(rest):
+    deploy(rest, "call_activity.bpmn")
+    admin = rest.as_("admin")
+    instance = start(rest, "c7_call_parent", amount=5)
+    [child] = admin.get("/process-instance", superProcessInstance=instance).get_json()
+    refused = admin.put(f"/process-instance/{child['id']}/suspended", {"suspended": True})
+    assert f"runs in process instance {instance}" in error_of(refused, 400, "InvalidRequestException")
+    assert admin.put(f"/process-instance/{instance}/suspended", {"suspended": True}).status_code == 204
+    assert admin.get(f"/process-instance/{child['id']}").get_json()["suspended"] is True
+    [decide] = admin.get("/task", processInstanceId=child["id"]).get_json()
+    assert decide["suspended"] is True
+    assert admin.put(f"/process-instance/{instance}/suspended", {"suspended": False}).status_code == 204
+    assert admin.get(f"/process-instance/{child['id']}").get_json()["suspended"] is False
+    assert admin.delete(f"/process-instance/{instance}", deleteReason="withdrawn").status_code == 204
+    assert state(rest, child["id"]) == "EXTERNALLY_TERMINATED"
+    assert admin.get("/task", processInstanceId=child["id"]).get_json() == []
 
 
 def test_quartz_cron_timer_start_runs_on_workdays(rest, frozen_clock):

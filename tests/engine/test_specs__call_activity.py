@@ -3,8 +3,8 @@ Camunda 7), and may call a process deployed earlier in another bundle."""
 import pytest
 
 from conftest import deploy_files
-from engine import replay, services
-from engine.errors import DefinitionInvalid
+from engine import audit, replay, services
+from engine.errors import DefinitionInvalid, TaskNotReady
 
 
 def _run(db, instance_id, decisions):
@@ -56,3 +56,89 @@ def test_a_version_binding_of_the_called_process_is_refused_at_deploy(db):
         with db.write() as s:
             services.deploy(s, [BundleFile("two_stages.bpmn", source.encode()),
                                 BundleFile("stage_review.bpmn", (DIAGRAMS / "stage_review.bpmn").read_bytes())], name="x")
+
+
+def _calls(session, root_id):
+    from sqlalchemy import select
+
+    from engine.models import ProcessInstance
+    return [(r.process_key, r.status, r.super_instance_id) for r in session.scalars(
+        select(ProcessInstance).where(ProcessInstance.root_instance_id == root_id).order_by(ProcessInstance.id))]
+
+
+def test_each_call_is_an_instance_of_its_own_that_a_withdrawal_ends(db, frozen_clock):
+    """A call's instance ends when the step before it is taken back, and a new one runs when it is
+    done again; the tasks name their call's instance, and the history proves the rows."""
+    deploy_files(db, "stage_review.bpmn", "prepare_then_review.bpmn")
+    with db.write() as s:
+        root = services.start_process(s, "prepare_then_review", variables={"stage": "可研"}).id
+    with db.read() as s:
+        (prepare,) = services.tasks(s, instance_id=root)
+        assert prepare.called_instance_id is None and _calls(s, root) == []
+    with db.write() as s:
+        services.complete_task(s, prepare.id, user="drc1", data={}, check_access=False)
+    with db.read() as s:
+        (approve,) = services.tasks(s, instance_id=root)
+        assert _calls(s, root) == [("stage_review", "running", root)]
+        called = services.instance(s, approve.called_instance_id)
+        assert (called.process_key, called.variables["stage"], called.state) == ("stage_review", "可研", "")
+        assert replay.verify(s, called.id)[1].instance_id == root  # proved with its root
+    with db.write() as s:
+        services.withdraw_task(s, prepare.id, user="drc1")
+    with db.read() as s:
+        assert _calls(s, root) == [("stage_review", "terminated", root)]
+        assert [t.id for t in services.tasks(s, instance_id=root)] == [prepare.id]
+        chain, report = replay.verify(s, root)
+        assert chain.ok and report.ok, report
+    with db.write() as s:
+        services.complete_task(s, prepare.id, user="drc1", data={}, check_access=False)
+    with db.read() as s:
+        assert _calls(s, root) == [("stage_review", "terminated", root), ("stage_review", "running", root)]
+        (approve,) = services.tasks(s, instance_id=root)
+    with db.write() as s:
+        services.complete_task(s, approve.id, user="drc1", data={"decision": "同意", "note": "x"},
+                               check_access=False)
+    with db.read() as s:
+        assert _calls(s, root) == [("stage_review", "terminated", root), ("stage_review", "completed", root)]
+        assert services.instance(s, root).status == "completed"
+        chain, report = replay.verify(s, root)
+        assert chain.ok and report.ok, report
+        assert audit.check_creations(s).ok  # each called instance's creation is in the system chain
+        assert audit.instances_to_verify(s) == [root]  # verify --all proves the called ones with their root
+
+
+def test_each_instance_of_a_multi_instance_call_is_an_instance_of_its_own(db, frozen_clock):
+    deploy_files(db, "stage_review.bpmn", "review_each.bpmn")
+    with db.write() as s:
+        root = services.start_process(s, "review_each", variables={"stages": ["可研", "初设"]}).id
+    with db.read() as s:
+        (prepare,) = services.tasks(s, instance_id=root)
+    with db.write() as s:
+        services.complete_task(s, prepare.id, user="drc1", data={}, check_access=False)
+    with db.read() as s:
+        approvals = services.tasks(s, instance_id=root)
+        called = {t.name: services.instance(s, t.called_instance_id) for t in approvals}
+        assert sorted(called) == ["审批初设", "审批可研"]
+        assert {c.variables["stage"] for c in called.values()} == {"可研", "初设"}
+        assert {c.super_instance_id for c in called.values()} == {root} and len({c.id for c in called.values()}) == 2
+    for task in approvals:
+        with db.write() as s:
+            services.complete_task(s, task.id, user="drc1", data={"decision": "同意", "note": "x"},
+                                   check_access=False)
+    with db.read() as s:
+        assert _calls(s, root) == [("stage_review", "completed", root)] * 2
+        chain, report = replay.verify(s, root)
+        assert chain.ok and report.ok, report
+
+
+def test_a_task_of_a_called_process_that_ended_cannot_be_taken_back(db, frozen_clock):
+    deploy_files(db, "stage_review.bpmn", "two_stages.bpmn")
+    with db.write() as s:
+        root = services.start_process(s, "two_stages", variables={"project_name": "智慧教育"}).id
+    with db.read() as s:
+        (first,) = services.tasks(s, instance_id=root)
+    with db.write() as s:
+        services.complete_task(s, first.id, user="drc1", data={"decision": "同意", "note": "x"}, check_access=False)
+    with pytest.raises(TaskNotReady, match="the called process it belongs to has ended"):
+        with db.write() as s:
+            services.withdraw_task(s, first.id, user="drc1")

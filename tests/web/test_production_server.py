@@ -109,3 +109,20 @@ def test_gunicorn_refuses_to_start_with_the_history_key_beside_the_sqlite_file(t
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
         process.stderr.close()
+
+
+def test_the_served_process_logs_no_line_per_workflow_step_and_freezes_its_startup_objects(tmp_path):
+    """web.wsgi (as gunicorn imports it): SpiffWorkflow's INFO line per task state change is not
+    written, the server's own INFO lines are; the objects made while starting are frozen out of
+    the garbage collector's walks."""
+    env = {**os.environ, "DALAD_DATABASE_URL": f"sqlite:///{tmp_path / 'dalad.sqlite3'}",
+           "DALAD_INSTANCE_DIR": str(tmp_path), "DALAD_HISTORY_KEY": "k" * 32, "DALAD_SECRET_KEY": "s" * 32,
+           "DALAD_SCHEDULER": "0"}
+    Database(env["DALAD_DATABASE_URL"]).upgrade()
+    probe = ("import gc, logging, web.wsgi; "
+             "print(logging.getLogger('spiff.task').isEnabledFor(logging.INFO), "
+             "logging.getLogger('web').isEnabledFor(logging.INFO), gc.get_freeze_count() > 10000)")
+    shown = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == ["False", "True", "True"]

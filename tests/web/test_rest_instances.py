@@ -256,3 +256,37 @@ def test_variable_types_round_trip_through_start_set_and_read(review):
         "value": "rO0AB", "type": "Object",
         "valueInfo": {"serializationDataFormat": "application/x-java-serialized-object"}}}}),
         400, "InvalidRequestException")
+
+
+def test_an_external_task_of_a_called_process_names_the_called_instance(rest):
+    """A worker fetching by the called process's key gets its task with the called instance, its
+    definition and its variables (the caller's other variables stay with the caller)."""
+    definitions = deployed(rest, "call_budget_check.bpmn", "budget_check.bpmn")
+    caller = start(rest, "call_budget_check", user="admin", amount=1200, secret="caller only")
+    admin = rest.as_("admin")
+    [called] = admin.get("/process-instance", superProcessInstance=caller["id"]).get_json()
+    fetched = admin.post("/external-task/fetchAndLock", {"workerId": "w", "maxTasks": 5, "topics": [
+        {"topicName": "budget-check", "lockDuration": 60000, "processDefinitionKey": "budget_check"}]}).get_json()
+    [task] = fetched
+    assert (task["processInstanceId"], task["processDefinitionId"], task["processDefinitionKey"]) == (
+        called["id"], definitions["budget_check"]["id"], "budget_check")
+    assert {name: dto["value"] for name, dto in task["variables"].items()} == {"amount": 1200}
+    [listed] = admin.get("/external-task", processInstanceId=called["id"]).get_json()
+    assert listed["id"] == task["id"]
+    assert admin.post(f"/external-task/{task['id']}/complete", {"workerId": "w"}).status_code == 204
+    [confirm] = admin.get("/task", processInstanceId=called["id"]).get_json()
+    assert confirm["taskDefinitionKey"] == "confirm"
+
+
+def test_a_timer_of_a_called_process_is_its_called_instances_job(rest):
+    definitions = deployed(rest, "call_reminders.bpmn", "reminders.bpmn")
+    caller = start(rest, "call_reminders", user="admin")
+    admin = rest.as_("admin")
+    [called] = admin.get("/process-instance", superProcessInstance=caller["id"]).get_json()
+    [job] = admin.get("/job", processInstanceId=called["id"]).get_json()
+    assert (job["processInstanceId"], job["processDefinitionId"]) == (called["id"], definitions["reminders"]["id"])
+    assert admin.get("/job", processInstanceId=caller["id"]).get_json() == []
+    tree = admin.get(f"/process-instance/{called['id']}/activity-instances").get_json()
+    assert [a["activityId"] for a in tree["childActivityInstances"]] == ["next_workday_morning"]
+    tree = admin.get(f"/process-instance/{caller['id']}/activity-instances").get_json()
+    assert [a["activityId"] for a in tree["childActivityInstances"]] == ["run_check"]

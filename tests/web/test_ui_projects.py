@@ -307,3 +307,29 @@ def test_every_string_of_the_ui_has_its_english():
         if entry is None or not entry.string:
             missing.append(f"{source}: {text}")
     assert not missing, "no English for:\n" + "\n".join(missing)
+
+
+def test_a_called_process_is_its_callers_project_and_its_tasks_name_their_called_instance(db, app):
+    """A call's instance is no project of its own: the caller's page, the inbox, the admin page and
+    the audit timeline name the called instance of its task; its own pages lead to its root."""
+    deploy_files(db, "stage_review.bpmn", "prepare_then_review.bpmn")
+    with db.write() as session:
+        root = services.start_process(session, "prepare_then_review", business_key="P-CALL",
+                                      variables={"unit": "edu", "project_name": "调用测试", "stage": "可研"},
+                                      user="edu_li").id
+    _complete(db, root, "prepare", "drc_zhang", ["drc"])
+    with db.read() as session:
+        (approve,) = services.tasks(session, instance_id=root)
+        called = approve.called_instance_id
+        assert [p.instance_id for p in projects.projects(session, ALL) if p.code == "P-CALL"] == [root]
+    mark = f"子流程实例 {called}"
+    drc = _client_for(app, "drc_zhang")
+    assert mark in text_of(drc.get("/inbox/bureau"))
+    assert mark in text_of(drc.get(f"/projects/{root}"))
+    assert mark in text_of(drc.get(f"/projects/{called}"))  # the called instance's page is its project's
+    admin = _client_for(app, "admin_zhou")
+    page = text_of(admin.get(f"/admin/instances/{called}"))
+    assert f"#{root}" in page and approve.name in page
+    auditor = _client_for(app, "auditor_sun")
+    assert auditor.get(f"/audit/instances/{called}").headers["Location"].endswith(f"/audit/instances/{root}")
+    assert mark in text_of(auditor.get(f"/audit/instances/{root}"))

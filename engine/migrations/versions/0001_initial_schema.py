@@ -197,7 +197,12 @@ def upgrade() -> None:
     sa.Column('ended_at', engine.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('history_count', sa.Integer(), nullable=False),
     sa.Column('history_head', sa.String(length=64), nullable=True),
+    sa.Column('super_instance_id', sa.Integer(), nullable=True),
+    sa.Column('root_instance_id', sa.Integer(), nullable=True),
+    sa.Column('call_task', sa.String(length=36), nullable=True),
     sa.ForeignKeyConstraint(['definition_id'], ['process_definition.id'], ),
+    sa.ForeignKeyConstraint(['super_instance_id'], ['process_instance.id'], ),
+    sa.ForeignKeyConstraint(['root_instance_id'], ['process_instance.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('rest_id'),
     )
@@ -206,6 +211,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_process_instance_definition_id'), ['definition_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_process_instance_process_key'), ['process_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_process_instance_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_process_instance_super_instance_id'), ['super_instance_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_process_instance_root_instance_id'), ['root_instance_id'], unique=False)
 
     op.create_table('start_subscription',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -236,6 +243,8 @@ def upgrade() -> None:
     sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('created_at', engine.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('variables', sa.JSON(), nullable=True),
+    sa.Column('called_instance_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['called_instance_id'], ['process_instance.id'], ),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('rest_id'),
@@ -272,6 +281,8 @@ def upgrade() -> None:
     sa.Column('element_id', sa.String(length=200), nullable=False),
     sa.Column('message_name', sa.String(length=200), nullable=False),
     sa.Column('business_key', sa.String(length=200), nullable=True),
+    sa.Column('called_instance_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['called_instance_id'], ['process_instance.id'], ),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('rest_id'),
@@ -293,6 +304,8 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('fired_at', engine.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('fire_count', sa.Integer(), nullable=False),
+    sa.Column('called_instance_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['called_instance_id'], ['process_instance.id'], ),
     sa.ForeignKeyConstraint(['definition_id'], ['process_definition.id'], ),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -324,6 +337,8 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('completed_by', sa.String(length=100), nullable=True),
     sa.Column('completed_at', engine.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('called_instance_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['called_instance_id'], ['process_instance.id'], ),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('rest_id'),

@@ -1,0 +1,183 @@
+"""A called process as a process instance of its own.
+
+A call activity's process runs inside the state of the instance at the root of the calls: one
+lock, one history chain, one replay for the whole tree, as before. Each call also has a
+`process_instance` row of its own — the called definition version, `super_instance_id` (the
+caller), `root_instance_id` (whose state runs it), `call_task` (the call activity's task there),
+and the called process's variables — that the REST API, the inbox and the pages name for the
+called process's tasks. `sync` keeps the rows in step at each save of the root, in the same
+transaction; its own `state` stays empty and its history is the root's chain.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Optional
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from . import clock, history, instances, runtime
+from .errors import NotFound
+from .models import ProcessDefinition, ProcessInstance
+from .specs import call_scope, is_call
+
+ENDED = ("completed", "terminated")
+
+
+def called_definition(session: Session, caller: ProcessDefinition, process_id: str) -> ProcessDefinition:
+    """The version of a called process that a definition's call activities run: the one deployed
+    with it, else the latest deployed before it (what the deployment bundled into its spec)."""
+    query = select(ProcessDefinition).where(ProcessDefinition.key == process_id)
+    found = session.scalars(query.where(ProcessDefinition.deployment_id == caller.deployment_id)).first()
+    if found is None:
+        found = session.scalars(query.where(ProcessDefinition.deployment_id <= caller.deployment_id)
+                                .order_by(ProcessDefinition.deployment_id.desc(),
+                                          ProcessDefinition.version.desc()).limit(1)).first()
+    if found is None:
+        raise NotFound(f"called process '{process_id}' of {caller.key} version {caller.version} is not deployed")
+    return found
+
+
+def sync(session: Session, root: ProcessInstance, workflow, ready: list, now: datetime) -> dict[str, int]:
+    """Open a row for each call the step started, close those that ended, bring the running ones'
+    variables up to date. Returns {call activity task uuid: row id} of the calls running now."""
+    notes = workflow.__dict__.pop("dalad_calls", [])
+    live = _live_calls(workflow)
+    if not notes and not live and not _calls_anything(workflow):
+        return {}
+    rows = {r.call_task: r for r in _running_rows(session, root)}
+    for what, call_task, process_id, caller, data in notes:
+        if what == "started":
+            if call_task not in rows:
+                rows[call_task] = _open(session, root, rows.get(caller, root), process_id, call_task, now)
+        elif call_task in rows:
+            _close(rows.pop(call_task), what, now, data)
+    for call_task, sub in sorted(live.items(), key=lambda item: item[1].depth):
+        if call_task not in rows:  # running again: a withdrawal took back a step inside it
+            rows[call_task] = _reopen(session, root, call_task, now) or _open(
+                session, root, rows.get(call_scope(sub.parent_workflow), root), sub.spec.name, call_task, now)
+    for call_task in [c for c in rows if c not in live]:  # a withdrawal took back the step before it
+        _close(rows.pop(call_task), "terminated", now, None)
+    for call_task, row in rows.items():
+        variables = _variables(live[call_task], ready)
+        if variables != row.variables:
+            row.variables, row.updated_at = variables, now
+    return {call_task: row.id for call_task, row in rows.items()}
+
+
+def _calls_anything(workflow) -> bool:
+    """Whether the process (or a process it calls) has call activities: then its calls' rows are
+    read at each save, so that none outlives its call."""
+    spec = workflow.spec
+    found = spec.__dict__.get("dalad_calls_anything")
+    if found is None:
+        found = spec.__dict__["dalad_calls_anything"] = any(
+            is_call(task_spec) for process in [spec, *workflow.subprocess_specs.values()]
+            for task_spec in process.task_specs.values())
+    return found
+
+
+def _close(row: ProcessInstance, status: str, now: datetime, data: Optional[dict]) -> None:
+    row.status, row.ended_at, row.updated_at = status, now, now
+    if data is not None:
+        row.variables = runtime.plain(_public(data))
+
+
+def _reopen(session: Session, root: ProcessInstance, call_task: str, now: datetime) -> Optional[ProcessInstance]:
+    row = session.scalars(select(ProcessInstance).where(ProcessInstance.root_instance_id == root.id,
+                                                        ProcessInstance.call_task == call_task)).first()
+    if row is not None:
+        row.status, row.ended_at, row.updated_at = "running", None, now
+    return row
+
+
+def _open(session: Session, root: ProcessInstance, caller: ProcessInstance, process_id: str, call_task: str,
+          now: datetime) -> ProcessInstance:
+    definition = called_definition(session, session.get(ProcessDefinition, caller.definition_id), process_id)
+    row = ProcessInstance(definition_id=definition.id, process_key=definition.key, business_key=root.business_key,
+                          status="running", state="", variables={}, open_tasks={}, waits=[], revision=0,
+                          started_by=root.started_by, started_at=now, updated_at=now, history_count=0,
+                          super_instance_id=caller.id, root_instance_id=root.id, call_task=call_task)
+    session.add(row)
+    session.flush()
+    history.record_system(session, history.Event(  # as instances.create: a deleted one is named
+        "instance_created", actor=root.started_by, data={
+            "instance": row.id, "process": f"{definition.key}:{definition.version}",
+            "business_key": root.business_key, "called_by": caller.id, "root": root.id, "call_task": call_task}),
+        created=row.id)
+    return row
+
+
+def _live_calls(workflow) -> dict:
+    """{call activity task uuid: the sub-workflow running its called process} of the calls under way
+    (a finished one stays in the state until compaction drops it)."""
+    return {str(task_id): sub for task_id, sub in workflow.subprocesses.items()
+            if not sub.completed and call_scope(sub) == str(task_id)
+            and workflow.get_task_from_id(task_id).state == TaskState.STARTED}
+
+
+def _running_rows(session: Session, root: ProcessInstance) -> list[ProcessInstance]:
+    return list(session.scalars(select(ProcessInstance).where(ProcessInstance.root_instance_id == root.id,
+                                                              ProcessInstance.status.not_in(ENDED))))
+
+
+def _variables(sub, ready: list) -> dict:
+    """A called process's variables as its instance shows them (as `instances.visible_variables`)."""
+    return runtime.plain(_public(instances.visible_variables(sub, [t for t in ready if t.workflow is sub])))
+
+
+def _public(data: dict) -> dict:
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+def stored_calls_problem(session: Session, root: ProcessInstance, workflow, snap, inbox: dict) -> Optional[str]:
+    """What the rows of the running calls, and the called instance each inbox row names, say that
+    the re-executed workflow does not (compared by called process, status and variables: task ids
+    are new in every execution). `inbox`: the root's ready task rows by task uuid."""
+    if root.status == "terminated":
+        return None  # its calls were terminated with it
+    rows = {r.id: r for r in _running_rows(session, root)}
+    status = "suspended" if root.status == "suspended" else "running"
+
+    def shape(key, state, variables):
+        return json.dumps([key, state, variables], sort_keys=True, default=str)
+
+    live = _live_calls(workflow)
+    produced = sorted(shape(sub.spec.name, status, _variables(sub, snap.ready)) for sub in live.values())
+    if sorted(shape(r.process_key, r.status, r.variables) for r in rows.values()) != produced:
+        return "the stored called process instances are not the calls running in the re-execution"
+    expected = sorted((t.task_spec.bpmn_id, live[scope].spec.name if (scope := call_scope(t.workflow)) else "")
+                      for t in snap.ready)
+    named = sorted((r.element_id, rows[r.called_instance_id].process_key if r.called_instance_id in rows else "")
+                   for r in inbox.values())
+    if named != expected:
+        return "the called process instances the inbox rows name are not those of the re-execution"
+    return None
+
+
+def follow_root(session: Session, root: ProcessInstance, status: str) -> None:
+    """A root instance suspended, resumed or terminated takes its running calls with it."""
+    values = {"status": status, "updated_at": clock.now()}
+    if status in ENDED:
+        values["ended_at"] = values["updated_at"]
+    session.execute(update(ProcessInstance).where(ProcessInstance.root_instance_id == root.id,
+                                                  ProcessInstance.status.not_in(ENDED)).values(**values))
+
+
+def retarget(session: Session, root: ProcessInstance) -> None:
+    """After `root` moved to another version: its running calls run what that version calls."""
+    callers = {root.id: root}
+    for row in sorted(_running_rows(session, root), key=lambda r: r.id):  # a caller before what it calls
+        caller = callers.get(row.super_instance_id, root)
+        row.definition_id = called_definition(session, session.get(ProcessDefinition, caller.definition_id),
+                                              row.process_key).id
+        callers[row.id] = row
+
+
+def of_task(calls: dict[str, int], task) -> Optional[int]:
+    """The called instance a task of the root's state belongs to (None: the root's own)."""
+    if not calls:
+        return None
+    return calls.get(call_scope(task.workflow))
