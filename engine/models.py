@@ -198,7 +198,8 @@ class UserTask(Base):
     state: Mapped[str] = mapped_column(String(16), index=True)  # ready | completed | cancelled
     completed_by: Mapped[Optional[str]] = mapped_column(String(100))
     completed_at: Mapped[Optional[datetime]]
-    called_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"))  # a called process's task
+    called_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"),
+                                                              index=True)  # a called process's task
     candidates: Mapped[list["TaskCandidate"]] = relationship(cascade="all, delete-orphan")
 
 

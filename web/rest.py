@@ -1069,7 +1069,7 @@ def _instance_visible(caller: Caller):
         return or_(UserTask.assignee == caller.name, UserTask.completed_by == caller.name, _offered_to(caller))
     return or_(ProcessInstance.started_by == caller.name,
                select(UserTask.id).where(UserTask.instance_id == ProcessInstance.id, involved()).exists(),
-               ProcessInstance.id.in_(select(UserTask.called_instance_id).where(involved())))
+               select(UserTask.id).where(UserTask.called_instance_id == ProcessInstance.id, involved()).exists())
 
 
 def _visible_instance(session: Session, instance_id: str) -> ProcessInstance:

@@ -119,3 +119,16 @@ def test_the_web_inbox_pages_read_their_indexes(review):
         mine = [line.split("ix_user_task_state_assignee", 1)[1] for line in plans.replace("\n", " | ").split(" | ")
                 if "ix_user_task_state_assignee" in line]  # 我的待办's count: the index's condition
         assert mine and all("assignee" in condition for condition in mine), plans  # the user's range, not all ready
+
+
+def test_an_officials_look_at_one_instance_reads_that_instances_rows(review):
+    """Whether an official may see an instance (as every /process-instance/{id} call checks) looks
+    at that instance's own task rows, also those of a process it called: never a list of every task
+    the official was offered."""
+    edu = review.as_("edu")
+    task = edu.get("/task", candidateGroup="unit:edu", maxResults=1).get_json()[0]
+    with statements_of(review.db) as seen:
+        assert edu.get(f"/process-instance/{task['processInstanceId']}").status_code == 200
+    plans = check_plans(review.db, seen)
+    lines = plans.replace("\n", " | ").split(" | ")
+    assert any("ix_user_task_called_instance_id" in line for line in lines), plans

@@ -346,6 +346,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('user_task', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_task_instance_id'), ['instance_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_user_task_called_instance_id'), ['called_instance_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_user_task_state'), ['state'], unique=False)
         batch_op.create_index('ix_user_task_state_assignee', ['state', 'assignee'], unique=False)
         batch_op.create_index('ix_user_task_inbox_due', ['state', 'due_key', 'created_at', 'id'], unique=False)
@@ -486,6 +487,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_user_task_inbox_due')
         batch_op.drop_index('ix_user_task_state_assignee')
         batch_op.drop_index(batch_op.f('ix_user_task_state'))
+        batch_op.drop_index(batch_op.f('ix_user_task_called_instance_id'))
         batch_op.drop_index(batch_op.f('ix_user_task_instance_id'))
 
     op.drop_table('user_task')
