@@ -75,7 +75,7 @@ def start_form(session: Session, definition: ProcessDefinition) -> list[FieldSpe
     current options of fields that have a choice source; [] when it declares none."""
     from .choices import with_choices
 
-    start = next((s for s in definition.meta.get("starts") or [] if s.get("kind") == "none"), None)
+    start = next((s for s in (definition.meta or {}).get("starts") or [] if s.get("kind") == "none"), None)
     return with_choices(session, from_form_data((start or {}).get("form_fields") or []))
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from engine import bureaus, documents, history, projects as queries
 from engine.models import Document, ProcessDefinition, ProcessInstance, TaskComment, UserTask
+from forms import submission
 from forms.fields import FieldSpec, fields_for_task
 
 from . import N_
@@ -138,8 +139,7 @@ def build(session, instance: ProcessInstance, viewer: CurrentUser, current: Opti
                 if c.task_id not in hidden]
     labels = _Labels(session, definition.meta or {})
     start_values = next((e["data"].get("variables") or {} for e in events if e["type"] == "instance_started"), {})
-    start = (definition.meta or {}).get("starts") or []
-    start_specs = labels.start_specs(start)
+    start_specs = submission.start_form(session, definition)
     stages = []
     visible = [s for s in steps if s.task_id not in hidden]
     for period in queries.stage_periods(visible, None):
@@ -201,12 +201,6 @@ class _Labels:
             self.cache[element_id] = fields_for_task(self.session, self.meta, element_id)
         return self.cache[element_id]
 
-    def start_specs(self, starts: list[dict]) -> list[FieldSpec]:
-        from forms.choices import with_choices
-        from forms.fields import from_form_data
-
-        plain = next((s for s in starts if s.get("kind") == "none"), None)
-        return with_choices(self.session, from_form_data(plain.get("form_fields") or [])) if plain else []
 
 
 def _rows(specs: list[FieldSpec], values: dict, docs: list[Document]) -> list[Row]:
