@@ -1,9 +1,9 @@
 """Queries use indexes at 100k rows: every statement a bureau's inbox runs — the REST list and
 count, the web pages 部门待办 and 全部待办 with their navigation counts — is checked against the
 database's own query plan (EXPLAIN QUERY PLAN on SQLite; EXPLAIN on PostgreSQL, with sequential
-scans priced out so that the plan shows what the indexes can do on a table of any size): no full
-scan of the task, candidate, count or instance rows, no sort of a bureau's rows, and each reads
-the index made for it. What runs is captured from the real requests, not written out here."""
+scans and sorts priced out so that the plan shows what the indexes can do on a table of any size,
+not what the planner picks for a few rows): no full scan of the task, candidate, count or instance
+rows, no sort of a bureau's rows, and each reads the index made for it. What runs is captured from the real requests, not written out here."""
 from __future__ import annotations
 
 import json
@@ -52,6 +52,7 @@ def plan_of(db, statement, parameters) -> list[str]:
         if db.is_sqlite:
             return [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
         conn.exec_driver_sql("SET enable_seqscan = off")
+        conn.exec_driver_sql("SET enable_sort = off")
         [(document,)] = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).all()
         conn.rollback()
     lines, nodes = [], [(document if isinstance(document, list) else json.loads(document))[0]["Plan"]]
@@ -59,7 +60,8 @@ def plan_of(db, statement, parameters) -> list[str]:
         node = nodes.pop()
         if node["Node Type"] == "Sort":  # what it sorts: a table's rows, or rows already cut down
             child = node["Plans"][0]
-            lines.append(f"Sort of {child['Node Type']} {child.get('Relation Name') or ''}")
+            by_ids = "by listed ids " if "id = ANY" in (child.get("Index Cond") or "") else ""
+            lines.append(f"Sort of {child['Node Type']} {by_ids}{child.get('Relation Name') or ''}")
         lines.append(" ".join(filter(None, (node["Node Type"], node.get("Relation Name"), node.get("Index Name"),
                                             node.get("Index Cond")))))
         nodes.extend(node.get("Plans", []))
@@ -79,7 +81,9 @@ def check_plans(db, seen) -> str:
                     assert "TEMP B-TREE FOR ORDER BY" not in line, (line, statement)
                 else:
                     assert line != f"Seq Scan {table}", (line, statement)
-                    assert not (line.startswith("Sort of") and line.endswith(table)), (line, statement)
+                    # a sort of a table's rows; rows fetched by a page's listed ids (a merge join may sort them) are few
+                    assert not (line.startswith("Sort of") and line.endswith(table) and "by listed ids" not in line), \
+                        (line, statement)
         plans.append(" | ".join(lines))
     return "\n".join(plans)
 
