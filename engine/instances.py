@@ -306,6 +306,9 @@ def save(session: Session, handle: Handle) -> None:
     count, head = history.append(session, row.id, row.history_count, row.history_head, handle.events,
                                  runtime.state_digest(workflow))
     columns["history_count"], columns["history_head"] = count, head
+    for name in ("status", "variables", "open_tasks"):  # an unchanged indexed or JSON column is not rewritten
+        if name in columns and columns[name] == getattr(row, name):
+            del columns[name]
     write_columns(session, row, columns)
     handle.events = []
     if not workflow.completed:  # an ended instance does not move again: the cache keeps live ones
