@@ -346,8 +346,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('user_task', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_task_instance_id'), ['instance_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_user_task_called_instance_id'), ['called_instance_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_user_task_state'), ['state'], unique=False)
+        batch_op.create_index(batch_op.f('ix_user_task_called_instance_id'), ['called_instance_id'], unique=False,
+                              sqlite_where=sa.text('called_instance_id IS NOT NULL'),
+                              postgresql_where=sa.text('called_instance_id IS NOT NULL'))
         batch_op.create_index('ix_user_task_state_assignee', ['state', 'assignee'], unique=False)
         batch_op.create_index('ix_user_task_inbox_due', ['state', 'due_key', 'created_at', 'id'], unique=False)
         batch_op.create_index('ix_user_task_state_process', ['state', 'process_key'], unique=False)
@@ -388,7 +389,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('task_candidate', schema=None) as batch_op:
-        batch_op.create_index('ix_task_candidate_lookup', ['kind', 'value'], unique=False)
         batch_op.create_index('ix_task_candidate_inbox_created',
                               ['kind', 'value', 'ready', 'claimed', 'created_at', 'task_id'], unique=False)
         batch_op.create_index('ix_task_candidate_inbox_due',
