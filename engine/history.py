@@ -28,7 +28,7 @@ from typing import Any, Iterable, Optional
 from sqlalchemy import event as orm_event, insert, select
 from sqlalchemy.orm import Session
 
-from . import clock, stepsql
+from . import clock, jsontext, stepsql
 from .errors import EngineError
 from .models import HistoryChain, HistoryEvent, ProcessInstance
 
@@ -55,7 +55,7 @@ def _current_key() -> bytes:
 
 def canonical(value: Any) -> str:
     """Canonical JSON: sorted keys, no spaces, UTF-8 text, dates in ISO form."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
+    return jsontext.dumps(value, sort_keys=True, default=_default)
 
 
 def _default(value):
