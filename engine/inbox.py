@@ -108,14 +108,14 @@ def mark_closed(session: Session, task_ids: list[int]) -> None:
     """Tasks completed or cancelled leave their candidates' inboxes."""
     connection = session.connection()
     for task_id in task_ids:  # (plain SQL: no candidate row is loaded as an object; mostly one task)
-        left = _CLOSE.run(connection, {"task_id": task_id, "ready": False, "was_ready": True})
+        left = _CLOSE.run(connection, {"task_id": task_id})
         _count(session, [(value, -1, 0 if claimed else -1) for kind, value, claimed in left if kind == "group"])
 
 
 _CANDIDATES = TaskCandidate.__table__
 _INSERT = stepsql.insert(_CANDIDATES, ["task_id", "kind", "value", "ready", "claimed", "created_at", "due_key"])
-_CLOSE = stepsql.Statement("UPDATE task_candidate SET ready = :ready WHERE task_id = :task_id AND ready = :was_ready "
-                           "RETURNING kind, value, claimed", _CANDIDATES)
+_CLOSE = stepsql.Statement("UPDATE task_candidate SET ready = FALSE WHERE task_id = :task_id AND ready = TRUE "
+                           "RETURNING kind, value, claimed")
 
 
 def mark_claimed(session: Session, task: UserTask) -> None:
