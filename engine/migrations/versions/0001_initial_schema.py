@@ -473,7 +473,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_task_candidate_task_id'))
         batch_op.drop_index('ix_task_candidate_inbox_due')
         batch_op.drop_index('ix_task_candidate_inbox_created')
-        batch_op.drop_index('ix_task_candidate_lookup')
 
     op.drop_table('task_candidate')
     with op.batch_alter_table('document', schema=None) as batch_op:
@@ -486,7 +485,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_user_task_state_process')
         batch_op.drop_index('ix_user_task_inbox_due')
         batch_op.drop_index('ix_user_task_state_assignee')
-        batch_op.drop_index(batch_op.f('ix_user_task_state'))
         batch_op.drop_index(batch_op.f('ix_user_task_called_instance_id'))
         batch_op.drop_index(batch_op.f('ix_user_task_instance_id'))
 
