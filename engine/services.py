@@ -254,12 +254,9 @@ def tasks(session: Session, *, groups: Optional[list[str]] = None, user: Optiona
 
 def lock_task(session: Session, task_id: Optional[int] = None, *,
               rest_id: Optional[str] = None) -> tuple[UserTask, ProcessInstance]:
-    """Lock the task and its instance, and read both as the last change left them (never an older
-    copy this session read before the lock), in one statement: on PostgreSQL a lock that waited
-    for another completion re-reads the rows it locks, so both are locked (FOR NO KEY UPDATE, which
-    rows referring to them by foreign key do not wait for); on SQLite the write transaction holds
-    the database lock from its first statement. The task is named by its id or its REST id; a
-    task this transaction already locked is not read again."""
+    """Lock the task's instance first, then read the task and the instance as the last change left
+    them (never an older copy this session read before the lock). The task is named by its id or
+    its REST id; a task this transaction already locked is not read again."""
     held = instances.held_locks(session)
     if task_id in held["task"]:
         task = session.get(UserTask, task_id)
@@ -271,15 +268,21 @@ def lock_task(session: Session, task_id: Optional[int] = None, *,
     if found is None:
         raise NotFound(f"task {task_id if rest_id is None else rest_id} does not exist")
     task, row = found
+    if not session.get_bind().dialect.name == "sqlite":
+        # The lock may have waited for another completion, and PostgreSQL re-reads only the locked
+        # row then: read the task as that one left it. (On SQLite the write transaction holds the
+        # database lock from its first statement.)
+        task = session.scalars(_READ_TASK, {"task_id": task.id}).one()
     held["instance"].add(row.id)
     held["task"].add(task.id)
     return task, row
 
 
 _LOCKED_TASK = select(UserTask, ProcessInstance).join(ProcessInstance, UserTask.instance_id == ProcessInstance.id) \
-    .with_for_update(of=[UserTask, ProcessInstance], key_share=True).execution_options(populate_existing=True)
+    .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)
 _LOCK_TASK_BY_ID = _LOCKED_TASK.where(UserTask.id == bindparam("task_id"))  # built once: every step runs one
 _LOCK_TASK_BY_REST_ID = _LOCKED_TASK.where(UserTask.rest_id == bindparam("rest_id"))
+_READ_TASK = select(UserTask).where(UserTask.id == bindparam("task_id")).execution_options(populate_existing=True)
 
 
 def check_ready(task: UserTask, row: ProcessInstance) -> None:
