@@ -149,15 +149,28 @@ _PUBLIC_ENDPOINTS = {"rest_api.openapi"}
 
 @rest_api.before_request
 def _authenticate() -> None:
-    """Every call but the OpenAPI document needs a user: Basic or Bearer, else 401."""
+    """Every call but the OpenAPI document needs a user: Basic or Bearer, else 401. A credential
+    checked a moment ago is recognised from the credential cache (web/credential_cache.py)."""
     if request.endpoint in _PUBLIC_ENDPOINTS:
         return
-    header = request.headers.get("Authorization", "")
-    scheme, _, credentials = header.strip().partition(" ")
+    header = request.headers.get("Authorization", "").strip()
+    cache = current_app.extensions["dalad_credential_cache"]
+    key = cache.key(header)
+    known = cache.get(key)
+    if known is not None:
+        if known.token_id is not None and tokens.use_is_stale(known.last_used_at):
+            known.last_used_at = clock.now()
+            _note_token_use(known.token_id)
+        g.rest_caller = known.caller
+        return
+    generation = users.credentials_generation()
+    scheme, _, credentials = header.partition(" ")
     allow_demo = bool(current_app.config.get("DALAD_DEMO"))
     caller = None
     if scheme.lower() == "basic":
         caller = _password_caller(*_basic_credentials(credentials), allow_demo=allow_demo)
+        if caller is not None:
+            cache.put(key, generation, caller)
         reason = "wrong user name or password"
     elif scheme.lower() == "bearer":
         stale = None
@@ -166,6 +179,7 @@ def _authenticate() -> None:
             if found is not None:
                 caller = Caller(found.user, found.groups, found.roles)
                 stale = found.token_id if tokens.use_is_stale(found.last_used_at) else None
+                cache.put(key, generation, caller, found.token_id, clock.now() if stale else found.last_used_at)
         if stale is not None:  # the last use is written at most once a minute, not on every call
             _note_token_use(stale)
         reason = "the token is unknown or revoked, or its user is deactivated"
