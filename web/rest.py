@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import functools
 import heapq
 import json
 import re
@@ -1052,15 +1053,20 @@ def _check_may_start(caller: Caller, definition: ProcessDefinition) -> None:
 
 # --- visibility --------------------------------------------------------------------------------
 
+_CANDIDATE = aliased(TaskCandidate, name="offered")  # not the inbox rows a query may join already; made once
+
+
+@functools.lru_cache(maxsize=1024)  # a caller's conditions are made once (SQL expressions do not change)
 def _offered_to(caller: Caller):
     """The task (of the enclosing query) is offered to the caller or to one of the caller's bureaus:
     a look at that task's candidate rows, never a list of all the tasks of the caller's bureaus."""
-    candidate = aliased(TaskCandidate)  # not the inbox rows a query may join already
+    candidate = _CANDIDATE
     return select(candidate.id).where(candidate.task_id == UserTask.id, or_(
         and_(candidate.kind == "group", candidate.value.in_(list(caller.groups))),
         and_(candidate.kind == "user", candidate.value == caller.name))).exists()
 
 
+@functools.lru_cache(maxsize=1024)
 def _task_visible(caller: Caller):
     """Who sees a task: its bureaus and candidates, its assignee, and those who read everything."""
     if caller.reads_all:
@@ -1266,11 +1272,10 @@ def owner_of(model):
     return func.coalesce(model.called_instance_id, model.instance_id)
 
 
-def task_dto(session: Session, task: UserTask, instance: ProcessInstance,
-             definition_ids: Optional[dict] = None) -> dict:
-    """`definition_ids`: REST ids of the definitions by key, read once for a list of tasks."""
-    definition_id = (definition_ids.get(instance.definition_id) if definition_ids is not None
-                     else _rest_id(session, ProcessDefinition, instance.definition_id))
+def task_dto(session: Session, task: UserTask, instance: ProcessInstance) -> dict:
+    """`instance` is a row or an `_tasks_with_instances` row, which carries its definition's REST id."""
+    definition_id = getattr(instance, "definition_rest_id", None) or _rest_id(session, ProcessDefinition,
+                                                                              instance.definition_id)
     return {"id": task.rest_id, "name": task.name, "assignee": task.assignee, "owner": None,
             "created": _date(task.created_at), "due": _date(task.due_at), "followUp": _date(task.follow_up_at),
             "delegationState": None, "description": None,
@@ -1289,10 +1294,19 @@ _TASK_DTO_COLUMNS = (UserTask.rest_id, UserTask.name, UserTask.assignee, UserTas
 def _tasks_with_instances(*, with_variables: bool = False):
     """Tasks joined with their instances: the columns task_dto shows (and the instance's variables
     when a variable filter reads them), as plain rows, not ORM objects (a page of a busy inbox)."""
-    shown = (ProcessInstance.rest_id, ProcessInstance.definition_id, ProcessInstance.status)
-    return (select(Bundle("task", UserTask.id, *_TASK_DTO_COLUMNS),
-                   Bundle("instance", *shown, *([ProcessInstance.variables] if with_variables else [])))
-            .join_from(UserTask, ProcessInstance, ProcessInstance.id == owner_of(UserTask)))
+    return _TASKS_WITH_INSTANCES_AND_VARIABLES if with_variables else _TASKS_WITH_INSTANCES
+
+
+def _task_rows(*instance_columns):
+    shown = (ProcessInstance.rest_id, ProcessInstance.definition_id, ProcessInstance.status,
+             ProcessDefinition.rest_id.label("definition_rest_id"))
+    return (select(Bundle("task", UserTask.id, *_TASK_DTO_COLUMNS), Bundle("instance", *shown, *instance_columns))
+            .join_from(UserTask, ProcessInstance, ProcessInstance.id == owner_of(UserTask))
+            .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id))
+
+
+_TASKS_WITH_INSTANCES = _task_rows()  # made once: every task list starts from one of them
+_TASKS_WITH_INSTANCES_AND_VARIABLES = _task_rows(ProcessInstance.variables)
 
 
 def _task_query(session: Session, *, with_variables: bool):
@@ -1314,7 +1328,7 @@ def _task_query(session: Session, *, with_variables: bool):
     if _arg_list("processDefinitionKeyIn"):
         query = query.where(ProcessInstance.process_key.in_(_arg_list("processDefinitionKeyIn")))
     if _arg("processDefinitionId"):
-        query = query.where(_ids_in(ProcessInstance.definition_id, ProcessDefinition, [_arg("processDefinitionId")]))
+        query = query.where(ProcessDefinition.rest_id == _arg("processDefinitionId"))
     if _arg("taskDefinitionKey"):
         query = query.where(UserTask.element_id == _arg("taskDefinitionKey"))
     if _arg_list("taskDefinitionKeyIn"):
@@ -1390,8 +1404,7 @@ def tasks():
             test = _arg_variables("processVariables")
             rows = _variables_filtered(session, _task_query(session, with_variables=test is not None), test,
                                        lambda r: r[1].variables)
-        definition_ids = _rest_ids(session, ProcessDefinition, {row.definition_id for _, row in rows})
-        return [task_dto(session, task, row, definition_ids) for task, row in rows]
+        return [task_dto(session, task, row) for task, row in rows]
 
 
 @rest_api.get("/task/count")
