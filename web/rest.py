@@ -277,9 +277,7 @@ def _read_query() -> None:
     (a body field set to null filters nothing: clients send every field they know)."""
     if request.url_rule is None or request.endpoint in _UNCHECKED_ENDPOINTS or request.method == "OPTIONS":
         return
-    call = re.sub(r"<[^>]+>", "{}", request.url_rule.rule[len(rest_api.url_prefix):])
-    method = "get" if request.method == "HEAD" else request.method
-    params, body_fields = accepted(method, call)
+    call, params, body_fields = _call_of(request.url_rule.rule, request.method)
     _refuse_unknown("query parameter", set(request.args), params, call)
     values: dict[str, Any] = request.args.to_dict()
     if body_fields is not None:
@@ -290,6 +288,13 @@ def _read_query() -> None:
 
 
 _UNCHECKED_ENDPOINTS = {"rest_api.unknown", "rest_api.openapi"}
+
+
+@functools.lru_cache(maxsize=None)  # one entry per route and method
+def _call_of(rule: str, method: str) -> tuple[str, frozenset, Optional[frozenset]]:
+    """The call a route is in rest_openapi's terms ({} for each path variable), and what it accepts."""
+    call = re.sub(r"<[^>]+>", "{}", rule[len(rest_api.url_prefix):])
+    return (call, *accepted("get" if method == "HEAD" else method, call))
 
 
 def _refuse_unknown(what: str, given: set[str], known: frozenset, call: str) -> None:
