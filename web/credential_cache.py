@@ -41,8 +41,10 @@ class CredentialCache:
         self._entries: dict[bytes, Entry] = {}
         self._lock = threading.Lock()
 
-    def key(self, header: str) -> bytes:
-        return hmac.new(self._key, header.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+    def key(self, header: str, allow_demo: bool) -> bytes:
+        """The entry of an Authorization header (checked with demo accounts allowed or not)."""
+        text = f"{int(allow_demo)}{header}"
+        return hmac.new(self._key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
 
     def get(self, key: bytes) -> Optional[Entry]:
         entry = self._entries.get(key)

@@ -155,8 +155,9 @@ def _authenticate() -> None:
     if request.endpoint in _PUBLIC_ENDPOINTS:
         return
     header = request.headers.get("Authorization", "").strip()
+    allow_demo = bool(current_app.config.get("DALAD_DEMO"))
     cache = current_app.extensions["dalad_credential_cache"]
-    key = cache.key(header)
+    key = cache.key(header, allow_demo)
     known = cache.get(key)
     if known is not None:
         if known.token_id is not None and tokens.use_is_stale(known.last_used_at):
@@ -166,7 +167,6 @@ def _authenticate() -> None:
         return
     generation = users.credentials_generation()
     scheme, _, credentials = header.partition(" ")
-    allow_demo = bool(current_app.config.get("DALAD_DEMO"))
     caller = None
     if scheme.lower() == "basic":
         caller = _password_caller(*_basic_credentials(credentials), allow_demo=allow_demo)
