@@ -537,6 +537,12 @@ def _date(moment: Optional[datetime]) -> Optional[str]:
     """Camunda's date format, in the local zone: 2026-03-02T09:00:00.000+0800."""
     if moment is None:
         return None
+    text = clock.aware(moment).astimezone(clock.local_zone()).isoformat(timespec="milliseconds")
+    return text[:-3] + text[-2:] if text[-3] == ":" and text[-6] in "+-" else _date_slowly(moment)
+
+
+def _date_slowly(moment: datetime) -> str:
+    """_date for an offset of seconds (a zone's local mean time before 1901)."""
     local = clock.aware(moment).astimezone(clock.local_zone())
     return f"{local:%Y-%m-%dT%H:%M:%S}.{local.microsecond // 1000:03d}{local:%z}"
 
