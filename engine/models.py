@@ -13,7 +13,7 @@ from datetime import date, datetime, timezone
 from typing import Optional
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer,
-                        LargeBinary, String, Text, UniqueConstraint, true)
+                        LargeBinary, String, Text, UniqueConstraint, text, true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -144,6 +144,11 @@ class StartSubscription(Base):
 
 class ProcessInstance(Base):
     __tablename__ = "process_instance"
+    __table_args__ = (  # the project list reads root instances by start; a caller's calls are found by super_instance_id
+        Index("ix_process_instance_root_started", "started_at", "id", sqlite_where=text("super_instance_id IS NULL"),
+              postgresql_where=text("super_instance_id IS NULL")),
+        Index("ix_process_instance_super_instance_id", "super_instance_id",
+              sqlite_where=text("super_instance_id IS NOT NULL"), postgresql_where=text("super_instance_id IS NOT NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
     rest_id: Mapped[str] = rest_id_column()
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
@@ -164,7 +169,7 @@ class ProcessInstance(Base):
     history_head: Mapped[Optional[str]] = mapped_column(String(64))
     # a called process's instance (engine/called.py): its caller, the instance whose state runs it
     # (its own `state` is empty) and the call activity's task there; None on a root instance
-    super_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    super_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"))
     root_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"), index=True)
     call_task: Mapped[Optional[str]] = mapped_column(String(36))
     definition: Mapped[ProcessDefinition] = relationship()

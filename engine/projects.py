@@ -14,10 +14,10 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Iterable, Optional
 
-from sqlalchemy import and_, false, or_, select, true
+from sqlalchemy import and_, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from . import clock, history, instances, runtime
+from . import bureaus, clock, history, instances, runtime
 from .bureaus import UNIT_PREFIX
 from .models import Incident, ProcessDefinition, ProcessInstance, Resource, TaskCandidate, UserTask
 from .rendering import Highlight
@@ -145,18 +145,20 @@ def _text(value) -> Optional[str]:
 # --- who sees what -----------------------------------------------------------------------------
 
 def _visible(viewer: Viewer):
-    """SQL condition: the instances `viewer` may see."""
+    """SQL condition: the instances `viewer` may see, row by row (a correlated EXISTS on the
+    instance's own task rows, so an ordered page stops early and one instance's check reads only
+    its tasks)."""
     if viewer.sees_all:
         return true()
     depts = [g[len(UNIT_PREFIX):] for g in viewer.groups if g.startswith(UNIT_PREFIX)]
-    offered = select(TaskCandidate.task_id).where(or_(
+    offered = exists().where(TaskCandidate.task_id == UserTask.id, or_(
         and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(list(viewer.groups) or [""])),
         and_(TaskCandidate.kind == "user", TaskCandidate.value == viewer.name)))
-    involved = select(UserTask.instance_id).where(or_(
-        UserTask.assignee == viewer.name, UserTask.completed_by == viewer.name, UserTask.id.in_(offered)))
+    involved = exists().where(UserTask.instance_id == ProcessInstance.id, or_(
+        UserTask.assignee == viewer.name, UserTask.completed_by == viewer.name, offered))
     return or_(ProcessInstance.started_by == viewer.name,
                ProcessInstance.variables["unit"].as_string().in_(depts) if depts else false(),
-               ProcessInstance.id.in_(involved))
+               involved)
 
 
 def may_see(session: Session, viewer: Viewer, instance_id: int) -> bool:
@@ -202,8 +204,10 @@ def _last_completed_names(session: Session, instance_ids: list[int]) -> dict[int
     return out
 
 
-def projects(session: Session, viewer: Viewer, filters: ProjectFilter = ProjectFilter()) -> list[Project]:
-    """The projects `viewer` may see that pass `filters`, newest first."""
+def _listing(viewer: Viewer, filters: ProjectFilter):
+    """The instance rows of the projects `viewer` may see, newest first, narrowed by the filters
+    that the instance's columns and variables answer; stage, year and overdue read its tasks and
+    history too (_passes)."""
     query = (select(ProcessInstance.id, ProcessInstance.process_key, ProcessInstance.business_key,
                     ProcessInstance.status, ProcessInstance.variables, ProcessInstance.started_at,
                     ProcessInstance.started_by, ProcessInstance.ended_at)
@@ -211,15 +215,25 @@ def projects(session: Session, viewer: Viewer, filters: ProjectFilter = ProjectF
              .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc()))
     if filters.process:
         query = query.where(ProcessInstance.process_key == filters.process)
+    for name in ("unit", "category"):  # narrowed here, checked again on the project (_passes)
+        if getattr(filters, name):
+            query = query.where(ProcessInstance.variables[name].as_string() == getattr(filters, name))
+    if filters.text:
+        needle = filters.text.lower()
+        query = query.where(or_(*(func.lower(column).contains(needle, autoescape=True) for column in (
+            ProcessInstance.business_key, ProcessInstance.variables["project_code"].as_string(),
+            ProcessInstance.variables["project_name"].as_string()))))
     if filters.status == "open":
         query = query.where(ProcessInstance.status.in_(OPEN_STATUSES))
     elif filters.status:
         query = query.where(ProcessInstance.status == filters.status)
-    rows = session.execute(query).all()
+    return query
+
+
+def _described(session: Session, rows: list, names: dict[str, str]) -> list[Project]:
+    """Projects of instance rows: their fields, next tasks and stage."""
     now = clock.now()
-    ids = [row.id for row in rows]
-    tasks = _next_tasks(session, ids, now)
-    names = _process_names(session)
+    tasks = _next_tasks(session, [row.id for row in rows], now)
     needs_history = [row.id for row in rows if not (row.variables or {}).get("stage") and not tasks.get(row.id)]
     last_done = _last_completed_names(session, needs_history)
     out = []
@@ -229,7 +243,7 @@ def projects(session: Session, viewer: Viewer, filters: ProjectFilter = ProjectF
         next_tasks = tasks.get(row.id, [])
         stage = _text(variables.get("stage")) or stage_of_text(*(f"{t.name} {t.element_id}" for t in next_tasks)) \
             or stage_of_text(process_name, row.process_key) or stage_of_text(last_done.get(row.id))
-        project = Project(
+        out.append(Project(
             instance_id=row.id, process_key=row.process_key, process_name=process_name,
             code=row.business_key, unified_code=_text(variables.get("project_code")),
             name=_text(variables.get("project_name")), unit=_text(variables.get("unit")),
@@ -237,10 +251,49 @@ def projects(session: Session, viewer: Viewer, filters: ProjectFilter = ProjectF
             approved_budget=amount(variables.get("approved_budget")),
             spend=amount(variables.get("spend", variables.get(SPENT_REPORTED))),
             year=_year(variables, row.started_at), started_at=row.started_at, started_by=row.started_by,
-            ended_at=row.ended_at, variables=variables, next_tasks=next_tasks)
-        if _passes(project, filters):
-            out.append(project)
+            ended_at=row.ended_at, variables=variables, next_tasks=next_tasks))
     return out
+
+
+def projects(session: Session, viewer: Viewer, filters: ProjectFilter = ProjectFilter()) -> list[Project]:
+    """All the projects `viewer` may see that pass `filters`, newest first (exports, the dashboard)."""
+    rows = session.execute(_listing(viewer, filters)).all()
+    return [p for p in _described(session, rows, _process_names(session)) if _passes(p, filters)]
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    rows: list[Project]
+    page: int
+    more: bool  # a next page exists
+    total: Optional[int]  # how many pass the filters, up to COUNT_CAP + 1; None when only reading them all tells
+
+
+COUNT_CAP = 1000
+_SCAN_CHUNK = 200
+
+
+def page_of(session: Session, viewer: Viewer, filters: ProjectFilter, page: int, per_page: int) -> ProjectPage:
+    """One page of the projects `viewer` may see that pass `filters`, newest first. Without a
+    filter on the variables or tasks, the page is read by index and the count capped; with one,
+    rows are read in order only until the page (and one more) has passed."""
+    query, names = _listing(viewer, filters), _process_names(session)
+    if not _reads_variables(filters):
+        rows = session.execute(query.limit(per_page + 1).offset((page - 1) * per_page)).all()
+        counted = query.with_only_columns(ProcessInstance.id).order_by(None).limit(COUNT_CAP + 1).subquery()
+        total = session.scalar(select(func.count()).select_from(counted))
+        return ProjectPage(_described(session, rows[:per_page], names), page, len(rows) > per_page, total)
+    wanted, passed, offset, exhausted = page * per_page + 1, [], 0, False
+    while len(passed) < wanted and not exhausted:
+        rows = session.execute(query.limit(_SCAN_CHUNK).offset(offset)).all()
+        passed += [p for p in _described(session, rows, names) if _passes(p, filters)]
+        exhausted, offset = len(rows) < _SCAN_CHUNK, offset + _SCAN_CHUNK
+    return ProjectPage(passed[(page - 1) * per_page:page * per_page], page, len(passed) > page * per_page,
+                       len(passed) if exhausted else None)
+
+
+def _reads_variables(filters: ProjectFilter) -> bool:
+    return bool(filters.text or filters.unit or filters.category or filters.stage or filters.year or filters.overdue)
 
 
 def _passes(project: Project, filters: ProjectFilter) -> bool:
@@ -271,16 +324,21 @@ def project(session: Session, viewer: Viewer, instance_id: int) -> Optional[Proj
     return found[0] if found else None
 
 
-def choices(found: Iterable[Project]) -> dict[str, list[str]]:
-    """The distinct units, categories, stages, processes and years of some projects (for filters)."""
-    found = list(found)
-    stages = {p.stage for p in found if p.stage}
+def filter_choices(session: Session) -> dict[str, list]:
+    """What the list's filters offer, without reading the projects: the units of the group table,
+    the stages of the 办法, the processes that have projects, and the years from the first
+    project's (a plan year may be the one before) to the next."""
+    processes = session.execute(select(ProcessDefinition.key, ProcessDefinition.name).where(exists().where(
+        ProcessInstance.process_key == ProcessDefinition.key, ProcessInstance.super_instance_id.is_(None)))
+        .order_by(ProcessDefinition.version)).all()
+    first = session.scalar(select(func.min(ProcessInstance.started_at)).where(ProcessInstance.super_instance_id.is_(None)))
+    this_year = clock.now().astimezone(clock.local_zone()).year
+    first_year = clock.aware(first).astimezone(clock.local_zone()).year - 1 if first else this_year
     return {
-        "units": sorted({p.unit for p in found if p.unit}),
-        "categories": sorted({p.category for p in found if p.category}),
-        "stages": [s for s in STAGES if s in stages] + sorted(stages - set(STAGES)),
-        "processes": sorted({(p.process_key, p.process_name) for p in found}),
-        "years": sorted({p.year for p in found}, reverse=True),
+        "units": [g.id[len(UNIT_PREFIX):] for g in bureaus.list_groups(session) if bureaus.is_unit(g.id)],
+        "stages": list(STAGES),
+        "processes": sorted(dict((key, name or key) for key, name in processes).items()),
+        "years": list(range(this_year + 1, first_year - 1, -1)),
     }
 
 

@@ -95,18 +95,20 @@ def _listed(session):
 @bp.get("/projects/")
 def index():
     """The projects the user may see, filtered, a page at a time."""
-    page = _int(request.args.get("page"))
+    viewer, filters, page = viewer_of(g.current_user), filters_from(request.args), _int(request.args.get("page"))
     with database().read() as session:
-        viewer, filters, found = _listed(session)
-        everything = queries.projects(session, viewer)
+        found = queries.page_of(session, viewer, filters, page, PER_PAGE)
+        if not found.rows and page > 1 and found.total:  # past the end: the list shrank, or a typed address
+            found = queries.page_of(session, viewer, filters, -(-min(found.total, queries.COUNT_CAP) // PER_PAGE),
+                                    PER_PAGE)
+        choices = {**queries.filter_choices(session), "categories": list(CATEGORIES)}
         names = bureau_names(session)
-    pages = max(1, -(-len(found) // PER_PAGE))
-    page = min(page, pages)
     query_args = {k: v for k, v in request.args.items() if k != "page" and v}
-    return render_template("projects/index.html", rows=found[(page - 1) * PER_PAGE:page * PER_PAGE],
-                           total=len(found), page=page, pages=pages, filters=filters,
-                           choices=queries.choices(everything), names=names, query_args=query_args,
-                           status_filters=STATUS_FILTERS)
+    pages = -(-found.total // PER_PAGE) if found.total is not None and found.total <= queries.COUNT_CAP else None
+    return render_template("projects/index.html", found=found, rows=found.rows, pages=pages,
+                           capped=found.total is not None and found.total > queries.COUNT_CAP,
+                           count_cap=queries.COUNT_CAP, filters=filters,
+                           choices=choices, names=names, query_args=query_args, status_filters=STATUS_FILTERS)
 
 
 def _int(value: Optional[str]) -> int:

@@ -172,6 +172,59 @@ def test_the_overdue_filter(app, portfolio, frozen_clock):
     assert "P-A" in text and "P-B" not in text and "逾期" in text
 
 
+def _more_projects(db, frozen_clock, count: int) -> None:
+    for n in range(count):  # one a minute, newest last: P-M00 … ; even ones edu's, odd ones health's
+        frozen_clock.advance(timedelta(minutes=1))
+        _start(db, f"P-M{n:02d}", "edu_li" if n % 2 == 0 else "health_zhao", unit="edu" if n % 2 == 0 else "health",
+               project_name=f"项目{n}", category="software")
+
+
+def test_the_list_is_read_a_page_at_a_time(app, db, portfolio, frozen_clock):
+    """27 more projects: the office's list shows 25, newest first, then the rest on page 2; a filter
+    on the variables (unit) pages the projects that pass it, and reads only as far as its page."""
+    _more_projects(db, frozen_clock, 27)
+    client = _client_for(app, "office_chen")
+    first, second = text_of(client.get("/projects/")), text_of(client.get("/projects/?page=2"))
+    newest = [f"P-M{n:02d}" for n in range(26, 1, -1)]  # 25 of them
+    assert all(code in first for code in newest) and "P-M01" not in first and "P-A" not in first
+    assert "共 29 条，第 1 / 2 页" in first and "下一页" in first
+    assert all(code in second for code in ("P-M01", "P-M00", "P-B", "P-A")) and "P-M02" not in second
+    assert "下一页" not in second and "上一页" in second
+    assert "共 29 条，第 2 / 2 页" in text_of(client.get("/projects/?page=9"))  # past the end: the last page
+    with db.read() as session:
+        edu = projects.page_of(session, ALL, ProjectFilter(unit="edu"), 1, 10)
+        assert [p.code for p in edu.rows] == [f"P-M{n:02d}" for n in range(26, 6, -2)]
+        assert edu.more and edu.total == 15  # all read in one go (200 rows a read): the count is known
+        last = projects.page_of(session, ALL, ProjectFilter(unit="edu"), 2, 10)
+        assert [p.code for p in last.rows] == ["P-M06", "P-M04", "P-M02", "P-M00", "P-A"] and not last.more
+        assert last.total == 15
+        assert projects.page_of(session, Viewer("health_zhao", ("unit:health",)), ProjectFilter(), 1, 5).total == 14
+    text = text_of(client.get("/projects/?unit=edu"))
+    assert "共 15 条，第 1 / 1 页" in text and "P-M26" in text and "P-A" in text and "P-M25" not in text
+
+
+def test_the_list_page_reads_by_index(app, db, portfolio, frozen_clock):
+    """The page of an official's list walks the root instances' started-at index in order (no sort of
+    every visible instance) and checks each row's visibility on that instance's own task rows
+    (no list of every task the official's bureaus were ever offered)."""
+    from test_inbox_plans import plan_of, statements_of
+    _more_projects(db, frozen_clock, 3)
+    client = _client_for(app, "edu_li")
+    with statements_of(db) as seen:
+        assert "P-M02" in text_of(client.get("/projects/"))
+    listed = [(statement, parameters) for statement, parameters in seen
+              if "ORDER BY process_instance.started_at DESC" in statement]
+    assert listed
+    for statement, parameters in listed:
+        plan = " | ".join(plan_of(db, statement, parameters))
+        assert "ix_process_instance_root_started" in plan, plan
+        if db.is_sqlite:
+            assert "TEMP B-TREE" not in plan and "LIST SUBQUERY" not in plan, plan
+            assert not any(line.startswith(("SCAN user_task", "SCAN task_candidate")) for line in plan.split(" | ")), plan
+        else:
+            assert "Seq Scan" not in plan and "Sort" not in plan, plan
+
+
 def test_csv_export_is_excel_readable_and_quotes_formulas(app, db, portfolio):
     _start(db, "P-C", "edu_li", unit="edu", project_name="=HYPERLINK(\"http://x\")", category="om")
     response = _client_for(app, "office_chen").get("/projects/export.csv?unit=edu")

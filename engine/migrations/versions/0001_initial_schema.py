@@ -211,8 +211,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_process_instance_definition_id'), ['definition_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_process_instance_process_key'), ['process_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_process_instance_status'), ['status'], unique=False)
-        batch_op.create_index(batch_op.f('ix_process_instance_super_instance_id'), ['super_instance_id'], unique=False)
+        batch_op.create_index('ix_process_instance_super_instance_id', ['super_instance_id'], unique=False,
+                              sqlite_where=sa.text('super_instance_id IS NOT NULL'),
+                              postgresql_where=sa.text('super_instance_id IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_process_instance_root_instance_id'), ['root_instance_id'], unique=False)
+        batch_op.create_index('ix_process_instance_root_started', ['started_at', 'id'], unique=False,
+                              sqlite_where=sa.text('super_instance_id IS NULL'),
+                              postgresql_where=sa.text('super_instance_id IS NULL'))
 
     op.create_table('start_subscription',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -516,6 +521,7 @@ def downgrade() -> None:
 
     op.drop_table('start_subscription')
     with op.batch_alter_table('process_instance', schema=None) as batch_op:
+        batch_op.drop_index('ix_process_instance_root_started')
         batch_op.drop_index(batch_op.f('ix_process_instance_status'))
         batch_op.drop_index(batch_op.f('ix_process_instance_process_key'))
         batch_op.drop_index(batch_op.f('ix_process_instance_definition_id'))
