@@ -50,6 +50,7 @@ class Settings:
     secret_key: str = field(default="", repr=False)
     demo: bool = False
     session_idle_hours: float = 8.0
+    credential_cache_seconds: float = 5.0  # how long another process's credential change may go unseen
     scripts_javascript: str = "incident"
     environment: str = "development"
     history_key_file: Optional[Path] = None  # None: the key came from DALAD_HISTORY_KEY
@@ -96,13 +97,22 @@ class Settings:
             idle_hours = 0.0
         if not 0 < idle_hours <= 24 * 30:
             raise ConfigurationError(f"DALAD_SESSION_IDLE_HOURS must be a number of hours above 0, not '{idle}'")
+        cached = env.get("DALAD_CREDENTIAL_CACHE_SECONDS") or "5"
+        try:
+            cache_seconds = float(cached)
+        except ValueError:
+            cache_seconds = -1.0
+        if not 0 <= cache_seconds <= 60:
+            raise ConfigurationError(f"DALAD_CREDENTIAL_CACHE_SECONDS must be a number of seconds from 0 to 60, "
+                                     f"not '{cached}'")
         scripts = (env.get("DALAD_SCRIPTS_JAVASCRIPT") or "incident").strip().lower()
         if scripts not in foreign.SCRIPT_POLICIES:
             raise ConfigurationError(f"DALAD_SCRIPTS_JAVASCRIPT (dalad.scripts.javascript) must be one of "
                                      f"{', '.join(foreign.SCRIPT_POLICIES)}, not '{scripts}'")
         return cls(database_url=url, instance_dir=instance_dir, history_key=key, timezone=zone,
                    secret_key=env.get("DALAD_SECRET_KEY") or _secret_key_file(instance_dir),
-                   demo=demo in _TRUE, session_idle_hours=idle_hours, scripts_javascript=scripts,
+                   demo=demo in _TRUE, session_idle_hours=idle_hours, credential_cache_seconds=cache_seconds,
+                   scripts_javascript=scripts,
                    environment=environment, history_key_file=key_file)
 
     @property

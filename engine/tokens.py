@@ -96,7 +96,8 @@ _TOKEN_USER = select(ApiToken.__table__.c.id, ApiToken.__table__.c.last_used_at,
 
 def find_token(session: Session, plaintext: str, *, allow_demo: bool = False) -> Optional[Bearer]:
     """The valid, unrevoked token's active user with its bureaus and roles, else None; changes
-    nothing. Two Core statements: every REST call with a token pays this, not the ORM's loading.
+    nothing. Two Core statements, not the ORM's loading: what a REST call pays for a token the
+    credential cache (web/credential_cache.py) does not know yet.
 
     Demo accounts authenticate only when `allow_demo` is true, as with passwords."""
     if not isinstance(plaintext, str) or not plaintext.startswith(PREFIX):

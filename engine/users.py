@@ -9,19 +9,20 @@ import hashlib
 import hmac
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Iterable, Optional
 
-from sqlalchemy import bindparam, literal_column, null, select, union_all
+from sqlalchemy import bindparam, event, inspect, literal_column, null, select, union_all
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import bureaus as bureau_table
 from . import clock, history
 from .errors import InvalidInput, NotFound
-from .models import Bureau, User, UserBureau, UserRole
+from .models import ApiToken, Bureau, User, UserBureau, UserRole
 
 MIN_PASSWORD_LENGTH = 8
 _NAME = re.compile(r"[^\s/\\]{1,100}")
@@ -107,6 +108,41 @@ def _password_matches(user: User, password: str) -> bool:
         _verified.clear()
     _verified[key] = (seen, now + VERIFIED_FOR)
     return True
+
+
+_credentials_generation = 0  # raised at each commit that changed who someone is or may be
+_generation_lock = threading.Lock()
+
+
+def credentials_generation() -> int:
+    """A number that grows whenever a transaction of this process changed a user, a membership or a
+    token (not a token's last use): what a cache of credential checks compares its entries with."""
+    return _credentials_generation
+
+
+def _changes_credentials(obj) -> bool:
+    if isinstance(obj, ApiToken):  # a token's last use is only a hint
+        return any(inspect(obj).attrs[name].history.has_changes() for name in ("revoked_at", "token_hash", "user_id"))
+    return isinstance(obj, (User, UserBureau, UserRole))
+
+
+@event.listens_for(Session, "after_flush")
+def _note_credential_change(session, _context) -> None:
+    if any(_changes_credentials(obj) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info["dalad_credentials_changed"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _raise_credentials_generation(session) -> None:
+    global _credentials_generation
+    if session.info.pop("dalad_credentials_changed", False):
+        with _generation_lock:
+            _credentials_generation += 1
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_credential_change(session) -> None:
+    session.info.pop("dalad_credentials_changed", None)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 
@@ -156,6 +157,17 @@ def current_user() -> Optional[CurrentUser]:
     return g.get("current_user")
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, without making the cookie's signer for a request that has no
+    cookie (every REST call)."""
+
+    def open_session(self, app, request):
+        if self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app) -> None:
+    app.session_interface = CookieSessions()
     app.before_request(load_current_user)
     app.register_blueprint(bp)

@@ -51,7 +51,7 @@ def check_json_body() -> None:
         return
     request.max_content_length = MAX_JSON_BYTES  # Werkzeug answers 413 beyond it
     data = request.get_data(cache=True)
-    if json_depth(data) > MAX_JSON_DEPTH:
+    if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH and json_depth(data) > MAX_JSON_DEPTH:
         abort(400, description=f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import functools
 import heapq
 import json
 import re
@@ -149,15 +150,28 @@ _PUBLIC_ENDPOINTS = {"rest_api.openapi"}
 
 @rest_api.before_request
 def _authenticate() -> None:
-    """Every call but the OpenAPI document needs a user: Basic or Bearer, else 401."""
+    """Every call but the OpenAPI document needs a user: Basic or Bearer, else 401. A credential
+    checked a moment ago is recognised from the credential cache (web/credential_cache.py)."""
     if request.endpoint in _PUBLIC_ENDPOINTS:
         return
-    header = request.headers.get("Authorization", "")
-    scheme, _, credentials = header.strip().partition(" ")
+    header = request.headers.get("Authorization", "").strip()
     allow_demo = bool(current_app.config.get("DALAD_DEMO"))
+    cache = current_app.extensions["dalad_credential_cache"]
+    key = cache.key(header, allow_demo)
+    known = cache.get(key)
+    if known is not None:
+        if known.token_id is not None and tokens.use_is_stale(known.last_used_at):
+            known.last_used_at = clock.now()
+            _note_token_use(known.token_id)
+        g.rest_caller = known.caller
+        return
+    generation = users.credentials_generation()
+    scheme, _, credentials = header.partition(" ")
     caller = None
     if scheme.lower() == "basic":
         caller = _password_caller(*_basic_credentials(credentials), allow_demo=allow_demo)
+        if caller is not None:
+            cache.put(key, generation, caller)
         reason = "wrong user name or password"
     elif scheme.lower() == "bearer":
         stale = None
@@ -166,6 +180,7 @@ def _authenticate() -> None:
             if found is not None:
                 caller = Caller(found.user, found.groups, found.roles)
                 stale = found.token_id if tokens.use_is_stale(found.last_used_at) else None
+                cache.put(key, generation, caller, found.token_id, clock.now() if stale else found.last_used_at)
         if stale is not None:  # the last use is written at most once a minute, not on every call
             _note_token_use(stale)
         reason = "the token is unknown or revoked, or its user is deactivated"
@@ -262,9 +277,7 @@ def _read_query() -> None:
     (a body field set to null filters nothing: clients send every field they know)."""
     if request.url_rule is None or request.endpoint in _UNCHECKED_ENDPOINTS or request.method == "OPTIONS":
         return
-    call = re.sub(r"<[^>]+>", "{}", request.url_rule.rule[len(rest_api.url_prefix):])
-    method = "get" if request.method == "HEAD" else request.method
-    params, body_fields = accepted(method, call)
+    call, params, body_fields = _call_of(request.url_rule.rule, request.method)
     _refuse_unknown("query parameter", set(request.args), params, call)
     values: dict[str, Any] = request.args.to_dict()
     if body_fields is not None:
@@ -275,6 +288,13 @@ def _read_query() -> None:
 
 
 _UNCHECKED_ENDPOINTS = {"rest_api.unknown", "rest_api.openapi"}
+
+
+@functools.lru_cache(maxsize=None)  # one entry per route and method
+def _call_of(rule: str, method: str) -> tuple[str, frozenset, Optional[frozenset]]:
+    """The call a route is in rest_openapi's terms ({} for each path variable), and what it accepts."""
+    call = re.sub(r"<[^>]+>", "{}", rule[len(rest_api.url_prefix):])
+    return (call, *accepted("get" if method == "HEAD" else method, call))
 
 
 def _refuse_unknown(what: str, given: set[str], known: frozenset, call: str) -> None:
@@ -517,6 +537,12 @@ def _date(moment: Optional[datetime]) -> Optional[str]:
     """Camunda's date format, in the local zone: 2026-03-02T09:00:00.000+0800."""
     if moment is None:
         return None
+    text = clock.aware(moment).astimezone(clock.local_zone()).isoformat(timespec="milliseconds")
+    return text[:-3] + text[-2:] if text[-3] == ":" and text[-6] in "+-" else _date_slowly(moment)
+
+
+def _date_slowly(moment: datetime) -> str:
+    """_date for an offset of seconds (a zone's local mean time before 1901)."""
     local = clock.aware(moment).astimezone(clock.local_zone())
     return f"{local:%Y-%m-%dT%H:%M:%S}.{local.microsecond // 1000:03d}{local:%z}"
 
@@ -1038,15 +1064,20 @@ def _check_may_start(caller: Caller, definition: ProcessDefinition) -> None:
 
 # --- visibility --------------------------------------------------------------------------------
 
+_CANDIDATE = aliased(TaskCandidate, name="offered")  # not the inbox rows a query may join already; made once
+
+
+@functools.lru_cache(maxsize=1024)  # a caller's conditions are made once (SQL expressions do not change)
 def _offered_to(caller: Caller):
     """The task (of the enclosing query) is offered to the caller or to one of the caller's bureaus:
     a look at that task's candidate rows, never a list of all the tasks of the caller's bureaus."""
-    candidate = aliased(TaskCandidate)  # not the inbox rows a query may join already
+    candidate = _CANDIDATE
     return select(candidate.id).where(candidate.task_id == UserTask.id, or_(
         and_(candidate.kind == "group", candidate.value.in_(list(caller.groups))),
         and_(candidate.kind == "user", candidate.value == caller.name))).exists()
 
 
+@functools.lru_cache(maxsize=1024)
 def _task_visible(caller: Caller):
     """Who sees a task: its bureaus and candidates, its assignee, and those who read everything."""
     if caller.reads_all:
@@ -1252,11 +1283,10 @@ def owner_of(model):
     return func.coalesce(model.called_instance_id, model.instance_id)
 
 
-def task_dto(session: Session, task: UserTask, instance: ProcessInstance,
-             definition_ids: Optional[dict] = None) -> dict:
-    """`definition_ids`: REST ids of the definitions by key, read once for a list of tasks."""
-    definition_id = (definition_ids.get(instance.definition_id) if definition_ids is not None
-                     else _rest_id(session, ProcessDefinition, instance.definition_id))
+def task_dto(session: Session, task: UserTask, instance: ProcessInstance) -> dict:
+    """`instance` is a row or an `_tasks_with_instances` row, which carries its definition's REST id."""
+    definition_id = getattr(instance, "definition_rest_id", None) or _rest_id(session, ProcessDefinition,
+                                                                              instance.definition_id)
     return {"id": task.rest_id, "name": task.name, "assignee": task.assignee, "owner": None,
             "created": _date(task.created_at), "due": _date(task.due_at), "followUp": _date(task.follow_up_at),
             "delegationState": None, "description": None,
@@ -1275,10 +1305,19 @@ _TASK_DTO_COLUMNS = (UserTask.rest_id, UserTask.name, UserTask.assignee, UserTas
 def _tasks_with_instances(*, with_variables: bool = False):
     """Tasks joined with their instances: the columns task_dto shows (and the instance's variables
     when a variable filter reads them), as plain rows, not ORM objects (a page of a busy inbox)."""
-    shown = (ProcessInstance.rest_id, ProcessInstance.definition_id, ProcessInstance.status)
-    return (select(Bundle("task", UserTask.id, *_TASK_DTO_COLUMNS),
-                   Bundle("instance", *shown, *([ProcessInstance.variables] if with_variables else [])))
-            .join_from(UserTask, ProcessInstance, ProcessInstance.id == owner_of(UserTask)))
+    return _TASKS_WITH_INSTANCES_AND_VARIABLES if with_variables else _TASKS_WITH_INSTANCES
+
+
+def _task_rows(*instance_columns):
+    shown = (ProcessInstance.rest_id, ProcessInstance.definition_id, ProcessInstance.status,
+             ProcessDefinition.rest_id.label("definition_rest_id"))
+    return (select(Bundle("task", UserTask.id, *_TASK_DTO_COLUMNS), Bundle("instance", *shown, *instance_columns))
+            .join_from(UserTask, ProcessInstance, ProcessInstance.id == owner_of(UserTask))
+            .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id))
+
+
+_TASKS_WITH_INSTANCES = _task_rows()  # made once: every task list starts from one of them
+_TASKS_WITH_INSTANCES_AND_VARIABLES = _task_rows(ProcessInstance.variables)
 
 
 def _task_query(session: Session, *, with_variables: bool):
@@ -1300,7 +1339,7 @@ def _task_query(session: Session, *, with_variables: bool):
     if _arg_list("processDefinitionKeyIn"):
         query = query.where(ProcessInstance.process_key.in_(_arg_list("processDefinitionKeyIn")))
     if _arg("processDefinitionId"):
-        query = query.where(_ids_in(ProcessInstance.definition_id, ProcessDefinition, [_arg("processDefinitionId")]))
+        query = query.where(ProcessDefinition.rest_id == _arg("processDefinitionId"))
     if _arg("taskDefinitionKey"):
         query = query.where(UserTask.element_id == _arg("taskDefinitionKey"))
     if _arg_list("taskDefinitionKeyIn"):
@@ -1376,8 +1415,7 @@ def tasks():
             test = _arg_variables("processVariables")
             rows = _variables_filtered(session, _task_query(session, with_variables=test is not None), test,
                                        lambda r: r[1].variables)
-        definition_ids = _rest_ids(session, ProcessDefinition, {row.definition_id for _, row in rows})
-        return [task_dto(session, task, row, definition_ids) for task, row in rows]
+        return [task_dto(session, task, row) for task, row in rows]
 
 
 @rest_api.get("/task/count")

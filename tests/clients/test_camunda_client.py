@@ -25,15 +25,33 @@ from camunda_client.exceptions import CamundaClientError
 from dalad_server import CLERK, PASSWORD, server  # noqa: F401
 
 
+_transports: list[httpx.AsyncHTTPTransport] = []  # of the clients a scenario made: closed at its end
+
+
+def _transport() -> httpx.AsyncHTTPTransport:
+    _transports.append(httpx.AsyncHTTPTransport())
+    return _transports[-1]
+
+
+def run(scenario) -> None:
+    """Run an async scenario, then close its clients' kept-alive connections (the clients do not)."""
+    async def closing():
+        try:
+            await scenario()
+        finally:
+            while _transports:
+                await _transports.pop().aclose()
+    asyncio.run(closing())
+
+
 def engine(server, user: str = "admin") -> CamundaEngineClient:
-    return CamundaEngineClient(base_url=server.url, auth_data=AuthData(user, PASSWORD),
-                               transport=httpx.AsyncHTTPTransport())
+    return CamundaEngineClient(base_url=server.url, auth_data=AuthData(user, PASSWORD), transport=_transport())
 
 
 def worker(server, worker_id: str = "py-worker") -> ExternalTaskClient:
     config = ExternalTaskConfig(lock_duration=timedelta(minutes=5), retry_timeout=timedelta(0))
     return ExternalTaskClient(worker_id=worker_id, base_url=server.url, auth_data=AuthData("worker", PASSWORD),
-                              transport=httpx.AsyncHTTPTransport(), config=config)
+                              transport=_transport(), config=config)
 
 
 def typed(value, type_: str) -> VariableValueSchema:
@@ -142,7 +160,7 @@ def test_an_order_from_start_to_end_through_the_engine_and_external_task_clients
         finals = await admin.get_history_variable_instances_post(HistoryVariableInstanceFilterSchema(
             process_instance_id_in=[started.id], variable_name_in=["receipt", "amount"]))
         assert sorted((v.name, v.type) for v in finals) == [("amount", "Long"), ("receipt", "String")]
-    asyncio.run(scenario())
+    run(scenario)
 
 
 def test_a_failing_worker_opens_an_incident_and_a_bpmn_error_takes_the_error_path(server):
@@ -177,4 +195,4 @@ def test_a_failing_worker_opens_an_incident_and_a_bpmn_error_takes_the_error_pat
         assert (await admin.get_history_process_instance(started.id)).state.value == "EXTERNALLY_TERMINATED"
         with pytest.raises(CamundaClientError):
             await admin.delete_process(str(started.id))
-    asyncio.run(scenario())
+    run(scenario)

@@ -97,6 +97,8 @@ def test_the_token_of_a_deactivated_user_or_of_a_demo_account_outside_demo_mode_
     error_of(Api(rest.client, f"Bearer {demo_token}").get("/task"), 401, "AuthenticationException")
     rest.app.config["DALAD_DEMO"] = True
     assert Api(rest.client, f"Bearer {demo_token}").get("/task").status_code == 200
+    rest.app.config["DALAD_DEMO"] = False  # recognised a moment ago in demo mode: not outside it
+    error_of(Api(rest.client, f"Bearer {demo_token}").get("/task"), 401, "AuthenticationException")
 
 
 def test_the_last_use_of_a_token_is_noted_at_most_once_a_minute(rest, frozen_clock):

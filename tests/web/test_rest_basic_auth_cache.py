@@ -45,6 +45,7 @@ def test_a_new_password_or_a_deactivated_account_counts_at_the_next_call(rest, c
 
 def test_an_entry_expires(rest, checks, monkeypatch):
     monkeypatch.setattr(users, "VERIFIED_FOR", 0.0)
+    rest.app.extensions["dalad_credential_cache"].seconds = 0  # not recognised by the REST credential cache either
     for _ in range(3):
         assert rest.basic("office").get("/task").status_code == 200
     assert len(checks) == 3

@@ -197,3 +197,29 @@ def test_a_completion_reads_its_task_and_instance_once_under_the_lock(review):
     locked = [s for s in reads if "FOR UPDATE" in s.upper()]
     assert len(reads) == (1 if review.db.is_sqlite else 2), reads
     assert review.db.is_sqlite or len(locked) == 1
+
+
+def test_a_task_list_is_one_statement_with_its_definitions(review):
+    """A page of tasks reads tasks, instances and their definitions' ids in one statement (the
+    caller's token is recognised from the credential cache after its first call)."""
+    from sqlalchemy import event
+
+    first = start(review, "review", unit="edu")
+    start(review, "review", unit="edu")
+    edu = review.as_("edu")
+    assert edu.get("/version").status_code == 200
+    statements = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(review.db.engine, "before_cursor_execute", keep)
+    try:
+        everything = edu.get("/task").get_json()
+        one = edu.get("/task", processInstanceId=first["id"]).get_json()
+    finally:
+        event.remove(review.db.engine, "before_cursor_execute", keep)
+    assert len(everything) == 2 and [t["processInstanceId"] for t in one] == [first["id"]]
+    assert {t["processDefinitionId"] for t in everything} == {review.definitions["review"]["id"]}
+    reads = [s for s in statements if not s.lstrip().upper().startswith("BEGIN")]
+    assert len(reads) == 2 and all(s.lstrip().upper().startswith("SELECT") for s in reads), reads
