@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import bindparam, event as orm_event, insert, select, update
+from sqlalchemy import event as orm_event, insert, select
 from sqlalchemy.orm import Session
 
-from . import clock
+from . import clock, jsontext, stepsql
 from .errors import EngineError
 from .models import HistoryChain, HistoryEvent, ProcessInstance
 
@@ -55,7 +55,7 @@ def _current_key() -> bytes:
 
 def canonical(value: Any) -> str:
     """Canonical JSON: sorted keys, no spaces, UTF-8 text, dates in ISO form."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
+    return jsontext.dumps(value, sort_keys=True, default=_default)
 
 
 def _default(value):
@@ -94,7 +94,9 @@ def _row(chain: str, seq: int, prev: Optional[str], event: Event, instance_id: O
             "body": body, "state_digest": digest, "prev_hmac": prev, "hmac": sign(prev, body)}
 
 
-_INSERT_EVENTS = insert(HistoryEvent.__table__)  # built once: every step and every commit runs it
+_INSERT_EVENTS = stepsql.insert(HistoryEvent.__table__, ["chain", "seq", "instance_id", "at", "actor", "type",
+                                                          "element_id", "occurrence", "body", "state_digest",
+                                                          "prev_hmac", "hmac"])
 
 
 def append(session: Session, instance_id: int, count: int, head: Optional[str], events: Iterable[Event],
@@ -109,7 +111,7 @@ def append(session: Session, instance_id: int, count: int, head: Optional[str], 
         head = rows[-1]["hmac"]
     if rows:
         moved_head(session, chain, count, head)
-        session.connection().execute(_INSERT_EVENTS, rows)
+        _INSERT_EVENTS.run(session.connection(), rows)
     return count, head
 
 
@@ -136,7 +138,7 @@ def record_chain(session: Session, name: str, event: Event) -> None:
         _create_chain_row(session, name)
         head = session.get(HistoryChain, name, with_for_update=True)
     row = _row(name, head.count + 1, head.head, event, None, None, clock.now())
-    session.connection().execute(_INSERT_EVENTS, [row])
+    _INSERT_EVENTS.run(session.connection(), [row])
     head.count, head.head = head.count + 1, row["hmac"]
     moved_head(session, name, head.count, head.head)
 
@@ -198,28 +200,26 @@ def _stored_heads(session: Session, names) -> dict:
     return heads
 
 
-_CHAINS = HistoryChain.__table__
-_LOCK_SYSTEM = select(_CHAINS.c.count, _CHAINS.c.head).where(_CHAINS.c.name == SYSTEM_CHAIN).with_for_update()
-_MOVE_SYSTEM = update(_CHAINS).where(_CHAINS.c.name == SYSTEM_CHAIN).values(
-    count=bindparam("new_count"), head=bindparam("new_head"))
+_LOCK_SYSTEM = stepsql.Statement('SELECT "count", head FROM history_chain WHERE name = :name', for_update=True)
+_MOVE_SYSTEM = stepsql.Statement('UPDATE history_chain SET "count" = :count, head = :head WHERE name = :name')
 
 
 def _append_system(session: Session, events: list[tuple[Event, datetime]]) -> None:
-    """Lock the system chain's head, append the events, move the head (statements built once: this
-    runs at every commit)."""
+    """Lock the system chain's head, append the events, move the head (plain SQL: this runs at
+    every commit)."""
     connection = session.connection()
-    current = connection.execute(_LOCK_SYSTEM).first()
+    current = _LOCK_SYSTEM.run(connection, {"name": SYSTEM_CHAIN}).first()
     if current is None:
         _create_chain_row(session, SYSTEM_CHAIN)
-        current = connection.execute(_LOCK_SYSTEM).first()
+        current = _LOCK_SYSTEM.run(connection, {"name": SYSTEM_CHAIN}).first()
     count, head = current
     rows = []
     for event, at in events:
         count += 1
         rows.append(_row(SYSTEM_CHAIN, count, head, event, None, None, at))
         head = rows[-1]["hmac"]
-    connection.execute(_INSERT_EVENTS, rows)
-    connection.execute(_MOVE_SYSTEM, {"new_count": count, "new_head": head})
+    _INSERT_EVENTS.run(connection, rows)
+    _MOVE_SYSTEM.run(connection, {"count": count, "head": head, "name": SYSTEM_CHAIN})
 
 
 def _create_chain_row(session: Session, name: str) -> None:

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, time, timezone
 from typing import Optional
 
-from sqlalchemy import and_, bindparam, case, delete, event, func, insert, or_, select, union, update
+from sqlalchemy import and_, case, delete, event, func, or_, select, union, update
 from sqlalchemy.orm import Session
 
-from . import clock, workdays
+from . import clock, stepsql, workdays
 from .models import NO_DUE_DATE, InboxCount, ProcessDefinition, ProcessInstance, TaskCandidate, User, UserTask
 
 VIEWS = ("mine", "bureau", "all")
@@ -88,7 +88,7 @@ def candidate_rows(task_id: int, task: dict) -> list[dict]:
 def add_candidates(session: Session, rows: list[dict]) -> None:
     """Store the candidate rows of a new task (`candidate_rows`) and count it in its groups' inboxes."""
     if rows:
-        session.connection().execute(_INSERT, rows)
+        _INSERT.run(session.connection(), rows)
         _count(session, [(r["value"], 1, 0 if r["claimed"] else 1)
                          for r in rows if r["kind"] == "group" and r["ready"]])
 
@@ -106,16 +106,16 @@ def replace_candidates(session: Session, task: UserTask, groups: list[str], user
 
 def mark_closed(session: Session, task_ids: list[int]) -> None:
     """Tasks completed or cancelled leave their candidates' inboxes."""
-    if task_ids:  # (Core: no candidate row is loaded as an object, and the ORM's update costs more)
-        left = session.connection().execute(_CLOSE, {"task_ids": task_ids})
+    connection = session.connection()
+    for task_id in task_ids:  # (plain SQL: no candidate row is loaded as an object; mostly one task)
+        left = _CLOSE.run(connection, {"task_id": task_id})
         _count(session, [(value, -1, 0 if claimed else -1) for kind, value, claimed in left if kind == "group"])
 
 
 _CANDIDATES = TaskCandidate.__table__
-_INSERT = insert(_CANDIDATES)  # built once: every step that opens a task runs it
-_CLOSE = update(_CANDIDATES).where(_CANDIDATES.c.task_id.in_(bindparam("task_ids", expanding=True)),
-                                   _CANDIDATES.c.ready.is_(True)) \
-    .values(ready=False).returning(_CANDIDATES.c.kind, _CANDIDATES.c.value, _CANDIDATES.c.claimed)
+_INSERT = stepsql.insert(_CANDIDATES, ["task_id", "kind", "value", "ready", "claimed", "created_at", "due_key"])
+_CLOSE = stepsql.Statement("UPDATE task_candidate SET ready = FALSE WHERE task_id = :task_id AND ready = TRUE "
+                           "RETURNING kind, value, claimed")
 
 
 def mark_claimed(session: Session, task: UserTask) -> None:
@@ -171,10 +171,13 @@ def _insert_counts(session):
                for group, (ready, unclaimed) in sorted(session.info.pop(_PENDING, {}).items()) if ready or unclaimed]
     if not changes:
         return
-    session.connection().execute(insert(InboxCount.__table__), changes)
+    _INSERT_COUNTS.run(session.connection(), changes)
     folds = [change["candidate_group"] for change in changes if next(_inserted) % FOLD_EVERY == 0]
     for group in folds:  # in name order, before the commit's other locks: folders never wait in a cycle
         fold_counts(session, group)
+
+
+_INSERT_COUNTS = stepsql.insert(InboxCount.__table__, ["candidate_group", "ready", "unclaimed"])
 
 
 def fold_counts(session: Session, group: str) -> None:
@@ -188,8 +191,7 @@ def fold_counts(session: Session, group: str) -> None:
                              .execution_options(synchronize_session=False)).all()
     ready, unclaimed = sum(r for r, _u in folded), sum(u for _r, u in folded)
     if ready or unclaimed:
-        session.connection().execute(insert(InboxCount.__table__),
-                                     {"candidate_group": group, "ready": ready, "unclaimed": unclaimed})
+        _INSERT_COUNTS.run(session.connection(), {"candidate_group": group, "ready": ready, "unclaimed": unclaimed})
 
 
 # --- reading -------------------------------------------------------------------------------------

@@ -16,16 +16,17 @@ from datetime import datetime
 from typing import Any, Optional
 
 from lxml import etree
-from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import clock, dmn, history, inbox, runtime
+from . import clock, dmn, history, inbox, runtime, stepsql
 from . import called as called_processes
 from .errors import ExecutionError, InstanceNotRunning, InvalidInput, NotFound
 from .expressions import compile_template
 from .xmlsafe import parse_xml
-from .models import DecisionDefinition, ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance, Timer, UserTask
+from .models import (DecisionDefinition, ExternalTask, Incident, MessageSubscription, ProcessDefinition,
+                     ProcessInstance, Timer, UserTask, new_rest_id)
 
 
 # --- caches ------------------------------------------------------------------------------------
@@ -305,13 +306,13 @@ def save(session: Session, handle: Handle) -> None:
     count, head = history.append(session, row.id, row.history_count, row.history_head, handle.events,
                                  runtime.state_digest(workflow))
     columns["history_count"], columns["history_head"] = count, head
+    for name in ("status", "variables", "open_tasks"):  # an unchanged indexed or JSON column is not rewritten
+        if name in columns and columns[name] == getattr(row, name):
+            del columns[name]
     write_columns(session, row, columns)
     handle.events = []
     if not workflow.completed:  # an ended instance does not move again: the cache keeps live ones
         session.info.setdefault("dalad_saved", []).append((row.id, row.revision, workflow))
-
-
-_UPDATE_BY_ID: dict = {}
 
 
 def write_columns(session: Session, obj, columns: dict) -> None:
@@ -319,11 +320,7 @@ def write_columns(session: Session, obj, columns: dict) -> None:
 
     The hot path of every completion: the unit of work's bookkeeping costs more than the UPDATE.
     """
-    table = obj.__table__
-    statement = _UPDATE_BY_ID.get(table.name)
-    if statement is None:
-        statement = _UPDATE_BY_ID[table.name] = update(table).where(table.c.id == bindparam("_row_id"))
-    session.connection().execute(statement, {**columns, "_row_id": obj.id})
+    stepsql.update_by_id(session.connection(), obj.__table__, obj.id, columns)
     for name, value in columns.items():
         set_committed_value(obj, name, value)
 
@@ -370,7 +367,7 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
         attrs = (called or {}).get(element) or handle.meta["user_tasks"].get(element, {})
         values = _new_user_task(row, task, element, attrs, now)
         values["called_instance_id"] = called_processes.of_task(handle.calls, task)
-        task_id = connection.execute(_INSERT_TASK, values).scalar_one()
+        task_id = _INSERT_TASK.run(connection, values).scalar_one()
         inbox.add_candidates(session, inbox.candidate_rows(task_id, values))
         opened[uuid] = [task_id, element]
         handle.events.append(history.Event("task_created", element_id=element,
@@ -381,7 +378,10 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
     handle.open_tasks = opened
 
 
-_INSERT_TASK = insert(UserTask.__table__).returning(UserTask.__table__.c.id)  # built once: every step runs it
+_INSERT_TASK = stepsql.insert(UserTask.__table__, [
+    "rest_id", "instance_id", "task_uuid", "element_id", "name", "lane", "process_key", "business_key",
+    "candidate_groups", "candidate_users", "assignee", "priority", "form_key", "created_at", "due_at", "due_key",
+    "follow_up_at", "state", "called_instance_id"], returning="id")
 
 
 def _occurrence(workflow, task) -> int:
@@ -412,7 +412,7 @@ def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: d
     priority = value("priority")
     due_at = _when(value("due_date"), element, row.id)
     return dict(
-        instance_id=row.id, task_uuid=str(task.id), element_id=element,
+        rest_id=new_rest_id(), instance_id=row.id, task_uuid=str(task.id), element_id=element,
         name=_task_name(attrs.get("name") or task.task_spec.bpmn_name, data), lane=attrs.get("lane"),
         process_key=row.process_key, business_key=row.business_key,
         candidate_groups=groups, candidate_users=users, assignee=str(assignee) if assignee else None,

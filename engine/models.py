@@ -179,9 +179,14 @@ class UserTask(Base):
     """The inbox: one row per user task the engine offered, kept in step with the state."""
 
     __tablename__ = "user_task"
+    # Every step inserts and closes a row: no index beyond what the inbox and the engine read (`state`
+    # alone is the head of the composite ones; a called process's rows are the few that name one).
     __table_args__ = (Index("ix_user_task_state_assignee", "state", "assignee"),
                       Index("ix_user_task_inbox_due", "state", "due_key", "created_at", "id"),
-                      Index("ix_user_task_state_process", "state", "process_key"))
+                      Index("ix_user_task_state_process", "state", "process_key"),
+                      Index("ix_user_task_called_instance_id", "called_instance_id",
+                            sqlite_where=text("called_instance_id IS NOT NULL"),
+                            postgresql_where=text("called_instance_id IS NOT NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
     rest_id: Mapped[str] = rest_id_column()
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
@@ -200,11 +205,10 @@ class UserTask(Base):
     due_at: Mapped[Optional[datetime]]
     due_key: Mapped[datetime]  # due_at, or NO_DUE_DATE: the inbox's order "by due date, none last" on both databases
     follow_up_at: Mapped[Optional[datetime]]
-    state: Mapped[str] = mapped_column(String(16), index=True)  # ready | completed | cancelled
+    state: Mapped[str] = mapped_column(String(16))  # ready | completed | cancelled
     completed_by: Mapped[Optional[str]] = mapped_column(String(100))
     completed_at: Mapped[Optional[datetime]]
-    called_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"),
-                                                              index=True)  # a called process's task
+    called_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"))  # a called process's task
     candidates: Mapped[list["TaskCandidate"]] = relationship(cascade="all, delete-orphan")
 
 
@@ -217,8 +221,7 @@ class TaskCandidate(Base):
     task, so a bureau's inbox page and count read one index range in order."""
 
     __tablename__ = "task_candidate"
-    __table_args__ = (Index("ix_task_candidate_lookup", "kind", "value"),
-                      Index("ix_task_candidate_inbox_created", "kind", "value", "ready", "claimed", "created_at",
+    __table_args__ = (Index("ix_task_candidate_inbox_created", "kind", "value", "ready", "claimed", "created_at",
                             "task_id"),
                       Index("ix_task_candidate_inbox_due", "kind", "value", "ready", "claimed", "due_key",
                             "created_at", "task_id"))

@@ -36,7 +36,7 @@ from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from . import clock, specs
+from . import clock, jsontext, specs
 from .errors import ExecutionError, ExpressionError
 from .scripts import compile_script
 from .expressions import compile_any
@@ -187,7 +187,7 @@ def dump_state(workflow: BpmnWorkflow) -> str:
 
 
 def _dumps(value) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return jsontext.dumps(value)
 
 
 def load_state(text: str, spec, subprocess_specs) -> BpmnWorkflow:
@@ -205,7 +205,7 @@ def load_state(text: str, spec, subprocess_specs) -> BpmnWorkflow:
 
 def plain(value: Any) -> Any:
     """Return `value` as JSON-ready data (dates as ISO text)."""
-    return json.loads(json.dumps(value, default=_json_default))
+    return json.loads(jsontext.dumps(value, default=_json_default))
 
 
 def _json_default(value):
@@ -231,8 +231,7 @@ def state_digest(workflow: BpmnWorkflow) -> str:
     summary = compacted(workflow)
     if any(summary.values()):
         doc["compacted"] = summary
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=_json_default, ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(jsontext.dumps(doc, sort_keys=True, default=_json_default).encode()).hexdigest()
 
 
 def _tree_entries(root) -> list:

@@ -5,6 +5,7 @@ timed (the figures are bench/'s)."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 
 from conftest import deploy_files
 from engine import history, instances, replay, runtime, services
@@ -84,6 +85,45 @@ def test_verify_is_one_forward_pass_whose_work_grows_linearly(db, reports):
     report_rounds(db, reports, 250)
     per_event_300 = proof_work(300)
     assert per_event_300 <= per_event_50 * 1.1  # constant work per event: linear in the events
+
+
+def statements_of_one_round(db, instance_id: int) -> list[str]:
+    """The statements one completion of the loop's report runs, in its own transaction, as each
+    begins (verb and table): what the step does in the database, read from the driver's calls."""
+    seen = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        words = statement.replace('"', "").replace("(", " ").split()
+        verb = words[0].upper()
+        table = words[[w.upper() for w in words].index("FROM") + 1] if verb == "SELECT" else \
+            words[2] if verb in ("INSERT", "DELETE") else words[1] if verb == "UPDATE" else ""
+        seen.append(f"{verb} {table}".strip() + (" (many)" if executemany else ""))
+
+    with db.read() as session:
+        [(task_id, _element)] = session.get(ProcessInstance, instance_id).open_tasks.values()
+    event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        with db.write() as session:
+            services.complete_task(session, task_id, user="edu_li", check_access=False, data={"finished": False})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
+    return seen
+
+
+def test_a_step_runs_the_same_statements_at_its_400th_round_as_at_its_fourth(db, progress):
+    """No statement of a completion reads or writes more because the instance is old: the same
+    statements (a lock, the inbox rows, the task rows, the history rows of the instance and of the
+    system chain, the instance row) at round 4 and at round 400."""
+    report_rounds(db, progress, 3)
+    early = statements_of_one_round(db, progress)
+    report_rounds(db, progress, 395)
+    late = statements_of_one_round(db, progress)
+    assert late == early, (early, late)
+    assert sorted(early) == sorted(filter(None, [
+        "BEGIN" if db.is_sqlite else None, "SELECT user_task", None if db.is_sqlite else "SELECT user_task",
+        "UPDATE task_candidate", "UPDATE user_task", "INSERT user_task", "INSERT task_candidate",
+        "INSERT history_event (many)", "UPDATE process_instance", "SELECT history_chain", "UPDATE history_chain",
+        "INSERT history_event"])), early
 
 
 @pytest.mark.long_run  # make test-long: engine logic, the same on both databases, once on SQLite

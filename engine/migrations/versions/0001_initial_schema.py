@@ -351,8 +351,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('user_task', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_task_instance_id'), ['instance_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_user_task_called_instance_id'), ['called_instance_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_user_task_state'), ['state'], unique=False)
+        batch_op.create_index(batch_op.f('ix_user_task_called_instance_id'), ['called_instance_id'], unique=False,
+                              sqlite_where=sa.text('called_instance_id IS NOT NULL'),
+                              postgresql_where=sa.text('called_instance_id IS NOT NULL'))
         batch_op.create_index('ix_user_task_state_assignee', ['state', 'assignee'], unique=False)
         batch_op.create_index('ix_user_task_inbox_due', ['state', 'due_key', 'created_at', 'id'], unique=False)
         batch_op.create_index('ix_user_task_state_process', ['state', 'process_key'], unique=False)
@@ -393,7 +394,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('task_candidate', schema=None) as batch_op:
-        batch_op.create_index('ix_task_candidate_lookup', ['kind', 'value'], unique=False)
         batch_op.create_index('ix_task_candidate_inbox_created',
                               ['kind', 'value', 'ready', 'claimed', 'created_at', 'task_id'], unique=False)
         batch_op.create_index('ix_task_candidate_inbox_due',
@@ -478,7 +478,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_task_candidate_task_id'))
         batch_op.drop_index('ix_task_candidate_inbox_due')
         batch_op.drop_index('ix_task_candidate_inbox_created')
-        batch_op.drop_index('ix_task_candidate_lookup')
 
     op.drop_table('task_candidate')
     with op.batch_alter_table('document', schema=None) as batch_op:
@@ -491,7 +490,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_user_task_state_process')
         batch_op.drop_index('ix_user_task_inbox_due')
         batch_op.drop_index('ix_user_task_state_assignee')
-        batch_op.drop_index(batch_op.f('ix_user_task_state'))
         batch_op.drop_index(batch_op.f('ix_user_task_called_instance_id'))
         batch_op.drop_index(batch_op.f('ix_user_task_instance_id'))
 

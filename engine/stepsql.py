@@ -1,0 +1,87 @@
+"""The statements every engine step runs, written once as plain SQL.
+
+A completion runs about ten statements: the locking read of its task and instance (the ORM's:
+callers use those objects), then the inbox and task rows, the history rows, the system chain's
+head and the instance row. Through the ORM or Core each costs more in Python (compilation, cache
+keys, parameter setup) than the database takes to run it, so these are plain SQL with `:name`
+parameters, run through
+`Connection.exec_driver_sql` on the session's connection: SQLAlchemy's error handling,
+reconnection and events stay; per dialect only the parameter style differs (sqlite3 takes
+`:name`, psycopg `%(name)s`). A parameter named after a column of the statement's table is
+converted by that column's type, as SQLAlchemy would (UTC times, JSON), so what these write
+reads back through the models unchanged.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable, Optional, Union
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Connection, CursorResult
+
+_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
+
+Params = Union[dict, list[dict]]
+
+
+class Statement:
+    """One statement with `:name` parameters; `for_update` adds a row lock where the database has
+    one (PostgreSQL: SQLite's write transaction holds the database lock from its first statement)."""
+
+    def __init__(self, sql: str, table: Optional[Table] = None, *, for_update: bool = False):
+        self.sql, self.table, self.for_update = sql, table, for_update
+        self._by_dialect: dict[str, tuple[str, dict]] = {}
+
+    def _prepared(self, dialect) -> tuple[str, dict]:
+        prepared = self._by_dialect.get(dialect.name)
+        if prepared is None:
+            sql = self.sql + (" FOR UPDATE" if self.for_update and dialect.name != "sqlite" else "")
+            if dialect.paramstyle in ("pyformat", "format"):
+                sql = _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
+            processors = {}
+            for name in _PARAMETER.findall(self.sql):
+                column = self.table.c.get(name) if self.table is not None else None
+                processor = column.type._cached_bind_processor(dialect) if column is not None else None
+                if processor is not None:
+                    processors[name] = processor
+            prepared = self._by_dialect[dialect.name] = (sql, processors)
+        return prepared
+
+    def run(self, connection: Connection, params: Params) -> CursorResult:
+        """Execute with one dict of parameters, or many (a list: one execution each, as executemany)."""
+        sql, processors = self._prepared(connection.dialect)
+        if processors:
+            if isinstance(params, list):
+                params = [_converted(p, processors) for p in params]
+            else:
+                params = _converted(params, processors)
+        return connection.exec_driver_sql(sql, params)
+
+
+def _converted(params: dict, processors: dict) -> dict:
+    return {name: (processors[name](value) if name in processors else value) for name, value in params.items()}
+
+
+def insert(table: Table, columns: Iterable[str], returning: Optional[str] = None) -> Statement:
+    """INSERT of the named columns (parameters named as them), optionally RETURNING one."""
+    columns = list(columns)
+    sql = (f"INSERT INTO {table.name} ({', '.join(_quoted(c) for c in columns)}) "
+           f"VALUES ({', '.join(':' + c for c in columns)})")
+    return Statement(sql + (f" RETURNING {returning}" if returning else ""), table)
+
+
+_UPDATES: dict[tuple, Statement] = {}
+
+
+def update_by_id(connection: Connection, table: Table, row_id: int, values: dict) -> None:
+    """UPDATE one row's columns by its id (the statement for each set of columns made once)."""
+    key = (table.name, *values)
+    statement = _UPDATES.get(key)
+    if statement is None:
+        sets = ", ".join(f"{_quoted(c)} = :{c}" for c in values)
+        statement = _UPDATES[key] = Statement(f"UPDATE {table.name} SET {sets} WHERE id = :_row_id", table)
+    statement.run(connection, {**values, "_row_id": row_id})
+
+
+def _quoted(column: str) -> str:
+    return f'"{column}"'
