@@ -25,7 +25,7 @@ from . import called as called_processes
 from .errors import ExecutionError, InstanceNotRunning, InvalidInput, NotFound
 from .expressions import compile_template
 from .xmlsafe import parse_xml
-from .models import (DecisionDefinition, ExternalTask, Incident, MessageSubscription, ProcessDefinition,
+from .models import (DecisionDefinition, Deployment, ExternalTask, Incident, MessageSubscription, ProcessDefinition,
                      ProcessInstance, Timer, UserTask, new_rest_id)
 
 
@@ -61,6 +61,7 @@ class _LRU:
 _definitions = _LRU(256)  # definition id -> DefinitionRuntime
 _decision_files = _LRU(256)  # decision definition id -> {decision id: parsed Decision}
 _workflows = _LRU(2048)   # instance id -> (revision, workflow)
+_tenants = _LRU(256)  # deployment id -> (its tenant,): a deployment never changes
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,16 @@ def definition_runtime(session: Session, definition_id: int) -> DefinitionRuntim
         cached = DefinitionRuntime(row.id, row.key, row.version, row.deployment_id, row.meta, spec, subs)
         _definitions.put(definition_id, cached)
     return cached
+
+
+def deployment_tenant(session: Session, deployment_id: int) -> Optional[str]:
+    """The tenant a deployment was made for, read once per process."""
+    cached = _tenants.get(deployment_id)
+    if cached is None:
+        deployment = session.get(Deployment, deployment_id)
+        cached = (deployment.tenant_id if deployment else None,)
+        _tenants.put(deployment_id, cached)
+    return cached[0]
 
 
 def _dmn_files(resource) -> dict:
@@ -159,6 +170,7 @@ def clear_caches() -> None:
     _definitions.clear()
     _decision_files.clear()
     _workflows.clear()
+    _tenants.clear()
 
 
 @event.listens_for(Session, "after_commit")
