@@ -10,7 +10,8 @@ from datetime import timedelta
 from typing import Optional
 
 from sqlalchemy import and_, bindparam, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
@@ -256,33 +257,67 @@ def lock_task(session: Session, task_id: Optional[int] = None, *,
               rest_id: Optional[str] = None) -> tuple[UserTask, ProcessInstance]:
     """Lock the task's instance first, then read the task and the instance as the last change left
     them (never an older copy this session read before the lock). The task is named by its id or
-    its REST id; a task this transaction already locked is not read again."""
+    its REST id; a task this transaction already locked is not read again.
+
+    Every step runs this, so it reads with Core and puts the rows into the session itself: an ORM
+    query costs more in Python than the read."""
     held = instances.held_locks(session)
     if task_id in held["task"]:
         task = session.get(UserTask, task_id)
         return task, session.get(ProcessInstance, task.instance_id)
+    session.flush()  # as the ORM's autoflush: what this transaction changed is read as changed
+    connection = session.connection()
     if rest_id is None:
-        found = session.execute(_LOCK_TASK_BY_ID, {"task_id": task_id}).first()
+        found = connection.execute(_LOCK_TASK_BY_ID, {"task_id": task_id}).first()
     else:
-        found = session.execute(_LOCK_TASK_BY_REST_ID, {"rest_id": rest_id}).first()
+        found = connection.execute(_LOCK_TASK_BY_REST_ID, {"rest_id": rest_id}).first()
     if found is None:
         raise NotFound(f"task {task_id if rest_id is None else rest_id} does not exist")
-    task, row = found
-    if not session.get_bind().dialect.name == "sqlite":
+    task_values, row_values = found[:len(_TASK_COLUMNS)], found[len(_TASK_COLUMNS):]
+    if connection.dialect.name != "sqlite":
         # The lock may have waited for another completion, and PostgreSQL re-reads only the locked
         # row then: read the task as that one left it. (On SQLite the write transaction holds the
         # database lock from its first statement.)
-        task = session.scalars(_READ_TASK, {"task_id": task.id}).one()
+        task_values = connection.execute(_READ_TASK, {"task_id": task_values[0]}).one()
+    task = _as_read(session, UserTask, task_values)
+    row = _as_read(session, ProcessInstance, row_values)
     held["instance"].add(row.id)
     held["task"].add(task.id)
     return task, row
 
 
-_LOCKED_TASK = select(UserTask, ProcessInstance).join(ProcessInstance, UserTask.instance_id == ProcessInstance.id) \
-    .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)
+def _as_read(session: Session, model, values):
+    """The session's object for a row read with Core (`_READ[model]`'s columns), as a query with
+    populate_existing leaves it: what was not read (the deferred state, relationships) loads when used."""
+    mapper, keys = model.__mapper__, _READ[model][1]
+    obj = session.identity_map.get(mapper.identity_key_from_primary_key((values[0],)))
+    if obj is not None:
+        session.expire(obj)
+        for key, value in zip(keys, values):
+            set_committed_value(obj, key, value)
+        return obj
+    obj = mapper.class_manager.new_instance()
+    obj.__dict__.update(zip(keys, values))
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
+
+def _read_shape(model) -> tuple[list, list]:
+    """A model's columns and attribute names, the deferred ones (the instance's state: the workflow
+    cache has it) left out; the primary key first."""
+    loaded = [p for p in model.__mapper__.column_attrs if not p.deferred]
+    return [p.columns[0] for p in loaded], [p.key for p in loaded]
+
+
+_READ = {model: _read_shape(model) for model in (UserTask, ProcessInstance)}
+_TASK_COLUMNS, _INSTANCE_COLUMNS = _READ[UserTask][0], _READ[ProcessInstance][0]
+_LOCKED_TASK = select(*_TASK_COLUMNS, *_INSTANCE_COLUMNS) \
+    .join_from(UserTask.__table__, ProcessInstance.__table__, UserTask.instance_id == ProcessInstance.id) \
+    .with_for_update(of=ProcessInstance.__table__)
 _LOCK_TASK_BY_ID = _LOCKED_TASK.where(UserTask.id == bindparam("task_id"))  # built once: every step runs one
 _LOCK_TASK_BY_REST_ID = _LOCKED_TASK.where(UserTask.rest_id == bindparam("rest_id"))
-_READ_TASK = select(UserTask).where(UserTask.id == bindparam("task_id")).execution_options(populate_existing=True)
+_READ_TASK = select(*_TASK_COLUMNS).where(UserTask.id == bindparam("task_id"))
 
 
 def check_ready(task: UserTask, row: ProcessInstance) -> None:
