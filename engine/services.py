@@ -10,8 +10,7 @@ from datetime import timedelta
 from typing import Optional
 
 from sqlalchemy import and_, bindparam, func, or_, select
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
@@ -259,8 +258,7 @@ def lock_task(session: Session, task_id: Optional[int] = None, *,
     them (never an older copy this session read before the lock). The task is named by its id or
     its REST id; a task this transaction already locked is not read again.
 
-    Every step runs this, so it reads with Core and puts the rows into the session itself: an ORM
-    query costs more in Python than the read."""
+    Every step runs this: it reads with Core and puts the rows into the session (instances.as_read)."""
     held = instances.held_locks(session)
     if task_id in held["task"]:
         task = session.get(UserTask, task_id)
@@ -279,33 +277,16 @@ def lock_task(session: Session, task_id: Optional[int] = None, *,
         # row then: read the task as that one left it. (On SQLite the write transaction holds the
         # database lock from its first statement.)
         task_values = connection.execute(_READ_TASK, {"task_id": task_values[0]}).one()
-    task = _as_read(session, UserTask, task_values)
-    row = _as_read(session, ProcessInstance, row_values)
+    task = instances.as_read(session, UserTask, dict(zip(_READ[UserTask][1], task_values)))
+    row = instances.as_read(session, ProcessInstance, dict(zip(_READ[ProcessInstance][1], row_values)))
     held["instance"].add(row.id)
     held["task"].add(task.id)
     return task, row
 
 
-def _as_read(session: Session, model, values):
-    """The session's object for a row read with Core (`_READ[model]`'s columns), as a query with
-    populate_existing leaves it: what was not read (the deferred state, relationships) loads when used."""
-    mapper, keys = model.__mapper__, _READ[model][1]
-    obj = session.identity_map.get(mapper.identity_key_from_primary_key((values[0],)))
-    if obj is not None:
-        session.expire(obj)
-        for key, value in zip(keys, values):
-            set_committed_value(obj, key, value)
-        return obj
-    obj = mapper.class_manager.new_instance()
-    obj.__dict__.update(zip(keys, values))
-    make_transient_to_detached(obj)
-    session.add(obj)
-    return obj
-
-
 def _read_shape(model) -> tuple[list, list]:
     """A model's columns and attribute names, the deferred ones (the instance's state: the workflow
-    cache has it) left out; the primary key first."""
+    cache has it) left out."""
     loaded = [p for p in model.__mapper__.column_attrs if not p.deferred]
     return [p.columns[0] for p in loaded], [p.key for p in loaded]
 

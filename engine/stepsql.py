@@ -1,7 +1,7 @@
 """The statements every engine step runs, written once as plain SQL.
 
-A completion runs about ten statements: the locking read of its task and instance (the ORM's:
-callers use those objects), then the inbox and task rows, the history rows, the system chain's
+A completion runs about ten statements: the locking read of its task and instance (Core's, put
+into the session as objects: callers use them), then the inbox and task rows, the history rows, the system chain's
 head and the instance row. Through the ORM or Core each costs more in Python (compilation, cache
 keys, parameter setup) than the database takes to run it, so these are plain SQL with `:name`
 parameters, run through
