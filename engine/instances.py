@@ -223,7 +223,7 @@ def as_read(session: Session, model, values: dict):
     """The session's object for a row read or written with plain SQL or Core (`values` by attribute,
     the primary key among them), as an ORM query with populate_existing leaves it: one already in
     the session takes these values; what is not among them (the deferred state, relationships)
-    loads when used. An ORM query or flush costs more in Python than the statement: every step does this."""
+    loads when used. Every step does this: an ORM query or flush costs more in Python than the statement."""
     mapper = model.__mapper__
     obj = session.identity_map.get(mapper.identity_key_from_primary_key((values["id"],)))
     if obj is not None:
