@@ -54,12 +54,18 @@ def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
         raise exc.DisconnectionError(str(dead)) from dead  # the pool retries with a new connection
 
 
+def _refuse_writes(session, _flush_context, _instances) -> None:
+    raise exc.InvalidRequestError("a read session does not write: use Database.write()")
+
+
 class Database:
-    """One engine and two ways in: `read()` and `write()`, each one transaction.
+    """One engine and two ways in: `read()` and `write()`.
 
     On SQLite a write transaction starts with BEGIN IMMEDIATE, so two writers queue on the
     database lock instead of failing at commit; readers never wait (WAL). On PostgreSQL, writers
-    lock the rows they change (SELECT ... FOR UPDATE in the services).
+    lock the rows they change (SELECT ... FOR UPDATE in the services), and a read runs each
+    statement in autocommit: at READ COMMITTED a transaction's statements see no more than that
+    (each its own snapshot), so its BEGIN and ROLLBACK would be two round trips for nothing.
     """
 
     def __init__(self, url: str, *, echo: bool = False):
@@ -68,7 +74,9 @@ class Database:
         event.listen(self.engine, "handle_error", _reconnect_when_read_only)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._writer = self.engine.execution_options(dalad_write=True)
-        self.read_session = sessionmaker(self.engine, expire_on_commit=False)
+        reader = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.read_session = sessionmaker(reader, autoflush=False, expire_on_commit=False)
+        event.listen(self.read_session, "before_flush", _refuse_writes)
         self.write_session = sessionmaker(self._writer, expire_on_commit=False)
 
     @staticmethod
@@ -104,8 +112,9 @@ class Database:
 
     @contextlib.contextmanager
     def read(self, *, snapshot: bool = False):
-        """Yield a session for reading; nothing is committed. `snapshot`: every query of it sees the
-        database as it was at its first (PostgreSQL: REPEATABLE READ; SQLite's reads always do)."""
+        """Yield a session for reading; it writes nothing (a flush is refused). `snapshot`: every
+        query of it sees the database as it was at its first (PostgreSQL: a REPEATABLE READ
+        transaction; SQLite's reads always do)."""
         with self.read_session() as session:
             with session.begin():
                 if snapshot and not self.is_sqlite:

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from lxml import etree
 from sqlalchemy import bindparam, event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import clock, dmn, history, inbox, runtime, stepsql
@@ -25,7 +25,7 @@ from . import called as called_processes
 from .errors import ExecutionError, InstanceNotRunning, InvalidInput, NotFound
 from .expressions import compile_template
 from .xmlsafe import parse_xml
-from .models import (DecisionDefinition, ExternalTask, Incident, MessageSubscription, ProcessDefinition,
+from .models import (DecisionDefinition, Deployment, ExternalTask, Incident, MessageSubscription, ProcessDefinition,
                      ProcessInstance, Timer, UserTask, new_rest_id)
 
 
@@ -61,6 +61,7 @@ class _LRU:
 _definitions = _LRU(256)  # definition id -> DefinitionRuntime
 _decision_files = _LRU(256)  # decision definition id -> {decision id: parsed Decision}
 _workflows = _LRU(2048)   # instance id -> (revision, workflow)
+_tenants = _LRU(256)  # deployment id -> (its tenant,): a deployment never changes
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,16 @@ def definition_runtime(session: Session, definition_id: int) -> DefinitionRuntim
         cached = DefinitionRuntime(row.id, row.key, row.version, row.deployment_id, row.meta, spec, subs)
         _definitions.put(definition_id, cached)
     return cached
+
+
+def deployment_tenant(session: Session, deployment_id: int) -> Optional[str]:
+    """The tenant a deployment was made for, read once per process."""
+    cached = _tenants.get(deployment_id)
+    if cached is None:
+        deployment = session.get(Deployment, deployment_id)
+        cached = (deployment.tenant_id if deployment else None,)
+        _tenants.put(deployment_id, cached)
+    return cached[0]
 
 
 def _dmn_files(resource) -> dict:
@@ -159,6 +170,7 @@ def clear_caches() -> None:
     _definitions.clear()
     _decision_files.clear()
     _workflows.clear()
+    _tenants.clear()
 
 
 @event.listens_for(Session, "after_commit")
@@ -205,6 +217,25 @@ def held_locks(session: Session) -> dict[str, set]:
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_locks(session, _previous):
     session.info.pop("dalad_locks", None)
+
+
+def as_read(session: Session, model, values: dict):
+    """The session's object for a row read or written with plain SQL or Core (`values` by attribute,
+    the primary key among them), as an ORM query with populate_existing leaves it: one already in
+    the session takes these values; what is not among them (the deferred state, relationships)
+    loads when used. Every step does this: an ORM query or flush costs more in Python than the statement."""
+    mapper = model.__mapper__
+    obj = session.identity_map.get(mapper.identity_key_from_primary_key((values["id"],)))
+    if obj is not None:
+        session.expire(obj)
+        for key, value in values.items():
+            set_committed_value(obj, key, value)
+        return obj
+    obj = mapper.class_manager.new_instance()
+    obj.__dict__.update(values)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
 
 
 def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
@@ -256,17 +287,24 @@ def create(session: Session, definition_id: int, *, business_key: Optional[str],
            user: Optional[str]) -> Handle:
     definition = definition_runtime(session, definition_id)
     now = clock.now()
-    row = ProcessInstance(definition_id=definition.id, process_key=definition.key, business_key=business_key,
-                          status="running", state="", variables={}, open_tasks={}, waits=[], revision=0,
-                          started_by=user, started_at=now, updated_at=now, history_count=0)
-    session.add(row)
-    session.flush()
+    values = dict(rest_id=new_rest_id(), definition_id=definition.id, process_key=definition.key,
+                  business_key=business_key, status="running", state="", variables={}, variable_types={},
+                  open_tasks={}, waits=[], revision=0, started_by=user, started_at=now, updated_at=now, ended_at=None,
+                  history_count=0, history_head=None, super_instance_id=None, root_instance_id=None, call_task=None)
+    values["id"] = _INSERT_INSTANCE.run(session.connection(), values).scalar_one()
+    row = as_read(session, ProcessInstance, values)
     history.record_system(session, history.Event(  # so that a deleted instance is named (audit.check_creations)
         "instance_created", actor=user, data={"instance": row.id, "process": f"{definition.key}:{definition.version}",
                                               "business_key": business_key}), created=row.id)
     workflow = runtime.new_workflow(definition.spec, definition.subprocess_specs)
     attach_decisions(session, workflow, definition)
     return Handle(row, definition, workflow)
+
+
+_INSERT_INSTANCE = stepsql.insert(ProcessInstance.__table__, [
+    "rest_id", "definition_id", "process_key", "business_key", "status", "state", "variables", "variable_types",
+    "open_tasks", "waits", "revision", "started_by", "started_at", "updated_at", "ended_at", "history_count",
+    "history_head", "super_instance_id", "root_instance_id", "call_task"], returning="id")
 
 
 def versions(handle: Handle) -> dict:

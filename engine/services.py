@@ -256,33 +256,49 @@ def lock_task(session: Session, task_id: Optional[int] = None, *,
               rest_id: Optional[str] = None) -> tuple[UserTask, ProcessInstance]:
     """Lock the task's instance first, then read the task and the instance as the last change left
     them (never an older copy this session read before the lock). The task is named by its id or
-    its REST id; a task this transaction already locked is not read again."""
+    its REST id; a task this transaction already locked is not read again.
+
+    Every step runs this: it reads with Core and puts the rows into the session (instances.as_read)."""
     held = instances.held_locks(session)
     if task_id in held["task"]:
         task = session.get(UserTask, task_id)
         return task, session.get(ProcessInstance, task.instance_id)
+    session.flush()  # as the ORM's autoflush: what this transaction changed is read as changed
+    connection = session.connection()
     if rest_id is None:
-        found = session.execute(_LOCK_TASK_BY_ID, {"task_id": task_id}).first()
+        found = connection.execute(_LOCK_TASK_BY_ID, {"task_id": task_id}).first()
     else:
-        found = session.execute(_LOCK_TASK_BY_REST_ID, {"rest_id": rest_id}).first()
+        found = connection.execute(_LOCK_TASK_BY_REST_ID, {"rest_id": rest_id}).first()
     if found is None:
         raise NotFound(f"task {task_id if rest_id is None else rest_id} does not exist")
-    task, row = found
-    if not session.get_bind().dialect.name == "sqlite":
+    task_values, row_values = found[:len(_TASK_COLUMNS)], found[len(_TASK_COLUMNS):]
+    if connection.dialect.name != "sqlite":
         # The lock may have waited for another completion, and PostgreSQL re-reads only the locked
         # row then: read the task as that one left it. (On SQLite the write transaction holds the
         # database lock from its first statement.)
-        task = session.scalars(_READ_TASK, {"task_id": task.id}).one()
+        task_values = connection.execute(_READ_TASK, {"task_id": task_values[0]}).one()
+    task = instances.as_read(session, UserTask, dict(zip(_READ[UserTask][1], task_values)))
+    row = instances.as_read(session, ProcessInstance, dict(zip(_READ[ProcessInstance][1], row_values)))
     held["instance"].add(row.id)
     held["task"].add(task.id)
     return task, row
 
 
-_LOCKED_TASK = select(UserTask, ProcessInstance).join(ProcessInstance, UserTask.instance_id == ProcessInstance.id) \
-    .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)
+def _read_shape(model) -> tuple[list, list]:
+    """A model's columns and attribute names, the deferred ones (the instance's state: the workflow
+    cache has it) left out."""
+    loaded = [p for p in model.__mapper__.column_attrs if not p.deferred]
+    return [p.columns[0] for p in loaded], [p.key for p in loaded]
+
+
+_READ = {model: _read_shape(model) for model in (UserTask, ProcessInstance)}
+_TASK_COLUMNS, _INSTANCE_COLUMNS = _READ[UserTask][0], _READ[ProcessInstance][0]
+_LOCKED_TASK = select(*_TASK_COLUMNS, *_INSTANCE_COLUMNS) \
+    .join_from(UserTask.__table__, ProcessInstance.__table__, UserTask.instance_id == ProcessInstance.id) \
+    .with_for_update(of=ProcessInstance.__table__)
 _LOCK_TASK_BY_ID = _LOCKED_TASK.where(UserTask.id == bindparam("task_id"))  # built once: every step runs one
 _LOCK_TASK_BY_REST_ID = _LOCKED_TASK.where(UserTask.rest_id == bindparam("rest_id"))
-_READ_TASK = select(UserTask).where(UserTask.id == bindparam("task_id")).execution_options(populate_existing=True)
+_READ_TASK = select(*_TASK_COLUMNS).where(UserTask.id == bindparam("task_id"))
 
 
 def check_ready(task: UserTask, row: ProcessInstance) -> None:

@@ -1,10 +1,10 @@
 """The statements every engine step runs, written once as plain SQL.
 
-A completion runs about ten statements: the locking read of its task and instance (the ORM's:
-callers use those objects), then the inbox and task rows, the history rows, the system chain's
-head and the instance row. Through the ORM or Core each costs more in Python (compilation, cache
-keys, parameter setup) than the database takes to run it, so these are plain SQL with `:name`
-parameters, run through
+A completion runs about ten statements: the locking read of its task and instance (Core's, its
+rows put into the session as objects: callers use them), then the inbox and task rows, the
+history rows, the system chain's head and the instance row. Through the ORM or Core each costs
+more in Python (compilation, cache keys, parameter setup) than the database takes to run it, so
+these are plain SQL with `:name` parameters, run through
 `Connection.exec_driver_sql` on the session's connection: SQLAlchemy's error handling,
 reconnection and events stay; per dialect only the parameter style differs (sqlite3 takes
 `:name`, psycopg `%(name)s`). A parameter named after a column of the statement's table is

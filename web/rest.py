@@ -32,6 +32,7 @@ from werkzeug.exceptions import HTTPException
 from engine import bureaus, clock, inbox, senders, services, tokens, users
 from engine.definitions import BPMN_NS, BundleFile, user_task_meta
 from engine.errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput, NotFound, Problem
+from engine.instances import deployment_tenant
 from engine.models import (DecisionDefinition, Deployment, ExternalTask, HistoryEvent, Incident, ProcessDefinition,
                            ProcessInstance, Resource, TaskCandidate, UserTask)
 from engine.xmlsafe import parse_xml
@@ -1120,10 +1121,10 @@ _ENDED = ("completed", "terminated")
 
 def instance_dto(session: Session, row: ProcessInstance, links: Optional[list] = None) -> dict:
     definition = session.get(ProcessDefinition, row.definition_id)
-    deployment = session.get(Deployment, definition.deployment_id) if definition else None
     return {"links": links or [], "id": row.rest_id, "definitionId": definition.rest_id,
             "businessKey": row.business_key, "caseInstanceId": None, "ended": row.status in _ENDED,
-            "suspended": row.status == "suspended", "tenantId": deployment.tenant_id if deployment else None}
+            "suspended": row.status == "suspended",
+            "tenantId": deployment_tenant(session, definition.deployment_id)}
 
 
 def _instance_filters(query, *, history: bool):

@@ -119,6 +119,11 @@ def test_attachments_deploy_with_the_diagram_and_are_kept_byte_for_byte(rest):
     assert body["tenantId"] == "dalad" and body["deployedDecisionDefinitions"] is None
     [definition] = body["deployedProcessDefinitions"].values()
     assert definition["tenantId"] == "dalad"
+    for key in ("P-1", "P-2"):  # the instance names its deployment's tenant, also once it is known
+        started = rest.as_("admin").post(f"/process-definition/{definition['id']}/start", {
+            "businessKey": key, "variables": {"unit": {"value": "edu", "type": "String"}}})
+        assert started.status_code == 200 and started.get_json()["tenantId"] == "dalad", started.get_json()
+        assert rest.as_("admin").get(f"/process-instance/{started.get_json()['id']}").get_json()["tenantId"] == "dalad"
     resources = rest.as_("admin").get(f"/deployment/{body['id']}/resources").get_json()
     assert sorted(r["name"] for r in resources) == ["review.bpmn", "submit_form.form"]
     form = next(r for r in resources if r["name"] == "submit_form.form")

@@ -1,0 +1,116 @@
+"""What a step and a read send to the database: the statements of one completion, reads without a
+transaction on PostgreSQL, and the locked read of a task as the last change left it."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, exc, update
+
+from conftest import deploy_files
+from engine import services
+from engine.models import ProcessInstance, UserTask
+
+
+@pytest.fixture
+def review(db, frozen_clock):
+    deploy_files(db, "review.bpmn")
+    with db.write() as session:
+        instance_id = services.start_process(session, "review", variables={"unit": "edu"}, user="alice").id
+        [submit] = services.tasks(session, instance_id=instance_id)
+    return db, instance_id, submit.id
+
+
+def statements_of(db, work) -> list[str]:
+    """The statements `work` sends, as kind and table ("SELECT user_task", "BEGIN", "COMMIT")."""
+    sent = []
+
+    def statement(_conn, _cursor, sql, *_args):
+        words = sql.split()
+        if words[0] == "BEGIN":  # SQLite's BEGIN IMMEDIATE (engine/database.py)
+            sent.append("BEGIN")
+            return
+        table = words[words.index("FROM") + 1] if words[0] in ("SELECT", "DELETE") else \
+            words[2] if words[0] == "INSERT" else words[1]
+        sent.append(f"{words[0]} {table}" + (" FOR UPDATE" if "FOR UPDATE" in sql else ""))
+
+    listeners = [("before_cursor_execute", statement), ("commit", lambda _conn: sent.append("COMMIT"))]
+    if not db.is_sqlite:  # psycopg sends BEGIN before the transaction's first statement
+        listeners.append(("begin", lambda _conn: sent.append("BEGIN")))
+    for name, listener in listeners:
+        event.listen(db.engine, name, listener)
+    try:
+        work()
+    finally:
+        for name, listener in listeners:
+            event.remove(db.engine, name, listener)
+    return sent
+
+
+def test_one_completion_sends_one_locked_read_then_its_writes(review):
+    db, _instance_id, task_id = review
+
+    def complete():
+        with db.write() as session:
+            services.complete_task(session, task_id, user="alice", groups=["unit:edu"], data={"amount": 1500})
+
+    sent = statements_of(db, complete)
+    lock = "" if db.is_sqlite else " FOR UPDATE"  # SQLite: BEGIN IMMEDIATE holds the database lock
+    # PostgreSQL reads the task again once the instance is locked: the lock may have waited for a
+    # change of it, and only the locked row is read anew then.
+    locked_read = [f"SELECT user_task{lock}"] + ([] if db.is_sqlite else ["SELECT user_task"])
+    assert sent[:len(locked_read) + 1] == ["BEGIN", *locked_read], sent
+    writes = sent[len(locked_read) + 1:]
+    assert [s for s in writes if s.startswith("SELECT")] == [f"SELECT history_chain{lock}"], sent
+    assert writes.count("UPDATE process_instance") == 1 and writes[-1] == "COMMIT", sent
+    assert writes.index(f"SELECT history_chain{lock}") > writes.index("UPDATE process_instance"), sent
+
+
+def test_the_locked_read_replaces_an_older_copy_the_session_holds(review):
+    db, instance_id, task_id = review
+    with db.write() as session:
+        stale = session.get(UserTask, task_id)
+        stale_row = session.get(ProcessInstance, instance_id)
+        session.execute(update(UserTask).where(UserTask.id == task_id).values(assignee="bob")
+                        .execution_options(synchronize_session=False))
+        session.execute(update(ProcessInstance).where(ProcessInstance.id == instance_id)
+                        .values(business_key="changed").execution_options(synchronize_session=False))
+        assert stale.assignee is None
+        task, row = services.lock_task(session, task_id)
+        assert task is stale and row is stale_row
+        assert (task.assignee, row.business_key) == ("bob", "changed")
+        assert row.state  # the deferred state loads when used
+
+
+def test_the_locked_read_sees_what_the_transaction_changed_before_it(review):
+    db, _instance_id, task_id = review
+    with db.write() as session:
+        session.get(UserTask, task_id).assignee = "carol"  # pending: flushed before the locked read
+        task, _row = services.lock_task(session, task_id)
+        assert task.assignee == "carol"
+    with db.read() as session:
+        assert session.get(UserTask, task_id).assignee == "carol"
+
+
+def test_a_read_session_refuses_to_write(review):
+    db, _instance_id, task_id = review
+    with pytest.raises(exc.InvalidRequestError, match="read session does not write"):
+        with db.read() as session:
+            session.get(UserTask, task_id).assignee = "mallory"
+            session.flush()
+    with db.read() as session:
+        assert session.get(UserTask, task_id).assignee is None
+
+
+@pytest.mark.postgres_only
+def test_a_read_on_postgresql_opens_no_transaction_but_a_snapshot_does(review):
+    db, _instance_id, task_id = review
+
+    def status(session):
+        return session.connection().connection.dbapi_connection.info.transaction_status.name
+
+    with db.read() as session:
+        session.get(UserTask, task_id)
+        assert status(session) == "IDLE"  # no BEGIN sent, none to roll back
+    with db.read(snapshot=True) as session:
+        session.get(UserTask, task_id)
+        assert status(session) == "INTRANS"
+        assert session.connection().exec_driver_sql("SHOW transaction_isolation").scalar() == "repeatable read"
