@@ -443,6 +443,14 @@ def _int_id(session: Session, model, value: str, what: str) -> int:
     return key
 
 
+def _row_by_rest_id(session: Session, model, value: str, what: str):
+    """The row that REST id `value` names, read once."""
+    row = session.scalar(select(model).where(model.rest_id == value))
+    if row is None:
+        raise NotFound(f"{what} {value} does not exist")
+    return row
+
+
 def _ids_in(column, model, values: Iterable[str]):
     """`column` (an integer key of `model`) is one of the rows these REST ids name."""
     return column.in_(select(model.id).where(model.rest_id.in_(list(values))))
@@ -881,10 +889,7 @@ def deployments_count():
 
 
 def _deployment(session: Session, deployment_id: str) -> Deployment:
-    deployment = session.get(Deployment, _int_id(session, Deployment, deployment_id, "deployment"))
-    if deployment is None:
-        raise NotFound(f"deployment {deployment_id} does not exist")
-    return deployment
+    return _row_by_rest_id(session, Deployment, deployment_id, "deployment")
 
 
 @rest_api.get("/deployment/<deployment_id>")
@@ -967,11 +972,7 @@ def process_definitions_count():
 
 
 def _definition(session: Session, definition_id: str) -> ProcessDefinition:
-    definition = session.get(ProcessDefinition, _int_id(session, ProcessDefinition, definition_id,
-                                                        "process definition"))
-    if definition is None:
-        raise NotFound(f"process definition {definition_id} does not exist")
-    return definition
+    return _row_by_rest_id(session, ProcessDefinition, definition_id, "process definition")
 
 
 @rest_api.get("/process-definition/<definition_id>")

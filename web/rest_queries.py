@@ -18,8 +18,8 @@ from engine.models import (Deployment, ExternalTask, ProcessDefinition, ProcessI
                            UserTask)
 
 from .rest import (_ENDED, _arg, _arg_bool, _arg_int, _arg_list, _arg_variables, _bad_request, _caller, _count,
-                   _date, _dated, _db, _instance_visible, _int_id, _like, _like_match, _millis, _page_list, _paged,
-                   _sort_keys, _sorted, owner_of, rest_api, variable_dto)
+                   _date, _dated, _db, _instance_visible, _like, _like_match, _millis, _page_list, _paged,
+                   _row_by_rest_id, _sort_keys, _sorted, owner_of, rest_api, variable_dto)
 
 
 def _visible(query):
@@ -324,7 +324,7 @@ def external_tasks_count():
 
 
 def open_external_task(session: Session, task_id: str) -> tuple[ExternalTask, ProcessInstance, ProcessDefinition]:
-    task = session.get(ExternalTask, _int_id(session, ExternalTask, task_id, "external task"))
+    task = _row_by_rest_id(session, ExternalTask, task_id, "external task")
     if task.state != "open":
         raise NotFound(f"external task {task_id} is {task.state}")
     row = session.get(ProcessInstance, task.called_instance_id or task.instance_id)
