@@ -4,10 +4,12 @@ A completion runs about ten statements: the locking read of its task and instanc
 rows put into the session as objects: callers use them), then the inbox and task rows, the
 history rows, the system chain's head and the instance row. Through the ORM or Core each costs
 more in Python (compilation, cache keys, parameter setup) than the database takes to run it, so
-these are plain SQL with `:name` parameters, run through
-`Connection.exec_driver_sql` on the session's connection: SQLAlchemy's error handling,
-reconnection and events stay; per dialect only the parameter style differs (sqlite3 takes
-`:name`, psycopg `%(name)s`). A parameter named after a column of the statement's table is
+these are plain SQL with `:name` parameters, run on a cursor of the session's own driver
+connection; a driver error is mapped as SQLAlchemy maps it (`handle_error` listeners,
+invalidation of a dead connection, `exc.DBAPIError`). While anything listens to
+`before_cursor_execute` or `after_cursor_execute` (statement counts in tests, tracing), they go
+through `Connection.exec_driver_sql`, which tells them. Per dialect only the parameter style
+differs (sqlite3 takes `:name`, psycopg `%(name)s`). A parameter named after a column of the statement's table is
 converted by that column's type, as SQLAlchemy would (UTC times, JSON), so what these write
 reads back through the models unchanged.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Optional, Union
 
-from sqlalchemy import Table
+from sqlalchemy import Table, exc
 from sqlalchemy.engine import Connection, CursorResult
 
 _PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
@@ -47,15 +49,49 @@ class Statement:
             prepared = self._by_dialect[dialect.name] = (sql, processors)
         return prepared
 
-    def run(self, connection: Connection, params: Params) -> CursorResult:
+    def run(self, connection: Connection, params: Params) -> Union[Rows, CursorResult]:
         """Execute with one dict of parameters, or many (a list: one execution each, as executemany)."""
         sql, processors = self._prepared(connection.dialect)
+        many = isinstance(params, list)
         if processors:
-            if isinstance(params, list):
-                params = [_converted(p, processors) for p in params]
+            params = [_converted(p, processors) for p in params] if many else _converted(params, processors)
+        dispatch = connection.dispatch
+        if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
+            return connection.exec_driver_sql(sql, params)  # what listens sees each statement
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            if many:
+                cursor.executemany(sql, params)
             else:
-                params = _converted(params, processors)
-        return connection.exec_driver_sql(sql, params)
+                cursor.execute(sql, params)
+            rows = Rows(cursor.fetchall() if cursor.description else [], cursor.rowcount)
+        except Exception as error:  # mapped as SQLAlchemy maps it (handle_error, invalidation, exc.DBAPIError)
+            connection._handle_dbapi_exception(error, sql, params, cursor, None)
+        finally:
+            cursor.close()
+        return rows
+
+
+class Rows:
+    """What a statement answered, fetched at once (these return a row or a few): the part of
+    `CursorResult` the step uses."""
+
+    __slots__ = ("rows", "rowcount")
+
+    def __init__(self, rows: list, rowcount: int):
+        self.rows, self.rowcount = rows, rowcount
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def first(self):
+        return self.rows[0] if self.rows else None
+
+    def scalar_one(self):
+        if len(self.rows) != 1:
+            raise exc.NoResultFound("no row was found") if not self.rows else \
+                exc.MultipleResultsFound("more than one row was found")
+        return self.rows[0][0]
 
 
 def _converted(params: dict, processors: dict) -> dict:
