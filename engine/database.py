@@ -10,6 +10,8 @@ from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
+from . import stepsql
+
 DEFAULT_URL_ENV = "DALAD_DATABASE_URL"
 PING_AFTER_IDLE_SECONDS = 10
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -52,6 +54,22 @@ def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
         dbapi_connection.rollback()
     except Exception as dead:
         raise exc.DisconnectionError(str(dead)) from dead  # the pool retries with a new connection
+
+
+def _answer_sent_writes_first(engine: Engine) -> None:
+    """PostgreSQL: the step's writes are sent without waiting (`stepsql._Batch`); they are answered
+    (and any error of them raised) before any other statement and with the commit, and dropped by a
+    rollback."""
+    def before_statement(cursor, _statement, _parameters, context):
+        stepsql.answer_sent(context.root_connection, cursor.connection)
+        return False  # SQLAlchemy executes the statement itself
+
+    for name in ("do_execute", "do_executemany", "do_execute_no_params"):
+        event.listen(engine, name, before_statement)
+    event.listen(engine, "commit", stepsql.commit_sent)
+    event.listen(engine, "rollback", lambda connection: connection.invalidated or stepsql.drop_sent(
+        connection.connection.dbapi_connection))
+    event.listen(engine, "reset", lambda dbapi_connection, _record, _state: stepsql.drop_sent(dbapi_connection))
 
 
 def _refuse_writes(session, _flush_context, _instances) -> None:
@@ -102,6 +120,7 @@ class Database:
         engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20)
         event.listen(engine, "checkin", _note_idle_since)
         event.listen(engine, "checkout", _ping_if_idle)
+        _answer_sent_writes_first(engine)
         return engine
 
     @contextlib.contextmanager

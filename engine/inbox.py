@@ -88,7 +88,7 @@ def candidate_rows(task_id: int, task: dict) -> list[dict]:
 def add_candidates(session: Session, rows: list[dict]) -> None:
     """Store the candidate rows of a new task (`candidate_rows`) and count it in its groups' inboxes."""
     if rows:
-        _INSERT.run(session.connection(), rows)
+        _INSERT.send(session.connection(), rows)
         _count(session, [(r["value"], 1, 0 if r["claimed"] else 1)
                          for r in rows if r["kind"] == "group" and r["ready"]])
 
@@ -171,7 +171,7 @@ def _insert_counts(session):
                for group, (ready, unclaimed) in sorted(session.info.pop(_PENDING, {}).items()) if ready or unclaimed]
     if not changes:
         return
-    _INSERT_COUNTS.run(session.connection(), changes)
+    _INSERT_COUNTS.send(session.connection(), changes)
     folds = [change["candidate_group"] for change in changes if next(_inserted) % FOLD_EVERY == 0]
     for group in folds:  # in name order, before the commit's other locks: folders never wait in a cycle
         fold_counts(session, group)
@@ -191,7 +191,7 @@ def fold_counts(session: Session, group: str) -> None:
                              .execution_options(synchronize_session=False)).all()
     ready, unclaimed = sum(r for r, _u in folded), sum(u for _r, u in folded)
     if ready or unclaimed:
-        _INSERT_COUNTS.run(session.connection(), {"candidate_group": group, "ready": ready, "unclaimed": unclaimed})
+        _INSERT_COUNTS.send(session.connection(), {"candidate_group": group, "ready": ready, "unclaimed": unclaimed})
 
 
 # --- reading -------------------------------------------------------------------------------------

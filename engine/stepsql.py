@@ -16,6 +16,7 @@ reads back through the models unchanged.
 from __future__ import annotations
 
 import re
+import weakref
 from typing import Iterable, Optional, Union
 
 from sqlalchemy import Table, exc
@@ -30,9 +31,11 @@ class Statement:
     """One statement with `:name` parameters; `for_update` adds a row lock where the database has
     one (PostgreSQL: SQLite's write transaction holds the database lock from its first statement)."""
 
-    def __init__(self, sql: str, table: Optional[Table] = None, *, for_update: bool = False):
-        self.sql, self.table, self.for_update = sql, table, for_update
+    def __init__(self, sql: str, table: Optional[Table] = None, *, for_update: bool = False,
+                 columns: Optional[list[str]] = None):
+        self.sql, self.table, self.for_update, self.columns = sql, table, for_update, columns
         self._by_dialect: dict[str, tuple[str, dict]] = {}
+        self._by_rows: dict[int, Statement] = {}
 
     def _prepared(self, dialect) -> tuple[str, dict]:
         prepared = self._by_dialect.get(dialect.name)
@@ -42,7 +45,7 @@ class Statement:
                 sql = _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
             processors = {}
             for name in _PARAMETER.findall(self.sql):
-                column = self.table.c.get(name) if self.table is not None else None
+                column = self.table.c.get(name.partition("__")[0]) if self.table is not None else None
                 processor = column.type._cached_bind_processor(dialect) if column is not None else None
                 if processor is not None:
                     processors[name] = processor
@@ -51,25 +54,62 @@ class Statement:
 
     def run(self, connection: Connection, params: Params) -> Union[Rows, CursorResult]:
         """Execute with one dict of parameters, or many (a list: one execution each, as executemany)."""
-        sql, processors = self._prepared(connection.dialect)
-        many = isinstance(params, list)
-        if processors:
-            params = [_converted(p, processors) for p in params] if many else _converted(params, processors)
+        sql, params, many = self._bound(connection, params)
         dispatch = connection.dispatch
         if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
             return connection.exec_driver_sql(sql, params)  # what listens sees each statement
-        cursor = connection.connection.dbapi_connection.cursor()
+        dbapi_connection = connection.connection.dbapi_connection
+        batch = _batches.get(dbapi_connection) if _batches else None
+        if batch is not None:  # PostgreSQL: the writes sent before and this in one round trip
+            cursor = batch.execute(connection, sql, params, many, answer=True)
+            batch.close(connection)
+        else:
+            cursor = dbapi_connection.cursor()
         try:
-            if many:
-                cursor.executemany(sql, params)
-            else:
-                cursor.execute(sql, params)
+            if batch is None:
+                if many:
+                    cursor.executemany(sql, params)
+                else:
+                    cursor.execute(sql, params)
             rows = Rows(cursor.fetchall() if cursor.description else [], cursor.rowcount)
         except Exception as error:  # mapped as SQLAlchemy maps it (handle_error, invalidation, exc.DBAPIError)
             connection._handle_dbapi_exception(error, sql, params, cursor, None)
         finally:
             cursor.close()
         return rows
+
+    def send(self, connection: Connection, params: Params) -> None:
+        """Execute a write whose answer nobody reads. On PostgreSQL it is sent at once in the
+        connection's batch (`_Batch`) and answered with the next statement that waits; elsewhere
+        (SQLite has no round trips) it is `run`."""
+        if connection.dialect.name != "postgresql" or connection.dispatch.before_cursor_execute \
+                or connection.dispatch.after_cursor_execute:
+            self.run(connection, params)
+            return
+        sql, params, many = self._bound(connection, params)
+        dbapi_connection = connection.connection.dbapi_connection
+        batch = _batches.get(dbapi_connection)
+        if batch is None:
+            batch = _batches[dbapi_connection] = _Batch(dbapi_connection)
+        batch.execute(connection, sql, params, many)
+
+    def _bound(self, connection: Connection, params: Params) -> tuple[str, Params, bool]:
+        many = isinstance(params, list)
+        if many and self.columns and len(params) > 1 and connection.dialect.name == "postgresql":
+            return self.rows(len(params))._bound(connection, numbered(params))  # one statement, not one per row
+        sql, processors = self._prepared(connection.dialect)
+        if processors:
+            params = [_converted(p, processors) for p in params] if many else _converted(params, processors)
+        return sql, params, many
+
+    def rows(self, count: int) -> Statement:
+        """This INSERT of `count` rows in one statement (parameters `numbered`)."""
+        statement = self._by_rows.get(count)
+        if statement is None:
+            head, _, values = self.sql.partition(" VALUES ")
+            rows = ", ".join(_PARAMETER.sub(rf":\1__{n}", values) for n in range(count))
+            statement = self._by_rows[count] = Statement(f"{head} VALUES {rows}", self.table)
+        return statement
 
 
 class Rows:
@@ -99,11 +139,18 @@ def _converted(params: dict, processors: dict) -> dict:
 
 
 def insert(table: Table, columns: Iterable[str], returning: Optional[str] = None) -> Statement:
-    """INSERT of the named columns (parameters named as them), optionally RETURNING one."""
+    """INSERT of the named columns (parameters named as them), optionally RETURNING one. Run with
+    several rows, on PostgreSQL it is one statement of them all (`Statement.rows`)."""
     columns = list(columns)
     sql = (f"INSERT INTO {table.name} ({', '.join(_quoted(c) for c in columns)}) "
            f"VALUES ({', '.join(':' + c for c in columns)})")
-    return Statement(sql + (f" RETURNING {returning}" if returning else ""), table)
+    return Statement(sql + (f" RETURNING {returning}" if returning else ""), table,
+                     columns=None if returning else columns)
+
+
+def numbered(rows: list[dict]) -> dict:
+    """The parameters of several rows in one statement: row N's `name` as `name__N`."""
+    return {f"{name}__{n}": value for n, row in enumerate(rows) for name, value in row.items()}
 
 
 _UPDATES: dict[tuple, Statement] = {}
@@ -116,8 +163,91 @@ def update_by_id(connection: Connection, table: Table, row_id: int, values: dict
     if statement is None:
         sets = ", ".join(f"{_quoted(c)} = :{c}" for c in values)
         statement = _UPDATES[key] = Statement(f"UPDATE {table.name} SET {sets} WHERE id = :_row_id", table)
-    statement.run(connection, {**values, "_row_id": row_id})
+    statement.send(connection, {**values, "_row_id": row_id})
 
 
 def _quoted(column: str) -> str:
     return f'"{column}"'
+
+
+# --- PostgreSQL: writes sent without waiting ------------------------------------------------------
+
+_batches: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # driver connection: its open batch
+
+
+class _Batch:
+    """Writes of a transaction sent in psycopg's pipeline mode: each goes to the server at once and
+    nobody waits for it; the next statement that needs an answer (`Statement.run`, any statement
+    through SQLAlchemy, the commit) closes the batch and all are answered in one round trip. The
+    server runs them in the order sent, so locks are taken as without the batch. An error of one
+    surfaces when the batch closes, mapped as SQLAlchemy maps it, naming that statement; the
+    transaction then fails as it would have at that statement (nothing of it is saved)."""
+
+    __slots__ = ("dbapi_connection", "pipeline", "sent")
+
+    def __init__(self, dbapi_connection):
+        self.dbapi_connection = dbapi_connection
+        self.pipeline = dbapi_connection.pipeline()
+        self.pipeline.__enter__()
+        self.sent: list[tuple[str, Params, object, bool]] = []
+
+    def execute(self, connection: Connection, sql: str, params: Params, many: bool, *, answer: bool = False):
+        for one in (params if many else [params]):  # each its own cursor: the one that failed is known
+            cursor = self.dbapi_connection.cursor()
+            self.sent.append((sql, one, cursor, answer))
+            try:
+                cursor.execute(sql, one)
+            except Exception as error:  # an earlier statement's error, answered meanwhile, or this one's
+                self._fail(connection, error)
+        return cursor
+
+    def close(self, connection: Connection) -> None:
+        """Answer everything sent: one round trip; an error raised as SQLAlchemy maps it."""
+        _batches.pop(self.dbapi_connection, None)
+        try:
+            self.pipeline.__exit__(None, None, None)
+        except Exception as error:
+            self._fail(connection, error, exited=True)
+        for _sql, _params, cursor, answer in self.sent:
+            if not answer:
+                cursor.close()
+
+    def _fail(self, connection: Connection, error: Exception, *, exited: bool = False) -> None:
+        _batches.pop(self.dbapi_connection, None)
+        if not exited:
+            self.pipeline.__exit__(type(error), error, None)  # leaves pipeline mode; later errors ignored
+        failed = next((entry for entry in self.sent if entry[2].pgresult is None), self.sent[-1])  # not answered
+        for _sql, _params, cursor, _answer in self.sent:
+            if cursor is not failed[2]:
+                cursor.close()
+        connection._handle_dbapi_exception(error, failed[0], failed[1], failed[2], None)
+
+
+def answer_sent(connection: Connection, dbapi_connection=None) -> None:
+    """Close the connection's batch, if one is open: before any other statement (engine.database
+    registers this on PostgreSQL)."""
+    batch = _batches.get(dbapi_connection or connection.connection.dbapi_connection) if _batches else None
+    if batch is not None:
+        batch.close(connection)
+
+
+def commit_sent(connection: Connection) -> None:
+    """At the commit, with a batch open: the COMMIT sent in it, so that it and what was sent before
+    are one round trip (the driver's commit then finds the transaction ended)."""
+    batch = _batches.get(connection.connection.dbapi_connection) if _batches else None
+    if batch is not None:
+        batch.execute(connection, "COMMIT", None, False)
+        batch.close(connection)
+
+
+def drop_sent(dbapi_connection) -> None:
+    """The transaction rolls back (or the connection goes back to the pool): leave pipeline mode;
+    an error of what was sent no longer matters."""
+    batch = _batches.pop(dbapi_connection, None) if _batches else None
+    if batch is not None:
+        try:
+            batch.pipeline.__exit__(None, None, None)
+        except Exception:  # noqa: BLE001 - the transaction is being rolled back
+            pass
+        for _sql, _params, cursor, _answer in batch.sent:
+            cursor.close()
