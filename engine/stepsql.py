@@ -223,12 +223,26 @@ class _Batch:
         connection._handle_dbapi_exception(error, failed[0], failed[1], failed[2], None)
 
 
-def answer_sent(connection: Connection, dbapi_connection=None) -> None:
-    """Close the connection's batch, if one is open: before any other statement (engine.database
-    registers this on PostgreSQL)."""
-    batch = _batches.get(dbapi_connection or connection.connection.dbapi_connection) if _batches else None
-    if batch is not None:
-        batch.close(connection)
+def begin(connection: Connection) -> None:
+    """A write transaction begins: its BEGIN is the batch's first statement."""
+    dbapi_connection = connection.connection.dbapi_connection
+    batch = _batches[dbapi_connection] = _Batch(dbapi_connection)
+    batch.execute(connection, "BEGIN", None, False)
+
+
+def with_sent(connection: Connection, cursor, sql: str, params, execute) -> bool:
+    """SQLAlchemy executes a statement (`execute`, on its `cursor`): with a batch open, in it, and the
+    batch closed (engine.database registers this on PostgreSQL); True when it did."""
+    batch = _batches.get(cursor.connection) if _batches else None
+    if batch is None:
+        return False
+    batch.sent.append((sql, params, cursor, True))  # SQLAlchemy's cursor: SQLAlchemy reads and closes it
+    try:
+        execute()
+    except Exception as error:
+        batch._fail(connection, error)
+    batch.close(connection)
+    return True
 
 
 def commit_sent(connection: Connection) -> None:

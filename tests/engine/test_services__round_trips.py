@@ -123,9 +123,9 @@ _TABLES = ("user_task", "process_instance", "task_candidate", "inbox_count", "hi
 
 @pytest.mark.postgres_only
 def test_on_postgresql_a_completion_sends_its_writes_with_the_answers_it_waits_for(review):
-    """Writes whose answer nobody reads go with the next statement that waits (stepsql._Batch); the
-    system chain's events and head are one statement, sent with the COMMIT: 8 round trips, where
-    each statement was one (16)."""
+    """The BEGIN and writes whose answer nobody reads go with the next statement that waits
+    (stepsql._Batch); the system chain's events and head are one statement, sent with the COMMIT:
+    7 round trips, where each statement was one (16)."""
     db, _instance_id, task_id = review
 
     def complete():
@@ -134,8 +134,7 @@ def test_on_postgresql_a_completion_sends_its_writes_with_the_answers_it_waits_f
 
     flights = round_trips_of(db, complete)
     assert flights == [
-        ["BEGIN"],
-        ["SELECT user_task FOR UPDATE"],  # the task and its instance, the instance locked
+        ["BEGIN", "SELECT user_task FOR UPDATE"],  # the task and its instance, the instance locked
         ["SELECT user_task"],  # the task again, as the lock left it
         ["UPDATE task_candidate"],  # the task leaves its inboxes: the groups counted from the answer
         ["UPDATE user_task", "INSERT user_task"],  # completed; a next task, its id answered
