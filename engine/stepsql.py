@@ -16,10 +16,10 @@ reads back through the models unchanged.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional, Union
+from typing import Iterable, Optional, Sequence, Union
 
-from sqlalchemy import Table, exc
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy import Column, Table, exc
+from sqlalchemy.engine import Connection
 
 _PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
@@ -27,17 +27,22 @@ Params = Union[dict, list[dict]]
 
 
 class Statement:
-    """One statement with `:name` parameters; `for_update` adds a row lock where the database has
-    one (PostgreSQL: SQLite's write transaction holds the database lock from its first statement)."""
+    """One statement with `:name` parameters. `for_update` adds a row lock where the database has
+    one (PostgreSQL: SQLite's write transaction holds the database lock from its first statement):
+    True for FOR UPDATE, or what follows it ("OF process_instance"). `returns`: the columns the
+    statement answers with, whose values are converted by their types as the ORM reads them."""
 
-    def __init__(self, sql: str, table: Optional[Table] = None, *, for_update: bool = False):
-        self.sql, self.table, self.for_update = sql, table, for_update
-        self._by_dialect: dict[str, tuple[str, dict]] = {}
+    def __init__(self, sql: str, table: Optional[Table] = None, *, for_update: Union[bool, str] = False,
+                 returns: Sequence[Column] = ()):
+        self.sql, self.table, self.for_update, self.returns = sql, table, for_update, list(returns)
+        self._by_dialect: dict[str, tuple[str, dict, list]] = {}
 
-    def _prepared(self, dialect) -> tuple[str, dict]:
+    def _prepared(self, dialect) -> tuple[str, dict, list]:
         prepared = self._by_dialect.get(dialect.name)
         if prepared is None:
-            sql = self.sql + (" FOR UPDATE" if self.for_update and dialect.name != "sqlite" else "")
+            sql = self.sql
+            if self.for_update and dialect.name != "sqlite":
+                sql += " FOR UPDATE" + ("" if self.for_update is True else f" {self.for_update}")
             if dialect.paramstyle in ("pyformat", "format"):
                 sql = _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
             processors = {}
@@ -46,29 +51,35 @@ class Statement:
                 processor = column.type._cached_bind_processor(dialect) if column is not None else None
                 if processor is not None:
                     processors[name] = processor
-            prepared = self._by_dialect[dialect.name] = (sql, processors)
+            readers = [(i, read) for i, column in enumerate(self.returns)
+                       if (read := column.type._cached_result_processor(dialect, None)) is not None]
+            prepared = self._by_dialect[dialect.name] = (sql, processors, readers)
         return prepared
 
-    def run(self, connection: Connection, params: Params) -> Union[Rows, CursorResult]:
+    def run(self, connection: Connection, params: Params) -> Rows:
         """Execute with one dict of parameters, or many (a list: one execution each, as executemany)."""
-        sql, processors = self._prepared(connection.dialect)
+        sql, processors, readers = self._prepared(connection.dialect)
         many = isinstance(params, list)
         if processors:
             params = [_converted(p, processors) for p in params] if many else _converted(params, processors)
         dispatch = connection.dispatch
-        if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
-            return connection.exec_driver_sql(sql, params)  # what listens sees each statement
-        cursor = connection.connection.dbapi_connection.cursor()
-        try:
-            if many:
-                cursor.executemany(sql, params)
-            else:
-                cursor.execute(sql, params)
-            rows = Rows(cursor.fetchall() if cursor.description else [], cursor.rowcount)
-        except Exception as error:  # mapped as SQLAlchemy maps it (handle_error, invalidation, exc.DBAPIError)
-            connection._handle_dbapi_exception(error, sql, params, cursor, None)
-        finally:
-            cursor.close()
+        if dispatch.before_cursor_execute or dispatch.after_cursor_execute:  # what listens sees each statement
+            result = connection.exec_driver_sql(sql, params)
+            rows = Rows(result.fetchall() if result.returns_rows else [], result.rowcount)
+        else:
+            cursor = connection.connection.dbapi_connection.cursor()
+            try:
+                if many:
+                    cursor.executemany(sql, params)
+                else:
+                    cursor.execute(sql, params)
+                rows = Rows(cursor.fetchall() if cursor.description else [], cursor.rowcount)
+            except Exception as error:  # mapped as SQLAlchemy maps it (handle_error, invalidation, exc.DBAPIError)
+                connection._handle_dbapi_exception(error, sql, params, cursor, None)
+            finally:
+                cursor.close()
+        if readers and rows.rows:
+            rows.rows = [_read(row, readers) for row in rows.rows]
         return rows
 
 
@@ -87,11 +98,21 @@ class Rows:
     def first(self):
         return self.rows[0] if self.rows else None
 
-    def scalar_one(self):
+    def one(self):
         if len(self.rows) != 1:
             raise exc.NoResultFound("no row was found") if not self.rows else \
                 exc.MultipleResultsFound("more than one row was found")
-        return self.rows[0][0]
+        return self.rows[0]
+
+    def scalar_one(self):
+        return self.one()[0]
+
+
+def _read(row, readers: list) -> list:
+    row = list(row)
+    for i, read in readers:
+        row[i] = read(row[i])
+    return row
 
 
 def _converted(params: dict, processors: dict) -> dict:
