@@ -62,8 +62,7 @@ class Statement:
         many = isinstance(params, list)
         if processors:
             params = [_converted(p, processors) for p in params] if many else _converted(params, processors)
-        dispatch = connection.dispatch
-        if dispatch.before_cursor_execute or dispatch.after_cursor_execute:  # what listens sees each statement
+        if _listened(connection):  # what listens sees each statement
             result = connection.exec_driver_sql(sql, params)
             rows = Rows(result.fetchall() if result.returns_rows else [], result.rowcount)
         else:
@@ -81,6 +80,17 @@ class Statement:
         if readers and rows.rows:
             rows.rows = [_read(row, readers) for row in rows.rows]
         return rows
+
+
+def _listened(connection: Connection) -> bool:
+    """Whether anything listens to the connection's cursor events, asked once per connection (a
+    session's transaction): asking costs a walk through the engine's and its class's listeners."""
+    listened = connection.__dict__.get("_dalad_listened")
+    if listened is None:
+        dispatch = connection.dispatch
+        listened = connection.__dict__["_dalad_listened"] = bool(
+            dispatch.before_cursor_execute or dispatch.after_cursor_execute)
+    return listened
 
 
 class Rows:
