@@ -319,8 +319,8 @@ def project(session: Session, viewer: Viewer, instance_id: int) -> Optional[Proj
         instance_id, row = row.root_instance_id, session.get(ProcessInstance, row.root_instance_id)
     if row is None:
         return None
-    found = [p for p in projects(session, viewer, ProjectFilter(process=row.process_key))
-             if p.instance_id == instance_id]
+    rows = session.execute(_listing(viewer, ProjectFilter()).where(ProcessInstance.id == instance_id)).all()
+    found = _described(session, rows, _process_names(session))
     return found[0] if found else None
 
 
