@@ -15,12 +15,14 @@ reads back through the models unchanged.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import weakref
-from typing import Iterable, Optional, Union
+from datetime import datetime
+from typing import Callable, Iterable, Optional, Sequence, Union
 
-from sqlalchemy import Table, exc
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy import Column, Table, exc
+from sqlalchemy.engine import Connection
 
 _PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
@@ -28,19 +30,24 @@ Params = Union[dict, list[dict]]
 
 
 class Statement:
-    """One statement with `:name` parameters; `for_update` adds a row lock where the database has
-    one (PostgreSQL: SQLite's write transaction holds the database lock from its first statement)."""
+    """One statement with `:name` parameters. `for_update` adds a row lock where the database has
+    one (PostgreSQL: SQLite's write transaction holds the database lock from its first statement):
+    True for FOR UPDATE, or what follows it ("OF process_instance"). `returns`: the columns the
+    statement answers with, whose values are converted by their types as the ORM reads them."""
 
-    def __init__(self, sql: str, table: Optional[Table] = None, *, for_update: bool = False,
-                 columns: Optional[list[str]] = None):
-        self.sql, self.table, self.for_update, self.columns = sql, table, for_update, columns
-        self._by_dialect: dict[str, tuple[str, dict]] = {}
+    def __init__(self, sql: str, table: Optional[Table] = None, *, for_update: Union[bool, str] = False,
+                 returns: Sequence[Column] = (), columns: Optional[list[str]] = None):
+        self.sql, self.table, self.for_update, self.returns = sql, table, for_update, list(returns)
+        self.columns = columns  # an INSERT's: on PostgreSQL several rows are one statement (`rows`)
+        self._by_dialect: dict[str, tuple[str, dict, list]] = {}
         self._by_rows: dict[int, Statement] = {}
 
-    def _prepared(self, dialect) -> tuple[str, dict]:
+    def _prepared(self, dialect) -> tuple[str, dict, list]:
         prepared = self._by_dialect.get(dialect.name)
         if prepared is None:
-            sql = self.sql + (" FOR UPDATE" if self.for_update and dialect.name != "sqlite" else "")
+            sql = self.sql
+            if self.for_update and dialect.name != "sqlite":
+                sql += " FOR UPDATE" + ("" if self.for_update is True else f" {self.for_update}")
             if dialect.paramstyle in ("pyformat", "format"):
                 sql = _PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
             processors = {}
@@ -48,59 +55,64 @@ class Statement:
                 column = self.table.c.get(name.partition("__")[0]) if self.table is not None else None
                 processor = column.type._cached_bind_processor(dialect) if column is not None else None
                 if processor is not None:
-                    processors[name] = processor
-            prepared = self._by_dialect[dialect.name] = (sql, processors)
+                    processors[name] = _remembering(processor) if _is_time(column) else processor
+            readers = [(i, read) for i, column in enumerate(self.returns)
+                       if (read := column.type._cached_result_processor(dialect, None)) is not None]
+            prepared = self._by_dialect[dialect.name] = (sql, processors, readers)
         return prepared
 
-    def run(self, connection: Connection, params: Params) -> Union[Rows, CursorResult]:
+    def run(self, connection: Connection, params: Params) -> Rows:
         """Execute with one dict of parameters, or many (a list: one execution each, as executemany)."""
-        sql, params, many = self._bound(connection, params)
-        dispatch = connection.dispatch
-        if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
-            return connection.exec_driver_sql(sql, params)  # what listens sees each statement
-        dbapi_connection = connection.connection.dbapi_connection
-        batch = _batches.get(dbapi_connection) if _batches else None
-        if batch is not None:  # PostgreSQL: the writes sent before and this in one round trip
-            cursor = batch.execute(connection, sql, params, many, answer=True)
-            batch.close(connection)
+        sql, params, many, readers = self._bound(connection, params)
+        if _listened(connection):  # what listens sees each statement
+            result = connection.exec_driver_sql(sql, params)
+            rows = Rows(result.fetchall() if result.returns_rows else [], result.rowcount)
         else:
-            cursor = dbapi_connection.cursor()
-        try:
-            if batch is None:
-                if many:
-                    cursor.executemany(sql, params)
-                else:
-                    cursor.execute(sql, params)
-            rows = Rows(cursor.fetchall() if cursor.description else [], cursor.rowcount)
-        except Exception as error:  # mapped as SQLAlchemy maps it (handle_error, invalidation, exc.DBAPIError)
-            connection._handle_dbapi_exception(error, sql, params, cursor, None)
-        finally:
+            dbapi_connection = connection.connection.dbapi_connection
+            batch = _batches.get(dbapi_connection) if _batches else None
+            if batch is not None:  # PostgreSQL: what was sent before and this in one round trip
+                cursor = batch.execute(connection, sql, params, many, answer=True)
+                batch.close(connection)
+            else:
+                cursor = dbapi_connection.cursor()
+            try:
+                if batch is None:
+                    if many:
+                        cursor.executemany(sql, params)
+                    else:
+                        cursor.execute(sql, params)
+                rows = Rows(cursor.fetchall() if cursor.description else [], cursor.rowcount)
+            except Exception as error:
+                # Mapped and raised as SQLAlchemy does it (handle_error listeners, exc.DBAPIError), which
+                # closes the cursor, or the whole connection when the error means it is unusable.
+                connection._handle_dbapi_exception(error, sql, params, cursor, None)
             cursor.close()
+        if readers and rows.rows:
+            rows.rows = [_read(row, readers) for row in rows.rows]
         return rows
 
     def send(self, connection: Connection, params: Params) -> None:
         """Execute a write whose answer nobody reads. On PostgreSQL it is sent at once in the
         connection's batch (`_Batch`) and answered with the next statement that waits; elsewhere
         (SQLite has no round trips) it is `run`."""
-        if connection.dialect.name != "postgresql" or connection.dispatch.before_cursor_execute \
-                or connection.dispatch.after_cursor_execute:
+        if connection.dialect.name != "postgresql" or _listened(connection):
             self.run(connection, params)
             return
-        sql, params, many = self._bound(connection, params)
+        sql, params, many, _readers = self._bound(connection, params)
         dbapi_connection = connection.connection.dbapi_connection
         batch = _batches.get(dbapi_connection)
         if batch is None:
             batch = _batches[dbapi_connection] = _Batch(dbapi_connection)
         batch.execute(connection, sql, params, many)
 
-    def _bound(self, connection: Connection, params: Params) -> tuple[str, Params, bool]:
+    def _bound(self, connection: Connection, params: Params) -> tuple[str, Params, bool, list]:
         many = isinstance(params, list)
         if many and self.columns and len(params) > 1 and connection.dialect.name == "postgresql":
             return self.rows(len(params))._bound(connection, numbered(params))  # one statement, not one per row
-        sql, processors = self._prepared(connection.dialect)
+        sql, processors, readers = self._prepared(connection.dialect)
         if processors:
             params = [_converted(p, processors) for p in params] if many else _converted(params, processors)
-        return sql, params, many
+        return sql, params, many, readers
 
     def rows(self, count: int) -> Statement:
         """This INSERT of `count` rows in one statement (parameters `numbered`)."""
@@ -110,6 +122,17 @@ class Statement:
             rows = ", ".join(_PARAMETER.sub(rf":\1__{n}", values) for n in range(count))
             statement = self._by_rows[count] = Statement(f"{head} VALUES {rows}", self.table)
         return statement
+
+
+def _listened(connection: Connection) -> bool:
+    """Whether anything listens to the connection's cursor events, asked once per connection (a
+    session's transaction): asking costs a walk through the engine's and its class's listeners."""
+    listened = connection.__dict__.get("_dalad_listened")
+    if listened is None:
+        dispatch = connection.dispatch
+        listened = connection.__dict__["_dalad_listened"] = bool(
+            dispatch.before_cursor_execute or dispatch.after_cursor_execute)
+    return listened
 
 
 class Rows:
@@ -127,11 +150,42 @@ class Rows:
     def first(self):
         return self.rows[0] if self.rows else None
 
-    def scalar_one(self):
+    def one(self):
         if len(self.rows) != 1:
             raise exc.NoResultFound("no row was found") if not self.rows else \
                 exc.MultipleResultsFound("more than one row was found")
-        return self.rows[0][0]
+        return self.rows[0]
+
+    def scalar_one(self):
+        return self.one()[0]
+
+
+def _is_time(column: Column) -> bool:
+    try:
+        return column.type.python_type is datetime
+    except NotImplementedError:
+        return False
+
+
+def _remembering(process: Callable) -> Callable:
+    """A time column's conversion that keeps its last answer: a step writes one instant (the
+    engine clock stands still during it) to many columns of many rows."""
+    last = [(None, None)]
+
+    def remembered(value):
+        seen, answer = last[0]
+        if value is None or value is not seen:
+            answer = process(value)
+            last[0] = (value, answer)  # one assignment: threads sharing the statement see a consistent pair
+        return answer
+    return remembered
+
+
+def _read(row, readers: list) -> list:
+    row = list(row)
+    for i, read in readers:
+        row[i] = read(row[i])
+    return row
 
 
 def _converted(params: dict, processors: dict) -> dict:
@@ -219,8 +273,9 @@ class _Batch:
         failed = next((entry for entry in self.sent if entry[2].pgresult is None), self.sent[-1])  # not answered
         for _sql, _params, cursor, _answer in self.sent:
             if cursor is not failed[2]:
-                cursor.close()
-        connection._handle_dbapi_exception(error, failed[0], failed[1], failed[2], None)
+                with contextlib.suppress(Exception):  # (a connection the error ended)
+                    cursor.close()
+        connection._handle_dbapi_exception(error, failed[0], failed[1], failed[2], None)  # closes that one
 
 
 def begin(connection: Connection) -> None:
