@@ -105,6 +105,30 @@ class Statement:
             batch = _batches[dbapi_connection] = _Batch(dbapi_connection)
         batch.execute(connection, sql, params, many)
 
+    def later(self, connection: Connection, params: dict) -> Callable[[], Rows]:
+        """Execute now, read the answer when called. On PostgreSQL the statement is sent in the
+        connection's batch and answered with the next statement that waits (or, if none did yet,
+        when called); elsewhere it is `run` at once."""
+        if connection.dialect.name != "postgresql" or _listened(connection):
+            rows = self.run(connection, params)
+            return lambda: rows
+        sql, params, _many, readers = self._bound(connection, params)
+        dbapi_connection = connection.connection.dbapi_connection
+        batch = _batches.get(dbapi_connection)
+        if batch is None:
+            batch = _batches[dbapi_connection] = _Batch(dbapi_connection)
+        cursor = batch.execute(connection, sql, params, False, answer=True)
+
+        def answer() -> Rows:
+            if _batches.get(dbapi_connection) is batch:
+                batch.close(connection)  # not answered yet: now
+            rows = Rows(cursor.fetchall() if cursor.description else [], cursor.rowcount)
+            cursor.close()
+            if readers and rows.rows:
+                rows.rows = [_read(row, readers) for row in rows.rows]
+            return rows
+        return answer
+
     def _bound(self, connection: Connection, params: Params) -> tuple[str, Params, bool, list]:
         many = isinstance(params, list)
         if many and self.columns and len(params) > 1 and connection.dialect.name == "postgresql":
