@@ -12,6 +12,10 @@ through `Connection.exec_driver_sql`, which tells them. Per dialect only the par
 differs (sqlite3 takes `:name`, psycopg `%(name)s`). A parameter named after a column of the statement's table is
 converted by that column's type, as SQLAlchemy would (UTC times, JSON), so what these write
 reads back through the models unchanged.
+
+On PostgreSQL a transaction's BEGIN and the writes whose answer nothing waits for (`send`,
+`later`) go to the server without waiting, in psycopg's pipeline mode (`_Batch`), and are
+answered with the next statement that waits, or the COMMIT: one round trip for them all.
 """
 from __future__ import annotations
 
@@ -95,32 +99,26 @@ class Statement:
         """Execute a write whose answer nobody reads. On PostgreSQL it is sent at once in the
         connection's batch (`_Batch`) and answered with the next statement that waits; elsewhere
         (SQLite has no round trips) it is `run`."""
-        if connection.dialect.name != "postgresql" or _listened(connection):
+        batch = _batch(connection)
+        if batch is None:
             self.run(connection, params)
             return
         sql, params, many, _readers = self._bound(connection, params)
-        dbapi_connection = connection.connection.dbapi_connection
-        batch = _batches.get(dbapi_connection)
-        if batch is None:
-            batch = _batches[dbapi_connection] = _Batch(dbapi_connection)
         batch.execute(connection, sql, params, many)
 
     def later(self, connection: Connection, params: dict) -> Callable[[], Rows]:
         """Execute now, read the answer when called. On PostgreSQL the statement is sent in the
         connection's batch and answered with the next statement that waits (or, if none did yet,
         when called); elsewhere it is `run` at once."""
-        if connection.dialect.name != "postgresql" or _listened(connection):
+        batch = _batch(connection)
+        if batch is None:
             rows = self.run(connection, params)
             return lambda: rows
         sql, params, _many, readers = self._bound(connection, params)
-        dbapi_connection = connection.connection.dbapi_connection
-        batch = _batches.get(dbapi_connection)
-        if batch is None:
-            batch = _batches[dbapi_connection] = _Batch(dbapi_connection)
         cursor = batch.execute(connection, sql, params, False, answer=True)
 
         def answer() -> Rows:
-            if _batches.get(dbapi_connection) is batch:
+            if _batches.get(batch.dbapi_connection) is batch:
                 batch.close(connection)  # not answered yet: now
             rows = Rows(cursor.fetchall() if cursor.description else [], cursor.rowcount)
             cursor.close()
@@ -302,8 +300,21 @@ class _Batch:
         connection._handle_dbapi_exception(error, failed[0], failed[1], failed[2], None)  # closes that one
 
 
+def _batch(connection: Connection) -> Optional[_Batch]:
+    """The connection's batch, opened if none is; None where statements run at once (SQLite, or
+    while cursor events are listened to)."""
+    if connection.dialect.name != "postgresql" or _listened(connection):
+        return None
+    dbapi_connection = connection.connection.dbapi_connection
+    batch = _batches.get(dbapi_connection)
+    if batch is None:
+        batch = _batches[dbapi_connection] = _Batch(dbapi_connection)
+    return batch
+
+
 def begin(connection: Connection) -> None:
-    """A write transaction begins: its BEGIN is the batch's first statement."""
+    """A write transaction begins (PostgreSQL, the driver in autocommit): its BEGIN is the first
+    statement of its batch."""
     dbapi_connection = connection.connection.dbapi_connection
     batch = _batches[dbapi_connection] = _Batch(dbapi_connection)
     batch.execute(connection, "BEGIN", None, False)
