@@ -265,18 +265,18 @@ def lock_task(session: Session, task_id: Optional[int] = None, *,
         return task, session.get(ProcessInstance, task.instance_id)
     session.flush()  # as the ORM's autoflush: what this transaction changed is read as changed
     connection = session.connection()
-    if rest_id is None:
-        found = _LOCK_TASK_BY_ID.run(connection, {"task_id": task_id}).first()
-    else:
-        found = _LOCK_TASK_BY_REST_ID.run(connection, {"rest_id": rest_id}).first()
-    if found is None:
+    named = {"task_id": task_id} if rest_id is None else {"rest_id": rest_id}
+    locked = (_LOCK_TASK_BY_ID if rest_id is None else _LOCK_TASK_BY_REST_ID).later(connection, named)
+    # The lock may wait for another completion, and PostgreSQL re-reads only the locked row then:
+    # the task is read again, sent with the lock (one round trip) and run by the server once the
+    # lock is taken. (On SQLite the write transaction holds the database lock from its first statement.)
+    reread = None if connection.dialect.name == "sqlite" else \
+        (_READ_TASK if rest_id is None else _READ_TASK_BY_REST_ID).later(connection, named)
+    found = locked().first()
+    task_again = reread().first() if reread is not None else None
+    if found is None or (reread is not None and task_again is None):
         raise NotFound(f"task {task_id if rest_id is None else rest_id} does not exist")
-    task_values, row_values = found[:len(_TASK_COLUMNS)], found[len(_TASK_COLUMNS):]
-    if connection.dialect.name != "sqlite":
-        # The lock may have waited for another completion, and PostgreSQL re-reads only the locked
-        # row then: read the task as that one left it. (On SQLite the write transaction holds the
-        # database lock from its first statement.)
-        task_values = _READ_TASK.run(connection, {"task_id": task_values[0]}).one()
+    task_values, row_values = task_again or found[:len(_TASK_COLUMNS)], found[len(_TASK_COLUMNS):]
     task = instances.as_read(session, UserTask, dict(zip(_READ[UserTask][1], task_values)))
     row = instances.as_read(session, ProcessInstance, dict(zip(_READ[ProcessInstance][1], row_values)))
     held["instance"].add(row.id)
@@ -305,6 +305,8 @@ _LOCK_TASK_BY_REST_ID = stepsql.Statement(_LOCKED_TASK + "rest_id = :rest_id", f
                                           returns=_TASK_COLUMNS + _INSTANCE_COLUMNS)
 _READ_TASK = stepsql.Statement(f"SELECT {_listed(_TASK_COLUMNS, False)} FROM user_task WHERE id = :task_id",
                                returns=_TASK_COLUMNS)
+_READ_TASK_BY_REST_ID = stepsql.Statement(f"SELECT {_listed(_TASK_COLUMNS, False)} FROM user_task "
+                                          "WHERE rest_id = :rest_id", returns=_TASK_COLUMNS)
 
 
 def check_ready(task: UserTask, row: ProcessInstance) -> None:

@@ -125,7 +125,7 @@ _TABLES = ("user_task", "process_instance", "task_candidate", "inbox_count", "hi
 def test_on_postgresql_a_completion_sends_its_writes_with_the_answers_it_waits_for(review):
     """The BEGIN and writes whose answer nobody reads go with the next statement that waits
     (stepsql._Batch); the system chain's events and head are one statement, sent with the COMMIT:
-    6 round trips, where each statement was one (16)."""
+    5 round trips, where each statement was one (16)."""
     db, _instance_id, task_id = review
 
     def complete():
@@ -134,8 +134,8 @@ def test_on_postgresql_a_completion_sends_its_writes_with_the_answers_it_waits_f
 
     flights = round_trips_of(db, complete)
     assert flights == [
-        ["BEGIN", "SELECT user_task FOR UPDATE"],  # the task and its instance, the instance locked
-        ["SELECT user_task"],  # the task again, as the lock left it
+        # the task and its instance, the instance locked; the task again, as the lock left it
+        ["BEGIN", "SELECT user_task FOR UPDATE", "SELECT user_task"],
         # the task leaves its inboxes (the groups counted from the answer at the commit), completed;
         # a next task, its id answered
         ["UPDATE task_candidate", "UPDATE user_task", "INSERT user_task"],
