@@ -312,10 +312,11 @@ def _refuse_unknown(what: str, given: set[str], known: frozenset, call: str) -> 
 
 
 def _query_value(name: str) -> Any:
-    if name not in g.get("rest_query_names", ()):
+    request_globals = g._get_current_object()  # read a few dozen times by a task list: one look-up each
+    if name not in request_globals.get("rest_query_names", ()):
         raise RuntimeError(f"{request.method} {request.path} reads query parameter '{name}', which "
                            "web/rest_openapi.py does not list for it")
-    value = g.rest_query.get(name)
+    value = request_globals.rest_query.get(name)
     return None if value in (None, "", []) else value
 
 
