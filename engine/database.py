@@ -10,6 +10,8 @@ from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
+from . import jsontext, stepsql
+
 DEFAULT_URL_ENV = "DALAD_DATABASE_URL"
 PING_AFTER_IDLE_SECONDS = 10
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -54,6 +56,9 @@ def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
         raise exc.DisconnectionError(str(dead)) from dead  # the pool retries with a new connection
 
 
+_BEGIN_WRITE, _BEGIN_READ = stepsql.Statement("BEGIN IMMEDIATE"), stepsql.Statement("BEGIN")
+
+
 def _refuse_writes(session, _flush_context, _instances) -> None:
     raise exc.InvalidRequestError("a read session does not write: use Database.write()")
 
@@ -81,8 +86,10 @@ class Database:
 
     @staticmethod
     def _make_engine(url: str, echo: bool) -> Engine:
+        """JSON columns are written as the engine writes its other JSON (engine/jsontext.py)."""
         if url.startswith("sqlite"):
-            engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+            engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False},
+                                   json_serializer=jsontext.dumps)
 
             @event.listens_for(engine, "connect")
             def _sqlite_connect(dbapi_connection, _record):
@@ -96,10 +103,10 @@ class Database:
             @event.listens_for(engine, "begin")
             def _sqlite_begin(conn):
                 immediate = conn.get_execution_options().get("dalad_write")
-                conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+                (_BEGIN_WRITE if immediate else _BEGIN_READ).run(conn, {})
 
             return engine
-        engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20)
+        engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20, json_serializer=jsontext.dumps)
         event.listen(engine, "checkin", _note_idle_since)
         event.listen(engine, "checkout", _ping_if_idle)
         return engine

@@ -18,7 +18,7 @@ from typing import Any, Optional
 from lxml import etree
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from . import clock, dmn, history, inbox, runtime, stepsql
 from . import called as called_processes
@@ -234,7 +234,8 @@ def as_read(session: Session, model, values: dict):
     obj = mapper.class_manager.new_instance()
     obj.__dict__.update(values)
     make_transient_to_detached(obj)
-    session.add(obj)
+    # Session.add without its cascade over relationships: none of them is loaded on a new object.
+    session._update_impl(instance_state(obj))
     return obj
 
 

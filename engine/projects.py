@@ -227,6 +227,17 @@ def _listing(viewer: Viewer, filters: ProjectFilter):
         query = query.where(ProcessInstance.status.in_(OPEN_STATUSES))
     elif filters.status:
         query = query.where(ProcessInstance.status == filters.status)
+    if filters.stage:  # a `stage` variable that names another stage rules it out; without one, tasks tell
+        stage = ProcessInstance.variables["stage"].as_string()
+        query = query.where(or_(stage.is_(None), stage == "", stage == filters.stage))
+    if filters.year:  # a plan year (then checked on the row), else the year it started
+        start, end = (datetime(year, 1, 1, tzinfo=clock.local_zone()) for year in (filters.year, filters.year + 1))
+        query = query.where(or_(ProcessInstance.variables["plan_year"].as_string().is_not(None),
+                                ProcessInstance.variables["year"].as_string().is_not(None),
+                                and_(ProcessInstance.started_at >= start, ProcessInstance.started_at < end)))
+    if filters.overdue:
+        query = query.where(exists().where(UserTask.instance_id == ProcessInstance.id, UserTask.state == "ready",
+                                           UserTask.due_at < clock.now()))
     return query
 
 
@@ -257,7 +268,7 @@ def _described(session: Session, rows: list, names: dict[str, str]) -> list[Proj
 
 def projects(session: Session, viewer: Viewer, filters: ProjectFilter = ProjectFilter()) -> list[Project]:
     """All the projects `viewer` may see that pass `filters`, newest first (exports, the dashboard)."""
-    rows = session.execute(_listing(viewer, filters)).all()
+    rows = [row for row in session.execute(_listing(viewer, filters)) if _row_passes(row, filters)]
     return [p for p in _described(session, rows, _process_names(session)) if _passes(p, filters)]
 
 
@@ -270,7 +281,7 @@ class ProjectPage:
 
 
 COUNT_CAP = 1000
-_SCAN_CHUNK = 200
+_SCAN_CHUNK = 200  # rows read at a time when a filter needs more than the row
 
 
 def page_of(session: Session, viewer: Viewer, filters: ProjectFilter, page: int, per_page: int) -> ProjectPage:
@@ -283,11 +294,16 @@ def page_of(session: Session, viewer: Viewer, filters: ProjectFilter, page: int,
         counted = query.with_only_columns(ProcessInstance.id).order_by(None).limit(COUNT_CAP + 1).subquery()
         total = session.scalar(select(func.count()).select_from(counted))
         return ProjectPage(_described(session, rows[:per_page], names), page, len(rows) > per_page, total)
-    wanted, passed, offset, exhausted = page * per_page + 1, [], 0, False
+    wanted, passed, exhausted, chunk = page * per_page + 1, [], False, query
     while len(passed) < wanted and not exhausted:
-        rows = session.execute(query.limit(_SCAN_CHUNK).offset(offset)).all()
-        passed += [p for p in _described(session, rows, names) if _passes(p, filters)]
-        exhausted, offset = len(rows) < _SCAN_CHUNK, offset + _SCAN_CHUNK
+        rows = session.execute(chunk.limit(_SCAN_CHUNK)).all()
+        kept = [row for row in rows if _row_passes(row, filters)]  # what the row answers, before its tasks are read
+        passed += [p for p in _described(session, kept, names) if _passes(p, filters)]
+        exhausted = len(rows) < _SCAN_CHUNK
+        if rows:  # the next chunk: after the last row read, in the listing's order (started_at, id descending)
+            last = rows[-1]
+            chunk = query.where(or_(ProcessInstance.started_at < last.started_at,
+                                    and_(ProcessInstance.started_at == last.started_at, ProcessInstance.id < last.id)))
     return ProjectPage(passed[(page - 1) * per_page:page * per_page], page, len(passed) > page * per_page,
                        len(passed) if exhausted else None)
 
@@ -296,18 +312,25 @@ def _reads_variables(filters: ProjectFilter) -> bool:
     return bool(filters.text or filters.unit or filters.category or filters.stage or filters.year or filters.overdue)
 
 
-def _passes(project: Project, filters: ProjectFilter) -> bool:
+def _row_passes(row, filters: ProjectFilter) -> bool:
+    """The filters an instance row answers by itself (its key, variables and start)."""
+    variables = row.variables or {}
     if filters.text:
         needle = filters.text.lower()
-        if not any(needle in (value or "").lower() for value in (project.code, project.unified_code, project.name)):
+        if not any(needle in (_text(value) or "").lower() for value in (
+                row.business_key, variables.get("project_code"), variables.get("project_name"))):
             return False
-    if filters.unit and project.unit != filters.unit:
+    if filters.unit and _text(variables.get("unit")) != filters.unit:
         return False
-    if filters.category and project.category != filters.category:
+    if filters.category and _text(variables.get("category")) != filters.category:
         return False
+    return not filters.year or _year(variables, row.started_at) == filters.year
+
+
+def _passes(project: Project, filters: ProjectFilter) -> bool:
+    """The filters a project's tasks answer (its stage, whether one is overdue), on a row that
+    passed the others (_row_passes)."""
     if filters.stage and project.stage != filters.stage:
-        return False
-    if filters.year and project.year != filters.year:
         return False
     return not filters.overdue or project.overdue
 
@@ -319,8 +342,8 @@ def project(session: Session, viewer: Viewer, instance_id: int) -> Optional[Proj
         instance_id, row = row.root_instance_id, session.get(ProcessInstance, row.root_instance_id)
     if row is None:
         return None
-    found = [p for p in projects(session, viewer, ProjectFilter(process=row.process_key))
-             if p.instance_id == instance_id]
+    rows = session.execute(_listing(viewer, ProjectFilter()).where(ProcessInstance.id == instance_id)).all()
+    found = _described(session, rows, _process_names(session))
     return found[0] if found else None
 
 

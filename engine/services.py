@@ -15,8 +15,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import (bureaus, called, clock, compliance, definitions, history, inbox, instances, runtime, senders, users,
-               variable_limits)
+from . import (bureaus, called, clock, compliance, definitions, history, inbox, instances, runtime, senders, stepsql,
+               users, variable_limits)
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
@@ -277,9 +277,9 @@ def lock_task(session: Session, task_id: Optional[int] = None, *,
     session.flush()  # as the ORM's autoflush: what this transaction changed is read as changed
     connection = session.connection()
     if rest_id is None:
-        found = connection.execute(_LOCK_TASK_BY_ID, {"task_id": task_id}).first()
+        found = _LOCK_TASK_BY_ID.run(connection, {"task_id": task_id}).first()
     else:
-        found = connection.execute(_LOCK_TASK_BY_REST_ID, {"rest_id": rest_id}).first()
+        found = _LOCK_TASK_BY_REST_ID.run(connection, {"rest_id": rest_id}).first()
     if found is None:
         raise NotFound(f"task {task_id if rest_id is None else rest_id} does not exist")
     task_values, row_values = found[:len(_TASK_COLUMNS)], found[len(_TASK_COLUMNS):]
@@ -287,7 +287,7 @@ def lock_task(session: Session, task_id: Optional[int] = None, *,
         # The lock may have waited for another completion, and PostgreSQL re-reads only the locked
         # row then: read the task as that one left it. (On SQLite the write transaction holds the
         # database lock from its first statement.)
-        task_values = connection.execute(_READ_TASK, {"task_id": task_values[0]}).one()
+        task_values = _READ_TASK.run(connection, {"task_id": task_values[0]}).one()
     task = instances.as_read(session, UserTask, dict(zip(_READ[UserTask][1], task_values)))
     row = instances.as_read(session, ProcessInstance, dict(zip(_READ[ProcessInstance][1], row_values)))
     held["instance"].add(row.id)
@@ -304,12 +304,18 @@ def _read_shape(model) -> tuple[list, list]:
 
 _READ = {model: _read_shape(model) for model in (UserTask, ProcessInstance)}
 _TASK_COLUMNS, _INSTANCE_COLUMNS = _READ[UserTask][0], _READ[ProcessInstance][0]
-_LOCKED_TASK = select(*_TASK_COLUMNS, *_INSTANCE_COLUMNS) \
-    .join_from(UserTask.__table__, ProcessInstance.__table__, UserTask.instance_id == ProcessInstance.id) \
-    .with_for_update(of=ProcessInstance.__table__)
-_LOCK_TASK_BY_ID = _LOCKED_TASK.where(UserTask.id == bindparam("task_id"))  # built once: every step runs one
-_LOCK_TASK_BY_REST_ID = _LOCKED_TASK.where(UserTask.rest_id == bindparam("rest_id"))
-_READ_TASK = select(*_TASK_COLUMNS).where(UserTask.id == bindparam("task_id"))
+def _listed(columns, qualified: bool = True) -> str:
+    return ", ".join(f'{c.table.name}."{c.name}"' if qualified else f'"{c.name}"' for c in columns)
+
+
+_LOCKED_TASK = (f"SELECT {_listed(_TASK_COLUMNS + _INSTANCE_COLUMNS)} FROM user_task "
+                "JOIN process_instance ON user_task.instance_id = process_instance.id WHERE user_task.")
+_LOCK_TASK_BY_ID = stepsql.Statement(_LOCKED_TASK + "id = :task_id", for_update="OF process_instance",
+                                     returns=_TASK_COLUMNS + _INSTANCE_COLUMNS)  # made once: every step runs one
+_LOCK_TASK_BY_REST_ID = stepsql.Statement(_LOCKED_TASK + "rest_id = :rest_id", for_update="OF process_instance",
+                                          returns=_TASK_COLUMNS + _INSTANCE_COLUMNS)
+_READ_TASK = stepsql.Statement(f"SELECT {_listed(_TASK_COLUMNS, False)} FROM user_task WHERE id = :task_id",
+                               returns=_TASK_COLUMNS)
 
 
 def check_ready(task: UserTask, row: ProcessInstance) -> None:

@@ -203,6 +203,32 @@ def test_the_list_is_read_a_page_at_a_time(app, db, portfolio, frozen_clock):
     assert "共 15 条，第 1 / 1 页" in text and "P-M26" in text and "P-A" in text and "P-M25" not in text
 
 
+@pytest.mark.parametrize("query, codes, described", [
+    ("year=2025", ["P-B"], 1),  # P-A's plan year is another, seen on its row; the others started in 2026
+    ("year=2026", ["P-D02", "P-D01", "P-D00"] + [f"P-M{n:02d}" for n in range(26, 4, -1)], 31),  # page 1 of 2
+    ("stage=construction", ["P-B"], 29),  # not the three whose `stage` names another stage
+    ("stage=design", ["P-D02", "P-D01", "P-D00"], 31),  # P-B's `stage` names another one
+    ("overdue=1", [], 0),  # nothing is due yet: no project's tasks are read
+])
+def test_filters_read_the_tasks_only_of_projects_whose_row_lets_them_pass(app, db, portfolio, frozen_clock,
+                                                                        query, codes, described):
+    """A filter on the stage, the year or overdue tasks leaves out in SQL the instances whose row
+    rules them out; the tasks are read (to tell the stage and the deadlines) of the rest only."""
+    from test_inbox_plans import statements_of
+    _more_projects(db, frozen_clock, 27)
+    for n in range(3):
+        _start(db, f"P-D{n:02d}", "edu_li", unit="edu", project_name=f"设计{n}", stage="design")
+    client = _client_for(app, "office_chen")
+    with statements_of(db) as seen:
+        text = text_of(client.get(f"/projects/?{query}"))
+    next_tasks = [statement for statement, _ in seen if "user_task.instance_id IN (" in statement
+                  and "user_task.state" in statement and "ORDER BY" in statement]
+    assert sum(s.split("user_task.instance_id IN (", 1)[1].split(")", 1)[0].count(",") + 1 for s in next_tasks) \
+        == described
+    listed = re.findall(r"P-[A-Z]\d*", text)
+    assert [code for code in dict.fromkeys(listed) if code in codes] == codes and set(listed) <= set(codes)
+
+
 def test_the_list_page_reads_by_index(app, db, portfolio, frozen_clock):
     """The page of an official's list walks the root instances' started-at index in order (no sort of
     every visible instance) and checks each row's visibility on that instance's own task rows
