@@ -395,16 +395,16 @@ _loaded: dict = {}  # path -> (modification time, rules): the file is read again
 
 def load_rules(path: Optional[Path] = None) -> list[Rule]:
     """The built-in rules changed and extended by the rules file (when it exists)."""
-    path = rules_file() if path is None else Path(path)
+    name = os.fspath(rules_file() if path is None else path)  # (every completion asks: one stat of the file)
     try:
-        stamp = path.stat().st_mtime_ns
+        stamp = os.stat(name).st_mtime_ns
     except OSError:
         stamp = None
-    cached = _loaded.get(str(path))
+    cached = _loaded.get(name)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    rules = _read_rules(path)
-    _loaded[str(path)] = (stamp, rules)
+    rules = _read_rules(Path(name))
+    _loaded[name] = (stamp, rules)
     return rules
 
 

@@ -180,8 +180,10 @@ class UserTask(Base):
 
     __tablename__ = "user_task"
     # Every step inserts and closes a row: no index beyond what the inbox and the engine read (`state`
-    # alone is the head of the composite ones; a called process's rows are the few that name one).
-    __table_args__ = (Index("ix_user_task_state_assignee", "state", "assignee"),
+    # alone is the head of the composite ones; a called process's rows are the few that name one; an
+    # instance's tasks in one state, as projects read their open ones, by instance and state).
+    __table_args__ = (Index("ix_user_task_instance_state", "instance_id", "state"),
+                      Index("ix_user_task_state_assignee", "state", "assignee"),
                       Index("ix_user_task_inbox_due", "state", "due_key", "created_at", "id"),
                       Index("ix_user_task_state_process", "state", "process_key"),
                       Index("ix_user_task_called_instance_id", "called_instance_id",
@@ -189,7 +191,7 @@ class UserTask(Base):
                             postgresql_where=text("called_instance_id IS NOT NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
     rest_id: Mapped[str] = rest_id_column()
-    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
     task_uuid: Mapped[str] = mapped_column(String(36), unique=True)
     element_id: Mapped[str] = mapped_column(String(200))
     name: Mapped[Optional[str]] = mapped_column(String(300))
@@ -342,7 +344,7 @@ class ExternalTask(Base):
     __table_args__ = (Index("ix_external_task_fetch", "state", "topic"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     rest_id: Mapped[str] = rest_id_column()
-    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
     task_uuid: Mapped[str] = mapped_column(String(36), unique=True)
     element_id: Mapped[str] = mapped_column(String(200))
     topic: Mapped[str] = mapped_column(String(200))

@@ -8,6 +8,7 @@ the workflow state only to paint the diagram of one project.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -106,11 +107,15 @@ class Project:
 
 def stage_of_text(*texts: Optional[str]) -> Optional[str]:
     """The stage a task or process name speaks of, else None."""
-    for stage, words in _STAGE_WORDS:
-        for text in texts:
-            if text and any(word in text.lower() for word in words):
+    lowered = [text.lower() for text in texts if text]
+    for stage, pattern in _STAGE_PATTERNS:
+        for text in lowered:
+            if pattern.search(text):
                 return stage
     return None
+
+
+_STAGE_PATTERNS = tuple((stage, re.compile("|".join(map(re.escape, words)))) for stage, words in _STAGE_WORDS)
 
 
 def amount(value) -> Optional[Decimal]:
@@ -181,12 +186,16 @@ def _next_tasks(session: Session, instance_ids: list[int], now: datetime) -> dic
     out: dict[int, list[NextTask]] = defaultdict(list)
     for start in range(0, len(instance_ids), 500):
         chunk = instance_ids[start:start + 500]
-        for task in session.scalars(select(UserTask).where(UserTask.state == "ready", UserTask.instance_id.in_(chunk))
-                                    .order_by(UserTask.due_at.is_(None), UserTask.due_at, UserTask.id)):
+        for task in session.execute(_NEXT_TASKS.where(UserTask.instance_id.in_(chunk))):  # rows, not objects
             out[task.instance_id].append(NextTask(
                 task.id, task.name or task.element_id, task.element_id, tuple(task.candidate_groups or ()), task.assignee,
                 task.due_at, task.due_at is not None and task.due_at < now, task.called_instance_id))
     return out
+
+
+_NEXT_TASKS = select(UserTask.id, UserTask.instance_id, UserTask.name, UserTask.element_id, UserTask.candidate_groups,
+                     UserTask.assignee, UserTask.due_at, UserTask.called_instance_id) \
+    .where(UserTask.state == "ready").order_by(UserTask.due_at.is_(None), UserTask.due_at, UserTask.id)
 
 
 def _last_completed_names(session: Session, instance_ids: list[int]) -> dict[int, str]:

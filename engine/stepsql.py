@@ -16,7 +16,8 @@ reads back through the models unchanged.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional, Sequence, Union
+from datetime import datetime
+from typing import Callable, Iterable, Optional, Sequence, Union
 
 from sqlalchemy import Column, Table, exc
 from sqlalchemy.engine import Connection
@@ -50,7 +51,7 @@ class Statement:
                 column = self.table.c.get(name) if self.table is not None else None
                 processor = column.type._cached_bind_processor(dialect) if column is not None else None
                 if processor is not None:
-                    processors[name] = processor
+                    processors[name] = _remembering(processor) if _is_time(column) else processor
             readers = [(i, read) for i, column in enumerate(self.returns)
                        if (read := column.type._cached_result_processor(dialect, None)) is not None]
             prepared = self._by_dialect[dialect.name] = (sql, processors, readers)
@@ -73,10 +74,11 @@ class Statement:
                 else:
                     cursor.execute(sql, params)
                 rows = Rows(cursor.fetchall() if cursor.description else [], cursor.rowcount)
-            except Exception as error:  # mapped as SQLAlchemy maps it (handle_error, invalidation, exc.DBAPIError)
+            except Exception as error:
+                # Mapped and raised as SQLAlchemy does it (handle_error listeners, exc.DBAPIError), which
+                # closes the cursor, or the whole connection when the error means it is unusable.
                 connection._handle_dbapi_exception(error, sql, params, cursor, None)
-            finally:
-                cursor.close()
+            cursor.close()
         if readers and rows.rows:
             rows.rows = [_read(row, readers) for row in rows.rows]
         return rows
@@ -116,6 +118,27 @@ class Rows:
 
     def scalar_one(self):
         return self.one()[0]
+
+
+def _is_time(column: Column) -> bool:
+    try:
+        return column.type.python_type is datetime
+    except NotImplementedError:
+        return False
+
+
+def _remembering(process: Callable) -> Callable:
+    """A time column's conversion that keeps its last answer: a step writes one instant (the
+    engine clock stands still during it) to many columns of many rows."""
+    last = [(None, None)]
+
+    def remembered(value):
+        seen, answer = last[0]
+        if value is None or value is not seen:
+            answer = process(value)
+            last[0] = (value, answer)  # one assignment: threads sharing the statement see a consistent pair
+        return answer
+    return remembered
 
 
 def _read(row, readers: list) -> list:

@@ -350,7 +350,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('task_uuid')
     )
     with op.batch_alter_table('user_task', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_user_task_instance_id'), ['instance_id'], unique=False)
+        batch_op.create_index('ix_user_task_instance_state', ['instance_id', 'state'], unique=False)
         batch_op.create_index(batch_op.f('ix_user_task_called_instance_id'), ['called_instance_id'], unique=False,
                               sqlite_where=sa.text('called_instance_id IS NOT NULL'),
                               postgresql_where=sa.text('called_instance_id IS NOT NULL'))
@@ -491,7 +491,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_user_task_inbox_due')
         batch_op.drop_index('ix_user_task_state_assignee')
         batch_op.drop_index(batch_op.f('ix_user_task_called_instance_id'))
-        batch_op.drop_index(batch_op.f('ix_user_task_instance_id'))
+        batch_op.drop_index('ix_user_task_instance_state')
 
     op.drop_table('user_task')
     with op.batch_alter_table('timer', schema=None) as batch_op:
