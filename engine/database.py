@@ -59,6 +59,32 @@ def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
 _BEGIN_WRITE, _BEGIN_READ = stepsql.Statement("BEGIN IMMEDIATE"), stepsql.Statement("BEGIN")
 
 
+def _batch_writes(engine: Engine) -> None:
+    """PostgreSQL: a write transaction's BEGIN and the step's writes are sent without waiting
+    (`stepsql._Batch`): the next statement (the step's or SQLAlchemy's) or the COMMIT goes with
+    them and is answered with them, in one round trip; a rollback drops them. (Write connections
+    are in autocommit at the driver, so that psycopg sends no BEGIN of its own and waits for it.)"""
+    def begin(connection):
+        if connection.get_execution_options().get("dalad_write"):
+            stepsql.begin(connection)
+
+    def statement(run):
+        def in_batch(cursor, statement, *args):  # (parameters,) context
+            return stepsql.with_sent(args[-1].root_connection, cursor, statement, args[0] if len(args) > 1 else None,
+                                     lambda: run(cursor, statement, *args))
+        return in_batch
+
+    dialect = engine.dialect
+    event.listen(engine, "begin", begin)
+    event.listen(engine, "do_execute", statement(dialect.do_execute))
+    event.listen(engine, "do_executemany", statement(dialect.do_executemany))
+    event.listen(engine, "do_execute_no_params", statement(dialect.do_execute_no_params))
+    event.listen(engine, "commit", stepsql.commit_sent)
+    event.listen(engine, "rollback", lambda connection: connection.invalidated or stepsql.drop_sent(
+        connection.connection.dbapi_connection))
+    event.listen(engine, "reset", lambda dbapi_connection, _record, _state: stepsql.drop_sent(dbapi_connection))
+
+
 def _refuse_writes(session, _flush_context, _instances) -> None:
     raise exc.InvalidRequestError("a read session does not write: use Database.write()")
 
@@ -78,7 +104,8 @@ class Database:
         self.engine = self._make_engine(url, echo)
         event.listen(self.engine, "handle_error", _reconnect_when_read_only)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
-        self._writer = self.engine.execution_options(dalad_write=True)
+        self._writer = self.engine.execution_options(dalad_write=True) if self.is_sqlite else \
+            self.engine.execution_options(dalad_write=True, isolation_level="AUTOCOMMIT")  # BEGIN: _batch_writes
         reader = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.read_session = sessionmaker(reader, autoflush=False, expire_on_commit=False)
         event.listen(self.read_session, "before_flush", _refuse_writes)
@@ -109,6 +136,7 @@ class Database:
         engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20, json_serializer=jsontext.dumps)
         event.listen(engine, "checkin", _note_idle_since)
         event.listen(engine, "checkout", _ping_if_idle)
+        _batch_writes(engine)
         return engine
 
     @contextlib.contextmanager

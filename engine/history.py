@@ -110,7 +110,7 @@ def append(session: Session, instance_id: int, count: int, head: Optional[str], 
         head = rows[-1]["hmac"]
     if rows:
         moved_head(session, chain, count, head)
-        _INSERT_EVENTS.run(session.connection(), rows)
+        _INSERT_EVENTS.send(session.connection(), rows)
     return count, head
 
 
@@ -137,7 +137,7 @@ def record_chain(session: Session, name: str, event: Event) -> None:
         _create_chain_row(session, name)
         head = session.get(HistoryChain, name, with_for_update=True)
     row = _row(name, head.count + 1, head.head, event, None, None, clock.now())
-    _INSERT_EVENTS.run(session.connection(), [row])
+    _INSERT_EVENTS.send(session.connection(), [row])
     head.count, head.head = head.count + 1, row["hmac"]
     moved_head(session, name, head.count, head.head)
 
@@ -201,6 +201,16 @@ def _stored_heads(session: Session, names) -> dict:
 
 _LOCK_SYSTEM = stepsql.Statement('SELECT "count", head FROM history_chain WHERE name = :name', for_update=True)
 _MOVE_SYSTEM = stepsql.Statement('UPDATE history_chain SET "count" = :count, head = :head WHERE name = :name')
+_APPEND_SYSTEM: dict[int, stepsql.Statement] = {}
+
+
+def _appended_and_moved(count: int) -> stepsql.Statement:
+    """PostgreSQL: `count` events inserted and the system chain's head moved in one statement."""
+    statement = _APPEND_SYSTEM.get(count)
+    if statement is None:
+        statement = _APPEND_SYSTEM[count] = stepsql.Statement(
+            f"WITH added AS ({_INSERT_EVENTS.rows(count).sql}) {_MOVE_SYSTEM.sql}", HistoryEvent.__table__)
+    return statement
 
 
 def _append_system(session: Session, events: list[tuple[Event, datetime]]) -> None:
@@ -217,8 +227,12 @@ def _append_system(session: Session, events: list[tuple[Event, datetime]]) -> No
         count += 1
         rows.append(_row(SYSTEM_CHAIN, count, head, event, None, None, at))
         head = rows[-1]["hmac"]
-    _INSERT_EVENTS.run(connection, rows)
-    _MOVE_SYSTEM.run(connection, {"count": count, "head": head, "name": SYSTEM_CHAIN})
+    moved = {"count": count, "head": head, "name": SYSTEM_CHAIN}
+    if connection.dialect.name == "postgresql":  # (SQLite has no INSERT in WITH, nor round trips)
+        _appended_and_moved(len(rows)).send(connection, {**stepsql.numbered(rows), **moved})
+    else:
+        _INSERT_EVENTS.send(connection, rows)
+        _MOVE_SYSTEM.send(connection, moved)
 
 
 def _create_chain_row(session: Session, name: str) -> None:

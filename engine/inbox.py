@@ -88,7 +88,7 @@ def candidate_rows(task_id: int, task: dict) -> list[dict]:
 def add_candidates(session: Session, rows: list[dict]) -> None:
     """Store the candidate rows of a new task (`candidate_rows`) and count it in its groups' inboxes."""
     if rows:
-        _INSERT.run(session.connection(), rows)
+        _INSERT.send(session.connection(), rows)
         _count(session, [(r["value"], 1, 0 if r["claimed"] else 1)
                          for r in rows if r["kind"] == "group" and r["ready"]])
 
@@ -105,11 +105,17 @@ def replace_candidates(session: Session, task: UserTask, groups: list[str], user
 
 
 def mark_closed(session: Session, task_ids: list[int]) -> None:
-    """Tasks completed or cancelled leave their candidates' inboxes."""
+    """Tasks completed or cancelled leave their candidates' inboxes; the groups they leave are
+    counted from the answer at the commit (on PostgreSQL it comes with the next statement that waits)."""
     connection = session.connection()
+    closing = session.info.setdefault(_CLOSING, [])
     for task_id in task_ids:  # (plain SQL: no candidate row is loaded as an object; mostly one task)
-        left = _CLOSE.run(connection, {"task_id": task_id})
-        _count(session, [(value, -1, 0 if claimed else -1) for kind, value, claimed in left if kind == "group"])
+        closing.append(_CLOSE.later(connection, {"task_id": task_id}))
+
+
+def _count_closed(session: Session) -> None:
+    for answer in session.info.pop(_CLOSING, ()):
+        _count(session, [(value, -1, 0 if claimed else -1) for kind, value, claimed in answer() if kind == "group"])
 
 
 _CANDIDATES = TaskCandidate.__table__
@@ -132,6 +138,7 @@ def mark_claimed(session: Session, task: UserTask) -> None:
 # --- the groups' counts: changes gathered per transaction, inserted at its commit -----------------
 
 _PENDING, _AT_SAVEPOINT = "dalad_inbox_counts", "dalad_inbox_counts_at_savepoint"
+_CLOSING = "dalad_inbox_closing"  # answers of mark_closed not read yet
 FOLD_EVERY = 64  # a committing writer folds the group it changes every this many changes it inserts
 _inserted = itertools.count(1)
 
@@ -146,16 +153,18 @@ def _count(session: Session, changes: list[tuple[str, int, int]]) -> None:
 @event.listens_for(Session, "after_transaction_create")
 def _remember_counts_at_savepoint(session, transaction):
     if transaction.nested:
-        session.info.setdefault(_AT_SAVEPOINT, {})[transaction] = dict(session.info.get(_PENDING, {}))
+        session.info.setdefault(_AT_SAVEPOINT, {})[transaction] = (dict(session.info.get(_PENDING, {})),
+                                                                   list(session.info.get(_CLOSING, ())))
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_rolled_back_counts(session, transaction):
     at_savepoint = session.info.get(_AT_SAVEPOINT, {})
     if transaction.nested and transaction in at_savepoint:
-        session.info[_PENDING] = at_savepoint.pop(transaction)
+        session.info[_PENDING], session.info[_CLOSING] = at_savepoint.pop(transaction)
     elif not transaction.nested:
         session.info.pop(_PENDING, None)
+        session.info.pop(_CLOSING, None)
         session.info.pop(_AT_SAVEPOINT, None)
 
 
@@ -167,11 +176,12 @@ def _insert_counts(session):
     if session.in_nested_transaction():
         return
     session.info.pop(_AT_SAVEPOINT, None)
+    _count_closed(session)
     changes = [{"candidate_group": group, "ready": ready, "unclaimed": unclaimed}
                for group, (ready, unclaimed) in sorted(session.info.pop(_PENDING, {}).items()) if ready or unclaimed]
     if not changes:
         return
-    _INSERT_COUNTS.run(session.connection(), changes)
+    _INSERT_COUNTS.send(session.connection(), changes)
     folds = [change["candidate_group"] for change in changes if next(_inserted) % FOLD_EVERY == 0]
     for group in folds:  # in name order, before the commit's other locks: folders never wait in a cycle
         fold_counts(session, group)
@@ -191,7 +201,7 @@ def fold_counts(session: Session, group: str) -> None:
                              .execution_options(synchronize_session=False)).all()
     ready, unclaimed = sum(r for r, _u in folded), sum(u for _r, u in folded)
     if ready or unclaimed:
-        _INSERT_COUNTS.run(session.connection(), {"candidate_group": group, "ready": ready, "unclaimed": unclaimed})
+        _INSERT_COUNTS.send(session.connection(), {"candidate_group": group, "ready": ready, "unclaimed": unclaimed})
 
 
 # --- reading -------------------------------------------------------------------------------------

@@ -95,6 +95,9 @@ def statements_of_one_round(db, instance_id: int) -> list[str]:
     def keep(conn, cursor, statement, parameters, context, executemany):
         words = statement.replace('"', "").replace("(", " ").split()
         verb = words[0].upper()
+        if verb == "WITH":  # PostgreSQL: rows inserted in a WITH of an UPDATE (the system chain's)
+            seen.append(f"INSERT {words[words.index('INTO') + 1]} + UPDATE {words[words.index('UPDATE') + 1]}")
+            return
         table = words[[w.upper() for w in words].index("FROM") + 1] if verb == "SELECT" else \
             words[2] if verb in ("INSERT", "DELETE") else words[1] if verb == "UPDATE" else ""
         seen.append(f"{verb} {table}".strip() + (" (many)" if executemany else ""))
@@ -122,8 +125,11 @@ def test_a_step_runs_the_same_statements_at_its_400th_round_as_at_its_fourth(db,
     assert sorted(early) == sorted(filter(None, [
         "BEGIN" if db.is_sqlite else None, "SELECT user_task", None if db.is_sqlite else "SELECT user_task",
         "UPDATE task_candidate", "UPDATE user_task", "INSERT user_task", "INSERT task_candidate",
-        "INSERT history_event (many)", "UPDATE process_instance", "SELECT history_chain", "UPDATE history_chain",
-        "INSERT history_event"])), early
+        "UPDATE process_instance", "SELECT history_chain",
+        # the instance's events: on PostgreSQL one INSERT of their rows; the system chain's one event
+        # and its head: on PostgreSQL one statement (engine.history._appended_and_moved)
+        *(["INSERT history_event (many)", "INSERT history_event", "UPDATE history_chain"] if db.is_sqlite
+          else ["INSERT history_event", "INSERT history_event + UPDATE history_chain"])])), early
 
 
 @pytest.mark.long_run  # make test-long: engine logic, the same on both databases, once on SQLite

@@ -1,13 +1,16 @@
-"""What a step and a read send to the database: the statements of one completion, reads without a
-transaction on PostgreSQL, and the locked read of a task as the last change left it."""
+"""What a step and a read send to the database: the statements of one completion (on PostgreSQL
+also its round trips, read from the wire), reads without a transaction on PostgreSQL, and the
+locked read of a task as the last change left it."""
 from __future__ import annotations
+
+import tempfile
 
 import pytest
 from sqlalchemy import event, exc, update
 
 from conftest import deploy_files
 from engine import services
-from engine.models import ProcessInstance, UserTask
+from engine.models import HistoryEvent, ProcessInstance, UserTask
 
 
 @pytest.fixture
@@ -62,6 +65,111 @@ def test_one_completion_sends_one_locked_read_then_its_writes(review):
     assert [s for s in writes if s.startswith("SELECT")] == [f"SELECT history_chain{lock}"], sent
     assert writes.count("UPDATE process_instance") == 1 and writes[-1] == "COMMIT", sent
     assert writes.index(f"SELECT history_chain{lock}") > writes.index("UPDATE process_instance"), sent
+
+
+def round_trips_of(db, work) -> list[list[str]]:
+    """What `work` sends to PostgreSQL, read from libpq's trace of the wire: one list per round trip
+    (the messages sent until the client waits for the answer: a Sync, Flush or simple Query), each
+    statement as its first words and table ("UPDATE user_task", "WITH added history_event")."""
+    trace = tempfile.TemporaryFile()
+
+    def traced(dbapi_connection, _record, _proxy):
+        from psycopg import pq
+        dbapi_connection.prepare_threshold = None  # every statement sent with its text
+        dbapi_connection.pgconn.trace(trace.fileno())
+        dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+
+    def untraced(dbapi_connection, _record):
+        dbapi_connection.pgconn.untrace()
+        dbapi_connection.prepare_threshold = 5
+
+    event.listen(db.engine, "checkout", traced)
+    event.listen(db.engine, "checkin", untraced)
+    try:
+        work()
+    finally:
+        event.remove(db.engine, "checkout", traced)
+        event.remove(db.engine, "checkin", untraced)
+    trace.seek(0)
+    with trace:
+        lines = trace.read().decode().splitlines()
+    messages = []  # (direction, type, fields): a statement's text may go on over several lines
+    for line in lines:
+        if line[:2] in ("F\t", "B\t"):
+            direction, _length, message, *rest = line.split("\t")
+            messages.append((direction, message, rest))
+        else:
+            messages[-1][2].append(line)
+    flights, flight = [], []
+    for direction, message, rest in messages:
+        if direction != "F":
+            continue
+        rest = [" ".join(rest)]
+        if message in ("Parse", "Query"):
+            text = rest[0].split('"', 3)[1 if message == "Query" else 3].rsplit('"', 1)[0]
+            words = text.replace("(", " ").split()
+            table = next((w for w in words[1:] if w in _TABLES), "")
+            flight.append(" ".join([*words[:2], table] if words[0] == "WITH" else [words[0], table]).strip()
+                          + (" FOR UPDATE" if "FOR UPDATE" in text else ""))
+        if message in ("Sync", "Flush", "Query") and flight:
+            flights.append(flight)
+            flight = []
+    assert not flight, flight
+    return flights
+
+
+_TABLES = ("user_task", "process_instance", "task_candidate", "inbox_count", "history_event", "history_chain")
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_a_completion_sends_its_writes_with_the_answers_it_waits_for(review):
+    """The BEGIN and writes whose answer nobody reads go with the next statement that waits
+    (stepsql._Batch); the system chain's events and head are one statement, sent with the COMMIT:
+    6 round trips, where each statement was one (16)."""
+    db, _instance_id, task_id = review
+
+    def complete():
+        with db.write() as session:
+            services.complete_task(session, task_id, user="alice", groups=["unit:edu"], data={"amount": 1500})
+
+    flights = round_trips_of(db, complete)
+    assert flights == [
+        ["BEGIN", "SELECT user_task FOR UPDATE"],  # the task and its instance, the instance locked
+        ["SELECT user_task"],  # the task again, as the lock left it
+        # the task leaves its inboxes (the groups counted from the answer at the commit), completed;
+        # a next task, its id answered
+        ["UPDATE task_candidate", "UPDATE user_task", "INSERT user_task"],
+        ["INSERT task_candidate", "INSERT user_task"],  # its inbox rows; the other next task (parallel)
+        ["INSERT task_candidate", "INSERT history_event", "UPDATE process_instance", "INSERT inbox_count",
+         "SELECT history_chain FOR UPDATE"],  # the system chain's head locked last
+        ["WITH added history_event", "COMMIT"],  # its events and its new head, one statement
+    ], flights
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_an_error_of_a_write_sent_without_waiting_names_it_and_saves_nothing(review):
+    db, instance_id, task_id = review
+    with db.write() as session:  # a row in the way of the completion's first history event
+        row = session.get(ProcessInstance, instance_id)
+        revision, blocker = row.revision, HistoryEvent(chain=f"instance:{instance_id}", seq=row.history_count + 1,
+                                                       at=row.updated_at, type="in_the_way", body="{}", hmac="x")
+        session.add(blocker)
+
+    def complete():
+        with db.write() as session:
+            services.complete_task(session, task_id, user="alice", groups=["unit:edu"], data={"amount": 1500})
+
+    with pytest.raises(exc.IntegrityError, match=r"\[SQL: INSERT INTO history_event") as raised:
+        complete()
+    assert raised.value.orig.sqlstate == "23505"  # unique_violation, as when it was sent alone
+    with db.read() as session:
+        assert session.get(UserTask, task_id).state == "ready"
+        assert session.get(ProcessInstance, instance_id).revision == revision
+    with db.write() as session:
+        session.delete(session.get(HistoryEvent, blocker.id))
+    complete()  # the pooled connection is fit for the next transaction
+    with db.read() as session:
+        assert session.get(UserTask, task_id).state == "completed"
 
 
 def test_the_locked_read_replaces_an_older_copy_the_session_holds(review):
