@@ -54,6 +54,7 @@ reported with the file, the rule and the field, while the built-in rules keep wo
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -379,10 +380,14 @@ def rule_from_dict(spec: dict, where: str) -> Rule:
 
 def rules_file() -> Path:
     """Where an administrator's rules are read from."""
-    explicit = os.environ.get("DALAD_COMPLIANCE_FILE")
+    return _rules_file(os.environ.get("DALAD_COMPLIANCE_FILE"), os.environ.get("DALAD_INSTANCE_DIR"))
+
+
+@functools.lru_cache(maxsize=16)  # a path made once, not on each of a completion's two looks at the rules
+def _rules_file(explicit: Optional[str], instance_dir: Optional[str]) -> Path:
     if explicit:
         return Path(explicit)
-    return Path(os.environ.get("DALAD_INSTANCE_DIR") or "instance") / "compliance.json"
+    return Path(instance_dir or "instance") / "compliance.json"
 
 
 _loaded: dict = {}  # path -> (modification time, rules): the file is read again only when it changes

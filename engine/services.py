@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, func, inspect, or_, select
+from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm.attributes import set_committed_value
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
@@ -55,18 +56,28 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
 def process_definition(session: Session, key: str, version: Optional[int] = None, *,
                        list_known: bool = False) -> ProcessDefinition:
     """The latest (or given) version of process `key`; NotFound lists the deployed keys only
-    when `list_known` (for administrators)."""
-    query = select(ProcessDefinition).where(ProcessDefinition.key == key)
-    query = query.where(ProcessDefinition.version == version) if version else query.order_by(
-        ProcessDefinition.version.desc())
-    definition = session.scalars(query.limit(1)).first()
+    when `list_known` (for administrators). Its `meta` is the one parsed once per process
+    (instances.definition_runtime), not read and parsed again (a start's largest read)."""
+    if version:
+        definition = session.scalars(_DEFINITION_VERSION, {"key": key, "version": version}).first()
+    else:
+        definition = session.scalars(_DEFINITION_LATEST, {"key": key}).first()
     if definition is None:
         what = f"process '{key}'" + (f" version {version}" if version else "")
         if not list_known:
             raise NotFound(f"{what} is not deployed")
         known = ", ".join(sorted(session.scalars(select(ProcessDefinition.key).distinct()))) or "none"
         raise NotFound(f"{what} is not deployed (deployed processes: {known})")
+    if "meta" in inspect(definition).unloaded:
+        set_committed_value(definition, "meta", instances.definition_runtime(session, definition.id).meta)
     return definition
+
+
+# Made once (not per call): a definition without its meta, the latest or a given version of a key.
+_DEFINITION = select(ProcessDefinition).options(defer(ProcessDefinition.meta)) \
+    .where(ProcessDefinition.key == bindparam("key"))
+_DEFINITION_LATEST = _DEFINITION.order_by(ProcessDefinition.version.desc()).limit(1)
+_DEFINITION_VERSION = _DEFINITION.where(ProcessDefinition.version == bindparam("version")).limit(1)
 
 
 # --- instances ---------------------------------------------------------------------------------

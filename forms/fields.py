@@ -73,7 +73,25 @@ class Material:
 
 
 def from_form_data(form_fields: list[dict]) -> list[FieldSpec]:
-    """Field specs from the `form_fields` the engine keeps per user task (camunda:formData)."""
+    """Field specs from the `form_fields` the engine keeps per user task (camunda:formData). The
+    specs of a list read before are not made again: a definition's parsed meta is kept per process
+    (engine/instances.py), so every completion of a task passes the same list."""
+    if not form_fields:
+        return []
+    known = _parsed.get(id(form_fields))
+    if known is not None and known[0] is form_fields:
+        return list(known[1])
+    specs = _specs_of(form_fields)
+    if len(_parsed) >= 1000:
+        _parsed.clear()
+    _parsed[id(form_fields)] = (form_fields, tuple(specs))  # the list is held: its id is not reused
+    return specs
+
+
+_parsed: dict[int, tuple[list, tuple[FieldSpec, ...]]] = {}
+
+
+def _specs_of(form_fields: list[dict]) -> list[FieldSpec]:
     specs = []
     for raw in form_fields or []:
         validation = raw.get("validation") or {}

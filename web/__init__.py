@@ -52,7 +52,7 @@ def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = 
     if db is None:
         settings = settings or Settings.from_env()
         db = open_engine(settings)
-    app = Flask(__name__)
+    app = App(__name__)
     app.url_map.converters["int"] = IdConverter  # before any route: /tasks/<int:task_id> and the like
     app.json = StrictJSON(app)
     # Without settings (tests that pass only a database) sessions last as long as the app.
@@ -76,6 +76,26 @@ def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = 
     app.register_blueprint(rest_api)  # /engine-rest and its /.well-known link (web/rest.py)
     _add_ui(app)
     return app
+
+
+class App(Flask):
+    """Flask, asking once per function rather than on every request whether a view, hook or error
+    handler is a coroutine function (Flask asks `inspect` for each, six times per REST call)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sync: dict = {}
+
+    def ensure_sync(self, func):
+        try:
+            sync = self._sync.get(func)
+        except TypeError:  # a method of an unhashable object
+            return super().ensure_sync(func)
+        if sync is None:
+            if len(self._sync) >= 10_000:
+                self._sync.clear()
+            sync = self._sync[func] = super().ensure_sync(func)
+        return sync
 
 
 class IdConverter(IntegerConverter):

@@ -59,9 +59,11 @@ class CurrentUser:
 
 
 def load_current_user() -> None:
-    """Put the session's user in `g.current_user` (None when anonymous, inactive or a refused demo)."""
+    """Put the session's user in `g.current_user` (None when anonymous, inactive or a refused demo).
+    The REST API names its caller by Basic or Bearer only (web/rest.py): its calls read no session."""
     g.current_user = None
-    if request.endpoint in ("static", "healthz"):
+    endpoint = request.endpoint
+    if endpoint in ("static", "healthz") or (endpoint or "").startswith("rest_api."):
         return
     name = session.get(SESSION_USER)
     if not name:
@@ -158,13 +160,18 @@ def current_user() -> Optional[CurrentUser]:
 
 
 class CookieSessions(SecureCookieSessionInterface):
-    """Flask's signed cookie sessions, without making the cookie's signer for a request that has no
-    cookie (every REST call)."""
+    """Flask's signed cookie sessions, without reading the cookies nor making the cookie's signer
+    for a request that has no session cookie (every REST call), nor looking at the response of one
+    that neither read nor changed its session (Flask would add nothing to it)."""
 
     def open_session(self, app, request):
-        if self.get_cookie_name(app) not in request.cookies:
+        if "HTTP_COOKIE" not in request.environ or self.get_cookie_name(app) not in request.cookies:
             return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app, session, response):
+        if session or session.modified or session.accessed:
+            super().save_session(app, session, response)
 
 
 def init_app(app) -> None:

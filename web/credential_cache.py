@@ -11,7 +11,6 @@ membership counts at the next call here, and within the cache's seconds in other
 time."""
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import threading
@@ -44,7 +43,7 @@ class CredentialCache:
     def key(self, header: str, allow_demo: bool) -> bytes:
         """The entry of an Authorization header (checked with demo accounts allowed or not)."""
         text = f"{int(allow_demo)}{header}"
-        return hmac.new(self._key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        return hmac.digest(self._key, text.encode("utf-8", "surrogatepass"), "sha256")
 
     def get(self, key: bytes) -> Optional[Entry]:
         entry = self._entries.get(key)

@@ -153,11 +153,13 @@ _PUBLIC_ENDPOINTS = {"rest_api.openapi"}
 def _authenticate() -> None:
     """Every call but the OpenAPI document needs a user: Basic or Bearer, else 401. A credential
     checked a moment ago is recognised from the credential cache (web/credential_cache.py)."""
-    if request.endpoint in _PUBLIC_ENDPOINTS:
+    req = request._get_current_object()  # one look-up of the request, not one per attribute read
+    if req.endpoint in _PUBLIC_ENDPOINTS:
         return
-    header = request.headers.get("Authorization", "").strip()
-    allow_demo = bool(current_app.config.get("DALAD_DEMO"))
-    cache = current_app.extensions["dalad_credential_cache"]
+    header = req.headers.get("Authorization", "").strip()
+    app = current_app._get_current_object()
+    allow_demo = bool(app.config.get("DALAD_DEMO"))
+    cache = app.extensions["dalad_credential_cache"]
     key = cache.key(header, allow_demo)
     known = cache.get(key)
     if known is not None:
@@ -276,11 +278,15 @@ def _read_query() -> None:
     """The query of a call: its query parameters and, for a POST query variant, the JSON body's
     filters. A parameter or filter the call does not take (per rest_openapi) is a 400, never ignored
     (a body field set to null filters nothing: clients send every field they know)."""
-    if request.url_rule is None or request.endpoint in _UNCHECKED_ENDPOINTS or request.method == "OPTIONS":
+    req = request._get_current_object()
+    rule = req.url_rule
+    if rule is None or req.endpoint in _UNCHECKED_ENDPOINTS or req.method == "OPTIONS":
         return
-    call, params, body_fields = _call_of(request.url_rule.rule, request.method)
-    _refuse_unknown("query parameter", set(request.args), params, call)
-    values: dict[str, Any] = request.args.to_dict()
+    call, params, body_fields = _call_of(rule.rule, req.method)
+    args = req.args
+    if args:
+        _refuse_unknown("query parameter", set(args), params, call)
+    values: dict[str, Any] = args.to_dict()
     if body_fields is not None:
         body = _json_body()
         _refuse_unknown("filter", {name for name, value in body.items() if value is not None}, body_fields, call)
@@ -306,10 +312,11 @@ def _refuse_unknown(what: str, given: set[str], known: frozenset, call: str) -> 
 
 
 def _query_value(name: str) -> Any:
-    if name not in g.get("rest_query_names", ()):
+    request_globals = g._get_current_object()  # read a few dozen times by a task list: one look-up each
+    if name not in request_globals.get("rest_query_names", ()):
         raise RuntimeError(f"{request.method} {request.path} reads query parameter '{name}', which "
                            "web/rest_openapi.py does not list for it")
-    value = g.rest_query.get(name)
+    value = request_globals.rest_query.get(name)
     return None if value in (None, "", []) else value
 
 

@@ -70,17 +70,23 @@ def safe_next(target: Optional[str], default: str) -> str:
     return target
 
 
+_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Content-Security-Policy",
+     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+     "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"),
+)
+
+
 def add_headers(response):
-    """Headers every response of the site carries: no framing, no sniffing, no caching of pages."""
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
-    if request.endpoint != "static" and g.get("current_user") is not None:
-        response.headers.setdefault("Cache-Control", "no-store")
+    """Headers every response of the site carries: no framing, no sniffing, no caching of pages.
+    A header the view set itself is kept (looked up once, not one missing-key lookup per header)."""
+    present = {name.lower() for name, _value in response.headers}
+    response.headers.extend([(name, value) for name, value in _HEADERS if name.lower() not in present])
+    if "cache-control" not in present and request.endpoint != "static" and g.get("current_user") is not None:
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 
