@@ -8,7 +8,8 @@ the state loaded from and saved to the database as a web request would do it; th
 answers with the tasks now open, and the next one is completed. In the same run, interleaved, it
 measures `spiff_ceiling.ceiling()` and one bare durable commit of the same bytes as an instance's
 state, and prints `ratio: R` (engine tasks/s over ceiling tasks/s) and `durable-limit ratio: R`
-(engine tasks/s over the tasks/s of in-memory SpiffWorkflow plus one bare commit per task).
+(engine tasks/s over the tasks/s of in-memory SpiffWorkflow plus one bare commit per task; the bare
+commit runs on a driver connection of the engine's pool, without SQLAlchemy's or the engine's layers).
 
 Then a monthly-report loop (tests/diagrams/progress_loop.bpmn) is driven to 1,000 and 10,000
 history events; completions on it and on fresh instances alternate: `long instance: N events X ms,
@@ -70,14 +71,26 @@ def run_instance(db: Database, n: int, cold: bool) -> tuple[int, float]:
 
 def bare_commits(db: Database, size: int, count: int) -> float:
     """Median seconds of one transaction that writes `size` characters to one row and commits,
-    with the engine's own connection settings: the least a durable step can cost."""
+    straight on a driver connection of the engine's pool (its settings: WAL and synchronous=FULL on
+    SQLite), with none of the engine's layers: the least a durable step can cost."""
     times = []
-    for n in range(count):
-        body = f"{n:08d}{time.perf_counter_ns()}".ljust(size, "x")  # new bytes each time, as a step writes
-        t0 = time.perf_counter()
-        with db.write() as session:
-            session.execute(text("UPDATE bench_bare_commit SET body = :body WHERE id = 1"), {"body": body})
-        times.append(time.perf_counter() - t0)
+    raw = db.engine.raw_connection()
+    try:
+        sql = "UPDATE bench_bare_commit SET body = ? WHERE id = 1" if db.is_sqlite else \
+            "UPDATE bench_bare_commit SET body = %s WHERE id = 1"
+        raw.rollback()
+        for n in range(count):
+            body = f"{n:08d}{time.perf_counter_ns()}".ljust(size, "x")  # new bytes each time, as a step writes
+            t0 = time.perf_counter()
+            cursor = raw.cursor()
+            if db.is_sqlite:  # (the pool's SQLite connections leave BEGIN to their user, as the engine's do)
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute(sql, (body,))
+            raw.commit()
+            times.append(time.perf_counter() - t0)
+            cursor.close()
+    finally:
+        raw.close()
     return statistics.median(times)
 
 
