@@ -85,7 +85,9 @@ def add_headers(response):
     A header the view set itself is kept (looked up once, not one missing-key lookup per header)."""
     present = {name.lower() for name, _value in response.headers}
     response.headers.extend([(name, value) for name, value in _HEADERS if name.lower() not in present])
-    if "cache-control" not in present and request.endpoint != "static" and g.get("current_user") is not None:
+    endpoint = request.endpoint or ""
+    if "cache-control" not in present and endpoint != "static" and (
+            g.get("current_user") is not None or endpoint.startswith("rest_api.")):  # a REST caller's data too
         response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -58,6 +58,15 @@ def test_a_password_or_a_token_lets_the_user_in(rest):
     assert rest.as_("office").get("/deployment").status_code == 200
 
 
+def test_no_rest_answer_is_kept_by_a_cache(rest):
+    """A REST caller's data (tasks, variables) is not stored by a browser or a proxy on the way,
+    whether or not a UI session came along with the call."""
+    for api in (rest.basic("office"), rest.as_("office"), rest.anonymous):
+        response = api.get("/task")
+        assert response.headers["Cache-Control"] == "no-store", response.headers
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_a_token_is_stored_as_its_sha256_only_and_its_issue_is_in_the_system_history(rest):
     plaintext = rest.tokens["office"]
     with rest.db.read() as session:
