@@ -70,30 +70,25 @@ class Statement:
         sql, params, many, readers = self._bound(connection, params)
         if _listened(connection):  # what listens sees each statement
             result = connection.exec_driver_sql(sql, params)
-            rows = Rows(result.fetchall() if result.returns_rows else [], result.rowcount)
+            return _read_all(Rows(result.fetchall() if result.returns_rows else [], result.rowcount), readers)
+        dbapi_connection = connection.connection.dbapi_connection
+        batch = _batches.get(dbapi_connection) if _batches else None
+        if batch is not None:  # PostgreSQL: what was sent before and this in one round trip
+            cursor = batch.execute(connection, sql, params, many, answer=True)
+            batch.close(connection)  # (an error of the batch is raised there, mapped)
         else:
-            dbapi_connection = connection.connection.dbapi_connection
-            batch = _batches.get(dbapi_connection) if _batches else None
-            if batch is not None:  # PostgreSQL: what was sent before and this in one round trip
-                cursor = batch.execute(connection, sql, params, many, answer=True)
-                batch.close(connection)
-            else:
-                cursor = dbapi_connection.cursor()
-            try:
-                if batch is None:
-                    if many:
-                        cursor.executemany(sql, params)
-                    else:
-                        cursor.execute(sql, params)
-                rows = Rows(cursor.fetchall() if cursor.description else [], cursor.rowcount)
-            except Exception as error:
-                # Mapped and raised as SQLAlchemy does it (handle_error listeners, exc.DBAPIError), which
-                # closes the cursor, or the whole connection when the error means it is unusable.
-                connection._handle_dbapi_exception(error, sql, params, cursor, None)
-            cursor.close()
-        if readers and rows.rows:
-            rows.rows = [_read(row, readers) for row in rows.rows]
-        return rows
+            cursor = dbapi_connection.cursor()
+        try:
+            if batch is None:
+                if many:
+                    cursor.executemany(sql, params)
+                else:
+                    cursor.execute(sql, params)
+            return _answer(cursor, readers)
+        except Exception as error:
+            # Mapped and raised as SQLAlchemy does it (handle_error listeners, exc.DBAPIError), which
+            # closes the cursor, or the whole connection when the error means it is unusable.
+            connection._handle_dbapi_exception(error, sql, params, cursor, None)
 
     def send(self, connection: Connection, params: Params) -> None:
         """Execute a write whose answer nobody reads. On PostgreSQL it is sent at once in the
@@ -120,11 +115,7 @@ class Statement:
         def answer() -> Rows:
             if _batches.get(batch.dbapi_connection) is batch:
                 batch.close(connection)  # not answered yet: now
-            rows = Rows(cursor.fetchall() if cursor.description else [], cursor.rowcount)
-            cursor.close()
-            if readers and rows.rows:
-                rows.rows = [_read(row, readers) for row in rows.rows]
-            return rows
+            return _answer(cursor, readers)
         return answer
 
     def _bound(self, connection: Connection, params: Params) -> tuple[str, Params, bool, list]:
@@ -201,6 +192,19 @@ def _remembering(process: Callable) -> Callable:
             last[0] = (value, answer)  # one assignment: threads sharing the statement see a consistent pair
         return answer
     return remembered
+
+
+def _answer(cursor, readers: list) -> Rows:
+    """What an executed statement answered, its columns converted; the cursor closed."""
+    rows = Rows(cursor.fetchall() if cursor.description else [], cursor.rowcount)
+    cursor.close()
+    return _read_all(rows, readers)
+
+
+def _read_all(rows: Rows, readers: list) -> Rows:
+    if readers and rows.rows:
+        rows.rows = [_read(row, readers) for row in rows.rows]
+    return rows
 
 
 def _read(row, readers: list) -> list:
