@@ -83,6 +83,6 @@ def check(session: Session, signed: dict) -> AnchorReport:
 def last_taken(session: Session) -> Optional[str]:
     """When the last anchor was taken (ISO time), from the system chain."""
     row = session.scalars(select(HistoryEvent).where(HistoryEvent.chain == history.SYSTEM_CHAIN,
-                                                     HistoryEvent.type == "anchored")
+                                                     HistoryEvent.of_types(["anchored"]))
                           .order_by(HistoryEvent.seq.desc()).limit(1)).first()
     return json.loads(row.body)["data"]["at"] if row is not None else None

@@ -608,7 +608,7 @@ def search(session: Session, query: AuditQuery, *, limit: Optional[int] = None) 
     if query.element:
         statement = statement.where(HistoryEvent.element_id == query.element)
     if query.event_type:
-        statement = statement.where(HistoryEvent.type == query.event_type)
+        statement = statement.where(HistoryEvent.of_types([query.event_type]))
     if query.date_from:
         statement = statement.where(HistoryEvent.at >= _local_midnight(query.date_from))
     if query.date_to:
@@ -721,7 +721,7 @@ def check_creations(session: Session) -> history.ChainReport:
     exists was created through the engine (the chain itself is checked by verify_system_chain)."""
     created = {}
     for row in session.scalars(select(HistoryEvent).where(HistoryEvent.chain == history.SYSTEM_CHAIN,
-                                                          HistoryEvent.type == "instance_created")):
+                                                          HistoryEvent.of_types(["instance_created"]))):
         created[json.loads(row.body)["data"]["instance"]] = row.seq
     existing = set(session.scalars(select(ProcessInstance.id)))
     gone = sorted(set(created) - existing)
@@ -791,8 +791,8 @@ def verify_timer_occurrences(session: Session) -> TimerOccurrences:
     from .services import next_start_due
 
     started, fired = defaultdict(list), Counter()
-    query = select(HistoryEvent.type, HistoryEvent.body).where(HistoryEvent.type.in_(("instance_started",
-                                                                                      "timer_fired")))
+    query = select(HistoryEvent.type, HistoryEvent.body).where(HistoryEvent.of_types(["instance_started",
+                                                                                     "timer_fired"]))
     for kind, body in session.execute(query):
         data = json.loads(body)["data"] or {}
         if data.get("timer") is None or data.get("retry_of_incident"):

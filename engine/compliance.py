@@ -504,7 +504,7 @@ def check(session: Session, rules: list[Rule], *, now: Optional[datetime] = None
 def _candidates(session: Session, rule: Rule) -> list[int]:
     first = rule.matchers[_ROLES[rule.kind][0] if rule.kind != "before_gate" else "guarded"]
     query = select(HistoryEvent.instance_id).where(HistoryEvent.chain.like("instance:%"),
-                                                   HistoryEvent.type.in_(first.types))
+                                                   HistoryEvent.of_types(first.types))
     if first.elements:
         query = query.where(HistoryEvent.element_id.in_(first.own_elements))
     return sorted(set(session.scalars(query.distinct())))

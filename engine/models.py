@@ -13,7 +13,7 @@ from datetime import date, datetime, timezone
 from typing import Optional
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer,
-                        LargeBinary, String, Text, UniqueConstraint, text, true)
+                        LargeBinary, String, Text, UniqueConstraint, and_, text, true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -53,6 +53,11 @@ def new_rest_id() -> str:
 def rest_id_column() -> Mapped[str]:
     """Rows that Camunda clients name carry a UUID of their own; integer keys stay inside."""
     return mapped_column(String(36), unique=True, default=new_rest_id)
+
+
+def _where(condition: str) -> dict:
+    """A partial index's condition, the same on both databases."""
+    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}
 
 
 # --- deployments -------------------------------------------------------------------------------
@@ -145,10 +150,8 @@ class StartSubscription(Base):
 class ProcessInstance(Base):
     __tablename__ = "process_instance"
     __table_args__ = (  # the project list reads root instances by start; a caller's calls are found by super_instance_id
-        Index("ix_process_instance_root_started", "started_at", "id", sqlite_where=text("super_instance_id IS NULL"),
-              postgresql_where=text("super_instance_id IS NULL")),
-        Index("ix_process_instance_super_instance_id", "super_instance_id",
-              sqlite_where=text("super_instance_id IS NOT NULL"), postgresql_where=text("super_instance_id IS NOT NULL")))
+        Index("ix_process_instance_root_started", "started_at", "id", **_where("super_instance_id IS NULL")),
+        Index("ix_process_instance_super_instance_id", "super_instance_id", **_where("super_instance_id IS NOT NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
     rest_id: Mapped[str] = rest_id_column()
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
@@ -381,24 +384,44 @@ class Document(Base):
 
 # --- history -----------------------------------------------------------------------------------
 
+STEP_EVENTS = ("chain_heads", "task_completed", "task_created")  # the events of every step (history.py)
+_OTHER_EVENTS = f"type NOT IN ({', '.join(repr(t) for t in STEP_EVENTS)})"
+
+
 class HistoryEvent(Base):
     """Append-only. Each row is chained to the previous row of its chain by an HMAC."""
 
     __tablename__ = "history_event"
-    __table_args__ = (UniqueConstraint("chain", "seq"),)
+    # Every step appends its events and the system chain's `chain_heads`: the indexes leave out what
+    # their queries never ask for, so a step writes no leaf of them for it. By instance and by actor:
+    # only rows that have one (not the system chain's). By type: not the step's own events, half of
+    # all rows (read along `at` or the instance's chain; a query of other types names the condition,
+    # `of_types`, as SQLite uses a partial index only for a query that states its condition).
+    __table_args__ = (UniqueConstraint("chain", "seq"),
+                      Index("ix_history_event_instance_id", "instance_id", **_where("instance_id IS NOT NULL")),
+                      Index("ix_history_event_actor", "actor", **_where("actor IS NOT NULL")),
+                      Index("ix_history_event_type", "type", **_where(_OTHER_EVENTS)))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     chain: Mapped[str] = mapped_column(String(64))  # 'instance:<id>' or 'system'
     seq: Mapped[int]
-    instance_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    instance_id: Mapped[Optional[int]] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(index=True)
-    actor: Mapped[Optional[str]] = mapped_column(String(100), index=True)
-    type: Mapped[str] = mapped_column(String(40), index=True)
+    actor: Mapped[Optional[str]] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(40))
     element_id: Mapped[Optional[str]] = mapped_column(String(200))
     occurrence: Mapped[Optional[int]]
     body: Mapped[str] = mapped_column(Text)  # canonical JSON of the event: what the HMAC covers
     state_digest: Mapped[Optional[str]] = mapped_column(String(64))
     prev_hmac: Mapped[Optional[str]] = mapped_column(String(64))
     hmac: Mapped[str] = mapped_column(String(64))
+
+    @classmethod
+    def of_types(cls, types):
+        """Events of these types: by the type index where none of them is a step's event."""
+        types = sorted(types)
+        if set(types) & set(STEP_EVENTS):
+            return cls.type.in_(types)
+        return and_(cls.type.in_(types), text(f"{cls.__tablename__}.{_OTHER_EVENTS}"))
 
 
 class HistoryChain(Base):

@@ -2049,7 +2049,7 @@ def _operation_query(*, count: bool = False):
     query = (select(HistoryEvent, ProcessInstance.rest_id, ProcessDefinition.rest_id, ProcessInstance.process_key)
              .outerjoin(ProcessInstance, ProcessInstance.id == HistoryEvent.instance_id)
              .outerjoin(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
-             .where(HistoryEvent.actor.is_not(None), HistoryEvent.type.in_(sorted(types))))
+             .where(HistoryEvent.actor.is_not(None), HistoryEvent.of_types(types)))
     visible = _instance_visible(caller)
     if visible is not None:  # officials see the operations on the instances they see, not the system's
         query = query.where(HistoryEvent.instance_id.in_(select(ProcessInstance.id).where(visible)))

@@ -74,10 +74,15 @@ def upgrade() -> None:
     sa.UniqueConstraint('chain', 'seq')
     )
     with op.batch_alter_table('history_event', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_history_event_actor'), ['actor'], unique=False)
+        batch_op.create_index('ix_history_event_actor', ['actor'], unique=False,
+                              sqlite_where=sa.text('actor IS NOT NULL'), postgresql_where=sa.text('actor IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_history_event_at'), ['at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_history_event_instance_id'), ['instance_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_history_event_type'), ['type'], unique=False)
+        batch_op.create_index('ix_history_event_instance_id', ['instance_id'], unique=False,
+                              sqlite_where=sa.text('instance_id IS NOT NULL'),
+                              postgresql_where=sa.text('instance_id IS NOT NULL'))
+        batch_op.create_index('ix_history_event_type', ['type'], unique=False,
+                              sqlite_where=sa.text("type NOT IN ('chain_heads', 'task_completed', 'task_created')"),
+                              postgresql_where=sa.text("type NOT IN ('chain_heads', 'task_completed', 'task_created')"))
 
     op.create_table('api_token',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -552,10 +557,10 @@ def downgrade() -> None:
 
     op.drop_table('api_token')
     with op.batch_alter_table('history_event', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_history_event_type'))
-        batch_op.drop_index(batch_op.f('ix_history_event_instance_id'))
+        batch_op.drop_index('ix_history_event_type')
+        batch_op.drop_index('ix_history_event_instance_id')
         batch_op.drop_index(batch_op.f('ix_history_event_at'))
-        batch_op.drop_index(batch_op.f('ix_history_event_actor'))
+        batch_op.drop_index('ix_history_event_actor')
 
     op.drop_table('history_event')
     op.drop_table('history_chain')
