@@ -309,7 +309,7 @@ def list_page(session: Session, view: str, *, user: str, groups: list[str], filt
 def _inbox_rows(user: str, groups: list[str]) -> list:
     """The candidate rows of a user's unclaimed inbox, one index range each: per bureau, and the user's own."""
     keys = [("group", g) for g in dict.fromkeys(groups)] + [("user", user)]
-    return [and_(TaskCandidate.kind == kind, TaskCandidate.value == value, TaskCandidate.ready.is_(True),
+    return [and_(TaskCandidate.kind == kind, TaskCandidate.value == value, TaskCandidate.ready,  # (as its index says)
                  TaskCandidate.claimed.is_(False)) for kind, value in keys]
 
 

@@ -182,16 +182,18 @@ class UserTask(Base):
     """The inbox: one row per user task the engine offered, kept in step with the state."""
 
     __tablename__ = "user_task"
-    # Every step inserts and closes a row: no index beyond what the inbox and the engine read (`state`
-    # alone is the head of the composite ones; a called process's rows are the few that name one; an
-    # instance's tasks in one state, as projects read their open ones, by instance and state).
+    # Every step inserts and closes a row: no index beyond what the inbox and the engine read, each
+    # over the rows its queries ask for, so that a step writes few of their pages. The inbox by due
+    # date and the ready tasks by process: ready rows only (a completion leaves them; `state` stays
+    # in the key so that SQLite counts from the index alone). By assignee: rows that have one (an
+    # unclaimed task's steps write none). An instance's tasks in one state, as projects read their
+    # open and done ones. A called process's rows.
     __table_args__ = (Index("ix_user_task_instance_state", "instance_id", "state"),
-                      Index("ix_user_task_state_assignee", "state", "assignee"),
-                      Index("ix_user_task_inbox_due", "state", "due_key", "created_at", "id"),
-                      Index("ix_user_task_state_process", "state", "process_key"),
+                      Index("ix_user_task_assignee_state", "assignee", "state", **_where("assignee IS NOT NULL")),
+                      Index("ix_user_task_inbox_due", "state", "due_key", "created_at", "id", **_where("state = 'ready'")),
+                      Index("ix_user_task_state_process", "state", "process_key", **_where("state = 'ready'")),
                       Index("ix_user_task_called_instance_id", "called_instance_id",
-                            sqlite_where=text("called_instance_id IS NOT NULL"),
-                            postgresql_where=text("called_instance_id IS NOT NULL")))
+                            **_where("called_instance_id IS NOT NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
     rest_id: Mapped[str] = rest_id_column()
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
@@ -226,10 +228,12 @@ class TaskCandidate(Base):
     task, so a bureau's inbox page and count read one index range in order."""
 
     __tablename__ = "task_candidate"
+    # By created: the REST inbox, and every row a group or user was offered (Camunda's historic
+    # `taskHadCandidateGroup`). By due: the web inbox, only ready rows (a completion leaves it).
     __table_args__ = (Index("ix_task_candidate_inbox_created", "kind", "value", "ready", "claimed", "created_at",
                             "task_id"),
                       Index("ix_task_candidate_inbox_due", "kind", "value", "ready", "claimed", "due_key",
-                            "created_at", "task_id"))
+                            "created_at", "task_id", sqlite_where=text("ready = 1"), postgresql_where=text("ready")))
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("user_task.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(8))  # group | user

@@ -120,8 +120,8 @@ def test_the_web_inbox_pages_read_their_indexes(review):
         assert ("ix_task_candidate_inbox_due" if name == "edu" else "ix_user_task_inbox_due") in plans, plans
         if not review.db.is_sqlite:
             continue  # which index PostgreSQL takes for 我的待办 among a few rows depends on its statistics
-        mine = [line.split("ix_user_task_state_assignee", 1)[1] for line in plans.replace("\n", " | ").split(" | ")
-                if "ix_user_task_state_assignee" in line]  # 我的待办's count: the index's condition
+        mine = [line.split("ix_user_task_assignee_state", 1)[1] for line in plans.replace("\n", " | ").split(" | ")
+                if "ix_user_task_assignee_state" in line]  # 我的待办's count: the index's condition
         assert mine and all("assignee" in condition for condition in mine), plans  # the user's range, not all ready
 
 

@@ -359,9 +359,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_user_task_called_instance_id'), ['called_instance_id'], unique=False,
                               sqlite_where=sa.text('called_instance_id IS NOT NULL'),
                               postgresql_where=sa.text('called_instance_id IS NOT NULL'))
-        batch_op.create_index('ix_user_task_state_assignee', ['state', 'assignee'], unique=False)
-        batch_op.create_index('ix_user_task_inbox_due', ['state', 'due_key', 'created_at', 'id'], unique=False)
-        batch_op.create_index('ix_user_task_state_process', ['state', 'process_key'], unique=False)
+        batch_op.create_index('ix_user_task_assignee_state', ['assignee', 'state'], unique=False,
+                              sqlite_where=sa.text('assignee IS NOT NULL'), postgresql_where=sa.text('assignee IS NOT NULL'))
+        batch_op.create_index('ix_user_task_inbox_due', ['state', 'due_key', 'created_at', 'id'], unique=False,
+                              sqlite_where=sa.text("state = 'ready'"), postgresql_where=sa.text("state = 'ready'"))
+        batch_op.create_index('ix_user_task_state_process', ['state', 'process_key'], unique=False,
+                              sqlite_where=sa.text("state = 'ready'"), postgresql_where=sa.text("state = 'ready'"))
 
     op.create_table('document',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -402,7 +405,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_task_candidate_inbox_created',
                               ['kind', 'value', 'ready', 'claimed', 'created_at', 'task_id'], unique=False)
         batch_op.create_index('ix_task_candidate_inbox_due',
-                              ['kind', 'value', 'ready', 'claimed', 'due_key', 'created_at', 'task_id'], unique=False)
+                              ['kind', 'value', 'ready', 'claimed', 'due_key', 'created_at', 'task_id'], unique=False,
+                              sqlite_where=sa.text('ready = 1'), postgresql_where=sa.text('ready'))
         batch_op.create_index(batch_op.f('ix_task_candidate_task_id'), ['task_id'], unique=False)
 
     op.create_table('inbox_count',
@@ -494,7 +498,7 @@ def downgrade() -> None:
     with op.batch_alter_table('user_task', schema=None) as batch_op:
         batch_op.drop_index('ix_user_task_state_process')
         batch_op.drop_index('ix_user_task_inbox_due')
-        batch_op.drop_index('ix_user_task_state_assignee')
+        batch_op.drop_index('ix_user_task_assignee_state')
         batch_op.drop_index(batch_op.f('ix_user_task_called_instance_id'))
         batch_op.drop_index('ix_user_task_instance_state')
 
