@@ -228,16 +228,18 @@ class TaskCandidate(Base):
     task, so a bureau's inbox page and count read one index range in order."""
 
     __tablename__ = "task_candidate"
-    # By created: the REST inbox, and every row a group or user was offered (Camunda's historic
-    # `taskHadCandidateGroup`). By due: the web inbox, only ready rows (a completion leaves it).
+    # Keyed by task (on SQLite the table is that key's b-tree: a task's rows are found, and a new
+    # task's appended, without an index of their own). By created: the REST inbox, and every row a
+    # group or user was offered (Camunda's historic `taskHadCandidateGroup`). By due: the web inbox,
+    # only ready rows (a completion leaves it).
     __table_args__ = (Index("ix_task_candidate_inbox_created", "kind", "value", "ready", "claimed", "created_at",
                             "task_id"),
                       Index("ix_task_candidate_inbox_due", "kind", "value", "ready", "claimed", "due_key",
-                            "created_at", "task_id", sqlite_where=text("ready = 1"), postgresql_where=text("ready")))
-    id: Mapped[int] = mapped_column(primary_key=True)
-    task_id: Mapped[int] = mapped_column(ForeignKey("user_task.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(8))  # group | user
-    value: Mapped[str] = mapped_column(String(200))
+                            "created_at", "task_id", sqlite_where=text("ready = 1"), postgresql_where=text("ready")),
+                      {"sqlite_with_rowid": False})
+    task_id: Mapped[int] = mapped_column(ForeignKey("user_task.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # group | user
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
     ready: Mapped[bool] = mapped_column(Boolean, default=True)  # the task's state is ready
     claimed: Mapped[bool] = mapped_column(Boolean, default=False)  # the task has an assignee
     created_at: Mapped[datetime]

@@ -1081,7 +1081,7 @@ def _offered_to(caller: Caller):
     """The task (of the enclosing query) is offered to the caller or to one of the caller's bureaus:
     a look at that task's candidate rows, never a list of all the tasks of the caller's bureaus."""
     candidate = _CANDIDATE
-    return select(candidate.id).where(candidate.task_id == UserTask.id, or_(
+    return select(candidate.task_id).where(candidate.task_id == UserTask.id, or_(
         and_(candidate.kind == "group", candidate.value.in_(list(caller.groups))),
         and_(candidate.kind == "user", candidate.value == caller.name))).exists()
 

@@ -390,7 +390,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_document_task_id'), ['task_id'], unique=False)
 
     op.create_table('task_candidate',
-    sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('task_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=8), nullable=False),
     sa.Column('value', sa.String(length=200), nullable=False),
@@ -399,7 +398,8 @@ def upgrade() -> None:
     sa.Column('created_at', engine.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('due_key', engine.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['task_id'], ['user_task.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('task_id', 'kind', 'value'),
+    sqlite_with_rowid=False
     )
     with op.batch_alter_table('task_candidate', schema=None) as batch_op:
         batch_op.create_index('ix_task_candidate_inbox_created',
@@ -407,7 +407,6 @@ def upgrade() -> None:
         batch_op.create_index('ix_task_candidate_inbox_due',
                               ['kind', 'value', 'ready', 'claimed', 'due_key', 'created_at', 'task_id'], unique=False,
                               sqlite_where=sa.text('ready = 1'), postgresql_where=sa.text('ready'))
-        batch_op.create_index(batch_op.f('ix_task_candidate_task_id'), ['task_id'], unique=False)
 
     op.create_table('inbox_count',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -484,7 +483,6 @@ def downgrade() -> None:
 
     op.drop_table('inbox_count')
     with op.batch_alter_table('task_candidate', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_task_candidate_task_id'))
         batch_op.drop_index('ix_task_candidate_inbox_due')
         batch_op.drop_index('ix_task_candidate_inbox_created')
 
