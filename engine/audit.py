@@ -614,9 +614,9 @@ def search(session: Session, query: AuditQuery, *, limit: Optional[int] = None) 
     if query.date_to:
         statement = statement.where(HistoryEvent.at < _local_midnight(query.date_to + timedelta(days=1)))
     if query.instance_id:
-        statement = statement.where(HistoryEvent.instance_id == query.instance_id)
+        statement = statement.where(HistoryEvent.of_instances([query.instance_id]))
     if query.project:
-        statement = statement.where(HistoryEvent.instance_id.in_(_projects_matching(session, query.project)))
+        statement = statement.where(HistoryEvent.of_instances(_projects_matching(session, query.project)))
     total = session.scalar(select(func.count()).select_from(statement.subquery()))
     statement = statement.order_by(HistoryEvent.at, HistoryEvent.instance_id, HistoryEvent.seq)
     rows = session.execute(statement.limit(limit or query.limit).offset(query.offset))

@@ -12,8 +12,8 @@ import uuid
 from datetime import date, datetime, timezone
 from typing import Optional
 
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer,
-                        LargeBinary, String, Text, UniqueConstraint, and_, text, true)
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, Select,
+                        String, Text, UniqueConstraint, and_, cast, literal, text, true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -399,12 +399,12 @@ class HistoryEvent(Base):
 
     __tablename__ = "history_event"
     # Every step appends its events and the system chain's `chain_heads`: the indexes leave out what
-    # their queries never ask for, so a step writes no leaf of them for it. By instance and by actor:
-    # only rows that have one (not the system chain's). By type: not the step's own events, half of
-    # all rows (read along `at` or the instance's chain; a query of other types names the condition,
-    # `of_types`, as SQLite uses a partial index only for a query that states its condition).
+    # their queries never ask for, so a step writes no leaf of them for it. By instance: its chain
+    # (`of_instances`). By actor: only rows that have one (not the system chain's). By type: not the
+    # step's own events, half of all rows (read along `at` or the instance's chain; a query of other
+    # types names the condition, `of_types`, as SQLite uses a partial index only for a query that
+    # states its condition).
     __table_args__ = (UniqueConstraint("chain", "seq"),
-                      Index("ix_history_event_instance_id", "instance_id", **_where("instance_id IS NOT NULL")),
                       Index("ix_history_event_actor", "actor", **_where("actor IS NOT NULL")),
                       Index("ix_history_event_type", "type", **_where(_OTHER_EVENTS)))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -420,6 +420,13 @@ class HistoryEvent(Base):
     state_digest: Mapped[Optional[str]] = mapped_column(String(64))
     prev_hmac: Mapped[Optional[str]] = mapped_column(String(64))
     hmac: Mapped[str] = mapped_column(String(64))
+
+    @classmethod
+    def of_instances(cls, ids):
+        """Events of these instances (ids, or a select of ids): their chains, by the (chain, seq) index."""
+        if isinstance(ids, Select):
+            return cls.chain.in_(ids.with_only_columns(literal("instance:") + cast(ids.selected_columns[0], String)))
+        return cls.chain.in_([f"instance:{iid}" for iid in ids])
 
     @classmethod
     def of_types(cls, types):

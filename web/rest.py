@@ -1726,7 +1726,7 @@ def _historic_instance_dtos(session: Session, pairs: list) -> list[dict]:
     if ids:
         for instance_id, type_, element, body in session.execute(
                 select(HistoryEvent.instance_id, HistoryEvent.type, HistoryEvent.element_id, HistoryEvent.body)
-                .where(HistoryEvent.instance_id.in_(ids), HistoryEvent.type.in_(("instance_started", "status_changed")))
+                .where(HistoryEvent.of_instances(ids), HistoryEvent.type.in_(("instance_started", "status_changed")))
                 .order_by(HistoryEvent.instance_id, HistoryEvent.seq)):
             if type_ == "instance_started":
                 started.setdefault(instance_id, element)
@@ -1830,7 +1830,7 @@ def _activity_instances(session: Session, condition) -> list[dict]:
     events = session.execute(  # a called process's are in its root's history
         select(HistoryEvent.id, HistoryEvent.instance_id, HistoryEvent.type, HistoryEvent.element_id,
                HistoryEvent.at, HistoryEvent.actor, HistoryEvent.body)
-        .where(HistoryEvent.instance_id.in_(roots), HistoryEvent.type.in_(_ACTIVITY_EVENTS))
+        .where(HistoryEvent.of_instances(roots), HistoryEvent.type.in_(_ACTIVITY_EVENTS))
         .order_by(HistoryEvent.instance_id, HistoryEvent.seq))
     called = dict(session.execute(select(UserTask.id, UserTask.called_instance_id).where(
         UserTask.instance_id.in_(roots), UserTask.called_instance_id.is_not(None))).all())
@@ -2052,7 +2052,7 @@ def _operation_query(*, count: bool = False):
              .where(HistoryEvent.actor.is_not(None), HistoryEvent.of_types(types)))
     visible = _instance_visible(caller)
     if visible is not None:  # officials see the operations on the instances they see, not the system's
-        query = query.where(HistoryEvent.instance_id.in_(select(ProcessInstance.id).where(visible)))
+        query = query.where(HistoryEvent.of_instances(select(ProcessInstance.id).where(visible)))
     if _arg("processInstanceId"):
         query = query.where(ProcessInstance.rest_id == _arg("processInstanceId"))
     if _arg("processDefinitionId"):

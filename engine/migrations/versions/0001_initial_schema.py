@@ -77,9 +77,6 @@ def upgrade() -> None:
         batch_op.create_index('ix_history_event_actor', ['actor'], unique=False,
                               sqlite_where=sa.text('actor IS NOT NULL'), postgresql_where=sa.text('actor IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_history_event_at'), ['at'], unique=False)
-        batch_op.create_index('ix_history_event_instance_id', ['instance_id'], unique=False,
-                              sqlite_where=sa.text('instance_id IS NOT NULL'),
-                              postgresql_where=sa.text('instance_id IS NOT NULL'))
         batch_op.create_index('ix_history_event_type', ['type'], unique=False,
                               sqlite_where=sa.text("type NOT IN ('chain_heads', 'task_completed', 'task_created')"),
                               postgresql_where=sa.text("type NOT IN ('chain_heads', 'task_completed', 'task_created')"))
@@ -560,7 +557,6 @@ def downgrade() -> None:
     op.drop_table('api_token')
     with op.batch_alter_table('history_event', schema=None) as batch_op:
         batch_op.drop_index('ix_history_event_type')
-        batch_op.drop_index('ix_history_event_instance_id')
         batch_op.drop_index(batch_op.f('ix_history_event_at'))
         batch_op.drop_index('ix_history_event_actor')
 
