@@ -197,7 +197,7 @@ class UserTask(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     rest_id: Mapped[str] = rest_id_column()
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
-    task_uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    task_uuid: Mapped[str] = mapped_column(String(36))  # never looked up (open_tasks maps it to the row): no index
     element_id: Mapped[str] = mapped_column(String(200))
     name: Mapped[Optional[str]] = mapped_column(String(300))
     lane: Mapped[Optional[str]] = mapped_column(String(300))

@@ -348,8 +348,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['called_instance_id'], ['process_instance.id'], ),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('rest_id'),
-    sa.UniqueConstraint('task_uuid')
+    sa.UniqueConstraint('rest_id')
     )
     with op.batch_alter_table('user_task', schema=None) as batch_op:
         batch_op.create_index('ix_user_task_instance_state', ['instance_id', 'state'], unique=False)
