@@ -190,7 +190,8 @@ class UserTask(Base):
     # open and done ones. A called process's rows.
     __table_args__ = (Index("ix_user_task_instance_state", "instance_id", "state"),
                       Index("ix_user_task_assignee_state", "assignee", "state", **_where("assignee IS NOT NULL")),
-                      Index("ix_user_task_inbox_due", "state", "due_key", "created_at", "id", **_where("state = 'ready'")),
+                      Index("ix_user_task_inbox_due", "state", "due_key", "created_at", "id",
+                            **_where("state = 'ready'")),
                       Index("ix_user_task_state_process", "state", "process_key", **_where("state = 'ready'")),
                       Index("ix_user_task_called_instance_id", "called_instance_id",
                             **_where("called_instance_id IS NOT NULL")))

@@ -356,7 +356,8 @@ def upgrade() -> None:
                               sqlite_where=sa.text('called_instance_id IS NOT NULL'),
                               postgresql_where=sa.text('called_instance_id IS NOT NULL'))
         batch_op.create_index('ix_user_task_assignee_state', ['assignee', 'state'], unique=False,
-                              sqlite_where=sa.text('assignee IS NOT NULL'), postgresql_where=sa.text('assignee IS NOT NULL'))
+                              sqlite_where=sa.text('assignee IS NOT NULL'),
+                              postgresql_where=sa.text('assignee IS NOT NULL'))
         batch_op.create_index('ix_user_task_inbox_due', ['state', 'due_key', 'created_at', 'id'], unique=False,
                               sqlite_where=sa.text("state = 'ready'"), postgresql_where=sa.text("state = 'ready'"))
         batch_op.create_index('ix_user_task_state_process', ['state', 'process_key'], unique=False,
