@@ -458,6 +458,15 @@ def upgrade() -> None:
         batch_op.create_index('ix_notice_user_unread', ['user_name', 'read_at'], unique=False)
 
     # ### end Alembic commands ###
+    if op.get_bind().dialect.name == "postgresql":
+        # Every step rewrites the instance's state (10 kB and more): PostgreSQL's default TOAST
+        # compression (pglz) costs the server about 90 µs of it per step, lz4 a tenth of that.
+        # A server built without lz4 (or before 14) keeps pglz.
+        op.execute("""DO $$ BEGIN
+            ALTER TABLE process_instance ALTER COLUMN state SET COMPRESSION lz4,
+                                         ALTER COLUMN variables SET COMPRESSION lz4;
+        EXCEPTION WHEN feature_not_supported OR syntax_error OR invalid_parameter_value THEN NULL;
+        END $$""")
 
 
 def downgrade() -> None:
