@@ -196,9 +196,32 @@ def _remembering(process: Callable) -> Callable:
 
 def _answer(cursor, readers: list) -> Rows:
     """What an executed statement answered, its columns converted; the cursor closed."""
-    rows = Rows(cursor.fetchall() if cursor.description else [], cursor.rowcount)
+    rows = Rows(cursor.fetchall() if _returned_rows(cursor) else [], cursor.rowcount)
     cursor.close()
     return _read_all(rows, readers)
+
+
+def _returned_rows(cursor) -> bool:
+    """Whether the statement answered with rows. psycopg is asked for its result's status: its
+    `description` makes an object per column at every call (45 for a task locked with its instance)."""
+    answered = _ROWS_STATUS.get(type(cursor))
+    if answered is None:
+        answered = _ROWS_STATUS[type(cursor)] = _rows_status(type(cursor))
+    if answered:
+        result = cursor.pgresult
+        return result is not None and result.status == answered
+    return cursor.description is not None
+
+
+def _rows_status(cursor_class) -> int:
+    """The result status that means rows, for a driver whose cursor tells it (psycopg); else 0."""
+    if not hasattr(cursor_class, "pgresult"):
+        return 0
+    from psycopg.pq import ExecStatus
+    return ExecStatus.TUPLES_OK
+
+
+_ROWS_STATUS: dict[type, int] = {}
 
 
 def _read_all(rows: Rows, readers: list) -> Rows:
