@@ -404,10 +404,10 @@ class HistoryEvent(Base):
     # (`of_instances`). By actor: only rows that have one (not the system chain's). By type: not the
     # step's own events, half of all rows (read along `at` or the instance's chain; a query of other
     # types names the condition, `of_types`, as SQLite uses a partial index only for a query that
-    # states its condition).
+    # states its condition), then by instance (whether an instance's event has a type: one probe).
     __table_args__ = (UniqueConstraint("chain", "seq"),
                       Index("ix_history_event_actor", "actor", **_where("actor IS NOT NULL")),
-                      Index("ix_history_event_type", "type", **_where(_OTHER_EVENTS)))
+                      Index("ix_history_event_type", "type", "instance_id", **_where(_OTHER_EVENTS)))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     chain: Mapped[str] = mapped_column(String(64))  # 'instance:<id>' or 'system'
     seq: Mapped[int]
@@ -435,7 +435,12 @@ class HistoryEvent(Base):
         types = sorted(types)
         if set(types) & set(STEP_EVENTS):
             return cls.type.in_(types)
-        return and_(cls.type.in_(types), text(f"{cls.__tablename__}.{_OTHER_EVENTS}"))
+        return and_(cls.type.in_(types), cls.of_other_types())
+
+    @classmethod
+    def of_other_types(cls):
+        """Events other than a step's own: the type index's condition."""
+        return text(f"{cls.__tablename__}.{_OTHER_EVENTS}")
 
 
 class HistoryChain(Base):

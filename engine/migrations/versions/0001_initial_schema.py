@@ -77,7 +77,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_history_event_actor', ['actor'], unique=False,
                               sqlite_where=sa.text('actor IS NOT NULL'), postgresql_where=sa.text('actor IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_history_event_at'), ['at'], unique=False)
-        batch_op.create_index('ix_history_event_type', ['type'], unique=False,
+        batch_op.create_index('ix_history_event_type', ['type', 'instance_id'], unique=False,
                               sqlite_where=sa.text("type NOT IN ('chain_heads', 'task_completed', 'task_created')"),
                               postgresql_where=sa.text("type NOT IN ('chain_heads', 'task_completed', 'task_created')"))
 
