@@ -126,8 +126,9 @@ class Database:
                 cursor.execute("PRAGMA foreign_keys=ON")
                 cursor.execute("PRAGMA busy_timeout=30000")
                 # Debian's SQLite is built with SECURE_DELETE: each step's new instance state frees the
-                # old one's overflow pages, and zeroing them wrote them to the WAL once more. FAST zeroes
-                # deleted content only where the page is written anyway (nothing is ever deleted for secrecy).
+                # old one's overflow pages, and zeroing them wrote them to the WAL once more. FAST still
+                # zeroes what is deleted inside the pages a commit writes; a freed page (an old state's
+                # overflow) keeps its bytes until it is used again.
                 cursor.execute("PRAGMA secure_delete=FAST")
                 cursor.close()
 
