@@ -1,6 +1,7 @@
 """Starting review.bpmn and working its inbox: who is offered what, routing, claiming, completing."""
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 
 import pytest
@@ -188,3 +189,16 @@ def test_completion_with_a_bad_variable_name_is_refused_and_changes_nothing(revi
     with pytest.raises(InvalidInput):
         complete(review, task.id, "alice", UNIT, {"amount": 500, name: 1})
     assert snapshot(review, instance_id) == before
+
+
+def test_spiffworkflow_still_logs_each_change_of_a_tasks_state_when_its_logger_is_at_info(review, caplog):
+    """engine/runtime.py replaces SpiffWorkflow's Task._set_state so that a record's details are
+    gathered only when it is logged: an operator who turns spiff.task up to INFO still gets them."""
+    with caplog.at_level(logging.INFO, logger="spiff.task"):
+        submitted(review, 500)
+    completed = [r for r in caplog.records if r.name == "spiff.task" and r.getMessage() == "State changed to COMPLETED"
+                 and r.task_spec == "submit"]
+    assert len(completed) == 1
+    record = completed[0]
+    assert (record.workflow_spec, record.state, record.task_type) == ("review", "COMPLETED", "UserTask")
+    assert record.elapsed >= 0 and record.parent is not None
