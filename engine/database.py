@@ -52,6 +52,7 @@ def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         dbapi_connection.rollback()
+        stepsql.forget_prepared(dbapi_connection)  # (psycopg's rollback may drop every prepared statement)
     except Exception as dead:
         raise exc.DisconnectionError(str(dead)) from dead  # the pool retries with a new connection
 
@@ -60,25 +61,21 @@ _BEGIN_WRITE, _BEGIN_READ = stepsql.Statement("BEGIN IMMEDIATE"), stepsql.Statem
 
 
 def _batch_writes(engine: Engine) -> None:
-    """PostgreSQL: a write transaction's BEGIN and the step's writes are sent without waiting
-    (`stepsql._Batch`): the next statement (the step's or SQLAlchemy's) or the COMMIT goes with
-    them and is answered with them, in one round trip; a rollback drops them. (Write connections
+    """PostgreSQL: a write transaction's BEGIN and the step's statements go through libpq's pipeline
+    (`stepsql._Batch`): sent without waiting, answered with the next statement that waits (the
+    step's, SQLAlchemy's) or the COMMIT, in one round trip; a rollback ends them. (Write connections
     are in autocommit at the driver, so that psycopg sends no BEGIN of its own and waits for it.)"""
     def begin(connection):
         if connection.get_execution_options().get("dalad_write"):
             stepsql.begin(connection)
 
-    def statement(run):
-        def in_batch(cursor, statement, *args):  # (parameters,) context
-            return stepsql.with_sent(args[-1].root_connection, cursor, statement, args[0] if len(args) > 1 else None,
-                                     lambda: run(cursor, statement, *args))
-        return in_batch
+    def before_statement(_cursor, statement, *args):  # (parameters,) context: SQLAlchemy then runs it
+        stepsql.before_driver_statement(args[-1].root_connection, statement)
 
-    dialect = engine.dialect
     event.listen(engine, "begin", begin)
-    event.listen(engine, "do_execute", statement(dialect.do_execute))
-    event.listen(engine, "do_executemany", statement(dialect.do_executemany))
-    event.listen(engine, "do_execute_no_params", statement(dialect.do_execute_no_params))
+    event.listen(engine, "do_execute", before_statement)
+    event.listen(engine, "do_executemany", before_statement)
+    event.listen(engine, "do_execute_no_params", before_statement)
     event.listen(engine, "commit", stepsql.commit_sent)
     event.listen(engine, "rollback", lambda connection: connection.invalidated or stepsql.drop_sent(
         connection.connection.dbapi_connection))
