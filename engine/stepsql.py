@@ -336,44 +336,51 @@ class _Batch:
         self.pgconn.enter_pipeline_mode()
         self.sent: list[_Sent] = []
         self.tx = Transformer(dbapi_connection)
-        prepared = _prepared.get(dbapi_connection)
-        if prepared is None and dbapi_connection.prepare_threshold is not None and _CAN_CLOSE:
-            prepared = _prepared[dbapi_connection] = set()
-        self.prepared = prepared if dbapi_connection.prepare_threshold is not None else None
+        self.prepared = None  # (psycopg's prepare_threshold None: nothing is prepared)
+        if dbapi_connection.prepare_threshold is not None and _CAN_CLOSE:
+            self.prepared = _prepared.get(dbapi_connection)
+            if self.prepared is None:
+                self.prepared = _prepared[dbapi_connection] = set()
 
     def add(self, statement: Statement, params: dict, answer: bool) -> Optional[Rows]:
         """Queue one execution; its `Rows` (filled when the batch closes) if `answer`."""
-        sql, names, processors, formats, _readers = statement._numbered(self.dialect)
-        values = [params[name] for name in names]
-        for i, process in processors:
-            values[i] = process(values[i])
-        pgconn, sent = self.pgconn, self.sent
-        dumped = self.tx.dump_sequence(values, formats) if values else None
-        name = self._name(statement, params, sql) if values and self.prepared is not None else None
-        if name is None:
-            pgconn.send_query_params(sql, dumped, self.tx.types if values else None, self.tx.formats if values else None)
+        sql, names, processors, formats, _readers = statement._pg or statement._numbered(self.dialect)
+        if names:
+            values = [params[name] for name in names]
+            for i, process in processors:
+                values[i] = process(values[i])
+            tx, prepared = self.tx, self.prepared
+            dumped = tx.dump_sequence(values, formats)
+            name = _NAMES.get((sql, tx.types)) if prepared is not None else None
+            if name is None or name not in prepared:
+                name = self._prepare(statement, params, sql)
+            if name is None:
+                self.pgconn.send_query_params(sql, dumped, tx.types, tx.formats)
+            else:
+                self.pgconn.send_query_prepared(name, dumped, tx.formats)
         else:
-            pgconn.send_query_prepared(name, dumped, self.tx.formats)
+            self.pgconn.send_query_params(sql, None)
         rows = Rows([], -1) if answer else None
-        sent.append(_Sent(statement, params, rows))
+        self.sent.append(_Sent(statement, params, rows))
         return rows
 
-    def _name(self, statement: Statement, params: dict, sql: bytes) -> Optional[bytes]:
-        """The name the statement is prepared under on this connection (for these parameter types),
-        sent to be prepared first if it is not yet; None beyond as many as psycopg would keep."""
+    def _prepare(self, statement: Statement, params: dict, sql: bytes) -> Optional[bytes]:
+        """Send the statement to be prepared on this connection for these parameter types; the name
+        it is prepared under, or None where nothing is prepared (psycopg's `prepare_threshold`
+        None) or beyond as many as psycopg keeps (`prepared_max`)."""
+        prepared = self.prepared
+        if prepared is None or len(prepared) >= self.dbapi_connection.prepared_max:
+            return None
         types = self.tx.types
         key = (sql, types)
         name = _NAMES.get(key) or _NAMES.setdefault(key, b"_dalad_%d" % next(_numbering))
-        if name not in self.prepared:
-            if len(self.prepared) >= self.dbapi_connection.prepared_max:
-                return None
-            # (Closing a statement that does not exist is no error: one psycopg's rollback dropped
-            # but that still lives is replaced, never refused as existing.)
-            self.pgconn.send_close_prepared(name)
-            self.sent.append(_Sent(None, None, None))
-            self.pgconn.send_prepare(name, sql, types)
-            self.sent.append(_Sent(statement, params, None, name))
-            self.prepared.add(name)
+        # (Closing a statement that does not exist is no error: one psycopg's DEALLOCATE ALL may have
+        # left is replaced, never refused as existing.)
+        self.pgconn.send_close_prepared(name)
+        self.sent.append(_Sent(None, None, None))
+        self.pgconn.send_prepare(name, sql, types)
+        self.sent.append(_Sent(statement, params, None, name))
+        prepared.add(name)
         return name
 
     def close(self, connection: Connection) -> None:
@@ -392,31 +399,32 @@ class _Batch:
     def _answer(self) -> Optional[tuple[Exception, _Sent]]:
         """Send a sync, flush, read every answer (rows loaded); leave pipeline mode. The first error
         and what it answers, if any."""
-        from psycopg import errors
         pgconn, failed, at = self.pgconn, None, 0
         try:
             pgconn.pipeline_sync()
             _flush(pgconn)
             for at, sent in enumerate(self.sent):
-                result = _result(pgconn)
-                status = result.status
-                if status == _TUPLES_OK and sent.rows is not None:
-                    tx = self.tx
-                    tx.set_pgresult(result)
-                    sent.rows.rows = tx.load_rows(0, result.ntuples, tuple)
-                    _read_all(sent.rows, sent.statement._pg[4])
-                if sent.rows is not None:
+                result = _result(pgconn) if pgconn.is_busy() else pgconn.get_result()
+                status, rows = result.status, sent.rows
+                if status != _COMMAND_OK:
+                    if status == _TUPLES_OK:
+                        if rows is not None:
+                            tx = self.tx
+                            tx.set_pgresult(result)
+                            rows.rows = tx.load_rows(0, result.ntuples, tuple)
+                            _read_all(rows, sent.statement._pg[4])
+                    elif status == _FATAL_ERROR and failed is None:
+                        failed = _errors.error_from_result(result, self.dbapi_connection.info.encoding), sent
+                    if sent.prepares:
+                        self.prepared.discard(sent.prepares)  # not prepared: sent to be prepared again
+                if rows is not None:
                     tuples = result.command_tuples
-                    sent.rows.rowcount = -1 if tuples is None else tuples
-                if status == _FATAL_ERROR and failed is None:
-                    failed = errors.error_from_result(result, self.dbapi_connection.info.encoding), sent
-                if status != _COMMAND_OK and sent.prepares:
-                    self.prepared.discard(sent.prepares)  # not prepared: sent to be prepared again
-                if _result(pgconn) is not None:
-                    raise errors.InternalError("more than one result of one statement")
+                    rows.rowcount = -1 if tuples is None else tuples
+                if (_result(pgconn) if pgconn.is_busy() else pgconn.get_result()) is not None:
+                    raise _errors.InternalError("more than one result of one statement")
             _result(pgconn)  # the sync
             pgconn.exit_pipeline_mode()
-        except errors.Error as broken:  # the connection ended (by the error answered before, if any)
+        except _errors.Error as broken:  # the connection ended (by the error answered before, if any)
             if failed is None:
                 failed = broken, self.sent[at] if self.sent else _Sent(None, None, None)
             for unanswered in self.sent[at:]:
@@ -445,21 +453,21 @@ def _result(pgconn):
 
 
 def _libpq() -> tuple:
-    """psycopg's constants these use (none where psycopg is not installed: no PostgreSQL then)."""
+    """psycopg's parts these use (none where psycopg is not installed: no PostgreSQL then)."""
     try:
-        from psycopg import capabilities
+        from psycopg import capabilities, errors
         from psycopg.adapt import PyFormat
         from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
     except ImportError:
-        return (None,) * 7 + (False,)
-    return (PyFormat.AUTO, int(ExecStatus.TUPLES_OK), int(ExecStatus.COMMAND_OK), int(ExecStatus.FATAL_ERROR),
+        return (None,) * 8 + (False,)
+    return (errors, PyFormat.AUTO, int(ExecStatus.TUPLES_OK), int(ExecStatus.COMMAND_OK), int(ExecStatus.FATAL_ERROR),
             int(TransactionStatus.IDLE), int(TransactionStatus.UNKNOWN), int(ConnStatus.OK),
             # a name psycopg's DEALLOCATE ALL may have dropped is closed before it is prepared again:
             # without libpq 17's Close nothing is prepared
             capabilities.has_send_close_prepared())
 
 
-_AUTO, _TUPLES_OK, _COMMAND_OK, _FATAL_ERROR, _IDLE, _UNKNOWN, _OK, _CAN_CLOSE = _libpq()
+_errors, _AUTO, _TUPLES_OK, _COMMAND_OK, _FATAL_ERROR, _IDLE, _UNKNOWN, _OK, _CAN_CLOSE = _libpq()
 
 
 def _command(sql: str) -> Statement:
