@@ -93,7 +93,7 @@ class Statement:
             return _read_all(Rows(result.fetchall() if result.returns_rows else [], result.rowcount), readers)
         batch = _batch(connection)
         if batch is not None:  # PostgreSQL: what was sent before and this in one round trip
-            answers = [batch.add(statement, one, True) for statement, one in self._each(params)]
+            answers = [_add(batch, connection, statement, one, True) for statement, one in self._each(params)]
             batch.close(connection)  # (an error of the batch is raised there, mapped)
             return answers[0] if len(answers) == 1 else Rows([], sum(a.rowcount for a in answers))
         sql, params, many, readers = self._bound(connection, params)
@@ -118,7 +118,7 @@ class Statement:
             self.run(connection, params)
             return
         for statement, one in self._each(params):
-            batch.add(statement, one, False)
+            _add(batch, connection, statement, one, False)
 
     def later(self, connection: Connection, params: dict) -> Callable[[], Rows]:
         """Execute now, read the answer when called. On PostgreSQL the statement is sent in the
@@ -128,7 +128,7 @@ class Statement:
         if batch is None:
             rows = self.run(connection, params)
             return lambda: rows
-        rows = batch.add(self, params, True)
+        rows = _add(batch, connection, self, params, True)
 
         def answer() -> Rows:
             if _batches.get(batch.dbapi_connection) is batch:
@@ -241,10 +241,7 @@ def _returned_rows(cursor) -> bool:
 
 def _rows_status(cursor_class) -> int:
     """The result status that means rows, for a driver whose cursor tells it (psycopg); else 0."""
-    if not hasattr(cursor_class, "pgresult"):
-        return 0
-    from psycopg.pq import ExecStatus
-    return ExecStatus.TUPLES_OK
+    return _TUPLES_OK if hasattr(cursor_class, "pgresult") else 0
 
 
 _ROWS_STATUS: dict[type, int] = {}
@@ -399,9 +396,10 @@ class _Batch:
     def _answer(self) -> Optional[tuple[Exception, _Sent]]:
         """Send a sync, flush, read every answer (rows loaded); leave pipeline mode. The first error
         and what it answers, if any."""
-        pgconn, failed, at = self.pgconn, None, 0
+        pgconn, failed, at, synced = self.pgconn, None, 0, None
         try:
             pgconn.pipeline_sync()
+            synced = False
             _flush(pgconn)
             for at, sent in enumerate(self.sent):
                 result = _result(pgconn) if pgconn.is_busy() else pgconn.get_result()
@@ -409,10 +407,10 @@ class _Batch:
                 if status != _COMMAND_OK:
                     if status == _TUPLES_OK:
                         if rows is not None:
-                            tx = self.tx
-                            tx.set_pgresult(result)
-                            rows.rows = tx.load_rows(0, result.ntuples, tuple)
-                            _read_all(rows, sent.statement._pg[4])
+                            try:
+                                self._load(rows, result, sent.statement._pg[4])
+                            except Exception as unreadable:  # raised once all is read, as psycopg's fetch raises it
+                                failed = failed or (unreadable, sent)
                     elif status == _FATAL_ERROR and failed is None:
                         failed = _errors.error_from_result(result, self.dbapi_connection.info.encoding), sent
                     if sent.prepares:
@@ -423,6 +421,7 @@ class _Batch:
                 if (_result(pgconn) if pgconn.is_busy() else pgconn.get_result()) is not None:
                     raise _errors.InternalError("more than one result of one statement")
             _result(pgconn)  # the sync
+            synced = True
             pgconn.exit_pipeline_mode()
         except _errors.Error as broken:  # the connection ended (by the error answered before, if any)
             if failed is None:
@@ -430,9 +429,45 @@ class _Batch:
             for unanswered in self.sent[at:]:
                 if unanswered.prepares:
                     self.prepared.discard(unanswered.prepares)
+        except BaseException:  # interrupted (Ctrl-C, a worker's timeout) while the answers were on their way
+            self._interrupted(synced)
+            raise
         if failed is not None and getattr(failed[0], "sqlstate", None) == "26000" and self.prepared is not None:
             self.prepared.clear()  # a statement of ours was dropped unseen: all are prepared anew
         return failed
+
+    def _interrupted(self, synced: Optional[bool]) -> None:
+        """As psycopg does when a wait of its own is interrupted: the server is asked to cancel what
+        it runs, the answers are read to the end (errors now, the transaction failed), and the
+        connection is fit for the rollback that follows. If that fails too, it is closed: SQLAlchemy
+        drops it."""
+        pgconn = self.pgconn
+        if self.prepared is not None:
+            self.prepared.clear()  # (some sent to be prepared may not be)
+        try:
+            self.dbapi_connection.cancel_safe(timeout=5)
+            if synced is None:
+                pgconn.pipeline_sync()
+            _flush(pgconn)
+            while not synced:
+                result = _result(pgconn)
+                synced = result is not None and result.status == _PIPELINE_SYNC
+            pgconn.exit_pipeline_mode()
+        except BaseException:  # noqa: BLE001 - the first interruption is what is raised
+            self.dbapi_connection.close()
+
+    def _load(self, rows: Rows, result, readers: list) -> None:
+        tx = self.tx
+        tx.set_pgresult(result)
+        rows.rows = tx.load_rows(0, result.ntuples, tuple)
+        _read_all(rows, readers)
+
+
+def _add(batch: _Batch, connection: Connection, statement: Statement, params: dict, answer: bool) -> Optional[Rows]:
+    try:
+        return batch.add(statement, params, answer)
+    except _errors.Error as error:  # a value psycopg cannot send (nothing of this statement was): mapped
+        connection._handle_dbapi_exception(error, statement._prepared(connection.dialect)[0], params, None, None)
 
 
 def _flush(pgconn) -> None:
@@ -459,15 +494,16 @@ def _libpq() -> tuple:
         from psycopg.adapt import PyFormat
         from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
     except ImportError:
-        return (None,) * 8 + (False,)
+        return (None,) * 9 + (False,)
     return (errors, PyFormat.AUTO, int(ExecStatus.TUPLES_OK), int(ExecStatus.COMMAND_OK), int(ExecStatus.FATAL_ERROR),
+            int(ExecStatus.PIPELINE_SYNC),
             int(TransactionStatus.IDLE), int(TransactionStatus.UNKNOWN), int(ConnStatus.OK),
             # a name psycopg's DEALLOCATE ALL may have dropped is closed before it is prepared again:
             # without libpq 17's Close nothing is prepared
             capabilities.has_send_close_prepared())
 
 
-_errors, _AUTO, _TUPLES_OK, _COMMAND_OK, _FATAL_ERROR, _IDLE, _UNKNOWN, _OK, _CAN_CLOSE = _libpq()
+_errors, _AUTO, _TUPLES_OK, _COMMAND_OK, _FATAL_ERROR, _PIPELINE_SYNC, _IDLE, _UNKNOWN, _OK, _CAN_CLOSE = _libpq()
 
 
 def _command(sql: str) -> Statement:

@@ -3,13 +3,14 @@ also its round trips, read from the wire), reads without a transaction on Postgr
 locked read of a task as the last change left it."""
 from __future__ import annotations
 
+import signal
 import tempfile
 
 import pytest
 from sqlalchemy import event, exc, select, text, update
 
 from conftest import deploy_files
-from engine import services
+from engine import history, services, stepsql
 from engine.models import HistoryEvent, ProcessInstance, UserTask
 
 
@@ -211,6 +212,89 @@ def test_on_postgresql_an_error_of_a_sent_write_is_raised_before_sqlalchemy_runs
     claim()
     with db.read() as session:
         assert session.get(UserTask, task_id).assignee == "alice"
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_a_transaction_that_fails_before_its_sent_write_is_answered_saves_nothing(review):
+    """A sent write fails, and before anything waits for its answer the transaction fails in
+    Python: that failure is what is raised; the rollback ends the transaction (the write's error no
+    longer matters) and the pooled connection serves the next one."""
+    db, instance_id, task_id = review
+    blocker = _blocking_the_next_history_event(db, instance_id)
+    db.engine.dispose()  # one pooled connection from here
+    with pytest.raises(LookupError, match="after the write"):
+        with db.write() as session:
+            task, row = services.lock_task(session, task_id)
+            history.record(session, row, [history.Event("note", data={"task": task.id})], None)  # sent: fails
+            raise LookupError("after the write, before its answer")
+    with db.write() as session:
+        session.delete(session.get(HistoryEvent, blocker.id))
+    with db.read() as session:
+        assert session.execute(text("SELECT count(*) FROM history_event WHERE type = 'note'")).scalar() == 0
+    services_complete(db, task_id)
+    with db.read() as session:
+        assert session.get(UserTask, task_id).state == "completed"
+
+
+def services_complete(db, task_id) -> None:
+    with db.write() as session:
+        services.complete_task(session, task_id, user="alice", groups=["unit:edu"], data={"amount": 1500})
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_a_value_psycopg_cannot_send_is_named_with_its_statement(review):
+    db, _instance_id, task_id = review
+    with pytest.raises(exc.ProgrammingError, match=r"cannot adapt[\s\S]*\[SQL: UPDATE user_task"):
+        with db.write() as session:
+            stepsql.update_by_id(session.connection(), UserTask.__table__, task_id, {"name": object()})
+    services_complete(db, task_id)  # nothing was sent of it; the connection is fit
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_an_answer_psycopg_cannot_read_is_raised_named_after_all_are_read(review):
+    """The locked read answers a due date Python cannot hold (infinity): psycopg's error is raised
+    naming the read, once every answer of the round trip is read; the connection serves the next."""
+    db, _instance_id, task_id = review
+    with db.write() as session:
+        session.execute(text("UPDATE user_task SET due_at = 'infinity' WHERE id = :id"), {"id": task_id})
+    with pytest.raises(exc.DataError, match=r"infinity[\s\S]*\[SQL: SELECT user_task"):
+        services_complete(db, task_id)
+    with db.write() as session:
+        session.execute(text("UPDATE user_task SET due_at = NULL WHERE id = :id"), {"id": task_id})
+    services_complete(db, task_id)
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_a_step_interrupted_while_it_waits_is_cancelled_and_its_connection_kept(review):
+    """Interrupted (Ctrl-C, a worker's timeout) while it waits for the server (here for a lock
+    another transaction holds): as psycopg does, the server is asked to cancel, the answers are read
+    to the end and the interruption raised; nothing is saved and the connection serves the next step."""
+    db, instance_id, task_id = review
+    db.engine.dispose()
+    holder = db.engine.connect()  # holds the instance's lock: the step waits for it
+    holder.execute(text("SELECT id FROM process_instance WHERE id = :id FOR UPDATE"), {"id": instance_id})
+
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with db.write() as session:
+                waited = _backend_pid(session)
+                services.complete_task(session, task_id, user="alice", groups=["unit:edu"], data={"amount": 1500})
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    with db.read() as session:  # while the lock is still held: the step's wait was cancelled
+        assert _backend_pid(session) == waited
+        assert session.get(UserTask, task_id).state == "ready"
+    holder.rollback()
+    holder.close()
+    services_complete(db, task_id)
+    with db.read() as session:
+        assert session.get(UserTask, task_id).state == "completed"
 
 
 def _backend_pid(session) -> int:
