@@ -299,7 +299,7 @@ def _quoted(column: str) -> str:
 # --- PostgreSQL: the statements through libpq's pipeline ------------------------------------------
 
 _batches: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # driver connection: its open batch
-_prepared: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # driver connection: names it prepared
+_prepared: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # driver connection: names it prepared (oldest first)
 _NAMES: dict[tuple[bytes, tuple], bytes] = {}  # (statement, parameter types): its prepared statement's name
 _numbering = itertools.count(1)
 
@@ -337,7 +337,7 @@ class _Batch:
         if dbapi_connection.prepare_threshold is not None and _CAN_CLOSE:
             self.prepared = _prepared.get(dbapi_connection)
             if self.prepared is None:
-                self.prepared = _prepared[dbapi_connection] = set()
+                self.prepared = _prepared[dbapi_connection] = {}
 
     def add(self, statement: Statement, params: dict, answer: bool) -> Optional[Rows]:
         """Queue one execution; its `Rows` (filled when the batch closes) if `answer`."""
@@ -364,20 +364,26 @@ class _Batch:
     def _prepare(self, statement: Statement, params: dict, sql: bytes) -> Optional[bytes]:
         """Send the statement to be prepared on this connection for these parameter types; the name
         it is prepared under, or None where nothing is prepared (psycopg's `prepare_threshold`
-        None) or beyond as many as psycopg keeps (`prepared_max`)."""
-        prepared = self.prepared
-        if prepared is None or len(prepared) >= self.dbapi_connection.prepared_max:
+        None). Beyond as many as psycopg keeps of its own (`prepared_max`) the oldest is closed (an
+        integer parameter's type follows its size: ids past 32767 make new ones, and the old go)."""
+        prepared, pgconn = self.prepared, self.pgconn
+        if prepared is None:
             return None
         types = self.tx.types
         key = (sql, types)
         name = _NAMES.get(key) or _NAMES.setdefault(key, b"_dalad_%d" % next(_numbering))
+        if len(prepared) >= max(self.dbapi_connection.prepared_max or 0, 1):
+            oldest = next(iter(prepared))
+            del prepared[oldest]
+            pgconn.send_close_prepared(oldest)
+            self.sent.append(_Sent(None, None, None))
         # (Closing a statement that does not exist is no error: one psycopg's DEALLOCATE ALL may have
         # left is replaced, never refused as existing.)
-        self.pgconn.send_close_prepared(name)
+        pgconn.send_close_prepared(name)
         self.sent.append(_Sent(None, None, None))
-        self.pgconn.send_prepare(name, sql, types)
+        pgconn.send_prepare(name, sql, types)
         self.sent.append(_Sent(statement, params, None, name))
-        prepared.add(name)
+        prepared[name] = None
         return name
 
     def close(self, connection: Connection) -> None:
@@ -414,7 +420,7 @@ class _Batch:
                     elif status == _FATAL_ERROR and failed is None:
                         failed = _errors.error_from_result(result, self.dbapi_connection.info.encoding), sent
                     if sent.prepares:
-                        self.prepared.discard(sent.prepares)  # not prepared: sent to be prepared again
+                        self.prepared.pop(sent.prepares, None)  # not prepared: sent to be prepared again
                 if rows is not None:
                     tuples = result.command_tuples
                     rows.rowcount = -1 if tuples is None else tuples
@@ -428,7 +434,7 @@ class _Batch:
                 failed = broken, self.sent[at] if self.sent else _Sent(None, None, None)
             for unanswered in self.sent[at:]:
                 if unanswered.prepares:
-                    self.prepared.discard(unanswered.prepares)
+                    self.prepared.pop(unanswered.prepares, None)
         except BaseException:  # interrupted (Ctrl-C, a worker's timeout) while the answers were on their way
             self._interrupted(synced)
             raise

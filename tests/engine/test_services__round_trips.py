@@ -354,6 +354,31 @@ def test_on_postgresql_a_step_statement_is_prepared_once_per_connection(review):
 
 
 @pytest.mark.postgres_only
+def test_on_postgresql_a_connection_keeps_as_many_step_statements_prepared_as_psycopg_keeps_its_own(review):
+    """Beyond psycopg's `prepared_max` the oldest of ours is closed (ids that grow past a type's
+    range make new variants): steps still complete, and the server holds no more than that."""
+    db, instance_id, _task_id = review
+    db.engine.dispose()  # one pooled connection from here
+
+    def few(dbapi_connection, _record, _proxy):
+        dbapi_connection.prepared_max = 4
+
+    event.listen(db.engine, "checkout", few)
+    try:
+        for _step in range(2):  # the submit, then its two reviews
+            _complete_every_ready_task(db, instance_id)
+        with db.read() as session:
+            assert not services.tasks(session, instance_id=instance_id)
+            ours = dict(session.execute(text("SELECT name, statement FROM pg_prepared_statements "
+                                             "WHERE name LIKE '_dalad%'")).all())
+        assert len(ours) == 4
+        assert any(sql.startswith("WITH added") for sql in ours.values())  # the last step's last, the newest kept
+    finally:
+        event.remove(db.engine, "checkout", few)
+        db.engine.dispose()  # (its connection keeps the setting)
+
+
+@pytest.mark.postgres_only
 def test_on_postgresql_statements_psycopg_dropped_are_prepared_anew(review):
     """psycopg drops every prepared statement of a connection (DEALLOCATE ALL) when it rolls back a
     transaction of its own after preparing some (a snapshot read that fails): the next step
