@@ -93,7 +93,7 @@ class Statement:
             sql, params, _many, readers = self._bound(connection, params)
             result = connection.exec_driver_sql(sql, params)
             return _read_all(Rows(result.fetchall() if result.returns_rows else [], result.rowcount), readers)
-        batch = _batch(connection)
+        batch = _batch(connection) if connection.dialect.name == "postgresql" else None
         if batch is not None:  # PostgreSQL: what was sent before and this in one round trip
             answers = [_add(batch, connection, statement, one, True) for statement, one in self._each(params)]
             batch.close(connection)  # (an error of the batch is raised there, mapped)
