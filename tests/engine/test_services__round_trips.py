@@ -158,11 +158,9 @@ def test_on_postgresql_a_completion_sends_its_writes_with_the_answers_it_waits_f
 @pytest.mark.postgres_only
 def test_on_postgresql_an_error_of_a_write_sent_without_waiting_names_it_and_saves_nothing(review):
     db, instance_id, task_id = review
-    with db.write() as session:  # a row in the way of the completion's first history event
-        row = session.get(ProcessInstance, instance_id)
-        revision, blocker = row.revision, HistoryEvent(chain=f"instance:{instance_id}", seq=row.history_count + 1,
-                                                       at=row.updated_at, type="in_the_way", body="{}", hmac="x")
-        session.add(blocker)
+    blocker = _blocking_the_next_history_event(db, instance_id)  # in the way of the completion's first event
+    with db.read() as session:
+        revision = session.get(ProcessInstance, instance_id).revision
 
     def complete():
         with db.write() as session:
