@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import operator
 import time
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ import SpiffWorkflow.task as spiff_task
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import TaskConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
@@ -37,6 +39,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
+from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock, jsontext, specs
@@ -143,6 +146,12 @@ SCRIPT_ENGINE = SafeScriptEngine()
 REGISTRY = BpmnWorkflowSerializer.configure(DEFAULT_CONFIG)
 specs.register(REGISTRY)
 _WORKFLOW_CONVERTER = REGISTRY.convert_from_dict[REGISTRY.typenames[BpmnWorkflow]].args[0].__self__
+_Task = spiff_task.Task
+_TASK_TYPENAME = REGISTRY.typenames[_Task]
+# task_to_dict writes what SpiffWorkflow's TaskConverter writes: only while that is the registry's
+_DIRECT = type(REGISTRY.convert_to_dict[_TASK_TYPENAME].args[1].__self__) is TaskConverter
+# values the registry returns as they are (it converts what it has a class registered for)
+_PLAIN = frozenset(t for t in (str, int, float, bool, type(None)) if t not in REGISTRY.typenames)
 
 
 # --- specs -------------------------------------------------------------------------------------
@@ -172,6 +181,46 @@ def new_workflow(spec, subprocess_specs) -> BpmnWorkflow:
 _FINAL = TaskState.COMPLETED | TaskState.CANCELLED
 
 
+def task_to_dict(task) -> dict:
+    """What `REGISTRY.convert(task)` gives, key for key (SpiffWorkflow's TaskConverter: the data
+    of a task with a parent as a delta against the parent's, its internal data through the
+    registry), without the registry's dispatch by class at every level. Internal data of other
+    than plain values, and anything but a plain Task, still go through the registry."""
+    if task.__class__ is not _Task or not _DIRECT:
+        return REGISTRY.convert(task)
+    parent = task.parent
+    data = task.data
+    internal = task.internal_data
+    if internal.__class__ is dict and all(v.__class__ in _PLAIN for v in internal.values()):
+        internal = dict(internal)
+    else:
+        internal = REGISTRY.convert(internal)
+    return {"id": str(task.id), "parent": None if parent is None else str(task._parent),
+            "children": [str(child) for child in task._children], "last_state_change": task.last_state_change,
+            "state": task._state, "task_spec": task.task_spec.name, "triggered": task.triggered,
+            "internal_data": internal,
+            "data": data if parent is None else {}, "delta": {} if parent is None else _delta(parent.data, data),
+            "typename": _TASK_TYPENAME}
+
+
+def _delta(base: dict, data: dict) -> dict:
+    """DeepMerge.get_updated_keys / get_deleted_keys of SpiffWorkflow (compared with `!=` key by
+    key, as they compare), faster where the keys are the same or one side is empty."""
+    if base.__class__ is not dict or data.__class__ is not dict:
+        return {"updates": DeepMerge.get_updated_keys(base, data), "deletions": DeepMerge.get_deleted_keys(base, data)}
+    if not data:
+        return {"updates": {}, "deletions": list(base)}
+    if not base:
+        return {"updates": dict(data), "deletions": []}
+    if data.keys() == base.keys():
+        changed = list(map(operator.ne, data.values(), map(base.__getitem__, data)))
+        if not any(changed):
+            return {"updates": {}, "deletions": []}
+        return {"updates": {k: v for (k, v), c in zip(data.items(), changed) if c}, "deletions": []}
+    return {"updates": {k: v for k, v in data.items() if k not in base or v != base[k]},
+            "deletions": [k for k in base if k not in data]}
+
+
 def dump_state(workflow: BpmnWorkflow) -> str:
     """Serialise the workflow's runtime state (tasks, data, events) as JSON, without the spec.
 
@@ -189,11 +238,11 @@ def dump_state(workflow: BpmnWorkflow) -> str:
                          bool(task.data), None if parent is None else (parent.id, parent.state, bool(parent.data)))
             cached = fragments.get(task_id)
             if cached is None or cached[0] != signature:
-                cached = (signature, f'"{task_id}":{_dumps(REGISTRY.convert(task))}')
+                cached = (signature, f'"{task_id}":{_dumps(task_to_dict(task))}')
                 fragments[task_id] = cached
             parts.append(cached[1])
         else:
-            parts.append(f'"{task_id}":{_dumps(REGISTRY.convert(task))}')
+            parts.append(f'"{task_id}":{_dumps(task_to_dict(task))}')
     head = {
         "data": REGISTRY.convert(REGISTRY.clean(workflow.data)),
         "correlations": workflow.correlations,
