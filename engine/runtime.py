@@ -25,6 +25,7 @@ import SpiffWorkflow.bpmn.serializer.migration.version_1_2 as spiff_migration_1_
 import SpiffWorkflow.bpmn.workflow as spiff_workflow_module
 import SpiffWorkflow.specs.Transform as spiff_transform
 import SpiffWorkflow.task as spiff_task
+import SpiffWorkflow.workflow as spiff_workflow_base
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -141,6 +142,18 @@ def _set_state(task, value: int) -> None:
 
 
 spiff_task.Task._set_state = _set_state
+
+_update_all_waiting = spiff_workflow_base.Workflow.update_waiting_tasks
+
+
+def _update_waiting_tasks(workflow) -> None:
+    """SpiffWorkflow's `Workflow.update_waiting_tasks` (run after every task that completes), with
+    no walk of the task tree when none of the workflow's tasks waits: most steps have none."""
+    if any(task._state == TaskState.WAITING for task in workflow.tasks.values()):
+        _update_all_waiting(workflow)
+
+
+spiff_workflow_base.Workflow.update_waiting_tasks = _update_waiting_tasks
 
 SCRIPT_ENGINE = SafeScriptEngine()
 REGISTRY = BpmnWorkflowSerializer.configure(DEFAULT_CONFIG)
@@ -489,6 +502,16 @@ def _held(task) -> bool:
     return False
 
 
+def _runnable(workflow: BpmnWorkflow) -> bool:
+    """Whether any task of the workflow or of its sub-workflows is ready and not held: without
+    one, no walk of a task tree for ready tasks runs anything."""
+    for pool in (workflow.tasks, *(sp.tasks for sp in workflow.subprocesses.values())):
+        for task in pool.values():
+            if task._state == TaskState.READY and not _held(task):
+                return True
+    return False
+
+
 MAX_ENGINE_STEPS = 100_000
 
 
@@ -498,6 +521,8 @@ def engine_steps(workflow: BpmnWorkflow) -> None:
     budget = [MAX_ENGINE_STEPS]
 
     def update(wf) -> int:
+        if not _runnable(workflow):  # (all tasks of the top workflow and its sub-workflows: wf's among them)
+            return 0  # the walk of wf's tree below would find nothing to run
         count = 0
         for task in wf.get_tasks(state=TaskState.READY):
             if not _held(task):
