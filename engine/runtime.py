@@ -19,6 +19,7 @@ from uuid import UUID
 import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 import SpiffWorkflow.bpmn.script_engine.python_engine as spiff_python_engine
 import SpiffWorkflow.bpmn.script_engine.python_environment as spiff_python_environment
 import SpiffWorkflow.bpmn.serializer.migration.version_1_2 as spiff_migration_1_2
@@ -29,7 +30,7 @@ import SpiffWorkflow.workflow as spiff_workflow_base
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import TaskConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, TaskConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
@@ -161,8 +162,10 @@ specs.register(REGISTRY)
 _WORKFLOW_CONVERTER = REGISTRY.convert_from_dict[REGISTRY.typenames[BpmnWorkflow]].args[0].__self__
 _Task = spiff_task.Task
 _TASK_TYPENAME = REGISTRY.typenames[_Task]
-# task_to_dict writes what SpiffWorkflow's TaskConverter writes: only while that is the registry's
-_DIRECT = type(REGISTRY.convert_to_dict[_TASK_TYPENAME].args[1].__self__) is TaskConverter
+_SUBWORKFLOW_TYPENAME = REGISTRY.typenames[BpmnSubWorkflow]
+# dump_state writes what SpiffWorkflow's converters of these write: only while they are the registry's
+_DIRECT = type(REGISTRY.convert_to_dict[_TASK_TYPENAME].args[1].__self__) is TaskConverter and \
+    type(REGISTRY.convert_to_dict[_SUBWORKFLOW_TYPENAME].args[1].__self__) is BpmnSubWorkflowConverter
 # values the registry returns as they are (it converts what it has a class registered for)
 _PLAIN = frozenset(t for t in (str, int, float, bool, type(None)) if t not in REGISTRY.typenames)
 
@@ -199,21 +202,42 @@ def task_to_dict(task) -> dict:
     of a task with a parent as a delta against the parent's, its internal data through the
     registry), without the registry's dispatch by class at every level. Internal data of other
     than plain values, and anything but a plain Task, still go through the registry."""
+    return _task_dict(task, task.parent)
+
+
+def _task_dict(task, parent) -> dict:
     if task.__class__ is not _Task or not _DIRECT:
         return REGISTRY.convert(task)
-    parent = task.parent
     data = task.data
     internal = task.internal_data
     if internal.__class__ is dict and all(v.__class__ in _PLAIN for v in internal.values()):
         internal = dict(internal)
     else:
         internal = REGISTRY.convert(internal)
-    return {"id": str(task.id), "parent": None if parent is None else str(task._parent),
-            "children": [str(child) for child in task._children], "last_state_change": task.last_state_change,
+    return {"id": _id_text(task), "parent": None if parent is None else _id_text(parent),
+            "children": _children_text(task), "last_state_change": task.last_state_change,
             "state": task._state, "task_spec": task.task_spec.name, "triggered": task.triggered,
             "internal_data": internal,
             "data": data if parent is None else {}, "delta": {} if parent is None else _delta(parent.data, data),
             "typename": _TASK_TYPENAME}
+
+
+def _id_text(task) -> str:
+    """str(task.id), kept on the task (its id never changes): a save writes it as the task's, its
+    parent's and its children's, and UUID's str() is Python code."""
+    text = task.__dict__.get("_dalad_id")
+    if text is None:
+        text = task._dalad_id = str(task.id)
+    return text
+
+
+def _children_text(task) -> list:
+    """[str(id) of each child], kept on the task until its children change."""
+    ids = task._children
+    kept = task.__dict__.get("_dalad_children")
+    if kept is None or kept[0] != ids:
+        kept = task._dalad_children = (list(ids), [str(child) for child in ids])
+    return list(kept[1])
 
 
 def _delta(base: dict, data: dict) -> dict:
@@ -235,43 +259,56 @@ def _delta(base: dict, data: dict) -> dict:
 
 
 def dump_state(workflow: BpmnWorkflow) -> str:
-    """Serialise the workflow's runtime state (tasks, data, events) as JSON, without the spec.
+    """Serialise the workflow's runtime state (tasks, data, events) as JSON, without the spec:
+    what SpiffWorkflow's serializer writes for it, byte for byte.
 
-    Finished tasks do not change, so their JSON is kept on the workflow object and reused by the
-    next save of the same (cached) workflow: a save costs what changed, not the whole history.
+    Finished tasks do not change, so their JSON is kept on the task and reused by the next save of
+    the same (cached) workflow: a save costs what changed, not the whole history.
     """
-    fragments = workflow.__dict__.setdefault("_dalad_fragments", {})
-    parts = []
-    for task_id, task in workflow.tasks.items():
-        parent = task.parent
-        # A finished task never changes again; a predicted one, with no data of its own, changes
-        # only with its state, its children or its parent's data (its stored delta is against it).
-        if task.state & _FINAL or (not task.data and (parent is None or parent.state & _FINAL or not parent.data)):
-            signature = (task.state, task.last_state_change, tuple(task._children), len(task.internal_data),
-                         bool(task.data), None if parent is None else (parent.id, parent.state, bool(parent.data)))
-            cached = fragments.get(task_id)
-            if cached is None or cached[0] != signature:
-                cached = (signature, f'"{task_id}":{_dumps(task_to_dict(task))}')
-                fragments[task_id] = cached
-            parts.append(cached[1])
-        else:
-            parts.append(f'"{task_id}":{_dumps(task_to_dict(task))}')
+    parts = [_task_json(task) for task in workflow.tasks.values()]
     head = {
-        "data": REGISTRY.convert(REGISTRY.clean(workflow.data)),
-        "correlations": workflow.correlations,
-        "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
-        "success": workflow.success,
-        "completed": workflow.completed,
+        **_workflow_fields(workflow),
         "root": str(workflow.task_tree.id),
-        "subprocesses": _WORKFLOW_CONVERTER.mapping_to_dict(workflow.subprocesses),
+        "subprocesses": {str(task_id): _subworkflow_to_dict(sub) for task_id, sub in workflow.subprocesses.items()},
         "bpmn_events": REGISTRY.convert(workflow.bpmn_events),
         "dalad_compacted": compacted(workflow),
     }
     return _dumps(head)[:-1] + ',"tasks":{' + ",".join(parts) + "}}"
 
 
-def _dumps(value) -> str:
-    return jsontext.dumps(value)
+def _task_json(task) -> str:
+    """`"<id>":<task_to_dict's JSON>`. A finished task never changes again; a predicted one, with
+    no data of its own, changes only with its state, its children or its parent's data (its
+    stored delta is against it): their text is kept on the task while these stay the same."""
+    parent = task.parent
+    if not (task._state & _FINAL or (not task.data and (parent is None or parent._state & _FINAL or not parent.data))):
+        return f'"{_id_text(task)}":{_dumps(_task_dict(task, parent))}'
+    signature = (task._state, task.last_state_change, tuple(task._children), len(task.internal_data), bool(task.data),
+                 parent, None if parent is None else (parent._state, bool(parent.data)))
+    kept = task.__dict__.get("_dalad_json")
+    if kept is None or kept[0] != signature:
+        kept = task._dalad_json = (signature, f'"{_id_text(task)}":{_dumps(_task_dict(task, parent))}')
+    return kept[1]
+
+
+def _workflow_fields(workflow) -> dict:
+    """What SpiffWorkflow's WorkflowConverter writes first for the top workflow and each sub-workflow."""
+    return {"data": REGISTRY.convert(REGISTRY.clean(workflow.data)), "correlations": workflow.correlations,
+            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "success": workflow.success, "completed": workflow.completed}
+
+
+def _subworkflow_to_dict(sub) -> dict:
+    """What `REGISTRY.convert(sub)` gives for a subprocess or called process (SpiffWorkflow's
+    BpmnSubWorkflowConverter), its tasks written by task_to_dict."""
+    if sub.__class__ is not BpmnSubWorkflow or not _DIRECT:
+        return REGISTRY.convert(sub)
+    return {**_workflow_fields(sub), "tasks": {_id_text(task): task_to_dict(task) for task in sub.tasks.values()},
+            "root": str(sub.task_tree.id), "parent_task_id": str(sub.parent_task_id), "spec": sub.spec.name,
+            "typename": _SUBWORKFLOW_TYPENAME}
+
+
+_dumps = jsontext.dumps
 
 
 def load_state(text: str, spec, subprocess_specs) -> BpmnWorkflow:
@@ -401,10 +438,9 @@ def _compact_tree(top: BpmnWorkflow, current, summary: dict) -> None:
         child._parent = parent.id
         for gone in dropped:
             current.tasks.pop(gone.id, None)
-            fragments.pop(gone.id, None)
             _drop_subprocess(top, gone, key, summary)
-        fragments.pop(parent.id, None)
-        fragments.pop(child.id, None)
+        parent.__dict__.pop("_dalad_json", None)
+        child.__dict__.pop("_dalad_json", None)
 
 
 def _drop_subprocess(top: BpmnWorkflow, owner, key: str, summary: dict) -> None:
