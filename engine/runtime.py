@@ -358,17 +358,22 @@ def state_digest(workflow: BpmnWorkflow) -> str:
 def _tree_entries(root) -> list:
     """[spec name, state(, live data)] of each task, depth first in child order."""
     out, stack = [], [root]
+    child = root.workflow.tasks.get  # (`task.children`, for every task of the tree)
     while stack:
         task = stack.pop()
-        entry = [task.task_spec.name, task.state]
-        if task.state & (TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+        state = task._state
+        entry = [task.task_spec.name, state]
+        if state & _LIVE:
             entry.append(task.data)
             internal = task.internal_data.get("event_value")
             if internal is not None:
                 entry.append(internal)
         out.append(entry)
-        stack.extend(reversed(task.children))
+        stack.extend(map(child, reversed(task._children)))
     return out
+
+
+_LIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
 
 # --- compaction ----------------------------------------------------------------------------------
@@ -408,19 +413,19 @@ def compact(workflow: BpmnWorkflow) -> None:
 
 def _compact_tree(top: BpmnWorkflow, current, summary: dict) -> None:
     live = set()  # tasks with something unfinished (or the last task run) at or below them
+    last = current.last_task
     for task in current.tasks.values():
-        if not task.state & _FINAL or task is current.last_task:
-            while task is not None and task.id not in live:
-                live.add(task.id)
+        if not task._state & _FINAL or task is last:
+            while task is not None and task not in live:
+                live.add(task)
                 task = task.parent
-    fragments = top.__dict__.get("_dalad_fragments", {})
     for task in list(current.tasks.values()):
-        if task.id not in current.tasks or task.state != TaskState.COMPLETED or task is current.last_task:
+        if task._state != TaskState.COMPLETED or task is last or task.id not in current.tasks:
             continue
         parent = task.parent
         if parent is None:
             continue
-        ahead = [child for child in task.children if child.id in live]
+        ahead = [child for child in task.children if child in live]
         if len(ahead) != 1 or ahead[0].state != TaskState.COMPLETED or _element(ahead[0]) is None:
             continue
         child = ahead[0]
