@@ -326,7 +326,7 @@ def load_state(text: str, spec, subprocess_specs) -> BpmnWorkflow:
 
 def plain(value: Any) -> Any:
     """Return `value` as JSON-ready data (dates as ISO text)."""
-    return json.loads(jsontext.dumps(value, default=_json_default))
+    return jsontext.reread(value, default=_json_default)
 
 
 def _json_default(value):

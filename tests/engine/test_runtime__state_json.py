@@ -8,9 +8,11 @@ is checked against the registry's conversion, key for key and as JSON text; the 
 against the one the registry alone writes (so the cache of unchanged tasks is checked too); and
 the state read back has the digest of the workflow it was written from. The diagrams' steps are
 asserted to have covered what the fast paths must get right: dates, nested values, keys deleted
-on a branch, subprocesses, call activities, multi-instance, timers, boundary events."""
+on a branch, subprocesses, call activities, multi-instance, timers, boundary events. The
+variables a step stores (runtime.plain) read back as the standard library reads them."""
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections import Counter
@@ -211,3 +213,17 @@ def test_odd_values_are_written_as_the_serializer_writes_them(variables):
         same_keys = [runtime.task_to_dict(t)["delta"]["updates"] for t in workflow.tasks.values()
                      if t.parent is not None and t.data and t.data.keys() == t.parent.data.keys()]
         assert same_keys and all("nan" in updates for updates in same_keys)
+
+
+@pytest.mark.parametrize("value", [
+    {"text": "可研报告 \u2028", "n": 2 ** 63, "max": 2 ** 64 - 1, "neg": -(2 ** 63), "f": 0.1, "e": 1e-7, "big": 1e308,
+     "z": -0.0, "flags": [True, False, None], "nested": {"list": [1, 2.5, {"deep": []}]}},
+    {"nan": math.nan, "inf": math.inf, "day": date(2026, 3, 2), "when": datetime(2026, 3, 2, 9, 30), "pair": (1, 2)},
+    {"beyond 64 bits": 2 ** 64, "negative": -(2 ** 70), "with": [0.5, "x"]},
+    {1: "key not text", "surrogate": "\ud800"},
+], ids=["plain", "dates and NaN", "big integers", "what orjson refuses"])
+def test_plain_reads_back_what_the_standard_library_reads_back(value):
+    """runtime.plain (a step's variables column) reads orjson's text with orjson: the same values,
+    of the same types, as the standard library reads from the same text."""
+    expected = json.loads(jsontext.dumps(value, default=runtime._json_default))
+    assert repr(runtime.plain(value)) == repr(expected)
