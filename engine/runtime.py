@@ -210,16 +210,20 @@ def _task_dict(task, parent) -> dict:
         return REGISTRY.convert(task)
     data = task.data
     internal = task.internal_data
-    if internal.__class__ is dict and all(v.__class__ in _PLAIN for v in internal.values()):
+    if internal.__class__ is dict and (not internal or all(v.__class__ in _PLAIN for v in internal.values())):
         internal = dict(internal)
     else:
         internal = REGISTRY.convert(internal)
+    if parent is None:
+        own, delta = data, {}
+    elif not data and data.__class__ is dict and parent.data.__class__ is dict:  # predicted: all keys deleted
+        own, delta = {}, {"updates": {}, "deletions": list(parent.data)}
+    else:
+        own, delta = {}, _delta(parent.data, data)
     return {"id": _id_text(task), "parent": None if parent is None else _id_text(parent),
             "children": _children_text(task), "last_state_change": task.last_state_change,
             "state": task._state, "task_spec": task.task_spec.name, "triggered": task.triggered,
-            "internal_data": internal,
-            "data": data if parent is None else {}, "delta": {} if parent is None else _delta(parent.data, data),
-            "typename": _TASK_TYPENAME}
+            "internal_data": internal, "data": own, "delta": delta, "typename": _TASK_TYPENAME}
 
 
 def _id_text(task) -> str:
@@ -242,11 +246,10 @@ def _children_text(task) -> list:
 
 def _delta(base: dict, data: dict) -> dict:
     """DeepMerge.get_updated_keys / get_deleted_keys of SpiffWorkflow (compared with `!=` key by
-    key, as they compare), faster where the keys are the same or one side is empty."""
+    key, as they compare), faster where the keys are the same or the parent has no data (a task
+    without data of its own is written by _task_dict)."""
     if base.__class__ is not dict or data.__class__ is not dict:
         return {"updates": DeepMerge.get_updated_keys(base, data), "deletions": DeepMerge.get_deleted_keys(base, data)}
-    if not data:
-        return {"updates": {}, "deletions": list(base)}
     if not base:
         return {"updates": dict(data), "deletions": []}
     if data.keys() == base.keys():
