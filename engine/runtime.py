@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import operator
 import time
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -18,15 +19,18 @@ from uuid import UUID
 import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 import SpiffWorkflow.bpmn.script_engine.python_engine as spiff_python_engine
 import SpiffWorkflow.bpmn.script_engine.python_environment as spiff_python_environment
 import SpiffWorkflow.bpmn.serializer.migration.version_1_2 as spiff_migration_1_2
 import SpiffWorkflow.bpmn.workflow as spiff_workflow_module
 import SpiffWorkflow.specs.Transform as spiff_transform
 import SpiffWorkflow.task as spiff_task
+import SpiffWorkflow.workflow as spiff_workflow_base
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter, TaskConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
@@ -37,6 +41,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
+from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock, jsontext, specs
@@ -139,10 +144,30 @@ def _set_state(task, value: int) -> None:
 
 spiff_task.Task._set_state = _set_state
 
+_update_all_waiting = spiff_workflow_base.Workflow.update_waiting_tasks
+
+
+def _update_waiting_tasks(workflow) -> None:
+    """SpiffWorkflow's `Workflow.update_waiting_tasks` (run after every task that completes), with
+    no walk of the task tree when none of the workflow's tasks waits: most steps have none."""
+    if any(task._state == TaskState.WAITING for task in workflow.tasks.values()):
+        _update_all_waiting(workflow)
+
+
+spiff_workflow_base.Workflow.update_waiting_tasks = _update_waiting_tasks
+
 SCRIPT_ENGINE = SafeScriptEngine()
 REGISTRY = BpmnWorkflowSerializer.configure(DEFAULT_CONFIG)
 specs.register(REGISTRY)
 _WORKFLOW_CONVERTER = REGISTRY.convert_from_dict[REGISTRY.typenames[BpmnWorkflow]].args[0].__self__
+_Task = spiff_task.Task
+_TASK_TYPENAME = REGISTRY.typenames[_Task]
+_SUBWORKFLOW_TYPENAME = REGISTRY.typenames[BpmnSubWorkflow]
+# dump_state writes what SpiffWorkflow's converters of these write: only while they are the registry's
+_DIRECT = type(REGISTRY.convert_to_dict[_TASK_TYPENAME].args[1].__self__) is TaskConverter and \
+    type(REGISTRY.convert_to_dict[_SUBWORKFLOW_TYPENAME].args[1].__self__) is BpmnSubWorkflowConverter
+# values the registry returns as they are (it converts what it has a class registered for)
+_PLAIN = frozenset(t for t in (str, int, float, bool, type(None)) if t not in REGISTRY.typenames)
 
 
 # --- specs -------------------------------------------------------------------------------------
@@ -172,44 +197,121 @@ def new_workflow(spec, subprocess_specs) -> BpmnWorkflow:
 _FINAL = TaskState.COMPLETED | TaskState.CANCELLED
 
 
-def dump_state(workflow: BpmnWorkflow) -> str:
-    """Serialise the workflow's runtime state (tasks, data, events) as JSON, without the spec.
+def task_to_dict(task) -> dict:
+    """What `REGISTRY.convert(task)` gives, key for key (SpiffWorkflow's TaskConverter: the data
+    of a task with a parent as a delta against the parent's, its internal data through the
+    registry), without the registry's dispatch by class at every level. Internal data of other
+    than plain values, and anything but a plain Task, still go through the registry."""
+    return _task_dict(task, task.parent)
 
-    Finished tasks do not change, so their JSON is kept on the workflow object and reused by the
-    next save of the same (cached) workflow: a save costs what changed, not the whole history.
+
+def _task_dict(task, parent) -> dict:
+    if task.__class__ is not _Task or not _DIRECT:
+        return REGISTRY.convert(task)
+    data = task.data
+    internal = task.internal_data
+    if internal.__class__ is dict and (not internal or all(v.__class__ in _PLAIN for v in internal.values())):
+        internal = dict(internal)
+    else:
+        internal = REGISTRY.convert(internal)
+    if parent is None:
+        own, delta = data, {}
+    elif not data and data.__class__ is dict and parent.data.__class__ is dict:  # predicted: all keys deleted
+        own, delta = {}, {"updates": {}, "deletions": list(parent.data)}
+    else:
+        own, delta = {}, _delta(parent.data, data)
+    return {"id": _id_text(task), "parent": None if parent is None else _id_text(parent),
+            "children": _children_text(task), "last_state_change": task.last_state_change,
+            "state": task._state, "task_spec": task.task_spec.name, "triggered": task.triggered,
+            "internal_data": internal, "data": own, "delta": delta, "typename": _TASK_TYPENAME}
+
+
+def _id_text(task) -> str:
+    """str(task.id), kept on the task (its id never changes): a save writes it as the task's, its
+    parent's and its children's, and UUID's str() is Python code."""
+    text = task.__dict__.get("_dalad_id")
+    if text is None:
+        text = task._dalad_id = str(task.id)
+    return text
+
+
+def _children_text(task) -> list:
+    """[str(id) of each child], kept on the task until its children change."""
+    ids = task._children
+    kept = task.__dict__.get("_dalad_children")
+    if kept is None or kept[0] != ids:
+        kept = task._dalad_children = (list(ids), [str(child) for child in ids])
+    return list(kept[1])
+
+
+def _delta(base: dict, data: dict) -> dict:
+    """DeepMerge.get_updated_keys / get_deleted_keys of SpiffWorkflow (compared with `!=` key by
+    key, as they compare), faster where the keys are the same or the parent has no data (a task
+    without data of its own is written by _task_dict)."""
+    if base.__class__ is not dict or data.__class__ is not dict:
+        return {"updates": DeepMerge.get_updated_keys(base, data), "deletions": DeepMerge.get_deleted_keys(base, data)}
+    if not base:
+        return {"updates": dict(data), "deletions": []}
+    if data.keys() == base.keys():
+        changed = list(map(operator.ne, data.values(), map(base.__getitem__, data)))
+        if not any(changed):
+            return {"updates": {}, "deletions": []}
+        return {"updates": {k: v for (k, v), c in zip(data.items(), changed) if c}, "deletions": []}
+    return {"updates": {k: v for k, v in data.items() if k not in base or v != base[k]},
+            "deletions": [k for k in base if k not in data]}
+
+
+def dump_state(workflow: BpmnWorkflow) -> str:
+    """Serialise the workflow's runtime state (tasks, data, events) as JSON, without the spec:
+    what SpiffWorkflow's serializer writes for it, byte for byte.
+
+    Finished tasks do not change, so their JSON is kept on the task and reused by the next save of
+    the same (cached) workflow: a save costs what changed, not the whole history.
     """
-    fragments = workflow.__dict__.setdefault("_dalad_fragments", {})
-    parts = []
-    for task_id, task in workflow.tasks.items():
-        parent = task.parent
-        # A finished task never changes again; a predicted one, with no data of its own, changes
-        # only with its state, its children or its parent's data (its stored delta is against it).
-        if task.state & _FINAL or (not task.data and (parent is None or parent.state & _FINAL or not parent.data)):
-            signature = (task.state, task.last_state_change, tuple(task._children), len(task.internal_data),
-                         bool(task.data), None if parent is None else (parent.id, parent.state, bool(parent.data)))
-            cached = fragments.get(task_id)
-            if cached is None or cached[0] != signature:
-                cached = (signature, f'"{task_id}":{_dumps(REGISTRY.convert(task))}')
-                fragments[task_id] = cached
-            parts.append(cached[1])
-        else:
-            parts.append(f'"{task_id}":{_dumps(REGISTRY.convert(task))}')
+    parts = [_task_json(task) for task in workflow.tasks.values()]
     head = {
-        "data": REGISTRY.convert(REGISTRY.clean(workflow.data)),
-        "correlations": workflow.correlations,
-        "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
-        "success": workflow.success,
-        "completed": workflow.completed,
+        **_workflow_fields(workflow),
         "root": str(workflow.task_tree.id),
-        "subprocesses": _WORKFLOW_CONVERTER.mapping_to_dict(workflow.subprocesses),
+        "subprocesses": {str(task_id): _subworkflow_to_dict(sub) for task_id, sub in workflow.subprocesses.items()},
         "bpmn_events": REGISTRY.convert(workflow.bpmn_events),
         "dalad_compacted": compacted(workflow),
     }
     return _dumps(head)[:-1] + ',"tasks":{' + ",".join(parts) + "}}"
 
 
-def _dumps(value) -> str:
-    return jsontext.dumps(value)
+def _task_json(task) -> str:
+    """`"<id>":<task_to_dict's JSON>`. A finished task never changes again; a predicted one, with
+    no data of its own, changes only with its state, its children or its parent's data (its
+    stored delta is against it): their text is kept on the task while these stay the same."""
+    parent = task.parent
+    if not (task._state & _FINAL or (not task.data and (parent is None or parent._state & _FINAL or not parent.data))):
+        return f'"{_id_text(task)}":{_dumps(_task_dict(task, parent))}'
+    signature = (task._state, task.last_state_change, tuple(task._children), len(task.internal_data), bool(task.data),
+                 parent, None if parent is None else (parent._state, bool(parent.data)))
+    kept = task.__dict__.get("_dalad_json")
+    if kept is None or kept[0] != signature:
+        kept = task._dalad_json = (signature, f'"{_id_text(task)}":{_dumps(_task_dict(task, parent))}')
+    return kept[1]
+
+
+def _workflow_fields(workflow) -> dict:
+    """What SpiffWorkflow's WorkflowConverter writes first for the top workflow and each sub-workflow."""
+    return {"data": REGISTRY.convert(REGISTRY.clean(workflow.data)), "correlations": workflow.correlations,
+            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "success": workflow.success, "completed": workflow.completed}
+
+
+def _subworkflow_to_dict(sub) -> dict:
+    """What `REGISTRY.convert(sub)` gives for a subprocess or called process (SpiffWorkflow's
+    BpmnSubWorkflowConverter), its tasks written by task_to_dict."""
+    if sub.__class__ is not BpmnSubWorkflow or not _DIRECT:
+        return REGISTRY.convert(sub)
+    return {**_workflow_fields(sub), "tasks": {_id_text(task): task_to_dict(task) for task in sub.tasks.values()},
+            "root": str(sub.task_tree.id), "parent_task_id": str(sub.parent_task_id), "spec": sub.spec.name,
+            "typename": _SUBWORKFLOW_TYPENAME}
+
+
+_dumps = jsontext.dumps
 
 
 def load_state(text: str, spec, subprocess_specs) -> BpmnWorkflow:
@@ -227,7 +329,7 @@ def load_state(text: str, spec, subprocess_specs) -> BpmnWorkflow:
 
 def plain(value: Any) -> Any:
     """Return `value` as JSON-ready data (dates as ISO text)."""
-    return json.loads(jsontext.dumps(value, default=_json_default))
+    return jsontext.reread(value, default=_json_default)
 
 
 def _json_default(value):
@@ -259,17 +361,22 @@ def state_digest(workflow: BpmnWorkflow) -> str:
 def _tree_entries(root) -> list:
     """[spec name, state(, live data)] of each task, depth first in child order."""
     out, stack = [], [root]
+    child = root.workflow.tasks.get  # (`task.children`, for every task of the tree)
     while stack:
         task = stack.pop()
-        entry = [task.task_spec.name, task.state]
-        if task.state & (TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+        state = task._state
+        entry = [task.task_spec.name, state]
+        if state & _LIVE:
             entry.append(task.data)
             internal = task.internal_data.get("event_value")
             if internal is not None:
                 entry.append(internal)
         out.append(entry)
-        stack.extend(reversed(task.children))
+        stack.extend(map(child, reversed(task._children)))
     return out
+
+
+_LIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 
 
 # --- compaction ----------------------------------------------------------------------------------
@@ -309,19 +416,19 @@ def compact(workflow: BpmnWorkflow) -> None:
 
 def _compact_tree(top: BpmnWorkflow, current, summary: dict) -> None:
     live = set()  # tasks with something unfinished (or the last task run) at or below them
+    last = current.last_task
     for task in current.tasks.values():
-        if not task.state & _FINAL or task is current.last_task:
-            while task is not None and task.id not in live:
-                live.add(task.id)
+        if not task._state & _FINAL or task is last:
+            while task is not None and task not in live:
+                live.add(task)
                 task = task.parent
-    fragments = top.__dict__.get("_dalad_fragments", {})
     for task in list(current.tasks.values()):
-        if task.id not in current.tasks or task.state != TaskState.COMPLETED or task is current.last_task:
+        if task._state != TaskState.COMPLETED or task is last or task.id not in current.tasks:
             continue
         parent = task.parent
         if parent is None:
             continue
-        ahead = [child for child in task.children if child.id in live]
+        ahead = [child for child in task.children if child in live]
         if len(ahead) != 1 or ahead[0].state != TaskState.COMPLETED or _element(ahead[0]) is None:
             continue
         child = ahead[0]
@@ -339,10 +446,9 @@ def _compact_tree(top: BpmnWorkflow, current, summary: dict) -> None:
         child._parent = parent.id
         for gone in dropped:
             current.tasks.pop(gone.id, None)
-            fragments.pop(gone.id, None)
             _drop_subprocess(top, gone, key, summary)
-        fragments.pop(parent.id, None)
-        fragments.pop(child.id, None)
+        parent.__dict__.pop("_dalad_json", None)
+        child.__dict__.pop("_dalad_json", None)
 
 
 def _drop_subprocess(top: BpmnWorkflow, owner, key: str, summary: dict) -> None:
@@ -440,6 +546,16 @@ def _held(task) -> bool:
     return False
 
 
+def _runnable(workflow: BpmnWorkflow) -> bool:
+    """Whether any task of the workflow or of its sub-workflows is ready and not held: without
+    one, no walk of a task tree for ready tasks runs anything."""
+    for pool in (workflow.tasks, *(sp.tasks for sp in workflow.subprocesses.values())):
+        for task in pool.values():
+            if task._state == TaskState.READY and not _held(task):
+                return True
+    return False
+
+
 MAX_ENGINE_STEPS = 100_000
 
 
@@ -449,6 +565,8 @@ def engine_steps(workflow: BpmnWorkflow) -> None:
     budget = [MAX_ENGINE_STEPS]
 
     def update(wf) -> int:
+        if not _runnable(workflow):  # (all tasks of the top workflow and its sub-workflows: wf's among them)
+            return 0  # the walk of wf's tree below would find nothing to run
         count = 0
         for task in wf.get_tasks(state=TaskState.READY):
             if not _held(task):
