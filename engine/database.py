@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from pathlib import Path
 
+import orjson
 from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
@@ -37,6 +39,27 @@ def _reconnect_when_read_only(context) -> None:
         context.is_disconnect = True
 
 
+_DIGITS_AS_ZERO, _LONG_NUMBER = bytes.maketrans(b"123456789", b"0" * 9), b"0" * 19  # (faster than a regex)
+
+
+def _json_loads(data: bytes):
+    """JSON columns read by orjson, several times faster than the standard library (a step reads
+    the instance's variables, open tasks and waits, the task's candidates). The standard library
+    reads what orjson would read otherwise (19 digits in a row: an integer beyond 64 bits is a
+    float to orjson) or refuses (a lone surrogate, 1e400): the values are the same either way."""
+    if data.translate(_DIGITS_AS_ZERO).find(_LONG_NUMBER) < 0:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
+
+
+def _read_json_with_orjson(dbapi_connection, _record) -> None:
+    from psycopg.types.json import set_json_loads
+    set_json_loads(_json_loads, dbapi_connection)
+
+
 def _note_idle_since(_dbapi_connection, record) -> None:
     record.info["idle_since"] = time.monotonic()
 
@@ -52,6 +75,7 @@ def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         dbapi_connection.rollback()
+        stepsql.forget_prepared(dbapi_connection)  # (psycopg's rollback may drop every prepared statement)
     except Exception as dead:
         raise exc.DisconnectionError(str(dead)) from dead  # the pool retries with a new connection
 
@@ -60,25 +84,21 @@ _BEGIN_WRITE, _BEGIN_READ = stepsql.Statement("BEGIN IMMEDIATE"), stepsql.Statem
 
 
 def _batch_writes(engine: Engine) -> None:
-    """PostgreSQL: a write transaction's BEGIN and the step's writes are sent without waiting
-    (`stepsql._Batch`): the next statement (the step's or SQLAlchemy's) or the COMMIT goes with
-    them and is answered with them, in one round trip; a rollback drops them. (Write connections
+    """PostgreSQL: a write transaction's BEGIN and the step's statements go through libpq's pipeline
+    (`stepsql._Batch`): sent without waiting, answered with the next statement that waits (the
+    step's, SQLAlchemy's) or the COMMIT, in one round trip; a rollback ends them. (Write connections
     are in autocommit at the driver, so that psycopg sends no BEGIN of its own and waits for it.)"""
     def begin(connection):
         if connection.get_execution_options().get("dalad_write"):
             stepsql.begin(connection)
 
-    def statement(run):
-        def in_batch(cursor, statement, *args):  # (parameters,) context
-            return stepsql.with_sent(args[-1].root_connection, cursor, statement, args[0] if len(args) > 1 else None,
-                                     lambda: run(cursor, statement, *args))
-        return in_batch
+    def before_statement(_cursor, statement, *args):  # (parameters,) context: SQLAlchemy then runs it
+        stepsql.before_driver_statement(args[-1].root_connection, statement)
 
-    dialect = engine.dialect
     event.listen(engine, "begin", begin)
-    event.listen(engine, "do_execute", statement(dialect.do_execute))
-    event.listen(engine, "do_executemany", statement(dialect.do_executemany))
-    event.listen(engine, "do_execute_no_params", statement(dialect.do_execute_no_params))
+    event.listen(engine, "do_execute", before_statement)
+    event.listen(engine, "do_executemany", before_statement)
+    event.listen(engine, "do_execute_no_params", before_statement)
     event.listen(engine, "commit", stepsql.commit_sent)
     event.listen(engine, "rollback", lambda connection: connection.invalidated or stepsql.drop_sent(
         connection.connection.dbapi_connection))
@@ -139,6 +159,7 @@ class Database:
 
             return engine
         engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20, json_serializer=jsontext.dumps)
+        event.listen(engine, "connect", _read_json_with_orjson)
         event.listen(engine, "checkin", _note_idle_since)
         event.listen(engine, "checkout", _ping_if_idle)
         _batch_writes(engine)

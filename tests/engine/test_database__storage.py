@@ -6,6 +6,7 @@ from sqlalchemy import text
 
 from conftest import deploy_files
 from engine import services
+from engine.models import ProcessInstance
 
 
 @pytest.mark.postgres_only
@@ -21,3 +22,18 @@ def test_on_postgresql_the_state_and_variables_every_step_rewrites_are_compresse
             "SELECT pg_column_compression(state), pg_column_compression(variables) FROM process_instance "
             "WHERE id = :id"), {"id": instance_id}).one()
     assert tuple(methods) == ("lz4", "lz4")
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_json_reads_back_as_written_whichever_reader_reads_it(db, frozen_clock):
+    """PostgreSQL's JSON columns are read by orjson, by the standard library where orjson would
+    read otherwise: integers beyond 64 bits (orjson makes them floats), and as long runs of digits."""
+    deploy_files(db, "review.bpmn")
+    variables = {"unit": "edu", "big": 2 ** 70, "negative": -(2 ** 64), "limit": 2 ** 63 - 1, "float": 0.1,
+                 "digits": "1234567890123456789012", "text": "建设", "nested": [{"a": [1, None]}]}
+    with db.write() as session:
+        instance_id = services.start_process(session, "review", user="alice", variables=variables).id
+    with db.read() as session:
+        stored = session.get(ProcessInstance, instance_id).variables
+    assert {name: stored[name] for name in variables} == variables
+    assert type(stored["big"]) is int and type(stored["float"]) is float

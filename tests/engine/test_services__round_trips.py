@@ -3,13 +3,14 @@ also its round trips, read from the wire), reads without a transaction on Postgr
 locked read of a task as the last change left it."""
 from __future__ import annotations
 
+import signal
 import tempfile
 
 import pytest
-from sqlalchemy import event, exc, update
+from sqlalchemy import event, exc, select, text, update
 
 from conftest import deploy_files
-from engine import services
+from engine import history, services, stepsql
 from engine.models import HistoryEvent, ProcessInstance, UserTask
 
 
@@ -67,15 +68,16 @@ def test_one_completion_sends_one_locked_read_then_its_writes(review):
     assert writes.index(f"SELECT history_chain{lock}") > writes.index("UPDATE process_instance"), sent
 
 
-def round_trips_of(db, work) -> list[list[str]]:
-    """What `work` sends to PostgreSQL, read from libpq's trace of the wire: one list per round trip
-    (the messages sent until the client waits for the answer: a Sync, Flush or simple Query), each
-    statement as its first words and table ("UPDATE user_task", "WITH added history_event")."""
+def wire_of(db, work, *, prepared: bool = False) -> list[tuple[str, str, list[str]]]:
+    """The messages `work` sends to and gets from PostgreSQL, read from libpq's trace: (direction
+    "F" or "B", message type, its fields). Unless `prepared`, every statement is sent with its
+    text (psycopg's and engine.stepsql's prepared statements are off)."""
     trace = tempfile.TemporaryFile()
 
     def traced(dbapi_connection, _record, _proxy):
         from psycopg import pq
-        dbapi_connection.prepare_threshold = None  # every statement sent with its text
+        if not prepared:
+            dbapi_connection.prepare_threshold = None
         dbapi_connection.pgconn.trace(trace.fileno())
         dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
 
@@ -100,8 +102,15 @@ def round_trips_of(db, work) -> list[list[str]]:
             messages.append((direction, message, rest))
         else:
             messages[-1][2].append(line)
+    return messages
+
+
+def round_trips_of(db, work) -> list[list[str]]:
+    """What `work` sends to PostgreSQL (`wire_of`): one list per round trip (the messages sent until
+    the client waits for the answer: a Sync, Flush or simple Query), each statement as its first
+    words and table ("UPDATE user_task", "WITH added history_event")."""
     flights, flight = [], []
-    for direction, message, rest in messages:
+    for direction, message, rest in wire_of(db, work):
         if direction != "F":
             continue
         rest = [" ".join(rest)]
@@ -149,11 +158,9 @@ def test_on_postgresql_a_completion_sends_its_writes_with_the_answers_it_waits_f
 @pytest.mark.postgres_only
 def test_on_postgresql_an_error_of_a_write_sent_without_waiting_names_it_and_saves_nothing(review):
     db, instance_id, task_id = review
-    with db.write() as session:  # a row in the way of the completion's first history event
-        row = session.get(ProcessInstance, instance_id)
-        revision, blocker = row.revision, HistoryEvent(chain=f"instance:{instance_id}", seq=row.history_count + 1,
-                                                       at=row.updated_at, type="in_the_way", body="{}", hmac="x")
-        session.add(blocker)
+    blocker = _blocking_the_next_history_event(db, instance_id)  # in the way of the completion's first event
+    with db.read() as session:
+        revision = session.get(ProcessInstance, instance_id).revision
 
     def complete():
         with db.write() as session:
@@ -170,6 +177,229 @@ def test_on_postgresql_an_error_of_a_write_sent_without_waiting_names_it_and_sav
     complete()  # the pooled connection is fit for the next transaction
     with db.read() as session:
         assert session.get(UserTask, task_id).state == "completed"
+
+
+def _blocking_the_next_history_event(db, instance_id) -> HistoryEvent:
+    """A row in the way of the instance's next history event (its chain and seq taken)."""
+    with db.write() as session:
+        row = session.get(ProcessInstance, instance_id)
+        blocker = HistoryEvent(chain=f"instance:{instance_id}", seq=row.history_count + 1, at=row.updated_at,
+                               type="in_the_way", body="{}", hmac="x")
+        session.add(blocker)
+    return blocker
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_an_error_of_a_sent_write_is_raised_before_sqlalchemy_runs_its_next_statement(review):
+    """A claim's history event is sent without waiting; the ORM's UPDATE of the task at the commit
+    waits: the event's error is raised there, naming the event, and nothing of the claim is saved."""
+    db, instance_id, task_id = review
+    blocker = _blocking_the_next_history_event(db, instance_id)
+
+    def claim():
+        with db.write() as session:
+            services.claim(session, task_id, user="alice", groups=["unit:edu"])
+
+    with pytest.raises(exc.IntegrityError, match=r"\[SQL: INSERT INTO history_event") as raised:
+        claim()
+    assert raised.value.orig.sqlstate == "23505"
+    with db.read() as session:
+        assert session.get(UserTask, task_id).assignee is None
+    with db.write() as session:
+        session.delete(session.get(HistoryEvent, blocker.id))
+    claim()
+    with db.read() as session:
+        assert session.get(UserTask, task_id).assignee == "alice"
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_a_transaction_that_fails_before_its_sent_write_is_answered_saves_nothing(review):
+    """A sent write fails, and before anything waits for its answer the transaction fails in
+    Python: that failure is what is raised; the rollback ends the transaction (the write's error no
+    longer matters) and the pooled connection serves the next one."""
+    db, instance_id, task_id = review
+    blocker = _blocking_the_next_history_event(db, instance_id)
+    db.engine.dispose()  # one pooled connection from here
+    with pytest.raises(LookupError, match="after the write"):
+        with db.write() as session:
+            task, row = services.lock_task(session, task_id)
+            history.record(session, row, [history.Event("note", data={"task": task.id})], None)  # sent: fails
+            raise LookupError("after the write, before its answer")
+    with db.write() as session:
+        session.delete(session.get(HistoryEvent, blocker.id))
+    with db.read() as session:
+        assert session.execute(text("SELECT count(*) FROM history_event WHERE type = 'note'")).scalar() == 0
+    services_complete(db, task_id)
+    with db.read() as session:
+        assert session.get(UserTask, task_id).state == "completed"
+
+
+def services_complete(db, task_id) -> None:
+    with db.write() as session:
+        services.complete_task(session, task_id, user="alice", groups=["unit:edu"], data={"amount": 1500})
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_a_value_psycopg_cannot_send_is_named_with_its_statement(review):
+    db, _instance_id, task_id = review
+    with pytest.raises(exc.ProgrammingError, match=r"cannot adapt[\s\S]*\[SQL: UPDATE user_task"):
+        with db.write() as session:
+            stepsql.update_by_id(session.connection(), UserTask.__table__, task_id, {"name": object()})
+    services_complete(db, task_id)  # nothing was sent of it; the connection is fit
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_an_answer_psycopg_cannot_read_is_raised_named_after_all_are_read(review):
+    """The locked read answers a due date Python cannot hold (infinity): psycopg's error is raised
+    naming the read, once every answer of the round trip is read; the connection serves the next."""
+    db, _instance_id, task_id = review
+    with db.write() as session:
+        session.execute(text("UPDATE user_task SET due_at = 'infinity' WHERE id = :id"), {"id": task_id})
+    with pytest.raises(exc.DataError, match=r"infinity[\s\S]*\[SQL: SELECT user_task"):
+        services_complete(db, task_id)
+    with db.write() as session:
+        session.execute(text("UPDATE user_task SET due_at = NULL WHERE id = :id"), {"id": task_id})
+    services_complete(db, task_id)
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_a_step_interrupted_while_it_waits_is_cancelled_and_its_connection_kept(review):
+    """Interrupted (Ctrl-C, a worker's timeout) while it waits for the server (here for a lock
+    another transaction holds): as psycopg does, the server is asked to cancel, the answers are read
+    to the end and the interruption raised; nothing is saved and the connection serves the next step."""
+    db, instance_id, task_id = review
+    db.engine.dispose()
+    holder = db.engine.connect()  # holds the instance's lock: the step waits for it
+    holder.execute(text("SELECT id FROM process_instance WHERE id = :id FOR UPDATE"), {"id": instance_id})
+
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with db.write() as session:
+                waited = _backend_pid(session)
+                services.complete_task(session, task_id, user="alice", groups=["unit:edu"], data={"amount": 1500})
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    with db.read() as session:  # while the lock is still held: the step's wait was cancelled
+        assert _backend_pid(session) == waited
+        assert session.get(UserTask, task_id).state == "ready"
+    holder.rollback()
+    holder.close()
+    services_complete(db, task_id)
+    with db.read() as session:
+        assert session.get(UserTask, task_id).state == "completed"
+
+
+def _backend_pid(session) -> int:
+    return session.connection().connection.dbapi_connection.info.backend_pid
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_a_connection_that_dies_in_a_step_fails_that_step_and_the_next_gets_a_new_one(review):
+    db, instance_id, task_id = review
+    with pytest.raises(exc.OperationalError) as raised:
+        with db.write() as session:
+            services.lock_task(session, task_id)  # answered: the transaction holds the lock
+            doomed = _backend_pid(session)
+            with db.engine.connect() as other:
+                other.exec_driver_sql(f"SELECT pg_terminate_backend({doomed})")
+            # its writes are sent to a connection the server closed; they wait with the next task's INSERT
+            services.complete_task(session, task_id, user="alice", groups=["unit:edu"], data={"amount": 1500})
+    assert raised.value.connection_invalidated
+    with db.write() as session:
+        assert _backend_pid(session) != doomed
+        assert session.get(UserTask, task_id).state == "ready"
+        services.complete_task(session, task_id, user="alice", groups=["unit:edu"], data={"amount": 1500})
+    with db.read() as session:
+        assert session.get(UserTask, task_id).state == "completed"
+        assert len(services.tasks(session, instance_id=instance_id)) == 2
+
+
+def _complete_every_ready_task(db, instance_id) -> None:
+    """Each ready task of the instance completed in its own transaction (review: submit, then its two reviews)."""
+    with db.read() as session:
+        ready = [task.id for task in services.tasks(session, instance_id=instance_id)]
+    for task_id in ready:
+        with db.write() as session:
+            services.complete_task(session, task_id, user="alice", data={"amount": 1500}, check_access=False)
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_a_step_statement_is_prepared_once_per_connection(review):
+    """The locked read every step runs is parsed the first time the connection sends it; later
+    steps send its name and their values."""
+    db, instance_id, _task_id = review
+    db.engine.dispose()  # one pooled connection from here: these run one after another
+
+    def three_steps():
+        for _step in range(2):  # the submit, then its two reviews
+            _complete_every_ready_task(db, instance_id)
+
+    messages = [(message, " ".join(fields)) for direction, message, fields in wire_of(db, three_steps, prepared=True)
+                if direction == "F"]
+    [(name, _text)] = [fields.split('"')[1:4:2] for message, fields in messages
+                       if message == "Parse" and "FOR UPDATE OF process_instance" in fields]
+    assert name.startswith("_dalad_")
+    assert sum(1 for message, fields in messages if message == "Bind" and fields.split('"')[3] == name) == 3
+    with db.read() as session:
+        prepared = session.execute(text("SELECT name FROM pg_prepared_statements")).scalars().all()
+    assert name in prepared
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_a_connection_keeps_as_many_step_statements_prepared_as_psycopg_keeps_its_own(review):
+    """Beyond psycopg's `prepared_max` the oldest of ours is closed (ids that grow past a type's
+    range make new variants): steps still complete, and the server holds no more than that."""
+    db, instance_id, _task_id = review
+    db.engine.dispose()  # one pooled connection from here
+
+    def few(dbapi_connection, _record, _proxy):
+        dbapi_connection.prepared_max = 4
+
+    event.listen(db.engine, "checkout", few)
+    try:
+        for _step in range(2):  # the submit, then its two reviews
+            _complete_every_ready_task(db, instance_id)
+        with db.read() as session:
+            assert not services.tasks(session, instance_id=instance_id)
+            ours = dict(session.execute(text("SELECT name, statement FROM pg_prepared_statements "
+                                             "WHERE name LIKE '_dalad%'")).all())
+        assert len(ours) == 4
+        assert any(sql.startswith("WITH added") for sql in ours.values())  # the last step's last, the newest kept
+    finally:
+        event.remove(db.engine, "checkout", few)
+        db.engine.dispose()  # (its connection keeps the setting)
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_statements_psycopg_dropped_are_prepared_anew(review):
+    """psycopg drops every prepared statement of a connection (DEALLOCATE ALL) when it rolls back a
+    transaction of its own after preparing some (a snapshot read that fails): the next step
+    prepares its statements anew."""
+    db, instance_id, task_id = review
+    db.engine.dispose()  # one pooled connection from here: these run one after another
+    with db.write() as session:
+        services.complete_task(session, task_id, user="alice", groups=["unit:edu"], data={"amount": 1500})
+        connection = _backend_pid(session)
+    with pytest.raises(LookupError):  # a read that fails: psycopg rolls back its transaction
+        with db.read(snapshot=True) as session:  # (psycopg's transaction, on the same pooled connection)
+            assert _backend_pid(session) == connection
+            for _time in range(6):  # prepared by psycopg from the fifth
+                session.execute(select(UserTask.id).where(UserTask.id == task_id)).all()
+            raise LookupError("no such page")
+    with db.read() as session:
+        assert _backend_pid(session) == connection
+        assert not session.execute(text("SELECT name FROM pg_prepared_statements")).all()  # all dropped
+    _complete_every_ready_task(db, instance_id)
+    with db.read() as session:
+        assert _backend_pid(session) == connection
+        assert not services.tasks(session, instance_id=instance_id)
+        assert session.execute(text("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE '_dalad%'")).scalar()
 
 
 def test_the_locked_read_replaces_an_older_copy_the_session_holds(review):
