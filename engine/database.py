@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from pathlib import Path
 
-import orjson
 from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
@@ -39,25 +37,9 @@ def _reconnect_when_read_only(context) -> None:
         context.is_disconnect = True
 
 
-_DIGITS_AS_ZERO, _LONG_NUMBER = bytes.maketrans(b"123456789", b"0" * 9), b"0" * 19  # (faster than a regex)
-
-
-def _json_loads(data: bytes):
-    """JSON columns read by orjson, several times faster than the standard library (a step reads
-    the instance's variables, open tasks and waits, the task's candidates). The standard library
-    reads what orjson would read otherwise (19 digits in a row: an integer beyond 64 bits is a
-    float to orjson) or refuses (a lone surrogate, 1e400): the values are the same either way."""
-    if data.translate(_DIGITS_AS_ZERO).find(_LONG_NUMBER) < 0:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(data)
-
-
 def _read_json_with_orjson(dbapi_connection, _record) -> None:
     from psycopg.types.json import set_json_loads
-    set_json_loads(_json_loads, dbapi_connection)
+    set_json_loads(jsontext.loads, dbapi_connection)
 
 
 def _note_idle_since(_dbapi_connection, record) -> None:
@@ -136,7 +118,7 @@ class Database:
         """JSON columns are written as the engine writes its other JSON (engine/jsontext.py)."""
         if url.startswith("sqlite"):
             engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False},
-                                   json_serializer=jsontext.dumps)
+                                   json_serializer=jsontext.dumps, json_deserializer=jsontext.loads)
 
             @event.listens_for(engine, "connect")
             def _sqlite_connect(dbapi_connection, _record):

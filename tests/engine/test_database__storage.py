@@ -24,10 +24,10 @@ def test_on_postgresql_the_state_and_variables_every_step_rewrites_are_compresse
     assert tuple(methods) == ("lz4", "lz4")
 
 
-@pytest.mark.postgres_only
-def test_on_postgresql_json_reads_back_as_written_whichever_reader_reads_it(db, frozen_clock):
-    """PostgreSQL's JSON columns are read by orjson, by the standard library where orjson would
-    read otherwise: integers beyond 64 bits (orjson makes them floats), and as long runs of digits."""
+def test_json_columns_read_back_as_written_whichever_reader_reads_them(db, frozen_clock):
+    """JSON columns are read by orjson (engine/jsontext.loads), by the standard library where
+    orjson would read otherwise: integers beyond 64 bits (orjson makes them floats), and as long
+    runs of digits."""
     deploy_files(db, "review.bpmn")
     variables = {"unit": "edu", "big": 2 ** 70, "negative": -(2 ** 64), "limit": 2 ** 63 - 1, "float": 0.1,
                  "digits": "1234567890123456789012", "text": "建设", "nested": [{"a": [1, None]}]}
