@@ -482,17 +482,30 @@ def _flush(pgconn) -> None:
     """Send what libpq holds for the server, waiting while the socket is full (the connection is
     non-blocking: psycopg opens it so)."""
     while pgconn.flush():
-        readable, _writable, _ = select.select([pgconn.socket], [pgconn.socket], [])
-        if readable:
+        if _wait(pgconn.socket, write=True):
             pgconn.consume_input()
 
 
 def _result(pgconn):
     """The next result, waiting for it without blocking other threads."""
     while pgconn.is_busy():
-        select.select([pgconn.socket], [], [])
+        _wait(pgconn.socket)
         pgconn.consume_input()
     return pgconn.get_result()
+
+
+def _wait(socket: int, *, write: bool = False) -> bool:
+    """Wait until the socket can be read (or, with `write`, read or written); whether it can be
+    read. poll, not select: a busy server's sockets are numbered past select's 1024."""
+    if _poll is None:  # (no poll: Windows, whose select has no such limit)
+        readable, _writable, _ = select.select([socket], [socket] if write else [], [])
+        return bool(readable)
+    poller = _poll()
+    poller.register(socket, select.POLLIN | select.POLLOUT if write else select.POLLIN)
+    return any(events & (select.POLLIN | select.POLLERR | select.POLLHUP) for _fd, events in poller.poll())
+
+
+_poll = getattr(select, "poll", None)
 
 
 def _libpq() -> tuple:

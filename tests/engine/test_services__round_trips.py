@@ -3,6 +3,8 @@ also its round trips, read from the wire), reads without a transaction on Postgr
 locked read of a task as the last change left it."""
 from __future__ import annotations
 
+import os
+import resource
 import signal
 import tempfile
 
@@ -452,3 +454,29 @@ def test_a_read_on_postgresql_opens_no_transaction_but_a_snapshot_does(review):
         session.get(UserTask, task_id)
         assert status(session) == "INTRANS"
         assert session.connection().exec_driver_sql("SHOW transaction_isolation").scalar() == "repeatable read"
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_a_step_waits_on_a_connection_numbered_past_select_s_range(review):
+    """A busy server holds many sockets and files, so its database connection may be numbered past
+    1024, beyond what select() can wait on: the step's round trips still wait on it (poll)."""
+    db, instance_id, task_id = review
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1300:
+        pytest.skip(f"this process may open only {hard} files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1300), hard))
+    db.engine.dispose()  # the pooled connections closed: the next is opened past the fillers
+    fillers = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        with db.write() as session:
+            socket = session.connection().connection.dbapi_connection.pgconn.socket
+            assert socket > 1024, (socket, fillers[-1])
+            services.complete_task(session, task_id, user="alice", groups=["unit:edu"], data={"amount": 1500})
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        db.engine.dispose()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with db.read() as session:
+        assert session.get(UserTask, task_id).state == "completed"
+        assert session.get(ProcessInstance, instance_id).history_count > 2
