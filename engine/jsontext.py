@@ -3,8 +3,9 @@
 orjson writes what the standard library writes with no spaces and UTF-8 text, several times
 faster; what it refuses (integers beyond 64 bits, keys that are not text, text that is not valid
 Unicode) is written by the standard library, as before. Both read back the same values; floats
-differ at most in how an exponent is spelt (1e-7, not 1e-07), which every JSON reader takes. The JSON columns are read by orjson too (`loads`), by the standard
-library where orjson would read a value otherwise.
+differ at most in how an exponent is spelt (1e-7, not 1e-07), which every JSON reader takes. The
+JSON columns are read by orjson too (`loads`), by the standard library where orjson would read a
+value otherwise.
 """
 from __future__ import annotations
 

@@ -301,7 +301,8 @@ def _quoted(column: str) -> str:
 # --- PostgreSQL: the statements through libpq's pipeline ------------------------------------------
 
 _batches: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # driver connection: its open batch
-_prepared: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # driver connection: names it prepared (oldest first)
+# driver connection: the names of the statements prepared on it (oldest first)
+_prepared: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _NAMES: dict[tuple[bytes, tuple], bytes] = {}  # (statement, parameter types): its prepared statement's name
 _numbering = itertools.count(1)
 
