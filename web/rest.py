@@ -1547,12 +1547,16 @@ _INBOX_RUNS = {(claimed, limited): _inbox_run(claimed, limited)
 _TASK_ROWS_BY_KEY = _TASK_ROWS.where(_TASK.id.in_(bindparam("keys", expanding=True)))
 
 
-def _bureau_inbox_page(session: Session, group: str) -> list:
-    """A page of a group's ready tasks, oldest first: the page's task ids read in order from the
-    group's inbox index (the unclaimed range; with includeAssignedTasks also the claimed one, the
-    two merged), then those tasks alone."""
+def _bureau_inbox_page(session: Session, group: str) -> Iterable:
+    """A page of a group's ready tasks, oldest first. The first page of the unclaimed ones is one
+    statement down the group's inbox index; a later page, or one with includeAssignedTasks, reads
+    its task ids in order from the index first (the unclaimed range, and the claimed one merged
+    with it), then those tasks alone."""
     first, limit = max(_arg_int("firstResult") or 0, 0), _arg_int("maxResults")
     ranges = [False] if not _arg_bool("includeAssignedTasks") else [False, True]
+    if not first and len(ranges) == 1:  # the caller sees the group's tasks (_bureau_inbox_asked)
+        shape = _TaskQueryShape((), "group", unclaimed=True, visible=False, sort=(), limit=limit is not None)
+        return session.execute(_task_statement(shape), {"candidate_group": group, "max_results": max(limit or 0, 0)})
     values = {"group": group} if limit is None else {"group": group, "end": first + max(limit, 0)}
     runs = [session.execute(_INBOX_RUNS[claimed, limit is not None], values).all() for claimed in ranges]
     ids = [task_id for _created, task_id in heapq.merge(*runs)][first:]

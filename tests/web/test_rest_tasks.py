@@ -252,3 +252,7 @@ def test_queries_of_one_shape_answer_each_with_their_own_values_and_caller(revie
         assert office.get("/task/count", processInstanceId=first["id"]).get_json() == {"count": 0}
         assert edu.get("/task/count", processInstanceBusinessKeyLike="P-%").get_json() == {"count": 2}
         assert ids(review.as_("auditor"), processInstanceId=second["id"]) == [second["id"]]
+        assert ids(edu, candidateGroup="unit:edu", maxResults=1) == [first["id"]]  # the bureau's inbox
+        assert ids(edu, candidateGroup="unit:edu", maxResults=2) == [first["id"], second["id"]]
+        assert ids(edu, candidateGroup="unit:edu", firstResult=1, maxResults=1) == [second["id"]]
+        assert ids(review.as_("auditor"), candidateGroup="unit:edu") == [first["id"], second["id"]]
