@@ -1332,6 +1332,13 @@ _TASK_ROWS = (select(_TASK.id, _TASK.rest_id, _TASK.name, _TASK.assignee, _TASK.
               .join_from(UserTask.__table__, ProcessInstance.__table__, _INSTANCE.id == owner_of(_TASK))
               .join(ProcessDefinition.__table__, _DEFINITION.id == _INSTANCE.definition_id))
 
+def _owned_by_instance():
+    """What the join on owner_of implies, in a form the task index by instance answers: a task's
+    `instance_id` is the instance at the root of its owner's calls (engine/called.py). The tasks of
+    the instances a query names are then read from those instances, not among all ready tasks."""
+    return _TASK.instance_id == func.coalesce(_INSTANCE.root_instance_id, _INSTANCE.id)
+
+
 # Camunda's task filters that test a column against the parameter's value, in the order the query
 # applies them (the candidate filters come between the two groups): the parameter, how its value
 # is read, and the condition on that value (a bound parameter of the parameter's name).
@@ -1366,7 +1373,7 @@ _TASK_FILTERS_AFTER_CANDIDATES = (
     ("minPriority", _arg_int, lambda number: _TASK.priority >= number),
     ("maxPriority", _arg_int, lambda number: _TASK.priority <= number),
 )
-_TASK_FILTER_CONDITIONS = {"processInstanceIdIn": lambda values: _INSTANCE.rest_id.in_(values),
+_TASK_FILTER_CONDITIONS = {"processInstanceIdIn": lambda values: and_(_INSTANCE.rest_id.in_(values), _owned_by_instance()),
                            **{name: condition
                               for name, _read, condition in _TASK_FILTERS + _TASK_FILTERS_AFTER_CANDIDATES}}
 _TASK_LIST_FILTERS = {"processInstanceIdIn", *(name for name, read, _condition in _TASK_FILTERS if read is _arg_list)}
