@@ -1332,11 +1332,13 @@ _TASK_ROWS = (select(_TASK.id, _TASK.rest_id, _TASK.name, _TASK.assignee, _TASK.
               .join_from(UserTask.__table__, ProcessInstance.__table__, _INSTANCE.id == owner_of(_TASK))
               .join(ProcessDefinition.__table__, _DEFINITION.id == _INSTANCE.definition_id))
 
-def _owned_by_instance():
-    """What the join on owner_of implies, in a form the task index by instance answers: a task's
-    `instance_id` is the instance at the root of its owner's calls (engine/called.py). The tasks of
-    the instances a query names are then read from those instances, not among all ready tasks."""
-    return _TASK.instance_id == func.coalesce(_INSTANCE.root_instance_id, _INSTANCE.id)
+
+def _of_instances(rest_ids):
+    """The tasks of the instances named, read from those instances' rows: besides the join on
+    owner_of, what it implies in a form their index by instance answers (a task's `instance_id` is
+    the instance at the root of its owner's calls, engine/called.py), not among all ready tasks."""
+    return and_(_INSTANCE.rest_id.in_(rest_ids),
+                _TASK.instance_id == func.coalesce(_INSTANCE.root_instance_id, _INSTANCE.id))
 
 
 # Camunda's task filters that test a column against the parameter's value, in the order the query
@@ -1373,7 +1375,7 @@ _TASK_FILTERS_AFTER_CANDIDATES = (
     ("minPriority", _arg_int, lambda number: _TASK.priority >= number),
     ("maxPriority", _arg_int, lambda number: _TASK.priority <= number),
 )
-_TASK_FILTER_CONDITIONS = {"processInstanceIdIn": lambda values: and_(_INSTANCE.rest_id.in_(values), _owned_by_instance()),
+_TASK_FILTER_CONDITIONS = {"processInstanceIdIn": _of_instances,
                            **{name: condition
                               for name, _read, condition in _TASK_FILTERS + _TASK_FILTERS_AFTER_CANDIDATES}}
 _TASK_LIST_FILTERS = {"processInstanceIdIn", *(name for name, read, _condition in _TASK_FILTERS if read is _arg_list)}
@@ -1463,6 +1465,7 @@ def _offered(name, groups):
 
 @functools.lru_cache(maxsize=256)  # one statement per shape: values are bound when it runs
 def _task_statement(shape: _TaskQueryShape):
+    """The statement of a task query's shape: each value a bound parameter named for it."""
     columns = (_INSTANCE.variables,) if shape.with_variables else ()
     query = _TASK_ROWS.add_columns(*columns).where(_TASK.state == "ready")
     order = (_TASK.created_at, _TASK.id)
