@@ -191,6 +191,18 @@ def test_a_session_idle_longer_than_the_limit_ends(app, client, monkeypatch):
     assert client.get("/inbox/").status_code == 302
 
 
+def test_the_cookie_is_sent_again_when_the_session_changes_not_with_every_page(app, client, monkeypatch):
+    from web import auth
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(auth, "wall_clock", lambda: now[0])
+    login(client, "drc_zhang")
+    now[0] += 30
+    assert "Set-Cookie" not in client.get("/inbox/").headers  # nothing changed within the minute
+    now[0] += 31
+    cookie = client.get("/inbox/").headers["Set-Cookie"]  # the time of its last request: a new expiry
+    assert cookie.startswith("dalad_session=") and "Expires=" in cookie
+
+
 def test_the_idle_limit_is_configurable(monkeypatch, tmp_path):
     from engine.config import ConfigurationError, Settings
     import pytest
