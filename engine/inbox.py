@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timezone
 from typing import Optional
 
-from sqlalchemy import and_, bindparam, case, delete, event, func, or_, select, union, update
+from sqlalchemy import Row, and_, bindparam, case, delete, event, func, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from . import clock, stepsql, workdays
@@ -37,9 +37,17 @@ class InboxFilter:
 
 @dataclass(frozen=True)
 class InboxRow:
-    task: UserTask
+    task: Row  # the task's columns, named as UserTask's attributes (plain values: no object loaded)
     variables: dict
     instance_status: str
+
+
+def _inbox_row(row: Row) -> InboxRow:
+    return InboxRow(row, row.instance_variables or {}, row.instance_status)
+
+
+_ROW_COLUMNS = (*UserTask.__table__.c, ProcessInstance.variables.label("instance_variables"),
+                ProcessInstance.status.label("instance_status"))
 
 
 @dataclass(frozen=True)
@@ -309,8 +317,7 @@ def _page_statements(view: str, process: bool, bureau: bool, project: bool, text
         conditions.append(UserTask.due_at < bindparam("now"))
     elif due == "soon":
         conditions.append(and_(UserTask.due_at >= bindparam("now"), UserTask.due_at <= bindparam("soon")))
-    rows = (select(UserTask, ProcessInstance.variables, ProcessInstance.status)
-            .join(ProcessInstance, ProcessInstance.id == UserTask.instance_id).where(*conditions)
+    rows = (select(*_ROW_COLUMNS).join(ProcessInstance, ProcessInstance.id == UserTask.instance_id).where(*conditions)
             .order_by(*_ORDERS[sort]).limit(bindparam("limit")).offset(bindparam("offset")))
     counted = select(UserTask.id).where(*conditions)
     if project or text:  # they read the project name from the instance
@@ -339,9 +346,10 @@ def list_page(session: Session, view: str, *, user: str, groups: list[str], filt
     values = {**_view_values(session, view, user, groups), "process": filters.process, "bureau": filters.bureau,
               "project": _like_text(filters.project or ""), "text": _like_text(filters.text or ""),
               "now": now, "soon": soon_limit(now) if filters.due == "soon" else None}
-    rows = session.execute(rows_query, {**values, "limit": per_page + 1, "offset": (page - 1) * per_page}).all()
-    return InboxPage([InboxRow(task, variables or {}, status) for task, variables, status in rows[:per_page]],
-                     session.connection().scalar(count_query, values), page, per_page, len(rows) > per_page)
+    connection = session.connection()
+    rows = connection.execute(rows_query, {**values, "limit": per_page + 1, "offset": (page - 1) * per_page}).all()
+    return InboxPage([_inbox_row(row) for row in rows[:per_page]], connection.scalar(count_query, values),
+                     page, per_page, len(rows) > per_page)
 
 
 def _inbox_keys(user: str, groups: list[str]) -> list[tuple[str, str]]:
@@ -357,8 +365,7 @@ def _inbox_range(n: int = 0):
 
 _RANGE = (select(TaskCandidate.due_key, TaskCandidate.created_at, TaskCandidate.task_id).where(_inbox_range())
           .order_by(TaskCandidate.due_key, TaskCandidate.created_at, TaskCandidate.task_id).limit(bindparam("limit")))
-_ROWS = (select(UserTask, ProcessInstance.variables, ProcessInstance.status)
-         .join(ProcessInstance, ProcessInstance.id == UserTask.instance_id)
+_ROWS = (select(*_ROW_COLUMNS).join(ProcessInstance, ProcessInstance.id == UserTask.instance_id)
          .where(UserTask.id.in_(bindparam("ids", expanding=True))))
 
 
@@ -371,8 +378,8 @@ def _bureau_page(session: Session, user: str, groups: list[str], page: int, per_
             for kind, value in _inbox_keys(user, groups)]
     ids = list(dict.fromkeys(task_id for _due, _created, task_id in heapq.merge(*runs)))  # in order, each once
     more, ids = len(ids) > end, ids[end - per_page:end]
-    found = {task.id: (task, variables, status) for task, variables, status in session.execute(_ROWS, {"ids": ids})}
-    rows = [InboxRow(found[i][0], found[i][1] or {}, found[i][2]) for i in ids if i in found]
+    found = {row.id: row for row in connection.execute(_ROWS, {"ids": ids})}
+    rows = [_inbox_row(found[i]) for i in ids if i in found]
     return InboxPage(rows, _bureau_count(session, user, groups), page, per_page, more)
 
 
@@ -413,7 +420,8 @@ def counts(session: Session, *, user: str, groups: list[str], see_all: bool,
 _DEPLOYED_KEYS = select(ProcessDefinition.key).distinct()
 _HAS_READY = select(UserTask.id).where(UserTask.state == "ready", UserTask.process_key == bindparam("key")).limit(1)
 _PROCESS_NAMES = (select(ProcessDefinition.key, ProcessDefinition.name)
-                  .where(ProcessDefinition.key.in_(bindparam("keys", expanding=True))).order_by(ProcessDefinition.version))
+                  .where(ProcessDefinition.key.in_(bindparam("keys", expanding=True)))
+                  .order_by(ProcessDefinition.version))
 
 
 def process_choices(session: Session) -> list[tuple[str, str]]:

@@ -51,7 +51,7 @@ def holders(session: Session, task: UserTask) -> list[str]:
 @dataclass
 class Notices:
     reminders: list[tuple[Notice, UserTask]]
-    due_soon: list[UserTask]
+    due_soon: list  # rows of the tasks (`inbox.InboxRow.task`)
 
 
 def of_user(session: Session, user: str, groups: list[str]) -> Notices:
