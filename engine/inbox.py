@@ -417,19 +417,14 @@ def counts(session: Session, *, user: str, groups: list[str], see_all: bool,
     return {view: count_label(count(view)) for view in VIEWS if view != "all" or see_all}
 
 
-_DEPLOYED_KEYS = select(ProcessDefinition.key).distinct()
-_HAS_READY = select(UserTask.id).where(UserTask.state == "ready", UserTask.process_key == bindparam("key")).limit(1)
-_PROCESS_NAMES = (select(ProcessDefinition.key, ProcessDefinition.name)
-                  .where(ProcessDefinition.key.in_(bindparam("keys", expanding=True)))
-                  .order_by(ProcessDefinition.version))
+_PROCESS_NAMES = select(ProcessDefinition.version, ProcessDefinition.key, ProcessDefinition.name).where(
+    select(UserTask.id).where(UserTask.state == "ready", UserTask.process_key == ProcessDefinition.key).exists())
 
 
 def process_choices(session: Session) -> list[tuple[str, str]]:
-    """(key, name) of each process that has ready tasks, for the process filter."""
-    connection = session.connection()
-    keys = sorted(key for key in connection.scalars(_DEPLOYED_KEYS).all()  # one index probe per process
-                  if connection.scalar(_HAS_READY, {"key": key}) is not None)
+    """(key, name) of each process that has ready tasks (one index probe per deployed version), for
+    the process filter: the name of its latest version."""
     names = {}
-    for key, name in connection.execute(_PROCESS_NAMES, {"keys": keys}):
+    for _version, key, name in sorted(session.connection().execute(_PROCESS_NAMES)):
         names[key] = name or key
-    return [(key, names.get(key, key)) for key in keys]
+    return sorted(names.items())
