@@ -326,8 +326,12 @@ def _page_statements(view: str, process: bool, bureau: bool, project: bool, text
 
 
 def _capped(query):
-    """How many rows `query` gives, up to COUNT_CAP + 1."""
-    return select(func.count()).select_from(query.limit(COUNT_CAP + 1).subquery())
+    """How many rows `query` gives, up to the bound `cap` (`_cap()`)."""
+    return select(func.count()).select_from(query.limit(bindparam("cap")).subquery())
+
+
+def _cap() -> dict:
+    return {"cap": COUNT_CAP + 1}
 
 
 def list_page(session: Session, view: str, *, user: str, groups: list[str], filters: InboxFilter = InboxFilter(),
@@ -345,7 +349,7 @@ def list_page(session: Session, view: str, *, user: str, groups: list[str], filt
     now = clock.now()
     values = {**_view_values(session, view, user, groups), "process": filters.process, "bureau": filters.bureau,
               "project": _like_text(filters.project or ""), "text": _like_text(filters.text or ""),
-              "now": now, "soon": soon_limit(now) if filters.due == "soon" else None}
+              "now": now, "soon": soon_limit(now) if filters.due == "soon" else None, **_cap()}
     connection = session.connection()
     rows = connection.execute(rows_query, {**values, "limit": per_page + 1, "offset": (page - 1) * per_page}).all()
     return InboxPage([_inbox_row(row) for row in rows[:per_page]], connection.scalar(count_query, values),
@@ -384,20 +388,32 @@ def _bureau_page(session: Session, user: str, groups: list[str], page: int, per_
 
 
 def _bureau_count(session: Session, user: str, groups: list[str]) -> int:
-    """Distinct tasks of the user's inbox ranges, up to COUNT_CAP: each range read up to the cap
-    (if one reaches it, so does the union; if none does, the union is exact)."""
+    """Distinct tasks of the user's inbox ranges, up to COUNT_CAP: each range counted up to the cap
+    first (if one reaches it, so does the union; if only one holds tasks, it is the union); else
+    the union of the ranges, each read up to the cap (a task may be offered in several)."""
     keys = _inbox_keys(user, groups)
-    values = {}
+    values = _cap()
     for n, (kind, value) in enumerate(keys):
         values[f"range_kind{n}"], values[f"range_value{n}"] = kind, value
-    return session.connection().scalar(_bureau_count_statement(len(keys)), values)
+    connection = session.connection()
+    counts = connection.execute(_range_counts_statement(len(keys)), values).one()
+    if max(counts) > COUNT_CAP or sum(1 for count in counts if count) <= 1:
+        return max(counts)
+    return connection.scalar(_union_count_statement(len(keys)), values)
+
+
+def _capped_range(n: int):
+    return select(TaskCandidate.task_id).where(_inbox_range(n)).limit(bindparam("cap")).subquery()
 
 
 @functools.lru_cache(maxsize=64)
-def _bureau_count_statement(ranges: int):
-    parts = [select(select(TaskCandidate.task_id).where(_inbox_range(n)).limit(COUNT_CAP + 1).subquery().c.task_id)
-             for n in range(ranges)]
-    return _capped(select(union(*parts).subquery()))
+def _range_counts_statement(ranges: int):
+    return select(*(select(func.count()).select_from(_capped_range(n)).scalar_subquery() for n in range(ranges)))
+
+
+@functools.lru_cache(maxsize=64)
+def _union_count_statement(ranges: int):
+    return _capped(select(union(*(select(_capped_range(n).c.task_id) for n in range(ranges))).subquery()))
 
 
 _VIEW_COUNTS = {view: _capped(select(UserTask.id).where(UserTask.state == "ready", _view_condition(view)))
@@ -413,7 +429,7 @@ def counts(session: Session, *, user: str, groups: list[str], see_all: bool,
             return known[view]
         if view == "bureau":
             return _bureau_count(session, user, groups)
-        return session.connection().scalar(_VIEW_COUNTS[view], _view_values(session, view, user, groups))
+        return session.connection().scalar(_VIEW_COUNTS[view], {**_view_values(session, view, user, groups), **_cap()})
     return {view: count_label(count(view)) for view in VIEWS if view != "all" or see_all}
 
 
