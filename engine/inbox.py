@@ -37,16 +37,19 @@ class InboxFilter:
 
 @dataclass(frozen=True)
 class InboxRow:
-    task: Row  # the task's columns, named as UserTask's attributes (plain values: no object loaded)
-    variables: dict
+    task: Row  # the columns of the task that lists show (`_ROW_COLUMNS`), named as UserTask's attributes
+    project_name: object  # the instance's variable, if set
     instance_status: str
 
 
 def _inbox_row(row: Row) -> InboxRow:
-    return InboxRow(row, row.instance_variables or {}, row.instance_status)
+    return InboxRow(row, row.project_name, row.instance_status)
 
 
-_ROW_COLUMNS = (*UserTask.__table__.c, ProcessInstance.variables.label("instance_variables"),
+_ROW_COLUMNS = (UserTask.id, UserTask.name, UserTask.element_id, UserTask.process_key, UserTask.business_key,
+                UserTask.candidate_groups, UserTask.assignee, UserTask.priority, UserTask.created_at, UserTask.due_at,
+                UserTask.called_instance_id,
+                ProcessInstance.variables["project_name"].label("project_name"),  # not all the variables
                 ProcessInstance.status.label("instance_status"))
 
 
