@@ -21,10 +21,10 @@ from __future__ import annotations
 import hmac as hmac_lib
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import event as orm_event, insert, select
+from sqlalchemy import event as orm_event, func, insert, select
 from sqlalchemy.orm import Session
 
 from . import clock, jsontext, stepsql
@@ -284,10 +284,11 @@ class ChainReport:
 _COLUMNS = ("chain", "seq", "instance_id", "actor", "type", "element_id", "occurrence")
 
 
-def verify_rows(chain: str, rows: list, count: int, head: Optional[str]) -> ChainReport:
-    """Check a chain's rows against their HMACs, their sequence and the recorded head."""
-    prev = None
-    for expected_seq, row in enumerate(rows, start=1):
+def verify_rows(chain: str, rows: list, count: int, head: Optional[str], *, first: int = 1) -> ChainReport:
+    """Check a chain's rows against their HMACs, their sequence and the recorded head. `first`:
+    the rows are the chain from that event on (the first one's link is taken as signed)."""
+    prev = rows[0].prev_hmac if first > 1 and rows else None
+    for expected_seq, row in enumerate(rows, start=first):
         if row.seq != expected_seq:
             return ChainReport(chain, False, len(rows), f"event {expected_seq} is missing "
                                f"(found {row.seq} next)", expected_seq)
@@ -304,11 +305,12 @@ def verify_rows(chain: str, rows: list, count: int, head: Optional[str]) -> Chai
             return ChainReport(chain, False, len(rows), "time or state digest differs from the signed "
                                "content (edited)", row.seq)
         prev = row.hmac
-    if len(rows) != count:
-        return ChainReport(chain, False, len(rows), f"the chain has {len(rows)} events but its head "
-                           f"records {count} (rows deleted or added at the end)", len(rows) + 1)
+    last = first + len(rows) - 1
+    if last != count:
+        return ChainReport(chain, False, len(rows), f"the chain has {last} events but its head "
+                           f"records {count} (rows deleted or added at the end)", last + 1)
     if prev != head:
-        return ChainReport(chain, False, len(rows), "the last event is not the recorded head", len(rows))
+        return ChainReport(chain, False, len(rows), "the last event is not the recorded head", last)
     return ChainReport(chain, True, len(rows))
 
 
@@ -334,6 +336,69 @@ def verify_chain(session: Session, name: str) -> ChainReport:
     return verify_rows(name, chain_rows(session, name), head.count if head else 0, head.head if head else None)
 
 
+_CLOCK_SLACK = timedelta(hours=1)  # a clock set back between an event and its commit
+
+
+def verify_recorded_head(session: Session, instance: ProcessInstance) -> ChainReport:
+    """The instance's head now against the last head the system chain recorded for it, reading the
+    system chain from the commit of the instance's last event to the system chain's head, each of
+    those events checked as `verify --all` checks the whole chain: a chain cut at its end with its
+    head moved back, or moved without the engine, shows here too, in time that grows with what
+    happened since the instance last moved, not with the whole history. (Where the clock went back
+    more than an hour, the system chain is read from its start.)"""
+    name = f"instance:{instance.id}"
+    last_at = session.scalar(select(HistoryEvent.at).where(HistoryEvent.chain == name,
+                                                          HistoryEvent.seq == instance.history_count))
+    system = session.get(HistoryChain, SYSTEM_CHAIN)
+    if last_at is None or system is None:
+        return ChainReport(name, False, instance.history_count, "the system chain never recorded its head "
+                           "(written without the engine)")
+    table = HistoryEvent.__table__
+    start = session.scalar(select(func.min(table.c.seq)).where(table.c.chain == SYSTEM_CHAIN,
+                                                              table.c.at >= last_at - _CLOCK_SLACK)) or 1
+    while True:
+        rows = list(session.execute(select(table).where(table.c.chain == SYSTEM_CHAIN, table.c.seq >= start)
+                                    .order_by(table.c.seq, table.c.id)))
+        segment = verify_rows(SYSTEM_CHAIN, rows, system.count, system.head, first=start)
+        if not segment.ok:
+            return ChainReport(name, False, instance.history_count, "the system chain after its last event is "
+                               f"broken: {segment}", segment.seq)
+        recorded, needle = None, f'"{name}"'
+        for row in rows:
+            if row.type == HEADS_EVENT and needle in row.body:
+                heads = json.loads(row.body)["data"]["heads"]
+                if name in heads:
+                    recorded = (*heads[name], row.seq)
+        if recorded is not None or start == 1:
+            break
+        start = 1  # not recorded since its last event: the clock went back, or it never was
+    problem = _head_problem(name, (instance.history_count, instance.history_head), recorded)
+    return problem or ChainReport(name, True, instance.history_count,
+                                  counted=f"events, its head the one the system chain recorded last (system event "
+                                          f"{recorded[2]})")
+
+
+def _head_problem(name: str, current: tuple, recorded: Optional[tuple]) -> Optional[ChainReport]:
+    """What is wrong with a chain's head (count, head; None: the chain is gone) against the head
+    the system chain recorded last for it ((count, head, system event); None: never)."""
+    count, head = current
+    if recorded is None:
+        return None if not count else ChainReport(
+            name, False, count, f"holds {count} events, but the system chain never recorded its head "
+            "(written without the engine)")
+    last_count, last_head, seq = recorded
+    said = f"the system chain recorded {last_count} events last (system event {seq})"
+    if count is None:
+        return ChainReport(name, False, 0, f"is gone, but {said} (deleted)")
+    if count != last_count:
+        return ChainReport(name, False, count, f"holds {count} events, but {said}: "
+                           + ("events cut at its end and its head moved back" if count < last_count
+                              else "events added without the engine"))
+    if head != last_head:
+        return ChainReport(name, False, count, f"its head is not the one {said} (rewritten)")
+    return None
+
+
 def verify_heads(session: Session) -> list[ChainReport]:
     """Every chain's head now against the head the system chain recorded last for it: one report
     per chain that differs (cut at its end, emptied, deleted, or moved without the engine), else
@@ -348,24 +413,8 @@ def verify_heads(session: Session) -> list[ChainReport]:
         select(table.c.id, table.c.history_count, table.c.history_head))}
     current.update((name, (count, head)) for name, count, head in session.execute(
         select(HistoryChain.name, HistoryChain.count, HistoryChain.head).where(HistoryChain.name != SYSTEM_CHAIN)))
-    problems = []
-    for name in sorted(set(recorded) | set(current), key=_chain_order):
-        count, head = current.get(name, (None, None))
-        if name not in recorded:
-            if count:
-                problems.append(ChainReport(name, False, count, f"holds {count} events, but the system chain "
-                                            "never recorded its head (written without the engine)"))
-            continue
-        last_count, last_head, seq = recorded[name]
-        said = f"the system chain recorded {last_count} events last (system event {seq})"
-        if count is None:
-            problems.append(ChainReport(name, False, 0, f"is gone, but {said} (deleted)"))
-        elif count != last_count:
-            problems.append(ChainReport(name, False, count, f"holds {count} events, but {said}: "
-                                        + ("events cut at its end and its head moved back" if count < last_count
-                                           else "events added without the engine")))
-        elif head != last_head:
-            problems.append(ChainReport(name, False, count, f"its head is not the one {said} (rewritten)"))
+    problems = [problem for name in sorted(set(recorded) | set(current), key=_chain_order)
+                if (problem := _head_problem(name, current.get(name, (None, None)), recorded.get(name)))]
     return problems or [ChainReport("chain heads", True, len(recorded),
                                     counted="chains, each at the head the system chain recorded last")]
 
