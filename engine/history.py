@@ -284,11 +284,10 @@ class ChainReport:
 _COLUMNS = ("chain", "seq", "instance_id", "actor", "type", "element_id", "occurrence")
 
 
-def verify_rows(chain: str, rows: list, count: int, head: Optional[str], *, first: int = 1) -> ChainReport:
-    """Check a chain's rows against their HMACs, their sequence and the recorded head. `first`:
-    the rows are the chain from that event on (the first one's link is taken as signed)."""
-    prev = rows[0].prev_hmac if first > 1 and rows else None
-    for expected_seq, row in enumerate(rows, start=first):
+def verify_rows(chain: str, rows: list, count: int, head: Optional[str]) -> ChainReport:
+    """Check a chain's rows against their HMACs, their sequence and the recorded head."""
+    prev = None
+    for expected_seq, row in enumerate(rows, start=1):
         if row.seq != expected_seq:
             return ChainReport(chain, False, len(rows), f"event {expected_seq} is missing "
                                f"(found {row.seq} next)", expected_seq)
@@ -305,12 +304,11 @@ def verify_rows(chain: str, rows: list, count: int, head: Optional[str], *, firs
             return ChainReport(chain, False, len(rows), "time or state digest differs from the signed "
                                "content (edited)", row.seq)
         prev = row.hmac
-    last = first + len(rows) - 1
-    if last != count:
-        return ChainReport(chain, False, len(rows), f"the chain has {last} events but its head "
-                           f"records {count} (rows deleted or added at the end)", last + 1)
+    if len(rows) != count:
+        return ChainReport(chain, False, len(rows), f"the chain has {len(rows)} events but its head "
+                           f"records {count} (rows deleted or added at the end)", len(rows) + 1)
     if prev != head:
-        return ChainReport(chain, False, len(rows), "the last event is not the recorded head", last)
+        return ChainReport(chain, False, len(rows), "the last event is not the recorded head", len(rows))
     return ChainReport(chain, True, len(rows))
 
 
@@ -337,45 +335,66 @@ def verify_chain(session: Session, name: str) -> ChainReport:
 
 
 _CLOCK_SLACK = timedelta(hours=1)  # a clock set back between an event and its commit
+_READ_AT_ONCE = 5000  # system events read at a time
 
 
 def verify_recorded_head(session: Session, instance: ProcessInstance) -> ChainReport:
     """The instance's head now against the last head the system chain recorded for it, reading the
     system chain from the commit of the instance's last event to the system chain's head, each of
-    those events checked as `verify --all` checks the whole chain: a chain cut at its end with its
-    head moved back, or moved without the engine, shows here too, in time that grows with what
-    happened since the instance last moved, not with the whole history. (Where the clock went back
-    more than an hour, the system chain is read from its start.)"""
+    those events checked against its HMAC and its link: a chain cut at its end with its head moved
+    back, or moved without the engine, shows here too, in time that grows with what happened since
+    the instance last moved, not with the whole history. (Where the clock went back more than an
+    hour, the system chain is read from its start.)"""
     name = f"instance:{instance.id}"
-    last_at = session.scalar(select(HistoryEvent.at).where(HistoryEvent.chain == name,
-                                                          HistoryEvent.seq == instance.history_count))
+    table = HistoryEvent.__table__
+    last_at = session.scalar(select(table.c.at).where(table.c.chain == name, table.c.seq == instance.history_count))
     system = session.get(HistoryChain, SYSTEM_CHAIN)
     if last_at is None or system is None:
         return ChainReport(name, False, instance.history_count, "the system chain never recorded its head "
                            "(written without the engine)")
-    table = HistoryEvent.__table__
     start = session.scalar(select(func.min(table.c.seq)).where(table.c.chain == SYSTEM_CHAIN,
                                                               table.c.at >= last_at - _CLOCK_SLACK)) or 1
-    while True:
-        rows = list(session.execute(select(table).where(table.c.chain == SYSTEM_CHAIN, table.c.seq >= start)
-                                    .order_by(table.c.seq, table.c.id)))
-        segment = verify_rows(SYSTEM_CHAIN, rows, system.count, system.head, first=start)
-        if not segment.ok:
-            return ChainReport(name, False, instance.history_count, "the system chain after its last event is "
-                               f"broken: {segment}", segment.seq)
-        recorded, needle = None, f'"{name}"'
-        for row in rows:
-            if row.type == HEADS_EVENT and needle in row.body:
-                heads = json.loads(row.body)["data"]["heads"]
-                if name in heads:
-                    recorded = (*heads[name], row.seq)
-        if recorded is not None or start == 1:
-            break
-        start = 1  # not recorded since its last event: the clock went back, or it never was
+    recorded, broken = _last_recorded(session, name, start, system)
+    if broken is None and recorded is None and start > 1:  # not since its last event: the clock, or never
+        recorded, broken = _last_recorded(session, name, 1, system)
+    if broken is not None:
+        return ChainReport(name, False, instance.history_count, f"the system chain after its last event is "
+                           f"broken: {broken}")
     problem = _head_problem(name, (instance.history_count, instance.history_head), recorded)
     return problem or ChainReport(name, True, instance.history_count,
                                   counted=f"events, its head the one the system chain recorded last (system event "
                                           f"{recorded[2]})")
+
+
+def _last_recorded(session: Session, name: str, start: int, system: HistoryChain) -> tuple[Optional[tuple], Optional[str]]:
+    """Read the system chain from event `start` (its link to the one before taken as signed) to its
+    head, checking each event's sequence, link and HMAC, which covers all that is signed; return
+    the last (count, head, system event) recorded for chain `name`, and what is broken (or None)."""
+    table = HistoryEvent.__table__
+    needle, recorded, expected, prev = f'"{name}"', None, start, None
+    while True:
+        rows = session.execute(select(table.c.seq, table.c.prev_hmac, table.c.hmac, table.c.body)
+                               .where(table.c.chain == SYSTEM_CHAIN, table.c.seq >= expected)
+                               .order_by(table.c.seq).limit(_READ_AT_ONCE)).all()
+        for seq, prev_hmac, signed, body in rows:
+            if seq != expected:
+                return recorded, f"system event {expected} is missing (found {seq} next)"
+            if seq > start and prev_hmac != prev:
+                return recorded, f"system event {seq}: link to the previous event does not match"
+            if not hmac_lib.compare_digest(sign(prev_hmac, body), signed):
+                return recorded, f"system event {seq}: content does not match its HMAC (edited)"
+            if needle in body:
+                event = json.loads(body)
+                heads = (event.get("data") or {}).get("heads") if event.get("type") == HEADS_EVENT else None
+                if heads and name in heads:
+                    recorded = (*heads[name], seq)
+            prev, expected = signed, expected + 1
+        if len(rows) < _READ_AT_ONCE:
+            break
+    if expected - 1 != system.count or prev != system.head:
+        return recorded, (f"it ends at event {expected - 1}, but its head records {system.count} "
+                          "(events deleted or added at its end)")
+    return recorded, None
 
 
 def _head_problem(name: str, current: tuple, recorded: Optional[tuple]) -> Optional[ChainReport]:

@@ -364,6 +364,25 @@ def test_verify_of_one_instance_names_its_chain_cut_at_its_end(db, two, dalad):
     assert f"instance {two[1]} (P-2): OK" in out, out
 
 
+def test_verify_of_one_instance_names_a_system_event_deleted_to_hide_a_cut(db, two, dalad):
+    """The cut hidden by deleting the system events that recorded the later head too: the system
+    chain read from the instance's last event on is missing them."""
+    _claim_and_read(db, two)
+    chain = f"instance:{two[0]}"
+    n = _events(db, chain)
+    complete(db, two[1], "procurement", {"supplier": "某科技公司"})  # the system chain goes on
+    _cut_last_event(db, two[0])
+    sql(db, "UPDATE user_task SET assignee = NULL WHERE instance_id = :i", i=two[0])
+    with db.read() as s:
+        hiding = [row.seq for row in history.chain_rows(s, "system") if f'"{chain}":[{n},' in row.body]
+    assert hiding
+    for seq in hiding:
+        sql(db, "DELETE FROM history_event WHERE chain = 'system' AND seq = :s", s=seq)
+    status, out, _ = dalad("history", "verify", str(two[0]))
+    assert status == 1 and (f"instance {two[0]} (P-1): BROKEN: the system chain after its last event is broken: "
+                            f"system event {hiding[0]} is missing") in out, out
+
+
 def test_verify_of_one_instance_finds_its_head_where_the_clock_went_back(db, two, frozen_clock):
     """The system chain's event of a commit is timed when the commit ends: a clock set back hours
     meanwhile puts it before the instance's event, and later commits after it. The head is still
