@@ -10,6 +10,11 @@ measures `spiff_ceiling.ceiling()` and one bare durable commit of the same bytes
 state, and prints `ratio: R` (engine tasks/s over ceiling tasks/s) and `durable-limit ratio: R`
 (engine tasks/s over the tasks/s of in-memory SpiffWorkflow plus one bare commit per task; the bare
 commit runs on a driver connection of the engine's pool, without SQLAlchemy's or the engine's layers).
+On SQLite it also replays the SQL of one instance's steps (traced by sqlite3, values inlined, so
+each statement is parsed anew: a little more than the engine pays) on a copy of the database taken
+just before them, on a driver connection with the engine's settings: `step statements alone: X ms
+per task`, what the database does for a step (its rows, their indexes, one durable commit), and
+what the engine spends beyond them and in-memory SpiffWorkflow.
 
 Then a monthly-report loop (tests/diagrams/progress_loop.bpmn) is driven to 1,000 and 10,000
 history events; completions on it and on fresh instances alternate: `long instance: N events X ms,
@@ -25,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -38,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from spiff_ceiling import WORKLOAD, ceiling, fill  # noqa: E402
 
-from sqlalchemy import select, text  # noqa: E402
+from sqlalchemy import event, select, text  # noqa: E402
 
 from engine import history, instances, replay, services  # noqa: E402
 from engine.database import Database  # noqa: E402
@@ -94,6 +100,58 @@ def bare_commits(db: Database, size: int, count: int) -> float:
     return statistics.median(times)
 
 
+def captured_steps(db: Database, snapshot: str) -> tuple[list[list[str]], int]:
+    """SQLite: copy the database to `snapshot`, then run one instance and return the write
+    transactions its start and completions ran, as the SQL text sqlite3 traced (values inlined,
+    BEGIN to COMMIT), and how many tasks it completed."""
+    with sqlite3.connect(db.engine.url.database) as source, sqlite3.connect(snapshot) as copy:
+        source.backup(copy)
+    traced: list[str] = []
+
+    def trace(dbapi_connection, _record, _proxy):
+        dbapi_connection.set_trace_callback(traced.append)
+    event.listen(db.engine, "checkout", trace)
+    try:
+        done, _ = run_instance(db, -100, False)
+    finally:
+        event.remove(db.engine, "checkout", trace)
+        db.engine.dispose()  # its connections trace no more
+    transactions, current = [], []
+    for sql in traced:
+        if sql.lstrip().upper().startswith("BEGIN"):
+            current = []
+            transactions.append(current)
+        current.append(sql)
+    writes = [t for t in transactions if any(s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")) for s in t)]
+    return writes, done
+
+
+def replayed_steps(snapshot: str, scratch: str, transactions: list[list[str]]) -> float:
+    """Seconds the transactions take on a copy of the snapshot, run straight on a driver
+    connection with the engine's settings (WAL, synchronous=FULL, its pragmas): what the database
+    itself does for the engine's steps, without the engine."""
+    with sqlite3.connect(snapshot) as source, sqlite3.connect(scratch) as copy:
+        source.backup(copy)
+    replay_db = Database(f"sqlite:///{scratch}")
+    raw = replay_db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        t0 = time.perf_counter()
+        for transaction in transactions:
+            for sql in transaction:
+                cursor.execute(sql)
+                if cursor.description:
+                    cursor.fetchall()
+        elapsed = time.perf_counter() - t0
+    finally:
+        raw.close()
+        replay_db.dispose()
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(scratch + suffix):
+                os.remove(scratch + suffix)
+    return elapsed
+
+
 def measure(db: Database, rounds: int, warmup: int, cold: bool) -> tuple[dict, dict, dict]:
     """Alternate one engine instance, one ceiling instance and a set of bare commits per round, so
     all see the same machine (a shared virtual machine drifts); return the medians of each."""
@@ -107,15 +165,24 @@ def measure(db: Database, rounds: int, warmup: int, cold: bool) -> tuple[dict, d
     ceiling(instances=1, warmup=warmup)
     with db.read() as session:  # the bytes a step writes: a (finished) instance's state
         size = len(session.scalars(select(ProcessInstance.state).order_by(ProcessInstance.id).limit(1)).first())
-    ours, spiff, commits = [], [], []
+    steps, snapshot = None, None
+    if db.is_sqlite:
+        snapshot = db.engine.url.database + ".snapshot"
+        steps, traced_tasks = captured_steps(db, snapshot)
+    ours, spiff, commits, replays = [], [], [], []
     for i in range(rounds):
         done, elapsed = run_instance(db, i, cold)
         ours.append(done / elapsed)
         spiff.append(ceiling(instances=1, warmup=0)["tasks_per_s_median"])
         commits.append(bare_commits(db, size, done))
+        if steps is not None:
+            replays.append(replayed_steps(snapshot, snapshot + ".replay", steps) / traced_tasks)
+    if snapshot is not None:
+        os.remove(snapshot)
     return ({"user_tasks_per_instance": done, "tasks_per_s_median": statistics.median(ours)},
             {"tasks_per_s_median": statistics.median(spiff)},
-            {"commit_s_median": statistics.median(commits), "state_chars": size})
+            {"commit_s_median": statistics.median(commits), "state_chars": size,
+             "statements_s_median": statistics.median(replays) if replays else None})
 
 
 # --- a long-lived instance ---------------------------------------------------------------------
@@ -206,6 +273,11 @@ def main() -> None:
           f"durable limit {limit_s * 1000:.2f} ms per task")
     print(f"ratio: {ratio:.3f}")
     print(f"durable-limit ratio: {limit_s * ours['tasks_per_s_median']:.3f}")
+    if bare["statements_s_median"] is not None:
+        statements_s = bare["statements_s_median"]
+        beyond_s = 1 / ours["tasks_per_s_median"] - 1 / spiff["tasks_per_s_median"] - statements_s
+        print(f"step statements alone: {statements_s * 1000:.2f} ms per task (an instance's own SQL, replayed "
+              f"straight on the driver); the engine beyond them and SpiffWorkflow: {beyond_s * 1000:.2f} ms")
     for result in longs:
         print(f"long instance: {result['events']} events {result['long_s'] * 1000:.2f} ms, "
               f"fresh {result['fresh_s'] * 1000:.2f} ms")

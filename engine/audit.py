@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from . import clock, history, inbox, replay, runtime
 from .called import called_definition
 from .errors import EngineError, InvalidInput, NotFound
-from .models import (STEP_EVENTS, Bureau, Document, HistoryChain, HistoryEvent, ProcessDefinition, ProcessInstance,
+from .models import (STEP_EVENTS, Bureau, Document, HistoryEvent, ProcessDefinition, ProcessInstance,
                      Timer, User, UserBureau)
 from .rendering import Highlight
 from .xmlsafe import parse_xml
@@ -414,9 +414,13 @@ class Verification:
         return f"{name}: {verdict}{where}: {self.problem}"
 
 
-def verify_instance(session: Session, instance_id: int) -> Verification:
+def verify_instance(session: Session, instance_id: int, *, heads: bool = True) -> Verification:
     """Check the chain (HMAC, sequence, head), then re-execute from the definition versions and
-    recorded inputs and compare the state digest after every event, then the stored state."""
+    recorded inputs and compare the state digest after every event, then the stored state; then
+    (`heads`) the chain's head against the last one the system chain recorded for it, so that a
+    chain cut at its end is named here too (`verify --all` compares every head at once instead).
+    Run it in a snapshot (`Database.read(snapshot=True)`): the chain, the instance and the system
+    chain as one moment saw them."""
     instance = session.get(ProcessInstance, instance_id)
     if instance is None:
         raise NotFound(f"process instance {instance_id} does not exist")
@@ -440,6 +444,12 @@ def verify_instance(session: Session, instance_id: int) -> Verification:
             return Verification(instance_id, key, False, report.events, problem, None, "state")
         seq, problem = _input_of_transaction(history.events_of(session, instance_id), report)
         return Verification(instance_id, key, False, report.events, problem, seq, "replay")
+    if heads:
+        root = instance if instance.root_instance_id is None else session.get(ProcessInstance,
+                                                                              instance.root_instance_id)
+        recorded = history.verify_recorded_head(session, root)
+        if not recorded.ok:
+            return Verification(instance_id, key, False, chain.events, recorded.problem, None, "chain")
     return Verification(instance_id, key, True, report.events)
 
 

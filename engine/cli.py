@@ -555,8 +555,8 @@ def cmd_history_verify(args, settings: Settings, db: Database) -> int:
     failed = 0
     for done, instance_id in enumerate(ids, start=1):
         try:
-            with db.read() as session:
-                result = audit.verify_instance(session, instance_id)
+            with db.read(snapshot=True) as session:
+                result = audit.verify_instance(session, instance_id, heads=not args.all)
         except Exception as exc:  # noqa: BLE001 - one unreadable instance must not stop the proof of the others
             result = audit.unverifiable(instance_id, None, exc)
         failed += not result.ok

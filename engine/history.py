@@ -21,10 +21,10 @@ from __future__ import annotations
 import hmac as hmac_lib
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import event as orm_event, insert, select
+from sqlalchemy import event as orm_event, func, insert, select
 from sqlalchemy.orm import Session
 
 from . import clock, jsontext, stepsql
@@ -334,6 +334,90 @@ def verify_chain(session: Session, name: str) -> ChainReport:
     return verify_rows(name, chain_rows(session, name), head.count if head else 0, head.head if head else None)
 
 
+_CLOCK_SLACK = timedelta(hours=1)  # a clock set back between an event and its commit
+_READ_AT_ONCE = 5000  # system events read at a time
+
+
+def verify_recorded_head(session: Session, instance: ProcessInstance) -> ChainReport:
+    """The instance's head now against the last head the system chain recorded for it, reading the
+    system chain from the commit of the instance's last event to the system chain's head, each of
+    those events checked against its HMAC and its link: a chain cut at its end with its head moved
+    back, or moved without the engine, shows here too, in time that grows with what happened since
+    the instance last moved, not with the whole history. (Where the clock went back more than an
+    hour, the system chain is read from its start.)"""
+    name = f"instance:{instance.id}"
+    table = HistoryEvent.__table__
+    last_at = session.scalar(select(table.c.at).where(table.c.chain == name, table.c.seq == instance.history_count))
+    system = session.get(HistoryChain, SYSTEM_CHAIN)
+    if last_at is None or system is None:
+        return ChainReport(name, False, instance.history_count, "the system chain never recorded its head "
+                           "(written without the engine)")
+    start = session.scalar(select(func.min(table.c.seq)).where(table.c.chain == SYSTEM_CHAIN,
+                                                              table.c.at >= last_at - _CLOCK_SLACK)) or 1
+    recorded, broken = _last_recorded(session, name, start, system)
+    if broken is None and recorded is None and start > 1:  # not since its last event: the clock, or never
+        recorded, broken = _last_recorded(session, name, 1, system)
+    if broken is not None:
+        return ChainReport(name, False, instance.history_count, f"the system chain after its last event is "
+                           f"broken: {broken}")
+    problem = _head_problem(name, (instance.history_count, instance.history_head), recorded)
+    return problem or ChainReport(name, True, instance.history_count,
+                                  counted=f"events, its head the one the system chain recorded last (system event "
+                                          f"{recorded[2]})")
+
+
+def _last_recorded(session: Session, name: str, start: int, system: HistoryChain) -> tuple[Optional[tuple], Optional[str]]:
+    """Read the system chain from event `start` (its link to the one before taken as signed) to its
+    head, checking each event's sequence, link and HMAC, which covers all that is signed; return
+    the last (count, head, system event) recorded for chain `name`, and what is broken (or None)."""
+    table = HistoryEvent.__table__
+    needle, recorded, expected, prev = f'"{name}"', None, start, None
+    while True:
+        rows = session.execute(select(table.c.seq, table.c.prev_hmac, table.c.hmac, table.c.body)
+                               .where(table.c.chain == SYSTEM_CHAIN, table.c.seq >= expected)
+                               .order_by(table.c.seq).limit(_READ_AT_ONCE)).all()
+        for seq, prev_hmac, signed, body in rows:
+            if seq != expected:
+                return recorded, f"system event {expected} is missing (found {seq} next)"
+            if seq > start and prev_hmac != prev:
+                return recorded, f"system event {seq}: link to the previous event does not match"
+            if not hmac_lib.compare_digest(sign(prev_hmac, body), signed):
+                return recorded, f"system event {seq}: content does not match its HMAC (edited)"
+            if needle in body:
+                event = json.loads(body)
+                heads = (event.get("data") or {}).get("heads") if event.get("type") == HEADS_EVENT else None
+                if heads and name in heads:
+                    recorded = (*heads[name], seq)
+            prev, expected = signed, expected + 1
+        if len(rows) < _READ_AT_ONCE:
+            break
+    if expected - 1 != system.count or prev != system.head:
+        return recorded, (f"it ends at event {expected - 1}, but its head records {system.count} "
+                          "(events deleted or added at its end)")
+    return recorded, None
+
+
+def _head_problem(name: str, current: tuple, recorded: Optional[tuple]) -> Optional[ChainReport]:
+    """What is wrong with a chain's head (count, head; None: the chain is gone) against the head
+    the system chain recorded last for it ((count, head, system event); None: never)."""
+    count, head = current
+    if recorded is None:
+        return None if not count else ChainReport(
+            name, False, count, f"holds {count} events, but the system chain never recorded its head "
+            "(written without the engine)")
+    last_count, last_head, seq = recorded
+    said = f"the system chain recorded {last_count} events last (system event {seq})"
+    if count is None:
+        return ChainReport(name, False, 0, f"is gone, but {said} (deleted)")
+    if count != last_count:
+        return ChainReport(name, False, count, f"holds {count} events, but {said}: "
+                           + ("events cut at its end and its head moved back" if count < last_count
+                              else "events added without the engine"))
+    if head != last_head:
+        return ChainReport(name, False, count, f"its head is not the one {said} (rewritten)")
+    return None
+
+
 def verify_heads(session: Session) -> list[ChainReport]:
     """Every chain's head now against the head the system chain recorded last for it: one report
     per chain that differs (cut at its end, emptied, deleted, or moved without the engine), else
@@ -348,24 +432,8 @@ def verify_heads(session: Session) -> list[ChainReport]:
         select(table.c.id, table.c.history_count, table.c.history_head))}
     current.update((name, (count, head)) for name, count, head in session.execute(
         select(HistoryChain.name, HistoryChain.count, HistoryChain.head).where(HistoryChain.name != SYSTEM_CHAIN)))
-    problems = []
-    for name in sorted(set(recorded) | set(current), key=_chain_order):
-        count, head = current.get(name, (None, None))
-        if name not in recorded:
-            if count:
-                problems.append(ChainReport(name, False, count, f"holds {count} events, but the system chain "
-                                            "never recorded its head (written without the engine)"))
-            continue
-        last_count, last_head, seq = recorded[name]
-        said = f"the system chain recorded {last_count} events last (system event {seq})"
-        if count is None:
-            problems.append(ChainReport(name, False, 0, f"is gone, but {said} (deleted)"))
-        elif count != last_count:
-            problems.append(ChainReport(name, False, count, f"holds {count} events, but {said}: "
-                                        + ("events cut at its end and its head moved back" if count < last_count
-                                           else "events added without the engine")))
-        elif head != last_head:
-            problems.append(ChainReport(name, False, count, f"its head is not the one {said} (rewritten)"))
+    problems = [problem for name in sorted(set(recorded) | set(current), key=_chain_order)
+                if (problem := _head_problem(name, current.get(name, (None, None)), recorded.get(name)))]
     return problems or [ChainReport("chain heads", True, len(recorded),
                                     counted="chains, each at the head the system chain recorded last")]
 

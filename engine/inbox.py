@@ -5,13 +5,14 @@ columns only, never the workflow state, so listing a thousand tasks costs what l
 """
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 from dataclasses import dataclass
 from datetime import datetime, time, timezone
 from typing import Optional
 
-from sqlalchemy import and_, case, delete, event, func, or_, select, union, update
+from sqlalchemy import Row, and_, bindparam, case, delete, event, func, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from . import clock, stepsql, workdays
@@ -36,9 +37,20 @@ class InboxFilter:
 
 @dataclass(frozen=True)
 class InboxRow:
-    task: UserTask
-    variables: dict
+    task: Row  # the columns of the task that lists show (`_ROW_COLUMNS`), named as UserTask's attributes
+    project_name: object  # the instance's variable, if set
     instance_status: str
+
+
+def _inbox_row(row: Row) -> InboxRow:
+    return InboxRow(row, row.project_name, row.instance_status)
+
+
+_ROW_COLUMNS = (UserTask.id, UserTask.name, UserTask.element_id, UserTask.process_key, UserTask.business_key,
+                UserTask.candidate_groups, UserTask.assignee, UserTask.priority, UserTask.created_at, UserTask.due_at,
+                UserTask.called_instance_id,
+                ProcessInstance.variables["project_name"].label("project_name"),  # not all the variables
+                ProcessInstance.status.label("instance_status"))
 
 
 @dataclass(frozen=True)
@@ -65,10 +77,6 @@ class InboxPage:
 
 def count_label(count: int) -> str:
     return f"{COUNT_CAP}+" if count > COUNT_CAP else str(count)
-
-
-def _capped_count(session: Session, query) -> int:
-    return session.scalar(select(func.count()).select_from(query.order_by(None).limit(COUNT_CAP + 1).subquery()))
 
 
 # --- the inbox rows: kept in step with each task --------------------------------------------------
@@ -229,21 +237,36 @@ def counted(session: Session) -> dict[str, tuple[int, int]]:
     return {group: (ready, unclaimed) for group, ready, unclaimed in rows if ready or unclaimed}
 
 
-def _offered_to(user: str, groups: list[str]):
+# The pages' statements are built once (per shape of filters) with their values as parameters:
+# building and compiling one per request cost more than the database takes to answer it.
+
+def _offered_to():
+    """Offered to the bound `user` or one of the bound `groups`."""
     return UserTask.id.in_(select(TaskCandidate.task_id).where(or_(
-        and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(groups or [])),
-        and_(TaskCandidate.kind == "user", TaskCandidate.value == user))))
+        and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(bindparam("groups", expanding=True))),
+        and_(TaskCandidate.kind == "user", TaskCandidate.value == bindparam("user")))))
 
 
-def _view_condition(session: Session, view: str, user: str, groups: list[str]):
+def _view_condition(view: str):
+    """A view's tasks; its values bound by `_view_values`."""
     if view == "mine":  # theirs, and those of colleagues away who named them their substitute (委托)
-        away = session.scalars(select(User.name).where(User.substitute == user, User.away_until >= clock.today()))
-        return UserTask.assignee.in_([user, *away])  # one index range per name
+        return UserTask.assignee.in_(bindparam("names", expanding=True))  # one index range per name
     if view == "bureau":
-        return and_(UserTask.assignee.is_(None), _offered_to(user, groups))
+        return and_(UserTask.assignee.is_(None), _offered_to())
     if view == "all":
         return True
     raise ValueError(f"unknown inbox view {view!r}")
+
+
+_AWAY = select(User.name).where(User.substitute == bindparam("user"), User.away_until >= bindparam("today"))
+
+
+def _view_values(session: Session, view: str, user: str, groups: list[str]) -> dict:
+    if view == "mine":
+        return {"names": [user, *session.connection().scalars(_AWAY, {"user": user, "today": clock.today()})]}
+    if view == "bureau":
+        return {"user": user, "groups": list(groups or [])}
+    return {}
 
 
 def soon_limit(now: datetime) -> datetime:
@@ -262,6 +285,58 @@ def _unified_code():
     return ProcessInstance.variables["project_code"].as_string()
 
 
+def _contains(name: str, *columns):
+    """Any of `columns` holds the bound text `name` (escaped by `_like_text`), case aside."""
+    return or_(*(column.icontains(bindparam(name), escape="/") for column in columns))
+
+
+def _like_text(text: str) -> str:
+    """`text` as LIKE reads it literally, with `/` as the escape (as SQLAlchemy's autoescape)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+_ORDERS = {
+    "due": (UserTask.due_key, UserTask.created_at, UserTask.id),
+    "created": (UserTask.created_at.desc(), UserTask.id.desc()),
+    "priority": (UserTask.priority.desc(), UserTask.due_key, UserTask.id),
+}
+
+
+@functools.cache  # a few hundred shapes at most: 3 views, 4 filters present or not, 3 due, 3 sorts
+def _page_statements(view: str, process: bool, bureau: bool, project: bool, text: bool, due: Optional[str],
+                     sort: str):
+    """A page of a view with these filters present, and its capped count."""
+    conditions = [UserTask.state == "ready", _view_condition(view)]
+    if process:
+        conditions.append(UserTask.process_key == bindparam("process"))
+    if bureau:
+        conditions.append(UserTask.id.in_(select(TaskCandidate.task_id).where(
+            TaskCandidate.kind == "group", TaskCandidate.value == bindparam("bureau"))))
+    if project:
+        conditions.append(_contains("project", UserTask.business_key, _project_name(), _unified_code()))
+    if text:
+        conditions.append(_contains("text", UserTask.name, UserTask.business_key, _project_name(), _unified_code()))
+    if due == "overdue":
+        conditions.append(UserTask.due_at < bindparam("now"))
+    elif due == "soon":
+        conditions.append(and_(UserTask.due_at >= bindparam("now"), UserTask.due_at <= bindparam("soon")))
+    rows = (select(*_ROW_COLUMNS).join(ProcessInstance, ProcessInstance.id == UserTask.instance_id).where(*conditions)
+            .order_by(*_ORDERS[sort]).limit(bindparam("limit")).offset(bindparam("offset")))
+    counted = select(UserTask.id).where(*conditions)
+    if project or text:  # they read the project name from the instance
+        counted = counted.join(ProcessInstance, ProcessInstance.id == UserTask.instance_id)
+    return rows, _capped(counted)
+
+
+def _capped(query):
+    """How many rows `query` gives, up to the bound `cap` (`_cap()`)."""
+    return select(func.count()).select_from(query.limit(bindparam("cap")).subquery())
+
+
+def _cap() -> dict:
+    return {"cap": COUNT_CAP + 1}
+
+
 def list_page(session: Session, view: str, *, user: str, groups: list[str], filters: InboxFilter = InboxFilter(),
               page: int = 1, per_page: int = 20) -> InboxPage:
     """One page of ready tasks of an inbox view (mine, bureau or all), filtered and sorted.
@@ -271,71 +346,81 @@ def list_page(session: Session, view: str, *, user: str, groups: list[str], filt
     page = max(1, page)
     if view == "bureau" and filters == InboxFilter(sort="due"):
         return _bureau_page(session, user, groups, page, per_page)
+    rows_query, count_query = _page_statements(view, bool(filters.process), bool(filters.bureau),
+                                               bool(filters.project), bool(filters.text), filters.due,
+                                               filters.sort if filters.sort in SORTS else "due")
     now = clock.now()
-    conditions = [UserTask.state == "ready", _view_condition(session, view, user, groups)]
-    if filters.process:
-        conditions.append(UserTask.process_key == filters.process)
-    if filters.bureau:
-        conditions.append(UserTask.id.in_(select(TaskCandidate.task_id).where(
-            TaskCandidate.kind == "group", TaskCandidate.value == filters.bureau)))
-    if filters.project:
-        conditions.append(or_(UserTask.business_key.icontains(filters.project, autoescape=True),
-                              _project_name().icontains(filters.project, autoescape=True),
-                              _unified_code().icontains(filters.project, autoescape=True)))
-    if filters.text:
-        conditions.append(or_(UserTask.name.icontains(filters.text, autoescape=True),
-                              UserTask.business_key.icontains(filters.text, autoescape=True),
-                              _project_name().icontains(filters.text, autoescape=True),
-                              _unified_code().icontains(filters.text, autoescape=True)))
-    if filters.due == "overdue":
-        conditions.append(UserTask.due_at < now)
-    elif filters.due == "soon":
-        conditions.append(and_(UserTask.due_at >= now, UserTask.due_at <= soon_limit(now)))
-    base = (select(UserTask, ProcessInstance.variables, ProcessInstance.status)
-            .join(ProcessInstance, ProcessInstance.id == UserTask.instance_id).where(*conditions))
-    counted = select(UserTask.id).where(*conditions)
-    if filters.project or filters.text:  # they read the project name from the instance
-        counted = counted.join(ProcessInstance, ProcessInstance.id == UserTask.instance_id)
-    order = {
-        "due": (UserTask.due_key, UserTask.created_at, UserTask.id),
-        "created": (UserTask.created_at.desc(), UserTask.id.desc()),
-        "priority": (UserTask.priority.desc(), UserTask.due_key, UserTask.id),
-    }[filters.sort if filters.sort in SORTS else "due"]
-    rows = session.execute(base.order_by(*order).limit(per_page + 1).offset((page - 1) * per_page)).all()
-    return InboxPage([InboxRow(task, variables or {}, status) for task, variables, status in rows[:per_page]],
-                     _capped_count(session, counted), page, per_page, len(rows) > per_page)
+    values = {**_view_values(session, view, user, groups), "process": filters.process, "bureau": filters.bureau,
+              "project": _like_text(filters.project or ""), "text": _like_text(filters.text or ""),
+              "now": now, "soon": soon_limit(now) if filters.due == "soon" else None, **_cap()}
+    connection = session.connection()
+    rows = connection.execute(rows_query, {**values, "limit": per_page + 1, "offset": (page - 1) * per_page}).all()
+    return InboxPage([_inbox_row(row) for row in rows[:per_page]], connection.scalar(count_query, values),
+                     page, per_page, len(rows) > per_page)
 
 
-def _inbox_rows(user: str, groups: list[str]) -> list:
-    """The candidate rows of a user's unclaimed inbox, one index range each: per bureau, and the user's own."""
-    keys = [("group", g) for g in dict.fromkeys(groups)] + [("user", user)]
-    return [and_(TaskCandidate.kind == kind, TaskCandidate.value == value, TaskCandidate.ready,  # (as its index says)
-                 TaskCandidate.claimed.is_(False)) for kind, value in keys]
+def _inbox_keys(user: str, groups: list[str]) -> list[tuple[str, str]]:
+    """The user's unclaimed inbox ranges: per bureau, and the user's own."""
+    return [("group", g) for g in dict.fromkeys(groups)] + [("user", user)]
+
+
+def _inbox_range(n: int = 0):
+    """The candidate rows of one inbox range (kind and value bound as range_kindN, range_valueN): one index range."""
+    return and_(TaskCandidate.kind == bindparam(f"range_kind{n}"), TaskCandidate.value == bindparam(f"range_value{n}"),
+                TaskCandidate.ready, TaskCandidate.claimed.is_(False))  # (as its index says)
+
+
+_RANGE = (select(TaskCandidate.due_key, TaskCandidate.created_at, TaskCandidate.task_id).where(_inbox_range())
+          .order_by(TaskCandidate.due_key, TaskCandidate.created_at, TaskCandidate.task_id).limit(bindparam("limit")))
+_ROWS = (select(*_ROW_COLUMNS).join(ProcessInstance, ProcessInstance.id == UserTask.instance_id)
+         .where(UserTask.id.in_(bindparam("ids", expanding=True))))
 
 
 def _bureau_page(session: Session, user: str, groups: list[str], page: int, per_page: int) -> InboxPage:
     """Unclaimed tasks offered to the user or their bureaus, by due date: each inbox range read in
     order up to the page's end, merged (a task offered twice shown once)."""
     end = page * per_page
-    runs = [session.execute(select(TaskCandidate.due_key, TaskCandidate.created_at, TaskCandidate.task_id)
-                            .where(condition).order_by(TaskCandidate.due_key, TaskCandidate.created_at,
-                                                       TaskCandidate.task_id).limit(end + 1)).all()
-            for condition in _inbox_rows(user, groups)]
+    connection = session.connection()
+    runs = [connection.execute(_RANGE, {"range_kind0": kind, "range_value0": value, "limit": end + 1}).all()
+            for kind, value in _inbox_keys(user, groups)]
     ids = list(dict.fromkeys(task_id for _due, _created, task_id in heapq.merge(*runs)))  # in order, each once
     more, ids = len(ids) > end, ids[end - per_page:end]
-    found = {task.id: (task, variables, status) for task, variables, status in session.execute(
-        select(UserTask, ProcessInstance.variables, ProcessInstance.status)
-        .join(ProcessInstance, ProcessInstance.id == UserTask.instance_id).where(UserTask.id.in_(ids)))}
-    rows = [InboxRow(found[i][0], found[i][1] or {}, found[i][2]) for i in ids if i in found]
+    found = {row.id: row for row in connection.execute(_ROWS, {"ids": ids})}
+    rows = [_inbox_row(found[i]) for i in ids if i in found]
     return InboxPage(rows, _bureau_count(session, user, groups), page, per_page, more)
 
 
 def _bureau_count(session: Session, user: str, groups: list[str]) -> int:
-    """Distinct tasks of the user's inbox ranges, up to COUNT_CAP: each range read up to the cap
-    (if one reaches it, so does the union; if none does, the union is exact)."""
-    ranges = [select(select(TaskCandidate.task_id).where(condition).limit(COUNT_CAP + 1).subquery().c.task_id)
-              for condition in _inbox_rows(user, groups)]
-    return _capped_count(session, select(union(*ranges).subquery()))
+    """Distinct tasks of the user's inbox ranges, up to COUNT_CAP: each range counted up to the cap
+    first (if one reaches it, so does the union; if only one holds tasks, it is the union); else
+    the union of the ranges, each read up to the cap (a task may be offered in several)."""
+    keys = _inbox_keys(user, groups)
+    values = _cap()
+    for n, (kind, value) in enumerate(keys):
+        values[f"range_kind{n}"], values[f"range_value{n}"] = kind, value
+    connection = session.connection()
+    counts = connection.execute(_range_counts_statement(len(keys)), values).one()
+    if max(counts) > COUNT_CAP or sum(1 for count in counts if count) <= 1:
+        return max(counts)
+    return connection.scalar(_union_count_statement(len(keys)), values)
+
+
+def _capped_range(n: int):
+    return select(TaskCandidate.task_id).where(_inbox_range(n)).limit(bindparam("cap")).subquery()
+
+
+@functools.lru_cache(maxsize=64)
+def _range_counts_statement(ranges: int):
+    return select(*(select(func.count()).select_from(_capped_range(n)).scalar_subquery() for n in range(ranges)))
+
+
+@functools.lru_cache(maxsize=64)
+def _union_count_statement(ranges: int):
+    return _capped(select(union(*(select(_capped_range(n).c.task_id) for n in range(ranges))).subquery()))
+
+
+_VIEW_COUNTS = {view: _capped(select(UserTask.id).where(UserTask.state == "ready", _view_condition(view)))
+                for view in ("mine", "all")}
 
 
 def counts(session: Session, *, user: str, groups: list[str], see_all: bool,
@@ -347,19 +432,18 @@ def counts(session: Session, *, user: str, groups: list[str], see_all: bool,
             return known[view]
         if view == "bureau":
             return _bureau_count(session, user, groups)
-        return _capped_count(session, select(UserTask.id).where(UserTask.state == "ready",
-                                                                _view_condition(session, view, user, groups)))
+        return session.connection().scalar(_VIEW_COUNTS[view], {**_view_values(session, view, user, groups), **_cap()})
     return {view: count_label(count(view)) for view in VIEWS if view != "all" or see_all}
 
 
+_PROCESS_NAMES = select(ProcessDefinition.version, ProcessDefinition.key, ProcessDefinition.name).where(
+    select(UserTask.id).where(UserTask.state == "ready", UserTask.process_key == ProcessDefinition.key).exists())
+
+
 def process_choices(session: Session) -> list[tuple[str, str]]:
-    """(key, name) of each process that has ready tasks, for the process filter."""
-    deployed = session.scalars(select(ProcessDefinition.key).distinct())
-    keys = sorted(key for key in deployed if session.scalar(  # one index probe per process
-        select(UserTask.id).where(UserTask.state == "ready", UserTask.process_key == key).limit(1)) is not None)
+    """(key, name) of each process that has ready tasks (one index probe per deployed version), for
+    the process filter: the name of its latest version."""
     names = {}
-    for key, name in session.execute(select(ProcessDefinition.key, ProcessDefinition.name)
-                                     .where(ProcessDefinition.key.in_(keys))
-                                     .order_by(ProcessDefinition.version)):
+    for _version, key, name in sorted(session.connection().execute(_PROCESS_NAMES)):
         names[key] = name or key
-    return [(key, names.get(key, key)) for key in keys]
+    return sorted(names.items())

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import clock, history, inbox, instances, services
@@ -51,7 +51,7 @@ def holders(session: Session, task: UserTask) -> list[str]:
 @dataclass
 class Notices:
     reminders: list[tuple[Notice, UserTask]]
-    due_soon: list[UserTask]
+    due_soon: list  # rows of the tasks (`inbox.InboxRow.task`)
 
 
 def of_user(session: Session, user: str, groups: list[str]) -> Notices:
@@ -69,8 +69,10 @@ def of_user(session: Session, user: str, groups: list[str]) -> Notices:
 
 
 def unread_count(session: Session, user: str) -> int:
-    return session.scalar(select(func.count(Notice.id)).where(Notice.user_name == user,
-                                                              Notice.read_at.is_(None))) or 0
+    return session.connection().scalar(_UNREAD, {"user": user}) or 0
+
+
+_UNREAD = select(func.count(Notice.id)).where(Notice.user_name == bindparam("user"), Notice.read_at.is_(None))
 
 
 def mark_read(session: Session, user: str, now: Optional[object] = None) -> None:

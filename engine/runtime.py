@@ -281,12 +281,21 @@ def dump_state(workflow: BpmnWorkflow) -> str:
 
 def _task_json(task) -> str:
     """`"<id>":<task_to_dict's JSON>`. A finished task never changes again; a predicted one, with
-    no data of its own, changes only with its state, its children or its parent's data (its
-    stored delta is against it): their text is kept on the task while these stay the same."""
+    no data of its own, changes only with its state, its children, its internal data or its
+    parent's data (its stored delta is against it): their text is kept on the task while these
+    stay the same. Internal data is compared item by item, so only while its values are plain
+    (a dict or list there may change in place: such a task is written anew at every save)."""
     parent = task.parent
     if not (task._state & _FINAL or (not task.data and (parent is None or parent._state & _FINAL or not parent.data))):
         return f'"{_id_text(task)}":{_dumps(_task_dict(task, parent))}'
-    signature = (task._state, task.last_state_change, tuple(task._children), len(task.internal_data), bool(task.data),
+    internal = task.internal_data
+    if internal:
+        if internal.__class__ is not dict or not all(v.__class__ in _PLAIN for v in internal.values()):
+            return f'"{_id_text(task)}":{_dumps(_task_dict(task, parent))}'
+        internal = tuple(internal.items())
+    else:
+        internal = ()
+    signature = (task._state, task.last_state_change, tuple(task._children), internal, bool(task.data),
                  parent, None if parent is None else (parent._state, bool(parent.data)))
     kept = task.__dict__.get("_dalad_json")
     if kept is None or kept[0] != signature:

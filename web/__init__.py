@@ -65,6 +65,9 @@ def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = 
         SESSION_COOKIE_SECURE=(os.environ.get("DALAD_SECURE_COOKIES") or "").strip().lower() in _TRUE,
         # A session idle this long ends (checked on the server too: web/auth.py).
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_idle_hours if settings else 8),
+        # The cookie is signed and sent again when the session changes (its last request's time: at
+        # most once a minute, web/auth.py), not on every response.
+        SESSION_REFRESH_EACH_REQUEST=False,
         MAX_CONTENT_LENGTH=21 * 1024 * 1024,  # a 20 MB document and the rest of its form
     )
     app.extensions["dalad_db"] = db

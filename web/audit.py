@@ -180,7 +180,7 @@ def instance_history(instance_id: int):
 @bp.post("/instances/<int:instance_id>/verify")
 def verify(instance_id: int):
     """Check the chain and re-execute the instance; nothing but the access log is written."""
-    with database().read() as session:
+    with database().read(snapshot=True) as session:
         _instance(session, instance_id)
         result = audit.verify_instance(session, instance_id)
         return _history_page(session, instance_id, verification=result)
@@ -377,7 +377,7 @@ def _local_text(iso) -> str:
 def report(instance_id: int):
     """A printable audit report: the project, the path taken, the timeline, the documents with
     their SHA-256 and the verification result (print it, or save it as PDF from the browser)."""
-    with database().read() as session:
+    with database().read(snapshot=True) as session:
         instance = _instance(session, instance_id)
         definition = session.get(ProcessDefinition, instance.definition_id)
         events = history.events_of(session, instance_id)

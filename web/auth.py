@@ -97,13 +97,13 @@ def _english() -> bool:
     return select_locale() == "en"
 
 
-def bureau_names(db_session, groups=None) -> dict[str, str]:
+def bureau_names(db_session) -> dict[str, str]:
     """Display names of bureaus in the UI language (Chinese when there is no English name)."""
     english = _english()
-    query = select(Bureau.id, Bureau.name_zh, Bureau.name_en)
-    if groups is not None:
-        query = query.where(Bureau.id.in_(list(groups)))
-    return {bid: (en if english and en else zh) for bid, zh, en in db_session.execute(query)}
+    return {bid: (en if english and en else zh) for bid, zh, en in db_session.connection().execute(_BUREAU_NAMES)}
+
+
+_BUREAU_NAMES = select(Bureau.__table__.c.id, Bureau.__table__.c.name_zh, Bureau.__table__.c.name_en)
 
 
 @bp.route("/login", methods=["GET", "POST"])

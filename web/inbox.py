@@ -7,7 +7,7 @@ from typing import Optional
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine import clock, inbox as inbox_queries, workdays
+from engine import clock, inbox as inbox_queries, notices, workdays
 from engine.inbox import InboxFilter
 
 from . import N_, database, security
@@ -45,8 +45,7 @@ def index(view: str):
         processes = inbox_queries.process_choices(session)
         names = bureau_names(session)
         unfiltered = filters == InboxFilter(sort=filters.sort)  # then the page's total is the view's count
-        g.nav_counts = inbox_queries.counts(session, user=user.name, groups=user.groups, see_all=user.sees_all_tasks,
-                                            known={view: page.total} if unfiltered else None)
+        g.navigation = navigation(session, user, known={view: page.total} if unfiltered else None)
     return render_template("inbox.html", view=view, title=_(VIEW_TITLES[view]), page=page, filters=filters,
                            processes=processes, process_names=dict(processes), bureaus=names,
                            query_args={k: v for k, v in request.args.items() if k != "page" and v})
@@ -103,20 +102,28 @@ def calendar_note(due_at: Optional[datetime]) -> str:
     return _("%(year)s 年法定节假日尚未收录，工作日暂按周一至周五计算", year=year)
 
 
-def nav_counts() -> dict:
-    """Counts for the navigation of a logged-in user."""
+def navigation(session, user, known: Optional[dict[str, int]] = None) -> dict:
+    """The navigation's numbers: each inbox view's count (`known`: views counted already) and the
+    unread notices."""
+    return {"nav_counts": inbox_queries.counts(session, user=user.name, groups=user.groups,
+                                               see_all=user.sees_all_tasks, known=known),
+            "unread_notices": notices.unread_count(session, user.name)}
+
+
+def navigation_context() -> dict:
+    """The navigation's numbers for a page of a logged-in user (an inbox page counts them with its
+    own reads)."""
     user = g.get("current_user")
     if user is None:
         return {}
-    if "nav_counts" in g:  # counted with the inbox page
-        return {"nav_counts": g.nav_counts}
+    if "navigation" in g:
+        return g.navigation
     with database().read() as session:
-        counts = inbox_queries.counts(session, user=user.name, groups=user.groups, see_all=user.sees_all_tasks)
-    return {"nav_counts": counts}
+        return navigation(session, user)
 
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
-    app.context_processor(nav_counts)
+    app.context_processor(navigation_context)
     app.jinja_env.globals["due_state"] = due_state
     app.jinja_env.globals["calendar_note"] = calendar_note

@@ -1,5 +1,6 @@
 """Notices: the office's reminders (催办) about overdue tasks, and each official's list of
-reminders and tasks falling due (“提醒”, with the count of unread reminders in the menu)."""
+reminders and tasks falling due (“提醒”; the menu's count of unread reminders is web/inbox.py's
+`navigation`)."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
@@ -49,18 +50,9 @@ def index():
         return render_template("notices.html", reminders=found.reminders, due_soon=found.due_soon, bureaus=names)
 
 
-def unread() -> dict:
-    user = g.get("current_user")
-    if user is None:
-        return {}
-    with database().read() as session:
-        return {"unread_notices": notices.unread_count(session, user.name)}
-
-
 bp.register_error_handler(EngineError, engine_error)
 
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
-    app.context_processor(unread)
     app.jinja_env.globals.update(may_remind=may_remind)

@@ -5,7 +5,7 @@ named with the place where it happened."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -45,7 +45,7 @@ def sql(db, statement: str, **params) -> int:
 
 
 def verify(db, instance_id) -> audit.Verification:
-    with db.read() as s:
+    with db.read(snapshot=True) as s:
         return audit.verify_instance(s, instance_id)
 
 
@@ -345,6 +345,66 @@ def test_verify_all_names_what_someone_with_the_database_but_not_the_key_did(db,
     assert status == 1 and out.strip().splitlines()[-1].endswith("FAILED"), out
     for words in named:
         assert words in out, out
+
+
+def test_verify_of_one_instance_names_its_chain_cut_at_its_end(db, two, dalad):
+    """The last event (a claim: it changes no state) deleted and the head moved back: the chain left
+    checks and re-executes, but the system chain recorded the head after the cut-off event."""
+    _claim_and_read(db, two)
+    chain = f"instance:{two[0]}"
+    n = _events(db, chain)
+    status, out, _ = dalad("history", "verify", str(two[0]))
+    assert status == 0 and f"instance {two[0]} (P-1): OK ({n} events" in out, out
+    _cut_last_event(db, two[0])
+    sql(db, "UPDATE user_task SET assignee = NULL WHERE instance_id = :i", i=two[0])
+    status, out, _ = dalad("history", "verify", str(two[0]), str(two[1]))
+    assert status == 1, out
+    assert (f"instance {two[0]} (P-1): BROKEN: holds {n - 1} events, but the system chain recorded {n} events last "
+            "(system event") in out and "events cut at its end and its head moved back" in out, out
+    assert f"instance {two[1]} (P-2): OK" in out, out
+
+
+def test_verify_of_one_instance_names_a_system_event_deleted_to_hide_a_cut(db, two, dalad):
+    """The cut hidden by deleting the system events that recorded the later head too: the system
+    chain read from the instance's last event on is missing them."""
+    _claim_and_read(db, two)
+    chain = f"instance:{two[0]}"
+    n = _events(db, chain)
+    complete(db, two[1], "procurement", {"supplier": "某科技公司"})  # the system chain goes on
+    _cut_last_event(db, two[0])
+    sql(db, "UPDATE user_task SET assignee = NULL WHERE instance_id = :i", i=two[0])
+    with db.read() as s:
+        hiding = [row.seq for row in history.chain_rows(s, "system") if f'"{chain}":[{n},' in row.body]
+    assert hiding
+    for seq in hiding:
+        sql(db, "DELETE FROM history_event WHERE chain = 'system' AND seq = :s", s=seq)
+    status, out, _ = dalad("history", "verify", str(two[0]))
+    assert status == 1 and (f"instance {two[0]} (P-1): BROKEN: the system chain after its last event is broken: "
+                            f"system event {hiding[0]} is missing") in out, out
+
+
+def test_verify_of_one_instance_finds_its_head_where_the_clock_went_back(db, two, frozen_clock):
+    """The system chain's event of a commit is timed when the commit ends: a clock set back hours
+    meanwhile puts it before the instance's event, and later commits after it. The head is still
+    found (the system chain read from its start): no false alarm; a cut is still named."""
+    frozen_clock.advance(timedelta(hours=5))
+    with db.write() as s:
+        [task] = services.tasks(s, instance_id=two[0])
+        services.claim(s, task.id, user="drc_zhang", check_access=False)
+        frozen_clock.advance(timedelta(hours=-7))  # the commit's system event: 7 hours before the claim
+    frozen_clock.advance(timedelta(hours=8))
+    complete(db, two[1], "procurement", {"supplier": "某科技公司"})  # a system event after both, in time
+    with db.read() as s:
+        claimed = history.chain_rows(s, f"instance:{two[0]}")[-1]
+        system = history.chain_rows(s, "system")
+    recorded = [row for row in system if f'"instance:{two[0]}"' in row.body][-1]
+    assert recorded.at < claimed.at - timedelta(hours=1) < system[-1].at and recorded.seq < system[-1].seq
+    result = verify(db, two[0])
+    assert result.ok, result
+    _cut_last_event(db, two[0])
+    sql(db, "UPDATE user_task SET assignee = NULL WHERE instance_id = :i", i=two[0])
+    result = verify(db, two[0])
+    assert not result.ok and result.stage == "chain" and "events cut at its end" in result.problem, result
 
 
 def test_a_chain_written_behind_the_engine_s_back_is_named(db, two, dalad):

@@ -32,6 +32,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent  # noqa: E402
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask  # noqa: E402
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity  # noqa: E402
+from SpiffWorkflow.util.task import TaskState  # noqa: E402
 
 from engine import clock, jsontext, runtime, services  # noqa: E402
 from engine.definitions import BundleFile, parse_bundle  # noqa: E402
@@ -213,6 +214,30 @@ def test_odd_values_are_written_as_the_serializer_writes_them(variables):
         same_keys = [runtime.task_to_dict(t)["delta"]["updates"] for t in workflow.tasks.values()
                      if t.parent is not None and t.data and t.data.keys() == t.parent.data.keys()]
         assert same_keys and all("nan" in updates for updates in same_keys)
+
+
+def test_internal_data_changed_in_place_is_written_at_the_next_save():
+    """A finished task's text is kept between saves; its internal data changed with the same keys
+    (a value replaced, a nested dict changed in place) is still written at the next save."""
+    parsed = parse_bundle(bundle("review.bpmn")).processes[0]
+    spec, subprocess_specs = runtime.spec_from_dict(parsed.spec)
+    workflow = runtime.new_workflow(spec, subprocess_specs)
+    check = CheckedSaves(runtime.dump_state)
+    runtime.start(workflow, {"amount": 5000})
+    [submit] = runtime.ready_user_tasks(workflow)
+    runtime.complete_user_task(workflow, str(submit.id), {"amount": 6000})
+    start = workflow.task_tree  # finished, and still in the tree
+    assert start.task_spec.name == "Start" and start.has_state(TaskState.COMPLETED)
+    start.internal_data["count"] = 1
+    first = check(workflow)
+    assert "_dalad_json" in start.__dict__  # plain values only: its text is kept
+    start.internal_data["count"] = 2
+    second = check(workflow)
+    assert '"count":1' in first and '"count":2' in second and '"count":1' not in second
+    start.internal_data["nested"] = {"n": 1}
+    check(workflow)
+    start.internal_data["nested"]["n"] = 2
+    assert '"n":2' in check(workflow)  # a dict in its internal data: the task is written at every save
 
 
 @pytest.mark.parametrize("value", [

@@ -231,6 +231,28 @@ def test_the_verify_button_names_the_tampering(db, app, project, tamper, expecte
     assert expected in body
 
 
+def test_the_verify_button_names_a_chain_cut_at_its_end(db, app, project):
+    """The last event deleted (a claim: it changes no state) and the head moved back: what is left
+    checks and re-executes; the head the system chain recorded after the claim names the cut."""
+    with db.write() as s:
+        task = services.tasks(s, instance_id=project)[0]
+        services.claim(s, task.id, user="office_chen", check_access=False)
+    chain = f"instance:{project}"
+    with db.read() as s:
+        rows = history.chain_rows(s, chain)
+    assert rows[-1].type == "task_claimed"
+    with db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM history_event WHERE chain = :c AND seq = :s"), {"c": chain, "s": rows[-1].seq})
+        conn.execute(text("UPDATE process_instance SET history_count = :n, history_head = :h WHERE id = :i"),
+                     {"n": rows[-2].seq, "h": rows[-2].hmac, "i": project})
+        conn.execute(text("UPDATE user_task SET assignee = NULL WHERE id = :t"), {"t": task.id})
+    instances.clear_caches()
+    body = html.unescape(text_of(post(as_user(app, "auditor_sun"), f"/audit/instances/{project}/verify")))
+    assert "历史链被改动" in body and "验证通过" not in body
+    assert (f"holds {len(rows) - 1} events, but the system chain recorded {len(rows)} events last" in body
+            and "events cut at its end" in body), body
+
+
 # --- search and exports ------------------------------------------------------------------------
 
 def test_search_by_user_bureau_element_type_project_and_dates(app, project, db):

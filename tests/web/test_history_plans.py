@@ -100,3 +100,22 @@ def test_the_search_forms_event_types_are_the_instances_read_from_the_type_index
     assert listed == sorted(present) and "instance_created" not in listed and "chain_heads" not in listed, listed
     if db.is_sqlite:
         assert all("ix_history_event_type" in plan for plan in plans), plans
+
+
+def test_the_deployments_page_reads_the_last_anchor_from_the_type_index(app, project, db):
+    """When the last anchor was taken, among many later system events: the anchors' own entries in
+    the type index, not the system chain walked back from its head to the last anchor."""
+    from engine import anchors, audit
+
+    with db.write() as s:
+        anchors.take(s, actor="admin")
+    for n in range(30):  # later system events: the access log's moves
+        with db.write() as s:
+            audit.record_access(s, "auditor_sun", "audit.search", instance_id=project)
+    admin = as_user(app, "admin_zhou")
+    with history_reads(db) as plans:
+        page = admin.get("/admin/deployments")
+        assert page.status_code == 200 and "上次锚定历史记录" in page.get_data(as_text=True)
+    if db.is_sqlite:
+        assert any("ix_history_event_type" in plan for plan in plans), plans
+        assert not any(CHAIN_INDEX in plan for plan in plans), plans

@@ -133,6 +133,21 @@ def test_english_is_chosen_per_user_and_outlives_the_session(client):
     assert "我的待办" in text_of(client.get("/inbox/"))
 
 
+def test_a_name_inside_a_translated_sentence_is_escaped_in_either_language(client, db):
+    from datetime import timedelta
+
+    from engine import clock, users
+    with db.write() as session:
+        users.get_user(session, "edu_wang").display_name = "<b>王</b>"
+    login(client, "edu_li")
+    until = (clock.today() + timedelta(days=5)).isoformat()
+    assert post(client, "/me/substitute", {"substitute": "edu_wang", "until": until}).status_code == 302
+    assert f"外出至 {until}，由 &lt;b&gt;王&lt;/b&gt; 接办您的任务。" in client.get("/me").get_data(as_text=True)
+    post(client, "/lang", {"lang": "en", "next": "/me"})
+    page = client.get("/me").get_data(as_text=True)
+    assert f"Away until {until}: &lt;b&gt;王&lt;/b&gt; takes over your tasks." in page
+
+
 def test_error_pages_are_in_chinese(client):
     login(client, "drc_zhang")
     response = client.get("/tasks/999999")
@@ -189,6 +204,18 @@ def test_a_session_idle_longer_than_the_limit_ends(app, client, monkeypatch):
     assert client.get("/inbox/").status_code == 200
     now[0] += 8 * 3600 + 60
     assert client.get("/inbox/").status_code == 302
+
+
+def test_the_cookie_is_sent_again_when_the_session_changes_not_with_every_page(app, client, monkeypatch):
+    from web import auth
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(auth, "wall_clock", lambda: now[0])
+    login(client, "drc_zhang")
+    now[0] += 30
+    assert "Set-Cookie" not in client.get("/inbox/").headers  # nothing changed within the minute
+    now[0] += 31
+    cookie = client.get("/inbox/").headers["Set-Cookie"]  # the time of its last request: a new expiry
+    assert cookie.startswith("dalad_session=") and "Expires=" in cookie
 
 
 def test_the_idle_limit_is_configurable(monkeypatch, tmp_path):

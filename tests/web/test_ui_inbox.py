@@ -65,6 +65,7 @@ def test_filters_by_project_text_process_bureau(db, client):
     start_project(db, "R-EDU-3", process="review", project_name="教育数据中心")
     login(client, "office_chen")
     assert _rows(client.get("/inbox/all?project=校园")) == 1
+    assert "校园安全监控" in text_of(client.get("/inbox/all?project=校园"))  # a row shows its project's name
     assert _rows(client.get("/inbox/all?project=P-EDU")) == 2
     assert _rows(client.get("/inbox/all?q=数据中心")) == 1
     assert _rows(client.get("/inbox/all?q=100%25")) == 0  # a % is text, not a wildcard
