@@ -18,15 +18,15 @@ import functools
 import heapq
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable, Iterable, Optional
 
 from flask import Blueprint, current_app, g, request
 from lxml import etree
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Integer, and_, bindparam, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Bundle, Session, aliased
+from sqlalchemy.orm import Session, aliased
 from werkzeug.exceptions import HTTPException
 
 from engine import bureaus, clock, inbox, senders, services, tokens, users
@@ -530,13 +530,20 @@ def _sort_keys() -> list[tuple[str, str]]:
 
 def _sorted(query, columns: dict, default):
     """Camunda's sorting, with a stable order after the chosen columns."""
-    order_by = []
-    for sort_by, order in _sort_keys():
+    return query.order_by(*_ordered(_sorting(columns), columns), *default)
+
+
+def _sorting(columns: dict) -> tuple[tuple[str, str], ...]:
+    """Camunda's sorting as (sortBy, asc or desc) pairs, each sortBy one of `columns`."""
+    keys = tuple(_sort_keys())
+    for sort_by, _order in keys:
         if sort_by not in columns:
             raise _bad_request(f"sortBy '{sort_by}' is not one of: {', '.join(columns)}")
-        column = columns[sort_by]
-        order_by.append(column.desc() if order == "desc" else column.asc())
-    return query.order_by(*order_by, *default)
+    return keys
+
+
+def _ordered(keys: Iterable[tuple[str, str]], columns: dict) -> list:
+    return [columns[sort_by].desc() if order == "desc" else columns[sort_by].asc() for sort_by, order in keys]
 
 
 def _like(column, pattern: str):
@@ -1293,124 +1300,205 @@ def owner_of(model):
 
 
 def task_dto(session: Session, task: UserTask, instance: ProcessInstance) -> dict:
-    """`instance` is a row or an `_tasks_with_instances` row, which carries its definition's REST id."""
-    definition_id = getattr(instance, "definition_rest_id", None) or _rest_id(session, ProcessDefinition,
-                                                                              instance.definition_id)
-    return {"id": task.rest_id, "name": task.name, "assignee": task.assignee, "owner": None,
-            "created": _date(task.created_at), "due": _date(task.due_at), "followUp": _date(task.follow_up_at),
+    """One task (a row and the instance it belongs to) as Camunda shows it."""
+    return _task_dto((task.id, task.rest_id, task.name, task.assignee, task.created_at, task.due_at, task.follow_up_at,
+                      task.priority, task.element_id, task.form_key, instance.rest_id, instance.status,
+                      _rest_id(session, ProcessDefinition, instance.definition_id)))
+
+
+def _task_dto(row) -> dict:
+    """A task as Camunda shows it, from the values `_TASK_ROWS` reads."""
+    (_key, rest_id, name, assignee, created, due, follow_up, priority, element_id, form_key, instance_id, status,
+     definition_id, *_variables) = row
+    return {"id": rest_id, "name": name, "assignee": assignee, "owner": None,
+            "created": _date(created), "due": _date(due), "followUp": _date(follow_up),
             "delegationState": None, "description": None,
-            "executionId": instance.rest_id, "parentTaskId": None, "priority": task.priority,
-            "processDefinitionId": definition_id, "processInstanceId": instance.rest_id,
+            "executionId": instance_id, "parentTaskId": None, "priority": priority,
+            "processDefinitionId": definition_id, "processInstanceId": instance_id,
             "caseExecutionId": None, "caseDefinitionId": None, "caseInstanceId": None,
-            "taskDefinitionKey": task.element_id, "suspended": instance.status == "suspended",
-            "formKey": task.form_key, "camundaFormRef": None, "tenantId": None}
+            "taskDefinitionKey": element_id, "suspended": status == "suspended",
+            "formKey": form_key, "camundaFormRef": None, "tenantId": None}
 
 
-_TASK_DTO_COLUMNS = (UserTask.rest_id, UserTask.name, UserTask.assignee, UserTask.created_at, UserTask.due_at,
-                     UserTask.follow_up_at, UserTask.priority, UserTask.element_id, UserTask.form_key,
-                     UserTask.instance_id)
+# The task lists read table columns, not ORM attributes: plain rows, no ORM layer per statement or row.
+_TASK, _INSTANCE, _DEFINITION = UserTask.__table__.c, ProcessInstance.__table__.c, ProcessDefinition.__table__.c
+_CANDIDATES = TaskCandidate.__table__
+
+# Tasks joined with their instances and definitions: what _task_dto shows (and, for a variable
+# filter, the instance's variables, last).
+_TASK_ROWS = (select(_TASK.id, _TASK.rest_id, _TASK.name, _TASK.assignee, _TASK.created_at, _TASK.due_at,
+                     _TASK.follow_up_at, _TASK.priority, _TASK.element_id, _TASK.form_key,
+                     _INSTANCE.rest_id, _INSTANCE.status, _DEFINITION.rest_id)
+              .join_from(UserTask.__table__, ProcessInstance.__table__, _INSTANCE.id == owner_of(_TASK))
+              .join(ProcessDefinition.__table__, _DEFINITION.id == _INSTANCE.definition_id))
 
 
-def _tasks_with_instances(*, with_variables: bool = False):
-    """Tasks joined with their instances: the columns task_dto shows (and the instance's variables
-    when a variable filter reads them), as plain rows, not ORM objects (a page of a busy inbox)."""
-    return _TASKS_WITH_INSTANCES_AND_VARIABLES if with_variables else _TASKS_WITH_INSTANCES
+def _of_instances(rest_ids):
+    """The tasks of the instances named, read from those instances' rows: besides the join on
+    owner_of, what it implies in a form their index by instance answers (a task's `instance_id` is
+    the instance at the root of its owner's calls, engine/called.py), not among all ready tasks."""
+    return and_(_INSTANCE.rest_id.in_(rest_ids),
+                _TASK.instance_id == func.coalesce(_INSTANCE.root_instance_id, _INSTANCE.id))
 
 
-def _task_rows(*instance_columns):
-    shown = (ProcessInstance.rest_id, ProcessInstance.definition_id, ProcessInstance.status,
-             ProcessDefinition.rest_id.label("definition_rest_id"))
-    return (select(Bundle("task", UserTask.id, *_TASK_DTO_COLUMNS), Bundle("instance", *shown, *instance_columns))
-            .join_from(UserTask, ProcessInstance, ProcessInstance.id == owner_of(UserTask))
-            .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id))
+# Camunda's task filters that test a column against the parameter's value, in the order the query
+# applies them (the candidate filters come between the two groups): the parameter, how its value
+# is read, and the condition on that value (a bound parameter of the parameter's name).
+_TASK_FILTERS = (
+    ("taskId", _arg, lambda value: _TASK.rest_id == value),
+    ("processInstanceBusinessKey", _arg, lambda value: _TASK.business_key == value),
+    ("processInstanceBusinessKeyLike", _arg, lambda value: _like(_TASK.business_key, value)),
+    ("processDefinitionKey", _arg, lambda value: _INSTANCE.process_key == value),
+    ("processDefinitionKeyIn", _arg_list, lambda values: _INSTANCE.process_key.in_(values)),
+    ("processDefinitionId", _arg, lambda value: _DEFINITION.rest_id == value),
+    ("taskDefinitionKey", _arg, lambda value: _TASK.element_id == value),
+    ("taskDefinitionKeyIn", _arg_list, lambda values: _TASK.element_id.in_(values)),
+    ("name", _arg, lambda value: _TASK.name == value),
+    ("nameLike", _arg, lambda value: _like(_TASK.name, value)),
+    ("assignee", _arg, lambda value: _TASK.assignee == value),
+    ("assigneeLike", _arg, lambda value: _like(_TASK.assignee, value)),
+    ("assigned", _arg_bool, lambda _: _TASK.assignee.is_not(None)),
+    ("unassigned", _arg_bool, lambda _: _TASK.assignee.is_(None)),
+)
+_TASK_FILTERS_AFTER_CANDIDATES = (
+    ("withCandidateGroups", _arg_bool, lambda _: _TASK.id.in_(select(_CANDIDATES.c.task_id)
+                                                                 .where(_CANDIDATES.c.kind == "group"))),
+    ("active", _arg_bool, lambda _: _INSTANCE.status != "suspended"),
+    ("suspended", _arg_bool, lambda _: _INSTANCE.status == "suspended"),
+    ("dueBefore", _arg_date, lambda moment: _TASK.due_at < moment),
+    ("dueAfter", _arg_date, lambda moment: _TASK.due_at > moment),
+    ("createdBefore", _arg_date, lambda moment: _TASK.created_at < moment),
+    ("createdAfter", _arg_date, lambda moment: _TASK.created_at > moment),
+    ("followUpBefore", _arg_date, lambda moment: _TASK.follow_up_at < moment),
+    ("followUpAfter", _arg_date, lambda moment: _TASK.follow_up_at > moment),
+    ("priority", _arg_int, lambda number: _TASK.priority == number),
+    ("minPriority", _arg_int, lambda number: _TASK.priority >= number),
+    ("maxPriority", _arg_int, lambda number: _TASK.priority <= number),
+)
+_TASK_FILTER_CONDITIONS = {"processInstanceIdIn": _of_instances,
+                           **{name: condition
+                              for name, _read, condition in _TASK_FILTERS + _TASK_FILTERS_AFTER_CANDIDATES}}
+_TASK_LIST_FILTERS = {"processInstanceIdIn", *(name for name, read, _condition in _TASK_FILTERS if read is _arg_list)}
+_TASK_SORTS = {"id": _TASK.id, "name": _TASK.name, "assignee": _TASK.assignee, "created": _TASK.created_at,
+               "dueDate": _TASK.due_at, "followUpDate": _TASK.follow_up_at, "priority": _TASK.priority,
+               "instanceId": _TASK.instance_id, "processInstanceId": _TASK.instance_id}
 
 
-_TASKS_WITH_INSTANCES = _task_rows()  # made once: every task list starts from one of them
-_TASKS_WITH_INSTANCES_AND_VARIABLES = _task_rows(ProcessInstance.variables)
+@dataclass(frozen=True)
+class _TaskQueryShape:
+    """What a task query's statement depends on, never a value: the filters given, the candidate
+    rule, whether the caller's visibility applies, the sort and the paging. Values are bound
+    parameters, so one statement (and its SQLAlchemy cache key) serves every query of a shape."""
+
+    filters: tuple[str, ...]
+    candidates: Optional[str]  # None, "group" (one group's inbox rows), "groups" or "user"
+    unclaimed: bool  # candidate tasks: the unclaimed ones only
+    visible: bool  # restricted to what the caller may see
+    sort: tuple[tuple[str, str], ...]
+    with_variables: bool = False
+    offset: bool = False
+    limit: bool = False
 
 
-def _task_query(session: Session, *, with_variables: bool):
-    """Ready tasks as Camunda's task query filters and sorts them."""
-    query = _tasks_with_instances(with_variables=with_variables).where(UserTask.state == "ready")
-    order = (UserTask.created_at, UserTask.id)
-    visible = _task_visible(_caller())
+def _applies(value) -> bool:
+    """A filter parameter given: text or a list not empty, a flag true, a date or a number."""
+    return value is not None and value is not False and value != []
+
+
+def _task_query(session: Session, *, with_variables: bool) -> tuple[_TaskQueryShape, dict]:
+    """Ready tasks as Camunda's task query filters and sorts them: the query's shape, and the
+    values bound to it (the caller's name and groups among them when their visibility applies)."""
+    caller = _caller()
+    values, filters = {}, []
     instances = _arg_list("processInstanceIdIn") or ([_arg("processInstanceId")] if _arg("processInstanceId") else None)
     if instances:
-        query = query.where(ProcessInstance.rest_id.in_(instances))
-    if _arg("taskId"):
-        query = query.where(UserTask.rest_id == _arg("taskId"))
-    if _arg("processInstanceBusinessKey"):
-        query = query.where(UserTask.business_key == _arg("processInstanceBusinessKey"))
-    if _arg("processInstanceBusinessKeyLike"):
-        query = query.where(_like(UserTask.business_key, _arg("processInstanceBusinessKeyLike")))
-    if _arg("processDefinitionKey"):
-        query = query.where(ProcessInstance.process_key == _arg("processDefinitionKey"))
-    if _arg_list("processDefinitionKeyIn"):
-        query = query.where(ProcessInstance.process_key.in_(_arg_list("processDefinitionKeyIn")))
-    if _arg("processDefinitionId"):
-        query = query.where(ProcessDefinition.rest_id == _arg("processDefinitionId"))
-    if _arg("taskDefinitionKey"):
-        query = query.where(UserTask.element_id == _arg("taskDefinitionKey"))
-    if _arg_list("taskDefinitionKeyIn"):
-        query = query.where(UserTask.element_id.in_(_arg_list("taskDefinitionKeyIn")))
-    if _arg("name"):
-        query = query.where(UserTask.name == _arg("name"))
-    if _arg("nameLike"):
-        query = query.where(_like(UserTask.name, _arg("nameLike")))
-    if _arg("assignee"):
-        query = query.where(UserTask.assignee == _arg("assignee"))
-    if _arg("assigneeLike"):
-        query = query.where(_like(UserTask.assignee, _arg("assigneeLike")))
-    if _arg_bool("assigned"):
-        query = query.where(UserTask.assignee.is_not(None))
-    if _arg_bool("unassigned"):
-        query = query.where(UserTask.assignee.is_(None))
+        filters.append("processInstanceIdIn")
+        values["processInstanceIdIn"] = instances
+
+    def read(table):
+        for name, read_value, _condition in table:
+            value = read_value(name)
+            if _applies(value):
+                filters.append(name)
+                values[name] = value
+    read(_TASK_FILTERS)
     groups = _arg_list("candidateGroups") or ([_arg("candidateGroup")] if _arg("candidateGroup") else None)
     candidate_user = _arg("candidateUser")
     unclaimed = not _arg_bool("includeAssignedTasks")  # Camunda: candidate tasks are the unclaimed ones
+    visible = not caller.reads_all
+    candidates = None
     if groups and len(set(groups)) == 1 and not candidate_user:
-        row = TaskCandidate
-        on_inbox = [row.task_id == UserTask.id, row.kind == "group", row.value == groups[0], row.ready.is_(True)]
-        query = query.join(row, and_(*on_inbox, *([row.claimed.is_(False)] if unclaimed else [])))
+        candidates, values["candidate_group"] = "group", groups[0]
+        if groups[0] in caller.groups:
+            visible = False  # offered to the caller's own bureau
+    elif candidate_user:
+        found = users.find_user(session, candidate_user)
+        candidates, values["candidate_user"] = "user", candidate_user
+        values["candidate_user_groups"] = list(found.groups) if found else []
+    elif groups:
+        candidates, values["candidate_groups"] = "groups", groups
+    read(_TASK_FILTERS_AFTER_CANDIDATES)
+    if visible:
+        values["caller"], values["caller_groups"] = caller.name, list(caller.groups)
+    return _TaskQueryShape(tuple(filters), candidates, unclaimed and candidates is not None, visible,
+                           _sorting(_TASK_SORTS), with_variables), values
+
+
+def _task_paged(shape: _TaskQueryShape, values: dict) -> _TaskQueryShape:
+    """The shape with Camunda's paging (firstResult, maxResults) bound into `values`."""
+    first, limit = _arg_int("firstResult"), _arg_int("maxResults")
+    if first:
+        values["first_result"] = max(first, 0)
+    if limit is not None:
+        values["max_results"] = max(limit, 0)
+    return replace(shape, offset=bool(first), limit=limit is not None)
+
+
+def _offered(name, groups):
+    """The task is offered to the user `name` or to one of `groups` (bound parameters): a look at
+    that task's candidate rows."""
+    candidate = _CANDIDATES.alias("offered")
+    return select(candidate.c.task_id).where(candidate.c.task_id == _TASK.id, or_(
+        and_(candidate.c.kind == "group", candidate.c.value.in_(groups)),
+        and_(candidate.c.kind == "user", candidate.c.value == name))).exists()
+
+
+@functools.lru_cache(maxsize=256)  # one statement per shape: values are bound when it runs
+def _task_statement(shape: _TaskQueryShape):
+    """The statement of a task query's shape: each value a bound parameter named for it."""
+    columns = (_INSTANCE.variables,) if shape.with_variables else ()
+    query = _TASK_ROWS.add_columns(*columns).where(_TASK.state == "ready")
+    order = (_TASK.created_at, _TASK.id)
+    for name in shape.filters:
+        query = query.where(_TASK_FILTER_CONDITIONS[name](bindparam(name, expanding=name in _TASK_LIST_FILTERS)))
+    if shape.candidates == "group":
+        row = _CANDIDATES.c
+        on_inbox = [row.task_id == _TASK.id, row.kind == "group", row.value == bindparam("candidate_group"),
+                    row.ready.is_(True)]
+        query = query.join(_CANDIDATES, and_(*on_inbox, *([row.claimed.is_(False)] if shape.unclaimed else [])))
         order = (row.created_at, row.task_id)
-        if groups[0] in _caller().groups:
-            visible = None  # offered to the caller's own bureau
-    elif groups or candidate_user:
-        if candidate_user:
-            found = users.find_user(session, candidate_user)
-            offered = _offered_to(Caller(candidate_user, tuple(found.groups) if found else (), ()))
-        else:
-            offered = UserTask.id.in_(select(TaskCandidate.task_id).where(
-                TaskCandidate.kind == "group", TaskCandidate.value.in_(groups), TaskCandidate.ready.is_(True)))
-        query = query.where(offered)
-    if (groups or candidate_user) and unclaimed:
-        query = query.where(UserTask.assignee.is_(None))
-    if _arg_bool("withCandidateGroups"):
-        query = query.where(UserTask.id.in_(select(TaskCandidate.task_id).where(TaskCandidate.kind == "group")))
-    if _arg_bool("active"):
-        query = query.where(ProcessInstance.status != "suspended")
-    if _arg_bool("suspended"):
-        query = query.where(ProcessInstance.status == "suspended")
-    for name, column, compare in (("dueBefore", UserTask.due_at, "lt"), ("dueAfter", UserTask.due_at, "gt"),
-                                  ("createdBefore", UserTask.created_at, "lt"),
-                                  ("createdAfter", UserTask.created_at, "gt"),
-                                  ("followUpBefore", UserTask.follow_up_at, "lt"),
-                                  ("followUpAfter", UserTask.follow_up_at, "gt")):
-        moment = _arg_date(name)
-        if moment is not None:
-            query = query.where(column < moment if compare == "lt" else column > moment)
-    for name, compare in (("priority", "eq"), ("minPriority", "ge"), ("maxPriority", "le")):
-        value = _arg_int(name)
-        if value is not None:
-            query = query.where({"eq": UserTask.priority == value, "ge": UserTask.priority >= value,
-                                 "le": UserTask.priority <= value}[compare])
-    if visible is not None:
-        query = query.where(visible)
-    return _sorted(query, {"id": UserTask.id, "name": UserTask.name, "assignee": UserTask.assignee,
-                           "created": UserTask.created_at, "dueDate": UserTask.due_at,
-                           "followUpDate": UserTask.follow_up_at, "priority": UserTask.priority,
-                           "instanceId": UserTask.instance_id, "processInstanceId": UserTask.instance_id},
-                   order)
+    elif shape.candidates == "user":
+        query = query.where(_offered(bindparam("candidate_user"), bindparam("candidate_user_groups", expanding=True)))
+    elif shape.candidates == "groups":
+        query = query.where(_TASK.id.in_(select(_CANDIDATES.c.task_id).where(
+            _CANDIDATES.c.kind == "group", _CANDIDATES.c.value.in_(bindparam("candidate_groups", expanding=True)),
+            _CANDIDATES.c.ready.is_(True))))
+    if shape.candidates and shape.unclaimed:
+        query = query.where(_TASK.assignee.is_(None))
+    if shape.visible:
+        caller = bindparam("caller")
+        query = query.where(or_(_TASK.assignee == caller, _offered(caller, bindparam("caller_groups", expanding=True))))
+    query = query.order_by(*_ordered(shape.sort, _TASK_SORTS), *order)
+    if shape.offset:
+        query = query.offset(bindparam("first_result", type_=Integer))
+    if shape.limit:
+        query = query.limit(bindparam("max_results", type_=Integer))
+    return query
+
+
+@functools.lru_cache(maxsize=256)
+def _task_count_statement(shape: _TaskQueryShape):
+    return select(func.count()).select_from(_task_statement(shape).order_by(None).subquery())
 
 
 @rest_api.get("/task")
@@ -1422,9 +1510,12 @@ def tasks():
             rows = _bureau_inbox_page(session, group)
         else:
             test = _arg_variables("processVariables")
-            rows = _variables_filtered(session, _task_query(session, with_variables=test is not None), test,
-                                       lambda r: r[1].variables)
-        return [task_dto(session, task, row) for task, row in rows]
+            shape, values = _task_query(session, with_variables=test is not None)
+            if test is None:
+                rows = session.execute(_task_statement(_task_paged(shape, values)), values)
+            else:
+                rows = _page_list([row for row in session.execute(_task_statement(shape), values) if test(row[-1])])
+        return [_task_dto(row) for row in rows]
 
 
 @rest_api.get("/task/count")
@@ -1435,8 +1526,10 @@ def tasks_count():
         if group is not None:
             return {"count": inbox.open_count(session, group, unclaimed=not _arg_bool("includeAssignedTasks"))}
         test = _arg_variables("processVariables")
-        return _variables_filtered(session, _task_query(session, with_variables=test is not None), test,
-                                   lambda r: r[1].variables, count=True)
+        shape, values = _task_query(session, with_variables=test is not None)
+        if test is None:
+            return {"count": session.scalar(_task_count_statement(shape), values)}
+        return {"count": sum(1 for row in session.execute(_task_statement(shape), values) if test(row[-1]))}
 
 
 def _bureau_inbox_asked(paging: frozenset = frozenset()) -> Optional[str]:
@@ -1450,22 +1543,35 @@ def _bureau_inbox_asked(paging: frozenset = frozenset()) -> Optional[str]:
     return None
 
 
-def _bureau_inbox_page(session: Session, group: str) -> list:
-    """A page of a group's ready tasks, oldest first: the page's task ids read in order from the
-    group's inbox index (the unclaimed range; with includeAssignedTasks also the claimed one, the
-    two merged), then those tasks alone."""
+def _inbox_run(claimed: bool, limited: bool):
+    """A group's ready task ids (unclaimed or claimed) in inbox order, from its index."""
+    row = _CANDIDATES.c
+    run = (select(row.created_at, row.task_id)
+           .where(row.kind == "group", row.value == bindparam("group"), row.ready.is_(True), row.claimed.is_(claimed))
+           .order_by(row.created_at, row.task_id))
+    return run.limit(bindparam("end", type_=Integer)) if limited else run
+
+
+_INBOX_RUNS = {(claimed, limited): _inbox_run(claimed, limited)
+               for claimed in (False, True) for limited in (False, True)}
+_TASK_ROWS_BY_KEY = _TASK_ROWS.where(_TASK.id.in_(bindparam("keys", expanding=True)))
+
+
+def _bureau_inbox_page(session: Session, group: str) -> Iterable:
+    """A page of a group's ready tasks, oldest first. The first page of the unclaimed ones is one
+    statement down the group's inbox index; a later page, or one with includeAssignedTasks, reads
+    its task ids in order from the index first (the unclaimed range, and the claimed one merged
+    with it), then those tasks alone."""
     first, limit = max(_arg_int("firstResult") or 0, 0), _arg_int("maxResults")
     ranges = [False] if not _arg_bool("includeAssignedTasks") else [False, True]
-    runs = []
-    for claimed in ranges:
-        run = (select(TaskCandidate.created_at, TaskCandidate.task_id)
-               .where(TaskCandidate.kind == "group", TaskCandidate.value == group, TaskCandidate.ready.is_(True),
-                      TaskCandidate.claimed.is_(claimed)).order_by(TaskCandidate.created_at, TaskCandidate.task_id))
-        runs.append(session.execute(run if limit is None else run.limit(first + max(limit, 0))).all())
+    if not first and len(ranges) == 1:  # the caller sees the group's tasks (_bureau_inbox_asked)
+        shape = _TaskQueryShape((), "group", unclaimed=True, visible=False, sort=(), limit=limit is not None)
+        return session.execute(_task_statement(shape), {"candidate_group": group, "max_results": max(limit or 0, 0)})
+    values = {"group": group} if limit is None else {"group": group, "end": first + max(limit, 0)}
+    runs = [session.execute(_INBOX_RUNS[claimed, limit is not None], values).all() for claimed in ranges]
     ids = [task_id for _created, task_id in heapq.merge(*runs)][first:]
     ids = ids if limit is None else ids[:max(limit, 0)]
-    found = {task.id: (task, row) for task, row in session.execute(
-        _tasks_with_instances().where(UserTask.id.in_(ids)))} if ids else {}
+    found = {row[0]: row for row in session.execute(_TASK_ROWS_BY_KEY, {"keys": ids})} if ids else {}
     return [found[task_id] for task_id in ids if task_id in found]
 
 

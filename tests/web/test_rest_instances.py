@@ -276,6 +276,8 @@ def test_an_external_task_of_a_called_process_names_the_called_instance(rest):
     assert admin.post(f"/external-task/{task['id']}/complete", {"workerId": "w"}).status_code == 204
     [confirm] = admin.get("/task", processInstanceId=called["id"]).get_json()
     assert confirm["taskDefinitionKey"] == "confirm"
+    assert admin.get("/task", processInstanceId=caller["id"]).get_json() == []  # the task is the called one's
+    assert admin.get("/task/count", processInstanceIdIn=f"{caller['id']},{called['id']}").get_json() == {"count": 1}
 
 
 def test_a_timer_of_a_called_process_is_its_called_instances_job(rest):

@@ -223,3 +223,36 @@ def test_a_task_list_is_one_statement_with_its_definitions(review):
     assert {t["processDefinitionId"] for t in everything} == {review.definitions["review"]["id"]}
     reads = [s for s in statements if not s.lstrip().upper().startswith("BEGIN")]
     assert len(reads) == 2 and all(s.lstrip().upper().startswith("SELECT") for s in reads), reads
+
+
+def test_queries_of_one_shape_answer_each_with_their_own_values_and_caller(review):
+    """A task query's statement is made once for each set of filters given, its values bound per
+    call: the same filters with other values, the same query by a caller who may see other tasks,
+    and other filters each answer for themselves, in any order."""
+    first = start(review, "review", business_key="P-1", unit="edu")
+    second = start(review, "review", business_key="P-2", unit="edu")
+    edu, office = review.as_("edu"), review.as_("office")
+
+    def ids(api, path="/task", **query):
+        return [t["processInstanceId"] for t in api.get(path, **query).get_json()]
+
+    for _ in range(2):
+        assert ids(edu, processInstanceId=first["id"]) == [first["id"]]
+        assert ids(office, processInstanceId=first["id"]) == []  # the visibility of the caller of the call
+        assert ids(edu, processInstanceId=second["id"]) == [second["id"]]
+        assert ids(edu, processInstanceIdIn=f"{first['id']},{second['id']}") == [first["id"], second["id"]]
+        assert ids(edu, processInstanceIdIn=f"{first['id']},{second['id']}", maxResults=1) == [first["id"]]
+        assert ids(edu, processInstanceIdIn=f"{first['id']},{second['id']}", firstResult=1) == [second["id"]]
+        assert ids(edu, processInstanceBusinessKey="P-2") == [second["id"]]
+        assert ids(edu, processInstanceBusinessKey="P-1") == [first["id"]]
+        assert ids(edu, candidateUser="edu2") == [first["id"], second["id"]]
+        assert ids(edu, candidateUser="office") == []  # the candidate's own groups, bound per call
+        assert ids(office, candidateUser="edu2") == []
+        assert edu.get("/task/count", processInstanceId=first["id"]).get_json() == {"count": 1}
+        assert office.get("/task/count", processInstanceId=first["id"]).get_json() == {"count": 0}
+        assert edu.get("/task/count", processInstanceBusinessKeyLike="P-%").get_json() == {"count": 2}
+        assert ids(review.as_("auditor"), processInstanceId=second["id"]) == [second["id"]]
+        assert ids(edu, candidateGroup="unit:edu", maxResults=1) == [first["id"]]  # the bureau's inbox
+        assert ids(edu, candidateGroup="unit:edu", maxResults=2) == [first["id"], second["id"]]
+        assert ids(edu, candidateGroup="unit:edu", firstResult=1, maxResults=1) == [second["id"]]
+        assert ids(review.as_("auditor"), candidateGroup="unit:edu") == [first["id"], second["id"]]
