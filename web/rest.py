@@ -1080,17 +1080,23 @@ def _check_may_start(caller: Caller, definition: ProcessDefinition) -> None:
 
 # --- visibility --------------------------------------------------------------------------------
 
-_CANDIDATE = aliased(TaskCandidate, name="offered")  # not the inbox rows a query may join already; made once
+_OFFERED = TaskCandidate.__table__.alias("offered")  # not the inbox rows a query may join already; made once
+
+
+def _offered(name, groups):
+    """The task (of the enclosing query) is offered to the user `name` or to one of `groups` (values,
+    or bound parameters): a look at that task's candidate rows, never a list of all the tasks of
+    those bureaus."""
+    candidate = _OFFERED.c
+    return select(candidate.task_id).where(candidate.task_id == UserTask.__table__.c.id, or_(
+        and_(candidate.kind == "group", candidate.value.in_(groups)),
+        and_(candidate.kind == "user", candidate.value == name))).exists()
 
 
 @functools.lru_cache(maxsize=1024)  # a caller's conditions are made once (SQL expressions do not change)
 def _offered_to(caller: Caller):
-    """The task (of the enclosing query) is offered to the caller or to one of the caller's bureaus:
-    a look at that task's candidate rows, never a list of all the tasks of the caller's bureaus."""
-    candidate = _CANDIDATE
-    return select(candidate.task_id).where(candidate.task_id == UserTask.id, or_(
-        and_(candidate.kind == "group", candidate.value.in_(list(caller.groups))),
-        and_(candidate.kind == "user", candidate.value == caller.name))).exists()
+    """The task is offered to the caller or to one of the caller's bureaus."""
+    return _offered(caller.name, list(caller.groups))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -1452,15 +1458,6 @@ def _task_paged(shape: _TaskQueryShape, values: dict) -> _TaskQueryShape:
     if limit is not None:
         values["max_results"] = max(limit, 0)
     return replace(shape, offset=bool(first), limit=limit is not None)
-
-
-def _offered(name, groups):
-    """The task is offered to the user `name` or to one of `groups` (bound parameters): a look at
-    that task's candidate rows."""
-    candidate = _CANDIDATES.alias("offered")
-    return select(candidate.c.task_id).where(candidate.c.task_id == _TASK.id, or_(
-        and_(candidate.c.kind == "group", candidate.c.value.in_(groups)),
-        and_(candidate.c.kind == "user", candidate.c.value == name))).exists()
 
 
 @functools.lru_cache(maxsize=256)  # one statement per shape: values are bound when it runs
