@@ -28,6 +28,7 @@ on a different server process (state parsed from the database every time).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sqlite3
@@ -100,12 +101,17 @@ def bare_commits(db: Database, size: int, count: int) -> float:
     return statistics.median(times)
 
 
+def _copy_database(source: str, target: str) -> None:
+    """A consistent copy of an SQLite file (sqlite3's backup), both connections closed after."""
+    with contextlib.closing(sqlite3.connect(source)) as origin, contextlib.closing(sqlite3.connect(target)) as copy:
+        origin.backup(copy)
+
+
 def captured_steps(db: Database, snapshot: str) -> tuple[list[list[str]], int]:
     """SQLite: copy the database to `snapshot`, then run one instance and return the write
     transactions its start and completions ran, as the SQL text sqlite3 traced (values inlined,
     BEGIN to COMMIT), and how many tasks it completed."""
-    with sqlite3.connect(db.engine.url.database) as source, sqlite3.connect(snapshot) as copy:
-        source.backup(copy)
+    _copy_database(db.engine.url.database, snapshot)
     traced: list[str] = []
 
     def trace(dbapi_connection, _record, _proxy):
@@ -130,8 +136,7 @@ def replayed_steps(snapshot: str, scratch: str, transactions: list[list[str]]) -
     """Seconds the transactions take on a copy of the snapshot, run straight on a driver
     connection with the engine's settings (WAL, synchronous=FULL, its pragmas): what the database
     itself does for the engine's steps, without the engine."""
-    with sqlite3.connect(snapshot) as source, sqlite3.connect(scratch) as copy:
-        source.backup(copy)
+    _copy_database(snapshot, scratch)
     replay_db = Database(f"sqlite:///{scratch}")
     raw = replay_db.engine.raw_connection()
     try:
