@@ -247,6 +247,8 @@ def test_queries_of_one_shape_answer_each_with_their_own_values_and_caller(revie
         assert ids(edu, processInstanceBusinessKey="P-1") == [first["id"]]
         assert ids(edu, candidateUser="edu2") == [first["id"], second["id"]]
         assert ids(edu, candidateUser="office") == []  # the candidate's own groups, bound per call
+        assert ids(edu, candidateUser="nobody") == []  # no such user: offered to nobody's bureaus
+        assert ids(edu, processInstanceIdIn=first["id"]) == [first["id"]]  # a list of one: as processInstanceId
         assert ids(office, candidateUser="edu2") == []
         assert edu.get("/task/count", processInstanceId=first["id"]).get_json() == {"count": 1}
         assert office.get("/task/count", processInstanceId=first["id"]).get_json() == {"count": 0}
