@@ -1413,6 +1413,7 @@ class _TaskQueryShape:
     with_variables: bool = False
     offset: bool = False
     limit: bool = False
+    caller_groups: int = 0  # the caller's bureaus, a parameter each (a list expanded into the SQL costs per call)
 
 
 def _applies(value) -> bool:
@@ -1456,9 +1457,16 @@ def _task_query(*, with_variables: bool) -> tuple[_TaskQueryShape, dict]:
         candidates, values["candidate_groups"] = "groups", groups
     read(_TASK_FILTERS_AFTER_CANDIDATES)
     if visible:
-        values["caller"], values["caller_groups"] = caller.name, list(caller.groups)
+        values["caller"] = caller.name
+        values.update(zip(_caller_group_names(len(caller.groups)), caller.groups))
     return _TaskQueryShape(tuple(filters), candidates, unclaimed and candidates is not None, visible,
-                           _sorting(_TASK_SORTS), with_variables), values
+                           _sorting(_TASK_SORTS), with_variables,
+                           caller_groups=len(caller.groups) if visible else 0), values
+
+
+@functools.lru_cache(maxsize=64)
+def _caller_group_names(count: int) -> tuple[str, ...]:
+    return tuple(f"caller_group_{i}" for i in range(count))
 
 
 def _task_paged(shape: _TaskQueryShape, values: dict) -> _TaskQueryShape:
@@ -1495,7 +1503,8 @@ def _task_statement(shape: _TaskQueryShape):
         query = query.where(_TASK.assignee.is_(None))
     if shape.visible:
         caller = bindparam("caller")
-        query = query.where(or_(_TASK.assignee == caller, _offered(caller, bindparam("caller_groups", expanding=True))))
+        groups = [bindparam(name) for name in _caller_group_names(shape.caller_groups)]
+        query = query.where(or_(_TASK.assignee == caller, _offered(caller, groups)))
     query = query.order_by(*_ordered(shape.sort, _TASK_SORTS), *order)
     if shape.offset:
         query = query.offset(bindparam("first_result", type_=Integer))
