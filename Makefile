@@ -14,7 +14,7 @@
 #   make test-reliability  two real servers under load, kill -9 and four timer schedulers,
 #                     on SQLite then on PostgreSQL (about a minute each)
 #   make test-fuzz    the REST API fuzzed over HTTP from its OpenAPI document (schemathesis):
-#                     no request gets a server error (about two minutes)
+#                     no request gets a server error, on SQLite then on PostgreSQL (about two minutes each)
 #   make conformance  the DMN TCK (levels 2 and 3) through the engine's DMN API
 #   make test-long    a 10,000-round loop through the services, completed and verified
 #   make bench        engine throughput, long instance, verify and HTTP latency benchmarks
@@ -142,10 +142,12 @@ test-reliability: venv
 	scripts/with-postgres $(BIN)/pytest -q -s -p no:cacheprovider tests/reliability $(PYTEST_ARGS)
 
 # Every operation of the REST API fuzzed over HTTP from its OpenAPI document by schemathesis
-# (its coverage and fuzzing phases, seeded), against a real `dalad serve` on SQLite with bpmn/ and
-# the demo projects: no request may get a 5xx (about two minutes; FUZZ_EXAMPLES=N for more cases).
+# (its coverage and fuzzing phases, seeded), against a real `dalad serve` with bpmn/ and the demo
+# projects, on SQLite then on PostgreSQL: no request may get a 5xx (about two minutes each;
+# FUZZ_EXAMPLES=N for more cases).
 test-fuzz: venv
 	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
+	scripts/with-postgres $(BIN)/pytest -q -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
 
 # The DMN TCK at ../shared/conformance/dmn-tck (DALAD_DMN_TCK overrides) through engine.dmn's
 # parse and evaluate: prints `dmn-tck level-N: passed P of T`, logs every case in

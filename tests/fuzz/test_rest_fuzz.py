@@ -4,8 +4,8 @@ wrong, and a crash deep in the code is what this finds (a variable's `type` give
 query filter's `operator` as an object, a group id as a list all answered 500 before).
 
 schemathesis generates the requests from /engine-rest/openapi.json (schemas, and values that break
-them) and sends them to a real `dalad serve` on an SQLite file with bpmn/ deployed and the demo
-projects started, as an administrator (the widest reach: deployments, users, groups, instances).
+them) and sends them to a real `dalad serve` with bpmn/ deployed and the demo projects started, on
+an SQLite file or on the (fresh) database of DALAD_TEST_DATABASE_URL, as an administrator (the widest reach: deployments, users, groups, instances).
 Hypothesis is derandomized, so a run is repeatable; FUZZ_EXAMPLES raises the cases per operation
 for a longer hunt (`FUZZ_EXAMPLES=200 make test-fuzz`)."""
 from __future__ import annotations
@@ -36,7 +36,8 @@ def _free_port() -> int:
 def served(tmp_path_factory):
     """(base URL, admin token, log file) of a real `dalad serve` with the 办法's diagrams and demo data."""
     folder = tmp_path_factory.mktemp("fuzz")
-    env = {"PATH": f"{BIN}:{os.environ.get('PATH', '')}", "DALAD_DATABASE_URL": f"sqlite:///{folder / 'fuzz.sqlite3'}",
+    url = os.environ.get("DALAD_TEST_DATABASE_URL") or f"sqlite:///{folder / 'fuzz.sqlite3'}"
+    env = {"PATH": f"{BIN}:{os.environ.get('PATH', '')}", "DALAD_DATABASE_URL": url,
            "DALAD_INSTANCE_DIR": str(folder), "DALAD_HISTORY_KEY": "fuzz-history-key-0123456789abcdef",
            "DALAD_SECRET_KEY": "fuzz-secret-key-0123456789abcdef", "DALAD_DEMO": "1"}
 
