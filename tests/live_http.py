@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from werkzeug.datastructures import Headers
 from werkzeug.serving import make_server
 
 
@@ -71,7 +72,7 @@ def dalad_serve(base: str, env: dict, *args: str, log: Path, command: Optional[l
 class Reply:
     status: int
     body: bytes
-    headers: dict
+    headers: Headers  # names in any case: `dalad serve` (hyper) sends them in lower case
 
     def json(self):
         return json.loads(self.body) if self.body else None
@@ -108,9 +109,9 @@ class Client:
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=sent)
         try:
             with self.opener.open(req, timeout=self.timeout) as response:
-                return Reply(response.status, response.read(), dict(response.headers))
+                return Reply(response.status, response.read(), Headers(list(response.headers.items())))
         except urllib.error.HTTPError as error:
-            return Reply(error.code, error.read(), dict(error.headers))
+            return Reply(error.code, error.read(), Headers(list(error.headers.items())))
 
     def get(self, path: str, **kwargs) -> Reply:
         return self.request("GET", path, **kwargs)
