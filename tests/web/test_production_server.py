@@ -15,17 +15,20 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from conftest import TEST_KEY, deploy_files
 from engine.database import Database
-from engine.models import UserTask
+from engine import services
+from engine.definitions import BundleFile
+from engine.models import ProcessInstance, UserTask
 from live_http import Client, dalad_serve
 from web.server import SECRET_VARIABLES
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SECRET = "flask-session-secret-0123456789abcdef"
+EVERY_SECOND = REPO / "tests" / "reliability" / "every_second.bpmn"  # a timer start event, every second
 pytestmark = pytest.mark.sqlite_only  # the reliability suite runs real servers on PostgreSQL too
 
 
@@ -129,6 +132,23 @@ def test_production_serves_with_its_limits_and_access_log(db, tmp_path, edu):
                                 timeout=120)
         assert second.returncode == 1 and f"{base.removeprefix('http://')} is in use" in second.stderr
     assert '"GET /healthz HTTP/1.1" 200' in log.read_text()  # the access log, on stdout
+    assert "timer scheduler started" not in log.read_text()  # DALAD_SCHEDULER=0
+
+
+def test_each_production_worker_runs_the_timer_scheduler_and_the_supervisor_none(db, tmp_path):
+    with db.write() as session:
+        services.deploy(session, [BundleFile("every_second.bpmn", EVERY_SECOND.read_bytes())], name="timers",
+                        user="admin")
+    base, env, args = _served(db, tmp_path, production=True)
+    del env["DALAD_SCHEDULER"]
+    log = tmp_path / "serve.log"
+    with dalad_serve(base, env, *args, log=log):
+        def fired() -> int:
+            with db.read() as session:
+                return session.scalar(select(func.count()).select_from(ProcessInstance)
+                                      .where(ProcessInstance.process_key == "every_second"))
+        _wait("a timer fired by a worker's scheduler", fired)
+    assert log.read_text().count("timer scheduler started") == 2  # one per worker
 
 
 def test_a_chunked_body_completes_a_task_and_too_big_bodies_are_refused(db, tmp_path, edu):
