@@ -1,12 +1,13 @@
 """The HTTP server of `dalad serve`: granian (HTTP/1.1 in Rust, from PyPI) calling the Flask app
 from a pool of Python threads.
 
-`dalad serve` (development, the benchmark, the tests): one process; granian's worker is a thread
-of it, so a kill of the process leaves nothing serving. `dalad serve --production`: a supervisor
-and `workers` processes on one listening socket it made; each builds the app, runs the timer
-scheduler (unless turned off) and dies with the supervisor (PR_SET_PDEATHSIG, even on SIGKILL); a
-worker that dies is replaced, and each is replaced gracefully after `WORKER_LIFETIME_SECONDS`.
-Both stop on SIGTERM or SIGINT after answering the requests in flight.
+`dalad serve` (development, the benchmark, the tests), and `--production` with DALAD_WORKERS=1:
+one process; granian's worker is a thread of it, so a kill of the process leaves nothing serving
+(a process manager restarts it). `dalad serve --production`: a supervisor and `workers` processes
+on one listening socket it made; each builds the app, runs the timer scheduler (unless turned off)
+and dies with the supervisor (PR_SET_PDEATHSIG, even on SIGKILL); a worker that dies is replaced,
+and each is replaced gracefully after `WORKER_LIFETIME_SECONDS`. Both stop on SIGTERM or SIGINT
+after answering the requests in flight.
 
 granian copies the process environment into every request's WSGI environ: the secrets among it
 are read into the settings first, then removed from the environment (`forget_secrets`).
@@ -92,6 +93,7 @@ class ServingApp:
 
 def serving_app(settings: Settings, scheduler: bool, forwarded_allow_ips: Optional[str],
                 db: Optional[Database] = None) -> ServingApp:
+    """Build what one serving process runs, on `db` or an engine of its own."""
     db = db or open_engine(settings)
     app = create_app(settings, db=db)
     prepare_server_process()
