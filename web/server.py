@@ -147,7 +147,12 @@ class InProcess(MTServer):
 class Workers(MPServer):
     """granian's worker processes, on one listening socket made by the supervisor and inherited
     (as gunicorn's) instead of one per worker: connections queued on a worker's own socket would
-    be reset when it is replaced."""
+    be reset when it is replaced. (So granian's warning at start that they may be, unless a sysctl
+    is set, is not written.)"""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        logging.getLogger("_granian").addFilter(lambda record: "tcp_migrate_req" not in record.getMessage())
 
     def _init_shared_socket(self):
         self._shd = SocketSpec(self.bind_addr, self.bind_port, self.backlog).build()
