@@ -46,7 +46,8 @@ def _env(db, tmp_path, **extra) -> dict:
 def _served(db, tmp_path, production: bool, workers: str = "2", **extra):
     """(base URL, env, dalad serve's arguments) on a free port."""
     port = _free_port()
-    env = _env(db, tmp_path, DALAD_BIND=f"127.0.0.1:{port}", DALAD_WORKERS=workers, DALAD_THREADS="4", **extra)
+    env = _env(db, tmp_path, **{"DALAD_BIND": f"127.0.0.1:{port}", "DALAD_WORKERS": workers, "DALAD_THREADS": "4",
+                                **extra})
     args = ["--production"] if production else ["--host", "127.0.0.1", "--port", str(port)]
     return f"http://127.0.0.1:{port}", env, args
 
@@ -327,3 +328,14 @@ def test_the_served_process_logs_no_line_per_workflow_step_and_freezes_its_start
                            timeout=120)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.split() == ["False", "True", "True"]
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("DALAD_BIND", "5000", "DALAD_BIND must be HOST:PORT (0.0.0.0:5000, [::]:5000), not '5000'"),
+    ("DALAD_WORKERS", "two", "DALAD_WORKERS must be a whole number from 1, not 'two'"),
+    ("DALAD_THREADS", "0", "DALAD_THREADS must be a whole number from 1, not '0'")])
+def test_a_bad_server_setting_stops_the_start_naming_it(db, tmp_path, name, value, says):
+    base, env, args = _served(db, tmp_path, production=True, **{name: value})
+    refused = subprocess.run([str(BIN / "dalad"), "serve", *args], env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert refused.returncode == 1 and refused.stderr.strip() == f"dalad: error: {says}"
