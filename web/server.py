@@ -11,6 +11,10 @@ after answering the requests in flight.
 
 granian copies the process environment into every request's WSGI environ: the secrets among it
 are read into the settings first, then removed from the environment (`forget_secrets`).
+
+`InProcess` and `Workers` change a method or two of granian's server classes, which are not its
+public interface: setup.cfg holds granian to one minor version, and tests/web/
+test_production_server.py checks each of these promises through a real `dalad serve`.
 """
 from __future__ import annotations
 
@@ -36,8 +40,6 @@ from engine.database import Database
 from engine.scheduler import start_scheduler
 
 from . import create_app, prepare_server_process
-
-log = logging.getLogger(__name__)
 
 # Read into Settings at start; no request's environ may carry them.
 SECRET_VARIABLES = ("DALAD_HISTORY_KEY", "DALAD_SECRET_KEY", "DALAD_DATABASE_URL")
