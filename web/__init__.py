@@ -32,8 +32,8 @@ _TRUE = {"1", "true", "yes", "on"}
 
 
 def prepare_server_process() -> None:
-    """Logging and garbage collection for a process that serves requests (`dalad serve`,
-    web.wsgi), called once its app is made.
+    """Logging and garbage collection for a process that serves requests (web/server.py), called
+    once its app is made.
 
     The log has INFO lines, but not SpiffWorkflow's line per task state change (three or more per
     completion, each formatted and written) nor APScheduler's per run. The objects made while
