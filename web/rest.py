@@ -19,7 +19,7 @@ import heapq
 import json
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Optional
 
 from flask import Blueprint, current_app, g, request
@@ -428,10 +428,15 @@ def _arg_date(name: str) -> Optional[datetime]:
     if value is None:
         return None
     try:
-        return clock.aware(datetime.fromisoformat(value))
+        moment = clock.aware(datetime.fromisoformat(value))
+        moment.astimezone(timezone.utc)  # stored in UTC: year 1 east of it has no UTC time
     except ValueError:
         raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': "
                            "write a date as 2026-03-02T09:00:00.000+0800") from None
+    except OverflowError:
+        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': "
+                           "the date is out of range") from None
+    return moment
 
 
 def _dated(query, bounds: Iterable[tuple[str, Any, bool]]):

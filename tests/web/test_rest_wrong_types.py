@@ -76,3 +76,14 @@ def test_a_group_id_or_name_that_is_not_text_is_named_and_nothing_is_made(rest, 
     admin = rest.as_("admin")
     assert named in error_of(admin.post("/group/create", body), 400, "InvalidRequestException")
     error_of(admin.get("/group/sales"), 404, "InvalidRequestException")
+
+
+@pytest.mark.parametrize("send", ["query", "body"])
+def test_a_date_with_no_utc_time_is_named(rest, send):
+    """Year 1 east of UTC (what the fuzz sent) has no UTC time to compare with: a 400, not a 500."""
+    admin, moment = rest.as_("admin"), "0001-01-01T00:00:00+06:28"
+    response = admin.get("/history/process-instance/count", startedBefore=moment) if send == "query" else \
+        admin.post("/history/process-instance/count", {"startedBefore": moment})
+    message = error_of(response, 400, "InvalidRequestException")
+    assert "'startedBefore'" in message and "out of range" in message
+    assert admin.get("/task/count", dueAfter="0001-01-02T00:00:00+08:00").get_json() == {"count": 0}
