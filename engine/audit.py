@@ -547,6 +547,9 @@ class AuditQuery:
                 if v not in (None, "") and k not in ("limit", "offset")}
 
 
+_FIRST_DAY = date(1, 1, 1)
+
+
 def parse_query(args) -> AuditQuery:
     """An AuditQuery from request arguments; a bad date or number names the field."""
     def text(name):
@@ -558,9 +561,12 @@ def parse_query(args) -> AuditQuery:
         if value is None:
             return None
         try:
-            return date.fromisoformat(value)
+            found = date.fromisoformat(value)
         except ValueError:
             raise InvalidInput(f"{name}: '{value}' is not a date (write YYYY-MM-DD)") from None
+        if not _FIRST_DAY < found < date.max:  # a day's bounds in UTC and the day after must exist
+            raise InvalidInput(f"{name}: {found} is out of range")
+        return found
 
     def number(name, default=None, low=0, high=None):
         value = text(name)

@@ -120,6 +120,8 @@ def unknown_groups(session: Session, group_ids) -> list[str]:
 def add_group(session: Session, group_id: str, *, name_zh: str, name_en: Optional[str] = None,
               actor: Optional[str] = None) -> Bureau:
     """Add a group (a bureau, or a Camunda group a diagram names) that users can be put in."""
+    if group_id is not None and not isinstance(group_id, str):
+        raise InvalidInput(f"group id must be text, not {type(group_id).__name__}")
     group_id = (group_id or "").strip()
     if not _GROUP_ID.fullmatch(group_id):
         raise InvalidInput(f"group id {group_id!r} is not allowed: 1 to 100 letters, digits and _ . : -, "
@@ -169,6 +171,8 @@ def set_group_active(session: Session, group_id: str, active: bool, *, actor: Op
 
 
 def _name(value: Optional[str], field: str, optional: bool = False) -> Optional[str]:
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"{field} must be text, not {type(value).__name__}")
     value = (value or "").strip()
     if not value:
         if optional:

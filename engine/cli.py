@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -56,7 +57,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     db: Optional[Database] = None
     where = "the database"
     try:
-        settings = Settings.from_env()
+        production = getattr(args, "production", False)  # dalad serve --production
+        settings = Settings.from_env(environment="production" if production else "development")
         where = f"database {settings.display_url}"
         db = open_engine(settings)
         if args.needs_schema:
@@ -229,9 +231,11 @@ def build_parser() -> _Parser:
                    help="also start demo projects of the 办法 at several stages (needs bpmn/ deployed)")
 
     p = command("serve", cmd_serve, "run the web server and the timer scheduler")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--host", help="default 127.0.0.1; in production from DALAD_BIND")
+    p.add_argument("--port", type=int, help="default 5000; in production from DALAD_BIND")
     p.add_argument("--demo", action="store_true", help="demo mode (demo accounts may log in)")
+    p.add_argument("--production", action="store_true", help="production mode (DALAD_ENV's default), "
+                   "DALAD_WORKERS processes on DALAD_BIND, access log (README: Production)")
 
     parser.commands = list(sub.choices)
     return parser
@@ -641,24 +645,43 @@ def cmd_demo_seed(args, settings: Settings, db: Database) -> int:
 
 
 def cmd_serve(args, settings: Settings, db: Database) -> int:
-    """Serve with waitress (pure Python, HTTP/1.1 keep-alive, a pool of 8 threads): half the server
-    time per request of Werkzeug's development server. Production runs gunicorn (gunicorn.conf.py)."""
-    from waitress import serve
-
-    from web import create_app, prepare_server_process
-
-    from .scheduler import start_scheduler
+    """Serve with granian (web/server.py): in development one process of DALAD_THREADS threads (8);
+    with --production DALAD_WORKERS processes (2) on DALAD_BIND (0.0.0.0:5000), access log on
+    stdout, X-Forwarded-For believed from DALAD_FORWARDED_ALLOW_IPS (127.0.0.1). Each serving
+    process runs the timer scheduler unless DALAD_SCHEDULER=0."""
+    from web.server import PortTaken, serve
 
     if args.demo:
         settings = replace(settings, demo=True)
-    app = create_app(settings, db=db)
-    prepare_server_process()
-    scheduler = start_scheduler(db)
+    host, port = _bind(args)
+    workers = _count_setting("DALAD_WORKERS", 2) if args.production else 1
+    forwarded = (os.environ.get("DALAD_FORWARDED_ALLOW_IPS") or "127.0.0.1") if args.production else None
+    scheduler = (os.environ.get("DALAD_SCHEDULER") or "1").strip().lower() not in ("0", "false", "no", "off")
     try:
-        serve(app, host=args.host, port=args.port, threads=8, ident="dalad", asyncore_use_poll=True)
-    finally:
-        scheduler.shutdown(wait=False)
+        serve(settings, host=host, port=port, threads=_count_setting("DALAD_THREADS", 8), workers=workers, db=db,
+              scheduler=scheduler, production=args.production, forwarded_allow_ips=forwarded)
+    except PortTaken as exc:
+        raise UsageError(f"serve: {exc}") from None
     return 0
+
+
+def _bind(args) -> tuple[str, int]:
+    """--host and --port; in production what they leave out comes from DALAD_BIND (HOST:PORT)."""
+    host, port = "127.0.0.1", 5000
+    if args.production:
+        bind = os.environ.get("DALAD_BIND") or "0.0.0.0:5000"
+        named_host, sep, named_port = bind.rpartition(":")
+        if not sep or not named_host or not named_port.isdigit():
+            raise UsageError(f"DALAD_BIND must be HOST:PORT (0.0.0.0:5000, [::]:5000), not '{bind}'")
+        host, port = named_host.strip("[]"), int(named_port)
+    return args.host or host, args.port or port
+
+
+def _count_setting(name: str, default: int) -> int:
+    raw = os.environ.get(name) or str(default)
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise UsageError(f"{name} must be a whole number from 1, not '{raw}'")
+    return int(raw)
 
 
 if __name__ == "__main__":

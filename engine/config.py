@@ -1,7 +1,7 @@
 """Configuration from the environment, and opening the engine with it.
 
-    DALAD_ENV            `development` (default) or `production` (default of web.wsgi, the
-                         production server's entry point)
+    DALAD_ENV            `development` (default) or `production` (default of
+                         `dalad serve --production`)
     DALAD_DATABASE_URL   SQLAlchemy URL (default: SQLite file instance/dalad.sqlite3)
     DALAD_INSTANCE_DIR   folder for local files (default: instance)
     DALAD_HISTORY_KEY    HMAC key of the history chains (default: read from DALAD_HISTORY_KEY_FILE)
@@ -63,7 +63,7 @@ class Settings:
     def from_env(cls, environ: Optional[Mapping[str, str]] = None, *,
                  environment: str = "development") -> "Settings":
         """Read the settings from `environ` (default: the process environment); `environment` is
-        the mode when DALAD_ENV does not say (web.wsgi: production)."""
+        the mode when DALAD_ENV does not say (`dalad serve --production`: production)."""
         env = os.environ if environ is None else environ
         environment = (env.get("DALAD_ENV") or environment).strip().lower()
         if environment not in ENVIRONMENTS:

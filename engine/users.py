@@ -173,7 +173,9 @@ def memberships(session: Session, user_id: int) -> Memberships:
 
 
 def find_user(session: Session, name: str) -> Optional[User]:
-    """Return the user called `name`, or None."""
+    """Return the user called `name`, or None (no name holds a NUL: PostgreSQL would refuse to look)."""
+    if "\x00" in name:
+        return None
     return session.scalars(select(User).where(User.name == name)).first()
 
 

@@ -1,19 +1,27 @@
-"""Real HTTP for concurrency tests: the app served by werkzeug's threaded server on 127.0.0.1 (a
-thread per request, as `dalad serve` runs it), and a small client over urllib that keeps cookies
-and speaks the REST API (Bearer) and the officials' UI (login, CSRF token, forms)."""
+"""Real HTTP for concurrency tests: the app served in this process by werkzeug's threaded server on
+127.0.0.1 (a thread per request, as `dalad serve` calls it from a pool of threads), or a real
+`dalad serve` process (`dalad_serve`); and a small client over urllib that keeps cookies and
+speaks the REST API (Bearer) and the officials' UI (login, CSRF token, forms)."""
 from __future__ import annotations
 
 import contextlib
 import http.cookiejar
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
+from werkzeug.datastructures import Headers
 from werkzeug.serving import make_server
 
 
@@ -31,11 +39,40 @@ def served(app):
         server.server_close()
 
 
+@contextlib.contextmanager
+def dalad_serve(base: str, env: dict, *args: str, log: Path, command: Optional[list] = None):
+    """Run `dalad serve ARGS` (or `command`) with `env`, its output in `log`, in a session of its
+    own; yield the process once `base`/healthz answers; then SIGTERM to it and wait for its end."""
+    command = command or [str(Path(sys.executable).with_name("dalad")), "serve", *args]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        for _ in range(600):  # the app is built: a few seconds on a loaded machine
+            assert process.poll() is None, log.read_text()[-3000:]
+            try:
+                if Client(base, timeout=2).get("/healthz").status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        with contextlib.suppress(ProcessLookupError):  # whatever of its session is left (a failed test)
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 @dataclass
 class Reply:
     status: int
     body: bytes
-    headers: dict
+    headers: Headers  # names in any case: `dalad serve` (hyper) sends them in lower case
 
     def json(self):
         return json.loads(self.body) if self.body else None
@@ -72,9 +109,9 @@ class Client:
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=sent)
         try:
             with self.opener.open(req, timeout=self.timeout) as response:
-                return Reply(response.status, response.read(), dict(response.headers))
+                return Reply(response.status, response.read(), Headers(list(response.headers.items())))
         except urllib.error.HTTPError as error:
-            return Reply(error.code, error.read(), dict(error.headers))
+            return Reply(error.code, error.read(), Headers(list(error.headers.items())))
 
     def get(self, path: str, **kwargs) -> Reply:
         return self.request("GET", path, **kwargs)

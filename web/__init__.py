@@ -24,6 +24,7 @@ from engine.database import Database
 from . import limits
 from .credential_cache import CredentialCache
 from .errors import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, database_unavailable
+from .nul_text import refuse_nul_text
 from .rest import rest_api
 from . import rest_identity  # noqa: F401  /engine-rest/user and /group, on rest_api
 
@@ -31,8 +32,8 @@ _TRUE = {"1", "true", "yes", "on"}
 
 
 def prepare_server_process() -> None:
-    """Logging and garbage collection for a process that serves requests (`dalad serve`,
-    web.wsgi), called once its app is made.
+    """Logging and garbage collection for a process that serves requests (web/server.py), called
+    once its app is made.
 
     The log has INFO lines, but not SpiffWorkflow's line per task state change (three or more per
     completion, each formatted and written) nor APScheduler's per run. The objects made while
@@ -75,6 +76,7 @@ def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = 
     compliance.load_rules()  # a mistake in the rules file stops the start, naming the file and the field
     app.register_error_handler(SQLAlchemyError, database_error)
     limits.init_app(app)
+    app.before_request(refuse_nul_text)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.register_blueprint(rest_api)  # /engine-rest and its /.well-known link (web/rest.py)
     _add_ui(app)

@@ -20,7 +20,7 @@ import heapq
 import json
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from flask import Blueprint, current_app, g, request
@@ -404,7 +404,8 @@ def _arg_variables(name: str) -> Optional[Callable[[dict], bool]]:
             conditions.append((match.group(1), match.group(2), operand))
     elif isinstance(value, list) and all(isinstance(c, dict) for c in value):
         for c in value:
-            if c.get("operator") not in _COMPARISONS or not isinstance(c.get("name"), str):
+            if not isinstance(c.get("operator"), str) or c["operator"] not in _COMPARISONS \
+                    or not isinstance(c.get("name"), str):
                 raise _bad_request(f"'{name}' takes [{{name, operator, value}}], operator one of "
                                    + ", ".join(_COMPARISONS))
             conditions.append((c["name"], c["operator"], c.get("value")))
@@ -429,10 +430,15 @@ def _arg_date(name: str) -> Optional[datetime]:
     if value is None:
         return None
     try:
-        return clock.aware(datetime.fromisoformat(value))
+        moment = clock.aware(datetime.fromisoformat(value))
+        moment.astimezone(timezone.utc)  # stored in UTC: year 1 east of it has no UTC time
     except ValueError:
         raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': "
                            "write a date as 2026-03-02T09:00:00.000+0800") from None
+    except OverflowError:
+        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': "
+                           "the date is out of range") from None
+    return moment
 
 
 def _dated(query, bounds: Iterable[tuple[str, Any, bool]]):
@@ -581,12 +587,25 @@ def _millis(start: Optional[datetime], end: Optional[datetime]) -> Optional[int]
 _TRUE_TEXT, _FALSE_TEXT = ("true",), ("false",)
 
 
+def _shown(value: Any) -> str:
+    """A value a client sent, as JSON in an error message, cut at 60 characters."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def variable_value(name: str, dto: Any) -> Any:
     """One of Camunda's typed values ({"value": 1500, "type": "Long"}) as a plain value."""
     if not isinstance(dto, dict):
         raise _bad_request(f"variable '{name}' must be an object with a value and a type, "
                            "as {\"value\": 1500, \"type\": \"Long\"}")
-    value, type_ = dto.get("value"), (dto.get("type") or "").strip()
+    value, type_ = dto.get("value"), dto.get("type")
+    if type_ is not None and not isinstance(type_, str):
+        raise _bad_request(f"variable '{name}': type must be text, as \"Long\" or \"String\", "
+                           f"not {_shown(type_)}")
+    if dto.get("valueInfo") is not None and not isinstance(dto["valueInfo"], dict):
+        raise _bad_request(f"variable '{name}': valueInfo must be an object, "
+                           f"as {{\"serializationDataFormat\": \"application/json\"}}, not {_shown(dto['valueInfo'])}")
+    type_ = (type_ or "").strip()
     kind = type_.lower()
     if value is None or kind == "null":
         return None
@@ -661,11 +680,13 @@ def types_in(dtos: Any) -> dict:
     for a variable whose value speaks for itself (its earlier kept type is dropped)."""
     types = {}
     for name, dto in (dtos or {}).items():
-        type_ = (dto.get("type") or "").strip().capitalize() if isinstance(dto, dict) else ""
+        type_ = dto.get("type") if isinstance(dto, dict) else None
+        type_ = type_.strip().capitalize() if isinstance(type_, str) else ""
         kept = type_ in _KEPT_TYPES and dto.get("value") is not None
-        types[name] = {"type": type_, "valueInfo": {k: v for k, v in (dto.get("valueInfo") or {}).items()
-                                                    if k in ("objectTypeName", "serializationDataFormat")}} \
-            if kept else None
+        info = dto.get("valueInfo") if kept else None
+        types[name] = {"type": type_, "valueInfo": {k: v for k, v in info.items()
+                                                    if k in ("objectTypeName", "serializationDataFormat")}
+                       if isinstance(info, dict) else {}} if kept else None
     return types
 
 

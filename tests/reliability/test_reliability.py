@@ -1,11 +1,12 @@
 """The README's promises under load and faults, through the real HTTP path (make test-reliability,
 once on SQLite and once on PostgreSQL):
 
-- two real `dalad serve` processes on 127.0.0.1, and client threads over HTTP that start review
+- two real servers on 127.0.0.1, `dalad serve` and `dalad serve --production` (two worker
+  processes), and client threads over HTTP that start review
   instances and complete their tasks: the same task by two officials at once on the two servers
   (one 204, one 409 "already completed by X at T"), and the two parallel tasks at once (both 204);
-- a timer start cycle (every second) fired by four schedulers: the two servers' and two more
-  processes running the same loop;
+- a timer start cycle (every second) fired by five schedulers: the servers' three serving
+  processes' and two more processes running the same loop;
 - kill -9 of each server in turn mid-load, restarted on the same port; a request without an
   answer is sent again to the other server; on PostgreSQL, every connection dropped at once (what
   a database restart looks like): a 503 with Retry-After is sent again too;
@@ -58,7 +59,8 @@ def free_port() -> int:
 
 
 class Servers:
-    """Two `dalad serve` processes on one database; each can be killed with SIGKILL and restarted."""
+    """`dalad serve` and `dalad serve --production` (two workers) on one database; each can be
+    killed with SIGKILL (the production one's workers go with it) and restarted."""
 
     def __init__(self, env: dict, logs: Path):
         self.env, self.logs = env, logs
@@ -72,8 +74,11 @@ class Servers:
     def start(self, i: int) -> None:
         self.starts[i] += 1
         log = open(self.logs / f"server{i}-{self.starts[i]}.log", "wb")
-        self.procs[i] = subprocess.Popen([str(DALAD), "serve", "--host", "127.0.0.1", "--port", str(self.ports[i])],
-                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        command, env = [str(DALAD), "serve", "--host", "127.0.0.1", "--port", str(self.ports[i])], self.env
+        if i == 1:
+            command, env = [str(DALAD), "serve", "--production"], {
+                **self.env, "DALAD_BIND": f"127.0.0.1:{self.ports[i]}", "DALAD_WORKERS": "2"}
+        self.procs[i] = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
 
     def wait_up(self, i: int, timeout: float = 90) -> None:

@@ -269,6 +269,10 @@ def test_search_by_user_bureau_element_type_project_and_dates(app, project, db):
     assert len(found(**{"to": "2026-03-02", "type": "task_completed"})) == 1
     bad = c.get("/audit/search?from=2026-13-01")
     assert bad.status_code == 400 and "from: '2026-13-01' is not a date" in html.unescape(text_of(bad))
+    for name, day in (("from", "0001-01-01"), ("to", "9999-12-31")):  # no UTC bound or next day: was a 500
+        bad = c.get(f"/audit/search?{name}={day}")
+        assert bad.status_code == 400 and f"{name}: {day} is out of range" in html.unescape(text_of(bad))
+    assert c.get("/audit/search?from=0001-01-02&to=9999-12-30").status_code == 200
 
 
 def test_the_search_export_carries_the_filtered_events(app, project):

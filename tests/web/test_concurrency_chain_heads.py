@@ -1,18 +1,15 @@
 """Every commit writes the heads of the chains it moved to the system chain, whose head is one row
-all writers share (engine/history.py): under the production server (gunicorn, two workers of
-four threads) on the test database (PostgreSQL under make test-pg), officials complete tasks of
-several instances at once over HTTP while an auditor reads (the access log's chain moves too):
-no deadlock, no completion lost, and `dalad history verify --all` passes afterwards with every
-chain at the head the system chain recorded last."""
+all writers share (engine/history.py): under the production server (`dalad serve --production`,
+two workers of four threads) on the test database (PostgreSQL under make test-pg), officials
+complete tasks of several instances at once over HTTP while an auditor reads (the access log's
+chain moves too): no deadlock, no completion lost, and `dalad history verify --all` passes
+afterwards with every chain at the head the system chain recorded last."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,10 +18,9 @@ from sqlalchemy import select
 from conftest import OFFICIAL_PASSWORD, TEST_KEY, deploy_files
 from engine import history, services, users
 from engine.models import HistoryEvent, ProcessInstance, UserTask
-from live_http import Client
+from live_http import Client, dalad_serve
 from test_concurrency_http import at_once
 
-REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 INSTANCES = 6
 PEOPLE = {"edu": ["unit:edu"], "dora": ["drc"], "dan": ["drc"], "fred": ["finance"], "fay": ["finance"]}
@@ -46,24 +42,10 @@ def production(db, officials, tmp_path):
     env = {"PATH": str(BIN), "DALAD_DATABASE_URL": db.url, "DALAD_INSTANCE_DIR": str(tmp_path),
            "DALAD_HISTORY_KEY": TEST_KEY.decode(), "DALAD_SECRET_KEY": "s" * 32, "DALAD_SCHEDULER": "0",
            "DALAD_BIND": f"127.0.0.1:{port}", "DALAD_WORKERS": "2", "DALAD_THREADS": "4"}
-    log = tmp_path / "gunicorn.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "web.wsgi:app"], cwd=REPO,
-                                   env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    log = tmp_path / "serve.log"
     base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):  # the workers import the app: seconds on a loaded machine
-            assert process.poll() is None, log.read_text()[-3000:]
-            try:
-                if Client(base, timeout=2).get("/healthz").status == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
+    with dalad_serve(base, env, "--production", log=log):
         yield base, issued, env, log
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def _ready(db, element: str) -> list[tuple[int, str]]:
