@@ -109,6 +109,7 @@ class Database:
         self._writer = self.engine.execution_options(dalad_write=True) if self.is_sqlite else \
             self.engine.execution_options(dalad_write=True, isolation_level="AUTOCOMMIT")  # BEGIN: _batch_writes
         reader = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.read_engine = reader  # what read() runs on: Core statements alone need no session (web/rest.py)
         self.read_session = sessionmaker(reader, autoflush=False, expire_on_commit=False)
         event.listen(self.read_session, "before_flush", _refuse_writes)
         self.write_session = sessionmaker(self._writer, expire_on_commit=False)

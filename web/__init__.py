@@ -83,9 +83,24 @@ def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = 
     return app
 
 
+class Response(Flask.response_class):
+    """Flask's response, giving the server its own headers when Werkzeug would give a copy with
+    nothing changed (it copies them, checking each value again, for every response): no Location
+    to make absolute, the length already set, a status whose length stays."""
+
+    def get_wsgi_headers(self, environ):
+        if self.status_code >= 200 and self.status_code not in (204, 304):
+            names = {name.lower() for name, _value in self.headers}
+            if "content-length" in names and "location" not in names and "content-location" not in names:
+                return self.headers
+        return super().get_wsgi_headers(environ)
+
+
 class App(Flask):
     """Flask, asking once per function rather than on every request whether a view, hook or error
     handler is a coroutine function (Flask asks `inspect` for each, six times per REST call)."""
+
+    response_class = Response
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

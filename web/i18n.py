@@ -34,7 +34,10 @@ bp = Blueprint("i18n", __name__)
 
 
 def select_locale() -> str:
-    """The language the user chose (a cookie that outlives the login), else Chinese."""
+    """The language the user chose (a cookie that outlives the login), else Chinese. A request
+    without cookies (every REST call) is not given Werkzeug's parse of its headers for none."""
+    if "HTTP_COOKIE" not in request.environ:
+        return DEFAULT
     chosen = request.cookies.get(COOKIE)
     return chosen if chosen in LANGUAGES else DEFAULT
 

@@ -80,15 +80,22 @@ _HEADERS = (
 )
 
 
+_HEADERS_BY_KEY = tuple((name.lower(), name, value) for name, value in _HEADERS)
+
+
 def add_headers(response):
     """Headers every response of the site carries: no framing, no sniffing, no caching of pages.
-    A header the view set itself is kept (looked up once, not one missing-key lookup per header)."""
-    present = {name.lower() for name, _value in response.headers}
-    response.headers.extend([(name, value) for name, value in _HEADERS if name.lower() not in present])
+    A header the view set itself is kept (looked up once, not one missing-key lookup per header;
+    each added one by one, not through `extend`'s walk of what it is given nor `set`'s search)."""
+    headers = response.headers
+    present = {name.lower() for name, _value in headers}
+    for key, name, value in _HEADERS_BY_KEY:
+        if key not in present:
+            headers.add(name, value)
     endpoint = request.endpoint or ""
     if "cache-control" not in present and endpoint != "static" and (
-            g.get("current_user") is not None or endpoint.startswith("rest_api.")):  # a REST caller's data too
-        response.headers["Cache-Control"] = "no-store"
+            endpoint.startswith("rest_api.") or g.get("current_user") is not None):  # a REST caller's data too
+        headers.add("Cache-Control", "no-store")
     return response
 
 

@@ -247,6 +247,8 @@ def test_queries_of_one_shape_answer_each_with_their_own_values_and_caller(revie
         assert ids(edu, processInstanceBusinessKey="P-1") == [first["id"]]
         assert ids(edu, candidateUser="edu2") == [first["id"], second["id"]]
         assert ids(edu, candidateUser="office") == []  # the candidate's own groups, bound per call
+        assert ids(edu, candidateUser="nobody") == []  # no such user: offered to nobody's bureaus
+        assert ids(edu, processInstanceIdIn=first["id"]) == [first["id"]]  # a list of one: as processInstanceId
         assert ids(office, candidateUser="edu2") == []
         assert edu.get("/task/count", processInstanceId=first["id"]).get_json() == {"count": 1}
         assert office.get("/task/count", processInstanceId=first["id"]).get_json() == {"count": 0}
@@ -256,3 +258,24 @@ def test_queries_of_one_shape_answer_each_with_their_own_values_and_caller(revie
         assert ids(edu, candidateGroup="unit:edu", maxResults=2) == [first["id"], second["id"]]
         assert ids(edu, candidateGroup="unit:edu", firstResult=1, maxResults=1) == [second["id"]]
         assert ids(review.as_("auditor"), candidateGroup="unit:edu") == [first["id"], second["id"]]
+
+
+def test_the_headers_a_server_gets_name_each_length_and_security_header_once(review):
+    """What the WSGI server is handed (web.Response gives its own headers where Werkzeug would copy
+    them unchanged): a body's exact length, no length for a 204, each security header once."""
+    instance = start(review, "review", business_key="P-1", unit="edu")
+    edu = review.as_("edu")
+    listed = edu.get("/task", processInstanceId=instance["id"])
+    done = edu.post(f"/task/{submit_task(review, instance)['id']}/complete",
+                    {"variables": {"amount": {"value": 500, "type": "Long"}}})
+    refused = edu.post("/task/no-such-task/complete", {})
+    for response, status in ((listed, 200), (done, 204), (refused, 404)):
+        assert response.status_code == status
+        names = [name.lower() for name, _value in response.headers]
+        assert len(names) == len(set(names)), response.headers
+        assert {"x-content-type-options", "x-frame-options", "referrer-policy", "content-security-policy",
+                "cache-control"} <= set(names)
+        if status == 204:
+            assert "content-length" not in names and response.data == b""
+        else:
+            assert int(response.headers["Content-Length"]) == len(response.data) > 0
