@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import TEST_KEY, emptied
+from conftest import TEST_KEY, emptied, stop_process
 from engine import bureaus, users
 
 HERE = Path(__file__).parent
@@ -86,12 +86,7 @@ def server(database, tmp_path_factory):
         served.deployment = response.json()
         yield served
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _answers(served: Server, process: subprocess.Popen) -> bool:

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from conftest import stop_process
+
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -69,12 +71,7 @@ def served(tmp_path_factory):
             time.sleep(0.3)
         yield base, token, log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def test_no_request_gets_a_server_error(served):
