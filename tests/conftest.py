@@ -3,7 +3,6 @@ the engine clock, and loading test diagrams."""
 from __future__ import annotations
 
 import os
-import subprocess
 from datetime import datetime
 from pathlib import Path
 
@@ -105,13 +104,3 @@ def officials(db, monkeypatch):
                 issued[name] = tokens.create_token(session, name, "tests")
         return issued
     return make
-
-
-def stop_process(process: subprocess.Popen, timeout: float = 15) -> None:
-    """Stop a server the tests started: SIGTERM, and SIGKILL if it is still there after `timeout` s."""
-    process.terminate()
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import TEST_KEY, emptied, stop_process
+from conftest import TEST_KEY, emptied
 from engine import bureaus, users
 
 HERE = Path(__file__).parent
@@ -86,7 +86,12 @@ def server(database, tmp_path_factory):
         served.deployment = response.json()
         yield served
     finally:
-        stop_process(process)
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _answers(served: Server, process: subprocess.Popen) -> bool:

@@ -14,14 +14,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
-from conftest import stop_process
-
+from live_http import dalad_serve
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -53,25 +50,9 @@ def served(tmp_path_factory):
     dalad("demo-seed", "--projects")
     token = dalad("tokens", "create", "admin", "--name", "fuzz").split()[-1]
     port = _free_port()
-    log = folder / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([str(BIN / "dalad"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                                   env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"dalad serve exited:\n{log.read_text()[-3000:]}"
-            try:
-                if requests.get(base + "/engine-rest/version", timeout=2).status_code < 500:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, f"dalad serve did not answer:\n{log.read_text()[-3000:]}"
-            time.sleep(0.3)
+    base, log = f"http://127.0.0.1:{port}", folder / "serve.log"
+    with dalad_serve(base, env, "--host", "127.0.0.1", "--port", str(port), log=log):
         yield base, token, log
-    finally:
-        stop_process(process)
 
 
 def test_no_request_gets_a_server_error(served):
