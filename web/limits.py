@@ -51,6 +51,9 @@ def check_json_body() -> None:
         return
     request.max_content_length = MAX_JSON_BYTES  # Werkzeug answers 413 beyond it
     data = request.get_data(cache=True)
+    if request.content_length is None and len(data) >= MAX_JSON_BYTES:
+        # A chunked body (no Content-Length) is read up to the limit and cut there without a word
+        abort(413, description=f"the JSON body is larger than {MAX_JSON_BYTES // (1024 * 1024)} MiB")
     if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH and json_depth(data) > MAX_JSON_DEPTH:
         abort(400, description=f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
 
