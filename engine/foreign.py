@@ -1,4 +1,4 @@
-"""What a Camunda 7 diagram asks of the JVM, and what the engine does with it instead.
+"""What a Camunda 7 diagram asks of the JVM, and its script listeners, and what the engine does instead.
 
 Camunda deploys a diagram whose Java it cannot load and fails only when a token gets there; so
 does dalad, with a Python way out. `adapt` rewrites the parsed tree (never the stored file) before
@@ -10,6 +10,10 @@ the checks and SpiffWorkflow see it, and returns a warning per element:
   worker fetches and completes, or an administrator completes from the incidents page. A message
   end event becomes that task followed by a plain end.
 * Java execution and task listeners are skipped.
+* A Python script listener runs in the engine's sandbox (engine/scripts.py), as a script task put
+  where the listener runs: before its element (start, a task's create), after it (end, complete),
+  in the middle of its flow (take), after the process's start events (the process's start). A
+  task listener on another event, or the process's end, is refused, naming it.
 * A JavaScript or Groovy script (a script task, or a script listener on an activity, an event or
   a flow) becomes an external task of topic `script:<format>` that opens an incident when
   reached; an administrator completes it with the variables the script would have set. With the
@@ -24,7 +28,8 @@ from typing import Optional
 
 from lxml import etree
 
-from .errors import Problem
+from .errors import ExpressionError, Problem
+from .scripts import compile_script
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -33,6 +38,7 @@ INCIDENT_ATTRIBUTE = "{urn:dalad}incident"  # on a rewritten element: the incide
 JAVA_ATTRIBUTES = ("class", "delegateExpression", "expression")
 JAVA_ACTIVITIES = ("serviceTask", "sendTask", "businessRuleTask")
 FOREIGN_SCRIPTS = frozenset({"javascript", "js", "ecmascript", "nashorn", "graal.js", "groovy"})
+PYTHON_SCRIPTS = frozenset({"", "python"})  # what engine/scripts.py runs
 SCRIPT_POLICIES = ("incident", "refuse")
 _script_policy = "incident"
 
@@ -174,28 +180,70 @@ class _Adapter:
             if java is not None:
                 extensions.remove(listener)
                 self.note(owner, f"{event} {kind} needs Java ({java}): skipped")
+            elif script is not None and script_format in PYTHON_SCRIPTS:
+                extensions.remove(listener)
+                self.python_listener(owner, kind, event, script)
             elif script_format in FOREIGN_SCRIPTS and not self.refused_script(owner, script_format):
                 extensions.remove(listener)
                 self.script_listener(owner, kind, event, script_format)
 
-    def script_listener(self, owner, kind: str, event: str, script_format: str) -> None:
-        owner_kind = _local(owner)
-        if owner_kind == "process":
-            self.note(owner, f"{event} {kind} in {script_format} on the process: not run (dalad runs no "
-                             f"{script_format})")
+    def python_listener(self, owner, kind: str, event: str, script) -> None:
+        """A Python script listener runs in the engine's sandbox: a script task at its place."""
+        where = f"the Python {event} {kind}"
+        if script.get("resource"):
+            self.note(owner, f"{where}: external script (resource '{script.get('resource')}') is not supported; "
+                             "put the script in the diagram", refuse=True)
             return
+        try:
+            compile_script(script.text or "")
+        except ExpressionError as exc:
+            self.note(owner, f"{where}: script does not compile: {exc}", refuse=True)
+            return
+        if kind == "task listener" and event not in ("create", "complete"):
+            self.note(owner, f"{where} cannot run: Python task listeners run on create (before the task) and "
+                             "complete (after it) only", refuse=True)
+            return
+        if _local(owner) == "process":
+            if event != "start":
+                self.note(owner, f"{where} on the process cannot run: put a script task before its end events",
+                          refuse=True)
+                return
+            places = [(start, "after") for start in owner.findall(_b("startEvent"))]
+        else:
+            places = [(owner, self.listener_position(owner, event))]
+        for place, position in places:
+            task = self.insert(place, position, _b("scriptTask"), self.listener_id(place, event, "python"))
+            task.set("name", f"{event} {kind} of {owner.get('id')}")
+            task.set("scriptFormat", "python")
+            etree.SubElement(task, _b("script")).text = script.text
+
+    @staticmethod
+    def listener_position(owner, event: str) -> str:
+        """Where a listener's work goes: before its element (start, create), after it (end,
+        complete), in the middle of a flow (take)."""
+        owner_kind = _local(owner)
         before = event in ("start", "create")
         if owner_kind in ("startEvent", "boundaryEvent"):
             before = False
         elif owner_kind == "endEvent":
             before = True
-        position = "middle" if owner_kind == "sequenceFlow" else "before" if before else "after"
+        return "middle" if owner_kind == "sequenceFlow" else "before" if before else "after"
+
+    def listener_id(self, owner, event: str, script_format: str) -> str:
         new_id = f"{owner.get('id')}__{event}_{script_format}_listener"
         suffix = 1
         while self.root.xpath("//*[@id=$id]", id=new_id):
             suffix += 1
             new_id = f"{owner.get('id')}__{event}_{script_format}_listener{suffix}"
-        task = self.insert(owner, position, _b("serviceTask"), new_id)
+        return new_id
+
+    def script_listener(self, owner, kind: str, event: str, script_format: str) -> None:
+        if _local(owner) == "process":
+            self.note(owner, f"{event} {kind} in {script_format} on the process: not run (dalad runs no "
+                             f"{script_format})")
+            return
+        new_id = self.listener_id(owner, event, script_format)
+        task = self.insert(owner, self.listener_position(owner, event), _b("serviceTask"), new_id)
         incident = (f"{event} {kind} of '{owner.get('id')}' is written in {script_format}, which dalad does not run: "
                     "complete it from the incidents page with the variables the script would set")
         self.make_external(task, f"script:{script_format}", incident)

@@ -207,6 +207,26 @@ def test_javascript_listeners_and_groovy_scripts_become_incidents_an_administrat
     assert state(rest, instance) == "COMPLETED"
 
 
+def test_python_listeners_and_parameters_run_in_the_sandbox_where_they_stand(rest):
+    """Python in a process start listener, a user task's create and complete task listeners and
+    end execution listener, a flow's take listener, and input/output parameters: each runs where
+    Camunda would run it, in the engine's sandbox, with no warning."""
+    assert warnings_of(deploy(rest, "python_listeners.bpmn")) == {}
+    instance = start(rest, "c7_python_listeners", amount=30)
+    assert variables(rest, instance)["opened"] is True  # the process's start listener
+    assert variables(rest, instance)["reviewer"] == "office"  # the create listener, before the task
+    review = tasks(rest, instance)["review"]
+    complete(rest, review, "office")
+    seen = variables(rest, instance)
+    assert (seen["reviewed_by"], seen["fee"], seen["took"]) == ("office-done", 5, True)
+    pay = tasks(rest, instance)["pay_fee"]
+    assert rest.as_("finance").get(f"/task/{pay['id']}/variables").get_json()["doubled"]["value"] == 60
+    complete(rest, pay, "finance")
+    assert state(rest, instance) == "COMPLETED"
+    done = rest.as_("admin").get("/history/variable-instance", processInstanceId=instance).get_json()
+    assert {v["name"]: v["value"] for v in done}["total"] == 65  # doubled + fee, by the output script
+
+
 def _admin_completes_scripts(rest, client, values: dict) -> None:
     """An administrator completes the waiting script from the incidents page."""
     assert login(client, "admin", PASSWORD).status_code == 302

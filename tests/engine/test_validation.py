@@ -683,11 +683,22 @@ def test_external_script_is_refused():
                              "put the script in the diagram")]
 
 
-def test_scripts_in_listeners_and_parameters():
-    xml = diagram(around("""    <bpmn:userTask id="Task_1" name="Review">
+def test_python_in_listeners_and_parameters_is_checked_at_deploy():
+    """Python runs in listeners and parameters (engine/foreign.py, engine/specs.py); what cannot run
+    is refused naming the listener or parameter; another language in a parameter is not run."""
+    process_listener = """    <bpmn:extensionElements>
+      <camunda:executionListener event="end">
+        <camunda:script scriptFormat="python">closed = True</camunda:script>
+      </camunda:executionListener>
+    </bpmn:extensionElements>
+"""
+    xml = diagram(process_listener + around("""    <bpmn:userTask id="Task_1" name="Review">
       <bpmn:extensionElements>
+        <camunda:taskListener event="assignment">
+          <camunda:script scriptFormat="python">who = "x"</camunda:script>
+        </camunda:taskListener>
         <camunda:taskListener event="create">
-          <camunda:script scriptFormat="groovy">task.name = "x"</camunda:script>
+          <camunda:script scriptFormat="python">import os</camunda:script>
         </camunda:taskListener>
         <camunda:executionListener event="end">
           <camunda:script scriptFormat="python" resource="end.py" />
@@ -696,16 +707,35 @@ def test_scripts_in_listeners_and_parameters():
           <camunda:inputParameter name="total">
             <camunda:script scriptFormat="python"></camunda:script>
           </camunda:inputParameter>
+          <camunda:inputParameter name="half">
+            <camunda:script scriptFormat="python">half = amount / 2</camunda:script>
+          </camunda:inputParameter>
+          <camunda:outputParameter name="shown">
+            <camunda:script scriptFormat="javascript">amount + 1</camunda:script>
+          </camunda:outputParameter>
         </camunda:inputOutput>
       </bpmn:extensionElements>
       <bpmn:incoming>Flow_in</bpmn:incoming>
       <bpmn:outgoing>Flow_out</bpmn:outgoing>
     </bpmn:userTask>""", "Task_1"))
-    not_run = "is not run by the engine; put it in a script task (or use a ${...} expression)"
-    assert check(xml) == [
-        at(xml, "Task_1", "userTask", f"a script in a task listener {not_run}"),
-        at(xml, "Task_1", "userTask", f"a script in an execution listener {not_run}"),
-        at(xml, "Task_1", "userTask", f"a script in an input parameter {not_run}"),
+    _root, warnings, problems = adapted(xml)
+    assert warnings == []
+    process_line = line_of(xml, "<bpmn:process ")
+    assert problems == [
+        Problem(FILE, "the Python end execution listener on the process cannot run: put a script task before "
+                      "its end events", line=process_line, element_id="invoice", element_type="process"),
+        at(xml, "Task_1", "userTask", "the Python assignment task listener cannot run: Python task listeners run "
+                                      "on create (before the task) and complete (after it) only"),
+        at(xml, "Task_1", "userTask", "the Python create task listener: script does not compile: 'Import' "
+                                      "statement is not allowed in a script at line 1, column 1"),
+        at(xml, "Task_1", "userTask", "the Python end execution listener: external script (resource 'end.py') "
+                                      "is not supported; put the script in the diagram"),
+        at(xml, "Task_1", "userTask", "inputParameter 'total': Python script does not compile: empty script"),
+        at(xml, "Task_1", "userTask", "inputParameter 'half': Python script does not compile: the script's last "
+                                      "line must be an expression: its value is the parameter's at line 1, "
+                                      "column 1"),
+        at(xml, "Task_1", "userTask", "a javascript script in an output parameter is not run by the engine; "
+                                      "write it in Python or FEEL (or use a ${...} expression)"),
     ]
 
 
@@ -728,6 +758,7 @@ def element(root, element_id: str):
 
 
 CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
+BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 
 
 @pytest.mark.parametrize("kind", ["serviceTask", "sendTask", "businessRuleTask"])
@@ -817,8 +848,10 @@ def test_java_listeners_are_skipped_with_a_warning_per_listener():
 """
     xml = diagram(process_listener + around(task, "Task_1"))
     root, warnings, problems = adapted(xml)
-    assert problems == [at(xml, "Task_1", "userTask", "a script in an execution listener is not run by the engine; "
-                                                      "put it in a script task (or use a ${...} expression)")]
+    assert problems == []  # the Python listener runs: a script task after the user task
+    python = element(root, "Task_1__end_python_listener")
+    assert (python.tag, python.get("scriptFormat")) == (f"{BPMN}scriptTask", "python")
+    assert python.findtext(f"{BPMN}script") == "done = True"
     assert warnings == [
         Problem(FILE, "start execution listener needs Java (class 'org.example.ProcessAudit'): skipped",
                 line=line_of(xml, "<bpmn:process "), element_id="invoice", element_type="process"),
