@@ -14,9 +14,10 @@ the checks and SpiffWorkflow see it, and returns a warning per element:
   where the listener runs: before its element (start, a task's create), after it (end, complete),
   in the middle of its flow (take), after the process's start events (the process's start). A
   task listener on another event, or the process's end, is refused, naming it.
-* A JavaScript or Groovy script (a script task, or a script listener on an activity, an event or
-  a flow) becomes an external task of topic `script:<format>` that opens an incident when
-  reached; an administrator completes it with the variables the script would have set. With the
+* A JavaScript or Groovy script (a script task, a script listener on an activity, an event or
+  a flow, or an input or output parameter: before or after its activity) becomes an external task
+  of topic `script:<format>` that opens an incident when reached; an administrator completes it
+  with the variables the script would have set. With the
   setting `dalad.scripts.javascript=refuse` (`DALAD_SCRIPTS_JAVASCRIPT=refuse`) such diagrams are
   refused instead.
 * Data stores and data store references are documentation (Camunda 7 runs nothing for them):
@@ -166,6 +167,30 @@ class _Adapter:
                         "complete it from the incidents page with the variables the script would set")
             self.make_external(task, f"script:{script_format}", incident)
 
+    def foreign_parameters(self) -> None:
+        """A JavaScript or Groovy script in a camunda:inputParameter (outputParameter): an incident
+        before (after) its activity, completed with the variable the script would give."""
+        for parameter in list(self.root.iter(_c("inputParameter"), _c("outputParameter"))):
+            script = parameter.find(_c("script"))
+            script_format = (script.get("scriptFormat") or "").strip().lower() if script is not None else ""
+            holder = parameter.getparent()
+            extensions = holder.getparent() if holder is not None else None
+            if extensions is None or _local(extensions) != "extensionElements":
+                continue  # a connector's parameters go with its Java (java_activities)
+            owner = extensions.getparent()
+            if script_format not in FOREIGN_SCRIPTS or owner is None or self.refused_script(owner, script_format):
+                continue
+            kind = "input" if _local(parameter) == "inputParameter" else "output"
+            name = parameter.get("name") or ""
+            holder.remove(parameter)
+            task = self.insert(owner, "before" if kind == "input" else "after", _b("serviceTask"),
+                               self.inserted_id(owner, f"{kind}_{name}_{script_format}"))
+            self.make_external(task, f"script:{script_format}", (
+                f"{kind} parameter '{name}' of '{owner.get('id')}' is written in {script_format}, which dalad does not "
+                f"run: complete it from the incidents page with the variable '{name}'"))
+            self.note(owner, f"{kind} parameter '{name}' in {script_format}: when reached it becomes an incident (an "
+                             f"administrator completes it with the variable '{name}')")
+
     def listeners(self) -> None:
         for listener in list(self.root.iter(_c("executionListener"), _c("taskListener"))):
             extensions = listener.getparent()
@@ -212,7 +237,7 @@ class _Adapter:
         else:
             places = [(owner, self.listener_position(owner, event))]
         for place, position in places:
-            task = self.insert(place, position, _b("scriptTask"), self.listener_id(place, event, "python"))
+            task = self.insert(place, position, _b("scriptTask"), self.inserted_id(place, f"{event}_python_listener"))
             task.set("name", f"{event} {kind} of {owner.get('id')}")
             task.set("scriptFormat", "python")
             etree.SubElement(task, _b("script")).text = script.text
@@ -229,12 +254,12 @@ class _Adapter:
             before = True
         return "middle" if owner_kind == "sequenceFlow" else "before" if before else "after"
 
-    def listener_id(self, owner, event: str, script_format: str) -> str:
-        new_id = f"{owner.get('id')}__{event}_{script_format}_listener"
-        suffix = 1
+    def inserted_id(self, owner, what: str) -> str:
+        """An id for an element put in for `owner`'s `what`, unused in the file."""
+        new_id, suffix = f"{owner.get('id')}__{what}", 1
         while self.root.xpath("//*[@id=$id]", id=new_id):
             suffix += 1
-            new_id = f"{owner.get('id')}__{event}_{script_format}_listener{suffix}"
+            new_id = f"{owner.get('id')}__{what}{suffix}"
         return new_id
 
     def script_listener(self, owner, kind: str, event: str, script_format: str) -> None:
@@ -242,7 +267,7 @@ class _Adapter:
             self.note(owner, f"{event} {kind} in {script_format} on the process: not run (dalad runs no "
                              f"{script_format})")
             return
-        new_id = self.listener_id(owner, event, script_format)
+        new_id = self.inserted_id(owner, f"{event}_{script_format}_listener")
         task = self.insert(owner, self.listener_position(owner, event), _b("serviceTask"), new_id)
         incident = (f"{event} {kind} of '{owner.get('id')}' is written in {script_format}, which dalad does not run: "
                     "complete it from the incidents page with the variables the script would set")
@@ -319,6 +344,7 @@ def adapt(root, filename: str) -> tuple[list[Problem], list[Problem]]:
     adapter = _Adapter(root, filename)
     adapter.data_stores()
     adapter.listeners()
+    adapter.foreign_parameters()
     adapter.java_activities()
     adapter.java_messages()
     adapter.foreign_script_tasks()

@@ -713,13 +713,20 @@ def test_python_in_listeners_and_parameters_is_checked_at_deploy():
           <camunda:outputParameter name="shown">
             <camunda:script scriptFormat="javascript">amount + 1</camunda:script>
           </camunda:outputParameter>
+          <camunda:outputParameter name="kept">
+            <camunda:script scriptFormat="ruby">amount + 1</camunda:script>
+          </camunda:outputParameter>
         </camunda:inputOutput>
       </bpmn:extensionElements>
       <bpmn:incoming>Flow_in</bpmn:incoming>
       <bpmn:outgoing>Flow_out</bpmn:outgoing>
     </bpmn:userTask>""", "Task_1"))
-    _root, warnings, problems = adapted(xml)
-    assert warnings == []
+    root, warnings, problems = adapted(xml)
+    assert warnings == [at(xml, "Task_1", "userTask", "output parameter 'shown' in javascript: when reached it "
+                                                      "becomes an incident (an administrator completes it with the "
+                                                      "variable 'shown')")]
+    after = element(root, "Task_1__output_shown_javascript")  # the JavaScript: an incident after the task
+    assert (after.get(f"{CAMUNDA}type"), after.get(f"{CAMUNDA}topic")) == ("external", "script:javascript")
     process_line = line_of(xml, "<bpmn:process ")
     assert problems == [
         Problem(FILE, "the Python end execution listener on the process cannot run: put a script task before "
@@ -734,7 +741,7 @@ def test_python_in_listeners_and_parameters_is_checked_at_deploy():
         at(xml, "Task_1", "userTask", "inputParameter 'half': Python script does not compile: the script's last "
                                       "line must be an expression: its value is the parameter's at line 1, "
                                       "column 1"),
-        at(xml, "Task_1", "userTask", "a javascript script in an output parameter is not run by the engine; "
+        at(xml, "Task_1", "userTask", "a ruby script in an output parameter is not run by the engine; "
                                       "write it in Python or FEEL (or use a ${...} expression)"),
     ]
 
