@@ -9,11 +9,12 @@ the checks and SpiffWorkflow see it, and returns a warning per element:
   an external task of topic `java:<class or expression>` (`java:connector:<id>`), which a Python
   worker fetches and completes, or an administrator completes from the incidents page. A message
   end event becomes that task followed by a plain end.
-* Java execution and task listeners are skipped.
-* A Python script listener runs in the engine's sandbox (engine/scripts.py), as a script task put
-  where the listener runs: before its element (start, a task's create), after it (end, complete),
-  in the middle of its flow (take), after the process's start events (the process's start). A
-  task listener on another event, or the process's end, is refused, naming it.
+* A listener's work is put where the listener runs (`places`): before its element (start, a
+  task's create), after it (end, complete), in the middle of its flow (take), after each of the
+  process's start events (its start) or before each of its end events (its end). There a Java
+  listener becomes an external task of topic `java:<class or expression>`, and a Python script
+  listener a script task run in the engine's sandbox (engine/scripts.py). A Java listener on
+  another event (a task's assignment, …) is skipped with a warning; a Python one is refused.
 * A JavaScript or Groovy script (a script task, a script listener on an activity, an event or
   a flow, or an input or output parameter: before or after its activity) becomes an external task
   of topic `script:<format>` that opens an incident when reached; an administrator completes it
@@ -197,20 +198,34 @@ class _Adapter:
             owner = extensions.getparent() if extensions is not None else None
             if owner is None:
                 continue
-            java = next((f"{a} '{listener.get(a)}'" for a in JAVA_ATTRIBUTES if (listener.get(a) or "").strip()), None)
+            java = next(((f"{a} '{listener.get(a).strip()}'", f"java:{listener.get(a).strip()}")
+                         for a in JAVA_ATTRIBUTES if (listener.get(a) or "").strip()), None)
             script = listener.find(_c("script"))
             script_format = (script.get("scriptFormat") or "").strip().lower() if script is not None else ""
             kind = "task listener" if _local(listener) == "taskListener" else "execution listener"
             event = (listener.get("event") or "").strip() or "start"
             if java is not None:
                 extensions.remove(listener)
-                self.note(owner, f"{event} {kind} needs Java ({java}): skipped")
+                self.java_listener(owner, kind, event, java)
             elif script is not None and script_format in PYTHON_SCRIPTS:
                 extensions.remove(listener)
                 self.python_listener(owner, kind, event, script)
             elif script_format in FOREIGN_SCRIPTS and not self.refused_script(owner, script_format):
                 extensions.remove(listener)
                 self.script_listener(owner, kind, event, script_format)
+
+    def java_listener(self, owner, kind: str, event: str, java: tuple[str, str]) -> None:
+        """A Java listener: an external task of its `java:` topic at its place, for a Python worker."""
+        what, topic = java
+        places = self.places(owner, kind, event)
+        if not places:
+            self.note(owner, f"{event} {kind} needs Java ({what}): skipped ({self.NOWHERE})")
+            return
+        for place, position in places:
+            task = self.insert(place, position, _b("serviceTask"), self.inserted_id(place, f"{event}_java_listener"))
+            self.make_external(task, topic)
+        self.note(owner, f"{event} {kind} needs Java ({what}): when reached it becomes an external task of topic "
+                         f"'{topic[:200]}' for a Python worker (or an administrator completes it)")
 
     def python_listener(self, owner, kind: str, event: str, script) -> None:
         """A Python script listener runs in the engine's sandbox: a script task at its place."""
@@ -224,35 +239,40 @@ class _Adapter:
         except ExpressionError as exc:
             self.note(owner, f"{where}: script does not compile: {exc}", refuse=True)
             return
-        if kind == "task listener" and event not in ("create", "complete"):
-            self.note(owner, f"{where} cannot run: Python task listeners run on create (before the task) and "
-                             "complete (after it) only", refuse=True)
+        places = self.places(owner, kind, event)
+        if not places:
+            self.note(owner, f"{where} cannot run: {self.NOWHERE}", refuse=True)
             return
-        if _local(owner) == "process":
-            if event != "start":
-                self.note(owner, f"{where} on the process cannot run: put a script task before its end events",
-                          refuse=True)
-                return
-            places = [(start, "after") for start in owner.findall(_b("startEvent"))]
-        else:
-            places = [(owner, self.listener_position(owner, event))]
         for place, position in places:
             task = self.insert(place, position, _b("scriptTask"), self.inserted_id(place, f"{event}_python_listener"))
             task.set("name", f"{event} {kind} of {owner.get('id')}")
             task.set("scriptFormat", "python")
             etree.SubElement(task, _b("script")).text = script.text
 
+    NOWHERE = ("listeners run on an element's start and end, a flow's take, a task's create and complete, the "
+               "process's start and end")
+
     @staticmethod
-    def listener_position(owner, event: str) -> str:
-        """Where a listener's work goes: before its element (start, create), after it (end,
-        complete), in the middle of a flow (take)."""
+    def places(owner, kind: str, event: str) -> list[tuple[object, str]]:
+        """Where a listener's work goes, as (element, position): before its element (start,
+        create), after it (end, complete), in the middle of a flow (take); the process's start
+        after each of its start events, its end before each of its end events. [] where it
+        cannot go (another event)."""
         owner_kind = _local(owner)
+        if owner_kind == "process":
+            if event == "start":
+                return [(start, "after") for start in owner.findall(_b("startEvent"))]
+            return [(end, "before") for end in owner.findall(_b("endEvent"))] if event == "end" else []
+        if owner_kind == "sequenceFlow":
+            return [(owner, "middle")] if event == "take" else []
+        if event not in (("create", "complete") if kind == "task listener" else ("start", "end")):
+            return []
         before = event in ("start", "create")
         if owner_kind in ("startEvent", "boundaryEvent"):
             before = False
         elif owner_kind == "endEvent":
             before = True
-        return "middle" if owner_kind == "sequenceFlow" else "before" if before else "after"
+        return [(owner, "before" if before else "after")]
 
     def inserted_id(self, owner, what: str) -> str:
         """An id for an element put in for `owner`'s `what`, unused in the file."""
@@ -263,15 +283,16 @@ class _Adapter:
         return new_id
 
     def script_listener(self, owner, kind: str, event: str, script_format: str) -> None:
-        if _local(owner) == "process":
-            self.note(owner, f"{event} {kind} in {script_format} on the process: not run (dalad runs no "
-                             f"{script_format})")
+        places = self.places(owner, kind, event)
+        if not places:
+            self.note(owner, f"{event} {kind} in {script_format}: not run ({self.NOWHERE})")
             return
-        new_id = self.inserted_id(owner, f"{event}_{script_format}_listener")
-        task = self.insert(owner, self.listener_position(owner, event), _b("serviceTask"), new_id)
         incident = (f"{event} {kind} of '{owner.get('id')}' is written in {script_format}, which dalad does not run: "
                     "complete it from the incidents page with the variables the script would set")
-        self.make_external(task, f"script:{script_format}", incident)
+        for place, position in places:
+            task = self.insert(place, position, _b("serviceTask"),
+                               self.inserted_id(place, f"{event}_{script_format}_listener"))
+            self.make_external(task, f"script:{script_format}", incident)
         self.note(owner, f"{event} {kind} in {script_format}: when reached it becomes an incident (an administrator "
                          "completes it with the variables the script would set)")
 

@@ -727,12 +727,13 @@ def test_python_in_listeners_and_parameters_is_checked_at_deploy():
                                                       "variable 'shown')")]
     after = element(root, "Task_1__output_shown_javascript")  # the JavaScript: an incident after the task
     assert (after.get(f"{CAMUNDA}type"), after.get(f"{CAMUNDA}topic")) == ("external", "script:javascript")
-    process_line = line_of(xml, "<bpmn:process ")
+    closing = element(root, "EndEvent_1__end_python_listener")  # the process's end: before its end event
+    assert (closing.findtext(f"{BPMN}script"), closing.findtext(f"{BPMN}outgoing")) == (
+        "closed = True", "EndEvent_1__end_python_listener__flow")
     assert problems == [
-        Problem(FILE, "the Python end execution listener on the process cannot run: put a script task before "
-                      "its end events", line=process_line, element_id="invoice", element_type="process"),
-        at(xml, "Task_1", "userTask", "the Python assignment task listener cannot run: Python task listeners run "
-                                      "on create (before the task) and complete (after it) only"),
+        at(xml, "Task_1", "userTask", "the Python assignment task listener cannot run: listeners run on an "
+                                      "element's start and end, a flow's take, a task's create and complete, the "
+                                      "process's start and end"),
         at(xml, "Task_1", "userTask", "the Python create task listener: script does not compile: 'Import' "
                                       "statement is not allowed in a script at line 1, column 1"),
         at(xml, "Task_1", "userTask", "the Python end execution listener: external script (resource 'end.py') "
@@ -837,11 +838,12 @@ def test_a_message_end_event_with_java_becomes_an_external_task_then_the_end():
     assert element(root, "End_message__end").tag.endswith("endEvent")
 
 
-def test_java_listeners_are_skipped_with_a_warning_per_listener():
+def test_java_listeners_become_external_tasks_where_they_run():
     task = """    <bpmn:userTask id="Task_1" name="Review">
       <bpmn:extensionElements>
         <camunda:executionListener class="org.example.Audit" event="start" />
         <camunda:taskListener delegateExpression="${notifier}" event="create" />
+        <camunda:taskListener class="org.example.Mail" event="assignment" />
         <camunda:executionListener event="end">
           <camunda:script scriptFormat="python">done = True</camunda:script>
         </camunda:executionListener>
@@ -859,12 +861,31 @@ def test_java_listeners_are_skipped_with_a_warning_per_listener():
     python = element(root, "Task_1__end_python_listener")
     assert (python.tag, python.get("scriptFormat")) == (f"{BPMN}scriptTask", "python")
     assert python.findtext(f"{BPMN}script") == "done = True"
+    worker = "for a Python worker (or an administrator completes it)"
     assert warnings == [
-        Problem(FILE, "start execution listener needs Java (class 'org.example.ProcessAudit'): skipped",
+        Problem(FILE, "start execution listener needs Java (class 'org.example.ProcessAudit'): when reached it "
+                      f"becomes an external task of topic 'java:org.example.ProcessAudit' {worker}",
                 line=line_of(xml, "<bpmn:process "), element_id="invoice", element_type="process"),
-        at(xml, "Task_1", "userTask", "start execution listener needs Java (class 'org.example.Audit'): skipped"),
-        at(xml, "Task_1", "userTask", "create task listener needs Java (delegateExpression '${notifier}'): skipped"),
+        at(xml, "Task_1", "userTask", "start execution listener needs Java (class 'org.example.Audit'): when reached "
+                                      f"it becomes an external task of topic 'java:org.example.Audit' {worker}"),
+        at(xml, "Task_1", "userTask", "create task listener needs Java (delegateExpression '${notifier}'): when "
+                                      f"reached it becomes an external task of topic 'java:${{notifier}}' {worker}"),
+        at(xml, "Task_1", "userTask", "assignment task listener needs Java (class 'org.example.Mail'): skipped "
+                                      "(listeners run on an element's start and end, a flow's take, a task's create "
+                                      "and complete, the process's start and end)"),
     ]
+    topics = {e.get("id"): e.get(f"{CAMUNDA}topic") for e in root.iter(f"{BPMN}serviceTask")}
+    assert topics == {"StartEvent_1__start_java_listener": "java:org.example.ProcessAudit",
+                      "Task_1__start_java_listener": "java:org.example.Audit",
+                      "Task_1__create_java_listener": "java:${notifier}"}
+    # in the order Camunda runs them: the process's start, the task's start, its create, the task
+    flow = [element(root, "StartEvent_1")]
+    while flow[-1].findtext(f"{BPMN}outgoing"):
+        [step] = root.xpath("//*[@id=$id]", id=element(root, flow[-1].findtext(f"{BPMN}outgoing")).get("targetRef"))
+        flow.append(step)
+    assert [e.get("id") for e in flow] == ["StartEvent_1", "StartEvent_1__start_java_listener",
+                                          "Task_1__start_java_listener", "Task_1__create_java_listener", "Task_1",
+                                          "Task_1__end_python_listener", "EndEvent_1"]
 
 
 def test_a_business_rule_task_needs_a_decision_or_an_implementation():
