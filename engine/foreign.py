@@ -197,6 +197,7 @@ class _Adapter:
                 condition.text = "${" + taken[flow.get("id")] + " == true}"
             task = self.insert(source, "before" if gateway else "after", _b("serviceTask"),
                                self.inserted_id(source, f"{language}_conditions"))
+            task.set("name", f"conditions in {language} leaving {source_id}")
             variables = ", ".join(f"'{name}' (true to take flow '{flow_id}')" for flow_id, name in taken.items())
             self.make_external(task, f"script:{language}", (
                 f"the conditions on the flows leaving '{source_id}' are written in {language}, which dalad does not "
@@ -222,6 +223,7 @@ class _Adapter:
             holder.remove(parameter)
             task = self.insert(owner, "before" if kind == "input" else "after", _b("serviceTask"),
                                self.inserted_id(owner, f"{kind}_{name}_{script_format}"))
+            task.set("name", f"{kind} parameter {name} of {owner.get('id')} in {script_format}")
             self.make_external(task, f"script:{script_format}", (
                 f"{kind} parameter '{name}' of '{owner.get('id')}' is written in {script_format}, which dalad does not "
                 f"run: complete it from the incidents page with the variable '{name}'"))
@@ -259,6 +261,7 @@ class _Adapter:
             return
         for place, position in places:
             task = self.insert(place, position, _b("serviceTask"), self.inserted_id(place, f"{event}_java_listener"))
+            task.set("name", f"{event} {kind} of {owner.get('id')} (Java)")
             self.make_external(task, topic)
         self.note(owner, f"{event} {kind} needs Java ({what}): when reached it becomes an external task of topic "
                          f"'{topic[:200]}' for a Python worker (or an administrator completes it)")
@@ -328,6 +331,7 @@ class _Adapter:
         for place, position in places:
             task = self.insert(place, position, _b("serviceTask"),
                                self.inserted_id(place, f"{event}_{script_format}_listener"))
+            task.set("name", f"{event} {kind} of {owner.get('id')} in {script_format}")
             self.make_external(task, f"script:{script_format}", incident)
         self.note(owner, f"{event} {kind} in {script_format}: when reached it becomes an incident (an administrator "
                          "completes it with the variables the script would set)")
