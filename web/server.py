@@ -91,7 +91,7 @@ def serve(settings: Settings, *, host: str, port: int, threads: int, workers: in
         return
     if db is not None:
         db.dispose()  # each worker opens its own engine: no pooled connection crosses a fork
-    heartbeats = Path(tempfile.mkdtemp(prefix="dalad-heartbeats-"))
+    heartbeats = Heartbeat.folder_for(os.getpid())
     try:
         heartbeat = Heartbeat(heartbeats, worker_timeout, threads)
         loader = partial(_worker_app, settings, scheduler, forwarded_allow_ips, os.getpid(), heartbeat)
@@ -143,6 +143,18 @@ class Heartbeat:
     GIL held in C code) or when every one of its `threads` request threads has been inside one
     request for longer than `timeout` (it can answer nothing). The supervisor's `watch` kills a
     worker silent for `timeout` seconds; granian then starts another in its place."""
+
+    PREFIX = "dalad-heartbeats-"
+
+    @classmethod
+    def folder_for(cls, supervisor: int) -> Path:
+        """A new folder for the marks of `supervisor`'s workers; those of supervisors gone (killed
+        with SIGKILL, they could not remove theirs) are removed."""
+        for old in Path(tempfile.gettempdir()).glob(f"{cls.PREFIX}*-*"):
+            pid = old.name.removeprefix(cls.PREFIX).split("-", 1)[0]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(prefix=f"{cls.PREFIX}{supervisor}-"))
 
     def __init__(self, folder: Path, timeout: int, threads: int):
         self.folder, self.timeout, self.threads = folder, timeout, threads

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -273,6 +274,14 @@ def test_a_frozen_worker_is_killed_and_replaced(db, tmp_path):
         assert f"(pid {victim}) has not answered its supervisor" in log.read_text()
         _wait("the new worker serving", lambda: _started_in_place_of_killed(log))
         assert Client(base).get("/healthz").status == 200
+        [marks] = Path(tempfile.gettempdir()).glob(f"dalad-heartbeats-{server.pid}-*")
+        _wait("the killed worker's mark gone", lambda: {int(m.name) for m in marks.iterdir()} == _children(server.pid))
+        server.kill()  # SIGKILL: the supervisor cannot remove its folder; the next one does
+        server.wait(timeout=30)
+    base, env, args = _served(db, tmp_path, production=True)
+    with dalad_serve(base, env, *args, log=log) as server:
+        assert not marks.exists()
+        _wait("both workers serving", lambda: _started_in_place_of_killed(log))  # (before SIGTERM)
 
 
 def test_a_worker_whose_every_thread_is_stuck_is_replaced_and_writes_nothing(db, tmp_path, edu):
