@@ -251,8 +251,8 @@ def test_kill_9_of_the_production_server_leaves_nothing_serving(db, tmp_path):
 
 
 def _started_in_place_of_killed(log: Path) -> bool:
-    """Whether a worker has started for each the supervisor killed (a worker still starting would
-    hold up the server's stop: it takes SIGTERM only once it serves)."""
+    """Whether the two workers have started, and one more for each the supervisor killed (a worker
+    still starting would hold up the server's stop: it takes SIGTERM only once it serves)."""
     text = log.read_text()
     return text.count("Started worker-") == 2 + text.count("has not answered its supervisor")
 
@@ -263,7 +263,7 @@ def test_a_frozen_worker_is_killed_and_replaced(db, tmp_path):
     base, env, args = _served(db, tmp_path, production=True, DALAD_WORKER_TIMEOUT="10")
     log = tmp_path / "serve.log"
     with dalad_serve(base, env, *args, log=log) as server:
-        _wait("two workers", lambda: len(_children(server.pid)) == 2)
+        _wait("two workers serving", lambda: _started_in_place_of_killed(log))
         victim = min(_children(server.pid))
         os.kill(victim, signal.SIGSTOP)
         stopped = time.monotonic()
@@ -294,7 +294,7 @@ def test_a_worker_whose_every_thread_is_stuck_is_replaced_and_writes_nothing(db,
     host, port = base.removeprefix("http://").split(":")
     start = json.dumps({"businessKey": "stuck", "variables": {"unit": {"value": "edu"}}}).encode()
     with dalad_serve(base, env, *args, log=log) as server:
-        _wait("two workers", lambda: len(_children(server.pid)) == 2)
+        _wait("two workers serving", lambda: _started_in_place_of_killed(log))
         first = _children(server.pid)
         holder = db.engine.raw_connection()
         sockets = []
