@@ -334,10 +334,8 @@ def _arg(name: str) -> Optional[str]:
                        "give text")
 
 
-MAX_INT = 2**31 - 1  # numeric parameters are 32-bit, as in Camunda
-
-
-def _arg_int(name: str) -> Optional[int]:
+def _arg_int(name: str, bits: int = 32) -> Optional[int]:
+    """An integer parameter of `bits` bits (Camunda's int32, or int64 where its document says so)."""
     value = _query_value(name)
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         number = value
@@ -347,8 +345,9 @@ def _arg_int(name: str) -> Optional[int]:
             number = int(value)
         except ValueError:
             raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': not an integer") from None
-    if number is not None and abs(number) > MAX_INT:
-        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': at most {MAX_INT}")
+    if number is not None and not -2**(bits - 1) <= number < 2**(bits - 1):
+        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': at least {-2**(bits - 1)} "
+                           f"and at most {2**(bits - 1) - 1}")
     return number
 
 
