@@ -20,7 +20,7 @@ import heapq
 import json
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from flask import Blueprint, current_app, g, request
@@ -2261,6 +2261,55 @@ def _worker_body() -> dict:
     return body
 
 
+def whole_number(value: Any, name: str, low: int = -2**31, high: int = 2**31 - 1) -> int:
+    """A JSON body's integer field, within [low, high] (what the columns and SQL hold)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise _bad_request(f"{name} must be a whole number from {low} to {high}, not {_shown(value)}")
+    return value
+
+
+def _milliseconds(value: Any, name: str, low: int = 1) -> int:
+    """A duration in milliseconds from now (a lock, a retry timeout): it must end by the year 9999."""
+    millis = whole_number(value, name, low, 2**63 - 1)
+    try:
+        clock.now() + timedelta(milliseconds=millis)
+    except OverflowError:
+        raise _bad_request(f"{name} {millis} ms from now is beyond the year 9999") from None
+    return millis
+
+
+def _optional_text(value: Any, name: str) -> Optional[str]:
+    if value is not None and not isinstance(value, str):
+        raise _bad_request(f"{name} must be text, not {_shown(value)}")
+    return value
+
+
+def _text_list(value: Any, name: str) -> Optional[list]:
+    if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+        raise _bad_request(f"{name} must be a list of text, not {_shown(value)}")
+    return value
+
+
+def _topics(value: Any) -> list[dict]:
+    """fetchAndLock's topics, each field of the type Camunda's FetchExternalTaskTopicDto gives it."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise _bad_request("topics must be a list of {topicName, lockDuration, variables}")
+    for index, topic in enumerate(value):
+        where = f"topics[{index}]."
+        if not isinstance(topic.get("topicName"), str) or not topic["topicName"]:
+            raise _bad_request(f"{where}topicName must be text, not {_shown(topic.get('topicName'))}")
+        _milliseconds(topic.get("lockDuration"), where + "lockDuration")
+        for name in ("businessKey", "processDefinitionId", "processDefinitionKey"):
+            _optional_text(topic.get(name), where + name)
+        for name in ("variables", "processDefinitionIdIn", "processDefinitionKeyIn"):
+            _text_list(topic.get(name), where + name)
+        if topic.get("processVariables") is not None and not isinstance(topic["processVariables"], dict):
+            raise _bad_request(f"{where}processVariables must be an object of name: value")
+    return value
+
+
 def _locked_task_dto(session: Session, locked) -> dict:
     task = locked.task
     row = session.get(ProcessInstance, task.called_instance_id or task.instance_id)
@@ -2281,12 +2330,8 @@ def fetch_and_lock():
     """Lock tasks of the topics for a worker; answers at once (no long polling)."""
     _require_writer("work on external tasks")
     body = _worker_body()
-    topics = body.get("topics") or []
-    if not isinstance(topics, list) or not all(isinstance(t, dict) for t in topics):
-        raise _bad_request("topics must be a list of {topicName, lockDuration, variables}")
-    max_tasks = body.get("maxTasks", 10)
-    if not isinstance(max_tasks, int) or isinstance(max_tasks, bool) or max_tasks < 0:
-        raise _bad_request("maxTasks must be a number")
+    topics = _topics(body.get("topics"))
+    max_tasks = whole_number(body.get("maxTasks", 10), "maxTasks", 0)
     with _db().write() as session:
         locked = services.fetch_and_lock(session, body["workerId"], topics, max_tasks=max_tasks)
         return [_locked_task_dto(session, item) for item in locked]
@@ -2311,14 +2356,14 @@ def complete_external_task(task_id: str):
 def fail_external_task(task_id: str):
     caller = _require_writer("work on external tasks")
     body = _worker_body()
-    numbers = {name: body.get(name) or 0 for name in ("retries", "retryTimeout")}
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers.values()):
-        raise _bad_request("retries and retryTimeout must be numbers")
+    retries = whole_number(body.get("retries") or 0, "retries")
+    retry_timeout = _milliseconds(body.get("retryTimeout") or 0, "retryTimeout", -2**63)
     with _db().write() as session:
         services.handle_external_failure(
             session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
-            error_message=str(body.get("errorMessage") or ""), error_details=body.get("errorDetails"),
-            retries=numbers["retries"], retry_timeout=numbers["retryTimeout"], user=caller.name)
+            error_message=str(body.get("errorMessage") or ""),
+            error_details=_optional_text(body.get("errorDetails"), "errorDetails"),
+            retries=retries, retry_timeout=retry_timeout, user=caller.name)
     return "", 204
 
 
@@ -2329,7 +2374,8 @@ def external_task_bpmn_error(task_id: str):
     with _db().write() as session:
         row = services.handle_bpmn_error(
             session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
-            error_code=body.get("errorCode"), error_message=body.get("errorMessage"),
+            error_code=_optional_text(body.get("errorCode"), "errorCode"),
+            error_message=_optional_text(body.get("errorMessage"), "errorMessage"),
             variables=variables_in(body.get("variables")), user=caller.name)
         remember_types(row, body.get("variables"))
     return "", 204
@@ -2339,9 +2385,7 @@ def external_task_bpmn_error(task_id: str):
 def extend_external_task_lock(task_id: str):
     _require_writer("work on external tasks")
     body = _worker_body()
-    duration = body.get("newDuration")
-    if not isinstance(duration, int) or isinstance(duration, bool):
-        raise _bad_request("newDuration must be a number of milliseconds")
+    duration = _milliseconds(body.get("newDuration"), "newDuration")
     with _db().write() as session:
         services.extend_external_lock(session, _int_id(session, ExternalTask, task_id, "external task"),
                                       worker_id=body["workerId"], new_duration=duration)
