@@ -19,8 +19,15 @@ STR = {"type": "string", "nullable": True}
 INT = {"type": "integer", "format": "int32", "nullable": True}
 LONG = {"type": "integer", "format": "int64", "nullable": True}
 BOOL = {"type": "boolean", "nullable": True}
-DATE = {"type": "string", "format": "date-time", "nullable": True,
+# Dates as Camunda writes them: yyyy-MM-dd'T'HH:mm:ss.SSSZ in the server's zone (an offset without a
+# colon, so not RFC 3339's date-time). A date given in a query may also be RFC 3339 (ISO 8601).
+CAMUNDA_DATE = (r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}"
+                r"[+-]([01]\d|2[0-3])[0-5]\d$")
+DATE = {"type": "string", "pattern": CAMUNDA_DATE, "nullable": True,
         "description": "yyyy-MM-dd'T'HH:mm:ss.SSSZ in the server's zone, e.g. 2026-03-02T09:00:00.000+0800"}
+DATE_GIVEN = {"anyOf": [{"type": "string", "pattern": CAMUNDA_DATE}, {"type": "string", "format": "date-time"}],
+              "description": "2026-03-02T09:00:00.000+0800 as Camunda writes dates, or RFC 3339 "
+                             "(2026-03-02T09:00:00+08:00)"}
 ANY = {"nullable": True, "description": "any JSON value"}
 
 
@@ -126,7 +133,7 @@ SCHEMAS = {
                    delegationState=STR, description=STR, executionId=STR, parentTaskId=STR, priority=INT,
                    processDefinitionId=STR, processInstanceId=STR, caseExecutionId=STR, caseDefinitionId=STR,
                    caseInstanceId=STR, taskDefinitionKey=STR, suspended=BOOL, formKey=STR,
-                   camundaFormRef=obj(), tenantId=STR),
+                   camundaFormRef={**obj(), "nullable": True}, tenantId=STR),
     "UserIdDto": obj(userId=STR),
     "CompleteTaskDto": obj(variables=ref("VariableMap"), withVariablesInReturn=BOOL),
     "CorrelationMessageDto": needs(obj("Correlates to the one instance waiting for the message (by business key and "
@@ -217,8 +224,8 @@ def json_content(schema: dict) -> dict:
 
 
 def query(name: str, schema: dict, description: str = "") -> dict:
-    param = {"name": name, "in": "query", "required": False, "schema": bounded({k: v for k, v in schema.items()
-                                                                                 if k != "nullable"})}
+    schema = DATE_GIVEN if schema is DATE else bounded({k: v for k, v in schema.items() if k != "nullable"})
+    param = {"name": name, "in": "query", "required": False, "schema": schema}
     if description:
         param["description"] = description
     return param
@@ -236,7 +243,8 @@ def op(operation_id: str, tag: str, summary: str, *, params=(), body=None, ok=No
         responses["204"] = {"description": "Done; no content."}
     else:
         responses[status] = {"description": "Done.", "content": json_content(ok)}
-    for code in errors:
+    codes = {"400", "401", *errors} | ({"404"} if any(p["in"] == "path" for p in params) else set())
+    for code in sorted(codes):
         description, schema = ERRORS[code]
         responses[code] = {"description": description, "content": json_content(ref(schema))}
     operation = {"operationId": operation_id, "tags": [tag], "summary": summary, "parameters": list(params),
@@ -275,6 +283,8 @@ def query_body(schema_name: str, filters: list[dict], sort_fields=()) -> dict:
     properties = {}
     for param in filters:
         schema = {**param["schema"], "nullable": True}
+        if "anyOf" in schema:  # a date: null in its first form
+            schema = {**param["schema"], "anyOf": [{**schema["anyOf"][0], "nullable": True}, *schema["anyOf"][1:]]}
         kind = param.get("description") or schema.get("description") or ""
         if kind == "comma-separated":
             schema = {"oneOf": [{**array({"type": "string"}), "nullable": True}, {"type": "string"}]}
@@ -486,7 +496,7 @@ PATHS = {
                                                          "resultEnabled).",
                             body=json_body("CorrelationMessageDto", True),
                             ok=listed("MessageCorrelationResultWithVariableDto"),
-                            errors=("400", "401", "403", "409", "422"))},
+                            errors=("400", "401", "403", "404", "409", "422"))},
     "/history/process-instance": {"get": op(
         "getHistoricProcessInstances", "Historic Process Instance", "Instances, finished or not, the user may see.",
         params=HISTORY_INSTANCE_FILTERS + sorting(*HISTORY_INSTANCE_SORTING) + PAGING,
@@ -864,12 +874,15 @@ for _path in ("/task/{id}/claim", "/task/{id}/unclaim", "/task/{id}/assignee", "
               "/task/{id}/submit-form", "/task/{id}/identity-links", "/task/{id}/identity-links/delete"):
     PATHS[_path]["post"]["parameters"].append(REASON)
 
+# A message answers the correlation's results only when asked (resultEnabled).
+PATHS["/message"]["post"]["responses"]["204"] = {"description": "Correlated (resultEnabled not set)."}
+
 # The deployment answers 400 with a ParseException, not a plain error.
 PATHS["/deployment/create"]["post"]["responses"] = {
     "200": {"description": "Deployed (or, as a duplicate, the earlier deployment).",
             "content": json_content(ref("DeploymentWithDefinitionsDto"))},
     "400": {"description": "The bundle was refused (every problem, by file) or the form is malformed.",
-            "content": json_content({"oneOf": [ref("ParseExceptionDto"), ref("ExceptionDto")]})},
+            "content": json_content({"anyOf": [ref("ParseExceptionDto"), ref("ExceptionDto")]})},
     "401": {"description": ERRORS["401"][0], "content": json_content(ref("ExceptionDto"))},
     "403": {"description": "Deploying needs the admin role.",
             "content": json_content(ref("AuthorizationExceptionDto"))},
