@@ -65,6 +65,10 @@ def bounded(schema: dict) -> dict:
     return {**schema, "minimum": low, "maximum": high}
 
 
+MAX_MILLIS = 10**14  # a lock or retry timeout: about 3,000 years at most, so it ends before the year 9999
+DURATION = {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_MILLIS}
+
+
 def needs(schema: dict, *names: str) -> dict:
     """`schema` with these properties required."""
     return {**schema, "required": list(names)}
@@ -180,7 +184,7 @@ SCHEMAS = {
     "FetchExternalTaskTopicDto": needs(obj(
         "A topic, narrowed by business key, process definition and process variables (values the instance's "
         "variables equal).",
-        topicName=TEXT, lockDuration={**bounded(LONG), "minimum": 1, "nullable": False},
+        topicName=TEXT, lockDuration=DURATION,
         variables={**array({"type": "string"}), "nullable": True}, businessKey=STR, processDefinitionId=STR,
         processDefinitionIdIn={**array({"type": "string"}), "nullable": True}, processDefinitionKey=STR,
         processDefinitionKeyIn={**array({"type": "string"}), "nullable": True}, processVariables=map_of(ANY)),
@@ -193,11 +197,11 @@ SCHEMAS = {
                                  extensionProperties=map_of(STR)),
     "CompleteExternalTaskDto": needs(obj(workerId=TEXT, variables=ref("VariableMap")), "workerId"),
     "ExternalTaskFailureDto": needs(obj(workerId=TEXT, errorMessage=STR, errorDetails=STR, retries=bounded(INT),
-                                        retryTimeout=bounded(LONG)), "workerId"),
+                                        retryTimeout={**DURATION, "minimum": -2**63, "nullable": True,
+                                                      "description": "0 or less: at once"}), "workerId"),
     "ExternalTaskBpmnError": needs(obj(workerId=TEXT, errorCode=TEXT, errorMessage=STR, variables=ref("VariableMap")),
                                    "workerId", "errorCode"),
-    "ExtendLockOnExternalTaskDto": needs(obj(workerId=TEXT, newDuration={**bounded(LONG), "minimum": 1,
-                                                                          "nullable": False}),
+    "ExtendLockOnExternalTaskDto": needs(obj(workerId=TEXT, newDuration=DURATION),
                                          "workerId", "newDuration"),
     "DeploymentCreateForm": obj(
         "Camunda Modeler's form: the settings, then one part per file (.bpmn, .dmn, .form) named by its file name.",

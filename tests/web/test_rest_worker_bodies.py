@@ -1,5 +1,6 @@
 """The fields of an external task worker's calls (fetchAndLock's topics, maxTasks, lock and retry
-durations, retries, error codes) of the wrong type or beyond what a date or a column holds: found
+durations, retries, error codes) of the wrong type or beyond what a date or a column holds (the
+bounds the OpenAPI document states: 32-bit counts, durations up to 10^14 ms): found
 by tests/fuzz once its OpenAPI document made it send whole worker bodies (each answered 500
 before). Each is a 400 naming the field, and nothing is locked or changed."""
 from __future__ import annotations
@@ -35,7 +36,7 @@ def topic(**fields):
     (topic(topicName=["budget-check"]), "topics[0].topicName"),
     (topic(topicName={"name": "budget-check"}), "topics[0].topicName"),
     (topic(lockDuration=BEYOND), "topics[0].lockDuration"),
-    (topic(lockDuration=2**62), "topics[0].lockDuration"),  # a 64-bit number, but beyond the year 9999
+    (topic(lockDuration=10**14 + 1), "topics[0].lockDuration"),  # a 64-bit number, but over 3,000 years
     (topic(businessKey=["B-1"]), "topics[0].businessKey"),
     (topic(processDefinitionId=[1]), "topics[0].processDefinitionId"),
     (topic(processDefinitionKeyIn=5), "topics[0].processDefinitionKeyIn"),
@@ -60,7 +61,7 @@ def test_a_locked_task_refuses_durations_and_retries_no_column_holds(budget):
     worker = budget.as_("office")
     path = f"/external-task/{task['id']}"
     for call, body, named in (("/extendLock", {"newDuration": BEYOND}, "newDuration"),
-                              ("/extendLock", {"newDuration": 2**62}, "newDuration"),
+                              ("/extendLock", {"newDuration": 10**14 + 1}, "newDuration"),
                               ("/failure", {"retries": 1, "retryTimeout": BEYOND}, "retryTimeout"),
                               ("/failure", {"retries": BEYOND}, "retries"),
                               ("/failure", {"retries": 1, "errorDetails": {"trace": []}}, "errorDetails"),
@@ -70,6 +71,7 @@ def test_a_locked_task_refuses_durations_and_retries_no_column_holds(budget):
         assert named in error_of(response, 400, "InvalidRequestException"), call
     [still] = budget.as_("admin").get("/external-task", workerId="w1").get_json()
     assert (still["id"], still["retries"], still["errorMessage"]) == (task["id"], None, None)  # unchanged
+    assert worker.post(path + "/extendLock", {"workerId": "w1", "newDuration": 10**14}).status_code == 204
     assert worker.post(path + "/complete", {"workerId": "w1"}).status_code == 204  # and still locked by w1
 
 
