@@ -334,8 +334,8 @@ def _arg(name: str) -> Optional[str]:
                        "give text")
 
 
-def _arg_int(name: str, bits: int = 32) -> Optional[int]:
-    """An integer parameter of `bits` bits (Camunda's int32, or int64 where its document says so)."""
+def _arg_int(name: str) -> Optional[int]:
+    """An integer parameter: 32 bits, as in Camunda and the columns (a priority too)."""
     value = _query_value(name)
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         number = value
@@ -345,9 +345,9 @@ def _arg_int(name: str, bits: int = 32) -> Optional[int]:
             number = int(value)
         except ValueError:
             raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': not an integer") from None
-    if number is not None and not -2**(bits - 1) <= number < 2**(bits - 1):
-        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': at least {-2**(bits - 1)} "
-                           f"and at most {2**(bits - 1) - 1}")
+    if number is not None and not -2**31 <= number < 2**31:
+        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': at least {-2**31} "
+                           f"and at most {2**31 - 1}")
     return number
 
 

@@ -628,8 +628,8 @@ EXTERNAL_TASK_FILTERS = [query(name, schema) for name, schema in (
     ("externalTaskId", STR), ("externalTaskIdIn", LIST), ("topicName", STR), ("workerId", STR), ("locked", BOOL),
     ("notLocked", BOOL), ("withRetriesLeft", BOOL), ("noRetriesLeft", BOOL), ("activityId", STR),
     ("activityIdIn", LIST), ("executionId", STR), ("processInstanceId", STR), ("processInstanceIdIn", LIST),
-    ("processDefinitionId", STR), ("active", BOOL), ("suspended", BOOL), ("priorityHigherThanOrEquals", LONG),
-    ("priorityLowerThanOrEquals", LONG))]
+    ("processDefinitionId", STR), ("active", BOOL), ("suspended", BOOL), ("priorityHigherThanOrEquals", INT),
+    ("priorityLowerThanOrEquals", INT))]  # int64 in Camunda's document; priorities here are 32-bit
 DESERIALIZE = [query("deserializeValues", BOOL, "values are JSON: serialized or not they read the same")]
 
 

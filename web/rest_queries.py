@@ -287,10 +287,10 @@ def _external_task_query():
                             ("suspended", ProcessInstance.status == "suspended")):
         if _arg_bool(name):
             query = query.where(condition)
-    if _arg_int("priorityHigherThanOrEquals", 64) is not None:
-        query = query.where(ExternalTask.priority >= _arg_int("priorityHigherThanOrEquals", 64))
-    if _arg_int("priorityLowerThanOrEquals", 64) is not None:
-        query = query.where(ExternalTask.priority <= _arg_int("priorityLowerThanOrEquals", 64))
+    if _arg_int("priorityHigherThanOrEquals") is not None:
+        query = query.where(ExternalTask.priority >= _arg_int("priorityHigherThanOrEquals"))
+    if _arg_int("priorityLowerThanOrEquals") is not None:
+        query = query.where(ExternalTask.priority <= _arg_int("priorityLowerThanOrEquals"))
     return _sorted(query, {"id": ExternalTask.id, "lockExpirationTime": ExternalTask.lock_expires_at,
                            "processInstanceId": ExternalTask.instance_id,
                            "processDefinitionId": ProcessInstance.definition_id,
