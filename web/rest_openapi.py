@@ -75,9 +75,9 @@ def needs(schema: dict, *names: str) -> dict:
 
 
 def anycase(*words: str) -> str:
-    """A pattern for one of `words` in any letter case, with spaces around."""
+    """A pattern for one of `words` in any letter case, with spaces around, or none of them."""
     spelled = ("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word) for word in words)
-    return r"^\s*(" + "|".join(spelled) + r")\s*$"
+    return r"^\s*(" + "|".join(spelled) + r")?\s*$"
 
 
 TEXT = {"type": "string", "minLength": 1}  # required text, not empty
@@ -100,7 +100,8 @@ SCHEMAS = {
     "VariableValueDto": obj("A typed value. Types: String, Boolean, Short, Integer, Long, Double, Date (ISO text, "
                             "kept as text), Json (the value is JSON text), Object (JSON text with valueInfo "
                             "serializationDataFormat application/json), Null. The type given is kept and given back "
-                            "while the value still fits it (the type's letter case does not matter).", value=ANY,
+                            "while the value still fits it (the type's letter case does not matter; no type: the JSON value "
+                            "as it is).", value=ANY,
                             type={**STR, "pattern": anycase(*VARIABLE_TYPES)},
                             valueInfo=map_of(ANY)),
     "VariableMap": map_of(ref("VariableValueDto"), "Variables by name. A name set over REST is an identifier: letters "

@@ -72,3 +72,14 @@ def test_a_query_body_takes_its_sort_keys_and_operators_and_unknown_fields_only_
     error_of(admin.post("/task", {"processInstanceBusinessKeyExpression": "x"}), 400, "InvalidRequestException")
     condition = body["properties"]["processVariables"]["items"]
     assert condition["required"] == ["name", "operator"] and "notLike" in condition["properties"]["operator"]["enum"]
+
+
+@pytest.mark.parametrize("type_, valid", [("Long", True), ("long", True), (" JSON ", True), ("", True), (None, True),
+                                          ("Bytes", False), ("Strin", False)])
+def test_a_variable_type_is_valid_in_any_letter_case_as_the_api_reads_it(document, rest, type_, valid):
+    schema = {**document["components"]["schemas"]["VariableValueDto"]["properties"]["type"]}
+    schema.pop("nullable")
+    assert (type_ is None or Draft4Validator(schema).is_valid(type_)) is valid
+    response = rest.as_("admin").post("/signal", {"name": "nobody_waits", "variables": {
+        "n": {"value": "1", "type": type_}}})
+    assert response.status_code == (204 if valid else 400), response.get_json()
