@@ -53,7 +53,7 @@ def map_of(items: dict, description: str = "") -> dict:
     return schema
 
 
-# The integers the API reads (web/rest.py's _arg_int and bodies): 32 bits, and 64 for int64.
+# The integers the API reads (web/rest.py's _arg_int and whole_number): 32 bits, 64 for an int64.
 BOUNDS = {"int32": (-2**31, 2**31 - 1), "int64": (-2**63, 2**63 - 1)}
 
 
@@ -100,8 +100,8 @@ SCHEMAS = {
     "VariableValueDto": obj("A typed value. Types: String, Boolean, Short, Integer, Long, Double, Date (ISO text, "
                             "kept as text), Json (the value is JSON text), Object (JSON text with valueInfo "
                             "serializationDataFormat application/json), Null. The type given is kept and given back "
-                            "while the value still fits it (the type's letter case does not matter; no type: the JSON value "
-                            "as it is).", value=ANY,
+                            "while the value still fits it (the type's letter case does not matter; no type: the "
+                            "JSON value as it is).", value=ANY,
                             type={**STR, "pattern": anycase(*VARIABLE_TYPES)},
                             valueInfo=map_of(ANY)),
     "VariableMap": map_of(ref("VariableValueDto"), "Variables by name. A name set over REST is an identifier: letters "
@@ -141,15 +141,13 @@ SCHEMAS = {
                    camundaFormRef={**obj(), "nullable": True}, tenantId=STR),
     "UserIdDto": obj(userId=STR),
     "CompleteTaskDto": obj(variables=ref("VariableMap"), withVariablesInReturn=BOOL),
-    "CorrelationMessageDto": needs(obj("Correlates to the one instance waiting for the message (by business key and "
-                                 "correlation keys), or starts the process whose start event it is.",
-                                 messageName=TEXT, businessKey=STR, processInstanceId=STR, withoutTenantId=BOOL,
-                                 correlationKeys=ref("VariableMap"),
-                                 processVariables=ref("VariableMap"),
-                                 all={**BOOL, "enum": [False, None],
-                                      "description": "one instance only: true is refused"},
-                                 resultEnabled=BOOL,
-                                 variablesInResultEnabled=BOOL), "messageName"),
+    "CorrelationMessageDto": needs(obj(
+        "Correlates to the one instance waiting for the message (by business key and correlation keys), or starts "
+        "the process whose start event it is.",
+        messageName=TEXT, businessKey=STR, processInstanceId=STR, withoutTenantId=BOOL,
+        correlationKeys=ref("VariableMap"), processVariables=ref("VariableMap"),
+        all={**BOOL, "enum": [False, None], "description": "one instance only: true is refused"},
+        resultEnabled=BOOL, variablesInResultEnabled=BOOL), "messageName"),
     "ExecutionDto": obj(id=STR, processInstanceId=STR, ended=BOOL, tenantId=STR),
     "MessageCorrelationResultWithVariableDto": obj(
         resultType={"type": "string", "enum": ["Execution", "ProcessDefinition"]},
