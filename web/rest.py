@@ -823,6 +823,8 @@ def create_deployment():
     caller = _require_admin("deploy")
     if request.mimetype != "multipart/form-data":
         raise _bad_request("deployment/create takes multipart/form-data: the settings and one part per file")
+    if None in request.form or None in request.files:
+        raise _bad_request("a part of the form has no name: each is Content-Disposition: form-data; name=\"…\"")
     files = _uploaded_files()
     if not files:
         raise _bad_request("No deployment resources contained in the form upload.")
