@@ -16,7 +16,8 @@ the checks and SpiffWorkflow see it, and returns a warning per element:
   listener a script task run in the engine's sandbox (engine/scripts.py). A Java listener on
   another event (a task's assignment, …) is skipped with a warning; a Python one is refused.
 * A JavaScript or Groovy script (a script task, a script listener on an activity, an event or
-  a flow, or an input or output parameter: before or after its activity) becomes an external task
+  a flow, an input or output parameter: before or after its activity, or the conditions on the
+  flows leaving an element: before its gateway or after its activity) becomes an external task
   of topic `script:<format>` that opens an incident when reached; an administrator completes it
   with the variables the script would have set. With the
   setting `dalad.scripts.javascript=refuse` (`DALAD_SCRIPTS_JAVASCRIPT=refuse`) such diagrams are
@@ -26,6 +27,7 @@ the checks and SpiffWorkflow see it, and returns a warning per element:
 """
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from lxml import etree
@@ -168,6 +170,41 @@ class _Adapter:
                         "complete it from the incidents page with the variables the script would set")
             self.make_external(task, f"script:{script_format}", incident)
 
+    def foreign_conditions(self) -> None:
+        """JavaScript or Groovy conditions on the flows leaving an element: an incident where they
+        are evaluated (before a gateway, after an activity), completed with a variable per flow,
+        `take_<flow id>` (true to take it); each condition then reads its variable."""
+        by_source: dict[str, list] = {}
+        for flow in self.root.iter(_b("sequenceFlow")):
+            condition = flow.find(_b("conditionExpression"))
+            language = (condition.get("language") or "").strip().lower() if condition is not None else ""
+            if language in FOREIGN_SCRIPTS:
+                by_source.setdefault((flow.get("sourceRef") or "").strip(), []).append((flow, condition, language))
+        for source_id, flows in by_source.items():
+            found = self.root.xpath("//*[@id=$id]", id=source_id)
+            source = found[0] if found else flows[0][0]
+            language = flows[0][2]
+            if not found or self.refused_script(source, language):
+                continue
+            gateway = _local(source).endswith("Gateway")
+            if gateway and _local(source) != "exclusiveGateway" and len(source.findall(_b("incoming"))) > 1:
+                self.note(source, f"conditions in {language} on a joining {_local(source)} cannot become an incident "
+                                  "before it; write them in JUEL or Python", refuse=True)
+                continue
+            taken = {flow.get("id"): "take_" + re.sub(r"\W", "_", flow.get("id") or "") for flow, _cond, _lang in flows}
+            for flow, condition, _language in flows:
+                condition.attrib.pop("language", None)
+                condition.text = "${" + taken[flow.get("id")] + " == true}"
+            task = self.insert(source, "before" if gateway else "after", _b("serviceTask"),
+                               self.inserted_id(source, f"{language}_conditions"))
+            task.set("name", f"conditions in {language} leaving {source_id}")
+            variables = ", ".join(f"'{name}' (true to take flow '{flow_id}')" for flow_id, name in taken.items())
+            self.make_external(task, f"script:{language}", (
+                f"the conditions on the flows leaving '{source_id}' are written in {language}, which dalad does not "
+                f"run: complete it from the incidents page with {variables}"))
+            self.note(source, f"conditions in {language} on {', '.join(repr(f) for f in taken)}: when reached they "
+                              f"become an incident (an administrator completes it with {variables})")
+
     def foreign_parameters(self) -> None:
         """A JavaScript or Groovy script in a camunda:inputParameter (outputParameter): an incident
         before (after) its activity, completed with the variable the script would give."""
@@ -186,6 +223,7 @@ class _Adapter:
             holder.remove(parameter)
             task = self.insert(owner, "before" if kind == "input" else "after", _b("serviceTask"),
                                self.inserted_id(owner, f"{kind}_{name}_{script_format}"))
+            task.set("name", f"{kind} parameter {name} of {owner.get('id')} in {script_format}")
             self.make_external(task, f"script:{script_format}", (
                 f"{kind} parameter '{name}' of '{owner.get('id')}' is written in {script_format}, which dalad does not "
                 f"run: complete it from the incidents page with the variable '{name}'"))
@@ -223,6 +261,7 @@ class _Adapter:
             return
         for place, position in places:
             task = self.insert(place, position, _b("serviceTask"), self.inserted_id(place, f"{event}_java_listener"))
+            task.set("name", f"{event} {kind} of {owner.get('id')} (Java)")
             self.make_external(task, topic)
         self.note(owner, f"{event} {kind} needs Java ({what}): when reached it becomes an external task of topic "
                          f"'{topic[:200]}' for a Python worker (or an administrator completes it)")
@@ -292,6 +331,7 @@ class _Adapter:
         for place, position in places:
             task = self.insert(place, position, _b("serviceTask"),
                                self.inserted_id(place, f"{event}_{script_format}_listener"))
+            task.set("name", f"{event} {kind} of {owner.get('id')} in {script_format}")
             self.make_external(task, f"script:{script_format}", incident)
         self.note(owner, f"{event} {kind} in {script_format}: when reached it becomes an incident (an administrator "
                          "completes it with the variables the script would set)")
@@ -366,6 +406,7 @@ def adapt(root, filename: str) -> tuple[list[Problem], list[Problem]]:
     adapter.data_stores()
     adapter.listeners()
     adapter.foreign_parameters()
+    adapter.foreign_conditions()
     adapter.java_activities()
     adapter.java_messages()
     adapter.foreign_script_tasks()

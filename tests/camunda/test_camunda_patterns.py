@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import replay, services
-from engine.models import HistoryEvent, ProcessInstance
+from engine.models import ExternalTask, HistoryEvent, ProcessInstance
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "web"))
 from test_rest_helpers import PASSWORD, error_of, modeler_deploy, rest  # noqa: E402,F401
@@ -226,6 +226,32 @@ def test_python_listeners_and_parameters_run_in_the_sandbox_where_they_stand(res
     assert state(rest, instance) == "COMPLETED"
     done = rest.as_("admin").get("/history/variable-instance", processInstanceId=instance).get_json()
     assert {v["name"]: v["value"] for v in done}["total"] == 65  # doubled + fee, by the output script
+
+
+def test_javascript_conditions_become_an_incident_that_chooses_the_flow(rest):
+    """A gateway whose condition is JavaScript: an incident before it, which an administrator
+    completes with `take_<flow>` (true to take that flow); false for all takes the default."""
+    answer = deploy(rest, "javascript_conditions.bpmn")
+    assert list(warnings_of(answer)) == ["Gateway_amount"]
+    assert "take_Flow_big" in warnings_of(answer)["Gateway_amount"][0]
+    big = start(rest, "c7_javascript_conditions", amount=5000, waived=False)
+    small = start(rest, "c7_javascript_conditions", amount=5000, waived=True)
+    assert tasks(rest, big) == {} and tasks(rest, small) == {}  # both wait at the incident
+    assert {i["processInstanceId"] for i in rest.as_("admin").get("/incident").get_json()} == {big, small}
+    client = rest.app.test_client()
+    assert login(client, "admin", PASSWORD).status_code == 302
+    for instance, take in ((big, True), (small, False)):
+        [waiting] = rest.as_("admin").get("/external-task", processInstanceId=instance).get_json()
+        assert (waiting["topicName"], waiting["activityId"]) == ("script:javascript",
+                                                                "Gateway_amount__javascript_conditions")
+        with rest.db.read() as session:  # the incidents page names the task by its row
+            row_id = session.scalar(select(ExternalTask.id).where(ExternalTask.rest_id == waiting["id"]))
+        response = post(client, f"/admin/external-tasks/{row_id}/complete",
+                        {"variables": json.dumps({"take_Flow_big": take}), "reason": "amount checked by hand"})
+        assert response.status_code == 302, response.get_data(as_text=True)
+    assert list(tasks(rest, big)) == ["approve_big"] and list(tasks(rest, small)) == ["approve_small"]
+    complete(rest, tasks(rest, big)["approve_big"], "finance")
+    assert state(rest, big) == "COMPLETED"
 
 
 def _admin_completes_scripts(rest, client, values: dict) -> None:

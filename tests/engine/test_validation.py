@@ -433,10 +433,26 @@ def test_python_condition_that_does_not_parse():
 
 def test_condition_in_another_language():
     xml = diagram(gateway_with(
-        '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression" language="javascript">amount &gt; 5</bpmn:conditionExpression>'))
+        '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression" language="ruby">amount &gt; 5</bpmn:conditionExpression>'))
     assert check(xml) == [at(xml, "Gateway_1", "exclusiveGateway",
-                             "condition on flow 'Flow_3' has language 'javascript'; "
+                             "condition on flow 'Flow_3' has language 'ruby'; "
                              "only python or juel conditions are supported")]
+
+
+def test_a_javascript_condition_becomes_an_incident_before_its_gateway():
+    xml = diagram(gateway_with(
+        '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression" language="javascript">amount &gt; 5</bpmn:conditionExpression>'))
+    root, warnings, problems = adapted(xml)
+    assert problems == []
+    assert warnings == [at(xml, "Gateway_1", "exclusiveGateway", "conditions in javascript on 'Flow_3': when reached "
+                           "they become an incident (an administrator completes it with 'take_Flow_3' (true to take "
+                           "flow 'Flow_3'))")]
+    condition = element(root, "Flow_3").find(f"{BPMN}conditionExpression")
+    assert (condition.text, condition.get("language")) == ("${take_Flow_3 == true}", None)
+    decide = element(root, "Gateway_1__javascript_conditions")
+    assert (decide.get(f"{CAMUNDA}topic"), decide.findtext(f"{BPMN}outgoing")) == (
+        "script:javascript", "Gateway_1__javascript_conditions__flow")
+    assert element(root, "Gateway_1__javascript_conditions__flow").get("targetRef") == "Gateway_1"
 
 
 def test_empty_and_external_conditions():
