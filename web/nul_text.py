@@ -38,7 +38,7 @@ def _nul_field() -> Optional[tuple[str, str]]:
                 return "query parameter", name
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         for name, value in request.form.items(multi=True):
-            if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+            if "\x00" in (name or "") or (isinstance(value, str) and "\x00" in value):  # a part may have no name
                 return "form field", name
     elif (request.is_json or request.path.startswith("/engine-rest/")) and _JSON_NUL in request.get_data(cache=True):
         path = _nul_path(request.get_json(force=True, silent=True))  # the exact walk only when it may hold one

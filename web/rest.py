@@ -41,7 +41,7 @@ from engine.xmlsafe import parse_xml
 from forms import submission
 
 from .errors import database_unavailable, status_of
-from .rest_openapi import accepted, openapi_document
+from .rest_openapi import MAX_MILLIS, accepted, openapi_document
 
 rest_api = Blueprint("rest_api", __name__, url_prefix="/engine-rest")
 well_known = Blueprint("rest_well_known", __name__)
@@ -334,10 +334,8 @@ def _arg(name: str) -> Optional[str]:
                        "give text")
 
 
-MAX_INT = 2**31 - 1  # numeric parameters are 32-bit, as in Camunda
-
-
 def _arg_int(name: str) -> Optional[int]:
+    """An integer parameter: 32 bits, as in Camunda and the columns (a priority too)."""
     value = _query_value(name)
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         number = value
@@ -347,8 +345,9 @@ def _arg_int(name: str) -> Optional[int]:
             number = int(value)
         except ValueError:
             raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': not an integer") from None
-    if number is not None and abs(number) > MAX_INT:
-        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': at most {MAX_INT}")
+    if number is not None and not -2**31 <= number < 2**31:
+        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': at least {-2**31} "
+                           f"and at most {2**31 - 1}")
     return number
 
 
@@ -824,6 +823,8 @@ def create_deployment():
     caller = _require_admin("deploy")
     if request.mimetype != "multipart/form-data":
         raise _bad_request("deployment/create takes multipart/form-data: the settings and one part per file")
+    if None in request.form or None in request.files:
+        raise _bad_request("a part of the form has no name: each is Content-Disposition: form-data; name=\"…\"")
     files = _uploaded_files()
     if not files:
         raise _bad_request("No deployment resources contained in the form upload.")
@@ -2262,6 +2263,51 @@ def _worker_body() -> dict:
     return body
 
 
+def whole_number(value: Any, name: str, low: int = -2**31, high: int = 2**31 - 1) -> int:
+    """A JSON body's integer field, within [low, high] (what the columns and SQL hold)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise _bad_request(f"{name} must be a whole number from {low} to {high}, not {_shown(value)}")
+    return value
+
+
+def _milliseconds(value: Any, name: str, low: int = 1) -> int:
+    """A duration in milliseconds from now (a lock, a retry timeout): at most MAX_MILLIS, which
+    ends long before the year 9999 that dates stop at."""
+    return whole_number(value, name, low, MAX_MILLIS)
+
+
+def _optional_text(value: Any, name: str) -> Optional[str]:
+    if value is not None and not isinstance(value, str):
+        raise _bad_request(f"{name} must be text, not {_shown(value)}")
+    return value
+
+
+def _text_list(value: Any, name: str) -> Optional[list]:
+    if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+        raise _bad_request(f"{name} must be a list of text, not {_shown(value)}")
+    return value
+
+
+def _topics(value: Any) -> list[dict]:
+    """fetchAndLock's topics, each field of the type Camunda's FetchExternalTaskTopicDto gives it."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise _bad_request("topics must be a list of {topicName, lockDuration, variables}")
+    for index, topic in enumerate(value):
+        where = f"topics[{index}]."
+        if not isinstance(topic.get("topicName"), str) or not topic["topicName"]:
+            raise _bad_request(f"{where}topicName must be text, not {_shown(topic.get('topicName'))}")
+        _milliseconds(topic.get("lockDuration"), where + "lockDuration")
+        for name in ("businessKey", "processDefinitionId", "processDefinitionKey"):
+            _optional_text(topic.get(name), where + name)
+        for name in ("variables", "processDefinitionIdIn", "processDefinitionKeyIn"):
+            _text_list(topic.get(name), where + name)
+        if topic.get("processVariables") is not None and not isinstance(topic["processVariables"], dict):
+            raise _bad_request(f"{where}processVariables must be an object of name: value")
+    return value
+
+
 def _locked_task_dto(session: Session, locked) -> dict:
     task = locked.task
     row = session.get(ProcessInstance, task.called_instance_id or task.instance_id)
@@ -2282,12 +2328,8 @@ def fetch_and_lock():
     """Lock tasks of the topics for a worker; answers at once (no long polling)."""
     _require_writer("work on external tasks")
     body = _worker_body()
-    topics = body.get("topics") or []
-    if not isinstance(topics, list) or not all(isinstance(t, dict) for t in topics):
-        raise _bad_request("topics must be a list of {topicName, lockDuration, variables}")
-    max_tasks = body.get("maxTasks", 10)
-    if not isinstance(max_tasks, int) or isinstance(max_tasks, bool) or max_tasks < 0:
-        raise _bad_request("maxTasks must be a number")
+    topics = _topics(body.get("topics"))
+    max_tasks = whole_number(body.get("maxTasks", 10), "maxTasks", 0)
     with _db().write() as session:
         locked = services.fetch_and_lock(session, body["workerId"], topics, max_tasks=max_tasks)
         return [_locked_task_dto(session, item) for item in locked]
@@ -2312,14 +2354,14 @@ def complete_external_task(task_id: str):
 def fail_external_task(task_id: str):
     caller = _require_writer("work on external tasks")
     body = _worker_body()
-    numbers = {name: body.get(name) or 0 for name in ("retries", "retryTimeout")}
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers.values()):
-        raise _bad_request("retries and retryTimeout must be numbers")
+    retries = whole_number(body.get("retries") or 0, "retries")
+    retry_timeout = _milliseconds(body.get("retryTimeout") or 0, "retryTimeout", -2**63)
     with _db().write() as session:
         services.handle_external_failure(
             session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
-            error_message=str(body.get("errorMessage") or ""), error_details=body.get("errorDetails"),
-            retries=numbers["retries"], retry_timeout=numbers["retryTimeout"], user=caller.name)
+            error_message=str(body.get("errorMessage") or ""),
+            error_details=_optional_text(body.get("errorDetails"), "errorDetails"),
+            retries=retries, retry_timeout=retry_timeout, user=caller.name)
     return "", 204
 
 
@@ -2330,7 +2372,8 @@ def external_task_bpmn_error(task_id: str):
     with _db().write() as session:
         row = services.handle_bpmn_error(
             session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
-            error_code=body.get("errorCode"), error_message=body.get("errorMessage"),
+            error_code=_optional_text(body.get("errorCode"), "errorCode"),
+            error_message=_optional_text(body.get("errorMessage"), "errorMessage"),
             variables=variables_in(body.get("variables")), user=caller.name)
         remember_types(row, body.get("variables"))
     return "", 204
@@ -2340,9 +2383,7 @@ def external_task_bpmn_error(task_id: str):
 def extend_external_task_lock(task_id: str):
     _require_writer("work on external tasks")
     body = _worker_body()
-    duration = body.get("newDuration")
-    if not isinstance(duration, int) or isinstance(duration, bool):
-        raise _bad_request("newDuration must be a number of milliseconds")
+    duration = _milliseconds(body.get("newDuration"), "newDuration")
     with _db().write() as session:
         services.extend_external_lock(session, _int_id(session, ExternalTask, task_id, "external task"),
                                       worker_id=body["workerId"], new_duration=duration)

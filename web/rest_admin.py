@@ -21,7 +21,7 @@ from engine.models import (Deployment, ExternalTask, Incident, MessageSubscripti
 
 from .rest import (_ENDED, _arg, _arg_bool, _arg_int, _arg_list, _bad_request, _caller, _count, _date, _dated, _db,
                    _instance_visible, _int_id, _json_body, _like, _page_list, _paged, _require_admin,
-                   _require_writer, _rest_ids, _sort_keys, _sorted, owner_of, rest_api)
+                   _require_writer, _rest_ids, _sort_keys, _sorted, owner_of, rest_api, whole_number)
 from .rest_queries import open_external_task
 
 
@@ -31,10 +31,7 @@ def _visible(query):
 
 
 def _retries(body: dict) -> int:
-    retries = body.get("retries")
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-        raise _bad_request("retries must be a number of 0 or more")
-    return retries
+    return whole_number(body.get("retries"), "retries", 0)
 
 
 # --- incidents ---------------------------------------------------------------------------------

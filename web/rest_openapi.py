@@ -19,8 +19,15 @@ STR = {"type": "string", "nullable": True}
 INT = {"type": "integer", "format": "int32", "nullable": True}
 LONG = {"type": "integer", "format": "int64", "nullable": True}
 BOOL = {"type": "boolean", "nullable": True}
-DATE = {"type": "string", "format": "date-time", "nullable": True,
+# Dates as Camunda writes them: yyyy-MM-dd'T'HH:mm:ss.SSSZ in the server's zone (an offset without a
+# colon, so not RFC 3339's date-time). A date given in a query may also be RFC 3339 (ISO 8601).
+CAMUNDA_DATE = (r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}"
+                r"[+-]([01]\d|2[0-3])[0-5]\d$")
+DATE = {"type": "string", "pattern": CAMUNDA_DATE, "nullable": True,
         "description": "yyyy-MM-dd'T'HH:mm:ss.SSSZ in the server's zone, e.g. 2026-03-02T09:00:00.000+0800"}
+DATE_GIVEN = {"anyOf": [{"type": "string", "pattern": CAMUNDA_DATE}, {"type": "string", "format": "date-time"}],
+              "description": "2026-03-02T09:00:00.000+0800 as Camunda writes dates, or RFC 3339 "
+                             "(2026-03-02T09:00:00+08:00)"}
 ANY = {"nullable": True, "description": "any JSON value"}
 
 
@@ -46,6 +53,37 @@ def map_of(items: dict, description: str = "") -> dict:
     return schema
 
 
+# The integers the API reads (web/rest.py's _arg_int and whole_number): 32 bits, 64 for an int64.
+BOUNDS = {"int32": (-2**31, 2**31 - 1), "int64": (-2**63, 2**63 - 1)}
+
+
+def bounded(schema: dict) -> dict:
+    """An integer schema with the bounds of its format."""
+    if schema.get("type") != "integer":
+        return schema
+    low, high = BOUNDS[schema.get("format", "int32")]
+    return {**schema, "minimum": low, "maximum": high}
+
+
+MAX_MILLIS = 10**14  # a lock or retry timeout: about 3,000 years at most, so it ends before the year 9999
+DURATION = {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_MILLIS}
+
+
+def needs(schema: dict, *names: str) -> dict:
+    """`schema` with these properties required."""
+    return {**schema, "required": list(names)}
+
+
+def anycase(*words: str) -> str:
+    """A pattern for one of `words` in any letter case, with spaces around, or none of them."""
+    spelled = ("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word) for word in words)
+    return r"^\s*(" + "|".join(spelled) + r")?\s*$"
+
+
+TEXT = {"type": "string", "minLength": 1}  # required text, not empty
+NOT_BLANK = {"type": "string", "pattern": r"\S"}  # required text, not only spaces
+VARIABLE_TYPES = ("String", "Boolean", "Short", "Integer", "Long", "Double", "Date", "Json", "Object", "Null")
+
 SCHEMAS = {
     "ExceptionDto": obj("An error: the exception's name and a message.", type=STR, message=STR),
     "AuthorizationExceptionDto": obj("Refused for lack of rights (403).", type=STR, message=STR, userId=STR,
@@ -62,9 +100,12 @@ SCHEMAS = {
     "VariableValueDto": obj("A typed value. Types: String, Boolean, Short, Integer, Long, Double, Date (ISO text, "
                             "kept as text), Json (the value is JSON text), Object (JSON text with valueInfo "
                             "serializationDataFormat application/json), Null. The type given is kept and given back "
-                            "while the value still fits it.", value=ANY, type=STR,
+                            "while the value still fits it (the type's letter case does not matter; no type: the "
+                            "JSON value as it is).", value=ANY,
+                            type={**STR, "pattern": anycase(*VARIABLE_TYPES)},
                             valueInfo=map_of(ANY)),
-    "VariableMap": map_of(ref("VariableValueDto"), "Variables by name."),
+    "VariableMap": map_of(ref("VariableValueDto"), "Variables by name. A name set over REST is an identifier: letters "
+                                                   "of any script, digits and _, not starting with a digit or _."),
     "DeploymentDto": obj(links=array(ref("AtomLink")), id=STR, name=STR, source=STR, deploymentTime=DATE,
                          tenantId=STR),
     "DeploymentWithDefinitionsDto": {"allOf": [ref("DeploymentDto"), obj(
@@ -90,21 +131,23 @@ SCHEMAS = {
     "ProcessInstanceWithVariablesDto": {"allOf": [ref("ProcessInstanceDto"),
                                                   obj(variables=ref("VariableMap"))]},
     "PatchVariablesDto": obj("Only modifications: deleting variables is not supported.",
-                             modifications=ref("VariableMap"), deletions=array(STR)),
-    "SuspensionStateDto": obj(suspended=BOOL),
+                             modifications=ref("VariableMap"),
+                             deletions={**array({"type": "string"}), "maxItems": 0, "nullable": True}),
+    "SuspensionStateDto": needs(obj(suspended={"type": "boolean"}), "suspended"),
     "TaskDto": obj(id=STR, name=STR, assignee=STR, owner=STR, created=DATE, due=DATE, followUp=DATE,
                    delegationState=STR, description=STR, executionId=STR, parentTaskId=STR, priority=INT,
                    processDefinitionId=STR, processInstanceId=STR, caseExecutionId=STR, caseDefinitionId=STR,
                    caseInstanceId=STR, taskDefinitionKey=STR, suspended=BOOL, formKey=STR,
-                   camundaFormRef=obj(), tenantId=STR),
+                   camundaFormRef={**obj(), "nullable": True}, tenantId=STR),
     "UserIdDto": obj(userId=STR),
     "CompleteTaskDto": obj(variables=ref("VariableMap"), withVariablesInReturn=BOOL),
-    "CorrelationMessageDto": obj("Correlates to the one instance waiting for the message (by business key and "
-                                 "correlation keys), or starts the process whose start event it is.",
-                                 messageName=STR, businessKey=STR, processInstanceId=STR, withoutTenantId=BOOL,
-                                 correlationKeys=ref("VariableMap"),
-                                 processVariables=ref("VariableMap"), all=BOOL, resultEnabled=BOOL,
-                                 variablesInResultEnabled=BOOL),
+    "CorrelationMessageDto": needs(obj(
+        "Correlates to the one instance waiting for the message (by business key and correlation keys), or starts "
+        "the process whose start event it is.",
+        messageName=TEXT, businessKey=STR, processInstanceId=STR, withoutTenantId=BOOL,
+        correlationKeys=ref("VariableMap"), processVariables=ref("VariableMap"),
+        all={**BOOL, "enum": [False, None], "description": "one instance only: true is refused"},
+        resultEnabled=BOOL, variablesInResultEnabled=BOOL), "messageName"),
     "ExecutionDto": obj(id=STR, processInstanceId=STR, ended=BOOL, tenantId=STR),
     "MessageCorrelationResultWithVariableDto": obj(
         resultType={"type": "string", "enum": ["Execution", "ProcessDefinition"]},
@@ -133,25 +176,32 @@ SCHEMAS = {
         processDefinitionKey=STR, processInstanceId=STR, executionId=STR, caseDefinitionId=STR,
         caseInstanceId=STR, caseExecutionId=STR, taskId=STR, externalTaskId=STR, batchId=STR, jobId=STR,
         jobDefinitionId=STR, removalTime=DATE, rootProcessInstanceId=STR),
-    "FetchExternalTasksDto": obj("Answered at once: asyncResponseTimeout (long polling) is not used.",
-                                 workerId=STR, maxTasks=INT, usePriority=BOOL,
-                                 topics=array(ref("FetchExternalTaskTopicDto"))),
-    "FetchExternalTaskTopicDto": obj("A topic, narrowed by business key, process definition and process variables "
-                                     "(values the instance's variables equal).",
-                                     topicName=STR, lockDuration=LONG, variables=array(STR), businessKey=STR,
-                                     processDefinitionId=STR, processDefinitionIdIn=array(STR),
-                                     processDefinitionKey=STR, processDefinitionKeyIn=array(STR),
-                                     processVariables=map_of(ANY)),
+    "FetchExternalTasksDto": needs(obj(
+        "Answered at once: asyncResponseTimeout (long polling) is not used; maxTasks is 10 when not given.",
+        workerId=TEXT, maxTasks={**bounded(INT), "minimum": 0, "nullable": False}, usePriority=BOOL,
+        topics={**array(ref("FetchExternalTaskTopicDto")), "nullable": True}), "workerId"),
+    "FetchExternalTaskTopicDto": needs(obj(
+        "A topic, narrowed by business key, process definition and process variables (values the instance's "
+        "variables equal).",
+        topicName=TEXT, lockDuration=DURATION,
+        variables={**array({"type": "string"}), "nullable": True}, businessKey=STR, processDefinitionId=STR,
+        processDefinitionIdIn={**array({"type": "string"}), "nullable": True}, processDefinitionKey=STR,
+        processDefinitionKeyIn={**array({"type": "string"}), "nullable": True}, processVariables=map_of(ANY)),
+        "topicName", "lockDuration"),
     "LockedExternalTaskDto": obj(activityId=STR, activityInstanceId=STR, errorMessage=STR, errorDetails=STR,
                                  executionId=STR, id=STR, lockExpirationTime=DATE, processDefinitionId=STR,
                                  processDefinitionKey=STR, processDefinitionVersionTag=STR, processInstanceId=STR,
                                  retries=INT, suspended=BOOL, workerId=STR, topicName=STR, tenantId=STR,
                                  variables=ref("VariableMap"), priority=LONG, businessKey=STR,
                                  extensionProperties=map_of(STR)),
-    "CompleteExternalTaskDto": obj(workerId=STR, variables=ref("VariableMap")),
-    "ExternalTaskFailureDto": obj(workerId=STR, errorMessage=STR, errorDetails=STR, retries=INT, retryTimeout=LONG),
-    "ExternalTaskBpmnError": obj(workerId=STR, errorCode=STR, errorMessage=STR, variables=ref("VariableMap")),
-    "ExtendLockOnExternalTaskDto": obj(workerId=STR, newDuration=LONG),
+    "CompleteExternalTaskDto": needs(obj(workerId=TEXT, variables=ref("VariableMap")), "workerId"),
+    "ExternalTaskFailureDto": needs(obj(workerId=TEXT, errorMessage=STR, errorDetails=STR, retries=bounded(INT),
+                                        retryTimeout={**DURATION, "minimum": -2**63, "nullable": True,
+                                                      "description": "0 or less: at once"}), "workerId"),
+    "ExternalTaskBpmnError": needs(obj(workerId=TEXT, errorCode=TEXT, errorMessage=STR, variables=ref("VariableMap")),
+                                   "workerId", "errorCode"),
+    "ExtendLockOnExternalTaskDto": needs(obj(workerId=TEXT, newDuration=DURATION),
+                                         "workerId", "newDuration"),
     "DeploymentCreateForm": obj(
         "Camunda Modeler's form: the settings, then one part per file (.bpmn, .dmn, .form) named by its file name.",
         **{"deployment-name": STR, "deployment-source": STR,
@@ -177,8 +227,8 @@ def json_content(schema: dict) -> dict:
 
 
 def query(name: str, schema: dict, description: str = "") -> dict:
-    param = {"name": name, "in": "query", "required": False, "schema": {k: v for k, v in schema.items()
-                                                                         if k != "nullable"}}
+    schema = DATE_GIVEN if schema is DATE else bounded({k: v for k, v in schema.items() if k != "nullable"})
+    param = {"name": name, "in": "query", "required": False, "schema": schema}
     if description:
         param["description"] = description
     return param
@@ -196,7 +246,8 @@ def op(operation_id: str, tag: str, summary: str, *, params=(), body=None, ok=No
         responses["204"] = {"description": "Done; no content."}
     else:
         responses[status] = {"description": "Done.", "content": json_content(ok)}
-    for code in errors:
+    codes = {"400", "401", *errors} | ({"404"} if any(p["in"] == "path" for p in params) else set())
+    for code in sorted(codes):
         description, schema = ERRORS[code]
         responses[code] = {"description": description, "content": json_content(ref(schema))}
     operation = {"operationId": operation_id, "tags": [tag], "summary": summary, "parameters": list(params),
@@ -222,25 +273,36 @@ def listed(schema: str) -> dict:
     return array(ref(schema))
 
 
-SORTING_ITEM = obj(sortBy=STR, sortOrder={"type": "string", "enum": ["asc", "desc"]})
+OPERATORS = ["eq", "neq", "gt", "gteq", "lt", "lteq", "like", "notLike"]
+# A field a query body does not take is refused unless it is null (clients send every field they know).
+ONLY_NULL = {"type": "string", "nullable": True, "enum": [None],
+             "description": "a filter this call does not take: refused unless null"}
 
 
-def query_body(schema_name: str, filters: list[dict], *, sorted_: bool = True) -> dict:
-    """The body of a POST query variant: the GET form's filters as JSON fields (lists as arrays),
-    and `sorting` as Camunda's [{sortBy, sortOrder}]. Registers the schema; answers the body."""
+def query_body(schema_name: str, filters: list[dict], sort_fields=()) -> dict:
+    """The body of a POST query variant: the GET form's filters as JSON fields (lists as arrays;
+    null filters nothing), and `sorting` as Camunda's [{sortBy, sortOrder}] by `sort_fields`.
+    Registers the schema; answers the body."""
     properties = {}
     for param in filters:
-        schema = dict(param["schema"])
+        schema = {**param["schema"], "nullable": True}
+        if "anyOf" in schema:  # a date: null in its first form
+            schema = {**param["schema"], "anyOf": [{**schema["anyOf"][0], "nullable": True}, *schema["anyOf"][1:]]}
         kind = param.get("description") or schema.get("description") or ""
         if kind == "comma-separated":
-            schema = {"oneOf": [array({"type": "string"}), {"type": "string"}]}
+            schema = {"oneOf": [{**array({"type": "string"}), "nullable": True}, {"type": "string"}]}
         elif kind.startswith("name_operator_value"):
-            schema = array(obj(name=STR, operator=STR, value=ANY))
+            condition = {**obj(name={"type": "string"}, operator={"type": "string", "enum": OPERATORS},
+                               value=ANY), "required": ["name", "operator"]}
+            schema = {**array(condition), "nullable": True}
         properties[param["name"]] = schema
-    if sorted_:
-        properties["sorting"] = {"oneOf": [array(SORTING_ITEM), SORTING_ITEM]}
-    SCHEMAS[schema_name] = obj("The filters of the GET form as JSON; paging stays in the query string.",
-                               **properties)
+    if sort_fields:
+        item = {**obj(sortBy={"type": "string", "enum": list(sort_fields)},
+                      sortOrder={"type": "string", "enum": ["asc", "desc"], "nullable": True}),
+                "required": ["sortBy"]}
+        properties["sorting"] = {"oneOf": [{**array(item), "nullable": True}, item]}
+    SCHEMAS[schema_name] = {**obj("The filters of the GET form as JSON; paging stays in the query string.",
+                                  **properties), "additionalProperties": ONLY_NULL}
     return json_body(schema_name)
 
 
@@ -296,8 +358,10 @@ HISTORY_INSTANCE_SORTING = ("instanceId", "definitionId", "definitionKey", "defi
                             "businessKey", "startTime", "endTime")
 
 ID, KEY, VAR = path("id"), path("key"), path("varName")
-REASON = query("reason", STR, "dalad: why (kept in the history when an administrator acts on a task offered to "
-                              "others, and with a hand-over)")
+# A variable name set over REST: an identifier (letters of any script, digits and _), not starting
+# with a digit or _. The pattern lets every letter beyond ASCII through; the API checks the rest.
+NEW_VAR = {**VAR, "schema": {"type": "string", "pattern": "^[A-Za-z\u00aa-\uffff][0-9A-Za-z_\u00aa-\uffff]*$"},
+           "description": "a variable name: letters, digits and _, not starting with a digit or _"}
 
 PATHS = {
     "/version": {"get": op("getRestAPIVersion", "Version", "The engine-rest version whose shapes this API follows.",
@@ -364,7 +428,8 @@ PATHS = {
                                     params=INSTANCE_FILTERS + sorting(*INSTANCE_SORTING) + PAGING,
                                     ok=listed("ProcessInstanceDto"), errors=("400", "401")),
                           "post": op("queryProcessInstances", "Process Instance", "The same, filters in the body.",
-                                     params=PAGING, body=query_body("ProcessInstanceQueryDto", INSTANCE_FILTERS),
+                                     params=PAGING,
+                                     body=query_body("ProcessInstanceQueryDto", INSTANCE_FILTERS, INSTANCE_SORTING),
                                      ok=listed("ProcessInstanceDto"), errors=("400", "401"))},
     "/process-instance/count": {"get": op("getProcessInstancesCount", "Process Instance",
                                           "How many unfinished instances match.", params=INSTANCE_FILTERS, ok=COUNT,
@@ -390,7 +455,7 @@ PATHS = {
         "get": op("getProcessInstanceVariable", "Process Instance", "One variable.", params=[ID, VAR],
                   ok=ref("VariableValueDto")),
         "put": op("setProcessInstanceVariable", "Process Instance", "Set one variable (administrators).",
-                  params=[ID, VAR], body=json_body("VariableValueDto", True),
+                  params=[ID, NEW_VAR], body=json_body("VariableValueDto", True),
                   errors=("400", "401", "403", "404", "409"))},
     "/process-instance/{id}/suspended": {"put": op(
         "updateSuspensionStateById", "Process Instance", "Suspend or resume (administrators).", params=[ID],
@@ -400,7 +465,8 @@ PATHS = {
                         params=TASK_FILTERS + sorting(*TASK_SORTING) + PAGING,
                         ok=listed("TaskDto"), errors=("400", "401")),
               "post": op("queryTasks", "Task", "The same, filters in the body.", params=PAGING,
-                         body=query_body("TaskQueryDto", TASK_FILTERS), ok=listed("TaskDto"), errors=("400", "401"))},
+                         body=query_body("TaskQueryDto", TASK_FILTERS, TASK_SORTING), ok=listed("TaskDto"),
+                         errors=("400", "401"))},
     "/task/count": {"get": op("getTasksCount", "Task", "How many tasks match.", params=TASK_FILTERS, ok=COUNT,
                               errors=("400", "401")),
                     "post": op("queryTasksCount", "Task", "The same, filters in the body.",
@@ -412,34 +478,35 @@ PATHS = {
     "/task/{id}/claim": {"post": op("claim", "Task", "Claim for oneself (a candidate; an administrator: any "
                                                      "task), or hand it to another user (its assignee or an "
                                                      "administrator).",
-                                    params=[ID, REASON], body=json_body("UserIdDto"),
+                                    params=[ID], body=json_body("UserIdDto"),
                                     errors=("400", "401", "403", "404", "409"))},
     "/task/{id}/unclaim": {"post": op("unclaim", "Task", "Give a claimed task back to its bureaus (its assignee or "
                                                          "an administrator).", params=[ID],
                                       errors=("401", "403", "404", "409"))},
     "/task/{id}/assignee": {"post": op("setAssignee", "Task", "Hand the task to a user, or back to its candidates "
                                                               "with null (its assignee or an administrator).",
-                                       params=[ID, REASON], body=json_body("UserIdDto", True),
+                                       params=[ID], body=json_body("UserIdDto", True),
                                        errors=("400", "401", "403", "404", "409"))},
     "/task/{id}/complete": {"post": op("complete", "Task", "Complete with variables (the assignee, else a candidate; "
                                                            "an administrator: any task); with withVariablesInReturn "
                                                            "the instance's variables are returned.",
-                                       params=[ID, REASON], body=json_body("CompleteTaskDto"), ok=ref("VariableMap"),
+                                       params=[ID], body=json_body("CompleteTaskDto"), ok=ref("VariableMap"),
                                        errors=("400", "401", "403", "404", "409", "422"))},
-    "/task/{id}/submit-form": {"post": op("submit", "Task", "The same as complete.", params=[ID, REASON],
+    "/task/{id}/submit-form": {"post": op("submit", "Task", "The same as complete.", params=[ID],
                                           body=json_body("CompleteTaskDto"), ok=ref("VariableMap"),
                                           errors=("400", "401", "403", "404", "409", "422"))},
     "/message": {"post": op("deliverMessage", "Message", "Correlate a message (answers 204, or the results with "
                                                          "resultEnabled).",
                             body=json_body("CorrelationMessageDto", True),
                             ok=listed("MessageCorrelationResultWithVariableDto"),
-                            errors=("400", "401", "403", "409", "422"))},
+                            errors=("400", "401", "403", "404", "409", "422"))},
     "/history/process-instance": {"get": op(
         "getHistoricProcessInstances", "Historic Process Instance", "Instances, finished or not, the user may see.",
         params=HISTORY_INSTANCE_FILTERS + sorting(*HISTORY_INSTANCE_SORTING) + PAGING,
         ok=listed("HistoricProcessInstanceDto"), errors=("400", "401")),
         "post": op("queryHistoricProcessInstances", "Historic Process Instance", "The same, filters in the body.",
-                   params=PAGING, body=query_body("HistoricProcessInstanceQueryDto", HISTORY_INSTANCE_FILTERS),
+                   params=PAGING, body=query_body("HistoricProcessInstanceQueryDto", HISTORY_INSTANCE_FILTERS,
+                                                    HISTORY_INSTANCE_SORTING),
                    ok=listed("HistoricProcessInstanceDto"), errors=("400", "401"))},
     "/history/process-instance/count": {"get": op(
         "getHistoricProcessInstancesCount", "Historic Process Instance", "How many match.",
@@ -491,7 +558,7 @@ PATHS.update({
 })
 
 SCHEMAS.update({
-    "SignalDto": obj(name=STR, variables=ref("VariableMap")),
+    "SignalDto": needs(obj(name=NOT_BLANK, variables=ref("VariableMap")), "name"),
     "EvaluateDecisionDto": obj(variables=ref("VariableMap")),
 })
 PATHS.update({
@@ -560,14 +627,14 @@ EXTERNAL_TASK_FILTERS = [query(name, schema) for name, schema in (
     ("externalTaskId", STR), ("externalTaskIdIn", LIST), ("topicName", STR), ("workerId", STR), ("locked", BOOL),
     ("notLocked", BOOL), ("withRetriesLeft", BOOL), ("noRetriesLeft", BOOL), ("activityId", STR),
     ("activityIdIn", LIST), ("executionId", STR), ("processInstanceId", STR), ("processInstanceIdIn", LIST),
-    ("processDefinitionId", STR), ("active", BOOL), ("suspended", BOOL), ("priorityHigherThanOrEquals", LONG),
-    ("priorityLowerThanOrEquals", LONG))]
+    ("processDefinitionId", STR), ("active", BOOL), ("suspended", BOOL), ("priorityHigherThanOrEquals", INT),
+    ("priorityLowerThanOrEquals", INT))]  # int64 in Camunda's document; priorities here are 32-bit
 DESERIALIZE = [query("deserializeValues", BOOL, "values are JSON: serialized or not they read the same")]
 
 
 def queried(tag: str, name: str, dto: str, summary: str, filters: list, sort_fields, *, extra=()) -> dict:
     """A list call and its count, each by GET (query parameters) and POST (a JSON body)."""
-    body = query_body(name + "QueryDto", filters)
+    body = query_body(name + "QueryDto", filters, sort_fields)
     params = filters + sorting(*sort_fields) + PAGING + list(extra)
     return {"list": {"get": op(f"get{name}s", tag, summary, params=params, ok=listed(dto), errors=("400", "401")),
                      "post": op(f"query{name}s", tag, "The same, filters in the body.",
@@ -615,7 +682,7 @@ SCHEMAS.update({
                   id=STR, jobDefinitionId=STR, processInstanceId=STR, executionId=STR, processDefinitionId=STR,
                   processDefinitionKey=STR, retries=INT, exceptionMessage=STR, failedActivityId=STR, dueDate=DATE,
                   suspended=BOOL, priority=LONG, tenantId=STR, createTime=DATE),
-    "RetriesDto": obj(retries=INT),
+    "RetriesDto": needs(obj(retries={**bounded(INT), "minimum": 0, "nullable": False}), "retries"),
     "EventSubscriptionDto": obj(id=STR, eventType=STR, eventName=STR, executionId=STR, processInstanceId=STR,
                                 activityId=STR, createdDate=DATE, tenantId=STR),
     "AuthorizationDto": obj(
@@ -634,8 +701,14 @@ SCHEMAS.update({
         processDefinitionId=STR, childActivityInstances=array(ref("ActivityInstanceDto")),
         childTransitionInstances=array(ref("TransitionInstanceDto")), executionIds=array(STR), activityName=STR,
         incidentIds=array(STR), incidents=array(ref("ActivityInstanceIncidentDto"))),
-    "IdentityLinkDto": obj("type: candidate or assignee.", userId=STR, groupId=STR, type=STR),
+    "IdentityLinkDto": needs(obj("A candidate user or group, or the assignee (a user).", userId=STR, groupId=STR,
+                                 type={"type": "string", "enum": ["candidate", "assignee"]}), "type"),
 })
+
+NO_TEXT = {"type": "string", "nullable": True, "enum": [None]}
+IDENTITY_LINK_BODY = {"required": True, "content": json_content({"allOf": [ref("IdentityLinkDto")], "oneOf": [
+    obj(userId=TEXT, groupId=NO_TEXT) | {"required": ["userId"]},
+    obj(groupId=TEXT, userId=NO_TEXT, type={"type": "string", "enum": ["candidate"]}) | {"required": ["groupId"]}]})}
 
 INCIDENT_FILTERS = [query(name, schema) for name, schema in (
     ("incidentId", STR), ("incidentType", STR), ("incidentMessage", STR), ("incidentMessageLike", STR),
@@ -712,10 +785,10 @@ PATHS.update({
         "get": op("getIdentityLinks", "Task", "Candidate groups and users, and the assignee.",
                   params=[ID, query("type", STR)], ok=listed("IdentityLinkDto")),
         "post": op("addIdentityLink", "Task", "Add a candidate (administrators) or set the assignee.", params=[ID],
-                   body=json_body("IdentityLinkDto", True), errors=ADMIN_ERRORS)},
+                   body=IDENTITY_LINK_BODY, errors=ADMIN_ERRORS)},
     "/task/{id}/identity-links/delete": {"post": op(
         "deleteIdentityLink", "Task", "Remove a candidate (administrators) or the assignee.", params=[ID],
-        body=json_body("IdentityLinkDto", True), errors=ADMIN_ERRORS)},
+        body=IDENTITY_LINK_BODY, errors=ADMIN_ERRORS)},
     "/task/{id}/variables": {
         "get": op("getTaskVariables", "Task", "The variables the task sees: its process instance's.", params=[ID],
                   ok=ref("VariableMap")),
@@ -724,7 +797,7 @@ PATHS.update({
     "/task/{id}/variables/{varName}": {
         "get": op("getTaskVariable", "Task", "One variable the task sees.", params=[ID, VAR] + DESERIALIZE_ONE,
                   ok=ref("VariableValueDto")),
-        "put": op("putTaskVariable", "Task", "Set one variable of the task's process instance.", params=[ID, VAR],
+        "put": op("putTaskVariable", "Task", "Set one variable of the task's process instance.", params=[ID, NEW_VAR],
                   body=json_body("VariableValueDto", True), errors=ADMIN_ERRORS)},
     "/task/{id}/localVariables": {"get": op("getTaskLocalVariables", "Task", "Always empty: a task has no scope "
                                             "of its own.", params=[ID], ok=ref("VariableMap"))},
@@ -740,24 +813,35 @@ PATHS.update({
 })
 
 # Users and groups (web/rest_identity.py).
+USER_NAME = {"type": "string", "pattern": r"^[^\s/\\]{1,100}$"}  # engine/users.py
 SCHEMAS.update({
     "UserProfileDto": obj("A user: id is the user name, firstName the display name; lastName and email are null.",
                           id=STR, firstName=STR, lastName=STR, email=STR),
-    "UserCredentialsDto": obj(password=STR, authenticatedUserPassword=STR),
-    "UserDto": obj(profile=ref("UserProfileDto"), credentials=ref("UserCredentialsDto")),
-    "GroupDto": obj("A group (bureau): name is its Chinese name, type WORKFLOW.", id=STR, name=STR, type=STR),
+    "UserCredentialsDto": needs(obj(password=TEXT, authenticatedUserPassword=STR), "password"),
+    "UserDto": needs(obj(
+        "A new user: a user name of 1 to 100 characters without spaces or slashes, a password of 8 or more.",
+        profile=needs({"allOf": [ref("UserProfileDto")], "properties": {"id": USER_NAME}}, "id"),
+        credentials=needs({"allOf": [ref("UserCredentialsDto")],
+                           "properties": {"password": {"type": "string", "minLength": 8}}}, "password")),
+        "profile", "credentials"),
+    "GroupDto": obj("A group (bureau): name is its Chinese name, type WORKFLOW.", id=STR, name=STR,
+                    type={"type": "string", "nullable": True, "enum": ["WORKFLOW", None]}),
 })
 USER_FILTERS = [query(n, STR) for n in ("id", "idIn", "firstName", "firstNameLike", "lastName", "lastNameLike",
                                         "email", "emailLike", "memberOfGroup")]
 GROUP_FILTERS = [query(n, STR) for n in ("id", "idIn", "name", "nameLike", "type", "member")]
 USER_ID, GROUP_ID = path("id", "user name"), path("id", "group id")
+# A new group: its id (letters, digits and _ . : -) and its Chinese name.
+NEW_GROUP = needs({"allOf": [ref("GroupDto")], "properties": {
+    "id": {"type": "string", "pattern": r"^\s*[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}\s*$"}, "name": NOT_BLANK}},
+    "id", "name")
 PATHS.update({
     "/user": {"get": op("getUsers", "User", "Active users.", params=USER_FILTERS + PAGING + sorting(
         "userId", "firstName", "lastName", "email"), ok=listed("UserProfileDto"), errors=("400", "401"))},
     "/user/count": {"get": op("getUserCount", "User", "How many users match.", params=USER_FILTERS, ok=COUNT,
                               errors=("400", "401"))},
     "/user/create": {"post": op("createUser", "User", "Create a user (administrators); groups are added after.",
-                                body=json_body("UserDto", True))},
+                                body=json_body("UserDto", True), errors=ADMIN_ERRORS)},
     "/user/{id}/profile": {
         "get": op("getUserProfile", "User", "A user's profile.", params=[USER_ID], ok=ref("UserProfileDto")),
         "put": op("updateProfile", "User", "Change the display name (administrators).", params=[USER_ID],
@@ -771,11 +855,13 @@ PATHS.update({
     "/group/count": {"get": op("getGroupCount", "Group", "How many groups match.", params=GROUP_FILTERS, ok=COUNT,
                                errors=("400", "401"))},
     "/group/create": {"post": op("createGroup", "Group", "Add a group (administrators).",
-                                 body=json_body("GroupDto", True))},
+                                 body={"required": True, "content": json_content(NEW_GROUP)},
+                                 errors=ADMIN_ERRORS)},
     "/group/{id}": {
         "get": op("getGroup", "Group", "A group.", params=[GROUP_ID], ok=ref("GroupDto")),
-        "put": op("updateGroup", "Group", "Rename a group (administrators).", params=[GROUP_ID],
-                  body=json_body("GroupDto", True)),
+        "put": op("updateGroup", "Group", "Rename a group (administrators); the id, if given, is the group's.",
+                  params=[GROUP_ID], body={"required": True, "content": json_content(needs(
+                      {"allOf": [ref("GroupDto")], "properties": {"name": NOT_BLANK}}, "name"))}),
         "delete": op("deleteGroup", "Group", "Deactivate a group (administrators).", params=[GROUP_ID])},
     "/group/{id}/members/{userId}": {
         "put": op("createGroupMember", "Group", "Put a user in the group (administrators).",
@@ -785,17 +871,21 @@ PATHS.update({
 })
 
 # Work on a task may say why (kept in its history): an administrator's on a task not offered to them.
-REASON = query("reason", STR, "why, kept in the task's history")
+REASON = query("reason", STR, "dalad: why, kept in the task's history (an administrator acting on a task offered "
+                              "to others, a hand-over)")
 for _path in ("/task/{id}/claim", "/task/{id}/unclaim", "/task/{id}/assignee", "/task/{id}/complete",
               "/task/{id}/submit-form", "/task/{id}/identity-links", "/task/{id}/identity-links/delete"):
     PATHS[_path]["post"]["parameters"].append(REASON)
+
+# A message answers the correlation's results only when asked (resultEnabled).
+PATHS["/message"]["post"]["responses"]["204"] = {"description": "Correlated (resultEnabled not set)."}
 
 # The deployment answers 400 with a ParseException, not a plain error.
 PATHS["/deployment/create"]["post"]["responses"] = {
     "200": {"description": "Deployed (or, as a duplicate, the earlier deployment).",
             "content": json_content(ref("DeploymentWithDefinitionsDto"))},
     "400": {"description": "The bundle was refused (every problem, by file) or the form is malformed.",
-            "content": json_content({"oneOf": [ref("ParseExceptionDto"), ref("ExceptionDto")]})},
+            "content": json_content({"anyOf": [ref("ParseExceptionDto"), ref("ExceptionDto")]})},
     "401": {"description": ERRORS["401"][0], "content": json_content(ref("ExceptionDto"))},
     "403": {"description": "Deploying needs the admin role.",
             "content": json_content(ref("AuthorizationExceptionDto"))},
