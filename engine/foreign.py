@@ -195,13 +195,11 @@ class _Adapter:
             for flow, condition, _language in flows:
                 condition.attrib.pop("language", None)
                 condition.text = "${" + taken[flow.get("id")] + " == true}"
-            task = self.insert(source, "before" if gateway else "after", _b("serviceTask"),
-                               self.inserted_id(source, f"{language}_conditions"))
-            task.set("name", f"conditions in {language} leaving {source_id}")
             variables = ", ".join(f"'{name}' (true to take flow '{flow_id}')" for flow_id, name in taken.items())
-            self.make_external(task, f"script:{language}", (
-                f"the conditions on the flows leaving '{source_id}' are written in {language}, which dalad does not "
-                f"run: complete it from the incidents page with {variables}"))
+            self.script_incident(source, "before" if gateway else "after", f"{language}_conditions",
+                                 f"conditions in {language} leaving {source_id}", language,
+                                 f"the conditions on the flows leaving '{source_id}' are written in {language}, "
+                                 f"which dalad does not run: complete it from the incidents page with {variables}")
             self.note(source, f"conditions in {language} on {', '.join(repr(f) for f in taken)}: when reached they "
                               f"become an incident (an administrator completes it with {variables})")
 
@@ -221,12 +219,11 @@ class _Adapter:
             kind = "input" if _local(parameter) == "inputParameter" else "output"
             name = parameter.get("name") or ""
             holder.remove(parameter)
-            task = self.insert(owner, "before" if kind == "input" else "after", _b("serviceTask"),
-                               self.inserted_id(owner, f"{kind}_{name}_{script_format}"))
-            task.set("name", f"{kind} parameter {name} of {owner.get('id')} in {script_format}")
-            self.make_external(task, f"script:{script_format}", (
-                f"{kind} parameter '{name}' of '{owner.get('id')}' is written in {script_format}, which dalad does not "
-                f"run: complete it from the incidents page with the variable '{name}'"))
+            self.script_incident(owner, "before" if kind == "input" else "after", f"{kind}_{name}_{script_format}",
+                                 f"{kind} parameter {name} of {owner.get('id')} in {script_format}", script_format,
+                                 f"{kind} parameter '{name}' of '{owner.get('id')}' is written in {script_format}, "
+                                 f"which dalad does not run: complete it from the incidents page with the variable "
+                                 f"'{name}'")
             self.note(owner, f"{kind} parameter '{name}' in {script_format}: when reached it becomes an incident (an "
                              f"administrator completes it with the variable '{name}')")
 
@@ -329,12 +326,17 @@ class _Adapter:
         incident = (f"{event} {kind} of '{owner.get('id')}' is written in {script_format}, which dalad does not run: "
                     "complete it from the incidents page with the variables the script would set")
         for place, position in places:
-            task = self.insert(place, position, _b("serviceTask"),
-                               self.inserted_id(place, f"{event}_{script_format}_listener"))
-            task.set("name", f"{event} {kind} of {owner.get('id')} in {script_format}")
-            self.make_external(task, f"script:{script_format}", incident)
+            self.script_incident(place, position, f"{event}_{script_format}_listener",
+                                 f"{event} {kind} of {owner.get('id')} in {script_format}", script_format, incident)
         self.note(owner, f"{event} {kind} in {script_format}: when reached it becomes an incident (an administrator "
                          "completes it with the variables the script would set)")
+
+    def script_incident(self, place, position: str, what: str, name: str, script_format: str, incident: str):
+        """Put in, at `position` of `place`, a task named `name` that opens `incident` when
+        reached: an external task of topic `script:<format>` with no retries."""
+        task = self.insert(place, position, _b("serviceTask"), self.inserted_id(place, what))
+        task.set("name", name)
+        self.make_external(task, f"script:{script_format}", incident)
 
     # ---- flow surgery
 
