@@ -38,3 +38,45 @@ def test_a_refused_substitute_shows_the_settings_page_with_the_reason(client, db
         refused = post(client, "/me/substitute", form)
         assert refused.status_code == 400 and reason in text_of(refused) and "外出委托" in text_of(refused)
     assert _substitute(db, "edu_li") == (None, None)
+
+
+def test_a_nul_in_a_path_parameter_is_a_400_naming_it(client):
+    """/start/<key>, /admin/groups/<group_id>/active and the other text parameters of a path: a NUL
+    reached PostgreSQL's driver (500); it is refused before the view, as in a query or a form."""
+    login(client, "admin_zhou")
+    for method, path, name in (("get", "/start/a%00b", "key"), ("post", "/start/a%00b", "key"),
+                               ("post", "/admin/groups/office%00/active", "group_id"),
+                               ("get", "/admin/users/x%00", "name")):
+        refused = post(client, path, {"active": "0"}) if method == "post" else client.get(path)
+        assert refused.status_code == 400, path
+        assert f"“{name}”含有空字符（U+0000）" in text_of(refused), path
+    with client.application.extensions["dalad_db"].read() as session:
+        from engine.models import Bureau
+        assert session.get(Bureau, "office").active
+
+
+def test_withdrawing_a_task_whose_step_the_engine_dropped_is_a_409(client, db):
+    """Compaction drops a completed step once the steps after it finished (the annual plan's call,
+    followed by a decision): 撤回 of it answered 500 (SpiffWorkflow's TaskNotFoundException)."""
+    from pathlib import Path
+
+    from engine import services
+    from engine.definitions import BundleFile
+    from engine.models import UserTask
+
+    folder = Path(__file__).resolve().parents[2] / "bpmn"
+    with db.write() as session:
+        services.deploy(session, [BundleFile(p.name, p.read_bytes()) for p in sorted(folder.iterdir())
+                                  if p.suffix in (".bpmn", ".dmn", ".form")], name="bpmn", user="admin_zhou")
+        instance_id = services.start_process(session, "annual_plan", business_key="PLAN-2027", user="office_chen").id
+    with db.read() as session:
+        call = [t for t in services.tasks(session, instance_id=instance_id) if t.element_id == "open_call"][0].id
+    with db.write() as session:
+        services.complete_task(session, call, user="office_chen", groups=["office"], data={
+            "plan_year": 2027, "department_codes": "edu,health", "submission_deadline": "2026-12-31"})
+    login(client, "office_chen")
+    refused = post(client, f"/tasks/{call}/withdraw")
+    assert refused.status_code == 409 and "cannot be taken back: the process has moved on since" in text_of(refused)
+    with db.read() as session:
+        assert session.get(UserTask, call).state == "completed"
+        assert {t.element_id for t in services.tasks(session, instance_id=instance_id)} == {"submit_plan_entry"}
