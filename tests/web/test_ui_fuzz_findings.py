@@ -80,3 +80,19 @@ def test_withdrawing_a_task_whose_step_the_engine_dropped_is_a_409(client, db):
     with db.read() as session:
         assert session.get(UserTask, call).state == "completed"
         assert {t.element_id for t in services.tasks(session, instance_id=instance_id)} == {"submit_plan_entry"}
+
+
+def test_a_project_year_filter_outside_the_plan_years_is_a_400_naming_it(client):
+    """/projects/?year=1 reached the database as a time before year 1 (OverflowError, 500), and
+    year=9999 made a year 10000; the list and its exports answer 400 naming the filter and the value."""
+    login(client, "office_chen")
+    for value in ("1", "9999", "0", "１２３４", "2026.5", "-2026"):
+        for path in ("/projects/", "/projects/export.csv"):
+            refused = client.get(path, query_string={"year": value})
+            assert refused.status_code == 400, (path, value)
+            assert f"筛选条件“年度”应为 1901 至 2999 之间的年份，不能是“{value}”" in text_of(refused)
+    assert client.get("/projects/", query_string={"year": "2026"}).status_code == 200
+    assert client.get("/projects/", query_string={"year": ""}).status_code == 200
+    post(client, "/lang", {"lang": "en", "next": "/"})
+    refused = client.get("/projects/", query_string={"year": "1"})
+    assert refused.status_code == 400 and "The filter “year” takes a year from 1901 to 2999, not “1”." in text_of(refused)
