@@ -13,7 +13,8 @@ wrong-typed values (empty, very long, unicode, negative and huge numbers, dates 
 ends and impossible ones, SQL/JSON/HTML meta characters), fields missing, repeated and oversized.
 
 The cases are a list drawn from a fixed seed, so a run repeats; FUZZ_EXAMPLES sets the cases per
-route and user (`FUZZ_EXAMPLES=40 make test-fuzz` for a longer hunt)."""
+route and user, FUZZ_SEED another seed (`FUZZ_EXAMPLES=40 FUZZ_SEED=7 make test-fuzz` for a longer
+hunt)."""
 from __future__ import annotations
 
 import inspect
@@ -39,7 +40,7 @@ from live_http import Client, Reply, dalad_serve
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))
-SEED = 20261206
+SEED = int(os.environ.get("FUZZ_SEED", "20261206"))
 PASSWORD = "demo1234"  # the demo accounts' published password (dalad demo-seed)
 USERS = ("office", "admin")  # an official of the 领导小组办公室, then an administrator (who suspends and ends instances)
 
@@ -75,7 +76,7 @@ class _Forms(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "a" and "?" in (attrs.get("href") or ""):
+        if tag == "a" and attrs.get("href"):
             self.links.append(attrs["href"])
         elif tag == "form":
             self._form = {"method": (attrs.get("method") or "get").lower(), "action": attrs.get("action") or "",
@@ -163,15 +164,17 @@ def _existing(database_url: str, user: Optional[str] = None) -> dict[str, list]:
     return found
 
 
-def _path_values(rule, existing: dict, rng: random.Random, workable=()) -> dict:
-    """A value for each parameter of `rule`'s path: mostly one that exists (a task the user may work
-    on, for a task's forms), else missing or odd."""
+def _path_values(rule, existing: dict, rng: random.Random, mine: Optional[dict] = None) -> dict:
+    """A value for each parameter of `rule`'s path: mostly one that exists (for the forms of tasks
+    and of starts, mostly a task the user may work on, a process they may start), else missing or odd."""
     values = {}
+    mine = {"task_id": (mine or {}).get("workable"), "key": (mine or {}).get("key")}
     for name, converter in rule._converters.items():
+        own = mine.get(name) if rule.endpoint.startswith(("tasks.", "start.")) else None
         if isinstance(converter, AnyConverter):
             choices = sorted(converter.items)
-        elif name == "task_id" and workable and rule.endpoint.startswith("tasks.") and rng.random() < 0.7:
-            choices = sorted(workable)
+        elif own and rng.random() < 0.7:
+            choices = sorted(own)
         else:
             choices = existing.get("external_task_id" if "external" in rule.endpoint else name) or []
         roll = rng.random()
@@ -267,6 +270,7 @@ class Fuzz:
         self.adapter = app.url_map.bind("127.0.0.1")
         self.post_forms: dict[str, list[dict]] = {}  # endpoint -> forms that post there
         self.get_keys: dict[str, set] = {}  # endpoint -> query keys from GET forms and links
+        self.startable: dict[str, set] = {}  # user -> keys of the processes the start page offers them
         self.failures: list[str] = []
         self.sent = 0
         self.statuses: dict[str, Counter] = {}  # endpoint -> how often each status answered
@@ -311,6 +315,8 @@ class Fuzz:
             endpoint = self._endpoint(parts.path, "GET")
             if endpoint:
                 self.get_keys.setdefault(endpoint, set()).update(urllib.parse.parse_qs(parts.query))
+            if endpoint == "start.form":  # a process this user may start
+                self.startable.setdefault(user.name, set()).add(urllib.parse.unquote(parts.path.rsplit("/", 1)[1]))
 
     def _endpoint(self, path: str, method: str) -> Optional[str]:
         try:
@@ -365,7 +371,8 @@ class Fuzz:
                 for _ in range(rng.randint(1, 2)):
                     filename, content = rng.choice(FILES)
                     files.append((rng.choice(file_names), filename, content))
-            path = _build(rule, _path_values(rule, self.existing, rng, self.existing["workable"]))
+            mine = {"workable": self.existing["workable"], "key": self.startable.get(user.name)}
+            path = _build(rule, _path_values(rule, self.existing, rng, mine))
             before = self._saved(user, rule, path)
             reply = self.check(user, "POST", path, fields, files, endpoint=rule.endpoint)
             if reply is not None and 400 <= reply.status < 500 and before is not None:
