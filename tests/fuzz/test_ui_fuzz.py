@@ -39,7 +39,7 @@ from live_http import Client, Reply, dalad_serve
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261206"))
 PASSWORD = "demo1234"  # the demo accounts' published password (dalad demo-seed)
 USERS = ("office", "admin")  # an official of the 领导小组办公室, then an administrator (who suspends and ends instances)

@@ -96,3 +96,31 @@ def test_a_project_year_filter_outside_the_plan_years_is_a_400_naming_it(client)
     post(client, "/lang", {"lang": "en", "next": "/"})
     refused = client.get("/projects/", query_string={"year": "1"})
     assert refused.status_code == 400 and "The filter “year” takes a year from 1901 to 2999, not “1”." in text_of(refused)
+
+
+def test_a_refusal_before_the_body_is_read_reaches_the_client_of_dalad_serve(db, tmp_path):
+    """granian closes a connection whose request body the app left unread: a large form refused
+    before its view read it (a NUL in the path, no login) reached the client as a broken pipe
+    instead of its 400 or 401. The rest of the body is read and dropped, up to the form's limit."""
+    import os
+    import socket
+    import sys
+    from pathlib import Path
+
+    from conftest import TEST_KEY
+    from live_http import Client, dalad_serve
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}", "DALAD_DATABASE_URL": db.url,
+           "DALAD_INSTANCE_DIR": str(tmp_path), "DALAD_HISTORY_KEY": TEST_KEY.decode(),
+           "DALAD_SECRET_KEY": "findings-secret-0123456789abcdef", "DALAD_SCHEDULER": "0"}
+    base = f"http://127.0.0.1:{port}"
+    body = b"text=" + b"x" * (4 * 1024 * 1024)
+    with dalad_serve(base, env, "--host", "127.0.0.1", "--port", str(port), log=tmp_path / "serve.log"):
+        for path, status in (("/tasks/1/comments", 401), ("/admin/users/a%00b/active", 400)):
+            reply = Client(base).post(path, raw=body, headers={"Accept": "text/html",
+                                                               "Content-Type": "application/x-www-form-urlencoded"})
+            assert reply.status == status, path
+        assert Client(base).get("/healthz").status == 200
