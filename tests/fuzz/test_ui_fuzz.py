@@ -227,7 +227,8 @@ def _multipart(fields: list[tuple[str, str]], files: list[tuple[str, str, bytes]
 FILES = (("note.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"), ("empty.pdf", b""),
          ("evil.exe", b"MZ\x90\x00"), ("项目 说明.docx", b"PK\x03\x04not really"), ("../../x.png", b"\x89PNG\r\n"),
          ("a" * 300 + ".pdf", b"%PDF-1.4\n"), ("bundle.bpmn", b"<definitions/>"),
-         ("bad.bpmn", b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]><d>&e;</d>'))
+         ("bad.bpmn", b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]><d>&e;</d>'),
+         ("review.bpmn", (REPO / "tests" / "diagrams" / "review.bpmn").read_bytes()))  # one that deploys
 
 
 class Session:
