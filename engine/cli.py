@@ -647,9 +647,10 @@ def cmd_demo_seed(args, settings: Settings, db: Database) -> int:
 def cmd_serve(args, settings: Settings, db: Database) -> int:
     """Serve with granian (web/server.py): in development one process of DALAD_THREADS threads (8);
     with --production DALAD_WORKERS processes (2) on DALAD_BIND (0.0.0.0:5000), access log on
-    stdout, X-Forwarded-For believed from DALAD_FORWARDED_ALLOW_IPS (127.0.0.1). Each serving
-    process runs the timer scheduler unless DALAD_SCHEDULER=0."""
-    from web.server import PortTaken, serve
+    stdout, X-Forwarded-For believed from DALAD_FORWARDED_ALLOW_IPS (127.0.0.1), a worker that hangs
+    for DALAD_WORKER_TIMEOUT seconds (60) replaced. Each serving process runs the timer scheduler
+    unless DALAD_SCHEDULER=0."""
+    from web.server import MIN_WORKER_TIMEOUT_SECONDS, WORKER_TIMEOUT_SECONDS, PortTaken, serve
 
     if args.demo:
         settings = replace(settings, demo=True)
@@ -657,9 +658,13 @@ def cmd_serve(args, settings: Settings, db: Database) -> int:
     workers = _count_setting("DALAD_WORKERS", 2) if args.production else 1
     forwarded = (os.environ.get("DALAD_FORWARDED_ALLOW_IPS") or "127.0.0.1") if args.production else None
     scheduler = (os.environ.get("DALAD_SCHEDULER") or "1").strip().lower() not in ("0", "false", "no", "off")
+    timeout = _count_setting("DALAD_WORKER_TIMEOUT", WORKER_TIMEOUT_SECONDS) if args.production else \
+        WORKER_TIMEOUT_SECONDS
+    if timeout < MIN_WORKER_TIMEOUT_SECONDS:
+        raise UsageError(f"DALAD_WORKER_TIMEOUT must be at least {MIN_WORKER_TIMEOUT_SECONDS} seconds, not '{timeout}'")
     try:
         serve(settings, host=host, port=port, threads=_count_setting("DALAD_THREADS", 8), workers=workers, db=db,
-              scheduler=scheduler, production=args.production, forwarded_allow_ips=forwarded)
+              scheduler=scheduler, production=args.production, forwarded_allow_ips=forwarded, worker_timeout=timeout)
     except PortTaken as exc:
         raise UsageError(f"serve: {exc}") from None
     return 0

@@ -366,11 +366,15 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
 
 
 def _parameter(element):
-    """The value of a camunda input/output parameter: text, a camunda:list / camunda:map, or a
-    FEEL script ({specs.FEEL_PARAMETER: text})."""
+    """The value of a camunda input/output parameter: text, a camunda:list / camunda:map, a FEEL
+    script ({specs.FEEL_PARAMETER: text}) or a Python one ({specs.PYTHON_PARAMETER: text})."""
     script = element.find("camunda:script", NS)
-    if script is not None and (script.get("scriptFormat") or "").strip().lower() == "feel":
-        return {specs.FEEL_PARAMETER: (script.text or "").strip()}
+    if script is not None:
+        script_format = (script.get("scriptFormat") or "").strip().lower()
+        if script_format == "feel":
+            return {specs.FEEL_PARAMETER: (script.text or "").strip()}
+        if script_format in foreign.PYTHON_SCRIPTS:
+            return {specs.PYTHON_PARAMETER: script.text or ""}
     found = element.find("camunda:list", NS)
     if found is not None:
         return [_parameter(value) for value in found.findall("camunda:value", NS)]

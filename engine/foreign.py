@@ -1,4 +1,4 @@
-"""What a Camunda 7 diagram asks of the JVM, and what the engine does with it instead.
+"""What a Camunda 7 diagram asks of the JVM, and its script listeners, and what the engine does instead.
 
 Camunda deploys a diagram whose Java it cannot load and fails only when a token gets there; so
 does dalad, with a Python way out. `adapt` rewrites the parsed tree (never the stored file) before
@@ -9,10 +9,17 @@ the checks and SpiffWorkflow see it, and returns a warning per element:
   an external task of topic `java:<class or expression>` (`java:connector:<id>`), which a Python
   worker fetches and completes, or an administrator completes from the incidents page. A message
   end event becomes that task followed by a plain end.
-* Java execution and task listeners are skipped.
-* A JavaScript or Groovy script (a script task, or a script listener on an activity, an event or
-  a flow) becomes an external task of topic `script:<format>` that opens an incident when
-  reached; an administrator completes it with the variables the script would have set. With the
+* A listener's work is put where the listener runs (`places`): before its element (start, a
+  task's create), after it (end, complete), in the middle of its flow (take), after each of the
+  process's start events (its start) or before each of its end events (its end). There a Java
+  listener becomes an external task of topic `java:<class or expression>`, and a Python script
+  listener a script task run in the engine's sandbox (engine/scripts.py). A Java listener on
+  another event (a task's assignment, …) is skipped with a warning; a Python one is refused.
+* A JavaScript or Groovy script (a script task, a script listener on an activity, an event or
+  a flow, an input or output parameter: before or after its activity, or the conditions on the
+  flows leaving an element: before its gateway or after its activity) becomes an external task
+  of topic `script:<format>` that opens an incident when reached; an administrator completes it
+  with the variables the script would have set. With the
   setting `dalad.scripts.javascript=refuse` (`DALAD_SCRIPTS_JAVASCRIPT=refuse`) such diagrams are
   refused instead.
 * Data stores and data store references are documentation (Camunda 7 runs nothing for them):
@@ -20,11 +27,13 @@ the checks and SpiffWorkflow see it, and returns a warning per element:
 """
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from lxml import etree
 
-from .errors import Problem
+from .errors import ExpressionError, Problem
+from .scripts import compile_script
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -33,6 +42,7 @@ INCIDENT_ATTRIBUTE = "{urn:dalad}incident"  # on a rewritten element: the incide
 JAVA_ATTRIBUTES = ("class", "delegateExpression", "expression")
 JAVA_ACTIVITIES = ("serviceTask", "sendTask", "businessRuleTask")
 FOREIGN_SCRIPTS = frozenset({"javascript", "js", "ecmascript", "nashorn", "graal.js", "groovy"})
+PYTHON_SCRIPTS = frozenset({"", "python"})  # what engine/scripts.py runs
 SCRIPT_POLICIES = ("incident", "refuse")
 _script_policy = "incident"
 
@@ -160,45 +170,169 @@ class _Adapter:
                         "complete it from the incidents page with the variables the script would set")
             self.make_external(task, f"script:{script_format}", incident)
 
+    def foreign_conditions(self) -> None:
+        """JavaScript or Groovy conditions on the flows leaving an element: an incident where they
+        are evaluated (before a gateway, after an activity), completed with a variable per flow,
+        `take_<flow id>` (true to take it); each condition then reads its variable."""
+        by_source: dict[str, list] = {}
+        for flow in self.root.iter(_b("sequenceFlow")):
+            condition = flow.find(_b("conditionExpression"))
+            language = (condition.get("language") or "").strip().lower() if condition is not None else ""
+            if language in FOREIGN_SCRIPTS:
+                by_source.setdefault((flow.get("sourceRef") or "").strip(), []).append((flow, condition, language))
+        for source_id, flows in by_source.items():
+            found = self.root.xpath("//*[@id=$id]", id=source_id)
+            source = found[0] if found else flows[0][0]
+            language = flows[0][2]
+            if not found or self.refused_script(source, language):
+                continue
+            gateway = _local(source).endswith("Gateway")
+            if gateway and _local(source) != "exclusiveGateway" and len(source.findall(_b("incoming"))) > 1:
+                self.note(source, f"conditions in {language} on a joining {_local(source)} cannot become an incident "
+                                  "before it; write them in JUEL or Python", refuse=True)
+                continue
+            taken = {flow.get("id"): "take_" + re.sub(r"\W", "_", flow.get("id") or "") for flow, _cond, _lang in flows}
+            for flow, condition, _language in flows:
+                condition.attrib.pop("language", None)
+                condition.text = "${" + taken[flow.get("id")] + " == true}"
+            task = self.insert(source, "before" if gateway else "after", _b("serviceTask"),
+                               self.inserted_id(source, f"{language}_conditions"))
+            task.set("name", f"conditions in {language} leaving {source_id}")
+            variables = ", ".join(f"'{name}' (true to take flow '{flow_id}')" for flow_id, name in taken.items())
+            self.make_external(task, f"script:{language}", (
+                f"the conditions on the flows leaving '{source_id}' are written in {language}, which dalad does not "
+                f"run: complete it from the incidents page with {variables}"))
+            self.note(source, f"conditions in {language} on {', '.join(repr(f) for f in taken)}: when reached they "
+                              f"become an incident (an administrator completes it with {variables})")
+
+    def foreign_parameters(self) -> None:
+        """A JavaScript or Groovy script in a camunda:inputParameter (outputParameter): an incident
+        before (after) its activity, completed with the variable the script would give."""
+        for parameter in list(self.root.iter(_c("inputParameter"), _c("outputParameter"))):
+            script = parameter.find(_c("script"))
+            script_format = (script.get("scriptFormat") or "").strip().lower() if script is not None else ""
+            holder = parameter.getparent()
+            extensions = holder.getparent() if holder is not None else None
+            if extensions is None or _local(extensions) != "extensionElements":
+                continue  # a connector's parameters go with its Java (java_activities)
+            owner = extensions.getparent()
+            if script_format not in FOREIGN_SCRIPTS or owner is None or self.refused_script(owner, script_format):
+                continue
+            kind = "input" if _local(parameter) == "inputParameter" else "output"
+            name = parameter.get("name") or ""
+            holder.remove(parameter)
+            task = self.insert(owner, "before" if kind == "input" else "after", _b("serviceTask"),
+                               self.inserted_id(owner, f"{kind}_{name}_{script_format}"))
+            task.set("name", f"{kind} parameter {name} of {owner.get('id')} in {script_format}")
+            self.make_external(task, f"script:{script_format}", (
+                f"{kind} parameter '{name}' of '{owner.get('id')}' is written in {script_format}, which dalad does not "
+                f"run: complete it from the incidents page with the variable '{name}'"))
+            self.note(owner, f"{kind} parameter '{name}' in {script_format}: when reached it becomes an incident (an "
+                             f"administrator completes it with the variable '{name}')")
+
     def listeners(self) -> None:
         for listener in list(self.root.iter(_c("executionListener"), _c("taskListener"))):
             extensions = listener.getparent()
             owner = extensions.getparent() if extensions is not None else None
             if owner is None:
                 continue
-            java = next((f"{a} '{listener.get(a)}'" for a in JAVA_ATTRIBUTES if (listener.get(a) or "").strip()), None)
+            java = next(((f"{a} '{listener.get(a).strip()}'", f"java:{listener.get(a).strip()}")
+                         for a in JAVA_ATTRIBUTES if (listener.get(a) or "").strip()), None)
             script = listener.find(_c("script"))
             script_format = (script.get("scriptFormat") or "").strip().lower() if script is not None else ""
             kind = "task listener" if _local(listener) == "taskListener" else "execution listener"
             event = (listener.get("event") or "").strip() or "start"
             if java is not None:
                 extensions.remove(listener)
-                self.note(owner, f"{event} {kind} needs Java ({java}): skipped")
+                self.java_listener(owner, kind, event, java)
+            elif script is not None and script_format in PYTHON_SCRIPTS:
+                extensions.remove(listener)
+                self.python_listener(owner, kind, event, script)
             elif script_format in FOREIGN_SCRIPTS and not self.refused_script(owner, script_format):
                 extensions.remove(listener)
                 self.script_listener(owner, kind, event, script_format)
 
-    def script_listener(self, owner, kind: str, event: str, script_format: str) -> None:
+    def java_listener(self, owner, kind: str, event: str, java: tuple[str, str]) -> None:
+        """A Java listener: an external task of its `java:` topic at its place, for a Python worker."""
+        what, topic = java
+        places = self.places(owner, kind, event)
+        if not places:
+            self.note(owner, f"{event} {kind} needs Java ({what}): skipped ({self.NOWHERE})")
+            return
+        for place, position in places:
+            task = self.insert(place, position, _b("serviceTask"), self.inserted_id(place, f"{event}_java_listener"))
+            task.set("name", f"{event} {kind} of {owner.get('id')} (Java)")
+            self.make_external(task, topic)
+        self.note(owner, f"{event} {kind} needs Java ({what}): when reached it becomes an external task of topic "
+                         f"'{topic[:200]}' for a Python worker (or an administrator completes it)")
+
+    def python_listener(self, owner, kind: str, event: str, script) -> None:
+        """A Python script listener runs in the engine's sandbox: a script task at its place."""
+        where = f"the Python {event} {kind}"
+        if script.get("resource"):
+            self.note(owner, f"{where}: external script (resource '{script.get('resource')}') is not supported; "
+                             "put the script in the diagram", refuse=True)
+            return
+        try:
+            compile_script(script.text or "")
+        except ExpressionError as exc:
+            self.note(owner, f"{where}: script does not compile: {exc}", refuse=True)
+            return
+        places = self.places(owner, kind, event)
+        if not places:
+            self.note(owner, f"{where} cannot run: {self.NOWHERE}", refuse=True)
+            return
+        for place, position in places:
+            task = self.insert(place, position, _b("scriptTask"), self.inserted_id(place, f"{event}_python_listener"))
+            task.set("name", f"{event} {kind} of {owner.get('id')}")
+            task.set("scriptFormat", "python")
+            etree.SubElement(task, _b("script")).text = script.text
+
+    NOWHERE = ("listeners run on an element's start and end, a flow's take, a task's create and complete, the "
+               "process's start and end")
+
+    @staticmethod
+    def places(owner, kind: str, event: str) -> list[tuple[object, str]]:
+        """Where a listener's work goes, as (element, position): before its element (start,
+        create), after it (end, complete), in the middle of a flow (take); the process's start
+        after each of its start events, its end before each of its end events. [] where it
+        cannot go (another event)."""
         owner_kind = _local(owner)
         if owner_kind == "process":
-            self.note(owner, f"{event} {kind} in {script_format} on the process: not run (dalad runs no "
-                             f"{script_format})")
-            return
+            if event == "start":
+                return [(start, "after") for start in owner.findall(_b("startEvent"))]
+            return [(end, "before") for end in owner.findall(_b("endEvent"))] if event == "end" else []
+        if owner_kind == "sequenceFlow":
+            return [(owner, "middle")] if event == "take" else []
+        if event not in (("create", "complete") if kind == "task listener" else ("start", "end")):
+            return []
         before = event in ("start", "create")
         if owner_kind in ("startEvent", "boundaryEvent"):
             before = False
         elif owner_kind == "endEvent":
             before = True
-        position = "middle" if owner_kind == "sequenceFlow" else "before" if before else "after"
-        new_id = f"{owner.get('id')}__{event}_{script_format}_listener"
-        suffix = 1
+        return [(owner, "before" if before else "after")]
+
+    def inserted_id(self, owner, what: str) -> str:
+        """An id for an element put in for `owner`'s `what`, unused in the file."""
+        new_id, suffix = f"{owner.get('id')}__{what}", 1
         while self.root.xpath("//*[@id=$id]", id=new_id):
             suffix += 1
-            new_id = f"{owner.get('id')}__{event}_{script_format}_listener{suffix}"
-        task = self.insert(owner, position, _b("serviceTask"), new_id)
+            new_id = f"{owner.get('id')}__{what}{suffix}"
+        return new_id
+
+    def script_listener(self, owner, kind: str, event: str, script_format: str) -> None:
+        places = self.places(owner, kind, event)
+        if not places:
+            self.note(owner, f"{event} {kind} in {script_format}: not run ({self.NOWHERE})")
+            return
         incident = (f"{event} {kind} of '{owner.get('id')}' is written in {script_format}, which dalad does not run: "
                     "complete it from the incidents page with the variables the script would set")
-        self.make_external(task, f"script:{script_format}", incident)
+        for place, position in places:
+            task = self.insert(place, position, _b("serviceTask"),
+                               self.inserted_id(place, f"{event}_{script_format}_listener"))
+            task.set("name", f"{event} {kind} of {owner.get('id')} in {script_format}")
+            self.make_external(task, f"script:{script_format}", incident)
         self.note(owner, f"{event} {kind} in {script_format}: when reached it becomes an incident (an administrator "
                          "completes it with the variables the script would set)")
 
@@ -271,6 +405,8 @@ def adapt(root, filename: str) -> tuple[list[Problem], list[Problem]]:
     adapter = _Adapter(root, filename)
     adapter.data_stores()
     adapter.listeners()
+    adapter.foreign_parameters()
+    adapter.foreign_conditions()
     adapter.java_activities()
     adapter.java_messages()
     adapter.foreign_script_tasks()

@@ -135,6 +135,18 @@ class Highlight:
     waiting: dict[str, str] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
 
+    def onto(self, known) -> "Highlight":
+        """The same state on a diagram whose elements are `known`: an element the engine put in
+        for a listener, a parameter or a condition (`<owner>__…`, engine/foreign.py) is shown on
+        the element (or flow) it stands for."""
+        def shown(element_id: str) -> str:
+            owner = element_id.split("__", 1)[0]
+            return owner if element_id not in known and owner in known else element_id
+        return Highlight(completed={shown(e) for e in self.completed}, active={shown(e) for e in self.active},
+                         taken_flows={shown(e) for e in self.taken_flows},
+                         waiting={shown(e): note for e, note in self.waiting.items()},
+                         failed={shown(e) for e in self.failed})
+
     def as_dict(self, counts: Optional[dict] = None) -> dict:
         """The state as JSON for the bpmn-js viewer (web/static/diagram.js); `counts`: how many
         times each element was done."""
@@ -355,7 +367,6 @@ def _truncate(lines: list[str], max_lines: int, max_width: float, size: float) -
 class _Renderer:
     def __init__(self, root, highlight: Highlight, title: Optional[str]):
         self.root = root
-        self.hl = highlight
         self.title = title
         self.index: dict[str, etree._Element] = {}
         for el in root.iter():
@@ -364,6 +375,7 @@ class _Renderer:
                 el_id = el.get("id")
                 if el_id:
                     self.index.setdefault(el_id, el)
+        self.hl = highlight.onto(self.index)
         self.minx = self.miny = math.inf
         self.maxx = self.maxy = -math.inf
         self.geometry: dict[str, tuple[str, _Box]] = {}

@@ -6,7 +6,7 @@ over a value (bounded: no `while`); `break`, `continue`, `pass`; expression stat
 a whitelisted list method (`append`, `extend`, `insert`, `remove`, `pop`, `clear`) or a dict
 method (`update`, `pop`, `setdefault`, `clear`). Expressions are the engine's whitelisted
 expressions (engine/expressions.py). Camunda's `execution.getVariable('x')` /
-`execution.setVariable('x', value)` are read as the variable `x`. Names assigned by the script
+`execution.setVariable('x', value)` (`task.…` in a task listener) are read as the variable `x`. Names assigned by the script
 become process variables, as SpiffWorkflow's Python scripts do; names starting with `_` are
 refused. Each run is limited in steps and, with the expressions in it, in work and in the size
 of every value it builds (engine/expressions.py: MAX_ITEMS, MAX_SIZE, WORK_BUDGET).
@@ -78,6 +78,36 @@ class Script:
 @functools.lru_cache(maxsize=1024)
 def compile_script(source: str) -> Script:
     """Compile a script task's text at deploy time; raise ExpressionError naming the line."""
+    tree, compiler = _parsed(source)
+    return Script(source, [compiler.statement(node) for node in tree.body])
+
+
+_VALUE = "\x00value"  # where a value script leaves its value (no script can name it)
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_value_script(source: str) -> Script:
+    """Compile a script whose value is its last line's, an expression (a Python script in a
+    camunda:inputParameter or outputParameter, as JSR-223 engines give the last expression's value):
+    `amount * 2`, or statements and then `total`. Names it assigns stay in the script."""
+    tree, compiler = _parsed(source)
+    *statements, last = tree.body
+    if not isinstance(last, ast.Expr):
+        compiler.fail("the script's last line must be an expression: its value is the parameter's", last)
+    value = compiler.expression(last.value)
+
+    def keep(env, budget):
+        _tick(budget)
+        env[_VALUE] = value(env)
+    return Script(source, [*(compiler.statement(node) for node in statements), keep])
+
+
+def script_value(script: Script, variables: Mapping[str, Any]) -> Any:
+    """What a value script (compile_value_script) gives with these variables."""
+    return script.run(variables)[_VALUE]
+
+
+def _parsed(source: str) -> tuple[ast.Module, "_Compiler"]:
     if not isinstance(source, str) or not source.strip():
         raise ExpressionError("empty script")
     try:
@@ -92,8 +122,7 @@ def compile_script(source: str) -> Script:
     def locate(node: Any, at_attr: bool) -> int:
         return starts[node.lineno - 1] + node.col_offset
 
-    compiler = _Compiler(source, _Builder(source, False, locate), locate)
-    return Script(source, [compiler.statement(node) for node in tree.body])
+    return tree, _Compiler(source, _Builder(source, False, locate), locate)
 
 
 class _Compiler:
@@ -248,8 +277,9 @@ def _load(node: ast.AST) -> ast.AST:
 
 
 def _is_execution(func: ast.AST, method: str) -> bool:
+    """`execution.<method>`, or `task.<method>` (a task listener's script names the task so)."""
     return (isinstance(func, ast.Attribute) and func.attr == method and isinstance(func.value, ast.Name)
-            and func.value.id == "execution")
+            and func.value.id in ("execution", "task"))
 
 
 def _camunda_calls(compiler: _Compiler, node: ast.AST) -> ast.AST:

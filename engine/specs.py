@@ -39,7 +39,7 @@ from SpiffWorkflow.camunda.specs.event_definitions import \
     MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from . import clock, feel
+from . import clock, feel, scripts
 from .dmn import DecisionError, map_decision_result
 from .errors import ExecutionError, ExpressionError
 from .expressions import compile_any
@@ -382,11 +382,13 @@ class EngineInclusiveGateway(_JoinOfChanges, DefaultInclusiveGateway):
 # --- camunda:inputOutput ------------------------------------------------------------------------
 
 FEEL_PARAMETER = "dalad:feel"  # key of a parameter given as <camunda:script scriptFormat="feel">
+PYTHON_PARAMETER = "dalad:python"  # … as <camunda:script scriptFormat="python">
 
 
 def _parameter_value(value, variables: dict, element_id: str):
-    """A parameter's value: text (an expression or a constant), a camunda:list / camunda:map, or
-    FEEL (the FEEL of the DMN tables, engine/feel.py)."""
+    """A parameter's value: text (an expression or a constant), a camunda:list / camunda:map,
+    FEEL (the FEEL of the DMN tables, engine/feel.py) or a Python script (the value of its last
+    line, run in the engine's sandbox, engine/scripts.py)."""
     if isinstance(value, list):
         return [_parameter_value(v, variables, element_id) for v in value]
     if isinstance(value, dict) and FEEL_PARAMETER in value:
@@ -394,6 +396,11 @@ def _parameter_value(value, variables: dict, element_id: str):
             return feel.compile_expression(value[FEEL_PARAMETER]).evaluate(variables)
         except ExpressionError as exc:
             raise ExecutionError(f"FEEL parameter: {exc}", element_id=element_id) from exc
+    if isinstance(value, dict) and PYTHON_PARAMETER in value:
+        try:
+            return scripts.script_value(scripts.compile_value_script(value[PYTHON_PARAMETER]), variables)
+        except ExpressionError as exc:
+            raise ExecutionError(f"Python parameter: {exc}", element_id=element_id) from exc
     if isinstance(value, dict):
         return {k: _parameter_value(v, variables, element_id) for k, v in value.items()}
     return evaluate(value, variables, element_id) if ("${" in value or "#{" in value) else value

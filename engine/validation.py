@@ -22,7 +22,7 @@ from lxml import etree
 from engine import feel, timevalues
 from engine.errors import ExpressionError, Problem
 from engine.expressions import compile_any, compile_expression, compile_template
-from engine.scripts import compile_script
+from engine.scripts import compile_script, compile_value_script
 
 __all__ = [
     "BPMN_NS",
@@ -528,17 +528,25 @@ def _check_camunda_script(checker: Checker, script) -> None:
     owner = checker.owner(script)
     holder = script.getparent()
     script_format = (script.get("scriptFormat") or "").strip()
-    if script_format.lower() == "feel" and holder is not None and \
-            holder.tag in _PARAMETER_TAGS:  # FEEL in camunda:inputOutput: the engine's FEEL
-        try:
-            feel.compile_expression((script.text or "").strip())
+    if holder is not None and holder.tag in _PARAMETER_TAGS and script_format.lower() in ("feel", *SCRIPT_FORMATS):
+        where = f"{_local(holder)} '{holder.get('name')}'"
+        if script.get("resource"):
+            checker.report(owner, f"{where}: external script (resource '{script.get('resource')}') is not "
+                                  "supported; put the script in the diagram")
+            return
+        try:  # camunda:inputOutput: the engine's FEEL, or Python in its sandbox
+            if script_format.lower() == "feel":
+                feel.compile_expression((script.text or "").strip())
+            else:
+                compile_value_script(script.text or "")
         except ExpressionError as exc:
-            checker.report(owner, f"{_local(holder)} '{holder.get('name')}': FEEL does not parse: {exc}")
+            language = "FEEL does not parse" if script_format.lower() == "feel" else "Python script does not compile"
+            checker.report(owner, f"{where}: {language}: {exc}")
         return
     where = _SCRIPT_HOLDERS.get(_local(holder) if holder is not None else "")
-    if where is not None:  # the engine runs other scripts in script tasks only: never skip one silently
-        checker.report(owner, f"a script in {where} is not run by the engine; put it in a script task "
-                              "(or use a ${...} expression)")
+    if where is not None:  # (Python and JavaScript/Groovy listeners were turned into tasks: engine/foreign.py)
+        checker.report(owner, f"a {script_format or 'script'} script in {where} is not run by the engine; write "
+                              "it in Python or FEEL (or use a ${...} expression)")
         return
     if script_format.lower() not in SCRIPT_FORMATS:
         checker.report(owner, f"script format '{script_format}' is not supported; only python")

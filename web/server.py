@@ -6,8 +6,10 @@ one process; granian's worker is a thread of it, so a kill of the process leaves
 (a process manager restarts it). `dalad serve --production`: a supervisor and `workers` processes
 on one listening socket it made; each builds the app, runs the timer scheduler (unless turned off)
 and dies with the supervisor (PR_SET_PDEATHSIG, even on SIGKILL); a worker that dies is replaced,
-and each is replaced gracefully after `WORKER_LIFETIME_SECONDS`. Both stop on SIGTERM or SIGINT
-after answering the requests in flight.
+and each is replaced gracefully after `WORKER_LIFETIME_SECONDS`. A worker that hangs is killed and
+replaced too (`Heartbeat`): frozen (stopped, or the GIL held in C code), or with every request thread
+inside one request for longer than the worker timeout. Both stop on SIGTERM or SIGINT after
+answering the requests in flight.
 
 granian copies the process environment into every request's WSGI environ: the secrets among it
 are read into the settings first, then removed from the environment (`forget_secrets`).
@@ -18,13 +20,19 @@ test_production_server.py checks each of these promises through a real `dalad se
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import logging
 import os
+import shutil
 import signal
 import socket
+import tempfile
+import threading
+import time
 from functools import partial
+from pathlib import Path
 from typing import Optional
 
 from granian.constants import HTTPModes, Interfaces
@@ -49,7 +57,12 @@ SECRET_VARIABLES = ("DALAD_HISTORY_KEY", "DALAD_SECRET_KEY", "DALAD_DATABASE_URL
 HEADER_BUFFER_BYTES = 32 * 1024
 WORKER_LIFETIME_SECONDS = 6 * 3600  # production: each worker replaced now and then (memory)
 STOP_SECONDS = 30  # production: what a worker gets to finish its requests when replaced or stopped
+WORKER_TIMEOUT_SECONDS = 60  # production: a worker silent this long is killed and replaced (DALAD_WORKER_TIMEOUT)
+# granian's supervisor exits when a worker it replaced dies again within 5.5 s ("crash loop"): a
+# worker is never killed younger than its timeout, so no timeout may be shorter than that.
+MIN_WORKER_TIMEOUT_SECONDS = 10
 _PR_SET_PDEATHSIG = 1
+_log = logging.getLogger("_granian")  # the supervisor's own log (granian's lines: worker spawned, exited)
 
 
 class PortTaken(Exception):
@@ -58,11 +71,12 @@ class PortTaken(Exception):
 
 def serve(settings: Settings, *, host: str, port: int, threads: int, workers: int = 1,
           db: Optional[Database] = None, scheduler: bool = True, production: bool = False,
-          forwarded_allow_ips: Optional[str] = None) -> None:
+          forwarded_allow_ips: Optional[str] = None, worker_timeout: int = WORKER_TIMEOUT_SECONDS) -> None:
     """Serve until SIGTERM or SIGINT. workers=1: in this process, on `db` (made from `settings`
     when None); more: that many worker processes, each on its own engine. `forwarded_allow_ips`
     (comma-separated addresses or networks): peers whose X-Forwarded-For and X-Forwarded-Proto
-    are believed; None believes none. The access log goes to stdout in production."""
+    are believed; None believes none. The access log goes to stdout in production. A worker whose
+    heartbeat stops for `worker_timeout` seconds is killed and replaced."""
     refuse_taken_port(host, port)
     forget_secrets()
     options = dict(address=host, port=port, interface=Interfaces.WSGI, http=HTTPModes.http1, websockets=False,
@@ -77,9 +91,16 @@ def serve(settings: Settings, *, host: str, port: int, threads: int, workers: in
         return
     if db is not None:
         db.dispose()  # each worker opens its own engine: no pooled connection crosses a fork
-    loader = partial(_worker_app, settings, scheduler, forwarded_allow_ips, os.getpid())
-    Workers(target="dalad", workers=workers, respawn_failed_workers=True, workers_lifetime=WORKER_LIFETIME_SECONDS,
-            workers_kill_timeout=STOP_SECONDS, **options).serve(target_loader=loader, wrap_loader=False)
+    heartbeats = Heartbeat.folder_for(os.getpid())
+    try:
+        heartbeat = Heartbeat(heartbeats, worker_timeout, threads)
+        loader = partial(_worker_app, settings, scheduler, forwarded_allow_ips, os.getpid(), heartbeat)
+        server = Workers(target="dalad", workers=workers, respawn_failed_workers=True,
+                         workers_lifetime=WORKER_LIFETIME_SECONDS, workers_kill_timeout=STOP_SECONDS, **options)
+        threading.Thread(target=heartbeat.watch, args=(server,), name="dalad-worker-watchdog", daemon=True).start()
+        server.serve(target_loader=loader, wrap_loader=False)
+    finally:
+        shutil.rmtree(heartbeats, ignore_errors=True)
 
 
 class ServingApp:
@@ -103,14 +124,87 @@ def serving_app(settings: Settings, scheduler: bool, forwarded_allow_ips: Option
     return ServingApp(wsgi, start_scheduler(db) if scheduler else None)
 
 
-def _worker_app(settings: Settings, scheduler: bool, forwarded_allow_ips: Optional[str], supervisor: int):
-    """Run in each worker process before it serves: die with the supervisor, then build the app."""
+def _worker_app(settings: Settings, scheduler: bool, forwarded_allow_ips: Optional[str], supervisor: int,
+                heartbeat: "Heartbeat"):
+    """Run in each worker process before it serves: die with the supervisor, build the app, and
+    start beating."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != supervisor:  # it died before the call above
         os._exit(1)
-    return serving_app(settings, scheduler, forwarded_allow_ips).app
+    return heartbeat.beat(serving_app(settings, scheduler, forwarded_allow_ips).app)
+
+
+class Heartbeat:
+    """How the supervisor knows a worker process still serves (as gunicorn's workers tell theirs):
+    each worker touches a file named by its pid, in a folder the supervisor made, every few
+    seconds from a thread of its own. The beat stops when the process is frozen (stopped, or the
+    GIL held in C code) or when every one of its `threads` request threads has been inside one
+    request for longer than `timeout` (it can answer nothing). The supervisor's `watch` kills a
+    worker silent for `timeout` seconds; granian then starts another in its place."""
+
+    PREFIX = "dalad-heartbeats-"
+
+    @classmethod
+    def folder_for(cls, supervisor: int) -> Path:
+        """A new folder for the marks of `supervisor`'s workers; those of supervisors gone (killed
+        with SIGKILL, they could not remove theirs) are removed."""
+        for old in Path(tempfile.gettempdir()).glob(f"{cls.PREFIX}*-*"):
+            pid = old.name.removeprefix(cls.PREFIX).split("-", 1)[0]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(prefix=f"{cls.PREFIX}{supervisor}-"))
+
+    def __init__(self, folder: Path, timeout: int, threads: int):
+        self.folder, self.timeout, self.threads = folder, timeout, threads
+        self.interval = min(5.0, timeout / 4)
+
+    def beat(self, app):
+        """In a worker: `app`, counting its requests in flight, and the thread that beats."""
+        in_flight: dict[int, float] = {}  # request thread -> when its request began
+
+        def counted(environ, start_response):
+            thread = threading.get_ident()
+            in_flight[thread] = time.monotonic()
+            try:
+                return app(environ, start_response)
+            finally:
+                del in_flight[thread]
+
+        def beating():
+            mark = self.folder / str(os.getpid())
+            while True:
+                now = time.monotonic()
+                if sum(now - began > self.timeout for began in list(in_flight.values())) < self.threads:
+                    mark.touch()  # (made again if the supervisor took it for a gone worker's)
+                time.sleep(self.interval)
+
+        threading.Thread(target=beating, name="dalad-heartbeat", daemon=True).start()
+        return counted
+
+    def watch(self, server: "Workers") -> None:
+        """In the supervisor: kill each worker that has not beaten for `timeout` seconds (one that
+        never beat counts from its start), and forget the marks of workers gone."""
+        while True:
+            time.sleep(self.interval)
+            workers = {wrk.inner.pid: wrk for wrk in list(server.wrks) if wrk.inner.pid is not None}
+            for pid, wrk in workers.items():
+                started = time.monotonic() - wrk.birth
+                if started < self.timeout or not wrk.inner.is_alive():
+                    continue
+                try:
+                    silent = time.time() - (self.folder / str(pid)).stat().st_mtime
+                except FileNotFoundError:
+                    silent = started
+                if silent > self.timeout:
+                    _log.error("worker-%d (pid %d) has not answered its supervisor for %.0f s (DALAD_WORKER_TIMEOUT "
+                               "%d): killed, and replaced", wrk.idx + 1, pid, silent, self.timeout)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)  # granian sees it die and starts another
+            for mark in self.folder.iterdir():
+                if not mark.name.isdigit() or int(mark.name) not in workers:
+                    mark.unlink(missing_ok=True)
 
 
 def forget_secrets() -> None:

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import replay, services
-from engine.models import HistoryEvent, ProcessInstance
+from engine.models import ExternalTask, HistoryEvent, ProcessInstance
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "web"))
 from test_rest_helpers import PASSWORD, error_of, modeler_deploy, rest  # noqa: E402,F401
@@ -168,14 +168,15 @@ def test_java_delegates_become_java_topics_for_python_workers(rest):
     warned = warnings_of(answer)
     assert set(warned) == {"c7_java_delegates", "archive_invoice", "notify_creditor", "score_creditor",
                            "EndEvent_paid"}
-    assert "start execution listener needs Java (class 'org.camunda.bpm.example.ProcessStartListener'): skipped" \
-        in warned["c7_java_delegates"]
+    assert any("topic 'java:org.camunda.bpm.example.ProcessStartListener'" in w for w in warned["c7_java_delegates"])
     assert any("topic 'java:org.camunda.bpm.example.invoice.service.ArchiveInvoiceService'" in w
                for w in warned["archive_invoice"])
     instance = start(rest, "c7_java_delegates", business_key="INV-1", amount=30)
+    work(rest, "java:org.camunda.bpm.example.ProcessStartListener", started=True)  # the process's start listener
     task = work(rest, "java:org.camunda.bpm.example.invoice.service.ArchiveInvoiceService", archived=True)
     assert (task["activityId"], task["businessKey"], task["variables"]["amount"]["value"]) == (
         "archive_invoice", "INV-1", 30)
+    work(rest, "java:${auditListener}")  # archive_invoice's end listener
     work(rest, "java:${notifier}")
     work(rest, "java:${scoring.score(execution)}", score=7)
     assert state(rest, instance) == "ACTIVE"
@@ -205,6 +206,52 @@ def test_javascript_listeners_and_groovy_scripts_become_incidents_an_administrat
     assert variables(rest, instance)["fee"] == 20 and variables(rest, instance)["reviewer"] == "office"
     complete(rest, tasks(rest, instance)["pay_fee"], "finance")
     assert state(rest, instance) == "COMPLETED"
+
+
+def test_python_listeners_and_parameters_run_in_the_sandbox_where_they_stand(rest):
+    """Python in a process start listener, a user task's create and complete task listeners and
+    end execution listener, a flow's take listener, and input/output parameters: each runs where
+    Camunda would run it, in the engine's sandbox, with no warning."""
+    assert warnings_of(deploy(rest, "python_listeners.bpmn")) == {}
+    instance = start(rest, "c7_python_listeners", amount=30)
+    assert variables(rest, instance)["opened"] is True  # the process's start listener
+    assert variables(rest, instance)["reviewer"] == "office"  # the create listener, before the task
+    review = tasks(rest, instance)["review"]
+    complete(rest, review, "office")
+    seen = variables(rest, instance)
+    assert (seen["reviewed_by"], seen["fee"], seen["took"]) == ("office-done", 5, True)
+    pay = tasks(rest, instance)["pay_fee"]
+    assert rest.as_("finance").get(f"/task/{pay['id']}/variables").get_json()["doubled"]["value"] == 60
+    complete(rest, pay, "finance")
+    assert state(rest, instance) == "COMPLETED"
+    done = rest.as_("admin").get("/history/variable-instance", processInstanceId=instance).get_json()
+    assert {v["name"]: v["value"] for v in done}["total"] == 65  # doubled + fee, by the output script
+
+
+def test_javascript_conditions_become_an_incident_that_chooses_the_flow(rest):
+    """A gateway whose condition is JavaScript: an incident before it, which an administrator
+    completes with `take_<flow>` (true to take that flow); false for all takes the default."""
+    answer = deploy(rest, "javascript_conditions.bpmn")
+    assert list(warnings_of(answer)) == ["Gateway_amount"]
+    assert "take_Flow_big" in warnings_of(answer)["Gateway_amount"][0]
+    big = start(rest, "c7_javascript_conditions", amount=5000, waived=False)
+    small = start(rest, "c7_javascript_conditions", amount=5000, waived=True)
+    assert tasks(rest, big) == {} and tasks(rest, small) == {}  # both wait at the incident
+    assert {i["processInstanceId"] for i in rest.as_("admin").get("/incident").get_json()} == {big, small}
+    client = rest.app.test_client()
+    assert login(client, "admin", PASSWORD).status_code == 302
+    for instance, take in ((big, True), (small, False)):
+        [waiting] = rest.as_("admin").get("/external-task", processInstanceId=instance).get_json()
+        assert (waiting["topicName"], waiting["activityId"]) == ("script:javascript",
+                                                                "Gateway_amount__javascript_conditions")
+        with rest.db.read() as session:  # the incidents page names the task by its row
+            row_id = session.scalar(select(ExternalTask.id).where(ExternalTask.rest_id == waiting["id"]))
+        response = post(client, f"/admin/external-tasks/{row_id}/complete",
+                        {"variables": json.dumps({"take_Flow_big": take}), "reason": "amount checked by hand"})
+        assert response.status_code == 302, response.get_data(as_text=True)
+    assert list(tasks(rest, big)) == ["approve_big"] and list(tasks(rest, small)) == ["approve_small"]
+    complete(rest, tasks(rest, big)["approve_big"], "finance")
+    assert state(rest, big) == "COMPLETED"
 
 
 def _admin_completes_scripts(rest, client, values: dict) -> None:

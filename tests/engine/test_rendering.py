@@ -369,6 +369,19 @@ def test_highlight_classes_land_on_exactly_the_right_elements():
     assert ".completed > .shape" in css and ".taken > .line" in css and ".active > .shape" in css
 
 
+def test_what_the_engine_put_in_for_a_listener_is_shown_on_what_it_stands_for():
+    """engine/foreign.py names an element it puts in `<owner>__…`: the file has no shape for it,
+    so its state is drawn on its owner (a task, or the flow a take listener sits on)."""
+    hl = Highlight(completed={"task_a__create_java_listener"}, active={"task_b__end_python_listener"},
+                   taken_flows={"f2__take_python_listener__flow"}, failed={"task_receive__end_java_listener"},
+                   waiting={"timer_a__start_javascript_listener": "an incident"})
+    drawn = groups(parse(render_svg(SMALL, highlight=hl)))
+    having = {state: {el_id for el_id, g in drawn.items() if state in classes(g)}
+              for state in ("completed", "active", "taken", "failed", "waiting")}
+    assert having == {"completed": {"task_a"}, "active": {"task_b"}, "taken": {"f2"}, "failed": {"task_receive"},
+                      "waiting": {"timer_a"}}
+
+
 def test_no_highlight_no_state_classes():
     root = parse(render_svg(SMALL))
     states = {"completed", "active", "taken", "waiting", "failed"}

@@ -433,10 +433,26 @@ def test_python_condition_that_does_not_parse():
 
 def test_condition_in_another_language():
     xml = diagram(gateway_with(
-        '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression" language="javascript">amount &gt; 5</bpmn:conditionExpression>'))
+        '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression" language="ruby">amount &gt; 5</bpmn:conditionExpression>'))
     assert check(xml) == [at(xml, "Gateway_1", "exclusiveGateway",
-                             "condition on flow 'Flow_3' has language 'javascript'; "
+                             "condition on flow 'Flow_3' has language 'ruby'; "
                              "only python or juel conditions are supported")]
+
+
+def test_a_javascript_condition_becomes_an_incident_before_its_gateway():
+    xml = diagram(gateway_with(
+        '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression" language="javascript">amount &gt; 5</bpmn:conditionExpression>'))
+    root, warnings, problems = adapted(xml)
+    assert problems == []
+    assert warnings == [at(xml, "Gateway_1", "exclusiveGateway", "conditions in javascript on 'Flow_3': when reached "
+                           "they become an incident (an administrator completes it with 'take_Flow_3' (true to take "
+                           "flow 'Flow_3'))")]
+    condition = element(root, "Flow_3").find(f"{BPMN}conditionExpression")
+    assert (condition.text, condition.get("language")) == ("${take_Flow_3 == true}", None)
+    decide = element(root, "Gateway_1__javascript_conditions")
+    assert (decide.get(f"{CAMUNDA}topic"), decide.findtext(f"{BPMN}outgoing")) == (
+        "script:javascript", "Gateway_1__javascript_conditions__flow")
+    assert element(root, "Gateway_1__javascript_conditions__flow").get("targetRef") == "Gateway_1"
 
 
 def test_empty_and_external_conditions():
@@ -683,11 +699,22 @@ def test_external_script_is_refused():
                              "put the script in the diagram")]
 
 
-def test_scripts_in_listeners_and_parameters():
-    xml = diagram(around("""    <bpmn:userTask id="Task_1" name="Review">
+def test_python_in_listeners_and_parameters_is_checked_at_deploy():
+    """Python runs in listeners and parameters (engine/foreign.py, engine/specs.py); what cannot run
+    is refused naming the listener or parameter; another language in a parameter is not run."""
+    process_listener = """    <bpmn:extensionElements>
+      <camunda:executionListener event="end">
+        <camunda:script scriptFormat="python">closed = True</camunda:script>
+      </camunda:executionListener>
+    </bpmn:extensionElements>
+"""
+    xml = diagram(process_listener + around("""    <bpmn:userTask id="Task_1" name="Review">
       <bpmn:extensionElements>
+        <camunda:taskListener event="assignment">
+          <camunda:script scriptFormat="python">who = "x"</camunda:script>
+        </camunda:taskListener>
         <camunda:taskListener event="create">
-          <camunda:script scriptFormat="groovy">task.name = "x"</camunda:script>
+          <camunda:script scriptFormat="python">import os</camunda:script>
         </camunda:taskListener>
         <camunda:executionListener event="end">
           <camunda:script scriptFormat="python" resource="end.py" />
@@ -696,16 +723,43 @@ def test_scripts_in_listeners_and_parameters():
           <camunda:inputParameter name="total">
             <camunda:script scriptFormat="python"></camunda:script>
           </camunda:inputParameter>
+          <camunda:inputParameter name="half">
+            <camunda:script scriptFormat="python">half = amount / 2</camunda:script>
+          </camunda:inputParameter>
+          <camunda:outputParameter name="shown">
+            <camunda:script scriptFormat="javascript">amount + 1</camunda:script>
+          </camunda:outputParameter>
+          <camunda:outputParameter name="kept">
+            <camunda:script scriptFormat="ruby">amount + 1</camunda:script>
+          </camunda:outputParameter>
         </camunda:inputOutput>
       </bpmn:extensionElements>
       <bpmn:incoming>Flow_in</bpmn:incoming>
       <bpmn:outgoing>Flow_out</bpmn:outgoing>
     </bpmn:userTask>""", "Task_1"))
-    not_run = "is not run by the engine; put it in a script task (or use a ${...} expression)"
-    assert check(xml) == [
-        at(xml, "Task_1", "userTask", f"a script in a task listener {not_run}"),
-        at(xml, "Task_1", "userTask", f"a script in an execution listener {not_run}"),
-        at(xml, "Task_1", "userTask", f"a script in an input parameter {not_run}"),
+    root, warnings, problems = adapted(xml)
+    assert warnings == [at(xml, "Task_1", "userTask", "output parameter 'shown' in javascript: when reached it "
+                                                      "becomes an incident (an administrator completes it with the "
+                                                      "variable 'shown')")]
+    after = element(root, "Task_1__output_shown_javascript")  # the JavaScript: an incident after the task
+    assert (after.get(f"{CAMUNDA}type"), after.get(f"{CAMUNDA}topic")) == ("external", "script:javascript")
+    closing = element(root, "EndEvent_1__end_python_listener")  # the process's end: before its end event
+    assert (closing.findtext(f"{BPMN}script"), closing.findtext(f"{BPMN}outgoing")) == (
+        "closed = True", "EndEvent_1__end_python_listener__flow")
+    assert problems == [
+        at(xml, "Task_1", "userTask", "the Python assignment task listener cannot run: listeners run on an "
+                                      "element's start and end, a flow's take, a task's create and complete, the "
+                                      "process's start and end"),
+        at(xml, "Task_1", "userTask", "the Python create task listener: script does not compile: 'Import' "
+                                      "statement is not allowed in a script at line 1, column 1"),
+        at(xml, "Task_1", "userTask", "the Python end execution listener: external script (resource 'end.py') "
+                                      "is not supported; put the script in the diagram"),
+        at(xml, "Task_1", "userTask", "inputParameter 'total': Python script does not compile: empty script"),
+        at(xml, "Task_1", "userTask", "inputParameter 'half': Python script does not compile: the script's last "
+                                      "line must be an expression: its value is the parameter's at line 1, "
+                                      "column 1"),
+        at(xml, "Task_1", "userTask", "a ruby script in an output parameter is not run by the engine; "
+                                      "write it in Python or FEEL (or use a ${...} expression)"),
     ]
 
 
@@ -728,6 +782,7 @@ def element(root, element_id: str):
 
 
 CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
+BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 
 
 @pytest.mark.parametrize("kind", ["serviceTask", "sendTask", "businessRuleTask"])
@@ -799,11 +854,12 @@ def test_a_message_end_event_with_java_becomes_an_external_task_then_the_end():
     assert element(root, "End_message__end").tag.endswith("endEvent")
 
 
-def test_java_listeners_are_skipped_with_a_warning_per_listener():
+def test_java_listeners_become_external_tasks_where_they_run():
     task = """    <bpmn:userTask id="Task_1" name="Review">
       <bpmn:extensionElements>
         <camunda:executionListener class="org.example.Audit" event="start" />
         <camunda:taskListener delegateExpression="${notifier}" event="create" />
+        <camunda:taskListener class="org.example.Mail" event="assignment" />
         <camunda:executionListener event="end">
           <camunda:script scriptFormat="python">done = True</camunda:script>
         </camunda:executionListener>
@@ -817,14 +873,35 @@ def test_java_listeners_are_skipped_with_a_warning_per_listener():
 """
     xml = diagram(process_listener + around(task, "Task_1"))
     root, warnings, problems = adapted(xml)
-    assert problems == [at(xml, "Task_1", "userTask", "a script in an execution listener is not run by the engine; "
-                                                      "put it in a script task (or use a ${...} expression)")]
+    assert problems == []  # the Python listener runs: a script task after the user task
+    python = element(root, "Task_1__end_python_listener")
+    assert (python.tag, python.get("scriptFormat")) == (f"{BPMN}scriptTask", "python")
+    assert python.findtext(f"{BPMN}script") == "done = True"
+    worker = "for a Python worker (or an administrator completes it)"
     assert warnings == [
-        Problem(FILE, "start execution listener needs Java (class 'org.example.ProcessAudit'): skipped",
+        Problem(FILE, "start execution listener needs Java (class 'org.example.ProcessAudit'): when reached it "
+                      f"becomes an external task of topic 'java:org.example.ProcessAudit' {worker}",
                 line=line_of(xml, "<bpmn:process "), element_id="invoice", element_type="process"),
-        at(xml, "Task_1", "userTask", "start execution listener needs Java (class 'org.example.Audit'): skipped"),
-        at(xml, "Task_1", "userTask", "create task listener needs Java (delegateExpression '${notifier}'): skipped"),
+        at(xml, "Task_1", "userTask", "start execution listener needs Java (class 'org.example.Audit'): when reached "
+                                      f"it becomes an external task of topic 'java:org.example.Audit' {worker}"),
+        at(xml, "Task_1", "userTask", "create task listener needs Java (delegateExpression '${notifier}'): when "
+                                      f"reached it becomes an external task of topic 'java:${{notifier}}' {worker}"),
+        at(xml, "Task_1", "userTask", "assignment task listener needs Java (class 'org.example.Mail'): skipped "
+                                      "(listeners run on an element's start and end, a flow's take, a task's create "
+                                      "and complete, the process's start and end)"),
     ]
+    topics = {e.get("id"): e.get(f"{CAMUNDA}topic") for e in root.iter(f"{BPMN}serviceTask")}
+    assert topics == {"StartEvent_1__start_java_listener": "java:org.example.ProcessAudit",
+                      "Task_1__start_java_listener": "java:org.example.Audit",
+                      "Task_1__create_java_listener": "java:${notifier}"}
+    # in the order Camunda runs them: the process's start, the task's start, its create, the task
+    flow = [element(root, "StartEvent_1")]
+    while flow[-1].findtext(f"{BPMN}outgoing"):
+        [step] = root.xpath("//*[@id=$id]", id=element(root, flow[-1].findtext(f"{BPMN}outgoing")).get("targetRef"))
+        flow.append(step)
+    assert [e.get("id") for e in flow] == ["StartEvent_1", "StartEvent_1__start_java_listener",
+                                          "Task_1__start_java_listener", "Task_1__create_java_listener", "Task_1",
+                                          "Task_1__end_python_listener", "EndEvent_1"]
 
 
 def test_a_business_rule_task_needs_a_decision_or_an_implementation():

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -249,6 +250,77 @@ def test_kill_9_of_the_production_server_leaves_nothing_serving(db, tmp_path):
             socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=5).close()
 
 
+def _started_in_place_of_killed(log: Path) -> bool:
+    """Whether a worker has started for each the supervisor killed (a worker still starting would
+    hold up the server's stop: it takes SIGTERM only once it serves)."""
+    text = log.read_text()
+    return text.count("Started worker-") == 2 + text.count("has not answered its supervisor")
+
+
+def test_a_frozen_worker_is_killed_and_replaced(db, tmp_path):
+    """A worker that stops answering its supervisor (here SIGSTOP: as frozen as a process gets) is
+    killed after DALAD_WORKER_TIMEOUT seconds and another takes its place; the other serves on."""
+    base, env, args = _served(db, tmp_path, production=True, DALAD_WORKER_TIMEOUT="10")
+    log = tmp_path / "serve.log"
+    with dalad_serve(base, env, *args, log=log) as server:
+        _wait("two workers", lambda: len(_children(server.pid)) == 2)
+        victim = min(_children(server.pid))
+        os.kill(victim, signal.SIGSTOP)
+        stopped = time.monotonic()
+        assert Client(base).get("/healthz").status == 200  # the other worker answers meanwhile
+        _wait("the frozen worker replaced",
+              lambda: len(_children(server.pid)) == 2 and victim not in _children(server.pid), 60)
+        assert time.monotonic() - stopped >= 10  # not before its timeout
+        assert f"(pid {victim}) has not answered its supervisor" in log.read_text()
+        _wait("the new worker serving", lambda: _started_in_place_of_killed(log))
+        assert Client(base).get("/healthz").status == 200
+        [marks] = Path(tempfile.gettempdir()).glob(f"dalad-heartbeats-{server.pid}-*")
+        _wait("the killed worker's mark gone", lambda: {int(m.name) for m in marks.iterdir()} == _children(server.pid))
+        server.kill()  # SIGKILL: the supervisor cannot remove its folder; the next one does
+        server.wait(timeout=30)
+    base, env, args = _served(db, tmp_path, production=True)
+    with dalad_serve(base, env, *args, log=log) as server:
+        assert not marks.exists()
+        _wait("both workers serving", lambda: _started_in_place_of_killed(log))  # (before SIGTERM)
+
+
+def test_a_worker_whose_every_thread_is_stuck_is_replaced_and_writes_nothing(db, tmp_path, edu):
+    """A worker whose request threads (one here) are all held inside one request past the timeout
+    (a start waiting on the database's write lock, which this test holds) stops beating and is
+    replaced; the start it was running wrote nothing, and once the lock is let go the server
+    serves writes again. (SQLite gives up waiting after 30 s; the timeout is 10.)"""
+    base, env, args = _served(db, tmp_path, production=True, DALAD_WORKER_TIMEOUT="10", DALAD_THREADS="1")
+    log = tmp_path / "serve.log"
+    host, port = base.removeprefix("http://").split(":")
+    start = json.dumps({"businessKey": "stuck", "variables": {"unit": {"value": "edu"}}}).encode()
+    with dalad_serve(base, env, *args, log=log) as server:
+        _wait("two workers", lambda: len(_children(server.pid)) == 2)
+        first = _children(server.pid)
+        holder = db.engine.raw_connection()
+        sockets = []
+        try:
+            holder.cursor().execute("BEGIN EXCLUSIVE")
+            for _ in range(2):  # one for each worker, as they happen to take them
+                s = socket.create_connection((host, int(port)), timeout=60)
+                s.sendall(f"POST /engine-rest/process-definition/key/review/start HTTP/1.1\r\nHost: x\r\n"
+                          f"Authorization: Bearer {edu}\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(start)}\r\n\r\n".encode() + start)
+                sockets.append(s)
+            _wait("a stuck worker replaced", lambda: first - _children(server.pid)
+                  and len(_children(server.pid)) == 2, 28)
+            assert "has not answered its supervisor" in log.read_text()
+            _wait("the new workers serving", lambda: _started_in_place_of_killed(log))
+        finally:
+            holder.rollback()
+            holder.close()
+            for s in sockets:
+                s.close()
+        with db.read() as session:
+            assert session.scalar(select(func.count()).select_from(ProcessInstance)
+                                  .where(ProcessInstance.business_key == "stuck")) == 0
+        _submit_task(base, edu, "after")  # writes go through again
+
+
 @pytest.mark.parametrize("production", [False, True], ids=["development", "production"])
 def test_sigterm_lets_the_completion_in_flight_finish(db, tmp_path, edu, production):
     base, env, args = _served(db, tmp_path, production)
@@ -333,7 +405,8 @@ def test_the_served_process_logs_no_line_per_workflow_step_and_freezes_its_start
 @pytest.mark.parametrize("name, value, says", [
     ("DALAD_BIND", "5000", "DALAD_BIND must be HOST:PORT (0.0.0.0:5000, [::]:5000), not '5000'"),
     ("DALAD_WORKERS", "two", "DALAD_WORKERS must be a whole number from 1, not 'two'"),
-    ("DALAD_THREADS", "0", "DALAD_THREADS must be a whole number from 1, not '0'")])
+    ("DALAD_THREADS", "0", "DALAD_THREADS must be a whole number from 1, not '0'"),
+    ("DALAD_WORKER_TIMEOUT", "5", "DALAD_WORKER_TIMEOUT must be at least 10 seconds, not '5'")])
 def test_a_bad_server_setting_stops_the_start_naming_it(db, tmp_path, name, value, says):
     base, env, args = _served(db, tmp_path, production=True, **{name: value})
     refused = subprocess.run([str(BIN / "dalad"), "serve", *args], env=env, capture_output=True, text=True,

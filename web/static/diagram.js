@@ -29,17 +29,25 @@
       var canvas = viewer.get("canvas");
       var overlays = viewer.get("overlays");
       var registry = viewer.get("elementRegistry");
+      // an element the engine put in for a listener, a parameter or a condition ("<owner>__…",
+      // engine/foreign.py) is not in the file: it is shown on the element it stands for
+      function shown(id) {
+        if (registry.get(id)) { return id; }
+        var owner = id.split("__")[0];
+        return registry.get(owner) ? owner : null;
+      }
       function mark(ids, marker) {
-        (ids || []).forEach(function (id) { if (registry.get(id)) { canvas.addMarker(id, marker); } });
+        (ids || []).forEach(function (id) { if (shown(id)) { canvas.addMarker(shown(id), marker); } });
       }
       mark(state.completed, "is-done");
       mark(state.taken, "is-taken");
       mark(state.active, "is-active");
       mark(state.failed, "is-failed");
       Object.keys(state.waiting || {}).forEach(function (id) {
-        if (!registry.get(id)) { return; }
-        canvas.addMarker(id, "is-waiting");
-        overlays.add(id, { position: { bottom: -4, left: 0 }, html: badge("⏱ " + state.waiting[id], "waiting") });
+        var at = shown(id);
+        if (!at) { return; }
+        canvas.addMarker(at, "is-waiting");
+        overlays.add(at, { position: { bottom: -4, left: 0 }, html: badge("⏱ " + state.waiting[id], "waiting") });
       });
       Object.keys(state.counts || {}).forEach(function (id) {
         if (registry.get(id) && state.counts[id] > 1) {
