@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import set_committed_value
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.exceptions import TaskNotFoundException
 
 from . import (bureaus, called, clock, compliance, definitions, history, inbox, instances, runtime, senders, stepsql,
                users, variable_limits)
@@ -487,7 +488,10 @@ def withdraw_task(session: Session, task_id: int, *, user: str) -> UserTask:
     submitted = sorted(next((e.get("data") or {}).get("values") or {} for e in reversed(history.events_of(session, row.id))
                             if e["type"] == "task_completed" and (e.get("data") or {}).get("task") == task.id))
     handle = instances.load(session, row.id, row=row)
-    spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
+    try:
+        spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
+    except TaskNotFoundException:  # compaction dropped its step once the next one started
+        raise TaskNotReady(f"task {task_id} cannot be taken back: the process has moved on since") from None
     handle.events.append(history.Event("task_withdrawn", actor=user, element_id=task.element_id,
                                        data={"task": task.id, "path": runtime.task_path(spiff_task),
                                              "values": submitted}))

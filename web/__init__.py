@@ -8,9 +8,9 @@ import os
 import secrets
 import sys
 from datetime import timedelta
-from typing import Optional
+from typing import NoReturn, Optional
 
-from flask import Flask, current_app, render_template, request
+from flask import Flask, abort, current_app, make_response, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -218,6 +218,11 @@ def render_error(code: int, description: Optional[str] = None, detail: Optional[
     if code == 400 and description == "csrf":
         title, message = N_("页面已过期"), N_("页面已过期或请求来源无效，请返回并刷新页面后重试。")
     return render_template("error.html", code=code, title=_(title), message=_(message), detail=detail), code
+
+
+def bad_request(detail: str) -> NoReturn:
+    """Stop the request with the 400 page saying what is wrong (`detail`, in the UI language)."""
+    abort(make_response(render_error(400, detail=detail)))
 
 
 def database() -> Database:

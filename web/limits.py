@@ -5,6 +5,7 @@ by web.IdConverter).
   (413 beyond) and nests at most MAX_JSON_DEPTH arrays/objects (400 beyond), so no body can
   exhaust the parser's stack or the process's memory. Uploads (multipart) keep their own limit,
   MAX_CONTENT_LENGTH.
+- A body the answer did not need is read to its end (at most the limit) and dropped.
 """
 from __future__ import annotations
 
@@ -58,6 +59,20 @@ def check_json_body() -> None:
         abort(400, description=f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
 
 
+def drop_unread_body(response):
+    """After a request answered before its body was read (refused for want of a login, a CSRF
+    token, a NUL in the path): the rest of the body, up to the request's limit, is read and dropped.
+    granian closes a connection whose body was left unread, and a client still sending a large form
+    then met a broken pipe instead of the answer."""
+    length = request.content_length
+    if length and length <= (request.max_content_length or 0):
+        stream = request.stream
+        while not stream.is_exhausted and stream.read(1 << 16):
+            pass
+    return response
+
+
 def init_app(app: Flask) -> None:
-    """Every request is checked first."""
+    """Every request is checked first; what a refusal did not read of its body is dropped."""
     app.before_request(check_json_body)
+    app.after_request(drop_unread_body)

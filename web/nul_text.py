@@ -1,9 +1,9 @@
 """No NUL character (U+0000) in the text a request brings. PostgreSQL's text cannot hold one (its
 driver refuses any parameter with it), so a NUL in a query parameter, a form field or a JSON string
 failed there with a 500 where SQLite took it. Every request is checked once before its view: the
-query string, the form fields and the strings of a JSON body; one with a NUL is a 400 that names
-the field (the REST API's InvalidRequestException, the UI's error page in its language), on both
-databases. Uploaded files are bytes and may hold anything."""
+path's parameters, the query string, the form fields and the strings of a JSON body; one with a NUL
+is a 400 that names the field (the REST API's InvalidRequestException, the UI's error page in its
+language), on both databases. Uploaded files are bytes and may hold anything."""
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -30,8 +30,11 @@ def refuse_nul_text():
 
 
 def _nul_field() -> Optional[tuple[str, str]]:
-    """(what, name) of the first field whose text holds a NUL: a query parameter, a form field, or
-    the path of a JSON body's string (`variables.note.value`)."""
+    """(what, name) of the first field whose text holds a NUL: a parameter in the URL's path or its
+    query, a form field, or the path of a JSON body's string (`variables.note.value`)."""
+    for name, value in (request.view_args or {}).items():  # a part of the path: /start/<key>, /admin/users/<name>
+        if isinstance(value, str) and "\x00" in value:
+            return "path parameter", name
     if b"%00" in request.query_string:
         for name, value in request.args.items(multi=True):
             if "\x00" in name or "\x00" in value:

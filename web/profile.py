@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from engine import users
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, NotFound
 from engine.models import User, UserBureau
 
 from . import database, security
@@ -25,9 +25,19 @@ def _colleagues(session, user) -> list[tuple[str, str]]:
 
 @bp.get("/me")
 def show():
+    return _page()
+
+
+def _page(status: int = 200):
     with database().read() as session:
         me = users.get_user(session, g.current_user.name)
-        return render_template("profile.html", me=me, colleagues=_colleagues(session, g.current_user))
+        return render_template("profile.html", me=me, colleagues=_colleagues(session, g.current_user)), status
+
+
+def _refused(message: str):
+    """The settings page again, 400, with what is wrong above the form."""
+    flash(message, "error")
+    return _page(400)
 
 
 @bp.post("/me/substitute")
@@ -37,14 +47,14 @@ def set_substitute():
     try:
         until = date.fromisoformat(request.form.get("until") or "") if substitute else None
     except ValueError:
-        flash(_("请填写外出的最后一天。"), "error")
-        return redirect(url_for("profile.show"))
+        return _refused(_("请填写外出的最后一天。"))
     try:
         with database().write() as session:
             users.set_substitute(session, user.name, substitute, until)
+    except NotFound:
+        return _refused(_("没有名为“%(name)s”的用户，请从列表中选择本部门的同事。", name=substitute))
     except InvalidInput:
-        flash(_("请选择本部门的同事，并填写今天或以后的日期。"), "error")
-        return redirect(url_for("profile.show"))
+        return _refused(_("请选择本部门的同事，并填写今天或以后的日期。"))
     flash(_("已委托，外出期间同事可接办您的任务。") if substitute else _("已取消委托。"), "success")
     return redirect(url_for("profile.show"))
 

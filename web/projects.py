@@ -25,13 +25,14 @@ from engine.models import ProcessDefinition, ProcessInstance, Resource, User
 from engine.projects import ProjectFilter, Viewer
 from engine.rendering import render_svg
 
-from . import N_, casefile, database, security
+from . import N_, bad_request, casefile, database, security
 from .auth import CurrentUser, bureau_names
 from .i18n import local_time
 from .tasks import STAGES, engine_error, may_see as may_see_task
 
 bp = security.protect(Blueprint("projects", __name__))
 PER_PAGE = 25
+FIRST_YEAR, LAST_YEAR = 1901, 2999  # the plan years engine.projects reads
 DASHBOARD_GROUPS = ("office", "leading_group")
 CATEGORIES = {"infrastructure": N_("电子政务基础设施"), "software": N_("软件开发及购买"), "om": N_("运维服务"),
               "operations": N_("运维服务")}
@@ -79,11 +80,20 @@ def filters_from(args) -> ProjectFilter:
     def text(name):
         return (args.get(name) or "").strip()[:200] or None
     status = text("status")
-    year = text("year")
     return ProjectFilter(text=text("q"), unit=text("unit"), category=text("category"), stage=text("stage"),
                          status=status if status in STATUS_FILTERS else None, process=text("process"),
-                         overdue=args.get("overdue") in ("1", "true", "on"),
-                         year=int(year) if year and year.isdigit() and len(year) <= 4 else None)
+                         overdue=args.get("overdue") in ("1", "true", "on"), year=_year_filter(text("year")))
+
+
+def _year_filter(text: Optional[str]) -> Optional[int]:
+    """The year filter: a year between 1901 and 2999 (what a plan year may be); else a 400 naming it
+    (year 1 or 9999 reached the database as a time before year 1 or after 9999: 500)."""
+    if text is None:
+        return None
+    if text.isascii() and text.isdigit() and FIRST_YEAR <= int(text) <= LAST_YEAR:
+        return int(text)
+    bad_request(_("筛选条件“年度”应为 %(first)s 至 %(last)s 之间的年份，不能是“%(value)s”。",
+                  first=FIRST_YEAR, last=LAST_YEAR, value=text))
 
 
 def _listed(session):

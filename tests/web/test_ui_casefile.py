@@ -453,7 +453,7 @@ def test_a_substitute_takes_over_the_tasks_of_a_colleague_away(app, db, frozen_c
     task_id = start_project(db)
     li, wang = _as(app, "edu_li"), _as(app, "edu_wang")
     post(li, f"/tasks/{task_id}/claim")
-    assert post(li, "/me/substitute", {"substitute": "health_zhao", "until": "2026-03-06"}).status_code == 302
+    assert post(li, "/me/substitute", {"substitute": "health_zhao", "until": "2026-03-06"}).status_code == 400
     with db.read() as session:
         assert session.scalars(select(users.User).where(users.User.name == "edu_li")).one().substitute is None
     assert post(li, "/me/substitute", {"substitute": "edu_wang", "until": "2026-03-06"}).status_code == 302

@@ -1,0 +1,515 @@
+"""The officials' and administrators' web UI (Flask + Jinja2 pages, not /engine-rest), fuzzed over
+HTTP against a real `dalad serve` with bpmn/ deployed and the demo projects started: whatever a
+browser sends, no page answers with a server error (5xx), and a refused form (4xx) loses nothing
+already saved (the page of the task, instance, user or group it names still shows all it showed).
+
+Every route comes from the app's url_map, so a new page is fuzzed without a word here. The users
+log in through the login form and post with the session's CSRF token, as a browser does: an
+administrator, then an official of the office (who sees and works on most tasks). Path parameters
+take ids that exist, ids that do not and odd shapes; a GET gets query strings from the names the
+view reads and the page's own GET forms and links; a POST gets the fields of the real <form> that
+posts there (found on the pages crawled first) and the view's `request.form` keys, with boundary and
+wrong-typed values (empty, very long, unicode, negative and huge numbers, dates at the calendar's
+ends and impossible ones, SQL/JSON/HTML meta characters), fields missing, repeated and oversized.
+
+The cases are a list drawn from a fixed seed, so a run repeats; FUZZ_EXAMPLES sets the cases per
+route and user, FUZZ_SEED another seed (`FUZZ_EXAMPLES=40 FUZZ_SEED=7 make test-fuzz` for a longer
+hunt)."""
+from __future__ import annotations
+
+import inspect
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import urllib.parse
+import uuid
+from collections import Counter
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Optional
+
+import pytest
+from sqlalchemy import create_engine, text
+from werkzeug.routing import AnyConverter, IntegerConverter
+
+from live_http import Client, Reply, dalad_serve
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
+SEED = int(os.environ.get("FUZZ_SEED", "20261206"))
+PASSWORD = "demo1234"  # the demo accounts' published password (dalad demo-seed)
+USERS = ("office", "admin")  # an official of the 领导小组办公室, then an administrator (who suspends and ends instances)
+
+# Values for any field: boundaries, wrong types, dates at and beyond the calendar's ends, meta
+# characters. No NUL in them: every request with a NUL is refused before its view (web/nul_text.py).
+VALUES = (
+    "", " ", "0", "1", "-1", "2", "007", "1.5", "-0", "2147483647", "2147483648", "-2147483649",
+    "9223372036854775808", "1" * 40, "1e309", "NaN", "Infinity", "0x1F", "١٢٣",
+    "true", "false", "on", "null", "None", "[]", "{}", '{"a": [1, {"b": null}]}', "[1, 2", '{"', "\"'",
+    "0001-01-01", "9999-12-31", "2026-02-30", "2026-13-01", "0000-00-00", "10000-01-01", "2026-02-28T25:61",
+    "0001-01-01T00:00:00", "9999-12-31T23:59:59.999999+14:00", "P1Y", "-P1D", "yesterday",
+    "' OR '1'='1", "1; DROP TABLE app_user; --", "%", "_", "\\", "*", "<script>alert(1)</script>",
+    "{{ 7*7 }}", "${7*7}", "../../etc/passwd", "//evil.example/", "javascript:alert(1)",
+    "项目名称", "ｱｲｳ", "\u202e\u200b\ufeff", "😀" * 50, "\r\n", "\t", "a,b,,c", "unit:edu",
+    "x" * 5000, "项" * 3000,
+)
+ODD_SEGMENTS = ("x" * 300, "项目", "%00", "' OR 1=1--", "<b>", "..", "%2F", "%25", " ", "a.b", "-1",
+                "0", "99999999999999999999", "1.5", "ａ")
+MISSING_IDS = (0, 2**31 - 1, 2**31, 10**20)
+JUNK_NAMES = ("id", "page", "q", "from", "to", "", "x" * 500, "名", "a[]", "__proto__")
+
+
+class _Forms(HTMLParser):
+    """The <form>s of a page (method, action, fields with their values and whether a file is asked),
+    the values its forms show filled in, and its links."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.forms: list[dict] = []
+        self.links: list[str] = []
+        self.saved: set[tuple[str, str]] = set()  # (field, value) the page's forms show filled in
+        self._textarea: Optional[str] = None
+        self._form: Optional[dict] = None
+        self._select: Optional[str] = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+        elif tag == "form":
+            self._form = {"method": (attrs.get("method") or "get").lower(), "action": attrs.get("action") or "",
+                          "fields": {}, "files": set(), "formactions": [],
+                          "multipart": "multipart" in (attrs.get("enctype") or "")}
+            self.forms.append(self._form)
+        elif self._form is not None and tag == "button" and attrs.get("formaction"):
+            self._form["formactions"].append(attrs["formaction"])  # a second target of the same fields
+        elif self._form is not None and tag in ("input", "select", "textarea", "button") and attrs.get("name"):
+            name, kind = attrs["name"], (attrs.get("type") or "").lower()
+            values = self._form["fields"].setdefault(name, [])
+            if kind == "file":
+                self._form["files"].add(name)
+            elif attrs.get("value") is not None:
+                values.append(attrs["value"])
+                if name != "_csrf" and tag == "input" and (kind not in ("checkbox", "radio") or "checked" in attrs):
+                    self.saved.add((name, attrs["value"]))
+            self._select = name if tag == "select" else None
+            self._textarea = name if tag == "textarea" else None
+        elif tag == "option" and self._form is not None and self._select and attrs.get("value") is not None:
+            self._form["fields"][self._select].append(attrs["value"])
+            if "selected" in attrs:
+                self.saved.add((self._select, attrs["value"]))
+
+    def handle_data(self, data):
+        if self._textarea and data.strip():
+            self.saved.add((self._textarea, data.strip()))
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._form = None
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory):
+    """(base URL, database URL, log file) of a real `dalad serve` with the 办法's diagrams, the demo
+    users and the demo projects."""
+    folder = tmp_path_factory.mktemp("ui-fuzz")
+    url = os.environ.get("DALAD_TEST_DATABASE_URL") or f"sqlite:///{folder / 'ui-fuzz.sqlite3'}"
+    env = {"PATH": f"{BIN}:{os.environ.get('PATH', '')}", "DALAD_DATABASE_URL": url,
+           "DALAD_INSTANCE_DIR": str(folder), "DALAD_HISTORY_KEY": "ui-fuzz-history-key-0123456789abcdef",
+           "DALAD_SECRET_KEY": "ui-fuzz-secret-key-0123456789abcdef", "DALAD_DEMO": "1"}
+    for args in (("init-db",), ("deploy", "bpmn/"), ("demo-seed", "--projects")):
+        done = subprocess.run([str(BIN / "dalad"), *args], env=env, cwd=REPO, capture_output=True, text=True)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+    port = _free_port()
+    base, log = f"http://127.0.0.1:{port}", folder / "serve.log"
+    with dalad_serve(base, env, "--host", "127.0.0.1", "--port", str(port), log=log):
+        yield base, url, log
+
+
+def _ui_rules(database_url: str) -> list:
+    """Every route of the UI from the app's url_map: not the REST API, static files or healthz."""
+    from engine.database import Database
+    from web import create_app
+
+    app = create_app(db=Database(database_url))
+    rules = [r for r in app.url_map.iter_rules()
+             if not r.rule.startswith(("/engine-rest", "/.well-known")) and r.endpoint not in ("static", "healthz")]
+    return app, sorted(rules, key=lambda r: (r.endpoint.startswith("auth."), r.rule))
+
+
+def _existing(database_url: str, user: Optional[str] = None) -> dict[str, list]:
+    """Ids and names that exist now, by the name of the path parameter that takes them; "workable":
+    the open tasks offered to `user` or to their bureau (the demo users' bureau has their name)."""
+    queries = {
+        "task_id": "SELECT id FROM user_task ORDER BY state DESC, id", "instance_id": "SELECT id FROM process_instance",
+        "document_id": "SELECT id FROM document", "deployment_id": "SELECT id FROM deployment",
+        "resource_id": "SELECT id FROM resource", "incident_id": "SELECT id FROM incident",
+        "external_task_id": "SELECT id FROM external_task",
+        "key": "SELECT DISTINCT key FROM process_definition", "version": "SELECT DISTINCT version FROM process_definition",
+        "name": "SELECT name FROM app_user WHERE name NOT IN ('admin', 'office', 'auditor')",  # not the fuzzing users'
+        "group_id": "SELECT id FROM bureau WHERE id <> 'office'",
+        "workable": "SELECT DISTINCT t.id FROM user_task t JOIN task_candidate c ON c.task_id = t.id "
+                    f"WHERE t.state = 'ready' AND c.value = '{user}' ORDER BY t.id",
+    }
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            found = {name: [row[0] for row in connection.execute(text(sql))] for name, sql in queries.items()}
+    finally:
+        engine.dispose()
+    found["task_id"] = found["task_id"][:12] + found["task_id"][-4:]
+    found["view"] = ["mine", "group", "all", "done", "overdue"]
+    found["index"] = [0, 1, 2]
+    return found
+
+
+def _path_values(rule, existing: dict, rng: random.Random, mine: Optional[dict] = None) -> dict:
+    """A value for each parameter of `rule`'s path: mostly one that exists (for the forms of tasks
+    and of starts, mostly a task the user may work on, a process they may start), else missing or odd."""
+    values = {}
+    mine = {"task_id": (mine or {}).get("workable"), "key": (mine or {}).get("key")}
+    for name, converter in rule._converters.items():
+        own = mine.get(name) if rule.endpoint.startswith(("tasks.", "start.")) else None
+        if isinstance(converter, AnyConverter):
+            choices = sorted(converter.items)
+        elif own and rng.random() < 0.7:
+            choices = sorted(own)
+        else:
+            choices = existing.get("external_task_id" if "external" in rule.endpoint else name) or []
+        roll = rng.random()
+        if choices and roll < 0.7:
+            values[name] = rng.choice(choices)
+        elif isinstance(converter, IntegerConverter) and roll < 0.85:
+            values[name] = rng.choice(MISSING_IDS)
+        else:
+            values[name] = rng.choice(ODD_SEGMENTS)
+    return values
+
+
+def _build(rule, values: dict) -> str:
+    path = rule.rule
+    for name, value in values.items():
+        raw = str(value)
+        segment = raw if raw.startswith("%") else urllib.parse.quote(raw, safe="")
+        path = re.sub(r"<(?:[^:<>]+:)?" + re.escape(name) + r">", segment.replace("\\", "\\\\"), path)
+    return path
+
+
+def _read_keys(view) -> tuple[set, set]:
+    """The query and form keys a view's own code reads (request.args / form / values)."""
+    try:
+        source = inspect.getsource(inspect.unwrap(view))
+    except (OSError, TypeError):
+        return set(), set()
+    keys = {"args": set(), "form": set()}
+    for where, key in re.findall(r"request\.(args|form|values|files)\.(?:get|getlist)\(\s*f?[\"']([^\"'{]+)", source):
+        for kind in (("args", "form") if where == "values" else ("form",) if where == "files" else (where,)):
+            keys[kind].add(key)
+    return keys["args"], keys["form"]
+
+
+def _value(rng: random.Random) -> str:
+    return rng.choice(VALUES)
+
+
+def _multipart(fields: list[tuple[str, str]], files: list[tuple[str, str, bytes]]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode())
+    for name, filename, content in files:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                     f"Content-Type: application/octet-stream\r\n\r\n".encode() + content)
+    return b"\r\n".join(parts) + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+FILES = (("note.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"), ("empty.pdf", b""),
+         ("evil.exe", b"MZ\x90\x00"), ("项目 说明.docx", b"PK\x03\x04not really"), ("../../x.png", b"\x89PNG\r\n"),
+         ("a" * 300 + ".pdf", b"%PDF-1.4\n"), ("bundle.bpmn", b"<definitions/>"),
+         ("bad.bpmn", b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]><d>&e;</d>'),
+         ("review.bpmn", (REPO / "tests" / "diagrams" / "review.bpmn").read_bytes()))  # one that deploys
+
+
+class Session:
+    """One user's browser: cookies, the CSRF token, re-login when a fuzzed POST ended the session."""
+
+    def __init__(self, base: str, name: Optional[str]):
+        self.base, self.name = base, name
+        self.client = Client(base, timeout=120)
+        self.token = ""
+        if name:
+            self.login()
+
+    def login(self) -> None:
+        self.client = Client(self.base, timeout=120)
+        self.client.login(self.name, PASSWORD)
+        self.token = self.client.csrf("/me")
+
+    def get(self, path: str) -> Reply:
+        return self.client.get(path, headers={"Accept": "text/html"})
+
+    def post(self, path: str, fields: list[tuple[str, str]], files: list[tuple[str, str, bytes]]) -> Reply:
+        if files:
+            body, kind = _multipart(fields, files)
+        else:
+            body, kind = urllib.parse.urlencode(fields).encode(), "application/x-www-form-urlencoded"
+        return self.client.post(path, raw=body, headers={"Accept": "text/html", "Content-Type": kind})
+
+    def still_in(self) -> None:
+        """Log in again when a fuzzed request (logout, a password or role change) ended the session."""
+        if self.name and self.get("/me").status != 200:
+            self.login()
+
+
+class Fuzz:
+    """The run over every route for one user, collecting every 5xx and every lost save."""
+
+    def __init__(self, base, app, rules, database_url):
+        self.base, self.app, self.rules, self.database_url = base, app, rules, database_url
+        self.existing = _existing(database_url)
+        self.adapter = app.url_map.bind("127.0.0.1")
+        self.post_forms: dict[str, list[dict]] = {}  # endpoint -> forms that post there
+        self.get_keys: dict[str, set] = {}  # endpoint -> query keys from GET forms and links
+        self.startable: dict[str, set] = {}  # user -> keys of the processes the start page offers them
+        self.failures: list[str] = []
+        self.sent = 0
+        self.statuses: dict[str, Counter] = {}  # endpoint -> how often each status answered
+
+    # --- crawl: the real forms ------------------------------------------------------------------
+
+    def crawl(self, user: Session, rng: random.Random) -> None:
+        for rule in self.rules:
+            if "GET" not in rule.methods:
+                continue
+            if rule.arguments == {"task_id"}:  # every task: which forms a task page shows depends on the task
+                for task_id in self.existing["task_id"]:
+                    self._learn(user, _build(rule, {"task_id": task_id}))
+                continue
+            for _ in range(3 if rule.arguments else 1):
+                values = {}
+                for name in sorted(rule.arguments):
+                    choices = self.existing.get(name) or []
+                    if not choices:
+                        break
+                    values[name] = rng.choice(choices)
+                else:
+                    self._learn(user, _build(rule, values))
+
+    def _learn(self, user: Session, path: str) -> None:
+        reply = self.check(user, "GET", path)
+        if reply is None or "html" not in (reply.headers.get("Content-Type") or ""):
+            return
+        page = _Forms()
+        page.feed(reply.text)
+        for form in page.forms:
+            for action in [form["action"] or path, *form["formactions"]]:
+                endpoint = self._endpoint(urllib.parse.urlsplit(action).path, form["method"].upper())
+                if endpoint is None:
+                    continue
+                if form["method"] == "post":
+                    self.post_forms.setdefault(endpoint, []).append(form)
+                else:
+                    self.get_keys.setdefault(endpoint, set()).update(form["fields"])
+        for link in page.links:
+            parts = urllib.parse.urlsplit(link)
+            endpoint = self._endpoint(parts.path, "GET")
+            if endpoint:
+                self.get_keys.setdefault(endpoint, set()).update(urllib.parse.parse_qs(parts.query))
+            if endpoint == "start.form":  # a process this user may start
+                self.startable.setdefault(user.name, set()).add(urllib.parse.unquote(parts.path.rsplit("/", 1)[1]))
+
+    def _endpoint(self, path: str, method: str) -> Optional[str]:
+        try:
+            return self.adapter.match(path, method=method)[0]
+        except Exception:  # not a route of the app (or another method)
+            return None
+
+    # --- requests -------------------------------------------------------------------------------
+
+    def check(self, user: Session, method: str, path: str, fields=(), files=(), endpoint: str = "") -> Optional[Reply]:
+        self.sent += 1
+        try:
+            reply = user.get(path) if method == "GET" else user.post(path, list(fields), list(files))
+        except OSError as exc:  # a dropped connection is a fault as much as a 500
+            self.failures.append(f"{user.name}: {method} {path} {_shown(fields)}: no answer ({exc})")
+            return None
+        endpoint = endpoint or self._endpoint(urllib.parse.urlsplit(path).path, method) or path
+        self.statuses.setdefault(f"{method} {endpoint}", Counter())[reply.status] += 1
+        if reply.status >= 500:
+            self.failures.append(f"{user.name}: {method} {path} {_shown(fields)} files={[f[:2] for f in files]}"
+                                 f" -> {reply.status}")
+        return reply
+
+    def fuzz_get(self, user: Session, rule, rng: random.Random) -> None:
+        view_args, _form = _read_keys(self.app.view_functions[rule.endpoint])
+        names = sorted(view_args | self.get_keys.get(rule.endpoint, set())) or ["q"]
+        for case in range(EXAMPLES):
+            query: list[tuple[str, str]] = []
+            for name in rng.sample(names, min(len(names), rng.randint(1, 4))):
+                query += [(name, _value(rng)) for _ in range(2 if rng.random() < 0.2 else 1)]
+            if rng.random() < 0.15:
+                query.append((rng.choice(JUNK_NAMES), _value(rng)))
+            if case == 0:  # every name at once with an empty value, as an untouched filter form sends
+                query = [(name, "") for name in names]
+            path = _build(rule, _path_values(rule, self.existing, rng))
+            self.check(user, "GET", path + "?" + urllib.parse.urlencode(query), endpoint=rule.endpoint)
+
+    def fuzz_post(self, user: Session, rule, rng: random.Random) -> None:
+        _args, view_form = _read_keys(self.app.view_functions[rule.endpoint])
+        forms = self.post_forms.get(rule.endpoint) or [{"fields": {}, "files": set(), "multipart": False}]
+        for case in range(EXAMPLES):
+            form = rng.choice(forms)
+            real = {name: values for name, values in form["fields"].items() if name != "_csrf"}
+            names = sorted(set(real) | view_form)
+            fields = [(name, rng.choice(real[name]) if real.get(name) else "x") for name in names]
+            fields = self._mutate(fields, names, rng, keep=case == 0)
+            if case == 0 or rng.random() > 0.05:
+                fields.append(("_csrf", user.token))
+            files = []
+            file_names = sorted(form["files"] | ({"files", "file"} & view_form))
+            if file_names and rng.random() < 0.8:
+                for _ in range(rng.randint(1, 2)):
+                    filename, content = rng.choice(FILES)
+                    files.append((rng.choice(file_names), filename, content))
+            mine = {"workable": self.existing["workable"], "key": self.startable.get(user.name)}
+            path = _build(rule, _path_values(rule, self.existing, rng, mine))
+            before = self._saved(user, rule, path)
+            reply = self.check(user, "POST", path, fields, files, endpoint=rule.endpoint)
+            if reply is not None and 400 <= reply.status < 500 and before is not None:
+                after = self._saved(user, rule, path)
+                # What it showed saved is still there (a refused completion keeps the files it
+                # brought, as the form says: they are added, nothing goes).
+                lost = sorted(before - after) if after is not None else []
+                if lost:
+                    self.failures.append(f"{user.name}: POST {path} {_shown(fields)} files={[f[:2] for f in files]} "
+                                         f"-> {reply.status} took from what {self._subject(rule, path)} shows: "
+                                         + _shown(lost))
+            user.still_in()
+
+    def _mutate(self, fields: list, names: list, rng: random.Random, keep: bool) -> list:
+        """The real form's values with some replaced, dropped, repeated or oversized."""
+        if keep:
+            return fields
+        changed = []
+        for name, value in fields:
+            roll = rng.random()
+            if roll < 0.15:
+                continue  # missing
+            if roll < 0.65:
+                value = _value(rng)
+            changed.append((name, value))
+            if rng.random() < 0.1:
+                changed.append((name, _value(rng)))  # repeated
+        if names and rng.random() < 0.1:
+            changed.append((rng.choice(names), "长" * 300_000))  # oversized
+        if rng.random() < 0.1:
+            changed.append((rng.choice(JUNK_NAMES), _value(rng)))
+        return changed
+
+    # --- nothing saved is lost ----------------------------------------------------------------
+
+    def _subject(self, rule, path: str) -> Optional[str]:
+        """The page that shows what a POST to `path` would change (a task, a project, a user, groups)."""
+        try:
+            _endpoint, args = self.adapter.match(urllib.parse.unquote(path), method="POST")
+        except Exception:
+            return None
+        if "task_id" in args and rule.endpoint.startswith(("tasks.", "notices.")):
+            return f"/tasks/{args['task_id']}"
+        if "instance_id" in args:
+            return f"/admin/instances/{args['instance_id']}"
+        if "name" in args:
+            return "/admin/users/" + urllib.parse.quote(args["name"], safe="")
+        if "group_id" in args or rule.endpoint == "users_admin.add_group":
+            return "/admin/groups"
+        if rule.endpoint == "profile.set_substitute":
+            return "/me"
+        return None
+
+    def _saved(self, user: Session, rule, path: str) -> Optional[set]:
+        """What the subject's page shows saved: its forms' values (a draft, a user's settings, the
+        groups' names) and the documents it links to."""
+        subject = self._subject(rule, path)
+        if subject is None:
+            return None
+        reply = user.get(subject)
+        if reply.status != 200:
+            return None
+        page = _Forms()
+        page.feed(reply.text)
+        return page.saved | {("link", link) for link in page.links if re.search(r"/documents/\d+$", link)}
+
+    def save_drafts(self, user: Session) -> None:
+        """A draft on each task the user may work on, through its form (the 保存草稿 button): what
+        a refused post must not lose. Text fields get a text of their own, lists their first choice."""
+        for task_id in _existing(self.database_url, user.name)["workable"]:
+            page = _Forms()
+            page.feed(user.get(f"/tasks/{task_id}").text)
+            for form in page.forms:
+                if self._endpoint(urllib.parse.urlsplit(form["action"]).path, "POST") == "tasks.complete":
+                    fields = [(name, values[0] if len(values) > 1 else "草稿 draft")
+                              for name, values in form["fields"].items() if name != "_csrf"]
+                    self.check(user, "POST", f"/tasks/{task_id}/draft", fields + [("_csrf", user.token)],
+                               endpoint="tasks.save_draft")
+
+    def run(self, user: Session, rng: random.Random) -> None:
+        self.save_drafts(user)
+        for rule in self.rules:
+            self.existing = _existing(self.database_url, user.name)  # what the posts so far made and removed
+            for method in sorted(rule.methods & {"GET", "POST"}):
+                if rule.endpoint.startswith("auth.") and method == "POST":
+                    continue  # at the end, once every user is done (logins are throttled per address)
+                (self.fuzz_get if method == "GET" else self.fuzz_post)(user, rule, rng)
+                user.still_in()
+
+
+def _shown(fields) -> str:
+    text_ = repr([(name, value if len(value) < 80 else value[:40] + f"…({len(value)})") for name, value in fields])
+    return text_ if len(text_) < 600 else text_[:600] + "…"
+
+
+def test_no_ui_request_gets_a_server_error(ui):
+    base, database_url, log = ui
+    app, rules = _ui_rules(database_url)
+    assert {"tasks.complete", "audit.search", "admin.upload", "users_admin.add", "i18n.switch"} <= \
+        {rule.endpoint for rule in rules}
+    rng = random.Random(SEED)
+    fuzz = Fuzz(base, app, rules, database_url)
+    users = [Session(base, name) for name in USERS]
+    for user in users:
+        fuzz.crawl(user, rng)
+    assert {"tasks.complete", "tasks.save_draft", "admin.upload", "users_admin.add", "i18n.switch"} <= \
+        set(fuzz.post_forms), sorted(fuzz.post_forms)
+    for user in users:
+        fuzz.run(user, rng)
+    # The login and logout forms last, logout as a user of their own (it ends all of its sessions),
+    # then the login form anonymously: after 20 failed logins the address waits.
+    auditor, anonymous = Session(base, "auditor"), Session(base, None)
+    anonymous.token = anonymous.client.csrf("/login")
+    public = [rule for rule in rules if rule.endpoint.startswith("auth.") and "POST" in rule.methods]
+    for rule in sorted(public, key=lambda rule: rule.endpoint == "auth.login"):
+        fuzz.fuzz_post(anonymous if rule.endpoint == "auth.login" else auditor, rule, rng)
+    print(f"ui fuzz: {fuzz.sent} requests over {len(rules)} routes, {len(fuzz.failures)} failures")
+    for endpoint, statuses in sorted(fuzz.statuses.items()):
+        print(f"  {endpoint}: " + " ".join(f"{status}×{count}" for status, count in sorted(statuses.items())))
+    assert not fuzz.failures, "\n".join(fuzz.failures[:60]) + "\n\nserver errors:\n" + _tracebacks(log)
+
+
+def _tracebacks(log: Path) -> str:
+    """The server's tracebacks (the log's other lines are one per request)."""
+    found = re.findall(r"^\S+ \S+ ERROR .*?(?=^\d{4}-\d\d-\d\d \d|\Z)", log.read_text(errors="replace"), re.M | re.S)
+    return "\n".join(found)[-12000:]
