@@ -142,9 +142,10 @@ test-reliability: venv
 	scripts/with-postgres $(BIN)/pytest -q -s -p no:cacheprovider tests/reliability $(PYTEST_ARGS)
 
 # Every operation of the REST API fuzzed over HTTP from its OpenAPI document by schemathesis
-# (its coverage and fuzzing phases, seeded), against a real `dalad serve` with bpmn/ and the demo
-# projects, on SQLite then on PostgreSQL: no request may get a 5xx (about two minutes each;
-# FUZZ_EXAMPLES=N for more cases).
+# (its coverage and fuzzing phases, seeded, answers checked against the document), and every UI
+# route and form (tests/fuzz/test_ui_fuzz.py, logged in), against a real `dalad serve` with bpmn/
+# and the demo projects, on SQLite then on PostgreSQL: no request may get a 5xx (about three
+# minutes each; FUZZ_EXAMPLES=N for more cases).
 test-fuzz: venv
 	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
 	scripts/with-postgres $(BIN)/pytest -q -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
