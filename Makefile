@@ -13,8 +13,9 @@
 #   make test-browser Playwright drives Debian's headless Chromium through the UI
 #   make test-reliability  two real servers under load, kill -9 and five timer schedulers,
 #                     on SQLite then on PostgreSQL (about a minute each)
-#   make test-fuzz    the REST API fuzzed over HTTP from its OpenAPI document (schemathesis):
-#                     no request gets a server error, on SQLite then on PostgreSQL (about two minutes each)
+#   make test-fuzz    the REST API fuzzed over HTTP from its OpenAPI document (schemathesis) and every
+#                     UI route and form: no request gets a server error, on SQLite then on PostgreSQL
+#                     (about three minutes each)
 #   make conformance  the DMN TCK (levels 2 and 3) through the engine's DMN API
 #   make test-long    a 10,000-round loop through the services, completed and verified
 #   make bench        engine throughput, long instance, verify and HTTP latency benchmarks
