@@ -184,7 +184,7 @@ class _Adapter:
             found = self.root.xpath("//*[@id=$id]", id=source_id)
             source = found[0] if found else flows[0][0]
             language = flows[0][2]
-            if not found or self.refused_script(source, language):
+            if not found or script_policy() == "refuse":  # (the checks refuse the condition's language)
                 continue
             gateway = _local(source).endswith("Gateway")
             if gateway and _local(source) != "exclusiveGateway" and len(source.findall(_b("incoming"))) > 1:

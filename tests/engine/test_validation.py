@@ -439,6 +439,15 @@ def test_condition_in_another_language():
                              "only python or juel conditions are supported")]
 
 
+def test_with_javascript_refused_a_javascript_condition_is_refused_once(monkeypatch):
+    monkeypatch.setattr("engine.foreign._script_policy", "refuse")
+    xml = diagram(gateway_with(
+        '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression" language="javascript">amount &gt; 5</bpmn:conditionExpression>'))
+    _root, warnings, problems = adapted(xml)
+    assert (warnings, problems) == ([], [at(xml, "Gateway_1", "exclusiveGateway", "condition on flow 'Flow_3' has "
+                                           "language 'javascript'; only python or juel conditions are supported")])
+
+
 def test_a_javascript_condition_becomes_an_incident_before_its_gateway():
     xml = diagram(gateway_with(
         '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression" language="javascript">amount &gt; 5</bpmn:conditionExpression>'))
