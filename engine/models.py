@@ -22,6 +22,14 @@ from . import clock
 MAX_ID = 2**31 - 1  # the largest id a row has (PostgreSQL INTEGER); a larger one names nothing
 
 
+def row_id(text: Optional[str]) -> Optional[int]:
+    """The row id a form or URL field names, or None when it names none (not ASCII digits, or too large)."""
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    number = int(text)
+    return number if number <= MAX_ID else None
+
+
 class UTCDateTime(TypeDecorator):
     """A timestamp stored in UTC and always read back aware (SQLite forgets zones)."""
 

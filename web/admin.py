@@ -24,8 +24,8 @@ from werkzeug.exceptions import HTTPException
 from engine import anchors, bureaus, clock, definitions, history, migration, services
 from engine.diff import diff_versions
 from engine.errors import DefinitionInvalid, EngineError, InvalidInput
-from engine.models import (MAX_ID, DecisionDefinition, Deployment, ExternalTask, FormDefinition, Incident,
-                           ProcessDefinition, ProcessInstance, Resource, Timer, UserTask)
+from engine.models import (DecisionDefinition, Deployment, ExternalTask, FormDefinition, Incident,
+                           ProcessDefinition, ProcessInstance, Resource, Timer, UserTask, row_id)
 from engine.rendering import Highlight, render_svg
 
 from . import N_, database, render_error, security
@@ -359,7 +359,7 @@ def migrate_run(key: str):
         versions = _versions(session, key)
         source = _version_of(versions, request.form.get("from")) or abort(400)
         target = _version_of(versions, request.form.get("to")) or abort(400)
-    ids = sorted({int(v) for v in request.form.getlist("instance") if v.isdigit() and int(v) <= MAX_ID})
+    ids = sorted({number for number in map(row_id, request.form.getlist("instance")) if number is not None})
     mapping = _mapping_from(request.form)
     back = url_for("admin.migrate_form", key=key, **{"from": source.version, "to": target.version},
                    **{f"map-{k}": v for k, v in mapping.items()})

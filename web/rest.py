@@ -36,7 +36,7 @@ from engine.definitions import BPMN_NS, BundleFile, user_task_meta
 from engine.errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput, NotFound, Problem
 from engine.instances import deployment_tenant
 from engine.models import (DecisionDefinition, Deployment, ExternalTask, HistoryEvent, Incident, ProcessDefinition,
-                           ProcessInstance, Resource, TaskCandidate, User, UserBureau, UserTask)
+                           ProcessInstance, Resource, TaskCandidate, User, UserBureau, UserTask, row_id)
 from engine.xmlsafe import parse_xml
 from forms import submission
 
@@ -948,7 +948,8 @@ def deployment_resources(deployment_id: str):
 def deployment_resource_data(deployment_id: str, resource_id: str):
     with _db().read() as session:
         found = _deployment(session, deployment_id)
-        resource = session.get(Resource, int(resource_id)) if resource_id.isdigit() else None
+        number = row_id(resource_id)
+        resource = session.get(Resource, number) if number is not None else None
         if resource is None or resource.deployment_id != found.id:
             raise NotFound(f"deployment {deployment_id} has no resource {resource_id}")
         kind = "application/json" if resource.name.lower().endswith(".form") else "application/xml"

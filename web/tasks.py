@@ -19,7 +19,8 @@ from sqlalchemy import delete, or_, select
 
 from engine import bureaus, clock, documents, history, instances, projects, services, users
 from engine.errors import EngineError, NotFound, TaskNotReady
-from engine.models import ProcessDefinition, ProcessInstance, TaskComment, TaskDraft, User, UserBureau, UserTask
+from engine.models import (ProcessDefinition, ProcessInstance, TaskComment, TaskDraft, User, UserBureau, UserTask,
+                           row_id)
 from forms import prefill, schemas, submission
 from forms.fields import FieldSpec, fields_for_task, materials_of
 
@@ -500,8 +501,8 @@ def reuse_document(task_id: int):
     with database().write() as session:
         task = _workable_task(session, task_id)
         _keep_typed(session, task)
-        source_id = request.form.get("reuse") or ""
-        source = documents.get(session, int(source_id)) if source_id.isdigit() else None
+        source_id = row_id(request.form.get("reuse"))
+        source = documents.get(session, source_id) if source_id is not None else None
         if source is None or source.instance_id != task.instance_id or source.removed_at is not None or (
                 source.task_id is not None and not casefile.may_read(session.get(UserTask, source.task_id), user)):
             flash(_("请选择办件中的材料。"), "error")

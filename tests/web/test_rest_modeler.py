@@ -129,6 +129,9 @@ def test_attachments_deploy_with_the_diagram_and_are_kept_byte_for_byte(rest):
     form = next(r for r in resources if r["name"] == "submit_form.form")
     data = rest.as_("office").get(f"/deployment/{body['id']}/resources/{form['id']}/data")
     assert data.status_code == 200 and data.data == FORM[1]
+    for wrong in ("9" * 20, str(2**31), "²"):  # past PostgreSQL's integer, or a digit int() refuses: no resource
+        missing = rest.as_("office").get(f"/deployment/{body['id']}/resources/{wrong}/data")
+        assert missing.status_code == 404 and f"has no resource {wrong}" in missing.get_json()["message"], wrong
 
 
 def test_a_decision_table_attached_is_listed_in_deployed_decision_definitions(rest):

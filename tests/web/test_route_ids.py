@@ -21,8 +21,11 @@ BAD = (HUGE, NEGATIVE, GARBAGE)
 PASSWORD = "walker-password-1"
 UI_NUMBERS = ("page", "version", "seq", "year", "from", "to", "instance", "task", "id", "limit", "offset")
 GOOD = {"key": "review", "lang": "zh", "fmt": "json", "filename": "x"}
-FORMS = ({"instance": list(BAD), "from": HUGE, "to": NEGATIVE, "task": HUGE, "document": HUGE, "page": HUGE},
-         {"instance": list(BAD), "from": "1", "to": "1", "task": NEGATIVE, "document": GARBAGE, "version": HUGE})
+SUPERSCRIPT = "²"  # str.isdigit() says yes, int() says no
+FORMS = ({"instance": list(BAD), "from": HUGE, "to": NEGATIVE, "task": HUGE, "document": HUGE, "page": HUGE,
+          "reuse": HUGE},
+         {"instance": [*BAD, SUPERSCRIPT], "from": "1", "to": "1", "task": NEGATIVE, "document": GARBAGE,
+          "version": HUGE, "reuse": SUPERSCRIPT})
 SKIP = {"auth.logout", "static", "i18n.set_language"}  # ending the session would end the walk
 
 

@@ -435,6 +435,10 @@ def test_a_material_in_the_case_is_reused_at_a_later_step(app, db, reviewers):
     real.work(db, "unit:edu", "submit_stage_document", real.SUBMISSION, reviewers)
     task = _ready(db, reviewers, "evaluate_by_consultant")
     consultant = _as(app, "consultant_wu")
+    for wrong in ("1" * 40, str(2**31), "²", "-1", ""):  # no document: the fuzz's 40 ones were a 500 on PostgreSQL
+        refused = post(consultant, f"/tasks/{task.id}/documents/reuse",
+                       {"reuse": wrong, "reuse_material": "consultant_report"}, follow_redirects=True)
+        assert refused.status_code == 200 and "请选择办件中的材料。" in refused.get_data(as_text=True), wrong
     assert post(consultant, f"/tasks/{task.id}/documents/reuse",
                 {"reuse": str(source.id), "reuse_material": "consultant_report"}).status_code == 302
     with db.read() as session:
