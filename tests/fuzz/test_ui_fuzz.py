@@ -4,17 +4,22 @@ browser sends, no page answers with a server error (5xx), and a refused form (4x
 already saved (the page of the task, instance, user or group it names still shows all it showed).
 
 Every route comes from the app's url_map, so a new page is fuzzed without a word here. The users
-log in through the login form and post with the session's CSRF token, as a browser does: an
-administrator, then an official of the office (who sees and works on most tasks). Path parameters
-take ids that exist, ids that do not and odd shapes; a GET gets query strings from the names the
-view reads and the page's own GET forms and links; a POST gets the fields of the real <form> that
-posts there (found on the pages crawled first) and the view's `request.form` keys, with boundary and
+log in through the login form and post with the session's CSRF token, as a browser does: officials
+of the office, of a unit and of the consultant, each first completing a task of theirs through its
+form (so that 撤回 and the next steps are there to fuzz), the auditor, then an administrator (USERS).
+Path parameters take ids that exist, ids that do not and odd shapes; a GET gets query strings from
+the names the view reads and the page's own GET forms and links; a POST gets the fields of the real
+<form> that posts there (mostly the one of the page it posts from, found on the pages crawled
+first) and the view's `request.form` keys, with boundary and
 wrong-typed values (empty, very long, unicode, negative and huge numbers, dates at the calendar's
 ends and impossible ones, SQL/JSON/HTML meta characters), fields missing, repeated and oversized.
 
-The cases are a list drawn from a fixed seed, so a run repeats; FUZZ_EXAMPLES sets the cases per
-route and user, FUZZ_SEED another seed (`FUZZ_EXAMPLES=40 FUZZ_SEED=7 make test-fuzz` for a longer
-hunt)."""
+The cases are drawn from a fixed seed, and the requests sent depend on it alone: what is drawn from
+is in a fixed order (ids and names sorted, not in the database's order), the demo seed and the
+server run on a clock that starts at CLOCK whatever the day, and the server fires no timers. Two
+runs with one seed send the same requests, on SQLite and on PostgreSQL (FUZZ_LOG=file writes them,
+CSRF tokens masked, to compare). FUZZ_EXAMPLES sets the cases per route and user, FUZZ_SEED another
+seed (`FUZZ_EXAMPLES=40 FUZZ_SEED=7 make test-fuzz` for a longer hunt)."""
 from __future__ import annotations
 
 import inspect
@@ -24,6 +29,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 import urllib.parse
 import uuid
 from collections import Counter
@@ -41,8 +47,13 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261206"))
+REQUEST_LOG = os.environ.get("FUZZ_LOG")  # a file to write each request to (method, path, fields; CSRF tokens masked)
 PASSWORD = "demo1234"  # the demo accounts' published password (dalad demo-seed)
-USERS = ("office", "admin")  # an official of the 领导小组办公室, then an administrator (who suspends and ends instances)
+# The demo accounts that work the UI, in this order: an official of the 领导小组办公室 (who sees most
+# tasks, confirms and reviews), of a unit (edu: its progress report, a rectification and a plan entry
+# to submit, with 材料), of the consultant reviewing a feasibility study, the auditor (the audit
+# pages), then an administrator (who suspends and ends instances).
+USERS = ("office", "edu", "consultant", "auditor", "admin")
 
 # Values for any field: boundaries, wrong types, dates at and beyond the calendar's ends, meta
 # characters. No NUL in them: every request with a NUL is refused before its view (web/nul_text.py).
@@ -82,7 +93,7 @@ class _Forms(HTMLParser):
             self.links.append(attrs["href"])
         elif tag == "form":
             self._form = {"method": (attrs.get("method") or "get").lower(), "action": attrs.get("action") or "",
-                          "fields": {}, "files": set(), "formactions": [],
+                          "fields": {}, "types": {}, "files": set(), "formactions": [],
                           "multipart": "multipart" in (attrs.get("enctype") or "")}
             self.forms.append(self._form)
         elif self._form is not None and tag == "button" and attrs.get("formaction"):
@@ -90,6 +101,8 @@ class _Forms(HTMLParser):
         elif self._form is not None and tag in ("input", "select", "textarea", "button") and attrs.get("name"):
             name, kind = attrs["name"], (attrs.get("type") or "").lower()
             values = self._form["fields"].setdefault(name, [])
+            self._form["types"].setdefault(name, "number" if attrs.get("inputmode") in ("numeric", "decimal")
+                                           else kind or tag)
             if kind == "file":
                 self._form["files"].add(name)
             elif attrs.get("value") is not None:
@@ -122,21 +135,32 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+# Every "now" of the demo seed and of the server counts from this moment (a Wednesday, the demo's
+# deadlines of 2026-12-31 ahead), so which tasks are due or overdue and which forms their pages
+# show is the same on any day; and the server fires no timers: a timer fires when the clock says,
+# not when a request does. The requests sent then depend on the seed alone.
+CLOCK = "2026-11-04T10:00:00+08:00"
+_AT_CLOCK = ("import sys\nfrom datetime import datetime, timezone\nfrom engine import clock\n"
+             "clock.advance(datetime.fromisoformat(sys.argv[1]) - datetime.fromtimestamp(float(sys.argv[2]), timezone.utc))\n"
+             "from engine.cli import main\nsys.exit(main(sys.argv[3:]))")
+
+
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory):
     """(base URL, database URL, log file) of a real `dalad serve` with the 办法's diagrams, the demo
-    users and the demo projects."""
+    users and the demo projects, its clock starting at CLOCK and its timer scheduler off."""
     folder = tmp_path_factory.mktemp("ui-fuzz")
     url = os.environ.get("DALAD_TEST_DATABASE_URL") or f"sqlite:///{folder / 'ui-fuzz.sqlite3'}"
     env = {"PATH": f"{BIN}:{os.environ.get('PATH', '')}", "DALAD_DATABASE_URL": url,
            "DALAD_INSTANCE_DIR": str(folder), "DALAD_HISTORY_KEY": "ui-fuzz-history-key-0123456789abcdef",
-           "DALAD_SECRET_KEY": "ui-fuzz-secret-key-0123456789abcdef", "DALAD_DEMO": "1"}
+           "DALAD_SECRET_KEY": "ui-fuzz-secret-key-0123456789abcdef", "DALAD_DEMO": "1", "DALAD_SCHEDULER": "0"}
+    dalad = [sys.executable, "-c", _AT_CLOCK, CLOCK, str(time.time())]  # `dalad` with the clock moved to CLOCK
     for args in (("init-db",), ("deploy", "bpmn/"), ("demo-seed", "--projects")):
-        done = subprocess.run([str(BIN / "dalad"), *args], env=env, cwd=REPO, capture_output=True, text=True)
+        done = subprocess.run([*dalad, *args], env=env, cwd=REPO, capture_output=True, text=True)
         assert done.returncode == 0, (args, done.stdout, done.stderr)
     port = _free_port()
     base, log = f"http://127.0.0.1:{port}", folder / "serve.log"
-    with dalad_serve(base, env, "--host", "127.0.0.1", "--port", str(port), log=log):
+    with dalad_serve(base, env, log=log, command=[*dalad, "serve", "--host", "127.0.0.1", "--port", str(port)]):
         yield base, url, log
 
 
@@ -152,23 +176,30 @@ def _ui_rules(database_url: str) -> list:
 
 
 def _existing(database_url: str, user: Optional[str] = None) -> dict[str, list]:
-    """Ids and names that exist now, by the name of the path parameter that takes them; "workable":
-    the open tasks offered to `user` or to their bureau (the demo users' bureau has their name)."""
+    """Ids and names that exist now, by the name of the path parameter that takes them, in a fixed
+    order (not the database's, which differs between SQLite and PostgreSQL); "workable": the open
+    tasks offered to `user`, to one of their groups, or assigned to them."""
     queries = {
-        "task_id": "SELECT id FROM user_task ORDER BY state DESC, id", "instance_id": "SELECT id FROM process_instance",
-        "document_id": "SELECT id FROM document", "deployment_id": "SELECT id FROM deployment",
-        "resource_id": "SELECT id FROM resource", "incident_id": "SELECT id FROM incident",
-        "external_task_id": "SELECT id FROM external_task",
-        "key": "SELECT DISTINCT key FROM process_definition", "version": "SELECT DISTINCT version FROM process_definition",
-        "name": "SELECT name FROM app_user WHERE name NOT IN ('admin', 'office', 'auditor')",  # not the fuzzing users'
-        "group_id": "SELECT id FROM bureau WHERE id <> 'office'",
-        "workable": "SELECT DISTINCT t.id FROM user_task t JOIN task_candidate c ON c.task_id = t.id "
-                    f"WHERE t.state = 'ready' AND c.value = '{user}' ORDER BY t.id",
+        "task_id": "SELECT id FROM user_task ORDER BY state DESC, id",
+        "instance_id": "SELECT id FROM process_instance ORDER BY id",
+        "document_id": "SELECT id FROM document ORDER BY id", "deployment_id": "SELECT id FROM deployment ORDER BY id",
+        "resource_id": "SELECT id FROM resource ORDER BY id", "incident_id": "SELECT id FROM incident ORDER BY id",
+        "external_task_id": "SELECT id FROM external_task ORDER BY id",
+        "key": "SELECT DISTINCT key FROM process_definition ORDER BY key",
+        "version": "SELECT DISTINCT version FROM process_definition ORDER BY version",
+        "name": "SELECT name FROM app_user WHERE name NOT IN ('" + "', '".join(USERS) + "') ORDER BY name",  # not the fuzzing users'
+        "group_id": "SELECT id FROM bureau WHERE id <> 'office' ORDER BY id",
+        "workable": "SELECT t.id FROM user_task t WHERE t.state = 'ready' AND (t.assignee = :user OR EXISTS ("
+                    "SELECT 1 FROM task_candidate c WHERE c.task_id = t.id AND ((c.kind = 'user' AND c.value = :user)"
+                    " OR (c.kind = 'group' AND c.value IN (SELECT b.bureau_id FROM user_bureau b"
+                    " JOIN app_user u ON u.id = b.user_id WHERE u.name = :user))))) ORDER BY t.id",
+        "completed": "SELECT id FROM user_task WHERE state = 'completed' AND completed_by = :user ORDER BY id",
     }
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            found = {name: [row[0] for row in connection.execute(text(sql))] for name, sql in queries.items()}
+            found = {name: [row[0] for row in connection.execute(text(sql), {"user": user})]
+                     for name, sql in queries.items()}
     finally:
         engine.dispose()
     found["task_id"] = found["task_id"][:12] + found["task_id"][-4:]
@@ -179,9 +210,11 @@ def _existing(database_url: str, user: Optional[str] = None) -> dict[str, list]:
 
 def _path_values(rule, existing: dict, rng: random.Random, mine: Optional[dict] = None) -> dict:
     """A value for each parameter of `rule`'s path: mostly one that exists (for the forms of tasks
-    and of starts, mostly a task the user may work on, a process they may start), else missing or odd."""
+    and of starts, mostly a task the user may work on, or for 撤回 one they completed, a process
+    they may start), else missing or odd."""
     values = {}
-    mine = {"task_id": (mine or {}).get("workable"), "key": (mine or {}).get("key")}
+    mine = {"task_id": (mine or {}).get("completed" if rule.endpoint == "tasks.withdraw" else "workable"),
+            "key": (mine or {}).get("key")}
     for name, converter in rule._converters.items():
         own = mine.get(name) if rule.endpoint.startswith(("tasks.", "start.")) else None
         if isinstance(converter, AnyConverter):
@@ -244,6 +277,10 @@ FILES = (("note.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"), ("e
          ("review.bpmn", (REPO / "tests" / "diagrams" / "review.bpmn").read_bytes()))  # one that deploys
 
 
+FILLED = {"number": "100", "date": "2026-11-20", "datetime-local": "2026-11-20T10:00", "email": "demo@example.cn",
+          "tel": "0477-1234567", "url": "https://example.cn/"}  # what complete_one types, by input type
+
+
 class Session:
     """One user's browser: cookies, the CSRF token, re-login when a fuzzed POST ended the session."""
 
@@ -283,10 +320,13 @@ class Fuzz:
         self.existing = _existing(database_url)
         self.adapter = app.url_map.bind("127.0.0.1")
         self.post_forms: dict[str, list[dict]] = {}  # endpoint -> forms that post there
+        self.forms_at: dict[str, list[dict]] = {}  # path -> forms that post there (a task's own form)
         self.get_keys: dict[str, set] = {}  # endpoint -> query keys from GET forms and links
         self.startable: dict[str, set] = {}  # user -> keys of the processes the start page offers them
         self.failures: list[str] = []
         self.sent = 0
+        self.completions: dict[str, Optional[int]] = {}  # user -> the status of complete_one's post (302: done)
+        self.log = open(REQUEST_LOG, "w", encoding="utf-8") if REQUEST_LOG else None
         self.statuses: dict[str, Counter] = {}  # endpoint -> how often each status answered
 
     # --- crawl: the real forms ------------------------------------------------------------------
@@ -322,6 +362,7 @@ class Fuzz:
                     continue
                 if form["method"] == "post":
                     self.post_forms.setdefault(endpoint, []).append(form)
+                    self.forms_at.setdefault(urllib.parse.urlsplit(action).path, []).append(form)
                 else:
                     self.get_keys.setdefault(endpoint, set()).update(form["fields"])
         for link in page.links:
@@ -342,6 +383,10 @@ class Fuzz:
 
     def check(self, user: Session, method: str, path: str, fields=(), files=(), endpoint: str = "") -> Optional[Reply]:
         self.sent += 1
+        if self.log is not None:
+            shown = [(name, "<csrf>" if name == "_csrf" and value == user.token else
+                      value if len(value) <= 100 else f"{value[:20]}…({len(value)})") for name, value in fields]
+            self.log.write(f"{user.name} {method} {path} {shown!r} {[f[:2] for f in files]!r}\n")
         try:
             reply = user.get(path) if method == "GET" else user.post(path, list(fields), list(files))
         except OSError as exc:  # a dropped connection is a fault as much as a 500
@@ -372,7 +417,11 @@ class Fuzz:
         _args, view_form = _read_keys(self.app.view_functions[rule.endpoint])
         forms = self.post_forms.get(rule.endpoint) or [{"fields": {}, "files": set(), "multipart": False}]
         for case in range(EXAMPLES):
-            form = rng.choice(forms)
+            mine = {"workable": self.existing["workable"], "completed": self.existing["completed"],
+                    "key": self.startable.get(user.name)}
+            path = _build(rule, _path_values(rule, self.existing, rng, mine))
+            own = self.forms_at.get(path)  # mostly the form of the page that posts to this very path
+            form = rng.choice(own if own and rng.random() < 0.8 else forms)
             real = {name: values for name, values in form["fields"].items() if name != "_csrf"}
             names = sorted(set(real) | view_form)
             fields = [(name, rng.choice(real[name]) if real.get(name) else "x") for name in names]
@@ -385,8 +434,6 @@ class Fuzz:
                 for _ in range(rng.randint(1, 2)):
                     filename, content = rng.choice(FILES)
                     files.append((rng.choice(file_names), filename, content))
-            mine = {"workable": self.existing["workable"], "key": self.startable.get(user.name)}
-            path = _build(rule, _path_values(rule, self.existing, rng, mine))
             before = self._saved(user, rule, path)
             reply = self.check(user, "POST", path, fields, files, endpoint=rule.endpoint)
             if reply is not None and 400 <= reply.status < 500 and before is not None:
@@ -466,7 +513,31 @@ class Fuzz:
                     self.check(user, "POST", f"/tasks/{task_id}/draft", fields + [("_csrf", user.token)],
                                endpoint="tasks.save_draft")
 
+    def complete_one(self, user: Session) -> None:
+        """The first task the user may work on, completed through its form as an official fills it
+        in (a yes/no answered no, a list's first choice, a number, a date, a text, a PDF for each
+        material it asks for), so that 撤回 and the steps after it are fuzzed too."""
+        workable = _existing(self.database_url, user.name)["workable"]
+        page = _Forms()
+        page.feed(user.get(f"/tasks/{workable[0]}").text if workable else "")
+        for form in page.forms:
+            if self._endpoint(urllib.parse.urlsplit(form["action"]).path, "POST") != "tasks.complete":
+                continue
+            fields, files = [("_csrf", user.token)], []
+            for name, values in form["fields"].items():
+                kind = form["types"][name]
+                if name in ("_csrf", "material") or kind == "file" or (kind == "checkbox" and "false" not in values):
+                    continue
+                given = [value for value in values if value]
+                fields.append((name, "false" if "false" in values else given[0] if given else FILLED.get(kind, "演示")))
+            for index, material in enumerate(value for value in form["fields"].get("material", []) if value):
+                files.append(("files", f"{material}.pdf", FILES[0][1]))
+                fields.append((f"material-{index}", material))
+            reply = self.check(user, "POST", form["action"], fields, files, endpoint="tasks.complete")
+            self.completions[user.name] = reply.status if reply is not None else None
+
     def run(self, user: Session, rng: random.Random) -> None:
+        self.complete_one(user)
         self.save_drafts(user)
         for rule in self.rules:
             self.existing = _existing(self.database_url, user.name)  # what the posts so far made and removed
@@ -503,7 +574,10 @@ def test_no_ui_request_gets_a_server_error(ui):
     public = [rule for rule in rules if rule.endpoint.startswith("auth.") and "POST" in rule.methods]
     for rule in sorted(public, key=lambda rule: rule.endpoint == "auth.login"):
         fuzz.fuzz_post(anonymous if rule.endpoint == "auth.login" else auditor, rule, rng)
-    print(f"ui fuzz: {fuzz.sent} requests over {len(rules)} routes, {len(fuzz.failures)} failures")
+    if fuzz.log is not None:
+        fuzz.log.close()
+    print(f"ui fuzz: {fuzz.sent} requests over {len(rules)} routes, {len(fuzz.failures)} failures; "
+          f"a task completed through its form: {fuzz.completions}")
     for endpoint, statuses in sorted(fuzz.statuses.items()):
         print(f"  {endpoint}: " + " ".join(f"{status}×{count}" for status, count in sorted(statuses.items())))
     assert not fuzz.failures, "\n".join(fuzz.failures[:60]) + "\n\nserver errors:\n" + _tracebacks(log)
