@@ -277,8 +277,23 @@ FILES = (("note.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"), ("e
          ("review.bpmn", (REPO / "tests" / "diagrams" / "review.bpmn").read_bytes()))  # one that deploys
 
 
+def _filled_in(form: dict, token: str) -> tuple[list, list]:
+    """The fields and files of `form` as an official fills it in (Fuzz.work)."""
+    fields, files = [("_csrf", token)], []
+    for name, values in form["fields"].items():
+        kind = form["types"][name]
+        if name in ("_csrf", "material") or kind == "file" or (kind == "checkbox" and "false" not in values):
+            continue
+        given = [value for value in values if value]
+        fields.append((name, "false" if "false" in values else given[0] if given else FILLED.get(kind, "演示")))
+    for index, material in enumerate(value for value in form["fields"].get("material", []) if value):
+        files.append(("files", f"{material}.pdf", FILES[0][1]))
+        fields.append((f"material-{index}", material))
+    return fields, files
+
+
 FILLED = {"number": "100", "date": "2026-11-20", "datetime-local": "2026-11-20T10:00", "email": "demo@example.cn",
-          "tel": "0477-1234567", "url": "https://example.cn/"}  # what complete_one types, by input type
+          "tel": "0477-1234567", "url": "https://example.cn/"}  # what _filled_in types, by input type
 
 
 class Session:
@@ -325,7 +340,7 @@ class Fuzz:
         self.startable: dict[str, set] = {}  # user -> keys of the processes the start page offers them
         self.failures: list[str] = []
         self.sent = 0
-        self.completions: dict[str, Optional[int]] = {}  # user -> the status of complete_one's post (302: done)
+        self.worked: dict[str, Optional[int]] = {}  # "user endpoint" -> the status of work()'s post (302: done)
         self.log = open(REQUEST_LOG, "w", encoding="utf-8") if REQUEST_LOG else None
         self.statuses: dict[str, Counter] = {}  # endpoint -> how often each status answered
 
@@ -513,31 +528,26 @@ class Fuzz:
                     self.check(user, "POST", f"/tasks/{task_id}/draft", fields + [("_csrf", user.token)],
                                endpoint="tasks.save_draft")
 
-    def complete_one(self, user: Session) -> None:
-        """The first task the user may work on, completed through its form as an official fills it
-        in (a yes/no answered no, a list's first choice, a number, a date, a text, a PDF for each
-        material it asks for), so that 撤回 and the steps after it are fuzzed too."""
+    def work(self, user: Session) -> None:
+        """The first task the user may work on completed, and a project (or the first process they may
+        start) started, through their forms as an official fills them in (a yes/no answered no, a list's
+        first choice, a number, a date, a text, a PDF for each material asked for): so that 撤回
+        and the steps after it, and a new project, are there to fuzz too."""
         workable = _existing(self.database_url, user.name)["workable"]
-        page = _Forms()
-        page.feed(user.get(f"/tasks/{workable[0]}").text if workable else "")
-        for form in page.forms:
-            if self._endpoint(urllib.parse.urlsplit(form["action"]).path, "POST") != "tasks.complete":
-                continue
-            fields, files = [("_csrf", user.token)], []
-            for name, values in form["fields"].items():
-                kind = form["types"][name]
-                if name in ("_csrf", "material") or kind == "file" or (kind == "checkbox" and "false" not in values):
-                    continue
-                given = [value for value in values if value]
-                fields.append((name, "false" if "false" in values else given[0] if given else FILLED.get(kind, "演示")))
-            for index, material in enumerate(value for value in form["fields"].get("material", []) if value):
-                files.append(("files", f"{material}.pdf", FILES[0][1]))
-                fields.append((f"material-{index}", material))
-            reply = self.check(user, "POST", form["action"], fields, files, endpoint="tasks.complete")
-            self.completions[user.name] = reply.status if reply is not None else None
+        startable = sorted(self.startable.get(user.name) or [])
+        start = "project" if "project" in startable else startable[0] if startable else None  # the 办法's own
+        pages = ([(f"/tasks/{workable[0]}", "tasks.complete")] if workable else []) + \
+            ([("/start/" + urllib.parse.quote(start, safe=""), "start.submit")] if start else [])
+        for page_path, endpoint in pages:
+            page = _Forms()
+            page.feed(user.get(page_path).text)
+            for form in page.forms:
+                if self._endpoint(urllib.parse.urlsplit(form["action"]).path, "POST") == endpoint:
+                    reply = self.check(user, "POST", form["action"], *_filled_in(form, user.token), endpoint=endpoint)
+                    self.worked[f"{user.name} {endpoint}"] = reply.status if reply is not None else None
 
     def run(self, user: Session, rng: random.Random) -> None:
-        self.complete_one(user)
+        self.work(user)
         self.save_drafts(user)
         for rule in self.rules:
             self.existing = _existing(self.database_url, user.name)  # what the posts so far made and removed
@@ -577,7 +587,7 @@ def test_no_ui_request_gets_a_server_error(ui):
     if fuzz.log is not None:
         fuzz.log.close()
     print(f"ui fuzz: {fuzz.sent} requests over {len(rules)} routes, {len(fuzz.failures)} failures; "
-          f"a task completed through its form: {fuzz.completions}")
+          f"forms filled in (302: done): {fuzz.worked}")
     for endpoint, statuses in sorted(fuzz.statuses.items()):
         print(f"  {endpoint}: " + " ".join(f"{status}×{count}" for status, count in sorted(statuses.items())))
     assert not fuzz.failures, "\n".join(fuzz.failures[:60]) + "\n\nserver errors:\n" + _tracebacks(log)
