@@ -577,11 +577,11 @@ def _split(text: Optional[str]) -> list[str]:
 
 # --- storing -----------------------------------------------------------------------------------
 
-def deploy(session: Session, files: list[BundleFile], *, name: str, source: Optional[str] = None,
-           user: Optional[str] = None, tenant_id: Optional[str] = None,
-           changed_only: bool = False, all_versions: bool = False) -> DeploymentResult:
-    """Store a bundle as a deployment; new versions only for content that changed (with
-    `all_versions`, of everything in it, as Camunda deploys without deploy-changed-only)."""
+def prepare_bundle(session: Session, files: list[BundleFile], *,
+                all_versions: bool = False) -> tuple[ParsedBundle, set[str]]:
+    """Parse and check a bundle against what is deployed, with the deployed callers that must be
+    deployed again beside its new versions (their files added, a note each in the warnings).
+    Returns the bundle and the keys of those callers. Stores nothing."""
     def resolve_process(key: str):
         latest = _latest(session, ProcessDefinition, key)
         return (latest.resource.name, latest.resource.content) if latest is not None else None
@@ -599,6 +599,15 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
     if outside:
         bundle = dataclasses.replace(parse(files + outside), warnings=bundle.warnings)
     bundle.warnings = bundle.warnings + notes
+    return bundle, set(followers)
+
+
+def deploy(session: Session, files: list[BundleFile], *, name: str, source: Optional[str] = None,
+           user: Optional[str] = None, tenant_id: Optional[str] = None,
+           changed_only: bool = False, all_versions: bool = False) -> DeploymentResult:
+    """Store a bundle as a deployment; new versions only for content that changed (with
+    `all_versions`, of everything in it, as Camunda deploys without deploy-changed-only)."""
+    bundle, followers = prepare_bundle(session, files, all_versions=all_versions)
     deployment = Deployment(name=name, source=source, tenant_id=tenant_id, deployed_by=user,
                             deployed_at=clock.now(),
                             warnings=[dataclasses.asdict(w) for w in bundle.warnings] or None)
