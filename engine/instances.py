@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
-from . import clock, dmn, history, inbox, runtime, stepsql
+from . import clock, dmn, history, inbox, incidents, runtime, stepsql
 from . import called as called_processes
 from .errors import ExecutionError, InstanceNotRunning, InvalidInput, NotFound
 from .expressions import compile_template
@@ -563,14 +563,12 @@ def _sync_external_tasks(session: Session, handle: Handle, waiting: list, now: d
             session.add(task)
             if e.incident:
                 session.flush()
-                incident = Incident(instance_id=row.id, element_id=e.element_id, kind="external-task",
-                                    message=e.incident, created_at=now,
-                                    payload={"external_task": task.id, "element_id": e.element_id, "event": {
-                                        "type": "external_task_retried", "actor": None, "element_id": e.element_id,
-                                        "data": {"external_task": task.id}}})
-                session.add(incident)
-                session.flush()
-                opened.append(incident)
+                opened.append(incidents.open_incident(
+                    session, row, element_id=e.element_id, kind="external-task", message=e.incident,
+                    payload={"external_task": task.id, "element_id": e.element_id, "event": {
+                        "type": "external_task_retried", "actor": None, "element_id": e.element_id,
+                        "data": {"external_task": task.id}}},
+                    at=task.called_instance_id, workflow=handle.workflow))
     return opened
 
 
