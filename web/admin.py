@@ -448,7 +448,7 @@ def instance(instance_id: int):
             UserTask.state == "ready").order_by(UserTask.id)))
         timers = list(session.scalars(select(Timer).where(Timer.instance_id == row.id, Timer.state == "waiting")
                                       .order_by(Timer.due_at)))
-        incidents = list(session.scalars(select(Incident).where(Incident.instance_id == row.id)
+        incidents = list(session.scalars(select(Incident).where(Incident.at_instance_id == row.id)
                                          .order_by(Incident.id.desc())))
         events = history.events_of(session, row.id)[-100:]
         for event in events:
@@ -468,7 +468,7 @@ def instance_diagram(instance_id: int):
         definition = session.get(ProcessDefinition, row.definition_id)
         events = history.events_of(session, row.id)
         failed = set(session.scalars(select(Incident.element_id).where(
-            Incident.instance_id == row.id, Incident.resolved_at.is_(None), Incident.element_id.is_not(None))))
+            Incident.at_instance_id == row.id, Incident.resolved_at.is_(None), Incident.element_id.is_not(None))))
         waiting = {}
         for kind, _uuid, element, what in row.waits or []:
             waiting[element] = _local(datetime.fromisoformat(what)) if kind == "timer" else str(what)
@@ -539,8 +539,9 @@ def incidents():
 def _render_incidents(errors: Optional[dict] = None, values: Optional[dict] = None, status: int = 200):
     show_all = request.args.get("all") == "1"
     with database().read() as session:
-        query = select(Incident, ProcessInstance.business_key, ProcessInstance.process_key).join(
-            ProcessInstance, ProcessInstance.id == Incident.instance_id).order_by(Incident.id.desc())
+        query = select(Incident, ProcessInstance.business_key, ProcessInstance.process_key).join(  # root causes
+            ProcessInstance, ProcessInstance.id == Incident.at_instance_id).where(Incident.cause_id.is_(None)) \
+            .order_by(Incident.id.desc())
         if not show_all:
             query = query.where(Incident.resolved_at.is_(None))
         rows = list(session.execute(query.limit(500)))
