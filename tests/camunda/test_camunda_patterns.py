@@ -271,6 +271,42 @@ def test_python_create_listeners_assign_the_task_and_set_its_dates(rest, amount)
     assert state(rest, instance) == "COMPLETED"
 
 
+def _listener_variant(old: str, new: str) -> tuple[str, bytes]:
+    text = (HERE / "python_task_listeners.bpmn").read_text(encoding="utf-8")
+    assert old in text
+    return "claim.bpmn", text.replace(old, new).encode()
+
+
+@pytest.mark.parametrize("event, script, refusal", [
+    ("complete", 'task.setAssignee("finance")', "task.setAssignee() works in a user task's create listener only"),
+    ("assignment", 'task.setVariable("seen", True)', "to assign a task in Python, use a create listener"),
+])
+def test_what_a_python_task_listener_cannot_do_is_refused_at_deploy(rest, event, script, refusal):
+    diagram = _listener_variant('<camunda:taskListener event="create">\n          <camunda:script scriptFormat="python">'
+                                'task.setVariable("second_saw"',
+                                f'<camunda:taskListener event="{event}">\n          <camunda:script '
+                                f'scriptFormat="python">{script}</camunda:script></camunda:taskListener>\n'
+                                '<camunda:taskListener event="create">\n          <camunda:script scriptFormat="python">'
+                                'task.setVariable("second_saw"')
+    response = modeler_deploy(rest.as_("admin"), "claim", diagram)
+    message = error_of(response, 400, "ParseException")
+    assert "resource claim.bpmn" in message and refusal in message, message
+    [error] = response.get_json()["details"]["claim.bpmn"]["errors"]  # the element, as Camunda reports it
+    assert (error["mainElementId"], error["line"]) == ("assess", 7)
+    assert rest.as_("admin").get("/process-definition", key="c7_python_task_listeners").get_json() == []
+
+
+def test_a_bad_value_given_to_the_task_is_a_clear_error_and_starts_nothing(rest):
+    name, text = _listener_variant("task.setPriority(task.getPriority() + 10)", 'task.setPriority("high")')
+    assert modeler_deploy(rest.as_("admin"), "claim", (name, text)).status_code == 200
+    response = rest.as_("admin").post("/process-definition/key/c7_python_task_listeners/start", {
+        "variables": {"amount": {"value": 5}, "follow_up": {"value": "2026-03-06"}}})
+    assert error_of(response, 422, "ExecutionError") == (
+        "element 'assess__create_python_listener': script failed: task.setPriority() takes a whole number, "
+        "not 'high'")
+    assert rest.as_("admin").get("/process-instance").get_json() == []
+
+
 def test_javascript_conditions_become_an_incident_that_chooses_the_flow(rest):
     """A gateway whose condition is JavaScript: an incident before it, which an administrator
     completes with `take_<flow>` (true to take that flow); false for all takes the default."""
