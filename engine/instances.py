@@ -279,10 +279,14 @@ def load(session: Session, instance_id: int, *, require_active: bool = True,
 def branch_variables(session: Session, row: ProcessInstance, task_uuid: str) -> Optional[dict]:
     """The variables a ready task sees on its own branch (its multi-instance element, its called
     process), read from the stored state; None when the task is no longer in it."""
-    definition = definition_runtime(session, row.definition_id)
-    workflow = runtime.load_state(row.state, definition.spec, definition.subprocess_specs)
-    task = runtime.find_task(workflow, task_uuid)
+    task = runtime.find_task(stored_workflow(session, row), task_uuid)
     return None if task is None else runtime.plain(task.data)
+
+
+def stored_workflow(session: Session, row: ProcessInstance):
+    """The instance's workflow as stored, to read (not to change: see `load`)."""
+    definition = definition_runtime(session, row.definition_id)
+    return runtime.load_state(row.state, definition.spec, definition.subprocess_specs)
 
 
 def create(session: Session, definition_id: int, *, business_key: Optional[str],

@@ -12,9 +12,10 @@ are read as the variable `x`. In a task's create listener (foreign.py marks it w
 script may also change the task as Camunda's DelegateTask does (`task.setAssignee(u)`,
 `task.addCandidateGroup(g)`, `task.setDueDate(d)`, … and their getters, see TASK_METHODS): the
 changes are recorded under TASK_CHANGES, which no script or expression can name, and the task's
-creation applies them (engine/instances.py). Names assigned by the script become process variables, as SpiffWorkflow's Python scripts do; names starting with `_` are
-refused. Each run is limited in steps and, with the expressions in it, in work and in the size
-of every value it builds (engine/expressions.py: MAX_ITEMS, MAX_SIZE, WORK_BUDGET).
+creation applies them (engine/instances.py). Names assigned by the script become process
+variables, as SpiffWorkflow's Python scripts do; names starting with `_` are refused. Each run
+is limited in steps and, with the expressions in it, in work and in the size of every value it
+builds (engine/expressions.py: MAX_ITEMS, MAX_SIZE, WORK_BUDGET).
 """
 from __future__ import annotations
 
@@ -302,7 +303,8 @@ class _Compiler:
 
     def _expr(self, node: ast.Expr) -> Step:
         call = node.value
-        if isinstance(call, ast.Call) and _is_task(call.func) and call.func.attr not in ("setVariable", "getVariable"):
+        if isinstance(call, ast.Call) and _is_task(call.func) and \
+                call.func.attr not in ("setVariable", "getVariable"):
             return self._task_call(call)
         if isinstance(call, ast.Call) and _is_execution(call.func, "setVariable"):
             if len(call.args) != 2 or not isinstance(call.args[0], ast.Constant) or \

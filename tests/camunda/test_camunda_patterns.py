@@ -282,12 +282,9 @@ def _listener_variant(old: str, new: str) -> tuple[str, bytes]:
     ("assignment", 'task.setVariable("seen", True)', "to assign a task in Python, use a create listener"),
 ])
 def test_what_a_python_task_listener_cannot_do_is_refused_at_deploy(rest, event, script, refusal):
-    diagram = _listener_variant('<camunda:taskListener event="create">\n          <camunda:script scriptFormat="python">'
-                                'task.setVariable("second_saw"',
-                                f'<camunda:taskListener event="{event}">\n          <camunda:script '
-                                f'scriptFormat="python">{script}</camunda:script></camunda:taskListener>\n'
-                                '<camunda:taskListener event="create">\n          <camunda:script scriptFormat="python">'
-                                'task.setVariable("second_saw"')
+    second = '<camunda:taskListener event="create">\n          <camunda:script scriptFormat="python">task.'
+    diagram = _listener_variant(second, f'<camunda:taskListener event="{event}"><camunda:script scriptFormat="python">'
+                                        f'{script}</camunda:script></camunda:taskListener>\n{second}')
     response = modeler_deploy(rest.as_("admin"), "claim", diagram)
     message = error_of(response, 400, "ParseException")
     assert "resource claim.bpmn" in message and refusal in message, message
