@@ -97,6 +97,7 @@ def test_the_script_engine_names_the_element_when_it_refuses(monkeypatch):
     class Task:
         data = {}
         task_spec = Spec()
+        parent = None
 
     for call in (lambda: runtime.SCRIPT_ENGINE.evaluate(Task(), PAYLOAD),
                  lambda: runtime.SCRIPT_ENGINE.execute(Task(), f"x = {PAYLOAD}"),
