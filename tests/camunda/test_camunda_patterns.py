@@ -252,6 +252,8 @@ def test_python_create_listeners_assign_the_task_and_set_its_dates(rest, amount)
     seen = variables(rest, instance)
     assert (seen["first_saw"], json.loads(seen["second_saw"])) == (who, [who, 50, 4])  # (a list: JSON)
     assert not any(name.startswith("dalad") for name in seen)
+    task_variables = rest.as_(sees).get(f"/task/{assess['id']}/variables").get_json()
+    assert not any(name.startswith("dalad") for name in task_variables)
     client = rest.app.test_client()
     assert login(client, sees, PASSWORD).status_code == 302
     inbox_page = client.get("/inbox/" if who else "/inbox/bureau").get_data(as_text=True)

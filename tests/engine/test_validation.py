@@ -837,8 +837,9 @@ def test_a_create_listener_cannot_assign_the_instances_of_a_multi_instance_task(
 
 def test_a_script_task_cannot_change_a_task():
     xml = diagram(script_task('scriptFormat="python"', '<bpmn:script>task.setAssignee("demo")</bpmn:script>'))
-    assert check(xml) == [at(xml, "Script_1", "scriptTask", "script does not compile: task.setAssignee() works "
-                                                            "in a user task's create listener only at line 1, column 1")]
+    assert check(xml) == [at(xml, "Script_1", "scriptTask", "script does not compile: task.setAssignee() "
+                                                            "works in a user task's create listener only at line 1, "
+                                                            "column 1")]
 
 
 # --------------------------------------------------------------------------- Java
