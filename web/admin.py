@@ -21,7 +21,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from engine import anchors, bureaus, clock, definitions, history, migration, services
+from engine import anchors, clock, definitions, history, migration, services
 from engine.diff import diff_versions
 from engine.errors import DefinitionInvalid, EngineError, InvalidInput
 from engine.models import (DecisionDefinition, Deployment, ExternalTask, FormDefinition, Incident,
@@ -200,15 +200,10 @@ def _uploaded_files() -> list[definitions.BundleFile]:
 
 def _dry_run(session: Session, files: list[definitions.BundleFile]) -> tuple[list[Preview], list]:
     """Parse and check a bundle as a deployment would, against what is deployed; store nothing."""
-    def resolve_process(key: str):
-        latest = definitions.latest_process(session, key)
-        return (latest.resource.name, latest.resource.content) if latest is not None else None
-
     def latest(model, key):
         return session.scalars(select(model).where(model.key == key).order_by(model.version.desc()).limit(1)).first()
 
-    bundle = definitions.parse_bundle(files, resolve_process, lambda key: latest(DecisionDefinition, key) is not None,
-                                      lambda ids: bureaus.unknown_groups(session, ids))
+    bundle, followers = definitions.prepare_bundle(session, files)
     preview = []
     items = ([("process", p.key, p.file) for p in bundle.processes]
              + [("decision", key, f) for key, _name, f in bundle.decisions]
@@ -216,7 +211,7 @@ def _dry_run(session: Session, files: list[definitions.BundleFile]) -> tuple[lis
     models = {"process": ProcessDefinition, "decision": DecisionDefinition, "form": FormDefinition}
     for kind, key, f in items:
         current = latest(models[kind], key)
-        if current is not None and current.content_hash == f.sha256:
+        if current is not None and current.content_hash == f.sha256 and key not in followers:
             preview.append(Preview(kind, key, f.name, current.version, False))
         else:
             preview.append(Preview(kind, key, f.name, (current.version + 1) if current else 1, True))
