@@ -46,7 +46,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import clock, jsontext, specs
 from .errors import ExecutionError, ExpressionError
-from .scripts import compile_script
+from .scripts import TASK_CHANGES, compile_script
 from .expressions import compile_any
 
 
@@ -114,7 +114,14 @@ class SafeScriptEngine(PythonScriptEngine):
 
     def execute(self, task, script, external_context=None):
         try:
-            return self.environment.execute(script, task.data)
+            carried = task.parent.internal_data.get(TASK_CHANGES) if task.parent is not None else None
+            if carried is not None:  # a create listener before this one changed the same task
+                task.data[TASK_CHANGES] = carried
+            done = self.environment.execute(script, task.data)
+            changes = task.data.pop(TASK_CHANGES, None)  # for the task's creation, not a variable
+            if changes is not None:
+                task.internal_data[TASK_CHANGES] = changes
+            return done
         except ExpressionError as exc:
             raise failure(str(exc), task) from exc
 

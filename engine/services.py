@@ -483,16 +483,13 @@ def withdraw_task(session: Session, task_id: int, *, user: str) -> UserTask:
                            .execution_options(populate_existing=True)).one()
     if task.state != "completed" or task.completed_by != user:
         raise AccessDenied(f"only who completed task {task_id} may take it back")
-    problem = withdraw_problem(session, task, row)
+    handle = instances.load(session, row.id, row=row, require_active=False)
+    problem = withdraw_problem(session, task, row, handle.workflow)
     if problem:
         raise TaskNotReady(f"task {task_id} cannot be taken back: {problem}")
     submitted = sorted(next((e.get("data") or {}).get("values") or {} for e in reversed(history.events_of(session, row.id))
                             if e["type"] == "task_completed" and (e.get("data") or {}).get("task") == task.id))
-    handle = instances.load(session, row.id, row=row)
-    try:
-        spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
-    except TaskNotFoundException:  # compaction dropped its step once the next one started
-        raise TaskNotReady(f"task {task_id} cannot be taken back: the process has moved on since") from None
+    spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
     handle.events.append(history.Event("task_withdrawn", actor=user, element_id=task.element_id,
                                        data={"task": task.id, "path": runtime.task_path(spiff_task),
                                              "values": submitted}))
@@ -503,8 +500,9 @@ def withdraw_task(session: Session, task_id: int, *, user: str) -> UserTask:
     return task
 
 
-def withdraw_problem(session: Session, task: UserTask, row: ProcessInstance) -> Optional[str]:
-    """Why a completed task cannot be taken back now, or None when it can."""
+def withdraw_problem(session: Session, task: UserTask, row: ProcessInstance, workflow=None) -> Optional[str]:
+    """Why a completed task cannot be taken back now, or None when it can (what the task page asks
+    before it offers 撤回). `workflow`: the instance's when loaded, else read from its stored state."""
     if row.status not in ("running", "waiting"):
         return f"the process is {row.status}"
     if task.called_instance_id is not None and \
@@ -526,6 +524,10 @@ def withdraw_problem(session: Session, task: UserTask, row: ProcessInstance) -> 
                if session.scalar(select(model.id).where(model.task_id.in_(opened or [0])).limit(1))]
     if touched:
         return "the next step has been worked on"
+    try:
+        runtime.find_task(instances.stored_workflow(session, row) if workflow is None else workflow, task.task_uuid)
+    except TaskNotFoundException:  # compaction dropped its step once the next one started
+        return "the process has moved on since"
     return None
 
 

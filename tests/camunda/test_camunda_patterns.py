@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import replay, services
-from engine.models import ExternalTask, HistoryEvent, ProcessInstance
+from engine.models import ExternalTask, HistoryEvent, ProcessInstance, UserTask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "web"))
 from test_rest_helpers import PASSWORD, error_of, modeler_deploy, rest  # noqa: E402,F401
@@ -226,6 +226,84 @@ def test_python_listeners_and_parameters_run_in_the_sandbox_where_they_stand(res
     assert state(rest, instance) == "COMPLETED"
     done = rest.as_("admin").get("/history/variable-instance", processInstanceId=instance).get_json()
     assert {v["name"]: v["value"] for v in done}["total"] == 65  # doubled + fee, by the output script
+
+
+def _task_row(rest, rest_id: str) -> UserTask:
+    with rest.db.read() as session:
+        return session.scalars(select(UserTask).where(UserTask.rest_id == rest_id)).one()
+
+
+@pytest.mark.parametrize("amount", [200, 50])
+def test_python_create_listeners_assign_the_task_and_set_its_dates(rest, amount):
+    """Two Python create listeners set the task's assignee or candidates, dates, priority and name
+    as Camunda's DelegateTask does, reading what the diagram and the listener before gave; the
+    official meets the task so in the inbox (REST and the UI's), completes it over HTTP, and
+    nothing of it stays in the variables or reaches the next task."""
+    assert warnings_of(deploy(rest, "python_task_listeners.bpmn")) == {}
+    instance = start(rest, "c7_python_task_listeners", amount=amount, follow_up="2026-03-06")
+    who, sees = ("finance", "finance") if amount > 100 else (None, "drc")
+    [assess] = rest.as_(sees).get("/task", processInstanceId=instance).get_json()
+    assert (assess["assignee"], assess["name"], assess["priority"], assess["due"], assess["followUp"]) == (
+        who, "Assess claim assess", 50, "2026-03-04T09:00:00.000+0800", "2026-03-06T00:00:00.000+0800")
+    row = _task_row(rest, assess["id"])
+    assert (row.candidate_groups, row.candidate_users) == (["drc"] if who is None else [], ["edu"])
+    assert rest.as_("edu").get("/task", processInstanceId=instance).get_json()[0]["id"] == assess["id"]
+    assert rest.as_("office").get("/task", processInstanceId=instance).get_json() == []  # its group deleted
+    seen = variables(rest, instance)
+    assert (seen["first_saw"], json.loads(seen["second_saw"])) == (who, [who, 50, 4])  # (a list: JSON)
+    assert not any(name.startswith("dalad") for name in seen)
+    task_variables = rest.as_(sees).get(f"/task/{assess['id']}/variables").get_json()
+    assert not any(name.startswith("dalad") for name in task_variables)
+    client = rest.app.test_client()
+    assert login(client, sees, PASSWORD).status_code == 302
+    inbox_page = client.get("/inbox/" if who else "/inbox/bureau").get_data(as_text=True)
+    assert "Assess claim assess" in inbox_page and "2026-03-04" in inbox_page  # with its due date
+    if who is None:
+        assert post(client, f"/tasks/{row.id}/claim").status_code == 302
+    assert post(client, f"/tasks/{row.id}/complete").status_code == 302
+    approve = tasks(rest, instance)["approve"]  # the next task is the diagram's alone
+    assert (approve["assignee"], approve["priority"], approve["due"], approve["name"]) == (None, 50, None, "Approve")
+    assert _task_row(rest, approve["id"]).candidate_groups == ["office"]
+    assert not any(name.startswith("dalad") for name in variables(rest, instance))
+    with rest.db.read() as session:  # the history signs what the listeners set
+        created = [json.loads(body)["data"] for body in session.scalars(
+            select(HistoryEvent.body).where(HistoryEvent.type == "task_created").order_by(HistoryEvent.id))]
+    assert (created[0]["assignee"], created[0]["candidate_groups"]) == (who, ["drc"] if who is None else [])
+    complete(rest, approve, "office")
+    assert state(rest, instance) == "COMPLETED"
+
+
+def _listener_variant(old: str, new: str) -> tuple[str, bytes]:
+    text = (HERE / "python_task_listeners.bpmn").read_text(encoding="utf-8")
+    assert old in text
+    return "claim.bpmn", text.replace(old, new).encode()
+
+
+@pytest.mark.parametrize("event, script, refusal", [
+    ("complete", 'task.setAssignee("finance")', "task.setAssignee() works in a user task's create listener only"),
+    ("assignment", 'task.setVariable("seen", True)', "to assign a task in Python, use a create listener"),
+])
+def test_what_a_python_task_listener_cannot_do_is_refused_at_deploy(rest, event, script, refusal):
+    second = '<camunda:taskListener event="create">\n          <camunda:script scriptFormat="python">task.'
+    diagram = _listener_variant(second, f'<camunda:taskListener event="{event}"><camunda:script scriptFormat="python">'
+                                        f'{script}</camunda:script></camunda:taskListener>\n{second}')
+    response = modeler_deploy(rest.as_("admin"), "claim", diagram)
+    message = error_of(response, 400, "ParseException")
+    assert "resource claim.bpmn" in message and refusal in message, message
+    [error] = response.get_json()["details"]["claim.bpmn"]["errors"]  # the element, as Camunda reports it
+    assert (error["mainElementId"], error["line"]) == ("assess", 7)
+    assert rest.as_("admin").get("/process-definition", key="c7_python_task_listeners").get_json() == []
+
+
+def test_a_bad_value_given_to_the_task_is_a_clear_error_and_starts_nothing(rest):
+    name, text = _listener_variant("task.setPriority(task.getPriority() + 10)", 'task.setPriority("high")')
+    assert modeler_deploy(rest.as_("admin"), "claim", (name, text)).status_code == 200
+    response = rest.as_("admin").post("/process-definition/key/c7_python_task_listeners/start", {
+        "variables": {"amount": {"value": 5}, "follow_up": {"value": "2026-03-06"}}})
+    assert error_of(response, 422, "ExecutionError") == (
+        "element 'assess__create_python_listener': script failed: task.setPriority() takes a whole number, "
+        "not 'high'")
+    assert rest.as_("admin").get("/process-instance").get_json() == []
 
 
 def test_javascript_conditions_become_an_incident_that_chooses_the_flow(rest):

@@ -103,6 +103,7 @@ def test_the_script_engine_names_the_element_when_it_refuses(monkeypatch):
         data = {}
         task_spec = Spec()
         workflow = Workflow
+        parent = None
 
     for call in (lambda: runtime.SCRIPT_ENGINE.evaluate(Task(), PAYLOAD),
                  lambda: runtime.SCRIPT_ENGINE.execute(Task(), f"x = {PAYLOAD}"),
