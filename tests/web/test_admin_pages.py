@@ -336,4 +336,10 @@ def test_an_incident_in_a_called_process_is_listed_at_the_called_instance_and_it
         rows = [(i.at_instance_id, i.element_id, i.cause_id is None) for i in s.scalars(
             select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id))]
         assert s.scalar(select(func.count(Incident.id)).where(Incident.resolved_by == "admin_zhou")) == 2
+        second = s.scalars(select(Incident).where(Incident.cause_id.is_(None), Incident.resolved_at.is_(None))).one().id
     assert rows == [(called, "score_gateway", True), (root, "run_fragile", False)]
+    post(admin, f"/admin/incidents/{second}/retry", {"variables": json.dumps({"score": 12})})  # mended, it runs on
+    assert "没有未处理的异常" in text_of(admin.get("/admin/incidents"))
+    with db.read() as s:
+        assert [(t.element_id, t.called_instance_id) for t in services.tasks(s, instance_id=root)] == [("high", called)]
+        assert s.get(ProcessInstance, root).status == "running"
