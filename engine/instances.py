@@ -24,7 +24,6 @@ from . import clock, dmn, history, inbox, incidents, runtime, stepsql
 from . import called as called_processes
 from .errors import ExecutionError, InstanceNotRunning, InvalidInput, NotFound
 from .expressions import compile_template
-from .scripts import TASK_CHANGES
 from .xmlsafe import parse_xml
 from .models import (DecisionDefinition, Deployment, ExternalTask, Incident, MessageSubscription, ProcessDefinition,
                      ProcessInstance, Timer, UserTask, new_rest_id)
@@ -476,10 +475,8 @@ def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: d
 
 
 def _listener_changes(task, element: str) -> dict:
-    """What the task's Python create listeners set of it (engine/scripts.py TASK_CHANGES): kept by
-    the last of them, the script task just before it."""
-    parent = task.parent
-    changes = parent.internal_data.get(TASK_CHANGES) if parent is not None else None
+    """What the task's Python create listeners set of it (engine/scripts.py TASK_CHANGES)."""
+    changes = runtime.listener_changes(task)
     return changes if changes and changes.get("key") == element else {}
 
 

@@ -65,6 +65,21 @@ spiff_timer.datetime = _ClockDatetime
 spiff_timer.LOCALTZ = clock.local_zone()
 
 
+def listener_changes(task) -> Optional[dict]:
+    """What the create listeners before `task` recorded of their user task (TASK_CHANGES): kept on
+    the step before it, or further up through the other elements inserted there (a Java listener's
+    external task between two Python ones); their ids are `<owner>__…` (engine/foreign.py)."""
+    parent = task.parent
+    while parent is not None:
+        found = parent.internal_data.get(TASK_CHANGES)
+        if found is not None:
+            return found
+        if "__" not in (parent.task_spec.bpmn_id or ""):
+            return None
+        parent = parent.parent
+    return None
+
+
 def failure(message: str, task=None) -> ExecutionError:
     """An ExecutionError at `task`'s element, naming the call whose called process it is in."""
     if task is None:
@@ -114,7 +129,7 @@ class SafeScriptEngine(PythonScriptEngine):
 
     def execute(self, task, script, external_context=None):
         try:
-            carried = task.parent.internal_data.get(TASK_CHANGES) if task.parent is not None else None
+            carried = listener_changes(task)
             if carried is not None:  # a create listener before this one changed the same task
                 task.data[TASK_CHANGES] = carried
             done = self.environment.execute(script, task.data)

@@ -507,3 +507,18 @@ def test_quartz_cron_timer_start_runs_on_workdays(rest, frozen_clock):
     assert admin.get("/process-instance/count", processDefinitionKey="c7_cron_start").get_json() == {"count": 2}
     fire_timers(rest, timedelta(days=4, hours=1), frozen_clock)  # Thursday, Friday; not Saturday, Sunday
     assert admin.get("/process-instance/count", processDefinitionKey="c7_cron_start").get_json() == {"count": 4}
+
+
+def test_a_java_create_listener_between_python_ones_keeps_what_the_first_set(rest):
+    """The Java listener is an external task between the two Python listeners: what the first set
+    of the task reaches the second and the task, once a worker has done the Java one."""
+    second = '<camunda:taskListener event="create">\n          <camunda:script scriptFormat="python">task.'
+    java = '<camunda:taskListener class="org.camunda.bpm.example.AssignmentAudit" event="create" />\n'
+    assert modeler_deploy(rest.as_("admin"), "claim", _listener_variant(second, java + second)).status_code == 200
+    instance = start(rest, "c7_python_task_listeners", amount=200, follow_up="2026-03-06")
+    assert rest.as_("finance").get("/task", processInstanceId=instance).get_json() == []
+    work(rest, "java:org.camunda.bpm.example.AssignmentAudit")
+    [assess] = rest.as_("finance").get("/task", processInstanceId=instance).get_json()
+    assert (assess["assignee"], assess["name"], assess["due"]) == (
+        "finance", "Assess claim assess", "2026-03-04T09:00:00.000+0800")
+    assert json.loads(variables(rest, instance)["second_saw"]) == ["finance", 50, 4]
