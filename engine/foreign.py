@@ -229,27 +229,51 @@ class _Adapter:
             self.note(owner, f"{kind} parameter '{name}' in {script_format}: when reached it becomes an incident (an "
                              f"administrator completes it with the variable '{name}')")
 
+    # Camunda's order at an element: execution start, task create, (the task), task complete, execution end
+    RUN_ORDER = {("execution listener", "start"): 0, ("task listener", "create"): 1,
+                 ("task listener", "complete"): 2, ("execution listener", "end"): 3}
+
     def listeners(self) -> None:
-        for listener in list(self.root.iter(_c("executionListener"), _c("taskListener"))):
+        found = []
+        for index, listener in enumerate(self.root.iter(_c("executionListener"), _c("taskListener"))):
             extensions = listener.getparent()
             owner = extensions.getparent() if extensions is not None else None
             if owner is None:
                 continue
-            java = next(((f"{a} '{listener.get(a).strip()}'", f"java:{listener.get(a).strip()}")
-                         for a in JAVA_ATTRIBUTES if (listener.get(a) or "").strip()), None)
-            script = listener.find(_c("script"))
-            script_format = (script.get("scriptFormat") or "").strip().lower() if script is not None else ""
             kind = "task listener" if _local(listener) == "taskListener" else "execution listener"
             event = (listener.get("event") or "").strip() or "start"
-            if java is not None:
-                extensions.remove(listener)
-                self.java_listener(owner, kind, event, java)
-            elif script is not None and script_format in PYTHON_SCRIPTS:
-                extensions.remove(listener)
-                self.python_listener(owner, kind, event, script)
-            elif script_format in FOREIGN_SCRIPTS and not self.refused_script(owner, script_format):
-                extensions.remove(listener)
-                self.script_listener(owner, kind, event, script_format)
+            places = self.places(owner, kind, event)
+            found.append((places[0][1] if places else "before", self.RUN_ORDER.get((kind, event), 0), index,
+                          listener, owner, kind, event))
+        # Each is put in next to its place: one after another in run order before it, and in reverse
+        # run order after it (or in a flow's middle), where the last put in runs first.
+        befores = sorted(f for f in found if f[0] == "before")
+        afters = sorted((f for f in found if f[0] != "before"), reverse=True)
+        said: dict[int, tuple[list, list]] = {}  # what each says, given in the file's order below
+        for _position, _rank, index, listener, owner, kind, event in befores + afters:
+            warnings, problems = len(self.warnings), len(self.problems)
+            self.listener(listener, owner, kind, event)
+            said[index] = (self.warnings[warnings:], self.problems[problems:])
+            del self.warnings[warnings:], self.problems[problems:]
+        for index in sorted(said):
+            self.warnings += said[index][0]
+            self.problems += said[index][1]
+
+    def listener(self, listener, owner, kind: str, event: str) -> None:
+        extensions = listener.getparent()
+        java = next(((f"{a} '{listener.get(a).strip()}'", f"java:{listener.get(a).strip()}")
+                     for a in JAVA_ATTRIBUTES if (listener.get(a) or "").strip()), None)
+        script = listener.find(_c("script"))
+        script_format = (script.get("scriptFormat") or "").strip().lower() if script is not None else ""
+        if java is not None:
+            extensions.remove(listener)
+            self.java_listener(owner, kind, event, java)
+        elif script is not None and script_format in PYTHON_SCRIPTS:
+            extensions.remove(listener)
+            self.python_listener(owner, kind, event, script)
+        elif script_format in FOREIGN_SCRIPTS and not self.refused_script(owner, script_format):
+            extensions.remove(listener)
+            self.script_listener(owner, kind, event, script_format)
 
     def java_listener(self, owner, kind: str, event: str, java: tuple[str, str]) -> None:
         """A Java listener: an external task of its `java:` topic at its place, for a Python worker."""

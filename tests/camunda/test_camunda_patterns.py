@@ -228,6 +228,42 @@ def test_python_listeners_and_parameters_run_in_the_sandbox_where_they_stand(res
     assert {v["name"]: v["value"] for v in done}["total"] == 65  # doubled + fee, by the output script
 
 
+LISTENER_ORDER = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="listener_order" isExecutable="true" camunda:historyTimeToLive="180">
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="t" name="T" camunda:candidateGroups="drc">
+      <bpmn:extensionElements>
+        <camunda:taskListener event="complete"><camunda:script scriptFormat="python">log = log + ["complete1"]</camunda:script></camunda:taskListener>
+        <camunda:executionListener event="end"><camunda:script scriptFormat="python">log = log + ["end1"]</camunda:script></camunda:executionListener>
+        <camunda:executionListener event="end"><camunda:script scriptFormat="python">log = log + ["end2"]</camunda:script></camunda:executionListener>
+        <camunda:taskListener event="complete"><camunda:script scriptFormat="python">log = log + ["complete2"]</camunda:script></camunda:taskListener>
+        <camunda:taskListener event="create"><camunda:script scriptFormat="python">log = log + ["create1"]</camunda:script></camunda:taskListener>
+        <camunda:executionListener event="start"><camunda:script scriptFormat="python">log = log + ["start1"]</camunda:script></camunda:executionListener>
+        <camunda:executionListener event="start"><camunda:script scriptFormat="python">log = log + ["start2"]</camunda:script></camunda:executionListener>
+        <camunda:taskListener event="create"><camunda:script scriptFormat="python">log = log + ["create2"]</camunda:script></camunda:taskListener>
+      </bpmn:extensionElements>
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:userTask id="u" name="U" camunda:candidateGroups="drc"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="e"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/><bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="u"/><bpmn:sequenceFlow id="f3" sourceRef="u" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>""".encode()
+
+
+def test_listeners_run_in_camundas_order_whatever_their_order_in_the_file(rest):
+    """At a user task Camunda runs the execution start listeners, the create listeners, then at
+    its completion the complete listeners and the end listeners, each kind in the file's order;
+    the file here lists them shuffled."""
+    answer = modeler_deploy(rest.as_("admin"), "order", ("order.bpmn", LISTENER_ORDER))
+    assert answer.status_code == 200, answer.get_json()
+    instance = start(rest, "listener_order", log=[])
+    assert json.loads(variables(rest, instance)["log"]) == ["start1", "start2", "create1", "create2"]
+    complete(rest, tasks(rest, instance)["t"], "drc")
+    assert json.loads(variables(rest, instance)["log"]) == [
+        "start1", "start2", "create1", "create2", "complete1", "complete2", "end1", "end2"]
+
+
 def _task_row(rest, rest_id: str) -> UserTask:
     with rest.db.read() as session:
         return session.scalars(select(UserTask).where(UserTask.rest_id == rest_id)).one()
