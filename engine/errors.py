@@ -71,9 +71,11 @@ class CorrelationError(EngineError):
 class ExecutionError(EngineError):
     """Running the diagram failed at an element (a condition that fails at run time, say)."""
 
-    def __init__(self, message: str, *, element_id: str | None = None, instance_id: int | None = None):
+    def __init__(self, message: str, *, element_id: str | None = None, instance_id: int | None = None,
+                 call_task: str | None = None):
         self.element_id = element_id
         self.instance_id = instance_id
+        self.call_task = call_task  # the call activity's task whose called process the element is in
         where = f"element '{element_id}'" if element_id else "the process"
         if instance_id is not None:
             where = f"instance {instance_id}, {where}"

@@ -13,7 +13,9 @@ the checks and SpiffWorkflow see it, and returns a warning per element:
   task's create), after it (end, complete), in the middle of its flow (take), after each of the
   process's start events (its start) or before each of its end events (its end). There a Java
   listener becomes an external task of topic `java:<class or expression>`, and a Python script
-  listener a script task run in the engine's sandbox (engine/scripts.py). A Java listener on
+  listener a script task run in the engine's sandbox (engine/scripts.py); a Python create task
+  listener may change its task as Camunda's DelegateTask does (task.setAssignee(…),
+  addCandidateGroup(…), setDueDate(…), …), which the task's creation applies. A Java listener on
   another event (a task's assignment, …) is skipped with a warning; a Python one is refused.
 * A JavaScript or Groovy script (a script task, a script listener on an activity, an event or
   a flow, an input or output parameter: before or after its activity, or the conditions on the
@@ -33,7 +35,7 @@ from typing import Optional
 from lxml import etree
 
 from .errors import ExpressionError, Problem
-from .scripts import compile_script
+from .scripts import compile_script, listener_source
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -227,27 +229,51 @@ class _Adapter:
             self.note(owner, f"{kind} parameter '{name}' in {script_format}: when reached it becomes an incident (an "
                              f"administrator completes it with the variable '{name}')")
 
+    # Camunda's order at an element: execution start, task create, (the task), task complete, execution end
+    RUN_ORDER = {("execution listener", "start"): 0, ("task listener", "create"): 1,
+                 ("task listener", "complete"): 2, ("execution listener", "end"): 3}
+
     def listeners(self) -> None:
-        for listener in list(self.root.iter(_c("executionListener"), _c("taskListener"))):
+        found = []
+        for index, listener in enumerate(self.root.iter(_c("executionListener"), _c("taskListener"))):
             extensions = listener.getparent()
             owner = extensions.getparent() if extensions is not None else None
             if owner is None:
                 continue
-            java = next(((f"{a} '{listener.get(a).strip()}'", f"java:{listener.get(a).strip()}")
-                         for a in JAVA_ATTRIBUTES if (listener.get(a) or "").strip()), None)
-            script = listener.find(_c("script"))
-            script_format = (script.get("scriptFormat") or "").strip().lower() if script is not None else ""
             kind = "task listener" if _local(listener) == "taskListener" else "execution listener"
             event = (listener.get("event") or "").strip() or "start"
-            if java is not None:
-                extensions.remove(listener)
-                self.java_listener(owner, kind, event, java)
-            elif script is not None and script_format in PYTHON_SCRIPTS:
-                extensions.remove(listener)
-                self.python_listener(owner, kind, event, script)
-            elif script_format in FOREIGN_SCRIPTS and not self.refused_script(owner, script_format):
-                extensions.remove(listener)
-                self.script_listener(owner, kind, event, script_format)
+            places = self.places(owner, kind, event)
+            found.append((places[0][1] if places else "before", self.RUN_ORDER.get((kind, event), 0), index,
+                          listener, owner, kind, event))
+        # Each is put in next to its place: one after another in run order before it, and in reverse
+        # run order after it (or in a flow's middle), where the last put in runs first.
+        befores = sorted(f for f in found if f[0] == "before")
+        afters = sorted((f for f in found if f[0] != "before"), reverse=True)
+        said: dict[int, tuple[list, list]] = {}  # what each says, given in the file's order below
+        for _position, _rank, index, listener, owner, kind, event in befores + afters:
+            warnings, problems = len(self.warnings), len(self.problems)
+            self.listener(listener, owner, kind, event)
+            said[index] = (self.warnings[warnings:], self.problems[problems:])
+            del self.warnings[warnings:], self.problems[problems:]
+        for index in sorted(said):
+            self.warnings += said[index][0]
+            self.problems += said[index][1]
+
+    def listener(self, listener, owner, kind: str, event: str) -> None:
+        extensions = listener.getparent()
+        java = next(((f"{a} '{listener.get(a).strip()}'", f"java:{listener.get(a).strip()}")
+                     for a in JAVA_ATTRIBUTES if (listener.get(a) or "").strip()), None)
+        script = listener.find(_c("script"))
+        script_format = (script.get("scriptFormat") or "").strip().lower() if script is not None else ""
+        if java is not None:
+            extensions.remove(listener)
+            self.java_listener(owner, kind, event, java)
+        elif script is not None and script_format in PYTHON_SCRIPTS:
+            extensions.remove(listener)
+            self.python_listener(owner, kind, event, script)
+        elif script_format in FOREIGN_SCRIPTS and not self.refused_script(owner, script_format):
+            extensions.remove(listener)
+            self.script_listener(owner, kind, event, script_format)
 
     def java_listener(self, owner, kind: str, event: str, java: tuple[str, str]) -> None:
         """A Java listener: an external task of its `java:` topic at its place, for a Python worker."""
@@ -270,20 +296,40 @@ class _Adapter:
             self.note(owner, f"{where}: external script (resource '{script.get('resource')}') is not supported; "
                              "put the script in the diagram", refuse=True)
             return
+        text = script.text or ""
+        creates = kind == "task listener" and event == "create" and _local(owner) == "userTask"
+        if creates:  # it may set the task's assignee, candidates, dates, … (engine/scripts.py)
+            text = listener_source(text, self.task_facts(owner)) if text.strip() else text
         try:
-            compile_script(script.text or "")
+            compiled = compile_script(text)
         except ExpressionError as exc:
             self.note(owner, f"{where}: script does not compile: {exc}", refuse=True)
             return
+        changes = sorted(compiled.task_methods - {"getExecution"})
+        if changes and owner.find(_b("multiInstanceLoopCharacteristics")) is not None:
+            self.note(owner, f"{where}: task.{changes[0]}() cannot be used on a multi-instance task: the listener "
+                             "runs once before all its instances; give each instance its assignee with "
+                             "camunda:assignee and the element variable", refuse=True)
+            return
         places = self.places(owner, kind, event)
         if not places:
-            self.note(owner, f"{where} cannot run: {self.NOWHERE}", refuse=True)
+            hint = ("; to assign a task in Python, use a create listener (task.setAssignee(…))"
+                    if kind == "task listener" and event in ("assignment", "update") else "")
+            self.note(owner, f"{where} cannot run: {self.NOWHERE}{hint}", refuse=True)
             return
         for place, position in places:
             task = self.insert(place, position, _b("scriptTask"), self.inserted_id(place, f"{event}_python_listener"))
             task.set("name", f"{event} {kind} of {owner.get('id')}")
             task.set("scriptFormat", "python")
-            etree.SubElement(task, _b("script")).text = script.text
+            etree.SubElement(task, _b("script")).text = text
+
+    @staticmethod
+    def task_facts(owner) -> dict:
+        """What a create listener's getters read of its user task when it has not set them: its id
+        and its attributes as the diagram writes them (expressions are evaluated when read)."""
+        return {"key": owner.get("id"), "name": owner.get("name"), "assignee": owner.get(_c("assignee")),
+                "priority": owner.get(_c("priority")), "due": owner.get(_c("dueDate")),
+                "followUp": owner.get(_c("followUpDate"))}
 
     NOWHERE = ("listeners run on an element's start and end, a flow's take, a task's create and complete, the "
                "process's start and end")

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
-from . import clock, dmn, history, inbox, runtime, stepsql
+from . import clock, dmn, history, inbox, incidents, runtime, stepsql
 from . import called as called_processes
 from .errors import ExecutionError, InstanceNotRunning, InvalidInput, NotFound
 from .expressions import compile_template
@@ -278,10 +278,14 @@ def load(session: Session, instance_id: int, *, require_active: bool = True,
 def branch_variables(session: Session, row: ProcessInstance, task_uuid: str) -> Optional[dict]:
     """The variables a ready task sees on its own branch (its multi-instance element, its called
     process), read from the stored state; None when the task is no longer in it."""
-    definition = definition_runtime(session, row.definition_id)
-    workflow = runtime.load_state(row.state, definition.spec, definition.subprocess_specs)
-    task = runtime.find_task(workflow, task_uuid)
+    task = runtime.find_task(stored_workflow(session, row), task_uuid)
     return None if task is None else runtime.plain(task.data)
+
+
+def stored_workflow(session: Session, row: ProcessInstance):
+    """The instance's workflow as stored, to read (not to change: see `load`)."""
+    definition = definition_runtime(session, row.definition_id)
+    return runtime.load_state(row.state, definition.spec, definition.subprocess_specs)
 
 
 def create(session: Session, definition_id: int, *, business_key: Optional[str],
@@ -443,22 +447,37 @@ def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: d
             raise ExecutionError(f"camunda:{attr} '{source}' cannot be evaluated: {exc}",
                                  element_id=element, instance_id=row.id) from exc
 
+    changes = _listener_changes(task, element)
     groups = _names(value("candidate_groups"))
     if not groups and attrs.get("lane"):
         groups = [attrs["lane"]]
     users = _names(value("candidate_users"))
-    assignee = value("assignee")
-    priority = value("priority")
-    due_at = _when(value("due_date"), element, row.id)
+    for op, kind, name in changes.get("candidates", []):  # task.addCandidateGroup(…) and the like, in order
+        names = groups if kind == "group" else users
+        if op == "add" and name not in names:
+            names.append(name)
+        elif op == "delete" and name in names:
+            names.remove(name)
+    assignee = changes["assignee"] if "assignee" in changes else value("assignee")
+    priority = changes["priority"] if "priority" in changes else value("priority")
+    due_at = _when(changes["due"] if "due" in changes else value("due_date"), element, row.id)
+    follow_up = changes["followUp"] if "followUp" in changes else value("follow_up_date")
+    name = changes["name"] if "name" in changes else _task_name(attrs.get("name") or task.task_spec.bpmn_name, data)
     return dict(
         rest_id=new_rest_id(), instance_id=row.id, task_uuid=str(task.id), element_id=element,
-        name=_task_name(attrs.get("name") or task.task_spec.bpmn_name, data), lane=attrs.get("lane"),
+        name=name, lane=attrs.get("lane"),
         process_key=row.process_key, business_key=row.business_key,
         candidate_groups=groups, candidate_users=users, assignee=str(assignee) if assignee else None,
         priority=int(priority) if priority not in (None, "") else 50,
         form_key=attrs.get("form_key") or attrs.get("form_ref"), created_at=now,
-        due_at=due_at, due_key=inbox.due_key(due_at), follow_up_at=_when(value("follow_up_date"), element, row.id),
+        due_at=due_at, due_key=inbox.due_key(due_at), follow_up_at=_when(follow_up, element, row.id),
         state="ready")
+
+
+def _listener_changes(task, element: str) -> dict:
+    """What the task's Python create listeners set of it (engine/scripts.py TASK_CHANGES)."""
+    changes = runtime.listener_changes(task)
+    return changes if changes and changes.get("key") == element else {}
 
 
 def _task_name(name: Optional[str], data: dict) -> Optional[str]:
@@ -563,14 +582,12 @@ def _sync_external_tasks(session: Session, handle: Handle, waiting: list, now: d
             session.add(task)
             if e.incident:
                 session.flush()
-                incident = Incident(instance_id=row.id, element_id=e.element_id, kind="external-task",
-                                    message=e.incident, created_at=now,
-                                    payload={"external_task": task.id, "element_id": e.element_id, "event": {
-                                        "type": "external_task_retried", "actor": None, "element_id": e.element_id,
-                                        "data": {"external_task": task.id}}})
-                session.add(incident)
-                session.flush()
-                opened.append(incident)
+                opened.append(incidents.open_incident(
+                    session, row, element_id=e.element_id, kind="external-task", message=e.incident,
+                    payload={"external_task": task.id, "element_id": e.element_id, "event": {
+                        "type": "external_task_retried", "actor": None, "element_id": e.element_id,
+                        "data": {"external_task": task.id}}},
+                    at=task.called_instance_id, workflow=handle.workflow))
     return opened
 
 

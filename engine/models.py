@@ -342,10 +342,17 @@ class MessageSubscription(Base):
 
 
 class Incident(Base):
+    """Engine work that failed, kept until it is run again. In a called process it is, as in Camunda,
+    a root cause at the called instance whose element failed, and a cause row at the call activity of
+    each caller above it (resolved with its root cause)."""
+
     __tablename__ = "incident"
     id: Mapped[int] = mapped_column(primary_key=True)
     rest_id: Mapped[str] = rest_id_column()
-    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)  # whose state runs it
+    at_instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)  # where it shows
+    cause_id: Mapped[Optional[int]] = mapped_column(ForeignKey("incident.id"))  # one call level down; None: a root cause
+    root_cause_id: Mapped[Optional[int]] = mapped_column(ForeignKey("incident.id"), index=True)
     element_id: Mapped[Optional[str]] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))  # timer | message | external-task | ...
     message: Mapped[str] = mapped_column(Text)

@@ -501,7 +501,7 @@ def diagram_highlight(session: Session, row: ProcessInstance) -> Highlight:
             highlight.waiting[element] = due.strftime("%Y-%m-%d %H:%M")
         highlight.active.add(element)
     highlight.failed |= set(session.scalars(select(Incident.element_id).where(
-        Incident.instance_id == row.id, Incident.resolved_at.is_(None), Incident.element_id.is_not(None))))
+        Incident.at_instance_id == row.id, Incident.resolved_at.is_(None), Incident.element_id.is_not(None))))
     return highlight
 
 

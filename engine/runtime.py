@@ -46,7 +46,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import clock, jsontext, specs
 from .errors import ExecutionError, ExpressionError
-from .scripts import compile_script
+from .scripts import TASK_CHANGES, compile_script
 from .expressions import compile_any
 
 
@@ -63,6 +63,32 @@ class _ClockDatetime(datetime):
 # tests move time without sleeping and replay sets the time of each event.
 spiff_timer.datetime = _ClockDatetime
 spiff_timer.LOCALTZ = clock.local_zone()
+
+
+def listener_changes(task) -> Optional[dict]:
+    """What the create listeners before `task` recorded of their user task (TASK_CHANGES): kept on
+    the step before it, or further up through the other elements inserted there (a Java listener's
+    external task between two Python ones); their ids are `<owner>__…` (engine/foreign.py)."""
+    parent = task.parent
+    while parent is not None:
+        found = parent.internal_data.get(TASK_CHANGES)
+        if found is not None:
+            return found
+        if "__" not in (parent.task_spec.bpmn_id or ""):
+            return None
+        parent = parent.parent
+    return None
+
+
+def failure(message: str, task=None) -> ExecutionError:
+    """An ExecutionError at `task`'s element, naming the call whose called process it is in."""
+    if task is None:
+        return ExecutionError(message)
+    try:
+        call_task = specs.call_scope(task.workflow)
+    except TaskNotFoundException:
+        call_task = None
+    return ExecutionError(message, element_id=task.task_spec.bpmn_id, call_task=call_task)
 
 
 class SandboxEnvironment(BasePythonScriptEngineEnvironment):
@@ -99,17 +125,23 @@ class SafeScriptEngine(PythonScriptEngine):
         try:
             return self.environment.evaluate(expression, task.data, external_context)
         except ExpressionError as exc:
-            raise ExecutionError(str(exc), element_id=task.task_spec.bpmn_id) from exc
+            raise failure(str(exc), task) from exc
 
     def execute(self, task, script, external_context=None):
         try:
-            return self.environment.execute(script, task.data)
+            carried = listener_changes(task)
+            if carried is not None:  # a create listener before this one changed the same task
+                task.data[TASK_CHANGES] = carried
+            done = self.environment.execute(script, task.data)
+            changes = task.data.pop(TASK_CHANGES, None)  # for the task's creation, not a variable
+            if changes is not None:
+                task.internal_data[TASK_CHANGES] = changes
+            return done
         except ExpressionError as exc:
-            raise ExecutionError(str(exc), element_id=task.task_spec.bpmn_id) from exc
+            raise failure(str(exc), task) from exc
 
     def call_service(self, task, **kwargs):
-        raise ExecutionError("the engine calls no services from a diagram; use an external task",
-                             element_id=task.task_spec.bpmn_id)
+        raise failure("the engine calls no services from a diagram; use an external task", task)
 
 
 def _never(*args, **kwargs):
@@ -581,8 +613,8 @@ def engine_steps(workflow: BpmnWorkflow) -> None:
             if not _held(task):
                 budget[0] -= 1
                 if budget[0] < 0:
-                    raise ExecutionError(f"the process ran {MAX_ENGINE_STEPS} steps without waiting: an endless "
-                                         "loop in the diagram?", element_id=task.task_spec.bpmn_id)
+                    raise failure(f"the process ran {MAX_ENGINE_STEPS} steps without waiting: an endless "
+                                  "loop in the diagram?", task)
                 task.run()
                 count += 1
         return count
@@ -737,7 +769,7 @@ def throw_bpmn_error(workflow: BpmnWorkflow, task_uuid: str, code: str, message:
             scope = getattr(scope, "parent_workflow", None)
         if not any(t.workflow in scopes and t.task_spec.event_definition.catches(t, event)
                    for t in manager.tasks.values()):
-            raise ExecutionError(f"no error event catches BPMN error '{code}'", element_id=task.task_spec.bpmn_id)
+            raise failure(f"no error event catches BPMN error '{code}'", task)
         manager.catch(event, internal=False)
         engine_steps(workflow)
 
@@ -791,14 +823,13 @@ class _as_execution_error:
         if isinstance(exc, (SpiffWorkflowException, WorkflowException, ExpressionError, KeyError,
                             TypeError, ValueError, AttributeError, ZeroDivisionError)):
             task = getattr(exc, "task", None) or self.task
-            element = task.task_spec.bpmn_id if task is not None else None
             inner = exc
             while isinstance(inner, SpiffWorkflowException) and getattr(inner, "exception", None):
                 if isinstance(inner.exception, ExecutionError):
                     raise inner.exception from exc
                 inner = inner.exception
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ExecutionError(message, element_id=element) from exc
+            raise failure(message, task) from exc
         return False
 
 

@@ -21,6 +21,7 @@ from . import (bureaus, called, clock, compliance, definitions, history, inbox, 
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
                      InstanceNotRunning, NotFound, TaskNotReady)
+from .incidents import open_incident, resolve_with_causes, root_cause, running_call
 from .models import (Document, ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance,
                      StartSubscription, TaskCandidate, TaskComment, TaskDraft, Timer, UserTask)
 
@@ -482,16 +483,13 @@ def withdraw_task(session: Session, task_id: int, *, user: str) -> UserTask:
                            .execution_options(populate_existing=True)).one()
     if task.state != "completed" or task.completed_by != user:
         raise AccessDenied(f"only who completed task {task_id} may take it back")
-    problem = withdraw_problem(session, task, row)
+    handle = instances.load(session, row.id, row=row, require_active=False)
+    problem = withdraw_problem(session, task, row, handle.workflow)
     if problem:
         raise TaskNotReady(f"task {task_id} cannot be taken back: {problem}")
     submitted = sorted(next((e.get("data") or {}).get("values") or {} for e in reversed(history.events_of(session, row.id))
                             if e["type"] == "task_completed" and (e.get("data") or {}).get("task") == task.id))
-    handle = instances.load(session, row.id, row=row)
-    try:
-        spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
-    except TaskNotFoundException:  # compaction dropped its step once the next one started
-        raise TaskNotReady(f"task {task_id} cannot be taken back: the process has moved on since") from None
+    spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
     handle.events.append(history.Event("task_withdrawn", actor=user, element_id=task.element_id,
                                        data={"task": task.id, "path": runtime.task_path(spiff_task),
                                              "values": submitted}))
@@ -502,8 +500,9 @@ def withdraw_task(session: Session, task_id: int, *, user: str) -> UserTask:
     return task
 
 
-def withdraw_problem(session: Session, task: UserTask, row: ProcessInstance) -> Optional[str]:
-    """Why a completed task cannot be taken back now, or None when it can."""
+def withdraw_problem(session: Session, task: UserTask, row: ProcessInstance, workflow=None) -> Optional[str]:
+    """Why a completed task cannot be taken back now, or None when it can (what the task page asks
+    before it offers 撤回). `workflow`: the instance's when loaded, else read from its stored state."""
     if row.status not in ("running", "waiting"):
         return f"the process is {row.status}"
     if task.called_instance_id is not None and \
@@ -525,6 +524,10 @@ def withdraw_problem(session: Session, task: UserTask, row: ProcessInstance) -> 
                if session.scalar(select(model.id).where(model.task_id.in_(opened or [0])).limit(1))]
     if touched:
         return "the next step has been worked on"
+    try:
+        runtime.find_task(instances.stored_workflow(session, row) if workflow is None else workflow, task.task_uuid)
+    except TaskNotFoundException:  # compaction dropped its step once the next one started
+        return "the process has moved on since"
     return None
 
 
@@ -838,12 +841,11 @@ def _engine_work(session: Session, instance_id: int, event: history.Event, apply
     except ExecutionError as exc:
         savepoint.rollback()
         row = instances.lock_instance(session, instance_id)
-        incident = Incident(instance_id=row.id, element_id=exc.element_id or payload.get("element_id"),
-                            kind=kind, message=str(exc), payload=runtime.plain({**payload, "event": {
-                                "type": event.type, "actor": event.actor, "element_id": event.element_id,
-                                "data": event.data}}), created_at=clock.now())
-        session.add(incident)
-        session.flush()
+        incident = open_incident(
+            session, row, element_id=exc.element_id or payload.get("element_id"), kind=kind, message=str(exc),
+            payload=runtime.plain({**payload, "event": {"type": event.type, "actor": event.actor,
+                                                        "element_id": event.element_id, "data": event.data}}),
+            at=running_call(session, row, exc.call_task) or payload.get("at_instance"))
         previous, row.status = row.status, "incident"
         history.record(session, row, [history.Event("incident", element_id=incident.element_id,
                                                     data={"incident": incident.id, "kind": kind,
@@ -865,6 +867,7 @@ def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessI
     incident = session.get(Incident, incident_id)
     if incident is None or incident.resolved_at is not None:
         raise NotFound(f"open incident {incident_id} does not exist")
+    incident = root_cause(session, incident)  # a cause at a call activity: its root cause runs again
     row = instances.lock_instance(session, incident.instance_id)
     row.status = "running"
     recorded = incident.payload["event"]
@@ -874,7 +877,7 @@ def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessI
         external = session.get(ExternalTask, incident.payload["external_task"])
         external.retries, external.lock_expires_at = 1, None
         row.status = "running" if row.open_tasks else "waiting"
-        incident.resolved_at, incident.resolved_by = clock.now(), user
+        resolve_with_causes(session, incident, user)
         history.record(session, row, [history.Event("status_changed", actor=user, element_id=incident.element_id,
                                                     data={"from": "incident", "to": row.status,
                                                           "retry_of_incident": incident.id})],
@@ -899,8 +902,9 @@ def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessI
         apply = _run_waiting
         if incident.kind == "timer":
             event.data["fired_at"] = clock.now()
-    result = _engine_work(session, row.id, event, apply, kind=incident.kind, payload=incident.payload)
-    incident.resolved_at, incident.resolved_by = clock.now(), user  # a failed retry opens a new one
+    result = _engine_work(session, row.id, event, apply, kind=incident.kind,
+                          payload={**incident.payload, "at_instance": incident.at_instance_id})
+    resolve_with_causes(session, incident, user)  # a failed retry opens a new one
     return result
 
 
@@ -1039,7 +1043,7 @@ def complete_external_task_as_admin(session: Session, task_id: int, *, user: str
                                                            Incident.element_id == task.element_id,
                                                            Incident.resolved_at.is_(None))):
         if (incident.payload or {}).get("external_task") == task.id:
-            incident.resolved_at, incident.resolved_by = clock.now(), user
+            resolve_with_causes(session, incident, user)
     if row.status == "incident" and not session.scalar(select(Incident.id).where(
             Incident.instance_id == row.id, Incident.resolved_at.is_(None)).limit(1)):
         row.status = "running"
@@ -1057,14 +1061,13 @@ def handle_external_failure(session: Session, task_id: int, *, worker_id: str, e
     task.worker_id, task.lock_expires_at = None, clock.now() + timedelta(milliseconds=max(int(retry_timeout), 0))
     if task.retries == 0:
         row = instances.lock_instance(session, task.instance_id)
-        incident = Incident(instance_id=row.id, element_id=task.element_id, kind="external-task",
-                            message=f"external task '{task.topic}' failed: {error_message}",
-                            payload={"external_task": task.id, "element_id": task.element_id,
-                                     "event": {"type": "external_task_retried", "actor": user or worker_id,
-                                               "element_id": task.element_id, "data": {"external_task": task.id}}},
-                            created_at=clock.now())
-        session.add(incident)
-        session.flush()
+        incident = open_incident(
+            session, row, element_id=task.element_id, kind="external-task",
+            message=f"external task '{task.topic}' failed: {error_message}",
+            payload={"external_task": task.id, "element_id": task.element_id,
+                     "event": {"type": "external_task_retried", "actor": user or worker_id,
+                               "element_id": task.element_id, "data": {"external_task": task.id}}},
+            at=task.called_instance_id)
         previous, row.status = row.status, "incident"
         history.record(session, row, [history.Event("incident", actor=user or worker_id, element_id=task.element_id,
                                                     data={"incident": incident.id, "kind": "external-task",

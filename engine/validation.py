@@ -513,11 +513,11 @@ def _check_event_subprocess(checker: Checker, subprocess) -> None:
 
 
 def _check_call_binding(checker: Checker, activity) -> None:
-    """The called process is bound when the caller is deployed (latest or same deployment)."""
+    """The called process is its latest version or the one deployed with the caller."""
     binding = (activity.get(_c("calledElementBinding")) or "latest").strip()
     if binding not in ("latest", "deployment"):
-        checker.report(activity, f"calledElementBinding '{binding}' is not supported; the called process is the "
-                                 "latest version when this process is deployed ('latest' or 'deployment')")
+        checker.report(activity, f"calledElementBinding '{binding}' is not supported; the called process is its "
+                                 "latest version ('latest') or the one deployed with this process ('deployment')")
 
 
 _SCRIPT_HOLDERS = {"executionListener": "an execution listener", "taskListener": "a task listener",

@@ -21,7 +21,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from engine import anchors, bureaus, clock, definitions, history, migration, services
+from engine import anchors, clock, definitions, history, migration, services
 from engine.diff import diff_versions
 from engine.errors import DefinitionInvalid, EngineError, InvalidInput
 from engine.models import (DecisionDefinition, Deployment, ExternalTask, FormDefinition, Incident,
@@ -200,15 +200,10 @@ def _uploaded_files() -> list[definitions.BundleFile]:
 
 def _dry_run(session: Session, files: list[definitions.BundleFile]) -> tuple[list[Preview], list]:
     """Parse and check a bundle as a deployment would, against what is deployed; store nothing."""
-    def resolve_process(key: str):
-        latest = definitions.latest_process(session, key)
-        return (latest.resource.name, latest.resource.content) if latest is not None else None
-
     def latest(model, key):
         return session.scalars(select(model).where(model.key == key).order_by(model.version.desc()).limit(1)).first()
 
-    bundle = definitions.parse_bundle(files, resolve_process, lambda key: latest(DecisionDefinition, key) is not None,
-                                      lambda ids: bureaus.unknown_groups(session, ids))
+    bundle, followers = definitions.prepare_bundle(session, files)
     preview = []
     items = ([("process", p.key, p.file) for p in bundle.processes]
              + [("decision", key, f) for key, _name, f in bundle.decisions]
@@ -216,7 +211,7 @@ def _dry_run(session: Session, files: list[definitions.BundleFile]) -> tuple[lis
     models = {"process": ProcessDefinition, "decision": DecisionDefinition, "form": FormDefinition}
     for kind, key, f in items:
         current = latest(models[kind], key)
-        if current is not None and current.content_hash == f.sha256:
+        if current is not None and current.content_hash == f.sha256 and key not in followers:
             preview.append(Preview(kind, key, f.name, current.version, False))
         else:
             preview.append(Preview(kind, key, f.name, (current.version + 1) if current else 1, True))
@@ -453,7 +448,7 @@ def instance(instance_id: int):
             UserTask.state == "ready").order_by(UserTask.id)))
         timers = list(session.scalars(select(Timer).where(Timer.instance_id == row.id, Timer.state == "waiting")
                                       .order_by(Timer.due_at)))
-        incidents = list(session.scalars(select(Incident).where(Incident.instance_id == row.id)
+        incidents = list(session.scalars(select(Incident).where(Incident.at_instance_id == row.id)
                                          .order_by(Incident.id.desc())))
         events = history.events_of(session, row.id)[-100:]
         for event in events:
@@ -473,7 +468,7 @@ def instance_diagram(instance_id: int):
         definition = session.get(ProcessDefinition, row.definition_id)
         events = history.events_of(session, row.id)
         failed = set(session.scalars(select(Incident.element_id).where(
-            Incident.instance_id == row.id, Incident.resolved_at.is_(None), Incident.element_id.is_not(None))))
+            Incident.at_instance_id == row.id, Incident.resolved_at.is_(None), Incident.element_id.is_not(None))))
         waiting = {}
         for kind, _uuid, element, what in row.waits or []:
             waiting[element] = _local(datetime.fromisoformat(what)) if kind == "timer" else str(what)
@@ -544,8 +539,9 @@ def incidents():
 def _render_incidents(errors: Optional[dict] = None, values: Optional[dict] = None, status: int = 200):
     show_all = request.args.get("all") == "1"
     with database().read() as session:
-        query = select(Incident, ProcessInstance.business_key, ProcessInstance.process_key).join(
-            ProcessInstance, ProcessInstance.id == Incident.instance_id).order_by(Incident.id.desc())
+        query = select(Incident, ProcessInstance.business_key, ProcessInstance.process_key).join(  # root causes
+            ProcessInstance, ProcessInstance.id == Incident.at_instance_id).where(Incident.cause_id.is_(None)) \
+            .order_by(Incident.id.desc())
         if not show_all:
             query = query.where(Incident.resolved_at.is_(None))
         rows = list(session.execute(query.limit(500)))

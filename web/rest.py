@@ -1205,7 +1205,7 @@ def _instance_filters(query, *, history: bool):
     if _arg_bool("active"):
         query = query.where(ProcessInstance.status.in_(("running", "waiting", "incident")))
     if _arg_bool("withIncidents" if history else "withIncident"):
-        query = query.where(ProcessInstance.id.in_(select(Incident.instance_id).where(Incident.resolved_at.is_(None))))
+        query = query.where(ProcessInstance.id.in_(select(Incident.at_instance_id).where(Incident.resolved_at.is_(None))))
     condition = _instance_visible(_caller())
     return query if condition is None else query.where(condition)
 

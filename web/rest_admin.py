@@ -11,8 +11,8 @@ from __future__ import annotations
 import uuid
 from typing import Optional
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from engine import bureaus, services, users
 from engine.errors import AccessDenied, InvalidInput, NotFound
@@ -45,9 +45,17 @@ def _incident_type(kind: str) -> str:
 
 def _open_incidents():
     return _visible(select(Incident, ProcessInstance, ProcessDefinition)
-                    .join(ProcessInstance, ProcessInstance.id == Incident.instance_id)
+                    .join(ProcessInstance, ProcessInstance.id == Incident.at_instance_id)
                     .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
                     .where(Incident.resolved_at.is_(None)))
+
+
+def _caused_by(column, rest_id: str):
+    """Incidents whose cause (one level down, or the root cause) is the incident `rest_id`: a root
+    cause names itself."""
+    named = aliased(Incident)
+    key = select(named.id).where(named.rest_id == rest_id).scalar_subquery()
+    return or_(column == key, and_(column.is_(None), Incident.rest_id == rest_id))
 
 
 def _incident_query():
@@ -55,10 +63,12 @@ def _incident_query():
     for name, column in (("incidentId", Incident.rest_id), ("incidentMessage", Incident.message),
                          ("processDefinitionId", ProcessDefinition.rest_id),
                          ("processInstanceId", ProcessInstance.rest_id), ("executionId", ProcessInstance.rest_id),
-                         ("activityId", Incident.element_id), ("failedActivityId", Incident.element_id),
-                         ("causeIncidentId", Incident.rest_id), ("rootCauseIncidentId", Incident.rest_id)):
+                         ("activityId", Incident.element_id), ("failedActivityId", Incident.element_id)):
         if _arg(name):
             query = query.where(column == _arg(name))
+    for name, column in (("causeIncidentId", Incident.cause_id), ("rootCauseIncidentId", Incident.root_cause_id)):
+        if _arg(name):
+            query = query.where(_caused_by(column, _arg(name)))
     if _arg("incidentType"):
         kinds = [k for k in ("external-task", "job", "timer", "message", "signal")
                  if _incident_type(k) == _arg("incidentType")] or [_arg("incidentType")]
@@ -71,8 +81,8 @@ def _incident_query():
                            ("incidentTimestampAfter", Incident.created_at, False)))
     query = _sorted(query, {"incidentId": Incident.id, "incidentMessage": Incident.message,
                             "incidentTimestamp": Incident.created_at, "incidentType": Incident.kind,
-                            "executionId": Incident.instance_id, "activityId": Incident.element_id,
-                            "processInstanceId": Incident.instance_id,
+                            "executionId": Incident.at_instance_id, "activityId": Incident.element_id,
+                            "processInstanceId": Incident.at_instance_id,
                             "processDefinitionId": ProcessInstance.definition_id}, (Incident.id,))
     return query, _arg("configuration")  # the failed job or external task: known once the row is read
 
@@ -81,6 +91,7 @@ def _incident_dtos(session: Session, rows) -> list[dict]:
     rows = list(rows)
     externals = _rest_ids(session, ExternalTask, (i.payload.get("external_task") for i, _r, _d in rows))
     jobs = _rest_ids(session, Timer, (i.payload.get("job") or i.payload.get("timer") for i, _r, _d in rows))
+    causes = _rest_ids(session, Incident, (key for i, _r, _d in rows for key in (i.cause_id, i.root_cause_id)))
     out = []
     for incident, row, definition in rows:
         configuration = externals.get(incident.payload.get("external_task")) or \
@@ -89,7 +100,8 @@ def _incident_dtos(session: Session, rows) -> list[dict]:
                     "processInstanceId": row.rest_id, "executionId": row.rest_id,
                     "incidentTimestamp": _date(incident.created_at), "incidentType": _incident_type(incident.kind),
                     "activityId": incident.element_id, "failedActivityId": incident.element_id,
-                    "causeIncidentId": incident.rest_id, "rootCauseIncidentId": incident.rest_id,
+                    "causeIncidentId": causes.get(incident.cause_id, incident.rest_id),
+                    "rootCauseIncidentId": causes.get(incident.root_cause_id, incident.rest_id),
                     "configuration": configuration, "tenantId": None, "incidentMessage": incident.message,
                     "jobDefinitionId": None, "annotation": None})
     return out
@@ -153,7 +165,7 @@ def _job_rows(session: Session, key: Optional[int] = None) -> list[tuple[Timer, 
     """Waiting timers and jobs, and those that failed into an open incident: those the query's
     filters name, or the one with integer key `key`."""
     failed = {}
-    for incident in session.scalars(select(Incident).where(Incident.resolved_at.is_(None),
+    for incident in session.scalars(select(Incident).where(Incident.resolved_at.is_(None), Incident.cause_id.is_(None),
                                                            Incident.kind.in_(("job", "timer")))):
         failed[incident.payload.get("job") or incident.payload.get("timer")] = incident
     query = (select(Timer, ProcessInstance, ProcessDefinition)

@@ -33,7 +33,7 @@ def activity_instances(instance_id: str):
         definition = session.get(ProcessDefinition, row.definition_id)
         catalog = _element_catalog(session, definition)
         incidents = {}
-        for incident in session.scalars(select(Incident).where(Incident.instance_id == row.id,
+        for incident in session.scalars(select(Incident).where(Incident.at_instance_id == row.id,
                                                                Incident.resolved_at.is_(None))):
             incidents.setdefault(incident.element_id, []).append(incident.rest_id)
         waiting = [(t.element_id, t.task_uuid) for t in session.scalars(

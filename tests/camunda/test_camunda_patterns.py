@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import replay, services
-from engine.models import ExternalTask, HistoryEvent, ProcessInstance
+from engine.models import ExternalTask, HistoryEvent, ProcessInstance, UserTask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "web"))
 from test_rest_helpers import PASSWORD, error_of, modeler_deploy, rest  # noqa: E402,F401
@@ -228,6 +228,120 @@ def test_python_listeners_and_parameters_run_in_the_sandbox_where_they_stand(res
     assert {v["name"]: v["value"] for v in done}["total"] == 65  # doubled + fee, by the output script
 
 
+LISTENER_ORDER = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="listener_order" isExecutable="true" camunda:historyTimeToLive="180">
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="t" name="T" camunda:candidateGroups="drc">
+      <bpmn:extensionElements>
+        <camunda:taskListener event="complete"><camunda:script scriptFormat="python">log = log + ["complete1"]</camunda:script></camunda:taskListener>
+        <camunda:executionListener event="end"><camunda:script scriptFormat="python">log = log + ["end1"]</camunda:script></camunda:executionListener>
+        <camunda:executionListener event="end"><camunda:script scriptFormat="python">log = log + ["end2"]</camunda:script></camunda:executionListener>
+        <camunda:taskListener event="complete"><camunda:script scriptFormat="python">log = log + ["complete2"]</camunda:script></camunda:taskListener>
+        <camunda:taskListener event="create"><camunda:script scriptFormat="python">log = log + ["create1"]</camunda:script></camunda:taskListener>
+        <camunda:executionListener event="start"><camunda:script scriptFormat="python">log = log + ["start1"]</camunda:script></camunda:executionListener>
+        <camunda:executionListener event="start"><camunda:script scriptFormat="python">log = log + ["start2"]</camunda:script></camunda:executionListener>
+        <camunda:taskListener event="create"><camunda:script scriptFormat="python">log = log + ["create2"]</camunda:script></camunda:taskListener>
+      </bpmn:extensionElements>
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:userTask id="u" name="U" camunda:candidateGroups="drc"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="e"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/><bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="u"/><bpmn:sequenceFlow id="f3" sourceRef="u" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>""".encode()
+
+
+def test_listeners_run_in_camundas_order_whatever_their_order_in_the_file(rest):
+    """At a user task Camunda runs the execution start listeners, the create listeners, then at
+    its completion the complete listeners and the end listeners, each kind in the file's order;
+    the file here lists them shuffled."""
+    answer = modeler_deploy(rest.as_("admin"), "order", ("order.bpmn", LISTENER_ORDER))
+    assert answer.status_code == 200, answer.get_json()
+    instance = start(rest, "listener_order", log=[])
+    assert json.loads(variables(rest, instance)["log"]) == ["start1", "start2", "create1", "create2"]
+    complete(rest, tasks(rest, instance)["t"], "drc")
+    assert json.loads(variables(rest, instance)["log"]) == [
+        "start1", "start2", "create1", "create2", "complete1", "complete2", "end1", "end2"]
+
+
+def _task_row(rest, rest_id: str) -> UserTask:
+    with rest.db.read() as session:
+        return session.scalars(select(UserTask).where(UserTask.rest_id == rest_id)).one()
+
+
+@pytest.mark.parametrize("amount", [200, 50])
+def test_python_create_listeners_assign_the_task_and_set_its_dates(rest, amount):
+    """Two Python create listeners set the task's assignee or candidates, dates, priority and name
+    as Camunda's DelegateTask does, reading what the diagram and the listener before gave; the
+    official meets the task so in the inbox (REST and the UI's), completes it over HTTP, and
+    nothing of it stays in the variables or reaches the next task."""
+    assert warnings_of(deploy(rest, "python_task_listeners.bpmn")) == {}
+    instance = start(rest, "c7_python_task_listeners", amount=amount, follow_up="2026-03-06")
+    who, sees = ("finance", "finance") if amount > 100 else (None, "drc")
+    [assess] = rest.as_(sees).get("/task", processInstanceId=instance).get_json()
+    assert (assess["assignee"], assess["name"], assess["priority"], assess["due"], assess["followUp"]) == (
+        who, "Assess claim assess", 50, "2026-03-04T09:00:00.000+0800", "2026-03-06T00:00:00.000+0800")
+    row = _task_row(rest, assess["id"])
+    assert (row.candidate_groups, row.candidate_users) == (["drc"] if who is None else [], ["edu"])
+    assert rest.as_("edu").get("/task", processInstanceId=instance).get_json()[0]["id"] == assess["id"]
+    assert rest.as_("office").get("/task", processInstanceId=instance).get_json() == []  # its group deleted
+    seen = variables(rest, instance)
+    assert (seen["first_saw"], json.loads(seen["second_saw"])) == (who, [who, 50, 4])  # (a list: JSON)
+    assert not any(name.startswith("dalad") for name in seen)
+    task_variables = rest.as_(sees).get(f"/task/{assess['id']}/variables").get_json()
+    assert not any(name.startswith("dalad") for name in task_variables)
+    client = rest.app.test_client()
+    assert login(client, sees, PASSWORD).status_code == 302
+    inbox_page = client.get("/inbox/" if who else "/inbox/bureau").get_data(as_text=True)
+    assert "Assess claim assess" in inbox_page and "2026-03-04" in inbox_page  # with its due date
+    if who is None:
+        assert post(client, f"/tasks/{row.id}/claim").status_code == 302
+    assert post(client, f"/tasks/{row.id}/complete").status_code == 302
+    approve = tasks(rest, instance)["approve"]  # the next task is the diagram's alone
+    assert (approve["assignee"], approve["priority"], approve["due"], approve["name"]) == (None, 50, None, "Approve")
+    assert _task_row(rest, approve["id"]).candidate_groups == ["office"]
+    assert not any(name.startswith("dalad") for name in variables(rest, instance))
+    with rest.db.read() as session:  # the history signs what the listeners set
+        created = [json.loads(body)["data"] for body in session.scalars(
+            select(HistoryEvent.body).where(HistoryEvent.type == "task_created").order_by(HistoryEvent.id))]
+    assert (created[0]["assignee"], created[0]["candidate_groups"]) == (who, ["drc"] if who is None else [])
+    complete(rest, approve, "office")
+    assert state(rest, instance) == "COMPLETED"
+
+
+def _listener_variant(old: str, new: str) -> tuple[str, bytes]:
+    text = (HERE / "python_task_listeners.bpmn").read_text(encoding="utf-8")
+    assert old in text
+    return "claim.bpmn", text.replace(old, new).encode()
+
+
+@pytest.mark.parametrize("event, script, refusal", [
+    ("complete", 'task.setAssignee("finance")', "task.setAssignee() works in a user task's create listener only"),
+    ("assignment", 'task.setVariable("seen", True)', "to assign a task in Python, use a create listener"),
+])
+def test_what_a_python_task_listener_cannot_do_is_refused_at_deploy(rest, event, script, refusal):
+    second = '<camunda:taskListener event="create">\n          <camunda:script scriptFormat="python">task.'
+    diagram = _listener_variant(second, f'<camunda:taskListener event="{event}"><camunda:script scriptFormat="python">'
+                                        f'{script}</camunda:script></camunda:taskListener>\n{second}')
+    response = modeler_deploy(rest.as_("admin"), "claim", diagram)
+    message = error_of(response, 400, "ParseException")
+    assert "resource claim.bpmn" in message and refusal in message, message
+    [error] = response.get_json()["details"]["claim.bpmn"]["errors"]  # the element, as Camunda reports it
+    assert (error["mainElementId"], error["line"]) == ("assess", 7)
+    assert rest.as_("admin").get("/process-definition", key="c7_python_task_listeners").get_json() == []
+
+
+def test_a_bad_value_given_to_the_task_is_a_clear_error_and_starts_nothing(rest):
+    name, text = _listener_variant("task.setPriority(task.getPriority() + 10)", 'task.setPriority("high")')
+    assert modeler_deploy(rest.as_("admin"), "claim", (name, text)).status_code == 200
+    response = rest.as_("admin").post("/process-definition/key/c7_python_task_listeners/start", {
+        "variables": {"amount": {"value": 5}, "follow_up": {"value": "2026-03-06"}}})
+    assert error_of(response, 422, "ExecutionError") == (
+        "element 'assess__create_python_listener': script failed: task.setPriority() takes a whole number, "
+        "not 'high'")
+    assert rest.as_("admin").get("/process-instance").get_json() == []
+
+
 def test_javascript_conditions_become_an_incident_that_chooses_the_flow(rest):
     """A gateway whose condition is JavaScript: an incident before it, which an administrator
     completes with `take_<flow>` (true to take that flow); false for all takes the default."""
@@ -429,3 +543,18 @@ def test_quartz_cron_timer_start_runs_on_workdays(rest, frozen_clock):
     assert admin.get("/process-instance/count", processDefinitionKey="c7_cron_start").get_json() == {"count": 2}
     fire_timers(rest, timedelta(days=4, hours=1), frozen_clock)  # Thursday, Friday; not Saturday, Sunday
     assert admin.get("/process-instance/count", processDefinitionKey="c7_cron_start").get_json() == {"count": 4}
+
+
+def test_a_java_create_listener_between_python_ones_keeps_what_the_first_set(rest):
+    """The Java listener is an external task between the two Python listeners: what the first set
+    of the task reaches the second and the task, once a worker has done the Java one."""
+    second = '<camunda:taskListener event="create">\n          <camunda:script scriptFormat="python">task.'
+    java = '<camunda:taskListener class="org.camunda.bpm.example.AssignmentAudit" event="create" />\n'
+    assert modeler_deploy(rest.as_("admin"), "claim", _listener_variant(second, java + second)).status_code == 200
+    instance = start(rest, "c7_python_task_listeners", amount=200, follow_up="2026-03-06")
+    assert rest.as_("finance").get("/task", processInstanceId=instance).get_json() == []
+    work(rest, "java:org.camunda.bpm.example.AssignmentAudit")
+    [assess] = rest.as_("finance").get("/task", processInstanceId=instance).get_json()
+    assert (assess["assignee"], assess["name"], assess["due"]) == (
+        "finance", "Assess claim assess", "2026-03-04T09:00:00.000+0800")
+    assert json.loads(variables(rest, instance)["second_saw"]) == ["finance", 50, 4]

@@ -94,9 +94,16 @@ def test_the_script_engine_names_the_element_when_it_refuses(monkeypatch):
     class Spec:
         bpmn_id = "gateway_1"
 
+    class Workflow:  # the top process: no call activity's
+        pass
+
+    Workflow.top_workflow = Workflow
+
     class Task:
         data = {}
         task_spec = Spec()
+        workflow = Workflow
+        parent = None
 
     for call in (lambda: runtime.SCRIPT_ENGINE.evaluate(Task(), PAYLOAD),
                  lambda: runtime.SCRIPT_ENGINE.execute(Task(), f"x = {PAYLOAD}"),

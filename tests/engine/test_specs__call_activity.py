@@ -142,3 +142,101 @@ def test_a_task_of_a_called_process_that_ended_cannot_be_taken_back(db, frozen_c
     with pytest.raises(TaskNotReady, match="the called process it belongs to has ended"):
         with db.write() as s:
             services.withdraw_task(s, first.id, user="drc1")
+
+
+# --- which version a call runs: Camunda's calledElementBinding "latest" ---------------------------
+
+def _file(name: str, old: str = "", new: str = ""):
+    from conftest import DIAGRAMS
+    from engine.definitions import BundleFile
+    return BundleFile(name, (DIAGRAMS / name).read_text(encoding="utf-8").replace(old, new).encode())
+
+
+def _deploy(db, *files):
+    with db.write() as s:
+        return services.deploy(s, list(files), name="test", user="admin")
+
+
+def _called_task(db, key: str):
+    """Start `key`, finish its 准备材料, and read the first task of the process it calls."""
+    with db.write() as s:
+        root = services.start_process(s, key, variables={"stage": "可研"}).id
+    with db.read() as s:
+        (prepare,) = services.tasks(s, instance_id=root)
+    with db.write() as s:
+        services.complete_task(s, prepare.id, user="drc1", data={}, check_access=False)
+    with db.read() as s:
+        (task,) = services.tasks(s, instance_id=root)
+        called = services.instance(s, task.called_instance_id)
+        return root, task.name, called.definition.version
+
+
+def test_a_new_version_of_a_called_process_is_what_new_callers_call(db, frozen_clock):
+    """Deploying the called process alone (the Modeler deploys one diagram) gives its callers whose
+    binding is `latest` a new version of their own in the same deployment, so that instances started
+    from then on call it; instances started before keep the version they were started with."""
+    _deploy(db, _file("stage_review.bpmn"), _file("prepare_then_review.bpmn"))
+    before, name, version = _called_task(db, "prepare_then_review")
+    assert (name, version) == ("审批可研", 1)
+    result = _deploy(db, _file("stage_review.bpmn", 'name="审批${stage}"', 'name="复核${stage}"'))
+    assert [(i.key, i.version, i.new) for i in result.items] == [
+        ("stage_review", 2, True), ("prepare_then_review", 2, True)]
+    assert [w.message for w in result.warnings] == [
+        "prepare_then_review (version 1) calls stage_review with binding 'latest': deployed again as "
+        "version 2 with this deployment's stage_review version 2, for the instances started from now on"]
+    _root, name, version = _called_task(db, "prepare_then_review")
+    assert (name, version) == ("复核可研", 2)
+    with db.read() as s:
+        assert [t.name for t in services.tasks(s, instance_id=before)] == ["审批可研"]  # started on version 1
+        assert replay.verify(s, before)[1].ok and replay.verify(s, _root)[1].ok
+    again = _deploy(db, _file("prepare_then_review.bpmn"))  # unchanged: no new version
+    assert [(i.key, i.version, i.new) for i in again.items] == [("prepare_then_review", 2, False)]
+
+
+def test_a_caller_bound_to_its_own_deployment_keeps_its_version(db, frozen_clock):
+    binding = 'calledElement="stage_review"'
+    _deploy(db, _file("stage_review.bpmn"), _file("prepare_then_review.bpmn", binding,
+                                                  binding + ' camunda:calledElementBinding="deployment"'))
+    result = _deploy(db, _file("stage_review.bpmn", 'name="审批${stage}"', 'name="复核${stage}"'))
+    assert [(i.key, i.version, i.new) for i in result.items] == [("stage_review", 2, True)]
+    assert _called_task(db, "prepare_then_review")[1:] == ("审批可研", 1)
+
+
+def test_a_process_calling_one_that_calls_another_deploys_alone_and_follows_both(db, frozen_clock):
+    """outer calls prepare_then_review, which calls stage_review: each in a deployment of its own,
+    and a new stage_review reaches outer through a new prepare_then_review."""
+    outer = _file("prepare_then_review.bpmn", 'id="prepare_then_review" name="准备后审查"', 'id="outer" name="外层"')
+    outer = type(outer)("outer.bpmn", outer.content.replace(b'calledElement="stage_review"',
+                                                            b'calledElement="prepare_then_review"'))
+    _deploy(db, _file("stage_review.bpmn"))
+    _deploy(db, _file("prepare_then_review.bpmn"))
+    _deploy(db, outer)
+    result = _deploy(db, _file("stage_review.bpmn", 'name="审批${stage}"', 'name="复核${stage}"'))
+    assert [(i.key, i.version) for i in result.items] == [("stage_review", 2), ("prepare_then_review", 2),
+                                                          ("outer", 2)]
+    with db.write() as s:
+        root = services.start_process(s, "outer", variables={"stage": "可研"}).id
+    for expected in ("准备材料", "准备材料", "复核可研"):
+        with db.read() as s:
+            (task,) = services.tasks(s, instance_id=root)
+        assert task.name == expected
+        if expected != "复核可研":
+            with db.write() as s:
+                services.complete_task(s, task.id, user="drc1", data={}, check_access=False)
+    with db.read() as s:
+        assert replay.verify(s, root)[1].ok
+
+
+def test_a_caller_deployed_unchanged_beside_a_changed_called_process_follows_it(db, frozen_clock):
+    """`dalad deploy bpmn/` after editing only the called diagram: the unchanged caller in the same
+    bundle gets a new version too, or its new instances would call the old version."""
+    _deploy(db, _file("stage_review.bpmn"), _file("prepare_then_review.bpmn"))
+    result = _deploy(db, _file("stage_review.bpmn", 'name="审批${stage}"', 'name="复核${stage}"'),
+                     _file("prepare_then_review.bpmn"))
+    assert [(i.key, i.version, i.new) for i in result.items] == [
+        ("stage_review", 2, True), ("prepare_then_review", 2, True)]
+    assert _called_task(db, "prepare_then_review")[1:] == ("复核可研", 2)
+    unchanged = _deploy(db, _file("stage_review.bpmn", 'name="审批${stage}"', 'name="复核${stage}"'),
+                        _file("prepare_then_review.bpmn"))
+    assert [(i.key, i.version, i.new) for i in unchanged.items] == [
+        ("stage_review", 2, False), ("prepare_then_review", 2, False)] and unchanged.warnings == []

@@ -758,7 +758,8 @@ def test_python_in_listeners_and_parameters_is_checked_at_deploy():
     assert problems == [
         at(xml, "Task_1", "userTask", "the Python assignment task listener cannot run: listeners run on an "
                                       "element's start and end, a flow's take, a task's create and complete, the "
-                                      "process's start and end"),
+                                      "process's start and end; to assign a task in Python, use a create listener "
+                                      "(task.setAssignee(…))"),
         at(xml, "Task_1", "userTask", "the Python create task listener: script does not compile: 'Import' "
                                       "statement is not allowed in a script at line 1, column 1"),
         at(xml, "Task_1", "userTask", "the Python end execution listener: external script (resource 'end.py') "
@@ -770,6 +771,75 @@ def test_python_in_listeners_and_parameters_is_checked_at_deploy():
         at(xml, "Task_1", "userTask", "a ruby script in an output parameter is not run by the engine; "
                                       "write it in Python or FEEL (or use a ${...} expression)"),
     ]
+
+
+def _listener_task(event: str, script: str, *, kind: str = "taskListener", inside: str = "") -> str:
+    return diagram(around(f"""    <bpmn:userTask id="Task_1" name="Review" camunda:candidateGroups="office">
+      <bpmn:extensionElements>
+        <camunda:{kind} event="{event}">
+          <camunda:script scriptFormat="python">{script}</camunda:script>
+        </camunda:{kind}>
+      </bpmn:extensionElements>
+      <bpmn:incoming>Flow_in</bpmn:incoming>
+      <bpmn:outgoing>Flow_out</bpmn:outgoing>{inside}
+    </bpmn:userTask>""", "Task_1"))
+
+
+def test_a_python_create_listener_may_change_its_task():
+    xml = _listener_task("create", 'task.setAssignee(task.getAssignee() or "demo")\n'
+                                   'task.addCandidateGroups(["finance"])\ntask.setPriority(task.getPriority() + 1)\n'
+                                   'task.getExecution().setVariable("key", task.getTaskDefinitionKey())')
+    root, warnings, problems = adapted(xml)
+    assert (warnings, problems) == ([], [])
+    assert element(root, "Task_1__create_python_listener").findtext(f"{BPMN}script").startswith(
+        'task.setAssignee(task.getAssignee() or "demo")')
+
+
+@pytest.mark.parametrize("event, kind, script, message", [
+    ("complete", "taskListener", 'task.setAssignee("demo")',
+     "the Python complete task listener: script does not compile: task.setAssignee() works in a user task's "
+     "create listener only at line 1, column 1"),
+    ("end", "executionListener", "level = task.getPriority()",
+     "the Python end execution listener: script does not compile: task.getPriority() works in a user task's "
+     "create listener only at line 1, column 9"),
+    ("create", "taskListener", "who = task.getId()",
+     "the Python create task listener: script does not compile: task.getId() cannot be used in a Python task "
+     "listener: the task gets its id when it is created, after its create listeners at line 1, column 7"),
+    ("create", "taskListener", 'task.setDescription("urgent")',
+     "the Python create task listener: script does not compile: task.setDescription() cannot be used in a Python "
+     "task listener: dalad's tasks have no description; put it in the task's name or a form field at line 1, "
+     "column 1"),
+    ("create", "taskListener", 'task.setOwner("demo")',
+     "the Python create task listener: script does not compile: task.setOwner() is not supported in a Python task "
+     "listener (supported: addCandidateGroup(), addCandidateGroups(), addCandidateUser(), addCandidateUsers(), "
+     "deleteCandidateGroup(), deleteCandidateUser(), getAssignee(), getDueDate(), getExecution(), "
+     "getFollowUpDate(), getName(), getPriority(), getTaskDefinitionKey(), getVariable(), setAssignee(), "
+     "setDueDate(), setFollowUpDate(), setName(), setPriority(), setVariable()) at line 1, column 1"),
+    ("create", "taskListener", 'who = task.setAssignee("demo")',
+     "the Python create task listener: script does not compile: task.setAssignee() changes the task: call it as "
+     "a statement at line 1, column 7"),
+])
+def test_what_a_python_listener_cannot_do_to_its_task_is_refused_naming_the_method(event, kind, script, message):
+    xml = _listener_task(event, script, kind=kind)
+    _root, _warnings, problems = adapted(xml)
+    assert problems == [at(xml, "Task_1", "userTask", message)]
+
+
+def test_a_create_listener_cannot_assign_the_instances_of_a_multi_instance_task():
+    xml = _listener_task("create", 'task.setAssignee("demo")', inside="""
+      <bpmn:multiInstanceLoopCharacteristics camunda:collection="${people}" camunda:elementVariable="person" />""")
+    _root, _warnings, problems = adapted(xml)
+    assert problems == [at(xml, "Task_1", "userTask", "the Python create task listener: task.setAssignee() cannot "
+                                                      "be used on a multi-instance task: the listener runs once "
+                                                      "before all its instances; give each instance its assignee "
+                                                      "with camunda:assignee and the element variable")]
+
+
+def test_a_script_task_cannot_change_a_task():
+    xml = diagram(script_task('scriptFormat="python"', '<bpmn:script>task.setAssignee("demo")</bpmn:script>'))
+    assert check(xml) == [at(xml, "Script_1", "scriptTask", "script does not compile: task.setAssignee() "
+                                                            "works in a user task's create listener only at line 1, "
+                                                            "column 1")]
 
 
 # --------------------------------------------------------------------------- Java

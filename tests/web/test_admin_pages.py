@@ -274,3 +274,72 @@ def test_the_deployments_page_says_when_history_was_last_anchored(db, admin):
     with db.write() as session:
         anchors.take(session, actor="ops")
     assert "上次锚定历史记录：2026-03-02 09:00" in text_of(admin.get("/admin/deployments"))
+
+
+def test_dry_run_and_deploy_of_a_called_process_name_the_callers_deployed_again(db, admin):
+    """只校验 says what 部署 does: a new stage_review deploys prepare_then_review (which calls it with
+    binding 'latest') again, and both pages say why, naming the caller's call activity."""
+    stage = (DIAGRAMS / "stage_review.bpmn").read_bytes()
+    assert upload(admin, "deploy", ("stage_review.bpmn", stage),
+                  ("prepare_then_review.bpmn", (DIAGRAMS / "prepare_then_review.bpmn").read_bytes())).status_code == 302
+    changed = ("stage_review.bpmn", stage.replace('name="审批${stage}"'.encode(), 'name="复核${stage}"'.encode()))
+    page = html.unescape(text_of(upload(admin, "validate", changed)))
+    assert "stage_review stage_review.bpmn 新版本 v2" in page
+    assert "prepare_then_review prepare_then_review.bpmn 新版本 v2" in page
+    note = ("prepare_then_review (version 1) calls stage_review with binding 'latest': deployed again as version 2 "
+            "with this deployment's stage_review version 2, for the instances started from now on")
+    assert "prepare_then_review.bpmn 6 review callActivity" in page and note in page
+    response = upload(admin, "deploy", changed)
+    assert response.status_code == 302
+    page = html.unescape(text_of(admin.get(response.headers["Location"])))
+    assert "stage_review v2" in page and "prepare_then_review v2" in page and note in page
+
+
+CALL_FRAGILE = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="call_fragile" name="调用易错流程" isExecutable="true" camunda:historyTimeToLive="180">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:callActivity id="run_fragile" name="易错流程" calledElement="fragile">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:callActivity>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="run_fragile" />
+    <bpmn:sequenceFlow id="f2" sourceRef="run_fragile" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>""".encode()
+
+
+def test_an_incident_in_a_called_process_is_listed_at_the_called_instance_and_its_caller(db, admin, frozen_clock):
+    """The timer of a called process fires into a gateway that fails: the incidents page lists it
+    once, at the called instance and naming its caller; the caller's page shows the cause at its
+    call activity; a retry that fails again opens both anew."""
+    deploy_files(db, "fragile.bpmn")
+    with db.write() as s:
+        services.deploy(s, [services.BundleFile("call_fragile.bpmn", CALL_FRAGILE)], name="x", user="admin")
+        root = services.start_process(s, "call_fragile", business_key="F-2").id
+    frozen_clock.advance(timedelta(minutes=11))
+    assert services.fire_due_timers(db) == 1
+    with db.read() as s:
+        called = s.scalars(select(ProcessInstance).where(ProcessInstance.super_instance_id == root)).one().id
+        rows = [(i.at_instance_id, i.element_id, i.cause_id is None) for i in s.scalars(
+            select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id))]
+        first = s.scalars(select(Incident).where(Incident.cause_id.is_(None))).one().id
+    assert rows == [(called, "score_gateway", True), (root, "run_fragile", False)]
+    page = html.unescape(text_of(admin.get("/admin/incidents")))
+    assert page.count("unknown variable 'score'") == 1
+    assert f"#{called} fragile · F-2 由实例 #{root} 调用 score_gateway" in page
+    assert "run_fragile" in text_of(admin.get(f"/admin/instances/{root}"))
+    assert "score_gateway" in text_of(admin.get(f"/admin/instances/{called}"))
+    post(admin, f"/admin/incidents/{first}/retry")
+    assert "仍然失败" in text_of(admin.get("/admin/incidents"))
+    with db.read() as s:
+        rows = [(i.at_instance_id, i.element_id, i.cause_id is None) for i in s.scalars(
+            select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id))]
+        assert s.scalar(select(func.count(Incident.id)).where(Incident.resolved_by == "admin_zhou")) == 2
+        second = s.scalars(select(Incident).where(Incident.cause_id.is_(None), Incident.resolved_at.is_(None))).one().id
+    assert rows == [(called, "score_gateway", True), (root, "run_fragile", False)]
+    post(admin, f"/admin/incidents/{second}/retry", {"variables": json.dumps({"score": 12})})  # mended, it runs on
+    assert "没有未处理的异常" in text_of(admin.get("/admin/incidents"))
+    with db.read() as s:
+        assert [(t.element_id, t.called_instance_id) for t in services.tasks(s, instance_id=root)] == [("high", called)]
+        assert s.get(ProcessInstance, root).status == "running"

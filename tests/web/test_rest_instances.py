@@ -280,6 +280,48 @@ def test_an_external_task_of_a_called_process_names_the_called_instance(rest):
     assert admin.get("/task/count", processInstanceIdIn=f"{caller['id']},{called['id']}").get_json() == {"count": 1}
 
 
+def test_an_incident_in_a_called_process_is_its_own_with_a_cause_at_the_call_activity(rest):
+    """As in Camunda: the failure shows at the called instance (the root cause) and, at the caller's
+    call activity, a cause incident naming it; retrying either runs the work again and resolves both."""
+    deployed(rest, "call_budget_check.bpmn", "budget_check.bpmn")
+    caller = start(rest, "call_budget_check", user="admin", amount=1200)
+    admin = rest.as_("admin")
+    [called] = admin.get("/process-instance", superProcessInstance=caller["id"]).get_json()
+
+    def fail():
+        [task] = admin.post("/external-task/fetchAndLock", {"workerId": "w", "maxTasks": 1, "topics": [
+            {"topicName": "budget-check", "lockDuration": 60000}]}).get_json()
+        assert admin.post(f"/external-task/{task['id']}/failure", {
+            "workerId": "w", "errorMessage": "预算系统无响应", "retries": 0}).status_code == 204
+        return task
+
+    task = fail()
+    [root_cause] = admin.get("/incident", processInstanceId=called["id"]).get_json()
+    [cause] = admin.get("/incident", processInstanceId=caller["id"]).get_json()
+    assert (root_cause["activityId"], root_cause["causeIncidentId"], root_cause["rootCauseIncidentId"],
+            root_cause["configuration"]) == ("check_budget", root_cause["id"], root_cause["id"], task["id"])
+    assert (cause["activityId"], cause["causeIncidentId"], cause["rootCauseIncidentId"]) == (
+        "run_check", root_cause["id"], root_cause["id"])
+    assert "预算系统无响应" in cause["incidentMessage"] and cause["incidentType"] == "failedExternalTask"
+    assert [i["id"] for i in admin.get("/incident", causeIncidentId=root_cause["id"], sortBy="incidentId",
+                                       sortOrder="asc").get_json()] == [root_cause["id"], cause["id"]]
+    assert admin.get("/incident/count", rootCauseIncidentId=root_cause["id"]).get_json() == {"count": 2}
+    assert {i["id"] for i in admin.get("/process-instance", withIncident="true").get_json()} == {
+        caller["id"], called["id"]}
+    tree = admin.get(f"/process-instance/{caller['id']}/activity-instances").get_json()
+    assert tree["childActivityInstances"][0]["incidentIds"] == [cause["id"]]
+    tree = admin.get(f"/process-instance/{called['id']}/activity-instances").get_json()
+    assert tree["childActivityInstances"][0]["incidentIds"] == [root_cause["id"]]
+
+    assert admin.delete(f"/incident/{cause['id']}").status_code == 204  # the cause: its root cause runs again
+    assert admin.get("/incident").get_json() == []
+    fail()
+    [again] = admin.get("/incident", processInstanceId=called["id"]).get_json()
+    assert again["id"] != root_cause["id"] and admin.get("/incident/count").get_json() == {"count": 2}
+    assert admin.delete(f"/incident/{again['id']}").status_code == 204
+    assert admin.get("/incident/count").get_json() == {"count": 0}
+
+
 def test_a_timer_of_a_called_process_is_its_called_instances_job(rest):
     definitions = deployed(rest, "call_reminders.bpmn", "reminders.bpmn")
     caller = start(rest, "call_reminders", user="admin")

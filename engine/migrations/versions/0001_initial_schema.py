@@ -272,12 +272,20 @@ def upgrade() -> None:
     sa.Column('created_at', engine.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('resolved_at', engine.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('resolved_by', sa.String(length=100), nullable=True),
+    sa.Column('at_instance_id', sa.Integer(), nullable=False),
+    sa.Column('cause_id', sa.Integer(), nullable=True),
+    sa.Column('root_cause_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['at_instance_id'], ['process_instance.id'], ),
+    sa.ForeignKeyConstraint(['cause_id'], ['incident.id'], ),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
+    sa.ForeignKeyConstraint(['root_cause_id'], ['incident.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('rest_id'),
     )
     with op.batch_alter_table('incident', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_incident_at_instance_id'), ['at_instance_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_incident_instance_id'), ['instance_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_incident_root_cause_id'), ['root_cause_id'], unique=False)
 
     op.create_table('message_subscription',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -518,7 +526,9 @@ def downgrade() -> None:
 
     op.drop_table('message_subscription')
     with op.batch_alter_table('incident', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_incident_root_cause_id'))
         batch_op.drop_index(batch_op.f('ix_incident_instance_id'))
+        batch_op.drop_index(batch_op.f('ix_incident_at_instance_id'))
 
     op.drop_table('incident')
     with op.batch_alter_table('external_task', schema=None) as batch_op:
