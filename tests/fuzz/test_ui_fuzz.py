@@ -5,8 +5,9 @@ already saved (the page of the task, instance, user or group it names still show
 
 Every route comes from the app's url_map, so a new page is fuzzed without a word here. The users
 log in through the login form and post with the session's CSRF token, as a browser does: officials
-of the office, of a unit and of the consultant, each first completing a task of theirs through its
-form (so that 撤回 and the next steps are there to fuzz), the auditor, then an administrator (USERS).
+of the office, of a unit and of the consultant (in English), each first completing a task and
+starting a project through their forms (so that 撤回 and the next steps are there to fuzz), the
+auditor, then an administrator (USERS).
 Path parameters take ids that exist, ids that do not and odd shapes; a GET gets query strings from
 the names the view reads and the page's own GET forms and links; a POST gets the fields of the real
 <form> that posts there (mostly the one of the page it posts from, found on the pages crawled
@@ -54,6 +55,7 @@ PASSWORD = "demo1234"  # the demo accounts' published password (dalad demo-seed)
 # to submit, with 材料), of the consultant reviewing a feasibility study, the auditor (the audit
 # pages), then an administrator (who suspends and ends instances).
 USERS = ("office", "edu", "consultant", "auditor", "admin")
+ENGLISH = {"consultant"}  # reads the UI in English: its pages and refusals through the en catalogue
 
 # Values for any field: boundaries, wrong types, dates at and beyond the calendar's ends, meta
 # characters. No NUL in them: every request with a NUL is refused before its view (web/nul_text.py).
@@ -310,6 +312,8 @@ class Session:
         self.client = Client(self.base, timeout=120)
         self.client.login(self.name, PASSWORD)
         self.token = self.client.csrf("/me")
+        if self.name in ENGLISH:
+            self.client.post("/lang", form={"lang": "en", "next": "/me", "_csrf": self.token})
 
     def get(self, path: str) -> Reply:
         return self.client.get(path, headers={"Accept": "text/html"})
