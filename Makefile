@@ -15,7 +15,7 @@
 #                     on SQLite then on PostgreSQL (about a minute each)
 #   make test-fuzz    the REST API fuzzed over HTTP from its OpenAPI document (schemathesis) and every
 #                     UI route and form: no request gets a server error, on SQLite then on PostgreSQL
-#                     (about four minutes each)
+#                     (about three minutes each)
 #   make conformance  the DMN TCK (levels 2 and 3) through the engine's DMN API
 #   make test-long    a 10,000-round loop through the services, completed and verified
 #   make bench        engine throughput, long instance, verify and HTTP latency benchmarks
@@ -157,8 +157,8 @@ test-reliability: venv
 # (its coverage and fuzzing phases, seeded, answers checked against the document), and every UI
 # route and form (tests/fuzz/test_ui_fuzz.py, logged in as five demo users), against a real
 # `dalad serve` with bpmn/ and the demo projects, on SQLite then on PostgreSQL: no request may get
-# a 5xx (about four minutes each, two and a half of them the UI's; FUZZ_EXAMPLES=N for more cases,
-# FUZZ_SEED=N for other UI cases, FUZZ_LOG=file to list the UI requests sent).
+# a 5xx (about three minutes each, under a minute and a half of them the UI's; FUZZ_EXAMPLES=N for
+# more cases, FUZZ_SEED=N for other UI cases, FUZZ_LOG=file to list the UI requests sent).
 test-fuzz: venv
 	env -u DALAD_TEST_DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
 	scripts/with-postgres $(BIN)/pytest -q -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
