@@ -82,6 +82,15 @@ class ExecutionError(EngineError):
         super().__init__(f"{where}: {message}")
 
 
+class MessageUndelivered(ExecutionError):
+    """A message the diagram throws has no receiver: no instance of that business key waits for it
+    (an application naming a project code no project runs under, say)."""
+
+    def __init__(self, message: str, *, message_name: str, business_key: str | None, **where):
+        super().__init__(message, **where)
+        self.message_name, self.business_key = message_name, business_key
+
+
 class InstanceNotRunning(EngineError):
     """The instance is suspended, terminated or completed and cannot take this action."""
 

@@ -20,7 +20,7 @@ from . import (bureaus, called, clock, compliance, definitions, history, inbox, 
                users, variable_limits)
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
-                     InstanceNotRunning, NotFound, TaskNotReady)
+                     InstanceNotRunning, MessageUndelivered, NotFound, TaskNotReady)
 from .incidents import open_incident, resolve_with_causes, root_cause, running_call
 from .models import (Document, ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance,
                      StartSubscription, TaskCandidate, TaskComment, TaskDraft, Timer, UserTask)
@@ -149,8 +149,9 @@ def _save(session: Session, handle: instances.Handle, user: Optional[str]) -> No
             correlate_message(session, event.event_definition.name, business_key=business_key,
                               variables=payload.get("payload") or {}, user=user)
         except CorrelationError as exc:
-            raise ExecutionError(f"message '{event.event_definition.name}' thrown here reaches no receiver: "
-                                 f"{exc}", element_id=element, instance_id=handle.row.id) from exc
+            raise MessageUndelivered(f"message '{event.event_definition.name}' thrown here reaches no receiver: "
+                                     f"{exc}", message_name=event.event_definition.name, business_key=business_key,
+                                     element_id=element, instance_id=handle.row.id) from exc
 
 
 def _plain_start(definition: ProcessDefinition) -> Optional[str]:

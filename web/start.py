@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from engine import bureaus, clock, services
-from engine.errors import EngineError
+from engine.errors import EngineError, MessageUndelivered
 from engine.models import ProcessDefinition, ProcessInstance, UserTask
 from forms import schemas
 from forms.choices import with_choices
@@ -190,6 +190,11 @@ def submit(key: str):
             mine = [t.id for t in session.scalars(select(UserTask).where(
                 UserTask.instance_id == instance_id, UserTask.state == "ready").order_by(UserTask.id))
                 if services.may_work_on(t, user.name, user.groups)]
+    except MessageUndelivered as exc:  # the process asks another, found by this code, which is not there
+        flash(_("表单有 %(n)s 处需要更正，请查看标红的项目。", n=1), "error")
+        return _render(process, specs, typed, {key_field: [_(
+            "没有以编号“%(code)s”办理中的相关流程可以接收此申请：请填写所属项目的项目编号", code=business_key)]},
+            status_of(exc))
     except EngineError as exc:
         flash(_("流程未能发起：%(detail)s", detail=str(exc)), "error")
         return _render(process, specs, typed, {}, status_of(exc))

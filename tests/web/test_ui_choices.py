@@ -94,3 +94,24 @@ def test_a_project_is_declared_with_one_project_code_and_a_unit_from_the_list(ap
         started = session.query(ProcessInstance).filter_by(process_key="project").one()
     assert started.business_key == "P-2026-031" and started.variables["project_id"] == "P-2026-031"
     assert started.variables["unit"] == "edu"
+
+
+def test_an_om_application_naming_no_project_in_progress_is_refused_at_its_code(app, db, real_diagrams):
+    """运维经费 asks the project process of the code given whether its system passed acceptance:
+    a code no project runs under is refused at the code's field, in the official's language, and
+    nothing starts (it was the engine's English message atop the form)."""
+    client = app.test_client()
+    login(client, "edu_li")
+    page = client.get("/start/om_funding").get_data(as_text=True)
+    key = re.search(r'name="(business_key|project_id)"', page).group(1)
+    form = {key: "P-2026-404", "unit": "edu", "system_name": "学籍管理系统", "request_kind": "om_funds",
+            "requested_amount": "200000", "request_reason": "年度运维", "legal_ground_claimed": "false"}
+    refused = post(client, "/start/om_funding", form)
+    assert refused.status_code == 422, text_of(refused)
+    assert "没有以编号“P-2026-404”办理中的相关流程可以接收此申请：请填写所属项目的项目编号" in text_of(refused)
+    assert "reaches no receiver" not in text_of(refused) and 'value="学籍管理系统"' in refused.get_data(as_text=True)
+    post(client, "/lang", {"lang": "en", "next": "/start/om_funding"})
+    refused = post(client, "/start/om_funding", form)
+    assert refused.status_code == 422 and "No process in progress under the code “P-2026-404”" in text_of(refused)
+    with db.read() as session:
+        assert session.query(ProcessInstance).filter_by(process_key="om_funding").count() == 0
