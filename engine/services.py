@@ -846,7 +846,7 @@ def _engine_work(session: Session, instance_id: int, event: history.Event, apply
             session, row, element_id=exc.element_id or payload.get("element_id"), kind=kind, message=str(exc),
             payload=runtime.plain({**payload, "event": {"type": event.type, "actor": event.actor,
                                                         "element_id": event.element_id, "data": event.data}}),
-            at=running_call(session, row, exc.call_task) or payload.get("at_instance"))
+            at=running_call(session, row, exc.call_task))
         previous, row.status = row.status, "incident"
         history.record(session, row, [history.Event("incident", element_id=incident.element_id,
                                                     data={"incident": incident.id, "kind": kind,
@@ -903,8 +903,7 @@ def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessI
         apply = _run_waiting
         if incident.kind == "timer":
             event.data["fired_at"] = clock.now()
-    result = _engine_work(session, row.id, event, apply, kind=incident.kind,
-                          payload={**incident.payload, "at_instance": incident.at_instance_id})
+    result = _engine_work(session, row.id, event, apply, kind=incident.kind, payload=incident.payload)
     resolve_with_causes(session, incident, user)  # a failed retry opens a new one
     return result
 
