@@ -747,7 +747,3 @@ def _schedule_timer_starts(session: Session, definition: ProcessDefinition, file
 
 def _latest(session: Session, model, key: str):
     return session.scalars(select(model).where(model.key == key).order_by(model.version.desc()).limit(1)).first()
-
-
-def latest_process(session: Session, key: str) -> Optional[ProcessDefinition]:
-    return _latest(session, ProcessDefinition, key)

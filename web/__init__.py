@@ -20,6 +20,7 @@ from werkzeug.routing import IntegerConverter
 from engine import compliance
 from engine.config import Settings, open_engine
 from engine.database import Database
+from engine.models import MAX_ID
 
 from . import limits
 from .credential_cache import CredentialCache
@@ -123,7 +124,7 @@ class IdConverter(IntegerConverter):
     database error."""
 
     def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", 2**31 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 
