@@ -127,11 +127,11 @@ def add_group(session: Session, group_id: str, *, name_zh: str, name_en: Optiona
         raise InvalidInput(f"group id {group_id!r} is not allowed: 1 to 100 letters, digits and _ . : -, "
                            "starting with a letter, digit or _")
     if is_unit(group_id):
-        return ensure_unit(session, group_id, _name(name_zh, "name_zh"))
+        return ensure_unit(session, group_id, group_name(name_zh, "name_zh"))
     if session.get(Bureau, group_id) is not None:
         raise InvalidInput(f"group '{group_id}' already exists")
-    bureau = Bureau(id=group_id, name_zh=_name(name_zh, "name_zh"), name_en=_name(name_en, "name_en", True),
-                    active=True)
+    bureau = Bureau(id=group_id, name_zh=group_name(name_zh, "name_zh"),
+                    name_en=group_name(name_en, "name_en", True), active=True)
     session.add(bureau)
     session.flush()
     history.record_system(session, history.Event("group_added", actor=actor, data={
@@ -152,9 +152,9 @@ def rename_group(session: Session, group_id: str, *, name_zh: Optional[str] = No
     bureau = get_group(session, group_id)
     before = {"name_zh": bureau.name_zh, "name_en": bureau.name_en}
     if name_zh is not None:
-        bureau.name_zh = _name(name_zh, "name_zh")
+        bureau.name_zh = group_name(name_zh, "name_zh")
     if name_en is not None:
-        bureau.name_en = _name(name_en, "name_en", True)
+        bureau.name_en = group_name(name_en, "name_en", True)
     history.record_system(session, history.Event("group_renamed", actor=actor, data={
         "group": group_id, "before": before, "after": {"name_zh": bureau.name_zh, "name_en": bureau.name_en}}))
     return bureau
@@ -170,7 +170,8 @@ def set_group_active(session: Session, group_id: str, active: bool, *, actor: Op
     return bureau
 
 
-def _name(value: Optional[str], field: str, optional: bool = False) -> Optional[str]:
+def group_name(value: Optional[str], field: str, optional: bool = False) -> Optional[str]:
+    """A group name as given in `field`: text of 1 to 200 characters (or None when optional and empty)."""
     if value is not None and not isinstance(value, str):
         raise InvalidInput(f"{field} must be text, not {type(value).__name__}")
     value = (value or "").strip()

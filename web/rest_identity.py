@@ -198,7 +198,8 @@ def group_create():
     caller = _require_admin("create groups")
     body = _group_body()
     with _db().write() as session:
-        bureaus.add_group(session, body.get("id") or "", name_zh=body.get("name") or "", actor=caller.name)
+        bureaus.add_group(session, body.get("id") or "", name_zh=bureaus.group_name(body.get("name"), "name"),
+                          actor=caller.name)
     return "", 204
 
 
@@ -209,7 +210,7 @@ def group_update(group_id: str):
     if body.get("id") not in (None, group_id):
         raise InvalidInput("a group's id cannot be changed: diagrams name it")
     with _db().write() as session:
-        bureaus.rename_group(session, group_id, name_zh=body.get("name") or "", actor=caller.name)
+        bureaus.rename_group(session, group_id, name_zh=bureaus.group_name(body.get("name"), "name"), actor=caller.name)
     return "", 204
 
 

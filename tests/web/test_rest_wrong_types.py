@@ -71,7 +71,9 @@ def test_a_variable_instance_filter_with_a_wrong_operator_is_named(review):
 
 
 @pytest.mark.parametrize("body, named", [({"id": ["sales"], "name": "销售"}, "group id must be text"),
-                                         ({"id": "sales", "name": ["销售"]}, "must be text")])
+                                         ({"id": "sales", "name": ["销售"]}, "name must be text, not list"),
+                                         ({"id": "sales", "name": " "}, "name is empty"),
+                                         ({"id": "sales"}, "name is empty")])
 def test_a_group_id_or_name_that_is_not_text_is_named_and_nothing_is_made(rest, body, named):
     admin = rest.as_("admin")
     assert named in error_of(admin.post("/group/create", body), 400, "InvalidRequestException")
