@@ -27,10 +27,13 @@ ENDED = ("completed", "terminated")
 
 
 def called_definition(session: Session, caller: ProcessDefinition, process_id: str) -> ProcessDefinition:
-    """The version of a called process that a definition's call activities run: the one deployed
-    with it, else the latest deployed before it (what the deployment bundled into its spec)."""
+    """The version of a called process that a definition's call activities run: the one a binding
+    `version` or `versionTag` pinned, else the one deployed with it, else the latest deployed before
+    it (what the deployment bundled into its spec)."""
     query = select(ProcessDefinition).where(ProcessDefinition.key == process_id)
-    found = session.scalars(query.where(ProcessDefinition.deployment_id == caller.deployment_id)).first()
+    pinned = (caller.meta or {}).get("called_versions", {}).get(process_id)
+    found = session.scalars(query.where(ProcessDefinition.version == pinned)).first() if pinned else None
+    found = found or session.scalars(query.where(ProcessDefinition.deployment_id == caller.deployment_id)).first()
     if found is None:
         found = session.scalars(query.where(ProcessDefinition.deployment_id <= caller.deployment_id)
                                 .order_by(ProcessDefinition.deployment_id.desc(),

@@ -200,7 +200,10 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
     if problems:
         raise DefinitionInvalid(problems)
     process_elements = {p.get("id"): (t, p) for _, t in bpmn_trees for p in t.getroot().iter(f"{{{BPMN_NS}}}process")}
-    for called, (f, tree) in _called_elsewhere(parser, bpmn_trees, resolve_process):
+    called_elsewhere, pinned, wrong = _called_elsewhere(bpmn_trees, resolve_process)
+    if wrong:
+        raise DefinitionInvalid(wrong)
+    for called, (f, tree) in called_elsewhere:
         try:
             parser.add_bpmn_xml(tree, filename=f.name)
             extension_config.update(_extension_config(tree, f.name, problems))
@@ -230,7 +233,7 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
                 key=key, name=process.get("name"),
                 version_tag=process.get(f"{{{CAMUNDA_NS}}}versionTag"),
                 file=f, spec=spec_dict, meta=_with_called_tasks(process_meta(tree, process, spec), subs,
-                                                               process_elements)))
+                                                               process_elements, pinned)))
     if problems:
         raise DefinitionInvalid(problems)
     if unknown_groups is not None:
@@ -396,30 +399,59 @@ def _configure_extensions(process_specs, extension_config: dict) -> None:
                     specs.apply_input_output(task_spec, config["dalad_io"])
 
 
-def _called_elsewhere(parser, bpmn_trees, resolve_process):
+def _called_elsewhere(bpmn_trees, resolve_process) -> tuple[list, dict[str, int], list[Problem]]:
     """Files of already deployed processes that the bundle's call activities call, and those that
-    these call in turn."""
+    these call in turn; the versions that binding `version` or `versionTag` pins ({key: version});
+    and what is wrong with those bindings. A deployment bundles one version of each called process."""
     if resolve_process is None:
-        return []
-    defined = {p.get("id") for _, tree in bpmn_trees for p in tree.getroot().iter(f"{{{BPMN_NS}}}process")}
-    found = []
-    trees = [tree for _, tree in bpmn_trees]
+        return [], {}, []
+    in_bundle = {p.get("id") for _, tree in bpmn_trees for p in tree.getroot().iter(f"{{{BPMN_NS}}}process")}
+    defined, asked = set(in_bundle), {}
+    found, pinned, problems = [], {}, []
+    trees = [(f.name, tree) for f, tree in bpmn_trees]
     while trees:
-        tree = trees.pop(0)
+        file_name, tree = trees.pop(0)
         for activity in tree.getroot().iter(f"{{{BPMN_NS}}}callActivity"):
             called = activity.get("calledElement")
-            if not called or called in defined:
+            if not called:
+                continue
+            binding = (activity.get(f"{{{CAMUNDA_NS}}}calledElementBinding") or "latest").strip()
+            pin = {"version": ("version", (activity.get(f"{{{CAMUNDA_NS}}}calledElementVersion") or "").strip()),
+                   "versionTag": ("version tag", (activity.get(f"{{{CAMUNDA_NS}}}calledElementVersionTag") or "")
+                                  .strip())}.get(binding)
+            what = f"{called} {pin[0]} {pin[1]}" if pin else f"the latest {called}"
+
+            def refuse(message: str) -> None:
+                problems.append(Problem(file_name, message, line=activity.sourceline, element_id=activity.get("id"),
+                                        element_type="callActivity"))
+            if called in asked:
+                if asked[called] != pin:
+                    refuse(f"calls {what}, where another call activity of this deployment calls "
+                           f"{asked[called][0] + ' ' + asked[called][1] if asked[called] else 'the latest'}: a "
+                           "deployment runs one version of each called process")
+                continue
+            asked[called] = pin
+            if called in in_bundle:
+                if pin:
+                    refuse(f"calls {what}, but this deployment deploys {called} itself: deploy {called} first")
+                continue
+            if called in defined:
                 continue
             defined.add(called)
-            resolved = resolve_process(called)
-            if resolved is not None:
-                name, content = resolved
-                called_tree = parse_xml(content, name)
-                foreign.adapt(called_tree.getroot(), name)  # as when it was deployed (its warnings were given then)
-                found.append((called, (BundleFile(name, content), called_tree)))
-                defined.update(p.get("id") for p in called_tree.getroot().iter(f"{{{BPMN_NS}}}process"))
-                trees.append(called_tree)
-    return found
+            resolved = resolve_process(called, pin) if pin else resolve_process(called)
+            if resolved is None:
+                if pin:
+                    refuse(f"{what} is not deployed")
+                continue
+            name, content, version = resolved
+            if pin:
+                pinned[called] = version
+            called_tree = parse_xml(content, name)
+            foreign.adapt(called_tree.getroot(), name)  # as when it was deployed (its warnings were given then)
+            found.append((called, (BundleFile(name, content), called_tree)))
+            defined.update(p.get("id") for p in called_tree.getroot().iter(f"{{{BPMN_NS}}}process"))
+            trees.append((name, called_tree))
+    return found, pinned, problems
 
 
 def _problem_from_spiff(exc: ValidationException, f: BundleFile, tree) -> Problem:
@@ -475,14 +507,16 @@ def _literal_timers(spec, subprocess_specs) -> None:
                         timer.expression = repr(text)
 
 
-def _with_called_tasks(meta: dict, subprocess_specs: dict, process_elements: dict) -> dict:
-    """Add the user-task attributes of the processes that call activities call, by process id."""
+def _with_called_tasks(meta: dict, subprocess_specs: dict, process_elements: dict, pinned: dict) -> dict:
+    """Add the user-task attributes of the processes that call activities call, by process id, and
+    the versions of those a binding `version` or `versionTag` pins."""
     called = {}
     for name in subprocess_specs:
         if name in process_elements:
             tree, element = process_elements[name]
             called[name] = process_meta(tree, element, None)["user_tasks"]
-    return {**meta, "called_user_tasks": called}
+    versions = {name: version for name, version in pinned.items() if name in subprocess_specs}
+    return {**meta, "called_user_tasks": called, **({"called_versions": versions} if versions else {})}
 
 
 # camunda:property names the engine reads (Camunda Modeler: Extension properties).
@@ -582,9 +616,16 @@ def prepare_bundle(session: Session, files: list[BundleFile], *,
     """Parse and check a bundle against what is deployed, with the deployed callers that must be
     deployed again beside its new versions (their files added, a note each in the warnings).
     Returns the bundle and the keys of those callers. Stores nothing."""
-    def resolve_process(key: str):
-        latest = _latest(session, ProcessDefinition, key)
-        return (latest.resource.name, latest.resource.content) if latest is not None else None
+    def resolve_process(key: str, pin: Optional[tuple[str, str]] = None):
+        """The file and version of process `key` deployed: the latest, or the one `pin` names
+        (("version", "3") or ("version tag", "2026.1"): the latest of that tag)."""
+        query = select(ProcessDefinition).where(ProcessDefinition.key == key)
+        if pin and pin[0] == "version":
+            query = query.where(ProcessDefinition.version == (int(pin[1]) if pin[1].isdigit() else -1))
+        elif pin:
+            query = query.where(ProcessDefinition.version_tag == pin[1])
+        found = session.scalars(query.order_by(ProcessDefinition.version.desc()).limit(1)).first()
+        return (found.resource.name, found.resource.content, found.version) if found is not None else None
 
     def parse(bundle_files: list[BundleFile]) -> ParsedBundle:
         return parse_bundle(bundle_files, resolve_process,

@@ -513,11 +513,22 @@ def _check_event_subprocess(checker: Checker, subprocess) -> None:
 
 
 def _check_call_binding(checker: Checker, activity) -> None:
-    """The called process is its latest version or the one deployed with the caller."""
+    """The called process is its latest version, the one deployed with the caller, or a version
+    named by number or tag (fixed when the caller is deployed: no expression)."""
     binding = (activity.get(_c("calledElementBinding")) or "latest").strip()
-    if binding not in ("latest", "deployment"):
-        checker.report(activity, f"calledElementBinding '{binding}' is not supported; the called process is its "
-                                 "latest version ('latest') or the one deployed with this process ('deployment')")
+    if binding not in ("latest", "deployment", "version", "versionTag"):
+        checker.report(activity, f"calledElementBinding '{binding}' is not one of latest, deployment, version, "
+                                 "versionTag")
+    version = (activity.get(_c("calledElementVersion")) or "").strip()
+    if binding == "version" and not (version.isascii() and version.isdigit() and int(version) > 0):
+        checker.report(activity, f"calledElementVersion '{version}' must be a version number (1, 2, ...): with "
+                                 "binding 'version' the called version is fixed when this process is deployed"
+                       if version else "calledElementBinding 'version' needs calledElementVersion")
+    tag = (activity.get(_c("calledElementVersionTag")) or "").strip()
+    if binding == "versionTag" and (not tag or "${" in tag or "#{" in tag):
+        checker.report(activity, f"calledElementVersionTag '{tag}' must be a version tag, not an expression: with "
+                                 "binding 'versionTag' the called version is fixed when this process is deployed"
+                       if tag else "calledElementBinding 'versionTag' needs calledElementVersionTag")
 
 
 _SCRIPT_HOLDERS = {"executionListener": "an execution listener", "taskListener": "a task listener",

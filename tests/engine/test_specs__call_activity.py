@@ -45,17 +45,23 @@ def test_a_called_process_that_is_nowhere_is_refused_at_deploy(db):
         deploy_files(db, "two_stages.bpmn")
 
 
-def test_a_version_binding_of_the_called_process_is_refused_at_deploy(db):
+def test_a_called_version_pinned_in_a_bundle_that_deploys_the_called_process_is_refused(db):
+    """A deployment runs one version of each called process: binding 'version' to a process the
+    bundle deploys, or calls of one process pinned differently, are refused naming each element."""
     from conftest import DIAGRAMS
     from engine.definitions import BundleFile
     source = (DIAGRAMS / "two_stages.bpmn").read_text(encoding="utf-8").replace(
         'calledElement="stage_review">', 'calledElement="stage_review" camunda:calledElementBinding="version" '
                                          'camunda:calledElementVersion="1">', 1)
-    with pytest.raises(DefinitionInvalid, match=r"element 'feasibility_review' \(callActivity\): "
-                                                r"calledElementBinding 'version' is not supported"):
+    with pytest.raises(DefinitionInvalid) as refused:
         with db.write() as s:
             services.deploy(s, [BundleFile("two_stages.bpmn", source.encode()),
                                 BundleFile("stage_review.bpmn", (DIAGRAMS / "stage_review.bpmn").read_bytes())], name="x")
+    message = str(refused.value)
+    assert "element 'feasibility_review' (callActivity): calls stage_review version 1, but this deployment deploys " \
+           "stage_review itself: deploy stage_review first" in message
+    assert "element 'design_review' (callActivity): calls the latest stage_review, where another call activity of " \
+           "this deployment calls version 1: a deployment runs one version of each called process" in message
 
 
 def _calls(session, root_id):
@@ -240,3 +246,44 @@ def test_a_caller_deployed_unchanged_beside_a_changed_called_process_follows_it(
                         _file("prepare_then_review.bpmn"))
     assert [(i.key, i.version, i.new) for i in unchanged.items] == [
         ("stage_review", 2, False), ("prepare_then_review", 2, False)] and unchanged.warnings == []
+
+
+def _pinned(binding: str, value: str):
+    attribute = "calledElementVersion" if binding == "version" else "calledElementVersionTag"
+    return _file("prepare_then_review.bpmn", 'calledElement="stage_review"',
+                 f'calledElement="stage_review" camunda:calledElementBinding="{binding}" camunda:{attribute}="{value}"')
+
+
+@pytest.mark.parametrize("binding, value, expected", [("version", "2", ("复核可研", 2)),
+                                                      ("versionTag", "2026.1", ("复核可研", 2))])
+def test_a_call_pinned_by_version_or_tag_runs_that_version_and_does_not_follow(db, frozen_clock, binding, value,
+                                                                               expected):
+    """Camunda's calledElementBinding 'version' and 'versionTag': the version named (the latest of
+    the tag), whatever is deployed after; a new version of the called process leaves the caller."""
+    tagged = ('id="stage_review" name="阶段审查" isExecutable="true"',
+              'id="stage_review" name="阶段审查" isExecutable="true" camunda:versionTag="2026.1"')
+    _deploy(db, _file("stage_review.bpmn"))
+    second = _file("stage_review.bpmn", 'name="审批${stage}"', 'name="复核${stage}"')
+    _deploy(db, type(second)(second.name, second.content.replace(tagged[0].encode(), tagged[1].encode())))
+    _deploy(db, _pinned(binding, value))
+    result = _deploy(db, _file("stage_review.bpmn", 'name="审批${stage}"', 'name="终审${stage}"'))
+    assert [(i.key, i.version) for i in result.items] == [("stage_review", 3)] and result.warnings == []
+    root, name, version = _called_task(db, "prepare_then_review")
+    assert (name, version) == expected
+    with db.read() as s:
+        assert replay.verify(s, root)[1].ok
+
+
+@pytest.mark.parametrize("binding, value, refusal", [
+    ("version", "9", "stage_review version 9 is not deployed"),
+    ("version", "${v}", "calledElementVersion '${v}' must be a version number"),
+    ("version", "", "calledElementBinding 'version' needs calledElementVersion"),
+    ("versionTag", "2030.1", "stage_review version tag 2030.1 is not deployed"),
+    ("versionTag", "${tag}", "calledElementVersionTag '${tag}' must be a version tag, not an expression"),
+])
+def test_a_pinned_version_that_is_not_deployed_or_not_fixed_is_refused_naming_the_call(db, binding, value, refusal):
+    _deploy(db, _file("stage_review.bpmn"))
+    with pytest.raises(DefinitionInvalid) as refused:
+        _deploy(db, _pinned(binding, value))
+    assert "prepare_then_review.bpmn:6 element 'review' (callActivity)" in str(refused.value)
+    assert refusal in str(refused.value)

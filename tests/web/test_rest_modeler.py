@@ -241,3 +241,24 @@ def test_the_called_process_deployed_alone_from_the_modeler_is_what_new_callers_
                                           if d["key"] == "stage_review")
     assert rest.as_("admin").get("/process-instance", superProcessInstance=started["id"]).get_json()[0]["id"] == \
         review["processInstanceId"]
+
+
+def test_a_call_pinned_to_a_version_from_the_modeler_runs_that_version(rest):
+    """calledElementBinding 'version' (Camunda's): the caller deployed from the Modeler calls
+    stage_review version 1 though version 2 is the latest."""
+    stage = diagram("stage_review.bpmn")
+    for content in (stage[1], stage[1].replace('name="审批${stage}"'.encode(), 'name="复核${stage}"'.encode())):
+        assert modeler_deploy(rest.as_("admin"), "审查", (stage[0], content)).status_code == 200
+    name, caller = diagram("prepare_then_review.bpmn")
+    pinned = caller.replace(b'calledElement="stage_review"', b'calledElement="stage_review" '
+                            b'camunda:calledElementBinding="version" camunda:calledElementVersion="1"')
+    response = modeler_deploy(rest.as_("admin"), "审查", (name, pinned))
+    assert response.status_code == 200, response.get_json()
+    started = rest.as_("admin").post("/process-definition/key/prepare_then_review/start", {
+        "variables": {"stage": {"value": "可研", "type": "String"}}}).get_json()
+    [prepare] = rest.as_("drc").get("/task", processInstanceId=started["id"]).get_json()
+    assert rest.as_("drc").post(f"/task/{prepare['id']}/complete", {}).status_code == 204
+    [review] = rest.as_("drc").get("/task", processDefinitionKey="stage_review").get_json()
+    called = rest.as_("admin").get(f"/process-instance/{review['processInstanceId']}").get_json()
+    [first] = rest.as_("admin").get("/process-definition", key="stage_review", version=1).get_json()
+    assert (review["name"], called["definitionId"]) == ("审批可研", first["id"])
