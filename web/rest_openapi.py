@@ -668,6 +668,10 @@ PATHS["/external-task/{id}"] = {"get": op("getExternalTask", "External Task", "O
 PATHS["/external-task/{id}/errorDetails"] = {"get": op(
     "getExternalTaskErrorDetails", "External Task", "The error details of the last failure (text; 204 when none).",
     params=[ID], ok={"type": "string"})}
+PATHS["/external-task/{id}/errorDetails"]["get"]["responses"].update({
+    "200": {"description": "The error details, as the worker sent them.",
+            "content": {"text/plain": {"schema": {"type": "string"}}}},
+    "204": {"description": "The last failure gave no error details (or there was none)."}})
 
 # --- operating calls (web/rest_admin.py) and runtime calls (web/rest_runtime.py) --------------------
 
@@ -876,6 +880,10 @@ REASON = query("reason", STR, "dalad: why, kept in the task's history (an admini
 for _path in ("/task/{id}/claim", "/task/{id}/unclaim", "/task/{id}/assignee", "/task/{id}/complete",
               "/task/{id}/submit-form", "/task/{id}/identity-links", "/task/{id}/identity-links/delete"):
     PATHS[_path]["post"]["parameters"].append(REASON)
+
+# A completion answers the variables only when asked (withVariablesInReturn).
+for _path in ("/task/{id}/complete", "/task/{id}/submit-form"):
+    PATHS[_path]["post"]["responses"]["204"] = {"description": "Completed (withVariablesInReturn not set)."}
 
 # A message answers the correlation's results only when asked (resultEnabled).
 PATHS["/message"]["post"]["responses"]["204"] = {"description": "Correlated (resultEnabled not set)."}
