@@ -279,12 +279,16 @@ def _db():
 def _read_query() -> None:
     """The query of a call: its query parameters and, for a POST query variant, the JSON body's
     filters. A parameter or filter the call does not take (per rest_openapi) is a 400, never ignored
-    (a body field set to null filters nothing: clients send every field they know)."""
+    (a body field set to null filters nothing: clients send every field they know); so is a
+    missing body where the call requires one, and a body's sorting of the wrong form (a count
+    does not sort, but is asked as its list is)."""
     req = request._get_current_object()
     rule = req.url_rule
     if rule is None or req.endpoint in _UNCHECKED_ENDPOINTS or req.method == "OPTIONS":
         return
-    call, params, body_fields = _call_of(rule.rule, req.method)
+    call, params, body_fields, body_required = _call_of(rule.rule, req.method)
+    if body_required and not req.get_data():
+        raise _bad_request(f"the request body is missing: {req.method} {call} takes {body_required}")
     args = req.args
     if args:
         _refuse_unknown("query parameter", set(args), params, call)
@@ -294,13 +298,15 @@ def _read_query() -> None:
         _refuse_unknown("filter", {name for name, value in body.items() if value is not None}, body_fields, call)
         values.update({name: value for name, value in body.items() if value is not None})
     g.rest_query, g.rest_query_names = values, params | (body_fields or frozenset())
+    if "sorting" in values:
+        _sort_keys()
 
 
 _UNCHECKED_ENDPOINTS = {"rest_api.unknown", "rest_api.openapi"}
 
 
 @functools.lru_cache(maxsize=None)  # one entry per route and method
-def _call_of(rule: str, method: str) -> tuple[str, frozenset, Optional[frozenset]]:
+def _call_of(rule: str, method: str) -> tuple[str, frozenset, Optional[frozenset], Optional[str]]:
     """The call a route is in rest_openapi's terms ({} for each path variable), and what it accepts."""
     call = re.sub(r"<[^>]+>", "{}", rule[len(rest_api.url_prefix):])
     return (call, *accepted("get" if method == "HEAD" else method, call))
@@ -525,7 +531,10 @@ def _sort_keys() -> list[tuple[str, str]]:
         items = [sorting] if isinstance(sorting, dict) else sorting
         if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("sortBy") for i in items):
             raise _bad_request("sorting takes [{\"sortBy\": …, \"sortOrder\": \"asc\" or \"desc\"}]")
-        keys = [(str(i["sortBy"]), str(i.get("sortOrder") or "asc").lower()) for i in items]
+        for item in items:
+            if not isinstance(item.get("sortOrder"), (str, type(None))):
+                raise _bad_request(f"sortOrder must be asc or desc, not {_shown(item['sortOrder'])}")
+        keys = [(str(i["sortBy"]), (i.get("sortOrder") or "asc").lower()) for i in items]
     else:
         sort_by = _arg("sortBy") if "sortBy" in names else None
         keys = [] if sort_by is None else [(sort_by, (_arg("sortOrder") or "asc").lower())]
@@ -1773,6 +1782,8 @@ def complete_task(task_id: str):
     """Complete with Camunda's {"variables": {...}}; withVariablesInReturn answers the variables."""
     caller = _caller()
     body = _json_body()
+    if not isinstance(body.get("withVariablesInReturn"), (bool, type(None))):
+        raise _bad_request(f"withVariablesInReturn must be true or false, not {_shown(body['withVariablesInReturn'])}")
     with _db().write() as session:
         task, _row = _visible_task(session, task_id, for_change=True)
         _require_task_worker(caller, "complete tasks")

@@ -933,11 +933,15 @@ def _accepted_table() -> dict:
             schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
             name = schema.get("$ref", "").rpartition("/")[2]
             body = frozenset(SCHEMAS[name]["properties"]) if name.endswith("QueryDto") else None
-            table[(method, _template(path_))] = (params, body)
+            required = operation.get("requestBody", {}).get("required") and "application/json" in \
+                operation["requestBody"]["content"]
+            required = (f"a JSON object ({name})" if name else "a JSON object") if required else None
+            table[(method, _template(path_))] = (params, body, required)
     return table
 
 
-def accepted(method: str, path_: str) -> tuple[frozenset, Optional[frozenset]]:
-    """The query parameters a call takes, and the fields of its JSON query body (None: the call
-    takes no query body). `path_` is the call's path below /engine-rest with {} for each variable."""
-    return _accepted_table().get((method.lower(), path_), (frozenset(), None))
+def accepted(method: str, path_: str) -> tuple[frozenset, Optional[frozenset], Optional[str]]:
+    """The query parameters a call takes, the fields of its JSON query body (None: the call
+    takes no query body), and the JSON body it requires, named for a message (None: the body may
+    be left out). `path_` is the call's path below /engine-rest with {} for each variable."""
+    return _accepted_table().get((method.lower(), path_), (frozenset(), None, None))

@@ -98,11 +98,12 @@ def _identity_link(body: dict) -> tuple[str, str, str]:
     type_, user_id, group_id = body.get("type"), body.get("userId"), body.get("groupId")
     if type_ not in ("candidate", "assignee"):
         raise _bad_request("type must be candidate or assignee (dalad's tasks have no owner)")
-    if (user_id is None) == (group_id is None) or not isinstance(user_id or group_id, str):
-        raise _bad_request("give either userId or groupId, as text")
+    given = user_id if user_id is not None else group_id
+    if (user_id is None) == (group_id is None) or not isinstance(given, str) or not given.strip():
+        raise _bad_request("give either userId or groupId, as text that is not empty")
     if type_ == "assignee" and group_id is not None:
         raise _bad_request("an assignee is a user: give userId")
-    return type_, "user" if user_id is not None else "group", user_id or group_id
+    return type_, "user" if user_id is not None else "group", given
 
 
 def _change_links(task_id: str, add: bool) -> tuple[str, int]:
