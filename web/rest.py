@@ -41,7 +41,7 @@ from engine.xmlsafe import parse_xml
 from forms import submission
 
 from .errors import database_unavailable, status_of
-from .rest_openapi import MAX_MILLIS, accepted, openapi_document
+from .rest_openapi import MAX_MILLIS, VARIABLE_TYPES, accepted, openapi_document
 
 rest_api = Blueprint("rest_api", __name__, url_prefix="/engine-rest")
 well_known = Blueprint("rest_well_known", __name__)
@@ -498,6 +498,14 @@ def _json_body() -> dict:
     return body
 
 
+def _body_flag(body: dict, name: str) -> bool:
+    """A true-or-false field of a JSON body (left out or null: false)."""
+    value = body.get(name)
+    if not isinstance(value, (bool, type(None))):
+        raise _bad_request(f"{name} must be true or false, not {_shown(value)}")
+    return bool(value)
+
+
 def _variables_filtered(session: Session, query, test: Optional[Callable[[dict], bool]], variables_of,
                         *, count: bool = False):
     """Rows of `query` (paged) or their count, where `test` (a variable filter) holds; without a
@@ -615,6 +623,9 @@ def variable_value(name: str, dto: Any) -> Any:
                            f"as {{\"serializationDataFormat\": \"application/json\"}}, not {_shown(dto['valueInfo'])}")
     type_ = (type_ or "").strip()
     kind = type_.lower()
+    if type_ and kind not in _VARIABLE_KINDS:  # a null value too: it is kept with its type
+        raise _bad_request(f"variable '{name}': type '{type_}' is not supported here "
+                           "(String, Boolean, Short, Integer, Long, Double, Date, Json, Object as JSON, Null)")
     if value is None or kind == "null":
         return None
 
@@ -665,17 +676,17 @@ def variable_value(name: str, dto: Any) -> Any:
             raise refuse(": an Object is taken serialized as JSON (valueInfo.serializationDataFormat "
                          "application/json), not as " + (data_format or "nothing"))
         kind = "json"
-    if kind == "json":
-        if not isinstance(value, str):
-            return value
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise refuse(f": not JSON ({exc.msg})") from None
-        except RecursionError:
-            raise refuse(": nested too deep") from None
-    raise _bad_request(f"variable '{name}': type '{type_}' is not supported here "
-                       "(String, Boolean, Short, Integer, Long, Double, Date, Json, Object as JSON, Null)")
+    if not isinstance(value, str):  # Json
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise refuse(f": not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise refuse(": nested too deep") from None
+
+
+_VARIABLE_KINDS = frozenset(t.lower() for t in VARIABLE_TYPES)
 
 
 # The Camunda types a plain value does not tell by itself: kept per instance (variable_types) and
@@ -1067,6 +1078,7 @@ def _start(session: Session, definition: ProcessDefinition) -> dict:
     """Start `definition` with Camunda's {businessKey, variables, withVariablesInReturn}."""
     caller = _require_writer("start processes")
     body = _json_body()
+    with_variables = _body_flag(body, "withVariablesInReturn")
     if body.get("startInstructions"):
         raise _bad_request("startInstructions are not supported: a process starts at its start event")
     _check_may_start(caller, definition)
@@ -1080,7 +1092,7 @@ def _start(session: Session, definition: ProcessDefinition) -> dict:
                                  definition=definition)
     remember_types(row, body.get("variables"))
     dto = instance_dto(session, row, _self_link(f"/process-instance/{row.rest_id}"))
-    if body.get("withVariablesInReturn"):
+    if with_variables:
         dto["variables"] = instance_variables_out(row)
     return dto
 
@@ -1281,8 +1293,8 @@ def modify_process_instance_variables(instance_id: str):
     """Camunda's {"modifications": {...}}: an administrator mends process data."""
     caller = _require_admin("change process variables")
     body = _json_body()
-    if body.get("deletions"):
-        raise _bad_request("deleting variables is not supported: set them to null instead")
+    if body.get("deletions") not in (None, []):
+        raise _bad_request("deletions must be empty: deleting variables is not supported, set them to null instead")
     with _db().write() as session:
         row = _running_instance(session, instance_id, for_change=True)
         services.set_variables(session, row.id, variables_in(body.get("modifications"), "modifications"),
@@ -1782,8 +1794,7 @@ def complete_task(task_id: str):
     """Complete with Camunda's {"variables": {...}}; withVariablesInReturn answers the variables."""
     caller = _caller()
     body = _json_body()
-    if not isinstance(body.get("withVariablesInReturn"), (bool, type(None))):
-        raise _bad_request(f"withVariablesInReturn must be true or false, not {_shown(body['withVariablesInReturn'])}")
+    with_variables = _body_flag(body, "withVariablesInReturn")
     with _db().write() as session:
         task, _row = _visible_task(session, task_id, for_change=True)
         _require_task_worker(caller, "complete tasks")
@@ -1791,7 +1802,7 @@ def complete_task(task_id: str):
         row = services.complete_task(session, task.id, user=caller.name, data=data, groups=list(caller.groups),
                                      roles=caller.roles, reason=_reason(), form_override=override)
         remember_types(row, body.get("variables"))
-        if body.get("withVariablesInReturn"):  # the task's own instance's: a called process's for its tasks
+        if with_variables:  # the task's own instance's: a called process's for its tasks
             return instance_variables_out(session.get(ProcessInstance, task.called_instance_id) or row
                                           if task.called_instance_id else row)
     return "", 204

@@ -298,7 +298,7 @@ def query_body(schema_name: str, filters: list[dict], sort_fields=()) -> dict:
         properties[param["name"]] = schema
     if sort_fields:
         item = {**obj(sortBy={"type": "string", "enum": list(sort_fields)},
-                      sortOrder={"type": "string", "enum": ["asc", "desc"], "nullable": True}),
+                      sortOrder={"type": "string", "enum": ["asc", "desc", None], "nullable": True}),
                 "required": ["sortBy"]}
         properties["sorting"] = {"oneOf": [{**array(item), "nullable": True}, item]}
     SCHEMAS[schema_name] = {**obj("The filters of the GET form as JSON; paging stays in the query string.",

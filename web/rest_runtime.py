@@ -203,8 +203,8 @@ def put_task_variable(task_id: str, name: str):
 @rest_api.post("/task/<task_id>/variables")
 def modify_task_variables(task_id: str):
     body = _json_body()
-    if body.get("deletions"):
-        raise _bad_request("deleting variables is not supported: set them to null instead")
+    if body.get("deletions") not in (None, []):
+        raise _bad_request("deletions must be empty: deleting variables is not supported, set them to null instead")
     _set_task_variables(task_id, body.get("modifications") or {})
     return "", 204
 

@@ -123,6 +123,18 @@ def test_completions_and_error_details_answer_as_the_document_says(document, res
     documented(document, "get", "/external-task/{id}/errorDetails", details)
 
 
+def test_a_sort_order_left_null_is_in_its_enum_as_openapi_3_asks(document, rest):
+    """OpenAPI 3.0.3: a nullable enum lists null, or null is not valid (schemathesis read the
+    document so and took the API's null, which it accepts as asc, for a wrong value)."""
+    for name, schema in document["components"]["schemas"].items():
+        if "sorting" in schema.get("properties", {}):
+            [listed, single] = schema["properties"]["sorting"]["oneOf"]
+            for order in (listed["items"]["properties"]["sortOrder"], single["properties"]["sortOrder"]):
+                assert order["nullable"] and None in order["enum"], name
+    response = rest.as_("admin").post("/task", {"sorting": [{"sortBy": "created", "sortOrder": None}]})
+    assert response.status_code == 200, response.get_json()
+
+
 @pytest.mark.parametrize("call", ["/task", "/task/count", "/variable-instance", "/variable-instance/count"])
 @pytest.mark.parametrize("order", [{}, 0, False, ["desc"]])
 def test_a_sort_order_of_the_wrong_kind_is_refused_in_a_list_and_its_count(rest, call, order):
