@@ -6,6 +6,8 @@ through a task is a variable of its process instance.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -177,9 +179,9 @@ def task_local_variable(task_id: str, name: str):
     raise NotFound(f"task {task_id} has no local variable '{name}': a task's data is its process instance's")
 
 
-def _set_task_variables(task_id: str, dtos: dict) -> None:
+def _set_task_variables(task_id: str, dtos: Any, what: str = "variables") -> None:
     caller = _caller()
-    values = variables_in(dtos)
+    values = variables_in(dtos, what)
     with _db().write() as session:
         task, row = _visible_task(session, task_id, for_change=True)
         _require_task_worker(caller, "change variables")
@@ -205,7 +207,7 @@ def modify_task_variables(task_id: str):
     body = _json_body()
     if body.get("deletions") not in (None, []):
         raise _bad_request("deletions must be empty: deleting variables is not supported, set them to null instead")
-    _set_task_variables(task_id, body.get("modifications") or {})
+    _set_task_variables(task_id, body.get("modifications"), "modifications")
     return "", 204
 
 

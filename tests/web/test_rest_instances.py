@@ -142,6 +142,10 @@ def test_variables_are_read_by_the_involved_and_changed_by_administrators(review
             message = error_of(review.as_("admin").post(changes, {"modifications": {"note": {"value": "x"}},
                                                                   "deletions": deletions}), 400, "InvalidRequestException")
             assert message.startswith("deletions must be empty")
+        for modifications in (0, [], "note"):  # the task's were read as none
+            message = error_of(review.as_("admin").post(changes, {"modifications": modifications}), 400,
+                               "InvalidRequestException")
+            assert message.startswith("modifications must be an object")
     assert review.as_("edu").get(path + "/note").get_json()["value"] == "急"
     assert review.as_("admin").post(path, {"modifications": {"note": {"value": "缓", "type": "String"},
                                                              "amount": {"value": 10, "type": "Long"}}}).status_code == 204
