@@ -135,7 +135,7 @@ def commit_times(db: Database):
     def after(_session):
         if started:
             times.append(time.perf_counter() - started.pop())
-    event.listen(db.engine, "commit", before)
+    event.listen(db.engine, "commit", before, insert=True)  # before the engine's own (PostgreSQL's COMMIT is sent there)
     event.listen(db.write_session, "after_commit", after)
     try:
         yield times
