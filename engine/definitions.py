@@ -273,6 +273,8 @@ def _unknown_group_warnings(bpmn_trees, unknown_groups) -> list[Problem]:
     return warnings
 
 
+TIMER_KINDS = {"timeDate": "date", "timeDuration": "duration", "timeCycle": "cycle"}
+
 ACTIVITIES = {"task", "userTask", "manualTask", "serviceTask", "scriptTask", "sendTask", "receiveTask",
               "businessRuleTask", "callActivity", "subProcess", "transaction"}
 
@@ -344,6 +346,10 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
             if etree.QName(element).localname == "startEvent" and \
                     (element.getparent().get("triggeredByEvent") or "").lower() == "true":
                 entry["dalad_interrupting"] = (element.get("isInterrupting") or "true").lower() != "false"
+                for value in element.iterfind("bpmn:timerEventDefinition/*", NS):
+                    kind = TIMER_KINDS.get(etree.QName(value).localname if isinstance(value.tag, str) else "")
+                    if kind is not None:
+                        entry["dalad_timer"] = {"kind": kind, "text": (value.text or "").strip()}
             for phase in ("Before", "After"):
                 if (element.get(f"{{{CAMUNDA_NS}}}async{phase}") or "").lower() == "true":
                     entry[f"dalad_async_{phase.lower()}"] = True
@@ -566,7 +572,7 @@ def process_meta(tree, process, spec) -> dict:
             for child in definition:
                 local = etree.QName(child).localname if isinstance(child.tag, str) else ""
                 if local in ("timeDate", "timeDuration", "timeCycle"):
-                    timer = {"kind": {"timeDate": "date", "timeDuration": "duration", "timeCycle": "cycle"}[local],
+                    timer = {"kind": TIMER_KINDS[local],
                              "text": (child.text or "").strip()}
         starts.append({"id": el.get("id"), "kind": kind, "initiator": c(el, "initiator"), "timer": timer,
                        "form_fields": [_form_field(fd) for fd in el.iterfind(

@@ -35,6 +35,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDef
                                                               TimeDateEventDefinition, TimerEventDefinition)
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import EventSubprocess
 from SpiffWorkflow.camunda.specs.event_definitions import \
     MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
@@ -78,7 +79,18 @@ class ProcessMessageEventDefinition(CamundaMessageEventDefinition):
 
 class EngineErrorEventDefinition(ErrorEventDefinition):
     """An error caught with camunda:errorCodeVariable / errorMessageVariable, and the variables
-    a worker sent with its BPMN error."""
+    a worker sent with its BPMN error. Thrown by an error end event, it carries its code and the
+    thrower's variables; an error event subprocess it starts takes over the process."""
+
+    def throw(self, my_task):
+        from . import event_subprocesses
+
+        top = my_task.workflow.top_workflow
+        before = set(top.subprocesses)
+        payload = {"variables": deepcopy(my_task.data), "code": self.code, "message": None}
+        top.catch(BpmnEvent(self, payload=payload, target=my_task.workflow))
+        if len(top.subprocesses) > len(before):
+            event_subprocesses.started(top, before)
 
     def update_task_data(self, my_task):
         payload = my_task.internal_data.get(self.name)
@@ -621,9 +633,24 @@ def wire_event_subprocesses(process_spec) -> None:
             event_subprocess.connect(process_spec.end)
 
 
+def _timer_event_subprocesses_as_triggers(process_spec, by_name: dict) -> None:
+    """SpiffWorkflow runs an event subprocess started by a timer at once, as a branch of the start:
+    make it a trigger like the others (engine/event_subprocesses.py arms its timer)."""
+    start = process_spec.start
+    for name in list(start._outputs):
+        candidate = process_spec.task_specs.get(name)
+        sub = by_name.get(getattr(candidate, "spec", None)) if isinstance(candidate, EventSubprocess) else None
+        if sub is not None and any(isinstance(s.event_definition, TimerEventDefinition)
+                                   for s in sub.bpmn_start_events):
+            start._outputs.remove(name)
+            start.trigger_specs.append(name)
+
+
 def adapt_specs(specs) -> None:
     """Give freshly parsed specs the engine's semantics (see the module docstring)."""
+    by_name = {s.name: s for s in specs}
     for process_spec in specs:
+        _timer_event_subprocesses_as_triggers(process_spec, by_name)
         wire_event_subprocesses(process_spec)
         for task_spec in process_spec.task_specs.values():
             if type(task_spec) in _SPEC_CLASSES:

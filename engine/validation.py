@@ -497,16 +497,26 @@ def _check_decision_reference(checker: Checker, task) -> None:
                              '(camunda:class, delegateExpression, expression, or camunda:type="external")')
 
 
+_EVENT_SUBPROCESS_STARTS = {"messageEventDefinition", "signalEventDefinition", "timerEventDefinition",
+                            "errorEventDefinition"}
+
+
 def _check_event_subprocess(checker: Checker, subprocess) -> None:
-    """Event subprocesses start on a message or a signal; other starts are refused."""
+    """Event subprocesses at the process level start on a message, a signal, a timer or an error;
+    other starts are refused, and so are event subprocesses inside a subprocess."""
     if (subprocess.get("triggeredByEvent") or "").strip().lower() != "true":
         return
-    kinds = {_local(child) for start in subprocess.findall(_b("startEvent")) for child in start
+    starts = subprocess.findall(_b("startEvent"))
+    kinds = {_local(child) for start in starts for child in start
              if isinstance(child.tag, str) and _local(child).endswith("EventDefinition")}
-    if not kinds or not kinds <= {"messageEventDefinition", "signalEventDefinition"}:
+    if not kinds or not kinds <= _EVENT_SUBPROCESS_STARTS:
         started_by = ", ".join(sorted(k[:-len("EventDefinition")] for k in kinds)) or "none"
-        checker.report(subprocess, f"an event subprocess must start on a message or a signal (here: {started_by}); "
-                                   "use a boundary event for timers, errors and escalations")
+        checker.report(subprocess, f"an event subprocess must start on a message, a signal, a timer or an error "
+                                   f"(here: {started_by}); use a boundary event for escalations and conditions")
+    for start in starts:
+        if start.find(_b("errorEventDefinition")) is not None and \
+                (start.get("isInterrupting") or "true").strip().lower() == "false":
+            checker.report(start, "an error start event always interrupts: remove isInterrupting=\"false\"")
     if subprocess.getparent() is not None and _local(subprocess.getparent()) != "process":
         checker.report(subprocess, "an event subprocess inside a subprocess is not supported yet; "
                                    "put it at the process level")
