@@ -522,6 +522,18 @@ def _check_event_subprocess(checker: Checker, subprocess) -> None:
                                    "put it at the process level")
 
 
+def _check_error_start(checker: Checker, definition) -> None:
+    """An error start event starts an event subprocess, nothing else (as Camunda 7 refuses it)."""
+    start = definition.getparent()
+    if start is None or _local(start) != "startEvent":
+        return
+    scope = start.getparent()
+    if scope is None or _local(scope) != "subProcess" or \
+            (scope.get("triggeredByEvent") or "").strip().lower() != "true":
+        checker.report(start, "an error start event may only start an event subprocess "
+                              "(a subProcess with triggeredByEvent=\"true\")")
+
+
 def _check_call_binding(checker: Checker, activity) -> None:
     """The called process is its latest version, the one deployed with the caller, or a version
     named by number or tag (fixed when the caller is deployed: no expression)."""
@@ -663,6 +675,7 @@ def _check_form_field(checker: Checker, form_field) -> None:
 # function (checker, element) that calls checker.report(element_or_owner, message).
 ELEMENT_RULES: dict[str, list[ElementRule]] = {
     "timerEventDefinition": [_check_timer],
+    "errorEventDefinition": [_check_error_start],
     "scriptTask": [_check_script_task],
     **{name: [_check_java] for name in JAVA_IMPLEMENTED},
     "serviceTask": [_check_java, _check_service_implementation],

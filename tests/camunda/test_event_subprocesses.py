@@ -7,12 +7,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from engine import services
 from engine.models import Timer, UserTask
-from test_camunda_patterns import (complete, deploy, fetch, history_proves_every_instance, rest, start,  # noqa: F401
+from test_camunda_patterns import HERE, error_of, modeler_deploy
+from test_camunda_patterns import (complete, deploy, fetch, history_proves_every_instance, rest, start, work,  # noqa: F401
                                    state, tasks, variables)
+
+
+def deploy_variant(rest, name: str, old: str, new: str) -> None:
+    """Deploy `name` with `old` replaced by `new` (as a team would redraw it)."""
+    source = (HERE / name).read_text(encoding="utf-8")
+    assert old in source
+    response = modeler_deploy(rest.as_("admin"), name, (name, source.replace(old, new).encode()))
+    assert response.status_code == 200, response.get_json()
 
 
 def jobs(rest, instance_id: str, activity: str) -> list[dict]:
@@ -82,3 +92,161 @@ def test_a_process_that_ends_first_cancels_its_event_subprocess_timers(rest, fro
     assert jobs(rest, instance, "every_day") == [] and jobs(rest, instance, "after_ten_days") == []
     frozen_clock.advance(timedelta(days=30))
     assert services.fire_due_timers(rest.db) == 0
+
+
+def _bpmn_error(rest, task: dict, code: str, message: str):
+    return rest.as_("admin").post(f"/external-task/{task['id']}/bpmnError", {
+        "workerId": "python-worker", "errorCode": code, "errorMessage": message,
+        "variables": {"register_entry": {"value": "R-17"}}})
+
+
+def test_an_error_from_an_external_task_worker_starts_the_error_event_subprocess(rest):
+    deploy(rest, "error_event_subprocess.bpmn")
+    instance = start(rest, "c7_error_event_subprocess", applicant="城建公司")
+    [task] = fetch(rest, "check_register")
+    response = _bpmn_error(rest, task, "REJECTED", "not in the register")
+    assert response.status_code == 204, response.get_json()
+    assert sorted(tasks(rest, instance)) == ["notify_applicant"]
+    assert fetch(rest, "check_register") == []
+    values = variables(rest, instance)
+    assert (values["rejection_code"], values["rejection_message"], values["register_entry"], values["applicant"]) \
+        == ("REJECTED", "not in the register", "R-17", "城建公司")
+    [active] = rest.as_("admin").get(f"/process-instance/{instance}/activity-instances").get_json()[
+        "childActivityInstances"]
+    assert active["activityId"] == "notify_applicant"
+    complete(rest, tasks(rest, instance)["notify_applicant"], "office")
+    assert state(rest, instance) == "COMPLETED"
+    ended = {a["activityId"] for a in rest.as_("admin").get("/history/activity-instance",
+                                                             processInstanceId=instance).get_json()}
+    assert "notify_applicant" in ended and "issue_permit" not in ended
+
+
+def test_an_error_end_event_in_a_subprocess_reaches_the_error_event_subprocess(rest):
+    deploy(rest, "error_event_subprocess.bpmn")
+    instance = start(rest, "c7_error_event_subprocess")
+    work(rest, "check_register")
+    complete(rest, tasks(rest, instance)["inspect_site"], "office", verdict="rejected")
+    assert sorted(tasks(rest, instance)) == ["notify_applicant"]
+    assert variables(rest, instance)["rejection_code"] == "REJECTED"
+    complete(rest, tasks(rest, instance)["notify_applicant"], "office")
+    assert state(rest, instance) == "COMPLETED"
+
+
+def test_an_error_boundary_event_closer_to_the_thrower_wins(rest):
+    deploy(rest, "error_event_subprocess.bpmn")
+    instance = start(rest, "c7_error_event_subprocess")
+    work(rest, "check_register")
+    complete(rest, tasks(rest, instance)["inspect_site"], "office", verdict="closed")
+    assert sorted(tasks(rest, instance)) == ["reschedule"]  # the boundary event on the inspection caught it
+    assert "rejection_code" not in variables(rest, instance)
+    complete(rest, tasks(rest, instance)["reschedule"], "office")
+    assert state(rest, instance) == "COMPLETED"
+
+
+def test_an_error_no_event_subprocess_catches_is_refused_and_changes_nothing(rest):
+    deploy(rest, "error_event_subprocess.bpmn")
+    instance = start(rest, "c7_error_event_subprocess")
+    [task] = fetch(rest, "check_register")
+    response = _bpmn_error(rest, task, "UNKNOWN", "no one catches this")
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["message"] == "element 'check_register': no error event catches BPMN error 'UNKNOWN'"
+    assert tasks(rest, instance) == {} and state(rest, instance) == "ACTIVE"
+    response = _bpmn_error(rest, task, "REJECTED", "not in the register")  # the task still waits: try again
+    assert response.status_code == 204, response.get_json()
+    assert sorted(tasks(rest, instance)) == ["notify_applicant"]
+
+
+def test_an_error_event_subprocess_without_an_error_reference_catches_every_error(rest):
+    deploy_variant(rest, "error_event_subprocess.bpmn", ' errorRef="Error_rejected" camunda:errorCodeVariable',
+                   " camunda:errorCodeVariable")
+    instance = start(rest, "c7_error_event_subprocess")
+    [task] = fetch(rest, "check_register")
+    assert _bpmn_error(rest, task, "UNKNOWN", "anything").status_code == 204
+    assert sorted(tasks(rest, instance)) == ["notify_applicant"]
+    assert variables(rest, instance)["rejection_code"] == "UNKNOWN"
+    closed = start(rest, "c7_error_event_subprocess")
+    work(rest, "check_register")
+    complete(rest, tasks(rest, closed)["inspect_site"], "office", verdict="closed")
+    assert sorted(tasks(rest, closed)) == ["reschedule"]  # the boundary event is still closer
+
+
+def test_an_error_end_event_at_the_process_level_starts_the_error_event_subprocess(rest):
+    deploy_variant(rest, "error_event_subprocess.bpmn", """<bpmn:incoming>Flow_6</bpmn:incoming>
+    </bpmn:endEvent>""", """<bpmn:incoming>Flow_6</bpmn:incoming>
+      <bpmn:errorEventDefinition id="ErrorEventDefinition_process_end" errorRef="Error_rejected" />
+    </bpmn:endEvent>""")
+    instance = start(rest, "c7_error_event_subprocess")
+    work(rest, "check_register")
+    complete(rest, tasks(rest, instance)["inspect_site"], "office", verdict="fine")
+    complete(rest, tasks(rest, instance)["issue_permit"], "office")
+    assert sorted(tasks(rest, instance)) == ["notify_applicant"] and state(rest, instance) == "ACTIVE"
+    assert variables(rest, instance)["rejection_code"] == "REJECTED"
+    complete(rest, tasks(rest, instance)["notify_applicant"], "office")
+    assert state(rest, instance) == "COMPLETED"
+
+
+TIMER_START = """<bpmn:timerEventDefinition id="TimerEventDefinition_2">
+          <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">P${deadlineDays}D</bpmn:timeDuration>
+        </bpmn:timerEventDefinition>"""
+NESTED = """<bpmn:subProcess id="inspection" name="Inspection">
+      <bpmn:incoming>Flow_2</bpmn:incoming>
+      <bpmn:outgoing>Flow_3</bpmn:outgoing>
+      <bpmn:subProcess id="inner_deadline" triggeredByEvent="true">
+        <bpmn:startEvent id="inner_timer"><bpmn:timerEventDefinition id="T_inner">
+          <bpmn:timeDuration>P1D</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:startEvent>
+      </bpmn:subProcess>"""
+
+
+@pytest.mark.parametrize("name, old, new, element, refusal", [
+    ("timer_event_subprocesses.bpmn", TIMER_START,
+     '<bpmn:conditionalEventDefinition id="C1"><bpmn:condition>${late}</bpmn:condition>'
+     "</bpmn:conditionalEventDefinition>", "deadline",
+     "an event subprocess must start on a message, a signal, a timer or an error (here: conditional)"),
+    ("timer_event_subprocesses.bpmn", TIMER_START, '<bpmn:escalationEventDefinition id="E1" />', "deadline",
+     "an event subprocess must start on a message, a signal, a timer or an error (here: escalation)"),
+    ("error_event_subprocess.bpmn", '<bpmn:subProcess id="inspection" name="Inspection">\n'
+     "      <bpmn:incoming>Flow_2</bpmn:incoming>\n      <bpmn:outgoing>Flow_3</bpmn:outgoing>", NESTED,
+     "inner_deadline", "an event subprocess inside a subprocess is not supported yet; put it at the process level"),
+    ("error_event_subprocess.bpmn", '<bpmn:startEvent id="application_rejected" name="Application rejected">',
+     '<bpmn:startEvent id="application_rejected" name="Application rejected" isInterrupting="false">',
+     "application_rejected", 'an error start event always interrupts: remove isInterrupting="false"'),
+    ("error_event_subprocess.bpmn", """<bpmn:startEvent id="StartEvent_1">
+      <bpmn:outgoing>Flow_1</bpmn:outgoing>""", """<bpmn:startEvent id="StartEvent_1">
+      <bpmn:outgoing>Flow_1</bpmn:outgoing>
+      <bpmn:errorEventDefinition id="E_top" errorRef="Error_rejected" />""", "StartEvent_1",
+     'an error start event may only start an event subprocess (a subProcess with triggeredByEvent="true")'),
+])
+def test_what_still_does_not_run_is_refused_at_deploy_naming_file_and_element(rest, name, old, new, element, refusal):
+    source = (HERE / name).read_text(encoding="utf-8")
+    assert old in source
+    response = modeler_deploy(rest.as_("admin"), name, (name, source.replace(old, new).encode()))
+    message = error_of(response, 400, "ParseException")
+    assert f"resource {name}" in message and refusal in message, message
+    errors = response.get_json()["details"][name]["errors"]
+    assert element in [e["mainElementId"] for e in errors], errors
+    assert rest.as_("admin").get("/process-definition").get_json() == []
+
+
+CALLER = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Definitions_caller" targetNamespace="http://bpmn.io/schema/bpmn" exporter="Camunda Modeler" exporterVersion="5.20.0">
+  <bpmn:process id="c7_caller" isExecutable="true" camunda:historyTimeToLive="180">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:callActivity id="call_review" calledElement="c7_timer_event_subprocesses">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:callActivity>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="call_review" />
+    <bpmn:sequenceFlow id="f2" sourceRef="call_review" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_call_of_a_process_with_a_timer_event_subprocess_is_refused_at_deploy(rest):
+    deploy(rest, "timer_event_subprocesses.bpmn")  # on its own, it runs
+    response = modeler_deploy(rest.as_("admin"), "caller", ("caller.bpmn", CALLER.encode()))
+    message = error_of(response, 400, "ParseException")
+    assert "resource caller.bpmn" in message and "the called process 'c7_timer_event_subprocesses' has event " \
+        "subprocesses started by a timer or an error (sla_reminder, deadline)" in message, message
+    [error] = response.get_json()["details"]["caller.bpmn"]["errors"]
+    assert (error["mainElementId"], error["line"]) == ("call_review", 5)

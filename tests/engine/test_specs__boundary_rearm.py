@@ -40,6 +40,6 @@ def test_an_event_subprocess_started_by_an_escalation_is_refused_at_deploy(db):
         '<bpmn:startEvent id="s0"><bpmn:escalationEventDefinition id="E9" /></bpmn:startEvent>'
         "</bpmn:subProcess>\n  </bpmn:process>")
     with pytest.raises(DefinitionInvalid, match=r"element 'on_delay' \(subProcess\): an event subprocess must start on "
-                                                r"a message or a signal \(here: escalation\)"):
+                                                r"a message, a signal, a timer or an error \(here: escalation\)"):
         with db.write() as s:
             services.deploy(s, [BundleFile("rearmed_boundary.bpmn", source.encode())], name="x")

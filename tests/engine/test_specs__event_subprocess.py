@@ -58,11 +58,13 @@ def test_an_interrupting_event_subprocess_cancels_the_work_in_hand(db, frozen_cl
     assert ok and row.status == "completed" and row.variables["reason"] == "整改逾期"
 
 
-def test_an_event_subprocess_started_by_a_timer_is_refused_at_deploy(db):
+def test_an_event_subprocess_started_by_a_condition_is_refused_at_deploy(db):
     source = (DIAGRAMS / "event_subprocess.bpmn").read_text(encoding="utf-8").replace(
         '<bpmn:messageEventDefinition id="M9" messageRef="Message_terminate" />',
-        '<bpmn:timerEventDefinition id="T9"><bpmn:timeDuration>P1D</bpmn:timeDuration></bpmn:timerEventDefinition>')
+        '<bpmn:conditionalEventDefinition id="C9"><bpmn:condition>${late}</bpmn:condition>'
+        '</bpmn:conditionalEventDefinition>')
     with pytest.raises(DefinitionInvalid, match=r"element 'on_termination' \(subProcess\): an event subprocess "
-                                                r"must start on a message or a signal \(here: timer\)"):
+                                                r"must start on a message, a signal, a timer or an error "
+                                                r"\(here: conditional\)"):
         with db.write() as s:
             services.deploy(s, [BundleFile("event_subprocess.bpmn", source.encode())], name="x")
