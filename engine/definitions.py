@@ -13,7 +13,7 @@ from typing import Optional
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition, EscalationEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
@@ -76,12 +76,13 @@ class _EndEventParser(CamundaEndEventParser):
 
 
 class _StartEventParser(CamundaStartEventParser):
-    """Camunda's start event parser, knowing the error start event of an event subprocess
-    (SpiffWorkflow's reads it as a none start, so the event subprocess would run at once)."""
+    """Camunda's start event parser, knowing the error and escalation start events of an event
+    subprocess (SpiffWorkflow's reads them as none starts, so the event subprocess would run at once)."""
 
     def create_task(self):
         event_definition = self.get_event_definition(
-            [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH, CONDITIONAL_EVENT_XPATH, ERROR_EVENT_XPATH])
+            [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH, CONDITIONAL_EVENT_XPATH, ERROR_EVENT_XPATH,
+             ESCALATION_EVENT_XPATH])
         task = self._create_task(event_definition)
         self.spec.start.connect(task)
         return task
@@ -89,7 +90,7 @@ class _StartEventParser(CamundaStartEventParser):
 
 class DaladParser(CamundaParser):
     """Camunda's parser, with business rule tasks evaluated by the engine's own DMN, event
-    subprocesses known as such (their error start events too) and signal end events that signal."""
+    subprocesses known as such (their error and escalation starts too) and signal end events that signal."""
 
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
@@ -475,9 +476,12 @@ def _called_elsewhere(bpmn_trees, resolve_process) -> tuple[list, dict[str, int]
     return found, pinned, problems
 
 
+_STARTED_BY_ENGINE = (TimerEventDefinition, ErrorEventDefinition, EscalationEventDefinition)
+
+
 def _called_event_subprocesses(spec, subprocess_specs: dict, f: BundleFile, tree) -> list[Problem]:
-    """Event subprocesses started by a timer or an error run at the level of the process an
-    instance starts (engine/event_subprocesses.py), not in a process a call activity calls."""
+    """Event subprocesses started by a timer, an error or an escalation run at the level of the
+    process an instance starts (engine/event_subprocesses.py), not in a process a call activity calls."""
     problems = []
     for process_spec in [spec, *subprocess_specs.values()]:
         for task_spec in (process_spec.task_specs.values() if process_spec is not None else ()):
@@ -485,13 +489,13 @@ def _called_event_subprocesses(spec, subprocess_specs: dict, f: BundleFile, tree
             if called is None:
                 continue
             names = [name for name in getattr(called.start, "trigger_specs", [])
-                     if any(isinstance(s.event_definition, (TimerEventDefinition, ErrorEventDefinition))
+                     if any(isinstance(s.event_definition, _STARTED_BY_ENGINE)
                             for s in subprocess_specs[name].bpmn_start_events)]
             if names:
                 found = tree.getroot().xpath("//*[@id=$id]", id=task_spec.bpmn_id)
                 problems.append(Problem(
-                    f.name, f"the called process '{called.name}' has event subprocesses started by a timer or an "
-                            f"error ({', '.join(names)}): these run only in a process started on its own, not in a "
+                    f.name, f"the called process '{called.name}' has event subprocesses started by a timer, an "
+                            f"error or an escalation ({', '.join(names)}): these run only in a process started on its own, not in a "
                             "called one yet", line=found[0].sourceline if found else None,
                     element_id=task_spec.bpmn_id, element_type="callActivity"))
     return problems

@@ -498,12 +498,13 @@ def _check_decision_reference(checker: Checker, task) -> None:
 
 
 _EVENT_SUBPROCESS_STARTS = {"messageEventDefinition", "signalEventDefinition", "timerEventDefinition",
-                            "errorEventDefinition"}
+                            "errorEventDefinition", "escalationEventDefinition"}
 
 
 def _check_event_subprocess(checker: Checker, subprocess) -> None:
-    """Event subprocesses at the process level start on a message, a signal, a timer or an error;
-    other starts are refused, and so are event subprocesses inside a subprocess."""
+    """Event subprocesses at the process level start on a message, a signal, a timer, an error or
+    an escalation; other starts (a condition) are refused, and so are event subprocesses inside a
+    subprocess."""
     if (subprocess.get("triggeredByEvent") or "").strip().lower() != "true":
         return
     starts = subprocess.findall(_b("startEvent"))
@@ -511,8 +512,8 @@ def _check_event_subprocess(checker: Checker, subprocess) -> None:
              if isinstance(child.tag, str) and _local(child).endswith("EventDefinition")}
     if not kinds or not kinds <= _EVENT_SUBPROCESS_STARTS:
         started_by = ", ".join(sorted(k[:-len("EventDefinition")] for k in kinds)) or "none"
-        checker.report(subprocess, f"an event subprocess must start on a message, a signal, a timer or an error "
-                                   f"(here: {started_by}); use a boundary event for escalations and conditions")
+        checker.report(subprocess, f"an event subprocess must start on a message, a signal, a timer, an error or "
+                                   f"an escalation (here: {started_by})")
     for start in starts:
         if start.find(_b("errorEventDefinition")) is not None and \
                 (start.get("isInterrupting") or "true").strip().lower() == "false":
@@ -522,15 +523,17 @@ def _check_event_subprocess(checker: Checker, subprocess) -> None:
                                    "put it at the process level")
 
 
-def _check_error_start(checker: Checker, definition) -> None:
-    """An error start event starts an event subprocess, nothing else (as Camunda 7 refuses it)."""
+def _check_event_subprocess_start(checker: Checker, definition) -> None:
+    """An error or escalation start event starts an event subprocess, nothing else (as Camunda 7
+    refuses it)."""
     start = definition.getparent()
     if start is None or _local(start) != "startEvent":
         return
     scope = start.getparent()
     if scope is None or _local(scope) != "subProcess" or \
             (scope.get("triggeredByEvent") or "").strip().lower() != "true":
-        checker.report(start, "an error start event may only start an event subprocess "
+        kind = _local(definition)[:-len("EventDefinition")]
+        checker.report(start, f"an {kind} start event may only start an event subprocess "
                               "(a subProcess with triggeredByEvent=\"true\")")
 
 
@@ -675,7 +678,8 @@ def _check_form_field(checker: Checker, form_field) -> None:
 # function (checker, element) that calls checker.report(element_or_owner, message).
 ELEMENT_RULES: dict[str, list[ElementRule]] = {
     "timerEventDefinition": [_check_timer],
-    "errorEventDefinition": [_check_error_start],
+    "errorEventDefinition": [_check_event_subprocess_start],
+    "escalationEventDefinition": [_check_event_subprocess_start],
     "scriptTask": [_check_script_task],
     **{name: [_check_java] for name in JAVA_IMPLEMENTED},
     "serviceTask": [_check_java, _check_service_implementation],

@@ -201,9 +201,7 @@ NESTED = """<bpmn:subProcess id="inspection" name="Inspection">
     ("timer_event_subprocesses.bpmn", TIMER_START,
      '<bpmn:conditionalEventDefinition id="C1"><bpmn:condition>${late}</bpmn:condition>'
      "</bpmn:conditionalEventDefinition>", "deadline",
-     "an event subprocess must start on a message, a signal, a timer or an error (here: conditional)"),
-    ("timer_event_subprocesses.bpmn", TIMER_START, '<bpmn:escalationEventDefinition id="E1" />', "deadline",
-     "an event subprocess must start on a message, a signal, a timer or an error (here: escalation)"),
+     "an event subprocess must start on a message, a signal, a timer, an error or an escalation (here: conditional)"),
     ("error_event_subprocess.bpmn", '<bpmn:subProcess id="inspection" name="Inspection">\n'
      "      <bpmn:incoming>Flow_2</bpmn:incoming>\n      <bpmn:outgoing>Flow_3</bpmn:outgoing>", NESTED,
      "inner_deadline", "an event subprocess inside a subprocess is not supported yet; put it at the process level"),
@@ -247,6 +245,37 @@ def test_a_call_of_a_process_with_a_timer_event_subprocess_is_refused_at_deploy(
     response = modeler_deploy(rest.as_("admin"), "caller", ("caller.bpmn", CALLER.encode()))
     message = error_of(response, 400, "ParseException")
     assert "resource caller.bpmn" in message and "the called process 'c7_timer_event_subprocesses' has event " \
-        "subprocesses started by a timer or an error (sla_reminder, deadline)" in message, message
+        "subprocesses started by a timer, an error or an escalation (sla_reminder, deadline)" in message, message
     [error] = response.get_json()["details"]["caller.bpmn"]["errors"]
     assert (error["mainElementId"], error["line"]) == ("call_review", 5)
+
+
+def test_a_non_interrupting_escalation_event_subprocess_runs_beside_the_thrower(rest):
+    deploy(rest, "escalation_event_subprocess.bpmn")
+    instance = start(rest, "c7_escalation_event_subprocess")
+    complete(rest, tasks(rest, instance)["prepare_budget"], "office", amount=1200)
+    assert sorted(tasks(rest, instance)) == ["approve_budget", "inform_leader"]
+    assert variables(rest, instance)["amount"] == 1200
+    complete(rest, tasks(rest, instance)["approve_budget"], "finance")
+    assert state(rest, instance) == "ACTIVE"
+    complete(rest, tasks(rest, instance)["inform_leader"], "office")
+    assert state(rest, instance) == "COMPLETED"
+
+
+def test_an_interrupting_escalation_event_subprocess_takes_over(rest):
+    deploy_variant(rest, "escalation_event_subprocess.bpmn", ' name="Budget escalated" isInterrupting="false"',
+                   ' name="Budget escalated"')
+    instance = start(rest, "c7_escalation_event_subprocess")
+    complete(rest, tasks(rest, instance)["prepare_budget"], "office", amount=1200)
+    assert sorted(tasks(rest, instance)) == ["inform_leader"]
+    complete(rest, tasks(rest, instance)["inform_leader"], "office")
+    assert state(rest, instance) == "COMPLETED"
+
+
+def test_a_timer_value_that_cannot_be_evaluated_is_a_clear_error_and_starts_nothing(rest):
+    deploy(rest, "timer_event_subprocesses.bpmn")
+    response = rest.as_("admin").post("/process-definition/key/c7_timer_event_subprocesses/start",
+                                      {"variables": {"deadlineDays": {"value": "ten"}}})
+    message = error_of(response, 422, "ExecutionError")
+    assert message.startswith("element 'after_ten_days': timer of event subprocess 'deadline': "), message
+    assert rest.as_("admin").get("/process-instance").get_json() == []

@@ -64,7 +64,7 @@ def test_an_event_subprocess_started_by_a_condition_is_refused_at_deploy(db):
         '<bpmn:conditionalEventDefinition id="C9"><bpmn:condition>${late}</bpmn:condition>'
         '</bpmn:conditionalEventDefinition>')
     with pytest.raises(DefinitionInvalid, match=r"element 'on_termination' \(subProcess\): an event subprocess "
-                                                r"must start on a message, a signal, a timer or an error "
-                                                r"\(here: conditional\)"):
+                                                r"must start on a message, a signal, a timer, an error or an "
+                                                r"escalation \(here: conditional\)"):
         with db.write() as s:
             services.deploy(s, [BundleFile("event_subprocess.bpmn", source.encode())], name="x")
