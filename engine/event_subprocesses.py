@@ -18,7 +18,9 @@ import uuid
 from datetime import datetime
 from typing import Optional
 
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import CodeEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.util.event import EventManager
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock, timers
@@ -92,6 +94,28 @@ def _share_process_variables(workflow, trigger, subprocess) -> None:
             current.update(task.data)
     for task in subprocess.get_tasks():
         task.data = {**current, **task.data}
+
+
+_update_collaboration = EventManager.update_collaboration
+
+
+def _start_one_for_code(manager, event) -> None:
+    """SpiffWorkflow's `EventManager.update_collaboration`, except that an error or escalation
+    starts one event subprocess, as in Camunda: the first whose start names its code, else the
+    first that catches every code."""
+    if not isinstance(event.event_definition, CodeEventDefinition):
+        return _update_collaboration(manager, event)
+    workflow = manager.workflow
+    matching = [(name, start) for name in _triggers(workflow)
+                for start in workflow.subprocess_specs[name].bpmn_start_events
+                if start.event_definition == event.event_definition]
+    chosen = [m for m in matching if m[1].event_definition.code is not None] or matching
+    if chosen:
+        child_id = workflow.spec.start.trigger_wf(workflow.task_tree, chosen[0][0])
+        workflow.subprocesses[child_id].correlations.update(event.correlations)
+
+
+EventManager.update_collaboration = _start_one_for_code
 
 
 def catches_error(workflow, event) -> bool:

@@ -279,3 +279,31 @@ def test_a_timer_value_that_cannot_be_evaluated_is_a_clear_error_and_starts_noth
     message = error_of(response, 422, "ExecutionError")
     assert message.startswith("element 'after_ten_days': timer of event subprocess 'deadline': "), message
     assert rest.as_("admin").get("/process-instance").get_json() == []
+
+
+CATCH_ALL = """<bpmn:subProcess id="any_error" name="Any other error" triggeredByEvent="true">
+      <bpmn:startEvent id="some_error" name="Some error">
+        <bpmn:outgoing>Flow_a1</bpmn:outgoing>
+        <bpmn:errorEventDefinition id="ErrorEventDefinition_any" camunda:errorCodeVariable="other_code" />
+      </bpmn:startEvent>
+      <bpmn:userTask id="log_error" name="Log the error" camunda:candidateGroups="office">
+        <bpmn:incoming>Flow_a1</bpmn:incoming>
+        <bpmn:outgoing>Flow_a2</bpmn:outgoing>
+      </bpmn:userTask>
+      <bpmn:endEvent id="logged"><bpmn:incoming>Flow_a2</bpmn:incoming></bpmn:endEvent>
+      <bpmn:sequenceFlow id="Flow_a1" sourceRef="some_error" targetRef="log_error" />
+      <bpmn:sequenceFlow id="Flow_a2" sourceRef="log_error" targetRef="logged" />
+    </bpmn:subProcess>
+  </bpmn:process>"""
+
+
+def test_the_error_event_subprocess_naming_the_code_wins_over_the_one_catching_every_error(rest):
+    deploy_variant(rest, "error_event_subprocess.bpmn", "  </bpmn:process>", CATCH_ALL)
+    named = start(rest, "c7_error_event_subprocess")
+    other = start(rest, "c7_error_event_subprocess")
+    first, second = fetch(rest, "check_register")
+    assert _bpmn_error(rest, first, "REJECTED", "not in the register").status_code == 204
+    assert _bpmn_error(rest, second, "LOST", "the file is lost").status_code == 204
+    by_instance = {first["processInstanceId"]: "notify_applicant", second["processInstanceId"]: "log_error"}
+    assert sorted(tasks(rest, named)) == [by_instance[named]] and sorted(tasks(rest, other)) == [by_instance[other]]
+    assert variables(rest, second["processInstanceId"])["other_code"] == "LOST"
