@@ -130,8 +130,11 @@ def arm(workflow) -> None:
     """Arm the timers of the process's timer event subprocesses: it starts now, with its start
     variables (a timer value may be an expression over them)."""
     names = timer_triggers(workflow)
-    if not names:
-        return
+    if names:
+        workflow.task_tree.internal_data[TIMERS] = _armed(workflow, names)
+
+
+def _armed(workflow, names: list[str]) -> dict:
     now = clock.now()
     armed = {}
     for name in names:
@@ -144,7 +147,28 @@ def arm(workflow) -> None:
             raise ExecutionError(f"timer of event subprocess '{name}': {exc}", element_id=start.bpmn_id) from exc
         armed[name] = {"element": start.bpmn_id, "kind": config["kind"], "text": text, "started": now.isoformat(),
                        "fired": 0, "due": due.isoformat() if due else None}
-    workflow.task_tree.internal_data[TIMERS] = armed
+    return armed
+
+
+def retarget(workflow) -> None:
+    """After a migration to another version (`workflow.spec` is the target's): a timer whose event
+    subprocess the target has keeps its due time, one the target lacks goes, one the target adds
+    is armed now (unless an interrupting event subprocess took the process over)."""
+    root = workflow.task_tree
+    armed = root.internal_data.get(TIMERS) or {}
+    names = timer_triggers(workflow)
+    if not armed and not names:
+        return
+    kept = {name: {**armed[name], "element": _timer_start(workflow, name).bpmn_id} for name in names if name in armed}
+    taken_over = any(sp.spec.name in _triggers(workflow) and interrupting(workflow, sp.spec.name)
+                     for sp in workflow.subprocesses.values())
+    added = [name for name in names if name not in armed]
+    if added and not taken_over:
+        kept.update(_armed(workflow, added))
+    if kept:
+        root.internal_data[TIMERS] = kept
+    else:
+        root.internal_data.pop(TIMERS, None)
 
 
 def _timer_text(value) -> str:
