@@ -300,9 +300,5 @@ def test_instructions_are_plain_text_with_their_line_breaks(db, client):
     login(client, "edu_li")
     card = _instructions(client.get(f"/tasks/{task.id}").get_data(as_text=True))
     assert '<p class="instructions">请核对 edu 的申报：\n金额 1500 元，&lt;b&gt;不得&lt;/b&gt;超过批复概算。</p>' in card
-
-
-def test_a_task_without_documentation_shows_no_instructions(db, client):
-    task_id = start_project(db)
-    login(client, "edu_li")
-    assert 'id="instructions"' not in client.get(f"/tasks/{task_id}").get_data(as_text=True)
+    undocumented = start_project(db)  # task_form.bpmn: no documentation, no card
+    assert 'id="instructions"' not in client.get(f"/tasks/{undocumented}").get_data(as_text=True)
