@@ -8,7 +8,6 @@ taken out while in use and put back only after the commit, so a rolled-back chan
 from __future__ import annotations
 
 import re
-from uuid import UUID
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -626,7 +625,7 @@ def _sync_external_tasks(session: Session, handle: Handle, waiting: list, now: d
 
 def _called_of(handle: Handle, task_uuid: str) -> Optional[int]:
     """The called instance whose process waits at task `task_uuid` (None: the root's own)."""
-    task = handle.workflow.get_task_from_id(UUID(task_uuid)) if handle.calls else None
+    task = runtime.find_task(handle.workflow, task_uuid) if handle.calls else None
     return None if task is None else called_processes.of_task(handle.calls, task)
 
 

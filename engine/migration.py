@@ -474,7 +474,7 @@ def _retarget_rows(session: Session, row: ProcessInstance, target: instances.Def
     now = clock.now()
     open_tasks = {}
     for uuid, (task_id, element) in (row.open_tasks or {}).items():
-        task = runtime.find_task(workflow, uuid)
+        task = runtime.task_to_change(workflow, uuid)
         new_element = task.task_spec.bpmn_id
         open_tasks[uuid] = [task_id, new_element]
         task_row = session.get(UserTask, task_id)

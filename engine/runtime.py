@@ -45,7 +45,7 @@ from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock, jsontext, specs
-from .errors import ExecutionError, ExpressionError
+from .errors import ExecutionError, ExpressionError, TaskNotReady
 from .scripts import TASK_CHANGES, compile_script
 from .expressions import compile_any
 
@@ -652,7 +652,7 @@ def refresh_timers(workflow: BpmnWorkflow) -> None:
 
 def run_job(workflow: BpmnWorkflow, task_uuid: str, phase: str) -> None:
     """Go on past an asynchronous continuation: before the task, or after it."""
-    task = find_task(workflow, task_uuid)
+    task = task_to_change(workflow, task_uuid)
     with _as_execution_error(workflow, task):
         task._set_internal_data(**{"dalad_released" if phase == "before" else "dalad_released_after": True})
         engine_steps(workflow)
@@ -720,12 +720,25 @@ def task_at(workflow: BpmnWorkflow, path: list):
 
 
 def find_task(workflow: BpmnWorkflow, task_uuid: str):
-    return workflow.get_task_from_id(UUID(task_uuid))
+    """The task of that id, in the workflow or any of its subprocesses; None when it has none (a
+    step compaction dropped, or one cancelled meanwhile)."""
+    try:
+        return workflow.get_task_from_id(UUID(task_uuid))
+    except TaskNotFoundException:
+        return None
+
+
+def task_to_change(workflow: BpmnWorkflow, task_uuid: str):
+    """`find_task` for work on the task: its absence is refused as a task no longer ready."""
+    task = find_task(workflow, task_uuid)
+    if task is None:
+        raise TaskNotReady(f"task {task_uuid} is no longer part of the process: it moved on or was cancelled")
+    return task
 
 
 def complete_user_task(workflow: BpmnWorkflow, task_uuid: str, data: dict) -> None:
     """Complete a ready user task with the form data and run until the next wait."""
-    task = find_task(workflow, task_uuid)
+    task = task_to_change(workflow, task_uuid)
     with _as_execution_error(workflow, task):
         task.set_data(**data)
         task.run()
@@ -747,7 +760,7 @@ def withdraw_user_task(workflow: BpmnWorkflow, task, submitted: list[str]) -> No
 
 def complete_external_task(workflow: BpmnWorkflow, task_uuid: str, variables: dict) -> None:
     """A worker finished an external task: its variables join the process, which runs on."""
-    task = find_task(workflow, task_uuid)
+    task = task_to_change(workflow, task_uuid)
     with _as_execution_error(workflow, task):
         task.set_data(**variables)
         task.complete()
@@ -758,7 +771,7 @@ def throw_bpmn_error(workflow: BpmnWorkflow, task_uuid: str, code: str, message:
                      variables: dict) -> None:
     """A worker reports a business error: the error boundary event for `code` on the task (or
     around it) takes over; no catcher is an error, not a silent end."""
-    task = find_task(workflow, task_uuid)
+    task = task_to_change(workflow, task_uuid)
     with _as_execution_error(workflow, task):
         event = BpmnEvent(specs.EngineErrorEventDefinition(code, code),
                           payload={"variables": variables, "code": code, "message": message},
