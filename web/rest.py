@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import fnmatch
 import functools
 import heapq
 import json
@@ -379,7 +378,9 @@ _COMPARISONS = {
 
 
 def _like_match(value: str, pattern) -> bool:
-    return fnmatch.fnmatchcase(value, str(pattern).replace("%", "*").replace("_", "?"))
+    """SQL's LIKE, as Camunda's variable `like`: % any text, _ one character, a backslash takes the
+    next character as it is; every other character, `*`, `?` and `[` too, is itself."""
+    return _like_text(str(pattern), "postgresql").fullmatch(value) is not None
 
 
 def _arg_variables(name: str) -> Optional[Callable[[dict], bool]]:
