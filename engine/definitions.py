@@ -35,7 +35,7 @@ from .errors import DefinitionInvalid, EngineError, Problem
 from .expressions import compile_template
 from .models import (DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Resource,
                      StartSubscription, Timer)
-from .validation import check_bpmn
+from .validation import check_bpmn, task_documentation
 from .xmlsafe import parse_xml
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -599,7 +599,7 @@ def process_meta(tree, process, spec) -> dict:
             "follow_up_date": c(el, "followUpDate"), "priority": c(el, "priority"),
             "form_key": c(el, "formKey"), "form_ref": c(el, "formRef"),
             "form_ref_binding": c(el, "formRefBinding") or "latest", "form_ref_version": c(el, "formRefVersion"),
-            "form_fields": fields,
+            "form_fields": fields, "documentation": task_documentation(el),
         }
     starts = []
     for el in process.findall("bpmn:startEvent", NS):

@@ -480,7 +480,7 @@ def _retarget_rows(session: Session, row: ProcessInstance, target: instances.Def
         open_tasks[uuid] = [task_id, new_element]
         task_row = session.get(UserTask, task_id)
         values = instances._new_user_task(row, task, new_element, target.meta["user_tasks"].get(new_element, {}), now)
-        for column in ("element_id", "name", "lane", "form_key", "candidate_groups", "candidate_users"):
+        for column in ("element_id", "name", "lane", "form_key", "candidate_groups", "candidate_users", "description"):
             if getattr(task_row, column) != values[column]:
                 setattr(task_row, column, values[column])
         wanted = {("group", g) for g in values["candidate_groups"]} | {("user", u) for u in values["candidate_users"]}

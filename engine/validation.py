@@ -32,6 +32,7 @@ __all__ = [
     "Checker",
     "ExpressionField",
     "check_bpmn",
+    "task_documentation",
 ]
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -423,6 +424,22 @@ class Checker:
 
 # --------------------------------------------------------------------------- element rules
 
+def task_documentation(task) -> Optional[str]:
+    """A user task's documentation as Camunda 7 reads it for the task's description: the texts of
+    its bpmn:documentation children, each trimmed, joined by a blank line; None without one."""
+    texts = [(doc.text or "").strip() for doc in task.findall(_b("documentation"))]
+    return "\n\n".join(texts) if texts else None
+
+
+def _check_description(checker: Checker, task) -> None:
+    """The documentation is the task's description, its ${...} evaluated when the task is created."""
+    text = task_documentation(task)
+    if text and _EMBEDDED.search(text):
+        error = checker.compile("template", text)
+        if error is not None:
+            checker.report(task, f"documentation (the task's description) does not parse: {error}")
+
+
 def _check_timer(checker: Checker, definition) -> None:
     event = checker.owner(definition)
     present = [(local, parse, child) for local, parse in TIMER_PARTS
@@ -681,6 +698,7 @@ ELEMENT_RULES: dict[str, list[ElementRule]] = {
     "errorEventDefinition": [_check_event_subprocess_start],
     "escalationEventDefinition": [_check_event_subprocess_start],
     "scriptTask": [_check_script_task],
+    "userTask": [_check_description],
     **{name: [_check_java] for name in JAVA_IMPLEMENTED},
     "serviceTask": [_check_java, _check_service_implementation],
     "subProcess": [_check_event_subprocess],
