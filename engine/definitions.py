@@ -495,8 +495,8 @@ def _called_event_subprocesses(spec, subprocess_specs: dict, f: BundleFile, tree
                 found = tree.getroot().xpath("//*[@id=$id]", id=task_spec.bpmn_id)
                 problems.append(Problem(
                     f.name, f"the called process '{called.name}' has event subprocesses started by a timer, an "
-                            f"error or an escalation ({', '.join(names)}): these run only in a process started on its own, not in a "
-                            "called one yet", line=found[0].sourceline if found else None,
+                            f"error or an escalation ({', '.join(names)}): these run only in a process started "
+                            "on its own, not in a called one yet", line=found[0].sourceline if found else None,
                     element_id=task_spec.bpmn_id, element_type="callActivity"))
     return problems
 

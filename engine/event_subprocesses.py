@@ -1,16 +1,18 @@
 """Event subprocesses at the process level, as Camunda 7 runs them.
 
 SpiffWorkflow starts an event subprocess when an event its start event catches reaches the
-process (`BpmnStartTask.trigger_wf`, from the event manager): a message, a signal, or an error no
-closer error event caught. What the engine adds:
+process (`BpmnStartTask.trigger_wf`, from the event manager): a message, a signal, or an error or
+escalation no closer event caught (one event subprocess for it: the one naming its code, else the
+one catching every code). What the engine adds:
 
 - each one that starts gets its way to the process's end, reads the process's variables as they
   are, and, interrupting, cancels what else the process was doing (its armed timers too);
 - a timer start: SpiffWorkflow would run such a subprocess at once, as if it were embedded. The
-  engine makes it a trigger like the others, armed when the process starts: its due time is kept
-  on the root task (`TIMERS`), offered as a timer (a Timer row the scheduler fires) while the
-  process runs, and fired by `fire_due` when the scheduler runs the instance at that time. A
-  non-interrupting cycle re-arms itself; a duration or date fires once.
+  engine makes it a trigger like the others (engine/specs.py), armed when the process starts: its
+  due time is kept on the root task (`TIMERS`), offered as a timer (a Timer row the scheduler
+  fires) while the process runs, and fired by `fire_due` when the scheduler runs the instance at
+  that time (replay runs it at the same time). A non-interrupting cycle re-arms itself; a
+  duration or date fires once. A process without such timers pays one dict lookup per save.
 """
 from __future__ import annotations
 

@@ -955,7 +955,8 @@ def _event_subprocess_subscriptions(workflow: BpmnWorkflow) -> list[WaitingMessa
     only until it has run)."""
     found, root = [], str(workflow.task_tree.id)
     for name in getattr(workflow.spec.start, "trigger_specs", []):
-        if event_subprocesses.interrupting(workflow, name) and any(sp.spec.name == name for sp in workflow.subprocesses.values()):
+        if event_subprocesses.interrupting(workflow, name) and \
+                any(sp.spec.name == name for sp in workflow.subprocesses.values()):
             continue
         for start in workflow.subprocess_specs[name].bpmn_start_events:
             definition = start.event_definition

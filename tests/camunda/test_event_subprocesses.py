@@ -1,8 +1,9 @@
-"""Event subprocesses started by a timer or an error, as Camunda 7 teams draw them (Camunda Modeler 5
-files), driven over REST: a non-interrupting timer cycle as an SLA reminder beside the process, an
-interrupting deadline that closes it, an error event subprocess catching a BPMN error thrown
-anywhere in the process unless an error boundary event closer to the thrower catches it. Timers
-are jobs (REST /job) fired with the test clock; every instance's history replays."""
+"""Event subprocesses started by a timer, an error or an escalation, as Camunda 7 teams draw them
+(Camunda Modeler 5 files), driven over REST: a non-interrupting timer cycle as an SLA reminder
+beside the process, an interrupting deadline that closes it, an error event subprocess catching a
+BPMN error thrown anywhere in the process unless an error boundary event closer to the thrower
+catches it, an escalation thrown in a subprocess. Timers are jobs (REST /job) fired with the test
+clock; every instance's history replays. What still does not run is refused at deploy."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -13,8 +14,8 @@ from sqlalchemy import select
 from engine import services
 from engine.models import Timer, UserTask
 from test_camunda_patterns import HERE, error_of, modeler_deploy
-from test_camunda_patterns import (complete, deploy, fetch, history_proves_every_instance, rest, start, work,  # noqa: F401
-                                   state, tasks, variables)
+from test_camunda_patterns import history_proves_every_instance, rest  # noqa: F401 (fixtures)
+from test_camunda_patterns import complete, deploy, fetch, start, state, tasks, variables, work
 
 
 def deploy_variant(rest, name: str, old: str, new: str) -> None:
@@ -23,6 +24,12 @@ def deploy_variant(rest, name: str, old: str, new: str) -> None:
     assert old in source
     response = modeler_deploy(rest.as_("admin"), name, (name, source.replace(old, new).encode()))
     assert response.status_code == 200, response.get_json()
+
+
+def all_tasks(rest, instance_id: str) -> list[str]:
+    """The element of each open task of the instance, sorted (several of one element included)."""
+    listed = rest.as_("admin").get("/task", processInstanceId=instance_id).get_json()
+    return sorted(t["taskDefinitionKey"] for t in listed)
 
 
 def jobs(rest, instance_id: str, activity: str) -> list[dict]:
@@ -43,8 +50,7 @@ def test_a_non_interrupting_timer_cycle_reminds_beside_the_work(rest, frozen_clo
     assert variables(rest, instance).get("reminder_sent") is True
     frozen_clock.advance(timedelta(days=1))
     services.fire_due_timers(rest.db)
-    assert sorted(t["taskDefinitionKey"] for t in rest.as_("admin").get("/task", processInstanceId=instance).get_json()) \
-        == ["remind", "remind", "review"]
+    assert all_tasks(rest, instance) == ["remind", "remind", "review"]
     complete(rest, tasks(rest, instance)["review"], "office")
     assert state(rest, instance) == "ACTIVE"  # the reminders still run
     for task in rest.as_("admin").get("/task", processInstanceId=instance, taskDefinitionKey="remind").get_json():
@@ -62,8 +68,7 @@ def test_an_interrupting_timer_closes_what_the_process_was_doing(rest, frozen_cl
     for _day in range(3):  # R3: three reminders, a day apart
         frozen_clock.advance(timedelta(days=1))
         services.fire_due_timers(rest.db)
-    assert sorted(t["taskDefinitionKey"] for t in rest.as_("admin").get("/task", processInstanceId=instance).get_json()) \
-        == ["remind", "remind", "remind", "review"]
+    assert all_tasks(rest, instance) == ["remind", "remind", "remind", "review"]
     frozen_clock.advance(timedelta(days=7))
     services.fire_due_timers(rest.db)  # the deadline
     assert sorted(tasks(rest, instance)) == ["close_overdue"]  # review and the reminders were cancelled
@@ -74,8 +79,7 @@ def test_an_interrupting_timer_closes_what_the_process_was_doing(rest, frozen_cl
     [active] = rest.as_("admin").get(f"/process-instance/{instance}/activity-instances").get_json()[
         "childActivityInstances"]
     assert active["activityId"] == "close_overdue"
-    assert sorted(t["taskDefinitionKey"] for t in rest.as_("admin").get("/task", processInstanceId=kept).get_json()) \
-        == ["remind", "remind", "remind", "review"]  # its deadline is 30 days away; R3 is used up
+    assert all_tasks(rest, kept) == ["remind", "remind", "remind", "review"]  # its deadline is 30 days away
     assert jobs(rest, kept, "every_day") == [] and len(jobs(rest, kept, "after_ten_days")) == 1
     complete(rest, tasks(rest, instance)["close_overdue"], "office")
     assert state(rest, instance) == "COMPLETED"

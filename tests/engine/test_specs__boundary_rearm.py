@@ -39,7 +39,8 @@ def test_an_event_subprocess_without_a_start_event_definition_is_refused_at_depl
         '    <bpmn:subProcess id="on_delay" triggeredByEvent="true">'
         '<bpmn:startEvent id="s0" />'
         "</bpmn:subProcess>\n  </bpmn:process>")
-    with pytest.raises(DefinitionInvalid, match=r"element 'on_delay' \(subProcess\): an event subprocess must start on "
-                                                r"a message, a signal, a timer, an error or an escalation \(here: none\)"):
+    with pytest.raises(DefinitionInvalid, match=r"element 'on_delay' \(subProcess\): an event subprocess must start "
+                                                r"on a message, a signal, a timer, an error or an escalation "
+                                                r"\(here: none\)"):
         with db.write() as s:
             services.deploy(s, [BundleFile("rearmed_boundary.bpmn", source.encode())], name="x")
