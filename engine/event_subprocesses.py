@@ -41,6 +41,13 @@ def interrupting(workflow, name: str) -> bool:
                for s in workflow.subprocess_specs[name].bpmn_start_events)
 
 
+def taken_over(workflow) -> bool:
+    """Whether an interrupting event subprocess has started: the rest of the process is over."""
+    triggers = _triggers(workflow)
+    return any(sp.spec.name in triggers and interrupting(workflow, sp.spec.name)
+               for sp in workflow.subprocesses.values())
+
+
 def _timer_start(workflow, name: str):
     """The timer start event of event subprocess `name`, or None."""
     for start in workflow.subprocess_specs[name].bpmn_start_events:
@@ -162,10 +169,8 @@ def retarget(workflow) -> None:
     if not armed and not names:
         return
     kept = {name: {**armed[name], "element": _timer_start(workflow, name).bpmn_id} for name in names if name in armed}
-    taken_over = any(sp.spec.name in _triggers(workflow) and interrupting(workflow, sp.spec.name)
-                     for sp in workflow.subprocesses.values())
     added = [name for name in names if name not in armed]
-    if added and not taken_over:
+    if added and not taken_over(workflow):
         kept.update(_armed(workflow, added))
     if kept:
         root.internal_data[TIMERS] = kept

@@ -951,13 +951,13 @@ def listens_for_messages(spec, subprocess_specs: dict) -> bool:
 
 
 def _event_subprocess_subscriptions(workflow: BpmnWorkflow) -> list[WaitingMessage]:
-    """The messages and signals that start the process's event subprocesses (an interrupting one
-    only until it has run)."""
+    """The messages and signals that start the process's event subprocesses, until an interrupting
+    one has taken the process over (Camunda removes the scope's subscriptions then)."""
+    triggers = getattr(workflow.spec.start, "trigger_specs", None)
+    if not triggers or event_subprocesses.taken_over(workflow):
+        return []
     found, root = [], str(workflow.task_tree.id)
-    for name in getattr(workflow.spec.start, "trigger_specs", []):
-        if event_subprocesses.interrupting(workflow, name) and \
-                any(sp.spec.name == name for sp in workflow.subprocesses.values()):
-            continue
+    for name in triggers:
         for start in workflow.subprocess_specs[name].bpmn_start_events:
             definition = start.event_definition
             if isinstance(definition, MessageEventDefinition):

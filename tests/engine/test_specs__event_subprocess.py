@@ -53,6 +53,8 @@ def test_an_interrupting_event_subprocess_cancels_the_work_in_hand(db, frozen_cl
     assert [e for e, _ in _ready(db, instance_id)] == ["close_project"]
     with pytest.raises(CorrelationError):  # it ran: the process no longer waits for it
         _message(db, "project_terminated")
+    with pytest.raises(CorrelationError):  # nor for the other event subprocesses: it was taken over
+        _message(db, "inquiry", question="还在吗")
     _complete(db, instance_id, "close_project")
     ok, row = _verified(db, instance_id)
     assert ok and row.status == "completed" and row.variables["reason"] == "整改逾期"
