@@ -40,6 +40,9 @@ def jobs(rest, instance_id: str, activity: str) -> list[dict]:
 def test_a_non_interrupting_timer_cycle_reminds_beside_the_work(rest, frozen_clock):
     deploy(rest, "timer_event_subprocesses.bpmn")
     instance = start(rest, "c7_timer_event_subprocesses", deadlineDays=10)
+    [review] = rest.as_("admin").get(f"/process-instance/{instance}/activity-instances").get_json()[
+        "childActivityInstances"]
+    assert review["activityId"] == "review"  # the armed timers are jobs, not activities
     [reminder] = jobs(rest, instance, "every_day")
     [deadline] = jobs(rest, instance, "after_ten_days")
     assert (reminder["dueDate"][:10], deadline["dueDate"][:10]) == ("2026-03-03", "2026-03-12")
