@@ -456,6 +456,33 @@ def compact(workflow: BpmnWorkflow) -> None:
     for current in [workflow, *list(workflow.subprocesses.values())]:
         if current is workflow or current.parent_task_id in workflow.subprocesses:
             _compact_tree(workflow, current, summary)
+    if event_subprocesses.timer_triggers(workflow):
+        _drop_finished_event_subprocesses(workflow, summary)
+
+
+def _drop_finished_event_subprocesses(workflow: BpmnWorkflow, summary: dict) -> None:
+    """A timer event subprocess that has run to its end hangs off the root with nothing after
+    it: drop it (a cycle would add one per occurrence), keeping what diagrams draw of it."""
+    root, last = workflow.task_tree, workflow.last_task
+    names = event_subprocesses.timer_triggers(workflow)
+    for trigger in list(root.children):
+        if trigger.task_spec.name not in names or trigger._state != TaskState.COMPLETED:
+            continue
+        subtree, pending = [], [trigger]
+        while pending:
+            task = pending.pop()
+            subtree.append(task)
+            pending.extend(task.children)
+        if any(not task._state & _FINAL or task is last for task in subtree):
+            continue
+        key = workflow.spec.name
+        for gone in subtree:
+            _remember(summary, workflow, workflow, key, gone)
+        root._children.remove(trigger.id)
+        for gone in subtree:
+            workflow.tasks.pop(gone.id, None)
+            _drop_subprocess(workflow, gone, key, summary)
+        root.__dict__.pop("_dalad_json", None)
 
 
 def _compact_tree(top: BpmnWorkflow, current, summary: dict) -> None:
