@@ -314,3 +314,39 @@ def test_the_error_event_subprocess_naming_the_code_wins_over_the_one_catching_e
     by_instance = {first["processInstanceId"]: "notify_applicant", second["processInstanceId"]: "log_error"}
     assert sorted(tasks(rest, named)) == [by_instance[named]] and sorted(tasks(rest, other)) == [by_instance[other]]
     assert variables(rest, second["processInstanceId"])["other_code"] == "LOST"
+
+
+CALLED_CHECK = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Definitions_check" targetNamespace="http://bpmn.io/schema/bpmn" exporter="Camunda Modeler" exporterVersion="5.20.0">
+  <bpmn:process id="c7_register_check" isExecutable="true" camunda:historyTimeToLive="180">
+    <bpmn:startEvent id="check_start"><bpmn:outgoing>c1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:serviceTask id="look_up" camunda:type="external" camunda:topic="look_up">
+      <bpmn:incoming>c1</bpmn:incoming><bpmn:outgoing>c2</bpmn:outgoing>
+    </bpmn:serviceTask>
+    <bpmn:endEvent id="check_end"><bpmn:incoming>c2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="c1" sourceRef="check_start" targetRef="look_up" />
+    <bpmn:sequenceFlow id="c2" sourceRef="look_up" targetRef="check_end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_an_error_from_a_called_process_reaches_the_callers_error_event_subprocess(rest):
+    calling = (HERE / "error_event_subprocess.bpmn").read_text(encoding="utf-8")
+    old = ('<bpmn:serviceTask id="check_register" name="Check the register" camunda:type="external" '
+           'camunda:topic="check_register">')
+    assert old in calling
+    calling = calling.replace(old, '<bpmn:callActivity id="check_register" name="Check the register" '
+                                   'calledElement="c7_register_check">')
+    calling = calling.replace("</bpmn:serviceTask>", "</bpmn:callActivity>", 1)
+    response = modeler_deploy(rest.as_("admin"), "permit", ("error_event_subprocess.bpmn", calling.encode()),
+                              [("register_check.bpmn", CALLED_CHECK.encode())])
+    assert response.status_code == 200, response.get_json()
+    instance = start(rest, "c7_error_event_subprocess")
+    [task] = fetch(rest, "look_up")
+    assert _bpmn_error(rest, task, "REJECTED", "not in the register").status_code == 204
+    assert sorted(tasks(rest, instance)) == ["notify_applicant"]
+    assert variables(rest, instance)["rejection_code"] == "REJECTED"
+    assert rest.as_("admin").get("/process-instance", superProcessInstance=instance).get_json() == []
+    complete(rest, tasks(rest, instance)["notify_applicant"], "office")
+    assert state(rest, instance) == "COMPLETED"
