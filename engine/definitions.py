@@ -13,15 +13,16 @@ from typing import Optional
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition, EscalationEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.bpmn.parser.task_parsers import SubprocessParser
-from SpiffWorkflow.bpmn.parser.event_parsers import (CANCEL_EVENT_XPATH, ERROR_EVENT_XPATH, ESCALATION_EVENT_XPATH,
-                                                     MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH,
-                                                     TERMINATION_EVENT_XPATH)
-from SpiffWorkflow.camunda.parser.event_parsers import CamundaEndEventParser
+from SpiffWorkflow.bpmn.parser.event_parsers import (CANCEL_EVENT_XPATH, CONDITIONAL_EVENT_XPATH, ERROR_EVENT_XPATH,
+                                                     ESCALATION_EVENT_XPATH, MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH,
+                                                     TERMINATION_EVENT_XPATH, TIMER_EVENT_XPATH)
+from SpiffWorkflow.camunda.parser.event_parsers import CamundaEndEventParser, CamundaStartEventParser
 from SpiffWorkflow.bpmn.specs.defaults import EventSubprocess as DefaultEventSubprocess
 from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
 from SpiffWorkflow.camunda.parser.task_spec import SubWorkflowParser as CamundaSubWorkflowParser
@@ -34,7 +35,7 @@ from .errors import DefinitionInvalid, EngineError, Problem
 from .expressions import compile_template
 from .models import (DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Resource,
                      StartSubscription, Timer)
-from .validation import check_bpmn
+from .validation import check_bpmn, task_documentation
 from .xmlsafe import parse_xml
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -74,13 +75,27 @@ class _EndEventParser(CamundaEndEventParser):
         return task
 
 
+class _StartEventParser(CamundaStartEventParser):
+    """Camunda's start event parser, knowing the error and escalation start events of an event
+    subprocess (SpiffWorkflow's reads them as none starts, so the event subprocess would run at once)."""
+
+    def create_task(self):
+        event_definition = self.get_event_definition(
+            [MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH, CONDITIONAL_EVENT_XPATH, ERROR_EVENT_XPATH,
+             ESCALATION_EVENT_XPATH])
+        task = self._create_task(event_definition)
+        self.spec.start.connect(task)
+        return task
+
+
 class DaladParser(CamundaParser):
     """Camunda's parser, with business rule tasks evaluated by the engine's own DMN, event
-    subprocesses known as such and signal end events that signal."""
+    subprocesses known as such (their error and escalation starts too) and signal end events that signal."""
 
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("endEvent"): (_EndEventParser, CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("endEvent")][1]),
+        full_tag("startEvent"): (_StartEventParser, CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("startEvent")][1]),
         full_tag("businessRuleTask"): (_BusinessRuleTaskParser, specs.EngineBusinessRuleTask),
         full_tag("subProcess"): (_SubprocessParser, CamundaParser.OVERRIDE_PARSER_CLASSES[full_tag("subProcess")][1]),
     }
@@ -221,6 +236,7 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
                 _literal_timers(spec, subs)
                 _configure_extensions([spec, *subs.values()], extension_config)
                 specs.adapt_specs([spec, *(sub for sub in subs.values() if sub is not None)])
+                problems.extend(_called_event_subprocesses(spec, subs, f, tree))
                 spec_dict = runtime.spec_to_dict(spec, subs)
             except ValidationException as exc:
                 problems.append(_problem_from_spiff(exc, f, tree))
@@ -272,6 +288,8 @@ def _unknown_group_warnings(bpmn_trees, unknown_groups) -> list[Problem]:
                                     element_type=etree.QName(element).localname))
     return warnings
 
+
+TIMER_KINDS = {"timeDate": "date", "timeDuration": "duration", "timeCycle": "cycle"}
 
 ACTIVITIES = {"task", "userTask", "manualTask", "serviceTask", "scriptTask", "sendTask", "receiveTask",
               "businessRuleTask", "callActivity", "subProcess", "transaction"}
@@ -344,6 +362,10 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
             if etree.QName(element).localname == "startEvent" and \
                     (element.getparent().get("triggeredByEvent") or "").lower() == "true":
                 entry["dalad_interrupting"] = (element.get("isInterrupting") or "true").lower() != "false"
+                for value in element.iterfind("bpmn:timerEventDefinition/*", NS):
+                    kind = TIMER_KINDS.get(etree.QName(value).localname if isinstance(value.tag, str) else "")
+                    if kind is not None:
+                        entry["dalad_timer"] = {"kind": kind, "text": (value.text or "").strip()}
             for phase in ("Before", "After"):
                 if (element.get(f"{{{CAMUNDA_NS}}}async{phase}") or "").lower() == "true":
                     entry[f"dalad_async_{phase.lower()}"] = True
@@ -454,6 +476,31 @@ def _called_elsewhere(bpmn_trees, resolve_process) -> tuple[list, dict[str, int]
     return found, pinned, problems
 
 
+_STARTED_BY_ENGINE = (TimerEventDefinition, ErrorEventDefinition, EscalationEventDefinition)
+
+
+def _called_event_subprocesses(spec, subprocess_specs: dict, f: BundleFile, tree) -> list[Problem]:
+    """Event subprocesses started by a timer, an error or an escalation run at the level of the
+    process an instance starts (engine/event_subprocesses.py), not in a process a call activity calls."""
+    problems = []
+    for process_spec in [spec, *subprocess_specs.values()]:
+        for task_spec in (process_spec.task_specs.values() if process_spec is not None else ()):
+            called = subprocess_specs.get(getattr(task_spec, "spec", None)) if specs.is_call(task_spec) else None
+            if called is None:
+                continue
+            names = [name for name in getattr(called.start, "trigger_specs", [])
+                     if any(isinstance(s.event_definition, _STARTED_BY_ENGINE)
+                            for s in subprocess_specs[name].bpmn_start_events)]
+            if names:
+                found = tree.getroot().xpath("//*[@id=$id]", id=task_spec.bpmn_id)
+                problems.append(Problem(
+                    f.name, f"the called process '{called.name}' has event subprocesses started by a timer, an "
+                            f"error or an escalation ({', '.join(names)}): these run only in a process started "
+                            "on its own, not in a called one yet", line=found[0].sourceline if found else None,
+                    element_id=task_spec.bpmn_id, element_type="callActivity"))
+    return problems
+
+
 def _problem_from_spiff(exc: ValidationException, f: BundleFile, tree) -> Problem:
     element_id = getattr(exc, "id", "") or None
     line, tag = None, getattr(exc, "tag", "") or None
@@ -552,7 +599,7 @@ def process_meta(tree, process, spec) -> dict:
             "follow_up_date": c(el, "followUpDate"), "priority": c(el, "priority"),
             "form_key": c(el, "formKey"), "form_ref": c(el, "formRef"),
             "form_ref_binding": c(el, "formRefBinding") or "latest", "form_ref_version": c(el, "formRefVersion"),
-            "form_fields": fields,
+            "form_fields": fields, "documentation": task_documentation(el),
         }
     starts = []
     for el in process.findall("bpmn:startEvent", NS):
@@ -566,7 +613,7 @@ def process_meta(tree, process, spec) -> dict:
             for child in definition:
                 local = etree.QName(child).localname if isinstance(child.tag, str) else ""
                 if local in ("timeDate", "timeDuration", "timeCycle"):
-                    timer = {"kind": {"timeDate": "date", "timeDuration": "duration", "timeCycle": "cycle"}[local],
+                    timer = {"kind": TIMER_KINDS[local],
                              "text": (child.text or "").strip()}
         starts.append({"id": el.get("id"), "kind": kind, "initiator": c(el, "initiator"), "timer": timer,
                        "form_fields": [_form_field(fd) for fd in el.iterfind(

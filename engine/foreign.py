@@ -36,6 +36,7 @@ from lxml import etree
 
 from .errors import ExpressionError, Problem
 from .scripts import compile_script, listener_source
+from .validation import task_documentation
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -329,7 +330,7 @@ class _Adapter:
         and its attributes as the diagram writes them (expressions are evaluated when read)."""
         return {"key": owner.get("id"), "name": owner.get("name"), "assignee": owner.get(_c("assignee")),
                 "priority": owner.get(_c("priority")), "due": owner.get(_c("dueDate")),
-                "followUp": owner.get(_c("followUpDate"))}
+                "followUp": owner.get(_c("followUpDate")), "description": task_documentation(owner)}
 
     NOWHERE = ("listeners run on an element's start and end, a flow's take, a task's create and complete, the "
                "process's start and end")

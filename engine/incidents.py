@@ -9,13 +9,11 @@ cause rows are resolved with their root cause.
 from __future__ import annotations
 
 from typing import Optional
-from uuid import UUID
 
-from SpiffWorkflow.exceptions import TaskNotFoundException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import clock
+from . import clock, runtime
 from .models import Incident, ProcessInstance
 
 
@@ -34,10 +32,7 @@ def open_incident(session: Session, root: ProcessInstance, *, element_id: Option
         if workflow is None:
             from .instances import load
             workflow = load(session, root.id, row=root).workflow
-        try:
-            call = workflow.get_task_from_id(UUID(called.call_task))
-        except TaskNotFoundException:
-            call = None
+        call = runtime.find_task(workflow, called.call_task)
         cause = Incident(instance_id=root.id, at_instance_id=called.super_instance_id,
                          element_id=call.task_spec.bpmn_id if call is not None else None, kind=kind,
                          message=message, payload={"cause": below.id}, created_at=now, cause_id=below.id,

@@ -8,7 +8,6 @@ taken out while in use and put back only after the commit, so a rolled-back chan
 from __future__ import annotations
 
 import re
-from uuid import UUID
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -62,6 +61,7 @@ _definitions = _LRU(256)  # definition id -> DefinitionRuntime
 _decision_files = _LRU(256)  # decision definition id -> {decision id: parsed Decision}
 _workflows = _LRU(2048)   # instance id -> (revision, workflow)
 _tenants = _LRU(256)  # deployment id -> (its tenant,): a deployment never changes
+_documentation = _LRU(256)  # definition id -> {user task element id: its documentation}
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,31 @@ def definition_runtime(session: Session, definition_id: int) -> DefinitionRuntim
         spec, subs = runtime.spec_from_dict(row.spec)
         cached = DefinitionRuntime(row.id, row.key, row.version, row.deployment_id, row.meta, spec, subs)
         _definitions.put(definition_id, cached)
+    return cached
+
+
+def task_description(connection, definition_id: int, element_id: str, own: Optional[str]) -> Optional[str]:
+    """A user task's description as Camunda 7 gives it: its own (its documentation's expressions
+    evaluated at its creation, a create listener's), else its element's documentation in the
+    definition of the instance it belongs to, which its row does not copy."""
+    if own is not None:
+        return own or None
+    return task_documentation(connection, definition_id).get(element_id)
+
+
+def task_documentation(connection, definition_id: int) -> dict[str, str]:
+    """The documentation of a definition's user tasks (its called processes' too) by element id,
+    read once per process (a session or a connection reads it)."""
+    cached = _documentation.get(definition_id)
+    if cached is None:
+        loaded = _definitions.get(definition_id)
+        meta = loaded.meta if loaded is not None else connection.scalar(
+            select(ProcessDefinition.meta).where(ProcessDefinition.id == definition_id)) or {}
+        cached = {}
+        for tasks in [*(meta.get("called_user_tasks") or {}).values(), meta.get("user_tasks") or {}]:
+            cached.update((element, attrs["documentation"]) for element, attrs in tasks.items()
+                          if attrs.get("documentation"))  # its own last: they win, as user_task_meta reads
+        _documentation.put(definition_id, cached)
     return cached
 
 
@@ -171,6 +196,7 @@ def clear_caches() -> None:
     _decision_files.clear()
     _workflows.clear()
     _tenants.clear()
+    _documentation.clear()
 
 
 @event.listens_for(Session, "after_commit")
@@ -410,7 +436,8 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
         attrs = (called or {}).get(element) or handle.meta["user_tasks"].get(element, {})
         values = _new_user_task(row, task, element, attrs, now)
         values["called_instance_id"] = called_processes.of_task(handle.calls, task)
-        task_id = _INSERT_TASK.run(connection, values).scalar_one()
+        insert = _INSERT_TASK if values["description"] is None else _INSERT_DESCRIBED_TASK
+        task_id = insert.run(connection, values).scalar_one()
         inbox.add_candidates(session, inbox.candidate_rows(task_id, values))
         opened[uuid] = [task_id, element]
         handle.events.append(history.Event("task_created", element_id=element,
@@ -421,10 +448,13 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
     handle.open_tasks = opened
 
 
-_INSERT_TASK = stepsql.insert(UserTask.__table__, [
+_TASK_COLUMNS = [
     "rest_id", "instance_id", "task_uuid", "element_id", "name", "lane", "process_key", "business_key",
     "candidate_groups", "candidate_users", "assignee", "priority", "form_key", "created_at", "due_at", "due_key",
-    "follow_up_at", "state", "called_instance_id"], returning="id")
+    "follow_up_at", "state", "called_instance_id"]
+_INSERT_TASK = stepsql.insert(UserTask.__table__, _TASK_COLUMNS, returning="id")
+# A task whose description is not its element's documentation as written (task_description): rare.
+_INSERT_DESCRIBED_TASK = stepsql.insert(UserTask.__table__, [*_TASK_COLUMNS, "description"], returning="id")
 
 
 def _occurrence(workflow, task) -> int:
@@ -463,6 +493,8 @@ def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: d
     due_at = _when(changes["due"] if "due" in changes else value("due_date"), element, row.id)
     follow_up = changes["followUp"] if "followUp" in changes else value("follow_up_date")
     name = changes["name"] if "name" in changes else _task_name(attrs.get("name") or task.task_spec.bpmn_name, data)
+    documentation = attrs.get("documentation")
+    description = changes["description"] if "description" in changes else _task_name(documentation, data)
     return dict(
         rest_id=new_rest_id(), instance_id=row.id, task_uuid=str(task.id), element_id=element,
         name=name, lane=attrs.get("lane"),
@@ -471,7 +503,7 @@ def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: d
         priority=int(priority) if priority not in (None, "") else 50,
         form_key=attrs.get("form_key") or attrs.get("form_ref"), created_at=now,
         due_at=due_at, due_key=inbox.due_key(due_at), follow_up_at=_when(follow_up, element, row.id),
-        state="ready")
+        state="ready", description=None if description == documentation else description or "")
 
 
 def _listener_changes(task, element: str) -> dict:
@@ -481,8 +513,8 @@ def _listener_changes(task, element: str) -> dict:
 
 
 def _task_name(name: Optional[str], data: dict) -> Optional[str]:
-    """A task name may hold expressions, as in Camunda 7 ('审批${stage}'); what cannot be
-    evaluated on this task's data is left out rather than shown as code."""
+    """A task name (or description) may hold expressions, as in Camunda 7 ('审批${stage}'); what
+    cannot be evaluated on this task's data is left out rather than shown as code."""
     if not name or ("${" not in name and "#{" not in name):
         return name
     try:
@@ -593,7 +625,7 @@ def _sync_external_tasks(session: Session, handle: Handle, waiting: list, now: d
 
 def _called_of(handle: Handle, task_uuid: str) -> Optional[int]:
     """The called instance whose process waits at task `task_uuid` (None: the root's own)."""
-    task = handle.workflow.get_task_from_id(UUID(task_uuid)) if handle.calls else None
+    task = runtime.find_task(handle.workflow, task_uuid) if handle.calls else None
     return None if task is None else called_processes.of_task(handle.calls, task)
 
 

@@ -35,7 +35,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import called, clock, history, inbox, instances, runtime
+from . import called, clock, event_subprocesses, history, inbox, instances, runtime
 from .errors import EngineError, ExecutionError, InstanceNotRunning, InvalidInput, NotFound
 from .models import (ExternalTask, MessageSubscription, ProcessDefinition, ProcessInstance, Timer,
                      UserTask)
@@ -144,6 +144,7 @@ def migrate_workflow(workflow, spec, subprocess_specs: dict, mapping: Optional[d
         notes.extend(_rebuild(pool, target_spec, targets))
     copy.spec, copy.subprocess_specs = spec, subprocess_specs
     try:
+        event_subprocesses.retarget(copy)
         for pool, _ in pools:
             for task in list(pool.get_tasks(state=_ACTIVE)):
                 _predict_again(pool, task)
@@ -154,7 +155,7 @@ def migrate_workflow(workflow, spec, subprocess_specs: dict, mapping: Optional[d
             if task.task_spec is None:
                 raise WorkflowException("a task has no element in the target version")
         runtime.snapshot(rebuilt)
-    except (SpiffWorkflowException, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (SpiffWorkflowException, KeyError, TypeError, ValueError, AttributeError, ExecutionError) as exc:
         raise MigrationRefused([Reason("broken", detail=f"{type(exc).__name__}: {exc}")]) from exc
     return MigrationResult(rebuilt, active, moved, _unique(notes))
 
@@ -474,12 +475,12 @@ def _retarget_rows(session: Session, row: ProcessInstance, target: instances.Def
     now = clock.now()
     open_tasks = {}
     for uuid, (task_id, element) in (row.open_tasks or {}).items():
-        task = runtime.find_task(workflow, uuid)
+        task = runtime.task_to_change(workflow, uuid)
         new_element = task.task_spec.bpmn_id
         open_tasks[uuid] = [task_id, new_element]
         task_row = session.get(UserTask, task_id)
         values = instances._new_user_task(row, task, new_element, target.meta["user_tasks"].get(new_element, {}), now)
-        for column in ("element_id", "name", "lane", "form_key", "candidate_groups", "candidate_users"):
+        for column in ("element_id", "name", "lane", "form_key", "candidate_groups", "candidate_users", "description"):
             if getattr(task_row, column) != values[column]:
                 setattr(task_row, column, values[column])
         wanted = {("group", g) for g in values["candidate_groups"]} | {("user", u) for u in values["candidate_users"]}

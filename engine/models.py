@@ -225,6 +225,9 @@ class UserTask(Base):
     completed_by: Mapped[Optional[str]] = mapped_column(String(100))
     completed_at: Mapped[Optional[datetime]]
     called_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"))  # a called process's task
+    # Its description when not its element's documentation as the diagram writes it (an expression
+    # evaluated, a create listener's): the static text is read from the definition, not copied per row.
+    description: Mapped[Optional[str]] = mapped_column(Text)
     candidates: Mapped[list["TaskCandidate"]] = relationship(cascade="all, delete-orphan")
 
 

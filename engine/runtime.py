@@ -44,8 +44,8 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundExcepti
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
-from . import clock, jsontext, specs
-from .errors import ExecutionError, ExpressionError
+from . import clock, event_subprocesses, jsontext, specs
+from .errors import ExecutionError, ExpressionError, TaskNotReady
 from .scripts import TASK_CHANGES, compile_script
 from .expressions import compile_any
 
@@ -396,6 +396,9 @@ def state_digest(workflow: BpmnWorkflow) -> str:
     summary = compacted(workflow)
     if any(summary.values()):
         doc["compacted"] = summary
+    armed = event_subprocesses.digest_part(workflow)
+    if armed is not None:
+        doc["event_subprocess_timers"] = armed
     return hashlib.sha256(jsontext.dumps(doc, sort_keys=True, default=_json_default).encode()).hexdigest()
 
 
@@ -453,6 +456,33 @@ def compact(workflow: BpmnWorkflow) -> None:
     for current in [workflow, *list(workflow.subprocesses.values())]:
         if current is workflow or current.parent_task_id in workflow.subprocesses:
             _compact_tree(workflow, current, summary)
+    if event_subprocesses.timer_triggers(workflow):
+        _drop_finished_event_subprocesses(workflow, summary)
+
+
+def _drop_finished_event_subprocesses(workflow: BpmnWorkflow, summary: dict) -> None:
+    """A timer event subprocess that has run to its end hangs off the root with nothing after
+    it: drop it (a cycle would add one per occurrence), keeping what diagrams draw of it."""
+    root, last = workflow.task_tree, workflow.last_task
+    names = event_subprocesses.timer_triggers(workflow)
+    for trigger in list(root.children):
+        if trigger.task_spec.name not in names or trigger._state != TaskState.COMPLETED:
+            continue
+        subtree, pending = [], [trigger]
+        while pending:
+            task = pending.pop()
+            subtree.append(task)
+            pending.extend(task.children)
+        if any(not task._state & _FINAL or task is last for task in subtree):
+            continue
+        key = workflow.spec.name
+        for gone in subtree:
+            _remember(summary, workflow, workflow, key, gone)
+        root._children.remove(trigger.id)
+        for gone in subtree:
+            workflow.tasks.pop(gone.id, None)
+            _drop_subprocess(workflow, gone, key, summary)
+        root.__dict__.pop("_dalad_json", None)
 
 
 def _compact_tree(top: BpmnWorkflow, current, summary: dict) -> None:
@@ -652,15 +682,17 @@ def refresh_timers(workflow: BpmnWorkflow) -> None:
 
 def run_job(workflow: BpmnWorkflow, task_uuid: str, phase: str) -> None:
     """Go on past an asynchronous continuation: before the task, or after it."""
-    task = find_task(workflow, task_uuid)
+    task = task_to_change(workflow, task_uuid)
     with _as_execution_error(workflow, task):
         task._set_internal_data(**{"dalad_released" if phase == "before" else "dalad_released_after": True})
         engine_steps(workflow)
 
 
 def run_engine(workflow: BpmnWorkflow) -> None:
-    """Advance the workflow until it waits for a person, a timer or a message."""
+    """Advance the workflow until it waits for a person, a timer or a message (the timers of
+    event subprocesses that are due start them)."""
     with _as_execution_error(workflow):
+        event_subprocesses.fire_due(workflow)
         refresh_timers(workflow)
         engine_steps(workflow)
 
@@ -682,6 +714,7 @@ def start(workflow: BpmnWorkflow, variables: dict, *, start_element: str | None 
                 task._set_internal_data(dalad_not_chosen=True)
             elif fire_start:
                 task._set_internal_data(event_fired=True)
+        event_subprocesses.arm(workflow)
         engine_steps(workflow)
 
 
@@ -720,12 +753,25 @@ def task_at(workflow: BpmnWorkflow, path: list):
 
 
 def find_task(workflow: BpmnWorkflow, task_uuid: str):
-    return workflow.get_task_from_id(UUID(task_uuid))
+    """The task of that id, in the workflow or any of its subprocesses; None when it has none (a
+    step compaction dropped, or one cancelled meanwhile)."""
+    try:
+        return workflow.get_task_from_id(UUID(task_uuid))
+    except TaskNotFoundException:
+        return None
+
+
+def task_to_change(workflow: BpmnWorkflow, task_uuid: str):
+    """`find_task` for work on the task: its absence is refused as a task no longer ready."""
+    task = find_task(workflow, task_uuid)
+    if task is None:
+        raise TaskNotReady(f"task {task_uuid} is no longer part of the process: it moved on or was cancelled")
+    return task
 
 
 def complete_user_task(workflow: BpmnWorkflow, task_uuid: str, data: dict) -> None:
     """Complete a ready user task with the form data and run until the next wait."""
-    task = find_task(workflow, task_uuid)
+    task = task_to_change(workflow, task_uuid)
     with _as_execution_error(workflow, task):
         task.set_data(**data)
         task.run()
@@ -747,7 +793,7 @@ def withdraw_user_task(workflow: BpmnWorkflow, task, submitted: list[str]) -> No
 
 def complete_external_task(workflow: BpmnWorkflow, task_uuid: str, variables: dict) -> None:
     """A worker finished an external task: its variables join the process, which runs on."""
-    task = find_task(workflow, task_uuid)
+    task = task_to_change(workflow, task_uuid)
     with _as_execution_error(workflow, task):
         task.set_data(**variables)
         task.complete()
@@ -758,7 +804,7 @@ def throw_bpmn_error(workflow: BpmnWorkflow, task_uuid: str, code: str, message:
                      variables: dict) -> None:
     """A worker reports a business error: the error boundary event for `code` on the task (or
     around it) takes over; no catcher is an error, not a silent end."""
-    task = find_task(workflow, task_uuid)
+    task = task_to_change(workflow, task_uuid)
     with _as_execution_error(workflow, task):
         event = BpmnEvent(specs.EngineErrorEventDefinition(code, code),
                           payload={"variables": variables, "code": code, "message": message},
@@ -768,9 +814,11 @@ def throw_bpmn_error(workflow: BpmnWorkflow, task_uuid: str, code: str, message:
             scopes.append(scope)
             scope = getattr(scope, "parent_workflow", None)
         if not any(t.workflow in scopes and t.task_spec.event_definition.catches(t, event)
-                   for t in manager.tasks.values()):
+                   for t in manager.tasks.values()) and not event_subprocesses.catches_error(workflow, event):
             raise failure(f"no error event catches BPMN error '{code}'", task)
+        before = set(workflow.subprocesses)
         manager.catch(event, internal=False)
+        event_subprocesses.started(workflow, before)
         engine_steps(workflow)
 
 
@@ -780,7 +828,7 @@ def catch_signal(workflow: BpmnWorkflow, name: str, variables: dict) -> None:
     with _as_execution_error(workflow):
         before = set(workflow.subprocesses)
         workflow.top_workflow.event_manager.catch(event, internal=False)
-        _interrupt_for_event_subprocesses(workflow, before)
+        event_subprocesses.started(workflow, before)
         refresh_timers(workflow)
         engine_steps(workflow)
 
@@ -796,7 +844,7 @@ def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations:
         workflow.catch(event)
         if isinstance(payload, dict) and payload:
             set_variables(workflow, payload)
-        _interrupt_for_event_subprocesses(workflow, before)
+        event_subprocesses.started(workflow, before)
         refresh_timers(workflow)
         engine_steps(workflow)
 
@@ -918,6 +966,7 @@ def snapshot(workflow: BpmnWorkflow) -> Snapshot:
                                                        "signal"))
     if not workflow.completed:
         messages.extend(_event_subprocess_subscriptions(workflow))
+        timers.extend(WaitingTimer(*armed) for armed in event_subprocesses.armed_timers(workflow))
     return Snapshot(ready, timers, messages, external, list(jobs.values()))
 
 
@@ -929,12 +978,13 @@ def listens_for_messages(spec, subprocess_specs: dict) -> bool:
 
 
 def _event_subprocess_subscriptions(workflow: BpmnWorkflow) -> list[WaitingMessage]:
-    """The messages and signals that start the process's event subprocesses (an interrupting one
-    only until it has run)."""
+    """The messages and signals that start the process's event subprocesses, until an interrupting
+    one has taken the process over (Camunda removes the scope's subscriptions then)."""
+    triggers = getattr(workflow.spec.start, "trigger_specs", None)
+    if not triggers or event_subprocesses.taken_over(workflow):
+        return []
     found, root = [], str(workflow.task_tree.id)
-    for name in getattr(workflow.spec.start, "trigger_specs", []):
-        if _interrupting(workflow, name) and any(sp.spec.name == name for sp in workflow.subprocesses.values()):
-            continue
+    for name in triggers:
         for start in workflow.subprocess_specs[name].bpmn_start_events:
             definition = start.event_definition
             if isinstance(definition, MessageEventDefinition):
@@ -942,44 +992,6 @@ def _event_subprocess_subscriptions(workflow: BpmnWorkflow) -> list[WaitingMessa
             elif isinstance(definition, SignalEventDefinition):
                 found.append(WaitingMessage(root, name, definition.name, "signal"))
     return found
-
-
-def _interrupting(workflow: BpmnWorkflow, name: str) -> bool:
-    return any((getattr(s, "extensions", None) or {}).get("dalad_interrupting", True)
-               for s in workflow.subprocess_specs[name].bpmn_start_events)
-
-
-def _interrupt_for_event_subprocesses(workflow: BpmnWorkflow, before: set) -> None:
-    """An event subprocess that just started gets its way to the process's end (SpiffWorkflow
-    adds it without one); an interrupting one cancels what else the process was doing."""
-    for task_id, subprocess in list(workflow.subprocesses.items()):
-        if task_id in before or subprocess.spec.name not in getattr(workflow.spec.start, "trigger_specs", []):
-            continue
-        trigger = workflow.get_task_from_id(task_id)
-        if not trigger.children:
-            trigger.task_spec._predict(trigger, mask=TaskState.NOT_FINISHED_MASK)
-        _share_process_variables(workflow, trigger, subprocess)
-        if not _interrupting(workflow, subprocess.spec.name):
-            continue
-        for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
-            if task is trigger or trigger.is_descendant_of(task) or task.is_descendant_of(trigger):
-                continue
-            if task.workflow is workflow and not task.has_state(TaskState.FINISHED_MASK):
-                task.cancel()
-
-
-def _share_process_variables(workflow: BpmnWorkflow, trigger, subprocess) -> None:
-    """An event subprocess reads the process's variables as they are now (Camunda runs it in the
-    instance's scope), beneath what its message or signal brought."""
-    current = dict(workflow.data)
-    if workflow.last_task is not None and workflow.last_task.workflow is workflow \
-            and not workflow.last_task.is_descendant_of(trigger):
-        current.update(workflow.last_task.data)
-    for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
-        if task.workflow is workflow and task is not trigger and not task.is_descendant_of(trigger):
-            current.update(task.data)
-    for task in subprocess.get_tasks():
-        task.data = {**current, **task.data}
 
 
 def _job_of(task) -> "PendingJob":

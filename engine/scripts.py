@@ -40,20 +40,20 @@ LISTENER_MARK = "# dalad:create-listener "  # a create listener's last line: its
 # DelegateTask's methods a create listener may call: setters (the field they change), candidate
 # changes (add/delete, group/user, a list or one), getters (the field they read).
 _TASK_SETTERS = {"setAssignee": "assignee", "setDueDate": "due", "setFollowUpDate": "followUp",
-                 "setPriority": "priority", "setName": "name"}
+                 "setPriority": "priority", "setName": "name", "setDescription": "description"}
 _TASK_CANDIDATES = {"addCandidateGroup": ("add", "group", False), "addCandidateGroups": ("add", "group", True),
                     "addCandidateUser": ("add", "user", False), "addCandidateUsers": ("add", "user", True),
                     "deleteCandidateGroup": ("delete", "group", False), "deleteCandidateUser": ("delete", "user", False)}
 _TASK_GETTERS = {"getAssignee": "assignee", "getDueDate": "due", "getFollowUpDate": "followUp",
-                 "getPriority": "priority", "getName": "name", "getTaskDefinitionKey": "key"}
+                 "getPriority": "priority", "getName": "name", "getDescription": "description",
+                 "getTaskDefinitionKey": "key"}
 _TASK_REFUSED = {
     "getId": "the task gets its id when it is created, after its create listeners",
-    "setDescription": "dalad's tasks have no description; put it in the task's name or a form field",
-    "getDescription": "dalad's tasks have no description",
 }
 TASK_METHODS = sorted([*_TASK_SETTERS, *_TASK_CANDIDATES, *_TASK_GETTERS, "getExecution", "getVariable",
                        "setVariable"])
 _LIMITS = {"assignee": 100, "name": 300, "group": 200, "user": 100}  # the inbox row's columns
+_MAX_DESCRIPTION = 4000  # characters, as Camunda 7's task table holds
 
 Step = Callable[[dict, list], None]
 _changed: contextvars.ContextVar[list] = contextvars.ContextVar("dalad_script_changed")  # containers changed in place
@@ -122,7 +122,8 @@ def compile_script(source: str) -> Script:
 
 def listener_source(script: str, facts: dict) -> str:
     """A create listener's script with its task's facts (`key`: the task's id; `name`, `assignee`,
-    `priority`, `due`, `followUp`: its attributes as the diagram writes them, None if absent)."""
+    `priority`, `due`, `followUp`, `description`: its attributes and documentation as the diagram
+    writes them, None if absent)."""
     return f"{script.rstrip()}\n{LISTENER_MARK}{json.dumps(facts, ensure_ascii=False)}"
 
 
@@ -390,6 +391,12 @@ def _task_value(method: str, field: str, value: Any) -> Any:
         if isinstance(value, str) and (_parse_temporal(value) is not None or value.strip().upper().startswith("P")):
             return value.strip()
         raise _Fail(f"task.{method}() takes a date, a datetime or ISO 8601 text, not {_describe_value(value)}")
+    if field == "description":  # text as written, line breaks and all; None: no description
+        if value is not None and type(value) is not str:
+            raise _Fail(f"task.{method}() takes a text, not {_describe_value(value)}")
+        if value is not None and len(value) > _MAX_DESCRIPTION:
+            raise _Fail(f"task.{method}() takes at most {_MAX_DESCRIPTION} characters")
+        return value
     if value is None and field == "assignee":
         return None
     if type(value) not in (str, int) or not str(value).strip():

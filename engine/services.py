@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import set_committed_value
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.exceptions import TaskNotFoundException
 
 from . import (bureaus, called, clock, compliance, definitions, history, inbox, instances, runtime, senders, stepsql,
                users, variable_limits)
@@ -490,7 +489,7 @@ def withdraw_task(session: Session, task_id: int, *, user: str) -> UserTask:
         raise TaskNotReady(f"task {task_id} cannot be taken back: {problem}")
     submitted = sorted(next((e.get("data") or {}).get("values") or {} for e in reversed(history.events_of(session, row.id))
                             if e["type"] == "task_completed" and (e.get("data") or {}).get("task") == task.id))
-    spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
+    spiff_task = runtime.task_to_change(handle.workflow, task.task_uuid)
     handle.events.append(history.Event("task_withdrawn", actor=user, element_id=task.element_id,
                                        data={"task": task.id, "path": runtime.task_path(spiff_task),
                                              "values": submitted}))
@@ -525,9 +524,8 @@ def withdraw_problem(session: Session, task: UserTask, row: ProcessInstance, wor
                if session.scalar(select(model.id).where(model.task_id.in_(opened or [0])).limit(1))]
     if touched:
         return "the next step has been worked on"
-    try:
-        runtime.find_task(instances.stored_workflow(session, row) if workflow is None else workflow, task.task_uuid)
-    except TaskNotFoundException:  # compaction dropped its step once the next one started
+    if runtime.find_task(instances.stored_workflow(session, row) if workflow is None else workflow,
+                         task.task_uuid) is None:  # compaction dropped its step once the next one started
         return "the process has moved on since"
     return None
 
@@ -1015,7 +1013,7 @@ def complete_external_task(session: Session, task_id: int, *, worker_id: str, va
 def _finish_external(session: Session, task: ExternalTask, variables: dict, actor: Optional[str],
                      data: dict) -> ProcessInstance:
     handle = instances.load(session, task.instance_id)
-    spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
+    spiff_task = runtime.task_to_change(handle.workflow, task.task_uuid)
     handle.events.append(history.Event("external_task_completed", actor=actor, element_id=task.element_id,
                                        data={"external_task": task.id, "path": runtime.task_path(spiff_task),
                                              **data, "variables": variables}))
@@ -1086,7 +1084,7 @@ def handle_bpmn_error(session: Session, task_id: int, *, worker_id: str, error_c
         raise InvalidInput("a BPMN error needs an errorCode")
     variables = _checked_variables(variables)
     handle = instances.load(session, task.instance_id)
-    spiff_task = runtime.find_task(handle.workflow, task.task_uuid)
+    spiff_task = runtime.task_to_change(handle.workflow, task.task_uuid)
     handle.events.append(history.Event("external_task_bpmn_error", actor=user or worker_id,
                                        element_id=task.element_id,
                                        data={"external_task": task.id, "path": runtime.task_path(spiff_task),

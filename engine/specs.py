@@ -27,7 +27,9 @@ from SpiffWorkflow.bpmn.specs.defaults import ParallelMultiInstanceTask as Defau
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask as DefaultServiceTask
 from SpiffWorkflow.bpmn.specs.defaults import SequentialMultiInstanceTask as DefaultSequentialMI
 from SpiffWorkflow.bpmn.specs.defaults import StartEvent as DefaultStartEvent
-from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition, SignalEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import (ErrorEventDefinition,
+                                                                        EscalationEventDefinition,
+                                                                        SignalEventDefinition)
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as BpmnMessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
@@ -35,6 +37,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDef
                                                               TimeDateEventDefinition, TimerEventDefinition)
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import EventSubprocess
 from SpiffWorkflow.camunda.specs.event_definitions import \
     MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
@@ -76,9 +79,32 @@ class ProcessMessageEventDefinition(CamundaMessageEventDefinition):
             my_task.data.update(payload)
 
 
+def _throw_to_event_subprocesses(definition, my_task, payload) -> None:
+    """Throw an error or escalation from `my_task` up through the scopes around it; an event
+    subprocess it starts (no closer event caught it) gets its way and, interrupting, the process."""
+    from . import event_subprocesses
+
+    top = my_task.workflow.top_workflow
+    before = set(top.subprocesses)
+    top.catch(BpmnEvent(definition, payload=payload, target=my_task.workflow))
+    if len(top.subprocesses) > len(before):
+        event_subprocesses.started(top, before)
+
+
 class EngineErrorEventDefinition(ErrorEventDefinition):
     """An error caught with camunda:errorCodeVariable / errorMessageVariable, and the variables
-    a worker sent with its BPMN error."""
+    a worker sent with its BPMN error. Thrown by an error end event, it carries the thrower's
+    variables; the event subprocess it starts learns its code too."""
+
+    def throw(self, my_task):
+        _throw_to_event_subprocesses(self, my_task, deepcopy(my_task.data))
+
+    def catch(self, my_task, event=None):
+        super().catch(my_task, event)
+        payload = my_task.internal_data.get(self.name)
+        if isinstance(my_task.task_spec, StartEvent) and isinstance(payload, dict) and "code" not in payload:
+            my_task.internal_data[self.name] = {"variables": payload, "code": event.event_definition.code,
+                                                "message": None}
 
     def update_task_data(self, my_task):
         payload = my_task.internal_data.get(self.name)
@@ -90,6 +116,13 @@ class EngineErrorEventDefinition(ErrorEventDefinition):
             my_task.data[config["code_variable"]] = payload["code"]
         if config.get("message_variable"):
             my_task.data[config["message_variable"]] = payload.get("message")
+
+
+class EngineEscalationEventDefinition(EscalationEventDefinition):
+    """An escalation carrying the thrower's variables; it may start an event subprocess."""
+
+    def throw(self, my_task):
+        _throw_to_event_subprocesses(self, my_task, deepcopy(my_task.data))
 
 
 class EngineBusinessRuleTask(ScriptEngineTask, BpmnSpecMixin):
@@ -592,6 +625,7 @@ _DEFINITION_CLASSES = {
     CycleTimerEventDefinition: EngineCycleTimer, TimeDateEventDefinition: EngineTimeDateTimer,
     DurationTimerEventDefinition: EngineDurationTimer, CamundaMessageEventDefinition: ProcessMessageEventDefinition,
     BpmnMessageEventDefinition: ProcessMessageEventDefinition, ErrorEventDefinition: EngineErrorEventDefinition,
+    EscalationEventDefinition: EngineEscalationEventDefinition,
     SignalEventDefinition: EngineSignalEventDefinition,
 }
 
@@ -621,9 +655,24 @@ def wire_event_subprocesses(process_spec) -> None:
             event_subprocess.connect(process_spec.end)
 
 
+def _timer_event_subprocesses_as_triggers(process_spec, by_name: dict) -> None:
+    """SpiffWorkflow runs an event subprocess started by a timer at once, as a branch of the start:
+    make it a trigger like the others (engine/event_subprocesses.py arms its timer)."""
+    start = process_spec.start
+    for name in list(start._outputs):
+        candidate = process_spec.task_specs.get(name)
+        sub = by_name.get(getattr(candidate, "spec", None)) if isinstance(candidate, EventSubprocess) else None
+        if sub is not None and any(isinstance(s.event_definition, TimerEventDefinition)
+                                   for s in sub.bpmn_start_events):
+            start._outputs.remove(name)
+            start.trigger_specs.append(name)
+
+
 def adapt_specs(specs) -> None:
     """Give freshly parsed specs the engine's semantics (see the module docstring)."""
+    by_name = {s.name: s for s in specs}
     for process_spec in specs:
+        _timer_event_subprocesses_as_triggers(process_spec, by_name)
         wire_event_subprocesses(process_spec)
         for task_spec in process_spec.task_specs.values():
             if type(task_spec) in _SPEC_CLASSES:
@@ -653,6 +702,7 @@ def register(registry) -> None:
     converter_class("NoneTask")(DefaultServiceTask, registry)  # SpiffWorkflow's config forgot it
     converter_class("NoneTask")(EngineBusinessRuleTask, registry)
     converter_class("ErrorEventDefinition")(EngineErrorEventDefinition, registry)
+    converter_class("EscalationEventDefinition")(EngineEscalationEventDefinition, registry)
     converter_class("SignalEventDefinition")(EngineSignalEventDefinition, registry)
     converter_class("CallActivity")(EngineCallActivity, registry)
     converter_class("BoundaryEvent")(EngineBoundaryEvent, registry)

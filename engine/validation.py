@@ -32,6 +32,7 @@ __all__ = [
     "Checker",
     "ExpressionField",
     "check_bpmn",
+    "task_documentation",
 ]
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -423,6 +424,22 @@ class Checker:
 
 # --------------------------------------------------------------------------- element rules
 
+def task_documentation(task) -> Optional[str]:
+    """A user task's documentation as Camunda 7 reads it for the task's description: the texts of
+    its bpmn:documentation children, each trimmed, joined by a blank line; None without one."""
+    texts = [(doc.text or "").strip() for doc in task.findall(_b("documentation"))]
+    return "\n\n".join(texts) if texts else None
+
+
+def _check_description(checker: Checker, task) -> None:
+    """The documentation is the task's description, its ${...} evaluated when the task is created."""
+    text = task_documentation(task)
+    if text and _EMBEDDED.search(text):
+        error = checker.compile("template", text)
+        if error is not None:
+            checker.report(task, f"documentation (the task's description) does not parse: {error}")
+
+
 def _check_timer(checker: Checker, definition) -> None:
     event = checker.owner(definition)
     present = [(local, parse, child) for local, parse in TIMER_PARTS
@@ -497,19 +514,44 @@ def _check_decision_reference(checker: Checker, task) -> None:
                              '(camunda:class, delegateExpression, expression, or camunda:type="external")')
 
 
+_EVENT_SUBPROCESS_STARTS = {"messageEventDefinition", "signalEventDefinition", "timerEventDefinition",
+                            "errorEventDefinition", "escalationEventDefinition"}
+
+
 def _check_event_subprocess(checker: Checker, subprocess) -> None:
-    """Event subprocesses start on a message or a signal; other starts are refused."""
+    """Event subprocesses at the process level start on a message, a signal, a timer, an error or
+    an escalation; other starts (a condition) are refused, and so are event subprocesses inside a
+    subprocess."""
     if (subprocess.get("triggeredByEvent") or "").strip().lower() != "true":
         return
-    kinds = {_local(child) for start in subprocess.findall(_b("startEvent")) for child in start
+    starts = subprocess.findall(_b("startEvent"))
+    kinds = {_local(child) for start in starts for child in start
              if isinstance(child.tag, str) and _local(child).endswith("EventDefinition")}
-    if not kinds or not kinds <= {"messageEventDefinition", "signalEventDefinition"}:
+    if not kinds or not kinds <= _EVENT_SUBPROCESS_STARTS:
         started_by = ", ".join(sorted(k[:-len("EventDefinition")] for k in kinds)) or "none"
-        checker.report(subprocess, f"an event subprocess must start on a message or a signal (here: {started_by}); "
-                                   "use a boundary event for timers, errors and escalations")
+        checker.report(subprocess, f"an event subprocess must start on a message, a signal, a timer, an error or "
+                                   f"an escalation (here: {started_by})")
+    for start in starts:
+        if start.find(_b("errorEventDefinition")) is not None and \
+                (start.get("isInterrupting") or "true").strip().lower() == "false":
+            checker.report(start, "an error start event always interrupts: remove isInterrupting=\"false\"")
     if subprocess.getparent() is not None and _local(subprocess.getparent()) != "process":
         checker.report(subprocess, "an event subprocess inside a subprocess is not supported yet; "
                                    "put it at the process level")
+
+
+def _check_event_subprocess_start(checker: Checker, definition) -> None:
+    """An error or escalation start event starts an event subprocess, nothing else (as Camunda 7
+    refuses it)."""
+    start = definition.getparent()
+    if start is None or _local(start) != "startEvent":
+        return
+    scope = start.getparent()
+    if scope is None or _local(scope) != "subProcess" or \
+            (scope.get("triggeredByEvent") or "").strip().lower() != "true":
+        kind = _local(definition)[:-len("EventDefinition")]
+        checker.report(start, f"an {kind} start event may only start an event subprocess "
+                              "(a subProcess with triggeredByEvent=\"true\")")
 
 
 def _check_call_binding(checker: Checker, activity) -> None:
@@ -653,7 +695,10 @@ def _check_form_field(checker: Checker, form_field) -> None:
 # function (checker, element) that calls checker.report(element_or_owner, message).
 ELEMENT_RULES: dict[str, list[ElementRule]] = {
     "timerEventDefinition": [_check_timer],
+    "errorEventDefinition": [_check_event_subprocess_start],
+    "escalationEventDefinition": [_check_event_subprocess_start],
     "scriptTask": [_check_script_task],
+    "userTask": [_check_description],
     **{name: [_check_java] for name in JAVA_IMPLEMENTED},
     "serviceTask": [_check_java, _check_service_implementation],
     "subProcess": [_check_event_subprocess],

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import fnmatch
 import functools
 import heapq
 import json
@@ -25,7 +24,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from flask import Blueprint, current_app, g, request
 from lxml import etree
-from sqlalchemy import Integer, and_, bindparam, func, or_, select
+from sqlalchemy import Integer, and_, bindparam, func, or_, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
@@ -34,7 +33,7 @@ from werkzeug.exceptions import HTTPException
 from engine import bureaus, clock, inbox, senders, services, tokens, users
 from engine.definitions import BPMN_NS, BundleFile, user_task_meta
 from engine.errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput, NotFound, Problem
-from engine.instances import deployment_tenant
+from engine.instances import deployment_tenant, task_description, task_documentation
 from engine.models import (DecisionDefinition, Deployment, ExternalTask, HistoryEvent, Incident, ProcessDefinition,
                            ProcessInstance, Resource, TaskCandidate, User, UserBureau, UserTask, row_id)
 from engine.xmlsafe import parse_xml
@@ -385,7 +384,9 @@ _COMPARISONS = {
 
 
 def _like_match(value: str, pattern) -> bool:
-    return fnmatch.fnmatchcase(value, str(pattern).replace("%", "*").replace("_", "?"))
+    """SQL's LIKE, as Camunda's variable `like`: % any text, _ one character, a backslash takes the
+    next character as it is; every other character, `*`, `?` and `[` too, is itself."""
+    return _like_text(str(pattern), "postgresql").fullmatch(value) is not None
 
 
 def _arg_variables(name: str) -> Optional[Callable[[dict], bool]]:
@@ -1353,18 +1354,19 @@ def owner_of(model):
 
 def task_dto(session: Session, task: UserTask, instance: ProcessInstance) -> dict:
     """One task (a row and the instance it belongs to) as Camunda shows it."""
-    return _task_dto((task.id, task.rest_id, task.name, task.assignee, task.created_at, task.due_at, task.follow_up_at,
-                      task.priority, task.element_id, task.form_key, instance.rest_id, instance.status,
-                      _rest_id(session, ProcessDefinition, instance.definition_id)))
+    return _task_dto(session, (task.id, task.rest_id, task.name, task.assignee, task.created_at, task.due_at,
+                               task.follow_up_at, task.priority, task.element_id, task.form_key, instance.rest_id,
+                               instance.status, _rest_id(session, ProcessDefinition, instance.definition_id),
+                               task.description, instance.definition_id))
 
 
-def _task_dto(row) -> dict:
+def _task_dto(connection, row) -> dict:
     """A task as Camunda shows it, from the values `_TASK_ROWS` reads."""
     (_key, rest_id, name, assignee, created, due, follow_up, priority, element_id, form_key, instance_id, status,
-     definition_id, *_variables) = row
+     definition_id, description, definition_row, *_variables) = row
     return {"id": rest_id, "name": name, "assignee": assignee, "owner": None,
-            "created": _date(created), "due": _date(due), "followUp": _date(follow_up),
-            "delegationState": None, "description": None,
+            "created": _date(created), "due": _date(due), "followUp": _date(follow_up), "delegationState": None,
+            "description": task_description(connection, definition_row, element_id, description),
             "executionId": instance_id, "parentTaskId": None, "priority": priority,
             "processDefinitionId": definition_id, "processInstanceId": instance_id,
             "caseExecutionId": None, "caseDefinitionId": None, "caseInstanceId": None,
@@ -1380,7 +1382,8 @@ _CANDIDATES = TaskCandidate.__table__
 # filter, the instance's variables, last).
 _TASK_ROWS = (select(_TASK.id, _TASK.rest_id, _TASK.name, _TASK.assignee, _TASK.created_at, _TASK.due_at,
                      _TASK.follow_up_at, _TASK.priority, _TASK.element_id, _TASK.form_key,
-                     _INSTANCE.rest_id, _INSTANCE.status, _DEFINITION.rest_id)
+                     _INSTANCE.rest_id, _INSTANCE.status, _DEFINITION.rest_id, _TASK.description,
+                     _INSTANCE.definition_id)
               .join_from(UserTask.__table__, ProcessInstance.__table__, _INSTANCE.id == owner_of(_TASK))
               .join(ProcessDefinition.__table__, _DEFINITION.id == _INSTANCE.definition_id))
 
@@ -1414,11 +1417,14 @@ _TASK_FILTERS = (
     ("taskDefinitionKeyIn", _arg_list, lambda values: _TASK.element_id.in_(values)),
     ("name", _arg, lambda value: _TASK.name == value),
     ("nameLike", _arg, lambda value: _like(_TASK.name, value)),
+    ("description", _arg, lambda value: _described(value, _TASK.description == value)),
+    ("descriptionLike", _arg, lambda value: _described(value, _like(_TASK.description, value))),
     ("assignee", _arg, lambda value: _TASK.assignee == value),
     ("assigneeLike", _arg, lambda value: _like(_TASK.assignee, value)),
     ("assigned", _arg_bool, lambda _: _TASK.assignee.is_not(None)),
     ("unassigned", _arg_bool, lambda _: _TASK.assignee.is_(None)),
 )
+_DESCRIPTION_FILTERS = ("description", "descriptionLike")
 _TASK_FILTERS_AFTER_CANDIDATES = (
     ("withCandidateGroups", _arg_bool, lambda _: _TASK.id.in_(select(_CANDIDATES.c.task_id)
                                                                  .where(_CANDIDATES.c.kind == "group"))),
@@ -1443,6 +1449,35 @@ _TASK_SORTS = {"id": _TASK.id, "name": _TASK.name, "assignee": _TASK.assignee, "
                "instanceId": _TASK.instance_id, "processInstanceId": _TASK.instance_id}
 
 
+def _described(value, own_passes):
+    """A description filter: the task's own description passes, or it has none and its element's
+    documentation passes (the (definition, element) pairs bound as `<filter>_documented`)."""
+    documented = bindparam(f"{value.key}_documented", expanding=True)
+    return or_(own_passes, and_(_TASK.description.is_(None),
+                                tuple_(_INSTANCE.definition_id, _TASK.element_id).in_(documented)))
+
+
+def _documented(connection: Connection, name: str, value: str) -> list[tuple[int, str]]:
+    """The (definition id, element id) of the user tasks whose documentation passes the description
+    filter `name` as the database compares: = exactly, or SQL LIKE (`_like_text`)."""
+    matches = (lambda text: text == value) if name == "description" else \
+        _like_text(value, connection.dialect.name).fullmatch
+    return [(definition_id, element_id) for definition_id in connection.scalars(select(_DEFINITION.id))
+            for element_id, text in task_documentation(connection, definition_id).items() if matches(text)]
+
+
+def _like_text(pattern: str, dialect: str) -> re.Pattern:
+    """SQL LIKE's pattern as the database reads it: % any text, _ one character; on PostgreSQL a
+    backslash takes the next character as it is, on SQLite the letters A-Z match either case."""
+    parts, chars = [], iter(pattern)
+    for char in chars:
+        if char == "\\" and dialect == "postgresql":
+            parts.append(re.escape(next(chars, "")))
+        else:
+            parts.append({"%": ".*", "_": "."}.get(char) or re.escape(char))
+    return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE | re.ASCII if dialect == "sqlite" else 0))
+
+
 @dataclass(frozen=True)
 class _TaskQueryShape:
     """What a task query's statement depends on, never a value: the filters given, the candidate
@@ -1465,7 +1500,7 @@ def _applies(value) -> bool:
     return value is not None and value is not False and value != []
 
 
-def _task_query(*, with_variables: bool) -> tuple[_TaskQueryShape, dict]:
+def _task_query(connection: Connection, *, with_variables: bool) -> tuple[_TaskQueryShape, dict]:
     """Ready tasks as Camunda's task query filters and sorts them: the query's shape, and the
     values bound to it (the caller's name and groups among them when their visibility applies)."""
     caller = _caller()
@@ -1486,6 +1521,9 @@ def _task_query(*, with_variables: bool) -> tuple[_TaskQueryShape, dict]:
                 filters.append(name)
                 values[name] = value
     read(_TASK_FILTERS)
+    for name in _DESCRIPTION_FILTERS:
+        if name in filters:
+            values[f"{name}_documented"] = _documented(connection, name, values[name])
     groups = _arg_list("candidateGroups") or ([_arg("candidateGroup")] if _arg("candidateGroup") else None)
     candidate_user = _arg("candidateUser")
     unclaimed = not _arg_bool("includeAssignedTasks")  # Camunda: candidate tasks are the unclaimed ones
@@ -1576,13 +1614,13 @@ def tasks():
             rows = _bureau_inbox_page(connection, group)
         else:
             test = _arg_variables("processVariables")
-            shape, values = _task_query(with_variables=test is not None)
+            shape, values = _task_query(connection, with_variables=test is not None)
             if test is None:
                 rows = connection.execute(_task_statement(_task_paged(shape, values)), values)
             else:
                 rows = _page_list([row for row in connection.execute(_task_statement(shape), values)
                                    if test(row[-1])])
-        return [_task_dto(row) for row in rows]
+        return [_task_dto(connection, row) for row in rows]
 
 
 @rest_api.get("/task/count")
@@ -1593,7 +1631,7 @@ def tasks_count():
         if group is not None:
             return {"count": inbox.open_count(connection, group, unclaimed=not _arg_bool("includeAssignedTasks"))}
         test = _arg_variables("processVariables")
-        shape, values = _task_query(with_variables=test is not None)
+        shape, values = _task_query(connection, with_variables=test is not None)
         if test is None:
             return {"count": connection.scalar(_task_count_statement(shape), values)}
         return {"count": sum(1 for row in connection.execute(_task_statement(shape), values) if test(row[-1]))}

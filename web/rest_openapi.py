@@ -329,8 +329,9 @@ TASK_FILTERS = [query(name, schema) for name, schema in (
     ("taskId", STR), ("processInstanceId", STR), ("processInstanceIdIn", LIST), ("processInstanceBusinessKey", STR),
     ("processInstanceBusinessKeyLike", STR), ("processDefinitionKey", STR), ("processDefinitionKeyIn", LIST),
     ("processDefinitionId", STR), ("taskDefinitionKey", STR), ("taskDefinitionKeyIn", LIST), ("name", STR),
-    ("nameLike", STR), ("assignee", STR), ("assigneeLike", STR), ("assigned", BOOL), ("unassigned", BOOL),
-    ("candidateGroup", STR), ("candidateGroups", LIST), ("candidateUser", STR), ("includeAssignedTasks", BOOL),
+    ("nameLike", STR), ("description", STR), ("descriptionLike", STR), ("assignee", STR), ("assigneeLike", STR),
+    ("assigned", BOOL), ("unassigned", BOOL), ("candidateGroup", STR), ("candidateGroups", LIST),
+    ("candidateUser", STR), ("includeAssignedTasks", BOOL),
     ("withCandidateGroups", BOOL), ("active", BOOL), ("suspended", BOOL), ("dueBefore", DATE), ("dueAfter", DATE),
     ("createdBefore", DATE), ("createdAfter", DATE), ("followUpBefore", DATE), ("followUpAfter", DATE),
     ("priority", INT), ("minPriority", INT), ("maxPriority", INT), ("processVariables", VARIABLES))]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.errors import NotFound
+from engine.instances import task_description
 from engine.models import (Deployment, ExternalTask, ProcessDefinition, ProcessInstance, TaskCandidate,
                            UserTask)
 
@@ -97,12 +98,13 @@ def _history_task_query():
                            "priority": UserTask.priority}, (UserTask.created_at, UserTask.id))
 
 
-def historic_task_dto(task: UserTask, row: ProcessInstance, definition: ProcessDefinition) -> dict:
+def historic_task_dto(session, task: UserTask, row: ProcessInstance, definition: ProcessDefinition) -> dict:
     ended = task.completed_at if task.state != "ready" else None
     return {"id": task.rest_id, "processDefinitionKey": definition.key, "processDefinitionId": definition.rest_id,
             "processInstanceId": row.rest_id, "executionId": row.rest_id, "caseDefinitionKey": None,
             "caseDefinitionId": None, "caseInstanceId": None, "caseExecutionId": None,
-            "activityInstanceId": f"{task.element_id}:{task.task_uuid}", "name": task.name, "description": None,
+            "activityInstanceId": f"{task.element_id}:{task.task_uuid}", "name": task.name,
+            "description": task_description(session, definition.id, task.element_id, task.description),
             "deleteReason": _DELETE_REASONS.get(task.state), "owner": None,
             "assignee": task.completed_by if task.state == "completed" else task.assignee,
             "startTime": _date(task.created_at), "endTime": _date(ended), "duration": _millis(task.created_at, ended),
@@ -115,7 +117,7 @@ def historic_task_dto(task: UserTask, row: ProcessInstance, definition: ProcessD
 @rest_api.post("/history/task")
 def history_tasks():
     with _db().read() as session:
-        return [historic_task_dto(*row) for row in session.execute(_paged(_history_task_query()))]
+        return [historic_task_dto(session, *row) for row in session.execute(_paged(_history_task_query()))]
 
 
 @rest_api.get("/history/task/count")

@@ -56,6 +56,8 @@ def activity_instances(instance_id: str):
                 continue
             seen.add((element, task_uuid))
             kind, name = catalog.get(element, ("unknown", None))
+            if kind in _EVENT_SUBPROCESS_TRIGGERS:
+                continue  # what starts an event subprocess is no activity until it does (as in Camunda)
             children.append(_activity(f"{element}:{task_uuid}", row, definition, element, kind, name,
                                       incidents.get(element, [])))
         transitions = [{"id": f"{t.element_id}:{t.task_uuid}", "parentActivityInstanceId": row.rest_id,
@@ -70,6 +72,9 @@ def activity_instances(instance_id: str):
         root["parentActivityInstanceId"] = None
         root["childActivityInstances"], root["childTransitionInstances"] = children, transitions
         return root
+
+
+_EVENT_SUBPROCESS_TRIGGERS = ("startTimerEvent", "subProcess")  # a timer start's job, a message start's subscription
 
 
 def _activity(id_: str, row: ProcessInstance, definition: ProcessDefinition, element: str, kind: str, name,

@@ -144,6 +144,7 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
         own_documents=[d for d in docs if d.task_id == task.id],
         reusable=[d for d in docs if d.task_id != task.id], uploaded=_latest_uploads(docs, task.id),
         documents=docs, comments=comments, events=events, bureaus=names, people=people, case=case,
+        description=instances.task_description(session, definition.id, task.element_id, task.description),
         project=_project_context(branch if branch is not None else instance.variables or {}, names),
         findings=_plan_findings(session, instance), may_act=may_act(task, user),
         may_claim=task.state == "ready" and not task.assignee and may_act(task, user),

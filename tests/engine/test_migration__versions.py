@@ -394,3 +394,40 @@ def test_a_multi_instance_task_half_done_moves_and_collects_every_answer(db, fro
     assert sorted(r["amount"] for r in row_of(db, instance_id).variables["entry_results"]) == [1, 2, 3]
     verify(db, instance_id)
 
+
+
+# v1 with an SLA: a non-interrupting timer event subprocess chases the submission after three days.
+V_SLA = diagram(
+    '<bpmn:startEvent id="start"/>'
+    '<bpmn:userTask id="submit" name="提交" camunda:candidateGroups="unit:edu"/>'
+    f'<bpmn:boundaryEvent id="overdue" name="逾期提醒" attachedToRef="submit" cancelActivity="false">{timer("P2D")}'
+    '</bpmn:boundaryEvent>'
+    '<bpmn:userTask id="remind" name="督办" camunda:candidateGroups="office"/>'
+    '<bpmn:endEvent id="end"/><bpmn:endEvent id="end_remind"/>'
+    '<bpmn:subProcess id="sla" triggeredByEvent="true">'
+    f'<bpmn:startEvent id="sla_due" isInterrupting="false">{timer("P3D")}</bpmn:startEvent>'
+    '<bpmn:userTask id="chase" name="催办" camunda:candidateGroups="office"/><bpmn:endEvent id="sla_end"/>'
+    + flows("sla_due>chase", "chase>sla_end") + '</bpmn:subProcess>'
+    + flows("start>submit", "submit>end", "overdue>remind", "remind>end_remind"))
+
+
+def test_a_timer_event_subprocess_the_target_adds_is_armed_at_the_migration_and_one_it_lacks_goes(
+        db, permit, frozen_clock):
+    sla = deploy(db, V_SLA)
+    with db.write() as s:
+        migration.migrate(s, permit["instance"], sla, user="admin_zhou")
+    due = {t.element_id: clock.aware(t.due_at) for t in waiting_timers(db, permit["instance"])}
+    assert due == {"overdue": clock.now() - timedelta(hours=5) + timedelta(days=2),
+                   "sla_due": clock.now() + timedelta(days=3)}  # from the migration on
+    frozen_clock.advance(timedelta(days=3))
+    services.fire_due_timers(db)
+    assert sorted(t.element_id for t in ready(db, permit["instance"])) == ["chase", "remind", "submit"]
+    assert waiting_timers(db, permit["instance"]) == []
+    verify(db, permit["instance"])
+    other = start(db, "P-2")  # on the SLA version
+    assert {t.element_id for t in waiting_timers(db, other)} == {"overdue", "sla_due"}
+    v2 = deploy(db, V2)
+    with db.write() as s:
+        migration.migrate(s, other, v2, user="admin_zhou")
+    assert {t.element_id for t in waiting_timers(db, other)} == {"overdue"}
+    verify(db, other)

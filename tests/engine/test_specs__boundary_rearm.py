@@ -1,6 +1,6 @@
 """A non-interrupting boundary event stays armed while its activity runs: every message starts
-its path again; the activity's end disarms it. An event subprocess that would start on an
-escalation is refused, not run wrongly."""
+its path again; the activity's end disarms it. An event subprocess whose start has no event
+is refused, not run wrongly."""
 import pytest
 
 from conftest import DIAGRAMS, deploy_files
@@ -33,13 +33,14 @@ def test_each_message_reaches_the_armed_boundary_until_the_activity_ends(db, fro
     assert report.ok, report
 
 
-def test_an_event_subprocess_started_by_an_escalation_is_refused_at_deploy(db):
+def test_an_event_subprocess_without_a_start_event_definition_is_refused_at_deploy(db):
     source = (DIAGRAMS / "rearmed_boundary.bpmn").read_text(encoding="utf-8").replace(
         "  </bpmn:process>",
         '    <bpmn:subProcess id="on_delay" triggeredByEvent="true">'
-        '<bpmn:startEvent id="s0"><bpmn:escalationEventDefinition id="E9" /></bpmn:startEvent>'
+        '<bpmn:startEvent id="s0" />'
         "</bpmn:subProcess>\n  </bpmn:process>")
-    with pytest.raises(DefinitionInvalid, match=r"element 'on_delay' \(subProcess\): an event subprocess must start on "
-                                                r"a message or a signal \(here: escalation\)"):
+    with pytest.raises(DefinitionInvalid, match=r"element 'on_delay' \(subProcess\): an event subprocess must start "
+                                                r"on a message, a signal, a timer, an error or an escalation "
+                                                r"\(here: none\)"):
         with db.write() as s:
             services.deploy(s, [BundleFile("rearmed_boundary.bpmn", source.encode())], name="x")

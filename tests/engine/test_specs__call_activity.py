@@ -287,3 +287,24 @@ def test_a_pinned_version_that_is_not_deployed_or_not_fixed_is_refused_naming_th
         _deploy(db, _pinned(binding, value))
     assert "prepare_then_review.bpmn:6 element 'review' (callActivity)" in str(refused.value)
     assert refusal in str(refused.value)
+
+
+def test_a_task_is_found_in_a_called_process_and_a_missing_one_is_none(db):
+    """runtime.find_task looks through the called processes and answers None for a task the state
+    has not (SpiffWorkflow raises); work on such a task is refused as no longer ready."""
+    import uuid
+
+    from engine import instances, runtime
+    deploy_files(db, "stage_review.bpmn", "two_stages.bpmn")
+    with db.write() as s:
+        instance_id = services.start_process(s, "two_stages", variables={"project_name": "智慧教育"}).id
+    with db.read() as s:
+        (task,) = services.tasks(s, instance_id=instance_id)
+        workflow = instances.stored_workflow(s, services.instance(s, instance_id))
+    assert task.called_instance_id is not None  # the task is in the called process
+    found = runtime.find_task(workflow, task.task_uuid)
+    assert found is not None and found.task_spec.bpmn_id == task.element_id
+    missing = str(uuid.uuid4())
+    assert runtime.find_task(workflow, missing) is None
+    with pytest.raises(TaskNotReady, match=missing):
+        runtime.task_to_change(workflow, missing)

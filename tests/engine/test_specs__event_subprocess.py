@@ -1,11 +1,14 @@
 """Event subprocesses start on their message or signal: a non-interrupting one runs beside the
 process each time, an interrupting one cancels what the process was doing; replayed from history."""
+from datetime import timedelta
+
 import pytest
 
 from conftest import DIAGRAMS, deploy_files
-from engine import replay, services
+from engine import instances, replay, services
 from engine.definitions import BundleFile
 from engine.errors import CorrelationError, DefinitionInvalid
+from engine.models import ProcessInstance
 
 
 def _ready(db, instance_id):
@@ -53,16 +56,62 @@ def test_an_interrupting_event_subprocess_cancels_the_work_in_hand(db, frozen_cl
     assert [e for e, _ in _ready(db, instance_id)] == ["close_project"]
     with pytest.raises(CorrelationError):  # it ran: the process no longer waits for it
         _message(db, "project_terminated")
+    with pytest.raises(CorrelationError):  # nor for the other event subprocesses: it was taken over
+        _message(db, "inquiry", question="还在吗")
     _complete(db, instance_id, "close_project")
     ok, row = _verified(db, instance_id)
     assert ok and row.status == "completed" and row.variables["reason"] == "整改逾期"
 
 
-def test_an_event_subprocess_started_by_a_timer_is_refused_at_deploy(db):
+def test_an_event_subprocess_started_by_a_condition_is_refused_at_deploy(db):
     source = (DIAGRAMS / "event_subprocess.bpmn").read_text(encoding="utf-8").replace(
         '<bpmn:messageEventDefinition id="M9" messageRef="Message_terminate" />',
-        '<bpmn:timerEventDefinition id="T9"><bpmn:timeDuration>P1D</bpmn:timeDuration></bpmn:timerEventDefinition>')
+        '<bpmn:conditionalEventDefinition id="C9"><bpmn:condition>${late}</bpmn:condition>'
+        '</bpmn:conditionalEventDefinition>')
     with pytest.raises(DefinitionInvalid, match=r"element 'on_termination' \(subProcess\): an event subprocess "
-                                                r"must start on a message or a signal \(here: timer\)"):
+                                                r"must start on a message, a signal, a timer, an error or an "
+                                                r"escalation \(here: conditional\)"):
         with db.write() as s:
             services.deploy(s, [BundleFile("event_subprocess.bpmn", source.encode())], name="x")
+
+
+HOURLY = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="D" targetNamespace="http://dalad.test">
+  <bpmn:process id="hourly_ping" isExecutable="true">
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="work" camunda:candidateGroups="office"><bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="work"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="e"/>
+    <bpmn:subProcess id="ping" triggeredByEvent="true">
+      <bpmn:startEvent id="every_hour" isInterrupting="false"><bpmn:outgoing>g1</bpmn:outgoing>
+        <bpmn:timerEventDefinition><bpmn:timeCycle>R/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition>
+      </bpmn:startEvent>
+      <bpmn:scriptTask id="note" scriptFormat="python"><bpmn:incoming>g1</bpmn:incoming>
+        <bpmn:outgoing>g2</bpmn:outgoing><bpmn:script>pinged = True</bpmn:script></bpmn:scriptTask>
+      <bpmn:endEvent id="pinged"><bpmn:incoming>g2</bpmn:incoming></bpmn:endEvent>
+      <bpmn:sequenceFlow id="g1" sourceRef="every_hour" targetRef="note"/>
+      <bpmn:sequenceFlow id="g2" sourceRef="note" targetRef="pinged"/>
+    </bpmn:subProcess>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_a_timer_cycle_event_subprocess_that_ran_to_its_end_leaves_no_trace_in_the_state(db, frozen_clock):
+    with db.write() as s:
+        services.deploy(s, [BundleFile("hourly_ping.bpmn", HOURLY.encode())], name="x")
+    with db.write() as s:
+        instance_id = services.start_process(s, "hourly_ping").id
+    sizes = []
+    for _hour in range(12):
+        frozen_clock.advance(timedelta(hours=1))
+        assert services.fire_due_timers(db) == 1
+        with db.read() as s:
+            workflow = instances.stored_workflow(s, s.get(ProcessInstance, instance_id))
+            sizes.append((len(workflow.tasks), len(workflow.subprocesses)))
+    assert set(sizes[1:]) == {sizes[1]}  # twelve occurrences, one kept: the state does not grow
+    _complete(db, instance_id, "work")
+    ok, row = _verified(db, instance_id)
+    assert ok and row.status == "completed" and row.variables["pinged"] is True

@@ -805,16 +805,13 @@ def test_a_python_create_listener_may_change_its_task():
     ("create", "taskListener", "who = task.getId()",
      "the Python create task listener: script does not compile: task.getId() cannot be used in a Python task "
      "listener: the task gets its id when it is created, after its create listeners at line 1, column 7"),
-    ("create", "taskListener", 'task.setDescription("urgent")',
-     "the Python create task listener: script does not compile: task.setDescription() cannot be used in a Python "
-     "task listener: dalad's tasks have no description; put it in the task's name or a form field at line 1, "
-     "column 1"),
     ("create", "taskListener", 'task.setOwner("demo")',
      "the Python create task listener: script does not compile: task.setOwner() is not supported in a Python task "
      "listener (supported: addCandidateGroup(), addCandidateGroups(), addCandidateUser(), addCandidateUsers(), "
-     "deleteCandidateGroup(), deleteCandidateUser(), getAssignee(), getDueDate(), getExecution(), "
+     "deleteCandidateGroup(), deleteCandidateUser(), getAssignee(), getDescription(), getDueDate(), getExecution(), "
      "getFollowUpDate(), getName(), getPriority(), getTaskDefinitionKey(), getVariable(), setAssignee(), "
-     "setDueDate(), setFollowUpDate(), setName(), setPriority(), setVariable()) at line 1, column 1"),
+     "setDescription(), setDueDate(), setFollowUpDate(), setName(), setPriority(), setVariable()) at line 1, "
+     "column 1"),
     ("create", "taskListener", 'who = task.setAssignee("demo")',
      "the Python create task listener: script does not compile: task.setAssignee() changes the task: call it as "
      "a statement at line 1, column 7"),

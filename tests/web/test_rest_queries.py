@@ -75,5 +75,11 @@ def test_variable_filters_in_both_forms(review):
                .get_json(), "processInstanceId") == [first]
     assert ids(admin.get("/history/process-instance", variables="amount_eq_200").get_json()) == [second]
     error_of(admin.get("/process-instance", variables="amount>1000"), 400, "InvalidRequestException")
+    # like is SQL's LIKE, as Camunda's: % and _ are the only wildcards, every other character is itself
+    assert admin.get("/process-instance/count", variables="unit_like_e_u").get_json() == {"count": 2}
+    for literal in ("e*", "[e]du", "ed?", "E%"):
+        assert admin.get("/process-instance/count", variables=f"unit_like_{literal}").get_json() == {"count": 0}, literal
+    assert admin.post("/process-instance/count", {"variables": [
+        {"name": "unit", "operator": "notLike", "value": "[e]%"}]}).get_json() == {"count": 2}
     error_of(admin.post("/process-instance", {"variables": [{"name": "amount", "operator": "about"}]}), 400,
              "InvalidRequestException")

@@ -5,10 +5,14 @@ or office (< 1000)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from uuid import UUID
 
 import pytest
+from lxml import etree
+from sqlalchemy import select
 
+from engine.models import UserTask
 from test_rest_helpers import deployed, diagram, error_of, modeler_deploy, rest, start  # noqa: F401
 
 TASK_FIELDS = {"id", "name", "assignee", "owner", "created", "due", "followUp", "delegationState", "description",
@@ -305,3 +309,96 @@ def test_the_headers_a_server_gets_name_each_length_and_security_header_once(rev
             assert "content-length" not in names and response.data == b""
         else:
             assert int(response.headers["Content-Length"]) == len(response.data) > 0
+
+
+# --- descriptions: a task's documentation, as Camunda 7 makes it the task's description ---------------
+
+BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
+
+
+def _documentation(file_name: str, element_id: str) -> str:
+    [text] = etree.parse(str(BPMN_DIR / file_name)).xpath(
+        "//bpmn:userTask[@id=$id]/bpmn:documentation/text()", id=element_id,
+        namespaces={"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"})
+    return text.strip()
+
+
+def _stored_description(rest, task_id: str):
+    with rest.db.read() as session:
+        return session.scalar(select(UserTask.description).where(UserTask.rest_id == task_id))
+
+
+def test_a_task_of_the_real_project_diagram_is_described_by_its_documentation(rest):
+    """bpmn/ deployed from the Modeler: the office's confirm_project_basis carries the 办法 article and
+    what to check; the filters find it by that text; its row holds no copy of it."""
+    [first, *others] = [(p.name, p.read_bytes()) for p in sorted(BPMN_DIR.iterdir())
+                        if p.suffix in (".bpmn", ".dmn", ".form")]
+    assert modeler_deploy(rest.as_("admin"), "办法", first, others).status_code == 200
+    instance = start(rest, "project", business_key="P-2026-010", project_id="P-2026-010", project_name="智慧教育平台",
+                     unit="edu", category="software", nature="new", estimated_budget=1800000)
+    office = rest.as_("office")
+    [task] = office.get("/task", processInstanceId=instance["id"], taskDefinitionKey="confirm_project_basis").get_json()
+    documentation = _documentation("project.bpmn", "confirm_project_basis")
+    assert documentation.startswith("第五条之二：领导小组办公室确认项目")
+    assert task["description"] == documentation
+    assert office.get(f"/task/{task['id']}").get_json()["description"] == documentation
+    assert _stored_description(rest, task["id"]) is None  # read from the definition, not copied per task
+
+    def ids(**query):
+        return [t["id"] for t in office.get("/task", **query).get_json()]
+
+    assert ids(description=documentation) == [task["id"]]
+    assert ids(descriptionLike="第五条之二：%是否涉密。") == [task["id"]]
+    assert ids(descriptionLike="%第五条之二_领导小组办公室%") == [task["id"]]
+    assert ids(description=documentation[:-1]) == [] and ids(descriptionLike="第九十九条%") == []
+    assert office.get("/task/count", descriptionLike="%是否涉密%").get_json() == {"count": 1}
+    assert [t["id"] for t in office.post("/task", {"descriptionLike": "%是否涉密%"}).get_json()] == [task["id"]]
+    assert office.post("/task/count", {"description": documentation}).get_json() == {"count": 1}
+    assert office.post("/task/count", {"description": None, "descriptionLike": None}).get_json() == {"count": 1}
+    assert office.post(f"/task/{task['id']}/complete", {"variables": {
+        "in_plan": {"value": False}, "emergency": {"value": False}, "simple": {"value": False},
+        "cross_department": {"value": False}, "classified": {"value": False},
+        "basis_opinion": {"value": "确认"}}}).status_code == 204
+    [done] = rest.as_("auditor").get("/history/task", taskId=task["id"]).get_json()
+    assert done["description"] == documentation
+
+
+def test_a_description_with_expressions_is_evaluated_when_the_task_is_created(rest):
+    rest.definitions = deployed(rest, "task_description.bpmn")
+    instance = start(rest, "described", unit="edu", amount=1500)
+    edu = rest.as_("edu")
+    [task] = edu.get("/task", processInstanceId=instance["id"]).get_json()
+    described = "请核对 edu 的申报：\n金额 1500 元，<b>不得</b>超过批复概算。"
+    assert task["description"] == described
+    assert _stored_description(rest, task["id"]) == described  # evaluated: the task's own
+    assert [t["id"] for t in edu.get("/task", description=described).get_json()] == [task["id"]]
+    assert [t["id"] for t in edu.get("/task", descriptionLike="%1500 元%").get_json()] == [task["id"]]
+    assert edu.get("/task", descriptionLike="%${amount}%").get_json() == []  # not the text as written
+    unknown = start(rest, "described", unit="edu")  # as in a task name: what cannot be evaluated is left out
+    [without] = edu.get("/task", processInstanceId=unknown["id"]).get_json()
+    assert without["description"] == "请核对  的申报：\n金额  元，<b>不得</b>超过批复概算。"
+    assert edu.post(f"/task/{task['id']}/complete", {}).status_code == 204
+    [done] = rest.as_("auditor").get("/history/task", taskId=task["id"]).get_json()
+    assert done["description"] == described
+
+
+def test_a_python_create_listener_sets_the_description_from_the_one_it_reads(rest):
+    """Deployed from the Modeler: recheck's listener runs task.setDescription("加急：" + task.getDescription())."""
+    rest.definitions = deployed(rest, "task_description_listener.bpmn")
+    instance = start(rest, "described_urgent", unit="edu")
+    edu = rest.as_("edu")
+    [recheck] = edu.get("/task", processInstanceId=instance["id"]).get_json()
+    assert recheck["description"] == "加急：复核 edu 的材料"
+    assert [t["id"] for t in edu.get("/task", descriptionLike="加急%").get_json()] == [recheck["id"]]
+
+
+def test_a_description_that_does_not_parse_is_refused_at_deploy_naming_file_and_task(rest):
+    name, xml = diagram("task_description.bpmn")
+    broken = xml.replace("金额 ${amount} 元".encode(), "金额 ${amount +} 元".encode())
+    response = modeler_deploy(rest.as_("admin"), "办理说明", ("task_description.bpmn", broken))
+    message = error_of(response, 400, "ParseException")
+    assert "resource task_description.bpmn" in message and "documentation (the task's description) does not " \
+                                                             "parse" in message
+    [problem] = response.get_json()["details"]["task_description.bpmn"]["errors"]
+    assert problem["mainElementId"] == "check" and "documentation" in problem["message"]
+    assert rest.as_("admin").get("/deployment/count").get_json() == {"count": 0}

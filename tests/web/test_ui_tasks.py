@@ -261,3 +261,44 @@ def test_a_deadline_in_a_year_without_official_holidays_says_how_it_is_counted(d
     login(client, "edu_li")
     assert "工作日暂按周一至周五计算" not in text_of(client.get(f"/tasks/{covered}"))
     assert "2031 年法定节假日尚未收录，工作日暂按周一至周五计算" in text_of(client.get(f"/tasks/{uncovered}"))
+
+
+def _instructions(page: str) -> str:
+    """The 办理说明 card of a task page (its HTML), which comes before the form."""
+    assert page.index('id="instructions"') < page.index('id="form"')
+    return page.split('id="instructions"')[1].split("</section>")[0]
+
+
+def test_the_task_page_shows_the_task_description_as_instructions_in_either_language(db, client):
+    """The real project diagram: the office reads what its documentation says to check."""
+    from conftest import REPO
+    from engine.definitions import BundleFile
+    files = sorted(p for p in (REPO / "bpmn").iterdir() if p.suffix in (".bpmn", ".dmn", ".form"))
+    with db.write() as session:
+        services.deploy(session, [BundleFile(p.name, p.read_bytes()) for p in files], name="办法", user="admin")
+        row = services.start_process(session, "project", business_key="P-2026-010", user="edu_li", variables={
+            "project_id": "P-2026-010", "project_name": "智慧教育平台", "unit": "edu", "category": "software",
+            "nature": "new", "estimated_budget": 1800000})
+    with db.read() as session:
+        [task] = [t for t in services.tasks(session, instance_id=row.id) if t.element_id == "confirm_project_basis"]
+    login(client, "office_chen")
+    card = _instructions(client.get(f"/tasks/{task.id}").get_data(as_text=True))
+    assert "<h2>办理说明</h2>" in card
+    assert "第五条之二：领导小组办公室确认项目是否已在经批准的发展规划" in card and "是否涉密。" in card
+    post(client, "/lang", {"lang": "en", "next": "/inbox/"})
+    card = _instructions(client.get(f"/tasks/{task.id}").get_data(as_text=True))
+    assert "<h2>Instructions</h2>" in card and "第五条之二：领导小组办公室确认项目" in card
+
+
+def test_instructions_are_plain_text_with_their_line_breaks(db, client):
+    from conftest import deploy_files
+    deploy_files(db, "task_description.bpmn")
+    with db.write() as session:
+        row = services.start_process(session, "described", variables={"unit": "edu", "amount": 1500}, user="edu_li")
+    with db.read() as session:
+        [task] = services.tasks(session, instance_id=row.id)
+    login(client, "edu_li")
+    card = _instructions(client.get(f"/tasks/{task.id}").get_data(as_text=True))
+    assert '<p class="instructions">请核对 edu 的申报：\n金额 1500 元，&lt;b&gt;不得&lt;/b&gt;超过批复概算。</p>' in card
+    undocumented = start_project(db)  # task_form.bpmn: no documentation, no card
+    assert 'id="instructions"' not in client.get(f"/tasks/{undocumented}").get_data(as_text=True)

@@ -353,6 +353,7 @@ def upgrade() -> None:
     sa.Column('completed_by', sa.String(length=100), nullable=True),
     sa.Column('completed_at', engine.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('called_instance_id', sa.Integer(), nullable=True),
+    sa.Column('description', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['called_instance_id'], ['process_instance.id'], ),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
     sa.PrimaryKeyConstraint('id'),
