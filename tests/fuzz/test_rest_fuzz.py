@@ -4,14 +4,21 @@ wrong, and a crash deep in the code is what this finds (a variable's `type` give
 query filter's `operator` as an object, a group id as a list all answered 500 before).
 
 schemathesis generates the requests from /engine-rest/openapi.json (schemas, and values that break
-them) and sends them to a real `dalad serve` with bpmn/ deployed and the demo projects started, on
-an SQLite file or on the (fresh) database of DALAD_TEST_DATABASE_URL, as an administrator (the widest reach: deployments, users, groups, instances).
+them) and sends them to a real `dalad serve` with bpmn/ deployed, the demo projects started and
+tests/clients/client_order.bpmn's external tasks, jobs and incidents, on an SQLite file or on the
+(emptied) database of DALAD_TEST_DATABASE_URL, as an administrator (the widest reach: deployments,
+users, groups, instances). Most path parameters are ids that exist, read from the server
+(rest_fuzz_ids.py, schemathesis hooks): an operation on one task, instance, external task, job,
+incident, user or group runs its handler with the generated query and body instead of stopping at
+a 404 (a completion's 204 and a missing body taken as "erase the profile's name" were found so).
 The document states what the API checks (required fields, enums, integer bounds, patterns, sort
 keys), so generated requests pass the first checks and reach the handlers (an external task
 worker's topic of the wrong kind was a 500 found so); and every answer must be documented: its
 status code, content type and body schema (schemathesis' conformance checks).
 Hypothesis is derandomized, so a run is repeatable; FUZZ_EXAMPLES raises the cases per operation
-for a longer hunt (`FUZZ_EXAMPLES=200 make test-fuzz`)."""
+for a longer hunt (`FUZZ_EXAMPLES=200 make test-fuzz`). With -s the test prints, per operation on
+one resource, its answers by status and how many went with real ids (FUZZ_REAL_IDS=0: none), and
+schemathesis' warnings (operations that still mostly stop early)."""
 from __future__ import annotations
 
 import os
@@ -109,7 +116,8 @@ def test_no_request_gets_a_server_error(served):
             break
     else:
         raise AssertionError("schemathesis stopped before its summary twice:\n\n" + "\n\n".join(runs))
-    print(_reach(stats))
+    warnings = run.stdout.partition("= WARNINGS =")[2].partition("= SUMMARY =")[0]
+    print(_reach(stats), "\nschemathesis' warnings:", warnings.strip(" =\n") or "none", sep="\n")  # with -s
     assert run.returncode == 0, runs[-1] + "\n\nserver log:\n" + log.read_text(errors="replace")[-6000:]
 
 
