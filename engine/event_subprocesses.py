@@ -13,6 +13,15 @@ one catching every code). What the engine adds:
   fires) while the process runs, and fired by `fire_due` when the scheduler runs the instance at
   that time (replay runs it at the same time). A non-interrupting cycle re-arms itself; a
   duration or date fires once. A process without such timers pays one dict lookup per save.
+
+An event subprocess inside an embedded subprocess has that subprocess for its scope, as in
+Camunda: its timer is armed (on the root task of the subprocess's workflow) and its message or
+signal subscription opens when the subprocess starts, both end with it, an interrupting one
+cancels only the rest of the subprocess (which then ends through it, and the process goes on
+after the subprocess), and an error or escalation thrown inside reaches the catchers from the
+innermost out: a boundary event in the subprocess, its event subprocess, a boundary event on the
+subprocess, the process's event subprocess. Processes with no such nested event subprocess (known
+from the spec, once) do no more work per step than before.
 """
 from __future__ import annotations
 
@@ -26,38 +35,79 @@ from SpiffWorkflow.bpmn.util.event import EventManager
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock, timers
+from .specs import is_call
 from .errors import ExecutionError, ExpressionError
 from .expressions import compile_template
 
 TIMERS = "dalad_esp_timers"  # root task internal data: {event subprocess: its armed timer}
 
 
-def _triggers(workflow) -> list:
-    return getattr(workflow.spec.start, "trigger_specs", None) or []
+def _triggers(scope) -> list:
+    """The event subprocesses of `scope`: the process (its workflow) or an embedded subprocess's
+    workflow."""
+    return getattr(scope.spec.start, "trigger_specs", None) or []
 
 
-def interrupting(workflow, name: str) -> bool:
-    return any((getattr(s, "extensions", None) or {}).get("dalad_interrupting", True)
-               for s in workflow.subprocess_specs[name].bpmn_start_events)
+def _starts(scope, name: str) -> list:
+    return scope.top_workflow.subprocess_specs[name].bpmn_start_events
 
 
-def taken_over(workflow) -> bool:
-    """Whether an interrupting event subprocess has started: the rest of the process is over."""
-    triggers = _triggers(workflow)
-    return any(sp.spec.name in triggers and interrupting(workflow, sp.spec.name)
-               for sp in workflow.subprocesses.values())
+def interrupting(scope, name: str) -> bool:
+    return any((getattr(s, "extensions", None) or {}).get("dalad_interrupting", True) for s in _starts(scope, name))
 
 
-def _timer_start(workflow, name: str):
+def taken_over(scope) -> bool:
+    """Whether an interrupting event subprocess of `scope` has started: the rest of it is over."""
+    triggers = _triggers(scope)
+    if not triggers:
+        return False
+    top = scope.top_workflow
+    return any(sp.spec.name in triggers and interrupting(scope, sp.spec.name)
+               and top.get_task_from_id(task_id).workflow is scope
+               for task_id, sp in top.subprocesses.items())
+
+
+def _timer_start(scope, name: str):
     """The timer start event of event subprocess `name`, or None."""
-    for start in workflow.subprocess_specs[name].bpmn_start_events:
+    for start in _starts(scope, name):
         if (getattr(start, "extensions", None) or {}).get("dalad_timer"):
             return start
     return None
 
 
+def has_nested(workflow) -> bool:
+    """Whether the process has event subprocesses inside embedded subprocesses (kept on its spec)."""
+    spec = workflow.spec
+    found = spec.__dict__.get("_dalad_nested_esp")
+    if found is None:
+        found = spec._dalad_nested_esp = any(getattr(sub.start, "trigger_specs", None)
+                                            for sub in workflow.subprocess_specs.values() if sub is not None)
+    return found
+
+
+def live_scopes(workflow) -> list:
+    """The running embedded subprocesses of the process that have event subprocesses (none without
+    such subprocesses in the diagram: no walk), in a stable order."""
+    if not has_nested(workflow):
+        return []
+    found = []
+    for task_id, sub in workflow.subprocesses.items():
+        if not getattr(sub.spec.start, "trigger_specs", None) or sub.completed:
+            continue
+        owner = workflow.get_task_from_id(task_id)
+        if owner is not None and owner.state == TaskState.STARTED and not is_call(owner.task_spec):
+            found.append((_scope_key(owner), sub))
+    return [sub for _, sub in sorted(found, key=lambda kv: kv[0])]
+
+
+def _scope_key(owner) -> tuple:
+    """Where a scope's subprocess task is: its depth, then its element (the order of digests)."""
+    return owner.workflow.depth, owner.task_spec.name
+
+
 def timer_triggers(workflow) -> list[str]:
-    """The process's event subprocesses started by a timer (kept on its spec: read once)."""
+    """The event subprocesses of a process or embedded subprocess started by a timer (kept on its
+    spec: read once)."""
     spec = workflow.spec
     found = spec.__dict__.get("_dalad_timer_triggers")
     if found is None:
@@ -69,25 +119,27 @@ def timer_triggers(workflow) -> list[str]:
 
 def started(workflow, before: set) -> None:
     """Event subprocesses that started since the process had the subprocesses `before`: each gets
-    its way to the process's end (SpiffWorkflow adds it without one) and the process's variables;
-    an interrupting one cancels what else the process was doing."""
-    triggers = _triggers(workflow)
+    its way to its scope's end (SpiffWorkflow adds it without one) and the scope's variables; an
+    interrupting one cancels what else its scope (the process or an embedded subprocess) was doing."""
     for task_id, subprocess in list(workflow.subprocesses.items()):
-        if task_id in before or subprocess.spec.name not in triggers:
+        if task_id in before:
             continue
         trigger = workflow.get_task_from_id(task_id)
+        scope = trigger.workflow
+        if subprocess.spec.name not in _triggers(scope):
+            continue
         if not trigger.children:
             trigger.task_spec._predict(trigger, mask=TaskState.NOT_FINISHED_MASK)
-        _share_process_variables(workflow, trigger, subprocess)
-        if not interrupting(workflow, subprocess.spec.name):
+        _share_process_variables(scope, trigger, subprocess)
+        if not interrupting(scope, subprocess.spec.name):
             continue
-        for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+        for task in scope.get_tasks(state=TaskState.NOT_FINISHED_MASK):
             if task is trigger or trigger.is_descendant_of(task) or task.is_descendant_of(trigger):
                 continue
-            if task.workflow is workflow and not task.has_state(TaskState.FINISHED_MASK):
+            if task.workflow is scope and not task.has_state(TaskState.FINISHED_MASK):
                 task.cancel()
-        armed = workflow.task_tree.internal_data.get(TIMERS)
-        for timer in (armed or {}).values():  # the process it belonged to is over
+        armed = scope.task_tree.internal_data.get(TIMERS)
+        for timer in (armed or {}).values():  # the scope it belonged to is over
             timer["due"] = None
 
 
@@ -106,31 +158,83 @@ def _share_process_variables(workflow, trigger, subprocess) -> None:
 
 
 _update_collaboration = EventManager.update_collaboration
+_catch = EventManager.catch
 
 
-def _start_one_for_code(manager, event) -> None:
-    """SpiffWorkflow's `EventManager.update_collaboration`, except that an error or escalation
-    starts one event subprocess, as in Camunda: the first whose start names its code, else the
-    first that catches every code."""
-    if not isinstance(event.event_definition, CodeEventDefinition):
-        return _update_collaboration(manager, event)
-    workflow = manager.workflow
-    matching = [(name, start) for name in _triggers(workflow)
-                for start in workflow.subprocess_specs[name].bpmn_start_events
+def _chosen_for_code(scope, event) -> Optional[str]:
+    """The event subprocess of `scope` an error or escalation starts, as in Camunda: the first whose
+    start names its code, else the first that catches every code (None: none catches it)."""
+    matching = [(name, start) for name in _triggers(scope) for start in _starts(scope, name)
                 if start.event_definition == event.event_definition]
     chosen = [m for m in matching if m[1].event_definition.code is not None] or matching
-    if chosen:
-        child_id = workflow.spec.start.trigger_wf(workflow.task_tree, chosen[0][0])
-        workflow.subprocesses[child_id].correlations.update(event.correlations)
+    return chosen[0][0] if chosen else None
 
 
-EventManager.update_collaboration = _start_one_for_code
+def _start_in_scope(manager, scope, name: str, event, *, catch: bool) -> None:
+    """Start event subprocess `name` of `scope` for `event`; `catch`: let its start event catch it
+    now (a message or signal reaches it with the other catchers, in `EventManager.catch`)."""
+    child_id = scope.spec.start.trigger_wf(scope.task_tree, name)
+    subprocess = manager.workflow.subprocesses[child_id]
+    subprocess.correlations.update(event.correlations)
+    if not catch:
+        return
+    for task in [t for t in manager.tasks.values() if t.workflow is subprocess and t.task_spec.catches(t, event)]:
+        task.task_spec.catch(task, event)
+        task.task_spec._update(task)
 
 
-def catches_error(workflow, event) -> bool:
-    """Whether an error event subprocess of the process catches the error `event`."""
+def _start_for_event(manager, event) -> None:
+    """SpiffWorkflow's `EventManager.update_collaboration` (a message or signal starts the process's
+    event subprocesses waiting for it), except that an error or escalation starts one event
+    subprocess, as in Camunda (`_chosen_for_code`); a message or signal also starts those of the
+    running embedded subprocesses that wait for it."""
+    workflow = manager.workflow
+    if isinstance(event.event_definition, CodeEventDefinition):
+        name = _chosen_for_code(workflow, event)
+        if name is not None:
+            child_id = workflow.spec.start.trigger_wf(workflow.task_tree, name)
+            workflow.subprocesses[child_id].correlations.update(event.correlations)
+        return
+    _update_collaboration(manager, event)
+    for scope in live_scopes(workflow):
+        if taken_over(scope):
+            continue
+        for name in _triggers(scope):
+            if any(start.event_definition == event.event_definition for start in _starts(scope, name)):
+                _start_in_scope(manager, scope, name, event, catch=False)
+
+
+def _catch_in_scopes(manager, event, internal=True):
+    """SpiffWorkflow's `EventManager.catch`; an error or escalation going up from an embedded
+    subprocess that nothing in it caught starts that subprocess's event subprocess for it, if it
+    has one, before it goes on to the scope around (Camunda's innermost catcher first)."""
+    scope = event.target
+    if scope is not None and scope.parent_task_id is not None and _triggers(scope) \
+            and isinstance(event.event_definition, CodeEventDefinition) \
+            and not any(t.workflow == scope and t.task_spec.event_definition.catches(t, event)
+                        for t in manager.tasks.values()):
+        name = _chosen_for_code(scope, event)
+        if name is not None and not _called(scope):
+            _start_in_scope(manager, scope, name, event, catch=True)
+            return 1
+    return _catch(manager, event, internal)
+
+
+def _called(scope) -> bool:
+    owner = scope.top_workflow.get_task_from_id(scope.parent_task_id)
+    return owner is None or is_call(owner.task_spec)
+
+
+EventManager.update_collaboration = _start_for_event
+EventManager.catch = _catch_in_scopes
+
+
+def catches_error(workflow, event, scopes=()) -> bool:
+    """Whether an error event subprocess of the process, or of one of the embedded subprocesses
+    `scopes` around the thrower, catches the error `event`."""
     return any(start.event_definition == event.event_definition
-               for name in _triggers(workflow) for start in workflow.subprocess_specs[name].bpmn_start_events)
+               for scope in [*scopes, workflow] if scope is workflow or not _called(scope)
+               for name in _triggers(scope) for start in _starts(scope, name))
 
 
 # --- timers ------------------------------------------------------------------------------------
@@ -140,17 +244,25 @@ def arm(workflow) -> None:
     variables (a timer value may be an expression over them)."""
     names = timer_triggers(workflow)
     if names:
-        workflow.task_tree.internal_data[TIMERS] = _armed(workflow, names)
+        workflow.task_tree.internal_data[TIMERS] = _armed(workflow, names, workflow.data)
 
 
-def _armed(workflow, names: list[str]) -> dict:
+def arm_scope(scope, variables: dict) -> None:
+    """Arm the timers of the timer event subprocesses of an embedded subprocess that starts now
+    with `variables`."""
+    names = timer_triggers(scope)
+    if names:
+        scope.task_tree.internal_data[TIMERS] = _armed(scope, names, variables)
+
+
+def _armed(workflow, names: list[str], variables: dict) -> dict:
     now = clock.now()
     armed = {}
     for name in names:
         start = _timer_start(workflow, name)
         config = start.extensions["dalad_timer"]
         try:
-            text = _timer_text(compile_template(config["text"]).evaluate(dict(workflow.data)))
+            text = _timer_text(compile_template(config["text"]).evaluate(dict(variables)))
             due = timers.first_due(config["kind"], text, now)
         except (ExpressionError, ValueError) as exc:
             raise ExecutionError(f"timer of event subprocess '{name}': {exc}", element_id=start.bpmn_id) from exc
@@ -171,7 +283,7 @@ def retarget(workflow) -> None:
     kept = {name: {**armed[name], "element": _timer_start(workflow, name).bpmn_id} for name in names if name in armed}
     added = [name for name in names if name not in armed]
     if added and not taken_over(workflow):
-        kept.update(_armed(workflow, added))
+        kept.update(_armed(workflow, added, workflow.data))
     if kept:
         root.internal_data[TIMERS] = kept
     else:
@@ -185,40 +297,46 @@ def _timer_text(value) -> str:
 
 
 def armed_timers(workflow) -> list[tuple[str, str, datetime]]:
-    """(a task id of its own, start event, due time) of each armed event subprocess timer."""
-    armed = workflow.task_tree.internal_data.get(TIMERS)
-    if not armed:
-        return []
-    root = workflow.task_tree.id
-    return [(str(uuid.uuid5(root, name)), timer["element"], datetime.fromisoformat(timer["due"]))
-            for name, timer in sorted(armed.items()) if timer["due"] is not None]
+    """(a task id of its own, start event, due time) of each armed event subprocess timer, the
+    process's and its running embedded subprocesses'."""
+    found = []
+    for scope in [workflow, *live_scopes(workflow)]:
+        armed = scope.task_tree.internal_data.get(TIMERS)
+        if armed:
+            root = scope.task_tree.id
+            found.extend((str(uuid.uuid5(root, name)), timer["element"], datetime.fromisoformat(timer["due"]))
+                         for name, timer in sorted(armed.items()) if timer["due"] is not None)
+    return found
 
 
 def fire_due(workflow) -> None:
-    """Start the event subprocesses whose timers are due, earliest first (the engine's clock)."""
-    armed = workflow.task_tree.internal_data.get(TIMERS)
-    if not armed or workflow.completed:
+    """Start the event subprocesses whose timers are due, earliest first (the engine's clock); an
+    interrupting one that ends a scope disarms the timers inside it."""
+    if workflow.completed:
         return
     now = clock.now()
     while True:
-        due = sorted((timer["due"], name) for name, timer in armed.items()
-                     if timer["due"] is not None and datetime.fromisoformat(timer["due"]) <= now)
+        due = []
+        for position, scope in enumerate([workflow, *live_scopes(workflow)]):
+            armed = scope.task_tree.internal_data.get(TIMERS)
+            due.extend((timer["due"], position, name, scope) for name, timer in (armed or {}).items()
+                       if timer["due"] is not None and datetime.fromisoformat(timer["due"]) <= now)
         if not due:
             return
-        at, name = due[0]
-        timer = armed[name]
+        at, _position, name, scope = min(due, key=lambda d: d[:3])
+        timer = scope.task_tree.internal_data[TIMERS][name]
         timer["fired"] += 1
         following = None
-        if not interrupting(workflow, name):
+        if not interrupting(scope, name):
             following = timers.next_due(timer["kind"], timer["text"], datetime.fromisoformat(at), timer["fired"],
                                         started=datetime.fromisoformat(timer["started"]))
         timer["due"] = following.isoformat() if following else None
-        _start_by_timer(workflow, name)
+        _start_by_timer(workflow, scope, name)
 
 
-def _start_by_timer(workflow, name: str) -> None:
+def _start_by_timer(workflow, scope, name: str) -> None:
     before = set(workflow.subprocesses)
-    child_id = workflow.spec.start.trigger_wf(workflow.task_tree, name)
+    child_id = scope.spec.start.trigger_wf(scope.task_tree, name)
     subprocess = workflow.subprocesses[child_id]
     for task in subprocess.get_tasks(state=TaskState.WAITING):
         if isinstance(task.task_spec, StartEvent):
@@ -228,5 +346,10 @@ def _start_by_timer(workflow, name: str) -> None:
 
 
 def digest_part(workflow) -> Optional[dict]:
-    """What the state digest adds for the armed timers (None without any)."""
-    return workflow.task_tree.internal_data.get(TIMERS) or None
+    """What the state digest adds for the armed timers (None without any); those of running
+    embedded subprocesses under a key of their own."""
+    part = workflow.task_tree.internal_data.get(TIMERS) or None
+    nested = [armed for armed in (s.task_tree.internal_data.get(TIMERS) for s in live_scopes(workflow)) if armed]
+    if nested:
+        part = {**(part or {}), " in subprocesses": nested}
+    return part

@@ -214,7 +214,8 @@ def spec_from_dict(dct: dict):
     """Rebuild (spec, subprocess_specs) from `spec_to_dict`'s output."""
     spec = REGISTRY.restore(json.loads(json.dumps(dct["spec"])))
     subs = {name: REGISTRY.restore(json.loads(json.dumps(s))) for name, s in dct["subprocess_specs"].items()}
-    specs.wire_event_subprocesses(spec)  # the serializer keeps no input link of theirs
+    for process_spec in (spec, *(s for s in subs.values() if s is not None)):
+        specs.wire_event_subprocesses(process_spec)  # the serializer keeps no input link of theirs
     return spec, subs
 
 
@@ -814,7 +815,7 @@ def throw_bpmn_error(workflow: BpmnWorkflow, task_uuid: str, code: str, message:
             scopes.append(scope)
             scope = getattr(scope, "parent_workflow", None)
         if not any(t.workflow in scopes and t.task_spec.event_definition.catches(t, event)
-                   for t in manager.tasks.values()) and not event_subprocesses.catches_error(workflow, event):
+                   for t in manager.tasks.values()) and not event_subprocesses.catches_error(workflow, event, scopes):
             raise failure(f"no error event catches BPMN error '{code}'", task)
         before = set(workflow.subprocesses)
         manager.catch(event, internal=False)
@@ -971,26 +972,31 @@ def snapshot(workflow: BpmnWorkflow) -> Snapshot:
 
 
 def listens_for_messages(spec, subprocess_specs: dict) -> bool:
-    """Whether the process has event subprocesses that a message starts (it waits for them all along)."""
+    """Whether the process has event subprocesses that a message starts (it waits for them all
+    along), at its level or inside an embedded subprocess."""
     return any(isinstance(start.event_definition, MessageEventDefinition)
-               for name in getattr(spec.start, "trigger_specs", [])
+               for process_spec in (spec, *(s for s in subprocess_specs.values() if s is not None))
+               for name in getattr(process_spec.start, "trigger_specs", [])
                for start in subprocess_specs[name].bpmn_start_events)
 
 
 def _event_subprocess_subscriptions(workflow: BpmnWorkflow) -> list[WaitingMessage]:
-    """The messages and signals that start the process's event subprocesses, until an interrupting
-    one has taken the process over (Camunda removes the scope's subscriptions then)."""
-    triggers = getattr(workflow.spec.start, "trigger_specs", None)
-    if not triggers or event_subprocesses.taken_over(workflow):
-        return []
-    found, root = [], str(workflow.task_tree.id)
-    for name in triggers:
-        for start in workflow.subprocess_specs[name].bpmn_start_events:
-            definition = start.event_definition
-            if isinstance(definition, MessageEventDefinition):
-                found.append(WaitingMessage(root, name, definition.name))
-            elif isinstance(definition, SignalEventDefinition):
-                found.append(WaitingMessage(root, name, definition.name, "signal"))
+    """The messages and signals that start the event subprocesses of the process and of its running
+    embedded subprocesses, each until an interrupting one has taken its scope over (Camunda removes
+    the scope's subscriptions then)."""
+    found = []
+    for scope in [workflow, *event_subprocesses.live_scopes(workflow)]:
+        triggers = getattr(scope.spec.start, "trigger_specs", None)
+        if not triggers or event_subprocesses.taken_over(scope):
+            continue
+        root = str(scope.task_tree.id)
+        for name in triggers:
+            for start in workflow.subprocess_specs[name].bpmn_start_events:
+                definition = start.event_definition
+                if isinstance(definition, MessageEventDefinition):
+                    found.append(WaitingMessage(root, name, definition.name))
+                elif isinstance(definition, SignalEventDefinition):
+                    found.append(WaitingMessage(root, name, definition.name, "signal"))
     return found
 
 

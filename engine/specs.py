@@ -304,6 +304,13 @@ class EngineCallActivity(DefaultCallActivity):
         note_call(my_task, "completed", subworkflow.last_task.data)
         my_task.data.update(map_variables(config["out"], subworkflow.last_task.data, self.bpmn_id))
 
+    def start_workflow(self, my_task):
+        super().start_workflow(my_task)
+        subworkflow = my_task.workflow.top_workflow.subprocesses[my_task.id]
+        if getattr(subworkflow.spec.start, "trigger_specs", None) and not is_call(self):
+            from . import event_subprocesses  # an embedded subprocess's event subprocesses: their timers start now
+            event_subprocesses.arm_scope(subworkflow, my_task.data)
+
     def _on_cancel(self, my_task):
         if is_call(self) and my_task.id in my_task.workflow.top_workflow.subprocesses:
             note_call(my_task, "terminated")

@@ -1,0 +1,145 @@
+"""Event subprocesses inside an embedded subprocess, as Camunda 7 runs them (a Camunda Modeler 5
+file driven over REST, with the test clock): their scope is the subprocess. A timer starts and a
+message or signal subscription opens when the subprocess starts, and both end with it; an
+interrupting one cancels only the rest of the subprocess, which then ends through it, and the
+process goes on after the subprocess; a BPMN error thrown inside is caught by the innermost
+catcher (a boundary event on the inner task, the subprocess's event subprocess, a boundary event
+on the subprocess, the process's event subprocess). Every instance's history replays. What
+still does not run is refused at deploy, naming file and element."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from engine import services
+from test_camunda_patterns import HERE, error_of, modeler_deploy
+from test_camunda_patterns import history_proves_every_instance, rest  # noqa: F401 (fixtures)
+from test_camunda_patterns import complete, deploy, fetch, start, state, tasks, variables, work
+
+KEY = "c7_nested_event_subprocesses"
+
+
+def jobs(rest, instance_id: str, activity: str) -> list[dict]:
+    return rest.as_("admin").get("/job", processInstanceId=instance_id, activityId=activity).get_json()
+
+
+def activities(rest, instance_id: str) -> list[str]:
+    tree = rest.as_("admin").get(f"/process-instance/{instance_id}/activity-instances").get_json()
+    return sorted(a["activityId"] for a in tree["childActivityInstances"])
+
+
+def ended(rest, instance_id: str) -> dict[str, bool]:
+    """activity -> whether it was cancelled, for each activity instance that ended."""
+    return {a["activityId"]: a["canceled"] for a in rest.as_("admin").get(
+        "/history/activity-instance", processInstanceId=instance_id).get_json() if a["endTime"]}
+
+
+def begin_review(rest, business_key: str = "P-1") -> str:
+    """An instance whose review stage has started (its timer, message and signal start then)."""
+    instance = start(rest, KEY, business_key=business_key, applicant="城建公司")
+    complete(rest, tasks(rest, instance)["register"], "office")
+    return instance
+
+
+def test_the_timer_starts_with_the_subprocess_and_an_interrupting_one_ends_only_the_subprocess(rest, frozen_clock):
+    deploy(rest, "nested_event_subprocesses.bpmn")
+    instance = start(rest, KEY, business_key="P-1")
+    assert jobs(rest, instance, "two_days_passed") == []  # the subprocess has not started yet
+    frozen_clock.advance(timedelta(days=1))
+    complete(rest, tasks(rest, instance)["register"], "office")
+    [deadline] = jobs(rest, instance, "two_days_passed")
+    assert deadline["dueDate"][:16] == "2026-03-05T09:00"  # two days after the subprocess started
+    work(rest, "check_documents")
+    assert activities(rest, instance) == ["review"]
+    frozen_clock.advance(timedelta(days=2))
+    response = rest.as_("admin").post(f"/job/{deadline['id']}/execute")
+    assert response.status_code == 204, response.get_json()
+    assert sorted(tasks(rest, instance)) == ["escalate_review"]  # review was cancelled, decide not reached
+    assert activities(rest, instance) == ["escalate_review"]
+    assert jobs(rest, instance, "two_days_passed") == []
+    assert rest.as_("admin").post("/message", {"messageName": "documents_added", "businessKey": "P-1"}) \
+        .status_code == 400  # the interrupting one closed the subprocess's subscriptions
+    complete(rest, tasks(rest, instance)["escalate_review"], "office")
+    assert sorted(tasks(rest, instance)) == ["decide"]  # the subprocess ended through it: the process goes on
+    complete(rest, tasks(rest, instance)["decide"], "office")
+    assert state(rest, instance) == "COMPLETED"
+    done = ended(rest, instance)
+    assert done["review"] is True and done["escalate_review"] is False and "handle_failure" not in done
+
+
+def test_a_subprocess_that_ends_first_closes_its_event_subprocesses(rest, frozen_clock):
+    deploy(rest, "nested_event_subprocesses.bpmn")
+    instance = begin_review(rest)
+    work(rest, "check_documents")
+    complete(rest, tasks(rest, instance)["review"], "office")
+    assert sorted(tasks(rest, instance)) == ["decide"]
+    assert jobs(rest, instance, "two_days_passed") == []
+    error_of(rest.as_("admin").post("/message", {"messageName": "documents_added", "businessKey": "P-1"}), 400,
+             "RestException")
+    assert rest.as_("admin").post("/signal", {"name": "works_paused"}).status_code == 204
+    frozen_clock.advance(timedelta(days=3))
+    assert services.fire_due_timers(rest.db) == 0
+    assert sorted(tasks(rest, instance)) == ["decide"]
+    complete(rest, tasks(rest, instance)["decide"], "office")
+    assert state(rest, instance) == "COMPLETED"
+
+
+def test_a_message_and_a_signal_start_non_interrupting_event_subprocesses_of_the_subprocess(rest):
+    deploy(rest, "nested_event_subprocesses.bpmn")
+    instance = start(rest, KEY, business_key="P-1")
+    error_of(rest.as_("admin").post("/message", {"messageName": "documents_added", "businessKey": "P-1"}), 400,
+             "RestException")  # no subscription before the subprocess starts
+    complete(rest, tasks(rest, instance)["register"], "office")
+    response = rest.as_("admin").post("/message", {"messageName": "documents_added", "businessKey": "P-1",
+                                                   "processVariables": {"added": {"value": "site plan"}}})
+    assert response.status_code == 204, response.get_json()
+    assert rest.as_("admin").post("/signal", {"name": "works_paused"}).status_code == 204
+    assert sorted(tasks(rest, instance)) == ["check_added_documents", "note_pause"]
+    [check] = fetch(rest, "check_documents")  # still running beside them
+    assert activities(rest, instance) == ["check_added_documents", "check_documents", "note_pause"]
+    assert variables(rest, instance)["added"] == "site plan"
+    complete(rest, tasks(rest, instance)["check_added_documents"], "office")
+    complete(rest, tasks(rest, instance)["note_pause"], "office")
+    response = rest.as_("admin").post(f"/external-task/{check['id']}/complete", {"workerId": "python-worker"})
+    assert response.status_code == 204, response.get_json()
+    complete(rest, tasks(rest, instance)["review"], "office")
+    assert sorted(tasks(rest, instance)) == ["decide"]
+    complete(rest, tasks(rest, instance)["decide"], "office")
+    assert state(rest, instance) == "COMPLETED"
+
+
+def _bpmn_error(rest, code: str):
+    [task] = fetch(rest, "check_documents")
+    response = rest.as_("admin").post(f"/external-task/{task['id']}/bpmnError", {
+        "workerId": "python-worker", "errorCode": code, "errorMessage": f"{code} by the worker"})
+    assert response.status_code == 204, response.get_json()
+
+
+@pytest.mark.parametrize("code, caught_by, then", [
+    ("MISSING", "request_documents", "decide"),  # the boundary event on the inner task
+    ("REJECTED", "record_rejection", "decide"),  # the subprocess's error event subprocess
+    ("WITHDRAWN", "archive", None),  # the boundary event on the subprocess
+    ("BROKEN", "handle_failure", None),  # the process's error event subprocess (catching every code)
+])
+def test_an_error_inside_the_subprocess_is_caught_by_the_innermost_catcher(rest, frozen_clock, code, caught_by, then):
+    deploy(rest, "nested_event_subprocesses.bpmn")
+    instance = begin_review(rest)
+    _bpmn_error(rest, code)
+    assert sorted(tasks(rest, instance)) == [caught_by]
+    assert activities(rest, instance) == [caught_by]
+    if caught_by == "request_documents":  # the subprocess goes on, with its timer
+        assert len(jobs(rest, instance, "two_days_passed")) == 1
+    else:  # the subprocess, or all but the error's event subprocess in it, is over: its timer too
+        assert jobs(rest, instance, "two_days_passed") == []
+    if caught_by == "record_rejection":
+        assert variables(rest, instance)["rejection_code"] == "REJECTED"
+    if caught_by == "handle_failure":
+        assert variables(rest, instance)["failure_code"] == "BROKEN"
+    complete(rest, tasks(rest, instance)[caught_by], "office")
+    if then is not None:
+        assert sorted(tasks(rest, instance)) == [then]
+        complete(rest, tasks(rest, instance)[then], "office")
+    assert state(rest, instance) == "COMPLETED"
+    frozen_clock.advance(timedelta(days=3))
+    assert services.fire_due_timers(rest.db) == 0
