@@ -198,6 +198,7 @@ TIMER_START = """<bpmn:timerEventDefinition id="TimerEventDefinition_2">
 NESTED = """<bpmn:subProcess id="inspection" name="Inspection">
       <bpmn:incoming>Flow_2</bpmn:incoming>
       <bpmn:outgoing>Flow_3</bpmn:outgoing>
+      <bpmn:multiInstanceLoopCharacteristics camunda:collection="${sites}" camunda:elementVariable="site" />
       <bpmn:subProcess id="inner_deadline" triggeredByEvent="true">
         <bpmn:startEvent id="inner_timer"><bpmn:timerEventDefinition id="T_inner">
           <bpmn:timeDuration>P1D</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:startEvent>
@@ -211,7 +212,8 @@ NESTED = """<bpmn:subProcess id="inspection" name="Inspection">
      "an event subprocess must start on a message, a signal, a timer, an error or an escalation (here: conditional)"),
     ("error_event_subprocess.bpmn", '<bpmn:subProcess id="inspection" name="Inspection">\n'
      "      <bpmn:incoming>Flow_2</bpmn:incoming>\n      <bpmn:outgoing>Flow_3</bpmn:outgoing>", NESTED,
-     "inner_deadline", "an event subprocess inside a subprocess is not supported yet; put it at the process level"),
+     "inner_deadline", "an event subprocess inside a multi-instance or loop subprocess ('inspection') is not "
+                       "supported yet; put it in a subprocess without loop characteristics, or at the process level"),
     ("error_event_subprocess.bpmn", '<bpmn:startEvent id="application_rejected" name="Application rejected">',
      '<bpmn:startEvent id="application_rejected" name="Application rejected" isInterrupting="false">',
      "application_rejected", 'an error start event always interrupts: remove isInterrupting="false"'),
@@ -252,7 +254,8 @@ def test_a_call_of_a_process_with_a_timer_event_subprocess_is_refused_at_deploy(
     response = modeler_deploy(rest.as_("admin"), "caller", ("caller.bpmn", CALLER.encode()))
     message = error_of(response, 400, "ParseException")
     assert "resource caller.bpmn" in message and "the called process 'c7_timer_event_subprocesses' has event " \
-        "subprocesses started by a timer, an error or an escalation (sla_reminder, deadline)" in message, message
+        "subprocesses (sla_reminder, deadline): these run only in a process started on its own, not in a called " \
+        "one yet" in message, message
     [error] = response.get_json()["details"]["caller.bpmn"]["errors"]
     assert (error["mainElementId"], error["line"]) == ("call_review", 5)
 

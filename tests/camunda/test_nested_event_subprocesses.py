@@ -143,3 +143,67 @@ def test_an_error_inside_the_subprocess_is_caught_by_the_innermost_catcher(rest,
     assert state(rest, instance) == "COMPLETED"
     frozen_clock.advance(timedelta(days=3))
     assert services.fire_due_timers(rest.db) == 0
+
+
+INSIDE_AN_EVENT_SUBPROCESS = """<bpmn:endEvent id="EndEvent_deadline">
+          <bpmn:incoming>Flow_d2</bpmn:incoming>
+        </bpmn:endEvent>
+        <bpmn:subProcess id="deadline_reminder" triggeredByEvent="true">
+          <bpmn:startEvent id="reminder_due"><bpmn:timerEventDefinition id="T_reminder">
+            <bpmn:timeDuration>P1D</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:startEvent>
+        </bpmn:subProcess>"""
+
+
+@pytest.mark.parametrize("old, new, element, refusal", [
+    ('<bpmn:subProcess id="review_stage" name="Review stage">',
+     '<bpmn:subProcess id="review_stage" name="Review stage">\n      <bpmn:standardLoopCharacteristics />',
+     "stage_deadline", "an event subprocess inside a multi-instance or loop subprocess ('review_stage') is not "
+                       "supported yet; put it in a subprocess without loop characteristics, or at the process level"),
+    ("""<bpmn:endEvent id="EndEvent_deadline">
+          <bpmn:incoming>Flow_d2</bpmn:incoming>
+        </bpmn:endEvent>""", INSIDE_AN_EVENT_SUBPROCESS, "deadline_reminder",
+     "an event subprocess inside an event subprocess ('stage_deadline') is not supported; put it beside that one"),
+])
+def test_what_does_not_run_in_a_subprocess_is_refused_at_deploy_naming_file_line_and_element(
+        rest, old, new, element, refusal):
+    name = "nested_event_subprocesses.bpmn"
+    source = (HERE / name).read_text(encoding="utf-8")
+    assert old in source
+    changed = source.replace(old, new)
+    response = modeler_deploy(rest.as_("admin"), name, (name, changed.encode()))
+    message = error_of(response, 400, "ParseException")
+    assert f"resource {name}" in message and refusal in message, message
+    [error] = [e for e in response.get_json()["details"][name]["errors"] if e["mainElementId"] == element]
+    assert changed.splitlines()[error["line"] - 1].strip().startswith(f'<bpmn:subProcess id="{element}"'), error
+    assert rest.as_("admin").get("/process-definition").get_json() == []
+
+
+CALLER = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Definitions_caller" targetNamespace="http://bpmn.io/schema/bpmn" exporter="Camunda Modeler" exporterVersion="5.20.0">
+  <bpmn:process id="c7_caller" isExecutable="true" camunda:historyTimeToLive="180">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:callActivity id="call_it" calledElement="CALLED">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:callActivity>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="call_it" />
+    <bpmn:sequenceFlow id="f2" sourceRef="call_it" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+@pytest.mark.parametrize("called, names", [
+    ("c7_nested_event_subprocesses",
+     "process_failure, documents_added, works_paused, stage_rejected, stage_deadline"),  # inside its subprocess too
+    ("c7_message_event_subprocess", "cancellation"),  # a message one did not run in a called process either
+])
+def test_a_call_of_a_process_with_event_subprocesses_is_refused_at_deploy(rest, called, names):
+    deploy(rest, {"c7_nested_event_subprocesses": "nested_event_subprocesses.bpmn",
+                  "c7_message_event_subprocess": "message_event_subprocess.bpmn"}[called])  # on its own, it runs
+    response = modeler_deploy(rest.as_("admin"), "caller", ("caller.bpmn", CALLER.replace("CALLED", called).encode()))
+    message = error_of(response, 400, "ParseException")
+    assert "resource caller.bpmn" in message and f"the called process '{called}' has event subprocesses ({names}): " \
+        "these run only in a process started on its own, not in a called one yet" in message, message
+    [error] = response.get_json()["details"]["caller.bpmn"]["errors"]
+    assert (error["mainElementId"], error["line"]) == ("call_it", 5)
