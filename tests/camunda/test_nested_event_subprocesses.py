@@ -99,11 +99,12 @@ def test_a_message_and_a_signal_start_non_interrupting_event_subprocesses_of_the
     [check] = fetch(rest, "check_documents")  # still running beside them
     assert activities(rest, instance) == ["check_added_documents", "check_documents", "note_pause"]
     assert variables(rest, instance)["added"] == "site plan"
-    complete(rest, tasks(rest, instance)["check_added_documents"], "office")
     complete(rest, tasks(rest, instance)["note_pause"], "office")
     response = rest.as_("admin").post(f"/external-task/{check['id']}/complete", {"workerId": "python-worker"})
     assert response.status_code == 204, response.get_json()
     complete(rest, tasks(rest, instance)["review"], "office")
+    assert sorted(tasks(rest, instance)) == ["check_added_documents"]  # the subprocess waits for it
+    complete(rest, tasks(rest, instance)["check_added_documents"], "office")
     assert sorted(tasks(rest, instance)) == ["decide"]
     complete(rest, tasks(rest, instance)["decide"], "office")
     assert state(rest, instance) == "COMPLETED"
@@ -207,3 +208,46 @@ def test_a_call_of_a_process_with_event_subprocesses_is_refused_at_deploy(rest, 
         "these run only in a process started on its own, not in a called one yet" in message, message
     [error] = response.get_json()["details"]["caller.bpmn"]["errors"]
     assert (error["mainElementId"], error["line"]) == ("call_it", 5)
+
+
+ESCALATION = [
+    ("""<bpmn:startEvent id="rejected" name="Rejected">
+          <bpmn:outgoing>Flow_e1</bpmn:outgoing>
+          <bpmn:errorEventDefinition id="ErrorEventDefinition_rejected" errorRef="Error_rejected" camunda:errorCodeVariable="rejection_code" />""",
+     """<bpmn:startEvent id="rejected" name="Reported late" isInterrupting="false">
+          <bpmn:outgoing>Flow_e1</bpmn:outgoing>
+          <bpmn:escalationEventDefinition id="EscalationEventDefinition_start" escalationRef="Escalation_late" />"""),
+    ('<bpmn:sequenceFlow id="Flow_r3" sourceRef="review" targetRef="EndEvent_review" />',
+     """<bpmn:sequenceFlow id="Flow_r3" sourceRef="review" targetRef="report_late" />
+      <bpmn:intermediateThrowEvent id="report_late" name="Report late">
+        <bpmn:incoming>Flow_r3</bpmn:incoming>
+        <bpmn:outgoing>Flow_r3b</bpmn:outgoing>
+        <bpmn:escalationEventDefinition id="EscalationEventDefinition_throw" escalationRef="Escalation_late" />
+      </bpmn:intermediateThrowEvent>
+      <bpmn:sequenceFlow id="Flow_r3b" sourceRef="report_late" targetRef="EndEvent_review" />"""),
+    ("""<bpmn:endEvent id="EndEvent_review">
+        <bpmn:incoming>Flow_r3</bpmn:incoming>""", """<bpmn:endEvent id="EndEvent_review">
+        <bpmn:incoming>Flow_r3b</bpmn:incoming>"""),
+    ('<bpmn:error id="Error_rejected"',
+     '<bpmn:escalation id="Escalation_late" name="Late" escalationCode="LATE" />\n  <bpmn:error id="Error_rejected"'),
+]
+
+
+def test_an_escalation_inside_the_subprocess_starts_its_non_interrupting_event_subprocess(rest):
+    name = "nested_event_subprocesses.bpmn"
+    source = (HERE / name).read_text(encoding="utf-8")
+    for old, new in ESCALATION:
+        assert old in source
+        source = source.replace(old, new)
+    response = modeler_deploy(rest.as_("admin"), name, (name, source.encode()))
+    assert response.status_code == 200, response.get_json()
+    instance = begin_review(rest)
+    work(rest, "check_documents")
+    complete(rest, tasks(rest, instance)["review"], "office")
+    assert sorted(tasks(rest, instance)) == ["record_rejection"]  # the subprocess waits for it to end
+    assert len(jobs(rest, instance, "two_days_passed")) == 1  # non-interrupting: the subprocess's timer stays
+    complete(rest, tasks(rest, instance)["record_rejection"], "office")
+    assert sorted(tasks(rest, instance)) == ["decide"]
+    assert jobs(rest, instance, "two_days_passed") == []
+    complete(rest, tasks(rest, instance)["decide"], "office")
+    assert state(rest, instance) == "COMPLETED"
