@@ -235,7 +235,6 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
                 _literal_timers(spec, subs)
                 _configure_extensions([spec, *subs.values()], extension_config)
                 specs.adapt_specs([spec, *(sub for sub in subs.values() if sub is not None)])
-                problems.extend(_called_event_subprocesses(spec, subs, f, tree))
                 spec_dict = runtime.spec_to_dict(spec, subs)
             except ValidationException as exc:
                 problems.append(_problem_from_spiff(exc, f, tree))
@@ -473,39 +472,6 @@ def _called_elsewhere(bpmn_trees, resolve_process) -> tuple[list, dict[str, int]
             defined.update(p.get("id") for p in called_tree.getroot().iter(f"{{{BPMN_NS}}}process"))
             trees.append((name, called_tree))
     return found, pinned, problems
-
-
-def _called_event_subprocesses(spec, subprocess_specs: dict, f: BundleFile, tree) -> list[Problem]:
-    """Event subprocesses run in the process an instance starts and in its embedded subprocesses
-    (engine/event_subprocesses.py), not in a process a call activity calls (nor its subprocesses)."""
-    problems = []
-    for process_spec in [spec, *subprocess_specs.values()]:
-        for task_spec in (process_spec.task_specs.values() if process_spec is not None else ()):
-            called = subprocess_specs.get(getattr(task_spec, "spec", None)) if specs.is_call(task_spec) else None
-            if called is None:
-                continue
-            names = _event_subprocesses_within(called, subprocess_specs)
-            if names:
-                found = tree.getroot().xpath("//*[@id=$id]", id=task_spec.bpmn_id)
-                problems.append(Problem(
-                    f.name, f"the called process '{called.name}' has event subprocesses ({', '.join(names)}): "
-                            "these run only in a process started on its own, not in a called one yet",
-                    line=found[0].sourceline if found else None,
-                    element_id=task_spec.bpmn_id, element_type="callActivity"))
-    return problems
-
-
-def _event_subprocesses_within(process_spec, subprocess_specs: dict) -> list[str]:
-    """The event subprocesses of a process and of the embedded subprocesses in it (not of the
-    processes it calls)."""
-    names, pending = [], [process_spec]
-    while pending:
-        current = pending.pop(0)
-        names.extend(getattr(current.start, "trigger_specs", []))
-        pending.extend(subprocess_specs[t.spec] for t in current.task_specs.values()
-                       if getattr(t, "spec", None) in subprocess_specs and not specs.is_call(t)
-                       and t.spec not in getattr(current.start, "trigger_specs", []))
-    return names
 
 
 def _problem_from_spiff(exc: ValidationException, f: BundleFile, tree) -> Problem:

@@ -14,14 +14,16 @@ one catching every code). What the engine adds:
   that time (replay runs it at the same time). A non-interrupting cycle re-arms itself; a
   duration or date fires once. A process without such timers pays one dict lookup per save.
 
-An event subprocess inside an embedded subprocess has that subprocess for its scope, as in
-Camunda: its timer is armed (on the root task of the subprocess's workflow) and its message or
-signal subscription opens when the subprocess starts, both end with it, an interrupting one
-cancels only the rest of the subprocess (which then ends through it, and the process goes on
-after the subprocess), and an error or escalation thrown inside reaches the catchers from the
-innermost out: a boundary event in the subprocess, its event subprocess, a boundary event on the
-subprocess, the process's event subprocess. Processes with no such nested event subprocess (known
-from the spec, once) do no more work per step than before.
+An event subprocess inside an embedded subprocess has that subprocess for its scope, and one in a
+called process the call, as in Camunda: its timer is armed (on the root task of the scope's
+workflow) and its message or signal subscription opens when the scope starts, both end with it,
+an interrupting one cancels only the rest of the scope (which then ends through it, and the
+process goes on after the subprocess or call), and an error or escalation thrown inside reaches
+the catchers from the innermost out: a boundary event in the scope, its event subprocess, a
+boundary event on the subprocess or call activity, the event subprocesses around. Processes with
+no such event subprocess below their own level (known from the spec, once) do no more work per
+step than before. Multi-instance and loop subprocesses with event subprocesses are refused at
+deploy (engine/validation.py).
 """
 from __future__ import annotations
 
@@ -35,7 +37,6 @@ from SpiffWorkflow.bpmn.util.event import EventManager
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock, timers
-from .specs import is_call
 from .errors import ExecutionError, ExpressionError
 from .expressions import compile_template
 
@@ -43,8 +44,8 @@ TIMERS = "dalad_esp_timers"  # root task internal data: {event subprocess: its a
 
 
 def _triggers(scope) -> list:
-    """The event subprocesses of `scope`: the process (its workflow) or an embedded subprocess's
-    workflow."""
+    """The event subprocesses of `scope`: the process (its workflow), or the workflow of an
+    embedded subprocess or called process."""
     return getattr(scope.spec.start, "trigger_specs", None) or []
 
 
@@ -76,7 +77,8 @@ def _timer_start(scope, name: str):
 
 
 def has_nested(workflow) -> bool:
-    """Whether the process has event subprocesses inside embedded subprocesses (kept on its spec)."""
+    """Whether the process has event subprocesses below its own level, in embedded subprocesses or
+    called processes (kept on its spec)."""
     spec = workflow.spec
     found = spec.__dict__.get("_dalad_nested_esp")
     if found is None:
@@ -86,8 +88,8 @@ def has_nested(workflow) -> bool:
 
 
 def live_scopes(workflow) -> list:
-    """The running embedded subprocesses of the process that have event subprocesses (none without
-    such subprocesses in the diagram: no walk), in a stable order."""
+    """The running embedded subprocesses and calls of the process that have event subprocesses (none
+    without such in the diagram: no walk), in a stable order."""
     if not has_nested(workflow):
         return []
     found = []
@@ -95,7 +97,7 @@ def live_scopes(workflow) -> list:
         if not getattr(sub.spec.start, "trigger_specs", None) or sub.completed:
             continue
         owner = workflow.get_task_from_id(task_id)
-        if owner is not None and owner.state == TaskState.STARTED and not is_call(owner.task_spec):
+        if owner is not None and owner.state == TaskState.STARTED:
             found.append((_scope_key(owner), sub))
     return [sub for _, sub in sorted(found, key=lambda kv: kv[0])]
 
@@ -120,7 +122,8 @@ def timer_triggers(workflow) -> list[str]:
 def started(workflow, before: set) -> None:
     """Event subprocesses that started since the process had the subprocesses `before`: each gets
     its way to its scope's end (SpiffWorkflow adds it without one) and the scope's variables; an
-    interrupting one cancels what else its scope (the process or an embedded subprocess) was doing."""
+    interrupting one cancels what else its scope (the process, an embedded subprocess or a call)
+    was doing."""
     for task_id, subprocess in list(workflow.subprocesses.items()):
         if task_id in before:
             continue
@@ -187,7 +190,7 @@ def _start_for_event(manager, event) -> None:
     """SpiffWorkflow's `EventManager.update_collaboration` (a message or signal starts the process's
     event subprocesses waiting for it), except that an error or escalation starts one event
     subprocess, as in Camunda (`_chosen_for_code`); a message or signal also starts those of the
-    running embedded subprocesses that wait for it."""
+    running embedded subprocesses and calls that wait for it."""
     workflow = manager.workflow
     if isinstance(event.event_definition, CodeEventDefinition):
         name = _chosen_for_code(workflow, event)
@@ -206,23 +209,18 @@ def _start_for_event(manager, event) -> None:
 
 def _catch_in_scopes(manager, event, internal=True):
     """SpiffWorkflow's `EventManager.catch`; an error or escalation going up from an embedded
-    subprocess that nothing in it caught starts that subprocess's event subprocess for it, if it
-    has one, before it goes on to the scope around (Camunda's innermost catcher first)."""
+    subprocess or called process that nothing in it caught starts its event subprocess for it, if
+    it has one, before it goes on to the scope around (Camunda's innermost catcher first)."""
     scope = event.target
     if scope is not None and scope.parent_task_id is not None and _triggers(scope) \
             and isinstance(event.event_definition, CodeEventDefinition) \
             and not any(t.workflow == scope and t.task_spec.event_definition.catches(t, event)
                         for t in manager.tasks.values()):
         name = _chosen_for_code(scope, event)
-        if name is not None and not _called(scope):
+        if name is not None:
             _start_in_scope(manager, scope, name, event, catch=True)
             return 1
     return _catch(manager, event, internal)
-
-
-def _called(scope) -> bool:
-    owner = scope.top_workflow.get_task_from_id(scope.parent_task_id)
-    return owner is None or is_call(owner.task_spec)
 
 
 EventManager.update_collaboration = _start_for_event
@@ -230,10 +228,10 @@ EventManager.catch = _catch_in_scopes
 
 
 def catches_error(workflow, event, scopes=()) -> bool:
-    """Whether an error event subprocess of the process, or of one of the embedded subprocesses
+    """Whether an error event subprocess of the process, or of one of the subprocesses or calls
     `scopes` around the thrower, catches the error `event`."""
     return any(start.event_definition == event.event_definition
-               for scope in [*scopes, workflow] if scope is workflow or not _called(scope)
+               for scope in [*scopes, workflow]
                for name in _triggers(scope) for start in _starts(scope, name))
 
 
@@ -248,8 +246,8 @@ def arm(workflow) -> None:
 
 
 def arm_scope(scope, variables: dict) -> None:
-    """Arm the timers of the timer event subprocesses of an embedded subprocess that starts now
-    with `variables`."""
+    """Arm the timers of the timer event subprocesses of an embedded subprocess or called process
+    that starts now with `variables`."""
     names = timer_triggers(scope)
     if names:
         scope.task_tree.internal_data[TIMERS] = _armed(scope, names, variables)
@@ -296,16 +294,16 @@ def _timer_text(value) -> str:
     return str(value).strip()
 
 
-def armed_timers(workflow) -> list[tuple[str, str, datetime]]:
-    """(a task id of its own, start event, due time) of each armed event subprocess timer, the
-    process's and its running embedded subprocesses'."""
+def armed_timers(workflow) -> list[tuple[str, str, datetime, str]]:
+    """(a task id of its own, start event, due time, the root task of its scope) of each armed event
+    subprocess timer, the process's and those of its running subprocesses and calls."""
     found = []
     for scope in [workflow, *live_scopes(workflow)]:
         armed = scope.task_tree.internal_data.get(TIMERS)
         if armed:
             root = scope.task_tree.id
-            found.extend((str(uuid.uuid5(root, name)), timer["element"], datetime.fromisoformat(timer["due"]))
-                         for name, timer in sorted(armed.items()) if timer["due"] is not None)
+            found.extend((str(uuid.uuid5(root, name)), timer["element"], datetime.fromisoformat(timer["due"]),
+                          str(root)) for name, timer in sorted(armed.items()) if timer["due"] is not None)
     return found
 
 
@@ -347,7 +345,7 @@ def _start_by_timer(workflow, scope, name: str) -> None:
 
 def digest_part(workflow) -> Optional[dict]:
     """What the state digest adds for the armed timers (None without any); those of running
-    embedded subprocesses under a key of their own."""
+    subprocesses and calls under a key of their own."""
     part = workflow.task_tree.internal_data.get(TIMERS) or None
     nested = [armed for armed in (s.task_tree.internal_data.get(TIMERS) for s in live_scopes(workflow)) if armed]
     if nested:

@@ -889,6 +889,7 @@ class WaitingTimer:
     task_uuid: str
     element_id: str
     due_at: datetime
+    scope_uuid: Optional[str] = field(default=None, compare=False)  # an event subprocess timer: its scope's root
 
 
 @dataclass(frozen=True)

@@ -234,32 +234,6 @@ def test_what_still_does_not_run_is_refused_at_deploy_naming_file_and_element(re
     assert rest.as_("admin").get("/process-definition").get_json() == []
 
 
-CALLER = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Definitions_caller" targetNamespace="http://bpmn.io/schema/bpmn" exporter="Camunda Modeler" exporterVersion="5.20.0">
-  <bpmn:process id="c7_caller" isExecutable="true" camunda:historyTimeToLive="180">
-    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
-    <bpmn:callActivity id="call_review" calledElement="c7_timer_event_subprocesses">
-      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
-    </bpmn:callActivity>
-    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="call_review" />
-    <bpmn:sequenceFlow id="f2" sourceRef="call_review" targetRef="end" />
-  </bpmn:process>
-</bpmn:definitions>
-"""
-
-
-def test_a_call_of_a_process_with_a_timer_event_subprocess_is_refused_at_deploy(rest):
-    deploy(rest, "timer_event_subprocesses.bpmn")  # on its own, it runs
-    response = modeler_deploy(rest.as_("admin"), "caller", ("caller.bpmn", CALLER.encode()))
-    message = error_of(response, 400, "ParseException")
-    assert "resource caller.bpmn" in message and "the called process 'c7_timer_event_subprocesses' has event " \
-        "subprocesses (sla_reminder, deadline): these run only in a process started on its own, not in a called " \
-        "one yet" in message, message
-    [error] = response.get_json()["details"]["caller.bpmn"]["errors"]
-    assert (error["mainElementId"], error["line"]) == ("call_review", 5)
-
-
 def test_a_non_interrupting_escalation_event_subprocess_runs_beside_the_thrower(rest):
     deploy(rest, "escalation_event_subprocess.bpmn")
     instance = start(rest, "c7_escalation_event_subprocess")

@@ -1,11 +1,12 @@
-"""Event subprocesses inside an embedded subprocess, as Camunda 7 runs them (a Camunda Modeler 5
-file driven over REST, with the test clock): their scope is the subprocess. A timer starts and a
-message or signal subscription opens when the subprocess starts, and both end with it; an
-interrupting one cancels only the rest of the subprocess, which then ends through it, and the
-process goes on after the subprocess; a BPMN error thrown inside is caught by the innermost
-catcher (a boundary event on the inner task, the subprocess's event subprocess, a boundary event
-on the subprocess, the process's event subprocess). Every instance's history replays. What
-still does not run is refused at deploy, naming file and element."""
+"""Event subprocesses inside an embedded subprocess or a called process, as Camunda 7 runs them
+(Camunda Modeler 5 files driven over REST, with the test clock): their scope is the subprocess or
+the call. A timer starts and a message or signal subscription opens when the scope starts, and
+both end with it; an interrupting one cancels only the rest of the scope, which then ends through
+it, and the process goes on after the subprocess or call; a BPMN error thrown inside is caught by
+the innermost catcher (a boundary event on the inner task, the scope's event subprocess, a
+boundary event on the subprocess or call activity, the process's event subprocess). Every
+instance's history replays. What still does not run is refused at deploy, naming file, line and
+element."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -184,30 +185,88 @@ CALLER = """<?xml version="1.0" encoding="UTF-8"?>
   <bpmn:process id="c7_caller" isExecutable="true" camunda:historyTimeToLive="180">
     <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
     <bpmn:callActivity id="call_it" calledElement="CALLED">
+      <bpmn:extensionElements>
+        <camunda:in variables="all" />
+        <camunda:out variables="all" />
+      </bpmn:extensionElements>
       <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
     </bpmn:callActivity>
-    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:boundaryEvent id="call_rejected" attachedToRef="call_it">
+      <bpmn:outgoing>f4</bpmn:outgoing>
+      <bpmn:errorEventDefinition id="E_call" errorRef="Error_rejected" />
+    </bpmn:boundaryEvent>
+    <bpmn:userTask id="after_call" camunda:candidateGroups="office"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:userTask id="caller_rejection" camunda:candidateGroups="office"><bpmn:incoming>f4</bpmn:incoming><bpmn:outgoing>f5</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming><bpmn:incoming>f5</bpmn:incoming></bpmn:endEvent>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="call_it" />
-    <bpmn:sequenceFlow id="f2" sourceRef="call_it" targetRef="end" />
+    <bpmn:sequenceFlow id="f2" sourceRef="call_it" targetRef="after_call" />
+    <bpmn:sequenceFlow id="f3" sourceRef="after_call" targetRef="end" />
+    <bpmn:sequenceFlow id="f4" sourceRef="call_rejected" targetRef="caller_rejection" />
+    <bpmn:sequenceFlow id="f5" sourceRef="caller_rejection" targetRef="end" />
   </bpmn:process>
+  <bpmn:error id="Error_rejected" name="Rejected" errorCode="REJECTED" />
 </bpmn:definitions>
 """
 
 
-@pytest.mark.parametrize("called, names", [
-    ("c7_nested_event_subprocesses",
-     "process_failure, documents_added, works_paused, stage_rejected, stage_deadline"),  # inside its subprocess too
-    ("c7_message_event_subprocess", "cancellation"),  # a message one did not run in a called process either
-])
-def test_a_call_of_a_process_with_event_subprocesses_is_refused_at_deploy(rest, called, names):
-    deploy(rest, {"c7_nested_event_subprocesses": "nested_event_subprocesses.bpmn",
-                  "c7_message_event_subprocess": "message_event_subprocess.bpmn"}[called])  # on its own, it runs
-    response = modeler_deploy(rest.as_("admin"), "caller", ("caller.bpmn", CALLER.replace("CALLED", called).encode()))
-    message = error_of(response, 400, "ParseException")
-    assert "resource caller.bpmn" in message and f"the called process '{called}' has event subprocesses ({names}): " \
-        "these run only in a process started on its own, not in a called one yet" in message, message
-    [error] = response.get_json()["details"]["caller.bpmn"]["errors"]
-    assert (error["mainElementId"], error["line"]) == ("call_it", 5)
+def call(rest, called_file: str, called_key: str, business_key: str = "C-1", **variables) -> tuple[str, str]:
+    """Deploy `called_file` and a caller of it, start the caller: (caller, called) instance ids."""
+    deploy(rest, called_file)
+    response = modeler_deploy(rest.as_("admin"), "caller",
+                              ("caller.bpmn", CALLER.replace("CALLED", called_key).encode()))
+    assert response.status_code == 200, response.get_json()
+    caller = start(rest, "c7_caller", business_key=business_key, **variables)
+    [called] = rest.as_("admin").get("/process-instance", superProcessInstance=caller).get_json()
+    return caller, called["id"]
+
+
+def test_the_timer_event_subprocesses_of_a_called_process_run_in_the_called_instance(rest, frozen_clock):
+    caller, called = call(rest, "timer_event_subprocesses.bpmn", "c7_timer_event_subprocesses", deadlineDays=10)
+    assert sorted(tasks(rest, called)) == ["review"]
+    [reminder] = jobs(rest, called, "every_day")  # armed when the call started, the called instance's jobs
+    assert len(jobs(rest, called, "after_ten_days")) == 1 and jobs(rest, caller, "every_day") == []
+    frozen_clock.advance(timedelta(days=1))
+    response = rest.as_("admin").post(f"/job/{reminder['id']}/execute")
+    assert response.status_code == 204, response.get_json()
+    assert sorted(tasks(rest, called)) == ["remind", "review"]
+    frozen_clock.advance(timedelta(days=9))
+    services.fire_due_timers(rest.db)  # two more reminders, then the deadline
+    assert sorted(tasks(rest, called)) == ["close_overdue"]
+    assert jobs(rest, called, "every_day") == [] and jobs(rest, called, "after_ten_days") == []
+    complete(rest, tasks(rest, called)["close_overdue"], "office")
+    assert state(rest, called) == "COMPLETED"
+    assert sorted(tasks(rest, caller)) == ["after_call"]  # the call ended through it: the caller goes on
+    complete(rest, tasks(rest, caller)["after_call"], "office")
+    assert state(rest, caller) == "COMPLETED"
+
+
+def test_a_message_event_subprocess_of_a_called_process_runs_in_the_called_instance(rest):
+    caller, called = call(rest, "message_event_subprocess.bpmn", "c7_message_event_subprocess", business_key="O-1")
+    assert sorted(tasks(rest, called)) == ["pack_order"]
+    response = rest.as_("admin").post("/message", {"messageName": "cancel_order", "businessKey": "O-1"})
+    assert response.status_code == 204, response.get_json()
+    assert sorted(tasks(rest, called)) == ["refund"]  # pack_order was interrupted
+    complete(rest, tasks(rest, called)["refund"], "finance")
+    assert state(rest, called) == "COMPLETED"
+    assert sorted(tasks(rest, caller)) == ["after_call"]
+    complete(rest, tasks(rest, caller)["after_call"], "office")
+    assert state(rest, caller) == "COMPLETED"
+
+
+def test_an_error_in_a_called_process_is_caught_by_its_own_event_subprocess_before_the_callers_boundary(rest):
+    caller, called = call(rest, "error_event_subprocess.bpmn", "c7_error_event_subprocess")
+    [task] = fetch(rest, "check_register")
+    response = rest.as_("admin").post(f"/external-task/{task['id']}/bpmnError", {
+        "workerId": "python-worker", "errorCode": "REJECTED", "errorMessage": "not in the register"})
+    assert response.status_code == 204, response.get_json()
+    assert sorted(tasks(rest, called)) == ["notify_applicant"]
+    assert variables(rest, called)["rejection_code"] == "REJECTED"  # the event subprocess runs in its scope
+    assert "caller_rejection" not in tasks(rest, caller)
+    complete(rest, tasks(rest, called)["notify_applicant"], "office")
+    assert state(rest, called) == "COMPLETED"
+    assert sorted(tasks(rest, caller)) == ["after_call"]
+    complete(rest, tasks(rest, caller)["after_call"], "office")
+    assert state(rest, caller) == "COMPLETED"
 
 
 ESCALATION = [
