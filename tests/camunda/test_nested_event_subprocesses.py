@@ -240,6 +240,25 @@ def test_the_timer_event_subprocesses_of_a_called_process_run_in_the_called_inst
     assert state(rest, caller) == "COMPLETED"
 
 
+def test_event_subprocesses_in_a_subprocess_of_a_called_process_run_in_the_called_instance(rest, frozen_clock):
+    caller, called = call(rest, "nested_event_subprocesses.bpmn", KEY, business_key="P-9")
+    complete(rest, tasks(rest, called)["register"], "office")
+    [deadline] = jobs(rest, called, "two_days_passed")  # the called instance's job, armed with its subprocess
+    work(rest, "check_documents")
+    response = rest.as_("admin").post("/message", {"messageName": "documents_added", "businessKey": "P-9"})
+    assert response.status_code == 204, response.get_json()
+    assert sorted(tasks(rest, called)) == ["check_added_documents", "review"]
+    complete(rest, tasks(rest, called)["check_added_documents"], "office")  # offered as the called process says
+    frozen_clock.advance(timedelta(days=2))
+    assert rest.as_("admin").post(f"/job/{deadline['id']}/execute").status_code == 204
+    assert sorted(tasks(rest, called)) == ["escalate_review"]
+    complete(rest, tasks(rest, called)["escalate_review"], "office")
+    complete(rest, tasks(rest, called)["decide"], "office")
+    assert state(rest, called) == "COMPLETED"
+    complete(rest, tasks(rest, caller)["after_call"], "office")
+    assert state(rest, caller) == "COMPLETED"
+
+
 def test_a_message_event_subprocess_of_a_called_process_runs_in_the_called_instance(rest):
     caller, called = call(rest, "message_event_subprocess.bpmn", "c7_message_event_subprocess", business_key="O-1")
     assert sorted(tasks(rest, called)) == ["pack_order"]
