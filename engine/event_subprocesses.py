@@ -27,6 +27,7 @@ deploy (engine/validation.py).
 """
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Optional
@@ -348,6 +349,6 @@ def digest_part(workflow) -> Optional[dict]:
     subprocesses and calls under a key of their own."""
     part = workflow.task_tree.internal_data.get(TIMERS) or None
     nested = [armed for armed in (s.task_tree.internal_data.get(TIMERS) for s in live_scopes(workflow)) if armed]
-    if nested:
-        part = {**(part or {}), " in subprocesses": nested}
+    if nested:  # (in an order that does not depend on task ids: several calls of one activity)
+        part = {**(part or {}), " in subprocesses": sorted(nested, key=lambda a: json.dumps(a, sort_keys=True))}
     return part
