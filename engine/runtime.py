@@ -457,15 +457,19 @@ def compact(workflow: BpmnWorkflow) -> None:
     for current in [workflow, *list(workflow.subprocesses.values())]:
         if current is workflow or current.parent_task_id in workflow.subprocesses:
             _compact_tree(workflow, current, summary)
-    if event_subprocesses.timer_triggers(workflow):
-        _drop_finished_event_subprocesses(workflow, summary)
+    if event_subprocesses.timer_triggers(workflow) or event_subprocesses.has_nested(workflow):
+        for scope in [workflow, *event_subprocesses.live_scopes(workflow)]:
+            _drop_finished_event_subprocesses(workflow, scope, summary)
 
 
-def _drop_finished_event_subprocesses(workflow: BpmnWorkflow, summary: dict) -> None:
-    """A timer event subprocess that has run to its end hangs off the root with nothing after
-    it: drop it (a cycle would add one per occurrence), keeping what diagrams draw of it."""
-    root, last = workflow.task_tree, workflow.last_task
-    names = event_subprocesses.timer_triggers(workflow)
+def _drop_finished_event_subprocesses(top: BpmnWorkflow, scope, summary: dict) -> None:
+    """A timer event subprocess that has run to its end hangs off the root of its scope (the
+    process, a subprocess or a call) with nothing after it: drop it (a cycle would add one per
+    occurrence), keeping what diagrams draw of it."""
+    names = event_subprocesses.timer_triggers(scope)
+    if not names:
+        return
+    root, last = scope.task_tree, scope.last_task
     for trigger in list(root.children):
         if trigger.task_spec.name not in names or trigger._state != TaskState.COMPLETED:
             continue
@@ -476,13 +480,13 @@ def _drop_finished_event_subprocesses(workflow: BpmnWorkflow, summary: dict) -> 
             pending.extend(task.children)
         if any(not task._state & _FINAL or task is last for task in subtree):
             continue
-        key = workflow.spec.name
+        key = scope.spec.name if scope is top else _diagram_of(top, scope)
         for gone in subtree:
-            _remember(summary, workflow, workflow, key, gone)
+            _remember(summary, top, scope, key, gone)
         root._children.remove(trigger.id)
         for gone in subtree:
-            workflow.tasks.pop(gone.id, None)
-            _drop_subprocess(workflow, gone, key, summary)
+            scope.tasks.pop(gone.id, None)
+            _drop_subprocess(top, gone, key, summary)
         root.__dict__.pop("_dalad_json", None)
 
 
