@@ -273,16 +273,23 @@ def _armed(workflow, names: list[str], variables: dict) -> dict:
 def retarget(workflow) -> None:
     """After a migration to another version (`workflow.spec` is the target's): a timer whose event
     subprocess the target has keeps its due time, one the target lacks goes, one the target adds
-    is armed now (unless an interrupting event subprocess took the process over)."""
-    root = workflow.task_tree
+    is armed now (unless an interrupting event subprocess took its scope over); in the process and
+    in each running subprocess or call."""
+    _retarget_scope(workflow, workflow.data)
+    for scope in live_scopes(workflow):
+        _retarget_scope(scope, scope.task_tree.children[0].data if scope.task_tree.children else {})
+
+
+def _retarget_scope(scope, variables: dict) -> None:
+    root = scope.task_tree
     armed = root.internal_data.get(TIMERS) or {}
-    names = timer_triggers(workflow)
+    names = timer_triggers(scope)
     if not armed and not names:
         return
-    kept = {name: {**armed[name], "element": _timer_start(workflow, name).bpmn_id} for name in names if name in armed}
+    kept = {name: {**armed[name], "element": _timer_start(scope, name).bpmn_id} for name in names if name in armed}
     added = [name for name in names if name not in armed]
-    if added and not taken_over(workflow):
-        kept.update(_armed(workflow, added, workflow.data))
+    if added and not taken_over(scope):
+        kept.update(_armed(scope, added, variables))
     if kept:
         root.internal_data[TIMERS] = kept
     else:
