@@ -547,7 +547,8 @@ def _check_event_subprocess(checker: Checker, subprocess) -> None:
                                    f"('{parent.get('id')}') is not supported yet; put it in a subprocess without "
                                    "loop characteristics, or at the process level")
     elif where not in ("process", "subProcess"):
-        checker.report(subprocess, f"an event subprocess inside a {where} is not supported yet; put it in an "
+        inside = {"transaction": "a transaction", "adHocSubProcess": "an ad-hoc subprocess"}.get(where, where)
+        checker.report(subprocess, f"an event subprocess inside {inside} is not supported yet; put it in an "
                                    "embedded subprocess or at the process level")
 
 

@@ -156,22 +156,29 @@ INSIDE_AN_EVENT_SUBPROCESS = """<bpmn:endEvent id="EndEvent_deadline">
         </bpmn:subProcess>"""
 
 
-@pytest.mark.parametrize("old, new, element, refusal", [
-    ('<bpmn:subProcess id="review_stage" name="Review stage">',
-     '<bpmn:subProcess id="review_stage" name="Review stage">\n      <bpmn:standardLoopCharacteristics />',
+@pytest.mark.parametrize("changes, element, refusal", [
+    ([('<bpmn:subProcess id="review_stage" name="Review stage">',
+       '<bpmn:subProcess id="review_stage" name="Review stage">\n      <bpmn:standardLoopCharacteristics />')],
      "stage_deadline", "an event subprocess inside a multi-instance or loop subprocess ('review_stage') is not "
                        "supported yet; put it in a subprocess without loop characteristics, or at the process level"),
-    ("""<bpmn:endEvent id="EndEvent_deadline">
+    ([("""<bpmn:endEvent id="EndEvent_deadline">
           <bpmn:incoming>Flow_d2</bpmn:incoming>
-        </bpmn:endEvent>""", INSIDE_AN_EVENT_SUBPROCESS, "deadline_reminder",
+        </bpmn:endEvent>""", INSIDE_AN_EVENT_SUBPROCESS)], "deadline_reminder",
      "an event subprocess inside an event subprocess ('stage_deadline') is not supported; put it beside that one"),
+    ([('<bpmn:subProcess id="review_stage" name="Review stage">',
+       '<bpmn:adHocSubProcess id="review_stage" name="Review stage">'),
+      ('    </bpmn:subProcess>\n    <bpmn:boundaryEvent id="application_withdrawn"',
+       '    </bpmn:adHocSubProcess>\n    <bpmn:boundaryEvent id="application_withdrawn"')],
+     "stage_deadline", "an event subprocess inside an ad-hoc subprocess is not supported yet; put it in an embedded "
+                       "subprocess or at the process level"),
 ])
 def test_what_does_not_run_in_a_subprocess_is_refused_at_deploy_naming_file_line_and_element(
-        rest, old, new, element, refusal):
+        rest, changes, element, refusal):
     name = "nested_event_subprocesses.bpmn"
-    source = (HERE / name).read_text(encoding="utf-8")
-    assert old in source
-    changed = source.replace(old, new)
+    changed = (HERE / name).read_text(encoding="utf-8")
+    for old, new in changes:
+        assert old in changed
+        changed = changed.replace(old, new)
     response = modeler_deploy(rest.as_("admin"), name, (name, changed.encode()))
     message = error_of(response, 400, "ParseException")
     assert f"resource {name}" in message and refusal in message, message
