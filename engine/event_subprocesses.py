@@ -35,6 +35,7 @@ from typing import Optional
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import CodeEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util.event import EventManager
+from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock, timers
@@ -65,8 +66,16 @@ def taken_over(scope) -> bool:
         return False
     top = scope.top_workflow
     return any(sp.spec.name in triggers and interrupting(scope, sp.spec.name)
-               and top.get_task_from_id(task_id).workflow is scope
+               and getattr(_task(top, task_id), "workflow", None) is scope
                for task_id, sp in top.subprocesses.items())
+
+
+def _task(top, task_id):
+    """The task of that id in the process or its subprocesses; None when it has none."""
+    try:
+        return top.get_task_from_id(task_id)
+    except TaskNotFoundException:
+        return None
 
 
 def _timer_start(scope, name: str):
@@ -97,7 +106,7 @@ def live_scopes(workflow) -> list:
     for task_id, sub in workflow.subprocesses.items():
         if not getattr(sub.spec.start, "trigger_specs", None) or sub.completed:
             continue
-        owner = workflow.get_task_from_id(task_id)
+        owner = _task(workflow, task_id)
         if owner is not None and owner.state == TaskState.STARTED:
             found.append((_scope_key(owner), sub))
     return [sub for _, sub in sorted(found, key=lambda kv: kv[0])]
