@@ -431,3 +431,34 @@ def test_a_timer_event_subprocess_the_target_adds_is_armed_at_the_migration_and_
         migration.migrate(s, other, v2, user="admin_zhou")
     assert {t.element_id for t in waiting_timers(db, other)} == {"overdue"}
     verify(db, other)
+
+
+def _reviewed(inner: str, inner_flows: tuple) -> bytes:
+    """permit with its review as an embedded subprocess."""
+    return diagram('<bpmn:startEvent id="start"/><bpmn:subProcess id="review"><bpmn:startEvent id="r_start"/>'
+                   + inner + '<bpmn:endEvent id="r_end"/>' + flows(*inner_flows) + '</bpmn:subProcess>'
+                   '<bpmn:endEvent id="end"/>' + flows("start>review", "review>end"))
+
+
+def test_an_instance_waiting_inside_an_embedded_subprocess_moves_to_the_new_subprocess(db):
+    """A task inside an embedded subprocess: the new version renames it and adds a step after it
+    in the subprocess. (The migration was refused as broken: the top's walk re-predicted the
+    subprocess's own tasks as the top's.)"""
+    deploy(db, _reviewed('<bpmn:userTask id="check" name="审核" camunda:candidateGroups="drc"/>',
+                         ("r_start>check", "check>r_end")))
+    with db.write() as s:
+        instance_id = services.start_process(s, "permit").id
+    [waiting] = ready(db, instance_id)
+    v2 = deploy(db, _reviewed('<bpmn:userTask id="check" name="审核材料" camunda:candidateGroups="drc"/>'
+                              '<bpmn:userTask id="sign" name="签发" camunda:candidateGroups="office"/>',
+                              ("r_start>check", "check>sign", "sign>r_end")))
+    with db.write() as s:
+        migration.migrate(s, instance_id, v2, user="admin_zhou")
+    [moved] = ready(db, instance_id)
+    assert (moved.id, moved.name, moved.element_id) == (waiting.id, "审核材料", "check")  # the same task, renamed
+    complete(db, moved.id, {})
+    [signing] = ready(db, instance_id)
+    assert signing.element_id == "sign"
+    complete(db, signing.id, {})
+    assert row_of(db, instance_id).status == "completed"
+    verify(db, instance_id)
