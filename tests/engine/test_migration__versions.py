@@ -462,3 +462,29 @@ def test_an_instance_waiting_inside_an_embedded_subprocess_moves_to_the_new_subp
     complete(db, signing.id, {})
     assert row_of(db, instance_id).status == "completed"
     verify(db, instance_id)
+
+
+def test_a_timer_event_subprocess_the_target_adds_inside_a_running_subprocess_is_armed_there(db, frozen_clock):
+    """The target version adds an SLA timer event subprocess inside the embedded subprocess the
+    instance waits in: it is armed at the migration, in that subprocess's scope, and fires there."""
+    check = '<bpmn:userTask id="check" name="审核" camunda:candidateGroups="drc"/>'
+    deploy(db, _reviewed(check, ("r_start>check", "check>r_end")))
+    with db.write() as s:
+        instance_id = services.start_process(s, "permit").id
+    sla = ('<bpmn:subProcess id="review_sla" triggeredByEvent="true">'
+           f'<bpmn:startEvent id="review_due" isInterrupting="false">{timer("P3D")}</bpmn:startEvent>'
+           '<bpmn:userTask id="chase" name="催办" camunda:candidateGroups="office"/><bpmn:endEvent id="sla_end"/>'
+           + flows("review_due>chase", "chase>sla_end") + '</bpmn:subProcess>')
+    v2 = deploy(db, _reviewed(check + sla, ("r_start>check", "check>r_end")))
+    assert waiting_timers(db, instance_id) == []
+    with db.write() as s:
+        migration.migrate(s, instance_id, v2, user="admin_zhou")
+    [armed] = waiting_timers(db, instance_id)
+    assert (armed.element_id, clock.aware(armed.due_at)) == ("review_due", clock.now() + timedelta(days=3))
+    frozen_clock.advance(timedelta(days=3))
+    services.fire_due_timers(db)
+    assert sorted(t.element_id for t in ready(db, instance_id)) == ["chase", "check"]
+    for task in ready(db, instance_id):
+        complete(db, task.id, {})
+    assert row_of(db, instance_id).status == "completed" and waiting_timers(db, instance_id) == []
+    verify(db, instance_id)
