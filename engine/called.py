@@ -127,8 +127,15 @@ def _running_rows(session: Session, root: ProcessInstance) -> list[ProcessInstan
 
 
 def _variables(sub, ready: list) -> dict:
-    """A called process's variables as its instance shows them (as `instances.visible_variables`)."""
-    return runtime.plain(_public(instances.visible_variables(sub, [t for t in ready if t.workflow is sub])))
+    """A called process's variables as its instance shows them (as `instances.visible_variables`),
+    with those of the tasks of its running event subprocesses, which run in its scope."""
+    triggers = getattr(sub.spec.start, "trigger_specs", None)
+    own = [t for t in ready if t.workflow is sub or (triggers and _in_event_subprocess(t.workflow, sub, triggers))]
+    return runtime.plain(_public(instances.visible_variables(sub, own)))
+
+
+def _in_event_subprocess(workflow, sub, triggers: list) -> bool:
+    return workflow.spec.name in triggers and workflow.parent_task_id in sub.tasks
 
 
 def _public(data: dict) -> dict:

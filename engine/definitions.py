@@ -13,7 +13,6 @@ from typing import Optional
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition, EscalationEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
@@ -236,7 +235,6 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
                 _literal_timers(spec, subs)
                 _configure_extensions([spec, *subs.values()], extension_config)
                 specs.adapt_specs([spec, *(sub for sub in subs.values() if sub is not None)])
-                problems.extend(_called_event_subprocesses(spec, subs, f, tree))
                 spec_dict = runtime.spec_to_dict(spec, subs)
             except ValidationException as exc:
                 problems.append(_problem_from_spiff(exc, f, tree))
@@ -474,31 +472,6 @@ def _called_elsewhere(bpmn_trees, resolve_process) -> tuple[list, dict[str, int]
             defined.update(p.get("id") for p in called_tree.getroot().iter(f"{{{BPMN_NS}}}process"))
             trees.append((name, called_tree))
     return found, pinned, problems
-
-
-_STARTED_BY_ENGINE = (TimerEventDefinition, ErrorEventDefinition, EscalationEventDefinition)
-
-
-def _called_event_subprocesses(spec, subprocess_specs: dict, f: BundleFile, tree) -> list[Problem]:
-    """Event subprocesses started by a timer, an error or an escalation run at the level of the
-    process an instance starts (engine/event_subprocesses.py), not in a process a call activity calls."""
-    problems = []
-    for process_spec in [spec, *subprocess_specs.values()]:
-        for task_spec in (process_spec.task_specs.values() if process_spec is not None else ()):
-            called = subprocess_specs.get(getattr(task_spec, "spec", None)) if specs.is_call(task_spec) else None
-            if called is None:
-                continue
-            names = [name for name in getattr(called.start, "trigger_specs", [])
-                     if any(isinstance(s.event_definition, _STARTED_BY_ENGINE)
-                            for s in subprocess_specs[name].bpmn_start_events)]
-            if names:
-                found = tree.getroot().xpath("//*[@id=$id]", id=task_spec.bpmn_id)
-                problems.append(Problem(
-                    f.name, f"the called process '{called.name}' has event subprocesses started by a timer, an "
-                            f"error or an escalation ({', '.join(names)}): these run only in a process started "
-                            "on its own, not in a called one yet", line=found[0].sourceline if found else None,
-                    element_id=task_spec.bpmn_id, element_type="callActivity"))
-    return problems
 
 
 def _problem_from_spiff(exc: ValidationException, f: BundleFile, tree) -> Problem:

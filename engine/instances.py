@@ -21,6 +21,7 @@ from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from . import clock, dmn, history, inbox, incidents, runtime, stepsql
 from . import called as called_processes
+from .specs import is_call
 from .errors import ExecutionError, InstanceNotRunning, InvalidInput, NotFound
 from .expressions import compile_template
 from .xmlsafe import parse_xml
@@ -432,7 +433,7 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
         if uuid in before:
             continue
         element = task.task_spec.bpmn_id
-        called = handle.meta.get("called_user_tasks", {}).get(task.workflow.spec.name)
+        called = _called_user_tasks(handle.meta, task)
         attrs = (called or {}).get(element) or handle.meta["user_tasks"].get(element, {})
         values = _new_user_task(row, task, element, attrs, now)
         values["called_instance_id"] = called_processes.of_task(handle.calls, task)
@@ -446,6 +447,24 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
                                                  "candidate_groups": values["candidate_groups"],
                                                  "due": values["due_at"]}))
     handle.open_tasks = opened
+
+
+def _called_user_tasks(meta: dict, task) -> Optional[dict]:
+    """The user-task attributes of the called process `task` belongs to (through its embedded and
+    event subprocesses); None for a task of the root's own process."""
+    called = meta.get("called_user_tasks")
+    if not called:
+        return None
+    workflow = task.workflow
+    found = called.get(workflow.spec.name)
+    top = workflow.top_workflow
+    while found is None and workflow is not top:
+        owner = top.get_task_from_id(workflow.parent_task_id)
+        if owner is None or is_call(owner.task_spec):
+            return None
+        workflow = owner.workflow
+        found = called.get(workflow.spec.name) if workflow is not top else None
+    return found
 
 
 _TASK_COLUMNS = [
@@ -567,7 +586,7 @@ def _sync_timers(session: Session, handle: Handle, timers: list[runtime.WaitingT
         if key[0] == "timer":
             session.add(Timer(instance_id=row.id, definition_id=row.definition_id, task_uuid=waiting.task_uuid,
                               element_id=waiting.element_id, due_at=waiting.due_at, state="waiting", kind="timer",
-                              called_instance_id=_called_of(handle, waiting.task_uuid)))
+                              called_instance_id=_called_of(handle, waiting.scope_uuid or waiting.task_uuid)))
         else:
             session.add(Timer(instance_id=row.id, definition_id=row.definition_id, task_uuid=waiting.task_uuid,
                               element_id=waiting.element_id, due_at=now, state="waiting", kind="job",

@@ -147,7 +147,8 @@ def migrate_workflow(workflow, spec, subprocess_specs: dict, mapping: Optional[d
         event_subprocesses.retarget(copy)
         for pool, _ in pools:
             for task in list(pool.get_tasks(state=_ACTIVE)):
-                _predict_again(pool, task)
+                if task.workflow is pool:  # (the top's walk goes on into its subprocesses: each is its own pool)
+                    _predict_again(pool, task)
         rebuilt = runtime.load_state(runtime.dump_state(copy), spec, subprocess_specs)
         if runtime.state_digest(rebuilt) != runtime.state_digest(copy):
             raise WorkflowException("the state read back differs from the state written")

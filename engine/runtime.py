@@ -214,7 +214,8 @@ def spec_from_dict(dct: dict):
     """Rebuild (spec, subprocess_specs) from `spec_to_dict`'s output."""
     spec = REGISTRY.restore(json.loads(json.dumps(dct["spec"])))
     subs = {name: REGISTRY.restore(json.loads(json.dumps(s))) for name, s in dct["subprocess_specs"].items()}
-    specs.wire_event_subprocesses(spec)  # the serializer keeps no input link of theirs
+    for process_spec in (spec, *(s for s in subs.values() if s is not None)):
+        specs.wire_event_subprocesses(process_spec)  # the serializer keeps no input link of theirs
     return spec, subs
 
 
@@ -456,15 +457,19 @@ def compact(workflow: BpmnWorkflow) -> None:
     for current in [workflow, *list(workflow.subprocesses.values())]:
         if current is workflow or current.parent_task_id in workflow.subprocesses:
             _compact_tree(workflow, current, summary)
-    if event_subprocesses.timer_triggers(workflow):
-        _drop_finished_event_subprocesses(workflow, summary)
+    if event_subprocesses.timer_triggers(workflow) or event_subprocesses.has_nested(workflow):
+        for scope in [workflow, *event_subprocesses.live_scopes(workflow)]:
+            _drop_finished_event_subprocesses(workflow, scope, summary)
 
 
-def _drop_finished_event_subprocesses(workflow: BpmnWorkflow, summary: dict) -> None:
-    """A timer event subprocess that has run to its end hangs off the root with nothing after
-    it: drop it (a cycle would add one per occurrence), keeping what diagrams draw of it."""
-    root, last = workflow.task_tree, workflow.last_task
-    names = event_subprocesses.timer_triggers(workflow)
+def _drop_finished_event_subprocesses(top: BpmnWorkflow, scope, summary: dict) -> None:
+    """A timer event subprocess that has run to its end hangs off the root of its scope (the
+    process, a subprocess or a call) with nothing after it: drop it (a cycle would add one per
+    occurrence), keeping what diagrams draw of it."""
+    names = event_subprocesses.timer_triggers(scope)
+    if not names:
+        return
+    root, last = scope.task_tree, scope.last_task
     for trigger in list(root.children):
         if trigger.task_spec.name not in names or trigger._state != TaskState.COMPLETED:
             continue
@@ -475,13 +480,13 @@ def _drop_finished_event_subprocesses(workflow: BpmnWorkflow, summary: dict) -> 
             pending.extend(task.children)
         if any(not task._state & _FINAL or task is last for task in subtree):
             continue
-        key = workflow.spec.name
+        key = scope.spec.name if scope is top else _diagram_of(top, scope)
         for gone in subtree:
-            _remember(summary, workflow, workflow, key, gone)
+            _remember(summary, top, scope, key, gone)
         root._children.remove(trigger.id)
         for gone in subtree:
-            workflow.tasks.pop(gone.id, None)
-            _drop_subprocess(workflow, gone, key, summary)
+            scope.tasks.pop(gone.id, None)
+            _drop_subprocess(top, gone, key, summary)
         root.__dict__.pop("_dalad_json", None)
 
 
@@ -814,7 +819,7 @@ def throw_bpmn_error(workflow: BpmnWorkflow, task_uuid: str, code: str, message:
             scopes.append(scope)
             scope = getattr(scope, "parent_workflow", None)
         if not any(t.workflow in scopes and t.task_spec.event_definition.catches(t, event)
-                   for t in manager.tasks.values()) and not event_subprocesses.catches_error(workflow, event):
+                   for t in manager.tasks.values()) and not event_subprocesses.catches_error(workflow, event, scopes):
             raise failure(f"no error event catches BPMN error '{code}'", task)
         before = set(workflow.subprocesses)
         manager.catch(event, internal=False)
@@ -888,6 +893,7 @@ class WaitingTimer:
     task_uuid: str
     element_id: str
     due_at: datetime
+    scope_uuid: Optional[str] = field(default=None, compare=False)  # an event subprocess timer: its scope's root
 
 
 @dataclass(frozen=True)
@@ -971,26 +977,31 @@ def snapshot(workflow: BpmnWorkflow) -> Snapshot:
 
 
 def listens_for_messages(spec, subprocess_specs: dict) -> bool:
-    """Whether the process has event subprocesses that a message starts (it waits for them all along)."""
+    """Whether the process has event subprocesses that a message starts (it waits for them all
+    along), at its level or inside an embedded subprocess."""
     return any(isinstance(start.event_definition, MessageEventDefinition)
-               for name in getattr(spec.start, "trigger_specs", [])
+               for process_spec in (spec, *(s for s in subprocess_specs.values() if s is not None))
+               for name in getattr(process_spec.start, "trigger_specs", [])
                for start in subprocess_specs[name].bpmn_start_events)
 
 
 def _event_subprocess_subscriptions(workflow: BpmnWorkflow) -> list[WaitingMessage]:
-    """The messages and signals that start the process's event subprocesses, until an interrupting
-    one has taken the process over (Camunda removes the scope's subscriptions then)."""
-    triggers = getattr(workflow.spec.start, "trigger_specs", None)
-    if not triggers or event_subprocesses.taken_over(workflow):
-        return []
-    found, root = [], str(workflow.task_tree.id)
-    for name in triggers:
-        for start in workflow.subprocess_specs[name].bpmn_start_events:
-            definition = start.event_definition
-            if isinstance(definition, MessageEventDefinition):
-                found.append(WaitingMessage(root, name, definition.name))
-            elif isinstance(definition, SignalEventDefinition):
-                found.append(WaitingMessage(root, name, definition.name, "signal"))
+    """The messages and signals that start the event subprocesses of the process and of its running
+    embedded subprocesses, each until an interrupting one has taken its scope over (Camunda removes
+    the scope's subscriptions then)."""
+    found = []
+    for scope in [workflow, *event_subprocesses.live_scopes(workflow)]:
+        triggers = getattr(scope.spec.start, "trigger_specs", None)
+        if not triggers or event_subprocesses.taken_over(scope):
+            continue
+        root = str(scope.task_tree.id)
+        for name in triggers:
+            for start in workflow.subprocess_specs[name].bpmn_start_events:
+                definition = start.event_definition
+                if isinstance(definition, MessageEventDefinition):
+                    found.append(WaitingMessage(root, name, definition.name))
+                elif isinstance(definition, SignalEventDefinition):
+                    found.append(WaitingMessage(root, name, definition.name, "signal"))
     return found
 
 

@@ -81,7 +81,7 @@ class ProcessMessageEventDefinition(CamundaMessageEventDefinition):
 
 def _throw_to_event_subprocesses(definition, my_task, payload) -> None:
     """Throw an error or escalation from `my_task` up through the scopes around it; an event
-    subprocess it starts (no closer event caught it) gets its way and, interrupting, the process."""
+    subprocess it starts (no closer event caught it) gets its way and, interrupting, its scope."""
     from . import event_subprocesses
 
     top = my_task.workflow.top_workflow
@@ -303,6 +303,13 @@ class EngineCallActivity(DefaultCallActivity):
             return super().update_data(my_task, subworkflow)
         note_call(my_task, "completed", subworkflow.last_task.data)
         my_task.data.update(map_variables(config["out"], subworkflow.last_task.data, self.bpmn_id))
+
+    def start_workflow(self, my_task):
+        super().start_workflow(my_task)
+        subworkflow = my_task.workflow.top_workflow.subprocesses[my_task.id]
+        if getattr(subworkflow.spec.start, "trigger_specs", None):
+            from . import event_subprocesses  # its event subprocesses' timers start now, with its start variables
+            event_subprocesses.arm_scope(subworkflow, subworkflow.task_tree.children[0].data)
 
     def _on_cancel(self, my_task):
         if is_call(self) and my_task.id in my_task.workflow.top_workflow.subprocesses:

@@ -519,9 +519,10 @@ _EVENT_SUBPROCESS_STARTS = {"messageEventDefinition", "signalEventDefinition", "
 
 
 def _check_event_subprocess(checker: Checker, subprocess) -> None:
-    """Event subprocesses at the process level start on a message, a signal, a timer, an error or
-    an escalation; other starts (a condition) are refused, and so are event subprocesses inside a
-    subprocess."""
+    """Event subprocesses at the process level or in an embedded subprocess start on a message, a
+    signal, a timer, an error or an escalation; other starts (a condition) are refused, and so are
+    event subprocesses inside an event subprocess, a multi-instance or loop subprocess, a
+    transaction or an ad-hoc subprocess."""
     if (subprocess.get("triggeredByEvent") or "").strip().lower() != "true":
         return
     starts = subprocess.findall(_b("startEvent"))
@@ -535,9 +536,20 @@ def _check_event_subprocess(checker: Checker, subprocess) -> None:
         if start.find(_b("errorEventDefinition")) is not None and \
                 (start.get("isInterrupting") or "true").strip().lower() == "false":
             checker.report(start, "an error start event always interrupts: remove isInterrupting=\"false\"")
-    if subprocess.getparent() is not None and _local(subprocess.getparent()) != "process":
-        checker.report(subprocess, "an event subprocess inside a subprocess is not supported yet; "
-                                   "put it at the process level")
+    parent = subprocess.getparent()
+    where = _local(parent) if parent is not None else "process"
+    if where == "subProcess" and (parent.get("triggeredByEvent") or "").strip().lower() == "true":
+        checker.report(subprocess, f"an event subprocess inside an event subprocess ('{parent.get('id')}') is not "
+                                   "supported; put it beside that one")
+    elif where == "subProcess" and (parent.find(_b("multiInstanceLoopCharacteristics")) is not None
+                                    or parent.find(_b("standardLoopCharacteristics")) is not None):
+        checker.report(subprocess, f"an event subprocess inside a multi-instance or loop subprocess "
+                                   f"('{parent.get('id')}') is not supported yet; put it in a subprocess without "
+                                   "loop characteristics, or at the process level")
+    elif where not in ("process", "subProcess"):
+        inside = {"transaction": "a transaction", "adHocSubProcess": "an ad-hoc subprocess"}.get(where, where)
+        checker.report(subprocess, f"an event subprocess inside {inside} is not supported yet; put it in an "
+                                   "embedded subprocess or at the process level")
 
 
 def _check_event_subprocess_start(checker: Checker, definition) -> None:

@@ -431,3 +431,60 @@ def test_a_timer_event_subprocess_the_target_adds_is_armed_at_the_migration_and_
         migration.migrate(s, other, v2, user="admin_zhou")
     assert {t.element_id for t in waiting_timers(db, other)} == {"overdue"}
     verify(db, other)
+
+
+def _reviewed(inner: str, inner_flows: tuple) -> bytes:
+    """permit with its review as an embedded subprocess."""
+    return diagram('<bpmn:startEvent id="start"/><bpmn:subProcess id="review"><bpmn:startEvent id="r_start"/>'
+                   + inner + '<bpmn:endEvent id="r_end"/>' + flows(*inner_flows) + '</bpmn:subProcess>'
+                   '<bpmn:endEvent id="end"/>' + flows("start>review", "review>end"))
+
+
+def test_an_instance_waiting_inside_an_embedded_subprocess_moves_to_the_new_subprocess(db):
+    """A task inside an embedded subprocess: the new version renames it and adds a step after it
+    in the subprocess. (The migration was refused as broken: the top's walk re-predicted the
+    subprocess's own tasks as the top's.)"""
+    deploy(db, _reviewed('<bpmn:userTask id="check" name="审核" camunda:candidateGroups="drc"/>',
+                         ("r_start>check", "check>r_end")))
+    with db.write() as s:
+        instance_id = services.start_process(s, "permit").id
+    [waiting] = ready(db, instance_id)
+    v2 = deploy(db, _reviewed('<bpmn:userTask id="check" name="审核材料" camunda:candidateGroups="drc"/>'
+                              '<bpmn:userTask id="sign" name="签发" camunda:candidateGroups="office"/>',
+                              ("r_start>check", "check>sign", "sign>r_end")))
+    with db.write() as s:
+        migration.migrate(s, instance_id, v2, user="admin_zhou")
+    [moved] = ready(db, instance_id)
+    assert (moved.id, moved.name, moved.element_id) == (waiting.id, "审核材料", "check")  # the same task, renamed
+    complete(db, moved.id, {})
+    [signing] = ready(db, instance_id)
+    assert signing.element_id == "sign"
+    complete(db, signing.id, {})
+    assert row_of(db, instance_id).status == "completed"
+    verify(db, instance_id)
+
+
+def test_a_timer_event_subprocess_the_target_adds_inside_a_running_subprocess_is_armed_there(db, frozen_clock):
+    """The target version adds an SLA timer event subprocess inside the embedded subprocess the
+    instance waits in: it is armed at the migration, in that subprocess's scope, and fires there."""
+    check = '<bpmn:userTask id="check" name="审核" camunda:candidateGroups="drc"/>'
+    deploy(db, _reviewed(check, ("r_start>check", "check>r_end")))
+    with db.write() as s:
+        instance_id = services.start_process(s, "permit").id
+    sla = ('<bpmn:subProcess id="review_sla" triggeredByEvent="true">'
+           f'<bpmn:startEvent id="review_due" isInterrupting="false">{timer("P3D")}</bpmn:startEvent>'
+           '<bpmn:userTask id="chase" name="催办" camunda:candidateGroups="office"/><bpmn:endEvent id="sla_end"/>'
+           + flows("review_due>chase", "chase>sla_end") + '</bpmn:subProcess>')
+    v2 = deploy(db, _reviewed(check + sla, ("r_start>check", "check>r_end")))
+    assert waiting_timers(db, instance_id) == []
+    with db.write() as s:
+        migration.migrate(s, instance_id, v2, user="admin_zhou")
+    [armed] = waiting_timers(db, instance_id)
+    assert (armed.element_id, clock.aware(armed.due_at)) == ("review_due", clock.now() + timedelta(days=3))
+    frozen_clock.advance(timedelta(days=3))
+    services.fire_due_timers(db)
+    assert sorted(t.element_id for t in ready(db, instance_id)) == ["chase", "check"]
+    for task in ready(db, instance_id):
+        complete(db, task.id, {})
+    assert row_of(db, instance_id).status == "completed" and waiting_timers(db, instance_id) == []
+    verify(db, instance_id)

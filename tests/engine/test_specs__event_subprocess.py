@@ -115,3 +115,53 @@ def test_a_timer_cycle_event_subprocess_that_ran_to_its_end_leaves_no_trace_in_t
     _complete(db, instance_id, "work")
     ok, row = _verified(db, instance_id)
     assert ok and row.status == "completed" and row.variables["pinged"] is True
+
+
+HOURLY_IN_A_SUBPROCESS = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="D" targetNamespace="http://dalad.test">
+  <bpmn:process id="hourly_stage" isExecutable="true">
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:subProcess id="stage"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:startEvent id="stage_start"><bpmn:outgoing>h1</bpmn:outgoing></bpmn:startEvent>
+      <bpmn:userTask id="work" camunda:candidateGroups="office"><bpmn:incoming>h1</bpmn:incoming>
+        <bpmn:outgoing>h2</bpmn:outgoing></bpmn:userTask>
+      <bpmn:endEvent id="stage_end"><bpmn:incoming>h2</bpmn:incoming></bpmn:endEvent>
+      <bpmn:sequenceFlow id="h1" sourceRef="stage_start" targetRef="work"/>
+      <bpmn:sequenceFlow id="h2" sourceRef="work" targetRef="stage_end"/>
+      <bpmn:subProcess id="ping" triggeredByEvent="true">
+        <bpmn:startEvent id="every_hour" isInterrupting="false"><bpmn:outgoing>g1</bpmn:outgoing>
+          <bpmn:timerEventDefinition><bpmn:timeCycle>R/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition>
+        </bpmn:startEvent>
+        <bpmn:scriptTask id="note" scriptFormat="python"><bpmn:incoming>g1</bpmn:incoming>
+          <bpmn:outgoing>g2</bpmn:outgoing><bpmn:script>pinged = True</bpmn:script></bpmn:scriptTask>
+        <bpmn:endEvent id="pinged"><bpmn:incoming>g2</bpmn:incoming></bpmn:endEvent>
+        <bpmn:sequenceFlow id="g1" sourceRef="every_hour" targetRef="note"/>
+        <bpmn:sequenceFlow id="g2" sourceRef="note" targetRef="pinged"/>
+      </bpmn:subProcess>
+    </bpmn:subProcess>
+    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="stage"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="stage" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_a_timer_cycle_event_subprocess_in_a_subprocess_that_ran_to_its_end_leaves_no_trace_in_the_state(
+        db, frozen_clock):
+    with db.write() as s:
+        services.deploy(s, [BundleFile("hourly_stage.bpmn", HOURLY_IN_A_SUBPROCESS.encode())], name="x")
+    with db.write() as s:
+        instance_id = services.start_process(s, "hourly_stage").id
+    sizes = []
+    for _hour in range(12):
+        frozen_clock.advance(timedelta(hours=1))
+        assert services.fire_due_timers(db) == 1
+        with db.read() as s:
+            workflow = instances.stored_workflow(s, s.get(ProcessInstance, instance_id))
+            sizes.append((len(workflow.tasks), sum(len(sp.tasks) for sp in workflow.subprocesses.values()),
+                          len(workflow.subprocesses)))
+    assert set(sizes[1:]) == {sizes[1]}  # twelve occurrences, one kept: the state does not grow
+    _complete(db, instance_id, "work")
+    ok, row = _verified(db, instance_id)
+    assert ok and row.status == "completed" and row.variables["pinged"] is True
