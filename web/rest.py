@@ -40,7 +40,7 @@ from engine.xmlsafe import parse_xml
 from forms import submission
 
 from .errors import database_unavailable, status_of
-from .rest_openapi import MAX_MILLIS, accepted, openapi_document
+from .rest_openapi import MAX_MILLIS, VARIABLE_TYPES, accepted, openapi_document
 
 rest_api = Blueprint("rest_api", __name__, url_prefix="/engine-rest")
 well_known = Blueprint("rest_well_known", __name__)
@@ -278,12 +278,16 @@ def _db():
 def _read_query() -> None:
     """The query of a call: its query parameters and, for a POST query variant, the JSON body's
     filters. A parameter or filter the call does not take (per rest_openapi) is a 400, never ignored
-    (a body field set to null filters nothing: clients send every field they know)."""
+    (a body field set to null filters nothing: clients send every field they know); so is a
+    missing body where the call requires one, and a body's sorting of the wrong form (a count
+    does not sort, but is asked as its list is)."""
     req = request._get_current_object()
     rule = req.url_rule
     if rule is None or req.endpoint in _UNCHECKED_ENDPOINTS or req.method == "OPTIONS":
         return
-    call, params, body_fields = _call_of(rule.rule, req.method)
+    call, params, body_fields, body_required = _call_of(rule.rule, req.method)
+    if body_required and not req.get_data():
+        raise _bad_request(f"the request body is missing: {req.method} {call} takes {body_required}")
     args = req.args
     if args:
         _refuse_unknown("query parameter", set(args), params, call)
@@ -293,13 +297,15 @@ def _read_query() -> None:
         _refuse_unknown("filter", {name for name, value in body.items() if value is not None}, body_fields, call)
         values.update({name: value for name, value in body.items() if value is not None})
     g.rest_query, g.rest_query_names = values, params | (body_fields or frozenset())
+    if "sorting" in values:
+        _sort_keys()
 
 
 _UNCHECKED_ENDPOINTS = {"rest_api.unknown", "rest_api.openapi"}
 
 
 @functools.lru_cache(maxsize=None)  # one entry per route and method
-def _call_of(rule: str, method: str) -> tuple[str, frozenset, Optional[frozenset]]:
+def _call_of(rule: str, method: str) -> tuple[str, frozenset, Optional[frozenset], Optional[str]]:
     """The call a route is in rest_openapi's terms ({} for each path variable), and what it accepts."""
     call = re.sub(r"<[^>]+>", "{}", rule[len(rest_api.url_prefix):])
     return (call, *accepted("get" if method == "HEAD" else method, call))
@@ -493,6 +499,14 @@ def _json_body() -> dict:
     return body
 
 
+def _body_flag(body: dict, name: str) -> bool:
+    """A true-or-false field of a JSON body (left out or null: false)."""
+    value = body.get(name)
+    if not isinstance(value, (bool, type(None))):
+        raise _bad_request(f"{name} must be true or false, not {_shown(value)}")
+    return bool(value)
+
+
 def _variables_filtered(session: Session, query, test: Optional[Callable[[dict], bool]], variables_of,
                         *, count: bool = False):
     """Rows of `query` (paged) or their count, where `test` (a variable filter) holds; without a
@@ -526,7 +540,10 @@ def _sort_keys() -> list[tuple[str, str]]:
         items = [sorting] if isinstance(sorting, dict) else sorting
         if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("sortBy") for i in items):
             raise _bad_request("sorting takes [{\"sortBy\": …, \"sortOrder\": \"asc\" or \"desc\"}]")
-        keys = [(str(i["sortBy"]), str(i.get("sortOrder") or "asc").lower()) for i in items]
+        for item in items:
+            if not isinstance(item.get("sortOrder"), (str, type(None))):
+                raise _bad_request(f"sortOrder must be asc or desc, not {_shown(item['sortOrder'])}")
+        keys = [(str(i["sortBy"]), (i.get("sortOrder") or "asc").lower()) for i in items]
     else:
         sort_by = _arg("sortBy") if "sortBy" in names else None
         keys = [] if sort_by is None else [(sort_by, (_arg("sortOrder") or "asc").lower())]
@@ -607,6 +624,9 @@ def variable_value(name: str, dto: Any) -> Any:
                            f"as {{\"serializationDataFormat\": \"application/json\"}}, not {_shown(dto['valueInfo'])}")
     type_ = (type_ or "").strip()
     kind = type_.lower()
+    if type_ and kind not in _VARIABLE_KINDS:  # a null value too: it is kept with its type
+        raise _bad_request(f"variable '{name}': type '{type_}' is not supported here "
+                           "(String, Boolean, Short, Integer, Long, Double, Date, Json, Object as JSON, Null)")
     if value is None or kind == "null":
         return None
 
@@ -657,17 +677,17 @@ def variable_value(name: str, dto: Any) -> Any:
             raise refuse(": an Object is taken serialized as JSON (valueInfo.serializationDataFormat "
                          "application/json), not as " + (data_format or "nothing"))
         kind = "json"
-    if kind == "json":
-        if not isinstance(value, str):
-            return value
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise refuse(f": not JSON ({exc.msg})") from None
-        except RecursionError:
-            raise refuse(": nested too deep") from None
-    raise _bad_request(f"variable '{name}': type '{type_}' is not supported here "
-                       "(String, Boolean, Short, Integer, Long, Double, Date, Json, Object as JSON, Null)")
+    if not isinstance(value, str):  # Json
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise refuse(f": not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise refuse(": nested too deep") from None
+
+
+_VARIABLE_KINDS = frozenset(t.lower() for t in VARIABLE_TYPES)
 
 
 # The Camunda types a plain value does not tell by itself: kept per instance (variable_types) and
@@ -1059,6 +1079,7 @@ def _start(session: Session, definition: ProcessDefinition) -> dict:
     """Start `definition` with Camunda's {businessKey, variables, withVariablesInReturn}."""
     caller = _require_writer("start processes")
     body = _json_body()
+    with_variables = _body_flag(body, "withVariablesInReturn")
     if body.get("startInstructions"):
         raise _bad_request("startInstructions are not supported: a process starts at its start event")
     _check_may_start(caller, definition)
@@ -1072,7 +1093,7 @@ def _start(session: Session, definition: ProcessDefinition) -> dict:
                                  definition=definition)
     remember_types(row, body.get("variables"))
     dto = instance_dto(session, row, _self_link(f"/process-instance/{row.rest_id}"))
-    if body.get("withVariablesInReturn"):
+    if with_variables:
         dto["variables"] = instance_variables_out(row)
     return dto
 
@@ -1273,8 +1294,8 @@ def modify_process_instance_variables(instance_id: str):
     """Camunda's {"modifications": {...}}: an administrator mends process data."""
     caller = _require_admin("change process variables")
     body = _json_body()
-    if body.get("deletions"):
-        raise _bad_request("deleting variables is not supported: set them to null instead")
+    if body.get("deletions") not in (None, []):
+        raise _bad_request("deletions must be empty: deleting variables is not supported, set them to null instead")
     with _db().write() as session:
         row = _running_instance(session, instance_id, for_change=True)
         services.set_variables(session, row.id, variables_in(body.get("modifications"), "modifications"),
@@ -1811,6 +1832,7 @@ def complete_task(task_id: str):
     """Complete with Camunda's {"variables": {...}}; withVariablesInReturn answers the variables."""
     caller = _caller()
     body = _json_body()
+    with_variables = _body_flag(body, "withVariablesInReturn")
     with _db().write() as session:
         task, _row = _visible_task(session, task_id, for_change=True)
         _require_task_worker(caller, "complete tasks")
@@ -1818,7 +1840,7 @@ def complete_task(task_id: str):
         row = services.complete_task(session, task.id, user=caller.name, data=data, groups=list(caller.groups),
                                      roles=caller.roles, reason=_reason(), form_override=override)
         remember_types(row, body.get("variables"))
-        if body.get("withVariablesInReturn"):  # the task's own instance's: a called process's for its tasks
+        if with_variables:  # the task's own instance's: a called process's for its tasks
             return instance_variables_out(session.get(ProcessInstance, task.called_instance_id) or row
                                           if task.called_instance_id else row)
     return "", 204

@@ -119,6 +119,9 @@ def user_update_credentials(user_id: str):
     an administrator."""
     caller = _caller()
     body = _json_body()
+    for field in ("password", "authenticatedUserPassword"):
+        if not isinstance(body.get(field), (str, type(None))):
+            raise _bad_request(f"{field} must be text")
     with _db().write() as session:
         users.get_user(session, user_id)
         if not caller.is_admin:

@@ -298,7 +298,7 @@ def query_body(schema_name: str, filters: list[dict], sort_fields=()) -> dict:
         properties[param["name"]] = schema
     if sort_fields:
         item = {**obj(sortBy={"type": "string", "enum": list(sort_fields)},
-                      sortOrder={"type": "string", "enum": ["asc", "desc"], "nullable": True}),
+                      sortOrder={"type": "string", "enum": ["asc", "desc", None], "nullable": True}),
                 "required": ["sortBy"]}
         properties["sorting"] = {"oneOf": [{**array(item), "nullable": True}, item]}
     SCHEMAS[schema_name] = {**obj("The filters of the GET form as JSON; paging stays in the query string.",
@@ -669,6 +669,10 @@ PATHS["/external-task/{id}"] = {"get": op("getExternalTask", "External Task", "O
 PATHS["/external-task/{id}/errorDetails"] = {"get": op(
     "getExternalTaskErrorDetails", "External Task", "The error details of the last failure (text; 204 when none).",
     params=[ID], ok={"type": "string"})}
+PATHS["/external-task/{id}/errorDetails"]["get"]["responses"].update({
+    "200": {"description": "The error details, as the worker sent them.",
+            "content": {"text/plain": {"schema": {"type": "string"}}}},
+    "204": {"description": "The last failure gave no error details (or there was none)."}})
 
 # --- operating calls (web/rest_admin.py) and runtime calls (web/rest_runtime.py) --------------------
 
@@ -878,6 +882,10 @@ for _path in ("/task/{id}/claim", "/task/{id}/unclaim", "/task/{id}/assignee", "
               "/task/{id}/submit-form", "/task/{id}/identity-links", "/task/{id}/identity-links/delete"):
     PATHS[_path]["post"]["parameters"].append(REASON)
 
+# A completion answers the variables only when asked (withVariablesInReturn).
+for _path in ("/task/{id}/complete", "/task/{id}/submit-form"):
+    PATHS[_path]["post"]["responses"]["204"] = {"description": "Completed (withVariablesInReturn not set)."}
+
 # A message answers the correlation's results only when asked (resultEnabled).
 PATHS["/message"]["post"]["responses"]["204"] = {"description": "Correlated (resultEnabled not set)."}
 
@@ -926,11 +934,15 @@ def _accepted_table() -> dict:
             schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
             name = schema.get("$ref", "").rpartition("/")[2]
             body = frozenset(SCHEMAS[name]["properties"]) if name.endswith("QueryDto") else None
-            table[(method, _template(path_))] = (params, body)
+            required = operation.get("requestBody", {}).get("required") and "application/json" in \
+                operation["requestBody"]["content"]
+            required = (f"a JSON object ({name})" if name else "a JSON object") if required else None
+            table[(method, _template(path_))] = (params, body, required)
     return table
 
 
-def accepted(method: str, path_: str) -> tuple[frozenset, Optional[frozenset]]:
-    """The query parameters a call takes, and the fields of its JSON query body (None: the call
-    takes no query body). `path_` is the call's path below /engine-rest with {} for each variable."""
-    return _accepted_table().get((method.lower(), path_), (frozenset(), None))
+def accepted(method: str, path_: str) -> tuple[frozenset, Optional[frozenset], Optional[str]]:
+    """The query parameters a call takes, the fields of its JSON query body (None: the call
+    takes no query body), and the JSON body it requires, named for a message (None: the body may
+    be left out). `path_` is the call's path below /engine-rest with {} for each variable."""
+    return _accepted_table().get((method.lower(), path_), (frozenset(), None, None))

@@ -6,6 +6,8 @@ through a task is a variable of its process instance.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -103,11 +105,12 @@ def _identity_link(body: dict) -> tuple[str, str, str]:
     type_, user_id, group_id = body.get("type"), body.get("userId"), body.get("groupId")
     if type_ not in ("candidate", "assignee"):
         raise _bad_request("type must be candidate or assignee (dalad's tasks have no owner)")
-    if (user_id is None) == (group_id is None) or not isinstance(user_id or group_id, str):
-        raise _bad_request("give either userId or groupId, as text")
+    given = user_id if user_id is not None else group_id
+    if (user_id is None) == (group_id is None) or not isinstance(given, str) or not given.strip():
+        raise _bad_request("give either userId or groupId, as text that is not empty")
     if type_ == "assignee" and group_id is not None:
         raise _bad_request("an assignee is a user: give userId")
-    return type_, "user" if user_id is not None else "group", user_id or group_id
+    return type_, "user" if user_id is not None else "group", given
 
 
 def _change_links(task_id: str, add: bool) -> tuple[str, int]:
@@ -181,9 +184,9 @@ def task_local_variable(task_id: str, name: str):
     raise NotFound(f"task {task_id} has no local variable '{name}': a task's data is its process instance's")
 
 
-def _set_task_variables(task_id: str, dtos: dict) -> None:
+def _set_task_variables(task_id: str, dtos: Any, what: str = "variables") -> None:
     caller = _caller()
-    values = variables_in(dtos)
+    values = variables_in(dtos, what)
     with _db().write() as session:
         task, row = _visible_task(session, task_id, for_change=True)
         _require_task_worker(caller, "change variables")
@@ -207,9 +210,9 @@ def put_task_variable(task_id: str, name: str):
 @rest_api.post("/task/<task_id>/variables")
 def modify_task_variables(task_id: str):
     body = _json_body()
-    if body.get("deletions"):
-        raise _bad_request("deleting variables is not supported: set them to null instead")
-    _set_task_variables(task_id, body.get("modifications") or {})
+    if body.get("deletions") not in (None, []):
+        raise _bad_request("deletions must be empty: deleting variables is not supported, set them to null instead")
+    _set_task_variables(task_id, body.get("modifications"), "modifications")
     return "", 204
 
 

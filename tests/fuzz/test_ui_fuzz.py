@@ -148,11 +148,11 @@ _AT_CLOCK = ("import sys\nfrom datetime import datetime, timezone\nfrom engine i
 
 
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory):
+def ui(tmp_path_factory, fuzz_database_url):
     """(base URL, database URL, log file) of a real `dalad serve` with the 办法's diagrams, the demo
     users and the demo projects, its clock starting at CLOCK and its timer scheduler off."""
     folder = tmp_path_factory.mktemp("ui-fuzz")
-    url = os.environ.get("DALAD_TEST_DATABASE_URL") or f"sqlite:///{folder / 'ui-fuzz.sqlite3'}"
+    url = fuzz_database_url
     env = {"PATH": f"{BIN}:{os.environ.get('PATH', '')}", "DALAD_DATABASE_URL": url,
            "DALAD_INSTANCE_DIR": str(folder), "DALAD_HISTORY_KEY": "ui-fuzz-history-key-0123456789abcdef",
            "DALAD_SECRET_KEY": "ui-fuzz-secret-key-0123456789abcdef", "DALAD_DEMO": "1", "DALAD_SCHEDULER": "0"}

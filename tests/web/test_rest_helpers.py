@@ -172,7 +172,8 @@ def test_typed_values_become_plain_values():
 
 @pytest.mark.parametrize("dto", [{"value": "many", "type": "Long"}, {"value": "yes", "type": "Boolean"},
                                  {"value": "{", "type": "Json"}, {"value": "next week", "type": "Date"},
-                                 {"value": "x", "type": "Object"}, {"value": "x", "type": "File"}, 5])
+                                 {"value": "x", "type": "Object"}, {"value": "x", "type": "File"}, 5,
+                                 {"value": None, "type": "AAA"}])  # a null of an unknown type was taken
 def test_values_that_do_not_fit_their_type_are_refused_by_name(dto):
     from web.rest import RestError
 

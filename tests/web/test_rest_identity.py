@@ -54,3 +54,13 @@ def test_administrators_create_change_and_delete_users_and_groups(rest):
     assert admin.delete("/user/sam").status_code == 204
     assert rest.basic("sam", "another long one").get("/user").status_code == 401
     error_of(admin.delete("/user/admin"), 400, "InvalidRequestException")
+
+
+def test_a_password_of_the_wrong_kind_is_refused_by_name(rest):
+    """A user changing their own password with authenticatedUserPassword as a list was a 500."""
+    for body, named in (({"password": "another long one", "authenticatedUserPassword": [PASSWORD]},
+                         "authenticatedUserPassword"),
+                        ({"password": ["another long one"], "authenticatedUserPassword": PASSWORD}, "password")):
+        message = error_of(rest.basic("edu").put("/user/edu/credentials", body), 400, "InvalidRequestException")
+        assert message.startswith(named + " ")
+    assert rest.basic("edu").get("/user/edu/profile").status_code == 200  # the password is unchanged

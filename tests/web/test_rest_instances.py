@@ -92,6 +92,16 @@ def test_malformed_starts_are_400(review):
              400, "InvalidRequestException")
 
 
+@pytest.mark.parametrize("flag", [[None, None], {}, "yes", 0])
+def test_with_variables_in_return_of_the_wrong_kind_starts_nothing(review, flag):
+    """A list or text was read as true, an object or 0 as false: the instance started either way
+    (found by tests/fuzz on real definitions)."""
+    message = error_of(review.as_("edu").post("/process-definition/key/review/start", {
+        "variables": {"unit": {"value": "edu"}}, "withVariablesInReturn": flag}), 400, "InvalidRequestException")
+    assert message.startswith("withVariablesInReturn must be true or false")
+    assert review.as_("admin").get("/process-instance/count").get_json() == {"count": 0}
+
+
 # --- instances ---------------------------------------------------------------------------------
 
 def test_instances_are_listed_for_those_involved(review):
@@ -126,6 +136,17 @@ def test_variables_are_read_by_the_involved_and_changed_by_administrators(review
     error_of(review.as_("edu").post(path, {"modifications": {"note": {"value": "x"}}}), 403, "AuthorizationException")
     error_of(review.as_("auditor").put(path + "/note", {"value": "x"}), 403, "AuthorizationException")
     error_of(review.as_("admin").post(path, {"deletions": ["note"]}), 400, "InvalidRequestException")
+    [task] = review.as_("edu").get("/task", processInstanceId=instance["id"]).get_json()
+    for changes in (path, f"/task/{task['id']}/variables"):  # deletions of the wrong kind were ignored
+        for deletions in ({}, "note", 0):
+            message = error_of(review.as_("admin").post(changes, {"modifications": {"note": {"value": "x"}},
+                                                                  "deletions": deletions}), 400, "InvalidRequestException")
+            assert message.startswith("deletions must be empty")
+        for modifications in (0, [], "note"):  # the task's were read as none
+            message = error_of(review.as_("admin").post(changes, {"modifications": modifications}), 400,
+                               "InvalidRequestException")
+            assert message.startswith("modifications must be an object")
+    assert review.as_("edu").get(path + "/note").get_json()["value"] == "急"
     assert review.as_("admin").post(path, {"modifications": {"note": {"value": "缓", "type": "String"},
                                                              "amount": {"value": 10, "type": "Long"}}}).status_code == 204
     assert review.as_("admin").put(path + "/flag", {"value": True, "type": "Boolean"}).status_code == 204

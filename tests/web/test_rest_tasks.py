@@ -166,6 +166,32 @@ def test_completing_runs_the_process_on_and_checks_the_data(review):
     assert review.as_("drc").get("/task").get_json() == []
 
 
+@pytest.mark.parametrize("flag", [{}, "AAA", 1, []])
+def test_with_variables_in_return_is_true_or_false(review, flag):
+    """An object was read as false, text as true: the task was completed either way (found by
+    tests/fuzz once it completed real tasks)."""
+    task_id = submit_task(review, start(review, "review", unit="edu"))["id"]
+    edu = review.as_("edu")
+    message = error_of(edu.post(f"/task/{task_id}/complete", {"variables": {"amount": {"value": 500, "type": "Long"}},
+                                                              "withVariablesInReturn": flag}),
+                       400, "InvalidRequestException")
+    assert "withVariablesInReturn" in message
+    assert edu.get(f"/task/{task_id}").status_code == 200  # still open
+
+
+@pytest.mark.parametrize("link", [{"type": "candidate", "groupId": ""}, {"type": "candidate", "userId": " "},
+                                  {"type": "assignee", "userId": ""}])
+def test_an_identity_link_to_nobody_is_refused(review, link):
+    """A candidate group "" was added to the task (found by tests/fuzz on a real task)."""
+    task_id = submit_task(review, start(review, "review", unit="edu"))["id"]
+    admin = review.as_("admin")
+    before = admin.get(f"/task/{task_id}/identity-links").get_json()
+    for call in ("/identity-links", "/identity-links/delete"):
+        message = error_of(admin.post(f"/task/{task_id}{call}", link), 400, "InvalidRequestException")
+        assert "userId or groupId" in message
+    assert admin.get(f"/task/{task_id}/identity-links").get_json() == before
+
+
 def test_an_auditor_in_the_audit_bureau_still_does_the_audit_bureaus_tasks(review):
     name, content = diagram("review.bpmn")
     audited = content.replace(b'camunda:candidateGroups="finance"', b'camunda:candidateGroups="audit"')
