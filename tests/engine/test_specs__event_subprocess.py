@@ -75,17 +75,8 @@ def test_an_event_subprocess_started_by_a_condition_is_refused_at_deploy(db):
             services.deploy(s, [BundleFile("event_subprocess.bpmn", source.encode())], name="x")
 
 
-HOURLY = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="D" targetNamespace="http://dalad.test">
-  <bpmn:process id="hourly_ping" isExecutable="true">
-    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
-    <bpmn:userTask id="work" camunda:candidateGroups="office"><bpmn:incoming>f1</bpmn:incoming>
-      <bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
-    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
-    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="work"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="e"/>
-    <bpmn:subProcess id="ping" triggeredByEvent="true">
+# An hourly ping: a non-interrupting timer cycle event subprocess that notes it ran.
+PING = """    <bpmn:subProcess id="ping" triggeredByEvent="true">
       <bpmn:startEvent id="every_hour" isInterrupting="false"><bpmn:outgoing>g1</bpmn:outgoing>
         <bpmn:timerEventDefinition><bpmn:timeCycle>R/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition>
       </bpmn:startEvent>
@@ -95,7 +86,19 @@ HOURLY = """<?xml version="1.0" encoding="UTF-8"?>
       <bpmn:sequenceFlow id="g1" sourceRef="every_hour" targetRef="note"/>
       <bpmn:sequenceFlow id="g2" sourceRef="note" targetRef="pinged"/>
     </bpmn:subProcess>
-  </bpmn:process>
+"""
+
+HOURLY = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="D" targetNamespace="http://dalad.test">
+  <bpmn:process id="hourly_ping" isExecutable="true">
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="work" camunda:candidateGroups="office"><bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="work"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="e"/>
+{PING}  </bpmn:process>
 </bpmn:definitions>"""
 
 
@@ -117,7 +120,7 @@ def test_a_timer_cycle_event_subprocess_that_ran_to_its_end_leaves_no_trace_in_t
     assert ok and row.status == "completed" and row.variables["pinged"] is True
 
 
-HOURLY_IN_A_SUBPROCESS = """<?xml version="1.0" encoding="UTF-8"?>
+HOURLY_IN_A_SUBPROCESS = f"""<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="D" targetNamespace="http://dalad.test">
   <bpmn:process id="hourly_stage" isExecutable="true">
@@ -129,17 +132,7 @@ HOURLY_IN_A_SUBPROCESS = """<?xml version="1.0" encoding="UTF-8"?>
       <bpmn:endEvent id="stage_end"><bpmn:incoming>h2</bpmn:incoming></bpmn:endEvent>
       <bpmn:sequenceFlow id="h1" sourceRef="stage_start" targetRef="work"/>
       <bpmn:sequenceFlow id="h2" sourceRef="work" targetRef="stage_end"/>
-      <bpmn:subProcess id="ping" triggeredByEvent="true">
-        <bpmn:startEvent id="every_hour" isInterrupting="false"><bpmn:outgoing>g1</bpmn:outgoing>
-          <bpmn:timerEventDefinition><bpmn:timeCycle>R/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition>
-        </bpmn:startEvent>
-        <bpmn:scriptTask id="note" scriptFormat="python"><bpmn:incoming>g1</bpmn:incoming>
-          <bpmn:outgoing>g2</bpmn:outgoing><bpmn:script>pinged = True</bpmn:script></bpmn:scriptTask>
-        <bpmn:endEvent id="pinged"><bpmn:incoming>g2</bpmn:incoming></bpmn:endEvent>
-        <bpmn:sequenceFlow id="g1" sourceRef="every_hour" targetRef="note"/>
-        <bpmn:sequenceFlow id="g2" sourceRef="note" targetRef="pinged"/>
-      </bpmn:subProcess>
-    </bpmn:subProcess>
+{PING}    </bpmn:subProcess>
     <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
     <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="stage"/>
     <bpmn:sequenceFlow id="f2" sourceRef="stage" targetRef="e"/>
