@@ -1,12 +1,12 @@
-"""Event subprocesses at the process level, as Camunda 7 runs them.
+"""Event subprocesses (of the process, of an embedded subprocess, of a called process), as Camunda 7 runs them.
 
 SpiffWorkflow starts an event subprocess when an event its start event catches reaches the
 process (`BpmnStartTask.trigger_wf`, from the event manager): a message, a signal, or an error or
 escalation no closer event caught (one event subprocess for it: the one naming its code, else the
 one catching every code). What the engine adds:
 
-- each one that starts gets its way to the process's end, reads the process's variables as they
-  are, and, interrupting, cancels what else the process was doing (its armed timers too);
+- each one that starts gets its way to its scope's end, reads the scope's variables as they
+  are, and, interrupting, cancels what else the scope was doing (its armed timers too);
 - a timer start: SpiffWorkflow would run such a subprocess at once, as if it were embedded. The
   engine makes it a trigger like the others (engine/specs.py), armed when the process starts: its
   due time is kept on the root task (`TIMERS`), offered as a timer (a Timer row the scheduler
