@@ -73,6 +73,17 @@ def require_browser():
 
 # --- the server --------------------------------------------------------------------------------
 
+_ANSWER = "dalad.tests.answer"  # the WSGI environ's: the app's answer, for the handler to close
+
+
+def _keeping_answer(app):
+    """`app`, its answer kept in the request's environ (see QuietHandler.connection_dropped)."""
+    def wsgi(environ, start_response):
+        answer = environ[_ANSWER] = app(environ, start_response)
+        return answer
+    return wsgi
+
+
 class LiveServer:
     """The app on a temporary SQLite database, served by werkzeug in a thread."""
 
@@ -84,6 +95,15 @@ class LiveServer:
         class QuietHandler(WSGIRequestHandler):
             def log_request(self, *args, **kwargs):  # no line per request in the test output
                 pass
+
+            def connection_dropped(self, error, environ=None):
+                # werkzeug closes the app's answer in a `finally` that first reads what the client
+                # still sends; a client that reset the connection (Chromium cancelling the favicon
+                # as it navigates) raises there, and the answer, an open static file, was left to
+                # the garbage collector: a ResourceWarning the test run turns into a failure.
+                answer = (environ or {}).get(_ANSWER)
+                if hasattr(answer, "close"):
+                    answer.close()
 
         history.set_key(HISTORY_KEY)
         self.db = Database(f"sqlite:///{folder / 'browser.sqlite3'}")
@@ -99,7 +119,8 @@ class LiveServer:
                             name="browser tests", user="admin_zhou")
         self.app = create_app(db=self.db)
         self.app.config.update(SECRET_KEY="browser-test-secret")
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=QuietHandler)
+        self.server = make_server("127.0.0.1", 0, _keeping_answer(self.app), threaded=True,
+                                  request_handler=QuietHandler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, name="live-server", daemon=True)
         self.thread.start()

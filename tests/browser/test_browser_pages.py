@@ -91,3 +91,30 @@ def test_projects_dashboard_start_and_users_pages(officials, live_server):
     admin.page.wait_for_load_state()
     assert "已保存" in admin.page.locator(".flashes").inner_text()
     admin.shot("24-admin-user-edit")
+
+
+def test_a_client_resetting_a_static_file_request_leaves_no_file_open(live_server):
+    """Chromium cancels the favicon as it navigates: the connection is reset while the test server
+    answers. The open file must be closed then, not left to the garbage collector (its
+    ResourceWarning failed a browser test now and then)."""
+    import gc
+    import socket
+    import struct
+    import sys
+    import time
+
+    left_open = []
+    hook, sys.unraisablehook = sys.unraisablehook, lambda unraisable: left_open.append(str(unraisable.exc_value))
+    try:
+        for attempt in range(40):
+            client = socket.create_connection(("127.0.0.1", live_server.server.server_port))
+            client.sendall(b"GET /static/favicon.svg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            if attempt % 2:
+                time.sleep(0.002)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close by reset
+            client.close()
+        time.sleep(1)  # the server's threads see the resets
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert left_open == []
