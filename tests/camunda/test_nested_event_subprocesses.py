@@ -111,6 +111,17 @@ def test_a_message_and_a_signal_start_non_interrupting_event_subprocesses_of_the
     assert state(rest, instance) == "COMPLETED"
 
 
+def deploy_changed(rest, changes: list[tuple[str, str]]):
+    """Deploy nested_event_subprocesses.bpmn with each (old, new) text replaced through the
+    Modeler's call; the answer and the text deployed."""
+    name = "nested_event_subprocesses.bpmn"
+    source = (HERE / name).read_text(encoding="utf-8")
+    for old, new in changes:
+        assert old in source
+        source = source.replace(old, new)
+    return modeler_deploy(rest.as_("admin"), name, (name, source.encode())), source
+
+
 def _bpmn_error(rest, code: str):
     [task] = fetch(rest, "check_documents")
     response = rest.as_("admin").post(f"/external-task/{task['id']}/bpmnError", {
@@ -175,11 +186,7 @@ INSIDE_AN_EVENT_SUBPROCESS = """<bpmn:endEvent id="EndEvent_deadline">
 def test_what_does_not_run_in_a_subprocess_is_refused_at_deploy_naming_file_line_and_element(
         rest, changes, element, refusal):
     name = "nested_event_subprocesses.bpmn"
-    changed = (HERE / name).read_text(encoding="utf-8")
-    for old, new in changes:
-        assert old in changed
-        changed = changed.replace(old, new)
-    response = modeler_deploy(rest.as_("admin"), name, (name, changed.encode()))
+    response, changed = deploy_changed(rest, changes)
     message = error_of(response, 400, "ParseException")
     assert f"resource {name}" in message and refusal in message, message
     [error] = [e for e in response.get_json()["details"][name]["errors"] if e["mainElementId"] == element]
@@ -319,12 +326,7 @@ ESCALATION = [
 
 
 def test_an_escalation_inside_the_subprocess_starts_its_non_interrupting_event_subprocess(rest):
-    name = "nested_event_subprocesses.bpmn"
-    source = (HERE / name).read_text(encoding="utf-8")
-    for old, new in ESCALATION:
-        assert old in source
-        source = source.replace(old, new)
-    response = modeler_deploy(rest.as_("admin"), name, (name, source.encode()))
+    response, _source = deploy_changed(rest, ESCALATION)
     assert response.status_code == 200, response.get_json()
     instance = begin_review(rest)
     work(rest, "check_documents")
