@@ -324,6 +324,24 @@ def armed_timers(workflow) -> list[tuple[str, str, datetime, str]]:
     return found
 
 
+def armed_timer(workflow, task_uuid: str) -> tuple:
+    """(scope, event subprocess) of the armed timer whose Timer row has task uuid `task_uuid`
+    (`armed_timers`), or (None, None)."""
+    for scope in [workflow, *live_scopes(workflow)]:
+        for name, timer in (scope.task_tree.internal_data.get(TIMERS) or {}).items():
+            if timer["due"] is not None and str(uuid.uuid5(scope.task_tree.id, name)) == task_uuid:
+                return scope, name
+    return None, None
+
+
+def bring_forward(scope, name: str, now: datetime) -> None:
+    """Make the armed timer of event subprocess `name` of `scope` due `now` (executed early by hand):
+    it fires as the occurrence it waited for, which a cycle then counts as done."""
+    timer = (scope.task_tree.internal_data.get(TIMERS) or {}).get(name) if scope is not None else None
+    if timer is not None and timer["due"] is not None:
+        timer["occurrence"], timer["due"] = timer["due"], now.isoformat()
+
+
 def fire_due(workflow) -> None:
     """Start the event subprocesses whose timers are due, earliest first (the engine's clock); an
     interrupting one that ends a scope disarms the timers inside it."""
@@ -342,9 +360,10 @@ def fire_due(workflow) -> None:
         timer = scope.task_tree.internal_data[TIMERS][name]
         timer["fired"] += 1
         following = None
+        occurrence = timer.pop("occurrence", None) or at  # (executed early: the one it stood for)
         if not interrupting(scope, name):
-            following = timers.next_due(timer["kind"], timer["text"], datetime.fromisoformat(at), timer["fired"],
-                                        started=datetime.fromisoformat(timer["started"]))
+            following = timers.next_due(timer["kind"], timer["text"], datetime.fromisoformat(occurrence),
+                                        timer["fired"], started=datetime.fromisoformat(timer["started"]))
         timer["due"] = following.isoformat() if following else None
         _start_by_timer(workflow, scope, name)
 

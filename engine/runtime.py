@@ -693,6 +693,31 @@ def run_job(workflow: BpmnWorkflow, task_uuid: str, phase: str) -> None:
         engine_steps(workflow)
 
 
+def timer_place(workflow: BpmnWorkflow, task_uuid: str) -> Optional[dict]:
+    """Where the waiting timer of a Timer row is, as replay finds it again: the path of its
+    catching task, or of its event subprocess's scope with the subprocess (None: not waiting)."""
+    task = find_task(workflow, task_uuid)
+    if task is not None:
+        return {"path": task_path(task)} if task.state == TaskState.WAITING else None
+    scope, name = event_subprocesses.armed_timer(workflow, task_uuid)
+    return None if scope is None else {"path": task_path(scope.task_tree), "event_subprocess": name}
+
+
+def bring_timer_forward(workflow: BpmnWorkflow, place: dict) -> None:
+    """Make the timer at `place` due now (Camunda's job executed before its due date): the next
+    run of the engine fires it as the occurrence it waited for (a cycle goes on after that one)."""
+    now = clock.now()
+    task = task_at(workflow, place["path"])
+    if place.get("event_subprocess"):
+        event_subprocesses.bring_forward(task.workflow if task is not None else None, place["event_subprocess"], now)
+        return
+    value = task.internal_data.get("event_value") if task is not None else None
+    if isinstance(value, dict):  # a cycle: its next occurrence
+        value["occurrence"], value["next"] = value["next"], now.isoformat()
+    elif value is not None:
+        task.internal_data["event_value"] = now.isoformat()
+
+
 def run_engine(workflow: BpmnWorkflow) -> None:
     """Advance the workflow until it waits for a person, a timer or a message (the timers of
     event subprocesses that are due start them)."""

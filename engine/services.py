@@ -726,63 +726,73 @@ def fire_next_due_timer(session: Session) -> Optional[Timer]:
     return None
 
 
-def _fire(session: Session, row: ProcessInstance, timer: Timer, now) -> bool:
-    """Fire a timer or run a job of locked instance `row`, if it still waits and the instance runs."""
+def _fire(session: Session, row: ProcessInstance, timer: Timer, now, user: Optional[str] = None) -> bool:
+    """Fire a timer or run a job of locked instance `row`, if it still waits and the instance runs;
+    `user`: who executed it by hand (a timer not yet due then fires now)."""
     if timer.state != "waiting" or row.status in ("suspended", "terminated", "completed", "incident"):
         return False
+    early = timer.kind == "timer" and clock.aware(timer.due_at) > now
     timer.state, timer.fired_at, timer.fire_count = "fired", now, timer.fire_count + 1
     if timer.kind == "job":
-        _run_job(session, row, timer)
+        _run_job(session, row, timer, user)
         return True
-    event = history.Event("timer_fired", element_id=timer.element_id,
+    event = history.Event("timer_fired", actor=user, element_id=timer.element_id,
                           data={"timer": timer.id, "due": timer.due_at, "fired_at": now})
-    _engine_work(session, row.id, event, _run_waiting, kind="timer",
+
+    def fire(handle):
+        if early:  # replay and a retry bring the same timer forward (`_fire_timer`)
+            place = runtime.timer_place(handle.workflow, timer.task_uuid)
+            if place is None:
+                raise NotFound(f"job {timer.rest_id} does not wait: its timer '{timer.element_id}' has gone")
+            event.data["early"] = place
+        _fire_timer(handle, event.data)
+    _engine_work(session, row.id, event, fire, kind="timer",
                  payload={"timer": timer.id, "element_id": timer.element_id})
     return True
 
 
+def _fire_timer(handle, data: dict) -> None:
+    """Run the instance at a timer's time; one executed before its due date (`early`) is made due now."""
+    if data.get("early"):
+        runtime.bring_timer_forward(handle.workflow, data["early"])
+    runtime.run_engine(handle.workflow)
+
+
 @_one_instant
-def execute_job(session: Session, timer_id: int) -> Timer:
-    """Run one waiting job now (Camunda's job execute): an asynchronous continuation, or a timer
-    that is due. A timer is not fired before its time: the history replays it at that time."""
+def execute_job(session: Session, timer_id: int, *, user: Optional[str] = None) -> Timer:
+    """Run one waiting job now (Camunda's job execute): an asynchronous continuation, or a timer,
+    due or not (as in Camunda, it fires now); the history names `user`, who executed it."""
     timer = session.get(Timer, timer_id)
     if timer is None or timer.state != "waiting":
         raise NotFound(f"job {timer_id} does not wait: it ran or was cancelled")
-    if timer.kind == "timer" and timer.due_at > clock.now():
-        raise InvalidInput(f"timer '{timer.element_id}' is due at {clock.aware(timer.due_at).isoformat()}: "
-                           "a timer fires at its time, not before")
     if timer.instance_id is None:  # a timer start event: its own row is the lock
         session.scalars(select(Timer).where(Timer.id == timer_id).with_for_update()).one()
         session.refresh(timer)
         if timer.state != "waiting":
             raise NotFound(f"job {timer_id} does not wait: it ran or was cancelled")
-        _fire_timer_start(session, timer, clock.now())
+        _fire_timer_start(session, timer, clock.now(), user)
         return timer
     row = instances.lock_instance(session, timer.instance_id)
     session.refresh(timer)
-    if not _fire(session, row, timer, clock.now()):
+    if not _fire(session, row, timer, clock.now(), user):
         raise InstanceNotRunning(f"job {timer_id} cannot run: process instance {row.id} is {row.status}")
     return timer
 
 
-def _run_job(session: Session, row: ProcessInstance, job: Timer) -> None:
+def _run_job(session: Session, row: ProcessInstance, job: Timer, user: Optional[str] = None) -> None:
     """Go on past an asynchronous continuation in a transaction of its own; a failure is an
     incident, and the user's transaction that reached it stays committed."""
     handle = instances.load(session, row.id, row=row)
     task = runtime.find_task(handle.workflow, job.task_uuid)
     path = runtime.task_path(task) if task is not None else None
-    event = history.Event("job_executed", element_id=job.element_id,
+    event = history.Event("job_executed", actor=user, element_id=job.element_id,
                           data={"job": job.id, "phase": job.phase, "path": path})
     payload = {"job": job.id, "task_uuid": job.task_uuid, "phase": job.phase, "element_id": job.element_id}
     _engine_work(session, row.id, event, lambda h: runtime.run_job(h.workflow, job.task_uuid, job.phase),
                  kind="job", payload=payload)
 
 
-def _run_waiting(handle) -> None:
-    runtime.run_engine(handle.workflow)
-
-
-def _fire_timer_start(session: Session, timer: Timer, now) -> ProcessInstance:
+def _fire_timer_start(session: Session, timer: Timer, now, user: Optional[str] = None) -> ProcessInstance:
     """A timer start event is due: start an instance there, recording the occurrence's due time,
     and schedule the next occurrence."""
     definition = session.get(ProcessDefinition, timer.definition_id)
@@ -794,7 +804,7 @@ def _fire_timer_start(session: Session, timer: Timer, now) -> ProcessInstance:
     else:
         timer.due_at = following
     handle = instances.create(session, definition.id, business_key=None, user=None)
-    handle.events.append(history.Event("instance_started", element_id=timer.element_id,
+    handle.events.append(history.Event("instance_started", actor=user, element_id=timer.element_id,
                                        versions=instances.versions(handle),
                                        data={"business_key": None, "variables": {}, "timer": timer.id,
                                              "due": due, "fired_at": now}))
@@ -898,7 +908,8 @@ def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessI
         def apply(handle):
             runtime.catch_message(handle.workflow, data["message"], data["variables"])
     else:
-        apply = _run_waiting
+        def apply(handle):
+            _fire_timer(handle, event.data)
         if incident.kind == "timer":
             event.data["fired_at"] = clock.now()
     result = _engine_work(session, row.id, event, apply, kind=incident.kind, payload=incident.payload)

@@ -35,7 +35,7 @@ from engine.definitions import BPMN_NS, BundleFile, user_task_meta
 from engine.errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput, NotFound, Problem
 from engine.instances import deployment_tenant, task_description, task_documentation
 from engine.models import (DecisionDefinition, Deployment, ExternalTask, HistoryEvent, Incident, ProcessDefinition,
-                           ProcessInstance, Resource, TaskCandidate, User, UserBureau, UserTask, row_id)
+                           ProcessInstance, Resource, TaskCandidate, Timer, User, UserBureau, UserTask, row_id)
 from engine.xmlsafe import parse_xml
 from forms import submission
 
@@ -2183,6 +2183,8 @@ _OPERATIONS = {  # event type -> (operationType, entityType, category)
     "status_changed": (None, "ProcessInstance", "Operator"),  # Suspend, Activate or Delete
     "variables_changed": ("ModifyVariable", "Variable", "Operator"),
     "message_correlated": ("CorrelateMessage", "ProcessInstance", "Operator"),
+    "timer_fired": ("Execute", "Job", "Operator"),  # executed by hand (/job/{id}/execute): it names who
+    "job_executed": ("Execute", "Job", "Operator"),
     "deployment": ("Create", "Deployment", "Operator"),
     "user_added": ("Create", "User", "Admin"),
     "password_changed": ("Update", "User", "Admin"),
@@ -2197,8 +2199,10 @@ def _operation_entries(session: Session, rows) -> list[dict]:
     entries = [_operation_entry(*row) for row in rows]
     tasks = _rest_ids(session, UserTask, (e["taskId"] for e in entries))
     deployments = _rest_ids(session, Deployment, (e["deploymentId"] for e in entries))
+    jobs = _rest_ids(session, Timer, (e["jobId"] for e in entries))
     for entry in entries:
         entry["taskId"], entry["deploymentId"] = tasks.get(entry["taskId"]), deployments.get(entry["deploymentId"])
+        entry["jobId"] = jobs.get(entry["jobId"])
     return entries
 
 
@@ -2236,7 +2240,8 @@ def _operation_entry(event: HistoryEvent, instance_id, definition_id, process_ke
             "processDefinitionId": definition_id, "processDefinitionKey": process_key,
             "processInstanceId": instance_id, "executionId": instance_id,
             "caseDefinitionId": None, "caseInstanceId": None, "caseExecutionId": None, "taskId": task_id,
-            "externalTaskId": None, "batchId": None, "jobId": None, "jobDefinitionId": None, "removalTime": None,
+            "externalTaskId": None, "batchId": None, "jobId": (data.get("timer") or data.get("job")) if entity == "Job"
+            else None, "jobDefinitionId": None, "removalTime": None,
             "rootProcessInstanceId": instance_id}
 
 

@@ -170,7 +170,7 @@ SCHEMAS = {
         rootProcessInstanceId=STR),
     "UserOperationLogEntryDto": obj(
         "A history event that a person caused. operationType: Create, Claim, Complete, Suspend, Activate, "
-        "Delete, ModifyVariable, CorrelateMessage, Update.",
+        "Delete, ModifyVariable, CorrelateMessage, Execute (a job run by hand), Update.",
         id=STR, userId=STR, timestamp=DATE, operationId=STR, operationType=STR, entityType=STR, category=STR,
         annotation=STR, property=STR, orgValue=STR, newValue=STR, deploymentId=STR, processDefinitionId=STR,
         processDefinitionKey=STR, processInstanceId=STR, executionId=STR, caseDefinitionId=STR,
@@ -773,8 +773,9 @@ PATHS.update({
     "/job/{id}/retries": {"put": op("setJobRetries", "Job", "Retries above 0 run a failed job again "
                                     "(administrators).", params=[ID], body=json_body("RetriesDto", True),
                                     errors=ADMIN_ERRORS)},
-    "/job/{id}/execute": {"post": op("executeJob", "Job", "Run a waiting job now, or a failed one again "
-                                     "(administrators).", params=[ID], errors=ADMIN_ERRORS)},
+    "/job/{id}/execute": {"post": op("executeJob", "Job", "Run a waiting job now (a timer fires now, due or "
+                                     "not, as in Camunda), or a failed one again (administrators).", params=[ID],
+                                     errors=ADMIN_ERRORS)},
     "/external-task/{id}/unlock": {"post": op("unlock", "External Task", "Release the lock.", params=[ID],
                                               errors=("401", "403", "404"))},
     "/external-task/{id}/retries": {"put": op(
