@@ -208,19 +208,43 @@ def _start_for_event(manager, event) -> None:
             child_id = workflow.spec.start.trigger_wf(workflow.task_tree, name)
             workflow.subprocesses[child_id].correlations.update(event.correlations)
         return
-    _update_collaboration(manager, event)
+    only = getattr(event, "dalad_only", None)  # a message for some of its subscriptions (engine/runtime.py)
+    if only is None or any((str(workflow.task_tree.id), name) in only for name in _triggers(workflow)):
+        _update_collaboration(manager, event)
     for scope in live_scopes(workflow):
         if taken_over(scope):
             continue
         for name in _triggers(scope):
+            if only is not None and (str(scope.task_tree.id), name) not in only:
+                continue
             if any(start.event_definition == event.event_definition for start in _starts(scope, name)):
                 _start_in_scope(manager, scope, name, event, catch=False)
+
+
+def _catch_at(manager, event, only: set) -> int:
+    """`EventManager.catch` for a message meant for some of the executions waiting for it: the
+    catch events in `only` ((task id, None)) and the event subprocesses it names ((scope root
+    id, subprocess)), which start for it."""
+    workflow = manager.workflow
+    before = set(workflow.subprocesses)
+    manager.update_collaboration(event)
+    started = {id(sp) for key, sp in workflow.subprocesses.items() if key not in before}
+    tasks = [t for t in manager.tasks.values() if t.task_spec.catches(t, event)
+             and ((str(t.id), None) in only or id(t.workflow) in started)]
+    for task in tasks:
+        task.task_spec.catch(task, event)
+        task.task_spec._update(task)
+    return len(tasks)
 
 
 def _catch_in_scopes(manager, event, internal=True):
     """SpiffWorkflow's `EventManager.catch`; an error or escalation going up from an embedded
     subprocess or called process that nothing in it caught starts its event subprocess for it, if
-    it has one, before it goes on to the scope around (Camunda's innermost catcher first)."""
+    it has one, before it goes on to the scope around (Camunda's innermost catcher first); a
+    message meant for some of the executions waiting for it reaches those alone (`_catch_at`)."""
+    only = getattr(event, "dalad_only", None)
+    if only is not None:
+        return _catch_at(manager, event, only)
     scope = event.target
     if scope is not None and scope.parent_task_id is not None and _triggers(scope) \
             and isinstance(event.event_definition, CodeEventDefinition) \

@@ -126,7 +126,8 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                         runtime.bring_timer_forward(workflow, data["early"])
                     runtime.run_engine(workflow)
                 elif kind == "message_correlated":
-                    runtime.catch_message(workflow, data["message"], data.get("variables") or {})
+                    runtime.catch_message(workflow, data["message"], data.get("variables") or {},
+                                          targets=data.get("targets"))
                 elif kind == "signal_received":
                     runtime.catch_signal(workflow, data["signal"], data.get("variables") or {})
                 elif kind == "task_withdrawn":

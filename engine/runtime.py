@@ -863,12 +863,18 @@ def catch_signal(workflow: BpmnWorkflow, name: str, variables: dict) -> None:
         engine_steps(workflow)
 
 
-def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations: dict | None = None) -> None:
+def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations: dict | None = None,
+                  targets: list | None = None) -> None:
     """Deliver a message to the workflow and run until the next wait. Its variables become process
     variables, as Camunda's correlation sets them on the instance: the steps waiting elsewhere in the
-    process (beside a non-interrupting event subprocess the message started) read them too."""
+    process (beside a non-interrupting event subprocess the message started) read them too.
+    `targets` (`subscription_place`s): only those catch it (None: whatever waits for it)."""
     event = BpmnEvent(specs.ProcessMessageEventDefinition(name), {"payload": payload, "result_var": None},
                       correlations or {})
+    if targets is not None:
+        event.dalad_only = {(str(task.id), place.get("event_subprocess"))
+                            for place in targets if place.get("path") is not None
+                            for task in [task_at(workflow, place["path"])] if task is not None}
     with _as_execution_error(workflow):
         before = set(workflow.subprocesses)
         workflow.catch(event)
@@ -877,6 +883,16 @@ def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations:
         event_subprocesses.started(workflow, before)
         refresh_timers(workflow)
         engine_steps(workflow)
+
+
+def subscription_place(workflow: BpmnWorkflow, task_uuid: str, element_id: str) -> dict:
+    """Where a message subscription (`WaitingMessage`) waits, as replay finds it again: the path of
+    its catching task, or of its event subprocess's scope with the subprocess."""
+    task = find_task(workflow, task_uuid)
+    if task is not None and task is task.workflow.task_tree and element_id in (
+            getattr(task.workflow.spec.start, "trigger_specs", None) or ()):
+        return {"path": task_path(task), "event_subprocess": element_id}
+    return {"path": task_path(task) if task is not None else None}
 
 
 def set_variables(workflow: BpmnWorkflow, variables: dict) -> None:

@@ -18,8 +18,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from . import (bureaus, called, clock, compliance, definitions, history, inbox, instances, runtime, senders, stepsql,
                users, variable_limits)
 from .definitions import BundleFile, DeploymentResult
-from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
-                     InstanceNotRunning, MessageUndelivered, NotFound, TaskNotReady)
+from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput, InstanceNotRunning,
+                     MessageUndelivered, MismatchingMessageCorrelation, NotFound, TaskNotReady)
 from .incidents import open_incident, resolve_with_causes, root_cause, running_call
 from .models import (Document, ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance,
                      StartSubscription, TaskCandidate, TaskComment, TaskDraft, Timer, UserTask)
@@ -543,56 +543,131 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
                       variables: Optional[dict] = None, correlation_keys: Optional[dict] = None,
                       user: Optional[str] = None, instance_id: Optional[int] = None,
                       sender: Optional[senders.Sender] = None) -> CorrelationResult:
-    """Deliver a message to the one instance waiting for it, or start the process it starts;
-    with `instance_id`, only to that instance (which must be waiting for it). `sender`: who sends
-    it from outside the engine, checked by engine/senders.py (None: the engine itself or an operator)."""
+    """Deliver a message to the one execution waiting for it, else start the one process it starts
+    (Camunda's correlate: waiting executions first); with `instance_id`, only to that instance
+    (which must be waiting for it). Several waiting executions (a catch event, an event subprocess,
+    a boundary event: in one instance or in several) or several processes it starts refuse it,
+    changing nothing (MismatchingMessageCorrelation). `sender`: who sends it from outside the
+    engine, checked by engine/senders.py (None: the engine itself or an operator)."""
     variables = _checked_variables(variables)
-    what = f"message '{name}'"
+    waiting, count = _waiting_for(session, name, business_key, correlation_keys, instance_id, every=False)
+    if count > 1:
+        raise MismatchingMessageCorrelation(
+            f"Cannot correlate a message with name '{name}' to a single execution. {count} executions match the "
+            f"correlation keys: {_correlation_set(business_key, instance_id, correlation_keys)}; "
+            f"waiting: {_waiting_list(session, waiting)}. Narrow it down by businessKey, processInstanceId or "
+            "correlationKeys, or correlate it to every one with all: true")
+    if waiting:
+        [sub] = waiting
+        _check_sender(session, sender, sub, variables, name)
+        return CorrelationResult(_deliver(session, sub, name, variables, user), False)
+    if instance_id is not None:
+        raise CorrelationError(f"process instance {instance_id} is not waiting for message '{name}'")
+    starts = _started_by(session, name)
+    if len(starts) > 1:
+        raise MismatchingMessageCorrelation(
+            f"Cannot correlate a message with name '{name}' to a single process definition. {len(starts)} process "
+            f"definitions match the correlations keys: {', '.join(d.key for d, _start in starts)}")
+    if not starts:
+        where = f" with business key '{business_key}'" if business_key else ""
+        raise CorrelationError(f"no instance is waiting for message '{name}'{where} and no process starts with it")
+    [(definition, start)] = starts
+    _check_starter(sender, definition, start, variables, name)
+    return CorrelationResult(_start_by_message(session, definition, start, name, business_key, variables, user), True)
+
+
+@_one_instant
+def correlate_message_all(session: Session, name: str, *, business_key: Optional[str] = None,
+                          variables: Optional[dict] = None, correlation_keys: Optional[dict] = None,
+                          user: Optional[str] = None, instance_id: Optional[int] = None,
+                          sender: Optional[senders.Sender] = None) -> list[CorrelationResult]:
+    """Camunda's correlateAll: deliver a message to every execution waiting for it, one after the
+    other, and start every process it starts (not with `instance_id`); none is no error. The
+    sender must be allowed each before any runs."""
+    variables = _checked_variables(variables)
+    waiting, _count = _waiting_for(session, name, business_key, correlation_keys, instance_id, every=True)
+    starts = [] if instance_id is not None else _started_by(session, name)
+    for sub in waiting:
+        _check_sender(session, sender, sub, variables, name)
+    for definition, start in starts:
+        _check_starter(sender, definition, start, variables, name)
+    results = []
+    for sub in waiting:
+        if session.get(MessageSubscription, sub.id) is not None:  # not gone with one delivered before it
+            results.append(CorrelationResult(_deliver(session, sub, name, variables, user), False))
+    for definition, start in starts:
+        results.append(CorrelationResult(
+            _start_by_message(session, definition, start, name, business_key, variables, user), True))
+    return results
+
+
+def _waiting_for(session: Session, name: str, business_key: Optional[str], correlation_keys: Optional[dict],
+                 instance_id: Optional[int], *, every: bool) -> tuple[list[MessageSubscription], int]:
+    """The subscriptions (Camunda's executions) waiting for message `name` that the correlation
+    matches, and how many there are; unless `every`, only the first two are read by index."""
     query = (select(MessageSubscription, ProcessInstance.variables)
              .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
              .where(MessageSubscription.kind == "message", MessageSubscription.message_name == name)
-             .order_by(MessageSubscription.instance_id))
+             .order_by(MessageSubscription.instance_id, MessageSubscription.id))
     if business_key is not None:
         query = query.where(MessageSubscription.business_key == business_key)
-    if instance_id is not None:  # a called process's instance: what waits in it, in its root's state
+    if instance_id is not None:  # what waits in that instance itself: a called one's in its root's state
         target = session.get(ProcessInstance, instance_id)
         query = query.where(MessageSubscription.called_instance_id == instance_id
                             if target is not None and target.root_instance_id is not None
-                            else MessageSubscription.instance_id == instance_id)
+                            else and_(MessageSubscription.instance_id == instance_id,
+                                      MessageSubscription.called_instance_id.is_(None)))
     if correlation_keys:  # compared with each waiting instance's variables; its state stays unread
-        subscriptions = [sub for sub, values in session.execute(query) if _matches(values, correlation_keys)]
-    else:
-        subscriptions = [sub for sub, _ in session.execute(query.limit(50))]
-    instance_ids = sorted({s.instance_id for s in subscriptions})
-    if len(instance_ids) > 1:
-        raise CorrelationError(f"message '{name}' matches {len(instance_ids)} instances "
-                               f"({', '.join(map(str, instance_ids[:10]))}); give a business key or correlation keys")
-    if instance_ids:
-        sub = subscriptions[0]
-        if sender is not None:  # the process that catches it: a called one's own rules and variables
-            row = session.get(ProcessInstance, sub.called_instance_id or sub.instance_id)
-            senders.check_may_deliver(session, sender, row, sub.element_id, what)
-            senders.check_instance_variables(session, sender, row, variables, what)
-        return CorrelationResult(_deliver(session, instance_ids[0], sub.element_id, name, variables, user), False)
-    if instance_id is not None:
-        raise CorrelationError(f"process instance {instance_id} is not waiting for message '{name}'")
-    starts = list(session.scalars(select(StartSubscription).where(StartSubscription.kind == "message",
-                                                                  StartSubscription.message_name == name)))
+        found = [sub for sub, values in session.execute(query) if _matches(values, correlation_keys)]
+        return found, len(found)
+    found = [sub for sub, _values in session.execute(query if every else query.limit(2))]
+    if len(found) < 2 or every:
+        return found, len(found)
+    return found, session.scalar(select(func.count()).select_from(query.subquery()))
+
+
+def _correlation_set(business_key, instance_id, correlation_keys) -> str:
+    """The correlation as Camunda's message names it."""
+    return (f"CorrelationSet [businessKey={business_key}, processInstanceId={instance_id}, "
+            f"correlationKeys={correlation_keys or None}]")
+
+
+def _waiting_list(session: Session, waiting: list[MessageSubscription]) -> str:
+    """Where the first few matched subscriptions wait: instance (business key) and element."""
+    shown = []
+    for sub in waiting[:10]:
+        row = session.get(ProcessInstance, sub.called_instance_id or sub.instance_id)
+        shown.append(f"'{sub.element_id}' of {row.process_key} {row.business_key or row.id}")
+    return ", ".join(shown) + (", …" if len(waiting) > 10 else "")
+
+
+def _check_sender(session, sender, sub: MessageSubscription, variables: dict, name: str) -> None:
+    if sender is not None:  # the process that catches it: a called one's own rules and variables
+        row = session.get(ProcessInstance, sub.called_instance_id or sub.instance_id)
+        senders.check_may_deliver(session, sender, row, sub.element_id, f"message '{name}'")
+        senders.check_instance_variables(session, sender, row, variables, f"message '{name}'")
+
+
+def _started_by(session: Session, name: str) -> list[tuple[ProcessDefinition, StartSubscription]]:
+    """(latest definition, its start) of each process that message `name` starts."""
     latest = {}
-    for s in starts:
-        definition = session.get(ProcessDefinition, s.definition_id)
-        current = definition_latest = process_definition(session, definition.key)
-        if current.id == definition.id:
-            latest[definition_latest.key] = (definition, s)
-    if len(latest) > 1:
-        raise CorrelationError(f"message '{name}' starts {len(latest)} processes ({', '.join(sorted(latest))})")
-    if not latest:
-        where = f" with business key '{business_key}'" if business_key else ""
-        raise CorrelationError(f"no instance is waiting for message '{name}'{where} and no process starts with it")
-    definition, start = next(iter(latest.values()))
+    for start in session.scalars(select(StartSubscription).where(StartSubscription.kind == "message",
+                                                                 StartSubscription.message_name == name)):
+        definition = session.get(ProcessDefinition, start.definition_id)
+        if process_definition(session, definition.key).id == definition.id:
+            latest[definition.key] = (definition, start)
+    return [latest[key] for key in sorted(latest)]
+
+
+def _check_starter(sender, definition: ProcessDefinition, start: StartSubscription, variables: dict,
+                   name: str) -> None:
     if sender is not None:
-        senders.check_may_start(sender, definition, start.element_id, what)
-        senders.check_variables(sender, definition, variables, what)
+        senders.check_may_start(sender, definition, start.element_id, f"message '{name}'")
+        senders.check_variables(sender, definition, variables, f"message '{name}'")
+
+
+def _start_by_message(session: Session, definition: ProcessDefinition, start: StartSubscription, name: str,
+                      business_key: Optional[str], variables: dict, user: Optional[str]) -> ProcessInstance:
     _refuse_shared_key(session, definition, business_key)
     handle = instances.create(session, definition.id, business_key=business_key, user=user)
     handle.events.append(history.Event("instance_started", actor=user, element_id=start.element_id,
@@ -603,7 +678,7 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
     runtime.start(handle.workflow, {}, start_element=start.element_id)
     runtime.catch_message(handle.workflow, name, variables)
     _save(session, handle, user)
-    return CorrelationResult(handle.row, True)
+    return handle.row
 
 
 def _matches(values: dict, keys: dict) -> bool:
@@ -619,15 +694,24 @@ def _waits_for(session: Session, instance_id: int, kind: str, name: str) -> bool
         MessageSubscription.message_name == name).limit(1)) is not None
 
 
-def _deliver(session, instance_id, element_id, name, variables, user) -> ProcessInstance:
-    """Deliver a message as engine work: a failure opens an incident instead of losing it."""
+def _deliver(session, sub: MessageSubscription, name, variables, user) -> ProcessInstance:
+    """Deliver a message to subscription `sub` as engine work: a failure opens an incident instead
+    of losing it. When its instance waits for the message elsewhere too, the delivery names where
+    (`targets`, as replay finds it) and reaches that execution alone."""
+    instance_id, task_uuid, element_id = sub.instance_id, sub.task_uuid, sub.element_id
     if not _waits_for(session, instance_id, "message", name):
         raise CorrelationError(f"process instance {instance_id} no longer waits for message '{name}': "
                                "it moved on while the message was being correlated")
-    def apply(handle):
-        runtime.catch_message(handle.workflow, name, variables)
+    alone = session.scalar(select(func.count()).where(
+        MessageSubscription.instance_id == instance_id, MessageSubscription.kind == "message",
+        MessageSubscription.message_name == name)) == 1
     event = history.Event("message_correlated", actor=user, element_id=element_id,
                           data={"message": name, "variables": variables})
+
+    def apply(handle):
+        if not alone:
+            event.data["targets"] = [runtime.subscription_place(handle.workflow, task_uuid, element_id)]
+        runtime.catch_message(handle.workflow, name, variables, targets=event.data.get("targets"))
     return _engine_work(session, instance_id, event, apply, kind="message",
                         payload={"message": name, "variables": variables, "element_id": element_id})
 
@@ -906,7 +990,8 @@ def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessI
         data = incident.payload
 
         def apply(handle):
-            runtime.catch_message(handle.workflow, data["message"], data["variables"])
+            runtime.catch_message(handle.workflow, data["message"], data["variables"],
+                                  targets=(recorded["data"] or {}).get("targets"))
     else:
         def apply(handle):
             _fire_timer(handle, event.data)

@@ -142,11 +142,12 @@ SCHEMAS = {
     "UserIdDto": obj(userId=STR),
     "CompleteTaskDto": obj(variables=ref("VariableMap"), withVariablesInReturn=BOOL),
     "CorrelationMessageDto": needs(obj(
-        "Correlates to the one instance waiting for the message (by business key and correlation keys), or starts "
-        "the process whose start event it is.",
+        "Correlates to the one execution waiting for the message (by business key, process instance and "
+        "correlation keys), else starts the process whose start event it is; several matching are refused "
+        "(MismatchingMessageCorrelationException) unless all is true.",
         messageName=TEXT, businessKey=STR, processInstanceId=STR, withoutTenantId=BOOL,
         correlationKeys=ref("VariableMap"), processVariables=ref("VariableMap"),
-        all={**BOOL, "enum": [False, None], "description": "one instance only: true is refused"},
+        all={**BOOL, "description": "to every waiting execution and every process the message starts"},
         resultEnabled=BOOL, variablesInResultEnabled=BOOL), "messageName"),
     "ExecutionDto": obj(id=STR, processInstanceId=STR, ended=BOOL, tenantId=STR),
     "MessageCorrelationResultWithVariableDto": obj(
