@@ -554,7 +554,7 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
     if count > 1:
         raise MismatchingMessageCorrelation(
             f"Cannot correlate a message with name '{name}' to a single execution. {count} executions match the "
-            f"correlation keys: {_correlation_set(business_key, instance_id, correlation_keys)}; "
+            f"correlation keys: {_correlation_set(session, business_key, instance_id, correlation_keys)}; "
             f"waiting: {_waiting_list(session, waiting)}. Narrow it down by businessKey, processInstanceId or "
             "correlationKeys, or correlate it to every one with all: true")
     if waiting:
@@ -626,10 +626,13 @@ def _waiting_for(session: Session, name: str, business_key: Optional[str], corre
     return found, session.scalar(select(func.count()).select_from(query.subquery()))
 
 
-def _correlation_set(business_key, instance_id, correlation_keys) -> str:
-    """The correlation as Camunda's message names it."""
-    return (f"CorrelationSet [businessKey={business_key}, processInstanceId={instance_id}, "
-            f"correlationKeys={correlation_keys or None}]")
+def _correlation_set(session: Session, business_key, instance_id, correlation_keys) -> str:
+    """The correlation as Camunda's message names it (the instance by its REST id)."""
+    def shown(value):
+        return "null" if value is None else value
+    instance = session.get(ProcessInstance, instance_id).rest_id if instance_id is not None else None
+    return (f"CorrelationSet [businessKey={shown(business_key)}, processInstanceId={shown(instance)}, "
+            f"correlationKeys={shown(correlation_keys or None)}]")
 
 
 def _waiting_list(session: Session, waiting: list[MessageSubscription]) -> str:

@@ -49,6 +49,8 @@ def test_a_message_several_executions_of_one_instance_wait_for_is_refused_unless
             "note": {"value": "a second map"}}, **correlation}), 400, "RestException")
         assert message.startswith("org.camunda.bpm.engine.MismatchingMessageCorrelationException: Cannot correlate "
                                   f"a message with name '{MESSAGE}' to a single execution. 4 executions match")
+        assert (f"CorrelationSet [businessKey={correlation.get('businessKey', 'null')}, "
+                f"processInstanceId={correlation.get('processInstanceId', 'null')}, correlationKeys=null]") in message
         assert "'wait_documents' of c7_shared_message C-1" in message and "all: true" in message
     assert waiting_tasks(rest, case) == ["legal_review", "technical_review"]  # nothing changed
     assert subscriptions(rest, case) == waiting and history_count(rest) == events
