@@ -593,7 +593,8 @@ def correlate_message_all(session: Session, name: str, *, business_key: Optional
         _check_starter(sender, definition, start, variables, name)
     results = []
     for sub in waiting:
-        if session.get(MessageSubscription, sub.id) is not None:  # not gone with one delivered before it
+        if session.scalar(select(MessageSubscription.id).where(MessageSubscription.id == sub.id)) is not None:
+            # (not gone with one delivered before it: an interrupting event subprocess, say)
             results.append(CorrelationResult(_deliver(session, sub, name, variables, user), False))
     for definition, start in starts:
         results.append(CorrelationResult(

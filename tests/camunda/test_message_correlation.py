@@ -113,3 +113,21 @@ def test_a_message_goes_to_the_one_waiting_instance_before_a_start_event_and_els
     assert admin.post("/message", {"messageName": "nobody_waits", "all": True, "resultEnabled": True}).get_json() == []
     with rest.db.read() as session:
         assert session.scalar(select(func.count(ProcessInstance.id))) == 5  # three waited, two intakes
+
+
+def test_a_message_to_a_called_instance_reaches_it_alone_while_its_caller_waits_for_it_too(rest):
+    """processInstanceId names the called instance: its catch event takes the message, the caller's
+    catch event of the same message still waits (as in Camunda, each is an execution of its own)."""
+    deploy(rest, "shared_message.bpmn")
+    caller = start(rest, "c7_case_with_call", business_key="E-1")
+    admin = rest.as_("admin")
+    [called] = admin.get("/process-instance", superProcessInstance=caller).get_json()
+    assert subscriptions(rest, caller) == ["case_documents_arrive"] and subscriptions(rest, called["id"]) == [
+        "documents_arrive"]
+    assert "2 executions match" in error_of(admin.post("/message", {"messageName": MESSAGE, "businessKey": "E-1"}),
+                                            400, "RestException")
+    assert admin.post("/message", {"messageName": MESSAGE, "processInstanceId": called["id"]}).status_code == 204
+    assert waiting_tasks(rest, called["id"]) == ["file_received"] and waiting_tasks(rest, caller) == []
+    assert subscriptions(rest, caller) == ["case_documents_arrive"]
+    assert admin.post("/message", {"messageName": MESSAGE, "businessKey": "E-1"}).status_code == 204  # one waits now
+    assert waiting_tasks(rest, caller) == ["file_for_case"]
