@@ -117,6 +117,19 @@ def _scope_key(owner) -> tuple:
     return owner.workflow.depth, owner.task_spec.name
 
 
+def finishing_triggers(workflow) -> list[str]:
+    """The event subprocesses of a process or embedded subprocess that run to their end beside it
+    (kept on its spec: read once): those started by a timer, and every non-interrupting one. Each
+    occurrence that has ended may leave the state (runtime.compact): a monthly message or a yearly
+    signal would otherwise add one branch each time, for as long as the project lives."""
+    spec = workflow.spec
+    found = spec.__dict__.get("_dalad_finishing_triggers")
+    if found is None:
+        found = spec._dalad_finishing_triggers = [n for n in _triggers(workflow) if _timer_start(workflow, n)
+                                                  is not None or not interrupting(workflow, n)]
+    return found
+
+
 def timer_triggers(workflow) -> list[str]:
     """The event subprocesses of a process or embedded subprocess started by a timer (kept on its
     spec: read once)."""

@@ -457,16 +457,16 @@ def compact(workflow: BpmnWorkflow) -> None:
     for current in [workflow, *list(workflow.subprocesses.values())]:
         if current is workflow or current.parent_task_id in workflow.subprocesses:
             _compact_tree(workflow, current, summary)
-    if event_subprocesses.timer_triggers(workflow) or event_subprocesses.has_nested(workflow):
+    if event_subprocesses.finishing_triggers(workflow) or event_subprocesses.has_nested(workflow):
         for scope in [workflow, *event_subprocesses.live_scopes(workflow)]:
             _drop_finished_event_subprocesses(workflow, scope, summary)
 
 
 def _drop_finished_event_subprocesses(top: BpmnWorkflow, scope, summary: dict) -> None:
-    """A timer event subprocess that has run to its end hangs off the root of its scope (the
-    process, a subprocess or a call) with nothing after it: drop it (a cycle would add one per
-    occurrence), keeping what diagrams draw of it."""
-    names = event_subprocesses.timer_triggers(scope)
+    """An event subprocess started by a timer, or a non-interrupting one, that has run to its end
+    hangs off the root of its scope (the process, a subprocess or a call) with nothing after it:
+    drop it (each occurrence would add one), keeping what diagrams draw of it."""
+    names = event_subprocesses.finishing_triggers(scope)
     if not names:
         return
     root, last = scope.task_tree, scope.last_task
