@@ -399,7 +399,8 @@ def visible_variables(workflow, ready, call: Optional[str] = None) -> dict:
     """The process data as an official sees it now: the data of the latest finished step (of the
     process, or of a running embedded or event subprocess in it, whichever finished last), then of
     the ready tasks. `workflow` runs one process instance of the tree: the root's own (`call`
-    None), or a called one (its call activity's task uuid); what runs in the others is theirs."""
+    None: with the ready tasks of its calls too, which pages such as the projects' read), or a
+    called one (its call activity's task uuid: its own steps and tasks alone)."""
     data = dict(workflow.data)
     top = workflow.top_workflow
     if not top.subprocesses:  # (most processes: nothing below their own level)
@@ -415,7 +416,7 @@ def visible_variables(workflow, ready, call: Optional[str] = None) -> dict:
     for task in sorted(steps, key=lambda t: t.last_state_change):
         data.update(task.data)
     for task in ready:
-        if task.workflow is workflow or call_scope(task.workflow) == call:
+        if call is None or task.workflow is workflow or call_scope(task.workflow) == call:
             data.update(task.data)
     return data
 
@@ -507,8 +508,8 @@ def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: d
         try:
             return compile_template(source).evaluate(data)
         except Exception as exc:  # ExpressionError and anything the value itself raises
-            raise ExecutionError(f"camunda:{attr} '{source}' cannot be evaluated: {exc}",
-                                 element_id=element, instance_id=row.id) from exc
+            raise ExecutionError(f"camunda:{attr} '{source}' cannot be evaluated: {exc}", element_id=element,
+                                 instance_id=row.id, call_task=call_scope(task.workflow)) from exc
 
     changes = _listener_changes(task, element)
     groups = _names(value("candidate_groups"))

@@ -558,7 +558,8 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
         target = session.get(ProcessInstance, instance_id)
         query = query.where(MessageSubscription.called_instance_id == instance_id
                             if target is not None and target.root_instance_id is not None
-                            else MessageSubscription.instance_id == instance_id)
+                            else (MessageSubscription.instance_id == instance_id)
+                            & MessageSubscription.called_instance_id.is_(None))
     if correlation_keys:  # compared with the variables of the instance that waits (a called one's own)
         subscriptions = [sub for sub, values in session.execute(query)
                          if _matches(session.get(ProcessInstance, sub.called_instance_id).variables
@@ -614,19 +615,23 @@ def _matches(values: dict, keys: dict) -> bool:
     return all(values.get(k) == v for k, v in keys.items())
 
 
-def _waits_for(session: Session, instance_id: int, kind: str, name: str) -> bool:
-    """Whether the instance, locked, still waits for the message or signal `name`: a subscription
-    read before the lock may have gone with a change that committed in between (PostgreSQL)."""
+def _waits_for(session: Session, instance_id: int, kind: str, name: str, called_id: Optional[int] = None) -> bool:
+    """Whether the instance, locked, still waits for the message or signal `name` (with
+    `called_id`: in that called instance): a subscription read before the lock may have gone with
+    a change that committed in between (PostgreSQL)."""
     instances.lock_instance(session, instance_id)
-    return session.scalar(select(MessageSubscription.id).where(
+    query = select(MessageSubscription.id).where(
         MessageSubscription.instance_id == instance_id, MessageSubscription.kind == kind,
-        MessageSubscription.message_name == name).limit(1)) is not None
+        MessageSubscription.message_name == name)
+    if called_id is not None:
+        query = query.where(MessageSubscription.called_instance_id == called_id)
+    return session.scalar(query.limit(1)) is not None
 
 
 def _deliver(session, instance_id, element_id, name, variables, user, called_id=None) -> ProcessInstance:
     """Deliver a message as engine work: a failure opens an incident instead of losing it. It goes
     to the root's own waiting steps, or with `called_id` to those of that called instance alone."""
-    if not _waits_for(session, instance_id, "message", name):
+    if not _waits_for(session, instance_id, "message", name, called_id):
         raise CorrelationError(f"process instance {instance_id} no longer waits for message '{name}': "
                                "it moved on while the message was being correlated")
     call_task = session.get(ProcessInstance, called_id).call_task if called_id else None
