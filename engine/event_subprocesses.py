@@ -229,11 +229,11 @@ def _start_for_event(manager, event) -> None:
 
 
 def _catch_in_scopes(manager, event, internal=True):
-    """SpiffWorkflow's `EventManager.catch`, a message correlated to one process instance of the
-    tree (`event.dalad_call`: the call activity task of a called one, None the root's own) caught in
-    that instance only; an error or escalation going up from an embedded
-    subprocess or called process that nothing in it caught starts its event subprocess for it, if
-    it has one, before it goes on to the scope around (Camunda's innermost catcher first)."""
+    """SpiffWorkflow's `EventManager.catch`, except that a message correlated to one process
+    instance of the tree (`event.dalad_call`: the call activity task of a called one, None the
+    root's own) is caught in that instance alone, and that an error or escalation going up from an
+    embedded subprocess or called process that nothing in it caught starts its event subprocess for
+    it, if it has one, before it goes on to the scope around (Camunda's innermost catcher first)."""
     scope = event.target
     call = getattr(event, "dalad_call", EVERY_CALL)
     if call is not EVERY_CALL and scope is None:  # a message for one process instance of the tree
