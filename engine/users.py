@@ -41,7 +41,10 @@ EMAIL_LENGTH, EMAIL_LOCAL_LENGTH = 254, 64
 # Control characters (NUL, line breaks, tabs, C1) are no part of a name or an address.
 _CONTROL = r"\x00-\x1f\x7f-\x9f"
 NAME_PATTERN = f"^[^{_CONTROL}]*$"
-_CONTROL_CHARACTER = re.compile(f"[{_CONTROL}]")
+# ...nor a lone surrogate (JSON's "\ud800": no character, and no database could store it). Not in
+# NAME_PATTERN: in a JSON Schema (ECMA) pattern it would match the halves of every character beyond
+# U+FFFF too.
+_NOT_A_CHARACTER = re.compile(f"[{_CONTROL}\ud800-\udfff]")
 # An e-mail address: text without spaces or control characters, one @, before it 1 to 64 characters,
 # after it a domain of dot-separated labels, none empty. Any script is allowed on either side
 # (RFC 6531: 张三@例子.中国); that the mailbox exists is not checked (dalad sends no e-mail), nor
@@ -102,8 +105,9 @@ def profile_checked(first_name=None, last_name=None, email=None) -> Profile:
         limit = EMAIL_LENGTH if field == "email" else NAME_LENGTH
         if value is not None and len(value) > limit:
             raise ProfileInvalid(field, "length", f"has {len(value)} characters, at most {limit} are kept")
-        if value is not None and _CONTROL_CHARACTER.search(value):
-            raise ProfileInvalid(field, "control", "holds a control character (a line break, tab or NUL)")
+        if value is not None and _NOT_A_CHARACTER.search(value):
+            raise ProfileInvalid(field, "control", "holds a control character (a line break, tab, NUL) or a "
+                                                   "lone surrogate")
         if field == "email" and value is not None and not _EMAIL.fullmatch(value):
             raise ProfileInvalid(field, "email", f"{value!r} is not an e-mail address: one @, 1 to "
                                                  f"{EMAIL_LOCAL_LENGTH} characters before it, a domain of "

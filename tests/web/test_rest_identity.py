@@ -139,3 +139,13 @@ def test_a_wrong_profile_value_is_a_400_naming_it_and_nothing_is_saved(rest, db,
     assert named in error_of(admin.put("/user/zhangsan/profile", {**ZHANG, field: value}), 400,
                              "InvalidRequestException")
     assert admin.get("/user/zhangsan/profile").get_json() == ZHANG  # unchanged
+
+
+def test_a_lone_surrogate_in_a_name_is_a_400_not_a_500(rest):
+    """JSON may spell half a character ("\\ud800"); no database stores it: it was a server error."""
+    admin = rest.as_("admin")
+    body = '{"profile": {"id": "wang", "lastName": "\\ud800"}, "credentials": {"password": "%s"}}' % PASSWORD
+    answer = admin.client.post("/engine-rest/user/create", data=body, content_type="application/json",
+                               headers=admin._headers())
+    assert "profile.lastName holds a control character" in error_of(answer, 400, "InvalidRequestException")
+    error_of(admin.get("/user/wang/profile"), 404, "InvalidRequestException")
