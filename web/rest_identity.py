@@ -2,10 +2,11 @@
 of dalad, read by any caller and changed by administrators.
 
 A user's profile is {id, firstName, lastName, email}, each kept as given (engine/users.py checks
-them: text or null, at most 255 characters, an e-mail address of the simple form it documents); the
-name the pages show is derived from the two names. A group is {id, name, type}: the name is the Chinese name, the type
-WORKFLOW. Deleting a user or a group deactivates it (the history names them); a deactivated group
-is no longer listed. Query parameters are those web/rest_openapi.py lists (others are a 400).
+them: text or null, names of at most 255 characters, an e-mail address of the simple form it
+documents); the name the pages show is derived from the two names. A group is {id, name, type}:
+the name is the Chinese name, the type WORKFLOW. Deleting a user or a group deactivates it (the
+history names them); a deactivated group is no longer listed. Query parameters are those
+web/rest_openapi.py lists (others are a 400).
 """
 from __future__ import annotations
 
@@ -44,15 +45,15 @@ def user_dto(user) -> dict:
     return {"id": user.name, "firstName": user.first_name, "lastName": user.last_name, "email": user.email}
 
 
-PROFILE_FIELDS = {"first_name": "firstName", "last_name": "lastName", "email": "email"}
+_CAMUNDA_KEYS = {"first_name": "firstName", "last_name": "lastName", "email": "email"}  # engine field: key
 
 
 def _profile(body: dict, where: str = "") -> users.Profile:
     """The profile fields of a body, checked; a wrong one is a 400 naming it (profile.email)."""
     try:
-        return users.profile_checked(*(body.get(name) for name in PROFILE_FIELDS.values()))
+        return users.profile_checked(*(body.get(key) for key in _CAMUNDA_KEYS.values()))
     except users.ProfileInvalid as exc:
-        raise _bad_request(f"{where}{PROFILE_FIELDS[exc.field]} {exc.reason}") from exc
+        raise _bad_request(f"{where}{_CAMUNDA_KEYS[exc.field]} {exc.reason}") from exc
 
 
 def _users() -> list[dict]:

@@ -95,10 +95,10 @@ def _check_profile(form: dict) -> dict[str, list[str]]:
 def _profile_message(exc) -> str:
     if exc.problem == "length":
         return _("最多 %(n)s 个字符", n=users.EMAIL_LENGTH if exc.field == "email" else users.NAME_LENGTH)
-    if exc.problem == "control":
-        return _("不能含有换行、制表符等控制字符")
-    return _("电子邮箱格式不正确：应为“名称@域名”，@ 前最多 %(n)s 个字符，不含空格，例如 zhangsan@dalad.gov.cn",
-             n=users.EMAIL_LOCAL_LENGTH)
+    if exc.problem == "email":
+        return _("电子邮箱格式不正确：应为“名称@域名”，@ 前最多 %(n)s 个字符，不含空格，例如 zhangsan@dalad.gov.cn",
+                 n=users.EMAIL_LOCAL_LENGTH)
+    return _("不能含有换行、制表符等控制字符")  # (a form sends only text: "control")
 
 
 @bp.get("/admin/users")
