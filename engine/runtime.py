@@ -811,9 +811,9 @@ def throw_bpmn_error(workflow: BpmnWorkflow, task_uuid: str, code: str, message:
     around it) takes over; no catcher is an error, not a silent end."""
     task = task_to_change(workflow, task_uuid)
     with _as_execution_error(workflow, task):
-        event = BpmnEvent(specs.EngineErrorEventDefinition(code, code),
-                          payload={"variables": variables, "code": code, "message": message},
-                          target=task.workflow)
+        event = specs.thrown_from(BpmnEvent(specs.EngineErrorEventDefinition(code, code),
+                                            payload={"variables": variables, "code": code, "message": message},
+                                            target=task.workflow), task)
         manager, scopes, scope = workflow.top_workflow.event_manager, [], task.workflow
         while scope is not None:  # the error goes up through the subprocesses around the task
             scopes.append(scope)
