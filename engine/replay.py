@@ -127,7 +127,7 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                     runtime.run_engine(workflow)
                 elif kind == "message_correlated":
                     runtime.catch_message(workflow, data["message"], data.get("variables") or {},
-                                          targets=data.get("targets"))
+                                          call=runtime.message_call(workflow, data), targets=data.get("targets"))
                 elif kind == "signal_received":
                     runtime.catch_signal(workflow, data["signal"], data.get("variables") or {})
                 elif kind == "task_withdrawn":

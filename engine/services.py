@@ -560,7 +560,7 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
     if waiting:
         [sub] = waiting
         _check_sender(session, sender, sub, variables, name)
-        return CorrelationResult(_deliver(session, sub, name, variables, user), False)
+        return _delivered(session, sub, name, variables, user)
     if instance_id is not None:
         raise CorrelationError(f"process instance {instance_id} is not waiting for message '{name}'")
     starts = _started_by(session, name)
@@ -595,7 +595,7 @@ def correlate_message_all(session: Session, name: str, *, business_key: Optional
     for sub in waiting:
         if session.scalar(select(MessageSubscription.id).where(MessageSubscription.id == sub.id)) is not None:
             # (not gone with one delivered before it: an interrupting event subprocess, say)
-            results.append(CorrelationResult(_deliver(session, sub, name, variables, user), False))
+            results.append(_delivered(session, sub, name, variables, user))
     for definition, start in starts:
         results.append(CorrelationResult(
             _start_by_message(session, definition, start, name, business_key, variables, user), True))
@@ -618,8 +618,10 @@ def _waiting_for(session: Session, name: str, business_key: Optional[str], corre
                             if target is not None and target.root_instance_id is not None
                             else and_(MessageSubscription.instance_id == instance_id,
                                       MessageSubscription.called_instance_id.is_(None)))
-    if correlation_keys:  # compared with each waiting instance's variables; its state stays unread
-        found = [sub for sub, values in session.execute(query) if _matches(values, correlation_keys)]
+    if correlation_keys:  # compared with the variables of the instance that waits (a called one's own)
+        found = [sub for sub, values in session.execute(query)
+                 if _matches(session.get(ProcessInstance, sub.called_instance_id).variables
+                             if sub.called_instance_id else values, correlation_keys)]
         return found, len(found)
     found = [sub for sub, _values in session.execute(query if every else query.limit(2))]
     if len(found) < 2 or every:
@@ -689,33 +691,49 @@ def _matches(values: dict, keys: dict) -> bool:
     return all(values.get(k) == v for k, v in keys.items())
 
 
-def _waits_for(session: Session, instance_id: int, kind: str, name: str) -> bool:
-    """Whether the instance, locked, still waits for the message or signal `name`: a subscription
-    read before the lock may have gone with a change that committed in between (PostgreSQL)."""
+def _waits_for(session: Session, instance_id: int, kind: str, name: str, called_id: Optional[int] = None) -> bool:
+    """Whether the instance, locked, still waits for the message or signal `name` (with
+    `called_id`: in that called instance): a subscription read before the lock may have gone with
+    a change that committed in between (PostgreSQL)."""
     instances.lock_instance(session, instance_id)
-    return session.scalar(select(MessageSubscription.id).where(
+    query = select(MessageSubscription.id).where(
         MessageSubscription.instance_id == instance_id, MessageSubscription.kind == kind,
-        MessageSubscription.message_name == name).limit(1)) is not None
+        MessageSubscription.message_name == name)
+    if called_id is not None:
+        query = query.where(MessageSubscription.called_instance_id == called_id)
+    return session.scalar(query.limit(1)) is not None
+
+
+def _delivered(session, sub: MessageSubscription, name, variables, user) -> CorrelationResult:
+    """`_deliver`, answered with the process instance the message went to (a called one's own)."""
+    called_id = sub.called_instance_id
+    root = _deliver(session, sub, name, variables, user)
+    return CorrelationResult(session.get(ProcessInstance, called_id) if called_id else root, False)
 
 
 def _deliver(session, sub: MessageSubscription, name, variables, user) -> ProcessInstance:
     """Deliver a message to subscription `sub` as engine work: a failure opens an incident instead
-    of losing it. When its instance waits for the message elsewhere too, the delivery names where
-    (`targets`, as replay finds it) and reaches that execution alone."""
-    instance_id, task_uuid, element_id = sub.instance_id, sub.task_uuid, sub.element_id
-    if not _waits_for(session, instance_id, "message", name):
+    of losing it. It goes to the process instance it waits in (the root's own steps, or a called
+    instance's alone); when that instance waits for the message elsewhere too, the delivery names
+    where (`targets`, as replay finds it) and reaches that execution alone."""
+    instance_id, task_uuid, element_id, called_id = sub.instance_id, sub.task_uuid, sub.element_id, \
+        sub.called_instance_id
+    if not _waits_for(session, instance_id, "message", name, called_id):
         raise CorrelationError(f"process instance {instance_id} no longer waits for message '{name}': "
                                "it moved on while the message was being correlated")
     alone = session.scalar(select(func.count()).where(
         MessageSubscription.instance_id == instance_id, MessageSubscription.kind == "message",
-        MessageSubscription.message_name == name)) == 1
+        MessageSubscription.message_name == name, MessageSubscription.called_instance_id.is_(None)
+        if called_id is None else MessageSubscription.called_instance_id == called_id)) == 1
+    call_task = session.get(ProcessInstance, called_id).call_task if called_id else None
     event = history.Event("message_correlated", actor=user, element_id=element_id,
                           data={"message": name, "variables": variables})
 
     def apply(handle):
+        event.data["called"] = runtime.called_path(handle.workflow, call_task)
         if not alone:
             event.data["targets"] = [runtime.subscription_place(handle.workflow, task_uuid, element_id)]
-        runtime.catch_message(handle.workflow, name, variables, targets=event.data.get("targets"))
+        runtime.catch_message(handle.workflow, name, variables, call=call_task, targets=event.data.get("targets"))
     return _engine_work(session, instance_id, event, apply, kind="message",
                         payload={"message": name, "variables": variables, "element_id": element_id})
 
@@ -995,7 +1013,8 @@ def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessI
 
         def apply(handle):
             runtime.catch_message(handle.workflow, data["message"], data["variables"],
-                                  targets=(recorded["data"] or {}).get("targets"))
+                                  call=runtime.message_call(handle.workflow, event.data),
+                                  targets=event.data.get("targets"))
     else:
         def apply(handle):
             _fire_timer(handle, event.data)
