@@ -302,7 +302,7 @@ def _read_query() -> None:
     except QueryValueRefused as refused:
         raise _bad_request(str(refused)) from None
     g.rest_query, g.rest_query_kinds = values, {**params, **(body_fields or {})} if body_fields else params
-    if "sorting" in values:
+    if "sorting" in values or "sortOrder" in values:
         _sort_keys()
 
 
@@ -477,10 +477,13 @@ def _sort_keys() -> list[tuple[str, str]]:
     sorting = g.rest_query.get("sorting") if "sorting" in kinds else None
     if sorting is not None:  # read by web/rest_query_values.py: [(sortBy, sortOrder or None)]
         keys = [(sort_by, (order or "asc").lower()) for sort_by, order in sorting]
+        orders = [order for _sort_by, order in keys]
     else:
         sort_by = _arg("sortBy") if "sortBy" in kinds else None
-        keys = [] if sort_by is None else [(sort_by, (_arg("sortOrder") or "asc").lower())]
-    for _name, order in keys:
+        order = ((_arg("sortOrder") if "sortOrder" in kinds else None) or "asc").lower()
+        keys = [(sort_by, order)] if sort_by is not None else []
+        orders = [order]  # checked with or without a sortBy, as Camunda does
+    for order in orders:
         if order not in ("asc", "desc"):
             raise _bad_request(f"sortOrder '{order}' is not asc or desc")
     return keys

@@ -3,8 +3,9 @@
 It describes what web/rest.py implements, in the names of Camunda 7's engine-rest document
 (operations, parameters and schemas keep Camunda's names where Camunda has the call); the
 test `test_rest_openapi` checks that every route is described and nothing else. It is also the
-one list of the query parameters (and POST query bodies) each call accepts: `accepted` answers
-the REST layer, which refuses any other with a 400.
+one list of the query parameters (and POST query bodies) each call accepts, with their kinds:
+`accepted` answers the REST layer, which refuses any other with a 400 and reads each value as its
+kind (web/rest_query_values.py; a body filter as its query parameter).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ LONG = {"type": "integer", "format": "int64", "nullable": True}
 BOOL = {"type": "boolean", "nullable": True}
 # Dates as Camunda writes them: yyyy-MM-dd'T'HH:mm:ss.SSSZ in the server's zone (an offset without a
 # colon, so not RFC 3339's date-time). A date given in a query may also be RFC 3339 (ISO 8601).
-CAMUNDA_DATE = (r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}"
+CAMUNDA_DATE = (r"^(?!0000)\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}"
                 r"[+-]([01]\d|2[0-3])[0-5]\d$")
 DATE = {"type": "string", "pattern": CAMUNDA_DATE, "nullable": True,
         "description": "yyyy-MM-dd'T'HH:mm:ss.SSSZ in the server's zone, e.g. 2026-03-02T09:00:00.000+0800"}
@@ -330,8 +331,10 @@ def query_body(schema_name: str, filters: list[dict], sort_fields=()) -> dict:
 
 COUNT = ref("CountResultDto")
 LIST = {"type": "string", "description": "comma-separated"}
-VARIABLES = {"type": "string", "description": "name_operator_value, comma-separated (eq, neq, gt, gteq, lt, lteq, "
-                                              "like, notLike); in a POST body [{name, operator, value}]"}
+_CONDITION = r"[^,]+_(eq|neq|gteq|gt|lteq|lt|like|notLike)_[^,]*"
+VARIABLES = {"type": "string", "pattern": f"^{_CONDITION}(,{_CONDITION})*$",
+             "description": "name_operator_value, comma-separated (eq, neq, gt, gteq, lt, lteq, like, notLike); in a "
+                            "POST body [{name, operator, value}]"}
 
 DEPLOYMENT_FILTERS = [query("id", STR), query("name", STR), query("nameLike", STR, "SQL LIKE pattern, % and _"),
                       query("source", STR), query("withoutSource", BOOL), query("tenantIdIn", STR, "comma-separated"),

@@ -109,8 +109,8 @@ def _date(value: Any) -> Any:
     try:
         moment = clock.aware(datetime.fromisoformat(text))
         moment.astimezone(timezone.utc)  # stored in UTC: year 1 east of it has no UTC time
-    except ValueError:
-        return _REFUSED  # a day or an hour that does not exist
+    except ValueError:  # a day that does not exist (30 February), year 0
+        raise QueryValueRefused(f"{EXPECTED['date']}, a day that exists in the years 1 to 9999") from None
     except OverflowError:
         raise QueryValueRefused("the date is out of range") from None
     return moment

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from jsonschema_rs import Draft4Validator
 
 from test_rest_helpers import deployed, error_of, modeler_deploy, rest, start  # noqa: F401
 from test_rest_openapi import BUDGET, TOPICS
@@ -279,3 +280,25 @@ def test_a_query_body_takes_the_kinds_of_its_query_parameters(document):
             kind = "list" if "comma-separated" in (param.get("description", ""),
                                                    param["schema"].get("description")) else get_kind(param["schema"])
             assert kind_of(field, schema) == kind, (path, field)
+
+
+@pytest.mark.parametrize("path", ["/task", "/external-task", "/history/process-instance"])
+def test_a_sort_order_is_checked_without_a_sort_by_too(rest, path):
+    """`?sortOrder=AAA` alone answered 200 (found by schemathesis' negative_data_rejection check)."""
+    admin = rest.as_("admin")
+    assert "sortOrder 'aaa' is not asc or desc" in refusal(admin.get(path, sortOrder="AAA"))
+    assert admin.get(path, sortOrder="desc").status_code == 200
+
+
+@pytest.mark.parametrize("name, value", [("variables", "amount_gt_1000"), ("variables", "amount_gt_1,unit_like_e%"),
+                                         ("variables", "amount>1000"), ("variables", "_eq_1"),
+                                         ("startedBefore", "0001-01-02T00:00:00.000+0800"),
+                                         ("startedBefore", "0000-01-01T00:00:00.000-0000"),
+                                         ("startedBefore", "2026-03-02T09:00:00.000+08:00")])
+def test_the_document_states_the_forms_of_variables_and_dates_the_api_takes(document, rest, name, value):
+    """Schema-valid values were refused: a year 0 date (Camunda's pattern allowed it) and a variable
+    condition of any text (found by schemathesis' positive_data_acceptance check)."""
+    [param] = [p for p in document["paths"]["/history/process-instance"]["get"]["parameters"] if p["name"] == name]
+    response = rest.as_("admin").get("/history/process-instance", **{name: value})
+    assert Draft4Validator(param["schema"], validate_formats=True).is_valid(value) == (response.status_code == 200), \
+        response.get_json()
