@@ -301,7 +301,7 @@ def _read_query() -> None:
             values.update(read_values(body, body_fields, "filter"))
     except QueryValueRefused as refused:
         raise _bad_request(str(refused)) from None
-    g.rest_query, g.rest_query_kinds = values, {**params, **(body_fields or {})} if body_fields else params
+    g.rest_query, g.rest_query_kinds = values, {**params, **body_fields} if body_fields else params
     if "sorting" in values or "sortOrder" in values:
         _sort_keys()
 
@@ -326,9 +326,10 @@ def _refuse_unknown(what: str, given: set[str], known: dict, call: str) -> None:
 def _query_value(name: str, kinds: tuple[str, ...]) -> Any:
     """The value of a query parameter or body filter, read as its declared kind (None: not given)."""
     request_globals = g._get_current_object()  # read a few dozen times by a task list: one look-up each
-    if request_globals.get("rest_query_kinds", {}).get(name) not in kinds:
-        raise RuntimeError(f"{request.method} {request.path} reads query parameter '{name}' as {' or '.join(kinds)}, "
-                           "which web/rest_openapi.py does not list for it so")
+    declared = request_globals.get("rest_query_kinds", {}).get(name)
+    if declared not in kinds:
+        raise RuntimeError(f"{request.method} {request.path} reads query parameter '{name}' as {' or '.join(kinds)}; "
+                           f"web/rest_openapi.py declares it {declared or 'not at all'} for this call")
     return request_globals.rest_query.get(name)
 
 

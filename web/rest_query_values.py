@@ -4,9 +4,9 @@ A query parameter is text; a filter of a POST query body (POST /task, /process-i
 JSON. Both are read by one rule per kind, so the two forms of a query take the same values: a
 body filter takes its JSON kind, or the text its query parameter takes (Camunda's Jackson reads
 "true" into a boolean and "5" into a number too), and a text filter also a number or true/false
-(Jackson does). Null, "" and an empty list (where a list goes) filter nothing (Jackson reads ""
-into a date, a boolean or a number as null). Anything else is refused naming the parameter or filter and what
-it takes: a list where one value goes, an object, a number where a date or a list goes.
+(Jackson does). Null, "" and an empty list where a list goes filter nothing (Jackson reads "" into
+a date, a boolean or a number as null). Anything else is refused naming the parameter or filter
+and what it takes: a list where one value goes, an object, a number where a date or a list goes.
 """
 from __future__ import annotations
 
@@ -36,32 +36,33 @@ class QueryValueRefused(ValueError):
     """A query parameter or body filter of the wrong kind; the message names it."""
 
 
+_REFUSED = object()  # what a reader answers for a value not of its kind
+_LISTS = ("list", "variables", "sorting")
+_SHOWN = 200  # characters of a refused value the message repeats
+
+
 def read_values(given: dict[str, Any], kinds: dict[str, str], where: str) -> dict[str, Any]:
     """`given` (names the call takes, per `kinds`) read as their kinds: text str, boolean bool,
     int32/int64 int, date an aware datetime, list list[str], variables [(name, operator,
     value)], sorting [(sortBy, sortOrder or None)]; None for a value that filters nothing.
     `where` names them in a refusal: "query parameter" or "filter"."""
-    return {name: read_value(name, value, kinds[name], where) for name, value in given.items()}
+    return {name: _read_value(name, value, kinds[name], where) for name, value in given.items()}
 
 
-def read_value(name: str, value: Any, kind: str, where: str) -> Any:
+def _read_value(name: str, value: Any, kind: str, where: str) -> Any:
     if value is None or value == "" or (value == [] and kind in _LISTS):
         return None
-    read = _READERS[kind]
     try:
-        result = read(value)
+        result = _READERS[kind](value)
     except QueryValueRefused as refused:
-        detail = str(refused) or EXPECTED[kind]
+        detail = str(refused)
     else:
         if result is not _REFUSED:
             return result
         detail = EXPECTED[kind]
     shown = f"'{value}'" if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    shown = shown if len(shown) <= _SHOWN else shown[:_SHOWN] + "…"
     raise QueryValueRefused(f"Cannot set {where} '{name}' to value {shown}: {detail}")
-
-
-_REFUSED = object()
-_LISTS = ("list", "variables", "sorting")
 
 
 def _text(value: Any) -> Any:
