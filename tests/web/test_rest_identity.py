@@ -147,5 +147,6 @@ def test_a_lone_surrogate_in_a_name_is_a_400_not_a_500(rest):
     body = '{"profile": {"id": "wang", "lastName": "\\ud800"}, "credentials": {"password": "%s"}}' % PASSWORD
     answer = admin.client.post("/engine-rest/user/create", data=body, content_type="application/json",
                                headers=admin._headers())
-    assert "profile.lastName holds a control character" in error_of(answer, 400, "InvalidRequestException")
+    assert "field 'profile.lastName' contains a lone surrogate (U+D800)" in error_of(answer, 400,
+                                                                                    "InvalidRequestException")
     error_of(admin.get("/user/wang/profile"), 404, "InvalidRequestException")
