@@ -885,8 +885,8 @@ PATHS.update({
                                 body=json_body("UserDto", True), errors=ADMIN_ERRORS)},
     "/user/{id}/profile": {
         "get": op("getUserProfile", "User", "A user's profile.", params=[USER_ID], ok=ref("UserProfileDto")),
-        "put": op("updateProfile", "User", "Replace firstName, lastName and email (administrators): one "
-                                      "left out becomes null, as in Camunda.", params=[USER_ID],
+        "put": op("updateProfile", "User", "Replace firstName, lastName and email (the user, or an "
+                                      "administrator): one left out becomes null, as in Camunda.", params=[USER_ID],
                   body=json_body("UserProfileDto", True))},
     "/user/{id}/credentials": {"put": op("updateCredentials", "User", "A new password (the user, or an "
                                                                       "administrator).",
