@@ -32,10 +32,11 @@ from werkzeug.exceptions import HTTPException
 
 from engine import bureaus, clock, inbox, senders, services, tokens, users
 from engine.definitions import BPMN_NS, BundleFile, user_task_meta
-from engine.errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput, NotFound, Problem
+from engine.errors import (AccessDenied, DefinitionInvalid, EngineError, InvalidInput, MismatchingMessageCorrelation,
+                           NotFound, Problem)
 from engine.instances import deployment_tenant, task_description, task_documentation
 from engine.models import (DecisionDefinition, Deployment, ExternalTask, HistoryEvent, Incident, ProcessDefinition,
-                           ProcessInstance, Resource, TaskCandidate, User, UserBureau, UserTask, row_id)
+                           ProcessInstance, Resource, TaskCandidate, Timer, User, UserBureau, UserTask, row_id)
 from engine.xmlsafe import parse_xml
 from forms import submission
 
@@ -1807,7 +1808,8 @@ def submit_task_form(task_id: str):
 
 @rest_api.post("/message")
 def correlate_message():
-    """Camunda's message correlation: to the one waiting instance, or start the process it starts."""
+    """Camunda's message correlation: to the one waiting execution, else start the process it
+    starts; with `all`, to every waiting one and every process it starts."""
     caller = _require_writer("send messages")
     body = _json_body()
     name = body.get("messageName")
@@ -1815,37 +1817,50 @@ def correlate_message():
         raise _bad_request("messageName is required")
     if body.get("businessKey") is not None and not isinstance(body["businessKey"], str):
         raise _bad_request("businessKey must be text")
-    for unsupported in ("tenantId", "processVariablesLocal", "localCorrelationKeys", "all"):
+    for unsupported in ("tenantId", "processVariablesLocal", "localCorrelationKeys"):
         if body.get(unsupported):
             raise _bad_request(f"{unsupported} is not supported: correlate by businessKey, processInstanceId and "
-                               "correlationKeys to one instance")
+                               "correlationKeys")
+    if body.get("all") not in (None, True, False):
+        raise _bad_request(f"all must be true or false, not {_shown(body['all'])}")
     with _db().write() as session:
         instance_id = body.get("processInstanceId")
         if instance_id is not None:
             if not isinstance(instance_id, str):
                 raise _bad_request("processInstanceId must be text")
             instance_id = _int_id(session, ProcessInstance, instance_id, "process instance")
+        correlate = services.correlate_message_all if body.get("all") else services.correlate_message
         try:
-            result = services.correlate_message(
+            results = correlate(
                 session, name, business_key=body.get("businessKey"),
                 variables=variables_in(body.get("processVariables"), "processVariables"),
                 correlation_keys=variables_in(body.get("correlationKeys"), "correlationKeys") or None,
                 user=caller.name, instance_id=instance_id, sender=_sender(caller))
+        except MismatchingMessageCorrelation as exc:  # Camunda: a RestException wrapping the engine's
+            raise RestError(400, "RestException",
+                            f"org.camunda.bpm.engine.MismatchingMessageCorrelationException: {exc}") from exc
         except EngineError as exc:
             if status_of(exc) == 400 and not isinstance(exc, InvalidInput):
                 raise RestError(400, "RestException", f"Cannot correlate message '{name}': {exc}") from exc
             raise
-        row = result.instance
-        remember_types(row, body.get("processVariables"))
+        results = results if body.get("all") else [results]
+        for result in results:
+            remember_types(result.instance, body.get("processVariables"))
         if not body.get("resultEnabled"):
             return "", 204
-        entry = {"resultType": "ProcessDefinition" if result.started else "Execution",
-                 "execution": None if result.started else {"id": row.rest_id, "processInstanceId": row.rest_id,
-                                                           "ended": row.status in _ENDED, "tenantId": None},
-                 "processInstance": instance_dto(session, row) if result.started else None}
-        if body.get("variablesInResultEnabled"):
-            entry["variables"] = instance_variables_out(row)
-        return [entry]
+        return [_correlation_result(session, result, body.get("variablesInResultEnabled")) for result in results]
+
+
+def _correlation_result(session: Session, result: services.CorrelationResult, with_variables: bool) -> dict:
+    """Camunda's MessageCorrelationResultWithVariableDto."""
+    row = result.instance
+    entry = {"resultType": "ProcessDefinition" if result.started else "Execution",
+             "execution": None if result.started else {"id": row.rest_id, "processInstanceId": row.rest_id,
+                                                       "ended": row.status in _ENDED, "tenantId": None},
+             "processInstance": instance_dto(session, row) if result.started else None}
+    if with_variables:
+        entry["variables"] = instance_variables_out(row)
+    return entry
 
 
 # --- history -----------------------------------------------------------------------------------
@@ -2120,6 +2135,8 @@ _OPERATIONS = {  # event type -> (operationType, entityType, category)
     "status_changed": (None, "ProcessInstance", "Operator"),  # Suspend, Activate or Delete
     "variables_changed": ("ModifyVariable", "Variable", "Operator"),
     "message_correlated": ("CorrelateMessage", "ProcessInstance", "Operator"),
+    "timer_fired": ("Execute", "Job", "Operator"),  # executed by hand (/job/{id}/execute): it names who
+    "job_executed": ("Execute", "Job", "Operator"),
     "deployment": ("Create", "Deployment", "Operator"),
     "user_added": ("Create", "User", "Admin"),
     "password_changed": ("Update", "User", "Admin"),
@@ -2134,8 +2151,10 @@ def _operation_entries(session: Session, rows) -> list[dict]:
     entries = [_operation_entry(*row) for row in rows]
     tasks = _rest_ids(session, UserTask, (e["taskId"] for e in entries))
     deployments = _rest_ids(session, Deployment, (e["deploymentId"] for e in entries))
+    jobs = _rest_ids(session, Timer, (e["jobId"] for e in entries))
     for entry in entries:
         entry["taskId"], entry["deploymentId"] = tasks.get(entry["taskId"]), deployments.get(entry["deploymentId"])
+        entry["jobId"] = jobs.get(entry["jobId"])
     return entries
 
 
@@ -2173,7 +2192,8 @@ def _operation_entry(event: HistoryEvent, instance_id, definition_id, process_ke
             "processDefinitionId": definition_id, "processDefinitionKey": process_key,
             "processInstanceId": instance_id, "executionId": instance_id,
             "caseDefinitionId": None, "caseInstanceId": None, "caseExecutionId": None, "taskId": task_id,
-            "externalTaskId": None, "batchId": None, "jobId": None, "jobDefinitionId": None, "removalTime": None,
+            "externalTaskId": None, "batchId": None, "jobId": (data.get("timer") or data.get("job")) if entity == "Job"
+            else None, "jobDefinitionId": None, "removalTime": None,
             "rootProcessInstanceId": instance_id}
 
 

@@ -275,7 +275,7 @@ def execute_job(job_id: str):
         if incident is not None:
             services.retry_incident(session, incident.id, user=caller.name)
         else:
-            services.execute_job(session, key)
+            services.execute_job(session, key, user=caller.name)
     return "", 204
 
 

@@ -145,11 +145,12 @@ SCHEMAS = {
     "UserIdDto": obj(userId=STR),
     "CompleteTaskDto": obj(variables=ref("VariableMap"), withVariablesInReturn=BOOL),
     "CorrelationMessageDto": needs(obj(
-        "Correlates to the one instance waiting for the message (by business key and correlation keys), or starts "
-        "the process whose start event it is.",
+        "Correlates to the one execution waiting for the message (by business key, process instance and "
+        "correlation keys), else starts the process whose start event it is; several matching are refused "
+        "(MismatchingMessageCorrelationException) unless all is true.",
         messageName=TEXT, businessKey=STR, processInstanceId=STR, withoutTenantId=BOOL,
         correlationKeys=ref("VariableMap"), processVariables=ref("VariableMap"),
-        all={**BOOL, "enum": [False, None], "description": "one instance only: true is refused"},
+        all={**BOOL, "description": "to every waiting execution and every process the message starts"},
         resultEnabled=BOOL, variablesInResultEnabled=BOOL), "messageName"),
     "ExecutionDto": obj(id=STR, processInstanceId=STR, ended=BOOL, tenantId=STR),
     "MessageCorrelationResultWithVariableDto": obj(
@@ -173,7 +174,7 @@ SCHEMAS = {
         rootProcessInstanceId=STR),
     "UserOperationLogEntryDto": obj(
         "A history event that a person caused. operationType: Create, Claim, Complete, Suspend, Activate, "
-        "Delete, ModifyVariable, CorrelateMessage, Update.",
+        "Delete, ModifyVariable, CorrelateMessage, Execute (a job run by hand), Update.",
         id=STR, userId=STR, timestamp=DATE, operationId=STR, operationType=STR, entityType=STR, category=STR,
         annotation=STR, property=STR, orgValue=STR, newValue=STR, deploymentId=STR, processDefinitionId=STR,
         processDefinitionKey=STR, processInstanceId=STR, executionId=STR, caseDefinitionId=STR,
@@ -800,8 +801,9 @@ PATHS.update({
     "/job/{id}/retries": {"put": op("setJobRetries", "Job", "Retries above 0 run a failed job again "
                                     "(administrators).", params=[ID], body=json_body("RetriesDto", True),
                                     errors=ADMIN_ERRORS)},
-    "/job/{id}/execute": {"post": op("executeJob", "Job", "Run a waiting job now, or a failed one again "
-                                     "(administrators).", params=[ID], errors=ADMIN_ERRORS)},
+    "/job/{id}/execute": {"post": op("executeJob", "Job", "Run a waiting job now (a timer fires now, due or "
+                                     "not, as in Camunda), or a failed one again (administrators).", params=[ID],
+                                     errors=ADMIN_ERRORS)},
     "/external-task/{id}/unlock": {"post": op("unlock", "External Task", "Release the lock.", params=[ID],
                                               errors=("401", "403", "404"))},
     "/external-task/{id}/retries": {"put": op(
