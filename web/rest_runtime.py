@@ -197,7 +197,7 @@ def _set_task_variables(task_id: str, dtos: Any, what: str = "variables") -> Non
         if checked is not None and not checked.ok:
             raise _bad_request(f"Cannot set variables of task {task_id} (its form checks each one): "
                                f"{checked.problems()}")
-        services.set_variables(session, row.id, checked.variables if checked else values, user=caller.name)
+        services.set_task_variables(session, task, checked.variables if checked else values, user=caller.name)
         remember_types(row, dtos)
 
 
