@@ -77,9 +77,9 @@ def check_changes(session: Session, task: UserTask, values: Mapping[str, Any]) -
     type, min/max, lengths and choices, and the consistency rules that name it. Required fields
     and materials wait for the completion, which checks the whole form. A field sent empty or null
     is cleared. A task that declares no form takes no variable, as its completion takes none."""
-    meta = instances.definition_runtime(session, session.get(ProcessInstance, task.instance_id).definition_id).meta
+    instance = session.get(ProcessInstance, task.instance_id)  # the root: the rule table's, as at the completion
+    meta = instances.definition_runtime(session, instance.definition_id).meta
     specs = fields_for_task(session, meta, task.element_id)
-    instance = session.get(ProcessInstance, task.called_instance_id or task.instance_id)  # the task's own
     submission = Submission(specs)
     form = _typed_as_text(submission, values)
     sent = [replace(spec, required=False) for spec in specs if spec.id in form]
