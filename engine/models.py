@@ -162,7 +162,7 @@ class ProcessInstance(Base):
         Index("ix_process_instance_super_instance_id", "super_instance_id", **_where("super_instance_id IS NOT NULL")),
         # the dashboard's figures: one pass over this index, no row read (engine/projects.py dashboard)
         Index("ix_process_instance_figures", "status", "process_key", "stage", "stage_done", "plan_year",
-              "started_at", "approved_fen", "spent_fen", **_where("super_instance_id IS NULL")),
+              "started_at", "approved_fen", "spent_fen", "super_instance_id", **_where("super_instance_id IS NULL")),
         Index("ix_process_instance_odd_amounts", "id", **_where("odd_amounts IS NOT NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
     rest_id: Mapped[str] = rest_id_column()

@@ -227,7 +227,8 @@ def upgrade() -> None:
                               sqlite_where=sa.text('super_instance_id IS NULL'),
                               postgresql_where=sa.text('super_instance_id IS NULL'))
         batch_op.create_index('ix_process_instance_figures', ['status', 'process_key', 'stage', 'stage_done',
-                                                              'plan_year', 'started_at', 'approved_fen', 'spent_fen'],
+                                                              'plan_year', 'started_at', 'approved_fen', 'spent_fen',
+                                                              'super_instance_id'],
                               unique=False, sqlite_where=sa.text('super_instance_id IS NULL'),
                               postgresql_where=sa.text('super_instance_id IS NULL'))
         batch_op.create_index('ix_process_instance_odd_amounts', ['id'], unique=False,
