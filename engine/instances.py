@@ -325,6 +325,7 @@ def create(session: Session, definition_id: int, *, business_key: Optional[str],
                   open_tasks={}, waits=[], revision=0, started_by=user, started_at=now, updated_at=now, ended_at=None,
                   history_count=0, history_head=None, super_instance_id=None, root_instance_id=None, call_task=None)
     values["id"] = _INSERT_INSTANCE.run(session.connection(), values).scalar_one()
+    values.update(dict.fromkeys(project_columns.COLUMNS))  # (set by its first save)
     row = as_read(session, ProcessInstance, values)
     history.record_system(session, history.Event(  # so that a deleted instance is named (audit.check_creations)
         "instance_created", actor=user, data={"instance": row.id, "process": f"{definition.key}:{definition.version}",
