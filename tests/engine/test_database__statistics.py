@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from conftest import TEST_KEY, bundle
-from engine import history, services
+from engine import history, instances, services
 from engine.database import Database
 from engine.scheduler import OPTIMIZE_JOB, start_scheduler
 
@@ -29,6 +29,7 @@ def _used(tmp_path) -> tuple[Database, str]:
     path = str(tmp_path / "dalad.sqlite3")
     db = Database(f"sqlite:///{path}")
     db.upgrade()
+    instances.clear_caches()  # the definitions cached are another database's
     history.set_key(TEST_KEY)
     with db.write() as session:
         services.deploy(session, bundle("review.bpmn"), name="statistics", user="admin")
