@@ -64,7 +64,7 @@ def sync(session: Session, root: ProcessInstance, workflow, ready: list, now: da
     for call_task in [c for c in rows if c not in live]:  # a withdrawal took back the step before it
         _close(rows.pop(call_task), "terminated", now, None)
     for call_task, row in rows.items():
-        variables = _variables(live[call_task], ready)
+        variables = _variables(call_task, live[call_task], ready)
         if variables != row.variables:
             row.variables, row.updated_at = variables, now
     return {call_task: row.id for call_task, row in rows.items()}
@@ -126,16 +126,10 @@ def _running_rows(session: Session, root: ProcessInstance) -> list[ProcessInstan
                                                               ProcessInstance.status.not_in(ENDED))))
 
 
-def _variables(sub, ready: list) -> dict:
-    """A called process's variables as its instance shows them (as `instances.visible_variables`),
-    with those of the tasks of its running event subprocesses, which run in its scope."""
-    triggers = getattr(sub.spec.start, "trigger_specs", None)
-    own = [t for t in ready if t.workflow is sub or (triggers and _in_event_subprocess(t.workflow, sub, triggers))]
-    return runtime.plain(_public(instances.visible_variables(sub, own)))
-
-
-def _in_event_subprocess(workflow, sub, triggers: list) -> bool:
-    return workflow.spec.name in triggers and workflow.parent_task_id in sub.tasks
+def _variables(call_task: str, sub, ready: list) -> dict:
+    """A called process's variables as its instance shows them (`instances.visible_variables`),
+    with those of its running embedded and event subprocesses, which run in its scope."""
+    return runtime.plain(_public(instances.visible_variables(sub, ready, call_task)))
 
 
 def _public(data: dict) -> dict:
@@ -155,7 +149,8 @@ def stored_calls_problem(session: Session, root: ProcessInstance, workflow, snap
         return json.dumps([key, state, variables], sort_keys=True, default=str)
 
     live = _live_calls(workflow)
-    produced = sorted(shape(sub.spec.name, status, _variables(sub, snap.ready)) for sub in live.values())
+    produced = sorted(shape(sub.spec.name, status, _variables(call_task, sub, snap.ready))
+                      for call_task, sub in live.items())
     if sorted(shape(r.process_key, r.status, r.variables) for r in rows.values()) != produced:
         return "the stored called process instances are not the calls running in the re-execution"
     expected = sorted((t.task_spec.bpmn_id, live[scope].spec.name if (scope := call_scope(t.workflow)) else "")

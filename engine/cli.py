@@ -165,7 +165,9 @@ def build_parser() -> _Parser:
                    choices=bureaus.ROLES)
     p.add_argument("--password-stdin", action="store_true", required=True,
                    help="read the password from the first line of standard input")
-    p.add_argument("--display-name", metavar="X")
+    p.add_argument("--first-name", metavar="X", help="given name (Camunda's firstName), e.g. 三")
+    p.add_argument("--last-name", metavar="X", help="family name (Camunda's lastName), e.g. 张: shown as 张三")
+    p.add_argument("--email", metavar="ADDRESS", help="e-mail address, e.g. zhangsan@dalad.gov.cn")
     p.add_argument("--actor", help="who adds the user (recorded in the history)")
     command("list", cmd_users_list, "list users", parent=users_sub)
     p = command("set-password", cmd_users_set_password, "give a user a new password", parent=users_sub)
@@ -425,10 +427,14 @@ def cmd_reassign(args, settings: Settings, db: Database) -> int:
 
 
 def cmd_users_add(args, settings: Settings, db: Database) -> int:
+    try:
+        profile = users.profile_checked(args.first_name, args.last_name, args.email)
+    except users.ProfileInvalid as exc:
+        raise UsageError(f"--{exc.field.replace('_', '-')} {exc.reason}") from exc
     password = read_password()
     with db.write() as session:
         user = users.add_user(session, args.name, password, bureaus=args.bureau, roles=args.role,
-                              display_name=args.display_name, actor=args.actor)
+                              profile=profile, actor=args.actor)
         line = f"user {user.name} added: {_user_line(user)}"
     print(line)
     return 0
@@ -444,8 +450,8 @@ def cmd_users_list(args, settings: Settings, db: Database) -> int:
 
 def _user_line(user) -> str:
     flags = [f for f, on in (("demo", user.is_demo), ("inactive", not user.active)) if on]
-    return "  ".join([user.display_name or "-", ",".join(user.groups) or "-", ",".join(user.role_names) or "-",
-                      *flags])
+    return "  ".join([user.display_name or "-", user.email or "-", ",".join(user.groups) or "-",
+                      ",".join(user.role_names) or "-", *flags])
 
 
 def cmd_groups_add(args, settings: Settings, db: Database) -> int:
@@ -608,12 +614,12 @@ def cmd_history_anchor(args, settings: Settings, db: Database) -> int:
 
 def demo_accounts() -> list[dict]:
     """One demo user per bureau and demo unit, an administrator and an auditor."""
-    accounts = [{"name": b.id, "bureaus": [b.id], "roles": [], "display_name": f"{b.name_zh}（演示）"}
+    accounts = [{"name": b.id, "bureaus": [b.id], "roles": [], "first_name": f"{b.name_zh}（演示）"}
                 for b in bureaus.BUREAUS]
     accounts += [{"name": group.split(":", 1)[1], "bureaus": [group], "roles": [],
-                  "display_name": f"{name}（演示）"} for group, name in DEMO_UNITS]
-    accounts += [{"name": "admin", "bureaus": [], "roles": [bureaus.ADMIN], "display_name": "流程管理员（演示）"},
-                 {"name": "auditor", "bureaus": [], "roles": [bureaus.AUDITOR], "display_name": "审计员（演示）"}]
+                  "first_name": f"{name}（演示）"} for group, name in DEMO_UNITS]
+    accounts += [{"name": "admin", "bureaus": [], "roles": [bureaus.ADMIN], "first_name": "流程管理员（演示）"},
+                 {"name": "auditor", "bureaus": [], "roles": [bureaus.AUDITOR], "first_name": "审计员（演示）"}]
     return accounts
 
 
@@ -631,8 +637,8 @@ def cmd_demo_seed(args, settings: Settings, db: Database) -> int:
                 present.append(account["name"])
                 continue
             users.add_user(session, account["name"], DEMO_PASSWORD, bureaus=account["bureaus"],
-                           roles=account["roles"], display_name=account["display_name"], demo=True,
-                           actor="demo-seed")
+                           roles=account["roles"], profile=users.Profile(first_name=account["first_name"]),
+                           demo=True, actor="demo-seed")
             added.append(account["name"])
     print(f"demo users: {len(added)} added, {len(present)} already there (password {DEMO_PASSWORD})")
     if added:

@@ -344,6 +344,8 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
             parent = parent.getparent()
         return parent.get("id") if parent is not None else ""
 
+    error_messages = {error.get("id"): error.get(f"{{{CAMUNDA_NS}}}errorMessage")
+                      for error in tree.getroot().iter(f"{{{BPMN_NS}}}error")}
     for process in tree.getroot().iter(f"{{{BPMN_NS}}}process"):
         for activity in process.iter(f"{{{BPMN_NS}}}callActivity"):
             config = {"in": [], "out": []}
@@ -378,7 +380,8 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
                     entry["dalad_decision"] = dataclasses.asdict(ref)
             for error in element.findall("bpmn:errorEventDefinition", NS):
                 entry["dalad_error"] = {"code_variable": error.get(f"{{{CAMUNDA_NS}}}errorCodeVariable"),
-                                        "message_variable": error.get(f"{{{CAMUNDA_NS}}}errorMessageVariable")}
+                                        "message_variable": error.get(f"{{{CAMUNDA_NS}}}errorMessageVariable"),
+                                        "message": error_messages.get(error.get("errorRef"))}
             io = element.find("bpmn:extensionElements/camunda:inputOutput", NS)
             if io is not None:
                 entry["dalad_io"] = {

@@ -41,6 +41,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import clock, timers
 from .errors import ExecutionError, ExpressionError
 from .expressions import compile_template
+from .specs import call_scope
 
 TIMERS = "dalad_esp_timers"  # root task internal data: {event subprocess: its armed timer}
 
@@ -117,6 +118,19 @@ def _scope_key(owner) -> tuple:
     return owner.workflow.depth, owner.task_spec.name
 
 
+def finishing_triggers(workflow) -> list[str]:
+    """The event subprocesses of a process or embedded subprocess that run to their end beside it
+    (kept on its spec: read once): those started by a timer, and every non-interrupting one. Each
+    occurrence that has ended may leave the state (runtime.compact): a monthly message or a yearly
+    signal would otherwise add one branch each time, for as long as the project lives."""
+    spec = workflow.spec
+    found = spec.__dict__.get("_dalad_finishing_triggers")
+    if found is None:
+        found = spec._dalad_finishing_triggers = [n for n in _triggers(workflow) if _timer_start(workflow, n)
+                                                  is not None or not interrupting(workflow, n)]
+    return found
+
+
 def timer_triggers(workflow) -> list[str]:
     """The event subprocesses of a process or embedded subprocess started by a timer (kept on its
     spec: read once)."""
@@ -158,17 +172,24 @@ def started(workflow, before: set) -> None:
 
 def _share_process_variables(workflow, trigger, subprocess) -> None:
     """An event subprocess reads the process's variables as they are now (Camunda runs it in the
-    instance's scope), beneath what its event brought."""
+    instance's scope), beneath what its event brought: those the steps of its scope hold, and those
+    of the embedded subprocesses running in it (what they wrote is the process instance's)."""
     current = dict(workflow.data)
     if workflow.last_task is not None and workflow.last_task.workflow is workflow \
             and not workflow.last_task.is_descendant_of(trigger):
         current.update(workflow.last_task.data)
+    call = call_scope(workflow)
     for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
-        if task.workflow is workflow and task is not trigger and not task.is_descendant_of(trigger):
+        if task.workflow is workflow:
+            if task is not trigger and not task.is_descendant_of(trigger):
+                current.update(task.data)
+        elif task.workflow is not subprocess and call_scope(task.workflow) == call:
             current.update(task.data)
     for task in subprocess.get_tasks():
         task.data = {**current, **task.data}
 
+
+EVERY_CALL = "every call"  # an event's `dalad_call` when it goes to every process instance of the tree
 
 _update_collaboration = EventManager.update_collaboration
 _catch = EventManager.catch
@@ -200,7 +221,8 @@ def _start_for_event(manager, event) -> None:
     """SpiffWorkflow's `EventManager.update_collaboration` (a message or signal starts the process's
     event subprocesses waiting for it), except that an error or escalation starts one event
     subprocess, as in Camunda (`_chosen_for_code`); a message or signal also starts those of the
-    running embedded subprocesses and calls that wait for it."""
+    running embedded subprocesses and calls that wait for it (a message correlated to one process
+    instance of the tree, `event.dalad_call`: only that instance's)."""
     workflow = manager.workflow
     if isinstance(event.event_definition, CodeEventDefinition):
         name = _chosen_for_code(workflow, event)
@@ -208,9 +230,11 @@ def _start_for_event(manager, event) -> None:
             child_id = workflow.spec.start.trigger_wf(workflow.task_tree, name)
             workflow.subprocesses[child_id].correlations.update(event.correlations)
         return
-    _update_collaboration(manager, event)
+    call = getattr(event, "dalad_call", EVERY_CALL)
+    if call is EVERY_CALL or call is None:
+        _update_collaboration(manager, event)
     for scope in live_scopes(workflow):
-        if taken_over(scope):
+        if taken_over(scope) or (call is not EVERY_CALL and call_scope(scope) != call):
             continue
         for name in _triggers(scope):
             if any(start.event_definition == event.event_definition for start in _starts(scope, name)):
@@ -218,10 +242,20 @@ def _start_for_event(manager, event) -> None:
 
 
 def _catch_in_scopes(manager, event, internal=True):
-    """SpiffWorkflow's `EventManager.catch`; an error or escalation going up from an embedded
-    subprocess or called process that nothing in it caught starts its event subprocess for it, if
-    it has one, before it goes on to the scope around (Camunda's innermost catcher first)."""
+    """SpiffWorkflow's `EventManager.catch`, except that a message correlated to one process
+    instance of the tree (`event.dalad_call`: the call activity task of a called one, None the
+    root's own) is caught in that instance alone, and that an error or escalation going up from an
+    embedded subprocess or called process that nothing in it caught starts its event subprocess for
+    it, if it has one, before it goes on to the scope around (Camunda's innermost catcher first)."""
     scope = event.target
+    call = getattr(event, "dalad_call", EVERY_CALL)
+    if call is not EVERY_CALL and scope is None:  # a message for one process instance of the tree
+        manager.update_collaboration(event)
+        tasks = [t for t in manager.tasks.values() if t.task_spec.catches(t, event) and call_scope(t.workflow) == call]
+        for task in tasks:
+            task.task_spec.catch(task, event)
+            task.task_spec._update(task)
+        return len(tasks)
     if scope is not None and scope.parent_task_id is not None and _triggers(scope) \
             and isinstance(event.event_definition, CodeEventDefinition) \
             and not any(t.workflow == scope and t.task_spec.event_definition.catches(t, event)

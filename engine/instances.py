@@ -21,7 +21,7 @@ from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from . import clock, dmn, history, inbox, incidents, project_columns, runtime, stepsql
 from . import called as called_processes
-from .specs import is_call
+from .specs import call_scope, is_call
 from .errors import ExecutionError, InstanceNotRunning, InvalidInput, NotFound
 from .expressions import compile_template
 from .xmlsafe import parse_xml
@@ -400,14 +400,29 @@ def write_columns(session: Session, obj, columns: dict) -> None:
         set_committed_value(obj, name, value)
 
 
-def visible_variables(workflow, ready) -> dict:
-    """The process data as an official sees it now: the data of the latest finished task."""
-    last = workflow.last_task
+def visible_variables(workflow, ready, call: Optional[str] = None) -> dict:
+    """The process data as an official sees it now: the data of the latest finished step (of the
+    process, or of a running embedded or event subprocess in it, whichever finished last), then of
+    the ready tasks. `workflow` runs one process instance of the tree: the root's own (`call`
+    None: with the ready tasks of its calls too, which pages such as the projects' read), or a
+    called one (its call activity's task uuid: its own steps and tasks alone)."""
     data = dict(workflow.data)
-    if last is not None:
-        data.update(last.data)
-    for task in ready:
+    top = workflow.top_workflow
+    if not top.subprocesses:  # (most processes: nothing below their own level)
+        if workflow.last_task is not None:
+            data.update(workflow.last_task.data)
+        for task in ready:
+            data.update(task.data)
+        return data
+    steps = [sub.last_task for sub in top.subprocesses.values()
+             if sub is not workflow and not sub.completed and sub.last_task is not None and call_scope(sub) == call]
+    if workflow.last_task is not None:
+        steps.append(workflow.last_task)
+    for task in sorted(steps, key=lambda t: t.last_state_change):
         data.update(task.data)
+    for task in ready:
+        if call is None or task.workflow is workflow or call_scope(task.workflow) == call:
+            data.update(task.data)
     return data
 
 
@@ -499,8 +514,8 @@ def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: d
         try:
             return compile_template(source).evaluate(data)
         except Exception as exc:  # ExpressionError and anything the value itself raises
-            raise ExecutionError(f"camunda:{attr} '{source}' cannot be evaluated: {exc}",
-                                 element_id=element, instance_id=row.id) from exc
+            raise ExecutionError(f"camunda:{attr} '{source}' cannot be evaluated: {exc}", element_id=element,
+                                 instance_id=row.id, call_task=call_scope(task.workflow)) from exc
 
     changes = _listener_changes(task, element)
     groups = _names(value("candidate_groups"))

@@ -496,7 +496,13 @@ class User(Base):
     __tablename__ = "app_user"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    display_name: Mapped[Optional[str]] = mapped_column(String(200))
+    # The profile as Camunda 7 keeps it (ACT_ID_USER's FIRST_, LAST_, EMAIL_: 255 characters each).
+    first_name: Mapped[Optional[str]] = mapped_column(String(255))
+    last_name: Mapped[Optional[str]] = mapped_column(String(255))
+    email: Mapped[Optional[str]] = mapped_column(String(255))
+    # What the pages show: derived from the two names by engine/users.py (display_name_of), never
+    # set apart from them; kept as a column because every request reads it with the session.
+    display_name: Mapped[Optional[str]] = mapped_column(String(511))
     password_hash: Mapped[str] = mapped_column(String(300))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -124,7 +124,8 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                 elif kind == "timer_fired":
                     runtime.run_engine(workflow)
                 elif kind == "message_correlated":
-                    runtime.catch_message(workflow, data["message"], data.get("variables") or {})
+                    runtime.catch_message(workflow, data["message"], data.get("variables") or {},
+                                          call=runtime.message_call(workflow, data))
                 elif kind == "signal_received":
                     runtime.catch_signal(workflow, data["signal"], data.get("variables") or {})
                 elif kind == "task_withdrawn":

@@ -457,16 +457,16 @@ def compact(workflow: BpmnWorkflow) -> None:
     for current in [workflow, *list(workflow.subprocesses.values())]:
         if current is workflow or current.parent_task_id in workflow.subprocesses:
             _compact_tree(workflow, current, summary)
-    if event_subprocesses.timer_triggers(workflow) or event_subprocesses.has_nested(workflow):
+    if event_subprocesses.finishing_triggers(workflow) or event_subprocesses.has_nested(workflow):
         for scope in [workflow, *event_subprocesses.live_scopes(workflow)]:
             _drop_finished_event_subprocesses(workflow, scope, summary)
 
 
 def _drop_finished_event_subprocesses(top: BpmnWorkflow, scope, summary: dict) -> None:
-    """A timer event subprocess that has run to its end hangs off the root of its scope (the
-    process, a subprocess or a call) with nothing after it: drop it (a cycle would add one per
-    occurrence), keeping what diagrams draw of it."""
-    names = event_subprocesses.timer_triggers(scope)
+    """An event subprocess started by a timer, or a non-interrupting one, that has run to its end
+    hangs off the root of its scope (the process, a subprocess or a call) with nothing after it:
+    drop it (each occurrence would add one), keeping what diagrams draw of it."""
+    names = event_subprocesses.finishing_triggers(scope)
     if not names:
         return
     root, last = scope.task_tree, scope.last_task
@@ -662,7 +662,7 @@ def engine_steps(workflow: BpmnWorkflow) -> None:
                 try:
                     parent = workflow.get_task_from_id(subprocess.parent_task_id)
                 except TaskNotFoundException:  # its activity was cancelled meanwhile (an error boundary fired)
-                    workflow.subprocesses.pop(subprocess.parent_task_id, None)
+                    _drop_orphans(workflow)
                     continue
             while update(subprocess) > 0:
                 pass
@@ -672,6 +672,25 @@ def engine_steps(workflow: BpmnWorkflow) -> None:
             break
     compact(workflow)
     refresh_timers(workflow)
+
+
+def _drop_orphans(workflow: BpmnWorkflow) -> None:
+    """Forget the sub-workflows whose activity is no longer in the tree, and those they ran (an
+    embedded subprocess that had finished in a cancelled call too), as loading the state does."""
+    while True:
+        gone = [key for key, sub in workflow.subprocesses.items()
+                if _task_or_none(workflow, sub.parent_task_id) is None]
+        if not gone:
+            return
+        for key in gone:
+            workflow.subprocesses.pop(key)
+
+
+def _task_or_none(workflow: BpmnWorkflow, task_id):
+    try:
+        return workflow.get_task_from_id(task_id)
+    except TaskNotFoundException:
+        return None
 
 
 def refresh_timers(workflow: BpmnWorkflow) -> None:
@@ -811,9 +830,9 @@ def throw_bpmn_error(workflow: BpmnWorkflow, task_uuid: str, code: str, message:
     around it) takes over; no catcher is an error, not a silent end."""
     task = task_to_change(workflow, task_uuid)
     with _as_execution_error(workflow, task):
-        event = BpmnEvent(specs.EngineErrorEventDefinition(code, code),
-                          payload={"variables": variables, "code": code, "message": message},
-                          target=task.workflow)
+        event = specs.thrown_from(BpmnEvent(specs.EngineErrorEventDefinition(code, code),
+                                            payload={"variables": variables, "code": code, "message": message},
+                                            target=task.workflow), task)
         manager, scopes, scope = workflow.top_workflow.event_manager, [], task.workflow
         while scope is not None:  # the error goes up through the subprocesses around the task
             scopes.append(scope)
@@ -838,17 +857,25 @@ def catch_signal(workflow: BpmnWorkflow, name: str, variables: dict) -> None:
         engine_steps(workflow)
 
 
-def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations: dict | None = None) -> None:
+def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations: dict | None = None,
+                  call: Optional[str] = event_subprocesses.EVERY_CALL) -> None:
     """Deliver a message to the workflow and run until the next wait. Its variables become process
     variables, as Camunda's correlation sets them on the instance: the steps waiting elsewhere in the
-    process (beside a non-interrupting event subprocess the message started) read them too."""
+    process (beside a non-interrupting event subprocess the message started) read them too. `call`:
+    the one process instance of the tree it was correlated to (the call activity task's uuid of a
+    called one, None the root's own); by default every instance waiting for it."""
     event = BpmnEvent(specs.ProcessMessageEventDefinition(name), {"payload": payload, "result_var": None},
                       correlations or {})
+    if call != event_subprocesses.EVERY_CALL:
+        event.dalad_call = call
     with _as_execution_error(workflow):
         before = set(workflow.subprocesses)
         workflow.catch(event)
         if isinstance(payload, dict) and payload:
-            set_variables(workflow, payload)
+            if call == event_subprocesses.EVERY_CALL:
+                set_variables(workflow, payload)
+            else:
+                _set_instance_variables(workflow, call, payload)
         event_subprocesses.started(workflow, before)
         refresh_timers(workflow)
         engine_steps(workflow)
@@ -859,6 +886,35 @@ def set_variables(workflow: BpmnWorkflow, variables: dict) -> None:
     workflow.data.update(variables)
     for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
         task.data.update(variables)
+
+
+def called_path(workflow: BpmnWorkflow, call_task: Optional[str]) -> Optional[list]:
+    """What a message_correlated event records of the process instance it went to: the path of the
+    call activity's task running a called one (`task_path`: task ids are new in a replay), None
+    for the root's own."""
+    return None if call_task is None else task_path(workflow.get_task_from_id(UUID(call_task)))
+
+
+def message_call(workflow: BpmnWorkflow, data: dict) -> Optional[str]:
+    """The `call` of `catch_message` for a message_correlated event's data (recorded before
+    messages named their instance: every instance)."""
+    if "called" not in data:
+        return event_subprocesses.EVERY_CALL
+    if data["called"] is None:
+        return None
+    task = task_at(workflow, data["called"])
+    if task is None or task.state != TaskState.STARTED:
+        raise ExecutionError("the called process instance the message went to is not running")
+    return str(task.id)
+
+
+def _set_instance_variables(workflow: BpmnWorkflow, call: Optional[str], variables: dict) -> None:
+    """`set_variables` in one process instance of the tree: the root's own (`call` None) or the
+    one the call activity task `call` runs."""
+    (workflow if call is None else workflow.subprocesses[UUID(call)]).data.update(variables)
+    for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+        if specs.call_scope(task.workflow) == call:
+            task.data.update(variables)
 
 
 class _as_execution_error:

@@ -558,22 +558,27 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
         target = session.get(ProcessInstance, instance_id)
         query = query.where(MessageSubscription.called_instance_id == instance_id
                             if target is not None and target.root_instance_id is not None
-                            else MessageSubscription.instance_id == instance_id)
-    if correlation_keys:  # compared with each waiting instance's variables; its state stays unread
-        subscriptions = [sub for sub, values in session.execute(query) if _matches(values, correlation_keys)]
+                            else (MessageSubscription.instance_id == instance_id)
+                            & MessageSubscription.called_instance_id.is_(None))
+    if correlation_keys:  # compared with the variables of the instance that waits (a called one's own)
+        subscriptions = [sub for sub, values in session.execute(query)
+                         if _matches(session.get(ProcessInstance, sub.called_instance_id).variables
+                                     if sub.called_instance_id else values, correlation_keys)]
     else:
         subscriptions = [sub for sub, _ in session.execute(query.limit(50))]
-    instance_ids = sorted({s.instance_id for s in subscriptions})
-    if len(instance_ids) > 1:
-        raise CorrelationError(f"message '{name}' matches {len(instance_ids)} instances "
-                               f"({', '.join(map(str, instance_ids[:10]))}); give a business key or correlation keys")
-    if instance_ids:
+    receivers = sorted({s.called_instance_id or s.instance_id for s in subscriptions})
+    if len(receivers) > 1:  # (each call of a multi-instance call activity is an instance of its own)
+        raise CorrelationError(f"message '{name}' matches {len(receivers)} instances "
+                               f"({', '.join(map(str, receivers[:10]))}); give a business key or correlation keys")
+    if receivers:
         sub = subscriptions[0]
         if sender is not None:  # the process that catches it: a called one's own rules and variables
             row = session.get(ProcessInstance, sub.called_instance_id or sub.instance_id)
             senders.check_may_deliver(session, sender, row, sub.element_id, what)
             senders.check_instance_variables(session, sender, row, variables, what)
-        return CorrelationResult(_deliver(session, instance_ids[0], sub.element_id, name, variables, user), False)
+        root = _deliver(session, sub.instance_id, sub.element_id, name, variables, user, sub.called_instance_id)
+        return CorrelationResult(session.get(ProcessInstance, sub.called_instance_id) if sub.called_instance_id
+                                 else root, False)
     if instance_id is not None:
         raise CorrelationError(f"process instance {instance_id} is not waiting for message '{name}'")
     starts = list(session.scalars(select(StartSubscription).where(StartSubscription.kind == "message",
@@ -610,22 +615,30 @@ def _matches(values: dict, keys: dict) -> bool:
     return all(values.get(k) == v for k, v in keys.items())
 
 
-def _waits_for(session: Session, instance_id: int, kind: str, name: str) -> bool:
-    """Whether the instance, locked, still waits for the message or signal `name`: a subscription
-    read before the lock may have gone with a change that committed in between (PostgreSQL)."""
+def _waits_for(session: Session, instance_id: int, kind: str, name: str, called_id: Optional[int] = None) -> bool:
+    """Whether the instance, locked, still waits for the message or signal `name` (with
+    `called_id`: in that called instance): a subscription read before the lock may have gone with
+    a change that committed in between (PostgreSQL)."""
     instances.lock_instance(session, instance_id)
-    return session.scalar(select(MessageSubscription.id).where(
+    query = select(MessageSubscription.id).where(
         MessageSubscription.instance_id == instance_id, MessageSubscription.kind == kind,
-        MessageSubscription.message_name == name).limit(1)) is not None
+        MessageSubscription.message_name == name)
+    if called_id is not None:
+        query = query.where(MessageSubscription.called_instance_id == called_id)
+    return session.scalar(query.limit(1)) is not None
 
 
-def _deliver(session, instance_id, element_id, name, variables, user) -> ProcessInstance:
-    """Deliver a message as engine work: a failure opens an incident instead of losing it."""
-    if not _waits_for(session, instance_id, "message", name):
+def _deliver(session, instance_id, element_id, name, variables, user, called_id=None) -> ProcessInstance:
+    """Deliver a message as engine work: a failure opens an incident instead of losing it. It goes
+    to the root's own waiting steps, or with `called_id` to those of that called instance alone."""
+    if not _waits_for(session, instance_id, "message", name, called_id):
         raise CorrelationError(f"process instance {instance_id} no longer waits for message '{name}': "
                                "it moved on while the message was being correlated")
+    call_task = session.get(ProcessInstance, called_id).call_task if called_id else None
+
     def apply(handle):
-        runtime.catch_message(handle.workflow, name, variables)
+        event.data["called"] = runtime.called_path(handle.workflow, call_task)
+        runtime.catch_message(handle.workflow, name, variables, call=call_task)
     event = history.Event("message_correlated", actor=user, element_id=element_id,
                           data={"message": name, "variables": variables})
     return _engine_work(session, instance_id, event, apply, kind="message",
@@ -896,7 +909,8 @@ def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessI
         data = incident.payload
 
         def apply(handle):
-            runtime.catch_message(handle.workflow, data["message"], data["variables"])
+            runtime.catch_message(handle.workflow, data["message"], data["variables"],
+                                  call=runtime.message_call(handle.workflow, event.data))
     else:
         apply = _run_waiting
         if incident.kind == "timer":

@@ -45,7 +45,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import clock, feel, scripts
 from .dmn import DecisionError, map_decision_result
 from .errors import ExecutionError, ExpressionError
-from .expressions import compile_any
+from .expressions import compile_any, compile_template
 
 
 def evaluate(source: str, variables: dict, element_id: str):
@@ -86,25 +86,62 @@ def _throw_to_event_subprocesses(definition, my_task, payload) -> None:
 
     top = my_task.workflow.top_workflow
     before = set(top.subprocesses)
-    top.catch(BpmnEvent(definition, payload=payload, target=my_task.workflow))
+    top.catch(thrown_from(BpmnEvent(definition, payload=payload, target=my_task.workflow), my_task))
     if len(top.subprocesses) > len(before):
         event_subprocesses.started(top, before)
 
 
-class EngineErrorEventDefinition(ErrorEventDefinition):
+def thrown_from(event: BpmnEvent, my_task) -> BpmnEvent:
+    """Note on an error or escalation the activities it is thrown inside of: `my_task` and the
+    tasks before it in its workflow, then the (sub)process task that runs that workflow and those
+    before it, up to the process. Only their boundary events may catch it (`ScopedCatch`)."""
+    top, inside, task = my_task.workflow.top_workflow, set(), my_task
+    while task is not None:
+        workflow = task.workflow
+        while task is not None:
+            inside.add(task.id)
+            task = task.parent
+        task = top.get_task_from_id(workflow.parent_task_id) if workflow is not top else None
+    event.dalad_thrown_in = inside
+    return event
+
+
+class ScopedCatch:
+    """A boundary event catches an error or escalation only when it is thrown inside the activity it
+    is attached to, as Camunda 7 propagates it up the thrower's scopes (SpiffWorkflow let a boundary
+    event on an activity running beside the thrower catch it too); and, as Camunda orders them, one
+    catching every code gives way to a boundary event on the same activity naming the code."""
+
+    def catches(self, my_task, event):
+        if not super().catches(my_task, event):
+            return False
+        inside = getattr(event, "dalad_thrown_in", None)
+        if inside is None or not isinstance(my_task.task_spec, BoundaryEvent):
+            return True
+        siblings = my_task.parent.children
+        attached = next((t for t in siblings if not isinstance(t.task_spec, BoundaryEvent)), None)
+        if attached is None or attached.id not in inside:
+            return False
+        code = event.event_definition.code
+        return self.code is not None or not any(
+            sibling is not my_task and sibling.state == TaskState.WAITING
+            and isinstance(sibling.task_spec, BoundaryEvent)
+            and type(sibling.task_spec.event_definition) is type(self)
+            and sibling.task_spec.event_definition.code == code for sibling in siblings)
+
+
+class EngineErrorEventDefinition(ScopedCatch, ErrorEventDefinition):
     """An error caught with camunda:errorCodeVariable / errorMessageVariable, and the variables
     a worker sent with its BPMN error. Thrown by an error end event, it carries the thrower's
-    variables; the event subprocess it starts learns its code too."""
+    variables, its code and the message its bpmn:error gives with camunda:errorMessage (an
+    expression read on the thrower's variables; none without it), as Camunda 7 hands them to the
+    boundary event or event subprocess that catches it."""
 
     def throw(self, my_task):
-        _throw_to_event_subprocesses(self, my_task, deepcopy(my_task.data))
-
-    def catch(self, my_task, event=None):
-        super().catch(my_task, event)
-        payload = my_task.internal_data.get(self.name)
-        if isinstance(my_task.task_spec, StartEvent) and isinstance(payload, dict) and "code" not in payload:
-            my_task.internal_data[self.name] = {"variables": payload, "code": event.event_definition.code,
-                                                "message": None}
+        config = (getattr(my_task.task_spec, "extensions", None) or {}).get("dalad_error") or {}
+        payload = {"variables": deepcopy(my_task.data), "code": self.code,
+                   "message": _error_message(config.get("message"), my_task)}
+        _throw_to_event_subprocesses(self, my_task, payload)
 
     def update_task_data(self, my_task):
         payload = my_task.internal_data.get(self.name)
@@ -118,7 +155,20 @@ class EngineErrorEventDefinition(ErrorEventDefinition):
             my_task.data[config["message_variable"]] = payload.get("message")
 
 
-class EngineEscalationEventDefinition(EscalationEventDefinition):
+def _error_message(source: Optional[str], my_task) -> Optional[str]:
+    """An error's camunda:errorMessage read on the thrower's variables: None without one; what
+    cannot be read is the thrower's failure, as in Camunda."""
+    if not source:
+        return None
+    try:
+        value = compile_template(source).evaluate(my_task.data)
+    except Exception as exc:  # ExpressionError and anything the value itself raises
+        raise ExecutionError(f"camunda:errorMessage '{source}' cannot be evaluated: {exc}",
+                             element_id=my_task.task_spec.bpmn_id) from exc
+    return None if value is None else str(value)
+
+
+class EngineEscalationEventDefinition(ScopedCatch, EscalationEventDefinition):
     """An escalation carrying the thrower's variables; it may start an event subprocess."""
 
     def throw(self, my_task):

@@ -29,14 +29,114 @@ _NAME = re.compile(r"[^\s/\\]{1,100}")
 _DUMMY_HASH: Optional[str] = None
 
 
+# --- the profile: first name, last name, e-mail ---------------------------------------------------
+
+# Camunda 7 keeps a user's first name, last name and e-mail in varchar(255) columns (ACT_ID_USER's
+# FIRST_, LAST_, EMAIL_): a profile Camunda stores fits, a longer one is refused by name here
+# instead of failing in the database.
+NAME_LENGTH = 255
+# The longest address SMTP can carry (RFC 5321: a path of 256 octets, less its angle brackets) and
+# the longest local part (64).
+EMAIL_LENGTH, EMAIL_LOCAL_LENGTH = 254, 64
+# Control characters (NUL, line breaks, tabs, C1) are no part of a name or an address.
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+NAME_PATTERN = f"^[^{_CONTROL}]*$"
+# ...nor a lone surrogate (JSON's "\ud800": no character, and no database could store it). Not in
+# NAME_PATTERN: in a JSON Schema (ECMA) pattern it would match the halves of every character beyond
+# U+FFFF too.
+_NOT_A_CHARACTER = re.compile(f"[{_CONTROL}\ud800-\udfff]")
+# An e-mail address: text without spaces or control characters, one @, before it 1 to 64 characters,
+# after it a domain of dot-separated labels, none empty. Any script is allowed on either side
+# (RFC 6531: 张三@例子.中国); that the mailbox exists is not checked (dalad sends no e-mail), nor
+# quoted local parts (a quoted @ or space is refused). Camunda's engine checks nothing; its Admin
+# page checks the syntax in the browser. EMAIL_PATTERN, for the OpenAPI document, takes it as the
+# REST API reads it: with spaces around, or empty (null).
+_ATOM = rf"[^\s@.{_CONTROL}]"
+_EMAIL_ADDRESS = rf"[^\s@{_CONTROL}]{{1,{EMAIL_LOCAL_LENGTH}}}@{_ATOM}+(\.{_ATOM}+)*"
+_EMAIL = re.compile(_EMAIL_ADDRESS)
+EMAIL_PATTERN = rf"^\s*({_EMAIL_ADDRESS})?\s*$"
+# Scripts whose names are written family name first without a space (Han, kana, Hangul).
+_CJK = re.compile("[\u1100-\u11ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff]")
+PROFILE_FIELDS = ("first_name", "last_name", "email")
+
+
+class ProfileInvalid(InvalidInput):
+    """A first name, last name or e-mail that cannot be kept; `field` names it, `problem` says why
+    ("text", "length", "control" or "email"), for messages in the caller's terms and language."""
+
+    def __init__(self, field: str, problem: str, reason: str):
+        self.field, self.problem, self.reason = field, problem, reason
+        super().__init__(f"{field}: {reason}")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What Camunda keeps of a user beside the id, each text or None."""
+
+    first_name: Optional[str] = None
+    last_name: Optional[str] = None
+    email: Optional[str] = None
+
+    @property
+    def display_name(self) -> Optional[str]:
+        return display_name_of(self.first_name, self.last_name)
+
+
+def display_name_of(first_name: Optional[str], last_name: Optional[str]) -> Optional[str]:
+    """The name the pages show: a name in Chinese (or another CJK script) family name first without
+    a space (张 + 三: 张三), any other as Camunda's webapps show it, first name, a space, last name
+    (Sam Lee); one of them alone as it is; None without either (the pages show the user name)."""
+    if first_name and last_name:
+        if _CJK.search(first_name) or _CJK.search(last_name):
+            return last_name + first_name
+        return f"{first_name} {last_name}"
+    return first_name or last_name or None
+
+
+def profile_checked(first_name=None, last_name=None, email=None) -> Profile:
+    """The profile as given, spaces around each value dropped and empty text taken as None; raise
+    ProfileInvalid for the first value that is not text, too long, holds a control character, or
+    (email) is not an address."""
+    values = {}
+    for field, value in zip(PROFILE_FIELDS, (first_name, last_name, email)):
+        if value is not None and not isinstance(value, str):
+            raise ProfileInvalid(field, "text", f"must be text or null, not {type(value).__name__}")
+        value = (value or "").strip() or None
+        limit = EMAIL_LENGTH if field == "email" else NAME_LENGTH
+        if value is not None and len(value) > limit:
+            raise ProfileInvalid(field, "length", f"has {len(value)} characters, at most {limit} are kept")
+        if value is not None and _NOT_A_CHARACTER.search(value):
+            raise ProfileInvalid(field, "control", "holds a control character (a line break, tab, NUL) or a "
+                                                   "lone surrogate")
+        if field == "email" and value is not None and not _EMAIL.fullmatch(value):
+            raise ProfileInvalid(field, "email", f"{value!r} is not an e-mail address: one @, 1 to "
+                                                 f"{EMAIL_LOCAL_LENGTH} characters before it, a domain of "
+                                                 "labels joined by dots after it, no spaces "
+                                                 "(zhang.san@dalad.gov.cn)")
+        values[field] = value
+    return Profile(**values)
+
+
+def _set_profile_columns(user: User, profile: Profile) -> None:
+    user.first_name, user.last_name, user.email = profile.first_name, profile.last_name, profile.email
+    user.display_name = profile.display_name
+
+
+def _profile_of(user: User) -> dict:
+    return {"first_name": user.first_name, "last_name": user.last_name, "email": user.email}
+
+
+# --- accounts --------------------------------------------------------------------------------------
+
 def add_user(session: Session, name: str, password: str, *, bureaus: Iterable[str], roles: Iterable[str],
-             display_name: Optional[str] = None, demo: bool = False, actor: Optional[str] = None,
+             profile: Profile = Profile(), demo: bool = False, actor: Optional[str] = None,
              members_later: bool = False) -> User:
-    """Create a user in `bureaus` with `roles`; unit groups (unit:<dept>) are created as needed.
-    `members_later`: a user without bureau or role for now (Camunda's REST creates the user first,
-    then the memberships)."""
+    """Create a user in `bureaus` with `roles` and `profile` (checked by profile_checked); unit
+    groups (unit:<dept>) are created as needed. `members_later`: a user without bureau or role for
+    now (Camunda's REST creates the user first, then the memberships)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidInput(f"user name {name!r} is not allowed: 1 to 100 characters, no spaces or slashes")
+    profile = profile_checked(profile.first_name, profile.last_name, profile.email)
     groups = _unique(bureaus)
     role_names = _unique(roles)
     for group in groups:
@@ -58,14 +158,15 @@ def add_user(session: Session, name: str, password: str, *, bureaus: Iterable[st
             bureau_table.ensure_unit(session, group)
         elif session.get(Bureau, group) is None:
             bureau_table.ensure_bureaus(session)
-    user = User(name=name, display_name=display_name, password_hash=generate_password_hash(password),
+    user = User(name=name, password_hash=generate_password_hash(password),
                 active=True, is_demo=demo, created_at=clock.now(), session_version=1,
                 bureaus=[UserBureau(bureau_id=g) for g in groups],
                 roles=[UserRole(role=r) for r in role_names])
+    _set_profile_columns(user, profile)
     session.add(user)
     session.flush()
     history.record_system(session, history.Event("user_added", actor=actor, data={
-        "user": name, "display_name": display_name, "bureaus": groups, "roles": role_names,
+        "user": name, **_profile_of(user), "bureaus": groups, "roles": role_names,
         "demo": demo, "units_created": units_created}))
     return user
 
@@ -198,9 +299,10 @@ def set_password(session: Session, name: str, password: str, *, actor: Optional[
 
 
 def update_user(session: Session, name: str, *, bureaus: Iterable[str], roles: Iterable[str],
-                display_name: Optional[str] = None, actor: Optional[str] = None) -> User:
-    """Give a user new bureaus, roles and display name (checked as in add_user)."""
+                profile: Profile = Profile(), actor: Optional[str] = None) -> User:
+    """Give a user new bureaus, roles and profile (checked as in add_user)."""
     user = get_user(session, name)
+    profile = profile_checked(profile.first_name, profile.last_name, profile.email)
     groups = _unique(bureaus)
     role_names = _unique(roles)
     for group in groups:
@@ -215,16 +317,29 @@ def update_user(session: Session, name: str, *, bureaus: Iterable[str], roles: I
     for group in groups:
         if bureau_table.is_unit(group):
             bureau_table.ensure_unit(session, group)
-    before = {"bureaus": user.groups, "roles": user.role_names, "display_name": user.display_name}
+    before = {"bureaus": user.groups, "roles": user.role_names, **_profile_of(user)}
     user.bureaus = [b for b in user.bureaus if b.bureau_id in groups] + [
         UserBureau(bureau_id=g) for g in groups if g not in before["bureaus"]]
     user.roles = [r for r in user.roles if r.role in role_names] + [
         UserRole(role=r) for r in role_names if r not in before["roles"]]
-    user.display_name = display_name
+    _set_profile_columns(user, profile)
     session.flush()
     history.record_system(session, history.Event("user_updated", actor=actor, data={
         "user": name, "before": before,
-        "after": {"bureaus": groups, "roles": role_names, "display_name": display_name}}))
+        "after": {"bureaus": groups, "roles": role_names, **_profile_of(user)}}))
+    return user
+
+
+def set_profile(session: Session, name: str, profile: Profile, *, actor: Optional[str] = None) -> User:
+    """Replace a user's first name, last name and e-mail (Camunda's profile update), checked as in
+    add_user; bureaus and roles stay."""
+    user = get_user(session, name)
+    profile = profile_checked(profile.first_name, profile.last_name, profile.email)
+    before = _profile_of(user)
+    _set_profile_columns(user, profile)
+    session.flush()
+    history.record_system(session, history.Event("user_updated", actor=actor, data={
+        "user": name, "before": before, "after": _profile_of(user)}))
     return user
 
 

@@ -159,6 +159,7 @@ EXPRESSION_FIELDS: list[ExpressionField] = [
     ExpressionField(frozenset({"adHocSubProcess"}), "completionCondition", "any", child=_b("completionCondition")),
     ExpressionField(frozenset({"conditionalEventDefinition"}), "condition", "any", child=".//" + _b("condition"),
                     owner_is_parent=True, required=True),
+    ExpressionField(frozenset({"error"}), "camunda:errorMessage", "template", attribute=_c("errorMessage")),
 ]
 
 TIMER_PARTS = (

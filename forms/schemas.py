@@ -163,7 +163,7 @@ def validate(specs: list[FieldSpec], form: Mapping[str, Any]) -> Result:
             continue
         text = typed[spec.id] if spec.type == "textarea" else typed[spec.id].strip()
         if spec.type == "boolean" and not spec.required:
-            data[spec.id] = text.lower() in _TRUE  # an unticked checkbox sends nothing: that is "no"
+            data[spec.id] = text or False  # an unticked checkbox sends nothing: that is "no"; YesNo reads the rest
         elif text.strip():
             data[spec.id] = text
         elif spec.type == "string" and not spec.required and spec.id in form:

@@ -7,8 +7,8 @@ no field the form does not declare (readonly and file fields included: those are
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Optional, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -67,6 +67,35 @@ def check(session: Session, task: UserTask, form: Mapping[str, Any], *, typed_va
             submission.errors.setdefault(breach.field, []).append(breach.message)
     if submission.ok:
         submission.variables = {**schemas.to_variables(result.values), **_file_variables(session, task, specs)}
+    return submission
+
+
+def check_changes(session: Session, task: UserTask, values: Mapping[str, Any]) -> Optional[Submission]:
+    """Typed variables set through an open task (the REST API's task variables), checked as the
+    task's form checks each field sent: the form must take it (not a readonly or file field), its
+    type, min/max, lengths and choices, and the consistency rules that name it. Required fields
+    and materials wait for the completion, which checks the whole form. A field sent empty or null
+    is cleared. None: the task declares no form, and takes any variable, as Camunda's does."""
+    instance = session.get(ProcessInstance, task.instance_id)
+    meta = instances.definition_runtime(session, instance.definition_id).meta
+    specs = fields_for_task(session, meta, task.element_id)
+    if not specs:
+        return None
+    submission = Submission(specs)
+    form = _typed_as_text(submission, values)
+    sent = [replace(spec, required=False) for spec in specs if spec.id in form]
+    result = schemas.validate(sent, form)
+    submission.errors.update(result.errors)
+    if not submission.ok:
+        return submission
+    changes = {spec.id: None for spec in sent}
+    changes.update(schemas.to_variables(result.values))
+    merged = {**(instance.variables or {}), **changes}
+    for breach in compliance.inconsistencies(instance.process_key, task.element_id, merged):
+        if breach.field in changes:
+            submission.errors.setdefault(breach.field, []).append(breach.message)
+    if submission.ok:
+        submission.variables = changes
     return submission
 
 

@@ -25,7 +25,7 @@ from engine.models import MAX_ID
 from . import limits
 from .credential_cache import CredentialCache
 from .errors import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, database_unavailable
-from .nul_text import refuse_nul_text
+from .unstorable_text import refuse_unstorable_text
 from .rest import rest_api
 from . import rest_identity  # noqa: F401  /engine-rest/user and /group, on rest_api
 
@@ -77,7 +77,7 @@ def create_app(settings: Optional[Settings] = None, *, db: Optional[Database] = 
     compliance.load_rules()  # a mistake in the rules file stops the start, naming the file and the field
     app.register_error_handler(SQLAlchemyError, database_error)
     limits.init_app(app)
-    app.before_request(refuse_nul_text)
+    app.before_request(refuse_unstorable_text)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.register_blueprint(rest_api)  # /engine-rest and its /.well-known link (web/rest.py)
     _add_ui(app)

@@ -1,10 +1,12 @@
 """/engine-rest/user and /engine-rest/group in Camunda 7.20's shapes: the users and groups (bureaus)
 of dalad, read by any caller and changed by administrators.
 
-A user's profile is {id, firstName, lastName, email}: dalad keeps a display name (firstName);
-lastName and email are null. A group is {id, name, type}: the name is the Chinese name, the type
-WORKFLOW. Deleting a user or a group deactivates it (the history names them); a deactivated group
-is no longer listed. Query parameters are those web/rest_openapi.py lists (others are a 400).
+A user's profile is {id, firstName, lastName, email}, each kept as given (engine/users.py checks
+them: text or null, names of at most 255 characters, an e-mail address of the simple form it
+documents); the name the pages show is derived from the two names. A group is {id, name, type}:
+the name is the Chinese name, the type WORKFLOW. Deleting a user or a group deactivates it (the
+history names them); a deactivated group is no longer listed. Query parameters are those
+web/rest_openapi.py lists (others are a 400).
 """
 from __future__ import annotations
 
@@ -40,7 +42,18 @@ def _sorted_page(items: list[dict], keys: dict[str, str]) -> list[dict]:
 # --- users -------------------------------------------------------------------------------------
 
 def user_dto(user) -> dict:
-    return {"id": user.name, "firstName": user.display_name, "lastName": None, "email": None}
+    return {"id": user.name, "firstName": user.first_name, "lastName": user.last_name, "email": user.email}
+
+
+_CAMUNDA_KEYS = {"first_name": "firstName", "last_name": "lastName", "email": "email"}  # engine field: key
+
+
+def _profile(body: dict, where: str = "") -> users.Profile:
+    """The profile fields of a body, checked; a wrong one is a 400 naming it (profile.email)."""
+    try:
+        return users.profile_checked(*(body.get(key) for key in _CAMUNDA_KEYS.values()))
+    except users.ProfileInvalid as exc:
+        raise _bad_request(f"{where}{_CAMUNDA_KEYS[exc.field]} {exc.reason}") from exc
 
 
 def _users() -> list[dict]:
@@ -89,27 +102,24 @@ def user_create():
     name = profile.get("id")
     if not isinstance(name, str) or not name:
         raise _bad_request("profile.id (the user name) is required")
+    checked = _profile(profile, "profile.")
     with _db().write() as session:
         users.add_user(session, name, credentials.get("password") or "", bureaus=[], roles=[],
-                       display_name=_display_name(profile), actor=caller.name, members_later=True)
+                       profile=checked, actor=caller.name, members_later=True)
     return "", 204
-
-
-def _display_name(profile: dict) -> Optional[str]:
-    parts = [profile.get(k) for k in ("firstName", "lastName") if isinstance(profile.get(k), str) and profile.get(k)]
-    return " ".join(parts)[:200] or None
 
 
 @rest_api.put("/user/<user_id>/profile")
 def user_update_profile(user_id: str):
+    """Replaces firstName, lastName and email, as Camunda does: one left out becomes null."""
     caller = _require_admin("change users")
     body = _json_body()
+    checked = _profile(body)
     with _db().write() as session:
-        user = users.get_user(session, user_id)
+        users.get_user(session, user_id)
         if body.get("id") not in (None, user_id):
             raise InvalidInput("a user's id cannot be changed")
-        users.update_user(session, user_id, bureaus=user.groups, roles=user.role_names,
-                          display_name=_display_name(body), actor=caller.name)
+        users.set_profile(session, user_id, checked, actor=caller.name)
     return "", 204
 
 

@@ -13,6 +13,8 @@ from copy import deepcopy
 from functools import lru_cache
 from typing import Optional
 
+from engine.users import EMAIL_LENGTH, EMAIL_PATTERN, NAME_LENGTH, NAME_PATTERN
+
 # --- schema shorthands -------------------------------------------------------------------------
 
 STR = {"type": "string", "nullable": True}
@@ -819,9 +821,16 @@ PATHS.update({
 
 # Users and groups (web/rest_identity.py).
 USER_NAME = {"type": "string", "pattern": r"^[^\s/\\]{1,100}$"}  # engine/users.py
+PROFILE_NAME = {"type": "string", "nullable": True, "maxLength": NAME_LENGTH, "pattern": NAME_PATTERN}
+EMAIL = {"type": "string", "nullable": True, "maxLength": EMAIL_LENGTH, "pattern": EMAIL_PATTERN}
 SCHEMAS.update({
-    "UserProfileDto": obj("A user: id is the user name, firstName the display name; lastName and email are null.",
-                          id=STR, firstName=STR, lastName=STR, email=STR),
+    "UserProfileDto": obj(
+        "A user: id is the user name; firstName, lastName and email as given (spaces around dropped, empty "
+        "text null). Names and e-mail are at most 255 and 254 characters (what Camunda's columns and SMTP "
+        "hold), without control characters; an e-mail is text without spaces, one @, a domain of dot-separated "
+        "labels after it, in any script (张三@例子.中国). The pages show the two names: Chinese ones family name "
+        "first without a space (张三), others first name, space, last name (Sam Lee).",
+        id=STR, firstName=PROFILE_NAME, lastName=PROFILE_NAME, email=EMAIL),
     "UserCredentialsDto": needs(obj(password=TEXT, authenticatedUserPassword=STR), "password"),
     "UserDto": needs(obj(
         "A new user: a user name of 1 to 100 characters without spaces or slashes, a password of 8 or more.",
@@ -849,7 +858,8 @@ PATHS.update({
                                 body=json_body("UserDto", True), errors=ADMIN_ERRORS)},
     "/user/{id}/profile": {
         "get": op("getUserProfile", "User", "A user's profile.", params=[USER_ID], ok=ref("UserProfileDto")),
-        "put": op("updateProfile", "User", "Change the display name (administrators).", params=[USER_ID],
+        "put": op("updateProfile", "User", "Replace firstName, lastName and email (administrators): one "
+                                      "left out becomes null, as in Camunda.", params=[USER_ID],
                   body=json_body("UserProfileDto", True))},
     "/user/{id}/credentials": {"put": op("updateCredentials", "User", "A new password (the user, or an "
                                                                       "administrator).",

@@ -16,6 +16,7 @@ from engine.audit import called_elements
 from engine.errors import AccessDenied, NotFound
 from engine.models import ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance, Timer, \
     UserTask
+from forms import submission
 
 from .rest import (_ENDED, _arg, _arg_bool, _arg_list, _bad_request, _caller, _claim_for, _db, _definition,
                    _element_catalog, _json_body, _require_task_worker, _running_instance, _unclaim, _visible_task,
@@ -194,7 +195,11 @@ def _set_task_variables(task_id: str, dtos: Any, what: str = "variables") -> Non
             raise AccessDenied(f"{caller.name} may not change the variables of task {task_id}: it is offered to "
                                f"{', '.join(task.candidate_groups + task.candidate_users) or 'nobody'}"
                                f"{', claimed by ' + task.assignee if task.assignee else ''}")
-        services.set_variables(session, row.id, values, user=caller.name)
+        checked = submission.check_changes(session, task, values)
+        if checked is not None and not checked.ok:
+            raise _bad_request(f"Cannot set variables of task {task_id} (its form checks each one): "
+                               f"{checked.problems()}")
+        services.set_variables(session, row.id, checked.variables if checked else values, user=caller.name)
         remember_types(row, dtos)
 
 

@@ -1,9 +1,9 @@
 """The HTTP server of `dalad serve`: granian (HTTP/1.1 in Rust, from PyPI) calling the Flask app
 from a pool of Python threads.
 
-`dalad serve` (development, the benchmark, the tests), and `--production` with DALAD_WORKERS=1:
-one process; granian's worker is a thread of it, so a kill of the process leaves nothing serving
-(a process manager restarts it). `dalad serve --production`: a supervisor and `workers` processes
+`dalad serve` (development, the benchmark, the tests): one process; granian's worker is a thread of
+it, so a kill of the process leaves nothing serving. `dalad serve --production`, with one worker as
+with several: a supervisor and `workers` processes
 on one listening socket it made; each builds the app, runs the timer scheduler (unless turned off)
 and dies with the supervisor (PR_SET_PDEATHSIG, even on SIGKILL); a worker that dies is replaced,
 and each is replaced gracefully after `WORKER_LIFETIME_SECONDS`. A worker that hangs is killed and
@@ -72,8 +72,9 @@ class PortTaken(Exception):
 def serve(settings: Settings, *, host: str, port: int, threads: int, workers: int = 1,
           db: Optional[Database] = None, scheduler: bool = True, production: bool = False,
           forwarded_allow_ips: Optional[str] = None, worker_timeout: int = WORKER_TIMEOUT_SECONDS) -> None:
-    """Serve until SIGTERM or SIGINT. workers=1: in this process, on `db` (made from `settings`
-    when None); more: that many worker processes, each on its own engine. `forwarded_allow_ips`
+    """Serve until SIGTERM or SIGINT. Not `production`: in this process, on `db` (made from
+    `settings` when None), one worker; `production`: a supervisor of `workers` worker processes
+    (one too: a hung worker is replaced, as it would not be in this process), each on its own engine. `forwarded_allow_ips`
     (comma-separated addresses or networks): peers whose X-Forwarded-For and X-Forwarded-Proto
     are believed; None believes none. The access log goes to stdout in production. A worker whose
     heartbeat stops for `worker_timeout` seconds is killed and replaced."""
@@ -82,7 +83,7 @@ def serve(settings: Settings, *, host: str, port: int, threads: int, workers: in
     options = dict(address=host, port=port, interface=Interfaces.WSGI, http=HTTPModes.http1, websockets=False,
                    blocking_threads=threads, runtime_threads=1, log_access=production,
                    http1_settings=HTTP1Settings(max_buffer_size=HEADER_BUFFER_BYTES))
-    if workers == 1:
+    if not production:
         loaded = serving_app(settings, scheduler, forwarded_allow_ips, db=db)
         try:
             InProcess(target="dalad", **options).serve(target_loader=lambda: loaded.app, wrap_loader=False)

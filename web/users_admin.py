@@ -41,20 +41,22 @@ def _choices(session) -> dict:
 
 
 def _submitted() -> dict:
-    """The user form as sent: bureaus ticked, a new unit typed, roles, display name."""
+    """The user form as sent: bureaus ticked, a new unit typed, roles, the profile (names, e-mail)."""
     groups = [g for g in request.form.getlist("bureaus") if g]
     new_unit = (request.form.get("new_unit") or "").strip().lower()
     if new_unit.startswith(bureaus.UNIT_PREFIX):
         new_unit = new_unit[len(bureaus.UNIT_PREFIX):]
     return {"name": (request.form.get("name") or "").strip(),
-            "display_name": (request.form.get("display_name") or "").strip()[:200] or None,
+            **{field: request.form.get(field) or "" for field in users.PROFILE_FIELDS},
             "bureaus": groups, "new_unit": new_unit, "new_unit_name": (request.form.get("new_unit_name") or "").strip(),
             "roles": [r for r in request.form.getlist("roles") if r]}
 
 
 def _check(form: dict, *, new: bool) -> dict:
-    """Messages per field for what the engine would refuse, in the UI language."""
+    """Messages per field for what the engine would refuse, in the UI language; the profile checked
+    goes into form["profile"]."""
     errors: dict[str, list[str]] = {}
+    errors.update(_check_profile(form))
     if new:
         if not _NAME.fullmatch(form["name"]):
             errors["name"] = [_("用户名为 1 至 100 个字符，不含空格和斜杠")]
@@ -75,6 +77,28 @@ def _check(form: dict, *, new: bool) -> dict:
     if not form["bureaus"] and not form["roles"] and "bureaus" not in errors:
         errors["bureaus"] = [_("请至少选择一个部门或角色")]
     return errors
+
+
+def _check_profile(form: dict) -> dict[str, list[str]]:
+    """Each name and the e-mail checked alone, so that every wrong one is marked."""
+    errors: dict[str, list[str]] = {}
+    checked = {}
+    for field in users.PROFILE_FIELDS:
+        try:
+            checked[field] = getattr(users.profile_checked(**{field: form[field]}), field)
+        except users.ProfileInvalid as exc:
+            errors[field] = [_profile_message(exc)]
+    form["profile"] = users.Profile(**checked) if not errors else None
+    return errors
+
+
+def _profile_message(exc) -> str:
+    if exc.problem == "length":
+        return _("最多 %(n)s 个字符", n=users.EMAIL_LENGTH if exc.field == "email" else users.NAME_LENGTH)
+    if exc.problem == "email":
+        return _("电子邮箱格式不正确：应为“名称@域名”，@ 前最多 %(n)s 个字符，不含空格，例如 zhangsan@dalad.gov.cn",
+                 n=users.EMAIL_LOCAL_LENGTH)
+    return _("不能含有换行、制表符等控制字符")  # (a form sends only text: "control")
 
 
 @bp.get("/admin/users")
@@ -104,7 +128,7 @@ def add():
         with database().write() as session:
             _ensure_new_unit(session, form)
             users.add_user(session, form["name"], request.form.get("password") or "", bureaus=form["bureaus"],
-                           roles=form["roles"], display_name=form["display_name"], actor=g.current_user.name)
+                           roles=form["roles"], profile=form["profile"], actor=g.current_user.name)
     except EngineError as exc:
         flash(_("未能保存：%(detail)s", detail=str(exc)), "error")
         with database().read() as session:
@@ -129,7 +153,8 @@ def _user(session, name: str):
 def edit(name: str):
     with database().read() as session:
         user = _user(session, name)
-        form = {"display_name": user.display_name, "bureaus": user.groups, "roles": user.role_names}
+        form = {"first_name": user.first_name, "last_name": user.last_name, "email": user.email,
+                "bureaus": user.groups, "roles": user.role_names}
         return _render_edit(session, user, form, {})
 
 
@@ -155,12 +180,12 @@ def update(name: str):
         with database().write() as session:
             _ensure_new_unit(session, form)
             users.update_user(session, name, bureaus=form["bureaus"], roles=form["roles"],
-                              display_name=form["display_name"], actor=g.current_user.name)
+                              profile=form["profile"], actor=g.current_user.name)
     except EngineError as exc:
         flash(_("未能保存：%(detail)s", detail=str(exc)), "error")
         with database().read() as session:
             return _render_edit(session, _user(session, name), form, {}, 400)
-    flash(_("已保存用户“%(name)s”的部门和角色。", name=name), "success")
+    flash(_("已保存用户“%(name)s”的姓名、电子邮箱、部门和角色。", name=name), "success")
     return redirect(url_for("users_admin.edit", name=name))
 
 

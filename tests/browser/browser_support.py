@@ -113,7 +113,8 @@ class LiveServer:
             bureaus.ensure_unit(session, "unit:edu", "旗教育体育局")
             bureaus.ensure_unit(session, "unit:health", "旗卫生健康委员会")
             for name, (display, groups, roles) in OFFICIALS.items():
-                users.add_user(session, name, PASSWORD, bureaus=groups, roles=roles, display_name=display)
+                users.add_user(session, name, PASSWORD, bureaus=groups, roles=roles,
+                               profile=users.Profile(first_name=display))
         with self.db.write() as session:
             services.deploy(session, [BundleFile("feasibility_ui.bpmn", (DIAGRAMS / "feasibility_ui.bpmn").read_bytes())],
                             name="browser tests", user="admin_zhou")

@@ -34,7 +34,7 @@ def diagrams(live_server):
         services.deploy(session, [BundleFile("plan_entries.bpmn", (DIAGRAMS / "plan_entries.bpmn").read_bytes())],
                         name="browser tests", user="admin_zhou")
         for name, (display, groups) in MORE_OFFICIALS.items():
-            users.add_user(session, name, PASSWORD, bureaus=groups, roles=[], display_name=display)
+            users.add_user(session, name, PASSWORD, bureaus=groups, roles=[], profile=users.Profile(first_name=display))
     return live_server
 
 

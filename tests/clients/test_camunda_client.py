@@ -99,20 +99,20 @@ def test_an_order_from_start_to_end_through_the_engine_and_external_task_clients
         assert (amount.type, amount.value) == ("Long", 1200)
         assert (await clerk.get_typed_task_variable(GetTaskVariableDTO(task.id, "amount"), int)).value == 1200
         assert await clerk.get_task_variable(GetTaskVariableDTO(task.id, "amount", is_local_variable=True)) is None
-        await clerk.update_task_variable(UpdateTaskVariableDTO(task_id=task.id, variable_name="note",
-                                                               variable=typed("checked", "String")))
+        await clerk.update_task_variable(UpdateTaskVariableDTO(task_id=task.id, variable_name="approved",
+                                                               variable=typed(False, "Boolean")))
         await admin.update_variable_instances(process_instance_id=started.id, schema=UpdateProcessVariablesSchema(
             modifications={"due": typed("2026-12-24T00:00:00.000+0800", "Date"),
                            "meta": typed('{"channel": "web"}', "Json")}))
         runtime = await admin.get_variable_instances(VariableInstanceFilterParamsSchema(
             process_instance_id_in=[started.id], deserialize_values=False))
         by_name = {v.name: v for v in runtime}
-        assert {"amount", "meta", "note", "due"} <= set(by_name)
+        assert {"amount", "meta", "approved", "due"} <= set(by_name)
         assert (by_name["amount"].type, by_name["meta"].type, by_name["due"].type) == ("Long", "Json", "Date")
-        assert by_name["meta"].value == '{"channel": "web"}' and by_name["note"].process_instance_id == started.id
+        assert by_name["meta"].value == '{"channel": "web"}' and by_name["approved"].process_instance_id == started.id
         posted = await admin.get_variable_instances_post(VariableInstanceFilterSchema(
-            process_instance_id_in=[started.id]), variable_name_in=["note", "amount"])
-        assert sorted(v.name for v in posted) == ["amount", "note"]
+            process_instance_id_in=[started.id]), variable_name_in=["approved", "amount"])
+        assert sorted(v.name for v in posted) == ["amount", "approved"]
 
         await clerk.submit_task_form(task.id, {"approved": typed(True, "Boolean")})
         [done] = await admin.get_history_tasks(GetHistoryTasksFilterSchema(process_instance_id=started.id))

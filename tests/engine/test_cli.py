@@ -197,13 +197,15 @@ def test_start_checks_the_start_form_as_the_start_page_does(deployed, db):
 def test_users_add_reads_the_password_from_stdin(dalad, db):
     dalad("init-db")
     status, out, err = dalad("users", "add", "li", "--bureau", "drc", "unit:water", "--role", "admin",
-                             "--display-name", "李明", "--password-stdin", stdin="s3cret pass\nignored\n")
+                             "--last-name", "李", "--first-name", "明", "--email", "liming@dalad.gov.cn",
+                             "--password-stdin", stdin="s3cret pass\nignored\n")
     assert status == 0, err
     with db.read() as session:
         user = users.authenticate(session, "li", "s3cret pass")
         assert user is not None and (user.groups, user.role_names) == (["drc", "unit:water"], ["admin"])
+        assert (user.last_name, user.first_name, user.email) == ("李", "明", "liming@dalad.gov.cn")
     status, out, _ = dalad("users", "list")
-    assert out == "li  李明  drc,unit:water  admin\n"
+    assert out == "li  李明  liming@dalad.gov.cn  drc,unit:water  admin\n"
 
 
 def test_timers_fire_due_after_the_clock_moves(deployed, db, frozen_clock):
@@ -248,6 +250,10 @@ def test_demo_seed_needs_consent_and_runs_twice(dalad, db, monkeypatch):
     (["users", "add", "x", "--bureau", "drc", "--password-stdin"], "short\n", "at least 8"),
     (["users", "add", "x", "--bureau", "drc", "--role", "root", "--password-stdin"], "long enough\n", "root"),
     (["users", "add", "x", "--bureau", "drc"], None, "--password-stdin"),
+    (["users", "add", "x", "--bureau", "drc", "--email", "x at dalad", "--password-stdin"], "long enough\n",
+     "--email 'x at dalad' is not an e-mail address"),
+    (["users", "add", "x", "--bureau", "drc", "--last-name", "张" * 256, "--password-stdin"], "long enough\n",
+     "--last-name has 256 characters, at most 255"),
     (["users"], None, "add,list"),
     (["frobnicate"], None, "invalid choice"),
     ([], None, "give a command"),

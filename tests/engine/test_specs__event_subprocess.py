@@ -50,6 +50,30 @@ def test_a_non_interrupting_event_subprocess_runs_beside_the_process_each_time(d
     assert ok and row.status == "completed"
 
 
+def _state_size(db, instance_id) -> tuple[int, int, int]:
+    """The tasks of the instance's state, those of its sub-workflows, and how many there are."""
+    with db.read() as s:
+        workflow = instances.stored_workflow(s, s.get(ProcessInstance, instance_id))
+        return (len(workflow.tasks), sum(len(sp.tasks) for sp in workflow.subprocesses.values()),
+                len(workflow.subprocesses))
+
+
+def test_a_non_interrupting_message_event_subprocess_answered_twelve_times_does_not_grow_the_state(db, frozen_clock):
+    """A project asked twelve times (a monthly inquiry for a year): each answered inquiry leaves the
+    state once it has ended, as a timer cycle's rounds do, so the project's step costs the same in
+    its twelfth month as in its first; the history still proves the whole."""
+    instance_id = _start(db)
+    sizes = []
+    for month in range(12):
+        _message(db, "inquiry", question=f"第{month + 1}个月进度如何")
+        _complete(db, instance_id, "answer_inquiry")
+        sizes.append(_state_size(db, instance_id))
+    assert set(sizes) == {sizes[0]}, sizes
+    _complete(db, instance_id, "build")
+    ok, row = _verified(db, instance_id)
+    assert ok and row.status == "completed" and row.variables["question"] == "第12个月进度如何"
+
+
 def test_an_interrupting_event_subprocess_cancels_the_work_in_hand(db, frozen_clock):
     instance_id = _start(db)
     _message(db, "project_terminated", reason="整改逾期")

@@ -50,7 +50,7 @@ def test_ensure_unit_creates_a_well_formed_unit_once(session):
 
 def test_add_user_stores_bureaus_roles_and_a_hash(session):
     user = users.add_user(session, "li", PASSWORD, bureaus=["drc", "finance"], roles=["admin"],
-                          display_name="李明", actor="root")
+                          profile=users.Profile(first_name="明", last_name="李"), actor="root")
     assert (user.groups, user.role_names, user.display_name, user.is_demo) == (
         ["drc", "finance"], ["admin"], "李明", False)
     assert PASSWORD not in user.password_hash and user.password_hash.startswith(("scrypt:", "pbkdf2:"))
@@ -135,9 +135,67 @@ def test_changes_are_chained_in_the_system_history_without_secrets(session):
     users.set_password(session, "li", "another secret", actor="root")
     events = system_events(session)
     assert [(e["type"], e["actor"]) for e in events] == [("user_added", "root"), ("password_changed", "root")]
-    assert events[0]["data"] == {"user": "li", "display_name": None, "bureaus": ["drc"], "roles": ["admin"],
-                                 "demo": False, "units_created": []}
+    assert events[0]["data"] == {"user": "li", "first_name": None, "last_name": None, "email": None,
+                                 "bureaus": ["drc"], "roles": ["admin"], "demo": False, "units_created": []}
     bodies = " ".join(row.body for row in session.scalars(select(HistoryEvent)))
     for secret in (PASSWORD, "another secret", first_hash, user.password_hash):
         assert secret not in bodies
     assert history.verify_system_chain(session).ok
+
+
+# --- the profile ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("first, last, shown", [
+    ("三", "张", "张三"),  # Chinese: family name first, no space
+    ("Sam", "Lee", "Sam Lee"),  # as Camunda's webapps show firstName lastName
+    ("太郎", "山田", "山田太郎"),
+    ("流程管理员（演示）", None, "流程管理员（演示）"),  # one alone: the demo accounts keep their names
+    (None, "张", "张"),
+    (None, None, None),  # the pages show the user name
+])
+def test_the_display_name_is_derived_from_the_two_names(first, last, shown):
+    assert users.display_name_of(first, last) == shown
+
+
+@pytest.mark.parametrize("email", ["zhang.san@dalad.gov.cn", "张三@例子.中国", "o'brien+tag@example.com",
+                                   "admin@localhost", "用户@dalad.gov.cn"])
+def test_an_internationalised_or_plain_address_is_kept(email):
+    assert users.profile_checked(email=f"  {email} ").email == email
+
+
+@pytest.mark.parametrize("field, value, problem", [
+    ("email", "zhangsan", "email"), ("email", "zhang san@dalad.gov.cn", "email"), ("email", "a@@b.cn", "email"),
+    ("email", "@dalad.gov.cn", "email"), ("email", "a@dalad..cn", "email"), ("email", "a@.cn", "email"),
+    ("email", "a@dalad.cn.", "email"), ("email", "x" * 65 + "@dalad.cn", "email"),
+    ("email", "a@" + "d" * 250 + ".cn", "length"), ("first_name", "名" * 256, "length"),
+    ("last_name", "张\n三", "control"), ("first_name", "a\x00b", "control"), ("email", 7, "text"),
+    ("last_name", ["张"], "text"),
+])
+def test_a_wrong_profile_value_is_refused_by_field(field, value, problem):
+    with pytest.raises(users.ProfileInvalid) as refused:
+        users.profile_checked(**{field: value})
+    assert (refused.value.field, refused.value.problem) == (field, problem)
+
+
+def test_the_longest_names_camunda_keeps_are_kept(session):
+    """255 characters each, as ACT_ID_USER's columns: on PostgreSQL a varchar shorter would refuse."""
+    profile = users.Profile(first_name="名" * 255, last_name="姓" * 255, email="a" * 64 + "@" + "d" * 185 + ".cn")
+    user = users.add_user(session, "li", PASSWORD, bureaus=["drc"], roles=[], profile=profile)
+    session.flush()
+    session.expire(user)
+    assert (user.first_name, user.last_name, user.email) == (profile.first_name, profile.last_name, profile.email)
+    assert user.display_name == "姓" * 255 + "名" * 255
+
+
+def test_set_profile_replaces_the_three_and_records_before_and_after(session):
+    users.add_user(session, "li", PASSWORD, bureaus=["drc"], roles=[],
+                   profile=users.Profile(first_name="明", last_name="李", email="li@dalad.gov.cn"))
+    user = users.set_profile(session, "li", users.Profile(first_name="Ming", last_name="Li"), actor="root")
+    assert (user.first_name, user.last_name, user.email, user.display_name) == ("Ming", "Li", None, "Ming Li")
+    assert user.groups == ["drc"]
+    event = system_events(session)[-1]
+    assert event["type"] == "user_updated" and event["actor"] == "root"
+    assert event["data"]["before"] == {"first_name": "明", "last_name": "李", "email": "li@dalad.gov.cn"}
+    assert event["data"]["after"] == {"first_name": "Ming", "last_name": "Li", "email": None}
+    with pytest.raises(users.ProfileInvalid):
+        users.set_profile(session, "li", users.Profile(email="li at dalad"))

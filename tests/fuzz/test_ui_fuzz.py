@@ -58,7 +58,7 @@ USERS = ("office", "edu", "consultant", "auditor", "admin")
 ENGLISH = {"consultant"}  # reads the UI in English: its pages and refusals through the en catalogue
 
 # Values for any field: boundaries, wrong types, dates at and beyond the calendar's ends, meta
-# characters. No NUL in them: every request with a NUL is refused before its view (web/nul_text.py).
+# characters. No NUL in them: every request with a NUL is refused before its view (web/unstorable_text.py).
 VALUES = (
     "", " ", "0", "1", "-1", "2", "007", "1.5", "-0", "2147483647", "2147483648", "-2147483649",
     "9223372036854775808", "1" * 40, "1e309", "NaN", "Infinity", "0x1F", "١٢٣",

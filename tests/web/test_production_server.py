@@ -294,6 +294,24 @@ def test_a_frozen_worker_is_killed_and_replaced(db, tmp_path):
         _wait("both workers serving", lambda: _started_in_place_of_killed(log))  # (before SIGTERM)
 
 
+def test_a_single_production_worker_is_watched_too(db, tmp_path):
+    """DALAD_WORKERS=1 in production: the one worker runs under the supervisor as several would, so
+    a frozen one is replaced and the server answers again (it ran in the server's own process, where
+    nothing would notice a hang)."""
+    base, env, args = _served(db, tmp_path, production=True, workers="1", DALAD_WORKER_TIMEOUT="10")
+    log = tmp_path / "serve.log"
+    with dalad_serve(base, env, *args, log=log) as server:
+        _wait("the worker serving", lambda: log.read_text().count("Started worker-") == 1)
+        [victim] = _children(server.pid)
+        assert Client(base).get("/healthz").status == 200
+        os.kill(victim, signal.SIGSTOP)
+        _wait("the frozen worker replaced",
+              lambda: len(_children(server.pid)) == 1 and victim not in _children(server.pid), 60)
+        assert f"(pid {victim}) has not answered its supervisor" in log.read_text()
+        _wait("the new worker serving", lambda: log.read_text().count("Started worker-") == 2)
+        assert Client(base).get("/healthz").status == 200
+
+
 def test_a_worker_whose_every_thread_is_stuck_is_replaced_and_writes_nothing(db, tmp_path, edu):
     """A worker whose request threads (one here) are all held inside one request past the timeout
     (a start waiting on the database's write lock, which this test holds) stops beating and is

@@ -1,5 +1,5 @@
 """A multipart form part without a name (`Content-Disposition: form-data` alone), found by
-tests/fuzz on POST /deployment/create: the NUL check of every request (web/nul_text.py) read the
+tests/fuzz on POST /deployment/create: the NUL check of every request (web/unstorable_text.py) read the
 missing name as text and answered 500, on every page that takes a form. The deployment is a 400
 saying so, and nothing is deployed; a page's form with such a part is no server error either."""
 from __future__ import annotations

@@ -2,6 +2,9 @@
 deleting deactivates; unknown query parameters are refused."""
 from __future__ import annotations
 
+import pytest
+
+from engine import users
 from test_rest_helpers import PASSWORD, error_of, rest  # noqa: F401
 
 
@@ -35,7 +38,8 @@ def test_administrators_create_change_and_delete_users_and_groups(rest):
     assert admin.get("/group/sales").get_json()["name"] == "销售部"
     assert admin.post("/user/create", {"profile": {"id": "sam", "firstName": "Sam", "lastName": "Lee"},
                                        "credentials": {"password": PASSWORD}}).status_code == 204
-    assert rest.basic("sam").get("/user/sam/profile").get_json()["firstName"] == "Sam Lee"
+    assert rest.basic("sam").get("/user/sam/profile").get_json() == {
+        "id": "sam", "firstName": "Sam", "lastName": "Lee", "email": None}
     assert admin.put("/group/sales/members/sam", {}).status_code == 204
     assert [u["id"] for u in edu.get("/user", memberOfGroup="sales").get_json()] == ["sam"]
     # a user changes their own password with the current one, as Camunda asks
@@ -64,3 +68,84 @@ def test_a_password_of_the_wrong_kind_is_refused_by_name(rest):
         message = error_of(rest.basic("edu").put("/user/edu/credentials", body), 400, "InvalidRequestException")
         assert message.startswith(named + " ")
     assert rest.basic("edu").get("/user/edu/profile").status_code == 200  # the password is unchanged
+
+
+# --- the profile: firstName, lastName, email, kept as Camunda keeps them ---------------------------
+
+ZHANG = {"id": "zhangsan", "firstName": "三", "lastName": "张", "email": "zhangsan@dalad.gov.cn"}
+
+
+def _create(admin, profile: dict):
+    return admin.post("/user/create", {"profile": profile, "credentials": {"password": PASSWORD}})
+
+
+def test_a_profile_is_kept_whole_and_read_back_as_given(rest, db):
+    """A user created with an e-mail was a 204, then read back with email null (and the names joined)."""
+    admin, edu = rest.as_("admin"), rest.as_("edu")
+    assert _create(admin, ZHANG).status_code == 204
+    assert _create(admin, {"id": "sam", "firstName": "Sam", "lastName": "Lee", "email": "sam.lee@例子.中国"}
+                   ).status_code == 204
+    assert edu.get("/user/zhangsan/profile").get_json() == ZHANG
+    with db.read() as session:
+        assert users.get_user(session, "zhangsan").display_name == "张三"  # what the pages show
+        assert users.get_user(session, "sam").display_name == "Sam Lee"
+    assert edu.get("/user", lastName="张").get_json() == [ZHANG]
+    assert edu.get("/user", email="zhangsan@dalad.gov.cn").get_json() == [ZHANG]
+    assert [u["id"] for u in edu.get("/user", emailLike="%@dalad.gov.cn").get_json()] == ["zhangsan"]
+    assert [u["id"] for u in edu.get("/user", firstNameLike="S%").get_json()] == ["sam"]
+    assert [u["id"] for u in edu.get("/user", lastNameLike="_").get_json()] == ["zhangsan"]
+    assert edu.get("/user/count", emailLike="%@%").get_json() == {"count": 2}
+    assert [u["id"] for u in edu.get("/user", sortBy="email", maxResults=2).get_json()] == ["sam", "zhangsan"]
+    assert [u["id"] for u in edu.get("/user", sortBy="lastName", sortOrder="asc", maxResults=2).get_json()] == [
+        "sam", "zhangsan"]  # "Lee" < "张"; users without a last name come after
+    assert [u["id"] for u in edu.get("/user", emailLike="%@%", sortBy="firstName", sortOrder="desc").get_json()
+            ] == ["zhangsan", "sam"]
+
+
+def test_a_profile_update_replaces_the_three_as_camunda_does(rest, db):
+    admin = rest.as_("admin")
+    _create(admin, ZHANG)
+    assert admin.put("/user/zhangsan/profile", {"id": "zhangsan", "firstName": "San", "lastName": "Zhang",
+                                                "email": " san.zhang@dalad.gov.cn "}).status_code == 204
+    assert admin.get("/user/zhangsan/profile").get_json() == {
+        "id": "zhangsan", "firstName": "San", "lastName": "Zhang", "email": "san.zhang@dalad.gov.cn"}
+    assert admin.put("/user/zhangsan/profile", {"firstName": "三"}).status_code == 204  # the others left out
+    assert admin.get("/user/zhangsan/profile").get_json() == {
+        "id": "zhangsan", "firstName": "三", "lastName": None, "email": None}
+    with db.read() as session:
+        user = users.get_user(session, "zhangsan")
+        assert (user.display_name, user.groups) == ("三", [])
+
+
+@pytest.mark.parametrize("field, value, named", [
+    ("email", "zhangsan", "email 'zhangsan' is not an e-mail address"),
+    ("email", "zhang san@dalad.gov.cn", "email 'zhang san@dalad.gov.cn' is not an e-mail address"),
+    ("email", "zhangsan@@dalad.gov.cn", "email 'zhangsan@@dalad.gov.cn' is not an e-mail address"),
+    ("email", 12, "email must be text or null"),
+    ("firstName", "三" * 256, "firstName has 256 characters, at most 255"),
+    ("lastName", ["张"], "lastName must be text or null"),
+    ("lastName", "张\n", None),  # spaces around are dropped: a line break at the end is one
+    ("lastName", "张\n三", "lastName holds a control character"),
+])
+def test_a_wrong_profile_value_is_a_400_naming_it_and_nothing_is_saved(rest, db, field, value, named):
+    admin = rest.as_("admin")
+    created = _create(admin, {**ZHANG, "id": "wang", field: value})
+    if named is None:
+        assert created.status_code == 204
+        return
+    assert f"profile.{named}" in error_of(created, 400, "InvalidRequestException")
+    error_of(admin.get("/user/wang/profile"), 404, "InvalidRequestException")  # not created
+    _create(admin, ZHANG)
+    assert named in error_of(admin.put("/user/zhangsan/profile", {**ZHANG, field: value}), 400,
+                             "InvalidRequestException")
+    assert admin.get("/user/zhangsan/profile").get_json() == ZHANG  # unchanged
+
+
+def test_a_lone_surrogate_in_a_name_is_a_400_not_a_500(rest):
+    """JSON may spell half a character ("\\ud800"); no database stores it: it was a server error."""
+    admin = rest.as_("admin")
+    body = '{"profile": {"id": "wang", "lastName": "\\ud800"}, "credentials": {"password": "%s"}}' % PASSWORD
+    answer = admin.client.post("/engine-rest/user/create", data=body, content_type="application/json",
+                               headers=admin._headers())
+    assert "profile.lastName holds a control character" in error_of(answer, 400, "InvalidRequestException")
+    error_of(admin.get("/user/wang/profile"), 404, "InvalidRequestException")

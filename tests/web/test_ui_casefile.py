@@ -101,8 +101,10 @@ def reviewers(app, db):
     """The real bpmn/ deployed, a consultant and a cac official; edu's project past the office's
     confirmation, its proposal submitted and evaluated, the office passed it and cac returned it."""
     with db.write() as session:
-        users.add_user(session, "cac_ma", "correct-horse-7", bureaus=["cac"], roles=[], display_name="马科长（网信办）")
-        users.add_user(session, "consultant_wu", "correct-horse-7", bureaus=["consultant"], roles=[], display_name="吴工")
+        users.add_user(session, "cac_ma", "correct-horse-7", bureaus=["cac"], roles=[],
+                       profile=users.Profile(first_name="马科长（网信办）"))
+        users.add_user(session, "consultant_wu", "correct-horse-7", bureaus=["consultant"], roles=[],
+                       profile=users.Profile(first_name="吴工"))
     real.deploy_all(db)
     pid = real.declare_project(db, "P-2026-012")
     real.work(db, "unit:edu", "submit_stage_document", real.SUBMISSION, pid)

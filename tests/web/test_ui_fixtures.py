@@ -45,7 +45,8 @@ def app(db, frozen_clock, monkeypatch):
         bureaus.ensure_unit(session, "unit:edu", "旗教育体育局")
         bureaus.ensure_unit(session, "unit:health", "旗卫生健康委员会")
         for name, (groups, roles) in OFFICIALS.items():
-            users.add_user(session, name, PASSWORD, bureaus=groups, roles=roles, display_name=f"{name}（测试）")
+            users.add_user(session, name, PASSWORD, bureaus=groups, roles=roles,
+                           profile=users.Profile(first_name=f"{name}（测试）"))
         users.add_user(session, "demo_drc", "demo1234", bureaus=["drc"], roles=[], demo=True)
     deploy_files(db, "task_form.bpmn", "camunda_form.bpmn", "om_application.form", "review.bpmn")
     application = create_app(db=db)

@@ -3,6 +3,7 @@ deactivate; every change a system history event; mistakes come back with what wa
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +16,8 @@ from engine.models import HistoryEvent
 
 SUBJECTS = {"anonymous": None, "other_unit": "health_zhao", "other_bureau": "drc_zhang", "right": "admin_zhou",
             "auditor": "auditor_sun", "admin": "admin_zhou"}
-NEW_USER = {"name": "water_qian", "display_name": "钱工", "password": "long-enough-1", "password2": "long-enough-1",
+NEW_USER = {"name": "water_qian", "last_name": "钱", "first_name": "工", "email": "qian@dalad.gov.cn",
+            "password": "long-enough-1", "password2": "long-enough-1",
             "bureaus": ["unit:edu"], "new_unit": "water", "new_unit_name": "旗水利局"}
 
 
@@ -79,6 +81,7 @@ def test_add_a_user_with_a_new_unit(app, db):
     with db.read() as session:
         user = users.find_user(session, "water_qian")
         assert user.display_name == "钱工" and sorted(user.groups) == ["unit:edu", "unit:water"]
+        assert (user.last_name, user.first_name, user.email) == ("钱", "工", "qian@dalad.gov.cn")
         assert not user.is_demo
         assert users.authenticate(session, "water_qian", "long-enough-1") is not None
     [event] = [e for e in _system_events(db, "user_added") if e["data"]["user"] == "water_qian"]
@@ -101,7 +104,9 @@ def test_mistakes_come_back_with_what_was_typed(app, db, change, field, message)
     assert response.status_code == 422
     assert message in text_of(response)
     page = response.get_data(as_text=True)
-    assert 'value="钱工"' in page  # nothing typed is lost (passwords are never sent back)
+    for typed in ('value="钱"', 'value="工"', 'value="qian@dalad.gov.cn"'):  # nothing typed is lost
+        assert typed in page
+    assert "long-enough-1" not in page  # (passwords are never sent back)
     assert "long-enough-1" not in page
     with db.read() as session:
         assert users.find_user(session, "water_qian") is None
@@ -109,17 +114,66 @@ def test_mistakes_come_back_with_what_was_typed(app, db, change, field, message)
 
 def test_change_bureaus_and_roles(app, db):
     client = _client_for(app, "admin")
-    response = post(client, "/admin/users/edu_wang", {"display_name": "王老师", "bureaus": ["unit:health", "audit"]})
+    response = post(client, "/admin/users/edu_wang", {"last_name": "王", "first_name": "老师",
+                                                      "bureaus": ["unit:health", "audit"]})
     assert response.status_code == 302
     with db.read() as session:
         user = users.find_user(session, "edu_wang")
         assert sorted(user.groups) == ["audit", "unit:health"] and user.role_names == ["auditor"]
-        assert user.display_name == "王老师"
+        assert (user.display_name, user.email) == ("王老师", None)
     [event] = _system_events(db, "user_updated")
     assert event["actor"] == "admin_zhou"
     assert event["data"]["before"]["bureaus"] == ["unit:edu"]
     assert sorted(event["data"]["after"]["bureaus"]) == ["audit", "unit:health"]
     assert "已保存" in text_of(client.get("/admin/users/edu_wang"))
+
+
+WANG = {"last_name": "王", "first_name": "芳", "email": "wangfang@edu.cn", "bureaus": ["unit:edu"]}
+
+
+def test_an_administrator_sees_and_changes_the_names_and_the_email(app, db):
+    """The pages kept one 姓名 field and no e-mail: an address given over REST could not be seen or changed."""
+    client = _client_for(app, "admin")
+    assert post(client, "/admin/users/edu_wang", WANG).status_code == 302
+    page = client.get("/admin/users/edu_wang").get_data(as_text=True)
+    for shown in ('name="last_name" value="王"', 'name="first_name" value="芳"', 'name="email" value="wangfang@edu.cn"'):
+        assert shown in page
+    listed = text_of(client.get("/admin/users"))
+    assert "王芳" in listed and "wangfang@edu.cn" in listed
+    response = post(client, "/admin/users/edu_wang", {"last_name": " 王 ", "first_name": "芳芳",
+                                                      "email": "王芳@教育.中国", "bureaus": ["unit:edu"]})
+    assert response.status_code == 302
+    assert "已保存用户“edu_wang”的姓名、电子邮箱、部门和角色。" in text_of(client.get(response.headers["Location"]))
+    with db.read() as session:
+        user = users.find_user(session, "edu_wang")
+        assert (user.last_name, user.first_name, user.email, user.display_name) == ("王", "芳芳", "王芳@教育.中国", "王芳芳")
+    event = _system_events(db, "user_updated")[-1]
+    assert event["data"]["after"]["email"] == "王芳@教育.中国" and event["data"]["before"]["email"] == "wangfang@edu.cn"
+
+
+def _field_errors(response) -> dict[str, str]:
+    return dict(re.findall(r'<p class="field-error" id="f-(\w+)-error">([^<]*)</p>', response.get_data(as_text=True)))
+
+
+@pytest.mark.parametrize("path", ["/admin/users", "/admin/users/edu_wang"])
+def test_a_wrong_email_or_name_is_marked_at_its_field_and_nothing_is_saved(app, db, path):
+    client = _client_for(app, "admin")
+    assert post(client, "/admin/users/edu_wang", WANG).status_code == 302
+    wrong = {"email": "wangfang at edu.cn", "first_name": "芳" * 256, "last_name": "王\t"}
+    response = post(client, path, {**NEW_USER, **wrong})
+    assert response.status_code == 422
+    errors = _field_errors(response)
+    assert errors["email"].startswith("电子邮箱格式不正确") and errors["first_name"] == "最多 255 个字符"
+    assert "last_name" not in errors  # a tab at the end is a space around the name
+    assert 'value="wangfang at edu.cn"' in response.get_data(as_text=True)  # what was typed comes back
+    with db.read() as session:
+        assert users.find_user(session, "water_qian") is None
+        user = users.find_user(session, "edu_wang")
+        assert (user.display_name, user.groups) == ("王芳", ["unit:edu"])
+        assert user.email == "wangfang@edu.cn"
+    post(client, "/lang", {"lang": "en", "next": "/"})
+    errors = _field_errors(post(client, path, {**NEW_USER, "email": "a@b@c", "last_name": "王\x7f"}))
+    assert errors["email"].startswith("Not an e-mail address") and "control characters" in errors["last_name"]
 
 
 def test_an_administrator_keeps_their_own_role_and_account(app, db):

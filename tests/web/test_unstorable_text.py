@@ -1,9 +1,13 @@
 """A NUL character (U+0000) in a request's text: PostgreSQL's text cannot hold one, so each of these
-answered 500 there (found by tests/fuzz on PostgreSQL) while SQLite took it. Now a 400 that names
-the field, on both databases, and nothing is saved. An uploaded file's bytes may hold NULs."""
+answered 500 there (found by tests/fuzz on PostgreSQL) while SQLite took it. A lone surrogate in a
+JSON string ("\ud800", half of a pair or none): no character at all, it answered 500 on both
+databases wherever it reached the engine (a business key, a variable's value, a query filter, a
+message name). Now each is a 400 that names the field, on both databases, and nothing is saved.
+An uploaded file's bytes may hold NULs."""
 from __future__ import annotations
 
 import html
+import json
 
 import pytest
 
@@ -37,6 +41,38 @@ def test_a_nul_in_a_rest_json_string_is_named_and_nothing_starts(review):
     assert admin.get("/process-instance/count").get_json()["count"] == before
 
 
+@pytest.mark.parametrize("path, body, field", [
+    ("/process-definition/key/review/start", {"businessKey": "P-\ud800", "variables": {"unit": {"value": "edu"}}},
+     "businessKey"),
+    ("/process-definition/key/review/start", {"variables": {"unit": {"value": "edu"},
+                                                            "note": {"value": "急\udc00件", "type": "String"}}},
+     "variables.note.value"),
+    ("/task", {"nameLike": "\udbff%"}, "nameLike"),
+    ("/message", {"messageName": "inquiry\ud83d"}, "messageName"),
+    ("/group/create", {"id": "g1", "name": "组\ud800", "type": "WORKFLOW"}, "name"),
+])
+def test_a_lone_surrogate_in_a_rest_json_string_is_named_and_nothing_is_saved(review, path, body, field):
+    admin = review.as_("admin")
+    before = admin.get("/process-instance/count").get_json()["count"]
+    response = admin.client.post("/engine-rest" + path, data=json.dumps(body), content_type="application/json",
+                                 headers=admin._headers())
+    message = error_of(response, 400, "InvalidRequestException")
+    assert f"the JSON body's field '{field}' contains a lone surrogate (U+D" in message, message
+    assert admin.get("/process-instance/count").get_json()["count"] == before
+    assert admin.get("/group", id="g1").get_json() == []
+
+
+def test_a_surrogate_pair_is_a_character_and_is_taken(review):
+    """An emoji written as JSON's pair "\ud83d\ude00" is one character: kept as it was sent."""
+    admin = review.as_("admin")
+    body = {"variables": {"unit": {"value": "edu"}, "note": {"value": "好\ud83d\ude00", "type": "String"}}}
+    started = admin.client.post("/engine-rest/process-definition/key/review/start", data=json.dumps(body),
+                                content_type="application/json", headers=admin._headers())
+    assert started.status_code == 200, started.get_json()
+    note = admin.get(f"/process-instance/{started.get_json()['id']}/variables/note").get_json()
+    assert note["value"] == "好\U0001f600"
+
+
 def test_text_that_only_looks_like_an_escaped_nul_is_taken(review):
     """A backslash followed by u0000 is text like any other (JSON writes it "\\\\u0000")."""
     admin = review.as_("admin")
@@ -66,3 +102,9 @@ def test_a_nul_in_a_page_query_or_a_form_field_is_a_400_page(client):
     page = html.unescape(client.get("/projects?q=%00").get_data(as_text=True))
     assert '"q" contains a NUL character (U+0000)' in page
     assert post(client, "/profile", {"display_name": "\x00"}).status_code == 400
+
+
+def test_a_lone_surrogate_in_json_sent_to_a_page_is_a_400_page(client):
+    response = client.post("/login", data=json.dumps({"name": "ad\udc80min"}), content_type="application/json")
+    assert response.status_code == 400
+    assert "“name”含有单独的代理码位（U+DC80），它不是字符" in response.get_data(as_text=True)
