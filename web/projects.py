@@ -114,9 +114,9 @@ def index():
         choices = {**queries.filter_choices(session), "categories": list(CATEGORIES)}
         names = bureau_names(session)
     query_args = {k: v for k, v in request.args.items() if k != "page" and v}
-    pages = -(-found.total // PER_PAGE) if found.total is not None and found.total <= queries.COUNT_CAP else None
+    pages = -(-found.total // PER_PAGE) if found.total <= queries.COUNT_CAP else None
     return render_template("projects/index.html", found=found, rows=found.rows, pages=pages,
-                           capped=found.total is not None and found.total > queries.COUNT_CAP,
+                           capped=found.total > queries.COUNT_CAP,
                            count_cap=queries.COUNT_CAP, filters=filters,
                            choices=choices, names=names, query_args=query_args, status_filters=STATUS_FILTERS)
 
