@@ -28,14 +28,12 @@ from engine.rendering import render_svg
 from . import N_, bad_request, casefile, database, security
 from .auth import CurrentUser, bureau_names
 from .i18n import local_time
-from .tasks import STAGES, engine_error, may_see as may_see_task
+from .tasks import CATEGORIES, STAGES, engine_error, may_see as may_see_task
 
 bp = security.protect(Blueprint("projects", __name__))
 PER_PAGE = 25
 FIRST_YEAR, LAST_YEAR = 1901, 2999  # the plan years engine.projects reads
 DASHBOARD_GROUPS = ("office", "leading_group")
-CATEGORIES = {"infrastructure": N_("电子政务基础设施"), "software": N_("软件开发及购买"), "om": N_("运维服务"),
-              "operations": N_("运维服务")}
 STATUSES = {"running": N_("办理中"), "waiting": N_("等待中"), "suspended": N_("已暂停"), "incident": N_("异常"),
             "completed": N_("已办结"), "terminated": N_("已终止")}
 STATUS_FILTERS = {"open": N_("未办结"), **STATUSES}

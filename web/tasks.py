@@ -45,6 +45,8 @@ PROJECT_FIELDS = (
 MONEY_FIELDS = {"estimated_budget", "approved_budget", "spend"}
 STAGES = {"proposal": N_("项目建议书"), "feasibility": N_("可行性研究报告"), "design": N_("初步设计方案和投资概算"),
           "construction": N_("建设实施"), "acceptance": N_("验收"), "post_evaluation": N_("后评价")}
+CATEGORIES = {"infrastructure": N_("电子政务基础设施"), "software": N_("软件开发及购买"), "om": N_("运维服务"),
+              "operations": N_("运维服务")}
 EVENT_LABELS = {
     "instance_started": N_("发起流程"), "task_created": N_("生成待办"), "task_claimed": N_("签收任务"),
     "task_unclaimed": N_("取消签收"), "task_completed": N_("办结任务"), "task_cancelled": N_("任务取消"),
@@ -145,7 +147,7 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
         reusable=[d for d in docs if d.task_id != task.id], uploaded=_latest_uploads(docs, task.id),
         documents=docs, comments=comments, events=events, bureaus=names, people=people, case=case,
         description=instances.task_description(session, definition.id, task.element_id, task.description),
-        project=_project_context(branch if branch is not None else instance.variables or {}, names),
+        project=project_context(branch if branch is not None else instance.variables or {}, names),
         findings=_plan_findings(session, instance), may_act=may_act(task, user),
         may_claim=task.state == "ready" and not task.assignee and may_act(task, user),
         may_unclaim=task.state == "ready" and task.assignee == user.name,
@@ -184,7 +186,7 @@ def _branch(session, task: UserTask, instance: ProcessInstance) -> Optional[dict
     return instances.branch_variables(session, instance, task.task_uuid)
 
 
-def _project_context(variables: dict, names: dict) -> list[tuple[str, str, str]]:
+def project_context(variables: dict, names: dict) -> list[tuple[str, str, str]]:
     """(label, value, kind) of what the task's variables tell about the project."""
     rows = []
     for key, label in PROJECT_FIELDS:
@@ -196,6 +198,8 @@ def _project_context(variables: dict, names: dict) -> list[tuple[str, str, str]]
             value = names.get(f"{bureaus.UNIT_PREFIX}{value}", str(value))
         elif key == "stage":
             value = _(STAGES[value]) if value in STAGES else str(value)
+        elif key == "category":
+            value = _(CATEGORIES[value]) if value in CATEGORIES else str(value)
         rows.append((_(label), value, kind))
     return rows
 

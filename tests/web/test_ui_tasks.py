@@ -302,3 +302,13 @@ def test_instructions_are_plain_text_with_their_line_breaks(db, client):
     assert '<p class="instructions">请核对 edu 的申报：\n金额 1500 元，&lt;b&gt;不得&lt;/b&gt;超过批复概算。</p>' in card
     undocumented = start_project(db)  # task_form.bpmn: no documentation, no card
     assert 'id="instructions"' not in client.get(f"/tasks/{undocumented}").get_data(as_text=True)
+
+
+def test_the_task_header_names_the_project_category_not_its_code(db, client):
+    """The header reads 项目类别 软件开发及购买 (Software development and purchase), never `software`."""
+    task_id = start_project(db, category="software")
+    login(client, "edu_li")
+    header = text_of(client.get(f"/tasks/{task_id}")).split("办件")[0]
+    assert "项目类别 软件开发及购买" in header and "software" not in header
+    post(client, "/lang", {"lang": "en", "next": f"/tasks/{task_id}"})
+    assert "Software development and purchase" in text_of(client.get(f"/tasks/{task_id}"))
