@@ -357,8 +357,11 @@ def complete(task_id: int):
             return _render(session, task, FormState({**shown, **submitted.typed}, submitted.errors), 422)
         services.complete_task(session, task_id, user=user.name, data=submitted.variables, groups=user.groups)
         session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id))
+        # the hint leads to the task page's 撤回, so only where the page will offer it
+        withdrawable = services.withdraw_problem(session, task, session.get(ProcessInstance, task.instance_id)) is None
     flash(_("任务“%(name)s”已办结。", name=task.name or task.element_id), "success")
-    flash(str(task_id), "withdrawable")  # base.html links to the task, where it may be taken back
+    if withdrawable:
+        flash(str(task_id), "withdrawable")  # base.html links to the task, where it may be taken back
     return redirect(url_for("inbox.index"))
 
 
