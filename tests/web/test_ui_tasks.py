@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 
 from sqlalchemy import select
@@ -312,3 +313,19 @@ def test_the_task_header_names_the_project_category_not_its_code(db, client):
     assert "项目类别 软件开发及购买" in header and "software" not in header
     post(client, "/lang", {"lang": "en", "next": f"/tasks/{task_id}"})
     assert "Software development and purchase" in text_of(client.get(f"/tasks/{task_id}"))
+
+
+def test_in_english_the_upload_button_says_upload_and_the_history_says_uploaded(db, client):
+    """上传材料 is both the button and the history event: in English the button is “Upload
+    documents”, the event “Document uploaded”."""
+    task_id = start_project(db)
+    login(client, "edu_li")
+    post(client, f"/tasks/{task_id}/claim")
+    assert _upload(client, task_id, "可研报告.pdf", PDF, "report").status_code == 302
+    post(client, "/lang", {"lang": "en", "next": "/"})
+    page = client.get(f"/tasks/{task_id}").get_data(as_text=True)
+    button = re.search(r'<button[^>]*formaction="/tasks/%s/documents"[^>]*>([^<]*)</button>' % task_id, page)
+    assert button and button.group(1) == "Upload documents"
+    assert "Document uploaded" in text_of(client.get(f"/tasks/{task_id}"))
+    post(client, "/lang", {"lang": "zh_CN", "next": "/"})
+    assert ">上传材料</button>" in client.get(f"/tasks/{task_id}").get_data(as_text=True)
