@@ -329,3 +329,13 @@ def test_in_english_the_upload_button_says_upload_and_the_history_says_uploaded(
     assert "Document uploaded" in text_of(client.get(f"/tasks/{task_id}"))
     post(client, "/lang", {"lang": "zh_CN", "next": "/"})
     assert ">上传材料</button>" in client.get(f"/tasks/{task_id}").get_data(as_text=True)
+
+
+def test_in_english_one_mistake_is_not_called_fields(db, client):
+    task_id = start_project(db)
+    login(client, "edu_li")
+    _upload_all_materials(client, task_id)
+    post(client, "/lang", {"lang": "en", "next": "/"})
+    response = post(client, f"/tasks/{task_id}/complete", {**GOOD_FORM, "months": "一年半"})
+    assert response.status_code == 422
+    assert "Fields to correct: 1." in text_of(response) and "1 fields" not in text_of(response)
