@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
+from datetime import datetime
 from decimal import Decimal
 from typing import Optional
 
@@ -20,6 +21,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from engine import bureaus, charts, clock, documents, projects as queries
+from engine.audit import element_names
 from engine.errors import EngineError
 from engine.models import ProcessDefinition, ProcessInstance, Resource, User
 from engine.projects import ProjectFilter, Viewer
@@ -237,7 +239,17 @@ def show(instance_id: int):
         return render_template(
             "projects/show.html", project=found, instance=row, definition=definition, names=names,
             periods=queries.timeline(found, all_steps), case=case, documents=docs, people=people,
-            openable={tid for tid, t in task_rows.items() if may_see_task(t, user)})
+            openable={tid for tid, t in task_rows.items() if may_see_task(t, user)},
+            timers=[] if found.next_tasks else _waiting_timers(session, row, definition))
+
+
+def _waiting_timers(session, row: ProcessInstance, definition: ProcessDefinition) -> list[tuple[str, datetime]]:
+    """(name, due) of the timers an instance without open tasks waits for, soonest first."""
+    waits = [(element, datetime.fromisoformat(due)) for kind, _uuid, element, due in row.waits or [] if kind == "timer"]
+    if not waits:
+        return []
+    names = element_names(session, definition)
+    return sorted(((names.get(element) or element, due) for element, due in waits), key=lambda wait: wait[1])
 
 
 def _task_rows(session, instance_id):
