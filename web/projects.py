@@ -23,14 +23,14 @@ from sqlalchemy import select
 from engine import bureaus, charts, clock, documents, projects as queries
 from engine.audit import element_names
 from engine.errors import EngineError
-from engine.models import ProcessDefinition, ProcessInstance, Resource, User
+from engine.models import ProcessDefinition, ProcessInstance, Resource
 from engine.projects import ProjectFilter, Viewer
 from engine.rendering import render_svg
 
 from . import N_, bad_request, casefile, database, security
 from .auth import CurrentUser, bureau_names
 from .i18n import local_time
-from .tasks import CATEGORIES, STAGES, engine_error, may_see as may_see_task
+from .tasks import CATEGORIES, STAGES, display_names, engine_error, may_see as may_see_task
 
 bp = security.protect(Blueprint("projects", __name__))
 PER_PAGE = 25
@@ -233,7 +233,7 @@ def show(instance_id: int):
         all_steps = case.steps
         docs = case.documents
         task_rows = {t.id: t for t in _task_rows(session, instance_id)}
-        people = _display_names(session, {s.completed_by for s in all_steps} | {d.uploaded_by for d in docs}
+        people = display_names(session, {s.completed_by for s in all_steps} | {d.uploaded_by for d in docs}
                                 | {c.user_name for c in case.comments}
                                 | {t.assignee for t in found.next_tasks} | {row.started_by})
         return render_template(
@@ -255,14 +255,6 @@ def _waiting_timers(session, row: ProcessInstance, definition: ProcessDefinition
 def _task_rows(session, instance_id):
     from engine.models import UserTask
     return session.scalars(select(UserTask).where(UserTask.instance_id == instance_id))
-
-
-def _display_names(session, names: set) -> dict:
-    names = {n for n in names if n}
-    if not names:
-        return {}
-    return {name: display or name for name, display in session.execute(
-        select(User.name, User.display_name).where(User.name.in_(names)))}
 
 
 @bp.get("/projects/<int:instance_id>/stages/<int:index>/approval-form")
@@ -292,7 +284,7 @@ def _approval_form_html(instance_id: int, index: int) -> str:
         if index >= len(case.stages):
             abort(404)
         stage = case.stages[index]
-        people = _display_names(session, {e.completed_by for e in stage.entries})
+        people = display_names(session, {e.completed_by for e in stage.entries})
         return render_template("projects/approval_form.html", project=found, stage=stage, case=case,
                                names=bureau_names(session), people=people, now=clock.now(), index=index)
 

@@ -136,7 +136,7 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
     docs, comments = case.documents, case.comments
     events = _path(case)
     names = bureau_names(session)
-    people = _display_names(session, {e["actor"] for e in events} | {c.user_name for c in comments}
+    people = display_names(session, {e["actor"] for e in events} | {c.user_name for c in comments}
                             | {(e.get("data") or {}).get("to") for e in events if e["type"] == "task_assigned"}
                             | {d.uploaded_by for d in docs} | {task.assignee, task.completed_by})
     return render_template(
@@ -222,7 +222,8 @@ def _parse(text: str):
     return datetime.fromisoformat(text)
 
 
-def _display_names(session, names: set) -> dict:
+def display_names(session, names: set) -> dict:
+    """The display name of each user named (the name itself when the user has none)."""
     names = {n for n in names if n}
     if not names:
         return {}
@@ -307,7 +308,7 @@ def reassign(task_id: int):
             return redirect(url_for("tasks.show", task_id=task_id, _anchor="reassign"))
         services.reassign_task(session, task_id, actor=user.name, to_user=colleague, reason=reason,
                                groups=user.groups, roles=user.roles)
-        name = _display_names(session, {colleague}).get(colleague, colleague)
+        name = display_names(session, {colleague}).get(colleague, colleague)
     flash(_("已转办给 %(who)s。", who=name), "success")
     return redirect(url_for("inbox.index"))
 
