@@ -68,6 +68,11 @@ class CorrelationError(EngineError):
     """A message matched no waiting instance, or more than one."""
 
 
+class MismatchingMessageCorrelation(CorrelationError):
+    """A message meant for one receiver matched several (Camunda's MismatchingMessageCorrelationException):
+    several waiting executions, or several processes it starts."""
+
+
 class ExecutionError(EngineError):
     """Running the diagram failed at an element (a condition that fails at run time, say)."""
 

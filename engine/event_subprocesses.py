@@ -231,12 +231,16 @@ def _start_for_event(manager, event) -> None:
             workflow.subprocesses[child_id].correlations.update(event.correlations)
         return
     call = getattr(event, "dalad_call", EVERY_CALL)
-    if call is EVERY_CALL or call is None:
+    only = getattr(event, "dalad_only", None)  # a message for some of its subscriptions (engine/runtime.py)
+    if (call is EVERY_CALL or call is None) and \
+            (only is None or any((str(workflow.task_tree.id), name) in only for name in _triggers(workflow))):
         _update_collaboration(manager, event)
     for scope in live_scopes(workflow):
         if taken_over(scope) or (call is not EVERY_CALL and call_scope(scope) != call):
             continue
         for name in _triggers(scope):
+            if only is not None and (str(scope.task_tree.id), name) not in only:
+                continue
             if any(start.event_definition == event.event_definition for start in _starts(scope, name)):
                 _start_in_scope(manager, scope, name, event, catch=False)
 
@@ -244,14 +248,23 @@ def _start_for_event(manager, event) -> None:
 def _catch_in_scopes(manager, event, internal=True):
     """SpiffWorkflow's `EventManager.catch`, except that a message correlated to one process
     instance of the tree (`event.dalad_call`: the call activity task of a called one, None the
-    root's own) is caught in that instance alone, and that an error or escalation going up from an
-    embedded subprocess or called process that nothing in it caught starts its event subprocess for
-    it, if it has one, before it goes on to the scope around (Camunda's innermost catcher first)."""
+    root's own) is caught in that instance alone, and one correlated to some of the executions
+    waiting for it (`event.dalad_only`: catch events (task id, None) and event subprocesses (scope
+    root id, subprocess), engine/runtime.py) by those alone; and that an error or escalation going
+    up from an embedded subprocess or called process that nothing in it caught starts its event
+    subprocess for it, if it has one, before it goes on to the scope around (Camunda's innermost
+    catcher first)."""
     scope = event.target
     call = getattr(event, "dalad_call", EVERY_CALL)
-    if call is not EVERY_CALL and scope is None:  # a message for one process instance of the tree
+    only = getattr(event, "dalad_only", None)
+    if scope is None and (call is not EVERY_CALL or only is not None):  # a message for some of its receivers
+        workflow = manager.workflow
+        before = set(workflow.subprocesses)
         manager.update_collaboration(event)
-        tasks = [t for t in manager.tasks.values() if t.task_spec.catches(t, event) and call_scope(t.workflow) == call]
+        started = {id(sp) for key, sp in workflow.subprocesses.items() if key not in before}
+        tasks = [t for t in manager.tasks.values() if t.task_spec.catches(t, event)
+                 and (call is EVERY_CALL or call_scope(t.workflow) == call)
+                 and (only is None or (str(t.id), None) in only or id(t.workflow) in started)]
         for task in tasks:
             task.task_spec.catch(task, event)
             task.task_spec._update(task)
@@ -358,6 +371,24 @@ def armed_timers(workflow) -> list[tuple[str, str, datetime, str]]:
     return found
 
 
+def armed_timer(workflow, task_uuid: str) -> tuple:
+    """(scope, event subprocess) of the armed timer whose Timer row has task uuid `task_uuid`
+    (`armed_timers`), or (None, None)."""
+    for scope in [workflow, *live_scopes(workflow)]:
+        for name, timer in (scope.task_tree.internal_data.get(TIMERS) or {}).items():
+            if timer["due"] is not None and str(uuid.uuid5(scope.task_tree.id, name)) == task_uuid:
+                return scope, name
+    return None, None
+
+
+def bring_forward(scope, name: str, now: datetime) -> None:
+    """Make the armed timer of event subprocess `name` of `scope` due `now` (executed early by hand):
+    it fires as the occurrence it waited for, which a cycle then counts as done."""
+    timer = (scope.task_tree.internal_data.get(TIMERS) or {}).get(name) if scope is not None else None
+    if timer is not None and timer["due"] is not None:
+        timer["occurrence"], timer["due"] = timer["due"], now.isoformat()
+
+
 def fire_due(workflow) -> None:
     """Start the event subprocesses whose timers are due, earliest first (the engine's clock); an
     interrupting one that ends a scope disarms the timers inside it."""
@@ -376,9 +407,10 @@ def fire_due(workflow) -> None:
         timer = scope.task_tree.internal_data[TIMERS][name]
         timer["fired"] += 1
         following = None
+        occurrence = timer.pop("occurrence", None) or at  # (executed early: the one it stood for)
         if not interrupting(scope, name):
-            following = timers.next_due(timer["kind"], timer["text"], datetime.fromisoformat(at), timer["fired"],
-                                        started=datetime.fromisoformat(timer["started"]))
+            following = timers.next_due(timer["kind"], timer["text"], datetime.fromisoformat(occurrence),
+                                        timer["fired"], started=datetime.fromisoformat(timer["started"]))
         timer["due"] = following.isoformat() if following else None
         _start_by_timer(workflow, scope, name)
 

@@ -41,12 +41,13 @@ import contextvars
 import functools
 import operator
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any, Callable, Mapping, Optional
 
 from engine import clock, workdays
 from engine.errors import ExpressionError
 
-__all__ = ["Expression", "compile_any", "compile_expression", "compile_template", "FUNCTIONS", "METHODS"]
+__all__ = ["Expression", "compile_any", "compile_expression", "compile_template", "text_of", "FUNCTIONS", "METHODS"]
 
 Fn = Callable[[Mapping[str, Any]], Any]
 
@@ -262,16 +263,41 @@ def _is_empty(x: Any) -> bool:
 
 
 def _to_text(x: Any) -> str:
-    """A value as it appears inside template text (EL style)."""
+    """A value as it appears inside template text: JUEL's coercion to String (EL 1.18.2: null is '',
+    otherwise the value's Java `toString`: booleans 'true'/'false', a Double as Java writes it);
+    dates and datetimes in ISO form."""
     if x is None:
         return ""
     if x is True:
         return "true"
     if x is False:
         return "false"
+    if type(x) is float:
+        return _java_double(x)
     if isinstance(x, datetime):
         return x.isoformat()
     return str(x)
+
+
+def _java_double(x: float) -> str:
+    """Java's Double.toString: '1500.0', '1.5E7', '1.0E-4' (plain from 10^-3 up to 10^7)."""
+    if x != x:
+        return "NaN"
+    if x in (float("inf"), float("-inf")):
+        return "Infinity" if x > 0 else "-Infinity"
+    if x == 0 or 1e-3 <= abs(x) < 1e7:
+        return repr(x)  # (Python writes these plain too)
+    sign, digits, exponent = Decimal(repr(x)).as_tuple()
+    text = "".join(map(str, digits)).rstrip("0") or "0"
+    power = len(digits) + exponent - 1
+    return f"{'-' if sign else ''}{text[0]}.{text[1:] or '0'}E{power}"
+
+
+def text_of(value: Any) -> Optional[str]:
+    """What a user task's name or description is when its expression gave `value`: text as it is,
+    null stays null (Camunda keeps a task's name or description null), anything else as JUEL
+    coerces it to text."""
+    return value if value is None or type(value) is str else _to_text(value)
 
 
 def _parse_temporal(s: str) -> date | datetime | None:

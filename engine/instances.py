@@ -23,7 +23,7 @@ from . import clock, dmn, history, inbox, incidents, runtime, stepsql
 from . import called as called_processes
 from .specs import call_scope, is_call
 from .errors import ExecutionError, InstanceNotRunning, InvalidInput, NotFound
-from .expressions import compile_template
+from .expressions import compile_template, text_of
 from .xmlsafe import parse_xml
 from .models import (DecisionDefinition, Deployment, ExternalTask, Incident, MessageSubscription, ProcessDefinition,
                      ProcessInstance, Timer, UserTask, new_rest_id)
@@ -547,12 +547,13 @@ def _listener_changes(task, element: str) -> dict:
 
 
 def _task_name(name: Optional[str], data: dict) -> Optional[str]:
-    """A task name (or description) may hold expressions, as in Camunda 7 ('审批${stage}'); what
-    cannot be evaluated on this task's data is left out rather than shown as code."""
+    """A task name (or description) may hold expressions, as in Camunda 7 ('审批${stage}'): JUEL's
+    text ('审批 ' when stage is null; null for a name that is only '${stage}'); what cannot be
+    evaluated on this task's data is left out rather than shown as code."""
     if not name or ("${" not in name and "#{" not in name):
         return name
     try:
-        return str(compile_template(name).evaluate(data))
+        return text_of(compile_template(name).evaluate(data))
     except Exception:  # noqa: BLE001 - a name is never worth failing a task over
         return re.sub(r"[$#]\{[^}]*\}", "", name)
 

@@ -122,10 +122,12 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                         return _diverged(report, seq, f"job at '{event['element_id']}' is not pending in the replay")
                     runtime.run_job(workflow, str(task.id), data["phase"])
                 elif kind == "timer_fired":
+                    if data.get("early"):  # executed by hand before its due date
+                        runtime.bring_timer_forward(workflow, data["early"])
                     runtime.run_engine(workflow)
                 elif kind == "message_correlated":
                     runtime.catch_message(workflow, data["message"], data.get("variables") or {},
-                                          call=runtime.message_call(workflow, data))
+                                          call=runtime.message_call(workflow, data), targets=data.get("targets"))
                 elif kind == "signal_received":
                     runtime.catch_signal(workflow, data["signal"], data.get("variables") or {})
                 elif kind == "task_withdrawn":

@@ -712,6 +712,31 @@ def run_job(workflow: BpmnWorkflow, task_uuid: str, phase: str) -> None:
         engine_steps(workflow)
 
 
+def timer_place(workflow: BpmnWorkflow, task_uuid: str) -> Optional[dict]:
+    """Where the waiting timer of a Timer row is, as replay finds it again: the path of its
+    catching task, or of its event subprocess's scope with the subprocess (None: not waiting)."""
+    task = find_task(workflow, task_uuid)
+    if task is not None:
+        return {"path": task_path(task)} if task.state == TaskState.WAITING else None
+    scope, name = event_subprocesses.armed_timer(workflow, task_uuid)
+    return None if scope is None else {"path": task_path(scope.task_tree), "event_subprocess": name}
+
+
+def bring_timer_forward(workflow: BpmnWorkflow, place: dict) -> None:
+    """Make the timer at `place` due now (Camunda's job executed before its due date): the next
+    run of the engine fires it as the occurrence it waited for (a cycle goes on after that one)."""
+    now = clock.now()
+    task = task_at(workflow, place["path"])
+    if place.get("event_subprocess"):
+        event_subprocesses.bring_forward(task.workflow if task is not None else None, place["event_subprocess"], now)
+        return
+    value = task.internal_data.get("event_value") if task is not None else None
+    if isinstance(value, dict):  # a cycle: its next occurrence
+        value["occurrence"], value["next"] = value["next"], now.isoformat()
+    elif value is not None:
+        task.internal_data["event_value"] = now.isoformat()
+
+
 def run_engine(workflow: BpmnWorkflow) -> None:
     """Advance the workflow until it waits for a person, a timer or a message (the timers of
     event subprocesses that are due start them)."""
@@ -858,16 +883,21 @@ def catch_signal(workflow: BpmnWorkflow, name: str, variables: dict) -> None:
 
 
 def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations: dict | None = None,
-                  call: Optional[str] = event_subprocesses.EVERY_CALL) -> None:
+                  call: Optional[str] = event_subprocesses.EVERY_CALL, targets: list | None = None) -> None:
     """Deliver a message to the workflow and run until the next wait. Its variables become process
     variables, as Camunda's correlation sets them on the instance: the steps waiting elsewhere in the
     process (beside a non-interrupting event subprocess the message started) read them too. `call`:
     the one process instance of the tree it was correlated to (the call activity task's uuid of a
-    called one, None the root's own); by default every instance waiting for it."""
+    called one, None the root's own); by default every instance waiting for it. `targets`
+    (`subscription_place`s): only those executions catch it (None: whatever waits for it there)."""
     event = BpmnEvent(specs.ProcessMessageEventDefinition(name), {"payload": payload, "result_var": None},
                       correlations or {})
     if call != event_subprocesses.EVERY_CALL:
         event.dalad_call = call
+    if targets is not None:
+        event.dalad_only = {(str(task.id), place.get("event_subprocess"))
+                            for place in targets if place.get("path") is not None
+                            for task in [task_at(workflow, place["path"])] if task is not None}
     with _as_execution_error(workflow):
         before = set(workflow.subprocesses)
         workflow.catch(event)
@@ -879,6 +909,16 @@ def catch_message(workflow: BpmnWorkflow, name: str, payload: Any, correlations:
         event_subprocesses.started(workflow, before)
         refresh_timers(workflow)
         engine_steps(workflow)
+
+
+def subscription_place(workflow: BpmnWorkflow, task_uuid: str, element_id: str) -> dict:
+    """Where a message subscription (`WaitingMessage`) waits, as replay finds it again: the path of
+    its catching task, or of its event subprocess's scope with the subprocess."""
+    task = find_task(workflow, task_uuid)
+    if task is not None and task is task.workflow.task_tree and element_id in (
+            getattr(task.workflow.spec.start, "trigger_specs", None) or ()):
+        return {"path": task_path(task), "event_subprocess": element_id}
+    return {"path": task_path(task) if task is not None else None}
 
 
 def set_variables(workflow: BpmnWorkflow, variables: dict) -> None:

@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping, Optional
 from . import variable_limits as limits
 from .errors import ExpressionError
 from .expressions import (MAX_ITEMS, WORK_BUDGET, _Builder, _budget, _describe, _Fail, _parse_temporal, charge,
-                          compile_template, measure)
+                          compile_template, measure, text_of)
 
 MAX_STEPS = 100_000
 _LIST_METHODS = {"append", "extend", "insert", "remove", "pop", "clear"}
@@ -146,6 +146,8 @@ class _TaskEnv(dict):
             value = self.facts.get(field)
             if isinstance(value, str) and ("${" in value or "#{" in value):
                 value = compile_template(value).evaluate(dict(self))
+                if field in ("name", "description"):
+                    value = text_of(value)
         if field == "priority":
             return 50 if value in (None, "") else int(value)
         if field in ("due", "followUp") and isinstance(value, str):

@@ -18,8 +18,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from . import (bureaus, called, clock, compliance, definitions, history, inbox, instances, runtime, senders, stepsql,
                users, variable_limits)
 from .definitions import BundleFile, DeploymentResult
-from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput,
-                     InstanceNotRunning, MessageUndelivered, NotFound, TaskNotReady)
+from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput, InstanceNotRunning,
+                     MessageUndelivered, MismatchingMessageCorrelation, NotFound, TaskNotReady)
 from .incidents import open_incident, resolve_with_causes, root_cause, running_call
 from .models import (Document, ExternalTask, Incident, MessageSubscription, ProcessDefinition, ProcessInstance,
                      StartSubscription, TaskCandidate, TaskComment, TaskDraft, Timer, UserTask)
@@ -543,61 +543,137 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
                       variables: Optional[dict] = None, correlation_keys: Optional[dict] = None,
                       user: Optional[str] = None, instance_id: Optional[int] = None,
                       sender: Optional[senders.Sender] = None) -> CorrelationResult:
-    """Deliver a message to the one instance waiting for it, or start the process it starts;
-    with `instance_id`, only to that instance (which must be waiting for it). `sender`: who sends
-    it from outside the engine, checked by engine/senders.py (None: the engine itself or an operator)."""
+    """Deliver a message to the one execution waiting for it, else start the one process it starts
+    (Camunda's correlate: waiting executions first); with `instance_id`, only to that instance
+    (which must be waiting for it). Several waiting executions (a catch event, an event subprocess,
+    a boundary event: in one instance or in several) or several processes it starts refuse it,
+    changing nothing (MismatchingMessageCorrelation). `sender`: who sends it from outside the
+    engine, checked by engine/senders.py (None: the engine itself or an operator)."""
     variables = _checked_variables(variables)
-    what = f"message '{name}'"
+    waiting, count = _waiting_for(session, name, business_key, correlation_keys, instance_id, every=False)
+    if count > 1:
+        raise MismatchingMessageCorrelation(
+            f"Cannot correlate a message with name '{name}' to a single execution. {count} executions match the "
+            f"correlation keys: {_correlation_set(session, business_key, instance_id, correlation_keys)}; "
+            f"waiting: {_waiting_list(session, waiting)}. Narrow it down by businessKey, processInstanceId or "
+            "correlationKeys, or correlate it to every one with all: true")
+    if waiting:
+        [sub] = waiting
+        _check_sender(session, sender, sub, variables, name)
+        return _delivered(session, sub, name, variables, user)
+    if instance_id is not None:
+        raise CorrelationError(f"process instance {instance_id} is not waiting for message '{name}'")
+    starts = _started_by(session, name)
+    if len(starts) > 1:
+        raise MismatchingMessageCorrelation(
+            f"Cannot correlate a message with name '{name}' to a single process definition. {len(starts)} process "
+            f"definitions match the correlations keys: {', '.join(d.key for d, _start in starts)}")
+    if not starts:
+        where = f" with business key '{business_key}'" if business_key else ""
+        raise CorrelationError(f"no instance is waiting for message '{name}'{where} and no process starts with it")
+    [(definition, start)] = starts
+    _check_starter(sender, definition, start, variables, name)
+    return CorrelationResult(_start_by_message(session, definition, start, name, business_key, variables, user), True)
+
+
+@_one_instant
+def correlate_message_all(session: Session, name: str, *, business_key: Optional[str] = None,
+                          variables: Optional[dict] = None, correlation_keys: Optional[dict] = None,
+                          user: Optional[str] = None, instance_id: Optional[int] = None,
+                          sender: Optional[senders.Sender] = None) -> list[CorrelationResult]:
+    """Camunda's correlateAll: deliver a message to every execution waiting for it, one after the
+    other, and start every process it starts (not with `instance_id`); none is no error. The
+    sender must be allowed each before any runs."""
+    variables = _checked_variables(variables)
+    waiting, _count = _waiting_for(session, name, business_key, correlation_keys, instance_id, every=True)
+    starts = [] if instance_id is not None else _started_by(session, name)
+    for sub in waiting:
+        _check_sender(session, sender, sub, variables, name)
+    for definition, start in starts:
+        _check_starter(sender, definition, start, variables, name)
+    results = []
+    for sub in waiting:
+        if session.scalar(select(MessageSubscription.id).where(MessageSubscription.id == sub.id)) is not None:
+            # (not gone with one delivered before it: an interrupting event subprocess, say)
+            results.append(_delivered(session, sub, name, variables, user))
+    for definition, start in starts:
+        results.append(CorrelationResult(
+            _start_by_message(session, definition, start, name, business_key, variables, user), True))
+    return results
+
+
+def _waiting_for(session: Session, name: str, business_key: Optional[str], correlation_keys: Optional[dict],
+                 instance_id: Optional[int], *, every: bool) -> tuple[list[MessageSubscription], int]:
+    """The subscriptions (Camunda's executions) waiting for message `name` that the correlation
+    matches, and how many there are; unless `every`, only the first two are read by index."""
     query = (select(MessageSubscription, ProcessInstance.variables)
              .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
              .where(MessageSubscription.kind == "message", MessageSubscription.message_name == name)
-             .order_by(MessageSubscription.instance_id))
+             .order_by(MessageSubscription.instance_id, MessageSubscription.id))
     if business_key is not None:
         query = query.where(MessageSubscription.business_key == business_key)
-    if instance_id is not None:  # a called process's instance: what waits in it, in its root's state
+    if instance_id is not None:  # what waits in that instance itself: a called one's in its root's state
         target = session.get(ProcessInstance, instance_id)
         query = query.where(MessageSubscription.called_instance_id == instance_id
                             if target is not None and target.root_instance_id is not None
-                            else (MessageSubscription.instance_id == instance_id)
-                            & MessageSubscription.called_instance_id.is_(None))
+                            else and_(MessageSubscription.instance_id == instance_id,
+                                      MessageSubscription.called_instance_id.is_(None)))
     if correlation_keys:  # compared with the variables of the instance that waits (a called one's own)
-        subscriptions = [sub for sub, values in session.execute(query)
-                         if _matches(session.get(ProcessInstance, sub.called_instance_id).variables
-                                     if sub.called_instance_id else values, correlation_keys)]
-    else:
-        subscriptions = [sub for sub, _ in session.execute(query.limit(50))]
-    receivers = sorted({s.called_instance_id or s.instance_id for s in subscriptions})
-    if len(receivers) > 1:  # (each call of a multi-instance call activity is an instance of its own)
-        raise CorrelationError(f"message '{name}' matches {len(receivers)} instances "
-                               f"({', '.join(map(str, receivers[:10]))}); give a business key or correlation keys")
-    if receivers:
-        sub = subscriptions[0]
-        if sender is not None:  # the process that catches it: a called one's own rules and variables
-            row = session.get(ProcessInstance, sub.called_instance_id or sub.instance_id)
-            senders.check_may_deliver(session, sender, row, sub.element_id, what)
-            senders.check_instance_variables(session, sender, row, variables, what)
-        root = _deliver(session, sub.instance_id, sub.element_id, name, variables, user, sub.called_instance_id)
-        return CorrelationResult(session.get(ProcessInstance, sub.called_instance_id) if sub.called_instance_id
-                                 else root, False)
-    if instance_id is not None:
-        raise CorrelationError(f"process instance {instance_id} is not waiting for message '{name}'")
-    starts = list(session.scalars(select(StartSubscription).where(StartSubscription.kind == "message",
-                                                                  StartSubscription.message_name == name)))
+        found = [sub for sub, values in session.execute(query)
+                 if _matches(session.get(ProcessInstance, sub.called_instance_id).variables
+                             if sub.called_instance_id else values, correlation_keys)]
+        return found, len(found)
+    found = [sub for sub, _values in session.execute(query if every else query.limit(2))]
+    if len(found) < 2 or every:
+        return found, len(found)
+    return found, session.scalar(select(func.count()).select_from(query.subquery()))
+
+
+def _correlation_set(session: Session, business_key, instance_id, correlation_keys) -> str:
+    """The correlation as Camunda's message names it (the instance by its REST id)."""
+    def shown(value):
+        return "null" if value is None else value
+    instance = session.get(ProcessInstance, instance_id).rest_id if instance_id is not None else None
+    return (f"CorrelationSet [businessKey={shown(business_key)}, processInstanceId={shown(instance)}, "
+            f"correlationKeys={shown(correlation_keys or None)}]")
+
+
+def _waiting_list(session: Session, waiting: list[MessageSubscription]) -> str:
+    """Where the first few matched subscriptions wait: instance (business key) and element."""
+    shown = []
+    for sub in waiting[:10]:
+        row = session.get(ProcessInstance, sub.called_instance_id or sub.instance_id)
+        shown.append(f"'{sub.element_id}' of {row.process_key} {row.business_key or row.id}")
+    return ", ".join(shown) + (", …" if len(waiting) > 10 else "")
+
+
+def _check_sender(session, sender, sub: MessageSubscription, variables: dict, name: str) -> None:
+    if sender is not None:  # the process that catches it: a called one's own rules and variables
+        row = session.get(ProcessInstance, sub.called_instance_id or sub.instance_id)
+        senders.check_may_deliver(session, sender, row, sub.element_id, f"message '{name}'")
+        senders.check_instance_variables(session, sender, row, variables, f"message '{name}'")
+
+
+def _started_by(session: Session, name: str) -> list[tuple[ProcessDefinition, StartSubscription]]:
+    """(latest definition, its start) of each process that message `name` starts."""
     latest = {}
-    for s in starts:
-        definition = session.get(ProcessDefinition, s.definition_id)
-        current = definition_latest = process_definition(session, definition.key)
-        if current.id == definition.id:
-            latest[definition_latest.key] = (definition, s)
-    if len(latest) > 1:
-        raise CorrelationError(f"message '{name}' starts {len(latest)} processes ({', '.join(sorted(latest))})")
-    if not latest:
-        where = f" with business key '{business_key}'" if business_key else ""
-        raise CorrelationError(f"no instance is waiting for message '{name}'{where} and no process starts with it")
-    definition, start = next(iter(latest.values()))
+    for start in session.scalars(select(StartSubscription).where(StartSubscription.kind == "message",
+                                                                 StartSubscription.message_name == name)):
+        definition = session.get(ProcessDefinition, start.definition_id)
+        if process_definition(session, definition.key).id == definition.id:
+            latest[definition.key] = (definition, start)
+    return [latest[key] for key in sorted(latest)]
+
+
+def _check_starter(sender, definition: ProcessDefinition, start: StartSubscription, variables: dict,
+                   name: str) -> None:
     if sender is not None:
-        senders.check_may_start(sender, definition, start.element_id, what)
-        senders.check_variables(sender, definition, variables, what)
+        senders.check_may_start(sender, definition, start.element_id, f"message '{name}'")
+        senders.check_variables(sender, definition, variables, f"message '{name}'")
+
+
+def _start_by_message(session: Session, definition: ProcessDefinition, start: StartSubscription, name: str,
+                      business_key: Optional[str], variables: dict, user: Optional[str]) -> ProcessInstance:
     _refuse_shared_key(session, definition, business_key)
     handle = instances.create(session, definition.id, business_key=business_key, user=user)
     handle.events.append(history.Event("instance_started", actor=user, element_id=start.element_id,
@@ -608,7 +684,7 @@ def correlate_message(session: Session, name: str, *, business_key: Optional[str
     runtime.start(handle.workflow, {}, start_element=start.element_id)
     runtime.catch_message(handle.workflow, name, variables)
     _save(session, handle, user)
-    return CorrelationResult(handle.row, True)
+    return handle.row
 
 
 def _matches(values: dict, keys: dict) -> bool:
@@ -628,19 +704,36 @@ def _waits_for(session: Session, instance_id: int, kind: str, name: str, called_
     return session.scalar(query.limit(1)) is not None
 
 
-def _deliver(session, instance_id, element_id, name, variables, user, called_id=None) -> ProcessInstance:
-    """Deliver a message as engine work: a failure opens an incident instead of losing it. It goes
-    to the root's own waiting steps, or with `called_id` to those of that called instance alone."""
+def _delivered(session, sub: MessageSubscription, name, variables, user) -> CorrelationResult:
+    """`_deliver`, answered with the process instance the message went to (a called one's own)."""
+    called_id = sub.called_instance_id
+    root = _deliver(session, sub, name, variables, user)
+    return CorrelationResult(session.get(ProcessInstance, called_id) if called_id else root, False)
+
+
+def _deliver(session, sub: MessageSubscription, name, variables, user) -> ProcessInstance:
+    """Deliver a message to subscription `sub` as engine work: a failure opens an incident instead
+    of losing it. It goes to the process instance it waits in (the root's own steps, or a called
+    instance's alone); when that instance waits for the message elsewhere too, the delivery names
+    where (`targets`, as replay finds it) and reaches that execution alone."""
+    instance_id, task_uuid, element_id, called_id = sub.instance_id, sub.task_uuid, sub.element_id, \
+        sub.called_instance_id
     if not _waits_for(session, instance_id, "message", name, called_id):
         raise CorrelationError(f"process instance {instance_id} no longer waits for message '{name}': "
                                "it moved on while the message was being correlated")
+    alone = session.scalar(select(func.count()).where(
+        MessageSubscription.instance_id == instance_id, MessageSubscription.kind == "message",
+        MessageSubscription.message_name == name, MessageSubscription.called_instance_id.is_(None)
+        if called_id is None else MessageSubscription.called_instance_id == called_id)) == 1
     call_task = session.get(ProcessInstance, called_id).call_task if called_id else None
+    event = history.Event("message_correlated", actor=user, element_id=element_id,
+                          data={"message": name, "variables": variables})
 
     def apply(handle):
         event.data["called"] = runtime.called_path(handle.workflow, call_task)
-        runtime.catch_message(handle.workflow, name, variables, call=call_task)
-    event = history.Event("message_correlated", actor=user, element_id=element_id,
-                          data={"message": name, "variables": variables})
+        if not alone:
+            event.data["targets"] = [runtime.subscription_place(handle.workflow, task_uuid, element_id)]
+        runtime.catch_message(handle.workflow, name, variables, call=call_task, targets=event.data.get("targets"))
     return _engine_work(session, instance_id, event, apply, kind="message",
                         payload={"message": name, "variables": variables, "element_id": element_id})
 
@@ -739,63 +832,73 @@ def fire_next_due_timer(session: Session) -> Optional[Timer]:
     return None
 
 
-def _fire(session: Session, row: ProcessInstance, timer: Timer, now) -> bool:
-    """Fire a timer or run a job of locked instance `row`, if it still waits and the instance runs."""
+def _fire(session: Session, row: ProcessInstance, timer: Timer, now, user: Optional[str] = None) -> bool:
+    """Fire a timer or run a job of locked instance `row`, if it still waits and the instance runs;
+    `user`: who executed it by hand (a timer not yet due then fires now)."""
     if timer.state != "waiting" or row.status in ("suspended", "terminated", "completed", "incident"):
         return False
+    early = timer.kind == "timer" and clock.aware(timer.due_at) > now
     timer.state, timer.fired_at, timer.fire_count = "fired", now, timer.fire_count + 1
     if timer.kind == "job":
-        _run_job(session, row, timer)
+        _run_job(session, row, timer, user)
         return True
-    event = history.Event("timer_fired", element_id=timer.element_id,
+    event = history.Event("timer_fired", actor=user, element_id=timer.element_id,
                           data={"timer": timer.id, "due": timer.due_at, "fired_at": now})
-    _engine_work(session, row.id, event, _run_waiting, kind="timer",
+
+    def fire(handle):
+        if early:  # replay and a retry bring the same timer forward (`_fire_timer`)
+            place = runtime.timer_place(handle.workflow, timer.task_uuid)
+            if place is None:
+                raise NotFound(f"job {timer.rest_id} does not wait: its timer '{timer.element_id}' has gone")
+            event.data["early"] = place
+        _fire_timer(handle, event.data)
+    _engine_work(session, row.id, event, fire, kind="timer",
                  payload={"timer": timer.id, "element_id": timer.element_id})
     return True
 
 
+def _fire_timer(handle, data: dict) -> None:
+    """Run the instance at a timer's time; one executed before its due date (`early`) is made due now."""
+    if data.get("early"):
+        runtime.bring_timer_forward(handle.workflow, data["early"])
+    runtime.run_engine(handle.workflow)
+
+
 @_one_instant
-def execute_job(session: Session, timer_id: int) -> Timer:
-    """Run one waiting job now (Camunda's job execute): an asynchronous continuation, or a timer
-    that is due. A timer is not fired before its time: the history replays it at that time."""
+def execute_job(session: Session, timer_id: int, *, user: Optional[str] = None) -> Timer:
+    """Run one waiting job now (Camunda's job execute): an asynchronous continuation, or a timer,
+    due or not (as in Camunda, it fires now); the history names `user`, who executed it."""
     timer = session.get(Timer, timer_id)
     if timer is None or timer.state != "waiting":
         raise NotFound(f"job {timer_id} does not wait: it ran or was cancelled")
-    if timer.kind == "timer" and timer.due_at > clock.now():
-        raise InvalidInput(f"timer '{timer.element_id}' is due at {clock.aware(timer.due_at).isoformat()}: "
-                           "a timer fires at its time, not before")
     if timer.instance_id is None:  # a timer start event: its own row is the lock
         session.scalars(select(Timer).where(Timer.id == timer_id).with_for_update()).one()
         session.refresh(timer)
         if timer.state != "waiting":
             raise NotFound(f"job {timer_id} does not wait: it ran or was cancelled")
-        _fire_timer_start(session, timer, clock.now())
+        _fire_timer_start(session, timer, clock.now(), user)
         return timer
     row = instances.lock_instance(session, timer.instance_id)
     session.refresh(timer)
-    if not _fire(session, row, timer, clock.now()):
+    if not _fire(session, row, timer, clock.now(), user):
         raise InstanceNotRunning(f"job {timer_id} cannot run: process instance {row.id} is {row.status}")
     return timer
 
 
-def _run_job(session: Session, row: ProcessInstance, job: Timer) -> None:
+def _run_job(session: Session, row: ProcessInstance, job: Timer, user: Optional[str] = None) -> None:
     """Go on past an asynchronous continuation in a transaction of its own; a failure is an
     incident, and the user's transaction that reached it stays committed."""
     handle = instances.load(session, row.id, row=row)
     task = runtime.find_task(handle.workflow, job.task_uuid)
     path = runtime.task_path(task) if task is not None else None
-    event = history.Event("job_executed", element_id=job.element_id,
+    event = history.Event("job_executed", actor=user, element_id=job.element_id,
                           data={"job": job.id, "phase": job.phase, "path": path})
     payload = {"job": job.id, "task_uuid": job.task_uuid, "phase": job.phase, "element_id": job.element_id}
     _engine_work(session, row.id, event, lambda h: runtime.run_job(h.workflow, job.task_uuid, job.phase),
                  kind="job", payload=payload)
 
 
-def _run_waiting(handle) -> None:
-    runtime.run_engine(handle.workflow)
-
-
-def _fire_timer_start(session: Session, timer: Timer, now) -> ProcessInstance:
+def _fire_timer_start(session: Session, timer: Timer, now, user: Optional[str] = None) -> ProcessInstance:
     """A timer start event is due: start an instance there, recording the occurrence's due time,
     and schedule the next occurrence."""
     definition = session.get(ProcessDefinition, timer.definition_id)
@@ -807,7 +910,7 @@ def _fire_timer_start(session: Session, timer: Timer, now) -> ProcessInstance:
     else:
         timer.due_at = following
     handle = instances.create(session, definition.id, business_key=None, user=None)
-    handle.events.append(history.Event("instance_started", element_id=timer.element_id,
+    handle.events.append(history.Event("instance_started", actor=user, element_id=timer.element_id,
                                        versions=instances.versions(handle),
                                        data={"business_key": None, "variables": {}, "timer": timer.id,
                                              "due": due, "fired_at": now}))
@@ -910,9 +1013,11 @@ def retry_incident(session: Session, incident_id: int, *, user: str) -> ProcessI
 
         def apply(handle):
             runtime.catch_message(handle.workflow, data["message"], data["variables"],
-                                  call=runtime.message_call(handle.workflow, event.data))
+                                  call=runtime.message_call(handle.workflow, event.data),
+                                  targets=event.data.get("targets"))
     else:
-        apply = _run_waiting
+        def apply(handle):
+            _fire_timer(handle, event.data)
         if incident.kind == "timer":
             event.data["fired_at"] = clock.now()
     result = _engine_work(session, row.id, event, apply, kind=incident.kind, payload=incident.payload)

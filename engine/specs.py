@@ -250,11 +250,13 @@ class EngineCycleTimer(CycleTimerEventDefinition):
                 not isinstance(my_task.task_spec, BoundaryEvent):
             # An intermediate catch event is passed once, at the cycle's first occurrence.
             state["fired"], state["next"], state["cycles"] = 1, None, 0
+            state.pop("occurrence", None)
             my_task._set_internal_data(event_value=state, event_fired=True)
             return True  # one run of what follows; fired, the event then completes
         if state["next"] is not None and datetime.fromisoformat(state["next"]) <= now:
             state["fired"] += 1
-            following = timers.next_due("cycle", state["text"], datetime.fromisoformat(state["next"]),
+            occurrence = state.pop("occurrence", None) or state["next"]  # (executed early: the one it stood for)
+            following = timers.next_due("cycle", state["text"], datetime.fromisoformat(occurrence),
                                         state["fired"], started=datetime.fromisoformat(state["started"]))
             state["next"] = following.isoformat() if following else None
             state["cycles"] = -1 if following else 0

@@ -19,7 +19,7 @@ import heapq
 import json
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from flask import Blueprint, current_app, g, request
@@ -32,15 +32,17 @@ from werkzeug.exceptions import HTTPException
 
 from engine import bureaus, clock, inbox, senders, services, tokens, users
 from engine.definitions import BPMN_NS, BundleFile, user_task_meta
-from engine.errors import AccessDenied, DefinitionInvalid, EngineError, InvalidInput, NotFound, Problem
+from engine.errors import (AccessDenied, DefinitionInvalid, EngineError, InvalidInput, MismatchingMessageCorrelation,
+                           NotFound, Problem)
 from engine.instances import deployment_tenant, task_description, task_documentation
 from engine.models import (DecisionDefinition, Deployment, ExternalTask, HistoryEvent, Incident, ProcessDefinition,
-                           ProcessInstance, Resource, TaskCandidate, User, UserBureau, UserTask, row_id)
+                           ProcessInstance, Resource, TaskCandidate, Timer, User, UserBureau, UserTask, row_id)
 from engine.xmlsafe import parse_xml
 from forms import submission
 
 from .errors import database_unavailable, status_of
 from .rest_openapi import MAX_MILLIS, VARIABLE_TYPES, accepted, openapi_document
+from .rest_query_values import QueryValueRefused, read_values
 
 rest_api = Blueprint("rest_api", __name__, url_prefix="/engine-rest")
 well_known = Blueprint("rest_well_known", __name__)
@@ -277,8 +279,9 @@ def _db():
 @rest_api.before_request
 def _read_query() -> None:
     """The query of a call: its query parameters and, for a POST query variant, the JSON body's
-    filters. A parameter or filter the call does not take (per rest_openapi) is a 400, never ignored
-    (a body field set to null filters nothing: clients send every field they know); so is a
+    filters, each read as the kind rest_openapi declares for it (web/rest_query_values.py). A
+    parameter or filter the call does not take, or of another kind, is a 400, never ignored (a
+    body field set to null filters nothing: clients send every field they know); so is a
     missing body where the call requires one, and a body's sorting of the wrong form (a count
     does not sort, but is asked as its list is)."""
     req = request._get_current_object()
@@ -291,13 +294,16 @@ def _read_query() -> None:
     args = req.args
     if args:
         _refuse_unknown("query parameter", set(args), params, call)
-    values: dict[str, Any] = args.to_dict()
-    if body_fields is not None:
-        body = _json_body()
-        _refuse_unknown("filter", {name for name, value in body.items() if value is not None}, body_fields, call)
-        values.update({name: value for name, value in body.items() if value is not None})
-    g.rest_query, g.rest_query_names = values, params | (body_fields or frozenset())
-    if "sorting" in values:
+    try:
+        values = read_values(args.to_dict(), params, "query parameter") if args else {}
+        if body_fields is not None:
+            body = {name: value for name, value in _json_body().items() if value is not None}
+            _refuse_unknown("filter", set(body), body_fields, call)
+            values.update(read_values(body, body_fields, "filter"))
+    except QueryValueRefused as refused:
+        raise _bad_request(str(refused)) from None
+    g.rest_query, g.rest_query_kinds = values, {**params, **body_fields} if body_fields else params
+    if "sorting" in values or "sortOrder" in values:
         _sort_keys()
 
 
@@ -305,75 +311,48 @@ _UNCHECKED_ENDPOINTS = {"rest_api.unknown", "rest_api.openapi"}
 
 
 @functools.lru_cache(maxsize=None)  # one entry per route and method
-def _call_of(rule: str, method: str) -> tuple[str, frozenset, Optional[frozenset], Optional[str]]:
+def _call_of(rule: str, method: str) -> tuple[str, dict, Optional[dict], Optional[str]]:
     """The call a route is in rest_openapi's terms ({} for each path variable), and what it accepts."""
     call = re.sub(r"<[^>]+>", "{}", rule[len(rest_api.url_prefix):])
     return (call, *accepted("get" if method == "HEAD" else method, call))
 
 
-def _refuse_unknown(what: str, given: set[str], known: frozenset, call: str) -> None:
-    unknown = sorted(given - known)
+def _refuse_unknown(what: str, given: set[str], known: dict, call: str) -> None:
+    unknown = sorted(given - known.keys())
     if unknown:
         raise _bad_request(f"unknown {what}{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; "
                            f"{request.method} {call} takes " + (", ".join(sorted(known)) if known else "none"))
 
 
-def _query_value(name: str) -> Any:
+def _query_value(name: str, kinds: tuple[str, ...]) -> Any:
+    """The value of a query parameter or body filter, read as its declared kind (None: not given)."""
     request_globals = g._get_current_object()  # read a few dozen times by a task list: one look-up each
-    if name not in request_globals.get("rest_query_names", ()):
-        raise RuntimeError(f"{request.method} {request.path} reads query parameter '{name}', which "
-                           "web/rest_openapi.py does not list for it")
-    value = request_globals.rest_query.get(name)
-    return None if value in (None, "", []) else value
+    declared = request_globals.get("rest_query_kinds", {}).get(name)
+    if declared not in kinds:
+        raise RuntimeError(f"{request.method} {request.path} reads query parameter '{name}' as {' or '.join(kinds)}; "
+                           f"web/rest_openapi.py declares it {declared or 'not at all'} for this call")
+    return request_globals.rest_query.get(name)
 
 
 def _arg(name: str) -> Optional[str]:
-    value = _query_value(name)
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    raise _bad_request(f"Cannot set query parameter '{name}' to value {json.dumps(value, ensure_ascii=False)}: "
-                       "give text")
+    return _query_value(name, ("text",))
 
 
 def _arg_int(name: str) -> Optional[int]:
-    """An integer parameter: 32 bits, as in Camunda and the columns (a priority too)."""
-    value = _query_value(name)
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        number = value
-    else:
-        value = _arg(name)
-        try:
-            number = int(value)
-        except ValueError:
-            raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': not an integer") from None
-    if number is not None and not -2**31 <= number < 2**31:
-        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': at least {-2**31} "
-                           f"and at most {2**31 - 1}")
-    return number
+    """An integer parameter: 32 bits, as in Camunda and the columns (a priority too), or 64 where declared so."""
+    return _query_value(name, ("int32", "int64"))
 
 
 def _arg_bool(name: str) -> Optional[bool]:
-    value = _query_value(name)
-    if value is None or isinstance(value, bool):
-        return value
-    value = _arg(name)
-    if value.lower() not in ("true", "false"):
-        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': write true or false")
-    return value.lower() == "true"
+    return _query_value(name, ("boolean",))
 
 
 def _arg_list(name: str) -> Optional[list[str]]:
-    value = _query_value(name)
-    if isinstance(value, list):
-        if not all(isinstance(part, str) for part in value):
-            raise _bad_request(f"Cannot set query parameter '{name}': give a list of text")
-        return value
-    value = _arg(name)
-    return None if value is None else [part for part in value.split(",") if part]
+    return _query_value(name, ("list",))
+
+
+def _arg_date(name: str) -> Optional[datetime]:
+    return _query_value(name, ("date",))
 
 
 _COMPARISONS = {
@@ -392,31 +371,9 @@ def _like_match(value: str, pattern) -> bool:
 def _arg_variables(name: str) -> Optional[Callable[[dict], bool]]:
     """Camunda's variable filter (`amount_gt_1000,unit_eq_edu`, or in a POST body
     [{"name": "amount", "operator": "gt", "value": 1000}]) as a test of a variables dict."""
-    value = _query_value(name)
-    if value is None:
+    conditions = _query_value(name, ("variables",))
+    if conditions is None:
         return None
-    conditions = []
-    if isinstance(value, str):
-        for part in value.split(","):
-            match = re.fullmatch(r"(.+?)_(eq|neq|gteq|gt|lteq|lt|like|notLike)_(.*)", part)
-            if match is None:
-                raise _bad_request(f"Cannot set query parameter '{name}' to value '{part}': "
-                                   "write name_operator_value, operator one of " + ", ".join(_COMPARISONS))
-            text = match.group(3)
-            try:
-                operand = json.loads(text) if match.group(2) not in ("like", "notLike") else text
-            except json.JSONDecodeError:
-                operand = text
-            conditions.append((match.group(1), match.group(2), operand))
-    elif isinstance(value, list) and all(isinstance(c, dict) for c in value):
-        for c in value:
-            if not isinstance(c.get("operator"), str) or c["operator"] not in _COMPARISONS \
-                    or not isinstance(c.get("name"), str):
-                raise _bad_request(f"'{name}' takes [{{name, operator, value}}], operator one of "
-                                   + ", ".join(_COMPARISONS))
-            conditions.append((c["name"], c["operator"], c.get("value")))
-    else:
-        raise _bad_request(f"'{name}' takes name_operator_value text or a list of {{name, operator, value}}")
 
     def holds(variables: dict) -> bool:
         for var, operator, operand in conditions:
@@ -429,22 +386,6 @@ def _arg_variables(name: str) -> Optional[Callable[[dict], bool]]:
                 return False
         return True
     return holds
-
-
-def _arg_date(name: str) -> Optional[datetime]:
-    value = _arg(name)
-    if value is None:
-        return None
-    try:
-        moment = clock.aware(datetime.fromisoformat(value))
-        moment.astimezone(timezone.utc)  # stored in UTC: year 1 east of it has no UTC time
-    except ValueError:
-        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': "
-                           "write a date as 2026-03-02T09:00:00.000+0800") from None
-    except OverflowError:
-        raise _bad_request(f"Cannot set query parameter '{name}' to value '{value}': "
-                           "the date is out of range") from None
-    return moment
 
 
 def _dated(query, bounds: Iterable[tuple[str, Any, bool]]):
@@ -534,20 +475,17 @@ def _page_list(items: list) -> list:
 
 def _sort_keys() -> list[tuple[str, str]]:
     """Camunda's sortBy/sortOrder, or a POST body's sorting: [{sortBy, sortOrder}, …]."""
-    names = g.get("rest_query_names", ())
-    sorting = g.rest_query.get("sorting") if "sorting" in names else None
-    if sorting is not None:
-        items = [sorting] if isinstance(sorting, dict) else sorting
-        if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("sortBy") for i in items):
-            raise _bad_request("sorting takes [{\"sortBy\": …, \"sortOrder\": \"asc\" or \"desc\"}]")
-        for item in items:
-            if not isinstance(item.get("sortOrder"), (str, type(None))):
-                raise _bad_request(f"sortOrder must be asc or desc, not {_shown(item['sortOrder'])}")
-        keys = [(str(i["sortBy"]), (i.get("sortOrder") or "asc").lower()) for i in items]
+    kinds = g.get("rest_query_kinds", {})
+    sorting = g.rest_query.get("sorting") if "sorting" in kinds else None
+    if sorting is not None:  # read by web/rest_query_values.py: [(sortBy, sortOrder or None)]
+        keys = [(sort_by, (order or "asc").lower()) for sort_by, order in sorting]
+        orders = [order for _sort_by, order in keys]
     else:
-        sort_by = _arg("sortBy") if "sortBy" in names else None
-        keys = [] if sort_by is None else [(sort_by, (_arg("sortOrder") or "asc").lower())]
-    for _name, order in keys:
+        sort_by = _arg("sortBy") if "sortBy" in kinds else None
+        order = ((_arg("sortOrder") if "sortOrder" in kinds else None) or "asc").lower()
+        keys = [(sort_by, order)] if sort_by is not None else []
+        orders = [order]  # checked with or without a sortBy, as Camunda does
+    for order in orders:
         if order not in ("asc", "desc"):
             raise _bad_request(f"sortOrder '{order}' is not asc or desc")
     return keys
@@ -1870,7 +1808,8 @@ def submit_task_form(task_id: str):
 
 @rest_api.post("/message")
 def correlate_message():
-    """Camunda's message correlation: to the one waiting instance, or start the process it starts."""
+    """Camunda's message correlation: to the one waiting execution, else start the process it
+    starts; with `all`, to every waiting one and every process it starts."""
     caller = _require_writer("send messages")
     body = _json_body()
     name = body.get("messageName")
@@ -1878,37 +1817,50 @@ def correlate_message():
         raise _bad_request("messageName is required")
     if body.get("businessKey") is not None and not isinstance(body["businessKey"], str):
         raise _bad_request("businessKey must be text")
-    for unsupported in ("tenantId", "processVariablesLocal", "localCorrelationKeys", "all"):
+    for unsupported in ("tenantId", "processVariablesLocal", "localCorrelationKeys"):
         if body.get(unsupported):
             raise _bad_request(f"{unsupported} is not supported: correlate by businessKey, processInstanceId and "
-                               "correlationKeys to one instance")
+                               "correlationKeys")
+    if body.get("all") not in (None, True, False):
+        raise _bad_request(f"all must be true or false, not {_shown(body['all'])}")
     with _db().write() as session:
         instance_id = body.get("processInstanceId")
         if instance_id is not None:
             if not isinstance(instance_id, str):
                 raise _bad_request("processInstanceId must be text")
             instance_id = _int_id(session, ProcessInstance, instance_id, "process instance")
+        correlate = services.correlate_message_all if body.get("all") else services.correlate_message
         try:
-            result = services.correlate_message(
+            results = correlate(
                 session, name, business_key=body.get("businessKey"),
                 variables=variables_in(body.get("processVariables"), "processVariables"),
                 correlation_keys=variables_in(body.get("correlationKeys"), "correlationKeys") or None,
                 user=caller.name, instance_id=instance_id, sender=_sender(caller))
+        except MismatchingMessageCorrelation as exc:  # Camunda: a RestException wrapping the engine's
+            raise RestError(400, "RestException",
+                            f"org.camunda.bpm.engine.MismatchingMessageCorrelationException: {exc}") from exc
         except EngineError as exc:
             if status_of(exc) == 400 and not isinstance(exc, InvalidInput):
                 raise RestError(400, "RestException", f"Cannot correlate message '{name}': {exc}") from exc
             raise
-        row = result.instance
-        remember_types(row, body.get("processVariables"))
+        results = results if body.get("all") else [results]
+        for result in results:
+            remember_types(result.instance, body.get("processVariables"))
         if not body.get("resultEnabled"):
             return "", 204
-        entry = {"resultType": "ProcessDefinition" if result.started else "Execution",
-                 "execution": None if result.started else {"id": row.rest_id, "processInstanceId": row.rest_id,
-                                                           "ended": row.status in _ENDED, "tenantId": None},
-                 "processInstance": instance_dto(session, row) if result.started else None}
-        if body.get("variablesInResultEnabled"):
-            entry["variables"] = instance_variables_out(row)
-        return [entry]
+        return [_correlation_result(session, result, body.get("variablesInResultEnabled")) for result in results]
+
+
+def _correlation_result(session: Session, result: services.CorrelationResult, with_variables: bool) -> dict:
+    """Camunda's MessageCorrelationResultWithVariableDto."""
+    row = result.instance
+    entry = {"resultType": "ProcessDefinition" if result.started else "Execution",
+             "execution": None if result.started else {"id": row.rest_id, "processInstanceId": row.rest_id,
+                                                       "ended": row.status in _ENDED, "tenantId": None},
+             "processInstance": instance_dto(session, row) if result.started else None}
+    if with_variables:
+        entry["variables"] = instance_variables_out(row)
+    return entry
 
 
 # --- history -----------------------------------------------------------------------------------
@@ -2183,6 +2135,8 @@ _OPERATIONS = {  # event type -> (operationType, entityType, category)
     "status_changed": (None, "ProcessInstance", "Operator"),  # Suspend, Activate or Delete
     "variables_changed": ("ModifyVariable", "Variable", "Operator"),
     "message_correlated": ("CorrelateMessage", "ProcessInstance", "Operator"),
+    "timer_fired": ("Execute", "Job", "Operator"),  # executed by hand (/job/{id}/execute): it names who
+    "job_executed": ("Execute", "Job", "Operator"),
     "deployment": ("Create", "Deployment", "Operator"),
     "user_added": ("Create", "User", "Admin"),
     "password_changed": ("Update", "User", "Admin"),
@@ -2197,8 +2151,10 @@ def _operation_entries(session: Session, rows) -> list[dict]:
     entries = [_operation_entry(*row) for row in rows]
     tasks = _rest_ids(session, UserTask, (e["taskId"] for e in entries))
     deployments = _rest_ids(session, Deployment, (e["deploymentId"] for e in entries))
+    jobs = _rest_ids(session, Timer, (e["jobId"] for e in entries))
     for entry in entries:
         entry["taskId"], entry["deploymentId"] = tasks.get(entry["taskId"]), deployments.get(entry["deploymentId"])
+        entry["jobId"] = jobs.get(entry["jobId"])
     return entries
 
 
@@ -2236,7 +2192,8 @@ def _operation_entry(event: HistoryEvent, instance_id, definition_id, process_ke
             "processDefinitionId": definition_id, "processDefinitionKey": process_key,
             "processInstanceId": instance_id, "executionId": instance_id,
             "caseDefinitionId": None, "caseInstanceId": None, "caseExecutionId": None, "taskId": task_id,
-            "externalTaskId": None, "batchId": None, "jobId": None, "jobDefinitionId": None, "removalTime": None,
+            "externalTaskId": None, "batchId": None, "jobId": (data.get("timer") or data.get("job")) if entity == "Job"
+            else None, "jobDefinitionId": None, "removalTime": None,
             "rootProcessInstanceId": instance_id}
 
 

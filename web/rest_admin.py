@@ -206,7 +206,7 @@ def _job_rows(session: Session, key: Optional[int] = None) -> list[tuple[Timer, 
     rows = [r for r in rows if all(test(r) for name, test in tests.items() if _arg_bool(name))]
     if _arg("exceptionMessage"):
         rows = [r for r in rows if r[1] is not None and r[1].message == _arg("exceptionMessage")]
-    _arg_list("tenantIdIn")  # jobs belong to no tenant here: every job matches
+    # tenantIdIn filters nothing: jobs belong to no tenant here, every job matches
     fields = {"jobId": lambda r: r[0].id, "processInstanceId": lambda r: r[0].instance_id or 0,
               "executionId": lambda r: r[0].instance_id or 0, "processDefinitionId": lambda r: r[0].definition_id,
               "processDefinitionKey": lambda r: r[3].key, "jobRetries": lambda r: 0 if r[1] else 1,
@@ -275,7 +275,7 @@ def execute_job(job_id: str):
         if incident is not None:
             services.retry_incident(session, incident.id, user=caller.name)
         else:
-            services.execute_job(session, key)
+            services.execute_job(session, key, user=caller.name)
     return "", 204
 
 
@@ -385,7 +385,7 @@ def _subscription_query():
             query = query.where(column == _arg(name))
     if _arg_list("tenantIdIn") and not _arg_bool("includeEventSubscriptionsWithoutTenantId"):
         query = query.where(MessageSubscription.id.is_(None))  # subscriptions belong to no tenant
-    _arg_bool("withoutTenantId")  # every subscription is without a tenant
+    # withoutTenantId filters nothing: every subscription is without a tenant
     return _sorted(query, {"created": MessageSubscription.id, "tenantId": MessageSubscription.id},
                    (MessageSubscription.id,))
 

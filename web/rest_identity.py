@@ -1,5 +1,6 @@
 """/engine-rest/user and /engine-rest/group in Camunda 7.20's shapes: the users and groups (bureaus)
-of dalad, read by any caller and changed by administrators.
+of dalad, read by any caller and changed by administrators; a user changes their own profile and
+password too.
 
 A user's profile is {id, firstName, lastName, email}, each kept as given (engine/users.py checks
 them: text or null, names of at most 255 characters, an e-mail address of the simple form it
@@ -111,8 +112,12 @@ def user_create():
 
 @rest_api.put("/user/<user_id>/profile")
 def user_update_profile(user_id: str):
-    """Replaces firstName, lastName and email, as Camunda does: one left out becomes null."""
-    caller = _require_admin("change users")
+    """Replaces firstName, lastName and email, as Camunda does: one left out becomes null. The
+    user themselves or an administrator: Camunda's default authorizations give each new user ALL
+    permissions on their own user (DefaultAuthorizationProvider.newUser), so UPDATE of their profile."""
+    caller = _caller()
+    if not caller.is_admin and caller.name != user_id:
+        raise AccessDenied(f"{caller.name} may not change the profile of {user_id}: that needs the admin role")
     body = _json_body()
     checked = _profile(body)
     with _db().write() as session:

@@ -3,8 +3,9 @@
 It describes what web/rest.py implements, in the names of Camunda 7's engine-rest document
 (operations, parameters and schemas keep Camunda's names where Camunda has the call); the
 test `test_rest_openapi` checks that every route is described and nothing else. It is also the
-one list of the query parameters (and POST query bodies) each call accepts: `accepted` answers
-the REST layer, which refuses any other with a 400.
+one list of the query parameters (and POST query bodies) each call accepts, with their kinds:
+`accepted` answers the REST layer, which refuses any other with a 400 and reads each value as its
+kind (web/rest_query_values.py; a body filter as its query parameter).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ LONG = {"type": "integer", "format": "int64", "nullable": True}
 BOOL = {"type": "boolean", "nullable": True}
 # Dates as Camunda writes them: yyyy-MM-dd'T'HH:mm:ss.SSSZ in the server's zone (an offset without a
 # colon, so not RFC 3339's date-time). A date given in a query may also be RFC 3339 (ISO 8601).
-CAMUNDA_DATE = (r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}"
+CAMUNDA_DATE = (r"^(?!0000)\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}"
                 r"[+-]([01]\d|2[0-3])[0-5]\d$")
 DATE = {"type": "string", "pattern": CAMUNDA_DATE, "nullable": True,
         "description": "yyyy-MM-dd'T'HH:mm:ss.SSSZ in the server's zone, e.g. 2026-03-02T09:00:00.000+0800"}
@@ -144,11 +145,12 @@ SCHEMAS = {
     "UserIdDto": obj(userId=STR),
     "CompleteTaskDto": obj(variables=ref("VariableMap"), withVariablesInReturn=BOOL),
     "CorrelationMessageDto": needs(obj(
-        "Correlates to the one instance waiting for the message (by business key and correlation keys), or starts "
-        "the process whose start event it is.",
+        "Correlates to the one execution waiting for the message (by business key, process instance and "
+        "correlation keys), else starts the process whose start event it is; several matching are refused "
+        "(MismatchingMessageCorrelationException) unless all is true.",
         messageName=TEXT, businessKey=STR, processInstanceId=STR, withoutTenantId=BOOL,
         correlationKeys=ref("VariableMap"), processVariables=ref("VariableMap"),
-        all={**BOOL, "enum": [False, None], "description": "one instance only: true is refused"},
+        all={**BOOL, "description": "to every waiting execution and every process the message starts"},
         resultEnabled=BOOL, variablesInResultEnabled=BOOL), "messageName"),
     "ExecutionDto": obj(id=STR, processInstanceId=STR, ended=BOOL, tenantId=STR),
     "MessageCorrelationResultWithVariableDto": obj(
@@ -172,7 +174,7 @@ SCHEMAS = {
         rootProcessInstanceId=STR),
     "UserOperationLogEntryDto": obj(
         "A history event that a person caused. operationType: Create, Claim, Complete, Suspend, Activate, "
-        "Delete, ModifyVariable, CorrelateMessage, Update.",
+        "Delete, ModifyVariable, CorrelateMessage, Execute (a job run by hand), Update.",
         id=STR, userId=STR, timestamp=DATE, operationId=STR, operationType=STR, entityType=STR, category=STR,
         annotation=STR, property=STR, orgValue=STR, newValue=STR, deploymentId=STR, processDefinitionId=STR,
         processDefinitionKey=STR, processInstanceId=STR, executionId=STR, caseDefinitionId=STR,
@@ -281,10 +283,32 @@ ONLY_NULL = {"type": "string", "nullable": True, "enum": [None],
              "description": "a filter this call does not take: refused unless null"}
 
 
+def parameter_kind(param: dict) -> str:
+    """What a query parameter takes, and the POST body filter made from it (web/rest_query_values.py
+    reads either): text, boolean, int32, int64, date, list (of text) or variables (conditions)."""
+    schema = param["schema"]
+    described = param.get("description") or schema.get("description") or ""
+    if "anyOf" in schema:
+        return "date"
+    if described.startswith("name_operator_value"):
+        return "variables"
+    if described == "comma-separated":
+        return "list"
+    if schema.get("type") == "integer":
+        return schema.get("format", "int32")
+    return "boolean" if schema.get("type") == "boolean" else "text"
+
+
+QUERY_BODY_KINDS: dict[str, dict[str, str]] = {}  # a query body's schema name -> its filters' kinds
+
+
 def query_body(schema_name: str, filters: list[dict], sort_fields=()) -> dict:
     """The body of a POST query variant: the GET form's filters as JSON fields (lists as arrays;
     null filters nothing), and `sorting` as Camunda's [{sortBy, sortOrder}] by `sort_fields`.
-    Registers the schema; answers the body."""
+    Registers the schema and the kinds of its fields (its query parameters' kinds); answers the body."""
+    QUERY_BODY_KINDS[schema_name] = {param["name"]: parameter_kind(param) for param in filters}
+    if sort_fields:
+        QUERY_BODY_KINDS[schema_name]["sorting"] = "sorting"
     properties = {}
     for param in filters:
         schema = {**param["schema"], "nullable": True}
@@ -310,20 +334,22 @@ def query_body(schema_name: str, filters: list[dict], sort_fields=()) -> dict:
 
 COUNT = ref("CountResultDto")
 LIST = {"type": "string", "description": "comma-separated"}
-VARIABLES = {"type": "string", "description": "name_operator_value, comma-separated (eq, neq, gt, gteq, lt, lteq, "
-                                              "like, notLike); in a POST body [{name, operator, value}]"}
+_CONDITION = r"[^,]+_(eq|neq|gteq|gt|lteq|lt|like|notLike)_[^,]*"
+VARIABLES = {"type": "string", "pattern": f"^{_CONDITION}(,{_CONDITION})*$",
+             "description": "name_operator_value, comma-separated (eq, neq, gt, gteq, lt, lteq, like, notLike); in a "
+                            "POST body [{name, operator, value}]"}
 
 DEPLOYMENT_FILTERS = [query("id", STR), query("name", STR), query("nameLike", STR, "SQL LIKE pattern, % and _"),
                       query("source", STR), query("withoutSource", BOOL), query("tenantIdIn", STR, "comma-separated"),
                       query("withoutTenantId", BOOL), query("includeDeploymentsWithoutTenantId", BOOL),
                       query("before", DATE), query("after", DATE)]
-DEFINITION_FILTERS = [query("processDefinitionId", STR), query("processDefinitionIdIn", STR), query("key", STR),
-                      query("keysIn", STR), query("keyLike", STR), query("name", STR), query("nameLike", STR),
+DEFINITION_FILTERS = [query("processDefinitionId", STR), query("processDefinitionIdIn", LIST), query("key", STR),
+                      query("keysIn", LIST), query("keyLike", STR), query("name", STR), query("nameLike", STR),
                       query("version", INT), query("latestVersion", BOOL), query("deploymentId", STR),
                       query("versionTag", STR), query("suspended", BOOL), query("active", BOOL)]
 INSTANCE_FILTERS = [query("processInstanceIds", STR, "comma-separated"), query("businessKey", STR),
                     query("businessKeyLike", STR), query("processDefinitionKey", STR),
-                    query("processDefinitionKeyIn", STR), query("processDefinitionId", STR),
+                    query("processDefinitionKeyIn", LIST), query("processDefinitionId", STR),
                     query("suspended", BOOL), query("active", BOOL), query("withIncident", BOOL),
                     query("superProcessInstance", STR), query("subProcessInstance", STR),
                     query("rootProcessInstances", BOOL), query("variables", VARIABLES)]
@@ -338,8 +364,8 @@ TASK_FILTERS = [query(name, schema) for name, schema in (
     ("createdBefore", DATE), ("createdAfter", DATE), ("followUpBefore", DATE), ("followUpAfter", DATE),
     ("priority", INT), ("minPriority", INT), ("maxPriority", INT), ("processVariables", VARIABLES))]
 HISTORY_INSTANCE_FILTERS = [query(name, schema) for name, schema in (
-    ("processInstanceId", STR), ("processInstanceIds", STR), ("processInstanceBusinessKey", STR),
-    ("processInstanceBusinessKeyLike", STR), ("processDefinitionKey", STR), ("processDefinitionKeyIn", STR),
+    ("processInstanceId", STR), ("processInstanceIds", LIST), ("processInstanceBusinessKey", STR),
+    ("processInstanceBusinessKeyLike", STR), ("processDefinitionKey", STR), ("processDefinitionKeyIn", LIST),
     ("processDefinitionId", STR), ("finished", BOOL), ("unfinished", BOOL), ("completed", BOOL),
     ("externallyTerminated", BOOL), ("suspended", BOOL), ("active", BOOL), ("withIncidents", BOOL),
     ("startedBy", STR), ("startedBefore", DATE), ("startedAfter", DATE), ("finishedBefore", DATE),
@@ -351,7 +377,7 @@ ACTIVITY_FILTERS = [query(name, schema) for name, schema in (
     ("finished", BOOL), ("unfinished", BOOL), ("canceled", BOOL), ("completeScope", BOOL))]
 OPERATION_FILTERS = [query(name, schema) for name, schema in (
     ("processInstanceId", STR), ("processDefinitionId", STR), ("processDefinitionKey", STR), ("taskId", STR),
-    ("deploymentId", STR), ("userId", STR), ("operationType", STR), ("entityType", STR), ("entityTypeIn", STR),
+    ("deploymentId", STR), ("userId", STR), ("operationType", STR), ("entityType", STR), ("entityTypeIn", LIST),
     ("category", STR), ("afterTimestamp", DATE), ("beforeTimestamp", DATE))]
 
 INSTANCE_SORTING = ("instanceId", "definitionKey", "definitionId", "businessKey")
@@ -775,8 +801,9 @@ PATHS.update({
     "/job/{id}/retries": {"put": op("setJobRetries", "Job", "Retries above 0 run a failed job again "
                                     "(administrators).", params=[ID], body=json_body("RetriesDto", True),
                                     errors=ADMIN_ERRORS)},
-    "/job/{id}/execute": {"post": op("executeJob", "Job", "Run a waiting job now, or a failed one again "
-                                     "(administrators).", params=[ID], errors=ADMIN_ERRORS)},
+    "/job/{id}/execute": {"post": op("executeJob", "Job", "Run a waiting job now (a timer fires now, due or "
+                                     "not, as in Camunda), or a failed one again (administrators).", params=[ID],
+                                     errors=ADMIN_ERRORS)},
     "/external-task/{id}/unlock": {"post": op("unlock", "External Task", "Release the lock.", params=[ID],
                                               errors=("401", "403", "404"))},
     "/external-task/{id}/retries": {"put": op(
@@ -858,8 +885,8 @@ PATHS.update({
                                 body=json_body("UserDto", True), errors=ADMIN_ERRORS)},
     "/user/{id}/profile": {
         "get": op("getUserProfile", "User", "A user's profile.", params=[USER_ID], ok=ref("UserProfileDto")),
-        "put": op("updateProfile", "User", "Replace firstName, lastName and email (administrators): one "
-                                      "left out becomes null, as in Camunda.", params=[USER_ID],
+        "put": op("updateProfile", "User", "Replace firstName, lastName and email (the user, or an "
+                                      "administrator): one left out becomes null, as in Camunda.", params=[USER_ID],
                   body=json_body("UserProfileDto", True))},
     "/user/{id}/credentials": {"put": op("updateCredentials", "User", "A new password (the user, or an "
                                                                       "administrator).",
@@ -940,10 +967,10 @@ def _accepted_table() -> dict:
     table = {}
     for path_, operations in PATHS.items():
         for method, operation in operations.items():
-            params = frozenset(p["name"] for p in operation["parameters"] if p["in"] == "query")
+            params = {p["name"]: parameter_kind(p) for p in operation["parameters"] if p["in"] == "query"}
             schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
             name = schema.get("$ref", "").rpartition("/")[2]
-            body = frozenset(SCHEMAS[name]["properties"]) if name.endswith("QueryDto") else None
+            body = QUERY_BODY_KINDS.get(name)
             required = operation.get("requestBody", {}).get("required") and "application/json" in \
                 operation["requestBody"]["content"]
             required = (f"a JSON object ({name})" if name else "a JSON object") if required else None
@@ -951,8 +978,9 @@ def _accepted_table() -> dict:
     return table
 
 
-def accepted(method: str, path_: str) -> tuple[frozenset, Optional[frozenset], Optional[str]]:
-    """The query parameters a call takes, the fields of its JSON query body (None: the call
-    takes no query body), and the JSON body it requires, named for a message (None: the body may
-    be left out). `path_` is the call's path below /engine-rest with {} for each variable."""
-    return _accepted_table().get((method.lower(), path_), (frozenset(), None, None))
+def accepted(method: str, path_: str) -> tuple[dict[str, str], Optional[dict[str, str]], Optional[str]]:
+    """The query parameters a call takes and the fields of its JSON query body (None: the call
+    takes no query body), each with its kind (`parameter_kind`), and the JSON body it requires,
+    named for a message (None: the body may be left out). `path_` is the call's path below
+    /engine-rest with {} for each variable."""
+    return _accepted_table().get((method.lower(), path_), ({}, None, None))

@@ -152,7 +152,7 @@ def _variable_rows(session: Session, *, history: bool) -> list[dict]:
             query = query.where(ProcessDefinition.rest_id == _arg("processDefinitionId"))
         if _arg("processDefinitionKey"):
             query = query.where(ProcessDefinition.key == _arg("processDefinitionKey"))
-        _arg_bool("includeDeleted")  # variables are never deleted here: nothing more to include
+        # includeDeleted filters nothing: variables are never deleted here
     tenants = _arg_list("tenantIdIn")
     if tenants:
         query = query.where(Deployment.tenant_id.in_(tenants))
@@ -227,14 +227,9 @@ def _sorted_variables(entries: list[dict]) -> list[dict]:
     return entries
 
 
-def _deserialize_flag() -> None:
-    _arg_bool("deserializeValues")  # values are JSON already: serialized or not, they read the same
-
-
 @rest_api.get("/variable-instance")
 @rest_api.post("/variable-instance")
-def variable_instances():
-    _deserialize_flag()
+def variable_instances():  # deserializeValues: values are JSON, serialized or not they read the same
     with _db().read() as session:
         return _page_list(_variable_rows(session, history=False))
 
@@ -249,7 +244,6 @@ def variable_instances_count():
 @rest_api.get("/history/variable-instance")
 @rest_api.post("/history/variable-instance")
 def history_variable_instances():
-    _deserialize_flag()
     with _db().read() as session:
         return _page_list(_variable_rows(session, history=True))
 

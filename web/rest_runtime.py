@@ -18,7 +18,7 @@ from engine.models import ExternalTask, Incident, MessageSubscription, ProcessDe
     UserTask
 from forms import submission
 
-from .rest import (_ENDED, _arg, _arg_bool, _arg_list, _bad_request, _caller, _claim_for, _db, _definition,
+from .rest import (_ENDED, _arg, _arg_list, _bad_request, _caller, _claim_for, _db, _definition,
                    _element_catalog, _json_body, _require_task_worker, _running_instance, _unclaim, _visible_task,
                    form_variables_out, instance_variables_out, owner_of, remember_types, rest_api, variable_dto,
                    variable_value, variables_in)
@@ -162,7 +162,6 @@ def task_variables(task_id: str):
 
 @rest_api.get("/task/<task_id>/variables/<name>")
 def task_variable(task_id: str, name: str):
-    _arg_bool("deserializeValue")  # values are JSON: serialized or not they read the same
     with _db().read() as session:
         task, row = _visible_task(session, task_id)
         if name not in (row.variables or {}):
@@ -179,7 +178,6 @@ def task_local_variables(task_id: str):
 
 @rest_api.get("/task/<task_id>/localVariables/<name>")
 def task_local_variable(task_id: str, name: str):
-    _arg_bool("deserializeValue")
     with _db().read() as session:
         _visible_task(session, task_id)
     raise NotFound(f"task {task_id} has no local variable '{name}': a task's data is its process instance's")

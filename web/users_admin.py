@@ -15,7 +15,7 @@ from engine import bureaus, users
 from engine.errors import EngineError
 from engine.models import Bureau
 
-from . import N_, database, security
+from . import N_, database, profile_fields, security
 from .auth import bureau_names
 
 bp = security.protect(Blueprint("users_admin", __name__))
@@ -47,7 +47,7 @@ def _submitted() -> dict:
     if new_unit.startswith(bureaus.UNIT_PREFIX):
         new_unit = new_unit[len(bureaus.UNIT_PREFIX):]
     return {"name": (request.form.get("name") or "").strip(),
-            **{field: request.form.get(field) or "" for field in users.PROFILE_FIELDS},
+            **profile_fields.submitted(),
             "bureaus": groups, "new_unit": new_unit, "new_unit_name": (request.form.get("new_unit_name") or "").strip(),
             "roles": [r for r in request.form.getlist("roles") if r]}
 
@@ -56,7 +56,7 @@ def _check(form: dict, *, new: bool) -> dict:
     """Messages per field for what the engine would refuse, in the UI language; the profile checked
     goes into form["profile"]."""
     errors: dict[str, list[str]] = {}
-    errors.update(_check_profile(form))
+    errors.update(profile_fields.check_profile(form))
     if new:
         if not _NAME.fullmatch(form["name"]):
             errors["name"] = [_("用户名为 1 至 100 个字符，不含空格和斜杠")]
@@ -77,28 +77,6 @@ def _check(form: dict, *, new: bool) -> dict:
     if not form["bureaus"] and not form["roles"] and "bureaus" not in errors:
         errors["bureaus"] = [_("请至少选择一个部门或角色")]
     return errors
-
-
-def _check_profile(form: dict) -> dict[str, list[str]]:
-    """Each name and the e-mail checked alone, so that every wrong one is marked."""
-    errors: dict[str, list[str]] = {}
-    checked = {}
-    for field in users.PROFILE_FIELDS:
-        try:
-            checked[field] = getattr(users.profile_checked(**{field: form[field]}), field)
-        except users.ProfileInvalid as exc:
-            errors[field] = [_profile_message(exc)]
-    form["profile"] = users.Profile(**checked) if not errors else None
-    return errors
-
-
-def _profile_message(exc) -> str:
-    if exc.problem == "length":
-        return _("最多 %(n)s 个字符", n=users.EMAIL_LENGTH if exc.field == "email" else users.NAME_LENGTH)
-    if exc.problem == "email":
-        return _("电子邮箱格式不正确：应为“名称@域名”，@ 前最多 %(n)s 个字符，不含空格，例如 zhangsan@dalad.gov.cn",
-                 n=users.EMAIL_LOCAL_LENGTH)
-    return _("不能含有换行、制表符等控制字符")  # (a form sends only text: "control")
 
 
 @bp.get("/admin/users")

@@ -16,7 +16,7 @@ from typing import Optional
 import pytest
 from sqlalchemy import select
 
-from engine import replay, services
+from engine import audit, replay, services
 from engine.models import ExternalTask, HistoryEvent, ProcessInstance, UserTask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "web"))
@@ -436,6 +436,55 @@ def test_event_based_gateway_over_message_signal_and_timer(rest, frozen_clock):
     again = start(rest, "c7_event_gateway", business_key="ORDER-4")
     fire_timers(rest, timedelta(days=7), frozen_clock)
     assert set(tasks(rest, again)) == {"remind"}
+
+
+def test_a_timer_job_executed_before_its_due_date_fires_now_once(rest, frozen_clock):
+    """Camunda's POST /job/{id}/execute runs a timer job at once, whatever its due date: the week's
+    wait ends now, the history names the administrator who executed it and replays it, and the
+    scheduler does not fire it again at its time."""
+    deploy(rest, "event_gateway.bpmn")
+    instance = start(rest, "c7_event_gateway", business_key="ORDER-1")
+    admin = rest.as_("admin")
+    [job] = admin.get("/job", processInstanceId=instance).get_json()
+    assert job["dueDate"] == "2026-03-09T09:00:00.000+0800"
+    fire_timers(rest, timedelta(hours=1), frozen_clock)
+    assert set(tasks(rest, instance)) == set()  # not due: the scheduler leaves it
+    response = admin.post(f"/job/{job['id']}/execute")
+    assert response.status_code == 204, response.get_json()
+    assert set(tasks(rest, instance)) == {"remind"}
+    assert admin.get("/job", processInstanceId=instance).get_json() == []
+    error_of(admin.post("/message", {"messageName": "payment_received", "businessKey": "ORDER-1"}), 400,
+             "RestException")  # the gateway took the timer
+    [entry] = admin.get("/history/user-operation", processInstanceId=instance, operationType="Execute").get_json()
+    assert (entry["userId"], entry["entityType"], entry["jobId"], entry["timestamp"]) == (
+        "admin", "Job", job["id"], "2026-03-02T10:00:00.000+0800")
+    [gateway] = admin.get("/history/activity-instance", processInstanceId=instance,
+                          activityId="Gateway_wait").get_json()
+    assert gateway["endTime"] == "2026-03-02T10:00:00.000+0800"  # it waited until the job was executed
+    fire_timers(rest, timedelta(days=8), frozen_clock)
+    assert admin.get("/task/count", processInstanceId=instance).get_json() == {"count": 1}
+    with rest.db.read() as session:
+        assert audit.verify_timer_occurrences(session).ok
+
+
+def test_a_timer_start_job_executed_before_its_due_date_starts_an_instance_now(rest, frozen_clock):
+    """The occurrence it was waiting for starts now; the job then waits for the one after."""
+    deploy(rest, "cron_start.bpmn")  # Monday 2026-03-02 09:00: the next workday 9:00 is Tuesday's
+    admin = rest.as_("admin")
+    [job] = admin.get("/job", processDefinitionKey="c7_cron_start").get_json()
+    assert job["dueDate"] == "2026-03-03T09:00:00.000+0800"
+    assert admin.post(f"/job/{job['id']}/execute").status_code == 204
+    assert admin.get("/process-instance/count", processDefinitionKey="c7_cron_start").get_json() == {"count": 1}
+    [waiting] = admin.get("/job", processDefinitionKey="c7_cron_start").get_json()
+    assert (waiting["id"], waiting["dueDate"]) == (job["id"], "2026-03-04T09:00:00.000+0800")
+    [entry] = admin.get("/history/user-operation", processDefinitionKey="c7_cron_start").get_json()
+    assert (entry["userId"], entry["operationType"], entry["entityType"]) == ("admin", "Create", "ProcessInstance")
+    fire_timers(rest, timedelta(days=1), frozen_clock)  # Tuesday 9:00 ran already
+    assert admin.get("/process-instance/count", processDefinitionKey="c7_cron_start").get_json() == {"count": 1}
+    fire_timers(rest, timedelta(days=1), frozen_clock)  # Wednesday's
+    assert admin.get("/process-instance/count", processDefinitionKey="c7_cron_start").get_json() == {"count": 2}
+    with rest.db.read() as session:
+        assert audit.verify_timer_occurrences(session).ok
 
 
 def test_sequential_multi_instance_subprocess_with_an_error_boundary(rest):

@@ -64,6 +64,25 @@ def test_a_non_interrupting_timer_cycle_reminds_beside_the_work(rest, frozen_clo
             and "waiting" not in session.scalars(select(Timer.state)).all()
 
 
+def test_timer_event_subprocess_jobs_executed_before_their_due_date_fire_now(rest, frozen_clock):
+    """As in Camunda, executing a timer job runs it whatever its due date: the reminder now (its
+    cycle counts the occurrence it waited for as done), then the ten days' deadline, which closes the rest."""
+    deploy(rest, "timer_event_subprocesses.bpmn")
+    instance = start(rest, "c7_timer_event_subprocesses", deadlineDays=10)
+    [reminder] = jobs(rest, instance, "every_day")
+    assert reminder["dueDate"][:10] == "2026-03-03"
+    response = rest.as_("admin").post(f"/job/{reminder['id']}/execute")
+    assert response.status_code == 204, response.get_json()
+    assert sorted(tasks(rest, instance)) == ["remind", "review"]
+    [following] = jobs(rest, instance, "every_day")
+    assert following["dueDate"][:10] == "2026-03-04"  # the occurrence of 03-03 ran: the cycle goes on after it
+    [deadline] = jobs(rest, instance, "after_ten_days")
+    assert deadline["dueDate"][:10] == "2026-03-12"
+    assert rest.as_("admin").post(f"/job/{deadline['id']}/execute").status_code == 204
+    assert sorted(tasks(rest, instance)) == ["close_overdue"]
+    assert jobs(rest, instance, "every_day") == [] and jobs(rest, instance, "after_ten_days") == []
+
+
 def test_an_interrupting_timer_closes_what_the_process_was_doing(rest, frozen_clock):
     deploy(rest, "timer_event_subprocesses.bpmn")
     instance = start(rest, "c7_timer_event_subprocesses", deadlineDays=10)

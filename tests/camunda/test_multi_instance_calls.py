@@ -170,7 +170,7 @@ def test_a_message_reaches_only_the_call_it_is_correlated_to(rest):
     assert len(admin.get("/event-subscription", eventName="site_update").get_json()) == 3  # one in each call
     message = error_of(admin.post("/message", {"messageName": "site_update", "businessKey": "S-1"}), 400,
                        "RestException")  # all three share the root's business key
-    assert "matches 3 instances" in message, message
+    assert "3 executions match" in message, message
     error_of(admin.post("/message", {"messageName": "site_update", "processInstanceId": caller}), 400,
              "RestException")  # the caller itself does not wait for it
     response = admin.post("/message", {"messageName": "site_update", "businessKey": "S-1",

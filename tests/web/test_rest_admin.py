@@ -3,13 +3,14 @@ do what, and what each changes, in Camunda's shapes. The client libraries drive 
 tests/clients."""
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from engine import services
-from engine.models import HistoryEvent, ProcessInstance
+from engine.models import HistoryEvent, ProcessInstance, Timer
 from engine.replay import verify
 from test_rest_helpers import deployed, error_of, modeler_deploy, rest, start  # noqa: F401
 
@@ -104,6 +105,43 @@ def test_a_failed_job_is_listed_resolved_by_an_administrator_and_its_incident_go
     tree = admin.get(f"/process-instance/{instance['id']}/activity-instances").get_json()
     assert (tree["activityType"], [c["activityId"] for c in tree["childActivityInstances"]]) == (
         "processDefinition", ["check"])
+
+
+def test_timer_cycle_jobs_executed_early_fire_now_as_the_occurrence_they_waited_for(rest, frozen_clock):
+    """reminders.bpmn: a cron wait for the next workday 9:00, then a daily R3 reminder beside the reply.
+    Executed before their due dates (as in Camunda, the job runs now), each fires at once; the
+    reminder's cycle counts the occurrence it stood for: two more follow, not three."""
+    deployed(rest, "reminders.bpmn")
+    admin = rest.as_("admin")
+    instance = start(rest, "reminders", user="admin")  # Monday 2026-03-02 09:00
+
+    def waiting() -> list[tuple[str, str]]:
+        listed = admin.get("/job", processInstanceId=instance["id"]).get_json()
+        return [(j["dueDate"][:16], element_of(j)) for j in listed]
+
+    def element_of(job: dict) -> str:
+        with rest.db.read() as session:
+            return session.scalar(select(Timer.element_id).where(Timer.rest_id == job["id"]))
+
+    def tasks() -> list[str]:
+        return sorted(t["taskDefinitionKey"] for t in admin.get("/task", processInstanceId=instance["id"]).get_json())
+
+    [cron] = admin.get("/job", processInstanceId=instance["id"]).get_json()
+    assert waiting() == [("2026-03-03T09:00", "next_workday_morning")]
+    assert admin.post(f"/job/{cron['id']}/execute").status_code == 204
+    assert tasks() == ["reply"]
+    assert waiting() == [("2026-03-03T09:00", "daily_reminder")]  # a day after the reply was offered
+    [reminder] = admin.get("/job", processInstanceId=instance["id"]).get_json()
+    assert admin.post(f"/job/{reminder['id']}/execute").status_code == 204
+    assert tasks() == ["remind", "reply"]
+    assert waiting() == [("2026-03-04T09:00", "daily_reminder")]
+    for _day in range(4):
+        frozen_clock.advance(timedelta(days=1))
+        services.fire_due_timers(rest.db)
+    assert tasks() == ["remind", "remind", "remind", "reply"] and waiting() == []
+    with rest.db.read() as session:
+        chain, report = verify(session, session.scalar(select(ProcessInstance.id)))
+        assert chain.ok and report.ok, (chain, report)
 
 
 def test_fetch_and_lock_takes_only_the_tasks_its_topic_filters_name(orders):

@@ -224,7 +224,7 @@ def test_a_message_goes_to_the_instance_named_by_process_instance_id(review):
     first = start(review, "mailbox", business_key="M-1")
     second = start(review, "mailbox", business_key="M-1")  # the same business key: only the id tells them apart
     drc = review.as_("drc")
-    assert "2 instances" in error_of(drc.post("/message", {"messageName": "reply", "businessKey": "M-1"}),
+    assert "2 executions match" in error_of(drc.post("/message", {"messageName": "reply", "businessKey": "M-1"}),
                                      400, "RestException")
     assert drc.post("/message", {"messageName": "reply", "processInstanceId": second["id"],
                                  "withoutTenantId": True}).status_code == 204
@@ -241,7 +241,7 @@ def test_messages_that_match_nothing_or_are_malformed_are_refused(review):
                        400, "RestException")
     assert message.startswith("Cannot correlate message 'reply':")
     start(review, "mailbox", business_key="M-1")
-    assert "2 instances" in error_of(review.as_("drc").post("/message", {"messageName": "reply", "businessKey": "M-1"}),
+    assert "2 executions match" in error_of(review.as_("drc").post("/message", {"messageName": "reply", "businessKey": "M-1"}),
                                      400, "RestException")
     error_of(review.as_("drc").post("/message", {"businessKey": "M-1"}), 400, "InvalidRequestException")
     error_of(review.as_("drc").post("/message", {"messageName": "reply", "processInstanceId": "1"}), 404,

@@ -382,6 +382,26 @@ def test_a_description_with_expressions_is_evaluated_when_the_task_is_created(re
     assert done["description"] == described
 
 
+def test_null_and_typed_values_in_task_names_and_descriptions_read_as_juel_writes_them(rest):
+    """Camunda's JUEL: in a text with expressions a null is '' and a value its Java text (true, 1.5E7);
+    a name or description that is only `${x}` is x itself, so a null leaves it null."""
+    rest.definitions = deployed(rest, "task_text_nulls.bpmn")
+    instance = start(rest, "text_nulls", unit="edu", projectName=None, note=None, title=None, urgent=True,
+                     amount=15000000.0, copies=3)
+    tasks = {t["taskDefinitionKey"]: t for t in rest.as_("edu").get("/task", processInstanceId=instance["id"]).get_json()}
+    assert (tasks["review"]["name"], tasks["review"]["description"]) == ("审核 ", None)
+    assert (tasks["flag"]["name"], tasks["flag"]["description"]) == (None, "加急：true，金额 1.5E7 元，份数 3，备注 。")
+    history = {t["taskDefinitionKey"]: t for t in rest.as_("auditor").get(
+        "/history/task", processInstanceId=instance["id"]).get_json()}
+    assert (history["review"]["name"], history["review"]["description"]) == ("审核 ", None)
+    assert (history["flag"]["name"], history["flag"]["description"]) == (None, "加急：true，金额 1.5E7 元，份数 3，备注 。")
+    named = start(rest, "text_nulls", unit="edu", projectName="智慧教育", note="先看预算", title=True, urgent=False,
+                  amount=1500.5, copies=1)
+    tasks = {t["taskDefinitionKey"]: t for t in rest.as_("edu").get("/task", processInstanceId=named["id"]).get_json()}
+    assert (tasks["review"]["name"], tasks["review"]["description"]) == ("审核 智慧教育", "先看预算")
+    assert (tasks["flag"]["name"], tasks["flag"]["description"]) == ("true", "加急：false，金额 1500.5 元，份数 1，备注 先看预算。")
+
+
 def test_a_python_create_listener_sets_the_description_from_the_one_it_reads(rest):
     """Deployed from the Modeler: recheck's listener runs task.setDescription("加急：" + task.getDescription())."""
     rest.definitions = deployed(rest, "task_description_listener.bpmn")

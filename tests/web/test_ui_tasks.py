@@ -339,3 +339,23 @@ def test_in_english_one_mistake_is_not_called_fields(db, client):
     response = post(client, f"/tasks/{task_id}/complete", {**GOOD_FORM, "months": "一年半"})
     assert response.status_code == 422
     assert "Fields to correct: 1." in text_of(response) and "1 fields" not in text_of(response)
+
+
+def test_a_task_whose_name_or_description_gives_null_shows_no_none(db, client):
+    """`审核 ${projectName}` with projectName null reads 审核 (JUEL's ''), a description that is only
+    `${note}` with note null is none: no instructions card, never the text 'None'."""
+    from conftest import deploy_files
+    deploy_files(db, "task_text_nulls.bpmn")
+    with db.write() as session:
+        row = services.start_process(session, "text_nulls", user="edu_li", variables={
+            "unit": "edu", "projectName": None, "note": None, "title": None, "urgent": True, "amount": 2.5, "copies": 3})
+    with db.read() as session:
+        tasks = {t.element_id: t for t in services.tasks(session, instance_id=row.id)}
+    login(client, "edu_li")
+    review = client.get(f"/tasks/{tasks['review'].id}").get_data(as_text=True)
+    assert "<h1>审核 </h1>" in review and 'id="instructions"' not in review and "None" not in review
+    flag = client.get(f"/tasks/{tasks['flag'].id}").get_data(as_text=True)
+    assert "<h1>flag</h1>" in flag and "None" not in flag
+    assert '<p class="instructions">加急：true，金额 2.5 元，份数 3，备注 。</p>' in _instructions(flag)
+    inbox = text_of(client.get("/inbox/?view=group"))
+    assert "审核" in inbox and "None" not in inbox

@@ -101,7 +101,10 @@ def test_a_nul_in_a_page_query_or_a_form_field_is_a_400_page(client):
     post(client, "/lang", {"lang": "en", "next": "/"})
     page = html.unescape(client.get("/projects?q=%00").get_data(as_text=True))
     assert '"q" contains a NUL character (U+0000)' in page
-    assert post(client, "/profile", {"display_name": "\x00"}).status_code == 400
+    response = post(client, "/me/profile", {"first_name": "周", "last_name": "\x00"})  # 我的设置's own profile
+    assert response.status_code == 400
+    assert '"last_name" contains a NUL character (U+0000)' in html.unescape(response.get_data(as_text=True))
+    assert 'name="first_name" value="admin_zhou（测试）"' in client.get("/me").get_data(as_text=True)  # unchanged
 
 
 def test_a_lone_surrogate_in_json_sent_to_a_page_is_a_400_page(client):
