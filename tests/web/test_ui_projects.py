@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from test_ui_fixtures import app, client, login, text_of  # noqa: F401
+from test_ui_fixtures import app, client, login, post, text_of  # noqa: F401
 
 from conftest import deploy_files
 from engine import charts, clock, documents, projects, services
@@ -387,9 +387,10 @@ def test_every_string_of_the_ui_has_its_english():
         method_map, options_map = parse_mapping_cfg(handle)
     missing = []
     for source, _line, message, _comments, _context in extract_from_dir(
-            str(REPO), method_map, options_map, keywords={"_": None, "gettext": None, "N_": None, "ngettext": (1, 2)}):
+            str(REPO), method_map, options_map, keywords={"_": None, "gettext": None, "N_": None, "ngettext": (1, 2),
+                                                          "pgettext": ((1, "c"), 2)}):
         text = message if isinstance(message, str) else message[0]
-        entry = catalog.get(text)
+        entry = catalog.get(text, context=_context)
         if entry is None or not entry.string:
             missing.append(f"{source}: {text}")
     assert not missing, "no English for:\n" + "\n".join(missing)
@@ -419,3 +420,18 @@ def test_a_called_process_is_its_callers_project_and_its_tasks_name_their_called
     auditor = _client_for(app, "auditor_sun")
     assert auditor.get(f"/audit/instances/{called}").headers["Location"].endswith(f"/audit/instances/{root}")
     assert mark in text_of(auditor.get(f"/audit/instances/{root}"))
+
+
+def test_a_project_without_tasks_says_which_timer_it_waits_for_and_when(db, app):
+    """“流程正在等待” alone leaves the official guessing: the page names the timer and its due time."""
+    deploy_files(db, "waits.bpmn")
+    with db.write() as session:
+        instance_id = services.start_process(session, "waits", business_key="P-2026-064", user="office_chen",
+                                             variables={"unit": "edu", "project_name": "智慧教育云平台"}).id
+    client = app.test_client()
+    login(client, "office_chen")
+    current = text_of(client.get(f"/projects/{instance_id}")).split("当前办理")[1].split("流程图与当前位置")[0]
+    due = (clock.now() + timedelta(hours=1)).astimezone(clock.local_zone()).strftime("%Y-%m-%d %H:%M")
+    assert "冷静期" in current and f"{due} 到期" in current
+    post(client, "/lang", {"lang": "en", "next": "/"})
+    assert f"Waiting for “冷静期”, due {due}" in text_of(client.get(f"/projects/{instance_id}"))
