@@ -19,7 +19,8 @@
 #   make conformance  the DMN TCK (levels 2 and 3) through the engine's DMN API
 #   make test-long    a 10,000-round loop through the services, completed and verified
 #   make bench        engine throughput, long instance, verify and HTTP latency benchmarks
-#   make bench-scale  the inbox and completions with 100,000 open tasks
+#   make bench-scale  the inbox and completions with 100,000 open tasks; the dashboard and project
+#                     list at 3,000 and 30,000 projects
 #   make clean        caches and build artefacts (keeps $(VENV) and instance/)
 #   make distclean    clean + remove $(VENV)
 #
@@ -176,6 +177,7 @@ bench: venv
 
 bench-scale: venv
 	$(BIN)/python bench/inbox_scale.py $(BENCH_ARGS)
+	$(BIN)/python bench/dashboard_scale.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache test-artifacts

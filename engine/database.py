@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from sqlalchemy.orm import sessionmaker
 
 from . import jsontext, stepsql
 
+log = logging.getLogger(__name__)
 DEFAULT_URL_ENV = "DALAD_DATABASE_URL"
 PING_AFTER_IDLE_SECONDS = 10
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -60,6 +63,27 @@ def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
         stepsql.forget_prepared(dbapi_connection)  # (psycopg's rollback may drop every prepared statement)
     except Exception as dead:
         raise exc.DisconnectionError(str(dead)) from dead  # the pool retries with a new connection
+
+
+def _optimize_sqlite(dbapi_connection, mask: str = "") -> None:
+    """Keep SQLite's query statistics (it never runs ANALYZE by itself): PRAGMA optimize analyzes
+    the tables whose statistics are missing or stale among those this connection's queries used
+    (with `mask` 0x10002: every table, from SQLite 3.46), each from a bounded sample
+    (analysis_limit), as sqlite.org recommends before connections close (`dispose`: the command
+    line's), now and then on long-lived ones (the server's scheduler, daily) and after a schema
+    change (`upgrade`). Usually it does nothing; when another connection holds the write lock it is
+    left for the next time rather than waited for."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=0")
+        cursor.execute("PRAGMA analysis_limit=400")
+        cursor.execute(f"PRAGMA optimize{mask}")
+    except sqlite3.Error as skipped:  # busy, read-only or closing: the statistics wait for the next time
+        log.debug("PRAGMA optimize skipped: %s", skipped)
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
 
 
 _BEGIN_WRITE, _BEGIN_READ = stepsql.Statement("BEGIN IMMEDIATE"), stepsql.Statement("BEGIN")
@@ -176,6 +200,21 @@ class Database:
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+        self.optimize(every_table=True)
+
+    def optimize(self, *, every_table: bool = False) -> None:
+        """SQLite: refresh the query statistics where they are missing or stale (`every_table`: of
+        every table, not only those this connection's queries used: after a schema change).
+        PostgreSQL's autovacuum keeps its own."""
+        if not self.is_sqlite:
+            return
+        try:
+            with self.engine.connect() as connection:
+                _optimize_sqlite(connection.connection.dbapi_connection, "=0x10002" if every_table else "")
+        except exc.DBAPIError as skipped:  # the file cannot be opened: nothing to keep
+            log.debug("PRAGMA optimize skipped: %s", skipped)
 
     def dispose(self) -> None:
+        """Close the pool's connections (SQLite: after keeping the statistics of what they queried)."""
+        self.optimize()
         self.engine.dispose()

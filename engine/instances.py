@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
-from . import clock, dmn, history, inbox, incidents, runtime, stepsql
+from . import clock, dmn, history, inbox, incidents, project_columns, runtime, stepsql
 from . import called as called_processes
 from .specs import call_scope, is_call
 from .errors import ExecutionError, InstanceNotRunning, InvalidInput, NotFound
@@ -224,6 +224,7 @@ class Handle:
     completed_task: Optional[tuple[str, str, Optional[UserTask]]] = None  # (task uuid, user, its row)
     open_tasks: dict = field(default_factory=dict)
     calls: dict = field(default_factory=dict)  # call activity task uuid -> its called instance's row id
+    opened_texts: dict = field(default_factory=dict)  # task row id -> what its stage is read from, opened now
 
     @property
     def meta(self) -> dict:
@@ -324,6 +325,7 @@ def create(session: Session, definition_id: int, *, business_key: Optional[str],
                   open_tasks={}, waits=[], revision=0, started_by=user, started_at=now, updated_at=now, ended_at=None,
                   history_count=0, history_head=None, super_instance_id=None, root_instance_id=None, call_task=None)
     values["id"] = _INSERT_INSTANCE.run(session.connection(), values).scalar_one()
+    values.update(dict.fromkeys(project_columns.COLUMNS))  # (set by its first save)
     row = as_read(session, ProcessInstance, values)
     history.record_system(session, history.Event(  # so that a deleted instance is named (audit.check_creations)
         "instance_created", actor=user, data={"instance": row.id, "process": f"{definition.key}:{definition.version}",
@@ -376,11 +378,14 @@ def save(session: Session, handle: Handle) -> None:
     count, head = history.append(session, row.id, row.history_count, row.history_head, handle.events,
                                  runtime.state_digest(workflow))
     columns["history_count"], columns["history_head"] = count, head
-    for name in ("status", "variables", "open_tasks"):  # an unchanged indexed or JSON column is not rewritten
-        if name in columns and columns[name] == getattr(row, name):
+    columns.update(project_columns.columns(session, row.id, columns["variables"],
+                                           [task_id for task_id, _element in handle.open_tasks.values()],
+                                           handle.opened_texts))
+    for name in ("status", "variables", "open_tasks", *project_columns.COLUMNS):  # an unchanged indexed or
+        if name in columns and columns[name] == getattr(row, name):  # JSON column is not rewritten
             del columns[name]
     write_columns(session, row, columns)
-    handle.events = []
+    handle.events, handle.opened_texts = [], {}
     if not workflow.completed:  # an ended instance does not move again: the cache keeps live ones
         session.info.setdefault("dalad_saved", []).append((row.id, row.revision, workflow))
 
@@ -456,6 +461,7 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
         task_id = insert.run(connection, values).scalar_one()
         inbox.add_candidates(session, inbox.candidate_rows(task_id, values))
         opened[uuid] = [task_id, element]
+        handle.opened_texts[task_id] = project_columns.task_text(values["name"], element)
         handle.events.append(history.Event("task_created", element_id=element,
                                            occurrence=_occurrence(workflow, task),
                                            data={"task": task_id, "assignee": values["assignee"],
@@ -679,3 +685,4 @@ def close_waits(session: Session, row: ProcessInstance) -> None:
         cancelled.append(task.id)
     inbox.mark_closed(session, cancelled)
     row.open_tasks, row.waits = {}, []
+    project_columns.refresh(session, row)

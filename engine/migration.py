@@ -35,7 +35,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import called, clock, event_subprocesses, history, inbox, instances, runtime
+from . import called, clock, event_subprocesses, history, inbox, instances, project_columns, runtime
 from .errors import EngineError, ExecutionError, InstanceNotRunning, InvalidInput, NotFound
 from .models import (ExternalTask, MessageSubscription, ProcessDefinition, ProcessInstance, Timer,
                      UserTask)
@@ -465,6 +465,7 @@ def _migrate(session, instance_id, target_definition_id, mapping, user) -> Proce
     session.expire(row, ["definition"])  # the relationship still holds the source version
     instances.save(session, handle)
     _retarget_rows(session, row, target, workflow)
+    project_columns.refresh(session, row)  # its open tasks' names are the target version's
     called.retarget(session, row)
     return row
 

@@ -159,7 +159,11 @@ class ProcessInstance(Base):
     __tablename__ = "process_instance"
     __table_args__ = (  # the project list reads root instances by start; a caller's calls are found by super_instance_id
         Index("ix_process_instance_root_started", "started_at", "id", **_where("super_instance_id IS NULL")),
-        Index("ix_process_instance_super_instance_id", "super_instance_id", **_where("super_instance_id IS NOT NULL")))
+        Index("ix_process_instance_super_instance_id", "super_instance_id", **_where("super_instance_id IS NOT NULL")),
+        # the dashboard's figures: one pass over this index, no row read (engine/projects.py dashboard)
+        Index("ix_process_instance_figures", "status", "process_key", "stage", "stage_done", "plan_year",
+              "started_at", "approved_fen", "spent_fen", "super_instance_id", **_where("super_instance_id IS NULL")),
+        Index("ix_process_instance_odd_amounts", "id", **_where("odd_amounts IS NOT NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
     rest_id: Mapped[str] = rest_id_column()
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
@@ -183,6 +187,14 @@ class ProcessInstance(Base):
     super_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"))
     root_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"), index=True)
     call_task: Mapped[Optional[str]] = mapped_column(String(36))
+    # what the project list and the dashboard read of a root instance, kept by each step that
+    # changes its variables or tasks (engine/project_columns.py); None on a called one
+    stage: Mapped[Optional[str]] = mapped_column(String(200))  # its `stage` variable, else its open tasks'
+    stage_done: Mapped[Optional[str]] = mapped_column(String(32))  # no task open: its last completed task's
+    plan_year: Mapped[Optional[int]] = mapped_column(Integer)
+    approved_fen: Mapped[Optional[int]] = mapped_column(BigInteger)  # approved_budget in 分
+    spent_fen: Mapped[Optional[int]] = mapped_column(BigInteger)  # spend (spent_total) in 分
+    odd_amounts: Mapped[Optional[bool]] = mapped_column(Boolean)  # True: an amount the fen columns do not hold
     definition: Mapped[ProcessDefinition] = relationship()
 
 
@@ -196,7 +208,7 @@ class UserTask(Base):
     # in the key so that SQLite counts from the index alone). By assignee: rows that have one (an
     # unclaimed task's steps write none). An instance's tasks in one state, as projects read their
     # open and done ones. A called process's rows.
-    __table_args__ = (Index("ix_user_task_instance_state", "instance_id", "state"),
+    __table_args__ = (Index("ix_user_task_instance_state", "instance_id", "state", "completed_at", "id"),
                       Index("ix_user_task_assignee_state", "assignee", "state", **_where("assignee IS NOT NULL")),
                       Index("ix_user_task_inbox_due", "state", "due_key", "created_at", "id",
                             **_where("state = 'ready'")),

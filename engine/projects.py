@@ -3,42 +3,32 @@
 The fields come from the variables lifecycle.md names: the business key (the project code),
 `project_name`, `unit`, `category`, `stage`, `approved_budget`, `spend`, `plan_year`. An
 instance without a `stage` variable gets the stage its open task (or the process, or its last
-completed task) names. These functions read the inbox tables and the instance columns, and load
-the workflow state only to paint the diagram of one project.
+completed task) names. The stage, plan year and amounts are kept on the instance row by each step
+(engine/project_columns.py), so that the list filters and pages in SQL and the dashboard counts
+and sums there. These functions read the inbox tables and the instance columns, and load the
+workflow state only to paint the diagram of one project.
 """
 from __future__ import annotations
 
-import re
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Iterable, Optional
 
-from sqlalchemy import and_, exists, false, func, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import String, and_, case, cast, exists, false, func, literal, or_, select, true
+from sqlalchemy.orm import Session, aliased
 
 from . import bureaus, clock, history, instances, runtime
 from .bureaus import UNIT_PREFIX
 from .models import Incident, ProcessDefinition, ProcessInstance, Resource, TaskCandidate, UserTask
+from .project_columns import STAGES, approved_of, plan_year, spent_of, stage_of_text
+from .project_columns import text as _text
 from .rendering import Highlight
 from .xmlsafe import parse_xml
 
-# Stages of the 办法 in their order (lifecycle.md, P2), and how task names and element ids show them.
-STAGES = ("proposal", "feasibility", "design", "construction", "acceptance", "post_evaluation")
-_STAGE_WORDS = (  # checked in this order: "后评价" before anything else that says 评价
-    ("post_evaluation", ("后评价", "自评价", "评价结果", "post_eval", "self_eval", "post-eval", "evaluation_result")),
-    ("acceptance", ("验收", "审计报告", "档案", "资产", "拨付", "accept", "audit_report", "archive", "asset",
-                    "withhold")),
-    ("construction", ("建设实施", "施工", "进度", "进展", "采购", "招标", "合同", "实施机构", "监理", "年度绩效",
-                      "严重", "调整", "恢复建设", "construct", "progress", "procure", "tender", "contract",
-                      "implementing", "supervisor", "annual_report", "serious", "adjust", "resum")),
-    ("design", ("初步设计", "design")),
-    ("feasibility", ("可行性", "可研", "feasib")),
-    ("proposal", ("建议书", "立项", "框架", "参建", "proposal", "project_basis", "framework", "participation")),
-)
 STATUSES = ("running", "waiting", "suspended", "incident", "completed", "terminated")
-SPENT_REPORTED = "spent_total"  # the amount spent so far, as the unit's latest progress report gives it
 OPEN_STATUSES = ("running", "waiting", "suspended", "incident")
 
 
@@ -105,46 +95,14 @@ class Project:
         return self.status in OPEN_STATUSES
 
 
-def stage_of_text(*texts: Optional[str]) -> Optional[str]:
-    """The stage a task or process name speaks of, else None."""
-    lowered = [text.lower() for text in texts if text]
-    for stage, pattern in _STAGE_PATTERNS:
-        for text in lowered:
-            if pattern.search(text):
-                return stage
-    return None
-
-
-_STAGE_PATTERNS = tuple((stage, re.compile("|".join(map(re.escape, words)))) for stage, words in _STAGE_WORDS)
-
-
-def amount(value) -> Optional[Decimal]:
-    """A money variable as Decimal (None when absent or not a number)."""
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    try:
-        number = Decimal(str(value).replace(",", "").strip())
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
 def _year(variables: dict, started_at: datetime) -> int:
-    for key in ("plan_year", "year"):
-        value = variables.get(key)
-        try:
-            year = int(str(value).strip())
-        except (TypeError, ValueError):
-            continue
-        if 1900 < year < 3000:
-            return year
-    return clock.aware(started_at).astimezone(clock.local_zone()).year
+    """The project's year: its plan year, else the year it started."""
+    return plan_year(variables) or clock.aware(started_at).astimezone(clock.local_zone()).year
 
 
-def _text(value) -> Optional[str]:
-    if value is None or value == "":
-        return None
-    return str(value)
+def _name_stage(names: dict[str, str], process_key: str) -> Optional[str]:
+    """The stage a process's name (its latest version's) names."""
+    return stage_of_text(names.get(process_key, process_key), process_key)
 
 
 # --- who sees what -----------------------------------------------------------------------------
@@ -198,33 +156,19 @@ _NEXT_TASKS = select(UserTask.id, UserTask.instance_id, UserTask.name, UserTask.
     .where(UserTask.state == "ready").order_by(UserTask.due_at.is_(None), UserTask.due_at, UserTask.id)
 
 
-def _last_completed_names(session: Session, instance_ids: list[int]) -> dict[int, str]:
-    """The name and element id of each instance's last completed task (what its stage is read from)."""
-    out: dict[int, str] = {}
-    if not instance_ids:
-        return out
-    for start in range(0, len(instance_ids), 500):
-        chunk = instance_ids[start:start + 500]
-        for instance_id, name, element in session.execute(
-                select(UserTask.instance_id, UserTask.name, UserTask.element_id)
-                .where(UserTask.state == "completed", UserTask.instance_id.in_(chunk))
-                .order_by(UserTask.completed_at, UserTask.id)):
-            out[instance_id] = f"{name or ''} {element}"
-    return out
-
-
-def _listing(viewer: Viewer, filters: ProjectFilter):
-    """The instance rows of the projects `viewer` may see, newest first, narrowed by the filters
-    that the instance's columns and variables answer; stage, year and overdue read its tasks and
-    history too (_passes)."""
+def _listing(viewer: Viewer, filters: ProjectFilter, names: dict[str, str]):
+    """The instance rows of the projects `viewer` may see that pass `filters`, newest first: every
+    filter answered in SQL, by the row's columns (the stage and plan year kept on it), its
+    variables or its tasks."""
     query = (select(ProcessInstance.id, ProcessInstance.process_key, ProcessInstance.business_key,
                     ProcessInstance.status, ProcessInstance.variables, ProcessInstance.started_at,
-                    ProcessInstance.started_by, ProcessInstance.ended_at)
+                    ProcessInstance.started_by, ProcessInstance.ended_at, ProcessInstance.stage,
+                    ProcessInstance.stage_done)
              .where(_visible(viewer), ProcessInstance.super_instance_id.is_(None))  # a called process is its caller's
              .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc()))
     if filters.process:
         query = query.where(ProcessInstance.process_key == filters.process)
-    for name in ("unit", "category"):  # narrowed here, checked again on the project (_passes)
+    for name in ("unit", "category"):
         if getattr(filters, name):
             query = query.where(ProcessInstance.variables[name].as_string() == getattr(filters, name))
     if filters.text:
@@ -236,49 +180,52 @@ def _listing(viewer: Viewer, filters: ProjectFilter):
         query = query.where(ProcessInstance.status.in_(OPEN_STATUSES))
     elif filters.status:
         query = query.where(ProcessInstance.status == filters.status)
-    if filters.stage:  # a `stage` variable that names another stage rules it out; without one, tasks tell
-        stage = ProcessInstance.variables["stage"].as_string()
-        query = query.where(or_(stage.is_(None), stage == "", stage == filters.stage))
-    if filters.year:  # a plan year (then checked on the row), else the year it started
+    if filters.stage:
+        query = query.where(_stage_is(filters.stage, names))
+    if filters.year:  # its plan year, else the year it started
         start, end = (datetime(year, 1, 1, tzinfo=clock.local_zone()) for year in (filters.year, filters.year + 1))
-        query = query.where(or_(ProcessInstance.variables["plan_year"].as_string().is_not(None),
-                                ProcessInstance.variables["year"].as_string().is_not(None),
-                                and_(ProcessInstance.started_at >= start, ProcessInstance.started_at < end)))
+        query = query.where(or_(ProcessInstance.plan_year == filters.year,
+                                and_(ProcessInstance.plan_year.is_(None), ProcessInstance.started_at >= start,
+                                     ProcessInstance.started_at < end)))
     if filters.overdue:
         query = query.where(exists().where(UserTask.instance_id == ProcessInstance.id, UserTask.state == "ready",
                                            UserTask.due_at < clock.now()))
     return query
 
 
+def _stage_is(stage: str, names: dict[str, str]):
+    """SQL condition: the project's stage is `stage` (its own, else its process name's, else its
+    last completed task's: engine/project_columns.py)."""
+    by_name = {key: _name_stage(names, key) for key in names}
+    named = [key for key, named_stage in by_name.items() if named_stage == stage]
+    unnamed = [key for key, named_stage in by_name.items() if named_stage is None]
+    return or_(ProcessInstance.stage == stage, and_(ProcessInstance.stage.is_(None), or_(
+        ProcessInstance.process_key.in_(named),
+        and_(ProcessInstance.process_key.in_(unnamed), ProcessInstance.stage_done == stage))))
+
+
 def _described(session: Session, rows: list, names: dict[str, str]) -> list[Project]:
     """Projects of instance rows: their fields, next tasks and stage."""
-    now = clock.now()
-    tasks = _next_tasks(session, [row.id for row in rows], now)
-    needs_history = [row.id for row in rows if not (row.variables or {}).get("stage") and not tasks.get(row.id)]
-    last_done = _last_completed_names(session, needs_history)
+    tasks = _next_tasks(session, [row.id for row in rows], clock.now())
     out = []
     for row in rows:
         variables = row.variables or {}
-        process_name = names.get(row.process_key, row.process_key)
-        next_tasks = tasks.get(row.id, [])
-        stage = _text(variables.get("stage")) or stage_of_text(*(f"{t.name} {t.element_id}" for t in next_tasks)) \
-            or stage_of_text(process_name, row.process_key) or stage_of_text(last_done.get(row.id))
         out.append(Project(
-            instance_id=row.id, process_key=row.process_key, process_name=process_name,
+            instance_id=row.id, process_key=row.process_key, process_name=names.get(row.process_key, row.process_key),
             code=row.business_key, unified_code=_text(variables.get("project_code")),
             name=_text(variables.get("project_name")), unit=_text(variables.get("unit")),
-            category=_text(variables.get("category")), stage=stage, status=row.status,
-            approved_budget=amount(variables.get("approved_budget")),
-            spend=amount(variables.get("spend", variables.get(SPENT_REPORTED))),
+            category=_text(variables.get("category")),
+            stage=row.stage or _name_stage(names, row.process_key) or row.stage_done, status=row.status,
+            approved_budget=approved_of(variables), spend=spent_of(variables),
             year=_year(variables, row.started_at), started_at=row.started_at, started_by=row.started_by,
-            ended_at=row.ended_at, variables=variables, next_tasks=next_tasks))
+            ended_at=row.ended_at, variables=variables, next_tasks=tasks.get(row.id, [])))
     return out
 
 
 def projects(session: Session, viewer: Viewer, filters: ProjectFilter = ProjectFilter()) -> list[Project]:
-    """All the projects `viewer` may see that pass `filters`, newest first (exports, the dashboard)."""
-    rows = [row for row in session.execute(_listing(viewer, filters)) if _row_passes(row, filters)]
-    return [p for p in _described(session, rows, _process_names(session)) if _passes(p, filters)]
+    """All the projects `viewer` may see that pass `filters`, newest first (the exports)."""
+    names = _process_names(session)
+    return _described(session, session.execute(_listing(viewer, filters, names)).all(), names)
 
 
 @dataclass(frozen=True)
@@ -286,62 +233,21 @@ class ProjectPage:
     rows: list[Project]
     page: int
     more: bool  # a next page exists
-    total: Optional[int]  # how many pass the filters, up to COUNT_CAP + 1; None when only reading them all tells
+    total: int  # how many pass the filters, up to COUNT_CAP + 1
 
 
 COUNT_CAP = 1000
-_SCAN_CHUNK = 200  # rows read at a time when a filter needs more than the row
 
 
 def page_of(session: Session, viewer: Viewer, filters: ProjectFilter, page: int, per_page: int) -> ProjectPage:
-    """One page of the projects `viewer` may see that pass `filters`, newest first. Without a
-    filter on the variables or tasks, the page is read by index and the count capped; with one,
-    rows are read in order only until the page (and one more) has passed."""
-    query, names = _listing(viewer, filters), _process_names(session)
-    if not _reads_variables(filters):
-        rows = session.execute(query.limit(per_page + 1).offset((page - 1) * per_page)).all()
-        counted = query.with_only_columns(ProcessInstance.id).order_by(None).limit(COUNT_CAP + 1).subquery()
-        total = session.scalar(select(func.count()).select_from(counted))
-        return ProjectPage(_described(session, rows[:per_page], names), page, len(rows) > per_page, total)
-    wanted, passed, exhausted, chunk = page * per_page + 1, [], False, query
-    while len(passed) < wanted and not exhausted:
-        rows = session.execute(chunk.limit(_SCAN_CHUNK)).all()
-        kept = [row for row in rows if _row_passes(row, filters)]  # what the row answers, before its tasks are read
-        passed += [p for p in _described(session, kept, names) if _passes(p, filters)]
-        exhausted = len(rows) < _SCAN_CHUNK
-        if rows:  # the next chunk: after the last row read, in the listing's order (started_at, id descending)
-            last = rows[-1]
-            chunk = query.where(or_(ProcessInstance.started_at < last.started_at,
-                                    and_(ProcessInstance.started_at == last.started_at, ProcessInstance.id < last.id)))
-    return ProjectPage(passed[(page - 1) * per_page:page * per_page], page, len(passed) > page * per_page,
-                       len(passed) if exhausted else None)
-
-
-def _reads_variables(filters: ProjectFilter) -> bool:
-    return bool(filters.text or filters.unit or filters.category or filters.stage or filters.year or filters.overdue)
-
-
-def _row_passes(row, filters: ProjectFilter) -> bool:
-    """The filters an instance row answers by itself (its key, variables and start)."""
-    variables = row.variables or {}
-    if filters.text:
-        needle = filters.text.lower()
-        if not any(needle in (_text(value) or "").lower() for value in (
-                row.business_key, variables.get("project_code"), variables.get("project_name"))):
-            return False
-    if filters.unit and _text(variables.get("unit")) != filters.unit:
-        return False
-    if filters.category and _text(variables.get("category")) != filters.category:
-        return False
-    return not filters.year or _year(variables, row.started_at) == filters.year
-
-
-def _passes(project: Project, filters: ProjectFilter) -> bool:
-    """The filters a project's tasks answer (its stage, whether one is overdue), on a row that
-    passed the others (_row_passes)."""
-    if filters.stage and project.stage != filters.stage:
-        return False
-    return not filters.overdue or project.overdue
+    """One page of the projects `viewer` may see that pass `filters`, newest first: read in the
+    order of the root instances' started-at index, filtered in SQL, the count capped."""
+    names = _process_names(session)
+    query = _listing(viewer, filters, names)
+    rows = session.execute(query.limit(per_page + 1).offset((page - 1) * per_page)).all()
+    counted = query.with_only_columns(ProcessInstance.id).order_by(None).limit(COUNT_CAP + 1).subquery()
+    total = session.scalar(select(func.count()).select_from(counted))
+    return ProjectPage(_described(session, rows[:per_page], names), page, len(rows) > per_page, total)
 
 
 def project(session: Session, viewer: Viewer, instance_id: int) -> Optional[Project]:
@@ -351,8 +257,9 @@ def project(session: Session, viewer: Viewer, instance_id: int) -> Optional[Proj
         instance_id, row = row.root_instance_id, session.get(ProcessInstance, row.root_instance_id)
     if row is None:
         return None
-    rows = session.execute(_listing(viewer, ProjectFilter()).where(ProcessInstance.id == instance_id)).all()
-    found = _described(session, rows, _process_names(session))
+    names = _process_names(session)
+    rows = session.execute(_listing(viewer, ProjectFilter(), names).where(ProcessInstance.id == instance_id)).all()
+    found = _described(session, rows, names)
     return found[0] if found else None
 
 
@@ -389,35 +296,76 @@ class Dashboard:
 
 
 def dashboard(session: Session, viewer: Viewer) -> Dashboard:
-    """Figures for the office and the leading group: stages, overdue tasks, budgets per year."""
-    found = projects(session, viewer)
-    open_projects = [p for p in found if p.is_open]
-    by_stage = Counter(p.stage for p in open_projects)
+    """Figures for the office and the leading group: stages, overdue tasks, budgets per year.
+
+    Counted and summed by the database over the columns each step keeps on the instance row (one
+    pass over an index, a few rows back whatever the number of projects); only the projects with an
+    amount those columns cannot hold exactly (engine/project_columns.py) are read whole."""
+    names = _process_names(session)
+    shown = (ProcessInstance.super_instance_id.is_(None), _visible(viewer))
+    by_stage: Counter = Counter()
+    budget: dict[int, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    total = open_count = 0
+    for status, key, stage, stage_done, year, count, approved, spent, amounts in session.execute(
+            _figures(session, shown)):
+        total += count
+        if status in OPEN_STATUSES:
+            open_count += count
+            by_stage[stage or _name_stage(names, key) or stage_done] += count
+        if amounts:
+            budget[year][0] += Decimal(approved or 0) / 100
+            budget[year][1] += Decimal(spent or 0) / 100
+    for variables, started_at in session.execute(select(ProcessInstance.variables, ProcessInstance.started_at)
+                                                 .where(ProcessInstance.odd_amounts.is_not(None), *shown)):
+        approved, spent = approved_of(variables or {}), spent_of(variables or {})
+        if approved is not None or spent is not None:
+            year = _year(variables or {}, started_at)
+            budget[year][0] += approved or 0
+            budget[year][1] += spent or 0
     per_stage = [(s, by_stage[s]) for s in STAGES if by_stage[s]]
     per_stage += sorted(((s, n) for s, n in by_stage.items() if s not in STAGES and s is not None),
                         key=lambda item: item[0])
     if by_stage[None]:
         per_stage.append((None, by_stage[None]))
-    overdue = Counter()
-    overdue_count = 0
-    for p in open_projects:
-        for task in p.next_tasks:
-            if task.overdue:
-                overdue_count += 1
-                for group in task.groups or ("",):
-                    overdue[group] += 1
-    budget: dict[int, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
-    for p in found:
-        if p.approved_budget is not None or p.spend is not None:
-            budget[p.year][0] += p.approved_budget or 0
-            budget[p.year][1] += p.spend or 0
+    overdue: Counter = Counter()
+    overdue_tasks = 0
+    task = aliased(UserTask)  # (the visibility check's own task rows stay the instance's)
+    for groups, count in session.execute(
+            select(cast(task.candidate_groups, String), func.count())
+            .join(ProcessInstance, ProcessInstance.id == task.instance_id)
+            .where(task.state == "ready", task.due_key < clock.now(), ProcessInstance.status.in_(OPEN_STATUSES),
+                   *shown)
+            .group_by(cast(task.candidate_groups, String))):
+        overdue_tasks += count
+        for group in json.loads(groups or "null") or ("",):  # each bureau a task is offered to
+            overdue[group] += count
     return Dashboard(
         per_stage=per_stage,
         overdue_per_bureau=sorted(overdue.items(), key=lambda item: (-item[1], item[0])),
         budget_per_year=[(year, *budget[year]) for year in sorted(budget)],
-        total=len(found), open=len(open_projects), overdue_tasks=overdue_count,
-        approved_total=sum((p.approved_budget or Decimal(0) for p in found), Decimal(0)),
-        spent_total=sum((p.spend or Decimal(0) for p in found), Decimal(0)))
+        total=total, open=open_count, overdue_tasks=overdue_tasks,
+        approved_total=sum((a for a, _s in budget.values()), Decimal(0)),
+        spent_total=sum((s for _a, s in budget.values()), Decimal(0)))
+
+
+def _figures(session: Session, shown: tuple):
+    """The projects shown, counted and their amounts (in fen) summed by status, process, stage
+    columns and year: a row for each such group."""
+    first, last = session.execute(select(*(select(func.min(ProcessInstance.started_at) if oldest else
+                                                  func.max(ProcessInstance.started_at))
+                                           .where(ProcessInstance.super_instance_id.is_(None)).scalar_subquery()
+                                           for oldest in (True, False)))).one()
+    zone = clock.local_zone()
+    first_year, last_year = ((clock.aware(moment).astimezone(zone).year if moment else 0) for moment in (first, last))
+    started = case(*((ProcessInstance.started_at < datetime(year + 1, 1, 1, tzinfo=zone), year)
+                     for year in range(first_year, last_year)), else_=literal(last_year)) \
+        if last_year > first_year else literal(last_year)
+    rows = select(ProcessInstance.status, ProcessInstance.process_key, ProcessInstance.stage,
+                  ProcessInstance.stage_done, func.coalesce(ProcessInstance.plan_year, started).label("year"),
+                  ProcessInstance.approved_fen, ProcessInstance.spent_fen).where(*shown).subquery()
+    groups = (rows.c.status, rows.c.process_key, rows.c.stage, rows.c.stage_done, rows.c.year)
+    return select(*groups, func.count(), func.sum(rows.c.approved_fen), func.sum(rows.c.spent_fen),
+                  func.count(rows.c.approved_fen) + func.count(rows.c.spent_fen)).group_by(*groups)
 
 
 # --- one project: timeline, decisions, documents, diagram --------------------------------------

@@ -16,6 +16,7 @@ from .database import Database
 log = logging.getLogger(__name__)
 
 DUE_TIMERS_JOB = "dalad-fire-due-timers"
+OPTIMIZE_JOB = "dalad-sqlite-optimize"
 
 
 def fire_due_timers_job(db: Database) -> int:
@@ -36,6 +37,9 @@ def start_scheduler(db: Database, interval_seconds: float = 5) -> BackgroundSche
     scheduler.add_job(fire_due_timers_job, "interval", seconds=interval_seconds, args=[db],
                       id=DUE_TIMERS_JOB, name="fire due timers", max_instances=1, coalesce=True,
                       misfire_grace_time=None)
+    if db.is_sqlite:  # the pool's connections live as long as the server: their statistics kept daily
+        scheduler.add_job(db.optimize, "interval", hours=24, id=OPTIMIZE_JOB, name="SQLite statistics",
+                          max_instances=1, coalesce=True)
     scheduler.start()
     log.info("timer scheduler started (every %s s)", interval_seconds)
     return scheduler

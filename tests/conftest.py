@@ -49,12 +49,16 @@ def db(database):
 
 
 def emptied(database):
-    """Empty every table of `database`, forget cached workflows, set the test history key."""
+    """Empty every table of `database` (SQLite: and its statistics), forget cached workflows, set the
+    test history key."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with database.engine.begin() as conn:
         if database.is_sqlite:
             for name in tables:
                 conn.execute(text(f'DELETE FROM "{name}"'))
+            # statistics that PRAGMA optimize kept (engine/database.py) when another Database or a
+            # `dalad` process closed its connections: each test plans as on a new database
+            conn.execute(text("DROP TABLE IF EXISTS sqlite_stat1"))
         else:
             conn.execute(text("SET LOCAL lock_timeout = '10s'"))  # a leaked session fails loudly
             conn.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"))

@@ -26,7 +26,7 @@ from engine.rendering import render_svg
 from . import N_, database, render_error, security
 from .auth import bureau_names
 from .errors import status_of
-from .tasks import EVENT_LABELS, PROJECT_FIELDS
+from .tasks import EVENT_LABELS, project_context
 
 bp = security.protect(Blueprint("audit", __name__, url_prefix="/audit"))
 EXPORT_LIMIT = 50_000
@@ -146,16 +146,7 @@ def svg_data_uri(svg: str) -> str:
 
 
 def _project(instance: ProcessInstance, names: dict) -> list[tuple[str, object, str]]:
-    variables = instance.variables or {}
-    rows = []
-    for key, label in PROJECT_FIELDS:
-        value = variables.get(key)
-        if value in (None, ""):
-            continue
-        if key == "unit":
-            value = names.get(f"unit:{value}", value)
-        rows.append((_(label), value, "money" if key in ("estimated_budget", "approved_budget", "spend") else "text"))
-    return rows
+    return project_context(instance.variables or {}, names)
 
 
 def _value(value) -> str:

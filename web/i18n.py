@@ -137,7 +137,9 @@ def template_gettext() -> dict:
 
 
 def language() -> str:
-    return str(get_locale() or DEFAULT)
+    """The language in use as LANGUAGES names it (Babel spells Chinese zh_Hans_CN)."""
+    locale = get_locale()
+    return next((code for code, parsed in _LOCALES.items() if parsed == locale), DEFAULT)
 
 
 def init_app(app: Flask) -> None:

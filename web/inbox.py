@@ -12,6 +12,7 @@ from engine.inbox import InboxFilter
 
 from . import N_, database, security
 from .auth import bureau_names
+from .tasks import display_names
 
 bp = security.protect(Blueprint("inbox", __name__))
 PER_PAGE = 20
@@ -44,10 +45,11 @@ def index(view: str):
                                        page=page_number, per_page=PER_PAGE)
         processes = inbox_queries.process_choices(session)
         names = bureau_names(session)
+        people = display_names(session, {row.task.assignee for row in page.rows})
         unfiltered = filters == InboxFilter(sort=filters.sort)  # then the page's total is the view's count
         g.navigation = navigation(session, user, known={view: page.total} if unfiltered else None)
     return render_template("inbox.html", view=view, title=_(VIEW_TITLES[view]), page=page, filters=filters,
-                           processes=processes, process_names=dict(processes), bureaus=names,
+                           processes=processes, process_names=dict(processes), bureaus=names, people=people,
                            query_args={k: v for k, v in request.args.items() if k != "page" and v})
 
 

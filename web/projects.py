@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
+from datetime import datetime
 from decimal import Decimal
 from typing import Optional
 
@@ -20,22 +21,21 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from engine import bureaus, charts, clock, documents, projects as queries
+from engine.audit import element_names
 from engine.errors import EngineError
-from engine.models import ProcessDefinition, ProcessInstance, Resource, User
+from engine.models import ProcessDefinition, ProcessInstance, Resource
 from engine.projects import ProjectFilter, Viewer
 from engine.rendering import render_svg
 
 from . import N_, bad_request, casefile, database, security
 from .auth import CurrentUser, bureau_names
 from .i18n import local_time
-from .tasks import STAGES, engine_error, may_see as may_see_task
+from .tasks import CATEGORIES, STAGES, display_names, engine_error, may_see as may_see_task
 
 bp = security.protect(Blueprint("projects", __name__))
 PER_PAGE = 25
 FIRST_YEAR, LAST_YEAR = 1901, 2999  # the plan years engine.projects reads
 DASHBOARD_GROUPS = ("office", "leading_group")
-CATEGORIES = {"infrastructure": N_("电子政务基础设施"), "software": N_("软件开发及购买"), "om": N_("运维服务"),
-              "operations": N_("运维服务")}
 STATUSES = {"running": N_("办理中"), "waiting": N_("等待中"), "suspended": N_("已暂停"), "incident": N_("异常"),
             "completed": N_("已办结"), "terminated": N_("已终止")}
 STATUS_FILTERS = {"open": N_("未办结"), **STATUSES}
@@ -114,9 +114,9 @@ def index():
         choices = {**queries.filter_choices(session), "categories": list(CATEGORIES)}
         names = bureau_names(session)
     query_args = {k: v for k, v in request.args.items() if k != "page" and v}
-    pages = -(-found.total // PER_PAGE) if found.total is not None and found.total <= queries.COUNT_CAP else None
+    pages = -(-found.total // PER_PAGE) if found.total <= queries.COUNT_CAP else None
     return render_template("projects/index.html", found=found, rows=found.rows, pages=pages,
-                           capped=found.total is not None and found.total > queries.COUNT_CAP,
+                           capped=found.total > queries.COUNT_CAP,
                            count_cap=queries.COUNT_CAP, filters=filters,
                            choices=choices, names=names, query_args=query_args, status_filters=STATUS_FILTERS)
 
@@ -233,26 +233,28 @@ def show(instance_id: int):
         all_steps = case.steps
         docs = case.documents
         task_rows = {t.id: t for t in _task_rows(session, instance_id)}
-        people = _display_names(session, {s.completed_by for s in all_steps} | {d.uploaded_by for d in docs}
+        people = display_names(session, {s.completed_by for s in all_steps} | {d.uploaded_by for d in docs}
                                 | {c.user_name for c in case.comments}
                                 | {t.assignee for t in found.next_tasks} | {row.started_by})
         return render_template(
             "projects/show.html", project=found, instance=row, definition=definition, names=names,
             periods=queries.timeline(found, all_steps), case=case, documents=docs, people=people,
-            openable={tid for tid, t in task_rows.items() if may_see_task(t, user)})
+            openable={tid for tid, t in task_rows.items() if may_see_task(t, user)},
+            timers=[] if found.next_tasks else _waiting_timers(session, row, definition))
+
+
+def _waiting_timers(session, row: ProcessInstance, definition: ProcessDefinition) -> list[tuple[str, datetime]]:
+    """(name, due) of the timers an instance without open tasks waits for, soonest first."""
+    waits = [(element, datetime.fromisoformat(due)) for kind, _uuid, element, due in row.waits or [] if kind == "timer"]
+    if not waits:
+        return []
+    names = element_names(session, definition)
+    return sorted(((names.get(element) or element, due) for element, due in waits), key=lambda wait: wait[1])
 
 
 def _task_rows(session, instance_id):
     from engine.models import UserTask
     return session.scalars(select(UserTask).where(UserTask.instance_id == instance_id))
-
-
-def _display_names(session, names: set) -> dict:
-    names = {n for n in names if n}
-    if not names:
-        return {}
-    return {name: display or name for name, display in session.execute(
-        select(User.name, User.display_name).where(User.name.in_(names)))}
 
 
 @bp.get("/projects/<int:instance_id>/stages/<int:index>/approval-form")
@@ -282,7 +284,7 @@ def _approval_form_html(instance_id: int, index: int) -> str:
         if index >= len(case.stages):
             abort(404)
         stage = case.stages[index]
-        people = _display_names(session, {e.completed_by for e in stage.entries})
+        people = display_names(session, {e.completed_by for e in stage.entries})
         return render_template("projects/approval_form.html", project=found, stage=stage, case=case,
                                names=bureau_names(session), people=people, now=clock.now(), index=index)
 

@@ -45,6 +45,8 @@ PROJECT_FIELDS = (
 MONEY_FIELDS = {"estimated_budget", "approved_budget", "spend"}
 STAGES = {"proposal": N_("项目建议书"), "feasibility": N_("可行性研究报告"), "design": N_("初步设计方案和投资概算"),
           "construction": N_("建设实施"), "acceptance": N_("验收"), "post_evaluation": N_("后评价")}
+CATEGORIES = {"infrastructure": N_("电子政务基础设施"), "software": N_("软件开发及购买"), "om": N_("运维服务"),
+              "operations": N_("运维服务")}
 EVENT_LABELS = {
     "instance_started": N_("发起流程"), "task_created": N_("生成待办"), "task_claimed": N_("签收任务"),
     "task_unclaimed": N_("取消签收"), "task_completed": N_("办结任务"), "task_cancelled": N_("任务取消"),
@@ -134,7 +136,7 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
     docs, comments = case.documents, case.comments
     events = _path(case)
     names = bureau_names(session)
-    people = _display_names(session, {e["actor"] for e in events} | {c.user_name for c in comments}
+    people = display_names(session, {e["actor"] for e in events} | {c.user_name for c in comments}
                             | {(e.get("data") or {}).get("to") for e in events if e["type"] == "task_assigned"}
                             | {d.uploaded_by for d in docs} | {task.assignee, task.completed_by})
     return render_template(
@@ -145,7 +147,7 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
         reusable=[d for d in docs if d.task_id != task.id], uploaded=_latest_uploads(docs, task.id),
         documents=docs, comments=comments, events=events, bureaus=names, people=people, case=case,
         description=instances.task_description(session, definition.id, task.element_id, task.description),
-        project=_project_context(branch if branch is not None else instance.variables or {}, names),
+        project=project_context(branch if branch is not None else instance.variables or {}, names),
         findings=_plan_findings(session, instance), may_act=may_act(task, user),
         may_claim=task.state == "ready" and not task.assignee and may_act(task, user),
         may_unclaim=task.state == "ready" and task.assignee == user.name,
@@ -184,7 +186,7 @@ def _branch(session, task: UserTask, instance: ProcessInstance) -> Optional[dict
     return instances.branch_variables(session, instance, task.task_uuid)
 
 
-def _project_context(variables: dict, names: dict) -> list[tuple[str, str, str]]:
+def project_context(variables: dict, names: dict) -> list[tuple[str, str, str]]:
     """(label, value, kind) of what the task's variables tell about the project."""
     rows = []
     for key, label in PROJECT_FIELDS:
@@ -196,6 +198,8 @@ def _project_context(variables: dict, names: dict) -> list[tuple[str, str, str]]
             value = names.get(f"{bureaus.UNIT_PREFIX}{value}", str(value))
         elif key == "stage":
             value = _(STAGES[value]) if value in STAGES else str(value)
+        elif key == "category":
+            value = _(CATEGORIES[value]) if value in CATEGORIES else str(value)
         rows.append((_(label), value, kind))
     return rows
 
@@ -218,7 +222,8 @@ def _parse(text: str):
     return datetime.fromisoformat(text)
 
 
-def _display_names(session, names: set) -> dict:
+def display_names(session, names: set) -> dict:
+    """The display name of each user named (the name itself when the user has none)."""
     names = {n for n in names if n}
     if not names:
         return {}
@@ -303,7 +308,7 @@ def reassign(task_id: int):
             return redirect(url_for("tasks.show", task_id=task_id, _anchor="reassign"))
         services.reassign_task(session, task_id, actor=user.name, to_user=colleague, reason=reason,
                                groups=user.groups, roles=user.roles)
-        name = _display_names(session, {colleague}).get(colleague, colleague)
+        name = display_names(session, {colleague}).get(colleague, colleague)
     flash(_("已转办给 %(who)s。", who=name), "success")
     return redirect(url_for("inbox.index"))
 
@@ -353,8 +358,11 @@ def complete(task_id: int):
             return _render(session, task, FormState({**shown, **submitted.typed}, submitted.errors), 422)
         services.complete_task(session, task_id, user=user.name, data=submitted.variables, groups=user.groups)
         session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id))
+        # the hint leads to the task page's 撤回, so only where the page will offer it
+        withdrawable = services.withdraw_problem(session, task, session.get(ProcessInstance, task.instance_id)) is None
     flash(_("任务“%(name)s”已办结。", name=task.name or task.element_id), "success")
-    flash(str(task_id), "withdrawable")  # base.html links to the task, where it may be taken back
+    if withdrawable:
+        flash(str(task_id), "withdrawable")  # base.html links to the task, where it may be taken back
     return redirect(url_for("inbox.index"))
 
 

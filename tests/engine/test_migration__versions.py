@@ -482,3 +482,22 @@ def test_a_timer_event_subprocess_the_target_adds_inside_a_running_subprocess_is
         complete(db, task.id, {})
     assert row_of(db, instance_id).status == "completed" and waiting_timers(db, instance_id) == []
     verify(db, instance_id)
+
+
+def test_a_migrated_project_is_listed_under_the_stage_its_renamed_task_names(db, frozen_clock):
+    """The stage kept on the instance row (engine/project_columns.py) follows a migration that
+    renames the task it waits at: the project list finds it under that stage."""
+    from engine import projects
+    deploy(db, V1)
+    instance_id = start(db)
+    v2 = deploy(db, diagram(V1_BODY.replace('name="提交"', 'name="提交可行性研究报告"')))
+    office = projects.Viewer("office_chen", ("office",), sees_all=True)
+    feasibility = projects.ProjectFilter(stage="feasibility")
+    with db.read() as s:
+        assert projects.project(s, office, instance_id).stage is None
+        assert projects.page_of(s, office, feasibility, 1, 10).rows == []
+    with db.write() as s:
+        migration.migrate(s, instance_id, v2, user="admin_zhou")
+    with db.read() as s:
+        assert projects.project(s, office, instance_id).stage == "feasibility"
+        assert [p.instance_id for p in projects.page_of(s, office, feasibility, 1, 10).rows] == [instance_id]

@@ -1,6 +1,8 @@
 """Login, logout, throttling, demo accounts, CSRF, session cookie and language switch."""
 from __future__ import annotations
 
+import pytest
+
 from test_ui_fixtures import PASSWORD, app, client, csrf, login, post, text_of  # noqa: F401
 
 from web import security
@@ -131,6 +133,15 @@ def test_english_is_chosen_per_user_and_outlives_the_session(client):
     assert "My tasks" in page and "Banner Development and Reform Commission" in page
     post(client, "/lang", {"lang": "zh_CN", "next": "/inbox/"})
     assert "我的待办" in text_of(client.get("/inbox/"))
+
+
+@pytest.mark.parametrize("lang, current, other", [("zh_CN", "中文", "English"), ("en", "English", "中文")])
+def test_the_language_switch_marks_the_language_in_use(client, lang, current, other):
+    """The language in use is marked, not offered; the other one is the button."""
+    post(client, "/lang", {"lang": lang, "next": "/login"})
+    page = client.get("/login").get_data(as_text=True)
+    assert f'<span class="lang-current">{current}</span>' in page
+    assert f'value="{lang}" class="link"' not in page and f'class="link">{other}</button>' in page
 
 
 def test_a_name_inside_a_translated_sentence_is_escaped_in_either_language(client, db):

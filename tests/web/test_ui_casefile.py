@@ -478,3 +478,32 @@ def test_a_substitute_takes_over_the_tasks_of_a_colleague_away(app, db, frozen_c
     clock.advance(timedelta(days=5))
     wang = _as(app, "edu_wang")  # a new login: sessions end after a while
     assert f'href="/tasks/{task_id}"' not in wang.get("/inbox/").get_data(as_text=True)
+
+
+def test_the_take_back_hint_follows_a_completion_only_when_it_can_be_taken_back(app, db):
+    """After 提交办结 the inbox offers “办理有误？…可以撤回” only when the task page will have 撤回:
+    the office's confirmation moves the project into its stage review's called process, which
+    cannot be taken back, so no hint leads to a task page without the button; the unit's
+    submission inside that review can, and the hint is there."""
+    hint = "办理有误？在下一环节签收前可以撤回。"
+    real.deploy_all(db)
+    pid = real.start(db, "project", "P-2026-064", user="edu", project_id="P-2026-064", project_name="智慧教育平台",
+                     unit="edu", category="software", nature="new", estimated_budget=1800000)
+    confirm = _ready(db, pid, "confirm_project_basis")
+    office = _as(app, "office_chen")
+    post(office, f"/tasks/{confirm.id}/claim")
+    done = post(office, f"/tasks/{confirm.id}/complete", {"in_plan": "true", "plan_basis": "数字达拉特规划第三章",
+                                                        "basis_opinion": "已列入规划"}, follow_redirects=True)
+    assert "已办结" in text_of(done) and hint not in text_of(done)
+    assert f"/tasks/{confirm.id}/withdraw" not in office.get(f"/tasks/{confirm.id}").get_data(as_text=True)
+
+    submit = _ready(db, pid, "submit_stage_document")
+    with db.write() as session:
+        documents.add(session, submit.instance_id, filename="申报文件.pdf", content=real.PDF, user="edu_li",
+                      task_id=submit.id, field="stage_document")
+    li = _as(app, "edu_li")
+    post(li, f"/tasks/{submit.id}/claim")
+    fields = {k: v for k, v in real.SUBMISSION.items() if k != "stage_document"}
+    done = post(li, f"/tasks/{submit.id}/complete", fields, follow_redirects=True)
+    assert "已办结" in text_of(done) and hint in text_of(done)
+    assert f"/tasks/{submit.id}/withdraw" in li.get(f"/tasks/{submit.id}").get_data(as_text=True)

@@ -39,6 +39,17 @@ def test_claimed_task_moves_from_bureau_to_my_inbox(db, client, app):
     assert _rows(colleague.get("/inbox/bureau")) == 0 and _rows(colleague.get("/inbox/")) == 0
 
 
+def test_the_inbox_names_who_claimed_a_task_as_other_pages_do(db, client, app):
+    """办理人 is the official's name (edu_li（测试）), as on the task and project pages, not the login."""
+    task_id = start_project(db)
+    login(client, "edu_li")
+    post(client, f"/tasks/{task_id}/claim")
+    office = app.test_client()
+    login(office, "office_chen")
+    cells = re.findall(r"<td>([^<]*)</td>", office.get("/inbox/all").get_data(as_text=True))
+    assert "edu_li（测试）" in cells and "edu_li" not in cells
+
+
 def test_navigation_shows_counts(db, client):
     start_project(db, "P-1")
     start_project(db, "P-2")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from test_ui_fixtures import app, client, login, text_of  # noqa: F401
+from test_ui_fixtures import app, client, login, post, text_of  # noqa: F401
 
 from conftest import deploy_files
 from engine import charts, clock, documents, projects, services
@@ -181,7 +181,7 @@ def _more_projects(db, frozen_clock, count: int) -> None:
 
 def test_the_list_is_read_a_page_at_a_time(app, db, portfolio, frozen_clock):
     """27 more projects: the office's list shows 25, newest first, then the rest on page 2; a filter
-    on the variables (unit) pages the projects that pass it, and reads only as far as its page."""
+    on the variables (unit) pages the projects that pass it."""
     _more_projects(db, frozen_clock, 27)
     client = _client_for(app, "office_chen")
     first, second = text_of(client.get("/projects/")), text_of(client.get("/projects/?page=2"))
@@ -194,7 +194,7 @@ def test_the_list_is_read_a_page_at_a_time(app, db, portfolio, frozen_clock):
     with db.read() as session:
         edu = projects.page_of(session, ALL, ProjectFilter(unit="edu"), 1, 10)
         assert [p.code for p in edu.rows] == [f"P-M{n:02d}" for n in range(26, 6, -2)]
-        assert edu.more and edu.total == 15  # all read in one go (200 rows a read): the count is known
+        assert edu.more and edu.total == 15
         last = projects.page_of(session, ALL, ProjectFilter(unit="edu"), 2, 10)
         assert [p.code for p in last.rows] == ["P-M06", "P-M04", "P-M02", "P-M00", "P-A"] and not last.more
         assert last.total == 15
@@ -211,16 +211,17 @@ def _instance_ids(parameters) -> list[int]:
 
 
 @pytest.mark.parametrize("query, codes, described", [
-    ("year=2025", ["P-B"], 1),  # P-A's plan year is another, seen on its row; the others started in 2026
-    ("year=2026", ["P-D02", "P-D01", "P-D00"] + [f"P-M{n:02d}" for n in range(26, 4, -1)], 31),  # page 1 of 2
-    ("stage=construction", ["P-B"], 29),  # not the three whose `stage` names another stage
-    ("stage=design", ["P-D02", "P-D01", "P-D00"], 31),  # P-B's `stage` names another one
-    ("overdue=1", [], 0),  # nothing is due yet: no project's tasks are read
+    ("year=2025", ["P-B"], 1),  # P-A's plan year is another; the others started in 2026
+    ("year=2026", ["P-D02", "P-D01", "P-D00"] + [f"P-M{n:02d}" for n in range(26, 4, -1)], 25),  # page 1 of 2
+    ("stage=construction", ["P-B"], 1),  # not the three whose `stage` names another stage
+    ("stage=design", ["P-D02", "P-D01", "P-D00"], 3),  # P-B's `stage` names another one
+    ("overdue=1", [], 0),  # nothing is due yet
 ])
-def test_filters_read_the_tasks_only_of_projects_whose_row_lets_them_pass(app, db, portfolio, frozen_clock,
-                                                                        query, codes, described):
-    """A filter on the stage, the year or overdue tasks leaves out in SQL the instances whose row
-    rules them out; the tasks are read (to tell the stage and the deadlines) of the rest only."""
+def test_filters_page_in_sql_and_read_the_tasks_of_the_page_only(app, db, portfolio, frozen_clock, query, codes,
+                                                                described):
+    """A filter on the stage, the year or overdue tasks is answered in SQL (the stage and plan year
+    kept on the instance row): the tasks are read (to show the next steps) of the page's projects
+    only (was: of every project whose row let it pass, 200 rows at a time)."""
     from test_inbox_plans import statements_of
     _more_projects(db, frozen_clock, 27)
     for n in range(3):
@@ -386,9 +387,10 @@ def test_every_string_of_the_ui_has_its_english():
         method_map, options_map = parse_mapping_cfg(handle)
     missing = []
     for source, _line, message, _comments, _context in extract_from_dir(
-            str(REPO), method_map, options_map, keywords={"_": None, "gettext": None, "N_": None, "ngettext": (1, 2)}):
+            str(REPO), method_map, options_map, keywords={"_": None, "gettext": None, "N_": None, "ngettext": (1, 2),
+                                                          "pgettext": ((1, "c"), 2)}):
         text = message if isinstance(message, str) else message[0]
-        entry = catalog.get(text)
+        entry = catalog.get(text, context=_context)
         if entry is None or not entry.string:
             missing.append(f"{source}: {text}")
     assert not missing, "no English for:\n" + "\n".join(missing)
@@ -418,3 +420,18 @@ def test_a_called_process_is_its_callers_project_and_its_tasks_name_their_called
     auditor = _client_for(app, "auditor_sun")
     assert auditor.get(f"/audit/instances/{called}").headers["Location"].endswith(f"/audit/instances/{root}")
     assert mark in text_of(auditor.get(f"/audit/instances/{root}"))
+
+
+def test_a_project_without_tasks_says_which_timer_it_waits_for_and_when(db, app):
+    """“流程正在等待” alone leaves the official guessing: the page names the timer and its due time."""
+    deploy_files(db, "waits.bpmn")
+    with db.write() as session:
+        instance_id = services.start_process(session, "waits", business_key="P-2026-064", user="office_chen",
+                                             variables={"unit": "edu", "project_name": "智慧教育云平台"}).id
+    client = app.test_client()
+    login(client, "office_chen")
+    current = text_of(client.get(f"/projects/{instance_id}")).split("当前办理")[1].split("流程图与当前位置")[0]
+    due = (clock.now() + timedelta(hours=1)).astimezone(clock.local_zone()).strftime("%Y-%m-%d %H:%M")
+    assert "冷静期" in current and f"{due} 到期" in current
+    post(client, "/lang", {"lang": "en", "next": "/"})
+    assert f"Waiting for “冷静期”, due {due}" in text_of(client.get(f"/projects/{instance_id}"))

@@ -199,3 +199,29 @@ def test_an_engine_refusal_is_shown_on_the_form_and_nothing_is_started(started, 
     assert 'value="R-1"' in response.get_data(as_text=True)
     with db.read() as session:
         assert session.scalar(select(ProcessInstance.id).where(ProcessInstance.business_key == "R-1")) is None
+
+
+def test_the_year_of_a_plan_change_is_a_number(app, db):
+    """bpmn/plan_change.bpmn: 计划年度 typed as 二〇二六 is refused beside the field, as the annual
+    plan's is, and the rest of the form comes back as typed; 2026 starts the change."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scenarios"))
+    import scenario_support as real
+
+    real.deploy_all(db)
+    real.start(db, "project", "P-2026-064", user="edu", project_id="P-2026-064", project_name="智慧教育平台",
+               unit="edu", category="software", nature="new", estimated_budget=1800000)
+    client = app.test_client()
+    login(client, "office_chen")
+    form = {"business_key": "CHANGE-P-2026-064", "plan_year": "二〇二六", "project_id": "P-2026-064",
+            "special_circumstances": "上级部署，须年内建设", "change_content": "增列项目 P-2026-064"}
+    refused = post(client, "/start/plan_change", form)
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "请输入整数" in text_of(refused) and 'id="f-plan_year-error"' in page
+    assert 'value="二〇二六"' in page and "上级部署，须年内建设" in page
+    assert post(client, "/start/plan_change", {**form, "plan_year": "2026"}).status_code == 302
+    with db.read() as session:
+        started = session.scalars(select(ProcessInstance).where(ProcessInstance.process_key == "plan_change")).one()
+        assert started.variables["plan_year"] == 2026

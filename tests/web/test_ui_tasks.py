@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 
 from sqlalchemy import select
@@ -302,6 +303,42 @@ def test_instructions_are_plain_text_with_their_line_breaks(db, client):
     assert '<p class="instructions">请核对 edu 的申报：\n金额 1500 元，&lt;b&gt;不得&lt;/b&gt;超过批复概算。</p>' in card
     undocumented = start_project(db)  # task_form.bpmn: no documentation, no card
     assert 'id="instructions"' not in client.get(f"/tasks/{undocumented}").get_data(as_text=True)
+
+
+def test_the_task_header_names_the_project_category_not_its_code(db, client):
+    """The header reads 项目类别 软件开发及购买 (Software development and purchase), never `software`."""
+    task_id = start_project(db, category="software")
+    login(client, "edu_li")
+    header = text_of(client.get(f"/tasks/{task_id}")).split("办件")[0]
+    assert "项目类别 软件开发及购买" in header and "software" not in header
+    post(client, "/lang", {"lang": "en", "next": f"/tasks/{task_id}"})
+    assert "Software development and purchase" in text_of(client.get(f"/tasks/{task_id}"))
+
+
+def test_in_english_the_upload_button_says_upload_and_the_history_says_uploaded(db, client):
+    """上传材料 is both the button and the history event: in English the button is “Upload
+    documents”, the event “Document uploaded”."""
+    task_id = start_project(db)
+    login(client, "edu_li")
+    post(client, f"/tasks/{task_id}/claim")
+    assert _upload(client, task_id, "可研报告.pdf", PDF, "report").status_code == 302
+    post(client, "/lang", {"lang": "en", "next": "/"})
+    page = client.get(f"/tasks/{task_id}").get_data(as_text=True)
+    button = re.search(r'<button[^>]*formaction="/tasks/%s/documents"[^>]*>([^<]*)</button>' % task_id, page)
+    assert button and button.group(1) == "Upload documents"
+    assert "Document uploaded" in text_of(client.get(f"/tasks/{task_id}"))
+    post(client, "/lang", {"lang": "zh_CN", "next": "/"})
+    assert ">上传材料</button>" in client.get(f"/tasks/{task_id}").get_data(as_text=True)
+
+
+def test_in_english_one_mistake_is_not_called_fields(db, client):
+    task_id = start_project(db)
+    login(client, "edu_li")
+    _upload_all_materials(client, task_id)
+    post(client, "/lang", {"lang": "en", "next": "/"})
+    response = post(client, f"/tasks/{task_id}/complete", {**GOOD_FORM, "months": "一年半"})
+    assert response.status_code == 422
+    assert "Fields to correct: 1." in text_of(response) and "1 fields" not in text_of(response)
 
 
 def test_a_task_whose_name_or_description_gives_null_shows_no_none(db, client):

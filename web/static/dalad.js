@@ -72,3 +72,14 @@ document.querySelectorAll("input[type=file][data-material-list]").forEach(functi
     });
   });
 });
+
+// A refused form (its error flashed at the top of a page that may be long, the 办件 first): bring
+// the first field to correct into view and into focus.
+(function () {
+  var field = document.querySelector(".flash-error") &&
+    document.querySelector(".has-error input, .has-error select, .has-error textarea");
+  if (field) {
+    field.scrollIntoView({ block: "center" });
+    field.focus({ preventScroll: true });
+  }
+})();

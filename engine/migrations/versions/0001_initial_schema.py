@@ -205,6 +205,12 @@ def upgrade() -> None:
     sa.Column('super_instance_id', sa.Integer(), nullable=True),
     sa.Column('root_instance_id', sa.Integer(), nullable=True),
     sa.Column('call_task', sa.String(length=36), nullable=True),
+    sa.Column('stage', sa.String(length=200), nullable=True),
+    sa.Column('stage_done', sa.String(length=32), nullable=True),
+    sa.Column('plan_year', sa.Integer(), nullable=True),
+    sa.Column('approved_fen', sa.BigInteger(), nullable=True),
+    sa.Column('spent_fen', sa.BigInteger(), nullable=True),
+    sa.Column('odd_amounts', sa.Boolean(), nullable=True),
     sa.ForeignKeyConstraint(['definition_id'], ['process_definition.id'], ),
     sa.ForeignKeyConstraint(['super_instance_id'], ['process_instance.id'], ),
     sa.ForeignKeyConstraint(['root_instance_id'], ['process_instance.id'], ),
@@ -223,6 +229,14 @@ def upgrade() -> None:
         batch_op.create_index('ix_process_instance_root_started', ['started_at', 'id'], unique=False,
                               sqlite_where=sa.text('super_instance_id IS NULL'),
                               postgresql_where=sa.text('super_instance_id IS NULL'))
+        batch_op.create_index('ix_process_instance_figures', ['status', 'process_key', 'stage', 'stage_done',
+                                                              'plan_year', 'started_at', 'approved_fen', 'spent_fen',
+                                                              'super_instance_id'],
+                              unique=False, sqlite_where=sa.text('super_instance_id IS NULL'),
+                              postgresql_where=sa.text('super_instance_id IS NULL'))
+        batch_op.create_index('ix_process_instance_odd_amounts', ['id'], unique=False,
+                              sqlite_where=sa.text('odd_amounts IS NOT NULL'),
+                              postgresql_where=sa.text('odd_amounts IS NOT NULL'))
 
     op.create_table('start_subscription',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -363,7 +377,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('rest_id')
     )
     with op.batch_alter_table('user_task', schema=None) as batch_op:
-        batch_op.create_index('ix_user_task_instance_state', ['instance_id', 'state'], unique=False)
+        batch_op.create_index('ix_user_task_instance_state', ['instance_id', 'state', 'completed_at', 'id'],
+                              unique=False)
         batch_op.create_index(batch_op.f('ix_user_task_called_instance_id'), ['called_instance_id'], unique=False,
                               sqlite_where=sa.text('called_instance_id IS NOT NULL'),
                               postgresql_where=sa.text('called_instance_id IS NOT NULL'))
@@ -546,6 +561,8 @@ def downgrade() -> None:
 
     op.drop_table('start_subscription')
     with op.batch_alter_table('process_instance', schema=None) as batch_op:
+        batch_op.drop_index('ix_process_instance_odd_amounts')
+        batch_op.drop_index('ix_process_instance_figures')
         batch_op.drop_index('ix_process_instance_root_started')
         batch_op.drop_index(batch_op.f('ix_process_instance_status'))
         batch_op.drop_index(batch_op.f('ix_process_instance_process_key'))
