@@ -4,8 +4,8 @@ took it), and a lone surrogate (U+D800 to U+DFFF, which JSON can write as "\\ud8
 no character: no UTF-8 encoder, JSON serializer or database takes it, and the engine answered 500
 wherever one reached it). Every request is checked once before its view: the path's parameters,
 the query string, the form fields and uploaded files' names, and the strings and keys of a JSON
-body; one holding such text is a 400 that names the field (the REST API's InvalidRequestException, the UI's error page in its
-language), on both databases. (Paths, queries and forms are decoded with replacement characters
+body; one holding such text is a 400 that names the field (the REST API's InvalidRequestException,
+the UI's error page in its language), on both databases. (Paths, queries and forms are decoded with replacement characters
 and never hold a surrogate.) Uploaded files' content is bytes and may hold anything."""
 from __future__ import annotations
 
