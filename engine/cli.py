@@ -46,6 +46,15 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Optional[list[str]] = None) -> int:
     """Run one `dalad` command; return the exit status."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    for arg in argv:  # bytes that are not UTF-8 come as lone surrogates, which no database stores
+        if any("\ud800" <= ch <= "\udfff" or ch == "\x00" for ch in arg):
+            try:
+                shown = repr(arg.encode("utf-8", "surrogateescape"))[1:]  # the bytes given: 'li\xff'
+            except UnicodeEncodeError:
+                shown = ascii(arg)
+            return _fail(f"argument {shown} is not UTF-8 text: names, values and paths are read as UTF-8 "
+                         "(check the terminal's encoding, LANG=C.UTF-8)")
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:

@@ -135,6 +135,8 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                     if task is None or task.task_spec.bpmn_id != event["element_id"]:
                         return _diverged(report, seq, f"task '{event['element_id']}' is not in the replay to take back")
                     runtime.withdraw_user_task(workflow, task, data.get("values") or [])
+                elif kind == "variables_changed" and "called" in data:  # through a task: its own instance
+                    runtime.set_call_variables(workflow, runtime.message_call(workflow, data), data["variables"] or {})
                 elif kind == "variables_changed":
                     runtime.set_variables(workflow, data.get("variables") or {})
                 elif kind == "migrated":

@@ -928,16 +928,27 @@ def set_variables(workflow: BpmnWorkflow, variables: dict) -> None:
         task.data.update(variables)
 
 
+def set_call_variables(workflow: BpmnWorkflow, call: Optional[str], variables: dict) -> None:
+    """`set_variables` in one process instance of the tree, as a task's variables are set: the
+    root's own (`call` None) or the one the call activity task `call` runs, with their embedded
+    subprocesses; the processes it calls and the one that called it keep theirs."""
+    (workflow if call is None else workflow.subprocesses[UUID(call)]).data.update(variables)
+    for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+        if specs.call_scope(task.workflow) == call:
+            task.data.update(variables)
+
+
 def called_path(workflow: BpmnWorkflow, call_task: Optional[str]) -> Optional[list]:
-    """What a message_correlated event records of the process instance it went to: the path of the
-    call activity's task running a called one (`task_path`: task ids are new in a replay), None
-    for the root's own."""
+    """What a message_correlated event (or a task's variables_changed) records of the process
+    instance it went to: the path of the call activity's task running a called one (`task_path`:
+    task ids are new in a replay), None for the root's own."""
     return None if call_task is None else task_path(workflow.get_task_from_id(UUID(call_task)))
 
 
 def message_call(workflow: BpmnWorkflow, data: dict) -> Optional[str]:
     """The `call` of `catch_message` for a message_correlated event's data (recorded before
-    messages named their instance: every instance)."""
+    messages named their instance: every instance), or of `set_call_variables` for a task's
+    variables_changed."""
     if "called" not in data:
         return event_subprocesses.EVERY_CALL
     if data["called"] is None:

@@ -1038,6 +1038,23 @@ def set_variables(session: Session, instance_id: int, variables: dict, *, user: 
     return handle.row
 
 
+@_one_instant
+def set_task_variables(session: Session, task: UserTask, variables: dict, *, user: str) -> ProcessInstance:
+    """Change variables through an open task: those of its own process instance (a called
+    process's for its tasks), as Camunda's task variables are set; the instances that called it
+    and those it calls keep theirs."""
+    variables = _checked_variables(variables)
+    handle = instances.load(session, task.instance_id, require_active=False)
+    if handle.row.status in ("completed", "terminated"):
+        raise InstanceNotRunning(f"process instance {task.instance_id} is {handle.row.status}")
+    call = session.get(ProcessInstance, task.called_instance_id).call_task if task.called_instance_id else None
+    handle.events.append(history.Event("variables_changed", actor=user, data={
+        "variables": variables, "called": runtime.called_path(handle.workflow, call)}))
+    runtime.set_call_variables(handle.workflow, call, variables)
+    _save(session, handle, user)
+    return handle.row
+
+
 # --- external tasks ----------------------------------------------------------------------------
 
 @dataclass

@@ -162,10 +162,14 @@ def _error_message(source: Optional[str], my_task) -> Optional[str]:
         return None
     try:
         value = compile_template(source).evaluate(my_task.data)
+        return None if value is None else str(value)  # (a whole number past 4300 digits has no text)
     except Exception as exc:  # ExpressionError and anything the value itself raises
-        raise ExecutionError(f"camunda:errorMessage '{source}' cannot be evaluated: {exc}",
+        raise ExecutionError(f"camunda:errorMessage '{_shown(source)}' cannot be evaluated: {_shown(str(exc))}",
                              element_id=my_task.task_spec.bpmn_id) from exc
-    return None if value is None else str(value)
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class EngineEscalationEventDefinition(ScopedCatch, EscalationEventDefinition):

@@ -8,7 +8,7 @@ no field the form does not declare (readonly and file fields included: those are
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -38,7 +38,8 @@ class Submission:
         """One line naming each problem by field, for the REST API and the command line."""
         parts = [f"field '{name}': {'; '.join(messages)}" for name, messages in self.errors.items()]
         if self.undeclared:
-            parts.append(f"the form does not take {', '.join(repr(n) for n in self.undeclared)}")
+            parts.append(f"the {'form' if self.specs else 'task has no form, which'} does not take "
+                         f"{', '.join(repr(n) for n in self.undeclared)}")
         if self.missing:
             parts.append(f"required materials not uploaded: {', '.join(self.missing)}")
         return "; ".join(parts)
@@ -70,17 +71,15 @@ def check(session: Session, task: UserTask, form: Mapping[str, Any], *, typed_va
     return submission
 
 
-def check_changes(session: Session, task: UserTask, values: Mapping[str, Any]) -> Optional[Submission]:
+def check_changes(session: Session, task: UserTask, values: Mapping[str, Any]) -> Submission:
     """Typed variables set through an open task (the REST API's task variables), checked as the
     task's form checks each field sent: the form must take it (not a readonly or file field), its
     type, min/max, lengths and choices, and the consistency rules that name it. Required fields
     and materials wait for the completion, which checks the whole form. A field sent empty or null
-    is cleared. None: the task declares no form, and takes any variable, as Camunda's does."""
-    instance = session.get(ProcessInstance, task.instance_id)
+    is cleared. A task that declares no form takes no variable, as its completion takes none."""
+    instance = session.get(ProcessInstance, task.instance_id)  # the root: the rule table's, as at the completion
     meta = instances.definition_runtime(session, instance.definition_id).meta
     specs = fields_for_task(session, meta, task.element_id)
-    if not specs:
-        return None
     submission = Submission(specs)
     form = _typed_as_text(submission, values)
     sent = [replace(spec, required=False) for spec in specs if spec.id in form]

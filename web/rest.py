@@ -1068,12 +1068,12 @@ def _check_may_start(caller: Caller, definition: ProcessDefinition) -> None:
 _OFFERED = TaskCandidate.__table__.alias("offered")  # not the inbox rows a query may join already; made once
 
 
-def _offered(name, groups):
-    """The task (of the enclosing query) is offered to the user `name` or to one of `groups` (values,
-    or bound parameters): a look at that task's candidate rows, never a list of all the tasks of
-    those bureaus."""
+def _offered(name, groups, task_id=UserTask.__table__.c.id):
+    """The task (of the enclosing query; `task_id` its id column) is offered to the user `name` or to
+    one of `groups` (values, or bound parameters): a look at that task's candidate rows, never a
+    list of all the tasks of those bureaus."""
     candidate = _OFFERED.c
-    return select(candidate.task_id).where(candidate.task_id == UserTask.__table__.c.id, or_(
+    return select(candidate.task_id).where(candidate.task_id == task_id, or_(
         and_(candidate.kind == "group", candidate.value.in_(groups)),
         and_(candidate.kind == "user", candidate.value == name))).exists()
 
@@ -1099,15 +1099,19 @@ def _offered_on_row(task: UserTask, caller: Caller) -> bool:
         or not set(caller.groups).isdisjoint(task.candidate_groups or [])
 
 
+_INVOLVED = aliased(UserTask, name="involved")  # not the tasks a query of tasks (/history/task) selects
+
+
 def _instance_visible(caller: Caller):
     """Who sees an instance: who started it and who was offered, claimed or did one of its tasks."""
     if caller.reads_all:
         return None
-    def involved():
-        return or_(UserTask.assignee == caller.name, UserTask.completed_by == caller.name, _offered_to(caller))
+    task = _INVOLVED
+    involved = or_(task.assignee == caller.name, task.completed_by == caller.name,
+                   _offered(caller.name, list(caller.groups), task.id))
     return or_(ProcessInstance.started_by == caller.name,
-               select(UserTask.id).where(UserTask.instance_id == ProcessInstance.id, involved()).exists(),
-               select(UserTask.id).where(UserTask.called_instance_id == ProcessInstance.id, involved()).exists())
+               select(task.id).where(task.instance_id == ProcessInstance.id, involved).exists(),
+               select(task.id).where(task.called_instance_id == ProcessInstance.id, involved).exists())
 
 
 def _visible_instance(session: Session, instance_id: str) -> ProcessInstance:

@@ -3,10 +3,10 @@ PostgreSQL's text cannot hold (its driver refuses any parameter with it: a 500 t
 took it), and a lone surrogate (U+D800 to U+DFFF, which JSON can write as "\\ud800" but which is
 no character: no UTF-8 encoder, JSON serializer or database takes it, and the engine answered 500
 wherever one reached it). Every request is checked once before its view: the path's parameters,
-the query string, the form fields and the strings and keys of a JSON body; one holding such text
-is a 400 that names the field (the REST API's InvalidRequestException, the UI's error page in its
-language), on both databases. (Paths, queries and forms are decoded with replacement characters
-and never hold a surrogate.) Uploaded files are bytes and may hold anything."""
+the query string, the form fields and uploaded files' names, and the strings and keys of a JSON
+body; one holding such text is a 400 that names the field (the REST API's InvalidRequestException,
+the UI's error page in its language), on both databases. (Paths, queries and forms are decoded with replacement characters
+and never hold a surrogate.) Uploaded files' content is bytes and may hold anything."""
 from __future__ import annotations
 
 import re
@@ -56,6 +56,9 @@ def _unstorable_field() -> Optional[tuple[str, str, str]]:
         for name, value in request.form.items(multi=True):
             if "\x00" in (name or "") or (isinstance(value, str) and "\x00" in value):  # a part may have no name
                 return "form field", name, "\x00"
+        for name, upload in request.files.items(multi=True):  # a deployment's resource, a document
+            if "\x00" in (name or "") or "\x00" in (upload.filename or ""):
+                return "file name", upload.filename or name, "\x00"
     elif request.is_json or request.path.startswith("/engine-rest/"):
         data = request.get_data(cache=True)
         if _JSON_NUL in data or _JSON_SURROGATE.search(data):  # the exact walk only when it may hold one

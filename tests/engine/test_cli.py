@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -206,6 +210,26 @@ def test_users_add_reads_the_password_from_stdin(dalad, db):
         assert (user.last_name, user.first_name, user.email) == ("李", "明", "liming@dalad.gov.cn")
     status, out, _ = dalad("users", "list")
     assert out == "li  李明  liming@dalad.gov.cn  drc,unit:water  admin\n"
+
+
+@pytest.mark.parametrize("args", [
+    [b"users", b"add", b"li\xff", b"--bureau", b"drc", b"--password-stdin"],  # a Latin-1 terminal's name
+    [b"users", b"add", b"li", b"--bureau", b"unit:\xe6\xb0", b"--password-stdin"],  # UTF-8 cut short
+    [b"users", b"set-password", b"\xfeli", b"--password-stdin"],
+    [b"tokens", b"create", b"li\xff"],
+])
+def test_an_argument_that_is_not_utf8_is_one_error_line_and_nothing_is_added(dalad, db, args):
+    """The shell hands bytes; Python reads those that are not UTF-8 as lone surrogates, which no
+    database stores: `dalad users add` (and set-password, tokens create) ended in a traceback."""
+    dalad("init-db")
+    done = subprocess.run([str(Path(sys.executable).with_name("dalad")), *args], input=b"s3cret pass\n",
+                          capture_output=True, env={**os.environ, "LANG": "C.UTF-8"}, timeout=60)
+    assert done.returncode == 1, done.stderr
+    [given] = [arg for arg in args if arg.decode("utf-8", "replace").encode() != arg]
+    line = one_error_line(done.stderr.decode())
+    assert line.startswith(f"dalad: error: argument {repr(given)[1:]} is not UTF-8 text"), line
+    with db.read() as session:
+        assert session.scalars(select(User.name)).all() == []
 
 
 def test_timers_fire_due_after_the_clock_moves(deployed, db, frozen_clock):

@@ -3,7 +3,7 @@
 may write only what the form asks of them, each value of its field's kind and within its limits
 and the rule table's consistency rules. Before, whoever could work on a task could write any
 variable of the project with any value, past the form that the page and the completion enforce.
-A task without a form takes any variable, as Camunda's does."""
+A task without a form takes none, as its completion (tests/web/test_security_task_variables.py)."""
 from __future__ import annotations
 
 import json
@@ -95,17 +95,3 @@ def test_a_consistency_rule_naming_the_field_refuses_the_value(rest, tmp_path, m
     assert "amount" not in _variables(rest, instance["id"])
     assert edu.put(f"/task/{task['id']}/variables/amount", {"value": 4000000, "type": "Long"}).status_code == 204
     assert _variables(rest, instance["id"])["amount"] == 4000000
-
-
-def test_a_task_without_a_form_takes_any_variable_as_camunda_does(rest):
-    deployed(rest, "review.bpmn")
-    instance = start(rest, "review", unit="edu")
-    edu = rest.as_("edu")
-    [submit] = edu.get("/task", processInstanceId=instance["id"]).get_json()
-    assert edu.post(f"/task/{submit['id']}/complete", {"variables": {"amount": {"value": 500}}}).status_code == 204
-    office = rest.as_("office")
-    [review] = office.get("/task", processInstanceId=instance["id"], taskDefinitionKey="office_review").get_json()
-    assert office.put(f"/task/{review['id']}/variables/note", {"value": "急", "type": "String"}).status_code == 204
-    assert office.post(f"/task/{review['id']}/variables", {"modifications": {"amount": {"value": 7}}}).status_code == 204
-    values = _variables(rest, instance["id"])
-    assert values["note"] == "急" and values["amount"] == 7

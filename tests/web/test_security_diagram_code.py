@@ -129,6 +129,8 @@ SITES = {
         '<camunda:out sourceExpression="{p}" target="v" />')), "target", "any"),
     "businessRuleTask camunda:decisionRef": (task("businessRuleTask", 'camunda:decisionRef="d{p}"'),
                                              "target", "template"),
+    "bpmn:error camunda:errorMessage": (task(), "target_error", "template",
+                                        '  <bpmn:error id="target_error" errorCode="E" camunda:errorMessage="{p}" />\n'),
 }
 
 # Python scripts in listeners and parameters run in the engine's sandbox, as script tasks do
@@ -347,3 +349,26 @@ def test_a_script_bomb_becomes_an_incident_naming_its_element_and_the_server_goe
     incident = _incident_of(rest.db, started["id"])
     assert incident.element_id == "target" and "larger than 1,000,000 units" in incident.message
     assert rest.as_("admin").get("/process-definition/count").get_json() == {"count": 1}
+
+
+def test_an_error_message_without_text_fails_naming_its_element_and_nothing_starts(rest):
+    """camunda:errorMessage is read by the sandboxed template evaluator, whose whole numbers may
+    reach 64,000 bits; one past the 4,300 digits Python writes as text failed the start naming
+    only "the process"."""
+    product = "${" + "*".join(["1000000000000000000"] * 300) + "}"  # 5,400 digits
+    body = ('    <bpmn:subProcess id="target"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>'
+            '<bpmn:startEvent id="inner_start"><bpmn:outgoing>g1</bpmn:outgoing></bpmn:startEvent>'
+            '<bpmn:endEvent id="thrower"><bpmn:incoming>g1</bpmn:incoming>'
+            '<bpmn:errorEventDefinition id="ed" errorRef="big_error" /></bpmn:endEvent>'
+            '<bpmn:sequenceFlow id="g1" sourceRef="inner_start" targetRef="thrower" /></bpmn:subProcess>\n'
+            '    <bpmn:boundaryEvent id="caught" attachedToRef="target"><bpmn:outgoing>f3</bpmn:outgoing>'
+            '<bpmn:errorEventDefinition id="cd" errorRef="big_error" camunda:errorMessageVariable="why" />'
+            '</bpmn:boundaryEvent>\n'
+            '    <bpmn:endEvent id="end_caught"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>\n'
+            '    <bpmn:sequenceFlow id="f3" sourceRef="caught" targetRef="end_caught" />')
+    xml = process(body, before=f'  <bpmn:error id="big_error" errorCode="BIG" camunda:errorMessage="{product}" />\n')
+    assert _deploy(rest, xml).status_code == 200
+    message = error_of(rest.as_("admin").post("/process-definition/key/attack/start", {}), 422, "ExecutionError")
+    assert message.startswith("element 'thrower': camunda:errorMessage '${1000000000000000000*") and \
+        "cannot be evaluated: Exceeds the limit (4300 digits)" in message, message
+    assert rest.as_("admin").get("/process-instance/count").get_json() == {"count": 0}

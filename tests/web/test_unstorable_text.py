@@ -111,3 +111,33 @@ def test_a_lone_surrogate_in_json_sent_to_a_page_is_a_400_page(client):
     response = client.post("/login", data=json.dumps({"name": "ad\udc80min"}), content_type="application/json")
     assert response.status_code == 400
     assert "“name”含有单独的代理码位（U+DC80），它不是字符" in response.get_data(as_text=True)
+
+
+def test_a_nul_in_a_deployed_file_name_is_named_and_nothing_is_deployed(rest):
+    """Camunda Modeler's deployment names each resource by its file name: one with a NUL answered
+    500 on PostgreSQL (a resource's name is text), where SQLite kept it."""
+    from test_rest_helpers import BASE, diagram, modeler_form
+
+    admin = rest.as_("admin")
+    body, content_type = modeler_form("评审", ("re\x00view.bpmn", diagram("review.bpmn")[1]))
+    response = rest.client.post(BASE + "/deployment/create", data=body, content_type=content_type,
+                                headers=admin._headers())
+    message = error_of(response, 400, "InvalidRequestException")
+    assert "file name 're\\u0000view.bpmn' contains a NUL character" in message
+    assert admin.get("/deployment/count").get_json() == {"count": 0}
+
+
+def test_a_nul_in_an_uploaded_documents_name_is_a_400_page_and_nothing_is_stored(db, client):
+    import io
+
+    from engine.models import Document
+    from test_ui_fixtures import start_project
+
+    task_id = start_project(db)
+    login(client, "edu_li")
+    response = post(client, f"/tasks/{task_id}/documents", {"file": (io.BytesIO(b"%PDF-1.4\n"), "可研\x00.pdf")},
+                    content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "“可研\\u0000.pdf”含有空字符（U+0000）" in html.unescape(response.get_data(as_text=True))
+    with db.read() as session:
+        assert session.query(Document).count() == 0

@@ -1,0 +1,74 @@
+"""Variables written through an open task (PUT /engine-rest/task/{id}/variables/{name}, POST
+/task/{id}/variables, then /complete), tried as an official would to write what the task's form
+does not give them: a task without a form, name variants, typed values, a task of a called process.
+
+called_form.bpmn: the office records its `opinion` in the project (office_then_unit), then a
+called process (unit_supplement) asks the unit for an `opinion` of its own, which the call maps
+back as `unit_opinion`. The unit's task writes its own instance's `opinion`, never the office's."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from engine import replay
+from engine.models import ProcessInstance
+
+from test_rest_helpers import deployed, error_of, rest, start  # noqa: F401
+
+
+def _row(rest, rest_id: str) -> ProcessInstance:
+    with rest.db.read() as session:
+        return session.scalars(select(ProcessInstance).where(ProcessInstance.rest_id == rest_id)).one()
+
+
+def test_a_called_process_task_writes_its_own_instance_not_the_callers_decision(rest):
+    deployed(rest, "called_form.bpmn")
+    project = start(rest, "office_then_unit", user="admin", unit="edu")
+    office, edu = rest.as_("office"), rest.as_("edu")
+    [decide] = office.get("/task", processInstanceId=project["id"]).get_json()
+    assert office.post(f"/task/{decide['id']}/complete", {"variables": {"opinion": {"value": "同意"}}}).status_code == 204
+    [fill] = edu.get("/task").get_json()
+    assert fill["processInstanceId"] != project["id"]  # the called instance's task
+
+    assert edu.put(f"/task/{fill['id']}/variables/opinion", {"value": "单位改写"}).status_code == 204
+    assert edu.get(f"/task/{fill['id']}/variables/opinion").get_json()["value"] == "单位改写"
+    assert _row(rest, fill["processInstanceId"]).variables["opinion"] == "单位改写"
+    assert edu.post(f"/task/{fill['id']}/variables", {"modifications": {
+        "opinion": {"value": "单位意见"}}}).status_code == 204
+    assert edu.post(f"/task/{fill['id']}/complete", {"variables": {}}).status_code == 204
+
+    done = _row(rest, project["id"])
+    assert done.status == "completed"
+    assert done.variables["opinion"] == "同意"  # the office's decision, as the office made it
+    assert done.variables["unit_opinion"] == "单位意见"
+    with rest.db.read() as session:  # the history replays the change in the called instance alone
+        chain, report = replay.verify(session, done.id)
+    assert chain.ok and report.ok, report
+
+
+def _values(rest, rest_id: str) -> dict:
+    return dict(_row(rest, rest_id).variables)
+
+
+def test_a_task_without_a_form_takes_no_variable_as_its_completion_takes_none(rest):
+    """review.bpmn's office_review declares no form: its completion refuses every variable, and so
+    do its variables, which wrote past that refusal (the unit, the plan, a budget, the amount the
+    unit declared) before a completion sending nothing."""
+    deployed(rest, "review.bpmn")
+    instance = start(rest, "review", unit="edu")
+    edu, office = rest.as_("edu"), rest.as_("office")
+    [submit] = edu.get("/task", processInstanceId=instance["id"]).get_json()
+    assert edu.post(f"/task/{submit['id']}/complete", {"variables": {"amount": {"value": 500}}}).status_code == 204
+    [review] = office.get("/task", processInstanceId=instance["id"], taskDefinitionKey="office_review").get_json()
+    before = _values(rest, instance["id"])
+    message = error_of(office.post(f"/task/{review['id']}/complete", {"variables": {"unit": {"value": "health"}}}),
+                       400, "InvalidRequestException")
+    assert "does not take 'unit'" in message
+    for name, value in (("unit", "health"), ("in_plan", True), ("approved_budget", 9), ("amount", 7), ("note", "急")):
+        message = error_of(office.put(f"/task/{review['id']}/variables/{name}", {"value": value}), 400,
+                           "InvalidRequestException")
+        assert f"the task has no form, which does not take '{name}'" in message
+    error_of(office.post(f"/task/{review['id']}/variables", {"modifications": {"amount": {"value": 7}}}), 400,
+             "InvalidRequestException")
+    assert _values(rest, instance["id"]) == before
+    assert office.post(f"/task/{review['id']}/complete", {"variables": {}}).status_code == 204
+    assert _values(rest, instance["id"])["amount"] == 500 and _values(rest, instance["id"])["unit"] == "edu"
