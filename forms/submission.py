@@ -49,11 +49,18 @@ def check(session: Session, task: UserTask, form: Mapping[str, Any], *, typed_va
     """Check what was sent to complete `task`. `form` is the browser's text (typed_values=False:
     fields it does not declare are ignored, as a form post carries other inputs) or typed values
     from the API (True: each is read as the page would read its text, and an undeclared one is
-    refused)."""
+    refused). A task that declares no form takes the API's variables as they are, as Camunda's
+    does (the consistency rules still hold); its page sends none."""
     instance = session.get(ProcessInstance, task.instance_id)
     meta = instances.definition_runtime(session, instance.definition_id).meta  # parsed once per process
     specs = fields_for_task(session, meta, task.element_id)
     submission = Submission(specs)
+    if typed_values and not specs:
+        values = {**(instance.variables or {}), **form}
+        for breach in compliance.inconsistencies(instance.process_key, task.element_id, values):
+            submission.errors.setdefault(breach.field, []).append(breach.message)
+        submission.variables = dict(form) if submission.ok else {}
+        return submission
     if typed_values:
         form = _typed_as_text(submission, form)
     result = schemas.validate(specs, form)
@@ -71,15 +78,18 @@ def check(session: Session, task: UserTask, form: Mapping[str, Any], *, typed_va
     return submission
 
 
-def check_changes(session: Session, task: UserTask, values: Mapping[str, Any]) -> Submission:
+def check_changes(session: Session, task: UserTask, values: Mapping[str, Any]) -> Optional[Submission]:
     """Typed variables set through an open task (the REST API's task variables), checked as the
     task's form checks each field sent: the form must take it (not a readonly or file field), its
     type, min/max, lengths and choices, and the consistency rules that name it. Required fields
     and materials wait for the completion, which checks the whole form. A field sent empty or null
-    is cleared. A task that declares no form takes no variable, as its completion takes none."""
+    is cleared. None: the task declares no form, and takes any variable, as its completion does
+    and as Camunda's does."""
     instance = session.get(ProcessInstance, task.instance_id)  # the root: the rule table's, as at the completion
     meta = instances.definition_runtime(session, instance.definition_id).meta
     specs = fields_for_task(session, meta, task.element_id)
+    if not specs:
+        return None
     submission = Submission(specs)
     form = _typed_as_text(submission, values)
     sent = [replace(spec, required=False) for spec in specs if spec.id in form]

@@ -194,10 +194,10 @@ def _set_task_variables(task_id: str, dtos: Any, what: str = "variables") -> Non
                                f"{', '.join(task.candidate_groups + task.candidate_users) or 'nobody'}"
                                f"{', claimed by ' + task.assignee if task.assignee else ''}")
         checked = submission.check_changes(session, task, values)
-        if not checked.ok:
+        if checked is not None and not checked.ok:
             raise _bad_request(f"Cannot set variables of task {task_id} (its form checks each one): "
                                f"{checked.problems()}")
-        services.set_task_variables(session, task, checked.variables, user=caller.name)
+        services.set_task_variables(session, task, checked.variables if checked else values, user=caller.name)
         remember_types(row, dtos)
 
 
