@@ -13,10 +13,10 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Iterable, Optional
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .models import ProcessInstance, UserTask
+from . import stepsql
+from .models import ProcessInstance
 
 # Stages of the 办法 in their order (lifecycle.md, P2), and how task names and element ids show them.
 STAGES = ("proposal", "feasibility", "design", "construction", "acceptance", "post_evaluation")
@@ -103,6 +103,12 @@ def _fen(number: Optional[Decimal]) -> tuple[Optional[int], bool]:
     return int(fen), False
 
 
+_TASK_TEXT = stepsql.Statement("SELECT name, element_id FROM user_task WHERE id = :id")
+_LAST_COMPLETED_TEXT = stepsql.Statement(
+    "SELECT name, element_id FROM user_task WHERE instance_id = :instance_id AND state = 'completed' "
+    "ORDER BY completed_at DESC, id DESC LIMIT 1")
+
+
 def columns(session: Session, instance_id: int, variables: dict, ready: Iterable[int],
             opened_texts: Optional[dict[int, str]] = None) -> dict:
     """The row's project columns as its variables and its open tasks (`ready`: their row ids;
@@ -115,15 +121,13 @@ def columns(session: Session, instance_id: int, variables: dict, ready: Iterable
         known = opened_texts or {}
         missing = [task_id for task_id in ready if task_id not in known]
         texts = [known[task_id] for task_id in ready if task_id in known]
-        if missing:
-            texts += [task_text(name, element) for name, element in session.execute(
-                select(UserTask.name, UserTask.element_id).where(UserTask.id.in_(missing)))]
+        if missing:  # (plain SQL, one small read per task: this runs at every step)
+            connection = session.connection()
+            texts += [task_text(*row) for task_id in missing for row in _TASK_TEXT.run(connection, {"id": task_id})]
         stage = stage_of_text(*texts)
     done = None
     if stage is None and not ready:
-        last = session.execute(select(UserTask.name, UserTask.element_id).where(
-            UserTask.instance_id == instance_id, UserTask.state == "completed")
-            .order_by(UserTask.completed_at.desc(), UserTask.id.desc()).limit(1)).first()
+        last = _LAST_COMPLETED_TEXT.run(session.connection(), {"instance_id": instance_id}).first()
         done = stage_of_text(task_text(*last)) if last else None
     approved, odd_approved = _fen(approved_of(variables))
     spent, odd_spent = _fen(spent_of(variables))

@@ -10,8 +10,8 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from browser_support import browser, live_server, officials  # noqa: F401
-from engine import clock, services
-from engine.models import UserTask
+from engine import clock, inbox, services
+from engine.models import TaskCandidate, UserTask
 
 SEED = [  # code, name, unit, category, year, approved, spent, stage variable
     ("P-2025-003", "政务云资源扩容", "edu", "infrastructure", 2025, 2400000, 2100000, "acceptance"),
@@ -35,8 +35,10 @@ def _seed(live_server) -> int:
         task = session.scalars(select(UserTask).where(UserTask.instance_id == last, UserTask.state == "ready")).one()
         services.complete_task(session, task.id, user="edu_li", groups=["unit:edu"],
                                data={"report_title": "校园安全视频联网可研", "necessity": "需要"})
-        session.execute(update(UserTask).where(UserTask.instance_id == last, UserTask.state == "ready")
-                        .values(due_at=clock.now() - timedelta(days=3)))
+        late = clock.now() - timedelta(days=3)  # as a due date the diagram gave: its inbox order key too
+        ids = session.scalars(select(UserTask.id).where(UserTask.instance_id == last, UserTask.state == "ready")).all()
+        session.execute(update(UserTask).where(UserTask.id.in_(ids)).values(due_at=late, due_key=inbox.due_key(late)))
+        session.execute(update(TaskCandidate).where(TaskCandidate.task_id.in_(ids)).values(due_key=inbox.due_key(late)))
     return last
 
 
