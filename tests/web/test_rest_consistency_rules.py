@@ -15,10 +15,15 @@ RULE = {"id": "local_review_amount_ceiling", "article": "第十九条", "title_z
         "field": "amount", "message_zh": "申报金额不得超过 5000000 元"}
 
 
+def with_rules(tmp_path, monkeypatch, rules: list[dict]) -> None:
+    """The rule table these tests run with: `rules` in instance/compliance.json's place."""
+    path = tmp_path / "compliance.json"
+    path.write_text(json.dumps({"rules": rules}, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("DALAD_COMPLIANCE_FILE", str(path))
+
+
 def test_a_rule_of_the_table_refuses_a_rest_completion(rest, tmp_path, monkeypatch):
-    rules = tmp_path / "compliance.json"
-    rules.write_text(json.dumps({"rules": [RULE]}, ensure_ascii=False), encoding="utf-8")
-    monkeypatch.setenv("DALAD_COMPLIANCE_FILE", str(rules))
+    with_rules(tmp_path, monkeypatch, [RULE])
     deployed(rest, "review.bpmn")
     instance = start(rest, "review", unit="edu")
     edu = rest.as_("edu")

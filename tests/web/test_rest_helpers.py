@@ -140,6 +140,20 @@ def deployed(rest, *file_names: str) -> dict:
     return {d["key"]: d for d in (response.get_json()["deployedProcessDefinitions"] or {}).values()}
 
 
+def project_at_the_office(rest, business_key: str) -> tuple[dict, dict]:
+    """bpmn/ deployed from the Modeler, a project of edu's started: (its instance, the office's
+    task confirming its basis)."""
+    bpmn = DIAGRAMS.parents[1] / "bpmn"  # (tests/diagrams: the repository's bpmn/ is two up)
+    [first, *others] = [(p.name, p.read_bytes()) for p in sorted(bpmn.iterdir())
+                        if p.suffix in (".bpmn", ".dmn", ".form")]
+    assert modeler_deploy(rest.as_("admin"), "办法", first, others).status_code == 200
+    instance = start(rest, "project", business_key=business_key, project_id=business_key, project_name="智慧教育平台",
+                     unit="edu", category="software", nature="new", estimated_budget=1800000)
+    [task] = rest.as_("office").get("/task", processInstanceId=instance["id"],
+                                    taskDefinitionKey="confirm_project_basis").get_json()
+    return instance, task
+
+
 def start(rest, key: str, user: str = "edu", business_key: Optional[str] = None, **variables) -> dict:
     response = rest.as_(user).post(f"/process-definition/key/{key}/start", {
         "businessKey": business_key, "variables": {n: {"value": v} for n, v in variables.items()}})

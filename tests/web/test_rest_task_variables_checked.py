@@ -3,18 +3,12 @@
 may write only what the form asks of them, each value of its field's kind and within its limits
 and the rule table's consistency rules. Before, whoever could work on a task could write any
 variable of the project with any value, past the form that the page and the completion enforce.
-A task without a form takes none, as its completion (tests/web/test_security_task_variables.py)."""
+A task without a form takes any variable, at its completion too, as Camunda's does
+(tests/web/test_security_task_variables.py)."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from test_rest_helpers import deployed, error_of, modeler_deploy, rest, start  # noqa: F401
-
-BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
-RULE = {"id": "local_review_amount_ceiling", "article": "第十九条", "title_zh": "申报金额超过上限", "kind": "consistent",
-        "processes": ["review"], "trigger": {"elements": ["submit"]}, "check": "${amount <= 5000000}",
-        "field": "amount", "message_zh": "申报金额不得超过 5000000 元"}
+from test_rest_consistency_rules import RULE, with_rules
+from test_rest_helpers import deployed, error_of, project_at_the_office, rest, start  # noqa: F401
 
 
 def _variables(rest, instance_id: str) -> dict:
@@ -26,13 +20,8 @@ def test_an_official_writes_through_the_task_only_what_its_form_takes(rest):
     """bpmn/ as deployed from the Modeler: the office confirming a project's basis may not rewrite
     its estimated budget through the task, nor answer a yes/no field with other text; a field of
     the form goes through, typed as the form types it."""
-    [first, *others] = [(p.name, p.read_bytes()) for p in sorted(BPMN_DIR.iterdir())
-                        if p.suffix in (".bpmn", ".dmn", ".form")]
-    assert modeler_deploy(rest.as_("admin"), "办法", first, others).status_code == 200
-    instance = start(rest, "project", business_key="P-2026-011", project_id="P-2026-011", project_name="智慧教育平台",
-                     unit="edu", category="software", nature="new", estimated_budget=1800000)
+    instance, task = project_at_the_office(rest, "P-2026-011")
     office = rest.as_("office")
-    [task] = office.get("/task", processInstanceId=instance["id"], taskDefinitionKey="confirm_project_basis").get_json()
     path = f"/task/{task['id']}/variables"
 
     message = error_of(office.put(f"{path}/estimated_budget", {"value": 1, "type": "Long"}), 400,
@@ -82,9 +71,7 @@ def test_each_value_is_checked_as_its_field_and_a_required_one_may_wait(rest):
 
 
 def test_a_consistency_rule_naming_the_field_refuses_the_value(rest, tmp_path, monkeypatch):
-    rules = tmp_path / "compliance.json"
-    rules.write_text(json.dumps({"rules": [RULE]}, ensure_ascii=False), encoding="utf-8")
-    monkeypatch.setenv("DALAD_COMPLIANCE_FILE", str(rules))
+    with_rules(tmp_path, monkeypatch, [RULE])
     deployed(rest, "review.bpmn")
     instance = start(rest, "review", unit="edu")
     edu = rest.as_("edu")

@@ -13,7 +13,8 @@ from lxml import etree
 from sqlalchemy import select
 
 from engine.models import UserTask
-from test_rest_helpers import deployed, diagram, error_of, modeler_deploy, rest, start  # noqa: F401
+from test_rest_helpers import (deployed, diagram, error_of, modeler_deploy, project_at_the_office,  # noqa: F401
+                               rest, start)
 
 TASK_FIELDS = {"id", "name", "assignee", "owner", "created", "due", "followUp", "delegationState", "description",
                "executionId", "parentTaskId", "priority", "processDefinitionId", "processInstanceId",
@@ -331,13 +332,8 @@ def _stored_description(rest, task_id: str):
 def test_a_task_of_the_real_project_diagram_is_described_by_its_documentation(rest):
     """bpmn/ deployed from the Modeler: the office's confirm_project_basis carries the 办法 article and
     what to check; the filters find it by that text; its row holds no copy of it."""
-    [first, *others] = [(p.name, p.read_bytes()) for p in sorted(BPMN_DIR.iterdir())
-                        if p.suffix in (".bpmn", ".dmn", ".form")]
-    assert modeler_deploy(rest.as_("admin"), "办法", first, others).status_code == 200
-    instance = start(rest, "project", business_key="P-2026-010", project_id="P-2026-010", project_name="智慧教育平台",
-                     unit="edu", category="software", nature="new", estimated_budget=1800000)
+    instance, task = project_at_the_office(rest, "P-2026-010")
     office = rest.as_("office")
-    [task] = office.get("/task", processInstanceId=instance["id"], taskDefinitionKey="confirm_project_basis").get_json()
     documentation = _documentation("project.bpmn", "confirm_project_basis")
     assert documentation.startswith("第五条之二：领导小组办公室确认项目")
     assert task["description"] == documentation
