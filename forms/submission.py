@@ -3,12 +3,14 @@ door it comes through (the page, the REST API, the command line): the task's for
 their types, required, min/max and lengths, the required materials uploaded, the consistency rules
 of the rule table (engine/compliance.py, kind `consistent`: the values against the project's data),
 and — from the REST API and the command line, which send typed values rather than a browser form —
-no field the form does not declare (readonly and file fields included: those are not input).
+no field the form does not declare (readonly and file fields included: those are not input). A
+task that declares no form takes the variables sent, as Camunda's does (the consistency rules still
+hold). The task variables set while a task is open pass its form's checks field by field.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from sqlalchemy.orm import Session
 
@@ -38,8 +40,7 @@ class Submission:
         """One line naming each problem by field, for the REST API and the command line."""
         parts = [f"field '{name}': {'; '.join(messages)}" for name, messages in self.errors.items()]
         if self.undeclared:
-            parts.append(f"the {'form' if self.specs else 'task has no form, which'} does not take "
-                         f"{', '.join(repr(n) for n in self.undeclared)}")
+            parts.append(f"the form does not take {', '.join(repr(n) for n in self.undeclared)}")
         if self.missing:
             parts.append(f"required materials not uploaded: {', '.join(self.missing)}")
         return "; ".join(parts)
