@@ -189,6 +189,7 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
     _add_dmn(dmn_trees, bundle, problems)
     for f, tree in bpmn_trees:
         _explicit_splits(tree)
+        _link_events(tree)
         try:
             parser.add_bpmn_xml(tree, filename=f.name)
         except ValidationException as exc:
@@ -330,6 +331,30 @@ def _explicit_splits(tree) -> None:
                 if flow is not None and flow.get("id") != gateway.get("default") and \
                         flow.find("bpmn:conditionExpression", NS) is None:
                     etree.SubElement(flow, f"{{{BPMN_NS}}}conditionExpression").text = "True"
+
+
+def _link_events(tree) -> None:
+    """A link throw event goes on at the link catch event of its name in its process or subprocess
+    (check_bpmn made sure there is exactly one). SpiffWorkflow knows no links, so the parsed tree
+    (not the stored file) gets the sequence flow from the throw event to the catch event, and both
+    become plain intermediate events that pass."""
+    link = f"{{{BPMN_NS}}}linkEventDefinition"
+    for scope in tree.getroot().iter(f"{{{BPMN_NS}}}process", f"{{{BPMN_NS}}}subProcess"):
+        catches = {}
+        for event in scope.findall("bpmn:intermediateCatchEvent", NS):
+            for definition in event.findall("bpmn:linkEventDefinition", NS):
+                catches[(definition.get("name") or "").strip()] = event
+                event.remove(definition)
+                event.tag = f"{{{BPMN_NS}}}intermediateThrowEvent"  # a catch event without a definition waits
+        for event in scope.findall("bpmn:intermediateThrowEvent", NS):
+            for definition in event.findall(link):
+                target = catches[(definition.get("name") or "").strip()]
+                event.remove(definition)
+                flow_id = f"{event.get('id')}__link"
+                etree.SubElement(event, f"{{{BPMN_NS}}}outgoing").text = flow_id
+                etree.SubElement(target, f"{{{BPMN_NS}}}incoming").text = flow_id
+                etree.SubElement(scope, f"{{{BPMN_NS}}}sequenceFlow", id=flow_id, sourceRef=event.get("id"),
+                                 targetRef=target.get("id"))
 
 
 def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:

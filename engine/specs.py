@@ -22,6 +22,8 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent as DefaultBoundaryEvent
 from SpiffWorkflow.bpmn.specs.defaults import CallActivity as DefaultCallActivity
 from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway as DefaultInclusiveGateway
+from SpiffWorkflow.bpmn.specs.defaults import ManualTask as DefaultManualTask
+from SpiffWorkflow.bpmn.specs.defaults import NoneTask as DefaultNoneTask
 from SpiffWorkflow.bpmn.specs.defaults import ParallelGateway as DefaultParallelGateway
 from SpiffWorkflow.bpmn.specs.defaults import ParallelMultiInstanceTask as DefaultParallelMI
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask as DefaultServiceTask
@@ -287,6 +289,23 @@ class EngineBoundaryEvent(DefaultBoundaryEvent):
             again = split._add_child(self, TaskState.WAITING)
             again.task_spec._predict(again, mask=TaskState.NOT_FINISHED_MASK)
             again.task_spec._update(again)
+
+
+class PassingNoneTask(DefaultNoneTask):
+    """A task without a type (bpmn:task) passes at once, as in Camunda 7 (SpiffWorkflow waits for
+    someone to complete it)."""
+
+    def __init__(self, wf_spec, bpmn_id, **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
+
+
+class PassingManualTask(DefaultManualTask):
+    """A manual task passes at once, as in Camunda 7: the engine does not track work done by hand."""
+
+    def __init__(self, wf_spec, bpmn_id, **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
 
 
 def timer_text(value) -> str:
@@ -683,6 +702,7 @@ _SPEC_CLASSES = {  # SpiffWorkflow's class -> the engine's, exactly (subclasses 
     DefaultStartEvent: EngineStartEvent, DefaultCallActivity: EngineCallActivity,
     DefaultBoundaryEvent: EngineBoundaryEvent, DefaultParallelGateway: EngineParallelGateway,
     DefaultInclusiveGateway: EngineInclusiveGateway,
+    DefaultNoneTask: PassingNoneTask, DefaultManualTask: PassingManualTask,
 }
 _DEFINITION_CLASSES = {
     CycleTimerEventDefinition: EngineCycleTimer, TimeDateEventDefinition: EngineTimeDateTimer,
@@ -740,6 +760,8 @@ def adapt_specs(specs) -> None:
         for task_spec in process_spec.task_specs.values():
             if type(task_spec) in _SPEC_CLASSES:
                 task_spec.__class__ = _SPEC_CLASSES[type(task_spec)]
+                if isinstance(task_spec, (PassingNoneTask, PassingManualTask)):
+                    task_spec.manual = False
             if isinstance(task_spec, (DefaultParallelMI, DefaultSequentialMI)) and \
                     not isinstance(task_spec, _EngineMultiInstance):
                 _adapt_multi_instance(process_spec, task_spec)
@@ -764,6 +786,8 @@ def register(registry) -> None:
     converter_class("StartEvent")(EngineStartEvent, registry)
     converter_class("NoneTask")(DefaultServiceTask, registry)  # SpiffWorkflow's config forgot it
     converter_class("NoneTask")(EngineBusinessRuleTask, registry)
+    converter_class("NoneTask")(PassingNoneTask, registry)
+    converter_class("ManualTask")(PassingManualTask, registry)
     converter_class("ErrorEventDefinition")(EngineErrorEventDefinition, registry)
     converter_class("EscalationEventDefinition")(EngineEscalationEventDefinition, registry)
     converter_class("SignalEventDefinition")(EngineSignalEventDefinition, registry)
