@@ -407,6 +407,9 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
                 entry["dalad_error"] = {"code_variable": error.get(f"{{{CAMUNDA_NS}}}errorCodeVariable"),
                                         "message_variable": error.get(f"{{{CAMUNDA_NS}}}errorMessageVariable"),
                                         "message": error_messages.get(error.get("errorRef"))}
+            for escalation in element.findall("bpmn:escalationEventDefinition", NS):
+                if escalation.get(f"{{{CAMUNDA_NS}}}escalationCodeVariable"):
+                    entry["dalad_escalation_code_variable"] = escalation.get(f"{{{CAMUNDA_NS}}}escalationCodeVariable")
             io = element.find("bpmn:extensionElements/camunda:inputOutput", NS)
             if io is not None:
                 entry["dalad_io"] = {

@@ -175,10 +175,22 @@ def _shown(text: str, limit: int = 200) -> str:
 
 
 class EngineEscalationEventDefinition(ScopedCatch, EscalationEventDefinition):
-    """An escalation carrying the thrower's variables; it may start an event subprocess."""
+    """An escalation carrying the thrower's variables; it may start an event subprocess. Its code
+    goes to the catcher's camunda:escalationCodeVariable, as in Camunda 7."""
 
     def throw(self, my_task):
         _throw_to_event_subprocesses(self, my_task, deepcopy(my_task.data))
+
+    def catch(self, my_task, event=None):
+        if event is not None:
+            my_task.internal_data["dalad_escalation_code"] = getattr(event.event_definition, "code", None)
+        super().catch(my_task, event)
+
+    def update_task_data(self, my_task):
+        super().update_task_data(my_task)
+        variable = (getattr(my_task.task_spec, "extensions", None) or {}).get("dalad_escalation_code_variable")
+        if variable and "dalad_escalation_code" in my_task.internal_data:
+            my_task.data[variable] = my_task.internal_data["dalad_escalation_code"]
 
 
 class EngineBusinessRuleTask(ScriptEngineTask, BpmnSpecMixin):
