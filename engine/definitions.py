@@ -407,6 +407,11 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
                 entry["dalad_error"] = {"code_variable": error.get(f"{{{CAMUNDA_NS}}}errorCodeVariable"),
                                         "message_variable": error.get(f"{{{CAMUNDA_NS}}}errorMessageVariable"),
                                         "message": error_messages.get(error.get("errorRef"))}
+            for condition in element.findall("bpmn:conditionalEventDefinition", NS):
+                events = [e.strip() for e in (condition.get(f"{{{CAMUNDA_NS}}}variableEvents") or "").split(",")
+                          if e.strip()]
+                entry["dalad_condition"] = {"variable": (condition.get(f"{{{CAMUNDA_NS}}}variableName") or "").strip()
+                                            or None, "events": events}
             for escalation in element.findall("bpmn:escalationEventDefinition", NS):
                 if escalation.get(f"{{{CAMUNDA_NS}}}escalationCodeVariable"):
                     entry["dalad_escalation_code_variable"] = escalation.get(f"{{{CAMUNDA_NS}}}escalationCodeVariable")

@@ -11,6 +11,8 @@ them into freshly parsed specs.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from copy import deepcopy
 from datetime import date, datetime, timedelta
 from typing import Optional
@@ -32,6 +34,7 @@ from SpiffWorkflow.bpmn.specs.defaults import StartEvent as DefaultStartEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import (ErrorEventDefinition,
                                                                         EscalationEventDefinition,
                                                                         SignalEventDefinition)
+from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as BpmnMessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
@@ -285,6 +288,47 @@ class EngineCycleTimer(CycleTimerEventDefinition):
         return ready
 
 
+class EngineConditionalEvent(ConditionalEventDefinition):
+    """A conditional event as Camunda 7 triggers it: its condition is read when it is reached (an
+    intermediate event passes at once when it holds, a boundary event fires as its activity starts)
+    and again each time the variables it watches change (camunda:variableName, else any;
+    camunda:variableEvents: create, update, delete), not while nothing changed; a non-interrupting
+    boundary event fires at each such change while the condition holds."""
+
+    def has_fired(self, my_task):
+        if my_task._get_internal_data("event_fired", False):
+            return True
+        if "dalad_watched" in my_task.internal_data:
+            return False  # read already on these variables: fired_on_change reads it again
+        my_task.internal_data["dalad_watched"] = self.watched(my_task)
+        return self.holds(my_task)
+
+    def holds(self, my_task) -> bool:
+        return bool(my_task.workflow.script_engine.evaluate(my_task, self.expression,
+                                                            external_context=my_task.workflow.data_objects))
+
+    def watched(self, my_task) -> dict:
+        """A digest of each watched variable's value (names absent: not set)."""
+        name = ((getattr(my_task.task_spec, "extensions", None) or {}).get("dalad_condition") or {}).get("variable")
+        data = my_task.data
+        names = [name] if name else list(data)
+        return {n: hashlib.sha256(json.dumps(data[n], sort_keys=True, default=str).encode()).hexdigest()[:16]
+                for n in names if n in data}
+
+    def fired_on_change(self, my_task) -> bool:
+        """After variables changed: whether the change is one it watches and its condition holds."""
+        before, now = my_task.internal_data.get("dalad_watched") or {}, self.watched(my_task)
+        if before == now:
+            return False
+        my_task.internal_data["dalad_watched"] = now
+        kinds = {"create" if n not in before else "update" for n in now if before.get(n) != now[n]}
+        kinds |= {"delete" for n in before if n not in now}
+        events = ((getattr(my_task.task_spec, "extensions", None) or {}).get("dalad_condition") or {}).get("events")
+        if events and not kinds & set(events):
+            return False
+        return self.holds(my_task)
+
+
 class EngineBoundaryEvent(DefaultBoundaryEvent):
     """A non-interrupting boundary event stays armed while its activity runs, as in Camunda:
     each message or signal that arrives starts its path again (a timer fires once; a timer cycle
@@ -299,6 +343,8 @@ class EngineBoundaryEvent(DefaultBoundaryEvent):
                                for c in split.children)
         if activity_running:
             again = split._add_child(self, TaskState.WAITING)
+            if "dalad_watched" in my_task.internal_data:  # a condition: read again on the next change
+                again.internal_data["dalad_watched"] = my_task.internal_data["dalad_watched"]
             again.task_spec._predict(again, mask=TaskState.NOT_FINISHED_MASK)
             again.task_spec._update(again)
 
@@ -721,7 +767,7 @@ _DEFINITION_CLASSES = {
     DurationTimerEventDefinition: EngineDurationTimer, CamundaMessageEventDefinition: ProcessMessageEventDefinition,
     BpmnMessageEventDefinition: ProcessMessageEventDefinition, ErrorEventDefinition: EngineErrorEventDefinition,
     EscalationEventDefinition: EngineEscalationEventDefinition,
-    SignalEventDefinition: EngineSignalEventDefinition,
+    SignalEventDefinition: EngineSignalEventDefinition, ConditionalEventDefinition: EngineConditionalEvent,
 }
 
 
@@ -809,6 +855,7 @@ def register(registry) -> None:
     converter_class("InclusiveGateway")(EngineInclusiveGateway, registry)
     converter_class("TimeDateEventDefinition")(EngineStartTimer, registry)
     converter_class("CycleTimerEventDefinition")(EngineCycleTimer, registry)
+    converter_class("ConditionalEventDefinition")(EngineConditionalEvent, registry)
     converter_class("TimeDateEventDefinition")(EngineTimeDateTimer, registry)
     converter_class("DurationTimerEventDefinition")(EngineDurationTimer, registry)
     converter_class("ParallelMultiInstanceTask")(EngineParallelMultiInstance, registry)
