@@ -1013,6 +1013,17 @@ def start_by_key(key: str):
         return _start(session, services.process_definition(session, key, list_known=_caller().is_admin))
 
 
+@rest_api.post("/process-definition/<definition_id>/submit-form")
+def submit_start_form_by_id(definition_id: str):
+    """Camunda's start with a start form's fields (Tasklist's generated forms): a start, the form checked."""
+    return start_by_id(definition_id)
+
+
+@rest_api.post("/process-definition/key/<key>/submit-form")
+def submit_start_form_by_key(key: str):
+    return start_by_key(key)
+
+
 def _start(session: Session, definition: ProcessDefinition) -> dict:
     """Start `definition` with Camunda's {businessKey, variables, withVariablesInReturn}."""
     caller = _require_writer("start processes")
