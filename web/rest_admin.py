@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Optional
 
+from flask import request
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
@@ -19,10 +20,12 @@ from engine.errors import AccessDenied, InvalidInput, NotFound
 from engine.models import (Deployment, ExternalTask, Incident, MessageSubscription, ProcessDefinition,
                            ProcessInstance, Timer, UserTask)
 
-from .rest import (_ENDED, _arg, _arg_bool, _arg_int, _arg_list, _bad_request, _caller, _count, _date, _dated, _db,
+from .rest import (_ENDED, _arg, _arg_bool, _arg_int, _arg_list, _bad_request, _body_flag, _caller, _count, _date,
+                   _dated, _db,
                    _instance_visible, _int_id, _json_body, _like, _page_list, _paged, _require_admin,
                    _require_writer, _rest_ids, _sort_keys, _sorted, owner_of, rest_api, whole_number)
 from .rest_queries import open_external_task
+from .rest_query_values import QueryValueRefused, read_values
 
 
 def _visible(query):
@@ -230,12 +233,14 @@ def job_dto(timer: Timer, incident: Optional[Incident], row: Optional[ProcessIns
 
 
 @rest_api.get("/job")
+@rest_api.post("/job")
 def jobs():
     with _db().read() as session:
         return [job_dto(*r) for r in _page_list(_job_rows(session))]
 
 
 @rest_api.get("/job/count")
+@rest_api.post("/job/count")
 def jobs_count():
     with _db().read() as session:
         return {"count": len(_job_rows(session))}
@@ -257,7 +262,7 @@ def set_job_retries(job_id: str):
     retries = _retries(_json_body())
     with _db().write() as session:
         key = _int_id(session, Timer, job_id, "job")
-        incident = _open_incident_of(session, "job", key) or _open_incident_of(session, "timer", key)
+        incident = _open_job_incident(session, key)
         if incident is not None and retries > 0:
             services.retry_incident(session, incident.id, user=caller.name)
         elif incident is None and retries == 0:
@@ -271,12 +276,79 @@ def execute_job(job_id: str):
     caller = _require_admin("execute jobs")
     with _db().write() as session:
         key = _int_id(session, Timer, job_id, "job")
-        incident = _open_incident_of(session, "job", key) or _open_incident_of(session, "timer", key)
+        incident = _open_job_incident(session, key)
         if incident is not None:
             services.retry_incident(session, incident.id, user=caller.name)
         else:
             services.execute_job(session, key, user=caller.name)
     return "", 204
+
+
+def _open_job_incident(session: Session, key: int) -> Optional[Incident]:
+    return _open_incident_of(session, "job", key) or _open_incident_of(session, "timer", key)
+
+
+@rest_api.put("/job/<job_id>/duedate")
+def set_job_due_date(job_id: str):
+    """When a waiting timer fires (administrators): `duedate` (null: now), `cascade` moving a cycle's
+    following occurrences by as much, as in Camunda."""
+    caller = _require_admin("set the due dates of jobs")
+    body = _json_body()
+    try:
+        due = read_values({"duedate": body.get("duedate")}, {"duedate": "date"}, "field")["duedate"]
+    except QueryValueRefused as refused:
+        raise _bad_request(str(refused)) from None
+    cascade = _body_flag(body, "cascade")
+    with _db().write() as session:
+        key = _int_id(session, Timer, job_id, "job")
+        found = _job_rows(session, key)
+        if not found:
+            raise NotFound(f"job {job_id} ran or was cancelled")
+        if found[0][1] is not None:  # its open incident
+            raise InvalidInput(f"job {job_id} failed: it runs again when its retries are set above 0 "
+                               f"(PUT /job/{job_id}/retries) or it is executed, not at a due date")
+        services.set_job_due_date(session, key, due, cascade=cascade, user=caller.name)
+    return "", 204
+
+
+@rest_api.get("/job/<job_id>/stacktrace")
+def job_stacktrace(job_id: str):
+    """A failed job's error as text (the engine's message: no Java stack trace); 204 for a job that
+    has not failed."""
+    with _db().read() as session:
+        key = _int_id(session, Timer, job_id, "job")
+        if not _job_rows(session, key):
+            raise NotFound(f"job {job_id} ran or was cancelled")
+        incident = _open_job_incident(session, key)
+        if incident is None:
+            return "", 204
+        return incident.message, 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+# Camunda's job calls that have nothing to act on here: each refused, saying what does it instead.
+_JOB_CALLS_NOT_OFFERED = {
+    ("PUT", "/job/<job_id>/suspended"): "a job is suspended and activated with its process instance: "
+                                        "PUT /process-instance/{id}/suspended",
+    ("PUT", "/job/suspended"): "jobs are suspended and activated with their process instances: "
+                               "PUT /process-instance/{id}/suspended",
+    ("PUT", "/job/<job_id>/priority"): "jobs have no priorities here: each runs when it is due (priority 0)",
+    ("DELETE", "/job/<job_id>"): "a job is not deleted on its own (its instance would wait for it forever): "
+                                 "delete the process instance, or execute the job or set its due date",
+    ("POST", "/job/retries"): "there are no batches: set each failed job's retries with PUT /job/{id}/retries",
+    ("POST", "/job/<job_id>/duedate/recalculate"): "a due date is set, not recalculated: PUT /job/{id}/duedate",
+}
+
+
+def _not_offered(reason: str):
+    def refuse(**_ids):
+        _require_admin("change jobs")
+        raise _bad_request(f"{request.method} {request.path} is not offered: {reason}")
+    return refuse
+
+
+for (_method, _rule), _reason in _JOB_CALLS_NOT_OFFERED.items():
+    rest_api.add_url_rule(_rule, f"job_not_offered_{_method.lower()}_{_rule.replace('/', '_')}",
+                          _not_offered(_reason), methods=[_method])
 
 
 # --- external tasks: lock and retries -------------------------------------------------------------
