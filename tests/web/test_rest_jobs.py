@@ -97,3 +97,213 @@ def test_a_rectification_orders_overdue_timer_moved_earlier_fires_then_and_the_h
     status, out = dalad("history", "verify", "--all")
     assert status == 0, out
     assert "timer occurrences: OK" in out
+
+
+def test_a_reminder_cycles_occurrence_moved_alone_or_with_the_ones_after_it(rest):
+    """reminders.bpmn: a daily R3 reminder beside the reply, from Monday 9:00. Its first occurrence
+    set to 15:00 that day fires then and the second stays on Wednesday 9:00 (no cascade); the
+    second set to 13:00 with cascade fires then and the third follows a day later at 13:00; none
+    more (R3). The instance replays every move."""
+    deployed(rest, "reminders.bpmn")
+    admin = rest.as_("admin")
+    instance = start(rest, "reminders", user="admin")  # Monday 2026-03-02 09:00
+    [cron] = jobs_of(admin, instance)
+    assert admin.post(f"/job/{cron['id']}/execute").status_code == 204  # the reply is offered now
+    [reminder] = jobs_of(admin, instance)
+    assert reminder["dueDate"] == "2026-03-03T09:00:00.000+0800"
+
+    first = local("2026-03-02T15:00:00")
+    assert admin.put(f"/job/{reminder['id']}/duedate", {"duedate": camunda(first), "cascade": False}
+                     ).status_code == 204
+    assert fire_at(rest, first) == 1
+    assert tasks_of(admin, instance) == ["remind", "reply"]
+    [reminder] = jobs_of(admin, instance)
+    assert reminder["dueDate"] == "2026-03-04T09:00:00.000+0800"  # the cycle's second occurrence, as it was
+
+    second = local("2026-03-04T13:00:00")
+    assert admin.put(f"/job/{reminder['id']}/duedate", {"duedate": camunda(second), "cascade": True}
+                     ).status_code == 204
+    assert fire_at(rest, local("2026-03-04T09:00:00")) == 0
+    assert fire_at(rest, second) == 1
+    [reminder] = jobs_of(admin, instance)
+    assert reminder["dueDate"] == "2026-03-05T13:00:00.000+0800"  # moved as far as the second
+    assert fire_at(rest, local("2026-03-05T12:59:00")) == 0
+    assert fire_at(rest, local("2026-03-05T13:00:00")) == 1
+    assert fire_at(rest, local("2026-03-09T13:00:00")) == 0
+    assert tasks_of(admin, instance) == ["remind", "remind", "remind", "reply"] and jobs_of(admin, instance) == []
+    proved(rest, instance)
+
+
+def deploy_the_rules(rest) -> None:
+    bpmn = Path(__file__).resolve().parents[2] / "bpmn"
+    [first, *others] = [(p.name, p.read_bytes()) for p in sorted(bpmn.iterdir())
+                        if p.suffix in (".bpmn", ".dmn", ".form")]
+    assert modeler_deploy(rest.as_("admin"), "办法", first, others).status_code == 200
+
+
+def test_the_quarterly_summarys_start_timer_moved_then_moved_with_the_quarters_after_it(rest, dalad):
+    """bpmn/quarterly_summary.bpmn starts each quarter (R/2026-03-31T09:00/P3M). Its job set to
+    20 March starts the summary then and waits for 30 June as before; set two days later with
+    cascade, it starts on 2 July and waits for 2 October. Both moves are in the log (the system's
+    history) and the timer's occurrences still prove."""
+    deploy_the_rules(rest)
+    admin = rest.as_("admin")
+
+    def the_job() -> dict:
+        [job] = admin.get("/job", processDefinitionKey="quarterly_summary").get_json()
+        return job
+
+    def summaries() -> int:
+        return admin.get("/history/process-instance/count", processDefinitionKey="quarterly_summary").get_json()[
+            "count"]
+
+    job = the_job()
+    assert (job["dueDate"], job["processInstanceId"]) == ("2026-03-31T09:00:00.000+0800", None)
+    early = local("2026-03-20T09:00:00")
+    assert admin.put(f"/job/{job['id']}/duedate", {"duedate": camunda(early)}).status_code == 204
+    assert fire_at(rest, early - timedelta(seconds=1)) == 0 and summaries() == 0
+    assert fire_at(rest, early) == 1 and summaries() == 1
+    assert the_job()["dueDate"] == "2026-06-30T09:00:00.000+0800"
+
+    later = local("2026-07-02T09:00:00")
+    assert admin.put(f"/job/{job['id']}/duedate", {"duedate": camunda(later), "cascade": True}).status_code == 204
+    assert fire_at(rest, local("2026-06-30T09:00:00")) == 0 and summaries() == 1
+    assert fire_at(rest, later) == 1 and summaries() == 2
+    assert the_job()["dueDate"] == "2026-10-02T09:00:00.000+0800"
+    moves = admin.get("/history/user-operation", operationType="SetDueDate").get_json()
+    assert [(m["jobId"], m["newValue"]) for m in moves] == [(job["id"], str(int(early.timestamp() * 1000))),
+                                                            (job["id"], str(int(later.timestamp() * 1000)))]
+    status, out = dalad("history", "verify", "--all")
+    assert status == 0, out
+    assert "timer occurrences: OK (2 occurrences of 1 timer, each fired once)" in out
+
+
+# --- what is refused, and a failed job's error ---------------------------------------------------------
+
+def test_a_due_date_of_nothing_is_now_and_wrong_bodies_name_their_field(rest):
+    deployed(rest, "reminders.bpmn")
+    admin = rest.as_("admin")
+    instance = start(rest, "reminders", user="admin")
+    [cron] = jobs_of(admin, instance)
+    path = f"/job/{cron['id']}/duedate"
+    assert "duedate" in error_of(admin.put(path, {"duedate": "next week"}), 400, "InvalidRequestException")
+    assert "cascade" in error_of(admin.put(path, {"duedate": None, "cascade": "yes"}), 400,
+                                 "InvalidRequestException")
+    error_of(rest.as_("office").put(path, {"duedate": None}), 403, "AuthorizationException")
+    error_of(admin.put("/job/00000000-0000-1000-8000-000000000000/duedate", {}), 404, "InvalidRequestException")
+    assert jobs_of(admin, instance) == [cron]  # nothing changed
+    assert admin.put(path, {"duedate": None, "cascade": True}).status_code == 204
+    assert jobs_of(admin, instance)[0]["dueDate"] == "2026-03-02T09:00:00.000+0800"  # now
+    assert services.fire_due_timers(rest.db) == 1
+    assert tasks_of(admin, instance) == ["reply"]
+    error_of(admin.put(path, {"duedate": None}), 404, "InvalidRequestException")  # it has fired
+    proved(rest, instance)
+
+
+@pytest.fixture
+def failing(rest):
+    """client_order.bpmn's client_async: an asynchronous continuation whose script fails until
+    `budget` is set."""
+    admin = rest.as_("admin")
+    assert modeler_deploy(admin, "orders", ("client_order.bpmn", CLIENT_ORDER.read_bytes())).status_code == 200
+    return admin.post("/process-definition/key/client_async/start", {"businessKey": "A-1", "variables": {
+        "spent": {"value": 5, "type": "Integer"}}}).get_json()
+
+
+def test_a_continuation_or_a_failed_job_has_no_due_date_and_a_failed_jobs_error_is_its_stacktrace(rest, failing):
+    admin = rest.as_("admin")
+    [job] = jobs_of(admin, failing)
+    moved = {"duedate": "2026-03-09T09:00:00.000+0800"}
+    assert "asynchronous continuation" in error_of(admin.put(f"/job/{job['id']}/duedate", moved), 400,
+                                                   "InvalidRequestException")
+    stacktrace = admin.get(f"/job/{job['id']}/stacktrace")
+    assert (stacktrace.status_code, stacktrace.get_data()) == (204, b"")
+    services.fire_due_timers(rest.db)
+    [failed] = jobs_of(admin, failing)
+    assert failed["retries"] == 0
+    stacktrace = admin.get(f"/job/{job['id']}/stacktrace")
+    assert stacktrace.status_code == 200 and stacktrace.mimetype == "text/plain"
+    assert stacktrace.get_data(as_text=True) == failed["exceptionMessage"] and "budget" in failed["exceptionMessage"]
+    message = error_of(admin.put(f"/job/{job['id']}/duedate", moved), 400, "InvalidRequestException")
+    assert "failed" in message and f"/job/{job['id']}/retries" in message
+    error_of(admin.get("/job/00000000-0000-1000-8000-000000000000/stacktrace"), 404, "InvalidRequestException")
+    assert jobs_of(admin, failing) == [failed]
+
+
+@pytest.mark.parametrize("method, call, body, instead", [
+    ("put", "/job/{id}/suspended", {"suspended": True}, "PUT /process-instance/{id}/suspended"),
+    ("put", "/job/suspended", {"processInstanceId": "{instance}", "suspended": True},
+     "PUT /process-instance/{id}/suspended"),
+    ("put", "/job/{id}/priority", {"priority": 10}, "priorit"),
+    ("delete", "/job/{id}", None, "delete the process instance"),
+    ("post", "/job/retries", {"jobIds": ["{id}"], "retries": 3}, "PUT /job/{id}/retries"),
+    ("post", "/job/{id}/duedate/recalculate", None, "PUT /job/{id}/duedate"),
+])
+def test_job_calls_with_nothing_to_act_on_here_are_refused_saying_what_does_it(rest, method, call, body, instead):
+    deployed(rest, "reminders.bpmn")
+    admin = rest.as_("admin")
+    instance = start(rest, "reminders", user="admin")
+    [job] = jobs_of(admin, instance)
+    path = call.replace("{id}", job["id"])
+    body = None if body is None else {k: [job["id"]] if v == ["{id}"] else instance["id"] if v == "{instance}" else v
+                                      for k, v in body.items()}
+    answer = admin.delete(path) if method == "delete" else getattr(admin, method)(path, body)
+    message = error_of(answer, 400, "InvalidRequestException")
+    assert "not offered" in message and instead in message
+    error_of(rest.as_("office").delete(path) if method == "delete" else getattr(rest.as_("office"), method)(
+        path, body), 403, "AuthorizationException")
+    assert jobs_of(admin, instance) == [job]
+    assert admin.get(f"/process-instance/{instance['id']}").get_json()["suspended"] is False
+
+
+def test_jobs_are_queried_with_the_filters_in_the_body(rest):
+    deployed(rest, "reminders.bpmn")
+    admin = rest.as_("admin")
+    first, second = start(rest, "reminders", user="admin"), start(rest, "reminders", user="admin")
+    [early] = jobs_of(admin, second)
+    assert admin.put(f"/job/{early['id']}/duedate", {"duedate": "2026-03-02T10:00:00.000+0800"}).status_code == 204
+    listed = admin.post("/job", {"processDefinitionKey": "reminders", "timers": True,
+                                 "sorting": [{"sortBy": "jobDueDate", "sortOrder": "asc"}]}).get_json()
+    assert [(j["processInstanceId"], j["dueDate"]) for j in listed] == [
+        (second["id"], "2026-03-02T10:00:00.000+0800"), (first["id"], "2026-03-03T09:00:00.000+0800")]
+    assert admin.post("/job", {"processInstanceId": first["id"]}, query_string={"maxResults": 1}
+                      ).get_json() == jobs_of(admin, first)
+    assert admin.post("/job/count", {"processInstanceIds": [first["id"], second["id"]]}).get_json() == {"count": 2}
+    assert "unknown" in error_of(admin.post("/job", {"jobDefinitionId": "x"}), 400, "InvalidRequestException")
+
+
+# --- the schedulers ------------------------------------------------------------------------------------
+
+def test_another_server_processs_scheduler_fires_at_the_due_date_set_here(rest):
+    """Two server processes on one database (on PostgreSQL as deployed): the due dates set through
+    this one are what the other's scheduler fires by, earlier and later; none fires twice."""
+    deployed(rest, "reminders.bpmn")
+    admin = rest.as_("admin")
+    instance = start(rest, "reminders", user="admin")
+    other = Database(rest.db.url)  # the other process's own connections
+    try:
+        [cron] = jobs_of(admin, instance)
+        assert admin.put(f"/job/{cron['id']}/duedate", {"duedate": "2026-03-02T12:00:00.000+0800"}).status_code == 204
+        instances_cache_forgotten()
+        assert fire_at(rest, local("2026-03-02T12:00:00"), db=other) == 1
+        assert fire_at(rest, local("2026-03-02T12:00:00")) == 0
+        assert tasks_of(admin, instance) == ["reply"]
+        [reminder] = jobs_of(admin, instance)
+        assert reminder["dueDate"] == "2026-03-03T12:00:00.000+0800"
+        assert admin.put(f"/job/{reminder['id']}/duedate", {"duedate": "2026-03-05T08:00:00.000+0800",
+                                                            "cascade": True}).status_code == 204
+        instances_cache_forgotten()
+        assert fire_at(rest, local("2026-03-05T07:59:59"), db=other) == 0
+        assert fire_at(rest, local("2026-03-05T08:00:00"), db=other) == 1
+        assert fire_at(rest, local("2026-03-05T08:00:00")) == 0
+        assert tasks_of(admin, instance) == ["remind", "reply"]
+        assert jobs_of(admin, instance)[0]["dueDate"] == "2026-03-06T08:00:00.000+0800"
+    finally:
+        other.dispose()
+    proved(rest, instance)
+
+
+def instances_cache_forgotten() -> None:
+    """What another process knows of the instances: nothing this one cached."""
+    from engine import instances
+    instances.clear_caches()
