@@ -12,7 +12,7 @@ import operator
 import time
 from copy import deepcopy
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Iterable, Optional
 from uuid import UUID
 

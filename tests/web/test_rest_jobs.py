@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine import audit, clock, services
+from engine import clock, instances, services
 from engine.cli import main
 from engine.database import Database
-from engine.models import HistoryEvent, ProcessInstance, Timer
+from engine.models import ProcessInstance
 from engine.replay import verify
 from conftest import TEST_KEY
-from test_rest_helpers import deployed, error_of, modeler_deploy, project_at_the_office, rest, start  # noqa: F401
+from test_rest_helpers import (PASSWORD, deployed, error_of, modeler_deploy, project_at_the_office,  # noqa: F401
+                               rest, start)
+from test_ui_fixtures import login, text_of
 
 CLIENT_ORDER = Path(__file__).parent.parent / "clients" / "client_order.bpmn"
 LOCAL = clock.local_zone()
@@ -97,6 +99,12 @@ def test_a_rectification_orders_overdue_timer_moved_earlier_fires_then_and_the_h
     status, out = dalad("history", "verify", "--all")
     assert status == 0, out
     assert "timer occurrences: OK" in out
+    auditor = rest.app.test_client()
+    assert login(auditor, "auditor", PASSWORD).status_code == 302
+    with rest.db.read() as session:
+        row_id = session.scalar(select(ProcessInstance.id).where(ProcessInstance.rest_id == order["id"]))
+    page = text_of(auditor.get(f"/audit/instances/{row_id}"))
+    assert "修改定时器到期时间" in page and "2026-07-01 00:00 → 2026-03-10 09:00" in page
 
 
 def test_a_reminder_cycles_occurrence_moved_alone_or_with_the_ones_after_it(rest):
@@ -176,6 +184,22 @@ def test_the_quarterly_summarys_start_timer_moved_then_moved_with_the_quarters_a
     status, out = dalad("history", "verify", "--all")
     assert status == 0, out
     assert "timer occurrences: OK (2 occurrences of 1 timer, each fired once)" in out
+
+
+def test_a_suspended_instances_timer_takes_its_new_due_date_and_fires_when_resumed(rest):
+    """As in Camunda, a suspended job's due date may be set; it fires once its instance runs again."""
+    deployed(rest, "reminders.bpmn")
+    admin = rest.as_("admin")
+    instance = start(rest, "reminders", user="admin")
+    [cron] = jobs_of(admin, instance)
+    assert admin.put(f"/process-instance/{instance['id']}/suspended", {"suspended": True}).status_code == 204
+    assert admin.put(f"/job/{cron['id']}/duedate", {"duedate": "2026-03-02T10:00:00.000+0800"}).status_code == 204
+    assert jobs_of(admin, instance)[0]["dueDate"] == "2026-03-02T10:00:00.000+0800"
+    assert fire_at(rest, local("2026-03-02T10:00:00")) == 0
+    assert admin.put(f"/process-instance/{instance['id']}/suspended", {"suspended": False}).status_code == 204
+    assert services.fire_due_timers(rest.db) == 1
+    assert tasks_of(admin, instance) == ["reply"]
+    proved(rest, instance)
 
 
 # --- what is refused, and a failed job's error ---------------------------------------------------------
@@ -305,5 +329,4 @@ def test_another_server_processs_scheduler_fires_at_the_due_date_set_here(rest):
 
 def instances_cache_forgotten() -> None:
     """What another process knows of the instances: nothing this one cached."""
-    from engine import instances
     instances.clear_caches()
