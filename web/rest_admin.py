@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, aliased
 
 from engine import bureaus, services, users
 from engine.errors import AccessDenied, InvalidInput, NotFound
+from engine.job_definitions import JobDefinition, job_definition_of, job_definitions
 from engine.models import (Deployment, ExternalTask, Incident, MessageSubscription, ProcessDefinition,
                            ProcessInstance, Timer, UserTask)
 
@@ -209,6 +210,8 @@ def _job_rows(session: Session, key: Optional[int] = None) -> list[tuple[Timer, 
     rows = [r for r in rows if all(test(r) for name, test in tests.items() if _arg_bool(name))]
     if _arg("exceptionMessage"):
         rows = [r for r in rows if r[1] is not None and r[1].message == _arg("exceptionMessage")]
+    if _arg("jobDefinitionId"):
+        rows = [r for r in rows if getattr(job_definition_of(r[3], r[0]), "id", None) == _arg("jobDefinitionId")]
     # tenantIdIn filters nothing: jobs belong to no tenant here, every job matches
     fields = {"jobId": lambda r: r[0].id, "processInstanceId": lambda r: r[0].instance_id or 0,
               "executionId": lambda r: r[0].instance_id or 0, "processDefinitionId": lambda r: r[0].definition_id,
@@ -223,7 +226,9 @@ def _job_rows(session: Session, key: Optional[int] = None) -> list[tuple[Timer, 
 
 def job_dto(timer: Timer, incident: Optional[Incident], row: Optional[ProcessInstance],
             definition: ProcessDefinition) -> dict:
-    return {"id": timer.rest_id, "jobDefinitionId": None, "processInstanceId": row.rest_id if row else None,
+    job_definition = job_definition_of(definition, timer)
+    return {"id": timer.rest_id, "jobDefinitionId": job_definition.id if job_definition else None,
+            "processInstanceId": row.rest_id if row else None,
             "executionId": row.rest_id if row else None, "processDefinitionId": definition.rest_id,
             "processDefinitionKey": definition.key, "retries": 0 if incident else 1,
             "exceptionMessage": incident.message if incident else None,
@@ -336,6 +341,12 @@ _JOB_CALLS_NOT_OFFERED = {
                                  "delete the process instance, or execute the job or set its due date",
     ("POST", "/job/retries"): "there are no batches: set each failed job's retries with PUT /job/{id}/retries",
     ("POST", "/job/<job_id>/duedate/recalculate"): "a due date is set, not recalculated: PUT /job/{id}/duedate",
+    ("PUT", "/job-definition/<job_id>/suspended"): "job definitions are not suspended: a job is suspended with its "
+                                                   "process instance (PUT /process-instance/{id}/suspended)",
+    ("PUT", "/job-definition/suspended"): "job definitions are not suspended: a job is suspended with its process "
+                                          "instance (PUT /process-instance/{id}/suspended)",
+    ("PUT", "/job-definition/<job_id>/jobPriority"): "jobs have no priorities here: each runs when it is due",
+    ("PUT", "/job-definition/<job_id>/retries"): "set each failed job's retries with PUT /job/{id}/retries",
 }
 
 
@@ -349,6 +360,76 @@ def _not_offered(reason: str):
 for (_method, _rule), _reason in _JOB_CALLS_NOT_OFFERED.items():
     rest_api.add_url_rule(_rule, f"job_not_offered_{_method.lower()}_{_rule.replace('/', '_')}",
                           _not_offered(_reason), methods=[_method])
+
+
+# --- job definitions ----------------------------------------------------------------------------
+
+def _job_definition_rows(session: Session, wanted: Optional[str] = None) -> list[tuple[JobDefinition,
+                                                                                     ProcessDefinition]]:
+    """The job definitions of the process definition versions that the query's filters name, or the
+    one whose id is `wanted`."""
+    query = select(ProcessDefinition).order_by(ProcessDefinition.id)
+    if wanted is not None:
+        return [(found, definition) for definition in session.scalars(query)
+                for found in job_definitions(definition) if found.id == wanted]
+    if _arg("processDefinitionId"):
+        query = query.where(ProcessDefinition.rest_id == _arg("processDefinitionId"))
+    if _arg("processDefinitionKey"):
+        query = query.where(ProcessDefinition.key == _arg("processDefinitionKey"))
+    if _arg_bool("active"):
+        query = query.where(ProcessDefinition.suspended.is_(False))
+    if _arg_bool("suspended"):
+        query = query.where(ProcessDefinition.suspended.is_(True))
+    rows = [(found, definition) for definition in session.scalars(query) for found in job_definitions(definition)]
+    tests = {"jobDefinitionId": lambda r, v: r[0].id == v, "jobType": lambda r, v: r[0].job_type == v,
+             "jobConfiguration": lambda r, v: r[0].configuration == v,
+             "activityIdIn": lambda r, v: r[0].element_id in v}
+    for name, test in tests.items():
+        value = _arg_list(name) if name == "activityIdIn" else _arg(name)
+        if value:
+            rows = [r for r in rows if test(r, value)]
+    if _arg_bool("withOverridingJobPriority"):
+        rows = []  # no job definition overrides a priority here
+    # tenantIdIn, withoutTenantId, includeJobDefinitionsWithoutTenantId filter nothing: no tenants here
+    fields = {"jobDefinitionId": lambda r: r[0].id, "activityId": lambda r: r[0].element_id,
+              "processDefinitionId": lambda r: r[1].rest_id, "processDefinitionKey": lambda r: r[1].key,
+              "jobType": lambda r: r[0].job_type, "jobConfiguration": lambda r: r[0].configuration,
+              "tenantId": lambda r: 0}
+    for sort_by, order in reversed(_sort_keys()):
+        if sort_by not in fields:
+            raise _bad_request(f"sortBy '{sort_by}' is not one of: {', '.join(fields)}")
+        rows.sort(key=fields[sort_by], reverse=order == "desc")
+    return rows
+
+
+def job_definition_dto(session: Session, found: JobDefinition, definition: ProcessDefinition) -> dict:
+    return {"id": found.id, "processDefinitionId": definition.rest_id, "processDefinitionKey": definition.key,
+            "activityId": found.element_id, "jobType": found.job_type, "jobConfiguration": found.configuration,
+            "overridingJobPriority": None, "suspended": bool(definition.suspended), "tenantId": None,
+            "deploymentId": session.get(Deployment, definition.deployment_id).rest_id}
+
+
+@rest_api.get("/job-definition")
+@rest_api.post("/job-definition")
+def job_definitions_listed():
+    with _db().read() as session:
+        return [job_definition_dto(session, *r) for r in _page_list(_job_definition_rows(session))]
+
+
+@rest_api.get("/job-definition/count")
+@rest_api.post("/job-definition/count")
+def job_definitions_count():
+    with _db().read() as session:
+        return {"count": len(_job_definition_rows(session))}
+
+
+@rest_api.get("/job-definition/<definition_id>")
+def job_definition(definition_id: str):
+    with _db().read() as session:
+        found = _job_definition_rows(session, definition_id)
+        if not found:
+            raise NotFound(f"job definition {definition_id} does not exist")
+        return job_definition_dto(session, *found[0])
 
 
 # --- external tasks: lock and retries -------------------------------------------------------------

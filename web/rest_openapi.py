@@ -716,6 +716,14 @@ SCHEMAS.update({
                   id=STR, jobDefinitionId=STR, processInstanceId=STR, executionId=STR, processDefinitionId=STR,
                   processDefinitionKey=STR, retries=INT, exceptionMessage=STR, failedActivityId=STR, dueDate=DATE,
                   suspended=BOOL, priority=LONG, tenantId=STR, createTime=DATE),
+    "JobDefinitionDto": obj(
+        "A timer event or an asynchronous continuation of a process definition version, as Camunda's job "
+        "definition: jobType timer-start-event, timer-start-event-subprocess, timer-intermediate-transition, "
+        "timer-transition or async-continuation; jobConfiguration the timer's kind and expression as written "
+        "(CYCLE: R3/P1D) or async-before / async-after. Read from the definition's file: its id stays as long as "
+        "the version exists.", id=STR, processDefinitionId=STR, processDefinitionKey=STR, activityId=STR,
+        jobType=STR, jobConfiguration=STR, overridingJobPriority=LONG, suspended=BOOL, tenantId=STR,
+        deploymentId=STR),
     "RetriesDto": needs(obj(retries={**bounded(INT), "minimum": 0, "nullable": False}), "retries"),
     "JobDuedateDto": obj("When a waiting timer fires. duedate: null (or left out) is now, as Camunda's job executor "
                          "takes a job without a due date at once; cascade: move a cycle's following occurrences by "
@@ -755,11 +763,16 @@ INCIDENT_FILTERS = [query(name, schema) for name, schema in (
     ("executionId", STR), ("incidentTimestampBefore", DATE), ("incidentTimestampAfter", DATE), ("activityId", STR),
     ("failedActivityId", STR), ("causeIncidentId", STR), ("rootCauseIncidentId", STR), ("configuration", STR))]
 JOB_FILTERS = [query(name, schema) for name, schema in (
-    ("jobId", STR), ("jobIds", LIST), ("processInstanceId", STR), ("processInstanceIds", LIST), ("executionId", STR),
+    ("jobId", STR), ("jobIds", LIST), ("jobDefinitionId", STR), ("processInstanceId", STR), ("processInstanceIds", LIST), ("executionId", STR),
     ("processDefinitionId", STR), ("processDefinitionKey", STR), ("activityId", STR), ("failedActivityId", STR),
     ("withRetriesLeft", BOOL), ("noRetriesLeft", BOOL), ("executable", BOOL), ("timers", BOOL),
     ("messages", BOOL), ("withException", BOOL), ("exceptionMessage", STR), ("active", BOOL), ("suspended", BOOL),
     ("tenantIdIn", LIST))]
+JOB_DEFINITION_FILTERS = [query(name, schema) for name, schema in (
+    ("jobDefinitionId", STR), ("activityIdIn", LIST), ("processDefinitionId", STR), ("processDefinitionKey", STR),
+    ("jobType", STR), ("jobConfiguration", STR), ("active", BOOL), ("suspended", BOOL),
+    ("withOverridingJobPriority", BOOL), ("tenantIdIn", LIST), ("withoutTenantId", BOOL),
+    ("includeJobDefinitionsWithoutTenantId", BOOL))]
 EXECUTION_FILTERS = [query(name, schema) for name, schema in (
     ("businessKey", STR), ("processDefinitionId", STR), ("processDefinitionKey", STR), ("processInstanceId", STR),
     ("activityId", STR), ("signalEventSubscriptionName", STR), ("messageEventSubscriptionName", STR),
@@ -795,6 +808,18 @@ PATHS["/job"]["post"] = op("queryJobs", "Job", "The same, filters in the body.",
                            errors=("400", "401"))
 PATHS["/job/count"]["post"] = op("queryJobsCount", "Job", "The same, filters in the body.",
                                  body=json_body("JobQueryDto"), ok=COUNT, errors=("400", "401"))
+JOB_DEFINITION_SORTING = ("jobDefinitionId", "activityId", "processDefinitionId", "processDefinitionKey", "jobType",
+                          "jobConfiguration", "tenantId")
+_listed_and_counted("/job-definition", "Job Definition", "JobDefinition", "JobDefinitionDto",
+                    "The timer events and asynchronous continuations of the deployed process definitions.",
+                    JOB_DEFINITION_FILTERS, JOB_DEFINITION_SORTING)
+PATHS["/job-definition"]["post"] = op(
+    "queryJobDefinitions", "Job Definition", "The same, filters in the body.", params=PAGING,
+    body=query_body("JobDefinitionQueryDto", JOB_DEFINITION_FILTERS, JOB_DEFINITION_SORTING),
+    ok=listed("JobDefinitionDto"), errors=("400", "401"))
+PATHS["/job-definition/count"]["post"] = op("queryJobDefinitionsCount", "Job Definition", "The same, filters in "
+                                            "the body.", body=json_body("JobDefinitionQueryDto"), ok=COUNT,
+                                            errors=("400", "401"))
 _listed_and_counted("/execution", "Execution", "Execution", "ExecutionDto", "Running instances (their root "
                     "executions) the user may see.", EXECUTION_FILTERS,
                     ("instanceId", "definitionKey", "definitionId", "tenantId"))
@@ -831,6 +856,20 @@ PATHS.update({
     "/job/suspended": {"put": op("updateSuspensionStateBy", "Job", "Not offered (400): jobs are suspended with "
                                  "their process instances (PUT /process-instance/{id}/suspended).",
                                  errors=ADMIN_ERRORS)},
+    "/job-definition/{id}": {"get": op("getJobDefinition", "Job Definition", "One job definition.", params=[ID],
+                                       ok=ref("JobDefinitionDto"))},
+    "/job-definition/{id}/suspended": {"put": op(
+        "updateJobDefinitionSuspensionState", "Job Definition", "Not offered (400): job definitions are not "
+        "suspended; a job is suspended with its process instance.", params=[ID], errors=ADMIN_ERRORS)},
+    "/job-definition/suspended": {"put": op(
+        "updateJobDefinitionSuspensionStateBy", "Job Definition", "Not offered (400): job definitions are not "
+        "suspended; a job is suspended with its process instance.", errors=ADMIN_ERRORS)},
+    "/job-definition/{id}/jobPriority": {"put": op(
+        "setJobPriorityJobDefinition", "Job Definition", "Not offered (400): jobs have no priorities here.",
+        params=[ID], errors=ADMIN_ERRORS)},
+    "/job-definition/{id}/retries": {"put": op(
+        "setJobRetriesJobDefinition", "Job Definition", "Not offered (400): set each failed job's retries with "
+        "PUT /job/{id}/retries.", params=[ID], errors=ADMIN_ERRORS)},
     "/job/retries": {"post": op("setJobRetriesAsyncOperation", "Job", "Not offered (400): there are no batches; "
                                 "set each failed job's retries with PUT /job/{id}/retries.",
                                 errors=ADMIN_ERRORS)},

@@ -293,7 +293,61 @@ def test_jobs_are_queried_with_the_filters_in_the_body(rest):
     assert admin.post("/job", {"processInstanceId": first["id"]}, query_string={"maxResults": 1}
                       ).get_json() == jobs_of(admin, first)
     assert admin.post("/job/count", {"processInstanceIds": [first["id"], second["id"]]}).get_json() == {"count": 2}
-    assert "unknown" in error_of(admin.post("/job", {"jobDefinitionId": "x"}), 400, "InvalidRequestException")
+    assert "dueDates" in error_of(admin.post("/job", {"dueDates": [{"operator": "lt", "value": "x"}]}), 400,
+                                  "InvalidRequestException")
+
+
+# --- job definitions ----------------------------------------------------------------------------------
+
+CAMUNDA_PATTERNS = Path(__file__).resolve().parents[1] / "camunda"
+
+
+def test_job_definitions_name_each_timer_and_continuation_of_a_version_and_its_jobs_name_theirs(rest, failing):
+    """Camunda's job definitions, read from the deployed files: a timer start, event subprocess
+    starts, a catch event and a boundary event with their expressions as written, an asynchronous
+    continuation; each job names its own, and the jobs of one are found by it."""
+    admin = rest.as_("admin")
+    deployed(rest, "reminders.bpmn")
+    for name in ("cron_start.bpmn", "timer_event_subprocesses.bpmn"):
+        assert modeler_deploy(admin, name, (name, (CAMUNDA_PATTERNS / name).read_bytes())).status_code == 200
+
+    def shown(**filters) -> list[tuple]:
+        return [(d["processDefinitionKey"], d["activityId"], d["jobType"], d["jobConfiguration"])
+                for d in admin.get("/job-definition", **filters).get_json()]
+
+    assert shown(processDefinitionKey="reminders") == [
+        ("reminders", "next_workday_morning", "timer-intermediate-transition", "CYCLE: 0 0 9 ? * MON-FRI"),
+        ("reminders", "daily_reminder", "timer-transition", "CYCLE: R3/P1D")]
+    assert shown(processDefinitionKey="c7_cron_start") == [
+        ("c7_cron_start", "every_workday", "timer-start-event", "CYCLE: 0 0 9 ? * MON-FRI")]
+    assert shown(processDefinitionKey="c7_timer_event_subprocesses", sortBy="activityId", sortOrder="asc") == [
+        ("c7_timer_event_subprocesses", "after_ten_days", "timer-start-event-subprocess", "DURATION: P${deadlineDays}D"),
+        ("c7_timer_event_subprocesses", "every_day", "timer-start-event-subprocess", "CYCLE: R3/P1D")]
+    assert shown(jobType="async-continuation") == [("client_async", "compute", "async-continuation", "async-before")]
+    assert admin.post("/job-definition/count", {"activityIdIn": ["daily_reminder", "compute"]}).get_json() == {
+        "count": 2}
+
+    [continuation] = admin.get("/job-definition", jobType="async-continuation").get_json()
+    assert continuation == admin.get(f"/job-definition/{continuation['id']}").get_json()
+    assert (continuation["processDefinitionId"], continuation["suspended"], continuation["overridingJobPriority"]) \
+        == (admin.get("/process-definition/key/client_async").get_json()["id"], False, None)
+    [job] = jobs_of(admin, failing)
+    assert job["jobDefinitionId"] == continuation["id"]
+    instance = start(rest, "reminders", user="admin")
+    [catch, _boundary] = admin.get("/job-definition", processDefinitionKey="reminders").get_json()
+    [waiting] = jobs_of(admin, instance)
+    assert waiting["jobDefinitionId"] == catch["id"]
+    assert admin.post("/job", {"jobDefinitionId": catch["id"]}).get_json() == [waiting]
+    [cron] = admin.get("/job", processDefinitionKey="c7_cron_start").get_json()
+    assert cron["jobDefinitionId"] == admin.get("/job-definition", processDefinitionKey="c7_cron_start").get_json(
+        )[0]["id"]
+    error_of(admin.get("/job-definition/00000000-0000-1000-8000-000000000000"), 404, "InvalidRequestException")
+    for path, body in ((f"/job-definition/{catch['id']}/suspended", {"suspended": True}),
+                       ("/job-definition/suspended", {"processDefinitionKey": "reminders", "suspended": True}),
+                       (f"/job-definition/{catch['id']}/jobPriority", {"priority": 5}),
+                       (f"/job-definition/{catch['id']}/retries", {"retries": 3})):
+        assert "not offered" in error_of(admin.put(path, body), 400, "InvalidRequestException")
+    assert jobs_of(admin, instance) == [waiting]
 
 
 # --- the schedulers ------------------------------------------------------------------------------------
