@@ -98,8 +98,9 @@ def _incident_dtos(session: Session, rows) -> list[dict]:
     causes = _rest_ids(session, Incident, (key for i, _r, _d in rows for key in (i.cause_id, i.root_cause_id)))
     out = []
     for incident, row, definition in rows:
-        configuration = externals.get(incident.payload.get("external_task")) or \
-            jobs.get(incident.payload.get("job") or incident.payload.get("timer"))
+        job = incident.payload.get("job") or incident.payload.get("timer")
+        configuration = externals.get(incident.payload.get("external_task")) or jobs.get(job)
+        job_definition = job_definition_of(definition, session.get(Timer, job)) if job is not None else None
         out.append({"id": incident.rest_id, "processDefinitionId": definition.rest_id,
                     "processInstanceId": row.rest_id, "executionId": row.rest_id,
                     "incidentTimestamp": _date(incident.created_at), "incidentType": _incident_type(incident.kind),
@@ -107,7 +108,7 @@ def _incident_dtos(session: Session, rows) -> list[dict]:
                     "causeIncidentId": causes.get(incident.cause_id, incident.rest_id),
                     "rootCauseIncidentId": causes.get(incident.root_cause_id, incident.rest_id),
                     "configuration": configuration, "tenantId": None, "incidentMessage": incident.message,
-                    "jobDefinitionId": None, "annotation": None})
+                    "jobDefinitionId": job_definition.id if job_definition else None, "annotation": None})
     return out
 
 

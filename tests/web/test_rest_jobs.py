@@ -333,6 +333,9 @@ def test_job_definitions_name_each_timer_and_continuation_of_a_version_and_its_j
         == (admin.get("/process-definition/key/client_async").get_json()["id"], False, None)
     [job] = jobs_of(admin, failing)
     assert job["jobDefinitionId"] == continuation["id"]
+    services.fire_due_timers(rest.db)
+    [incident] = admin.get("/incident", processInstanceId=failing["id"]).get_json()
+    assert (incident["configuration"], incident["jobDefinitionId"]) == (job["id"], continuation["id"])
     instance = start(rest, "reminders", user="admin")
     [catch, _boundary] = admin.get("/job-definition", processDefinitionKey="reminders").get_json()
     [waiting] = jobs_of(admin, instance)
