@@ -741,7 +741,7 @@ def bring_timer_forward(workflow: BpmnWorkflow, place: dict) -> None:
 def move_timer(workflow: BpmnWorkflow, place: dict, due: datetime, cascade: bool) -> None:
     """Set the due date of the timer at `place` (Camunda's job due date): it fires then, as the
     occurrence it waited for. `cascade` moves a cycle's following occurrences by as much (Camunda's
-    repeat offset, kept as `offset` seconds); without it they stay where the cycle puts them."""
+    repeat offset); without it they stay where the cycle puts them."""
     task = task_at(workflow, place["path"])
     if place.get("event_subprocess"):
         event_subprocesses.move(task.workflow if task is not None else None, place["event_subprocess"], due, cascade)
