@@ -530,7 +530,8 @@ def plan_findings(session: Session, units: Iterable[str], plan_year: Optional[in
     rows = session.execute(select(ProcessInstance.id, ProcessInstance.process_key, ProcessInstance.business_key,
                                   ProcessInstance.variables, ProcessInstance.ended_at)
                            .where(ProcessInstance.process_key.in_(("supervision", "om_funding", "project")),
-                                  ProcessInstance.status == "completed")
+                                  ProcessInstance.status == "completed",
+                                  ProcessInstance.variables["unit"].as_string().in_(sorted(wanted)))
                            .order_by(ProcessInstance.id))
     found = []
     for instance_id, key, business_key, variables, ended_at in rows:
