@@ -5,6 +5,9 @@ refused by name. A due date set is recorded, replayed and proved by `dalad histo
 the scheduler of any server process fires the timer at its new time."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -381,6 +384,40 @@ def test_another_server_processs_scheduler_fires_at_the_due_date_set_here(rest):
         assert jobs_of(admin, instance)[0]["dueDate"] == "2026-03-06T08:00:00.000+0800"
     finally:
         other.dispose()
+    proved(rest, instance)
+
+
+def test_a_dalad_process_of_its_own_fires_the_timers_at_the_due_dates_set_over_rest(rest, tmp_path):
+    """`dalad timers fire-due` in a process of its own (as cron runs it beside the servers), on the
+    engine's real clock: an event subprocess's reminder, a day away, fires once its due date is set
+    to now (null); the ten days' deadline once set to a minute ago, closing the rest."""
+    clock.reset()  # the system time, which the other process keeps
+    admin = rest.as_("admin")
+    name = "timer_event_subprocesses.bpmn"
+    assert modeler_deploy(admin, name, (name, (CAMUNDA_PATTERNS / name).read_bytes())).status_code == 200
+    instance = admin.post("/process-definition/key/c7_timer_event_subprocesses/start", {
+        "variables": {"deadlineDays": {"value": 10, "type": "Integer"}}}).get_json()
+    env = {**os.environ, "DALAD_DATABASE_URL": rest.db.url, "DALAD_HISTORY_KEY": TEST_KEY.decode(),
+           "DALAD_INSTANCE_DIR": str(tmp_path / "instance"), "DALAD_SECRET_KEY": "test-secret-key"}
+
+    def fire_due_elsewhere() -> str:
+        done = subprocess.run([str(Path(sys.executable).parent / "dalad"), "timers", "fire-due"], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    def job_at(activity: str) -> dict:
+        [job] = admin.get("/job", processInstanceId=instance["id"], activityId=activity).get_json()
+        return job
+
+    assert fire_due_elsewhere() == "0 timers fired"
+    assert admin.put(f"/job/{job_at('every_day')['id']}/duedate", {"duedate": None}).status_code == 204
+    assert fire_due_elsewhere() == "1 timer fired"
+    assert tasks_of(admin, instance) == ["remind", "review"]
+    a_minute_ago = camunda(clock.now() - timedelta(minutes=1))
+    assert admin.put(f"/job/{job_at('after_ten_days')['id']}/duedate", {"duedate": a_minute_ago}).status_code == 204
+    assert fire_due_elsewhere() == "1 timer fired"
+    assert tasks_of(admin, instance) == ["close_overdue"]
     proved(rest, instance)
 
 
