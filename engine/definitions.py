@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -645,8 +646,15 @@ def process_meta(tree, process, spec) -> dict:
         "starter_groups": _split(c(process, "candidateStarterGroups")),
         "starter_users": _split(c(process, "candidateStarterUsers")),
         "startable_by_hand": (c(process, "isStartableInTasklist") or "true").strip().lower() != "false",
+        "history_time_to_live": _days(c(process, "historyTimeToLive")),
         "message_starts": [list(start) for start in runtime.message_start_events(spec)] if spec else [],
     }
+
+
+def _days(text: Optional[str]) -> Optional[int]:
+    """camunda:historyTimeToLive as Camunda 7 reads it: days, written `180` or `P180D` (else none)."""
+    found = re.fullmatch(r"\s*(?:P(\d+)D|(\d+))\s*", text or "")
+    return int(found.group(1) or found.group(2)) if found else None
 
 
 def _form_field(fd) -> dict:

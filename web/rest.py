@@ -748,7 +748,8 @@ def definition_dto(session: Session, definition: ProcessDefinition) -> dict:
             "name": definition.name, "version": definition.version, "resource": definition.resource.name,
             "deploymentId": deployment.rest_id, "diagram": None, "suspended": bool(definition.suspended),
             "tenantId": deployment.tenant_id if deployment else None, "versionTag": definition.version_tag,
-            "historyTimeToLive": None, "startableInTasklist": True}
+            "historyTimeToLive": (definition.meta or {}).get("history_time_to_live"),
+            "startableInTasklist": (definition.meta or {}).get("startable_by_hand", True)}
 
 
 def decision_dto(session: Session, decision: DecisionDefinition) -> dict:

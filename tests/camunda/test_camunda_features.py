@@ -42,7 +42,8 @@ def all_tasks(rest, instance_id: str) -> list[dict]:
 # --------------------------------------------------------------------------- gateways and events
 
 def test_inclusive_gateway_joins_only_the_branches_its_split_took(rest):
-    deploy(rest, "inclusive_join.bpmn")
+    [definition] = deploy(rest, "inclusive_join.bpmn")["deployedProcessDefinitions"].values()
+    assert (definition["historyTimeToLive"], definition["startableInTasklist"]) == (180, True)
     one = start(rest, "c7_inclusive_join", amount=500, urgent=False)
     assert set(tasks(rest, one)) == {"check_finance"}  # the default flow only when no condition holds
     complete(rest, tasks(rest, one)["check_finance"], "admin")
