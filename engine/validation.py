@@ -615,6 +615,23 @@ def _check_link(checker: Checker, definition) -> None:
                                   "event of its name")
 
 
+def _check_conditional(checker: Checker, definition) -> None:
+    """A conditional event is a boundary or intermediate catch event (an event subprocess's start is
+    refused with event subprocesses); camunda:variableEvents lists create, update, delete."""
+    event = definition.getparent()
+    scope = event.getparent() if event is not None else None
+    if event is not None and _local(event) == "startEvent" and scope is not None and \
+            (scope.get("triggeredByEvent") or "").strip().lower() != "true":
+        checker.report(event, "a conditional start event of a process is not supported (Camunda starts it through "
+                              "POST /condition, which the engine does not offer): start with a none or message start "
+                              "event and wait with an intermediate conditional event")
+    events = [e.strip() for e in (definition.get(_c("variableEvents")) or "").split(",") if e.strip()]
+    wrong = [e for e in events if e not in ("create", "update", "delete")]
+    if wrong:
+        checker.report(checker.owner(definition), f"camunda:variableEvents {', '.join(repr(e) for e in wrong)}: "
+                                                  "expected create, update or delete")
+
+
 def _check_call_binding(checker: Checker, activity) -> None:
     """The called process is its latest version, the one deployed with the caller, or a version
     named by number or tag (fixed when the caller is deployed: no expression)."""
@@ -767,6 +784,7 @@ ELEMENT_RULES: dict[str, list[ElementRule]] = {
     "businessRuleTask": [_check_java, _check_decision_reference],
     "correlationPropertyRetrievalExpression": [_check_correlation_property],
     "linkEventDefinition": [_check_link],
+    "conditionalEventDefinition": [_check_conditional],
 }
 for _activity in ACTIVITY_TYPES:
     ELEMENT_RULES.setdefault(_activity, []).append(_check_compensation_handler)

@@ -308,3 +308,20 @@ def test_a_transaction_subprocess_is_refused_saying_what_to_use_instead(rest):
     cancel = ("cancel events are not supported: they end a transaction subprocess, which is not supported; use an "
               "error end event and an error boundary event")
     assert ("End_cancel", cancel) in found and ("Event_cancelled", cancel) in found
+
+
+def test_a_conditional_start_event_of_a_process_and_unknown_variable_events_are_refused(rest):
+    content = (HERE / "conditional_events.bpmn").read_bytes().replace(b"""\
+    <bpmn:startEvent id="StartEvent_1">
+      <bpmn:outgoing>Flow_1</bpmn:outgoing>""", b"""\
+    <bpmn:startEvent id="StartEvent_1">
+      <bpmn:outgoing>Flow_1</bpmn:outgoing>
+      <bpmn:conditionalEventDefinition id="ConditionalEventDefinition_0">
+        <bpmn:condition xsi:type="bpmn:tFormalExpression">${cost &gt; 0}</bpmn:condition>
+      </bpmn:conditionalEventDefinition>""").replace(b'camunda:variableEvents="create, update"',
+                                                     b'camunda:variableEvents="create, change"')
+    assert {(element, message) for element, _line, message in refusals(rest, "conditional_events.bpmn", content)} == {
+        ("StartEvent_1", "a conditional start event of a process is not supported (Camunda starts it through POST "
+                         "/condition, which the engine does not offer): start with a none or message start event and "
+                         "wait with an intermediate conditional event"),
+        ("Event_over_budget", "camunda:variableEvents 'change': expected create, update or delete")}
