@@ -325,3 +325,15 @@ def test_a_conditional_start_event_of_a_process_and_unknown_variable_events_are_
                          "/condition, which the engine does not offer): start with a none or message start event and "
                          "wait with an intermediate conditional event"),
         ("Event_over_budget", "camunda:variableEvents 'change': expected create, update or delete")}
+
+
+def test_an_escalation_event_subprocess_start_sets_its_escalation_code_variable(rest):
+    source = (HERE / "escalation_event_subprocess.bpmn").read_bytes()
+    old = b'id="EscalationEventDefinition_start" escalationRef="Escalation_over_budget" />'
+    assert old in source
+    response = modeler_deploy(rest.as_("admin"), "escalation_event_subprocess.bpmn", (
+        "escalation_event_subprocess.bpmn", source.replace(old, old[:-3] + b' camunda:escalationCodeVariable="code" />')))
+    assert response.status_code == 200, response.get_json()
+    instance = start(rest, "c7_escalation_event_subprocess")
+    complete(rest, tasks(rest, instance)["prepare_budget"], "office", amount=1200)
+    assert variables(rest, instance)["code"] == "OVER_BUDGET"
