@@ -340,7 +340,8 @@ def _link_events(tree) -> None:
     (not the stored file) gets the sequence flow from the throw event to the catch event, and both
     become plain intermediate events that pass."""
     link = f"{{{BPMN_NS}}}linkEventDefinition"
-    for scope in tree.getroot().iter(f"{{{BPMN_NS}}}process", f"{{{BPMN_NS}}}subProcess"):
+    for scope in tree.getroot().iter(f"{{{BPMN_NS}}}process", f"{{{BPMN_NS}}}subProcess",
+                                     f"{{{BPMN_NS}}}adHocSubProcess"):
         catches = {}
         for event in scope.findall("bpmn:intermediateCatchEvent", NS):
             for definition in event.findall("bpmn:linkEventDefinition", NS):

@@ -657,6 +657,9 @@ def fire_conditions(workflow: BpmnWorkflow) -> bool:
     fired = False
     for task in list(workflow.top_workflow.event_manager.tasks.values()):
         definition = getattr(task.task_spec, "event_definition", None)
+        if isinstance(definition, MultipleEventDefinition) and task.state == TaskState.WAITING:
+            fired = _fire_gateway_condition(task, definition) or fired  # an event-based gateway's
+            continue
         if isinstance(definition, specs.EngineConditionalEvent) and task.state == TaskState.WAITING and \
                 definition.fired_on_change(task):
             data = dict(task.data)  # (the variables as changed: becoming ready copies its finished parent's)
@@ -665,6 +668,20 @@ def fire_conditions(workflow: BpmnWorkflow) -> bool:
             task.data.update(data)
             fired = True
     return fired
+
+
+def _fire_gateway_condition(task, definition) -> bool:
+    """An event-based gateway takes the first of its conditional events whose condition holds
+    (when it is reached, or after a change of the variables it watches)."""
+    for index, inner in enumerate(definition.event_definitions):
+        if isinstance(inner, specs.EngineConditionalEvent) and \
+                inner.fired_on_change(task, f"dalad_watched_{index}", task.task_spec.outputs[index]):
+            task.task_spec.catch(task, BpmnEvent(inner))
+            data = dict(task.data)
+            task.task_spec._update(task)
+            task.data.update(data)
+            return True
+    return False
 
 
 def _engine_steps(workflow: BpmnWorkflow, budget: list) -> None:

@@ -307,23 +307,33 @@ class EngineConditionalEvent(ConditionalEventDefinition):
         return bool(my_task.workflow.script_engine.evaluate(my_task, self.expression,
                                                             external_context=my_task.workflow.data_objects))
 
-    def watched(self, my_task) -> dict:
+    @staticmethod
+    def config(spec) -> dict:
+        """camunda:variableName and variableEvents of the event `spec` (a catch event's spec)."""
+        return (getattr(spec, "extensions", None) or {}).get("dalad_condition") or {}
+
+    def watched(self, my_task, spec=None) -> dict:
         """A digest of each watched variable's value (names absent: not set)."""
-        name = ((getattr(my_task.task_spec, "extensions", None) or {}).get("dalad_condition") or {}).get("variable")
+        name = self.config(spec or my_task.task_spec).get("variable")
         data = my_task.data
         names = [name] if name else list(data)
         return {n: hashlib.sha256(json.dumps(data[n], sort_keys=True, default=str).encode()).hexdigest()[:16]
                 for n in names if n in data}
 
-    def fired_on_change(self, my_task) -> bool:
-        """After variables changed: whether the change is one it watches and its condition holds."""
-        before, now = my_task.internal_data.get("dalad_watched") or {}, self.watched(my_task)
+    def fired_on_change(self, my_task, key: str = "dalad_watched", spec=None) -> bool:
+        """After variables changed: whether the change is one it watches and its condition holds
+        (`key`: where the task keeps what it watched; one per condition after an event-based
+        gateway, read first when the gateway is reached, `spec` the catch event after it)."""
+        if key not in my_task.internal_data:
+            my_task.internal_data[key] = self.watched(my_task, spec)
+            return self.holds(my_task)
+        before, now = my_task.internal_data.get(key) or {}, self.watched(my_task, spec)
         if before == now:
             return False
-        my_task.internal_data["dalad_watched"] = now
+        my_task.internal_data[key] = now
         kinds = {"create" if n not in before else "update" for n in now if before.get(n) != now[n]}
         kinds |= {"delete" for n in before if n not in now}
-        events = ((getattr(my_task.task_spec, "extensions", None) or {}).get("dalad_condition") or {}).get("events")
+        events = self.config(spec or my_task.task_spec).get("events")
         if events and not kinds & set(events):
             return False
         return self.holds(my_task)

@@ -337,3 +337,27 @@ def test_an_escalation_event_subprocess_start_sets_its_escalation_code_variable(
     instance = start(rest, "c7_escalation_event_subprocess")
     complete(rest, tasks(rest, instance)["prepare_budget"], "office", amount=1200)
     assert variables(rest, instance)["code"] == "OVER_BUDGET"
+
+
+def test_a_conditional_event_after_an_event_based_gateway_wins_when_its_variable_changes(rest, frozen_clock):
+    source = (HERE / "event_gateway.bpmn").read_bytes()
+    old = b'<bpmn:signalEventDefinition id="SignalEventDefinition_1" signalRef="Signal_freeze"/>'
+    assert old in source
+    content = source.replace(old, b'<bpmn:conditionalEventDefinition id="ConditionalEventDefinition_1" '
+                                  b'camunda:variableName="frozen"><bpmn:condition xsi:type="bpmn:tFormalExpression">'
+                                  b'${frozen}</bpmn:condition></bpmn:conditionalEventDefinition>')
+    response = modeler_deploy(rest.as_("admin"), "event_gateway.bpmn", ("event_gateway.bpmn", content))
+    assert response.status_code == 200, response.get_json()
+    admin = rest.as_("admin")
+    instance = start(rest, "c7_event_gateway", business_key="ORDER-1", frozen=False)
+    assert tasks(rest, instance) == {}
+    assert admin.put(f"/process-instance/{instance}/variables/other", {"value": True}).status_code == 204
+    assert tasks(rest, instance) == {}
+    assert admin.put(f"/process-instance/{instance}/variables/frozen", {"value": True}).status_code == 204
+    assert set(tasks(rest, instance)) == {"hold"}
+    assert admin.get("/job", processInstanceId=instance).get_json() == []  # the week's timer is gone
+    response = admin.post("/message", {"messageName": "payment_received", "businessKey": "ORDER-1"})
+    assert response.status_code == 400  # nothing waits for the payment any more
+
+    at_once = start(rest, "c7_event_gateway", business_key="ORDER-2", frozen=True)
+    assert set(tasks(rest, at_once)) == {"hold"}  # it holds when the gateway is reached
