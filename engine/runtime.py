@@ -37,6 +37,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDef
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
                                                               TimerEventDefinition)
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
@@ -657,8 +658,8 @@ def fire_conditions(workflow: BpmnWorkflow) -> bool:
     fired = False
     for task in list(workflow.top_workflow.event_manager.tasks.values()):
         definition = getattr(task.task_spec, "event_definition", None)
-        if isinstance(definition, MultipleEventDefinition) and task.state == TaskState.WAITING:
-            fired = _fire_gateway_condition(task, definition) or fired  # an event-based gateway's
+        if isinstance(task.task_spec, EventBasedGateway) and task.state == TaskState.WAITING:
+            fired = _fire_gateway_condition(task, definition) or fired
             continue
         if isinstance(definition, specs.EngineConditionalEvent) and task.state == TaskState.WAITING and \
                 definition.fired_on_change(task):
