@@ -45,8 +45,8 @@ PROJECT_FIELDS = (
 MONEY_FIELDS = {"estimated_budget", "approved_budget", "spend"}
 STAGES = {"proposal": N_("项目建议书"), "feasibility": N_("可行性研究报告"), "design": N_("初步设计方案和投资概算"),
           "construction": N_("建设实施"), "acceptance": N_("验收"), "post_evaluation": N_("后评价")}
-CATEGORIES = {"infrastructure": N_("电子政务基础设施"), "software": N_("软件开发及购买"), "om": N_("运维服务"),
-              "operations": N_("运维服务")}
+# The 项目类别 of bpmn/project.bpmn and plan_submission.bpmn (their ids): the project list offers them.
+CATEGORIES = {"infrastructure": N_("电子政务基础设施"), "software": N_("软件开发及购买"), "om": N_("运维服务")}
 EVENT_LABELS = {
     "instance_started": N_("发起流程"), "task_created": N_("生成待办"), "task_claimed": N_("签收任务"),
     "task_unclaimed": N_("取消签收"), "task_completed": N_("办结任务"), "task_cancelled": N_("任务取消"),

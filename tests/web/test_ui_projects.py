@@ -163,6 +163,16 @@ def test_filters(app, portfolio, query, codes):
     assert [code for code in ("P-B", "P-A") if code in text] == codes
 
 
+def test_the_category_filter_offers_each_category_of_the_project_diagram_once(app):
+    """运维服务 was offered twice: a second code (`operations`) no diagram writes had the same label."""
+    page = _client_for(app, "office_chen").get("/projects/").get_data(as_text=True)
+    select_ = re.search(r'<select name="category">(.*?)</select>', page, re.S).group(1)
+    offered = re.findall(r'<option value="(\w+)"[^>]*>([^<]+)</option>', select_)
+    diagram = (REPO / "bpmn/project.bpmn").read_text(encoding="utf-8")
+    field = re.search(r'<camunda:formField id="category".*?</camunda:formField>', diagram, re.S).group(0)
+    assert offered == re.findall(r'<camunda:value id="(\w+)" name="([^"]+)"', field)
+
+
 def test_the_overdue_filter(app, portfolio, frozen_clock):
     client = _client_for(app, "office_chen")
     assert "没有符合筛选条件的项目" in text_of(client.get("/projects/?overdue=1"))
