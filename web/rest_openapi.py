@@ -720,7 +720,8 @@ SCHEMAS.update({
                                 activityId=STR, createdDate=DATE, tenantId=STR),
     "AuthorizationDto": obj(
         "What dalad's roles and bureaus allow, in Camunda's terms (read only): administrators ALL, auditors READ, "
-        "each bureau works on its tasks and starts processes.",
+        "each bureau works on its tasks and starts processes, every user reads and updates their own user "
+        "(resourceId: their id).",
         id=STR, type=INT, permissions=array(STR), userId=STR, groupId=STR, resourceType=INT, resourceId=STR,
         links=array(ref("AtomLink")), removalTime=DATE, rootProcessInstanceId=STR),
     "ActivityInstanceIncidentDto": obj(id=STR, parentActivityInstanceId=STR),

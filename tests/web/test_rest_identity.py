@@ -182,6 +182,24 @@ def test_a_user_changes_their_own_profile_as_camunda_allows(rest, db, auth):
     assert event["data"]["after"] == {"first_name": "三", "last_name": "张", "email": "zhangsan@edu.gov.cn"}
 
 
+def test_an_auditor_changes_their_own_profile_and_the_authorizations_say_so(rest, db):
+    """An auditor changes nothing of the audited record, but their own names, e-mail and password are
+    theirs (Camunda: every user UPDATE on their own user). The authorizations said auditors READ
+    only, while the auditor's own profile update was a 204."""
+    auditor = rest.as_("auditor")
+    assert auditor.put("/user/auditor/profile", {"firstName": "审", "lastName": "孙"}).status_code == 204
+    assert auditor.get("/user/auditor/profile").get_json()["lastName"] == "孙"
+    assert [e["actor"] for e in _profile_events(db, "auditor")] == ["auditor"]
+    own = [a for a in auditor.get("/authorization", userIdIn="auditor", resourceType="1").get_json()]
+    assert [(a["resourceId"], a["permissions"]) for a in own] == [("auditor", ["READ", "UPDATE"])]
+    for name in ("edu", "auditing"):
+        assert [(a["resourceId"], a["permissions"]) for a in auditor.get(
+            "/authorization", userIdIn=name, resourceType="1").get_json()] == [(name, ["READ", "UPDATE"])]
+    error_of(auditor.put("/user/edu/profile", {"firstName": "x"}), 403, "AuthorizationException")
+    error_of(auditor.post("/user/create", {"profile": {"id": "x9"}, "credentials": {"password": PASSWORD}}), 403,
+             "AuthorizationException")
+
+
 def test_someone_elses_profile_stays_the_administrators(rest, db):
     edu = rest.as_("edu")
     message = error_of(edu.put("/user/edu2/profile", {"firstName": "x"}), 403, "AuthorizationException")
