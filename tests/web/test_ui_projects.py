@@ -397,7 +397,7 @@ def test_every_string_of_the_ui_has_its_english():
         method_map, options_map = parse_mapping_cfg(handle)
     missing = []
     for source, _line, message, _comments, _context in extract_from_dir(
-            str(REPO), method_map, options_map, keywords={"_": None, "gettext": None, "N_": None, "ngettext": (1, 2),
+            str(REPO), method_map, options_map, keywords={"_": None, "gettext": None, "N_": None, "NP_": ((1, "c"), 2), "ngettext": (1, 2),
                                                           "pgettext": ((1, "c"), 2)}):
         text = message if isinstance(message, str) else message[0]
         entry = catalog.get(text, context=_context)
