@@ -14,6 +14,7 @@ from copy import deepcopy
 from functools import lru_cache
 from typing import Optional
 
+from engine import names
 from engine.users import EMAIL_LENGTH, EMAIL_PATTERN, NAME_LENGTH, NAME_PATTERN
 
 # --- schema shorthands -------------------------------------------------------------------------
@@ -848,7 +849,7 @@ PATHS.update({
 })
 
 # Users and groups (web/rest_identity.py).
-USER_NAME = {"type": "string", "pattern": r"^[^\s/\\]{1,100}$"}  # engine/users.py
+USER_NAME = {"type": "string", "pattern": rf"^[^\s/\\{names.REFUSED_BMP}]{{1,100}}$"}  # engine/users.py
 PROFILE_NAME = {"type": "string", "nullable": True, "maxLength": NAME_LENGTH, "pattern": NAME_PATTERN}
 EMAIL = {"type": "string", "nullable": True, "maxLength": EMAIL_LENGTH, "pattern": EMAIL_PATTERN}
 SCHEMAS.update({
