@@ -70,7 +70,8 @@ class NameUnreadable(InvalidInput):
             self.reason = (f"holds an invisible format character, {code_point(character)}: bidi controls and "
                            "zero-width characters change how a name is shown and are refused")
         else:
-            self.reason = f"holds a control character (a line break, tab, NUL) or a lone surrogate, {code_point(character)}"
+            self.reason = ("holds a control character (a line break, tab, NUL) or a lone surrogate, "
+                           f"{code_point(character)}")
         super().__init__(f"{field} {self.reason}")
 
 

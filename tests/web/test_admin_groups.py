@@ -53,7 +53,8 @@ def test_a_group_name_with_a_bidi_control_is_refused_naming_the_field(db, admin)
     with db.read() as s:
         assert s.get(bureaus.Bureau, "water") is None
         group = bureaus.get_group(s, "drc")
-        assert (group.name_zh, group.name_en) == ("旗发展和改革委员会", "Banner Development and Reform Commission")
+        assert (group.name_zh, group.name_en) == (
+            "旗发展和改革委员会", "Banner Development and Reform Commission")
     post(admin, "/lang", {"lang": "en", "next": "/"})
     refused = post(admin, "/admin/groups", {"id": "water", "name_zh": "旗水利局\n"+"局"})
     assert "“Chinese name” must not contain line breaks, tabs or other control characters" in text_of(refused)
