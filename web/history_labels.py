@@ -33,6 +33,7 @@ EVENT_LABELS = {
     "task_candidates_changed": NP_("history", "更改办理部门"), "job_executed": NP_("history", "执行异步作业"),
     "external_task_completed": NP_("history", "外部任务完成"),
     "external_task_bpmn_error": NP_("history", "外部任务业务错误"),
+    "job_due_date_set": NP_("history", "修改定时器到期时间"),
 }
 # The kinds an official's project page lists: what people did and what the process did for them,
 # not the engine's own steps (decisions, jobs, external workers), which the auditors' pages list.
@@ -40,7 +41,7 @@ PATH_EVENTS = frozenset({
     "instance_started", "task_created", "task_claimed", "task_unclaimed", "task_completed", "task_cancelled",
     "comment_added", "timer_fired", "message_correlated", "status_changed", "variables_changed", "incident",
     "instance_completed", "migrated", "task_assigned", "task_withdrawn", "document_added", "document_removed",
-    "document_retagged"})
+    "document_retagged", "job_due_date_set"})
 
 
 def event_label(kind: str) -> str:
