@@ -749,7 +749,8 @@ def definition_dto(session: Session, definition: ProcessDefinition) -> dict:
             "name": definition.name, "version": definition.version, "resource": definition.resource.name,
             "deploymentId": deployment.rest_id, "diagram": None, "suspended": bool(definition.suspended),
             "tenantId": deployment.tenant_id if deployment else None, "versionTag": definition.version_tag,
-            "historyTimeToLive": None, "startableInTasklist": True}
+            "historyTimeToLive": (definition.meta or {}).get("history_time_to_live"),
+            "startableInTasklist": (definition.meta or {}).get("startable_by_hand", True)}
 
 
 def decision_dto(session: Session, decision: DecisionDefinition) -> dict:
@@ -1012,6 +1013,17 @@ def start_by_id(definition_id: str):
 def start_by_key(key: str):
     with _db().write() as session:
         return _start(session, services.process_definition(session, key, list_known=_caller().is_admin))
+
+
+@rest_api.post("/process-definition/<definition_id>/submit-form")
+def submit_start_form_by_id(definition_id: str):
+    """Camunda's start with a start form's fields (Tasklist's generated forms): a start, the form checked."""
+    return start_by_id(definition_id)
+
+
+@rest_api.post("/process-definition/key/<key>/submit-form")
+def submit_start_form_by_key(key: str):
+    return start_by_key(key)
 
 
 def _start(session: Session, definition: ProcessDefinition) -> dict:
