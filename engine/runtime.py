@@ -25,6 +25,7 @@ import SpiffWorkflow.bpmn.script_engine.python_environment as spiff_python_envir
 import SpiffWorkflow.bpmn.serializer.migration.version_1_2 as spiff_migration_1_2
 import SpiffWorkflow.bpmn.workflow as spiff_workflow_module
 import SpiffWorkflow.specs.Transform as spiff_transform
+import SpiffWorkflow.specs.base as spiff_task_spec
 import SpiffWorkflow.task as spiff_task
 import SpiffWorkflow.workflow as spiff_workflow_base
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
@@ -45,7 +46,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundExcepti
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
-from . import clock, event_subprocesses, jsontext, specs
+from . import clock, event_subprocesses, jsontext, process_variables, specs
 from .errors import ExecutionError, ExpressionError, TaskNotReady
 from .scripts import TASK_CHANGES, compile_script
 from .timers import move_occurrence
@@ -189,6 +190,21 @@ def _update_waiting_tasks(workflow) -> None:
 
 
 spiff_workflow_base.Workflow.update_waiting_tasks = _update_waiting_tasks
+
+
+def _on_complete(task_spec, task) -> None:
+    """SpiffWorkflow's `TaskSpec._on_complete`, with what the task set published to its process
+    instance before its next steps inherit its data (engine/process_variables.py)."""
+    task_spec._on_complete_hook(task)
+    process_variables.completed(task)
+    for child in task.children:
+        if not child._state & TaskState.FINISHED_MASK:
+            child.task_spec._update(child)
+    task.workflow._task_completed_notify(task)
+
+
+spiff_task_spec.TaskSpec._on_complete = _on_complete
+spiff_task.Task._inherit_data = process_variables.inherit
 
 SCRIPT_ENGINE = SafeScriptEngine()
 REGISTRY = BpmnWorkflowSerializer.configure(DEFAULT_CONFIG)
