@@ -159,3 +159,15 @@ def publish(top, store, changed: dict, deleted=(), source=None) -> None:
                 if name not in local:
                     data.pop(name, None)
 
+
+
+def withdrawn(task, restored: dict, removed: list) -> None:
+    """A completed task taken back: the values it was completed with give way, in its instance, to
+    those it found (`restored`), or go (`removed`: it set them first)."""
+    workflow = task.workflow
+    store, inside, owners = _scope(workflow)
+    if inside or (task.parent is not None and isinstance(task.parent.task_spec, MultiInstanceTask)):
+        return
+    local = _locals(task, owners)
+    publish(workflow.top_workflow, store, {k: v for k, v in restored.items() if k not in local},
+            [k for k in removed if k not in local], task)

@@ -356,9 +356,37 @@ def _task_json(task) -> str:
 
 def _workflow_fields(workflow) -> dict:
     """What SpiffWorkflow's WorkflowConverter writes first for the top workflow and each sub-workflow."""
-    return {"data": REGISTRY.convert(REGISTRY.clean(workflow.data)), "correlations": workflow.correlations,
+    data = workflow.data
+    return {"data": data if _plain_data(data) else REGISTRY.convert(REGISTRY.clean(data)),
+            "correlations": workflow.correlations,
             "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
             "success": workflow.success, "completed": workflow.completed}
+
+
+def _plain_data(data) -> bool:
+    """Whether `data` holds only JSON's own values (what the registry would write as they are; the
+    process variables are kept in the workflow's data and written at every save)."""
+    if data.__class__ is not dict:
+        return False
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if value.__class__ is dict:
+            if not all(key.__class__ is str for key in value):
+                return False
+            items = value.values()
+        elif value.__class__ is list:
+            items = value
+        else:
+            return False
+        for item in items:
+            if item.__class__ in _PLAIN:
+                continue
+            if item.__class__ is dict or item.__class__ is list:
+                pending.append(item)
+            else:
+                return False
+    return True
 
 
 def _subworkflow_to_dict(sub) -> dict:
@@ -915,6 +943,8 @@ def withdraw_user_task(workflow: BpmnWorkflow, task, submitted: list[str]) -> No
         if name in task.parent.data:
             data[name] = deepcopy(task.parent.data[name])
     workflow.reset_from_task_id(task.id, data=data)
+    process_variables.withdrawn(task, {name: data[name] for name in submitted if name in data},
+                                [name for name in submitted if name not in data])
     engine_steps(workflow)
 
 
