@@ -942,9 +942,9 @@ def withdraw_user_task(workflow: BpmnWorkflow, task, submitted: list[str]) -> No
     for name in submitted:
         if name in task.parent.data:
             data[name] = deepcopy(task.parent.data[name])
-    workflow.reset_from_task_id(task.id, data=data)
     process_variables.withdrawn(task, {name: data[name] for name in submitted if name in data},
-                                [name for name in submitted if name not in data])
+                                [name for name in submitted if name not in data])  # before it inherits again
+    workflow.reset_from_task_id(task.id, data=data)
     engine_steps(workflow)
 
 

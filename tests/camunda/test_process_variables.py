@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
+from engine.models import UserTask
 from test_camunda_features import history_variables
 from test_camunda_patterns import (complete, deploy, fire_timers, history_proves_every_instance,  # noqa: F401
                                    start, state, tasks, variables)
-from test_rest_helpers import rest  # noqa: F401
+from test_rest_helpers import PASSWORD, rest  # noqa: F401
+from test_ui_fixtures import login, post
 
 
 def test_a_variable_set_in_one_branch_is_not_undone_when_the_other_branch_ends(rest):
@@ -49,3 +53,20 @@ def test_a_branch_that_waited_behind_a_finished_step_joins_with_the_latest_value
     assert variables(rest, instance)["decision"] == "final"
     complete(rest, tasks(rest, instance)["confirm"], "admin")
     assert history_variables(rest, instance)["decision"] == "final"
+
+
+def test_a_withdrawn_completion_takes_its_value_back_from_the_whole_instance(rest):
+    deploy(rest, "parallel_variables.bpmn")
+    instance = start(rest, "c7_parallel_variables", decision="none")
+    opened = tasks(rest, instance)
+    complete(rest, opened["decide"], "admin", decision="final")
+    client = rest.app.test_client()
+    assert login(client, "admin", PASSWORD).status_code == 302
+    with rest.db.read() as session:
+        decide = session.scalar(select(UserTask.id).where(UserTask.rest_id == opened["decide"]["id"]))
+    assert post(client, f"/tasks/{decide}/withdraw").status_code == 302  # 撤回 on the task page
+    assert set(tasks(rest, instance)) == {"prepare", "decide"}
+    assert variables(rest, instance)["decision"] == "none"
+    complete(rest, tasks(rest, instance)["prepare"], "admin")
+    complete(rest, tasks(rest, instance)["decide"], "admin")  # decided again, without a new decision
+    assert variables(rest, instance)["decision"] == "none"
