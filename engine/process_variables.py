@@ -15,13 +15,16 @@ its embedded subprocesses included. A task that inherits its parent's data takes
 variables over what it inherited, so a join or an event that waited behind a finished step no
 longer brings back an older value. A task's local names (its own input parameters, those of the
 subprocesses around it, its multi-instance instance's element variable and `loopCounter`) are
-neither published nor overwritten in it. The steps inside a multi-instance instance do not publish: their
-variables are collected into the activity's results list (engine/specs.py), by position.
+neither published nor overwritten in it. The steps inside a multi-instance instance do not
+publish: their variables are collected into the activity's results list (engine/specs.py), by
+position.
+
+An instance whose stored state predates this (no `dalad_instance_variables` in it) keeps
+SpiffWorkflow's copies until it ends: its workflow data holds its start variables only.
 """
 from __future__ import annotations
 
 from copy import deepcopy
-from typing import Optional
 
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask
@@ -93,6 +96,8 @@ def inherit(task) -> None:
     instance's variables over it (the parent may have finished before a branch changed them)."""
     data = task.data = DeepMerge.merge(task.data, task.parent.data)
     workflow = task.workflow
+    if not workflow.top_workflow.__dict__.get("dalad_instance_variables"):
+        return
     if workflow is workflow.top_workflow:
         store, owners = workflow.data, _NONE
     else:
@@ -115,6 +120,8 @@ def completed(task) -> None:
         return
     base = parent.data
     workflow = task.workflow
+    if not workflow.top_workflow.__dict__.get("dalad_instance_variables"):
+        return
     if workflow is workflow.top_workflow:
         store, inside, owners = workflow, False, _NONE
     else:
@@ -165,6 +172,8 @@ def withdrawn(task, restored: dict, removed: list) -> None:
     """A completed task taken back: the values it was completed with give way, in its instance, to
     those it found (`restored`), or go (`removed`: it set them first)."""
     workflow = task.workflow
+    if not workflow.top_workflow.__dict__.get("dalad_instance_variables"):
+        return
     store, inside, owners = _scope(workflow)
     if inside or (task.parent is not None and isinstance(task.parent.task_spec, MultiInstanceTask)):
         return

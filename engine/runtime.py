@@ -242,6 +242,7 @@ def spec_from_dict(dct: dict):
 def new_workflow(spec, subprocess_specs) -> BpmnWorkflow:
     workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE)
     workflow.dalad_compacted = _empty_summary()
+    workflow.dalad_instance_variables = True  # engine/process_variables.py
     return workflow
 
 
@@ -327,6 +328,8 @@ def dump_state(workflow: BpmnWorkflow) -> str:
         "bpmn_events": REGISTRY.convert(workflow.bpmn_events),
         "dalad_compacted": compacted(workflow),
     }
+    if getattr(workflow, "dalad_instance_variables", False):
+        head["dalad_instance_variables"] = True
     return _dumps(head)[:-1] + ',"tasks":{' + ",".join(parts) + "}}"
 
 
@@ -412,6 +415,7 @@ def load_state(text: str, spec, subprocess_specs) -> BpmnWorkflow:
     _WORKFLOW_CONVERTER.subprocesses_from_dict(dct["subprocesses"], workflow)
     workflow.bpmn_events = REGISTRY.restore(dct.get("bpmn_events", []))
     workflow.dalad_compacted = dct.get("dalad_compacted") or _empty_summary()
+    workflow.dalad_instance_variables = dct.get("dalad_instance_variables", False)
     return workflow
 
 
