@@ -28,12 +28,13 @@ from typing import Any, Callable, Mapping, Optional
 
 from . import variable_limits as limits
 from .errors import ExpressionError
-from .expressions import (MAX_ITEMS, WORK_BUDGET, _Builder, _budget, _describe, _Fail, _parse_temporal, charge,
+from .expressions import (MAX_ITEMS, WORK_BUDGET, _Builder, _budget, _describe, _Fail, _parse_temporal, _work, charge,
                           compile_template, measure, text_of)
 
 MAX_STEPS = 100_000
 _LIST_METHODS = {"append", "extend", "insert", "remove", "pop", "clear"}
 _DICT_METHODS = {"update", "pop", "setdefault", "clear"}
+_SHIFTING = {"insert", "remove", "pop"}  # list methods whose work grows with the list (pop with an index)
 
 TASK_CHANGES = "dalad:task"  # what a create listener changed of its task (not a name a script can write)
 LISTENER_MARK = "# dalad:create-listener "  # a create listener's last line: its task's facts (JSON)
@@ -330,6 +331,8 @@ class _Compiler:
             values = [a(env) for a in args]
             for value in values:  # what goes in is counted, and may not be the container itself
                 charge(measure(value, not_in=target))
+            if method in _SHIFTING and type(target) is list and (values or method != "pop"):
+                charge(_work(target))  # each looks at or moves the items after its place
             getattr(target, method)(*values)
             _check_length(target)
         return mutate

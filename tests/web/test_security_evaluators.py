@@ -3,6 +3,10 @@ Modeler's REST call and an official who gives it its input: a regular expression
 without end fails the evaluation naming it, and the server answers."""
 from __future__ import annotations
 
+from xml.sax.saxutils import escape
+
+import pytest
+
 from test_rest_helpers import PASSWORD, error_of, modeler_deploy, rest  # noqa: F401
 
 _DECISION = """<?xml version="1.0" encoding="UTF-8"?>
@@ -37,3 +41,40 @@ def test_an_ordinary_regular_expression_still_matches(rest):
     response = _evaluate(rest, "^[a-z]+$", "abc")
     assert response.status_code == 200, response.get_json()
     assert response.get_json() == [{"valid": {"value": True, "type": "Boolean", "valueInfo": {}}}]
+
+
+# --- scripts whose every step looks cheap, but whose work grows with a value ---------------------
+
+_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="Definitions_work"
+                  targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="work" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:scriptTask id="target" scriptFormat="python"><bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:outgoing>f2</bpmn:outgoing><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="target" />
+    <bpmn:sequenceFlow id="f2" sourceRef="target" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+@pytest.mark.parametrize("script, refusal", [
+    # each step scans or shifts a list of 100 000 items: minutes in all
+    ("items = [0] * 99999\nfor i in [0] * 5000:\n    items.append(1)\n    items.remove(1)", "units of work"),
+    ("items = [0] * 99999\nfor i in [0] * 5000:\n    items.insert(0, 1)\n    items.pop(0)", "units of work"),
+    # each sum copies the list so far: the square of its length
+    ("flat = sum([[1]] * 20000, [])", "sum() adds numbers"),
+    # a 100 MB string made before its length was looked at
+    ("text = '%99999999d' % 1", "'%' formatting would build a string longer than"),
+    # multiplying integers of 30 000 bits, comparing texts of a million characters
+    ("x = 7 ** 11000\nfor i in [0] * 20000:\n    y = x * x", "units of work"),
+    ("a = 'a' * 999999\nb = 'a' * 999999\nfor i in [0] * 20000:\n    c = a < b", "units of work"),
+])
+def test_a_script_whose_work_grows_with_its_values_is_stopped_naming_its_element(rest, script, refusal):
+    xml = _PROCESS.format(script=escape(script))
+    assert modeler_deploy(rest.as_("admin"), "work", ("work.bpmn", xml.encode())).status_code == 200
+    message = error_of(rest.as_("admin").post("/process-definition/key/work/start", {}), 422, "ExecutionError")
+    assert "element 'target'" in message and refusal in message, message
+    assert rest.as_("admin").get("/process-instance/count").get_json() == {"count": 0}
