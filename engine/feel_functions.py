@@ -376,6 +376,48 @@ def _xpath_to_python(source: str, options: str) -> str:
     return source
 
 
+_MAX_EXPANDED = 10_000  # atoms of a pattern with its counted repeats written out
+_COUNT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+
+
+def _expanded_size(source: str) -> int:
+    """How many atoms (characters, classes, escapes) `source` holds with each counted repeat
+    (`a{1000}`, `(ab){2,5}`) written out as often as it may run: the `regex` module builds about
+    that much when it compiles the pattern."""
+    levels = [[0, 0]]  # per open group: its size so far, the size of its last atom
+    i = 0
+    while i < len(source):
+        char = source[i]
+        count = _COUNT.match(source, i) if char == "{" else None
+        if count:
+            times = int(count.group(2) or count.group(1))
+            top = levels[-1]
+            top[0] += top[1] * (times - 1)
+            top[1] *= times
+            i = count.end()
+            continue
+        if char == "(":
+            levels.append([0, 0])
+            i += 1
+            continue
+        if char == ")" and len(levels) > 1:
+            atom, i = levels.pop()[0], i + 1
+        elif char == "\\":
+            atom, i = 1, i + 2
+        elif char == "[":
+            i += 1
+            i += source[i:i + 1] == "^"
+            i += source[i:i + 1] == "]"
+            while i < len(source) and source[i] != "]":
+                i += 2 if source[i] == "\\" else 1
+            atom, i = 1, i + 1
+        else:
+            atom, i = 1, i + 1
+        levels[-1][0] += atom
+        levels[-1][1] = atom
+    return sum(size for size, _ in levels)
+
+
 def _regex(pattern: Any, flags: Any) -> regex.Pattern:
     source = _str(pattern)
     options = _str(flags) if flags is not None else ""
@@ -391,6 +433,8 @@ def _regex(pattern: Any, flags: Any) -> regex.Pattern:
         value |= regex.I
     if re.search(r"\[(?:\\[^\d]|[^\]\\])*\\\d", source):
         raise Fail("a back-reference inside a character class")
+    if _expanded_size(source) > _MAX_EXPANDED:  # (a{1000}){1000} would take gigabytes to compile
+        raise Fail("a pattern whose counted repeats hold too much")
     return regex.compile(source, value)
 
 
@@ -609,10 +653,31 @@ def _index_of(items: Any, match: Any) -> list[Decimal]:
     return [Decimal(i) for i, x in enumerate(_list(items), start=1) if equal(x, match) is True]
 
 
+_MAX_COMPARISONS = 200_000  # of lists, contexts and dates with each other, in one `distinct values`
+
+
 def _distinct(values: list) -> list:
+    """The values without repeats (FEEL's `=`), in order. Nulls, booleans, numbers and texts are
+    found again by hash (texts only when no date is among them: an ISO text equals its date); the
+    others are compared with each other, at most _MAX_COMPARISONS times."""
+    texts_by_hash = not any(isinstance(x, date) for x in values)
+    seen: set = set()
     out: list = []
+    others: list = []
+    compared = 0
     for x in values:
-        if not any(equal(x, y) is True or (x is None and y is None) for y in out):
+        k = kind(x)
+        if k in ("null", "boolean", "number") or (k == "string" and texts_by_hash):
+            if (k, x) not in seen:
+                seen.add((k, x))
+                out.append(x)
+            continue
+        compared += len(others)
+        if compared > _MAX_COMPARISONS:
+            raise ExpressionError(f"distinct values: more than {_MAX_COMPARISONS:,} comparisons of lists, "
+                                  "contexts or dates")
+        if not any(equal(x, y) is True for y in others):
+            others.append(x)
             out.append(x)
     return out
 

@@ -15,15 +15,16 @@ _DECISION = """<?xml version="1.0" encoding="UTF-8"?>
   <decision id="name_check" name="Name check">
     <variable name="valid" typeRef="boolean"/>
     <literalExpression id="check_expression" typeRef="boolean">
-      <text>matches(name, "{pattern}")</text>
+      <text>{feel}</text>
     </literalExpression>
   </decision>
 </definitions>
 """
 
 
-def _evaluate(rest, pattern: str, name: str):
-    deployed = modeler_deploy(rest.as_("admin"), "names", ("names.dmn", _DECISION.format(pattern=pattern).encode()))
+def _evaluate(rest, pattern: str, name: str, feel: str = 'matches(name, "{pattern}")'):
+    decision = _DECISION.format(feel=escape(feel.format(pattern=pattern)))
+    deployed = modeler_deploy(rest.as_("admin"), "names", ("names.dmn", decision.encode()))
     assert deployed.status_code == 200, deployed.get_json()
     return rest.as_("admin").post("/decision-definition/key/name_check/evaluate",
                                   {"variables": {"name": {"value": name, "type": "String"}}})
@@ -35,6 +36,22 @@ def test_a_regular_expression_that_backtracks_without_end_fails_naming_itself(re
     response = _evaluate(rest, "(a|aa)+$", "a" * 36 + "!")
     assert response.status_code == 400 and "(a|aa)+$" in response.get_json()["message"], response.get_json()
     assert rest.as_("edu").get("/task").status_code == 200  # and the server goes on
+
+
+def test_a_pattern_whose_counted_repeats_would_take_gigabytes_to_compile_is_null(rest):
+    # the regex module writes a{1000} out a thousand times: nested, (a{1000}){1000} is a million
+    response = _evaluate(rest, "(a{1000}){1000}", "abc")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()[0]["valid"]["value"] is None
+
+
+def test_distinct_values_of_many_lists_is_stopped_naming_itself(rest):
+    # each list is compared with every one before it: two million comparisons for 2 000 lists
+    response = _evaluate(rest, "", "abc", "count(distinct values(for i in 1..2000 return [i])) > 0")
+    assert response.status_code == 400 and "distinct values" in response.get_json()["message"], response.get_json()
+    # texts and numbers are found by hash: many of them are quick
+    response = _evaluate(rest, "", "abc", "count(distinct values(for i in 1..50000 return string(modulo(i, 7)))) = 7")
+    assert response.get_json()[0]["valid"]["value"] is True
 
 
 def test_an_ordinary_regular_expression_still_matches(rest):
