@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Optional
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, request
 from lxml import etree
@@ -160,6 +161,10 @@ def _authenticate() -> None:
     if req.endpoint in _PUBLIC_ENDPOINTS:
         return
     header = req.headers.get("Authorization", "").strip()
+    if req.method not in _READS and header[:6].lower() == "basic " and _from_another_site(req):
+        raise RestError(403, "AuthorizationException",
+                        "a browser's request from another site may not use the Basic credentials the browser "
+                        "keeps for this one: call from this site, or send a Bearer token")
     app = current_app._get_current_object()
     allow_demo = bool(app.config.get("DALAD_DEMO"))
     cache = app.extensions["dalad_credential_cache"]
@@ -196,6 +201,22 @@ def _authenticate() -> None:
     if caller is None:
         raise RestError(401, "AuthenticationException", reason)
     g.rest_caller = caller
+
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _from_another_site(req) -> bool:
+    """Whether a browser sent this request for a page of another web site. A browser keeps the
+    Basic credentials typed at its prompt (the 401's WWW-Authenticate) and sends them with any
+    request to this host, one that a form or a `fetch` of another site's page makes too: such a call
+    would act as that user. Browsers name the page's site in Origin on every POST, PUT and DELETE;
+    scripts and other servers send none, and Camunda Modeler's window (a file, not a web site) sends
+    `null`."""
+    origin = req.headers.get("Origin")
+    if origin is None or not origin.startswith(("http://", "https://")):
+        return False
+    return urlsplit(origin).netloc.lower() != req.host.lower()
 
 
 def _note_token_use(token_id: int) -> None:

@@ -1,0 +1,69 @@
+"""What another site's page can make a browser do here, tried as a browser sends it.
+
+A browser keeps the Basic credentials typed at the prompt of a 401 (WWW-Authenticate: Basic) and
+sends them with every later request to this host, also one that a page of another site makes: a
+form posting `text/plain` that reads as JSON, or a `fetch` of a multipart form with a file (no
+preflight for either). The REST API took them as the user's own calls.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from test_rest_helpers import BASE, deployed, diagram, modeler_form, rest  # noqa: F401
+
+ANOTHER_SITE = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}
+
+
+def _start_as_a_form_of_another_site(rest, headers):
+    # <form enctype="text/plain"><input name='{"businessKey": "X", "z": "' value='"}'></form>
+    body = json.dumps({"businessKey": "CSRF-1", "variables": {"unit": {"value": "edu"}}, "z": "="})
+    return rest.client.post(BASE + "/process-definition/key/review/start", data=body, content_type="text/plain",
+                            headers={"Authorization": rest.basic("admin").authorization, **headers})
+
+
+def _count(rest):
+    return rest.as_("admin").get("/process-instance/count").get_json()["count"]
+
+
+@pytest.mark.parametrize("headers", [
+    ANOTHER_SITE,
+    {"Origin": "https://evil.example"},  # a browser without Sec-Fetch-*
+    {"Sec-Fetch-Site": "same-site", "Origin": "https://other.dalad.example"},
+    {"Origin": "http://localhost:8080"},  # another port is another site
+])
+def test_another_sites_form_cannot_act_with_the_basic_credentials_a_browser_keeps(rest, headers):
+    deployed(rest, "review.bpmn")
+    response = _start_as_a_form_of_another_site(rest, headers)
+    assert response.status_code == 403, response.get_data(as_text=True)
+    assert "another site" in response.get_json()["message"]
+    assert _count(rest) == 0
+
+
+def test_another_sites_fetch_cannot_deploy_with_them(rest):
+    body, content_type = modeler_form("csrf", diagram("review.bpmn"))
+    response = rest.client.post(BASE + "/deployment/create", data=body, content_type=content_type,
+                                headers={"Authorization": rest.basic("admin").authorization, **ANOTHER_SITE})
+    assert response.status_code == 403
+    assert rest.as_("admin").get("/deployment").get_json() == []
+
+
+@pytest.mark.parametrize("headers", [
+    {},  # scripts, other servers
+    {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"},  # a page of this site
+    {"Origin": "http://localhost"},
+    {"Origin": "null", "Sec-Fetch-Site": "cross-site"},  # Camunda Modeler's window, a file:// page
+])
+def test_this_sites_pages_the_modeler_and_clients_without_a_browser_still_use_basic(rest, headers):
+    deployed(rest, "review.bpmn")
+    response = _start_as_a_form_of_another_site(rest, headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert _count(rest) == 1
+
+
+def test_a_bearer_token_is_never_sent_by_a_browser_on_its_own_and_is_taken_from_anywhere(rest):
+    deployed(rest, "review.bpmn")
+    response = rest.client.post(BASE + "/process-definition/key/review/start", json={"businessKey": "T-1", "variables": {"unit": {"value": "edu"}}},
+                                headers={"Authorization": f"Bearer {rest.tokens['admin']}", **ANOTHER_SITE})
+    assert response.status_code == 200, response.get_data(as_text=True)
