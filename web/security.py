@@ -64,6 +64,8 @@ def safe_next(target: Optional[str], default: str) -> str:
     """A redirect target inside this site: a path, never another host."""
     if not target:
         return default
+    if any(ord(char) < 32 or ord(char) == 127 for char in target):  # a line break would end the header
+        return default
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default

@@ -12,6 +12,8 @@ import json
 import pytest
 
 from test_rest_helpers import BASE, deployed, diagram, modeler_form, rest  # noqa: F401
+from test_ui_fixtures import PASSWORD as UI_PASSWORD, app, csrf, post as ui_post  # noqa: F401
+from test_ui_fixtures import client as ui_client  # noqa: F401
 
 ANOTHER_SITE = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}
 
@@ -67,3 +69,20 @@ def test_a_bearer_token_is_never_sent_by_a_browser_on_its_own_and_is_taken_from_
     response = rest.client.post(BASE + "/process-definition/key/review/start", json={"businessKey": "T-1", "variables": {"unit": {"value": "edu"}}},
                                 headers={"Authorization": f"Bearer {rest.tokens['admin']}", **ANOTHER_SITE})
     assert response.status_code == 200, response.get_data(as_text=True)
+
+
+# --- where the login and the language switch send the browser next ----------------------------------
+
+@pytest.mark.parametrize("target", ["//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example",
+                                    "javascript:alert(1)", "/\r\nSet-Cookie: dalad_session=fixed",
+                                    "/inbox\nRefresh: 0;url=https://evil.example"])
+def test_next_never_leaves_the_site_nor_writes_a_header(ui_client, target):
+    ui_client.get("/login")
+    response = ui_client.post("/login", data={"name": "edu_li", "password": UI_PASSWORD, "next": target,
+                                              "_csrf": csrf(ui_client)})
+    assert response.status_code == 302 and response.headers["Location"] == "/", response.status_code
+    assert "Set-Cookie: dalad_session=fixed" not in str(response.headers)
+    response = ui_client.get("/login", query_string={"next": target})  # logged in: straight there
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    response = ui_post(ui_client, "/lang", {"lang": "en", "next": target})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
