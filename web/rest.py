@@ -16,6 +16,7 @@ import binascii
 import contextlib
 import functools
 import heapq
+import io
 import json
 import re
 from dataclasses import dataclass, replace
@@ -23,7 +24,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Optional
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, current_app, g, request, send_file
 from lxml import etree
 from sqlalchemy import Integer, and_, bindparam, func, or_, select, tuple_
 from sqlalchemy.engine import Connection
@@ -933,8 +934,9 @@ def deployment_resource_data(deployment_id: str, resource_id: str):
         if resource is None or resource.deployment_id != found.id:
             raise NotFound(f"deployment {deployment_id} has no resource {resource_id}")
         kind = "application/json" if resource.name.lower().endswith(".form") else "application/xml"
-        return resource.content, 200, {"Content-Type": kind,
-                                       "Content-Disposition": f'attachment; filename="{resource.name}"'}
+        # (send_file writes the name as a header parameter: quoted, and UTF-8 in filename*)
+        return send_file(io.BytesIO(resource.content), mimetype=kind, as_attachment=True, download_name=resource.name,
+                         max_age=0)
 
 
 # --- process definitions -----------------------------------------------------------------------

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from werkzeug.http import parse_options_header
 
-from test_rest_helpers import BASE, deployed, diagram, modeler_form, rest  # noqa: F401
+from test_rest_helpers import BASE, deployed, diagram, modeler_deploy, modeler_form, rest  # noqa: F401
 from test_ui_fixtures import PASSWORD as UI_PASSWORD, app, csrf, post as ui_post  # noqa: F401
 from test_ui_fixtures import client as ui_client  # noqa: F401
 
@@ -86,3 +87,21 @@ def test_next_never_leaves_the_site_nor_writes_a_header(ui_client, target):
     assert response.status_code == 302 and response.headers["Location"] == "/"
     response = ui_post(ui_client, "/lang", {"lang": "en", "next": target})
     assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+# --- the names of files sent back ------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["审批流程.bpmn", 'a\\"; filename=b.html; x=\\".bpmn'])
+def test_a_deployed_files_name_is_a_header_parameter_not_header_text(rest, name):
+    # a name in Chinese was written into the header as bytes that are not its encoding; a quote
+    # ended the parameter and let the rest of the name add another
+    response = modeler_deploy(rest.as_("admin"), "names", (name, diagram("review.bpmn")[1]))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    deployment = response.get_json()["id"]
+    [resource] = rest.as_("admin").get(f"/deployment/{deployment}/resources").get_json()
+    name = resource["name"]  # (as the multipart parser read it)
+    response = rest.as_("admin").get(f"/deployment/{deployment}/resources/{resource['id']}/data")
+    assert response.status_code == 200 and response.get_data() == diagram("review.bpmn")[1]
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.isascii()
+    assert parse_options_header(disposition) == ("attachment", {"filename": name})
