@@ -1,4 +1,5 @@
-"""What another site's page can make a browser do here, tried as a browser sends it.
+"""What another site's page can make a browser do here, tried as a browser sends it (and what a
+token's holder could learn of its user's password).
 
 A browser keeps the Basic credentials typed at the prompt of a 401 (WWW-Authenticate: Basic) and
 sends them with every later request to this host, also one that a page of another site makes: a
@@ -12,7 +13,7 @@ import json
 import pytest
 from werkzeug.http import parse_options_header
 
-from test_rest_helpers import BASE, deployed, diagram, modeler_deploy, modeler_form, rest  # noqa: F401
+from test_rest_helpers import BASE, PASSWORD, deployed, diagram, modeler_deploy, modeler_form, rest  # noqa: F401
 from test_ui_fixtures import PASSWORD as UI_PASSWORD, app, csrf, post as ui_post  # noqa: F401
 from test_ui_fixtures import client as ui_client  # noqa: F401
 
@@ -105,3 +106,17 @@ def test_a_deployed_files_name_is_a_header_parameter_not_header_text(rest, name)
     disposition = response.headers["Content-Disposition"]
     assert disposition.isascii()
     assert parse_options_header(disposition) == ("attachment", {"filename": name})
+
+
+# --- a token is no way to find its user's password ----------------------------------------------------
+
+def test_guessing_the_current_password_through_the_credentials_call_is_throttled_as_a_login(rest):
+    # whoever holds edu's token could try passwords at PUT /user/edu/credentials without end
+    api = rest.as_("edu")
+    for guess in ("123456", "password", "edu2026", "qwerty", "letmein"):
+        response = api.put("/user/edu/credentials", {"password": "taken over 1234", "authenticatedUserPassword": guess})
+        assert response.status_code == 400
+    response = api.put("/user/edu/credentials", {"password": "taken over 1234", "authenticatedUserPassword": PASSWORD})
+    assert response.status_code == 429 and "too many failed logins" in response.get_json()["message"]
+    assert rest.basic("edu").get("/task").status_code == 429  # the name waits, whatever the door
+    assert rest.basic("edu", "taken over 1234").get("/task").status_code != 200
