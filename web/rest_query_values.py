@@ -163,7 +163,7 @@ def _sorting(value: Any) -> Any:
     items = [value] if isinstance(value, dict) else value
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         return _REFUSED
-    keys = []
+    keys, sorted_by = [], set()
     for item in items:
         sort_by, order = item.get("sortBy"), item.get("sortOrder")
         sort_by = None if sort_by is None else _text(sort_by)
@@ -172,7 +172,9 @@ def _sorting(value: Any) -> Any:
         order = None if order is None else _text(order)
         if order is _REFUSED:
             raise QueryValueRefused(f"sortOrder must be asc or desc, not {json.dumps(item['sortOrder'])}")
-        keys.append((sort_by, order))
+        if sort_by not in sorted_by:  # a column sorted again changes nothing
+            sorted_by.add(sort_by)
+            keys.append((sort_by, order))
     return keys
 
 
