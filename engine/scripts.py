@@ -106,7 +106,19 @@ class Script:
         return env
 
 
+def _not_too_deep(compile_: Callable[[str], Script]) -> Callable[[str], Script]:
+    """`compile_`, with a script nested past the interpreter's stack (`1 + 1 + … + 1`) refused."""
+    @functools.wraps(compile_)
+    def checked(source: str) -> Script:
+        try:
+            return compile_(source)
+        except (RecursionError, MemoryError):
+            raise ExpressionError("script is nested too deeply") from None
+    return checked
+
+
 @functools.lru_cache(maxsize=1024)
+@_not_too_deep
 def compile_script(source: str) -> Script:
     """Compile a script task's text at deploy time; raise ExpressionError naming the line. A
     create listener's (LISTENER_MARK on its last line) may change its task."""
@@ -160,6 +172,7 @@ _VALUE = "\x00value"  # where a value script leaves its value (no script can nam
 
 
 @functools.lru_cache(maxsize=1024)
+@_not_too_deep
 def compile_value_script(source: str) -> Script:
     """Compile a script whose value is its last line's, an expression (a Python script in a
     camunda:inputParameter or outputParameter, as JSR-223 engines give the last expression's value):

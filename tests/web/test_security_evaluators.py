@@ -95,3 +95,12 @@ def test_a_script_whose_work_grows_with_its_values_is_stopped_naming_its_element
     message = error_of(rest.as_("admin").post("/process-definition/key/work/start", {}), 422, "ExecutionError")
     assert "element 'target'" in message and refusal in message, message
     assert rest.as_("admin").get("/process-instance/count").get_json() == {"count": 0}
+
+
+@pytest.mark.parametrize("expression", ["1" + " + 1" * 20_000, "-" * 20_000 + "1", "x" + "[0]" * 20_000])
+def test_a_script_nested_past_the_interpreters_stack_is_refused_at_deploy_naming_its_element(rest, expression):
+    xml = _PROCESS.format(script=escape(f"x = [0]\ny = {expression}"))
+    response = modeler_deploy(rest.as_("admin"), "work", ("work.bpmn", xml.encode()))
+    assert response.status_code == 400, response.get_data(as_text=True)
+    [error] = response.get_json()["details"]["work.bpmn"]["errors"]
+    assert error["mainElementId"] == "target" and "nested too deeply" in error["message"], error
