@@ -104,3 +104,47 @@ def test_a_script_nested_past_the_interpreters_stack_is_refused_at_deploy_naming
     assert response.status_code == 400, response.get_data(as_text=True)
     [error] = response.get_json()["details"]["work.bpmn"]["errors"]
     assert error["mainElementId"] == "target" and "nested too deeply" in error["message"], error
+
+
+# --- a process that calls itself ------------------------------------------------------------------
+
+_CALLER = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+                  id="Definitions_again" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="again" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:exclusiveGateway id="deeper" default="f_done"><bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:outgoing>f_call</bpmn:outgoing><bpmn:outgoing>f_done</bpmn:outgoing></bpmn:exclusiveGateway>
+    <bpmn:callActivity id="call" calledElement="again">
+      <bpmn:extensionElements><camunda:in sourceExpression="${{n + 1}}" target="n" /></bpmn:extensionElements>
+      <bpmn:incoming>f_call</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:callActivity>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:endEvent id="done"><bpmn:incoming>f_done</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="deeper" />
+    <bpmn:sequenceFlow id="f_call" sourceRef="deeper" targetRef="call">
+      <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">{condition}</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f_done" sourceRef="deeper" targetRef="done" />
+    <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+@pytest.mark.parametrize("condition", ["${n &lt; 40}", "${true}"])  # 40 calls deep; without end
+def test_a_process_calling_itself_deeper_than_the_limit_fails_naming_the_call_and_starts_nothing(rest, condition):
+    # without end, the start request ran until the server was stopped, holding the database's
+    # write lock: no timer, no completion, no login's write of anyone went through meanwhile
+    xml = _CALLER.format(condition=condition)
+    assert modeler_deploy(rest.as_("admin"), "again", ("again.bpmn", xml.encode())).status_code == 200
+    response = rest.as_("admin").post("/process-definition/key/again/start", {"variables": {"n": {"value": 0}}})
+    message = error_of(response, 422, "ExecutionError")
+    assert "element 'call'" in message and "calls nested deeper than 32 levels" in message, message
+    assert rest.as_("admin").get("/process-instance/count").get_json() == {"count": 0}
+
+
+def test_calls_within_the_limit_run(rest):
+    xml = _CALLER.format(condition="${n &lt; 30}")
+    assert modeler_deploy(rest.as_("admin"), "again", ("again.bpmn", xml.encode())).status_code == 200
+    response = rest.as_("admin").post("/process-definition/key/again/start", {"variables": {"n": {"value": 0}}})
+    assert response.status_code == 200, response.get_data(as_text=True)
