@@ -2387,12 +2387,22 @@ def complete_external_task(task_id: str):
     if body.get("localVariables"):
         raise _bad_request("localVariables are not supported: an external task has no scope of its own here; "
                            "give variables")
+    variables = variables_in(body.get("variables"))
     with _db().write() as session:
-        row = services.complete_external_task(
-            session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
-            variables=variables_in(body.get("variables")), user=caller.name)
+        number = _int_id(session, ExternalTask, task_id, "external task")
+        _check_worker_variables(session, caller, number, variables, "an external task's completion")
+        row = services.complete_external_task(session, number, worker_id=body["workerId"], variables=variables,
+                                              user=caller.name)
         remember_types(row, body.get("variables"))
     return "", 204
+
+
+def _check_worker_variables(session: Session, caller: Caller, task_id: int, variables: dict, what: str) -> None:
+    """A worker's variables may not set the process's protected variables (engine/senders.py): any
+    official may work on external tasks."""
+    task = session.get(ExternalTask, task_id)
+    row = session.get(ProcessInstance, task.called_instance_id or task.instance_id)
+    senders.check_instance_variables(session, _sender(caller), row, variables, what, budgets=False)
 
 
 @rest_api.post("/external-task/<task_id>/failure")
@@ -2414,12 +2424,15 @@ def fail_external_task(task_id: str):
 def external_task_bpmn_error(task_id: str):
     caller = _require_writer("work on external tasks")
     body = _worker_body()
+    variables = variables_in(body.get("variables"))
     with _db().write() as session:
+        number = _int_id(session, ExternalTask, task_id, "external task")
+        _check_worker_variables(session, caller, number, variables, "an external task's BPMN error")
         row = services.handle_bpmn_error(
-            session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
+            session, number, worker_id=body["workerId"],
             error_code=_optional_text(body.get("errorCode"), "errorCode"),
             error_message=_optional_text(body.get("errorMessage"), "errorMessage"),
-            variables=variables_in(body.get("variables")), user=caller.name)
+            variables=variables, user=caller.name)
         remember_types(row, body.get("variables"))
     return "", 204
 
