@@ -120,3 +120,30 @@ def test_guessing_the_current_password_through_the_credentials_call_is_throttled
     assert response.status_code == 429 and "too many failed logins" in response.get_json()["message"]
     assert rest.basic("edu").get("/task").status_code == 429  # the name waits, whatever the door
     assert rest.basic("edu", "taken over 1234").get("/task").status_code != 200
+
+
+# --- the login throttle's memory ---------------------------------------------------------------------
+
+def test_failed_logins_under_new_names_from_a_waiting_address_keep_nothing(ui_client, app):
+    # each name looked up was kept, also when the address already had to wait: a flood of made-up
+    # names grew the server's memory without end
+    throttle = app.extensions["dalad_login_throttle"]
+    ui_client.get("/login")
+    for i in range(300):
+        ui_client.post("/login", data={"name": f"nobody{i}", "password": "x", "_csrf": csrf(ui_client)})
+    assert len(throttle._failures) <= throttle.ip_limit + 1  # the names before the address waited, and it
+    response = ui_client.post("/login", data={"name": "edu_li", "password": UI_PASSWORD, "_csrf": csrf(ui_client)})
+    assert response.status_code == 429
+
+
+def test_past_its_size_the_throttle_forgets_the_oldest_names(app):
+    from web.security import LoginThrottle
+    clock = [0.0]
+    throttle = LoginThrottle(max_keys=50, now=lambda: clock[0])
+    for i in range(500):
+        clock[0] += 1.0
+        throttle.failed(f"name{i}", f"10.0.{i // 250}.{i % 250}")
+    assert len(throttle._failures) <= 50
+    for _ in range(4):
+        throttle.failed("name499", "10.9.9.9")
+    assert throttle.seconds_left("name499", "10.9.9.8") > 0  # the newest still wait
