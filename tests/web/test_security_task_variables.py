@@ -112,3 +112,44 @@ def test_a_worker_may_not_set_a_projects_protected_variables(rest, call, body):
     assert response.status_code == 204, response.get_json()
     assert [t["taskDefinitionKey"] for t in rest.as_("edu").get("/task", processInstanceId=instance["id"]).get_json()] \
         == ["review"]
+
+
+_NAMED_TASK = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+                  id="Definitions_named" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="named" isExecutable="true" camunda:candidateStarterGroups="unit:edu">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="review" name="审核：${{title}}" {attributes}>
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review" />
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def _named(rest, attributes: str):
+    from test_rest_helpers import modeler_deploy
+    xml = _NAMED_TASK.format(attributes=attributes).encode()
+    assert modeler_deploy(rest.as_("admin"), "named", ("named.bpmn", xml)).status_code == 200
+
+
+def test_a_task_name_built_of_a_long_value_is_cut_to_its_column(rest):
+    # the value an official typed made a name past user_task.name's 300 characters: PostgreSQL
+    # refused the row (a 500 at the start), SQLite kept it whole
+    _named(rest, 'camunda:candidateGroups="office"')
+    instance = start(rest, "named", title="很长的项目名称" * 60)
+    [task] = rest.as_("office").get("/task", processInstanceId=instance["id"]).get_json()
+    assert len(task["name"]) == 300 and task["name"].startswith("审核：很长的项目名称") and task["name"].endswith("…")
+
+
+@pytest.mark.parametrize("attributes", ['camunda:assignee="${title}"', 'camunda:candidateGroups="${title}"',
+                                        'camunda:candidateUsers="${title}"'])
+def test_an_assignee_or_candidate_longer_than_its_column_fails_naming_the_task(rest, attributes):
+    _named(rest, attributes)
+    response = rest.as_("edu").post("/process-definition/key/named/start", {
+        "variables": {"title": {"value": "x" * 250}}})
+    message = error_of(response, 422, "ExecutionError")
+    assert "element 'review'" in message and "is longer than" in message, message
+    assert rest.as_("admin").get("/process-instance/count").get_json() == {"count": 0}
