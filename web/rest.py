@@ -5,7 +5,8 @@ scripts and other systems start processes, work on tasks, send messages and read
 Callers authenticate with Basic (user name and password) or Bearer (a token from `dalad tokens
 create`); each call acts as that user under the rules of the UI: tasks are worked on by the
 bureaus they are offered to, auditors read everything and change nothing (but the tasks of their
-own bureau: every member of `audit` is an auditor), administrators deploy and manage instances.
+own bureau: every member of `audit` is an auditor; and, as every user, their own profile and
+password), administrators deploy and manage instances.
 Ids are strings, dates `yyyy-MM-dd'T'HH:mm:ss.SSSZ` in the local zone, errors
 `{"type": ..., "message": ...}` with the status of `web.errors.status_of`.
 """

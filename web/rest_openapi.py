@@ -14,6 +14,7 @@ from copy import deepcopy
 from functools import lru_cache
 from typing import Optional
 
+from engine import names
 from engine.users import EMAIL_LENGTH, EMAIL_PATTERN, NAME_LENGTH, NAME_PATTERN
 
 # --- schema shorthands -------------------------------------------------------------------------
@@ -736,7 +737,8 @@ SCHEMAS.update({
                                 activityId=STR, createdDate=DATE, tenantId=STR),
     "AuthorizationDto": obj(
         "What dalad's roles and bureaus allow, in Camunda's terms (read only): administrators ALL, auditors READ, "
-        "each bureau works on its tasks and starts processes.",
+        "each bureau works on its tasks and starts processes, every user reads and updates their own user "
+        "(resourceId: their id).",
         id=STR, type=INT, permissions=array(STR), userId=STR, groupId=STR, resourceType=INT, resourceId=STR,
         links=array(ref("AtomLink")), removalTime=DATE, rootProcessInstanceId=STR),
     "ActivityInstanceIncidentDto": obj(id=STR, parentActivityInstanceId=STR),
@@ -927,7 +929,7 @@ PATHS["/job/{id}/stacktrace"]["get"]["responses"].update({
     "204": {"description": "The job has not failed."}})
 
 # Users and groups (web/rest_identity.py).
-USER_NAME = {"type": "string", "pattern": r"^[^\s/\\]{1,100}$"}  # engine/users.py
+USER_NAME = {"type": "string", "pattern": rf"^[^\s/\\{names.REFUSED_BMP}]{{1,100}}$"}  # engine/users.py
 PROFILE_NAME = {"type": "string", "nullable": True, "maxLength": NAME_LENGTH, "pattern": NAME_PATTERN}
 EMAIL = {"type": "string", "nullable": True, "maxLength": EMAIL_LENGTH, "pattern": EMAIL_PATTERN}
 SCHEMAS.update({
