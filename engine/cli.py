@@ -266,6 +266,8 @@ def parse_variables(items: list[str]) -> dict:
             variables[name] = json.loads(raw, parse_constant=_no_constant)
         except ValueError:
             variables[name] = raw
+        except RecursionError:
+            raise UsageError(f"--var {name}: the value nests too deeply") from None
     return variables
 
 

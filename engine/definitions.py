@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -534,12 +534,32 @@ def _add_dmn(trees: dict[str, tuple[BundleFile, etree._ElementTree]], bundle: Pa
         bundle.decisions.append((decision.id, decision.name, trees[decision.file][0]))
 
 
+_MAX_FORM_NESTING = 64  # arrays and objects in one another (as an HTTP JSON body may nest)
+
+
+def _nesting(value: Any) -> int:
+    """How deep lists and dicts nest in `value` (walked without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= _MAX_FORM_NESTING:
+                stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def _add_form(f: BundleFile, bundle: ParsedBundle, problems: list[Problem]) -> None:
     try:
         schema = json.loads(f.content.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         line = getattr(exc, "lineno", None)
         problems.append(Problem(f.name, f"not a Camunda Forms JSON file: {exc}", line=line))
+        return
+    except RecursionError:
+        schema = None
+    if schema is None or _nesting(schema) > _MAX_FORM_NESTING:
+        problems.append(Problem(f.name, f"a Camunda Forms JSON file nested deeper than {_MAX_FORM_NESTING} levels"))
         return
     if not isinstance(schema, dict) or not isinstance(schema.get("id"), str) or not schema["id"]:
         problems.append(Problem(f.name, "a Camunda form needs an \"id\" at its top level"))

@@ -50,7 +50,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from lxml import etree
 
-from engine import clock, expressions, feel, feel_values
+from engine import clock, expressions, feel, feel_functions, feel_values
 from engine.dmn_boxed import (BoxedCompiler, ItemType, base_type, conform, element_type, expression_child,
                               is_instance, make_function)
 from engine.errors import EngineError, ExpressionError, NotFound, Problem
@@ -1019,13 +1019,14 @@ def evaluate_decision(decisions_by_id: Mapping[str, Decision], decision_id: str,
     if decision is None:
         raise NotFound(f"no decision '{decision_id}'")
     try:
-        if decision.kind == "service":
-            value = _run_service(decision, variables, decisions_by_id)
-            return DecisionResult(decision.id, [{decision.name or decision.id: feel_values.to_python(value)}], [],
-                                  value=feel_values.to_python(value))
-        context: dict[str, Any] = {}
-        scope = _model_scope(decision.model, variables, context)
-        return _evaluate_with_requirements(decisions_by_id, decision, scope, context, set())
+        with feel_functions.regex_time():  # every cell of the decision and of those it requires
+            if decision.kind == "service":
+                value = _run_service(decision, variables, decisions_by_id)
+                return DecisionResult(decision.id, [{decision.name or decision.id: feel_values.to_python(value)}],
+                                      [], value=feel_values.to_python(value))
+            context: dict[str, Any] = {}
+            scope = _model_scope(decision.model, variables, context)
+            return _evaluate_with_requirements(decisions_by_id, decision, scope, context, set())
     except ExpressionError as exc:
         raise DecisionError(f"decision '{decision_id}': {exc}", decision_id=decision_id) from None
     except RecursionError:

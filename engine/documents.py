@@ -146,14 +146,7 @@ def add(session: Session, instance_id: int, *, filename: str, content: bytes, us
     kind = inspected or inspect(filename, content)
     if session.get(ProcessInstance, instance_id) is None:
         raise NotFound(f"process instance {instance_id} does not exist")
-    for column, key, quota, reason, what in ((Document.task_id, task_id, TASK_QUOTA, "task_quota", "this task"),
-                                             (Document.instance_id, instance_id, INSTANCE_QUOTA, "instance_quota",
-                                              "this project")):
-        if key is None:
-            continue
-        used = session.scalar(select(func.coalesce(func.sum(Document.size), 0)).where(column == key))
-        if used + len(content) > quota:
-            raise DocumentRefused(reason, f"the documents of {what} would exceed {quota // MB} MB")
+    _check_quotas(session, instance_id, task_id, len(content))
     document = Document(instance_id=instance_id, task_id=task_id, field=field, filename=filename,
                         content_type=kind.content_type, size=len(content),
                         sha256=hashlib.sha256(content).hexdigest(), content=content,
@@ -177,8 +170,22 @@ def retag(session: Session, document: Document, field: Optional[str], *, user: s
     _record(session, document, "document_retagged", user, {"from": previous, "to": field})
 
 
+def _check_quotas(session: Session, instance_id: int, task_id: Optional[int], size: int) -> None:
+    """Refuse `size` more bytes beyond the task's or the project's quota."""
+    for column, key, quota, reason, what in ((Document.task_id, task_id, TASK_QUOTA, "task_quota", "this task"),
+                                             (Document.instance_id, instance_id, INSTANCE_QUOTA, "instance_quota",
+                                              "this project")):
+        if key is None:
+            continue
+        used = session.scalar(select(func.coalesce(func.sum(Document.size), 0)).where(column == key))
+        if used + size > quota:
+            raise DocumentRefused(reason, f"the documents of {what} would exceed {quota // MB} MB")
+
+
 def reuse(session: Session, document: Document, *, task_id: int, field: Optional[str], user: str) -> Document:
-    """Use a document already in the case as a material of another task (a new row, same content)."""
+    """Use a document already in the case as a material of another task (a new row, same content,
+    within the quotas as an upload)."""
+    _check_quotas(session, document.instance_id, task_id, document.size)
     copy = Document(instance_id=document.instance_id, task_id=task_id, field=field, filename=document.filename,
                     content_type=document.content_type, size=document.size, sha256=document.sha256,
                     content=document.content, uploaded_by=user, uploaded_at=clock.now())

@@ -40,6 +40,7 @@ import calendar
 import contextvars
 import functools
 import operator
+import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Optional
@@ -370,6 +371,37 @@ def _safe_mul(x: Any, y: Any) -> Any:
     return bounded(x * y)
 
 
+def _int_work(x: int, y: Any) -> int:
+    """The work of combining a large integer with `y`: a product of their lengths in machine words
+    (multiplying, dividing and taking the remainder of large integers take about that)."""
+    words_y = y.bit_length() // 64 + 1 if type(y) is int else 1
+    return (x.bit_length() // 64 + 1) * words_y // 8 + 1
+
+
+_FORMAT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?(.)", re.S)
+
+
+def _safe_mod(x: Any, y: Any) -> Any:
+    """`x % y`; a string formatted with `%` is bounded by its widths and precisions before it is made."""
+    if type(x) is str:
+        charge(_work(x) + _work(y))
+        widths = 0
+        for width, precision, _ in _FORMAT_SPEC.findall(x):
+            if width == "*" or precision == "*":
+                raise _Fail("'*' widths and precisions are not allowed in '%' formatting")
+            widths += int(width or 0) + int(precision or 0)
+        if widths + len(x) > MAX_TEXT:
+            raise _Fail(f"'%' formatting would build a string longer than {MAX_TEXT:,} characters")
+    return bounded(x % y)
+
+
+def _fn_sum(items: Any, start: Any = 0) -> Any:
+    if type(start) not in _NUM and not isinstance(start, timedelta):
+        raise _Fail(f"sum() adds numbers, not a {_tname(start)}")  # a list or text start copies at each item
+    charge(_work(items))
+    return sum(items, start)
+
+
 def _safe_pow(x: Any, y: Any) -> Any:
     if type(x) is int and type(y) is int and y > 0 and abs(x) > 1 and x.bit_length() * y > _MAX_POW_BITS:
         raise _Fail("result of '**' is too large")
@@ -384,7 +416,17 @@ def _fn_round(x: Any, digits: Any = None) -> Any:
 
 def _fn_str(x: Any) -> str:
     charge(measure(x))
+    if type(x) is int and (x > _BIG or x < -_BIG):
+        charge(_int_work(x, x))  # writing a large integer's digits takes about the square of its length
     return bounded(str(x))
+
+
+def _fn_int(x: Any, *base: Any) -> int:
+    charge(_work(x))
+    value = int(x, *base)
+    if value > _BIG or value < -_BIG:
+        charge(_int_work(value, value))  # as long to read from digits as to write them
+    return bounded(value)
 
 
 def _linear(impl: Callable[..., Any]) -> Callable[..., Any]:
@@ -517,13 +559,13 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, Optional[int]]] = {
     "working_days_between": (_fn_working_days_between, 2, 2),
     "len": (len, 1, 1),
     "str": (_fn_str, 1, 1),
-    "int": (_linear(int), 1, 2),
+    "int": (_fn_int, 1, 2),
     "float": (_linear(float), 1, 1),
     "abs": (abs, 1, 1),
     "min": (_linear(min), 1, None),
     "max": (_linear(max), 1, None),
     "round": (_fn_round, 1, 2),
-    "sum": (_linear(sum), 1, 2),
+    "sum": (_fn_sum, 1, 2),
     "bool": (bool, 1, 1),
 }
 
@@ -633,7 +675,7 @@ _BIN_OPS: dict[type, tuple[str, Callable[[Any, Any], Any], Callable[[Any, Any], 
     ast.Mult: ("*", operator.mul, _safe_mul),
     ast.Div: ("/", operator.truediv, operator.truediv),
     ast.FloorDiv: ("//", operator.floordiv, operator.floordiv),
-    ast.Mod: ("%", operator.mod, operator.mod),
+    ast.Mod: ("%", operator.mod, _safe_mod),
     ast.Pow: ("**", _safe_pow, _safe_pow),
 }
 
@@ -924,6 +966,10 @@ class _Builder:
         def arith(v: Mapping[str, Any]) -> Any:
             x, y = a(v), b(v)
             if type(x) in _NUM and type(y) in _NUM:
+                if type(x) is int and (x > _BIG or x < -_BIG):
+                    charge(_int_work(x, y))
+                elif type(y) is int and (y > _BIG or y < -_BIG):
+                    charge(_int_work(y, x))
                 result = fast(x, y)
                 return bounded(result) if type(result) is int and (result > _BIG or result < -_BIG) else result
             x, y = _coerce_pair(x, y, juel, True)
@@ -948,7 +994,7 @@ class _Builder:
             if coerce and not (type(x) is type(y) and type(x) in _SIMPLE_TYPES):
                 x, y = _coerce_pair(x, y, juel, False)
             if type(y) in (str, list, tuple, dict, set):
-                charge(_work(y))  # `in`, and comparing containers, reads them
+                charge(_work(y))  # `in`, and comparing texts and containers, reads them
             try:
                 return op(x, y)
             except TypeError:
@@ -960,7 +1006,7 @@ class _Builder:
             if entry[2]:
                 def compare1(v: Mapping[str, Any]) -> Any:
                     x, y = a(v), b(v)
-                    if type(x) in _NUM and type(y) in _NUM or type(x) is type(y) is str:
+                    if type(x) in _NUM and type(y) in _NUM or type(x) is type(y) is str and len(y) < 256:
                         return op(x, y)
                     return check(entry, x, y)
                 return compare1

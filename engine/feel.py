@@ -1285,7 +1285,8 @@ class FeelExpression:
         if scope is None:
             scope = Scope(context or {}, outer=True)
         try:
-            return self._fn(scope)
+            with feel_functions.regex_time():
+                return self._fn(scope)
         except RecursionError:
             raise ExpressionError("value nested too deeply", self.source) from None
 
@@ -1315,7 +1316,8 @@ class UnaryTests:
         if self._pred is None:
             return True
         try:
-            return self._pred(scope.child({"?": value}), value) is True
+            with feel_functions.regex_time():
+                return self._pred(scope.child({"?": value}), value) is True
         except RecursionError:
             raise ExpressionError("value nested too deeply", self.source) from None
 

@@ -3,26 +3,66 @@ names so that they can be invoked with positional or named arguments.
 
 `BUILTINS` maps a function's name to its signatures (tuples of parameter names: a trailing `?`
 marks an optional one, a leading `*` takes the rest) and implementation.  An argument of the
-wrong type, or any failure inside, gives null (FEEL's rule).  Regular expressions use Python's
-`re` on inputs and patterns of bounded size.
+wrong type, or any failure inside, gives null (FEEL's rule).  Regular expressions run in the
+`regex` module on inputs and patterns of bounded size, at most REGEX_SECONDS of them in one
+evaluation (`regex_time`): a pattern that backtracks without end (`(.*a){12}x`, `(a|aa)+$`) fails
+the evaluation naming it, and does not hold the interpreter (the matching releases it).
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import re
+from time import monotonic
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import (ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_DOWN, ROUND_HALF_EVEN,
                      ROUND_HALF_UP, ROUND_UP, Decimal, DecimalException)
 from typing import Any, Callable, Optional
 
+import regex
+
 from engine import clock
+from engine.errors import ExpressionError
 from engine.feel_values import (DEC, MAX_ITEMS, Fail, Function, Range, YearsMonths, checked, compare,
                                 equal, feel_date_time, feel_time, in_range, is_num, kind, num,
                                 parse_date, parse_duration, text)
 
 _MAX_REGEX_INPUT = 100_000
 _MAX_PATTERN = 1_000
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*(?:[+*]|\{\d+,\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d+,\d*\})")
+REGEX_SECONDS = 1.0  # the time every regular expression of one evaluation may take in all
+_regex_deadline: contextvars.ContextVar[Optional[list]] = contextvars.ContextVar("dalad_regex_deadline", default=None)
+
+
+@contextlib.contextmanager
+def regex_time():
+    """An evaluation: its regular expressions share REGEX_SECONDS, counted from the first one
+    (within another evaluation, the outer one's)."""
+    if _regex_deadline.get() is not None:
+        yield
+        return
+    token = _regex_deadline.set([None])
+    try:
+        yield
+    finally:
+        _regex_deadline.reset(token)
+
+
+def _timed(run: Callable[..., Any], pattern: Any, *args: Any) -> Any:
+    """`run(*args)` (a compiled pattern's search, sub or split) within the evaluation's time left."""
+    now = monotonic()
+    deadline = _regex_deadline.get()
+    if deadline is None:
+        deadline = [None]
+    if deadline[0] is None:
+        deadline[0] = now + REGEX_SECONDS
+    try:
+        if deadline[0] <= now:
+            raise TimeoutError
+        return run(*args, timeout=deadline[0] - now, concurrent=True)
+    except TimeoutError:
+        raise ExpressionError(f"regular expressions ran longer than {REGEX_SECONDS:g} s in one evaluation "
+                              f"(pattern {_str(pattern)[:60]!r})") from None
 
 
 def _coerced(value: Any, param: str) -> Any:
@@ -79,7 +119,7 @@ class Builtin:
         try:
             return self.impl(*args)
         except (Fail, TypeError, ValueError, AttributeError, ArithmeticError, DecimalException,
-                OverflowError, IndexError, KeyError, re.error):
+                OverflowError, IndexError, KeyError, re.error, regex.error):
             return None
 
 
@@ -336,24 +376,66 @@ def _xpath_to_python(source: str, options: str) -> str:
     return source
 
 
-def _regex(pattern: Any, flags: Any) -> re.Pattern:
+_MAX_EXPANDED = 10_000  # atoms of a pattern with its counted repeats written out
+_COUNT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+
+
+def _expanded_size(source: str) -> int:
+    """How many atoms (characters, classes, escapes) `source` holds with each counted repeat
+    (`a{1000}`, `(ab){2,5}`) written out as often as it may run: the `regex` module builds about
+    that much when it compiles the pattern."""
+    levels = [[0, 0]]  # per open group: its size so far, the size of its last atom
+    i = 0
+    while i < len(source):
+        char = source[i]
+        count = _COUNT.match(source, i) if char == "{" else None
+        if count:
+            times = int(count.group(2) or count.group(1))
+            top = levels[-1]
+            top[0] += top[1] * (times - 1)
+            top[1] *= times
+            i = count.end()
+            continue
+        if char == "(":
+            levels.append([0, 0])
+            i += 1
+            continue
+        if char == ")" and len(levels) > 1:
+            atom, i = levels.pop()[0], i + 1
+        elif char == "\\":
+            atom, i = 1, i + 2
+        elif char == "[":
+            i += 1
+            i += source[i:i + 1] == "^"
+            i += source[i:i + 1] == "]"
+            while i < len(source) and source[i] != "]":
+                i += 2 if source[i] == "\\" else 1
+            atom, i = 1, i + 1
+        else:
+            atom, i = 1, i + 1
+        levels[-1][0] += atom
+        levels[-1][1] = atom
+    return sum(size for size, _ in levels)
+
+
+def _regex(pattern: Any, flags: Any) -> regex.Pattern:
     source = _str(pattern)
     options = _str(flags) if flags is not None else ""
     if len(source) > _MAX_PATTERN or set(options) - set("smixq"):
         raise Fail("bad pattern or flags")
     source = re.escape(source) if "q" in options else _xpath_to_python(source, options)
-    value = 0
+    value = regex.VERSION0
     if "s" in options:
-        value |= re.S
+        value |= regex.S
     if "m" in options:
-        value |= re.M
+        value |= regex.M
     if "i" in options:
-        value |= re.I
+        value |= regex.I
     if re.search(r"\[(?:\\[^\d]|[^\]\\])*\\\d", source):
         raise Fail("a back-reference inside a character class")
-    if _NESTED_QUANTIFIER.search(source):  # (a+)+ and the like backtrack without bound: refused
-        raise Fail("a quantified group that holds a quantifier")
-    return re.compile(source, value)
+    if _expanded_size(source) > _MAX_EXPANDED:  # (a{1000}){1000} would take gigabytes to compile
+        raise Fail("a pattern whose counted repeats hold too much")
+    return regex.compile(source, value)
 
 
 def _subject(s: Any) -> str:
@@ -365,7 +447,7 @@ def _subject(s: Any) -> str:
 
 @_fn("matches", "input, pattern, flags?")
 def _matches(s: Any, pattern: Any, flags: Any = None) -> bool:
-    return _regex(pattern, flags).search(_subject(s)) is not None
+    return _timed(_regex(pattern, flags).search, pattern, _subject(s)) is not None
 
 
 @_fn("replace", "input, pattern, replacement, flags?")
@@ -373,17 +455,17 @@ def _replace(s: Any, pattern: Any, replacement: Any, flags: Any = None) -> str:
     compiled = _regex(pattern, flags)
     template = _str(replacement)
     if flags is not None and "q" in _str(flags):
-        return compiled.sub(lambda m: template, _subject(s))
+        return _timed(compiled.sub, pattern, lambda m: template, _subject(s))
     python_template = re.sub(r"\\(.)|\$(\d)", lambda m: ("\\\\" if m[1] == "\\" else m[1] if m[1] else f"\\g<{m[2]}>"),
                              template)
     if compiled.groups == 0 and re.search(r"\\g<[1-9]>", python_template):
         python_template = re.sub(r"\\g<[1-9]>", "", python_template)
-    return compiled.sub(python_template, _subject(s))
+    return _timed(compiled.sub, pattern, python_template, _subject(s))
 
 
 @_fn("split", "string, delimiter")
 def _split(s: Any, delimiter: Any) -> list[str]:
-    return _regex(delimiter, None).split(_subject(s))
+    return _timed(_regex(delimiter, None).split, delimiter, _subject(s))
 
 
 @_fn("string join", "list, delimiter?")
@@ -571,10 +653,31 @@ def _index_of(items: Any, match: Any) -> list[Decimal]:
     return [Decimal(i) for i, x in enumerate(_list(items), start=1) if equal(x, match) is True]
 
 
+_MAX_COMPARISONS = 200_000  # of lists, contexts and dates with each other, in one `distinct values`
+
+
 def _distinct(values: list) -> list:
+    """The values without repeats (FEEL's `=`), in order. Nulls, booleans, numbers and texts are
+    found again by hash (texts only when no date is among them: an ISO text equals its date); the
+    others are compared with each other, at most _MAX_COMPARISONS times."""
+    texts_by_hash = not any(isinstance(x, date) for x in values)
+    seen: set = set()
     out: list = []
+    others: list = []
+    compared = 0
     for x in values:
-        if not any(equal(x, y) is True or (x is None and y is None) for y in out):
+        k = kind(x)
+        if k in ("null", "boolean", "number") or (k == "string" and texts_by_hash):
+            if (k, x) not in seen:
+                seen.add((k, x))
+                out.append(x)
+            continue
+        compared += len(others)
+        if compared > _MAX_COMPARISONS:
+            raise ExpressionError(f"distinct values: more than {_MAX_COMPARISONS:,} comparisons of lists, "
+                                  "contexts or dates")
+        if not any(equal(x, y) is True for y in others):
+            others.append(x)
             out.append(x)
     return out
 

@@ -533,17 +533,28 @@ def _new_user_task(row: ProcessInstance, task, element: str, attrs: dict, now: d
     due_at = _when(changes["due"] if "due" in changes else value("due_date"), element, row.id)
     follow_up = changes["followUp"] if "followUp" in changes else value("follow_up_date")
     name = changes["name"] if "name" in changes else _task_name(attrs.get("name") or task.task_spec.bpmn_name, data)
+    if name is not None and len(name) > _NAME_LENGTH:  # a name built of a long value: shown cut
+        name = name[:_NAME_LENGTH - 1] + "…"
+    assignee = str(assignee) if assignee else None
+    for what, names, limit in (("assignee", [assignee] if assignee else (), 100), ("candidate group", groups, 200),
+                               ("candidate user", users, 200)):  # the inbox's columns
+        for too_long in (n for n in names if len(n) > limit):
+            raise ExecutionError(f"the {what} {too_long[:40]!r}… is longer than {limit} characters",
+                                 element_id=element, instance_id=row.id, call_task=call_scope(task.workflow))
     documentation = attrs.get("documentation")
     description = changes["description"] if "description" in changes else _task_name(documentation, data)
     return dict(
         rest_id=new_rest_id(), instance_id=row.id, task_uuid=str(task.id), element_id=element,
         name=name, lane=attrs.get("lane"),
         process_key=row.process_key, business_key=row.business_key,
-        candidate_groups=groups, candidate_users=users, assignee=str(assignee) if assignee else None,
+        candidate_groups=groups, candidate_users=users, assignee=assignee,
         priority=int(priority) if priority not in (None, "") else 50,
         form_key=attrs.get("form_key") or attrs.get("form_ref"), created_at=now,
         due_at=due_at, due_key=inbox.due_key(due_at), follow_up_at=_when(follow_up, element, row.id),
         state="ready", description=None if description == documentation else description or "")
+
+
+_NAME_LENGTH = 300  # user_task.name
 
 
 def _listener_changes(task, element: str) -> dict:

@@ -28,12 +28,13 @@ from typing import Any, Callable, Mapping, Optional
 
 from . import variable_limits as limits
 from .errors import ExpressionError
-from .expressions import (MAX_ITEMS, WORK_BUDGET, _Builder, _budget, _describe, _Fail, _parse_temporal, charge,
+from .expressions import (MAX_ITEMS, WORK_BUDGET, _Builder, _budget, _describe, _Fail, _parse_temporal, _work, charge,
                           compile_template, measure, text_of)
 
 MAX_STEPS = 100_000
 _LIST_METHODS = {"append", "extend", "insert", "remove", "pop", "clear"}
 _DICT_METHODS = {"update", "pop", "setdefault", "clear"}
+_SHIFTING = {"insert", "remove", "pop"}  # list methods whose work grows with the list (pop with an index)
 
 TASK_CHANGES = "dalad:task"  # what a create listener changed of its task (not a name a script can write)
 LISTENER_MARK = "# dalad:create-listener "  # a create listener's last line: its task's facts (JSON)
@@ -105,7 +106,19 @@ class Script:
         return env
 
 
+def _not_too_deep(compile_: Callable[[str], Script]) -> Callable[[str], Script]:
+    """`compile_`, with a script nested past the interpreter's stack (`1 + 1 + … + 1`) refused."""
+    @functools.wraps(compile_)
+    def checked(source: str) -> Script:
+        try:
+            return compile_(source)
+        except (RecursionError, MemoryError):
+            raise ExpressionError("script is nested too deeply") from None
+    return checked
+
+
 @functools.lru_cache(maxsize=1024)
+@_not_too_deep
 def compile_script(source: str) -> Script:
     """Compile a script task's text at deploy time; raise ExpressionError naming the line. A
     create listener's (LISTENER_MARK on its last line) may change its task."""
@@ -159,6 +172,7 @@ _VALUE = "\x00value"  # where a value script leaves its value (no script can nam
 
 
 @functools.lru_cache(maxsize=1024)
+@_not_too_deep
 def compile_value_script(source: str) -> Script:
     """Compile a script whose value is its last line's, an expression (a Python script in a
     camunda:inputParameter or outputParameter, as JSR-223 engines give the last expression's value):
@@ -330,6 +344,8 @@ class _Compiler:
             values = [a(env) for a in args]
             for value in values:  # what goes in is counted, and may not be the container itself
                 charge(measure(value, not_in=target))
+            if method in _SHIFTING and type(target) is list and (values or method != "pop"):
+                charge(_work(target))  # each looks at or moves the items after its place
             getattr(target, method)(*values)
             _check_length(target)
         return mutate

@@ -14,7 +14,10 @@ Protected variables: such a message or signal may not set the receiving process'
 `in_plan`, any variable whose name holds `budget`, the `resultVariable` of its business rule
 tasks (decisions' outputs), nor the names the process lists in its extension property
 `dalad:protectedVariables`. Administrators may (their name is in the history). Messages and
-signals thrown by diagrams are the engine's own and are not checked here.
+signals thrown by diagrams are the engine's own and are not checked here. An external task's
+worker (any official may be one) may not set them either, but for the names holding `budget`:
+a worker is there to compute such results (`budget_ok`), and a process protects its budget
+variables from workers by listing them.
 """
 from __future__ import annotations
 
@@ -44,24 +47,26 @@ def protected_variables(definition: ProcessDefinition) -> set[str]:
     return set(ALWAYS_PROTECTED) | set((definition.meta or {}).get("protected_variables") or [])
 
 
-def check_variables(sender: Sender, definition: ProcessDefinition, variables: Iterable[str], what: str) -> None:
-    """Refuse a non-administrator's variables that would set protected variables of `definition`."""
+def check_variables(sender: Sender, definition: ProcessDefinition, variables: Iterable[str], what: str,
+                    budgets: bool = True) -> None:
+    """Refuse a non-administrator's variables that would set protected variables of `definition`
+    (with `budgets`, any name holding `budget` too)."""
     if sender.is_admin:
         return
     protected = protected_variables(definition)
-    refused = sorted(n for n in variables if n in protected or "budget" in n.lower())
+    refused = sorted(n for n in variables if n in protected or (budgets and "budget" in n.lower()))
     if refused:
         raise AccessDenied(f"{sender.name} may not set {', '.join(refused)} with {what}: process "
                            f"'{definition.key}' protects them (only administrators may)")
 
 
 def check_instance_variables(session: Session, sender: Sender, row: ProcessInstance, variables: Iterable[str],
-                             what: str) -> None:
+                             what: str, budgets: bool = True) -> None:
     """Refuse what `check_variables` refuses for the process of `row` and, for a called process's
     instance, for its root's process too (a message's variables reach every unfinished step)."""
     for instance in (row, session.get(ProcessInstance, row.root_instance_id) if row.root_instance_id else None):
         if instance is not None:
-            check_variables(sender, session.get(ProcessDefinition, instance.definition_id), variables, what)
+            check_variables(sender, session.get(ProcessDefinition, instance.definition_id), variables, what, budgets)
 
 
 def check_may_deliver(session: Session, sender: Sender, row: ProcessInstance, element_id: str, what: str) -> None:

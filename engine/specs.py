@@ -425,6 +425,9 @@ class EngineStartTimer(TimerEventDefinition):
         return my_task._get_internal_data("event_fired", False)
 
 
+MAX_CALL_DEPTH = 32  # processes and subprocesses a call activity starts within each other
+
+
 class EngineCallActivity(DefaultCallActivity):
     """A call activity passes only what `camunda:in` / `camunda:out` map, as Camunda 7 does
     (nothing when none is given); `extensions["dalad_call"]` holds the mappings.
@@ -448,6 +451,9 @@ class EngineCallActivity(DefaultCallActivity):
         my_task.data.update(map_variables(config["out"], subworkflow.last_task.data, self.bpmn_id))
 
     def start_workflow(self, my_task):
+        if is_call(self) and my_task.workflow.depth >= MAX_CALL_DEPTH:
+            raise ExecutionError(f"calls nested deeper than {MAX_CALL_DEPTH} levels: does a process call itself "
+                                 "without end?", element_id=self.bpmn_id)
         super().start_workflow(my_task)
         subworkflow = my_task.workflow.top_workflow.subprocesses[my_task.id]
         if getattr(subworkflow.spec.start, "trigger_specs", None):

@@ -17,13 +17,15 @@ import binascii
 import contextlib
 import functools
 import heapq
+import io
 import json
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Optional
+from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, current_app, g, request, send_file
 from lxml import etree
 from sqlalchemy import Integer, and_, bindparam, func, or_, select, tuple_
 from sqlalchemy.engine import Connection
@@ -161,6 +163,10 @@ def _authenticate() -> None:
     if req.endpoint in _PUBLIC_ENDPOINTS:
         return
     header = req.headers.get("Authorization", "").strip()
+    if req.method not in _READS and header[:6].lower() == "basic " and _from_another_site(req):
+        raise RestError(403, "AuthorizationException",
+                        "a browser's request from another site may not use the Basic credentials the browser "
+                        "keeps for this one: call from this site, or send a Bearer token")
     app = current_app._get_current_object()
     allow_demo = bool(app.config.get("DALAD_DEMO"))
     cache = app.extensions["dalad_credential_cache"]
@@ -197,6 +203,22 @@ def _authenticate() -> None:
     if caller is None:
         raise RestError(401, "AuthenticationException", reason)
     g.rest_caller = caller
+
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _from_another_site(req) -> bool:
+    """Whether a browser sent this request for a page of another web site. A browser keeps the
+    Basic credentials typed at its prompt (the 401's WWW-Authenticate) and sends them with any
+    request to this host, one that a form or a `fetch` of another site's page makes too: such a call
+    would act as that user. Browsers name the page's site in Origin on every POST, PUT and DELETE;
+    scripts and other servers send none, and Camunda Modeler's window (a file, not a web site) sends
+    `null`."""
+    origin = req.headers.get("Origin")
+    if origin is None or not origin.startswith(("http://", "https://")):
+        return False
+    return urlsplit(origin).netloc.lower() != req.host.lower()
 
 
 def _note_token_use(token_id: int) -> None:
@@ -914,8 +936,9 @@ def deployment_resource_data(deployment_id: str, resource_id: str):
         if resource is None or resource.deployment_id != found.id:
             raise NotFound(f"deployment {deployment_id} has no resource {resource_id}")
         kind = "application/json" if resource.name.lower().endswith(".form") else "application/xml"
-        return resource.content, 200, {"Content-Type": kind,
-                                       "Content-Disposition": f'attachment; filename="{resource.name}"'}
+        # (send_file writes the name as a header parameter: quoted, and UTF-8 in filename*)
+        return send_file(io.BytesIO(resource.content), mimetype=kind, as_attachment=True, download_name=resource.name,
+                         max_age=0)
 
 
 # --- process definitions -----------------------------------------------------------------------
@@ -2384,12 +2407,22 @@ def complete_external_task(task_id: str):
     if body.get("localVariables"):
         raise _bad_request("localVariables are not supported: an external task has no scope of its own here; "
                            "give variables")
+    variables = variables_in(body.get("variables"))
     with _db().write() as session:
-        row = services.complete_external_task(
-            session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
-            variables=variables_in(body.get("variables")), user=caller.name)
+        number = _int_id(session, ExternalTask, task_id, "external task")
+        _check_worker_variables(session, caller, number, variables, "an external task's completion")
+        row = services.complete_external_task(session, number, worker_id=body["workerId"], variables=variables,
+                                              user=caller.name)
         remember_types(row, body.get("variables"))
     return "", 204
+
+
+def _check_worker_variables(session: Session, caller: Caller, task_id: int, variables: dict, what: str) -> None:
+    """A worker's variables may not set the process's protected variables (engine/senders.py): any
+    official may work on external tasks."""
+    task = session.get(ExternalTask, task_id)
+    row = session.get(ProcessInstance, task.called_instance_id or task.instance_id)
+    senders.check_instance_variables(session, _sender(caller), row, variables, what, budgets=False)
 
 
 @rest_api.post("/external-task/<task_id>/failure")
@@ -2411,12 +2444,15 @@ def fail_external_task(task_id: str):
 def external_task_bpmn_error(task_id: str):
     caller = _require_writer("work on external tasks")
     body = _worker_body()
+    variables = variables_in(body.get("variables"))
     with _db().write() as session:
+        number = _int_id(session, ExternalTask, task_id, "external task")
+        _check_worker_variables(session, caller, number, variables, "an external task's BPMN error")
         row = services.handle_bpmn_error(
-            session, _int_id(session, ExternalTask, task_id, "external task"), worker_id=body["workerId"],
+            session, number, worker_id=body["workerId"],
             error_code=_optional_text(body.get("errorCode"), "errorCode"),
             error_message=_optional_text(body.get("errorMessage"), "errorMessage"),
-            variables=variables_in(body.get("variables")), user=caller.name)
+            variables=variables, user=caller.name)
         remember_types(row, body.get("variables"))
     return "", 204
 

@@ -17,7 +17,7 @@ from typing import Optional
 from engine import bureaus, names, users
 from engine.errors import AccessDenied, InvalidInput, NotFound
 
-from .rest import _arg, _bad_request, _caller, _db, _json_body, _page_list, _require_admin, rest_api
+from .rest import _arg, _bad_request, _caller, _db, _json_body, _page_list, _password_caller, _require_admin, rest_api
 
 GROUP_TYPE = "WORKFLOW"
 
@@ -138,14 +138,14 @@ def user_update_credentials(user_id: str):
     for field in ("password", "authenticatedUserPassword"):
         if not isinstance(body.get(field), (str, type(None))):
             raise _bad_request(f"{field} must be text")
+    if not caller.is_admin:
+        if caller.name != user_id:
+            raise AccessDenied(f"{caller.name} may not change the password of {user_id}")
+        # checked as a login is, throttled with it: a token is no way to guess its user's password
+        if _password_caller(caller.name, body.get("authenticatedUserPassword") or "", allow_demo=True) is None:
+            raise InvalidInput("authenticatedUserPassword is not your current password")
     with _db().write() as session:
         users.get_user(session, user_id)
-        if not caller.is_admin:
-            if caller.name != user_id:
-                raise AccessDenied(f"{caller.name} may not change the password of {user_id}")
-            if users.authenticate(session, caller.name, body.get("authenticatedUserPassword") or "",
-                                  allow_demo=True) is None:
-                raise InvalidInput("authenticatedUserPassword is not your current password")
         users.set_password(session, user_id, body.get("password") or "", actor=caller.name)
     return "", 204
 

@@ -58,6 +58,7 @@ def map_of(items: dict, description: str = "") -> dict:
 
 
 # The integers the API reads (web/rest.py's _arg_int and whole_number): 32 bits, 64 for an int64.
+MAX_LIST = 1000  # values of one list filter (each a parameter of the SQL statement: the databases have a limit)
 BOUNDS = {"int32": (-2**31, 2**31 - 1), "int64": (-2**63, 2**63 - 1)}
 
 
@@ -319,7 +320,8 @@ def query_body(schema_name: str, filters: list[dict], sort_fields=()) -> dict:
             schema = {**param["schema"], "anyOf": [{**schema["anyOf"][0], "nullable": True}, *schema["anyOf"][1:]]}
         kind = param.get("description") or schema.get("description") or ""
         if kind == "comma-separated":
-            schema = {"oneOf": [{**array({"type": "string"}), "nullable": True}, {"type": "string"}]}
+            schema = {"oneOf": [{**array({"type": "string"}), "maxItems": MAX_LIST, "nullable": True},
+                                {"type": "string"}]}
         elif kind.startswith("name_operator_value"):
             condition = {**obj(name={"type": "string"}, operator={"type": "string", "enum": OPERATORS},
                                value=ANY), "required": ["name", "operator"]}

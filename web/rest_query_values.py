@@ -17,7 +17,7 @@ from typing import Any
 
 from engine import clock
 
-from .rest_openapi import BOUNDS, CAMUNDA_DATE
+from .rest_openapi import BOUNDS, CAMUNDA_DATE, MAX_LIST
 
 OPERATORS = ("eq", "neq", "gt", "gteq", "lt", "lteq", "like", "notLike")
 DATE_EXAMPLE = "2026-03-02T09:00:00.000+0800"
@@ -119,11 +119,16 @@ def _date(value: Any) -> Any:
 
 def _list(value: Any) -> Any:
     if isinstance(value, str):
-        return [part for part in value.split(",") if part] or None
-    if not isinstance(value, list):
+        parts = [part for part in value.split(",") if part] or None
+    elif not isinstance(value, list):
         return _REFUSED
-    parts = [_text(part) for part in value]
-    return _REFUSED if any(part is _REFUSED for part in parts) else parts
+    else:
+        parts = [_text(part) for part in value]
+        if any(part is _REFUSED for part in parts):
+            return _REFUSED
+    if parts and len(parts) > MAX_LIST:
+        raise QueryValueRefused(f"give at most {MAX_LIST:,} values, not {len(parts):,}")
+    return parts
 
 
 def _variables(value: Any) -> Any:
@@ -158,7 +163,7 @@ def _sorting(value: Any) -> Any:
     items = [value] if isinstance(value, dict) else value
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         return _REFUSED
-    keys = []
+    keys, sorted_by = [], set()
     for item in items:
         sort_by, order = item.get("sortBy"), item.get("sortOrder")
         sort_by = None if sort_by is None else _text(sort_by)
@@ -167,7 +172,9 @@ def _sorting(value: Any) -> Any:
         order = None if order is None else _text(order)
         if order is _REFUSED:
             raise QueryValueRefused(f"sortOrder must be asc or desc, not {json.dumps(item['sortOrder'])}")
-        keys.append((sort_by, order))
+        if sort_by not in sorted_by:  # a column sorted again changes nothing
+            sorted_by.add(sort_by)
+            keys.append((sort_by, order))
     return keys
 
 

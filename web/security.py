@@ -64,6 +64,8 @@ def safe_next(target: Optional[str], default: str) -> str:
     """A redirect target inside this site: a path, never another host."""
     if not target:
         return default
+    if any(ord(char) < 32 or ord(char) == 127 for char in target):  # a line break would end the header
+        return default
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
@@ -101,11 +103,14 @@ def add_headers(response):
 
 class LoginThrottle:
     """Failed logins per user name and per client address: after `limit` failures within
-    `window` seconds, the key waits `wait` seconds. Kept in this process's memory."""
+    `window` seconds, the key waits `wait` seconds. Kept in this process's memory: a name or address
+    is kept only once it failed, and past `max_keys` those whose failures are all older than the
+    window are forgotten (under a flood of new names, the oldest)."""
 
     def __init__(self, *, limit: int = 5, ip_limit: int = 20, window: float = 300.0, wait: float = 30.0,
-                 now: Callable[[], float] = time.monotonic):
+                 now: Callable[[], float] = time.monotonic, max_keys: int = 100_000):
         self.limit, self.ip_limit, self.window, self.wait, self.now = limit, ip_limit, window, wait, now
+        self.max_keys = max_keys
         self._failures: dict[str, deque] = defaultdict(deque)
         self._lock = threading.Lock()
 
@@ -118,6 +123,8 @@ class LoginThrottle:
         left = 0.0
         with self._lock:
             for key, limit in self._keys(name, address):
+                if key not in self._failures:  # (looked up without adding it)
+                    continue
                 failures = self._recent(key, now)
                 if len(failures) >= limit:
                     left = max(left, failures[-1] + self.wait - now)
@@ -128,6 +135,14 @@ class LoginThrottle:
         with self._lock:
             for key, _limit in self._keys(name, address):
                 self._recent(key, now).append(now)
+            if len(self._failures) > self.max_keys:
+                self._forget(now)
+
+    def _forget(self, now: float) -> None:
+        for key in [k for k, failures in self._failures.items() if not failures or failures[-1] < now - self.window]:
+            del self._failures[key]
+        for key in list(self._failures)[:max(0, len(self._failures) - self.max_keys)]:
+            del self._failures[key]
 
     def succeeded(self, name: str, address: str) -> None:
         with self._lock:

@@ -516,8 +516,12 @@ def reuse_document(task_id: int):
             flash(_("请选择办件中的材料。"), "error")
             return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))
         field = _material(request.form.get("reuse_material"), dict(_upload_choices(_specs_of(session, task))))
-        documents.reuse(session, source, task_id=task.id, field=field, user=user.name)
-        flash(_("已引用“%(name)s”。", name=source.filename), "success")
+        try:
+            documents.reuse(session, source, task_id=task.id, field=field, user=user.name)
+        except documents.DocumentRefused as exc:  # a quota
+            flash(_("“%(name)s”：%(reason)s", name=source.filename, reason=_(REFUSALS[exc.reason])), "error")
+        else:
+            flash(_("已引用“%(name)s”。", name=source.filename), "success")
     return redirect(url_for("tasks.show", task_id=task_id, _anchor="materials"))
 
 

@@ -280,6 +280,8 @@ def test_demo_seed_needs_consent_and_runs_twice(dalad, db, monkeypatch):
      "--last-name has 256 characters, at most 255"),
     (["users"], None, "add,list"),
     (["frobnicate"], None, "invalid choice"),
+    (["start", "review", "--business-key", "B-1", "--user", "li", "--var", "x=" + "[" * 50_000], None,
+     "--var x: the value nests too deeply"),
     ([], None, "give a command"),
 ])
 def test_mistakes_are_one_line_and_exit_1(deployed, args, stdin, message):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from web.rest_openapi import PATHS, accepted
 
 from test_rest_helpers import BASE, deployed, rest, start  # noqa: F401
@@ -68,3 +70,27 @@ def test_an_official_reads_the_task_history_of_the_instances_they_are_involved_i
     assert edu.get("/history/task/count").get_json() == {"count": 1}
     assert edu.post("/history/task/count", {"processInstanceId": other["id"]}).get_json() == {"count": 0}
     assert rest.as_("admin").get("/history/task/count").get_json() == {"count": 2}
+
+
+@pytest.mark.parametrize("path, field", [("/process-instance", "processInstanceIds"),
+                                         ("/history/process-instance", "processInstanceIds"),
+                                         ("/history/task", "processInstanceIdIn"),
+                                         ("/variable-instance", "processInstanceIdIn"),
+                                         ("/task", "processInstanceIdIn")])
+def test_a_list_filter_of_more_values_than_a_statement_takes_is_refused_naming_it(rest, path, field):
+    # every value was a parameter of one SQL statement: past SQLite's 32 766 (PostgreSQL's 65 535)
+    # the query failed with a 500
+    ids = [str(i) for i in range(40_000)]
+    response = rest.as_("edu").post(path, {field: ids})
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert field in response.get_json()["message"] and "at most 1,000 values" in response.get_json()["message"]
+    assert rest.as_("edu").post(path, {field: ids[:1000]}).status_code == 200
+    response = rest.as_("edu").get(path, **{field: ",".join(ids[:1001])})
+    assert response.status_code == 400 and field in response.get_json()["message"]
+
+
+@pytest.mark.parametrize("path, key", [("/task", "name"), ("/process-instance", "businessKey")])
+def test_a_sorting_that_names_a_column_again_and_again_is_one_sort_key(rest, path, key):
+    # each was a term of the statement's ORDER BY: SQLite takes at most 10 000 (a 500)
+    response = rest.as_("edu").post(path, {"sorting": [{"sortBy": key, "sortOrder": "asc"}] * 20_000})
+    assert response.status_code == 200, response.get_data(as_text=True)

@@ -7,6 +7,7 @@ called process (unit_supplement) asks the unit for an `opinion` of its own, whic
 back as `unit_opinion`. The unit's task writes its own instance's `opinion`, never the office's."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from engine import replay
@@ -67,3 +68,88 @@ def test_a_task_without_a_form_takes_any_variable_as_camunda_does(rest):
         "verdict": {"value": "approved"}, "score": {"value": 7, "type": "Long"}}}).status_code == 204
     values = _values(rest, instance["id"])
     assert (values["note"], values["verdict"], values["score"], values["amount"]) == ("急", "approved", 7, 500)
+
+
+_WORKER_PROCESS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+                  id="Definitions_check" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="checked" isExecutable="true">
+    <bpmn:extensionElements><camunda:properties>
+      <camunda:property name="dalad:protectedVariables" value="approved_budget" />
+    </camunda:properties></bpmn:extensionElements>
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:serviceTask id="check" camunda:type="external" camunda:topic="check">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:serviceTask>
+    <bpmn:userTask id="review" camunda:candidateGroups="unit:${unit}">
+      <bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="check" />
+    <bpmn:sequenceFlow id="f2" sourceRef="check" targetRef="review" />
+    <bpmn:sequenceFlow id="f3" sourceRef="review" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+@pytest.mark.parametrize("call, body", [("complete", {}), ("bpmnError", {"errorCode": "NOPE"})])
+def test_a_worker_may_not_set_a_projects_protected_variables(rest, call, body):
+    # any official may work on external tasks (workers are users): one of another bureau took the
+    # unit's project over by completing its check with unit=finance, or rebudgeted it (the process
+    # protects approved_budget by name; a worker may still set budget_ok and the like)
+    from test_rest_helpers import modeler_deploy
+    assert modeler_deploy(rest.as_("admin"), "checked", ("checked.bpmn", _WORKER_PROCESS)).status_code == 200
+    instance = start(rest, "checked", user="admin", unit="edu", approved_budget=1000)
+    worker = rest.as_("finance")
+    [task] = worker.post("/external-task/fetchAndLock", {"workerId": "w", "maxTasks": 1, "topics": [
+        {"topicName": "check", "lockDuration": 60000}]}).get_json()
+    for name, value in (("unit", "finance"), ("approved_budget", 9_999_999)):
+        response = worker.post(f"/external-task/{task['id']}/{call}", {
+            "workerId": "w", **body, "variables": {name: {"value": value}}})
+        assert response.status_code == 403 and name in response.get_json()["message"], response.get_json()
+    assert rest.as_("admin").get(f"/process-instance/{instance['id']}/variables/unit").get_json()["value"] == "edu"
+    response = worker.post(f"/external-task/{task['id']}/complete", {"workerId": "w", "variables": {
+        "budget_ok": {"value": True}}})
+    assert response.status_code == 204, response.get_json()
+    assert [t["taskDefinitionKey"] for t in rest.as_("edu").get("/task", processInstanceId=instance["id"]).get_json()] \
+        == ["review"]
+
+
+_NAMED_TASK = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+                  id="Definitions_named" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="named" isExecutable="true" camunda:candidateStarterGroups="unit:edu">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="review" name="审核：${{title}}" {attributes}>
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review" />
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def _named(rest, attributes: str):
+    from test_rest_helpers import modeler_deploy
+    xml = _NAMED_TASK.format(attributes=attributes).encode()
+    assert modeler_deploy(rest.as_("admin"), "named", ("named.bpmn", xml)).status_code == 200
+
+
+def test_a_task_name_built_of_a_long_value_is_cut_to_its_column(rest):
+    # the value an official typed made a name past user_task.name's 300 characters: PostgreSQL
+    # refused the row (a 500 at the start), SQLite kept it whole
+    _named(rest, 'camunda:candidateGroups="office"')
+    instance = start(rest, "named", title="很长的项目名称" * 60)
+    [task] = rest.as_("office").get("/task", processInstanceId=instance["id"]).get_json()
+    assert len(task["name"]) == 300 and task["name"].startswith("审核：很长的项目名称") and task["name"].endswith("…")
+
+
+@pytest.mark.parametrize("attributes", ['camunda:assignee="${title}"', 'camunda:candidateGroups="${title}"',
+                                        'camunda:candidateUsers="${title}"'])
+def test_an_assignee_or_candidate_longer_than_its_column_fails_naming_the_task(rest, attributes):
+    _named(rest, attributes)
+    response = rest.as_("edu").post("/process-definition/key/named/start", {
+        "variables": {"title": {"value": "x" * 250}}})
+    message = error_of(response, 422, "ExecutionError")
+    assert "element 'review'" in message and "is longer than" in message, message
+    assert rest.as_("admin").get("/process-instance/count").get_json() == {"count": 0}

@@ -86,3 +86,26 @@ def test_a_task_and_a_project_have_quotas(db, client, monkeypatch, task_quota, i
         assert "已上传" in text_of(_upload(client, task_id, f"第{i}.pdf", pdf))
     assert refusal in text_of(_upload(client, task_id, "第3.pdf", pdf))
     assert _stored(db) == ["第0.pdf", "第1.pdf"]
+
+
+@pytest.mark.parametrize("task_quota, instance_quota, refusal", [
+    (100_000, 10_000_000, "本任务的附件总量已超过"), (10_000_000, 100_000, "本项目的附件总量已超过")])
+def test_reusing_a_material_again_and_again_keeps_within_the_quotas(db, client, monkeypatch, task_quota,
+                                                                    instance_quota, refusal):
+    # each use is a new row with the content: it filled the database past every quota
+    monkeypatch.setattr(documents, "TASK_QUOTA", task_quota)
+    monkeypatch.setattr(documents, "INSTANCE_QUOTA", instance_quota)
+    task_id = start_project(db)
+    login(client, "edu_li")
+    assert "已上传" in text_of(_upload(client, task_id, "报告.pdf", b"%PDF-1.7\n" + b"0" * 40_000))
+    [source] = _ids(db)
+    page = post(client, f"/tasks/{task_id}/documents/reuse", {"reuse": str(source)}, follow_redirects=True)
+    assert "已引用" in text_of(page)
+    page = post(client, f"/tasks/{task_id}/documents/reuse", {"reuse": str(source)}, follow_redirects=True)
+    assert refusal in text_of(page)
+    assert _stored(db) == ["报告.pdf", "报告.pdf"]
+
+
+def _ids(db) -> list[int]:
+    with db.read() as session:
+        return [d.id for d in session.query(Document).order_by(Document.id)]
