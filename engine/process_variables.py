@@ -25,6 +25,7 @@ SpiffWorkflow's copies until it ends: its workflow data holds its start variable
 from __future__ import annotations
 
 from copy import deepcopy
+from operator import ne
 
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask
@@ -87,6 +88,12 @@ def _scope(workflow) -> tuple:
     return workflow, inside, owners
 
 
+def _same(values: dict, data: dict) -> bool:
+    """Whether `data` has each of `values` as it is, when both have the same names (the usual
+    step: compared in C); False where it would take a look name by name."""
+    return values.keys() == data.keys() and not any(map(ne, values.values(), map(data.__getitem__, values)))
+
+
 def _value(value):
     return deepcopy(value) if isinstance(value, _MUTABLE) else value
 
@@ -103,7 +110,7 @@ def inherit(task) -> None:
     else:
         scope, _inside, owners = _scope(workflow)
         store = scope.data
-    if not store:
+    if not store or _same(store, data):
         return
     local = _locals(task, owners)
     for name, value in store.items():
@@ -118,7 +125,6 @@ def completed(task) -> None:
     data = task.data
     if parent is None or not data:
         return
-    base = parent.data
     workflow = task.workflow
     if not workflow.top_workflow.__dict__.get("dalad_instance_variables"):
         return
@@ -129,11 +135,13 @@ def completed(task) -> None:
     if inside or isinstance(parent.task_spec, MultiInstanceTask):
         return
     variables = store.data
+    deleted = [name for name in parent.data if name not in data] if isinstance(task.task_spec, ScriptTask) else ()
+    if not deleted and _same(data, variables):
+        return
     local = _locals(task, owners)
+    deleted = [name for name in deleted if name not in local]
     changed = {name: value for name, value in data.items()
                if name not in local and variables.get(name, _MISSING) != value}
-    deleted = [name for name in base if name not in data and name not in local] \
-        if isinstance(task.task_spec, ScriptTask) else ()
     if changed or deleted:
         publish(workflow.top_workflow, store, changed, deleted, task)
 
