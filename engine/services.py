@@ -91,13 +91,15 @@ def start_process(session: Session, key: str, *, business_key: Optional[str] = N
     """Start the latest version of `key` (or `version`, or the `definition` the caller has read
     already) and run it until it waits. The variables are checked against the start form by the
     caller (forms.submission.check_start); `form_override` is an administrator's reason for
-    starting without that check, kept in the history event."""
+    starting without that check, kept in the history event. The consistency rules of the start
+    hold whatever the channel, as at a completion (compliance.RuleViolation)."""
     definition = definition or process_definition(session, key, version)
     if definition.suspended:
         raise InstanceNotRunning(f"process '{key}' version {definition.version} is suspended")
     variables = _checked_variables(variables)
     _refuse_shared_key(session, definition, business_key)
     start_event = _plain_start(definition)
+    compliance.enforce(definition.key, start_event, variables, event_type="instance_started")
     initiator = next((s.get("initiator") for s in definition.meta["starts"] if s["id"] == start_event), None)
     if initiator and user:
         variables[initiator] = user  # who started it, as authenticated: not a caller's claim
@@ -675,6 +677,7 @@ def _check_starter(sender, definition: ProcessDefinition, start: StartSubscripti
 def _start_by_message(session: Session, definition: ProcessDefinition, start: StartSubscription, name: str,
                       business_key: Optional[str], variables: dict, user: Optional[str]) -> ProcessInstance:
     _refuse_shared_key(session, definition, business_key)
+    compliance.enforce(definition.key, start.element_id, variables, event_type="instance_started")
     handle = instances.create(session, definition.id, business_key=business_key, user=user)
     handle.events.append(history.Event("instance_started", actor=user, element_id=start.element_id,
                                        versions=instances.versions(handle),
