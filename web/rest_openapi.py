@@ -129,6 +129,8 @@ SCHEMAS = {
                                  decisionRequirementsDefinitionKey=STR, tenantId=STR, versionTag=STR,
                                  historyTimeToLive=INT),
     "StartProcessInstanceDto": obj(businessKey=STR, variables=ref("VariableMap"), withVariablesInReturn=BOOL),
+    "StartProcessInstanceFormDto": obj("The start form's fields as variables, checked as the start page checks "
+                                       "them.", businessKey=STR, variables=ref("VariableMap")),
     "ProcessInstanceDto": obj(links=array(ref("AtomLink")), id=STR, definitionId=STR, businessKey=STR,
                               caseInstanceId=STR, ended=BOOL, suspended=BOOL, tenantId=STR),
     "ProcessInstanceWithVariablesDto": {"allOf": [ref("ProcessInstanceDto"),
@@ -451,6 +453,14 @@ PATHS = {
     "/process-definition/key/{key}/start": {"post": op(
         "startProcessInstanceByKey", "Process Definition", "Start the latest version.", params=[KEY],
         body=json_body("StartProcessInstanceDto"), ok=ref("ProcessInstanceWithVariablesDto"),
+        errors=("400", "401", "403", "404", "409", "422"))},
+    "/process-definition/{id}/submit-form": {"post": op(
+        "submitForm", "Process Definition", "Start this version with its start form's fields (as /start).",
+        params=[ID], body=json_body("StartProcessInstanceFormDto"), ok=ref("ProcessInstanceDto"),
+        errors=("400", "401", "403", "404", "409", "422"))},
+    "/process-definition/key/{key}/submit-form": {"post": op(
+        "submitFormByKey", "Process Definition", "Start the latest version with its start form's fields.",
+        params=[KEY], body=json_body("StartProcessInstanceFormDto"), ok=ref("ProcessInstanceDto"),
         errors=("400", "401", "403", "404", "409", "422"))},
     "/process-instance": {"get": op("getProcessInstances", "Process Instance",
                                     "Unfinished instances the user may see.",

@@ -8,7 +8,6 @@ business key (the project code) is asked for too, and a unit official's unit is 
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -19,8 +18,8 @@ from sqlalchemy import func, select
 from engine import bureaus, clock, services
 from engine.errors import EngineError, MessageUndelivered
 from engine.models import ProcessDefinition, ProcessInstance, UserTask
-from forms import schemas
-from forms.choices import with_choices
+from forms import schemas, submission
+from forms.choices import for_starter, has_own_choice, own_groups, with_choices
 from forms.fields import FieldSpec, Option, from_form_data
 
 from . import database, security
@@ -30,9 +29,6 @@ from .errors import status_of
 bp = security.protect(Blueprint("start", __name__))
 ANY_UNIT = "unit:*"
 BUSINESS_KEY = "business_key"
-KEY_PROPERTY = "dalad:businessKey"
-_BUSINESS_KEY = re.compile(r"[^\s/\\]{1,100}")
-OPEN_STATUSES = ("running", "waiting", "suspended", "incident")
 
 
 @dataclass(frozen=True)
@@ -82,8 +78,11 @@ def startable(session, user: CurrentUser) -> list[Startable]:
                 or (definition.key in called and not meta.get("starter_groups") and not meta.get("starter_users")) \
                 or not may_start(meta, user):
             continue
+        fields = from_form_data(start.get("form_fields") or [])
+        if not user.is_admin and not all(has_own_choice(spec, user.groups) for spec in fields if own_groups(spec)):
+            continue  # it starts in the name of a unit or bureau, and none is theirs
         out.append(Startable(definition.key, definition.name or meta.get("name") or definition.key,
-                             definition.version, start["id"], from_form_data(start.get("form_fields") or []),
+                             definition.version, start["id"], fields,
                              tuple(meta.get("starter_groups") or ()), tuple(meta.get("starter_users") or ())))
     return sorted(out, key=lambda s: s.name)
 
@@ -108,7 +107,9 @@ def _unit_field(specs: list[FieldSpec], user: CurrentUser, names: dict) -> Optio
 
 
 def _form_specs(session, process: Startable, user: CurrentUser, names: dict) -> list[FieldSpec]:
-    specs = with_choices(session, [spec for spec in process.fields if spec.type != "file"])
+    """The start form's inputs; a unit or bureau in whose name it starts offers only the user's."""
+    specs = for_starter(with_choices(session, [spec for spec in process.fields if spec.type != "file"]),
+                        user.groups, user.is_admin)
     unit = _unit_field(specs, user, names)
     return ([unit] if unit else []) + specs
 
@@ -116,7 +117,7 @@ def _form_specs(session, process: Startable, user: CurrentUser, names: dict) -> 
 def _key_field(specs: list[FieldSpec]) -> str:
     """The input that holds the business key: a start-form field marked `dalad:businessKey`
     (one 项目编号 on the form), else the page's own."""
-    return next((s.id for s in specs if str(s.properties.get(KEY_PROPERTY, "")).lower() == "true"), BUSINESS_KEY)
+    return submission.business_key_field(specs) or BUSINESS_KEY
 
 
 def _suggested_key(session, process: Startable) -> str:
@@ -144,9 +145,9 @@ def form(key: str):
         specs = _form_specs(session, process, g.current_user, names)
         values = {spec.id: schemas.as_text(spec, spec.default) for spec in specs}
         values[_key_field(specs)] = _suggested_key(session, process)
-        units = [group for group in g.current_user.groups if bureaus.is_unit(group)]
-        if len(units) == 1 and any(spec.id == "unit" and spec.options for spec in specs):
-            values["unit"] = units[0][len(bureaus.UNIT_PREFIX):]  # the official's own unit, chosen for them
+        for spec in specs:
+            if own_groups(spec) and len(spec.options) == 1 and not g.current_user.is_admin:
+                values[spec.id] = spec.options[0].value  # the official's own unit or bureau, chosen for them
     return _render(process, specs, values, {})
 
 
@@ -167,21 +168,20 @@ def submit(key: str):
         result = schemas.validate(specs, request.form)
         key_field = _key_field(specs)
         business_key = (request.form.get(key_field) or "").strip()
-        errors = dict(result.errors)
-        if not _BUSINESS_KEY.fullmatch(business_key):
-            errors[key_field] = [_("请填写项目编号：1 至 100 个字符，不含空格和斜杠")]
-        elif session.scalar(select(ProcessInstance.id).where(
-                ProcessInstance.process_key == key, ProcessInstance.business_key == business_key,
-                ProcessInstance.status.in_(OPEN_STATUSES)).limit(1)) is not None:
-            errors[key_field] = [_("已有使用此编号、尚未办结的同类流程，请换一个编号")]
+        errors = {**result.errors, **submission.own_group_problems(specs, result.typed, user.is_admin)}
+        key_problem = submission.business_key_problem(session, key, business_key)
+        if key_problem:
+            errors[key_field] = [key_problem]
+        variables = schemas.to_variables(result.values)
+        units = [group for group in user.groups if bureaus.is_unit(group)]
+        if "unit" not in variables and len(units) == 1:
+            variables["unit"] = units[0][len(bureaus.UNIT_PREFIX):]
+        if not errors:
+            errors = submission.start_inconsistencies(key, process.start_id, variables)
     typed = {**result.typed, key_field: business_key}
     if errors:
         flash(_("表单有 %(n)s 处需要更正，请查看标红的项目。", n=len(errors)), "error")
         return _render(process, specs, typed, errors, 422)
-    variables = schemas.to_variables(result.values)
-    units = [group for group in user.groups if bureaus.is_unit(group)]
-    if "unit" not in variables and len(units) == 1:
-        variables["unit"] = units[0][len(bureaus.UNIT_PREFIX):]
     try:
         with database().write() as session:
             row = services.start_process(session, key, business_key=business_key, variables=variables,

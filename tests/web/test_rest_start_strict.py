@@ -1,0 +1,120 @@
+"""A start through REST (`/process-definition/…/start` and Camunda's `…/submit-form`) is checked as
+the start page checks it, on the real bpmn/ diagrams: the consistency rules of the start, a unit or
+bureau in whose name it starts only the caller's own (administrators: any), the business key as the
+page takes it (the form's 项目编号 field is the key). A refusal is a 400 naming the field, and
+nothing is started; an administrator's override skips the form, never the rules."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from test_rest_helpers import BASE, error_of, modeler_deploy, rest, start  # noqa: F401
+
+from conftest import DIAGRAMS
+from engine import bureaus
+from engine.models import ProcessInstance
+
+PROJECT = {"project_id": "P-2026-EDU-31", "project_name": "校园网升级", "unit": "edu", "category": "software",
+           "nature": "new", "estimated_budget": 800000}
+ORDER = {"project_id": "P-2026-EDU-31", "project_name": "校园网升级", "unit": "edu", "issuer": "drc",
+         "problem": "未按批复开展密码应用安全性评估", "article": "第十二条、第二十七条"}
+
+
+@pytest.fixture
+def real(rest):
+    """bpmn/ deployed from the Modeler."""
+    bpmn = DIAGRAMS.parents[1] / "bpmn"
+    [first, *others] = [(p.name, p.read_bytes()) for p in sorted(bpmn.iterdir())
+                        if p.suffix in (".bpmn", ".dmn", ".form")]
+    assert modeler_deploy(rest.as_("admin"), "办法", first, others).status_code == 200
+    return rest
+
+
+@pytest.fixture
+def a_project(real):
+    """edu's project P-2026-EDU-31, which a rectification order can name."""
+    start(real, "project", business_key=PROJECT["project_id"], **PROJECT)
+    return real
+
+
+def begin(api, key: str, values: dict, call: str = "start", **body):
+    return api.post(f"/process-definition/key/{key}/{call}",
+                    {"variables": {n: {"value": v} for n, v in values.items()}, **body})
+
+
+def started(rest, process_key: str) -> list[ProcessInstance]:
+    with rest.db.read() as session:
+        return list(session.scalars(select(ProcessInstance).where(ProcessInstance.process_key == process_key)))
+
+
+@pytest.mark.parametrize("call", ["start", "submit-form"])
+@pytest.mark.parametrize("deadline", ["2026-03-01", "2026-03-02"])  # the clock: 2026-03-02
+def test_a_rectification_order_whose_deadline_is_not_ahead_is_refused(a_project, call, deadline):
+    refused = error_of(begin(a_project.as_("drc"), "supervision", {**ORDER, "rectification_deadline": deadline},
+                             call), 400, "InvalidRequestException")
+    assert "field 'rectification_deadline': 整改期限须晚于下达整改通知之日" in refused, refused
+    assert started(a_project, "supervision") == []
+    response = begin(a_project.as_("drc"), "supervision", {**ORDER, "rectification_deadline": "2026-03-16"}, call)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["businessKey"] == "P-2026-EDU-31"  # the form's key field
+    [order] = started(a_project, "supervision")
+    assert order.variables["rectification_deadline"] == "2026-03-16"
+
+
+def test_an_administrator_s_override_skips_the_form_but_not_the_rules(a_project):
+    refused = error_of(begin(a_project.as_("admin"), "supervision", {**ORDER, "rectification_deadline": "2026-02-01"},
+                             businessKey="P-2026-EDU-31", overrideReason="补录纸质通知"), 400, "InvalidRequestException")
+    assert "rectification_deadline" in refused and "art27_rectification_deadline_ahead" in refused, refused
+    assert started(a_project, "supervision") == []
+
+
+@pytest.mark.parametrize("call", ["start", "submit-form"])
+def test_a_project_cannot_be_declared_in_another_unit_s_name(real, call):
+    refused = error_of(begin(real.as_("edu"), "project", {**PROJECT, "unit": "health"}, call), 400,
+                       "InvalidRequestException")
+    assert "field 'unit': 只能以您本人所在的单位或部门发起" in refused, refused
+    error_of(begin(real.as_("office"), "project", PROJECT, call), 400, "InvalidRequestException")  # no unit at all
+    assert started(real, "project") == []
+    with real.db.write() as session:
+        bureaus.ensure_unit(session, "unit:health", "旗卫生健康委员会")
+    response = begin(real.as_("admin"), "project", {**PROJECT, "unit": "health"}, call)  # administrators: any
+    assert response.status_code == 200, response.get_json()
+    assert started(real, "project")[0].variables["unit"] == "health"
+
+
+def test_a_rectification_order_is_issued_only_in_the_caller_s_bureau(a_project):
+    refused = error_of(begin(a_project.as_("drc"), "supervision",
+                             {**ORDER, "issuer": "audit", "rectification_deadline": "2026-03-16"}), 400,
+                       "InvalidRequestException")
+    assert "field 'issuer'" in refused, refused
+    assert started(a_project, "supervision") == []
+
+
+def test_the_business_key_is_the_form_s_project_code(real):
+    """On the page the 项目编号 field is the business key: over REST a different key is refused at
+    that field, none takes the field's, and one of an open project of the same code is refused."""
+    edu = real.as_("edu")
+    refused = error_of(begin(edu, "project", PROJECT, businessKey="P-OTHER"), 400, "InvalidRequestException")
+    assert "field 'project_id'" in refused and "P-OTHER" in refused, refused
+    refused = error_of(begin(edu, "project", {**PROJECT, "project_id": "P 31"}), 400, "InvalidRequestException")
+    assert "field 'project_id'" in refused, refused
+    assert started(real, "project") == []
+    first = begin(edu, "project", PROJECT)
+    assert first.status_code == 200 and first.get_json()["businessKey"] == "P-2026-EDU-31"
+    refused = error_of(begin(edu, "project", PROJECT), 400, "InvalidRequestException")
+    assert "field 'project_id'" in refused, refused
+    assert len(started(real, "project")) == 1
+
+
+def test_submit_form_takes_the_start_form_s_checks_and_answers_as_camunda(real):
+    edu = real.as_("edu")
+    refused = error_of(begin(edu, "project", {**PROJECT, "plan_year": 2026}, "submit-form"), 400,
+                       "InvalidRequestException")
+    assert "'plan_year'" in refused, refused
+    definition = real.as_("edu").get("/process-definition/key/project").get_json()
+    response = edu.post(f"/process-definition/{definition['id']}/submit-form",
+                        {"variables": {n: {"value": v} for n, v in PROJECT.items()}})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["definitionId"] == definition["id"] and body["businessKey"] == "P-2026-EDU-31"
+    assert not body["ended"] and BASE not in str(body.get("variables", ""))
