@@ -17,8 +17,10 @@ four kinds, each reading the events of an instance in order:
   `variable` (Art 21: the ten acceptance materials).
 * `consistent`   — at a `trigger` event, the expression `check` holds over the values then
   (money, dates and verdicts against each other: Art 8, 13, 20, 21). These rules are also
-  enforced when a task completes or a process starts, on every channel (task page, REST, CLI):
-  a submission that breaks one is refused with `message_zh` next to the form field `field`.
+  enforced when a task completes or a process starts (a trigger of type `instance_started` at
+  its start event), on every channel (task and start pages, REST, CLI): a submission that breaks
+  one is refused with `message_zh` (`message_en` in English) next to the form field `field`. The
+  audit reads `today()` in a check as the day of the event.
 
 An event matcher is `{"types": [...], "elements": [...], "when": "${...}"}`: event types (default
 `task_completed`), element ids (default any) and an expression evaluated by engine/expressions.py

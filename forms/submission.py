@@ -140,13 +140,19 @@ def check_start(session: Session, definition: ProcessDefinition, values: Mapping
     `groups`, checked as the start page checks its form when the start event declares one: types,
     required, min/max and choices, a unit or bureau in whose name it starts among the starter's own
     (`dalad:ownGroups`; an administrator may name any), the business key as the page takes it, no
-    variable the form does not declare, and the consistency rules of the start. As on the page, a
-    form that does not ask for `unit` gets the starter's own unit (one of them, named in `unit`,
-    when the starter belongs to several). Without a start form, anything is taken (as Camunda
+    variable the form does not declare (nor a file field's: a required document is uploaded with
+    the start page's form, so such a start is refused here), and the consistency rules of the
+    start. As on the page, a form that does not ask for `unit` gets the starter's own unit (one of
+    them, named in `unit`, when the starter belongs to several). Without a start form, anything is taken (as Camunda
     takes it), the consistency rules still hold. `submission.business_key` is the key to start with."""
-    specs = [spec for spec in start_form(session, definition, groups, is_admin) if spec.type != "file"]
+    form = start_form(session, definition, groups, is_admin)
+    specs = [spec for spec in form if spec.type != "file"]
     submission = Submission(specs, business_key=business_key)
-    if not specs:
+    for spec in form:
+        if spec.type == "file" and spec.required:  # a document goes with the start page's form alone
+            submission.errors[spec.id] = [f"'{spec.label}' is a required document: start at the start page "
+                                          f"(/start/{definition.key}), which uploads it with the form"]
+    if not form:
         _start_rules(submission, definition, dict(values))
         submission.variables = dict(values) if submission.ok else {}
         return submission

@@ -3,8 +3,11 @@
 Who may start a process: the users and bureaus its diagram names in
 `camunda:candidateStarterUsers` / `camunda:candidateStarterGroups` (`unit:*` there means any
 project unit), or every logged-in official when it names none. Auditors without a bureau only
-read, so they start nothing. The start form is the plain start event's `camunda:formData`; the
-business key (the project code) is asked for too, and a unit official's unit is filled in.
+read, so they start nothing. The start form is the plain start event's `camunda:formData`,
+checked as a task form is (forms/submission.py: the consistency rules of the start at their
+fields, a unit or bureau in whose name it starts only the official's own, its documents uploaded
+with it); the business key (the project code) is asked for too, and a unit official's unit is
+filled in.
 """
 from __future__ import annotations
 
@@ -15,16 +18,17 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from engine import bureaus, clock, services
+from engine import bureaus, clock, documents, services
 from engine.errors import EngineError, MessageUndelivered
 from engine.models import ProcessDefinition, ProcessInstance, UserTask
 from forms import schemas, submission
 from forms.choices import for_starter, has_own_choice, own_groups, with_choices
 from forms.fields import FieldSpec, Option, from_form_data
 
-from . import database, security
+from . import N_, database, security
 from .auth import CurrentUser, bureau_names
 from .errors import status_of
+from .tasks import REFUSALS
 
 bp = security.protect(Blueprint("start", __name__))
 ANY_UNIT = "unit:*"
@@ -178,6 +182,10 @@ def submit(key: str):
             variables["unit"] = units[0][len(bureaus.UNIT_PREFIX):]
         if not errors:
             errors = submission.start_inconsistencies(key, process.start_id, variables)
+    files, file_errors = _uploads(process)
+    errors = {**file_errors, **errors}
+    if errors:  # a browser does not send a chosen file again: say so at each one that was sent
+        errors.update({upload.field: [_("表单未通过，请重新选择此文件")] for upload in files})
     typed = {**result.typed, key_field: business_key}
     if errors:
         flash(_("表单有 %(n)s 处需要更正，请查看标红的项目。", n=len(errors)), "error")
@@ -185,7 +193,7 @@ def submit(key: str):
     try:
         with database().write() as session:
             row = services.start_process(session, key, business_key=business_key, variables=variables,
-                                         user=user.name, version=process.version)
+                                         user=user.name, version=process.version, files=files)
             instance_id = row.id
             mine = [t.id for t in session.scalars(select(UserTask).where(
                 UserTask.instance_id == instance_id, UserTask.state == "ready").order_by(UserTask.id))
@@ -202,6 +210,24 @@ def submit(key: str):
     if mine:
         return redirect(url_for("tasks.show", task_id=mine[0]))
     return redirect(url_for("projects.show", instance_id=instance_id))
+
+
+def _uploads(process: Startable) -> tuple[list[services.StartFile], dict]:
+    """The files sent for the start form's file fields, inspected as the task page inspects them,
+    and the refusals by field: a refused file, a required one not sent."""
+    files, errors = [], {}
+    for spec in (spec for spec in process.fields if spec.type == "file"):
+        sent = request.files.get(spec.id)
+        if sent is None or not sent.filename:
+            if spec.required:
+                errors[spec.id] = [_("请上传此材料")]
+            continue
+        content = sent.stream.read(documents.MAX_SIZE + 1)
+        try:
+            files.append(services.StartFile(spec.id, sent.filename, content, documents.inspect(sent.filename, content)))
+        except documents.DocumentRefused as exc:
+            errors[spec.id] = [_(REFUSALS.get(exc.reason, N_("文件未能上传。")))]
+    return files, errors
 
 
 def init_app(app) -> None:

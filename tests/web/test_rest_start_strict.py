@@ -118,3 +118,14 @@ def test_submit_form_takes_the_start_form_s_checks_and_answers_as_camunda(real):
     body = response.get_json()
     assert body["definitionId"] == definition["id"] and body["businessKey"] == "P-2026-EDU-31"
     assert not body["ended"] and BASE not in str(body.get("variables", ""))
+
+
+def test_a_start_form_s_required_document_is_not_skipped_over_rest(a_project):
+    """运维经费's 申请材料 goes with the start page's form: a REST start without it is refused
+    naming the field and the page, as a completion without a required material is."""
+    application = {"unit": "edu", "system_name": "学籍管理系统", "request_kind": "om_funds", "requested_amount": 200000,
+                   "request_reason": "年度运维", "legal_ground_claimed": False}
+    refused = error_of(begin(a_project.as_("edu"), "om_funding", application, businessKey="P-2026-EDU-31"), 400,
+                       "InvalidRequestException")
+    assert "field 'application_document'" in refused and "/start/om_funding" in refused, refused
+    assert started(a_project, "om_funding") == []

@@ -3,6 +3,7 @@ list checked on the server against the live list; a diagram naming an unknown li
 deploy; the start page offers only processes started by hand, with one 项目编号 field."""
 from __future__ import annotations
 
+import io
 import re
 import sys
 from pathlib import Path
@@ -124,12 +125,12 @@ def test_an_om_application_naming_no_project_in_progress_is_refused_at_its_code(
     key = re.search(r'name="(business_key|project_id)"', page).group(1)
     form = {key: "P-2026-404", "unit": "edu", "system_name": "学籍管理系统", "request_kind": "om_funds",
             "requested_amount": "200000", "request_reason": "年度运维", "legal_ground_claimed": "false"}
-    refused = post(client, "/start/om_funding", form)
+    refused = post(client, "/start/om_funding", {**form, "application_document": (io.BytesIO(real.PDF), "申请.pdf")})
     assert refused.status_code == 422, text_of(refused)
     assert "没有以编号“P-2026-404”办理中的相关流程可以接收此申请：请填写所属项目的项目编号" in text_of(refused)
     assert "reaches no receiver" not in text_of(refused) and 'value="学籍管理系统"' in refused.get_data(as_text=True)
     post(client, "/lang", {"lang": "en", "next": "/start/om_funding"})
-    refused = post(client, "/start/om_funding", form)
+    refused = post(client, "/start/om_funding", {**form, "application_document": (io.BytesIO(real.PDF), "申请.pdf")})
     assert refused.status_code == 422 and "No process in progress under the code “P-2026-404”" in text_of(refused)
     with db.read() as session:
         assert session.query(ProcessInstance).filter_by(process_key="om_funding").count() == 0

@@ -4,6 +4,8 @@ field, and a unit or bureau in whose name a process starts (项目建设单位, 
 official's own; an administrator may name any. A refusal starts nothing."""
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 import sys
 from pathlib import Path
@@ -13,7 +15,7 @@ from sqlalchemy import select
 
 from test_ui_fixtures import app, client, login, post, text_of  # noqa: F401
 
-from engine import bureaus, users
+from engine import bureaus, documents, replay, users
 from engine.models import ProcessInstance
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scenarios"))
@@ -143,3 +145,38 @@ def test_a_rectification_order_is_issued_only_in_the_issuer_s_own_bureau(app, db
     refused = post(drc, "/start/supervision", {**ORDER, "issuer": "audit", "rectification_deadline": "2026-03-20"})
     assert refused.status_code == 422 and 'id="f-issuer-error"' in refused.get_data(as_text=True)
     assert _started(db, "supervision") == []
+
+
+# --- a start form's documents ------------------------------------------------------------------------
+
+OM_APPLICATION = {"business_key": "P-2026-031", "unit": "edu", "system_name": "学籍管理系统", "request_kind": "om_funds",
+                  "requested_amount": "200000", "request_reason": "年度运维", "legal_ground_claimed": "false"}
+
+
+def test_a_required_document_of_the_start_form_goes_with_the_form(app, db, a_project):
+    """运维经费's 申请材料 (a required file field of the start event) was listed as “uploaded in a
+    later step”, which no step of om_funding asks for: it is uploaded with the start form, checked
+    as a task's upload is, and the application names it."""
+    edu = _signed_in(app, "edu_li")
+    page = edu.get("/start/om_funding").get_data(as_text=True)
+    assert 'enctype="multipart/form-data"' in page and re.search(r'<input type="file"[^>]*name="application_document"', page)
+    for upload, message in ((None, "请上传此材料"),
+                            ((io.BytesIO(b"not a pdf at all"), "申请.pdf"), "文件内容与扩展名不符，已拒绝上传。")):
+        refused = post(edu, "/start/om_funding", {**OM_APPLICATION, **({"application_document": upload} if upload else {})})
+        assert refused.status_code == 422
+        error = re.search(r'id="f-application_document-error"[^>]*>([^<]*)<', refused.get_data(as_text=True))
+        assert error and error.group(1) == message
+        assert _started(db, "om_funding") == []
+    refused = post(edu, "/start/om_funding", {**OM_APPLICATION, "requested_amount": "很多",
+                                              "application_document": (io.BytesIO(real.PDF), "申请.pdf")})
+    assert refused.status_code == 422 and "表单未通过，请重新选择此文件" in text_of(refused)  # the browser drops it
+    started = post(edu, "/start/om_funding", {**OM_APPLICATION, "application_document": (io.BytesIO(real.PDF), "申请.pdf")})
+    assert started.status_code == 302, text_of(started)
+    [application] = _started(db, "om_funding")
+    with db.read() as session:
+        [document] = documents.of_instance(session, application.id)
+        assert (document.field, document.filename, document.uploaded_by) == ("application_document", "申请.pdf", "edu_li")
+        assert application.variables["application_document"] == {
+            "document": document.id, "filename": "申请.pdf", "sha256": hashlib.sha256(real.PDF).hexdigest()}
+        chain, report = replay.verify(session, application.id)
+    assert chain.ok and report.ok, report
