@@ -679,12 +679,23 @@ def _check_consistent(session, rule: Rule, project: _Project, now) -> Optional[l
     out = []
     for index, event in triggers:
         with clock.frozen_at(_at(event)):  # today() is the day of the event, not of the audit
-            holds = _holds(rule, project.variables[index])
+            holds = _holds(rule, _values_at(project, index))
         if not holds:
             out.append(_breach(project, "inconsistent", f"event {event['seq']} ('{event.get('element_id')}'): "
                                f"{rule.message_zh}", {"element": event.get("element_id"), "seq": event["seq"],
                                                       "field": rule.field, "message": rule.message_zh}, [event]))
     return out
+
+
+def _values_at(project: _Project, index: int) -> dict:
+    """The variables a consistency rule reads at an event: at a message start, the message's (its
+    `message_correlated` event follows the start's)."""
+    event = project.events[index]
+    following = index + 1
+    if event["type"] == "instance_started" and (event.get("data") or {}).get("message") \
+            and following < len(project.events) and project.events[following]["type"] == "message_correlated":
+        return project.variables[following]
+    return project.variables[index]
 
 
 _KINDS = {"before_gate": _check_before_gate, "requires": _check_requires, "deadline": _check_deadline,

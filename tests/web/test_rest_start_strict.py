@@ -5,13 +5,15 @@ page takes it (the form's 项目编号 field is the key). A refusal is a 400 nam
 nothing is started; an administrator's override skips the form, never the rules."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
 from test_rest_helpers import BASE, error_of, modeler_deploy, rest, start  # noqa: F401
 
 from conftest import DIAGRAMS
-from engine import bureaus
+from engine import bureaus, compliance
 from engine.models import ProcessInstance
 
 PROJECT = {"project_id": "P-2026-EDU-31", "project_name": "校园网升级", "unit": "edu", "category": "software",
@@ -129,3 +131,29 @@ def test_a_start_form_s_required_document_is_not_skipped_over_rest(a_project):
                        "InvalidRequestException")
     assert "field 'application_document'" in refused and "/start/om_funding" in refused, refused
     assert started(a_project, "om_funding") == []
+
+
+def test_a_rule_of_a_message_start_refuses_the_message(real, tmp_path, monkeypatch):
+    """project.bpmn's message start `project_planned` (a plan entry becoming a project) carries the
+    start form's fields: an administrator's rule on it (instance_started at project_planned) refuses
+    a message that breaks it, and the audit reads a kept one with the message's variables."""
+    path = tmp_path / "compliance.json"
+    path.write_text(json.dumps({"rules": [{
+        "id": "local_planned_budget", "article": "第五条", "title_zh": "计划项目无投资估算", "kind": "consistent",
+        "processes": ["project"], "trigger": {"types": ["instance_started"], "elements": ["project_planned"]},
+        "check": "${estimated_budget != null && estimated_budget > 0}", "field": "estimated_budget",
+        "message_zh": "列入计划的项目须有投资估算"}]}, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("DALAD_COMPLIANCE_FILE", str(path))
+
+    def planned(key: str, budget: int):
+        return real.as_("admin").post("/message", {"messageName": "project_planned", "businessKey": key,
+                                                   "processVariables": {n: {"value": v} for n, v in {
+                                                       **PROJECT, "project_id": key, "estimated_budget": budget}.items()}})
+    refused = error_of(planned("P-2026-PLAN-1", 0), 400, "InvalidRequestException")
+    assert "field 'estimated_budget': 列入计划的项目须有投资估算" in refused, refused
+    assert started(real, "project") == []
+    assert planned("P-2026-PLAN-2", 800000).status_code == 204
+    assert [row.business_key for row in started(real, "project")] == ["P-2026-PLAN-2"]
+    with real.db.read() as session:
+        [result] = compliance.check(session, [r for r in compliance.load_rules() if r.id == "local_planned_budget"])
+    assert result.checked == 1 and result.breaches == []
