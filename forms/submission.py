@@ -5,7 +5,10 @@ of the rule table (engine/compliance.py, kind `consistent`: the values against t
 and — from the REST API and the command line, which send typed values rather than a browser form —
 no field the form does not declare (readonly and file fields included: those are not input). A
 task that declares no form takes the variables sent, as Camunda's does (the consistency rules still
-hold). The task variables set while a task is open pass its form's checks field by field.
+hold). The task variables set while a task is open pass its form's checks field by field. A
+start's form is held to the same: the consistency rules of the start, a unit or bureau in whose
+name it starts only the starter's own (`dalad:ownGroups`), the business key as the start page
+takes it, a required document uploaded with the start page's form.
 """
 from __future__ import annotations
 
@@ -143,8 +146,9 @@ def check_start(session: Session, definition: ProcessDefinition, values: Mapping
     variable the form does not declare (nor a file field's: a required document is uploaded with
     the start page's form, so such a start is refused here), and the consistency rules of the
     start. As on the page, a form that does not ask for `unit` gets the starter's own unit (one of
-    them, named in `unit`, when the starter belongs to several). Without a start form, anything is taken (as Camunda
-    takes it), the consistency rules still hold. `submission.business_key` is the key to start with."""
+    them, named in `unit`, when the starter belongs to several). Without a start form, anything is
+    taken (as Camunda takes it), the consistency rules still hold. `submission.business_key` is
+    the key to start with."""
     form = start_form(session, definition, groups, is_admin)
     specs = [spec for spec in form if spec.type != "file"]
     submission = Submission(specs, business_key=business_key)
@@ -158,11 +162,13 @@ def check_start(session: Session, definition: ProcessDefinition, values: Mapping
         return submission
     values = dict(values)
     unit = _starter_unit(submission, specs, values, groups)
+    key_field = business_key_field(specs)
+    if key_field is not None and business_key is not None:
+        values.setdefault(key_field, business_key)  # the page's one 项目编号: the key fills the field
     result = schemas.validate(specs, _typed_as_text(submission, values))
     submission.errors.update(result.errors)
     submission.errors.update(own_group_problems(specs, result.typed, is_admin))
     submission.typed = result.typed
-    key_field = business_key_field(specs)
     if key_field is not None and key_field in result.typed:
         typed_key = result.typed[key_field].strip()
         if business_key is None:

@@ -157,3 +157,11 @@ def test_a_rule_of_a_message_start_refuses_the_message(real, tmp_path, monkeypat
     with real.db.read() as session:
         [result] = compliance.check(session, [r for r in compliance.load_rules() if r.id == "local_planned_budget"])
     assert result.checked == 1 and result.breaches == []
+
+
+def test_a_business_key_alone_fills_the_form_s_project_code(real):
+    response = begin(real.as_("edu"), "project", {k: v for k, v in PROJECT.items() if k != "project_id"},
+                     businessKey="P-2026-EDU-32")
+    assert response.status_code == 200, response.get_json()
+    [row] = started(real, "project")
+    assert (row.business_key, row.variables["project_id"]) == ("P-2026-EDU-32", "P-2026-EDU-32")
