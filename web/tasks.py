@@ -54,7 +54,7 @@ EVENT_LABELS = {
     "status_changed": N_("状态变更"), "variables_changed": N_("修改流程数据"), "incident": N_("发生异常"),
     "instance_completed": N_("流程结束"), "migrated": N_("迁移流程版本"), "task_assigned": N_("转办"),
     "task_withdrawn": N_("撤回"), "document_added": N_("上传材料"), "document_removed": N_("移除材料"),
-    "document_retagged": N_("更改材料类型"),
+    "document_retagged": N_("更改材料类型"), "job_due_date_set": N_("修改定时器到期时间"),
 }
 REFUSALS = {
     "empty": N_("文件为空，请重新选择。"),
