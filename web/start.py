@@ -33,6 +33,7 @@ from .tasks import REFUSALS
 bp = security.protect(Blueprint("start", __name__))
 ANY_UNIT = "unit:*"
 BUSINESS_KEY = "business_key"
+OPEN_STATUSES = ("running", "waiting", "suspended", "incident")
 
 
 @dataclass(frozen=True)
@@ -173,9 +174,12 @@ def submit(key: str):
         key_field = _key_field(specs)
         business_key = (request.form.get(key_field) or "").strip()
         errors = {**result.errors, **submission.own_group_problems(specs, result.typed, user.is_admin)}
-        key_problem = submission.business_key_problem(session, key, business_key)
-        if key_problem:
-            errors[key_field] = [key_problem]
+        if not submission.BUSINESS_KEY.fullmatch(business_key):
+            errors[key_field] = [_("请填写项目编号：1 至 100 个字符，不含空格和斜杠")]
+        elif session.scalar(select(ProcessInstance.id).where(
+                ProcessInstance.process_key == key, ProcessInstance.business_key == business_key,
+                ProcessInstance.status.in_(OPEN_STATUSES)).limit(1)) is not None:
+            errors[key_field] = [_("已有使用此编号、尚未办结的同类流程，请换一个编号")]
         variables = schemas.to_variables(result.values)
         units = [group for group in user.groups if bureaus.is_unit(group)]
         if "unit" not in variables and len(units) == 1:
