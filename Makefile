@@ -21,6 +21,8 @@
 #   make bench        engine throughput, long instance, verify and HTTP latency benchmarks
 #   make bench-scale  the inbox and completions with 100,000 open tasks; the dashboard and project
 #                     list at 3,000 and 30,000 projects
+#   make messages     the UI's strings (babel.cfg) into web/translations/messages.pot, and the .pot
+#                     into the en and zh_CN catalogues (then write the English of new entries)
 #   make clean        caches and build artefacts (keeps $(VENV) and instance/)
 #   make distclean    clean + remove $(VENV)
 #
@@ -48,10 +50,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help venv vendor pdf-libs run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser test-reliability conformance test-long bench bench-scale clean distclean
+.PHONY: help venv vendor pdf-libs messages run test test-sqlite test-pg camunda-openapi lint-diagrams test-browser test-reliability conformance test-long bench bench-scale clean distclean
 
 help:
-	@sed -n '3,21s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,23s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 venv: $(STAMP)
 
@@ -83,6 +85,16 @@ pdf-libs:
 	  if [ "$$(id -u)" -ne 0 ]; then echo "missing:$$missing (apt-get install as root)" >&2; exit 1; fi; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing </dev/null; \
 	fi
+
+# The catalogues of the UI (web/i18n.py). Chinese is the source language: the msgids are the Chinese
+# shown, so the zh_CN entries stay empty (gettext shows the msgid); the en entries hold the English.
+# NP_(context, text) marks text translated with pgettext (web/history_labels.py). Entries no longer
+# in the code are dropped; tests/web/test_ui_projects.py checks that all of it holds.
+MESSAGES_POT := web/translations/messages.pot
+messages: venv
+	$(BIN)/pybabel -q extract -F babel.cfg -k NP_:1c,2 --no-location --sort-output --no-wrap \
+	  --project dalad --copyright-holder dalad -o $(MESSAGES_POT) .
+	$(BIN)/pybabel -q update -i $(MESSAGES_POT) -d web/translations --no-fuzzy-matching --ignore-obsolete --no-wrap
 
 run: venv vendor pdf-libs
 	$(BIN)/dalad init-db

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from . import history
+from . import history, names
 from .errors import InvalidInput, NotFound
 from .models import Bureau
 
@@ -171,7 +171,8 @@ def set_group_active(session: Session, group_id: str, active: bool, *, actor: Op
 
 
 def group_name(value: Optional[str], field: str, optional: bool = False) -> Optional[str]:
-    """A group name as given in `field`: text of 1 to 200 characters (or None when optional and empty)."""
+    """A group name as given in `field`: text of 1 to 200 characters, none of them hidden
+    (engine/names.py), or None when optional and empty."""
     if value is not None and not isinstance(value, str):
         raise InvalidInput(f"{field} must be text, not {type(value).__name__}")
     value = (value or "").strip()
@@ -181,6 +182,7 @@ def group_name(value: Optional[str], field: str, optional: bool = False) -> Opti
         raise InvalidInput(f"{field} is empty: a group needs a Chinese name")
     if len(value) > 200:
         raise InvalidInput(f"{field} has more than 200 characters")
+    names.check_name(value, field)
     return value
 
 

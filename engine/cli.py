@@ -19,7 +19,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from forms import submission
 
-from . import bureaus, clock, services, tokens, users
+from . import bureaus, clock, names, services, tokens, users
 from .config import Settings, open_engine, sqlite_folder
 from .database import MIGRATIONS, Database
 from .definitions import BundleFile
@@ -465,7 +465,17 @@ def _user_line(user) -> str:
                       ",".join(user.role_names) or "-", *flags])
 
 
+def _group_names_checked(args) -> None:
+    """Refuse --name-zh or --name-en holding a character no name may hold (engine/names.py), naming the option."""
+    for option, value in (("--name-zh", args.name_zh), ("--name-en", args.name_en)):
+        try:
+            names.check_name((value or "").strip(), option)
+        except names.NameUnreadable as exc:
+            raise UsageError(str(exc)) from exc
+
+
 def cmd_groups_add(args, settings: Settings, db: Database) -> int:
+    _group_names_checked(args)
     with db.write() as session:
         group = bureaus.add_group(session, args.group_id, name_zh=args.name_zh, name_en=args.name_en,
                                   actor=args.actor)
@@ -484,6 +494,7 @@ def cmd_groups_list(args, settings: Settings, db: Database) -> int:
 def cmd_groups_rename(args, settings: Settings, db: Database) -> int:
     if args.name_zh is None and args.name_en is None:
         raise UsageError("give --name-zh and/or --name-en")
+    _group_names_checked(args)
     with db.write() as session:
         group = bureaus.rename_group(session, args.group_id, name_zh=args.name_zh, name_en=args.name_en,
                                      actor=args.actor)

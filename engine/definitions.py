@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -189,6 +190,7 @@ def parse_bundle(files: list[BundleFile], resolve_process=None, decision_deploye
     _add_dmn(dmn_trees, bundle, problems)
     for f, tree in bpmn_trees:
         _explicit_splits(tree)
+        _link_events(tree)
         try:
             parser.add_bpmn_xml(tree, filename=f.name)
         except ValidationException as exc:
@@ -332,6 +334,31 @@ def _explicit_splits(tree) -> None:
                     etree.SubElement(flow, f"{{{BPMN_NS}}}conditionExpression").text = "True"
 
 
+def _link_events(tree) -> None:
+    """A link throw event goes on at the link catch event of its name in its process or subprocess
+    (check_bpmn made sure there is exactly one). SpiffWorkflow knows no links, so the parsed tree
+    (not the stored file) gets the sequence flow from the throw event to the catch event, and both
+    become plain intermediate events that pass."""
+    link = f"{{{BPMN_NS}}}linkEventDefinition"
+    for scope in tree.getroot().iter(f"{{{BPMN_NS}}}process", f"{{{BPMN_NS}}}subProcess",
+                                     f"{{{BPMN_NS}}}adHocSubProcess"):
+        catches = {}
+        for event in scope.findall("bpmn:intermediateCatchEvent", NS):
+            for definition in event.findall("bpmn:linkEventDefinition", NS):
+                catches[(definition.get("name") or "").strip()] = event
+                event.remove(definition)
+                event.tag = f"{{{BPMN_NS}}}intermediateThrowEvent"  # a catch event without a definition waits
+        for event in scope.findall("bpmn:intermediateThrowEvent", NS):
+            for definition in event.findall(link):
+                target = catches[(definition.get("name") or "").strip()]
+                event.remove(definition)
+                flow_id = f"{event.get('id')}__link"
+                etree.SubElement(event, f"{{{BPMN_NS}}}outgoing").text = flow_id
+                etree.SubElement(target, f"{{{BPMN_NS}}}incoming").text = flow_id
+                etree.SubElement(scope, f"{{{BPMN_NS}}}sequenceFlow", id=flow_id, sourceRef=event.get("id"),
+                                 targetRef=target.get("id"))
+
+
 def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
     """What the engine reads from extension elements, keyed by (process id, element id):
     camunda:in / camunda:out of call activities, camunda:inputOutput input parameters."""
@@ -382,6 +409,14 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
                 entry["dalad_error"] = {"code_variable": error.get(f"{{{CAMUNDA_NS}}}errorCodeVariable"),
                                         "message_variable": error.get(f"{{{CAMUNDA_NS}}}errorMessageVariable"),
                                         "message": error_messages.get(error.get("errorRef"))}
+            for condition in element.findall("bpmn:conditionalEventDefinition", NS):
+                events = [e.strip() for e in (condition.get(f"{{{CAMUNDA_NS}}}variableEvents") or "").split(",")
+                          if e.strip()]
+                entry["dalad_condition"] = {"variable": (condition.get(f"{{{CAMUNDA_NS}}}variableName") or "").strip()
+                                            or None, "events": events}
+            for escalation in element.findall("bpmn:escalationEventDefinition", NS):
+                if escalation.get(f"{{{CAMUNDA_NS}}}escalationCodeVariable"):
+                    entry["dalad_escalation_code_variable"] = escalation.get(f"{{{CAMUNDA_NS}}}escalationCodeVariable")
             io = element.find("bpmn:extensionElements/camunda:inputOutput", NS)
             if io is not None:
                 entry["dalad_io"] = {
@@ -612,8 +647,15 @@ def process_meta(tree, process, spec) -> dict:
         "starter_groups": _split(c(process, "candidateStarterGroups")),
         "starter_users": _split(c(process, "candidateStarterUsers")),
         "startable_by_hand": (c(process, "isStartableInTasklist") or "true").strip().lower() != "false",
+        "history_time_to_live": _days(c(process, "historyTimeToLive")),
         "message_starts": [list(start) for start in runtime.message_start_events(spec)] if spec else [],
     }
+
+
+def _days(text: Optional[str]) -> Optional[int]:
+    """camunda:historyTimeToLive as Camunda 7 reads it: days, written `180` or `P180D` (else none)."""
+    found = re.fullmatch(r"\s*(?:P(\d+)D|(\d+))\s*", text or "")
+    return int(found.group(1) or found.group(2)) if found else None
 
 
 def _form_field(fd) -> dict:

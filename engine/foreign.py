@@ -312,6 +312,11 @@ class _Adapter:
                              "runs once before all its instances; give each instance its assignee with "
                              "camunda:assignee and the element variable", refuse=True)
             return
+        if owner.find(_b("multiInstanceLoopCharacteristics")) is not None:
+            self.note(owner, f"{where} cannot run on a multi-instance activity: Camunda runs it for each instance "
+                             "(with its element variable), the engine would run it once around all of them; put "
+                             "the work in a listener of an activity before or after it", refuse=True)
+            return
         places = self.places(owner, kind, event)
         if not places:
             hint = ("; to assign a task in Python, use a create listener (task.setAssignee(…))"

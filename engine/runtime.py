@@ -37,6 +37,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDef
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
                                                               TimerEventDefinition)
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
@@ -638,8 +639,53 @@ MAX_ENGINE_STEPS = 100_000
 
 def engine_steps(workflow: BpmnWorkflow) -> None:
     """SpiffWorkflow's do_engine_steps, except that tasks held for a job are left ready, and a
-    diagram that runs on without ever waiting is stopped with an error instead of hanging."""
+    diagram that runs on without ever waiting is stopped with an error instead of hanging; then
+    the conditional events whose variables changed are read again (each that fires runs on)."""
     budget = [MAX_ENGINE_STEPS]
+    while True:
+        _engine_steps(workflow, budget)
+        if not fire_conditions(workflow):
+            return
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise failure(f"the process ran {MAX_ENGINE_STEPS} steps without waiting: conditional events firing "
+                          "each other in a loop?", None)
+
+
+def fire_conditions(workflow: BpmnWorkflow) -> bool:
+    """Camunda 7 reads a waiting conditional event's condition again when variables change: fire
+    those whose watched variables changed and whose condition holds; whether any fired."""
+    fired = False
+    for task in list(workflow.top_workflow.event_manager.tasks.values()):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if isinstance(task.task_spec, EventBasedGateway) and task.state == TaskState.WAITING:
+            fired = _fire_gateway_condition(task, definition) or fired
+            continue
+        if isinstance(definition, specs.EngineConditionalEvent) and task.state == TaskState.WAITING and \
+                definition.fired_on_change(task):
+            data = dict(task.data)  # (the variables as changed: becoming ready copies its finished parent's)
+            task._set_internal_data(event_fired=True)
+            task.task_spec._update(task)
+            task.data.update(data)
+            fired = True
+    return fired
+
+
+def _fire_gateway_condition(task, definition) -> bool:
+    """An event-based gateway takes the first of its conditional events whose condition holds
+    (when it is reached, or after a change of the variables it watches)."""
+    for index, inner in enumerate(definition.event_definitions):
+        if isinstance(inner, specs.EngineConditionalEvent) and \
+                inner.fired_on_change(task, f"dalad_watched_{index}", task.task_spec.outputs[index]):
+            task.task_spec.catch(task, BpmnEvent(inner))
+            data = dict(task.data)
+            task.task_spec._update(task)
+            task.data.update(data)
+            return True
+    return False
+
+
+def _engine_steps(workflow: BpmnWorkflow, budget: list) -> None:
 
     def update(wf) -> int:
         if not _runnable(workflow):  # (all tasks of the top workflow and its sub-workflows: wf's among them)
@@ -938,10 +984,18 @@ def subscription_place(workflow: BpmnWorkflow, task_uuid: str, element_id: str) 
 
 
 def set_variables(workflow: BpmnWorkflow, variables: dict) -> None:
-    """Change process variables where the process will read them: every unfinished task."""
+    """Change process variables where the process will read them: every unfinished task (a
+    conditional event the change fires runs on)."""
     workflow.data.update(variables)
     for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
         task.data.update(variables)
+    _run_fired_conditions(workflow)
+
+
+def _run_fired_conditions(workflow: BpmnWorkflow) -> None:
+    with _as_execution_error(workflow):
+        if fire_conditions(workflow):
+            engine_steps(workflow)
 
 
 def set_call_variables(workflow: BpmnWorkflow, call: Optional[str], variables: dict) -> None:
@@ -952,6 +1006,7 @@ def set_call_variables(workflow: BpmnWorkflow, call: Optional[str], variables: d
     for task in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
         if specs.call_scope(task.workflow) == call:
             task.data.update(variables)
+    _run_fired_conditions(workflow)
 
 
 def called_path(workflow: BpmnWorkflow, call_task: Optional[str]) -> Optional[list]:

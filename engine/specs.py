@@ -11,6 +11,8 @@ them into freshly parsed specs.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from copy import deepcopy
 from datetime import date, datetime, timedelta
 from typing import Optional
@@ -22,6 +24,8 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent as DefaultBoundaryEvent
 from SpiffWorkflow.bpmn.specs.defaults import CallActivity as DefaultCallActivity
 from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway as DefaultInclusiveGateway
+from SpiffWorkflow.bpmn.specs.defaults import ManualTask as DefaultManualTask
+from SpiffWorkflow.bpmn.specs.defaults import NoneTask as DefaultNoneTask
 from SpiffWorkflow.bpmn.specs.defaults import ParallelGateway as DefaultParallelGateway
 from SpiffWorkflow.bpmn.specs.defaults import ParallelMultiInstanceTask as DefaultParallelMI
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask as DefaultServiceTask
@@ -30,6 +34,7 @@ from SpiffWorkflow.bpmn.specs.defaults import StartEvent as DefaultStartEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import (ErrorEventDefinition,
                                                                         EscalationEventDefinition,
                                                                         SignalEventDefinition)
+from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition as BpmnMessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
@@ -173,10 +178,22 @@ def _shown(text: str, limit: int = 200) -> str:
 
 
 class EngineEscalationEventDefinition(ScopedCatch, EscalationEventDefinition):
-    """An escalation carrying the thrower's variables; it may start an event subprocess."""
+    """An escalation carrying the thrower's variables; it may start an event subprocess. Its code
+    goes to the catcher's camunda:escalationCodeVariable, as in Camunda 7."""
 
     def throw(self, my_task):
         _throw_to_event_subprocesses(self, my_task, deepcopy(my_task.data))
+
+    def catch(self, my_task, event=None):
+        if event is not None:
+            my_task.internal_data["dalad_escalation_code"] = getattr(event.event_definition, "code", None)
+        super().catch(my_task, event)
+
+    def update_task_data(self, my_task):
+        super().update_task_data(my_task)
+        variable = (getattr(my_task.task_spec, "extensions", None) or {}).get("dalad_escalation_code_variable")
+        if variable and "dalad_escalation_code" in my_task.internal_data:
+            my_task.data[variable] = my_task.internal_data["dalad_escalation_code"]
 
 
 class EngineBusinessRuleTask(ScriptEngineTask, BpmnSpecMixin):
@@ -271,6 +288,57 @@ class EngineCycleTimer(CycleTimerEventDefinition):
         return ready
 
 
+class EngineConditionalEvent(ConditionalEventDefinition):
+    """A conditional event as Camunda 7 triggers it: its condition is read when it is reached (an
+    intermediate event passes at once when it holds, a boundary event fires as its activity starts)
+    and again each time the variables it watches change (camunda:variableName, else any;
+    camunda:variableEvents: create, update, delete), not while nothing changed; a non-interrupting
+    boundary event fires at each such change while the condition holds."""
+
+    def has_fired(self, my_task):
+        if my_task._get_internal_data("event_fired", False):
+            return True
+        if "dalad_watched" in my_task.internal_data:
+            return False  # read already on these variables: fired_on_change reads it again
+        my_task.internal_data["dalad_watched"] = self.watched(my_task)
+        return self.holds(my_task)
+
+    def holds(self, my_task) -> bool:
+        return bool(my_task.workflow.script_engine.evaluate(my_task, self.expression,
+                                                            external_context=my_task.workflow.data_objects))
+
+    @staticmethod
+    def config(spec) -> dict:
+        """camunda:variableName and variableEvents of the event `spec` (a catch event's spec)."""
+        return (getattr(spec, "extensions", None) or {}).get("dalad_condition") or {}
+
+    def watched(self, my_task, spec=None) -> dict:
+        """A digest of each watched variable's value (names absent: not set)."""
+        name = self.config(spec or my_task.task_spec).get("variable")
+        data = my_task.data
+        names = [name] if name else list(data)
+        return {n: hashlib.sha256(json.dumps(data[n], sort_keys=True, default=str).encode()).hexdigest()[:16]
+                for n in names if n in data}
+
+    def fired_on_change(self, my_task, key: str = "dalad_watched", spec=None) -> bool:
+        """After variables changed: whether the change is one it watches and its condition holds
+        (`key`: where the task keeps what it watched; one per condition after an event-based
+        gateway, read first when the gateway is reached, `spec` the catch event after it)."""
+        if key not in my_task.internal_data:
+            my_task.internal_data[key] = self.watched(my_task, spec)
+            return self.holds(my_task)
+        before, now = my_task.internal_data.get(key) or {}, self.watched(my_task, spec)
+        if before == now:
+            return False
+        my_task.internal_data[key] = now
+        kinds = {"create" if n not in before else "update" for n in now if before.get(n) != now[n]}
+        kinds |= {"delete" for n in before if n not in now}
+        events = self.config(spec or my_task.task_spec).get("events")
+        if events and not kinds & set(events):
+            return False
+        return self.holds(my_task)
+
+
 class EngineBoundaryEvent(DefaultBoundaryEvent):
     """A non-interrupting boundary event stays armed while its activity runs, as in Camunda:
     each message or signal that arrives starts its path again (a timer fires once; a timer cycle
@@ -285,8 +353,27 @@ class EngineBoundaryEvent(DefaultBoundaryEvent):
                                for c in split.children)
         if activity_running:
             again = split._add_child(self, TaskState.WAITING)
+            if "dalad_watched" in my_task.internal_data:  # a condition: read again on the next change
+                again.internal_data["dalad_watched"] = my_task.internal_data["dalad_watched"]
             again.task_spec._predict(again, mask=TaskState.NOT_FINISHED_MASK)
             again.task_spec._update(again)
+
+
+class PassingNoneTask(DefaultNoneTask):
+    """A task without a type (bpmn:task) passes at once, as in Camunda 7 (SpiffWorkflow waits for
+    someone to complete it)."""
+
+    def __init__(self, wf_spec, bpmn_id, **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
+
+
+class PassingManualTask(DefaultManualTask):
+    """A manual task passes at once, as in Camunda 7: the engine does not track work done by hand."""
+
+    def __init__(self, wf_spec, bpmn_id, **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
 
 
 def timer_text(value) -> str:
@@ -683,13 +770,14 @@ _SPEC_CLASSES = {  # SpiffWorkflow's class -> the engine's, exactly (subclasses 
     DefaultStartEvent: EngineStartEvent, DefaultCallActivity: EngineCallActivity,
     DefaultBoundaryEvent: EngineBoundaryEvent, DefaultParallelGateway: EngineParallelGateway,
     DefaultInclusiveGateway: EngineInclusiveGateway,
+    DefaultNoneTask: PassingNoneTask, DefaultManualTask: PassingManualTask,
 }
 _DEFINITION_CLASSES = {
     CycleTimerEventDefinition: EngineCycleTimer, TimeDateEventDefinition: EngineTimeDateTimer,
     DurationTimerEventDefinition: EngineDurationTimer, CamundaMessageEventDefinition: ProcessMessageEventDefinition,
     BpmnMessageEventDefinition: ProcessMessageEventDefinition, ErrorEventDefinition: EngineErrorEventDefinition,
     EscalationEventDefinition: EngineEscalationEventDefinition,
-    SignalEventDefinition: EngineSignalEventDefinition,
+    SignalEventDefinition: EngineSignalEventDefinition, ConditionalEventDefinition: EngineConditionalEvent,
 }
 
 
@@ -740,6 +828,8 @@ def adapt_specs(specs) -> None:
         for task_spec in process_spec.task_specs.values():
             if type(task_spec) in _SPEC_CLASSES:
                 task_spec.__class__ = _SPEC_CLASSES[type(task_spec)]
+                if isinstance(task_spec, (PassingNoneTask, PassingManualTask)):
+                    task_spec.manual = False
             if isinstance(task_spec, (DefaultParallelMI, DefaultSequentialMI)) and \
                     not isinstance(task_spec, _EngineMultiInstance):
                 _adapt_multi_instance(process_spec, task_spec)
@@ -764,6 +854,8 @@ def register(registry) -> None:
     converter_class("StartEvent")(EngineStartEvent, registry)
     converter_class("NoneTask")(DefaultServiceTask, registry)  # SpiffWorkflow's config forgot it
     converter_class("NoneTask")(EngineBusinessRuleTask, registry)
+    converter_class("NoneTask")(PassingNoneTask, registry)
+    converter_class("ManualTask")(PassingManualTask, registry)
     converter_class("ErrorEventDefinition")(EngineErrorEventDefinition, registry)
     converter_class("EscalationEventDefinition")(EngineEscalationEventDefinition, registry)
     converter_class("SignalEventDefinition")(EngineSignalEventDefinition, registry)
@@ -773,6 +865,7 @@ def register(registry) -> None:
     converter_class("InclusiveGateway")(EngineInclusiveGateway, registry)
     converter_class("TimeDateEventDefinition")(EngineStartTimer, registry)
     converter_class("CycleTimerEventDefinition")(EngineCycleTimer, registry)
+    converter_class("ConditionalEventDefinition")(EngineConditionalEvent, registry)
     converter_class("TimeDateEventDefinition")(EngineTimeDateTimer, registry)
     converter_class("DurationTimerEventDefinition")(EngineDurationTimer, registry)
     converter_class("ParallelMultiInstanceTask")(EngineParallelMultiInstance, registry)

@@ -15,7 +15,7 @@ from typing import Optional
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from . import clock, history
+from . import clock, history, names
 from .errors import InvalidInput, NotFound
 from .models import ApiToken, User
 from .users import get_user, memberships
@@ -37,6 +37,7 @@ def issue_token(session: Session, user_name: str, name: Optional[str] = None, *,
         raise InvalidInput(f"user '{user_name}' is deactivated: no token for it")
     if name is not None and len(name) > 200:
         raise InvalidInput("a token name has at most 200 characters")
+    names.check_name(name, "the token name")
     plaintext = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=name or None, token_hash=hash_token(plaintext),
                      created_at=clock.now())

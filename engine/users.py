@@ -1,7 +1,11 @@
 """Users: accounts, their bureaus (candidate groups) and roles, and password checks.
 
 Functions take a session; the caller commits. Every change is an event of the system history
-chain; passwords and their hashes never go into it.
+chain, naming the user by their id. Passwords and their hashes never go into it, nor a person's
+names or e-mail address: the history is append-only and signed, so what it holds can never be
+erased (个人信息保护法: no more than needed, deletable), and it records only which of them were
+given or changed (`"profile": ["email"]`); the user's row keeps the values, and loses them when
+they are changed.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import bureaus as bureau_table
-from . import clock, history
+from . import clock, history, names
 from .errors import InvalidInput, NotFound
 from .models import ApiToken, Bureau, User, UserBureau, UserRole
 
@@ -38,13 +42,11 @@ NAME_LENGTH = 255
 # The longest address SMTP can carry (RFC 5321: a path of 256 octets, less its angle brackets) and
 # the longest local part (64).
 EMAIL_LENGTH, EMAIL_LOCAL_LENGTH = 254, 64
-# Control characters (NUL, line breaks, tabs, C1) are no part of a name or an address.
+# Control characters (NUL, line breaks, tabs, C1) are no part of a name or an address, nor are
+# format characters (bidi controls, zero-width characters: engine/names.py). NAME_PATTERN, for the
+# OpenAPI document, names those of the BMP; the API checks the rest.
 _CONTROL = r"\x00-\x1f\x7f-\x9f"
-NAME_PATTERN = f"^[^{_CONTROL}]*$"
-# ...nor a lone surrogate (JSON's "\ud800": no character, and no database could store it). Not in
-# NAME_PATTERN: in a JSON Schema (ECMA) pattern it would match the halves of every character beyond
-# U+FFFF too.
-_NOT_A_CHARACTER = re.compile(f"[{_CONTROL}\ud800-\udfff]")
+NAME_PATTERN = f"^[^{names.REFUSED_BMP}]*$"
 # An e-mail address: text without spaces or control characters, one @, before it 1 to 64 characters,
 # after it a domain of dot-separated labels, none empty. Any script is allowed on either side
 # (RFC 6531: 张三@例子.中国); that the mailbox exists is not checked (dalad sends no e-mail), nor
@@ -62,10 +64,11 @@ PROFILE_FIELDS = ("first_name", "last_name", "email")
 
 class ProfileInvalid(InvalidInput):
     """A first name, last name or e-mail that cannot be kept; `field` names it, `problem` says why
-    ("text", "length", "control" or "email"), for messages in the caller's terms and language."""
+    ("text", "length", "control", "format" or "email"), for messages in the caller's terms and
+    language; `character`, for "control" and "format", is the one refused (engine/names.py)."""
 
-    def __init__(self, field: str, problem: str, reason: str):
-        self.field, self.problem, self.reason = field, problem, reason
+    def __init__(self, field: str, problem: str, reason: str, character: Optional[str] = None):
+        self.field, self.problem, self.reason, self.character = field, problem, reason, character
         super().__init__(f"{field}: {reason}")
 
 
@@ -105,9 +108,11 @@ def profile_checked(first_name=None, last_name=None, email=None) -> Profile:
         limit = EMAIL_LENGTH if field == "email" else NAME_LENGTH
         if value is not None and len(value) > limit:
             raise ProfileInvalid(field, "length", f"has {len(value)} characters, at most {limit} are kept")
-        if value is not None and _NOT_A_CHARACTER.search(value):
-            raise ProfileInvalid(field, "control", "holds a control character (a line break, tab, NUL) or a "
-                                                   "lone surrogate")
+        hidden = names.hidden_character(value) if value is not None else None
+        if hidden is not None:
+            character, kind = hidden
+            refused = names.NameUnreadable(field, character, kind)
+            raise ProfileInvalid(field, kind, refused.reason, character)
         if field == "email" and value is not None and not _EMAIL.fullmatch(value):
             raise ProfileInvalid(field, "email", f"{value!r} is not an e-mail address: one @, 1 to "
                                                  f"{EMAIL_LOCAL_LENGTH} characters before it, a domain of "
@@ -126,6 +131,11 @@ def _profile_of(user: User) -> dict:
     return {"first_name": user.first_name, "last_name": user.last_name, "email": user.email}
 
 
+def _profile_changes(before: dict, after: dict) -> list[str]:
+    """Which of the names and e-mail changed: what the history keeps of a profile change (not the values)."""
+    return [field for field in PROFILE_FIELDS if before.get(field) != after.get(field)]
+
+
 # --- accounts --------------------------------------------------------------------------------------
 
 def add_user(session: Session, name: str, password: str, *, bureaus: Iterable[str], roles: Iterable[str],
@@ -136,6 +146,7 @@ def add_user(session: Session, name: str, password: str, *, bureaus: Iterable[st
     now (Camunda's REST creates the user first, then the memberships)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidInput(f"user name {name!r} is not allowed: 1 to 100 characters, no spaces or slashes")
+    names.check_name(name, f"user name {name!r}")
     profile = profile_checked(profile.first_name, profile.last_name, profile.email)
     groups = _unique(bureaus)
     role_names = _unique(roles)
@@ -166,7 +177,7 @@ def add_user(session: Session, name: str, password: str, *, bureaus: Iterable[st
     session.add(user)
     session.flush()
     history.record_system(session, history.Event("user_added", actor=actor, data={
-        "user": name, **_profile_of(user), "bureaus": groups, "roles": role_names,
+        "user": name, "profile": _profile_changes({}, _profile_of(user)), "bureaus": groups, "roles": role_names,
         "demo": demo, "units_created": units_created}))
     return user
 
@@ -317,7 +328,7 @@ def update_user(session: Session, name: str, *, bureaus: Iterable[str], roles: I
     for group in groups:
         if bureau_table.is_unit(group):
             bureau_table.ensure_unit(session, group)
-    before = {"bureaus": user.groups, "roles": user.role_names, **_profile_of(user)}
+    before, profile_before = {"bureaus": user.groups, "roles": user.role_names}, _profile_of(user)
     user.bureaus = [b for b in user.bureaus if b.bureau_id in groups] + [
         UserBureau(bureau_id=g) for g in groups if g not in before["bureaus"]]
     user.roles = [r for r in user.roles if r.role in role_names] + [
@@ -325,8 +336,8 @@ def update_user(session: Session, name: str, *, bureaus: Iterable[str], roles: I
     _set_profile_columns(user, profile)
     session.flush()
     history.record_system(session, history.Event("user_updated", actor=actor, data={
-        "user": name, "before": before,
-        "after": {"bureaus": groups, "roles": role_names, **_profile_of(user)}}))
+        "user": name, "before": before, "after": {"bureaus": groups, "roles": role_names},
+        "profile": _profile_changes(profile_before, _profile_of(user))}))
     return user
 
 
@@ -339,7 +350,7 @@ def set_profile(session: Session, name: str, profile: Profile, *, actor: Optiona
     _set_profile_columns(user, profile)
     session.flush()
     history.record_system(session, history.Event("user_updated", actor=actor, data={
-        "user": name, "before": before, "after": _profile_of(user)}))
+        "user": name, "profile": _profile_changes(before, _profile_of(user))}))
     return user
 
 

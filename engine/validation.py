@@ -67,12 +67,23 @@ FLOW_NODE_TYPES = ACTIVITY_TYPES | EVENT_TYPES | GATEWAY_TYPES | frozenset({
 })
 FLOW_CONTAINER_TYPES = frozenset({"process", "subProcess", "adHocSubProcess", "transaction"})
 
-UNSUPPORTED_ELEMENTS = frozenset({
-    "complexGateway", "transaction",
-    "choreography", "choreographyTask", "subChoreography", "callChoreography", "globalChoreographyTask",
-    "conversation", "subConversation", "callConversation", "globalConversation", "conversationLink",
-    "conversationAssociation",
-})
+_NOT_IN_CAMUNDA = "element not supported: Camunda 7 does not run it either"
+_NO_COMPENSATION = ("compensation is not supported: the engine keeps no record of completed activities to undo; "
+                    "model the undo as an error end event caught by an error boundary event (or event subprocess) "
+                    "whose path does it")
+UNSUPPORTED_ELEMENTS = {  # local name -> why it is refused
+    "complexGateway": _NOT_IN_CAMUNDA,
+    "transaction": ("transaction subprocesses are not supported (their cancel events need compensation, which the "
+                    "engine does not run): use an embedded subprocess with an error end event and an error "
+                    "boundary event"),
+    "cancelEventDefinition": "cancel events are not supported: they end a transaction subprocess, which is not "
+                             "supported; use an error end event and an error boundary event",
+    "compensateEventDefinition": _NO_COMPENSATION,
+    **{name: _NOT_IN_CAMUNDA for name in (
+        "choreography", "choreographyTask", "subChoreography", "callChoreography", "globalChoreographyTask",
+        "conversation", "subConversation", "callConversation", "globalConversation", "conversationLink",
+        "conversationAssociation")},
+}
 
 # Elements whose implementation can be Java in Camunda 7 (camunda:class and friends).
 JAVA_IMPLEMENTED = frozenset({"serviceTask", "sendTask", "businessRuleTask", "messageEventDefinition"})
@@ -257,7 +268,7 @@ class Checker:
             local = _local(element)
             if namespace == BPMN_NS:
                 if local in UNSUPPORTED_ELEMENTS:
-                    self.report(element, "element not supported")
+                    self.report(self.owner(element), UNSUPPORTED_ELEMENTS[local])
                 for field in fields_by_element.get(local, ()):
                     self.check_field(element, field)
                 for rule in ELEMENT_RULES.get(local, ()):
@@ -567,6 +578,60 @@ def _check_event_subprocess_start(checker: Checker, definition) -> None:
                               "(a subProcess with triggeredByEvent=\"true\")")
 
 
+def _check_compensation_handler(checker: Checker, activity) -> None:
+    if (activity.get("isForCompensation") or "").strip().lower() == "true":
+        checker.report(activity, _NO_COMPENSATION)
+
+
+def _check_link(checker: Checker, definition) -> None:
+    """A link throw event goes on at the link catch event of its name in the same process or
+    subprocess (Camunda 7's rule); a link is only an intermediate event."""
+    event = definition.getparent()
+    kind = _local(event)
+    name = (definition.get("name") or "").strip()
+    if kind not in ("intermediateThrowEvent", "intermediateCatchEvent"):
+        checker.report(event, f"a link event definition belongs to an intermediate throw or catch event, not to {_a(kind)}")
+        return
+    if not name:
+        checker.report(event, "the link event has no name: a link throw event goes on at the link catch event of "
+                              "its name")
+        return
+    scope = event.getparent()
+    catches = [e for e in scope.findall(_b("intermediateCatchEvent"))
+               for d in e.findall(_b("linkEventDefinition")) if (d.get("name") or "").strip() == name]
+    if kind == "intermediateCatchEvent":
+        if len(catches) > 1 and catches[0] is not event:
+            checker.report(event, f"link catch events '{catches[0].get('id')}' and '{event.get('id')}' have the same "
+                                  f"name '{name}' in '{scope.get('id')}': a link throw event could not tell where to go on")
+        if event.findall(_b("incoming")):
+            checker.report(event, "a link catch event has no incoming sequence flow: the link throw event of its "
+                                  "name leads to it")
+    else:
+        if not catches:
+            checker.report(event, f"no link catch event named '{name}' in '{scope.get('id')}' (a link goes on only "
+                                  "in its own process or subprocess)")
+        if event.findall(_b("outgoing")):
+            checker.report(event, "a link throw event has no outgoing sequence flow: it goes on at the link catch "
+                                  "event of its name")
+
+
+def _check_conditional(checker: Checker, definition) -> None:
+    """A conditional event is a boundary or intermediate catch event (an event subprocess's start is
+    refused with event subprocesses); camunda:variableEvents lists create, update, delete."""
+    event = definition.getparent()
+    scope = event.getparent() if event is not None else None
+    if event is not None and _local(event) == "startEvent" and scope is not None and \
+            (scope.get("triggeredByEvent") or "").strip().lower() != "true":
+        checker.report(event, "a conditional start event of a process is not supported (Camunda starts it through "
+                              "POST /condition, which the engine does not offer): start with a none or message start "
+                              "event and wait with an intermediate conditional event")
+    events = [e.strip() for e in (definition.get(_c("variableEvents")) or "").split(",") if e.strip()]
+    wrong = [e for e in events if e not in ("create", "update", "delete")]
+    if wrong:
+        checker.report(checker.owner(definition), f"camunda:variableEvents {', '.join(repr(e) for e in wrong)}: "
+                                                  "expected create, update or delete")
+
+
 def _check_call_binding(checker: Checker, activity) -> None:
     """The called process is its latest version, the one deployed with the caller, or a version
     named by number or tag (fixed when the caller is deployed: no expression)."""
@@ -733,7 +798,11 @@ ELEMENT_RULES: dict[str, list[ElementRule]] = {
     "callActivity": [_check_call_binding],
     "businessRuleTask": [_check_java, _check_decision_reference],
     "correlationPropertyRetrievalExpression": [_check_correlation_property],
+    "linkEventDefinition": [_check_link],
+    "conditionalEventDefinition": [_check_conditional],
 }
+for _activity in ACTIVITY_TYPES:
+    ELEMENT_RULES.setdefault(_activity, []).append(_check_compensation_handler)
 
 # camunda local name -> rules.
 CAMUNDA_RULES: dict[str, list[ElementRule]] = {

@@ -166,10 +166,11 @@ UI_BLUEPRINTS = ("auth", "i18n", "inbox", "tasks", "start", "projects", "users_a
 
 def _add_ui(app: Flask) -> None:
     from . import audit, auth, i18n, inbox, notices, profile, projects, security, start, tasks, users_admin
-    from . import admin
+    from . import admin, history_labels
 
     security.init_app(app)
     i18n.init_app(app)
+    history_labels.init_app(app)
     auth.init_app(app)
     inbox.init_app(app)
     tasks.init_app(app)

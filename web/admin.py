@@ -51,14 +51,6 @@ REASONS = {
     "dropped": N_("已完成的节点“%(element)s”在目标版本中已删除，只保留在历史记录中。"),
     "timer": N_("等待中的定时器“%(element)s”保留原到期时间 %(detail)s（目标版本已修改该定时器）。"),
 }
-EVENT_LABELS = {
-    "instance_started": N_("发起流程"), "task_created": N_("生成待办"), "task_claimed": N_("签收任务"),
-    "task_unclaimed": N_("取消签收"), "task_completed": N_("办结任务"), "task_cancelled": N_("任务取消"),
-    "timer_fired": N_("定时器触发"), "message_correlated": N_("收到消息"), "signal_received": N_("收到信号"),
-    "status_changed": N_("状态变更"), "variables_changed": N_("修改流程数据"), "incident": N_("发生异常"),
-    "instance_completed": N_("流程结束"), "migrated": N_("迁移流程版本"), "decision_evaluated": N_("决策表求值"),
-    "task_assigned": N_("指派任务"), "job_due_date_set": N_("修改定时器到期时间"),
-}
 
 
 @bp.before_request
@@ -457,7 +449,7 @@ def instance(instance_id: int):
             ProcessDefinition.key == row.process_key).order_by(ProcessDefinition.version)))
     return render_template("admin/instance.html", row=row, definition=definition, tasks=tasks, timers=timers,
                            incidents=incidents, events=list(reversed(events)), statuses=STATUSES,
-                           event_labels=EVENT_LABELS, versions=versions)
+                           versions=versions)
 
 
 @bp.get("/instances/<int:instance_id>/diagram.svg")

@@ -26,17 +26,12 @@ from engine.rendering import render_svg
 from . import N_, database, render_error, security
 from .auth import bureau_names
 from .errors import status_of
-from .tasks import EVENT_LABELS, project_context
+from .tasks import project_context
 
 bp = security.protect(Blueprint("audit", __name__, url_prefix="/audit"))
 EXPORT_LIMIT = 50_000
 SEARCH_PAGE = 200
 
-LABELS = {**EVENT_LABELS,
-          "decision_evaluated": N_("决策表求值"), "signal_received": N_("收到信号"),
-          "external_task_completed": N_("外部任务完成"), "external_task_bpmn_error": N_("外部任务业务错误"),
-          "document_added": N_("上传材料"), "task_assigned": N_("指派任务"), "task_delegated": N_("委托任务"),
-          "task_resolved": N_("委托任务办回")}
 STATUS = {"running": N_("办理中"), "waiting": N_("等待中"), "completed": N_("已结束"), "terminated": N_("已终止"),
           "suspended": N_("已暂停"), "incident": N_("异常")}
 REASONS = {
@@ -198,7 +193,7 @@ def _history_page(session, instance_id: int, verification: Optional[audit.Verifi
     return render_template(
         "audit/instance.html", instance=instance, definition=definition, entries=shown, total=len(entries),
         step=step, svg=svg_data_uri(_svg(step)) if step else None, names=names, kinds=kinds, actors=actors,
-        chosen_type=chosen_type, chosen_actor=chosen_actor, labels=LABELS, status=STATUS,
+        chosen_type=chosen_type, chosen_actor=chosen_actor, status=STATUS,
         people=_people(session, actors), member_of=audit.actor_bureaus(session, actors), bureaus=bureaus,
         project=_project(instance, bureaus), verification=verification, value=_value,
         sub="/".join(path), step_definition=step.definition if step else None, called=called)
@@ -304,7 +299,7 @@ def search():
         actors = [f.actor for f in found]
         return render_template(
             "audit/search.html", query=query, found=found, total=total, recent=recent, bureaus=names,
-            kinds=audit.event_types(session), labels=LABELS, status=STATUS, people=_people(session, actors),
+            kinds=audit.event_types(session), status=STATUS, people=_people(session, actors),
             member_of=audit.actor_bureaus(session, actors), names=_names_of(session), value=_value,
             args={k: v for k, v in request.args.items() if v and k != "offset"},
             page_size=SEARCH_PAGE), (400 if problem else 200)
@@ -331,7 +326,7 @@ def compliance_page():
                                                                                   instance.definition_id))
         return render_template(
             "audit/compliance.html", results=results, problem=problem, chosen=chosen, all_rules=rules,
-            reason=_reason, labels=LABELS, people=_people(session, actors), element_names=element_names,
+            reason=_reason, people=_people(session, actors), element_names=element_names,
             when=_local_text, rule_data=compliance.rule_as_dict,
             rules_file=str(path or compliance.rules_file()))
 
@@ -382,7 +377,7 @@ def report(instance_id: int):
         return render_template(
             "audit/report.html", instance=instance, definition=definition, step=step,
             svg=svg_data_uri(_svg(step)) if step else None, verification=verification, entries=entries,
-            documents=documents, names=names, labels=LABELS, status=STATUS,
+            documents=documents, names=names, status=STATUS,
             people=_people(session, actors | {d.uploaded_by for d in documents}),
             member_of=audit.actor_bureaus(session, actors), bureaus=bureaus, project=_project(instance, bureaus),
             value=_value, generated_at=clock.local_now(), generated_by=g.current_user)

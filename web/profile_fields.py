@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import request
 from flask_babel import gettext as _
 
-from engine import users
+from engine import names, users
 
 
 def submitted() -> dict:
@@ -34,4 +34,12 @@ def _message(exc: users.ProfileInvalid) -> str:
     if exc.problem == "email":
         return _("电子邮箱格式不正确：应为“名称@域名”，@ 前最多 %(n)s 个字符，不含空格，例如 zhangsan@dalad.gov.cn",
                  n=users.EMAIL_LOCAL_LENGTH)
+    if exc.problem == "format":
+        return format_character_message(exc.character)
     return _("不能含有换行、制表符等控制字符")  # (a form sends only text: "control")
+
+
+def format_character_message(character: str) -> str:
+    """What the forms say of a name holding an invisible format character (engine/names.py)."""
+    return _("不能含有 %(character)s：双向文本控制符、零宽字符等不可见的格式字符会改变名称的显示",
+             character=names.code_point(character))

@@ -5,7 +5,8 @@ scripts and other systems start processes, work on tasks, send messages and read
 Callers authenticate with Basic (user name and password) or Bearer (a token from `dalad tokens
 create`); each call acts as that user under the rules of the UI: tasks are worked on by the
 bureaus they are offered to, auditors read everything and change nothing (but the tasks of their
-own bureau: every member of `audit` is an auditor), administrators deploy and manage instances.
+own bureau: every member of `audit` is an auditor; and, as every user, their own profile and
+password), administrators deploy and manage instances.
 Ids are strings, dates `yyyy-MM-dd'T'HH:mm:ss.SSSZ` in the local zone, errors
 `{"type": ..., "message": ...}` with the status of `web.errors.status_of`.
 """
@@ -748,7 +749,8 @@ def definition_dto(session: Session, definition: ProcessDefinition) -> dict:
             "name": definition.name, "version": definition.version, "resource": definition.resource.name,
             "deploymentId": deployment.rest_id, "diagram": None, "suspended": bool(definition.suspended),
             "tenantId": deployment.tenant_id if deployment else None, "versionTag": definition.version_tag,
-            "historyTimeToLive": None, "startableInTasklist": True}
+            "historyTimeToLive": (definition.meta or {}).get("history_time_to_live"),
+            "startableInTasklist": (definition.meta or {}).get("startable_by_hand", True)}
 
 
 def decision_dto(session: Session, decision: DecisionDefinition) -> dict:
@@ -1015,15 +1017,13 @@ def start_by_key(key: str):
 
 @rest_api.post("/process-definition/<definition_id>/submit-form")
 def submit_start_form_by_id(definition_id: str):
-    """Camunda's start by the start form's variables: the same checks as a start."""
-    with _db().write() as session:
-        return _start(session, _definition(session, definition_id))
+    """Camunda's start with a start form's fields (Tasklist's generated forms): a start, the form checked."""
+    return start_by_id(definition_id)
 
 
 @rest_api.post("/process-definition/key/<key>/submit-form")
 def submit_start_form_by_key(key: str):
-    with _db().write() as session:
-        return _start(session, services.process_definition(session, key, list_known=_caller().is_admin))
+    return start_by_key(key)
 
 
 def _start(session: Session, definition: ProcessDefinition) -> dict:

@@ -571,10 +571,11 @@ _NAMESPACE = uuid.UUID("6f1c2a9e-3f0b-11ef-9d4e-0242ac120002")
 def _authorizations(session: Session) -> list[dict]:
     out = []
 
-    def grant(resource: str, permissions: list[str], *, user: Optional[str] = None, group: Optional[str] = None):
-        key = f"{user or ''}/{group or ''}/{resource}"
+    def grant(resource: str, permissions: list[str], *, user: Optional[str] = None, group: Optional[str] = None,
+              resource_id: str = "*"):
+        key = f"{user or ''}/{group or ''}/{resource}" + (f"/{resource_id}" if resource_id != "*" else "")
         out.append({"id": str(uuid.uuid5(_NAMESPACE, key)), "type": 1, "permissions": permissions, "userId": user,
-                    "groupId": group, "resourceType": _RESOURCES[resource], "resourceId": "*", "links": [],
+                    "groupId": group, "resourceType": _RESOURCES[resource], "resourceId": resource_id, "links": [],
                     "removalTime": None, "rootProcessInstanceId": None})
     for user in users.list_users(session):
         if not user.active:
@@ -582,11 +583,15 @@ def _authorizations(session: Session) -> list[dict]:
         if bureaus.ADMIN in user.role_names:
             for resource in _RESOURCES:
                 grant(resource, ["ALL"], user=user.name)
-        elif bureaus.AUDITOR in user.role_names:
+            continue
+        if bureaus.AUDITOR in user.role_names:
             for resource in ("ProcessDefinition", "ProcessInstance", "Task", "Deployment", "DecisionDefinition",
                              "HistoricTask", "HistoricProcessInstance"):
                 grant(resource, ["READ", "READ_HISTORY"] if resource == "ProcessDefinition" else ["READ"],
                       user=user.name)
+        # Everyone, auditors too, reads and changes their own user: names, e-mail, password (Camunda's
+        # DefaultAuthorizationProvider.newUser grants ALL; dalad keeps deleting it the administrators').
+        grant("User", ["READ", "UPDATE"], user=user.name, resource_id=user.name)
     for group in sorted({g for user in users.list_users(session) if user.active for g in user.groups}):
         grant("Task", ["READ", "UPDATE", "TASK_WORK"], group=group)
         grant("ProcessDefinition", ["READ", "CREATE_INSTANCE"], group=group)

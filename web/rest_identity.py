@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from engine import bureaus, users
+from engine import bureaus, names, users
 from engine.errors import AccessDenied, InvalidInput, NotFound
 
 from .rest import _arg, _bad_request, _caller, _db, _json_body, _page_list, _require_admin, rest_api
@@ -103,6 +103,7 @@ def user_create():
     name = profile.get("id")
     if not isinstance(name, str) or not name:
         raise _bad_request("profile.id (the user name) is required")
+    names.check_name(name, "profile.id")
     checked = _profile(profile, "profile.")
     with _db().write() as session:
         users.add_user(session, name, credentials.get("password") or "", bureaus=[], roles=[],

@@ -14,6 +14,7 @@ from copy import deepcopy
 from functools import lru_cache
 from typing import Optional
 
+from engine import names
 from engine.users import EMAIL_LENGTH, EMAIL_PATTERN, NAME_LENGTH, NAME_PATTERN
 
 # --- schema shorthands -------------------------------------------------------------------------
@@ -129,8 +130,7 @@ SCHEMAS = {
                                  decisionRequirementsDefinitionKey=STR, tenantId=STR, versionTag=STR,
                                  historyTimeToLive=INT),
     "StartProcessInstanceDto": obj(businessKey=STR, variables=ref("VariableMap"), withVariablesInReturn=BOOL),
-    "StartProcessInstanceFormDto": obj("The start form's fields as variables, checked as the start page checks "
-                                       "them.", businessKey=STR, variables=ref("VariableMap")),
+    "StartProcessInstanceFormDto": obj(businessKey=STR, variables=ref("VariableMap")),
     "ProcessInstanceDto": obj(links=array(ref("AtomLink")), id=STR, definitionId=STR, businessKey=STR,
                               caseInstanceId=STR, ended=BOOL, suspended=BOOL, tenantId=STR),
     "ProcessInstanceWithVariablesDto": {"allOf": [ref("ProcessInstanceDto"),
@@ -456,9 +456,9 @@ PATHS = {
         body=json_body("StartProcessInstanceDto"), ok=ref("ProcessInstanceWithVariablesDto"),
         errors=("400", "401", "403", "404", "409", "422"))},
     "/process-definition/{id}/submit-form": {"post": op(
-        "submitForm", "Process Definition", "Start this version with its start form's fields (as /start).",
-        params=[ID], body=json_body("StartProcessInstanceFormDto"), ok=ref("ProcessInstanceDto"),
-        errors=("400", "401", "403", "404", "409", "422"))},
+        "submitForm", "Process Definition", "Start this version with its start form's fields (checked as the start "
+        "form checks them).", params=[ID], body=json_body("StartProcessInstanceFormDto"),
+        ok=ref("ProcessInstanceDto"), errors=("400", "401", "403", "404", "409", "422"))},
     "/process-definition/key/{key}/submit-form": {"post": op(
         "submitFormByKey", "Process Definition", "Start the latest version with its start form's fields.",
         params=[KEY], body=json_body("StartProcessInstanceFormDto"), ok=ref("ProcessInstanceDto"),
@@ -744,7 +744,8 @@ SCHEMAS.update({
                                 activityId=STR, createdDate=DATE, tenantId=STR),
     "AuthorizationDto": obj(
         "What dalad's roles and bureaus allow, in Camunda's terms (read only): administrators ALL, auditors READ, "
-        "each bureau works on its tasks and starts processes.",
+        "each bureau works on its tasks and starts processes, every user reads and updates their own user "
+        "(resourceId: their id).",
         id=STR, type=INT, permissions=array(STR), userId=STR, groupId=STR, resourceType=INT, resourceId=STR,
         links=array(ref("AtomLink")), removalTime=DATE, rootProcessInstanceId=STR),
     "ActivityInstanceIncidentDto": obj(id=STR, parentActivityInstanceId=STR),
@@ -935,7 +936,7 @@ PATHS["/job/{id}/stacktrace"]["get"]["responses"].update({
     "204": {"description": "The job has not failed."}})
 
 # Users and groups (web/rest_identity.py).
-USER_NAME = {"type": "string", "pattern": r"^[^\s/\\]{1,100}$"}  # engine/users.py
+USER_NAME = {"type": "string", "pattern": rf"^[^\s/\\{names.REFUSED_BMP}]{{1,100}}$"}  # engine/users.py
 PROFILE_NAME = {"type": "string", "nullable": True, "maxLength": NAME_LENGTH, "pattern": NAME_PATTERN}
 EMAIL = {"type": "string", "nullable": True, "maxLength": EMAIL_LENGTH, "pattern": EMAIL_PATTERN}
 SCHEMAS.update({

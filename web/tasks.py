@@ -27,6 +27,7 @@ from forms.fields import FieldSpec, fields_for_task, materials_of
 from . import N_, casefile, database, render_error, security
 from .auth import CurrentUser, bureau_names
 from .errors import status_of
+from .history_labels import PATH_EVENTS, event_label
 
 bp = security.protect(Blueprint("tasks", __name__))
 MAX_COMMENT = 2000
@@ -45,17 +46,8 @@ PROJECT_FIELDS = (
 MONEY_FIELDS = {"estimated_budget", "approved_budget", "spend"}
 STAGES = {"proposal": N_("项目建议书"), "feasibility": N_("可行性研究报告"), "design": N_("初步设计方案和投资概算"),
           "construction": N_("建设实施"), "acceptance": N_("验收"), "post_evaluation": N_("后评价")}
-CATEGORIES = {"infrastructure": N_("电子政务基础设施"), "software": N_("软件开发及购买"), "om": N_("运维服务"),
-              "operations": N_("运维服务")}
-EVENT_LABELS = {
-    "instance_started": N_("发起流程"), "task_created": N_("生成待办"), "task_claimed": N_("签收任务"),
-    "task_unclaimed": N_("取消签收"), "task_completed": N_("办结任务"), "task_cancelled": N_("任务取消"),
-    "comment_added": N_("发表意见"), "timer_fired": N_("到期提醒触发"), "message_correlated": N_("收到消息"),
-    "status_changed": N_("状态变更"), "variables_changed": N_("修改流程数据"), "incident": N_("发生异常"),
-    "instance_completed": N_("流程结束"), "migrated": N_("迁移流程版本"), "task_assigned": N_("转办"),
-    "task_withdrawn": N_("撤回"), "document_added": N_("上传材料"), "document_removed": N_("移除材料"),
-    "document_retagged": N_("更改材料类型"), "job_due_date_set": N_("修改定时器到期时间"),
-}
+# The 项目类别 of bpmn/project.bpmn and plan_submission.bpmn (their ids): the project list offers them.
+CATEGORIES = {"infrastructure": N_("电子政务基础设施"), "software": N_("软件开发及购买"), "om": N_("运维服务")}
 REFUSALS = {
     "empty": N_("文件为空，请重新选择。"),
     "too_large": N_("文件超过 20 MB，无法上传。"),
@@ -217,10 +209,9 @@ def _path(case: casefile.CaseFile) -> list[dict]:
     happened at tasks the viewer may not read)."""
     out = []
     for event in case.events:
-        label = EVENT_LABELS.get(event["type"])
-        if label is None or (event.get("data") or {}).get("task") in case.hidden:
+        if event["type"] not in PATH_EVENTS or (event.get("data") or {}).get("task") in case.hidden:
             continue
-        out.append({**event, "label": _(label), "step": case.step_name(event),
+        out.append({**event, "label": event_label(event["type"]), "step": case.step_name(event),
                     "when": clock.aware(_parse(event["at"])).astimezone(clock.local_zone())})
     return out
 

@@ -11,7 +11,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from engine import bureaus, users
+from engine import bureaus, names, users
 from engine.errors import EngineError
 from engine.models import Bureau
 
@@ -58,8 +58,12 @@ def _check(form: dict, *, new: bool) -> dict:
     errors: dict[str, list[str]] = {}
     errors.update(profile_fields.check_profile(form))
     if new:
+        hidden = names.hidden_character(form["name"])
         if not _NAME.fullmatch(form["name"]):
             errors["name"] = [_("用户名为 1 至 100 个字符，不含空格和斜杠")]
+        elif hidden is not None:
+            errors["name"] = [profile_fields.format_character_message(hidden[0]) if hidden[1] == "format"
+                              else _("不能含有换行、制表符等控制字符")]
         password = request.form.get("password") or ""
         if len(password) < users.MIN_PASSWORD_LENGTH:
             errors["password"] = [_("密码至少 %(n)s 位", n=users.MIN_PASSWORD_LENGTH)]
@@ -213,7 +217,7 @@ def add_group():
             bureaus.add_group(session, form["id"], name_zh=form["name_zh"], name_en=form["name_en"] or None,
                               actor=g.current_user.name)
     except EngineError as exc:
-        flash(_("未能保存：%(detail)s", detail=str(exc)), "error")
+        flash(_refusal(exc), "error")
         with database().read() as session:
             return render_template("users/groups.html", groups=bureaus.list_groups(session), form=form), 400
     flash(_("已新增部门“%(id)s”。", id=form["id"]), "success")
@@ -227,7 +231,7 @@ def rename_group(group_id: str):
             bureaus.rename_group(session, group_id, name_zh=request.form.get("name_zh"),
                                  name_en=request.form.get("name_en") or "", actor=g.current_user.name)
     except EngineError as exc:
-        flash(_("未能保存：%(detail)s", detail=str(exc)), "error")
+        flash(_refusal(exc), "error")
     else:
         flash(_("已保存部门“%(id)s”的名称。", id=group_id), "success")
     return redirect(url_for("users_admin.groups"))
@@ -244,6 +248,21 @@ def set_group_active(group_id: str):
     else:
         flash(_("已启用部门“%(id)s”。", id=group_id) if active else _("已停用部门“%(id)s”。", id=group_id), "success")
     return redirect(url_for("users_admin.groups"))
+
+
+GROUP_FIELDS = {"name_zh": N_("中文名称"), "name_en": N_("英文名称")}
+
+
+def _refusal(exc: EngineError) -> str:
+    """Why a group was not saved: a name holding a hidden character in the UI's language, naming the
+    field; the engine's words for the rest."""
+    if isinstance(exc, names.NameUnreadable) and exc.field in GROUP_FIELDS:
+        field = _(GROUP_FIELDS[exc.field])
+        if exc.kind == "format":
+            return _("“%(field)s”不能含有 %(character)s：双向文本控制符、零宽字符等不可见的格式字符会改变名称的显示",
+                     field=field, character=names.code_point(exc.character))
+        return _("“%(field)s”不能含有换行、制表符等控制字符", field=field)
+    return _("未能保存：%(detail)s", detail=str(exc))
 
 
 def role_label(role: str) -> str:

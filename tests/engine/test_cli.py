@@ -16,7 +16,7 @@ from sqlalchemy import select
 from conftest import DIAGRAMS, TEST_KEY
 from engine import history, users
 from engine.cli import main, parse_variables
-from engine.models import ProcessInstance, Timer, User
+from engine.models import ApiToken, Bureau, HistoryEvent, ProcessInstance, Timer, User
 
 REVIEW_BROKEN = (DIAGRAMS / "review.bpmn").read_text().replace('targetRef="end_small"', 'targetRef="nowhere"')
 
@@ -357,13 +357,13 @@ def test_start_of_a_real_diagram_holds_the_unit_and_the_rules_of_the_start(dalad
     add_user(dalad, "teacher", "unit:edu")
     add_user(dalad, "reviewer", "drc")
     add_user(dalad, "chief", "unit:edu", "--role", "admin")
-    project = ["--business-key", "P-CLI-1", "--var", "project_id=P-CLI-1", "--var", "project_name=智慧校园平台", "--var", "category=software",
-               "--var", "nature=new", "--var", "estimated_budget=800000"]
+    project = ["--business-key", "P-CLI-1", "--var", "project_id=P-CLI-1", "--var", "project_name=智慧校园平台",
+               "--var", "category=software", "--var", "nature=new", "--var", "estimated_budget=800000"]
     status, out, err = dalad("start", "project", *project, "--var", "unit=health", "--user", "teacher")
     assert status == 1 and "field 'unit': 只能以您本人所在的单位或部门发起" in one_error_line(err)
     assert dalad("start", "project", *project, "--var", "unit=edu", "--user", "teacher")[0] == 0
-    order = ["--business-key", "P-CLI-1", "--var", "project_id=P-CLI-1", "--var", "project_name=智慧校园平台", "--var", "unit=edu",
-             "--var", "issuer=drc", "--var", "problem=未开展密评", "--var", "article=第二十七条"]
+    order = ["--business-key", "P-CLI-1", "--var", "project_id=P-CLI-1", "--var", "project_name=智慧校园平台",
+             "--var", "unit=edu", "--var", "issuer=drc", "--var", "problem=未开展密评", "--var", "article=第二十七条"]
     for deadline in (clock.today() - timedelta(days=1), clock.today()):
         status, out, err = dalad("start", "supervision", *order, "--var", f"rectification_deadline={deadline}",
                                  "--user", "reviewer")
@@ -378,3 +378,43 @@ def test_start_of_a_real_diagram_holds_the_unit_and_the_rules_of_the_start(dalad
     second = [a.replace("P-CLI-1", "P-CLI-2") for a in project]
     assert dalad("start", "project", *second, "--var", "unit=health", "--user", "teacher")[0] == 1
     assert dalad("start", "project", *second, "--var", "unit=health", "--user", "chief")[0] == 0
+
+
+@pytest.mark.parametrize("args, named", [
+    (["users", "add", "li", "--bureau", "drc", "--first-name", "明\u202e", "--password-stdin"],
+     "--first-name holds an invisible format character, U+202E RIGHT-TO-LEFT OVERRIDE"),
+    (["users", "add", "li\u200b", "--bureau", "drc", "--password-stdin"],
+     "user name 'li\\u200b' holds an invisible format character, U+200B ZERO WIDTH SPACE"),
+    (["groups", "add", "water", "--name-zh", "旗水利局\u2066"],
+     "--name-zh holds an invisible format character, U+2066 LEFT-TO-RIGHT ISOLATE"),
+    (["groups", "rename", "drc", "--name-en", "DRC\ufeff"], "--name-en holds an invisible format character, U+FEFF"),
+    (["tokens", "create", "admin", "--name", "ci\u202e"], "the token name holds an invisible format character"),
+])
+def test_a_name_with_a_bidi_control_or_zero_width_character_is_one_error_line(dalad, db, args, named):
+    """`dalad users add` and `groups add` kept names that display as other text."""
+    dalad("init-db")
+    if args[0] == "tokens":
+        dalad("users", "add", "admin", "--role", "admin", "--password-stdin", stdin="s3cret pass\n")
+    status, out, err = dalad(*args, stdin="s3cret pass\n")
+    assert status == 1 and named in one_error_line(err), err
+    with db.read() as session:
+        assert session.scalars(select(User.name).where(User.name != "admin")).all() == []
+        assert session.get(Bureau, "water") is None
+        assert session.get(Bureau, "drc").name_en == "Banner Development and Reform Commission"
+        assert session.scalars(select(ApiToken)).all() == []
+
+
+def test_users_add_leaves_no_name_nor_address_in_the_history_and_it_verifies(dalad, db):
+    """The history is signed and append-only: it records which profile fields a user was given, not them."""
+    dalad("init-db")
+    status, _out, err = dalad("users", "add", "li", "--bureau", "drc", "--last-name", "李", "--first-name", "明",
+                              "--email", "liming@dalad.gov.cn", "--password-stdin", stdin="s3cret pass\n")
+    assert status == 0, err
+    with db.read() as session:
+        bodies = [json.loads(body) for body in session.scalars(select(HistoryEvent.body))]
+    text = json.dumps(bodies, ensure_ascii=False)
+    assert "liming@dalad.gov.cn" not in text and "李" not in text and "明" not in text
+    [added] = [b for b in bodies if b["type"] == "user_added"]
+    assert added["data"]["profile"] == ["first_name", "last_name", "email"]
+    status, out, err = dalad("history", "verify", "--all")
+    assert status == 0, out + err

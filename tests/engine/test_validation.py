@@ -1021,9 +1021,11 @@ def test_unsupported_elements():
                                '    <bpmn:conversation id="Conversation_1" />\n'
                                '  </bpmn:collaboration>\n')
     assert check(xml) == [
-        at(xml, "Conversation_1", "conversation", "element not supported"),
-        at(xml, "Gateway_complex", "complexGateway", "element not supported"),
-        at(xml, "Transaction_1", "transaction", "element not supported"),
+        at(xml, "Conversation_1", "conversation", "element not supported: Camunda 7 does not run it either"),
+        at(xml, "Gateway_complex", "complexGateway", "element not supported: Camunda 7 does not run it either"),
+        at(xml, "Transaction_1", "transaction", "transaction subprocesses are not supported (their cancel events "
+                                                "need compensation, which the engine does not run): use an embedded "
+                                                "subprocess with an error end event and an error boundary event"),
     ]
 
 

@@ -42,6 +42,24 @@ def test_groups_page_adds_renames_and_deactivates(db, admin):
     assert office.get("/admin/groups").status_code == 403
 
 
+def test_a_group_name_with_a_bidi_control_is_refused_naming_the_field(db, admin):
+    """A group's name is read in every inbox and history: U+202E or a zero-width space in it was kept."""
+    refused = post(admin, "/admin/groups", {"id": "water", "name_zh": "旗水利局\u202e", "name_en": ""})
+    assert refused.status_code == 400
+    assert "“中文名称”不能含有 U+202E RIGHT-TO-LEFT OVERRIDE：" in text_of(refused)
+    assert 'value="water"' in refused.get_data(as_text=True)  # what was typed comes back
+    renamed = post(admin, "/admin/groups/drc", {"name_zh": "旗发改委", "name_en": "DRC\u200b"})
+    assert "“英文名称”不能含有 U+200B ZERO WIDTH SPACE：" in text_of(admin.get(renamed.headers["Location"]))
+    with db.read() as s:
+        assert s.get(bureaus.Bureau, "water") is None
+        group = bureaus.get_group(s, "drc")
+        assert (group.name_zh, group.name_en) == (
+            "旗发展和改革委员会", "Banner Development and Reform Commission")
+    post(admin, "/lang", {"lang": "en", "next": "/"})
+    refused = post(admin, "/admin/groups", {"id": "water", "name_zh": "旗水利局\n"+"局"})
+    assert "“Chinese name” must not contain line breaks, tabs or other control characters" in text_of(refused)
+
+
 def app_client_of(admin, name):
     client = admin.application.test_client()
     login(client, name)

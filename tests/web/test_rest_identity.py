@@ -178,8 +178,25 @@ def test_a_user_changes_their_own_profile_as_camunda_allows(rest, db, auth):
         assert (user.display_name, user.groups) == ("张三", ["unit:edu"])  # bureaus and roles stay
     [event] = _profile_events(db, "edu")  # recorded as an administrator's change is, naming who
     assert event["actor"] == "edu"
-    assert event["data"]["before"] == {"first_name": None, "last_name": None, "email": None}
-    assert event["data"]["after"] == {"first_name": "三", "last_name": "张", "email": "zhangsan@edu.gov.cn"}
+    assert event["data"] == {"user": "edu", "profile": ["first_name", "last_name", "email"]}  # not the values
+
+
+def test_an_auditor_changes_their_own_profile_and_the_authorizations_say_so(rest, db):
+    """An auditor changes nothing of the audited record, but their own names, e-mail and password are
+    theirs (Camunda: every user UPDATE on their own user). The authorizations said auditors READ
+    only, while the auditor's own profile update was a 204."""
+    auditor = rest.as_("auditor")
+    assert auditor.put("/user/auditor/profile", {"firstName": "审", "lastName": "孙"}).status_code == 204
+    assert auditor.get("/user/auditor/profile").get_json()["lastName"] == "孙"
+    assert [e["actor"] for e in _profile_events(db, "auditor")] == ["auditor"]
+    own = [a for a in auditor.get("/authorization", userIdIn="auditor", resourceType="1").get_json()]
+    assert [(a["resourceId"], a["permissions"]) for a in own] == [("auditor", ["READ", "UPDATE"])]
+    for name in ("edu", "auditing"):
+        assert [(a["resourceId"], a["permissions"]) for a in auditor.get(
+            "/authorization", userIdIn=name, resourceType="1").get_json()] == [(name, ["READ", "UPDATE"])]
+    error_of(auditor.put("/user/edu/profile", {"firstName": "x"}), 403, "AuthorizationException")
+    error_of(auditor.post("/user/create", {"profile": {"id": "x9"}, "credentials": {"password": PASSWORD}}), 403,
+             "AuthorizationException")
 
 
 def test_someone_elses_profile_stays_the_administrators(rest, db):
@@ -201,3 +218,75 @@ def test_a_user_cannot_change_their_id_nor_keep_a_wrong_value(rest):
     assert "email 'zhangsan' is not an e-mail address" in message
     assert edu.get("/user/edu/profile").get_json() == {"id": "edu", "firstName": None, "lastName": None, "email": None}
     error_of(edu.get("/user/edu9/profile"), 404, "InvalidRequestException")
+
+
+# Mongolian names keep what their spelling needs: free variation selectors (U+180B), the narrow
+# no-break space before a suffix (U+202F) and the vowel separator (U+180E); engine/names.py.
+MONGOLIAN = {"firstName": "\u182a\u1820\u1832\u1824\u180b", "lastName": "\u1828\u1823\u1837\u202f\u1836\u1822\u1828\u180e\u1820"}
+
+
+@pytest.mark.parametrize("character, named", [
+    ("\u202e", "U+202E RIGHT-TO-LEFT OVERRIDE"), ("\u2067", "U+2067 RIGHT-TO-LEFT ISOLATE"),
+    ("\u200b", "U+200B ZERO WIDTH SPACE"), ("\u200d", "U+200D ZERO WIDTH JOINER"), ("\ufeff", "U+FEFF"),
+    ("\U000e0041", "U+E0041 TAG LATIN CAPITAL LETTER A"),
+])
+def test_a_name_holding_an_invisible_character_is_a_400_naming_it_and_nothing_is_saved(rest, character, named):
+    """U+202E makes "张三" + RLO + "txt.exe" display as another text: names took it."""
+    admin, edu = rest.as_("admin"), rest.as_("edu")
+    for field in ("firstName", "lastName", "email"):
+        value = f"zhang{character}san@dalad.gov.cn" if field == "email" else f"张{character}三"
+        message = error_of(_create(admin, {**ZHANG, "id": "wang", field: value}), 400, "InvalidRequestException")
+        assert f"profile.{field} holds an invisible format character, {named}" in message, message
+        message = error_of(edu.put("/user/edu/profile", {field: value}), 400, "InvalidRequestException")
+        assert message.startswith(f"{field} holds an invisible format character, {named}"), message
+    message = error_of(_create(admin, {**ZHANG, "id": f"admin{character}"}), 400, "InvalidRequestException")
+    assert f"profile.id holds an invisible format character, {named}" in message
+    error_of(admin.get("/user/wang/profile"), 404, "InvalidRequestException")
+    assert edu.get("/user/edu/profile").get_json() == {"id": "edu", "firstName": None, "lastName": None, "email": None}
+    message = error_of(admin.post("/group/create", {"id": "water", "name": f"旗水利局{character}"}), 400,
+                       "InvalidRequestException")
+    assert f"name holds an invisible format character, {named}" in message
+    error_of(admin.get("/group/water"), 404, "InvalidRequestException")
+    message = error_of(admin.put("/group/drc", {"name": f"旗发改委{character}"}), 400, "InvalidRequestException")
+    assert f"name holds an invisible format character, {named}" in message
+    assert admin.get("/group/drc").get_json()["name"] == "旗发展和改革委员会"
+
+
+def test_chinese_and_mongolian_names_are_kept_as_written(rest):
+    admin, edu = rest.as_("admin"), rest.as_("edu")
+    assert edu.put("/user/edu/profile", MONGOLIAN).status_code == 204
+    assert edu.get("/user/edu/profile").get_json() == {"id": "edu", "email": None, **MONGOLIAN}
+    assert _create(admin, {"id": "\u182a\u1820\u1832\u1824", "firstName": "𠮷", "lastName": "龘"}).status_code == 204
+    assert admin.post("/group/create", {"id": "mongol_school", "name": MONGOLIAN["lastName"]}).status_code == 204
+    assert admin.get("/group/mongol_school").get_json()["name"] == MONGOLIAN["lastName"]
+
+
+def _history_text(db) -> str:
+    """Every event of every chain, as the history keeps it (bodies read back as text)."""
+    with db.read() as session:
+        bodies = session.scalars(select(HistoryEvent.body)).all()
+    return "\n".join(json.dumps(json.loads(body), ensure_ascii=False) for body in bodies)
+
+
+def test_the_history_records_that_a_profile_changed_not_the_names_nor_the_address(rest, db):
+    """The history kept every e-mail address before and after each change, signed and append-only:
+    personal data it could never erase (个人信息保护法). It records who changed which field."""
+    admin, edu = rest.as_("admin"), rest.as_("edu")
+    assert _create(admin, {"id": "wang", "firstName": "芳", "lastName": "王", "email": "wangfang@dalad.gov.cn"}
+                   ).status_code == 204
+    assert edu.put("/user/edu/profile", {"firstName": "三", "lastName": "张", "email": "zhangsan@edu.gov.cn"}
+                   ).status_code == 204
+    assert admin.put("/user/wang/profile", {"firstName": "芳", "lastName": "王", "email": "fang.wang@dalad.gov.cn"}
+                     ).status_code == 204
+    text = _history_text(db)
+    for personal in ("wangfang@dalad.gov.cn", "zhangsan@edu.gov.cn", "fang.wang@dalad.gov.cn", "芳", "张"):
+        assert personal not in text, personal
+    with db.read() as session:
+        added = [json.loads(body) for body in session.scalars(select(HistoryEvent.body).where(
+            HistoryEvent.chain == history.SYSTEM_CHAIN, HistoryEvent.type == "user_added"))]
+        assert [(e["actor"], e["data"]["user"], e["data"]["profile"]) for e in added if e["data"]["user"] == "wang"
+                ] == [("admin", "wang", ["first_name", "last_name", "email"])]
+        assert history.verify_system_chain(session).ok
+    assert [(e["actor"], e["data"]["profile"]) for e in _profile_events(db, "wang")] == [("admin", ["email"])]
+    assert [(e["actor"], e["data"]["profile"]) for e in _profile_events(db, "edu")] == [
+        ("edu", ["first_name", "last_name", "email"])]

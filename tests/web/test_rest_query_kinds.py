@@ -39,7 +39,7 @@ def test_every_list_call_with_a_post_variant_is_covered():
     assert [path for path, _schema in QUERY_BODIES] == [
         "/external-task", "/external-task/count", "/history/process-instance", "/history/process-instance/count",
         "/history/task", "/history/task/count", "/history/variable-instance", "/history/variable-instance/count",
-        "/process-instance", "/process-instance/count", "/task", "/task/count", "/variable-instance",
+        "/job", "/job-definition", "/job-definition/count", "/job/count", "/process-instance", "/process-instance/count", "/task", "/task/count", "/variable-instance",
         "/variable-instance/count"]
 
 

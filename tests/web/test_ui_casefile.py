@@ -507,3 +507,33 @@ def test_the_take_back_hint_follows_a_completion_only_when_it_can_be_taken_back(
     done = post(li, f"/tasks/{submit.id}/complete", fields, follow_redirects=True)
     assert "已办结" in text_of(done) and hint in text_of(done)
     assert f"/tasks/{submit.id}/withdraw" in li.get(f"/tasks/{submit.id}").get_data(as_text=True)
+
+
+def test_history_entries_say_in_english_what_happened_on_every_page(app, db):
+    """The history's English read as commands (“Start a process”, “Add comment”: the buttons'
+    words); an entry says what happened, the same on the task page, the administrator's instance
+    page and the auditors' timeline, and the Chinese stays."""
+    from test_ui_fixtures import start_project
+
+    task_id = start_project(db)
+    li = _as(app, "edu_li")
+    assert post(li, f"/tasks/{task_id}/comments", {"text": "材料齐全"}).status_code == 302
+    instance_id = _task_instance(db, task_id)
+
+    def entries(client, url):
+        page = client.get(url).get_data(as_text=True)
+        return re.findall(r'<span class="what"><strong>([^<]+)</strong>', page) if url.startswith("/tasks") \
+            else text_of(client.get(url))
+
+    for name, url in (("edu_li", f"/tasks/{task_id}"), ("admin_zhou", f"/admin/instances/{instance_id}"),
+                      ("auditor_sun", f"/audit/instances/{instance_id}")):
+        client = li if name == "edu_li" else _as(app, name)
+        chinese = entries(client, url)
+        assert "发起流程" in chinese and "生成待办" in chinese, url
+        post(client, "/lang", {"lang": "en", "next": "/"})
+        english = entries(client, url)
+        for label in ("Process started", "Task created"):
+            assert label in english, (url, label)
+        if name == "edu_li":  # the task page's path, where the buttons' words are also on the page
+            assert english == ["Process started", "Task created", "Comment added"]
+        post(client, "/lang", {"lang": "zh_CN", "next": "/"})

@@ -163,6 +163,16 @@ def test_filters(app, portfolio, query, codes):
     assert [code for code in ("P-B", "P-A") if code in text] == codes
 
 
+def test_the_category_filter_offers_each_category_of_the_project_diagram_once(app):
+    """运维服务 was offered twice: a second code (`operations`) no diagram writes had the same label."""
+    page = _client_for(app, "office_chen").get("/projects/").get_data(as_text=True)
+    select_ = re.search(r'<select name="category">(.*?)</select>', page, re.S).group(1)
+    offered = re.findall(r'<option value="(\w+)"[^>]*>([^<]+)</option>', select_)
+    diagram = (REPO / "bpmn/project.bpmn").read_text(encoding="utf-8")
+    field = re.search(r'<camunda:formField id="category".*?</camunda:formField>', diagram, re.S).group(0)
+    assert offered == re.findall(r'<camunda:value id="(\w+)" name="([^"]+)"', field)
+
+
 def test_the_overdue_filter(app, portfolio, frozen_clock):
     client = _client_for(app, "office_chen")
     assert "没有符合筛选条件的项目" in text_of(client.get("/projects/?overdue=1"))
@@ -374,26 +384,62 @@ def test_chart_text_is_escaped_and_steps_are_round():
 
 # --- translations ------------------------------------------------------------------------------
 
+TRANSLATIONS = REPO / "web/translations"
+
+
+def _extracted() -> dict[tuple[str, object], object]:
+    """Every message of the code as `make messages` extracts it (babel.cfg; pybabel's keywords and
+    NP_ for pgettext's context): (msgid, context) -> the message (a tuple for a plural), by where."""
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+    from babel.messages.frontend import parse_mapping_cfg
+
+    with open(REPO / "babel.cfg", encoding="utf-8") as handle:
+        method_map, options_map = parse_mapping_cfg(handle)
+    found = {}
+    for source, _line, message, _comments, context in extract_from_dir(
+            str(REPO), method_map, options_map, keywords={**DEFAULT_KEYWORDS, "NP_": ((1, "c"), 2)}):
+        found.setdefault((message if isinstance(message, str) else message[0], context), (source, message))
+    return found
+
+
+def _catalog(path: Path, locale: str | None = None):
+    from babel.messages.pofile import read_po
+
+    with open(path, "rb") as handle:
+        return read_po(handle, locale=locale)
+
+
 def test_every_string_of_the_ui_has_its_english():
     """Every message Babel extracts (babel.cfg: web/, forms/, the templates) has an English
     translation, so an official who switches to English never meets an untranslated one."""
-    from babel.messages.frontend import parse_mapping_cfg
-    from babel.messages.extract import extract_from_dir
-    from babel.messages.pofile import read_po
-
-    with open(REPO / "web/translations/en/LC_MESSAGES/messages.po", "rb") as handle:
-        catalog = read_po(handle, locale="en")
-    with open(REPO / "babel.cfg", encoding="utf-8") as handle:
-        method_map, options_map = parse_mapping_cfg(handle)
+    catalog = _catalog(TRANSLATIONS / "en/LC_MESSAGES/messages.po", "en")
     missing = []
-    for source, _line, message, _comments, _context in extract_from_dir(
-            str(REPO), method_map, options_map, keywords={"_": None, "gettext": None, "N_": None, "ngettext": (1, 2),
-                                                          "pgettext": ((1, "c"), 2)}):
-        text = message if isinstance(message, str) else message[0]
-        entry = catalog.get(text, context=_context)
-        if entry is None or not entry.string:
+    for (text, context), (source, _message) in _extracted().items():
+        entry = catalog.get(text, context=context)
+        if entry is None or not entry.string or (isinstance(entry.string, tuple) and not all(entry.string)):
             missing.append(f"{source}: {text}")
     assert not missing, "no English for:\n" + "\n".join(missing)
+
+
+def test_the_catalogues_hold_the_strings_of_the_code_and_chinese_is_their_source():
+    """messages.pot held 295 of the code's 700-odd strings and zh_CN 465, copies of their msgids: the
+    template `make messages` writes holds every string of the code and no other, the en and zh_CN
+    catalogues hold its entries, and the zh_CN ones are empty: the msgid is the Chinese shown
+    (gettext shows it as it is), so it is changed where it is written, in one place."""
+    def entries(catalog) -> dict:
+        return {(m.id if isinstance(m.id, str) else m.id[0], m.context): m.id for m in catalog if m.id}
+
+    code = {key: message for key, (_source, message) in _extracted().items()}
+    template = entries(_catalog(TRANSLATIONS / "messages.pot"))
+    assert sorted(set(code) - set(template), key=str) == [], "not in messages.pot: run `make messages`"
+    assert sorted(set(template) - set(code), key=str) == [], "in messages.pot, no longer in the code"
+    assert template == code  # plurals with their plural form
+    for locale in ("en", "zh_CN"):
+        catalog = _catalog(TRANSLATIONS / locale / "LC_MESSAGES/messages.po", locale)
+        assert entries(catalog) == template, f"{locale}: run `make messages`"
+    chinese = [m.id for m in _catalog(TRANSLATIONS / "zh_CN/LC_MESSAGES/messages.po", "zh_CN")
+               if m.id and (m.string if isinstance(m.string, str) else any(m.string))]
+    assert chinese == [], "zh_CN entries are empty: change the Chinese in the code"
 
 
 def test_a_called_process_is_its_callers_project_and_its_tasks_name_their_called_instance(db, app):

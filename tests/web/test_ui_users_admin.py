@@ -93,6 +93,8 @@ def test_add_a_user_with_a_new_unit(app, db):
 @pytest.mark.parametrize("change, field, message", [
     ({"name": "edu_li"}, "name", "已存在"),
     ({"name": "has space"}, "name", "不含空格"),
+    ({"name": "water\u200bqian"}, "name", "不能含有 U+200B ZERO WIDTH SPACE：双向文本控制符"),
+    ({"name": "admin\u202e_zhou"}, "name", "不能含有 U+202E RIGHT-TO-LEFT OVERRIDE："),
     ({"password": "short", "password2": "short"}, "password", "密码至少 8 位"),
     ({"password2": "different-pass"}, "password2", "两次输入的密码不一致"),
     ({"bureaus": [], "new_unit": ""}, "bureaus", "请至少选择一个部门或角色"),
@@ -148,7 +150,7 @@ def test_an_administrator_sees_and_changes_the_names_and_the_email(app, db):
         user = users.find_user(session, "edu_wang")
         assert (user.last_name, user.first_name, user.email, user.display_name) == ("王", "芳芳", "王芳@教育.中国", "王芳芳")
     event = _system_events(db, "user_updated")[-1]
-    assert event["data"]["after"]["email"] == "王芳@教育.中国" and event["data"]["before"]["email"] == "wangfang@edu.cn"
+    assert event["data"]["profile"] == ["first_name", "email"]  # which changed, not the values
 
 
 def _field_errors(response) -> dict[str, str]:
@@ -174,6 +176,19 @@ def test_a_wrong_email_or_name_is_marked_at_its_field_and_nothing_is_saved(app, 
     post(client, "/lang", {"lang": "en", "next": "/"})
     errors = _field_errors(post(client, path, {**NEW_USER, "email": "a@b@c", "last_name": "王\x7f"}))
     assert errors["email"].startswith("Not an e-mail address") and "control characters" in errors["last_name"]
+
+
+@pytest.mark.parametrize("path", ["/admin/users", "/admin/users/edu_wang"])
+def test_a_name_with_a_bidi_control_is_marked_at_its_field_and_nothing_is_saved(app, db, path):
+    client = _client_for(app, "admin")
+    response = post(client, path, {**NEW_USER, "first_name": "工\u2067", "last_name": "\u2069钱"})
+    assert response.status_code == 422
+    errors = _field_errors(response)
+    assert errors["first_name"].startswith("不能含有 U+2067 RIGHT-TO-LEFT ISOLATE：")
+    assert errors["last_name"].startswith("不能含有 U+2069 POP DIRECTIONAL ISOLATE：")
+    with db.read() as session:
+        assert users.find_user(session, "water_qian") is None
+        assert users.find_user(session, "edu_wang").last_name is None
 
 
 def test_an_administrator_keeps_their_own_role_and_account(app, db):
