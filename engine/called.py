@@ -41,6 +41,7 @@ class CallResolver:
     def __init__(self, session: Session, definition, replayed: Optional[list] = None):
         self.session, self.definition, self.replayed = session, definition, replayed
         self.records: list[dict] = []
+        self.found: dict = {}  # (process id, binding, caller id) -> version: the calls of one multi-instance step
 
     def resolve(self, my_task) -> str:
         """The spec name the call of `my_task` runs; the specs of that version are added to the
@@ -60,7 +61,12 @@ class CallResolver:
                 raise ExecutionError(f"called process {recorded['process']} named by the history does not exist",
                                      element_id=task_spec.bpmn_id)
         else:
-            found = self._version(process_id, task_spec, self._caller(my_task))
+            caller = self._caller(my_task)
+            asked = (process_id, json.dumps((task_spec.extensions or {})["dalad_call"].get("binding"), sort_keys=True),
+                     caller.id)
+            if asked not in self.found:
+                self.found[asked] = self._version(process_id, task_spec, caller)
+            found = self.found[asked]
         name = f"{process_id}{VERSION_MARK}{found.id}"
         if name not in top.subprocess_specs:
             top.subprocess_specs = runtime.with_called_specs(top.subprocess_specs,

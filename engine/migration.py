@@ -125,9 +125,12 @@ def migrate_workflow(workflow, spec, subprocess_specs: dict, mapping: Optional[d
     reasons, notes, active, moved = [], [], [], {}
     targets = {}  # task id -> target task spec (None: not in the target version)
     pools = [(copy, spec)]
+    kept = set()  # tasks of the calls that keep their version: their own spec is their target
     for sub_id, sub in list(copy.subprocesses.items()):
         parent = copy.get_task_from_id(sub_id)
         if running and _in_called_version(copy, sub):
+            targets.update((task.id, task.task_spec) for task in sub.tasks.values())
+            kept.update(sub.tasks)
             continue
         sub_target = subprocess_specs.get(sub.spec.name)
         parent_target = _target_spec(parent.task_spec, _process_of(parent, copy, spec, subprocess_specs), mapping)
@@ -143,7 +146,7 @@ def migrate_workflow(workflow, spec, subprocess_specs: dict, mapping: Optional[d
         for task in pool.tasks.values():
             targets[task.id] = _target_spec(task.task_spec, target_spec, mapping)
     for pool, target_spec in pools:
-        _collect_active(pool, targets, active, moved, reasons)
+        _collect_active(pool, targets, active, moved, reasons, kept)
         _check_structure(pool, targets, reasons)
         _check_timers(pool, targets, notes)
     if reasons:
@@ -219,8 +222,10 @@ def _kind(task_spec) -> str:
     return f"{kind}/{type(definition).__name__}" if definition is not None else kind
 
 
-def _collect_active(pool, targets: dict, active: list, moved: dict, reasons: list) -> None:
+def _collect_active(pool, targets: dict, active: list, moved: dict, reasons: list, kept: set) -> None:
     for task in pool.get_tasks(state=_ACTIVE):
+        if task.id in kept:
+            continue
         old, new = task.task_spec, targets[task.id]
         element = _element(old)
         target = _element(new) if new is not None else None
@@ -489,7 +494,9 @@ def _retarget_rows(session: Session, row: ProcessInstance, target: instances.Def
         new_element = task.task_spec.bpmn_id
         open_tasks[uuid] = [task_id, new_element]
         task_row = session.get(UserTask, task_id)
-        values = instances._new_user_task(row, task, new_element, target.meta["user_tasks"].get(new_element, {}), now)
+        called = instances._called_user_tasks(session, target.meta, task)  # a called process's task: its version's
+        attrs = (called or {}).get(new_element) or target.meta["user_tasks"].get(new_element, {})
+        values = instances._new_user_task(row, task, new_element, attrs, now)
         for column in ("element_id", "name", "lane", "form_key", "candidate_groups", "candidate_users", "description"):
             if getattr(task_row, column) != values[column]:
                 setattr(task_row, column, values[column])

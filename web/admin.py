@@ -57,6 +57,7 @@ EVENT_LABELS = {
     "timer_fired": N_("定时器触发"), "message_correlated": N_("收到消息"), "signal_received": N_("收到信号"),
     "status_changed": N_("状态变更"), "variables_changed": N_("修改流程数据"), "incident": N_("发生异常"),
     "instance_completed": N_("流程结束"), "migrated": N_("迁移流程版本"), "decision_evaluated": N_("决策表求值"),
+    "call_started": N_("调用子流程"),
     "task_assigned": N_("指派任务"),
 }
 

@@ -33,7 +33,7 @@ EXPORT_LIMIT = 50_000
 SEARCH_PAGE = 200
 
 LABELS = {**EVENT_LABELS,
-          "decision_evaluated": N_("决策表求值"), "signal_received": N_("收到信号"),
+          "decision_evaluated": N_("决策表求值"), "call_started": N_("调用子流程"), "signal_received": N_("收到信号"),
           "external_task_completed": N_("外部任务完成"), "external_task_bpmn_error": N_("外部任务业务错误"),
           "document_added": N_("上传材料"), "task_assigned": N_("指派任务"), "task_delegated": N_("委托任务"),
           "task_resolved": N_("委托任务办回")}

@@ -22,7 +22,8 @@ from sqlalchemy import select, update
 
 from engine import history, projects, replay
 from engine.models import ProcessDefinition, ProcessInstance
-from test_rest_helpers import DIAGRAMS, diagram, error_of, modeler_deploy, rest, start  # noqa: F401
+from test_rest_helpers import PASSWORD, diagram, error_of, modeler_deploy, rest, start  # noqa: F401
+from test_ui_fixtures import login, post, text_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scenarios"))
 import scenario_support as real  # noqa: E402
@@ -181,6 +182,9 @@ def test_a_project_reaching_its_next_stage_review_runs_the_stage_review_deployed
         [found] = [p for p in projects.projects(session, projects.Viewer("admin", (), sees_all=True))
                    if p.instance_id == pid]
     assert found.stage == "proposal"  # the projects' pages still name the stage under review
+    ui = rest.app.test_client()
+    assert login(ui, "office", PASSWORD).status_code == 302
+    assert '<span class="tag">项目建议书</span>' in ui.get(f"/projects/{pid}").get_data(as_text=True)
 
     source = (BPMN / "stage_review.bpmn").read_text(encoding="utf-8")
     old = 'name="提交${stage_name}"'
@@ -195,3 +199,30 @@ def test_a_project_reaching_its_next_stage_review_runs_the_stage_review_deployed
     assert task["name"] == "报送可行性研究报告"
     with db.read() as session:
         assert session.get(ProcessInstance, pid).definition_id == project_version
+
+
+def test_a_caller_migrated_to_a_new_version_leaves_its_running_call_on_its_version(rest):
+    """As in Camunda, migrating the caller does not migrate the instance it calls: the call goes on
+    in the version it started on, though the caller's new version was deployed after a new
+    version of the called process."""
+    first = deploy(rest, "建设", diagram("construction.bpmn"), diagram("acceptance.bpmn"))
+    root = start(rest, "construction", user="office", business_key="P-1", project_name="智慧教育")["id"]
+    build(rest, root)
+    deploy(rest, "验收", acceptance_v2())
+    name, content = diagram("construction.bpmn")
+    renamed = content.replace('name="移交运维"'.encode(), 'name="移交运维单位"'.encode())
+    assert deploy(rest, "建设", (name, renamed))["construction"]["version"] == 2
+    ui = rest.app.test_client()
+    assert login(ui, "admin", PASSWORD).status_code == 302
+    with rest.db.read() as session:
+        root_id = session.scalar(select(ProcessInstance.id).where(ProcessInstance.rest_id == root))
+    response = post(ui, "/admin/definitions/construction/migrate", {"from": "1", "to": "2", "instance": [root_id]})
+    assert response.status_code == 302
+    assert "已将 1 个实例迁移到 v2" in text_of(ui.get(response.headers["Location"]))
+    assert called_of(rest, root)["definitionId"] == first["acceptance"]["id"]
+    inspect = call_task(rest, root, "office")
+    assert inspect["name"] == "现场检查"
+    assert complete(rest, inspect, "office", finding="合格").status_code == 204
+    assert complete(rest, call_task(rest, root, "drc"), "drc", accepted=True).status_code == 204
+    assert open_task(rest, root, "office")["name"] == "移交运维单位"
+    assert variables(rest, root)["accepted"] is True
