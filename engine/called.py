@@ -42,6 +42,7 @@ class CallResolver:
         self.session, self.definition, self.replayed = session, definition, replayed
         self.records: list[dict] = []
         self.found: dict = {}  # (process id, binding, caller id) -> version: the calls of one multi-instance step
+        self.before: Optional[int] = None  # replaying: the seq of the input after the one re-executed
 
     def resolve(self, my_task) -> str:
         """The spec name the call of `my_task` runs; the specs of that version are added to the
@@ -51,8 +52,9 @@ class CallResolver:
         if self.replayed is not None:
             recorded = self.replayed[0] if self.replayed else None
             if recorded is None or recorded["element_id"] != task_spec.bpmn_id or \
-                    recorded["process"].rpartition(":")[0] != process_id:
-                return process_id
+                    recorded["process"].rpartition(":")[0] != process_id or \
+                    (self.before is not None and recorded["seq"] > self.before):
+                return process_id  # not recorded for this input: started before versions were resolved at the call
             self.replayed.pop(0)
             found = self.session.execute(_VERSION.where(
                 ProcessDefinition.key == process_id,

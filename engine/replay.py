@@ -8,6 +8,7 @@ status and open tasks; each ready inbox row, its candidates) that is not what th
 """
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,12 +80,17 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
     # Events of one transaction carry the digest of the state at its end: compare at the last.
     closes = [i + 1 == len(events) or (events[i + 1].get("digest"), events[i + 1]["at"]) != (e.get("digest"), e["at"])
               for i, e in enumerate(events)]
+    inputs = [e["seq"] for e in events if e["type"] not in _DERIVED]
     for event, closes_transaction in zip(events, closes):
         if until_seq is not None and event["seq"] > until_seq:
             break
         kind, seq = event["type"], event["seq"]
         data = event.get("data") or {}
         at = datetime.fromisoformat(event["at"])
+        # The calls an input starts are recorded after it, before the next input.
+        next_input = inputs[index] if (index := bisect.bisect_right(inputs, seq)) < len(inputs) else None
+        if workflow is not None:
+            workflow.dalad_called.before = next_input
         try:
             with clock.frozen_at(at):
                 if kind == "instance_started":
@@ -92,7 +98,9 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                     workflow = runtime.new_workflow(definition.spec, definition.subprocess_specs)
                     instances.attach_resolvers(session, workflow, definition, replayed_decisions=[
                         e["data"] for e in events if e["type"] == "decision_evaluated"], replayed_calls=[
-                        {**e["data"], "element_id": e["element_id"]} for e in events if e["type"] == "call_started"])
+                        {**e["data"], "element_id": e["element_id"], "seq": e["seq"]}
+                        for e in events if e["type"] == "call_started"])
+                    workflow.dalad_called.before = next_input
                     if data.get("message"):
                         runtime.start(workflow, {}, start_element=event["element_id"])
                     elif data.get("signal"):

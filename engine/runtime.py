@@ -380,6 +380,7 @@ def load_state(text: str, spec, subprocess_specs, called_specs=None) -> BpmnWork
 
 
 def with_called_specs(subprocess_specs: dict, *more: dict) -> specs.CalledSpecs:
+    """A workflow's subprocess specs with those of called versions (instances.called_specs) added."""
     merged = specs.CalledSpecs(subprocess_specs)
     for found in more:
         merged.update(found)
