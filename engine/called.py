@@ -2,7 +2,8 @@
 
 A call activity's process runs inside the state of the instance at the root of the calls: one
 lock, one history chain, one replay for the whole tree, as before. Each call also has a
-`process_instance` row of its own — the called definition version, `super_instance_id` (the
+`process_instance` row of its own — the called definition version (found when the call starts:
+`CallResolver`), `super_instance_id` (the
 caller), `root_instance_id` (whose state runs it), `call_task` (the call activity's task there),
 and the called process's variables — that the REST API, the inbox and the pages name for the
 called process's tasks. `sync` keeps the rows in step at each save of the root, in the same
