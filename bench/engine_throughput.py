@@ -18,7 +18,8 @@ On SQLite it also replays the SQL of one instance's steps (traced by sqlite3, va
 each statement is parsed anew: a little more than the engine pays) on a copy of the database taken
 just before them, on a driver connection with the engine's settings: `step statements alone: X ms
 per task`, what the database does for a step (its rows, their indexes, one durable commit), and
-what the engine spends beyond them and in-memory SpiffWorkflow.
+what the engine spends beyond them and in-memory SpiffWorkflow; and the durable-limit ratio the
+engine would reach if its own Python cost nothing (in-memory SpiffWorkflow plus those statements).
 
 Then a monthly-report loop (tests/diagrams/progress_loop.bpmn) is driven to 1,000 and 10,000
 history events; completions on it and on fresh instances alternate: `long instance: N events X ms,
@@ -339,6 +340,9 @@ def main() -> None:
         beyond_s = 1 / ours["tasks_per_s_median"] - 1 / spiff["tasks_per_s_median"] - statements_s
         print(f"step statements alone: {statements_s * 1000:.2f} ms per task (an instance's own SQL, replayed "
               f"straight on the driver); the engine beyond them and SpiffWorkflow: {beyond_s * 1000:.2f} ms")
+        floor_s = 1 / spiff["tasks_per_s_median"] + statements_s
+        print(f"durable-limit ratio if the engine's own Python cost nothing: {limit_s / floor_s:.3f} "
+              f"(in-memory SpiffWorkflow plus the step statements alone: {floor_s * 1000:.2f} ms per task)")
     for result in longs:
         print(f"long instance: {result['events']} events {result['long_s'] * 1000:.2f} ms, "
               f"fresh {result['fresh_s'] * 1000:.2f} ms")

@@ -844,10 +844,11 @@ def verify_timer_occurrences(session: Session) -> TimerOccurrences:
                      for due in sorted(set(dues) - set(schedule))]
         if timer.fire_count != len(dues):
             problems.append(f"{name} counts {timer.fire_count} firings, the history {len(dues)}")
-        if timer.state == "waiting":
+        if timer.state == "waiting":  # for the occurrence it stands for (its due date may have been set by hand)
             following = next_start_due(definition, timer.element_id, dues[-1], len(schedule))
-            if following is not None and clock.aware(timer.due_at) != following:
-                problems.append(f"{name} waits for {_local(timer.due_at)}, its next occurrence is {_local(following)}")
+            waits = clock.aware(timer.occurrence_at or timer.due_at) - timedelta(milliseconds=timer.offset_ms or 0)
+            if following is not None and waits != following:
+                problems.append(f"{name} waits for {_local(waits)}, its next occurrence is {_local(following)}")
     occurrences = sum(fired.values()) + sum(len(d) for d in started.values())
     return TimerOccurrences(len(fired) + len(started), occurrences, problems)
 

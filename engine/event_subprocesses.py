@@ -387,7 +387,15 @@ def bring_forward(scope, name: str, now: datetime) -> None:
     it fires as the occurrence it waited for, which a cycle then counts as done."""
     timer = (scope.task_tree.internal_data.get(TIMERS) or {}).get(name) if scope is not None else None
     if timer is not None and timer["due"] is not None:
-        timer["occurrence"], timer["due"] = timer["due"], now.isoformat()
+        timer["occurrence"], timer["due"] = timer.get("occurrence") or timer["due"], now.isoformat()
+
+
+def move(scope, name: str, due: datetime, cascade: bool) -> None:
+    """Set the due date of the armed timer of event subprocess `name` of `scope` (Camunda's job due
+    date; `timers.move_occurrence`)."""
+    timer = (scope.task_tree.internal_data.get(TIMERS) or {}).get(name) if scope is not None else None
+    if timer is not None and timer["due"] is not None:
+        timers.move_occurrence(timer, "due", due, cascade)
 
 
 def fire_due(workflow) -> None:
@@ -410,8 +418,8 @@ def fire_due(workflow) -> None:
         following = None
         occurrence = timer.pop("occurrence", None) or at  # (executed early: the one it stood for)
         if not interrupting(scope, name):
-            following = timers.next_due(timer["kind"], timer["text"], datetime.fromisoformat(occurrence),
-                                        timer["fired"], started=datetime.fromisoformat(timer["started"]))
+            following = timers.following_occurrence(timer["kind"], timer["text"], occurrence, timer["fired"],
+                                                    timer["started"], timer.get("offset_ms"))
         timer["due"] = following.isoformat() if following else None
         _start_by_timer(workflow, scope, name)
 

@@ -338,6 +338,10 @@ class Timer(Base):
     fired_at: Mapped[Optional[datetime]]
     fire_count: Mapped[int] = mapped_column(Integer, default=0)
     called_instance_id: Mapped[Optional[int]] = mapped_column(ForeignKey("process_instance.id"))  # in a called process
+    # A timer start event's due date set by hand (PUT /job/{id}/duedate): the occurrence it stands for
+    # while it differs from due_at, and the shift of the following ones (Camunda's repeat offset).
+    occurrence_at: Mapped[Optional[datetime]]
+    offset_ms: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class MessageSubscription(Base):

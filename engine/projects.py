@@ -506,26 +506,34 @@ class PlanFinding:
     """A decision against a department that the next annual plan's review must see."""
 
     unit: str
-    kind: str  # investment_deferred (Art 27) | om_refused (Art 24)
+    # investment_deferred (Art 27) | om_refused (Art 24, also a legal ground not accepted) |
+    # om_exception (Art 24: the government approved building or keeping a system that does not share) |
+    # evaluation (Art 29: the office's opinion on next year's investment and O&M funds, with its value in `weight`)
+    kind: str
     subject: str  # the project (its code) or the system (its name)
     reason: str
     instance_id: int
     until_year: Optional[int] = None
+    weight: Optional[str] = None
 
 
 def plan_findings(session: Session, units: Iterable[str], plan_year: Optional[int]) -> list[PlanFinding]:
-    """For the departments of a plan: the office's 暂缓安排投资计划 still in force for `plan_year`
-    (supervision.bpmn, Art 27) and Art 24 refusals of their systems (om_funding.bpmn)."""
+    """For the departments of a plan (or of an O&M application): the office's 暂缓安排投资计划 still in
+    force for `plan_year` (supervision.bpmn, Art 27); Art 24's decisions on their systems
+    (om_funding.bpmn): refusals by the rule, a legal ground the office or the government did not
+    accept, exceptions the government approved; and Art 29's evaluation results of their projects
+    closed in the two years before `plan_year` (project.bpmn's `apply_evaluation_results`)."""
     wanted = {str(u).strip() for u in units if str(u).strip()}
     if not wanted:
         return []
     rows = session.execute(select(ProcessInstance.id, ProcessInstance.process_key, ProcessInstance.business_key,
-                                  ProcessInstance.variables)
-                           .where(ProcessInstance.process_key.in_(("supervision", "om_funding")),
-                                  ProcessInstance.status == "completed")
+                                  ProcessInstance.variables, ProcessInstance.ended_at)
+                           .where(ProcessInstance.process_key.in_(("supervision", "om_funding", "project")),
+                                  ProcessInstance.status == "completed",
+                                  ProcessInstance.variables["unit"].as_string().in_(sorted(wanted)))
                            .order_by(ProcessInstance.id))
     found = []
-    for instance_id, key, business_key, variables in rows:
+    for instance_id, key, business_key, variables, ended_at in rows:
         variables = variables or {}
         unit = str(variables.get("unit") or "")
         if unit not in wanted:
@@ -535,10 +543,34 @@ def plan_findings(session: Session, units: Iterable[str], plan_year: Optional[in
             if plan_year is None or until is None or int(plan_year) <= until:
                 found.append(PlanFinding(unit, "investment_deferred", str(variables.get("project_id") or ""),
                                          str(variables.get("penalty_opinion") or ""), instance_id, until))
-        elif key == "om_funding" and (variables.get("om_decision") or {}).get("eligibility") == "refused":
-            found.append(PlanFinding(unit, "om_refused", str(variables.get("system_name") or business_key or ""),
-                                     str(variables["om_decision"].get("eligibility_reason") or ""), instance_id))
+        elif key == "om_funding":
+            finding = _om_finding(unit, variables, business_key, instance_id)
+            if finding is not None:
+                found.append(finding)
+        elif key == "project" and variables.get("next_year_weight"):
+            closed = clock.aware(ended_at).astimezone(clock.local_zone()).year if ended_at else None
+            if plan_year is None or closed is None or int(plan_year) - 2 <= closed < int(plan_year):
+                found.append(PlanFinding(unit, "evaluation", f"{variables.get('project_name') or ''}（{business_key}）",
+                                         str(variables.get("evaluation_assessment") or ""), instance_id,
+                                         weight=str(variables["next_year_weight"])))
     return found
+
+
+def _om_finding(unit: str, variables: dict, business_key, instance_id: int) -> Optional[PlanFinding]:
+    """Art 24's decision in a finished O&M application, if it bears on the department's next plan."""
+    decision = variables.get("om_decision") or {}
+    system = str(variables.get("system_name") or business_key or "")
+    if decision.get("eligibility") == "refused":
+        return PlanFinding(unit, "om_refused", system, str(decision.get("eligibility_reason") or ""), instance_id)
+    if decision.get("eligibility") != "legal_ground":
+        return None
+    if variables.get("legal_ground_review") == "reject":
+        return PlanFinding(unit, "om_refused", system, str(variables.get("legal_ground_opinion") or ""), instance_id)
+    if variables.get("government_decision") == "reject":
+        return PlanFinding(unit, "om_refused", system, str(variables.get("government_opinion") or ""), instance_id)
+    if variables.get("government_decision") == "approve":
+        return PlanFinding(unit, "om_exception", system, str(variables.get("government_doc_no") or ""), instance_id)
+    return None
 
 
 def _int_or_none(value) -> Optional[int]:

@@ -134,6 +134,8 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
                     if data.get("early"):  # executed by hand before its due date
                         runtime.bring_timer_forward(workflow, data["early"])
                     runtime.run_engine(workflow)
+                elif kind == "job_due_date_set":  # an administrator set when a timer fires
+                    runtime.move_timer(workflow, data["place"], datetime.fromisoformat(data["due"]), data["cascade"])
                 elif kind == "message_correlated":
                     runtime.catch_message(workflow, data["message"], data.get("variables") or {},
                                           call=runtime.message_call(workflow, data), targets=data.get("targets"))

@@ -47,6 +47,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import clock, event_subprocesses, jsontext, specs
 from .errors import ExecutionError, ExpressionError, TaskNotReady
 from .scripts import TASK_CHANGES, compile_script
+from .timers import move_occurrence
 from .expressions import compile_any
 
 
@@ -768,10 +769,25 @@ def bring_timer_forward(workflow: BpmnWorkflow, place: dict) -> None:
         event_subprocesses.bring_forward(task.workflow if task is not None else None, place["event_subprocess"], now)
         return
     value = task.internal_data.get("event_value") if task is not None else None
-    if isinstance(value, dict):  # a cycle: its next occurrence
-        value["occurrence"], value["next"] = value["next"], now.isoformat()
+    if isinstance(value, dict):  # a cycle: its next occurrence (or the one a moved due date stands for)
+        value["occurrence"], value["next"] = value.get("occurrence") or value["next"], now.isoformat()
     elif value is not None:
         task.internal_data["event_value"] = now.isoformat()
+
+
+def move_timer(workflow: BpmnWorkflow, place: dict, due: datetime, cascade: bool) -> None:
+    """Set the due date of the timer at `place` (Camunda's job due date): it fires then, as the
+    occurrence it waited for. `cascade` moves a cycle's following occurrences by as much (Camunda's
+    repeat offset); without it they stay where the cycle puts them."""
+    task = task_at(workflow, place["path"])
+    if place.get("event_subprocess"):
+        event_subprocesses.move(task.workflow if task is not None else None, place["event_subprocess"], due, cascade)
+        return
+    value = task.internal_data.get("event_value") if task is not None else None
+    if isinstance(value, dict):
+        move_occurrence(value, "next", due, cascade)
+    elif value is not None:
+        task.internal_data["event_value"] = due.isoformat()
 
 
 def run_engine(workflow: BpmnWorkflow) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 from sqlalchemy import and_, bindparam, func, inspect, or_, select
@@ -16,7 +16,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEv
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
 from . import (bureaus, called, clock, compliance, definitions, history, inbox, instances, runtime, senders, stepsql,
-               users, variable_limits)
+               timers, users, variable_limits)
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput, InstanceNotRunning,
                      MessageUndelivered, MismatchingMessageCorrelation, NotFound, TaskNotReady)
@@ -885,6 +885,57 @@ def execute_job(session: Session, timer_id: int, *, user: Optional[str] = None) 
     return timer
 
 
+@_one_instant
+def set_job_due_date(session: Session, timer_id: int, due: Optional[datetime], *, cascade: bool = False,
+                     user: Optional[str] = None) -> Timer:
+    """Set when a waiting timer fires (Camunda's job due date): it fires then as the occurrence it
+    waited for; no date is now (Camunda's job executor takes a job without one at once). `cascade`
+    moves a cycle's following occurrences by as much (not with no date, as in Camunda). Recorded in
+    the instance's history (replayed), or for a timer start event in the system's; the scheduler
+    reads the new due time from the timer row, whichever server process runs it."""
+    now = clock.now()
+    cascade = cascade and due is not None
+    due = clock.aware(due if due is not None else now).astimezone(timezone.utc)
+    timer = session.get(Timer, timer_id)
+    if timer is not None and timer.kind == "job":
+        raise InvalidInput(f"job {timer.rest_id} is an asynchronous continuation: it runs as soon as it is "
+                           f"reached and has no due date to set (only a timer's can be set)")
+    if timer is None or timer.state != "waiting":
+        raise NotFound(f"job {timer_id} does not wait: it ran or was cancelled")
+    if timer.instance_id is None:  # a timer start event: its own row is the lock and the schedule
+        session.scalars(select(Timer).where(Timer.id == timer_id).with_for_update()).one()
+        session.refresh(timer)
+        if timer.state != "waiting":
+            raise NotFound(f"job {timer_id} does not wait: it ran or was cancelled")
+        previous = clock.aware(timer.due_at)
+        occurrence = clock.aware(timer.occurrence_at or timer.due_at)
+        if cascade:
+            timer.offset_ms += timers.milliseconds(due - previous)
+            occurrence += due - previous
+        timer.due_at, timer.occurrence_at = due, occurrence if occurrence != due else None
+        definition = session.get(ProcessDefinition, timer.definition_id)
+        history.record_system(session, history.Event(
+            "job_due_date_set", actor=user, element_id=timer.element_id,
+            data={"timer": timer.id, "process": f"{definition.key}:{definition.version}", "due": due,
+                  "previous": previous, "cascade": cascade}))
+        return timer
+    row = instances.lock_instance(session, timer.instance_id)
+    session.refresh(timer)
+    if timer.state != "waiting":
+        raise NotFound(f"job {timer_id} does not wait: it ran or was cancelled")
+    if row.status in ("completed", "terminated"):
+        raise InstanceNotRunning(f"process instance {row.id} is {row.status}")
+    handle = instances.load(session, row.id, require_active=False, row=row)
+    place = runtime.timer_place(handle.workflow, timer.task_uuid)
+    if place is None:
+        raise NotFound(f"job {timer.rest_id} does not wait: its timer '{timer.element_id}' has gone")
+    handle.events.append(history.Event("job_due_date_set", actor=user, element_id=timer.element_id, data={
+        "timer": timer.id, "place": place, "due": due, "previous": timer.due_at, "cascade": cascade}))
+    runtime.move_timer(handle.workflow, place, due, cascade)
+    _save(session, handle, user)
+    return timer
+
+
 def _run_job(session: Session, row: ProcessInstance, job: Timer, user: Optional[str] = None) -> None:
     """Go on past an asynchronous continuation in a transaction of its own; a failure is an
     incident, and the user's transaction that reached it stays committed."""
@@ -902,18 +953,20 @@ def _fire_timer_start(session: Session, timer: Timer, now, user: Optional[str] =
     """A timer start event is due: start an instance there, recording the occurrence's due time,
     and schedule the next occurrence."""
     definition = session.get(ProcessDefinition, timer.definition_id)
-    due = timer.due_at
-    timer.fire_count, timer.fired_at = timer.fire_count + 1, now
+    offset = timedelta(milliseconds=timer.offset_ms or 0)  # (a cascaded due date: the schedule shifted)
+    due = (timer.occurrence_at or timer.due_at) - offset  # the occurrence of the schedule it stands for
+    timer.fire_count, timer.fired_at, timer.occurrence_at = timer.fire_count + 1, now, None
     following = next_start_due(definition, timer.element_id, due, timer.fire_count)
     if following is None:
         timer.state = "fired"
     else:
-        timer.due_at = following
+        timer.due_at = following + offset
     handle = instances.create(session, definition.id, business_key=None, user=None)
     handle.events.append(history.Event("instance_started", actor=user, element_id=timer.element_id,
                                        versions=instances.versions(handle),
                                        data={"business_key": None, "variables": {}, "timer": timer.id,
-                                             "due": due, "fired_at": now}))
+                                             "due": due, "fired_at": now,
+                                             **({"offset_ms": timer.offset_ms} if timer.offset_ms else {})}))
     runtime.start(handle.workflow, {}, start_element=timer.element_id, fire_start=True)
     _save(session, handle, None)
     return handle.row

@@ -261,8 +261,8 @@ class EngineCycleTimer(CycleTimerEventDefinition):
         if state["next"] is not None and datetime.fromisoformat(state["next"]) <= now:
             state["fired"] += 1
             occurrence = state.pop("occurrence", None) or state["next"]  # (executed early: the one it stood for)
-            following = timers.next_due("cycle", state["text"], datetime.fromisoformat(occurrence),
-                                        state["fired"], started=datetime.fromisoformat(state["started"]))
+            following = timers.following_occurrence("cycle", state["text"], occurrence, state["fired"],
+                                                    state["started"], state.get("offset_ms"))
             state["next"] = following.isoformat() if following else None
             state["cycles"] = -1 if following else 0
             ready = True

@@ -61,7 +61,7 @@ from engine.timevalues import (
     parse_duration,
 )
 
-__all__ = ["TimerPlan", "KINDS", "first_due", "next_due", "cron_next"]
+__all__ = ["TimerPlan", "KINDS", "first_due", "next_due", "cron_next", "move_occurrence", "following_occurrence"]
 
 KINDS = ("date", "duration", "cycle")
 
@@ -145,6 +145,39 @@ def next_due(
         return _shift(previous_due.astimezone(zone), cycle.duration, 1, zone)
     anchor = None if started is None else _utc(started, "started")
     return _interval_after(cycle, previous_due, anchor=anchor, zone=zone)
+
+
+# --------------------------------------------------------------------------- moved due dates
+
+def move_occurrence(timer: dict, key: str, due: datetime, cascade: bool) -> None:
+    """Move the waiting occurrence of a cycle's state `timer` (its time under `key`, ISO text) to
+    `due`, as Camunda sets a timer job's due date: it fires then, as the occurrence it waited for
+    (kept under "occurrence" while they differ). `cascade` moves the following occurrences by as
+    much: Camunda's repeat offset, kept in milliseconds under "offset_ms"."""
+    waiting = datetime.fromisoformat(timer[key])
+    occurrence = datetime.fromisoformat(timer.get("occurrence") or timer[key])
+    if cascade:
+        timer["offset_ms"] = timer.get("offset_ms", 0) + milliseconds(due - waiting)
+        occurrence += due - waiting
+    timer[key] = due.isoformat()
+    if occurrence != due:
+        timer["occurrence"] = occurrence.isoformat()
+    else:
+        timer.pop("occurrence", None)
+
+
+def following_occurrence(kind: str, text: str, occurrence: str, fired: int, started: str,
+                         offset_ms: Optional[int]) -> Optional[datetime]:
+    """A cycle's occurrence after `occurrence` (ISO text) of a timer that started waiting at
+    `started`, its offset (a cascaded due date) taken off before the cycle counts on and added back."""
+    shift = timedelta(milliseconds=offset_ms or 0)
+    following = next_due(kind, text, datetime.fromisoformat(occurrence) - shift, fired,
+                         started=datetime.fromisoformat(started))
+    return following + shift if following is not None else None
+
+
+def milliseconds(span: timedelta) -> int:
+    return round(span.total_seconds() * 1000)
 
 
 # --------------------------------------------------------------------------- helpers

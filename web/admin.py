@@ -58,7 +58,7 @@ EVENT_LABELS = {
     "status_changed": N_("状态变更"), "variables_changed": N_("修改流程数据"), "incident": N_("发生异常"),
     "instance_completed": N_("流程结束"), "migrated": N_("迁移流程版本"), "decision_evaluated": N_("决策表求值"),
     "call_started": N_("调用子流程"),
-    "task_assigned": N_("指派任务"),
+    "task_assigned": N_("指派任务"), "job_due_date_set": N_("修改定时器到期时间"),
 }
 
 

@@ -2141,6 +2141,7 @@ _OPERATIONS = {  # event type -> (operationType, entityType, category)
     "message_correlated": ("CorrelateMessage", "ProcessInstance", "Operator"),
     "timer_fired": ("Execute", "Job", "Operator"),  # executed by hand (/job/{id}/execute): it names who
     "job_executed": ("Execute", "Job", "Operator"),
+    "job_due_date_set": ("SetDueDate", "Job", "Operator"),
     "deployment": ("Create", "Deployment", "Operator"),
     "user_added": ("Create", "User", "Admin"),
     "password_changed": ("Update", "User", "Admin"),
@@ -2188,6 +2189,8 @@ def _operation_entry(event: HistoryEvent, instance_id, definition_id, process_ke
         prop, new = "user", data.get("user")
     elif event.type == "instance_started":
         prop, new = "businessKey", data.get("business_key")
+    elif event.type == "job_due_date_set":  # dates as Camunda's PropertyChange writes them: milliseconds
+        prop, org, new = "duedate", _epoch_milliseconds(data.get("previous")), _epoch_milliseconds(data.get("due"))
     task_id = data.get("task") if entity == "Task" else None
     return {"id": str(event.id), "userId": event.actor, "timestamp": _date(event.at), "operationId": str(event.id),
             "operationType": operation, "entityType": entity, "category": category, "annotation": annotation,
@@ -2199,6 +2202,10 @@ def _operation_entry(event: HistoryEvent, instance_id, definition_id, process_ke
             "externalTaskId": None, "batchId": None, "jobId": (data.get("timer") or data.get("job")) if entity == "Job"
             else None, "jobDefinitionId": None, "removalTime": None,
             "rootProcessInstanceId": instance_id}
+
+
+def _epoch_milliseconds(text: Optional[str]) -> Optional[str]:
+    return None if text is None else str(round(clock.aware(datetime.fromisoformat(text)).timestamp() * 1000))
 
 
 def _text_or_none(value) -> Optional[str]:

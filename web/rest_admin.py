@@ -11,18 +11,22 @@ from __future__ import annotations
 import uuid
 from typing import Optional
 
+from flask import request
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine import bureaus, services, users
 from engine.errors import AccessDenied, InvalidInput, NotFound
+from engine.job_definitions import JobDefinition, job_definition_of, job_definitions
 from engine.models import (Deployment, ExternalTask, Incident, MessageSubscription, ProcessDefinition,
                            ProcessInstance, Timer, UserTask)
 
-from .rest import (_ENDED, _arg, _arg_bool, _arg_int, _arg_list, _bad_request, _caller, _count, _date, _dated, _db,
+from .rest import (_ENDED, _arg, _arg_bool, _arg_int, _arg_list, _bad_request, _body_flag, _caller, _count, _date,
+                   _dated, _db,
                    _instance_visible, _int_id, _json_body, _like, _page_list, _paged, _require_admin,
                    _require_writer, _rest_ids, _sort_keys, _sorted, owner_of, rest_api, whole_number)
 from .rest_queries import open_external_task
+from .rest_query_values import QueryValueRefused, read_values
 
 
 def _visible(query):
@@ -94,8 +98,9 @@ def _incident_dtos(session: Session, rows) -> list[dict]:
     causes = _rest_ids(session, Incident, (key for i, _r, _d in rows for key in (i.cause_id, i.root_cause_id)))
     out = []
     for incident, row, definition in rows:
-        configuration = externals.get(incident.payload.get("external_task")) or \
-            jobs.get(incident.payload.get("job") or incident.payload.get("timer"))
+        job = incident.payload.get("job") or incident.payload.get("timer")
+        configuration = externals.get(incident.payload.get("external_task")) or jobs.get(job)
+        job_definition = job_definition_of(definition, session.get(Timer, job)) if job is not None else None
         out.append({"id": incident.rest_id, "processDefinitionId": definition.rest_id,
                     "processInstanceId": row.rest_id, "executionId": row.rest_id,
                     "incidentTimestamp": _date(incident.created_at), "incidentType": _incident_type(incident.kind),
@@ -103,7 +108,7 @@ def _incident_dtos(session: Session, rows) -> list[dict]:
                     "causeIncidentId": causes.get(incident.cause_id, incident.rest_id),
                     "rootCauseIncidentId": causes.get(incident.root_cause_id, incident.rest_id),
                     "configuration": configuration, "tenantId": None, "incidentMessage": incident.message,
-                    "jobDefinitionId": None, "annotation": None})
+                    "jobDefinitionId": job_definition.id if job_definition else None, "annotation": None})
     return out
 
 
@@ -206,6 +211,8 @@ def _job_rows(session: Session, key: Optional[int] = None) -> list[tuple[Timer, 
     rows = [r for r in rows if all(test(r) for name, test in tests.items() if _arg_bool(name))]
     if _arg("exceptionMessage"):
         rows = [r for r in rows if r[1] is not None and r[1].message == _arg("exceptionMessage")]
+    if _arg("jobDefinitionId"):
+        rows = [r for r in rows if getattr(job_definition_of(r[3], r[0]), "id", None) == _arg("jobDefinitionId")]
     # tenantIdIn filters nothing: jobs belong to no tenant here, every job matches
     fields = {"jobId": lambda r: r[0].id, "processInstanceId": lambda r: r[0].instance_id or 0,
               "executionId": lambda r: r[0].instance_id or 0, "processDefinitionId": lambda r: r[0].definition_id,
@@ -220,7 +227,9 @@ def _job_rows(session: Session, key: Optional[int] = None) -> list[tuple[Timer, 
 
 def job_dto(timer: Timer, incident: Optional[Incident], row: Optional[ProcessInstance],
             definition: ProcessDefinition) -> dict:
-    return {"id": timer.rest_id, "jobDefinitionId": None, "processInstanceId": row.rest_id if row else None,
+    job_definition = job_definition_of(definition, timer)
+    return {"id": timer.rest_id, "jobDefinitionId": job_definition.id if job_definition else None,
+            "processInstanceId": row.rest_id if row else None,
             "executionId": row.rest_id if row else None, "processDefinitionId": definition.rest_id,
             "processDefinitionKey": definition.key, "retries": 0 if incident else 1,
             "exceptionMessage": incident.message if incident else None,
@@ -230,12 +239,14 @@ def job_dto(timer: Timer, incident: Optional[Incident], row: Optional[ProcessIns
 
 
 @rest_api.get("/job")
+@rest_api.post("/job")
 def jobs():
     with _db().read() as session:
         return [job_dto(*r) for r in _page_list(_job_rows(session))]
 
 
 @rest_api.get("/job/count")
+@rest_api.post("/job/count")
 def jobs_count():
     with _db().read() as session:
         return {"count": len(_job_rows(session))}
@@ -257,7 +268,7 @@ def set_job_retries(job_id: str):
     retries = _retries(_json_body())
     with _db().write() as session:
         key = _int_id(session, Timer, job_id, "job")
-        incident = _open_incident_of(session, "job", key) or _open_incident_of(session, "timer", key)
+        incident = _open_job_incident(session, key)
         if incident is not None and retries > 0:
             services.retry_incident(session, incident.id, user=caller.name)
         elif incident is None and retries == 0:
@@ -271,12 +282,155 @@ def execute_job(job_id: str):
     caller = _require_admin("execute jobs")
     with _db().write() as session:
         key = _int_id(session, Timer, job_id, "job")
-        incident = _open_incident_of(session, "job", key) or _open_incident_of(session, "timer", key)
+        incident = _open_job_incident(session, key)
         if incident is not None:
             services.retry_incident(session, incident.id, user=caller.name)
         else:
             services.execute_job(session, key, user=caller.name)
     return "", 204
+
+
+def _open_job_incident(session: Session, key: int) -> Optional[Incident]:
+    return _open_incident_of(session, "job", key) or _open_incident_of(session, "timer", key)
+
+
+@rest_api.put("/job/<job_id>/duedate")
+def set_job_due_date(job_id: str):
+    """When a waiting timer fires (administrators): `duedate` (null: now), `cascade` moving a cycle's
+    following occurrences by as much, as in Camunda."""
+    caller = _require_admin("set the due dates of jobs")
+    body = _json_body()
+    try:
+        due = read_values({"duedate": body.get("duedate")}, {"duedate": "date"}, "field")["duedate"]
+    except QueryValueRefused as refused:
+        raise _bad_request(str(refused)) from None
+    cascade = _body_flag(body, "cascade")
+    with _db().write() as session:
+        key = _int_id(session, Timer, job_id, "job")
+        found = _job_rows(session, key)
+        if not found:
+            raise NotFound(f"job {job_id} ran or was cancelled")
+        if found[0][1] is not None:  # its open incident
+            raise InvalidInput(f"job {job_id} failed: it runs again when its retries are set above 0 "
+                               f"(PUT /job/{job_id}/retries) or it is executed, not at a due date")
+        services.set_job_due_date(session, key, due, cascade=cascade, user=caller.name)
+    return "", 204
+
+
+@rest_api.get("/job/<job_id>/stacktrace")
+def job_stacktrace(job_id: str):
+    """A failed job's error as text (the engine's message: no Java stack trace); 204 for a job that
+    has not failed."""
+    with _db().read() as session:
+        key = _int_id(session, Timer, job_id, "job")
+        if not _job_rows(session, key):
+            raise NotFound(f"job {job_id} ran or was cancelled")
+        incident = _open_job_incident(session, key)
+        if incident is None:
+            return "", 204
+        return incident.message, 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+# Camunda's job calls that have nothing to act on here: each refused, saying what does it instead.
+_JOB_CALLS_NOT_OFFERED = {
+    ("PUT", "/job/<job_id>/suspended"): "a job is suspended and activated with its process instance: "
+                                        "PUT /process-instance/{id}/suspended",
+    ("PUT", "/job/suspended"): "jobs are suspended and activated with their process instances: "
+                               "PUT /process-instance/{id}/suspended",
+    ("PUT", "/job/<job_id>/priority"): "jobs have no priorities here: each runs when it is due (priority 0)",
+    ("DELETE", "/job/<job_id>"): "a job is not deleted on its own (its instance would wait for it forever): "
+                                 "delete the process instance, or execute the job or set its due date",
+    ("POST", "/job/retries"): "there are no batches: set each failed job's retries with PUT /job/{id}/retries",
+    ("POST", "/job/<job_id>/duedate/recalculate"): "a due date is set, not recalculated: PUT /job/{id}/duedate",
+    ("PUT", "/job-definition/<job_id>/suspended"): "job definitions are not suspended: a job is suspended with its "
+                                                   "process instance (PUT /process-instance/{id}/suspended)",
+    ("PUT", "/job-definition/suspended"): "job definitions are not suspended: a job is suspended with its process "
+                                          "instance (PUT /process-instance/{id}/suspended)",
+    ("PUT", "/job-definition/<job_id>/jobPriority"): "jobs have no priorities here: each runs when it is due",
+    ("PUT", "/job-definition/<job_id>/retries"): "set each failed job's retries with PUT /job/{id}/retries",
+}
+
+
+def _not_offered(reason: str):
+    def refuse(**_ids):
+        _require_admin("change jobs")
+        raise _bad_request(f"{request.method} {request.path} is not offered: {reason}")
+    return refuse
+
+
+for (_method, _rule), _reason in _JOB_CALLS_NOT_OFFERED.items():
+    rest_api.add_url_rule(_rule, f"job_not_offered_{_method.lower()}_{_rule.replace('/', '_')}",
+                          _not_offered(_reason), methods=[_method])
+
+
+# --- job definitions ----------------------------------------------------------------------------
+
+def _job_definition_rows(session: Session, wanted: Optional[str] = None) -> list[tuple[JobDefinition,
+                                                                                     ProcessDefinition]]:
+    """The job definitions of the process definition versions that the query's filters name, or the
+    one whose id is `wanted`."""
+    query = select(ProcessDefinition).order_by(ProcessDefinition.id)
+    if wanted is not None:
+        return [(found, definition) for definition in session.scalars(query)
+                for found in job_definitions(definition) if found.id == wanted]
+    if _arg("processDefinitionId"):
+        query = query.where(ProcessDefinition.rest_id == _arg("processDefinitionId"))
+    if _arg("processDefinitionKey"):
+        query = query.where(ProcessDefinition.key == _arg("processDefinitionKey"))
+    if _arg_bool("active"):
+        query = query.where(ProcessDefinition.suspended.is_(False))
+    if _arg_bool("suspended"):
+        query = query.where(ProcessDefinition.suspended.is_(True))
+    rows = [(found, definition) for definition in session.scalars(query) for found in job_definitions(definition)]
+    tests = {"jobDefinitionId": lambda r, v: r[0].id == v, "jobType": lambda r, v: r[0].job_type == v,
+             "jobConfiguration": lambda r, v: r[0].configuration == v,
+             "activityIdIn": lambda r, v: r[0].element_id in v}
+    for name, test in tests.items():
+        value = _arg_list(name) if name == "activityIdIn" else _arg(name)
+        if value:
+            rows = [r for r in rows if test(r, value)]
+    if _arg_bool("withOverridingJobPriority"):
+        rows = []  # no job definition overrides a priority here
+    # tenantIdIn, withoutTenantId, includeJobDefinitionsWithoutTenantId filter nothing: no tenants here
+    fields = {"jobDefinitionId": lambda r: r[0].id, "activityId": lambda r: r[0].element_id,
+              "processDefinitionId": lambda r: r[1].rest_id, "processDefinitionKey": lambda r: r[1].key,
+              "jobType": lambda r: r[0].job_type, "jobConfiguration": lambda r: r[0].configuration,
+              "tenantId": lambda r: 0}
+    for sort_by, order in reversed(_sort_keys()):
+        if sort_by not in fields:
+            raise _bad_request(f"sortBy '{sort_by}' is not one of: {', '.join(fields)}")
+        rows.sort(key=fields[sort_by], reverse=order == "desc")
+    return rows
+
+
+def job_definition_dto(session: Session, found: JobDefinition, definition: ProcessDefinition) -> dict:
+    return {"id": found.id, "processDefinitionId": definition.rest_id, "processDefinitionKey": definition.key,
+            "activityId": found.element_id, "jobType": found.job_type, "jobConfiguration": found.configuration,
+            "overridingJobPriority": None, "suspended": bool(definition.suspended), "tenantId": None,
+            "deploymentId": session.get(Deployment, definition.deployment_id).rest_id}
+
+
+@rest_api.get("/job-definition")
+@rest_api.post("/job-definition")
+def job_definitions_listed():
+    with _db().read() as session:
+        return [job_definition_dto(session, *r) for r in _page_list(_job_definition_rows(session))]
+
+
+@rest_api.get("/job-definition/count")
+@rest_api.post("/job-definition/count")
+def job_definitions_count():
+    with _db().read() as session:
+        return {"count": len(_job_definition_rows(session))}
+
+
+@rest_api.get("/job-definition/<definition_id>")
+def job_definition(definition_id: str):
+    with _db().read() as session:
+        found = _job_definition_rows(session, definition_id)
+        if not found:
+            raise NotFound(f"job definition {definition_id} does not exist")
+        return job_definition_dto(session, *found[0])
 
 
 # --- external tasks: lock and retries -------------------------------------------------------------

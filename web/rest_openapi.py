@@ -174,7 +174,8 @@ SCHEMAS = {
         rootProcessInstanceId=STR),
     "UserOperationLogEntryDto": obj(
         "A history event that a person caused. operationType: Create, Claim, Complete, Suspend, Activate, "
-        "Delete, ModifyVariable, CorrelateMessage, Execute (a job run by hand), Update.",
+        "Delete, ModifyVariable, CorrelateMessage, Execute (a job run by hand), SetDueDate (a timer's, property "
+        "duedate, values in milliseconds since 1970 as Camunda writes them), Update.",
         id=STR, userId=STR, timestamp=DATE, operationId=STR, operationType=STR, entityType=STR, category=STR,
         annotation=STR, property=STR, orgValue=STR, newValue=STR, deploymentId=STR, processDefinitionId=STR,
         processDefinitionKey=STR, processInstanceId=STR, executionId=STR, caseDefinitionId=STR,
@@ -715,7 +716,20 @@ SCHEMAS.update({
                   id=STR, jobDefinitionId=STR, processInstanceId=STR, executionId=STR, processDefinitionId=STR,
                   processDefinitionKey=STR, retries=INT, exceptionMessage=STR, failedActivityId=STR, dueDate=DATE,
                   suspended=BOOL, priority=LONG, tenantId=STR, createTime=DATE),
+    "JobDefinitionDto": obj(
+        "A timer event or an asynchronous continuation of a process definition version, as Camunda's job "
+        "definition: jobType timer-start-event, timer-start-event-subprocess, timer-intermediate-transition, "
+        "timer-transition or async-continuation; jobConfiguration the timer's kind and expression as written "
+        "(CYCLE: R3/P1D) or async-before / async-after. Read from the definition's file: its id stays as long as "
+        "the version exists.", id=STR, processDefinitionId=STR, processDefinitionKey=STR, activityId=STR,
+        jobType=STR, jobConfiguration=STR, overridingJobPriority=LONG, suspended=BOOL, tenantId=STR,
+        deploymentId=STR),
     "RetriesDto": needs(obj(retries={**bounded(INT), "minimum": 0, "nullable": False}), "retries"),
+    "JobDuedateDto": obj("When a waiting timer fires. duedate: null (or left out) is now, as Camunda's job executor "
+                         "takes a job without a due date at once; cascade: move a cycle's following occurrences by "
+                         "as much (Camunda's repeat offset; not with a null duedate). A timer fires at its due date "
+                         "as the occurrence it waited for; without cascade the following ones stay where the cycle "
+                         "puts them.", duedate=DATE_GIVEN | {"nullable": True}, cascade=BOOL),
     "EventSubscriptionDto": obj(id=STR, eventType=STR, eventName=STR, executionId=STR, processInstanceId=STR,
                                 activityId=STR, createdDate=DATE, tenantId=STR),
     "AuthorizationDto": obj(
@@ -749,11 +763,16 @@ INCIDENT_FILTERS = [query(name, schema) for name, schema in (
     ("executionId", STR), ("incidentTimestampBefore", DATE), ("incidentTimestampAfter", DATE), ("activityId", STR),
     ("failedActivityId", STR), ("causeIncidentId", STR), ("rootCauseIncidentId", STR), ("configuration", STR))]
 JOB_FILTERS = [query(name, schema) for name, schema in (
-    ("jobId", STR), ("jobIds", LIST), ("processInstanceId", STR), ("processInstanceIds", LIST), ("executionId", STR),
+    ("jobId", STR), ("jobIds", LIST), ("jobDefinitionId", STR), ("processInstanceId", STR), ("processInstanceIds", LIST), ("executionId", STR),
     ("processDefinitionId", STR), ("processDefinitionKey", STR), ("activityId", STR), ("failedActivityId", STR),
     ("withRetriesLeft", BOOL), ("noRetriesLeft", BOOL), ("executable", BOOL), ("timers", BOOL),
     ("messages", BOOL), ("withException", BOOL), ("exceptionMessage", STR), ("active", BOOL), ("suspended", BOOL),
     ("tenantIdIn", LIST))]
+JOB_DEFINITION_FILTERS = [query(name, schema) for name, schema in (
+    ("jobDefinitionId", STR), ("activityIdIn", LIST), ("processDefinitionId", STR), ("processDefinitionKey", STR),
+    ("jobType", STR), ("jobConfiguration", STR), ("active", BOOL), ("suspended", BOOL),
+    ("withOverridingJobPriority", BOOL), ("tenantIdIn", LIST), ("withoutTenantId", BOOL),
+    ("includeJobDefinitionsWithoutTenantId", BOOL))]
 EXECUTION_FILTERS = [query(name, schema) for name, schema in (
     ("businessKey", STR), ("processDefinitionId", STR), ("processDefinitionKey", STR), ("processInstanceId", STR),
     ("activityId", STR), ("signalEventSubscriptionName", STR), ("messageEventSubscriptionName", STR),
@@ -781,9 +800,26 @@ _listed_and_counted("/incident", "Incident", "Incident", "IncidentDto", "Open in
                     "may see.", INCIDENT_FILTERS, ("incidentId", "incidentMessage", "incidentTimestamp",
                                                    "incidentType", "executionId", "activityId", "processInstanceId",
                                                    "processDefinitionId"))
-_listed_and_counted("/job", "Job", "Job", "JobDto", "Waiting and failed jobs.", JOB_FILTERS,
-                    ("jobId", "processInstanceId", "executionId", "processDefinitionId", "processDefinitionKey",
-                     "jobRetries", "jobDueDate", "jobPriority"))
+JOB_SORTING = ("jobId", "processInstanceId", "executionId", "processDefinitionId", "processDefinitionKey",
+               "jobRetries", "jobDueDate", "jobPriority")
+_listed_and_counted("/job", "Job", "Job", "JobDto", "Waiting and failed jobs.", JOB_FILTERS, JOB_SORTING)
+PATHS["/job"]["post"] = op("queryJobs", "Job", "The same, filters in the body.", params=PAGING,
+                           body=query_body("JobQueryDto", JOB_FILTERS, JOB_SORTING), ok=listed("JobDto"),
+                           errors=("400", "401"))
+PATHS["/job/count"]["post"] = op("queryJobsCount", "Job", "The same, filters in the body.",
+                                 body=json_body("JobQueryDto"), ok=COUNT, errors=("400", "401"))
+JOB_DEFINITION_SORTING = ("jobDefinitionId", "activityId", "processDefinitionId", "processDefinitionKey", "jobType",
+                          "jobConfiguration", "tenantId")
+_listed_and_counted("/job-definition", "Job Definition", "JobDefinition", "JobDefinitionDto",
+                    "The timer events and asynchronous continuations of the deployed process definitions.",
+                    JOB_DEFINITION_FILTERS, JOB_DEFINITION_SORTING)
+PATHS["/job-definition"]["post"] = op(
+    "queryJobDefinitions", "Job Definition", "The same, filters in the body.", params=PAGING,
+    body=query_body("JobDefinitionQueryDto", JOB_DEFINITION_FILTERS, JOB_DEFINITION_SORTING),
+    ok=listed("JobDefinitionDto"), errors=("400", "401"))
+PATHS["/job-definition/count"]["post"] = op("queryJobDefinitionsCount", "Job Definition", "The same, filters in "
+                                            "the body.", body=json_body("JobDefinitionQueryDto"), ok=COUNT,
+                                            errors=("400", "401"))
 _listed_and_counted("/execution", "Execution", "Execution", "ExecutionDto", "Running instances (their root "
                     "executions) the user may see.", EXECUTION_FILTERS,
                     ("instanceId", "definitionKey", "definitionId", "tenantId"))
@@ -797,7 +833,46 @@ PATHS.update({
         "get": op("getIncident", "Incident", "One open incident.", params=[ID], ok=ref("IncidentDto")),
         "delete": op("resolveIncident", "Incident", "Resolve by running the failed work again (administrators); a "
                      "new failure opens a new incident.", params=[ID], errors=ADMIN_ERRORS)},
-    "/job/{id}": {"get": op("getJob", "Job", "One waiting or failed job.", params=[ID], ok=ref("JobDto"))},
+    "/job/{id}": {"get": op("getJob", "Job", "One waiting or failed job.", params=[ID], ok=ref("JobDto")),
+                  "delete": op("deleteJob", "Job", "Not offered (400): a job is not deleted on its own, its instance "
+                               "would wait for it forever; delete the process instance, or execute the job or set "
+                               "its due date.", params=[ID], errors=ADMIN_ERRORS)},
+    "/job/{id}/duedate": {"put": op("setJobDuedate", "Job", "Set when a waiting timer fires (administrators); "
+                                    "recorded in its instance's history (a timer start event's: the system's) and "
+                                    "replayed. An asynchronous continuation or a failed job has no due date to set "
+                                    "(400).", params=[ID], body=json_body("JobDuedateDto"), errors=ADMIN_ERRORS)},
+    "/job/{id}/duedate/recalculate": {"post": op(
+        "recalculateDuedate", "Job", "Not offered (400): a due date is set with PUT /job/{id}/duedate.",
+        params=[ID, query("creationDateBased", BOOL)], errors=ADMIN_ERRORS)},
+    "/job/{id}/stacktrace": {"get": op("getStacktrace", "Job", "A failed job's error as text/plain (the engine's "
+                                       "message: there is no Java stack trace); 204 for a job that has not failed.",
+                                       params=[ID])},
+    "/job/{id}/priority": {"put": op("setJobPriority", "Job", "Not offered (400): jobs have no priorities here, "
+                                     "each runs when it is due.", params=[ID],
+                                     errors=ADMIN_ERRORS)},
+    "/job/{id}/suspended": {"put": op("updateJobSuspensionState", "Job", "Not offered (400): a job is suspended "
+                                      "with its process instance (PUT /process-instance/{id}/suspended).",
+                                      params=[ID], errors=ADMIN_ERRORS)},
+    "/job/suspended": {"put": op("updateSuspensionStateBy", "Job", "Not offered (400): jobs are suspended with "
+                                 "their process instances (PUT /process-instance/{id}/suspended).",
+                                 errors=ADMIN_ERRORS)},
+    "/job-definition/{id}": {"get": op("getJobDefinition", "Job Definition", "One job definition.", params=[ID],
+                                       ok=ref("JobDefinitionDto"))},
+    "/job-definition/{id}/suspended": {"put": op(
+        "updateJobDefinitionSuspensionState", "Job Definition", "Not offered (400): job definitions are not "
+        "suspended; a job is suspended with its process instance.", params=[ID], errors=ADMIN_ERRORS)},
+    "/job-definition/suspended": {"put": op(
+        "updateJobDefinitionSuspensionStateBy", "Job Definition", "Not offered (400): job definitions are not "
+        "suspended; a job is suspended with its process instance.", errors=ADMIN_ERRORS)},
+    "/job-definition/{id}/jobPriority": {"put": op(
+        "setJobPriorityJobDefinition", "Job Definition", "Not offered (400): jobs have no priorities here.",
+        params=[ID], errors=ADMIN_ERRORS)},
+    "/job-definition/{id}/retries": {"put": op(
+        "setJobRetriesJobDefinition", "Job Definition", "Not offered (400): set each failed job's retries with "
+        "PUT /job/{id}/retries.", params=[ID], errors=ADMIN_ERRORS)},
+    "/job/retries": {"post": op("setJobRetriesAsyncOperation", "Job", "Not offered (400): there are no batches; "
+                                "set each failed job's retries with PUT /job/{id}/retries.",
+                                errors=ADMIN_ERRORS)},
     "/job/{id}/retries": {"put": op("setJobRetries", "Job", "Retries above 0 run a failed job again "
                                     "(administrators).", params=[ID], body=json_body("RetriesDto", True),
                                     errors=ADMIN_ERRORS)},
@@ -845,6 +920,9 @@ PATHS.update({
         "getStartFormVariablesByKey", "Process Definition", "The latest version's start form fields.",
         params=[KEY] + VARIABLE_NAMES, ok=ref("VariableMap"))},
 })
+PATHS["/job/{id}/stacktrace"]["get"]["responses"].update({
+    "200": {"description": "The failed job's error.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+    "204": {"description": "The job has not failed."}})
 
 # Users and groups (web/rest_identity.py).
 USER_NAME = {"type": "string", "pattern": r"^[^\s/\\]{1,100}$"}  # engine/users.py

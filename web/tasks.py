@@ -54,7 +54,7 @@ EVENT_LABELS = {
     "status_changed": N_("状态变更"), "variables_changed": N_("修改流程数据"), "incident": N_("发生异常"),
     "instance_completed": N_("流程结束"), "migrated": N_("迁移流程版本"), "task_assigned": N_("转办"),
     "task_withdrawn": N_("撤回"), "document_added": N_("上传材料"), "document_removed": N_("移除材料"),
-    "document_retagged": N_("更改材料类型"),
+    "document_retagged": N_("更改材料类型"), "job_due_date_set": N_("修改定时器到期时间"),
 }
 REFUSALS = {
     "empty": N_("文件为空，请重新选择。"),
@@ -65,6 +65,8 @@ REFUSALS = {
     "task_quota": N_("本任务的附件总量已超过 100 MB，无法继续上传。"),
     "instance_quota": N_("本项目的附件总量已超过 500 MB，无法继续上传。"),
 }
+# project.bpmn's apply_evaluation_results: the office's opinion on next year's funds (Art 29).
+EVALUATION_WEIGHTS = {"priority": N_("优先安排"), "normal": N_("正常安排"), "reduce": N_("压减"), "suspend": N_("暂缓安排")}
 
 
 # --- access ------------------------------------------------------------------------------------
@@ -150,7 +152,8 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
         documents=docs, comments=comments, events=events, bureaus=names, people=people, case=case,
         description=instances.task_description(session, own, task.element_id, task.description),
         project=project_context(branch if branch is not None else instance.variables or {}, names),
-        findings=_plan_findings(session, instance), may_act=may_act(task, user),
+        findings=_plan_findings(session, instance), evaluation_weights=EVALUATION_WEIGHTS,
+        may_act=may_act(task, user),
         may_claim=task.state == "ready" and not task.assignee and may_act(task, user),
         may_unclaim=task.state == "ready" and task.assignee == user.name,
         colleagues=_colleagues(session, task, user) if task.state == "ready" and task.assignee == user.name else [],
@@ -161,12 +164,17 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
 
 
 def _plan_findings(session, instance: ProcessInstance) -> list:
-    """On the annual plan's tasks: the decisions against its departments it must weigh (Art 24, 27)."""
-    if instance.process_key != "annual_plan":
-        return []
+    """On the annual plan's tasks, the decisions against its departments it must weigh (Art 24, 27,
+    29); on an O&M application's, those against the applying department for next year's budget,
+    which its funds join (Art 29: the evaluation results weigh on O&M funds too)."""
     variables = instance.variables or {}
-    return projects.plan_findings(session, str(variables.get("department_codes") or "").split(","),
-                                  variables.get("plan_year"))
+    if instance.process_key == "annual_plan":
+        return projects.plan_findings(session, str(variables.get("department_codes") or "").split(","),
+                                      variables.get("plan_year"))
+    if instance.process_key == "om_funding":
+        return projects.plan_findings(session, [str(variables.get("unit") or "")],
+                                      clock.aware(clock.now()).astimezone(clock.local_zone()).year + 1)
+    return []
 
 
 def _initial_form(session, task: UserTask, specs, branch: Optional[dict], user) -> FormState:

@@ -83,6 +83,32 @@ def test_timer_event_subprocess_jobs_executed_before_their_due_date_fire_now(res
     assert jobs(rest, instance, "every_day") == [] and jobs(rest, instance, "after_ten_days") == []
 
 
+def test_timer_event_subprocess_jobs_fire_at_the_due_dates_an_administrator_sets(rest, frozen_clock):
+    """PUT /job/{id}/duedate on armed event subprocess timers (Camunda's job due date): the daily
+    reminder's first occurrence three hours later with cascade (the next one follows a day after
+    it), then the ten days' deadline on day 5, which closes the rest then, not on day 10."""
+    deploy(rest, "timer_event_subprocesses.bpmn")
+    instance = start(rest, "c7_timer_event_subprocesses", deadlineDays=10)  # 2026-03-02 09:00
+    admin = rest.as_("admin")
+    [reminder] = jobs(rest, instance, "every_day")
+    assert admin.put(f"/job/{reminder['id']}/duedate", {"duedate": "2026-03-03T12:00:00.000+0800",
+                                                        "cascade": True}).status_code == 204
+    frozen_clock.advance(timedelta(days=1))  # 03-03 09:00
+    assert services.fire_due_timers(rest.db) == 0
+    frozen_clock.advance(timedelta(hours=3))
+    assert services.fire_due_timers(rest.db) == 1
+    assert all_tasks(rest, instance) == ["remind", "review"]
+    [following] = jobs(rest, instance, "every_day")
+    assert following["dueDate"] == "2026-03-04T12:00:00.000+0800"
+    [deadline] = jobs(rest, instance, "after_ten_days")
+    assert admin.put(f"/job/{deadline['id']}/duedate", {"duedate": "2026-03-07T09:00:00.000+0800"}
+                     ).status_code == 204
+    frozen_clock.advance(timedelta(days=4))  # 03-07 12:00: the reminders of 03-04 to 03-05, then the deadline
+    services.fire_due_timers(rest.db)
+    assert all_tasks(rest, instance) == ["close_overdue"]
+    assert jobs(rest, instance, "every_day") == [] and jobs(rest, instance, "after_ten_days") == []
+
+
 def test_an_interrupting_timer_closes_what_the_process_was_doing(rest, frozen_clock):
     deploy(rest, "timer_event_subprocesses.bpmn")
     instance = start(rest, "c7_timer_event_subprocesses", deadlineDays=10)

@@ -15,9 +15,12 @@ first) and the view's `request.form` keys, with boundary and
 wrong-typed values (empty, very long, unicode, negative and huge numbers, dates at the calendar's
 ends and impossible ones, SQL/JSON/HTML meta characters), fields missing, repeated and oversized.
 
+The demo projects are seeded at SEEDED and the server runs from SERVED, four months on: the timers
+due by then have fired (`dalad timers fire-due`), so projects past their deadlines, overdue tasks and
+tasks not yet due are all there to fuzz.
 The cases are drawn from a fixed seed, and the requests sent depend on it alone: what is drawn from
 is in a fixed order (ids and names sorted, not in the database's order), the demo seed and the
-server run on a clock that starts at CLOCK whatever the day, and the server fires no timers. Two
+server run on clocks fixed whatever the day, and the server's scheduler is off. Two
 runs with one seed send the same requests, on SQLite and on PostgreSQL (FUZZ_LOG=file writes them,
 CSRF tokens masked, to compare). FUZZ_EXAMPLES sets the cases per route and user, FUZZ_SEED another
 seed (`FUZZ_EXAMPLES=40 FUZZ_SEED=7 make test-fuzz` for a longer hunt)."""
@@ -137,11 +140,14 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-# Every "now" of the demo seed and of the server counts from this moment (a Wednesday, the demo's
-# deadlines of 2026-12-31 ahead), so which tasks are due or overdue and which forms their pages
-# show is the same on any day; and the server fires no timers: a timer fires when the clock says,
-# not when a request does. The requests sent then depend on the seed alone.
-CLOCK = "2026-11-04T10:00:00+08:00"
+# Every "now" of the demo seed counts from SEEDED (a Wednesday, the demo's deadlines of 2026-12-31
+# ahead); the timers due at SERVED (a Wednesday too: the deadlines passed, the tasks due from
+# mid-March not yet) are fired once, and the server's clock counts from SERVED. So which tasks are
+# due or overdue and which forms their pages show is the same on any day; and the server fires no
+# timers of its own: a timer fires when the clock says, not when a request does. The requests sent
+# then depend on the seed alone.
+SEEDED = "2026-11-04T10:00:00+08:00"
+SERVED = "2027-03-03T10:00:00+08:00"
 _AT_CLOCK = ("import sys\nfrom datetime import datetime, timezone\nfrom engine import clock\n"
              "clock.advance(datetime.fromisoformat(sys.argv[1]) - datetime.fromtimestamp(float(sys.argv[2]), timezone.utc))\n"
              "from engine.cli import main\nsys.exit(main(sys.argv[3:]))")
@@ -150,20 +156,34 @@ _AT_CLOCK = ("import sys\nfrom datetime import datetime, timezone\nfrom engine i
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory, fuzz_database_url):
     """(base URL, database URL, log file) of a real `dalad serve` with the 办法's diagrams, the demo
-    users and the demo projects, its clock starting at CLOCK and its timer scheduler off."""
+    users and the demo projects seeded at SEEDED, the timers due at SERVED fired, its clock starting
+    at SERVED and its timer scheduler off."""
     folder = tmp_path_factory.mktemp("ui-fuzz")
     url = fuzz_database_url
     env = {"PATH": f"{BIN}:{os.environ.get('PATH', '')}", "DALAD_DATABASE_URL": url,
            "DALAD_INSTANCE_DIR": str(folder), "DALAD_HISTORY_KEY": "ui-fuzz-history-key-0123456789abcdef",
            "DALAD_SECRET_KEY": "ui-fuzz-secret-key-0123456789abcdef", "DALAD_DEMO": "1", "DALAD_SCHEDULER": "0"}
-    dalad = [sys.executable, "-c", _AT_CLOCK, CLOCK, str(time.time())]  # `dalad` with the clock moved to CLOCK
-    for args in (("init-db",), ("deploy", "bpmn/"), ("demo-seed", "--projects")):
-        done = subprocess.run([*dalad, *args], env=env, cwd=REPO, capture_output=True, text=True)
+    def dalad(at: str) -> list[str]:  # `dalad` with the clock moved to `at`
+        return [sys.executable, "-c", _AT_CLOCK, at, str(time.time())]
+
+    for at, args in ((SEEDED, ("init-db",)), (SEEDED, ("deploy", "bpmn/")), (SEEDED, ("demo-seed", "--projects")),
+                     (SERVED, ("timers", "fire-due"))):
+        done = subprocess.run([*dalad(at), *args], env=env, cwd=REPO, capture_output=True, text=True)
         assert done.returncode == 0, (args, done.stdout, done.stderr)
+    assert _timers_fired(url) > 0, "no demo project reached a deadline: SERVED fuzzes nothing a timer made"
     port = _free_port()
     base, log = f"http://127.0.0.1:{port}", folder / "serve.log"
-    with dalad_serve(base, env, log=log, command=[*dalad, "serve", "--host", "127.0.0.1", "--port", str(port)]):
+    with dalad_serve(base, env, log=log, command=[*dalad(SERVED), "serve", "--host", "127.0.0.1", "--port", str(port)]):
         yield base, url, log
+
+
+def _timers_fired(database_url: str) -> int:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return connection.scalar(text("SELECT count(*) FROM history_event WHERE type = 'timer_fired'"))
+    finally:
+        engine.dispose()
 
 
 def _ui_rules(database_url: str) -> list:

@@ -337,6 +337,8 @@ def upgrade() -> None:
     sa.Column('fired_at', engine.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('fire_count', sa.Integer(), nullable=False),
     sa.Column('called_instance_id', sa.Integer(), nullable=True),
+    sa.Column('occurrence_at', engine.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('offset_ms', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['called_instance_id'], ['process_instance.id'], ),
     sa.ForeignKeyConstraint(['definition_id'], ['process_definition.id'], ),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ),
