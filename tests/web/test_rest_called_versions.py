@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from engine import history, projects, replay
 from engine.models import ProcessDefinition, ProcessInstance
@@ -152,7 +152,17 @@ def test_a_caller_sees_of_its_call_only_what_out_passes_when_it_ends(rest):
     called = called_of(rest, root)["id"]
     assert variables(rest, root) == {"project_name": "智慧教育"}
     assert variables(rest, called) == {"title": "智慧教育"}  # camunda:in
-    assert complete(rest, call_task(rest, root, "office"), "office", finding="合格").status_code == 204
+    inspect = call_task(rest, root, "office")
+    sent = []
+
+    def note(_connection, _cursor, statement, *_):
+        sent.append(statement)
+    event.listen(rest.db.engine, "before_cursor_execute", note)
+    try:
+        assert complete(rest, inspect, "office", finding="合格").status_code == 204
+    finally:
+        event.remove(rest.db.engine, "before_cursor_execute", note)
+    assert sent and not [s for s in sent if "process_definition" in s]  # a step that starts no call reads no definition
     assert variables(rest, root) == {"project_name": "智慧教育"}
     assert variables(rest, called) == {"title": "智慧教育", "finding": "合格"}
     listed = rest.as_("admin").get("/variable-instance", processInstanceIdIn=root).get_json()
