@@ -23,8 +23,8 @@ from .errors import EngineError, ExecutionError
 from .models import ProcessDefinition, ProcessInstance, TaskCandidate, UserTask
 
 # Events that only describe what the inputs caused, or change nothing in the workflow state.
-_DERIVED = {"decision_evaluated", "call_started", "task_created", "task_cancelled", "instance_completed", "task_claimed", "task_unclaimed",
-            "status_changed", "incident", "comment_added", "document_added", "task_assigned", "task_delegated", "task_resolved",
+_DERIVED = {"decision_evaluated", "task_created", "task_cancelled", "instance_completed", "task_claimed", "task_unclaimed",
+            "call_started", "status_changed", "incident", "comment_added", "document_added", "task_assigned", "task_delegated", "task_resolved",
             "task_reminded", "document_removed", "document_retagged", "task_candidates_changed"}
 
 
