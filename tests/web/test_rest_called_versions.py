@@ -103,6 +103,11 @@ def test_a_call_runs_the_version_deployed_when_it_starts_and_keeps_it(rest):
     inspect = call_task(rest, years_ago, "office")
     assert (inspect["name"], inspect["processDefinitionId"]) == ("现场复查", second["acceptance"]["id"])
     assert complete(rest, inspect, "office", finding="合格", safety="无隐患").status_code == 204  # version 2's form
+    ui = rest.app.test_client()
+    assert login(ui, "office", PASSWORD).status_code == 302
+    with rest.db.read() as session:
+        page = text_of(ui.get(f"/projects/{session.scalar(select(ProcessInstance.id).where(ProcessInstance.rest_id == years_ago))}"))
+    assert "安全检查 无隐患" in page  # the case file labels what was submitted by version 2's form
 
     inspect = call_task(rest, running, "office")  # started before: keeps version 1, its task and its form
     assert (inspect["name"], called_of(rest, running)["definitionId"]) == ("现场检查", first["acceptance"]["id"])
