@@ -488,8 +488,8 @@ def complete_task(session: Session, task_id: int, *, user: str, data: Optional[d
 
 
 # What may have happened since a completion for it to be taken back (撤回): the next tasks were
-# offered (and rules evaluated on the way), nothing else.
-_WITHDRAWABLE_AFTER = frozenset({"task_created", "decision_evaluated"})
+# offered (and rules evaluated, calls started on the way), nothing else.
+_WITHDRAWABLE_AFTER = frozenset({"task_created", "decision_evaluated", "call_started"})
 
 
 @_one_instant

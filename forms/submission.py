@@ -19,12 +19,12 @@ from typing import Any, Mapping, Optional, Sequence
 from flask_babel import get_locale, gettext as _
 from sqlalchemy.orm import Session
 
-from engine import bureaus, compliance, documents, instances
+from engine import bureaus, compliance, documents
 from engine.models import ProcessDefinition, ProcessInstance, UserTask
 
 from . import schemas
 from .choices import for_starter, own_groups, with_choices
-from .fields import FieldSpec, fields_for_task, from_form_data, materials_of
+from .fields import FieldSpec, fields_of_task, from_form_data, materials_of
 
 KEY_PROPERTY = "dalad:businessKey"  # a start-form field that is the business key (one 项目编号)
 BUSINESS_KEY = re.compile(r"[^\s/\\]{1,100}")
@@ -63,8 +63,7 @@ def check(session: Session, task: UserTask, form: Mapping[str, Any], *, typed_va
     refused). A task that declares no form takes the API's variables as they are, as Camunda's
     does (the consistency rules still hold); its page sends none."""
     instance = session.get(ProcessInstance, task.instance_id)
-    meta = instances.definition_runtime(session, instance.definition_id).meta  # parsed once per process
-    specs = fields_for_task(session, meta, task.element_id)
+    specs = fields_of_task(session, task)
     submission = Submission(specs)
     if typed_values and not specs:
         values = {**(instance.variables or {}), **form}
@@ -97,8 +96,7 @@ def check_changes(session: Session, task: UserTask, values: Mapping[str, Any]) -
     is cleared. None: the task declares no form, and takes any variable, as its completion does
     and as Camunda's does."""
     instance = session.get(ProcessInstance, task.instance_id)  # the root: the rule table's, as at the completion
-    meta = instances.definition_runtime(session, instance.definition_id).meta
-    specs = fields_for_task(session, meta, task.element_id)
+    specs = fields_of_task(session, task)
     if not specs:
         return None
     submission = Submission(specs)
