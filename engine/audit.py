@@ -33,6 +33,7 @@ from .errors import EngineError, InvalidInput, NotFound
 from .models import (STEP_EVENTS, Bureau, Document, HistoryEvent, ProcessDefinition, ProcessInstance,
                      Timer, User, UserBureau)
 from .rendering import Highlight
+from .specs import called_version, process_key
 from .xmlsafe import parse_xml
 
 ACCESS_CHAIN = "access"
@@ -296,8 +297,9 @@ def step_at(session: Session, instance_id: int, seq: Optional[int] = None, *, pa
         if sub is None:
             raise NotFound(f"call activity '{element}' has not run in instance {instance_id} by event {seq}")
         caller = diagram_file(definition)
-        process_id = caller.called.get(element) or sub.spec.name
-        definition = called_definition(session, definition, process_id)
+        version = called_version(sub.spec.name)  # the version the call ran, resolved when it started
+        definition = session.get(ProcessDefinition, version) if version is not None else \
+            called_definition(session, definition, caller.called.get(element) or sub.spec.name)
         workflow = sub
         opened.append(element)
         opened_names.append(caller.names.get(element, element))
@@ -309,7 +311,7 @@ def step_at(session: Session, instance_id: int, seq: Optional[int] = None, *, pa
         state = "active" if element in highlight.active else "completed" if element in highlight.completed else None
         if state:
             links.append(CallActivityLink(element, file.names.get(element, element), state))
-    return Step(instance, seq, chosen.seq, event, definition, workflow.spec.name, file, highlight, waits,
+    return Step(instance, seq, chosen.seq, event, definition, process_key(workflow.spec.name), file, highlight, waits,
                 data_at(workflow), links, opened, opened_names, problem)
 
 
@@ -485,8 +487,7 @@ def _stored_state_difference(session: Session, instance: ProcessInstance) -> str
     base = "the stored instance state is not what its history produces (edited outside the engine)"
     try:
         produced = replay.replay(session, instance.id, keep_steps=True, until_seq=instance.history_count)
-        definition = instances.definition_runtime(session, instance.definition_id)
-        stored = runtime.load_state(instance.state, definition.spec, definition.subprocess_specs)
+        stored = instances.stored_workflow(session, instance)
     except Exception:  # noqa: BLE001 - a state too damaged to load is itself the answer
         return base + "; the stored state cannot even be read"
     if not produced.steps:

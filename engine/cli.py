@@ -350,16 +350,18 @@ def cmd_start(args, settings: Settings, db: Database) -> int:
     variables = parse_variables(args.var)
     with db.write() as session:
         user = users.get_user(session, args.user) if args.user else None
-        form_override = None
+        form_override, business_key = None, args.business_key
         if args.override is not None:
             form_override = _override_reason(user, args.override, "start a process without its start form's checks")
         else:
             submitted = submission.check_start(session, services.process_definition(session, args.key), variables,
-                                               user.groups if user else ())
+                                               user.groups if user else (),
+                                               is_admin=user is not None and bureaus.ADMIN in user.role_names,
+                                               business_key=args.business_key)
             if not submitted.ok:
                 raise InvalidInput(f"the start form of '{args.key}': {submitted.problems()}")
-            variables = submitted.variables
-        row = services.start_process(session, args.key, business_key=args.business_key,
+            variables, business_key = submitted.variables, submitted.business_key
+        row = services.start_process(session, args.key, business_key=business_key,
                                      variables=variables, user=args.user, form_override=form_override)
         line = f"{row.id}  {row.status}"
     print(line)

@@ -17,8 +17,10 @@ four kinds, each reading the events of an instance in order:
   `variable` (Art 21: the ten acceptance materials).
 * `consistent`   — at a `trigger` event, the expression `check` holds over the values then
   (money, dates and verdicts against each other: Art 8, 13, 20, 21). These rules are also
-  enforced when a task completes or a process starts, on every channel (task page, REST, CLI):
-  a submission that breaks one is refused with `message_zh` next to the form field `field`.
+  enforced when a task completes or a process starts (a trigger of type `instance_started` at
+  its start event), on every channel (task and start pages, REST, CLI): a submission that breaks
+  one is refused with `message_zh` (`message_en` in English) next to the form field `field`. The
+  audit reads `today()` in a check as the day of the event.
 
 An event matcher is `{"types": [...], "elements": [...], "when": "${...}"}`: event types (default
 `task_completed`), element ids (default any) and an expression evaluated by engine/expressions.py
@@ -210,6 +212,16 @@ DEFAULT_RULES += [
     _consistent("art27_no_work_while_suspended", "第二十七条", "暂停建设期间办理项目事项",
                 "Work on a project while its construction is suspended", [], "${suspended != true}", "suspended",
                 "项目已被暂停建设（第二十七条），恢复建设前不能办理本项目的待办"),
+    {"id": "art27_rectification_deadline_ahead", "article": "第二十七条", "kind": "consistent",
+     "title_zh": "整改期限不晚于下达整改通知之日", "title_en": "Rectification deadline not after the day of the order",
+     "description_zh": "发现违反规定或批复要求的，应当要求项目建设单位限期整改：整改期限须晚于下达通知之日，"
+                       "已过的期限使整改环节直接逾期。",
+     "description_en": "A rectification order gives the unit a deadline after the day it is issued; one already "
+                       "passed would skip the rectification as overdue.",
+     "trigger": {"types": ["instance_started"], "elements": [SUPERVISION["order"]]},
+     "check": "${date(" + SUPERVISION["deadline"] + ") > today()}", "field": SUPERVISION["deadline"],
+     "message_zh": "整改期限须晚于下达整改通知之日", "message_en": "The deadline must be after the day of the order",
+     "processes": ["supervision"]},
 ]
 
 
@@ -669,10 +681,26 @@ def _check_consistent(session, rule: Rule, project: _Project, now) -> Optional[l
     triggers = project.matching(rule.matchers["trigger"], session)
     if not triggers:
         return None
-    return [_breach(project, "inconsistent", f"event {event['seq']} ('{event.get('element_id')}'): {rule.message_zh}",
-                    {"element": event.get("element_id"), "seq": event["seq"], "field": rule.field,
-                     "message": rule.message_zh}, [event])
-            for index, event in triggers if not _holds(rule, project.variables[index])]
+    out = []
+    for index, event in triggers:
+        with clock.frozen_at(_at(event)):  # today() is the day of the event, not of the audit
+            holds = _holds(rule, _values_at(project, index))
+        if not holds:
+            out.append(_breach(project, "inconsistent", f"event {event['seq']} ('{event.get('element_id')}'): "
+                               f"{rule.message_zh}", {"element": event.get("element_id"), "seq": event["seq"],
+                                                      "field": rule.field, "message": rule.message_zh}, [event]))
+    return out
+
+
+def _values_at(project: _Project, index: int) -> dict:
+    """The variables a consistency rule reads at an event: at a message start, the message's (its
+    `message_correlated` event follows the start's)."""
+    event = project.events[index]
+    following = index + 1
+    if event["type"] == "instance_started" and (event.get("data") or {}).get("message") \
+            and following < len(project.events) and project.events[following]["type"] == "message_correlated":
+        return project.variables[following]
+    return project.variables[index]
 
 
 _KINDS = {"before_gate": _check_before_gate, "requires": _check_requires, "deadline": _check_deadline,
@@ -683,7 +711,11 @@ _KINDS = {"before_gate": _check_before_gate, "requires": _check_requires, "deadl
 class Inconsistency:
     rule_id: str
     field: str
-    message: str
+    message: str  # message_zh
+    message_en: str = ""
+
+    def message_in(self, language: str) -> str:
+        return self.message_en if language == "en" and self.message_en else self.message
 
 
 class RuleViolation(InvalidInput):
@@ -706,7 +738,7 @@ def inconsistencies(process_key: str, element_id: str, variables: dict, *,
         if not rule.matchers["trigger"].matches({"type": event_type, "element_id": element_id}, variables):
             continue
         if not _holds(rule, variables):
-            found.append(Inconsistency(rule.id, rule.field, rule.message_zh))
+            found.append(Inconsistency(rule.id, rule.field, rule.message_zh, rule.message_en))
     return found
 
 

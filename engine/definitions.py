@@ -27,8 +27,8 @@ from SpiffWorkflow.bpmn.specs.defaults import EventSubprocess as DefaultEventSub
 from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
 from SpiffWorkflow.camunda.parser.task_spec import SubWorkflowParser as CamundaSubWorkflowParser
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from . import bureaus, clock, dmn, foreign, runtime, specs
 from .errors import DefinitionInvalid, EngineError, Problem
@@ -381,6 +381,10 @@ def _extension_config(tree, filename: str, problems: list[Problem]) -> dict:
                     config[direction].append({k: el.get(k) for k in ("source", "sourceExpression", "target",
                                                                       "variables", "local", "businessKey")
                                               if el.get(k) is not None})
+            binding = (activity.get(f"{{{CAMUNDA_NS}}}calledElementBinding") or "latest").strip()
+            config["binding"] = {"binding": binding, "version": (activity.get(
+                f"{{{CAMUNDA_NS}}}calledElementVersion") or "").strip() or None, "version_tag": (activity.get(
+                f"{{{CAMUNDA_NS}}}calledElementVersionTag") or "").strip() or None}
             mappings[(scope_of(activity), activity.get("id"))] = {"dalad_call": config}
         for element in process.iter():
             if not isinstance(element.tag, str) or not element.get("id"):
@@ -696,11 +700,8 @@ def _split(text: Optional[str]) -> list[str]:
 
 # --- storing -----------------------------------------------------------------------------------
 
-def prepare_bundle(session: Session, files: list[BundleFile], *,
-                all_versions: bool = False) -> tuple[ParsedBundle, set[str]]:
-    """Parse and check a bundle against what is deployed, with the deployed callers that must be
-    deployed again beside its new versions (their files added, a note each in the warnings).
-    Returns the bundle and the keys of those callers. Stores nothing."""
+def prepare_bundle(session: Session, files: list[BundleFile]) -> ParsedBundle:
+    """Parse and check a bundle against what is deployed. Stores nothing."""
     def resolve_process(key: str, pin: Optional[tuple[str, str]] = None):
         """The file and version of process `key` deployed: the latest, or the one `pin` names
         (("version", "3") or ("version tag", "2026.1"): the latest of that tag)."""
@@ -717,15 +718,7 @@ def prepare_bundle(session: Session, files: list[BundleFile], *,
                             lambda key: _latest(session, DecisionDefinition, key) is not None,
                             lambda ids: bureaus.unknown_groups(session, ids))
 
-    bundle = parse(files)
-    new_keys = {p.key for p in bundle.processes if all_versions or _changed(session, p)}
-    bundled = {p.key for p in bundle.processes}
-    followers, notes = _callers_following(session, new_keys, bundled, {f.name for f in files})
-    outside = [BundleFile(d.resource.name, d.resource.content) for k, d in followers.items() if k not in bundled]
-    if outside:
-        bundle = dataclasses.replace(parse(files + outside), warnings=bundle.warnings)
-    bundle.warnings = bundle.warnings + notes
-    return bundle, set(followers)
+    return parse(files)
 
 
 def deploy(session: Session, files: list[BundleFile], *, name: str, source: Optional[str] = None,
@@ -733,7 +726,7 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
            changed_only: bool = False, all_versions: bool = False) -> DeploymentResult:
     """Store a bundle as a deployment; new versions only for content that changed (with
     `all_versions`, of everything in it, as Camunda deploys without deploy-changed-only)."""
-    bundle, followers = prepare_bundle(session, files, all_versions=all_versions)
+    bundle = prepare_bundle(session, files)
     deployment = Deployment(name=name, source=source, tenant_id=tenant_id, deployed_by=user,
                             deployed_at=clock.now(),
                             warnings=[dataclasses.asdict(w) for w in bundle.warnings] or None)
@@ -752,8 +745,7 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
     items: list[DeployedItem] = []
     for p in bundle.processes:
         latest = _latest(session, ProcessDefinition, p.key)
-        if latest is not None and latest.content_hash == p.file.sha256 and not all_versions and \
-                p.key not in followers:
+        if latest is not None and latest.content_hash == p.file.sha256 and not all_versions:
             items.append(DeployedItem("process", p.key, latest.version, latest.id, False, latest.name,
                                       latest.resource.name))
             continue
@@ -795,56 +787,6 @@ def deploy(session: Session, files: list[BundleFile], *, name: str, source: Opti
         for f in files:
             resource_for(f)
     return DeploymentResult(deployment, items, bundle.warnings)
-
-
-def _changed(session: Session, parsed: ParsedProcess) -> bool:
-    latest = _latest(session, ProcessDefinition, parsed.key)
-    return latest is None or latest.content_hash != parsed.file.sha256
-
-
-def _callers_following(session: Session, new_keys: set[str], bundled: set[str],
-                       file_names: set[str]) -> tuple[dict[str, ProcessDefinition], list[Problem]]:
-    """The processes to deploy again with this deployment's new versions. A call activity of binding
-    `latest` (Camunda's default) calls the latest version, and the called version is bundled into
-    the caller's spec: so the latest version of each caller (and of their callers in turn) gets a new
-    version, from the bundle's file or else from its own. Returns them by key, with a note each."""
-    if not new_keys:
-        return {}, []
-    newest = select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("version")) \
-        .group_by(ProcessDefinition.key).subquery()
-    latest = {d.key: d for d in session.scalars(
-        select(ProcessDefinition).options(load_only(ProcessDefinition.key, ProcessDefinition.version,
-                                                    ProcessDefinition.meta, ProcessDefinition.resource_id))
-        .join(newest, and_(ProcessDefinition.key == newest.c.key, ProcessDefinition.version == newest.c.version)))}
-    followers: dict[str, ProcessDefinition] = {}
-    notes: list[Problem] = []
-    changed = sorted(new_keys)
-    while changed:
-        called = changed.pop(0)
-        called_version = latest[called].version + 1 if called in latest else 1
-        for key, definition in sorted(latest.items()):
-            if key in new_keys or key in followers or \
-                    called not in (definition.meta or {}).get("called_user_tasks", {}):
-                continue
-            tree = parse_xml(definition.resource.content, definition.resource.name)
-            calls = [a for a in tree.getroot().iter(f"{{{BPMN_NS}}}callActivity") if a.get("calledElement") == called
-                     and (a.get(f"{{{CAMUNDA_NS}}}calledElementBinding") or "latest").strip() == "latest"]
-            if not calls:
-                continue
-            where = dict(file=definition.resource.name, line=calls[0].sourceline, element_id=calls[0].get("id"),
-                         element_type="callActivity")
-            said = f"{key} (version {definition.version}) calls {called} with binding 'latest'"
-            if key not in bundled and definition.resource.name in file_names:
-                notes.append(Problem(message=f"{said} but is not deployed again: this deployment has another file "
-                                             f"named {definition.resource.name}; deploy it again yourself", **where))
-                continue
-            followers[key] = definition
-            file_names.add(definition.resource.name)
-            notes.append(Problem(message=f"{said}: deployed again as version {definition.version + 1} with this "
-                                         f"deployment's {called} version {called_version}, for the instances "
-                                         f"started from now on", **where))
-            changed.append(key)
-    return followers, notes
 
 
 def _schedule_timer_starts(session: Session, definition: ProcessDefinition, filename: str) -> None:

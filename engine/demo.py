@@ -4,9 +4,11 @@ Needs the diagrams of bpmn/ deployed. Idempotent: a demo business key that alrea
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
-from engine import services
+from engine import clock, services
 from engine.models import ProcessInstance
 
 CODE = "2026-150621-65-01-000901"
@@ -92,7 +94,7 @@ def seed_demo_projects(db) -> list[str]:
             services.start_process(s, "supervision", business_key="DEMO-SV-003", user="cac", variables={
                 "project_id": "DEMO-P-003", "project_name": "教育城域网升级（演示）", "unit": "edu", "issuer": "cac",
                 "problem": "未开展密码应用安全性评估", "article": "第十二条、第二十七条",
-                "rectification_deadline": "2026-12-31"})
+                "rectification_deadline": (clock.today() + timedelta(days=60)).isoformat()})  # Art 27: ahead
         added.append("DEMO-P-003")
     if "DEMO-PLAN-2027" in missing:  # the annual plan's call, departments submitting
         with db.write() as s:

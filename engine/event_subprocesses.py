@@ -41,7 +41,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import clock, timers
 from .errors import ExecutionError, ExpressionError
 from .expressions import compile_template
-from .specs import call_scope
+from .specs import CalledSpecs, call_scope
 
 TIMERS = "dalad_esp_timers"  # root task internal data: {event subprocess: its armed timer}
 
@@ -53,7 +53,7 @@ def _triggers(scope) -> list:
 
 
 def _starts(scope, name: str) -> list:
-    return scope.top_workflow.subprocess_specs[name].bpmn_start_events
+    return scope.top_workflow.subprocess_specs[scope.spec.task_specs[name].spec].bpmn_start_events
 
 
 def interrupting(scope, name: str) -> bool:
@@ -89,12 +89,13 @@ def _timer_start(scope, name: str):
 
 def has_nested(workflow) -> bool:
     """Whether the process has event subprocesses below its own level, in embedded subprocesses or
-    called processes (kept on its spec)."""
-    spec = workflow.spec
-    found = spec.__dict__.get("_dalad_nested_esp")
+    called processes (kept on its spec, or on the specs of the called versions it runs)."""
+    subs = workflow.subprocess_specs
+    kept = subs.__dict__ if isinstance(subs, CalledSpecs) else workflow.spec.__dict__
+    found = kept.get("_dalad_nested_esp")
     if found is None:
-        found = spec._dalad_nested_esp = any(getattr(sub.start, "trigger_specs", None)
-                                            for sub in workflow.subprocess_specs.values() if sub is not None)
+        found = kept["_dalad_nested_esp"] = any(getattr(sub.start, "trigger_specs", None)
+                                                for sub in subs.values() if sub is not None)
     return found
 
 

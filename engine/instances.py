@@ -15,13 +15,14 @@ from datetime import datetime
 from typing import Any, Optional
 
 from lxml import etree
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from . import clock, dmn, history, inbox, incidents, project_columns, runtime, stepsql
 from . import called as called_processes
-from .specs import call_scope, is_call
+from .specs import VERSION_MARK, call_scope, called_version, is_call
 from .errors import ExecutionError, InstanceNotRunning, InvalidInput, NotFound
 from .expressions import compile_template, text_of
 from .xmlsafe import parse_xml
@@ -63,6 +64,7 @@ _decision_files = _LRU(256)  # decision definition id -> {decision id: parsed De
 _workflows = _LRU(2048)   # instance id -> (revision, workflow)
 _tenants = _LRU(256)  # deployment id -> (its tenant,): a deployment never changes
 _documentation = _LRU(256)  # definition id -> {user task element id: its documentation}
+_called_specs = _LRU(256)  # definition id -> its specs as a called version runs them (called_specs)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,31 @@ def definition_runtime(session: Session, definition_id: int) -> DefinitionRuntim
         spec, subs = runtime.spec_from_dict(row.spec)
         cached = DefinitionRuntime(row.id, row.key, row.version, row.deployment_id, row.meta, spec, subs)
         _definitions.put(definition_id, cached)
+    return cached
+
+
+def called_specs(session: Session, definition_id: int) -> dict:
+    """The specs of a definition version as a call runs them (engine/called.py): its process's
+    named "<process id>@<definition id>", its embedded subprocesses' keyed the same way (and
+    found so by the subprocess elements of this copy), so that calls of several versions of one
+    process run side by side in one workflow. Objects of their own: the definition's are not renamed."""
+    cached = _called_specs.get(definition_id)
+    if cached is None:
+        row = session.get(ProcessDefinition, definition_id)
+        if row is None:
+            raise NotFound(f"process definition {definition_id} does not exist")
+        spec, subs = runtime.spec_from_dict(row.spec)
+        suffix = f"{VERSION_MARK}{definition_id}"
+        cached = {}
+        for name, process_spec in [*subs.items(), (spec.name, spec)]:
+            if process_spec is None:
+                continue
+            for task_spec in process_spec.task_specs.values():
+                if isinstance(task_spec, SubWorkflowTask) and not is_call(task_spec):
+                    task_spec.spec += suffix
+            cached[name + suffix] = process_spec
+        spec.name += suffix
+        _called_specs.put(definition_id, cached)
     return cached
 
 
@@ -186,10 +213,13 @@ class DecisionResolver:
         return records
 
 
-def attach_decisions(session: Session, handle_or_workflow, definition: "DefinitionRuntime",
-                     replayed: Optional[list] = None) -> None:
+def attach_resolvers(session: Session, handle_or_workflow, definition: "DefinitionRuntime",
+                     replayed_decisions: Optional[list] = None, replayed_calls: Optional[list] = None) -> None:
+    """What finds, while the workflow runs, the decision version each business rule task
+    evaluates and the called version each call runs (replaying: those the history recorded)."""
     workflow = getattr(handle_or_workflow, "workflow", handle_or_workflow)
-    workflow.dalad_decisions = DecisionResolver(session, definition, replayed)
+    workflow.dalad_decisions = DecisionResolver(session, definition, replayed_decisions)
+    called_processes.attach(session, workflow, definition, replayed_calls)
 
 
 def clear_caches() -> None:
@@ -198,6 +228,7 @@ def clear_caches() -> None:
     _workflows.clear()
     _tenants.clear()
     _documentation.clear()
+    _called_specs.clear()
 
 
 @event.listens_for(Session, "after_commit")
@@ -298,8 +329,8 @@ def load(session: Session, instance_id: int, *, require_active: bool = True,
     if cached is not None and cached[0] == row.revision:
         workflow = cached[1]
     else:
-        workflow = runtime.load_state(row.state, definition.spec, definition.subprocess_specs)
-    attach_decisions(session, workflow, definition)
+        workflow = stored_workflow(session, row, definition)
+    attach_resolvers(session, workflow, definition)
     return Handle(row, definition, workflow)
 
 
@@ -310,10 +341,11 @@ def branch_variables(session: Session, row: ProcessInstance, task_uuid: str) -> 
     return None if task is None else runtime.plain(task.data)
 
 
-def stored_workflow(session: Session, row: ProcessInstance):
+def stored_workflow(session: Session, row: ProcessInstance, definition: Optional["DefinitionRuntime"] = None):
     """The instance's workflow as stored, to read (not to change: see `load`)."""
-    definition = definition_runtime(session, row.definition_id)
-    return runtime.load_state(row.state, definition.spec, definition.subprocess_specs)
+    definition = definition or definition_runtime(session, row.definition_id)
+    return runtime.load_state(row.state, definition.spec, definition.subprocess_specs,
+                              lambda version: called_specs(session, version))
 
 
 def create(session: Session, definition_id: int, *, business_key: Optional[str],
@@ -331,7 +363,7 @@ def create(session: Session, definition_id: int, *, business_key: Optional[str],
         "instance_created", actor=user, data={"instance": row.id, "process": f"{definition.key}:{definition.version}",
                                               "business_key": business_key}), created=row.id)
     workflow = runtime.new_workflow(definition.spec, definition.subprocess_specs)
-    attach_decisions(session, workflow, definition)
+    attach_resolvers(session, workflow, definition)
     return Handle(row, definition, workflow)
 
 
@@ -351,6 +383,8 @@ def save(session: Session, handle: Handle) -> None:
     now = clock.now()
     for record in workflow.dalad_decisions.take_records():
         handle.events.append(history.Event("decision_evaluated", element_id=record.pop("element_id"), data=record))
+    for record in workflow.dalad_called.take_records():
+        handle.events.append(history.Event("call_started", element_id=record.pop("element_id"), data=record))
     snap = runtime.snapshot(workflow)
     columns = {"state": runtime.dump_state(workflow), "revision": row.revision + 1, "updated_at": now,
                "variables": runtime.plain(visible_variables(workflow, snap.ready))}
@@ -378,7 +412,9 @@ def save(session: Session, handle: Handle) -> None:
     count, head = history.append(session, row.id, row.history_count, row.history_head, handle.events,
                                  runtime.state_digest(workflow))
     columns["history_count"], columns["history_head"] = count, head
-    columns.update(project_columns.columns(session, row.id, columns["variables"],
+    project_variables = runtime.plain(visible_variables(workflow, snap.ready, calls_too=True)) \
+        if handle.calls else columns["variables"]
+    columns.update(project_columns.columns(session, row.id, project_variables,
                                            [task_id for task_id, _element in handle.open_tasks.values()],
                                            handle.opened_texts))
     for name in ("status", "variables", "open_tasks", *project_columns.COLUMNS):  # an unchanged indexed or
@@ -400,12 +436,14 @@ def write_columns(session: Session, obj, columns: dict) -> None:
         set_committed_value(obj, name, value)
 
 
-def visible_variables(workflow, ready, call: Optional[str] = None) -> dict:
+def visible_variables(workflow, ready, call: Optional[str] = None, *, calls_too: bool = False) -> dict:
     """The process data as an official sees it now: the data of the latest finished step (of the
     process, or of a running embedded or event subprocess in it, whichever finished last), then of
     the ready tasks. `workflow` runs one process instance of the tree: the root's own (`call`
-    None: with the ready tasks of its calls too, which pages such as the projects' read), or a
-    called one (its call activity's task uuid: its own steps and tasks alone)."""
+    None), or a called one (its call activity's task uuid); each its own steps and tasks alone, as
+    in Camunda, where a caller sees of a call only what its `camunda:out` mappings pass when it
+    ends. `calls_too`: the root's with the ready tasks of its calls too, from which the project
+    columns read the stage a stage review is given (project_columns.columns)."""
     data = dict(workflow.data)
     top = workflow.top_workflow
     if not top.subprocesses:  # (most processes: nothing below their own level)
@@ -421,7 +459,7 @@ def visible_variables(workflow, ready, call: Optional[str] = None) -> dict:
     for task in sorted(steps, key=lambda t: t.last_state_change):
         data.update(task.data)
     for task in ready:
-        if call is None or task.workflow is workflow or call_scope(task.workflow) == call:
+        if calls_too or task.workflow is workflow or call_scope(task.workflow) == call:
             data.update(task.data)
     return data
 
@@ -453,7 +491,7 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
         if uuid in before:
             continue
         element = task.task_spec.bpmn_id
-        called = _called_user_tasks(handle.meta, task)
+        called = _called_user_tasks(session, handle.meta, task)
         attrs = (called or {}).get(element) or handle.meta["user_tasks"].get(element, {})
         values = _new_user_task(row, task, element, attrs, now)
         values["called_instance_id"] = called_processes.of_task(handle.calls, task)
@@ -470,22 +508,22 @@ def _sync_user_tasks(session: Session, handle: Handle, ready_tasks: list, now: d
     handle.open_tasks = opened
 
 
-def _called_user_tasks(meta: dict, task) -> Optional[dict]:
+def _called_user_tasks(session: Session, meta: dict, task) -> Optional[dict]:
     """The user-task attributes of the called process `task` belongs to (through its embedded and
-    event subprocesses); None for a task of the root's own process."""
-    called = meta.get("called_user_tasks")
-    if not called:
-        return None
+    event subprocesses): of the version its call runs; None for a task of the root's own process."""
     workflow = task.workflow
-    found = called.get(workflow.spec.name)
     top = workflow.top_workflow
-    while found is None and workflow is not top:
+    while workflow is not top:
         owner = top.get_task_from_id(workflow.parent_task_id)
-        if owner is None or is_call(owner.task_spec):
+        if owner is None:
             return None
+        if is_call(owner.task_spec):
+            version = called_version(workflow.spec.name)
+            if version is not None:
+                return definition_runtime(session, version).meta["user_tasks"]
+            return (meta.get("called_user_tasks") or {}).get(workflow.spec.name)  # the version the caller bundled
         workflow = owner.workflow
-        found = called.get(workflow.spec.name) if workflow is not top else None
-    return found
+    return None
 
 
 _TASK_COLUMNS = [

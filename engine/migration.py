@@ -35,7 +35,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import called, clock, event_subprocesses, history, inbox, instances, project_columns, runtime
+from . import called, clock, event_subprocesses, history, inbox, instances, project_columns, runtime, specs
 from .errors import EngineError, ExecutionError, InstanceNotRunning, InvalidInput, NotFound
 from .models import (ExternalTask, MessageSubscription, ProcessDefinition, ProcessInstance, Timer,
                      UserTask)
@@ -116,11 +116,22 @@ def migrate_workflow(workflow, spec, subprocess_specs: dict, mapping: Optional[d
     """
     mapping = _checked_mapping(mapping, spec, subprocess_specs)
     copy = runtime.load_state(runtime.dump_state(workflow), workflow.spec, workflow.subprocess_specs)
+    # A call that runs the version resolved when it started keeps it (in Camunda the called instance
+    # is not migrated with its caller): its specs go along, its tasks stay as they are.
+    running = {name: found for name, found in workflow.subprocess_specs.items()
+               if specs.called_version(name) is not None}
+    if running:
+        subprocess_specs = runtime.with_called_specs(subprocess_specs, running)
     reasons, notes, active, moved = [], [], [], {}
     targets = {}  # task id -> target task spec (None: not in the target version)
     pools = [(copy, spec)]
+    kept = set()  # tasks of the calls that keep their version: their own spec is their target
     for sub_id, sub in list(copy.subprocesses.items()):
         parent = copy.get_task_from_id(sub_id)
+        if running and _in_called_version(copy, sub):
+            targets.update((task.id, task.task_spec) for task in sub.tasks.values())
+            kept.update(sub.tasks)
+            continue
         sub_target = subprocess_specs.get(sub.spec.name)
         parent_target = _target_spec(parent.task_spec, _process_of(parent, copy, spec, subprocess_specs), mapping)
         if sub_target is None or parent_target is None or getattr(parent_target, "spec", None) != sub.spec.name:
@@ -135,7 +146,7 @@ def migrate_workflow(workflow, spec, subprocess_specs: dict, mapping: Optional[d
         for task in pool.tasks.values():
             targets[task.id] = _target_spec(task.task_spec, target_spec, mapping)
     for pool, target_spec in pools:
-        _collect_active(pool, targets, active, moved, reasons)
+        _collect_active(pool, targets, active, moved, reasons, kept)
         _check_structure(pool, targets, reasons)
         _check_timers(pool, targets, notes)
     if reasons:
@@ -211,8 +222,10 @@ def _kind(task_spec) -> str:
     return f"{kind}/{type(definition).__name__}" if definition is not None else kind
 
 
-def _collect_active(pool, targets: dict, active: list, moved: dict, reasons: list) -> None:
+def _collect_active(pool, targets: dict, active: list, moved: dict, reasons: list, kept: set) -> None:
     for task in pool.get_tasks(state=_ACTIVE):
+        if task.id in kept:
+            continue
         old, new = task.task_spec, targets[task.id]
         element = _element(old)
         target = _element(new) if new is not None else None
@@ -378,7 +391,7 @@ def _check_instance(session: Session, row: ProcessInstance, target: instances.De
     if check.reasons:
         return check, None
     if workflow is None:
-        workflow = runtime.load_state(row.state, source.spec, source.subprocess_specs)
+        workflow = instances.stored_workflow(session, row, source)
     try:
         result = migrate_workflow(workflow, target.spec, target.subprocess_specs, mapping)
     except MigrationRefused as refused:
@@ -394,7 +407,7 @@ def _active_of(workflow, target: instances.DefinitionRuntime, mapping: dict) -> 
     found, seen = [], set()
     for task in workflow.get_tasks(state=_ACTIVE):
         spec = task.task_spec
-        if not getattr(spec, "bpmn_id", None) or spec.bpmn_id in seen:
+        if not getattr(spec, "bpmn_id", None) or spec.bpmn_id in seen or _in_called_version(workflow, task.workflow):
             continue
         seen.add(spec.bpmn_id)
         process = target.spec if task.workflow is workflow else target.subprocess_specs.get(task.workflow.spec.name)
@@ -455,7 +468,7 @@ def _migrate(session, instance_id, target_definition_id, mapping, user) -> Proce
             raise InstanceNotRunning(f"process instance {instance_id} is {row.status}")
         raise MigrationRefused(check.reasons, instance_id)
     workflow = result.workflow
-    instances.attach_decisions(session, workflow, target)
+    instances.attach_resolvers(session, workflow, target)
     handle = instances.Handle(row, target, workflow)
     handle.events.append(history.Event(
         "migrated", actor=user, versions={"process": label(target)},
@@ -466,7 +479,7 @@ def _migrate(session, instance_id, target_definition_id, mapping, user) -> Proce
     instances.save(session, handle)
     _retarget_rows(session, row, target, workflow)
     project_columns.refresh(session, row)  # its open tasks' names are the target version's
-    called.retarget(session, row)
+    called.retarget(session, row, workflow)
     return row
 
 
@@ -481,7 +494,9 @@ def _retarget_rows(session: Session, row: ProcessInstance, target: instances.Def
         new_element = task.task_spec.bpmn_id
         open_tasks[uuid] = [task_id, new_element]
         task_row = session.get(UserTask, task_id)
-        values = instances._new_user_task(row, task, new_element, target.meta["user_tasks"].get(new_element, {}), now)
+        called = instances._called_user_tasks(session, target.meta, task)  # a called process's task: its version's
+        attrs = (called or {}).get(new_element) or target.meta["user_tasks"].get(new_element, {})
+        values = instances._new_user_task(row, task, new_element, attrs, now)
         for column in ("element_id", "name", "lane", "form_key", "candidate_groups", "candidate_users", "description"):
             if getattr(task_row, column) != values[column]:
                 setattr(task_row, column, values[column])
@@ -528,6 +543,15 @@ def migrate_each(db, instance_ids: list[int], target_definition_id: int, mapping
     return outcomes
 
 
+def _in_called_version(top, workflow) -> bool:
+    """Whether `workflow` runs in a call of a version resolved when the call started."""
+    while workflow is not top:
+        if specs.called_version(workflow.spec.name) is not None:
+            return True
+        workflow = top.get_task_from_id(workflow.parent_task_id).workflow
+    return False
+
+
 def replay_migration(session: Session, workflow, data: dict):
     """Re-run a recorded migration on a replayed workflow (engine.replay)."""
     key, _, version = str(data.get("to") or "").rpartition(":")
@@ -541,4 +565,5 @@ def replay_migration(session: Session, workflow, data: dict):
     except MigrationRefused as exc:
         raise ExecutionError(f"the migration to {data.get('to')} cannot be re-executed: {exc}") from exc
     result.workflow.dalad_decisions = getattr(workflow, "dalad_decisions", None)
+    result.workflow.dalad_called = getattr(workflow, "dalad_called", None)
     return result.workflow

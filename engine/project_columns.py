@@ -13,6 +13,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Iterable, Optional
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import stepsql
@@ -138,8 +139,14 @@ def columns(session: Session, instance_id: int, variables: dict, ready: Iterable
 
 def refresh(session: Session, row: ProcessInstance) -> None:
     """Set the project columns of a root instance whose tasks changed outside a step (terminated,
-    migrated)."""
+    migrated): from its variables with those of its running calls (as a step reads them, the stage
+    a running stage review is given among them)."""
     ready = [task_id for task_id, _element in (row.open_tasks or {}).values()]
-    for name, value in columns(session, row.id, row.variables or {}, ready).items():
+    variables = dict(row.variables or {})
+    for called in session.scalars(select(ProcessInstance.variables).where(
+            ProcessInstance.root_instance_id == row.id, ProcessInstance.status.not_in(("completed", "terminated")))
+            .order_by(ProcessInstance.id)):
+        variables.update(called or {})
+    for name, value in columns(session, row.id, variables, ready).items():
         if getattr(row, name) != value:
             setattr(row, name, value)

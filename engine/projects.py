@@ -440,8 +440,7 @@ def diagram_highlight(session: Session, row: ProcessInstance) -> Highlight:
     """The instance's position on its diagram: done, current, the flows taken, waits, failures."""
     highlight = Highlight()
     if row.state:
-        definition = instances.definition_runtime(session, row.definition_id)
-        workflow = runtime.load_state(row.state, definition.spec, definition.subprocess_specs)
+        workflow = instances.stored_workflow(session, row)
         _paint(workflow, highlight, _flows(session, row.definition_id))
     for kind, _uuid, element, detail in row.waits or []:
         if kind == "timer":

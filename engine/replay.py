@@ -8,6 +8,7 @@ status and open tasks; each ready inbox row, its candidates) that is not what th
 """
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +24,7 @@ from .models import ProcessDefinition, ProcessInstance, TaskCandidate, UserTask
 
 # Events that only describe what the inputs caused, or change nothing in the workflow state.
 _DERIVED = {"decision_evaluated", "task_created", "task_cancelled", "instance_completed", "task_claimed", "task_unclaimed",
-            "status_changed", "incident", "comment_added", "document_added", "task_assigned", "task_delegated", "task_resolved",
+            "call_started", "status_changed", "incident", "comment_added", "document_added", "task_assigned", "task_delegated", "task_resolved",
             "task_reminded", "document_removed", "document_retagged", "task_candidates_changed"}
 
 
@@ -79,19 +80,27 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
     # Events of one transaction carry the digest of the state at its end: compare at the last.
     closes = [i + 1 == len(events) or (events[i + 1].get("digest"), events[i + 1]["at"]) != (e.get("digest"), e["at"])
               for i, e in enumerate(events)]
+    inputs = [e["seq"] for e in events if e["type"] not in _DERIVED]
     for event, closes_transaction in zip(events, closes):
         if until_seq is not None and event["seq"] > until_seq:
             break
         kind, seq = event["type"], event["seq"]
         data = event.get("data") or {}
         at = datetime.fromisoformat(event["at"])
+        # The calls an input starts are recorded after it, before the next input.
+        next_input = inputs[index] if (index := bisect.bisect_right(inputs, seq)) < len(inputs) else None
+        if workflow is not None:
+            workflow.dalad_called.before = next_input
         try:
             with clock.frozen_at(at):
                 if kind == "instance_started":
                     definition = _definition(session, event.get("versions"), instance)
                     workflow = runtime.new_workflow(definition.spec, definition.subprocess_specs)
-                    instances.attach_decisions(session, workflow, definition, replayed=[
-                        e["data"] for e in events if e["type"] == "decision_evaluated"])
+                    instances.attach_resolvers(session, workflow, definition, replayed_decisions=[
+                        e["data"] for e in events if e["type"] == "decision_evaluated"], replayed_calls=[
+                        {**e["data"], "element_id": e["element_id"], "seq": e["seq"]}
+                        for e in events if e["type"] == "call_started"])
+                    workflow.dalad_called.before = next_input
                     if data.get("message"):
                         runtime.start(workflow, {}, start_element=event["element_id"])
                     elif data.get("signal"):
@@ -162,13 +171,12 @@ def replay(session: Session, instance_id: int, *, keep_steps: bool = False,
         if keep_steps:
             report.steps.append(ReplayStep(seq, kind, workflow, digest))
             if kind not in _DERIVED:
-                resolver = workflow.dalad_decisions
+                resolvers = workflow.dalad_decisions, workflow.dalad_called
                 workflow = runtime.load_state(runtime.dump_state(workflow), workflow.spec,
                                               workflow.subprocess_specs)
-                workflow.dalad_decisions = resolver
+                workflow.dalad_decisions, workflow.dalad_called = resolvers
     if until_seq is None and workflow is not None and instance.state:
-        definition = instances.definition_runtime(session, instance.definition_id)
-        stored = runtime.load_state(instance.state, definition.spec, definition.subprocess_specs)
+        stored = instances.stored_workflow(session, instance)
         if runtime.state_digest(stored) != runtime.state_digest(workflow):
             return _diverged(report, None, "the stored instance state is not what its history produces "
                                            "(state edited outside the engine)")

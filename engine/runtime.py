@@ -40,7 +40,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDef
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
-from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity, SubWorkflowTask
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
 from SpiffWorkflow.util.deep_merge import DeepMerge
@@ -213,6 +213,7 @@ _WORKFLOW_CONVERTER = REGISTRY.convert_from_dict[REGISTRY.typenames[BpmnWorkflow
 _Task = spiff_task.Task
 _TASK_TYPENAME = REGISTRY.typenames[_Task]
 _SUBWORKFLOW_TYPENAME = REGISTRY.typenames[BpmnSubWorkflow]
+_SUBWORKFLOW_CONVERTER = REGISTRY.convert_from_dict[_SUBWORKFLOW_TYPENAME].args[0].__self__
 # dump_state writes what SpiffWorkflow's converters of these write: only while they are the registry's
 _DIRECT = type(REGISTRY.convert_to_dict[_TASK_TYPENAME].args[1].__self__) is TaskConverter and \
     type(REGISTRY.convert_to_dict[_SUBWORKFLOW_TYPENAME].args[1].__self__) is BpmnSubWorkflowConverter
@@ -405,18 +406,54 @@ def _subworkflow_to_dict(sub) -> dict:
 _dumps = jsontext.dumps
 
 
-def load_state(text: str, spec, subprocess_specs) -> BpmnWorkflow:
-    """Rebuild a workflow from `dump_state`'s JSON and its (cached) spec."""
+def load_state(text: str, spec, subprocess_specs, called_specs=None) -> BpmnWorkflow:
+    """Rebuild a workflow from `dump_state`'s JSON and its (cached) spec. The specs of the called
+    versions its running calls run (spec names "<process id>@<definition id>", specs.called_version)
+    come from `called_specs(definition id)` when `subprocess_specs` does not hold them."""
     dct = json.loads(text)
+    missing = {version for sub in dct["subprocesses"].values()
+               if (version := specs.called_version(sub.get("spec") or "")) is not None
+               and sub["spec"] not in subprocess_specs}
+    if missing:
+        if called_specs is None:
+            raise ExecutionError(f"the state runs called process versions {sorted(missing)} whose specs are not given")
+        subprocess_specs = with_called_specs(subprocess_specs, *(called_specs(version) for version in sorted(missing)))
     workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE, deserializing=True)
     workflow.tasks = _WORKFLOW_CONVERTER.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
     workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
     _WORKFLOW_CONVERTER.set_default_attributes(workflow, dct)
-    _WORKFLOW_CONVERTER.subprocesses_from_dict(dct["subprocesses"], workflow)
+    _subprocesses_from_dict(dct["subprocesses"], workflow, workflow)
     workflow.bpmn_events = REGISTRY.restore(dct.get("bpmn_events", []))
     workflow.dalad_compacted = dct.get("dalad_compacted") or _empty_summary()
     workflow.dalad_instance_variables = dct.get("dalad_instance_variables", False)
     return workflow
+
+
+def with_called_specs(subprocess_specs: dict, *more: dict) -> specs.CalledSpecs:
+    """A workflow's subprocess specs with those of called versions (instances.called_specs) added."""
+    merged = specs.CalledSpecs(subprocess_specs)
+    for found in more:
+        merged.update(found)
+    return merged
+
+
+def _subprocesses_from_dict(dct: dict, workflow, top) -> None:
+    """SpiffWorkflow's WorkflowConverter.subprocesses_from_dict, finding a called process's spec by
+    the name its state carries when that names a called version (SpiffWorkflow's finds it by the
+    call activity's `spec`, the same for every version)."""
+    for task in workflow.tasks.values():
+        if isinstance(task.task_spec, SubWorkflowTask) and str(task.id) in dct:
+            sub_dct = dct.pop(str(task.id))
+            name = sub_dct.get("spec") or ""
+            if specs.called_version(name) is None:
+                name = task.task_spec.spec
+            sub = BpmnSubWorkflow(top.subprocess_specs.get(name), task.id, top, deserializing=True)
+            sub.tasks = _SUBWORKFLOW_CONVERTER.mapping_from_dict(sub_dct["tasks"], UUID, workflow=sub)
+            sub.task_tree = sub.tasks.get(UUID(sub_dct["root"]))
+            _SUBWORKFLOW_CONVERTER.set_default_attributes(sub, sub_dct)
+            top.subprocesses[task.id] = sub
+            sub.completed_event.connect(task.task_spec._on_subworkflow_completed, task)
+            _subprocesses_from_dict(dct, sub, top)
 
 
 def plain(value: Any) -> Any:
@@ -1210,7 +1247,7 @@ def listens_for_messages(spec, subprocess_specs: dict) -> bool:
     return any(isinstance(start.event_definition, MessageEventDefinition)
                for process_spec in (spec, *(s for s in subprocess_specs.values() if s is not None))
                for name in getattr(process_spec.start, "trigger_specs", [])
-               for start in subprocess_specs[name].bpmn_start_events)
+               for start in subprocess_specs[process_spec.task_specs[name].spec].bpmn_start_events)
 
 
 def _event_subprocess_subscriptions(workflow: BpmnWorkflow) -> list[WaitingMessage]:
@@ -1224,7 +1261,7 @@ def _event_subprocess_subscriptions(workflow: BpmnWorkflow) -> list[WaitingMessa
             continue
         root = str(scope.task_tree.id)
         for name in triggers:
-            for start in workflow.subprocess_specs[name].bpmn_start_events:
+            for start in workflow.subprocess_specs[scope.spec.task_specs[name].spec].bpmn_start_events:
                 definition = start.event_definition
                 if isinstance(definition, MessageEventDefinition):
                     found.append(WaitingMessage(root, name, definition.name))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Optional
+from typing import Optional, Sequence
 
 from sqlalchemy import and_, bindparam, func, inspect, or_, select
 from sqlalchemy.orm import Session, defer
@@ -15,8 +15,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 
-from . import (bureaus, called, clock, compliance, definitions, history, inbox, instances, runtime, senders, stepsql,
-               timers, users, variable_limits)
+from . import (bureaus, called, clock, compliance, definitions, documents, history, inbox, instances, runtime, senders,
+               stepsql, timers, users, variable_limits)
 from .definitions import BundleFile, DeploymentResult
 from .errors import (AccessDenied, CorrelationError, ExecutionError, InvalidInput, InstanceNotRunning,
                      MessageUndelivered, MismatchingMessageCorrelation, NotFound, TaskNotReady)
@@ -83,25 +83,43 @@ _DEFINITION_VERSION = _DEFINITION.where(ProcessDefinition.version == bindparam("
 
 # --- instances ---------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class StartFile:
+    """A file uploaded with a start form for its file field `field` (`inspected`: documents.inspect's)."""
+
+    field: str
+    filename: str
+    content: bytes
+    inspected: Optional[documents.Sniffed] = None
+
+
 @_one_instant
 def start_process(session: Session, key: str, *, business_key: Optional[str] = None,
                   variables: Optional[dict] = None, user: Optional[str] = None,
                   version: Optional[int] = None, form_override: Optional[str] = None,
-                  definition: Optional[ProcessDefinition] = None) -> ProcessInstance:
+                  definition: Optional[ProcessDefinition] = None,
+                  files: Sequence[StartFile] = ()) -> ProcessInstance:
     """Start the latest version of `key` (or `version`, or the `definition` the caller has read
     already) and run it until it waits. The variables are checked against the start form by the
     caller (forms.submission.check_start); `form_override` is an administrator's reason for
-    starting without that check, kept in the history event."""
+    starting without that check, kept in the history event. The consistency rules of the start
+    hold whatever the channel, as at a completion (compliance.RuleViolation). `files` are the
+    start form's uploads: each a document of the new instance, its field's variable naming it."""
     definition = definition or process_definition(session, key, version)
     if definition.suspended:
         raise InstanceNotRunning(f"process '{key}' version {definition.version} is suspended")
     variables = _checked_variables(variables)
     _refuse_shared_key(session, definition, business_key)
     start_event = _plain_start(definition)
+    compliance.enforce(definition.key, start_event, variables, event_type="instance_started")
     initiator = next((s.get("initiator") for s in definition.meta["starts"] if s["id"] == start_event), None)
     if initiator and user:
         variables[initiator] = user  # who started it, as authenticated: not a caller's claim
     handle = instances.create(session, definition.id, business_key=business_key, user=user)
+    for upload in files:
+        document = documents.add(session, handle.row.id, filename=upload.filename, content=upload.content,
+                                 user=user or "", field=upload.field, inspected=upload.inspected)
+        variables[upload.field] = {"document": document.id, "filename": document.filename, "sha256": document.sha256}
     handle.events.append(history.Event("instance_started", actor=user, element_id=start_event,
                                        versions=instances.versions(handle),
                                        data={"business_key": business_key, "variables": variables,
@@ -470,8 +488,8 @@ def complete_task(session: Session, task_id: int, *, user: str, data: Optional[d
 
 
 # What may have happened since a completion for it to be taken back (撤回): the next tasks were
-# offered (and rules evaluated on the way), nothing else.
-_WITHDRAWABLE_AFTER = frozenset({"task_created", "decision_evaluated"})
+# offered (and rules evaluated, calls started on the way), nothing else.
+_WITHDRAWABLE_AFTER = frozenset({"task_created", "decision_evaluated", "call_started"})
 
 
 @_one_instant
@@ -675,6 +693,7 @@ def _check_starter(sender, definition: ProcessDefinition, start: StartSubscripti
 def _start_by_message(session: Session, definition: ProcessDefinition, start: StartSubscription, name: str,
                       business_key: Optional[str], variables: dict, user: Optional[str]) -> ProcessInstance:
     _refuse_shared_key(session, definition, business_key)
+    compliance.enforce(definition.key, start.element_id, variables, event_type="instance_started")
     handle = instances.create(session, definition.id, business_key=business_key, user=user)
     handle.events.append(history.Event("instance_started", actor=user, element_id=start.element_id,
                                        versions=instances.versions(handle),

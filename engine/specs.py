@@ -45,6 +45,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import EventSubprocess
 from SpiffWorkflow.camunda.specs.event_definitions import \
     MessageEventDefinition as CamundaMessageEventDefinition
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock, feel, scripts
@@ -451,10 +452,22 @@ class EngineCallActivity(DefaultCallActivity):
         my_task.data.update(map_variables(config["out"], subworkflow.last_task.data, self.bpmn_id))
 
     def start_workflow(self, my_task):
-        if is_call(self) and my_task.workflow.depth >= MAX_CALL_DEPTH:
-            raise ExecutionError(f"calls nested deeper than {MAX_CALL_DEPTH} levels: does a process call itself "
-                                 "without end?", element_id=self.bpmn_id)
-        super().start_workflow(my_task)
+        if not is_call(self):
+            super().start_workflow(my_task)
+        else:  # SpiffWorkflow's, with the called version resolved now (engine/called.py's CallResolver)
+            if my_task.workflow.depth >= MAX_CALL_DEPTH:
+                raise ExecutionError(f"calls nested deeper than {MAX_CALL_DEPTH} levels: does a process call itself "
+                                     "without end?", element_id=self.bpmn_id)
+            top = my_task.workflow.top_workflow
+            resolver = getattr(top, "dalad_called", None)
+            name = resolver.resolve(my_task) if resolver is not None else self.spec
+            if name not in top.subprocess_specs:
+                my_task.error()
+                raise WorkflowTaskException(self.get_missing_subworkflow_error(my_task), task=my_task)
+            subworkflow = top.create_subprocess(my_task, name)
+            subworkflow.completed_event.connect(self._on_subworkflow_completed, my_task)
+            self.copy_data(my_task, subworkflow)
+            subworkflow.get_next_task(spec_name="Start").run()
         subworkflow = my_task.workflow.top_workflow.subprocesses[my_task.id]
         if getattr(subworkflow.spec.start, "trigger_specs", None):
             from . import event_subprocesses  # its event subprocesses' timers start now, with its start variables
@@ -474,11 +487,34 @@ def is_call(task_spec) -> bool:
 
 def note_call(my_task, what: str, data: Optional[dict] = None) -> None:
     """Remember on the top workflow (not in its state) that a call started or ended: (what, the
-    call activity's task, the called process, the call whose process holds the call activity)."""
+    call activity's task, the called process's spec name (`called_version`), the call whose
+    process holds the call activity)."""
     top = my_task.workflow.top_workflow
+    sub = top.subprocesses.get(my_task.id)
     top.__dict__.setdefault("dalad_calls", []).append(
-        (what, str(my_task.id), my_task.task_spec.spec, call_scope(my_task.workflow),
-         None if data is None else dict(data)))
+        (what, str(my_task.id), sub.spec.name if sub is not None else my_task.task_spec.spec,
+         call_scope(my_task.workflow), None if data is None else dict(data)))
+
+
+class CalledSpecs(dict):
+    """A workflow's subprocess specs with those of the called versions its calls run: its own
+    dict, so that what is kept about them (event_subprocesses.has_nested) is kept for this set alone."""
+
+
+VERSION_MARK = "@"  # "<process id>@<definition id>": the spec of a called version (no BPMN id holds "@")
+
+
+def process_key(spec_name: str) -> str:
+    """The process id of a called process's spec name (see `called_version`)."""
+    return spec_name.partition(VERSION_MARK)[0]
+
+
+def called_version(spec_name: str) -> Optional[int]:
+    """The definition id a called process's spec name carries: the version resolved when its call
+    started ("<process id>@<definition id>"); None for a name without one (a call started before
+    the engine resolved versions at the call: the version bundled into the caller's spec)."""
+    _, mark, definition_id = spec_name.partition(VERSION_MARK)
+    return int(definition_id) if mark and definition_id.isdigit() else None
 
 
 def call_scope(workflow) -> Optional[str]:

@@ -755,7 +755,22 @@ CHOICE_SOURCES = ("units", "bureaus", "projects", "users")  # forms/choices.py: 
 
 
 def _check_form_field(checker: Checker, form_field) -> None:
-    """A field whose choices come from a list names a list there is, and is text or an enum."""
+    """A field whose choices come from a list names a list there is, and is text or an enum; one
+    that names in whose name a process starts (`dalad:ownGroups`) is a start event's list of units
+    or bureaus."""
+    properties = {prop.get("id"): (prop.get("value") or "").strip() for prop in form_field.iter(_c("property"))}
+    if "dalad:ownGroups" in properties:
+        where = f"form field '{form_field.get('id')}'"
+        owner = checker.owner(form_field)
+        if properties["dalad:ownGroups"].lower() not in ("true", "false"):
+            checker.report(owner, f"{where}: dalad:ownGroups is true or false")
+        elif _local(owner) != "startEvent":
+            checker.report(owner, f"{where}: dalad:ownGroups belongs on a start event's form (the starter's "
+                                  "own units or bureaus)")
+        elif properties.get("dalad:choices") not in ("units", "bureaus") and \
+                ((form_field.get("type") or "string") != "enum" or "dalad:choices" in properties):
+            checker.report(owner, f"{where}: dalad:ownGroups needs dalad:choices units or bureaus, or an enum "
+                                  "of bureau ids")
     for prop in form_field.iter(_c("property")):
         if prop.get("id") != "dalad:choices":
             continue

@@ -12,6 +12,11 @@ options, and `forms.schemas.validate` accepts only those. Sources and the value 
 - `bureaus`: a bureau's group id (`drc`), labelled with its name;
 - `projects`: a project's business key, labelled with the project's name and the key;
 - `users`: an active user's name, labelled with their display name.
+
+A start-form field that also carries `dalad:ownGroups="true"` names in whose name the process is
+started (项目建设单位, 申请单位, 下达部门): its options are those of the starter's own groups only (a
+unit of a `units` list is the group `unit:<code>`, any other option the group of its id), checked so
+on every channel (`for_starter`); an administrator may choose any.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from engine.models import Bureau, ProcessInstance, User
 from .fields import FieldSpec, Option
 
 PROPERTY = "dalad:choices"
+OWN_GROUPS = "dalad:ownGroups"
 PROJECT_PROCESS = "project"
 
 
@@ -83,3 +89,34 @@ def with_choices(session: Session, specs: list[FieldSpec]) -> list[FieldSpec]:
         out.append(dataclasses.replace(spec, type="enum", options=loaded[source]))
     return out
 
+
+
+def own_groups(spec: FieldSpec) -> bool:
+    """Whether the field names in whose name the form is filled in (`dalad:ownGroups`)."""
+    return str((spec.properties or {}).get(OWN_GROUPS, "")).strip().lower() == "true"
+
+
+def group_of(spec: FieldSpec, value: str) -> str:
+    """The group an option of an own-groups field stands for."""
+    return UNIT_PREFIX + value if source_of(spec) == "units" else value
+
+
+def for_starter(specs: list[FieldSpec], groups, is_admin: bool) -> list[FieldSpec]:
+    """The specs with the options of each own-groups field narrowed to `groups` (an administrator's
+    are left whole)."""
+    if is_admin or not any(own_groups(spec) for spec in specs):
+        return specs
+    mine = set(groups)
+    return [dataclasses.replace(spec, options=tuple(o for o in spec.options if group_of(spec, o.value) in mine))
+            if own_groups(spec) else spec for spec in specs]
+
+
+def has_own_choice(spec: FieldSpec, groups) -> bool:
+    """Whether an own-groups field offers a member of `groups` anything (read without the database:
+    a unit or bureau one belongs to exists)."""
+    source = source_of(spec)
+    if source == "units":
+        return any(group.startswith(UNIT_PREFIX) for group in groups)
+    if source == "bureaus":
+        return any(not group.startswith(UNIT_PREFIX) for group in groups)
+    return any(group_of(spec, option.value) in groups for option in spec.options)

@@ -158,6 +158,17 @@ def _is_money(component: dict) -> bool:
         or str(appearance.get("suffixAdorner") or "") == "元" or component.get("decimalDigits") == 2
 
 
+def fields_of_task(session: Session, task) -> list[FieldSpec]:
+    """The form of an inbox task (a `UserTask` row), as the version its process runs declares it:
+    a called process's task's is the called version's, which its call resolved when it started."""
+    from engine import instances
+    from engine.models import ProcessInstance
+
+    instance = session.get(ProcessInstance, task.called_instance_id or task.instance_id)
+    return fields_for_task(session, instances.definition_runtime(session, instance.definition_id).meta,
+                           task.element_id)
+
+
 def fields_for_task(session: Session, definition_meta: dict, element_id: str) -> list[FieldSpec]:
     """The form of a user task (fields with a choice source get the source's current options,
     forms/choices.py): its formData fields, else the Camunda form that `form_ref` names:

@@ -195,7 +195,7 @@ def _dry_run(session: Session, files: list[definitions.BundleFile]) -> tuple[lis
     def latest(model, key):
         return session.scalars(select(model).where(model.key == key).order_by(model.version.desc()).limit(1)).first()
 
-    bundle, followers = definitions.prepare_bundle(session, files)
+    bundle = definitions.prepare_bundle(session, files)
     preview = []
     items = ([("process", p.key, p.file) for p in bundle.processes]
              + [("decision", key, f) for key, _name, f in bundle.decisions]
@@ -203,7 +203,7 @@ def _dry_run(session: Session, files: list[definitions.BundleFile]) -> tuple[lis
     models = {"process": ProcessDefinition, "decision": DecisionDefinition, "form": FormDefinition}
     for kind, key, f in items:
         current = latest(models[kind], key)
-        if current is not None and current.content_hash == f.sha256 and key not in followers:
+        if current is not None and current.content_hash == f.sha256:
             preview.append(Preview(kind, key, f.name, current.version, False))
         else:
             preview.append(Preview(kind, key, f.name, (current.version + 1) if current else 1, True))

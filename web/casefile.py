@@ -22,7 +22,7 @@ from sqlalchemy import select
 from engine import bureaus, documents, history, projects as queries
 from engine.models import Document, ProcessDefinition, ProcessInstance, TaskComment, UserTask
 from forms import submission
-from forms.fields import FieldSpec, fields_for_task
+from forms.fields import FieldSpec, fields_of_task
 
 from . import N_
 from .auth import CurrentUser
@@ -137,7 +137,7 @@ def build(session, instance: ProcessInstance, viewer: CurrentUser, current: Opti
     comments = [c for c in session.scalars(select(TaskComment).where(TaskComment.instance_id == instance.id)
                                            .order_by(TaskComment.created_at, TaskComment.id))
                 if c.task_id not in hidden]
-    labels = _Labels(session, definition.meta or {})
+    labels = _Labels(session)
     start_values = next((e["data"].get("variables") or {} for e in events if e["type"] == "instance_started"), {})
     start_specs = submission.start_form(session, definition)
     stages = []
@@ -149,7 +149,7 @@ def build(session, instance: ProcessInstance, viewer: CurrentUser, current: Opti
                 continue
             entry = Entry(step.task_id, step.element_id, step.name, step.groups, step.completed_by,
                           step.completed_at, step.values)
-            specs = labels.of(step.element_id)
+            specs = labels.of(rows[step.task_id])
             entry.rows = _rows(specs, step.values, docs)
             entry.returned = _returns(specs, step.values)
             entry.reference = next((r.text for r in entry.rows if "文号" in r.label), None)
@@ -170,7 +170,7 @@ def _material_labels(docs: list[Document], tasks: dict, labels: "_Labels") -> di
     out = {}
     for doc in docs:
         if doc.field and doc.field not in out and doc.task_id in tasks:
-            specs = {spec.id: spec for spec in labels.of(tasks[doc.task_id].element_id)}
+            specs = {spec.id: spec for spec in labels.of(tasks[doc.task_id])}
             field_id, _sep, item = doc.field.partition(":")
             if item:
                 out[doc.field] = item  # an item of a field's `materials` list is its own label
@@ -191,15 +191,17 @@ def may_read(task: UserTask, viewer: CurrentUser) -> bool:
 
 
 class _Labels:
-    """Form specs per element, each read once (they label the recorded values)."""
+    """Form specs per task element, each read once (they label the recorded values): a called
+    process's task's of the version its call ran."""
 
-    def __init__(self, session, meta: dict):
-        self.session, self.meta, self.cache = session, meta, {}
+    def __init__(self, session):
+        self.session, self.cache = session, {}
 
-    def of(self, element_id: str) -> list[FieldSpec]:
-        if element_id not in self.cache:
-            self.cache[element_id] = fields_for_task(self.session, self.meta, element_id)
-        return self.cache[element_id]
+    def of(self, task: UserTask) -> list[FieldSpec]:
+        key = (task.called_instance_id, task.element_id)
+        if key not in self.cache:
+            self.cache[key] = fields_of_task(self.session, task)
+        return self.cache[key]
 
 
 

@@ -33,7 +33,7 @@ EVENT_LABELS = {
     "task_candidates_changed": NP_("history", "更改办理部门"), "job_executed": NP_("history", "执行异步作业"),
     "external_task_completed": NP_("history", "外部任务完成"),
     "external_task_bpmn_error": NP_("history", "外部任务业务错误"),
-    "job_due_date_set": NP_("history", "修改定时器到期时间"),
+    "job_due_date_set": NP_("history", "修改定时器到期时间"), "call_started": NP_("history", "调用子流程"),
 }
 # The kinds an official's project page lists: what people did and what the process did for them,
 # not the engine's own steps (decisions, jobs, external workers), which the auditors' pages list.

@@ -1060,8 +1060,8 @@ def _start(session: Session, definition: ProcessDefinition) -> dict:
     business_key = body.get("businessKey")
     if business_key is not None and not isinstance(business_key, str):
         raise _bad_request("businessKey must be text")
-    variables, override = _start_form_checked(session, definition, variables_in(body.get("variables")),
-                                              body.get("overrideReason"))
+    variables, business_key, override = _start_form_checked(session, definition, variables_in(body.get("variables")),
+                                                            business_key, body.get("overrideReason"))
     row = services.start_process(session, definition.key, business_key=business_key, variables=variables,
                                  user=caller.name, version=definition.version, form_override=override,
                                  definition=definition)
@@ -1072,20 +1072,23 @@ def _start(session: Session, definition: ProcessDefinition) -> dict:
     return dto
 
 
-def _start_form_checked(session: Session, definition: ProcessDefinition, values: dict,
-                        override_reason) -> tuple[dict, Optional[str]]:
-    """The variables a start sets, checked as the start page checks the start event's form (when it
-    declares one); an administrator may skip the check with `overrideReason`, kept in the history."""
+def _start_form_checked(session: Session, definition: ProcessDefinition, values: dict, business_key: Optional[str],
+                        override_reason) -> tuple[dict, Optional[str], Optional[str]]:
+    """The variables and business key a start sets, checked as the start page checks the start
+    event's form (when it declares one); an administrator may skip the check with
+    `overrideReason`, kept in the history."""
     if override_reason is not None:
         caller = _require_admin("start a process without its start form's checks")
         if not isinstance(override_reason, str) or not override_reason.strip():
             raise _bad_request("overrideReason must say why the form's checks are skipped")
-        return values, f"{override_reason.strip()} ({caller.name})"
-    submitted = submission.check_start(session, definition, values, _caller().groups)
+        return values, business_key, f"{override_reason.strip()} ({caller.name})"
+    caller = _caller()
+    submitted = submission.check_start(session, definition, values, caller.groups, is_admin=caller.is_admin,
+                                       business_key=business_key)
     if not submitted.ok:
         raise _bad_request(f"Cannot instantiate process definition {definition.rest_id}: the start form "
                            f"of '{definition.key}': {submitted.problems()}")
-    return submitted.variables, None
+    return submitted.variables, submitted.business_key, None
 
 
 def _check_may_start(caller: Caller, definition: ProcessDefinition) -> None:

@@ -3,12 +3,14 @@
 Who may start a process: the users and bureaus its diagram names in
 `camunda:candidateStarterUsers` / `camunda:candidateStarterGroups` (`unit:*` there means any
 project unit), or every logged-in official when it names none. Auditors without a bureau only
-read, so they start nothing. The start form is the plain start event's `camunda:formData`; the
-business key (the project code) is asked for too, and a unit official's unit is filled in.
+read, so they start nothing. The start form is the plain start event's `camunda:formData`,
+checked as a task form is (forms/submission.py: the consistency rules of the start at their
+fields, a unit or bureau in whose name it starts only the official's own, its documents uploaded
+with it); the business key (the project code) is asked for too, and a unit official's unit is
+filled in.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -16,22 +18,21 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from engine import bureaus, clock, services
+from engine import bureaus, clock, documents, services
 from engine.errors import EngineError, MessageUndelivered
 from engine.models import ProcessDefinition, ProcessInstance, UserTask
-from forms import schemas
-from forms.choices import with_choices
+from forms import schemas, submission
+from forms.choices import for_starter, has_own_choice, own_groups, with_choices
 from forms.fields import FieldSpec, Option, from_form_data
 
-from . import database, security
+from . import N_, database, security
 from .auth import CurrentUser, bureau_names
 from .errors import status_of
+from .tasks import REFUSALS
 
 bp = security.protect(Blueprint("start", __name__))
 ANY_UNIT = "unit:*"
 BUSINESS_KEY = "business_key"
-KEY_PROPERTY = "dalad:businessKey"
-_BUSINESS_KEY = re.compile(r"[^\s/\\]{1,100}")
 OPEN_STATUSES = ("running", "waiting", "suspended", "incident")
 
 
@@ -82,8 +83,11 @@ def startable(session, user: CurrentUser) -> list[Startable]:
                 or (definition.key in called and not meta.get("starter_groups") and not meta.get("starter_users")) \
                 or not may_start(meta, user):
             continue
+        fields = from_form_data(start.get("form_fields") or [])
+        if not user.is_admin and not all(has_own_choice(spec, user.groups) for spec in fields if own_groups(spec)):
+            continue  # it starts in the name of a unit or bureau, and none is theirs
         out.append(Startable(definition.key, definition.name or meta.get("name") or definition.key,
-                             definition.version, start["id"], from_form_data(start.get("form_fields") or []),
+                             definition.version, start["id"], fields,
                              tuple(meta.get("starter_groups") or ()), tuple(meta.get("starter_users") or ())))
     return sorted(out, key=lambda s: s.name)
 
@@ -108,7 +112,9 @@ def _unit_field(specs: list[FieldSpec], user: CurrentUser, names: dict) -> Optio
 
 
 def _form_specs(session, process: Startable, user: CurrentUser, names: dict) -> list[FieldSpec]:
-    specs = with_choices(session, [spec for spec in process.fields if spec.type != "file"])
+    """The start form's inputs; a unit or bureau in whose name it starts offers only the user's."""
+    specs = for_starter(with_choices(session, [spec for spec in process.fields if spec.type != "file"]),
+                        user.groups, user.is_admin)
     unit = _unit_field(specs, user, names)
     return ([unit] if unit else []) + specs
 
@@ -116,7 +122,7 @@ def _form_specs(session, process: Startable, user: CurrentUser, names: dict) -> 
 def _key_field(specs: list[FieldSpec]) -> str:
     """The input that holds the business key: a start-form field marked `dalad:businessKey`
     (one 项目编号 on the form), else the page's own."""
-    return next((s.id for s in specs if str(s.properties.get(KEY_PROPERTY, "")).lower() == "true"), BUSINESS_KEY)
+    return submission.business_key_field(specs) or BUSINESS_KEY
 
 
 def _suggested_key(session, process: Startable) -> str:
@@ -144,9 +150,9 @@ def form(key: str):
         specs = _form_specs(session, process, g.current_user, names)
         values = {spec.id: schemas.as_text(spec, spec.default) for spec in specs}
         values[_key_field(specs)] = _suggested_key(session, process)
-        units = [group for group in g.current_user.groups if bureaus.is_unit(group)]
-        if len(units) == 1 and any(spec.id == "unit" and spec.options for spec in specs):
-            values["unit"] = units[0][len(bureaus.UNIT_PREFIX):]  # the official's own unit, chosen for them
+        for spec in specs:
+            if own_groups(spec) and len(spec.options) == 1 and not g.current_user.is_admin:
+                values[spec.id] = spec.options[0].value  # the official's own unit or bureau, chosen for them
     return _render(process, specs, values, {})
 
 
@@ -167,25 +173,31 @@ def submit(key: str):
         result = schemas.validate(specs, request.form)
         key_field = _key_field(specs)
         business_key = (request.form.get(key_field) or "").strip()
-        errors = dict(result.errors)
-        if not _BUSINESS_KEY.fullmatch(business_key):
+        errors = {**result.errors, **submission.own_group_problems(specs, result.typed, user.is_admin)}
+        if not submission.BUSINESS_KEY.fullmatch(business_key):
             errors[key_field] = [_("请填写项目编号：1 至 100 个字符，不含空格和斜杠")]
         elif session.scalar(select(ProcessInstance.id).where(
                 ProcessInstance.process_key == key, ProcessInstance.business_key == business_key,
                 ProcessInstance.status.in_(OPEN_STATUSES)).limit(1)) is not None:
             errors[key_field] = [_("已有使用此编号、尚未办结的同类流程，请换一个编号")]
+        variables = schemas.to_variables(result.values)
+        units = [group for group in user.groups if bureaus.is_unit(group)]
+        if "unit" not in variables and len(units) == 1:
+            variables["unit"] = units[0][len(bureaus.UNIT_PREFIX):]
+        if not errors:
+            errors = submission.start_inconsistencies(key, process.start_id, variables)
+    files, file_errors = _uploads(process)
+    errors = {**file_errors, **errors}
+    if errors:  # a browser does not send a chosen file again: say so at each one that was sent
+        errors.update({upload.field: [_("表单未通过，请重新选择此文件")] for upload in files})
     typed = {**result.typed, key_field: business_key}
     if errors:
         flash(_("表单有 %(n)s 处需要更正，请查看标红的项目。", n=len(errors)), "error")
         return _render(process, specs, typed, errors, 422)
-    variables = schemas.to_variables(result.values)
-    units = [group for group in user.groups if bureaus.is_unit(group)]
-    if "unit" not in variables and len(units) == 1:
-        variables["unit"] = units[0][len(bureaus.UNIT_PREFIX):]
     try:
         with database().write() as session:
             row = services.start_process(session, key, business_key=business_key, variables=variables,
-                                         user=user.name, version=process.version)
+                                         user=user.name, version=process.version, files=files)
             instance_id = row.id
             mine = [t.id for t in session.scalars(select(UserTask).where(
                 UserTask.instance_id == instance_id, UserTask.state == "ready").order_by(UserTask.id))
@@ -202,6 +214,24 @@ def submit(key: str):
     if mine:
         return redirect(url_for("tasks.show", task_id=mine[0]))
     return redirect(url_for("projects.show", instance_id=instance_id))
+
+
+def _uploads(process: Startable) -> tuple[list[services.StartFile], dict]:
+    """The files sent for the start form's file fields, inspected as the task page inspects them,
+    and the refusals by field: a refused file, a required one not sent."""
+    files, errors = [], {}
+    for spec in (spec for spec in process.fields if spec.type == "file"):
+        sent = request.files.get(spec.id)
+        if sent is None or not sent.filename:
+            if spec.required:
+                errors[spec.id] = [_("请上传此材料")]
+            continue
+        content = sent.stream.read(documents.MAX_SIZE + 1)
+        try:
+            files.append(services.StartFile(spec.id, sent.filename, content, documents.inspect(sent.filename, content)))
+        except documents.DocumentRefused as exc:
+            errors[spec.id] = [_(REFUSALS.get(exc.reason, N_("文件未能上传。")))]
+    return files, errors
 
 
 def init_app(app) -> None:

@@ -22,7 +22,7 @@ from engine.errors import EngineError, NotFound, TaskNotReady
 from engine.models import (ProcessDefinition, ProcessInstance, TaskComment, TaskDraft, User, UserBureau, UserTask,
                            row_id)
 from forms import prefill, schemas, submission
-from forms.fields import FieldSpec, fields_for_task, materials_of
+from forms.fields import FieldSpec, fields_of_task, materials_of
 
 from . import N_, casefile, database, render_error, security
 from .auth import CurrentUser, bureau_names
@@ -120,7 +120,9 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
     user = g.current_user
     instance = session.get(ProcessInstance, task.instance_id)
     definition = session.get(ProcessDefinition, instance.definition_id)
-    specs = fields_for_task(session, definition.meta, task.element_id)
+    own = session.get(ProcessInstance, task.called_instance_id).definition_id if task.called_instance_id \
+        else definition.id  # a called process's task: of the version its call runs
+    specs = fields_of_task(session, task)
     branch = _branch(session, task, instance)
     if form is None:
         form = _initial_form(session, task, specs, branch, user)
@@ -140,7 +142,7 @@ def _render(session, task: UserTask, form: Optional[FormState] = None, status: i
         own_documents=[d for d in docs if d.task_id == task.id],
         reusable=[d for d in docs if d.task_id != task.id], uploaded=_latest_uploads(docs, task.id),
         documents=docs, comments=comments, events=events, bureaus=names, people=people, case=case,
-        description=instances.task_description(session, definition.id, task.element_id, task.description),
+        description=instances.task_description(session, own, task.element_id, task.description),
         project=project_context(branch if branch is not None else instance.variables or {}, names),
         findings=_plan_findings(session, instance), evaluation_weights=EVALUATION_WEIGHTS,
         may_act=may_act(task, user),
@@ -278,9 +280,7 @@ def withdraw(task_id: int):
         task = _visible_task(session, task_id)
         recorded = casefile.recorded_values(session, task)
         services.withdraw_task(session, task_id, user=user.name)
-        definition = session.get(ProcessDefinition, session.get(ProcessInstance, task.instance_id).definition_id)
-        draft = {s.id: schemas.as_text(s, recorded.get(s.id)) for s in fields_for_task(session, definition.meta,
-                                                                                       task.element_id)
+        draft = {s.id: schemas.as_text(s, recorded.get(s.id)) for s in fields_of_task(session, task)
                  if schemas.takes_input(s) and s.id in recorded}
         session.add(TaskDraft(task_id=task_id, user_name=user.name, data=draft, updated_at=clock.now()))
     flash(_("已撤回，任务回到您的待办；您提交的内容已作为草稿载入。"), "success")
@@ -376,8 +376,7 @@ def save_draft(task_id: int):
 
 
 def _specs_of(session, task: UserTask) -> list[FieldSpec]:
-    definition = session.get(ProcessDefinition, session.get(ProcessInstance, task.instance_id).definition_id)
-    return fields_for_task(session, definition.meta, task.element_id)
+    return fields_of_task(session, task)
 
 
 def _keep_typed(session, task: UserTask) -> None:

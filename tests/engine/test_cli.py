@@ -348,6 +348,40 @@ def test_production_mode_keeps_the_history_key_away_from_the_sqlite_file(monkeyp
     history.set_key(TEST_KEY)
 
 
+def test_start_of_a_real_diagram_holds_the_unit_and_the_rules_of_the_start(dalad, db):
+    """bpmn/: a unit official declares a project only in their own unit's name, and a
+    rectification order whose deadline is not after today is refused at the deadline (Art 27);
+    an administrator may name any unit. Nothing is started by a refusal."""
+    from engine import clock
+
+    assert dalad("init-db")[0] == 0
+    assert dalad("deploy", str(DIAGRAMS.parents[1] / "bpmn"))[0] == 0
+    add_user(dalad, "teacher", "unit:edu")
+    add_user(dalad, "reviewer", "drc")
+    add_user(dalad, "chief", "unit:edu", "--role", "admin")
+    project = ["--business-key", "P-CLI-1", "--var", "project_id=P-CLI-1", "--var", "project_name=智慧校园平台",
+               "--var", "category=software", "--var", "nature=new", "--var", "estimated_budget=800000"]
+    status, out, err = dalad("start", "project", *project, "--var", "unit=health", "--user", "teacher")
+    assert status == 1 and "field 'unit': 只能以您本人所在的单位或部门发起" in one_error_line(err)
+    assert dalad("start", "project", *project, "--var", "unit=edu", "--user", "teacher")[0] == 0
+    order = ["--business-key", "P-CLI-1", "--var", "project_id=P-CLI-1", "--var", "project_name=智慧校园平台",
+             "--var", "unit=edu", "--var", "issuer=drc", "--var", "problem=未开展密评", "--var", "article=第二十七条"]
+    for deadline in (clock.today() - timedelta(days=1), clock.today()):
+        status, out, err = dalad("start", "supervision", *order, "--var", f"rectification_deadline={deadline}",
+                                 "--user", "reviewer")
+        assert status == 1 and "field 'rectification_deadline': 整改期限须晚于下达整改通知之日" in one_error_line(err)
+    with db.read() as session:
+        assert session.scalars(select(ProcessInstance).where(ProcessInstance.process_key == "supervision")).all() == []
+        [row] = session.scalars(select(ProcessInstance).where(ProcessInstance.process_key == "project"))
+        assert (row.business_key, row.variables["unit"]) == ("P-CLI-1", "edu")
+    ahead = clock.today() + timedelta(days=30)
+    assert dalad("start", "supervision", *order, "--var", f"rectification_deadline={ahead}", "--user", "reviewer")[0] == 0
+    assert dalad("groups", "add", "unit:health", "--name-zh", "旗卫生健康委员会")[0] == 0
+    second = [a.replace("P-CLI-1", "P-CLI-2") for a in project]
+    assert dalad("start", "project", *second, "--var", "unit=health", "--user", "teacher")[0] == 1
+    assert dalad("start", "project", *second, "--var", "unit=health", "--user", "chief")[0] == 0
+
+
 @pytest.mark.parametrize("args, named", [
     (["users", "add", "li", "--bureau", "drc", "--first-name", "明\u202e", "--password-stdin"],
      "--first-name holds an invisible format character, U+202E RIGHT-TO-LEFT OVERRIDE"),

@@ -244,3 +244,5 @@ def test_art27_rectification_orders_past_their_deadline_on_the_real_diagrams(rea
     found = breached(run(db, "art27_rectification_overdue"))
     assert set(found) == {"SV-A27-LATE"} and found["SV-A27-LATE"].reason == "overdue"
     assert elements(found["SV-A27-LATE"])[0] == "order_issued"
+    ahead = run(db, "art27_rectification_deadline_ahead")  # each deadline was ahead on the day of its order
+    assert ahead.checked == 2 and breached(ahead) == {}

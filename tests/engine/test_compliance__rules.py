@@ -272,6 +272,6 @@ def test_without_a_file_the_built_in_rules_cover_the_articles(tmp_path):
     assert [r.article for r in rules] == ["第八条", "第二十条", "第二十一条", "第二十一条", "第二十二条", "第十七条",
                                           "第二十七条", "第八条、第十九条", "第五条", "第五条", "第八条", "第十三条、第二十一条",
                                           "第二十一条", "第二十一条", "第二十一条、第二十三条", "第二十条", "第二十一条",
-                                          "第二十七条"]
-    assert [r.kind for r in rules][7:] == ["consistent"] * 11
+                                          "第二十七条", "第二十七条"]
+    assert [r.kind for r in rules][7:] == ["consistent"] * 12
     assert all(r.source.startswith("built-in") for r in rules)

@@ -3,7 +3,7 @@ Camunda 7), and may call a process deployed earlier in another bundle."""
 import pytest
 
 from conftest import deploy_files
-from engine import audit, replay, services
+from engine import audit, history, replay, services
 from engine.errors import DefinitionInvalid, TaskNotReady
 
 
@@ -163,40 +163,54 @@ def _deploy(db, *files):
         return services.deploy(s, list(files), name="test", user="admin")
 
 
-def _called_task(db, key: str):
-    """Start `key`, finish its 准备材料, and read the first task of the process it calls."""
+def _start(db, key: str) -> int:
     with db.write() as s:
-        root = services.start_process(s, key, variables={"stage": "可研"}).id
+        return services.start_process(s, key, variables={"stage": "可研"}).id
+
+
+def _call(db, root: int):
+    """Finish the root's 准备材料 (its call starts) and read the first task of the process it calls."""
     with db.read() as s:
         (prepare,) = services.tasks(s, instance_id=root)
     with db.write() as s:
         services.complete_task(s, prepare.id, user="drc1", data={}, check_access=False)
+    return _called_now(db, root)
+
+
+def _called_now(db, root: int):
+    """(the name of the root's open task, the version of the called process it belongs to)."""
     with db.read() as s:
         (task,) = services.tasks(s, instance_id=root)
         called = services.instance(s, task.called_instance_id)
-        return root, task.name, called.definition.version
+        return task.name, called.definition.version
 
 
-def test_a_new_version_of_a_called_process_is_what_new_callers_call(db, frozen_clock):
-    """Deploying the called process alone (the Modeler deploys one diagram) gives its callers whose
-    binding is `latest` a new version of their own in the same deployment, so that instances started
-    from then on call it; instances started before keep the version they were started with."""
+def _called_task(db, key: str):
+    """Start `key`, finish its 准备材料, and read the first task of the process it calls."""
+    root = _start(db, key)
+    return (root, *_call(db, root))
+
+
+def test_a_call_runs_the_latest_version_deployed_when_it_starts(db, frozen_clock):
+    """Camunda's calledElementBinding `latest` (the default) is resolved when the call starts:
+    deploying the called process alone (the Modeler deploys one diagram) makes no new version of
+    its callers, and an instance started before reaches its call on the new version; a call already
+    running keeps the version it started on. The history records each call's version and replays."""
     _deploy(db, _file("stage_review.bpmn"), _file("prepare_then_review.bpmn"))
-    before, name, version = _called_task(db, "prepare_then_review")
+    waiting = _start(db, "prepare_then_review")
+    running, name, version = _called_task(db, "prepare_then_review")
     assert (name, version) == ("审批可研", 1)
     result = _deploy(db, _file("stage_review.bpmn", 'name="审批${stage}"', 'name="复核${stage}"'))
-    assert [(i.key, i.version, i.new) for i in result.items] == [
-        ("stage_review", 2, True), ("prepare_then_review", 2, True)]
-    assert [w.message for w in result.warnings] == [
-        "prepare_then_review (version 1) calls stage_review with binding 'latest': deployed again as "
-        "version 2 with this deployment's stage_review version 2, for the instances started from now on"]
-    _root, name, version = _called_task(db, "prepare_then_review")
-    assert (name, version) == ("复核可研", 2)
+    assert [(i.key, i.version, i.new) for i in result.items] == [("stage_review", 2, True)]
+    assert result.warnings == []
+    assert _call(db, waiting) == ("复核可研", 2)  # started on prepare_then_review 1, calls stage_review 2
+    assert _called_now(db, running) == ("审批可研", 1)
     with db.read() as s:
-        assert [t.name for t in services.tasks(s, instance_id=before)] == ["审批可研"]  # started on version 1
-        assert replay.verify(s, before)[1].ok and replay.verify(s, _root)[1].ok
+        assert [(e["element_id"], e["data"]) for e in history.events_of(s, waiting) if e["type"] == "call_started"] \
+            == [("review", {"process": "stage_review:2"})]
+        assert replay.verify(s, waiting)[1].ok and replay.verify(s, running)[1].ok
     again = _deploy(db, _file("prepare_then_review.bpmn"))  # unchanged: no new version
-    assert [(i.key, i.version, i.new) for i in again.items] == [("prepare_then_review", 2, False)]
+    assert [(i.key, i.version, i.new) for i in again.items] == [("prepare_then_review", 1, False)]
 
 
 def test_a_caller_bound_to_its_own_deployment_keeps_its_version(db, frozen_clock):
@@ -208,20 +222,18 @@ def test_a_caller_bound_to_its_own_deployment_keeps_its_version(db, frozen_clock
     assert _called_task(db, "prepare_then_review")[1:] == ("审批可研", 1)
 
 
-def test_a_process_calling_one_that_calls_another_deploys_alone_and_follows_both(db, frozen_clock):
-    """outer calls prepare_then_review, which calls stage_review: each in a deployment of its own,
-    and a new stage_review reaches outer through a new prepare_then_review."""
+def test_a_call_in_a_called_process_resolves_its_version_when_it_starts(db, frozen_clock):
+    """outer calls prepare_then_review, which calls stage_review: each in a deployment of its own;
+    a new stage_review deploys alone, and the call of it that starts afterwards runs it."""
     outer = _file("prepare_then_review.bpmn", 'id="prepare_then_review" name="准备后审查"', 'id="outer" name="外层"')
     outer = type(outer)("outer.bpmn", outer.content.replace(b'calledElement="stage_review"',
                                                             b'calledElement="prepare_then_review"'))
     _deploy(db, _file("stage_review.bpmn"))
     _deploy(db, _file("prepare_then_review.bpmn"))
     _deploy(db, outer)
+    root = _start(db, "outer")
     result = _deploy(db, _file("stage_review.bpmn", 'name="审批${stage}"', 'name="复核${stage}"'))
-    assert [(i.key, i.version) for i in result.items] == [("stage_review", 2), ("prepare_then_review", 2),
-                                                          ("outer", 2)]
-    with db.write() as s:
-        root = services.start_process(s, "outer", variables={"stage": "可研"}).id
+    assert [(i.key, i.version) for i in result.items] == [("stage_review", 2)]
     for expected in ("准备材料", "准备材料", "复核可研"):
         with db.read() as s:
             (task,) = services.tasks(s, instance_id=root)
@@ -229,23 +241,20 @@ def test_a_process_calling_one_that_calls_another_deploys_alone_and_follows_both
         if expected != "复核可研":
             with db.write() as s:
                 services.complete_task(s, task.id, user="drc1", data={}, check_access=False)
+    assert _called_now(db, root) == ("复核可研", 2)
     with db.read() as s:
         assert replay.verify(s, root)[1].ok
 
 
-def test_a_caller_deployed_unchanged_beside_a_changed_called_process_follows_it(db, frozen_clock):
-    """`dalad deploy bpmn/` after editing only the called diagram: the unchanged caller in the same
-    bundle gets a new version too, or its new instances would call the old version."""
+def test_a_caller_deployed_unchanged_beside_a_changed_called_process_calls_the_new_version(db, frozen_clock):
+    """`dalad deploy bpmn/` after editing only the called diagram: the unchanged caller gets no new
+    version, and its calls run the new called version."""
     _deploy(db, _file("stage_review.bpmn"), _file("prepare_then_review.bpmn"))
     result = _deploy(db, _file("stage_review.bpmn", 'name="审批${stage}"', 'name="复核${stage}"'),
                      _file("prepare_then_review.bpmn"))
     assert [(i.key, i.version, i.new) for i in result.items] == [
-        ("stage_review", 2, True), ("prepare_then_review", 2, True)]
+        ("stage_review", 2, True), ("prepare_then_review", 1, False)]
     assert _called_task(db, "prepare_then_review")[1:] == ("复核可研", 2)
-    unchanged = _deploy(db, _file("stage_review.bpmn", 'name="审批${stage}"', 'name="复核${stage}"'),
-                        _file("prepare_then_review.bpmn"))
-    assert [(i.key, i.version, i.new) for i in unchanged.items] == [
-        ("stage_review", 2, False), ("prepare_then_review", 2, False)] and unchanged.warnings == []
 
 
 def _pinned(binding: str, value: str):

@@ -81,7 +81,7 @@ def test_a_rectification_orders_overdue_timer_moved_earlier_fires_then_and_the_h
     the instance replays and `dalad history verify --all` passes."""
     admin = rest.as_("admin")
     project_at_the_office(rest, "P-2026-001")
-    order = start(rest, "supervision", user="drc", business_key="SV-2026-001", project_id="P-2026-001",
+    order = start(rest, "supervision", user="drc", business_key="P-2026-001", project_id="P-2026-001",
                   project_name="智慧教育平台", unit="edu", issuer="drc", problem="未按批复使用政务云",
                   article="第十四条", rectification_deadline="2026-06-30")
     [job] = jobs_of(admin, order)
