@@ -25,6 +25,7 @@ import SpiffWorkflow.bpmn.script_engine.python_environment as spiff_python_envir
 import SpiffWorkflow.bpmn.serializer.migration.version_1_2 as spiff_migration_1_2
 import SpiffWorkflow.bpmn.workflow as spiff_workflow_module
 import SpiffWorkflow.specs.Transform as spiff_transform
+import SpiffWorkflow.specs.base as spiff_task_spec
 import SpiffWorkflow.task as spiff_task
 import SpiffWorkflow.workflow as spiff_workflow_base
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
@@ -45,7 +46,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundExcepti
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
-from . import clock, event_subprocesses, jsontext, specs
+from . import clock, event_subprocesses, jsontext, process_variables, specs
 from .errors import ExecutionError, ExpressionError, TaskNotReady
 from .scripts import TASK_CHANGES, compile_script
 from .timers import move_occurrence
@@ -190,6 +191,21 @@ def _update_waiting_tasks(workflow) -> None:
 
 spiff_workflow_base.Workflow.update_waiting_tasks = _update_waiting_tasks
 
+
+def _on_complete(task_spec, task) -> None:
+    """SpiffWorkflow's `TaskSpec._on_complete`, with what the task set published to its process
+    instance before its next steps inherit its data (engine/process_variables.py)."""
+    task_spec._on_complete_hook(task)
+    process_variables.completed(task)
+    for child in task.children:
+        if not child._state & TaskState.FINISHED_MASK:
+            child.task_spec._update(child)
+    task.workflow._task_completed_notify(task)
+
+
+spiff_task_spec.TaskSpec._on_complete = _on_complete
+spiff_task.Task._inherit_data = process_variables.inherit
+
 SCRIPT_ENGINE = SafeScriptEngine()
 REGISTRY = BpmnWorkflowSerializer.configure(DEFAULT_CONFIG)
 specs.register(REGISTRY)
@@ -227,6 +243,7 @@ def spec_from_dict(dct: dict):
 def new_workflow(spec, subprocess_specs) -> BpmnWorkflow:
     workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE)
     workflow.dalad_compacted = _empty_summary()
+    workflow.dalad_instance_variables = True  # engine/process_variables.py
     return workflow
 
 
@@ -312,6 +329,8 @@ def dump_state(workflow: BpmnWorkflow) -> str:
         "bpmn_events": REGISTRY.convert(workflow.bpmn_events),
         "dalad_compacted": compacted(workflow),
     }
+    if getattr(workflow, "dalad_instance_variables", False):
+        head["dalad_instance_variables"] = True
     return _dumps(head)[:-1] + ',"tasks":{' + ",".join(parts) + "}}"
 
 
@@ -341,9 +360,37 @@ def _task_json(task) -> str:
 
 def _workflow_fields(workflow) -> dict:
     """What SpiffWorkflow's WorkflowConverter writes first for the top workflow and each sub-workflow."""
-    return {"data": REGISTRY.convert(REGISTRY.clean(workflow.data)), "correlations": workflow.correlations,
+    data = workflow.data
+    return {"data": data if _plain_data(data) else REGISTRY.convert(REGISTRY.clean(data)),
+            "correlations": workflow.correlations,
             "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
             "success": workflow.success, "completed": workflow.completed}
+
+
+def _plain_data(data) -> bool:
+    """Whether `data` holds only JSON's own values (what the registry would write as they are; the
+    process variables are kept in the workflow's data and written at every save)."""
+    if data.__class__ is not dict:
+        return False
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if value.__class__ is dict:
+            if not all(key.__class__ is str for key in value):
+                return False
+            items = value.values()
+        elif value.__class__ is list:
+            items = value
+        else:
+            return False
+        for item in items:
+            if item.__class__ in _PLAIN:
+                continue
+            if item.__class__ is dict or item.__class__ is list:
+                pending.append(item)
+            else:
+                return False
+    return True
 
 
 def _subworkflow_to_dict(sub) -> dict:
@@ -378,6 +425,7 @@ def load_state(text: str, spec, subprocess_specs, called_specs=None) -> BpmnWork
     _subprocesses_from_dict(dct["subprocesses"], workflow, workflow)
     workflow.bpmn_events = REGISTRY.restore(dct.get("bpmn_events", []))
     workflow.dalad_compacted = dct.get("dalad_compacted") or _empty_summary()
+    workflow.dalad_instance_variables = dct.get("dalad_instance_variables", False)
     return workflow
 
 
@@ -935,6 +983,8 @@ def withdraw_user_task(workflow: BpmnWorkflow, task, submitted: list[str]) -> No
     for name in submitted:
         if name in task.parent.data:
             data[name] = deepcopy(task.parent.data[name])
+    process_variables.withdrawn(task, {name: data[name] for name in submitted if name in data},
+                                [name for name in submitted if name not in data])  # before it inherits again
     workflow.reset_from_task_id(task.id, data=data)
     engine_steps(workflow)
 

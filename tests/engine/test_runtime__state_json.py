@@ -55,6 +55,7 @@ def registry_state(workflow) -> str:
         "subprocesses": runtime._WORKFLOW_CONVERTER.mapping_to_dict(workflow.subprocesses),
         "bpmn_events": REGISTRY.convert(workflow.bpmn_events),
         "dalad_compacted": runtime.compacted(workflow),
+        **({"dalad_instance_variables": True} if workflow.dalad_instance_variables else {}),
     }
     tasks = ",".join(f'"{task_id}":{jsontext.dumps(REGISTRY.convert(task))}' for task_id, task in workflow.tasks.items())
     return jsontext.dumps(head)[:-1] + ',"tasks":{' + tasks + "}}"

@@ -7,7 +7,7 @@ is at that day; a project still in approval does not. Art 26: the office assesse
 from datetime import datetime
 
 from scenario_support import (PROGRESS, apply_for_acceptance, build_until_progress, complete_construction,
-                              declare_project, deploy_all, inbox, move_to, pass_stage, work)
+                              declare_project, deploy_all, inbox, move_to, pass_stage, variables, work)
 
 
 def _funded(db, key):
@@ -66,3 +66,19 @@ def test_the_report_is_asked_again_the_next_year(db, frozen_clock):
     assert "submit_annual_report" not in inbox(db, "unit:edu", pid)
     move_to(db, datetime(2027, 12, 1, 9))
     assert inbox(db, "unit:edu", pid).count("submit_annual_report") == 1
+
+
+def test_the_years_assessment_stays_with_the_project_after_its_own_steps_go_on(db, frozen_clock):
+    """The year-end report runs beside the project's own step and ends alone: what it recorded (Art 26's
+    grade, kept for the 考评体系) is a variable of the project, as in Camunda, not lost at the next step."""
+    deploy_all(db)
+    pid = _funded(db, "P-2026-178")
+    build_until_progress(db, pid)
+    move_to(db, datetime(2026, 12, 1, 9))
+    work(db, "unit:edu", "submit_annual_report", {"annual_report": "2026年度报告.pdf", "annual_summary": "进度正常"}, pid)
+    work(db, "drc", "receive_annual_report", {"annual_report_opinion": "已阅"}, pid)
+    work(db, "office", "annual_assessment", {"annual_assessment_grade": "good", "annual_assessment_opinion": "良好"}, pid)
+    work(db, "unit:edu", "report_progress", PROGRESS, pid)  # the project's own step, open all along
+    found = variables(db, pid)
+    assert (found["annual_assessment_grade"], found["annual_summary"]) == ("good", "进度正常")
+    assert found["progress_note"] == PROGRESS["progress_note"]
