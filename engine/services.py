@@ -929,8 +929,8 @@ def set_job_due_date(session: Session, timer_id: int, due: Optional[datetime], *
         previous = clock.aware(timer.due_at)
         occurrence = clock.aware(timer.occurrence_at or timer.due_at)
         if cascade:
+            occurrence = _cascaded(occurrence, due - previous, timer)
             timer.offset_ms += timers.milliseconds(due - previous)
-            occurrence += due - previous
         timer.due_at, timer.occurrence_at = due, occurrence if occurrence != due else None
         definition = session.get(ProcessDefinition, timer.definition_id)
         history.record_system(session, history.Event(
@@ -950,9 +950,25 @@ def set_job_due_date(session: Session, timer_id: int, due: Optional[datetime], *
         raise NotFound(f"job {timer.rest_id} does not wait: its timer '{timer.element_id}' has gone")
     handle.events.append(history.Event("job_due_date_set", actor=user, element_id=timer.element_id, data={
         "timer": timer.id, "place": place, "due": due, "previous": timer.due_at, "cascade": cascade}))
-    runtime.move_timer(handle.workflow, place, due, cascade)
+    try:
+        runtime.move_timer(handle.workflow, place, due, cascade)  # (an overflow changes nothing)
+    except OverflowError:
+        raise _past_the_calendar(timer) from None
     _save(session, handle, user)
     return timer
+
+
+def _cascaded(occurrence: datetime, shift: timedelta, timer: Timer) -> datetime:
+    """A cycle's occurrence moved by a cascaded due date."""
+    try:
+        return occurrence + shift
+    except OverflowError:
+        raise _past_the_calendar(timer) from None
+
+
+def _past_the_calendar(timer: Timer) -> InvalidInput:
+    return InvalidInput(f"duedate with cascade moves the occurrences following job {timer.rest_id} past the "
+                        f"calendar's ends (years 1 to 9999)")
 
 
 def _run_job(session: Session, row: ProcessInstance, job: Timer, user: Optional[str] = None) -> None:

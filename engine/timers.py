@@ -157,8 +157,8 @@ def move_occurrence(timer: dict, key: str, due: datetime, cascade: bool) -> None
     waiting = datetime.fromisoformat(timer[key])
     occurrence = datetime.fromisoformat(timer.get("occurrence") or timer[key])
     if cascade:
+        occurrence += due - waiting  # (past the calendar's end: OverflowError, nothing changed yet)
         timer["offset_ms"] = timer.get("offset_ms", 0) + milliseconds(due - waiting)
-        occurrence += due - waiting
     timer[key] = due.isoformat()
     if occurrence != due:
         timer["occurrence"] = occurrence.isoformat()

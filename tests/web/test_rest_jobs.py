@@ -189,6 +189,30 @@ def test_the_quarterly_summarys_start_timer_moved_then_moved_with_the_quarters_a
     assert "timer occurrences: OK (2 occurrences of 1 timer, each fired once)" in out
 
 
+def test_a_cascade_past_the_calendars_end_is_a_400_and_the_job_keeps_its_due_date(rest):
+    """A job moved earlier alone keeps the occurrence it waits for; a cascade from there to the last
+    day of year 9999 would move that occurrence past the calendar's end: a 400 naming the job, the
+    due date and the history as they were (found by the REST fuzz: a 500). For an instance's timer
+    (reminders.bpmn) and a timer start event (quarterly_summary.bpmn)."""
+    deployed(rest, "reminders.bpmn")
+    deploy_the_rules(rest)
+    admin = rest.as_("admin")
+    instance = start(rest, "reminders", user="admin")
+    [cron] = jobs_of(admin, instance)
+    assert admin.post(f"/job/{cron['id']}/execute").status_code == 204
+    [reminder] = jobs_of(admin, instance)
+    [summary] = admin.get("/job", processDefinitionKey="quarterly_summary").get_json()
+    for job, early in ((reminder, "2026-03-02T15:00:00"), (summary, "2026-03-20T09:00:00")):
+        assert admin.put(f"/job/{job['id']}/duedate", {"duedate": camunda(local(early))}).status_code == 204
+        moved = admin.get(f"/job/{job['id']}").get_json()["dueDate"]
+        reply = admin.put(f"/job/{job['id']}/duedate", {"duedate": "9999-12-31T20:00:00.000+0800", "cascade": True})
+        assert reply.status_code == 400, reply.get_data(as_text=True)
+        assert job["id"] in reply.get_json()["message"] and "cascade" in reply.get_json()["message"]
+        assert admin.get(f"/job/{job['id']}").get_json()["dueDate"] == moved
+    assert len(admin.get("/history/user-operation", operationType="SetDueDate").get_json()) == 2
+    proved(rest, instance)
+
+
 def test_a_suspended_instances_timer_takes_its_new_due_date_and_fires_when_resumed(rest):
     """As in Camunda, a suspended job's due date may be set; it fires once its instance runs again."""
     deployed(rest, "reminders.bpmn")
