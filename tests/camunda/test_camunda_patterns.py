@@ -16,24 +16,17 @@ from typing import Optional
 import pytest
 from sqlalchemy import select
 
-from engine import audit, replay, services
-from engine.models import ExternalTask, HistoryEvent, ProcessInstance, UserTask
+from engine import audit, services
+from engine.models import ExternalTask, HistoryEvent, UserTask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "web"))
-from test_rest_helpers import PASSWORD, error_of, modeler_deploy, rest  # noqa: E402,F401
+from test_rest_helpers import (PASSWORD, error_of, history_proves_every_instance, modeler_deploy,  # noqa: E402,F401
+                               rest)
 from test_ui_fixtures import login, post  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("history_proves_every_instance")
+
 HERE = Path(__file__).parent
-
-
-@pytest.fixture(autouse=True)
-def history_proves_every_instance(rest):
-    """After each test, every instance's history chain holds and re-executes to the same states."""
-    yield
-    with rest.db.read() as session:
-        for instance_id in session.scalars(select(ProcessInstance.id)):
-            chain, report = replay.verify(session, instance_id)
-            assert chain.ok and report.ok, (instance_id, chain, report)
 
 
 def deploy(rest, name: str, *attachments: str) -> dict:

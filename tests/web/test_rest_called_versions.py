@@ -22,8 +22,11 @@ from sqlalchemy import event, select, update
 
 from engine import history, projects, replay
 from engine.models import ProcessDefinition, ProcessInstance
-from test_rest_helpers import PASSWORD, diagram, error_of, modeler_deploy, rest, start  # noqa: F401
+from test_rest_helpers import (PASSWORD, diagram, error_of, history_proves_every_instance,  # noqa: F401
+                               modeler_deploy, rest, start)
 from test_ui_fixtures import login, post, text_of
+
+pytestmark = pytest.mark.usefixtures("history_proves_every_instance")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scenarios"))
 import scenario_support as real  # noqa: E402
@@ -33,15 +36,6 @@ RENAMED = ('name="现场检查"', 'name="现场复查"')  # acceptance version 2
 SAFETY = ('<camunda:formField id="finding" label="检查结论" type="string" />',
           '<camunda:formField id="finding" label="检查结论" type="string" />\n'
           '          <camunda:formField id="safety" label="安全检查" type="string" />')
-
-
-@pytest.fixture(autouse=True)
-def history_proves_every_instance(rest):
-    yield
-    with rest.db.read() as session:
-        for instance_id in session.scalars(select(ProcessInstance.id)):
-            chain, report = replay.verify(session, instance_id)
-            assert chain.ok and report.ok, (instance_id, chain, report)
 
 
 def deploy(rest, name: str, main: tuple[str, bytes], *attachments: tuple[str, bytes]) -> dict[str, dict]:

@@ -8,11 +8,13 @@ import json
 from typing import Optional
 
 import pytest
+from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from conftest import DIAGRAMS
-from engine import bureaus, tokens, users
+from engine import bureaus, replay, tokens, users
 from engine.errors import Problem
+from engine.models import ProcessInstance
 from web import create_app
 from web.rest import parse_exception, variable_dto, variables_in, variables_out
 
@@ -99,6 +101,17 @@ def rest(db, frozen_clock, monkeypatch):
 
     Rest.app, Rest.client, Rest.db = app, client, db
     return Rest
+
+
+@pytest.fixture
+def history_proves_every_instance(rest):
+    """After the test, every instance's history chain holds and re-executes to the same states (a
+    module imports it and marks its tests `pytest.mark.usefixtures("history_proves_every_instance")`)."""
+    yield
+    with rest.db.read() as session:
+        for instance_id in session.scalars(select(ProcessInstance.id)):
+            chain, report = replay.verify(session, instance_id)
+            assert chain.ok and report.ok, (instance_id, chain, report)
 
 
 def modeler_form(name: str, diagram: tuple[str, bytes], attachments: list[tuple[str, bytes]] = (), *,
