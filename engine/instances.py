@@ -83,13 +83,19 @@ class DefinitionRuntime:
 def definition_runtime(session: Session, definition_id: int) -> DefinitionRuntime:
     cached = _definitions.get(definition_id)
     if cached is None:
-        row = session.get(ProcessDefinition, definition_id)
-        if row is None:
-            raise NotFound(f"process definition {definition_id} does not exist")
-        spec, subs = runtime.spec_from_dict(row.spec)
+        row, spec, subs = _parsed(session, definition_id)
         cached = DefinitionRuntime(row.id, row.key, row.version, row.deployment_id, row.meta, spec, subs)
         _definitions.put(definition_id, cached)
     return cached
+
+
+def _parsed(session: Session, definition_id: int) -> tuple[ProcessDefinition, Any, dict]:
+    """A definition version's row and its specs parsed anew from the stored spec."""
+    row = session.get(ProcessDefinition, definition_id)
+    if row is None:
+        raise NotFound(f"process definition {definition_id} does not exist")
+    spec, subs = runtime.spec_from_dict(row.spec)
+    return row, spec, subs
 
 
 def called_specs(session: Session, definition_id: int) -> dict:
@@ -99,10 +105,7 @@ def called_specs(session: Session, definition_id: int) -> dict:
     process run side by side in one workflow. Objects of their own: the definition's are not renamed."""
     cached = _called_specs.get(definition_id)
     if cached is None:
-        row = session.get(ProcessDefinition, definition_id)
-        if row is None:
-            raise NotFound(f"process definition {definition_id} does not exist")
-        spec, subs = runtime.spec_from_dict(row.spec)
+        _row, spec, subs = _parsed(session, definition_id)
         suffix = f"{VERSION_MARK}{definition_id}"
         cached = {}
         for name, process_spec in [*subs.items(), (spec.name, spec)]:
